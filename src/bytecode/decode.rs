@@ -1,0 +1,796 @@
+//! Bytes → verified program model. The input is untrusted: nothing here may panic, allocate
+//! without bound, or accept a program that could run out of bounds or loop.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use super::codes::*;
+use super::model::*;
+use super::{FORMAT_VERSION, MAGIC, tags};
+
+/// Why a bundle was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Byte offset in the file where the problem was found.
+    pub offset: usize,
+    /// The section being read, or `header` / `trailer`.
+    pub section: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (section `{}`, byte {})",
+            self.message, self.section, self.offset
+        )
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+const HEADER: usize = 8;
+const TRAILER: usize = 32;
+/// Deepest operand nesting accepted (`lower(upper(…))`).
+const MAX_DEPTH: u32 = 256;
+
+/// Decodes and verifies a bundle.
+pub fn decode(bytes: &[u8]) -> Result<Model, DecodeError> {
+    decode_with(bytes, true)
+}
+
+/// Decodes with or without checking the trailing checksum. Only fuzzing and tests skip it,
+/// to reach the structural checks behind it.
+pub fn decode_with(bytes: &[u8], check_sum: bool) -> Result<Model, DecodeError> {
+    let err = |offset: usize, section: &'static str, message: String| DecodeError {
+        offset,
+        section,
+        message,
+    };
+    if bytes.len() < HEADER + TRAILER {
+        return Err(err(
+            0,
+            "header",
+            format!(
+                "the file is {} bytes, too short to be a govern bundle",
+                bytes.len()
+            ),
+        ));
+    }
+    if bytes.get(..4) != Some(MAGIC.as_slice()) {
+        return Err(err(
+            0,
+            "header",
+            "not a govern bundle (the file does not start with `GOVB`)".into(),
+        ));
+    }
+    let version = u16::from_le_bytes([
+        bytes.get(4).copied().unwrap_or(0),
+        bytes.get(5).copied().unwrap_or(0),
+    ]);
+    if version != FORMAT_VERSION {
+        return Err(err(
+            4,
+            "header",
+            format!(
+                "bundle format version {version} is not supported; this govern reads version {FORMAT_VERSION}, rebuild the bundle"
+            ),
+        ));
+    }
+    let flags = u16::from_le_bytes([
+        bytes.get(6).copied().unwrap_or(0),
+        bytes.get(7).copied().unwrap_or(0),
+    ]);
+    if flags != 0 {
+        return Err(err(6, "header", format!("unknown flags {flags:#06x}")));
+    }
+    let body_end = bytes.len() - TRAILER;
+    let (body, trailer) = (
+        bytes.get(..body_end).unwrap_or(&[]),
+        bytes.get(body_end..).unwrap_or(&[]),
+    );
+    if check_sum && Sha256::digest(body).as_slice() != trailer {
+        return Err(err(
+            body_end,
+            "trailer",
+            "checksum mismatch: the bundle is truncated or corrupted".into(),
+        ));
+    }
+    let mut r = Reader {
+        buf: body,
+        pos: HEADER,
+        section: "header",
+    };
+    let mut sections: Vec<&[u8]> = Vec::with_capacity(tags::ALL.len());
+    let mut offsets = Vec::with_capacity(tags::ALL.len());
+    for (tag, name) in tags::ALL {
+        r.section = name;
+        let t = r.u8()?;
+        if t != tag {
+            return Err(r.error(format!(
+                "expected section `{name}` (tag {tag}), found tag {t}"
+            )));
+        }
+        let len = r.u32()? as usize;
+        offsets.push(r.pos);
+        sections.push(r.take(len)?);
+    }
+    if r.pos != body.len() {
+        return Err(r.error(format!(
+            "{} unexpected bytes after the last section",
+            body.len() - r.pos
+        )));
+    }
+    let section = |i: usize| -> Reader<'_> {
+        let (_, name) = tags::ALL.get(i).copied().unwrap_or((0, "?"));
+        Reader {
+            buf: sections.get(i).copied().unwrap_or(&[]),
+            pos: 0,
+            section: name,
+        }
+    };
+    let base = |i: usize| offsets.get(i).copied().unwrap_or(0);
+    let fix = |mut e: DecodeError, i: usize| {
+        e.offset += base(i);
+        e
+    };
+
+    // meta
+    let mut s = section(0);
+    let compiler = s.str().map_err(|e| fix(e, 0))?.to_string();
+    let mut source_digest = [0u8; 32];
+    source_digest.copy_from_slice(s.take(32).map_err(|e| fix(e, 0))?);
+    let default = s.u8().map_err(|e| fix(e, 0))?;
+    let default = match verdict_of(default) {
+        Some(v @ (Verdict::Allow | Verdict::Deny)) => v,
+        _ => {
+            return Err(fix(
+                s.error(format!("invalid default verdict {default}")),
+                0,
+            ));
+        }
+    };
+    s.end().map_err(|e| fix(e, 0))?;
+
+    // strings
+    let mut s = section(1);
+    let n = s.count(4).map_err(|e| fix(e, 1))?;
+    let mut strings: Vec<String> = Vec::with_capacity(n);
+    for _ in 0..n {
+        strings.push(s.str().map_err(|e| fix(e, 1))?.to_string());
+    }
+    s.end().map_err(|e| fix(e, 1))?;
+    let strs = Strs(&strings);
+
+    let mut d = Decoder { strs };
+    let files = d.files(section(2)).map_err(|e| fix(e, 2))?;
+    let slots = d.slots(section(3)).map_err(|e| fix(e, 3))?;
+    let trackers = d.trackers(section(4), slots.len()).map_err(|e| fix(e, 4))?;
+    let vars = d
+        .vars(section(5), slots.len(), trackers.len())
+        .map_err(|e| fix(e, 5))?;
+    let rules = d
+        .rules(section(6), files.len(), slots.len())
+        .map_err(|e| fix(e, 6))?;
+    let leaves = d
+        .leaves(section(7), rules.len(), trackers.len())
+        .map_err(|e| fix(e, 7))?;
+    let nodes = d
+        .nodes(section(8), &vars, leaves.len())
+        .map_err(|e| fix(e, 8))?;
+    let roots = d
+        .roots(section(9), nodes.len(), leaves.len())
+        .map_err(|e| fix(e, 9))?;
+    Ok(Model {
+        compiler,
+        source_digest,
+        default,
+        files,
+        slots,
+        trackers,
+        vars,
+        rules,
+        leaves,
+        nodes,
+        roots,
+    })
+}
+
+struct Strs<'a>(&'a [String]);
+
+impl Strs<'_> {
+    fn get(&self, r: &Reader<'_>, id: u32) -> Result<String, DecodeError> {
+        self.0.get(id as usize).cloned().ok_or_else(|| {
+            r.error(format!(
+                "string index {id} out of range (table has {})",
+                self.0.len()
+            ))
+        })
+    }
+}
+
+struct Decoder<'a> {
+    strs: Strs<'a>,
+}
+
+impl Decoder<'_> {
+    fn files(&mut self, mut r: Reader<'_>) -> Result<Vec<String>, DecodeError> {
+        let n = r.count(4)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = r.u32()?;
+            out.push(self.strs.get(&r, id)?);
+        }
+        r.end()?;
+        Ok(out)
+    }
+
+    fn slots(&mut self, mut r: Reader<'_>) -> Result<Vec<Vec<String>>, DecodeError> {
+        let n = r.count(4)?;
+        let mut out: Vec<Vec<String>> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = r.count(4)?;
+            if k == 0 {
+                return Err(r.error("an empty attribute path".into()));
+            }
+            let mut path = Vec::with_capacity(k);
+            for _ in 0..k {
+                let id = r.u32()?;
+                path.push(self.strs.get(&r, id)?);
+            }
+            if out.last().is_some_and(|prev| *prev >= path) {
+                return Err(r.error("attribute paths are not sorted and distinct".into()));
+            }
+            out.push(path);
+        }
+        if !out
+            .iter()
+            .any(|p| p.len() == 1 && p.first().is_some_and(|s| s == "ts"))
+        {
+            return Err(r.error("the slot table lacks `ts`".into()));
+        }
+        r.end()?;
+        Ok(out)
+    }
+
+    fn trackers(&mut self, mut r: Reader<'_>, nslots: usize) -> Result<Vec<Tracker>, DecodeError> {
+        let n = r.count(7)?;
+        if n as u64 >= u64::from(MAX_ITEMS) {
+            return Err(r.error("too many trackers".into()));
+        }
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = r.u8()?;
+            let kind = kind_of(k).ok_or_else(|| r.error(format!("invalid tracker kind {k}")))?;
+            let within = match r.u8()? {
+                0 => None,
+                1 => {
+                    let d = r.i64()?;
+                    if d < 0 {
+                        return Err(r.error("negative window".into()));
+                    }
+                    Some(d)
+                }
+                b => return Err(r.error(format!("invalid flag {b}"))),
+            };
+            if within.is_none() && kind != StatefulKind::Seen {
+                return Err(r.error("count and sum need a window".into()));
+            }
+            let np = r.count(4)?;
+            let mut per = Vec::with_capacity(np);
+            for _ in 0..np {
+                per.push(r.index(nslots, "slot")?);
+            }
+            let value = match r.u8()? {
+                0 => None,
+                1 => Some(r.index(nslots, "slot")?),
+                b => return Err(r.error(format!("invalid flag {b}"))),
+            };
+            if value.is_some() != (kind == StatefulKind::Sum) {
+                return Err(r.error("only sum trackers have a summed attribute".into()));
+            }
+            out.push(Tracker {
+                kind,
+                within,
+                per,
+                value,
+            });
+        }
+        r.end()?;
+        Ok(out)
+    }
+
+    fn vars(
+        &mut self,
+        mut r: Reader<'_>,
+        nslots: usize,
+        ntrackers: usize,
+    ) -> Result<Vec<Var>, DecodeError> {
+        let n = r.count(2)?;
+        let mut out = Vec::with_capacity(n);
+        let lim = (nslots, ntrackers);
+        for _ in 0..n {
+            let tag = r.u8()?;
+            let v = match tag {
+                VAR_SWITCH => {
+                    let operand = self.operand(&mut r, lim, 0)?;
+                    let k = r.count(4)?;
+                    let mut consts: Vec<String> = Vec::with_capacity(k);
+                    for _ in 0..k {
+                        let id = r.u32()?;
+                        let s = self.strs.get(&r, id)?;
+                        if consts.last().is_some_and(|p| *p >= s) {
+                            return Err(
+                                r.error("switch constants are not sorted and distinct".into())
+                            );
+                        }
+                        consts.push(s);
+                    }
+                    Var::Switch { operand, consts }
+                }
+                VAR_THRESH => Var::Thresh {
+                    operand: self.operand(&mut r, lim, 0)?,
+                },
+                VAR_BOOL => Var::Bool {
+                    operand: self.operand(&mut r, lim, 0)?,
+                },
+                VAR_HAS => Var::Has {
+                    slot: r.index(nslots, "slot")?,
+                },
+                VAR_CMP => {
+                    let c = r.u8()?;
+                    let op = cmp_of(c).ok_or_else(|| r.error(format!("invalid comparison {c}")))?;
+                    let lhs = self.operand(&mut r, lim, 0)?;
+                    let rhs = self.operand(&mut r, lim, 0)?;
+                    Var::Pred(Pred::Cmp { op, lhs, rhs })
+                }
+                VAR_IN => {
+                    let lhs = self.operand(&mut r, lim, 0)?;
+                    let k = r.count(2)?;
+                    let mut values = Vec::with_capacity(k);
+                    for _ in 0..k {
+                        values.push(self.operand(&mut r, lim, 0)?);
+                    }
+                    Var::Pred(Pred::In { lhs, values })
+                }
+                VAR_CONTAINS | VAR_STARTS | VAR_ENDS => {
+                    let a = self.operand(&mut r, lim, 0)?;
+                    let b = self.operand(&mut r, lim, 0)?;
+                    Var::Pred(match tag {
+                        VAR_CONTAINS => Pred::Contains { hay: a, needle: b },
+                        VAR_STARTS => Pred::StartsWith { lhs: a, rhs: b },
+                        _ => Pred::EndsWith { lhs: a, rhs: b },
+                    })
+                }
+                VAR_REGEX => {
+                    let lhs = self.operand(&mut r, lim, 0)?;
+                    let id = r.u32()?;
+                    let regex = self.strs.get(&r, id)?;
+                    let id = r.u32()?;
+                    let written = self.strs.get(&r, id)?;
+                    let glob = r.flag()?;
+                    Var::Pred(Pred::Regex {
+                        lhs,
+                        regex,
+                        written,
+                        glob,
+                    })
+                }
+                t => return Err(r.error(format!("invalid variable tag {t}"))),
+            };
+            out.push(v);
+        }
+        r.end()?;
+        Ok(out)
+    }
+
+    fn operand(
+        &mut self,
+        r: &mut Reader<'_>,
+        lim: (usize, usize),
+        depth: u32,
+    ) -> Result<Operand, DecodeError> {
+        if depth > MAX_DEPTH {
+            return Err(r.error("operands nested too deeply".into()));
+        }
+        let tag = r.u8()?;
+        Ok(match tag {
+            OP_SLOT => {
+                let slot = r.index(lim.0, "slot")?;
+                let t = r.u8()?;
+                let ty = ty_of(t).ok_or_else(|| r.error(format!("invalid type code {t}")))?;
+                Operand::Slot { slot, ty }
+            }
+            OP_STR => {
+                let id = r.u32()?;
+                Operand::Str(self.strs.get(r, id)?)
+            }
+            OP_NUM => {
+                let v = r.f64()?;
+                if !v.is_finite() {
+                    return Err(r.error("a constant is not a finite number".into()));
+                }
+                Operand::Num(v)
+            }
+            OP_BOOL => Operand::Bool(r.flag()?),
+            OP_FUNC => {
+                let c = r.u8()?;
+                let func = func_of(c).ok_or_else(|| r.error(format!("invalid function {c}")))?;
+                let arg = self.operand(r, lim, depth + 1)?;
+                Operand::Func {
+                    func,
+                    arg: Box::new(arg),
+                }
+            }
+            OP_TRACKER => Operand::Tracker(r.index(lim.1, "tracker")?),
+            t => return Err(r.error(format!("invalid operand tag {t}"))),
+        })
+    }
+
+    fn rules(
+        &mut self,
+        mut r: Reader<'_>,
+        nfiles: usize,
+        nslots: usize,
+    ) -> Result<Vec<RuleInfo>, DecodeError> {
+        let n = r.count(24)?;
+        if n as u64 >= u64::from(MAX_ITEMS) {
+            return Err(r.error("too many rules".into()));
+        }
+        let mut out: Vec<RuleInfo> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = r.u32()?;
+            let id = self.strs.get(&r, id)?;
+            if out.last().is_some_and(|p| p.id >= id) {
+                return Err(r.error("rules are not sorted by distinct ids".into()));
+            }
+            let e = r.u8()?;
+            let effect = effect_of(e).ok_or_else(|| r.error(format!("invalid effect {e}")))?;
+            let message = self.opt_str(&mut r)?;
+            let k = r.count(4)?;
+            let mut tags = Vec::with_capacity(k);
+            for _ in 0..k {
+                let t = r.u32()?;
+                tags.push(self.strs.get(&r, t)?);
+            }
+            let severity = self.opt_str(&mut r)?;
+            let file = r.index(nfiles.max(1), "file")?;
+            let line = r.u32()?;
+            let column = r.u32()?;
+            let k = r.count(5)?;
+            let mut refs = Vec::with_capacity(k);
+            for _ in 0..k {
+                let slot = r.index(nslots, "slot")?;
+                let t = r.u8()?;
+                let ty = ty_of(t).ok_or_else(|| r.error(format!("invalid type code {t}")))?;
+                refs.push((slot, ty));
+            }
+            out.push(RuleInfo {
+                id,
+                effect,
+                message,
+                tags,
+                severity,
+                file,
+                line,
+                column,
+                refs,
+            });
+        }
+        r.end()?;
+        Ok(out)
+    }
+
+    fn opt_str(&mut self, r: &mut Reader<'_>) -> Result<Option<String>, DecodeError> {
+        if r.flag()? {
+            let id = r.u32()?;
+            Ok(Some(self.strs.get(r, id)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn leaves(
+        &mut self,
+        mut r: Reader<'_>,
+        nrules: usize,
+        ntrackers: usize,
+    ) -> Result<Vec<Vec<u32>>, DecodeError> {
+        let n = r.count(4)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = r.count(4)?;
+            let mut items: Vec<u32> = Vec::with_capacity(k);
+            for _ in 0..k {
+                let code = r.u32()?;
+                if items.last().is_some_and(|&p| p >= code) {
+                    return Err(r.error("leaf items are not sorted and distinct".into()));
+                }
+                match Item::decode(code) {
+                    Some(Item::RuleTrue(x)) | Some(Item::RuleUnknown(x))
+                        if (x as usize) < nrules =>
+                    {
+                        // A rule is true or unknown, never both.
+                        if code & 3 == 1 && items.last() == Some(&(code - 1)) {
+                            return Err(
+                                r.error("a rule is both true and unknown in one leaf".into())
+                            );
+                        }
+                    }
+                    Some(Item::Fire(t)) if (t as usize) < ntrackers => {}
+                    _ => return Err(r.error(format!("invalid leaf item {code:#x}"))),
+                }
+                items.push(code);
+            }
+            out.push(items);
+        }
+        r.end()?;
+        Ok(out)
+    }
+
+    fn nodes(
+        &mut self,
+        mut r: Reader<'_>,
+        vars: &[Var],
+        nleaves: usize,
+    ) -> Result<Vec<NodeDef>, DecodeError> {
+        let n = r.count(13)?;
+        let mut out: Vec<NodeDef> = Vec::with_capacity(n);
+        for i in 0..n {
+            let tag = r.u8()?;
+            let var = r.index(vars.len(), "variable")?;
+            let v = vars.get(var as usize);
+            let node = match tag {
+                NODE_SWITCH => {
+                    let Some(Var::Switch { consts, .. }) = v else {
+                        return Err(r.error(format!(
+                            "node {i} switches on variable {var}, which is not a switch"
+                        )));
+                    };
+                    let k = r.count(8)?;
+                    let mut branches: Vec<(u32, Target)> = Vec::with_capacity(k);
+                    for _ in 0..k {
+                        let c = r.index(consts.len(), "constant")?;
+                        if branches.last().is_some_and(|(p, _)| *p >= c) {
+                            return Err(
+                                r.error("switch branches are not sorted and distinct".into())
+                            );
+                        }
+                        branches.push((c, r.target(i, n, nleaves)?));
+                    }
+                    let default = r.target(i, n, nleaves)?;
+                    let unknown = r.target(i, n, nleaves)?;
+                    NodeDef::Switch {
+                        var,
+                        branches,
+                        default,
+                        unknown,
+                    }
+                }
+                NODE_THRESH => {
+                    if !matches!(v, Some(Var::Thresh { .. })) {
+                        return Err(r.error(format!(
+                            "node {i} compares variable {var}, which is not a number"
+                        )));
+                    }
+                    let k = r.count(12)?;
+                    let mut cuts: Vec<f64> = Vec::with_capacity(k);
+                    for _ in 0..k {
+                        let c = r.f64()?;
+                        if !c.is_finite() || cuts.last().is_some_and(|&p| p >= c) {
+                            return Err(
+                                r.error("threshold cuts are not finite and increasing".into())
+                            );
+                        }
+                        cuts.push(c);
+                    }
+                    let mut regions = Vec::with_capacity(2 * k + 1);
+                    for _ in 0..2 * k + 1 {
+                        regions.push(r.target(i, n, nleaves)?);
+                    }
+                    let unknown = r.target(i, n, nleaves)?;
+                    NodeDef::Thresh {
+                        var,
+                        cuts,
+                        regions,
+                        unknown,
+                    }
+                }
+                NODE_TRI => {
+                    if !matches!(v, Some(Var::Bool { .. } | Var::Has { .. } | Var::Pred(_))) {
+                        return Err(r.error(format!(
+                            "node {i} tests variable {var} three ways, which it cannot"
+                        )));
+                    }
+                    let t = r.target(i, n, nleaves)?;
+                    let f = r.target(i, n, nleaves)?;
+                    let u = r.target(i, n, nleaves)?;
+                    NodeDef::Tri { var, t, f, u }
+                }
+                t => return Err(r.error(format!("invalid node tag {t}"))),
+            };
+            out.push(node);
+        }
+        // Each path tests variables in increasing order, so each at most once.
+        for (i, node) in out.iter().enumerate() {
+            for t in node.targets() {
+                if let Target::Node(j) = t {
+                    let child = out.get(j as usize).map(NodeDef::var).unwrap_or(u32::MAX);
+                    if child <= node.var() {
+                        return Err(r.error(format!(
+                            "node {i} (variable {}) jumps to node {j} (variable {child}): variables must increase along a path",
+                            node.var()
+                        )));
+                    }
+                }
+            }
+        }
+        r.end()?;
+        Ok(out)
+    }
+
+    fn roots(
+        &mut self,
+        mut r: Reader<'_>,
+        nnodes: usize,
+        nleaves: usize,
+    ) -> Result<Vec<Target>, DecodeError> {
+        let n = r.count(4)?;
+        if n == 0 {
+            return Err(r.error("no diagram roots".into()));
+        }
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let raw = r.u32()?;
+            let t = if raw & LEAF_BIT != 0 {
+                let l = raw & !LEAF_BIT;
+                if l as usize >= nleaves {
+                    return Err(r.error(format!("root leaf {l} out of range")));
+                }
+                Target::Leaf(l)
+            } else {
+                if raw as usize >= nnodes {
+                    return Err(r.error(format!("root node {raw} out of range")));
+                }
+                Target::Node(raw)
+            };
+            out.push(t);
+        }
+        r.end()?;
+        Ok(out)
+    }
+}
+
+/// A bounds-checked little-endian reader over one section.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    section: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn error(&self, message: String) -> DecodeError {
+        DecodeError {
+            offset: self.pos,
+            section: self.section,
+            message,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
+        match end.and_then(|e| self.buf.get(self.pos..e)) {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => Err(self.error(format!(
+                "needs {n} more bytes but only {} remain (truncated?)",
+                self.buf.len().saturating_sub(self.pos)
+            ))),
+        }
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?.first().copied().unwrap_or(0))
+    }
+
+    fn flag(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(self.error(format!("invalid flag {b}"))),
+        }
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        let mut a = [0u8; 4];
+        a.copy_from_slice(b);
+        Ok(u32::from_le_bytes(a))
+    }
+
+    fn i64(&mut self) -> Result<i64, DecodeError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(i64::from_le_bytes(a))
+    }
+
+    fn f64(&mut self) -> Result<f64, DecodeError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(f64::from_bits(u64::from_le_bytes(a)))
+    }
+
+    /// A count of items of at least `min_size` bytes each, refused if they cannot fit.
+    fn count(&mut self, min_size: usize) -> Result<usize, DecodeError> {
+        let n = self.u32()? as usize;
+        let remaining = self.buf.len().saturating_sub(self.pos);
+        if n.saturating_mul(min_size.max(1)) > remaining {
+            return Err(self.error(format!(
+                "a count of {n} items cannot fit in the {remaining} bytes that remain"
+            )));
+        }
+        Ok(n)
+    }
+
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let n = self.u32()? as usize;
+        let start = self.pos;
+        let b = self.take(n)?;
+        std::str::from_utf8(b).map_err(|_| DecodeError {
+            offset: start,
+            section: self.section,
+            message: "a string is not valid UTF-8".into(),
+        })
+    }
+
+    fn index(&mut self, len: usize, what: &str) -> Result<u32, DecodeError> {
+        let i = self.u32()?;
+        if (i as usize) < len {
+            Ok(i)
+        } else {
+            Err(self.error(format!("{what} index {i} out of range ({len} exist)")))
+        }
+    }
+
+    /// A branch target of node `from`: a later node or an existing leaf.
+    fn target(
+        &mut self,
+        from: usize,
+        nnodes: usize,
+        nleaves: usize,
+    ) -> Result<Target, DecodeError> {
+        let raw = self.u32()?;
+        if raw & LEAF_BIT != 0 {
+            let l = raw & !LEAF_BIT;
+            if (l as usize) < nleaves {
+                return Ok(Target::Leaf(l));
+            }
+            return Err(self.error(format!("leaf {l} out of range ({nleaves} exist)")));
+        }
+        let j = raw as usize;
+        if j <= from {
+            return Err(self.error(format!("node {from} jumps backwards to node {j}")));
+        }
+        if j >= nnodes {
+            return Err(self.error(format!("node {from} jumps to node {j}, past the last node")));
+        }
+        Ok(Target::Node(raw))
+    }
+
+    fn end(&self) -> Result<(), DecodeError> {
+        if self.pos == self.buf.len() {
+            Ok(())
+        } else {
+            Err(self.error(format!(
+                "{} unexpected bytes at the end of the section",
+                self.buf.len() - self.pos
+            )))
+        }
+    }
+}

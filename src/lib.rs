@@ -1,0 +1,17 @@
+//! govern: policy-as-code for AI agents.
+//!
+//! The pipeline, one module per stage:
+//! [`syntax`] (text → AST) → [`check`] (names and types → checked bundle) →
+//! [`compile`] (checked bundle → decision diagram) → [`bytecode`] (diagram → verified bytes) →
+//! [`vm`] (bytes + event → decision). [`reference`] evaluates the checked bundle directly and is
+//! the oracle the VM is tested against.
+
+pub mod builtins;
+pub mod bytecode;
+pub mod check;
+pub mod compile;
+pub mod decision;
+pub mod diag;
+pub mod reference;
+pub mod syntax;
+pub mod time;

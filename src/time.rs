@@ -1,0 +1,209 @@
+//! RFC 3339 timestamps → nanoseconds since the Unix epoch, and the calendar fields the
+//! language exposes (`time.hour`, `time.weekday`).
+
+/// Parses an RFC 3339 timestamp (`2026-11-23T10:00:00.120Z`, `…+02:00`; `t`/`z` and a space
+/// instead of `T` accepted) into nanoseconds since 1970-01-01T00:00:00Z.
+///
+/// Returns `None` for anything else, including dates that do not exist and times outside the
+/// range of an `i64` of nanoseconds (years 1678–2261). Leap seconds (`:60`) are refused.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return None;
+    }
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let mut v: i64 = 0;
+        for i in from..from + len {
+            let c = *b.get(i)?;
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + i64::from(c - b'0');
+        }
+        Some(v)
+    };
+    let year = num(0, 4)?;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let month = num(5, 2)?;
+    let day = num(8, 2)?;
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let hour = num(11, 2)?;
+    if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        return None;
+    }
+    let minute = num(14, 2)?;
+    let second = num(17, 2)?;
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos: i64 = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            if i - start < 9 {
+                nanos = nanos * 10 + i64::from(c - b'0');
+            }
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 {
+            return None;
+        }
+        for _ in digits..9 {
+            nanos *= 10;
+        }
+    }
+    let offset_secs: i64 = match b.get(i) {
+        Some(b'Z' | b'z') => {
+            i += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = num(i + 1, 2)?;
+            if b.get(i + 3) != Some(&b':') {
+                return None;
+            }
+            let om = num(i + 4, 2)?;
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            i += 6;
+            let o = oh * 3600 + om * 60;
+            if sign == b'+' { o } else { -o }
+        }
+        _ => return None,
+    };
+    if i != b.len() {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(y) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Hour of the day in UTC, 0–23.
+pub fn hour(ns: i64) -> f64 {
+    let secs = ns.div_euclid(1_000_000_000);
+    (secs.rem_euclid(86_400) / 3600) as f64
+}
+
+/// ISO weekday in UTC: 1 = Monday … 7 = Sunday.
+pub fn weekday(ns: i64) -> f64 {
+    let days = ns.div_euclid(1_000_000_000).div_euclid(86_400);
+    // 1970-01-01 was a Thursday (4).
+    ((days + 3).rem_euclid(7) + 1) as f64
+}
+
+/// Formats nanoseconds since the epoch as RFC 3339 UTC with milliseconds.
+pub fn format_rfc3339(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let millis = ns.rem_euclid(1_000_000_000) / 1_000_000;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rfc3339() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1_500_000_000));
+        assert_eq!(parse_rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2026-11-23T10:00:00.120Z"),
+            Some(1_795_428_000_120_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z").map(|n| n > 0),
+            Some(true)
+        );
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-23 10:00:00",
+            "2026-11-23T10:00:00",
+            "2026-11-23T24:00:00Z",
+            "2026-11-23T10:00:60Z",
+            "2026-11-23T10:00:00.Z",
+            "2026-11-23T10:00:00Zx",
+            "9999-01-01T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn calendar_fields() {
+        let t = parse_rfc3339("2026-11-23T10:30:00Z").unwrap_or(0);
+        assert_eq!(hour(t), 10.0);
+        assert_eq!(weekday(t), 1.0); // a Monday
+        let sunday = parse_rfc3339("2026-11-22T23:59:59+00:00").unwrap_or(0);
+        assert_eq!(weekday(sunday), 7.0);
+        let before_epoch = parse_rfc3339("1969-12-31T23:00:00Z").unwrap_or(0);
+        assert_eq!(hour(before_epoch), 23.0);
+        assert_eq!(weekday(before_epoch), 3.0);
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        let t = parse_rfc3339("2026-11-23T10:00:00.120Z").unwrap_or(0);
+        assert_eq!(format_rfc3339(t), "2026-11-23T10:00:00.120Z");
+    }
+}
