@@ -9,9 +9,15 @@
 pub mod builtins;
 pub mod bytecode;
 pub mod check;
+pub mod cli;
+pub mod commands;
 pub mod compile;
 pub mod decision;
 pub mod diag;
+pub mod fsutil;
+pub mod pipeline;
 pub mod reference;
+pub mod source;
 pub mod syntax;
 pub mod time;
+pub mod vm;

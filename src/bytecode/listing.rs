@@ -118,7 +118,20 @@ pub fn operand(m: &Model, o: &Operand) -> String {
         Operand::Num(n) => format_number(*n),
         Operand::Bool(b) => b.to_string(),
         Operand::Func { func, arg } => format!("{}({})", func.name(), operand(m, arg)),
-        Operand::Tracker(t) => format!("t{t}"),
+        Operand::Tracker(t) => match m.trackers.get(*t as usize) {
+            Some(tr) => {
+                let mut s = tr.kind.name().to_string();
+                if let Some(v) = tr.value {
+                    s.push_str(&format!(" of {}", m.slot_name(v)));
+                }
+                if let Some(d) = tr.within {
+                    s.push_str(&format!(" within {}", duration(d)));
+                }
+                let keys: Vec<String> = tr.per.iter().map(|&k| m.slot_name(k)).collect();
+                format!("{s} per {} (t{t})", keys.join(", "))
+            }
+            None => format!("t{t}"),
+        },
     }
 }
 

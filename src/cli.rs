@@ -1,0 +1,125 @@
+//! Command-line types (clap). Nothing here does any work; `commands/` does.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Policy-as-code for AI agents.
+///
+/// govern checks every action an agent takes (tool calls, spending, data access, spawning
+/// other agents) against policies written in the `.gov` language, compiled to a verified
+/// decision-diagram bytecode that decides in tens of nanoseconds.
+///
+/// Exit status: 0 success, 1 findings or failed checks (see each command), 2 usage, input or
+/// I/O errors.
+#[derive(Debug, Parser)]
+#[command(
+    name = "govern",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// When to use colours in messages.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and `NO_COLOR` is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile policies into a verified bytecode bundle (.govb).
+    Build(BuildArgs),
+    /// Decide events with a bundle or with policies compiled on the fly.
+    Eval(EvalArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// How diagnostics are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiagFormat {
+    /// Source snippets with labels and help, for people.
+    Human,
+    /// One JSON object per diagnostic, one per line, for machines.
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing"
+)]
+pub struct BuildArgs {
+    /// Policy files or directories (searched recursively for *.gov).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Where to write the bundle (written atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Also print a readable disassembly of the bundle.
+    #[arg(long)]
+    pub listing: bool,
+
+    /// How to print errors in the policies.
+    #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+    pub format: DiagFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines.
+Stateful rules (count, sum, seen) carry their state from one event to the next.
+
+Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
+its line number and decided `deny`, and the others are still decided). With --exit-code: 0 when
+every decision is allow, 1 when any is deny, 3 when any is escalate and none deny, 2 on errors.
+
+Examples:
+  govern eval --policy policies/ testdata/events.jsonl
+  echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain")]
+pub struct EvalArgs {
+    /// A compiled bundle to evaluate with.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "policy",
+        required_unless_present = "policy"
+    )]
+    pub bundle: Option<PathBuf>,
+
+    /// Policy files or directories to compile and evaluate with (repeat for several).
+    #[arg(long, value_name = "PATH")]
+    pub policy: Vec<PathBuf>,
+
+    /// The events: a JSON or JSONL file; standard input when absent or `-`.
+    #[arg(value_name = "EVENTS")]
+    pub events: Option<PathBuf>,
+
+    /// Explain each decision for people: matched rules, the tests on the deciding path,
+    /// unknown attributes.
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Make the exit status tell allow (0), deny (1) and escalate (3) apart.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

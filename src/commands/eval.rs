@@ -1,0 +1,345 @@
+//! `govern eval`: decide a stream of events, one JSON decision per event.
+//!
+//! Input is JSONL (one object per line) or, when the first value spans several lines, a
+//! document of one or more pretty-printed JSON objects. A line that is not a JSON object is
+//! reported on standard error with its line number and decided `deny` (with an `error` field),
+//! so the output keeps one decision per event; the exit status is then 2.
+
+use std::io::{BufRead, BufReader, Read};
+
+use crate::bytecode::model::{NodeDef, Var, Verdict};
+use crate::cli::{DiagFormat, EvalArgs};
+use crate::commands::{Ctx, Out, exit};
+use crate::decision::Decision;
+use crate::vm::{Event, Outcome, Program, State, Step};
+
+pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
+    let program = match &args.bundle {
+        Some(path) => match crate::pipeline::load_bundle(path) {
+            Ok(p) => p,
+            Err(d) => {
+                ctx.report(&[d], DiagFormat::Human);
+                return exit::ERROR;
+            }
+        },
+        None => match crate::pipeline::build_paths(&args.policy) {
+            Ok(b) => b.program,
+            Err(diags) => {
+                ctx.report(&diags, DiagFormat::Human);
+                return exit::ERROR;
+            }
+        },
+    };
+    let (name, reader): (String, Box<dyn Read>) = match &args.events {
+        None => ("<stdin>".into(), Box::new(std::io::stdin().lock())),
+        Some(p) if p.as_os_str() == "-" => ("<stdin>".into(), Box::new(std::io::stdin().lock())),
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => (crate::source::display(p), Box::new(f)),
+            Err(e) => {
+                ctx.error(format!("cannot read {}: {e}", crate::source::display(p)));
+                return exit::ERROR;
+            }
+        },
+    };
+    let mut ev_run = Run {
+        program: &program,
+        state: program.new_state(),
+        event: Event::default(),
+        outcome: Outcome::default(),
+        trace: Vec::new(),
+        out: Out::new(),
+        explain: args.explain,
+        worst: None,
+        errors: 0,
+        count: 0,
+        ctx,
+        name: name.clone(),
+    };
+    let read_ok = read_events(BufReader::with_capacity(1 << 16, reader), &mut ev_run);
+    if let Err(e) = read_ok {
+        ctx.error(format!("cannot read {name}: {e}"));
+        return exit::ERROR;
+    }
+    ev_run.out.flush();
+    if ev_run.count == 0 && ev_run.errors == 0 {
+        ctx.error(format!("no events in {name}"));
+        return exit::ERROR;
+    }
+    if ev_run.errors > 0 {
+        return exit::ERROR;
+    }
+    if args.exit_code {
+        return match ev_run.worst {
+            Some(Verdict::Deny) => 1,
+            Some(Verdict::Escalate) => 3,
+            _ => exit::OK,
+        };
+    }
+    exit::OK
+}
+
+struct Run<'a> {
+    program: &'a Program,
+    state: State,
+    event: Event,
+    outcome: Outcome,
+    trace: Vec<Step>,
+    out: Out,
+    explain: bool,
+    worst: Option<Verdict>,
+    errors: usize,
+    count: usize,
+    ctx: &'a Ctx,
+    name: String,
+}
+
+/// Receives the events of an input, or the lines that are not events.
+pub trait EventSink {
+    /// One event's text and its first line; an `Err` is reported like a bad line.
+    fn event(&mut self, line: usize, text: &str) -> Result<(), String>;
+    /// A line that is not an event, and why.
+    fn bad(&mut self, line: usize, message: &str);
+}
+
+impl EventSink for Run<'_> {
+    fn event(&mut self, line: usize, text: &str) -> Result<(), String> {
+        Run::event(self, line, text)
+    }
+
+    fn bad(&mut self, line: usize, message: &str) {
+        Run::bad(self, line, message)
+    }
+}
+
+impl Run<'_> {
+    fn note(&mut self, v: Verdict) {
+        let rank = |v: Verdict| match v {
+            Verdict::Allow => 0,
+            Verdict::Escalate => 1,
+            Verdict::Deny => 2,
+        };
+        if self.worst.is_none_or(|w| rank(v) > rank(w)) {
+            self.worst = Some(v);
+        }
+    }
+
+    /// A line that could not be read as an event: reported, and decided deny.
+    fn bad(&mut self, line: usize, message: &str) {
+        self.errors += 1;
+        self.count += 1;
+        self.ctx.error(format!("{}:{line}: {message}", self.name));
+        let d = Decision::error(&self.program.digest, format!("line {line}: {message}"));
+        self.note(Verdict::Deny);
+        if self.explain {
+            self.out.line(&format!(
+                "event {} ({}:{line}): deny",
+                self.count, self.name
+            ));
+            self.out.line(&format!("  error      {message}"));
+            self.out.line("");
+        } else {
+            self.out.line(&d.to_json_line());
+        }
+    }
+
+    fn event(&mut self, line: usize, text: &str) -> Result<(), String> {
+        if let Err(e) = self.program.read_event(text, &mut self.event) {
+            return Err(e.message);
+        }
+        self.count += 1;
+        if self.explain {
+            self.trace.clear();
+            self.program.eval_traced(
+                &self.event,
+                &mut self.state,
+                &mut self.outcome,
+                &mut self.trace,
+            );
+            let text = explain(
+                self.program,
+                &self.outcome,
+                &self.trace,
+                self.count,
+                &self.name,
+                line,
+            );
+            self.out.write_str(&text);
+        } else {
+            self.program
+                .eval(&self.event, &mut self.state, &mut self.outcome);
+            let mut buf = String::with_capacity(256);
+            self.program.write_json(&self.outcome, &mut buf);
+            self.out.line(&buf);
+        }
+        let v = self.outcome.verdict.unwrap_or(self.program.model.default);
+        self.note(v);
+        Ok(())
+    }
+}
+
+/// Feeds each event's text to `sink` with its first line number. JSONL unless the first value
+/// spans lines, in which case values may span lines.
+pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Result<()> {
+    let mut line_no = 0usize;
+    let mut raw = Vec::new();
+    // Multi-line mode: decided by the first non-blank line.
+    let mut multi: Option<bool> = None;
+    let mut pending = String::new();
+    let mut pending_start = 0usize;
+    let probe = crate::vm::Paths::new(&[vec!["ts".to_string()]]);
+    let mut scratch = Event::default();
+    loop {
+        raw.clear();
+        let n = r.read_until(b'\n', &mut raw)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = match std::str::from_utf8(&raw) {
+            Ok(t) => t.trim_end_matches(['\n', '\r']),
+            Err(e) => {
+                sink.bad(
+                    line_no,
+                    &format!("not valid UTF-8 (byte {})", e.valid_up_to()),
+                );
+                continue;
+            }
+        };
+        if pending.is_empty() && text.trim().is_empty() {
+            continue;
+        }
+        let is_multi = *multi.get_or_insert_with(|| match probe.read(text, &mut scratch) {
+            Err(e) => e.eof,
+            Ok(()) => false,
+        });
+        if !is_multi {
+            if let Err(m) = sink.event(line_no, text) {
+                sink.bad(line_no, &m);
+            }
+            continue;
+        }
+        if pending.is_empty() {
+            pending_start = line_no;
+        }
+        pending.push_str(text);
+        pending.push('\n');
+        match probe.read(&pending, &mut scratch) {
+            Err(e) if e.eof => continue,
+            _ => {
+                if let Err(m) = sink.event(pending_start, &pending) {
+                    sink.bad(pending_start, &m);
+                }
+                pending.clear();
+            }
+        }
+    }
+    if !pending.trim().is_empty() {
+        sink.bad(
+            pending_start,
+            "unexpected end of input: the JSON object is not closed",
+        );
+    }
+    Ok(())
+}
+
+/// The explanation of one decision, for people.
+fn explain(p: &Program, o: &Outcome, trace: &[Step], n: usize, file: &str, line: usize) -> String {
+    let m = &p.model;
+    let verdict = o.verdict.unwrap_or(m.default);
+    let rule = |r: &u32| m.rules.get(*r as usize);
+    let mut s = format!("event {n} ({file}:{line}): {verdict}\n");
+    if o.determining.is_empty() {
+        s.push_str(&format!(
+            "  {:<11}the default ({})\n",
+            "decided by", m.default
+        ));
+    }
+    for (i, r) in o.determining.iter().filter_map(rule).enumerate() {
+        let head = if i == 0 {
+            "  decided by "
+        } else {
+            "             "
+        };
+        let file = m
+            .files
+            .get(r.file as usize)
+            .map(String::as_str)
+            .unwrap_or("?");
+        s.push_str(&format!("{head}{} {}  ({file}:{})", r.effect, r.id, r.line));
+        if let Some(msg) = &r.message {
+            s.push_str(&format!(": {msg}"));
+        }
+        s.push('\n');
+    }
+    let others: Vec<&u32> = o
+        .matched
+        .iter()
+        .filter(|r| !o.determining.contains(r))
+        .collect();
+    for (i, r) in others.iter().filter_map(|r| rule(r)).enumerate() {
+        let head = if i == 0 {
+            "  also       "
+        } else {
+            "             "
+        };
+        s.push_str(&format!("{head}{} {}\n", r.effect, r.id));
+    }
+    for (i, r) in o.unknown_rules.iter().filter_map(rule).enumerate() {
+        let head = if i == 0 {
+            "  undecided  "
+        } else {
+            "             "
+        };
+        let note = if r.effect == crate::bytecode::model::Effect::Allow {
+            "does not permit"
+        } else {
+            "matches (fail-closed)"
+        };
+        s.push_str(&format!("{head}{} {} is unknown: {note}\n", r.effect, r.id));
+    }
+    for (i, step) in trace.iter().enumerate() {
+        let head = if i == 0 {
+            "  path       "
+        } else {
+            "             "
+        };
+        s.push_str(&format!("{head}{}\n", step_text(p, step)));
+    }
+    if o.unknown.is_empty() {
+        s.push_str("  unknown    none\n");
+    } else {
+        let names: Vec<&str> = o.unknown.iter().map(|u| p.slot_name(*u)).collect();
+        s.push_str(&format!("  unknown    {}\n", names.join(", ")));
+    }
+    s.push('\n');
+    s
+}
+
+fn step_text(p: &Program, step: &Step) -> String {
+    let m = &p.model;
+    let node = m.nodes.get(step.node as usize);
+    let var = m.vars.get(step.var as usize);
+    let name = |o| crate::bytecode::listing::operand(m, o);
+    match (node, var) {
+        (Some(NodeDef::Switch { .. }), Some(Var::Switch { operand, .. })) => match step
+            .outcome
+            .as_str()
+        {
+            "unknown" => format!("{} is unknown", name(operand)),
+            "another value" => format!("{} is none of the values the rules name", name(operand)),
+            v => format!("{} == {v}", name(operand)),
+        },
+        (Some(NodeDef::Thresh { .. }), Some(Var::Thresh { operand })) => {
+            match step.outcome.as_str() {
+                "unknown" => format!("{} is unknown", name(operand)),
+                v => format!("{} = {v}", name(operand)),
+            }
+        }
+        (_, Some(v)) => format!(
+            "{} → {}",
+            crate::bytecode::listing::var(m, v).trim_start_matches("bool "),
+            step.outcome
+        ),
+        _ => step.outcome.clone(),
+    }
+}

@@ -1,0 +1,137 @@
+//! One module per subcommand: `fn run(ctx, args) -> u8` returns the exit status.
+
+pub mod build;
+pub mod completions;
+pub mod eval;
+
+use std::io::{self, IsTerminal, Write};
+
+use crate::cli::{Cli, ColorChoice, Command, DiagFormat};
+use crate::diag::{Diag, RenderOptions, render_human};
+
+/// Exit statuses every command shares.
+pub mod exit {
+    /// Everything worked and nothing was found.
+    pub const OK: u8 = 0;
+    /// Findings, failures or a denying decision (see each command).
+    pub const FINDINGS: u8 = 1;
+    /// Usage, input or I/O errors.
+    pub const ERROR: u8 = 2;
+}
+
+/// What every command needs to talk to the user.
+pub struct Ctx {
+    /// Colour on standard error.
+    pub color_err: bool,
+    /// Colour on standard output.
+    pub color_out: bool,
+    pub stdout_tty: bool,
+    pub stderr_tty: bool,
+}
+
+impl Ctx {
+    pub fn new(choice: ColorChoice) -> Ctx {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let stdout_tty = io::stdout().is_terminal();
+        let stderr_tty = io::stderr().is_terminal();
+        let pick = |tty: bool| match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && !no_color,
+        };
+        Ctx {
+            color_err: pick(stderr_tty),
+            color_out: pick(stdout_tty),
+            stdout_tty,
+            stderr_tty,
+        }
+    }
+
+    /// Prints diagnostics on standard error.
+    pub fn report(&self, diags: &[Diag], format: DiagFormat) {
+        let mut err = io::stderr().lock();
+        for d in diags {
+            let text = match format {
+                DiagFormat::Human => render_human(
+                    d,
+                    RenderOptions {
+                        color: self.color_err,
+                        ..RenderOptions::default()
+                    },
+                ),
+                DiagFormat::Json => format!("{}\n", d.to_json()),
+            };
+            let _ = err.write_all(text.as_bytes());
+        }
+        if format == DiagFormat::Human {
+            let errors = diags.iter().filter(|d| d.is_error()).count();
+            if errors > 1 {
+                let _ = writeln!(err, "{errors} errors");
+            }
+        }
+    }
+
+    /// Prints one error without a source snippet: `error: message`.
+    pub fn error(&self, message: impl std::fmt::Display) {
+        let mut err = io::stderr().lock();
+        let _ = if self.color_err {
+            writeln!(err, "\x1b[1;31merror\x1b[0m: {message}")
+        } else {
+            writeln!(err, "error: {message}")
+        };
+    }
+}
+
+/// Runs the command line; returns the process exit status.
+pub fn run(cli: Cli) -> u8 {
+    let ctx = Ctx::new(cli.color);
+    match cli.command {
+        Command::Build(a) => build::run(&ctx, &a),
+        Command::Eval(a) => eval::run(&ctx, &a),
+        Command::Completions(a) => completions::run(&ctx, &a),
+    }
+}
+
+/// Standard output, buffered, where a closed pipe (`| head`) ends output quietly.
+pub struct Out {
+    w: io::BufWriter<io::StdoutLock<'static>>,
+    pub closed: bool,
+}
+
+impl Out {
+    pub fn new() -> Out {
+        Out {
+            w: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+            closed: false,
+        }
+    }
+
+    pub fn write_str(&mut self, s: &str) {
+        if !self.closed && self.w.write_all(s.as_bytes()).is_err() {
+            self.closed = true;
+        }
+    }
+
+    pub fn line(&mut self, s: &str) {
+        self.write_str(s);
+        self.write_str("\n");
+    }
+
+    pub fn flush(&mut self) {
+        if !self.closed && self.w.flush().is_err() {
+            self.closed = true;
+        }
+    }
+}
+
+impl Default for Out {
+    fn default() -> Self {
+        Out::new()
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}

@@ -1,0 +1,101 @@
+//! Files written whole or not at all.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary path beside `dest`, on the same file system so that rename is atomic.
+fn temp_beside(dest: &Path) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = dest
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = format!(".{name}.tmp.{}.{n}", std::process::id());
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.join(tmp),
+        _ => PathBuf::from(tmp),
+    }
+}
+
+fn write_temp(tmp: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(mode.unwrap_or(0o644));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts.open(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Writes `bytes` to `dest` atomically: a reader sees the old file or the new one, never a
+/// part. `mode` sets the Unix permissions of the new file (default 0644).
+pub fn write_atomic(dest: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let tmp = temp_beside(dest);
+    if let Err(e) = write_temp(&tmp, bytes, mode) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    if let Err(e) = fs::rename(&tmp, dest) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Like [`write_atomic`], but fails with `AlreadyExists` instead of replacing a file.
+pub fn write_new_atomic(dest: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let tmp = temp_beside(dest);
+    if let Err(e) = write_temp(&tmp, bytes, mode) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // A hard link fails when the destination exists, so no file is ever replaced.
+    let linked = fs::hard_link(&tmp, dest);
+    let _ = fs::remove_file(&tmp);
+    linked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes() {
+        let dir = std::env::temp_dir().join(format!("govern-fsutil-{}", std::process::id()));
+        let _ = fs::create_dir_all(&dir);
+        let p = dir.join("a.txt");
+        write_atomic(&p, b"one", None).unwrap();
+        write_atomic(&p, b"two", None).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let q = dir.join("b.key");
+        write_new_atomic(&q, b"secret", Some(0o600)).unwrap();
+        let again = write_new_atomic(&q, b"other", Some(0o600));
+        assert_eq!(again.unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&q).unwrap(), b"secret");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(&q).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+            .collect();
+        assert!(leftovers.is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,58 @@
+//! Sources → checked bundle → bytes → loaded program, in one call, for every command that
+//! compiles policies.
+
+use std::path::PathBuf;
+
+use crate::bytecode;
+use crate::check::Bundle;
+use crate::diag::{Diag, SourceFile};
+use crate::vm::Program;
+
+/// A bundle compiled from sources, with everything each stage produced.
+pub struct Built {
+    pub bundle: Bundle,
+    /// The `.govb` bytes.
+    pub bytes: Vec<u8>,
+    /// The program loaded from those bytes (so it went through the verifier).
+    pub program: Program,
+}
+
+/// Reads, checks, compiles, encodes and loads the policies under `paths`.
+pub fn build_paths(paths: &[PathBuf]) -> Result<Built, Vec<Diag>> {
+    let files = crate::source::load(paths)?;
+    build_sources(files)
+}
+
+/// Checks, compiles, encodes and loads in-memory sources.
+pub fn build_sources(files: Vec<SourceFile>) -> Result<Built, Vec<Diag>> {
+    let bundle = crate::check::check_sources(files)?;
+    let model = crate::compile::compile(&bundle);
+    let bytes = bytecode::encode(&model);
+    let program = Program::load(&bytes).map_err(|e| {
+        vec![
+            Diag::error(
+                "govern::internal",
+                format!("the compiled bundle failed verification: {e}"),
+            )
+            .help("this is a bug in govern; please report it with the policies that cause it"),
+        ]
+    })?;
+    Ok(Built {
+        bundle,
+        bytes,
+        program,
+    })
+}
+
+/// Loads a `.govb` file, refusing anything that does not verify.
+pub fn load_bundle(path: &std::path::Path) -> Result<Program, Diag> {
+    let name = crate::source::display(path);
+    let bytes = std::fs::read(path).map_err(|e| {
+        Diag::error("govern::io", format!("cannot read bundle: {e}")).in_file(&name, None)
+    })?;
+    Program::load(&bytes).map_err(|e| {
+        Diag::error("govern::bundle", format!("refused bundle: {e}"))
+            .in_file(&name, None)
+            .help("rebuild it with `govern build`; a bundle that fails verification is never run")
+    })
+}

@@ -1,0 +1,97 @@
+//! Finding and reading policy sources: files and directories → `.gov` files in a stable order.
+
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Diag, SourceFile};
+
+/// The `.gov` files named by `paths` (files as given, directories searched recursively),
+/// sorted and deduplicated, each read whole. Names are the paths as given, with `/`
+/// separators and no leading `./`, so that the same invocation gives the same bundle bytes.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                if let Err(e) = walk(p, &mut found) {
+                    errors.push(
+                        Diag::error("govern::io", format!("cannot read directory: {e}"))
+                            .in_file(display(p), None),
+                    );
+                }
+            }
+            Ok(_) => found.push(p.clone()),
+            Err(e) => errors.push(
+                Diag::error("govern::io", format!("cannot read: {e}")).in_file(display(p), None),
+            ),
+        }
+    }
+    found.sort();
+    found.dedup();
+    let mut files = Vec::with_capacity(found.len());
+    for p in found {
+        match std::fs::read(&p) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => files.push(SourceFile::new(display(&p), text)),
+                Err(e) => errors.push(
+                    Diag::error(
+                        "govern::io",
+                        format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+                    )
+                    .in_file(display(&p), None),
+                ),
+            },
+            Err(e) => errors.push(
+                Diag::error("govern::io", format!("cannot read: {e}")).in_file(display(&p), None),
+            ),
+        }
+    }
+    if files.is_empty() && errors.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| display(p)).collect();
+        errors.push(
+            Diag::error(
+                "govern::io",
+                format!("no `.gov` files found in {}", names.join(", ")),
+            )
+            .help("pass policy files or directories that contain them"),
+        );
+    }
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(errors)
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&p)?;
+        if meta.is_dir() {
+            walk(&p, out)?;
+        } else if meta.is_file() && name.ends_with(".gov") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// A path as shown in messages and recorded in bundles.
+pub fn display(p: &Path) -> String {
+    let s = p.to_string_lossy().replace('\\', "/");
+    let mut s = s.as_str();
+    while let Some(rest) = s.strip_prefix("./") {
+        s = rest;
+    }
+    s.to_string()
+}

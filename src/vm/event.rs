@@ -1,0 +1,838 @@
+//! One event, read straight from JSON text into the slots a program reads.
+//!
+//! The scanner validates the whole text as JSON (RFC 8259) but keeps only the values at the
+//! program's attribute paths; everything else is skipped without being built. Strings are
+//! unescaped into one arena that is reused from event to event, so reading an event allocates
+//! nothing once the buffers have grown. A key that appears twice keeps its last value, as
+//! `serde_json` does. `null` is the same as absent. Nesting deeper than 128 levels is refused.
+
+use std::fmt;
+
+/// A value in a slot. Strings and lists point into the event's buffers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Val {
+    Absent,
+    Bool(bool),
+    Num(f64),
+    Str {
+        start: u32,
+        len: u32,
+    },
+    /// Items in `Event::items`.
+    List {
+        start: u32,
+        len: u32,
+    },
+    /// An object (only `has` looks at it).
+    Object,
+    /// A list item that is `null`, a list or an object.
+    Other,
+}
+
+/// The slots of one event.
+#[derive(Clone, Debug, Default)]
+pub struct Event {
+    pub(crate) vals: Vec<Val>,
+    pub(crate) arena: String,
+    pub(crate) items: Vec<Val>,
+    /// `ts` as nanoseconds since the epoch, when it is a valid RFC 3339 timestamp.
+    pub ts: Option<i64>,
+}
+
+impl Event {
+    pub fn val(&self, slot: u32) -> Val {
+        self.vals.get(slot as usize).copied().unwrap_or(Val::Absent)
+    }
+
+    pub fn str_of(&self, v: Val) -> Option<&str> {
+        match v {
+            Val::Str { start, len } => self.arena.get(start as usize..(start + len) as usize),
+            _ => None,
+        }
+    }
+
+    pub fn items_of(&self, v: Val) -> Option<&[Val]> {
+        match v {
+            Val::List { start, len } => self.items.get(start as usize..(start + len) as usize),
+            _ => None,
+        }
+    }
+}
+
+/// Why an event line could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventError {
+    /// Byte offset in the text.
+    pub offset: usize,
+    pub message: String,
+    /// The text ended in the middle of a value (more lines may complete it).
+    pub eof: bool,
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.message, self.offset)
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// The attribute paths to keep, as a tree of object keys.
+#[derive(Clone, Debug, Default)]
+pub struct Paths {
+    nodes: Vec<PathNode>,
+    nslots: usize,
+    pub(crate) ts_slot: Option<u32>,
+    pub(crate) hour_slot: Option<u32>,
+    pub(crate) weekday_slot: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct PathNode {
+    children: Vec<(Box<str>, u32)>,
+    slot: Option<u32>,
+    /// Slots at or below this node: `lo..hi` (slots are numbered in path order).
+    lo: u32,
+    hi: u32,
+}
+
+const MAX_DEPTH: usize = 128;
+
+impl Paths {
+    /// Builds the tree for slots given as paths sorted in slot order. `time.*` slots are
+    /// derived from `ts`, never read from the event.
+    pub fn new(slots: &[Vec<String>]) -> Paths {
+        let mut p = Paths {
+            nodes: vec![PathNode::default()],
+            nslots: slots.len(),
+            ..Paths::default()
+        };
+        for (i, path) in slots.iter().enumerate() {
+            let slot = u32::try_from(i).unwrap_or(u32::MAX);
+            match path.as_slice() {
+                [a] if a == "ts" => p.ts_slot = Some(slot),
+                [a, b] if a == "time" && b == "hour" => {
+                    p.hour_slot = Some(slot);
+                    continue;
+                }
+                [a, b] if a == "time" && b == "weekday" => {
+                    p.weekday_slot = Some(slot);
+                    continue;
+                }
+                [a, ..] if a == "time" => continue,
+                _ => {}
+            }
+            let mut node = 0usize;
+            for seg in path {
+                let existing = p.nodes.get(node).and_then(|n| {
+                    n.children
+                        .iter()
+                        .find(|(k, _)| &**k == seg.as_str())
+                        .map(|(_, c)| *c)
+                });
+                node = match existing {
+                    Some(c) => c as usize,
+                    None => {
+                        let c = p.nodes.len();
+                        p.nodes.push(PathNode {
+                            lo: slot,
+                            hi: slot,
+                            ..PathNode::default()
+                        });
+                        if let Some(n) = p.nodes.get_mut(node) {
+                            n.children
+                                .push((seg.as_str().into(), u32::try_from(c).unwrap_or(u32::MAX)));
+                        }
+                        c
+                    }
+                };
+            }
+            if let Some(n) = p.nodes.get_mut(node) {
+                n.slot = Some(slot);
+            }
+        }
+        // Slot ranges below each node.
+        fn range(nodes: &mut Vec<PathNode>, i: usize) -> (u32, u32) {
+            let children: Vec<u32> = nodes
+                .get(i)
+                .map(|n| n.children.iter().map(|(_, c)| *c).collect())
+                .unwrap_or_default();
+            let mut lo = u32::MAX;
+            let mut hi = 0u32;
+            if let Some(s) = nodes.get(i).and_then(|n| n.slot) {
+                lo = s;
+                hi = s + 1;
+            }
+            for c in children {
+                let (l, h) = range(nodes, c as usize);
+                lo = lo.min(l);
+                hi = hi.max(h);
+            }
+            if lo > hi {
+                lo = hi;
+            }
+            if let Some(n) = nodes.get_mut(i) {
+                n.lo = lo;
+                n.hi = hi;
+            }
+            (lo, hi)
+        }
+        range(&mut p.nodes, 0);
+        p
+    }
+
+    /// Reads one JSON object into `ev` (which is cleared first).
+    pub fn read(&self, text: &str, ev: &mut Event) -> Result<(), EventError> {
+        ev.vals.clear();
+        ev.vals.resize(self.nslots, Val::Absent);
+        ev.arena.clear();
+        ev.items.clear();
+        ev.ts = None;
+        let mut s = Scanner {
+            b: text.as_bytes(),
+            pos: 0,
+            key: String::new(),
+        };
+        s.ws();
+        match s.peek() {
+            Some(b'{') => {}
+            None => return Err(s.err_eof("empty input: expected a JSON object")),
+            Some(_) => {
+                // Validate to give the precise reason, then refuse anything but an object.
+                s.skip_value(0)?;
+                s.ws();
+                if s.pos < s.b.len() {
+                    return Err(s.err("trailing characters after the JSON value"));
+                }
+                return Err(EventError {
+                    offset: 0,
+                    message: "the event is not a JSON object".into(),
+                    eof: false,
+                });
+            }
+        }
+        self.object(&mut s, 0, ev, 0)?;
+        s.ws();
+        if s.pos < s.b.len() {
+            return Err(s.err("trailing characters after the JSON object"));
+        }
+        // Derived attributes.
+        if let Some(ts) = self.ts_slot {
+            let parsed = ev.str_of(ev.val(ts)).and_then(crate::time::parse_rfc3339);
+            ev.ts = parsed;
+            if let Some(t) = parsed {
+                if let Some(h) = self.hour_slot.and_then(|h| ev.vals.get_mut(h as usize)) {
+                    *h = Val::Num(crate::time::hour(t));
+                }
+                if let Some(w) = self.weekday_slot.and_then(|w| ev.vals.get_mut(w as usize)) {
+                    *w = Val::Num(crate::time::weekday(t));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads an object whose `{` is next; `node` is the path node it belongs to.
+    fn object(
+        &self,
+        s: &mut Scanner<'_>,
+        node: usize,
+        ev: &mut Event,
+        depth: usize,
+    ) -> Result<(), EventError> {
+        if depth >= MAX_DEPTH {
+            return Err(s.err("nesting deeper than 128 levels"));
+        }
+        s.expect(b'{')?;
+        s.ws();
+        if s.peek() == Some(b'}') {
+            s.pos += 1;
+            return Ok(());
+        }
+        let children: &[(Box<str>, u32)] = self
+            .nodes
+            .get(node)
+            .map(|n| n.children.as_slice())
+            .unwrap_or(&[]);
+        loop {
+            s.ws();
+            if s.peek() != Some(b'"') {
+                return Err(s.expect_err("a string key"));
+            }
+            let child = s.key_lookup(children)?;
+            s.ws();
+            s.expect(b':')?;
+            s.ws();
+            match child {
+                Some(c) => self.value(s, c as usize, ev, depth + 1)?,
+                None => s.skip_value(depth + 1)?,
+            }
+            s.ws();
+            match s.next() {
+                Some(b',') => continue,
+                Some(b'}') => return Ok(()),
+                Some(_) => {
+                    s.pos -= 1;
+                    return Err(s.expect_err("`,` or `}`"));
+                }
+                None => return Err(s.err_eof("unexpected end of input in an object")),
+            }
+        }
+    }
+
+    /// Reads the value of a known key.
+    fn value(
+        &self,
+        s: &mut Scanner<'_>,
+        node: usize,
+        ev: &mut Event,
+        depth: usize,
+    ) -> Result<(), EventError> {
+        let Some(n) = self.nodes.get(node) else {
+            return s.skip_value(depth);
+        };
+        // The last occurrence of a key wins: forget what an earlier one set.
+        for v in ev
+            .vals
+            .get_mut(n.lo as usize..n.hi as usize)
+            .into_iter()
+            .flatten()
+        {
+            *v = Val::Absent;
+        }
+        let slot = n.slot;
+        let has_children = !n.children.is_empty();
+        let set = |ev: &mut Event, v: Val| {
+            if let Some(x) = slot.and_then(|s| ev.vals.get_mut(s as usize)) {
+                *x = v;
+            }
+        };
+        match s.peek() {
+            Some(b'{') => {
+                set(ev, Val::Object);
+                if has_children {
+                    self.object(s, node, ev, depth)?;
+                    // The object marker survives the children's reset only if it is the slot.
+                    set(ev, Val::Object);
+                } else {
+                    s.skip_value(depth)?;
+                }
+            }
+            Some(b'"') if slot.is_some() => {
+                let v = s.string_into(&mut ev.arena)?;
+                set(ev, v);
+            }
+            Some(b'[') if slot.is_some() => {
+                let v = s.list(ev, depth)?;
+                set(ev, v);
+            }
+            Some(b't' | b'f' | b'n' | b'-' | b'0'..=b'9') if slot.is_some() => {
+                let v = s.scalar()?;
+                set(ev, v);
+            }
+            _ => s.skip_value(depth)?,
+        }
+        Ok(())
+    }
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    pos: usize,
+    /// Scratch space for keys with escapes.
+    key: String,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.pos += 1;
+        Some(c)
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn err(&self, message: &str) -> EventError {
+        EventError {
+            offset: self.pos,
+            message: message.into(),
+            eof: false,
+        }
+    }
+
+    fn err_eof(&self, message: &str) -> EventError {
+        EventError {
+            offset: self.pos,
+            message: message.into(),
+            eof: true,
+        }
+    }
+
+    fn expect_err(&self, what: &str) -> EventError {
+        match self.peek() {
+            None => self.err_eof(&format!("unexpected end of input, expected {what}")),
+            Some(c) => self.err(&format!("expected {what}, found {}", describe(c))),
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), EventError> {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.expect_err(&format!("`{}`", char::from(c))))
+        }
+    }
+
+    /// Reads a key and finds it among `children` without allocating when it has no escapes.
+    fn key_lookup(&mut self, children: &[(Box<str>, u32)]) -> Result<Option<u32>, EventError> {
+        self.pos += 1; // the opening quote
+        let start = self.pos;
+        loop {
+            match self.peek() {
+                Some(b'"') => {
+                    let raw = self.b.get(start..self.pos).unwrap_or(&[]);
+                    self.pos += 1;
+                    return Ok(children
+                        .iter()
+                        .find(|(k, _)| k.as_bytes() == raw)
+                        .map(|(_, c)| *c));
+                }
+                Some(b'\\') => break,
+                Some(c) if c < 0x20 => return Err(self.err("control character in a string")),
+                Some(_) => self.pos += 1,
+                None => return Err(self.err_eof("unexpected end of input in a string")),
+            }
+        }
+        // Escapes: unescape into the scratch key.
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.push_str(std::str::from_utf8(self.b.get(start..self.pos).unwrap_or(&[])).unwrap_or(""));
+        let r = self.string_rest(&mut key);
+        let found = children.iter().find(|(k, _)| **k == *key).map(|(_, c)| *c);
+        self.key = key;
+        r.map(|()| found)
+    }
+
+    /// Reads a string (opening quote next) into the arena.
+    fn string_into(&mut self, arena: &mut String) -> Result<Val, EventError> {
+        self.pos += 1;
+        let start = arena.len();
+        let run = self.pos;
+        // Fast path: copy the run up to the first quote or backslash.
+        loop {
+            match self.peek() {
+                Some(b'"') => {
+                    arena.push_str(
+                        std::str::from_utf8(self.b.get(run..self.pos).unwrap_or(&[])).unwrap_or(""),
+                    );
+                    self.pos += 1;
+                    return Ok(str_val(start, arena.len()));
+                }
+                Some(b'\\') => break,
+                Some(c) if c < 0x20 => return Err(self.err("control character in a string")),
+                Some(_) => self.pos += 1,
+                None => return Err(self.err_eof("unexpected end of input in a string")),
+            }
+        }
+        arena.push_str(std::str::from_utf8(self.b.get(run..self.pos).unwrap_or(&[])).unwrap_or(""));
+        self.string_rest(arena)?;
+        Ok(str_val(start, arena.len()))
+    }
+
+    /// Continues a string at a backslash or any character, up to and past the closing quote.
+    fn string_rest(&mut self, out: &mut String) -> Result<(), EventError> {
+        loop {
+            let run = self.pos;
+            while let Some(c) = self.peek() {
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            out.push_str(
+                std::str::from_utf8(self.b.get(run..self.pos).unwrap_or(&[])).unwrap_or(""),
+            );
+            match self.next() {
+                Some(b'"') => return Ok(()),
+                Some(b'\\') => {
+                    let c = self
+                        .next()
+                        .ok_or_else(|| self.err_eof("unexpected end of input in an escape"))?;
+                    match c {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let ch = if (0xD800..0xDC00).contains(&hi) {
+                                if self.next() != Some(b'\\') || self.next() != Some(b'u') {
+                                    return Err(self.err("lone leading surrogate in a \\u escape"));
+                                }
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(self.err("invalid surrogate pair in a \\u escape"));
+                                }
+                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                            } else if (0xDC00..0xE000).contains(&hi) {
+                                return Err(self.err("lone trailing surrogate in a \\u escape"));
+                            } else {
+                                char::from_u32(hi)
+                            };
+                            match ch {
+                                Some(ch) => out.push(ch),
+                                None => return Err(self.err("invalid \\u escape")),
+                            }
+                        }
+                        _ => {
+                            self.pos -= 1;
+                            return Err(self.err("invalid escape in a string"));
+                        }
+                    }
+                }
+                Some(_) => {
+                    self.pos -= 1;
+                    return Err(self.err("control character in a string"));
+                }
+                None => return Err(self.err_eof("unexpected end of input in a string")),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, EventError> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let c = self
+                .next()
+                .ok_or_else(|| self.err_eof("unexpected end of input in a \\u escape"))?;
+            let d = char::from(c)
+                .to_digit(16)
+                .ok_or_else(|| self.err("invalid hex digit in a \\u escape"))?;
+            v = v * 16 + d;
+        }
+        Ok(v)
+    }
+
+    /// `true`, `false`, `null` or a number.
+    fn scalar(&mut self) -> Result<Val, EventError> {
+        match self.peek() {
+            Some(b't') => self.word(b"true").map(|()| Val::Bool(true)),
+            Some(b'f') => self.word(b"false").map(|()| Val::Bool(false)),
+            Some(b'n') => self.word(b"null").map(|()| Val::Absent),
+            _ => self.number().map(Val::Num),
+        }
+    }
+
+    fn word(&mut self, w: &[u8]) -> Result<(), EventError> {
+        let end = self.pos + w.len();
+        match self.b.get(self.pos..end) {
+            Some(s) if s == w => {
+                self.pos = end;
+                Ok(())
+            }
+            _ if end > self.b.len()
+                && self
+                    .b
+                    .get(self.pos..)
+                    .is_some_and(|rest| w.starts_with(rest)) =>
+            {
+                Err(self.err_eof("unexpected end of input in a literal"))
+            }
+            _ => Err(self.err("invalid literal")),
+        }
+    }
+
+    fn number(&mut self) -> Result<f64, EventError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = self.peek() {
+                    self.pos += 1;
+                }
+            }
+            None => return Err(self.err_eof("unexpected end of input in a number")),
+            _ => return Err(self.expect_err("a value")),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(if self.peek().is_none() {
+                    self.err_eof("unexpected end of input in a number")
+                } else {
+                    self.err("invalid number: a digit must follow `.`")
+                });
+            }
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.pos += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(if self.peek().is_none() {
+                    self.err_eof("unexpected end of input in a number")
+                } else {
+                    self.err("invalid number: digits must follow the exponent")
+                });
+            }
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.pos += 1;
+            }
+        }
+        let text = std::str::from_utf8(self.b.get(start..self.pos).unwrap_or(&[])).unwrap_or("");
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => Err(EventError {
+                offset: start,
+                message: "number out of range".into(),
+                eof: false,
+            }),
+        }
+    }
+
+    /// A list of a known attribute: scalars are kept, anything else is `Other`.
+    fn list(&mut self, ev: &mut Event, depth: usize) -> Result<Val, EventError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.err("nesting deeper than 128 levels"));
+        }
+        self.pos += 1;
+        let start = ev.items.len();
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(list_val(start, start));
+        }
+        loop {
+            self.ws();
+            let item = match self.peek() {
+                Some(b'"') => self.string_into(&mut ev.arena)?,
+                Some(b'[' | b'{') => {
+                    self.skip_value(depth + 1)?;
+                    Val::Other
+                }
+                None => return Err(self.err_eof("unexpected end of input in a list")),
+                _ => match self.scalar()? {
+                    Val::Absent => Val::Other,
+                    v => v,
+                },
+            };
+            ev.items.push(item);
+            self.ws();
+            match self.next() {
+                Some(b',') => continue,
+                Some(b']') => return Ok(list_val(start, ev.items.len())),
+                Some(_) => {
+                    self.pos -= 1;
+                    return Err(self.expect_err("`,` or `]`"));
+                }
+                None => return Err(self.err_eof("unexpected end of input in a list")),
+            }
+        }
+    }
+
+    /// Validates and skips any value.
+    fn skip_value(&mut self, depth: usize) -> Result<(), EventError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.err("nesting deeper than 128 levels"));
+        }
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                loop {
+                    match self.peek() {
+                        Some(b'"') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        Some(b'\\') => {
+                            let mut sink = String::new();
+                            return self.string_rest(&mut sink);
+                        }
+                        Some(c) if c < 0x20 => {
+                            return Err(self.err("control character in a string"));
+                        }
+                        Some(_) => self.pos += 1,
+                        None => return Err(self.err_eof("unexpected end of input in a string")),
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    if self.peek() != Some(b'"') {
+                        return Err(self.expect_err("a string key"));
+                    }
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    self.expect(b':')?;
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.next() {
+                        Some(b',') => continue,
+                        Some(b'}') => return Ok(()),
+                        Some(_) => {
+                            self.pos -= 1;
+                            return Err(self.expect_err("`,` or `}`"));
+                        }
+                        None => return Err(self.err_eof("unexpected end of input in an object")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.next() {
+                        Some(b',') => continue,
+                        Some(b']') => return Ok(()),
+                        Some(_) => {
+                            self.pos -= 1;
+                            return Err(self.expect_err("`,` or `]`"));
+                        }
+                        None => return Err(self.err_eof("unexpected end of input in a list")),
+                    }
+                }
+            }
+            None => Err(self.err_eof("unexpected end of input, expected a value")),
+            _ => self.scalar().map(|_| ()),
+        }
+    }
+}
+
+fn str_val(start: usize, end: usize) -> Val {
+    Val::Str {
+        start: u32::try_from(start).unwrap_or(u32::MAX),
+        len: u32::try_from(end - start).unwrap_or(0),
+    }
+}
+
+fn list_val(start: usize, end: usize) -> Val {
+    Val::List {
+        start: u32::try_from(start).unwrap_or(u32::MAX),
+        len: u32::try_from(end - start).unwrap_or(0),
+    }
+}
+
+fn describe(c: u8) -> String {
+    if c.is_ascii_graphic() {
+        format!("`{}`", char::from(c))
+    } else {
+        format!("byte {c:#04x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(list: &[&[&str]]) -> Paths {
+        let mut v: Vec<Vec<String>> = list
+            .iter()
+            .map(|p| p.iter().map(|s| s.to_string()).collect())
+            .collect();
+        v.sort();
+        Paths::new(&v)
+    }
+
+    #[test]
+    fn reads_known_paths_only() {
+        let p = paths(&[&["tool"], &["args", "amount"], &["agent", "roles"], &["ts"]]);
+        let mut ev = Event::default();
+        p.read(
+            r#"{"ts":"2026-11-23T10:00:00Z","tool":"pay\u00e9","args":{"amount":12.5,"x":[1,{"a":null}]},"agent":{"roles":["a","b",3,null]},"other":{"deep":[true]}}"#,
+            &mut ev,
+        )
+        .unwrap();
+        // slots sorted: agent.roles, args.amount, tool, ts
+        assert!(matches!(ev.val(1), Val::Num(n) if n == 12.5));
+        assert_eq!(ev.str_of(ev.val(2)), Some("payé"));
+        let items = ev.items_of(ev.val(0)).unwrap();
+        assert_eq!(items.len(), 4);
+        assert_eq!(ev.str_of(items[1]), Some("b"));
+        assert_eq!(items[3], Val::Other);
+        assert!(ev.ts.is_some());
+    }
+
+    #[test]
+    fn last_duplicate_wins_with_its_subtree() {
+        let p = paths(&[&["agent", "id"], &["agent", "trust"]]);
+        let mut ev = Event::default();
+        p.read(
+            r#"{"agent":{"id":"a","trust":5},"agent":{"trust":7}}"#,
+            &mut ev,
+        )
+        .unwrap();
+        assert_eq!(ev.val(0), Val::Absent);
+        assert_eq!(ev.val(1), Val::Num(7.0));
+    }
+
+    #[test]
+    fn refuses_bad_json() {
+        let p = paths(&[&["tool"]]);
+        let mut ev = Event::default();
+        for bad in [
+            "",
+            "[]",
+            "{",
+            "{\"tool\":}",
+            "{\"tool\":\"x\",}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":tru}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\ud800\"}",
+            "{\"a\":1e999}",
+            "{} x",
+            "{\"a\":\"\u{1}\"}",
+            "nul",
+        ] {
+            assert!(p.read(bad, &mut ev).is_err(), "{bad:?} accepted");
+        }
+        assert!(p.read("{\"tool\":\"x\"", &mut ev).unwrap_err().eof);
+        assert!(!p.read("{\"tool\" \"x\"}", &mut ev).unwrap_err().eof);
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(p.read(&format!("{{\"a\":{deep}}}"), &mut ev).is_err());
+    }
+
+    #[test]
+    fn null_is_absent() {
+        let p = paths(&[&["tool"]]);
+        let mut ev = Event::default();
+        p.read(r#"{"tool":null}"#, &mut ev).unwrap();
+        assert_eq!(ev.val(0), Val::Absent);
+    }
+}

@@ -1,0 +1,1079 @@
+//! The VM: walks the verified decision diagram of a bundle over one event.
+//!
+//! `Program::load` decodes and verifies bytes (see [`crate::bytecode`]), then builds the
+//! runtime tables: a hash table per string switch, compiled regexes, and each leaf's decision
+//! computed once. Evaluating an event is then a walk from each root to a leaf (one per group,
+//! usually one in all), testing each variable at most once, with no allocation once the
+//! scratch buffers have grown. Depends on `bytecode` only.
+
+pub mod event;
+pub mod state;
+
+use std::fmt;
+
+use regex::Regex;
+use rustc_hash::FxHashMap;
+
+use crate::bytecode::model::{
+    CmpOp, Func, LeafSummary, Model, NodeDef, Operand, Pred, StatefulKind, Target, Tracker, Ty,
+    Var, Verdict,
+};
+use crate::decision::{Decision, Warning, write_json_str};
+pub use event::{Event, EventError, Paths, Val};
+pub use state::State;
+use state::TrackerValue;
+
+/// Why a bundle could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError(pub String);
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A loaded, verified, ready-to-run bundle.
+pub struct Program {
+    pub model: Model,
+    /// `sha256:` of the bundle bytes.
+    pub digest: String,
+    paths: Paths,
+    vars: Vec<RVar>,
+    nodes: Vec<RNode>,
+    leaves: Vec<RLeaf>,
+    roots: Vec<Target>,
+    /// Display name of each slot, and its rank when names are sorted.
+    slot_names: Vec<String>,
+    slot_rank: Vec<u32>,
+    bufs: usize,
+}
+
+enum RVar {
+    Switch {
+        op: ROp,
+        table: FxHashMap<Box<str>, u32>,
+    },
+    Thresh {
+        op: ROp,
+    },
+    Bool {
+        op: ROp,
+    },
+    Has {
+        slot: u32,
+    },
+    Pred(RPred),
+}
+
+enum ROp {
+    Slot(u32, Ty),
+    Str(Box<str>),
+    Num(f64),
+    Bool(bool),
+    Func(Func, Box<ROp>),
+    Tracker(u32),
+}
+
+/// What kind of value an operand yields.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Num,
+    Bool,
+    Scalar,
+    Other,
+}
+
+enum RPred {
+    Cmp(Kind, CmpOp, ROp, ROp),
+    In(ROp, Vec<Scalar>),
+    Contains(ROp, ROp),
+    StartsWith(ROp, ROp),
+    EndsWith(ROp, ROp),
+    Regex(ROp, Regex),
+}
+
+#[derive(Clone, Debug)]
+enum Scalar {
+    Str(Box<str>),
+    Num(f64),
+    Bool(bool),
+}
+
+enum RNode {
+    Switch {
+        var: u32,
+        branches: Box<[(u32, Target)]>,
+        /// A jump table indexed by constant, when the branches are dense enough.
+        dense: Option<Box<[Target]>>,
+        default: Target,
+        unknown: Target,
+    },
+    Thresh {
+        var: u32,
+        cuts: Box<[f64]>,
+        regions: Box<[Target]>,
+        unknown: Target,
+    },
+    Tri {
+        var: u32,
+        t: Target,
+        f: Target,
+        u: Target,
+    },
+}
+
+struct RLeaf {
+    summary: LeafSummary,
+    /// (slot, type) pairs to test when reporting unknown attributes, by name.
+    checks: Vec<(u32, Ty)>,
+}
+
+/// The result of one evaluation, reusable from event to event.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub verdict: Option<Verdict>,
+    /// Determining rules (indices into the rule table, which is sorted by id).
+    pub determining: Vec<u32>,
+    pub warnings: Vec<u32>,
+    /// Every matched rule.
+    pub matched: Vec<u32>,
+    /// Rules whose condition was unknown.
+    pub unknown_rules: Vec<u32>,
+    /// Unknown attributes (slots), sorted by name.
+    pub unknown: Vec<u32>,
+    /// The leaf reached in each group.
+    pub leaves: Vec<u32>,
+}
+
+/// One test on the path that decided, for `--explain`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub node: u32,
+    pub var: u32,
+    /// The outcome as text: `"web_search"`, `other`, `unknown`, `< 1000`, `true`, ….
+    pub outcome: String,
+}
+
+/// Three truth values.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum K3 {
+    T,
+    F,
+    U,
+}
+
+fn k3(b: bool) -> K3 {
+    if b { K3::T } else { K3::F }
+}
+
+impl Program {
+    /// Decodes, verifies and loads a bundle.
+    pub fn load(bytes: &[u8]) -> Result<Program, LoadError> {
+        let model = crate::bytecode::decode(bytes).map_err(|e| LoadError(e.to_string()))?;
+        Program::from_model(model, crate::bytecode::digest(bytes))
+    }
+
+    /// Loads an already verified model.
+    pub fn from_model(model: Model, digest: String) -> Result<Program, LoadError> {
+        let mut bufs = 1usize;
+        let mut vars = Vec::with_capacity(model.vars.len());
+        for (i, v) in model.vars.iter().enumerate() {
+            let rv = match v {
+                Var::Switch { operand, consts } => {
+                    let table = consts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.as_str().into(), u32::try_from(i).unwrap_or(u32::MAX)))
+                        .collect();
+                    RVar::Switch {
+                        op: rop(&model, operand, &mut bufs)?,
+                        table,
+                    }
+                }
+                Var::Thresh { operand } => RVar::Thresh {
+                    op: rop(&model, operand, &mut bufs)?,
+                },
+                Var::Bool { operand } => RVar::Bool {
+                    op: rop(&model, operand, &mut bufs)?,
+                },
+                Var::Has { slot } => RVar::Has { slot: *slot },
+                Var::Pred(p) => RVar::Pred(match p {
+                    Pred::Cmp { op, lhs, rhs } => {
+                        let (l, r) = (rop(&model, lhs, &mut bufs)?, rop(&model, rhs, &mut bufs)?);
+                        let kind = match (kind(&model, &l), kind(&model, &r)) {
+                            (Kind::Num, Kind::Num) => Kind::Num,
+                            (Kind::Str, Kind::Str) => Kind::Str,
+                            (Kind::Bool, Kind::Bool) => Kind::Bool,
+                            _ => {
+                                return Err(LoadError(format!(
+                                    "variable {i} compares values of different kinds"
+                                )));
+                            }
+                        };
+                        if kind != Kind::Num && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                            return Err(LoadError(format!(
+                                "variable {i} orders values that are not numbers"
+                            )));
+                        }
+                        RPred::Cmp(kind, *op, l, r)
+                    }
+                    Pred::In { lhs, values } => {
+                        let l = rop(&model, lhs, &mut bufs)?;
+                        let mut vs = Vec::with_capacity(values.len());
+                        for v in values {
+                            vs.push(match v {
+                                Operand::Str(s) => Scalar::Str(s.as_str().into()),
+                                Operand::Num(n) => Scalar::Num(*n),
+                                Operand::Bool(b) => Scalar::Bool(*b),
+                                _ => {
+                                    return Err(LoadError(format!(
+                                        "variable {i} tests membership in a non-constant"
+                                    )));
+                                }
+                            });
+                        }
+                        RPred::In(l, vs)
+                    }
+                    Pred::Contains { hay, needle } => RPred::Contains(
+                        rop(&model, hay, &mut bufs)?,
+                        rop(&model, needle, &mut bufs)?,
+                    ),
+                    Pred::StartsWith { lhs, rhs } => RPred::StartsWith(
+                        rop(&model, lhs, &mut bufs)?,
+                        rop(&model, rhs, &mut bufs)?,
+                    ),
+                    Pred::EndsWith { lhs, rhs } => {
+                        RPred::EndsWith(rop(&model, lhs, &mut bufs)?, rop(&model, rhs, &mut bufs)?)
+                    }
+                    Pred::Regex { lhs, regex, .. } => {
+                        let re = crate::check::pattern::build_regex(regex)
+                            .map_err(|e| LoadError(format!("variable {i}: regex refused: {e}")))?;
+                        RPred::Regex(rop(&model, lhs, &mut bufs)?, re)
+                    }
+                }),
+            };
+            vars.push(rv);
+        }
+        let nodes = model
+            .nodes
+            .iter()
+            .map(|n| match n {
+                NodeDef::Switch {
+                    var,
+                    branches,
+                    default,
+                    unknown,
+                } => {
+                    let nconsts = match model.vars.get(*var as usize) {
+                        Some(Var::Switch { consts, .. }) => consts.len(),
+                        _ => 0,
+                    };
+                    let dense = (branches.len() >= 8 && nconsts <= branches.len() * 4).then(|| {
+                        let mut table = vec![*default; nconsts];
+                        for (c, t) in branches {
+                            if let Some(x) = table.get_mut(*c as usize) {
+                                *x = *t;
+                            }
+                        }
+                        table.into_boxed_slice()
+                    });
+                    RNode::Switch {
+                        var: *var,
+                        branches: branches.clone().into_boxed_slice(),
+                        dense,
+                        default: *default,
+                        unknown: *unknown,
+                    }
+                }
+                NodeDef::Thresh {
+                    var,
+                    cuts,
+                    regions,
+                    unknown,
+                } => RNode::Thresh {
+                    var: *var,
+                    cuts: cuts.clone().into_boxed_slice(),
+                    regions: regions.clone().into_boxed_slice(),
+                    unknown: *unknown,
+                },
+                NodeDef::Tri { var, t, f, u } => RNode::Tri {
+                    var: *var,
+                    t: *t,
+                    f: *f,
+                    u: *u,
+                },
+            })
+            .collect();
+        let slot_names: Vec<String> = (0..model.slots.len())
+            .map(|s| model.slot_name(s as u32))
+            .collect();
+        let mut by_name: Vec<u32> = (0..slot_names.len() as u32).collect();
+        by_name.sort_by(|a, b| {
+            slot_names
+                .get(*a as usize)
+                .cmp(&slot_names.get(*b as usize))
+        });
+        let mut slot_rank = vec![0u32; slot_names.len()];
+        for (rank, s) in by_name.iter().enumerate() {
+            if let Some(r) = slot_rank.get_mut(*s as usize) {
+                *r = rank as u32;
+            }
+        }
+        let leaves = model
+            .leaves
+            .iter()
+            .map(|items| {
+                let summary = model.summarize(items);
+                let mut checks: Vec<(u32, Ty)> = summary
+                    .unknown
+                    .iter()
+                    .filter_map(|r| model.rules.get(*r as usize))
+                    .flat_map(|r| r.refs.iter().copied())
+                    .collect();
+                checks.sort_by_key(|(s, t)| (slot_rank.get(*s as usize).copied(), *t));
+                checks.dedup();
+                RLeaf { summary, checks }
+            })
+            .collect();
+        Ok(Program {
+            paths: Paths::new(&model.slots),
+            roots: model.roots.clone(),
+            vars,
+            nodes,
+            leaves,
+            slot_names,
+            slot_rank,
+            bufs: bufs * 2,
+            digest,
+            model,
+        })
+    }
+
+    /// Fresh state for a new stream.
+    pub fn new_state(&self) -> State {
+        State::new(&self.model.trackers, self.bufs)
+    }
+
+    /// Reads one event's JSON text into `ev`.
+    pub fn read_event(&self, text: &str, ev: &mut Event) -> Result<(), EventError> {
+        self.paths.read(text, ev)
+    }
+
+    /// The display name of a slot.
+    pub fn slot_name(&self, slot: u32) -> &str {
+        self.slot_names
+            .get(slot as usize)
+            .map(String::as_str)
+            .unwrap_or("?")
+    }
+
+    /// Decides one event, then records it in the stream state.
+    pub fn eval(&self, ev: &Event, st: &mut State, out: &mut Outcome) {
+        self.run(ev, st, out, None);
+    }
+
+    /// Like [`Program::eval`], also returning the tests on the path that decided.
+    pub fn eval_traced(
+        &self,
+        ev: &Event,
+        st: &mut State,
+        out: &mut Outcome,
+        trace: &mut Vec<Step>,
+    ) {
+        self.run(ev, st, out, Some(trace));
+    }
+
+    fn run(
+        &self,
+        ev: &Event,
+        st: &mut State,
+        out: &mut Outcome,
+        mut trace: Option<&mut Vec<Step>>,
+    ) {
+        let now = st.advance(ev.ts);
+        out.leaves.clear();
+        let mut bufs = std::mem::take(&mut st.bufs);
+        if bufs.len() < self.bufs {
+            bufs.resize(self.bufs, String::new());
+        }
+        for root in &self.roots {
+            let leaf = self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut());
+            out.leaves.push(leaf);
+        }
+        st.bufs = bufs;
+        self.combine(ev, out);
+        // Record this event in the trackers whose conditions hold.
+        for &leaf in &out.leaves {
+            let Some(l) = self.leaves.get(leaf as usize) else {
+                continue;
+            };
+            for &t in &l.summary.fires {
+                let Some(def) = self.model.trackers.get(t as usize) else {
+                    continue;
+                };
+                if !make_key(&def.per, ev, &mut st.key) {
+                    continue;
+                }
+                let value = match def.value {
+                    Some(slot) => match ev.val(slot) {
+                        Val::Num(n) => Some(n),
+                        _ => continue,
+                    },
+                    None => None,
+                };
+                st.record(t, def, now, value);
+            }
+        }
+        st.tick(&self.model.trackers);
+    }
+
+    fn combine(&self, ev: &Event, out: &mut Outcome) {
+        out.determining.clear();
+        out.warnings.clear();
+        out.matched.clear();
+        out.unknown_rules.clear();
+        out.unknown.clear();
+        if out
+            .leaves
+            .iter()
+            .any(|l| self.leaves.get(*l as usize).is_none())
+        {
+            // Cannot happen with a verified program; if it did, fail closed.
+            out.verdict = Some(Verdict::Deny);
+            return;
+        }
+        if let [leaf] = out.leaves.as_slice() {
+            if let Some(l) = self.leaves.get(*leaf as usize) {
+                out.verdict = l.summary.verdict;
+                out.determining.extend_from_slice(&l.summary.determining);
+                out.warnings.extend_from_slice(&l.summary.warnings);
+                out.matched.extend_from_slice(&l.summary.matched);
+                out.unknown_rules.extend_from_slice(&l.summary.unknown);
+                for &(slot, ty) in &l.checks {
+                    if !typed(ev, slot, ty) && out.unknown.last() != Some(&slot) {
+                        out.unknown.push(slot);
+                    }
+                }
+            }
+            return;
+        }
+        // Several groups: merge their leaves.
+        let mut best: Option<Verdict> = None;
+        for &leaf in &out.leaves {
+            if let Some(v) = self
+                .leaves
+                .get(leaf as usize)
+                .and_then(|l| l.summary.verdict)
+            {
+                if best.is_none_or(|b| rank(v) > rank(b)) {
+                    best = Some(v);
+                }
+            }
+        }
+        out.verdict = best;
+        for &leaf in &out.leaves {
+            let Some(l) = self.leaves.get(leaf as usize) else {
+                continue;
+            };
+            if l.summary.verdict == best && best.is_some() {
+                out.determining.extend_from_slice(&l.summary.determining);
+            }
+            out.warnings.extend_from_slice(&l.summary.warnings);
+            out.matched.extend_from_slice(&l.summary.matched);
+            out.unknown_rules.extend_from_slice(&l.summary.unknown);
+            for &(slot, ty) in &l.checks {
+                if !typed(ev, slot, ty) {
+                    out.unknown.push(slot);
+                }
+            }
+        }
+        out.determining.sort_unstable();
+        out.warnings.sort_unstable();
+        out.matched.sort_unstable();
+        out.unknown_rules.sort_unstable();
+        let rank_of = |s: &u32| self.slot_rank.get(*s as usize).copied().unwrap_or(u32::MAX);
+        out.unknown.sort_by_key(rank_of);
+        out.unknown.dedup();
+    }
+
+    fn walk(
+        &self,
+        root: Target,
+        ev: &Event,
+        st: &mut State,
+        bufs: &mut [String],
+        now: i64,
+        mut trace: Option<&mut Vec<Step>>,
+    ) -> u32 {
+        let mut at = root;
+        loop {
+            let n = match at {
+                Target::Leaf(l) => return l,
+                Target::Node(n) => n,
+            };
+            // Verified: every node index is valid; a missing one ends in the fail-closed leaf.
+            let Some(node) = self.nodes.get(n as usize) else {
+                return u32::MAX;
+            };
+            let (next, var, outcome) = match node {
+                RNode::Switch {
+                    var,
+                    branches,
+                    dense,
+                    default,
+                    unknown,
+                } => {
+                    let Some(RVar::Switch { op, table }) = self.vars.get(*var as usize) else {
+                        return u32::MAX;
+                    };
+                    let (next, outcome) = match self.eval_str(op, ev, bufs) {
+                        None => (*unknown, Outcome3::Unknown),
+                        Some(s) => match table.get(s) {
+                            None => (*default, Outcome3::Other),
+                            Some(&c) => {
+                                let t = match dense {
+                                    Some(d) => d.get(c as usize).copied().unwrap_or(*default),
+                                    None => branches
+                                        .binary_search_by_key(&c, |(k, _)| *k)
+                                        .ok()
+                                        .and_then(|i| branches.get(i))
+                                        .map_or(*default, |(_, t)| *t),
+                                };
+                                (t, Outcome3::Const(c))
+                            }
+                        },
+                    };
+                    (next, *var, outcome)
+                }
+                RNode::Thresh {
+                    var,
+                    cuts,
+                    regions,
+                    unknown,
+                } => {
+                    let Some(RVar::Thresh { op }) = self.vars.get(*var as usize) else {
+                        return u32::MAX;
+                    };
+                    match self.eval_num(op, ev, st, bufs, now) {
+                        None => (*unknown, *var, Outcome3::Unknown),
+                        Some(x) => {
+                            let p = cuts.partition_point(|c| *c < x);
+                            let region = if cuts.get(p) == Some(&x) {
+                                2 * p + 1
+                            } else {
+                                2 * p
+                            };
+                            (
+                                regions.get(region).copied().unwrap_or(*unknown),
+                                *var,
+                                Outcome3::Region(region as u32, x),
+                            )
+                        }
+                    }
+                }
+                RNode::Tri { var, t, f, u } => {
+                    let v = self.test(*var, ev, st, bufs, now);
+                    let next = match v {
+                        K3::T => *t,
+                        K3::F => *f,
+                        K3::U => *u,
+                    };
+                    (next, *var, Outcome3::Truth(v))
+                }
+            };
+            if let Some(tr) = trace.as_deref_mut() {
+                tr.push(Step {
+                    node: n,
+                    var,
+                    outcome: self.describe(var, node, &outcome),
+                });
+            }
+            at = next;
+        }
+    }
+
+    fn describe(&self, var: u32, node: &RNode, o: &Outcome3) -> String {
+        match o {
+            Outcome3::Unknown => "unknown".into(),
+            Outcome3::Other => "another value".into(),
+            Outcome3::Const(c) => match self.model.vars.get(var as usize) {
+                Some(Var::Switch { consts, .. }) => consts
+                    .get(*c as usize)
+                    .map(|s| crate::syntax::ast::quote_string(s))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            },
+            Outcome3::Region(region, x) => {
+                let range = match node {
+                    RNode::Thresh { cuts, .. } => crate::bytecode::listing::regions(cuts)
+                        .get(*region as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                format!("{} ({range})", crate::check::format_number(*x))
+            }
+            Outcome3::Truth(v) => match v {
+                K3::T => "true".into(),
+                K3::F => "false".into(),
+                K3::U => "unknown".into(),
+            },
+        }
+    }
+
+    /// A three-valued test variable.
+    fn test(&self, var: u32, ev: &Event, st: &mut State, bufs: &mut [String], now: i64) -> K3 {
+        match self.vars.get(var as usize) {
+            Some(RVar::Has { slot }) => k3(!matches!(ev.val(*slot), Val::Absent)),
+            Some(RVar::Bool { op }) => match self.eval_bool(op, ev, st, now) {
+                Some(b) => k3(b),
+                None => K3::U,
+            },
+            Some(RVar::Pred(p)) => self.pred(p, ev, st, bufs, now),
+            _ => K3::U,
+        }
+    }
+
+    fn pred(&self, p: &RPred, ev: &Event, st: &mut State, bufs: &mut [String], now: i64) -> K3 {
+        let half = bufs.len() / 2;
+        let (ba, bb) = bufs.split_at_mut(half);
+        match p {
+            RPred::Cmp(kind, op, l, r) => match kind {
+                Kind::Num => {
+                    let (Some(a), Some(b)) = (
+                        self.eval_num(l, ev, st, ba, now),
+                        self.eval_num(r, ev, st, bb, now),
+                    ) else {
+                        return K3::U;
+                    };
+                    k3(match op {
+                        CmpOp::Eq => a == b,
+                        CmpOp::Ne => a != b,
+                        CmpOp::Lt => a < b,
+                        CmpOp::Le => a <= b,
+                        CmpOp::Gt => a > b,
+                        CmpOp::Ge => a >= b,
+                    })
+                }
+                Kind::Bool => {
+                    let (Some(a), Some(b)) = (
+                        self.eval_bool(l, ev, st, now),
+                        self.eval_bool(r, ev, st, now),
+                    ) else {
+                        return K3::U;
+                    };
+                    k3((a == b) == (*op == CmpOp::Eq))
+                }
+                _ => {
+                    let (Some(a), Some(b)) = (self.eval_str(l, ev, ba), self.eval_str(r, ev, bb))
+                    else {
+                        return K3::U;
+                    };
+                    k3((a == b) == (*op == CmpOp::Eq))
+                }
+            },
+            RPred::In(l, values) => {
+                let Some(v) = self.eval_scalar(l, ev, st, ba, now) else {
+                    return K3::U;
+                };
+                k3(values.iter().any(|c| v.is(c)))
+            }
+            RPred::Contains(hay, needle) => {
+                let Some(n) = self.eval_scalar(needle, ev, st, bb, now) else {
+                    return K3::U;
+                };
+                match hay {
+                    ROp::Slot(slot, ty) => {
+                        if !typed(ev, *slot, *ty) {
+                            return K3::U;
+                        }
+                        let v = ev.val(*slot);
+                        if let Some(s) = ev.str_of(v) {
+                            return match n {
+                                SRef::Str(t) => k3(s.contains(t)),
+                                _ => K3::U,
+                            };
+                        }
+                        match ev.items_of(v) {
+                            Some(items) => k3(items.iter().any(|i| item_eq(ev, *i, &n))),
+                            None => K3::U,
+                        }
+                    }
+                    _ => match (self.eval_str(hay, ev, ba), n) {
+                        (Some(s), SRef::Str(t)) => k3(s.contains(t)),
+                        _ => K3::U,
+                    },
+                }
+            }
+            RPred::StartsWith(l, r) | RPred::EndsWith(l, r) => {
+                let (Some(a), Some(b)) = (self.eval_str(l, ev, ba), self.eval_str(r, ev, bb))
+                else {
+                    return K3::U;
+                };
+                k3(if matches!(p, RPred::StartsWith(..)) {
+                    a.starts_with(b)
+                } else {
+                    a.ends_with(b)
+                })
+            }
+            RPred::Regex(l, re) => match self.eval_str(l, ev, ba) {
+                Some(s) => k3(re.is_match(s)),
+                None => K3::U,
+            },
+        }
+    }
+
+    fn eval_str<'a>(
+        &'a self,
+        op: &'a ROp,
+        ev: &'a Event,
+        bufs: &'a mut [String],
+    ) -> Option<&'a str> {
+        match op {
+            ROp::Slot(slot, Ty::String) => ev.str_of(ev.val(*slot)),
+            ROp::Str(s) => Some(s),
+            ROp::Func(f, arg) if *f != Func::Len => {
+                let (out, rest) = bufs.split_first_mut()?;
+                let inner = self.eval_str(arg, ev, rest)?;
+                match f {
+                    Func::Lower => crate::builtins::lower_into(inner, out),
+                    Func::Upper => crate::builtins::upper_into(inner, out),
+                    Func::NormPath => crate::builtins::norm_path_into(inner, out),
+                    Func::UrlHost => crate::builtins::url_host_into(inner, out),
+                    Func::Len => return None,
+                }
+                Some(out.as_str())
+            }
+            _ => None,
+        }
+    }
+
+    fn eval_num(
+        &self,
+        op: &ROp,
+        ev: &Event,
+        st: &mut State,
+        bufs: &mut [String],
+        now: i64,
+    ) -> Option<f64> {
+        match op {
+            ROp::Slot(slot, Ty::Number) => match ev.val(*slot) {
+                Val::Num(n) => Some(n),
+                _ => None,
+            },
+            ROp::Num(n) => Some(*n),
+            ROp::Func(Func::Len, arg) => match &**arg {
+                ROp::Slot(slot, ty) => {
+                    if !typed(ev, *slot, *ty) {
+                        return None;
+                    }
+                    let v = ev.val(*slot);
+                    if let Some(s) = ev.str_of(v) {
+                        return Some(crate::builtins::str_len(s) as f64);
+                    }
+                    ev.items_of(v).map(|items| items.len() as f64)
+                }
+                other => self
+                    .eval_str(other, ev, bufs)
+                    .map(|s| crate::builtins::str_len(s) as f64),
+            },
+            ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
+                TrackerValue::Num(n) => Some(n),
+                TrackerValue::Bool(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn eval_bool(&self, op: &ROp, ev: &Event, st: &mut State, now: i64) -> Option<bool> {
+        match op {
+            ROp::Slot(slot, Ty::Bool) => match ev.val(*slot) {
+                Val::Bool(b) => Some(b),
+                _ => None,
+            },
+            ROp::Bool(b) => Some(*b),
+            ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
+                TrackerValue::Bool(b) => Some(b),
+                TrackerValue::Num(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// A scalar of any kind (for membership tests), borrowed where it can be.
+    fn eval_scalar<'a>(
+        &'a self,
+        op: &'a ROp,
+        ev: &'a Event,
+        st: &mut State,
+        bufs: &'a mut [String],
+        now: i64,
+    ) -> Option<SRef<'a>> {
+        match op {
+            ROp::Slot(slot, ty) => {
+                if !typed(ev, *slot, *ty) {
+                    return None;
+                }
+                match ev.val(*slot) {
+                    v @ Val::Str { .. } => ev.str_of(v).map(SRef::Str),
+                    Val::Num(n) => Some(SRef::Num(n)),
+                    Val::Bool(b) => Some(SRef::Bool(b)),
+                    _ => None,
+                }
+            }
+            ROp::Str(s) => Some(SRef::Str(s)),
+            ROp::Num(n) => Some(SRef::Num(*n)),
+            ROp::Bool(b) => Some(SRef::Bool(*b)),
+            ROp::Func(Func::Len, _) => self.eval_num(op, ev, st, bufs, now).map(SRef::Num),
+            ROp::Func(..) => self.eval_str(op, ev, bufs).map(SRef::Str),
+            ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
+                TrackerValue::Num(n) => Some(SRef::Num(n)),
+                TrackerValue::Bool(b) => Some(SRef::Bool(b)),
+            },
+        }
+    }
+
+    fn tracker(&self, t: u32, ev: &Event, st: &mut State, now: i64) -> Option<TrackerValue> {
+        let def: &Tracker = self.model.trackers.get(t as usize)?;
+        if !make_key(&def.per, ev, &mut st.key) {
+            return None;
+        }
+        st.lookup(t, def, now)
+    }
+
+    /// The decision as data.
+    pub fn decision(&self, out: &Outcome) -> Decision {
+        let rule = |r: &u32| self.model.rules.get(*r as usize);
+        Decision {
+            verdict: out.verdict.unwrap_or(self.model.default),
+            rules: out
+                .determining
+                .iter()
+                .filter_map(rule)
+                .map(|r| r.id.clone())
+                .collect(),
+            messages: out
+                .determining
+                .iter()
+                .filter_map(rule)
+                .filter_map(|r| r.message.clone())
+                .collect(),
+            warnings: out
+                .warnings
+                .iter()
+                .filter_map(rule)
+                .map(|r| Warning {
+                    rule: r.id.clone(),
+                    message: r.message.clone(),
+                })
+                .collect(),
+            unknown: out
+                .unknown
+                .iter()
+                .map(|s| self.slot_name(*s).to_string())
+                .collect(),
+            bundle: self.digest.clone(),
+            error: None,
+        }
+    }
+
+    /// Appends the decision's JSON line (without a newline) to `buf`, without building it.
+    pub fn write_json(&self, out: &Outcome, buf: &mut String) {
+        let rule = |r: &u32| self.model.rules.get(*r as usize);
+        buf.push_str("{\"decision\":\"");
+        buf.push_str(out.verdict.unwrap_or(self.model.default).as_str());
+        buf.push_str("\",\"rules\":[");
+        for (i, r) in out.determining.iter().filter_map(rule).enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            write_json_str(buf, &r.id);
+        }
+        buf.push_str("],\"messages\":[");
+        for (i, m) in out
+            .determining
+            .iter()
+            .filter_map(rule)
+            .filter_map(|r| r.message.as_ref())
+            .enumerate()
+        {
+            if i > 0 {
+                buf.push(',');
+            }
+            write_json_str(buf, m);
+        }
+        buf.push_str("],\"warnings\":[");
+        for (i, r) in out.warnings.iter().filter_map(rule).enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            buf.push_str("{\"rule\":");
+            write_json_str(buf, &r.id);
+            if let Some(m) = &r.message {
+                buf.push_str(",\"message\":");
+                write_json_str(buf, m);
+            }
+            buf.push('}');
+        }
+        buf.push_str("],\"unknown\":[");
+        for (i, s) in out.unknown.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            write_json_str(buf, self.slot_name(*s));
+        }
+        buf.push_str("],\"bundle\":");
+        write_json_str(buf, &self.digest);
+        buf.push('}');
+    }
+
+    /// A human description of a diagram variable.
+    pub fn describe_var(&self, var: u32) -> String {
+        self.model
+            .vars
+            .get(var as usize)
+            .map(|v| crate::bytecode::listing::var(&self.model, v))
+            .unwrap_or_default()
+    }
+}
+
+enum Outcome3 {
+    Unknown,
+    Other,
+    Const(u32),
+    Region(u32, f64),
+    Truth(K3),
+}
+
+fn rank(v: Verdict) -> u8 {
+    match v {
+        Verdict::Deny => 3,
+        Verdict::Escalate => 2,
+        Verdict::Allow => 1,
+    }
+}
+
+fn rop(model: &Model, o: &Operand, bufs: &mut usize) -> Result<ROp, LoadError> {
+    fn go(model: &Model, o: &Operand, depth: usize, bufs: &mut usize) -> Result<ROp, LoadError> {
+        *bufs = (*bufs).max(depth + 1);
+        Ok(match o {
+            Operand::Slot { slot, ty } => ROp::Slot(*slot, *ty),
+            Operand::Str(s) => ROp::Str(s.as_str().into()),
+            Operand::Num(n) => ROp::Num(*n),
+            Operand::Bool(b) => ROp::Bool(*b),
+            Operand::Func { func, arg } => {
+                ROp::Func(*func, Box::new(go(model, arg, depth + 1, bufs)?))
+            }
+            Operand::Tracker(t) => {
+                if model.trackers.get(*t as usize).is_none() {
+                    return Err(LoadError(format!("tracker {t} does not exist")));
+                }
+                ROp::Tracker(*t)
+            }
+        })
+    }
+    go(model, o, 0, bufs)
+}
+
+fn kind(model: &Model, op: &ROp) -> Kind {
+    match op {
+        ROp::Slot(_, Ty::String) | ROp::Str(_) => Kind::Str,
+        ROp::Slot(_, Ty::Number) | ROp::Num(_) => Kind::Num,
+        ROp::Slot(_, Ty::Bool) | ROp::Bool(_) => Kind::Bool,
+        ROp::Slot(_, Ty::Scalar) => Kind::Scalar,
+        ROp::Slot(..) => Kind::Other,
+        ROp::Func(Func::Len, _) => Kind::Num,
+        ROp::Func(..) => Kind::Str,
+        ROp::Tracker(t) => match model.trackers.get(*t as usize).map(|t| t.kind) {
+            Some(StatefulKind::Seen) => Kind::Bool,
+            _ => Kind::Num,
+        },
+    }
+}
+
+/// Whether the slot's value has type `ty` (else it is unknown there).
+fn typed(ev: &Event, slot: u32, ty: Ty) -> bool {
+    use crate::check::Scalar as S;
+    let v = ev.val(slot);
+    let item_ok = |s: S, i: &Val| {
+        matches!(
+            (s, i),
+            (S::String, Val::Str { .. }) | (S::Number, Val::Num(_)) | (S::Bool, Val::Bool(_))
+        )
+    };
+    match ty {
+        Ty::String => matches!(v, Val::Str { .. }),
+        Ty::Number => matches!(v, Val::Num(_)),
+        Ty::Bool => matches!(v, Val::Bool(_)),
+        Ty::List(s) => ev
+            .items_of(v)
+            .is_some_and(|items| items.iter().all(|i| item_ok(s, i))),
+        Ty::Seq => matches!(v, Val::Str { .. } | Val::List { .. }),
+        Ty::StrOrList(s) => {
+            matches!(v, Val::Str { .. })
+                || ev
+                    .items_of(v)
+                    .is_some_and(|items| items.iter().all(|i| item_ok(s, i)))
+        }
+        Ty::Scalar => matches!(v, Val::Str { .. } | Val::Num(_) | Val::Bool(_)),
+        Ty::Timestamp => ev.str_of(v).and_then(crate::time::parse_rfc3339).is_some(),
+    }
+}
+
+fn item_eq(ev: &Event, item: Val, n: &SRef<'_>) -> bool {
+    match (item, n) {
+        (Val::Num(a), SRef::Num(b)) => a == *b,
+        (Val::Bool(a), SRef::Bool(b)) => a == *b,
+        (v @ Val::Str { .. }, SRef::Str(b)) => ev.str_of(v) == Some(*b),
+        _ => false,
+    }
+}
+
+/// A scalar value, borrowing strings from the event, the program or a scratch buffer.
+#[derive(Clone, Copy, Debug)]
+enum SRef<'a> {
+    Str(&'a str),
+    Num(f64),
+    Bool(bool),
+}
+
+impl SRef<'_> {
+    fn is(&self, c: &Scalar) -> bool {
+        match (self, c) {
+            (SRef::Str(a), Scalar::Str(b)) => *a == &**b,
+            (SRef::Num(a), Scalar::Num(b)) => a == b,
+            (SRef::Bool(a), Scalar::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The `per` key of the event into `key`; false when a part is absent or not a scalar.
+fn make_key(per: &[u32], ev: &Event, key: &mut Vec<u8>) -> bool {
+    key.clear();
+    for &slot in per {
+        match ev.val(slot) {
+            v @ Val::Str { .. } => {
+                let s = ev.str_of(v).unwrap_or("");
+                key.push(1);
+                key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                key.extend_from_slice(s.as_bytes());
+            }
+            Val::Num(n) => {
+                key.push(2);
+                let bits = if n == 0.0 { 0 } else { n.to_bits() };
+                key.extend_from_slice(&bits.to_le_bytes());
+            }
+            Val::Bool(b) => {
+                key.push(3);
+                key.push(u8::from(b));
+            }
+            _ => return false,
+        }
+    }
+    true
+}
