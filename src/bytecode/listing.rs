@@ -124,8 +124,9 @@ pub fn operand(m: &Model, o: &Operand) -> String {
                 if let Some(v) = tr.value {
                     s.push_str(&format!(" of {}", m.slot_name(v)));
                 }
-                if let Some(d) = tr.within {
-                    s.push_str(&format!(" within {}", duration(d)));
+                match tr.within {
+                    Some(d) => s.push_str(&format!(" within {}", duration(d))),
+                    None => s.push_str(" ever"),
                 }
                 let keys: Vec<String> = tr.per.iter().map(|&k| m.slot_name(k)).collect();
                 format!("{s} per {} (t{t})", keys.join(", "))
@@ -146,6 +147,9 @@ pub fn var(m: &Model, v: &Var) -> String {
             format!("switch {} [{}]", operand(m, op), cs.join(", "))
         }
         Var::Thresh { operand: op } => format!("number {}", operand(m, op)),
+        Var::Bool {
+            operand: op @ Operand::Tracker(_),
+        } => operand(m, op),
         Var::Bool { operand: op } => format!("bool {}", operand(m, op)),
         Var::Has { slot } => format!("has {}", m.slot_name(*slot)),
         Var::Pred(p) => match p {

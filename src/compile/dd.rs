@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 pub type NodeRef = u32;
 
 /// A number with total equality and hashing (-0 is +0; NaN never occurs).
-#[derive(Clone, Copy, Debug, PartialOrd)]
+#[derive(Clone, Copy, Debug)]
 pub struct Num(pub f64);
 
 impl Num {
@@ -38,6 +38,12 @@ impl Eq for Num {}
 impl std::hash::Hash for Num {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.bits().hash(state);
+    }
+}
+
+impl PartialOrd for Num {
+    fn partial_cmp(&self, other: &Num) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
