@@ -89,14 +89,10 @@ every decision is allow, 1 when any is deny, 3 when any is escalate and none den
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
   echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain")]
+#[command(group(clap::ArgGroup::new("program").required(true).args(["bundle", "policy"])))]
 pub struct EvalArgs {
     /// A compiled bundle to evaluate with.
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "policy",
-        required_unless_present = "policy"
-    )]
+    #[arg(long, value_name = "FILE", conflicts_with = "policy")]
     pub bundle: Option<PathBuf>,
 
     /// Policy files or directories to compile and evaluate with (repeat for several).

@@ -1,0 +1,76 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[govern] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'govern'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'govern'= {
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand build 'Compile policies into a verified bytecode bundle (.govb)'
+            cand eval 'Decide events with a bundle or with policies compiled on the fly'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'govern;build'= {
+            cand -o 'Where to write the bundle (written atomically)'
+            cand --output 'Where to write the bundle (written atomically)'
+            cand --format 'How to print errors in the policies'
+            cand --color 'When to use colours in messages'
+            cand --listing 'Also print a readable disassembly of the bundle'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;eval'= {
+            cand --bundle 'A compiled bundle to evaluate with'
+            cand --policy 'Policy files or directories to compile and evaluate with (repeat for several)'
+            cand --color 'When to use colours in messages'
+            cand --explain 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes'
+            cand --exit-code 'Make the exit status tell allow (0), deny (1) and escalate (3) apart'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;completions'= {
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;help'= {
+            cand build 'Compile policies into a verified bytecode bundle (.govb)'
+            cand eval 'Decide events with a bundle or with policies compiled on the fly'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'govern;help;build'= {
+        }
+        &'govern;help;eval'= {
+        }
+        &'govern;help;completions'= {
+        }
+        &'govern;help;help'= {
+        }
+    ]
+    $completions[$command]
+}
