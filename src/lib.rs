@@ -20,4 +20,5 @@ pub mod reference;
 pub mod source;
 pub mod syntax;
 pub mod time;
+pub mod trace;
 pub mod vm;

@@ -57,6 +57,17 @@ impl Event {
             _ => None,
         }
     }
+
+    /// Copies this event into `out`, renumbering slots: `out`'s slot `i` gets this event's
+    /// slot `map[i]`. Lets one scan (with [`Paths::with_extra`]) feed programs whose slots
+    /// differ.
+    pub fn project(&self, map: &[u32], out: &mut Event) {
+        out.vals.clear();
+        out.vals.extend(map.iter().map(|&s| self.val(s)));
+        out.arena.clone_from(&self.arena);
+        out.items.clone_from(&self.items);
+        out.ts = self.ts;
+    }
 }
 
 /// Why an event line could not be read.
@@ -94,6 +105,8 @@ struct PathNode {
     /// Slots at or below this node: `lo..hi` (slots are numbered in path order).
     lo: u32,
     hi: u32,
+    /// Extra slots (see [`Paths::with_extra`]) at or below this node.
+    extra: Box<[u32]>,
 }
 
 const MAX_DEPTH: usize = 128;
@@ -102,6 +115,33 @@ impl Paths {
     /// Builds the tree for slots given as paths sorted in slot order. `time.*` slots are
     /// derived from `ts`, never read from the event.
     pub fn new(slots: &[Vec<String>]) -> Paths {
+        Paths::build(slots.iter(), slots.len())
+    }
+
+    /// Like [`Paths::new`], also keeping the values at `extra` paths, read during the same
+    /// scan, in slots numbered after `slots`. Returns the slot of each extra path (a path
+    /// that is already one of `slots`, or repeated, shares its slot). Callers use it to read
+    /// fields the program does not need (a recorded `decision`, the `tool` for a report) or
+    /// the slots of a second program (see [`Event::project`]) without parsing twice.
+    pub fn with_extra(slots: &[Vec<String>], extra: &[Vec<String>]) -> (Paths, Vec<u32>) {
+        let mut all: Vec<&Vec<String>> = slots.iter().collect();
+        let mut ids = Vec::with_capacity(extra.len());
+        for path in extra {
+            let id = match all.iter().position(|p| *p == path) {
+                Some(i) => i,
+                None => {
+                    all.push(path);
+                    all.len() - 1
+                }
+            };
+            ids.push(u32::try_from(id).unwrap_or(u32::MAX));
+        }
+        (Paths::build(all.into_iter(), slots.len()), ids)
+    }
+
+    /// Slots below `base` come sorted (their ranges are contiguous); the rest are extra.
+    fn build<'a>(slots: impl Iterator<Item = &'a Vec<String>>, base: usize) -> Paths {
+        let slots: Vec<&Vec<String>> = slots.collect();
         let mut p = Paths {
             nodes: vec![PathNode::default()],
             nslots: slots.len(),
@@ -123,7 +163,7 @@ impl Paths {
                 _ => {}
             }
             let mut node = 0usize;
-            for seg in path {
+            for seg in path.iter() {
                 let existing = p.nodes.get(node).and_then(|n| {
                     n.children
                         .iter()
@@ -152,21 +192,29 @@ impl Paths {
             }
         }
         // Slot ranges below each node.
-        fn range(nodes: &mut Vec<PathNode>, i: usize) -> (u32, u32) {
+        fn range(nodes: &mut Vec<PathNode>, i: usize, base: u32) -> (u32, u32, Vec<u32>) {
             let children: Vec<u32> = nodes
                 .get(i)
                 .map(|n| n.children.iter().map(|(_, c)| *c).collect())
                 .unwrap_or_default();
             let mut lo = u32::MAX;
             let mut hi = 0u32;
-            if let Some(s) = nodes.get(i).and_then(|n| n.slot) {
-                lo = s;
-                hi = s + 1;
+            let mut extra = Vec::new();
+            match nodes.get(i).and_then(|n| n.slot) {
+                Some(s) if s < base => {
+                    lo = s;
+                    hi = s + 1;
+                }
+                Some(s) => extra.push(s),
+                None => {}
             }
             for c in children {
-                let (l, h) = range(nodes, c as usize);
-                lo = lo.min(l);
-                hi = hi.max(h);
+                let (l, h, e) = range(nodes, c as usize, base);
+                if l < h {
+                    lo = lo.min(l);
+                    hi = hi.max(h);
+                }
+                extra.extend(e);
             }
             if lo > hi {
                 lo = hi;
@@ -174,10 +222,11 @@ impl Paths {
             if let Some(n) = nodes.get_mut(i) {
                 n.lo = lo;
                 n.hi = hi;
+                n.extra = extra.clone().into_boxed_slice();
             }
-            (lo, hi)
+            (lo, hi, extra)
         }
-        range(&mut p.nodes, 0);
+        range(&mut p.nodes, 0, u32::try_from(base).unwrap_or(u32::MAX));
         p
     }
 
@@ -299,6 +348,11 @@ impl Paths {
             .flatten()
         {
             *v = Val::Absent;
+        }
+        for &x in n.extra.iter() {
+            if let Some(v) = ev.vals.get_mut(x as usize) {
+                *v = Val::Absent;
+            }
         }
         let slot = n.slot;
         let has_children = !n.children.is_empty();
@@ -826,6 +880,49 @@ mod tests {
         assert!(!p.read("{\"tool\" \"x\"}", &mut ev).unwrap_err().eof);
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         assert!(p.read(&format!("{{\"a\":{deep}}}"), &mut ev).is_err());
+    }
+
+    #[test]
+    fn extra_paths_share_the_scan() {
+        let base = vec![
+            vec!["agent".to_string(), "id".to_string()],
+            vec!["tool".to_string()],
+            vec!["ts".to_string()],
+        ];
+        let extra = vec![
+            vec!["decision".to_string()],
+            vec!["agent".to_string(), "z".to_string()],
+            vec!["tool".to_string()],
+            vec!["decision".to_string(), "decision".to_string()],
+        ];
+        let (p, ids) = Paths::with_extra(&base, &extra);
+        assert_eq!(ids, vec![3, 4, 1, 5]);
+        let mut ev = Event::default();
+        p.read(
+            r#"{"agent":{"id":"a","z":"zz"},"tool":"t","decision":{"decision":"deny"},"agent":{"z":"y"}}"#,
+            &mut ev,
+        )
+        .unwrap();
+        // The second `agent` resets both the program slot and the extra slot below it.
+        assert_eq!(ev.val(0), Val::Absent);
+        assert_eq!(ev.str_of(ev.val(4)), Some("y"));
+        assert_eq!(ev.str_of(ev.val(1)), Some("t"));
+        assert_eq!(ev.val(3), Val::Object);
+        assert_eq!(ev.str_of(ev.val(5)), Some("deny"));
+        // A later `tool` does not touch the extra slots, and vice versa.
+        p.read(
+            r#"{"decision":"allow","tool":"x","decision":"deny"}"#,
+            &mut ev,
+        )
+        .unwrap();
+        assert_eq!(ev.str_of(ev.val(3)), Some("deny"));
+        assert_eq!(ev.str_of(ev.val(1)), Some("x"));
+        // Projection renumbers slots for another program: [tool, decision].
+        let mut out = Event::default();
+        ev.project(&[1, 3], &mut out);
+        assert_eq!(out.str_of(out.val(0)), Some("x"));
+        assert_eq!(out.str_of(out.val(1)), Some("deny"));
+        assert_eq!(out.val(2), Val::Absent);
     }
 
     #[test]

@@ -1,0 +1,927 @@
+//! Trace sources: the events `simulate` replays, read in bounded memory with their source
+//! file and line.
+//!
+//! Three formats (FORMATS.md, "Trace events"), all read as JSONL *events*:
+//! - **JSONL events**: one request object per line, passed through untouched;
+//! - **OpenTelemetry GenAI spans** exported as OTLP/JSON ([`otel`]);
+//! - **MCP JSON-RPC logs** ([`mcp`]).
+//!
+//! An input is a file, a directory (searched recursively, sorted), `-` for standard input, or
+//! bytes in memory. Gzip is detected from the magic bytes and read transparently. A
+//! [`TraceReader`] turns one input into [`Block`]s of about [`BLOCK_SIZE`] bytes of event
+//! lines: raw JSONL lines are handed over as they are (the caller parses them, possibly on
+//! other threads); adapters write one synthesized event per line and say where each came
+//! from ([`Origin`]). Memory is bounded by the block size, the longest line
+//! ([`MAX_LINE`]) and, for OTLP, the largest export document ([`MAX_DOCUMENT`]).
+//!
+//! Bad input is never skipped here: a record that cannot be read becomes an [`Origin`] with
+//! an error, in its place in the stream, and the caller decides what to do with it.
+
+#[path = "gen.rs"]
+pub mod generator;
+pub mod mcp;
+pub mod otel;
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How big a block of event lines grows before it is handed over.
+pub const BLOCK_SIZE: usize = 256 * 1024;
+/// The longest line accepted (longer lines end the input with an error).
+pub const MAX_LINE: usize = 32 * 1024 * 1024;
+/// The largest OTLP/JSON document (one export request) accepted.
+pub const MAX_DOCUMENT: usize = 64 * 1024 * 1024;
+
+/// The format of a trace input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InputFormat {
+    /// Detect from the first record (see [`detect`]).
+    Auto,
+    /// One event object per line.
+    Jsonl,
+    /// OTLP/JSON export of OpenTelemetry GenAI spans.
+    Otel,
+    /// MCP JSON-RPC messages, one per line.
+    Mcp,
+}
+
+impl InputFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputFormat::Auto => "auto",
+            InputFormat::Jsonl => "jsonl",
+            InputFormat::Otel => "otel",
+            InputFormat::Mcp => "mcp",
+        }
+    }
+}
+
+impl fmt::Display for InputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One trace input; each is its own stream (state starts afresh).
+#[derive(Clone, Debug)]
+pub enum Input {
+    Path(PathBuf),
+    /// Standard input (`-`).
+    Stdin,
+    /// Bytes in memory (tests and benchmarks).
+    Bytes {
+        name: String,
+        data: Arc<[u8]>,
+    },
+}
+
+impl Input {
+    /// The name shown in messages and reports.
+    pub fn name(&self) -> String {
+        match self {
+            Input::Path(p) => crate::source::display(p),
+            Input::Stdin => "<stdin>".into(),
+            Input::Bytes { name, .. } => name.clone(),
+        }
+    }
+
+    /// The size in bytes, when known in advance (for progress).
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Input::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+            Input::Bytes { data, .. } => Some(data.len() as u64),
+        }
+    }
+}
+
+/// A trace that could not be read: the file, the line when known, what went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceError {
+    pub file: String,
+    pub line: Option<u64>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl TraceError {
+    fn new(file: &str, line: Option<u64>, message: impl Into<String>) -> TraceError {
+        TraceError {
+            file: file.to_string(),
+            line,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    fn help(mut self, help: impl Into<String>) -> TraceError {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+/// The file names a directory search picks up: `*.jsonl`, `*.ndjson`, `*.json`, each
+/// optionally gzipped (`*.jsonl.gz`, …).
+pub fn is_trace_name(name: &str) -> bool {
+    let base = name.strip_suffix(".gz").unwrap_or(name);
+    base.ends_with(".jsonl") || base.ends_with(".ndjson") || base.ends_with(".json")
+}
+
+/// Resolves command-line trace arguments: `-` is standard input (at most once), a file is
+/// taken as given, a directory is searched recursively for trace files (see
+/// [`is_trace_name`]; hidden entries and symbolic links to directories are skipped), sorted
+/// by path. Inputs keep the order of the arguments.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, TraceError> {
+    let mut out = Vec::new();
+    let mut stdin = false;
+    for p in paths {
+        if p.as_os_str() == "-" {
+            if stdin {
+                return Err(TraceError::new("-", None, "standard input is named twice")
+                    .help("name `-` once"));
+            }
+            stdin = true;
+            out.push(Input::Stdin);
+            continue;
+        }
+        let name = crate::source::display(p);
+        let meta = std::fs::metadata(p)
+            .map_err(|e| TraceError::new(&name, None, format!("cannot read: {e}")))?;
+        if meta.is_dir() {
+            let mut found = Vec::new();
+            walk(p, &mut found)
+                .map_err(|e| TraceError::new(&name, None, format!("cannot read directory: {e}")))?;
+            if found.is_empty() {
+                return Err(TraceError::new(&name, None, "no trace files in this directory")
+                    .help("directories are searched for *.jsonl, *.ndjson and *.json files, optionally gzipped (*.jsonl.gz)"));
+            }
+            out.extend(found.into_iter().map(Input::Path));
+        } else {
+            out.push(Input::Path(p.clone()));
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        let link = std::fs::symlink_metadata(&p)?;
+        if link.is_dir() {
+            walk(&p, out)?;
+        } else if is_trace_name(&name) && std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Where an event (or a bad record) came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// 1-based line in the input (the line where the record starts).
+    pub line: u64,
+    /// 1-based byte column where the record starts, when a line holds several (OTLP); 0
+    /// when the record is the whole line.
+    pub column: u32,
+    /// Why the record could not be read; its line in [`Block::data`] is then empty.
+    pub error: Option<String>,
+}
+
+/// A run of event lines from one input.
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    /// Event lines, each ending in `\n` (the last line of an input may lack it).
+    pub data: Vec<u8>,
+    /// For JSONL inputs (no origins): the input line of the first line of `data`.
+    pub first_line: u64,
+    /// For adapters: one origin per line of `data`. Empty for JSONL inputs, whose lines are
+    /// the input's lines, blank ones included.
+    pub origins: Vec<Origin>,
+    /// Records read that are not agent actions (spans of other operations, MCP messages
+    /// other than `tools/call` and its result), skipped by design.
+    pub not_events: u64,
+}
+
+impl Block {
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.first_line = 0;
+        self.origins.clear();
+        self.not_events = 0;
+    }
+
+    /// Appends a synthesized event.
+    pub fn push_event(&mut self, event: &serde_json::Value, line: u64, column: u32) {
+        // Serializing a `Value` into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.data, event);
+        self.data.push(b'\n');
+        self.origins.push(Origin {
+            line,
+            column,
+            error: None,
+        });
+    }
+
+    /// Appends a record that could not be read.
+    pub fn push_error(&mut self, line: u64, column: u32, message: impl Into<String>) {
+        self.data.push(b'\n');
+        self.origins.push(Origin {
+            line,
+            column,
+            error: Some(message.into()),
+        });
+    }
+
+    /// Each line of `data` with its origin: for JSONL blocks, the input line numbers follow
+    /// from `first_line`; the text has its line ending removed.
+    pub fn lines(&self) -> impl Iterator<Item = (&[u8], Origin)> + '_ {
+        let mut origins = self.origins.iter();
+        let raw = self.origins.is_empty();
+        let first = self.first_line;
+        split_lines(&self.data).enumerate().map(move |(i, text)| {
+            let origin = if raw {
+                Origin {
+                    line: first + i as u64,
+                    ..Origin::default()
+                }
+            } else {
+                origins.next().cloned().unwrap_or_default()
+            };
+            (text, origin)
+        })
+    }
+}
+
+/// Splits on `\n`, dropping a `\r` before it; a final line without `\n` counts.
+pub fn split_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (
+                rest.get(..i).unwrap_or(&[]),
+                rest.get(i + 1..).unwrap_or(&[]),
+            ),
+            None => (rest, &[][..]),
+        };
+        rest = next;
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    })
+}
+
+/// Counts bytes read, for progress.
+struct Counting<R> {
+    inner: R,
+    counter: Option<Arc<AtomicU64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(c) = &self.counter {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+enum Adapter {
+    Jsonl,
+    Otel(otel::Adapter),
+    Mcp(mcp::Adapter),
+}
+
+/// Reads one input as blocks of event lines.
+pub struct TraceReader {
+    name: String,
+    format: InputFormat,
+    src: Box<dyn BufRead + Send>,
+    /// Bytes read ahead (format detection) that come before `src`.
+    ahead: Vec<u8>,
+    ahead_pos: usize,
+    /// Lines consumed so far.
+    line: u64,
+    done: bool,
+    adapter: Adapter,
+    /// An OTLP document being gathered, and its first line.
+    doc: Vec<u8>,
+    doc_line: u64,
+    depth: JsonDepth,
+    scratch: Vec<u8>,
+}
+
+impl TraceReader {
+    /// Opens an input; `counter` (if any) is advanced by the bytes read from it (compressed
+    /// bytes for gzip), for progress. `format` `Auto` detects the format from the first
+    /// record.
+    pub fn open(
+        input: &Input,
+        format: InputFormat,
+        counter: Option<Arc<AtomicU64>>,
+    ) -> Result<TraceReader, TraceError> {
+        let name = input.name();
+        let raw: Box<dyn Read + Send> = match input {
+            Input::Path(p) => Box::new(
+                std::fs::File::open(p)
+                    .map_err(|e| TraceError::new(&name, None, format!("cannot read: {e}")))?,
+            ),
+            Input::Stdin => Box::new(io::stdin()),
+            Input::Bytes { data, .. } => Box::new(io::Cursor::new(Arc::clone(data))),
+        };
+        TraceReader::from_reader(name, raw, format, counter)
+    }
+
+    /// Like [`TraceReader::open`] over any reader.
+    pub fn from_reader(
+        name: String,
+        raw: Box<dyn Read + Send>,
+        format: InputFormat,
+        counter: Option<Arc<AtomicU64>>,
+    ) -> Result<TraceReader, TraceError> {
+        let mut buffered = BufReader::with_capacity(
+            BLOCK_SIZE,
+            Counting {
+                inner: raw,
+                counter,
+            },
+        );
+        let gz = buffered
+            .fill_buf()
+            .map_err(|e| TraceError::new(&name, None, format!("cannot read: {e}")))?
+            .starts_with(&[0x1f, 0x8b]);
+        let src: Box<dyn BufRead + Send> = if gz {
+            Box::new(BufReader::with_capacity(
+                BLOCK_SIZE,
+                flate2::bufread::MultiGzDecoder::new(buffered),
+            ))
+        } else {
+            Box::new(buffered)
+        };
+        let mut r = TraceReader {
+            name,
+            format,
+            src,
+            ahead: Vec::new(),
+            ahead_pos: 0,
+            line: 0,
+            done: false,
+            adapter: Adapter::Jsonl,
+            doc: Vec::new(),
+            doc_line: 0,
+            depth: JsonDepth::default(),
+            scratch: Vec::new(),
+        };
+        if r.format == InputFormat::Auto {
+            r.format = r.detect()?;
+        }
+        r.adapter = match r.format {
+            InputFormat::Otel => Adapter::Otel(otel::Adapter),
+            InputFormat::Mcp => Adapter::Mcp(mcp::Adapter::new(&r.name)),
+            _ => Adapter::Jsonl,
+        };
+        Ok(r)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The format read (detected when opened with `Auto`).
+    pub fn format(&self) -> InputFormat {
+        self.format
+    }
+
+    fn io_err(&self, e: &io::Error) -> TraceError {
+        let what =
+            if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
+                "corrupt input"
+            } else {
+                "cannot read"
+            };
+        TraceError::new(&self.name, Some(self.line + 1), format!("{what}: {e}"))
+    }
+
+    /// Reads ahead to the first record and decides the format from it.
+    fn detect(&mut self) -> Result<InputFormat, TraceError> {
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = self
+                .src
+                .read_until(b'\n', &mut line)
+                .map_err(|e| self.io_err(&e))?;
+            self.ahead.extend_from_slice(&line);
+            if n == 0 || !line.iter().all(u8::is_ascii_whitespace) {
+                break;
+            }
+        }
+        let first = String::from_utf8_lossy(&line);
+        if let Some(f) = detect(first.trim()) {
+            return Ok(f);
+        }
+        // The first value spans lines (a pretty-printed document): look a little further.
+        let trimmed = first.trim_start();
+        if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            while self.ahead.len() < 64 * 1024 {
+                line.clear();
+                let n = self
+                    .src
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| self.io_err(&e))?;
+                if n == 0 {
+                    break;
+                }
+                self.ahead.extend_from_slice(&line);
+            }
+            if memchr::memmem::find(&self.ahead, b"\"resourceSpans\"").is_some() {
+                return Ok(InputFormat::Otel);
+            }
+            if memchr::memmem::find(&self.ahead, b"\"jsonrpc\"").is_some() {
+                return Ok(InputFormat::Mcp);
+            }
+        }
+        Ok(InputFormat::Jsonl)
+    }
+
+    /// Reads one line (with its `\n`) into `buf`, read-ahead first; 0 at the end.
+    fn read_line(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        buf.clear();
+        if self.ahead_pos < self.ahead.len() {
+            let rest = self.ahead.get(self.ahead_pos..).unwrap_or(&[]);
+            let take = match memchr::memchr(b'\n', rest) {
+                Some(i) => i + 1,
+                None => rest.len(),
+            };
+            buf.extend_from_slice(rest.get(..take).unwrap_or(&[]));
+            self.ahead_pos += take;
+            if self.ahead_pos >= self.ahead.len() {
+                self.ahead.clear();
+                self.ahead_pos = 0;
+            }
+            if buf.last() == Some(&b'\n') {
+                return Ok(buf.len());
+            }
+        }
+        // Bounded: a line longer than MAX_LINE is refused by the caller.
+        let mut limited = (&mut self.src).take((MAX_LINE + 1) as u64);
+        limited.read_until(b'\n', buf)?;
+        Ok(buf.len())
+    }
+
+    /// Fills `b` with the next block of event lines; `Ok(false)` when the input is done
+    /// (`b` may still hold a last block then).
+    pub fn next_block(&mut self, b: &mut Block) -> Result<bool, TraceError> {
+        b.clear();
+        if self.done {
+            return Ok(false);
+        }
+        match self.adapter {
+            Adapter::Jsonl => self.jsonl_block(b),
+            _ => self.adapter_block(b),
+        }
+    }
+
+    fn jsonl_block(&mut self, b: &mut Block) -> Result<bool, TraceError> {
+        b.first_line = self.line + 1;
+        b.data
+            .extend_from_slice(self.ahead.get(self.ahead_pos..).unwrap_or(&[]));
+        self.ahead.clear();
+        self.ahead_pos = 0;
+        let mut searched = 0usize;
+        loop {
+            if b.data.len() >= BLOCK_SIZE {
+                let tail = b.data.get(searched..).unwrap_or(&[]);
+                if let Some(i) = memchr::memrchr(b'\n', tail) {
+                    let cut = searched + i + 1;
+                    self.ahead
+                        .extend_from_slice(b.data.get(cut..).unwrap_or(&[]));
+                    b.data.truncate(cut);
+                    break;
+                }
+                if b.data.len() > MAX_LINE {
+                    let line = self.line + 1;
+                    self.done = true;
+                    return Err(TraceError::new(
+                        &self.name,
+                        Some(line),
+                        format!("line longer than {} MiB", MAX_LINE >> 20),
+                    )
+                    .help("trace files hold one JSON event per line"));
+                }
+                searched = b.data.len();
+            }
+            let old = b.data.len();
+            let want = BLOCK_SIZE.max(old / 2);
+            b.data.resize(old + want, 0);
+            let n = loop {
+                match self.src.read(b.data.get_mut(old..).unwrap_or(&mut [])) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        b.data.truncate(old);
+                        self.done = true;
+                        return Err(self.io_err(&e));
+                    }
+                }
+            };
+            b.data.truncate(old + n);
+            if n == 0 {
+                self.done = true;
+                break;
+            }
+        }
+        let newlines = memchr::memchr_iter(b'\n', &b.data).count() as u64;
+        let unterminated = u64::from(b.data.last().is_some_and(|&c| c != b'\n'));
+        self.line += newlines + unterminated;
+        Ok(!self.done)
+    }
+
+    fn adapter_block(&mut self, b: &mut Block) -> Result<bool, TraceError> {
+        let mut line = std::mem::take(&mut self.scratch);
+        let result = loop {
+            if b.data.len() >= BLOCK_SIZE {
+                break Ok(true);
+            }
+            let n = match self.read_line(&mut line) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.done = true;
+                    break Err(self.io_err(&e));
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                if !self.doc.is_empty() {
+                    let start = self.doc_line;
+                    b.push_error(
+                        start,
+                        0,
+                        "unexpected end of input: the JSON document is not closed",
+                    );
+                    self.doc.clear();
+                }
+                break Ok(false);
+            }
+            self.line += 1;
+            if line.len() > MAX_LINE {
+                self.done = true;
+                break Err(TraceError::new(
+                    &self.name,
+                    Some(self.line),
+                    format!("line longer than {} MiB", MAX_LINE >> 20),
+                ));
+            }
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if let Adapter::Mcp(m) = &mut self.adapter {
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match std::str::from_utf8(text) {
+                    Ok(t) => m.line(t, self.line, b),
+                    Err(e) => b.push_error(
+                        self.line,
+                        0,
+                        format!("not valid UTF-8 (byte {})", e.valid_up_to()),
+                    ),
+                }
+                continue;
+            }
+            // OTLP: gather lines until the top-level value closes.
+            if self.doc.is_empty() {
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                self.doc_line = self.line;
+                self.depth = JsonDepth::default();
+            }
+            self.doc.extend_from_slice(&line);
+            if self.doc.len() > MAX_DOCUMENT {
+                self.done = true;
+                break Err(TraceError::new(
+                    &self.name,
+                    Some(self.doc_line),
+                    format!(
+                        "the OTLP/JSON document starting here is larger than {} MiB",
+                        MAX_DOCUMENT >> 20
+                    ),
+                )
+                .help("export spans as JSON lines (one export request per line), as the OpenTelemetry Collector's file exporter does"));
+            }
+            if self.depth.feed(&line) {
+                let doc = std::mem::take(&mut self.doc);
+                match (&mut self.adapter, std::str::from_utf8(&doc)) {
+                    (Adapter::Otel(o), Ok(t)) => o.document(t, self.doc_line, b),
+                    (_, Err(e)) => b.push_error(
+                        self.doc_line,
+                        0,
+                        format!("not valid UTF-8 (byte {})", e.valid_up_to()),
+                    ),
+                    _ => {}
+                }
+                self.doc = doc;
+                self.doc.clear();
+            }
+        };
+        self.scratch = line;
+        result
+    }
+}
+
+/// Tracks the nesting of JSON text fed in pieces, to find where a top-level value ends.
+#[derive(Clone, Copy, Debug, Default)]
+struct JsonDepth {
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    started: bool,
+}
+
+impl JsonDepth {
+    /// Feeds bytes; true when a top-level value has closed (or the text is not an object or
+    /// array at all, which the parser then reports).
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        for &c in bytes {
+            if self.in_string {
+                if self.escape {
+                    self.escape = false;
+                } else if c == b'\\' {
+                    self.escape = true;
+                } else if c == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match c {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.started = true;
+                }
+                b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+                c if c.is_ascii_whitespace() => {}
+                _ if !self.started => {
+                    self.started = true;
+                }
+                _ => {}
+            }
+        }
+        self.started && self.depth == 0 && !self.in_string
+    }
+}
+
+/// The format of a trace whose first record is `first` (one complete line), or `None` when
+/// that line is not a complete JSON value: OTLP when it has `resourceSpans`, MCP when it has
+/// `jsonrpc` (or an envelope's `message.jsonrpc`, or is a JSON-RPC batch), JSONL otherwise.
+pub fn detect(first: &str) -> Option<InputFormat> {
+    use crate::vm::{Event, Paths, Val};
+    let keys = [
+        vec!["resourceSpans".to_string()],
+        vec!["jsonrpc".to_string()],
+        vec!["message".to_string(), "jsonrpc".to_string()],
+    ];
+    let paths = Paths::new(&keys);
+    let mut ev = Event::default();
+    match paths.read(first, &mut ev) {
+        Ok(()) => {
+            if ev.val(0) != Val::Absent {
+                Some(InputFormat::Otel)
+            } else if ev.val(1) != Val::Absent || ev.val(2) != Val::Absent {
+                Some(InputFormat::Mcp)
+            } else {
+                Some(InputFormat::Jsonl)
+            }
+        }
+        Err(e) if e.eof => None,
+        Err(_) => {
+            // A JSON-RPC batch is an array of messages.
+            let batch = first.starts_with('[')
+                && serde_json::from_str::<serde_json::Value>(first)
+                    .ok()
+                    .and_then(|v| v.as_array().and_then(|a| a.first().cloned()))
+                    .is_some_and(|m| m.get("jsonrpc").is_some());
+            Some(if batch {
+                InputFormat::Mcp
+            } else {
+                InputFormat::Jsonl
+            })
+        }
+    }
+}
+
+/// Reads every record of an input, calling `f` with the event text (or the error) and its
+/// origin, in order. A convenience over [`TraceReader::next_block`] for callers that do not
+/// need blocks.
+pub fn for_each_record(
+    reader: &mut TraceReader,
+    mut f: impl FnMut(Result<&str, &str>, &Origin) -> std::ops::ControlFlow<()>,
+) -> Result<u64, TraceError> {
+    let mut block = Block::default();
+    let mut not_events = 0;
+    loop {
+        let more = reader.next_block(&mut block)?;
+        not_events += block.not_events;
+        for (text, origin) in block.lines() {
+            if let Some(e) = &origin.error {
+                if f(Err(e), &origin).is_break() {
+                    return Ok(not_events);
+                }
+                continue;
+            }
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let flow = match std::str::from_utf8(text) {
+                Ok(t) => f(Ok(t), &origin),
+                Err(e) => f(
+                    Err(&format!("not valid UTF-8 (byte {})", e.valid_up_to())),
+                    &origin,
+                ),
+            };
+            if flow.is_break() {
+                return Ok(not_events);
+            }
+        }
+        if !more {
+            return Ok(not_events);
+        }
+    }
+}
+
+/// Nanoseconds since the epoch as RFC 3339 UTC, with as many fraction digits as needed.
+pub fn format_ts(ns: i64) -> String {
+    let base = crate::time::format_rfc3339(ns);
+    let sub_ms = ns.rem_euclid(1_000_000);
+    if sub_ms == 0 {
+        return base;
+    }
+    let digits = format!("{sub_ms:06}");
+    let digits = digits.trim_end_matches('0');
+    format!("{}{digits}Z", base.trim_end_matches('Z'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(data: &[u8], format: InputFormat) -> (InputFormat, Vec<(String, Origin)>, u64) {
+        let input = Input::Bytes {
+            name: "t".into(),
+            data: Arc::from(data),
+        };
+        let mut r = TraceReader::open(&input, format, None).unwrap();
+        let mut out = Vec::new();
+        let skipped = for_each_record(&mut r, |rec, o| {
+            out.push((
+                match rec {
+                    Ok(t) => t.to_string(),
+                    Err(e) => format!("ERROR {e}"),
+                },
+                o.clone(),
+            ));
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+        (r.format(), out, skipped)
+    }
+
+    #[test]
+    fn jsonl_lines_keep_their_numbers() {
+        let (f, recs, _) = read_all(b"\n{\"a\":1}\r\n\n{\"b\":2}", InputFormat::Auto);
+        assert_eq!(f, InputFormat::Jsonl);
+        let lines: Vec<u64> = recs.iter().map(|(_, o)| o.line).collect();
+        assert_eq!(lines, vec![2, 4]);
+        assert_eq!(recs[1].0, "{\"b\":2}");
+    }
+
+    #[test]
+    fn big_inputs_split_into_blocks_on_line_boundaries() {
+        let mut data = Vec::new();
+        for i in 0..50_000 {
+            data.extend_from_slice(
+                format!("{{\"i\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 40)).as_bytes(),
+            );
+        }
+        let (_, recs, _) = read_all(&data, InputFormat::Jsonl);
+        assert_eq!(recs.len(), 50_000);
+        for (i, (text, o)) in recs.iter().enumerate() {
+            assert_eq!(o.line, i as u64 + 1);
+            assert!(text.starts_with(&format!("{{\"i\":{i},")));
+        }
+    }
+
+    #[test]
+    fn gzip_is_read_transparently() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"{\"a\":1}\n{\"a\":2}\n").unwrap();
+        let gz = enc.finish().unwrap();
+        let (f, recs, _) = read_all(&gz, InputFormat::Auto);
+        assert_eq!(f, InputFormat::Jsonl);
+        assert_eq!(recs.len(), 2);
+        // Corrupt gzip is an error naming the file, not a silent end.
+        let mut bad = gz.clone();
+        let n = bad.len();
+        bad.truncate(n - 12);
+        let input = Input::Bytes {
+            name: "bad.gz".into(),
+            data: Arc::from(bad),
+        };
+        let mut r = TraceReader::open(&input, InputFormat::Jsonl, None).unwrap();
+        let e = for_each_record(&mut r, |_, _| std::ops::ControlFlow::Continue(())).unwrap_err();
+        assert_eq!(e.file, "bad.gz");
+    }
+
+    #[test]
+    fn detection() {
+        assert_eq!(detect("{\"resourceSpans\":[]}"), Some(InputFormat::Otel));
+        assert_eq!(
+            detect("{\"jsonrpc\":\"2.0\",\"method\":\"initialize\",\"id\":1}"),
+            Some(InputFormat::Mcp)
+        );
+        assert_eq!(
+            detect("{\"ts\":\"x\",\"message\":{\"jsonrpc\":\"2.0\"}}"),
+            Some(InputFormat::Mcp)
+        );
+        assert_eq!(detect("[{\"jsonrpc\":\"2.0\"}]"), Some(InputFormat::Mcp));
+        assert_eq!(detect("{\"tool\":\"x\"}"), Some(InputFormat::Jsonl));
+        assert_eq!(detect("not json"), Some(InputFormat::Jsonl));
+        assert_eq!(detect("{"), None);
+    }
+
+    #[test]
+    fn pretty_otlp_documents_are_detected_and_gathered() {
+        let doc = b"{\n  \"resourceSpans\": [\n  ]\n}\n{\"resourceSpans\":[]}\n";
+        let (f, recs, _) = read_all(doc, InputFormat::Auto);
+        assert_eq!(f, InputFormat::Otel);
+        assert!(recs.is_empty());
+        let (_, recs, _) = read_all(b"{\n \"resourceSpans\": [\n", InputFormat::Otel);
+        assert_eq!(recs.len(), 1);
+        assert!(recs[0].0.starts_with("ERROR unexpected end"));
+        assert_eq!(recs[0].1.line, 1);
+    }
+
+    #[test]
+    fn depth_tracker_ignores_brackets_in_strings() {
+        let mut d = JsonDepth::default();
+        assert!(!d.feed(b"{\"a\":\"}]\\\"{\""));
+        assert!(d.feed(b"}"));
+    }
+
+    #[test]
+    fn timestamps_keep_their_precision() {
+        assert_eq!(
+            format_ts(1_795_428_000_120_000_000),
+            "2026-11-23T10:00:00.120Z"
+        );
+        assert_eq!(
+            format_ts(1_795_428_000_120_000_500),
+            "2026-11-23T10:00:00.1200005Z"
+        );
+    }
+
+    #[test]
+    fn directories_are_searched_sorted() {
+        let dir = std::env::temp_dir().join(format!("govern-trace-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("b")).unwrap();
+        std::fs::write(dir.join("b/2.jsonl.gz"), b"").unwrap();
+        std::fs::write(dir.join("a.jsonl"), b"").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"").unwrap();
+        std::fs::write(dir.join(".hidden.jsonl"), b"").unwrap();
+        let inputs = expand(std::slice::from_ref(&dir)).unwrap();
+        let names: Vec<String> = inputs.iter().map(|i| i.name()).collect();
+        assert_eq!(names.len(), 2);
+        assert!(names[0].ends_with("/a.jsonl"));
+        assert!(names[1].ends_with("/b/2.jsonl.gz"));
+        assert!(expand(&[PathBuf::from("-"), PathBuf::from("-")]).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
