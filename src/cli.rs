@@ -42,6 +42,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Decide events with a bundle or with policies compiled on the fly.
     Eval(EvalArgs),
+    /// Replay recorded traffic through a policy: what it decides, and what changes.
+    Simulate(SimulateArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -118,4 +120,155 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// The format of trace inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TraceFormat {
+    /// Detect per input from its first record.
+    Auto,
+    /// One event object per line.
+    Jsonl,
+    /// OpenTelemetry GenAI spans exported as OTLP/JSON.
+    Otel,
+    /// MCP JSON-RPC messages (tools/call requests and their results).
+    Mcp,
+}
+
+/// What `simulate` prints on standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SimulateFormat {
+    /// The report for people: tables on a terminal, aligned plain text otherwise.
+    Text,
+    /// The report as one JSON document.
+    Json,
+    /// One decision per event (JSON lines) with its source file and line; no report.
+    Jsonl,
+}
+
+/// A CI gate of `simulate --fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Gate {
+    /// Fail when any event is allowed that the baseline or the recorded decision did not allow.
+    NewAllow,
+    /// Fail when any decision differs from the baseline's or the recorded one.
+    AnyFlip,
+    /// Fail when the share of denied events is above this fraction (0–1).
+    DenyRate(f64),
+}
+
+impl std::fmt::Display for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Gate::NewAllow => f.write_str("new-allow"),
+            Gate::AnyFlip => f.write_str("any-flip"),
+            Gate::DenyRate(x) => write!(f, "deny-rate>{x}"),
+        }
+    }
+}
+
+/// Parses `new-allow`, `any-flip`, `deny-rate>0.05` or `deny-rate>5%`.
+pub fn parse_gate(s: &str) -> Result<Gate, String> {
+    match s.trim() {
+        "new-allow" => Ok(Gate::NewAllow),
+        "any-flip" => Ok(Gate::AnyFlip),
+        other => {
+            let Some(x) = other.strip_prefix("deny-rate>") else {
+                return Err(format!(
+                    "unknown gate `{other}`: expected `new-allow`, `any-flip` or `deny-rate>X`"
+                ));
+            };
+            let (num, scale) = match x.strip_suffix('%') {
+                Some(p) => (p, 100.0),
+                None => (x, 1.0),
+            };
+            match num.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() && (0.0..=1.0).contains(&(v / scale)) => {
+                    Ok(Gate::DenyRate(v / scale))
+                }
+                _ => Err(format!(
+                    "`{x}` is not a rate: write a fraction between 0 and 1 (`deny-rate>0.05`) or a percentage (`deny-rate>5%`)"
+                )),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each trace input is its own stream: stateful rules (count, sum, seen) start afresh per file, and
+events are decided in file order. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
+or MCP JSON-RPC logs (--input-format), plain or gzipped; directories are searched for *.jsonl,
+*.ndjson and *.json files (optionally .gz); `-` reads standard input.
+
+The report counts decisions by verdict, tool, agent and determining rule, and compares them with
+the `decision` recorded in the events (when present) and with a baseline policy (when given):
+every flip, by rule and tool, with example events and their file and line.
+
+A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message) stops
+the run with its file and line; --max-errors N skips up to N of them and counts them.
+
+Exit status: 0 when every gate passes (or none is given), 1 when a --fail-on gate fails, 2 on
+errors (bad policies, unreadable traces, a bad record beyond --max-errors, no events at all).
+
+Examples:
+  govern simulate --policy policies/ testdata/traces/sample.jsonl
+  govern simulate --policy policies/ --baseline old-policies/ traces/ --fail-on new-allow
+  govern simulate --bundle p.govb --format json --fail-on 'deny-rate>5%' week.jsonl.gz
+  govern simulate --bundle p.govb --input-format otel --format jsonl spans.json > decisions.jsonl")]
+pub struct SimulateArgs {
+    /// Policy files or directories to compile and simulate (repeat for several).
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "bundle",
+        required_unless_present = "bundle"
+    )]
+    pub policy: Vec<PathBuf>,
+
+    /// A compiled bundle to simulate.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+
+    /// Baseline policy files or directories (the policy in production) to compare with.
+    #[arg(long, value_name = "PATH", conflicts_with = "baseline_bundle")]
+    pub baseline: Vec<PathBuf>,
+
+    /// A compiled baseline bundle to compare with.
+    #[arg(long, value_name = "FILE")]
+    pub baseline_bundle: Option<PathBuf>,
+
+    /// Trace files, directories, or `-` for standard input.
+    #[arg(required = true, value_name = "TRACE")]
+    pub traces: Vec<PathBuf>,
+
+    /// The format of the traces.
+    #[arg(long, value_enum, default_value_t = TraceFormat::Auto)]
+    pub input_format: TraceFormat,
+
+    /// What to print.
+    #[arg(long, value_enum, default_value_t = SimulateFormat::Text)]
+    pub format: SimulateFormat,
+
+    /// CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage);
+    /// repeat or separate with commas. A failed gate makes the exit status 1.
+    #[arg(long, value_name = "GATE", value_parser = parse_gate, value_delimiter = ',')]
+    pub fail_on: Vec<Gate>,
+
+    /// Skip up to N bad records (counted in the report) instead of stopping at the first.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_errors: u64,
+
+    /// Threads that parse events (default: the number of cores). Output does not depend on it.
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+
+    /// Never show the progress bar (it shows only when standard error is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// Print run statistics on standard error: time, events per second, peak memory, stream
+    /// state size.
+    #[arg(long)]
+    pub stats: bool,
 }

@@ -36,7 +36,7 @@ use super::Block;
 #[derive(Deserialize)]
 struct Request<'a> {
     #[serde(rename = "resourceSpans", default, borrow)]
-    resource_spans: Vec<ResourceSpans<'a>>,
+    resource_spans: Option<Vec<ResourceSpans<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -106,13 +106,21 @@ impl Adapter {
                 return;
             }
         };
+        let Some(resource_spans) = &req.resource_spans else {
+            out.push_error(
+                first_line,
+                0,
+                "not an OTLP/JSON export request: no `resourceSpans`",
+            );
+            return;
+        };
         // Line/column of each span, from its offset in the document.
         let base = doc.as_ptr() as usize;
         let mut scanned = 0usize;
         let mut line = first_line;
         let mut line_start = 0usize;
         let mut items: Vec<(Option<i64>, Located, u64, u32)> = Vec::new();
-        for rs in &req.resource_spans {
+        for rs in resource_spans {
             let resource = rs
                 .resource
                 .as_ref()
@@ -535,6 +543,11 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .starts_with("not an OTLP/JSON export request: invalid type")
+        );
+        let b = run("{\"tool\":\"x\"}");
+        assert_eq!(
+            events(&b)[0].0,
+            "not an OTLP/JSON export request: no `resourceSpans`"
         );
         let b = run("{\"resourceSpans\":[]}\n x");
         let evs = events(&b);

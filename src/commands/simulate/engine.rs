@@ -1,0 +1,1290 @@
+//! The replay engine behind `govern simulate`: read traces, decide every event with the
+//! policy (and the baseline), count, compare, and optionally write one decision per event.
+//!
+//! Parallelism keeps the exact sequential semantics: a reader thread cuts each input into
+//! blocks of lines, `jobs` worker threads parse blocks into events (JSON scanning is most of
+//! the work), and the calling thread evaluates the parsed events strictly in input order,
+//! with one stream state per input. Output therefore does not depend on `jobs`. Memory is
+//! bounded: a fixed pool of blocks circulates between the threads, stream state is bounded by
+//! the rules' windows, and report tables keep at most [`MAX_KEYS`] names each.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::bytecode::model::Verdict;
+use crate::decision::write_json_str;
+use crate::trace::{Block, Input, InputFormat, TraceError, TraceReader};
+use crate::vm::{Event, Outcome, Paths, Program, State, Val};
+
+/// The most distinct tools or agents a report table keeps; later ones count as `(other)`.
+pub const MAX_KEYS: usize = 10_000;
+/// Example events kept per flip group.
+pub const EXAMPLES: usize = 3;
+/// Bad records listed in the report (all are counted).
+pub const LISTED_ERRORS: usize = 100;
+
+/// How to run.
+pub struct Options<'a> {
+    pub policy: &'a Program,
+    pub baseline: Option<&'a Program>,
+    pub format: InputFormat,
+    /// Threads that parse events; 1 runs everything on the calling thread.
+    pub jobs: usize,
+    /// Bad records to skip (and count) before stopping.
+    pub max_errors: u64,
+    /// Advanced as input bytes are read and events decided (for progress).
+    pub counters: Option<Arc<Counters>>,
+}
+
+/// Live counters for a progress display.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub bytes: Arc<AtomicU64>,
+    pub events: AtomicU64,
+}
+
+/// A record that could not be read, and where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BadRecord {
+    pub file: String,
+    pub line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    pub message: String,
+}
+
+impl std::fmt::Display for BadRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ":{c}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Why a run stopped before the end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// More bad records than `max_errors`: this one was the first too many.
+    BadRecord(BadRecord),
+    /// An input could not be opened or read.
+    Input(TraceError),
+}
+
+/// What happens during a run besides counting.
+pub trait Sink {
+    /// One decision line (JSONL), when `wants_decisions`.
+    fn decisions(&mut self, _lines: &str) {}
+    fn wants_decisions(&self) -> bool {
+        false
+    }
+    /// A bad record that was skipped (`n` of at most `max`).
+    fn skipped(&mut self, _bad: &BadRecord, _n: u64, _max: u64) {}
+}
+
+/// A sink that keeps nothing.
+pub struct NoSink;
+impl Sink for NoSink {}
+
+// ---------------------------------------------------------------------------------------
+// The report.
+
+/// Counts by verdict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub allow: u64,
+    pub deny: u64,
+    pub escalate: u64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.allow + self.deny + self.escalate
+    }
+
+    fn add(&mut self, v: usize, n: u64) {
+        match v {
+            0 => self.allow += n,
+            1 => self.deny += n,
+            _ => self.escalate += n,
+        }
+    }
+
+    pub fn get(&self, v: Verdict) -> u64 {
+        match v {
+            Verdict::Allow => self.allow,
+            Verdict::Deny => self.deny,
+            Verdict::Escalate => self.escalate,
+        }
+    }
+}
+
+/// One input and what was read from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InputStats {
+    pub file: String,
+    pub format: String,
+    pub events: u64,
+    pub errors: u64,
+    pub not_events: u64,
+}
+
+/// One row of a breakdown by tool or by agent; `name` is `None` for events without one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub name: Option<String>,
+    /// The row for names beyond [`MAX_KEYS`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub other: bool,
+    pub events: u64,
+    #[serde(flatten)]
+    pub verdicts: Counts,
+}
+
+/// How often a rule determined the decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleRow {
+    pub rule: String,
+    pub effect: String,
+    pub events: u64,
+}
+
+/// One event that flipped, for people to look at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Example {
+    pub file: String,
+    pub line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    pub session: Option<String>,
+    pub agent: Option<String>,
+    pub tool: Option<String>,
+    /// The policy's determining rules.
+    pub rules: Vec<String>,
+    /// The baseline's determining rules (baseline comparisons only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_rules: Option<Vec<String>>,
+}
+
+/// How many events went from one verdict to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    #[serde(serialize_with = "ser_verdict")]
+    pub from: Verdict,
+    #[serde(serialize_with = "ser_verdict")]
+    pub to: Verdict,
+    pub events: u64,
+}
+
+/// Flips of one kind, by the policy's determining rule and the tool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FlipGroup {
+    #[serde(serialize_with = "ser_verdict")]
+    pub from: Verdict,
+    #[serde(serialize_with = "ser_verdict")]
+    pub to: Verdict,
+    /// `None` when the policy's default decided.
+    pub rule: Option<String>,
+    pub tool: Option<String>,
+    pub events: u64,
+    pub examples: Vec<Example>,
+}
+
+/// The policy against another source of verdicts (recorded decisions or a baseline).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// Events compared.
+    pub compared: u64,
+    pub agree: u64,
+    pub flipped: u64,
+    /// Every (from, to) pair that occurred, `from` being the recorded or baseline verdict.
+    pub transitions: Vec<Transition>,
+    /// Flips by rule and tool, most frequent first. An event whose decision several rules
+    /// determined counts under each.
+    pub flips: Vec<FlipGroup>,
+}
+
+impl Comparison {
+    /// Events that went from another verdict to `to`.
+    pub fn into_verdict(&self, to: Verdict) -> u64 {
+        self.transitions
+            .iter()
+            .filter(|t| t.to == to && t.from != to)
+            .map(|t| t.events)
+            .sum()
+    }
+}
+
+/// Everything a run found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub bundle: String,
+    pub baseline_bundle: Option<String>,
+    pub inputs: Vec<InputStats>,
+    pub events: u64,
+    pub verdicts: Counts,
+    /// Share of events denied (0 when there are none).
+    pub deny_rate: f64,
+    /// Bad records skipped under `--max-errors`.
+    pub errors: u64,
+    pub max_errors: u64,
+    /// The first [`LISTED_ERRORS`] of them.
+    pub error_list: Vec<BadRecord>,
+    /// Records that are not agent actions (OTLP spans of other operations, MCP messages
+    /// other than tool calls and results).
+    pub not_events: u64,
+    pub by_tool: Vec<Row>,
+    pub by_agent: Vec<Row>,
+    /// Rules that determined at least one decision, most frequent first.
+    pub by_rule: Vec<RuleRow>,
+    /// Events the bundle default decided.
+    pub by_default: u64,
+    #[serde(serialize_with = "ser_verdict")]
+    pub default_verdict: Verdict,
+    /// Against the `decision` recorded in the events (when any event has one).
+    pub recorded: Option<Comparison>,
+    /// Against the baseline policy (when given).
+    pub baseline: Option<Comparison>,
+}
+
+fn ser_verdict<S: serde::Serializer>(v: &Verdict, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_str())
+}
+
+/// Figures about the run itself (not part of the report: they vary between runs).
+#[derive(Clone, Debug, Default)]
+pub struct RunStats {
+    /// The most keys the stream state held at the end of a block.
+    pub max_state_keys: usize,
+    pub blocks: u64,
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing (on worker threads).
+
+/// What workers need to turn lines into events.
+struct Reader {
+    paths: Paths,
+    /// Baseline slot → slot of the shared scan.
+    base_map: Option<Vec<u32>>,
+    s_decision: u32,
+    s_decision_inner: u32,
+    s_tool: u32,
+    s_agent: u32,
+    s_session: u32,
+}
+
+impl Reader {
+    fn new(policy: &Program, baseline: Option<&Program>) -> Reader {
+        let p = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+        let mut extra = vec![
+            p(&["decision"]),
+            p(&["decision", "decision"]),
+            p(&["tool"]),
+            p(&["agent", "id"]),
+            p(&["session"]),
+        ];
+        let fixed = extra.len();
+        if let Some(b) = baseline {
+            extra.extend(b.model.slots.iter().cloned());
+        }
+        let (paths, ids) = Paths::with_extra(&policy.model.slots, &extra);
+        let id = |i: usize| ids.get(i).copied().unwrap_or(u32::MAX);
+        Reader {
+            paths,
+            base_map: baseline.map(|_| ids.get(fixed..).unwrap_or(&[]).to_vec()),
+            s_decision: id(0),
+            s_decision_inner: id(1),
+            s_tool: id(2),
+            s_agent: id(3),
+            s_session: id(4),
+        }
+    }
+
+    /// The recorded decision of an event, if any.
+    fn recorded(&self, ev: &Event) -> Result<Option<Verdict>, String> {
+        let verdict = |s: &str| {
+            Verdict::parse(s).ok_or_else(|| {
+                format!(
+                    "recorded `decision` must be \"allow\", \"deny\" or \"escalate\", found {}",
+                    quoted(s)
+                )
+            })
+        };
+        match ev.val(self.s_decision) {
+            Val::Absent => Ok(None),
+            v @ Val::Str { .. } => verdict(ev.str_of(v).unwrap_or("")).map(Some),
+            Val::Object => match ev.val(self.s_decision_inner) {
+                v @ Val::Str { .. } => verdict(ev.str_of(v).unwrap_or("")).map(Some),
+                _ => Err("recorded `decision` object has no `decision` verdict string".into()),
+            },
+            _ => Err("recorded `decision` must be a verdict string or a decision object".into()),
+        }
+    }
+}
+
+fn quoted(s: &str) -> String {
+    let mut out = String::new();
+    write_json_str(&mut out, s);
+    out
+}
+
+#[derive(Clone, Debug)]
+enum RecKind {
+    Event { idx: u32, recorded: Option<Verdict> },
+    Bad(Box<str>),
+}
+
+#[derive(Clone, Debug)]
+struct Rec {
+    line: u64,
+    column: u32,
+    kind: RecKind,
+}
+
+/// A block of one input on its way through the threads.
+#[derive(Default)]
+struct Work {
+    seq: u64,
+    input: usize,
+    format: Option<InputFormat>,
+    block: Block,
+    /// The input ends with this block.
+    last: bool,
+    /// The input failed after this block.
+    fatal: Option<TraceError>,
+    recs: Vec<Rec>,
+    events: Vec<Event>,
+    base: Vec<Event>,
+}
+
+impl Work {
+    fn parse(&mut self, r: &Reader) {
+        self.recs.clear();
+        let mut n = 0usize;
+        let valid_utf8 = std::str::from_utf8(&self.block.data).is_ok();
+        for (text, origin) in self.block.lines() {
+            let at = |kind| Rec {
+                line: origin.line,
+                column: origin.column,
+                kind,
+            };
+            if let Some(e) = &origin.error {
+                self.recs.push(at(RecKind::Bad(e.as_str().into())));
+                continue;
+            }
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let text = if valid_utf8 {
+                std::str::from_utf8(text).unwrap_or("")
+            } else {
+                match std::str::from_utf8(text) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.recs.push(at(RecKind::Bad(
+                            format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1).into(),
+                        )));
+                        continue;
+                    }
+                }
+            };
+            if self.events.len() <= n {
+                self.events.push(Event::default());
+            }
+            let Some(ev) = self.events.get_mut(n) else {
+                continue;
+            };
+            if let Err(e) = r.paths.read(text, ev) {
+                // 1-based; a record that starts mid-line (OTLP) counts from its start.
+                let col = (origin.column.max(1) as usize) + e.offset;
+                let hint = if e.eof && text.trim_start().starts_with('{') {
+                    " (an event must be one JSON object on one line)"
+                } else {
+                    ""
+                };
+                self.recs.push(Rec {
+                    line: origin.line,
+                    column: u32::try_from(col).unwrap_or(0),
+                    kind: RecKind::Bad(
+                        format!("{}{hint}", e.message.replace(" at byte", " at column")).into(),
+                    ),
+                });
+                continue;
+            }
+            let recorded = match r.recorded(ev) {
+                Ok(v) => v,
+                Err(m) => {
+                    self.recs.push(at(RecKind::Bad(m.into())));
+                    continue;
+                }
+            };
+            if let Some(map) = &r.base_map {
+                if self.base.len() <= n {
+                    self.base.push(Event::default());
+                }
+                if let (Some(ev), Some(b)) = (self.events.get(n), self.base.get_mut(n)) {
+                    ev.project(map, b);
+                }
+            }
+            self.recs.push(at(RecKind::Event {
+                idx: u32::try_from(n).unwrap_or(u32::MAX),
+                recorded,
+            }));
+            n += 1;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Evaluation (on the calling thread, in order).
+
+/// Names (tools, agents) → dense ids with verdict counts, at most [`MAX_KEYS`] of them.
+#[derive(Default)]
+struct Table {
+    ids: FxHashMap<Box<str>, u32>,
+    names: Vec<Option<Box<str>>>,
+    counts: Vec<Counts>,
+    none: Option<u32>,
+    other: Option<u32>,
+}
+
+impl Table {
+    fn id(&mut self, name: Option<&str>) -> u32 {
+        let Some(name) = name else {
+            if let Some(id) = self.none {
+                return id;
+            }
+            let id = self.push(None);
+            self.none = Some(id);
+            return id;
+        };
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        if self.ids.len() >= MAX_KEYS {
+            if let Some(id) = self.other {
+                return id;
+            }
+            let id = self.push(None);
+            self.other = Some(id);
+            return id;
+        }
+        let id = self.push(Some(name.into()));
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    fn push(&mut self, name: Option<Box<str>>) -> u32 {
+        self.names.push(name);
+        self.counts.push(Counts::default());
+        u32::try_from(self.names.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn name(&self, id: u32) -> Option<String> {
+        self.names
+            .get(id as usize)
+            .and_then(|n| n.as_deref())
+            .map(str::to_string)
+    }
+
+    fn rows(&self) -> Vec<Row> {
+        let mut rows: Vec<Row> = self
+            .names
+            .iter()
+            .zip(&self.counts)
+            .enumerate()
+            .map(|(i, (name, c))| Row {
+                name: name.as_deref().map(str::to_string),
+                other: Some(i as u32) == self.other,
+                events: c.total(),
+                verdicts: *c,
+            })
+            .collect();
+        // Most events first; the `(other)` row last; names break ties.
+        rows.sort_by(|a, b| {
+            a.other
+                .cmp(&b.other)
+                .then(b.events.cmp(&a.events))
+                .then(a.name.cmp(&b.name))
+        });
+        rows
+    }
+}
+
+const DEFAULT_RULE: u32 = u32::MAX;
+
+#[derive(Default)]
+struct Group {
+    events: u64,
+    examples: Vec<Example>,
+}
+
+#[derive(Default)]
+struct Compare {
+    compared: u64,
+    agree: u64,
+    transitions: [[u64; 3]; 3],
+    /// (from, to, rule, tool) → flips.
+    groups: FxHashMap<(u8, u8, u32, u32), Group>,
+}
+
+fn vidx(v: Verdict) -> usize {
+    match v {
+        Verdict::Allow => 0,
+        Verdict::Deny => 1,
+        Verdict::Escalate => 2,
+    }
+}
+
+const VERDICTS: [Verdict; 3] = [Verdict::Allow, Verdict::Deny, Verdict::Escalate];
+
+/// What an example needs, gathered lazily (only for the first few of a group).
+struct Seen<'e> {
+    file: &'e str,
+    line: u64,
+    column: u32,
+    ev: &'e Event,
+    tool: u32,
+}
+
+struct Evaluator<'a> {
+    opts: &'a Options<'a>,
+    reader: &'a Reader,
+    names: Vec<String>,
+    /// Each input name as a JSON string, for decision lines.
+    names_json: Vec<String>,
+    state: State,
+    base_state: Option<State>,
+    out: Outcome,
+    base_out: Outcome,
+    current: Option<usize>,
+    verdicts: Counts,
+    inputs: Vec<InputStats>,
+    errors: u64,
+    error_list: Vec<BadRecord>,
+    not_events: u64,
+    tools: Table,
+    agents: Table,
+    rules: Vec<u64>,
+    by_default: u64,
+    recorded: Compare,
+    baseline: Compare,
+    buf: String,
+    run: RunStats,
+}
+
+impl<'a> Evaluator<'a> {
+    fn new(opts: &'a Options<'a>, reader: &'a Reader, inputs: &[Input]) -> Evaluator<'a> {
+        let names: Vec<String> = inputs.iter().map(Input::name).collect();
+        let names_json = names.iter().map(|n| quoted(n)).collect();
+        Evaluator {
+            opts,
+            reader,
+            names,
+            names_json,
+            state: opts.policy.new_state(),
+            base_state: opts.baseline.map(Program::new_state),
+            out: Outcome::default(),
+            base_out: Outcome::default(),
+            current: None,
+            verdicts: Counts::default(),
+            inputs: Vec::new(),
+            errors: 0,
+            error_list: Vec::new(),
+            not_events: 0,
+            tools: Table::default(),
+            agents: Table::default(),
+            rules: vec![0; opts.policy.model.rules.len()],
+            by_default: 0,
+            recorded: Compare::default(),
+            baseline: Compare::default(),
+            buf: String::new(),
+            run: RunStats::default(),
+        }
+    }
+
+    /// Takes one block, in order.
+    fn work(&mut self, w: &Work, sink: &mut dyn Sink) -> Result<(), Stop> {
+        if self.current != Some(w.input) {
+            // A new input is a new stream.
+            self.current = Some(w.input);
+            self.state = self.opts.policy.new_state();
+            self.base_state = self.opts.baseline.map(Program::new_state);
+            self.inputs.push(InputStats {
+                file: self.names.get(w.input).cloned().unwrap_or_default(),
+                format: w.format.unwrap_or(InputFormat::Jsonl).as_str().to_string(),
+                events: 0,
+                errors: 0,
+                not_events: 0,
+            });
+        }
+        let write = sink.wants_decisions();
+        self.buf.clear();
+        let file = self.names.get(w.input).cloned().unwrap_or_default();
+        let file = file.as_str();
+        let mut events = 0u64;
+        for rec in &w.recs {
+            match &rec.kind {
+                RecKind::Bad(message) => {
+                    let bad = BadRecord {
+                        file: file.to_string(),
+                        line: rec.line,
+                        column: (rec.column > 0).then_some(rec.column),
+                        message: message.to_string(),
+                    };
+                    self.errors += 1;
+                    if let Some(i) = self.inputs.last_mut() {
+                        i.errors += 1;
+                    }
+                    if self.errors > self.opts.max_errors {
+                        if !self.buf.is_empty() {
+                            sink.decisions(&self.buf);
+                        }
+                        return Err(Stop::BadRecord(bad));
+                    }
+                    sink.skipped(&bad, self.errors, self.opts.max_errors);
+                    if self.error_list.len() < LISTED_ERRORS {
+                        self.error_list.push(bad);
+                    }
+                }
+                RecKind::Event { idx, recorded } => {
+                    let Some(ev) = w.events.get(*idx as usize) else {
+                        continue;
+                    };
+                    let base_ev = w.base.get(*idx as usize);
+                    self.event(ev, base_ev, *recorded, file, w.input, rec, write);
+                    events += 1;
+                }
+            }
+        }
+        if let Some(i) = self.inputs.last_mut() {
+            i.events += events;
+            i.not_events += w.block.not_events;
+        }
+        self.not_events += w.block.not_events;
+        if write && !self.buf.is_empty() {
+            sink.decisions(&self.buf);
+        }
+        if let Some(c) = &self.opts.counters {
+            c.events.fetch_add(events, Ordering::Relaxed);
+        }
+        self.run.blocks += 1;
+        let keys = self.state.keys() + self.base_state.as_ref().map_or(0, State::keys);
+        self.run.max_state_keys = self.run.max_state_keys.max(keys);
+        if let Some(f) = &w.fatal {
+            return Err(Stop::Input(f.clone()));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &mut self,
+        ev: &Event,
+        base_ev: Option<&Event>,
+        recorded: Option<Verdict>,
+        file: &str,
+        input: usize,
+        rec: &Rec,
+        write: bool,
+    ) {
+        let policy = self.opts.policy;
+        policy.eval(ev, &mut self.state, &mut self.out);
+        let v = self.out.verdict.unwrap_or(policy.model.default);
+        let vi = vidx(v);
+        self.verdicts.add(vi, 1);
+        let r = self.reader;
+        let tool = self.tools.id(ev.str_of(ev.val(r.s_tool)));
+        if let Some(c) = self.tools.counts.get_mut(tool as usize) {
+            c.add(vi, 1);
+        }
+        let agent = self.agents.id(ev.str_of(ev.val(r.s_agent)));
+        if let Some(c) = self.agents.counts.get_mut(agent as usize) {
+            c.add(vi, 1);
+        }
+        if self.out.determining.is_empty() {
+            self.by_default += 1;
+        }
+        for &d in &self.out.determining {
+            if let Some(n) = self.rules.get_mut(d as usize) {
+                *n += 1;
+            }
+        }
+        let seen = Seen {
+            file,
+            line: rec.line,
+            column: rec.column,
+            ev,
+            tool,
+        };
+        if let Some(from) = recorded {
+            compare(
+                &mut self.recorded,
+                from,
+                v,
+                &self.out,
+                None,
+                policy,
+                None,
+                &seen,
+                r,
+                &self.tools,
+            );
+        }
+        let mut base_verdict = None;
+        if let (Some(bp), Some(bst), Some(bev)) =
+            (self.opts.baseline, self.base_state.as_mut(), base_ev)
+        {
+            bp.eval(bev, bst, &mut self.base_out);
+            let bv = self.base_out.verdict.unwrap_or(bp.model.default);
+            base_verdict = Some(bv);
+            compare(
+                &mut self.baseline,
+                bv,
+                v,
+                &self.out,
+                Some(&self.base_out),
+                policy,
+                Some(bp),
+                &seen,
+                r,
+                &self.tools,
+            );
+        }
+        if write {
+            let b = &mut self.buf;
+            let start = b.len();
+            policy.write_json(&self.out, b);
+            if b.len() > start && b.ends_with('}') {
+                b.pop();
+            }
+            b.push_str(",\"file\":");
+            b.push_str(self.names_json.get(input).map(String::as_str).unwrap_or("\"\""));
+            b.push_str(",\"line\":");
+            push_u64(b, rec.line);
+            if rec.column > 0 {
+                b.push_str(",\"column\":");
+                push_u64(b, u64::from(rec.column));
+            }
+            if let Some(rv) = recorded {
+                b.push_str(",\"recorded\":\"");
+                b.push_str(rv.as_str());
+                b.push('"');
+            }
+            if let Some(bv) = base_verdict {
+                b.push_str(",\"baseline\":\"");
+                b.push_str(bv.as_str());
+                b.push('"');
+            }
+            b.push_str("}\n");
+        }
+    }
+
+    fn finish(self) -> (Report, RunStats) {
+        let policy = self.opts.policy;
+        let rule_name = |r: u32| -> Option<String> {
+            (r != DEFAULT_RULE)
+                .then(|| policy.model.rules.get(r as usize).map(|x| x.id.clone()))
+                .flatten()
+        };
+        let mut by_rule: Vec<RuleRow> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(i, n)| {
+                policy.model.rules.get(i).map(|r| RuleRow {
+                    rule: r.id.clone(),
+                    effect: r.effect.as_str().to_string(),
+                    events: *n,
+                })
+            })
+            .collect();
+        by_rule.sort_by(|a, b| b.events.cmp(&a.events).then(a.rule.cmp(&b.rule)));
+        let comparison = |c: Compare| -> Comparison {
+            let mut transitions = Vec::new();
+            for (fi, from) in VERDICTS.iter().enumerate() {
+                for (ti, to) in VERDICTS.iter().enumerate() {
+                    let n = c.transitions[fi][ti];
+                    if n > 0 {
+                        transitions.push(Transition {
+                            from: *from,
+                            to: *to,
+                            events: n,
+                        });
+                    }
+                }
+            }
+            let mut flips: Vec<FlipGroup> = c
+                .groups
+                .into_iter()
+                .map(|((f, t, rule, tool), g)| FlipGroup {
+                    from: VERDICTS[f as usize % 3],
+                    to: VERDICTS[t as usize % 3],
+                    rule: rule_name(rule),
+                    tool: self.tools.name(tool),
+                    events: g.events,
+                    examples: g.examples,
+                })
+                .collect();
+            flips.sort_by(|a, b| {
+                b.events
+                    .cmp(&a.events)
+                    .then(vidx(a.from).cmp(&vidx(b.from)))
+                    .then(vidx(a.to).cmp(&vidx(b.to)))
+                    .then(a.rule.cmp(&b.rule))
+                    .then(a.tool.cmp(&b.tool))
+            });
+            Comparison {
+                compared: c.compared,
+                agree: c.agree,
+                flipped: c.compared - c.agree,
+                transitions,
+                flips,
+            }
+        };
+        let events = self.verdicts.total();
+        let recorded = (self.recorded.compared > 0).then(|| comparison(self.recorded));
+        let baseline = self.opts.baseline.map(|_| comparison(self.baseline));
+        let report = Report {
+            bundle: policy.digest.clone(),
+            baseline_bundle: self.opts.baseline.map(|b| b.digest.clone()),
+            inputs: self.inputs,
+            events,
+            verdicts: self.verdicts,
+            deny_rate: if events == 0 {
+                0.0
+            } else {
+                self.verdicts.deny as f64 / events as f64
+            },
+            errors: self.errors,
+            max_errors: self.opts.max_errors,
+            error_list: self.error_list,
+            not_events: self.not_events,
+            by_tool: self.tools.rows(),
+            by_agent: self.agents.rows(),
+            by_rule,
+            by_default: self.by_default,
+            default_verdict: policy.model.default,
+            recorded,
+            baseline,
+        };
+        (report, self.run)
+    }
+}
+
+fn push_u64(b: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    b.push_str(std::str::from_utf8(digits.get(i..).unwrap_or(&[])).unwrap_or(""));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    c: &mut Compare,
+    from: Verdict,
+    to: Verdict,
+    out: &Outcome,
+    base_out: Option<&Outcome>,
+    policy: &Program,
+    baseline: Option<&Program>,
+    seen: &Seen<'_>,
+    r: &Reader,
+    tools: &Table,
+) {
+    c.compared += 1;
+    let (fi, ti) = (vidx(from), vidx(to));
+    if let Some(n) = c.transitions.get_mut(fi).and_then(|row| row.get_mut(ti)) {
+        *n += 1;
+    }
+    if from == to {
+        c.agree += 1;
+        return;
+    }
+    let rules: &[u32] = if out.determining.is_empty() {
+        &[DEFAULT_RULE]
+    } else {
+        &out.determining
+    };
+    for &rule in rules {
+        let g = c
+            .groups
+            .entry((fi as u8, ti as u8, rule, seen.tool))
+            .or_default();
+        g.events += 1;
+        if g.examples.len() < EXAMPLES {
+            let ev = seen.ev;
+            let s = |slot: u32| ev.str_of(ev.val(slot)).map(str::to_string);
+            let ids = |p: &Program, o: &Outcome| -> Vec<String> {
+                o.determining
+                    .iter()
+                    .filter_map(|d| p.model.rules.get(*d as usize))
+                    .map(|x| x.id.clone())
+                    .collect()
+            };
+            g.examples.push(Example {
+                file: seen.file.to_string(),
+                line: seen.line,
+                column: (seen.column > 0).then_some(seen.column),
+                session: s(r.s_session),
+                agent: s(r.s_agent),
+                tool: tools.name(seen.tool),
+                rules: ids(policy, out),
+                baseline_rules: match (baseline, base_out) {
+                    (Some(b), Some(o)) => Some(ids(b, o)),
+                    _ => None,
+                },
+            });
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Driving the threads.
+
+/// Replays `inputs` (each its own stream, in order) and returns the report, or why it stopped.
+pub fn run(
+    opts: &Options<'_>,
+    inputs: &[Input],
+    sink: &mut dyn Sink,
+) -> Result<(Report, RunStats), Stop> {
+    let reader = Reader::new(opts.policy, opts.baseline);
+    let mut eval = Evaluator::new(opts, &reader, inputs);
+    if opts.jobs <= 1 {
+        run_single(opts, inputs, &reader, &mut eval, sink)?;
+    } else {
+        run_parallel(opts, inputs, &reader, &mut eval, sink)?;
+    }
+    Ok(eval.finish())
+}
+
+/// Opens input `i` and reads its next block into `w`; returns whether the input goes on.
+struct Feeder<'i> {
+    inputs: &'i [Input],
+    format: InputFormat,
+    bytes: Option<Arc<AtomicU64>>,
+    next: usize,
+    open: Option<TraceReader>,
+    seq: u64,
+}
+
+impl Feeder<'_> {
+    /// Fills `w` with the next block of the next input; false when all are done.
+    fn fill(&mut self, w: &mut Work) -> bool {
+        w.fatal = None;
+        w.last = false;
+        w.block.clear();
+        if self.open.is_none() {
+            let Some(input) = self.inputs.get(self.next) else {
+                return false;
+            };
+            match TraceReader::open(input, self.format, self.bytes.clone()) {
+                Ok(r) => self.open = Some(r),
+                Err(e) => {
+                    w.seq = self.seq;
+                    self.seq += 1;
+                    w.input = self.next;
+                    w.format = None;
+                    w.fatal = Some(e);
+                    w.last = true;
+                    self.next += 1;
+                    return true;
+                }
+            }
+        }
+        let Some(r) = self.open.as_mut() else {
+            return false;
+        };
+        w.seq = self.seq;
+        self.seq += 1;
+        w.input = self.next;
+        w.format = Some(r.format());
+        match r.next_block(&mut w.block) {
+            Ok(true) => {}
+            Ok(false) => {
+                w.last = true;
+            }
+            Err(e) => {
+                w.fatal = Some(e);
+                w.last = true;
+            }
+        }
+        if w.last {
+            self.open = None;
+            self.next += 1;
+        }
+        true
+    }
+}
+
+fn run_single(
+    opts: &Options<'_>,
+    inputs: &[Input],
+    reader: &Reader,
+    eval: &mut Evaluator<'_>,
+    sink: &mut dyn Sink,
+) -> Result<(), Stop> {
+    let mut feeder = Feeder {
+        inputs,
+        format: opts.format,
+        bytes: opts.counters.as_ref().map(|c| Arc::clone(&c.bytes)),
+        next: 0,
+        open: None,
+        seq: 0,
+    };
+    let mut w = Work::default();
+    while feeder.fill(&mut w) {
+        w.parse(reader);
+        eval.work(&w, sink)?;
+    }
+    Ok(())
+}
+
+fn run_parallel(
+    opts: &Options<'_>,
+    inputs: &[Input],
+    reader: &Reader,
+    eval: &mut Evaluator<'_>,
+    sink: &mut dyn Sink,
+) -> Result<(), Stop> {
+    let pool = opts.jobs * 2 + 2;
+    let stop = AtomicBool::new(false);
+    let (free_tx, free_rx) = mpsc::sync_channel::<Box<Work>>(pool);
+    for _ in 0..pool {
+        let _ = free_tx.send(Box::default());
+    }
+    let (work_tx, work_rx) = mpsc::sync_channel::<Box<Work>>(pool);
+    let work_rx = Mutex::new(work_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Box<Work>>();
+    let bytes = opts.counters.as_ref().map(|c| Arc::clone(&c.bytes));
+    std::thread::scope(|scope| {
+        let stop = &stop;
+        scope.spawn(move || {
+            let mut feeder = Feeder {
+                inputs,
+                format: opts.format,
+                bytes,
+                next: 0,
+                open: None,
+                seq: 0,
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut w) = free_rx.recv() else {
+                    break;
+                };
+                if !feeder.fill(&mut w) {
+                    break;
+                }
+                if work_tx.send(w).is_err() {
+                    break;
+                }
+            }
+        });
+        for _ in 0..opts.jobs {
+            let done_tx = done_tx.clone();
+            let work_rx = &work_rx;
+            scope.spawn(move || {
+                loop {
+                    let next = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok(mut w) = next else {
+                        break;
+                    };
+                    w.parse(reader);
+                    if done_tx.send(w).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut next = 0u64;
+        let mut waiting: BTreeMap<u64, Box<Work>> = BTreeMap::new();
+        let mut result = Ok(());
+        'outer: while let Ok(w) = done_rx.recv() {
+            waiting.insert(w.seq, w);
+            while let Some(w) = waiting.remove(&next) {
+                next += 1;
+                let r = eval.work(&w, sink);
+                let _ = free_tx.send(w);
+                if r.is_err() {
+                    result = r;
+                    break 'outer;
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        drop(free_tx);
+        drop(done_rx);
+        result
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(src: &str) -> Program {
+        crate::pipeline::build_sources(vec![crate::diag::SourceFile::new("t.gov", src)])
+            .map_err(|d| d.iter().map(|d| d.short()).collect::<Vec<_>>().join("\n"))
+            .unwrap()
+            .program
+    }
+
+    struct Lines(String);
+    impl Sink for Lines {
+        fn decisions(&mut self, lines: &str) {
+            self.0.push_str(lines);
+        }
+        fn wants_decisions(&self) -> bool {
+            true
+        }
+    }
+
+    fn bytes(name: &str, s: &str) -> Input {
+        Input::Bytes {
+            name: name.into(),
+            data: Arc::from(s.as_bytes()),
+        }
+    }
+
+    const POLICY: &str = r#"
+tool web_search(query: string)
+tool file_read(path: string)
+default deny
+policy p {
+  rule read: allow when tool in ["web_search", "file_read"]
+  rule secrets: deny when tool == "file_read" and args.path ends_with ".env" because "no secrets"
+  rule rate: deny when tool == "web_search" and count(tool == "web_search", within 1m, per agent.id) >= 2
+}
+"#;
+
+    #[test]
+    fn counts_flips_and_state_per_input() {
+        let p = program(POLICY);
+        let base = program(
+            "default deny\npolicy p { rule read: allow when tool in [\"web_search\", \"file_read\"] }",
+        );
+        let a = r#"{"ts":"2026-11-23T10:00:00Z","agent":{"id":"a"},"tool":"web_search","decision":"allow"}
+{"ts":"2026-11-23T10:00:01Z","agent":{"id":"a"},"tool":"web_search","decision":"allow"}
+{"ts":"2026-11-23T10:00:02Z","agent":{"id":"a"},"tool":"web_search","decision":"allow"}
+{"ts":"2026-11-23T10:00:03Z","agent":{"id":"b"},"tool":"file_read","args":{"path":"/app/.env"},"decision":{"decision":"allow"}}
+"#;
+        // The same agent in a second file starts a fresh stream.
+        let b = r#"{"ts":"2026-11-23T10:00:04Z","agent":{"id":"a"},"tool":"web_search"}"#;
+        let opts = Options {
+            policy: &p,
+            baseline: Some(&base),
+            format: InputFormat::Auto,
+            jobs: 1,
+            max_errors: 0,
+            counters: None,
+        };
+        let inputs = [bytes("a.jsonl", a), bytes("b.jsonl", b)];
+        let mut sink = Lines(String::new());
+        let (r, _) = run(&opts, &inputs, &mut sink).unwrap();
+        assert_eq!(r.events, 5);
+        assert_eq!(r.verdicts, Counts { allow: 3, deny: 2, escalate: 0 });
+        let rec = r.recorded.as_ref().unwrap();
+        assert_eq!((rec.compared, rec.agree, rec.flipped), (4, 2, 2));
+        let base = r.baseline.as_ref().unwrap();
+        assert_eq!(base.flipped, 2);
+        assert_eq!(base.flips.len(), 2);
+        let rate = &base.flips[0];
+        assert_eq!(rate.rule.as_deref(), Some("p.rate"));
+        assert_eq!(rate.examples[0].line, 3);
+        assert_eq!(rate.examples[0].baseline_rules, Some(vec!["p.read".to_string()]));
+        assert_eq!(r.inputs.len(), 2);
+        let lines: Vec<&str> = sink.0.lines().collect();
+        assert_eq!(lines.len(), 5);
+        assert!(lines[2].contains("\"decision\":\"deny\""), "{}", lines[2]);
+        assert!(lines[2].ends_with(r#""file":"a.jsonl","line":3,"recorded":"allow","baseline":"allow"}"#), "{}", lines[2]);
+        assert!(lines[4].contains("\"decision\":\"allow\""));
+        for l in lines {
+            serde_json::from_str::<serde_json::Value>(l).unwrap();
+        }
+    }
+
+    #[test]
+    fn bad_records_stop_or_are_skipped() {
+        let p = program(POLICY);
+        let text = "{\"tool\":\"web_search\"}\n{\"tool\":\n{\"tool\":\"x\",\"decision\":\"maybe\"}\n{\"tool\":\"file_read\"}\n";
+        let mut opts = Options {
+            policy: &p,
+            baseline: None,
+            format: InputFormat::Jsonl,
+            jobs: 1,
+            max_errors: 0,
+            counters: None,
+        };
+        let inputs = [bytes("t.jsonl", text)];
+        match run(&opts, &inputs, &mut NoSink) {
+            Err(Stop::BadRecord(b)) => {
+                assert_eq!((b.line, b.column), (2, Some(9)));
+                assert!(b.message.starts_with("unexpected end of input"), "{}", b.message);
+            }
+            other => panic!("{other:?}"),
+        }
+        opts.max_errors = 2;
+        let (r, _) = run(&opts, &inputs, &mut NoSink).unwrap();
+        assert_eq!((r.events, r.errors), (2, 2));
+        assert_eq!(r.error_list[1].line, 3);
+        assert!(r.error_list[1].message.contains("found \"maybe\""));
+    }
+
+    #[test]
+    fn parallel_equals_sequential() {
+        let p = program(POLICY);
+        let mut trace = Vec::new();
+        crate::trace::generator::write_trace(
+            &crate::trace::generator::GenOptions {
+                events: 30_000,
+                ..Default::default()
+            },
+            &mut trace,
+        )
+        .unwrap();
+        let inputs = [
+            Input::Bytes {
+                name: "g.jsonl".into(),
+                data: Arc::from(trace.as_slice()),
+            },
+            bytes("b.jsonl", "{\"tool\":\"web_search\"}\n"),
+        ];
+        let mut outs = Vec::new();
+        for jobs in [1, 2, 4] {
+            let opts = Options {
+                policy: &p,
+                baseline: None,
+                format: InputFormat::Auto,
+                jobs,
+                max_errors: 0,
+                counters: None,
+            };
+            let mut sink = Lines(String::new());
+            let (r, _) = run(&opts, &inputs, &mut sink).unwrap();
+            outs.push((format!("{r:?}"), sink.0));
+        }
+        assert_eq!(outs[0], outs[1]);
+        assert_eq!(outs[0], outs[2]);
+    }
+}
