@@ -103,19 +103,26 @@ fn write_str_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
 /// Appends `s` as a JSON string literal.
 pub fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+    // Copy runs of characters that need no escape in one go.
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b != b'"' && b != b'\\' && b >= 0x20 {
+            continue;
+        }
+        out.push_str(s.get(run..i).unwrap_or(""));
+        run = i + 1;
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            c => {
+                let _ = write!(out, "\\u{:04x}", c);
             }
-            c => out.push(c),
         }
     }
+    out.push_str(s.get(run..).unwrap_or(""));
     out.push('"');
 }
 
@@ -143,5 +150,15 @@ mod tests {
             r#"{"decision":"deny","rules":["p.a"],"messages":["no \"secrets\"\n"],"warnings":[{"rule":"p.w"}],"unknown":["args.path"],"bundle":"sha256:00"}"#
         );
         assert!(serde_json::from_str::<serde_json::Value>(&line).is_ok());
+    }
+
+    #[test]
+    fn strings_escape_like_serde() {
+        for s in ["", "plain", "é \"q\" \\ \n\r\t\u{1}\u{1f} end", "\u{7f}€𝄞"] {
+            let mut out = String::new();
+            write_json_str(&mut out, s);
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
     }
 }

@@ -178,7 +178,11 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
 }
 
 /// Compiles policies or loads a bundle, reporting errors.
-fn load(ctx: &Ctx, bundle: Option<&std::path::Path>, paths: &[std::path::PathBuf]) -> Option<Program> {
+fn load(
+    ctx: &Ctx,
+    bundle: Option<&std::path::Path>,
+    paths: &[std::path::PathBuf],
+) -> Option<Program> {
     match bundle {
         Some(b) => match crate::pipeline::load_bundle(b) {
             Ok(p) => Some(p),
@@ -296,7 +300,10 @@ fn report_bad_record(ctx: &Ctx, b: &BadRecord, max: u64) {
     let help = if max == 0 {
         "fix the record, or pass `--max-errors N` to skip up to N bad records and count them in the report".to_string()
     } else {
-        format!("this is bad record number {}, more than --max-errors {max} allows", max + 1)
+        format!(
+            "this is bad record number {}, more than --max-errors {max} allows",
+            max + 1
+        )
     };
     ctx.report(&[d.help(help)], DiagFormat::Human);
 }
@@ -326,7 +333,10 @@ impl Sink for CliSink<'_> {
         } else {
             "warning"
         };
-        let _ = writeln!(err, "{clear}{head}: skipped bad record {n} of at most {max}: {bad}");
+        let _ = writeln!(
+            err,
+            "{clear}{head}: skipped bad record {n} of at most {max}: {bad}"
+        );
     }
 }
 

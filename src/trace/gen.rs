@@ -252,17 +252,20 @@ pub fn policy_source(rules: usize) -> String {
     }
     s.push_str("set secret_paths = [\"/etc/shadow\", \"/etc/passwd\", \"/root/.ssh\"]\n");
     s.push_str("default deny\n\n");
-    // Rules are grouped by tool, as real bundles are: one policy per tool, each rule
-    // testing that tool's arguments, the agent, or the stream.
-    let per_tool = rules.div_ceil(TOOLS.len()).max(1);
+    // Rules are grouped by tool, as real bundles are: one policy per tool whose rules test
+    // that tool's arguments, the agent, or the stream; then a few guards for every tool.
+    // Most rules grant (`allow`); the rules that restrict share a few attributes (trust,
+    // tokens, a rate), as guards in real bundles do.
+    let guards = 4usize.min(rules);
+    let per_tool = (rules - guards).div_ceil(TOOLS.len()).max(1);
     let mut n = 0usize;
     for (ti, tool) in TOOLS.iter().enumerate() {
-        if n >= rules {
+        if n >= rules - guards {
             break;
         }
         let _ = writeln!(s, "policy {tool} {{");
         for k in 0..per_tool {
-            if n >= rules {
+            if n >= rules - guards {
                 break;
             }
             let v = ti * 31 + k * 7;
@@ -272,6 +275,18 @@ pub fn policy_source(rules: usize) -> String {
         }
         s.push_str("}\n\n");
     }
+    let global = [
+        "deny when action == \"tool_call\" and count(action == \"tool_call\", within 10s, per agent.id) >= 40 because \"more than 40 tool calls in 10 seconds\"",
+        "deny when agent.trust < 120 because \"untrusted agent\"",
+        "deny when args.query contains \"ignore previous instructions\" because \"prompt injection in a query\"",
+        "warn when tokens > 3500 because \"large call\"",
+    ];
+    s.push_str("policy guards {\n");
+    for g in global.iter().take(guards) {
+        let _ = writeln!(s, "  rule r{n:03}: {g}");
+        n += 1;
+    }
+    s.push_str("}\n");
     s
 }
 
@@ -279,58 +294,52 @@ pub fn policy_source(rules: usize) -> String {
 fn tool_rule(tool: &str, k: usize, v: usize) -> String {
     let t = format!("tool == \"{tool}\"");
     let role = ROLES.get(v % ROLES.len()).copied().unwrap_or("ops");
-    let arg = match tool {
-        "transfer_funds" => match k % 3 {
-            0 => format!("args.amount > {}", 1000 + 97 * k),
-            1 => "args.currency not in [\"EUR\", \"USD\"]".to_string(),
-            _ => "args.to starts_with \"vendor-4\"".to_string(),
-        },
-        "file_read" | "file_write" => match k % 3 {
-            0 => "norm_path(args.path) in secret_paths".to_string(),
-            1 => "args.path matches r\"\\.env$\"".to_string(),
-            _ => format!("args.bytes > {}", 50_000 + 1000 * k),
-        },
-        "http_get" => match k % 3 {
-            0 => "url_host(args.url) == \"169.254.169.254\"".to_string(),
-            1 => "args.url starts_with \"http://\"".to_string(),
-            _ => format!("args.timeout_ms > {}", 3000 + 100 * k),
-        },
-        "shell_exec" => match k % 3 {
-            0 => "args.command contains \"| sh\"".to_string(),
-            1 => "args.command like \"rm -rf *\"".to_string(),
-            _ => "lower(args.command) starts_with \"curl\"".to_string(),
-        },
-        "send_email" => match k % 2 {
-            0 => "not (args.to ends_with \"@corp.example\")".to_string(),
-            _ => "args.subject contains \"urgent\"".to_string(),
-        },
-        "db_query" => match k % 3 {
-            0 => "args.sql matches r\"(?i)^\\s*(delete|drop|truncate)\"".to_string(),
-            1 => format!("args.rows > {}", 5000 + 100 * k),
-            _ => "args.sql contains \"users\"".to_string(),
-        },
-        _ => match k % 3 {
-            0 => format!("args.limit > {}", 20 + k),
-            1 => "args.query contains \"ignore previous instructions\"".to_string(),
-            _ => format!("len(args.query) > {}", 30 + k),
-        },
+    // A harmless argument test (for grants) and a dangerous one (for denials), per tool.
+    let (grant, danger) = match tool {
+        "transfer_funds" => (
+            format!("args.amount <= {}", 500 + 97 * (v % 10)),
+            Some("args.currency not in [\"EUR\", \"USD\", \"GBP\"]".to_string()),
+        ),
+        "file_read" | "file_write" => (
+            "args.path starts_with \"/srv/\"".to_string(),
+            Some(
+                "(norm_path(args.path) in secret_paths or args.path matches r\"\\.env$\")"
+                    .to_string(),
+            ),
+        ),
+        "http_get" => (
+            "args.url starts_with \"https://\"".to_string(),
+            Some("url_host(args.url) == \"169.254.169.254\"".to_string()),
+        ),
+        "shell_exec" => (
+            "args.command like \"git *\"".to_string(),
+            Some("args.command matches r\"\\|\\s*(sh|bash)\\b\"".to_string()),
+        ),
+        "send_email" => ("args.to ends_with \"@corp.example\"".to_string(), None),
+        "db_query" => (
+            "lower(args.sql) starts_with \"select\"".to_string(),
+            Some("args.sql matches r\"(?i)^\\s*(delete|drop|truncate)\"".to_string()),
+        ),
+        _ => (format!("args.limit <= {}", 10 + v % 40), None),
     };
-    match k {
+    match k % 8 {
         0 => format!("allow when {t} and \"{role}\" in agent.roles"),
         1 => format!("allow when {t} and agent.trust >= {}", 400 + (v * 13) % 300),
-        2 => format!("deny when {t} and {arg} because \"{tool}: blocked argument\""),
-        3 => format!(
-            "deny when {t} and agent.trust < {} because \"{tool}: trust too low\"",
-            150 + (v * 7) % 200
+        2 => format!(
+            "allow when {t} and {grant} and tokens < {}",
+            1000 + 31 * (v % 50)
         ),
+        3 => format!("allow when {t} and agent.ring <= {} and {grant}", v % 3),
         4 => format!(
-            "deny when {t} and count({t}, within 10s, per agent.id) >= {} because \"{tool}: rate\"",
-            8 + v % 8
+            "deny when {t} and agent.trust < {} because \"{tool}: trust too low\"",
+            if v % 2 == 0 { 200 } else { 300 }
         ),
-        5 => format!("escalate when {t} and {arg} and agent.ring > {}", v % 3),
-        6 => format!("warn when {t} and {arg}"),
-        7 => format!("deny when {t} and {arg} and agent.ring >= 2 because \"{tool}: ring\""),
-        _ => format!("allow when {t} and {arg} and tokens < {}", 1000 + 31 * v),
+        5 => format!("escalate when {t} and tokens > 3000 because \"{tool}: expensive call\""),
+        6 => format!("warn when {t} and agent.trust < 500"),
+        _ => match danger {
+            Some(d) => format!("deny when {t} and {d} because \"{tool}: dangerous arguments\""),
+            None => format!("allow when {t} and agent.ring <= 1"),
+        },
     }
 }
 

@@ -239,6 +239,7 @@ impl Paths {
         ev.ts = None;
         let mut s = Scanner {
             b: text.as_bytes(),
+            s: text,
             pos: 0,
             key: String::new(),
         };
@@ -392,6 +393,8 @@ impl Paths {
 
 struct Scanner<'a> {
     b: &'a [u8],
+    /// The same text as `str`: slices between ASCII delimiters need no UTF-8 check.
+    s: &'a str,
     pos: usize,
     /// Scratch space for keys with escapes.
     key: String,
@@ -457,7 +460,11 @@ impl Scanner<'_> {
                     self.pos += 1;
                     return Ok(children
                         .iter()
-                        .find(|(k, _)| k.as_bytes() == raw)
+                        .find(|(k, _)| {
+                            // Length and first byte before a full compare (most keys differ).
+                            let k = k.as_bytes();
+                            k.len() == raw.len() && k.first() == raw.first() && k == raw
+                        })
                         .map(|(_, c)| *c));
                 }
                 Some(b'\\') => break,
@@ -469,7 +476,7 @@ impl Scanner<'_> {
         // Escapes: unescape into the scratch key.
         let mut key = std::mem::take(&mut self.key);
         key.clear();
-        key.push_str(std::str::from_utf8(self.b.get(start..self.pos).unwrap_or(&[])).unwrap_or(""));
+        key.push_str(self.s.get(start..self.pos).unwrap_or(""));
         let r = self.string_rest(&mut key);
         let found = children.iter().find(|(k, _)| **k == *key).map(|(_, c)| *c);
         self.key = key;
@@ -485,9 +492,7 @@ impl Scanner<'_> {
         loop {
             match self.peek() {
                 Some(b'"') => {
-                    arena.push_str(
-                        std::str::from_utf8(self.b.get(run..self.pos).unwrap_or(&[])).unwrap_or(""),
-                    );
+                    arena.push_str(self.s.get(run..self.pos).unwrap_or(""));
                     self.pos += 1;
                     return Ok(str_val(start, arena.len()));
                 }
@@ -497,7 +502,7 @@ impl Scanner<'_> {
                 None => return Err(self.err_eof("unexpected end of input in a string")),
             }
         }
-        arena.push_str(std::str::from_utf8(self.b.get(run..self.pos).unwrap_or(&[])).unwrap_or(""));
+        arena.push_str(self.s.get(run..self.pos).unwrap_or(""));
         self.string_rest(arena)?;
         Ok(str_val(start, arena.len()))
     }
@@ -512,9 +517,7 @@ impl Scanner<'_> {
                 }
                 self.pos += 1;
             }
-            out.push_str(
-                std::str::from_utf8(self.b.get(run..self.pos).unwrap_or(&[])).unwrap_or(""),
-            );
+            out.push_str(self.s.get(run..self.pos).unwrap_or(""));
             match self.next() {
                 Some(b'"') => return Ok(()),
                 Some(b'\\') => {
@@ -653,7 +656,7 @@ impl Scanner<'_> {
                 self.pos += 1;
             }
         }
-        let text = std::str::from_utf8(self.b.get(start..self.pos).unwrap_or(&[])).unwrap_or("");
+        let text = self.s.get(start..self.pos).unwrap_or("");
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
             _ => Err(EventError {

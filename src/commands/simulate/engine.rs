@@ -766,7 +766,12 @@ impl<'a> Evaluator<'a> {
                 b.pop();
             }
             b.push_str(",\"file\":");
-            b.push_str(self.names_json.get(input).map(String::as_str).unwrap_or("\"\""));
+            b.push_str(
+                self.names_json
+                    .get(input)
+                    .map(String::as_str)
+                    .unwrap_or("\"\""),
+            );
             b.push_str(",\"line\":");
             push_u64(b, rec.line);
             if rec.column > 0 {
@@ -1203,7 +1208,14 @@ policy p {
         let mut sink = Lines(String::new());
         let (r, _) = run(&opts, &inputs, &mut sink).unwrap();
         assert_eq!(r.events, 5);
-        assert_eq!(r.verdicts, Counts { allow: 3, deny: 2, escalate: 0 });
+        assert_eq!(
+            r.verdicts,
+            Counts {
+                allow: 3,
+                deny: 2,
+                escalate: 0
+            }
+        );
         let rec = r.recorded.as_ref().unwrap();
         assert_eq!((rec.compared, rec.agree, rec.flipped), (4, 2, 2));
         let base = r.baseline.as_ref().unwrap();
@@ -1212,12 +1224,20 @@ policy p {
         let rate = &base.flips[0];
         assert_eq!(rate.rule.as_deref(), Some("p.rate"));
         assert_eq!(rate.examples[0].line, 3);
-        assert_eq!(rate.examples[0].baseline_rules, Some(vec!["p.read".to_string()]));
+        assert_eq!(
+            rate.examples[0].baseline_rules,
+            Some(vec!["p.read".to_string()])
+        );
         assert_eq!(r.inputs.len(), 2);
         let lines: Vec<&str> = sink.0.lines().collect();
         assert_eq!(lines.len(), 5);
         assert!(lines[2].contains("\"decision\":\"deny\""), "{}", lines[2]);
-        assert!(lines[2].ends_with(r#""file":"a.jsonl","line":3,"recorded":"allow","baseline":"allow"}"#), "{}", lines[2]);
+        assert!(
+            lines[2]
+                .ends_with(r#""file":"a.jsonl","line":3,"recorded":"allow","baseline":"allow"}"#),
+            "{}",
+            lines[2]
+        );
         assert!(lines[4].contains("\"decision\":\"allow\""));
         for l in lines {
             serde_json::from_str::<serde_json::Value>(l).unwrap();
@@ -1240,7 +1260,11 @@ policy p {
         match run(&opts, &inputs, &mut NoSink) {
             Err(Stop::BadRecord(b)) => {
                 assert_eq!((b.line, b.column), (2, Some(9)));
-                assert!(b.message.starts_with("unexpected end of input"), "{}", b.message);
+                assert!(
+                    b.message.starts_with("unexpected end of input"),
+                    "{}",
+                    b.message
+                );
             }
             other => panic!("{other:?}"),
         }

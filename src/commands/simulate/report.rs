@@ -86,7 +86,7 @@ impl Table {
 
     fn render(&self, fancy: bool, out: &mut String) {
         if fancy {
-            use comfy_table::{CellAlignment, ContentArrangement, presets, modifiers};
+            use comfy_table::{CellAlignment, ContentArrangement, modifiers, presets};
             let mut t = comfy_table::Table::new();
             t.load_preset(presets::UTF8_FULL_CONDENSED)
                 .apply_modifier(modifiers::UTF8_ROUND_CORNERS)
@@ -274,14 +274,19 @@ pub fn text(
         more(
             &mut out,
             SHOWN_ERRORS.min(r.errors as usize),
-            r.errors as usize);
+            r.errors as usize,
+        );
     }
     if r.not_events > 0 {
         let _ = writeln!(
             out,
             "  {} {} not agent actions (other spans or MCP messages) and not decided",
             thousands(r.not_events),
-            if r.not_events == 1 { "record was" } else { "records were" }
+            if r.not_events == 1 {
+                "record was"
+            } else {
+                "records were"
+            }
         );
     }
     if inputs > 1 || r.inputs.iter().any(|i| i.format != "jsonl") {
@@ -324,10 +329,7 @@ pub fn text(
         ]);
     }
     t.render(fancy, &mut out);
-    more(
-        &mut out,
-        SHOWN_ROWS.min(r.by_rule.len()),
-        r.by_rule.len());
+    more(&mut out, SHOWN_ROWS.min(r.by_rule.len()), r.by_rule.len());
     let _ = writeln!(
         out,
         "  (an event that several rules decide counts under each)"
