@@ -291,7 +291,11 @@ fn report_trace_error(ctx: &Ctx, e: &crate::trace::TraceError) {
 }
 
 fn report_bad_record(ctx: &Ctx, b: &BadRecord, max: u64) {
-    let mut d = Diag::error("govern::trace", b.message.clone());
+    let message = match b.column {
+        Some(c) => format!("{} (column {c})", b.message),
+        None => b.message.clone(),
+    };
+    let mut d = Diag::error("govern::trace", message);
     d.location = Some(Location {
         path: b.file.clone(),
         line: Some(b.line as usize),

@@ -234,7 +234,11 @@ impl Paths {
     pub fn read(&self, text: &str, ev: &mut Event) -> Result<(), EventError> {
         ev.vals.clear();
         ev.vals.resize(self.nslots, Val::Absent);
+        // The arena starts with a copy of the text: a string without escapes is then just a
+        // range of it (one copy per event instead of one per string); unescaped strings are
+        // appended after it.
         ev.arena.clear();
+        ev.arena.push_str(text);
         ev.items.clear();
         ev.ts = None;
         let mut s = Scanner {
@@ -391,6 +395,23 @@ impl Paths {
     }
 }
 
+/// Bytes that end a plain run inside a string: `"`, `\\` and control characters.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "constant indices below 256 into a 256-entry table, checked at compile time"
+)]
+static STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 struct Scanner<'a> {
     b: &'a [u8],
     /// The same text as `str`: slices between ASCII delimiters need no UTF-8 check.
@@ -409,6 +430,21 @@ impl Scanner<'_> {
         let c = self.peek()?;
         self.pos += 1;
         Some(c)
+    }
+
+    /// Skips string bytes that need no attention: anything but `"`, `\\` and control
+    /// characters.
+    #[inline]
+    fn plain_run(&mut self) {
+        let rest = self.b.get(self.pos..).unwrap_or(&[]);
+        let mut n = 0;
+        for &c in rest {
+            if STOP.get(usize::from(c)).copied().unwrap_or(true) {
+                break;
+            }
+            n += 1;
+        }
+        self.pos += n;
     }
 
     fn ws(&mut self) {
@@ -440,13 +476,20 @@ impl Scanner<'_> {
         }
     }
 
+    #[inline]
     fn expect(&mut self, c: u8) -> Result<(), EventError> {
         if self.peek() == Some(c) {
             self.pos += 1;
             Ok(())
         } else {
-            Err(self.expect_err(&format!("`{}`", char::from(c))))
+            Err(self.expect_failed(c))
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expect_failed(&self, c: u8) -> EventError {
+        self.expect_err(&format!("`{}`", char::from(c)))
     }
 
     /// Reads a key and finds it among `children` without allocating when it has no escapes.
@@ -454,6 +497,7 @@ impl Scanner<'_> {
         self.pos += 1; // the opening quote
         let start = self.pos;
         loop {
+            self.plain_run();
             match self.peek() {
                 Some(b'"') => {
                     let raw = self.b.get(start..self.pos).unwrap_or(&[]);
@@ -483,18 +527,20 @@ impl Scanner<'_> {
         r.map(|()| found)
     }
 
-    /// Reads a string (opening quote next) into the arena.
+    /// Reads a string (opening quote next): a range of the text copied at the start of the
+    /// arena, or, with escapes, the unescaped string appended to the arena.
     fn string_into(&mut self, arena: &mut String) -> Result<Val, EventError> {
         self.pos += 1;
         let start = arena.len();
         let run = self.pos;
-        // Fast path: copy the run up to the first quote or backslash.
+        // Fast path: no escapes, the string is the text between the quotes.
         loop {
+            self.plain_run();
             match self.peek() {
                 Some(b'"') => {
-                    arena.push_str(self.s.get(run..self.pos).unwrap_or(""));
+                    let end = self.pos;
                     self.pos += 1;
-                    return Ok(str_val(start, arena.len()));
+                    return Ok(str_val(run, end));
                 }
                 Some(b'\\') => break,
                 Some(c) if c < 0x20 => return Err(self.err("control character in a string")),
@@ -511,12 +557,7 @@ impl Scanner<'_> {
     fn string_rest(&mut self, out: &mut String) -> Result<(), EventError> {
         loop {
             let run = self.pos;
-            while let Some(c) = self.peek() {
-                if c == b'"' || c == b'\\' || c < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
+            self.plain_run();
             out.push_str(self.s.get(run..self.pos).unwrap_or(""));
             match self.next() {
                 Some(b'"') => return Ok(()),
@@ -657,6 +698,17 @@ impl Scanner<'_> {
             }
         }
         let text = self.s.get(start..self.pos).unwrap_or("");
+        // Integers of up to 15 digits are exact in an f64: no need for the general parser.
+        let (neg, digits) = match text.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, text),
+        };
+        if digits.len() <= 15 && digits.bytes().all(|c| c.is_ascii_digit()) {
+            let v = digits
+                .bytes()
+                .fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0')) as f64;
+            return Ok(if neg { -v } else { v });
+        }
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
             _ => Err(EventError {
@@ -716,6 +768,7 @@ impl Scanner<'_> {
             Some(b'"') => {
                 self.pos += 1;
                 loop {
+                    self.plain_run();
                     match self.peek() {
                         Some(b'"') => {
                             self.pos += 1;
@@ -926,6 +979,33 @@ mod tests {
         assert_eq!(out.str_of(out.val(0)), Some("x"));
         assert_eq!(out.str_of(out.val(1)), Some("deny"));
         assert_eq!(out.val(2), Val::Absent);
+    }
+
+    #[test]
+    fn numbers_match_the_general_parser() {
+        let p = paths(&[&["n"]]);
+        let mut ev = Event::default();
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "-12",
+            "123456789012345",
+            "-999999999999999",
+            "1234567890123456",
+            "12345678901234567890",
+            "1.5",
+            "-2.25e3",
+            "1E2",
+            "0.1",
+        ] {
+            p.read(&format!("{{\"n\":{text}}}"), &mut ev).unwrap();
+            let want: f64 = text.parse().unwrap();
+            match ev.val(0) {
+                Val::Num(n) => assert_eq!(n.to_bits(), want.to_bits(), "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 
     #[test]

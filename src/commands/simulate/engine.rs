@@ -545,6 +545,13 @@ fn vidx(v: Verdict) -> usize {
 
 const VERDICTS: [Verdict; 3] = [Verdict::Allow, Verdict::Deny, Verdict::Escalate];
 
+fn verdict_at(i: u8) -> Verdict {
+    VERDICTS
+        .get(usize::from(i))
+        .copied()
+        .unwrap_or(Verdict::Deny)
+}
+
 /// What an example needs, gathered lazily (only for the first few of a group).
 struct Seen<'e> {
     file: &'e str,
@@ -817,7 +824,12 @@ impl<'a> Evaluator<'a> {
             let mut transitions = Vec::new();
             for (fi, from) in VERDICTS.iter().enumerate() {
                 for (ti, to) in VERDICTS.iter().enumerate() {
-                    let n = c.transitions[fi][ti];
+                    let n = c
+                        .transitions
+                        .get(fi)
+                        .and_then(|row| row.get(ti))
+                        .copied()
+                        .unwrap_or(0);
                     if n > 0 {
                         transitions.push(Transition {
                             from: *from,
@@ -831,8 +843,8 @@ impl<'a> Evaluator<'a> {
                 .groups
                 .into_iter()
                 .map(|((f, t, rule, tool), g)| FlipGroup {
-                    from: VERDICTS[f as usize % 3],
-                    to: VERDICTS[t as usize % 3],
+                    from: verdict_at(f),
+                    to: verdict_at(t),
                     rule: rule_name(rule),
                     tool: self.tools.name(tool),
                     events: g.events,
