@@ -49,6 +49,8 @@ pub struct Program {
     slot_names: Vec<String>,
     slot_rank: Vec<u32>,
     bufs: usize,
+    /// Whether each variable reads stream state (a tracker).
+    var_state: Vec<bool>,
 }
 
 enum RVar {
@@ -124,6 +126,41 @@ enum RNode {
         f: Target,
         u: Target,
     },
+}
+
+impl RNode {
+    fn var(&self) -> u32 {
+        match self {
+            RNode::Switch { var, .. } | RNode::Thresh { var, .. } | RNode::Tri { var, .. } => *var,
+        }
+    }
+}
+
+impl ROp {
+    fn reads_state(&self) -> bool {
+        match self {
+            ROp::Tracker(_) => true,
+            ROp::Func(_, arg) => arg.reads_state(),
+            _ => false,
+        }
+    }
+}
+
+impl RVar {
+    /// Whether testing this variable looks at stream state.
+    fn reads_state(&self) -> bool {
+        match self {
+            RVar::Switch { op, .. } | RVar::Thresh { op } | RVar::Bool { op } => op.reads_state(),
+            RVar::Has { .. } => false,
+            RVar::Pred(p) => match p {
+                RPred::Cmp(_, _, a, b)
+                | RPred::Contains(a, b)
+                | RPred::StartsWith(a, b)
+                | RPred::EndsWith(a, b) => a.reads_state() || b.reads_state(),
+                RPred::In(a, _) | RPred::Regex(a, _) => a.reads_state(),
+            },
+        }
+    }
 }
 
 struct RLeaf {
@@ -339,7 +376,9 @@ impl Program {
                 RLeaf { summary, checks }
             })
             .collect();
+        let var_state = vars.iter().map(RVar::reads_state).collect();
         Ok(Program {
+            var_state,
             paths: Paths::new(&model.slots),
             roots: model.roots.clone(),
             vars,
@@ -373,7 +412,36 @@ impl Program {
 
     /// Decides one event, then records it in the stream state.
     pub fn eval(&self, ev: &Event, st: &mut State, out: &mut Outcome) {
-        self.run(ev, st, out, None);
+        self.run(&self.roots, ev, st, out, None);
+    }
+
+    /// The part of a decision that does not depend on stream state, which may run on another
+    /// thread than the stream (and ahead of it): from each root, follows the diagram while
+    /// the tested variables do not read state (the compiler orders those last). `starts`
+    /// receives where each walk stopped; [`Program::eval_from`] finishes the decision.
+    /// `scratch` is any state of this program (only its scratch buffers are used).
+    pub fn prewalk(&self, ev: &Event, scratch: &mut State, starts: &mut Vec<Target>) {
+        starts.clear();
+        let mut bufs = std::mem::take(&mut scratch.bufs);
+        if bufs.len() < self.bufs {
+            bufs.resize(self.bufs, String::new());
+        }
+        for root in &self.roots {
+            starts.push(self.walk(*root, ev, scratch, &mut bufs, 0, None, true));
+        }
+        scratch.bufs = bufs;
+    }
+
+    /// Finishes a decision begun by [`Program::prewalk`] on the same event: the same
+    /// outcome and state as [`Program::eval`]. Targets that do not come from `prewalk` of
+    /// this program end in the fail-closed decision.
+    pub fn eval_from(&self, ev: &Event, starts: &[Target], st: &mut State, out: &mut Outcome) {
+        if starts.len() != self.roots.len() {
+            let bad = [Target::Leaf(u32::MAX)];
+            self.run(&bad, ev, st, out, None);
+            return;
+        }
+        self.run(starts, ev, st, out, None);
     }
 
     /// Like [`Program::eval`], also returning the tests on the path that decided.
@@ -384,11 +452,12 @@ impl Program {
         out: &mut Outcome,
         trace: &mut Vec<Step>,
     ) {
-        self.run(ev, st, out, Some(trace));
+        self.run(&self.roots, ev, st, out, Some(trace));
     }
 
     fn run(
         &self,
+        roots: &[Target],
         ev: &Event,
         st: &mut State,
         out: &mut Outcome,
@@ -400,8 +469,11 @@ impl Program {
         if bufs.len() < self.bufs {
             bufs.resize(self.bufs, String::new());
         }
-        for root in &self.roots {
-            let leaf = self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut());
+        for root in roots {
+            let leaf = match self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
+                Target::Leaf(l) => l,
+                Target::Node(_) => u32::MAX,
+            };
             out.leaves.push(leaf);
         }
         st.bufs = bufs;
@@ -500,6 +572,9 @@ impl Program {
         out.unknown.dedup();
     }
 
+    /// Walks from `root` to a leaf; with `stop_at_state`, stops earlier at the first node
+    /// whose variable reads stream state (returning that node).
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
         root: Target,
@@ -508,17 +583,27 @@ impl Program {
         bufs: &mut [String],
         now: i64,
         mut trace: Option<&mut Vec<Step>>,
-    ) -> u32 {
+        stop_at_state: bool,
+    ) -> Target {
         let mut at = root;
         loop {
             let n = match at {
-                Target::Leaf(l) => return l,
+                Target::Leaf(l) => return Target::Leaf(l),
                 Target::Node(n) => n,
             };
             // Verified: every node index is valid; a missing one ends in the fail-closed leaf.
             let Some(node) = self.nodes.get(n as usize) else {
-                return u32::MAX;
+                return Target::Leaf(u32::MAX);
             };
+            if stop_at_state
+                && self
+                    .var_state
+                    .get(node.var() as usize)
+                    .copied()
+                    .unwrap_or(true)
+            {
+                return Target::Node(n);
+            }
             let (next, var, outcome) = match node {
                 RNode::Switch {
                     var,
@@ -528,7 +613,7 @@ impl Program {
                     unknown,
                 } => {
                     let Some(RVar::Switch { op, table }) = self.vars.get(*var as usize) else {
-                        return u32::MAX;
+                        return Target::Leaf(u32::MAX);
                     };
                     let (next, outcome) = match self.eval_str(op, ev, bufs) {
                         None => (*unknown, Outcome3::Unknown),
@@ -556,7 +641,7 @@ impl Program {
                     unknown,
                 } => {
                     let Some(RVar::Thresh { op }) = self.vars.get(*var as usize) else {
-                        return u32::MAX;
+                        return Target::Leaf(u32::MAX);
                     };
                     match self.eval_num(op, ev, st, bufs, now) {
                         None => (*unknown, *var, Outcome3::Unknown),

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::bytecode::model::Verdict;
+use crate::bytecode::model::{Target, Verdict};
 use crate::decision::write_json_str;
 use crate::trace::{Block, Input, InputFormat, TraceError, TraceReader};
 use crate::vm::{Event, Outcome, Paths, Program, State, Val};
@@ -362,11 +362,36 @@ struct Work {
     recs: Vec<Rec>,
     events: Vec<Event>,
     base: Vec<Event>,
+    /// Where each event's stateless walk stopped, one target per root of the program
+    /// (event `i`'s are at `i * roots ..`), and the same for the baseline.
+    starts: Vec<Target>,
+    base_starts: Vec<Target>,
+}
+
+/// What a parsing thread keeps between blocks.
+struct Scratch {
+    state: State,
+    base_state: Option<State>,
+    targets: Vec<Target>,
+}
+
+impl Scratch {
+    fn new(opts: &Options<'_>) -> Scratch {
+        Scratch {
+            state: opts.policy.new_state(),
+            base_state: opts.baseline.map(Program::new_state),
+            targets: Vec::new(),
+        }
+    }
 }
 
 impl Work {
-    fn parse(&mut self, r: &Reader) {
+    /// Parses the block's lines into events, and walks each event's decision as far as it
+    /// goes without stream state (see [`Program::prewalk`]).
+    fn parse(&mut self, r: &Reader, opts: &Options<'_>, scratch: &mut Scratch) {
         self.recs.clear();
+        self.starts.clear();
+        self.base_starts.clear();
         let mut n = 0usize;
         let valid_utf8 = std::str::from_utf8(&self.block.data).is_ok();
         for (text, origin) in self.block.lines() {
@@ -425,12 +450,21 @@ impl Work {
                     continue;
                 }
             };
-            if let Some(map) = &r.base_map {
+            if let Some(ev) = self.events.get(n) {
+                opts.policy
+                    .prewalk(ev, &mut scratch.state, &mut scratch.targets);
+                self.starts.extend_from_slice(&scratch.targets);
+            }
+            if let (Some(map), Some(bp), Some(bst)) =
+                (&r.base_map, opts.baseline, scratch.base_state.as_mut())
+            {
                 if self.base.len() <= n {
                     self.base.push(Event::default());
                 }
                 if let (Some(ev), Some(b)) = (self.events.get(n), self.base.get_mut(n)) {
                     ev.project(map, b);
+                    bp.prewalk(b, bst, &mut scratch.targets);
+                    self.base_starts.extend_from_slice(&scratch.targets);
                 }
             }
             self.recs.push(at(RecKind::Event {
@@ -665,8 +699,23 @@ impl<'a> Evaluator<'a> {
                     let Some(ev) = w.events.get(*idx as usize) else {
                         continue;
                     };
-                    let base_ev = w.base.get(*idx as usize);
-                    self.event(ev, base_ev, *recorded, file, w.input, rec, write);
+                    let i = *idx as usize;
+                    let base_ev = w.base.get(i);
+                    let starts = slice_of(&w.starts, i, self.opts.policy.model.roots.len());
+                    let base_starts = self.opts.baseline.map_or(&[][..], |b| {
+                        slice_of(&w.base_starts, i, b.model.roots.len())
+                    });
+                    self.event(
+                        ev,
+                        starts,
+                        base_ev,
+                        base_starts,
+                        *recorded,
+                        file,
+                        w.input,
+                        rec,
+                        write,
+                    );
                     events += 1;
                 }
             }
@@ -695,7 +744,9 @@ impl<'a> Evaluator<'a> {
     fn event(
         &mut self,
         ev: &Event,
+        starts: &[Target],
         base_ev: Option<&Event>,
+        base_starts: &[Target],
         recorded: Option<Verdict>,
         file: &str,
         input: usize,
@@ -703,7 +754,7 @@ impl<'a> Evaluator<'a> {
         write: bool,
     ) {
         let policy = self.opts.policy;
-        policy.eval(ev, &mut self.state, &mut self.out);
+        policy.eval_from(ev, starts, &mut self.state, &mut self.out);
         let v = self.out.verdict.unwrap_or(policy.model.default);
         let vi = vidx(v);
         self.verdicts.add(vi, 1);
@@ -749,7 +800,7 @@ impl<'a> Evaluator<'a> {
         if let (Some(bp), Some(bst), Some(bev)) =
             (self.opts.baseline, self.base_state.as_mut(), base_ev)
         {
-            bp.eval(bev, bst, &mut self.base_out);
+            bp.eval_from(bev, base_starts, bst, &mut self.base_out);
             let bv = self.base_out.verdict.unwrap_or(bp.model.default);
             base_verdict = Some(bv);
             compare(
@@ -895,6 +946,11 @@ impl<'a> Evaluator<'a> {
         };
         (report, self.run)
     }
+}
+
+/// Event `i`'s targets in a flat list of `stride` targets per event.
+fn slice_of(all: &[Target], i: usize, stride: usize) -> &[Target] {
+    all.get(i * stride..(i + 1) * stride).unwrap_or(&[])
 }
 
 fn push_u64(b: &mut String, mut n: u64) {
@@ -1067,8 +1123,9 @@ fn run_single(
         seq: 0,
     };
     let mut w = Work::default();
+    let mut scratch = Scratch::new(opts);
     while feeder.fill(&mut w) {
-        w.parse(reader);
+        w.parse(reader, opts, &mut scratch);
         eval.work(&w, sink)?;
     }
     Ok(())
@@ -1118,6 +1175,7 @@ fn run_parallel(
             let done_tx = done_tx.clone();
             let work_rx = &work_rx;
             scope.spawn(move || {
+                let mut scratch = Scratch::new(opts);
                 loop {
                     let next = match work_rx.lock() {
                         Ok(rx) => rx.recv(),
@@ -1126,7 +1184,7 @@ fn run_parallel(
                     let Ok(mut w) = next else {
                         break;
                     };
-                    w.parse(reader);
+                    w.parse(reader, opts, &mut scratch);
                     if done_tx.send(w).is_err() {
                         break;
                     }
@@ -1285,6 +1343,55 @@ policy p {
         assert_eq!((r.events, r.errors), (2, 2));
         assert_eq!(r.error_list[1].line, 3);
         assert!(r.error_list[1].message.contains("found \"maybe\""));
+    }
+
+    #[test]
+    fn prewalk_then_eval_from_equals_eval() {
+        let mut trace = Vec::new();
+        crate::trace::generator::write_trace(
+            &crate::trace::generator::GenOptions {
+                events: 5_000,
+                agents: 5,
+                ..Default::default()
+            },
+            &mut trace,
+        )
+        .unwrap();
+        let text = String::from_utf8(trace).unwrap();
+        for src in [
+            POLICY.to_string(),
+            crate::trace::generator::policy_source(24),
+        ] {
+            let p = program(&src);
+            let (mut a, mut b, mut scratch) = (p.new_state(), p.new_state(), p.new_state());
+            let (mut oa, mut ob) = (Outcome::default(), Outcome::default());
+            let mut ev = Event::default();
+            let mut starts = Vec::new();
+            let mut stopped_early = 0;
+            for line in text.lines().chain(["{\"tool\":7}", "{}"]) {
+                p.read_event(line, &mut ev).unwrap();
+                p.eval(&ev, &mut a, &mut oa);
+                p.prewalk(&ev, &mut scratch, &mut starts);
+                stopped_early += starts
+                    .iter()
+                    .filter(|t| matches!(t, Target::Node(_)))
+                    .count();
+                p.eval_from(&ev, &starts, &mut b, &mut ob);
+                assert_eq!(format!("{oa:?}"), format!("{ob:?}"), "{line}");
+                assert_eq!(a.keys(), b.keys());
+            }
+            // The rate rules make some walks stop before a tracker test.
+            assert!(stopped_early > 0);
+        }
+        // Targets that do not fit the program fail closed.
+        let p = program(POLICY);
+        let mut ev = Event::default();
+        p.read_event("{\"tool\":\"web_search\"}", &mut ev).unwrap();
+        let mut out = Outcome::default();
+        p.eval_from(&ev, &[], &mut p.new_state(), &mut out);
+        assert_eq!(p.decision(&out).verdict, Verdict::Deny);
+        p.eval_from(&ev, &[Target::Node(u32::MAX)], &mut p.new_state(), &mut out);
+        assert_eq!(p.decision(&out).verdict, Verdict::Deny);
     }
 
     #[test]
