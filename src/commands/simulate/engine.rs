@@ -618,7 +618,70 @@ struct Evaluator<'a> {
     recorded: Compare,
     baseline: Compare,
     buf: String,
+    lines: LineCache,
     run: RunStats,
+}
+
+/// Decision lines by leaf: with one diagram, everything in a decision but its `unknown`
+/// attributes follows from the leaf reached, so that part of the line is written once per
+/// leaf and copied afterwards.
+#[derive(Default)]
+struct LineCache {
+    /// Leaf → (the line up to the `unknown` list, the rest after it).
+    parts: FxHashMap<u32, (Box<str>, Box<str>)>,
+    scratch: String,
+}
+
+/// Leaves whose lines are kept.
+const CACHED_LINES: usize = 16_384;
+
+impl LineCache {
+    /// Appends the decision's JSON object without its closing brace.
+    fn write(&mut self, p: &Program, out: &Outcome, buf: &mut String) {
+        let leaf = match out.leaves.as_slice() {
+            [leaf] => *leaf,
+            _ => return Self::direct(p, out, buf),
+        };
+        if !self.parts.contains_key(&leaf) {
+            if self.parts.len() >= CACHED_LINES {
+                return Self::direct(p, out, buf);
+            }
+            let unknown = Outcome {
+                unknown: Vec::new(),
+                ..out.clone()
+            };
+            self.scratch.clear();
+            p.write_json(&unknown, &mut self.scratch);
+            // The key cannot occur unescaped inside a string value, so this is the key.
+            let Some(at) = self.scratch.rfind(",\"unknown\":[") else {
+                return Self::direct(p, out, buf);
+            };
+            let head = self.scratch.get(..at + 12).unwrap_or("");
+            let tail = self.scratch.get(at + 12..).unwrap_or("");
+            let tail = tail.strip_suffix('}').unwrap_or(tail);
+            self.parts.insert(leaf, (head.into(), tail.into()));
+        }
+        let Some((head, tail)) = self.parts.get(&leaf) else {
+            return Self::direct(p, out, buf);
+        };
+        buf.push_str(head);
+        for (i, s) in out.unknown.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            write_json_str(buf, p.slot_name(*s));
+        }
+        // `tail` starts with the `]` that closes the (empty) list it was cut from.
+        buf.push_str(tail);
+    }
+
+    fn direct(p: &Program, out: &Outcome, buf: &mut String) {
+        let start = buf.len();
+        p.write_json(out, buf);
+        if buf.len() > start && buf.ends_with('}') {
+            buf.pop();
+        }
+    }
 }
 
 impl<'a> Evaluator<'a> {
@@ -647,6 +710,7 @@ impl<'a> Evaluator<'a> {
             recorded: Compare::default(),
             baseline: Compare::default(),
             buf: String::new(),
+            lines: LineCache::default(),
             run: RunStats::default(),
         }
     }
@@ -817,12 +881,8 @@ impl<'a> Evaluator<'a> {
             );
         }
         if write {
+            self.lines.write(policy, &self.out, &mut self.buf);
             let b = &mut self.buf;
-            let start = b.len();
-            policy.write_json(&self.out, b);
-            if b.len() > start && b.ends_with('}') {
-                b.pop();
-            }
             b.push_str(",\"file\":");
             b.push_str(
                 self.names_json
@@ -1392,6 +1452,35 @@ policy p {
         assert_eq!(p.decision(&out).verdict, Verdict::Deny);
         p.eval_from(&ev, &[Target::Node(u32::MAX)], &mut p.new_state(), &mut out);
         assert_eq!(p.decision(&out).verdict, Verdict::Deny);
+    }
+
+    #[test]
+    fn cached_decision_lines_equal_written_ones() {
+        let p = program(POLICY);
+        let mut cache = LineCache::default();
+        let mut st = p.new_state();
+        let mut out = Outcome::default();
+        let mut ev = Event::default();
+        for line in [
+            r#"{"tool":"web_search","agent":{"id":"a"},"ts":"2026-11-23T10:00:00Z"}"#,
+            r#"{"tool":"file_read","args":{"path":"/x/.env"}}"#,
+            r#"{"tool":"file_read","args":{"path":7}}"#,
+            r#"{"tool":"file_read","args":{"path":"/x/.env"}}"#,
+            r#"{"tool":"file_read"}"#,
+            r#"{}"#,
+            r#"{"tool":"web_search","agent":{"id":"a"},"ts":"2026-11-23T10:00:01Z"}"#,
+            r#"{"tool":"web_search","agent":{"id":"a"},"ts":"2026-11-23T10:00:02Z"}"#,
+        ] {
+            p.read_event(line, &mut ev).unwrap();
+            p.eval(&ev, &mut st, &mut out);
+            let mut want = String::new();
+            p.write_json(&out, &mut want);
+            let mut got = String::new();
+            cache.write(&p, &out, &mut got);
+            got.push('}');
+            assert_eq!(got, want, "{line}");
+        }
+        assert!(!cache.parts.is_empty());
     }
 
     #[test]
