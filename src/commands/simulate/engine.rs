@@ -622,36 +622,33 @@ struct Evaluator<'a> {
     run: RunStats,
 }
 
-/// Decision lines by leaf: with one diagram, everything in a decision but its `unknown`
-/// attributes follows from the leaf reached, so that part of the line is written once per
-/// leaf and copied afterwards.
+/// Decision lines by leaves: everything in a decision but its `unknown` attributes follows
+/// from the leaves reached (one per diagram group), so that part of the line is written once
+/// per combination of leaves and copied afterwards.
 #[derive(Default)]
 struct LineCache {
-    /// Leaf → (the line up to the `unknown` list, the rest after it).
-    parts: FxHashMap<u32, (Box<str>, Box<str>)>,
+    /// Leaves → (the line up to the `unknown` list, the rest after it).
+    parts: FxHashMap<Box<[u32]>, (Box<str>, Box<str>)>,
     scratch: String,
 }
 
-/// Leaves whose lines are kept.
+/// Combinations of leaves whose lines are kept.
 const CACHED_LINES: usize = 16_384;
 
 impl LineCache {
     /// Appends the decision's JSON object without its closing brace.
     fn write(&mut self, p: &Program, out: &Outcome, buf: &mut String) {
-        let leaf = match out.leaves.as_slice() {
-            [leaf] => *leaf,
-            _ => return Self::direct(p, out, buf),
-        };
-        if !self.parts.contains_key(&leaf) {
+        let leaves = out.leaves.as_slice();
+        if !self.parts.contains_key(leaves) {
             if self.parts.len() >= CACHED_LINES {
                 return Self::direct(p, out, buf);
             }
-            let unknown = Outcome {
+            let known = Outcome {
                 unknown: Vec::new(),
                 ..out.clone()
             };
             self.scratch.clear();
-            p.write_json(&unknown, &mut self.scratch);
+            p.write_json(&known, &mut self.scratch);
             // The key cannot occur unescaped inside a string value, so this is the key.
             let Some(at) = self.scratch.rfind(",\"unknown\":[") else {
                 return Self::direct(p, out, buf);
@@ -659,9 +656,9 @@ impl LineCache {
             let head = self.scratch.get(..at + 12).unwrap_or("");
             let tail = self.scratch.get(at + 12..).unwrap_or("");
             let tail = tail.strip_suffix('}').unwrap_or(tail);
-            self.parts.insert(leaf, (head.into(), tail.into()));
+            self.parts.insert(leaves.into(), (head.into(), tail.into()));
         }
-        let Some((head, tail)) = self.parts.get(&leaf) else {
+        let Some((head, tail)) = self.parts.get(leaves) else {
             return Self::direct(p, out, buf);
         };
         buf.push_str(head);
@@ -1481,6 +1478,35 @@ policy p {
             assert_eq!(got, want, "{line}");
         }
         assert!(!cache.parts.is_empty());
+        // Several diagram groups: the cache keys on all their leaves.
+        let src = crate::trace::generator::policy_source(24);
+        let files = vec![crate::diag::SourceFile::new("g.gov", src)];
+        let bundle = crate::check::check_sources(files).unwrap();
+        let model = crate::compile::compile_with_limit(&bundle, 64);
+        let bytes = crate::bytecode::encode(&model);
+        let p = Program::load(&bytes).unwrap();
+        assert!(p.model.roots.len() > 1);
+        let mut trace = Vec::new();
+        crate::trace::generator::write_trace(
+            &crate::trace::generator::GenOptions {
+                events: 2_000,
+                ..Default::default()
+            },
+            &mut trace,
+        )
+        .unwrap();
+        let mut cache = LineCache::default();
+        let mut st = p.new_state();
+        for line in String::from_utf8(trace).unwrap().lines() {
+            p.read_event(line, &mut ev).unwrap();
+            p.eval(&ev, &mut st, &mut out);
+            let mut want = String::new();
+            p.write_json(&out, &mut want);
+            let mut got = String::new();
+            cache.write(&p, &out, &mut got);
+            got.push('}');
+            assert_eq!(got, want, "{line}");
+        }
     }
 
     #[test]
