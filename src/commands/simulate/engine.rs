@@ -627,10 +627,12 @@ struct Evaluator<'a> {
 /// per combination of leaves and copied afterwards.
 #[derive(Default)]
 struct LineCache {
-    /// Leaves → (the line up to the `unknown` list, the rest after it).
-    parts: FxHashMap<Box<[u32]>, (Box<str>, Box<str>)>,
+    /// Leaves → the line up to the `unknown` list, and the rest after it.
+    parts: FxHashMap<Box<[u32]>, LineParts>,
     scratch: String,
 }
+
+type LineParts = (Box<str>, Box<str>);
 
 /// Combinations of leaves whose lines are kept.
 const CACHED_LINES: usize = 16_384;
