@@ -15,6 +15,7 @@ pub mod compile;
 pub mod decision;
 pub mod diag;
 pub mod fsutil;
+pub mod fuzzing;
 pub mod pipeline;
 pub mod reference;
 pub mod source;
