@@ -17,6 +17,7 @@ pub mod diag;
 pub mod fsutil;
 pub mod pipeline;
 pub mod reference;
+pub mod sign;
 pub mod source;
 pub mod syntax;
 pub mod time;

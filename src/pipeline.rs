@@ -50,9 +50,15 @@ pub fn load_bundle(path: &std::path::Path) -> Result<Program, Diag> {
     let bytes = std::fs::read(path).map_err(|e| {
         Diag::error("govern::io", format!("cannot read bundle: {e}")).in_file(&name, None)
     })?;
-    Program::load(&bytes).map_err(|e| {
+    load_bundle_bytes(&name, &bytes)
+}
+
+/// Loads `.govb` bytes already read (for example the exact bytes a signature check
+/// verified), refusing anything that does not verify; `name` is used in the message.
+pub fn load_bundle_bytes(name: &str, bytes: &[u8]) -> Result<Program, Diag> {
+    Program::load(bytes).map_err(|e| {
         Diag::error("govern::bundle", format!("refused bundle: {e}"))
-            .in_file(&name, None)
+            .in_file(name, None)
             .help("rebuild it with `govern build`; a bundle that fails verification is never run")
     })
 }

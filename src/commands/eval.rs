@@ -14,15 +14,40 @@ use crate::decision::Decision;
 use crate::vm::{Event, Outcome, Program, State, Step};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
-    let program = match &args.bundle {
-        Some(path) => match crate::pipeline::load_bundle(path) {
+    let program = match (&args.bundle, &args.trust) {
+        // Signed bundles: verify first, then load the very bytes that were verified.
+        (Some(path), Some(trust)) => {
+            match crate::sign::verify_bundle(path, args.signature.as_deref(), trust) {
+                Ok(v) => {
+                    match crate::pipeline::load_bundle_bytes(
+                        &crate::source::display(path),
+                        &v.bytes,
+                    ) {
+                        Ok(p) => p,
+                        Err(d) => {
+                            ctx.report(&[d], DiagFormat::Human);
+                            return exit::ERROR;
+                        }
+                    }
+                }
+                Err(e) => {
+                    ctx.error(format!(
+                        "refused bundle `{}`: {e}",
+                        crate::source::display(path)
+                    ));
+                    ctx.report(&e.to_diags(), DiagFormat::Human);
+                    return exit::ERROR;
+                }
+            }
+        }
+        (Some(path), None) => match crate::pipeline::load_bundle(path) {
             Ok(p) => p,
             Err(d) => {
                 ctx.report(&[d], DiagFormat::Human);
                 return exit::ERROR;
             }
         },
-        None => match crate::pipeline::build_paths(&args.policy) {
+        (None, _) => match crate::pipeline::build_paths(&args.policy) {
             Ok(b) => b.program,
             Err(diags) => {
                 ctx.report(&diags, DiagFormat::Human);
