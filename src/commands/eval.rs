@@ -15,27 +15,11 @@ use crate::vm::{Event, Outcome, Program, State, Step};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     let program = match (&args.bundle, &args.trust) {
-        // Signed bundles: verify first, then load the very bytes that were verified.
         (Some(path), Some(trust)) => {
-            match crate::sign::verify_bundle(path, args.signature.as_deref(), trust) {
-                Ok(v) => {
-                    match crate::pipeline::load_bundle_bytes(
-                        &crate::source::display(path),
-                        &v.bytes,
-                    ) {
-                        Ok(p) => p,
-                        Err(d) => {
-                            ctx.report(&[d], DiagFormat::Human);
-                            return exit::ERROR;
-                        }
-                    }
-                }
-                Err(e) => {
-                    ctx.error(format!(
-                        "refused bundle `{}`: {e}",
-                        crate::source::display(path)
-                    ));
-                    ctx.report(&e.to_diags(), DiagFormat::Human);
+            match crate::pipeline::load_signed_bundle(path, args.signature.as_deref(), trust) {
+                Ok(p) => p,
+                Err(diags) => {
+                    ctx.report(&diags, DiagFormat::Human);
                     return exit::ERROR;
                 }
             }

@@ -14,6 +14,10 @@ const MAX_KEY_FILE: u64 = 64 * 1024;
 
 /// Reads a key file's text (wiped when dropped).
 pub fn read_key_text(path: &Path) -> Result<Zeroizing<String>, SignError> {
+    key_text(path).map_err(|e| e.coded("govern::key"))
+}
+
+fn key_text(path: &Path) -> Result<Zeroizing<String>, SignError> {
     let meta = std::fs::metadata(path).map_err(|e| SignError::io(path, "read the key", &e))?;
     if meta.len() > MAX_KEY_FILE {
         return Err(SignError::malformed(

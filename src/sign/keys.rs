@@ -196,12 +196,15 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The message with its first letter in lower case, unless it starts an acronym (`ASN.1`).
 fn lower(e: &impl fmt::Display) -> String {
     let s = e.to_string();
     let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect::<String>(),
-        None => s,
+    match (c.next(), c.next()) {
+        (Some(f), Some(g)) if f.is_uppercase() && !g.is_uppercase() && g.is_alphabetic() => {
+            f.to_lowercase().chain(s.chars().skip(1)).collect()
+        }
+        _ => s,
     }
 }
 

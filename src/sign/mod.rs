@@ -42,6 +42,9 @@ pub enum SignError {
     /// A file is not what it should be: a key, trust file, state file, envelope or
     /// `agent-plugin.yaml`.
     Malformed {
+        /// `govern::key`, `govern::trust`, `govern::state`, `govern::plugin` or
+        /// `govern::sign` (an envelope being extended).
+        code: &'static str,
         path: String,
         line: Option<usize>,
         message: String,
@@ -78,6 +81,7 @@ impl SignError {
         help: Option<&str>,
     ) -> SignError {
         SignError::Malformed {
+            code: "govern::sign",
             path: path.to_string(),
             line,
             message: message.into(),
@@ -85,8 +89,17 @@ impl SignError {
         }
     }
 
+    /// The same error with another diagnostic code.
+    pub(crate) fn coded(mut self, new: &'static str) -> SignError {
+        if let SignError::Malformed { code, .. } = &mut self {
+            *code = new;
+        }
+        self
+    }
+
     pub(crate) fn key(path: &Path, e: KeyError) -> SignError {
         SignError::Malformed {
+            code: "govern::key",
             path: crate::source::display(path),
             line: None,
             message: e.message,
@@ -110,12 +123,13 @@ impl SignError {
                 vec![Diag::error("govern::io", message.clone()).in_file(path.clone(), None)]
             }
             SignError::Malformed {
+                code,
                 path,
                 line,
                 message,
                 help,
             } => {
-                let d = Diag::error("govern::sign", message.clone()).in_file(path.clone(), *line);
+                let d = Diag::error(*code, message.clone()).in_file(path.clone(), *line);
                 vec![match help {
                     Some(h) => d.help(h.clone()),
                     None => d,
@@ -159,6 +173,7 @@ impl std::error::Error for SignError {}
 impl From<TrustError> for SignError {
     fn from(e: TrustError) -> SignError {
         SignError::Malformed {
+            code: "govern::trust",
             path: e.path,
             line: e.line,
             message: e.message,

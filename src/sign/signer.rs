@@ -265,6 +265,10 @@ fn default_name(target: &Target) -> Option<String> {
 
 /// `name` and `version` of an `agent-plugin.yaml` (other fields are the plugin's business).
 pub(crate) fn read_plugin_meta(path: &Path) -> Result<(Option<String>, Option<String>), SignError> {
+    plugin_meta(path).map_err(|e| e.coded("govern::plugin"))
+}
+
+fn plugin_meta(path: &Path) -> Result<(Option<String>, Option<String>), SignError> {
     let shown = crate::source::display(path);
     let text = std::fs::read_to_string(path).map_err(|e| SignError::io(path, "read", &e))?;
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {

@@ -21,6 +21,10 @@ pub struct SeenVersions {
 impl SeenVersions {
     /// Reads the state file; a file that does not exist yet is empty.
     pub fn load(path: &Path) -> Result<SeenVersions, SignError> {
+        SeenVersions::read(path).map_err(|e| e.coded("govern::state"))
+    }
+
+    fn read(path: &Path) -> Result<SeenVersions, SignError> {
         let name = crate::source::display(path);
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,

@@ -383,7 +383,7 @@ pub(crate) fn verify_target(
     }
 
     // 4. The files.
-    check_files(target, &m, &mut r)?;
+    check_files(target, &m, &sig_name, &mut r)?;
     if r.failures.is_empty() && target.kind == Kind::Plugin {
         check_plugin_metadata(target, &m, &sig_name, &mut r);
     }
@@ -560,7 +560,9 @@ fn check_signatures(
         });
     }
     r.valid_keys = counted.len();
-    if r.valid_keys >= trust.threshold {
+    // A signature that does not verify is reported as such; a threshold it leaves unmet
+    // follows from it.
+    if r.valid_keys >= trust.threshold || !r.failures.is_empty() {
         return;
     }
     let need = format!("{} of the {} required", r.valid_keys, trust.threshold);
@@ -635,14 +637,19 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn check_files(target: &Target, m: &Manifest, r: &mut Report) -> Result<(), SignError> {
+fn check_files(
+    target: &Target,
+    m: &Manifest,
+    sig_name: &str,
+    r: &mut Report,
+) -> Result<(), SignError> {
     let mut safe: Vec<String> = Vec::new();
     for path in m.files.keys() {
         match manifest::unsafe_path(path) {
             Some(why) => r.fail(
                 Check::Path,
-                path,
-                format!("the signed path `{path}` is unsafe: {why}"),
+                sig_name,
+                format!("the manifest lists `{path}`, which is unsafe: {why}"),
             ),
             None => safe.push(path.clone()),
         }
@@ -689,8 +696,19 @@ fn check_files(target: &Target, m: &Manifest, r: &mut Report) -> Result<(), Sign
             Entry::File => {}
         }
     }
+    // Below a symbolic link or special file nothing is read: what is listed there is not
+    // missing, it is behind the entry already reported.
+    let blocked: Vec<String> = listing
+        .entries
+        .iter()
+        .filter(|(_, e)| matches!(e, Entry::Symlink | Entry::Other))
+        .map(|(rel, _)| format!("{rel}/"))
+        .collect();
     for rel in m.files.keys() {
-        if !listing.entries.contains_key(rel) && target.kind == Kind::Plugin {
+        if !listing.entries.contains_key(rel)
+            && target.kind == Kind::Plugin
+            && !blocked.iter().any(|b| rel.starts_with(b.as_str()))
+        {
             missing.push(rel);
         }
     }
