@@ -33,12 +33,13 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> u8 {
         out.line(&report.to_json().to_string());
     } else if report.ok() {
         if let Some(m) = &report.manifest {
-            let signers: Vec<String> = report
+            let mut signers: Vec<String> = report
                 .signatures
                 .iter()
                 .filter(|s| s.status == SigStatus::Valid)
                 .map(|s| s.name.clone().unwrap_or_else(|| s.keyid.clone()))
                 .collect();
+            signers.sort();
             let files = m.files.len();
             out.line(&format!(
                 "verified {} `{}` {}: {files} file{}, signed by {} ({} of {} required)",
