@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod fuzzing;
 pub mod pipeline;
 pub mod reference;
+pub mod sign;
 pub mod source;
 pub mod syntax;
 pub mod time;

@@ -3,6 +3,10 @@
 pub mod build;
 pub mod completions;
 pub mod eval;
+pub mod keygen;
+pub mod keyid;
+pub mod sign;
+pub mod verify;
 
 use std::io::{self, IsTerminal, Write};
 
@@ -88,6 +92,10 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Build(a) => build::run(&ctx, &a),
         Command::Eval(a) => eval::run(&ctx, &a),
+        Command::Keygen(a) => keygen::run(&ctx, &a),
+        Command::Sign(a) => sign::run(&ctx, &a),
+        Command::Verify(a) => verify::run(&ctx, &a),
+        Command::Keyid(a) => keyid::run(&ctx, &a),
         Command::Completions(a) => completions::run(&ctx, &a),
     }
 }
