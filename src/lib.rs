@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod pipeline;
 pub mod reference;
 pub mod source;
+pub mod suite;
 pub mod syntax;
 pub mod time;
 pub mod vm;

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod completions;
 pub mod eval;
+pub mod test;
 
 use std::io::{self, IsTerminal, Write};
 
@@ -88,6 +89,7 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Build(a) => build::run(&ctx, &a),
         Command::Eval(a) => eval::run(&ctx, &a),
+        Command::Test(a) => test::run(&ctx, &a),
         Command::Completions(a) => completions::run(&ctx, &a),
     }
 }
