@@ -46,6 +46,8 @@ pub struct Pos {
 #[derive(Clone, Debug, Default)]
 pub struct LineIndex {
     map: BTreeMap<Vec<Seg>, Pos>,
+    /// Keys written twice in one mapping (YAML forbids it; parsers differ on which wins).
+    pub duplicates: Vec<(Vec<Seg>, Pos)>,
 }
 
 enum Frame {
@@ -57,6 +59,7 @@ enum Frame {
         path: Vec<Seg>,
         /// The key of the entry whose value comes next; `None` while a key is expected.
         key: Option<Option<String>>,
+        seen: Vec<String>,
     },
     /// A mapping or sequence used as a mapping key: skipped with everything inside.
     Skip {
@@ -70,6 +73,7 @@ impl LineIndex {
         let mut idx = LineIndex::default();
         if idx.fill(text).is_none() {
             idx.map.clear();
+            idx.duplicates.clear();
         }
         idx
     }
@@ -125,13 +129,18 @@ impl LineIndex {
                     *next += 1;
                     Some(p)
                 }
-                Some(Frame::Map { path, key }) => match key.take() {
+                Some(Frame::Map { path, key, seen }) => match key.take() {
                     None => {
                         // This node is a key.
                         match &ev {
                             Event::Scalar(s, ..) => {
                                 let mut p = path.clone();
                                 p.push(Seg::Key(s.clone()));
+                                if seen.contains(s) {
+                                    self.duplicates.push((p.clone(), pos));
+                                } else {
+                                    seen.push(s.clone());
+                                }
                                 self.map.entry(p).or_insert(pos);
                                 *key = Some(Some(s.clone()));
                             }
@@ -157,7 +166,11 @@ impl LineIndex {
             }
             match ev {
                 Event::MappingStart(..) => stack.push(match path {
-                    Some(path) => Frame::Map { path, key: None },
+                    Some(path) => Frame::Map {
+                        path,
+                        key: None,
+                        seen: Vec::new(),
+                    },
                     None => Frame::Skip { depth: 0 },
                 }),
                 Event::SequenceStart(..) => stack.push(match path {
@@ -240,6 +253,19 @@ tests:
     fn complex_keys_are_skipped_and_bad_yaml_gives_nothing() {
         let idx = LineIndex::build("? [a, b]\n: 1\nc:\n  - x\n");
         assert_eq!(idx.pos(&yaml_path!["c", 0]).unwrap().line, 4);
+        let dup = LineIndex::build("a: {x: 1, y: 2, x: 3}\nb: 1\nb: 2\n");
+        let d: Vec<(Vec<Seg>, usize)> = dup
+            .duplicates
+            .iter()
+            .map(|(p, q)| (p.clone(), q.line))
+            .collect();
+        assert_eq!(
+            d,
+            [
+                (yaml_path!["a", "x"].to_vec(), 1),
+                (yaml_path!["b"].to_vec(), 3)
+            ]
+        );
         let bad = LineIndex::build("a: [1, 2\nb: 3\n");
         assert_eq!(bad.pos(&yaml_path!["a"]), None);
     }

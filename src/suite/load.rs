@@ -45,11 +45,34 @@ pub fn load_file(path: &Path) -> Result<Suite, Vec<Diag>> {
 pub fn parse(path: &Path, text: &str) -> Result<Suite, Vec<Diag>> {
     let name = crate::source::display(path);
     let source = SourceFile::new(name.clone(), text);
+    let lines = LineIndex::build(text);
+    // Duplicate keys first: serde reports some of them less precisely, others not at all.
+    if !lines.duplicates.is_empty() {
+        let errors = lines
+            .duplicates
+            .iter()
+            .map(|(p, pos)| {
+                let key = match p.last() {
+                    Some(Seg::Key(k)) => k.as_str(),
+                    _ => "",
+                };
+                let d = Diag::error(codes::YAML, format!("invalid suite: duplicate key `{key}`"))
+                    .help("YAML keys must be unique in a mapping; remove one of them");
+                at_line_col(
+                    d,
+                    &source,
+                    pos.line,
+                    Some(pos.column),
+                    "written a second time",
+                )
+            })
+            .collect();
+        return Err(errors);
+    }
     let raw: RawSuite = match serde_yaml::from_str(text) {
         Ok(r) => r,
         Err(e) => return Err(vec![yaml_error(&source, &e)]),
     };
-    let lines = LineIndex::build(text);
     let mut suite = Suite {
         path: path.to_path_buf(),
         name,
@@ -178,9 +201,49 @@ pub(crate) fn at_line_col(
             .map_or(line_text.len(), |(b, _)| b),
         _ => line_text.len() - line_text.trim_start().len(),
     };
-    let to = line_text.trim_end().len().max(from);
+    let to = from + token_len(line_text.get(from..).unwrap_or(""));
     let span = crate::syntax::ast::Span::new(start + from, start + to);
     d.at(source, span, label)
+}
+
+/// The length of the YAML node that starts `text` on its line: up to a `,`, `]` or `}` that
+/// closes it, a comment, or the end of the line; brackets and quotes nest.
+fn token_len(text: &str) -> usize {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    let mut end = text.len();
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(q) => {
+                if c == q && prev != '\\' {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '[' | '{' => depth += 1,
+                ']' | '}' => {
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
+                    depth -= 1;
+                }
+                ',' if depth == 0 => {
+                    end = i;
+                    break;
+                }
+                '#' if prev == ' ' => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    text.get(..end).map_or(0, |t| t.trim_end().len())
 }
 
 impl Suite {
@@ -802,6 +865,17 @@ mod tests {
 
     fn load(text: &str) -> Suite {
         parse(Path::new("dir/s.test.yaml"), text).unwrap()
+    }
+
+    #[test]
+    fn spans_cover_one_node() {
+        assert_eq!(token_len("to: ACME, currency: EUR}"), "to: ACME".len());
+        assert_eq!(
+            token_len("expect: [allow, allow]"),
+            "expect: [allow, allow]".len()
+        );
+        assert_eq!(token_len("\"a, b\"]"), 6);
+        assert_eq!(token_len("x: 1  # note"), 4);
     }
 
     #[test]

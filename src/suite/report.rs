@@ -343,7 +343,7 @@ fn failure_table(f: &Failure, events: usize, p: &Paint) -> String {
 }
 
 fn coverage_human(o: &mut String, r: &RunReport, opts: &Options, p: &Paint) {
-    const MAX_GROUPS: usize = 12;
+    const MAX_GROUPS: usize = 8;
     o.push('\n');
     for b in &r.bundles {
         let (Some(l), Some(c)) = (&b.loaded, &b.coverage) else {
@@ -401,7 +401,7 @@ fn coverage_human(o: &mut String, r: &RunReport, opts: &Options, p: &Paint) {
             if groups.len() > MAX_GROUPS {
                 let _ = writeln!(
                     o,
-                    "    … and {} more outcomes (`--format json` lists every leaf)",
+                    "    … and {} more outcomes (`--format json` lists more)",
                     groups.len() - MAX_GROUPS
                 );
             }
@@ -536,6 +536,9 @@ fn coverage_json(r: &RunReport, opts: &Options) -> Json {
     o
 }
 
+/// The most groups of missed leaves listed per bundle in JSON.
+const MAX_JSON_OUTCOMES: usize = 200;
+
 fn bundle_coverage_json(
     name: &str,
     m: &crate::bytecode::model::Model,
@@ -548,9 +551,20 @@ fn bundle_coverage_json(
         .zip(&c.rules)
         .map(|(r, n)| json!({"rule": r.id, "effect": r.effect.as_str(), "decided": n}))
         .collect();
-    let missed: Vec<Json> = coverage::missed_leaves(m, c)
+    // Missed leaves grouped by what they decide, each with a count and one path to it; a
+    // large bundle has far too many leaves to list one by one.
+    let mut groups: Vec<(String, usize, coverage::MissedLeaf)> = Vec::new();
+    for l in coverage::missed_leaves(m, c) {
+        match groups.iter_mut().find(|g| g.0 == l.decides) {
+            Some(g) => g.1 += 1,
+            None => groups.push((l.decides.clone(), 1, l)),
+        }
+    }
+    let outcomes = groups.len();
+    let missed: Vec<Json> = groups
         .into_iter()
-        .map(|l| json!({"leaf": l.leaf, "decides": l.decides, "path": l.path}))
+        .take(MAX_JSON_OUTCOMES)
+        .map(|(d, n, l)| json!({"decides": d, "leaves": n, "example": {"leaf": l.leaf, "path": l.path}}))
         .collect();
     json!({
         "bundle": name,
@@ -559,7 +573,8 @@ fn bundle_coverage_json(
         "rules": {"covered": c.rules_covered(), "total": c.rules.len(),
                   "percent": coverage::percent(c.rules_covered(), c.rules.len()), "counts": rules},
         "leaves": {"reached": c.leaves_reached(), "total": c.leaves.len(),
-                   "percent": coverage::percent(c.leaves_reached(), c.leaves.len()), "missed": missed},
+                   "percent": coverage::percent(c.leaves_reached(), c.leaves.len()),
+                   "missed_outcomes": outcomes, "missed": missed},
     })
 }
 
