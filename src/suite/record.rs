@@ -93,7 +93,7 @@ fn pin(d: &Decision) -> Json {
 
 /// Records `traces` against `program`; `bundle` is what the suite's `bundle:` lists.
 pub fn record(traces: &[Trace], program: &Program, bundle: &[String]) -> Result<Recorded, String> {
-    let mut cases: Vec<(String, Vec<(&TraceEvent, Decision)>)> = Vec::new();
+    let mut cases: Vec<(String, &str, Vec<(&TraceEvent, Decision)>)> = Vec::new();
     let mut whole = Vec::new();
     let mut events = 0usize;
     for t in traces {
@@ -137,13 +137,13 @@ pub fn record(traces: &[Trace], program: &Program, bundle: &[String]) -> Result<
                     .filter_map(|i| t.events.get(*i))
                     .zip(ds)
                     .collect();
-                cases.push((name, evs));
+                cases.push((name, &t.name, evs));
             }
         } else {
             if groups.len() > 1 {
                 whole.push(t.name.clone());
             }
-            cases.push((t.name.clone(), all.into_iter().zip(decided).collect()));
+            cases.push((t.name.clone(), &t.name, all.into_iter().zip(decided).collect()));
         }
     }
     let mut o = String::new();
@@ -168,11 +168,11 @@ pub fn record(traces: &[Trace], program: &Program, bundle: &[String]) -> Result<
         let _ = writeln!(o, "bundle: {}", Json::Array(bundle_json));
     }
     let _ = writeln!(o, "tests:");
-    for (name, evs) in &cases {
+    for (name, trace, evs) in &cases {
         let _ = writeln!(o, "  - name: {}", Json::from(name.as_str()));
         let _ = writeln!(o, "    stream:");
         for (e, d) in evs {
-            let _ = writeln!(o, "      # line {}", e.line);
+            let _ = writeln!(o, "      # {trace}:{}", e.line);
             let _ = writeln!(o, "      - request: {}", request(&e.value));
             if let Json::String(s) = pin(d) {
                 let _ = writeln!(o, "        expect: {s}");
