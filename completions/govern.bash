@@ -28,6 +28,9 @@ _govern() {
             govern,help)
                 cmd="govern__subcmd__help"
                 ;;
+            govern,test)
+                cmd="govern__subcmd__test"
+                ;;
             govern__subcmd__help,build)
                 cmd="govern__subcmd__help__subcmd__build"
                 ;;
@@ -40,6 +43,9 @@ _govern() {
             govern__subcmd__help,help)
                 cmd="govern__subcmd__help__subcmd__help"
                 ;;
+            govern__subcmd__help,test)
+                cmd="govern__subcmd__help__subcmd__test"
+                ;;
             *)
                 ;;
         esac
@@ -47,7 +53,7 @@ _govern() {
 
     case "${cmd}" in
         govern)
-            opts="-h -V --color --help --version build eval completions help"
+            opts="-h -V --color --help --version build eval test completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,7 +145,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help)
-            opts="build eval completions help"
+            opts="build eval test completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -201,6 +207,66 @@ _govern() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__help__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__test)
+            opts="-o -h -V --filter --format --coverage --min-coverage --watch --record --output --policy --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --filter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json junit" -- "${cur}"))
+                    return 0
+                    ;;
+                --min-coverage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --record)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

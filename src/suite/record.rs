@@ -143,7 +143,11 @@ pub fn record(traces: &[Trace], program: &Program, bundle: &[String]) -> Result<
             if groups.len() > 1 {
                 whole.push(t.name.clone());
             }
-            cases.push((t.name.clone(), &t.name, all.into_iter().zip(decided).collect()));
+            cases.push((
+                t.name.clone(),
+                &t.name,
+                all.into_iter().zip(decided).collect(),
+            ));
         }
     }
     let mut o = String::new();

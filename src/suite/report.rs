@@ -349,6 +349,19 @@ fn coverage_human(o: &mut String, r: &RunReport, opts: &Options, p: &Paint) {
         let (Some(l), Some(c)) = (&b.loaded, &b.coverage) else {
             continue;
         };
+        if !opts.coverage {
+            // `--min-coverage` alone: only what it takes to reach the line.
+            if opts.min_coverage.is_some() && coverage_short(r, opts) {
+                let rules = coverage::uncovered_rules(&l.program.model, c);
+                if !rules.is_empty() {
+                    let _ = writeln!(o, "rules of {} that never decided:", b.name);
+                    for (e, id, at) in &rules {
+                        let _ = writeln!(o, "  {:<8} {id}  ({at})", e.as_str());
+                    }
+                }
+            }
+            continue;
+        }
         let m = &l.program.model;
         let _ = writeln!(
             o,
@@ -713,11 +726,13 @@ pub fn junit(r: &RunReport, opts: &Options) -> String {
                 "  <testsuite name=\"{file}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"{}\">",
                 secs(s.time)
             );
+            let code = s.errors.first().map(|d| d.code.clone()).unwrap_or_default();
             let _ = writeln!(
                 o,
-                "    <testcase name=\"(suite)\" classname=\"{class}\" file=\"{file}\" time=\"{}\">\n      <error message=\"{}\" type=\"govern::suite\">{}</error>\n    </testcase>\n  </testsuite>",
+                "    <testcase name=\"(suite)\" classname=\"{class}\" file=\"{file}\" time=\"{}\">\n      <error message=\"{}\" type=\"{}\">{}</error>\n    </testcase>\n  </testsuite>",
                 secs(s.time),
                 xml_escape(&first),
+                xml_escape(&code),
                 xml_escape(&text.join("\n"))
             );
             continue;
