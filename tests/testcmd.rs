@@ -118,6 +118,7 @@ fn check_xml(xml: &str) {
     let mut stack: Vec<String> = Vec::new();
     let mut rest = body;
     let entity = regex::Regex::new(r"^&(amp|lt|gt|quot|apos);").unwrap();
+    let attr = regex::Regex::new(r#"^([A-Za-z_]+)="([^"<]*)"\s*"#).unwrap();
     while !rest.is_empty() {
         if let Some(tag) = rest.strip_prefix('<') {
             let end = tag.find('>').expect("unclosed tag");
@@ -130,7 +131,6 @@ fn check_xml(xml: &str) {
                 let inner = inner.trim_end_matches('/');
                 let name = inner.split_whitespace().next().unwrap().to_string();
                 let attrs = inner[name.len()..].trim();
-                let attr = regex::Regex::new(r#"^([A-Za-z_]+)="([^"<]*)"\s*"#).unwrap();
                 let mut a = attrs;
                 while !a.is_empty() {
                     let m = attr
@@ -289,7 +289,7 @@ fn policies_that_do_not_compile_are_errors() {
     let (text, code) = run_in(&dir, &["test", "."]);
     assert_eq!(code, 2, "{text}");
     assert!(
-        text.contains("cannot run: the policies `p.gov` do not compile"),
+        text.contains("cannot run: the bundle `p.gov` cannot be built"),
         "{text}"
     );
     assert!(text.contains("[p.gov:3:1]"), "{text}");

@@ -45,6 +45,13 @@ pub fn load_file(path: &Path) -> Result<Suite, Vec<Diag>> {
 pub fn parse(path: &Path, text: &str) -> Result<Suite, Vec<Diag>> {
     let name = crate::source::display(path);
     let source = SourceFile::new(name.clone(), text);
+    if text.trim().is_empty() {
+        return Err(vec![
+            Diag::error(codes::YAML, "the suite is empty")
+                .in_file(&name, None)
+                .help("a suite names a `bundle` and lists `tests`; docs/testing.md shows one"),
+        ]);
+    }
     let lines = LineIndex::build(text);
     // Duplicate keys first: serde reports some of them less precisely, others not at all.
     if !lines.duplicates.is_empty() {
@@ -150,10 +157,29 @@ pub fn parse(path: &Path, text: &str) -> Result<Suite, Vec<Diag>> {
 fn yaml_error(source: &SourceFile, e: &serde_yaml::Error) -> Diag {
     // serde_yaml writes the position into the text; the diagnostic shows it already.
     let msg = e.to_string();
-    let msg = match regex::Regex::new(r" at line \d+ column \d+") {
+    let mut msg = match regex::Regex::new(r" at line \d+ column \d+") {
         Ok(re) => re.replace_all(&msg, "").into_owned(),
         Err(_) => msg,
     };
+    // Name the shapes as the format does, not as the code does.
+    for (rust, text) in [
+        (
+            "struct RawSuite",
+            "a suite (a mapping with `bundle` and `tests`)",
+        ),
+        (
+            "struct RawCase",
+            "a case (a mapping with `name`, `request`, `expect`, …)",
+        ),
+        (
+            "struct RawStep",
+            "a stream step (a mapping with `request`, `expect`, …)",
+        ),
+        ("struct WarnFields", "a warning (`rule` and `message`)"),
+        ("struct ExpectFields", "an expectation"),
+    ] {
+        msg = msg.replace(rust, text);
+    }
     let help = if msg.contains("unknown field") {
         "remove the field or fix its spelling; docs/testing.md lists the fields of a suite"
     } else if msg.contains("missing field") {

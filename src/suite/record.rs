@@ -91,9 +91,12 @@ fn pin(d: &Decision) -> Json {
     Json::String(s)
 }
 
+/// A case to write: its name, the trace it comes from, its events with their decisions.
+type RecordedCase<'t> = (String, &'t str, Vec<(&'t TraceEvent, Decision)>);
+
 /// Records `traces` against `program`; `bundle` is what the suite's `bundle:` lists.
 pub fn record(traces: &[Trace], program: &Program, bundle: &[String]) -> Result<Recorded, String> {
-    let mut cases: Vec<(String, &str, Vec<(&TraceEvent, Decision)>)> = Vec::new();
+    let mut cases: Vec<RecordedCase<'_>> = Vec::new();
     let mut whole = Vec::new();
     let mut events = 0usize;
     for t in traces {

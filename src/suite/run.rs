@@ -263,10 +263,10 @@ pub fn run_suites(paths: &[PathBuf], opts: &Options) -> RunReport {
                     .diag(
                         &crate::yaml_path!["bundle"],
                         codes::SUITE,
-                        format!("cannot run: the policies `{}` do not compile", bundle.name),
+                        format!("cannot run: the bundle `{}` cannot be built", bundle.name),
                         "this bundle",
                     )
-                    .help("fix the errors reported for the policies, then run the suite again"),
+                    .help("fix the errors reported for it above, then run the suite again"),
             );
             result.time = start.elapsed();
             report.suites.push(result);
@@ -661,6 +661,43 @@ mod tests {
             bundle: "sha256:0".into(),
             error: None,
         }
+    }
+
+    fn built(src: &str) -> crate::pipeline::Built {
+        crate::pipeline::build_sources(vec![crate::diag::SourceFile::new("p.gov", src)]).unwrap()
+    }
+
+    #[test]
+    fn a_disagreement_with_the_reference_is_an_internal_error() {
+        // The VM runs one bundle and the oracle another: they must be caught disagreeing.
+        let vm = built("policy p {\n  rule r: allow when tool == \"x\"\n}\n");
+        let oracle = built("policy p {\n  rule r: deny when tool == \"x\" because \"no\"\n}\n");
+        let loaded = Loaded {
+            program: vm.program,
+            checked: Some(oracle.bundle),
+        };
+        let suite = crate::suite::load::parse(
+            std::path::Path::new("s.test.yaml"),
+            "bundle: p.gov\ntests:\n  - {name: a, request: {tool: x}, expect: allow}\n",
+        )
+        .unwrap();
+        let mut cov = Coverage::new(&loaded.program);
+        let r = run_case(&suite, &suite.cases[0], &loaded, &mut cov);
+        assert_eq!(r.status, Status::Error);
+        assert_eq!(r.errors[0].code, codes::INTERNAL);
+        assert!(
+            r.errors[0].message.contains("disagree on event 1"),
+            "{:?}",
+            r.errors
+        );
+        // The same bundle on both sides agrees and passes.
+        let same = built("policy p {\n  rule r: allow when tool == \"x\"\n}\n");
+        let loaded = Loaded {
+            program: same.program,
+            checked: Some(same.bundle),
+        };
+        let r = run_case(&suite, &suite.cases[0], &loaded, &mut cov);
+        assert_eq!(r.status, Status::Pass, "{:?}", r.errors);
     }
 
     #[test]
