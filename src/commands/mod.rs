@@ -6,6 +6,7 @@ pub mod eval;
 pub mod keygen;
 pub mod keyid;
 pub mod sign;
+pub mod test;
 pub mod verify;
 
 use std::io::{self, IsTerminal, Write};
@@ -96,6 +97,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Sign(a) => sign::run(&ctx, &a),
         Command::Verify(a) => verify::run(&ctx, &a),
         Command::Keyid(a) => keyid::run(&ctx, &a),
+        Command::Test(a) => test::run(&ctx, &a),
         Command::Completions(a) => completions::run(&ctx, &a),
     }
 }
