@@ -113,6 +113,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where --record writes the suite (atomically)')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where --record writes the suite (atomically)')
             [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'The policies --record decides with (files or directories; repeat for several)')
+            [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('--coverage', '--coverage', [CompletionResultType]::ParameterName, 'Print rule and leaf coverage per bundle, with the rules that never decided')
             [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes')

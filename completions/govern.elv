@@ -103,6 +103,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -o 'Where --record writes the suite (atomically)'
             cand --output 'Where --record writes the suite (atomically)'
             cand --policy 'The policies --record decides with (files or directories; repeat for several)'
+            cand --trust 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)'
             cand --color 'When to use colours in messages'
             cand --coverage 'Print rule and leaf coverage per bundle, with the rules that never decided'
             cand --watch 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes'

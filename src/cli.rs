@@ -346,6 +346,11 @@ pub struct TestArgs {
     /// The policies --record decides with (files or directories; repeat for several).
     #[arg(long, value_name = "PATH", requires = "record")]
     pub policy: Vec<PathBuf>,
+
+    /// Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`)
+    /// that verifies against this trust file (see `govern verify`).
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
+    pub trust: Option<PathBuf>,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {

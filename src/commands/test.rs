@@ -49,6 +49,7 @@ fn run_and_print(
 ) -> u8 {
     let opts = suite::Options {
         filter: args.filter.clone(),
+        trust: args.trust.clone(),
     };
     let mut r: RunReport = suite::run::run_suites(paths, &opts);
     r.errors.extend(errors);

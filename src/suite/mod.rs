@@ -128,6 +128,9 @@ pub struct StepRef {
 pub struct Options {
     /// Only cases whose name contains this text.
     pub filter: Option<String>,
+    /// When set, every suite's bundle must be a `.govb` whose signature verifies against this
+    /// trust file; policy sources are refused.
+    pub trust: Option<PathBuf>,
 }
 
 /// The suite files under `paths`: files as given, directories searched recursively for

@@ -1,7 +1,7 @@
 //! Running suites: build each bundle once, check the expectations against it, evaluate every
 //! case on the VM (and on the reference interpreter when the sources are at hand), compare.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -27,17 +27,35 @@ pub struct Loaded {
     pub checked: Option<Bundle>,
 }
 
-/// Builds (or loads) the bundle a suite names.
-pub fn load_bundle(spec: &BundleSpec) -> Result<Loaded, Vec<Diag>> {
-    match spec {
-        BundleSpec::Sources(paths) => {
+/// Builds (or loads) the bundle a suite names. With a trust file, only a signed `.govb` whose
+/// signature verifies is accepted.
+pub fn load_bundle(spec: &BundleSpec, trust: Option<&Path>) -> Result<Loaded, Vec<Diag>> {
+    match (spec, trust) {
+        (BundleSpec::Sources(_), Some(trust)) => Err(vec![
+            Diag::error(
+                "govern::unsigned",
+                format!(
+                    "refused bundle `{}`: with --trust, suites must name a signed `.govb` bundle, not policy sources",
+                    spec.display()
+                ),
+            )
+            .help(format!(
+                "build and sign the policies (`govern build … -o p.govb && govern sign p.govb --key …`) and name `p.govb` in the suite, or run without --trust {}",
+                crate::source::display(trust)
+            )),
+        ]),
+        (BundleSpec::Compiled(path), Some(trust)) => Ok(Loaded {
+            program: crate::pipeline::load_signed_bundle(&path, None, trust)?,
+            checked: None,
+        }),
+        (BundleSpec::Sources(paths), None) => {
             let built = crate::pipeline::build_paths(paths)?;
             Ok(Loaded {
                 program: built.program,
                 checked: Some(built.bundle),
             })
         }
-        BundleSpec::Compiled(path) => Ok(Loaded {
+        (BundleSpec::Compiled(path), None) => Ok(Loaded {
             program: crate::pipeline::load_bundle(path).map_err(|d| vec![d])?,
             checked: None,
         }),
@@ -238,7 +256,7 @@ pub fn run_suites(paths: &[PathBuf], opts: &Options) -> RunReport {
         let bi = match report.bundles.iter().position(|b| b.spec == suite.bundle) {
             Some(i) => i,
             None => {
-                let (loaded, errors) = match load_bundle(&suite.bundle) {
+                let (loaded, errors) = match load_bundle(&suite.bundle, opts.trust.as_deref()) {
                     Ok(l) => (Some(l), Vec::new()),
                     Err(e) => (None, e),
                 };
@@ -263,7 +281,7 @@ pub fn run_suites(paths: &[PathBuf], opts: &Options) -> RunReport {
                     .diag(
                         &crate::yaml_path!["bundle"],
                         codes::SUITE,
-                        format!("cannot run: the bundle `{}` cannot be built", bundle.name),
+                        format!("cannot run: the bundle `{}` cannot be used", bundle.name),
                         "this bundle",
                     )
                     .help("fix the errors reported for it above, then run the suite again"),
