@@ -289,7 +289,7 @@ fn policies_that_do_not_compile_are_errors() {
     let (text, code) = run_in(&dir, &["test", "."]);
     assert_eq!(code, 2, "{text}");
     assert!(
-        text.contains("cannot run: the bundle `p.gov` cannot be built"),
+        text.contains("cannot run: the bundle `p.gov` cannot be used"),
         "{text}"
     );
     assert!(text.contains("[p.gov:3:1]"), "{text}");

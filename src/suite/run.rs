@@ -45,7 +45,7 @@ pub fn load_bundle(spec: &BundleSpec, trust: Option<&Path>) -> Result<Loaded, Ve
             )),
         ]),
         (BundleSpec::Compiled(path), Some(trust)) => Ok(Loaded {
-            program: crate::pipeline::load_signed_bundle(&path, None, trust)?,
+            program: crate::pipeline::load_signed_bundle(path, None, trust)?,
             checked: None,
         }),
         (BundleSpec::Sources(paths), None) => {
