@@ -257,13 +257,13 @@ fn explain(p: &Program, o: &Outcome, trace: &[Step], n: usize, file: &str, line:
     let verdict = o.verdict.unwrap_or(m.default);
     let rule = |r: &u32| m.rules.get(*r as usize);
     let mut s = format!("event {n} ({file}:{line}): {verdict}\n");
-    if o.determining.is_empty() {
+    if p.determining(o).is_empty() {
         s.push_str(&format!(
             "  {:<11}the default ({})\n",
             "decided by", m.default
         ));
     }
-    for (i, r) in o.determining.iter().filter_map(rule).enumerate() {
+    for (i, r) in p.determining(o).iter().filter_map(rule).enumerate() {
         let head = if i == 0 {
             "  decided by "
         } else {
@@ -280,10 +280,10 @@ fn explain(p: &Program, o: &Outcome, trace: &[Step], n: usize, file: &str, line:
         }
         s.push('\n');
     }
-    let others: Vec<&u32> = o
-        .matched
+    let others: Vec<&u32> = p
+        .matched(o)
         .iter()
-        .filter(|r| !o.determining.contains(r))
+        .filter(|r| !p.determining(o).contains(r))
         .collect();
     for (i, r) in others.iter().filter_map(|r| rule(r)).enumerate() {
         let head = if i == 0 {
@@ -293,7 +293,7 @@ fn explain(p: &Program, o: &Outcome, trace: &[Step], n: usize, file: &str, line:
         };
         s.push_str(&format!("{head}{} {}\n", r.effect, r.id));
     }
-    for (i, r) in o.unknown_rules.iter().filter_map(rule).enumerate() {
+    for (i, r) in p.unknown_rules(o).iter().filter_map(rule).enumerate() {
         let head = if i == 0 {
             "  undecided  "
         } else {

@@ -35,9 +35,9 @@ impl Coverage {
     }
 
     /// Counts one evaluated event.
-    pub fn record(&mut self, out: &Outcome) {
+    pub fn record(&mut self, p: &Program, out: &Outcome) {
         self.events += 1;
-        for r in out.determining.iter().chain(&out.warnings) {
+        for r in p.determining(out).iter().chain(p.warnings(out)) {
             if let Some(n) = self.rules.get_mut(*r as usize) {
                 *n += 1;
             }
@@ -321,7 +321,7 @@ mod tests {
         p.read_event(r#"{"tool":"pay","args":{"amount":5}}"#, &mut ev)
             .unwrap();
         p.eval(&ev, &mut st, &mut out);
-        c.record(&out);
+        c.record(p, &out);
         assert_eq!(c.events, 1);
         assert_eq!(c.rules_covered(), 1);
         let missing: Vec<String> = uncovered_rules(&p.model, &c)

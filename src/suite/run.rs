@@ -363,7 +363,7 @@ pub fn run_case(suite: &Suite, case: &Case, loaded: &Loaded, cov: &mut Coverage)
         }
         program.eval(&event, &mut state, &mut out);
         res.events += 1;
-        cov.record(&out);
+        cov.record(program, &out);
         let actual = program.decision(&out);
         if let Some(oracle) = &mut oracle {
             let expected = oracle.eval(&ev.request);
@@ -405,8 +405,12 @@ pub fn run_case(suite: &Suite, case: &Case, loaded: &Loaded, cov: &mut Coverage)
                     expected: expect.one.clone(),
                     actual,
                     diff,
-                    matched: out.matched.iter().filter_map(rule).collect(),
-                    undecided: out.unknown_rules.iter().filter_map(rule).collect(),
+                    matched: program.matched(&out).iter().filter_map(rule).collect(),
+                    undecided: program
+                        .unknown_rules(&out)
+                        .iter()
+                        .filter_map(rule)
+                        .collect(),
                 });
             }
         }

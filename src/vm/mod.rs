@@ -134,20 +134,28 @@ struct RLeaf {
 }
 
 /// The result of one evaluation, reusable from event to event.
+///
+/// The rules a decision involves are read through [`Program::determining`],
+/// [`Program::warnings`], [`Program::matched`] and [`Program::unknown_rules`]: when one leaf
+/// decided (the common case) they are that leaf's precomputed lists, copied nowhere.
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {
+    /// The verdict of the matched rules; `None` when the bundle default decides.
     pub verdict: Option<Verdict>,
-    /// Determining rules (indices into the rule table, which is sorted by id).
-    pub determining: Vec<u32>,
-    pub warnings: Vec<u32>,
-    /// Every matched rule.
-    pub matched: Vec<u32>,
-    /// Rules whose condition was unknown.
-    pub unknown_rules: Vec<u32>,
     /// Unknown attributes (slots), sorted by name.
     pub unknown: Vec<u32>,
-    /// The leaf reached in each group.
+    /// Every leaf reached (one per walk: forks walk several).
     pub leaves: Vec<u32>,
+    /// The lists merged from several leaves, when more than one was reached.
+    merged: Merged,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Merged {
+    determining: Vec<u32>,
+    warnings: Vec<u32>,
+    matched: Vec<u32>,
+    unknown_rules: Vec<u32>,
 }
 
 /// One test on the path that decided, for `--explain`.
@@ -405,7 +413,14 @@ impl Program {
         // Walk from each root; a fork pushes its children, walked in order.
         let mut pending = std::mem::take(&mut st.pending);
         pending.clear();
-        pending.extend(self.roots.iter().rev().copied());
+        match self.roots.as_slice() {
+            // The common case: one walk that ends in a leaf, no stack needed.
+            [root] => match self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut()) {
+                Reached::Leaf(l) => out.leaves.push(l),
+                Reached::Fork(children) => pending.extend(children.iter().rev().copied()),
+            },
+            roots => pending.extend(roots.iter().rev().copied()),
+        }
         while let Some(start) = pending.pop() {
             match self.walk(start, ev, st, &mut bufs, now, trace.as_deref_mut()) {
                 Reached::Leaf(l) => out.leaves.push(l),
@@ -441,10 +456,6 @@ impl Program {
     }
 
     fn combine(&self, ev: &Event, out: &mut Outcome) {
-        out.determining.clear();
-        out.warnings.clear();
-        out.matched.clear();
-        out.unknown_rules.clear();
         out.unknown.clear();
         if out
             .leaves
@@ -458,10 +469,6 @@ impl Program {
         if let [leaf] = out.leaves.as_slice() {
             if let Some(l) = self.leaves.get(*leaf as usize) {
                 out.verdict = l.summary.verdict;
-                out.determining.extend_from_slice(&l.summary.determining);
-                out.warnings.extend_from_slice(&l.summary.warnings);
-                out.matched.extend_from_slice(&l.summary.matched);
-                out.unknown_rules.extend_from_slice(&l.summary.unknown);
                 for &(slot, ty) in &l.checks {
                     if !typed(ev, slot, ty) && out.unknown.last() != Some(&slot) {
                         out.unknown.push(slot);
@@ -470,7 +477,12 @@ impl Program {
             }
             return;
         }
-        // Several groups: merge their leaves.
+        // Several leaves: merge them.
+        let m = &mut out.merged;
+        m.determining.clear();
+        m.warnings.clear();
+        m.matched.clear();
+        m.unknown_rules.clear();
         let mut best: Option<Verdict> = None;
         for &leaf in &out.leaves {
             if let Some(v) = self
@@ -489,21 +501,30 @@ impl Program {
                 continue;
             };
             if l.summary.verdict == best && best.is_some() {
-                out.determining.extend_from_slice(&l.summary.determining);
+                out.merged
+                    .determining
+                    .extend_from_slice(&l.summary.determining);
             }
-            out.warnings.extend_from_slice(&l.summary.warnings);
-            out.matched.extend_from_slice(&l.summary.matched);
-            out.unknown_rules.extend_from_slice(&l.summary.unknown);
+            out.merged.warnings.extend_from_slice(&l.summary.warnings);
+            out.merged.matched.extend_from_slice(&l.summary.matched);
+            out.merged
+                .unknown_rules
+                .extend_from_slice(&l.summary.unknown);
             for &(slot, ty) in &l.checks {
                 if !typed(ev, slot, ty) {
                     out.unknown.push(slot);
                 }
             }
         }
-        out.determining.sort_unstable();
-        out.warnings.sort_unstable();
-        out.matched.sort_unstable();
-        out.unknown_rules.sort_unstable();
+        for list in [
+            &mut out.merged.determining,
+            &mut out.merged.warnings,
+            &mut out.merged.matched,
+            &mut out.merged.unknown_rules,
+        ] {
+            list.sort_unstable();
+            list.dedup();
+        }
         let rank_of = |s: &u32| self.slot_rank.get(*s as usize).copied().unwrap_or(u32::MAX);
         out.unknown.sort_by_key(rank_of);
         out.unknown.dedup();
@@ -855,25 +876,56 @@ impl Program {
         st.lookup(t, def, now)
     }
 
+    /// The leaf summary when exactly one leaf decided.
+    fn single<'a>(&'a self, out: &Outcome) -> Option<&'a LeafSummary> {
+        match out.leaves.as_slice() {
+            [leaf] => self.leaves.get(*leaf as usize).map(|l| &l.summary),
+            _ => None,
+        }
+    }
+
+    /// The determining rules of a decision (rule indices, in id order).
+    pub fn determining<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
+        self.single(out)
+            .map_or(&out.merged.determining, |s| &s.determining)
+    }
+
+    /// The matched `warn` rules of a decision.
+    pub fn warnings<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
+        self.single(out)
+            .map_or(&out.merged.warnings, |s| &s.warnings)
+    }
+
+    /// Every matched rule of a decision: true, or unknown for deny / escalate / warn.
+    pub fn matched<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
+        self.single(out).map_or(&out.merged.matched, |s| &s.matched)
+    }
+
+    /// The rules whose condition was unknown.
+    pub fn unknown_rules<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
+        self.single(out)
+            .map_or(&out.merged.unknown_rules, |s| &s.unknown)
+    }
+
     /// The decision as data.
     pub fn decision(&self, out: &Outcome) -> Decision {
         let rule = |r: &u32| self.model.rules.get(*r as usize);
         Decision {
             verdict: out.verdict.unwrap_or(self.model.default),
-            rules: out
-                .determining
+            rules: self
+                .determining(out)
                 .iter()
                 .filter_map(rule)
                 .map(|r| r.id.clone())
                 .collect(),
-            messages: out
-                .determining
+            messages: self
+                .determining(out)
                 .iter()
                 .filter_map(rule)
                 .filter_map(|r| r.message.clone())
                 .collect(),
-            warnings: out
-                .warnings
+            warnings: self
+                .warnings(out)
                 .iter()
                 .filter_map(rule)
                 .map(|r| Warning {
@@ -897,15 +949,15 @@ impl Program {
         buf.push_str("{\"decision\":\"");
         buf.push_str(out.verdict.unwrap_or(self.model.default).as_str());
         buf.push_str("\",\"rules\":[");
-        for (i, r) in out.determining.iter().filter_map(rule).enumerate() {
+        for (i, r) in self.determining(out).iter().filter_map(rule).enumerate() {
             if i > 0 {
                 buf.push(',');
             }
             write_json_str(buf, &r.id);
         }
         buf.push_str("],\"messages\":[");
-        for (i, m) in out
-            .determining
+        for (i, m) in self
+            .determining(out)
             .iter()
             .filter_map(rule)
             .filter_map(|r| r.message.as_ref())
@@ -917,7 +969,7 @@ impl Program {
             write_json_str(buf, m);
         }
         buf.push_str("],\"warnings\":[");
-        for (i, r) in out.warnings.iter().filter_map(rule).enumerate() {
+        for (i, r) in self.warnings(out).iter().filter_map(rule).enumerate() {
             if i > 0 {
                 buf.push(',');
             }
