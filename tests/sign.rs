@@ -1296,15 +1296,13 @@ fn test_refuses_unsigned_or_tampered_bundles() {
     assert_eq!(tampered.code, 2, "{}", tampered.show(&f));
     assert!(tampered.stderr.contains("digest"), "{}", tampered.show(&f));
     // A suite built from sources cannot be trusted.
+    fs::copy(&brief, f.path("brief.gov")).unwrap();
     fs::write(
         f.path("s.test.yaml"),
-        suite.replace("bundle: p.govb", &format!("bundle: {}", brief.display())),
+        suite.replace("bundle: p.govb", "bundle: brief.gov"),
     )
     .unwrap();
     let sources = f.run(&["test", "s.test.yaml", "--trust", "trust.yaml"]);
     assert_eq!(sources.code, 2, "{}", sources.show(&f));
-    snap!(
-        "sign_test_sources",
-        sources.show(&f).replace(ROOT, "<root>")
-    );
+    snap!("sign_test_sources", sources.show(&f));
 }

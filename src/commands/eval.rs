@@ -153,7 +153,7 @@ impl Run<'_> {
 
     fn event(&mut self, line: usize, text: &str) -> Result<(), String> {
         if let Err(e) = self.program.read_event(text, &mut self.event) {
-            return Err(e.message);
+            return Err(e.describe(text));
         }
         self.count += 1;
         if self.explain {
