@@ -3,6 +3,10 @@
 pub mod build;
 pub mod completions;
 pub mod eval;
+pub mod explain;
+pub mod fmt;
+pub mod lint;
+pub mod watch;
 
 use std::io::{self, IsTerminal, Write};
 
@@ -89,6 +93,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Build(a) => build::run(&ctx, &a),
         Command::Eval(a) => eval::run(&ctx, &a),
         Command::Completions(a) => completions::run(&ctx, &a),
+        Command::Lint(a) => lint::run(&ctx, &a),
+        Command::Explain(a) => explain::run(&ctx, &a),
+        Command::Fmt(a) => fmt::run(&ctx, &a),
     }
 }
 
