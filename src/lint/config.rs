@@ -70,7 +70,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, Box<Diag>> {
     match find(paths) {
         None => Ok(Config::default()),
         Some(p) => {
-            let name = crate::source::display(&p);
+            // Shown relative to the current directory when it is below it.
+            let shown = std::env::current_dir()
+                .ok()
+                .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
+                .unwrap_or_else(|| p.clone());
+            let name = crate::source::display(&shown);
             let text = std::fs::read_to_string(&p).map_err(|e| {
                 Diag::error("govern::config", format!("cannot read {FILE_NAME}: {e}"))
                     .in_file(&name, None)

@@ -93,9 +93,15 @@ impl Lint {
         out.trim_end().to_string()
     }
 
-    /// The first line of the documentation.
+    /// The first paragraph of the documentation, on one line.
     pub fn summary(&self) -> String {
-        self.docs().lines().next().unwrap_or("").to_string()
+        let docs = self.docs();
+        let para: Vec<&str> = docs
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        para.join(" ")
     }
 }
 
@@ -216,6 +222,17 @@ pub fn run(bundle: &Bundle, levels: &Levels) -> Vec<Finding> {
     sort(bundle, &mut findings);
     findings.dedup();
     findings
+}
+
+/// The verb of an effect: `allows`, `denies`, `escalates`, `warns`.
+pub fn verb(e: crate::syntax::ast::Effect) -> &'static str {
+    use crate::syntax::ast::Effect;
+    match e {
+        Effect::Allow => "allows",
+        Effect::Deny => "denies",
+        Effect::Escalate => "escalates",
+        Effect::Warn => "warns",
+    }
 }
 
 /// `loc` without the whitespace and comments the parser's spans can end with.

@@ -204,10 +204,33 @@ impl<'b> Semantic<'b> {
                 continue;
             };
             if ok(&obs, &unknown) {
-                return Some(ev);
+                return Some(self.minimize(ev, &|_, o, u| ok(o, u)));
             }
         }
         None
+    }
+
+    /// The example with every attribute removed that `ok` does not need (the VM and the
+    /// reference interpreter still agree and `ok` still holds without it).
+    pub fn minimize(&mut self, ev: Json, ok: &dyn Fn(&Json, &Observed, &[u32]) -> bool) -> Json {
+        let mut cur = ev;
+        let mut paths: Vec<Vec<String>> = Vec::new();
+        leaf_paths(&cur, &mut Vec::new(), &mut paths);
+        for p in paths {
+            if p.len() == 1 && p.first().is_some_and(|k| k == "action") {
+                continue;
+            }
+            let mut cand = cur.clone();
+            if !remove_path(&mut cand, &p) {
+                continue;
+            }
+            if let Some((obs, unknown)) = self.oracle.observe(&cand) {
+                if ok(&cand, &obs, &unknown) {
+                    cur = cand;
+                }
+            }
+        }
+        cur
     }
 
     /// The effect of rule `r`.
@@ -218,6 +241,41 @@ impl<'b> Semantic<'b> {
             .map(|x| x.effect)
             .unwrap_or(Effect::Warn)
     }
+}
+
+/// The paths of the leaves of a JSON object (records themselves are not leaves).
+fn leaf_paths(v: &Json, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match v.as_object() {
+        Some(obj) if !obj.is_empty() || prefix.is_empty() => {
+            for (k, child) in obj {
+                prefix.push(k.clone());
+                leaf_paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => out.push(prefix.clone()),
+    }
+}
+
+/// Removes the value at `path`, and records left empty by it. `false` when it is not there.
+fn remove_path(v: &mut Json, path: &[String]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    let Some(obj) = v.as_object_mut() else {
+        return false;
+    };
+    if rest.is_empty() {
+        return obj.remove(first).is_some();
+    }
+    let Some(child) = obj.get_mut(first) else {
+        return false;
+    };
+    let removed = remove_path(child, rest);
+    if removed && child.as_object().is_some_and(|o| o.is_empty()) {
+        obj.remove(first);
+    }
+    removed
 }
 
 /// The `tool` switch when there is one, else the first switch variable.

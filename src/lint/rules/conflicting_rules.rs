@@ -96,7 +96,7 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
                     rule.id, dr.id, dr.effect
                 ))
                 .at(rule.loc, "allows")
-                .related(dr.loc, format!("{}s the same request", dr.effect))
+                .related(dr.loc, format!("{} the same request", crate::lint::verb(dr.effect)))
                 .help(format!(
                     "the two conditions overlap without one being an exception of the other; make them disjoint, or narrow `{}` to the requests it should decide",
                     rule.id

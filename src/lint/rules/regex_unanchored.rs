@@ -92,6 +92,16 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
         if !alts.is_empty() {
             continue;
         }
+        // A class written as a word is `regex-class-looks-like-word`'s finding.
+        let word_class = scan(p).classes.iter().any(|c| {
+            p.get(c.clone())
+                .and_then(|t| t.strip_prefix('['))
+                .and_then(|t| t.strip_suffix(']'))
+                .is_some_and(super::regex_class_word::word_like)
+        });
+        if word_class {
+            continue;
+        }
         if !(tests_host(u.lhs) || looks_like_host(p)) {
             continue;
         }
