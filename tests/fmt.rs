@@ -1,7 +1,12 @@
 //! `govern fmt` properties, over the corpus files and over random policies laid out at random
 //! (random spacing, line breaks and comments between tokens):
 //! `parse(fmt(x)) == parse(x)`, `fmt(fmt(x)) == fmt(x)`, and every comment survives.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 
@@ -26,16 +31,26 @@ fn comment_texts(text: &str) -> Vec<String> {
 
 /// The three properties for one source text.
 fn check(name: &str, text: &str) {
-    let once = format(&SourceFile::new(name, text))
-        .unwrap_or_else(|e| panic!("{name}: {}", e[0].message));
-    assert_eq!(parse(name, text), parse(name, &once), "{name}: the tree changed\n{text}\n---\n{once}");
+    let once =
+        format(&SourceFile::new(name, text)).unwrap_or_else(|e| panic!("{name}: {}", e[0].message));
+    assert_eq!(
+        parse(name, text),
+        parse(name, &once),
+        "{name}: the tree changed\n{text}\n---\n{once}"
+    );
     let twice = format(&SourceFile::new(name, once.as_str())).unwrap();
     assert_eq!(once, twice, "{name}: not idempotent\n{text}");
-    assert_eq!(comment_texts(text), comment_texts(&once), "{name}: comments changed\n{once}");
+    assert_eq!(
+        comment_texts(text),
+        comment_texts(&once),
+        "{name}: comments changed\n{once}"
+    );
 }
 
 fn gov_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd {
         let p = e.unwrap().path();
         if p.is_dir() {
@@ -108,7 +123,14 @@ fn literal() -> impl Strategy<Value = String> {
 }
 
 fn string() -> impl Strategy<Value = String> {
-    pick(&["\"a\"", "\"x\\\"y\"", "\"ünï\"", "\"\"", "r\"raw\"", "r#\"q\"q\"#"])
+    pick(&[
+        "\"a\"",
+        "\"x\\\"y\"",
+        "\"ünï\"",
+        "\"\"",
+        "r\"raw\"",
+        "r#\"q\"q\"#",
+    ])
 }
 
 fn list() -> impl Strategy<Value = Vec<String>> {
@@ -145,14 +167,22 @@ fn test() -> impl Strategy<Value = Vec<String>> {
             t.extend(b);
             t
         }),
-        (value(), pick(&["in", "not in"]), prop_oneof![list(), pick(&["secret_set"]).prop_map(|s| vec![s])])
+        (
+            value(),
+            pick(&["in", "not in"]),
+            prop_oneof![list(), pick(&["secret_set"]).prop_map(|s| vec![s])]
+        )
             .prop_map(|(a, op, b)| {
                 let mut t = a;
                 t.extend(op.split(' ').map(str::to_string));
                 t.extend(b);
                 t
             }),
-        (value(), pick(&["starts_with", "ends_with", "contains", "matches", "like"]), literal())
+        (
+            value(),
+            pick(&["starts_with", "ends_with", "contains", "matches", "like"]),
+            literal()
+        )
             .prop_map(|(a, op, l)| {
                 let mut t = a;
                 t.push(op);
@@ -160,14 +190,26 @@ fn test() -> impl Strategy<Value = Vec<String>> {
                 t
             }),
         value(),
-        (path(), pick(&["5m", "0s", "1h"]))
-            .prop_map(|(p, d)| {
-                vec![
-                    "count".into(), "(".into(), p, "==".into(), "\"x\"".into(), ",".into(),
-                    "within".into(), d, ",".into(), "per".into(), "agent.id".into(), ",".into(),
-                    "session".into(), ")".into(), ">".into(), "3".into(),
-                ]
-            }),
+        (path(), pick(&["5m", "0s", "1h"])).prop_map(|(p, d)| {
+            vec![
+                "count".into(),
+                "(".into(),
+                p,
+                "==".into(),
+                "\"x\"".into(),
+                ",".into(),
+                "within".into(),
+                d,
+                ",".into(),
+                "per".into(),
+                "agent.id".into(),
+                ",".into(),
+                "session".into(),
+                ")".into(),
+                ">".into(),
+                "3".into(),
+            ]
+        }),
     ]
 }
 
@@ -205,7 +247,11 @@ fn expr() -> impl Strategy<Value = Vec<String>> {
 fn rule(n: usize) -> impl Strategy<Value = Vec<String>> {
     (
         prop::collection::vec(pick(&["/// a doc", "/// ", "///  indented"]), 0..2),
-        prop::option::of(pick(&["@tag(\"ASI-02\")", "@severity(\"high\")", "@tag(\"a\", \"b\",)"])),
+        prop::option::of(pick(&[
+            "@tag(\"ASI-02\")",
+            "@severity(\"high\")",
+            "@tag(\"a\", \"b\",)",
+        ])),
         pick(&["allow", "deny", "escalate", "warn"]),
         prop::option::of(expr()),
         prop::option::of(expr()),
@@ -238,7 +284,10 @@ fn item(n: usize) -> impl Strategy<Value = Vec<String>> {
             "tool|u(|)",
             "tool|v(|\"odd-key\"|:|{|x|:|bool|,|}|)",
         ])
-        .prop_map(move |s| s.split('|').map(|x| x.replace("t(", &format!("t{n}("))).collect()),
+        .prop_map(move |s| s
+            .split('|')
+            .map(|x| x.replace("t(", &format!("t{n}(")))
+            .collect()),
         list().prop_map(move |l| {
             let mut t = vec!["set".to_string(), format!("s{n}"), "=".into()];
             t.extend(l);
@@ -348,5 +397,3 @@ fn fmt_random_generator_writes_valid_syntax() {
     // Almost everything generated parses, so the property above is not vacuous.
     assert!(ok >= 190, "only {ok} of 200 random files parse");
 }
-
-

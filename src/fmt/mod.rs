@@ -451,7 +451,11 @@ fn clause(indent: &str, keyword: &str, e: &Expr) -> String {
     };
     let mut s = String::new();
     for (i, p) in parts.iter().enumerate() {
-        let text = if op == "and" { and_operand(p) } else { or_operand(p) };
+        let text = if op == "and" {
+            and_operand(p)
+        } else {
+            or_operand(p)
+        };
         if i == 0 {
             s.push_str(&format!("{indent}{keyword} {text}\n"));
         } else {

@@ -191,20 +191,25 @@ impl<'b> Semantic<'b> {
             .collect()
     }
 
-    /// Looks for a confirmed example event on the paths of `d` to true: one that the VM and
-    /// the reference interpreter agree on and that satisfies `ok`.
-    pub fn witness(&mut self, d: NodeRef, ok: &dyn Fn(&Observed, &[u32]) -> bool) -> Option<Json> {
+    /// Looks for a confirmed example event on the paths of `d` to true: one on which the VM and
+    /// the reference interpreter agree about `rules` and that satisfies `ok`; it is then shrunk.
+    pub fn witness(
+        &mut self,
+        d: NodeRef,
+        rules: &[usize],
+        ok: &dyn Fn(&Observed) -> bool,
+    ) -> Option<Json> {
         let t = self.a.m.t;
         let paths: Vec<Vec<Step>> = self.a.paths(d, t, 24);
         for p in &paths {
             let Some(ev) = synthesize(&self.a, p) else {
                 continue;
             };
-            let Some((obs, unknown)) = self.oracle.observe(&ev) else {
+            let Some(obs) = self.oracle.observe(rules, &ev) else {
                 continue;
             };
-            if ok(&obs, &unknown) {
-                return Some(self.minimize(ev, &|_, o, u| ok(o, u)));
+            if ok(&obs) {
+                return Some(self.minimize(rules, ev, &|_, o| ok(o)));
             }
         }
         None
@@ -212,7 +217,12 @@ impl<'b> Semantic<'b> {
 
     /// The example with every attribute removed that `ok` does not need (the VM and the
     /// reference interpreter still agree and `ok` still holds without it).
-    pub fn minimize(&mut self, ev: Json, ok: &dyn Fn(&Json, &Observed, &[u32]) -> bool) -> Json {
+    pub fn minimize(
+        &mut self,
+        rules: &[usize],
+        ev: Json,
+        ok: &dyn Fn(&Json, &Observed) -> bool,
+    ) -> Json {
         let mut cur = ev;
         let mut paths: Vec<Vec<String>> = Vec::new();
         leaf_paths(&cur, &mut Vec::new(), &mut paths);
@@ -224,8 +234,8 @@ impl<'b> Semantic<'b> {
             if !remove_path(&mut cand, &p) {
                 continue;
             }
-            if let Some((obs, unknown)) = self.oracle.observe(&cand) {
-                if ok(&cand, &obs, &unknown) {
+            if let Some(obs) = self.oracle.observe(rules, &cand) {
+                if ok(&cand, &obs) {
                     cur = cand;
                 }
             }

@@ -129,19 +129,38 @@ pub fn apply(bundle: &Bundle, findings: Vec<Finding>, levels: &Levels) -> Vec<Fi
             });
         }
     }
+    // Line starts of each file, to find lines by binary search.
+    let line_starts: Vec<Vec<usize>> = bundle
+        .files
+        .iter()
+        .map(|f| {
+            std::iter::once(0)
+                .chain(f.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
+        .collect();
+    let line_of = |file: u32, offset: u32| -> usize {
+        line_starts
+            .get(file as usize)
+            .map_or(0, |ls| ls.partition_point(|&s| s <= offset as usize))
+    };
     // Items that start on each line, per file: a suppression there covers them whole.
     let item_spans: Vec<Vec<(usize, Span)>> = bundle
         .asts
         .iter()
-        .zip(&bundle.files)
-        .map(|(ast, file)| {
+        .enumerate()
+        .map(|(fi, ast)| {
+            let fi = u32::try_from(fi).unwrap_or(u32::MAX);
             let mut v = Vec::new();
+            if sups.iter().all(|s| s.file != fi) {
+                return v;
+            }
             for item in &ast.items {
                 let sp = item.span();
-                v.push((file.line_col(sp.start as usize).0, sp));
+                v.push((line_of(fi, sp.start), sp));
                 if let ast::Item::Policy(p) = item {
                     for r in &p.rules {
-                        v.push((file.line_col(r.span.start as usize).0, r.span));
+                        v.push((line_of(fi, r.span.start), r.span));
                     }
                 }
             }
@@ -150,11 +169,8 @@ pub fn apply(bundle: &Bundle, findings: Vec<Finding>, levels: &Levels) -> Vec<Fi
         .collect();
     let mut kept = Vec::with_capacity(findings.len());
     'findings: for f in findings {
-        if let Some(loc) = f.loc {
-            let line = bundle
-                .file(loc)
-                .map(|file| file.line_col(loc.span.start as usize).0)
-                .unwrap_or(0);
+        if let Some(loc) = f.loc.filter(|_| !sups.is_empty()) {
+            let line = line_of(loc.file, loc.span.start);
             for s in sups.iter_mut() {
                 if s.file != loc.file || !s.codes.contains(&f.code) {
                     continue;

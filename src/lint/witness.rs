@@ -24,7 +24,7 @@ use crate::syntax::ast::Effect;
 use crate::vm::{Event, Outcome, Program};
 
 /// How many partial assignments one synthesis may try.
-const BUDGET: usize = 20_000;
+const BUDGET: usize = 4_000;
 
 /// A value an operand has on an example event.
 #[derive(Clone, Debug, PartialEq)]
@@ -749,94 +749,148 @@ pub fn regex_example(pattern: &str) -> Option<String> {
     Some(out)
 }
 
-/// What the VM and the reference interpreter make of one example event.
+/// What the VM and the reference interpreter make of one example event, for the rules asked
+/// about (by their index in the whole bundle).
 pub struct Observed {
-    /// Rules that match, as the VM reports them.
-    pub vm_matched: Vec<u32>,
-    /// The truth value of each rule's condition, from the reference interpreter.
-    pub values: Vec<K3>,
+    /// Rules whose condition is true (both evaluators agree).
+    pub true_rules: Vec<usize>,
+    /// Rules whose condition is unknown (both evaluators agree).
+    pub unknown_rules: Vec<usize>,
+    /// Rules that match: true, or unknown for deny / escalate / warn.
+    pub matched: Vec<usize>,
 }
 
 impl Observed {
-    /// Whether rule `r` matches, with the VM and the reference in agreement.
-    pub fn matches(&self, bundle: &Bundle, r: usize) -> bool {
-        let Some(rule) = bundle.rules.get(r) else {
-            return false;
-        };
-        let by_ref = match self.values.get(r) {
-            Some(K3::True) => true,
-            Some(K3::Unknown) => rule.effect != Effect::Allow,
-            _ => false,
-        };
-        let by_vm = self.vm_matched.contains(&(r as u32));
-        by_ref && by_vm
+    /// Whether rule `r` matches.
+    pub fn matches(&self, r: usize) -> bool {
+        self.matched.contains(&r)
     }
 
-    /// Whether rule `r`'s condition is true (not merely unknown), in both evaluators.
+    /// Whether rule `r`'s condition is true (not merely unknown).
     pub fn is_true(&self, r: usize) -> bool {
-        self.values.get(r) == Some(&K3::True) && self.vm_matched.contains(&(r as u32))
+        self.true_rules.contains(&r)
     }
 
-    /// Whether rule `r`'s condition is unknown, in both evaluators.
-    pub fn is_unknown(&self, r: usize, vm_unknown: &[u32]) -> bool {
-        self.values.get(r) == Some(&K3::Unknown) && vm_unknown.contains(&(r as u32))
+    /// Whether rule `r`'s condition is unknown.
+    pub fn is_unknown(&self, r: usize) -> bool {
+        self.unknown_rules.contains(&r)
     }
 }
 
-/// Runs example events through the compiled program and the reference interpreter.
+/// A bundle holding only some rules of `bundle` (with every stateful call, so that ids stay
+/// valid), for evaluation only. A rule's truth on an event depends on its own condition only, so evaluating it in
+/// this bundle gives what the whole bundle gives, at the cost of compiling a few rules.
+pub fn sub_bundle(bundle: &Bundle, rules: &[usize]) -> Bundle {
+    let mut keep: Vec<usize> = rules.to_vec();
+    keep.sort_unstable();
+    keep.dedup();
+    // Evaluation reads neither the source texts nor the declarations: leave them out, so that
+    // building many small bundles stays cheap.
+    Bundle {
+        files: bundle
+            .files
+            .iter()
+            .map(|f| crate::diag::SourceFile::new(f.name.clone(), ""))
+            .collect(),
+        asts: Vec::new(),
+        tools: Vec::new(),
+        sets: Vec::new(),
+        default: bundle.default,
+        default_loc: bundle.default_loc,
+        policies: Vec::new(),
+        rules: keep
+            .iter()
+            .filter_map(|&r| bundle.rules.get(r).cloned())
+            .collect(),
+        statefuls: bundle.statefuls.clone(),
+        source_digest: bundle.source_digest,
+    }
+}
+
+/// The rules of one sub-bundle, compiled and verified.
+struct Compiled {
+    bundle: Bundle,
+    program: Program,
+    /// Index in the sub-bundle → index in the whole bundle.
+    original: Vec<usize>,
+}
+
+/// Runs example events through the compiled program (the VM) and the reference interpreter.
 pub struct Oracle<'b> {
     bundle: &'b Bundle,
-    program: Option<Option<Program>>,
+    cache: BTreeMap<Vec<usize>, Option<Compiled>>,
 }
 
 impl<'b> Oracle<'b> {
     pub fn new(bundle: &'b Bundle) -> Oracle<'b> {
         Oracle {
             bundle,
-            program: None,
+            cache: BTreeMap::new(),
         }
     }
 
-    fn program(&mut self) -> Option<&Program> {
+    fn compiled(&mut self, rules: &[usize]) -> Option<&Compiled> {
+        let mut key = rules.to_vec();
+        key.sort_unstable();
+        key.dedup();
         let bundle = self.bundle;
-        self.program
-            .get_or_insert_with(|| {
-                let model = crate::compile::compile(bundle);
+        self.cache
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let sub = sub_bundle(bundle, &key);
+                let model = crate::compile::compile(&sub);
                 let bytes = crate::bytecode::encode(&model);
-                Program::load(&bytes).ok()
+                let program = Program::load(&bytes).ok()?;
+                Some(Compiled {
+                    bundle: sub,
+                    program,
+                    original: key,
+                })
             })
             .as_ref()
     }
 
-    /// Evaluates one event on a fresh stream with both evaluators. `None` when the event
-    /// cannot be read or the evaluators disagree about which rules match.
-    pub fn observe(&mut self, event: &Json) -> Option<(Observed, Vec<u32>)> {
-        let bundle = self.bundle;
+    /// Evaluates one event on a fresh stream with both evaluators, for the rules `rules`.
+    /// `None` when the event cannot be read or the evaluators disagree about any of them.
+    pub fn observe(&mut self, rules: &[usize], event: &Json) -> Option<Observed> {
+        let c = self.compiled(rules)?;
         let text = event.to_string();
-        let program = self.program()?;
         let mut ev = Event::default();
-        program.read_event(&text, &mut ev).ok()?;
-        let mut state = program.new_state();
+        c.program.read_event(&text, &mut ev).ok()?;
+        let mut state = c.program.new_state();
         let mut out = Outcome::default();
-        program.eval(&ev, &mut state, &mut out);
-        let reference = Reference::new(bundle, program.digest.clone());
+        c.program.eval(&ev, &mut state, &mut out);
+        let reference = Reference::new(&c.bundle, c.program.digest.clone());
         let values = reference.rule_values(event)?;
-        let obs = Observed {
-            vm_matched: out.matched.clone(),
-            values,
+        let mut obs = Observed {
+            true_rules: Vec::new(),
+            unknown_rules: Vec::new(),
+            matched: Vec::new(),
         };
-        // Both evaluators must agree on every rule, or the example proves nothing.
-        for (r, rule) in bundle.rules.iter().enumerate() {
-            let by_ref = match obs.values.get(r) {
-                Some(K3::True) => true,
-                Some(K3::Unknown) => rule.effect != Effect::Allow,
-                _ => false,
+        for (i, rule) in c.bundle.rules.iter().enumerate() {
+            let orig = *c.original.get(i)?;
+            let v = values.get(i).copied()?;
+            let vm_match = out.matched.contains(&(i as u32));
+            let vm_unknown = out.unknown_rules.contains(&(i as u32));
+            let ref_match = match v {
+                K3::True => true,
+                K3::Unknown => rule.effect != Effect::Allow,
+                K3::False => false,
             };
-            if by_ref != obs.vm_matched.contains(&(r as u32)) {
+            // Both evaluators must agree, or the example proves nothing.
+            if vm_match != ref_match || vm_unknown != (v == K3::Unknown) {
                 return None;
             }
+            match v {
+                K3::True => obs.true_rules.push(orig),
+                K3::Unknown => obs.unknown_rules.push(orig),
+                K3::False => {}
+            }
+            if ref_match {
+                obs.matched.push(orig);
+            }
         }
-        Some((obs, out.unknown_rules))
+        Some(obs)
     }
 }
 
@@ -878,8 +932,10 @@ mod tests {
         assert_eq!(ev["tool"], "pay");
         assert_eq!(ev["args"]["amount"], 1000.0);
         let mut o = Oracle::new(&b);
-        let (obs, _) = o.observe(&ev).unwrap();
+        let obs = o.observe(&[0, 1], &ev).unwrap();
         assert!(obs.is_true(0) && obs.is_true(1));
+        // One rule at a time gives the same answer for it.
+        assert!(o.observe(&[1], &ev).unwrap().is_true(1));
     }
 
     #[test]

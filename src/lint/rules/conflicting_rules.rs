@@ -1,19 +1,22 @@
-//! An `allow` and a `deny` (or `escalate`) rule about the same tool that both fire on some
-//! request, where neither is an exception carved out of the other.
+//! An `allow` and a `deny` (or `escalate`) rule about the same tool whose number ranges meet
+//! at their boundary, so that both fire on the boundary value.
 //!
-//! "Allow reads, deny reads of secret files" is the usual, intended shape: the deny is an
-//! exception inside the allow, and it is not reported. What is reported is a partial overlap
-//! between two rules that both name the same tool (or the same value of the first switch in
-//! the bundle): each also covers requests the other does not, and some requests are covered
-//! by both, often an off-by-one at a boundary (`<= 1000` against `>= 1000`). The deny wins on
-//! the overlap, which is likely not what the author of the allow expected.
+//! `allow when tool == "transfer_funds" and args.amount <= 1000` next to `deny when tool ==
+//! "transfer_funds" and args.amount >= 1000`: at exactly 1000 both match and the deny wins.
+//! Ranges that touch at one value are almost always an off-by-one (`<=` where `<` was meant),
+//! and the value at the boundary is the one reviewers test least.
 //!
-//! Rules that do not name a tool (global guards such as `deny when agent.trust < 300`) are
-//! not compared here; an allow that a deny covers completely is reported as `shadowed-rule`.
+//! What is reported, precisely: both rules name the same tool (the same value of the `tool`
+//! switch, or of the first switch in the bundle), both can be true on one request, neither is
+//! an exception inside the other (the deny also covers requests the allow does not, and the
+//! allow requests the deny does not), the allow is not wholly shadowed (that is
+//! `shadowed-rule`), and on every path of the decision diagram where both are true some number
+//! is pinned to a single value. Broader overlaps, such as "allow reads under `/data`" beside
+//! "deny `.env` files", are the usual guard-and-exception style and are not reported. Rules that
+//! do not name a tool (global guards such as `deny when agent.trust < 300`) are not compared.
 //!
 //! **Evidence.** The finding shows a request on which both conditions are true, evaluated by
-//! the VM and by the reference interpreter. Overlaps that only come from a missing attribute
-//! (a deny that fires fail-closed) are not reported.
+//! the VM and by the reference interpreter.
 //!
 //! **Example.**
 //! ```gov
@@ -21,10 +24,11 @@
 //! rule pay_big: deny when tool == "transfer_funds" and args.amount >= 1000 because "too much"
 //! ```
 //!
-//! **Fix.** Make the conditions disjoint (`args.amount > 1000`), or turn one into an explicit
-//! exception of the other.
+//! **Fix.** Make the ranges disjoint (`args.amount > 1000`), or say which rule decides the
+//! boundary value.
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::compile::analysis::Branch;
 use crate::lint::{Cx, Finding, Level, Lint};
 use crate::syntax::ast::Effect;
 
@@ -83,7 +87,20 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
             if sem.and_not(td, ta) == f {
                 continue;
             }
-            let Some(witness) = sem.witness(both, &|obs, _| obs.is_true(a) && obs.is_true(d))
+            // Only overlaps at a boundary value: every path where both hold pins a number.
+            let paths = sem.a.paths(both, sem.a.m.t, 64);
+            let pinned = |p: &Vec<crate::compile::analysis::Step>| {
+                p.iter().any(|st| {
+                    matches!(
+                        st.branch,
+                        Branch::Range { lo: Some((l, true)), hi: Some((h, true)) } if l == h
+                    )
+                })
+            };
+            if paths.is_empty() || paths.len() >= 64 || !paths.iter().all(pinned) {
+                continue;
+            }
+            let Some(witness) = sem.witness(both, &[a, d], &|obs| obs.is_true(a) && obs.is_true(d))
             else {
                 continue;
             };
@@ -92,14 +109,14 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
             };
             out.push(
                 Finding::new(format!(
-                    "`{}` and `{}` both match some requests; {} wins there",
+                    "`{}` and `{}` both match at the boundary of their ranges; {} wins there",
                     rule.id, dr.id, dr.effect
                 ))
                 .at(rule.loc, "allows")
                 .related(dr.loc, format!("{} the same request", crate::lint::verb(dr.effect)))
                 .help(format!(
-                    "the two conditions overlap without one being an exception of the other; make them disjoint, or narrow `{}` to the requests it should decide",
-                    rule.id
+                    "the ranges touch at one value (often `<=` where `<` was meant); make them disjoint, or decide which rule owns the boundary (`{}` or `{}`)",
+                    rule.id, dr.id
                 ))
                 .witness(witness),
             );
@@ -122,6 +139,11 @@ mod tests {
         pass(
             "G0104",
             "policy p {\n rule read: allow when tool == \"file_read\"\n rule low: deny when agent.trust < 300 because \"no\"\n}",
+        );
+        // A broad overlap in guard-and-exception style.
+        pass(
+            "G0104",
+            "policy p {\n rule read: allow when tool == \"r\" and args.path starts_with \"/data/\"\n rule env: deny when tool == \"r\" and args.path matches r\"\\.env$\" because \"x\"\n}",
         );
         // Disjoint.
         pass(

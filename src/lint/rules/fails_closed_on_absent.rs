@@ -31,7 +31,9 @@
 //! well-formed requests, and `false and unknown` is false.
 use serde_json::Value as Json;
 
+use crate::bytecode::model::{Operand as BOperand, Pred, Var};
 use crate::check::{Attr, Bundle, Cond, Operand, OperandKind, Rule, TestKind};
+use crate::compile::analysis::{Analysis, Branch};
 use crate::lint::{Cx, Finding, Level, Lint};
 use crate::syntax::ast::CmpOp;
 use crate::syntax::ast::Effect;
@@ -127,14 +129,42 @@ fn expected_anyway(bundle: &Bundle, r: usize, ev: &Json, missing: &[String]) -> 
         .map(|(a, _)| a)
         .filter(|a| missing.contains(&a.to_string()))
         .collect();
-    let mut b = bundle.clone();
-    if let Some(x) = b.rules.get_mut(r) {
+    let mut b = crate::lint::witness::sub_bundle(bundle, &[r]);
+    if let Some(x) = b.rules.first_mut() {
         x.cond = naive(&rule.cond, &attrs);
     }
     let reference = crate::reference::Reference::new(&b, "");
     match reference.rule_values(ev) {
-        Some(vs) => vs.get(r) != Some(&crate::reference::K3::False),
+        Some(vs) => vs.first() != Some(&crate::reference::K3::False),
         None => true,
+    }
+}
+
+/// Whether every attribute a variable reads is `tool` or under `args`.
+fn reads_only_tool_or_args(a: &Analysis, v: &Var) -> bool {
+    fn op(a: &Analysis, o: &BOperand) -> bool {
+        match o {
+            BOperand::Slot { slot, .. } => a.slots.get(*slot as usize).is_some_and(|p| {
+                p.first().is_some_and(|r| r == "args") || p.as_slice() == ["tool"]
+            }),
+            BOperand::Func { arg, .. } => op(a, arg),
+            BOperand::Tracker(_) => false,
+            _ => true,
+        }
+    }
+    match v {
+        Var::Switch { operand, .. } | Var::Thresh { operand } | Var::Bool { operand } => {
+            op(a, operand)
+        }
+        Var::Has { .. } => false,
+        Var::Pred(p) => match p {
+            Pred::Cmp { lhs, rhs, .. }
+            | Pred::StartsWith { lhs, rhs }
+            | Pred::EndsWith { lhs, rhs } => op(a, lhs) && op(a, rhs),
+            Pred::Contains { hay, needle } => op(a, hay) && op(a, needle),
+            Pred::In { lhs, values } => op(a, lhs) && values.iter().all(|v| op(a, v)),
+            Pred::Regex { lhs, .. } => op(a, lhs),
+        },
     }
 }
 
@@ -158,6 +188,22 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
         let paths = sem.a.paths(unknown, t, 32);
         let mut shown = None;
         for p in &paths {
+            // Only paths whose unknown outcomes are all on `tool` or `args.*` can be explained
+            // by the kind of request; skip the others before building anything.
+            let mut any = false;
+            let explainable = p.iter().all(|st| {
+                if st.branch != Branch::Unknown {
+                    return true;
+                }
+                any = true;
+                sem.a
+                    .vars
+                    .get(st.var as usize)
+                    .is_some_and(|v| reads_only_tool_or_args(&sem.a, v))
+            });
+            if !explainable || !any {
+                continue;
+            }
             let Some(mut ev) = crate::lint::witness::synthesize(&sem.a, p) else {
                 continue;
             };
@@ -189,21 +235,18 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
             let Some(missing) = explained(bundle, rule, &ev) else {
                 continue;
             };
-            let Some((obs, vm_unknown)) = sem.oracle.observe(&ev) else {
+            let Some(obs) = sem.oracle.observe(&[r], &ev) else {
                 continue;
             };
-            if obs.is_unknown(r, &vm_unknown)
-                && obs.matches(bundle, r)
-                && !expected_anyway(bundle, r, &ev, &missing)
-            {
+            if obs.is_unknown(r) && obs.matches(r) && !expected_anyway(bundle, r, &ev, &missing) {
                 shown = Some((ev, missing));
                 break;
             }
         }
         let Some((ev, _)) = shown else { continue };
-        let ev = sem.minimize(ev, &|e, obs, unknown| {
-            obs.is_unknown(r, unknown)
-                && obs.matches(bundle, r)
+        let ev = sem.minimize(&[r], ev, &|e, obs| {
+            obs.is_unknown(r)
+                && obs.matches(r)
                 && explained(bundle, rule, e).is_some_and(|m| !expected_anyway(bundle, r, e, &m))
         });
         let Some(missing) = explained(bundle, rule, &ev) else {

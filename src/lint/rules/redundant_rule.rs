@@ -67,9 +67,8 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
         let Some(&tr) = sem.truth.get(r) else {
             continue;
         };
-        let Some(witness) = sem.witness(tr, &|obs, _| {
-            obs.matches(bundle, r) && obs.matches(bundle, s)
-        }) else {
+        let Some(witness) = sem.witness(tr, &[r, s], &|obs| obs.matches(r) && obs.matches(s))
+        else {
             continue;
         };
         let message = if same {

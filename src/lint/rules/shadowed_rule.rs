@@ -85,8 +85,10 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
                 v
             }
         };
-        let witness = sem.witness(ta, &|obs, _| {
-            obs.is_true(a) && named.iter().any(|&d| obs.matches(bundle, d))
+        let mut involved = named.clone();
+        involved.push(a);
+        let witness = sem.witness(ta, &involved, &|obs| {
+            obs.is_true(a) && named.iter().any(|&d| obs.matches(d))
         });
         let Some(witness) = witness else { continue };
         let names: Vec<String> = named
