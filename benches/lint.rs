@@ -1,6 +1,12 @@
 //! `govern lint` on a generated 1,000-rule bundle, every lint on (semantic ones included).
 //!
 //! Run: `cargo bench --bench lint -- --warm-up-time 1 --measurement-time 3`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use govern::diag::SourceFile;
@@ -70,7 +76,7 @@ pub fn bundle_source(tools: usize) -> String {
 
 fn bench(c: &mut Criterion) {
     let src = bundle_source(100);
-    let bundle = govern::check::check_sources(vec![SourceFile::new("bench.gov", src)])
+    let bundle = govern::check::check_sources(vec![SourceFile::new("bench.gov", src.clone())])
         .expect("the generated bundle checks");
     assert!(bundle.rules.len() >= 1000);
     let levels = govern::lint::Levels::default();

@@ -340,7 +340,7 @@ fn layout(tokens: Vec<String>, seps: Vec<u8>) -> String {
     for (i, t) in tokens.into_iter().enumerate() {
         if i > 0 {
             let sep = match seps.get(i % seps.len().max(1)).copied().unwrap_or(0) % 8 {
-                0 | 1 | 2 => " ".to_string(),
+                0..=2 => " ".to_string(),
                 3 => "\n".to_string(),
                 4 => "\n    ".to_string(),
                 5 => format!(" // c{i}\n"),

@@ -189,7 +189,12 @@ pub fn apply(bundle: &Bundle, findings: Vec<Finding>, levels: &Levels) -> Vec<Fi
         kept.push(f);
     }
     for s in &sups {
-        if !s.used {
+        // A suppression of lints that are all turned off cannot be used: not reported.
+        let all_off = s
+            .codes
+            .iter()
+            .all(|c| super::find(c).is_some_and(|l| levels.of(l).is_none()));
+        if !s.used && !all_off {
             let mut f = Finding::new(format!(
                 "this suppression of {} silences nothing",
                 s.codes.join(", ")
