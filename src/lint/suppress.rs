@@ -252,6 +252,11 @@ mod tests {
         let unused =
             "policy p {\n // govern:allow(G0201) why\n rule a: allow when action == \"input\"\n}\n";
         assert_eq!(codes(unused), ["G0003"]);
+        // A suppression of a lint turned off in govern.toml is not "unused".
+        let b = crate::check::check_sources(vec![SourceFile::new("t.gov", unused)]).unwrap();
+        let mut levels = Levels::default();
+        levels.overrides.insert("G0201".into(), None);
+        assert!(run(&b, &levels).is_empty());
         // Above the annotations of a rule: covers the rule.
         let annotated = "policy p {\n // govern:allow(G0201) why\n @tag(\"x\")\n rule a: deny when action == \"input\"\n}\n";
         assert!(codes(annotated).is_empty());

@@ -9,9 +9,12 @@
 //! **Proof.** Where the rule is true, as a decision diagram, is the same diagram with the test
 //! replaced by the constant as without (diagrams are canonical, so equal functions are equal
 //! nodes). Only where an attribute is missing can the test still make a difference: a test on
-//! a missing attribute is unknown, and unknown conditions fire deny rules (fail-closed). Rules that can never match are reported by
-//! `unreachable-rule` instead. Only tests written in the rule itself are reported, not those of
-//! the policy's `applies when`.
+//! a missing attribute is unknown, and unknown conditions fire deny rules (fail-closed).
+//!
+//! Rules that can never match are reported by `unreachable-rule` instead. Only tests written in
+//! the rule itself are reported, not those of the policy's `applies when`, and a rule that
+//! restates a test of its policy's scope (`applies when action == "tool_call"` and a rule
+//! `when action == "tool_call" and …`) is taken as written on purpose.
 //!
 //! **Example.**
 //! ```gov
@@ -55,6 +58,15 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
                 tests.push(t);
             }
         });
+        // Tests of the policy's scope, which rules often restate on purpose.
+        let mut scope: Vec<&Test> = Vec::new();
+        if let Some(applies) = bundle
+            .policies
+            .get(rule.policy)
+            .and_then(|p| p.applies.as_ref())
+        {
+            applies.for_each_test(bundle, false, &mut |t| scope.push(t));
+        }
         let mut reported: Vec<Loc> = Vec::new();
         for t in tests {
             if reported.contains(&t.loc) {
@@ -74,6 +86,7 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
                     format!("`{text}` never changes what `{}` decides", rule.id),
                     "has no effect",
                 ),
+                (true, false) if scope.iter().any(|s| s.kind == t.kind) => continue,
                 (true, false) => (
                     format!("`{text}` is always true where it matters in `{}`", rule.id),
                     "always true here",
@@ -104,6 +117,11 @@ mod tests {
         pass(
             "G0105",
             "policy p {\n rule a: allow when tool == \"a\" and args.n > 5\n}",
+        );
+        // A rule restating the policy's scope is not reported.
+        pass(
+            "G0105",
+            "policy p {\n applies when action == \"tool_call\"\n rule a: allow when action == \"tool_call\" and tool == \"a\"\n}",
         );
         // Scope tests of `applies when` are not reported.
         pass(
