@@ -395,9 +395,25 @@ fn lint_fmt_check_and_write() {
         "--check changes nothing"
     );
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("a.gov"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+    }
     let (_, err, code) = run_in(&dir, &["fmt", "."]);
     assert_eq!(code, 0);
     assert_eq!(err, "formatted a.gov\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("a.gov"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "the file keeps its permissions");
+    }
     let once = std::fs::read_to_string(dir.join("a.gov")).unwrap();
     snap!("lint_fmt_written", once.clone());
     assert!(once.contains("// keep me"));

@@ -15,6 +15,22 @@ pub fn paths_or_cwd(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
+/// The permissions of an existing file, kept when it is rewritten.
+fn mode_of(path: &std::path::Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 pub fn run(ctx: &Ctx, args: &FmtArgs) -> u8 {
     let paths = paths_or_cwd(&args.paths);
     if args.watch {
@@ -47,11 +63,8 @@ fn once(ctx: &Ctx, args: &FmtArgs, paths: &[PathBuf]) -> u8 {
         }
         changed.push(f.name.clone());
         if !args.check {
-            if let Err(e) = crate::fsutil::write_atomic(
-                std::path::Path::new(&f.name),
-                formatted.as_bytes(),
-                None,
-            ) {
+            let path = std::path::Path::new(&f.name);
+            if let Err(e) = crate::fsutil::write_atomic(path, formatted.as_bytes(), mode_of(path)) {
                 ctx.error(format!("cannot write {}: {e}", f.name));
                 io_failed = true;
             }
