@@ -191,6 +191,10 @@ fn lint_exit_codes() {
     assert_eq!(r.2, 2);
     assert!(r.1.contains("did you mean `agent.trust`"), "{}", r.1);
     assert_eq!(run_in(&dir, &["lint", "missing.gov"]).2, 2);
+    // In GitHub format, input errors are annotations too.
+    let (out, _, code) = run_in(&dir, &["lint", "bad.gov", "--format", "github"]);
+    assert_eq!(code, 2);
+    assert!(out.starts_with("::error file=bad.gov,line=1,"), "{out}");
     assert_eq!(run_in(&dir, &["lint", "clean.gov", "--format", "xml"]).2, 2);
     assert_eq!(
         run_in(&dir, &["lint", "clean.gov", "--fail-level", "loud"]).2,

@@ -15,6 +15,15 @@ pub fn run(ctx: &Ctx, args: &LintArgs) -> u8 {
     once(ctx, args, &paths)
 }
 
+/// Reports problems with the input; in GitHub format also as annotations on standard output.
+fn input_errors(ctx: &Ctx, args: &LintArgs, diags: &[crate::diag::Diag], format: DiagFormat) {
+    ctx.report(diags, format);
+    if args.format == LintFormat::Github {
+        let mut out = Out::new();
+        out.write_str(&output::github_diags(diags));
+    }
+}
+
 fn once(ctx: &Ctx, args: &LintArgs, paths: &[PathBuf]) -> u8 {
     let diag_format = if args.format == LintFormat::Json {
         DiagFormat::Json
@@ -24,21 +33,21 @@ fn once(ctx: &Ctx, args: &LintArgs, paths: &[PathBuf]) -> u8 {
     let cfg = match config::load(paths) {
         Ok(c) => c,
         Err(d) => {
-            ctx.report(&[*d], diag_format);
+            input_errors(ctx, args, &[*d], diag_format);
             return exit::ERROR;
         }
     };
     let files = match crate::source::load(paths) {
         Ok(f) => f,
         Err(diags) => {
-            ctx.report(&diags, diag_format);
+            input_errors(ctx, args, &diags, diag_format);
             return exit::ERROR;
         }
     };
     let bundle = match crate::check::check_sources(files) {
         Ok(b) => b,
         Err(diags) => {
-            ctx.report(&diags, diag_format);
+            input_errors(ctx, args, &diags, diag_format);
             return exit::ERROR;
         }
     };

@@ -294,6 +294,36 @@ pub fn github(bundle: &Bundle, findings: &[Finding]) -> String {
     s
 }
 
+/// Input problems (syntax, type, I/O errors) as workflow commands, so that they show on the
+/// diff as well.
+pub fn github_diags(diags: &[Diag]) -> String {
+    let mut s = String::new();
+    for d in diags {
+        let cmd = match d.severity {
+            crate::diag::Severity::Error => "error",
+            crate::diag::Severity::Warning => "warning",
+            crate::diag::Severity::Info => "notice",
+        };
+        let mut props = Vec::new();
+        if let Some((file, line, col)) = d.position() {
+            props.push(format!("file={}", gh_prop(&file)));
+            if line > 0 {
+                props.push(format!("line={line}"));
+            }
+            if col > 0 {
+                props.push(format!("col={col}"));
+            }
+        }
+        props.push(format!("title={}", gh_prop(&d.code)));
+        let mut msg = d.message.clone();
+        if let Some(h) = &d.help {
+            msg.push_str(&format!("\nhelp: {h}"));
+        }
+        s.push_str(&format!("::{cmd} {}::{}\n", props.join(","), gh_data(&msg)));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
