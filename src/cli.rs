@@ -42,6 +42,14 @@ pub enum Command {
     Build(BuildArgs),
     /// Decide events with a bundle or with policies compiled on the fly.
     Eval(EvalArgs),
+    /// Create an Ed25519 signing key pair (NAME.key, NAME.pub).
+    Keygen(KeygenArgs),
+    /// Sign a plugin directory, a bundle or files (writes a DSSE envelope).
+    Sign(SignArgs),
+    /// Verify a signed plugin, bundle or files against a trust file.
+    Verify(VerifyArgs),
+    /// Print the id of a public (or private) key.
+    Keyid(KeyidArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules,
@@ -90,20 +98,19 @@ Events are JSON objects, one per line (JSONL), or a single JSON object that may 
 Stateful rules (count, sum, seen) carry their state from one event to the next.
 
 Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
-its line number and decided `deny`, and the others are still decided). With --exit-code: 0 when
-every decision is allow, 1 when any is deny, 3 when any is escalate and none deny, 2 on errors.
+its line number and decided `deny`, and the others are still decided) or when --trust is given
+and the bundle is unsigned or its signature does not verify (then no event is read). With
+--exit-code: 0 when every decision is allow, 1 when any is deny, 3 when any is escalate and
+none deny, 2 on errors.
 
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
-  echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain")]
+  echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain
+  govern eval --bundle p.govb --trust trust.yaml testdata/events.jsonl")]
+#[command(group(clap::ArgGroup::new("program").required(true).args(["bundle", "policy"])))]
 pub struct EvalArgs {
     /// A compiled bundle to evaluate with.
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "policy",
-        required_unless_present = "policy"
-    )]
+    #[arg(long, value_name = "FILE", conflicts_with = "policy")]
     pub bundle: Option<PathBuf>,
 
     /// Policy files or directories to compile and evaluate with (repeat for several).
@@ -122,6 +129,156 @@ pub struct EvalArgs {
     /// Make the exit status tell allow (0), deny (1) and escalate (3) apart.
     #[arg(long)]
     pub exit_code: bool,
+
+    /// Refuse the bundle unless its signature verifies against this trust file
+    /// (see `govern verify`); checked before any event is read.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "bundle",
+        conflicts_with = "policy"
+    )]
+    pub trust: Option<PathBuf>,
+
+    /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub signature: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Writes NAME.key (the private key: PKCS#8 PEM, mode 0600) and NAME.pub (the public key: SPKI
+PEM), and prints the key id (`sha256:` of the public key's DER encoding). Existing files are
+never overwritten. The files are the ones OpenSSL reads and writes: `openssl genpkey -algorithm
+ed25519 -out NAME.key` makes a key govern can sign with, `openssl pkey -in NAME.key -pubout`
+its public key.
+
+Exit status: 0 when both files were written, 2 otherwise.
+
+Examples:
+  govern keygen -o keys/publisher
+  govern keyid keys/publisher.pub")]
+pub struct KeygenArgs {
+    /// The path and name of the key files, without extension.
+    #[arg(short, long, value_name = "NAME")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "\
+TARGET is a plugin directory (every file under it is signed; name and version come from its
+agent-plugin.yaml), one `.govb` bundle, or several files (listed relative to the signature
+file's directory). The manifest of every file's SHA-256 is serialized with RFC 8785 (JCS) and
+signed inside a DSSE envelope, written atomically to TARGET.sig.json or --out.
+
+When the envelope exists, the new signature is added beside the others; the contents, name and
+version must be exactly what was signed before (remove the envelope to sign new contents).
+
+Exit status: 0 when the envelope was written (or already held this key's signature), 2 on
+errors.
+
+Examples:
+  govern sign plugins/weather --key keys/publisher.key --expires 180d
+  govern sign policies.govb --key keys/publisher.key --version 1.4.0
+  govern sign policies.govb --key keys/second.key          # a second signature",
+    disable_version_flag = true
+)]
+pub struct SignArgs {
+    /// A plugin directory, a `.govb` bundle, or files.
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<PathBuf>,
+
+    /// The private key (PKCS#8 PEM, from `govern keygen` or `openssl genpkey`).
+    #[arg(long, value_name = "KEY.key")]
+    pub key: PathBuf,
+
+    /// Where to write the envelope (default: TARGET.sig.json beside the target).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// When the signature stops being accepted: an RFC 3339 time or a duration after
+    /// creation (`90d`, `12h`, `1y`, `1d12h`).
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+
+    /// The name in the manifest (default: from agent-plugin.yaml, else the file name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The version in the manifest (from agent-plugin.yaml for plugins; required otherwise).
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+
+    /// The creation time to record (RFC 3339; default now), for reproducible envelopes.
+    #[arg(long, value_name = "TIME")]
+    pub created: Option<String>,
+}
+
+/// How `govern verify` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    /// A summary line on success; each failed check on standard error.
+    Human,
+    /// One JSON report on standard output, success or not.
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Checks, and names the check and the file that fail: envelope (present, DSSE, base64),
+payload-type, signature (each signature by a trusted key verifies over DSSE's PAE), threshold
+(enough distinct trusted keys signed), revoked, key-validity (not_before/not_after), manifest
+(canonical JCS, consistent with agent-plugin.yaml), kind, expired, rollback (with --state),
+path (nothing escapes the root), symlink, file-type, missing, unlisted and digest. Signatures
+by keys the trust file does not list are ignored. The trust file format is in docs/signing.md.
+
+With --state FILE, a version older than the last one verified for the same name is refused
+(rollback), and on success a newer version is recorded in FILE.
+
+Exit status: 0 when every check holds, 1 when a check fails (including a missing or damaged
+envelope), 2 when the trust file, the state file or the target cannot be read or is malformed.
+
+Examples:
+  govern verify plugins/weather --trust trust.yaml
+  govern verify policies.govb --trust trust.yaml --state /var/lib/govern/seen.json
+  govern verify policies.govb --trust trust.yaml --format json")]
+pub struct VerifyArgs {
+    /// A plugin directory, a `.govb` bundle, or files.
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<PathBuf>,
+
+    /// The trust file: accepted keys, revocations and threshold.
+    #[arg(long, value_name = "FILE")]
+    pub trust: PathBuf,
+
+    /// The envelope (default: TARGET.sig.json beside the target).
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+
+    /// Last-seen versions: refuse rollbacks and record newer versions.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// How to report.
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Human)]
+    pub format: VerifyFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The id is `sha256:` and the hex SHA-256 of the key's SubjectPublicKeyInfo DER encoding, the same
+as `openssl pkey -pubin -in KEY.pub -outform DER | sha256sum`. Given a private key, the id of its
+public key is printed (the private key itself never is).
+
+Exit status: 0 on success, 2 when a key cannot be read.
+
+Examples:
+  govern keyid keys/publisher.pub")]
+pub struct KeyidArgs {
+    /// Public keys (SPKI PEM) or private keys (PKCS#8 PEM).
+    #[arg(required = true, value_name = "KEY")]
+    pub keys: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -20,14 +20,17 @@ pub fn listing(m: &Model, digest: &str) -> String {
     let _ = writeln!(o, "; default {}", m.default);
     let _ = writeln!(
         o,
-        "; {} rules, {} trackers, {} variables, {} nodes, {} leaves, {} group{}",
+        "; {} rules, {} trackers, {} variables, {} nodes, {} leaves",
         m.rules.len(),
         m.trackers.len(),
         m.vars.len(),
         m.nodes.len(),
         m.leaves.len(),
-        m.roots.len(),
-        if m.roots.len() == 1 { "" } else { "s" }
+    );
+    let (tests, leaves) = super::worst_case(&m.nodes, &m.roots);
+    let _ = writeln!(
+        o,
+        "; a decision makes at most {tests} tests and merges at most {leaves} leaves"
     );
     o.push_str("\nslots:\n");
     for (i, _) in m.slots.iter().enumerate() {
@@ -124,8 +127,9 @@ pub fn operand(m: &Model, o: &Operand) -> String {
                 if let Some(v) = tr.value {
                     s.push_str(&format!(" of {}", m.slot_name(v)));
                 }
-                if let Some(d) = tr.within {
-                    s.push_str(&format!(" within {}", duration(d)));
+                match tr.within {
+                    Some(d) => s.push_str(&format!(" within {}", duration(d))),
+                    None => s.push_str(" ever"),
                 }
                 let keys: Vec<String> = tr.per.iter().map(|&k| m.slot_name(k)).collect();
                 format!("{s} per {} (t{t})", keys.join(", "))
@@ -146,6 +150,9 @@ pub fn var(m: &Model, v: &Var) -> String {
             format!("switch {} [{}]", operand(m, op), cs.join(", "))
         }
         Var::Thresh { operand: op } => format!("number {}", operand(m, op)),
+        Var::Bool {
+            operand: op @ Operand::Tracker(_),
+        } => operand(m, op),
         Var::Bool { operand: op } => format!("bool {}", operand(m, op)),
         Var::Has { slot } => format!("has {}", m.slot_name(*slot)),
         Var::Pred(p) => match p {
@@ -209,8 +216,12 @@ pub fn regions(cuts: &[f64]) -> Vec<String> {
 }
 
 fn node(m: &Model, n: &NodeDef) -> String {
-    let v = m.vars.get(n.var() as usize);
+    let v = n.var().and_then(|v| m.vars.get(v as usize));
     match n {
+        NodeDef::Fork { children } => {
+            let cs: Vec<String> = children.iter().map(|c| target(*c)).collect();
+            format!("fork: {}", cs.join(", "))
+        }
         NodeDef::Switch {
             var,
             branches,

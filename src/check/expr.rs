@@ -309,6 +309,8 @@ impl Checker<'_> {
                     let name = p.segments.first().map(|s| s.name.as_str()).unwrap_or("");
                     if let Some(set) = self.sets.get(name) {
                         Some(set.values.clone())
+                    } else if self.bad_sets.contains(name) {
+                        return None;
                     } else if schema::builtin(name).is_none() && !schema::RECORDS.contains(&name) {
                         let mut d =
                             Diag::error(codes::UNDEFINED_SET, format!("undefined set `{name}`"))
@@ -606,6 +608,10 @@ impl Checker<'_> {
                 },
                 ast::ListItem::Set(name) => match self.sets.get(&name.node) {
                     Some(s) => (s.values.clone(), name.span),
+                    None if self.bad_sets.contains(&name.node) => {
+                        ok = false;
+                        continue;
+                    }
                     None => {
                         let mut d = Diag::error(
                             codes::UNDEFINED_SET,
@@ -738,6 +744,10 @@ impl Checker<'_> {
                 .at(f.src, span, format!("this is {}", ty_article(o.ty)));
                 if want == Ty::Bool {
                     d = d.help("compare it to get a condition, e.g. `agent.trust > 500`");
+                } else if want == Ty::String {
+                    d = d.help(
+                        "`matches`, `like`, `starts_with`, `ends_with`, `lower`, `upper`, `norm_path` and `url_host` work on strings; values are never converted",
+                    );
                 }
                 self.error(d);
                 None
@@ -952,21 +962,19 @@ impl Checker<'_> {
             _ => (Ty::String, Ty::String, "a string"),
         };
         let inner = self.expect(f, s, want, arg.span, what)?;
-        if let Some(c) = inner.constant() {
-            // Fold functions of literals.
-            if let Const::String(s) = c {
-                let v = match func {
-                    Func::Len => Const::Number(s.chars().count() as f64),
-                    Func::Lower => Const::String(crate::builtins::lower(s)),
-                    Func::Upper => Const::String(crate::builtins::upper(s)),
-                    Func::NormPath => Const::String(crate::builtins::norm_path(s)),
-                    Func::UrlHost => Const::String(crate::builtins::url_host(s)),
-                };
-                return Some(Operand {
-                    kind: OperandKind::Const(v),
-                    ty: result,
-                });
-            }
+        // Fold functions of literals.
+        if let Some(Const::String(s)) = inner.constant() {
+            let v = match func {
+                Func::Len => Const::Number(s.chars().count() as f64),
+                Func::Lower => Const::String(crate::builtins::lower(s)),
+                Func::Upper => Const::String(crate::builtins::upper(s)),
+                Func::NormPath => Const::String(crate::builtins::norm_path(s)),
+                Func::UrlHost => Const::String(crate::builtins::url_host(s)),
+            };
+            return Some(Operand {
+                kind: OperandKind::Const(v),
+                ty: result,
+            });
         }
         Some(Operand {
             kind: OperandKind::Func(func, Box::new(inner)),

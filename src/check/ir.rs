@@ -82,7 +82,7 @@ impl fmt::Display for Verdict {
 }
 
 /// Where something was written: a file of the bundle and a byte span in it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Loc {
     pub file: u32,
     pub span: Span,

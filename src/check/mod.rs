@@ -35,7 +35,9 @@ pub mod codes {
 }
 
 /// Parses and checks a set of source files as one bundle.
-pub fn check_sources(files: Vec<SourceFile>) -> Result<Bundle, Vec<Diag>> {
+pub fn check_sources(mut files: Vec<SourceFile>) -> Result<Bundle, Vec<Diag>> {
+    // The order files are given in never matters: they are read in name order.
+    files.sort_by(|a, b| a.name.cmp(&b.name));
     let mut asts = Vec::with_capacity(files.len());
     let mut errors = Vec::new();
     for f in &files {
@@ -57,6 +59,7 @@ pub fn check(files: Vec<SourceFile>, asts: Vec<ast::File>) -> Result<Bundle, Vec
         diags: Vec::new(),
         tools: BTreeMap::new(),
         sets: BTreeMap::new(),
+        bad_sets: BTreeSet::new(),
         statefuls: Vec::new(),
     };
     c.declarations(&asts);
@@ -98,6 +101,8 @@ pub(crate) struct Checker<'a> {
     pub(crate) diags: Vec<Diag>,
     pub(crate) tools: BTreeMap<String, ToolSig>,
     pub(crate) sets: BTreeMap<String, SetInfo>,
+    /// Sets whose definition is wrong: already reported, so uses stay quiet.
+    pub(crate) bad_sets: BTreeSet<String>,
     pub(crate) statefuls: Vec<Stateful>,
 }
 
@@ -178,7 +183,11 @@ impl<'a> Checker<'a> {
         let names: Vec<String> = set_decls.keys().cloned().collect();
         for name in names {
             let mut stack = Vec::new();
-            if let Some(values) = self.resolve_set(&name, &set_decls, &mut stack) {
+            let resolved = self.resolve_set(&name, &set_decls, &mut stack);
+            if resolved.is_none() {
+                self.bad_sets.insert(name.clone());
+            }
+            if let Some(values) = resolved {
                 if let Some((f, decl)) = set_decls.get(&name) {
                     let info = SetInfo {
                         name: name.clone(),

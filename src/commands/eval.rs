@@ -14,15 +14,24 @@ use crate::decision::Decision;
 use crate::vm::{Event, Outcome, Program, State, Step};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
-    let program = match &args.bundle {
-        Some(path) => match crate::pipeline::load_bundle(path) {
+    let program = match (&args.bundle, &args.trust) {
+        (Some(path), Some(trust)) => {
+            match crate::pipeline::load_signed_bundle(path, args.signature.as_deref(), trust) {
+                Ok(p) => p,
+                Err(diags) => {
+                    ctx.report(&diags, DiagFormat::Human);
+                    return exit::ERROR;
+                }
+            }
+        }
+        (Some(path), None) => match crate::pipeline::load_bundle(path) {
             Ok(p) => p,
             Err(d) => {
                 ctx.report(&[d], DiagFormat::Human);
                 return exit::ERROR;
             }
         },
-        None => match crate::pipeline::build_paths(&args.policy) {
+        (None, _) => match crate::pipeline::build_paths(&args.policy) {
             Ok(b) => b.program,
             Err(diags) => {
                 ctx.report(&diags, DiagFormat::Human);

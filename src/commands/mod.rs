@@ -5,7 +5,11 @@ pub mod completions;
 pub mod eval;
 pub mod explain;
 pub mod fmt;
+pub mod keygen;
+pub mod keyid;
 pub mod lint;
+pub mod sign;
+pub mod verify;
 pub mod watch;
 
 use std::io::{self, IsTerminal, Write};
@@ -92,6 +96,10 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Build(a) => build::run(&ctx, &a),
         Command::Eval(a) => eval::run(&ctx, &a),
+        Command::Keygen(a) => keygen::run(&ctx, &a),
+        Command::Sign(a) => sign::run(&ctx, &a),
+        Command::Verify(a) => verify::run(&ctx, &a),
+        Command::Keyid(a) => keyid::run(&ctx, &a),
         Command::Completions(a) => completions::run(&ctx, &a),
         Command::Lint(a) => lint::run(&ctx, &a),
         Command::Explain(a) => explain::run(&ctx, &a),

@@ -191,7 +191,8 @@ impl Analysis {
         }
         let mut next: Vec<(Branch, NodeRef)> = Vec::new();
         let var = match self.m.node(n) {
-            Node::Leaf(_) => return,
+            // Forks only come from unions, which analysis never builds.
+            Node::Leaf(_) | Node::Fork(_) => return,
             Node::Switch {
                 var,
                 branches,

@@ -8,9 +8,10 @@
 //! 3. Variables are ordered: discrete switches first, then thresholds and booleans, then other
 //!    tests, then anything that looks up stream state; more-used first within a class.
 //! 4. Each rule (and each tracker condition) becomes a diagram whose leaves say whether it
-//!    holds or is unknown; the diagrams are united pairwise, balanced, into one diagram. A union
-//!    that would grow past a node budget is left undone and the two halves stay separate
-//!    *groups*, whose leaves the VM merges; realistic bundles end up as one group.
+//!    holds or is unknown; the diagrams are united pairwise, balanced, into one diagram. Where
+//!    uniting two sub-diagrams that test unrelated variables would multiply their sizes, the
+//!    union is a *fork* instead: the VM walks each of its sub-diagrams and merges the leaves
+//!    (see `dd`). Common paths stay one walk; the verifier bounds the worst case.
 
 pub mod analysis;
 pub mod dd;
@@ -23,9 +24,6 @@ use crate::bytecode::model::{Item, Model, NodeDef, Operand, Pred, RuleInfo, Targ
 use crate::check::{Attr, Bundle, Cond, Const, OperandKind, StatefulId, Test, TestKind, Ty};
 use crate::syntax::ast::CmpOp;
 use dd::{Manager, Node, NodeRef, Num, VarShape};
-
-/// How many new nodes one union of two groups may create before the groups stay apart.
-pub const MERGE_LIMIT: usize = 1 << 18;
 
 /// The version recorded in every bundle.
 pub const COMPILER_VERSION: &str = concat!("govern ", env!("CARGO_PKG_VERSION"));
@@ -111,11 +109,12 @@ struct Lowerer {
 
 /// Compiles a checked bundle.
 pub fn compile(bundle: &Bundle) -> Model {
-    compile_with_limit(bundle, MERGE_LIMIT)
+    compile_with(bundle, dd::DEFAULT_COPY_FACTOR)
 }
 
-/// Compiles with a custom merge budget (tests use tiny budgets to exercise groups).
-pub fn compile_with_limit(bundle: &Bundle, limit: usize) -> Model {
+/// Compiles with a custom copy factor (see `dd`): tests use 0 to fork wherever two
+/// sub-diagrams test unrelated variables, exercising the merging of forked leaves.
+pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Model {
     let Lowered {
         lw,
         tracker_conds,
@@ -128,6 +127,7 @@ pub fn compile_with_limit(bundle: &Bundle, limit: usize) -> Model {
 
     // Build one diagram per rule and per tracker condition.
     let mut m = Manager::new(shapes);
+    m.copy_factor = copy_factor;
     let mut diagrams = Vec::new();
     let b = Builder {
         rank: &rank,
@@ -148,7 +148,8 @@ pub fn compile_with_limit(bundle: &Bundle, limit: usize) -> Model {
             Some(Item::RuleUnknown(r).code()),
         ));
     }
-    let roots = merge_groups(&mut m, diagrams, limit);
+    let root = unite(&mut m, diagrams);
+    let roots = vec![root];
 
     // Emit.
     let vars: Vec<Var> = order
@@ -208,6 +209,9 @@ pub fn compile_with_limit(bundle: &Bundle, limit: usize) -> Model {
                 t: target(*t),
                 f: target(*f),
                 u: target(*u),
+            },
+            Node::Fork(children) => NodeDef::Fork {
+                children: children.iter().map(|c| target(*c)).collect(),
             },
             Node::Leaf(_) => NodeDef::Tri {
                 var: 0,
@@ -386,37 +390,21 @@ fn lower(bundle: &Bundle) -> Lowered {
     }
 }
 
-/// Unites the diagrams pairwise, balanced; unions over budget leave separate groups.
-fn merge_groups(m: &mut Manager, diagrams: Vec<NodeRef>, limit: usize) -> Vec<NodeRef> {
-    let mut sealed: Vec<NodeRef> = Vec::new();
-    let mut level: Vec<NodeRef> = diagrams;
+/// Unites the diagrams pairwise, balanced, so that each union meets diagrams of similar size.
+fn unite(m: &mut Manager, diagrams: Vec<NodeRef>) -> NodeRef {
+    let mut level = diagrams;
     while level.len() > 1 {
         let mut next = Vec::with_capacity(level.len() / 2 + 1);
-        let mut it = level.chunks(2);
-        for pair in &mut it {
+        for pair in level.chunks(2) {
             match pair {
-                [a, b] => match m.union_within(*a, *b, limit) {
-                    Some(u) => next.push(u),
-                    None => {
-                        sealed.push(*a);
-                        sealed.push(*b);
-                    }
-                },
+                [a, b] => next.push(m.union(*a, *b)),
                 [a] => next.push(*a),
                 _ => {}
             }
         }
         level = next;
     }
-    // One unsealed diagram remains (none when every union went over budget). A group that
-    // never matches anything contributes nothing.
-    let mut groups = sealed;
-    groups.extend(level);
-    groups.retain(|&g| g != m.f);
-    if groups.is_empty() {
-        groups.push(m.f);
-    }
-    groups
+    level.first().copied().unwrap_or(m.f)
 }
 
 /// Classes of variables in diagram order: cheap tests on attributes first, then tests that

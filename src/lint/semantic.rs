@@ -332,7 +332,8 @@ fn support(
         return s.clone();
     }
     let node_var = match a.m.node(d) {
-        Node::Leaf(_) => u32::MAX,
+        // A fork (never built by analysis) is read as "any outcome", which is conservative.
+        Node::Leaf(_) | Node::Fork(_) => u32::MAX,
         Node::Switch { var, .. } | Node::Thresh { var, .. } | Node::Tri { var, .. } => *var,
     };
     let s = if node_var > var {

@@ -9,7 +9,7 @@ use std::fmt;
 ///
 /// Spans never take part in equality: `Span == Span` is always true, so that syntax trees
 /// compare by meaning. Compare `start`/`end` explicitly where positions matter.
-#[derive(Clone, Copy, Debug, Default, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, Eq)]
 pub struct Span {
     pub start: u32,
     pub end: u32,

@@ -100,7 +100,7 @@ fn recover(file: &SourceFile) -> Vec<Diag> {
         // Inside a policy, parse each member on its own to find every error.
         let members = chunks(text, 1, chunk.start, chunk.end);
         let mut found = false;
-        if is_policy_chunk(piece) && members.len() > 0 {
+        if is_policy_chunk(piece) && !members.is_empty() {
             for m in &members {
                 let Some(mpiece) = text.get(m.clone()) else {
                     continue;
@@ -247,11 +247,7 @@ fn chunks(text: &str, depth: usize, from: usize, to: usize) -> Vec<std::ops::Ran
                 level = level.saturating_sub(1);
                 lead = None;
             }
-            b'@' if level == depth => {
-                if lead.is_none() {
-                    lead = Some(i);
-                }
-            }
+            b'@' if level == depth && lead.is_none() => lead = Some(i),
             c if is_ident_byte(c)
                 && !is_ident_byte(if i > from {
                     bytes.get(i - 1).copied().unwrap_or(0)
@@ -399,6 +395,24 @@ fn pest_error_in(file: &SourceFile, base: usize, e: &pest::error::Error<R>, ctx:
 
 fn syntax_help(text: &str, pos: usize, expected: &[&str]) -> Option<String> {
     let rest = text.get(pos..).unwrap_or("");
+    let before = text.get(..pos).unwrap_or("").trim_end();
+    let line_start = text
+        .get(..pos)
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let line_end = rest.find('\n').map_or(text.len(), |i| pos + i);
+    let line = text.get(line_start..line_end).unwrap_or("");
+    let quotes = line
+        .replace("\\\\", "")
+        .replace("\\\"", "")
+        .matches('"')
+        .count();
+    if quotes % 2 == 1 {
+        return Some("a string on this line is missing its closing `\"`".into());
+    }
+    if before.ends_with("when") || before.ends_with("unless") {
+        return Some("`when` and `unless` must be followed by a condition".into());
+    }
     if rest.starts_with("&&") || rest.starts_with("||") {
         return Some("conditions combine with `and`, `or` and `not`".into());
     }
@@ -411,8 +425,8 @@ fn syntax_help(text: &str, pos: usize, expected: &[&str]) -> Option<String> {
     if expected.contains(&"`:`") && rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Some("a rule is written `rule NAME: EFFECT when CONDITION`".into());
     }
-    if expected.iter().any(|e| e.starts_with("an effect")) {
-        return Some("the effect is one of `allow`, `deny`, `escalate` or `warn`".into());
+    if expected.contains(&"`)`") {
+        return Some("an opening `(` is not closed".into());
     }
     None
 }
@@ -436,7 +450,7 @@ fn found_at(text: &str, pos: usize) -> (String, usize) {
     if c == '"' {
         return (
             "string".into(),
-            rest.find('\n').unwrap_or(rest.len()).min(40).max(1),
+            rest.find('\n').unwrap_or(rest.len()).clamp(1, 40),
         );
     }
     let two = rest.get(..2).unwrap_or("");
@@ -466,10 +480,8 @@ fn expected_names(r: R) -> &'static [&'static str] {
         }
         R::doc => &["a doc comment"],
         R::annotation | R::at => &["an annotation"],
-        R::policy_member | R::description | R::applies | R::rule => {
-            &["`rule`, `description` or `applies`"]
-        }
-        R::kw_description | R::kw_applies | R::kw_rule => &["`rule`, `description` or `applies`"],
+        R::policy_member | R::description | R::applies | R::rule => &["another rule"],
+        R::kw_description | R::kw_applies | R::kw_rule => &["another rule"],
         R::effect | R::kw_escalate | R::kw_warn => {
             &["an effect (`allow`, `deny`, `escalate` or `warn`)"]
         }

@@ -124,6 +124,7 @@ enum RNode {
         f: Target,
         u: Target,
     },
+    Fork(Box<[Target]>),
 }
 
 struct RLeaf {
@@ -306,6 +307,7 @@ impl Program {
                     f: *f,
                     u: *u,
                 },
+                NodeDef::Fork { children } => RNode::Fork(children.clone().into_boxed_slice()),
             })
             .collect();
         let slot_names: Vec<String> = (0..model.slots.len())
@@ -400,10 +402,17 @@ impl Program {
         if bufs.len() < self.bufs {
             bufs.resize(self.bufs, String::new());
         }
-        for root in &self.roots {
-            let leaf = self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut());
-            out.leaves.push(leaf);
+        // Walk from each root; a fork pushes its children, walked in order.
+        let mut pending = std::mem::take(&mut st.pending);
+        pending.clear();
+        pending.extend(self.roots.iter().rev().copied());
+        while let Some(start) = pending.pop() {
+            match self.walk(start, ev, st, &mut bufs, now, trace.as_deref_mut()) {
+                Reached::Leaf(l) => out.leaves.push(l),
+                Reached::Fork(children) => pending.extend(children.iter().rev().copied()),
+            }
         }
+        st.pending = pending;
         st.bufs = bufs;
         self.combine(ev, out);
         // Record this event in the trackers whose conditions hold.
@@ -508,16 +517,16 @@ impl Program {
         bufs: &mut [String],
         now: i64,
         mut trace: Option<&mut Vec<Step>>,
-    ) -> u32 {
+    ) -> Reached<'_> {
         let mut at = root;
         loop {
             let n = match at {
-                Target::Leaf(l) => return l,
+                Target::Leaf(l) => return Reached::Leaf(l),
                 Target::Node(n) => n,
             };
             // Verified: every node index is valid; a missing one ends in the fail-closed leaf.
             let Some(node) = self.nodes.get(n as usize) else {
-                return u32::MAX;
+                return Reached::Leaf(u32::MAX);
             };
             let (next, var, outcome) = match node {
                 RNode::Switch {
@@ -528,7 +537,7 @@ impl Program {
                     unknown,
                 } => {
                     let Some(RVar::Switch { op, table }) = self.vars.get(*var as usize) else {
-                        return u32::MAX;
+                        return Reached::Leaf(u32::MAX);
                     };
                     let (next, outcome) = match self.eval_str(op, ev, bufs) {
                         None => (*unknown, Outcome3::Unknown),
@@ -556,7 +565,7 @@ impl Program {
                     unknown,
                 } => {
                     let Some(RVar::Thresh { op }) = self.vars.get(*var as usize) else {
-                        return u32::MAX;
+                        return Reached::Leaf(u32::MAX);
                     };
                     match self.eval_num(op, ev, st, bufs, now) {
                         None => (*unknown, *var, Outcome3::Unknown),
@@ -584,6 +593,7 @@ impl Program {
                     };
                     (next, *var, Outcome3::Truth(v))
                 }
+                RNode::Fork(children) => return Reached::Fork(children),
             };
             if let Some(tr) = trace.as_deref_mut() {
                 tr.push(Step {
@@ -939,6 +949,13 @@ impl Program {
             .map(|v| crate::bytecode::listing::var(&self.model, v))
             .unwrap_or_default()
     }
+}
+
+/// Where a walk ended.
+enum Reached<'p> {
+    Leaf(u32),
+    /// A fork: its children are walked next.
+    Fork(&'p [Target]),
 }
 
 enum Outcome3 {

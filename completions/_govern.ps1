@@ -1,0 +1,154 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'govern'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'govern' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Compile policies into a verified bytecode bundle (.govb)')
+            [CompletionResult]::new('eval', 'eval', [CompletionResultType]::ParameterValue, 'Decide events with a bundle or with policies compiled on the fly')
+            [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
+            [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
+            [CompletionResult]::new('keyid', 'keyid', [CompletionResultType]::ParameterValue, 'Print the id of a public (or private) key')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'govern;build' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where to write the bundle (written atomically)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where to write the bundle (written atomically)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to print errors in the policies')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--listing', '--listing', [CompletionResultType]::ParameterName, 'Also print a readable disassembly of the bundle')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;eval' {
+            [CompletionResult]::new('--bundle', '--bundle', [CompletionResultType]::ParameterName, 'A compiled bundle to evaluate with')
+            [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'Policy files or directories to compile and evaluate with (repeat for several)')
+            [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read')
+            [CompletionResult]::new('--signature', '--signature', [CompletionResultType]::ParameterName, 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--explain', '--explain', [CompletionResultType]::ParameterName, 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes')
+            [CompletionResult]::new('--exit-code', '--exit-code', [CompletionResultType]::ParameterName, 'Make the exit status tell allow (0), deny (1) and escalate (3) apart')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;keygen' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'The path and name of the key files, without extension')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'The path and name of the key files, without extension')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;sign' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'The private key (PKCS#8 PEM, from `govern keygen` or `openssl genpkey`)')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Where to write the envelope (default: TARGET.sig.json beside the target)')
+            [CompletionResult]::new('--expires', '--expires', [CompletionResultType]::ParameterName, 'When the signature stops being accepted: an RFC 3339 time or a duration after creation (`90d`, `12h`, `1y`, `1d12h`)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The name in the manifest (default: from agent-plugin.yaml, else the file name)')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'The version in the manifest (from agent-plugin.yaml for plugins; required otherwise)')
+            [CompletionResult]::new('--created', '--created', [CompletionResultType]::ParameterName, 'The creation time to record (RFC 3339; default now), for reproducible envelopes')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'govern;verify' {
+            [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'The trust file: accepted keys, revocations and threshold')
+            [CompletionResult]::new('--signature', '--signature', [CompletionResultType]::ParameterName, 'The envelope (default: TARGET.sig.json beside the target)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Last-seen versions: refuse rollbacks and record newer versions')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to report')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;keyid' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;completions' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;help' {
+            [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Compile policies into a verified bytecode bundle (.govb)')
+            [CompletionResult]::new('eval', 'eval', [CompletionResultType]::ParameterValue, 'Decide events with a bundle or with policies compiled on the fly')
+            [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
+            [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
+            [CompletionResult]::new('keyid', 'keyid', [CompletionResultType]::ParameterValue, 'Print the id of a public (or private) key')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'govern;help;build' {
+            break
+        }
+        'govern;help;eval' {
+            break
+        }
+        'govern;help;keygen' {
+            break
+        }
+        'govern;help;sign' {
+            break
+        }
+        'govern;help;verify' {
+            break
+        }
+        'govern;help;keyid' {
+            break
+        }
+        'govern;help;completions' {
+            break
+        }
+        'govern;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

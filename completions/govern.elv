@@ -1,0 +1,132 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[govern] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'govern'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'govern'= {
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand build 'Compile policies into a verified bytecode bundle (.govb)'
+            cand eval 'Decide events with a bundle or with policies compiled on the fly'
+            cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+            cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+            cand verify 'Verify a signed plugin, bundle or files against a trust file'
+            cand keyid 'Print the id of a public (or private) key'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'govern;build'= {
+            cand -o 'Where to write the bundle (written atomically)'
+            cand --output 'Where to write the bundle (written atomically)'
+            cand --format 'How to print errors in the policies'
+            cand --color 'When to use colours in messages'
+            cand --listing 'Also print a readable disassembly of the bundle'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;eval'= {
+            cand --bundle 'A compiled bundle to evaluate with'
+            cand --policy 'Policy files or directories to compile and evaluate with (repeat for several)'
+            cand --trust 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read'
+            cand --signature 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)'
+            cand --color 'When to use colours in messages'
+            cand --explain 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes'
+            cand --exit-code 'Make the exit status tell allow (0), deny (1) and escalate (3) apart'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;keygen'= {
+            cand -o 'The path and name of the key files, without extension'
+            cand --output 'The path and name of the key files, without extension'
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;sign'= {
+            cand --key 'The private key (PKCS#8 PEM, from `govern keygen` or `openssl genpkey`)'
+            cand --out 'Where to write the envelope (default: TARGET.sig.json beside the target)'
+            cand --expires 'When the signature stops being accepted: an RFC 3339 time or a duration after creation (`90d`, `12h`, `1y`, `1d12h`)'
+            cand --name 'The name in the manifest (default: from agent-plugin.yaml, else the file name)'
+            cand --version 'The version in the manifest (from agent-plugin.yaml for plugins; required otherwise)'
+            cand --created 'The creation time to record (RFC 3339; default now), for reproducible envelopes'
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'govern;verify'= {
+            cand --trust 'The trust file: accepted keys, revocations and threshold'
+            cand --signature 'The envelope (default: TARGET.sig.json beside the target)'
+            cand --state 'Last-seen versions: refuse rollbacks and record newer versions'
+            cand --format 'How to report'
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;keyid'= {
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;completions'= {
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;help'= {
+            cand build 'Compile policies into a verified bytecode bundle (.govb)'
+            cand eval 'Decide events with a bundle or with policies compiled on the fly'
+            cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+            cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+            cand verify 'Verify a signed plugin, bundle or files against a trust file'
+            cand keyid 'Print the id of a public (or private) key'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'govern;help;build'= {
+        }
+        &'govern;help;eval'= {
+        }
+        &'govern;help;keygen'= {
+        }
+        &'govern;help;sign'= {
+        }
+        &'govern;help;verify'= {
+        }
+        &'govern;help;keyid'= {
+        }
+        &'govern;help;completions'= {
+        }
+        &'govern;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,103 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_govern_global_optspecs
+    string join \n color= h/help V/version
+end
+
+function __fish_govern_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_govern_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_govern_using_subcommand
+    set -l cmd (__fish_govern_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c govern -n "__fish_govern_needs_command" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_needs_command" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_needs_command" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
+complete -c govern -n "__fish_govern_needs_command" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
+complete -c govern -n "__fish_govern_needs_command" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+complete -c govern -n "__fish_govern_needs_command" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+complete -c govern -n "__fish_govern_needs_command" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
+complete -c govern -n "__fish_govern_needs_command" -f -a "keyid" -d 'Print the id of a public (or private) key'
+complete -c govern -n "__fish_govern_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c govern -n "__fish_govern_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c govern -n "__fish_govern_using_subcommand build" -s o -l output -d 'Where to write the bundle (written atomically)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand build" -l format -d 'How to print errors in the policies' -r -f -a "human\t'Source snippets with labels and help, for people'
+json\t'One JSON object per diagnostic, one per line, for machines'"
+complete -c govern -n "__fish_govern_using_subcommand build" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand build" -l listing -d 'Also print a readable disassembly of the bundle'
+complete -c govern -n "__fish_govern_using_subcommand build" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand build" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand eval" -l bundle -d 'A compiled bundle to evaluate with' -r -F
+complete -c govern -n "__fish_govern_using_subcommand eval" -l policy -d 'Policy files or directories to compile and evaluate with (repeat for several)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand eval" -l trust -d 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read' -r -F
+complete -c govern -n "__fish_govern_using_subcommand eval" -l signature -d 'The bundle\'s signature file, with --trust (default: BUNDLE.sig.json)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand eval" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand eval" -l explain -d 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes'
+complete -c govern -n "__fish_govern_using_subcommand eval" -l exit-code -d 'Make the exit status tell allow (0), deny (1) and escalate (3) apart'
+complete -c govern -n "__fish_govern_using_subcommand eval" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand eval" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand keygen" -s o -l output -d 'The path and name of the key files, without extension' -r -F
+complete -c govern -n "__fish_govern_using_subcommand keygen" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand keygen" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand sign" -l key -d 'The private key (PKCS#8 PEM, from `govern keygen` or `openssl genpkey`)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand sign" -l out -d 'Where to write the envelope (default: TARGET.sig.json beside the target)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand sign" -l expires -d 'When the signature stops being accepted: an RFC 3339 time or a duration after creation (`90d`, `12h`, `1y`, `1d12h`)' -r
+complete -c govern -n "__fish_govern_using_subcommand sign" -l name -d 'The name in the manifest (default: from agent-plugin.yaml, else the file name)' -r
+complete -c govern -n "__fish_govern_using_subcommand sign" -l version -d 'The version in the manifest (from agent-plugin.yaml for plugins; required otherwise)' -r
+complete -c govern -n "__fish_govern_using_subcommand sign" -l created -d 'The creation time to record (RFC 3339; default now), for reproducible envelopes' -r
+complete -c govern -n "__fish_govern_using_subcommand sign" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand sign" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand verify" -l trust -d 'The trust file: accepted keys, revocations and threshold' -r -F
+complete -c govern -n "__fish_govern_using_subcommand verify" -l signature -d 'The envelope (default: TARGET.sig.json beside the target)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand verify" -l state -d 'Last-seen versions: refuse rollbacks and record newer versions' -r -F
+complete -c govern -n "__fish_govern_using_subcommand verify" -l format -d 'How to report' -r -f -a "human\t'A summary line on success; each failed check on standard error'
+json\t'One JSON report on standard output, success or not'"
+complete -c govern -n "__fish_govern_using_subcommand verify" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand keyid" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand keyid" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand keyid" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand completions" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions help" -f -a "keyid" -d 'Print the id of a public (or private) key'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

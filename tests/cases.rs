@@ -1,0 +1,195 @@
+//! The case corpus: every file in `testdata/cases/` is a policy, a stream of events and the
+//! decisions expected for them. Each stream runs on the VM and on the reference interpreter;
+//! both must give exactly the expected decisions.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::Path;
+
+use govern::decision::Decision;
+use govern::diag::SourceFile;
+use govern::reference::Reference;
+use govern::vm::{Event, Outcome};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    description: String,
+    policy: String,
+    events: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Step {
+    /// The event as YAML (turned into JSON).
+    #[serde(default)]
+    event: Option<serde_yaml::Value>,
+    /// The event as raw JSON text, for inputs YAML cannot express (duplicate keys…).
+    #[serde(default)]
+    raw: Option<String>,
+    expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    decision: String,
+    #[serde(default)]
+    rules: Vec<String>,
+    #[serde(default)]
+    messages: Vec<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+    #[serde(default)]
+    unknown: Vec<String>,
+    /// The event is refused as input (not a JSON object, invalid JSON).
+    #[serde(default)]
+    error: bool,
+}
+
+fn check(d: &Decision, e: &Expect, what: &str, failures: &mut Vec<String>) {
+    let warnings: Vec<String> = d.warnings.iter().map(|w| w.rule.clone()).collect();
+    let got = (
+        d.verdict.as_str(),
+        &d.rules,
+        &d.messages,
+        &warnings,
+        &d.unknown,
+        d.error.is_some(),
+    );
+    let want = (
+        e.decision.as_str(),
+        &e.rules,
+        &e.messages,
+        &e.warnings,
+        &e.unknown,
+        e.error,
+    );
+    if got != want {
+        failures.push(format!("{what}:\n   got  {got:?}\n   want {want:?}"));
+    }
+}
+
+/// Runs one case file; `limit` is the diagram copy factor (`None` for the default).
+/// Returns the number of events and the number of forks in the compiled diagram.
+fn run_case(path: &Path, limit: Option<usize>, failures: &mut Vec<String>) -> (usize, usize) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let case: Case =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let bundle = govern::check::check_sources(vec![SourceFile::new(
+        format!("{name}.gov"),
+        case.policy.clone(),
+    )])
+    .unwrap_or_else(|ds| {
+        let msgs: Vec<String> = ds.iter().map(|d| d.short()).collect();
+        panic!("{name}: policy does not compile:\n{}", msgs.join("\n"))
+    });
+    let model = match limit {
+        None => govern::compile::compile(&bundle),
+        Some(l) => govern::compile::compile_with(&bundle, l as u64),
+    };
+    let bytes = govern::bytecode::encode(&model);
+    let program = &govern::vm::Program::load(&bytes).unwrap();
+    let forks = program
+        .model
+        .nodes
+        .iter()
+        .filter(|n| matches!(n, govern::bytecode::model::NodeDef::Fork { .. }))
+        .count();
+    let name = match limit {
+        None => name,
+        Some(l) => format!("{name} (copy factor {l})"),
+    };
+    let mut reference = Reference::new(&bundle, program.digest.clone());
+    let mut state = program.new_state();
+    let mut event = Event::default();
+    let mut outcome = Outcome::default();
+    for (i, step) in case.events.iter().enumerate() {
+        let what = format!("{name} ({}), event {}", case.description, i + 1);
+        let text = match (&step.event, &step.raw) {
+            (Some(v), None) => serde_json::to_string(&serde_json::to_value(v).unwrap()).unwrap(),
+            (None, Some(raw)) => raw.clone(),
+            _ => panic!("{what}: give exactly one of `event` and `raw`"),
+        };
+        let vm = match program.read_event(&text, &mut event) {
+            Ok(()) => {
+                program.eval(&event, &mut state, &mut outcome);
+                program.decision(&outcome)
+            }
+            Err(e) => Decision::error(&program.digest, e.message),
+        };
+        let json: Result<serde_json::Value, _> = serde_json::from_str(&text);
+        let oracle = match json {
+            Ok(v) => reference.eval(&v),
+            Err(e) => Decision::error(&program.digest, e.to_string()),
+        };
+        check(&vm, &step.expect, &format!("{what} on the VM"), failures);
+        check(
+            &oracle,
+            &step.expect,
+            &format!("{what} on the reference"),
+            failures,
+        );
+    }
+    (case.events.len(), forks)
+}
+
+#[test]
+fn corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
+    files.sort();
+    assert!(
+        files.len() >= 20,
+        "the corpus has only {} files",
+        files.len()
+    );
+    let mut events = 0;
+    let mut failures = Vec::new();
+    for f in &files {
+        events += run_case(f, None, &mut failures).0;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(events >= 200, "the corpus has only {events} events");
+}
+
+/// The same corpus compiled to fork wherever sub-diagrams test different variables: the VM
+/// must merge the leaves of every fork into the same decisions.
+#[test]
+fn corpus_in_groups() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
+    files.sort();
+    let mut failures = Vec::new();
+    let mut forks = 0;
+    for f in &files {
+        forks += run_case(f, Some(0), &mut failures).1;
+    }
+    assert!(forks >= 20, "copy factor 0 produced only {forks} forks");
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

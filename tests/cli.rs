@@ -1,0 +1,276 @@
+//! The `govern` binary end to end: stdout, stderr and exit status, snapshotted.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Runs `govern args…` from the repository root with `stdin`, returning a printable record.
+fn run(args: &[&str], stdin: &str) -> (String, i32) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_govern"))
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The command may exit before reading its input (a refused bundle): a closed pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let text = format!(
+        "status: {code}\n--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (text, code)
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+macro_rules! snap {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!($name, $value);
+        })
+    };
+}
+
+#[test]
+fn build_writes_a_bundle_and_prints_its_digest() {
+    let out = tmp("brief.govb");
+    let _ = std::fs::remove_file(&out);
+    let (text, code) = run(
+        &[
+            "build",
+            "testdata/examples/brief.gov",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{text}");
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(text.contains(&govern::bytecode::digest(&bytes)));
+    snap!("cli_build", text.replace(out.to_str().unwrap(), "<out>"));
+    // Building again gives the same bytes.
+    run(
+        &[
+            "build",
+            "testdata/examples/brief.gov",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+}
+
+#[test]
+fn build_reports_every_error_and_writes_nothing() {
+    let out = tmp("never.govb");
+    let _ = std::fs::remove_file(&out);
+    let (text, code) = run(
+        &[
+            "build",
+            "testdata/diagnostics/syntax_several_errors.gov",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(!out.exists());
+    snap!("cli_build_errors", text);
+    let (json, code) = run(
+        &[
+            "build",
+            "testdata/diagnostics/unknown_attribute.gov",
+            "-o",
+            out.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        "",
+    );
+    assert_eq!(code, 2);
+    snap!("cli_build_errors_json", json);
+}
+
+#[test]
+fn build_listing() {
+    let out = tmp("listing.govb");
+    let (text, code) = run(
+        &[
+            "build",
+            "testdata/listings/thresholds.gov",
+            "-o",
+            out.to_str().unwrap(),
+            "--listing",
+        ],
+        "",
+    );
+    assert_eq!(code, 0);
+    snap!(
+        "cli_build_listing",
+        text.replace(out.to_str().unwrap(), "<out>")
+            .replace(govern::compile::COMPILER_VERSION, "govern <version>")
+    );
+}
+
+#[test]
+fn eval_decides_a_stream() {
+    let (text, code) = run(
+        &[
+            "eval",
+            "--policy",
+            "testdata/examples/brief.gov",
+            "testdata/examples/events.jsonl",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{text}");
+    snap!("cli_eval", text);
+    // The same through a compiled bundle and standard input.
+    let out = tmp("eval.govb");
+    run(
+        &[
+            "build",
+            "testdata/examples/brief.gov",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    let events = std::fs::read_to_string(format!("{ROOT}/testdata/examples/events.jsonl")).unwrap();
+    let (piped, _) = run(&["eval", "--bundle", out.to_str().unwrap(), "-"], &events);
+    assert_eq!(piped, text);
+}
+
+#[test]
+fn eval_explains() {
+    let (text, code) = run(
+        &[
+            "eval",
+            "--policy",
+            "testdata/examples/brief.gov",
+            "testdata/examples/events.jsonl",
+            "--explain",
+        ],
+        "",
+    );
+    assert_eq!(code, 0);
+    snap!("cli_eval_explain", text);
+}
+
+#[test]
+fn eval_refuses_bad_lines_but_decides_the_rest() {
+    let input = "{\"tool\":\"web_search\",\"agent\":{\"id\":\"a\",\"trust\":900,\"roles\":[\"finance\"]}}\nnot json\n[1, 2]\n\n{\"tool\": \n{\"ok\":true}\n";
+    let (text, code) = run(&["eval", "--policy", "testdata/examples/brief.gov"], input);
+    assert_eq!(code, 2);
+    snap!("cli_eval_bad_lines", text);
+}
+
+#[test]
+fn eval_reads_a_pretty_printed_event() {
+    let input = "{\n  \"tool\": \"web_search\",\n  \"agent\": {\"id\": \"a\", \"trust\": 900, \"roles\": [\"finance\"]}\n}\n";
+    let (text, code) = run(&["eval", "--policy", "testdata/examples/brief.gov"], input);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("\"decision\":\"allow\""), "{text}");
+    let (text, code) = run(
+        &["eval", "--policy", "testdata/examples/brief.gov"],
+        "{\n  \"tool\": \"web_search\",\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        text.contains("<stdin>:1: unexpected end of input"),
+        "{text}"
+    );
+}
+
+#[test]
+fn eval_exit_codes() {
+    let policy = "testdata/examples/brief.gov";
+    let allow = "{\"tool\":\"web_search\",\"agent\":{\"id\":\"a\",\"trust\":900,\"roles\":[\"finance\"]}}\n";
+    let escalate = "{\"tool\":\"transfer_funds\",\"args\":{\"amount\":5000},\"agent\":{\"id\":\"a\",\"trust\":900,\"roles\":[\"finance\"]}}\n";
+    let deny = "{\"tool\":\"file_read\",\"args\":{\"path\":\"/etc/passwd\"},\"agent\":{\"id\":\"a\",\"trust\":900,\"roles\":[\"finance\"]}}\n";
+    let code = |input: String| run(&["eval", "--policy", policy, "--exit-code"], &input).1;
+    assert_eq!(code(allow.to_string()), 0);
+    assert_eq!(code(format!("{allow}{escalate}")), 3);
+    assert_eq!(code(format!("{allow}{escalate}{deny}")), 1);
+    assert_eq!(code(format!("{allow}garbage\n")), 2);
+    // Without --exit-code a deny is still a success of the command.
+    assert_eq!(run(&["eval", "--policy", policy], deny).1, 0);
+}
+
+#[test]
+fn eval_refuses_a_corrupted_bundle_before_reading_events() {
+    let out = tmp("corrupt.govb");
+    run(
+        &[
+            "build",
+            "testdata/examples/brief.gov",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    let mut bytes = std::fs::read(&out).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&out, &bytes).unwrap();
+    let (text, code) = run(&["eval", "--bundle", out.to_str().unwrap()], "{}\n");
+    assert_eq!(code, 2);
+    assert!(!text.contains("\"decision\""));
+    snap!(
+        "cli_eval_corrupt",
+        text.replace(out.to_str().unwrap(), "<bundle>")
+    );
+    std::fs::write(&out, &bytes[..100]).unwrap();
+    let (text, code) = run(&["eval", "--bundle", out.to_str().unwrap()], "{}\n");
+    assert_eq!(code, 2);
+    assert!(text.contains("checksum mismatch"), "{text}");
+}
+
+#[test]
+fn usage_errors() {
+    let (text, code) = run(&["eval"], "");
+    assert_eq!(code, 2);
+    snap!("cli_eval_usage", text);
+    let (text, code) = run(
+        &[
+            "eval",
+            "--policy",
+            "testdata/examples/brief.gov",
+            "no/such/file.jsonl",
+        ],
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(text.contains("cannot read no/such/file.jsonl"), "{text}");
+    let (text, code) = run(&["build", "no/such/dir", "-o", "x.govb"], "");
+    assert_eq!(code, 2);
+    assert!(text.contains("no/such/dir"), "{text}");
+}
+
+#[test]
+fn help_texts() {
+    for cmd in ["build", "eval"] {
+        let (text, code) = run(&[cmd, "--help"], "");
+        assert_eq!(code, 0);
+        snap!(format!("cli_help_{cmd}"), text);
+    }
+}
