@@ -29,6 +29,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
             cand keyid 'Print the id of a public (or private) key'
+            cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
             cand completions 'Print a shell completion script'
             cand lint 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
             cand explain 'Print the documentation of a lint'
@@ -97,6 +98,23 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'govern;test'= {
+            cand --filter 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)'
+            cand --format 'How to print the results'
+            cand --min-coverage 'Fail (exit 1) when rule coverage is below P percent (0-100)'
+            cand --record 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o'
+            cand -o 'Where --record writes the suite (atomically)'
+            cand --output 'Where --record writes the suite (atomically)'
+            cand --policy 'The policies --record decides with (files or directories; repeat for several)'
+            cand --trust 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)'
+            cand --color 'When to use colours in messages'
+            cand --coverage 'Print rule and leaf coverage per bundle, with the rules that never decided'
+            cand --watch 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'govern;completions'= {
             cand --color 'When to use colours in messages'
             cand -h 'Print help (see more with ''--help'')'
@@ -139,6 +157,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
             cand keyid 'Print the id of a public (or private) key'
+            cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
             cand completions 'Print a shell completion script'
             cand lint 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
             cand explain 'Print the documentation of a lint'
@@ -156,6 +175,8 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;help;verify'= {
         }
         &'govern;help;keyid'= {
+        }
+        &'govern;help;test'= {
         }
         &'govern;help;completions'= {
         }

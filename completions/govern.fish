@@ -35,6 +35,7 @@ complete -c govern -n "__fish_govern_needs_command" -f -a "keygen" -d 'Create an
 complete -c govern -n "__fish_govern_needs_command" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
 complete -c govern -n "__fish_govern_needs_command" -f -a "keyid" -d 'Print the id of a public (or private) key'
+complete -c govern -n "__fish_govern_needs_command" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
 complete -c govern -n "__fish_govern_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c govern -n "__fish_govern_needs_command" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
 complete -c govern -n "__fish_govern_needs_command" -f -a "explain" -d 'Print the documentation of a lint'
@@ -91,6 +92,22 @@ always\t''
 never\t''"
 complete -c govern -n "__fish_govern_using_subcommand keyid" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand keyid" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand test" -l filter -d 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)' -r
+complete -c govern -n "__fish_govern_using_subcommand test" -l format -d 'How to print the results' -r -f -a "human\t'A line per suite, failures side by side, a closing `result:` line'
+json\t'One JSON document with every case, failure and error'
+junit\t'JUnit XML, for CI test reporters'"
+complete -c govern -n "__fish_govern_using_subcommand test" -l min-coverage -d 'Fail (exit 1) when rule coverage is below P percent (0-100)' -r
+complete -c govern -n "__fish_govern_using_subcommand test" -l record -d 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -s o -l output -d 'Where --record writes the suite (atomically)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -l policy -d 'The policies --record decides with (files or directories; repeat for several)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -l trust -d 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand test" -l coverage -d 'Print rule and leaf coverage per bundle, with the rules that never decided'
+complete -c govern -n "__fish_govern_using_subcommand test" -l watch -d 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes'
+complete -c govern -n "__fish_govern_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand test" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand completions" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
@@ -123,14 +140,15 @@ complete -c govern -n "__fish_govern_using_subcommand fmt" -l check -d 'Change n
 complete -c govern -n "__fish_govern_using_subcommand fmt" -l watch -d 'With --check: check again whenever a .gov file under the paths changes'
 complete -c govern -n "__fish_govern_using_subcommand fmt" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand fmt" -s V -l version -d 'Print version'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "keyid" -d 'Print the id of a public (or private) key'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "completions" -d 'Print a shell completion script'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "explain" -d 'Print the documentation of a lint'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid completions lint explain fmt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "keyid" -d 'Print the id of a public (or private) key'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "completions" -d 'Print a shell completion script'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "explain" -d 'Print the documentation of a lint'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test completions lint explain fmt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

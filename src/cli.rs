@@ -50,6 +50,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the id of a public (or private) key.
     Keyid(KeyidArgs),
+    /// Run policy test suites (*.test.yaml), with coverage; record traces as golden suites.
+    Test(TestArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules,
@@ -279,6 +281,90 @@ pub struct KeyidArgs {
     /// Public keys (SPKI PEM) or private keys (PKCS#8 PEM).
     #[arg(required = true, value_name = "KEY")]
     pub keys: Vec<PathBuf>,
+}
+
+/// How `govern test` prints its results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// A line per suite, failures side by side, a closing `result:` line.
+    Human,
+    /// One JSON document with every case, failure and error.
+    Json,
+    /// JUnit XML, for CI test reporters.
+    Junit,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+A suite is a YAML file named *.test.yaml: the bundle to test and a list of cases, each a request
+and what must be decided (see docs/testing.md). Every case runs on the VM and on the reference
+interpreter; a disagreement between them is reported as an internal error.
+
+Rule coverage is the percentage of rules that decided at least one event of the run (for warn
+rules: warned); leaf coverage is the percentage of decision-diagram leaves reached.
+
+Exit status: 0 when every case passes (and coverage meets --min-coverage), 1 when a case fails
+or coverage is below the minimum, 2 when a suite or its policies have errors (bad YAML, unknown
+fields, impossible expectations, policies that do not compile) or on I/O errors.
+
+Examples:
+  govern test policies/
+  govern test policies/ --coverage --min-coverage 100
+  govern test . --filter payments --format junit > report.xml
+  govern test --record traces/today.jsonl --policy policies/ -o regress/today.test.yaml
+  govern test policies/ --watch")]
+pub struct TestArgs {
+    /// Suite files, or directories searched recursively for *.test.yaml (hidden directories
+    /// and `target` are skipped).
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// Only run cases whose name contains this text (matrix cases are named
+    /// `name [path=value, …]`).
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+
+    /// How to print the results.
+    #[arg(long, value_enum, default_value_t = TestFormat::Human)]
+    pub format: TestFormat,
+
+    /// Print rule and leaf coverage per bundle, with the rules that never decided.
+    #[arg(long)]
+    pub coverage: bool,
+
+    /// Fail (exit 1) when rule coverage is below P percent (0-100).
+    #[arg(long, value_name = "P", value_parser = parse_percent)]
+    pub min_coverage: Option<f64>,
+
+    /// Re-run the affected suites whenever a .gov or suite file under the paths (or their
+    /// bundles) changes.
+    #[arg(long, conflicts_with = "record")]
+    pub watch: bool,
+
+    /// Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces.
+    /// Needs --policy and -o.
+    #[arg(long, value_name = "TRACE", requires_all = ["output", "policy"])]
+    pub record: Vec<PathBuf>,
+
+    /// Where --record writes the suite (atomically).
+    #[arg(short, long, value_name = "FILE", requires = "record")]
+    pub output: Option<PathBuf>,
+
+    /// The policies --record decides with (files or directories; repeat for several).
+    #[arg(long, value_name = "PATH", requires = "record")]
+    pub policy: Vec<PathBuf>,
+
+    /// Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`)
+    /// that verifies against this trust file (see `govern verify`).
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
+    pub trust: Option<PathBuf>,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}` is not a percentage between 0 and 100")),
+    }
 }
 
 #[derive(Debug, Args)]

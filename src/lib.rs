@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod reference;
 pub mod sign;
 pub mod source;
+pub mod suite;
 pub mod syntax;
 pub mod time;
 pub mod vm;

@@ -204,9 +204,13 @@ impl Fixture {
     }
 
     fn redact(&self, s: &str) -> String {
-        s.replace(&self.alice, "<alice-id>")
+        let s = s
+            .replace(&self.alice, "<alice-id>")
             .replace(&self.bob, "<bob-id>")
-            .replace(&self.dir.display().to_string(), "<dir>")
+            .replace(&self.dir.display().to_string(), "<dir>");
+        // Other digests depend on file contents (and bundles on the compiler's output).
+        let digest = regex::Regex::new("sha256:[0-9a-f]{64}").unwrap();
+        digest.replace_all(&s, "sha256:<digest>").into_owned()
     }
 }
 
@@ -1258,4 +1262,49 @@ fn the_trust_file_examples_in_the_docs_load() {
 fn the_command_line_is_consistent() {
     use clap::CommandFactory;
     govern::cli::Cli::command().debug_assert();
+}
+
+#[test]
+fn test_refuses_unsigned_or_tampered_bundles() {
+    let f = Fixture::new("testcmd");
+    let brief = Path::new(ROOT).join("testdata/examples/brief.gov");
+    assert_eq!(
+        f.run(&["build", brief.to_str().unwrap(), "-o", "p.govb"])
+            .code,
+        0
+    );
+    let suite = "bundle: p.govb\ntests:\n  - name: searching is allowed\n    request: {action: tool_call, tool: web_search, agent: {id: a, trust: 700, roles: [finance]}}\n    expect: allow\n";
+    fs::write(f.path("p.test.yaml"), suite).unwrap();
+    // Unsigned: refused, and the suite does not count as passed.
+    let unsigned = f.run(&["test", "p.test.yaml", "--trust", "trust.yaml"]);
+    assert_eq!(unsigned.code, 2, "{}", unsigned.show(&f));
+    assert!(
+        unsigned.stderr.contains("refused bundle `p.govb`"),
+        "{}",
+        unsigned.show(&f)
+    );
+    // Signed: runs.
+    f.sign(&["p.govb", "--key", "publisher.key", "--version", "1.0.0"]);
+    let ok = f.run(&["test", "p.test.yaml", "--trust", "trust.yaml"]);
+    assert_eq!(ok.code, 0, "{}", ok.show(&f));
+    // Tampered after signing: refused.
+    let mut bytes = fs::read(f.path("p.govb")).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    fs::write(f.path("p.govb"), &bytes).unwrap();
+    let tampered = f.run(&["test", "p.test.yaml", "--trust", "trust.yaml"]);
+    assert_eq!(tampered.code, 2, "{}", tampered.show(&f));
+    assert!(tampered.stderr.contains("digest"), "{}", tampered.show(&f));
+    // A suite built from sources cannot be trusted.
+    fs::write(
+        f.path("s.test.yaml"),
+        suite.replace("bundle: p.govb", &format!("bundle: {}", brief.display())),
+    )
+    .unwrap();
+    let sources = f.run(&["test", "s.test.yaml", "--trust", "trust.yaml"]);
+    assert_eq!(sources.code, 2, "{}", sources.show(&f));
+    snap!(
+        "sign_test_sources",
+        sources.show(&f).replace(ROOT, "<root>")
+    );
 }

@@ -9,6 +9,7 @@ pub mod keygen;
 pub mod keyid;
 pub mod lint;
 pub mod sign;
+pub mod test;
 pub mod verify;
 pub mod watch;
 
@@ -100,6 +101,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Sign(a) => sign::run(&ctx, &a),
         Command::Verify(a) => verify::run(&ctx, &a),
         Command::Keyid(a) => keyid::run(&ctx, &a),
+        Command::Test(a) => test::run(&ctx, &a),
         Command::Completions(a) => completions::run(&ctx, &a),
         Command::Lint(a) => lint::run(&ctx, &a),
         Command::Explain(a) => explain::run(&ctx, &a),
