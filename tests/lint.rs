@@ -137,6 +137,16 @@ fn lint_formats() {
     }
 }
 
+/// The policy library is written with care: the linter must not cry wolf on it.
+#[test]
+fn lint_policy_library_is_clean() {
+    if !root().join("policies").is_dir() {
+        return;
+    }
+    let (out, err, code) = run(&["lint", "policies", "--fail-level", "info"]);
+    assert_eq!((out.as_str(), code), ("no findings\n", 0), "{out}{err}");
+}
+
 #[test]
 fn lint_brief_example() {
     let args = ["lint", "testdata/examples/brief.gov"];

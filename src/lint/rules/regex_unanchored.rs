@@ -7,8 +7,10 @@
 //!   `hostname` or `domain`, or the pattern itself is a dotted host name such as
 //!   `example\.com`) and is not anchored at both ends (`^…$`, `\A…\z`, or `(^|\.)…$` to
 //!   allow subdomains);
-//! - anchors on a top-level alternation, `^a|b$`: `^` binds to the first alternative and `$`
-//!   to the last only, so `b` is searched anywhere.
+//! - anchors on a top-level alternation of plain words, `^admin|root$`: `^` binds to the first
+//!   alternative and `$` to the last only, so `admin` is only a prefix and `root` only a
+//!   suffix. Alternatives with groups, classes or quantifiers are often anchored one by one on
+//!   purpose, so they are not reported.
 //!
 //! The finding shows a value the pattern accepts that was probably not meant, checked against
 //! the compiled regex.
@@ -70,24 +72,44 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
         let alts = scan(p).top_alts;
         if !alts.is_empty() && (p.starts_with('^') || anchored_end(p)) {
             let branches: Vec<&str> = split_at(p, &alts);
-            let all = branches
-                .iter()
-                .all(|b| b.starts_with('^') && anchored_end(b));
-            if !all {
+            // Only alternatives of plain words: `^admin|root$`. Alternatives with groups,
+            // classes or quantifiers are anchored one by one on purpose often enough
+            // (`^\s*drop\b|\bdelete from .*$`) that nothing can be claimed.
+            if branches.iter().all(|b| plain(b)) {
+                let grouped = format!(
+                    "^(?:{})$",
+                    branches
+                        .iter()
+                        .map(|b| b.trim_start_matches('^').trim_end_matches('$'))
+                        .collect::<Vec<_>>()
+                        .join("|")
+                );
                 let loose = branches
                     .iter()
                     .find(|b| !(b.starts_with('^') && anchored_end(b)))
-                    .copied()
-                    .unwrap_or("");
-                out.push(
-                    Finding::new(format!(
-                        "the anchors of `{p}` bind to single alternatives: `{loose}` is searched anywhere in the value"
-                    ))
-                    .at(u.loc, "anchors bind to one alternative")
-                    .help(format!("group the alternatives: `^(?:{})$`", branches.iter().map(|b| b.trim_start_matches('^').trim_end_matches('$')).collect::<Vec<_>>().join("|"))),
-                );
-                continue;
+                    .copied();
+                let example = loose.and_then(|l| {
+                    let core = crate::lint::witness::regex_example(l)?;
+                    Some(if l.starts_with('^') {
+                        format!("{core}x")
+                    } else {
+                        format!("x{core}")
+                    })
+                });
+                let whole = crate::check::pattern::build_regex(&grouped).ok();
+                if let (Some(l), Some(ex), Some(whole)) = (loose, example, whole) {
+                    if re.is_match(&ex) && !whole.is_match(&ex) {
+                        out.push(
+                            Finding::new(format!(
+                                "the anchors of `{p}` bind to single alternatives: `{l}` also matches `{ex}`"
+                            ))
+                            .at(u.loc, "anchors bind to one alternative")
+                            .help(format!("group the alternatives: `{grouped}`")),
+                        );
+                    }
+                }
             }
+            continue;
         }
         if !alts.is_empty() {
             continue;
@@ -142,6 +164,27 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
             )),
         );
     }
+}
+
+/// A branch of plain text: letters, digits, `_ - / : @`, escaped punctuation, and anchors at
+/// its ends.
+fn plain(b: &str) -> bool {
+    let core = b.strip_prefix('^').unwrap_or(b);
+    let core = core.strip_suffix('$').unwrap_or(core);
+    let mut chars = core.chars();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        any = true;
+        match c {
+            '\\' => match chars.next() {
+                Some(n) if n.is_ascii_punctuation() => {}
+                _ => return false,
+            },
+            c if c.is_ascii_alphanumeric() || "_-/:@".contains(c) => {}
+            _ => return false,
+        }
+    }
+    any
 }
 
 fn split_at<'p>(p: &'p str, at: &[usize]) -> Vec<&'p str> {
