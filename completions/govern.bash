@@ -25,6 +25,12 @@ _govern() {
             govern,eval)
                 cmd="govern__subcmd__eval"
                 ;;
+            govern,explain)
+                cmd="govern__subcmd__explain"
+                ;;
+            govern,fmt)
+                cmd="govern__subcmd__fmt"
+                ;;
             govern,help)
                 cmd="govern__subcmd__help"
                 ;;
@@ -33,6 +39,9 @@ _govern() {
                 ;;
             govern,keyid)
                 cmd="govern__subcmd__keyid"
+                ;;
+            govern,lint)
+                cmd="govern__subcmd__lint"
                 ;;
             govern,sign)
                 cmd="govern__subcmd__sign"
@@ -52,6 +61,12 @@ _govern() {
             govern__subcmd__help,eval)
                 cmd="govern__subcmd__help__subcmd__eval"
                 ;;
+            govern__subcmd__help,explain)
+                cmd="govern__subcmd__help__subcmd__explain"
+                ;;
+            govern__subcmd__help,fmt)
+                cmd="govern__subcmd__help__subcmd__fmt"
+                ;;
             govern__subcmd__help,help)
                 cmd="govern__subcmd__help__subcmd__help"
                 ;;
@@ -60,6 +75,9 @@ _govern() {
                 ;;
             govern__subcmd__help,keyid)
                 cmd="govern__subcmd__help__subcmd__keyid"
+                ;;
+            govern__subcmd__help,lint)
+                cmd="govern__subcmd__help__subcmd__lint"
                 ;;
             govern__subcmd__help,sign)
                 cmd="govern__subcmd__help__subcmd__sign"
@@ -77,7 +95,7 @@ _govern() {
 
     case "${cmd}" in
         govern)
-            opts="-h -V --color --help --version build eval keygen sign verify keyid test completions help"
+            opts="-h -V --color --help --version build eval keygen sign verify keyid test completions lint explain fmt help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -176,8 +194,44 @@ _govern() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        govern__subcmd__explain)
+            opts="-h -V --all --markdown --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__fmt)
+            opts="-h -V --check --watch --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         govern__subcmd__help)
-            opts="build eval keygen sign verify keyid test completions help"
+            opts="build eval keygen sign verify keyid test completions lint explain fmt help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -232,6 +286,34 @@ _govern() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        govern__subcmd__help__subcmd__explain)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__help__subcmd__fmt)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         govern__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -261,6 +343,20 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help__subcmd__keyid)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__help__subcmd__lint)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -349,6 +445,32 @@ _govern() {
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__lint)
+            opts="-h -V --format --fail-level --watch --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "human json sarif github" -- "${cur}"))
+                    return 0
+                    ;;
+                --fail-level)
+                    COMPREPLY=($(compgen -W "error warn info" -- "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0

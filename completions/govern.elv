@@ -31,6 +31,9 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand keyid 'Print the id of a public (or private) key'
             cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
             cand completions 'Print a shell completion script'
+            cand lint 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+            cand explain 'Print the documentation of a lint'
+            cand fmt 'Rewrite policy files in the one canonical layout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'govern;build'= {
@@ -119,6 +122,34 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'govern;lint'= {
+            cand --format 'How to print the findings'
+            cand --fail-level 'Exit with status 1 when a finding has this level or a higher one [default: the `fail-level` of govern.toml, else error]'
+            cand --color 'When to use colours in messages'
+            cand --watch 'Lint again whenever a .gov file under the paths (or govern.toml) changes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;explain'= {
+            cand --color 'When to use colours in messages'
+            cand --all 'List every lint (with --markdown: the whole reference, `docs/lints.md`)'
+            cand --markdown 'Print Markdown, as in docs/lints.md'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;fmt'= {
+            cand --color 'When to use colours in messages'
+            cand --check 'Change nothing: name the files that are not formatted and exit 1 if there are any'
+            cand --watch 'With --check: check again whenever a .gov file under the paths changes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'govern;help'= {
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
@@ -128,6 +159,9 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand keyid 'Print the id of a public (or private) key'
             cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
             cand completions 'Print a shell completion script'
+            cand lint 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+            cand explain 'Print the documentation of a lint'
+            cand fmt 'Rewrite policy files in the one canonical layout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'govern;help;build'= {
@@ -145,6 +179,12 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;help;test'= {
         }
         &'govern;help;completions'= {
+        }
+        &'govern;help;lint'= {
+        }
+        &'govern;help;explain'= {
+        }
+        &'govern;help;fmt'= {
         }
         &'govern;help;help'= {
         }

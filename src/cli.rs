@@ -54,6 +54,13 @@ pub enum Command {
     Test(TestArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules,
+    /// risky regexes and comparisons, and more.
+    Lint(LintArgs),
+    /// Print the documentation of a lint.
+    Explain(ExplainArgs),
+    /// Rewrite policy files in the one canonical layout.
+    Fmt(FmtArgs),
 }
 
 /// How diagnostics are printed.
@@ -365,4 +372,117 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// How `govern lint` prints its findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    /// Source snippets with labels, help and example requests, for people.
+    Human,
+    /// One JSON object per finding, one per line.
+    Json,
+    /// A SARIF 2.1.0 log, for code-scanning tools.
+    Sarif,
+    /// GitHub Actions workflow commands (`::error file=…::…`), shown as annotations.
+    Github,
+}
+
+/// A finding level, for `--fail-level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailLevel {
+    Error,
+    Warn,
+    Info,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Every lint has a stable code and name, a default level (error, warn or info) and documentation:
+`govern explain G0101` or `govern explain --all`. Semantic lints reason on the compiled decision
+diagram and show an example request that the VM and the reference interpreter both confirm.
+
+Suppress a finding on the line below, or at the end of the line, with a reason:
+  // govern:allow(G0201) the host shows its own message here
+
+Per-project levels live in govern.toml, found in the directory of the first PATH or above:
+  [lint]
+  fail-level = \"warn\"        # default of --fail-level
+  [lint.levels]
+  G0103 = \"off\"              # error, warn, info or off, by code or name
+  missing-because = \"error\"
+
+Exit status: 0 no finding at or above the fail level, 1 findings at or above it, 2 usage, I/O,
+syntax or type errors in the policies or in govern.toml.
+
+Examples:
+  govern lint policies/
+  govern lint policies/ --format sarif > govern.sarif
+  govern lint policies/ --format github --fail-level warn
+  govern lint policies/ --watch")]
+pub struct LintArgs {
+    /// Policy files or directories (searched recursively for *.gov); the current directory
+    /// when none is given. All of them are linted as one bundle.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// How to print the findings.
+    #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+    pub format: LintFormat,
+
+    /// Exit with status 1 when a finding has this level or a higher one [default: the
+    /// `fail-level` of govern.toml, else error].
+    #[arg(long, value_enum)]
+    pub fail_level: Option<FailLevel>,
+
+    /// Lint again whenever a .gov file under the paths (or govern.toml) changes.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  govern explain G0101
+  govern explain shadowed-rule
+  govern explain --all
+  govern explain --all --markdown > docs/lints.md")]
+pub struct ExplainArgs {
+    /// A lint code (`G0101`) or name (`unreachable-rule`).
+    #[arg(value_name = "LINT", required_unless_present = "all")]
+    pub lint: Option<String>,
+
+    /// List every lint (with --markdown: the whole reference, `docs/lints.md`).
+    #[arg(long, conflicts_with = "lint")]
+    pub all: bool,
+
+    /// Print Markdown, as in docs/lints.md.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The layout is documented in docs/fmt.md. Comments are kept. Files are rewritten atomically and
+only when their text changes; the meaning never does (the parsed file is the same).
+
+Exit status: 0 formatted (or, with --check, already formatted), 1 with --check when a file would
+change (each is named on standard error), 2 usage, I/O or syntax errors.
+
+Examples:
+  govern fmt policies/
+  govern fmt --check policies/
+  govern fmt --check --watch policies/")]
+pub struct FmtArgs {
+    /// Policy files or directories (searched recursively for *.gov); the current directory
+    /// when none is given.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Change nothing: name the files that are not formatted and exit 1 if there are any.
+    #[arg(long)]
+    pub check: bool,
+
+    /// With --check: check again whenever a .gov file under the paths changes.
+    #[arg(long, requires = "check")]
+    pub watch: bool,
 }

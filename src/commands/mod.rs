@@ -3,11 +3,15 @@
 pub mod build;
 pub mod completions;
 pub mod eval;
+pub mod explain;
+pub mod fmt;
 pub mod keygen;
 pub mod keyid;
+pub mod lint;
 pub mod sign;
 pub mod test;
 pub mod verify;
+pub mod watch;
 
 use std::io::{self, IsTerminal, Write};
 
@@ -99,6 +103,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Keyid(a) => keyid::run(&ctx, &a),
         Command::Test(a) => test::run(&ctx, &a),
         Command::Completions(a) => completions::run(&ctx, &a),
+        Command::Lint(a) => lint::run(&ctx, &a),
+        Command::Explain(a) => explain::run(&ctx, &a),
+        Command::Fmt(a) => fmt::run(&ctx, &a),
     }
 }
 

@@ -13,6 +13,7 @@
 //!    union is a *fork* instead: the VM walks each of its sub-diagrams and merges the leaves
 //!    (see `dd`). Common paths stay one walk; the verifier bounds the worst case.
 
+pub mod analysis;
 pub mod dd;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -102,6 +103,8 @@ struct Lowerer {
     tracker_ids: FxHashMap<TrackerKey, u32>,
     /// Stateful call → tracker.
     stateful_tracker: FxHashMap<StatefulId, u32>,
+    /// A test lowered as a constant instead (analysis asks "what if this test were …").
+    forced: Option<(*const Test, bool)>,
 }
 
 /// Compiles a checked bundle.
@@ -112,96 +115,15 @@ pub fn compile(bundle: &Bundle) -> Model {
 /// Compiles with a custom copy factor (see `dd`): tests use 0 to fork wherever two
 /// sub-diagrams test unrelated variables, exercising the merging of forked leaves.
 pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Model {
-    let mut lw = Lowerer {
-        slots: collect_slots(bundle),
-        vars: Vec::new(),
-        var_ids: FxHashMap::default(),
-        var_consts: FxHashMap::default(),
-        trackers: Vec::new(),
-        tracker_ids: FxHashMap::default(),
-        stateful_tracker: FxHashMap::default(),
-    };
-    // Statefuls first: inner calls have lower ids, so their trackers exist when outer
-    // conditions refer to them.
-    let mut tracker_conds: Vec<L> = Vec::new();
-    for (i, s) in bundle.statefuls.iter().enumerate() {
-        let cond = lw.cond(&s.cond);
-        let key = TrackerKey {
-            kind: s.kind as u8,
-            within: s.within,
-            per: s.per.iter().map(|a| lw.slot(a)).collect(),
-            value: s.value.as_ref().map(|a| lw.slot(a)),
-            cond: cond.clone(),
-        };
-        let id = match lw.tracker_ids.get(&key) {
-            Some(&id) => id,
-            None => {
-                let id = u32::try_from(lw.trackers.len()).unwrap_or(u32::MAX);
-                let tracker = Tracker {
-                    kind: s.kind,
-                    within: s.within,
-                    per: key.per.clone(),
-                    value: key.value,
-                };
-                lw.trackers.push((key.clone(), tracker));
-                lw.tracker_ids.insert(key, id);
-                tracker_conds.push(cond);
-                id
-            }
-        };
-        lw.stateful_tracker
-            .insert(StatefulId(u32::try_from(i).unwrap_or(u32::MAX)), id);
-    }
-    let rule_conds: Vec<L> = bundle.rules.iter().map(|r| lw.cond(&r.cond)).collect();
-
-    // Order the variables.
-    let mut uses = vec![0usize; lw.vars.len()];
-    for l in rule_conds.iter().chain(tracker_conds.iter()) {
-        let mut seen = BTreeSet::new();
-        vars_of(l, &mut seen);
-        for v in seen {
-            if let Some(u) = uses.get_mut(v) {
-                *u += 1;
-            }
-        }
-    }
-    let mut order: Vec<usize> = (0..lw.vars.len()).collect();
-    let keys: Vec<String> = lw.vars.iter().map(|v| format!("{v:?}")).collect();
-    order.sort_by(|&a, &b| {
-        let ka = (
-            var_class(lw.vars.get(a)),
-            std::cmp::Reverse(uses.get(a)),
-            keys.get(a),
-        );
-        let kb = (
-            var_class(lw.vars.get(b)),
-            std::cmp::Reverse(uses.get(b)),
-            keys.get(b),
-        );
-        ka.cmp(&kb)
-    });
-    let mut rank = vec![0u32; lw.vars.len()];
-    for (pos, &v) in order.iter().enumerate() {
-        if let Some(r) = rank.get_mut(v) {
-            *r = u32::try_from(pos).unwrap_or(u32::MAX);
-        }
-    }
-    let consts: Vec<Vec<String>> = (0..lw.vars.len())
-        .map(|v| {
-            lw.var_consts
-                .get(&v)
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default()
-        })
-        .collect();
-    let shapes: Vec<VarShape> = order
-        .iter()
-        .map(|&v| match lw.vars.get(v) {
-            Some(VarKey::Switch(_)) => VarShape::Switch,
-            Some(VarKey::Thresh(_)) => VarShape::Thresh,
-            _ => VarShape::Tri,
-        })
-        .collect();
+    let Lowered {
+        lw,
+        tracker_conds,
+        rule_conds,
+        order,
+        rank,
+        consts,
+        shapes,
+    } = lower(bundle);
 
     // Build one diagram per rule and per tracker condition.
     let mut m = Manager::new(shapes);
@@ -347,6 +269,127 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Model {
     }
 }
 
+/// A bundle's conditions lowered to Kleene logic over ordered variables.
+pub(crate) struct Lowered {
+    lw: Lowerer,
+    /// One condition per distinct tracker.
+    tracker_conds: Vec<L>,
+    /// One condition per rule, in rule order.
+    rule_conds: Vec<L>,
+    /// Variables in diagram order.
+    order: Vec<usize>,
+    /// The position of each variable in `order`.
+    rank: Vec<u32>,
+    /// Constants compared with each (switch) variable, sorted.
+    consts: Vec<Vec<String>>,
+    /// The shape of each variable, in diagram order.
+    shapes: Vec<VarShape>,
+}
+
+/// Lowers every rule and tracker condition and orders the variables.
+fn lower(bundle: &Bundle) -> Lowered {
+    let mut lw = Lowerer {
+        slots: collect_slots(bundle),
+        vars: Vec::new(),
+        var_ids: FxHashMap::default(),
+        var_consts: FxHashMap::default(),
+        trackers: Vec::new(),
+        tracker_ids: FxHashMap::default(),
+        stateful_tracker: FxHashMap::default(),
+        forced: None,
+    };
+    // Statefuls first: inner calls have lower ids, so their trackers exist when outer
+    // conditions refer to them.
+    let mut tracker_conds: Vec<L> = Vec::new();
+    for (i, s) in bundle.statefuls.iter().enumerate() {
+        let cond = lw.cond(&s.cond);
+        let key = TrackerKey {
+            kind: s.kind as u8,
+            within: s.within,
+            per: s.per.iter().map(|a| lw.slot(a)).collect(),
+            value: s.value.as_ref().map(|a| lw.slot(a)),
+            cond: cond.clone(),
+        };
+        let id = match lw.tracker_ids.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(lw.trackers.len()).unwrap_or(u32::MAX);
+                let tracker = Tracker {
+                    kind: s.kind,
+                    within: s.within,
+                    per: key.per.clone(),
+                    value: key.value,
+                };
+                lw.trackers.push((key.clone(), tracker));
+                lw.tracker_ids.insert(key, id);
+                tracker_conds.push(cond);
+                id
+            }
+        };
+        lw.stateful_tracker
+            .insert(StatefulId(u32::try_from(i).unwrap_or(u32::MAX)), id);
+    }
+    let rule_conds: Vec<L> = bundle.rules.iter().map(|r| lw.cond(&r.cond)).collect();
+
+    // Order the variables.
+    let mut uses = vec![0usize; lw.vars.len()];
+    for l in rule_conds.iter().chain(tracker_conds.iter()) {
+        let mut seen = BTreeSet::new();
+        vars_of(l, &mut seen);
+        for v in seen {
+            if let Some(u) = uses.get_mut(v) {
+                *u += 1;
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..lw.vars.len()).collect();
+    let keys: Vec<String> = lw.vars.iter().map(|v| format!("{v:?}")).collect();
+    order.sort_by(|&a, &b| {
+        let ka = (
+            var_class(lw.vars.get(a)),
+            std::cmp::Reverse(uses.get(a)),
+            keys.get(a),
+        );
+        let kb = (
+            var_class(lw.vars.get(b)),
+            std::cmp::Reverse(uses.get(b)),
+            keys.get(b),
+        );
+        ka.cmp(&kb)
+    });
+    let mut rank = vec![0u32; lw.vars.len()];
+    for (pos, &v) in order.iter().enumerate() {
+        if let Some(r) = rank.get_mut(v) {
+            *r = u32::try_from(pos).unwrap_or(u32::MAX);
+        }
+    }
+    let consts: Vec<Vec<String>> = (0..lw.vars.len())
+        .map(|v| {
+            lw.var_consts
+                .get(&v)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let shapes: Vec<VarShape> = order
+        .iter()
+        .map(|&v| match lw.vars.get(v) {
+            Some(VarKey::Switch(_)) => VarShape::Switch,
+            Some(VarKey::Thresh(_)) => VarShape::Thresh,
+            _ => VarShape::Tri,
+        })
+        .collect();
+    Lowered {
+        lw,
+        tracker_conds,
+        rule_conds,
+        order,
+        rank,
+        consts,
+        shapes,
+    }
+}
+
 /// Unites the diagrams pairwise, balanced, so that each union meets diagrams of similar size.
 fn unite(m: &mut Manager, diagrams: Vec<NodeRef>) -> NodeRef {
     let mut level = diagrams;
@@ -480,7 +523,10 @@ impl Lowerer {
                 let slot = self.slots.get(&has_path(a)).copied().unwrap_or(0);
                 L::Atom(self.var(VarKey::Has(slot)), Atom::Holds)
             }
-            Cond::Test(t) => self.test(t),
+            Cond::Test(t) => match self.forced {
+                Some((f, b)) if std::ptr::eq(f, t) => L::Const(b),
+                _ => self.test(t),
+            },
         }
     }
 
