@@ -588,7 +588,12 @@ pub fn expr(e: &Expr) -> String {
             format!("{}({})", name.node, a.join(", "))
         }
         ExprKind::Not(inner) => match inner.kind {
-            ExprKind::And(_) | ExprKind::Or(_) => format!("not ({})", expr(inner)),
+            // `not (a == b)` reads as the negation of the whole test, which it is.
+            ExprKind::And(_)
+            | ExprKind::Or(_)
+            | ExprKind::Compare { .. }
+            | ExprKind::In { .. }
+            | ExprKind::StrTest { .. } => format!("not ({})", expr(inner)),
             _ => format!("not {}", expr(inner)),
         },
         ExprKind::And(parts) => {

@@ -870,8 +870,8 @@ impl<'b> Oracle<'b> {
         for (i, rule) in c.bundle.rules.iter().enumerate() {
             let orig = *c.original.get(i)?;
             let v = values.get(i).copied()?;
-            let vm_match = out.matched.contains(&(i as u32));
-            let vm_unknown = out.unknown_rules.contains(&(i as u32));
+            let vm_match = c.program.matched(&out).contains(&(i as u32));
+            let vm_unknown = c.program.unknown_rules(&out).contains(&(i as u32));
             let ref_match = match v {
                 K3::True => true,
                 K3::Unknown => rule.effect != Effect::Allow,
