@@ -25,8 +25,16 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --version 'Print version'
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
+            cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+            cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+            cand verify 'Verify a signed plugin, bundle or files against a trust file'
+            cand keyid 'Print the id of a public (or private) key'
+            cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand completions 'Print a shell completion script'
+            cand lint 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+            cand explain 'Print the documentation of a lint'
+            cand fmt 'Rewrite policy files in the one canonical layout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'govern;build'= {
@@ -43,9 +51,66 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;eval'= {
             cand --bundle 'A compiled bundle to evaluate with'
             cand --policy 'Policy files or directories to compile and evaluate with (repeat for several)'
+            cand --trust 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read'
+            cand --signature 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)'
             cand --color 'When to use colours in messages'
             cand --explain 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes'
             cand --exit-code 'Make the exit status tell allow (0), deny (1) and escalate (3) apart'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;keygen'= {
+            cand -o 'The path and name of the key files, without extension'
+            cand --output 'The path and name of the key files, without extension'
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;sign'= {
+            cand --key 'The private key (PKCS#8 PEM, from `govern keygen` or `openssl genpkey`)'
+            cand --out 'Where to write the envelope (default: TARGET.sig.json beside the target)'
+            cand --expires 'When the signature stops being accepted: an RFC 3339 time or a duration after creation (`90d`, `12h`, `1y`, `1d12h`)'
+            cand --name 'The name in the manifest (default: from agent-plugin.yaml, else the file name)'
+            cand --version 'The version in the manifest (from agent-plugin.yaml for plugins; required otherwise)'
+            cand --created 'The creation time to record (RFC 3339; default now), for reproducible envelopes'
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'govern;verify'= {
+            cand --trust 'The trust file: accepted keys, revocations and threshold'
+            cand --signature 'The envelope (default: TARGET.sig.json beside the target)'
+            cand --state 'Last-seen versions: refuse rollbacks and record newer versions'
+            cand --format 'How to report'
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;keyid'= {
+            cand --color 'When to use colours in messages'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;test'= {
+            cand --filter 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)'
+            cand --format 'How to print the results'
+            cand --min-coverage 'Fail (exit 1) when rule coverage is below P percent (0-100)'
+            cand --record 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o'
+            cand -o 'Where --record writes the suite (atomically)'
+            cand --output 'Where --record writes the suite (atomically)'
+            cand --policy 'The policies --record decides with (files or directories; repeat for several)'
+            cand --trust 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)'
+            cand --color 'When to use colours in messages'
+            cand --coverage 'Print rule and leaf coverage per bundle, with the rules that never decided'
+            cand --watch 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -77,20 +142,72 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'govern;lint'= {
+            cand --format 'How to print the findings'
+            cand --fail-level 'Exit with status 1 when a finding has this level or a higher one [default: the `fail-level` of govern.toml, else error]'
+            cand --color 'When to use colours in messages'
+            cand --watch 'Lint again whenever a .gov file under the paths (or govern.toml) changes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;explain'= {
+            cand --color 'When to use colours in messages'
+            cand --all 'List every lint (with --markdown: the whole reference, `docs/lints.md`)'
+            cand --markdown 'Print Markdown, as in docs/lints.md'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;fmt'= {
+            cand --color 'When to use colours in messages'
+            cand --check 'Change nothing: name the files that are not formatted and exit 1 if there are any'
+            cand --watch 'With --check: check again whenever a .gov file under the paths changes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'govern;help'= {
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
+            cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+            cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+            cand verify 'Verify a signed plugin, bundle or files against a trust file'
+            cand keyid 'Print the id of a public (or private) key'
+            cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand completions 'Print a shell completion script'
+            cand lint 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+            cand explain 'Print the documentation of a lint'
+            cand fmt 'Rewrite policy files in the one canonical layout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'govern;help;build'= {
         }
         &'govern;help;eval'= {
         }
+        &'govern;help;keygen'= {
+        }
+        &'govern;help;sign'= {
+        }
+        &'govern;help;verify'= {
+        }
+        &'govern;help;keyid'= {
+        }
+        &'govern;help;test'= {
+        }
         &'govern;help;simulate'= {
         }
         &'govern;help;completions'= {
+        }
+        &'govern;help;lint'= {
+        }
+        &'govern;help;explain'= {
+        }
+        &'govern;help;fmt'= {
         }
         &'govern;help;help'= {
         }

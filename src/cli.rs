@@ -42,10 +42,27 @@ pub enum Command {
     Build(BuildArgs),
     /// Decide events with a bundle or with policies compiled on the fly.
     Eval(EvalArgs),
+    /// Create an Ed25519 signing key pair (NAME.key, NAME.pub).
+    Keygen(KeygenArgs),
+    /// Sign a plugin directory, a bundle or files (writes a DSSE envelope).
+    Sign(SignArgs),
+    /// Verify a signed plugin, bundle or files against a trust file.
+    Verify(VerifyArgs),
+    /// Print the id of a public (or private) key.
+    Keyid(KeyidArgs),
+    /// Run policy test suites (*.test.yaml), with coverage; record traces as golden suites.
+    Test(TestArgs),
     /// Replay recorded traffic through a policy: what it decides, and what changes.
     Simulate(SimulateArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules,
+    /// risky regexes and comparisons, and more.
+    Lint(LintArgs),
+    /// Print the documentation of a lint.
+    Explain(ExplainArgs),
+    /// Rewrite policy files in the one canonical layout.
+    Fmt(FmtArgs),
 }
 
 /// How diagnostics are printed.
@@ -85,12 +102,15 @@ Events are JSON objects, one per line (JSONL), or a single JSON object that may 
 Stateful rules (count, sum, seen) carry their state from one event to the next.
 
 Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
-its line number and decided `deny`, and the others are still decided). With --exit-code: 0 when
-every decision is allow, 1 when any is deny, 3 when any is escalate and none deny, 2 on errors.
+its line number and decided `deny`, and the others are still decided) or when --trust is given
+and the bundle is unsigned or its signature does not verify (then no event is read). With
+--exit-code: 0 when every decision is allow, 1 when any is deny, 3 when any is escalate and
+none deny, 2 on errors.
 
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
-  echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain")]
+  echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain
+  govern eval --bundle p.govb --trust trust.yaml testdata/events.jsonl")]
 #[command(group(clap::ArgGroup::new("program").required(true).args(["bundle", "policy"])))]
 pub struct EvalArgs {
     /// A compiled bundle to evaluate with.
@@ -113,6 +133,240 @@ pub struct EvalArgs {
     /// Make the exit status tell allow (0), deny (1) and escalate (3) apart.
     #[arg(long)]
     pub exit_code: bool,
+
+    /// Refuse the bundle unless its signature verifies against this trust file
+    /// (see `govern verify`); checked before any event is read.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "bundle",
+        conflicts_with = "policy"
+    )]
+    pub trust: Option<PathBuf>,
+
+    /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub signature: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Writes NAME.key (the private key: PKCS#8 PEM, mode 0600) and NAME.pub (the public key: SPKI
+PEM), and prints the key id (`sha256:` of the public key's DER encoding). Existing files are
+never overwritten. The files are the ones OpenSSL reads and writes: `openssl genpkey -algorithm
+ed25519 -out NAME.key` makes a key govern can sign with, `openssl pkey -in NAME.key -pubout`
+its public key.
+
+Exit status: 0 when both files were written, 2 otherwise.
+
+Examples:
+  govern keygen -o keys/publisher
+  govern keyid keys/publisher.pub")]
+pub struct KeygenArgs {
+    /// The path and name of the key files, without extension.
+    #[arg(short, long, value_name = "NAME")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "\
+TARGET is a plugin directory (every file under it is signed; name and version come from its
+agent-plugin.yaml), one `.govb` bundle, or several files (listed relative to the signature
+file's directory). The manifest of every file's SHA-256 is serialized with RFC 8785 (JCS) and
+signed inside a DSSE envelope, written atomically to TARGET.sig.json or --out.
+
+When the envelope exists, the new signature is added beside the others; the contents, name and
+version must be exactly what was signed before (remove the envelope to sign new contents).
+
+Exit status: 0 when the envelope was written (or already held this key's signature), 2 on
+errors.
+
+Examples:
+  govern sign plugins/weather --key keys/publisher.key --expires 180d
+  govern sign policies.govb --key keys/publisher.key --version 1.4.0
+  govern sign policies.govb --key keys/second.key          # a second signature",
+    disable_version_flag = true
+)]
+pub struct SignArgs {
+    /// A plugin directory, a `.govb` bundle, or files.
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<PathBuf>,
+
+    /// The private key (PKCS#8 PEM, from `govern keygen` or `openssl genpkey`).
+    #[arg(long, value_name = "KEY.key")]
+    pub key: PathBuf,
+
+    /// Where to write the envelope (default: TARGET.sig.json beside the target).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// When the signature stops being accepted: an RFC 3339 time or a duration after
+    /// creation (`90d`, `12h`, `1y`, `1d12h`).
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+
+    /// The name in the manifest (default: from agent-plugin.yaml, else the file name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The version in the manifest (from agent-plugin.yaml for plugins; required otherwise).
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+
+    /// The creation time to record (RFC 3339; default now), for reproducible envelopes.
+    #[arg(long, value_name = "TIME")]
+    pub created: Option<String>,
+}
+
+/// How `govern verify` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    /// A summary line on success; each failed check on standard error.
+    Human,
+    /// One JSON report on standard output, success or not.
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Checks, and names the check and the file that fail: envelope (present, DSSE, base64),
+payload-type, signature (each signature by a trusted key verifies over DSSE's PAE), threshold
+(enough distinct trusted keys signed), revoked, key-validity (not_before/not_after), manifest
+(canonical JCS, consistent with agent-plugin.yaml), kind, expired, rollback (with --state),
+path (nothing escapes the root), symlink, file-type, missing, unlisted and digest. Signatures
+by keys the trust file does not list are ignored. The trust file format is in docs/signing.md.
+
+With --state FILE, a version older than the last one verified for the same name is refused
+(rollback), and on success a newer version is recorded in FILE.
+
+Exit status: 0 when every check holds, 1 when a check fails (including a missing or damaged
+envelope), 2 when the trust file, the state file or the target cannot be read or is malformed.
+
+Examples:
+  govern verify plugins/weather --trust trust.yaml
+  govern verify policies.govb --trust trust.yaml --state /var/lib/govern/seen.json
+  govern verify policies.govb --trust trust.yaml --format json")]
+pub struct VerifyArgs {
+    /// A plugin directory, a `.govb` bundle, or files.
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<PathBuf>,
+
+    /// The trust file: accepted keys, revocations and threshold.
+    #[arg(long, value_name = "FILE")]
+    pub trust: PathBuf,
+
+    /// The envelope (default: TARGET.sig.json beside the target).
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+
+    /// Last-seen versions: refuse rollbacks and record newer versions.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// How to report.
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Human)]
+    pub format: VerifyFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The id is `sha256:` and the hex SHA-256 of the key's SubjectPublicKeyInfo DER encoding, the same
+as `openssl pkey -pubin -in KEY.pub -outform DER | sha256sum`. Given a private key, the id of its
+public key is printed (the private key itself never is).
+
+Exit status: 0 on success, 2 when a key cannot be read.
+
+Examples:
+  govern keyid keys/publisher.pub")]
+pub struct KeyidArgs {
+    /// Public keys (SPKI PEM) or private keys (PKCS#8 PEM).
+    #[arg(required = true, value_name = "KEY")]
+    pub keys: Vec<PathBuf>,
+}
+
+/// How `govern test` prints its results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// A line per suite, failures side by side, a closing `result:` line.
+    Human,
+    /// One JSON document with every case, failure and error.
+    Json,
+    /// JUnit XML, for CI test reporters.
+    Junit,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+A suite is a YAML file named *.test.yaml: the bundle to test and a list of cases, each a request
+and what must be decided (see docs/testing.md). Every case runs on the VM and on the reference
+interpreter; a disagreement between them is reported as an internal error.
+
+Rule coverage is the percentage of rules that decided at least one event of the run (for warn
+rules: warned); leaf coverage is the percentage of decision-diagram leaves reached.
+
+Exit status: 0 when every case passes (and coverage meets --min-coverage), 1 when a case fails
+or coverage is below the minimum, 2 when a suite or its policies have errors (bad YAML, unknown
+fields, impossible expectations, policies that do not compile) or on I/O errors.
+
+Examples:
+  govern test policies/
+  govern test policies/ --coverage --min-coverage 100
+  govern test . --filter payments --format junit > report.xml
+  govern test --record traces/today.jsonl --policy policies/ -o regress/today.test.yaml
+  govern test policies/ --watch")]
+pub struct TestArgs {
+    /// Suite files, or directories searched recursively for *.test.yaml (hidden directories
+    /// and `target` are skipped).
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// Only run cases whose name contains this text (matrix cases are named
+    /// `name [path=value, …]`).
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+
+    /// How to print the results.
+    #[arg(long, value_enum, default_value_t = TestFormat::Human)]
+    pub format: TestFormat,
+
+    /// Print rule and leaf coverage per bundle, with the rules that never decided.
+    #[arg(long)]
+    pub coverage: bool,
+
+    /// Fail (exit 1) when rule coverage is below P percent (0-100).
+    #[arg(long, value_name = "P", value_parser = parse_percent)]
+    pub min_coverage: Option<f64>,
+
+    /// Re-run the affected suites whenever a .gov or suite file under the paths (or their
+    /// bundles) changes.
+    #[arg(long, conflicts_with = "record")]
+    pub watch: bool,
+
+    /// Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces.
+    /// Needs --policy and -o.
+    #[arg(long, value_name = "TRACE", requires_all = ["output", "policy"])]
+    pub record: Vec<PathBuf>,
+
+    /// Where --record writes the suite (atomically).
+    #[arg(short, long, value_name = "FILE", requires = "record")]
+    pub output: Option<PathBuf>,
+
+    /// The policies --record decides with (files or directories; repeat for several).
+    #[arg(long, value_name = "PATH", requires = "record")]
+    pub policy: Vec<PathBuf>,
+
+    /// Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`)
+    /// that verifies against this trust file (see `govern verify`).
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
+    pub trust: Option<PathBuf>,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}` is not a percentage between 0 and 100")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +374,119 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// How `govern lint` prints its findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    /// Source snippets with labels, help and example requests, for people.
+    Human,
+    /// One JSON object per finding, one per line.
+    Json,
+    /// A SARIF 2.1.0 log, for code-scanning tools.
+    Sarif,
+    /// GitHub Actions workflow commands (`::error file=…::…`), shown as annotations.
+    Github,
+}
+
+/// A finding level, for `--fail-level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailLevel {
+    Error,
+    Warn,
+    Info,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Every lint has a stable code and name, a default level (error, warn or info) and documentation:
+`govern explain G0101` or `govern explain --all`. Semantic lints reason on the compiled decision
+diagram and show an example request that the VM and the reference interpreter both confirm.
+
+Suppress a finding on the line below, or at the end of the line, with a reason:
+  // govern:allow(G0201) the host shows its own message here
+
+Per-project levels live in govern.toml, found in the directory of the first PATH or above:
+  [lint]
+  fail-level = \"warn\"        # default of --fail-level
+  [lint.levels]
+  G0103 = \"off\"              # error, warn, info or off, by code or name
+  missing-because = \"error\"
+
+Exit status: 0 no finding at or above the fail level, 1 findings at or above it, 2 usage, I/O,
+syntax or type errors in the policies or in govern.toml.
+
+Examples:
+  govern lint policies/
+  govern lint policies/ --format sarif > govern.sarif
+  govern lint policies/ --format github --fail-level warn
+  govern lint policies/ --watch")]
+pub struct LintArgs {
+    /// Policy files or directories (searched recursively for *.gov); the current directory
+    /// when none is given. All of them are linted as one bundle.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// How to print the findings.
+    #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+    pub format: LintFormat,
+
+    /// Exit with status 1 when a finding has this level or a higher one [default: the
+    /// `fail-level` of govern.toml, else error].
+    #[arg(long, value_enum)]
+    pub fail_level: Option<FailLevel>,
+
+    /// Lint again whenever a .gov file under the paths (or govern.toml) changes.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  govern explain G0101
+  govern explain shadowed-rule
+  govern explain --all
+  govern explain --all --markdown > docs/lints.md")]
+pub struct ExplainArgs {
+    /// A lint code (`G0101`) or name (`unreachable-rule`).
+    #[arg(value_name = "LINT", required_unless_present = "all")]
+    pub lint: Option<String>,
+
+    /// List every lint (with --markdown: the whole reference, `docs/lints.md`).
+    #[arg(long, conflicts_with = "lint")]
+    pub all: bool,
+
+    /// Print Markdown, as in docs/lints.md.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The layout is documented in docs/fmt.md. Comments are kept. Files are rewritten atomically and
+only when their text changes; the meaning never does (the parsed file is the same).
+
+Exit status: 0 formatted (or, with --check, already formatted), 1 with --check when a file would
+change (each is named on standard error), 2 usage, I/O or syntax errors.
+
+Examples:
+  govern fmt policies/
+  govern fmt --check policies/
+  govern fmt --check --watch policies/")]
+pub struct FmtArgs {
+    /// Policy files or directories (searched recursively for *.gov); the current directory
+    /// when none is given.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Change nothing: name the files that are not formatted and exit 1 if there are any.
+    #[arg(long)]
+    pub check: bool,
+
+    /// With --check: check again whenever a .gov file under the paths changes.
+    #[arg(long, requires = "check")]
+    pub watch: bool,
 }
 
 /// The format of trace inputs.

@@ -27,24 +27,43 @@ impl Severity {
     }
 }
 
-/// A source file as read: its display name and its text.
+/// A source file as read: its display name, its text, and where its lines start.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
+    line_starts: Arc<[usize]>,
 }
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
+        let text: Arc<str> = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(
+                text.bytes()
+                    .enumerate()
+                    .filter(|(_, b)| *b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
+            .collect();
         SourceFile {
             name: name.into(),
-            text: text.into(),
+            text,
+            line_starts,
         }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        line_col(&self.text, offset)
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
+        (line, col)
     }
 }
 
@@ -435,10 +454,18 @@ mod tests {
     #[test]
     fn line_col_counts_characters() {
         let text = "ab\ncdé\nf";
-        assert_eq!(line_col(text, 0), (1, 1));
-        assert_eq!(line_col(text, 3), (2, 1));
-        assert_eq!(line_col(text, 8), (3, 1));
-        assert_eq!(line_col(text, 7), (2, 4));
+        let file = SourceFile::new("t", text);
+        for (offset, want) in [
+            (0, (1, 1)),
+            (3, (2, 1)),
+            (8, (3, 1)),
+            (7, (2, 4)),
+            (2, (1, 3)),
+            (99, (3, 2)),
+        ] {
+            assert_eq!(line_col(text, offset), want, "{offset}");
+            assert_eq!(file.line_col(offset), want, "{offset}");
+        }
     }
 
     #[test]

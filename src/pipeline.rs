@@ -50,9 +50,38 @@ pub fn load_bundle(path: &std::path::Path) -> Result<Program, Diag> {
     let bytes = std::fs::read(path).map_err(|e| {
         Diag::error("govern::io", format!("cannot read bundle: {e}")).in_file(&name, None)
     })?;
-    Program::load(&bytes).map_err(|e| {
+    load_bundle_bytes(&name, &bytes)
+}
+
+/// Loads `.govb` bytes already read (for example the exact bytes a signature check
+/// verified), refusing anything that does not verify; `name` is used in the message.
+pub fn load_bundle_bytes(name: &str, bytes: &[u8]) -> Result<Program, Diag> {
+    Program::load(bytes).map_err(|e| {
         Diag::error("govern::bundle", format!("refused bundle: {e}"))
-            .in_file(&name, None)
+            .in_file(name, None)
             .help("rebuild it with `govern build`; a bundle that fails verification is never run")
     })
+}
+
+/// Loads a `.govb` file only if its signature verifies against the trust file `trust`
+/// (envelope at `signature`, default `<bundle>.sig.json`). The program is loaded from the
+/// very bytes whose digest was verified. On refusal, one diagnostic per failed check, each
+/// saying `refused bundle`.
+pub fn load_signed_bundle(
+    bundle: &std::path::Path,
+    signature: Option<&std::path::Path>,
+    trust: &std::path::Path,
+) -> Result<Program, Vec<Diag>> {
+    let name = crate::source::display(bundle);
+    match crate::sign::verify_bundle(bundle, signature, trust) {
+        Ok(v) => load_bundle_bytes(&name, &v.bytes).map_err(|d| vec![d]),
+        Err(e) => Err(e
+            .to_diags()
+            .into_iter()
+            .map(|mut d| {
+                d.message = format!("refused bundle `{name}`: {}", d.message);
+                d
+            })
+            .collect()),
+    }
 }

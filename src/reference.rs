@@ -190,6 +190,28 @@ impl<'b> Reference<'b> {
         }
     }
 
+    /// The truth value of every rule's condition on `event`, by rule index, without adding
+    /// the event to the stream (for tools that check one example event).
+    pub fn rule_values(&self, event: &Json) -> Option<Vec<K3>> {
+        let obj = event.as_object()?;
+        let ts = obj
+            .get("ts")
+            .and_then(Json::as_str)
+            .and_then(crate::time::parse_rfc3339);
+        let ctx = Ctx {
+            event: obj,
+            now: ts.map_or(self.clock, |t| t.max(self.clock)),
+            ts,
+        };
+        Some(
+            self.bundle
+                .rules
+                .iter()
+                .map(|r| self.cond(&ctx, &r.cond))
+                .collect(),
+        )
+    }
+
     fn cond(&self, ctx: &Ctx<'_>, c: &Cond) -> K3 {
         match c {
             Cond::Const(b) => K3::from_bool(*b),

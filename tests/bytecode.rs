@@ -267,6 +267,7 @@ fn malformed_programs_are_refused_with_a_reason() {
     let mut m = good.clone();
     let (from, to) = (2usize, 4u32);
     assert!(m.nodes[from].var() > m.nodes[to as usize].var());
+    assert!(m.nodes[to as usize].var().is_some());
     match &mut m.nodes[from] {
         NodeDef::Thresh { regions, .. } => regions[0] = Target::Node(to),
         other => panic!("unexpected node {other:?}"),
@@ -280,6 +281,7 @@ fn malformed_programs_are_refused_with_a_reason() {
             *unknown = Target::Node(n + 5)
         }
         NodeDef::Tri { u, .. } => *u = Target::Node(n + 5),
+        NodeDef::Fork { children } => children[0] = Target::Node(n + 5),
     }
     reencode_refused(&m, "past the last node");
 }
@@ -349,4 +351,90 @@ fn hand_written_program_runs() {
         (d.verdict.as_str(), d.unknown.clone()),
         ("deny", vec!["tool".to_string()])
     );
+}
+
+fn tri_model(nodes: Vec<govern::bytecode::model::NodeDef>, root: Target) -> Model {
+    use govern::bytecode::model::*;
+    Model {
+        compiler: "hand".into(),
+        source_digest: [0; 32],
+        default: Verdict::Deny,
+        files: vec![],
+        slots: vec![vec!["a".into()], vec!["b".into()], vec!["ts".into()]],
+        trackers: vec![],
+        vars: vec![Var::Has { slot: 0 }, Var::Has { slot: 1 }],
+        rules: vec![],
+        leaves: vec![vec![]],
+        nodes,
+        roots: vec![root],
+    }
+}
+
+#[test]
+fn nested_forks_are_verified_through() {
+    use govern::bytecode::model::*;
+    let leaf = Target::Leaf(0);
+    // n0 tests v1, then a fork whose nested fork leads to a test of v0: v0 comes too late.
+    let bad = tri_model(
+        vec![
+            NodeDef::Tri {
+                var: 1,
+                t: Target::Node(1),
+                f: leaf,
+                u: leaf,
+            },
+            NodeDef::Fork {
+                children: vec![leaf, Target::Node(2)],
+            },
+            NodeDef::Fork {
+                children: vec![leaf, Target::Node(3)],
+            },
+            NodeDef::Tri {
+                var: 0,
+                t: leaf,
+                f: leaf,
+                u: leaf,
+            },
+        ],
+        Target::Node(0),
+    );
+    reencode_refused(&bad, "variables must increase");
+    // The same with the variables the right way round loads and runs.
+    let mut good = bad.clone();
+    good.nodes[0] = NodeDef::Tri {
+        var: 0,
+        t: Target::Node(1),
+        f: leaf,
+        u: leaf,
+    };
+    good.nodes[3] = NodeDef::Tri {
+        var: 1,
+        t: leaf,
+        f: leaf,
+        u: leaf,
+    };
+    let p = Program::load(&encode(&good)).unwrap();
+    run_events(&p);
+}
+
+#[test]
+fn work_per_decision_is_bounded() {
+    use govern::bytecode::model::*;
+    // A chain of forks that each walk the next one twice: 2^30 walks of the last test.
+    let depth = 30u32;
+    let mut nodes: Vec<NodeDef> = (0..depth)
+        .map(|i| NodeDef::Fork {
+            children: vec![Target::Node(i + 1), Target::Node(i + 1)],
+        })
+        .collect();
+    nodes.push(NodeDef::Tri {
+        var: 0,
+        t: Target::Leaf(0),
+        f: Target::Leaf(0),
+        u: Target::Leaf(0),
+    });
+    let m = tri_model(nodes, Target::Node(0));
+    reencode_refused(&m, "more than the limit");
+    let (tests, leaves) = govern::bytecode::worst_case(&m.nodes, &m.roots);
+    assert_eq!((tests, leaves), (1 << 30, 1 << 30));
 }

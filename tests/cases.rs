@@ -76,8 +76,9 @@ fn check(d: &Decision, e: &Expect, what: &str, failures: &mut Vec<String>) {
     }
 }
 
-/// Runs one case file; `limit` is the diagram merge budget (`None` for the default).
-fn run_case(path: &Path, limit: Option<usize>, failures: &mut Vec<String>) -> usize {
+/// Runs one case file; `limit` is the diagram copy factor (`None` for the default).
+/// Returns the number of events and the number of forks in the compiled diagram.
+fn run_case(path: &Path, limit: Option<usize>, failures: &mut Vec<String>) -> (usize, usize) {
     let text = std::fs::read_to_string(path).unwrap();
     let case: Case =
         serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -92,19 +93,19 @@ fn run_case(path: &Path, limit: Option<usize>, failures: &mut Vec<String>) -> us
     });
     let model = match limit {
         None => govern::compile::compile(&bundle),
-        Some(l) => govern::compile::compile_with_limit(&bundle, l),
+        Some(l) => govern::compile::compile_with(&bundle, l as u64),
     };
     let bytes = govern::bytecode::encode(&model);
     let program = &govern::vm::Program::load(&bytes).unwrap();
-    if limit.is_some() && bundle.rules.len() > 2 {
-        assert!(
-            program.model.roots.len() > 1,
-            "{name}: a tiny merge budget should leave several groups"
-        );
-    }
+    let forks = program
+        .model
+        .nodes
+        .iter()
+        .filter(|n| matches!(n, govern::bytecode::model::NodeDef::Fork { .. }))
+        .count();
     let name = match limit {
         None => name,
-        Some(l) => format!("{name} (merge budget {l})"),
+        Some(l) => format!("{name} (copy factor {l})"),
     };
     let mut reference = Reference::new(&bundle, program.digest.clone());
     let mut state = program.new_state();
@@ -137,7 +138,7 @@ fn run_case(path: &Path, limit: Option<usize>, failures: &mut Vec<String>) -> us
             failures,
         );
     }
-    case.events.len()
+    (case.events.len(), forks)
 }
 
 #[test]
@@ -157,7 +158,7 @@ fn corpus() {
     let mut events = 0;
     let mut failures = Vec::new();
     for f in &files {
-        events += run_case(f, None, &mut failures);
+        events += run_case(f, None, &mut failures).0;
     }
     assert!(
         failures.is_empty(),
@@ -168,8 +169,8 @@ fn corpus() {
     assert!(events >= 200, "the corpus has only {events} events");
 }
 
-/// The same corpus with a merge budget so small that rules stay in separate diagram groups,
-/// which the VM must merge at run time into the same decisions.
+/// The same corpus compiled to fork wherever sub-diagrams test different variables: the VM
+/// must merge the leaves of every fork into the same decisions.
 #[test]
 fn corpus_in_groups() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
@@ -180,9 +181,11 @@ fn corpus_in_groups() {
     files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
     files.sort();
     let mut failures = Vec::new();
+    let mut forks = 0;
     for f in &files {
-        run_case(f, Some(1), &mut failures);
+        forks += run_case(f, Some(0), &mut failures).1;
     }
+    assert!(forks >= 20, "copy factor 0 produced only {forks} forks");
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",

@@ -31,6 +31,10 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// The most tests one decision may make (and the most leaves it may reach), all walks of all
+/// forks together.
+pub const MAX_TESTS: u64 = 1 << 22;
+
 const HEADER: usize = 8;
 const TRAILER: usize = 32;
 /// Deepest operand nesting accepted (`lower(upper(…))`).
@@ -183,6 +187,16 @@ pub fn decode_with(bytes: &[u8], check_sum: bool) -> Result<Model, DecodeError> 
     let roots = d
         .roots(section(9), nodes.len(), leaves.len())
         .map_err(|e| fix(e, 9))?;
+    let (tests, reached) = worst_case(&nodes, &roots);
+    if tests > MAX_TESTS || reached > MAX_TESTS {
+        return Err(err(
+            base(8),
+            "nodes",
+            format!(
+                "one decision could make {tests} tests and reach {reached} leaves, more than the limit of {MAX_TESTS}"
+            ),
+        ));
+    }
     Ok(Model {
         compiler,
         source_digest,
@@ -540,7 +554,11 @@ impl Decoder<'_> {
         let mut out: Vec<NodeDef> = Vec::with_capacity(n);
         for i in 0..n {
             let tag = r.u8()?;
-            let var = r.index(vars.len(), "variable")?;
+            let var = if tag == NODE_FORK {
+                r.u32()?
+            } else {
+                r.index(vars.len(), "variable")?
+            };
             let v = vars.get(var as usize);
             let node = match tag {
                 NODE_SWITCH => {
@@ -609,19 +627,54 @@ impl Decoder<'_> {
                     let u = r.target(i, n, nleaves)?;
                     NodeDef::Tri { var, t, f, u }
                 }
+                NODE_FORK => {
+                    // No variable: undo the read of one and take it as the count.
+                    r.pos -= 4;
+                    let k = r.count(4)?;
+                    if k < 2 {
+                        return Err(r.error(format!(
+                            "node {i} forks into {k} children; a fork has at least two"
+                        )));
+                    }
+                    let mut children = Vec::with_capacity(k);
+                    for _ in 0..k {
+                        children.push(r.target(i, n, nleaves)?);
+                    }
+                    NodeDef::Fork { children }
+                }
                 t => return Err(r.error(format!("invalid node tag {t}"))),
             };
             out.push(node);
         }
-        // Each path tests variables in increasing order, so each at most once.
+        // Each walk tests variables in increasing order, so each at most once: the first
+        // variable tested from a node (through forks, the smallest of their children's) must
+        // come after the variable of every node that leads there.
+        let mut entry = vec![u32::MAX; out.len()];
+        for i in (0..out.len()).rev() {
+            let e = match out.get(i) {
+                Some(NodeDef::Fork { children }) => children
+                    .iter()
+                    .map(|c| match c {
+                        Target::Node(k) => entry.get(*k as usize).copied().unwrap_or(u32::MAX),
+                        Target::Leaf(_) => u32::MAX,
+                    })
+                    .min()
+                    .unwrap_or(u32::MAX),
+                Some(n) => n.var().unwrap_or(u32::MAX),
+                None => u32::MAX,
+            };
+            if let Some(x) = entry.get_mut(i) {
+                *x = e;
+            }
+        }
         for (i, node) in out.iter().enumerate() {
+            let Some(v) = node.var() else { continue };
             for t in node.targets() {
                 if let Target::Node(j) = t {
-                    let child = out.get(j as usize).map(NodeDef::var).unwrap_or(u32::MAX);
-                    if child <= node.var() {
+                    let child = entry.get(j as usize).copied().unwrap_or(u32::MAX);
+                    if child <= v {
                         return Err(r.error(format!(
-                            "node {i} (variable {}) jumps to node {j} (variable {child}): variables must increase along a path",
-                            node.var()
+                            "node {i} (variable {v}) leads to a test of variable {child}: variables must increase along a path"
                         )));
                     }
                 }
@@ -793,4 +846,51 @@ impl<'a> Reader<'a> {
             )))
         }
     }
+}
+
+/// The most tests one decision can make and the most leaves it can reach, over all paths of
+/// all forks: a walk takes the costliest branch of each test and every child of each fork.
+pub fn worst_case(nodes: &[NodeDef], roots: &[Target]) -> (u64, u64) {
+    // Children come after parents, so one pass from the end sees children first.
+    let mut tests = vec![0u64; nodes.len()];
+    let mut leaves = vec![0u64; nodes.len()];
+    let of = |t: &Target, table: &[u64], leaf: u64| match t {
+        Target::Leaf(_) => leaf,
+        Target::Node(j) => table.get(*j as usize).copied().unwrap_or(0),
+    };
+    for i in (0..nodes.len()).rev() {
+        let Some(node) = nodes.get(i) else { continue };
+        let targets = node.targets();
+        let (t, l) = match node {
+            NodeDef::Fork { .. } => (
+                targets
+                    .iter()
+                    .map(|c| of(c, &tests, 0))
+                    .fold(0u64, u64::saturating_add),
+                targets
+                    .iter()
+                    .map(|c| of(c, &leaves, 1))
+                    .fold(0u64, u64::saturating_add),
+            ),
+            _ => (
+                1 + targets.iter().map(|c| of(c, &tests, 0)).max().unwrap_or(0),
+                targets.iter().map(|c| of(c, &leaves, 1)).max().unwrap_or(1),
+            ),
+        };
+        if let Some(x) = tests.get_mut(i) {
+            *x = t;
+        }
+        if let Some(x) = leaves.get_mut(i) {
+            *x = l;
+        }
+    }
+    let t = roots
+        .iter()
+        .map(|r| of(r, &tests, 0))
+        .fold(0u64, u64::saturating_add);
+    let l = roots
+        .iter()
+        .map(|r| of(r, &leaves, 1))
+        .fold(0u64, u64::saturating_add);
+    (t, l)
 }

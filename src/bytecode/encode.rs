@@ -130,6 +130,13 @@ pub fn encode(m: &Model) -> Vec<u8> {
                     target(w, *f);
                     target(w, *u);
                 }
+                NodeDef::Fork { children } => {
+                    w.u8(NODE_FORK);
+                    w.len(children.len());
+                    for c in children {
+                        target(w, *c);
+                    }
+                }
             }
         }
     });

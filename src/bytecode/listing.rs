@@ -20,14 +20,17 @@ pub fn listing(m: &Model, digest: &str) -> String {
     let _ = writeln!(o, "; default {}", m.default);
     let _ = writeln!(
         o,
-        "; {} rules, {} trackers, {} variables, {} nodes, {} leaves, {} group{}",
+        "; {} rules, {} trackers, {} variables, {} nodes, {} leaves",
         m.rules.len(),
         m.trackers.len(),
         m.vars.len(),
         m.nodes.len(),
         m.leaves.len(),
-        m.roots.len(),
-        if m.roots.len() == 1 { "" } else { "s" }
+    );
+    let (tests, leaves) = super::worst_case(&m.nodes, &m.roots);
+    let _ = writeln!(
+        o,
+        "; a decision makes at most {tests} tests and merges at most {leaves} leaves"
     );
     o.push_str("\nslots:\n");
     for (i, _) in m.slots.iter().enumerate() {
@@ -213,8 +216,12 @@ pub fn regions(cuts: &[f64]) -> Vec<String> {
 }
 
 fn node(m: &Model, n: &NodeDef) -> String {
-    let v = m.vars.get(n.var() as usize);
+    let v = n.var().and_then(|v| m.vars.get(v as usize));
     match n {
+        NodeDef::Fork { children } => {
+            let cs: Vec<String> = children.iter().map(|c| target(*c)).collect();
+            format!("fork: {}", cs.join(", "))
+        }
         NodeDef::Switch {
             var,
             branches,

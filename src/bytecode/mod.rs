@@ -9,7 +9,8 @@
 //! of everything before it, so any flipped byte is refused before anything else is read.
 //! Decoding treats the bytes as untrusted: every length is checked against what remains, every
 //! index against its table, every branch must jump forward to a later node whose variable comes
-//! later in the order (so evaluation always ends, testing each variable at most once), and the
+//! later in the order (so evaluation always ends, testing each variable at most once per walk),
+//! the worst-case number of tests one decision can make is computed and bounded, and the
 //! decoder never panics. `docs/bytecode.md` documents every field.
 
 pub mod decode;
@@ -17,7 +18,7 @@ pub mod encode;
 pub mod listing;
 pub mod model;
 
-pub use decode::{DecodeError, decode};
+pub use decode::{DecodeError, decode, worst_case};
 pub use encode::encode;
 pub use model::Model;
 
@@ -217,6 +218,7 @@ pub(crate) mod codes {
     pub const NODE_SWITCH: u8 = 0;
     pub const NODE_THRESH: u8 = 1;
     pub const NODE_TRI: u8 = 2;
+    pub const NODE_FORK: u8 = 3;
 
     /// Variable tags.
     pub const VAR_SWITCH: u8 = 0;

@@ -25,7 +25,7 @@ pub struct Model {
     pub leaves: Vec<Vec<u32>>,
     /// Parents before children: every target of node `i` is a leaf or a node `> i`.
     pub nodes: Vec<NodeDef>,
-    /// One diagram per group of rules; their leaves are merged.
+    /// Where evaluation starts; several roots are walked like the children of a fork.
     pub roots: Vec<Target>,
 }
 
@@ -60,14 +60,18 @@ pub enum NodeDef {
         f: Target,
         u: Target,
     },
+    /// Walk every child and merge the leaves reached.
+    Fork { children: Vec<Target> },
 }
 
 impl NodeDef {
-    pub fn var(&self) -> u32 {
+    /// The variable tested, or `None` for a fork.
+    pub fn var(&self) -> Option<u32> {
         match self {
             NodeDef::Switch { var, .. }
             | NodeDef::Thresh { var, .. }
-            | NodeDef::Tri { var, .. } => *var,
+            | NodeDef::Tri { var, .. } => Some(*var),
+            NodeDef::Fork { .. } => None,
         }
     }
 
@@ -88,6 +92,7 @@ impl NodeDef {
                 regions, unknown, ..
             } => regions.iter().copied().chain([*unknown]).collect(),
             NodeDef::Tri { t, f, u, .. } => vec![*t, *f, *u],
+            NodeDef::Fork { children } => children.clone(),
         }
     }
 }

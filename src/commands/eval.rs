@@ -14,15 +14,24 @@ use crate::decision::Decision;
 use crate::vm::{Event, Outcome, Program, State, Step};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
-    let program = match &args.bundle {
-        Some(path) => match crate::pipeline::load_bundle(path) {
+    let program = match (&args.bundle, &args.trust) {
+        (Some(path), Some(trust)) => {
+            match crate::pipeline::load_signed_bundle(path, args.signature.as_deref(), trust) {
+                Ok(p) => p,
+                Err(diags) => {
+                    ctx.report(&diags, DiagFormat::Human);
+                    return exit::ERROR;
+                }
+            }
+        }
+        (Some(path), None) => match crate::pipeline::load_bundle(path) {
             Ok(p) => p,
             Err(d) => {
                 ctx.report(&[d], DiagFormat::Human);
                 return exit::ERROR;
             }
         },
-        None => match crate::pipeline::build_paths(&args.policy) {
+        (None, _) => match crate::pipeline::build_paths(&args.policy) {
             Ok(b) => b.program,
             Err(diags) => {
                 ctx.report(&diags, DiagFormat::Human);
@@ -144,7 +153,7 @@ impl Run<'_> {
 
     fn event(&mut self, line: usize, text: &str) -> Result<(), String> {
         if let Err(e) = self.program.read_event(text, &mut self.event) {
-            return Err(e.message);
+            return Err(e.describe(text));
         }
         self.count += 1;
         if self.explain {
@@ -248,13 +257,13 @@ fn explain(p: &Program, o: &Outcome, trace: &[Step], n: usize, file: &str, line:
     let verdict = o.verdict.unwrap_or(m.default);
     let rule = |r: &u32| m.rules.get(*r as usize);
     let mut s = format!("event {n} ({file}:{line}): {verdict}\n");
-    if o.determining.is_empty() {
+    if p.determining(o).is_empty() {
         s.push_str(&format!(
             "  {:<11}the default ({})\n",
             "decided by", m.default
         ));
     }
-    for (i, r) in o.determining.iter().filter_map(rule).enumerate() {
+    for (i, r) in p.determining(o).iter().filter_map(rule).enumerate() {
         let head = if i == 0 {
             "  decided by "
         } else {
@@ -271,10 +280,10 @@ fn explain(p: &Program, o: &Outcome, trace: &[Step], n: usize, file: &str, line:
         }
         s.push('\n');
     }
-    let others: Vec<&u32> = o
-        .matched
+    let others: Vec<&u32> = p
+        .matched(o)
         .iter()
-        .filter(|r| !o.determining.contains(r))
+        .filter(|r| !p.determining(o).contains(r))
         .collect();
     for (i, r) in others.iter().filter_map(|r| rule(r)).enumerate() {
         let head = if i == 0 {
@@ -284,7 +293,7 @@ fn explain(p: &Program, o: &Outcome, trace: &[Step], n: usize, file: &str, line:
         };
         s.push_str(&format!("{head}{} {}\n", r.effect, r.id));
     }
-    for (i, r) in o.unknown_rules.iter().filter_map(rule).enumerate() {
+    for (i, r) in p.unknown_rules(o).iter().filter_map(rule).enumerate() {
         let head = if i == 0 {
             "  undecided  "
         } else {

@@ -3,7 +3,16 @@
 pub mod build;
 pub mod completions;
 pub mod eval;
+pub mod explain;
+pub mod fmt;
+pub mod keygen;
+pub mod keyid;
+pub mod lint;
+pub mod sign;
 pub mod simulate;
+pub mod test;
+pub mod verify;
+pub mod watch;
 
 use std::io::{self, IsTerminal, Write};
 
@@ -90,7 +99,15 @@ pub fn run(cli: Cli) -> u8 {
         Command::Build(a) => build::run(&ctx, &a),
         Command::Eval(a) => eval::run(&ctx, &a),
         Command::Simulate(a) => simulate::run(&ctx, &a),
+        Command::Keygen(a) => keygen::run(&ctx, &a),
+        Command::Sign(a) => sign::run(&ctx, &a),
+        Command::Verify(a) => verify::run(&ctx, &a),
+        Command::Keyid(a) => keyid::run(&ctx, &a),
+        Command::Test(a) => test::run(&ctx, &a),
         Command::Completions(a) => completions::run(&ctx, &a),
+        Command::Lint(a) => lint::run(&ctx, &a),
+        Command::Explain(a) => explain::run(&ctx, &a),
+        Command::Fmt(a) => fmt::run(&ctx, &a),
     }
 }
 

@@ -11,6 +11,14 @@
 //! Leaves are sorted sets of item codes (which rules hold, which are unknown, which trackers
 //! fire). Nodes are kept canonical (no redundant tests, no branch equal to the default, no cut
 //! whose neighbouring regions agree), so hash-consing makes equal functions the same node.
+//!
+//! A **fork** holds sub-diagrams that are all walked and whose leaves are united. Uniting two
+//! diagrams that test the same variable merges them branch by branch; uniting two that test
+//! unrelated variables copies one under every path of the other, which multiplies their sizes.
+//! When that product would outgrow the inputs by more than `copy_factor`, the union becomes a
+//! fork instead. So independent conditions (typically the rules left undecided when an
+//! attribute such as `tool` is absent) cost one walk each on that rare path, while the common
+//! paths remain a single walk.
 
 use rustc_hash::FxHashMap;
 
@@ -77,12 +85,15 @@ pub enum Node {
         f: NodeRef,
         u: NodeRef,
     },
+    /// Sub-diagrams that are all walked; sorted, distinct, at least two, none `f`; a child
+    /// may itself be a large fork, which keeps it shared.
+    Fork(Box<[NodeRef]>),
 }
 
 impl Node {
     fn var(&self) -> u32 {
         match self {
-            Node::Leaf(_) => u32::MAX,
+            Node::Leaf(_) | Node::Fork(_) => u32::MAX,
             Node::Switch { var, .. } | Node::Thresh { var, .. } | Node::Tri { var, .. } => *var,
         }
     }
@@ -95,6 +106,27 @@ pub enum VarShape {
     Thresh,
     Tri,
 }
+
+/// Unions whose result is at most this many nodes always copy rather than fork.
+pub const SMALL_PRODUCT: u64 = 256;
+
+/// A merged threshold may reach this many leaf items before their growth is watched.
+pub const ITEM_FLOOR: u64 = 4096;
+
+/// A fork with at most this many children is flattened into a fork that contains it.
+const FLATTEN_MAX: usize = 8;
+
+/// How many of a fork's last children a union tries to merge an incoming diagram into.
+const FORK_SCAN: usize = 4;
+
+/// A leaf is copied into the leaves of a diagram of at most this many nodes, no larger.
+pub const LEAF_COPY_MAX: u64 = 32;
+
+/// A leaf with more items than this is not copied into the leaves of a diagram.
+pub const BIG_LEAF: usize = 16;
+
+/// How much larger than its inputs a union may grow before it forks instead.
+pub const DEFAULT_COPY_FACTOR: u64 = 8;
 
 /// Item codes reserved for the three truth values while a single condition is built.
 pub const ITEM_TRUE: u32 = u32::MAX - 1;
@@ -121,10 +153,13 @@ pub struct Manager {
     unique: FxHashMap<Node, NodeRef>,
     shapes: Vec<VarShape>,
     memo: FxHashMap<(Op, NodeRef, NodeRef), NodeRef>,
-    /// Nodes created by the current operation, and the limit (for `union_within`).
-    created: usize,
-    limit: usize,
-    exceeded: bool,
+    /// An upper bound on the nodes reachable from each node (shared nodes counted again).
+    sizes: Vec<u64>,
+    /// Exact item counts over the distinct leaves reachable from a node, computed on demand.
+    exact_items: FxHashMap<NodeRef, u64>,
+    /// A union may copy one diagram under another when the result stays within
+    /// `copy_factor` times the two inputs (or `SMALL_PRODUCT`); otherwise it forks.
+    pub copy_factor: u64,
     empty: Node,
     pub f: NodeRef,
     pub t: NodeRef,
@@ -146,9 +181,9 @@ impl Manager {
             unique: FxHashMap::default(),
             shapes,
             memo: FxHashMap::default(),
-            created: 0,
-            limit: usize::MAX,
-            exceeded: false,
+            sizes: Vec::new(),
+            exact_items: FxHashMap::default(),
+            copy_factor: DEFAULT_COPY_FACTOR,
             empty: Node::Leaf(Box::new([])),
             f: 0,
             t: 0,
@@ -179,13 +214,41 @@ impl Manager {
             return r;
         }
         let r = NodeRef::try_from(self.nodes.len()).unwrap_or(NodeRef::MAX);
+        let children = self.children_of(&n);
+        let size = 1 + children
+            .iter()
+            .map(|c| self.size(*c))
+            .fold(0u64, u64::saturating_add);
         self.nodes.push(n.clone());
+        self.sizes.push(size.min(u64::MAX / 4));
         self.unique.insert(n, r);
-        self.created += 1;
-        if self.created > self.limit {
-            self.exceeded = true;
-        }
         r
+    }
+
+    /// An upper bound on the number of nodes reachable from `r`.
+    pub fn size(&self, r: NodeRef) -> u64 {
+        self.sizes.get(r as usize).copied().unwrap_or(1)
+    }
+
+    /// The number of items in the distinct leaves reachable from `r`.
+    pub fn item_count(&mut self, r: NodeRef) -> u64 {
+        if let Some(&n) = self.exact_items.get(&r) {
+            return n;
+        }
+        let mut seen: rustc_hash::FxHashSet<NodeRef> = rustc_hash::FxHashSet::default();
+        let mut stack = vec![r];
+        let mut total = 0u64;
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            match self.node(n) {
+                Node::Leaf(items) => total += items.len() as u64,
+                _ => stack.extend(self.children(n)),
+            }
+        }
+        self.exact_items.insert(r, total);
+        total
     }
 
     /// A leaf with these items (sorted and deduplicated here).
@@ -311,16 +374,119 @@ impl Manager {
         )
     }
 
-    /// The union of two diagrams, or `None` when it would create more than `limit` nodes.
-    pub fn union_within(&mut self, a: NodeRef, b: NodeRef, limit: usize) -> Option<NodeRef> {
-        self.created = 0;
-        self.limit = limit;
-        self.exceeded = false;
-        self.memo.clear();
-        let r = self.apply(Op::Union, a, b);
-        self.limit = usize::MAX;
-        self.memo.clear();
-        if self.exceeded { None } else { Some(r) }
+    /// The union of two diagrams of disjoint rules: merged where that stays small, forked
+    /// where it would not.
+    pub fn union(&mut self, a: NodeRef, b: NodeRef) -> NodeRef {
+        self.run(Op::Union, a, b)
+    }
+
+    /// Whether copying one of `a`, `b` under every path of the other stays affordable.
+    fn can_copy(&self, a: NodeRef, b: NodeRef) -> bool {
+        if self.copy_factor == 0 {
+            // Fork wherever the variables differ (tests use this to exercise forks).
+            return false;
+        }
+        // A leaf copied into every leaf of a diagram makes a private copy of the diagram (and
+        // multiplies items when the leaf is big): beside a large or shared diagram, the leaf
+        // stays a sibling instead, and the diagram stays shared.
+        let leaf_beside = |x: NodeRef, other: NodeRef| match self.leaf_items(x) {
+            Some(items) => {
+                self.leaf_items(other).is_none()
+                    && (items.len() > BIG_LEAF || self.size(other) > LEAF_COPY_MAX)
+            }
+            None => false,
+        };
+        if leaf_beside(a, b) || leaf_beside(b, a) {
+            return false;
+        }
+        let (x, y) = (self.size(a), self.size(b));
+        let product = x.saturating_mul(y);
+        product <= SMALL_PRODUCT || product <= self.copy_factor.saturating_mul(x.saturating_add(y))
+    }
+
+    /// A fork of `children`: small forks flattened (large ones stay nested, and shared),
+    /// empty diagrams dropped, sorted, deduplicated.
+    pub fn mk_fork(&mut self, children: Vec<NodeRef>) -> NodeRef {
+        let mut flat = Vec::with_capacity(children.len());
+        for c in children {
+            match self.node(c) {
+                Node::Fork(inner) if inner.len() <= FLATTEN_MAX => {
+                    flat.extend(inner.iter().copied())
+                }
+                _ if c == self.f => {}
+                _ => flat.push(c),
+            }
+        }
+        flat.sort_unstable();
+        flat.dedup();
+        match flat.len() {
+            0 => self.f,
+            1 => flat.first().copied().unwrap_or(self.f),
+            _ => self.intern(Node::Fork(flat.into_boxed_slice())),
+        }
+    }
+
+    /// Union where at least one side is a fork. An incoming diagram merges into the child
+    /// that tests the same variable, or else into one of the last few children when copying
+    /// stays affordable; otherwise it becomes a sibling, and a large fork is kept whole (and
+    /// shared) as a child of the new fork rather than copied.
+    fn union_fork(&mut self, a: NodeRef, b: NodeRef) -> NodeRef {
+        let fork_len = |m: &Manager, x: NodeRef| match m.node(x) {
+            Node::Fork(cs) => cs.len(),
+            _ => 0,
+        };
+        let (a, b) = if fork_len(self, a) >= fork_len(self, b) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        if fork_len(self, b) > FLATTEN_MAX {
+            // Two large forks: side by side, each kept whole.
+            return self.mk_fork(vec![a, b]);
+        }
+        let mut children: Vec<NodeRef> = match self.node(a) {
+            Node::Fork(cs) => cs.to_vec(),
+            _ => vec![a],
+        };
+        let incoming: Vec<NodeRef> = match self.node(b) {
+            Node::Fork(cs) => cs.to_vec(),
+            _ => vec![b],
+        };
+        let mut by_var: FxHashMap<u32, usize> = FxHashMap::default();
+        for (i, &c) in children.iter().enumerate() {
+            let v = self.node(c).var();
+            if v != u32::MAX {
+                by_var.entry(v).or_insert(i);
+            }
+        }
+        let mut merged_any = false;
+        let mut apart = Vec::new();
+        for y in incoming {
+            let vy = self.node(y).var();
+            let same = (vy != u32::MAX).then(|| by_var.get(&vy).copied()).flatten();
+            let target = same.or_else(|| {
+                let from = children.len().saturating_sub(FORK_SCAN);
+                (from..children.len())
+                    .find(|&i| children.get(i).is_some_and(|&c| self.can_copy(c, y)))
+            });
+            match target.and_then(|i| children.get(i).copied().map(|c| (i, c))) {
+                Some((i, c)) => {
+                    let merged = self.apply(Op::Union, c, y);
+                    if let Some(slot) = children.get_mut(i) {
+                        *slot = merged;
+                    }
+                    merged_any = true;
+                }
+                None => apart.push(y),
+            }
+        }
+        if !merged_any && children.len() > FLATTEN_MAX {
+            // Nothing merged into the large fork: keep it whole beside the newcomers.
+            apart.push(a);
+            return self.mk_fork(apart);
+        }
+        children.extend(apart);
+        self.mk_fork(children)
     }
 
     fn run(&mut self, op: Op, a: NodeRef, b: NodeRef) -> NodeRef {
@@ -395,13 +561,46 @@ impl Manager {
             }
             return self.u;
         }
-        if self.exceeded {
-            return self.f;
-        }
         let key = (op, a, b);
         if let Some(&r) = self.memo.get(&key) {
             return r;
         }
+        let r = if op == Op::Union && (matches!(na, Node::Fork(_)) || matches!(nb, Node::Fork(_))) {
+            // Forks only arise from unions, and only unions ever meet them.
+            self.union_fork(a, b)
+        } else if op == Op::Union && na.var() != nb.var() && !self.can_copy(a, b) {
+            self.mk_fork(vec![a, b])
+        } else if op == Op::Union && matches!(na, Node::Thresh { .. }) {
+            // Two thresholds on one number: merge region by region, unless the merged leaves
+            // pile up items faster than the inputs (overlapping `x > 1`, `x > 2`, …).
+            let merged = self.expand(op, a, b, &na, &nb, unary);
+            let out = self.item_count(merged);
+            let inputs = self.item_count(a).saturating_add(self.item_count(b));
+            if self.copy_factor > 0
+                && out > ITEM_FLOOR
+                && out.saturating_mul(2) > inputs.saturating_mul(3)
+            {
+                self.mk_fork(vec![a, b])
+            } else {
+                merged
+            }
+        } else {
+            self.expand(op, a, b, &na, &nb, unary)
+        };
+        self.memo.insert(key, r);
+        r
+    }
+
+    /// Shannon expansion on the first variable either diagram tests.
+    fn expand(
+        &mut self,
+        op: Op,
+        a: NodeRef,
+        b: NodeRef,
+        na: &Node,
+        nb: &Node,
+        unary: bool,
+    ) -> NodeRef {
         let var = if unary {
             na.var()
         } else {
@@ -412,13 +611,13 @@ impl Manager {
             .get(var as usize)
             .copied()
             .unwrap_or(VarShape::Tri);
-        let r = match shape {
+        match shape {
             VarShape::Switch => {
-                let (ba, da, ua) = switch_parts(&na, var, a);
+                let (ba, da, ua) = switch_parts(na, var, a);
                 let (bb, db, ub) = if unary {
                     (Vec::new(), b, b)
                 } else {
-                    switch_parts(&nb, var, b)
+                    switch_parts(nb, var, b)
                 };
                 let mut consts: Vec<u32> = ba
                     .iter()
@@ -442,11 +641,11 @@ impl Manager {
                 self.mk_switch(var, branches, default, unknown)
             }
             VarShape::Thresh => {
-                let (ca, ra, ua) = thresh_parts(&na, var, a);
+                let (ca, ra, ua) = thresh_parts(na, var, a);
                 let (cb, rb, ub) = if unary {
                     (ca.clone(), ra.clone(), ua)
                 } else {
-                    thresh_parts(&nb, var, b)
+                    thresh_parts(nb, var, b)
                 };
                 let mut cuts: Vec<Num> = ca.iter().chain(cb.iter()).copied().collect();
                 cuts.sort();
@@ -463,20 +662,18 @@ impl Manager {
                 self.mk_thresh(var, cuts, regions, unknown)
             }
             VarShape::Tri => {
-                let (ta, fa, uu_a) = tri_parts(&na, var, a);
+                let (ta, fa, uu_a) = tri_parts(na, var, a);
                 let (tb, fb, uu_b) = if unary {
                     (ta, fa, uu_a)
                 } else {
-                    tri_parts(&nb, var, b)
+                    tri_parts(nb, var, b)
                 };
                 let t = self.apply(op, ta, tb);
                 let f = self.apply(op, fa, fb);
                 let u = self.apply(op, uu_a, uu_b);
                 self.mk_tri(var, t, f, u)
             }
-        };
-        self.memo.insert(key, r);
-        r
+        }
     }
 
     /// Every node and leaf reachable from `roots`, parents before children, in a fixed order.
@@ -510,7 +707,12 @@ impl Manager {
 
     /// The children of a node in branch order.
     pub fn children(&self, n: NodeRef) -> Vec<NodeRef> {
-        match self.node(n) {
+        self.children_of(self.node(n))
+    }
+
+    fn children_of(&self, n: &Node) -> Vec<NodeRef> {
+        match n {
+            Node::Fork(cs) => cs.to_vec(),
             Node::Leaf(_) => Vec::new(),
             Node::Switch {
                 branches,

@@ -8,10 +8,12 @@
 //! 3. Variables are ordered: discrete switches first, then thresholds and booleans, then other
 //!    tests, then anything that looks up stream state; more-used first within a class.
 //! 4. Each rule (and each tracker condition) becomes a diagram whose leaves say whether it
-//!    holds or is unknown; the diagrams are united pairwise, balanced, into one diagram. A union
-//!    that would grow past a node budget is left undone and the two halves stay separate
-//!    *groups*, whose leaves the VM merges; realistic bundles end up as one group.
+//!    holds or is unknown; the diagrams are united pairwise, balanced, into one diagram. Where
+//!    uniting two sub-diagrams that test unrelated variables would multiply their sizes, the
+//!    union is a *fork* instead: the VM walks each of its sub-diagrams and merges the leaves
+//!    (see `dd`). Common paths stay one walk; the verifier bounds the worst case.
 
+pub mod analysis;
 pub mod dd;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,9 +24,6 @@ use crate::bytecode::model::{Item, Model, NodeDef, Operand, Pred, RuleInfo, Targ
 use crate::check::{Attr, Bundle, Cond, Const, OperandKind, StatefulId, Test, TestKind, Ty};
 use crate::syntax::ast::CmpOp;
 use dd::{Manager, Node, NodeRef, Num, VarShape};
-
-/// How many new nodes one union of two groups may create before the groups stay apart.
-pub const MERGE_LIMIT: usize = 1 << 18;
 
 /// The version recorded in every bundle.
 pub const COMPILER_VERSION: &str = concat!("govern ", env!("CARGO_PKG_VERSION"));
@@ -104,15 +103,191 @@ struct Lowerer {
     tracker_ids: FxHashMap<TrackerKey, u32>,
     /// Stateful call → tracker.
     stateful_tracker: FxHashMap<StatefulId, u32>,
+    /// A test lowered as a constant instead (analysis asks "what if this test were …").
+    forced: Option<(*const Test, bool)>,
 }
 
 /// Compiles a checked bundle.
 pub fn compile(bundle: &Bundle) -> Model {
-    compile_with_limit(bundle, MERGE_LIMIT)
+    compile_with(bundle, dd::DEFAULT_COPY_FACTOR)
 }
 
-/// Compiles with a custom merge budget (tests use tiny budgets to exercise groups).
-pub fn compile_with_limit(bundle: &Bundle, limit: usize) -> Model {
+/// Compiles with a custom copy factor (see `dd`): tests use 0 to fork wherever two
+/// sub-diagrams test unrelated variables, exercising the merging of forked leaves.
+pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Model {
+    let Lowered {
+        lw,
+        tracker_conds,
+        rule_conds,
+        order,
+        rank,
+        consts,
+        shapes,
+    } = lower(bundle);
+
+    // Build one diagram per rule and per tracker condition.
+    let mut m = Manager::new(shapes);
+    m.copy_factor = copy_factor;
+    let mut diagrams = Vec::new();
+    let b = Builder {
+        rank: &rank,
+        consts: &consts,
+        vars: &lw.vars,
+    };
+    for (t, l) in tracker_conds.iter().enumerate() {
+        let d = b.build(&mut m, l);
+        let t = u32::try_from(t).unwrap_or(u32::MAX);
+        diagrams.push(m.map(d, Some(Item::Fire(t).code()), None));
+    }
+    for (r, l) in rule_conds.iter().enumerate() {
+        let d = b.build(&mut m, l);
+        let r = u32::try_from(r).unwrap_or(u32::MAX);
+        diagrams.push(m.map(
+            d,
+            Some(Item::RuleTrue(r).code()),
+            Some(Item::RuleUnknown(r).code()),
+        ));
+    }
+    let root = unite(&mut m, diagrams);
+    let roots = vec![root];
+
+    // Emit.
+    let vars: Vec<Var> = order
+        .iter()
+        .map(|&v| lw.var_def(v, consts.get(v).cloned().unwrap_or_default()))
+        .collect();
+    let reachable = m.reachable(&roots);
+    let mut node_ids: FxHashMap<NodeRef, u32> = FxHashMap::default();
+    let mut leaf_ids: FxHashMap<NodeRef, u32> = FxHashMap::default();
+    let mut leaves: Vec<Vec<u32>> = Vec::new();
+    let mut node_refs: Vec<NodeRef> = Vec::new();
+    for &r in &reachable {
+        match m.node(r) {
+            Node::Leaf(items) => {
+                leaf_ids.insert(r, u32::try_from(leaves.len()).unwrap_or(u32::MAX));
+                leaves.push(items.to_vec());
+            }
+            _ => {
+                node_ids.insert(r, u32::try_from(node_refs.len()).unwrap_or(u32::MAX));
+                node_refs.push(r);
+            }
+        }
+    }
+    let target = |r: NodeRef| -> Target {
+        match leaf_ids.get(&r) {
+            Some(&l) => Target::Leaf(l),
+            None => Target::Node(node_ids.get(&r).copied().unwrap_or(0)),
+        }
+    };
+    let nodes: Vec<NodeDef> = node_refs
+        .iter()
+        .map(|&r| match m.node(r) {
+            Node::Switch {
+                var,
+                branches,
+                default,
+                unknown,
+            } => NodeDef::Switch {
+                var: *var,
+                branches: branches.iter().map(|(c, n)| (*c, target(*n))).collect(),
+                default: target(*default),
+                unknown: target(*unknown),
+            },
+            Node::Thresh {
+                var,
+                cuts,
+                regions,
+                unknown,
+            } => NodeDef::Thresh {
+                var: *var,
+                cuts: cuts.iter().map(|c| c.0).collect(),
+                regions: regions.iter().map(|n| target(*n)).collect(),
+                unknown: target(*unknown),
+            },
+            Node::Tri { var, t, f, u } => NodeDef::Tri {
+                var: *var,
+                t: target(*t),
+                f: target(*f),
+                u: target(*u),
+            },
+            Node::Fork(children) => NodeDef::Fork {
+                children: children.iter().map(|c| target(*c)).collect(),
+            },
+            Node::Leaf(_) => NodeDef::Tri {
+                var: 0,
+                t: target(r),
+                f: target(r),
+                u: target(r),
+            },
+        })
+        .collect();
+    let roots: Vec<Target> = roots.iter().map(|&r| target(r)).collect();
+
+    let files: Vec<String> = bundle.files.iter().map(|f| f.name.clone()).collect();
+    let rules = bundle
+        .rules
+        .iter()
+        .map(|r| {
+            let (line, column) = bundle
+                .file(r.loc)
+                .map(|f| f.line_col(r.loc.span.start as usize))
+                .unwrap_or((0, 0));
+            let mut refs: Vec<(u32, Ty)> = r
+                .cond
+                .attr_refs(bundle)
+                .into_iter()
+                .map(|(a, ty)| (lw.slot(&a), ty))
+                .collect();
+            refs.sort();
+            refs.dedup();
+            RuleInfo {
+                id: r.id.clone(),
+                effect: r.effect,
+                message: r.message.clone(),
+                tags: r.tags.clone(),
+                severity: r.severity.clone(),
+                file: r.loc.file,
+                line: u32::try_from(line).unwrap_or(0),
+                column: u32::try_from(column).unwrap_or(0),
+                refs,
+            }
+        })
+        .collect();
+    let slots: Vec<Vec<String>> = lw.slots.keys().cloned().collect();
+    Model {
+        compiler: COMPILER_VERSION.to_string(),
+        source_digest: bundle.source_digest,
+        default: bundle.default,
+        files,
+        slots,
+        trackers: lw.trackers.into_iter().map(|(_, t)| t).collect(),
+        vars,
+        rules,
+        leaves,
+        nodes,
+        roots,
+    }
+}
+
+/// A bundle's conditions lowered to Kleene logic over ordered variables.
+pub(crate) struct Lowered {
+    lw: Lowerer,
+    /// One condition per distinct tracker.
+    tracker_conds: Vec<L>,
+    /// One condition per rule, in rule order.
+    rule_conds: Vec<L>,
+    /// Variables in diagram order.
+    order: Vec<usize>,
+    /// The position of each variable in `order`.
+    rank: Vec<u32>,
+    /// Constants compared with each (switch) variable, sorted.
+    consts: Vec<Vec<String>>,
+    /// The shape of each variable, in diagram order.
+    shapes: Vec<VarShape>,
+}
+
+/// Lowers every rule and tracker condition and orders the variables.
+fn lower(bundle: &Bundle) -> Lowered {
     let mut lw = Lowerer {
         slots: collect_slots(bundle),
         vars: Vec::new(),
@@ -121,6 +296,7 @@ pub fn compile_with_limit(bundle: &Bundle, limit: usize) -> Model {
         trackers: Vec::new(),
         tracker_ids: FxHashMap::default(),
         stateful_tracker: FxHashMap::default(),
+        forced: None,
     };
     // Statefuls first: inner calls have lower ids, so their trackers exist when outer
     // conditions refer to them.
@@ -203,177 +379,32 @@ pub fn compile_with_limit(bundle: &Bundle, limit: usize) -> Model {
             _ => VarShape::Tri,
         })
         .collect();
-
-    // Build one diagram per rule and per tracker condition.
-    let mut m = Manager::new(shapes);
-    let mut diagrams = Vec::new();
-    let b = Builder {
-        rank: &rank,
-        consts: &consts,
-        vars: &lw.vars,
-    };
-    for (t, l) in tracker_conds.iter().enumerate() {
-        let d = b.build(&mut m, l);
-        let t = u32::try_from(t).unwrap_or(u32::MAX);
-        diagrams.push(m.map(d, Some(Item::Fire(t).code()), None));
-    }
-    for (r, l) in rule_conds.iter().enumerate() {
-        let d = b.build(&mut m, l);
-        let r = u32::try_from(r).unwrap_or(u32::MAX);
-        diagrams.push(m.map(
-            d,
-            Some(Item::RuleTrue(r).code()),
-            Some(Item::RuleUnknown(r).code()),
-        ));
-    }
-    let roots = merge_groups(&mut m, diagrams, limit);
-
-    // Emit.
-    let vars: Vec<Var> = order
-        .iter()
-        .map(|&v| lw.var_def(v, consts.get(v).cloned().unwrap_or_default()))
-        .collect();
-    let reachable = m.reachable(&roots);
-    let mut node_ids: FxHashMap<NodeRef, u32> = FxHashMap::default();
-    let mut leaf_ids: FxHashMap<NodeRef, u32> = FxHashMap::default();
-    let mut leaves: Vec<Vec<u32>> = Vec::new();
-    let mut node_refs: Vec<NodeRef> = Vec::new();
-    for &r in &reachable {
-        match m.node(r) {
-            Node::Leaf(items) => {
-                leaf_ids.insert(r, u32::try_from(leaves.len()).unwrap_or(u32::MAX));
-                leaves.push(items.to_vec());
-            }
-            _ => {
-                node_ids.insert(r, u32::try_from(node_refs.len()).unwrap_or(u32::MAX));
-                node_refs.push(r);
-            }
-        }
-    }
-    let target = |r: NodeRef| -> Target {
-        match leaf_ids.get(&r) {
-            Some(&l) => Target::Leaf(l),
-            None => Target::Node(node_ids.get(&r).copied().unwrap_or(0)),
-        }
-    };
-    let nodes: Vec<NodeDef> = node_refs
-        .iter()
-        .map(|&r| match m.node(r) {
-            Node::Switch {
-                var,
-                branches,
-                default,
-                unknown,
-            } => NodeDef::Switch {
-                var: *var,
-                branches: branches.iter().map(|(c, n)| (*c, target(*n))).collect(),
-                default: target(*default),
-                unknown: target(*unknown),
-            },
-            Node::Thresh {
-                var,
-                cuts,
-                regions,
-                unknown,
-            } => NodeDef::Thresh {
-                var: *var,
-                cuts: cuts.iter().map(|c| c.0).collect(),
-                regions: regions.iter().map(|n| target(*n)).collect(),
-                unknown: target(*unknown),
-            },
-            Node::Tri { var, t, f, u } => NodeDef::Tri {
-                var: *var,
-                t: target(*t),
-                f: target(*f),
-                u: target(*u),
-            },
-            Node::Leaf(_) => NodeDef::Tri {
-                var: 0,
-                t: target(r),
-                f: target(r),
-                u: target(r),
-            },
-        })
-        .collect();
-    let roots: Vec<Target> = roots.iter().map(|&r| target(r)).collect();
-
-    let files: Vec<String> = bundle.files.iter().map(|f| f.name.clone()).collect();
-    let rules = bundle
-        .rules
-        .iter()
-        .map(|r| {
-            let (line, column) = bundle
-                .file(r.loc)
-                .map(|f| f.line_col(r.loc.span.start as usize))
-                .unwrap_or((0, 0));
-            let mut refs: Vec<(u32, Ty)> = r
-                .cond
-                .attr_refs(bundle)
-                .into_iter()
-                .map(|(a, ty)| (lw.slot(&a), ty))
-                .collect();
-            refs.sort();
-            refs.dedup();
-            RuleInfo {
-                id: r.id.clone(),
-                effect: r.effect,
-                message: r.message.clone(),
-                tags: r.tags.clone(),
-                severity: r.severity.clone(),
-                file: r.loc.file,
-                line: u32::try_from(line).unwrap_or(0),
-                column: u32::try_from(column).unwrap_or(0),
-                refs,
-            }
-        })
-        .collect();
-    let slots: Vec<Vec<String>> = lw.slots.keys().cloned().collect();
-    Model {
-        compiler: COMPILER_VERSION.to_string(),
-        source_digest: bundle.source_digest,
-        default: bundle.default,
-        files,
-        slots,
-        trackers: lw.trackers.into_iter().map(|(_, t)| t).collect(),
-        vars,
-        rules,
-        leaves,
-        nodes,
-        roots,
+    Lowered {
+        lw,
+        tracker_conds,
+        rule_conds,
+        order,
+        rank,
+        consts,
+        shapes,
     }
 }
 
-/// Unites the diagrams pairwise, balanced; unions over budget leave separate groups.
-fn merge_groups(m: &mut Manager, diagrams: Vec<NodeRef>, limit: usize) -> Vec<NodeRef> {
-    let mut sealed: Vec<NodeRef> = Vec::new();
-    let mut level: Vec<NodeRef> = diagrams;
+/// Unites the diagrams pairwise, balanced, so that each union meets diagrams of similar size.
+fn unite(m: &mut Manager, diagrams: Vec<NodeRef>) -> NodeRef {
+    let mut level = diagrams;
     while level.len() > 1 {
         let mut next = Vec::with_capacity(level.len() / 2 + 1);
-        let mut it = level.chunks(2);
-        for pair in &mut it {
+        for pair in level.chunks(2) {
             match pair {
-                [a, b] => match m.union_within(*a, *b, limit) {
-                    Some(u) => next.push(u),
-                    None => {
-                        sealed.push(*a);
-                        sealed.push(*b);
-                    }
-                },
+                [a, b] => next.push(m.union(*a, *b)),
                 [a] => next.push(*a),
                 _ => {}
             }
         }
         level = next;
     }
-    // One unsealed diagram remains (none when every union went over budget). A group that
-    // never matches anything contributes nothing.
-    let mut groups = sealed;
-    groups.extend(level);
-    groups.retain(|&g| g != m.f);
-    if groups.is_empty() {
-        groups.push(m.f);
-    }
-    groups
+    level.first().copied().unwrap_or(m.f)
 }
 
 /// Classes of variables in diagram order: cheap tests on attributes first, then tests that
@@ -492,7 +523,10 @@ impl Lowerer {
                 let slot = self.slots.get(&has_path(a)).copied().unwrap_or(0);
                 L::Atom(self.var(VarKey::Has(slot)), Atom::Holds)
             }
-            Cond::Test(t) => self.test(t),
+            Cond::Test(t) => match self.forced {
+                Some((f, b)) if std::ptr::eq(f, t) => L::Const(b),
+                _ => self.test(t),
+            },
         }
     }
 

@@ -86,6 +86,100 @@ impl fmt::Display for EventError {
     }
 }
 
+impl EventError {
+    /// The message with where it happened in `text`: the column and, inside an object, the
+    /// field (`invalid literal at column 19, in `agent.trust``).
+    pub fn describe(&self, text: &str) -> String {
+        let column = text
+            .get(..self.offset.min(text.len()))
+            .map_or(0, |t| t.chars().count())
+            + 1;
+        match field_at(text, self.offset) {
+            Some(field) => format!("{} at column {column}, in `{field}`", self.message),
+            None => format!("{} at column {column}", self.message),
+        }
+    }
+}
+
+/// The path of the field whose value surrounds byte `offset` of a JSON text (`args.items[2]`),
+/// found by a lenient walk that never fails: used only to describe an error.
+pub fn field_at(text: &str, offset: usize) -> Option<String> {
+    enum Frame {
+        Object {
+            key: Option<String>,
+            expecting_key: bool,
+        },
+        Array {
+            index: usize,
+        },
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0usize;
+    while i < bytes.len().min(offset) {
+        match bytes.get(i).copied().unwrap_or(0) {
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                expecting_key: true,
+            }),
+            b'[' => stack.push(Frame::Array { index: 0 }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { expecting_key, .. }) => *expecting_key = true,
+                Some(Frame::Array { index }) => *index += 1,
+                None => {}
+            },
+            b':' => {
+                if let Some(Frame::Object { expecting_key, .. }) = stack.last_mut() {
+                    *expecting_key = false;
+                }
+            }
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < bytes.len() && bytes.get(j) != Some(&b'"') {
+                    j += if bytes.get(j) == Some(&b'\\') { 2 } else { 1 };
+                }
+                if let Some(Frame::Object {
+                    key,
+                    expecting_key: true,
+                }) = stack.last_mut()
+                {
+                    *key = text.get(start..j.min(bytes.len())).map(str::to_string);
+                }
+                i = j;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut out = String::new();
+    for frame in &stack {
+        match frame {
+            Frame::Object { key: Some(k), .. } => {
+                if crate::syntax::ast::is_plain_ident(k) {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                } else {
+                    out.push('[');
+                    out.push_str(&crate::syntax::ast::quote_string(k));
+                    out.push(']');
+                }
+            }
+            Frame::Object { key: None, .. } => {}
+            Frame::Array { index } => out.push_str(&format!("[{index}]")),
+        }
+    }
+    if out.is_empty() {
+        return None;
+    }
+    Some(out)
+}
+
 impl std::error::Error for EventError {}
 
 /// The attribute paths to keep, as a tree of object keys.
@@ -1006,6 +1100,30 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let p = paths(&[&["tool"]]);
+        let mut ev = Event::default();
+        let text = r#"{"agent":{"id":"a","trust":tru},"tool":"x"}"#;
+        let e = p.read(text, &mut ev).unwrap_err();
+        assert_eq!(
+            e.describe(text),
+            "invalid literal at column 28, in `agent.trust`"
+        );
+        let text = r#"{"args":{"items":[1,2,{"x-y":nul}]}}"#;
+        let e = p.read(text, &mut ev).unwrap_err();
+        assert_eq!(
+            e.describe(text),
+            "invalid literal at column 30, in `args.items[2][\"x-y\"]`"
+        );
+        let text = "[1]";
+        let e = p.read(text, &mut ev).unwrap_err();
+        assert_eq!(
+            e.describe(text),
+            "the event is not a JSON object at column 1"
+        );
     }
 
     #[test]

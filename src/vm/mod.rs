@@ -126,12 +126,17 @@ enum RNode {
         f: Target,
         u: Target,
     },
+    Fork(Box<[Target]>),
 }
 
 impl RNode {
-    fn var(&self) -> u32 {
+    /// The variable a node tests (forks test none).
+    fn var(&self) -> Option<u32> {
         match self {
-            RNode::Switch { var, .. } | RNode::Thresh { var, .. } | RNode::Tri { var, .. } => *var,
+            RNode::Switch { var, .. } | RNode::Thresh { var, .. } | RNode::Tri { var, .. } => {
+                Some(*var)
+            }
+            RNode::Fork(_) => None,
         }
     }
 }
@@ -170,20 +175,28 @@ struct RLeaf {
 }
 
 /// The result of one evaluation, reusable from event to event.
+///
+/// The rules a decision involves are read through [`Program::determining`],
+/// [`Program::warnings`], [`Program::matched`] and [`Program::unknown_rules`]: when one leaf
+/// decided (the common case) they are that leaf's precomputed lists, copied nowhere.
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {
+    /// The verdict of the matched rules; `None` when the bundle default decides.
     pub verdict: Option<Verdict>,
-    /// Determining rules (indices into the rule table, which is sorted by id).
-    pub determining: Vec<u32>,
-    pub warnings: Vec<u32>,
-    /// Every matched rule.
-    pub matched: Vec<u32>,
-    /// Rules whose condition was unknown.
-    pub unknown_rules: Vec<u32>,
     /// Unknown attributes (slots), sorted by name.
     pub unknown: Vec<u32>,
-    /// The leaf reached in each group.
+    /// Every leaf reached (one per walk: forks walk several).
     pub leaves: Vec<u32>,
+    /// The lists merged from several leaves, when more than one was reached.
+    merged: Merged,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Merged {
+    determining: Vec<u32>,
+    warnings: Vec<u32>,
+    matched: Vec<u32>,
+    unknown_rules: Vec<u32>,
 }
 
 /// One test on the path that decided, for `--explain`.
@@ -343,6 +356,7 @@ impl Program {
                     f: *f,
                     u: *u,
                 },
+                NodeDef::Fork { children } => RNode::Fork(children.clone().into_boxed_slice()),
             })
             .collect();
         let slot_names: Vec<String> = (0..model.slots.len())
@@ -416,29 +430,38 @@ impl Program {
     }
 
     /// The part of a decision that does not depend on stream state, which may run on another
-    /// thread than the stream (and ahead of it): from each root, follows the diagram while
-    /// the tested variables do not read state (the compiler orders those last). `starts`
-    /// receives where each walk stopped; [`Program::eval_from`] finishes the decision.
-    /// `scratch` is any state of this program (only its scratch buffers are used).
+    /// thread than the stream (and ahead of it): walks the diagram, forks included, while the
+    /// tested variables do not read state (the compiler orders those last). `starts`
+    /// receives where the walks stopped, in walking order; [`Program::eval_from`] finishes
+    /// the decision. `scratch` is any state of this program (only its scratch buffers are
+    /// used).
     pub fn prewalk(&self, ev: &Event, scratch: &mut State, starts: &mut Vec<Target>) {
         starts.clear();
         let mut bufs = std::mem::take(&mut scratch.bufs);
         if bufs.len() < self.bufs {
             bufs.resize(self.bufs, String::new());
         }
-        for root in &self.roots {
-            starts.push(self.walk(*root, ev, scratch, &mut bufs, 0, None, true));
+        let mut pending = std::mem::take(&mut scratch.pending);
+        pending.clear();
+        pending.extend(self.roots.iter().rev().copied());
+        while let Some(start) = pending.pop() {
+            match self.walk(start, ev, scratch, &mut bufs, 0, None, true) {
+                Reached::Leaf(l) => starts.push(Target::Leaf(l)),
+                Reached::Stopped(n) => starts.push(Target::Node(n)),
+                Reached::Fork(children) => pending.extend(children.iter().rev().copied()),
+            }
         }
+        scratch.pending = pending;
         scratch.bufs = bufs;
     }
 
     /// Finishes a decision begun by [`Program::prewalk`] on the same event: the same
-    /// outcome and state as [`Program::eval`]. Targets that do not come from `prewalk` of
-    /// this program end in the fail-closed decision.
+    /// outcome and state as [`Program::eval`]. An empty `starts` ends in the fail-closed
+    /// decision; targets that do not come from `prewalk` of this program give no meaningful
+    /// decision.
     pub fn eval_from(&self, ev: &Event, starts: &[Target], st: &mut State, out: &mut Outcome) {
-        if starts.len() != self.roots.len() {
-            let bad = [Target::Leaf(u32::MAX)];
-            self.run(&bad, ev, st, out, None);
+        if starts.is_empty() {
+            self.run(&[Target::Leaf(u32::MAX)], ev, st, out, None);
             return;
         }
         self.run(starts, ev, st, out, None);
@@ -469,13 +492,26 @@ impl Program {
         if bufs.len() < self.bufs {
             bufs.resize(self.bufs, String::new());
         }
-        for root in roots {
-            let leaf = match self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
-                Target::Leaf(l) => l,
-                Target::Node(_) => u32::MAX,
-            };
-            out.leaves.push(leaf);
+        // Walk from each root; a fork pushes its children, walked in order.
+        let mut pending = std::mem::take(&mut st.pending);
+        pending.clear();
+        match roots {
+            // The common case: one walk that ends in a leaf, no stack needed.
+            [root] => match self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
+                Reached::Leaf(l) => out.leaves.push(l),
+                Reached::Fork(children) => pending.extend(children.iter().rev().copied()),
+                Reached::Stopped(_) => out.leaves.push(u32::MAX),
+            },
+            roots => pending.extend(roots.iter().rev().copied()),
         }
+        while let Some(start) = pending.pop() {
+            match self.walk(start, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
+                Reached::Leaf(l) => out.leaves.push(l),
+                Reached::Fork(children) => pending.extend(children.iter().rev().copied()),
+                Reached::Stopped(_) => out.leaves.push(u32::MAX),
+            }
+        }
+        st.pending = pending;
         st.bufs = bufs;
         self.combine(ev, out);
         // Record this event in the trackers whose conditions hold.
@@ -504,10 +540,6 @@ impl Program {
     }
 
     fn combine(&self, ev: &Event, out: &mut Outcome) {
-        out.determining.clear();
-        out.warnings.clear();
-        out.matched.clear();
-        out.unknown_rules.clear();
         out.unknown.clear();
         if out
             .leaves
@@ -521,10 +553,6 @@ impl Program {
         if let [leaf] = out.leaves.as_slice() {
             if let Some(l) = self.leaves.get(*leaf as usize) {
                 out.verdict = l.summary.verdict;
-                out.determining.extend_from_slice(&l.summary.determining);
-                out.warnings.extend_from_slice(&l.summary.warnings);
-                out.matched.extend_from_slice(&l.summary.matched);
-                out.unknown_rules.extend_from_slice(&l.summary.unknown);
                 for &(slot, ty) in &l.checks {
                     if !typed(ev, slot, ty) && out.unknown.last() != Some(&slot) {
                         out.unknown.push(slot);
@@ -533,7 +561,12 @@ impl Program {
             }
             return;
         }
-        // Several groups: merge their leaves.
+        // Several leaves: merge them.
+        let m = &mut out.merged;
+        m.determining.clear();
+        m.warnings.clear();
+        m.matched.clear();
+        m.unknown_rules.clear();
         let mut best: Option<Verdict> = None;
         for &leaf in &out.leaves {
             if let Some(v) = self
@@ -552,28 +585,37 @@ impl Program {
                 continue;
             };
             if l.summary.verdict == best && best.is_some() {
-                out.determining.extend_from_slice(&l.summary.determining);
+                out.merged
+                    .determining
+                    .extend_from_slice(&l.summary.determining);
             }
-            out.warnings.extend_from_slice(&l.summary.warnings);
-            out.matched.extend_from_slice(&l.summary.matched);
-            out.unknown_rules.extend_from_slice(&l.summary.unknown);
+            out.merged.warnings.extend_from_slice(&l.summary.warnings);
+            out.merged.matched.extend_from_slice(&l.summary.matched);
+            out.merged
+                .unknown_rules
+                .extend_from_slice(&l.summary.unknown);
             for &(slot, ty) in &l.checks {
                 if !typed(ev, slot, ty) {
                     out.unknown.push(slot);
                 }
             }
         }
-        out.determining.sort_unstable();
-        out.warnings.sort_unstable();
-        out.matched.sort_unstable();
-        out.unknown_rules.sort_unstable();
+        for list in [
+            &mut out.merged.determining,
+            &mut out.merged.warnings,
+            &mut out.merged.matched,
+            &mut out.merged.unknown_rules,
+        ] {
+            list.sort_unstable();
+            list.dedup();
+        }
         let rank_of = |s: &u32| self.slot_rank.get(*s as usize).copied().unwrap_or(u32::MAX);
         out.unknown.sort_by_key(rank_of);
         out.unknown.dedup();
     }
 
-    /// Walks from `root` to a leaf; with `stop_at_state`, stops earlier at the first node
-    /// whose variable reads stream state (returning that node).
+    /// Walks from `root` to a leaf or a fork; with `stop_at_state`, stops earlier at the
+    /// first node whose variable reads stream state.
     #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
@@ -584,25 +626,23 @@ impl Program {
         now: i64,
         mut trace: Option<&mut Vec<Step>>,
         stop_at_state: bool,
-    ) -> Target {
+    ) -> Reached<'_> {
         let mut at = root;
         loop {
             let n = match at {
-                Target::Leaf(l) => return Target::Leaf(l),
+                Target::Leaf(l) => return Reached::Leaf(l),
                 Target::Node(n) => n,
             };
             // Verified: every node index is valid; a missing one ends in the fail-closed leaf.
             let Some(node) = self.nodes.get(n as usize) else {
-                return Target::Leaf(u32::MAX);
+                return Reached::Leaf(u32::MAX);
             };
             if stop_at_state
-                && self
-                    .var_state
-                    .get(node.var() as usize)
-                    .copied()
-                    .unwrap_or(true)
+                && node
+                    .var()
+                    .is_some_and(|v| self.var_state.get(v as usize).copied().unwrap_or(true))
             {
-                return Target::Node(n);
+                return Reached::Stopped(n);
             }
             let (next, var, outcome) = match node {
                 RNode::Switch {
@@ -613,7 +653,7 @@ impl Program {
                     unknown,
                 } => {
                     let Some(RVar::Switch { op, table }) = self.vars.get(*var as usize) else {
-                        return Target::Leaf(u32::MAX);
+                        return Reached::Leaf(u32::MAX);
                     };
                     let (next, outcome) = match self.eval_str(op, ev, bufs) {
                         None => (*unknown, Outcome3::Unknown),
@@ -641,7 +681,7 @@ impl Program {
                     unknown,
                 } => {
                     let Some(RVar::Thresh { op }) = self.vars.get(*var as usize) else {
-                        return Target::Leaf(u32::MAX);
+                        return Reached::Leaf(u32::MAX);
                     };
                     match self.eval_num(op, ev, st, bufs, now) {
                         None => (*unknown, *var, Outcome3::Unknown),
@@ -669,6 +709,7 @@ impl Program {
                     };
                     (next, *var, Outcome3::Truth(v))
                 }
+                RNode::Fork(children) => return Reached::Fork(children),
             };
             if let Some(tr) = trace.as_deref_mut() {
                 tr.push(Step {
@@ -930,25 +971,56 @@ impl Program {
         st.lookup(t, def, now)
     }
 
+    /// The leaf summary when exactly one leaf decided.
+    fn single<'a>(&'a self, out: &Outcome) -> Option<&'a LeafSummary> {
+        match out.leaves.as_slice() {
+            [leaf] => self.leaves.get(*leaf as usize).map(|l| &l.summary),
+            _ => None,
+        }
+    }
+
+    /// The determining rules of a decision (rule indices, in id order).
+    pub fn determining<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
+        self.single(out)
+            .map_or(&out.merged.determining, |s| &s.determining)
+    }
+
+    /// The matched `warn` rules of a decision.
+    pub fn warnings<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
+        self.single(out)
+            .map_or(&out.merged.warnings, |s| &s.warnings)
+    }
+
+    /// Every matched rule of a decision: true, or unknown for deny / escalate / warn.
+    pub fn matched<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
+        self.single(out).map_or(&out.merged.matched, |s| &s.matched)
+    }
+
+    /// The rules whose condition was unknown.
+    pub fn unknown_rules<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
+        self.single(out)
+            .map_or(&out.merged.unknown_rules, |s| &s.unknown)
+    }
+
     /// The decision as data.
     pub fn decision(&self, out: &Outcome) -> Decision {
         let rule = |r: &u32| self.model.rules.get(*r as usize);
         Decision {
             verdict: out.verdict.unwrap_or(self.model.default),
-            rules: out
-                .determining
+            rules: self
+                .determining(out)
                 .iter()
                 .filter_map(rule)
                 .map(|r| r.id.clone())
                 .collect(),
-            messages: out
-                .determining
+            messages: self
+                .determining(out)
                 .iter()
                 .filter_map(rule)
                 .filter_map(|r| r.message.clone())
                 .collect(),
-            warnings: out
-                .warnings
+            warnings: self
+                .warnings(out)
                 .iter()
                 .filter_map(rule)
                 .map(|r| Warning {
@@ -972,15 +1044,15 @@ impl Program {
         buf.push_str("{\"decision\":\"");
         buf.push_str(out.verdict.unwrap_or(self.model.default).as_str());
         buf.push_str("\",\"rules\":[");
-        for (i, r) in out.determining.iter().filter_map(rule).enumerate() {
+        for (i, r) in self.determining(out).iter().filter_map(rule).enumerate() {
             if i > 0 {
                 buf.push(',');
             }
             write_json_str(buf, &r.id);
         }
         buf.push_str("],\"messages\":[");
-        for (i, m) in out
-            .determining
+        for (i, m) in self
+            .determining(out)
             .iter()
             .filter_map(rule)
             .filter_map(|r| r.message.as_ref())
@@ -992,7 +1064,7 @@ impl Program {
             write_json_str(buf, m);
         }
         buf.push_str("],\"warnings\":[");
-        for (i, r) in out.warnings.iter().filter_map(rule).enumerate() {
+        for (i, r) in self.warnings(out).iter().filter_map(rule).enumerate() {
             if i > 0 {
                 buf.push(',');
             }
@@ -1024,6 +1096,15 @@ impl Program {
             .map(|v| crate::bytecode::listing::var(&self.model, v))
             .unwrap_or_default()
     }
+}
+
+/// Where a walk ended.
+enum Reached<'p> {
+    Leaf(u32),
+    /// A fork: its children are walked next.
+    Fork(&'p [Target]),
+    /// A node whose variable reads stream state (only when asked to stop there).
+    Stopped(u32),
 }
 
 enum Outcome3 {

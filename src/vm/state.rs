@@ -22,6 +22,8 @@ pub struct State {
     next_sweep: u64,
     pub(crate) key: Vec<u8>,
     pub(crate) bufs: Vec<String>,
+    /// Walks still to make (fork children), reused from event to event.
+    pub(crate) pending: Vec<crate::bytecode::model::Target>,
 }
 
 #[derive(Clone, Debug)]
@@ -62,6 +64,7 @@ impl State {
             next_sweep: SWEEP_EVERY,
             key: Vec::new(),
             bufs: vec![String::new(); bufs.max(2)],
+            pending: Vec::new(),
         }
     }
 

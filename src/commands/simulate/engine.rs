@@ -362,10 +362,12 @@ struct Work {
     recs: Vec<Rec>,
     events: Vec<Event>,
     base: Vec<Event>,
-    /// Where each event's stateless walk stopped, one target per root of the program
-    /// (event `i`'s are at `i * roots ..`), and the same for the baseline.
+    /// Where each event's stateless walks stopped (see [`Program::prewalk`]): event `i`'s
+    /// targets are `starts[ends[i - 1]..ends[i]]`; the same for the baseline.
     starts: Vec<Target>,
+    ends: Vec<u32>,
     base_starts: Vec<Target>,
+    base_ends: Vec<u32>,
 }
 
 /// What a parsing thread keeps between blocks.
@@ -391,7 +393,9 @@ impl Work {
     fn parse(&mut self, r: &Reader, opts: &Options<'_>, scratch: &mut Scratch) {
         self.recs.clear();
         self.starts.clear();
+        self.ends.clear();
         self.base_starts.clear();
+        self.base_ends.clear();
         let mut n = 0usize;
         let valid_utf8 = std::str::from_utf8(&self.block.data).is_ok();
         for (text, origin) in self.block.lines() {
@@ -427,20 +431,16 @@ impl Work {
                 continue;
             };
             if let Err(e) = r.paths.read(text, ev) {
-                // 1-based; a record that starts mid-line (OTLP) counts from its start.
-                let col = (origin.column.max(1) as usize) + e.offset;
+                // The message names the column and the field (`… at column 28, in
+                // `agent.trust``).
                 let hint = if e.eof && text.trim_start().starts_with('{') {
                     " (an event must be one JSON object on one line)"
                 } else {
                     ""
                 };
-                self.recs.push(Rec {
-                    line: origin.line,
-                    column: u32::try_from(col).unwrap_or(0),
-                    kind: RecKind::Bad(
-                        format!("{}{hint}", e.message.replace(" at byte", " at column")).into(),
-                    ),
-                });
+                self.recs.push(at(RecKind::Bad(
+                    format!("{}{hint}", e.describe(text)).into(),
+                )));
                 continue;
             }
             let recorded = match r.recorded(ev) {
@@ -454,6 +454,8 @@ impl Work {
                 opts.policy
                     .prewalk(ev, &mut scratch.state, &mut scratch.targets);
                 self.starts.extend_from_slice(&scratch.targets);
+                self.ends
+                    .push(u32::try_from(self.starts.len()).unwrap_or(u32::MAX));
             }
             if let (Some(map), Some(bp), Some(bst)) =
                 (&r.base_map, opts.baseline, scratch.base_state.as_mut())
@@ -465,6 +467,8 @@ impl Work {
                     ev.project(map, b);
                     bp.prewalk(b, bst, &mut scratch.targets);
                     self.base_starts.extend_from_slice(&scratch.targets);
+                    self.base_ends
+                        .push(u32::try_from(self.base_starts.len()).unwrap_or(u32::MAX));
                 }
             }
             self.recs.push(at(RecKind::Event {
@@ -645,10 +649,8 @@ impl LineCache {
             if self.parts.len() >= CACHED_LINES {
                 return Self::direct(p, out, buf);
             }
-            let known = Outcome {
-                unknown: Vec::new(),
-                ..out.clone()
-            };
+            let mut known = out.clone();
+            known.unknown.clear();
             self.scratch.clear();
             p.write_json(&known, &mut self.scratch);
             // The key cannot occur unescaped inside a string value, so this is the key.
@@ -764,10 +766,8 @@ impl<'a> Evaluator<'a> {
                     };
                     let i = *idx as usize;
                     let base_ev = w.base.get(i);
-                    let starts = slice_of(&w.starts, i, self.opts.policy.model.roots.len());
-                    let base_starts = self.opts.baseline.map_or(&[][..], |b| {
-                        slice_of(&w.base_starts, i, b.model.roots.len())
-                    });
+                    let starts = slice_of(&w.starts, &w.ends, i);
+                    let base_starts = slice_of(&w.base_starts, &w.base_ends, i);
                     self.event(
                         ev,
                         starts,
@@ -830,10 +830,11 @@ impl<'a> Evaluator<'a> {
         if let Some(c) = self.agents.counts.get_mut(agent as usize) {
             c.add(vi, 1);
         }
-        if self.out.determining.is_empty() {
+        let determining = policy.determining(&self.out);
+        if determining.is_empty() {
             self.by_default += 1;
         }
-        for &d in &self.out.determining {
+        for &d in determining {
             if let Some(n) = self.rules.get_mut(d as usize) {
                 *n += 1;
             }
@@ -1007,9 +1008,14 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-/// Event `i`'s targets in a flat list of `stride` targets per event.
-fn slice_of(all: &[Target], i: usize, stride: usize) -> &[Target] {
-    all.get(i * stride..(i + 1) * stride).unwrap_or(&[])
+/// Event `i`'s targets in a flat list cut at `ends` (empty, so failing closed, when absent).
+fn slice_of<'t>(all: &'t [Target], ends: &[u32], i: usize) -> &'t [Target] {
+    let start = match i.checked_sub(1) {
+        Some(j) => ends.get(j).copied().unwrap_or(u32::MAX) as usize,
+        None => 0,
+    };
+    let end = ends.get(i).copied().unwrap_or(0) as usize;
+    all.get(start..end).unwrap_or(&[])
 }
 
 fn push_u64(b: &mut String, mut n: u64) {
@@ -1050,10 +1056,11 @@ fn compare(
         c.agree += 1;
         return;
     }
-    let rules: &[u32] = if out.determining.is_empty() {
+    let determining = policy.determining(out);
+    let rules: &[u32] = if determining.is_empty() {
         &[DEFAULT_RULE]
     } else {
-        &out.determining
+        determining
     };
     for &rule in rules {
         let g = c
@@ -1065,7 +1072,7 @@ fn compare(
             let ev = seen.ev;
             let s = |slot: u32| ev.str_of(ev.val(slot)).map(str::to_string);
             let ids = |p: &Program, o: &Outcome| -> Vec<String> {
-                o.determining
+                p.determining(o)
                     .iter()
                     .filter_map(|d| p.model.rules.get(*d as usize))
                     .map(|x| x.id.clone())
@@ -1284,6 +1291,21 @@ mod tests {
             .program
     }
 
+    /// A program whose diagram forks wherever it can (several leaves per decision).
+    fn forked(src: &str) -> Program {
+        let files = vec![crate::diag::SourceFile::new("g.gov", src)];
+        let bundle = crate::check::check_sources(files).unwrap();
+        let model = crate::compile::compile_with(&bundle, 0);
+        let p = Program::load(&crate::bytecode::encode(&model)).unwrap();
+        assert!(
+            p.model
+                .nodes
+                .iter()
+                .any(|n| matches!(n, crate::bytecode::model::NodeDef::Fork { .. }))
+        );
+        p
+    }
+
     struct Lines(String);
     impl Sink for Lines {
         fn decisions(&mut self, lines: &str) {
@@ -1388,9 +1410,10 @@ policy p {
         let inputs = [bytes("t.jsonl", text)];
         match run(&opts, &inputs, &mut NoSink) {
             Err(Stop::BadRecord(b)) => {
-                assert_eq!((b.line, b.column), (2, Some(9)));
+                assert_eq!((b.line, b.column), (2, None));
                 assert!(
-                    b.message.starts_with("unexpected end of input"),
+                    b.message.starts_with("unexpected end of input")
+                        && b.message.contains("at column 9, in `tool`"),
                     "{}",
                     b.message
                 );
@@ -1481,13 +1504,7 @@ policy p {
         }
         assert!(!cache.parts.is_empty());
         // Several diagram groups: the cache keys on all their leaves.
-        let src = crate::trace::generator::policy_source(24);
-        let files = vec![crate::diag::SourceFile::new("g.gov", src)];
-        let bundle = crate::check::check_sources(files).unwrap();
-        let model = crate::compile::compile_with_limit(&bundle, 64);
-        let bytes = crate::bytecode::encode(&model);
-        let p = Program::load(&bytes).unwrap();
-        assert!(p.model.roots.len() > 1);
+        let p = forked(&crate::trace::generator::policy_source(24));
         let mut trace = Vec::new();
         crate::trace::generator::write_trace(
             &crate::trace::generator::GenOptions {

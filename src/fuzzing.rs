@@ -1,0 +1,128 @@
+//! Entry points for fuzzers (`fuzz/`): each takes arbitrary bytes, must never panic, and
+//! returns `Err` when it finds a bug (the fuzz targets turn that into a crash). The saved
+//! corpora in `fuzz/corpus/` replay through these same functions as ordinary tests.
+
+use crate::diag::SourceFile;
+use crate::vm::{Event, Outcome, Program};
+
+/// Source text → parse, check, compile, encode, decode, load: any stage may refuse the input,
+/// none may panic, and whatever compiles must verify and load.
+pub fn parse(data: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    let file = SourceFile::new("fuzz.gov", text);
+    if let Ok(bundle) = crate::check::check_sources(vec![file]) {
+        let model = crate::compile::compile(&bundle);
+        let bytes = crate::bytecode::encode(&model);
+        match crate::bytecode::decode(&bytes) {
+            Ok(decoded) if decoded == model => {}
+            other => return Err(format!("a compiled bundle does not round-trip: {other:?}")),
+        }
+        if let Err(e) = Program::load(&bytes) {
+            return Err(format!("a compiled bundle does not load: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// Untrusted bundle bytes → decode and, when they verify, load and run. The checksum is
+/// recomputed first so that mutations reach the structural checks behind it.
+pub fn decode(data: &[u8]) -> Result<(), String> {
+    let _ = crate::bytecode::decode(data);
+    let mut fixed = data.to_vec();
+    if fixed.len() >= 40 {
+        use sha2::Digest;
+        let body = fixed.len() - 32;
+        let sum = sha2::Sha256::digest(fixed.get(..body).unwrap_or(&[]));
+        if let Some(t) = fixed.get_mut(body..) {
+            t.copy_from_slice(&sum);
+        }
+    }
+    let Ok(model) = crate::bytecode::decode(&fixed) else {
+        return Ok(());
+    };
+    let Ok(program) = Program::from_model(model, "sha256:fuzz".into()) else {
+        return Ok(());
+    };
+    let mut state = program.new_state();
+    let mut event = Event::default();
+    let mut out = Outcome::default();
+    for text in SAMPLE_EVENTS {
+        if program.read_event(text, &mut event).is_ok() {
+            program.eval(&event, &mut state, &mut out);
+            let mut line = String::new();
+            program.write_json(&out, &mut line);
+        }
+    }
+    Ok(())
+}
+
+/// Untrusted event text → the VM's reader must accept exactly what `serde_json` accepts as an
+/// object, and the VM must decide it exactly as the reference interpreter.
+pub fn event(data: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    let (bundle, program) = fuzz_program().ok_or("the fuzzing policy does not compile")?;
+    let mut ev = Event::default();
+    let vm_ok = program.read_event(text, &mut ev).is_ok();
+    let json: Option<serde_json::Value> = serde_json::from_str(text).ok();
+    let oracle_ok = json.as_ref().is_some_and(serde_json::Value::is_object);
+    // serde_json refuses nesting deeper than 128 levels; the reader does too.
+    if vm_ok != oracle_ok {
+        return Err(format!(
+            "the reader disagrees with serde_json on {text:?}: reader {vm_ok}, serde_json {oracle_ok}"
+        ));
+    }
+    let Some(json) = json.filter(|_| vm_ok) else {
+        return Ok(());
+    };
+    let mut state = program.new_state();
+    let mut out = Outcome::default();
+    program.eval(&ev, &mut state, &mut out);
+    let mut reference = crate::reference::Reference::new(bundle, program.digest.clone());
+    let vm = program.decision(&out);
+    let oracle = reference.eval(&json);
+    if vm != oracle {
+        return Err(format!(
+            "the VM and the reference disagree on {text}:\n{vm:?}\n{oracle:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// The policy the `event` target decides with: a little of everything.
+pub const FUZZ_POLICY: &str = r#"
+tool transfer(amount: number, to: string)
+set secret = ["/etc/shadow", "/etc/passwd"]
+policy fuzz {
+  rule small: allow when tool == "transfer" and args.amount <= 1000
+  rule big: escalate when tool == "transfer" and args.amount > 1000 because "big"
+  rule secrets: deny when norm_path(args.path) in secret or args.path matches r"\.env$"
+  rule roles: allow when "admin" in agent.roles and agent.trust >= 500
+  rule host: warn when url_host(args.url) ends_with "evil.com"
+  rule rate: deny when count(true, within 1m, per agent.id) > 3
+  rule late: deny when time.hour >= 22 and has ts
+  rule odd: deny when args["x-y"] == true or len(content) > 100 or labels contains "pii"
+}
+"#;
+
+fn fuzz_program() -> Option<&'static (crate::check::Bundle, Program)> {
+    static PROGRAM: std::sync::OnceLock<Option<(crate::check::Bundle, Program)>> =
+        std::sync::OnceLock::new();
+    PROGRAM
+        .get_or_init(|| {
+            let built =
+                crate::pipeline::build_sources(vec![SourceFile::new("fuzz.gov", FUZZ_POLICY)])
+                    .ok()?;
+            Some((built.bundle, built.program))
+        })
+        .as_ref()
+}
+
+const SAMPLE_EVENTS: &[&str] = &[
+    r#"{"tool":"transfer","args":{"amount":5000,"to":"x","path":"/etc/shadow","url":"https://a.evil.com"},"agent":{"id":"a","trust":600,"roles":["admin"]},"session":"s","ts":"2026-11-23T23:00:00Z"}"#,
+    r#"{}"#,
+    r#"{"tool":7,"args":"x","agent":[],"labels":["pii"],"content":"x"}"#,
+];

@@ -1,0 +1,952 @@
+//! Example requests: built from a path through a diagram, then confirmed by evaluation.
+//!
+//! A path says which outcome each variable on it must have (`tool` is `"file_read"`,
+//! `args.amount` is in `(1000, ∞)`, the regex is false, …). [`synthesize`] looks for an event
+//! whose values give exactly those outcomes: it proposes values for each attribute the path
+//! reads (the constants the policies name, numbers inside each range, strings generated from
+//! regexes, absence) and checks every step with a small evaluator, backtracking within a
+//! budget. Paths can be infeasible because the diagram treats related tests as independent
+//! variables; then no event is found and the caller tries another path.
+//!
+//! A candidate is only *shown* after [`Oracle`] has run it through the compiled program (the
+//! VM) and through the reference interpreter, and both agree on what the lint claims.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regex::Regex;
+use serde_json::{Map, Value as Json};
+
+use crate::bytecode::model::{CmpOp, Func, Operand, Pred, StatefulKind, Ty, Var};
+use crate::check::Bundle;
+use crate::compile::analysis::{Analysis, Branch, Step};
+use crate::reference::{K3, Reference};
+use crate::syntax::ast::Effect;
+use crate::vm::{Event, Outcome, Program};
+
+/// How many partial assignments one synthesis may try.
+const BUDGET: usize = 4_000;
+
+/// A value an operand has on an example event.
+#[derive(Clone, Debug, PartialEq)]
+enum V {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    List(Vec<Json>),
+}
+
+/// Looks for an event that follows `path`. `None` when none was found within the budget.
+pub fn synthesize(a: &Analysis, path: &[Step]) -> Option<Json> {
+    let mut s = Synth {
+        a,
+        regexes: BTreeMap::new(),
+        budget: BUDGET,
+    };
+    s.run(path)
+}
+
+struct Synth<'a> {
+    a: &'a Analysis,
+    regexes: BTreeMap<String, Option<Regex>>,
+    budget: usize,
+}
+
+impl Synth<'_> {
+    fn run(&mut self, path: &[Step]) -> Option<Json> {
+        // The slots each step reads.
+        let mut step_slots: Vec<BTreeSet<u32>> = Vec::new();
+        let mut all: BTreeSet<u32> = BTreeSet::new();
+        for st in path {
+            let mut set = BTreeSet::new();
+            if let Some(v) = self.a.vars.get(st.var as usize) {
+                var_slots(self.a, v, &mut set);
+            }
+            all.extend(set.iter().copied());
+            step_slots.push(set);
+        }
+        let slots: Vec<u32> = all.into_iter().collect();
+        let mut cands: Vec<Vec<Option<Json>>> = Vec::new();
+        for &slot in &slots {
+            cands.push(self.candidates(slot, path));
+        }
+        let mut assigned: BTreeMap<u32, Option<Json>> = BTreeMap::new();
+        if self.search(0, &slots, &cands, path, &step_slots, &mut assigned) {
+            return build_event(self.a, &assigned);
+        }
+        None
+    }
+
+    fn search(
+        &mut self,
+        i: usize,
+        slots: &[u32],
+        cands: &[Vec<Option<Json>>],
+        path: &[Step],
+        step_slots: &[BTreeSet<u32>],
+        assigned: &mut BTreeMap<u32, Option<Json>>,
+    ) -> bool {
+        let Some(&slot) = slots.get(i) else {
+            return true;
+        };
+        let Some(options) = cands.get(i) else {
+            return false;
+        };
+        for c in options {
+            if self.budget == 0 {
+                return false;
+            }
+            self.budget -= 1;
+            assigned.insert(slot, c.clone());
+            let Some(event) = build_event(self.a, assigned) else {
+                continue;
+            };
+            // Check the steps whose slots are all assigned now and involve this slot.
+            let ok = path.iter().zip(step_slots).all(|(st, ss)| {
+                if !ss.contains(&slot) || !ss.iter().all(|s| assigned.contains_key(s)) {
+                    return true;
+                }
+                self.step_holds(st, &event)
+            });
+            if ok && self.search(i + 1, slots, cands, path, step_slots, assigned) {
+                return true;
+            }
+        }
+        assigned.remove(&slot);
+        false
+    }
+
+    fn regex(&mut self, src: &str) -> Option<&Regex> {
+        self.regexes
+            .entry(src.to_string())
+            .or_insert_with(|| crate::check::pattern::build_regex(src).ok())
+            .as_ref()
+    }
+
+    /// Whether the event gives the step's variable the step's outcome.
+    fn step_holds(&mut self, st: &Step, ev: &Json) -> bool {
+        let Some(var) = self.a.vars.get(st.var as usize) else {
+            return false;
+        };
+        match var {
+            Var::Switch { operand, consts } => {
+                let v = self.operand(operand, ev);
+                match (&st.branch, v) {
+                    (Branch::Const(c), Some(V::Str(s))) => {
+                        consts.get(*c as usize).is_some_and(|k| *k == s)
+                    }
+                    (Branch::Other(excl), Some(V::Str(s))) => excl
+                        .iter()
+                        .all(|c| consts.get(*c as usize).is_none_or(|k| *k != s)),
+                    (Branch::Unknown, None) => true,
+                    _ => false,
+                }
+            }
+            Var::Thresh { operand } => match (&st.branch, self.operand(operand, ev)) {
+                (Branch::Range { lo, hi }, Some(V::Num(n))) => in_range(n, *lo, *hi),
+                (Branch::Unknown, None) => true,
+                _ => false,
+            },
+            Var::Bool { operand } => {
+                let tv = match self.operand(operand, ev) {
+                    Some(V::Bool(b)) => Some(b),
+                    _ => None,
+                };
+                branch_is(&st.branch, tv)
+            }
+            Var::Has { slot } => {
+                let present = present(self.a, *slot, ev);
+                branch_is(&st.branch, Some(present))
+            }
+            Var::Pred(p) => {
+                let tv = self.pred(p, ev);
+                branch_is(&st.branch, tv)
+            }
+        }
+    }
+
+    fn pred(&mut self, p: &Pred, ev: &Json) -> Option<bool> {
+        match p {
+            Pred::Cmp { op, lhs, rhs } => {
+                let a = self.operand(lhs, ev)?;
+                let b = self.operand(rhs, ev)?;
+                match (&a, &b) {
+                    (V::Num(x), V::Num(y)) => Some(match op {
+                        CmpOp::Eq => x == y,
+                        CmpOp::Ne => x != y,
+                        CmpOp::Lt => x < y,
+                        CmpOp::Le => x <= y,
+                        CmpOp::Gt => x > y,
+                        CmpOp::Ge => x >= y,
+                    }),
+                    _ => match op {
+                        CmpOp::Eq => Some(a == b),
+                        CmpOp::Ne => Some(a != b),
+                        _ => None,
+                    },
+                }
+            }
+            Pred::In { lhs, values } => {
+                let v = self.operand(lhs, ev)?;
+                let mut found = false;
+                for c in values {
+                    if self.operand(c, ev).as_ref() == Some(&v) {
+                        found = true;
+                    }
+                }
+                Some(found)
+            }
+            Pred::Contains { hay, needle } => {
+                let h = self.operand(hay, ev)?;
+                let n = self.operand(needle, ev)?;
+                match (&h, &n) {
+                    (V::Str(s), V::Str(t)) => Some(s.contains(t.as_str())),
+                    (V::List(items), n) => Some(items.iter().any(|i| json_is(i, n))),
+                    _ => None,
+                }
+            }
+            Pred::StartsWith { lhs, rhs } | Pred::EndsWith { lhs, rhs } => {
+                let (Some(V::Str(a)), Some(V::Str(b))) =
+                    (self.operand(lhs, ev), self.operand(rhs, ev))
+                else {
+                    return None;
+                };
+                Some(if matches!(p, Pred::StartsWith { .. }) {
+                    a.starts_with(b.as_str())
+                } else {
+                    a.ends_with(b.as_str())
+                })
+            }
+            Pred::Regex { lhs, regex, .. } => {
+                let Some(V::Str(s)) = self.operand(lhs, ev) else {
+                    return None;
+                };
+                Some(self.regex(regex)?.is_match(&s))
+            }
+        }
+    }
+
+    fn operand(&self, o: &Operand, ev: &Json) -> Option<V> {
+        match o {
+            Operand::Slot { slot, ty } => lookup(self.a, *slot, *ty, ev),
+            Operand::Str(s) => Some(V::Str(s.clone())),
+            Operand::Num(n) => Some(V::Num(*n)),
+            Operand::Bool(b) => Some(V::Bool(*b)),
+            Operand::Func { func, arg } => {
+                let v = self.operand(arg, ev)?;
+                Some(match (func, v) {
+                    (Func::Len, V::Str(s)) => V::Num(s.chars().count() as f64),
+                    (Func::Len, V::List(items)) => V::Num(items.len() as f64),
+                    (Func::Lower, V::Str(s)) => V::Str(crate::builtins::lower(&s)),
+                    (Func::Upper, V::Str(s)) => V::Str(crate::builtins::upper(&s)),
+                    (Func::NormPath, V::Str(s)) => V::Str(crate::builtins::norm_path(&s)),
+                    (Func::UrlHost, V::Str(s)) => V::Str(crate::builtins::url_host(&s)),
+                    _ => return None,
+                })
+            }
+            Operand::Tracker(t) => {
+                // A single event on a fresh stream: nothing counted yet, when the key is known.
+                let tr = self.a.trackers.get(*t as usize)?;
+                for &p in &tr.per {
+                    lookup(self.a, p, Ty::Scalar, ev)?;
+                }
+                Some(match tr.kind {
+                    StatefulKind::Seen => V::Bool(false),
+                    _ => V::Num(0.0),
+                })
+            }
+        }
+    }
+
+    /// Values to try for a slot, the most likely first; `None` is "absent".
+    fn candidates(&mut self, slot: u32, path: &[Step]) -> Vec<Option<Json>> {
+        let mut out: Vec<Option<Json>> = Vec::new();
+        let push = |out: &mut Vec<Option<Json>>, v: Option<Json>| {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        };
+        let is_time = self
+            .a
+            .slots
+            .get(slot as usize)
+            .is_some_and(|p| p.first().is_some_and(|s| s == "time"));
+        let mut strings: Vec<String> = Vec::new();
+        let mut numbers: Vec<f64> = Vec::new();
+        let mut lists = false;
+        let mut wants_absent = false;
+        for st in path {
+            let Some(var) = self.a.vars.get(st.var as usize) else {
+                continue;
+            };
+            let mut set = BTreeSet::new();
+            var_slots(self.a, var, &mut set);
+            if !set.contains(&slot) {
+                continue;
+            }
+            if st.branch == Branch::Unknown || st.branch == Branch::False {
+                wants_absent = true;
+            }
+            match var {
+                Var::Switch { operand, consts } => {
+                    let func = outer_func(operand);
+                    for (i, c) in consts.iter().enumerate() {
+                        let want = st.branch == Branch::Const(i as u32);
+                        let s = invert(func, c);
+                        if want {
+                            strings.insert(0, s);
+                        } else {
+                            strings.push(s);
+                        }
+                    }
+                    strings.push("other".into());
+                }
+                Var::Thresh { operand } => {
+                    let len = matches!(
+                        operand,
+                        Operand::Func {
+                            func: Func::Len,
+                            ..
+                        }
+                    );
+                    if let Branch::Range { lo, hi } = &st.branch {
+                        if let Some(n) = pick(*lo, *hi) {
+                            if len {
+                                let k = n.clamp(0.0, 4096.0) as usize;
+                                strings.insert(0, "a".repeat(k));
+                            } else {
+                                numbers.insert(0, n);
+                            }
+                        }
+                    }
+                }
+                Var::Bool { .. } => {}
+                Var::Has { .. } => {}
+                Var::Pred(p) => match p {
+                    Pred::Regex { regex, .. } => {
+                        if let Some(ex) = regex_example(regex) {
+                            if st.branch == Branch::True {
+                                strings.insert(0, ex);
+                            } else {
+                                strings.push(ex);
+                            }
+                        }
+                        strings.push("zz".into());
+                    }
+                    Pred::StartsWith { rhs, .. } => {
+                        if let Operand::Str(c) = rhs {
+                            strings.push(format!("{c}zz"));
+                        }
+                    }
+                    Pred::EndsWith { rhs, .. } => {
+                        if let Operand::Str(c) = rhs {
+                            strings.push(format!("zz{c}"));
+                        }
+                    }
+                    Pred::Contains { hay, needle } => {
+                        if let Operand::Str(c) = needle {
+                            strings.push(c.clone());
+                            strings.push(format!("zz{c}zz"));
+                        }
+                        if matches!(
+                            hay,
+                            Operand::Slot {
+                                ty: Ty::List(_) | Ty::StrOrList(_),
+                                ..
+                            }
+                        ) {
+                            lists = true;
+                        }
+                    }
+                    Pred::In { values, .. } => {
+                        for v in values {
+                            match v {
+                                Operand::Str(s) => strings.push(s.clone()),
+                                Operand::Num(n) => numbers.push(*n),
+                                _ => {}
+                            }
+                        }
+                    }
+                    Pred::Cmp { lhs, rhs, .. } => {
+                        for o in [lhs, rhs] {
+                            match o {
+                                Operand::Str(s) => strings.push(s.clone()),
+                                Operand::Num(n) => numbers.push(*n),
+                                _ => {}
+                            }
+                        }
+                        strings.push("same".into());
+                        numbers.push(1.0);
+                    }
+                },
+            }
+        }
+        if is_time {
+            // `time.*` comes from `ts`: the candidates are timestamps (handled in `build_event`
+            // through the `ts` slot); the derived slot itself takes only markers.
+            for n in &numbers {
+                push(&mut out, Some(num_json(*n)));
+            }
+            for h in [10.0, 0.0, 12.0, 23.0] {
+                push(&mut out, Some(Json::from(h)));
+            }
+            push(&mut out, None);
+            return out;
+        }
+        if wants_absent {
+            push(&mut out, None);
+        }
+        for s in &strings {
+            push(&mut out, Some(Json::String(s.clone())));
+        }
+        for n in &numbers {
+            push(&mut out, Some(num_json(*n)));
+        }
+        if lists {
+            for s in &strings {
+                push(&mut out, Some(Json::Array(vec![Json::String(s.clone())])));
+            }
+            push(&mut out, Some(Json::Array(Vec::new())));
+        }
+        for v in [
+            Some(Json::Bool(true)),
+            Some(Json::Bool(false)),
+            Some(Json::Object(Map::new())),
+            Some(Json::from(0)),
+            Some(Json::String(String::new())),
+            Some(Json::String("zz".into())),
+            Some(Json::Array(Vec::new())),
+            None,
+        ] {
+            push(&mut out, v);
+        }
+        out.truncate(48);
+        out
+    }
+}
+
+/// A number as JSON: an integer when it is one.
+fn num_json(n: f64) -> Json {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        Json::from(n as i64)
+    } else {
+        Json::from(n)
+    }
+}
+
+fn branch_is(b: &Branch, tv: Option<bool>) -> bool {
+    matches!(
+        (b, tv),
+        (Branch::True, Some(true)) | (Branch::False, Some(false)) | (Branch::Unknown, None)
+    )
+}
+
+fn in_range(n: f64, lo: Option<(f64, bool)>, hi: Option<(f64, bool)>) -> bool {
+    let above = match lo {
+        None => true,
+        Some((l, true)) => n >= l,
+        Some((l, false)) => n > l,
+    };
+    let below = match hi {
+        None => true,
+        Some((h, true)) => n <= h,
+        Some((h, false)) => n < h,
+    };
+    above && below
+}
+
+/// A number in the range, preferring round ones.
+fn pick(lo: Option<(f64, bool)>, hi: Option<(f64, bool)>) -> Option<f64> {
+    let cands: Vec<f64> = match (lo, hi) {
+        (Some((l, true)), _) if in_range(l, lo, hi) => vec![l],
+        (None, None) => vec![0.0],
+        (None, Some((h, _))) => vec![(h - 1.0).floor(), h - 1.0, h - 0.5],
+        (Some((l, _)), None) => vec![(l + 1.0).floor(), l + 1.0, l + 0.5],
+        (Some((l, _)), Some((h, _))) => {
+            vec![(l + 1.0).floor(), l.floor() + 1.0, (l + h) / 2.0]
+        }
+    };
+    cands.into_iter().find(|n| in_range(*n, lo, hi))
+}
+
+/// The innermost function applied directly to a slot in a switch operand.
+fn outer_func(o: &Operand) -> Option<Func> {
+    match o {
+        Operand::Func { func, .. } => Some(*func),
+        _ => None,
+    }
+}
+
+/// A string `s` such that `func(s)` is `c`, when one is easy to give.
+fn invert(func: Option<Func>, c: &str) -> String {
+    match func {
+        Some(Func::UrlHost) => format!("https://{c}/"),
+        _ => c.to_string(),
+    }
+}
+
+/// The slots a variable reads, including the keys of trackers.
+fn var_slots(a: &Analysis, v: &Var, out: &mut BTreeSet<u32>) {
+    fn op(a: &Analysis, o: &Operand, out: &mut BTreeSet<u32>) {
+        match o {
+            Operand::Slot { slot, .. } => {
+                out.insert(*slot);
+            }
+            Operand::Func { arg, .. } => op(a, arg, out),
+            Operand::Tracker(t) => {
+                if let Some(tr) = a.trackers.get(*t as usize) {
+                    out.extend(tr.per.iter().copied());
+                }
+            }
+            _ => {}
+        }
+    }
+    match v {
+        Var::Switch { operand, .. } | Var::Thresh { operand } | Var::Bool { operand } => {
+            op(a, operand, out)
+        }
+        Var::Has { slot } => {
+            out.insert(*slot);
+        }
+        Var::Pred(p) => match p {
+            Pred::Cmp { lhs, rhs, .. }
+            | Pred::StartsWith { lhs, rhs }
+            | Pred::EndsWith { lhs, rhs } => {
+                op(a, lhs, out);
+                op(a, rhs, out);
+            }
+            Pred::Contains { hay, needle } => {
+                op(a, hay, out);
+                op(a, needle, out);
+            }
+            Pred::In { lhs, values } => {
+                op(a, lhs, out);
+                for v in values {
+                    op(a, v, out);
+                }
+            }
+            Pred::Regex { lhs, .. } => op(a, lhs, out),
+        },
+    }
+}
+
+/// The event holding the assigned values. `time.*` slots set `ts` to a time with that hour
+/// (or weekday). `None` when two assignments collide (a value where a record must be).
+fn build_event(a: &Analysis, assigned: &BTreeMap<u32, Option<Json>>) -> Option<Json> {
+    let mut root = Map::new();
+    let mut hour: Option<f64> = None;
+    let mut weekday: Option<f64> = None;
+    let mut time_absent = false;
+    for (slot, v) in assigned {
+        let path = a.slots.get(*slot as usize)?;
+        if path.first().is_some_and(|s| s == "time") {
+            match v {
+                None => time_absent = true,
+                Some(j) => {
+                    let n = j.as_f64()?;
+                    match path.get(1).map(String::as_str) {
+                        Some("hour") => hour = Some(n),
+                        Some("weekday") => weekday = Some(n),
+                        _ => {}
+                    }
+                }
+            }
+            continue;
+        }
+        let Some(v) = v else { continue };
+        insert(&mut root, path, v.clone())?;
+    }
+    if hour.is_some() || weekday.is_some() {
+        if time_absent {
+            return None;
+        }
+        let h = hour.unwrap_or(10.0);
+        let w = weekday.unwrap_or(1.0);
+        if !(0.0..24.0).contains(&h) || h.fract() != 0.0 || !(1.0..=7.0).contains(&w) {
+            return None;
+        }
+        // 2026-11-23 is a Monday.
+        let day = 23 + (w as i64 - 1);
+        let ts = format!("2026-11-{day:02}T{:02}:00:00Z", h as i64);
+        if root
+            .get("ts")
+            .is_some_and(|t| t.as_str() != Some(ts.as_str()))
+        {
+            return None;
+        }
+        root.insert("ts".into(), Json::String(ts));
+    } else if time_absent {
+        if let Some(t) = root.get("ts") {
+            if t.as_str().and_then(crate::time::parse_rfc3339).is_some() {
+                return None;
+            }
+        }
+    }
+    Some(Json::Object(root))
+}
+
+fn insert(root: &mut Map<String, Json>, path: &[String], v: Json) -> Option<()> {
+    let (last, parents) = path.split_last()?;
+    let mut cur = root;
+    for seg in parents {
+        let entry = cur
+            .entry(seg.clone())
+            .or_insert_with(|| Json::Object(Map::new()));
+        cur = entry.as_object_mut()?;
+    }
+    match (cur.get(last), &v) {
+        // A record already filled by a deeper path stays; a value cannot replace it.
+        (Some(Json::Object(_)), Json::Object(_)) => Some(()),
+        (Some(_), _) => None,
+        (None, _) => {
+            cur.insert(last.clone(), v);
+            Some(())
+        }
+    }
+}
+
+fn raw<'e>(ev: &'e Json, path: &[String]) -> Option<&'e Json> {
+    let mut cur = ev;
+    for seg in path {
+        cur = cur.as_object()?.get(seg)?;
+    }
+    (!cur.is_null()).then_some(cur)
+}
+
+fn event_ts(ev: &Json) -> Option<i64> {
+    ev.get("ts")
+        .and_then(Json::as_str)
+        .and_then(crate::time::parse_rfc3339)
+}
+
+fn present(a: &Analysis, slot: u32, ev: &Json) -> bool {
+    let Some(path) = a.slots.get(slot as usize) else {
+        return false;
+    };
+    if path.first().is_some_and(|s| s == "time") {
+        return event_ts(ev).is_some();
+    }
+    raw(ev, path).is_some()
+}
+
+fn lookup(a: &Analysis, slot: u32, ty: Ty, ev: &Json) -> Option<V> {
+    let path = a.slots.get(slot as usize)?;
+    if path.first().is_some_and(|s| s == "time") {
+        let ts = event_ts(ev)?;
+        let n = match path.get(1).map(String::as_str) {
+            Some("hour") => crate::time::hour(ts),
+            Some("weekday") => crate::time::weekday(ts),
+            _ => return None,
+        };
+        return matches!(ty, Ty::Number | Ty::Scalar).then_some(V::Num(n));
+    }
+    typed(raw(ev, path)?, ty)
+}
+
+fn typed(v: &Json, ty: Ty) -> Option<V> {
+    use crate::check::Scalar;
+    let scalar = |v: &Json, s: Scalar| -> Option<V> {
+        match (v, s) {
+            (Json::String(x), Scalar::String) => Some(V::Str(x.clone())),
+            (Json::Number(n), Scalar::Number) => n.as_f64().map(V::Num),
+            (Json::Bool(b), Scalar::Bool) => Some(V::Bool(*b)),
+            _ => None,
+        }
+    };
+    match ty {
+        Ty::String => scalar(v, Scalar::String),
+        Ty::Number => scalar(v, Scalar::Number),
+        Ty::Bool => scalar(v, Scalar::Bool),
+        Ty::List(s) => {
+            let items = v.as_array()?;
+            if items.iter().all(|i| scalar(i, s).is_some()) {
+                Some(V::List(items.clone()))
+            } else {
+                None
+            }
+        }
+        Ty::Seq => match v {
+            Json::String(s) => Some(V::Str(s.clone())),
+            Json::Array(items) => Some(V::List(items.clone())),
+            _ => None,
+        },
+        Ty::StrOrList(s) => match v {
+            Json::String(x) => Some(V::Str(x.clone())),
+            _ => typed(v, Ty::List(s)),
+        },
+        Ty::Scalar => match v {
+            Json::String(x) => Some(V::Str(x.clone())),
+            Json::Number(n) => n.as_f64().map(V::Num),
+            Json::Bool(b) => Some(V::Bool(*b)),
+            _ => None,
+        },
+        Ty::Timestamp => {
+            let s = v.as_str()?;
+            crate::time::parse_rfc3339(s).map(|_| V::Str(s.to_string()))
+        }
+    }
+}
+
+fn json_is(item: &Json, v: &V) -> bool {
+    match (item, v) {
+        (Json::String(a), V::Str(b)) => a == b,
+        (Json::Number(a), V::Num(b)) => a.as_f64() == Some(*b),
+        (Json::Bool(a), V::Bool(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A short string the regex matches (searching), or `None` when the pattern is not simple
+/// enough to generate from.
+pub fn regex_example(pattern: &str) -> Option<String> {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    fn generate(h: &Hir, out: &mut String, depth: usize) -> Option<()> {
+        if depth > 64 || out.len() > 256 {
+            return None;
+        }
+        match h.kind() {
+            HirKind::Empty | HirKind::Look(_) => Some(()),
+            HirKind::Literal(l) => {
+                out.push_str(std::str::from_utf8(&l.0).ok()?);
+                Some(())
+            }
+            HirKind::Class(Class::Unicode(c)) => {
+                let ranges = c.ranges();
+                let pick = ranges
+                    .iter()
+                    .find_map(|r| {
+                        ['a', 'x', '0', 'A']
+                            .into_iter()
+                            .find(|ch| r.start() <= *ch && *ch <= r.end())
+                    })
+                    .or_else(|| ranges.first().map(|r| r.start()))?;
+                out.push(pick);
+                Some(())
+            }
+            HirKind::Class(Class::Bytes(c)) => {
+                let b = c.ranges().first()?.start();
+                out.push(char::from(b).is_ascii().then_some(char::from(b))?);
+                Some(())
+            }
+            HirKind::Repetition(r) => {
+                for _ in 0..r.min.min(64) {
+                    generate(&r.sub, out, depth + 1)?;
+                }
+                Some(())
+            }
+            HirKind::Capture(c) => generate(&c.sub, out, depth + 1),
+            HirKind::Concat(parts) => {
+                for p in parts {
+                    generate(p, out, depth + 1)?;
+                }
+                Some(())
+            }
+            HirKind::Alternation(alts) => generate(alts.first()?, out, depth + 1),
+        }
+    }
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let mut out = String::new();
+    generate(&hir, &mut out, 0)?;
+    Some(out)
+}
+
+/// What the VM and the reference interpreter make of one example event, for the rules asked
+/// about (by their index in the whole bundle).
+pub struct Observed {
+    /// Rules whose condition is true (both evaluators agree).
+    pub true_rules: Vec<usize>,
+    /// Rules whose condition is unknown (both evaluators agree).
+    pub unknown_rules: Vec<usize>,
+    /// Rules that match: true, or unknown for deny / escalate / warn.
+    pub matched: Vec<usize>,
+}
+
+impl Observed {
+    /// Whether rule `r` matches.
+    pub fn matches(&self, r: usize) -> bool {
+        self.matched.contains(&r)
+    }
+
+    /// Whether rule `r`'s condition is true (not merely unknown).
+    pub fn is_true(&self, r: usize) -> bool {
+        self.true_rules.contains(&r)
+    }
+
+    /// Whether rule `r`'s condition is unknown.
+    pub fn is_unknown(&self, r: usize) -> bool {
+        self.unknown_rules.contains(&r)
+    }
+}
+
+/// A bundle holding only some rules of `bundle` (with every stateful call, so that ids stay
+/// valid), for evaluation only. A rule's truth on an event depends on its own condition only, so evaluating it in
+/// this bundle gives what the whole bundle gives, at the cost of compiling a few rules.
+pub fn sub_bundle(bundle: &Bundle, rules: &[usize]) -> Bundle {
+    let mut keep: Vec<usize> = rules.to_vec();
+    keep.sort_unstable();
+    keep.dedup();
+    // Evaluation reads neither the source texts nor the declarations: leave them out, so that
+    // building many small bundles stays cheap.
+    Bundle {
+        files: bundle
+            .files
+            .iter()
+            .map(|f| crate::diag::SourceFile::new(f.name.clone(), ""))
+            .collect(),
+        asts: Vec::new(),
+        tools: Vec::new(),
+        sets: Vec::new(),
+        default: bundle.default,
+        default_loc: bundle.default_loc,
+        policies: Vec::new(),
+        rules: keep
+            .iter()
+            .filter_map(|&r| bundle.rules.get(r).cloned())
+            .collect(),
+        statefuls: bundle.statefuls.clone(),
+        source_digest: bundle.source_digest,
+    }
+}
+
+/// The rules of one sub-bundle, compiled and verified.
+struct Compiled {
+    bundle: Bundle,
+    program: Program,
+    /// Index in the sub-bundle → index in the whole bundle.
+    original: Vec<usize>,
+}
+
+/// Runs example events through the compiled program (the VM) and the reference interpreter.
+pub struct Oracle<'b> {
+    bundle: &'b Bundle,
+    cache: BTreeMap<Vec<usize>, Option<Compiled>>,
+}
+
+impl<'b> Oracle<'b> {
+    pub fn new(bundle: &'b Bundle) -> Oracle<'b> {
+        Oracle {
+            bundle,
+            cache: BTreeMap::new(),
+        }
+    }
+
+    fn compiled(&mut self, rules: &[usize]) -> Option<&Compiled> {
+        let mut key = rules.to_vec();
+        key.sort_unstable();
+        key.dedup();
+        let bundle = self.bundle;
+        self.cache
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let sub = sub_bundle(bundle, &key);
+                let model = crate::compile::compile(&sub);
+                let bytes = crate::bytecode::encode(&model);
+                let program = Program::load(&bytes).ok()?;
+                Some(Compiled {
+                    bundle: sub,
+                    program,
+                    original: key,
+                })
+            })
+            .as_ref()
+    }
+
+    /// Evaluates one event on a fresh stream with both evaluators, for the rules `rules`.
+    /// `None` when the event cannot be read or the evaluators disagree about any of them.
+    pub fn observe(&mut self, rules: &[usize], event: &Json) -> Option<Observed> {
+        let c = self.compiled(rules)?;
+        let text = event.to_string();
+        let mut ev = Event::default();
+        c.program.read_event(&text, &mut ev).ok()?;
+        let mut state = c.program.new_state();
+        let mut out = Outcome::default();
+        c.program.eval(&ev, &mut state, &mut out);
+        let reference = Reference::new(&c.bundle, c.program.digest.clone());
+        let values = reference.rule_values(event)?;
+        let mut obs = Observed {
+            true_rules: Vec::new(),
+            unknown_rules: Vec::new(),
+            matched: Vec::new(),
+        };
+        for (i, rule) in c.bundle.rules.iter().enumerate() {
+            let orig = *c.original.get(i)?;
+            let v = values.get(i).copied()?;
+            let vm_match = c.program.matched(&out).contains(&(i as u32));
+            let vm_unknown = c.program.unknown_rules(&out).contains(&(i as u32));
+            let ref_match = match v {
+                K3::True => true,
+                K3::Unknown => rule.effect != Effect::Allow,
+                K3::False => false,
+            };
+            // Both evaluators must agree, or the example proves nothing.
+            if vm_match != ref_match || vm_unknown != (v == K3::Unknown) {
+                return None;
+            }
+            match v {
+                K3::True => obs.true_rules.push(orig),
+                K3::Unknown => obs.unknown_rules.push(orig),
+                K3::False => {}
+            }
+            if ref_match {
+                obs.matched.push(orig);
+            }
+        }
+        Some(obs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::analysis::Analysis;
+    use crate::diag::SourceFile;
+
+    fn bundle(src: &str) -> Bundle {
+        crate::check::check_sources(vec![SourceFile::new("t.gov", src)]).unwrap()
+    }
+
+    #[test]
+    fn regex_examples_match() {
+        for p in [
+            r"\.env$",
+            r"^/etc/(passwd|shadow)$",
+            r"[a-z]+@corp\.com",
+            "a{3}b",
+        ] {
+            let ex = regex_example(p).unwrap();
+            assert!(Regex::new(p).unwrap().is_match(&ex), "{p} -> {ex}");
+        }
+    }
+
+    #[test]
+    fn synthesizes_and_confirms() {
+        let b = bundle(
+            "policy p {\n rule a: allow when tool == \"pay\" and args.amount <= 1000 and url_host(args.url) == \"example.com\"\n rule d: deny when tool == \"pay\" and args.amount >= 1000 because \"no\"\n}",
+        );
+        let mut a = Analysis::new(&b);
+        let ta = a.truth(a.rules[0]);
+        let td = a.truth(a.rules[1]);
+        let both = a.m.and(ta, td);
+        let t = a.m.t;
+        let paths = a.paths(both, t, 4);
+        let ev = paths.iter().find_map(|p| synthesize(&a, p)).unwrap();
+        assert_eq!(ev["tool"], "pay");
+        assert_eq!(ev["args"]["amount"], 1000.0);
+        let mut o = Oracle::new(&b);
+        let obs = o.observe(&[0, 1], &ev).unwrap();
+        assert!(obs.is_true(0) && obs.is_true(1));
+        // One rule at a time gives the same answer for it.
+        assert!(o.observe(&[1], &ev).unwrap().is_true(1));
+    }
+
+    #[test]
+    fn infeasible_paths_give_nothing() {
+        // `tool == "a"` and `lower(tool) == "b"` are independent in the diagram.
+        let b = bundle("policy p {\n rule a: allow when tool == \"a\" and lower(tool) == \"b\"\n}");
+        let mut a = Analysis::new(&b);
+        let t = a.truth(a.rules[0]);
+        let tt = a.m.t;
+        let paths = a.paths(t, tt, 4);
+        assert!(!paths.is_empty());
+        assert!(paths.iter().all(|p| synthesize(&a, p).is_none()));
+    }
+}
