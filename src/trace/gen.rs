@@ -77,9 +77,9 @@ pub const TOOLS: &[&str] = &[
     "file_write",
     "transfer_funds",
     "send_email",
-    "shell_exec",
+    "shell",
     "db_query",
-    "http_get",
+    "http_request",
     "calendar_read",
     "ticket_update",
     "code_search",
@@ -165,15 +165,16 @@ fn event(rng: &mut Rng, s: &mut String, ts: i64, session: u64, agents: u32, reco
             let p = rng.pick(PATHS).copied().unwrap_or("/tmp/x");
             let _ = write!(s, "\"path\":\"{p}\",\"bytes\":{}", rng.below(100_000));
         }
-        "http_get" => {
+        "http_request" => {
             let u = rng.pick(HOSTS).copied().unwrap_or("https://example.com");
+            let m = rng.pick(&["GET", "GET", "POST"]).copied().unwrap_or("GET");
             let _ = write!(
                 s,
-                "\"url\":\"{u}\",\"timeout_ms\":{}",
+                "\"url\":\"{u}\",\"method\":\"{m}\",\"timeout_ms\":{}",
                 100 + rng.below(5000)
             );
         }
-        "shell_exec" => {
+        "shell" => {
             let c = rng
                 .pick(&[
                     "ls -la /srv",
@@ -183,7 +184,7 @@ fn event(rng: &mut Rng, s: &mut String, ts: i64, session: u64, agents: u32, reco
                 ])
                 .copied()
                 .unwrap_or("ls");
-            let _ = write!(s, "\"command\":\"{c}\"");
+            let _ = write!(s, "\"command\":\"{c}\",\"sandbox\":{}", rng.below(4) > 0);
         }
         "send_email" => {
             let _ = write!(
@@ -237,8 +238,8 @@ pub fn policy_source(rules: usize) -> String {
     s.push_str("tool transfer_funds(amount: number, to: string, currency: string)\n");
     s.push_str("tool file_read(path: string, bytes: number)\n");
     s.push_str("tool file_write(path: string, bytes: number)\n");
-    s.push_str("tool http_get(url: string, timeout_ms: number)\n");
-    s.push_str("tool shell_exec(command: string)\n");
+    s.push_str("tool http_request(url: string, method: string, timeout_ms: number)\n");
+    s.push_str("tool shell(command: string, sandbox: bool)\n");
     s.push_str("tool send_email(to: string, subject: string)\n");
     s.push_str("tool db_query(sql: string, rows: number)\n");
     for t in [
@@ -307,11 +308,11 @@ fn tool_rule(tool: &str, k: usize, v: usize) -> String {
                     .to_string(),
             ),
         ),
-        "http_get" => (
+        "http_request" => (
             "args.url starts_with \"https://\"".to_string(),
             Some("url_host(args.url) == \"169.254.169.254\"".to_string()),
         ),
-        "shell_exec" => (
+        "shell" => (
             "args.command like \"git *\"".to_string(),
             Some("args.command matches r\"\\|\\s*(sh|bash)\\b\"".to_string()),
         ),
