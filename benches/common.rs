@@ -43,7 +43,7 @@ pub fn events(n: usize) -> Vec<String> {
         };
         let amount = (x >> 20) % 20_000;
         out.push(format!(
-            "{{\"ts\":\"2026-11-23T10:{:02}:{:02}.120Z\",\"session\":\"s-{}\",\"agent\":{{\"id\":\"agent-{}\",\"trust\":640,\"roles\":[\"finance\"]}},\"action\":\"tool_call\",\"tool\":\"{tool}\",\"args\":{{\"path\":\"{path}\",\"amount\":{amount},\"currency\":\"EUR\"}}}}",
+            "{{\"ts\":\"2026-11-23T10:{:02}:{:02}.120Z\",\"session\":\"s-{}\",\"agent\":{{\"id\":\"agent-{}\",\"trust\":640,\"roles\":[\"finance\"]}},\"action\":\"tool_call\",\"tool\":\"{tool}\",\"args\":{{\"path\":\"{path}\",\"amount\":{amount},\"currency\":\"EUR\"}},\"labels\":[\"internal\"],\"cost\":0.0125}}",
             k / 60,
             k % 60,
             k % 7,

@@ -100,7 +100,9 @@ fn write_str_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
     out.push(']');
 }
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal, escaped as RFC 8785 (JCS) prescribes: `"` and `\\`
+/// escaped, control characters as `\\b \\t \\n \\f \\r` or `\\u00xx` (lowercase hex),
+/// everything else as itself. Decisions and signed manifests share it.
 pub fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
     // Copy runs of characters that need no escape in one go.
@@ -114,9 +116,11 @@ pub fn write_json_str(out: &mut String, s: &str) {
         match b {
             b'"' => out.push_str("\\\""),
             b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
+            0x08 => out.push_str("\\b"),
             b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            0x0c => out.push_str("\\f"),
+            b'\r' => out.push_str("\\r"),
             c => {
                 let _ = write!(out, "\\u{:04x}", c);
             }
@@ -154,7 +158,12 @@ mod tests {
 
     #[test]
     fn strings_escape_like_serde() {
-        for s in ["", "plain", "é \"q\" \\ \n\r\t\u{1}\u{1f} end", "\u{7f}€𝄞"] {
+        for s in [
+            "",
+            "plain",
+            "é \"q\" \\ \n\r\t\u{8}\u{c}\u{1}\u{1f} end",
+            "\u{7f}€𝄞",
+        ] {
             let mut out = String::new();
             write_json_str(&mut out, s);
             assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);

@@ -65,6 +65,39 @@ pub fn write_new_atomic(dest: &Path, bytes: &[u8], mode: Option<u32>) -> io::Res
     linked
 }
 
+/// The files under `dir` whose names `keep` accepts, in sorted order, recursively. Hidden
+/// entries (`.name`) are skipped, directories whose names `skip_dir` rejects are not entered,
+/// and symbolic links are never followed.
+pub fn walk_sorted(
+    dir: &Path,
+    skip_dir: &dyn Fn(&str) -> bool,
+    keep: &dyn Fn(&str) -> bool,
+    out: &mut Vec<PathBuf>,
+) -> io::Result<()> {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        let meta = fs::symlink_metadata(&p)?;
+        if meta.is_dir() {
+            if !skip_dir(&name) {
+                walk_sorted(&p, skip_dir, keep, out)?;
+            }
+        } else if meta.is_file() && keep(&name) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
     for p in paths {
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => {
-                if let Err(e) = walk(p, &mut found) {
+                if let Err(e) =
+                    crate::fsutil::walk_sorted(p, &|_| false, &|n| n.ends_with(".gov"), &mut found)
+                {
                     errors.push(
                         Diag::error("govern::io", format!("cannot read directory: {e}"))
                             .in_file(display(p), None),
@@ -61,29 +63,6 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
     } else {
         Err(errors)
     }
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with('.') {
-            continue;
-        }
-        let meta = std::fs::symlink_metadata(&p)?;
-        if meta.is_dir() {
-            walk(&p, out)?;
-        } else if meta.is_file() && name.ends_with(".gov") {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 /// A path as shown in messages and recorded in bundles.

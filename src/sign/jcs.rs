@@ -80,23 +80,7 @@ fn number_text(n: &Number) -> String {
 /// escaped, control characters as `\b \t \n \f \r` or `\u00xx` (lowercase hex), everything
 /// else as itself.
 pub fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::decision::write_json_str(out, s);
 }
 
 /// ECMAScript's `Number.prototype.toString(10)` of a double (ECMA-262, Number::toString):

@@ -141,7 +141,11 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Diag>) {
     for p in paths {
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => {
-                if let Err(e) = walk(p, &mut found) {
+                let mut suites = Vec::new();
+                let walked =
+                    crate::fsutil::walk_sorted(p, &|n| n == "target", &is_suite_name, &mut suites);
+                found.extend(suites.iter().map(|s| load::normalize(s)));
+                if let Err(e) = walked {
                     errors.push(
                         Diag::error(codes::IO, format!("cannot read directory: {e}"))
                             .in_file(crate::source::display(p), None),
@@ -163,29 +167,4 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Diag>) {
 /// Whether a file name is a suite's.
 pub fn is_suite_name(name: &str) -> bool {
     name.ends_with(".test.yaml") || name.ends_with(".test.yml")
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with('.') {
-            continue;
-        }
-        let meta = std::fs::symlink_metadata(&p)?;
-        if meta.is_dir() {
-            if name != "target" {
-                walk(&p, out)?;
-            }
-        } else if meta.is_file() && is_suite_name(&name) {
-            out.push(load::normalize(&p));
-        }
-    }
-    Ok(())
 }
