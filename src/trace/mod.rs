@@ -24,7 +24,7 @@ pub mod otel;
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -143,7 +143,7 @@ pub fn is_trace_name(name: &str) -> bool {
 
 /// Resolves command-line trace arguments: `-` is standard input (at most once), a file is
 /// taken as given, a directory is searched recursively for trace files (see
-/// [`is_trace_name`]; hidden entries and symbolic links to directories are skipped), sorted
+/// [`is_trace_name`]; hidden entries are skipped and symbolic links are not followed), sorted
 /// by path. Inputs keep the order of the arguments.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, TraceError> {
     let mut out = Vec::new();
@@ -163,7 +163,7 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, TraceError> {
             .map_err(|e| TraceError::new(&name, None, format!("cannot read: {e}")))?;
         if meta.is_dir() {
             let mut found = Vec::new();
-            walk(p, &mut found)
+            crate::fsutil::walk_sorted(p, &|_| false, &is_trace_name, &mut found)
                 .map_err(|e| TraceError::new(&name, None, format!("cannot read directory: {e}")))?;
             if found.is_empty() {
                 return Err(TraceError::new(&name, None, "no trace files in this directory")
@@ -175,29 +175,6 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, TraceError> {
         }
     }
     Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with('.') {
-            continue;
-        }
-        let link = std::fs::symlink_metadata(&p)?;
-        if link.is_dir() {
-            walk(&p, out)?;
-        } else if is_trace_name(&name) && std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 /// Where an event (or a bad record) came from.
