@@ -127,6 +127,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --max-errors 'Skip up to N bad records (counted in the report) instead of stopping at the first'
             cand -j 'Threads that parse events (default: the number of cores). Output does not depend on it'
             cand --jobs 'Threads that parse events (default: the number of cores). Output does not depend on it'
+            cand --trust 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted'
             cand --color 'When to use colours in messages'
             cand --no-progress 'Never show the progress bar (it shows only when standard error is a terminal)'
             cand --stats 'Print run statistics on standard error: time, events per second, peak memory, stream state size'

@@ -638,4 +638,9 @@ pub struct SimulateArgs {
     /// state size.
     #[arg(long)]
     pub stats: bool,
+
+    /// Refuse the bundles (--bundle and --baseline-bundle) unless their signatures
+    /// (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted.
+    #[arg(long, value_name = "FILE", requires = "bundle", conflicts_with_all = ["policy", "baseline"])]
+    pub trust: Option<PathBuf>,
 }

@@ -1306,3 +1306,72 @@ fn test_refuses_unsigned_or_tampered_bundles() {
     assert_eq!(sources.code, 2, "{}", sources.show(&f));
     snap!("sign_test_sources", sources.show(&f));
 }
+
+#[test]
+fn simulate_refuses_unsigned_bundles() {
+    let f = Fixture::new("simulate");
+    let brief = Path::new(ROOT).join("testdata/examples/brief.gov");
+    let events = Path::new(ROOT).join("testdata/examples/events.jsonl");
+    let events = events.to_str().unwrap();
+    assert_eq!(
+        f.run(&["build", brief.to_str().unwrap(), "-o", "p.govb"])
+            .code,
+        0
+    );
+    let unsigned = f.run(&[
+        "simulate",
+        "--bundle",
+        "p.govb",
+        "--trust",
+        "trust.yaml",
+        events,
+    ]);
+    assert_eq!(unsigned.code, 2, "{}", unsigned.show(&f));
+    assert!(
+        unsigned.stderr.contains("refused bundle `p.govb`"),
+        "{}",
+        unsigned.show(&f)
+    );
+    f.sign(&["p.govb", "--key", "publisher.key", "--version", "1.0.0"]);
+    let ok = f.run(&[
+        "simulate",
+        "--bundle",
+        "p.govb",
+        "--trust",
+        "trust.yaml",
+        events,
+    ]);
+    assert_eq!(ok.code, 0, "{}", ok.show(&f));
+    // A baseline bundle must verify too.
+    assert_eq!(
+        f.run(&["build", brief.to_str().unwrap(), "-o", "b.govb"])
+            .code,
+        0
+    );
+    let baseline = f.run(&[
+        "simulate",
+        "--bundle",
+        "p.govb",
+        "--baseline-bundle",
+        "b.govb",
+        "--trust",
+        "trust.yaml",
+        events,
+    ]);
+    assert_eq!(baseline.code, 2, "{}", baseline.show(&f));
+    assert!(
+        baseline.stderr.contains("refused bundle `b.govb`"),
+        "{}",
+        baseline.show(&f)
+    );
+    // Policy sources cannot be trusted.
+    let sources = f.run(&[
+        "simulate",
+        "--policy",
+        brief.to_str().unwrap(),
+        "--trust",
+        "trust.yaml",
+        events,
+    ]);
+    assert_eq!(sources.code, 2, "{}", sources.show(&f));
+}

@@ -22,12 +22,13 @@ use engine::{BadRecord, Counters, Options, Report, Sink, Stop};
 use report::GateResult;
 
 pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
-    let Some(policy) = load(ctx, args.bundle.as_deref(), &args.policy) else {
+    let trust = args.trust.as_deref();
+    let Some(policy) = load(ctx, args.bundle.as_deref(), &args.policy, trust) else {
         return exit::ERROR;
     };
     let has_baseline = args.baseline_bundle.is_some() || !args.baseline.is_empty();
     let baseline = if has_baseline {
-        match load(ctx, args.baseline_bundle.as_deref(), &args.baseline) {
+        match load(ctx, args.baseline_bundle.as_deref(), &args.baseline, trust) {
             Some(p) => Some(p),
             None => return exit::ERROR,
         }
@@ -177,21 +178,30 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
     }
 }
 
-/// Compiles policies or loads a bundle, reporting errors.
+/// Compiles policies or loads a bundle (verifying its signature when a trust file is given),
+/// reporting errors.
 fn load(
     ctx: &Ctx,
     bundle: Option<&std::path::Path>,
     paths: &[std::path::PathBuf],
+    trust: Option<&std::path::Path>,
 ) -> Option<Program> {
-    match bundle {
-        Some(b) => match crate::pipeline::load_bundle(b) {
+    match (bundle, trust) {
+        (Some(b), Some(trust)) => match crate::pipeline::load_signed_bundle(b, None, trust) {
+            Ok(p) => Some(p),
+            Err(diags) => {
+                ctx.report(&diags, DiagFormat::Human);
+                None
+            }
+        },
+        (Some(b), None) => match crate::pipeline::load_bundle(b) {
             Ok(p) => Some(p),
             Err(d) => {
                 ctx.report(&[d], DiagFormat::Human);
                 None
             }
         },
-        None => match crate::pipeline::build_paths(paths) {
+        (None, _) => match crate::pipeline::build_paths(paths) {
             Ok(b) => Some(b.program),
             Err(diags) => {
                 ctx.report(&diags, DiagFormat::Human);
