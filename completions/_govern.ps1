@@ -26,19 +26,68 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('lint', 'lint', [CompletionResultType]::ParameterValue, 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more')
+            [CompletionResult]::new('fmt', 'fmt', [CompletionResultType]::ParameterValue, 'Rewrite policy files in the one canonical layout')
+            [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print the documentation of a lint')
+            [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites')
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Compile policies into a verified bytecode bundle (.govb)')
             [CompletionResult]::new('eval', 'eval', [CompletionResultType]::ParameterValue, 'Decide events with a bundle or with policies compiled on the fly')
+            [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
             [CompletionResult]::new('keyid', 'keyid', [CompletionResultType]::ParameterValue, 'Print the id of a public (or private) key')
-            [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites')
-            [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
-            [CompletionResult]::new('lint', 'lint', [CompletionResultType]::ParameterValue, 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more')
-            [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print the documentation of a lint')
-            [CompletionResult]::new('fmt', 'fmt', [CompletionResultType]::ParameterValue, 'Rewrite policy files in the one canonical layout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'govern;lint' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to print the findings')
+            [CompletionResult]::new('--fail-level', '--fail-level', [CompletionResultType]::ParameterName, 'Exit with status 1 when a finding has this level or a higher one [default: the `fail-level` of govern.toml, else error]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Lint again whenever a .gov file under the paths (or govern.toml) changes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;fmt' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Change nothing: name the files that are not formatted and exit 1 if there are any')
+            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'With --check: check again whenever a .gov file under the paths changes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;explain' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'List every lint (with --markdown: the whole reference, `docs/lints.md`)')
+            [CompletionResult]::new('--markdown', '--markdown', [CompletionResultType]::ParameterName, 'Print Markdown, as in docs/lints.md')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;test' {
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to print the results')
+            [CompletionResult]::new('--min-coverage', '--min-coverage', [CompletionResultType]::ParameterName, 'Fail (exit 1) when rule coverage is below P percent (0-100)')
+            [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where --record writes the suite (atomically)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where --record writes the suite (atomically)')
+            [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'The policies --record decides with (files or directories; repeat for several)')
+            [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--coverage', '--coverage', [CompletionResultType]::ParameterName, 'Print rule and leaf coverage per bundle, with the rules that never decided')
+            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'govern;build' {
@@ -61,6 +110,27 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('--explain', '--explain', [CompletionResultType]::ParameterName, 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes')
             [CompletionResult]::new('--exit-code', '--exit-code', [CompletionResultType]::ParameterName, 'Make the exit status tell allow (0), deny (1) and escalate (3) apart')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;simulate' {
+            [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'Policy files or directories to compile and simulate (repeat for several)')
+            [CompletionResult]::new('--bundle', '--bundle', [CompletionResultType]::ParameterName, 'A compiled bundle to simulate')
+            [CompletionResult]::new('--baseline', '--baseline', [CompletionResultType]::ParameterName, 'Baseline policy files or directories (the policy in production) to compare with')
+            [CompletionResult]::new('--baseline-bundle', '--baseline-bundle', [CompletionResultType]::ParameterName, 'A compiled baseline bundle to compare with')
+            [CompletionResult]::new('--input-format', '--input-format', [CompletionResultType]::ParameterName, 'The format of the traces')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print')
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1')
+            [CompletionResult]::new('--max-errors', '--max-errors', [CompletionResultType]::ParameterName, 'Skip up to N bad records (counted in the report) instead of stopping at the first')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Threads that parse events (default: the number of cores). Output does not depend on it')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Threads that parse events (default: the number of cores). Output does not depend on it')
+            [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never show the progress bar (it shows only when standard error is a terminal)')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print run statistics on standard error: time, events per second, peak memory, stream state size')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -109,45 +179,6 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
-        'govern;test' {
-            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)')
-            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to print the results')
-            [CompletionResult]::new('--min-coverage', '--min-coverage', [CompletionResultType]::ParameterName, 'Fail (exit 1) when rule coverage is below P percent (0-100)')
-            [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where --record writes the suite (atomically)')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where --record writes the suite (atomically)')
-            [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'The policies --record decides with (files or directories; repeat for several)')
-            [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
-            [CompletionResult]::new('--coverage', '--coverage', [CompletionResultType]::ParameterName, 'Print rule and leaf coverage per bundle, with the rules that never decided')
-            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'govern;simulate' {
-            [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'Policy files or directories to compile and simulate (repeat for several)')
-            [CompletionResult]::new('--bundle', '--bundle', [CompletionResultType]::ParameterName, 'A compiled bundle to simulate')
-            [CompletionResult]::new('--baseline', '--baseline', [CompletionResultType]::ParameterName, 'Baseline policy files or directories (the policy in production) to compare with')
-            [CompletionResult]::new('--baseline-bundle', '--baseline-bundle', [CompletionResultType]::ParameterName, 'A compiled baseline bundle to compare with')
-            [CompletionResult]::new('--input-format', '--input-format', [CompletionResultType]::ParameterName, 'The format of the traces')
-            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print')
-            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1')
-            [CompletionResult]::new('--max-errors', '--max-errors', [CompletionResultType]::ParameterName, 'Skip up to N bad records (counted in the report) instead of stopping at the first')
-            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Threads that parse events (default: the number of cores). Output does not depend on it')
-            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Threads that parse events (default: the number of cores). Output does not depend on it')
-            [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
-            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never show the progress bar (it shows only when standard error is a terminal)')
-            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print run statistics on standard error: time, events per second, peak memory, stream state size')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
         'govern;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -156,57 +187,41 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
-        'govern;lint' {
-            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to print the findings')
-            [CompletionResult]::new('--fail-level', '--fail-level', [CompletionResultType]::ParameterName, 'Exit with status 1 when a finding has this level or a higher one [default: the `fail-level` of govern.toml, else error]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
-            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Lint again whenever a .gov file under the paths (or govern.toml) changes')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'govern;explain' {
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
-            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'List every lint (with --markdown: the whole reference, `docs/lints.md`)')
-            [CompletionResult]::new('--markdown', '--markdown', [CompletionResultType]::ParameterName, 'Print Markdown, as in docs/lints.md')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'govern;fmt' {
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
-            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Change nothing: name the files that are not formatted and exit 1 if there are any')
-            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'With --check: check again whenever a .gov file under the paths changes')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
         'govern;help' {
+            [CompletionResult]::new('lint', 'lint', [CompletionResultType]::ParameterValue, 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more')
+            [CompletionResult]::new('fmt', 'fmt', [CompletionResultType]::ParameterValue, 'Rewrite policy files in the one canonical layout')
+            [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print the documentation of a lint')
+            [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites')
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Compile policies into a verified bytecode bundle (.govb)')
             [CompletionResult]::new('eval', 'eval', [CompletionResultType]::ParameterValue, 'Decide events with a bundle or with policies compiled on the fly')
+            [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
             [CompletionResult]::new('keyid', 'keyid', [CompletionResultType]::ParameterValue, 'Print the id of a public (or private) key')
-            [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites')
-            [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
-            [CompletionResult]::new('lint', 'lint', [CompletionResultType]::ParameterValue, 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more')
-            [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print the documentation of a lint')
-            [CompletionResult]::new('fmt', 'fmt', [CompletionResultType]::ParameterValue, 'Rewrite policy files in the one canonical layout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'govern;help;lint' {
+            break
+        }
+        'govern;help;fmt' {
+            break
+        }
+        'govern;help;explain' {
+            break
+        }
+        'govern;help;test' {
             break
         }
         'govern;help;build' {
             break
         }
         'govern;help;eval' {
+            break
+        }
+        'govern;help;simulate' {
             break
         }
         'govern;help;keygen' {
@@ -221,22 +236,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
         'govern;help;keyid' {
             break
         }
-        'govern;help;test' {
-            break
-        }
-        'govern;help;simulate' {
-            break
-        }
         'govern;help;completions' {
-            break
-        }
-        'govern;help;lint' {
-            break
-        }
-        'govern;help;explain' {
-            break
-        }
-        'govern;help;fmt' {
             break
         }
         'govern;help;help' {

@@ -101,7 +101,7 @@ _govern() {
 
     case "${cmd}" in
         govern)
-            opts="-h -V --color --help --version build eval keygen sign verify keyid test simulate completions lint explain fmt help"
+            opts="-h -V --color --help --version lint fmt explain test build eval simulate keygen sign verify keyid completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,7 +237,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help)
-            opts="build eval keygen sign verify keyid test simulate completions lint explain fmt help"
+            opts="lint fmt explain test build eval simulate keygen sign verify keyid completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -23,19 +23,64 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand lint 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+            cand fmt 'Rewrite policy files in the one canonical layout'
+            cand explain 'Print the documentation of a lint'
+            cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
+            cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
             cand keyid 'Print the id of a public (or private) key'
-            cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
-            cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand completions 'Print a shell completion script'
-            cand lint 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
-            cand explain 'Print the documentation of a lint'
-            cand fmt 'Rewrite policy files in the one canonical layout'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'govern;lint'= {
+            cand --format 'How to print the findings'
+            cand --fail-level 'Exit with status 1 when a finding has this level or a higher one [default: the `fail-level` of govern.toml, else error]'
+            cand --color 'When to use colours in messages'
+            cand --watch 'Lint again whenever a .gov file under the paths (or govern.toml) changes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;fmt'= {
+            cand --color 'When to use colours in messages'
+            cand --check 'Change nothing: name the files that are not formatted and exit 1 if there are any'
+            cand --watch 'With --check: check again whenever a .gov file under the paths changes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;explain'= {
+            cand --color 'When to use colours in messages'
+            cand --all 'List every lint (with --markdown: the whole reference, `docs/lints.md`)'
+            cand --markdown 'Print Markdown, as in docs/lints.md'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;test'= {
+            cand --filter 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)'
+            cand --format 'How to print the results'
+            cand --min-coverage 'Fail (exit 1) when rule coverage is below P percent (0-100)'
+            cand --record 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o'
+            cand -o 'Where --record writes the suite (atomically)'
+            cand --output 'Where --record writes the suite (atomically)'
+            cand --policy 'The policies --record decides with (files or directories; repeat for several)'
+            cand --trust 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)'
+            cand --color 'When to use colours in messages'
+            cand --coverage 'Print rule and leaf coverage per bundle, with the rules that never decided'
+            cand --watch 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'govern;build'= {
             cand -o 'Where to write the bundle (written atomically)'
@@ -56,6 +101,26 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --color 'When to use colours in messages'
             cand --explain 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes'
             cand --exit-code 'Make the exit status tell allow (0), deny (1) and escalate (3) apart'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;simulate'= {
+            cand --policy 'Policy files or directories to compile and simulate (repeat for several)'
+            cand --bundle 'A compiled bundle to simulate'
+            cand --baseline 'Baseline policy files or directories (the policy in production) to compare with'
+            cand --baseline-bundle 'A compiled baseline bundle to compare with'
+            cand --input-format 'The format of the traces'
+            cand --format 'What to print'
+            cand --fail-on 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1'
+            cand --max-errors 'Skip up to N bad records (counted in the report) instead of stopping at the first'
+            cand -j 'Threads that parse events (default: the number of cores). Output does not depend on it'
+            cand --jobs 'Threads that parse events (default: the number of cores). Output does not depend on it'
+            cand --trust 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted'
+            cand --color 'When to use colours in messages'
+            cand --no-progress 'Never show the progress bar (it shows only when standard error is a terminal)'
+            cand --stats 'Print run statistics on standard error: time, events per second, peak memory, stream state size'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -99,43 +164,6 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'govern;test'= {
-            cand --filter 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)'
-            cand --format 'How to print the results'
-            cand --min-coverage 'Fail (exit 1) when rule coverage is below P percent (0-100)'
-            cand --record 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o'
-            cand -o 'Where --record writes the suite (atomically)'
-            cand --output 'Where --record writes the suite (atomically)'
-            cand --policy 'The policies --record decides with (files or directories; repeat for several)'
-            cand --trust 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)'
-            cand --color 'When to use colours in messages'
-            cand --coverage 'Print rule and leaf coverage per bundle, with the rules that never decided'
-            cand --watch 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'govern;simulate'= {
-            cand --policy 'Policy files or directories to compile and simulate (repeat for several)'
-            cand --bundle 'A compiled bundle to simulate'
-            cand --baseline 'Baseline policy files or directories (the policy in production) to compare with'
-            cand --baseline-bundle 'A compiled baseline bundle to compare with'
-            cand --input-format 'The format of the traces'
-            cand --format 'What to print'
-            cand --fail-on 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1'
-            cand --max-errors 'Skip up to N bad records (counted in the report) instead of stopping at the first'
-            cand -j 'Threads that parse events (default: the number of cores). Output does not depend on it'
-            cand --jobs 'Threads that parse events (default: the number of cores). Output does not depend on it'
-            cand --trust 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted'
-            cand --color 'When to use colours in messages'
-            cand --no-progress 'Never show the progress bar (it shows only when standard error is a terminal)'
-            cand --stats 'Print run statistics on standard error: time, events per second, peak memory, stream state size'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
         &'govern;completions'= {
             cand --color 'When to use colours in messages'
             cand -h 'Print help (see more with ''--help'')'
@@ -143,52 +171,34 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'govern;lint'= {
-            cand --format 'How to print the findings'
-            cand --fail-level 'Exit with status 1 when a finding has this level or a higher one [default: the `fail-level` of govern.toml, else error]'
-            cand --color 'When to use colours in messages'
-            cand --watch 'Lint again whenever a .gov file under the paths (or govern.toml) changes'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'govern;explain'= {
-            cand --color 'When to use colours in messages'
-            cand --all 'List every lint (with --markdown: the whole reference, `docs/lints.md`)'
-            cand --markdown 'Print Markdown, as in docs/lints.md'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'govern;fmt'= {
-            cand --color 'When to use colours in messages'
-            cand --check 'Change nothing: name the files that are not formatted and exit 1 if there are any'
-            cand --watch 'With --check: check again whenever a .gov file under the paths changes'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
         &'govern;help'= {
+            cand lint 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+            cand fmt 'Rewrite policy files in the one canonical layout'
+            cand explain 'Print the documentation of a lint'
+            cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
+            cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
             cand keyid 'Print the id of a public (or private) key'
-            cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
-            cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand completions 'Print a shell completion script'
-            cand lint 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
-            cand explain 'Print the documentation of a lint'
-            cand fmt 'Rewrite policy files in the one canonical layout'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'govern;help;lint'= {
+        }
+        &'govern;help;fmt'= {
+        }
+        &'govern;help;explain'= {
+        }
+        &'govern;help;test'= {
         }
         &'govern;help;build'= {
         }
         &'govern;help;eval'= {
+        }
+        &'govern;help;simulate'= {
         }
         &'govern;help;keygen'= {
         }
@@ -198,17 +208,7 @@ set edit:completion:arg-completer[govern] = {|@words|
         }
         &'govern;help;keyid'= {
         }
-        &'govern;help;test'= {
-        }
-        &'govern;help;simulate'= {
-        }
         &'govern;help;completions'= {
-        }
-        &'govern;help;lint'= {
-        }
-        &'govern;help;explain'= {
-        }
-        &'govern;help;fmt'= {
         }
         &'govern;help;help'= {
         }

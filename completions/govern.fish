@@ -29,19 +29,62 @@ always\t''
 never\t''"
 complete -c govern -n "__fish_govern_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_needs_command" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_needs_command" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+complete -c govern -n "__fish_govern_needs_command" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
+complete -c govern -n "__fish_govern_needs_command" -f -a "explain" -d 'Print the documentation of a lint'
+complete -c govern -n "__fish_govern_needs_command" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
 complete -c govern -n "__fish_govern_needs_command" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
+complete -c govern -n "__fish_govern_needs_command" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
 complete -c govern -n "__fish_govern_needs_command" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
 complete -c govern -n "__fish_govern_needs_command" -f -a "keyid" -d 'Print the id of a public (or private) key'
-complete -c govern -n "__fish_govern_needs_command" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
-complete -c govern -n "__fish_govern_needs_command" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
 complete -c govern -n "__fish_govern_needs_command" -f -a "completions" -d 'Print a shell completion script'
-complete -c govern -n "__fish_govern_needs_command" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
-complete -c govern -n "__fish_govern_needs_command" -f -a "explain" -d 'Print the documentation of a lint'
-complete -c govern -n "__fish_govern_needs_command" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
 complete -c govern -n "__fish_govern_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c govern -n "__fish_govern_using_subcommand lint" -l format -d 'How to print the findings' -r -f -a "human\t'Source snippets with labels, help and example requests, for people'
+json\t'One JSON object per finding, one per line'
+sarif\t'A SARIF 2.1.0 log, for code-scanning tools'
+github\t'GitHub Actions workflow commands (`::error file=…::…`), shown as annotations'"
+complete -c govern -n "__fish_govern_using_subcommand lint" -l fail-level -d 'Exit with status 1 when a finding has this level or a higher one [default: the `fail-level` of govern.toml, else error]' -r -f -a "error\t''
+warn\t''
+info\t''"
+complete -c govern -n "__fish_govern_using_subcommand lint" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand lint" -l watch -d 'Lint again whenever a .gov file under the paths (or govern.toml) changes'
+complete -c govern -n "__fish_govern_using_subcommand lint" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand lint" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand fmt" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand fmt" -l check -d 'Change nothing: name the files that are not formatted and exit 1 if there are any'
+complete -c govern -n "__fish_govern_using_subcommand fmt" -l watch -d 'With --check: check again whenever a .gov file under the paths changes'
+complete -c govern -n "__fish_govern_using_subcommand fmt" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand fmt" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand explain" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand explain" -l all -d 'List every lint (with --markdown: the whole reference, `docs/lints.md`)'
+complete -c govern -n "__fish_govern_using_subcommand explain" -l markdown -d 'Print Markdown, as in docs/lints.md'
+complete -c govern -n "__fish_govern_using_subcommand explain" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand explain" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand test" -l filter -d 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)' -r
+complete -c govern -n "__fish_govern_using_subcommand test" -l format -d 'How to print the results' -r -f -a "human\t'A line per suite, failures side by side, a closing `result:` line'
+json\t'One JSON document with every case, failure and error'
+junit\t'JUnit XML, for CI test reporters'"
+complete -c govern -n "__fish_govern_using_subcommand test" -l min-coverage -d 'Fail (exit 1) when rule coverage is below P percent (0-100)' -r
+complete -c govern -n "__fish_govern_using_subcommand test" -l record -d 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -s o -l output -d 'Where --record writes the suite (atomically)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -l policy -d 'The policies --record decides with (files or directories; repeat for several)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -l trust -d 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand test" -l coverage -d 'Print rule and leaf coverage per bundle, with the rules that never decided'
+complete -c govern -n "__fish_govern_using_subcommand test" -l watch -d 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes'
+complete -c govern -n "__fish_govern_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand test" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand build" -s o -l output -d 'Where to write the bundle (written atomically)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand build" -l format -d 'How to print errors in the policies' -r -f -a "human\t'Source snippets with labels and help, for people'
 json\t'One JSON object per diagnostic, one per line, for machines'"
@@ -62,6 +105,28 @@ complete -c govern -n "__fish_govern_using_subcommand eval" -l explain -d 'Expla
 complete -c govern -n "__fish_govern_using_subcommand eval" -l exit-code -d 'Make the exit status tell allow (0), deny (1) and escalate (3) apart'
 complete -c govern -n "__fish_govern_using_subcommand eval" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand eval" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l policy -d 'Policy files or directories to compile and simulate (repeat for several)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l bundle -d 'A compiled bundle to simulate' -r -F
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l baseline -d 'Baseline policy files or directories (the policy in production) to compare with' -r -F
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l baseline-bundle -d 'A compiled baseline bundle to compare with' -r -F
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l input-format -d 'The format of the traces' -r -f -a "auto\t'Detect per input from its first record'
+jsonl\t'One event object per line'
+otel\t'OpenTelemetry GenAI spans exported as OTLP/JSON'
+mcp\t'MCP JSON-RPC messages (tools/call requests and their results)'"
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l format -d 'What to print' -r -f -a "text\t'The report for people: tables on a terminal, aligned plain text otherwise'
+json\t'The report as one JSON document'
+jsonl\t'One decision per event (JSON lines) with its source file and line; no report'"
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l fail-on -d 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1' -r
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l max-errors -d 'Skip up to N bad records (counted in the report) instead of stopping at the first' -r
+complete -c govern -n "__fish_govern_using_subcommand simulate" -s j -l jobs -d 'Threads that parse events (default: the number of cores). Output does not depend on it' -r
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l trust -d 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted' -r -F
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l no-progress -d 'Never show the progress bar (it shows only when standard error is a terminal)'
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l stats -d 'Print run statistics on standard error: time, events per second, peak memory, stream state size'
+complete -c govern -n "__fish_govern_using_subcommand simulate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand simulate" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand keygen" -s o -l output -d 'The path and name of the key files, without extension' -r -F
 complete -c govern -n "__fish_govern_using_subcommand keygen" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
@@ -93,86 +158,21 @@ always\t''
 never\t''"
 complete -c govern -n "__fish_govern_using_subcommand keyid" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand keyid" -s V -l version -d 'Print version'
-complete -c govern -n "__fish_govern_using_subcommand test" -l filter -d 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)' -r
-complete -c govern -n "__fish_govern_using_subcommand test" -l format -d 'How to print the results' -r -f -a "human\t'A line per suite, failures side by side, a closing `result:` line'
-json\t'One JSON document with every case, failure and error'
-junit\t'JUnit XML, for CI test reporters'"
-complete -c govern -n "__fish_govern_using_subcommand test" -l min-coverage -d 'Fail (exit 1) when rule coverage is below P percent (0-100)' -r
-complete -c govern -n "__fish_govern_using_subcommand test" -l record -d 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o' -r -F
-complete -c govern -n "__fish_govern_using_subcommand test" -s o -l output -d 'Where --record writes the suite (atomically)' -r -F
-complete -c govern -n "__fish_govern_using_subcommand test" -l policy -d 'The policies --record decides with (files or directories; repeat for several)' -r -F
-complete -c govern -n "__fish_govern_using_subcommand test" -l trust -d 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)' -r -F
-complete -c govern -n "__fish_govern_using_subcommand test" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
-always\t''
-never\t''"
-complete -c govern -n "__fish_govern_using_subcommand test" -l coverage -d 'Print rule and leaf coverage per bundle, with the rules that never decided'
-complete -c govern -n "__fish_govern_using_subcommand test" -l watch -d 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes'
-complete -c govern -n "__fish_govern_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c govern -n "__fish_govern_using_subcommand test" -s V -l version -d 'Print version'
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l policy -d 'Policy files or directories to compile and simulate (repeat for several)' -r -F
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l bundle -d 'A compiled bundle to simulate' -r -F
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l baseline -d 'Baseline policy files or directories (the policy in production) to compare with' -r -F
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l baseline-bundle -d 'A compiled baseline bundle to compare with' -r -F
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l input-format -d 'The format of the traces' -r -f -a "auto\t'Detect per input from its first record'
-jsonl\t'One event object per line'
-otel\t'OpenTelemetry GenAI spans exported as OTLP/JSON'
-mcp\t'MCP JSON-RPC messages (tools/call requests and their results)'"
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l format -d 'What to print' -r -f -a "text\t'The report for people: tables on a terminal, aligned plain text otherwise'
-json\t'The report as one JSON document'
-jsonl\t'One decision per event (JSON lines) with its source file and line; no report'"
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l fail-on -d 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1' -r
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l max-errors -d 'Skip up to N bad records (counted in the report) instead of stopping at the first' -r
-complete -c govern -n "__fish_govern_using_subcommand simulate" -s j -l jobs -d 'Threads that parse events (default: the number of cores). Output does not depend on it' -r
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l trust -d 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted' -r -F
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
-always\t''
-never\t''"
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l no-progress -d 'Never show the progress bar (it shows only when standard error is a terminal)'
-complete -c govern -n "__fish_govern_using_subcommand simulate" -l stats -d 'Print run statistics on standard error: time, events per second, peak memory, stream state size'
-complete -c govern -n "__fish_govern_using_subcommand simulate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c govern -n "__fish_govern_using_subcommand simulate" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand completions" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
 complete -c govern -n "__fish_govern_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c govern -n "__fish_govern_using_subcommand lint" -l format -d 'How to print the findings' -r -f -a "human\t'Source snippets with labels, help and example requests, for people'
-json\t'One JSON object per finding, one per line'
-sarif\t'A SARIF 2.1.0 log, for code-scanning tools'
-github\t'GitHub Actions workflow commands (`::error file=…::…`), shown as annotations'"
-complete -c govern -n "__fish_govern_using_subcommand lint" -l fail-level -d 'Exit with status 1 when a finding has this level or a higher one [default: the `fail-level` of govern.toml, else error]' -r -f -a "error\t''
-warn\t''
-info\t''"
-complete -c govern -n "__fish_govern_using_subcommand lint" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
-always\t''
-never\t''"
-complete -c govern -n "__fish_govern_using_subcommand lint" -l watch -d 'Lint again whenever a .gov file under the paths (or govern.toml) changes'
-complete -c govern -n "__fish_govern_using_subcommand lint" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c govern -n "__fish_govern_using_subcommand lint" -s V -l version -d 'Print version'
-complete -c govern -n "__fish_govern_using_subcommand explain" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
-always\t''
-never\t''"
-complete -c govern -n "__fish_govern_using_subcommand explain" -l all -d 'List every lint (with --markdown: the whole reference, `docs/lints.md`)'
-complete -c govern -n "__fish_govern_using_subcommand explain" -l markdown -d 'Print Markdown, as in docs/lints.md'
-complete -c govern -n "__fish_govern_using_subcommand explain" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c govern -n "__fish_govern_using_subcommand explain" -s V -l version -d 'Print version'
-complete -c govern -n "__fish_govern_using_subcommand fmt" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
-always\t''
-never\t''"
-complete -c govern -n "__fish_govern_using_subcommand fmt" -l check -d 'Change nothing: name the files that are not formatted and exit 1 if there are any'
-complete -c govern -n "__fish_govern_using_subcommand fmt" -l watch -d 'With --check: check again whenever a .gov file under the paths changes'
-complete -c govern -n "__fish_govern_using_subcommand fmt" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c govern -n "__fish_govern_using_subcommand fmt" -s V -l version -d 'Print version'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "keyid" -d 'Print the id of a public (or private) key'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "completions" -d 'Print a shell completion script'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "explain" -d 'Print the documentation of a lint'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from build eval keygen sign verify keyid test simulate completions lint explain fmt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "explain" -d 'Print the documentation of a lint'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "keyid" -d 'Print the id of a public (or private) key'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

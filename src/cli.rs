@@ -38,10 +38,21 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules,
+    /// risky regexes and comparisons, and more.
+    Lint(LintArgs),
+    /// Rewrite policy files in the one canonical layout.
+    Fmt(FmtArgs),
+    /// Print the documentation of a lint.
+    Explain(ExplainArgs),
+    /// Run policy test suites (*.test.yaml), with coverage; record traces as golden suites.
+    Test(TestArgs),
     /// Compile policies into a verified bytecode bundle (.govb).
     Build(BuildArgs),
     /// Decide events with a bundle or with policies compiled on the fly.
     Eval(EvalArgs),
+    /// Replay recorded traffic through a policy: what it decides, and what changes.
+    Simulate(SimulateArgs),
     /// Create an Ed25519 signing key pair (NAME.key, NAME.pub).
     Keygen(KeygenArgs),
     /// Sign a plugin directory, a bundle or files (writes a DSSE envelope).
@@ -50,19 +61,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the id of a public (or private) key.
     Keyid(KeyidArgs),
-    /// Run policy test suites (*.test.yaml), with coverage; record traces as golden suites.
-    Test(TestArgs),
-    /// Replay recorded traffic through a policy: what it decides, and what changes.
-    Simulate(SimulateArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
-    /// Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules,
-    /// risky regexes and comparisons, and more.
-    Lint(LintArgs),
-    /// Print the documentation of a lint.
-    Explain(ExplainArgs),
-    /// Rewrite policy files in the one canonical layout.
-    Fmt(FmtArgs),
 }
 
 /// How diagnostics are printed.
