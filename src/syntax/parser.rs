@@ -79,19 +79,7 @@ fn recover(file: &SourceFile) -> Vec<Diag> {
         };
         let err = match GovParser::parse(R::item_only, piece) {
             Ok(pairs) => {
-                // Parsed: still run the builder for its semantic syntax checks (escapes…).
-                let mut b = Builder {
-                    file,
-                    base: chunk.start,
-                    errors: Vec::new(),
-                };
-                for p in pairs.flatten() {
-                    if p.as_rule() == R::item {
-                        b.item(p);
-                        break;
-                    }
-                }
-                errors.extend(b.errors);
+                errors.extend(build_errors(file, chunk.start, pairs, R::item));
                 continue;
             }
             Err(e) => e,
@@ -113,20 +101,7 @@ fn recover(file: &SourceFile) -> Vec<Diag> {
                         errors.push(pest_error_in(file, m.start, &e, Context::Member));
                         found = true;
                     }
-                    Ok(pairs) => {
-                        let mut b = Builder {
-                            file,
-                            base: m.start,
-                            errors: Vec::new(),
-                        };
-                        for p in pairs.flatten() {
-                            if p.as_rule() == R::rule {
-                                b.rule(p);
-                                break;
-                            }
-                        }
-                        errors.extend(b.errors);
-                    }
+                    Ok(pairs) => errors.extend(build_errors(file, m.start, pairs, R::rule)),
                 }
             }
         }
@@ -136,6 +111,29 @@ fn recover(file: &SourceFile) -> Vec<Diag> {
         }
     }
     errors
+}
+
+/// The errors the builder finds in a piece that parsed (bad escapes, numbers out of range…):
+/// the first pair of kind `what` is built as an item or a rule.
+fn build_errors(
+    file: &SourceFile,
+    base: usize,
+    pairs: pest::iterators::Pairs<'_, R>,
+    what: R,
+) -> Vec<Diag> {
+    let mut b = Builder {
+        file,
+        base,
+        errors: Vec::new(),
+    };
+    if let Some(p) = pairs.flatten().find(|p| p.as_rule() == what) {
+        if what == R::rule {
+            b.rule(p);
+        } else {
+            b.item(p);
+        }
+    }
+    b.errors
 }
 
 fn is_policy_chunk(piece: &str) -> bool {

@@ -415,15 +415,8 @@ impl Paths {
                 Some(c) => self.value(s, c as usize, ev, depth + 1)?,
                 None => s.skip_value(depth + 1)?,
             }
-            s.ws();
-            match s.next() {
-                Some(b',') => continue,
-                Some(b'}') => return Ok(()),
-                Some(_) => {
-                    s.pos -= 1;
-                    return Err(s.expect_err("`,` or `}`"));
-                }
-                None => return Err(s.err_eof("unexpected end of input in an object")),
+            if !s.another(b'}')? {
+                return Ok(());
             }
         }
     }
@@ -584,6 +577,29 @@ impl Scanner<'_> {
     #[inline(never)]
     fn expect_failed(&self, c: u8) -> EventError {
         self.expect_err(&format!("`{}`", char::from(c)))
+    }
+
+    /// After an item of an object or a list: `true` when a `,` announces another item,
+    /// `false` at the closing `close`.
+    fn another(&mut self, close: u8) -> Result<bool, EventError> {
+        self.ws();
+        match self.next() {
+            Some(b',') => Ok(true),
+            Some(c) if c == close => Ok(false),
+            Some(_) => {
+                self.pos -= 1;
+                Err(self.expect_err(if close == b'}' {
+                    "`,` or `}`"
+                } else {
+                    "`,` or `]`"
+                }))
+            }
+            None => Err(self.err_eof(if close == b'}' {
+                "unexpected end of input in an object"
+            } else {
+                "unexpected end of input in a list"
+            })),
+        }
     }
 
     /// Reads a key and finds it among `children` without allocating when it has no escapes.
@@ -840,15 +856,8 @@ impl Scanner<'_> {
                 },
             };
             ev.items.push(item);
-            self.ws();
-            match self.next() {
-                Some(b',') => continue,
-                Some(b']') => return Ok(list_val(start, ev.items.len())),
-                Some(_) => {
-                    self.pos -= 1;
-                    return Err(self.expect_err("`,` or `]`"));
-                }
-                None => return Err(self.err_eof("unexpected end of input in a list")),
+            if !self.another(b']')? {
+                return Ok(list_val(start, ev.items.len()));
             }
         }
     }
@@ -897,15 +906,8 @@ impl Scanner<'_> {
                     self.expect(b':')?;
                     self.ws();
                     self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.next() {
-                        Some(b',') => continue,
-                        Some(b'}') => return Ok(()),
-                        Some(_) => {
-                            self.pos -= 1;
-                            return Err(self.expect_err("`,` or `}`"));
-                        }
-                        None => return Err(self.err_eof("unexpected end of input in an object")),
+                    if !self.another(b'}')? {
+                        return Ok(());
                     }
                 }
             }
@@ -919,15 +921,8 @@ impl Scanner<'_> {
                 loop {
                     self.ws();
                     self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.next() {
-                        Some(b',') => continue,
-                        Some(b']') => return Ok(()),
-                        Some(_) => {
-                            self.pos -= 1;
-                            return Err(self.expect_err("`,` or `]`"));
-                        }
-                        None => return Err(self.err_eof("unexpected end of input in a list")),
+                    if !self.another(b']')? {
+                        return Ok(());
                     }
                 }
             }
