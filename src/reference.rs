@@ -248,14 +248,7 @@ impl<'b> Reference<'b> {
                     return K3::Unknown;
                 };
                 let r = match (&a, &b) {
-                    (Val::Num(x), Val::Num(y)) => match op {
-                        CmpOp::Eq => x == y,
-                        CmpOp::Ne => x != y,
-                        CmpOp::Lt => x < y,
-                        CmpOp::Le => x <= y,
-                        CmpOp::Gt => x > y,
-                        CmpOp::Ge => x >= y,
-                    },
+                    (Val::Num(x), Val::Num(y)) => op.holds(*x, *y),
                     _ => match op {
                         CmpOp::Eq => a == b,
                         CmpOp::Ne => a != b,

@@ -1164,14 +1164,7 @@ fn decl_ty(d: &DeclTy) -> Option<Ty> {
 
 fn fold_cmp(op: CmpOp, a: &Const, b: &Const) -> bool {
     match (a, b) {
-        (Const::Number(x), Const::Number(y)) => match op {
-            CmpOp::Eq => x == y,
-            CmpOp::Ne => x != y,
-            CmpOp::Lt => x < y,
-            CmpOp::Le => x <= y,
-            CmpOp::Gt => x > y,
-            CmpOp::Ge => x >= y,
-        },
+        (Const::Number(x), Const::Number(y)) => op.holds(*x, *y),
         _ => match op {
             CmpOp::Eq => a == b,
             CmpOp::Ne => a != b,

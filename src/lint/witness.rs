@@ -170,14 +170,7 @@ impl Synth<'_> {
                 let a = self.operand(lhs, ev)?;
                 let b = self.operand(rhs, ev)?;
                 match (&a, &b) {
-                    (V::Num(x), V::Num(y)) => Some(match op {
-                        CmpOp::Eq => x == y,
-                        CmpOp::Ne => x != y,
-                        CmpOp::Lt => x < y,
-                        CmpOp::Le => x <= y,
-                        CmpOp::Gt => x > y,
-                        CmpOp::Ge => x >= y,
-                    }),
+                    (V::Num(x), V::Num(y)) => Some(op.holds(*x, *y)),
                     _ => match op {
                         CmpOp::Eq => Some(a == b),
                         CmpOp::Ne => Some(a != b),

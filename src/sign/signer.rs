@@ -141,11 +141,7 @@ fn digest_all(target: &Target) -> Result<BTreeMap<String, String>, SignError> {
     }
     let mut files = BTreeMap::new();
     for (rel, entry) in &listing.entries {
-        let shown = if rel.is_empty() {
-            target.display.clone()
-        } else {
-            target.show(rel)
-        };
+        let shown = target.show_entry(rel);
         match entry {
             Entry::File => {
                 if let Some(why) = super::manifest::unsafe_path(rel) {

@@ -75,6 +75,15 @@ impl Target {
         crate::source::display(&self.path_of(rel))
     }
 
+    /// The name of a listing entry for messages: the target itself for the empty path.
+    pub fn show_entry(&self, rel: &str) -> String {
+        if rel.is_empty() {
+            self.display.clone()
+        } else {
+            self.show(rel)
+        }
+    }
+
     /// Lists the target without following symbolic links: for a plugin everything under the
     /// root, otherwise the paths in `listed` (the manifest's, or the named ones).
     pub fn list(&self, listed: &[String]) -> Result<Listing, SignError> {

@@ -679,11 +679,7 @@ fn check_files(
     let mut missing: Vec<&String> = Vec::new();
     let mut unlisted: Vec<&String> = Vec::new();
     for (rel, entry) in &listing.entries {
-        let shown = if rel.is_empty() {
-            target.display.clone()
-        } else {
-            target.show(rel)
-        };
+        let shown = target.show_entry(rel);
         match entry {
             Entry::Symlink => r.fail(
                 Check::Symlink,

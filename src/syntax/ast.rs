@@ -268,6 +268,19 @@ impl CmpOp {
         }
     }
 
+    /// Whether `a OP b` holds for two numbers: the meaning of the operator, shared by every
+    /// evaluator.
+    pub fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            CmpOp::Lt => a < b,
+            CmpOp::Le => a <= b,
+            CmpOp::Gt => a > b,
+            CmpOp::Ge => a >= b,
+        }
+    }
+
     /// The operator with its operands swapped: `a < b` is `b > a`.
     pub fn flip(self) -> CmpOp {
         match self {

@@ -602,6 +602,19 @@ impl Scanner<'_> {
         }
     }
 
+    /// One or more digits of a number; `missing` says what is wrong when there are none.
+    fn digits(&mut self, missing: &str) -> Result<(), EventError> {
+        match self.peek() {
+            Some(b'0'..=b'9') => {}
+            None => return Err(self.err_eof("unexpected end of input in a number")),
+            Some(_) => return Err(self.err(missing)),
+        }
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        Ok(())
+    }
+
     /// Reads a key and finds it among `children` without allocating when it has no escapes.
     fn key_lookup(&mut self, children: &[(Box<str>, u32)]) -> Result<Option<u32>, EventError> {
         self.pos += 1; // the opening quote
@@ -780,32 +793,14 @@ impl Scanner<'_> {
         }
         if self.peek() == Some(b'.') {
             self.pos += 1;
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(if self.peek().is_none() {
-                    self.err_eof("unexpected end of input in a number")
-                } else {
-                    self.err("invalid number: a digit must follow `.`")
-                });
-            }
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.pos += 1;
-            }
+            self.digits("invalid number: a digit must follow `.`")?;
         }
         if let Some(b'e' | b'E') = self.peek() {
             self.pos += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
             }
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(if self.peek().is_none() {
-                    self.err_eof("unexpected end of input in a number")
-                } else {
-                    self.err("invalid number: digits must follow the exponent")
-                });
-            }
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.pos += 1;
-            }
+            self.digits("invalid number: digits must follow the exponent")?;
         }
         let text = self.s.get(start..self.pos).unwrap_or("");
         // Integers of up to 15 digits are exact in an f64: no need for the general parser.

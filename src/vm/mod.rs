@@ -776,14 +776,7 @@ impl Program {
                     ) else {
                         return K3::U;
                     };
-                    k3(match op {
-                        CmpOp::Eq => a == b,
-                        CmpOp::Ne => a != b,
-                        CmpOp::Lt => a < b,
-                        CmpOp::Le => a <= b,
-                        CmpOp::Gt => a > b,
-                        CmpOp::Ge => a >= b,
-                    })
+                    k3(op.holds(a, b))
                 }
                 Kind::Bool => {
                     let (Some(a), Some(b)) = (
