@@ -39,7 +39,24 @@ fn write_temp(tmp: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
 
 /// Writes `bytes` to `dest` atomically: a reader sees the old file or the new one, never a
 /// part. `mode` sets the Unix permissions of the new file (default 0644).
+///
+/// Only regular files are replaced. A destination that is a device, a FIFO or a socket
+/// (`-o /dev/null`, `-o /dev/stdout`, a named pipe) is written in place, since renaming over
+/// it would put a regular file where the device was. A symbolic link is followed, so the file
+/// it points to is replaced and the link stays.
 pub fn write_atomic(dest: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let resolved;
+    let dest = match fs::metadata(dest) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+            let mut f = fs::OpenOptions::new().write(true).open(dest)?;
+            return f.write_all(bytes).and_then(|()| f.flush());
+        }
+        Ok(_) if fs::symlink_metadata(dest)?.file_type().is_symlink() => {
+            resolved = fs::canonicalize(dest)?;
+            resolved.as_path()
+        }
+        _ => dest,
+    };
     let tmp = temp_beside(dest);
     if let Err(e) = write_temp(&tmp, bytes, mode) {
         let _ = fs::remove_file(&tmp);
@@ -129,6 +146,47 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
             .collect();
         assert!(leftovers.is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_followed_and_special_files_written_in_place() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir =
+            std::env::temp_dir().join(format!("govern-fsutil-special-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+
+        // A link to a regular file: the target is replaced, the link stays a link.
+        let target = dir.join("target.govb");
+        fs::write(&target, b"old").unwrap();
+        let link = dir.join("link.govb");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomic(&link, b"new", None).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+
+        // A FIFO (as `-o /dev/stdout` or a named pipe would be): written in place, still a FIFO.
+        let fifo = dir.join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || fs::read(&fifo).unwrap())
+            };
+            write_atomic(&fifo, b"through the pipe", None).unwrap();
+            // Checked before joining: had the FIFO been replaced, the reader would wait forever.
+            assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+            assert_eq!(reader.join().unwrap(), b"through the pipe");
+        } else {
+            eprintln!("note: mkfifo unavailable; the FIFO case was not exercised");
+        }
         let _ = fs::remove_dir_all(&dir);
     }
 }
