@@ -250,6 +250,39 @@ fn lint_suppressions() {
     );
 }
 
+/// A suppression at the end of an item's line keeps working when `govern fmt` lays the item
+/// out over several lines (the comment then ends the item's last line).
+#[test]
+fn lint_suppressions_survive_fmt() {
+    let dir = temp_dir("suppress-fmt");
+    let src = "tool file_read(path: string)\n\
+        set some_long_set_name = [\"aaaaaaaaaaaaaaaa\", \"bbbbbbbbbbbbbbbbbbbbbbbbb\", \"ccccccccccccccccccccccccccc\"] // govern:allow(G0211) kept for later\n\
+        policy p {\n\
+        \x20 rule long_rule_name_here: deny when action == \"tool_call\" and tool == \"file_read\" and args.path starts_with \"/very/long/path/prefix\" and args.path ends_with \".secret\" // govern:allow(G0201) legacy\n\
+        }\n";
+    std::fs::write(dir.join("a.gov"), src).unwrap();
+    assert_eq!(run_in(&dir, &["lint", "a.gov"]).0, "no findings\n");
+    assert_eq!(run_in(&dir, &["fmt", "a.gov"]).2, 0);
+    let formatted = std::fs::read_to_string(dir.join("a.gov")).unwrap();
+    assert_ne!(formatted, src, "the layout changed");
+    assert!(
+        formatted.contains("\n] // govern:allow(G0211)"),
+        "{formatted}"
+    );
+    assert_eq!(
+        run_in(&dir, &["lint", "a.gov"]).0,
+        "no findings\n",
+        "after fmt:\n{formatted}"
+    );
+    // On the last line of a multi-line rule written by hand, too.
+    std::fs::write(
+        dir.join("a.gov"),
+        "policy p {\n  rule e: deny\n    when action == \"shutdown\" // govern:allow(G0201) legacy\n}\n",
+    )
+    .unwrap();
+    assert_eq!(run_in(&dir, &["lint", "a.gov"]).0, "no findings\n");
+}
+
 #[test]
 fn lint_govern_toml() {
     let dir = temp_dir("toml");
