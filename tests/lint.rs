@@ -283,6 +283,22 @@ fn lint_suppressions_survive_fmt() {
     assert_eq!(run_in(&dir, &["lint", "a.gov"]).0, "no findings\n");
 }
 
+/// A byte order mark, which some editors write at the start of UTF-8 files, is not part of
+/// the policy: lint, build and fmt read the file as if it were absent.
+#[test]
+fn lint_byte_order_mark_is_ignored() {
+    let dir = temp_dir("bom");
+    std::fs::write(
+        dir.join("a.gov"),
+        "\u{feff}policy p {\n  rule a: allow when action == \"input\"\n}\n",
+    )
+    .unwrap();
+    let (out, err, code) = run_in(&dir, &["lint", "a.gov"]);
+    assert_eq!((out.as_str(), err.as_str(), code), ("no findings\n", "", 0));
+    let (_, err, code) = run_in(&dir, &["fmt", "--check", "a.gov"]);
+    assert_eq!((err.as_str(), code), ("1 file already formatted\n", 0));
+}
+
 #[test]
 fn lint_govern_toml() {
     let dir = temp_dir("toml");

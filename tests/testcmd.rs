@@ -298,6 +298,25 @@ fn vacuous_and_impossible_expectations_are_errors() {
     }
 }
 
+/// YAML allows a byte order mark at the start of a file; some editors write one.
+#[test]
+fn a_suite_with_a_byte_order_mark_runs() {
+    let dir = scratch("bom");
+    std::fs::write(
+        dir.join("p.gov"),
+        "policy p {\n  rule a: allow when action == \"input\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("a.test.yaml"),
+        "\u{feff}bundle: p.gov\ntests:\n  - name: a\n    request: {action: input}\n    expect: allow\n",
+    )
+    .unwrap();
+    let (text, code) = run_in(&dir, &["test", "a.test.yaml"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("result: 1 passed, 0 failed"), "{text}");
+}
+
 #[test]
 fn nothing_to_run_is_an_error() {
     let (text, code) = run(&["test", "testdata/examples"]);
