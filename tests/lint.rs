@@ -356,6 +356,29 @@ fn lint_sarif_is_valid_against_the_schema() {
         assert!(code == 0 || code == 1, "{rel}");
         logs.push(sarif);
     }
+    // Policies that do not parse still give a SARIF log (uploading an empty file fails), with
+    // the run marked unsuccessful and the errors as notifications that point at the source.
+    let broken = temp_dir("sarif-broken");
+    std::fs::write(broken.join("a b.gov"), "policy p { rule }\n").unwrap();
+    let (failed, err, code) = run_in(&broken, &["lint", "a b.gov", "--format", "sarif"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unexpected"), "{err}");
+    let log: serde_json::Value = serde_json::from_str(&failed).unwrap();
+    let inv = &log["runs"][0]["invocations"][0];
+    assert_eq!(inv["executionSuccessful"], false, "{failed}");
+    let note = &inv["toolExecutionNotifications"][0];
+    assert_eq!(note["level"], "error");
+    assert!(
+        note["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected")
+    );
+    let region = &note["locations"][0]["physicalLocation"];
+    assert_eq!(region["artifactLocation"]["uri"], "a%20b.gov");
+    assert_eq!(region["region"]["startLine"], 1);
+    assert_eq!(region["region"]["startColumn"], 17);
+    assert_eq!(log["runs"][0]["results"], serde_json::json!([]));
     for sarif in &logs {
         let log: serde_json::Value = serde_json::from_str(sarif).unwrap();
         // Structure the code-scanning tools rely on, checked without any tool.
@@ -386,6 +409,7 @@ fn lint_sarif_is_valid_against_the_schema() {
     }
     let dir = temp_dir("sarif");
     let mut paths = Vec::new();
+    logs.push(failed);
     for (i, sarif) in logs.iter().enumerate() {
         let p = dir.join(format!("{i}.sarif"));
         std::fs::write(&p, sarif).unwrap();
