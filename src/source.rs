@@ -34,7 +34,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
     for p in found {
         match std::fs::read(&p) {
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => files.push(SourceFile::new(display(&p), text)),
+                Ok(text) => files.push(SourceFile::new(display(&p), without_bom(text))),
                 Err(e) => errors.push(
                     Diag::error(
                         "govern::io",
@@ -62,6 +62,15 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
         Ok(files)
     } else {
         Err(errors)
+    }
+}
+
+/// The text without the byte order mark some editors write at the start of UTF-8 files: it is
+/// not part of the content.
+pub fn without_bom(text: String) -> String {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
     }
 }
 

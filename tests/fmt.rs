@@ -82,6 +82,29 @@ fn fmt_corpus_files() {
     assert!(checked >= 20, "only {checked} corpus files");
 }
 
+/// Escapes of characters that do not show (bidirectional controls, zero-width characters,
+/// line separators) stay escapes: fmt never writes them into the file raw, where they would
+/// hide text from a reviewer and make `govern lint` report the formatted file.
+#[test]
+fn fmt_keeps_hidden_characters_escaped() {
+    let text = "policy p {\n  rule a: deny when content contains \"\\u{202e}x\\u{2066}\" or content contains \"a\\u{200b}\\u{feff}\\u{2028}b\\u{ad}\" because \"m\\u{200f}\"\n}\n";
+    check("hidden.gov", text);
+    let once = format(&SourceFile::new("hidden.gov", text)).unwrap();
+    for c in [
+        '\u{202e}', '\u{2066}', '\u{200b}', '\u{feff}', '\u{2028}', '\u{ad}', '\u{200f}',
+    ] {
+        assert!(!once.contains(c), "U+{:04X} written raw:\n{once}", c as u32);
+    }
+    let bundle =
+        govern::check::check_sources(vec![SourceFile::new("hidden.gov", once.as_str())]).unwrap();
+    let codes: Vec<&str> = govern::lint::run(&bundle, &govern::lint::Levels::default())
+        .iter()
+        .map(|f| f.code)
+        .filter(|c| *c == "G0207" || *c == "G0208")
+        .collect();
+    assert!(codes.is_empty(), "{codes:?}\n{once}");
+}
+
 // ---- random policies -------------------------------------------------------------------
 
 fn pick(options: &'static [&'static str]) -> impl Strategy<Value = String> {

@@ -250,6 +250,55 @@ fn lint_suppressions() {
     );
 }
 
+/// A suppression at the end of an item's line keeps working when `govern fmt` lays the item
+/// out over several lines (the comment then ends the item's last line).
+#[test]
+fn lint_suppressions_survive_fmt() {
+    let dir = temp_dir("suppress-fmt");
+    let src = "tool file_read(path: string)\n\
+        set some_long_set_name = [\"aaaaaaaaaaaaaaaa\", \"bbbbbbbbbbbbbbbbbbbbbbbbb\", \"ccccccccccccccccccccccccccc\"] // govern:allow(G0211) kept for later\n\
+        policy p {\n\
+        \x20 rule long_rule_name_here: deny when action == \"tool_call\" and tool == \"file_read\" and args.path starts_with \"/very/long/path/prefix\" and args.path ends_with \".secret\" // govern:allow(G0201) legacy\n\
+        }\n";
+    std::fs::write(dir.join("a.gov"), src).unwrap();
+    assert_eq!(run_in(&dir, &["lint", "a.gov"]).0, "no findings\n");
+    assert_eq!(run_in(&dir, &["fmt", "a.gov"]).2, 0);
+    let formatted = std::fs::read_to_string(dir.join("a.gov")).unwrap();
+    assert_ne!(formatted, src, "the layout changed");
+    assert!(
+        formatted.contains("\n] // govern:allow(G0211)"),
+        "{formatted}"
+    );
+    assert_eq!(
+        run_in(&dir, &["lint", "a.gov"]).0,
+        "no findings\n",
+        "after fmt:\n{formatted}"
+    );
+    // On the last line of a multi-line rule written by hand, too.
+    std::fs::write(
+        dir.join("a.gov"),
+        "policy p {\n  rule e: deny\n    when action == \"shutdown\" // govern:allow(G0201) legacy\n}\n",
+    )
+    .unwrap();
+    assert_eq!(run_in(&dir, &["lint", "a.gov"]).0, "no findings\n");
+}
+
+/// A byte order mark, which some editors write at the start of UTF-8 files, is not part of
+/// the policy: lint, build and fmt read the file as if it were absent.
+#[test]
+fn lint_byte_order_mark_is_ignored() {
+    let dir = temp_dir("bom");
+    std::fs::write(
+        dir.join("a.gov"),
+        "\u{feff}policy p {\n  rule a: allow when action == \"input\"\n}\n",
+    )
+    .unwrap();
+    let (out, err, code) = run_in(&dir, &["lint", "a.gov"]);
+    assert_eq!((out.as_str(), err.as_str(), code), ("no findings\n", "", 0));
+    let (_, err, code) = run_in(&dir, &["fmt", "--check", "a.gov"]);
+    assert_eq!((err.as_str(), code), ("1 file already formatted\n", 0));
+}
+
 #[test]
 fn lint_govern_toml() {
     let dir = temp_dir("toml");
@@ -307,6 +356,29 @@ fn lint_sarif_is_valid_against_the_schema() {
         assert!(code == 0 || code == 1, "{rel}");
         logs.push(sarif);
     }
+    // Policies that do not parse still give a SARIF log (uploading an empty file fails), with
+    // the run marked unsuccessful and the errors as notifications that point at the source.
+    let broken = temp_dir("sarif-broken");
+    std::fs::write(broken.join("a b.gov"), "policy p { rule }\n").unwrap();
+    let (failed, err, code) = run_in(&broken, &["lint", "a b.gov", "--format", "sarif"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unexpected"), "{err}");
+    let log: serde_json::Value = serde_json::from_str(&failed).unwrap();
+    let inv = &log["runs"][0]["invocations"][0];
+    assert_eq!(inv["executionSuccessful"], false, "{failed}");
+    let note = &inv["toolExecutionNotifications"][0];
+    assert_eq!(note["level"], "error");
+    assert!(
+        note["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected")
+    );
+    let region = &note["locations"][0]["physicalLocation"];
+    assert_eq!(region["artifactLocation"]["uri"], "a%20b.gov");
+    assert_eq!(region["region"]["startLine"], 1);
+    assert_eq!(region["region"]["startColumn"], 17);
+    assert_eq!(log["runs"][0]["results"], serde_json::json!([]));
     for sarif in &logs {
         let log: serde_json::Value = serde_json::from_str(sarif).unwrap();
         // Structure the code-scanning tools rely on, checked without any tool.
@@ -337,6 +409,7 @@ fn lint_sarif_is_valid_against_the_schema() {
     }
     let dir = temp_dir("sarif");
     let mut paths = Vec::new();
+    logs.push(failed);
     for (i, sarif) in logs.iter().enumerate() {
         let p = dir.join(format!("{i}.sarif"));
         std::fs::write(&p, sarif).unwrap();

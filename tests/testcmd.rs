@@ -253,6 +253,70 @@ fn bad_suites_are_errors_with_file_and_line() {
     snap!("testcmd_bad_suites", text);
 }
 
+/// Expectations that check nothing, or that no decision could meet, are errors found before
+/// anything runs: they never pass, and they do not pass for failures of the policy either.
+#[test]
+fn vacuous_and_impossible_expectations_are_errors() {
+    let dir = scratch("impossible_expectations");
+    std::fs::write(
+        dir.join("p.gov"),
+        "policy p {\n  rule read: allow when action == \"tool_call\" and tool == \"file_read\"\n  \
+         rule secrets: deny when action == \"tool_call\" and tool == \"file_read\" and has args.path because \"no secrets\"\n  \
+         rule quiet: deny when action == \"input\"\n  \
+         rule w: warn when action == \"tool_call\" because \"careful\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("a.test.yaml"),
+        "bundle: p.gov\n\
+         fixtures:\n  read: {action: tool_call, tool: file_read}\n\
+         tests:\n\
+         \x20 - name: checks nothing\n    use: read\n    expect: {}\n\
+         \x20 - name: an allow has no deny message\n    use: read\n    expect: {decision: allow, messages: [no secrets]}\n\
+         \x20 - name: these rules do not have this message\n    use: read\n    expect: {rules: [p.read], messages: [no secrets]}\n\
+         \x20 - name: these rules have a message\n    use: read\n    request: {args: {path: x}}\n    expect: {rules: [p.secrets], messages: []}\n\
+         \x20 - name: a warning with another message\n    use: read\n    expect: {warnings: [{rule: p.w, message: carefull}]}\n\
+         \x20 - name: a rule without a message\n    request: {action: input}\n    expect: {rules: [p.quiet], messages: [no secrets]}\n\
+         \x20 - name: fine\n    use: read\n    request: {args: {path: x}}\n    expect: {decision: deny, rules: [p.secrets], messages: [no secrets], warnings: [{rule: p.w, message: careful}]}\n",
+    )
+    .unwrap();
+    let (text, code) = run_in(&dir, &["test", "a.test.yaml"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("result: 1 passed, 0 failed, 6 errors"),
+        "{text}"
+    );
+    for at in [
+        "[a.test.yaml:7:5]",
+        "[a.test.yaml:10:42]",
+        "[a.test.yaml:13:31]",
+        "[a.test.yaml:17:34]",
+        "[a.test.yaml:20:25]",
+        "[a.test.yaml:23:32]",
+    ] {
+        assert!(text.contains(at), "missing {at} in\n{text}");
+    }
+}
+
+/// YAML allows a byte order mark at the start of a file; some editors write one.
+#[test]
+fn a_suite_with_a_byte_order_mark_runs() {
+    let dir = scratch("bom");
+    std::fs::write(
+        dir.join("p.gov"),
+        "policy p {\n  rule a: allow when action == \"input\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("a.test.yaml"),
+        "\u{feff}bundle: p.gov\ntests:\n  - name: a\n    request: {action: input}\n    expect: allow\n",
+    )
+    .unwrap();
+    let (text, code) = run_in(&dir, &["test", "a.test.yaml"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("result: 1 passed, 0 failed"), "{text}");
+}
+
 #[test]
 fn nothing_to_run_is_an_error() {
     let (text, code) = run(&["test", "testdata/examples"]);

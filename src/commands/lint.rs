@@ -15,13 +15,18 @@ pub fn run(ctx: &Ctx, args: &LintArgs) -> u8 {
     once(ctx, args, &paths)
 }
 
-/// Reports problems with the input; in GitHub format also as annotations on standard output.
+/// Reports problems with the input; in GitHub format also as annotations on standard output,
+/// in SARIF format also as a log of an unsuccessful run (an empty file is no SARIF log).
 fn input_errors(ctx: &Ctx, args: &LintArgs, diags: &[crate::diag::Diag], format: DiagFormat) {
     ctx.report(diags, format);
-    if args.format == LintFormat::Github {
-        let mut out = Out::new();
-        out.write_str(&output::github_diags(diags));
-    }
+    let text = match args.format {
+        LintFormat::Github => output::github_diags(diags),
+        LintFormat::Sarif => output::sarif_input_errors(diags),
+        LintFormat::Human | LintFormat::Json => return,
+    };
+    let mut out = Out::new();
+    out.write_str(&text);
+    out.flush();
 }
 
 fn once(ctx: &Ctx, args: &LintArgs, paths: &[PathBuf]) -> u8 {

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use super::{Level, Levels};
 use crate::diag::{Diag, did_you_mean};
@@ -32,9 +33,10 @@ struct Raw {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawLint {
-    fail_level: Option<String>,
+    fail_level: Option<Spanned<String>>,
+    /// Keys and values with their places in the file, for errors that name the line.
     #[serde(default)]
-    levels: BTreeMap<String, String>,
+    levels: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 /// Settings read from a `govern.toml`.
@@ -99,26 +101,41 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Box<Diag>> {
         .in_file(name, line)
         .help("see `govern lint --help` for the format")
     })?;
-    let find_line = |needle: &str| {
-        text.lines()
-            .position(|l| l.trim_start().starts_with(needle))
-            .map(|i| i + 1)
-    };
+    let line_at = |span: std::ops::Range<usize>| Some(line_of(span.start));
     let mut levels = Levels::default();
-    for (key, value) in &raw.lint.levels {
+    // Where each lint was set, to refuse setting it twice (by code and by name, say).
+    let mut set_at: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+    let mut entries: Vec<(&Spanned<String>, &Spanned<String>)> = raw.lint.levels.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    for (key_s, value_s) in entries {
+        let (key, value) = (key_s.get_ref(), value_s.get_ref());
         let Some(lint) = super::find(key) else {
             let names = super::rules::ALL.iter().flat_map(|l| [l.code, l.name]);
             let mut d = Diag::error(
                 "govern::config",
                 format!("unknown lint `{key}` in [lint.levels]"),
             )
-            .in_file(name, find_line(key));
+            .in_file(name, line_at(key_s.span()));
             d = d.help(match did_you_mean(key, names) {
                 Some(s) => format!("did you mean `{s}`? `govern explain --all` lists the lints"),
                 None => "`govern explain --all` lists the lints".to_string(),
             });
             return Err(Box::new(d));
         };
+        let line = line_of(key_s.span().start);
+        if let Some((first, first_key)) = set_at.insert(lint.code, (line, key)) {
+            return Err(Box::new(
+                Diag::error(
+                    "govern::config",
+                    format!(
+                        "`{}` ({}) is set twice in [lint.levels]: as `{first_key}` on line {first} and as `{key}`",
+                        lint.code, lint.name
+                    ),
+                )
+                .in_file(name, Some(line))
+                .help("keep one of the two settings"),
+            ));
+        }
         let level = if value == "off" {
             None
         } else {
@@ -127,7 +144,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Box<Diag>> {
                     "govern::config",
                     format!("unknown level `{value}` for `{key}`"),
                 )
-                .in_file(name, find_line(key))
+                .in_file(name, line_at(value_s.span()))
                 .help("levels are error, warn, info and off")
             })?)
         };
@@ -135,11 +152,14 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Box<Diag>> {
     }
     let fail_level = match &raw.lint.fail_level {
         None => None,
-        Some(v) => Some(Level::parse(v).ok_or_else(|| {
+        Some(v) => Some(Level::parse(v.get_ref()).ok_or_else(|| {
             Box::new(
-                Diag::error("govern::config", format!("unknown fail-level `{v}`"))
-                    .in_file(name, find_line("fail-level"))
-                    .help("fail-level is error, warn or info"),
+                Diag::error(
+                    "govern::config",
+                    format!("unknown fail-level `{}`", v.get_ref()),
+                )
+                .in_file(name, line_at(v.span()))
+                .help("fail-level is error, warn or info"),
             )
         })?),
     };
@@ -175,5 +195,38 @@ mod tests {
         assert!(e.message.contains("loud"));
         let e = parse("govern.toml", "[lint]\nfaillevel = 1\n").unwrap_err();
         assert!(e.message.contains("faillevel"), "{}", e.message);
+    }
+
+    #[test]
+    fn one_lint_set_twice_is_an_error() {
+        // By code and by name, or in two cases: which one wins would be an accident.
+        for text in [
+            "[lint.levels]\nmissing-because = \"error\"\nG0201 = \"off\"\n",
+            "[lint.levels]\nG0201 = \"off\"\ng0201 = \"error\"\n",
+        ] {
+            let e = parse("govern.toml", text).unwrap_err();
+            assert!(e.message.contains("set twice"), "{}", e.message);
+            assert_eq!(e.location.unwrap().line, Some(3), "{text}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line_however_the_key_is_written() {
+        let e = parse(
+            "govern.toml",
+            "[lint.levels]\n\"missing-becuase\" = \"off\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.location.unwrap().line, Some(2));
+        let e = parse("govern.toml", "[lint]\nlevels = { G0101 = \"loud\" }\n").unwrap_err();
+        assert_eq!(e.location.unwrap().line, Some(2));
+        let e = parse(
+            "govern.toml",
+            "# fail-level = \"warn\"\n[lint]\n  fail-level   =   \"never\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.location.unwrap().line, Some(3));
+        let e = parse("govern.toml", "[lint]\nlevels.G0101 = \"loud\"\n").unwrap_err();
+        assert_eq!(e.location.unwrap().line, Some(2));
     }
 }

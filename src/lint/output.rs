@@ -143,7 +143,7 @@ fn sarif_level(l: Level) -> &'static str {
 fn uri(path: &str) -> String {
     let mut s = String::new();
     for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/:@!$&'()*+,;=".contains(&b) {
+        if b.is_ascii_alphanumeric() || b"-._~/@!$&'()*+,;=".contains(&b) {
             s.push(char::from(b));
         } else {
             s.push_str(&format!("%{b:02X}"));
@@ -249,6 +249,66 @@ pub fn sarif(bundle: &Bundle, findings: &[Finding]) -> String {
     s
 }
 
+/// A SARIF 2.1.0 log for a run that could not lint: the policies (or `govern.toml`) could not
+/// be read, parsed or checked. Code-scanning uploads refuse an empty file, so the log is
+/// complete, with no results, the run marked unsuccessful and each problem as a tool
+/// execution notification that points at the file, line and column.
+pub fn sarif_input_errors(diags: &[crate::diag::Diag]) -> String {
+    let notes: Vec<Json> = diags
+        .iter()
+        .map(|d| {
+            let mut text = d.message.clone();
+            if let Some(h) = &d.help {
+                text.push_str(&format!("\nhelp: {h}"));
+            }
+            let mut n = Map::new();
+            let level = match d.severity {
+                crate::diag::Severity::Error => "error",
+                crate::diag::Severity::Warning => "warning",
+                crate::diag::Severity::Info => "note",
+            };
+            n.insert("level".into(), level.into());
+            n.insert("message".into(), json!({"text": text}));
+            n.insert("descriptor".into(), json!({"id": d.code}));
+            if let Some((file, line, col)) = d.position() {
+                let mut region = Map::new();
+                if line > 0 {
+                    region.insert("startLine".into(), line.into());
+                    if col > 0 {
+                        region.insert("startColumn".into(), col.into());
+                    }
+                }
+                let mut physical = Map::new();
+                physical.insert("artifactLocation".into(), json!({"uri": uri(&file)}));
+                if !region.is_empty() {
+                    physical.insert("region".into(), Json::Object(region));
+                }
+                n.insert(
+                    "locations".into(),
+                    json!([{"physicalLocation": Json::Object(physical)}]),
+                );
+            }
+            Json::Object(n)
+        })
+        .collect();
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "govern", "version": env!("CARGO_PKG_VERSION")}},
+            "invocations": [{
+                "executionSuccessful": false,
+                "toolExecutionNotifications": notes
+            }],
+            "columnKind": "unicodeCodePoints",
+            "results": []
+        }]
+    });
+    let mut s = serde_json::to_string_pretty(&log).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
 /// Escapes the message of a workflow command.
 fn gh_data(s: &str) -> String {
     s.replace('%', "%25")
@@ -332,6 +392,8 @@ mod tests {
     fn escapes() {
         assert_eq!(gh_data("a%b\nc"), "a%25b%0Ac");
         assert_eq!(gh_prop("a:b,c"), "a%3Ab%2Cc");
+        // A `:` in the first segment would make a relative path read as a URI scheme.
+        assert_eq!(uri("a:b/c d.gov"), "a%3Ab/c%20d.gov");
         assert_eq!(uri("dir/my file.gov"), "dir/my%20file.gov");
     }
 }

@@ -3,7 +3,8 @@
 //! On a line of its own, a suppression applies to the next line that holds code; at the end of
 //! a line, to that line. In both cases, when the target line starts an item (a rule, a tool, a
 //! set, a `default` or a policy, counting its doc comments and annotations), it applies to
-//! every finding inside that item. The reason is required: a suppression without one
+//! every finding inside that item; at the end of a line, so does an item that *ends* there
+//! (`govern fmt` keeps an item's trailing comment on its last line). The reason is required: a suppression without one
 //! suppresses nothing and is reported (`G0001`), as are unknown codes (`G0002`) and
 //! suppressions that silence nothing (`G0003`).
 
@@ -21,6 +22,8 @@ struct Suppression {
     span: Span,
     /// The 1-based line it applies to.
     target: usize,
+    /// At the end of a line of code (not on a line of its own).
+    trailing: bool,
     /// Codes of the lints it silences.
     codes: Vec<&'static str>,
     reason: String,
@@ -123,6 +126,7 @@ pub fn apply(bundle: &Bundle, findings: Vec<Finding>, levels: &Levels) -> Vec<Fi
                 file: fi,
                 span,
                 target,
+                trailing: !c.own_line,
                 codes,
                 reason,
                 used: false,
@@ -144,8 +148,10 @@ pub fn apply(bundle: &Bundle, findings: Vec<Finding>, levels: &Levels) -> Vec<Fi
             .get(file as usize)
             .map_or(0, |ls| ls.partition_point(|&s| s <= offset as usize))
     };
-    // Items that start on each line, per file: a suppression there covers them whole.
-    let item_spans: Vec<Vec<(usize, Span)>> = bundle
+    // Items with the lines they start and end on, per file: a suppression on the line an item
+    // starts on covers it whole, and so does one at the end of its last line (where `govern fmt`
+    // leaves the trailing comment of an item it lays out over several lines).
+    let item_spans: Vec<Vec<(usize, usize, Span)>> = bundle
         .asts
         .iter()
         .enumerate()
@@ -155,12 +161,21 @@ pub fn apply(bundle: &Bundle, findings: Vec<Finding>, levels: &Levels) -> Vec<Fi
             if sups.iter().all(|s| s.file != fi) {
                 return v;
             }
+            let lines = |sp: Span| {
+                let end = super::trimmed(bundle, Loc { file: fi, span: sp }).span.end;
+                (
+                    line_of(fi, sp.start),
+                    line_of(fi, end.saturating_sub(1).max(sp.start)),
+                )
+            };
             for item in &ast.items {
                 let sp = item.span();
-                v.push((line_of(fi, sp.start), sp));
+                let (first, last) = lines(sp);
+                v.push((first, last, sp));
                 if let ast::Item::Policy(p) = item {
                     for r in &p.rules {
-                        v.push((line_of(fi, r.span.start), r.span));
+                        let (first, last) = lines(r.span);
+                        v.push((first, last, r.span));
                     }
                 }
             }
@@ -176,8 +191,10 @@ pub fn apply(bundle: &Bundle, findings: Vec<Finding>, levels: &Levels) -> Vec<Fi
                     continue;
                 }
                 let covers_item = item_spans.get(s.file as usize).is_some_and(|items| {
-                    items.iter().any(|(l, sp)| {
-                        *l == s.target && sp.start <= loc.span.start && loc.span.end <= sp.end
+                    items.iter().any(|(first, last, sp)| {
+                        (*first == s.target || (s.trailing && *last == s.target))
+                            && sp.start <= loc.span.start
+                            && loc.span.end <= sp.end
                     })
                 });
                 if line == s.target || covers_item {

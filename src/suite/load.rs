@@ -38,7 +38,7 @@ pub fn load_file(path: &Path) -> Result<Suite, Vec<Diag>> {
             .in_file(&name, None),
         ]
     })?;
-    parse(path, &text)
+    parse(path, &crate::source::without_bom(text))
 }
 
 /// Parses and expands suite text; `path` names the file and anchors relative bundle paths.

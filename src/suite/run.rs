@@ -523,6 +523,18 @@ pub fn check_expect(suite: &Suite, e: &Expect, program: &Program) -> Vec<Diag> {
         }
     };
     let one = &e.one;
+    if one == &ExpectOne::default() {
+        out.push(
+            suite
+                .diag(
+                    &e.path,
+                    codes::EXPECT,
+                    "this expectation checks nothing, so it can never fail",
+                    "empty",
+                )
+                .help("name what must hold: `expect: deny`, or `{decision: deny, rules: [policy.rule]}`"),
+        );
+    }
     if let Some(rules) = &one.rules {
         let mut effects: Vec<Effect> = Vec::new();
         for (i, id) in rules.iter().enumerate() {
@@ -613,16 +625,85 @@ pub fn check_expect(suite: &Suite, e: &Expect, program: &Program) -> Vec<Diag> {
                         )
                         .help("only `warn` rules give warnings; expect this one under `rules:`"),
                 ),
-                Some(_) => {}
+                Some(r) => {
+                    if let Some(msg) = &w.message {
+                        if r.message.as_deref() != Some(msg.as_str()) {
+                            let d = suite.diag(
+                                &field("warnings", Some(i)),
+                                codes::EXPECT,
+                                format!("`{}` never warns with the message `{msg}`", w.rule),
+                                "another message",
+                            );
+                            out.push(match &r.message {
+                                Some(m) => d.help(format!("its message is `{m}`")),
+                                None => d.help(
+                                    "the rule has no `because` message; expect the rule alone",
+                                ),
+                            });
+                        }
+                    }
+                }
             }
         }
     }
-    if let Some(msgs) = &one.messages {
+    // With the determining rules named, the messages are theirs: one per rule that has one.
+    let named: Option<Vec<&crate::bytecode::model::RuleInfo>> =
+        one.rules.as_ref().and_then(|rules| {
+            let mut ids: Vec<&str> = rules.iter().map(String::as_str).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.into_iter()
+                .map(|id| find(id).filter(|r| r.effect != Effect::Warn))
+                .collect()
+        });
+    if let (Some(named), Some(msgs)) = (&named, &one.messages) {
+        let mut theirs: Vec<&str> = named.iter().filter_map(|r| r.message.as_deref()).collect();
+        theirs.sort_unstable();
+        if sorted(msgs) != theirs {
+            let list = if theirs.is_empty() {
+                "there are no messages".to_string()
+            } else {
+                let l: Vec<String> = theirs.iter().map(|m| format!("`{m}`")).collect();
+                format!("the messages are {}", l.join(", "))
+            };
+            out.push(
+                suite
+                    .diag(
+                        &field("messages", None),
+                        codes::EXPECT,
+                        format!("when these rules decide, {list}"),
+                        "not the messages of these rules",
+                    )
+                    .help("messages are the `because` texts of the determining rules; expect those, or drop `messages`"),
+            );
+        }
+    }
+    if let Some(msgs) = one.messages.as_ref().filter(|_| named.is_none()) {
         for (i, msg) in msgs.iter().enumerate() {
             let exists = m
                 .rules
                 .iter()
                 .any(|r| r.effect != Effect::Warn && r.message.as_deref() == Some(msg.as_str()));
+            let of_effect = |e: Effect| {
+                m.rules
+                    .iter()
+                    .any(|r| r.effect == e && r.message.as_deref() == Some(msg.as_str()))
+            };
+            if let Some(v) = one.decision.filter(|v| exists && !of_effect(effect_of(*v))) {
+                out.push(
+                    suite
+                        .diag(
+                            &field("messages", Some(i)),
+                            codes::EXPECT,
+                            format!(
+                                "no `{v}` rule has the message `{msg}`, so {} decision never carries it",
+                                a_effect(effect_of(v))
+                            ),
+                            "another effect's message",
+                        )
+                        .help("messages are the `because` texts of the determining rules, which all have the effect of the decision"),
+                );
+            }
             if !exists {
                 let d = suite.diag(
                     &field("messages", Some(i)),

@@ -526,7 +526,7 @@ pub fn quote_string(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\0' => out.push_str("\\0"),
-            c if c.is_control() => {
+            c if c.is_control() || hidden(c) => {
                 out.push_str(&format!("\\u{{{:x}}}", c as u32));
             }
             c => out.push(c),
@@ -534,4 +534,22 @@ pub fn quote_string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// A character that does not show as itself: a bidirectional control (U+061C, U+200E,
+/// U+200F, U+202A–U+202E, U+2066–U+2069), an invisible or zero-width one (U+00AD, U+180E,
+/// U+200B–U+200D, U+2060–U+2064, U+FEFF) or a line or paragraph separator (U+2028, U+2029).
+/// [`quote_string`] writes them as escapes so that a reviewer sees them.
+pub fn hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{00AD}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }

@@ -11,7 +11,8 @@
 //! an exception inside the other (the deny also covers requests the allow does not, and the
 //! allow requests the deny does not), the allow is not wholly shadowed (that is
 //! `shadowed-rule`), and on every path of the decision diagram where both are true some number
-//! is pinned to a single value. Broader overlaps, such as "allow reads under `/data`" beside
+//! is pinned to a single value that neither rule pins alone (an allow with `args.n == 0` beside
+//! a deny that does not test `args.n` is an overlap, not a boundary). Broader overlaps, such as "allow reads under `/data`" beside
 //! "deny `.env` files", are the usual guard-and-exception style and are not reported. Rules that
 //! do not name a tool (global guards such as `deny when agent.trust < 300`) are not compared.
 //!
@@ -29,6 +30,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::compile::analysis::Branch;
+use crate::compile::dd::Num;
 use crate::lint::{Cx, Finding, Level, Lint};
 use crate::syntax::ast::Effect;
 
@@ -87,17 +89,40 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
             if sem.and_not(td, ta) == f {
                 continue;
             }
-            // Only overlaps at a boundary value: every path where both hold pins a number.
+            // Only overlaps at a boundary value: every path where both hold pins a number to a
+            // value where the two ranges meet, that is, that neither rule pins alone (a rule's
+            // own `args.n == 0` is no boundary).
             let paths = sem.a.paths(both, sem.a.m.t, 64);
-            let pinned = |p: &Vec<crate::compile::analysis::Step>| {
-                p.iter().any(|st| {
-                    matches!(
-                        st.branch,
-                        Branch::Range { lo: Some((l, true)), hi: Some((h, true)) } if l == h
-                    )
-                })
-            };
-            if paths.is_empty() || paths.len() >= 64 || !paths.iter().all(pinned) {
+            if paths.is_empty() || paths.len() >= 64 {
+                continue;
+            }
+            let mut at_boundary = true;
+            for p in &paths {
+                let mut met = false;
+                for st in p {
+                    let Branch::Range {
+                        lo: Some((l, true)),
+                        hi: Some((h, true)),
+                    } = st.branch
+                    else {
+                        continue;
+                    };
+                    if l != h {
+                        continue;
+                    }
+                    let (t, f) = (sem.a.m.t, sem.a.m.f);
+                    let elsewhere = sem.a.m.mk_thresh(st.var, vec![Num(l)], vec![t, f, t], f);
+                    if sem.and(ta, elsewhere) != f && sem.and(td, elsewhere) != f {
+                        met = true;
+                        break;
+                    }
+                }
+                if !met {
+                    at_boundary = false;
+                    break;
+                }
+            }
+            if !at_boundary {
                 continue;
             }
             let Some(witness) = sem.witness(both, &[a, d], &|obs| obs.is_true(a) && obs.is_true(d))
@@ -157,5 +182,19 @@ mod tests {
         let w = f[0].witness.as_ref().unwrap();
         assert_eq!(w["args"]["amount"], 1000.0);
         assert_eq!(w["tool"], "pay");
+        // A number one rule pins by itself (`== 0`) is no boundary where two ranges meet.
+        pass(
+            "G0104",
+            "tool a(n: number, flag: bool)\npolicy p {\n rule a: allow when tool == \"a\" and args.n == 0\n rule d: deny when tool == \"a\" and args.flag because \"x\"\n}",
+        );
+        pass(
+            "G0104",
+            "tool a(n: number, m: number)\npolicy p {\n rule a: allow when tool == \"a\" and args.n <= 5 and args.m > 1\n rule d: deny when tool == \"a\" and args.n == 5 because \"x\"\n}",
+        );
+        // Ranges that meet are still found beside such a test.
+        fail(
+            "G0104",
+            "tool a(n: number, m: number)\npolicy p {\n rule a: allow when tool == \"a\" and args.m == 1 and args.n <= 5\n rule d: deny when tool == \"a\" and args.n >= 5 because \"x\"\n}",
+        );
     }
 }

@@ -9,7 +9,8 @@
 //! characters (U+00AD, U+200B–U+200D, U+2060, U+FEFF), spaces other than U+0020, fullwidth
 //! ASCII (U+FF01–U+FF5E), and Latin text mixed with Cyrillic or Greek letters that have a
 //! Latin look-alike. Text wholly in another script (a `because` message in Russian) is fine;
-//! messages are only checked for invisible characters.
+//! messages are only checked for invisible characters. Only characters typed as themselves
+//! count: an escape such as `\u{200b}` shows what it is.
 //!
 //! **Fix.** Retype the string in plain ASCII, or write an escape (`\u{200b}`) if the character
 //! is really meant.
@@ -146,9 +147,48 @@ pub(crate) fn reason(s: &str, kind: StrKind) -> Option<String> {
     None
 }
 
+/// The characters of a string literal as typed in the source (`"…"`, `r"…"`, `r#"…"#`),
+/// without the quotes and without escape sequences: an escape such as `\u{200b}` shows the
+/// character it stands for, so it is not confusable.
+fn typed_chars(literal: &str) -> String {
+    let raw = literal.strip_prefix('r');
+    let body = raw
+        .unwrap_or(literal)
+        .trim_start_matches('#')
+        .strip_prefix('"')
+        .unwrap_or(literal);
+    let body = body.trim_end_matches('#');
+    let body = body.strip_suffix('"').unwrap_or(body);
+    if raw.is_some() {
+        return body.to_string();
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        if chars.next() == Some('u') {
+            // `\u{…}`: skip to the closing brace.
+            for d in chars.by_ref() {
+                if d == '}' {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
 fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
-    strings(cx.bundle, &mut |loc, s, kind| {
-        if let Some(why) = reason(s, kind) {
+    let bundle = cx.bundle;
+    strings(bundle, &mut |loc, s, kind| {
+        let typed = bundle
+            .file(loc)
+            .and_then(|f| f.text.get(loc.span.start as usize..loc.span.end as usize))
+            .map(typed_chars);
+        if let Some(why) = reason(typed.as_deref().unwrap_or(s), kind) {
             out.push(
                 Finding::new(format!("{} {why}", crate::syntax::ast::quote_string(s)))
                     .at(loc, "looks like something else")
@@ -192,6 +232,31 @@ mod tests {
         fail(
             "G0208",
             "set s = [\"ｅvil\"]\npolicy p {\n rule a: allow when args.s in s\n}",
+        );
+        // Written as escapes, the characters are visible: that is the fix the lint asks for.
+        pass(
+            "G0208",
+            "policy p {\n rule a: allow when args.u == \"admin\\u{200b}\" or args.u == \"\\u{456}nfo\\u{a0}\"\n}",
+        );
+        pass(
+            "G0208",
+            "policy p {\n rule a: allow when args.u == \"пр\\nивет\" or args[\"r\\u{ff45}\"] == r\"привет\"\n}",
+        );
+        fail(
+            "G0208",
+            "policy p {\n rule a: allow when args.u == r#\"admin\u{200b}\"#\n}",
+        );
+        fail(
+            "G0208",
+            "policy p {\n description \"d\u{200b}\"\n rule a: deny when args.u == \"x\" because \"m\"\n}",
+        );
+        fail(
+            "G0208",
+            "policy p {\n rule a: deny when args.u == \"x\" because \"m\u{200b}\"\n}",
+        );
+        pass(
+            "G0208",
+            "policy p {\n description \"d\\u{200b}\"\n rule a: deny when args.u == \"x\" because \"m\\u{200b}\"\n}",
         );
     }
 }

@@ -78,8 +78,10 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
             )
         } else {
             format!(
-                "rule `{}` always fires with `{}`, which also {}s",
-                rule.id, other.id, other.effect
+                "rule `{}` always fires with `{}`, which also {}",
+                rule.id,
+                other.id,
+                crate::lint::verb(other.effect)
             )
         };
         out.push(
@@ -122,5 +124,14 @@ mod tests {
         );
         assert_eq!(f.len(), 1);
         assert!(f[0].message.starts_with("rule `p.b`"));
+        let f = fail(
+            "G0103",
+            "policy p {\n rule a: deny when tool == \"s\" because \"x\"\n rule b: deny when tool == \"s\" and tokens > 9 because \"y\"\n}",
+        );
+        assert!(
+            f[0].message.ends_with("which also denies"),
+            "{}",
+            f[0].message
+        );
     }
 }

@@ -7,7 +7,8 @@
 //! **Form.** `// govern:allow(CODE[, CODE…]) reason`, where each CODE is a lint code (`G0201`)
 //! or name (`missing-because`). On a line of its own it applies to the next line with code
 //! and, when that line starts a rule, a tool, a set or a policy, to all of it; at the end of a
-//! line it applies to that line (and to what starts there).
+//! line it applies to that line (and to what starts or ends there, so that it keeps working
+//! when `govern fmt` lays a long rule out over several lines).
 //!
 //! **Example.**
 //! ```gov
