@@ -1375,3 +1375,51 @@ fn simulate_refuses_unsigned_bundles() {
     ]);
     assert_eq!(sources.code, 2, "{}", sources.show(&f));
 }
+
+#[test]
+fn private_keys_in_trust_files_are_refused_and_never_shown() {
+    let f = Fixture::new("private-in-trust");
+    f.sign_plugin();
+    let private = fs::read_to_string(f.path("publisher.key")).unwrap();
+    let secret_line = private.lines().nth(1).unwrap().to_string();
+    let public = fs::read_to_string(f.path("publisher.pub")).unwrap();
+    let indent =
+        |text: &str, by: &str| -> String { text.lines().map(|l| format!("{by}{l}\n")).collect() };
+    // A public key file with a private key after it.
+    fs::write(f.path("both.pem"), format!("{public}{private}")).unwrap();
+    let cases: [(&str, String); 4] = [
+        ("the private key file itself", private.clone()),
+        (
+            "a private key where a list belongs",
+            format!(
+                "keys:\n  {PUBLISHER_ID}:\n    name: p\n    path: publisher.pub\nrevoked: |\n{}",
+                indent(&private, "  ")
+            ),
+        ),
+        (
+            "a private key after the public one",
+            format!(
+                "keys:\n  {PUBLISHER_ID}:\n    name: p\n    pem: |\n{}{}",
+                indent(&public, "      "),
+                indent(&private, "      ")
+            ),
+        ),
+        (
+            "a key file holding both",
+            format!("keys:\n  {PUBLISHER_ID}:\n    name: p\n    path: both.pem\n"),
+        ),
+    ];
+    let mut shown = String::new();
+    for (what, text) in cases {
+        fs::write(f.path("bad.yaml"), text).unwrap();
+        let r = f.verify_with_trust("bad.yaml");
+        assert_eq!(r.code, 2, "{what}: {}{}", r.stdout, r.stderr);
+        assert!(
+            !r.stderr.contains(&secret_line) && !r.stdout.contains(&secret_line),
+            "{what}: the private key was shown: {}",
+            r.stderr
+        );
+        shown.push_str(&format!("## {what}\n{}\n", r.show(&f)));
+    }
+    snap!("sign_private_key_in_trust_file", shown);
+}
