@@ -1423,3 +1423,40 @@ fn private_keys_in_trust_files_are_refused_and_never_shown() {
     }
     snap!("sign_private_key_in_trust_file", shown);
 }
+
+#[test]
+fn a_verified_bundle_is_the_named_file_even_when_the_manifest_lists_more() {
+    use sha2::Digest;
+    let f = Fixture::new("bundle-two-files");
+    fs::write(f.path("a.govb"), b"the bundle that was asked for").unwrap();
+    fs::write(f.path("z.govb"), b"another bundle").unwrap();
+    let digest = |rel: &str| {
+        let bytes = fs::read(f.path(rel)).unwrap();
+        let hex: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    };
+    let m = Manifest {
+        kind: govern::sign::Kind::Bundle,
+        name: "a".into(),
+        version: "1".into(),
+        created: "2026-11-23T10:00:00Z".into(),
+        expires: None,
+        files: [
+            ("a.govb".to_string(), digest("a.govb")),
+            ("z.govb".to_string(), digest("z.govb")),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    f.envelope_for(&m.to_payload());
+    let v = govern::sign::verify_bundle(
+        &f.path("a.govb"),
+        Some(&f.path("plugin.sig.json")),
+        &f.path("trust.yaml"),
+    )
+    .unwrap();
+    assert_eq!(v.bytes, b"the bundle that was asked for");
+}
