@@ -396,12 +396,15 @@ impl TraceReader {
     }
 
     fn io_err(&self, e: &io::Error) -> TraceError {
-        let what =
-            if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
-                "corrupt input"
-            } else {
-                "cannot read"
-            };
+        // A gzip stream that ends early reports `UnexpectedEof`: the input is cut short.
+        let what = if matches!(
+            e.kind(),
+            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+        ) {
+            "corrupt input"
+        } else {
+            "cannot read"
+        };
         TraceError::new(&self.name, Some(self.line + 1), format!("{what}: {e}"))
     }
 
@@ -536,7 +539,12 @@ impl TraceReader {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
+                        // The whole lines read so far are handed over; the part of a line
+                        // the stream broke in is not a record, and the error is at its line.
                         b.data.truncate(old);
+                        let whole = memchr::memrchr(b'\n', &b.data).map_or(0, |i| i + 1);
+                        b.data.truncate(whole);
+                        self.line += memchr::memchr_iter(b'\n', &b.data).count() as u64;
                         self.done = true;
                         return Err(self.io_err(&e));
                     }
