@@ -1460,3 +1460,26 @@ fn a_verified_bundle_is_the_named_file_even_when_the_manifest_lists_more() {
     .unwrap();
     assert_eq!(v.bytes, b"the bundle that was asked for");
 }
+
+#[cfg(unix)]
+#[test]
+fn file_names_are_shown_as_they_are_and_cannot_write_to_the_terminal() {
+    let f = Fixture::new("odd-names");
+    f.sign_plugin();
+    // A name that would erase the line and print something else, and one with a backslash.
+    fs::write(f.path("plugin/x\u{1b}[2K\rverified"), "").unwrap();
+    fs::write(f.path("plugin/tools\\evil.json"), "").unwrap();
+    let r = f.verify(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains('\u{1b}') && !r.stderr.contains('\r'),
+        "{:?}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("plugin/tools\\evil.json"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("plugin/x\\u{1b}[2K\\rverified"),
+        "{}",
+        r.stderr
+    );
+}
