@@ -614,6 +614,20 @@ impl TraceReader {
                 continue;
             }
             // OTLP: gather lines until the top-level value closes.
+            if !self.doc.is_empty() && starts_a_request(text) {
+                // The document being gathered was cut off (an exporter that stopped
+                // mid-write, then went on): it is one bad record, and this line is the next
+                // request rather than more of it.
+                b.push_error(
+                    self.doc_line,
+                    0,
+                    format!(
+                        "unexpected end of input: the JSON document is not closed before the next export request (line {})",
+                        self.line
+                    ),
+                );
+                self.doc.clear();
+            }
             if self.doc.is_empty() {
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
@@ -652,6 +666,12 @@ impl TraceReader {
         self.scratch = line;
         result
     }
+}
+
+/// Whether `line` is a whole OTLP export request on its own line, as the Collector's file
+/// exporter writes them: it starts with `{"resourceSpans"` and its value closes on the line.
+fn starts_a_request(line: &[u8]) -> bool {
+    line.starts_with(b"{\"resourceSpans\"") && JsonDepth::default().feed(line)
 }
 
 /// Tracks the nesting of JSON text fed in pieces, to find where a top-level value ends.
@@ -924,6 +944,34 @@ mod tests {
         assert_eq!(recs.len(), 1);
         assert!(recs[0].0.starts_with("ERROR unexpected end"));
         assert_eq!(recs[0].1.line, 1);
+    }
+
+    #[test]
+    fn a_cut_off_export_request_does_not_swallow_the_next_ones() {
+        let span = |op: &str| {
+            format!(
+                "{{\"resourceSpans\":[{{\"scopeSpans\":[{{\"spans\":[{{\"attributes\":[{{\"key\":\"gen_ai.operation.name\",\"value\":{{\"stringValue\":\"{op}\"}}}}]}}]}}]}}]}}"
+            )
+        };
+        let whole = span("chat");
+        // A collector that died mid-write, then went on with new requests.
+        let cut = whole.get(..whole.len() - 7).unwrap();
+        let text = format!("{whole}\n{cut}\n{whole}\n{whole}\n");
+        let (f, recs, _) = read_all(text.as_bytes(), InputFormat::Auto);
+        assert_eq!(f, InputFormat::Otel);
+        let shown: Vec<(u64, bool)> = recs
+            .iter()
+            .map(|(t, o)| (o.line, t.starts_with("ERROR")))
+            .collect();
+        assert_eq!(shown, vec![(1, false), (2, true), (3, false), (4, false)]);
+        // A pretty-printed document is still gathered over its lines.
+        let pretty = format!(
+            "{{\n  \"resourceSpans\": [\n{}\n  ]\n}}\n",
+            &whole[18..whole.len() - 2]
+        );
+        let (_, recs, _) = read_all(pretty.as_bytes(), InputFormat::Otel);
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        assert!(!recs[0].0.starts_with("ERROR"), "{recs:?}");
     }
 
     #[test]
