@@ -1375,3 +1375,111 @@ fn simulate_refuses_unsigned_bundles() {
     ]);
     assert_eq!(sources.code, 2, "{}", sources.show(&f));
 }
+
+#[test]
+fn private_keys_in_trust_files_are_refused_and_never_shown() {
+    let f = Fixture::new("private-in-trust");
+    f.sign_plugin();
+    let private = fs::read_to_string(f.path("publisher.key")).unwrap();
+    let secret_line = private.lines().nth(1).unwrap().to_string();
+    let public = fs::read_to_string(f.path("publisher.pub")).unwrap();
+    let indent =
+        |text: &str, by: &str| -> String { text.lines().map(|l| format!("{by}{l}\n")).collect() };
+    // A public key file with a private key after it.
+    fs::write(f.path("both.pem"), format!("{public}{private}")).unwrap();
+    let cases: [(&str, String); 4] = [
+        ("the private key file itself", private.clone()),
+        (
+            "a private key where a list belongs",
+            format!(
+                "keys:\n  {PUBLISHER_ID}:\n    name: p\n    path: publisher.pub\nrevoked: |\n{}",
+                indent(&private, "  ")
+            ),
+        ),
+        (
+            "a private key after the public one",
+            format!(
+                "keys:\n  {PUBLISHER_ID}:\n    name: p\n    pem: |\n{}{}",
+                indent(&public, "      "),
+                indent(&private, "      ")
+            ),
+        ),
+        (
+            "a key file holding both",
+            format!("keys:\n  {PUBLISHER_ID}:\n    name: p\n    path: both.pem\n"),
+        ),
+    ];
+    let mut shown = String::new();
+    for (what, text) in cases {
+        fs::write(f.path("bad.yaml"), text).unwrap();
+        let r = f.verify_with_trust("bad.yaml");
+        assert_eq!(r.code, 2, "{what}: {}{}", r.stdout, r.stderr);
+        assert!(
+            !r.stderr.contains(&secret_line) && !r.stdout.contains(&secret_line),
+            "{what}: the private key was shown: {}",
+            r.stderr
+        );
+        shown.push_str(&format!("## {what}\n{}\n", r.show(&f)));
+    }
+    snap!("sign_private_key_in_trust_file", shown);
+}
+
+#[test]
+fn a_verified_bundle_is_the_named_file_even_when_the_manifest_lists_more() {
+    use sha2::Digest;
+    let f = Fixture::new("bundle-two-files");
+    fs::write(f.path("a.govb"), b"the bundle that was asked for").unwrap();
+    fs::write(f.path("z.govb"), b"another bundle").unwrap();
+    let digest = |rel: &str| {
+        let bytes = fs::read(f.path(rel)).unwrap();
+        let hex: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    };
+    let m = Manifest {
+        kind: govern::sign::Kind::Bundle,
+        name: "a".into(),
+        version: "1".into(),
+        created: "2026-11-23T10:00:00Z".into(),
+        expires: None,
+        files: [
+            ("a.govb".to_string(), digest("a.govb")),
+            ("z.govb".to_string(), digest("z.govb")),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    f.envelope_for(&m.to_payload());
+    let v = govern::sign::verify_bundle(
+        &f.path("a.govb"),
+        Some(&f.path("plugin.sig.json")),
+        &f.path("trust.yaml"),
+    )
+    .unwrap();
+    assert_eq!(v.bytes, b"the bundle that was asked for");
+}
+
+#[cfg(unix)]
+#[test]
+fn file_names_are_shown_as_they_are_and_cannot_write_to_the_terminal() {
+    let f = Fixture::new("odd-names");
+    f.sign_plugin();
+    // A name that would erase the line and print something else, and one with a backslash.
+    fs::write(f.path("plugin/x\u{1b}[2K\rverified"), "").unwrap();
+    fs::write(f.path("plugin/tools\\evil.json"), "").unwrap();
+    let r = f.verify(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains('\u{1b}') && !r.stderr.contains('\r'),
+        "{:?}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("plugin/tools\\evil.json"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("plugin/x\\u{1b}[2K\\rverified"),
+        "{}",
+        r.stderr
+    );
+}

@@ -458,3 +458,47 @@ fn memory_stays_bounded_on_a_large_trace() {
         .unwrap();
     assert!(keys <= 40, "{stats}");
 }
+
+#[test]
+fn a_truncated_gzip_trace_is_a_corrupt_input_at_the_line_it_breaks() {
+    use std::io::Read;
+    let trace = generated(20_000, 11);
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&trace).unwrap();
+    let mut gz = enc.finish().unwrap();
+    gz.truncate(gz.len() / 2);
+    // The lines that can be read whole before the stream breaks.
+    let mut readable = Vec::new();
+    let _ = flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut readable);
+    let whole = readable.iter().filter(|&&b| b == b'\n').count();
+    let path = tmp("truncated.jsonl.gz");
+    std::fs::write(&path, &gz).unwrap();
+    let name = path.to_str().unwrap();
+    for jobs in ["1", "3"] {
+        for max_errors in ["0", "10"] {
+            let r = simulate(&[
+                "--policy",
+                POLICY,
+                "--jobs",
+                jobs,
+                "--max-errors",
+                max_errors,
+                "--format",
+                "jsonl",
+                name,
+            ]);
+            assert_eq!(r.code, 2, "{}", r.text());
+            // The part of a line before the break is not a bad record: the input is corrupt.
+            assert!(!r.stderr.contains("skipped bad record"), "{}", r.stderr);
+            assert!(
+                r.stderr
+                    .contains(&format!("{name}:{}: corrupt input", whole + 1)),
+                "expected the break at line {}: {}",
+                whole + 1,
+                r.stderr
+            );
+            // Every whole line before it was decided.
+            assert_eq!(r.stdout.lines().count(), whole, "jobs {jobs}");
+        }
+    }
+}

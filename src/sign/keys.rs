@@ -135,6 +135,9 @@ impl PublicKey {
     }
 
     fn read(text: &str, expect: Expect) -> Result<PublicKey, KeyError> {
+        if expect == Expect::PublicOnly && private_key_line(text).is_some() {
+            return Err(private_where_public_belongs());
+        }
         let block = pem_block(text, expect)?;
         if block.starts_with("-----BEGIN PRIVATE KEY-----") {
             return Ok(PrivateKey::from_pem(&block)?.public());
@@ -168,6 +171,22 @@ impl PublicKey {
         let sig = Signature::from_bytes(sig);
         self.key.verify_strict(message, &sig).is_ok()
     }
+}
+
+/// The 0-based index of the first line of `text` that starts a private key PEM block (of any
+/// kind: PKCS#8, encrypted, OpenSSH, …), if there is one.
+pub fn private_key_line(text: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.contains("-----BEGIN ") && l.contains("PRIVATE KEY-----"))
+}
+
+fn private_where_public_belongs() -> KeyError {
+    KeyError::new(
+        "this is a private key where only a public key belongs",
+        Some(
+            "replace it with the public key (`NAME.pub`, or `openssl pkey -in KEY.key -pubout`) and keep the private key secret",
+        ),
+    )
 }
 
 /// `sha256:<hex>` of the key's SPKI DER encoding (44 bytes for Ed25519).
@@ -253,14 +272,7 @@ fn pem_block(text: &str, expect: Expect) -> Result<Zeroizing<String>, KeyError> 
                 Some("pass the `.key` file that `govern keygen` wrote beside the `.pub` file"),
             ));
         }
-        ("PRIVATE KEY", Expect::PublicOnly) => {
-            return Err(KeyError::new(
-                "this is a private key where only a public key belongs",
-                Some(
-                    "replace it with the public key (`NAME.pub`, or `openssl pkey -in KEY.key -pubout`) and keep the private key secret",
-                ),
-            ));
-        }
+        ("PRIVATE KEY", Expect::PublicOnly) => return Err(private_where_public_belongs()),
         ("ENCRYPTED PRIVATE KEY", _) => {
             return Err(KeyError::new(
                 "encrypted private keys are not supported",

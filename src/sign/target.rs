@@ -70,9 +70,25 @@ impl Target {
         rel.split('/').fold(self.root.clone(), |p, c| p.join(c))
     }
 
-    /// The name of `rel` for messages: the path as the user would type it.
+    /// The name of `rel` for messages: the path as the user would type it. Names come from
+    /// the files being checked, so they are shown as they are (a backslash stays one) and
+    /// control characters are escaped: a file name cannot move the cursor or colour the
+    /// terminal to make a failure look like something else.
     pub fn show(&self, rel: &str) -> String {
-        crate::source::display(&self.path_of(rel))
+        let mut name = String::with_capacity(rel.len());
+        for c in rel.chars() {
+            if c.is_control() {
+                name.extend(c.escape_default());
+            } else {
+                name.push(c);
+            }
+        }
+        let root = crate::source::display(&self.root);
+        match root.trim_end_matches('/') {
+            "." => name,
+            "" if root.is_empty() => name,
+            dir => format!("{dir}/{name}"),
+        }
     }
 
     /// The name of a listing entry for messages: the target itself for the empty path.

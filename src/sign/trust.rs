@@ -100,6 +100,17 @@ impl Trust {
                 Some("list at least one key under `keys:` (see docs/signing.md)"),
             ));
         }
+        // Before anything quotes the text back (YAML errors show values), refuse private keys:
+        // a trust file is shared, and a secret in it is already one too many copies.
+        if let Some(i) = super::keys::private_key_line(text) {
+            return Err(err(
+                Some(i + 1),
+                "the trust file holds a private key".into(),
+                Some(
+                    "list public keys only (`NAME.pub`, or `openssl pkey -in KEY.key -pubout`); remove the private key from this file and keep it secret",
+                ),
+            ));
+        }
         let raw: RawTrust = serde_yaml::from_str(text).map_err(|e| {
             let mut line = e.location().map(|l| l.line());
             let msg = e.to_string();
@@ -427,10 +438,8 @@ mod tests {
             )
             .replace("PUBLIC", "PRIVATE");
         let private = e(&private);
-        assert!(
-            private.message.contains("this is a private key"),
-            "{private:?}"
-        );
+        assert_eq!(private.message, "the trust file holds a private key");
+        assert_eq!(private.line, Some(6));
         assert!(!private.message.contains("MC4CAQAw"));
         let revoked = e(&trust("revoked: [nope]\n"));
         assert_eq!(revoked.message, "revoked entry `nope` is not a key id");

@@ -742,7 +742,9 @@ fn check_files(
         if *entry != Entry::File {
             continue;
         }
-        let keep = target.kind == Kind::Bundle;
+        // The bytes to load are those of the bundle named, never of another file the
+        // manifest happens to list.
+        let keep = target.kind == Kind::Bundle && target.named.iter().any(|n| n == rel);
         let (got, bytes) = target.digest(rel, keep)?;
         r.files_checked += 1;
         if &got != want {

@@ -396,53 +396,70 @@ impl TraceReader {
     }
 
     fn io_err(&self, e: &io::Error) -> TraceError {
-        let what =
-            if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
-                "corrupt input"
-            } else {
-                "cannot read"
-            };
+        // A gzip stream that ends early reports `UnexpectedEof`: the input is cut short.
+        let what = if matches!(
+            e.kind(),
+            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+        ) {
+            "corrupt input"
+        } else {
+            "cannot read"
+        };
         TraceError::new(&self.name, Some(self.line + 1), format!("{what}: {e}"))
     }
 
-    /// Reads ahead to the first record and decides the format from it.
+    /// Reads ahead to the first readable record and decides the format from it. A bad
+    /// record (a line that is not JSON) decides nothing: the next one is looked at, so that
+    /// one damaged first line does not turn an MCP log or an OTLP export into JSONL events.
+    /// When no line within the first 64 KiB is a record on its own (a pretty-printed
+    /// document), those bytes are searched for `"resourceSpans"` and `"jsonrpc"`.
     fn detect(&mut self) -> Result<InputFormat, TraceError> {
+        const LOOK_AHEAD: usize = 64 * 1024;
         let mut line = Vec::new();
-        loop {
+        while self.ahead.len() < LOOK_AHEAD {
             line.clear();
-            let n = self
-                .src
+            // Bounded: a first line longer than MAX_LINE is refused by the reader later.
+            let n = (&mut self.src)
+                .take((MAX_LINE + 1) as u64)
                 .read_until(b'\n', &mut line)
                 .map_err(|e| self.io_err(&e))?;
             self.ahead.extend_from_slice(&line);
-            if n == 0 || !line.iter().all(u8::is_ascii_whitespace) {
+            if n == 0 || line.last() != Some(&b'\n') {
                 break;
             }
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            match detect_record(text) {
+                Detected::Record(f) => return Ok(f),
+                // A pretty-printed document: its lines are no records of their own.
+                Detected::Open => break,
+                Detected::Bad => {}
+            }
         }
-        let first = String::from_utf8_lossy(&line);
-        if let Some(f) = detect(first.trim()) {
-            return Ok(f);
+        if let Some(text) = std::str::from_utf8(&line).ok().map(str::trim) {
+            if let Detected::Record(f) = detect_record(text) {
+                return Ok(f);
+            }
         }
-        // The first value spans lines (a pretty-printed document): look a little further.
-        let trimmed = first.trim_start();
-        if trimmed.starts_with('{') || trimmed.starts_with('[') {
-            while self.ahead.len() < 64 * 1024 {
-                line.clear();
-                let n = self
-                    .src
-                    .read_until(b'\n', &mut line)
-                    .map_err(|e| self.io_err(&e))?;
-                if n == 0 {
-                    break;
-                }
-                self.ahead.extend_from_slice(&line);
+        while self.ahead.len() < LOOK_AHEAD {
+            line.clear();
+            let n = (&mut self.src)
+                .take((MAX_LINE + 1) as u64)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| self.io_err(&e))?;
+            if n == 0 {
+                break;
             }
-            if memchr::memmem::find(&self.ahead, b"\"resourceSpans\"").is_some() {
-                return Ok(InputFormat::Otel);
-            }
-            if memchr::memmem::find(&self.ahead, b"\"jsonrpc\"").is_some() {
-                return Ok(InputFormat::Mcp);
-            }
+            self.ahead.extend_from_slice(&line);
+        }
+        if memchr::memmem::find(&self.ahead, b"\"resourceSpans\"").is_some() {
+            return Ok(InputFormat::Otel);
+        }
+        if memchr::memmem::find(&self.ahead, b"\"jsonrpc\"").is_some() {
+            return Ok(InputFormat::Mcp);
         }
         Ok(InputFormat::Jsonl)
     }
@@ -522,7 +539,12 @@ impl TraceReader {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
+                        // The whole lines read so far are handed over; the part of a line
+                        // the stream broke in is not a record, and the error is at its line.
                         b.data.truncate(old);
+                        let whole = memchr::memrchr(b'\n', &b.data).map_or(0, |i| i + 1);
+                        b.data.truncate(whole);
+                        self.line += memchr::memchr_iter(b'\n', &b.data).count() as u64;
                         self.done = true;
                         return Err(self.io_err(&e));
                     }
@@ -592,6 +614,20 @@ impl TraceReader {
                 continue;
             }
             // OTLP: gather lines until the top-level value closes.
+            if !self.doc.is_empty() && starts_a_request(text) {
+                // The document being gathered was cut off (an exporter that stopped
+                // mid-write, then went on): it is one bad record, and this line is the next
+                // request rather than more of it.
+                b.push_error(
+                    self.doc_line,
+                    0,
+                    format!(
+                        "unexpected end of input: the JSON document is not closed before the next export request (line {})",
+                        self.line
+                    ),
+                );
+                self.doc.clear();
+            }
             if self.doc.is_empty() {
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
@@ -630,6 +666,12 @@ impl TraceReader {
         self.scratch = line;
         result
     }
+}
+
+/// Whether `line` is a whole OTLP export request on its own line, as the Collector's file
+/// exporter writes them: it starts with `{"resourceSpans"` and its value closes on the line.
+fn starts_a_request(line: &[u8]) -> bool {
+    line.starts_with(b"{\"resourceSpans\"") && JsonDepth::default().feed(line)
 }
 
 /// Tracks the nesting of JSON text fed in pieces, to find where a top-level value ends.
@@ -674,10 +716,17 @@ impl JsonDepth {
     }
 }
 
-/// The format of a trace whose first record is `first` (one complete line), or `None` when
-/// that line is not a complete JSON value: OTLP when it has `resourceSpans`, MCP when it has
-/// `jsonrpc` (or an envelope's `message.jsonrpc`, or is a JSON-RPC batch), JSONL otherwise.
-pub fn detect(first: &str) -> Option<InputFormat> {
+/// What one line says about the format of its input.
+enum Detected {
+    /// A record of this format.
+    Record(InputFormat),
+    /// The start of a value that goes on over the next lines.
+    Open,
+    /// Not a record of any format (not JSON, or JSON that is not an object or a batch).
+    Bad,
+}
+
+fn detect_record(line: &str) -> Detected {
     use crate::vm::{Event, Paths, Val};
     let keys = [
         vec!["resourceSpans".to_string()],
@@ -686,30 +735,39 @@ pub fn detect(first: &str) -> Option<InputFormat> {
     ];
     let paths = Paths::new(&keys);
     let mut ev = Event::default();
-    match paths.read(first, &mut ev) {
-        Ok(()) => {
-            if ev.val(0) != Val::Absent {
-                Some(InputFormat::Otel)
-            } else if ev.val(1) != Val::Absent || ev.val(2) != Val::Absent {
-                Some(InputFormat::Mcp)
-            } else {
-                Some(InputFormat::Jsonl)
-            }
-        }
-        Err(e) if e.eof => None,
+    match paths.read(line, &mut ev) {
+        Ok(()) => Detected::Record(if ev.val(0) != Val::Absent {
+            InputFormat::Otel
+        } else if ev.val(1) != Val::Absent || ev.val(2) != Val::Absent {
+            InputFormat::Mcp
+        } else {
+            InputFormat::Jsonl
+        }),
+        Err(e) if e.eof => Detected::Open,
         Err(_) => {
             // A JSON-RPC batch is an array of messages.
-            let batch = first.starts_with('[')
-                && serde_json::from_str::<serde_json::Value>(first)
+            let batch = line.starts_with('[')
+                && serde_json::from_str::<serde_json::Value>(line)
                     .ok()
                     .and_then(|v| v.as_array().and_then(|a| a.first().cloned()))
                     .is_some_and(|m| m.get("jsonrpc").is_some());
-            Some(if batch {
-                InputFormat::Mcp
+            if batch {
+                Detected::Record(InputFormat::Mcp)
             } else {
-                InputFormat::Jsonl
-            })
+                Detected::Bad
+            }
         }
+    }
+}
+
+/// The format of a trace whose first record is `first` (one complete line), or `None` when
+/// that line is not a complete JSON value: OTLP when it has `resourceSpans`, MCP when it has
+/// `jsonrpc` (or an envelope's `message.jsonrpc`, or is a JSON-RPC batch), JSONL otherwise.
+pub fn detect(first: &str) -> Option<InputFormat> {
+    match detect_record(first) {
+        Detected::Record(f) => Some(f),
+        Detected::Open => None,
+        Detected::Bad => Some(InputFormat::Jsonl),
     }
 }
 
@@ -854,6 +912,29 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_first_line_does_not_decide_the_format() {
+        let mcp = b"garbage\n\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"t\"}}\n";
+        let (f, recs, _) = read_all(mcp, InputFormat::Auto);
+        assert_eq!(f, InputFormat::Mcp);
+        assert_eq!(recs.len(), 2);
+        assert!(recs[0].0.starts_with("ERROR not valid JSON"), "{recs:?}");
+        assert_eq!(recs[0].1.line, 1);
+        assert!(recs[1].0.contains("\"tool\":\"t\""), "{recs:?}");
+        let otel = b"[1]\n{\"resourceSpans\":[]}";
+        assert_eq!(read_all(otel, InputFormat::Auto).0, InputFormat::Otel);
+        let jsonl = b"{\"a\":\n{\"tool\":\"x\"}\n";
+        assert_eq!(read_all(jsonl, InputFormat::Auto).0, InputFormat::Jsonl);
+        assert_eq!(
+            read_all(b"nothing\nat all", InputFormat::Auto).0,
+            InputFormat::Jsonl
+        );
+        assert_eq!(
+            read_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"x\"}", InputFormat::Auto).0,
+            InputFormat::Mcp
+        );
+    }
+
+    #[test]
     fn pretty_otlp_documents_are_detected_and_gathered() {
         let doc = b"{\n  \"resourceSpans\": [\n  ]\n}\n{\"resourceSpans\":[]}\n";
         let (f, recs, _) = read_all(doc, InputFormat::Auto);
@@ -863,6 +944,34 @@ mod tests {
         assert_eq!(recs.len(), 1);
         assert!(recs[0].0.starts_with("ERROR unexpected end"));
         assert_eq!(recs[0].1.line, 1);
+    }
+
+    #[test]
+    fn a_cut_off_export_request_does_not_swallow_the_next_ones() {
+        let span = |op: &str| {
+            format!(
+                "{{\"resourceSpans\":[{{\"scopeSpans\":[{{\"spans\":[{{\"attributes\":[{{\"key\":\"gen_ai.operation.name\",\"value\":{{\"stringValue\":\"{op}\"}}}}]}}]}}]}}]}}"
+            )
+        };
+        let whole = span("chat");
+        // A collector that died mid-write, then went on with new requests.
+        let cut = whole.get(..whole.len() - 7).unwrap();
+        let text = format!("{whole}\n{cut}\n{whole}\n{whole}\n");
+        let (f, recs, _) = read_all(text.as_bytes(), InputFormat::Auto);
+        assert_eq!(f, InputFormat::Otel);
+        let shown: Vec<(u64, bool)> = recs
+            .iter()
+            .map(|(t, o)| (o.line, t.starts_with("ERROR")))
+            .collect();
+        assert_eq!(shown, vec![(1, false), (2, true), (3, false), (4, false)]);
+        // A pretty-printed document is still gathered over its lines.
+        let pretty = format!(
+            "{{\n  \"resourceSpans\": [\n{}\n  ]\n}}\n",
+            &whole[18..whole.len() - 2]
+        );
+        let (_, recs, _) = read_all(pretty.as_bytes(), InputFormat::Otel);
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        assert!(!recs[0].0.starts_with("ERROR"), "{recs:?}");
     }
 
     #[test]
