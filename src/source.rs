@@ -74,6 +74,29 @@ pub fn without_bom(text: String) -> String {
     }
 }
 
+/// `s` as it may be printed on a terminal. Names and values taken from input (file names,
+/// tool and agent names in traces) are shown as they are, except that control characters and
+/// characters that do not show as themselves ([`crate::syntax::ast::hidden`]) are written as
+/// escapes (`\r`, `\u{1b}`, `\u{202e}`): such a name cannot move the cursor, recolour the screen
+/// or reorder what is printed around it.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || crate::syntax::ast::hidden(c);
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A path as shown in messages and recorded in bundles.
 pub fn display(p: &Path) -> String {
     let s = p.to_string_lossy().replace('\\', "/");

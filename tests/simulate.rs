@@ -502,3 +502,27 @@ fn a_truncated_gzip_trace_is_a_corrupt_input_at_the_line_it_breaks() {
         }
     }
 }
+
+#[test]
+fn names_from_a_trace_cannot_write_to_the_terminal() {
+    // A tool name that would erase the line, an agent name that reverses what follows it, and
+    // a bad record whose text carries an escape sequence.
+    let trace = concat!(
+        r#"{"ts":"2026-01-01T00:00:00Z","action":"tool_call","tool":"x\u001b[2K\rall clear","agent":{"id":"evil\u202e"}}"#,
+        "\n",
+        "{\"oops\u{1b}[31m\n",
+    );
+    let r = govern(
+        &["simulate", "--policy", POLICY, "--max-errors", "1", "-"],
+        Some(trace.as_bytes().to_vec()),
+    );
+    assert_eq!(r.code, 0, "{}", r.text());
+    for s in [&r.stdout, &r.stderr] {
+        assert!(
+            !s.contains(['\u{1b}', '\r', '\u{202e}']),
+            "raw control or bidi character in {s:?}"
+        );
+    }
+    assert!(r.stdout.contains(r"x\u{1b}[2K\rall clear"), "{}", r.stdout);
+    assert!(r.stdout.contains(r"evil\u{202e}"), "{}", r.stdout);
+}

@@ -75,14 +75,7 @@ impl Target {
     /// control characters are escaped: a file name cannot move the cursor or colour the
     /// terminal to make a failure look like something else.
     pub fn show(&self, rel: &str) -> String {
-        let mut name = String::with_capacity(rel.len());
-        for c in rel.chars() {
-            if c.is_control() {
-                name.extend(c.escape_default());
-            } else {
-                name.push(c);
-            }
-        }
+        let name = crate::source::printable(rel).into_owned();
         let root = crate::source::display(&self.root);
         match root.trim_end_matches('/') {
             "." => name,

@@ -80,8 +80,14 @@ impl Table {
         }
     }
 
+    /// Adds a row. Cells hold names taken from the traces, so they are made printable.
     fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| crate::source::printable(&c).into_owned())
+                .collect(),
+        );
     }
 
     fn render(&self, fancy: bool, out: &mut String) {
@@ -269,7 +275,7 @@ pub fn text(
             r.max_errors
         );
         for e in r.error_list.iter().take(SHOWN_ERRORS) {
-            let _ = writeln!(out, "    {e}");
+            let _ = writeln!(out, "    {}", crate::source::printable(&e.to_string()));
         }
         more(
             &mut out,
