@@ -1,0 +1,108 @@
+//! Hostile and odd input to `govern build` and `govern eval`: every one is refused with a
+//! message that names the file and the line, exit status 2, and never a crash.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Runs `govern args…` in `dir` with `stdin`: (stdout, stderr, exit status).
+fn run_in(dir: &Path, args: &[&str], stdin: &str) -> (String, String, i32) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_govern"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("hostile")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Builds `text` as `p.gov` in a fresh directory: (stderr, exit status).
+fn build(name: &str, text: &str) -> (String, i32) {
+    let dir = scratch(name);
+    std::fs::write(dir.join("p.gov"), text).unwrap();
+    let (_, err, code) = run_in(&dir, &["build", "p.gov", "-o", "p.govb"], "");
+    (err, code)
+}
+
+fn assert_refused(what: &str, err: &str, code: i32) {
+    assert_eq!(code, 2, "{what}: exit status {code}\n{err}");
+    assert!(!err.contains("panicked"), "{what} panicked:\n{err}");
+    assert!(!err.contains("overflow"), "{what} overflowed:\n{err}");
+}
+
+#[test]
+fn deeply_nested_conditions_are_refused_not_a_crash() {
+    let n = 5000;
+    let cases = [
+        (
+            "parens",
+            format!("{}tool == \"x\"{}", "(".repeat(n), ")".repeat(n)),
+        ),
+        ("nots", format!("{}tool == \"x\"", "not ".repeat(n))),
+        (
+            "calls",
+            format!("{}tool{} == \"x\"", "lower(".repeat(n), ")".repeat(n)),
+        ),
+        (
+            "seen",
+            format!("{}tool == \"x\"{}", "seen(".repeat(n), ")".repeat(n)),
+        ),
+    ];
+    for (what, cond) in cases {
+        let (err, code) = build(
+            &format!("nested_{what}"),
+            &format!("policy p {{\n  rule a: deny when {cond}\n}}\n"),
+        );
+        assert_refused(what, &err, code);
+        assert!(
+            err.contains("nested too deeply") && err.contains("p.gov:2:"),
+            "{what}: {err}"
+        );
+    }
+    let record = format!("tool t(a: {}string{})\n", "{x: ".repeat(n), "}".repeat(n));
+    let (err, code) = build("nested_record", &record);
+    assert_refused("record", &err, code);
+    assert!(err.contains("nested too deeply"), "{err}");
+}
+
+#[test]
+fn nesting_within_the_limit_still_builds() {
+    let n = 32;
+    let cond = format!(
+        "{}{}tool == \"x\"{}",
+        "not not ".repeat(n / 2),
+        "(".repeat(n),
+        ")".repeat(n)
+    );
+    let (err, code) = build(
+        "nested_ok",
+        &format!("policy p {{\n  rule a: deny when {cond}\n}}\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+}
