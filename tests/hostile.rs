@@ -106,3 +106,21 @@ fn nesting_within_the_limit_still_builds() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn an_error_far_along_a_long_line_is_reported() {
+    // A generated policy on one line: the error is past column 65535.
+    let text = format!(
+        "set s = [\"{}\"] policy p {{ rule a: deny when agent.trsut > 1 }}\n",
+        "a".repeat(70_000)
+    );
+    let (err, code) = build("long_line", &text);
+    assert_refused("long line", &err, code);
+    assert!(
+        err.contains("unknown attribute `agent.trsut`") && err.contains("p.gov:1:70043"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `agent.trust`?"), "{err}");
+    // The long line is not printed whole.
+    assert!(err.len() < 2_000, "{} bytes of messages", err.len());
+}
