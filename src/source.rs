@@ -34,14 +34,27 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
     for p in found {
         match std::fs::read(&p) {
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => files.push(SourceFile::new(display(&p), text)),
-                Err(e) => errors.push(
-                    Diag::error(
-                        "govern::io",
-                        format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-                    )
-                    .in_file(display(&p), None),
-                ),
+                Ok(mut text) => {
+                    // A byte order mark some editors write is not part of the policy.
+                    if text.starts_with('\u{feff}') {
+                        text.drain(..'\u{feff}'.len_utf8());
+                    }
+                    files.push(SourceFile::new(display(&p), text));
+                }
+                Err(e) => {
+                    let valid = e.utf8_error().valid_up_to();
+                    let before = e.as_bytes().get(..valid).unwrap_or(&[]);
+                    let (line, column) =
+                        crate::diag::line_col(std::str::from_utf8(before).unwrap_or(""), valid);
+                    errors.push(
+                        Diag::error(
+                            "govern::io",
+                            format!("not valid UTF-8 at column {column} (byte {valid})"),
+                        )
+                        .in_file(display(&p), Some(line))
+                        .help("policy files are UTF-8 text: save the file as UTF-8"),
+                    );
+                }
             },
             Err(e) => errors.push(
                 Diag::error("govern::io", format!("cannot read: {e}")).in_file(display(&p), None),

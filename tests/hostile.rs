@@ -124,3 +124,51 @@ fn an_error_far_along_a_long_line_is_reported() {
     // The long line is not printed whole.
     assert!(err.len() < 2_000, "{} bytes of messages", err.len());
 }
+
+#[test]
+fn a_byte_order_mark_is_ignored_and_crlf_is_fine() {
+    let plain = "default allow\npolicy p {\n  rule a: deny when tool == \"x\"\n}\n";
+    let dir = scratch("bom");
+    std::fs::write(dir.join("plain.gov"), plain).unwrap();
+    std::fs::write(
+        dir.join("bom.gov"),
+        format!("\u{feff}{}", plain.replace('\n', "\r\n")),
+    )
+    .unwrap();
+    let (out1, err1, code1) = run_in(&dir, &["build", "plain.gov", "-o", "a.govb"], "");
+    assert_eq!(code1, 0, "{err1}");
+    let (out2, err2, code2) = run_in(&dir, &["build", "bom.gov", "-o", "b.govb"], "");
+    assert_eq!(code2, 0, "{err2}");
+    assert!(out1.starts_with("sha256:") && out2.starts_with("sha256:"));
+    let (d, _, code) = run_in(
+        &dir,
+        &["eval", "--bundle", "b.govb"],
+        "{\"tool\":\"x\"}\n{\"tool\":\"y\"}\n",
+    );
+    assert_eq!(code, 0);
+    assert!(d.lines().next().unwrap().contains("\"deny\""), "{d}");
+    assert!(d.lines().nth(1).unwrap().contains("\"allow\""), "{d}");
+    // Positions count from after the mark.
+    std::fs::write(
+        dir.join("bom_err.gov"),
+        "\u{feff}policy p {\r\n  rule a: deny when agent.trsut > 1\r\n}\r\n",
+    )
+    .unwrap();
+    let (_, err, code) = run_in(&dir, &["build", "bom_err.gov", "-o", "c.govb"], "");
+    assert_refused("bom_err", &err, code);
+    assert!(err.contains("bom_err.gov:2:21"), "{err}");
+}
+
+#[test]
+fn invalid_utf8_names_the_line_and_column() {
+    let dir = scratch("utf8");
+    let mut bytes = b"policy p {\n  rule a: deny when tool == \"".to_vec();
+    bytes.extend_from_slice(&[0xff, b'"', b'\n', b'}', b'\n']);
+    std::fs::write(dir.join("p.gov"), bytes).unwrap();
+    let (_, err, code) = run_in(&dir, &["build", "p.gov", "-o", "p.govb"], "");
+    assert_refused("invalid utf-8", &err, code);
+    assert!(
+        err.contains("p.gov:2: not valid UTF-8 at column 30"),
+        "{err}"
+    );
+}
