@@ -172,3 +172,30 @@ fn invalid_utf8_names_the_line_and_column() {
         "{err}"
     );
 }
+
+#[test]
+fn one_file_named_two_ways_is_read_once() {
+    let dir = scratch("same_file");
+    std::fs::create_dir_all(dir.join("d")).unwrap();
+    std::fs::write(
+        dir.join("d/a.gov"),
+        "default allow\npolicy p {\n  rule a: deny when tool == \"x\"\n}\n",
+    )
+    .unwrap();
+    let (first, err, code) = run_in(&dir, &["build", "d", "-o", "1.govb"], "");
+    assert_eq!(code, 0, "{err}");
+    let digest = first.split_whitespace().next().unwrap().to_string();
+    for args in [
+        &["d", "./d/"][..],
+        &["d", "d/./a.gov"][..],
+        &["./d/./a.gov"][..],
+        &["d//a.gov", "d"][..],
+    ] {
+        let mut all = vec!["build"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "2.govb"]);
+        let (out, err, code) = run_in(&dir, &all, "");
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.starts_with(&digest), "{args:?}: {out} is not {digest}");
+    }
+}
