@@ -76,7 +76,7 @@ pub enum DiagFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing"
+    after_help = "Exit status: 0 when the bundle was written, 2 when a policy has errors or the bundle cannot be\nwritten (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing"
 )]
 pub struct BuildArgs {
     /// Policy files or directories (searched recursively for *.gov).

@@ -199,3 +199,22 @@ fn one_file_named_two_ways_is_read_once() {
         assert!(out.starts_with(&digest), "{args:?}: {out} is not {digest}");
     }
 }
+
+#[test]
+fn build_never_writes_over_a_policy() {
+    let dir = scratch("output_is_input");
+    let policy = "policy p {\n  rule a: deny when tool == \"x\"\n}\n";
+    std::fs::write(dir.join("p.gov"), policy).unwrap();
+    std::fs::write(dir.join("p.txt"), policy).unwrap();
+    for (input, output) in [("p.gov", "p.gov"), ("p.txt", "./p.txt"), (".", "q.gov")] {
+        let (_, err, code) = run_in(&dir, &["build", input, "-o", output], "");
+        assert_refused(output, &err, code);
+        assert!(
+            err.contains(&format!("`{}`", output.trim_start_matches("./"))),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("p.gov")).unwrap(), policy);
+    assert_eq!(std::fs::read_to_string(dir.join("p.txt")).unwrap(), policy);
+    assert!(!dir.join("q.gov").exists());
+}
