@@ -218,3 +218,36 @@ fn build_never_writes_over_a_policy() {
     assert_eq!(std::fs::read_to_string(dir.join("p.txt")).unwrap(), policy);
     assert!(!dir.join("q.gov").exists());
 }
+
+#[test]
+fn a_truncated_line_does_not_swallow_the_next_event() {
+    let dir = scratch("truncated_line");
+    std::fs::write(
+        dir.join("p.gov"),
+        "default allow\npolicy p {\n  rule a: deny when tool == \"y\"\n}\n",
+    )
+    .unwrap();
+    for input in [
+        "{\"tool\":\"x\"\n{\"tool\":\"y\"}\n{\"tool\":\"z\"}\n",
+        "{\"tool\":\"z\"}\n{\"tool\":\"x\"\n{\"tool\":\"y\"}\n",
+        "{\n \"tool\": \"z\"\n}\n{\n \"tool\": \"x\"\n{\"tool\":\"y\"}\n",
+    ] {
+        let (out, err, code) = run_in(&dir, &["eval", "--policy", "p.gov"], input);
+        assert_eq!(code, 2, "{input:?}: {err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{input:?}: one decision per event:\n{out}");
+        assert_eq!(
+            lines.iter().filter(|l| l.contains("\"error\"")).count(),
+            1,
+            "{out}"
+        );
+        // The event after the truncated one is decided on its own: `y` is denied by p.a.
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("\"rules\":[\"p.a\"]") && !l.contains("\"error\"")),
+            "{input:?}:\n{out}"
+        );
+        assert!(err.contains("end of input"), "{err}");
+    }
+}
