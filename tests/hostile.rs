@@ -251,3 +251,48 @@ fn a_truncated_line_does_not_swallow_the_next_event() {
         assert!(err.contains("end of input"), "{err}");
     }
 }
+
+/// Runs `govern args…` in `dir` with standard output on `/dev/full` (every write fails with
+/// "no space left on device"): (stderr, exit status).
+fn run_to_full_disk(dir: &Path, args: &[&str], stdin: &str) -> (String, i32) {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_govern"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn decisions_that_cannot_be_written_are_an_error() {
+    let dir = scratch("full_disk");
+    std::fs::write(
+        dir.join("p.gov"),
+        "default allow\npolicy p {\n  rule a: deny when tool == \"x\"\n}\n",
+    )
+    .unwrap();
+    let events = "{\"tool\":\"y\"}\n".repeat(10_000);
+    for extra in [&[][..], &["--exit-code"][..], &["--explain"][..]] {
+        let mut args = vec!["eval", "--policy", "p.gov"];
+        args.extend_from_slice(extra);
+        let (err, code) = run_to_full_disk(&dir, &args, &events);
+        assert_eq!(code, 2, "{extra:?}: {err}");
+        assert!(err.contains("cannot write"), "{extra:?}: {err}");
+    }
+    let (err, code) = run_to_full_disk(&dir, &["build", "p.gov", "-o", "p.govb", "--listing"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+}
