@@ -93,12 +93,12 @@ fn deeply_nested_conditions_are_refused_not_a_crash() {
 
 #[test]
 fn nesting_within_the_limit_still_builds() {
-    let n = 32;
+    let n = govern::syntax::parser::MAX_NESTING;
     let cond = format!(
         "{}{}tool == \"x\"{}",
-        "not not ".repeat(n / 2),
-        "(".repeat(n),
-        ")".repeat(n)
+        "not not ".repeat(n / 4),
+        "(".repeat(n / 2),
+        ")".repeat(n / 2)
     );
     let (err, code) = build(
         "nested_ok",
@@ -295,4 +295,45 @@ fn decisions_that_cannot_be_written_are_an_error() {
     let (err, code) = run_to_full_disk(&dir, &["build", "p.gov", "-o", "p.govb", "--listing"], "");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot write"), "{err}");
+}
+
+/// A policy nested as deep as the language allows, through every stage, in a test thread (a
+/// small stack) of whatever build runs the tests.
+#[test]
+fn the_deepest_policy_allowed_goes_through_every_stage() {
+    let max = govern::syntax::parser::MAX_NESTING;
+    let mut cond = "tool == \"x\"".to_string();
+    for i in 0..max {
+        cond = match i % 4 {
+            0 => format!("({cond})"),
+            1 => format!("not {cond}"),
+            2 => format!("seen({cond})"),
+            _ => format!("({cond} or agent.trust > {i})"),
+        };
+    }
+    let text = format!(
+        "policy p {{\n  rule a: deny when {cond}\n  rule b: allow when {}tool{} == \"y\"\n}}\n",
+        "lower(".repeat(max),
+        ")".repeat(max)
+    );
+    let file = govern::diag::SourceFile::new("deep.gov", text);
+    govern::fmt::format(&file).unwrap();
+    let bundle = govern::check::check_sources(vec![file]).unwrap();
+    let _ = govern::lint::run(&bundle, &govern::lint::Levels::default());
+    let model = govern::compile::compile(&bundle);
+    let program = govern::vm::Program::load(&govern::bytecode::encode(&model)).unwrap();
+    let mut reference = govern::reference::Reference::new(&bundle, program.digest.clone());
+    let mut state = program.new_state();
+    let mut event = govern::vm::Event::default();
+    let mut outcome = govern::vm::Outcome::default();
+    for text in [
+        "{\"tool\":\"x\"}",
+        "{\"tool\":\"Y\",\"agent\":{\"trust\":5}}",
+    ] {
+        program.read_event(text, &mut event).unwrap();
+        program.eval(&event, &mut state, &mut outcome);
+        let vm = program.decision(&outcome);
+        let oracle = reference.eval(&serde_json::from_str(text).unwrap());
+        assert_eq!(vm.to_json_line(), oracle.to_json_line());
+    }
 }

@@ -23,7 +23,7 @@ pub const SYNTAX: &str = "govern::syntax";
 
 /// How deep parentheses, `not`, calls and types may nest. Every stage after the parser walks
 /// conditions recursively; the limit keeps them all far from the end of the stack.
-pub const MAX_NESTING: usize = 64;
+pub const MAX_NESTING: usize = 32;
 
 /// Parses one file, reporting every syntax error it contains.
 pub fn parse_file(file: &SourceFile) -> Result<File, Vec<Diag>> {
@@ -937,7 +937,27 @@ impl Builder<'_> {
         })
     }
 
-    fn expr(&mut self, pair: Pair<'_, R>) -> Option<Expr> {
+    fn expr(&mut self, mut pair: Pair<'_, R>) -> Option<Expr> {
+        // Wrappers with a single child are descended in a loop rather than by recursion, so
+        // that each level of nesting costs few stack frames.
+        loop {
+            match pair.as_rule() {
+                R::expr | R::when_expr | R::unless_expr | R::not_expr => {
+                    pair = pair.into_inner().next()?;
+                }
+                R::or_expr | R::and_expr => {
+                    let mut parts = pair
+                        .clone()
+                        .into_inner()
+                        .filter(|p| !matches!(p.as_rule(), R::kw_or | R::kw_and));
+                    match (parts.next(), parts.next()) {
+                        (Some(only), None) => pair = only,
+                        _ => break,
+                    }
+                }
+                _ => break,
+            }
+        }
         let span = self.span(&pair);
         match pair.as_rule() {
             R::expr | R::when_expr | R::unless_expr => {
