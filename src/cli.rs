@@ -76,7 +76,7 @@ pub enum DiagFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing"
+    after_help = "Exit status: 0 when the bundle was written, 2 when a policy has errors or the bundle cannot be\nwritten (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing"
 )]
 pub struct BuildArgs {
     /// Policy files or directories (searched recursively for *.gov).
@@ -103,7 +103,8 @@ Stateful rules (count, sum, seen) carry their state from one event to the next.
 
 Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
 its line number and decided `deny`, and the others are still decided) or when --trust is given
-and the bundle is unsigned or its signature does not verify (then no event is read). With
+and the bundle is unsigned or its signature does not verify (then no event is read), and when
+the decisions cannot be written (a full disk; a reader that goes away is not an error). With
 --exit-code: 0 when every decision is allow, 1 when any is deny, 3 when any is escalate and
 none deny, 2 on errors.
 

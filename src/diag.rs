@@ -53,6 +53,22 @@ impl SourceFile {
         }
     }
 
+    /// The text of the 1-based line `line`, without its line break; `""` past the end.
+    pub fn line_text(&self, line: usize) -> &str {
+        let Some(&start) = line.checked_sub(1).and_then(|i| self.line_starts.get(i)) else {
+            return "";
+        };
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        self.text
+            .get(start..end)
+            .unwrap_or("")
+            .trim_end_matches(['\n', '\r'])
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
@@ -354,8 +370,53 @@ impl Default for RenderOptions {
     }
 }
 
+/// Lines longer than this (in characters) are not drawn in snippets: a generated file on one
+/// line would fill the screen, and a label far along a line cannot be drawn at all.
+const MAX_SNIPPET_LINE: usize = 500;
+
+/// Whether a line the snippet of `diag` would show is too long to draw.
+fn has_long_snippet_line(diag: &Diag) -> bool {
+    let Some(file) = &diag.file else {
+        return false;
+    };
+    diag.labels.iter().any(|l| {
+        let first = file.line_col(l.span.start as usize).0;
+        let last = file.line_col(l.span.end as usize).0;
+        (first.saturating_sub(1)..=last + 1)
+            .any(|n| file.line_text(n).chars().count() > MAX_SNIPPET_LINE)
+    })
+}
+
+/// `diag` without its snippet: the position and the labels in words.
+fn without_snippet(diag: &Diag) -> Diag {
+    let mut plain = diag.clone();
+    if let Some((path, line, column)) = diag.position() {
+        // Only drawn, never read back: the position goes whole into the path.
+        plain.location = Some(Location {
+            path: format!("{path}:{line}:{column}"),
+            line: None,
+            column: None,
+        });
+    }
+    let labels: Vec<&str> = diag
+        .labels
+        .iter()
+        .map(|l| l.text.as_str())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if !labels.is_empty() {
+        plain.message = format!("{} ({})", diag.message, labels.join("; "));
+    }
+    plain.file = None;
+    plain.labels.clear();
+    plain
+}
+
 /// Draws one diagnostic with its source snippet.
 pub fn render_human(diag: &Diag, opts: RenderOptions) -> String {
+    if has_long_snippet_line(diag) {
+        return render_human(&without_snippet(diag), opts);
+    }
     let source = diag
         .file
         .as_ref()

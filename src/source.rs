@@ -28,23 +28,38 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
             ),
         }
     }
-    found.sort();
-    found.dedup();
-    let mut files = Vec::with_capacity(found.len());
-    for p in found {
+    // One file named two ways (`d` and `./d/`, `d/./a.gov`, a symbolic link) is read once,
+    // under the first of its names in sorted order.
+    let mut named: Vec<(String, PathBuf)> = found.into_iter().map(|p| (name(&p), p)).collect();
+    named.sort_by(|a, b| {
+        Path::new(&a.0)
+            .cmp(Path::new(&b.0))
+            .then_with(|| a.1.cmp(&b.1))
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    named.retain(|(n, p)| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| n.into())));
+    let mut files = Vec::with_capacity(named.len());
+    for (name, p) in named {
         match std::fs::read(&p) {
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => files.push(SourceFile::new(display(&p), without_bom(text))),
-                Err(e) => errors.push(
-                    Diag::error(
-                        "govern::io",
-                        format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-                    )
-                    .in_file(display(&p), None),
-                ),
+                Ok(text) => files.push(SourceFile::new(name.clone(), without_bom(text))),
+                Err(e) => {
+                    let valid = e.utf8_error().valid_up_to();
+                    let before = e.as_bytes().get(..valid).unwrap_or(&[]);
+                    let (line, column) =
+                        crate::diag::line_col(std::str::from_utf8(before).unwrap_or(""), valid);
+                    errors.push(
+                        Diag::error(
+                            "govern::io",
+                            format!("not valid UTF-8 at column {column} (byte {valid})"),
+                        )
+                        .in_file(name.clone(), Some(line))
+                        .help("policy files are UTF-8 text: save the file as UTF-8"),
+                    );
+                }
             },
             Err(e) => errors.push(
-                Diag::error("govern::io", format!("cannot read: {e}")).in_file(display(&p), None),
+                Diag::error("govern::io", format!("cannot read: {e}")).in_file(name.clone(), None),
             ),
         }
     }
@@ -95,6 +110,23 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// The name of a policy file as recorded in bundles: [`display`] without `.` components or
+/// repeated separators, so that `d/./a.gov`, `d//a.gov` and `./d/a.gov` are all `d/a.gov`.
+fn name(p: &Path) -> String {
+    let shown = display(p);
+    let absolute = shown.starts_with('/');
+    let parts: Vec<&str> = shown
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
 }
 
 /// A path as shown in messages and recorded in bundles.

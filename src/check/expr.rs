@@ -832,11 +832,32 @@ impl Checker<'_> {
             format!("unknown attribute `{}`", p.display()),
         )
         .at(f.src, p.span, "not an attribute of the request");
-        let suggestion = did_you_mean(&dotted, schema::attribute_names())
+        // A record on its own is no suggestion for a longer path (`annotation.pi` is not
+        // `annotations`); the same path in lower case is the likeliest one, then the one
+        // attribute the path begins (`agent.tr` → `agent.trust`, not the closer `agent.id`).
+        let lower = dotted.to_lowercase();
+        let names = || {
+            schema::attribute_names().filter(|n| rest.is_empty() || !schema::RECORDS.contains(n))
+        };
+        let mut prefixed = names().filter(|n| lower.len() >= 3 && n.starts_with(&lower));
+        let only_prefixed = match (prefixed.next(), prefixed.next()) {
+            (Some(n), None) => Some(n),
+            _ => None,
+        };
+        let suggestion = names()
+            .find(|n| *n == lower)
+            .or(only_prefixed)
+            .or_else(|| did_you_mean(&dotted, names()))
             .map(str::to_string)
             .or_else(|| {
                 // A misspelled open root: `arg.path` → `args.path`.
-                did_you_mean(root, schema::OPEN_ROOTS.iter().copied()).map(|r| {
+                let root_lower = root.to_lowercase();
+                let open = schema::OPEN_ROOTS.iter().copied();
+                let open_root = open
+                    .clone()
+                    .find(|r| *r == root_lower)
+                    .or_else(|| did_you_mean(root, open));
+                open_root.map(|r| {
                     let mut s = vec![r.to_string()];
                     s.extend(rest.iter().cloned());
                     crate::syntax::ast::display_path(s.iter().map(String::as_str))

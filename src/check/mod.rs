@@ -523,7 +523,7 @@ impl<'a> Checker<'a> {
         allow_severity: bool,
     ) -> (Vec<String>, Option<String>) {
         let mut tags = Vec::new();
-        let mut severity = None;
+        let mut severity: Option<(String, crate::syntax::ast::Span)> = None;
         for a in &meta.annotations {
             match a.name.node.as_str() {
                 "tag" => {
@@ -545,7 +545,16 @@ impl<'a> Checker<'a> {
                 "severity" if allow_severity => match a.args.as_slice() {
                     [arg] => match &arg.kind {
                         ast::LiteralKind::String(s, _) if schema::SEVERITIES.contains(&s.as_str()) => {
-                            severity = Some(s.clone());
+                            if let Some((_, first)) = &severity {
+                                let (l, c) = f.src.line_col(first.start as usize);
+                                self.error(
+                                    Diag::error(codes::ANNOTATION, "a rule has at most one `@severity`")
+                                        .at(f.src, a.span, "a second severity")
+                                        .help(format!("the first is at {}:{l}:{c}; keep one", f.src.name)),
+                                );
+                            } else {
+                                severity = Some((s.clone(), a.span));
+                            }
                         }
                         _ => self.error(
                             Diag::error(codes::ANNOTATION, "unknown severity")
@@ -573,7 +582,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        (tags, severity)
+        (tags, severity.map(|(s, _)| s))
     }
 
     fn rule(

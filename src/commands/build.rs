@@ -4,6 +4,14 @@ use crate::cli::BuildArgs;
 use crate::commands::{Ctx, Out, exit};
 
 pub fn run(ctx: &Ctx, args: &BuildArgs) -> u8 {
+    if let Some(message) = overwrites_a_policy(args) {
+        ctx.report(
+            &[crate::diag::Diag::error("govern::io", message)
+                .help("write the bundle to a file ending in `.govb`, e.g. `-o policies.govb`")],
+            args.format,
+        );
+        return exit::ERROR;
+    }
     let built = match crate::pipeline::build_paths(&args.paths) {
         Ok(b) => b,
         Err(diags) => {
@@ -31,5 +39,31 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> u8 {
         m.rules.len(),
         built.bytes.len()
     ));
+    out.flush();
+    if let Some(e) = out.failure() {
+        ctx.error(e);
+        return exit::ERROR;
+    }
     exit::OK
+}
+
+/// Why the output must not be written: it is one of the policy files, or it would be read as
+/// one the next time (a `.gov` name).
+fn overwrites_a_policy(args: &BuildArgs) -> Option<String> {
+    let out = &args.output;
+    let name = crate::source::display(out);
+    if out.extension().is_some_and(|e| e == "gov") {
+        return Some(format!(
+            "the output `{name}` ends in `.gov`: it would be read as a policy file"
+        ));
+    }
+    let same = |p: &std::path::PathBuf| match (std::fs::canonicalize(p), std::fs::canonicalize(out))
+    {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    args.paths
+        .iter()
+        .any(same)
+        .then(|| format!("the output `{name}` is one of the policy files"))
 }

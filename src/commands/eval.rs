@@ -70,6 +70,10 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         return exit::ERROR;
     }
     ev_run.out.flush();
+    if let Some(e) = ev_run.out.failure() {
+        ctx.error(e);
+        return exit::ERROR;
+    }
     if ev_run.count == 0 && ev_run.errors == 0 {
         ctx.error(format!("no events in {name}"));
         return exit::ERROR;
@@ -186,6 +190,8 @@ impl Run<'_> {
     }
 }
 
+const NOT_CLOSED: &str = "unexpected end of input: the JSON object is not closed";
+
 /// Feeds each event's text to `sink` with its first line number. JSONL unless the first value
 /// spans lines, in which case values may span lines.
 pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Result<()> {
@@ -230,10 +236,20 @@ pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Re
         if pending.is_empty() {
             pending_start = line_no;
         }
+        let continued = !pending.is_empty();
         pending.push_str(text);
         pending.push('\n');
         match probe.read(&pending, &mut scratch) {
             Err(e) if e.eof => continue,
+            // An unclosed object followed by a line that is a whole object on its own (a
+            // truncated JSONL line): the unclosed one is bad, the line is the next event.
+            Err(_) if continued && probe.read(text, &mut scratch).is_ok() => {
+                sink.bad(pending_start, NOT_CLOSED);
+                if let Err(m) = sink.event(line_no, text) {
+                    sink.bad(line_no, &m);
+                }
+                pending.clear();
+            }
             _ => {
                 if let Err(m) = sink.event(pending_start, &pending) {
                     sink.bad(pending_start, &m);
@@ -243,10 +259,7 @@ pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Re
         }
     }
     if !pending.trim().is_empty() {
-        sink.bad(
-            pending_start,
-            "unexpected end of input: the JSON object is not closed",
-        );
+        sink.bad(pending_start, NOT_CLOSED);
     }
     Ok(())
 }

@@ -115,6 +115,8 @@ pub fn run(cli: Cli) -> u8 {
 pub struct Out {
     w: io::BufWriter<io::StdoutLock<'static>>,
     pub closed: bool,
+    /// The first write error other than a closed pipe (a full disk…): output was lost.
+    failure: Option<io::Error>,
 }
 
 impl Out {
@@ -122,12 +124,29 @@ impl Out {
         Out {
             w: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
             closed: false,
+            failure: None,
         }
     }
 
+    fn fail(&mut self, e: io::Error) {
+        self.closed = true;
+        if e.kind() != io::ErrorKind::BrokenPipe && self.failure.is_none() {
+            self.failure = Some(e);
+        }
+    }
+
+    /// After [`Out::flush`]: why output was lost, unless the reader merely went away.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .as_ref()
+            .map(|e| format!("cannot write to standard output: {e}"))
+    }
+
     pub fn write_str(&mut self, s: &str) {
-        if !self.closed && self.w.write_all(s.as_bytes()).is_err() {
-            self.closed = true;
+        if !self.closed {
+            if let Err(e) = self.w.write_all(s.as_bytes()) {
+                self.fail(e);
+            }
         }
     }
 
@@ -137,8 +156,10 @@ impl Out {
     }
 
     pub fn flush(&mut self) {
-        if !self.closed && self.w.flush().is_err() {
-            self.closed = true;
+        if !self.closed {
+            if let Err(e) = self.w.flush() {
+                self.fail(e);
+            }
         }
     }
 }

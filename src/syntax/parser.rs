@@ -21,6 +21,10 @@ pub use generated::{GovParser, Rule as R};
 /// The diagnostic code of every syntax error.
 pub const SYNTAX: &str = "govern::syntax";
 
+/// How deep parentheses, `not`, calls and types may nest. Every stage after the parser walks
+/// conditions recursively; the limit keeps them all far from the end of the stack.
+pub const MAX_NESTING: usize = 32;
+
 /// Parses one file, reporting every syntax error it contains.
 pub fn parse_file(file: &SourceFile) -> Result<File, Vec<Diag>> {
     let text: &str = &file.text;
@@ -28,6 +32,7 @@ pub fn parse_file(file: &SourceFile) -> Result<File, Vec<Diag>> {
         file,
         base: 0,
         errors: Vec::new(),
+        depth: 0,
     };
     match GovParser::parse(R::file, text) {
         Ok(mut pairs) => {
@@ -125,6 +130,7 @@ fn build_errors(
         file,
         base,
         errors: Vec::new(),
+        depth: 0,
     };
     if let Some(p) = pairs.flatten().find(|p| p.as_rule() == what) {
         if what == R::rule {
@@ -385,10 +391,36 @@ fn pest_error_in(file: &SourceFile, base: usize, e: &pest::error::Error<R>, ctx:
             }
             d
         }
+        // pest stops at its stack or call limit on absurdly nested input.
+        pest::error::ErrorVariant::CustomError { message } if message.contains("limit reached") => {
+            nested_too_deeply(file, span)
+        }
         pest::error::ErrorVariant::CustomError { message } => {
             Diag::error(SYNTAX, message.clone()).at(file, span, "here")
         }
     }
+}
+
+/// The start of the message for input nested deeper than [`MAX_NESTING`].
+const NESTED: &str = "nested too deeply";
+
+/// The error for nesting deeper than [`MAX_NESTING`], pointing at the opening of the level at
+/// `span.start` (a `(`, `{`, `not` or a function name with its `(`), not at its whole extent.
+fn nested_too_deeply(file: &SourceFile, span: Span) -> Diag {
+    let start = span.start as usize;
+    let rest = file.text.get(start..).unwrap_or("");
+    let word = rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len());
+    let len = match rest.get(word..word + 1) {
+        _ if word == 0 => rest.chars().next().map_or(0, char::len_utf8),
+        Some("(") => word + 1,
+        _ => word,
+    };
+    Diag::error(
+        SYNTAX,
+        format!("{NESTED}: more than {MAX_NESTING} levels of parentheses, `not`, calls or types"),
+    )
+    .at(file, Span::new(start, start + len), "one level too many")
+    .help("nest less deeply; a long condition can be split into several rules")
 }
 
 fn syntax_help(text: &str, pos: usize, expected: &[&str]) -> Option<String> {
@@ -567,6 +599,8 @@ struct Builder<'f> {
     /// Offset of the parsed text inside the file.
     base: usize,
     errors: Vec<Diag>,
+    /// How many parentheses, `not`s, calls or types enclose the node being built.
+    depth: usize,
 }
 
 /// The children of a pair, without punctuation.
@@ -580,6 +614,33 @@ impl Builder<'_> {
     fn span(&self, p: &Pair<'_, R>) -> Span {
         let s = p.as_span();
         Span::new(self.base + s.start(), self.base + s.end())
+    }
+
+    /// Enters one more level of nesting at `span`; `false` (with an error reported once) when
+    /// that is deeper than [`MAX_NESTING`]. Every `true` is paired with [`Builder::leave`].
+    fn enter(&mut self, span: Span) -> bool {
+        if self.depth >= MAX_NESTING {
+            if !self.errors.iter().any(|d| d.message.starts_with(NESTED)) {
+                self.errors.push(nested_too_deeply(self.file, span));
+            }
+            return false;
+        }
+        self.depth += 1;
+        true
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// Builds a nested node with `f` one level deeper.
+    fn nested<T>(&mut self, span: Span, f: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
+        if !self.enter(span) {
+            return None;
+        }
+        let r = f(self);
+        self.leave();
+        r
     }
 
     fn internal(&mut self, span: Span, what: &str) {
@@ -712,6 +773,10 @@ impl Builder<'_> {
 
     fn type_expr(&mut self, pair: Pair<'_, R>) -> Option<TypeExpr> {
         let span = self.span(&pair);
+        self.nested(span, |b| b.type_expr_inner(span, pair))
+    }
+
+    fn type_expr_inner(&mut self, span: Span, pair: Pair<'_, R>) -> Option<TypeExpr> {
         let inner = children(pair).into_iter().next()?;
         let kind = match inner.as_rule() {
             R::ident => TypeKind::Named(inner.as_str().to_string()),
@@ -872,7 +937,27 @@ impl Builder<'_> {
         })
     }
 
-    fn expr(&mut self, pair: Pair<'_, R>) -> Option<Expr> {
+    fn expr(&mut self, mut pair: Pair<'_, R>) -> Option<Expr> {
+        // Wrappers with a single child are descended in a loop rather than by recursion, so
+        // that each level of nesting costs few stack frames.
+        loop {
+            match pair.as_rule() {
+                R::expr | R::when_expr | R::unless_expr | R::not_expr => {
+                    pair = pair.into_inner().next()?;
+                }
+                R::or_expr | R::and_expr => {
+                    let mut parts = pair
+                        .clone()
+                        .into_inner()
+                        .filter(|p| !matches!(p.as_rule(), R::kw_or | R::kw_and));
+                    match (parts.next(), parts.next()) {
+                        (Some(only), None) => pair = only,
+                        _ => break,
+                    }
+                }
+                _ => break,
+            }
+        }
         let span = self.span(&pair);
         match pair.as_rule() {
             R::expr | R::when_expr | R::unless_expr => {
@@ -906,7 +991,7 @@ impl Builder<'_> {
                 let inner = children(pair)
                     .into_iter()
                     .find(|p| p.as_rule() == R::not_expr)?;
-                let e = self.expr(inner)?;
+                let e = self.nested(span, |b| b.expr(inner))?;
                 Some(Expr {
                     kind: ExprKind::Not(Box::new(e)),
                     span,
@@ -996,7 +1081,7 @@ impl Builder<'_> {
                 for p in children(inner) {
                     match p.as_rule() {
                         R::ident => name = Some(self.ident(&p)),
-                        R::call_arg => args.push(self.call_arg(p)?),
+                        R::call_arg => args.push(self.nested(span, |b| b.call_arg(p))?),
                         _ => {}
                     }
                 }
@@ -1007,7 +1092,7 @@ impl Builder<'_> {
                 let e = children(inner)
                     .into_iter()
                     .find(|p| p.as_rule() == R::expr)?;
-                return self.expr(e);
+                return self.nested(span, |b| b.expr(e));
             }
             _ => {
                 self.internal(span, "a value");
