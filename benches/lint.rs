@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("lint");
     g.sample_size(10);
     g.bench_function("all_lints_1000_rules", |b| {
-        b.iter(|| govern::lint::run(&bundle, &levels))
+        b.iter(|| govern::lint::run(&bundle, &levels).unwrap())
     });
     // The same bundle without the `action` guards and with touching ranges: 700 findings,
     // each semantic one with an example request confirmed by the VM and the reference.
@@ -93,10 +93,10 @@ fn bench(c: &mut Criterion) {
         .replace(" and args.amount > ", " and args.amount >= ");
     let noisy = govern::check::check_sources(vec![SourceFile::new("bench.gov", findings_src)])
         .expect("the generated bundle checks");
-    let found = govern::lint::run(&noisy, &levels).len();
+    let found = govern::lint::run(&noisy, &levels).unwrap().len();
     assert!(found >= 500, "{found} findings");
     g.bench_function("all_lints_1000_rules_700_findings", |b| {
-        b.iter(|| govern::lint::run(&noisy, &levels))
+        b.iter(|| govern::lint::run(&noisy, &levels).unwrap())
     });
     g.finish();
 }

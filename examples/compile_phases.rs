@@ -29,7 +29,7 @@ fn main() {
     let bundle = govern::check::check(vec![file], vec![ast]).unwrap();
     println!("check    {:>10.2?}", t.elapsed());
     let t = Instant::now();
-    let model = govern::compile::compile(&bundle);
+    let model = govern::compile::compile(&bundle).unwrap();
     println!("compile  {:>10.2?}", t.elapsed());
     let t = Instant::now();
     let bytes = govern::bytecode::encode(&model);

@@ -13,7 +13,9 @@ pub fn parse(data: &[u8]) -> Result<(), String> {
     };
     let file = SourceFile::new("fuzz.gov", text);
     if let Ok(bundle) = crate::check::check_sources(vec![file]) {
-        let model = crate::compile::compile(&bundle);
+        let Ok(model) = crate::compile::compile(&bundle) else {
+            return Ok(());
+        };
         let bytes = crate::bytecode::encode(&model);
         match crate::bytecode::decode(&bytes) {
             Ok(decoded) if decoded == model => {}

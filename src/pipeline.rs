@@ -26,7 +26,7 @@ pub fn build_paths(paths: &[PathBuf]) -> Result<Built, Vec<Diag>> {
 /// Checks, compiles, encodes and loads in-memory sources.
 pub fn build_sources(files: Vec<SourceFile>) -> Result<Built, Vec<Diag>> {
     let bundle = crate::check::check_sources(files)?;
-    let model = crate::compile::compile(&bundle);
+    let model = crate::compile::compile(&bundle).map_err(|e| vec![e.diag(&bundle)])?;
     let bytes = bytecode::encode(&model);
     let program = Program::load(&bytes).map_err(|e| {
         vec![

@@ -36,7 +36,7 @@ fn corpus_policies() -> Vec<(String, String)> {
 
 fn model_of(name: &str, text: &str) -> Model {
     let bundle = govern::check::check_sources(vec![SourceFile::new(name, text)]).unwrap();
-    govern::compile::compile(&bundle)
+    govern::compile::compile(&bundle).unwrap()
 }
 
 const EVENTS: &[&str] = &[

@@ -92,8 +92,8 @@ fn run_case(path: &Path, limit: Option<usize>, failures: &mut Vec<String>) -> (u
         panic!("{name}: policy does not compile:\n{}", msgs.join("\n"))
     });
     let model = match limit {
-        None => govern::compile::compile(&bundle),
-        Some(l) => govern::compile::compile_with(&bundle, l as u64),
+        None => govern::compile::compile(&bundle).unwrap(),
+        Some(l) => govern::compile::compile_with(&bundle, l as u64).unwrap(),
     };
     let bytes = govern::bytecode::encode(&model);
     let program = &govern::vm::Program::load(&bytes).unwrap();

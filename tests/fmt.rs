@@ -98,6 +98,7 @@ fn fmt_keeps_hidden_characters_escaped() {
     let bundle =
         govern::check::check_sources(vec![SourceFile::new("hidden.gov", once.as_str())]).unwrap();
     let codes: Vec<&str> = govern::lint::run(&bundle, &govern::lint::Levels::default())
+        .unwrap()
         .iter()
         .map(|f| f.code)
         .filter(|c| *c == "G0207" || *c == "G0208")

@@ -319,8 +319,8 @@ fn the_deepest_policy_allowed_goes_through_every_stage() {
     let file = govern::diag::SourceFile::new("deep.gov", text);
     govern::fmt::format(&file).unwrap();
     let bundle = govern::check::check_sources(vec![file]).unwrap();
-    let _ = govern::lint::run(&bundle, &govern::lint::Levels::default());
-    let model = govern::compile::compile(&bundle);
+    let _ = govern::lint::run(&bundle, &govern::lint::Levels::default()).unwrap();
+    let model = govern::compile::compile(&bundle).unwrap();
     let program = govern::vm::Program::load(&govern::bytecode::encode(&model)).unwrap();
     let mut reference = govern::reference::Reference::new(&bundle, program.digest.clone());
     let mut state = program.new_state();
@@ -336,4 +336,48 @@ fn the_deepest_policy_allowed_goes_through_every_stage() {
         let oracle = reference.eval(&serde_json::from_str(text).unwrap());
         assert_eq!(vm.to_json_line(), oracle.to_json_line());
     }
+}
+
+/// `(args.a0 == 1 or args.b0 == 1) and …` over `n` pairs: a diagram exponential in `n` under
+/// the compiler's variable order.
+fn exponential_policy(n: usize) -> String {
+    let params: Vec<String> = (0..n)
+        .map(|i| format!("a{i}: number, b{i}: number"))
+        .collect();
+    let pairs: Vec<String> = (0..n)
+        .map(|i| format!("(args.a{i} == 1 or args.b{i} == 1)"))
+        .collect();
+    format!(
+        "tool t({})\n\npolicy p {{\n  rule r: deny when tool == \"t\"\n    and {}\n    because \"x\"\n}}\n",
+        params.join(", "),
+        pairs.join("\n    and ")
+    )
+}
+
+#[test]
+fn a_condition_with_an_exponential_diagram_is_refused_not_a_hang() {
+    // Uncapped, 16 pairs took 16 s and 1.9 GB to build and 20 did not finish in a minute.
+    let dir = scratch("exponential");
+    std::fs::write(dir.join("p.gov"), exponential_policy(24)).unwrap();
+    let lint = {
+        let dir = dir.clone();
+        std::thread::spawn(move || run_in(&dir, &["lint", "p.gov"], ""))
+    };
+    let (_, err, code) = run_in(&dir, &["build", "p.gov", "-o", "p.govb"], "");
+    assert_refused("build", &err, code);
+    assert!(!dir.join("p.govb").exists());
+    let (_, lint_err, lint_code) = lint.join().unwrap();
+    assert_refused("lint", &lint_err, lint_code);
+    for err in [err, lint_err] {
+        assert!(err.contains("govern::too_large"), "{err}");
+        assert!(err.contains("p.gov:4:"), "{err}");
+        assert!(
+            err.contains("the condition of `p.r` grows exponentially"),
+            "{err}"
+        );
+    }
+    // Below the limit the same shape still builds.
+    std::fs::write(dir.join("q.gov"), exponential_policy(8)).unwrap();
+    let (_, err, code) = run_in(&dir, &["build", "q.gov", "-o", "q.govb"], "");
+    assert_eq!(code, 0, "{err}");
 }

@@ -140,7 +140,7 @@ fn matches(bundle: &Bundle, r: usize, v: K3) -> bool {
 
 fn check_claims(text: &str) {
     let bundle = govern::check::check_sources(vec![SourceFile::new("r.gov", text)]).unwrap();
-    let findings = govern::lint::run(&bundle, &Levels::default());
+    let findings = govern::lint::run(&bundle, &Levels::default()).unwrap();
     let reference = Reference::new(&bundle, "");
     let values: Vec<Vec<K3>> = grid()
         .iter()
@@ -261,7 +261,7 @@ fn lint_soundness_generator_finds_things() {
         let text = strat.new_tree(&mut runner).unwrap().current();
         let bundle =
             govern::check::check_sources(vec![SourceFile::new("r.gov", text.as_str())]).unwrap();
-        for f in govern::lint::run(&bundle, &Levels::default()) {
+        for f in govern::lint::run(&bundle, &Levels::default()).unwrap() {
             codes.insert(f.code);
         }
     }

@@ -281,8 +281,8 @@ fn check_stream(
             }
         };
     let model = match limit {
-        Some(l) => govern::compile::compile_with(&bundle, l as u64),
-        None => govern::compile::compile(&bundle),
+        Some(l) => govern::compile::compile_with(&bundle, l as u64).unwrap(),
+        None => govern::compile::compile(&bundle).unwrap(),
     };
     let bytes = govern::bytecode::encode(&model);
     let program = Program::load(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;

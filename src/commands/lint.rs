@@ -56,7 +56,13 @@ fn once(ctx: &Ctx, args: &LintArgs, paths: &[PathBuf]) -> u8 {
             return exit::ERROR;
         }
     };
-    let findings = lint::run(&bundle, &cfg.levels);
+    let findings = match lint::run(&bundle, &cfg.levels) {
+        Ok(f) => f,
+        Err(too_large) => {
+            input_errors(ctx, args, &[too_large.diag(&bundle)], diag_format);
+            return exit::ERROR;
+        }
+    };
     let text = match args.format {
         LintFormat::Human => output::human(&bundle, &findings, ctx.color_out),
         LintFormat::Json => output::json_lines(&bundle, &findings),

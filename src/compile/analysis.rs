@@ -28,6 +28,9 @@ pub struct Analysis {
     pub trackers: Vec<Tracker>,
     /// The truth-valued diagram of each rule's whole condition, by rule index.
     pub rules: Vec<NodeRef>,
+    /// The first rule whose diagram reached [`super::dd::NODE_LIMIT`]. Once the manager is
+    /// [`Manager::exceeded`], no answer of the analysis is to be trusted.
+    pub too_large: Option<usize>,
     lw: Lowerer,
     rank: Vec<u32>,
     consts: Vec<Vec<String>>,
@@ -64,17 +67,21 @@ impl Analysis {
     pub fn new(bundle: &Bundle) -> Analysis {
         let lowered = lower(bundle);
         let mut m = Manager::new(lowered.shapes);
+        let mut too_large = None;
         let rules = {
             let b = Builder {
                 rank: &lowered.rank,
                 consts: &lowered.consts,
                 vars: &lowered.lw.vars,
             };
-            lowered
-                .rule_conds
-                .iter()
-                .map(|l| b.build(&mut m, l))
-                .collect()
+            let mut rules = Vec::with_capacity(lowered.rule_conds.len());
+            for (i, l) in lowered.rule_conds.iter().enumerate() {
+                rules.push(b.build(&mut m, l));
+                if m.exceeded() && too_large.is_none() {
+                    too_large = Some(i);
+                }
+            }
+            rules
         };
         let lw = lowered.lw;
         let vars = lowered
@@ -90,6 +97,7 @@ impl Analysis {
             slots,
             trackers,
             rules,
+            too_large,
             lw,
             rank: lowered.rank,
             consts: lowered.consts,

@@ -122,6 +122,13 @@ const FORK_SCAN: usize = 4;
 /// A leaf is copied into the leaves of a diagram of at most this many nodes, no larger.
 pub const LEAF_COPY_MAX: u64 = 32;
 
+/// The most diagram nodes one compilation may make, intermediate results included (about
+/// 400 bytes each, with the memo tables and the encoding: some 800 MB at the limit). The
+/// 10,000-rule benchmark bundle makes 224,439; a condition whose diagram grows exponentially
+/// under the variable order (`(a0 or b0) and (a1 or b1) and …` over many attributes) reaches
+/// the limit within seconds and is refused instead of running on.
+pub const NODE_LIMIT: usize = 2_000_000;
+
 /// A leaf with more items than this is not copied into the leaves of a diagram.
 pub const BIG_LEAF: usize = 16;
 
@@ -160,6 +167,11 @@ pub struct Manager {
     /// A union may copy one diagram under another when the result stays within
     /// `copy_factor` times the two inputs (or `SMALL_PRODUCT`); otherwise it forks.
     pub copy_factor: u64,
+    /// At most this many nodes are made ([`NODE_LIMIT`] by default). Past it the manager stops
+    /// building: every operation answers the unknown leaf at once and [`Manager::exceeded`]
+    /// tells the caller that the diagrams are not to be used.
+    pub node_limit: usize,
+    exceeded: bool,
     empty: Node,
     pub f: NodeRef,
     pub t: NodeRef,
@@ -184,6 +196,8 @@ impl Manager {
             sizes: Vec::new(),
             exact_items: FxHashMap::default(),
             copy_factor: DEFAULT_COPY_FACTOR,
+            node_limit: NODE_LIMIT,
+            exceeded: false,
             empty: Node::Leaf(Box::new([])),
             f: 0,
             t: 0,
@@ -209,9 +223,18 @@ impl Manager {
         self.nodes.is_empty()
     }
 
+    /// Whether building stopped at [`Manager::node_limit`]: the diagrams made since are wrong.
+    pub fn exceeded(&self) -> bool {
+        self.exceeded
+    }
+
     fn intern(&mut self, n: Node) -> NodeRef {
         if let Some(&r) = self.unique.get(&n) {
             return r;
+        }
+        if self.nodes.len() >= self.node_limit {
+            self.exceeded = true;
+            return self.u;
         }
         let r = NodeRef::try_from(self.nodes.len()).unwrap_or(NodeRef::MAX);
         let children = self.children_of(&n);
@@ -541,6 +564,9 @@ impl Manager {
     }
 
     fn apply(&mut self, op: Op, a: NodeRef, b: NodeRef) -> NodeRef {
+        if self.exceeded {
+            return self.u;
+        }
         // Shortcuts that do not need to look inside.
         match op {
             Op::And if a == self.f || b == self.f => return self.f,

@@ -107,14 +107,46 @@ struct Lowerer {
     forced: Option<(*const Test, bool)>,
 }
 
+/// A bundle whose decision diagram would need more than [`dd::NODE_LIMIT`] nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TooLarge {
+    /// The index in `bundle.rules` of the rule being built when the limit was reached; `None`
+    /// when it was reached while joining the rules' diagrams.
+    pub rule: Option<usize>,
+}
+
+impl TooLarge {
+    /// The error as a diagnostic, pointing at the rule when there is one.
+    pub fn diag(&self, bundle: &Bundle) -> crate::diag::Diag {
+        use crate::diag::Diag;
+        let message = "the decision diagram would pass 2,000,000 nodes";
+        debug_assert_eq!(dd::NODE_LIMIT, 2_000_000);
+        let rule = self.rule.and_then(|i| bundle.rules.get(i));
+        let d = Diag::error("govern::too_large", message);
+        let d = match rule.and_then(|r| Some((r, bundle.file(r.loc)?))) {
+            Some((r, file)) => d.at(
+                file,
+                r.loc.span,
+                format!("the condition of `{}` grows exponentially", r.id),
+            ),
+            None => d,
+        };
+        d.help(
+            "a condition like `(a0 or b0) and (a1 or b1) and …` over many different attributes \
+             has a diagram exponential in their number: split the rule into several rules, or \
+             test fewer independent attributes in one condition",
+        )
+    }
+}
+
 /// Compiles a checked bundle.
-pub fn compile(bundle: &Bundle) -> Model {
+pub fn compile(bundle: &Bundle) -> Result<Model, TooLarge> {
     compile_with(bundle, dd::DEFAULT_COPY_FACTOR)
 }
 
 /// Compiles with a custom copy factor (see `dd`): tests use 0 to fork wherever two
 /// sub-diagrams test unrelated variables, exercising the merging of forked leaves.
-pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Model {
+pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge> {
     let Lowered {
         lw,
         tracker_conds,
@@ -138,17 +170,27 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Model {
         let d = b.build(&mut m, l);
         let t = u32::try_from(t).unwrap_or(u32::MAX);
         diagrams.push(m.map(d, Some(Item::Fire(t).code()), None));
+        if m.exceeded() {
+            // A tracker condition is a rule's stateful call: blame no rule in particular.
+            return Err(TooLarge { rule: None });
+        }
     }
-    for (r, l) in rule_conds.iter().enumerate() {
+    for (i, l) in rule_conds.iter().enumerate() {
         let d = b.build(&mut m, l);
-        let r = u32::try_from(r).unwrap_or(u32::MAX);
+        let r = u32::try_from(i).unwrap_or(u32::MAX);
         diagrams.push(m.map(
             d,
             Some(Item::RuleTrue(r).code()),
             Some(Item::RuleUnknown(r).code()),
         ));
+        if m.exceeded() {
+            return Err(TooLarge { rule: Some(i) });
+        }
     }
     let root = unite(&mut m, diagrams);
+    if m.exceeded() {
+        return Err(TooLarge { rule: None });
+    }
     let roots = vec![root];
 
     // Emit.
@@ -254,7 +296,7 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Model {
         })
         .collect();
     let slots: Vec<Vec<String>> = lw.slots.keys().cloned().collect();
-    Model {
+    Ok(Model {
         compiler: COMPILER_VERSION.to_string(),
         source_digest: bundle.source_digest,
         default: bundle.default,
@@ -266,7 +308,7 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Model {
         leaves,
         nodes,
         roots,
-    }
+    })
 }
 
 /// A bundle's conditions lowered to Kleene logic over ordered variables.

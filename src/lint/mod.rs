@@ -197,8 +197,10 @@ impl Levels {
 }
 
 /// Runs every lint that is not turned off on a checked bundle, applies the inline
-/// suppressions, and returns the findings sorted by file, position and code.
-pub fn run(bundle: &Bundle, levels: &Levels) -> Vec<Finding> {
+/// suppressions, and returns the findings sorted by file, position and code. A bundle whose
+/// decision diagram passes the compiler's node limit cannot be analysed (nor built): that is
+/// the error.
+pub fn run(bundle: &Bundle, levels: &Levels) -> Result<Vec<Finding>, crate::compile::TooLarge> {
     let mut cx = Cx::new(bundle);
     let mut findings = Vec::new();
     for lint in rules::ALL {
@@ -207,6 +209,13 @@ pub fn run(bundle: &Bundle, levels: &Levels) -> Vec<Finding> {
         };
         let mut found = Vec::new();
         (lint.check)(&mut cx, &mut found);
+        if let Some(sem) = &cx.sem {
+            if sem.a.m.exceeded() {
+                return Err(crate::compile::TooLarge {
+                    rule: sem.a.too_large,
+                });
+            }
+        }
         for mut f in found {
             f.loc = f.loc.map(|l| trimmed(bundle, l));
             for (l, _) in f.related.iter_mut() {
@@ -221,7 +230,7 @@ pub fn run(bundle: &Bundle, levels: &Levels) -> Vec<Finding> {
     let mut findings = suppress::apply(bundle, findings, levels);
     sort(bundle, &mut findings);
     findings.dedup();
-    findings
+    Ok(findings)
 }
 
 /// The verb of an effect: `allows`, `denies`, `escalates`, `warns`.

@@ -249,7 +249,11 @@ mod tests {
 
     fn codes(src: &str) -> Vec<&'static str> {
         let b = crate::check::check_sources(vec![SourceFile::new("t.gov", src)]).unwrap();
-        run(&b, &Levels::default()).iter().map(|f| f.code).collect()
+        run(&b, &Levels::default())
+            .unwrap()
+            .iter()
+            .map(|f| f.code)
+            .collect()
     }
 
     #[test]
@@ -273,7 +277,7 @@ mod tests {
         let b = crate::check::check_sources(vec![SourceFile::new("t.gov", unused)]).unwrap();
         let mut levels = Levels::default();
         levels.overrides.insert("G0201".into(), None);
-        assert!(run(&b, &levels).is_empty());
+        assert!(run(&b, &levels).unwrap().is_empty());
         // Above the annotations of a rule: covers the rule.
         let annotated = "policy p {\n // govern:allow(G0201) why\n @tag(\"x\")\n rule a: deny when action == \"input\"\n}\n";
         assert!(codes(annotated).is_empty());

@@ -831,7 +831,7 @@ impl<'b> Oracle<'b> {
             .entry(key.clone())
             .or_insert_with(|| {
                 let sub = sub_bundle(bundle, &key);
-                let model = crate::compile::compile(&sub);
+                let model = crate::compile::compile(&sub).ok()?;
                 let bytes = crate::bytecode::encode(&model);
                 let program = Program::load(&bytes).ok()?;
                 Some(Compiled {

@@ -1295,7 +1295,7 @@ mod tests {
     fn forked(src: &str) -> Program {
         let files = vec![crate::diag::SourceFile::new("g.gov", src)];
         let bundle = crate::check::check_sources(files).unwrap();
-        let model = crate::compile::compile_with(&bundle, 0);
+        let model = crate::compile::compile_with(&bundle, 0).unwrap();
         let p = Program::load(&crate::bytecode::encode(&model)).unwrap();
         assert!(
             p.model
