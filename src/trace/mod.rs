@@ -413,16 +413,22 @@ impl TraceReader {
     /// one damaged first line does not turn an MCP log or an OTLP export into JSONL events.
     /// When no line within the first 64 KiB is a record on its own (a pretty-printed
     /// document), those bytes are searched for `"resourceSpans"` and `"jsonrpc"`.
+    /// Appends the next line of the source to `line` without looking ahead first: at most
+    /// `MAX_LINE + 1` bytes, so that a longer line is refused by the reader later instead of
+    /// being held whole. The number of bytes read.
+    fn read_bounded_line(&mut self, line: &mut Vec<u8>) -> Result<usize, TraceError> {
+        (&mut self.src)
+            .take((MAX_LINE + 1) as u64)
+            .read_until(b'\n', line)
+            .map_err(|e| self.io_err(&e))
+    }
+
     fn detect(&mut self) -> Result<InputFormat, TraceError> {
         const LOOK_AHEAD: usize = 64 * 1024;
         let mut line = Vec::new();
         while self.ahead.len() < LOOK_AHEAD {
             line.clear();
-            // Bounded: a first line longer than MAX_LINE is refused by the reader later.
-            let n = (&mut self.src)
-                .take((MAX_LINE + 1) as u64)
-                .read_until(b'\n', &mut line)
-                .map_err(|e| self.io_err(&e))?;
+            let n = self.read_bounded_line(&mut line)?;
             self.ahead.extend_from_slice(&line);
             if n == 0 || line.last() != Some(&b'\n') {
                 break;
@@ -446,10 +452,7 @@ impl TraceReader {
         }
         while self.ahead.len() < LOOK_AHEAD {
             line.clear();
-            let n = (&mut self.src)
-                .take((MAX_LINE + 1) as u64)
-                .read_until(b'\n', &mut line)
-                .map_err(|e| self.io_err(&e))?;
+            let n = self.read_bounded_line(&mut line)?;
             if n == 0 {
                 break;
             }
