@@ -292,9 +292,22 @@ fn decisions_that_cannot_be_written_are_an_error() {
         assert_eq!(code, 2, "{extra:?}: {err}");
         assert!(err.contains("cannot write"), "{extra:?}: {err}");
     }
-    let (err, code) = run_to_full_disk(&dir, &["build", "p.gov", "-o", "p.govb", "--listing"], "");
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("cannot write"), "{err}");
+    // Every command, whatever it decided (each of these would otherwise exit 0).
+    std::fs::write(dir.join("p.test.yaml"), "policy: p.gov\ntests:\n  - name: y\n    request: {tool: y}\n    expect: {decision: allow}\n").unwrap();
+    for args in [
+        &["build", "p.gov", "-o", "p.govb", "--listing"][..],
+        &["lint", "p.gov"][..],
+        &["test", "p.test.yaml", "--format", "junit"][..],
+        &["simulate", "--policy", "p.gov", "--format", "jsonl", "-"][..],
+        &["explain", "G0101"][..],
+    ] {
+        let (err, code) = run_to_full_disk(&dir, args, &events);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains("cannot write to standard output"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// A policy nested as deep as the language allows, through every stage, in a test thread (a

@@ -70,10 +70,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         return exit::ERROR;
     }
     ev_run.out.flush();
-    if let Some(e) = ev_run.out.failure() {
-        ctx.error(e);
-        return exit::ERROR;
-    }
+
     if ev_run.count == 0 && ev_run.errors == 0 {
         ctx.error(format!("no events in {name}"));
         return exit::ERROR;

@@ -95,28 +95,44 @@ impl Ctx {
 /// Runs the command line; returns the process exit status.
 pub fn run(cli: Cli) -> u8 {
     let ctx = Ctx::new(cli.color);
-    match cli.command {
-        Command::Build(a) => build::run(&ctx, &a),
-        Command::Eval(a) => eval::run(&ctx, &a),
-        Command::Simulate(a) => simulate::run(&ctx, &a),
-        Command::Keygen(a) => keygen::run(&ctx, &a),
-        Command::Sign(a) => sign::run(&ctx, &a),
-        Command::Verify(a) => verify::run(&ctx, &a),
-        Command::Keyid(a) => keyid::run(&ctx, &a),
-        Command::Test(a) => test::run(&ctx, &a),
-        Command::Completions(a) => completions::run(&ctx, &a),
-        Command::Lint(a) => lint::run(&ctx, &a),
-        Command::Explain(a) => explain::run(&ctx, &a),
-        Command::Fmt(a) => fmt::run(&ctx, &a),
+    let status = dispatch(&ctx, cli.command);
+    // Output that could not be written (a full disk…) is lost whatever the command decided:
+    // CI must not read a status 0 or 1 as a result it never saw.
+    match OUTPUT_LOST.get() {
+        Some(e) => {
+            ctx.error(format!("cannot write to standard output: {e}"));
+            exit::ERROR
+        }
+        None => status,
     }
 }
 
-/// Standard output, buffered, where a closed pipe (`| head`) ends output quietly.
+fn dispatch(ctx: &Ctx, command: Command) -> u8 {
+    match command {
+        Command::Build(a) => build::run(ctx, &a),
+        Command::Eval(a) => eval::run(ctx, &a),
+        Command::Simulate(a) => simulate::run(ctx, &a),
+        Command::Keygen(a) => keygen::run(ctx, &a),
+        Command::Sign(a) => sign::run(ctx, &a),
+        Command::Verify(a) => verify::run(ctx, &a),
+        Command::Keyid(a) => keyid::run(ctx, &a),
+        Command::Test(a) => test::run(ctx, &a),
+        Command::Completions(a) => completions::run(ctx, &a),
+        Command::Lint(a) => lint::run(ctx, &a),
+        Command::Explain(a) => explain::run(ctx, &a),
+        Command::Fmt(a) => fmt::run(ctx, &a),
+    }
+}
+
+/// The first error writing standard output other than a closed pipe (a full disk…), from any
+/// [`Out`]: [`run`] turns it into exit status 2 after the command.
+static OUTPUT_LOST: std::sync::OnceLock<io::Error> = std::sync::OnceLock::new();
+
+/// Standard output, buffered, where a closed pipe (`| head`) ends output quietly and any other
+/// write error makes the command fail (exit 2) once it is done.
 pub struct Out {
     w: io::BufWriter<io::StdoutLock<'static>>,
     pub closed: bool,
-    /// The first write error other than a closed pipe (a full disk…): output was lost.
-    failure: Option<io::Error>,
 }
 
 impl Out {
@@ -124,22 +140,14 @@ impl Out {
         Out {
             w: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
             closed: false,
-            failure: None,
         }
     }
 
     fn fail(&mut self, e: io::Error) {
         self.closed = true;
-        if e.kind() != io::ErrorKind::BrokenPipe && self.failure.is_none() {
-            self.failure = Some(e);
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            let _ = OUTPUT_LOST.set(e);
         }
-    }
-
-    /// After [`Out::flush`]: why output was lost, unless the reader merely went away.
-    pub fn failure(&self) -> Option<String> {
-        self.failure
-            .as_ref()
-            .map(|e| format!("cannot write to standard output: {e}"))
     }
 
     pub fn write_str(&mut self, s: &str) {

@@ -119,8 +119,10 @@ impl TooLarge {
     /// The error as a diagnostic, pointing at the rule when there is one.
     pub fn diag(&self, bundle: &Bundle) -> crate::diag::Diag {
         use crate::diag::Diag;
-        let message = "the decision diagram would pass 2,000,000 nodes";
-        debug_assert_eq!(dd::NODE_LIMIT, 2_000_000);
+        let message = format!(
+            "the decision diagram would need more than {} nodes",
+            dd::NODE_LIMIT
+        );
         let rule = self.rule.and_then(|i| bundle.rules.get(i));
         let d = Diag::error("govern::too_large", message);
         let d = match rule.and_then(|r| Some((r, bundle.file(r.loc)?))) {
