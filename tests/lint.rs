@@ -10,6 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+#[path = "peers/mod.rs"]
+mod peers;
+
 const BIN: &str = env!("CARGO_BIN_EXE_govern");
 
 fn root() -> PathBuf {
@@ -396,17 +399,12 @@ fn lint_sarif_is_valid_against_the_schema() {
             assert_eq!(rules[idx]["id"], res["ruleId"]);
         }
     }
-    // Full validation with the Python `jsonschema` package when it is installed.
-    let probe = Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .stderr(Stdio::null())
-        .status();
-    if !probe.is_ok_and(|s| s.success()) {
-        eprintln!(
-            "skipped: SARIF schema validation needs python3 with the `jsonschema` package (pip install jsonschema)"
-        );
+    // Full validation with the Python `jsonschema` package (a test peer, installed on first
+    // use into target/; see tests/peers/README.md).
+    if peers::skipped("SARIF schema validation with jsonschema") {
         return;
     }
+    let python = peers::python();
     let dir = temp_dir("sarif");
     let mut paths = Vec::new();
     logs.push(failed);
@@ -421,7 +419,7 @@ fn lint_sarif_is_valid_against_the_schema() {
         [v.validate(json.load(open(p))) for p in sys.argv[2:]]\n\
         print('valid')";
     let validate = |paths: &[PathBuf]| {
-        Command::new("python3")
+        Command::new(&python)
             .args(["-c", script])
             .arg(&schema)
             .args(paths)

@@ -349,18 +349,19 @@ impl Checker<'_> {
             } else {
                 self.scalar_of(f, &l, lhs.span)
             }?;
-            if let Some(k) = kind {
-                if ls != Ty::Scalar && ls != Ty::of_scalar(k) {
-                    self.error(
-                        Diag::error(
-                            codes::TYPE,
-                            format!("{} is never in a list of {}s", ty_phrase(&l), k.name()),
-                        )
-                        .at(f.src, rhs.span, format!("a list of {}s", k.name()))
-                        .label(lhs.span, format!("this is {}", ty_article(ls))),
-                    );
-                    return None;
-                }
+            if let Some(k) = kind
+                && ls != Ty::Scalar
+                && ls != Ty::of_scalar(k)
+            {
+                self.error(
+                    Diag::error(
+                        codes::TYPE,
+                        format!("{} is never in a list of {}s", ty_phrase(&l), k.name()),
+                    )
+                    .at(f.src, rhs.span, format!("a list of {}s", k.name()))
+                    .label(lhs.span, format!("this is {}", ty_article(ls))),
+                );
+                return None;
             }
             if let Some(c) = l.constant() {
                 let found = values.contains(c);

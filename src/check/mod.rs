@@ -187,15 +187,15 @@ impl<'a> Checker<'a> {
             if resolved.is_none() {
                 self.bad_sets.insert(name.clone());
             }
-            if let Some(values) = resolved {
-                if let Some((f, decl)) = set_decls.get(&name) {
-                    let info = SetInfo {
-                        name: name.clone(),
-                        values,
-                        loc: f.loc(decl.name.span),
-                    };
-                    self.sets.insert(name, info);
-                }
+            if let Some(values) = resolved
+                && let Some((f, decl)) = set_decls.get(&name)
+            {
+                let info = SetInfo {
+                    name: name.clone(),
+                    values,
+                    loc: f.loc(decl.name.span),
+                };
+                self.sets.insert(name, info);
             }
         }
     }

@@ -151,10 +151,10 @@ impl Out {
     }
 
     pub fn write_str(&mut self, s: &str) {
-        if !self.closed {
-            if let Err(e) = self.w.write_all(s.as_bytes()) {
-                self.fail(e);
-            }
+        if !self.closed
+            && let Err(e) = self.w.write_all(s.as_bytes())
+        {
+            self.fail(e);
         }
     }
 
@@ -164,10 +164,10 @@ impl Out {
     }
 
     pub fn flush(&mut self) {
-        if !self.closed {
-            if let Err(e) = self.w.flush() {
-                self.fail(e);
-            }
+        if !self.closed
+            && let Err(e) = self.w.flush()
+        {
+            self.fail(e);
         }
     }
 }

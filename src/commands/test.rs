@@ -55,11 +55,12 @@ fn run_and_print(
     r.errors.extend(errors);
     let diags: Vec<crate::diag::Diag> = report::diagnostics(&r).into_iter().cloned().collect();
     ctx.report(&diags, DiagFormat::Human);
-    if let Some(f) = &args.filter {
-        if r.suites.is_empty() && diags.is_empty() {
-            ctx.error(format!("no case name contains `{f}`"));
-            return exit::ERROR;
-        }
+    if let Some(f) = &args.filter
+        && r.suites.is_empty()
+        && diags.is_empty()
+    {
+        ctx.error(format!("no case name contains `{f}`"));
+        return exit::ERROR;
     }
     let ropts = options(ctx, args);
     let text = match args.format {

@@ -32,10 +32,10 @@ pub fn watch(ctx: &Ctx, paths: &[PathBuf], once: &mut dyn FnMut() -> u8) -> u8 {
     let (tx, rx) = mpsc::channel();
     let mut watcher =
         match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Ok(ev) = res {
-                if ev.paths.iter().any(|p| relevant(p)) {
-                    let _ = tx.send(());
-                }
+            if let Ok(ev) = res
+                && ev.paths.iter().any(|p| relevant(p))
+            {
+                let _ = tx.send(());
             }
         }) {
             Ok(w) => w,

@@ -209,12 +209,12 @@ pub fn run(bundle: &Bundle, levels: &Levels) -> Result<Vec<Finding>, crate::comp
         };
         let mut found = Vec::new();
         (lint.check)(&mut cx, &mut found);
-        if let Some(sem) = &cx.sem {
-            if sem.a.m.exceeded() {
-                return Err(crate::compile::TooLarge {
-                    rule: sem.a.too_large,
-                });
-            }
+        if let Some(sem) = &cx.sem
+            && sem.a.m.exceeded()
+        {
+            return Err(crate::compile::TooLarge {
+                rule: sem.a.too_large,
+            });
         }
         for mut f in found {
             f.loc = f.loc.map(|l| trimmed(bundle, l));

@@ -25,15 +25,15 @@ pub fn to_diag(bundle: &Bundle, f: &Finding) -> Diag {
     let mut d = Diag::error(format!("{} {}", f.code, f.name), f.message.clone())
         .with_severity(f.level.severity());
     let mut help = f.help.clone().unwrap_or_default();
-    if let Some(loc) = f.loc {
-        if let Some(file) = bundle.file(loc) {
-            d = d.at(file, loc.span, f.label.clone());
-            for (rl, text) in &f.related {
-                if rl.file == loc.file {
-                    d = d.label(rl.span, text.clone());
-                } else if let Some((name, l, c, _, _)) = position(bundle, *rl) {
-                    help.push_str(&format!("\nsee {name}:{l}:{c}: {text}"));
-                }
+    if let Some(loc) = f.loc
+        && let Some(file) = bundle.file(loc)
+    {
+        d = d.at(file, loc.span, f.label.clone());
+        for (rl, text) in &f.related {
+            if rl.file == loc.file {
+                d = d.label(rl.span, text.clone());
+            } else if let Some((name, l, c, _, _)) = position(bundle, *rl) {
+                help.push_str(&format!("\nsee {name}:{l}:{c}: {text}"));
             }
         }
     }

@@ -26,16 +26,15 @@ pub fn uses(bundle: &Bundle) -> Vec<PatternUse<'_>> {
             lhs,
             rhs,
         } = &e.kind
+            && let Some((p, span)) = walk::string_lit(rhs)
         {
-            if let Some((p, span)) = walk::string_lit(rhs) {
-                out.push(PatternUse {
-                    place,
-                    lhs,
-                    pattern: p,
-                    loc: place.loc(span),
-                    glob: *op == StrOp::Like,
-                });
-            }
+            out.push(PatternUse {
+                place,
+                lhs,
+                pattern: p,
+                loc: place.loc(span),
+                glob: *op == StrOp::Like,
+            });
         }
     });
     out

@@ -234,10 +234,10 @@ impl<'b> Semantic<'b> {
             if !remove_path(&mut cand, &p) {
                 continue;
             }
-            if let Some(obs) = self.oracle.observe(rules, &cand) {
-                if ok(&cand, &obs) {
-                    cur = cand;
-                }
+            if let Some(obs) = self.oracle.observe(rules, &cand)
+                && ok(&cand, &obs)
+            {
+                cur = cand;
             }
         }
         cur
@@ -297,10 +297,10 @@ fn grouping_var(a: &Analysis, bundle: &Bundle) -> Option<u32> {
     let mut first = None;
     for (i, v) in a.vars.iter().enumerate() {
         if let Var::Switch { operand, .. } = v {
-            if let (Operand::Slot { slot, .. }, Some(ts)) = (operand, tool_slot) {
-                if *slot as usize == ts {
-                    return u32::try_from(i).ok();
-                }
+            if let (Operand::Slot { slot, .. }, Some(ts)) = (operand, tool_slot)
+                && *slot as usize == ts
+            {
+                return u32::try_from(i).ok();
             }
             if first.is_none() {
                 first = u32::try_from(i).ok();

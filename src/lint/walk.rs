@@ -155,10 +155,10 @@ pub fn strings(bundle: &Bundle, f: &mut dyn FnMut(Loc, &str, StrKind)) {
         }
         ExprKind::List(items) => {
             for it in items {
-                if let ListItem::Literal(l) = it {
-                    if let LiteralKind::String(s, _) = &l.kind {
-                        f(place.loc(l.span), s, StrKind::Value);
-                    }
+                if let ListItem::Literal(l) = it
+                    && let LiteralKind::String(s, _) = &l.kind
+                {
+                    f(place.loc(l.span), s, StrKind::Value);
                 }
             }
         }

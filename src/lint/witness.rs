@@ -301,14 +301,14 @@ impl Synth<'_> {
                             ..
                         }
                     );
-                    if let Branch::Range { lo, hi } = &st.branch {
-                        if let Some(n) = pick(*lo, *hi) {
-                            if len {
-                                let k = n.clamp(0.0, 4096.0) as usize;
-                                strings.insert(0, "a".repeat(k));
-                            } else {
-                                numbers.insert(0, n);
-                            }
+                    if let Branch::Range { lo, hi } = &st.branch
+                        && let Some(n) = pick(*lo, *hi)
+                    {
+                        if len {
+                            let k = n.clamp(0.0, 4096.0) as usize;
+                            strings.insert(0, "a".repeat(k));
+                        } else {
+                            numbers.insert(0, n);
                         }
                     }
                 }
@@ -567,12 +567,11 @@ fn build_event(a: &Analysis, assigned: &BTreeMap<u32, Option<Json>>) -> Option<J
             return None;
         }
         root.insert("ts".into(), Json::String(ts));
-    } else if time_absent {
-        if let Some(t) = root.get("ts") {
-            if t.as_str().and_then(crate::time::parse_rfc3339).is_some() {
-                return None;
-            }
-        }
+    } else if time_absent
+        && let Some(t) = root.get("ts")
+        && t.as_str().and_then(crate::time::parse_rfc3339).is_some()
+    {
+        return None;
     }
     Some(Json::Object(root))
 }

@@ -102,12 +102,12 @@ impl Manifest {
                 self.created
             ));
         }
-        if let Some(e) = &self.expires {
-            if super::parse_time(e).is_none() {
-                return Err(format!(
-                    "the manifest's `expires` is not an RFC 3339 time: `{e}`"
-                ));
-            }
+        if let Some(e) = &self.expires
+            && super::parse_time(e).is_none()
+        {
+            return Err(format!(
+                "the manifest's `expires` is not an RFC 3339 time: `{e}`"
+            ));
         }
         for (path, digest) in &self.files {
             if !is_digest(digest) {

@@ -196,15 +196,15 @@ fn name_and_version(target: &Target, opts: &SignOptions) -> Result<(String, Stri
             ("--name", &opts.name, &n, "name"),
             ("--version", &opts.version, &v, "version"),
         ] {
-            if let (Some(g), Some(f)) = (given, found) {
-                if g != f {
-                    return Err(SignError::usage(
-                        format!("`{flag} {g}` differs from `{field}: {f}` in `{shown}`"),
-                        Some(
-                            "a plugin's name and version come from its agent-plugin.yaml: drop the option or edit the file",
-                        ),
-                    ));
-                }
+            if let (Some(g), Some(f)) = (given, found)
+                && g != f
+            {
+                return Err(SignError::usage(
+                    format!("`{flag} {g}` differs from `{field}: {f}` in `{shown}`"),
+                    Some(
+                        "a plugin's name and version come from its agent-plugin.yaml: drop the option or edit the file",
+                    ),
+                ));
             }
         }
         name = n;

@@ -134,14 +134,14 @@ impl Trust {
                 Some("the fields are `version`, `threshold`, `keys` (with `name`, `pem` or `path`, `not_before`, `not_after`) and `revoked` (see docs/signing.md)"),
             )
         })?;
-        if let Some(v) = raw.version {
-            if v != 1 {
-                return Err(err(
-                    line_of(text, "version", 0),
-                    format!("unsupported trust file version {v}"),
-                    Some("this version of govern reads `version: 1`"),
-                ));
-            }
+        if let Some(v) = raw.version
+            && v != 1
+        {
+            return Err(err(
+                line_of(text, "version", 0),
+                format!("unsupported trust file version {v}"),
+                Some("this version of govern reads `version: 1`"),
+            ));
         }
         if raw.keys.0.is_empty() {
             return Err(err(
@@ -239,17 +239,17 @@ impl Trust {
                 };
             let not_before = when("not_before", &rk.not_before)?;
             let not_after = when("not_after", &rk.not_after)?;
-            if let (Some((_, a)), Some((_, b))) = (&not_before, &not_after) {
-                if a >= b {
-                    return Err(err(
-                        field_line("not_after"),
-                        format!(
-                            "key `{}` is never valid: `not_after` is not later than `not_before`",
-                            rk.name
-                        ),
-                        None,
-                    ));
-                }
+            if let (Some((_, a)), Some((_, b))) = (&not_before, &not_after)
+                && a >= b
+            {
+                return Err(err(
+                    field_line("not_after"),
+                    format!(
+                        "key `{}` is never valid: `not_after` is not later than `not_before`",
+                        rk.name
+                    ),
+                    None,
+                ));
             }
             keys.insert(
                 id.clone(),

@@ -350,31 +350,31 @@ pub(crate) fn verify_target(
             ),
         );
     }
-    if let Some(exp) = &m.expires {
-        if super::parse_time(exp).is_some_and(|t| t <= now) {
+    if let Some(exp) = &m.expires
+        && super::parse_time(exp).is_some_and(|t| t <= now)
+    {
+        r.fail(
+            Check::Expired,
+            &sig_name,
+            format!(
+                "the manifest expired at {exp} (it is now {})",
+                format_time(now)
+            ),
+        );
+    }
+    if let Some(s) = &state
+        && let Some(last) = s.get(m.kind, &m.name)
+    {
+        r.last_seen = Some(last.to_string());
+        if manifest::compare_versions(&m.version, last).is_lt() {
             r.fail(
-                Check::Expired,
+                Check::Rollback,
                 &sig_name,
                 format!(
-                    "the manifest expired at {exp} (it is now {})",
-                    format_time(now)
+                    "{} `{}` version {} is older than version {last}, already seen",
+                    m.kind, m.name, m.version
                 ),
             );
-        }
-    }
-    if let Some(s) = &state {
-        if let Some(last) = s.get(m.kind, &m.name) {
-            r.last_seen = Some(last.to_string());
-            if manifest::compare_versions(&m.version, last).is_lt() {
-                r.fail(
-                    Check::Rollback,
-                    &sig_name,
-                    format!(
-                        "{} `{}` version {} is older than version {last}, already seen",
-                        m.kind, m.name, m.version
-                    ),
-                );
-            }
         }
     }
     r.manifest = Some(m.clone());
@@ -388,12 +388,11 @@ pub(crate) fn verify_target(
         check_plugin_metadata(target, &m, &sig_name, &mut r);
     }
 
-    if r.failures.is_empty() {
-        if let (Some(s), Some(p)) = (state.as_mut(), opts.state) {
-            if s.record(m.kind, &m.name, &m.version) {
-                s.save(p)?;
-            }
-        }
+    if r.failures.is_empty()
+        && let (Some(s), Some(p)) = (state.as_mut(), opts.state)
+        && s.record(m.kind, &m.name, &m.version)
+    {
+        s.save(p)?;
     }
     Ok(r)
 }

@@ -158,11 +158,11 @@ pub fn leaf_paths(m: &Model) -> Vec<Option<Vec<String>>> {
                 }
             }
             Target::Node(n) => {
-                if let Some(v) = node_via.get_mut(n as usize) {
-                    if v.is_none() {
-                        *v = Some((None, String::new()));
-                        queue.push_back(n);
-                    }
+                if let Some(v) = node_via.get_mut(n as usize)
+                    && v.is_none()
+                {
+                    *v = Some((None, String::new()));
+                    queue.push_back(n);
                 }
             }
         }
@@ -179,11 +179,11 @@ pub fn leaf_paths(m: &Model) -> Vec<Option<Vec<String>>> {
                     }
                 }
                 Target::Node(k) => {
-                    if let Some(v) = node_via.get_mut(k as usize) {
-                        if v.is_none() {
-                            *v = Some((Some(n), label));
-                            queue.push_back(k);
-                        }
+                    if let Some(v) = node_via.get_mut(k as usize)
+                        && v.is_none()
+                    {
+                        *v = Some((Some(n), label));
+                        queue.push_back(k);
                     }
                 }
             }

@@ -861,10 +861,11 @@ fn expand_stream(
                         "here",
                     )));
                 };
-                if every.is_some() && (r > 0 || own_ts.is_none()) {
-                    if let Json::Object(m) = &mut ev {
-                        m.insert("ts".into(), Json::String(crate::time::format_rfc3339(t)));
-                    }
+                if every.is_some()
+                    && (r > 0 || own_ts.is_none())
+                    && let Json::Object(m) = &mut ev
+                {
+                    m.insert("ts".into(), Json::String(crate::time::format_rfc3339(t)));
                 }
                 clock = Some(t);
             }

@@ -43,13 +43,12 @@ pub fn diagnostics(r: &RunReport) -> Vec<&Diag> {
     let mut out: Vec<&Diag> = r.errors.iter().collect();
     let mut shown = vec![false; r.bundles.len()];
     for s in &r.suites {
-        if let Some(b) = s.bundle {
-            if let (Some(seen), Some(br)) = (shown.get_mut(b), r.bundles.get(b)) {
-                if !*seen {
-                    *seen = true;
-                    out.extend(&br.errors);
-                }
-            }
+        if let Some(b) = s.bundle
+            && let (Some(seen), Some(br)) = (shown.get_mut(b), r.bundles.get(b))
+            && !*seen
+        {
+            *seen = true;
+            out.extend(&br.errors);
         }
         out.extend(&s.errors);
         for c in &s.cases {
@@ -642,10 +641,10 @@ pub fn json(r: &RunReport, opts: &Options) -> String {
         "suites": suites,
         "errors": errors,
     });
-    if opts.coverage || opts.min_coverage.is_some() {
-        if let Json::Object(m) = &mut doc {
-            m.insert("coverage".into(), coverage_json(r, opts));
-        }
+    if (opts.coverage || opts.min_coverage.is_some())
+        && let Json::Object(m) = &mut doc
+    {
+        m.insert("coverage".into(), coverage_json(r, opts));
     }
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');

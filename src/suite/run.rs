@@ -315,11 +315,11 @@ pub fn run_case(suite: &Suite, case: &Case, loaded: &Loaded, cov: &mut Coverage)
     if res.errors.is_empty() {
         let mut checked: Vec<&[Seg]> = Vec::new();
         for ev in &case.events {
-            if let Some(e) = &ev.expect {
-                if !checked.contains(&e.path.as_slice()) {
-                    checked.push(&e.path);
-                    res.errors.extend(check_expect(suite, e, &loaded.program));
-                }
+            if let Some(e) = &ev.expect
+                && !checked.contains(&e.path.as_slice())
+            {
+                checked.push(&e.path);
+                res.errors.extend(check_expect(suite, e, &loaded.program));
             }
         }
     }
@@ -587,10 +587,11 @@ pub fn check_expect(suite: &Suite, e: &Expect, program: &Program) -> Vec<Diag> {
                     .help("the determining rules are the matched rules of the winning effect"),
             );
         }
-        if rules.is_empty() {
-            if let Some(v) = one.decision {
-                if v != m.default {
-                    out.push(
+        if rules.is_empty()
+            && let Some(v) = one.decision
+            && v != m.default
+        {
+            out.push(
                         suite
                             .diag(
                                 &field("rules", None),
@@ -603,8 +604,6 @@ pub fn check_expect(suite: &Suite, e: &Expect, program: &Program) -> Vec<Diag> {
                             )
                             .help("name the rules that should decide, or expect the default"),
                     );
-                }
-            }
         }
     }
     if let Some(ws) = &one.warnings {
@@ -626,21 +625,21 @@ pub fn check_expect(suite: &Suite, e: &Expect, program: &Program) -> Vec<Diag> {
                         .help("only `warn` rules give warnings; expect this one under `rules:`"),
                 ),
                 Some(r) => {
-                    if let Some(msg) = &w.message {
-                        if r.message.as_deref() != Some(msg.as_str()) {
-                            let d = suite.diag(
-                                &field("warnings", Some(i)),
-                                codes::EXPECT,
-                                format!("`{}` never warns with the message `{msg}`", w.rule),
-                                "another message",
-                            );
-                            out.push(match &r.message {
-                                Some(m) => d.help(format!("its message is `{m}`")),
-                                None => d.help(
-                                    "the rule has no `because` message; expect the rule alone",
-                                ),
-                            });
-                        }
+                    if let Some(msg) = &w.message
+                        && r.message.as_deref() != Some(msg.as_str())
+                    {
+                        let d = suite.diag(
+                            &field("warnings", Some(i)),
+                            codes::EXPECT,
+                            format!("`{}` never warns with the message `{msg}`", w.rule),
+                            "another message",
+                        );
+                        out.push(match &r.message {
+                            Some(m) => d.help(format!("its message is `{m}`")),
+                            None => {
+                                d.help("the rule has no `because` message; expect the rule alone")
+                            }
+                        });
                     }
                 }
             }

@@ -39,10 +39,10 @@ pub fn parse_file(file: &SourceFile) -> Result<File, Vec<Diag>> {
             let mut items = Vec::new();
             if let Some(file_pair) = pairs.next() {
                 for p in file_pair.into_inner() {
-                    if p.as_rule() == R::item {
-                        if let Some(item) = b.item(p) {
-                            items.push(item);
-                        }
+                    if p.as_rule() == R::item
+                        && let Some(item) = b.item(p)
+                    {
+                        items.push(item);
                     }
                 }
             }
@@ -295,12 +295,11 @@ fn chunks(text: &str, depth: usize, from: usize, to: usize) -> Vec<std::ops::Ran
         return out;
     }
     // Text before the first starter belongs to nothing at depth 1 (the policy header).
-    if depth == 0 {
-        if let Some(&first) = starts.first() {
-            if text.get(from..first).is_some_and(|t| !only_trivia(t)) {
-                out.push(from..first);
-            }
-        }
+    if depth == 0
+        && let Some(&first) = starts.first()
+        && text.get(from..first).is_some_and(|t| !only_trivia(t))
+    {
+        out.push(from..first);
     }
     for (k, &s) in starts.iter().enumerate() {
         let e = starts.get(k + 1).copied().unwrap_or(to);

@@ -333,7 +333,7 @@ fn tool_rule(tool: &str, k: usize, v: usize) -> String {
         3 => format!("allow when {t} and agent.ring <= {} and {grant}", v % 3),
         4 => format!(
             "deny when {t} and agent.trust < {} because \"{tool}: trust too low\"",
-            if v % 2 == 0 { 200 } else { 300 }
+            if v.is_multiple_of(2) { 200 } else { 300 }
         ),
         5 => format!("escalate when {t} and tokens > 3000 because \"{tool}: expensive call\""),
         6 => format!("warn when {t} and agent.trust < 500"),

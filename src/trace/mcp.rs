@@ -154,10 +154,10 @@ impl Adapter {
                 return Err("`method` must be a string".into());
             };
             let params = m.remove("params").unwrap_or(Value::Null);
-            if method == "initialize" {
-                if let Some(name) = params.pointer("/clientInfo/name").and_then(Value::as_str) {
-                    self.client = Some(name.to_string());
-                }
+            if method == "initialize"
+                && let Some(name) = params.pointer("/clientInfo/name").and_then(Value::as_str)
+            {
+                self.client = Some(name.to_string());
             }
             if method != "tools/call" {
                 if let Some(id) = id {

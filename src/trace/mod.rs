@@ -445,10 +445,10 @@ impl TraceReader {
                 Detected::Bad => {}
             }
         }
-        if let Some(text) = std::str::from_utf8(&line).ok().map(str::trim) {
-            if let Detected::Record(f) = detect_record(text) {
-                return Ok(f);
-            }
+        if let Some(text) = std::str::from_utf8(&line).ok().map(str::trim)
+            && let Detected::Record(f) = detect_record(text)
+        {
+            return Ok(f);
         }
         while self.ahead.len() < LOOK_AHEAD {
             line.clear();

@@ -573,10 +573,9 @@ impl Program {
                 .leaves
                 .get(leaf as usize)
                 .and_then(|l| l.summary.verdict)
+                && best.is_none_or(|b| rank(v) > rank(b))
             {
-                if best.is_none_or(|b| rank(v) > rank(b)) {
-                    best = Some(v);
-                }
+                best = Some(v);
             }
         }
         out.verdict = best;

@@ -70,10 +70,10 @@ impl State {
 
     /// Moves the clock to the event's time and returns it.
     pub(crate) fn advance(&mut self, ts: Option<i64>) -> i64 {
-        if let Some(t) = ts {
-            if t > self.clock {
-                self.clock = t;
-            }
+        if let Some(t) = ts
+            && t > self.clock
+        {
+            self.clock = t;
         }
         self.clock
     }

@@ -41,7 +41,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -102,10 +102,8 @@ impl Table {
                 t.add_row(r.clone());
             }
             for (i, right) in self.right.iter().enumerate() {
-                if *right {
-                    if let Some(c) = t.column_mut(i) {
-                        c.set_cell_alignment(CellAlignment::Right);
-                    }
+                if *right && let Some(c) = t.column_mut(i) {
+                    c.set_cell_alignment(CellAlignment::Right);
                 }
             }
             for line in t.to_string().lines() {

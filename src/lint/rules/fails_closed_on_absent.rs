@@ -208,15 +208,15 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
                 continue;
             };
             // Give the request a kind: a tool call when it names a tool, else an LLM call.
-            if let Some(obj) = ev.as_object_mut() {
-                if !obj.contains_key("action") {
-                    let kind = if obj.contains_key("tool") {
-                        "tool_call"
-                    } else {
-                        "llm_call"
-                    };
-                    obj.insert("action".into(), Json::String(kind.into()));
-                }
+            if let Some(obj) = ev.as_object_mut()
+                && !obj.contains_key("action")
+            {
+                let kind = if obj.contains_key("tool") {
+                    "tool_call"
+                } else {
+                    "llm_call"
+                };
+                obj.insert("action".into(), Json::String(kind.into()));
             }
             // A tool call names a tool: the first declared one the rule's attributes miss.
             let calls_tool = ev.get("action").and_then(Json::as_str) == Some("tool_call");

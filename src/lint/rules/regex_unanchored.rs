@@ -97,16 +97,17 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
                     })
                 });
                 let whole = crate::check::pattern::build_regex(&grouped).ok();
-                if let (Some(l), Some(ex), Some(whole)) = (loose, example, whole) {
-                    if re.is_match(&ex) && !whole.is_match(&ex) {
-                        out.push(
+                if let (Some(l), Some(ex), Some(whole)) = (loose, example, whole)
+                    && re.is_match(&ex)
+                    && !whole.is_match(&ex)
+                {
+                    out.push(
                             Finding::new(format!(
                                 "the anchors of `{p}` bind to single alternatives: `{l}` also matches `{ex}`"
                             ))
                             .at(u.loc, "anchors bind to one alternative")
                             .help(format!("group the alternatives: `{grouped}`")),
                         );
-                    }
                 }
             }
             continue;

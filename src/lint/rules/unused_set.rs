@@ -40,10 +40,10 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
     }
     walk::exprs(bundle, &mut |_, e| match &e.kind {
         ExprKind::In { rhs, .. } => {
-            if let ExprKind::Path(p) = &rhs.kind {
-                if let [seg] = p.segments.as_slice() {
-                    used.insert(seg.name.clone());
-                }
+            if let ExprKind::Path(p) = &rhs.kind
+                && let [seg] = p.segments.as_slice()
+            {
+                used.insert(seg.name.clone());
             }
         }
         ExprKind::List(items) => {

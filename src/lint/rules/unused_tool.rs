@@ -42,11 +42,11 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
         c.for_each_test(bundle, true, &mut |t| match &t.kind {
             TestKind::Cmp { lhs, rhs, .. } => {
                 for (x, y) in [(lhs, rhs), (rhs, lhs)] {
-                    if is_tool(x) {
-                        if let Some(Const::String(s)) = y.constant() {
-                            named.insert(s.clone());
-                            named.insert(crate::builtins::lower(s));
-                        }
+                    if is_tool(x)
+                        && let Some(Const::String(s)) = y.constant()
+                    {
+                        named.insert(s.clone());
+                        named.insert(crate::builtins::lower(s));
                     }
                 }
             }

@@ -30,14 +30,14 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
             return;
         };
         for a in args {
-            if let CallArg::Within(d) = a {
-                if d.node.amount == 0 {
-                    out.push(
+            if let CallArg::Within(d) = a
+                && d.node.amount == 0
+            {
+                out.push(
                         Finding::new(format!("`{}` with a window of {} never sees an earlier event", name.node, d.node))
                             .at(place.loc(d.span), "an empty window")
                             .help("give the window its intended length, such as `within 1m`; `seen(…)` without `within` covers the whole stream"),
                     );
-                }
             }
         }
     });
