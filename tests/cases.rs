@@ -13,7 +13,7 @@ use std::path::Path;
 use govern::decision::Decision;
 use govern::diag::SourceFile;
 use govern::reference::Reference;
-use govern::vm::{Event, Outcome};
+use govern::vm::{Event, Outcome, StreamLimits};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -21,7 +21,35 @@ use serde::Deserialize;
 struct Case {
     description: String,
     policy: String,
+    /// Stream limits other than the default.
+    #[serde(default)]
+    stream: Option<Limits>,
     events: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limits {
+    #[serde(default)]
+    max_keys: Option<usize>,
+    /// A duration in seconds, or `none` to believe every `ts`.
+    #[serde(default)]
+    max_skew: Option<String>,
+}
+
+impl Limits {
+    fn get(&self) -> StreamLimits {
+        let mut l = StreamLimits::default();
+        if let Some(k) = self.max_keys {
+            l.max_keys = k;
+        }
+        match self.max_skew.as_deref() {
+            None => {}
+            Some("none") => l.max_skew = None,
+            Some(secs) => l.max_skew = Some(secs.parse::<i64>().unwrap() * 1_000_000_000),
+        }
+        l
+    }
 }
 
 #[derive(Deserialize)]
@@ -33,6 +61,9 @@ struct Step {
     /// The event as raw JSON text, for inputs YAML cannot express (duplicate keys…).
     #[serde(default)]
     raw: Option<String>,
+    /// Decide it at this time from a trusted clock (`eval_at`) instead of its own `ts`.
+    #[serde(default)]
+    at: Option<String>,
     expect: Expect,
 }
 
@@ -107,8 +138,9 @@ fn run_case(path: &Path, limit: Option<usize>, failures: &mut Vec<String>) -> (u
         None => name,
         Some(l) => format!("{name} (copy factor {l})"),
     };
-    let mut reference = Reference::new(&bundle, program.digest.clone());
-    let mut state = program.new_state();
+    let limits = case.stream.as_ref().map(Limits::get).unwrap_or_default();
+    let mut reference = Reference::with_limits(&bundle, program.digest.clone(), limits);
+    let mut state = program.new_state_with(limits);
     let mut event = Event::default();
     let mut outcome = Outcome::default();
     for (i, step) in case.events.iter().enumerate() {
@@ -118,17 +150,25 @@ fn run_case(path: &Path, limit: Option<usize>, failures: &mut Vec<String>) -> (u
             (None, Some(raw)) => raw.clone(),
             _ => panic!("{what}: give exactly one of `event` and `raw`"),
         };
+        let at = step
+            .at
+            .as_ref()
+            .map(|t| govern::time::parse_rfc3339(t).unwrap_or_else(|| panic!("{what}: bad `at`")));
         let vm = match program.read_event(&text, &mut event) {
             Ok(()) => {
-                program.eval(&event, &mut state, &mut outcome);
+                match at {
+                    Some(now) => program.eval_at(&mut event, now, &mut state, &mut outcome),
+                    None => program.eval(&event, &mut state, &mut outcome),
+                }
                 program.decision(&outcome)
             }
             Err(e) => Decision::error(&program.digest, e.message),
         };
         let json: Result<serde_json::Value, _> = serde_json::from_str(&text);
-        let oracle = match json {
-            Ok(v) => reference.eval(&v),
-            Err(e) => Decision::error(&program.digest, e.to_string()),
+        let oracle = match (json, at) {
+            (Ok(v), Some(now)) => reference.eval_at(&v, now),
+            (Ok(v), None) => reference.eval(&v),
+            (Err(e), _) => Decision::error(&program.digest, e.to_string()),
         };
         check(&vm, &step.expect, &format!("{what} on the VM"), failures);
         check(
