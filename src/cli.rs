@@ -99,7 +99,11 @@ pub struct BuildArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines.
-Stateful rules (count, sum, seen) carry their state from one event to the next.
+Stateful rules (count, sum, seen) carry their state from one event to the next. Windows run on
+stream time: an event whose `ts` lies more than 5 minutes from it (and is not confirmed by the
+next event) is decided with `ts` unknown, and a warning says how many were. Each count, sum and
+seen holds at most --max-keys keys; a record beyond that is refused, the keys it could not hold
+are unknown (rules fail closed), and a warning says so.
 
 Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
 its line number and decided `deny`, and the others are still decided) or when --trust is given
@@ -148,6 +152,20 @@ pub struct EvalArgs {
     /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
     #[arg(long, value_name = "FILE", requires = "trust")]
     pub signature: Option<PathBuf>,
+
+    /// The most keys each count, sum or seen holds in the stream state (keys with an event in
+    /// the window). Beyond it, new keys are unknown: rules on them fail closed.
+    #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
+    pub max_keys: usize,
+}
+
+fn parse_max_keys(s: &str) -> Result<usize, String> {
+    match s.trim().replace('_', "").parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a number of keys: write a whole number of 1 or more"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -565,7 +583,10 @@ pub fn parse_gate(s: &str) -> Result<Gate, String> {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Each trace input is its own stream: stateful rules (count, sum, seen) start afresh per file, and
-events are decided in file order. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
+events are decided in file order. Windows run on stream time: an event whose `ts` lies more than
+5 minutes from it (and is not confirmed by the next event) is decided with `ts` unknown. Each
+count, sum and seen holds at most --max-keys keys; records beyond that are refused, keys it could
+not hold are unknown (rules fail closed), and the report counts both. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
 or MCP JSON-RPC logs (--input-format), plain or gzipped; directories are searched for *.jsonl,
 *.ndjson and *.json files (optionally .gz); `-` reads standard input.
 
@@ -644,4 +665,10 @@ pub struct SimulateArgs {
     /// (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted.
     #[arg(long, value_name = "FILE", requires = "bundle", conflicts_with_all = ["policy", "baseline"])]
     pub trust: Option<PathBuf>,
+
+    /// The most keys each count, sum or seen holds in a stream's state (keys with an event in
+    /// the window). Beyond it, new keys are unknown: rules on them fail closed, and the report
+    /// says how many records were refused.
+    #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
+    pub max_keys: usize,
 }

@@ -61,6 +61,10 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
         jobs,
         max_errors: args.max_errors,
         counters: counters.clone(),
+        limits: crate::vm::StreamLimits {
+            max_keys: args.max_keys,
+            ..crate::vm::StreamLimits::default()
+        },
     };
     let mut sink = CliSink {
         ctx,
