@@ -233,3 +233,66 @@ fn corpus_in_groups() {
         failures.join("\n")
     );
 }
+
+/// A live decision point decides each event at its clock's time and records the event as
+/// decided; deciding those records again, with every `ts` believed, gives the same decisions,
+/// on the VM and on the reference.
+#[test]
+fn decided_events_replay_to_the_same_decisions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let mut replayed = 0;
+    for path in &files {
+        let case: Case = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bundle = govern::check::check_sources(vec![SourceFile::new(
+            format!("{name}.gov"),
+            case.policy.clone(),
+        )])
+        .unwrap();
+        let program = govern::vm::Program::load(&govern::bytecode::encode(
+            &govern::compile::compile(&bundle).unwrap(),
+        ))
+        .unwrap();
+        let limits = case.stream.as_ref().map(Limits::get).unwrap_or_default();
+        let trusted = StreamLimits {
+            max_skew: None,
+            ..limits
+        };
+        let (mut live, mut again) = (
+            program.new_state_with(limits),
+            program.new_state_with(trusted),
+        );
+        let mut oracle = Reference::with_limits(&bundle, program.digest.clone(), trusted);
+        let (mut ev, mut out) = (Event::default(), Outcome::default());
+        // A host clock that mostly moves on, sometimes stands still or steps back.
+        let mut now = govern::time::parse_rfc3339("2026-11-23T21:59:50.5Z").unwrap();
+        for (i, step) in case.events.iter().enumerate() {
+            let text = match (&step.event, &step.raw) {
+                (Some(v), _) => serde_json::to_string(&serde_json::to_value(v).unwrap()).unwrap(),
+                (None, Some(raw)) => raw.clone(),
+                _ => continue,
+            };
+            now += [7_000_000_001i64, 0, -3_000_000_000, 61_000_000_000][i % 4];
+            if program.read_event(&text, &mut ev).is_err() {
+                continue;
+            }
+            program.eval_at(&mut ev, now, &mut live, &mut out);
+            let decided_live = program.decision(&out);
+            let decided = govern::vm::event_as_decided(&text, now).unwrap();
+            program.read_event(&decided, &mut ev).unwrap();
+            program.eval(&ev, &mut again, &mut out);
+            let what = format!("{name}, event {}: {decided}", i + 1);
+            assert_eq!(program.decision(&out), decided_live, "{what}");
+            let oracle_decision = oracle.eval(&serde_json::from_str(&decided).unwrap());
+            assert_eq!(oracle_decision, decided_live, "{what} (reference)");
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= 200, "only {replayed} events replayed");
+}
