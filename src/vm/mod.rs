@@ -55,6 +55,7 @@ pub struct Program {
     /// The slots of `ts`, `time.hour` and `time.weekday`, when the program reads them.
     ts_slot: Option<u32>,
     time_slots: [Option<u32>; 2],
+    reads_time: bool,
 }
 
 enum RVar {
@@ -187,6 +188,8 @@ struct RLeaf {
     checks: Vec<(u32, Ty)>,
     /// Trackers the unknown rules read: what their uncertain events left is reported too.
     blame: Vec<u32>,
+    /// Whether reaching this leaf touches stream state (records, or blame to report).
+    stateful: bool,
 }
 
 /// The result of one evaluation, reusable from event to event.
@@ -410,10 +413,13 @@ impl Program {
                     .collect();
                 blame.sort_unstable();
                 blame.dedup();
+                let stateful =
+                    !(summary.fires.is_empty() && summary.maybes.is_empty() && blame.is_empty());
                 RLeaf {
                     summary,
                     checks,
                     blame,
+                    stateful,
                 }
             })
             .collect();
@@ -426,11 +432,13 @@ impl Program {
         };
         let ts_slot = slot_of(&["ts"]);
         let time_slots = [slot_of(&["time", "hour"]), slot_of(&["time", "weekday"])];
+        let reads_time = time_slots.iter().any(Option::is_some);
         let var_state = vars.iter().map(|v| v.reads_state(&time_slots)).collect();
         Ok(Program {
             var_state,
             ts_slot,
             time_slots,
+            reads_time,
             paths: Paths::new(&model.slots),
             roots: model.roots.clone(),
             vars,
@@ -542,7 +550,7 @@ impl Program {
         trusted: bool,
     ) {
         let (now, believed) = st.advance(ev.ts, trusted);
-        if !believed && ev.ts.is_some() && self.time_slots.iter().any(Option::is_some) {
+        if !believed && self.reads_time && ev.ts.is_some() {
             // A `ts` the stream does not believe: `time.*` is unknown for this event.
             let mut hidden = std::mem::take(&mut st.hidden);
             hidden.copy_from(ev);
@@ -589,8 +597,15 @@ impl Program {
         }
         st.pending = pending;
         st.bufs = bufs;
-        self.combine(ev, out, st, now);
-        self.record(ev, out, st, now);
+        self.merge_leaves(ev, out);
+        let stateful = out
+            .leaves
+            .iter()
+            .any(|l| self.leaves.get(*l as usize).is_some_and(|l| l.stateful));
+        if stateful {
+            self.blame_unknown(ev, out, st, now);
+            self.record(ev, out, st, now);
+        }
         st.tick();
     }
 
@@ -665,9 +680,9 @@ impl Program {
         st.blame = blame;
     }
 
-    fn combine(&self, ev: &Event, out: &mut Outcome, st: &mut State, now: i64) {
-        self.merge_leaves(ev, out);
-        // What uncertain earlier events left behind in the trackers unknown rules read.
+    /// Adds to the unknown attributes what uncertain earlier events left behind in the
+    /// trackers the unknown rules read.
+    fn blame_unknown(&self, ev: &Event, out: &mut Outcome, st: &mut State, now: i64) {
         let mut blamed = false;
         for &leaf in &out.leaves {
             let Some(l) = self.leaves.get(leaf as usize) else {
