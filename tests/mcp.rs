@@ -1,7 +1,7 @@
 //! MCP end to end: `govern mcp-import` (snapshots; a live server written with the official
 //! Python SDK), and traces of real SDK sessions read by `simulate`.
 //!
-//! The traces in `testdata/traces/mcp-sdk/` were captured from `tests/mcp/server.py` driven by
+//! The traces in `testdata/mcp/sdk/` were captured from `tests/mcp/server.py` driven by
 //! `tests/mcp/client.py` (the SDK's own client and server) through the recording relay
 //! `tests/mcp/relay.py`, in the three protocol versions the SDK speaks: the `initialize`
 //! handshake of 2025-06-18 and 2025-11-25, and the stateless 2026-07-28. `live_capture_*`
@@ -25,7 +25,7 @@ use govern::trace::{Input, InputFormat, TraceReader, for_each_record};
 use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const SDK_TRACES: &str = "testdata/traces/mcp-sdk";
+const SDK_TRACES: &str = "testdata/mcp/sdk";
 const POLICY: &str = "testdata/mcp/demo-bank.gov";
 const TOOLS: &str = "testdata/mcp/demo-bank-tools.json";
 /// The 2025-11-25 session as two one-direction logs.
