@@ -937,6 +937,9 @@ impl Program {
                 Some(TrackerValue::Num { lo, hi }) if lo == hi => {
                     out.push_str(&format!(" (value {})", fmt(lo)));
                 }
+                Some(TrackerValue::Num { lo, hi }) if lo.is_infinite() && hi.is_infinite() => {
+                    out.push_str(" (value unbounded: an earlier value is not a number)");
+                }
                 Some(TrackerValue::Num { lo, hi }) => {
                     out.push_str(&format!(" (value from {} to {})", fmt(lo), fmt(hi)));
                 }
