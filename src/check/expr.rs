@@ -646,12 +646,10 @@ impl Checker<'_> {
                     }
                     _ => {}
                 }
-                if !values.contains(&v) {
-                    values.push(v);
-                }
+                values.push(v);
             }
         }
-        ok.then_some(values)
+        ok.then(|| dedup_consts(values))
     }
 
     /// Refuses comparisons of `action` with names that are not actions.

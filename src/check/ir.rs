@@ -437,6 +437,47 @@ impl fmt::Display for Const {
     }
 }
 
+/// A constant as a hash key: equal exactly when the constants are (`-0` is `0`).
+#[derive(Clone, Copy, Debug)]
+struct ConstKey<'a>(&'a Const);
+
+impl PartialEq for ConstKey<'_> {
+    fn eq(&self, other: &ConstKey<'_>) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for ConstKey<'_> {}
+
+impl std::hash::Hash for ConstKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self.0 {
+            Const::String(s) => (0u8, s).hash(state),
+            // Equal numbers hash alike: -0 is 0 (NaN never occurs).
+            Const::Number(n) => (1u8, if *n == 0.0 { 0 } else { n.to_bits() }).hash(state),
+            Const::Bool(b) => (2u8, b).hash(state),
+        }
+    }
+}
+
+/// `values` without repeats, each kept where it first occurs: linear time, so that a set of a
+/// million items is as quick to read as it is to write down.
+pub fn dedup_consts(values: Vec<Const>) -> Vec<Const> {
+    let keep: Vec<bool> = {
+        let mut seen: rustc_hash::FxHashSet<ConstKey<'_>> = rustc_hash::FxHashSet::default();
+        seen.reserve(values.len());
+        values.iter().map(|v| seen.insert(ConstKey(v))).collect()
+    };
+    if keep.iter().all(|k| *k) {
+        return values;
+    }
+    values
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(v, k)| k.then_some(v))
+        .collect()
+}
+
 /// A number the way govern prints it: integers without a fraction, others as Rust's shortest
 /// round-trip form.
 pub fn format_number(n: f64) -> String {

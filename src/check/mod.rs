@@ -283,13 +283,11 @@ impl<'a> Checker<'a> {
                     }
                     _ => {}
                 }
-                if !values.contains(&v) {
-                    values.push(v);
-                }
+                values.push(v);
             }
         }
         stack.pop();
-        ok.then_some(values)
+        ok.then(|| dedup_consts(values))
     }
 
     fn no_annotations(&mut self, f: FileRef<'_>, meta: &ast::Meta, what: &str) {

@@ -14,6 +14,7 @@
 //!    (see `dd`). Common paths stay one walk; the verifier bounds the worst case.
 
 pub mod analysis;
+mod combine;
 pub mod dd;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,7 +108,8 @@ struct Lowerer {
     forced: Option<(*const Test, bool)>,
 }
 
-/// A bundle whose decision diagram would need more than [`dd::NODE_LIMIT`] nodes.
+/// A bundle whose decision diagram would need more than [`dd::MEMORY_LIMIT`] bytes, or
+/// operations deeper than [`dd::DEPTH_LIMIT`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TooLarge {
     /// The index in `bundle.rules` of the rule being built when the limit was reached; `None`
@@ -120,8 +122,8 @@ impl TooLarge {
     pub fn diag(&self, bundle: &Bundle) -> crate::diag::Diag {
         use crate::diag::Diag;
         let message = format!(
-            "the decision diagram would need more than {} nodes",
-            dd::NODE_LIMIT
+            "the decision diagram would need more than {} MiB",
+            dd::MEMORY_LIMIT >> 20
         );
         let rule = self.rule.and_then(|i| bundle.rules.get(i));
         let d = Diag::error("govern::too_large", message);
@@ -560,9 +562,9 @@ impl Lowerer {
     fn cond(&mut self, c: &Cond) -> L {
         match c {
             Cond::Const(b) => L::Const(*b),
-            Cond::And(ps) => L::And(ps.iter().map(|p| self.cond(p)).collect()),
-            Cond::Or(ps) => L::Or(ps.iter().map(|p| self.cond(p)).collect()),
-            Cond::Not(p) => L::Not(Box::new(self.cond(p))),
+            Cond::And(ps) => combine::combine(ps.iter().map(|p| self.cond(p)).collect(), false),
+            Cond::Or(ps) => combine::combine(ps.iter().map(|p| self.cond(p)).collect(), true),
+            Cond::Not(p) => combine::negate(self.cond(p)),
             Cond::Has(a, _) => {
                 let slot = self.slots.get(&has_path(a)).copied().unwrap_or(0);
                 L::Atom(self.var(VarKey::Has(slot)), Atom::Holds)
@@ -812,21 +814,25 @@ impl Builder<'_> {
         match l {
             L::Const(true) => m.t,
             L::Const(false) => m.f,
-            L::And(ps) => {
-                let mut acc = m.t;
-                for p in ps {
-                    let d = self.build(m, p);
-                    acc = m.and(acc, d);
+            L::And(ps) | L::Or(ps) => {
+                // Balanced: each operation meets diagrams of similar size, so a long chain of
+                // tests on different variables costs n log n steps rather than n².
+                let is_and = matches!(l, L::And(_));
+                let mut level: Vec<NodeRef> = ps.iter().map(|p| self.build(m, p)).collect();
+                while level.len() > 1 && !m.exceeded() {
+                    let mut next = Vec::with_capacity(level.len() / 2 + 1);
+                    for pair in level.chunks(2) {
+                        match pair {
+                            [a, b] if is_and => next.push(m.and(*a, *b)),
+                            [a, b] => next.push(m.or(*a, *b)),
+                            [a] => next.push(*a),
+                            _ => {}
+                        }
+                    }
+                    level = next;
                 }
-                acc
-            }
-            L::Or(ps) => {
-                let mut acc = m.f;
-                for p in ps {
-                    let d = self.build(m, p);
-                    acc = m.or(acc, d);
-                }
-                acc
+                let empty = if is_and { m.t } else { m.f };
+                level.first().copied().unwrap_or(empty)
             }
             L::Not(p) => {
                 let d = self.build(m, p);
