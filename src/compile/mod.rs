@@ -99,7 +99,8 @@ struct Lowerer {
     vars: Vec<VarKey>,
     var_ids: FxHashMap<VarKey, usize>,
     /// Constants compared with each switch variable.
-    var_consts: FxHashMap<usize, BTreeSet<String>>,
+    /// Sorted and deduplicated once all conditions are lowered (see [`lower`]).
+    var_consts: FxHashMap<usize, Vec<String>>,
     trackers: Vec<(TrackerKey, Tracker)>,
     tracker_ids: FxHashMap<TrackerKey, u32>,
     /// Stateful call → tracker.
@@ -410,11 +411,13 @@ fn lower(bundle: &Bundle) -> Lowered {
         }
     }
     let consts: Vec<Vec<String>> = (0..lw.vars.len())
-        .map(|v| {
-            lw.var_consts
-                .get(&v)
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default()
+        .map(|v| match lw.var_consts.get_mut(&v) {
+            Some(s) => {
+                s.sort_unstable();
+                s.dedup();
+                s.clone()
+            }
+            None => Vec::new(),
         })
         .collect();
     let shapes: Vec<VarShape> = order
@@ -600,7 +603,7 @@ impl Lowerer {
                 match (rhs.constant(), lhs.ty) {
                     (Some(Const::String(s)), Ty::String) => {
                         let v = self.var(VarKey::Switch(l));
-                        self.var_consts.entry(v).or_default().insert(s.clone());
+                        self.var_consts.entry(v).or_default().push(s.clone());
                         L::Atom(v, Atom::InStrings(vec![s.clone()], *op == CmpOp::Ne))
                     }
                     (Some(Const::Number(n)), Ty::Number) => {
@@ -849,11 +852,25 @@ impl Builder<'_> {
         match atom {
             Atom::InStrings(values, negated) => {
                 let consts = self.consts.get(v).map(Vec::as_slice).unwrap_or(&[]);
-                let mut idx: Vec<u32> = values
-                    .iter()
-                    .filter_map(|s| consts.binary_search(s).ok())
-                    .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
-                    .collect();
+                let mut idx: Vec<u32> = if values.len() > 64 {
+                    // A large list (a set from a data file): one pass over the constants
+                    // instead of a search per value.
+                    let at: FxHashMap<&str, u32> = consts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
+                        .collect();
+                    values
+                        .iter()
+                        .filter_map(|s| at.get(s.as_str()).copied())
+                        .collect()
+                } else {
+                    values
+                        .iter()
+                        .filter_map(|s| consts.binary_search(s).ok())
+                        .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                        .collect()
+                };
                 idx.sort_unstable();
                 idx.dedup();
                 let branches = idx.into_iter().map(|i| (i, tv(!negated))).collect();
