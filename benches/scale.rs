@@ -36,8 +36,7 @@ policy egress {
 
 fn build_set(n: usize) -> govern::pipeline::Built {
     let data = BTreeMap::from([("data/hosts.txt".to_string(), hosts(n))]);
-    govern::pipeline::build_sources_with(vec![SourceFile::new("p.gov", SET_POLICY)], &data)
-        .unwrap()
+    govern::pipeline::build_sources_with(vec![SourceFile::new("p.gov", SET_POLICY)], &data).unwrap()
 }
 
 fn or_chain(n: usize, distinct: bool) -> String {
@@ -69,7 +68,9 @@ fn compile(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
     // Data file → checked → diagram → bytes → loaded and verified program: all of `build`.
-    g.bench_function("set_1m_hosts", |b| b.iter(|| black_box(build_set(1_000_000))));
+    g.bench_function("set_1m_hosts", |b| {
+        b.iter(|| black_box(build_set(1_000_000)))
+    });
     for (name, text) in [
         ("in_list_200k", in_list(200_000)),
         ("or_chain_40k_one_attribute", or_chain(40_000, false)),
