@@ -921,6 +921,24 @@ mod tests {
     }
 
     #[test]
+    fn the_depth_limit_stops_deep_recursion() {
+        // A chain over more variables than the depth limit: building on it recurses once per
+        // variable, and stops at the limit instead of exhausting the stack.
+        let n = DEPTH_LIMIT as u32 + 10;
+        let mut m = Manager::new(vec![VarShape::Tri; n as usize + 1]);
+        let (t, f, u) = (m.t, m.f, m.u);
+        let mut d = t;
+        for v in (0..n).rev() {
+            d = m.mk_tri(v, d, f, u);
+        }
+        assert!(!m.exceeded());
+        let last = m.mk_tri(n, t, f, u);
+        let r = m.and(d, last);
+        assert!(m.exceeded());
+        assert_eq!(r, m.u);
+    }
+
+    #[test]
     fn kleene_logic_on_leaves() {
         let mut m = Manager::new(vec![]);
         let (t, f, u) = (m.t, m.f, m.u);
