@@ -158,7 +158,7 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
         rule_conds,
         order,
         rank,
-        consts,
+        mut consts,
         shapes,
     } = lower(bundle);
 
@@ -201,7 +201,11 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
     // Emit.
     let vars: Vec<Var> = order
         .iter()
-        .map(|&v| lw.var_def(v, consts.get(v).cloned().unwrap_or_default()))
+        .map(|&v| {
+            // The diagrams are built: each variable's constants move into its definition.
+            let c = consts.get_mut(v).map(std::mem::take).unwrap_or_default();
+            lw.var_def(v, c)
+        })
         .collect();
     let reachable = m.reachable(&roots);
     let mut node_ids: FxHashMap<NodeRef, u32> = FxHashMap::default();
@@ -411,11 +415,13 @@ fn lower(bundle: &Bundle) -> Lowered {
         }
     }
     let consts: Vec<Vec<String>> = (0..lw.vars.len())
-        .map(|v| match lw.var_consts.get_mut(&v) {
-            Some(s) => {
+        .map(|v| match lw.var_consts.remove(&v) {
+            // Conditions lowered later (by the analysis) find no constants here: a string they
+            // add has no branch, as when it is not among a variable's sorted constants.
+            Some(mut s) => {
                 s.sort_unstable();
                 s.dedup();
-                s.clone()
+                s
             }
             None => Vec::new(),
         })
