@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use govern::commands::simulate::engine::{self, NoSink, Options, Sink};
+use govern::stream::engine::{self, NoSink, Options, Sink};
 use govern::trace::generator::{GenOptions, policy_source, write_trace};
 use govern::trace::{Input, InputFormat};
 use govern::vm::{Event, Paths};
@@ -82,6 +82,7 @@ fn bench(c: &mut Criterion) {
             max_errors: 0,
             counters: None,
             limits: govern::vm::StreamLimits::default(),
+            ..Options::new(&program)
         };
         g.bench_function(format!("engine/jobs={jobs}"), |b| {
             b.iter(|| {

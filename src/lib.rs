@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod reference;
 pub mod sign;
 pub mod source;
+pub mod stream;
 pub mod suite;
 pub mod syntax;
 pub mod time;

@@ -1,10 +1,9 @@
 //! `govern simulate`: replay recorded traffic through a policy and report what it decides,
 //! what changes against the recorded decisions and a baseline policy, and CI gates on it.
 //!
-//! The engine ([`engine`]) reads and decides; [`report`] draws. This file wires the command
+//! The engine ([`crate::stream::engine`]) reads and decides; [`report`] draws. This file wires the command
 //! line to them: loading policies, the progress bar, gates, output and exit status.
 
-pub mod engine;
 pub mod report;
 
 use std::io::{IsTerminal, Write};
@@ -16,9 +15,9 @@ use crate::bytecode::model::Verdict;
 use crate::cli::{DiagFormat, Gate, SimulateArgs, SimulateFormat, TraceFormat};
 use crate::commands::{Ctx, Out, exit};
 use crate::diag::{Diag, Location};
+use crate::stream::engine::{self, BadRecord, Counters, Options, Report, Sink, Stop};
 use crate::trace::{Input, InputFormat};
 use crate::vm::Program;
-use engine::{BadRecord, Counters, Options, Report, Sink, Stop};
 use report::GateResult;
 
 pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
@@ -73,6 +72,7 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
             max_keys: args.max_keys,
             ..crate::vm::StreamLimits::default()
         },
+        ..Options::new(&policy)
     };
     let mut sink = CliSink {
         ctx,
@@ -351,7 +351,7 @@ impl Sink for CliSink<'_> {
         self.jsonl
     }
 
-    fn skipped(&mut self, bad: &BadRecord, n: u64, max: u64) {
+    fn bad(&mut self, bad: &BadRecord, n: u64, max: u64) {
         let mut err = std::io::stderr().lock();
         let clear = if self.progress_shown { "\r\x1b[2K" } else { "" };
         let head = if self.ctx.color_err {

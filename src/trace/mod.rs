@@ -309,6 +309,8 @@ impl<R: Read> Read for Counting<R> {
 
 enum Adapter {
     Jsonl,
+    /// JSON events written over several lines each (pretty-printed), one after another.
+    Documents,
     Otel(otel::Adapter),
     Mcp(mcp::Adapter),
     McpPair(Box<mcp::Pair>),
@@ -331,6 +333,11 @@ pub struct TraceReader {
     doc_line: u64,
     depth: JsonDepth,
     scratch: Vec<u8>,
+    /// Hand over each record as soon as it is read, rather than filling a block (see
+    /// [`TraceReader::set_interactive`]).
+    interactive: bool,
+    /// Detection found a first value written over several lines.
+    multiline: bool,
 }
 
 impl TraceReader {
@@ -400,6 +407,8 @@ impl TraceReader {
             doc_line: 0,
             depth: JsonDepth::default(),
             scratch: Vec::new(),
+            interactive: false,
+            multiline: false,
         };
         if r.format == InputFormat::Auto {
             r.format = r.detect()?;
@@ -407,9 +416,18 @@ impl TraceReader {
         r.adapter = match r.format {
             InputFormat::Otel => Adapter::Otel(otel::Adapter),
             InputFormat::Mcp => Adapter::Mcp(mcp::Adapter::new(&r.name)),
+            _ if r.multiline => Adapter::Documents,
             _ => Adapter::Jsonl,
         };
         Ok(r)
+    }
+
+    /// Makes blocks end as soon as the records read so far are whole, instead of waiting
+    /// for a block's worth of input: for a program on the other end of a pipe that writes
+    /// one event and waits for its decision. Large inputs arrive in large reads all the
+    /// same, so a pipe fed from a file is still read in large blocks.
+    pub fn set_interactive(&mut self, on: bool) {
+        self.interactive = on;
     }
 
     pub fn name(&self) -> &str {
@@ -452,11 +470,30 @@ impl TraceReader {
     fn detect(&mut self) -> Result<InputFormat, TraceError> {
         const LOOK_AHEAD: usize = 64 * 1024;
         let mut line = Vec::new();
+        // A first value written over several lines, gathered from `start` in `ahead` until
+        // it closes.
+        let mut open: Option<(usize, JsonDepth)> = None;
         while self.ahead.len() < LOOK_AHEAD {
             line.clear();
             let n = self.read_bounded_line(&mut line)?;
+            let at = self.ahead.len();
             self.ahead.extend_from_slice(&line);
-            if n == 0 || line.last() != Some(&b'\n') {
+            if n == 0 {
+                break;
+            }
+            if let Some((start, depth)) = open.as_mut() {
+                if depth.feed(&line) {
+                    // The value closed: what it is decides, as a one-line record would.
+                    let doc = String::from_utf8_lossy(self.ahead.get(*start..).unwrap_or(&[]));
+                    if let Detected::Record(f) = detect_record(doc.trim()) {
+                        self.multiline = f == InputFormat::Jsonl;
+                        return Ok(f);
+                    }
+                    break;
+                }
+                continue;
+            }
+            if line.last() != Some(&b'\n') {
                 break;
             }
             let text = String::from_utf8_lossy(&line);
@@ -467,7 +504,11 @@ impl TraceReader {
             match detect_record(text) {
                 Detected::Record(f) => return Ok(f),
                 // A pretty-printed document: its lines are no records of their own.
-                Detected::Open => break,
+                Detected::Open => {
+                    let mut depth = JsonDepth::default();
+                    depth.feed(&line);
+                    open = Some((at, depth));
+                }
                 Detected::Bad => {}
             }
         }
@@ -591,6 +632,17 @@ impl TraceReader {
                 self.done = true;
                 break;
             }
+            if self.interactive {
+                // Hand over the whole lines read so far; keep the rest for the next block.
+                let fresh = b.data.get(old..).unwrap_or(&[]);
+                if let Some(i) = memchr::memrchr(b'\n', fresh) {
+                    let cut = old + i + 1;
+                    self.ahead
+                        .extend_from_slice(b.data.get(cut..).unwrap_or(&[]));
+                    b.data.truncate(cut);
+                    break;
+                }
+            }
         }
         let newlines = memchr::memchr_iter(b'\n', &b.data).count() as u64;
         let unterminated = u64::from(b.data.last().is_some_and(|&c| c != b'\n'));
@@ -601,7 +653,7 @@ impl TraceReader {
     fn adapter_block(&mut self, b: &mut Block) -> Result<bool, TraceError> {
         let mut line = std::mem::take(&mut self.scratch);
         let result = loop {
-            if b.data.len() >= BLOCK_SIZE {
+            if b.data.len() >= BLOCK_SIZE || self.interactive && !b.origins.is_empty() {
                 break Ok(true);
             }
             let n = match self.read_line(&mut line) {
@@ -615,10 +667,15 @@ impl TraceReader {
                 self.done = true;
                 if !self.doc.is_empty() {
                     let start = self.doc_line;
+                    let what = if matches!(self.adapter, Adapter::Documents) {
+                        "object"
+                    } else {
+                        "document"
+                    };
                     b.push_error(
                         start,
                         0,
-                        "unexpected end of input: the JSON document is not closed",
+                        format!("unexpected end of input: the JSON {what} is not closed"),
                     );
                     self.doc.clear();
                 }
@@ -635,6 +692,10 @@ impl TraceReader {
             }
             let text = line.strip_suffix(b"\n").unwrap_or(&line);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if matches!(self.adapter, Adapter::Documents) {
+                self.document_line(&line, b);
+                continue;
+            }
             if let Adapter::Mcp(m) = &mut self.adapter {
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
@@ -701,6 +762,80 @@ impl TraceReader {
         };
         self.scratch = line;
         result
+    }
+}
+
+impl TraceReader {
+    /// One line of events written over several lines each: gathered until the value
+    /// closes, then handed over as one line (line breaks outside strings become spaces; one
+    /// inside a string, which JSON does not allow, becomes a control character, which it
+    /// does not allow either, so the event is still refused). A line at column 0 that is a
+    /// whole object on its own while another is open means that one was cut off (a
+    /// truncated JSONL line): it is a bad record, and the line the next event.
+    fn document_line(&mut self, line: &[u8], b: &mut Block) {
+        let trimmed = line.trim_ascii_end();
+        if !self.doc.is_empty()
+            && trimmed.starts_with(b"{")
+            && trimmed.ends_with(b"}")
+            && JsonDepth::default().feed(trimmed)
+        {
+            b.push_error(
+                self.doc_line,
+                0,
+                "unexpected end of input: the JSON object is not closed",
+            );
+            self.doc.clear();
+        }
+        if self.doc.is_empty() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                return;
+            }
+            self.doc_line = self.line;
+            self.depth = JsonDepth::default();
+        }
+        if self.doc.len() + line.len() > MAX_LINE {
+            b.push_error(
+                self.doc_line,
+                0,
+                format!("an event longer than {} MiB", MAX_LINE >> 20),
+            );
+            self.doc.clear();
+            self.depth = JsonDepth::default();
+            return;
+        }
+        // Where the document gathered so far ends: inside a string or not.
+        let (mut in_string, mut escape) = (self.depth.in_string, self.depth.escape);
+        let closed = self.depth.feed(line);
+        for &c in line {
+            let c = match c {
+                b'\n' | b'\r' if in_string => 0x01,
+                b'\n' | b'\r' => b' ',
+                c => c,
+            };
+            if in_string {
+                if escape {
+                    escape = false;
+                } else if c == b'\\' {
+                    escape = true;
+                } else if c == b'"' {
+                    in_string = false;
+                }
+            } else if c == b'"' {
+                in_string = true;
+            }
+            self.doc.push(c);
+        }
+        if closed {
+            let text = self.doc.trim_ascii();
+            b.data.extend_from_slice(text);
+            b.data.push(b'\n');
+            b.origins.push(Origin {
+                line: self.doc_line,
+                column: 0,
+                error: None,
+            });
+            self.doc.clear();
+        }
     }
 }
 

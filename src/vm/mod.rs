@@ -491,6 +491,26 @@ impl Program {
         self.run(&self.roots, ev, st, out, None, true);
     }
 
+    /// Sets `ev`'s `ts` (and `time.*`) to `now`, as [`Program::eval_at`] does before it
+    /// decides: for callers that read and decide an event in separate steps (a stream whose
+    /// state is another thread's, see [`crate::stream`]). Decide it then with every `ts`
+    /// believed ([`StreamLimits::trusted_time`]) to decide as `eval_at` does.
+    pub fn stamp(&self, ev: &mut Event, now: i64) {
+        ev.stamp(now, self.ts_slot, self.time_slots);
+    }
+
+    /// Whether the walks [`Program::prewalk`] stopped at (`starts`) all reached leaves that
+    /// neither read nor record stream state: the decision is then the same whatever the
+    /// state, and deciding it leaves the state as it was but for stream time (see
+    /// [`State::pass`]).
+    pub fn is_stateless(&self, starts: &[Target]) -> bool {
+        !starts.is_empty()
+            && starts.iter().all(|t| match t {
+                Target::Leaf(l) => self.leaves.get(*l as usize).is_some_and(|l| !l.stateful),
+                Target::Node(_) => false,
+            })
+    }
+
     /// The part of a decision that does not depend on stream state, which may run on another
     /// thread than the stream (and ahead of it): walks the diagram, forks included, while the
     /// tested variables do not read state (the compiler orders those last). `starts`

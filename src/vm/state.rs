@@ -412,6 +412,14 @@ impl State {
         self.events += 1;
     }
 
+    /// Takes in its place an event whose decision needed no state
+    /// ([`crate::vm::Program::is_stateless`]) and was taken elsewhere: stream time and the
+    /// event count move exactly as deciding it here would have moved them.
+    pub fn pass(&mut self, ts: Option<i64>) {
+        self.advance(ts, false);
+        self.tick();
+    }
+
     /// How many keys all trackers hold.
     pub fn keys(&self) -> usize {
         self.trackers.iter().map(|t| t.map.len()).sum()

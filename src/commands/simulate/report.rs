@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::engine::{Comparison, Report, Row};
 use crate::bytecode::model::Verdict;
+use crate::stream::engine::{Comparison, Report, Row};
 
 /// Rows shown per table in the text report (the JSON report lists all).
 pub const SHOWN_ROWS: usize = 15;

@@ -1,12 +1,18 @@
-//! The replay engine behind `govern simulate`: read traces, decide every event with the
-//! policy (and the baseline), count, compare, and optionally write one decision per event.
+//! The replay engine: read traces, decide every event with the policy (and a baseline),
+//! count, compare, and optionally write one decision per event. `simulate` and `eval` run on
+//! it (and later `replay-audit` and `chaos-run`).
 //!
 //! Parallelism keeps the exact sequential semantics: a reader thread cuts each input into
 //! blocks of lines, `jobs` worker threads parse blocks into events (JSON scanning is most of
-//! the work), and the calling thread evaluates the parsed events strictly in input order,
-//! with one stream state per input. Output therefore does not depend on `jobs`. Memory is
-//! bounded: a fixed pool of blocks circulates between the threads, stream state is bounded by
-//! the rules' windows, and report tables keep at most [`MAX_KEYS`] names each.
+//! the work), stamp them with the host time when the clock says so, and pre-walk them; the
+//! calling thread decides the parsed events strictly in input order, with one stream state
+//! per input. Output therefore does not depend on `jobs`. Memory is bounded: a fixed pool of
+//! blocks circulates between the threads, stream state is bounded by the rules' windows and
+//! `--max-keys`, and report tables keep at most [`MAX_KEYS`] names each.
+//!
+//! An interactive input (a pipe or a terminal, see [`Options::interactive`]) is read and
+//! decided on the calling thread, and each block ends as soon as the lines read so far are
+//! whole, so that a program writing one event and waiting gets its decision at once.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,10 +22,11 @@ use std::sync::{Arc, Mutex};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use super::Clock;
 use crate::bytecode::model::{Target, Verdict};
-use crate::decision::write_json_str;
+use crate::decision::{Decision, write_json_str};
 use crate::trace::{Block, Input, InputFormat, TraceError, TraceReader};
-use crate::vm::{Event, Outcome, Paths, Program, State, StreamLimits, Val};
+use crate::vm::{Event, Outcome, Paths, Program, State, Step, StreamLimits, Val};
 
 /// The most distinct tools or agents a report table keeps; later ones count as `(other)`.
 pub const MAX_KEYS: usize = 10_000;
@@ -39,8 +46,46 @@ pub struct Options<'a> {
     pub max_errors: u64,
     /// Advanced as input bytes are read and events decided (for progress).
     pub counters: Option<Arc<Counters>>,
-    /// Limits of each stream's state.
+    /// Limits of each stream's state (`max_skew` follows from `clock`).
     pub limits: StreamLimits,
+    /// Where event time comes from.
+    pub clock: Clock,
+    /// Decide bad records (`deny`, with the reason) in their place and go on, instead of
+    /// skipping up to `max_errors` of them (`eval`: one decision per record).
+    pub deny_bad: bool,
+    /// Decision lines as `eval` prints them (the decision alone) rather than as `simulate
+    /// --format jsonl` does (with the file, line, recorded and baseline verdicts).
+    pub plain_lines: bool,
+    /// Read on the calling thread and end each block as soon as its lines are whole (a pipe
+    /// or terminal with a program waiting for each decision).
+    pub interactive: bool,
+    /// Keep each event's text as decided ([`super::as_decided`]; the VM reads that text) and
+    /// give it to [`Sink::event`]: what an audit log records.
+    pub keep_decided: bool,
+    /// Record the tests on each deciding path for [`Sink::event`] (`eval --explain`).
+    pub trace: bool,
+}
+
+impl<'a> Options<'a> {
+    /// Options for replaying traces through `policy`: event time, skipping no bad record,
+    /// annotated lines, one thread per core.
+    pub fn new(policy: &'a Program) -> Options<'a> {
+        Options {
+            policy,
+            baseline: None,
+            format: InputFormat::Auto,
+            jobs: 1,
+            max_errors: 0,
+            counters: None,
+            limits: StreamLimits::default(),
+            clock: Clock::Event,
+            deny_bad: false,
+            plain_lines: false,
+            interactive: false,
+            keep_decided: false,
+            trace: false,
+        }
+    }
 }
 
 /// Live counters for a progress display.
@@ -79,15 +124,42 @@ pub enum Stop {
     Input(TraceError),
 }
 
-/// What happens during a run besides counting.
+/// One event as decided, for [`Sink::event`].
+pub struct Decided<'e> {
+    pub program: &'e Program,
+    pub outcome: &'e Outcome,
+    /// The tests on the deciding path (with [`Options::trace`]).
+    pub trace: &'e [Step],
+    /// The event as decided (with [`Options::keep_decided`]).
+    pub text: Option<&'e str>,
+    pub file: &'e str,
+    pub line: u64,
+    pub column: u32,
+    /// Records the stream state has refused at the key bound, and events whose `ts` it did
+    /// not believe, so far in this input.
+    pub refused: u64,
+    pub untimed: u64,
+}
+
+/// What happens during a run besides counting. Calls come in input order: for each block,
+/// [`Sink::event`] and [`Sink::bad`] per record, then [`Sink::decisions`] with the block's
+/// decision lines, then [`Sink::block_end`].
 pub trait Sink {
-    /// One decision line (JSONL), when `wants_decisions`.
+    /// The decision lines (JSONL) of a block, when `wants_decisions`.
     fn decisions(&mut self, _lines: &str) {}
     fn wants_decisions(&self) -> bool {
         false
     }
-    /// A bad record that was skipped (`n` of at most `max`).
-    fn skipped(&mut self, _bad: &BadRecord, _n: u64, _max: u64) {}
+    /// Each event as it is decided, when `wants_events`.
+    fn event(&mut self, _d: &Decided<'_>) {}
+    fn wants_events(&self) -> bool {
+        false
+    }
+    /// A bad record: skipped (`n` of at most `max`), or with [`Options::deny_bad`] decided
+    /// `deny` in its place (`max` is then `u64::MAX`).
+    fn bad(&mut self, _bad: &BadRecord, _n: u64, _max: u64) {}
+    /// After each block: what the sink holds may go out now.
+    fn block_end(&mut self) {}
 }
 
 /// A sink that keeps nothing.
@@ -378,6 +450,10 @@ struct Work {
     ends: Vec<u32>,
     base_starts: Vec<Target>,
     base_ends: Vec<u32>,
+    /// Event `i`'s text as decided is `texts[text_ends[i - 1]..text_ends[i]]` (with
+    /// [`Options::keep_decided`]).
+    texts: String,
+    text_ends: Vec<u32>,
 }
 
 /// What a parsing thread keeps between blocks.
@@ -406,6 +482,8 @@ impl Work {
         self.ends.clear();
         self.base_starts.clear();
         self.base_ends.clear();
+        self.texts.clear();
+        self.text_ends.clear();
         let mut n = 0usize;
         let valid_utf8 = std::str::from_utf8(&self.block.data).is_ok();
         for (text, origin) in self.block.lines() {
@@ -453,6 +531,39 @@ impl Work {
                 )));
                 continue;
             }
+            let now = match opts.clock {
+                Clock::Host => Some(super::now_ns()),
+                Clock::Event | Clock::Trusted => None,
+            };
+            if opts.keep_decided {
+                // What the VM reads is what is kept: the event as decided.
+                let decided = match super::as_decided(text, now) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.recs.push(at(RecKind::Bad(e.message.into())));
+                        continue;
+                    }
+                };
+                let start = self.texts.len();
+                self.texts.push_str(&decided);
+                let read = match (self.texts.get(start..), self.events.get_mut(n)) {
+                    (Some(t), Some(ev)) => r.paths.read(t, ev).map_err(|e| e.describe(t)),
+                    _ => Err("internal error: no room for the event".to_string()),
+                };
+                if let Err(m) = read {
+                    self.texts.truncate(start);
+                    self.recs.push(at(RecKind::Bad(m.into())));
+                    continue;
+                }
+                self.text_ends
+                    .push(u32::try_from(self.texts.len()).unwrap_or(u32::MAX));
+            }
+            if let (Some(now), Some(ev)) = (now, self.events.get_mut(n)) {
+                opts.policy.stamp(ev, now);
+            }
+            let Some(ev) = self.events.get(n) else {
+                continue;
+            };
             let recorded = match r.recorded(ev) {
                 Ok(v) => v,
                 Err(m) => {
@@ -475,6 +586,9 @@ impl Work {
                 }
                 if let (Some(ev), Some(b)) = (self.events.get(n), self.base.get_mut(n)) {
                     ev.project(map, b);
+                    if let (Clock::Host, Some(now)) = (opts.clock, ev.ts) {
+                        bp.stamp(b, now);
+                    }
                     bp.prewalk(b, bst, &mut scratch.targets);
                     self.base_starts.extend_from_slice(&scratch.targets);
                     self.base_ends
@@ -638,6 +752,8 @@ struct Evaluator<'a> {
     /// From the states of finished streams.
     refused: u64,
     untimed: u64,
+    limits: StreamLimits,
+    trace: Vec<Step>,
 }
 
 /// Decision lines by leaves: everything in a decision but its `unknown` attributes follows
@@ -703,13 +819,19 @@ impl<'a> Evaluator<'a> {
     fn new(opts: &'a Options<'a>, reader: &'a Reader, inputs: &[Input]) -> Evaluator<'a> {
         let names: Vec<String> = inputs.iter().map(Input::name).collect();
         let names_json = names.iter().map(|n| quoted(n)).collect();
+        let limits = match opts.clock {
+            Clock::Event => opts.limits,
+            Clock::Host | Clock::Trusted => opts.clock.limits(opts.limits.max_keys),
+        };
         Evaluator {
             opts,
             reader,
             names,
             names_json,
-            state: opts.policy.new_state_with(opts.limits),
-            base_state: opts.baseline.map(|b| b.new_state_with(opts.limits)),
+            state: opts.policy.new_state_with(limits),
+            base_state: opts.baseline.map(|b| b.new_state_with(limits)),
+            limits,
+            trace: Vec::new(),
             out: Outcome::default(),
             base_out: Outcome::default(),
             current: None,
@@ -737,11 +859,8 @@ impl<'a> Evaluator<'a> {
     fn new_streams(&mut self) {
         self.refused += self.state.refused + self.base_state.as_ref().map_or(0, |s| s.refused);
         self.untimed += self.state.untimed;
-        self.state = self.opts.policy.new_state_with(self.opts.limits);
-        self.base_state = self
-            .opts
-            .baseline
-            .map(|b| b.new_state_with(self.opts.limits));
+        self.state = self.opts.policy.new_state_with(self.limits);
+        self.base_state = self.opts.baseline.map(|b| b.new_state_with(self.limits));
     }
 
     /// Takes one block, in order.
@@ -776,13 +895,29 @@ impl<'a> Evaluator<'a> {
                     if let Some(i) = self.inputs.last_mut() {
                         i.errors += 1;
                     }
+                    if self.opts.deny_bad {
+                        // Decided in its place: deny, with the reason.
+                        sink.bad(&bad, self.errors, u64::MAX);
+                        if write {
+                            let d = Decision::error(
+                                &self.opts.policy.digest,
+                                format!("line {}: {}", bad.line, bad.message),
+                            );
+                            d.write_json(&mut self.buf);
+                            self.buf.push('\n');
+                        }
+                        if self.error_list.len() < LISTED_ERRORS {
+                            self.error_list.push(bad);
+                        }
+                        continue;
+                    }
                     if self.errors > self.opts.max_errors {
                         if !self.buf.is_empty() {
                             sink.decisions(&self.buf);
                         }
                         return Err(Stop::BadRecord(bad));
                     }
-                    sink.skipped(&bad, self.errors, self.opts.max_errors);
+                    sink.bad(&bad, self.errors, self.opts.max_errors);
                     if self.error_list.len() < LISTED_ERRORS {
                         self.error_list.push(bad);
                     }
@@ -795,6 +930,7 @@ impl<'a> Evaluator<'a> {
                     let base_ev = w.base.get(i);
                     let starts = slice_of(&w.starts, &w.ends, i);
                     let base_starts = slice_of(&w.base_starts, &w.base_ends, i);
+                    let text = self.opts.keep_decided.then(|| text_of(w, i));
                     self.event(
                         ev,
                         starts,
@@ -805,6 +941,8 @@ impl<'a> Evaluator<'a> {
                         w.input,
                         rec,
                         write,
+                        text,
+                        sink,
                     );
                     events += 1;
                 }
@@ -821,6 +959,7 @@ impl<'a> Evaluator<'a> {
         if write && !self.buf.is_empty() {
             sink.decisions(&self.buf);
         }
+        sink.block_end();
         if let Some(c) = &self.opts.counters {
             c.events.fetch_add(events, Ordering::Relaxed);
         }
@@ -845,9 +984,29 @@ impl<'a> Evaluator<'a> {
         input: usize,
         rec: &Rec,
         write: bool,
+        text: Option<&str>,
+        sink: &mut dyn Sink,
     ) {
         let policy = self.opts.policy;
-        policy.eval_from(ev, starts, &mut self.state, &mut self.out);
+        if self.opts.trace {
+            self.trace.clear();
+            policy.eval_traced(ev, &mut self.state, &mut self.out, &mut self.trace);
+        } else {
+            policy.eval_from(ev, starts, &mut self.state, &mut self.out);
+        }
+        if sink.wants_events() {
+            sink.event(&Decided {
+                program: policy,
+                outcome: &self.out,
+                trace: &self.trace,
+                text,
+                file,
+                line: rec.line,
+                column: rec.column,
+                refused: self.state.refused,
+                untimed: self.state.untimed,
+            });
+        }
         let v = self.out.verdict.unwrap_or(policy.model.default);
         let vi = vidx(v);
         self.verdicts.add(vi, 1);
@@ -910,7 +1069,10 @@ impl<'a> Evaluator<'a> {
                 &self.tools,
             );
         }
-        if write {
+        if write && self.opts.plain_lines {
+            self.lines.write(policy, &self.out, &mut self.buf);
+            self.buf.push_str("}\n");
+        } else if write {
             self.lines.write(policy, &self.out, &mut self.buf);
             let b = &mut self.buf;
             b.push_str(",\"file\":");
@@ -1047,6 +1209,16 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// Event `i`'s text as decided (empty when absent, which no caller asks for).
+fn text_of(w: &Work, i: usize) -> &str {
+    let start = match i.checked_sub(1) {
+        Some(j) => w.text_ends.get(j).copied().unwrap_or(u32::MAX) as usize,
+        None => 0,
+    };
+    let end = w.text_ends.get(i).copied().unwrap_or(0) as usize;
+    w.texts.get(start..end).unwrap_or("")
+}
+
 /// Event `i`'s targets in a flat list cut at `ends` (empty, so failing closed, when absent).
 fn slice_of<'t>(all: &'t [Target], ends: &[u32], i: usize) -> &'t [Target] {
     let start = match i.checked_sub(1) {
@@ -1145,7 +1317,7 @@ pub fn run(
 ) -> Result<(Report, RunStats), Stop> {
     let reader = Reader::new(opts.policy, opts.baseline);
     let mut eval = Evaluator::new(opts, &reader, inputs);
-    if opts.jobs <= 1 {
+    if opts.jobs <= 1 || opts.interactive {
         run_single(opts, inputs, &reader, &mut eval, sink)?;
     } else {
         run_parallel(opts, inputs, &reader, &mut eval, sink)?;
@@ -1161,6 +1333,7 @@ struct Feeder<'i> {
     next: usize,
     open: Option<TraceReader>,
     seq: u64,
+    interactive: bool,
 }
 
 impl Feeder<'_> {
@@ -1174,7 +1347,10 @@ impl Feeder<'_> {
                 return false;
             };
             match TraceReader::open(input, self.format, self.bytes.clone()) {
-                Ok(r) => self.open = Some(r),
+                Ok(mut r) => {
+                    r.set_interactive(self.interactive);
+                    self.open = Some(r);
+                }
                 Err(e) => {
                     w.seq = self.seq;
                     self.seq += 1;
@@ -1226,6 +1402,7 @@ fn run_single(
         next: 0,
         open: None,
         seq: 0,
+        interactive: opts.interactive,
     };
     let mut w = Work::default();
     let mut scratch = Scratch::new(opts);
@@ -1263,6 +1440,7 @@ fn run_parallel(
                 next: 0,
                 open: None,
                 seq: 0,
+                interactive: false,
             };
             while !stop.load(Ordering::Relaxed) {
                 let Ok(mut w) = free_rx.recv() else {
@@ -1394,6 +1572,7 @@ policy p {
             max_errors: 0,
             counters: None,
             limits: StreamLimits::default(),
+            ..Options::new(&p)
         };
         let inputs = [bytes("a.jsonl", a), bytes("b.jsonl", b)];
         let mut sink = Lines(String::new());
@@ -1447,6 +1626,7 @@ policy p {
             max_errors: 0,
             counters: None,
             limits: StreamLimits::default(),
+            ..Options::new(&p)
         };
         let inputs = [bytes("t.jsonl", text)];
         match run(&opts, &inputs, &mut NoSink) {
@@ -1598,6 +1778,7 @@ policy p {
                 max_errors: 0,
                 counters: None,
                 limits: StreamLimits::default(),
+                ..Options::new(&p)
             };
             let mut sink = Lines(String::new());
             let (r, _) = run(&opts, &inputs, &mut sink).unwrap();
