@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Compile policies into a verified bytecode bundle (.govb)')
             [CompletionResult]::new('eval', 'eval', [CompletionResultType]::ParameterValue, 'Decide events with a bundle or with policies compiled on the fly')
             [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a decision point over HTTP: agents ask it before they act')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
@@ -141,6 +142,27 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'govern;serve' {
+            [CompletionResult]::new('--bundle', '--bundle', [CompletionResultType]::ParameterName, 'The compiled bundle to decide with (read again on reload)')
+            [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse any bundle, at start and on reload, whose signature does not verify against this trust file (see `govern verify`)')
+            [CompletionResult]::new('--signature', '--signature', [CompletionResultType]::ParameterName, 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Where to listen: `host:port` or `unix:/path/to.sock` (repeat for several)')
+            [CompletionResult]::new('--max-keys', '--max-keys', [CompletionResultType]::ParameterName, 'The most keys each count, sum or seen holds in the stream state. Beyond it, new keys are unknown: rules on them fail closed')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'How log lines are written on standard error')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Worker threads [default: one per core]')
+            [CompletionResult]::new('--decision-timeout', '--decision-timeout', [CompletionResultType]::ParameterName, 'How long a decision may take once its request is read (waiting for the state or the audit log) before it is denied, in milliseconds')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long a client may take to send a request''s headers, and then its body, in seconds (a slower one gets `408` and a deny)')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection that has moved no byte for this long, in seconds')
+            [CompletionResult]::new('--drain-timeout', '--drain-timeout', [CompletionResultType]::ParameterName, 'How long SIGTERM waits for the requests in flight, in seconds')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--audit-required', '--audit-required', [CompletionResultType]::ParameterName, 'Deny every decision whose audit record cannot be written (default: keep deciding, count the errors and log them)')
+            [CompletionResult]::new('--no-watch', '--no-watch', [CompletionResultType]::ParameterName, 'Reload on SIGHUP only, not when the bundle files change')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'govern;keygen' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'The path and name of the key files, without extension')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'The path and name of the key files, without extension')
@@ -214,6 +236,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Compile policies into a verified bytecode bundle (.govb)')
             [CompletionResult]::new('eval', 'eval', [CompletionResultType]::ParameterValue, 'Decide events with a bundle or with policies compiled on the fly')
             [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a decision point over HTTP: agents ask it before they act')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
@@ -242,6 +265,9 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             break
         }
         'govern;help;simulate' {
+            break
+        }
+        'govern;help;serve' {
             break
         }
         'govern;help;keygen' {

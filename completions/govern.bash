@@ -46,6 +46,9 @@ _govern() {
             govern,mcp-import)
                 cmd="govern__subcmd__mcp__subcmd__import"
                 ;;
+            govern,serve)
+                cmd="govern__subcmd__serve"
+                ;;
             govern,sign)
                 cmd="govern__subcmd__sign"
                 ;;
@@ -88,6 +91,9 @@ _govern() {
             govern__subcmd__help,mcp-import)
                 cmd="govern__subcmd__help__subcmd__mcp__subcmd__import"
                 ;;
+            govern__subcmd__help,serve)
+                cmd="govern__subcmd__help__subcmd__serve"
+                ;;
             govern__subcmd__help,sign)
                 cmd="govern__subcmd__help__subcmd__sign"
                 ;;
@@ -107,7 +113,7 @@ _govern() {
 
     case "${cmd}" in
         govern)
-            opts="-h -V --color --help --version lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help"
+            opts="-h -V --color --help --version lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -247,7 +253,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help)
-            opts="lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help"
+            opts="lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -387,6 +393,20 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help__subcmd__mcp__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -550,6 +570,68 @@ _govern() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__serve)
+            opts="-h -V --bundle --trust --signature --listen --max-keys --audit-required --log-format --threads --decision-timeout --request-timeout --idle-timeout --drain-timeout --no-watch --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --decision-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --drain-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -30,6 +30,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
+            cand serve 'Run a decision point over HTTP: agents ask it before they act'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
@@ -130,6 +131,26 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'govern;serve'= {
+            cand --bundle 'The compiled bundle to decide with (read again on reload)'
+            cand --trust 'Refuse any bundle, at start and on reload, whose signature does not verify against this trust file (see `govern verify`)'
+            cand --signature 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)'
+            cand --listen 'Where to listen: `host:port` or `unix:/path/to.sock` (repeat for several)'
+            cand --max-keys 'The most keys each count, sum or seen holds in the stream state. Beyond it, new keys are unknown: rules on them fail closed'
+            cand --log-format 'How log lines are written on standard error'
+            cand --threads 'Worker threads [default: one per core]'
+            cand --decision-timeout 'How long a decision may take once its request is read (waiting for the state or the audit log) before it is denied, in milliseconds'
+            cand --request-timeout 'How long a client may take to send a request''s headers, and then its body, in seconds (a slower one gets `408` and a deny)'
+            cand --idle-timeout 'Close a connection that has moved no byte for this long, in seconds'
+            cand --drain-timeout 'How long SIGTERM waits for the requests in flight, in seconds'
+            cand --color 'When to use colours in messages'
+            cand --audit-required 'Deny every decision whose audit record cannot be written (default: keep deciding, count the errors and log them)'
+            cand --no-watch 'Reload on SIGHUP only, not when the bundle files change'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'govern;keygen'= {
             cand -o 'The path and name of the key files, without extension'
             cand --output 'The path and name of the key files, without extension'
@@ -197,6 +218,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
+            cand serve 'Run a decision point over HTTP: agents ask it before they act'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
@@ -218,6 +240,8 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;help;eval'= {
         }
         &'govern;help;simulate'= {
+        }
+        &'govern;help;serve'= {
         }
         &'govern;help;keygen'= {
         }

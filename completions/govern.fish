@@ -36,6 +36,7 @@ complete -c govern -n "__fish_govern_needs_command" -f -a "test" -d 'Run policy 
 complete -c govern -n "__fish_govern_needs_command" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
 complete -c govern -n "__fish_govern_needs_command" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
+complete -c govern -n "__fish_govern_needs_command" -f -a "serve" -d 'Run a decision point over HTTP: agents ask it before they act'
 complete -c govern -n "__fish_govern_needs_command" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
@@ -131,6 +132,25 @@ complete -c govern -n "__fish_govern_using_subcommand simulate" -l no-progress -
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l stats -d 'Print run statistics on standard error: time, events per second, peak memory, stream state size'
 complete -c govern -n "__fish_govern_using_subcommand simulate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand simulate" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand serve" -l bundle -d 'The compiled bundle to decide with (read again on reload)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand serve" -l trust -d 'Refuse any bundle, at start and on reload, whose signature does not verify against this trust file (see `govern verify`)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand serve" -l signature -d 'The bundle\'s signature file, with --trust (default: BUNDLE.sig.json)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand serve" -l listen -d 'Where to listen: `host:port` or `unix:/path/to.sock` (repeat for several)' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l max-keys -d 'The most keys each count, sum or seen holds in the stream state. Beyond it, new keys are unknown: rules on them fail closed' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l log-format -d 'How log lines are written on standard error' -r -f -a "human\t'One line per event for people: time, level, event, message, fields'
+json\t'One JSON object per line'"
+complete -c govern -n "__fish_govern_using_subcommand serve" -l threads -d 'Worker threads [default: one per core]' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l decision-timeout -d 'How long a decision may take once its request is read (waiting for the state or the audit log) before it is denied, in milliseconds' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l request-timeout -d 'How long a client may take to send a request\'s headers, and then its body, in seconds (a slower one gets `408` and a deny)' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l idle-timeout -d 'Close a connection that has moved no byte for this long, in seconds' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l drain-timeout -d 'How long SIGTERM waits for the requests in flight, in seconds' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-required -d 'Deny every decision whose audit record cannot be written (default: keep deciding, count the errors and log them)'
+complete -c govern -n "__fish_govern_using_subcommand serve" -l no-watch -d 'Reload on SIGHUP only, not when the bundle files change'
+complete -c govern -n "__fish_govern_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand keygen" -s o -l output -d 'The path and name of the key files, without extension' -r -F
 complete -c govern -n "__fish_govern_using_subcommand keygen" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
@@ -179,17 +199,18 @@ always\t''
 never\t''"
 complete -c govern -n "__fish_govern_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "explain" -d 'Print the documentation of a lint'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "keyid" -d 'Print the id of a public (or private) key'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "mcp-import" -d 'Turn an MCP server\'s tool list into `tool` declarations (and a deny-by-default policy)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate keygen sign verify keyid mcp-import completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "explain" -d 'Print the documentation of a lint'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "serve" -d 'Run a decision point over HTTP: agents ask it before they act'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "keyid" -d 'Print the id of a public (or private) key'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "mcp-import" -d 'Turn an MCP server\'s tool list into `tool` declarations (and a deny-by-default policy)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve keygen sign verify keyid mcp-import completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

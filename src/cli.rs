@@ -53,6 +53,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Replay recorded traffic through a policy: what it decides, and what changes.
     Simulate(SimulateArgs),
+    /// Run a decision point over HTTP: agents ask it before they act.
+    Serve(ServeArgs),
     /// Create an Ed25519 signing key pair (NAME.key, NAME.pub).
     Keygen(KeygenArgs),
     /// Sign a plugin directory, a bundle or files (writes a DSSE envelope).
@@ -159,6 +161,109 @@ pub struct EvalArgs {
     /// the window). Beyond it, new keys are unknown: rules on them fail closed.
     #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
     pub max_keys: usize,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Endpoints (docs/serve.md; OpenAPI in docs/schemas/serve-openapi.json):
+  POST /v1/decide        one JSON event → its decision (FORMATS.md \"Decisions\")
+  POST /v1/decide/batch  a JSON array of events (or JSON lines) → their decisions, in order
+  GET  /v1/bundle        the bundle in force: digest, rules, signature, loaded at, reloads
+  GET  /healthz          200 while the process runs
+  GET  /readyz           200 while it decides; 503 when draining or its audit log failed
+  GET  /metrics          Prometheus (OpenMetrics) text: decisions by verdict and rule, latency,
+                         bundle, reloads, audit write errors, bad requests
+
+Every event is decided at this host's time (its `ts` is replaced). A decision is `200` with
+the verdict in the body and the `govern-decision` header, whatever the verdict; a request that
+is not an event is `400` and one that could not be decided `503`, each with a `deny` decision
+saying why. Stateful rules keep one stream state for the server; the decisions that touch it
+are taken one at a time, in the order of their audit records, the others in parallel.
+
+The bundle is read again on SIGHUP and when its files change; with --trust a bundle whose
+signature does not verify is refused and the one in force stays (logged, in /v1/bundle and in
+the metrics). A new bundle starts fresh stream state. SIGTERM (or SIGINT) stops accepting,
+finishes the requests in flight, closes the audit log with a final signed checkpoint and exits.
+Serve plain HTTP on loopback or a Unix socket; put TLS in a proxy in front.
+
+Exit status: 0 after a clean stop, 2 when the bundle cannot be loaded or verified, an address
+cannot be listened on, or the audit log cannot be opened or closed cleanly.
+
+Examples:
+  govern serve --bundle policies.govb
+  govern serve --bundle policies.govb --trust trust.yaml --listen unix:/run/govern/govern.sock
+  curl -s localhost:8787/v1/decide -H 'content-type: application/json' \\
+    -d '{\"tool\":\"web_search\",\"agent\":{\"id\":\"a\"}}'")]
+pub struct ServeArgs {
+    /// The compiled bundle to decide with (read again on reload).
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+
+    /// Refuse any bundle, at start and on reload, whose signature does not verify against
+    /// this trust file (see `govern verify`).
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+
+    /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub signature: Option<PathBuf>,
+
+    /// Where to listen: `host:port` or `unix:/path/to.sock` (repeat for several).
+    #[arg(long, value_name = "ADDR", default_value = crate::serve::DEFAULT_LISTEN, value_parser = parse_listen)]
+    pub listen: Vec<crate::serve::Listen>,
+
+    /// The most keys each count, sum or seen holds in the stream state. Beyond it, new keys
+    /// are unknown: rules on them fail closed.
+    #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
+    pub max_keys: usize,
+
+    /// Deny every decision whose audit record cannot be written (default: keep deciding,
+    /// count the errors and log them).
+    #[arg(long)]
+    pub audit_required: bool,
+
+    /// How log lines are written on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    /// Worker threads [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<std::num::NonZeroUsize>,
+
+    /// How long a decision may take once its request is read (waiting for the state or the
+    /// audit log) before it is denied, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub decision_timeout: u64,
+
+    /// How long a client may take to send a request's headers, and then its body, in
+    /// seconds (a slower one gets `408` and a deny).
+    #[arg(long, value_name = "S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+
+    /// Close a connection that has moved no byte for this long, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+
+    /// How long SIGTERM waits for the requests in flight, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub drain_timeout: u64,
+
+    /// Reload on SIGHUP only, not when the bundle files change.
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+/// How a server's log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line per event for people: time, level, event, message, fields.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+fn parse_listen(s: &str) -> Result<crate::serve::Listen, String> {
+    crate::serve::Listen::parse(s)
 }
 
 fn parse_max_keys(s: &str) -> Result<usize, String> {

@@ -9,6 +9,7 @@ pub mod keygen;
 pub mod keyid;
 pub mod lint;
 pub mod mcp_import;
+pub mod serve;
 pub mod sign;
 pub mod simulate;
 pub mod test;
@@ -123,6 +124,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Build(a) => build::run(ctx, &a),
         Command::Eval(a) => eval::run(ctx, &a),
         Command::Simulate(a) => simulate::run(ctx, &a),
+        Command::Serve(a) => serve::run(ctx, &a),
         Command::Keygen(a) => keygen::run(ctx, &a),
         Command::Sign(a) => sign::run(ctx, &a),
         Command::Verify(a) => verify::run(ctx, &a),

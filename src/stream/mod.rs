@@ -92,13 +92,19 @@ pub struct Prepared {
     pub now: Option<i64>,
     /// Whether the decision needs no stream state ([`Program::is_stateless`]).
     pub stateless: bool,
-    /// Scratch state for pre-walks and stateless decisions, and the bundle it is for.
+}
+
+/// What a thread needs to prepare events: scratch state for pre-walks and stateless
+/// decisions (one per thread; it holds nothing between events).
+#[derive(Default)]
+pub struct Preparer {
+    /// Scratch state, and the digest of the bundle it is for.
     scratch: Option<(String, State)>,
 }
 
-impl Prepared {
-    /// Reads `text` into this event for `program`: with [`Clock::Host`] stamped with `now`
-    /// (taken from the host clock when `None`); with `keep_decided` also keeping the text as
+impl Preparer {
+    /// Reads `text` into `p` for `program`: with [`Clock::Host`] stamped with `now` (taken
+    /// from the host clock when `None`); with `keep_decided` also keeping the text as
     /// decided, which is then what the VM reads. Then pre-walks it. An error leaves nothing
     /// to decide: the caller fails closed.
     pub fn prepare(
@@ -108,51 +114,55 @@ impl Prepared {
         clock: Clock,
         now: Option<i64>,
         keep_decided: bool,
+        p: &mut Prepared,
     ) -> Result<(), EventError> {
-        self.now = match clock {
+        p.now = match clock {
             Clock::Host => Some(now.unwrap_or_else(now_ns)),
-            _ => None,
+            Clock::Event | Clock::Trusted => None,
         };
-        self.decided.clear();
+        p.decided.clear();
+        p.stateless = false;
+        p.starts.clear();
+        // The VM's reading comes first: its messages name the column and the field.
+        program.read_event(text, &mut p.event)?;
         if keep_decided {
-            self.decided = as_decided(text, self.now)?;
-            program.read_event(&self.decided, &mut self.event)?;
-        } else {
-            program.read_event(text, &mut self.event)?;
+            p.decided = as_decided(text, p.now)?;
+            program.read_event(&p.decided, &mut p.event)?;
         }
-        if let Some(now) = self.now {
-            program.stamp(&mut self.event, now);
+        if let Some(now) = p.now {
+            program.stamp(&mut p.event, now);
         }
-        let scratch = scratch_for(&mut self.scratch, program);
-        program.prewalk(&self.event, scratch, &mut self.starts);
-        self.stateless = program.is_stateless(&self.starts);
+        let scratch = self.scratch(program);
+        program.prewalk(&p.event, scratch, &mut p.starts);
+        p.stateless = program.is_stateless(&p.starts);
         Ok(())
     }
 
     /// Decides a stateless event on its own (any thread): the decision [`Stream::decide`]
     /// would take, without the stream. The event must still [`Stream::pass`] through the
     /// stream in its place when an order is kept (an audit log).
-    pub fn decide_stateless(&mut self, program: &Program, out: &mut Outcome) {
-        let scratch = scratch_for(&mut self.scratch, program);
-        program.eval_from(&self.event, &self.starts, scratch, out);
+    pub fn decide_stateless(&mut self, program: &Program, p: &Prepared, out: &mut Outcome) {
+        let scratch = self.scratch(program);
+        program.eval_from(&p.event, &p.starts, scratch, out);
     }
-}
 
-/// Scratch state of `program` (every `ts` believed: it decides nothing about time).
-fn scratch_for<'s>(slot: &'s mut Option<(String, State)>, program: &Program) -> &'s mut State {
-    if slot
-        .as_ref()
-        .is_some_and(|(digest, _)| *digest != program.digest)
-    {
-        *slot = None;
+    /// Scratch state of `program` (every `ts` believed: it decides nothing about time).
+    fn scratch(&mut self, program: &Program) -> &mut State {
+        if self
+            .scratch
+            .as_ref()
+            .is_some_and(|(digest, _)| *digest != program.digest)
+        {
+            self.scratch = None;
+        }
+        let (_, st) = self.scratch.get_or_insert_with(|| {
+            (
+                program.digest.clone(),
+                program.new_state_with(StreamLimits::trusted_time()),
+            )
+        });
+        st
     }
-    let (_, st) = slot.get_or_insert_with(|| {
-        (
-            program.digest.clone(),
-            program.new_state_with(StreamLimits::trusted_time()),
-        )
-    });
-    st
 }
 
 /// One stream's state, decided in order.
@@ -173,7 +183,7 @@ impl Stream {
         program.eval_from(&p.event, &p.starts, &mut self.state, out);
     }
 
-    /// Takes a stateless event decided elsewhere ([`Prepared::decide_stateless`]) in its
+    /// Takes a stateless event decided elsewhere ([`Preparer::decide_stateless`]) in its
     /// place: stream time moves as deciding it here would have moved it.
     pub fn pass(&mut self, p: &Prepared) {
         self.state.pass(p.event.ts);

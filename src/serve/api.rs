@@ -1,0 +1,427 @@
+//! The HTTP API (docs/serve.md, docs/schemas/serve-openapi.json): routes, bodies within
+//! their limits, and answers. Every refusal carries a deny decision with the reason.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::Shared;
+use crate::bytecode::model::Verdict;
+use crate::point::{Answer, BadRequest, Failure, Scratch, Status};
+
+thread_local! {
+    /// Scratch space of the thread deciding (no allocation per decision once grown).
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+const JSON: &str = "application/json";
+const JSONL: &str = "application/x-ndjson";
+const METRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Body = Full<Bytes>;
+
+pub(crate) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let mut resp = match (method.clone(), path.as_str()) {
+        (Method::POST, "/v1/decide") => decide(req, &shared, false).await,
+        (Method::POST, "/v1/decide/batch") => decide(req, &shared, true).await,
+        (Method::GET | Method::HEAD, "/v1/bundle") => {
+            respond(StatusCode::OK, JSON, shared.point.bundle_info().to_string())
+        }
+        (Method::GET | Method::HEAD, "/healthz") => {
+            respond(StatusCode::OK, JSON, json!({"status": "ok"}).to_string())
+        }
+        (Method::GET | Method::HEAD, "/readyz") => ready(&shared),
+        (Method::GET | Method::HEAD, "/metrics") => {
+            respond(StatusCode::OK, METRICS, shared.point.metrics.text())
+        }
+        (
+            _,
+            "/v1/decide" | "/v1/decide/batch" | "/v1/bundle" | "/healthz" | "/readyz" | "/metrics",
+        ) => {
+            let mut r = refuse(
+                &shared,
+                StatusCode::METHOD_NOT_ALLOWED,
+                BadRequest::NotFound,
+                &format!("`{method}` is not allowed on `{path}`"),
+            );
+            let allow = if path.starts_with("/v1/decide") {
+                "POST"
+            } else {
+                "GET, HEAD"
+            };
+            r.headers_mut()
+                .insert("allow", HeaderValue::from_static(allow));
+            r
+        }
+        _ => refuse(
+            &shared,
+            StatusCode::NOT_FOUND,
+            BadRequest::NotFound,
+            &format!(
+                "no such endpoint: `{}`; decide with `POST /v1/decide`",
+                crate::source::printable(&path)
+            ),
+        ),
+    };
+    if shared.draining.load(Ordering::Relaxed) {
+        // Draining: this connection's last request.
+        resp.headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+fn respond(status: StatusCode, ctype: &'static str, body: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r
+}
+
+/// A refusal: `status`, with a deny decision saying why.
+fn refuse(shared: &Shared, status: StatusCode, why: BadRequest, message: &str) -> Response<Body> {
+    let mut body = String::with_capacity(256);
+    shared.point.refuse(why, message, &mut body);
+    let mut r = respond(status, JSON, body);
+    r.headers_mut()
+        .insert("govern-decision", HeaderValue::from_static("deny"));
+    r
+}
+
+fn ready(shared: &Shared) -> Response<Body> {
+    if shared.draining.load(Ordering::Relaxed) {
+        return respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            JSON,
+            json!({"status": "draining"}).to_string(),
+        );
+    }
+    match shared.point.ready() {
+        Ok(()) => respond(
+            StatusCode::OK,
+            JSON,
+            json!({"status": "ready", "bundle": shared.point.in_force().loaded.program.digest})
+                .to_string(),
+        ),
+        Err(why) => respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            JSON,
+            json!({"status": "not ready", "reason": why}).to_string(),
+        ),
+    }
+}
+
+/// Whether a content type is one the decision endpoints read (absent counts as JSON).
+fn json_type(req: &Request<Incoming>) -> Result<bool, String> {
+    let Some(v) = req.headers().get(CONTENT_TYPE) else {
+        return Ok(false);
+    };
+    let t = v
+        .to_str()
+        .map_err(|_| "the content type is not text".to_string())?;
+    let base = t
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match base.as_str() {
+        "application/json" | "text/json" => Ok(false),
+        "application/x-ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
+        | "application/jsonlines" => Ok(true),
+        b if b.ends_with("+json") => Ok(false),
+        _ => Err(format!(
+            "content type `{}` is not JSON: send `application/json` (or JSON lines to the batch endpoint)",
+            crate::source::printable(t)
+        )),
+    }
+}
+
+async fn decide(req: Request<Incoming>, shared: &Arc<Shared>, batch: bool) -> Response<Body> {
+    let limit = if batch {
+        shared.config.max_batch_body
+    } else {
+        shared.config.max_body
+    };
+    let jsonl = match json_type(&req) {
+        Ok(j) => j,
+        Err(m) => {
+            return refuse(
+                shared,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                BadRequest::Header,
+                &m,
+            );
+        }
+    };
+    if let Some(len) = req.headers().get(CONTENT_LENGTH) {
+        match len.to_str().ok().and_then(|l| l.parse::<u64>().ok()) {
+            Some(n) if n > limit as u64 => {
+                return refuse(
+                    shared,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    BadRequest::TooLarge,
+                    &format!("the body is {n} bytes, over the limit of {limit} bytes"),
+                );
+            }
+            Some(_) => {}
+            None => {
+                return refuse(
+                    shared,
+                    StatusCode::BAD_REQUEST,
+                    BadRequest::Header,
+                    "the content length is not a number",
+                );
+            }
+        }
+    }
+    let body = Limited::new(req.into_body(), limit);
+    let bytes = match tokio::time::timeout(shared.config.body_timeout, body.collect()).await {
+        Err(_) => {
+            return refuse(
+                shared,
+                StatusCode::REQUEST_TIMEOUT,
+                BadRequest::Timeout,
+                "the body did not arrive in time",
+            );
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return refuse(
+                shared,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                BadRequest::TooLarge,
+                &format!("the body is over the limit of {limit} bytes"),
+            );
+        }
+        Ok(Err(e)) => {
+            return refuse(
+                shared,
+                StatusCode::BAD_REQUEST,
+                BadRequest::Malformed,
+                &format!("the body could not be read: {e}"),
+            );
+        }
+        Ok(Ok(c)) => c.to_bytes(),
+    };
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return refuse(
+                shared,
+                StatusCode::BAD_REQUEST,
+                BadRequest::Malformed,
+                &format!("the body is not valid UTF-8 (byte {})", e.valid_up_to() + 1),
+            );
+        }
+    };
+    if !batch {
+        return one(shared, text).await;
+    }
+    let items: Vec<&str> = if jsonl || !text.trim_start().starts_with('[') {
+        text.lines()
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    } else {
+        match serde_json::from_str::<Vec<&serde_json::value::RawValue>>(text) {
+            Ok(v) => v.into_iter().map(|r| r.get()).collect(),
+            Err(e) => {
+                return refuse(
+                    shared,
+                    StatusCode::BAD_REQUEST,
+                    BadRequest::Malformed,
+                    &format!("the batch is not a JSON array of events: {e}"),
+                );
+            }
+        }
+    };
+    if items.len() > shared.config.max_batch {
+        return refuse(
+            shared,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            BadRequest::TooLarge,
+            &format!(
+                "the batch holds {} events, over the limit of {}",
+                items.len(),
+                shared.config.max_batch
+            ),
+        );
+    }
+    many(shared, items, jsonl).await
+}
+
+/// Runs a decision on this thread, or on the blocking pool within the time budget when an
+/// audit log may make it wait for the disk.
+async fn run_decision<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    f: impl FnOnce(&Shared) -> T + Send + 'static,
+) -> Option<T> {
+    if !shared.point.audited() {
+        return Some(f(shared));
+    }
+    let s = Arc::clone(shared);
+    let task = tokio::task::spawn_blocking(move || f(&s));
+    match tokio::time::timeout(shared.config.decision_timeout, task).await {
+        Ok(Ok(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+async fn one(shared: &Arc<Shared>, text: &str) -> Response<Body> {
+    if !shared.point.audited() {
+        // The fast path: decided on this thread, bounded by the verifier's cost bounds.
+        let mut out = String::with_capacity(256);
+        let a = with_scratch(|scratch| shared.point.decide(text, scratch, &mut out));
+        return answered(a, out, JSON);
+    }
+    let text = text.to_string();
+    let decided = run_decision(shared, move |s| {
+        let mut out = String::with_capacity(256);
+        let a = with_scratch(|scratch| s.point.decide(&text, scratch, &mut out));
+        (a, out)
+    })
+    .await;
+    let (a, body) = match decided {
+        Some(d) => d,
+        None => {
+            let mut out = String::new();
+            let a = shared.point.give_up(
+                Failure::Budget,
+                &format!(
+                    "no decision within {} ms",
+                    shared.config.decision_timeout.as_millis()
+                ),
+                &mut out,
+            );
+            (a, out)
+        }
+    };
+    answered(a, body, JSON)
+}
+
+fn answered(a: Answer, body: String, ctype: &'static str) -> Response<Body> {
+    let status = match a.status {
+        Status::Decided => StatusCode::OK,
+        Status::BadEvent => StatusCode::BAD_REQUEST,
+        Status::Failed(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut r = respond(status, ctype, body);
+    r.headers_mut().insert(
+        "govern-decision",
+        HeaderValue::from_static(a.verdict.as_str()),
+    );
+    r
+}
+
+/// Decides a batch in order: the decisions as a JSON array (or JSON lines), and the worst
+/// verdict; an error when their records could not be written (none may then be used).
+fn decide_many(
+    point: &crate::point::Point,
+    items: &[&str],
+    jsonl: bool,
+) -> Result<(Verdict, String), crate::point::AuditFailure> {
+    let mut out = String::with_capacity(256 * items.len() + 2);
+    let mut last = None;
+    let mut worst = Verdict::Allow;
+    if !jsonl {
+        out.push('[');
+    }
+    with_scratch(|scratch| {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 && !jsonl {
+                out.push(',');
+            }
+            let a = point.decide_one(item, scratch, &mut out);
+            if jsonl {
+                out.push('\n');
+            }
+            last = a.seq.or(last);
+            worst = worse(worst, a.verdict);
+        }
+    });
+    if !jsonl {
+        out.push(']');
+    }
+    point.finish(last).map(|()| (worst, out))
+}
+
+async fn many(shared: &Arc<Shared>, items: Vec<&str>, jsonl: bool) -> Response<Body> {
+    let n = items.len();
+    let decided = if shared.point.audited() {
+        let owned: Vec<String> = items.into_iter().map(str::to_string).collect();
+        run_decision(shared, move |s| {
+            let items: Vec<&str> = owned.iter().map(String::as_str).collect();
+            decide_many(&s.point, &items, jsonl)
+        })
+        .await
+    } else {
+        Some(decide_many(&shared.point, &items, jsonl))
+    };
+    let ctype = if jsonl { JSONL } else { JSON };
+    match decided {
+        Some(Ok((worst, out))) => {
+            let mut r = respond(StatusCode::OK, ctype, out);
+            r.headers_mut()
+                .insert("govern-decision", HeaderValue::from_static(worst.as_str()));
+            r
+        }
+        failed => {
+            // Not one of them may be used: every event of the batch is denied.
+            let mut one = String::new();
+            let a = match failed {
+                Some(Err(f)) => shared.point.denial(&f, &mut one),
+                _ => shared.point.give_up(
+                    Failure::Budget,
+                    &format!(
+                        "no decision within {} ms",
+                        shared.config.decision_timeout.as_millis()
+                    ),
+                    &mut one,
+                ),
+            };
+            let mut out = String::with_capacity((one.len() + 1) * n + 2);
+            if !jsonl {
+                out.push('[');
+            }
+            for i in 0..n {
+                if i > 0 && !jsonl {
+                    out.push(',');
+                }
+                out.push_str(&one);
+                if jsonl {
+                    out.push('\n');
+                }
+            }
+            if !jsonl {
+                out.push(']');
+            }
+            answered(a, out, ctype)
+        }
+    }
+}
+
+fn worse(a: Verdict, b: Verdict) -> Verdict {
+    match (a, b) {
+        (Verdict::Deny, _) | (_, Verdict::Deny) => Verdict::Deny,
+        (Verdict::Escalate, _) | (_, Verdict::Escalate) => Verdict::Escalate,
+        _ => Verdict::Allow,
+    }
+}

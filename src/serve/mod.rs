@@ -1,0 +1,472 @@
+//! `govern serve`: a decision point over HTTP/1.1 (TCP or a Unix socket), on tokio and hyper.
+//!
+//! The point itself ([`crate::point`]) is synchronous; this module is its door: listening,
+//! reading requests within their limits and time, answering, reloading on SIGHUP or when the
+//! bundle files change, and draining on SIGTERM. See docs/serve.md.
+//!
+//! Slow or hostile clients cannot hold the server: request headers must arrive within
+//! [`Config::header_timeout`], a body within [`Config::body_timeout`], a connection that
+//! moves no byte for [`Config::idle_timeout`] is closed, connections beyond
+//! [`Config::max_connections`] wait in the kernel's backlog, and bodies are bounded
+//! ([`Config::max_body`], [`Config::max_batch_body`]).
+
+mod api;
+mod io;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioTimer;
+use serde_json::json;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::point::Point;
+use crate::point::log::Log;
+
+/// Where to listen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listen {
+    Tcp(String),
+    Unix(PathBuf),
+}
+
+impl Listen {
+    /// `unix:/path` or `host:port`.
+    pub fn parse(s: &str) -> Result<Listen, String> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err("`unix:` needs a socket path: `unix:/run/govern.sock`".into());
+            }
+            return Ok(Listen::Unix(PathBuf::from(path)));
+        }
+        if s.parse::<SocketAddr>().is_err() && !s.contains(':') {
+            return Err(format!(
+                "`{s}` is not an address to listen on: write `host:port` (`127.0.0.1:8787`) or `unix:/path`"
+            ));
+        }
+        Ok(Listen::Tcp(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(a) => f.write_str(a),
+            Listen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// How the server runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: Vec<Listen>,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+    /// The largest body of `POST /v1/decide`.
+    pub max_body: usize,
+    /// The largest body of `POST /v1/decide/batch`.
+    pub max_batch_body: usize,
+    /// The most events in one batch.
+    pub max_batch: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// How long a decision may take once its request is read (waiting for the state and
+    /// the audit log included) before it is denied.
+    pub decision_timeout: Duration,
+    /// How long SIGTERM waits for requests in flight.
+    pub drain_timeout: Duration,
+    pub max_connections: usize,
+    /// Reload when the bundle files change (SIGHUP reloads in any case).
+    pub watch: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: vec![Listen::Tcp(DEFAULT_LISTEN.into())],
+            threads: 0,
+            max_body: MAX_BODY,
+            max_batch_body: MAX_BATCH_BODY,
+            max_batch: MAX_BATCH,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            decision_timeout: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            watch: true,
+        }
+    }
+}
+
+/// The default address: loopback only (a sidecar's agent is on the same host).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+/// One event: the limit of an event everywhere in govern (docs/limits.md).
+pub const MAX_BODY: usize = 32 << 20;
+/// One batch: the limit of a trace document.
+pub const MAX_BATCH_BODY: usize = 64 << 20;
+/// Events in one batch.
+pub const MAX_BATCH: usize = 100_000;
+
+/// What request handlers share.
+pub(crate) struct Shared {
+    pub point: Arc<Point>,
+    pub config: Config,
+    pub log: Arc<Log>,
+    /// Set when draining: `/readyz` says so, and connections close after their request.
+    pub draining: AtomicBool,
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+/// Runs the server until SIGTERM or SIGINT (then drains and closes the point's audit log
+/// cleanly), or until `stop` is notified (tests). Returns whether everything closed cleanly.
+pub fn run(
+    point: Arc<Point>,
+    config: Config,
+    log: Arc<Log>,
+    stop: Option<Arc<Notify>>,
+) -> Result<bool, StartError> {
+    let threads = if config.threads == 0 {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    } else {
+        config.threads
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("govern-serve")
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(serve(point, config, log, stop))
+}
+
+async fn serve(
+    point: Arc<Point>,
+    config: Config,
+    log: Arc<Log>,
+    stop: Option<Arc<Notify>>,
+) -> Result<bool, StartError> {
+    let shared = Arc::new(Shared {
+        point: Arc::clone(&point),
+        config: config.clone(),
+        log: Arc::clone(&log),
+        draining: AtomicBool::new(false),
+    });
+    // Bind everything first: a server that cannot listen where asked does not start.
+    let mut listeners = Vec::new();
+    for l in &config.listen {
+        listeners.push(bind(l).await?);
+    }
+    let shutdown = Arc::new(Notify::new());
+    let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
+    let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let mut accepting = Vec::new();
+    for l in listeners {
+        let addr = l.shown();
+        log.info(
+            "listening",
+            &format!("deciding on {addr}"),
+            &[
+                ("address", json!(addr)),
+                ("bundle", json!(point.in_force().loaded.program.digest)),
+            ],
+        );
+        accepting.push(tokio::spawn(accept_loop(
+            l,
+            Arc::clone(&shared),
+            Arc::clone(&shutdown),
+            Arc::clone(&graceful),
+            Arc::clone(&limit),
+        )));
+    }
+    let reloads = Arc::new(Notify::new());
+    if config.watch {
+        watch(&point, Arc::clone(&reloads), &log);
+    }
+    tokio::spawn(reloader(Arc::clone(&shared), Arc::clone(&reloads)));
+    let signal = wait_for_stop(&reloads, stop, &log).await;
+    // Draining: refuse readiness, stop accepting, let requests in flight finish.
+    shared.draining.store(true, Ordering::Relaxed);
+    log.info(
+        "draining",
+        &format!("{signal}: finishing requests in flight"),
+        &[("signal", json!(signal))],
+    );
+    shutdown.notify_waiters();
+    for a in accepting {
+        let _ = a.await;
+    }
+    for l in &config.listen {
+        if let Listen::Unix(p) = l {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    let drained = match Arc::try_unwrap(graceful) {
+        Ok(g) => tokio::time::timeout(config.drain_timeout, g.shutdown())
+            .await
+            .is_ok(),
+        Err(_) => false,
+    };
+    if !drained {
+        log.warn(
+            "drain",
+            "requests still in flight when the drain timeout ran out were cut off",
+            &[("timeout_s", json!(config.drain_timeout.as_secs_f64()))],
+        );
+    }
+    let p = Arc::clone(&point);
+    let closed = tokio::task::spawn_blocking(move || p.close())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match &closed {
+        Ok(()) => log.info("stopped", "stopped cleanly", &[]),
+        Err(e) => log.error(
+            "stopped",
+            &format!("the audit log could not be closed cleanly: {e}"),
+            &[],
+        ),
+    }
+    Ok(closed.is_ok())
+}
+
+/// Waits for SIGTERM, SIGINT or `stop`; SIGHUP asks for a reload meanwhile. Returns what
+/// stopped the server.
+async fn wait_for_stop(reloads: &Notify, stop: Option<Arc<Notify>>, log: &Log) -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    if term.is_none() || hup.is_none() {
+        log.warn("signals", "cannot listen for signals", &[]);
+    }
+    loop {
+        tokio::select! {
+            Some(()) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => return "SIGTERM",
+            Some(()) = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => return "SIGINT",
+            Some(()) = async { match hup.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
+                reloads.notify_one();
+            }
+            () = async { match &stop { Some(n) => n.notified().await, None => std::future::pending().await } } => return "stop",
+        }
+    }
+}
+
+/// Reloads each time it is asked (signals and file changes), one reload at a time; a burst
+/// of changes (a bundle and its signature written one after the other) is one reload.
+async fn reloader(shared: Arc<Shared>, reloads: Arc<Notify>) {
+    loop {
+        reloads.notified().await;
+        // Let the rest of a burst of writes land.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let point = Arc::clone(&shared.point);
+        let result = tokio::task::spawn_blocking(move || point.reload()).await;
+        let log = &shared.log;
+        match result {
+            Ok(Ok(crate::point::Reloaded::Changed { old, new })) => log.info(
+                "reload",
+                "a new bundle is in force",
+                &[("bundle", json!(new)), ("previous", json!(old))],
+            ),
+            Ok(Ok(crate::point::Reloaded::Unchanged(d))) => log.info(
+                "reload",
+                "the bundle files hold the bundle already in force",
+                &[("bundle", json!(d))],
+            ),
+            Ok(Err(diags)) => {
+                let why: Vec<String> = diags.iter().map(|d| d.short()).collect();
+                log.error(
+                    "reload_refused",
+                    "the new bundle was refused; the bundle in force stays",
+                    &[
+                        (
+                            "bundle",
+                            json!(shared.point.in_force().loaded.program.digest),
+                        ),
+                        ("errors", json!(why)),
+                    ],
+                );
+            }
+            Err(e) => log.error("reload_refused", &format!("reload failed: {e}"), &[]),
+        }
+    }
+}
+
+/// Watches the bundle files (their folders, so that a file replaced by a rename is seen).
+fn watch(point: &Point, reloads: Arc<Notify>, log: &Log) {
+    use notify::{RecursiveMode, Watcher};
+    let files: Vec<PathBuf> = point
+        .source()
+        .watched()
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let names: Vec<std::ffi::OsString> = files
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
+        .collect();
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res
+            && ev
+                .paths
+                .iter()
+                .any(|p| p.file_name().is_some_and(|n| names.iter().any(|w| w == n)))
+        {
+            reloads.notify_one();
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            log.warn(
+                "watch",
+                &format!("cannot watch the bundle files ({e}); reload with SIGHUP"),
+                &[],
+            );
+            return;
+        }
+    };
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|p| p.parent().map(|d| d.to_path_buf()))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in &dirs {
+        if let Err(e) = watcher.watch(d, RecursiveMode::NonRecursive) {
+            log.warn(
+                "watch",
+                &format!("cannot watch {} ({e}); reload with SIGHUP", d.display()),
+                &[],
+            );
+        }
+    }
+    // The watcher lives as long as the process.
+    std::mem::forget(watcher);
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    fn shown(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| "?".into()),
+            Listener::Unix(_, p) => format!("unix:{}", p.display()),
+        }
+    }
+}
+
+async fn bind(l: &Listen) -> Result<Listener, StartError> {
+    match l {
+        Listen::Tcp(addr) => TcpListener::bind(addr.as_str())
+            .await
+            .map(Listener::Tcp)
+            .map_err(|e| StartError(format!("cannot listen on {addr}: {e}"))),
+        Listen::Unix(path) => {
+            // A socket left by a server that did not stop cleanly is replaced; any other
+            // file is not.
+            use std::os::unix::fs::FileTypeExt;
+            if let Ok(m) = std::fs::symlink_metadata(path) {
+                if m.file_type().is_socket() {
+                    let _ = std::fs::remove_file(path);
+                } else {
+                    return Err(StartError(format!(
+                        "cannot listen on unix:{}: a file that is not a socket is there",
+                        path.display()
+                    )));
+                }
+            }
+            UnixListener::bind(path)
+                .map(|u| Listener::Unix(u, path.clone()))
+                .map_err(|e| StartError(format!("cannot listen on unix:{}: {e}", path.display())))
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: Listener,
+    shared: Arc<Shared>,
+    shutdown: Arc<Notify>,
+    graceful: Arc<hyper_util::server::graceful::GracefulShutdown>,
+    limit: Arc<Semaphore>,
+) {
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&limit).acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            () = shutdown.notified() => return,
+        };
+        let accepted = tokio::select! {
+            a = accept(&listener) => a,
+            () = shutdown.notified() => return,
+        };
+        let stream = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                shared
+                    .log
+                    .warn("accept", &format!("cannot accept a connection: {e}"), &[]);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let io = io::Watched::new(stream);
+        let activity = io.activity();
+        let s = Arc::clone(&shared);
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(shared.config.header_timeout)
+            .keep_alive(true)
+            .serve_connection(
+                io,
+                service_fn(move |req| {
+                    let s = Arc::clone(&s);
+                    async move { Ok::<_, std::convert::Infallible>(api::handle(req, s).await) }
+                }),
+            );
+        let conn = graceful.watch(conn);
+        let idle = shared.config.idle_timeout;
+        tokio::spawn(async move {
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = activity.idle(idle) => {}
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn accept(l: &Listener) -> std::io::Result<io::Stream> {
+    match l {
+        Listener::Tcp(t) => {
+            let (s, _) = t.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok(io::Stream::Tcp(s))
+        }
+        Listener::Unix(u, _) => {
+            let (s, _) = u.accept().await?;
+            Ok(io::Stream::Unix(s))
+        }
+    }
+}
