@@ -65,6 +65,8 @@ pub enum Command {
     Keyid(KeyidArgs),
     /// Turn an MCP server's tool list into `tool` declarations (and a deny-by-default policy).
     McpImport(McpImportArgs),
+    /// Stand between an MCP client and server: decide every tool call before the server sees it.
+    McpProxy(McpProxyArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -480,6 +482,103 @@ pub struct McpImportArgs {
     /// Seconds to wait for each answer of the server (--from-server).
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Starts the MCP server SERVER_CMD as a child and stands between it and the client on standard
+input and output (configure the client to start `govern mcp-proxy … -- SERVER_CMD` in place of
+the server). Every message passes through unchanged, except:
+
+  tools/call     decided first (action `tool_call`, `tool`, `args`, `agent`, `session`): allow
+                 forwards it; deny answers it with a tool error carrying the `because` messages
+                 (or a JSON-RPC error, --deny-with rpc-error) and never forwards it; escalate
+                 asks the user through the client (MCP elicitation) and forwards the call only
+                 when the user accepts and approves; a client that does not declare elicitation
+                 gets a denial. Matched warn rules are logged.
+  results        each tool result is decided too (action `tool_result`, with `content`): a denied
+                 one is replaced with an error before the client sees it.
+  tools/list     with --hide-denied, the tools the policy denies for this agent whatever the
+                 arguments are removed (read from the decision diagram).
+  bad input      a message that is not JSON-RPC, a batch, a tools/call without a tool name or a
+                 line over 32 MiB from the client is answered with the JSON-RPC error for it and
+                 never forwarded; one from the server is dropped and logged.
+
+The agent is --agent when given, else the name the client declares (clientInfo of
+`initialize`, or the clientInfo `_meta` of every 2026-07-28 request): --agent wins, because a
+client's declared name is its own word. The session is --session, else one per run. Both
+initialize handshakes (2025-06-18, 2025-11-25) and 2026-07-28 are spoken. Stateful rules see the
+calls and results in the order the proxy decides them. Logs go to standard error.
+
+When the server exits, every request waiting for it is answered with an error (code -32000) and
+the proxy exits. When the client closes standard input, the server's input is closed and the
+proxy waits for it to exit (2 s, then it is stopped).
+
+Exit status: 0 when the client ended the session, 1 when the server exited first, 2 when the
+policy or bundle cannot be loaded or the server cannot be started.
+
+Examples:
+  govern mcp-proxy --policy policies/ -- npx -y @modelcontextprotocol/server-filesystem /srv
+  govern mcp-proxy --bundle gate.govb --trust trust.yaml --hide-denied -- python server.py
+  govern mcp-proxy --policy bank.gov --agent finance-agent --deny-with rpc-error -- ./bank-mcp")]
+pub struct McpProxyArgs {
+    /// A compiled bundle to decide with.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "policy",
+        required_unless_present = "policy"
+    )]
+    pub bundle: Option<PathBuf>,
+
+    /// A policy file or directory, compiled at start.
+    #[arg(long, value_name = "PATH")]
+    pub policy: Option<PathBuf>,
+
+    /// Refuse a bundle whose signature does not verify against this trust file.
+    #[arg(long, value_name = "FILE", requires = "bundle")]
+    pub trust: Option<PathBuf>,
+
+    /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub signature: Option<PathBuf>,
+
+    /// The agent id of every event, over the name the client declares.
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+
+    /// The session of every event [default: `mcp-` and the process id and start time].
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+
+    /// Remove from tools/list results the tools the policy denies whatever the arguments.
+    #[arg(long)]
+    pub hide_denied: bool,
+
+    /// How a denied call is answered.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = DenyWith::ToolError)]
+    pub deny_with: DenyWith,
+
+    /// The most keys each count, sum or seen holds in the stream state.
+    #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
+    pub max_keys: usize,
+
+    /// How log lines are written on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    /// The MCP server command and its arguments (after `--`).
+    #[arg(last = true, required = true, value_name = "SERVER_CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// How `mcp-proxy` answers a denied call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DenyWith {
+    /// A tool result with isError and the `because` text: the agent's model reads why.
+    ToolError,
+    /// A JSON-RPC error (code -32001) with the decision in `data`.
+    RpcError,
 }
 
 /// How `govern test` prints its results.

@@ -9,6 +9,7 @@ pub mod keygen;
 pub mod keyid;
 pub mod lint;
 pub mod mcp_import;
+pub mod mcp_proxy;
 pub mod serve;
 pub mod sign;
 pub mod simulate;
@@ -130,6 +131,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Verify(a) => verify::run(ctx, &a),
         Command::Keyid(a) => keyid::run(ctx, &a),
         Command::McpImport(a) => mcp_import::run(ctx, &a),
+        Command::McpProxy(a) => mcp_proxy::run(ctx, &a),
         Command::Test(a) => test::run(ctx, &a),
         Command::Completions(a) => completions::run(ctx, &a),
         Command::Lint(a) => lint::run(ctx, &a),

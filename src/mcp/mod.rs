@@ -15,6 +15,8 @@
 //!
 //! The model is synchronous and allocation-light; it holds no I/O.
 
+pub mod gateway;
+pub mod hide;
 pub mod import;
 pub mod message;
 pub mod session;

@@ -66,7 +66,20 @@ pub struct Loaded {
 pub fn load(source: &Source) -> Result<Loaded, Vec<Diag>> {
     let file = crate::source::display(&source.bundle);
     let (program, signature) = match &source.trust {
+        Some(_) if is_policy(&source.bundle) => {
+            return Err(vec![
+                Diag::error(
+                    "govern::bundle",
+                    format!("`{file}` holds policies, and only a signed bundle can be trusted"),
+                )
+                .help("build and sign a bundle (`govern build`, `govern sign`) and pass it with `--bundle`"),
+            ]);
+        }
         Some(trust) => verified(&source.bundle, source.signature.as_deref(), trust)?,
+        None if is_policy(&source.bundle) => (
+            crate::pipeline::build_paths(std::slice::from_ref(&source.bundle))?.program,
+            Signature::default(),
+        ),
         None => (
             crate::pipeline::load_bundle(&source.bundle).map_err(|d| vec![d])?,
             Signature::default(),
@@ -78,6 +91,12 @@ pub fn load(source: &Source) -> Result<Loaded, Vec<Diag>> {
         loaded_at: crate::stream::now_ns(),
         file,
     })
+}
+
+/// Whether `path` names policies to compile (a directory, or a `.gov` file) rather than a
+/// bundle: a point started with `--policy` compiles them at every load and reload.
+pub fn is_policy(path: &Path) -> bool {
+    path.is_dir() || path.extension().is_some_and(|e| e == "gov")
 }
 
 fn verified(

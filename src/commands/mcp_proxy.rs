@@ -1,0 +1,377 @@
+//! `govern mcp-proxy`: a decision point ([`crate::point`]) behind an MCP gateway
+//! ([`crate::mcp::gateway`]) on standard input and output, in front of a server started as a
+//! child process.
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cli::{DiagFormat, LogFormat, McpProxyArgs};
+use crate::commands::{Ctx, exit};
+use crate::mcp::Direction;
+use crate::mcp::gateway::{Config, Decided, Decider, DenyWith, Gateway, Level, Output, Send};
+use crate::point::log::{self, Log};
+use crate::point::{Options, Point, Recorder, Scratch, Source};
+
+/// The longest message read from either side (as a trace line: `docs/limits.md`).
+pub const MAX_MESSAGE: usize = 32 << 20;
+
+/// Decides with a decision point.
+pub struct PointDecider {
+    point: Arc<Point>,
+    scratch: Scratch,
+    out: String,
+}
+
+impl PointDecider {
+    pub fn new(point: Arc<Point>) -> PointDecider {
+        PointDecider {
+            point,
+            scratch: Scratch::default(),
+            out: String::with_capacity(256),
+        }
+    }
+}
+
+impl Decider for PointDecider {
+    fn decide(&mut self, event: &str) -> Decided {
+        self.out.clear();
+        self.point.decide(event, &mut self.scratch, &mut self.out);
+        Decided::from_json(&self.out)
+    }
+
+    fn always_denied(&self, event: &Value) -> bool {
+        let b = self.point.in_force();
+        crate::mcp::hide::always_denied(&b.loaded.program.model, event)
+    }
+}
+
+enum Ended {
+    Client,
+    Server,
+}
+
+pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
+    let log = Arc::new(Log::new(
+        match args.log_format {
+            LogFormat::Human => log::LogFormat::Human,
+            LogFormat::Json => log::LogFormat::Json,
+        },
+        Box::new(io::stderr()),
+    ));
+    let path = match (&args.bundle, &args.policy) {
+        (Some(b), _) => b.clone(),
+        (None, Some(p)) => {
+            if !crate::point::load::is_policy(p) {
+                ctx.error(format!(
+                    "`{}` is not a policy file (`.gov`) or a directory of them: pass a compiled bundle with `--bundle`",
+                    crate::source::display(p)
+                ));
+                return exit::ERROR;
+            }
+            p.clone()
+        }
+        (None, None) => {
+            ctx.error("give the policy with `--policy PATH` or `--bundle FILE`");
+            return exit::ERROR;
+        }
+    };
+    let point = Point::open(Options {
+        source: Source {
+            bundle: path,
+            signature: args.signature.clone(),
+            trust: args.trust.clone(),
+        },
+        max_keys: args.max_keys,
+        audit: Recorder::none(),
+        audit_required: false,
+        log: Arc::clone(&log),
+    });
+    let point = match point {
+        Ok(p) => Arc::new(p),
+        Err(diags) => {
+            ctx.report(&diags, DiagFormat::Human);
+            return exit::ERROR;
+        }
+    };
+    let mut child = match start(&args.command) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.error(e);
+            return exit::ERROR;
+        }
+    };
+    let session = args.session.clone().unwrap_or_else(|| {
+        format!(
+            "mcp-{}-{}",
+            std::process::id(),
+            crate::stream::now_ns() / 1_000_000_000
+        )
+    });
+    log.info(
+        "start",
+        "deciding the tool calls of an MCP server",
+        &[
+            (
+                "server",
+                json!(
+                    args.command
+                        .iter()
+                        .map(|a| a.to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            ),
+            ("bundle", json!(point.in_force().loaded.program.digest)),
+            ("session", json!(session)),
+        ],
+    );
+    let gateway = Gateway::new(
+        Config {
+            agent: args.agent.clone(),
+            session,
+            deny_with: match args.deny_with {
+                crate::cli::DenyWith::ToolError => DenyWith::ToolError,
+                crate::cli::DenyWith::RpcError => DenyWith::RpcError,
+            },
+            hide_denied: args.hide_denied,
+            max_message: MAX_MESSAGE,
+        },
+        PointDecider::new(point),
+    );
+    let (server_in, server_out) = match (child.stdin.take(), child.stdout.take()) {
+        (Some(i), Some(o)) => (i, o),
+        _ => {
+            ctx.error("the server's standard input and output could not be opened");
+            return exit::ERROR;
+        }
+    };
+    let io = Arc::new(Io {
+        gateway: Mutex::new(gateway),
+        to_server: Mutex::new(Some(server_in)),
+        to_client: Mutex::new(io::stdout()),
+        log: Arc::clone(&log),
+    });
+    let (tx, rx) = mpsc::channel();
+    {
+        let io = Arc::clone(&io);
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            pump(
+                &io,
+                &mut BufReader::new(io::stdin().lock()),
+                Direction::ClientToServer,
+            );
+            let _ = tx.send(Ended::Client);
+        });
+    }
+    {
+        let io = Arc::clone(&io);
+        std::thread::spawn(move || {
+            pump(
+                &io,
+                &mut BufReader::new(server_out),
+                Direction::ServerToClient,
+            );
+            let _ = tx.send(Ended::Server);
+        });
+    }
+    match rx.recv() {
+        Ok(Ended::Client) => {
+            // The client is done: close the server's input, let it finish, then stop it.
+            if let Ok(mut s) = io.to_server.lock() {
+                *s = None;
+            }
+            let status = wait(&mut child, Duration::from_secs(2));
+            // Its last words reach the client before the proxy exits.
+            let _ = rx.recv_timeout(Duration::from_secs(2));
+            log.info(
+                "stop",
+                "the client ended the session",
+                &[("server", json!(describe(status)))],
+            );
+            exit::OK
+        }
+        Ok(Ended::Server) | Err(_) => {
+            let status = wait(&mut child, Duration::from_secs(2));
+            let why = format!("it exited ({})", describe(status));
+            let mut out = Output::default();
+            if let Ok(mut g) = io.gateway.lock() {
+                g.server_gone(&why, &mut out);
+            }
+            io.dispatch(out);
+            exit::FINDINGS
+        }
+    }
+}
+
+/// What the two directions share.
+struct Io {
+    gateway: Mutex<Gateway<PointDecider>>,
+    to_server: Mutex<Option<ChildStdin>>,
+    to_client: Mutex<io::Stdout>,
+    log: Arc<Log>,
+}
+
+impl Io {
+    fn dispatch(&self, out: Output) {
+        for s in out.sends {
+            match s {
+                Send::Client(line) => {
+                    if let Ok(mut w) = self.to_client.lock() {
+                        let _ = write_line(&mut *w, &line);
+                    }
+                }
+                Send::Server(line) => {
+                    if let Ok(mut w) = self.to_server.lock()
+                        && let Some(w) = w.as_mut()
+                    {
+                        // A server that stopped reading is found by its output ending.
+                        let _ = write_line(w, &line);
+                    }
+                }
+            }
+        }
+        for n in out.notes {
+            let fields: Vec<(&str, Value)> = n.fields.into_iter().collect();
+            match n.level {
+                Level::Info => self.log.info(n.event, &n.message, &fields),
+                Level::Warn => self.log.warn(n.event, &n.message, &fields),
+                Level::Error => self.log.error(n.event, &n.message, &fields),
+            }
+        }
+    }
+}
+
+fn write_line(w: &mut impl Write, line: &[u8]) -> io::Result<()> {
+    w.write_all(line)?;
+    w.write_all(b"\n")?;
+    w.flush()
+}
+
+/// Reads one side's lines into the gateway until its end.
+fn pump(io: &Io, r: &mut impl BufRead, dir: Direction) {
+    let mut buf = Vec::new();
+    loop {
+        let line = match read_line(r, &mut buf, MAX_MESSAGE) {
+            Ok(l) => l,
+            Err(e) => {
+                let side = match dir {
+                    Direction::ClientToServer => "the client",
+                    Direction::ServerToClient => "the server",
+                };
+                io.log
+                    .error("io", &format!("cannot read from {side}: {e}"), &[]);
+                return;
+            }
+        };
+        let mut out = Output::default();
+        {
+            let Ok(mut g) = io.gateway.lock() else { return };
+            match (line, dir) {
+                (Line::End, _) => return,
+                (Line::TooLong(n), d) => g.oversized(d, n, &mut out),
+                (Line::Whole, Direction::ClientToServer) => g.from_client(&buf, &mut out),
+                (Line::Whole, Direction::ServerToClient) => g.from_server(&buf, &mut out),
+            }
+            // Sent in the order decided, before the other side can decide again.
+            io.dispatch(out);
+        }
+    }
+}
+
+enum Line {
+    Whole,
+    /// A line of this many bytes, over the limit: read to its end and dropped.
+    TooLong(u64),
+    End,
+}
+
+/// Reads one line into `buf`, never holding more than `max` bytes of it.
+fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<Line> {
+    buf.clear();
+    let mut total = 0u64;
+    let mut any = false;
+    let mut too_long = false;
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        any = true;
+        let (take, end) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        total += take as u64;
+        if !too_long {
+            if buf.len() + take <= max + 2 {
+                buf.extend_from_slice(chunk.get(..take).unwrap_or_default());
+            } else {
+                too_long = true;
+                buf.clear();
+            }
+        }
+        r.consume(take);
+        if end {
+            break;
+        }
+    }
+    if !any {
+        return Ok(Line::End);
+    }
+    if too_long {
+        return Ok(Line::TooLong(total));
+    }
+    Ok(Line::Whole)
+}
+
+fn start(command: &[OsString]) -> Result<Child, String> {
+    let Some((program, rest)) = command.split_first() else {
+        return Err("no server command after `--`".into());
+    };
+    Command::new(program)
+        .args(rest)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start the MCP server `{}`: {e}",
+                program.to_string_lossy()
+            )
+        })
+}
+
+/// Waits for the child to exit, at most `grace`, then stops it.
+fn wait(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        match child.try_wait() {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => return None,
+        }
+    }
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+fn describe(status: Option<ExitStatus>) -> String {
+    match status {
+        Some(s) => match s.code() {
+            Some(c) => format!("exit status {c}"),
+            None => format!("{s}"),
+        },
+        None => "status unknown".into(),
+    }
+}

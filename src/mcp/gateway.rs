@@ -1,0 +1,1198 @@
+//! A policy gateway between an MCP client and an MCP server: the protocol half of
+//! `govern mcp-proxy`, free of I/O so that every transport (stdio, Streamable HTTP) and every
+//! test drives the same code.
+//!
+//! Feed it each line the client sent ([`Gateway::from_client`]) and each line the server sent
+//! ([`Gateway::from_server`]); it says what to send where ([`Output`]). Every message passes
+//! through byte for byte, except:
+//!
+//! - a `tools/call` is decided first ([`Decider`]): `allow` forwards it; `deny` answers it
+//!   from the gateway (a tool error result carrying the `because` messages, or a JSON-RPC
+//!   error, per [`DenyWith`]) and never forwards it; `escalate` asks the user through the
+//!   client (an `elicitation/create` request on the handshake protocols, an
+//!   `input_required` result on 2026-07-28) when the client declares elicitation, and
+//!   forwards the call only when the user accepts and approves; otherwise it is denied.
+//!   Matched `warn` rules are reported ([`Note`]) and the call goes on as decided;
+//! - a tool result is decided too (`action: "tool_result"`): a denied one is replaced by an
+//!   error before the client sees it;
+//! - with `hide_denied`, a `tools/list` result loses the tools the policy denies for this
+//!   agent whatever the arguments ([`super::hide`]);
+//! - what cannot be read (not JSON, not JSON-RPC, too long, a batch, a `tools/call` without
+//!   a tool name) is answered with the JSON-RPC error the protocol prescribes when it came
+//!   from the client, and dropped and reported when it came from the server: never
+//!   forwarded;
+//! - once the server is gone ([`Gateway::server_gone`]), every request waiting for it and
+//!   every later one is answered with an error.
+//!
+//! The agent of an event is `--agent` when given, else the name the client declares
+//! (`clientInfo` of `initialize`, or the `_meta` clientInfo of 2026-07-28 requests); the
+//! session is the one the transport names (the stdio connection, or the `Mcp-Session-Id`).
+
+use std::fmt::Write as _;
+
+use rustc_hash::FxHashMap;
+use serde_json::{Map, Value, json};
+
+use super::message::{Direction, Id, Message};
+use super::session::{Call, Observation, Peer, Session};
+use crate::bytecode::model::Verdict;
+
+/// The JSON-RPC error code of a call the policy denied (with `--deny-with rpc-error`).
+pub const DENIED: i64 = -32001;
+/// The JSON-RPC error code of a request the server can no longer answer.
+pub const SERVER_GONE: i64 = -32000;
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const INVALID_PARAMS: i64 = -32602;
+/// The most calls that may wait for the user's approval at once; beyond, an escalated call
+/// is denied.
+pub const MAX_HELD: usize = 1024;
+/// The key of the gateway's approval in an `input_required` result's `inputRequests`.
+pub const APPROVAL_KEY: &str = "govern/approval";
+/// The `_meta` key under which a gateway's answer carries its decision.
+pub const DECISION_META: &str = "govern/decision";
+const STATELESS: &str = "2026-07-28";
+
+/// How a denied call is answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DenyWith {
+    /// A tool result with `isError: true` whose text is the `because` message: the agent's
+    /// model reads it and can change course.
+    #[default]
+    ToolError,
+    /// A JSON-RPC error (code [`DENIED`]).
+    RpcError,
+}
+
+/// How a gateway is set up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The agent id, over what the client declares.
+    pub agent: Option<String>,
+    /// The session of every event.
+    pub session: String,
+    pub deny_with: DenyWith,
+    /// Remove from `tools/list` results the tools denied whatever the arguments.
+    pub hide_denied: bool,
+    /// The longest message read, in bytes.
+    pub max_message: usize,
+}
+
+/// A decision, as the gateway needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decided {
+    pub verdict: Verdict,
+    pub rules: Vec<String>,
+    /// The `because` messages of the determining rules.
+    pub messages: Vec<String>,
+    /// The matched `warn` rules, with their messages: `rule: message`.
+    pub warnings: Vec<String>,
+    /// Why the event could not be decided.
+    pub error: Option<String>,
+    /// The decision JSON.
+    pub json: Value,
+}
+
+impl Decided {
+    /// Reads a decision JSON (`src/decision.rs`); anything unreadable is a denial.
+    pub fn from_json(text: &str) -> Decided {
+        let json: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let strings = |k: &str| -> Vec<String> {
+            json.get(k)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let verdict = json
+            .get("decision")
+            .and_then(Value::as_str)
+            .and_then(Verdict::parse);
+        let warnings = json
+            .get("warnings")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|w| {
+                        let rule = w.get("rule").and_then(Value::as_str).unwrap_or("?");
+                        match w.get("message").and_then(Value::as_str) {
+                            Some(m) => format!("{rule}: {m}"),
+                            None => rule.to_string(),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut error = json
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if verdict.is_none() && error.is_none() {
+            error = Some("the decision could not be read".into());
+        }
+        Decided {
+            verdict: verdict.unwrap_or(Verdict::Deny),
+            rules: strings("rules"),
+            messages: strings("messages"),
+            warnings,
+            error,
+            json,
+        }
+    }
+
+    /// Why a call was not allowed, for the agent and the user.
+    pub fn because(&self) -> String {
+        if let Some(e) = &self.error {
+            return e.clone();
+        }
+        if !self.messages.is_empty() {
+            return self.messages.join("; ");
+        }
+        if self.rules.is_empty() {
+            return "no rule allows this call".into();
+        }
+        format!("rule {}", self.rules.join(", "))
+    }
+}
+
+/// What decides the gateway's events (a decision point, or a test's stand-in).
+pub trait Decider {
+    /// Decides one event (JSON text).
+    fn decide(&mut self, event: &str) -> Decided;
+    /// Whether every call shaped like `event` (no `args`) is denied whatever its arguments.
+    fn always_denied(&self, event: &Value) -> bool;
+}
+
+/// How much a [`Note`] matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// Something the gateway did that its operator should see in the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Note {
+    pub level: Level,
+    /// `decision`, `escalation`, `hidden`, `bad-message`, `server`.
+    pub event: &'static str,
+    pub message: String,
+    pub fields: Vec<(&'static str, Value)>,
+}
+
+/// A line to send (without its newline).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Send {
+    Server(Vec<u8>),
+    Client(Vec<u8>),
+}
+
+/// What one input asks of the transport, in order.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub sends: Vec<Send>,
+    pub notes: Vec<Note>,
+}
+
+impl Output {
+    fn client(&mut self, v: &Value) {
+        self.sends.push(Send::Client(v.to_string().into_bytes()));
+    }
+
+    fn note(
+        &mut self,
+        level: Level,
+        event: &'static str,
+        message: String,
+        fields: Vec<(&'static str, Value)>,
+    ) {
+        self.notes.push(Note {
+            level,
+            event,
+            message,
+            fields,
+        });
+    }
+}
+
+/// What a request forwarded to the server was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asked {
+    ToolsList,
+    Other,
+}
+
+/// A call waiting for the user's approval.
+struct Held {
+    /// The call's request, as the client sent it.
+    line: Vec<u8>,
+    id: Option<Id>,
+    tool: String,
+    because: String,
+}
+
+/// The gateway of one MCP connection. See the module documentation.
+pub struct Gateway<D> {
+    cfg: Config,
+    decider: D,
+    session: Session<()>,
+    /// Client requests forwarded to the server and not yet answered.
+    forwarded: FxHashMap<Id, Asked>,
+    /// Calls waiting for the answer to the gateway's `elicitation/create`, by its id.
+    asked: FxHashMap<Id, Held>,
+    /// Calls waiting for their retry after the gateway's `input_required`, by request state.
+    states: FxHashMap<String, Held>,
+    next: u64,
+    gone: Option<String>,
+    event: String,
+}
+
+impl<D: Decider> Gateway<D> {
+    pub fn new(cfg: Config, decider: D) -> Gateway<D> {
+        Gateway {
+            cfg,
+            decider,
+            session: Session::default(),
+            forwarded: FxHashMap::default(),
+            asked: FxHashMap::default(),
+            states: FxHashMap::default(),
+            next: 0,
+            gone: None,
+            event: String::with_capacity(256),
+        }
+    }
+
+    /// The decider (to reach the decision point behind it).
+    pub fn decider(&self) -> &D {
+        &self.decider
+    }
+
+    /// The MCP session as seen so far.
+    pub fn session(&self) -> &Session<()> {
+        &self.session
+    }
+
+    /// Takes in one line the client sent.
+    pub fn from_client(&mut self, line: &[u8], out: &mut Output) {
+        let line = trim(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let Some(v) = self.read(line, Direction::ClientToServer, out) else {
+            return;
+        };
+        let raw_id = v.get("id").and_then(Id::of);
+        let msg = match Message::parse(v) {
+            Ok(m) => m,
+            Err(e) => {
+                let text = format!("invalid JSON-RPC request: {e}");
+                self.bad(out, Direction::ClientToServer, &text);
+                out.client(&error(raw_id.as_ref(), INVALID_REQUEST, &text, None));
+                return;
+            }
+        };
+        if let Some(why) = &self.gone {
+            if let Message::Request { id, .. } = &msg {
+                out.client(&error(Some(id), SERVER_GONE, why, None));
+            }
+            return;
+        }
+        if let Message::Response { id: Some(id), .. } = &msg
+            && let Some(held) = self.asked.remove(id)
+        {
+            self.approval(held, &msg, None, out);
+            return;
+        }
+        let observed = self
+            .session
+            .observe(Some(Direction::ClientToServer), &msg, || ());
+        match observed {
+            Err(e) => {
+                let text = format!("invalid tools/call: {e}");
+                self.bad(out, Direction::ClientToServer, &text);
+                if let Some(id) = msg.id() {
+                    out.client(&error(Some(id), INVALID_PARAMS, &text, None));
+                }
+            }
+            Ok(Observation::Call(call)) => self.call(&call, &msg, line, out),
+            Ok(Observation::Retry(call)) => {
+                let state = msg
+                    .params()
+                    .and_then(|p| p.get("requestState"))
+                    .and_then(Value::as_str);
+                match state.and_then(|s| self.states.remove(s)) {
+                    Some(held) => self.approval(held, &msg, Some(&call), out),
+                    None => self.forward(&msg, line, out),
+                }
+            }
+            Ok(_) => self.forward(&msg, line, out),
+        }
+    }
+
+    /// Takes in one line the server sent.
+    pub fn from_server(&mut self, line: &[u8], out: &mut Output) {
+        let line = trim(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let Some(v) = self.read(line, Direction::ServerToClient, out) else {
+            return;
+        };
+        let msg = match Message::parse(v) {
+            Ok(m) => m,
+            Err(e) => {
+                self.bad(
+                    out,
+                    Direction::ServerToClient,
+                    &format!("invalid JSON-RPC message: {e}"),
+                );
+                return;
+            }
+        };
+        let asked = match &msg {
+            Message::Response { id: Some(id), .. } => self.forwarded.remove(id),
+            _ => None,
+        };
+        let observed = self
+            .session
+            .observe(Some(Direction::ServerToClient), &msg, || ());
+        match observed {
+            Ok(Observation::Result(call)) => self.result(&call, &msg, line, out),
+            _ if asked == Some(Asked::ToolsList) && self.cfg.hide_denied => {
+                self.tools_list(msg, line, out);
+            }
+            _ => out.sends.push(Send::Client(line.to_vec())),
+        }
+    }
+
+    /// The server is gone (`why` says how): every request waiting for it is answered with an
+    /// error, and so is every later one.
+    pub fn server_gone(&mut self, why: &str, out: &mut Output) {
+        if self.gone.is_some() {
+            return;
+        }
+        let why = format!("the MCP server is gone: {why}");
+        let mut ids: Vec<Id> = self.forwarded.drain().map(|(id, _)| id).collect();
+        ids.extend(self.asked.drain().filter_map(|(_, h)| h.id));
+        ids.extend(self.states.drain().filter_map(|(_, h)| h.id));
+        ids.sort();
+        for id in &ids {
+            out.client(&error(Some(id), SERVER_GONE, &why, None));
+        }
+        out.note(
+            Level::Error,
+            "server",
+            why.clone(),
+            vec![("answered", json!(ids.len()))],
+        );
+        self.gone = Some(why);
+    }
+
+    /// Reads a line as JSON; answers (client) or reports (server) what cannot be read.
+    fn read(&mut self, line: &[u8], dir: Direction, out: &mut Output) -> Option<Value> {
+        let client = dir == Direction::ClientToServer;
+        if line.len() > self.cfg.max_message {
+            self.oversized(dir, line.len() as u64, out);
+            return None;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Array(_)) => {
+                let text = "JSON-RPC batches are not part of MCP: send one message per line";
+                self.bad(out, dir, text);
+                if client {
+                    out.client(&error(None, INVALID_REQUEST, text, None));
+                }
+                None
+            }
+            Ok(v) => Some(v),
+            Err(e) => {
+                let text = format!("not valid JSON: {e}");
+                self.bad(out, dir, &text);
+                if client {
+                    out.client(&error(None, PARSE_ERROR, &text, None));
+                }
+                None
+            }
+        }
+    }
+
+    /// Takes in a line of `len` bytes, over the limit, that the transport did not keep.
+    pub fn oversized(&mut self, dir: Direction, len: u64, out: &mut Output) {
+        let text = format!(
+            "a message of {len} bytes is over the limit of {} bytes",
+            self.cfg.max_message
+        );
+        self.bad(out, dir, &text);
+        if dir == Direction::ClientToServer {
+            out.client(&error(None, INVALID_REQUEST, &text, None));
+        }
+    }
+
+    fn bad(&self, out: &mut Output, dir: Direction, text: &str) {
+        let what = match dir {
+            Direction::ClientToServer => "from the client, answered with an error",
+            Direction::ServerToClient => "from the server, dropped",
+        };
+        out.note(
+            Level::Warn,
+            "bad-message",
+            format!("{text} ({what})"),
+            vec![("direction", json!(dir.as_str()))],
+        );
+    }
+
+    /// Forwards a client message unchanged.
+    fn forward(&mut self, msg: &Message, line: &[u8], out: &mut Output) {
+        if let Message::Request { id, method, .. } = msg {
+            let asked = if method == "tools/list" {
+                Asked::ToolsList
+            } else {
+                Asked::Other
+            };
+            self.forwarded.insert(id.clone(), asked);
+        }
+        out.sends.push(Send::Server(line.to_vec()));
+    }
+
+    fn agent(&self, client: Option<&Peer>) -> Option<String> {
+        self.cfg
+            .agent
+            .clone()
+            .or_else(|| client.map(|p| p.name.clone()))
+    }
+
+    /// The event of a call (`content` for a result).
+    fn event_of(&mut self, action: &str, call: &Call<()>, content: Option<String>) -> &str {
+        let mut ev = Map::new();
+        ev.insert("session".into(), Value::String(self.cfg.session.clone()));
+        if let Some(a) = self.agent(call.client.as_deref()) {
+            ev.insert("agent".into(), json!({ "id": a }));
+        }
+        ev.insert("action".into(), Value::String(action.into()));
+        ev.insert("tool".into(), Value::String(call.tool.clone()));
+        if let Some(a) = &call.arguments {
+            ev.insert("args".into(), a.clone());
+        }
+        if let Some(c) = content {
+            ev.insert("content".into(), Value::String(c));
+        }
+        self.event.clear();
+        let _ = write!(self.event, "{}", Value::Object(ev));
+        &self.event
+    }
+
+    fn call(&mut self, call: &Call<()>, msg: &Message, line: &[u8], out: &mut Output) {
+        self.event_of("tool_call", call, None);
+        let d = self.decider.decide(&self.event);
+        let agent = self.agent(call.client.as_deref());
+        let fields = || {
+            vec![
+                ("tool", json!(call.tool)),
+                ("agent", json!(agent)),
+                ("rules", json!(d.rules)),
+            ]
+        };
+        if !d.warnings.is_empty() {
+            out.note(
+                Level::Warn,
+                "decision",
+                format!(
+                    "`{}` warned: {}",
+                    crate::source::printable(&call.tool),
+                    d.warnings.join("; ")
+                ),
+                fields(),
+            );
+        }
+        match d.verdict {
+            Verdict::Allow => self.forward(msg, line, out),
+            Verdict::Deny => {
+                out.note(
+                    Level::Info,
+                    "decision",
+                    format!(
+                        "denied `{}`: {}",
+                        crate::source::printable(&call.tool),
+                        d.because()
+                    ),
+                    fields(),
+                );
+                self.deny(
+                    call.id.as_ref(),
+                    &format!("denied by policy: {}", d.because()),
+                    Some(&d),
+                    out,
+                );
+            }
+            Verdict::Escalate => self.escalate(call, &d, line, out),
+        }
+    }
+
+    /// Answers a call with a denial, and closes it in the session.
+    fn deny(&mut self, id: Option<&Id>, text: &str, d: Option<&Decided>, out: &mut Output) {
+        let Some(id) = id else {
+            // A call sent as a notification: nothing answers it, and it is not forwarded.
+            return;
+        };
+        let data = d.map(|d| d.json.clone());
+        let v = match self.cfg.deny_with {
+            DenyWith::RpcError => error(Some(id), DENIED, text, data),
+            DenyWith::ToolError => {
+                let mut result = json!({
+                    "content": [{"type": "text", "text": text}],
+                    "isError": true,
+                });
+                if let (Some(r), Some(data)) = (result.as_object_mut(), data) {
+                    r.insert("_meta".into(), json!({ DECISION_META: data }));
+                }
+                if self.stateless()
+                    && let Some(r) = result.as_object_mut()
+                {
+                    r.insert("resultType".into(), json!("complete"));
+                }
+                response(id, result)
+            }
+        };
+        self.close(&v);
+        out.client(&v);
+    }
+
+    /// Feeds an answer the gateway gives in the server's place to the session.
+    fn close(&mut self, v: &Value) {
+        if let Ok(m) = Message::parse(v.clone()) {
+            let _ = self
+                .session
+                .observe(Some(Direction::ServerToClient), &m, || ());
+        }
+    }
+
+    fn stateless(&self) -> bool {
+        self.session.protocol_version() == Some(STATELESS)
+    }
+
+    fn escalate(&mut self, call: &Call<()>, d: &Decided, line: &[u8], out: &mut Output) {
+        let tool = crate::source::printable(&call.tool).into_owned();
+        let because = d.because();
+        let refuse = |why: &str| format!("denied by policy: {because} ({why})");
+        if !self.session.client_can_elicit() {
+            out.note(
+                Level::Info,
+                "escalation",
+                format!("`{tool}` needs approval and the client cannot be asked: denied"),
+                vec![("tool", json!(call.tool))],
+            );
+            let text = refuse("approval needed, and the client does not declare elicitation");
+            self.deny(call.id.as_ref(), &text, Some(d), out);
+            return;
+        }
+        if self.asked.len() + self.states.len() >= MAX_HELD || call.id.is_none() {
+            let text = refuse("approval needed, and no more calls can wait for it");
+            self.deny(call.id.as_ref(), &text, Some(d), out);
+            return;
+        }
+        self.next += 1;
+        let key = format!("govern-approval-{}", self.next);
+        let mut args = call
+            .arguments
+            .as_ref()
+            .map_or_else(|| "{}".to_string(), Value::to_string);
+        if args.len() > 500 {
+            let mut cut = 500;
+            while !args.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            args.truncate(cut);
+            args.push('…');
+        }
+        let mut params = json!({
+            "message": format!("Policy: {because}. Allow the call of `{tool}` with {args}?"),
+            "requestedSchema": {
+                "type": "object",
+                "properties": {
+                    "approve": {"type": "boolean", "title": "Approve", "description": format!("Allow this call of {tool}")}
+                },
+                "required": ["approve"]
+            }
+        });
+        if self.session.protocol_version() != Some("2025-06-18")
+            && let Some(p) = params.as_object_mut()
+        {
+            p.insert("mode".into(), json!("form"));
+        }
+        let held = Held {
+            line: line.to_vec(),
+            id: call.id.clone(),
+            tool: call.tool.clone(),
+            because: because.clone(),
+        };
+        out.note(
+            Level::Info,
+            "escalation",
+            format!("`{tool}` needs approval: asking the user"),
+            vec![("tool", json!(call.tool)), ("because", json!(because))],
+        );
+        if self.stateless() {
+            let Some(id) = &call.id else { return };
+            let v = response(
+                id,
+                json!({
+                    "resultType": "input_required",
+                    "inputRequests": { APPROVAL_KEY: {"method": "elicitation/create", "params": params} },
+                    "requestState": key,
+                }),
+            );
+            self.close(&v);
+            self.states.insert(key, held);
+            out.client(&v);
+        } else {
+            let id_value = Value::String(key);
+            let Some(id) = Id::of(&id_value) else { return };
+            out.client(&json!({
+                "jsonrpc": "2.0",
+                "id": id_value,
+                "method": "elicitation/create",
+                "params": params,
+            }));
+            self.asked.insert(id, held);
+        }
+    }
+
+    /// The user's answer to an approval: the elicitation response (`retry` is `None`), or
+    /// the retry of a call carrying it (`input_required`).
+    fn approval(&mut self, held: Held, msg: &Message, retry: Option<&Call<()>>, out: &mut Output) {
+        let answer = match retry {
+            None => match msg {
+                Message::Response { result, .. } => result.clone(),
+                _ => None,
+            },
+            Some(_) => msg
+                .params()
+                .and_then(|p| p.get("inputResponses"))
+                .and_then(|r| r.get(APPROVAL_KEY))
+                .cloned(),
+        };
+        let accepted = answer.as_ref().is_some_and(|a| {
+            a.get("action").and_then(Value::as_str) == Some("accept")
+                && a.get("content")
+                    .and_then(|c| c.get("approve"))
+                    .and_then(Value::as_bool)
+                    == Some(true)
+        });
+        let tool = crate::source::printable(&held.tool).into_owned();
+        let action = answer
+            .as_ref()
+            .and_then(|a| a.get("action"))
+            .and_then(Value::as_str)
+            .unwrap_or("no answer")
+            .to_string();
+        // The call the answer is for: the retry's id on 2026-07-28.
+        let id = match (retry, msg) {
+            (Some(_), Message::Request { id, .. }) => Some(id.clone()),
+            _ => held.id.clone(),
+        };
+        if !accepted {
+            out.note(
+                Level::Info,
+                "escalation",
+                format!("`{tool}` was not approved ({action}): denied"),
+                vec![("tool", json!(held.tool))],
+            );
+            let text = format!(
+                "denied by policy: {} (the user did not approve: {action})",
+                held.because
+            );
+            self.deny(id.as_ref(), &text, None, out);
+            return;
+        }
+        out.note(
+            Level::Info,
+            "escalation",
+            format!("`{tool}` approved by the user: forwarded"),
+            vec![("tool", json!(held.tool))],
+        );
+        match (retry, msg) {
+            (None, _) => {
+                if let Some(id) = &held.id {
+                    self.forwarded.insert(id.clone(), Asked::Other);
+                }
+                out.sends.push(Send::Server(held.line));
+            }
+            (Some(_), Message::Request { id, params, .. }) => {
+                // The retry, without what was the gateway's.
+                let mut params = params.clone().unwrap_or_else(|| json!({}));
+                if let Some(p) = params.as_object_mut() {
+                    p.remove("requestState");
+                    let empty = match p.get_mut("inputResponses").and_then(Value::as_object_mut) {
+                        Some(r) => {
+                            r.remove(APPROVAL_KEY);
+                            r.is_empty()
+                        }
+                        None => false,
+                    };
+                    if empty {
+                        p.remove("inputResponses");
+                    }
+                }
+                let v = json!({"jsonrpc": "2.0", "id": id_value(id), "method": "tools/call", "params": params});
+                self.forwarded.insert(id.clone(), Asked::Other);
+                out.sends.push(Send::Server(v.to_string().into_bytes()));
+            }
+            _ => {}
+        }
+    }
+
+    /// Decides a call's final response.
+    fn result(&mut self, call: &Call<()>, msg: &Message, line: &[u8], out: &mut Output) {
+        let content = super::result_text(msg);
+        self.event_of("tool_result", call, content);
+        let d = self.decider.decide(&self.event);
+        if !d.warnings.is_empty() {
+            out.note(
+                Level::Warn,
+                "decision",
+                format!(
+                    "the result of `{}` warned: {}",
+                    crate::source::printable(&call.tool),
+                    d.warnings.join("; ")
+                ),
+                vec![("tool", json!(call.tool))],
+            );
+        }
+        if d.verdict == Verdict::Allow {
+            out.sends.push(Send::Client(line.to_vec()));
+            return;
+        }
+        out.note(
+            Level::Info,
+            "decision",
+            format!(
+                "withheld the result of `{}`: {}",
+                crate::source::printable(&call.tool),
+                d.because()
+            ),
+            vec![("tool", json!(call.tool)), ("rules", json!(d.rules))],
+        );
+        let text = format!("result withheld by policy: {}", d.because());
+        if let Some(id) = msg.id() {
+            let id = id.clone();
+            self.deny(Some(&id), &text, Some(&d), out);
+        }
+    }
+
+    /// Removes from a `tools/list` result the tools denied whatever the arguments.
+    fn tools_list(&mut self, msg: Message, line: &[u8], out: &mut Output) {
+        let Message::Response {
+            id: Some(id),
+            result: Some(mut result),
+            error: None,
+        } = msg
+        else {
+            out.sends.push(Send::Client(line.to_vec()));
+            return;
+        };
+        let agent = self.agent(self.session.client().map(|p| &**p));
+        let Some(tools) = result.get_mut("tools").and_then(Value::as_array_mut) else {
+            out.sends.push(Send::Client(line.to_vec()));
+            return;
+        };
+        let mut hidden = Vec::new();
+        let session = self.cfg.session.clone();
+        tools.retain(|t| {
+            let Some(name) = t.get("name").and_then(Value::as_str) else {
+                return true;
+            };
+            let mut ev = json!({"session": session, "action": "tool_call", "tool": name});
+            if let (Some(a), Some(o)) = (&agent, ev.as_object_mut()) {
+                o.insert("agent".into(), json!({ "id": a }));
+            }
+            let deny = self.decider.always_denied(&ev);
+            if deny {
+                hidden.push(name.to_string());
+            }
+            !deny
+        });
+        if hidden.is_empty() {
+            out.sends.push(Send::Client(line.to_vec()));
+            return;
+        }
+        out.note(
+            Level::Info,
+            "hidden",
+            format!(
+                "hid {} tool(s) the policy denies whatever the arguments",
+                hidden.len()
+            ),
+            vec![("tools", json!(hidden))],
+        );
+        out.client(&response(&id, result));
+    }
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let mut l = line;
+    while let Some((&last, rest)) = l.split_last() {
+        if last == b'\n' || last == b'\r' {
+            l = rest;
+        } else {
+            break;
+        }
+    }
+    l
+}
+
+fn id_value(id: &Id) -> Value {
+    serde_json::from_str(id.as_json()).unwrap_or(Value::Null)
+}
+
+fn response(id: &Id, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id_value(id), "result": result})
+}
+
+fn error(id: Option<&Id>, code: i64, message: &str, data: Option<Value>) -> Value {
+    let mut e = json!({"code": code, "message": message});
+    if let (Some(d), Some(o)) = (data, e.as_object_mut()) {
+        o.insert("data".into(), d);
+    }
+    json!({"jsonrpc": "2.0", "id": id.map_or(Value::Null, id_value), "error": e})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decides by tool name: `ok` allow, `no` deny, `ask` escalate; a result whose content
+    /// has `secret` is denied. Keeps every event it saw.
+    #[derive(Default)]
+    struct Fake {
+        seen: Vec<Value>,
+    }
+
+    impl Decider for Fake {
+        fn decide(&mut self, event: &str) -> Decided {
+            let ev: Value = serde_json::from_str(event).unwrap();
+            self.seen.push(ev.clone());
+            let (verdict, because) = if ev["action"] == "tool_result" {
+                if ev["content"].as_str().unwrap_or("").contains("secret") {
+                    ("deny", "no secrets")
+                } else {
+                    ("allow", "")
+                }
+            } else {
+                match ev["tool"].as_str().unwrap() {
+                    "ok" => ("allow", ""),
+                    "ask" => ("escalate", "needs a human"),
+                    _ => ("deny", "never"),
+                }
+            };
+            let messages: Vec<&str> = if because.is_empty() {
+                vec![]
+            } else {
+                vec![because]
+            };
+            Decided::from_json(
+                &json!({"decision": verdict, "rules": ["r"], "messages": messages, "warnings": [], "unknown": [], "bundle": "sha256:x"})
+                    .to_string(),
+            )
+        }
+
+        fn always_denied(&self, event: &Value) -> bool {
+            event["tool"] == "no"
+        }
+    }
+
+    fn gateway(agent: Option<&str>, hide: bool, deny_with: DenyWith) -> Gateway<Fake> {
+        Gateway::new(
+            Config {
+                agent: agent.map(str::to_string),
+                session: "s1".into(),
+                deny_with,
+                hide_denied: hide,
+                max_message: 4096,
+            },
+            Fake::default(),
+        )
+    }
+
+    fn lines(out: &Output) -> Vec<(char, Value)> {
+        out.sends
+            .iter()
+            .map(|s| match s {
+                Send::Server(b) => ('S', serde_json::from_slice(b).unwrap()),
+                Send::Client(b) => ('C', serde_json::from_slice(b).unwrap()),
+            })
+            .collect()
+    }
+
+    fn client(g: &mut Gateway<Fake>, v: Value) -> Vec<(char, Value)> {
+        let mut out = Output::default();
+        g.from_client(v.to_string().as_bytes(), &mut out);
+        lines(&out)
+    }
+
+    fn server(g: &mut Gateway<Fake>, v: Value) -> Vec<(char, Value)> {
+        let mut out = Output::default();
+        g.from_server(v.to_string().as_bytes(), &mut out);
+        lines(&out)
+    }
+
+    fn init(g: &mut Gateway<Fake>, version: &str, elicit: bool) {
+        let caps = if elicit {
+            json!({"elicitation": {}})
+        } else {
+            json!({})
+        };
+        client(
+            g,
+            json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":version,"capabilities":caps,"clientInfo":{"name":"desk","version":"1"}}}),
+        );
+        server(
+            g,
+            json!({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":version,"serverInfo":{"name":"srv"},"capabilities":{}}}),
+        );
+    }
+
+    fn call(id: i64, tool: &str) -> Value {
+        json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":{"x":1}}})
+    }
+
+    #[test]
+    fn allowed_calls_and_other_messages_pass_byte_for_byte() {
+        let mut g = gateway(None, false, DenyWith::ToolError);
+        init(&mut g, "2025-11-25", false);
+        let text = br#"{"jsonrpc":"2.0", "id":7,"method":"tools/call","params":{"name":"ok","arguments":{"x":1}}}"#;
+        let mut out = Output::default();
+        g.from_client(&[&text[..], b"\r\n"].concat(), &mut out);
+        assert_eq!(out.sends, [Send::Server(text.to_vec())]);
+        let result =
+            br#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"fine"}]}}"#;
+        let mut out = Output::default();
+        g.from_server(result, &mut out);
+        assert_eq!(out.sends, [Send::Client(result.to_vec())]);
+        let ev = &g.decider().seen;
+        assert_eq!(ev[0]["agent"]["id"], "desk");
+        assert_eq!(ev[0]["session"], "s1");
+        assert_eq!(ev[0]["args"]["x"], 1);
+        assert_eq!(ev[1]["action"], "tool_result");
+        assert_eq!(ev[1]["content"], "fine");
+    }
+
+    #[test]
+    fn denied_calls_are_answered_and_never_forwarded() {
+        let mut g = gateway(Some("ops"), false, DenyWith::ToolError);
+        init(&mut g, "2025-06-18", false);
+        let sent = client(&mut g, call(3, "no"));
+        assert_eq!(sent.len(), 1);
+        let (to, v) = &sent[0];
+        assert_eq!(*to, 'C');
+        assert_eq!(v["id"], 3);
+        assert_eq!(v["result"]["isError"], true);
+        assert_eq!(v["result"]["content"][0]["text"], "denied by policy: never");
+        assert_eq!(v["result"]["_meta"][DECISION_META]["decision"], "deny");
+        // --agent wins over the client's declared name.
+        assert_eq!(g.decider().seen[0]["agent"]["id"], "ops");
+        assert_eq!(g.session().pending(), 0);
+
+        let mut g = gateway(None, false, DenyWith::RpcError);
+        init(&mut g, "2025-06-18", false);
+        let sent = client(&mut g, call(3, "no"));
+        assert_eq!(sent[0].1["error"]["code"], DENIED);
+        assert_eq!(sent[0].1["error"]["message"], "denied by policy: never");
+    }
+
+    #[test]
+    fn escalations_ask_the_user_and_forward_only_on_approval() {
+        let mut g = gateway(None, false, DenyWith::ToolError);
+        init(&mut g, "2025-11-25", true);
+        let sent = client(&mut g, call(5, "ask"));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, 'C');
+        assert_eq!(sent[0].1["method"], "elicitation/create");
+        let ask = sent[0].1["id"].clone();
+        assert!(
+            sent[0].1["params"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("needs a human")
+        );
+        let sent = client(
+            &mut g,
+            json!({"jsonrpc":"2.0","id":ask,"result":{"action":"accept","content":{"approve":true}}}),
+        );
+        assert_eq!(sent, [('S', call(5, "ask"))]);
+
+        // Declined, or accepted without approving: denied, not forwarded.
+        for answer in [
+            json!({"action":"decline"}),
+            json!({"action":"accept","content":{"approve":false}}),
+        ] {
+            let sent = client(&mut g, call(6, "ask"));
+            let ask = sent[0].1["id"].clone();
+            let sent = client(&mut g, json!({"jsonrpc":"2.0","id":ask,"result":answer}));
+            assert_eq!(sent.len(), 1);
+            assert_eq!(sent[0].0, 'C');
+            assert_eq!(sent[0].1["id"], 6);
+            assert_eq!(sent[0].1["result"]["isError"], true);
+        }
+
+        // A client that cannot be asked: denied.
+        let mut g = gateway(None, false, DenyWith::ToolError);
+        init(&mut g, "2025-11-25", false);
+        let sent = client(&mut g, call(5, "ask"));
+        assert_eq!(sent[0].0, 'C');
+        assert_eq!(sent[0].1["result"]["isError"], true);
+    }
+
+    #[test]
+    fn stateless_escalations_use_input_required() {
+        let meta = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "agent-7"},
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+        });
+        let mut g = gateway(None, false, DenyWith::ToolError);
+        let first = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ask","arguments":{"x":1},"_meta":meta}});
+        let sent = client(&mut g, first);
+        assert_eq!(sent[0].0, 'C');
+        let r = &sent[0].1["result"];
+        assert_eq!(r["resultType"], "input_required");
+        let state = r["requestState"].clone();
+        assert_eq!(
+            r["inputRequests"][APPROVAL_KEY]["method"],
+            "elicitation/create"
+        );
+        let retry = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ask","arguments":{"x":1},"_meta":meta,
+            "requestState":state,"inputResponses":{APPROVAL_KEY:{"action":"accept","content":{"approve":true}}}}});
+        let sent = client(&mut g, retry);
+        assert_eq!(
+            sent,
+            [(
+                'S',
+                json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ask","arguments":{"x":1},"_meta":meta}})
+            )]
+        );
+        // One call: decided once.
+        assert_eq!(g.decider().seen.len(), 1);
+        assert_eq!(g.decider().seen[0]["agent"]["id"], "agent-7");
+        let done = server(
+            &mut g,
+            json!({"jsonrpc":"2.0","id":2,"result":{"content":[],"resultType":"complete"}}),
+        );
+        assert_eq!(done[0].0, 'C');
+        assert_eq!(g.decider().seen[1]["action"], "tool_result");
+    }
+
+    #[test]
+    fn denied_results_are_replaced() {
+        let mut g = gateway(None, false, DenyWith::ToolError);
+        init(&mut g, "2025-11-25", false);
+        client(&mut g, call(9, "ok"));
+        let sent = server(
+            &mut g,
+            json!({"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"the secret is 42"}]}}),
+        );
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].1["id"], 9);
+        assert_eq!(sent[0].1["result"]["isError"], true);
+        assert_eq!(
+            sent[0].1["result"]["content"][0]["text"],
+            "result withheld by policy: no secrets"
+        );
+    }
+
+    #[test]
+    fn tools_lists_hide_what_is_always_denied() {
+        let list = json!({"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"ok"},{"name":"no"},{"name":"ask"}]}});
+        let mut g = gateway(None, true, DenyWith::ToolError);
+        init(&mut g, "2025-11-25", false);
+        client(
+            &mut g,
+            json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
+        );
+        let sent = server(&mut g, list.clone());
+        let names: Vec<&str> = sent[0].1["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["ok", "ask"]);
+        // Without --hide-denied: unchanged.
+        let mut g = gateway(None, false, DenyWith::ToolError);
+        client(
+            &mut g,
+            json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
+        );
+        assert_eq!(server(&mut g, list.clone()), [('C', list)]);
+    }
+
+    #[test]
+    fn bad_messages_are_answered_and_never_forwarded() {
+        let mut g = gateway(None, false, DenyWith::ToolError);
+        let mut out = Output::default();
+        g.from_client(b"{not json", &mut out);
+        g.from_client(
+            br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ok"}}]"#,
+            &mut out,
+        );
+        g.from_client(
+            br#"{"jsonrpc":"1.0","id":2,"method":"tools/call"}"#,
+            &mut out,
+        );
+        g.from_client(
+            br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":5}}"#,
+            &mut out,
+        );
+        g.from_client(&[b' '; 10], &mut out);
+        let long = format!(
+            r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"ok","arguments":{{"x":"{}"}}}}}}"#,
+            "a".repeat(5000)
+        );
+        g.from_client(long.as_bytes(), &mut out);
+        let codes: Vec<(Value, Value)> = lines(&out)
+            .into_iter()
+            .map(|(to, v)| {
+                assert_eq!(to, 'C');
+                (v["id"].clone(), v["error"]["code"].clone())
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (Value::Null, json!(PARSE_ERROR)),
+                (Value::Null, json!(INVALID_REQUEST)),
+                (json!(2), json!(INVALID_REQUEST)),
+                (json!(3), json!(INVALID_PARAMS)),
+                (Value::Null, json!(INVALID_REQUEST)),
+            ]
+        );
+        assert!(g.decider().seen.is_empty());
+        // From the server: dropped and reported.
+        let mut out = Output::default();
+        g.from_server(b"garbage", &mut out);
+        assert!(out.sends.is_empty());
+        assert_eq!(out.notes.len(), 1);
+    }
+
+    #[test]
+    fn a_gone_server_is_reported_to_the_client() {
+        let mut g = gateway(None, false, DenyWith::ToolError);
+        init(&mut g, "2025-11-25", false);
+        client(&mut g, call(4, "ok"));
+        let mut out = Output::default();
+        g.server_gone("exit status 3", &mut out);
+        let sent = lines(&out);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].1["id"], 4);
+        assert_eq!(sent[0].1["error"]["code"], SERVER_GONE);
+        let later = client(
+            &mut g,
+            json!({"jsonrpc":"2.0","id":5,"method":"tools/list"}),
+        );
+        assert_eq!(later[0].1["error"]["code"], SERVER_GONE);
+    }
+}
