@@ -36,6 +36,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
             cand keyid 'Print the id of a public (or private) key'
             cand mcp-import 'Turn an MCP server''s tool list into `tool` declarations (and a deny-by-default policy)'
+            cand mcp-proxy 'Stand between an MCP client and server: decide every tool call before the server sees it'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -203,6 +204,23 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'govern;mcp-proxy'= {
+            cand --bundle 'A compiled bundle to decide with'
+            cand --policy 'A policy file or directory, compiled at start'
+            cand --trust 'Refuse a bundle whose signature does not verify against this trust file'
+            cand --signature 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)'
+            cand --agent 'The agent id of every event, over the name the client declares'
+            cand --session 'The session of every event [default: `mcp-` and the process id and start time]'
+            cand --deny-with 'How a denied call is answered'
+            cand --max-keys 'The most keys each count, sum or seen holds in the stream state'
+            cand --log-format 'How log lines are written on standard error'
+            cand --color 'When to use colours in messages'
+            cand --hide-denied 'Remove from tools/list results the tools the policy denies whatever the arguments'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'govern;completions'= {
             cand --color 'When to use colours in messages'
             cand -h 'Print help (see more with ''--help'')'
@@ -224,6 +242,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
             cand keyid 'Print the id of a public (or private) key'
             cand mcp-import 'Turn an MCP server''s tool list into `tool` declarations (and a deny-by-default policy)'
+            cand mcp-proxy 'Stand between an MCP client and server: decide every tool call before the server sees it'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -252,6 +271,8 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;help;keyid'= {
         }
         &'govern;help;mcp-import'= {
+        }
+        &'govern;help;mcp-proxy'= {
         }
         &'govern;help;completions'= {
         }

@@ -1,0 +1,417 @@
+//! `govern mcp-proxy` end to end, against the official Python SDK: its client drives
+//! `tests/mcp/server.py` (written with the SDK) through the proxy, in the three protocol
+//! versions the SDK speaks (the `initialize` handshake of 2025-06-18 and 2025-11-25, and
+//! the stateless 2026-07-28). Taps (`tests/mcp/tap.py`) on both sides of the proxy record
+//! the exact lines each side sent and received: denied calls never reach the server, allowed
+//! results reach the client byte for byte, escalations are approved and declined by the
+//! user, results are withheld. Bad input and a dying server are driven by hand.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stderr
+)]
+
+#[path = "peers/mod.rs"]
+mod peers;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const POLICY: &str = "testdata/mcp/proxy/gateway.gov";
+const GOVERN: &str = env!("CARGO_BIN_EXE_govern");
+
+macro_rules! snap {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!($name, $value);
+        })
+    };
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-proxy");
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(ROOT).join("tests/mcp").join(name)
+}
+
+/// A tap's log: (direction, exact line) for each line.
+type Tap = Vec<(String, String)>;
+
+fn tap(path: &Path) -> Tap {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["direction"].as_str().unwrap().to_string(),
+                v["line"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn parse(line: &str) -> Value {
+    serde_json::from_str(line).unwrap()
+}
+
+/// Runs the SDK client through the proxy; returns its lines and the two taps.
+fn drive(mode: &str, name: &str, proxy: &[&str]) -> (Vec<Value>, Tap, Tap) {
+    let python = peers::python();
+    let (client_tap, server_tap) = (
+        tmp(&format!("{name}-client.jsonl")),
+        tmp(&format!("{name}-server.jsonl")),
+    );
+    let out = Command::new(&python)
+        .arg(script("proxy_client.py"))
+        .args([mode, "support-agent"])
+        .arg(&client_tap)
+        .arg(&server_tap)
+        .arg("--")
+        .args(proxy)
+        .env("GOVERN_BIN", GOVERN)
+        .current_dir(ROOT)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{mode}: the client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = stdout.lines().map(parse).collect();
+    (lines, tap(&client_tap), tap(&server_tap))
+}
+
+/// The `tools/call` requests a tap saw: (tool, arguments).
+fn calls(tap: &[(String, String)]) -> Vec<(String, Value)> {
+    tap.iter()
+        .filter(|(d, _)| d == "client->server")
+        .map(|(_, l)| parse(l))
+        .filter(|m| m["method"] == "tools/call")
+        .map(|m| {
+            (
+                m["params"]["name"].as_str().unwrap().to_string(),
+                m["params"]["arguments"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_sdk_client_and_server_through_the_proxy() {
+    if peers::skipped("driving the official Python MCP SDK through mcp-proxy") {
+        return;
+    }
+    for mode in ["2025-06-18", "2025-11-25", "2026-07-28"] {
+        let (lines, client, server) = drive(
+            mode,
+            mode,
+            &["--policy", POLICY, "--hide-denied", "--log-format", "json"],
+        );
+        assert_eq!(
+            lines,
+            [
+                // `summarize` is denied whatever its arguments: hidden.
+                json!({"tools": ["web_search", "transfer_funds", "list_workspace", "health"]}),
+                json!({"call": "web_search", "is_error": false, "text": "results for fx rates"}),
+                json!({"call": "summarize", "is_error": true, "text": "denied by policy: summaries are switched off"}),
+                // Escalated, approved by the user, then confirmed to the server.
+                json!({"call": "transfer_funds", "is_error": false, "text": "sent 2500 to ACME"}),
+                json!({"call": "transfer_funds", "is_error": true,
+                       "text": "denied by policy: transfers over 1000 need a human approver (the user did not approve: decline)"}),
+                json!({"call": "web_search", "is_error": true,
+                       "text": "result withheld by policy: results that mention secrets are withheld"}),
+                json!({"call": "health", "is_error": false, "text": "ok"}),
+                json!({"asked": [
+                    "Policy: transfers over 1000 need a human approver. Allow the call of `transfer_funds` with {\"amount\":2500,\"to\":\"ACME\"}?",
+                    "Transfer 2500 to ACME?",
+                    "Policy: transfers over 1000 need a human approver. Allow the call of `transfer_funds` with {\"amount\":90000,\"to\":\"Mallory\"}?",
+                ]}),
+            ],
+            "{mode}"
+        );
+
+        // Denied calls never reach the server; the approved one does, without what was
+        // the gateway's.
+        let mut received = calls(&server);
+        received.dedup(); // 2026-07-28 retries a call with the server's own input
+        assert_eq!(
+            received,
+            [
+                ("web_search".into(), json!({"query": "fx rates"})),
+                (
+                    "transfer_funds".into(),
+                    json!({"amount": 2500, "to": "ACME"})
+                ),
+                ("web_search".into(), json!({"query": "secret plans"})),
+                ("health".into(), json!({})),
+            ],
+            "{mode}"
+        );
+        for (_, l) in server.iter().filter(|(d, _)| d == "client->server") {
+            assert!(!l.contains("govern"), "{mode}: {l}");
+        }
+
+        // What the server sent reaches the client byte for byte, except the tool list
+        // (filtered) and the withheld result.
+        let received: Vec<&str> = client
+            .iter()
+            .filter(|(d, _)| d == "server->client")
+            .map(|(_, l)| l.as_str())
+            .collect();
+        let mut same = 0;
+        for (_, line) in server.iter().filter(|(d, _)| d == "server->client") {
+            let m = parse(line);
+            if m["result"]["tools"].is_array() || line.contains("secret plans") {
+                assert!(!received.contains(&line.as_str()), "{mode}: {line}");
+                continue;
+            }
+            assert!(
+                received.contains(&line.as_str()),
+                "{mode}: not passed on as sent: {line}"
+            );
+            same += 1;
+        }
+        assert!(same >= 4, "{mode}: {same}");
+    }
+}
+
+#[test]
+fn denials_as_json_rpc_errors() {
+    if peers::skipped("driving the official Python MCP SDK through mcp-proxy") {
+        return;
+    }
+    let (lines, _, server) = drive(
+        "2025-11-25",
+        "rpc-error",
+        &["--policy", POLICY, "--deny-with", "rpc-error"],
+    );
+    // Without --hide-denied the list is the server's.
+    assert_eq!(
+        lines[0],
+        json!({"tools": ["web_search", "transfer_funds", "list_workspace", "summarize", "health"]})
+    );
+    assert_eq!(
+        lines[2],
+        json!({"call": "summarize", "error": "denied by policy: summaries are switched off"})
+    );
+    assert!(!calls(&server).iter().any(|(t, _)| t == "summarize"));
+}
+
+/// A proxy in front of `server` (a command), fed `input` line by line; once the answer to
+/// request `last` is out (or the proxy stops), its input is closed. Returns its output lines,
+/// its standard error and its exit status.
+fn proxy_raw(server: &[&str], input: &[Vec<u8>], last: i64) -> (Vec<Value>, String, i32) {
+    let mut child = Command::new(GOVERN)
+        .args(["mcp-proxy", "--policy", POLICY, "--"])
+        .args(server)
+        .current_dir(ROOT)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            if tx.send(parse(&l.unwrap())).is_err() {
+                break;
+            }
+        }
+    });
+    for line in input {
+        if stdin.write_all(line).is_err() || stdin.write_all(b"\n").is_err() {
+            break;
+        }
+    }
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while let Ok(m) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        let done = m["id"] == last;
+        lines.push(m);
+        if done {
+            break;
+        }
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    lines.extend(rx.iter());
+    (
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn line(v: Value) -> Vec<u8> {
+    v.to_string().into_bytes()
+}
+
+#[test]
+fn bad_input_is_answered_never_forwarded_and_the_session_goes_on() {
+    if peers::skipped("the official Python MCP SDK's server behind mcp-proxy") {
+        return;
+    }
+    let python = peers::python();
+    let server_tap = tmp("bad-input-server.jsonl");
+    let py = python.to_str().unwrap();
+    let input = vec![
+        line(
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"desk","version":"1"}}}),
+        ),
+        line(json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
+        b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",".to_vec(),
+        line(
+            json!([{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"web_search","arguments":{"query":"a"}}}]),
+        ),
+        line(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":5}})),
+        line(
+            json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"web_search","arguments":"q"}}),
+        ),
+        line(json!({"id":6,"method":"tools/call","params":{"name":"web_search"}})),
+        // Over the 32 MiB limit.
+        [
+            b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"web_search\",\"arguments\":{\"query\":\"".as_slice(),
+            &vec![b'a'; 33 << 20],
+            b"\"}}}",
+        ]
+        .concat(),
+        line(
+            json!({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"web_search","arguments":{"query":"still here"}}}),
+        ),
+    ];
+    let (tap_py, server_py) = (script("tap.py"), script("server.py"));
+    let server = [
+        py,
+        tap_py.to_str().unwrap(),
+        server_tap.to_str().unwrap(),
+        "--",
+        py,
+        server_py.to_str().unwrap(),
+    ];
+    let (lines, stderr, code) = proxy_raw(&server, &input, 8);
+    assert_eq!(code, 0, "{stderr}");
+    let answers: Vec<(Value, Value)> = lines
+        .iter()
+        .filter(|m| m["id"] != 1)
+        .map(|m| {
+            (
+                m["id"].clone(),
+                m["error"]["code"]
+                    .clone()
+                    .as_i64()
+                    .map_or_else(|| m["result"]["content"][0]["text"].clone(), |c| json!(c)),
+            )
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (Value::Null, json!(-32700)),
+            (Value::Null, json!(-32600)),
+            (json!(4), json!(-32602)),
+            (json!(5), json!(-32602)),
+            (json!(6), json!(-32600)),
+            (Value::Null, json!(-32600)),
+            (json!(8), json!("results for still here")),
+        ],
+        "{stderr}"
+    );
+    // Only the handshake and the last call reached the server.
+    let sent: Vec<Value> = tap(&server_tap)
+        .into_iter()
+        .filter(|(d, _)| d == "client->server")
+        .map(|(_, l)| parse(&l)["id"].clone())
+        .collect();
+    assert_eq!(sent, [json!(1), Value::Null, json!(8)]);
+    assert!(stderr.contains("over the limit"), "{stderr}");
+}
+
+#[test]
+fn a_dying_server_is_reported_to_the_client() {
+    if peers::skipped("a Python MCP server that dies behind mcp-proxy") {
+        return;
+    }
+    let python = peers::python();
+    let py = python.to_str().unwrap();
+    let server = [py, "-c", "import sys; sys.stdin.readline(); sys.exit(3)"];
+    let input = vec![
+        line(
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"web_search","arguments":{"query":"a"}}}),
+        ),
+        line(json!({"jsonrpc":"2.0","id":2,"method":"tools/list"})),
+    ];
+    let (lines, stderr, code) = proxy_raw(&server, &input, 2);
+    assert_eq!(code, 1, "{stderr}");
+    // Both requests went to the server before it died: both are answered.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (m, id) in lines.iter().zip([1, 2]) {
+        assert_eq!(m["id"], id);
+        assert_eq!(m["error"]["code"], -32000);
+        assert_eq!(
+            m["error"]["message"],
+            "the MCP server is gone: it exited (exit status 3)"
+        );
+    }
+}
+
+#[test]
+fn mcp_proxy_refuses_what_it_cannot_start() {
+    let run = |args: &[&str]| {
+        let out = Command::new(GOVERN)
+            .args(args)
+            .current_dir(ROOT)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["mcp-proxy", "--policy", "no/such.gov", "--", "true"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, err) = run(&[
+        "mcp-proxy",
+        "--policy",
+        POLICY,
+        "--",
+        "no-such-server-command",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cannot start the MCP server `no-such-server-command`"),
+        "{err}"
+    );
+    let (code, err) = run(&["mcp-proxy", "--policy", "Cargo.toml", "--", "true"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not a policy file"), "{err}");
+}
+
+#[test]
+fn mcp_proxy_help() {
+    let out = Command::new(GOVERN)
+        .args(["mcp-proxy", "--help"])
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    snap!("cli_help_mcp-proxy", String::from_utf8_lossy(&out.stdout));
+}
