@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::bytecode;
+use crate::bytecode::model::{Pred, Var};
 use crate::check::Bundle;
 use crate::diag::{Diag, SourceFile};
 use crate::vm::Program;
@@ -28,7 +29,18 @@ pub fn build_sources(files: Vec<SourceFile>) -> Result<Built, Vec<Diag>> {
     let bundle = crate::check::check_sources(files)?;
     let model = crate::compile::compile(&bundle).map_err(|e| vec![e.diag(&bundle)])?;
     let bytes = bytecode::encode(&model);
+    // What the verifier would refuse is refused here, at the rule responsible.
+    if let Err(e) = bytecode::cost::Cost::of(&model).check(bytes.len()) {
+        return Err(vec![crate::compile::bounds::exceeded(&bundle, &e)]);
+    }
     let program = Program::load(&bytes).map_err(|e| {
+        if let Some((var, reason)) = &e.regex
+            && let Some(Var::Pred(Pred::Regex { regex, .. })) = model.vars.get(*var as usize)
+        {
+            return vec![crate::compile::bounds::regex_refused(
+                &bundle, regex, reason,
+            )];
+        }
         vec![
             Diag::error(
                 "govern::internal",
