@@ -30,7 +30,7 @@ pub const MAX_MERGED: u64 = 1 << 20;
 /// Bytes a bundle may build at load beyond its own size ([`materialised_limit`]).
 pub const MATERIALISED_BASE: u64 = 16 << 20;
 /// Bytes built at load for each byte of the bundle, beyond [`MATERIALISED_BASE`].
-pub const MATERIALISED_PER_BYTE: u64 = 4;
+pub const MATERIALISED_PER_BYTE: u64 = 2;
 /// The most regexes (`matches` and `like` tests) a bundle may hold.
 pub const MAX_REGEXES: u64 = 4096;
 /// The most bytes of regex source a bundle may hold, all regexes together.

@@ -572,6 +572,10 @@ impl TraceReader {
         let mut scanned = 0usize;
         let content = |line: &[u8]| line.strip_suffix(b"\r").unwrap_or(line).len();
         loop {
+            // In new bytes shorter than the limit, only the line open before them can be too
+            // long: the lines that start and end inside them are shorter. Longer new bytes
+            // (read ahead while detecting the format) are measured line by line.
+            let fresh = b.data.len() - scanned;
             while let Some(i) = memchr::memchr(b'\n', b.data.get(scanned..).unwrap_or_default()) {
                 let end = scanned + i;
                 let len = content(b.data.get(line_start..end).unwrap_or_default());
@@ -580,6 +584,13 @@ impl TraceReader {
                 }
                 line_start = end + 1;
                 scanned = end + 1;
+                if fresh <= MAX_LINE {
+                    let rest = b.data.get(scanned..).unwrap_or_default();
+                    if let Some(last) = memchr::memrchr(b'\n', rest) {
+                        line_start = scanned + last + 1;
+                    }
+                    break;
+                }
             }
             scanned = b.data.len();
             // Unterminated so far: past the limit even if a `\r` ends it.
