@@ -77,6 +77,18 @@ pub const POLICY_FILE: Limit = Limit {
     max: 16 * MIB,
     unit: Unit::Bytes,
 };
+/// One data file a policy reads with `file("…")`.
+pub const DATA_FILE: Limit = Limit {
+    what: "a data file",
+    max: 64 * MIB,
+    unit: Unit::Bytes,
+};
+/// The data files of one bundle, all together.
+pub const DATA_TOTAL: Limit = Limit {
+    what: "the data files of a bundle",
+    max: 256 * MIB,
+    unit: Unit::Bytes,
+};
 /// One compiled `.govb` bundle.
 pub const BUNDLE: Limit = Limit {
     what: "a bundle",
@@ -125,6 +137,13 @@ pub const SUITE: Limit = Limit {
     max: 64 * MIB,
     unit: Unit::Bytes,
 };
+/// An MCP `tools/list` result read by `mcp-import` (a file, standard input, or one line from
+/// a server).
+pub const TOOL_LIST: Limit = Limit {
+    what: "an MCP tool list",
+    max: 64 * MIB,
+    unit: Unit::Bytes,
+};
 /// `govern.toml`.
 pub const CONFIG: Limit = Limit {
     what: "govern.toml",
@@ -158,11 +177,13 @@ pub const POLICY_NESTING: Limit = Limit {
 };
 
 /// Every limit, in the order of the table in `docs/limits.md`.
-pub const ALL: [Limit; 17] = [
+pub const ALL: [Limit; 20] = [
     EVENT,
     TRACE_LINE,
     TRACE_DOCUMENT,
     POLICY_FILE,
+    DATA_FILE,
+    DATA_TOTAL,
     BUNDLE,
     ENVELOPE,
     SIGNATURES,
@@ -171,6 +192,7 @@ pub const ALL: [Limit; 17] = [
     STATE_FILE,
     VERSION,
     SUITE,
+    TOOL_LIST,
     CONFIG,
     PLUGIN_META,
     YAML_NESTING,

@@ -48,6 +48,7 @@ fn rule(i: usize) -> RuleInfo {
         line: 1,
         column: 1,
         refs: vec![],
+        trackers: vec![],
     }
 }
 
@@ -222,6 +223,43 @@ fn regexes_are_compiled_within_a_memory_budget() {
     assert!((16..200).contains(&var), "refused at regex {var}");
 }
 
+/// A bundle whose string table holds a string nothing refers to (the encoder never writes
+/// one): found by the `decode` fuzz target, whose check of the decoder's count was too strict.
+fn unreferenced_string() -> Vec<u8> {
+    let bytes = encode(&base());
+    // header (8) · meta section · strings section (tag 2 · u32 length · u32 count · items)
+    let meta_len = u32::from_le_bytes(bytes[9..13].try_into().unwrap()) as usize;
+    let at = 8 + 5 + meta_len;
+    assert_eq!(bytes[at], 2);
+    let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+    let count = u32::from_le_bytes(bytes[at + 5..at + 9].try_into().unwrap());
+    let extra = b"nobody refers to this";
+    let mut out = bytes[..at + 1].to_vec();
+    out.extend_from_slice(&((len + 4 + extra.len()) as u32).to_le_bytes());
+    out.extend_from_slice(&(count + 1).to_le_bytes());
+    out.extend_from_slice(&bytes[at + 9..at + 5 + len]);
+    out.extend_from_slice(&(extra.len() as u32).to_le_bytes());
+    out.extend_from_slice(extra);
+    out.extend_from_slice(&bytes[at + 5 + len..bytes.len() - 32]);
+    use sha2::Digest;
+    let sum = sha2::Sha256::digest(&out);
+    out.extend_from_slice(&sum);
+    out
+}
+
+#[test]
+fn strings_nothing_refers_to_are_counted_where_they_are_built() {
+    let bytes = unreferenced_string();
+    let (m, c) = govern::bytecode::decode::decode_costed(&bytes, true).unwrap();
+    assert_eq!(m, base());
+    let of_model = Cost::of(&m);
+    assert_eq!(
+        c.materialised,
+        of_model.materialised + "nobody refers to this".len() as u64
+    );
+    govern::fuzzing::decode(&bytes).unwrap();
+}
+
 #[test]
 fn crafted_bundles_seed_the_decode_corpus() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode");
@@ -230,6 +268,10 @@ fn crafted_bundles_seed_the_decode_corpus() {
         .map(|(n, m, _)| (format!("crafted-{n}.govb"), encode(&m)))
         .collect();
     all.push(("crafted-regex-memory.govb".into(), encode(&regex_memory())));
+    all.push((
+        "found-unreferenced-string.govb".into(),
+        unreferenced_string(),
+    ));
     for (name, bytes) in all {
         let path = dir.join(&name);
         if std::env::var_os("GOVERN_BLESS").is_some() {

@@ -266,6 +266,22 @@ fn files_past_their_size_limit_are_refused_by_every_command_that_reads_them() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.err().contains(&too_large(limits::SUITE)), "{}", r.stderr);
 
+    // A data file, and an MCP tool list.
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    sparse(&dir.join("data/hosts.txt"), limits::DATA_FILE);
+    std::fs::write(
+        dir.join("data/p.gov"),
+        "set hosts = file(\"hosts.txt\")\npolicy p { rule r: deny when args.host in hosts }\n",
+    )
+    .unwrap();
+    let r = run_in(&dir, &["build", "data/p.gov", "-o", "d.govb"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.err().contains("is larger than 64 MiB"), "{}", r.stderr);
+    sparse(&dir.join("tools.json"), limits::TOOL_LIST);
+    let r = run_in(&dir, &["mcp-import", "tools.json"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.err().contains("larger than 64 MiB"), "{}", r.stderr);
+
     // govern.toml.
     std::fs::create_dir_all(dir.join("linted")).unwrap();
     std::fs::copy(brief, dir.join("linted/p.gov")).unwrap();

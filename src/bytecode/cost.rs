@@ -21,7 +21,7 @@
 
 use std::fmt;
 
-use super::model::{Item, Model, NodeDef, Operand, Pred, Target, Var};
+use super::model::{Item, Model, NodeDef, Operand, Pred, RuleInfo, Target, Tracker, Var};
 
 /// The most work one decision may do (see the module documentation).
 pub const MAX_WORK: u64 = 1 << 18;
@@ -289,8 +289,20 @@ pub fn var_work(v: &Var) -> u64 {
     })
 }
 
-/// For each leaf, the attribute checks the VM prepares for it: the attributes of each rule
-/// that is unknown there.
+/// The attribute checks the VM prepares for a rule that is unknown in a leaf: the attributes
+/// it reads, and for each tracker it reads, the tracker and the attributes its uncertain
+/// events may leave behind (looked up when a decision reaches the leaf).
+pub fn rule_checks(rule: &RuleInfo, trackers: &[Tracker]) -> u64 {
+    let blamed: u64 = rule
+        .trackers
+        .iter()
+        .map(|&t| 1 + trackers.get(t as usize).map_or(0, |t| t.refs.len() as u64))
+        .fold(0, u64::saturating_add);
+    (rule.refs.len() as u64).saturating_add(blamed)
+}
+
+/// For each leaf, the attribute checks the VM prepares for it ([`rule_checks`] of each rule
+/// that is unknown there).
 pub fn leaf_checks(m: &Model) -> Vec<u64> {
     m.leaves
         .iter()
@@ -298,11 +310,11 @@ pub fn leaf_checks(m: &Model) -> Vec<u64> {
             items
                 .iter()
                 .filter_map(|&c| match Item::decode(c) {
-                    Some(Item::RuleUnknown(r)) => m.rules.get(r as usize).map(|r| r.refs.len()),
+                    Some(Item::RuleUnknown(r)) => m.rules.get(r as usize),
                     _ => None,
                 })
-                .map(|n| n as u64)
-                .sum()
+                .map(|r| rule_checks(r, &m.trackers))
+                .fold(0, u64::saturating_add)
         })
         .collect()
 }

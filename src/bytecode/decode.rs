@@ -192,10 +192,10 @@ pub fn decode_costed(bytes: &[u8], check_sum: bool) -> Result<(Model, Cost), Dec
         .vars(section(5), slots.len(), trackers.len())
         .map_err(|e| fix(e, 5))?;
     let rules = d
-        .rules(section(6), files.len(), slots.len())
+        .rules(section(6), files.len(), slots.len(), trackers.len())
         .map_err(|e| fix(e, 6))?;
     let leaves = d
-        .leaves(section(7), &rules, trackers.len())
+        .leaves(section(7), &rules, &trackers)
         .map_err(|e| fix(e, 7))?;
     let nodes = d
         .nodes(section(8), &vars, leaves.len())
@@ -363,9 +363,6 @@ impl Decoder<'_> {
                 }
                 b => return Err(r.error(format!("invalid flag {b}"))),
             };
-            if within.is_none() && kind != StatefulKind::Seen {
-                return Err(r.error("count and sum need a window".into()));
-            }
             let np = r.count(4)?;
             let mut per = Vec::with_capacity(np);
             for _ in 0..np {
@@ -379,11 +376,25 @@ impl Decoder<'_> {
             if value.is_some() != (kind == StatefulKind::Sum) {
                 return Err(r.error("only sum trackers have a summed attribute".into()));
             }
+            let refs = slot_types(&mut r, nslots)?;
+            let k = r.count(4)?;
+            let mut inner = Vec::with_capacity(k);
+            for _ in 0..k {
+                let i = r.u32()?;
+                // Inner trackers come first: what they left behind is read when an event
+                // of this one is recorded, without recursion.
+                if i as usize >= out.len() {
+                    return Err(r.error(format!("tracker {} reads a later tracker", out.len())));
+                }
+                inner.push(i);
+            }
             out.push(Tracker {
                 kind,
                 within,
                 per,
                 value,
+                refs,
+                inner,
             });
         }
         r.end()?;
@@ -533,6 +544,7 @@ impl Decoder<'_> {
         mut r: Reader<'_>,
         nfiles: usize,
         nslots: usize,
+        ntrackers: usize,
     ) -> Result<Vec<RuleInfo>, DecodeError> {
         let n = r.count(24)?;
         if n as u64 >= u64::from(MAX_ITEMS) {
@@ -558,13 +570,11 @@ impl Decoder<'_> {
             let file = r.index(nfiles.max(1), "file")?;
             let line = r.u32()?;
             let column = r.u32()?;
-            let k = r.count(5)?;
-            let mut refs = Vec::with_capacity(k);
+            let refs = slot_types(&mut r, nslots)?;
+            let k = r.count(4)?;
+            let mut trackers = Vec::with_capacity(k);
             for _ in 0..k {
-                let slot = r.index(nslots, "slot")?;
-                let t = r.u8()?;
-                let ty = ty_of(t).ok_or_else(|| r.error(format!("invalid type code {t}")))?;
-                refs.push((slot, ty));
+                trackers.push(r.index(ntrackers, "tracker")?);
             }
             out.push(RuleInfo {
                 id,
@@ -576,6 +586,7 @@ impl Decoder<'_> {
                 line,
                 column,
                 refs,
+                trackers,
             });
         }
         r.end()?;
@@ -595,9 +606,10 @@ impl Decoder<'_> {
         &mut self,
         mut r: Reader<'_>,
         rules: &[RuleInfo],
-        ntrackers: usize,
+        trackers: &[Tracker],
     ) -> Result<Vec<Vec<u32>>, DecodeError> {
         let nrules = rules.len();
+        let ntrackers = trackers.len();
         let n = r.count(4)?;
         let mut out = Vec::with_capacity(n);
         self.checks = Vec::with_capacity(n);
@@ -622,12 +634,20 @@ impl Decoder<'_> {
                                 r.error("a rule is both true and unknown in one leaf".into())
                             );
                         }
-                        if code & 3 == 1 {
-                            let refs = rules.get(x as usize).map_or(0, |r| r.refs.len());
-                            checks = checks.saturating_add(refs as u64);
+                        if code & 3 == 1
+                            && let Some(rule) = rules.get(x as usize)
+                        {
+                            checks = checks.saturating_add(cost::rule_checks(rule, trackers));
                         }
                     }
-                    Some(Item::Fire(t)) if (t as usize) < ntrackers => {}
+                    Some(Item::Fire(t)) | Some(Item::Maybe(t)) if (t as usize) < ntrackers => {
+                        // A tracker records an event surely or perhaps, never both.
+                        if code & 3 == 3 && items.last() == Some(&(code - 1)) {
+                            return Err(
+                                r.error("a tracker both records and may record one event".into())
+                            );
+                        }
+                    }
                     _ => return Err(r.error(format!("invalid leaf item {code:#x}"))),
                 }
                 items.push(code);
@@ -955,4 +975,17 @@ pub fn worst_case(nodes: &[NodeDef], roots: &[Target]) -> (u64, u64) {
         ..cost::Decision::default()
     });
     (d.tests, d.leaves)
+}
+
+/// A `vec<(u32 slot, u8 type)>`: attributes with the type they must have.
+fn slot_types(r: &mut Reader<'_>, nslots: usize) -> Result<Vec<(u32, Ty)>, DecodeError> {
+    let k = r.count(5)?;
+    let mut out = Vec::with_capacity(k);
+    for _ in 0..k {
+        let slot = r.index(nslots, "slot")?;
+        let t = r.u8()?;
+        let ty = ty_of(t).ok_or_else(|| r.error(format!("invalid type code {t}")))?;
+        out.push((slot, ty));
+    }
+    Ok(out)
 }

@@ -11,7 +11,7 @@ use crate::bytecode::model::{NodeDef, Var, Verdict};
 use crate::cli::{DiagFormat, EvalArgs};
 use crate::commands::{Ctx, Out, exit};
 use crate::decision::Decision;
-use crate::vm::{Event, Outcome, Program, State, Step};
+use crate::vm::{Event, Outcome, Program, State, Step, StreamLimits};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     let program = match (&args.bundle, &args.trust) {
@@ -57,7 +57,10 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     };
     let mut ev_run = Run {
         program: &program,
-        state: program.new_state(),
+        state: program.new_state_with(StreamLimits {
+            max_keys: args.max_keys,
+            ..StreamLimits::default()
+        }),
         event: Event::default(),
         outcome: Outcome::default(),
         trace: Vec::new(),
@@ -68,6 +71,8 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         count: 0,
         ctx,
         name: name.clone(),
+        first_refused: None,
+        first_untimed: None,
     };
     let read_ok = read_events(BufReader::with_capacity(1 << 16, reader), &mut ev_run);
     if let Err(e) = read_ok {
@@ -75,6 +80,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         return exit::ERROR;
     }
     ev_run.out.flush();
+    ev_run.report_state(args.max_keys);
 
     if ev_run.count == 0 && ev_run.errors == 0 {
         ctx.error(format!("no events in {name}"));
@@ -106,6 +112,10 @@ struct Run<'a> {
     count: usize,
     ctx: &'a Ctx,
     name: String,
+    /// The lines of the first event with a record refused at the key bound, and of the first
+    /// whose `ts` was not believed.
+    first_refused: Option<usize>,
+    first_untimed: Option<usize>,
 }
 
 /// Receives the events of an input, or the lines that are not events.
@@ -188,7 +198,36 @@ impl Run<'_> {
         }
         let v = self.outcome.verdict.unwrap_or(self.program.model.default);
         self.note(v);
+        if self.first_refused.is_none() && self.state.refused > 0 {
+            self.first_refused = Some(line);
+        }
+        if self.first_untimed.is_none() && self.state.untimed > 0 {
+            self.first_untimed = Some(line);
+        }
         Ok(())
+    }
+
+    /// Warns about what the stream state could not take as it came.
+    fn report_state(&self, max_keys: usize) {
+        let st = &self.state;
+        if let Some(line) = self.first_untimed {
+            self.ctx.warn(format!(
+                "{} {} a `ts` more than {} from stream time and {} decided with `ts` unknown (first {}:{line})",
+                st.untimed,
+                if st.untimed == 1 { "event had" } else { "events had" },
+                crate::bytecode::listing::duration(StreamLimits::MAX_SKEW),
+                if st.untimed == 1 { "was" } else { "were" },
+                self.name,
+            ));
+        }
+        if let Some(line) = self.first_refused {
+            self.ctx.warn(format!(
+                "the stream state reached --max-keys {max_keys} (first {}:{line}): {} {} refused, and keys it could not hold were decided unknown (fail closed)",
+                self.name,
+                st.refused,
+                if st.refused == 1 { "record was" } else { "records were" },
+            ));
+        }
     }
 }
 
