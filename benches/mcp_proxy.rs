@@ -24,7 +24,8 @@ use govern::point::{Options, Point, Recorder, Source};
 fn gateway() -> Gateway<PointDecider> {
     let point = Point::open(Options {
         source: Source {
-            bundle: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/mcp/proxy/gateway.gov"),
+            bundle: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/mcp/proxy/gateway.gov"),
             signature: None,
             trust: None,
         },

@@ -12,13 +12,14 @@ use serde_json::{Value, json};
 
 use crate::cli::{DiagFormat, LogFormat, McpProxyArgs};
 use crate::commands::{Ctx, exit};
+use crate::limits::Line;
 use crate::mcp::Direction;
 use crate::mcp::gateway::{Config, Decided, Decider, DenyWith, Gateway, Level, Output, Send};
 use crate::point::log::{self, Log};
 use crate::point::{Options, Point, Recorder, Scratch, Source};
 
-/// The longest message read from either side (as a trace line: `docs/limits.md`).
-pub const MAX_MESSAGE: usize = 32 << 20;
+/// The longest message read from either side: a trace line's limit (`docs/limits.md`).
+pub const MAX_MESSAGE: crate::limits::Limit = crate::limits::TRACE_LINE;
 
 /// Decides with a decision point.
 pub struct PointDecider {
@@ -139,7 +140,7 @@ pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
                 crate::cli::DenyWith::RpcError => DenyWith::RpcError,
             },
             hide_denied: args.hide_denied,
-            max_message: MAX_MESSAGE,
+            max_message: MAX_MESSAGE.usize(),
         },
         PointDecider::new(point),
     );
@@ -257,7 +258,7 @@ fn write_line(w: &mut impl Write, line: &[u8]) -> io::Result<()> {
 fn pump(io: &Io, r: &mut impl BufRead, dir: Direction) {
     let mut buf = Vec::new();
     loop {
-        let line = match read_line(r, &mut buf, MAX_MESSAGE) {
+        let line = match crate::limits::read_line(r, &mut buf, MAX_MESSAGE) {
             Ok(l) => l,
             Err(e) => {
                 let side = match dir {
@@ -274,64 +275,14 @@ fn pump(io: &Io, r: &mut impl BufRead, dir: Direction) {
             let Ok(mut g) = io.gateway.lock() else { return };
             match (line, dir) {
                 (Line::End, _) => return,
-                (Line::TooLong(n), d) => g.oversized(d, n, &mut out),
-                (Line::Whole, Direction::ClientToServer) => g.from_client(&buf, &mut out),
-                (Line::Whole, Direction::ServerToClient) => g.from_server(&buf, &mut out),
+                (Line::TooLong { bytes }, d) => g.oversized(d, bytes, &mut out),
+                (Line::Text, Direction::ClientToServer) => g.from_client(&buf, &mut out),
+                (Line::Text, Direction::ServerToClient) => g.from_server(&buf, &mut out),
             }
             // Sent in the order decided, before the other side can decide again.
             io.dispatch(out);
         }
     }
-}
-
-enum Line {
-    Whole,
-    /// A line of this many bytes, over the limit: read to its end and dropped.
-    TooLong(u64),
-    End,
-}
-
-/// Reads one line into `buf`, never holding more than `max` bytes of it.
-fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<Line> {
-    buf.clear();
-    let mut total = 0u64;
-    let mut any = false;
-    let mut too_long = false;
-    loop {
-        let chunk = match r.fill_buf() {
-            Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if chunk.is_empty() {
-            break;
-        }
-        any = true;
-        let (take, end) = match memchr::memchr(b'\n', chunk) {
-            Some(i) => (i + 1, true),
-            None => (chunk.len(), false),
-        };
-        total += take as u64;
-        if !too_long {
-            if buf.len() + take <= max + 2 {
-                buf.extend_from_slice(chunk.get(..take).unwrap_or_default());
-            } else {
-                too_long = true;
-                buf.clear();
-            }
-        }
-        r.consume(take);
-        if end {
-            break;
-        }
-    }
-    if !any {
-        return Ok(Line::End);
-    }
-    if too_long {
-        return Ok(Line::TooLong(total));
-    }
-    Ok(Line::Whole)
 }
 
 fn start(command: &[OsString]) -> Result<Child, String> {

@@ -424,7 +424,7 @@ impl<D: Decider> Gateway<D> {
     /// Takes in a line of `len` bytes, over the limit, that the transport did not keep.
     pub fn oversized(&mut self, dir: Direction, len: u64, out: &mut Output) {
         let text = format!(
-            "a message of {len} bytes is over the limit of {} bytes",
+            "a message of {len} bytes is over the limit of {} bytes for an MCP message",
             self.cfg.max_message
         );
         self.bad(out, dir, &text);
