@@ -415,3 +415,81 @@ fn mcp_proxy_help() {
     assert!(out.status.success());
     snap!("cli_help_mcp-proxy", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn sighup_puts_a_new_policy_in_force() {
+    if peers::skipped("the official Python MCP SDK's server behind mcp-proxy") {
+        return;
+    }
+    let python = peers::python();
+    let policy = tmp("reload.gov");
+    let write = |allowed: &str| {
+        std::fs::write(
+            &policy,
+            format!(
+                "default deny\npolicy p {{\n  rule reads: allow when tool in [{allowed}]\n}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("\"health\"");
+    let mut child = Command::new(GOVERN)
+        .args(["mcp-proxy", "--log-format", "json", "--policy"])
+        .arg(&policy)
+        .arg("--")
+        .arg(&python)
+        .arg(script("server.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines() {
+            let _ = tx.send(l.unwrap());
+        }
+    });
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"desk","version":"1"}}});
+    writeln!(stdin, "{init}").unwrap();
+    assert_eq!(parse(&stdout.next().unwrap().unwrap())["id"], 1);
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"})
+    )
+    .unwrap();
+    let mut call = |id: i64| {
+        let m = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"web_search","arguments":{"query":"x"}}});
+        writeln!(stdin, "{m}").unwrap();
+        parse(&stdout.next().unwrap().unwrap())
+    };
+    let before = call(2);
+    assert_eq!(before["result"]["isError"], true, "{before}");
+    write("\"health\", \"web_search\"");
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let l = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("no reload logged");
+        if l.contains("\"event\":\"reload\"") {
+            assert!(l.contains("a new bundle is in force"), "{l}");
+            break;
+        }
+    }
+    let after = call(3);
+    assert_eq!(
+        after["result"]["content"][0]["text"], "results for x",
+        "{after}"
+    );
+    drop(stdin);
+    let _ = child.wait();
+}

@@ -131,6 +131,7 @@ pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
             ("session", json!(session)),
         ],
     );
+    reload_on_hangup(Arc::clone(&point), Arc::clone(&log));
     let gateway = Gateway::new(
         Config {
             agent: args.agent.clone(),
@@ -283,6 +284,55 @@ fn pump(io: &Io, r: &mut impl BufRead, dir: Direction) {
             io.dispatch(out);
         }
     }
+}
+
+/// Reloads the bundle (or compiles the policies again) on each SIGHUP: a refused one leaves
+/// the one in force. A new bundle starts fresh stream state (see [`Point::reload`]).
+fn reload_on_hangup(point: Arc<Point>, log: Arc<Log>) {
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                log.warn("signals", &format!("cannot listen for SIGHUP: {e}"), &[]);
+                return;
+            }
+        };
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                log.warn("signals", "cannot listen for SIGHUP", &[]);
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match point.reload() {
+                    Ok(crate::point::Reloaded::Changed { old, new }) => log.info(
+                        "reload",
+                        "a new bundle is in force",
+                        &[("bundle", json!(new)), ("previous", json!(old))],
+                    ),
+                    Ok(crate::point::Reloaded::Unchanged(d)) => log.info(
+                        "reload",
+                        "the bundle files hold the bundle already in force",
+                        &[("bundle", json!(d))],
+                    ),
+                    Err(diags) => {
+                        let why: Vec<String> = diags.iter().map(|d| d.short()).collect();
+                        log.error(
+                            "reload_refused",
+                            "the new bundle was refused; the bundle in force stays",
+                            &[
+                                ("bundle", json!(point.in_force().loaded.program.digest)),
+                                ("errors", json!(why)),
+                            ],
+                        );
+                    }
+                }
+            }
+        });
+    });
 }
 
 fn start(command: &[OsString]) -> Result<Child, String> {
