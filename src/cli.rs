@@ -518,7 +518,9 @@ The agent is --agent when given, else the name the client declares (clientInfo o
 `initialize`, or the clientInfo `_meta` of every 2026-07-28 request): --agent wins, because a
 client's declared name is its own word. The session is --session, else one per run. Both
 initialize handshakes (2025-06-18, 2025-11-25) and 2026-07-28 are spoken. Stateful rules see the
-calls and results in the order the proxy decides them. Logs go to standard error.
+calls and results in the order the proxy decides them. Logs go to standard error. SIGHUP loads
+the bundle again (or compiles the policies again); one that does not load is refused and the one
+in force stays.
 
 When the server exits, every request waiting for it is answered with an error (code -32000) and
 the proxy exits. When the client closes standard input, the server's input is closed and the
