@@ -44,6 +44,11 @@ pub const SERVER_GONE: i64 = -32000;
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const INVALID_PARAMS: i64 = -32602;
+/// The JSON-RPC error code of a request refused because too many wait for the server.
+pub const SERVER_BUSY: i64 = -32002;
+/// The most client requests that may wait for the server's answer at once; beyond, a request
+/// is answered with an error ([`SERVER_BUSY`]) and not forwarded.
+pub const MAX_FORWARDED: usize = super::session::MAX_PENDING;
 /// The most calls that may wait for the user's approval at once; beyond, an escalated call
 /// is denied.
 pub const MAX_HELD: usize = 1024;
@@ -319,7 +324,18 @@ impl<D: Decider> Gateway<D> {
                     out.client(&error(Some(id), INVALID_PARAMS, &text, None));
                 }
             }
-            Ok(Observation::Call(call)) => self.call(&call, &msg, line, out),
+            Ok(Observation::Call(call)) => {
+                // A "retry" of an approval that changed the call is a new call: the approval
+                // it carried is void.
+                if let Some(state) = msg
+                    .params()
+                    .and_then(|p| p.get("requestState"))
+                    .and_then(Value::as_str)
+                {
+                    self.states.remove(state);
+                }
+                self.call(&call, &msg, line, out);
+            }
             Ok(Observation::Retry(call)) => {
                 let state = msg
                     .params()
@@ -449,6 +465,15 @@ impl<D: Decider> Gateway<D> {
     /// Forwards a client message unchanged.
     fn forward(&mut self, msg: &Message, line: &[u8], out: &mut Output) {
         if let Message::Request { id, method, .. } = msg {
+            if self.forwarded.len() >= MAX_FORWARDED && !self.forwarded.contains_key(id) {
+                let text = format!(
+                    "{MAX_FORWARDED} requests are waiting for the server: answer some first"
+                );
+                let v = error(Some(id), SERVER_BUSY, &text, None);
+                self.close(&v);
+                out.client(&v);
+                return;
+            }
             let asked = if method == "tools/list" {
                 Asked::ToolsList
             } else {
@@ -1176,6 +1201,26 @@ mod tests {
         g.from_server(b"garbage", &mut out);
         assert!(out.sends.is_empty());
         assert_eq!(out.notes.len(), 1);
+    }
+
+    #[test]
+    fn requests_waiting_for_the_server_are_bounded() {
+        let mut g = gateway(None, false, DenyWith::ToolError);
+        let mut out = Output::default();
+        for i in 0..MAX_FORWARDED {
+            g.from_client(
+                format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"ping"}}"#).as_bytes(),
+                &mut out,
+            );
+        }
+        assert_eq!(out.sends.len(), MAX_FORWARDED);
+        let refused = client(&mut g, call(-1, "ok"));
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, 'C');
+        assert_eq!(refused[0].1["error"]["code"], SERVER_BUSY);
+        // An answer makes room.
+        server(&mut g, json!({"jsonrpc":"2.0","id":0,"result":{}}));
+        assert_eq!(client(&mut g, call(-2, "ok"))[0].0, 'S');
     }
 
     #[test]
