@@ -110,6 +110,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read')
             [CompletionResult]::new('--signature', '--signature', [CompletionResultType]::ParameterName, 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)')
             [CompletionResult]::new('--max-keys', '--max-keys', [CompletionResultType]::ParameterName, 'The most keys each count, sum or seen holds in the stream state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed')
+            [CompletionResult]::new('--input-format', '--input-format', [CompletionResultType]::ParameterName, 'The format of the events, as `simulate` reads traces (gzip is recognised by its bytes)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('--explain', '--explain', [CompletionResultType]::ParameterName, 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes')
             [CompletionResult]::new('--exit-code', '--exit-code', [CompletionResultType]::ParameterName, 'Make the exit status tell allow (0), deny (1) and escalate (3) apart')

@@ -179,7 +179,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__eval)
-            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --max-keys --color --help --version"
+            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --max-keys --input-format --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -203,6 +203,10 @@ _govern() {
                     ;;
                 --max-keys)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --input-format)
+                    COMPREPLY=($(compgen -W "auto jsonl otel mcp" -- "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -101,6 +101,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --trust 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read'
             cand --signature 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)'
             cand --max-keys 'The most keys each count, sum or seen holds in the stream state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed'
+            cand --input-format 'The format of the events, as `simulate` reads traces (gzip is recognised by its bytes)'
             cand --color 'When to use colours in messages'
             cand --explain 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes'
             cand --exit-code 'Make the exit status tell allow (0), deny (1) and escalate (3) apart'

@@ -101,6 +101,10 @@ complete -c govern -n "__fish_govern_using_subcommand eval" -l policy -d 'Policy
 complete -c govern -n "__fish_govern_using_subcommand eval" -l trust -d 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l signature -d 'The bundle\'s signature file, with --trust (default: BUNDLE.sig.json)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l max-keys -d 'The most keys each count, sum or seen holds in the stream state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed' -r
+complete -c govern -n "__fish_govern_using_subcommand eval" -l input-format -d 'The format of the events, as `simulate` reads traces (gzip is recognised by its bytes)' -r -f -a "auto\t'Detect per input from its first record'
+jsonl\t'One event object per line'
+otel\t'OpenTelemetry GenAI spans exported as OTLP/JSON'
+mcp\t'MCP JSON-RPC messages (tools/call requests and their results)'"
 complete -c govern -n "__fish_govern_using_subcommand eval" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"

@@ -102,7 +102,13 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines.
+Events are JSON objects, one per line (JSONL), or JSON objects that may span lines; with
+--input-format (detected from the first record by default) also OpenTelemetry GenAI spans
+(OTLP/JSON) and MCP JSON-RPC messages, each read as `simulate` reads them, gzipped or not.
+When standard input (or EVENTS) is a pipe or a terminal, each decision is written and flushed
+as soon as its event is read: a program can keep one `govern eval` running and write an event,
+read its decision, write the next (docs/serve.md, \"eval as a coprocess\"). Files are read in
+large blocks and decided with every core, in the same order and with the same results.
 Stateful rules (count, sum, seen) carry their state from one event to the next. Windows run on
 stream time: an event whose `ts` lies more than 5 minutes from it (and is not confirmed by the
 next event) is decided with `ts` unknown, and a warning says how many were. Each count, sum and
@@ -161,6 +167,10 @@ pub struct EvalArgs {
     /// the window). Beyond it, new keys are unknown: rules on them fail closed.
     #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
     pub max_keys: usize,
+
+    /// The format of the events, as `simulate` reads traces (gzip is recognised by its bytes).
+    #[arg(long, value_enum, default_value_t = TraceFormat::Auto)]
+    pub input_format: TraceFormat,
 }
 
 #[derive(Debug, Args)]

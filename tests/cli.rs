@@ -264,7 +264,7 @@ fn usage_errors() {
         "",
     );
     assert_eq!(code, 2);
-    assert!(text.contains("cannot read no/such/file.jsonl"), "{text}");
+    assert!(text.contains("no/such/file.jsonl: cannot read"), "{text}");
     let (text, code) = run(&["build", "no/such/dir", "-o", "x.govb"], "");
     assert_eq!(code, 2);
     assert!(text.contains("no/such/dir"), "{text}");

@@ -1035,3 +1035,215 @@ print(json.dumps(out))
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// `govern eval` as a coprocess.
+
+/// One event written to a child `govern eval`, its decision read before the next is written:
+/// each decision comes as soon as its line is read (a buffered eval would never answer), and
+/// the decisions are those of the same events read from a file (decided in parallel blocks).
+#[test]
+fn eval_answers_each_line_of_a_pipe_at_once() {
+    let dir = scratch("coprocess");
+    let b = brief(&dir);
+    // A stream with state (the rate limit fires after ten searches) and bad lines.
+    let sample = events();
+    let mut events = Vec::new();
+    for i in 0..40 {
+        events.push(match i % 4 {
+            0 | 1 => format!(r#"{{"tool":"web_search","args":{{"query":"q{i}"}},"agent":{{"id":"a","trust":900,"roles":["finance"]}}}}"#),
+            2 => sample[i % 7].clone(),
+            _ if i == 19 => "not json".to_string(),
+            _ => format!(r#"{{"tool":"file_read","args":{{"path":"/srv/{i}.env"}},"agent":{{"id":"b","trust":900,"roles":["finance"]}}}}"#),
+        });
+    }
+    let file = dir.join("events.jsonl");
+    std::fs::write(
+        &file,
+        events.iter().map(|e| format!("{e}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let (code, out, err) = govern(
+        &dir,
+        &[
+            "eval",
+            "--bundle",
+            b.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+    let want: Vec<&str> = out.lines().collect();
+    assert_eq!(want.len(), events.len());
+    assert!(
+        want.iter().any(|d| d.contains("\"finance_agent.rate\"")),
+        "{out}"
+    );
+
+    let mut child = Command::new(BIN)
+        .args(["eval", "--bundle", b.to_str().unwrap()])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Lines arrive on a channel so that a decision that never comes fails the test.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    for (i, (e, w)) in events.iter().zip(&want).enumerate() {
+        stdin.write_all(format!("{e}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        let got = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                panic!("no decision for event {} while eval waits for more", i + 1)
+            });
+        assert_eq!(&got, w, "event {}", i + 1);
+    }
+    // Nothing more than one decision per event.
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+    drop(stdin);
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(2),
+        "a bad line makes the status 2"
+    );
+}
+
+/// `eval` reads what `simulate` reads: OTLP spans, MCP messages (only tool calls are events),
+/// gzipped files and standard input; its decisions are simulate's, one per event.
+#[test]
+fn eval_reads_traces_as_simulate_does() {
+    let dir = scratch("eval-formats");
+    let b = brief(&dir);
+    let traces = Path::new(ROOT).join("testdata/traces");
+    for (name, format) in [
+        ("otel-genai.jsonl", "otel"),
+        ("otel-genai-pretty.json", "otel"),
+        ("mcp-gateway.jsonl", "mcp"),
+        ("mcp-client.jsonl", "mcp"),
+    ] {
+        let path = traces.join(name);
+        let (code, sim, err) = govern(
+            &dir,
+            &[
+                "simulate",
+                "--bundle",
+                b.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                path.to_str().unwrap(),
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{name}: {err}");
+        // simulate's lines with what only simulate says (where, recorded) taken out.
+        let want: Vec<Value> = sim
+            .lines()
+            .map(|l| {
+                let mut v: Value = serde_json::from_str(l).unwrap();
+                for k in ["file", "line", "column", "recorded"] {
+                    v.as_object_mut().unwrap().remove(k);
+                }
+                v
+            })
+            .collect();
+        assert!(!want.is_empty(), "{name}");
+        let decisions = |out: &str| -> Vec<Value> {
+            out.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let gz = dir.join(format!("{name}.gz"));
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&std::fs::read(&path).unwrap()).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let bundle = b.to_str().unwrap();
+        for args in [
+            vec!["eval", "--bundle", bundle, path.to_str().unwrap()],
+            vec![
+                "eval",
+                "--bundle",
+                bundle,
+                "--input-format",
+                format,
+                path.to_str().unwrap(),
+            ],
+            vec!["eval", "--bundle", bundle, gz.to_str().unwrap()],
+        ] {
+            let (code, out, err) = govern(&dir, &args, "");
+            assert_eq!(code, 0, "{args:?}: {err}");
+            assert_eq!(decisions(&out), want, "{args:?}");
+        }
+        // Standard input, gzipped, through a pipe.
+        let (code, out, err) = {
+            let mut child = Command::new(BIN)
+                .args(["eval", "--bundle", bundle])
+                .current_dir(&dir)
+                .stdin(std::fs::File::open(&gz).unwrap())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let _ = child.stdin.take();
+            let o = child.wait_with_output().unwrap();
+            (
+                o.status.code(),
+                String::from_utf8(o.stdout).unwrap(),
+                String::from_utf8(o.stderr).unwrap(),
+            )
+        };
+        assert_eq!(code, Some(0), "{name} on stdin: {err}");
+        assert_eq!(decisions(&out), want, "{name} on stdin");
+    }
+    // Read as plain events, an MCP log's messages are each an event (and decided deny):
+    // more decisions than tool calls.
+    let mcp = traces.join("mcp-gateway.jsonl");
+    let (_, as_mcp, _) = govern(
+        &dir,
+        &[
+            "eval",
+            "--bundle",
+            b.to_str().unwrap(),
+            mcp.to_str().unwrap(),
+        ],
+        "",
+    );
+    let (_, as_jsonl, _) = govern(
+        &dir,
+        &[
+            "eval",
+            "--bundle",
+            b.to_str().unwrap(),
+            "--input-format",
+            "jsonl",
+            mcp.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(as_jsonl.lines().count() > as_mcp.lines().count());
+    // A log with no event in it says so.
+    std::fs::write(
+        dir.join("hello.jsonl"),
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}\n",
+    )
+    .unwrap();
+    let (code, out, err) = govern(
+        &dir,
+        &["eval", "--bundle", b.to_str().unwrap(), "hello.jsonl"],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("none is an agent action"), "{err}");
+}

@@ -586,61 +586,75 @@ impl TraceReader {
         self.ahead.clear();
         self.ahead_pos = 0;
         let mut searched = 0usize;
-        loop {
-            if b.data.len() >= BLOCK_SIZE {
-                let tail = b.data.get(searched..).unwrap_or(&[]);
-                if let Some(i) = memchr::memrchr(b'\n', tail) {
-                    let cut = searched + i + 1;
-                    self.ahead
-                        .extend_from_slice(b.data.get(cut..).unwrap_or(&[]));
-                    b.data.truncate(cut);
-                    break;
-                }
-                if b.data.len() > MAX_LINE {
-                    let line = self.line + 1;
-                    self.done = true;
-                    return Err(TraceError::new(
-                        &self.name,
-                        Some(line),
-                        format!("line longer than {} MiB", MAX_LINE >> 20),
-                    )
-                    .help("trace files hold one JSON event per line"));
-                }
-                searched = b.data.len();
+        // Interactive, with whole lines read ahead (the first line, read to detect the
+        // format): hand them over before waiting for more.
+        let whole_ahead = match memchr::memrchr(b'\n', &b.data) {
+            Some(i) if self.interactive => {
+                let cut = i + 1;
+                self.ahead
+                    .extend_from_slice(b.data.get(cut..).unwrap_or(&[]));
+                b.data.truncate(cut);
+                true
             }
-            let old = b.data.len();
-            let want = BLOCK_SIZE.max(old / 2);
-            b.data.resize(old + want, 0);
-            let n = loop {
-                match self.src.read(b.data.get_mut(old..).unwrap_or(&mut [])) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        // The whole lines read so far are handed over; the part of a line
-                        // the stream broke in is not a record, and the error is at its line.
-                        b.data.truncate(old);
-                        let whole = memchr::memrchr(b'\n', &b.data).map_or(0, |i| i + 1);
-                        b.data.truncate(whole);
-                        self.line += memchr::memchr_iter(b'\n', &b.data).count() as u64;
-                        self.done = true;
-                        return Err(self.io_err(&e));
+            _ => false,
+        };
+        if !whole_ahead {
+            loop {
+                if b.data.len() >= BLOCK_SIZE {
+                    let tail = b.data.get(searched..).unwrap_or(&[]);
+                    if let Some(i) = memchr::memrchr(b'\n', tail) {
+                        let cut = searched + i + 1;
+                        self.ahead
+                            .extend_from_slice(b.data.get(cut..).unwrap_or(&[]));
+                        b.data.truncate(cut);
+                        break;
                     }
+                    if b.data.len() > MAX_LINE {
+                        let line = self.line + 1;
+                        self.done = true;
+                        return Err(TraceError::new(
+                            &self.name,
+                            Some(line),
+                            format!("line longer than {} MiB", MAX_LINE >> 20),
+                        )
+                        .help("trace files hold one JSON event per line"));
+                    }
+                    searched = b.data.len();
                 }
-            };
-            b.data.truncate(old + n);
-            if n == 0 {
-                self.done = true;
-                break;
-            }
-            if self.interactive {
-                // Hand over the whole lines read so far; keep the rest for the next block.
-                let fresh = b.data.get(old..).unwrap_or(&[]);
-                if let Some(i) = memchr::memrchr(b'\n', fresh) {
-                    let cut = old + i + 1;
-                    self.ahead
-                        .extend_from_slice(b.data.get(cut..).unwrap_or(&[]));
-                    b.data.truncate(cut);
+                let old = b.data.len();
+                let want = BLOCK_SIZE.max(old / 2);
+                b.data.resize(old + want, 0);
+                let n = loop {
+                    match self.src.read(b.data.get_mut(old..).unwrap_or(&mut [])) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            // The whole lines read so far are handed over; the part of a line
+                            // the stream broke in is not a record, and the error is at its line.
+                            b.data.truncate(old);
+                            let whole = memchr::memrchr(b'\n', &b.data).map_or(0, |i| i + 1);
+                            b.data.truncate(whole);
+                            self.line += memchr::memchr_iter(b'\n', &b.data).count() as u64;
+                            self.done = true;
+                            return Err(self.io_err(&e));
+                        }
+                    }
+                };
+                b.data.truncate(old + n);
+                if n == 0 {
+                    self.done = true;
                     break;
+                }
+                if self.interactive {
+                    // Hand over the whole lines read so far; keep the rest for the next block.
+                    let fresh = b.data.get(old..).unwrap_or(&[]);
+                    if let Some(i) = memchr::memrchr(b'\n', fresh) {
+                        let cut = old + i + 1;
+                        self.ahead
+                            .extend_from_slice(b.data.get(cut..).unwrap_or(&[]));
+                        b.data.truncate(cut);
+                        break;
+                    }
                 }
             }
         }
