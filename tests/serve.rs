@@ -1247,3 +1247,191 @@ fn eval_reads_traces_as_simulate_does() {
     assert_eq!((code, out.as_str()), (2, ""));
     assert!(err.contains("none is an agent action"), "{err}");
 }
+
+/// The Python client example (standard library only), against `govern serve` over TCP and a
+/// Unix socket and against a `govern eval` coprocess: the tool runs exactly when the decision
+/// is allow, and a server that is gone is a refusal.
+#[test]
+fn python_client_example() {
+    if peers::skipped("python client example") {
+        return;
+    }
+    let dir = scratch("client-example");
+    let b = brief(&dir);
+    let example = Path::new(ROOT).join("examples/govern_client.py");
+    let want: Vec<String> = eval(&dir, &b, &events())
+        .iter()
+        .map(|d| {
+            let v: Value = serde_json::from_str(d).unwrap();
+            match v["decision"].as_str().unwrap() {
+                "allow" => "ran".to_string(),
+                other => format!("refused {other}"),
+            }
+        })
+        .collect();
+    assert!(want.iter().any(|w| w == "ran") && want.iter().any(|w| w == "refused escalate"));
+    let input: String = events().iter().map(|e| format!("{e}\n")).collect();
+    let run = |args: &[&str]| -> Vec<String> {
+        let mut child = Command::new(peers::python())
+            .arg(&example)
+            .args(args)
+            .current_dir(&dir)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    Path::new(BIN).parent().unwrap().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            // "refused deny: secret files are off limits" → "refused deny"
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .collect()
+    };
+    let server = Server::start(&dir, &["--bundle", b.to_str().unwrap()]);
+    assert_eq!(run(&["serve", &server.addr]), want);
+    let sock = dir.join("govern.sock");
+    let listen = format!("unix:{}", sock.display());
+    let unix = Server::start(
+        &dir,
+        &["--bundle", b.to_str().unwrap(), "--listen", &listen],
+    );
+    assert_eq!(run(&["serve", &listen]), want);
+    assert_eq!(run(&["eval", b.to_str().unwrap()]), want);
+
+    // The wrapper: the tool function runs only on allow; reasons reach the caller; a server
+    // that has stopped is a refusal, not a call.
+    let script = r#"
+import sys
+sys.path.insert(0, sys.argv[1])
+import govern_client as g
+calls = []
+c = g.ServeClient(sys.argv[2])
+agent = {"id": "a", "trust": 900, "roles": ["finance"]}
+read = g.guarded(c.decide, "file_read", lambda path: calls.append(path) or "contents", agent)
+assert read(path="/srv/report.txt") == "contents"
+try:
+    read(path="/etc/passwd")
+    raise SystemExit("a denied call ran")
+except g.Refused as r:
+    assert r.verdict == "deny" and "secret files" in r.reason, r
+pay = g.guarded(c.decide, "transfer_funds", lambda **a: calls.append(a), agent)
+try:
+    pay(amount=5000, to="x", currency="EUR")
+    raise SystemExit("an escalated call ran")
+except g.Refused as r:
+    assert r.verdict == "escalate" and "human approver" in r.reason, r
+assert calls == ["/srv/report.txt"], calls
+c.close()
+print("ok")
+"#;
+    let (ok, out, err) = peers::run_python(
+        script,
+        &[example.parent().unwrap().as_os_str(), server.addr.as_ref()],
+    );
+    assert!(ok && out.trim() == "ok", "{out}{err}");
+    let addr = server.addr.clone();
+    assert_eq!(server.stop(), 0);
+    let script = r#"
+import sys
+sys.path.insert(0, sys.argv[1])
+import govern_client as g
+ran = []
+f = g.guarded(g.ServeClient(sys.argv[2], timeout=2).decide, "web_search", lambda query: ran.append(1))
+try:
+    f(query="x")
+    raise SystemExit("ran without a decision")
+except g.Refused as r:
+    assert r.verdict == "deny" and "no decision" in r.reason, r
+assert not ran
+print("ok")
+"#;
+    let (ok, out, err) = peers::run_python(
+        script,
+        &[example.parent().unwrap().as_os_str(), addr.as_ref()],
+    );
+    assert!(ok && out.trim() == "ok", "{out}{err}");
+    drop(unix);
+}
+
+/// The OpenAPI document is valid (openapi-spec-validator), and what the server answers fits
+/// the schemas it gives (jsonschema): decisions, refusals, batches, the bundle, readiness.
+#[test]
+fn openapi_document_describes_the_server() {
+    if peers::skipped("openapi document") {
+        return;
+    }
+    let dir = scratch("openapi");
+    let b = brief(&dir);
+    let server = Server::start(&dir, &["--bundle", b.to_str().unwrap()]);
+    let mut samples = serde_json::Map::new();
+    samples.insert(
+        "Decision".into(),
+        server.post("/v1/decide", &events()[2]).json(),
+    );
+    samples.insert("Refused".into(), server.post("/v1/decide", "{oops").json());
+    samples.insert(
+        "Batch".into(),
+        server
+            .post("/v1/decide/batch", &format!("[{}]", events().join(",")))
+            .json(),
+    );
+    samples.insert("BundleInfo".into(), server.get("/v1/bundle").json());
+    samples.insert("Ready".into(), server.get("/readyz").json());
+    let script = r##"
+import json, sys
+from openapi_spec_validator import validate
+import jsonschema
+spec = json.load(open(sys.argv[1]))
+validate(spec)
+samples = json.loads(sys.argv[2])
+def check(ref, value):
+    schema = {"$ref": ref, "components": spec["components"]}
+    jsonschema.Draft202012Validator(schema).validate(value)
+check("#/components/schemas/Decision", samples["Decision"])
+check("#/components/schemas/Decision", samples["Refused"])
+for d in samples["Batch"]:
+    check("#/components/schemas/Decision", d)
+check("#/components/schemas/BundleInfo", samples["BundleInfo"])
+ready = spec["paths"]["/readyz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+check("#/components/schemas/Digest", samples["Ready"]["bundle"])
+jsonschema.Draft202012Validator(dict(ready, components=spec["components"])).validate(samples["Ready"])
+# The schemas can fail: a decision without its verdict does not fit.
+bad = dict(samples["Decision"]); del bad["decision"]
+try:
+    check("#/components/schemas/Decision", bad)
+    raise SystemExit("a decision without a verdict fit the schema")
+except jsonschema.ValidationError:
+    pass
+print("ok")
+"##;
+    let spec = Path::new(ROOT).join("docs/schemas/serve-openapi.json");
+    let (ok, out, err) = peers::run_python(
+        script,
+        &[
+            spec.as_os_str(),
+            serde_json::to_string(&samples).unwrap().as_ref(),
+        ],
+    );
+    assert!(ok && out.trim() == "ok", "{out}{err}");
+}
