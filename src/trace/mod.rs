@@ -196,6 +196,9 @@ pub struct Origin {
     pub column: u32,
     /// Why the record could not be read; its line in [`Block::data`] is then empty.
     pub error: Option<String>,
+    /// The event's tool arguments were cut short by the exporter's attribute length limit:
+    /// it has no `args`, so it is decided with them unknown (OTLP, see [`otel`]).
+    pub truncated: bool,
 }
 
 /// A run of event lines from one input.
@@ -232,6 +235,17 @@ impl Block {
 
     /// Appends a synthesized event.
     pub fn push_event(&mut self, event: &serde_json::Value, line: u64, column: u32) {
+        self.push_derived(event, line, column, false);
+    }
+
+    /// Appends a synthesized event, saying whether its tool arguments were cut short.
+    pub fn push_derived(
+        &mut self,
+        event: &serde_json::Value,
+        line: u64,
+        column: u32,
+        truncated: bool,
+    ) {
         // Serializing a `Value` into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut self.data, event);
         self.data.push(b'\n');
@@ -239,6 +253,7 @@ impl Block {
             line,
             column,
             error: None,
+            truncated,
         });
     }
 
@@ -249,6 +264,7 @@ impl Block {
             line,
             column,
             error: Some(message.into()),
+            truncated: false,
         });
     }
 
@@ -405,7 +421,7 @@ impl TraceReader {
             r.format = r.detect()?;
         }
         r.adapter = match r.format {
-            InputFormat::Otel => Adapter::Otel(otel::Adapter),
+            InputFormat::Otel => Adapter::Otel(otel::Adapter::new()),
             InputFormat::Mcp => Adapter::Mcp(mcp::Adapter::new(&r.name)),
             _ => Adapter::Jsonl,
         };
@@ -598,6 +614,14 @@ impl TraceReader {
         Ok(!self.done)
     }
 
+    /// At the end of an input (or where it breaks off), hands over the events an adapter
+    /// still holds: the whole records before the end are decided.
+    fn finish_adapter(&mut self, b: &mut Block) {
+        if let Adapter::Otel(o) = &mut self.adapter {
+            o.finish(b);
+        }
+    }
+
     fn adapter_block(&mut self, b: &mut Block) -> Result<bool, TraceError> {
         let mut line = std::mem::take(&mut self.scratch);
         let result = loop {
@@ -608,6 +632,7 @@ impl TraceReader {
                 Ok(n) => n,
                 Err(e) => {
                     self.done = true;
+                    self.finish_adapter(b);
                     break Err(self.io_err(&e));
                 }
             };
@@ -622,11 +647,13 @@ impl TraceReader {
                     );
                     self.doc.clear();
                 }
+                self.finish_adapter(b);
                 break Ok(false);
             }
             self.line += 1;
             if line.len() > MAX_LINE {
                 self.done = true;
+                self.finish_adapter(b);
                 break Err(TraceError::new(
                     &self.name,
                     Some(self.line),
@@ -674,6 +701,7 @@ impl TraceReader {
             self.doc.extend_from_slice(&line);
             if self.doc.len() > MAX_DOCUMENT {
                 self.done = true;
+                self.finish_adapter(b);
                 break Err(TraceError::new(
                     &self.name,
                     Some(self.doc_line),
