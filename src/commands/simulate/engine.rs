@@ -170,6 +170,8 @@ pub struct UnknownAttr {
     /// Of those, how often it was absent (or `null`), and how often of another type.
     pub absent: u64,
     pub mistyped: u64,
+    /// Events (of all) in which it was present, of whatever type: 0 when no event sets it.
+    pub present: u64,
     /// Decisions it decided: the verdict came from rules it made unknown (see [`Unknowns`]).
     pub decided: u64,
 }
@@ -467,6 +469,8 @@ struct Work {
     ends: Vec<u32>,
     base_starts: Vec<Target>,
     base_ends: Vec<u32>,
+    /// Per policy attribute (slot), the events of the block in which it is present.
+    present: Vec<u64>,
 }
 
 /// What a parsing thread keeps between blocks.
@@ -496,6 +500,9 @@ impl Work {
         self.base_starts.clear();
         self.base_ends.clear();
         let mut n = 0usize;
+        let slots = opts.policy.model.slots.len();
+        self.present.clear();
+        self.present.resize(slots, 0);
         let valid_utf8 = std::str::from_utf8(&self.block.data).is_ok();
         let base = self.block.data.as_ptr() as usize;
         for (text, origin) in self.block.lines() {
@@ -551,6 +558,11 @@ impl Work {
                 }
             };
             if let Some(ev) = self.events.get(n) {
+                for (slot, p) in self.present.iter_mut().enumerate() {
+                    if ev.val(slot as u32) != Val::Absent {
+                        *p += 1;
+                    }
+                }
                 opts.policy
                     .prewalk(ev, &mut scratch.state, &mut scratch.targets);
                 self.starts.extend_from_slice(&scratch.targets);
@@ -666,6 +678,8 @@ const DEFAULT_RULE: u32 = u32::MAX;
 /// bundle's rules and attributes.
 #[derive(Default)]
 struct UnknownCounter {
+    /// Per policy attribute, the events in which it is present.
+    present: Vec<u64>,
     decisions: u64,
     decided: Counts,
     /// Slot → (decisions, absent, mistyped, decided).
@@ -746,6 +760,7 @@ impl UnknownCounter {
                     decisions,
                     absent,
                     mistyped,
+                    present: self.present.get(slot as usize).copied().unwrap_or(0),
                     decided,
                 },
             )
@@ -1053,6 +1068,12 @@ impl<'a> Evaluator<'a> {
         if let Some(i) = self.inputs.last_mut() {
             i.events += events;
             i.not_events += w.block.not_events;
+        }
+        if self.unknown.present.len() < w.present.len() {
+            self.unknown.present.resize(w.present.len(), 0);
+        }
+        for (a, b) in self.unknown.present.iter_mut().zip(&w.present) {
+            *a += b;
         }
         self.not_events += w.block.not_events;
         for (k, n) in &w.block.not_event_kinds {

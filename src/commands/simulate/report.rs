@@ -282,13 +282,12 @@ fn unknowns(out: &mut String, u: &Unknowns, events: u64, fancy: bool) {
     }
     t.render(fancy, out);
     more(out, SHOWN_ROWS.min(u.attributes.len()), u.attributes.len());
-    for a in &u.attributes {
-        if a.absent == events && events > 0 {
+    for a in u.attributes.iter().take(SHOWN_ROWS) {
+        if a.present == 0 && a.decided > 0 {
+            let name = crate::source::printable(&a.attribute);
             let _ = writeln!(
                 out,
-                "  `{}` is absent from every event: set it in the traces, or guard the rules that read it with `has {}`",
-                crate::source::printable(&a.attribute),
-                crate::source::printable(&a.attribute)
+                "  `{name}` is never set: no event has it (check how the traces are made, or what the rules read)",
             );
         }
     }
