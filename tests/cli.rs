@@ -272,7 +272,7 @@ fn usage_errors() {
 
 #[test]
 fn help_texts() {
-    for cmd in ["build", "eval"] {
+    for cmd in ["build", "eval", "simulate"] {
         let (text, code) = run(&[cmd, "--help"], "");
         assert_eq!(code, 0);
         snap!(format!("cli_help_{cmd}"), text);

@@ -12,7 +12,8 @@
 //! lines: raw JSONL lines are handed over as they are (the caller parses them, possibly on
 //! other threads); adapters write one synthesized event per line and say where each came
 //! from ([`Origin`]). Memory is bounded by the block size, the longest line
-//! ([`MAX_LINE`]) and, for OTLP, the largest export document ([`MAX_DOCUMENT`]).
+//! ([`MAX_LINE`]) and, for OTLP, the largest export document ([`MAX_DOCUMENT`]) and the
+//! spans held until their trace's root is read ([`otel::MAX_HELD`]).
 //!
 //! Bad input is never skipped here: a record that cannot be read becomes an [`Origin`] with
 //! an error, in its place in the stream, and the caller decides what to do with it.
