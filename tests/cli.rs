@@ -278,3 +278,51 @@ fn help_texts() {
         snap!(format!("cli_help_{cmd}"), text);
     }
 }
+
+#[test]
+fn a_bundle_given_as_policy_source_says_to_use_bundle() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-bundle-as-source");
+    std::fs::create_dir_all(&dir).unwrap();
+    let at = |p: &str| format!("{ROOT}/{p}");
+    let (policy, events, trace) = (
+        at("testdata/simulate/policy"),
+        at("testdata/events.jsonl"),
+        at("testdata/traces/sample.jsonl"),
+    );
+    let (text, code) = run_in(&dir, &["build", &policy, "-o", "p.govb"], "");
+    assert_eq!(code, 0, "{text}");
+    // Also under another name: the bytes say what it is.
+    std::fs::copy(dir.join("p.govb"), dir.join("p.gov")).unwrap();
+    for args in [
+        vec!["eval", "--policy", "p.govb", &events],
+        vec!["simulate", "--policy", "p.govb", &trace],
+        vec!["simulate", "--policy", "p.gov", &trace],
+        vec!["lint", "p.govb"],
+        vec!["build", "p.govb", "-o", "unused.govb"],
+        vec!["fmt", "--check", "p.govb"],
+        vec![
+            "test",
+            "--record",
+            &trace,
+            "--policy",
+            "p.govb",
+            "-o",
+            "unused.test.yaml",
+        ],
+    ] {
+        let (text, code) = run_in(&dir, &args, "");
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(
+            text.contains("a compiled bundle (`.govb`), not policy source")
+                && text.contains("`--bundle p.gov"),
+            "{args:?}: {text}"
+        );
+    }
+    let (text, code) = run_in(&dir, &["test", "p.govb"], "");
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("a compiled bundle (`.govb`), not a test suite"),
+        "{text}"
+    );
+    assert!(!dir.join("unused.govb").exists());
+}

@@ -121,7 +121,11 @@ fn derive(trace: &str) -> Derived {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(events.len(), decisions.len(), "one dumped event per decision");
+    assert_eq!(
+        events.len(),
+        decisions.len(),
+        "one dumped event per decision"
+    );
     let r = govern(&["simulate", "--policy", POLICY, "--format", "json", trace]);
     assert_eq!(r.code, 0, "{}", r.text());
     Derived {
@@ -203,7 +207,10 @@ fn util_genai_tool_spans_inherit_the_conversation_and_the_agent() {
             "tool_call web_search research conv-9b21 -> deny",
         ]
     );
-    assert_eq!(d.report["not_event_kinds"]["agent's own invoke_agent span"], 2);
+    assert_eq!(
+        d.report["not_event_kinds"]["agent's own invoke_agent span"],
+        2
+    );
     // Every span is its own export request, on its own line, children first.
     let lines: Vec<u64> = d
         .events
@@ -234,7 +241,10 @@ fn openai_agents_spans_are_read_with_the_agent_of_each_step() {
         .map(|(e, _)| {
             (
                 e["action"].as_str().unwrap().to_string(),
-                e.get("tool").and_then(Value::as_str).unwrap_or("-").to_string(),
+                e.get("tool")
+                    .and_then(Value::as_str)
+                    .unwrap_or("-")
+                    .to_string(),
                 e["agent"]["name"].as_str().unwrap().to_string(),
             )
         })
@@ -264,7 +274,10 @@ fn openai_agents_spans_are_read_with_the_agent_of_each_step() {
         json!({"amount": 20, "to": "ACME GmbH", "currency": "EUR"})
     );
     // The workflow's root and each agent's own span are no messages.
-    assert_eq!(d.report["not_event_kinds"]["agent's own invoke_agent span"], 3);
+    assert_eq!(
+        d.report["not_event_kinds"]["agent's own invoke_agent span"],
+        3
+    );
     assert_eq!(d.report["errors"], 0);
 }
 
@@ -292,12 +305,7 @@ fn js_sdk_export_requests_are_read() {
 fn the_report_says_which_attributes_were_unknown_and_what_they_decided() {
     // No instrumentation sets `govern.agent.trust`: every tool call falls to the default,
     // and the report says so instead of leaving the deny rate to guesswork.
-    let r = govern(&[
-        "simulate",
-        "--policy",
-        POLICY,
-        &fixture("util-genai.jsonl"),
-    ]);
+    let r = govern(&["simulate", "--policy", POLICY, &fixture("util-genai.jsonl")]);
     assert_eq!(r.code, 0, "{}", r.text());
     snap!("otel_util_genai_report", r.text());
     let d = derive(&fixture("util-genai.jsonl"));
@@ -306,7 +314,12 @@ fn the_report_says_which_attributes_were_unknown_and_what_they_decided() {
     let trust = &u["attributes"][0];
     assert_eq!(trust["attribute"], "agent.trust");
     assert_eq!(
-        (&trust["decisions"], &trust["absent"], &trust["present"], &trust["decided"]),
+        (
+            &trust["decisions"],
+            &trust["absent"],
+            &trust["present"],
+            &trust["decided"]
+        ),
         (&json!(4), &json!(4), &json!(0), &json!(2))
     );
 }
@@ -396,8 +409,14 @@ fn live_util_genai_reads_like_the_fixture() {
         "util_genai.py",
         &out,
         &[
-            ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY"),
-            ("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental"),
+            (
+                "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+                "SPAN_ONLY",
+            ),
+            (
+                "OTEL_SEMCONV_STABILITY_OPT_IN",
+                "gen_ai_latest_experimental",
+            ),
             ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "200"),
         ],
     );
@@ -413,7 +432,10 @@ fn live_openai_agents_reads_like_the_fixture() {
     python_capture(
         "openai_agents.py",
         &out,
-        &[("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")],
+        &[(
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+            "span_only",
+        )],
     );
     compare_live(&out, "openai-agents.jsonl");
 }
@@ -426,4 +448,44 @@ fn live_js_sdk_reads_like_the_fixture() {
     let out = tmp("live-js-sdk.jsonl");
     js_capture(&out);
     compare_live(&out, "js-sdk.jsonl");
+}
+
+#[test]
+fn dump_events_says_when_it_cannot_write_and_keeps_what_was_decided() {
+    let r = govern(&[
+        "simulate",
+        "--policy",
+        POLICY,
+        "--dump-events",
+        "no/such/dir/events.jsonl",
+        &fixture("js-sdk.jsonl"),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(
+        r.stderr.contains("cannot write no/such/dir/events.jsonl"),
+        "{}",
+        r.text()
+    );
+    // A run stopped by a bad record: the dump holds the events decided before it.
+    let trace = tmp("stops.jsonl");
+    std::fs::write(
+        &trace,
+        "{\"action\":\"llm_call\"}\n{\"action\":\"tool_call\",\"tool\":\"file_read\"}\nnot json\n{}\n",
+    )
+    .unwrap();
+    let dump = tmp("stops.events.jsonl");
+    let _ = std::fs::remove_file(&dump);
+    let r = govern(&[
+        "simulate",
+        "--policy",
+        POLICY,
+        "--dump-events",
+        dump.to_str().unwrap(),
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert_eq!(
+        std::fs::read_to_string(&dump).unwrap(),
+        "{\"action\":\"llm_call\"}\n{\"action\":\"tool_call\",\"tool\":\"file_read\"}\n"
+    );
 }

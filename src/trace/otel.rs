@@ -885,11 +885,7 @@ type Built = (Map<String, Value>, Option<i64>, bool);
 
 /// The event of one span without its identity (`session`, `agent`: see [`resolve`]), its
 /// start time, and whether its tool arguments were cut short.
-fn build(
-    span: &Span,
-    a: &Attrs<'_>,
-    op: Op,
-) -> Result<Built, String> {
+fn build(span: &Span, a: &Attrs<'_>, op: Op) -> Result<Built, String> {
     let action = match op {
         Op::Tool => "tool_call",
         Op::Llm => "llm_call",

@@ -162,7 +162,8 @@ fn setup_node() -> Result<PathBuf, String> {
     let stamp = stamp_of(&pins);
     let dir = self::dir().join("node");
     fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let lock = File::create(self::dir().join("node.lock")).map_err(|e| format!("lock file: {e}"))?;
+    let lock =
+        File::create(self::dir().join("node.lock")).map_err(|e| format!("lock file: {e}"))?;
     lock.lock().map_err(|e| format!("locking: {e}"))?;
     let stamp_file = dir.join("stamp");
     if dir.join("node_modules").exists()
@@ -181,7 +182,10 @@ fn setup_node() -> Result<PathBuf, String> {
     let _ = fs::remove_file(&stamp_file);
     fs::copy(&manifest, dir.join("package.json")).map_err(|e| format!("copying: {e}"))?;
     fs::copy(&lock_file, dir.join("package-lock.json")).map_err(|e| format!("copying: {e}"))?;
-    eprintln!("installing the JavaScript test peers into {} (once)", dir.display());
+    eprintln!(
+        "installing the JavaScript test peers into {} (once)",
+        dir.display()
+    );
     let out = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
         .current_dir(&dir)
