@@ -326,3 +326,49 @@ fn a_bundle_given_as_policy_source_says_to_use_bundle() {
     );
     assert!(!dir.join("unused.govb").exists());
 }
+
+/// The `gov` block under a README heading.
+fn readme_block(heading: &str) -> String {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let at = readme.find(heading).unwrap();
+    let rest = &readme[at..];
+    let start = rest.find("```gov\n").unwrap() + "```gov\n".len();
+    let end = rest[start..].find("```").unwrap();
+    rest[start..start + end].to_string()
+}
+
+#[test]
+fn the_readme_policy_lints_and_formats_clean() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-readme");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("five.gov"),
+        readme_block("## The language in five minutes"),
+    )
+    .unwrap();
+    let (text, code) = run_in(&dir, &["lint", "--fail-level", "info", "five.gov"], "");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("no findings"), "{text}");
+    let (text, code) = run_in(&dir, &["fmt", "--check", "five.gov"], "");
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn the_readme_exit_code_table_has_every_code() {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let row = regex::Regex::new(r"(?m)^\| `(\d)` \| (.*) \|$").unwrap();
+    let rows: Vec<(String, String)> = row
+        .captures_iter(&readme)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    let codes: Vec<&str> = rows.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["0", "1", "2", "3"], "{rows:?}");
+    assert!(rows[3].1.contains("eval --exit-code"), "{rows:?}");
+    // And the code is what `eval --exit-code` gives for an escalated event.
+    let event = r#"{"action":"tool_call","tool":"transfer_funds","args":{"amount":5000,"to":"x","currency":"EUR"},"agent":{"id":"f","roles":["finance"],"trust":900}}"#;
+    let (text, code) = run(
+        &["eval", "--policy", "testdata/simulate/policy", "--exit-code"],
+        event,
+    );
+    assert_eq!(code, 3, "{text}");
+}
