@@ -452,7 +452,8 @@ fn unite(m: &mut Manager, diagrams: Vec<NodeRef>) -> NodeRef {
 }
 
 /// Classes of variables in diagram order: cheap tests on attributes first, then tests that
-/// transform strings, then regexes, then anything that looks up stream state. Within a class
+/// transform strings, then regexes and functions that parse, decode or scan their input, then
+/// anything that looks up stream state. Within a class
 /// the variables more rules use come first, so shared tests (`tool`, a policy's scope) sit at
 /// the top of the diagram.
 fn var_class(v: Option<&VarKey>) -> u8 {
@@ -474,7 +475,7 @@ fn var_class(v: Option<&VarKey>) -> u8 {
 fn op_class(k: &OpKey) -> u8 {
     match k {
         OpKey::Tracker(_) => 3,
-        OpKey::Func(_, inner) => op_class(inner).max(1),
+        OpKey::Func(f, inner) => op_class(inner).max(if f.is_costly() { 2 } else { 1 }),
         _ => 0,
     }
 }

@@ -14,6 +14,7 @@ use std::fmt;
 use regex::Regex;
 use rustc_hash::FxHashMap;
 
+use crate::builtins::Written;
 use crate::bytecode::model::{
     CmpOp, Func, LeafSummary, Model, NodeDef, Operand, Pred, StatefulKind, Target, Tracker, Ty,
     Var, Verdict,
@@ -754,7 +755,7 @@ impl Program {
     fn test(&self, var: u32, ev: &Event, st: &mut State, bufs: &mut [String], now: i64) -> K3 {
         match self.vars.get(var as usize) {
             Some(RVar::Has { slot }) => k3(!matches!(ev.val(*slot), Val::Absent)),
-            Some(RVar::Bool { op }) => match self.eval_bool(op, ev, st, now) {
+            Some(RVar::Bool { op }) => match self.eval_bool(op, ev, st, bufs, now) {
                 Some(b) => k3(b),
                 None => K3::U,
             },
@@ -779,8 +780,8 @@ impl Program {
                 }
                 Kind::Bool => {
                     let (Some(a), Some(b)) = (
-                        self.eval_bool(l, ev, st, now),
-                        self.eval_bool(r, ev, st, now),
+                        self.eval_bool(l, ev, st, ba, now),
+                        self.eval_bool(r, ev, st, bb, now),
                     ) else {
                         return K3::U;
                     };
@@ -821,6 +822,12 @@ impl Program {
                             None => K3::U,
                         }
                     }
+                    ROp::Func(f, _) if is_list(*f) => match (self.eval_list(hay, ev, ba), n) {
+                        (Some(list), SRef::Str(t)) => {
+                            k3(crate::builtins::list_items(list).any(|i| i == t))
+                        }
+                        _ => K3::U,
+                    },
                     _ => match (self.eval_str(hay, ev, ba), n) {
                         (Some(s), SRef::Str(t)) => k3(s.contains(t)),
                         _ => K3::U,
@@ -854,7 +861,7 @@ impl Program {
         match op {
             ROp::Slot(slot, Ty::String) => ev.str_of(ev.val(*slot)),
             ROp::Str(s) => Some(s),
-            ROp::Func(f, arg) if *f != Func::Len => {
+            ROp::Func(f, arg) if f.result() == Ty::String => {
                 let (out, rest) = bufs.split_first_mut()?;
                 let inner = self.eval_str(arg, ev, rest)?;
                 match f {
@@ -862,12 +869,48 @@ impl Program {
                     Func::Upper => crate::builtins::upper_into(inner, out),
                     Func::NormPath => crate::builtins::norm_path_into(inner, out),
                     Func::UrlHost => crate::builtins::url_host_into(inner, out),
-                    Func::Len => return None,
+                    _ => match crate::builtins::apply_into(*f, inner, out)? {
+                        Written::Str => {}
+                        _ => return None,
+                    },
                 }
                 Some(out.as_str())
             }
             _ => None,
         }
+    }
+
+    /// A list-valued function's items, as [`crate::builtins::apply_into`] writes them.
+    fn eval_list<'a>(
+        &'a self,
+        op: &'a ROp,
+        ev: &'a Event,
+        bufs: &'a mut [String],
+    ) -> Option<&'a str> {
+        match op {
+            ROp::Func(f, arg) if is_list(*f) => {
+                let (out, rest) = bufs.split_first_mut()?;
+                let inner = self.eval_str(arg, ev, rest)?;
+                match crate::builtins::apply_into(*f, inner, out)? {
+                    Written::List => Some(out.as_str()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The number or boolean a function of a string gives.
+    fn eval_func_scalar(
+        &self,
+        f: Func,
+        arg: &ROp,
+        ev: &Event,
+        bufs: &mut [String],
+    ) -> Option<Written> {
+        let (out, rest) = bufs.split_first_mut()?;
+        let inner = self.eval_str(arg, ev, rest)?;
+        crate::builtins::apply_into(f, inner, out)
     }
 
     fn eval_num(
@@ -885,6 +928,9 @@ impl Program {
             },
             ROp::Num(n) => Some(*n),
             ROp::Func(Func::Len, arg) => match &**arg {
+                ROp::Func(f, _) if is_list(*f) => self
+                    .eval_list(arg, ev, bufs)
+                    .map(|l| crate::builtins::list_items(l).count() as f64),
                 ROp::Slot(slot, ty) => {
                     if !typed(ev, *slot, *ty) {
                         return None;
@@ -899,6 +945,12 @@ impl Program {
                     .eval_str(other, ev, bufs)
                     .map(|s| crate::builtins::str_len(s) as f64),
             },
+            ROp::Func(f, arg) if f.result() == Ty::Number => {
+                match self.eval_func_scalar(*f, arg, ev, bufs)? {
+                    Written::Num(n) => Some(n),
+                    _ => None,
+                }
+            }
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
                 TrackerValue::Num(n) => Some(n),
                 TrackerValue::Bool(_) => None,
@@ -907,13 +959,26 @@ impl Program {
         }
     }
 
-    fn eval_bool(&self, op: &ROp, ev: &Event, st: &mut State, now: i64) -> Option<bool> {
+    fn eval_bool(
+        &self,
+        op: &ROp,
+        ev: &Event,
+        st: &mut State,
+        bufs: &mut [String],
+        now: i64,
+    ) -> Option<bool> {
         match op {
             ROp::Slot(slot, Ty::Bool) => match ev.val(*slot) {
                 Val::Bool(b) => Some(b),
                 _ => None,
             },
             ROp::Bool(b) => Some(*b),
+            ROp::Func(f, arg) if f.result() == Ty::Bool => {
+                match self.eval_func_scalar(*f, arg, ev, bufs)? {
+                    Written::Bool(b) => Some(b),
+                    _ => None,
+                }
+            }
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
                 TrackerValue::Bool(b) => Some(b),
                 TrackerValue::Num(_) => None,
@@ -946,8 +1011,12 @@ impl Program {
             ROp::Str(s) => Some(SRef::Str(s)),
             ROp::Num(n) => Some(SRef::Num(*n)),
             ROp::Bool(b) => Some(SRef::Bool(*b)),
-            ROp::Func(Func::Len, _) => self.eval_num(op, ev, st, bufs, now).map(SRef::Num),
-            ROp::Func(..) => self.eval_str(op, ev, bufs).map(SRef::Str),
+            ROp::Func(f, _) => match f.result() {
+                Ty::Number => self.eval_num(op, ev, st, bufs, now).map(SRef::Num),
+                Ty::Bool => self.eval_bool(op, ev, st, bufs, now).map(SRef::Bool),
+                Ty::String => self.eval_str(op, ev, bufs).map(SRef::Str),
+                _ => None,
+            },
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
                 TrackerValue::Num(n) => Some(SRef::Num(n)),
                 TrackerValue::Bool(b) => Some(SRef::Bool(b)),
@@ -1144,13 +1213,22 @@ fn kind(model: &Model, op: &ROp) -> Kind {
         ROp::Slot(_, Ty::Bool) | ROp::Bool(_) => Kind::Bool,
         ROp::Slot(_, Ty::Scalar) => Kind::Scalar,
         ROp::Slot(..) => Kind::Other,
-        ROp::Func(Func::Len, _) => Kind::Num,
-        ROp::Func(..) => Kind::Str,
+        ROp::Func(f, _) => match f.result() {
+            Ty::Number => Kind::Num,
+            Ty::Bool => Kind::Bool,
+            Ty::String => Kind::Str,
+            _ => Kind::Other,
+        },
         ROp::Tracker(t) => match model.trackers.get(*t as usize).map(|t| t.kind) {
             Some(StatefulKind::Seen) => Kind::Bool,
             _ => Kind::Num,
         },
     }
+}
+
+/// Whether a function gives a list.
+fn is_list(f: Func) -> bool {
+    matches!(f.result(), Ty::List(_))
 }
 
 /// Whether the slot's value has type `ty` (else it is unknown there).
