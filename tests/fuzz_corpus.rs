@@ -38,3 +38,8 @@ fn decode_corpus() {
 fn event_corpus() {
     replay("event", govern::fuzzing::event);
 }
+
+#[test]
+fn functions_corpus() {
+    replay("functions", govern::fuzzing::functions);
+}

@@ -594,6 +594,17 @@ mod tests {
     }
 
     #[test]
+    fn generic_secret_precision_as_documented() {
+        // A low-entropy password is missed; a hash-like value under a key name is reported.
+        assert!(entropy("summer2024") < 3.0);
+        assert_eq!(secrets("password: summer2024").as_deref(), Some(&[][..]));
+        assert_eq!(
+            secrets("token: 7f3a9c2e1b4d5e6f8a0b").as_deref(),
+            Some(&["generic_secret"][..])
+        );
+    }
+
+    #[test]
     fn card_numbers_pass_luhn_and_network() {
         for n in [
             "4111 1111 1111 1111",

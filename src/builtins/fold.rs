@@ -79,6 +79,17 @@ pub fn fold_into(s: &str, out: &mut String) -> bool {
     if s.len() > MAX_TEXT {
         return false;
     }
+    if s.is_ascii() {
+        // Only case and spacing change.
+        for w in s.split_ascii_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(w);
+        }
+        out.make_ascii_lowercase();
+        return true;
+    }
     let limit = cap(s);
     let mut proto = String::new();
     let mut space = false;
