@@ -98,6 +98,7 @@ pub fn apply_into(func: Func, s: &str, out: &mut String) -> Option<Written> {
         Func::Decoded => ok(decode::decoded_into(s, out)),
         Func::Nfkc => ok(fold::nfkc_into(s, out)),
         Func::Fold => ok(fold::fold_into(s, out)),
+        Func::Unleet => ok(fold::unleet_into(s, out)),
         Func::SqlStatements => push_items(out, sql::analyze(s)?.statements),
         Func::SqlTables => {
             let a = sql::analyze(s)?;

@@ -173,6 +173,7 @@ pub(crate) mod codes {
             Func::Secrets => 15,
             Func::Pii => 16,
             Func::PiiCount => 17,
+            Func::Unleet => 18,
         }
     }
 
@@ -196,6 +197,7 @@ pub(crate) mod codes {
             15 => Func::Secrets,
             16 => Func::Pii,
             17 => Func::PiiCount,
+            18 => Func::Unleet,
             _ => return None,
         })
     }

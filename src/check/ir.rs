@@ -395,6 +395,7 @@ pub enum Func {
     Decoded,
     Nfkc,
     Fold,
+    Unleet,
     SqlStatements,
     SqlTables,
     SqlReadOnly,
@@ -418,6 +419,7 @@ impl Func {
             Func::Decoded => "decoded",
             Func::Nfkc => "nfkc",
             Func::Fold => "fold",
+            Func::Unleet => "unleet",
             Func::SqlStatements => "sql_statements",
             Func::SqlTables => "sql_tables",
             Func::SqlReadOnly => "sql_read_only",
@@ -427,7 +429,7 @@ impl Func {
         }
     }
 
-    pub const ALL: [Func; 18] = [
+    pub const ALL: [Func; 19] = [
         Func::Lower,
         Func::Upper,
         Func::Len,
@@ -440,6 +442,7 @@ impl Func {
         Func::Decoded,
         Func::Nfkc,
         Func::Fold,
+        Func::Unleet,
         Func::SqlStatements,
         Func::SqlTables,
         Func::SqlReadOnly,
