@@ -23,6 +23,8 @@ struct SecretRule {
     /// Minimum Shannon entropy (bits per character) of the matched secret, for patterns that
     /// would otherwise match ordinary words.
     entropy: f64,
+    /// The secret must mix letters with digits or symbols, as passwords do (`stored` is not one).
+    mixed: bool,
 }
 
 const SECRET_RULES: &[SecretRule] = &[
@@ -30,113 +32,141 @@ const SECRET_RULES: &[SecretRule] = &[
         kind: "aws_access_key_id",
         pattern: r"\b((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16})\b",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "aws_secret_access_key",
         pattern: r#"(?i)aws.{0,24}(?:secret|private).{0,16}?['"]?\s*[:=]\s*['"]?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+]|$)"#,
         entropy: 3.5,
+        mixed: false,
     },
     SecretRule {
         kind: "github_token",
         pattern: r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{60,90})\b",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "gitlab_token",
         pattern: r"\b(glpat-[A-Za-z0-9_-]{20,})",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "slack_token",
         pattern: r"\b(xox[abposr]-[A-Za-z0-9-]{10,})",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "slack_webhook",
         pattern: r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/_-]{20,})",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "stripe_key",
         pattern: r"\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,})",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "anthropic_key",
         pattern: r"\b(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,})",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "openai_key",
         pattern: r"\b(sk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_-]{40,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|sk-[A-Za-z0-9]{48})\b",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "google_api_key",
         pattern: r"\b(AIza[0-9A-Za-z_-]{35})",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "private_key",
         pattern: r"(-----BEGIN (?:RSA |DSA |EC |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----)",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "jwt",
         pattern: r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "sendgrid_key",
         pattern: r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "twilio_key",
         pattern: r"\b(SK[0-9a-f]{32})\b",
         entropy: 3.0,
+        mixed: false,
     },
     SecretRule {
         kind: "npm_token",
         pattern: r"\b(npm_[A-Za-z0-9]{36})\b",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "pypi_token",
         pattern: r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "huggingface_token",
         pattern: r"\b(hf_[A-Za-z]{34})\b",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "azure_storage_key",
         pattern: r"(?i)AccountKey\s*=\s*([A-Za-z0-9+/]{86}==)",
         entropy: 0.0,
+        mixed: false,
     },
     SecretRule {
         kind: "url_credentials",
         pattern: r"(?i)\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|ftp|sftp|smtps?|https?)://[^\s:/@]{1,64}:([^\s:/@]{3,128})@[A-Za-z0-9.-]+",
-        entropy: 0.0,
+        entropy: 1.0,
+        mixed: false,
     },
     SecretRule {
         kind: "bearer_token",
         pattern: r"(?i)\bauthorization\s*[:=]\s*['\x22]?(?:bearer|token|basic)\s+([A-Za-z0-9._~+/=-]{16,})",
         entropy: 3.0,
+        mixed: false,
     },
     SecretRule {
         kind: "generic_secret",
         pattern: r#"(?i)(?:^|[^A-Za-z0-9])(?:api[_-]?key|apikey|api[_-]?secret|access[_-]?key(?:[_-]?id)?|secret[_-]?key|secret|client[_-]?secret|access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key|token|password|passwd|pwd|credentials?)['"]?\s*(?::|=|=>|:=)\s*['"`]?([A-Za-z0-9_\-./+=!@#$%^&*~]{8,128})"#,
         entropy: 3.3,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "generic_secret",
+        pattern: r#"(?i)\b(?:password|passwd|passphrase|passcode)\s+(?:is|was|will be)\s*:?\s*['"`]?([^\s'"`]{6,64})"#,
+        entropy: 2.5,
+        mixed: true,
     },
 ];
 
-/// Values that are placeholders, not secrets: `<your-key>`, `${API_KEY}`, `xxxx…`, `****`.
+/// Values that are placeholders or references, not secrets: `<your-key>`, `${API_KEY}`,
+/// `xxxx…`, `****`, `os.environ…`, or one of the passwords documentation uses.
 fn placeholder(v: &str) -> bool {
     let l = v.to_ascii_lowercase();
-    const WORDS: [&str; 14] = [
+    const WORDS: [&str; 17] = [
         "your",
         "example",
         "sample",
@@ -151,8 +181,16 @@ fn placeholder(v: &str) -> bool {
         "${",
         "{{",
         "process.env",
+        "environ",
+        "getenv",
+        "secretref",
     ];
-    WORDS.iter().any(|w| l.contains(w)) || l.chars().all(|c| c == l.chars().next().unwrap_or(c))
+    const DOC_PASSWORDS: [&str; 9] = [
+        "password", "passwd", "pass", "secret", "admin", "root", "user", "test", "postgres",
+    ];
+    WORDS.iter().any(|w| l.contains(w))
+        || DOC_PASSWORDS.contains(&l.as_str())
+        || l.chars().all(|c| c == l.chars().next().unwrap_or(c))
 }
 
 /// Shannon entropy in bits per character.
@@ -205,7 +243,18 @@ pub fn secrets(s: &str) -> Option<Vec<&'static str>> {
                 continue;
             };
             let v = m.as_str();
+            // Documentation's sample keys (`AKIAIOSFODNN7EXAMPLE`) are not secrets.
+            if v.to_ascii_lowercase().contains("example") {
+                continue;
+            }
             if rule.entropy > 0.0 && (entropy(v) < rule.entropy || placeholder(v)) {
+                continue;
+            }
+            if rule.mixed
+                && !(v.chars().any(char::is_alphabetic)
+                    && v.chars()
+                        .any(|c| c.is_ascii_digit() || c.is_ascii_punctuation()))
+            {
                 continue;
             }
             found.insert(rule.kind);
@@ -415,7 +464,7 @@ static PII: LazyLock<Option<PiiRegexes>> = LazyLock::new(|| {
     Some(PiiRegexes {
         // 13-19 digits, in groups of 2-6 separated by one space or dash, not part of a longer
         // number.
-        card: Regex::new(r"(?:^|[^0-9.,-])(\d{2,6}(?:[ -]?\d{2,6}){1,5})(?:$|[^0-9.,-]|[.,](?:\s|$))").ok()?,
+        card: Regex::new(r"(?:^|[^0-9.,-])(\d{2,6}(?:[ .-]?\d{2,6}){1,5})(?:$|[^0-9.,-]|[.,](?:\s|$))").ok()?,
         ssn: Regex::new(r"(?:^|[^0-9-])(\d{3})([- ])(\d{2})([- ])(\d{4})(?:$|[^0-9-])").ok()?,
         ssn_labelled: Regex::new(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\b\D{0,20}(\d{3})(\d{2})(\d{4})(?:$|\D)").ok()?,
         iban: Regex::new(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)\b").ok()?,
@@ -524,7 +573,7 @@ mod tests {
     #[test]
     fn secret_formats() {
         let cases: &[(&str, &[&str])] = &[
-            ("key AKIAIOSFODNN7EXAMPLE in config", &["aws_access_key_id"]),
+            ("key AKIAZ7QYXW3V2U4T6S5R in config", &["aws_access_key_id"]),
             (
                 "aws_secret_access_key = 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",
                 &["aws_secret_access_key", "generic_secret"],
@@ -568,6 +617,7 @@ mod tests {
                 &["generic_secret"],
             ),
             ("\"password\": \"Tr0ub4dor&3xK9!\"", &["generic_secret"]),
+            ("the wifi password is Summer2024!", &["generic_secret"]),
         ];
         for (text, want) in cases {
             assert_eq!(secrets(text).as_deref(), Some(*want), "{text:?}");
@@ -582,11 +632,15 @@ mod tests {
             "token: xxxxxxxxxxxxxxxx",
             "the max_tokens=4096 setting and token_count: 1200",
             "Use the password field to log in; passwords must have 12 characters.",
+            "the password is stored in the vault and rotated monthly",
             "secret: hello world",
             "api_key = os.environ['API_KEY']",
             "commit e3b0c44298fc1c149afbf4c8996fb92427ae41e4 fixed the key rotation",
             "see https://example.com:8080/docs for details",
             "the AKIA prefix marks AWS access keys",
+            "AWS documents AKIAIOSFODNN7EXAMPLE as a sample key id",
+            "DATABASE_URL=postgres://user:password@localhost:5432/app",
+            "token = os.environ.get('TOKEN')",
             "",
         ] {
             assert_eq!(secrets(text).as_deref(), Some(&[][..]), "{text:?}");

@@ -203,6 +203,11 @@ struct Walk {
     kinds: Vec<&'static str>,
     tables: BTreeSet<String>,
     writes: bool,
+    /// Statements being visited, outermost first: the depth of the current one.
+    depth: usize,
+    /// The depth of an `EXPLAIN` without `ANALYZE` being visited: the statement it explains
+    /// does not run, so neither its kind nor what it would do counts.
+    plan_only: Option<usize>,
 }
 
 impl Walk {
@@ -221,6 +226,23 @@ impl Visitor for Walk {
     type Break = ();
 
     fn pre_visit_statement(&mut self, st: &Statement) -> ControlFlow<()> {
+        self.depth += 1;
+        if self.plan_only.is_some() {
+            return ControlFlow::Continue(());
+        }
+        if let Statement::Explain {
+            analyze, options, ..
+        } = st
+        {
+            let runs = *analyze
+                || options
+                    .iter()
+                    .flatten()
+                    .any(|o| o.name.value.eq_ignore_ascii_case("analyze"));
+            if !runs {
+                self.plan_only = Some(self.depth);
+            }
+        }
         let k = kind(st);
         if !READ_KINDS.contains(&k) {
             self.writes = true;
@@ -245,7 +267,18 @@ impl Visitor for Walk {
         ControlFlow::Continue(())
     }
 
+    fn post_visit_statement(&mut self, _: &Statement) -> ControlFlow<()> {
+        if self.plan_only == Some(self.depth) {
+            self.plan_only = None;
+        }
+        self.depth = self.depth.saturating_sub(1);
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if self.plan_only.is_some() {
+            return ControlFlow::Continue(());
+        }
         // `FOR UPDATE` / `FOR SHARE` take locks.
         if !q.locks.is_empty() {
             self.writes = true;
@@ -254,6 +287,9 @@ impl Visitor for Walk {
     }
 
     fn pre_visit_select(&mut self, s: &Select) -> ControlFlow<()> {
+        if self.plan_only.is_some() {
+            return ControlFlow::Continue(());
+        }
         // `SELECT … INTO t` creates a table.
         if s.into.is_some() {
             self.writes = true;
@@ -267,6 +303,9 @@ impl Visitor for Walk {
     }
 
     fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if self.plan_only.is_some() {
+            return ControlFlow::Continue(());
+        }
         if let Expr::Function(f) = e
             && let Some(last) = f.name.0.last().and_then(|p| p.as_ident())
         {
@@ -391,6 +430,16 @@ mod tests {
                 "EXPLAIN ANALYZE DELETE FROM t",
                 Some(&["explain", "delete"]),
             ),
+            (
+                "EXPLAIN (ANALYZE) DELETE FROM t",
+                Some(&["explain", "delete"]),
+            ),
+            // A plan is not a run: the explained statement does not count.
+            ("EXPLAIN DELETE FROM t", Some(&["explain"])),
+            (
+                "EXPLAIN SELECT * FROM t; DELETE FROM t",
+                Some(&["explain", "delete"]),
+            ),
             ("UPDATE users SET admin = true WHERE 1=1", Some(&["update"])),
             ("INSERT INTO t SELECT * FROM u", Some(&["insert"])),
             ("TRUNCATE users", Some(&["truncate"])),
@@ -428,6 +477,8 @@ mod tests {
             ),
             ("SHOW TABLES", Some(true)),
             ("EXPLAIN SELECT 1", Some(true)),
+            ("EXPLAIN DELETE FROM t", Some(true)),
+            ("EXPLAIN ANALYZE DELETE FROM t", Some(false)),
             ("SELECT 1 UNION SELECT password FROM users", Some(true)),
             ("", Some(true)),
             ("SELECT 1; DELETE FROM t", Some(false)),

@@ -454,6 +454,31 @@ pub fn set_path(target: &mut Json, path: &[String], value: &Json) {
     }
 }
 
+/// The longest matrix value shown whole in a case name.
+const MAX_LABEL: usize = 48;
+
+/// `key=value` in a case name; a value that is long or spans lines is shortened to its first
+/// characters (line breaks and control characters escaped) and numbered by its position in the
+/// matrix, `key#3=first words…`, so that names stay one line and distinct.
+fn matrix_label(key: &str, pick: usize, v: &Json) -> String {
+    let shown = show_value(v);
+    if shown.chars().count() <= MAX_LABEL && !shown.chars().any(char::is_control) {
+        return format!("{key}={shown}");
+    }
+    let mut short = String::new();
+    for c in shown.chars() {
+        if short.chars().count() >= 40 {
+            break;
+        }
+        if c.is_control() {
+            short.extend(c.escape_default());
+        } else {
+            short.push(c);
+        }
+    }
+    format!("{key}#{}={short}…", pick + 1)
+}
+
 /// A matrix value as shown in a case name: strings bare, the rest as JSON.
 fn show_value(v: &Json) -> String {
     match v {
@@ -768,7 +793,7 @@ fn expand_case_events(
         for ((segs, key, values), pick) in axes.iter().zip(&picks) {
             let v = values.get(*pick).unwrap_or(&Json::Null);
             set_path(&mut req, segs, v);
-            label.push(format!("{key}={}", show_value(v)));
+            label.push(matrix_label(key, *pick, v));
         }
         cases.push(Case {
             name: format!("{} [{}]", rc.name, label.join(", ")),
