@@ -34,6 +34,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
             cand keyid 'Print the id of a public (or private) key'
+            cand mcp-import 'Turn an MCP server''s tool list into `tool` declarations (and a deny-by-default policy)'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -112,6 +113,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --bundle 'A compiled bundle to simulate'
             cand --baseline 'Baseline policy files or directories (the policy in production) to compare with'
             cand --baseline-bundle 'A compiled baseline bundle to compare with'
+            cand --mcp-pair 'Two one-direction MCP logs of one connection, read as one trace: CLIENT holds the messages the client sent, SERVER those the server sent; merged by their timestamps, or in causal order without them (repeat for several connections)'
             cand --input-format 'The format of the traces'
             cand --format 'What to print'
             cand --fail-on 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1'
@@ -165,6 +167,20 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'govern;mcp-import'= {
+            cand --name 'The name of the skeleton''s policy (default: the server''s name, else the file''s)'
+            cand -o 'Write the policy text to FILE (atomically) instead of standard output'
+            cand --output 'Write the policy text to FILE (atomically) instead of standard output'
+            cand --format 'What to print on standard output'
+            cand --timeout 'Seconds to wait for each answer of the server (--from-server)'
+            cand --color 'When to use colours in messages'
+            cand --from-server 'Ask the MCP server started by the command after `--` (over stdio)'
+            cand --skeleton 'Write a deny-by-default policy file listing every tool, not only the declarations'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'govern;completions'= {
             cand --color 'When to use colours in messages'
             cand -h 'Print help (see more with ''--help'')'
@@ -184,6 +200,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
             cand keyid 'Print the id of a public (or private) key'
+            cand mcp-import 'Turn an MCP server''s tool list into `tool` declarations (and a deny-by-default policy)'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -208,6 +225,8 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;help;verify'= {
         }
         &'govern;help;keyid'= {
+        }
+        &'govern;help;mcp-import'= {
         }
         &'govern;help;completions'= {
         }

@@ -61,6 +61,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the id of a public (or private) key.
     Keyid(KeyidArgs),
+    /// Turn an MCP server's tool list into `tool` declarations (and a deny-by-default policy).
+    McpImport(McpImportArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -284,6 +286,77 @@ pub struct KeyidArgs {
     /// Public keys (SPKI PEM) or private keys (PKCS#8 PEM).
     #[arg(required = true, value_name = "KEY")]
     pub keys: Vec<PathBuf>,
+}
+
+/// What `govern mcp-import` prints on standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// The policy text (declarations, or the skeleton with --skeleton).
+    Text,
+    /// One JSON document: the tools, their argument types, what was left out, and the text.
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Reads a `tools/list` result (the result object, its whole JSON-RPC response, or the array of
+tools) from a file or `-`, or asks a server itself with --from-server: the command after `--` is
+started with its standard input and output as an MCP stdio connection, initialized (protocol
+2025-11-25, or 2026-07-28 when the server refuses the handshake), asked for every page of
+`tools/list`, and stopped.
+
+Each tool's inputSchema types its arguments: string, number (and integer), boolean, lists of
+those, and objects with properties as records. What the language cannot express (values of
+several types, free-form objects, lists of objects, tools whose names are not identifiers) is
+left out and reported on standard error, naming the tool and the argument; a policy that tests a
+left-out argument is refused when it is compiled.
+
+--skeleton writes a whole policy file instead: the declarations, `default deny`, and one `deny`
+rule per tool, ready to turn into the `allow` rules each tool deserves. It passes `govern lint`.
+
+Exit status: 0 when the declarations were written (even with arguments left out), 2 when the
+input cannot be read or is not a tool list, or the server cannot be asked.
+
+Examples:
+  govern mcp-import tools.json > tools.gov
+  govern mcp-import --skeleton tools.json -o policies/github.gov
+  govern mcp-import --skeleton --from-server -- npx -y @modelcontextprotocol/server-everything")]
+pub struct McpImportArgs {
+    /// A `tools/list` result (JSON), or `-` for standard input.
+    #[arg(
+        value_name = "TOOLS_LIST",
+        required_unless_present = "from_server",
+        conflicts_with = "from_server"
+    )]
+    pub input: Option<PathBuf>,
+
+    /// Ask the MCP server started by the command after `--` (over stdio).
+    #[arg(long, requires = "command")]
+    pub from_server: bool,
+
+    /// The server command and its arguments (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+
+    /// Write a deny-by-default policy file listing every tool, not only the declarations.
+    #[arg(long)]
+    pub skeleton: bool,
+
+    /// The name of the skeleton's policy (default: the server's name, else the file's).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Write the policy text to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// What to print on standard output.
+    #[arg(long, value_enum, default_value_t = ImportFormat::Text)]
+    pub format: ImportFormat,
+
+    /// Seconds to wait for each answer of the server (--from-server).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
 }
 
 /// How `govern test` prints its results.
@@ -580,7 +653,8 @@ pub fn parse_gate(s: &str) -> Result<Gate, String> {
 Each trace input is its own stream: stateful rules (count, sum, seen) start afresh per file, and
 events are decided in file order. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
 or MCP JSON-RPC logs (--input-format), plain or gzipped; directories are searched for *.jsonl,
-*.ndjson and *.json files (optionally .gz); `-` reads standard input.
+*.ndjson and *.json files (optionally .gz); `-` reads standard input. An MCP connection logged
+as two one-direction files is one input with --mcp-pair CLIENT SERVER.
 
 The report counts decisions by verdict, tool, agent and determining rule, and compares them with
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
@@ -596,7 +670,8 @@ Examples:
   govern simulate --policy policies/ testdata/traces/sample.jsonl
   govern simulate --policy policies/ --baseline old-policies/ traces/ --fail-on new-allow
   govern simulate --bundle p.govb --format json --fail-on 'deny-rate>5%' week.jsonl.gz
-  govern simulate --bundle p.govb --input-format otel --format jsonl spans.json > decisions.jsonl")]
+  govern simulate --bundle p.govb --input-format otel --format jsonl spans.json > decisions.jsonl
+  govern simulate --policy policies/ --mcp-pair client-sent.jsonl server-sent.jsonl")]
 pub struct SimulateArgs {
     /// Policy files or directories to compile and simulate (repeat for several).
     #[arg(
@@ -620,8 +695,14 @@ pub struct SimulateArgs {
     pub baseline_bundle: Option<PathBuf>,
 
     /// Trace files, directories, or `-` for standard input.
-    #[arg(required = true, value_name = "TRACE")]
+    #[arg(required_unless_present = "mcp_pair", value_name = "TRACE")]
     pub traces: Vec<PathBuf>,
+
+    /// Two one-direction MCP logs of one connection, read as one trace: CLIENT holds the
+    /// messages the client sent, SERVER those the server sent; merged by their timestamps, or
+    /// in causal order without them (repeat for several connections).
+    #[arg(long, num_args = 2, value_names = ["CLIENT", "SERVER"], action = clap::ArgAction::Append)]
+    pub mcp_pair: Vec<PathBuf>,
 
     /// The format of the traces.
     #[arg(long, value_enum, default_value_t = TraceFormat::Auto)]

@@ -43,3 +43,13 @@ fn event_corpus() {
 fn functions_corpus() {
     replay("functions", govern::fuzzing::functions);
 }
+
+#[test]
+fn mcp_log_corpus() {
+    replay("mcp_log", govern::fuzzing::mcp_log);
+}
+
+#[test]
+fn mcp_import_corpus() {
+    replay("mcp_import", govern::fuzzing::mcp_import);
+}

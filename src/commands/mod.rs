@@ -8,6 +8,7 @@ pub mod fmt;
 pub mod keygen;
 pub mod keyid;
 pub mod lint;
+pub mod mcp_import;
 pub mod sign;
 pub mod simulate;
 pub mod test;
@@ -116,6 +117,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Sign(a) => sign::run(ctx, &a),
         Command::Verify(a) => verify::run(ctx, &a),
         Command::Keyid(a) => keyid::run(ctx, &a),
+        Command::McpImport(a) => mcp_import::run(ctx, &a),
         Command::Test(a) => test::run(ctx, &a),
         Command::Completions(a) => completions::run(ctx, &a),
         Command::Lint(a) => lint::run(ctx, &a),

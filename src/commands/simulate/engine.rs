@@ -239,6 +239,8 @@ pub struct Report {
     /// Records that are not agent actions (OTLP spans of other operations, MCP messages
     /// other than tool calls and results).
     pub not_events: u64,
+    /// [`Report::not_events`] by kind (`"mcp handshake"`, `"span of another operation"`, …).
+    pub not_event_kinds: BTreeMap<String, u64>,
     pub by_tool: Vec<Row>,
     pub by_agent: Vec<Row>,
     /// Rules that determined at least one decision, most frequent first.
@@ -615,6 +617,7 @@ struct Evaluator<'a> {
     errors: u64,
     error_list: Vec<BadRecord>,
     not_events: u64,
+    not_event_kinds: BTreeMap<&'static str, u64>,
     tools: Table,
     agents: Table,
     rules: Vec<u64>,
@@ -704,6 +707,7 @@ impl<'a> Evaluator<'a> {
             errors: 0,
             error_list: Vec::new(),
             not_events: 0,
+            not_event_kinds: BTreeMap::new(),
             tools: Table::default(),
             agents: Table::default(),
             rules: vec![0; opts.policy.model.rules.len()],
@@ -788,6 +792,9 @@ impl<'a> Evaluator<'a> {
             i.not_events += w.block.not_events;
         }
         self.not_events += w.block.not_events;
+        for (k, n) in &w.block.not_event_kinds {
+            *self.not_event_kinds.entry(k).or_default() += n;
+        }
         if write && !self.buf.is_empty() {
             sink.decisions(&self.buf);
         }
@@ -996,6 +1003,11 @@ impl<'a> Evaluator<'a> {
             max_errors: self.opts.max_errors,
             error_list: self.error_list,
             not_events: self.not_events,
+            not_event_kinds: self
+                .not_event_kinds
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect(),
             by_tool: self.tools.rows(),
             by_agent: self.agents.rows(),
             by_rule,

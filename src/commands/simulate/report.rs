@@ -284,14 +284,24 @@ pub fn text(
     if r.not_events > 0 {
         let _ = writeln!(
             out,
-            "  {} {} not agent actions (other spans or MCP messages) and not decided",
+            "  {} {} not agent actions (other spans or MCP messages) and not decided{}",
             thousands(r.not_events),
             if r.not_events == 1 {
                 "record was"
             } else {
                 "records were"
+            },
+            if r.not_event_kinds.is_empty() {
+                ""
+            } else {
+                ":"
             }
         );
+        let mut kinds: Vec<(&String, &u64)> = r.not_event_kinds.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (kind, n) in kinds {
+            let _ = writeln!(out, "    {:>7}  {kind}", thousands(*n));
+        }
     }
     if inputs > 1 || r.inputs.iter().any(|i| i.format != "jsonl") {
         let _ = writeln!(out, "\ninputs");
