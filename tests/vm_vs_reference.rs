@@ -269,17 +269,28 @@ fn check_stream(
     events: &[(serde_json::Map<String, serde_json::Value>, i64, u8)],
     limit: Option<usize>,
 ) -> Result<(), TestCaseError> {
-    let bundle =
-        match govern::check::check_sources(vec![SourceFile::new("gen.gov", policy.to_string())]) {
-            Ok(b) => b,
-            Err(ds) => {
-                let msgs: Vec<String> = ds.iter().map(|d| d.short()).collect();
-                return Err(TestCaseError::fail(format!(
-                    "generated policy refused:\n{policy}\n{}",
-                    msgs.join("\n")
-                )));
-            }
-        };
+    check_stream_with(policy, &std::collections::BTreeMap::new(), events, limit)
+}
+
+fn check_stream_with(
+    policy: &str,
+    data: &std::collections::BTreeMap<String, Vec<u8>>,
+    events: &[(serde_json::Map<String, serde_json::Value>, i64, u8)],
+    limit: Option<usize>,
+) -> Result<(), TestCaseError> {
+    let bundle = match govern::check::check_sources_with(
+        vec![SourceFile::new("gen.gov", policy.to_string())],
+        data,
+    ) {
+        Ok(b) => b,
+        Err(ds) => {
+            let msgs: Vec<String> = ds.iter().map(|d| d.short()).collect();
+            return Err(TestCaseError::fail(format!(
+                "generated policy refused:\n{policy}\n{}",
+                msgs.join("\n")
+            )));
+        }
+    };
     let model = match limit {
         Some(l) => govern::compile::compile_with(&bundle, l as u64).unwrap(),
         None => govern::compile::compile(&bundle).unwrap(),
@@ -343,5 +354,183 @@ proptest! {
         groups in prop::bool::weighted(0.2),
     ) {
         check_stream(&policy, &events, groups.then_some(0))?;
+    }
+}
+
+// Declared attributes, a set read from a data file, and long `or` / `and` chains on one
+// attribute (which the compiler merges into one test): their own generator, so that each
+// part of the language has a place of its own here.
+
+/// The declarations every policy of [`declared_policy_text`] starts with.
+const DECLARED: &str = "attribute context.tenant: string\n\
+                        attribute user: {id: string, groups: list<string>, level: number}\n\
+                        set hosts = file(\"data/hosts.txt\")\n";
+
+/// The data files of [`DECLARED`].
+fn declared_data() -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::collections::BTreeMap::from([(
+        "data/hosts.txt".to_string(),
+        b"# hosts\nt1\n x.com \n\nt1\n".to_vec(),
+    )])
+}
+
+/// A test on a declared attribute, or a chain of tests on one attribute.
+fn declared_atom() -> impl Strategy<Value = String> {
+    let tenants = prop::sample::select(vec!["t1", "t2", "x.com", ""]);
+    let ops = prop::sample::select(vec!["==", "!="]);
+    let cmp = prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">="]);
+    prop_oneof![
+        (tenants.clone(), ops.clone()).prop_map(|(t, op)| format!("context.tenant {op} \"{t}\"")),
+        prop::bool::ANY
+            .prop_map(|neg| format!("context.tenant {}in hosts", if neg { "not " } else { "" })),
+        prop::sample::select(vec![
+            "has context",
+            "has context.tenant",
+            "has user",
+            "has user.level"
+        ])
+        .prop_map(String::from),
+        (cmp.clone(), prop::sample::select(vec!["0", "2", "5"]))
+            .prop_map(|(op, n)| format!("user.level {op} {n}")),
+        prop::sample::select(vec!["g1", "g2"]).prop_map(|g| format!("\"{g}\" in user.groups")),
+        prop::sample::select(vec![
+            "count(true, within 10s, per context.tenant) >= 2",
+            "seen(user.level > 2, per user.id)",
+            "sum(user.level, has context, within 20s, per context.tenant) > 4",
+        ])
+        .prop_map(String::from),
+        // Chains on one attribute, mixing `==`, `!=`, `in`, `not in` and `not`.
+        (
+            prop::collection::vec((tenants, ops.clone(), prop::bool::ANY), 2..7),
+            prop::bool::ANY
+        )
+            .prop_map(|(parts, or)| {
+                let parts: Vec<String> = parts
+                    .iter()
+                    .map(|(t, op, not)| {
+                        let test = format!("context.tenant {op} \"{t}\"");
+                        if *not { format!("not {test}") } else { test }
+                    })
+                    .collect();
+                format!("({})", parts.join(if or { " or " } else { " and " }))
+            }),
+        (
+            prop::collection::vec(
+                (cmp, prop::sample::select(vec!["0", "2", "5", "100"])),
+                2..6
+            ),
+            prop::bool::ANY
+        )
+            .prop_map(|(parts, or)| {
+                let parts: Vec<String> = parts
+                    .iter()
+                    .map(|(op, n)| format!("agent.trust {op} {n}"))
+                    .collect();
+                format!("({})", parts.join(if or { " or " } else { " and " }))
+            }),
+        (
+            prop::collection::vec((prop::sample::select(vec!["a", "b", "c", "zz"]), ops), 2..6),
+            prop::bool::ANY
+        )
+            .prop_map(|(parts, or)| {
+                let parts: Vec<String> = parts
+                    .iter()
+                    .map(|(t, op)| format!("tool {op} \"{t}\""))
+                    .collect();
+                format!("({})", parts.join(if or { " or " } else { " and " }))
+            }),
+    ]
+}
+
+fn declared_cond() -> impl Strategy<Value = String> {
+    prop_oneof![2 => declared_atom(), 1 => atom()].prop_recursive(3, 10, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 2..4)
+                .prop_map(|cs| format!("({})", cs.join(" and "))),
+            prop::collection::vec(inner.clone(), 2..4)
+                .prop_map(|cs| format!("({})", cs.join(" or "))),
+            inner.prop_map(|c| format!("not ({c})")),
+        ]
+    })
+}
+
+fn declared_policy_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        (
+            prop::sample::select(vec!["allow", "deny", "escalate", "warn"]),
+            declared_cond(),
+        ),
+        1..6,
+    )
+    .prop_map(|rules| {
+        let mut s = String::from(DECLARED);
+        s.push_str("policy p {\n");
+        for (i, (effect, when)) in rules.iter().enumerate() {
+            s.push_str(&format!(
+                "  rule r{i}: {effect} when {when} because \"m{i}\"\n"
+            ));
+        }
+        s.push_str("}\n");
+        s
+    })
+}
+
+/// An event with the declared attributes, usually well typed and sometimes not.
+fn declared_event() -> impl Strategy<Value = (serde_json::Map<String, serde_json::Value>, i64, u8)>
+{
+    use serde_json::json;
+    let s = |v: Vec<&'static str>| prop::sample::select(v).prop_map(|x| json!(x)).boxed();
+    (
+        event(),
+        value(s(vec!["t1", "t2", "x.com", ""])),
+        value(s(vec!["u1", "u2"])),
+        value(
+            prop::collection::vec(prop::sample::select(vec!["g1", "g2", "g3"]), 0..3)
+                .prop_map(|v| json!(v))
+                .boxed(),
+        ),
+        value(
+            prop::sample::select(vec![0.0, 2.0, 3.0, 5.0])
+                .prop_map(|x| json!(x))
+                .boxed(),
+        ),
+        0u8..4,
+    )
+        .prop_map(|((mut ev, dt, kind), tenant, id, groups, level, shape)| {
+            let mut put = |root: &str, k: &str, v: Option<serde_json::Value>| {
+                if let Some(v) = v {
+                    let entry = ev.entry(root.to_string()).or_insert_with(|| json!({}));
+                    if let Some(o) = entry.as_object_mut() {
+                        o.insert(k.to_string(), v);
+                    }
+                }
+            };
+            put("context", "tenant", tenant);
+            put("user", "id", id);
+            put("user", "groups", groups);
+            put("user", "level", level);
+            if shape == 0 {
+                // A record of the wrong shape.
+                ev.insert("user".into(), json!("not a record"));
+            }
+            (ev, dt, kind)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 600,
+        max_shrink_iters: 2000,
+        failure_persistence: None,
+        .. ProptestConfig::default()
+    })]
+
+    #[test]
+    fn vm_decides_as_the_reference_on_declared_attributes(
+        policy in declared_policy_text(),
+        events in prop::collection::vec(declared_event(), 1..20),
+        groups in prop::bool::weighted(0.2),
+    ) {
+        check_stream_with(&policy, &declared_data(), &events, groups.then_some(0))?;
     }
 }
