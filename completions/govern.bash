@@ -173,7 +173,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__eval)
-            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --color --help --version"
+            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --state --max-keys --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,6 +192,14 @@ _govern() {
                     return 0
                     ;;
                 --signature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-keys)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -603,7 +611,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__simulate)
-            opts="-j -h -V --policy --bundle --baseline --baseline-bundle --mcp-pair --input-format --format --fail-on --max-errors --jobs --no-progress --stats --trust --color --help --version"
+            opts="-j -h -V --policy --bundle --baseline --baseline-bundle --mcp-pair --input-format --format --fail-on --max-errors --jobs --no-progress --stats --trust --state --max-keys --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -657,6 +665,14 @@ _govern() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -669,7 +685,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__test)
-            opts="-o -h -V --filter --format --coverage --min-coverage --min-blocked --watch --record --output --policy --trust --color --help --version"
+            opts="-o -h -V --filter --format --coverage --min-coverage --min-blocked --watch --record --output --policy --trust --state --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -708,6 +724,10 @@ _govern() {
                     return 0
                     ;;
                 --trust)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -100,12 +100,21 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines.
-Stateful rules (count, sum, seen) carry their state from one event to the next.
+Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines; an
+event is at most 32 MiB (docs/limits.md). Stateful rules (count, sum, seen) carry their state
+from one event to the next. Windows run on stream time: an event whose `ts` lies more than 5
+minutes from it (and is not confirmed by the next event) is decided with `ts` unknown, and a
+warning says how many were. Each count, sum and seen holds at most --max-keys keys; a record
+beyond that is refused, the keys it could not hold are unknown (rules fail closed), and a
+warning says so.
 
-Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
-its line number and decided `deny`, and the others are still decided) or when --trust is given
-and the bundle is unsigned or its signature does not verify (then no event is read), and when
+With --trust, the bundle must be signed by keys the trust file accepts, under its own name (its
+file name without .govb); with --state too, not older than the last version of that name
+loaded (newer versions are recorded).
+
+Exit status: 0 when every event was decided, 2 on bad input (a bad event line, or one longer
+than the limit, is reported with its line number and decided `deny`, and the others are still
+decided) or when --trust is given and the bundle is refused (then no event is read), and when
 the decisions cannot be written (a full disk; a reader that goes away is not an error). With
 --exit-code: 0 when every decision is allow, 1 when any is deny, 3 when any is escalate and
 none deny, 2 on errors.
@@ -113,7 +122,7 @@ none deny, 2 on errors.
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
   echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain
-  govern eval --bundle p.govb --trust trust.yaml testdata/events.jsonl")]
+  govern eval --bundle p.govb --trust trust.yaml --state seen.json testdata/events.jsonl")]
 #[command(group(clap::ArgGroup::new("program").required(true).args(["bundle", "policy"])))]
 pub struct EvalArgs {
     /// A compiled bundle to evaluate with.
@@ -150,6 +159,25 @@ pub struct EvalArgs {
     /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
     #[arg(long, value_name = "FILE", requires = "trust")]
     pub signature: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
+
+    /// The most keys each count, sum or seen holds in the stream state (keys with an event in
+    /// the window). Beyond it, new keys are unknown: rules on them fail closed.
+    #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
+    pub max_keys: usize,
+}
+
+fn parse_max_keys(s: &str) -> Result<usize, String> {
+    match s.trim().replace('_', "").parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a number of keys: write a whole number of 1 or more"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -447,6 +475,11 @@ pub struct TestArgs {
     /// that verifies against this trust file (see `govern verify`).
     #[arg(long, value_name = "FILE", conflicts_with = "record")]
     pub trust: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -651,7 +684,10 @@ pub fn parse_gate(s: &str) -> Result<Gate, String> {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Each trace input is its own stream: stateful rules (count, sum, seen) start afresh per file, and
-events are decided in file order. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
+events are decided in file order. Windows run on stream time: an event whose `ts` lies more than
+5 minutes from it (and is not confirmed by the next event) is decided with `ts` unknown. Each
+count, sum and seen holds at most --max-keys keys; records beyond that are refused, keys it could
+not hold are unknown (rules fail closed), and the report counts both. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
 or MCP JSON-RPC logs (--input-format), plain or gzipped; directories are searched for *.jsonl,
 *.ndjson and *.json files (optionally .gz); `-` reads standard input. An MCP connection logged
 as two one-direction files is one input with --mcp-pair CLIENT SERVER.
@@ -660,8 +696,9 @@ The report counts decisions by verdict, tool, agent and determining rule, and co
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
 every flip, by rule and tool, with example events and their file and line.
 
-A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message) stops
-the run with its file and line; --max-errors N skips up to N of them and counts them.
+A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message, a line
+longer than 32 MiB) stops the run with its file and line; --max-errors N skips up to N of them
+and counts them.
 
 Exit status: 0 when every gate passes (or none is given), 1 when a --fail-on gate fails, 2 on
 errors (bad policies, unreadable traces, a bad record beyond --max-errors, no events at all).
@@ -738,4 +775,15 @@ pub struct SimulateArgs {
     /// (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted.
     #[arg(long, value_name = "FILE", requires = "bundle", conflicts_with_all = ["policy", "baseline"])]
     pub trust: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
+
+    /// The most keys each count, sum or seen holds in a stream's state (keys with an event in
+    /// the window). Beyond it, new keys are unknown: rules on them fail closed, and the report
+    /// says how many records were refused.
+    #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
+    pub max_keys: usize,
 }

@@ -48,6 +48,15 @@ pub fn encode(m: &Model) -> Vec<u8> {
                 }
                 None => w.u8(0),
             }
+            w.len(t.refs.len());
+            for (slot, t) in &t.refs {
+                w.u32(*slot);
+                w.u8(ty(*t));
+            }
+            w.len(t.inner.len());
+            for i in &t.inner {
+                w.u32(*i);
+            }
         }
     });
     let vars = section(|w| {
@@ -74,6 +83,10 @@ pub fn encode(m: &Model) -> Vec<u8> {
             for (slot, t) in &r.refs {
                 w.u32(*slot);
                 w.u8(ty(*t));
+            }
+            w.len(r.trackers.len());
+            for t in &r.trackers {
+                w.u32(*t);
             }
         }
     });

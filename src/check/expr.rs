@@ -1105,8 +1105,8 @@ impl Checker<'_> {
         args: &[CallArg],
     ) -> Option<Operand> {
         let usage = match kind {
-            StatefulKind::Count => "count(CONDITION, within DURATION [, per PATH, …])",
-            StatefulKind::Sum => "sum(PATH, CONDITION, within DURATION [, per PATH, …])",
+            StatefulKind::Count => "count(CONDITION [, within DURATION] [, per PATH, …])",
+            StatefulKind::Sum => "sum(PATH, CONDITION [, within DURATION] [, per PATH, …])",
             StatefulKind::Seen => "seen(CONDITION [, within DURATION] [, per PATH, …])",
         };
         let mut exprs = Vec::new();
@@ -1144,14 +1144,6 @@ impl Checker<'_> {
                 )
                 .at(f.src, bad.unwrap_or(e.span), "here")
                 .help(format!("write {usage}")),
-            );
-            return None;
-        }
-        if within.is_none() && kind != StatefulKind::Seen {
-            self.error(
-                Diag::error(codes::STATEFUL, format!("`{}` needs a window", kind.name()))
-                    .at(f.src, e.span, "no `within`")
-                    .help(format!("write {usage}")),
             );
             return None;
         }

@@ -272,6 +272,20 @@ impl Cond {
         out
     }
 
+    /// Visits every `count` / `sum` / `seen` the condition reads directly (not those inside
+    /// their conditions).
+    pub fn for_each_stateful(&self, f: &mut dyn FnMut(StatefulId)) {
+        match self {
+            Cond::Const(_) | Cond::Has(..) => {}
+            Cond::And(cs) | Cond::Or(cs) => cs.iter().for_each(|c| c.for_each_stateful(f)),
+            Cond::Not(c) => c.for_each_stateful(f),
+            Cond::Test(t) => t
+                .operands()
+                .into_iter()
+                .for_each(|o| o.for_each_stateful(f)),
+        }
+    }
+
     /// Visits every atomic test, including those inside stateful conditions when `deep`.
     pub fn for_each_test<'a>(
         &'a self,
@@ -420,7 +434,7 @@ impl Operand {
         }
     }
 
-    fn for_each_stateful(&self, f: &mut dyn FnMut(StatefulId)) {
+    pub fn for_each_stateful(&self, f: &mut dyn FnMut(StatefulId)) {
         match &self.kind {
             OperandKind::Stateful(id) => f(*id),
             OperandKind::Func(_, inner) => inner.for_each_stateful(f),
@@ -726,13 +740,13 @@ impl StatefulKind {
     }
 }
 
-/// `count(COND, within D, per …)`, `sum(PATH, COND, within D, per …)` or
+/// `count(COND [, within D] [, per …])`, `sum(PATH, COND [, within D] [, per …])` or
 /// `seen(COND [, within D] [, per …])`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stateful {
     pub kind: StatefulKind,
     pub cond: Cond,
-    /// Window length in nanoseconds; `None` means the whole stream (only `seen`).
+    /// Window length in nanoseconds; `None` means the whole stream.
     pub within: Option<i64>,
     /// Key attributes; `[session]` unless written.
     pub per: Vec<Attr>,

@@ -14,6 +14,7 @@
 //!    (see `dd`). Common paths stay one walk; the verifier bounds the worst case.
 
 pub mod analysis;
+pub mod bounds;
 mod combine;
 pub mod dd;
 
@@ -174,7 +175,7 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
     for (t, l) in tracker_conds.iter().enumerate() {
         let d = b.build(&mut m, l);
         let t = u32::try_from(t).unwrap_or(u32::MAX);
-        diagrams.push(m.map(d, Some(Item::Fire(t).code()), None));
+        diagrams.push(m.map(d, Some(Item::Fire(t).code()), Some(Item::Maybe(t).code())));
         if m.exceeded() {
             // A tracker condition is a rule's stateful call: blame no rule in particular.
             return Err(TooLarge { rule: None });
@@ -291,6 +292,7 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
                 .collect();
             refs.sort();
             refs.dedup();
+            let trackers = lw.trackers_read(&r.cond);
             RuleInfo {
                 id: r.id.clone(),
                 effect: r.effect,
@@ -301,6 +303,7 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
                 line: u32::try_from(line).unwrap_or(0),
                 column: u32::try_from(column).unwrap_or(0),
                 refs,
+                trackers,
             }
         })
         .collect();
@@ -365,11 +368,23 @@ fn lower(bundle: &Bundle) -> Lowered {
             Some(&id) => id,
             None => {
                 let id = u32::try_from(lw.trackers.len()).unwrap_or(u32::MAX);
+                let mut refs: Vec<(u32, Ty)> = s
+                    .cond
+                    .attr_refs(bundle)
+                    .into_iter()
+                    .map(|(a, ty)| (lw.slot(&a), ty))
+                    .collect();
+                refs.extend(key.value.map(|v| (v, Ty::Number)));
+                refs.sort();
+                refs.dedup();
+                let inner = lw.trackers_read(&s.cond);
                 let tracker = Tracker {
                     kind: s.kind,
                     within: s.within,
                     per: key.per.clone(),
                     value: key.value,
+                    refs,
+                    inner,
                 };
                 lw.trackers.push((key.clone(), tracker));
                 lw.tracker_ids.insert(key, id);
@@ -395,17 +410,16 @@ fn lower(bundle: &Bundle) -> Lowered {
     }
     let mut order: Vec<usize> = (0..lw.vars.len()).collect();
     let keys: Vec<String> = lw.vars.iter().map(|v| format!("{v:?}")).collect();
+    let time_slots: Vec<u32> = lw
+        .slots
+        .iter()
+        .filter(|(p, _)| p.first().is_some_and(|s| s == "time"))
+        .map(|(_, &s)| s)
+        .collect();
+    let class = |v: usize| var_class(lw.vars.get(v), &time_slots);
     order.sort_by(|&a, &b| {
-        let ka = (
-            var_class(lw.vars.get(a)),
-            std::cmp::Reverse(uses.get(a)),
-            keys.get(a),
-        );
-        let kb = (
-            var_class(lw.vars.get(b)),
-            std::cmp::Reverse(uses.get(b)),
-            keys.get(b),
-        );
+        let ka = (class(a), std::cmp::Reverse(uses.get(a)), keys.get(a));
+        let kb = (class(b), std::cmp::Reverse(uses.get(b)), keys.get(b));
         ka.cmp(&kb)
     });
     let mut rank = vec![0u32; lw.vars.len()];
@@ -464,30 +478,45 @@ fn unite(m: &mut Manager, diagrams: Vec<NodeRef>) -> NodeRef {
 
 /// Classes of variables in diagram order: cheap tests on attributes first, then tests that
 /// transform strings, then regexes and functions that parse, decode or scan their input, then
-/// anything that looks up stream state. Within a class
-/// the variables more rules use come first, so shared tests (`tool`, a policy's scope) sit at
-/// the top of the diagram.
-fn var_class(v: Option<&VarKey>) -> u8 {
+/// anything that depends on the stream: a tracker's value, and `time.*` (whether an event's `ts`
+/// is believed depends on stream time). Within a class the variables more rules use come first,
+/// so shared tests (`tool`, a policy's scope) sit at the top of the diagram.
+fn var_class(v: Option<&VarKey>, time_slots: &[u32]) -> u8 {
+    let op = |k: &OpKey| op_class(k, time_slots);
     match v {
-        Some(VarKey::Switch(k) | VarKey::Thresh(k) | VarKey::Bool(k)) => op_class(k),
-        Some(VarKey::Has(_)) => 0,
+        Some(VarKey::Switch(k) | VarKey::Thresh(k) | VarKey::Bool(k)) => op(k),
+        Some(VarKey::Has(slot)) => {
+            if time_slots.contains(slot) {
+                3
+            } else {
+                0
+            }
+        }
         Some(VarKey::Pred(p)) => match p {
             PredKey::Cmp(_, a, b)
             | PredKey::Contains(a, b)
             | PredKey::StartsWith(a, b)
-            | PredKey::EndsWith(a, b) => op_class(a).max(op_class(b)),
-            PredKey::In(a, _) => op_class(a),
-            PredKey::Regex(a, ..) => op_class(a).max(2),
+            | PredKey::EndsWith(a, b) => op(a).max(op(b)),
+            PredKey::In(a, vs) => vs.iter().map(op).fold(op(a), u8::max),
+            PredKey::Regex(a, ..) => op(a).max(2),
         },
         None => 4,
     }
 }
 
-fn op_class(k: &OpKey) -> u8 {
+fn op_class(k: &OpKey, time_slots: &[u32]) -> u8 {
     match k {
         OpKey::Tracker(_) => 3,
-        OpKey::Func(f, inner) => op_class(inner).max(if f.is_costly() { 2 } else { 1 }),
+        OpKey::Slot(slot, _) if time_slots.contains(slot) => 3,
+        OpKey::Func(f, inner) => op_class(inner, time_slots).max(if f.is_costly() { 2 } else { 1 }),
         _ => 0,
+    }
+}
+
+impl OpKey {
+    /// Whether the value is a tracker's (a range when its events were uncertain).
+    fn is_tracker(&self) -> bool {
+        matches!(self, OpKey::Tracker(_))
     }
 }
 
@@ -559,6 +588,19 @@ impl Lowerer {
         self.slots.get(a.segments()).copied().unwrap_or(0)
     }
 
+    /// The trackers a condition reads directly (not those inside their conditions), sorted.
+    fn trackers_read(&self, c: &Cond) -> Vec<u32> {
+        let mut ids = Vec::new();
+        c.for_each_stateful(&mut |id| ids.push(id));
+        let mut out: Vec<u32> = ids
+            .into_iter()
+            .filter_map(|id| self.stateful_tracker.get(&id).copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     fn var(&mut self, key: VarKey) -> usize {
         if let Some(&v) = self.var_ids.get(&key) {
             return v;
@@ -613,7 +655,9 @@ impl Lowerer {
                         self.var_consts.entry(v).or_default().push(s.clone());
                         L::Atom(v, Atom::InStrings(vec![s.clone()], *op == CmpOp::Ne))
                     }
-                    (Some(Const::Number(n)), Ty::Number) => {
+                    // A count or a sum may be a range: each comparison on it is a test of its
+                    // own, true when it holds for every value of the range, false for none.
+                    (Some(Const::Number(n)), Ty::Number) if !l.is_tracker() => {
                         let v = self.var(VarKey::Thresh(l));
                         L::Atom(v, Atom::Cmp(*op, Num(*n)))
                     }
@@ -671,7 +715,7 @@ impl Lowerer {
                             .extend(strings.iter().cloned());
                         L::Atom(v, Atom::InStrings(strings, *negated))
                     }
-                    Ty::Number if nums.is_some() => {
+                    Ty::Number if nums.is_some() && !l.is_tracker() => {
                         let v = self.var(VarKey::Thresh(l));
                         L::Atom(v, Atom::InNums(nums.unwrap_or_default(), *negated))
                     }

@@ -28,8 +28,12 @@ pub struct Loaded {
 }
 
 /// Builds (or loads) the bundle a suite names. With a trust file, only a signed `.govb` whose
-/// signature verifies is accepted.
-pub fn load_bundle(spec: &BundleSpec, trust: Option<&Path>) -> Result<Loaded, Vec<Diag>> {
+/// signature verifies is accepted (and with a state file, not an older version).
+pub fn load_bundle(
+    spec: &BundleSpec,
+    trust: Option<&Path>,
+    state: Option<&Path>,
+) -> Result<Loaded, Vec<Diag>> {
     match (spec, trust) {
         (BundleSpec::Sources(_), Some(trust)) => Err(vec![
             Diag::error(
@@ -45,7 +49,14 @@ pub fn load_bundle(spec: &BundleSpec, trust: Option<&Path>) -> Result<Loaded, Ve
             )),
         ]),
         (BundleSpec::Compiled(path), Some(trust)) => Ok(Loaded {
-            program: crate::pipeline::load_signed_bundle(path, None, trust)?,
+            program: crate::pipeline::load_signed_bundle(
+                path,
+                crate::pipeline::Trusted {
+                    trust,
+                    signature: None,
+                    state,
+                },
+            )?,
             checked: None,
         }),
         (BundleSpec::Sources(paths), None) => {
@@ -267,7 +278,11 @@ pub fn run_suites(paths: &[PathBuf], opts: &Options) -> RunReport {
         let bi = match report.bundles.iter().position(|b| b.spec == suite.bundle) {
             Some(i) => i,
             None => {
-                let (loaded, errors) = match load_bundle(&suite.bundle, opts.trust.as_deref()) {
+                let (loaded, errors) = match load_bundle(
+                    &suite.bundle,
+                    opts.trust.as_deref(),
+                    opts.state.as_deref(),
+                ) {
                     Ok(l) => (Some(l), Vec::new()),
                     Err(e) => (None, e),
                 };
@@ -342,13 +357,16 @@ pub fn run_case(suite: &Suite, case: &Case, loaded: &Loaded, cov: &mut Coverage)
         return res;
     }
     let program = &loaded.program;
-    let mut state = program.new_state();
+    // A suite's times are the author's: they stand for the host clock of a live decision
+    // point, so every `ts` is believed.
+    let limits = crate::vm::StreamLimits::trusted_time();
+    let mut state = program.new_state_with(limits);
     let mut event = Event::default();
     let mut out = Outcome::default();
     let mut oracle = loaded
         .checked
         .as_ref()
-        .map(|b| Reference::new(b, program.digest.clone()));
+        .map(|b| Reference::with_limits(b, program.digest.clone(), limits));
     for (n, ev) in case.events.iter().enumerate() {
         let at = |what: &str| match &ev.step {
             Some(s) => format!(

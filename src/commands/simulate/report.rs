@@ -303,6 +303,33 @@ pub fn text(
             let _ = writeln!(out, "    {:>7}  {kind}", thousands(*n));
         }
     }
+    if r.untimed > 0 {
+        let _ = writeln!(
+            out,
+            "  {} {} a `ts` more than {} from stream time and {} decided with `ts` unknown",
+            thousands(r.untimed),
+            if r.untimed == 1 {
+                "event had"
+            } else {
+                "events had"
+            },
+            crate::bytecode::listing::duration(crate::vm::StreamLimits::MAX_SKEW),
+            if r.untimed == 1 { "was" } else { "were" },
+        );
+    }
+    if r.refused > 0 {
+        let _ = writeln!(
+            out,
+            "  {} {} refused at --max-keys {}: keys the state could not hold were decided unknown (fail closed)",
+            thousands(r.refused),
+            if r.refused == 1 {
+                "record was"
+            } else {
+                "records were"
+            },
+            r.max_keys,
+        );
+    }
     if inputs > 1 || r.inputs.iter().any(|i| i.format != "jsonl") {
         let _ = writeln!(out, "\ninputs");
         let mut t = Table::new(&[
