@@ -77,6 +77,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to print the results')
             [CompletionResult]::new('--min-coverage', '--min-coverage', [CompletionResultType]::ParameterName, 'Fail (exit 1) when rule coverage is below P percent (0-100)')
+            [CompletionResult]::new('--min-blocked', '--min-blocked', [CompletionResultType]::ParameterName, 'Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of failing on it, and fail (exit 1) when fewer than P percent of any variant''s attacks are blocked. Benign cases that are not allowed still fail')
             [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where --record writes the suite (atomically)')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where --record writes the suite (atomically)')

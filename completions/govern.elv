@@ -70,6 +70,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --filter 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)'
             cand --format 'How to print the results'
             cand --min-coverage 'Fail (exit 1) when rule coverage is below P percent (0-100)'
+            cand --min-blocked 'Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of failing on it, and fail (exit 1) when fewer than P percent of any variant''s attacks are blocked. Benign cases that are not allowed still fail'
             cand --record 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o'
             cand -o 'Where --record writes the suite (atomically)'
             cand --output 'Where --record writes the suite (atomically)'

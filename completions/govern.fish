@@ -75,6 +75,7 @@ complete -c govern -n "__fish_govern_using_subcommand test" -l format -d 'How to
 json\t'One JSON document with every case, failure and error'
 junit\t'JUnit XML, for CI test reporters'"
 complete -c govern -n "__fish_govern_using_subcommand test" -l min-coverage -d 'Fail (exit 1) when rule coverage is below P percent (0-100)' -r
+complete -c govern -n "__fish_govern_using_subcommand test" -l min-blocked -d 'Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of failing on it, and fail (exit 1) when fewer than P percent of any variant\'s attacks are blocked. Benign cases that are not allowed still fail' -r
 complete -c govern -n "__fish_govern_using_subcommand test" -l record -d 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -s o -l output -d 'Where --record writes the suite (atomically)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -l policy -d 'The policies --record decides with (files or directories; repeat for several)' -r -F

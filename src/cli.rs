@@ -407,13 +407,20 @@ interpreter; a disagreement between them is reported as an internal error.
 Rule coverage is the percentage of rules that decided at least one event of the run (for warn
 rules: warned); leaf coverage is the percentage of decision-diagram leaves reached.
 
-Exit status: 0 when every case passes (and coverage meets --min-coverage), 1 when a case fails
-or coverage is below the minimum, 2 when a suite or its policies have errors (bad YAML, unknown
-fields, impossible expectations, policies that do not compile) or on I/O errors.
+Red-team corpora mark cases `kind: attack` (must be denied or escalated) or `kind: benign` (must
+be allowed) and may run every case under several `variants`; the report then shows the attacks
+blocked and the benign cases allowed per variant.
+
+Exit status: 0 when every case passes (and coverage meets --min-coverage, and every variant
+blocks --min-blocked percent of its attacks), 1 when a case fails (with --min-blocked, an
+allowed attack is counted, not failed) or a minimum is not met, 2 when a suite or its policies
+have errors (bad YAML, unknown fields, impossible expectations, policies that do not compile)
+or on I/O errors.
 
 Examples:
   govern test policies/
   govern test policies/ --coverage --min-coverage 100
+  govern test testdata/redteam/ --min-blocked 95
   govern test . --filter payments --format junit > report.xml
   govern test --record traces/today.jsonl --policy policies/ -o regress/today.test.yaml
   govern test policies/ --watch")]
@@ -439,6 +446,12 @@ pub struct TestArgs {
     /// Fail (exit 1) when rule coverage is below P percent (0-100).
     #[arg(long, value_name = "P", value_parser = parse_percent)]
     pub min_coverage: Option<f64>,
+
+    /// Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of
+    /// failing on it, and fail (exit 1) when fewer than P percent of any variant's attacks are
+    /// blocked. Benign cases that are not allowed still fail.
+    #[arg(long, value_name = "P", value_parser = parse_percent)]
+    pub min_blocked: Option<f64>,
 
     /// Re-run the affected suites whenever a .gov or suite file under the paths (or their
     /// bundles) changes.

@@ -341,3 +341,80 @@ pub fn mcp_import(data: &[u8]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Arbitrary text → every function of the language (`fold`, `decoded`, `sql_statements`,
+/// `secrets`, …): none may panic; each must give the same value through the reference's and
+/// the VM's entry points; values stay within their documented size bounds; list items never
+/// hold NUL (the VM's separator); and what a strict decoder returns encodes back to an input
+/// it decodes the same way.
+pub fn functions(data: &[u8]) -> Result<(), String> {
+    use crate::builtins::{FnValue, Written, apply, apply_into, decode};
+    use crate::check::Func;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    let mut buf = String::new();
+    for f in Func::ALL {
+        let value = apply(f, text);
+        let written = apply_into(f, text, &mut buf);
+        let same = match (&value, written) {
+            (None, None) => true,
+            (Some(FnValue::Str(s)), Some(Written::Str)) => *s == buf,
+            (Some(FnValue::Num(a)), Some(Written::Num(b))) => a == &b,
+            (Some(FnValue::Bool(a)), Some(Written::Bool(b))) => *a == b,
+            (Some(FnValue::List(items)), Some(Written::List)) => items
+                .iter()
+                .map(String::as_str)
+                .eq(crate::builtins::list_items(&buf)),
+            _ => false,
+        };
+        if !same {
+            return Err(format!(
+                "{}: apply and apply_into disagree on {text:?}",
+                f.name()
+            ));
+        }
+        let bound = match f {
+            Func::Lower | Func::Upper => text.len() * 3,
+            Func::Decoded => text.len() * decode::DECODED_GROWTH + 64,
+            Func::Nfkc | Func::Fold => text.len() * crate::builtins::fold::GROWTH + 64,
+            _ => text.len(),
+        };
+        match &value {
+            Some(FnValue::Str(s)) if s.len() > bound => {
+                return Err(format!(
+                    "{}: {} bytes from {} bytes of input",
+                    f.name(),
+                    s.len(),
+                    text.len()
+                ));
+            }
+            Some(FnValue::List(items)) if items.iter().any(|i| i.contains('\0')) => {
+                return Err(format!("{}: a list item holds NUL", f.name()));
+            }
+            _ => {}
+        }
+        // Strict decoders: the decoded text, encoded again, decodes to itself.
+        if let Some(FnValue::Str(s)) = &value {
+            let again = match f {
+                Func::HexDecode => {
+                    let hex: String = s.bytes().map(|b| format!("{b:02x}")).collect();
+                    apply(f, &hex)
+                }
+                Func::UrlDecode => {
+                    let pct: String = s.bytes().map(|b| format!("%{b:02X}")).collect();
+                    apply(f, &pct)
+                }
+                Func::Base64Decode => {
+                    use base64ct::Encoding;
+                    apply(f, &base64ct::Base64::encode_string(s.as_bytes()))
+                }
+                _ => continue,
+            };
+            if again.as_ref() != Some(&FnValue::Str(s.clone())) {
+                return Err(format!("{}: {s:?} does not round-trip", f.name()));
+            }
+        }
+    }
+    Ok(())
+}

@@ -40,6 +40,11 @@ fn event_corpus() {
 }
 
 #[test]
+fn functions_corpus() {
+    replay("functions", govern::fuzzing::functions);
+}
+
+#[test]
 fn mcp_log_corpus() {
     replay("mcp_log", govern::fuzzing::mcp_log);
 }
