@@ -367,7 +367,12 @@ fn the_readme_exit_code_table_has_every_code() {
     // And the code is what `eval --exit-code` gives for an escalated event.
     let event = r#"{"action":"tool_call","tool":"transfer_funds","args":{"amount":5000,"to":"x","currency":"EUR"},"agent":{"id":"f","roles":["finance"],"trust":900}}"#;
     let (text, code) = run(
-        &["eval", "--policy", "testdata/simulate/policy", "--exit-code"],
+        &[
+            "eval",
+            "--policy",
+            "testdata/simulate/policy",
+            "--exit-code",
+        ],
         event,
     );
     assert_eq!(code, 3, "{text}");
