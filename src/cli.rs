@@ -102,22 +102,27 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Events are JSON objects, one per line (JSONL), or JSON objects that may span lines; with
---input-format (detected from the first record by default) also OpenTelemetry GenAI spans
-(OTLP/JSON) and MCP JSON-RPC messages, each read as `simulate` reads them, gzipped or not.
-When standard input (or EVENTS) is a pipe or a terminal, each decision is written and flushed
-as soon as its event is read: a program can keep one `govern eval` running and write an event,
-read its decision, write the next (docs/serve.md, \"eval as a coprocess\"). Files are read in
-large blocks and decided with every core, in the same order and with the same results.
-Stateful rules (count, sum, seen) carry their state from one event to the next. Windows run on
-stream time: an event whose `ts` lies more than 5 minutes from it (and is not confirmed by the
-next event) is decided with `ts` unknown, and a warning says how many were. Each count, sum and
-seen holds at most --max-keys keys; a record beyond that is refused, the keys it could not hold
-are unknown (rules fail closed), and a warning says so.
+Events are JSON objects, one per line (JSONL), or JSON objects that may span lines; an event is
+at most 32 MiB (docs/limits.md). With --input-format (detected from the first record by
+default) also OpenTelemetry GenAI spans (OTLP/JSON) and MCP JSON-RPC messages, each read as
+`simulate` reads them, gzipped or not. When standard input (or EVENTS) is a pipe or a terminal,
+each decision is written and flushed as soon as its event is read: a program can keep one
+`govern eval` running and write an event, read its decision, write the next (docs/serve.md,
+\"eval as a coprocess\"). Files are read in large blocks and decided with every core, in the
+same order and with the same results. Stateful rules (count, sum, seen) carry their state from
+one event to the next. Windows run on stream time: an event whose `ts` lies more than 5 minutes
+from it (and is not confirmed by the next event) is decided with `ts` unknown, and a warning
+says how many were. Each count, sum and seen holds at most --max-keys keys; a record beyond
+that is refused, the keys it could not hold are unknown (rules fail closed), and a warning says
+so.
 
-Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
-its line number and decided `deny`, and the others are still decided) or when --trust is given
-and the bundle is unsigned or its signature does not verify (then no event is read), and when
+With --trust, the bundle must be signed by keys the trust file accepts, under its own name (its
+file name without .govb); with --state too, not older than the last version of that name
+loaded (newer versions are recorded).
+
+Exit status: 0 when every event was decided, 2 on bad input (a bad event line, or one longer
+than the limit, is reported with its line number and decided `deny`, and the others are still
+decided) or when --trust is given and the bundle is refused (then no event is read), and when
 the decisions cannot be written (a full disk; a reader that goes away is not an error). With
 --exit-code: 0 when every decision is allow, 1 when any is deny, 3 when any is escalate and
 none deny, 2 on errors.
@@ -125,7 +130,7 @@ none deny, 2 on errors.
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
   echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain
-  govern eval --bundle p.govb --trust trust.yaml testdata/events.jsonl")]
+  govern eval --bundle p.govb --trust trust.yaml --state seen.json testdata/events.jsonl")]
 #[command(group(clap::ArgGroup::new("program").required(true).args(["bundle", "policy"])))]
 pub struct EvalArgs {
     /// A compiled bundle to evaluate with.
@@ -162,6 +167,11 @@ pub struct EvalArgs {
     /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
     #[arg(long, value_name = "FILE", requires = "trust")]
     pub signature: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
 
     /// The most keys each count, sum or seen holds in the stream state (keys with an event in
     /// the window). Beyond it, new keys are unknown: rules on them fail closed.
@@ -512,13 +522,20 @@ interpreter; a disagreement between them is reported as an internal error.
 Rule coverage is the percentage of rules that decided at least one event of the run (for warn
 rules: warned); leaf coverage is the percentage of decision-diagram leaves reached.
 
-Exit status: 0 when every case passes (and coverage meets --min-coverage), 1 when a case fails
-or coverage is below the minimum, 2 when a suite or its policies have errors (bad YAML, unknown
-fields, impossible expectations, policies that do not compile) or on I/O errors.
+Red-team corpora mark cases `kind: attack` (must be denied or escalated) or `kind: benign` (must
+be allowed) and may run every case under several `variants`; the report then shows the attacks
+blocked and the benign cases allowed per variant.
+
+Exit status: 0 when every case passes (and coverage meets --min-coverage, and every variant
+blocks --min-blocked percent of its attacks), 1 when a case fails (with --min-blocked, an
+allowed attack is counted, not failed) or a minimum is not met, 2 when a suite or its policies
+have errors (bad YAML, unknown fields, impossible expectations, policies that do not compile)
+or on I/O errors.
 
 Examples:
   govern test policies/
   govern test policies/ --coverage --min-coverage 100
+  govern test testdata/redteam/ --min-blocked 95
   govern test . --filter payments --format junit > report.xml
   govern test --record traces/today.jsonl --policy policies/ -o regress/today.test.yaml
   govern test policies/ --watch")]
@@ -545,6 +562,12 @@ pub struct TestArgs {
     #[arg(long, value_name = "P", value_parser = parse_percent)]
     pub min_coverage: Option<f64>,
 
+    /// Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of
+    /// failing on it, and fail (exit 1) when fewer than P percent of any variant's attacks are
+    /// blocked. Benign cases that are not allowed still fail.
+    #[arg(long, value_name = "P", value_parser = parse_percent)]
+    pub min_blocked: Option<f64>,
+
     /// Re-run the affected suites whenever a .gov or suite file under the paths (or their
     /// bundles) changes.
     #[arg(long, conflicts_with = "record")]
@@ -567,6 +590,11 @@ pub struct TestArgs {
     /// that verifies against this trust file (see `govern verify`).
     #[arg(long, value_name = "FILE", conflicts_with = "record")]
     pub trust: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -781,10 +809,17 @@ as two one-direction files is one input with --mcp-pair CLIENT SERVER.
 
 The report counts decisions by verdict, tool, agent and determining rule, and compares them with
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
-every flip, by rule and tool, with example events and their file and line.
+every flip, by rule and tool, with example events and their file and line. It shows which
+attributes were unknown (absent or mistyped), to which rules, and how many decisions that decided.
 
-A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message) stops
-the run with its file and line; --max-errors N skips up to N of them and counts them.
+OTLP spans inherit `session` and `agent` from their ancestors in the trace (the conversation and
+the agent live on the `invoke_agent` span, not on the tool spans beneath it). Tool arguments cut
+short by an SDK's attribute length limit are decided with `args` unknown and counted.
+--dump-events FILE writes the events as they were derived, to see what the policy saw.
+
+A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message, a line
+longer than 32 MiB) stops the run with its file and line; --max-errors N skips up to N of them
+and counts them.
 
 Exit status: 0 when every gate passes (or none is given), 1 when a --fail-on gate fails, 2 on
 errors (bad policies, unreadable traces, a bad record beyond --max-errors, no events at all).
@@ -794,6 +829,7 @@ Examples:
   govern simulate --policy policies/ --baseline old-policies/ traces/ --fail-on new-allow
   govern simulate --bundle p.govb --format json --fail-on 'deny-rate>5%' week.jsonl.gz
   govern simulate --bundle p.govb --input-format otel --format jsonl spans.json > decisions.jsonl
+  govern simulate --bundle p.govb spans.jsonl --dump-events events.jsonl
   govern simulate --policy policies/ --mcp-pair client-sent.jsonl server-sent.jsonl")]
 pub struct SimulateArgs {
     /// Policy files or directories to compile and simulate (repeat for several).
@@ -844,6 +880,12 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_errors: u64,
 
+    /// Write every decided event, as read from the traces (OTLP spans and MCP messages
+    /// turned into events), to FILE: one JSON object per line, in decision order (line N
+    /// is the event of the N-th `--format jsonl` decision). Written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub dump_events: Option<PathBuf>,
+
     /// Threads that parse events (default: the number of cores). Output does not depend on it.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
@@ -861,6 +903,11 @@ pub struct SimulateArgs {
     /// (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted.
     #[arg(long, value_name = "FILE", requires = "bundle", conflicts_with_all = ["policy", "baseline"])]
     pub trust: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
 
     /// The most keys each count, sum or seen holds in a stream's state (keys with an event in
     /// the window). Beyond it, new keys are unknown: rules on them fail closed, and the report
