@@ -1,0 +1,115 @@
+//! The documentation runs: every `console` code block of `README.md` and `docs/*.md` is a
+//! sequence of commands (`$ govern …`), each followed by its output and, when it does not
+//! succeed, its exit status (`? 1`), run with `trycmd` as written. A doc whose flags, outputs,
+//! counts or sample files drift from what govern does fails here.
+//!
+//! The commands run in a scratch folder under `target/` that links to the project's top-level
+//! files and folders, so that paths read as they do from the project's root
+//! (`policies/`, `testdata/…`) while files a command writes (`keys/`, `-o out/…`) land in the
+//! scratch folder. Blocks marked `console,ignore`, and `sh` or `text` blocks, are not run:
+//! servers, benchmarks and examples that need files outside the project. In an expected
+//! output, `...` on a line of its own stands for any number of lines and `[..]` for any text
+//! within a line. `TRYCMD=overwrite cargo test --test docs` rewrites the outputs in place.
+//!
+//! Examples that are files of their own (the README's policy, the testing guide's suite) are
+//! also checked to be exactly the files the commands run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn documents() -> Vec<PathBuf> {
+    let mut docs = vec![root().join("README.md")];
+    let mut more: Vec<PathBuf> = fs::read_dir(root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    more.sort();
+    docs.extend(more);
+    docs
+}
+
+/// A scratch folder whose entries link to the project's top-level entries.
+fn scratch() -> PathBuf {
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docs");
+    if work.exists() {
+        fs::remove_dir_all(&work).unwrap();
+    }
+    fs::create_dir_all(&work).unwrap();
+    for entry in fs::read_dir(root()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == ".git" {
+            continue;
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(entry.path(), work.join(&name)).unwrap();
+    }
+    work
+}
+
+#[cfg(unix)]
+#[test]
+fn documented_commands_run_as_written() {
+    let docs = documents();
+    let work = scratch();
+    // Every command of a block runs from the scratch folder; the other tests of this file
+    // use absolute paths, so they do not depend on the process's working folder.
+    std::env::set_current_dir(&work).unwrap();
+    let cases = trycmd::TestCases::new();
+    cases
+        .register_bin("govern", Path::new(env!("CARGO_BIN_EXE_govern")))
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100");
+    for doc in &docs {
+        cases.case(doc);
+    }
+    cases.run();
+}
+
+/// The text of the `n`th code block of `doc` whose info string is `info`.
+fn block(doc: &str, info: &str, n: usize) -> String {
+    let text = fs::read_to_string(root().join(doc)).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match &mut current {
+            None if line.trim_end() == format!("```{info}") => current = Some(String::new()),
+            Some(_) if line.trim_end() == "```" => blocks.extend(current.take()),
+            Some(b) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+        .into_iter()
+        .nth(n)
+        .unwrap_or_else(|| panic!("{doc} has no {n}th `{info}` block"))
+}
+
+#[test]
+fn the_readme_policy_is_the_one_its_commands_run() {
+    let file = fs::read_to_string(root().join("testdata/readme/finance.gov")).unwrap();
+    assert_eq!(
+        block("README.md", "gov", 0),
+        file,
+        "README.md's policy and testdata/readme/finance.gov differ"
+    );
+}
+
+#[test]
+fn the_testing_guide_suite_is_the_one_its_commands_run() {
+    let file = fs::read_to_string(root().join("testdata/readme/finance.test.yaml")).unwrap();
+    assert_eq!(
+        block("docs/testing.md", "yaml", 0),
+        file,
+        "docs/testing.md's first suite and testdata/readme/finance.test.yaml differ"
+    );
+}
