@@ -113,3 +113,59 @@ fn the_testing_guide_suite_is_the_one_its_commands_run() {
         "docs/testing.md's first suite and testdata/readme/finance.test.yaml differ"
     );
 }
+
+/// Every relative link of the documents, and every path of the project they name in
+/// backticks (`testdata/…`, `src/…`), exists: a document never points at a file that is not
+/// in the project. Patterns (`*`, `…`, `CODE-name`) are not paths.
+#[test]
+fn the_files_the_documents_name_exist() {
+    let link = regex::Regex::new(r"\]\(([^)#\s]+)(#[^)]*)?\)").unwrap();
+    let code = regex::Regex::new(r"`([^`\s]+)`").unwrap();
+    let tops = [
+        "src/",
+        "tests/",
+        "testdata/",
+        "docs/",
+        "benches/",
+        "examples/",
+        "fuzz/",
+        "policies/",
+        "grammar/",
+        "completions/",
+        "snapshots/",
+        ".ci/",
+    ];
+    let mut missing = Vec::new();
+    for doc in documents() {
+        let text = fs::read_to_string(&doc).unwrap();
+        let base = doc.parent().unwrap();
+        let shown = doc.strip_prefix(root()).unwrap().display().to_string();
+        for m in link.captures_iter(&text) {
+            let target = &m[1];
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            if !base.join(target).exists() {
+                missing.push(format!("{shown}: link {target}"));
+            }
+        }
+        for m in code.captures_iter(&text) {
+            let t = m[1].trim_end_matches(['.', ',', ':', ';']);
+            let path = t.split(':').next().unwrap_or(t);
+            if !tops.iter().any(|p| path.starts_with(p))
+                || path.contains(['*', '…', '{', '<', '$'])
+                || path.contains("CODE-name")
+            {
+                continue;
+            }
+            if !root().join(path).exists() && !base.join(path).exists() {
+                missing.push(format!("{shown}: `{t}`"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the documents name files that are not in the project:\n{}",
+        missing.join("\n")
+    );
+}
