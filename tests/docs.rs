@@ -13,7 +13,12 @@
 //!
 //! Examples that are files of their own (the README's policy, the testing guide's suite) are
 //! also checked to be exactly the files the commands run.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -167,5 +172,106 @@ fn the_files_the_documents_name_exist() {
         missing.is_empty(),
         "the documents name files that are not in the project:\n{}",
         missing.join("\n")
+    );
+}
+
+/// Splits a shell command line into words: blanks separate, `'…'` and `"…"` quote, and a
+/// redirection (`>`, `<`, `|`) or a comment (` #`) ends the command.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => out.extend(word.take()),
+            (None, '>' | '<' | '|') => break,
+            (None, '#') if word.is_none() => break,
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    out.extend(word);
+    out
+}
+
+/// The `govern …` command lines of `text`: a line's `\` continuation joined, a leading `$ `
+/// or a path to the binary (`target/release/govern`) taken as `govern`.
+fn command_lines(text: &str) -> Vec<Vec<String>> {
+    let mut lines = Vec::new();
+    let mut pending = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(head) = line.strip_suffix('\\') {
+            pending.push_str(head);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(line);
+        let full = std::mem::take(&mut pending);
+        let full = full.strip_prefix("$ ").unwrap_or(&full);
+        let mut w = words(full);
+        if w.first()
+            .is_some_and(|b| b == "govern" || b.ends_with("/govern"))
+        {
+            w[0] = "govern".into();
+            lines.push(w);
+        }
+    }
+    lines
+}
+
+/// Every `govern …` command of the documents' `sh` blocks (the examples that are not run)
+/// and of the examples in `--help` parses: no flag, value or subcommand that does not exist.
+#[test]
+fn documented_commands_that_are_not_run_parse() {
+    use clap::{CommandFactory, Parser};
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    let mut check = |place: String, args: Vec<String>| {
+        checked += 1;
+        if let Err(e) = govern::cli::Cli::try_parse_from(&args) {
+            wrong.push(format!("{place}: `{}`: {}", args.join(" "), e.kind()));
+        }
+    };
+    for doc in documents() {
+        let text = fs::read_to_string(&doc).unwrap();
+        let shown = doc.strip_prefix(root()).unwrap().display().to_string();
+        let mut in_sh = false;
+        let mut block = String::new();
+        for line in text.lines() {
+            if !in_sh && line.trim_end() == "```sh" {
+                in_sh = true;
+            } else if in_sh && line.trim_end() == "```" {
+                in_sh = false;
+                for args in command_lines(&std::mem::take(&mut block)) {
+                    check(shown.clone(), args);
+                }
+            } else if in_sh {
+                block.push_str(line);
+                block.push('\n');
+            }
+        }
+    }
+    let cli = govern::cli::Cli::command();
+    for sub in cli.get_subcommands() {
+        for help in [sub.get_after_help(), sub.get_after_long_help()]
+            .into_iter()
+            .flatten()
+        {
+            for args in command_lines(&help.to_string()) {
+                check(format!("govern {} --help", sub.get_name()), args);
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} commands found");
+    assert!(
+        wrong.is_empty(),
+        "documented commands that govern does not accept:\n{}",
+        wrong.join("\n")
     );
 }
