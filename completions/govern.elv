@@ -121,6 +121,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --format 'What to print'
             cand --fail-on 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1'
             cand --max-errors 'Skip up to N bad records (counted in the report) instead of stopping at the first'
+            cand --dump-events 'Write every decided event, as read from the traces (OTLP spans and MCP messages turned into events), to FILE: one JSON object per line, in decision order (line N is the event of the N-th `--format jsonl` decision). Written atomically'
             cand -j 'Threads that parse events (default: the number of cores). Output does not depend on it'
             cand --jobs 'Threads that parse events (default: the number of cores). Output does not depend on it'
             cand --trust 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted'

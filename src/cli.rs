@@ -695,7 +695,13 @@ as two one-direction files is one input with --mcp-pair CLIENT SERVER.
 
 The report counts decisions by verdict, tool, agent and determining rule, and compares them with
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
-every flip, by rule and tool, with example events and their file and line.
+every flip, by rule and tool, with example events and their file and line. It shows which
+attributes were unknown (absent or mistyped), to which rules, and how many decisions that decided.
+
+OTLP spans inherit `session` and `agent` from their ancestors in the trace (the conversation and
+the agent live on the `invoke_agent` span, not on the tool spans beneath it). Tool arguments cut
+short by an SDK's attribute length limit are decided with `args` unknown and counted.
+--dump-events FILE writes the events as they were derived, to see what the policy saw.
 
 A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message, a line
 longer than 32 MiB) stops the run with its file and line; --max-errors N skips up to N of them
@@ -709,6 +715,7 @@ Examples:
   govern simulate --policy policies/ --baseline old-policies/ traces/ --fail-on new-allow
   govern simulate --bundle p.govb --format json --fail-on 'deny-rate>5%' week.jsonl.gz
   govern simulate --bundle p.govb --input-format otel --format jsonl spans.json > decisions.jsonl
+  govern simulate --bundle p.govb spans.jsonl --dump-events events.jsonl
   govern simulate --policy policies/ --mcp-pair client-sent.jsonl server-sent.jsonl")]
 pub struct SimulateArgs {
     /// Policy files or directories to compile and simulate (repeat for several).
@@ -758,6 +765,12 @@ pub struct SimulateArgs {
     /// Skip up to N bad records (counted in the report) instead of stopping at the first.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_errors: u64,
+
+    /// Write every decided event, as read from the traces (OTLP spans and MCP messages
+    /// turned into events), to FILE: one JSON object per line, in decision order (line N
+    /// is the event of the N-th `--format jsonl` decision). Written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub dump_events: Option<PathBuf>,
 
     /// Threads that parse events (default: the number of cores). Output does not depend on it.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]

@@ -257,6 +257,62 @@ pub fn mcp_log(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Untrusted OTLP/JSON bytes → the trace reader. None may panic or hang (parent cycles, deep
+/// chains, spans held for roots that never come); every event is a JSON object with one of
+/// the four actions the spans map to, its identity of the right shape, and a position inside
+/// the input.
+pub fn otel_trace(data: &[u8]) -> Result<(), String> {
+    use crate::trace::{Block, Input, InputFormat, TraceReader};
+    use serde_json::Value;
+    use std::sync::Arc;
+    let input = Input::Bytes {
+        name: "spans".into(),
+        data: Arc::from(data),
+    };
+    let Ok(mut r) = TraceReader::open(&input, InputFormat::Otel, None) else {
+        return Ok(());
+    };
+    let lines = memchr::memchr_iter(b'\n', data).count() as u64 + 1;
+    let mut b = Block::default();
+    while let Ok(more) = r.next_block(&mut b) {
+        for (text, origin) in b.lines() {
+            if origin.line == 0 || origin.line > lines {
+                return Err(format!("a record at line {} of {lines}", origin.line));
+            }
+            if origin.error.is_some() {
+                continue;
+            }
+            let v: Value = serde_json::from_slice(text)
+                .map_err(|e| format!("the reader wrote an event that is not JSON: {e}"))?;
+            let action = v.get("action").and_then(Value::as_str);
+            if !matches!(
+                action,
+                Some("tool_call" | "llm_call" | "send_message" | "spawn_agent")
+            ) {
+                return Err(format!("an event with an unexpected action: {v}"));
+            }
+            if v.get("session").is_some_and(|s| !s.is_string()) {
+                return Err(format!("a session that is not a string: {v}"));
+            }
+            let agent = v.get("agent");
+            if agent.is_some_and(|a| !a.is_object())
+                || agent
+                    .and_then(|a| a.get("id"))
+                    .is_some_and(|id| !id.is_string())
+            {
+                return Err(format!("an agent of the wrong shape: {v}"));
+            }
+            if origin.truncated && (action != Some("tool_call") || v.get("args").is_some()) {
+                return Err(format!("truncated arguments on an event with args: {v}"));
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Untrusted `tools/list` bytes → `mcp-import`: whatever it writes, declarations and
 /// skeleton, must parse, format, and check.
 pub fn mcp_import(data: &[u8]) -> Result<(), String> {

@@ -53,3 +53,8 @@ fn mcp_log_corpus() {
 fn mcp_import_corpus() {
     replay("mcp_import", govern::fuzzing::mcp_import);
 }
+
+#[test]
+fn otel_trace_corpus() {
+    replay("otel_trace", govern::fuzzing::otel_trace);
+}

@@ -139,3 +139,26 @@ fn mcp_import_creates_the_policy_folder() {
     only(&dir.join("policies/imported"), &["tools.gov"]);
     govern_ok(&dir, &["lint", "policies/imported/tools.gov"]);
 }
+
+#[test]
+fn simulate_dump_events_creates_the_dump_folder() {
+    let dir = scratch("dump_events");
+    govern_ok(
+        &dir,
+        &[
+            "simulate",
+            "--policy",
+            &root("testdata/readme/finance.gov"),
+            "--dump-events",
+            "dumps/today/events.jsonl",
+            &root("testdata/events.jsonl"),
+        ],
+    );
+    only(&dir.join("dumps/today"), &["events.jsonl"]);
+    let dumped = fs::read_to_string(dir.join("dumps/today/events.jsonl")).unwrap();
+    let read = fs::read_to_string(root("testdata/events.jsonl")).unwrap();
+    assert_eq!(
+        dumped.lines().count(),
+        read.lines().filter(|l| !l.trim().is_empty()).count()
+    );
+}

@@ -28,6 +28,13 @@ pub fn load_file(path: &Path) -> Result<Suite, Vec<Diag>> {
     let bytes = crate::limits::read_file(path, crate::limits::SUITE).map_err(|e| {
         vec![Diag::error(codes::IO, format!("cannot read suite: {e}")).in_file(&name, None)]
     })?;
+    if bytes.starts_with(crate::bytecode::MAGIC) {
+        return Err(vec![
+            Diag::error(codes::IO, "a compiled bundle (`.govb`), not a test suite")
+            .in_file(&name, None)
+            .help("`govern test` runs `*.test.yaml` suites; a suite names its bundle in `bundle:`"),
+        ]);
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         vec![
             Diag::error(

@@ -1381,6 +1381,20 @@ impl Program {
         self.single(out).map_or(&out.merged.matched, |s| &s.matched)
     }
 
+    /// The attributes rule `rule` reads from `ev` that are absent or of another type than it
+    /// needs: what made its condition unknown (for a rule in [`Program::unknown_rules`]).
+    /// Written to `out`, in the rule's reference order, each once.
+    pub fn unknown_refs(&self, rule: u32, ev: &Event, out: &mut Vec<u32>) {
+        out.clear();
+        if let Some(r) = self.model.rules.get(rule as usize) {
+            for &(slot, ty) in &r.refs {
+                if !typed(ev, slot, ty) && !out.contains(&slot) {
+                    out.push(slot);
+                }
+            }
+        }
+    }
+
     /// The rules whose condition was unknown.
     pub fn unknown_rules<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
         self.single(out)
