@@ -119,13 +119,36 @@ fn the_testing_guide_suite_is_the_one_its_commands_run() {
     );
 }
 
-/// Every relative link of the documents, and every path of the project they name in
+/// The anchors of a document's headings, as GitHub makes them: lowercase, letters, digits,
+/// `-` and `_` kept, spaces made `-`, everything else dropped.
+fn headings(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let title = l.trim_start_matches('#');
+            (title.len() < l.len() && title.starts_with(' ')).then_some(title.trim())
+        })
+        .map(|title| {
+            title
+                .to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Every relative link of the documents (and the heading it points at), and every path of the project they name in
 /// backticks (`testdata/…`, `src/…`), exists: a document never points at a file that is not
 /// in the project. Patterns (`*`, `…`, `CODE-name`) are not paths.
 #[test]
 fn the_files_the_documents_name_exist() {
     let link = regex::Regex::new(r"\]\(([^)#\s]+)(#[^)]*)?\)").unwrap();
     let code = regex::Regex::new(r"`([^`\s]+)`").unwrap();
+    let anchor = regex::Regex::new(r"\]\(([^)#\s]*)#([^)\s]+)\)").unwrap();
     let tops = [
         "src/",
         "tests/",
@@ -152,6 +175,20 @@ fn the_files_the_documents_name_exist() {
             }
             if !base.join(target).exists() {
                 missing.push(format!("{shown}: link {target}"));
+            }
+        }
+        for m in anchor.captures_iter(&text) {
+            let (target, fragment) = (&m[1], &m[2]);
+            let file = if target.is_empty() {
+                doc.clone()
+            } else {
+                base.join(target)
+            };
+            if file.extension().is_some_and(|e| e == "md")
+                && let Ok(other) = fs::read_to_string(&file)
+                && !headings(&other).iter().any(|h| h == fragment)
+            {
+                missing.push(format!("{shown}: link {target}#{fragment}"));
             }
         }
         for m in code.captures_iter(&text) {
