@@ -312,3 +312,68 @@ fn documented_commands_that_are_not_run_parse() {
         wrong.join("\n")
     );
 }
+
+/// Every ` ```gov ` block of the documents compiles (`govern build`): a block of rules alone
+/// is compiled inside a `policy`. Sketches of the grammar (`policy NAME { … }`), examples
+/// that read data files and excerpts of a larger policy are marked ` ```gov,ignore `.
+#[test]
+fn the_documented_policies_compile() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docs-gov");
+    if dir.exists() {
+        fs::remove_dir_all(&dir).unwrap();
+    }
+    fs::create_dir_all(&dir).unwrap();
+    let mut wrong = Vec::new();
+    let mut count = 0;
+    for doc in documents() {
+        let text = fs::read_to_string(&doc).unwrap();
+        let shown = doc.strip_prefix(root()).unwrap().display().to_string();
+        let mut block: Option<(usize, String)> = None;
+        for (n, line) in text.lines().enumerate() {
+            match &mut block {
+                None if line.trim_end() == "```gov" => block = Some((n + 1, String::new())),
+                Some(_) if line.trim_end() == "```" => {
+                    let Some((at, source)) = block.take() else {
+                        continue;
+                    };
+                    let first = source
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| !l.is_empty() && !l.starts_with("//"))
+                        .unwrap_or("");
+                    let source = if first.starts_with("rule ") || first.starts_with('@') {
+                        format!("policy p {{\n{source}}}\n")
+                    } else {
+                        source
+                    };
+                    count += 1;
+                    let file = dir.join(format!("{}_{at}.gov", shown.replace('/', "_")));
+                    fs::write(&file, source).unwrap();
+                    let out = std::process::Command::new(env!("CARGO_BIN_EXE_govern"))
+                        .args(["build", file.to_str().unwrap(), "-o"])
+                        .arg(dir.join("out.govb"))
+                        .env("NO_COLOR", "1")
+                        .output()
+                        .unwrap();
+                    if !out.status.success() {
+                        wrong.push(format!(
+                            "{shown}:{at}:\n{}",
+                            String::from_utf8_lossy(&out.stderr)
+                        ));
+                    }
+                }
+                Some((_, b)) => {
+                    b.push_str(line);
+                    b.push('\n');
+                }
+                None => {}
+            }
+        }
+    }
+    assert!(count > 20, "only {count} policies found");
+    assert!(
+        wrong.is_empty(),
+        "documented policies that do not compile:\n{}",
+        wrong.join("\n")
+    );
+}
