@@ -36,6 +36,18 @@ fn documents() -> Vec<PathBuf> {
         .collect();
     more.sort();
     docs.extend(more);
+    // The project's other guides: the policy library, the fuzz targets, the test data.
+    for other in [
+        "policies/README.md",
+        "fuzz/README.md",
+        "testdata/redteam/README.md",
+        "testdata/sarif/README.md",
+        "testdata/signing/README.md",
+        "testdata/suites/README.md",
+        "tests/peers/README.md",
+    ] {
+        docs.push(root().join(other));
+    }
     docs
 }
 
