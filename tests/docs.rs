@@ -1,5 +1,5 @@
-//! The documentation runs: every `console` code block of `README.md` and `docs/*.md` is a
-//! sequence of commands (`$ govern …`), each followed by its output and, when it does not
+//! The documentation runs: every `console` code block of `README.md`, `docs/*.md` and the
+//! project's other guides is a sequence of commands (`$ govern …`), each followed by its output and, when it does not
 //! succeed, its exit status (`? 1`), run with `trycmd` as written. A doc whose flags, outputs,
 //! counts or sample files drift from what govern does fails here.
 //!
@@ -12,7 +12,8 @@
 //! within a line. `TRYCMD=overwrite cargo test --test docs` rewrites the outputs in place.
 //!
 //! Examples that are files of their own (the README's policy, the testing guide's suite) are
-//! also checked to be exactly the files the commands run.
+//! also checked to be exactly the files the commands run; `gov` blocks must compile, the
+//! commands of `sh` blocks and of `--help` must parse, and linked or named files must exist.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
