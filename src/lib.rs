@@ -14,6 +14,7 @@ pub mod commands;
 pub mod compile;
 pub mod decision;
 pub mod diag;
+pub mod diff;
 pub mod fmt;
 pub mod fsutil;
 pub mod fuzzing;

@@ -313,6 +313,23 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
     })
 }
 
+/// The tracker each stateful call of `bundle` uses, by [`StatefulId`], numbered as
+/// [`compile`] numbers them (equal calls share one tracker).
+pub fn stateful_trackers(bundle: &Bundle) -> Vec<u32> {
+    let lowered = lower(bundle);
+    (0..bundle.statefuls.len())
+        .map(|i| {
+            let id = StatefulId(u32::try_from(i).unwrap_or(u32::MAX));
+            lowered
+                .lw
+                .stateful_tracker
+                .get(&id)
+                .copied()
+                .unwrap_or(u32::MAX)
+        })
+        .collect()
+}
+
 /// A bundle's conditions lowered to Kleene logic over ordered variables.
 pub(crate) struct Lowered {
     lw: Lowerer,

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use regex::Regex;
 use serde_json::{Map, Value as Json};
 
-use crate::bytecode::model::{CmpOp, Func, Operand, Pred, StatefulKind, Ty, Var};
+use crate::bytecode::model::{CmpOp, Func, Operand, Pred, StatefulKind, Tracker, Ty, Var};
 use crate::check::Bundle;
 use crate::compile::analysis::{Analysis, Branch, Step};
 use crate::reference::{K3, Reference};
@@ -35,8 +35,33 @@ enum V {
     List(Vec<Json>),
 }
 
+/// The variables a path's steps index, with the slots and trackers their operands name: the
+/// variables of one bundle ([`Analysis::space`]) or of two bundles compared (`govern diff`).
+#[derive(Clone, Copy)]
+pub struct Space<'a> {
+    pub vars: &'a [Var],
+    pub slots: &'a [Vec<String>],
+    pub trackers: &'a [Tracker],
+}
+
+impl Analysis {
+    /// The variables of the bundle, for [`synthesize_in`].
+    pub fn space(&self) -> Space<'_> {
+        Space {
+            vars: &self.vars,
+            slots: &self.slots,
+            trackers: &self.trackers,
+        }
+    }
+}
+
 /// Looks for an event that follows `path`. `None` when none was found within the budget.
 pub fn synthesize(a: &Analysis, path: &[Step]) -> Option<Json> {
+    synthesize_in(&a.space(), path)
+}
+
+/// [`synthesize`] over any variable space.
+pub fn synthesize_in(a: &Space<'_>, path: &[Step]) -> Option<Json> {
     let mut s = Synth {
         a,
         regexes: BTreeMap::new(),
@@ -45,8 +70,19 @@ pub fn synthesize(a: &Analysis, path: &[Step]) -> Option<Json> {
     s.run(path)
 }
 
+/// Whether `event` gives the step's variable the step's outcome (a fresh stream: counts are 0
+/// and nothing has been seen).
+pub fn step_holds(a: &Space<'_>, step: &Step, event: &Json) -> bool {
+    let mut s = Synth {
+        a,
+        regexes: BTreeMap::new(),
+        budget: 0,
+    };
+    s.step_holds(step, event)
+}
+
 struct Synth<'a> {
-    a: &'a Analysis,
+    a: &'a Space<'a>,
     regexes: BTreeMap<String, Option<Regex>>,
     budget: usize,
 }
@@ -478,8 +514,8 @@ fn invert(func: Option<Func>, c: &str) -> String {
 }
 
 /// The slots a variable reads, including the keys of trackers.
-fn var_slots(a: &Analysis, v: &Var, out: &mut BTreeSet<u32>) {
-    fn op(a: &Analysis, o: &Operand, out: &mut BTreeSet<u32>) {
+pub(crate) fn var_slots(a: &Space<'_>, v: &Var, out: &mut BTreeSet<u32>) {
+    fn op(a: &Space<'_>, o: &Operand, out: &mut BTreeSet<u32>) {
         match o {
             Operand::Slot { slot, .. } => {
                 out.insert(*slot);
@@ -524,7 +560,7 @@ fn var_slots(a: &Analysis, v: &Var, out: &mut BTreeSet<u32>) {
 
 /// The event holding the assigned values. `time.*` slots set `ts` to a time with that hour
 /// (or weekday). `None` when two assignments collide (a value where a record must be).
-fn build_event(a: &Analysis, assigned: &BTreeMap<u32, Option<Json>>) -> Option<Json> {
+pub(crate) fn build_event(a: &Space<'_>, assigned: &BTreeMap<u32, Option<Json>>) -> Option<Json> {
     let mut root = Map::new();
     let mut hour: Option<f64> = None;
     let mut weekday: Option<f64> = None;
@@ -610,7 +646,7 @@ fn event_ts(ev: &Json) -> Option<i64> {
         .and_then(crate::time::parse_rfc3339)
 }
 
-fn present(a: &Analysis, slot: u32, ev: &Json) -> bool {
+fn present(a: &Space<'_>, slot: u32, ev: &Json) -> bool {
     let Some(path) = a.slots.get(slot as usize) else {
         return false;
     };
@@ -620,7 +656,7 @@ fn present(a: &Analysis, slot: u32, ev: &Json) -> bool {
     raw(ev, path).is_some()
 }
 
-fn lookup(a: &Analysis, slot: u32, ty: Ty, ev: &Json) -> Option<V> {
+fn lookup(a: &Space<'_>, slot: u32, ty: Ty, ev: &Json) -> Option<V> {
     let path = a.slots.get(slot as usize)?;
     if path.first().is_some_and(|s| s == "time") {
         let ts = event_ts(ev)?;

@@ -1,0 +1,1 @@
+//! Printing a diff report (placeholder while the core is built).
