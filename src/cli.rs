@@ -53,6 +53,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Replay recorded traffic through a policy: what it decides, and what changes.
     Simulate(SimulateArgs),
+    /// Every request whose decision a policy change flips, proved on the decision diagrams.
+    Diff(DiffArgs),
     /// Create an Ed25519 signing key pair (NAME.key, NAME.pub).
     Keygen(KeygenArgs),
     /// Sign a plugin directory, a bundle or files (writes a DSSE envelope).
@@ -448,6 +450,97 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// How `govern diff` prints what it found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Grouped by change, with the rules' source lines on both sides, for people.
+    Human,
+    /// One JSON document.
+    Json,
+    /// GitHub Actions workflow commands, shown as annotations on the rules.
+    Github,
+    /// A SARIF 2.1.0 log, for code-scanning tools.
+    Sarif,
+    /// Markdown, for a pull-request comment.
+    Markdown,
+}
+
+/// A CI gate of `govern diff --fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffGate {
+    /// Fail when a request may be allowed that the old version did not allow.
+    NewAllow,
+    /// Fail when any decision may change.
+    AnyChange,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+OLD and NEW are each a policy file, a directory of policies or a compiled bundle (.govb).
+With --git REV, the old side is PATHS (default: the current directory) as they are in the git
+revision REV, read with `git cat-file` without touching the working tree, and the new side is
+PATHS in the working tree; --git A..B compares two revisions.
+
+Both versions are compiled and their decision diagrams compared exactly. Every region of the
+request space where the verdict changes is listed, grouped by transition (deny → allow, …)
+and by the rules that decide on each side, described in the language's terms and confirmed by
+a witness request that both versions decide (with the VM and the reference interpreter). On
+tests of plain attributes (equality, sets, numeric ranges, has, types, unknowns) the result is
+exact. A region that also needs regexes, globs, string functions or stream state and for which
+no witness is found is reported as \"may differ\", never as unchanged. count, sum and seen are
+treated as free values of their type. See docs/diff.md.
+
+Exit status: 0 when the comparison ran (and, with --fail-on, no gate failed; with
+--equivalent, equivalence was proved), 1 when a gate failed or equivalence was not proved
+(including when the node budget cut the comparison short), 2 when a side does not compile, a
+path or git revision does not exist, or on usage and I/O errors.
+
+Examples:
+  govern diff old-policies/ policies/
+  govern diff --git main policies/
+  govern diff --git main policies/ --fail-on new-allow --format github
+  govern diff --git v1.2.0..v1.3.0 policies/ --all --format json
+  govern diff policies/ formatted/ --equivalent
+  govern diff prod.govb policies/")]
+pub struct DiffArgs {
+    /// OLD and NEW (policy files, directories or bundles); with --git, the paths to compare.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Compare PATHS at this git revision (the old side) with the working tree, or two
+    /// revisions with `A..B`.
+    #[arg(long, value_name = "REV")]
+    pub git: Option<String>,
+
+    /// Also report, where the verdict stays the same, changes in the determining rules, their
+    /// messages and warnings.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Prove that both versions decide every request identically (verdict, determining rules,
+    /// messages, warnings): exit 0 only then.
+    #[arg(long)]
+    pub equivalent: bool,
+
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
+
+    /// CI gates: `new-allow` (a request may now be allowed that was not), `any-change`; repeat
+    /// or separate with commas. A failed gate makes the exit status 1.
+    #[arg(long, value_enum, value_name = "GATE", value_delimiter = ',')]
+    pub fail_on: Vec<DiffGate>,
+
+    /// The most diagram nodes one stage of the comparison may make; past it, the report says
+    /// what was not proved.
+    #[arg(long, value_name = "N", default_value_t = crate::compile::dd::NODE_LIMIT)]
+    pub max_nodes: usize,
+
+    /// Regions listed, each with a witness, per group; the others are counted.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_regions: usize,
 }
 
 /// How `govern lint` prints its findings.

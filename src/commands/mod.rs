@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod completions;
+pub mod diff;
 pub mod eval;
 pub mod explain;
 pub mod fmt;
@@ -113,6 +114,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Build(a) => build::run(ctx, &a),
         Command::Eval(a) => eval::run(ctx, &a),
         Command::Simulate(a) => simulate::run(ctx, &a),
+        Command::Diff(a) => diff::run(ctx, &a),
         Command::Keygen(a) => keygen::run(ctx, &a),
         Command::Sign(a) => sign::run(ctx, &a),
         Command::Verify(a) => verify::run(ctx, &a),

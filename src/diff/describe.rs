@@ -205,6 +205,36 @@ impl Describer {
     pub fn path(&self, steps: &[Step], max_list: usize) -> Vec<String> {
         steps.iter().map(|s| self.step(s, max_list)).collect()
     }
+
+    /// Several outcomes of one variable, any of which: `tool in ["a", "b"]` for constants of
+    /// a switch, else the conditions joined with `or`.
+    pub fn any_of(&self, steps: &[Step], max_list: usize) -> String {
+        let [first, ..] = steps else {
+            return String::new();
+        };
+        if steps.len() == 1 {
+            return self.step(first, max_list);
+        }
+        if let Some(Var::Switch { operand, consts }) = self.vars.get(first.var as usize) {
+            let cs: Option<Vec<String>> = steps
+                .iter()
+                .map(|s| match s.branch {
+                    Branch::Const(c) => consts.get(c as usize).map(|x| quote_string(x)),
+                    _ => None,
+                })
+                .collect();
+            if let Some(mut cs) = cs {
+                if cs.len() > max_list {
+                    let more = cs.len() - max_list;
+                    cs.truncate(max_list);
+                    cs.push(format!("… {more} more"));
+                }
+                return format!("{} in [{}]", self.operand(operand), cs.join(", "));
+            }
+        }
+        let parts: Vec<String> = steps.iter().map(|s| self.step(s, max_list)).collect();
+        format!("({})", parts.join(" or "))
+    }
 }
 
 fn fallback_tracker(space: &Space, k: usize) -> String {

@@ -48,6 +48,8 @@ pub struct Side {
     /// The checked sources, when the side was compiled from them: witnesses are then also
     /// decided by the reference interpreter, and rules are shown with their source lines.
     pub bundle: Option<Bundle>,
+    /// The git revision the sources were read from; their file names start with `REV:`.
+    pub rev: Option<String>,
 }
 
 /// What to compute and how far.
@@ -82,6 +84,11 @@ pub struct Region {
     /// The same, long lists of constants cut short.
     pub short: Vec<String>,
     pub proof: Proof,
+    /// The path of the region in the joint diagram (the first, when regions were merged).
+    pub steps: Vec<Step>,
+    /// Per condition, the outcomes of its variable any of which is in the region (one, unless
+    /// regions that differ only there were merged).
+    pub alternatives: Vec<Vec<Step>>,
 }
 
 /// Regions where the verdict changes from one to the other, decided by these rules.
@@ -157,7 +164,10 @@ pub struct RuleRef {
     pub id: String,
     pub effect: Effect,
     pub message: Option<String>,
+    /// The file as named in the report (`REV:path` for a git revision).
     pub file: String,
+    /// The file's path in the working tree (without the revision), for annotations.
+    pub path: String,
     pub line: u32,
     pub column: u32,
     /// The rule's source text, when the side has sources.
@@ -233,7 +243,7 @@ impl Report {
 }
 
 /// Side `s` (`OLD` or `NEW`) of a pair.
-fn at<T>(a: &[T; 2], s: usize) -> &T {
+pub(crate) fn at<T>(a: &[T; 2], s: usize) -> &T {
     let [o, n] = a;
     if s == NEW { n } else { o }
 }
@@ -415,14 +425,24 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
                     group.more += 1;
                     continue;
                 }
+                let wide = regions::widen(&space, diagram, *leaf, p);
+                if group.regions.iter().any(|r| r.steps == wide) {
+                    continue;
+                }
                 group
                     .regions
-                    .push(region(&space, &describer, &judge, p, &claim));
+                    .push(region(&space, &describer, &judge, wide, &claim));
             }
             group.more += walk.more.get(leaf).copied().unwrap_or(0);
         }
     }
-    let mut groups: Vec<Group> = groups.into_values().collect();
+    let mut groups: Vec<Group> = groups
+        .into_values()
+        .map(|mut g| {
+            g.regions = merge_regions(&describer, std::mem::take(&mut g.regions));
+            g
+        })
+        .collect();
     // Access opened first, then closed; within each, by verdicts and rules.
     groups.sort_by(|a, b| {
         (!a.opens(), rank(a.from), rank(a.to), &a.rules).cmp(&(
@@ -484,13 +504,76 @@ fn region(
     space: &Space,
     describer: &describe::Describer,
     judge: &confirm::Judge<'_>,
-    path: &[Step],
+    path: Vec<Step>,
     claim: &dyn Fn(&Decision, &Decision) -> bool,
 ) -> Region {
     Region {
-        conditions: describer.path(path, usize::MAX),
-        short: describer.path(path, 6),
-        proof: judge.prove(space, path, claim),
+        conditions: describer.path(&path, usize::MAX),
+        short: describer.path(&path, 6),
+        proof: judge.prove(space, &path, claim),
+        alternatives: path.iter().map(|s| vec![s.clone()]).collect(),
+        steps: path,
+    }
+}
+
+/// Regions with the same status that differ in the outcome of one variable only, merged into
+/// one (`target in ["a", "b"]`), until no two can be.
+fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> Vec<Region> {
+    loop {
+        let mut merged = false;
+        'outer: for i in 0..regions.len() {
+            for j in (i + 1)..regions.len() {
+                let (Some(a), Some(b)) = (regions.get(i), regions.get(j)) else {
+                    continue;
+                };
+                if a.proof.status != b.proof.status || a.alternatives.len() != b.alternatives.len()
+                {
+                    continue;
+                }
+                let mut differ = None;
+                let mut same_vars = true;
+                for (k, (x, y)) in a.alternatives.iter().zip(b.alternatives.iter()).enumerate() {
+                    let vx = x.first().map(|s| s.var);
+                    if vx != y.first().map(|s| s.var) {
+                        same_vars = false;
+                        break;
+                    }
+                    if x != y {
+                        if differ.is_some() {
+                            same_vars = false;
+                            break;
+                        }
+                        differ = Some(k);
+                    }
+                }
+                let (true, Some(k)) = (same_vars, differ) else {
+                    continue;
+                };
+                let extra: Vec<Step> = b.alternatives.get(k).cloned().unwrap_or_default();
+                let b_more = regions.remove(j);
+                let _ = b_more;
+                if let Some(a) = regions.get_mut(i)
+                    && let Some(alts) = a.alternatives.get_mut(k)
+                {
+                    alts.extend(extra);
+                    a.conditions = a
+                        .alternatives
+                        .iter()
+                        .map(|alts| describer.any_of(alts, usize::MAX))
+                        .collect();
+                    a.short = a
+                        .alternatives
+                        .iter()
+                        .map(|alts| describer.any_of(alts, 6))
+                        .collect();
+                }
+                merged = true;
+                break 'outer;
+            }
+        }
+        if !merged {
+            return regions;
+        }
     }
 }
 
@@ -513,17 +596,26 @@ fn rule_refs(s: &Side) -> BTreeMap<String, RuleRef> {
                 .get(i)
                 .filter(|x| x.id == r.id)
                 .or_else(|| b.rule(&r.id))?;
-            b.file(rule.loc)
-                .and_then(|f| f.text.get(rule.loc.span.range()))
-                .map(str::to_string)
+            let file = b.file(rule.loc)?;
+            Some(rule_source(&file.text, rule.loc.span.start as usize))
         });
+        let file = m.files.get(r.file as usize).cloned().unwrap_or_default();
+        let path = match &s.rev {
+            Some(rev) => file
+                .strip_prefix(rev.as_str())
+                .and_then(|p| p.strip_prefix(':'))
+                .unwrap_or(&file)
+                .to_string(),
+            None => file.clone(),
+        };
         out.insert(
             r.id.clone(),
             RuleRef {
                 id: r.id.clone(),
                 effect: r.effect,
                 message: r.message.clone(),
-                file: m.files.get(r.file as usize).cloned().unwrap_or_default(),
+                path,
+                file,
                 line: r.line,
                 column: r.column,
                 text,
@@ -531,6 +623,41 @@ fn rule_refs(s: &Side) -> BTreeMap<String, RuleRef> {
         );
     }
     out
+}
+
+/// The source of the rule whose name starts at byte `at`: from its line to the line before
+/// the next rule, doc comment, annotation, blank line or closing brace.
+fn rule_source(text: &str, at: usize) -> String {
+    let start = text
+        .get(..at)
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let mut out = Vec::new();
+    for (i, line) in text.get(start..).unwrap_or("").lines().enumerate() {
+        let t = line.trim_start();
+        if i > 0
+            && (t.is_empty()
+                || t.starts_with("rule ")
+                || t.starts_with("///")
+                || t.starts_with('@')
+                || t.starts_with('}'))
+        {
+            break;
+        }
+        out.push(line.trim_end());
+    }
+    // Indentation relative to the rule's line.
+    let indent = out
+        .first()
+        .map(|l| l.len() - l.trim_start().len())
+        .unwrap_or(0);
+    out.iter()
+        .map(|l| {
+            l.get(indent.min(l.len() - l.trim_start().len())..)
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The joint space, trackers identified across the sides: two trackers are one when they
@@ -1046,9 +1173,13 @@ fn rule_changes(
                         change.more += 1;
                         continue;
                     }
+                    let wide = regions::widen(space, x, t, p);
+                    if change.regions.iter().any(|r| r.steps == wide) {
+                        continue;
+                    }
                     change
                         .regions
-                        .push(region(space, describer, judge, p, &claim));
+                        .push(region(space, describer, judge, wide, &claim));
                 }
                 change.more += walk.more.get(&t).copied().unwrap_or(0);
                 if change.regions.is_empty() && change.more == 0 {
@@ -1069,7 +1200,12 @@ fn rule_changes(
             space.reset_over();
         }
     }
-    out.into_values().collect()
+    out.into_values()
+        .map(|mut c| {
+            c.regions = merge_regions(describer, std::mem::take(&mut c.regions));
+            c
+        })
+        .collect()
 }
 
 fn warns(d: &Decision, rule: &str) -> bool {
@@ -1102,6 +1238,7 @@ impl Side {
             label: label.into(),
             program: built.program,
             bundle: Some(built.bundle),
+            rev: None,
         })
     }
 }

@@ -170,3 +170,136 @@ fn merge_ranges(next: Vec<(Branch, NodeRef)>) -> Vec<(Branch, NodeRef)> {
     }
     out
 }
+
+/// A bound of a range: the value and whether it is included; `None` when unbounded.
+type Bound = Option<(f64, bool)>;
+
+/// Whether two ranges (lower and upper bounds) meet.
+fn ranges_meet(a: (Bound, Bound), b: (Bound, Bound)) -> bool {
+    // The larger lower bound (exclusive when equal and either is) …
+    let lo = match (a.0, b.0) {
+        (None, x) | (x, None) => x,
+        (Some(x), Some(y)) => Some(if x.0 > y.0 {
+            x
+        } else if y.0 > x.0 {
+            y
+        } else {
+            (x.0, x.1 && y.1)
+        }),
+    };
+    // … and the smaller upper bound.
+    let hi = match (a.1, b.1) {
+        (None, x) | (x, None) => x,
+        (Some(x), Some(y)) => Some(if x.0 < y.0 {
+            x
+        } else if y.0 < x.0 {
+            y
+        } else {
+            (x.0, x.1 && y.1)
+        }),
+    };
+    match (lo, hi) {
+        (Some(l), Some(h)) => l.0 < h.0 || (l.0 == h.0 && l.1 && h.1),
+        _ => true,
+    }
+}
+
+/// Whether the outcome `b` of a node may be taken by a request the step `s` (on the same
+/// variable, from another node) allows.
+fn compatible(s: &Branch, b: &Branch) -> bool {
+    match (s, b) {
+        (Branch::Const(x), Branch::Const(y)) => x == y,
+        (Branch::Const(x), Branch::Other(excl)) => !excl.contains(x),
+        (Branch::Other(excl), Branch::Const(y)) => !excl.contains(y),
+        (Branch::Other(_), Branch::Other(_)) => true,
+        (Branch::Range { lo, hi }, Branch::Range { lo: l2, hi: h2 }) => {
+            ranges_meet((*lo, *hi), (*l2, *h2))
+        }
+        (Branch::True, Branch::True)
+        | (Branch::False, Branch::False)
+        | (Branch::Unknown, Branch::Unknown) => true,
+        _ => false,
+    }
+}
+
+/// `path` without the steps that do not matter: a step is dropped when every request the
+/// other steps allow (as far as the decidable fragment tells which are possible) still ends
+/// in `leaf`. The region grows, and stays inside the change.
+pub fn widen(space: &Space, root: NodeRef, leaf: NodeRef, path: &[Step]) -> Vec<Step> {
+    let mut steps = path.to_vec();
+    for i in (0..steps.len()).rev() {
+        let mut candidate = steps.clone();
+        candidate.remove(i);
+        let mut u = Uniform {
+            space,
+            leaf,
+            fixed: &candidate,
+            memo: Default::default(),
+            possible: Default::default(),
+            budget: 20_000,
+        };
+        if u.holds(root) == Some(true) {
+            steps = candidate;
+        }
+    }
+    steps
+}
+
+struct Uniform<'a> {
+    space: &'a Space,
+    leaf: NodeRef,
+    fixed: &'a [Step],
+    memo: rustc_hash::FxHashMap<NodeRef, bool>,
+    /// Whether outcome `i` of node `n` is possible under the fixed steps.
+    possible: rustc_hash::FxHashMap<(NodeRef, usize), bool>,
+    budget: usize,
+}
+
+impl Uniform<'_> {
+    /// Whether every request the fixed steps allow ends in the leaf from `n`; `None` when the
+    /// check ran out of budget.
+    fn holds(&mut self, n: NodeRef) -> Option<bool> {
+        if let Some(&r) = self.memo.get(&n) {
+            return Some(r);
+        }
+        if self.budget == 0 {
+            return None;
+        }
+        self.budget -= 1;
+        if self.space.m.leaf_items(n).is_some() {
+            return Some(n == self.leaf);
+        }
+        let Some((var, next)) = outcomes(&self.space.m, n) else {
+            return Some(false);
+        };
+        let ws = self.space.witness_space();
+        let exact = solve::exact(&ws, var);
+        let step = self.fixed.iter().find(|s| s.var == var);
+        let mut ok = true;
+        for (i, (branch, child)) in next.into_iter().enumerate() {
+            let take = match step {
+                Some(s) => compatible(&s.branch, &branch),
+                None => {
+                    if matches!(exact, Some((_, solve::Test::Has))) && branch == Branch::Unknown {
+                        false
+                    } else if exact.is_some() {
+                        let fixed = self.fixed;
+                        *self.possible.entry((n, i)).or_insert_with(|| {
+                            let mut p = fixed.to_vec();
+                            p.push(Step { var, branch });
+                            solve::solve(&ws, &p).is_some()
+                        })
+                    } else {
+                        true
+                    }
+                }
+            };
+            if take && !self.holds(child)? {
+                ok = false;
+                break;
+            }
+        }
+        self.memo.insert(n, ok);
+        Some(ok)
+    }
+}

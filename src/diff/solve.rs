@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
 
-use crate::bytecode::model::{Operand, Ty, Var};
+use crate::bytecode::model::{Operand, Pred, Ty, Var};
+use crate::check::Scalar;
 use crate::compile::analysis::{Branch, Step};
 use crate::lint::witness::Space;
 
@@ -30,12 +31,24 @@ const ARR: u8 = 32;
 const ALL: u8 = ABSENT | STR | NUM | BOOL | OBJ | ARR;
 
 /// What an exact variable tests of its attribute.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Test {
     Has,
     Str,
     Num,
     Bool,
+    /// The attribute is a list of these scalars and holds this item.
+    ListHas(Scalar, Json),
+}
+
+/// A constant operand as the JSON item a list would hold.
+fn item_of(o: &Operand) -> Option<(Scalar, Json)> {
+    match o {
+        Operand::Str(s) => Some((Scalar::String, Json::String(s.clone()))),
+        Operand::Num(n) if n.is_finite() => Some((Scalar::Number, num_json(*n))),
+        Operand::Bool(b) => Some((Scalar::Bool, Json::Bool(*b))),
+        _ => None,
+    }
 }
 
 /// The slot and the kind of test, when the variable is in the decidable fragment.
@@ -60,6 +73,20 @@ pub fn exact(space: &Space<'_>, var: u32) -> Option<(u32, Test)> {
         Var::Bool {
             operand: Operand::Slot { slot, ty: Ty::Bool },
         } => (*slot, Test::Bool),
+        Var::Pred(Pred::Contains {
+            hay:
+                Operand::Slot {
+                    slot,
+                    ty: Ty::List(s),
+                },
+            needle,
+        }) => {
+            let (scalar, item) = item_of(needle)?;
+            if scalar != *s {
+                return None;
+            }
+            (*slot, Test::ListHas(scalar, item))
+        }
         _ => return None,
     };
     // `time.*` comes from `ts`, which also moves stream time: left to synthesis.
@@ -80,6 +107,13 @@ struct Need {
     lo: Option<(f64, bool)>,
     hi: Option<(f64, bool)>,
     bool_is: Option<bool>,
+    /// The scalar types the attribute must be a list of (known for a membership test).
+    list_of: BTreeSet<Scalar>,
+    /// The scalar types it must not be a list of (unknown for a membership test).
+    not_list_of: BTreeSet<Scalar>,
+    /// Items the list holds, and items it does not.
+    list_has: Vec<Json>,
+    list_lacks: Vec<Json>,
     /// Kinds still possible.
     kinds: u8,
     conflict: bool,
@@ -94,6 +128,10 @@ impl Default for Need {
             lo: None,
             hi: None,
             bool_is: None,
+            list_of: BTreeSet::new(),
+            not_list_of: BTreeSet::new(),
+            list_has: Vec::new(),
+            list_lacks: Vec::new(),
             kinds: ALL,
             conflict: false,
         }
@@ -101,8 +139,20 @@ impl Default for Need {
 }
 
 impl Need {
-    fn add(&mut self, test: Test, branch: &Branch, consts: &[String]) {
+    fn add(&mut self, test: &Test, branch: &Branch, consts: &[String]) {
         match (test, branch) {
+            (Test::ListHas(s, item), Branch::True | Branch::False) => {
+                self.kinds &= ARR;
+                self.list_of.insert(*s);
+                if *branch == Branch::True {
+                    self.list_has.push(item.clone());
+                } else {
+                    self.list_lacks.push(item.clone());
+                }
+            }
+            (Test::ListHas(s, _), Branch::Unknown) => {
+                self.not_list_of.insert(*s);
+            }
             (Test::Has, Branch::True) => self.has_is(true),
             (Test::Has, Branch::False) => self.has_is(false),
             // `has` is never unknown.
@@ -177,7 +227,53 @@ impl Need {
         if pick_number(self.lo, self.hi).is_none() {
             k &= !NUM;
         }
+        if self.list_items().is_none() {
+            k &= !ARR;
+        }
         k
+    }
+
+    /// The items of a list that passes the membership tests, if one exists.
+    fn list_items(&self) -> Option<Vec<Json>> {
+        if self.list_has.iter().any(|i| self.list_lacks.contains(i))
+            || self.list_of.iter().any(|s| self.not_list_of.contains(s))
+        {
+            return None;
+        }
+        let mut items = self.list_has.clone();
+        items.dedup();
+        // Every item has the one scalar type the list is known as.
+        let ty = match self.list_of.len() {
+            0 => None,
+            1 => self.list_of.iter().next().copied(),
+            // A list of two scalar types at once: only the empty list.
+            _ => {
+                return (items.is_empty() && self.not_list_of.is_empty()).then(Vec::new);
+            }
+        };
+        if !self.not_list_of.is_empty() && items.is_empty() {
+            // A list that is not a list of these types needs an item of another type.
+            let filler = match ty {
+                Some(Scalar::String) => {
+                    let taken: BTreeSet<String> = self
+                        .list_lacks
+                        .iter()
+                        .filter_map(|j| j.as_str().map(str::to_string))
+                        .collect();
+                    Json::String(fresh(&taken))
+                }
+                Some(Scalar::Number) => (0..)
+                    .map(|i| Json::from(i as i64))
+                    .find(|j| !self.list_lacks.contains(j))
+                    .unwrap_or(Json::Null),
+                Some(Scalar::Bool) => [Json::Bool(true), Json::Bool(false)]
+                    .into_iter()
+                    .find(|j| !self.list_lacks.contains(j))?,
+                None => Json::Object(Map::new()),
+            };
+            items.push(filler);
+        }
+        Some(items)
     }
 
     fn value(&self, kind: u8) -> Option<Json> {
@@ -189,7 +285,7 @@ impl Need {
             NUM => pick_number(self.lo, self.hi).map(num_json),
             BOOL => Some(Json::Bool(self.bool_is.unwrap_or(true))),
             OBJ => Some(Json::Object(Map::new())),
-            ARR => Some(Json::Array(Vec::new())),
+            ARR => Some(Json::Array(self.list_items().unwrap_or_default())),
             _ => None,
         }
     }
@@ -268,7 +364,10 @@ pub fn solve(space: &Space<'_>, path: &[Step]) -> Option<BTreeMap<u32, Option<Js
             Some(Var::Switch { consts, .. }) => consts,
             _ => &[],
         };
-        needs.entry(slot).or_default().add(test, &st.branch, consts);
+        needs
+            .entry(slot)
+            .or_default()
+            .add(&test, &st.branch, consts);
     }
     let slots: Vec<u32> = needs.keys().copied().collect();
     let mut kinds: BTreeMap<u32, u8> = needs.iter().map(|(s, n)| (*s, n.possible())).collect();
