@@ -4,7 +4,7 @@
 
 use serde_json::Value as Json;
 
-use crate::compile::analysis::Step;
+use crate::compile::analysis::{Branch, Step};
 use crate::decision::Decision;
 use crate::lint::witness::{build_event, synthesize_in};
 use crate::reference::Reference;
@@ -105,6 +105,14 @@ impl Judge<'_> {
         {
             tried.push(ev.clone());
         }
+        if !all_exact
+            && tried.len() < 2
+            && let Some(start) = exact_event.clone()
+            && let Some(ev) = repair(&ws, path, start)
+            && !tried.contains(&ev)
+        {
+            tried.insert(0, ev);
+        }
         let mut best: Option<(Json, [Decision; 2])> = None;
         for ev in tried {
             match self.both(&ev) {
@@ -157,4 +165,202 @@ impl Judge<'_> {
             note: None,
         }
     }
+}
+
+/// Strings worth trying for an attribute that tests of `path` read through regexes, globs,
+/// prefixes, suffixes, substrings, functions or constants: examples of each pattern made
+/// several ways, with something before or after, and pairs of them joined.
+fn string_candidates(
+    space: &crate::lint::witness::Space<'_>,
+    path: &[Step],
+    slot: u32,
+) -> Vec<String> {
+    use crate::bytecode::model::{Func, Operand, Pred, Var};
+    fn reads(o: &Operand, slot: u32) -> Option<Option<Func>> {
+        match o {
+            Operand::Slot { slot: s, .. } if *s == slot => Some(None),
+            Operand::Func { func, arg } => reads(arg, slot).map(|inner| inner.or(Some(*func))),
+            _ => None,
+        }
+    }
+    let wrap = |f: Option<Func>, s: String| match f {
+        Some(Func::UrlHost) => format!("https://{s}/"),
+        _ => s,
+    };
+    let mut base: Vec<String> = Vec::new();
+    let add = |v: &mut Vec<String>, s: String| {
+        if !v.contains(&s) {
+            v.push(s);
+        }
+    };
+    for st in path {
+        let Some(var) = space.vars.get(st.var as usize) else {
+            continue;
+        };
+        match var {
+            Var::Switch { operand, consts } => {
+                if let Some(f) = reads(operand, slot) {
+                    for c in consts {
+                        add(&mut base, wrap(f, c.clone()));
+                    }
+                }
+            }
+            Var::Thresh { operand } => {
+                if reads(operand, slot).is_some()
+                    && let Branch::Range { lo, hi } = &st.branch
+                    && let Some(n) = solve::pick_number(*lo, *hi)
+                    && (0.0..=4096.0).contains(&n)
+                    && n.fract() == 0.0
+                {
+                    add(&mut base, "a".repeat(n as usize));
+                }
+            }
+            Var::Pred(p) => match p {
+                Pred::Regex { lhs, regex, .. } => {
+                    if let Some(f) = reads(lhs, slot) {
+                        for ex in crate::lint::witness::regex_examples(regex) {
+                            for v in [
+                                ex.clone(),
+                                format!("a{ex}"),
+                                format!("{ex}a"),
+                                format!("/{ex}"),
+                                format!("a/{ex}"),
+                                format!("a.{ex}"),
+                                format!(" {ex} "),
+                            ] {
+                                add(&mut base, wrap(f, v));
+                            }
+                        }
+                    }
+                }
+                Pred::StartsWith {
+                    lhs,
+                    rhs: Operand::Str(c),
+                } => {
+                    if let Some(f) = reads(lhs, slot) {
+                        add(&mut base, wrap(f, c.clone()));
+                        add(&mut base, wrap(f, format!("{c}x")));
+                        add(&mut base, wrap(f, format!("x{c}")));
+                    }
+                }
+                Pred::EndsWith {
+                    lhs,
+                    rhs: Operand::Str(c),
+                } => {
+                    if let Some(f) = reads(lhs, slot) {
+                        add(&mut base, wrap(f, c.clone()));
+                        add(&mut base, wrap(f, format!("x{c}")));
+                        add(&mut base, wrap(f, format!("{c}x")));
+                    }
+                }
+                Pred::Contains {
+                    hay,
+                    needle: Operand::Str(c),
+                } => {
+                    if let Some(f) = reads(hay, slot) {
+                        add(&mut base, wrap(f, c.clone()));
+                        add(&mut base, wrap(f, format!("x{c}x")));
+                    }
+                }
+                Pred::Cmp { lhs, rhs, .. } => {
+                    for (a, b) in [(lhs, rhs), (rhs, lhs)] {
+                        if let (Some(f), Operand::Str(c)) = (reads(a, slot), b) {
+                            add(&mut base, wrap(f, c.clone()));
+                        }
+                    }
+                }
+                Pred::In { lhs, values } => {
+                    if let Some(f) = reads(lhs, slot) {
+                        for v in values {
+                            if let Operand::Str(c) = v {
+                                add(&mut base, wrap(f, c.clone()));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    let mut out = base.clone();
+    for a in base.iter().take(12) {
+        for b in base.iter().take(12) {
+            if a != b {
+                add(&mut out, format!("{a}{b}"));
+            }
+        }
+    }
+    for s in ["x", "", "zz"] {
+        add(&mut out, s.to_string());
+    }
+    out.truncate(400);
+    out
+}
+
+/// `event` with the attribute at `path` set to `value`.
+fn with_value(event: &Json, path: &[String], value: Json) -> Option<Json> {
+    let mut ev = event.clone();
+    let (last, parents) = path.split_last()?;
+    let mut cur = ev.as_object_mut()?;
+    for seg in parents {
+        let entry = cur
+            .entry(seg.clone())
+            .or_insert_with(|| Json::Object(serde_json::Map::new()));
+        if !entry.is_object() {
+            *entry = Json::Object(serde_json::Map::new());
+        }
+        cur = entry.as_object_mut()?;
+    }
+    cur.insert(last.clone(), value);
+    Some(ev)
+}
+
+/// Starting from `start`, changes one attribute at a time to the candidate that satisfies the
+/// most steps of `path`, until every step holds (the event is returned) or nothing helps.
+pub fn repair(space: &crate::lint::witness::Space<'_>, path: &[Step], start: Json) -> Option<Json> {
+    use crate::lint::witness::step_holds;
+    let score = |ev: &Json| path.iter().filter(|s| step_holds(space, s, ev)).count();
+    let mut ev = start;
+    let mut best = score(&ev);
+    for _ in 0..12 {
+        if best == path.len() {
+            return Some(ev);
+        }
+        let mut slots = std::collections::BTreeSet::new();
+        for st in path {
+            if step_holds(space, st, &ev) || solve::exact(space, st.var).is_some() {
+                continue;
+            }
+            if let Some(v) = space.vars.get(st.var as usize) {
+                crate::lint::witness::var_slots(space, v, &mut slots);
+            }
+        }
+        let mut improved: Option<(Json, usize)> = None;
+        for slot in slots {
+            let Some(p) = space.slots.get(slot as usize) else {
+                continue;
+            };
+            if p.first().is_some_and(|s| s == "time") {
+                continue;
+            }
+            for cand in string_candidates(space, path, slot) {
+                let Some(next) = with_value(&ev, p, Json::String(cand)) else {
+                    continue;
+                };
+                let s = score(&next);
+                if s > improved.as_ref().map_or(best, |(_, b)| *b) {
+                    improved = Some((next, s));
+                }
+            }
+        }
+        match improved {
+            Some((next, s)) => {
+                ev = next;
+                best = s;
+            }
+            None => return None,
+        }
+    }
+    (best == path.len()).then_some(ev)
 }

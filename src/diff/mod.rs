@@ -91,6 +91,20 @@ pub struct Region {
     pub alternatives: Vec<Vec<Step>>,
 }
 
+impl Region {
+    /// Whether `event` (on a fresh stream) is in the region.
+    pub fn contains(
+        &self,
+        space: &crate::lint::witness::Space<'_>,
+        event: &serde_json::Value,
+    ) -> bool {
+        self.alternatives.iter().all(|alts| {
+            alts.iter()
+                .any(|st| crate::lint::witness::step_holds(space, st, event))
+        })
+    }
+}
+
 /// Regions where the verdict changes from one to the other, decided by these rules.
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -203,6 +217,12 @@ pub struct Report {
     pub nodes: usize,
     /// Joint variables.
     pub vars: usize,
+    /// The joint variables, slots and trackers the regions' steps refer to.
+    pub space: (
+        Vec<crate::bytecode::model::Var>,
+        Vec<Vec<String>>,
+        Vec<crate::bytecode::model::Tracker>,
+    ),
 }
 
 impl Report {
@@ -229,6 +249,22 @@ impl Report {
     /// Whether anything may have changed.
     pub fn any_change(&self) -> bool {
         !self.complete() || !self.groups.is_empty() || !self.rule_changes.is_empty()
+    }
+
+    /// Whether a region lists `event` (a single event on a fresh stream): the groups of
+    /// verdict changes, by index, with a region that contains it.
+    pub fn groups_with(&self, event: &serde_json::Value) -> Vec<usize> {
+        let space = crate::lint::witness::Space {
+            vars: &self.space.0,
+            slots: &self.space.1,
+            trackers: &self.space.2,
+        };
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.regions.iter().any(|r| r.contains(&space, event)))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Regions by status, over every group and rule change.
@@ -322,6 +358,11 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
         infeasible: 0,
         nodes: 0,
         vars: space.vars.len(),
+        space: (
+            space.vars.clone(),
+            space.slots.clone(),
+            space.trackers.clone(),
+        ),
     };
     if space.over() {
         unproved.push(format!(

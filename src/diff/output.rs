@@ -71,7 +71,7 @@ pub fn summary(r: &Report) -> String {
     let mut s = format!(
         "{} of verdict changes ({} opening access), {}",
         plural(r.groups.len(), "group", "groups"),
-        opening,
+        plural(opening, "region", "regions"),
         parts.join(", ")
     );
     if r.all {

@@ -135,8 +135,11 @@ impl Walker<'_> {
                 continue;
             }
             path.push(Step { var, branch });
-            let feasible =
-                exact.is_none() || solve::solve(&self.space.witness_space(), path).is_some();
+            let checks = exact.is_some()
+                || path
+                    .last()
+                    .is_some_and(|s| solve::type_fact(&self.space.witness_space(), s).is_some());
+            let feasible = !checks || solve::solve(&self.space.witness_space(), path).is_some();
             let go_on = if feasible {
                 self.go(child, path)
             } else {
@@ -282,7 +285,16 @@ impl Uniform<'_> {
                 None => {
                     if matches!(exact, Some((_, solve::Test::Has))) && branch == Branch::Unknown {
                         false
-                    } else if exact.is_some() {
+                    } else if exact.is_some()
+                        || solve::type_fact(
+                            &ws,
+                            &Step {
+                                var,
+                                branch: branch.clone(),
+                            },
+                        )
+                        .is_some()
+                    {
                         let fixed = self.fixed;
                         *self.possible.entry((n, i)).or_insert_with(|| {
                             let mut p = fixed.to_vec();

@@ -98,6 +98,62 @@ pub fn exact(space: &Space<'_>, var: u32) -> Option<(u32, Test)> {
     }
 }
 
+/// The attribute a test reads and the type it must have, for tests outside the fragment that
+/// still tell the type: a test of one attribute (possibly through a function defined on every
+/// value of its type) against constants is known exactly when the attribute has its type.
+/// The second value says whether the step needs the attribute typed (a true or false outcome)
+/// or not typed (unknown).
+pub fn type_fact(space: &Space<'_>, step: &Step) -> Option<(u32, Ty, bool)> {
+    use crate::bytecode::model::Func;
+    fn slot_of(o: &Operand) -> Option<(u32, Ty)> {
+        match o {
+            Operand::Slot { slot, ty } => Some((*slot, *ty)),
+            // Total on strings (and `len` on its type): unknown exactly when the argument is.
+            Operand::Func {
+                func: Func::Lower | Func::Upper | Func::NormPath | Func::UrlHost | Func::Len,
+                arg,
+            } => slot_of(arg),
+            _ => None,
+        }
+    }
+    fn constant(o: &Operand) -> bool {
+        matches!(o, Operand::Str(_) | Operand::Num(_) | Operand::Bool(_))
+    }
+    let operands: Vec<&Operand> = match space.vars.get(step.var as usize)? {
+        Var::Switch { operand, .. } | Var::Thresh { operand } | Var::Bool { operand } => {
+            vec![operand]
+        }
+        Var::Has { .. } => return None,
+        Var::Pred(p) => match p {
+            Pred::Cmp { lhs, rhs, .. }
+            | Pred::StartsWith { lhs, rhs }
+            | Pred::EndsWith { lhs, rhs } => vec![lhs, rhs],
+            Pred::Contains { hay, needle } => vec![hay, needle],
+            Pred::In { lhs, values } => std::iter::once(lhs).chain(values.iter()).collect(),
+            Pred::Regex { lhs, .. } => vec![lhs],
+        },
+    };
+    let mut read = None;
+    for o in operands {
+        if constant(o) {
+            continue;
+        }
+        if read.is_some() {
+            return None;
+        }
+        read = Some(slot_of(o)?);
+    }
+    let (slot, ty) = read?;
+    if !matches!(ty, Ty::String | Ty::Number | Ty::Bool | Ty::List(_)) {
+        return None;
+    }
+    let path = space.slots.get(slot as usize)?;
+    if matches!(path.first().map(String::as_str), Some("time")) || path == &["ts"] {
+        return None;
+    }
+    Some((slot, ty, step.branch != Branch::Unknown))
+}
+
 /// Everything the exact steps of a path require of one attribute.
 #[derive(Clone, Debug)]
 struct Need {
@@ -200,6 +256,32 @@ impl Need {
             (Test::Num, Branch::Unknown) => self.kinds &= !NUM,
             (Test::Bool, Branch::Unknown) => self.kinds &= !BOOL,
             _ => self.conflict = true,
+        }
+    }
+
+    /// The attribute has (or, with `typed` false, has not) the type `ty`.
+    fn typed(&mut self, ty: Ty, typed: bool) {
+        let kind = match ty {
+            Ty::String => STR,
+            Ty::Number => NUM,
+            Ty::Bool => BOOL,
+            Ty::List(s) => {
+                if typed {
+                    self.list_of.insert(s);
+                } else {
+                    self.not_list_of.insert(s);
+                }
+                if typed {
+                    self.kinds &= ARR;
+                }
+                return;
+            }
+            _ => return,
+        };
+        if typed {
+            self.kinds &= kind;
+        } else {
+            self.kinds &= !kind;
         }
     }
 
@@ -358,6 +440,9 @@ pub fn solve(space: &Space<'_>, path: &[Step]) -> Option<BTreeMap<u32, Option<Js
     let mut needs: BTreeMap<u32, Need> = BTreeMap::new();
     for st in path {
         let Some((slot, test)) = exact(space, st.var) else {
+            if let Some((slot, ty, typed)) = type_fact(space, st) {
+                needs.entry(slot).or_default().typed(ty, typed);
+            }
             continue;
         };
         let consts: &[String] = match space.vars.get(st.var as usize) {

@@ -726,8 +726,28 @@ fn json_is(item: &Json, v: &V) -> bool {
 /// A short string the regex matches (searching), or `None` when the pattern is not simple
 /// enough to generate from.
 pub fn regex_example(pattern: &str) -> Option<String> {
+    regex_example_with(pattern, false, false)
+}
+
+/// Several strings the regex matches, made different ways: repetitions as few as allowed or
+/// at least once, the first or the last alternative.
+pub fn regex_examples(pattern: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (once, last) in [(false, false), (true, false), (false, true), (true, true)] {
+        if let Some(e) = regex_example_with(pattern, once, last)
+            && !out.contains(&e)
+        {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// A string the regex matches; with `once`, every repetition is taken at least once, with
+/// `last`, the last alternative of every alternation.
+fn regex_example_with(pattern: &str, once: bool, last: bool) -> Option<String> {
     use regex_syntax::hir::{Class, Hir, HirKind};
-    fn generate(h: &Hir, out: &mut String, depth: usize) -> Option<()> {
+    fn generate(h: &Hir, out: &mut String, depth: usize, once: bool, last: bool) -> Option<()> {
         if depth > 64 || out.len() > 256 {
             return None;
         }
@@ -756,24 +776,32 @@ pub fn regex_example(pattern: &str) -> Option<String> {
                 Some(())
             }
             HirKind::Repetition(r) => {
-                for _ in 0..r.min.min(64) {
-                    generate(&r.sub, out, depth + 1)?;
+                let n = if once { r.min.max(1) } else { r.min };
+                let n = match r.max {
+                    Some(max) => n.min(max),
+                    None => n,
+                };
+                for _ in 0..n.min(64) {
+                    generate(&r.sub, out, depth + 1, once, last)?;
                 }
                 Some(())
             }
-            HirKind::Capture(c) => generate(&c.sub, out, depth + 1),
+            HirKind::Capture(c) => generate(&c.sub, out, depth + 1, once, last),
             HirKind::Concat(parts) => {
                 for p in parts {
-                    generate(p, out, depth + 1)?;
+                    generate(p, out, depth + 1, once, last)?;
                 }
                 Some(())
             }
-            HirKind::Alternation(alts) => generate(alts.first()?, out, depth + 1),
+            HirKind::Alternation(alts) => {
+                let alt = if last { alts.last() } else { alts.first() };
+                generate(alt?, out, depth + 1, once, last)
+            }
         }
     }
     let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
     let mut out = String::new();
-    generate(&hir, &mut out, 0)?;
+    generate(&hir, &mut out, 0, once, last)?;
     Some(out)
 }
 
