@@ -94,8 +94,8 @@ impl Judge<'_> {
         claim: &dyn Fn(&Decision, &Decision) -> bool,
     ) -> Proof {
         let ws = space.witness_space();
-        let all_exact = path.iter().all(|s| solve::exact(&ws, s.var).is_some());
-        let exact_event = solve::solve(&ws, path).and_then(|a| build_event(&ws, &a));
+        let all_exact = path.iter().all(|s| space.facts.is_exact(s.var));
+        let exact_event = solve::solve(&ws, &space.facts, path).and_then(|a| build_event(&ws, &a));
         let mut tried: Vec<Json> = Vec::new();
         if !all_exact && let Some(ev) = synthesize_in(&ws, path) {
             tried.push(ev);
@@ -108,7 +108,7 @@ impl Judge<'_> {
         if !all_exact
             && tried.len() < 2
             && let Some(start) = exact_event.clone()
-            && let Some(ev) = repair(&ws, path, start)
+            && let Some(ev) = repair(&ws, &space.facts, path, start)
             && !tried.contains(&ev)
         {
             tried.insert(0, ev);
@@ -294,7 +294,7 @@ fn string_candidates(
     for s in ["x", "", "zz"] {
         add(&mut out, s.to_string());
     }
-    out.truncate(400);
+    out.truncate(120);
     out
 }
 
@@ -318,18 +318,24 @@ fn with_value(event: &Json, path: &[String], value: Json) -> Option<Json> {
 
 /// Starting from `start`, changes one attribute at a time to the candidate that satisfies the
 /// most steps of `path`, until every step holds (the event is returned) or nothing helps.
-pub fn repair(space: &crate::lint::witness::Space<'_>, path: &[Step], start: Json) -> Option<Json> {
-    use crate::lint::witness::step_holds;
-    let score = |ev: &Json| path.iter().filter(|s| step_holds(space, s, ev)).count();
+pub fn repair(
+    space: &crate::lint::witness::Space<'_>,
+    facts: &solve::Facts,
+    path: &[Step],
+    start: Json,
+) -> Option<Json> {
+    let mut checker = crate::lint::witness::Checker::new(space);
+    let mut score = |ev: &Json| -> usize { path.iter().filter(|s| checker.holds(s, ev)).count() };
     let mut ev = start;
     let mut best = score(&ev);
-    for _ in 0..12 {
+    let mut check = crate::lint::witness::Checker::new(space);
+    for _ in 0..6 {
         if best == path.len() {
             return Some(ev);
         }
         let mut slots = std::collections::BTreeSet::new();
         for st in path {
-            if step_holds(space, st, &ev) || solve::exact(space, st.var).is_some() {
+            if check.holds(st, &ev) || facts.is_exact(st.var) {
                 continue;
             }
             if let Some(v) = space.vars.get(st.var as usize) {

@@ -259,10 +259,17 @@ impl Report {
             slots: &self.space.1,
             trackers: &self.space.2,
         };
+        let mut checker = crate::lint::witness::Checker::new(&space);
         self.groups
             .iter()
             .enumerate()
-            .filter(|(_, g)| g.regions.iter().any(|r| r.contains(&space, event)))
+            .filter(|(_, g)| {
+                g.regions.iter().any(|r| {
+                    r.alternatives
+                        .iter()
+                        .all(|alts| alts.iter().any(|st| checker.holds(st, event)))
+                })
+            })
             .map(|(i, _)| i)
             .collect()
     }
@@ -560,62 +567,78 @@ fn region(
 /// Regions with the same status that differ in the outcome of one variable only, merged into
 /// one (`target in ["a", "b"]`), until no two can be.
 fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> Vec<Region> {
+    let mut merged_any = false;
     loop {
-        let mut merged = false;
-        'outer: for i in 0..regions.len() {
-            for j in (i + 1)..regions.len() {
-                let (Some(a), Some(b)) = (regions.get(i), regions.get(j)) else {
-                    continue;
-                };
-                if a.proof.status != b.proof.status || a.alternatives.len() != b.alternatives.len()
-                {
+        let mut changed = false;
+        let longest = regions
+            .iter()
+            .map(|r| r.alternatives.len())
+            .max()
+            .unwrap_or(0);
+        for k in 0..longest {
+            let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+            let mut out: Vec<Region> = Vec::with_capacity(regions.len());
+            for r in regions.drain(..) {
+                if r.alternatives.len() <= k {
+                    out.push(r);
                     continue;
                 }
-                let mut differ = None;
-                let mut same_vars = true;
-                for (k, (x, y)) in a.alternatives.iter().zip(b.alternatives.iter()).enumerate() {
-                    let vx = x.first().map(|s| s.var);
-                    if vx != y.first().map(|s| s.var) {
-                        same_vars = false;
-                        break;
-                    }
-                    if x != y {
-                        if differ.is_some() {
-                            same_vars = false;
-                            break;
+                let vars: Vec<u32> = r
+                    .alternatives
+                    .iter()
+                    .map(|a| a.first().map_or(u32::MAX, |s| s.var))
+                    .collect();
+                let rest: Vec<&Vec<Step>> = r
+                    .alternatives
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != k)
+                    .map(|(_, a)| a)
+                    .collect();
+                let key = format!("{:?}|{vars:?}|{rest:?}", r.proof.status);
+                match seen.get(&key).and_then(|&i| out.get_mut(i)) {
+                    Some(first) => {
+                        if let (Some(into), Some(from)) =
+                            (first.alternatives.get_mut(k), r.alternatives.get(k))
+                        {
+                            for st in from {
+                                if !into.contains(st) {
+                                    into.push(st.clone());
+                                }
+                            }
                         }
-                        differ = Some(k);
+                        changed = true;
+                    }
+                    None => {
+                        seen.insert(key, out.len());
+                        out.push(r);
                     }
                 }
-                let (true, Some(k)) = (same_vars, differ) else {
-                    continue;
-                };
-                let extra: Vec<Step> = b.alternatives.get(k).cloned().unwrap_or_default();
-                let b_more = regions.remove(j);
-                let _ = b_more;
-                if let Some(a) = regions.get_mut(i)
-                    && let Some(alts) = a.alternatives.get_mut(k)
-                {
-                    alts.extend(extra);
-                    a.conditions = a
-                        .alternatives
-                        .iter()
-                        .map(|alts| describer.any_of(alts, usize::MAX))
-                        .collect();
-                    a.short = a
-                        .alternatives
-                        .iter()
-                        .map(|alts| describer.any_of(alts, 6))
-                        .collect();
-                }
-                merged = true;
-                break 'outer;
             }
+            regions = out;
         }
-        if !merged {
-            return regions;
+        merged_any |= changed;
+        if !changed {
+            break;
         }
     }
+    if merged_any {
+        for r in regions.iter_mut() {
+            if r.alternatives.iter().any(|a| a.len() > 1) {
+                r.conditions = r
+                    .alternatives
+                    .iter()
+                    .map(|alts| describer.any_of(alts, usize::MAX))
+                    .collect();
+                r.short = r
+                    .alternatives
+                    .iter()
+                    .map(|alts| describer.any_of(alts, 6))
+                    .collect();
+            }
+        }
+    }
+    regions
 }
 
 fn side_info(s: &Side) -> SideInfo {

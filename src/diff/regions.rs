@@ -125,21 +125,19 @@ impl Walker<'_> {
             return true;
         };
         let next = merge_ranges(next);
-        let exact = solve::exact(&self.space.witness_space(), var);
+        let facts = &self.space.facts;
+        let ws = self.space.witness_space();
         for (branch, child) in next {
             // `has` is never unknown.
-            if matches!(exact, Some((_, solve::Test::Has))) && branch == Branch::Unknown {
+            if facts.is_has(var) && branch == Branch::Unknown {
                 continue;
             }
             if !self.live(child) {
                 continue;
             }
-            path.push(Step { var, branch });
-            let checks = exact.is_some()
-                || path
-                    .last()
-                    .is_some_and(|s| solve::type_fact(&self.space.witness_space(), s).is_some());
-            let feasible = !checks || solve::solve(&self.space.witness_space(), path).is_some();
+            let step = Step { var, branch };
+            let feasible = solve::consistent(&ws, facts, path, &step);
+            path.push(step);
             let go_on = if feasible {
                 self.go(child, path)
             } else {
@@ -276,30 +274,19 @@ impl Uniform<'_> {
             return Some(false);
         };
         let ws = self.space.witness_space();
-        let exact = solve::exact(&ws, var);
+        let facts = &self.space.facts;
         let step = self.fixed.iter().find(|s| s.var == var);
         let mut ok = true;
         for (i, (branch, child)) in next.into_iter().enumerate() {
             let take = match step {
                 Some(s) => compatible(&s.branch, &branch),
                 None => {
-                    if matches!(exact, Some((_, solve::Test::Has))) && branch == Branch::Unknown {
+                    if facts.is_has(var) && branch == Branch::Unknown {
                         false
-                    } else if exact.is_some()
-                        || solve::type_fact(
-                            &ws,
-                            &Step {
-                                var,
-                                branch: branch.clone(),
-                            },
-                        )
-                        .is_some()
-                    {
+                    } else if facts.slot(var).is_some() {
                         let fixed = self.fixed;
                         *self.possible.entry((n, i)).or_insert_with(|| {
-                            let mut p = fixed.to_vec();
-                            p.push(Step { var, branch });
-                            solve::solve(&ws, &p).is_some()
+                            solve::consistent(&ws, facts, fixed, &Step { var, branch })
                         })
                     } else {
                         true

@@ -52,7 +52,7 @@ fn item_of(o: &Operand) -> Option<(Scalar, Json)> {
 }
 
 /// The slot and the kind of test, when the variable is in the decidable fragment.
-pub fn exact(space: &Space<'_>, var: u32) -> Option<(u32, Test)> {
+fn exact_var(space: &Space<'_>, var: u32) -> Option<(u32, Test)> {
     let (slot, test) = match space.vars.get(var as usize)? {
         Var::Has { slot } => (*slot, Test::Has),
         Var::Switch {
@@ -103,7 +103,7 @@ pub fn exact(space: &Space<'_>, var: u32) -> Option<(u32, Test)> {
 /// value of its type) against constants is known exactly when the attribute has its type.
 /// The second value says whether the step needs the attribute typed (a true or false outcome)
 /// or not typed (unknown).
-pub fn type_fact(space: &Space<'_>, step: &Step) -> Option<(u32, Ty, bool)> {
+fn type_fact(space: &Space<'_>, var: u32) -> Option<(u32, Ty)> {
     use crate::bytecode::model::Func;
     fn slot_of(o: &Operand) -> Option<(u32, Ty)> {
         match o {
@@ -119,7 +119,7 @@ pub fn type_fact(space: &Space<'_>, step: &Step) -> Option<(u32, Ty, bool)> {
     fn constant(o: &Operand) -> bool {
         matches!(o, Operand::Str(_) | Operand::Num(_) | Operand::Bool(_))
     }
-    let operands: Vec<&Operand> = match space.vars.get(step.var as usize)? {
+    let operands: Vec<&Operand> = match space.vars.get(var as usize)? {
         Var::Switch { operand, .. } | Var::Thresh { operand } | Var::Bool { operand } => {
             vec![operand]
         }
@@ -151,7 +151,82 @@ pub fn type_fact(space: &Space<'_>, step: &Step) -> Option<(u32, Ty, bool)> {
     if matches!(path.first().map(String::as_str), Some("time")) || path == &["ts"] {
         return None;
     }
-    Some((slot, ty, step.branch != Branch::Unknown))
+    Some((slot, ty))
+}
+
+/// What the solver knows of each variable of a space, computed once.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    exact: Vec<Option<(u32, Test)>>,
+    typed: Vec<Option<(u32, Ty)>>,
+}
+
+impl Facts {
+    pub fn new(space: &Space<'_>) -> Facts {
+        let n = space.vars.len();
+        let exact: Vec<Option<(u32, Test)>> = (0..n as u32).map(|v| exact_var(space, v)).collect();
+        let typed = (0..n as u32)
+            .zip(exact.iter())
+            .map(|(v, e)| {
+                if e.is_some() {
+                    None
+                } else {
+                    type_fact(space, v)
+                }
+            })
+            .collect();
+        Facts { exact, typed }
+    }
+
+    /// The slot and test of a variable in the decidable fragment.
+    pub fn exact(&self, var: u32) -> Option<&(u32, Test)> {
+        self.exact.get(var as usize).and_then(Option::as_ref)
+    }
+
+    /// Whether the variable is in the decidable fragment.
+    pub fn is_exact(&self, var: u32) -> bool {
+        self.exact(var).is_some()
+    }
+
+    /// Whether the variable is a `has` test (never unknown).
+    pub fn is_has(&self, var: u32) -> bool {
+        matches!(self.exact(var), Some((_, Test::Has)))
+    }
+
+    /// The slot whose value the solver constrains through this variable, if any.
+    pub fn slot(&self, var: u32) -> Option<u32> {
+        self.exact(var)
+            .map(|(s, _)| *s)
+            .or_else(|| self.typed.get(var as usize).and_then(|t| t.map(|(s, _)| s)))
+    }
+}
+
+/// Whether `step` can follow `prefix` (itself satisfiable): only the steps on the same
+/// attribute, its parents and its children can contradict it.
+pub fn consistent(space: &Space<'_>, facts: &Facts, prefix: &[Step], step: &Step) -> bool {
+    let Some(slot) = facts.slot(step.var) else {
+        return true;
+    };
+    let path_of = |s: u32| {
+        space
+            .slots
+            .get(s as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    };
+    let me = path_of(slot);
+    let mut related: Vec<Step> = prefix
+        .iter()
+        .filter(|st| {
+            facts.slot(st.var).is_some_and(|o| {
+                let other = path_of(o);
+                other.starts_with(me) || me.starts_with(other)
+            })
+        })
+        .cloned()
+        .collect();
+    related.push(step.clone());
+    solve(space, facts, &related).is_some()
 }
 
 /// Everything the exact steps of a path require of one attribute.
@@ -436,12 +511,19 @@ fn ancestor(a: &[String], b: &[String]) -> bool {
 
 /// Values for the attributes the exact steps of `path` test, or `None` when no event gives
 /// every exact step its outcome. Attributes other steps read are not assigned.
-pub fn solve(space: &Space<'_>, path: &[Step]) -> Option<BTreeMap<u32, Option<Json>>> {
+pub fn solve(
+    space: &Space<'_>,
+    facts: &Facts,
+    path: &[Step],
+) -> Option<BTreeMap<u32, Option<Json>>> {
     let mut needs: BTreeMap<u32, Need> = BTreeMap::new();
     for st in path {
-        let Some((slot, test)) = exact(space, st.var) else {
-            if let Some((slot, ty, typed)) = type_fact(space, st) {
-                needs.entry(slot).or_default().typed(ty, typed);
+        let Some((slot, test)) = facts.exact(st.var).cloned() else {
+            if let Some((slot, ty)) = facts.typed.get(st.var as usize).copied().flatten() {
+                needs
+                    .entry(slot)
+                    .or_default()
+                    .typed(ty, st.branch != Branch::Unknown);
             }
             continue;
         };

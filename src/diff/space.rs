@@ -115,6 +115,8 @@ pub struct Space {
     pub roots: [NodeRef; 2],
     /// Which sides test each joint variable (bit 0 old, bit 1 new).
     pub used_by: Vec<u8>,
+    /// What the solver knows of each joint variable.
+    pub facts: super::solve::Facts,
     /// At most this many nodes exist; past it every operation stops ([`Space::over`]).
     pub budget: usize,
     over: bool,
@@ -418,6 +420,7 @@ impl Space {
             sides,
             roots: [f, f],
             used_by,
+            facts: Default::default(),
             budget,
             over: false,
             depth: 0,
@@ -425,6 +428,7 @@ impl Space {
             cof_memo: FxHashMap::default(),
             make_memo: FxHashMap::default(),
         };
+        space.facts = super::solve::Facts::new(&space.witness_space());
         for (s, model) in models.iter().enumerate() {
             let root = space.import(s, model);
             if let Some(r) = space.roots.get_mut(s) {

@@ -73,12 +73,29 @@ pub fn synthesize_in(a: &Space<'_>, path: &[Step]) -> Option<Json> {
 /// Whether `event` gives the step's variable the step's outcome (a fresh stream: counts are 0
 /// and nothing has been seen).
 pub fn step_holds(a: &Space<'_>, step: &Step, event: &Json) -> bool {
-    let mut s = Synth {
-        a,
-        regexes: BTreeMap::new(),
-        budget: 0,
-    };
-    s.step_holds(step, event)
+    Checker::new(a).holds(step, event)
+}
+
+/// Tells whether events give steps their outcomes, compiling each regex once.
+pub struct Checker<'a> {
+    synth: Synth<'a>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(a: &'a Space<'a>) -> Checker<'a> {
+        Checker {
+            synth: Synth {
+                a,
+                regexes: BTreeMap::new(),
+                budget: 0,
+            },
+        }
+    }
+
+    /// [`step_holds`], with the regexes compiled so far.
+    pub fn holds(&mut self, step: &Step, event: &Json) -> bool {
+        self.synth.step_holds(step, event)
+    }
 }
 
 struct Synth<'a> {
