@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Compile policies into a verified bytecode bundle (.govb)')
             [CompletionResult]::new('eval', 'eval', [CompletionResultType]::ParameterValue, 'Decide events with a bundle or with policies compiled on the fly')
             [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Every request whose decision a policy change flips, proved on the decision diagrams')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
@@ -139,6 +140,21 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'govern;diff' {
+            [CompletionResult]::new('--git', '--git', [CompletionResultType]::ParameterName, 'Compare PATHS at this git revision (the old side) with the working tree, or two revisions with `A..B`')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to print the result')
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'CI gates: `new-allow` (a request may now be allowed that was not), `any-change`; repeat or separate with commas. A failed gate makes the exit status 1')
+            [CompletionResult]::new('--max-nodes', '--max-nodes', [CompletionResultType]::ParameterName, 'The most diagram nodes one stage of the comparison may make; past it, the report says what was not proved')
+            [CompletionResult]::new('--max-regions', '--max-regions', [CompletionResultType]::ParameterName, 'Regions listed, each with a witness, per group; the others are counted')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Also report, where the verdict stays the same, changes in the determining rules, their messages and warnings')
+            [CompletionResult]::new('--equivalent', '--equivalent', [CompletionResultType]::ParameterName, 'Prove that both versions decide every request identically (verdict, determining rules, messages, warnings): exit 0 only then')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'govern;keygen' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'The path and name of the key files, without extension')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'The path and name of the key files, without extension')
@@ -212,6 +228,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Compile policies into a verified bytecode bundle (.govb)')
             [CompletionResult]::new('eval', 'eval', [CompletionResultType]::ParameterValue, 'Decide events with a bundle or with policies compiled on the fly')
             [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Every request whose decision a policy change flips, proved on the decision diagrams')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
@@ -240,6 +257,9 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             break
         }
         'govern;help;simulate' {
+            break
+        }
+        'govern;help;diff' {
             break
         }
         'govern;help;keygen' {

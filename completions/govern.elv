@@ -30,6 +30,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
+            cand diff 'Every request whose decision a policy change flips, proved on the decision diagrams'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
@@ -128,6 +129,20 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'govern;diff'= {
+            cand --git 'Compare PATHS at this git revision (the old side) with the working tree, or two revisions with `A..B`'
+            cand --format 'How to print the result'
+            cand --fail-on 'CI gates: `new-allow` (a request may now be allowed that was not), `any-change`; repeat or separate with commas. A failed gate makes the exit status 1'
+            cand --max-nodes 'The most diagram nodes one stage of the comparison may make; past it, the report says what was not proved'
+            cand --max-regions 'Regions listed, each with a witness, per group; the others are counted'
+            cand --color 'When to use colours in messages'
+            cand --all 'Also report, where the verdict stays the same, changes in the determining rules, their messages and warnings'
+            cand --equivalent 'Prove that both versions decide every request identically (verdict, determining rules, messages, warnings): exit 0 only then'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'govern;keygen'= {
             cand -o 'The path and name of the key files, without extension'
             cand --output 'The path and name of the key files, without extension'
@@ -195,6 +210,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
+            cand diff 'Every request whose decision a policy change flips, proved on the decision diagrams'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
@@ -216,6 +232,8 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;help;eval'= {
         }
         &'govern;help;simulate'= {
+        }
+        &'govern;help;diff'= {
         }
         &'govern;help;keygen'= {
         }
