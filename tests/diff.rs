@@ -847,3 +847,56 @@ fn cli_help() {
     assert_eq!(code, 0);
     snap!("cli_help_diff", text);
 }
+
+/// Nine allow rules on pairs of attributes whose diagram order (`args.a0` … `args.a8` before
+/// `args.b0` …) makes the verdict function exponential: a diff that needs far more nodes than
+/// the two bundles.
+fn pairs(bounds: &[(u32, u32)]) -> String {
+    let mut s = String::from("default deny\npolicy p {\n");
+    for t in 0..9u32 {
+        let bound = bounds.iter().find(|(k, _)| *k == t).map_or(10, |(_, b)| *b);
+        s.push_str(&format!(
+            "  rule a{t}: allow when args.a{t} > {bound} and args.b{t} == true\n"
+        ));
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// Past the node budget, the comparison is split on the first variable; the parts that fit are
+/// reported (each region confirmed), the parts that do not are named, and no gate passes.
+#[test]
+fn past_the_budget_what_was_proved_is_reported() {
+    let old = side("old", &pairs(&[]));
+    let new = side("new", &pairs(&[(3, 5), (7, 15)]));
+    let r = diff(
+        &old,
+        &new,
+        &Options {
+            budget: 800,
+            ..Options::default()
+        },
+    );
+    let shown = describe(&r);
+    assert!(!r.complete(), "{shown}");
+    assert!(r.new_allow() && r.any_change() && !r.equivalent());
+    // Some parts were not proved, and are named by the condition that delimits them.
+    assert!(
+        r.unproved
+            .iter()
+            .any(|u| u.starts_with("where args.b") && u.contains("nothing was proved there")),
+        "{shown}"
+    );
+    // What was proved in the parts that fit is real: a confirmed, widened bound.
+    assert!(!r.groups.is_empty(), "{shown}");
+    for g in &r.groups {
+        for reg in &g.regions {
+            assert_eq!(reg.proof.status, Status::Differs, "{shown}");
+            let ev = reg.proof.event.as_ref().unwrap();
+            let (a, b) = (decide(&old, ev), decide(&new, ev));
+            assert_eq!((a.verdict, b.verdict), (g.from, g.to), "{ev}");
+        }
+    }
+    assert!(shown.contains("not proved: where args.b"), "{shown}");
+    assert!(!shown.contains("no change"), "{shown}");
+}
