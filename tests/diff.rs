@@ -900,3 +900,40 @@ fn past_the_budget_what_was_proved_is_reported() {
     assert!(shown.contains("not proved: where args.b"), "{shown}");
     assert!(!shown.contains("no change"), "{shown}");
 }
+
+/// The CI example uses only options `govern diff` has, with values it accepts.
+#[test]
+fn ci_example_matches_the_command() {
+    let path = Path::new(ROOT).join("examples/ci/govern-diff.yml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap())
+        .expect("the workflow is YAML");
+    let steps = doc["jobs"]["diff"]["steps"].as_sequence().unwrap();
+    let (help, _) = govern(Path::new(ROOT), &["diff", "--help"]);
+    let mut seen = 0;
+    for step in steps {
+        let Some(run) = step["run"].as_str() else {
+            continue;
+        };
+        for line in run.lines().map(str::trim) {
+            let Some(rest) = line.strip_prefix("govern diff ") else {
+                continue;
+            };
+            seen += 1;
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            for (i, w) in words.iter().enumerate() {
+                let Some(flag) = w.strip_prefix("--") else {
+                    continue;
+                };
+                assert!(
+                    help.contains(&format!("--{flag}")),
+                    "unknown option --{flag}"
+                );
+                let value = words.get(i + 1).copied().unwrap_or("");
+                if flag == "format" || flag == "fail-on" {
+                    assert!(help.contains(&format!("- {value}:")), "--{flag} {value}");
+                }
+            }
+        }
+    }
+    assert!(seen >= 2, "no govern diff command found");
+}
