@@ -95,13 +95,12 @@ impl Region {
     /// Whether `event` (on a fresh stream) is in the region.
     pub fn contains(
         &self,
-        space: &crate::lint::witness::Space<'_>,
+        checker: &mut crate::lint::witness::Checker<'_>,
         event: &serde_json::Value,
     ) -> bool {
-        self.alternatives.iter().all(|alts| {
-            alts.iter()
-                .any(|st| crate::lint::witness::step_holds(space, st, event))
-        })
+        self.alternatives
+            .iter()
+            .all(|alts| alts.iter().any(|st| checker.holds(st, event)))
     }
 }
 
@@ -263,13 +262,7 @@ impl Report {
         self.groups
             .iter()
             .enumerate()
-            .filter(|(_, g)| {
-                g.regions.iter().any(|r| {
-                    r.alternatives
-                        .iter()
-                        .all(|alts| alts.iter().any(|st| checker.holds(st, event)))
-                })
-            })
+            .filter(|(_, g)| g.regions.iter().any(|r| r.contains(&mut checker, event)))
             .map(|(i, _)| i)
             .collect()
     }
