@@ -80,7 +80,7 @@ pub enum DiagFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Exit status: 0 when the bundle was written, 2 when a policy has errors or the bundle cannot be\nwritten (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing"
+    after_help = "Data files named by `set NAME = file(\"…\")` are read with the policies; each is listed before\nthe digest as `read NAME  sha256:…  (N items, B bytes; set `NAME`)`. Their bytes are part of the\nbundle's source digest, so a changed data file gives another bundle.\n\nExit status: 0 when the bundle was written, 2 when a policy or data file has errors or the bundle\ncannot be written (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing"
 )]
 pub struct BuildArgs {
     /// Policy files or directories (searched recursively for *.gov).
@@ -102,12 +102,21 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines.
-Stateful rules (count, sum, seen) carry their state from one event to the next.
+Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines; an
+event is at most 32 MiB (docs/limits.md). Stateful rules (count, sum, seen) carry their state
+from one event to the next. Windows run on stream time: an event whose `ts` lies more than 5
+minutes from it (and is not confirmed by the next event) is decided with `ts` unknown, and a
+warning says how many were. Each count, sum and seen holds at most --max-keys keys; a record
+beyond that is refused, the keys it could not hold are unknown (rules fail closed), and a
+warning says so.
 
-Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
-its line number and decided `deny`, and the others are still decided) or when --trust is given
-and the bundle is unsigned or its signature does not verify (then no event is read), and when
+With --trust, the bundle must be signed by keys the trust file accepts, under its own name (its
+file name without .govb); with --state too, not older than the last version of that name
+loaded (newer versions are recorded).
+
+Exit status: 0 when every event was decided, 2 on bad input (a bad event line, or one longer
+than the limit, is reported with its line number and decided `deny`, and the others are still
+decided) or when --trust is given and the bundle is refused (then no event is read), and when
 the decisions cannot be written (a full disk; a reader that goes away is not an error). With
 --exit-code: 0 when every decision is allow, 1 when any is deny, 3 when any is escalate and
 none deny, 2 on errors.
@@ -115,7 +124,7 @@ none deny, 2 on errors.
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
   echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain
-  govern eval --bundle p.govb --trust trust.yaml testdata/events.jsonl")]
+  govern eval --bundle p.govb --trust trust.yaml --state seen.json testdata/events.jsonl")]
 #[command(group(clap::ArgGroup::new("program").required(true).args(["bundle", "policy"])))]
 pub struct EvalArgs {
     /// A compiled bundle to evaluate with.
@@ -152,6 +161,25 @@ pub struct EvalArgs {
     /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
     #[arg(long, value_name = "FILE", requires = "trust")]
     pub signature: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
+
+    /// The most keys each count, sum or seen holds in the stream state (keys with an event in
+    /// the window). Beyond it, new keys are unknown: rules on them fail closed.
+    #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
+    pub max_keys: usize,
+}
+
+fn parse_max_keys(s: &str) -> Result<usize, String> {
+    match s.trim().replace('_', "").parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a number of keys: write a whole number of 1 or more"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -381,13 +409,20 @@ interpreter; a disagreement between them is reported as an internal error.
 Rule coverage is the percentage of rules that decided at least one event of the run (for warn
 rules: warned); leaf coverage is the percentage of decision-diagram leaves reached.
 
-Exit status: 0 when every case passes (and coverage meets --min-coverage), 1 when a case fails
-or coverage is below the minimum, 2 when a suite or its policies have errors (bad YAML, unknown
-fields, impossible expectations, policies that do not compile) or on I/O errors.
+Red-team corpora mark cases `kind: attack` (must be denied or escalated) or `kind: benign` (must
+be allowed) and may run every case under several `variants`; the report then shows the attacks
+blocked and the benign cases allowed per variant.
+
+Exit status: 0 when every case passes (and coverage meets --min-coverage, and every variant
+blocks --min-blocked percent of its attacks), 1 when a case fails (with --min-blocked, an
+allowed attack is counted, not failed) or a minimum is not met, 2 when a suite or its policies
+have errors (bad YAML, unknown fields, impossible expectations, policies that do not compile)
+or on I/O errors.
 
 Examples:
   govern test policies/
   govern test policies/ --coverage --min-coverage 100
+  govern test testdata/redteam/ --min-blocked 95
   govern test . --filter payments --format junit > report.xml
   govern test --record traces/today.jsonl --policy policies/ -o regress/today.test.yaml
   govern test policies/ --watch")]
@@ -414,6 +449,12 @@ pub struct TestArgs {
     #[arg(long, value_name = "P", value_parser = parse_percent)]
     pub min_coverage: Option<f64>,
 
+    /// Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of
+    /// failing on it, and fail (exit 1) when fewer than P percent of any variant's attacks are
+    /// blocked. Benign cases that are not allowed still fail.
+    #[arg(long, value_name = "P", value_parser = parse_percent)]
+    pub min_blocked: Option<f64>,
+
     /// Re-run the affected suites whenever a .gov or suite file under the paths (or their
     /// bundles) changes.
     #[arg(long, conflicts_with = "record")]
@@ -436,6 +477,11 @@ pub struct TestArgs {
     /// that verifies against this trust file (see `govern verify`).
     #[arg(long, value_name = "FILE", conflicts_with = "record")]
     pub trust: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -535,7 +581,7 @@ pub struct DiffArgs {
 
     /// The most diagram nodes one stage of the comparison may make; past it, the report says
     /// what was not proved.
-    #[arg(long, value_name = "N", default_value_t = crate::compile::dd::NODE_LIMIT)]
+    #[arg(long, value_name = "N", default_value_t = crate::diff::NODE_BUDGET)]
     pub max_nodes: usize,
 
     /// Regions listed, each with a witness, per group; the others are counted.
@@ -731,17 +777,27 @@ pub fn parse_gate(s: &str) -> Result<Gate, String> {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Each trace input is its own stream: stateful rules (count, sum, seen) start afresh per file, and
-events are decided in file order. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
+events are decided in file order. Windows run on stream time: an event whose `ts` lies more than
+5 minutes from it (and is not confirmed by the next event) is decided with `ts` unknown. Each
+count, sum and seen holds at most --max-keys keys; records beyond that are refused, keys it could
+not hold are unknown (rules fail closed), and the report counts both. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
 or MCP JSON-RPC logs (--input-format), plain or gzipped; directories are searched for *.jsonl,
 *.ndjson and *.json files (optionally .gz); `-` reads standard input. An MCP connection logged
 as two one-direction files is one input with --mcp-pair CLIENT SERVER.
 
 The report counts decisions by verdict, tool, agent and determining rule, and compares them with
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
-every flip, by rule and tool, with example events and their file and line.
+every flip, by rule and tool, with example events and their file and line. It shows which
+attributes were unknown (absent or mistyped), to which rules, and how many decisions that decided.
 
-A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message) stops
-the run with its file and line; --max-errors N skips up to N of them and counts them.
+OTLP spans inherit `session` and `agent` from their ancestors in the trace (the conversation and
+the agent live on the `invoke_agent` span, not on the tool spans beneath it). Tool arguments cut
+short by an SDK's attribute length limit are decided with `args` unknown and counted.
+--dump-events FILE writes the events as they were derived, to see what the policy saw.
+
+A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message, a line
+longer than 32 MiB) stops the run with its file and line; --max-errors N skips up to N of them
+and counts them.
 
 Exit status: 0 when every gate passes (or none is given), 1 when a --fail-on gate fails, 2 on
 errors (bad policies, unreadable traces, a bad record beyond --max-errors, no events at all).
@@ -751,6 +807,7 @@ Examples:
   govern simulate --policy policies/ --baseline old-policies/ traces/ --fail-on new-allow
   govern simulate --bundle p.govb --format json --fail-on 'deny-rate>5%' week.jsonl.gz
   govern simulate --bundle p.govb --input-format otel --format jsonl spans.json > decisions.jsonl
+  govern simulate --bundle p.govb spans.jsonl --dump-events events.jsonl
   govern simulate --policy policies/ --mcp-pair client-sent.jsonl server-sent.jsonl")]
 pub struct SimulateArgs {
     /// Policy files or directories to compile and simulate (repeat for several).
@@ -801,6 +858,12 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_errors: u64,
 
+    /// Write every decided event, as read from the traces (OTLP spans and MCP messages
+    /// turned into events), to FILE: one JSON object per line, in decision order (line N
+    /// is the event of the N-th `--format jsonl` decision). Written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub dump_events: Option<PathBuf>,
+
     /// Threads that parse events (default: the number of cores). Output does not depend on it.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
@@ -818,4 +881,15 @@ pub struct SimulateArgs {
     /// (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted.
     #[arg(long, value_name = "FILE", requires = "bundle", conflicts_with_all = ["policy", "baseline"])]
     pub trust: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
+
+    /// The most keys each count, sum or seen holds in a stream's state (keys with an event in
+    /// the window). Beyond it, new keys are unknown: rules on them fail closed, and the report
+    /// says how many records were refused.
+    #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
+    pub max_keys: usize,
 }

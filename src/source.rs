@@ -4,6 +4,28 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::{Diag, SourceFile};
 
+/// Whether a file given as policy source is a compiled bundle: `.govb` bytes (they start with
+/// the bundle magic) or a `.govb` name.
+pub fn is_bundle(path: &Path, bytes: &[u8]) -> bool {
+    bytes.starts_with(crate::bytecode::MAGIC)
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("govb"))
+}
+
+/// The error for a bundle where policy sources were expected (`--policy p.govb`,
+/// `govern lint p.govb`, …).
+pub fn bundle_given_as_source(name: &str) -> Diag {
+    Diag::error(
+        "govern::io",
+        "a compiled bundle (`.govb`), not policy source",
+    )
+    .in_file(name, None)
+    .help(format!(
+        "give a bundle with `--bundle {name}` (eval, simulate); `--policy`, `build`, `lint`, `fmt` and `test --record` read `.gov` sources"
+    ))
+}
+
 /// The `.gov` files named by `paths` (files as given, directories searched recursively),
 /// sorted and deduplicated, each read whole. Names are the paths as given, with `/`
 /// separators and no leading `./`, so that the same invocation gives the same bundle bytes.
@@ -40,7 +62,8 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
     named.retain(|(n, p)| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| n.into())));
     let mut files = Vec::with_capacity(named.len());
     for (name, p) in named {
-        match std::fs::read(&p) {
+        match crate::limits::read_file(&p, crate::limits::POLICY_FILE) {
+            Ok(bytes) if is_bundle(&p, &bytes) => errors.push(bundle_given_as_source(&name)),
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => files.push(SourceFile::new(name.clone(), without_bom(text))),
                 Err(e) => {
@@ -77,6 +100,46 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
         Ok(files)
     } else {
         Err(errors)
+    }
+}
+
+/// Data files (`set NAME = file("…")`) read from disk, relative to the working directory like
+/// the policy names they are resolved against. A file that resolves, through symbolic links,
+/// to a place outside the directory of the policy naming it is refused, as is one larger than
+/// the limit (read no further than the limit).
+pub struct DiskData;
+
+impl crate::check::data::DataSource for DiskData {
+    fn read(
+        &self,
+        name: &crate::check::data::DataName,
+        limit: u64,
+    ) -> Result<Vec<u8>, crate::check::data::DataError> {
+        use crate::check::data::DataError;
+        use std::io::Read;
+        let dir = if name.dir.is_empty() { "." } else { &name.dir };
+        let unreadable = |e: std::io::Error| DataError::Unreadable(e.to_string());
+        let dir = std::fs::canonicalize(dir).map_err(unreadable)?;
+        let path = std::fs::canonicalize(&name.name).map_err(unreadable)?;
+        if !path.starts_with(&dir) {
+            return Err(DataError::Outside);
+        }
+        let file = std::fs::File::open(&path).map_err(unreadable)?;
+        let meta = file.metadata().map_err(unreadable)?;
+        if !meta.is_file() {
+            return Err(DataError::Unreadable("not a regular file".into()));
+        }
+        if meta.len() > limit {
+            return Err(DataError::TooLarge);
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        if bytes.len() as u64 > limit {
+            return Err(DataError::TooLarge);
+        }
+        Ok(bytes)
     }
 }
 

@@ -435,7 +435,8 @@ fn mutate(spec: &PolicySpec, ms: &[Mutation]) -> PolicySpec {
 
 /// A single event with a timestamp of one of several kinds.
 fn single_event() -> impl Strategy<Value = Json> {
-    (policygen::event(), 0u8..6).prop_map(|((mut fields, _, _), ts)| {
+    (policygen::event(), 0u8..6).prop_map(|(ev, ts)| {
+        let mut fields = ev.fields;
         match ts {
             0 => {}
             1 => {
@@ -556,9 +557,9 @@ fn random_changes_are_found_exactly() {
     let complete = std::cell::Cell::new(0u32);
     let total = std::cell::Cell::new(0u32);
     let strategy = (
-        policy_spec_sized(2, 4),
+        policy_spec_sized(2, 4, 0.2),
         prop::collection::vec(mutation(), 1..3),
-        policy_spec_sized(2, 3),
+        policy_spec_sized(2, 3, 0.2),
         prop::bool::weighted(0.1),
         prop::collection::vec(single_event(), 1..40),
     );

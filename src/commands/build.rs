@@ -29,8 +29,20 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> u8 {
         out.write_str(&crate::bytecode::listing::listing(
             &built.program.model,
             &built.program.digest,
+            built.bytes.len(),
         ));
         out.line("");
+    }
+    for d in &built.bundle.data {
+        let sets: Vec<String> = d.sets.iter().map(|s| format!("`{s}`")).collect();
+        out.line(&format!(
+            "read {}  {}  ({} items, {} bytes; set {})",
+            crate::source::printable(&d.name),
+            d.digest,
+            d.items,
+            d.bytes,
+            sets.join(", ")
+        ));
     }
     let m = &built.program.model;
     out.line(&format!(

@@ -11,12 +11,17 @@ use crate::bytecode::model::{NodeDef, Var, Verdict};
 use crate::cli::{DiagFormat, EvalArgs};
 use crate::commands::{Ctx, Out, exit};
 use crate::decision::Decision;
-use crate::vm::{Event, Outcome, Program, State, Step};
+use crate::vm::{Event, Outcome, Program, State, Step, StreamLimits};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     let program = match (&args.bundle, &args.trust) {
         (Some(path), Some(trust)) => {
-            match crate::pipeline::load_signed_bundle(path, args.signature.as_deref(), trust) {
+            let t = crate::pipeline::Trusted {
+                trust,
+                signature: args.signature.as_deref(),
+                state: args.state.as_deref(),
+            };
+            match crate::pipeline::load_signed_bundle(path, t) {
                 Ok(p) => p,
                 Err(diags) => {
                     ctx.report(&diags, DiagFormat::Human);
@@ -52,7 +57,10 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     };
     let mut ev_run = Run {
         program: &program,
-        state: program.new_state(),
+        state: program.new_state_with(StreamLimits {
+            max_keys: args.max_keys,
+            ..StreamLimits::default()
+        }),
         event: Event::default(),
         outcome: Outcome::default(),
         trace: Vec::new(),
@@ -63,6 +71,8 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         count: 0,
         ctx,
         name: name.clone(),
+        first_refused: None,
+        first_untimed: None,
     };
     let read_ok = read_events(BufReader::with_capacity(1 << 16, reader), &mut ev_run);
     if let Err(e) = read_ok {
@@ -70,6 +80,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         return exit::ERROR;
     }
     ev_run.out.flush();
+    ev_run.report_state(args.max_keys);
 
     if ev_run.count == 0 && ev_run.errors == 0 {
         ctx.error(format!("no events in {name}"));
@@ -101,6 +112,10 @@ struct Run<'a> {
     count: usize,
     ctx: &'a Ctx,
     name: String,
+    /// The lines of the first event with a record refused at the key bound, and of the first
+    /// whose `ts` was not believed.
+    first_refused: Option<usize>,
+    first_untimed: Option<usize>,
 }
 
 /// Receives the events of an input, or the lines that are not events.
@@ -183,30 +198,79 @@ impl Run<'_> {
         }
         let v = self.outcome.verdict.unwrap_or(self.program.model.default);
         self.note(v);
+        if self.first_refused.is_none() && self.state.refused > 0 {
+            self.first_refused = Some(line);
+        }
+        if self.first_untimed.is_none() && self.state.untimed > 0 {
+            self.first_untimed = Some(line);
+        }
         Ok(())
+    }
+
+    /// Warns about what the stream state could not take as it came.
+    fn report_state(&self, max_keys: usize) {
+        let st = &self.state;
+        if let Some(line) = self.first_untimed {
+            self.ctx.warn(format!(
+                "{} {} a `ts` more than {} from stream time and {} decided with `ts` unknown (first {}:{line})",
+                st.untimed,
+                if st.untimed == 1 { "event had" } else { "events had" },
+                crate::bytecode::listing::duration(StreamLimits::MAX_SKEW),
+                if st.untimed == 1 { "was" } else { "were" },
+                self.name,
+            ));
+        }
+        if let Some(line) = self.first_refused {
+            self.ctx.warn(format!(
+                "the stream state reached --max-keys {max_keys} (first {}:{line}): {} {} refused, and keys it could not hold were decided unknown (fail closed)",
+                self.name,
+                st.refused,
+                if st.refused == 1 { "record was" } else { "records were" },
+            ));
+        }
     }
 }
 
 const NOT_CLOSED: &str = "unexpected end of input: the JSON object is not closed";
 
 /// Feeds each event's text to `sink` with its first line number. JSONL unless the first value
-/// spans lines, in which case values may span lines.
+/// spans lines, in which case values may span lines. An event larger than the limit
+/// ([`crate::limits::EVENT`]) is reported as such and skipped without being held: a line to its
+/// end, a value over several lines to where it closes.
 pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Result<()> {
+    use crate::limits::{self, Line};
+    let limit = limits::EVENT;
     let mut line_no = 0usize;
     let mut raw = Vec::new();
     // Multi-line mode: decided by the first non-blank line.
     let mut multi: Option<bool> = None;
     let mut pending = String::new();
     let mut pending_start = 0usize;
+    // A value over several lines that grew past the limit: its nesting, to skip to its end.
+    let mut skipping: Option<crate::trace::JsonDepth> = None;
     let probe = crate::vm::Paths::new(&[vec!["ts".to_string()]]);
     let mut scratch = Event::default();
     loop {
-        raw.clear();
-        let n = r.read_until(b'\n', &mut raw)?;
-        if n == 0 {
+        let read = limits::read_line(&mut r, &mut raw, limit)?;
+        if read == Line::End {
             break;
         }
         line_no += 1;
+        if let Line::TooLong { bytes } = read {
+            if !pending.is_empty() {
+                sink.bad(pending_start, NOT_CLOSED);
+                pending.clear();
+            }
+            skipping = None;
+            sink.bad(line_no, &limits::too_long(limit, bytes));
+            continue;
+        }
+        if let Some(depth) = skipping.as_mut() {
+            if depth.feed(&raw) {
+                skipping = None;
+            }
+            continue;
+        }
         let text = match std::str::from_utf8(&raw) {
             Ok(t) => t.trim_end_matches(['\n', '\r']),
             Err(e) => {
@@ -234,6 +298,23 @@ pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Re
             pending_start = line_no;
         }
         let continued = !pending.is_empty();
+        if pending.len() + text.len() + 1 > limit.usize() {
+            sink.bad(
+                pending_start,
+                &format!(
+                    "the event starting here is larger than {}, the limit for {}",
+                    limit.shown(),
+                    limit.what
+                ),
+            );
+            let mut depth = crate::trace::JsonDepth::default();
+            depth.feed(pending.as_bytes());
+            pending.clear();
+            if !depth.feed(&raw) {
+                skipping = Some(depth);
+            }
+            continue;
+        }
         pending.push_str(text);
         pending.push('\n');
         match probe.read(&pending, &mut scratch) {

@@ -83,6 +83,16 @@ impl Ctx {
         }
     }
 
+    /// Prints one warning without a source snippet: `warning: message`.
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        let mut err = io::stderr().lock();
+        let _ = if self.color_err {
+            writeln!(err, "\x1b[1;33mwarning\x1b[0m: {message}")
+        } else {
+            writeln!(err, "warning: {message}")
+        };
+    }
+
     /// Prints one error without a source snippet: `error: message`.
     pub fn error(&self, message: impl std::fmt::Display) {
         let mut err = io::stderr().lock();

@@ -52,6 +52,9 @@ pub struct Side {
     pub rev: Option<String>,
 }
 
+/// The most diagram nodes one stage of a comparison makes by default.
+pub const NODE_BUDGET: usize = 2_000_000;
+
 /// What to compute and how far.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -69,7 +72,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             all: false,
-            budget: crate::compile::dd::NODE_LIMIT,
+            budget: NODE_BUDGET,
             per_group: 20,
             walk_steps: 200_000,
         }

@@ -290,6 +290,18 @@ impl Space {
                         value: tr
                             .value
                             .map(|v| map.slot.get(v as usize).copied().unwrap_or(u32::MAX)),
+                        refs: tr
+                            .refs
+                            .iter()
+                            .map(|(p, ty)| {
+                                (map.slot.get(*p as usize).copied().unwrap_or(u32::MAX), *ty)
+                            })
+                            .collect(),
+                        inner: tr
+                            .inner
+                            .iter()
+                            .map(|i| map.tracker.get(*i as usize).copied().unwrap_or(u32::MAX))
+                            .collect(),
                     });
                 }
             }
@@ -302,6 +314,8 @@ impl Space {
                     within: None,
                     per: Vec::new(),
                     value: None,
+                    refs: Vec::new(),
+                    inner: Vec::new(),
                 })
             })
             .collect();
@@ -406,10 +420,9 @@ impl Space {
                 _ => VarShape::Tri,
             })
             .collect();
-        let mut m = Manager::new(shapes.clone());
-        // The budget is the diff's own (see `check`), so that a stage past it can be left
-        // behind and the next one started.
-        m.node_limit = usize::MAX;
+        let m = Manager::new(shapes.clone());
+        // The node budget is the diff's own (see `check`), so that a stage past it can be left
+        // behind and the next one started; the compiler's memory limit stays as a last bound.
         let f = m.f;
         let mut space = Space {
             m,

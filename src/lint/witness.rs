@@ -286,6 +286,14 @@ impl Synth<'_> {
                     (Func::Upper, V::Str(s)) => V::Str(crate::builtins::upper(&s)),
                     (Func::NormPath, V::Str(s)) => V::Str(crate::builtins::norm_path(&s)),
                     (Func::UrlHost, V::Str(s)) => V::Str(crate::builtins::url_host(&s)),
+                    (f, V::Str(s)) => match crate::builtins::apply(*f, &s)? {
+                        crate::builtins::FnValue::Str(v) => V::Str(v),
+                        crate::builtins::FnValue::Num(n) => V::Num(n),
+                        crate::builtins::FnValue::Bool(b) => V::Bool(b),
+                        crate::builtins::FnValue::List(items) => {
+                            V::List(items.into_iter().map(Json::String).collect())
+                        }
+                    },
                     _ => return None,
                 })
             }
@@ -305,6 +313,8 @@ impl Synth<'_> {
 
     /// Values to try for a slot, the most likely first; `None` is "absent".
     fn candidates(&mut self, slot: u32, path: &[Step]) -> Vec<Option<Json>> {
+        /// The most constants of one test tried as values.
+        const CANDIDATES_PER_TEST: usize = 64;
         let mut out: Vec<Option<Json>> = Vec::new();
         let push = |out: &mut Vec<Option<Json>>, v: Option<Json>| {
             if !out.contains(&v) {
@@ -334,15 +344,16 @@ impl Synth<'_> {
             }
             match var {
                 Var::Switch { operand, consts } => {
+                    // The constant the path takes first, then a few others: a switch over a
+                    // set of a million names needs no million candidates.
                     let func = outer_func(operand);
-                    for (i, c) in consts.iter().enumerate() {
-                        let want = st.branch == Branch::Const(i as u32);
-                        let s = invert(func, c);
-                        if want {
-                            strings.insert(0, s);
-                        } else {
-                            strings.push(s);
-                        }
+                    if let Branch::Const(i) = st.branch
+                        && let Some(c) = consts.get(i as usize)
+                    {
+                        strings.insert(0, invert(func, c));
+                    }
+                    for c in consts.iter().take(CANDIDATES_PER_TEST) {
+                        strings.push(invert(func, c));
                     }
                     strings.push("other".into());
                 }
@@ -404,7 +415,7 @@ impl Synth<'_> {
                         }
                     }
                     Pred::In { values, .. } => {
-                        for v in values {
+                        for v in values.iter().take(CANDIDATES_PER_TEST) {
                             match v {
                                 Operand::Str(s) => strings.push(s.clone()),
                                 Operand::Num(n) => numbers.push(*n),
@@ -867,7 +878,9 @@ pub fn sub_bundle(bundle: &Bundle, rules: &[usize]) -> Bundle {
             .collect(),
         asts: Vec::new(),
         tools: Vec::new(),
+        attributes: Vec::new(),
         sets: Vec::new(),
+        data: Vec::new(),
         default: bundle.default,
         default_loc: bundle.default_loc,
         policies: Vec::new(),
