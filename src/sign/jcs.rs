@@ -186,6 +186,203 @@ fn tie_to_even(x: f64, digits: String, n: i32) -> String {
     }
 }
 
+/// One member of an object in canonical form, as byte offsets into its text: `start` is the
+/// opening quote of the name, `key` the name between its quotes (escapes as written), `value`
+/// the value's text. The member's text is `start..value.end`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Member {
+    pub start: usize,
+    pub key: std::ops::Range<usize>,
+    pub value: std::ops::Range<usize>,
+}
+
+/// How deep [`canonical_object`] follows nested values; deeper text is not taken as canonical
+/// (and [`parse_strict`], which refuses nesting beyond 128 as well, then decides).
+const CANONICAL_DEPTH: usize = 128;
+
+/// Whether `text` is exactly the canonical form ([`canonicalize`]) of a JSON object, found
+/// without building it: no whitespace, members in UTF-16 order of their names and no name
+/// twice, strings escaped as JCS escapes them and nothing else escaped, every number written
+/// as JCS writes its double. On success `members` holds the object's own members, in order.
+///
+/// This is the fast path of reading canonical text such as audit records; a `false` says
+/// only that the text is not canonical (it may still be valid JSON: canonicalize it then).
+pub fn canonical_object(text: &str, members: &mut Vec<Member>) -> bool {
+    members.clear();
+    let mut c = Canon {
+        b: text.as_bytes(),
+        s: text,
+        pos: 0,
+    };
+    if c.peek() != Some(b'{') {
+        return false;
+    }
+    c.object(0, Some(members)).is_some() && c.pos == c.b.len()
+}
+
+struct Canon<'a> {
+    b: &'a [u8],
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Canon<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.pos += 1)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        if depth >= CANONICAL_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => self.object(depth, None),
+            b'[' => {
+                self.pos += 1;
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    if self.eat(b']').is_some() {
+                        return Some(());
+                    }
+                    self.eat(b',')?;
+                }
+            }
+            b'"' => self.string().map(|_| ()),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number(),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.pos + word.len();
+        (self.b.get(self.pos..end)? == word).then(|| self.pos = end)
+    }
+
+    fn object(&mut self, depth: usize, mut members: Option<&mut Vec<Member>>) -> Option<()> {
+        if depth >= CANONICAL_DEPTH {
+            return None;
+        }
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        let mut last: Option<std::borrow::Cow<'a, str>> = None;
+        loop {
+            let start = self.pos;
+            let key = self.string()?;
+            let name = self.decode(key.clone())?;
+            if let Some(prev) = &last
+                && prev.encode_utf16().cmp(name.encode_utf16()) != std::cmp::Ordering::Less
+            {
+                return None;
+            }
+            last = Some(name);
+            self.eat(b':')?;
+            let v0 = self.pos;
+            self.value(depth + 1)?;
+            if let Some(m) = members.as_deref_mut() {
+                m.push(Member {
+                    start,
+                    key,
+                    value: v0..self.pos,
+                });
+            }
+            if self.eat(b'}').is_some() {
+                return Some(());
+            }
+            self.eat(b',')?;
+        }
+    }
+
+    /// A string whose escapes are exactly JCS's; returns the range between the quotes.
+    fn string(&mut self) -> Option<std::ops::Range<usize>> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        loop {
+            let rest = self.b.get(self.pos..)?;
+            let i = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            self.pos += i;
+            match self.peek()? {
+                b'"' => {
+                    self.pos += 1;
+                    return Some(start..self.pos - 1);
+                }
+                b'\\' => {
+                    let esc = self.b.get(self.pos + 1)?;
+                    match esc {
+                        b'"' | b'\\' | b'b' | b't' | b'n' | b'f' | b'r' => self.pos += 2,
+                        b'u' => {
+                            // Only control characters without a short escape.
+                            let hex = self.b.get(self.pos + 2..self.pos + 6)?;
+                            let ok = hex.starts_with(b"00")
+                                && matches!(hex.get(2), Some(b'0' | b'1'))
+                                && hex
+                                    .get(3)
+                                    .is_some_and(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+                            let code =
+                                u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                            if !ok || matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                                return None;
+                            }
+                            self.pos += 6;
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The text of a string (range between quotes) with its escapes undone.
+    fn decode(&self, r: std::ops::Range<usize>) -> Option<std::borrow::Cow<'a, str>> {
+        let raw = self.s.get(r)?;
+        if !raw.contains('\\') {
+            return Some(std::borrow::Cow::Borrowed(raw));
+        }
+        let quoted = format!("\"{raw}\"");
+        serde_json::from_str::<String>(&quoted)
+            .ok()
+            .map(std::borrow::Cow::Owned)
+    }
+
+    /// A number written exactly as JCS writes its double.
+    fn number(&mut self) -> Option<()> {
+        let start = self.pos;
+        let rest = self.b.get(start..)?;
+        let len = rest
+            .iter()
+            .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+            .unwrap_or(rest.len());
+        let tok = self.s.get(start..start + len)?;
+        self.pos += len;
+        let digits = tok.strip_prefix('-').unwrap_or(tok);
+        // Integers of up to 15 digits are exact doubles, written as themselves.
+        if !digits.is_empty()
+            && digits.len() <= 15
+            && digits.bytes().all(|c| c.is_ascii_digit())
+            && (!digits.starts_with('0') || tok == "0")
+        {
+            return Some(());
+        }
+        // Rust accepts forms JSON does not (`.5`, `1.`, `+1`, `inf`): the round trip through
+        // JCS's own writer refuses every one of them, since it never writes them.
+        let x: f64 = tok.parse().ok()?;
+        (format_number(x)? == tok).then_some(())
+    }
+}
+
 /// A JSON value read with duplicate member names refused.
 struct Strict(Value);
 
@@ -405,6 +602,131 @@ mod tests {
         assert!(parse_strict("1e400").is_err());
         assert!(parse_strict("[1] x").is_err());
         assert!(parse_strict("NaN").is_err());
+    }
+
+    /// The fast check agrees with the canonicalizer: canonical text passes with its members,
+    /// and any text that passes is its own canonical form.
+    #[test]
+    fn canonical_object_agrees_with_canonicalize() {
+        let mut members = Vec::new();
+        let samples = [
+            r#"{"b":[1,2.5,-0.001,1e+21,"x\n\u001f"],"a":{"z":null,"y":true},"€":"é","\r":0}"#,
+            r#"{}"#,
+            r#"{"a":{"b":{"c":[[],{}]}}}"#,
+            r#"{"n":[9007199254740992,123456789012345678,1e-7,0.000001,-5e-324]}"#,
+            r#"{"😀":1,"\ufb33":2,"\u0080":3}"#,
+        ];
+        for text in samples {
+            let canon = canonicalize_str(text).unwrap();
+            assert!(canonical_object(&canon, &mut members), "{canon}");
+            let v = parse_strict(&canon).unwrap();
+            assert_eq!(members.len(), v.as_object().unwrap().len());
+            for m in &members {
+                let key: String = serde_json::from_str(&canon[m.start..m.key.end + 1]).unwrap();
+                let value: Value = serde_json::from_str(&canon[m.value.clone()]).unwrap();
+                assert_eq!(v[&key], value);
+            }
+        }
+        // Not canonical: whitespace, order, duplicates, escapes and numbers JCS writes otherwise.
+        for text in [
+            r#"{"a":1 }"#,
+            r#"{ "a":1}"#,
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":"\u0041"}"#,
+            r#"{"a":"\/"}"#,
+            r#"{"a":"\u000a"}"#,
+            r#"{"a":"\u001F"}"#,
+            r#"{"a":1.0}"#,
+            r#"{"a":1e21}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":01}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":+1}"#,
+            r#"{"a":1E+21}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":1}x"#,
+            r#"[1]"#,
+            "{\"a\":\"\t\"}",
+        ] {
+            assert!(!canonical_object(text, &mut members), "{text}");
+        }
+        // Deep nesting is left to the full parser.
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(!canonical_object(&deep, &mut members));
+    }
+
+    /// Random values: canonical text always passes; mutated text passes only when it is the
+    /// canonical form of what it says.
+    #[test]
+    fn canonical_object_on_random_values() {
+        let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        fn random(next: &mut dyn FnMut() -> u64, depth: u32) -> Value {
+            let pick = next() % if depth > 3 { 5 } else { 7 };
+            match pick {
+                0 => Value::Null,
+                1 => Value::Bool(next().is_multiple_of(2)),
+                2 => {
+                    let x = f64::from_bits(next());
+                    if x.is_finite() {
+                        serde_json::json!(x)
+                    } else {
+                        serde_json::json!(next() % 1000)
+                    }
+                }
+                3 => serde_json::json!((next() % 100_000) as i64 - 50_000),
+                4 => {
+                    let alphabet = [
+                        'a', 'Z', '"', '\\', '\n', '\u{1}', '\u{7f}', 'é', '€', '😀', '\u{fb33}',
+                        '/',
+                    ];
+                    let n = next() % 6;
+                    Value::String(
+                        (0..n)
+                            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                            .collect(),
+                    )
+                }
+                5 => Value::Array((0..next() % 4).map(|_| random(next, depth + 1)).collect()),
+                _ => {
+                    let mut m = Map::new();
+                    for _ in 0..next() % 5 {
+                        let k = ["a", "b", "ts", "€", "😀", "\u{fb33}", "A", "\r"]
+                            [(next() % 8) as usize];
+                        m.insert(k.to_string(), random(next, depth + 1));
+                    }
+                    Value::Object(m)
+                }
+            }
+        }
+        let mut members = Vec::new();
+        for _ in 0..3000 {
+            let mut m = Map::new();
+            m.insert("x".into(), random(&mut next, 0));
+            m.insert("y".into(), random(&mut next, 0));
+            let canon = canonicalize(&Value::Object(m));
+            assert!(canonical_object(&canon, &mut members), "{canon}");
+            // One byte changed: accepted only if it is still its own canonical form.
+            let mut bytes = canon.clone().into_bytes();
+            let i = (next() as usize) % bytes.len();
+            let pool = b" \"{}[],:0123456789.eE+-atrue\\u";
+            bytes[i] = pool[(next() as usize) % pool.len()];
+            if let Ok(t) = String::from_utf8(bytes)
+                && canonical_object(&t, &mut members)
+            {
+                assert_eq!(
+                    canonicalize_str(&t).ok().as_deref(),
+                    Some(t.as_str()),
+                    "{t}"
+                );
+            }
+        }
     }
 
     /// Every double's text reads back as the same double, and agrees with Rust's plain
