@@ -28,7 +28,7 @@ pub fn build_sources(files: Vec<SourceFile>) -> Result<Built, Vec<Diag>> {
     let bundle = crate::check::check_sources(files)?;
     let model = crate::compile::compile(&bundle).map_err(|e| vec![e.diag(&bundle)])?;
     let bytes = bytecode::encode(&model);
-    let program = Program::load(&bytes).map_err(|e| {
+    let mut program = Program::load(&bytes).map_err(|e| {
         vec![
             Diag::error(
                 "govern::internal",
@@ -37,6 +37,9 @@ pub fn build_sources(files: Vec<SourceFile>) -> Result<Built, Vec<Diag>> {
             .help("this is a bug in govern; please report it with the policies that cause it"),
         ]
     })?;
+    // The bytes record each file relative to its root; messages (explanations, coverage,
+    // listings) name the files as the user did, so that they can be opened.
+    program.model.files = bundle.files.iter().map(|f| f.name.clone()).collect();
     Ok(Built {
         bundle,
         bytes,
