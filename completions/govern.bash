@@ -43,6 +43,9 @@ _govern() {
             govern,lint)
                 cmd="govern__subcmd__lint"
                 ;;
+            govern,replay-audit)
+                cmd="govern__subcmd__replay__subcmd__audit"
+                ;;
             govern,sign)
                 cmd="govern__subcmd__sign"
                 ;;
@@ -82,6 +85,9 @@ _govern() {
             govern__subcmd__help,lint)
                 cmd="govern__subcmd__help__subcmd__lint"
                 ;;
+            govern__subcmd__help,replay-audit)
+                cmd="govern__subcmd__help__subcmd__replay__subcmd__audit"
+                ;;
             govern__subcmd__help,sign)
                 cmd="govern__subcmd__help__subcmd__sign"
                 ;;
@@ -101,7 +107,7 @@ _govern() {
 
     case "${cmd}" in
         govern)
-            opts="-h -V --color --help --version lint fmt explain test build eval simulate keygen sign verify keyid completions help"
+            opts="-h -V --color --help --version lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -119,7 +125,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__build)
-            opts="-o -h -V --output --listing --format --color --help --version"
+            opts="-o -h -V --output --store --listing --format --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -130,6 +136,10 @@ _govern() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -167,7 +177,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__eval)
-            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --color --help --version"
+            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --clock --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,6 +196,30 @@ _govern() {
                     return 0
                     ;;
                 --signature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --clock)
+                    COMPREPLY=($(compgen -W "event host" -- "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-sync)
+                    COMPREPLY=($(compgen -W "always batch none" -- "${cur}"))
+                    return 0
+                    ;;
+                --audit-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --checkpoint-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-rotate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -237,7 +271,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help)
-            opts="lint fmt explain test build eval simulate keygen sign verify keyid completions help"
+            opts="lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -376,6 +410,20 @@ _govern() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        govern__subcmd__help__subcmd__replay__subcmd__audit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         govern__subcmd__help__subcmd__sign)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -489,6 +537,56 @@ _govern() {
                     ;;
                 --fail-level)
                     COMPREPLY=($(compgen -W "error warn info" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__replay__subcmd__audit)
+            opts="-h -V --bundle --bundles --no-replay --key --trust --expect-head --expect-count --against --format --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bundles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-head)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --against)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
                     return 0
                     ;;
                 --color)

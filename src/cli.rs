@@ -51,6 +51,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Decide events with a bundle or with policies compiled on the fly.
     Eval(EvalArgs),
+    /// Verify an audit log (hashes, chain, signed checkpoints) and decide every event again.
+    ReplayAudit(ReplayAuditArgs),
     /// Replay recorded traffic through a policy: what it decides, and what changes.
     Simulate(SimulateArgs),
     /// Create an Ed25519 signing key pair (NAME.key, NAME.pub).
@@ -76,7 +78,7 @@ pub enum DiagFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Exit status: 0 when the bundle was written, 2 when a policy has errors or the bundle cannot be\nwritten (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing"
+    after_help = "The same policy sources give the same bundle bytes (and digest) wherever they are built: each file\nis recorded by its path relative to the directory named on the command line (a file named\ndirectly, by its file name).\n\nExit status: 0 when the bundle was written, 2 when a policy has errors or the bundle cannot be\nwritten (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing\n  govern build policies/ -o policies.govb --store bundles/   # keep every version for replay-audit"
 )]
 pub struct BuildArgs {
     /// Policy files or directories (searched recursively for *.gov).
@@ -84,8 +86,13 @@ pub struct BuildArgs {
     pub paths: Vec<PathBuf>,
 
     /// Where to write the bundle (written atomically).
-    #[arg(short, long, value_name = "FILE")]
-    pub output: PathBuf,
+    #[arg(short, long, value_name = "FILE", required_unless_present = "store")]
+    pub output: Option<PathBuf>,
+
+    /// Also keep the bundle in this folder as `<digest hex>.govb`, where `govern
+    /// replay-audit --bundles DIR` finds it by the digest an audit log names.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
 
     /// Also print a readable disassembly of the bundle.
     #[arg(long)]
@@ -101,17 +108,23 @@ pub struct BuildArgs {
 Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines.
 Stateful rules (count, sum, seen) carry their state from one event to the next.
 
+With --audit-log, every decision is first appended to the log (docs/audit.md) with the event as
+it was decided (with the host time in `ts` under --clock host); `govern replay-audit` verifies
+the log and decides every event again. If a record cannot be written, that event and every
+later one are decided `deny`.
+
 Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
 its line number and decided `deny`, and the others are still decided) or when --trust is given
-and the bundle is unsigned or its signature does not verify (then no event is read), and when
-the decisions cannot be written (a full disk; a reader that goes away is not an error). With
---exit-code: 0 when every decision is allow, 1 when any is deny, 3 when any is escalate and
-none deny, 2 on errors.
+and the bundle is unsigned or its signature does not verify (then no event is read), when the
+audit log cannot be opened or written, and when the decisions cannot be written (a full disk;
+a reader that goes away is not an error). With --exit-code: 0 when every decision is allow, 1
+when any is deny, 3 when any is escalate and none deny, 2 on errors.
 
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
   echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain
-  govern eval --bundle p.govb --trust trust.yaml testdata/events.jsonl")]
+  govern eval --bundle p.govb --trust trust.yaml testdata/events.jsonl
+  govern eval --bundle p.govb --clock host --audit-log audit.jsonl --audit-key keys/point.key")]
 #[command(group(clap::ArgGroup::new("program").required(true).args(["bundle", "policy"])))]
 pub struct EvalArgs {
     /// A compiled bundle to evaluate with.
@@ -148,6 +161,83 @@ pub struct EvalArgs {
     /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
     #[arg(long, value_name = "FILE", requires = "trust")]
     pub signature: Option<PathBuf>,
+
+    /// Where an event's time comes from: its own `ts` (`event`), or this machine's clock,
+    /// written into `ts` before deciding (`host`, as a live decision point keeps time).
+    #[arg(long, value_enum, default_value_t = Clock::Event)]
+    pub clock: Clock,
+
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// Where the time of an event comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Clock {
+    /// The event's own `ts`.
+    Event,
+    /// The host's clock, written into the event's `ts` (replacing any it had).
+    Host,
+}
+
+/// When audit records reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditSync {
+    /// After every record: a power failure loses nothing that was decided.
+    Always,
+    /// Within 100 ms: a power failure loses at most the last 100 ms of records.
+    Batch,
+    /// When the system writes back: a power failure loses what it had not written.
+    None,
+}
+
+/// Writing an audit log (docs/audit.md), for every command that decides.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Append a hash-chained record of every decision to this audit log, before the
+    /// decision is printed; an existing log is continued (see docs/audit.md).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+
+    /// When records reach the disk. A crash of govern loses no record in any mode.
+    #[arg(long, value_enum, default_value_t = AuditSync::Batch, value_name = "WHEN")]
+    pub audit_sync: AuditSync,
+
+    /// Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every
+    /// --checkpoint-every records, at rotation and at the end.
+    #[arg(long, value_name = "KEY.key", requires = "audit_log")]
+    pub audit_key: Option<PathBuf>,
+
+    /// Records between signed checkpoints [default: 1000].
+    #[arg(long, value_name = "N", requires = "audit_key", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+
+    /// Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`);
+    /// `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, ….
+    #[arg(long, value_name = "SIZE", requires = "audit_log", value_parser = parse_size)]
+    pub audit_rotate: Option<u64>,
+}
+
+/// Parses a size in bytes: a number with an optional `K`, `M` or `G` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mul) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (t.get(..i).unwrap_or(""), 1u64 << 10),
+        Some((i, 'M' | 'm')) => (t.get(..i).unwrap_or(""), 1 << 20),
+        Some((i, 'G' | 'g')) => (t.get(..i).unwrap_or(""), 1 << 30),
+        _ => (t, 1),
+    };
+    match num
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+    {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a size: write bytes, or a number with K, M or G (`64M`)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -644,4 +734,78 @@ pub struct SimulateArgs {
     /// (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted.
     #[arg(long, value_name = "FILE", requires = "bundle", conflicts_with_all = ["policy", "baseline"])]
     pub trust: Option<PathBuf>,
+}
+
+/// How `govern replay-audit` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A report for people.
+    Human,
+    /// One JSON document.
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Reads one audit log or a rotated series (in chain order, whatever order the files are given
+in) and checks, naming file, line and seq for each failure: every record's hash; `seq`
+contiguous and every `prev` linked, across files; lines that are not records (only the torn
+lines a crash leaves are accepted, where the log says so); every checkpoint's signature, head
+and count; then replay: every event decided again with the bundle its record names (and the
+stream state carried as the decision point carried it), compared field by field.
+
+The summary says what the inputs given cannot prove: records after the last checkpoint are
+vouched for by no signature unless --expect-head/--expect-count name a head kept elsewhere.
+
+Exit status: 0 intact and reproducible, 1 tampered or divergent (a failed check), 2 bad input
+(a malformed record, a bundle or key that is missing, a file that is not an audit log).
+
+Examples:
+  govern replay-audit audit.jsonl --bundles bundles/ --key keys/point.pub
+  govern replay-audit audit*.jsonl --bundles bundles/ --trust trust.yaml --format json
+  govern replay-audit audit.jsonl --bundle p.govb --expect-head sha256:… --expect-count 120000
+  govern replay-audit audit.jsonl --no-replay --key keys/point.pub
+  govern replay-audit audit.jsonl --against new.govb --no-replay")]
+pub struct ReplayAuditArgs {
+    /// The log: one file, or the files of a rotated series in any order.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+
+    /// The bundle the log's decisions were taken with.
+    #[arg(long, value_name = "FILE", conflicts_with = "bundles")]
+    pub bundle: Option<PathBuf>,
+
+    /// A folder of bundles, found by digest (`govern build --store DIR` fills one).
+    #[arg(long, value_name = "DIR")]
+    pub bundles: Option<PathBuf>,
+
+    /// Check the chain and the checkpoints only: decide nothing again.
+    #[arg(long, conflicts_with_all = ["bundle", "bundles"])]
+    pub no_replay: bool,
+
+    /// Public keys checkpoints may be signed with (SPKI PEM); repeat for several.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+
+    /// A trust file (see docs/signing.md) whose keys may sign checkpoints.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+
+    /// The hash of a record kept elsewhere (a head reported by the decision point): the log
+    /// must hold it, which vouches for every record up to it.
+    #[arg(long, value_name = "HASH")]
+    pub expect_head: Option<String>,
+
+    /// The number of records the log must hold at least (with --expect-head: the head is
+    /// record N-1).
+    #[arg(long, value_name = "N")]
+    pub expect_count: Option<u64>,
+
+    /// Also decide every event with this bundle (or policies) and report what flips.
+    #[arg(long, value_name = "BUNDLE")]
+    pub against: Vec<PathBuf>,
+
+    /// How to report.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
 }

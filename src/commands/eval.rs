@@ -5,10 +5,11 @@
 //! reported on standard error with its line number and decided `deny` (with an `error` field),
 //! so the output keeps one decision per event; the exit status is then 2.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write as _};
 
+use crate::audit::{AuditLog, DecidedEvent};
 use crate::bytecode::model::{NodeDef, Var, Verdict};
-use crate::cli::{DiagFormat, EvalArgs};
+use crate::cli::{Clock, DiagFormat, EvalArgs};
 use crate::commands::{Ctx, Out, exit};
 use crate::decision::Decision;
 use crate::vm::{Event, Outcome, Program, State, Step};
@@ -50,7 +51,18 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
             }
         },
     };
+    let audit = match &args.audit.audit_log {
+        Some(path) => match open_audit(ctx, path, &args.audit, &program.digest) {
+            Some(log) => Some(log),
+            None => return exit::ERROR,
+        },
+        None => None,
+    };
     let mut ev_run = Run {
+        audit,
+        audit_failed: None,
+        recorded: false,
+        clock: args.clock,
         program: &program,
         state: program.new_state(),
         event: Event::default(),
@@ -70,6 +82,15 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         return exit::ERROR;
     }
     ev_run.out.flush();
+    if let Some(log) = ev_run.audit.take()
+        && let Err(e) = log.close()
+    {
+        ctx.report(&[e.to_diag()], DiagFormat::Human);
+        return exit::ERROR;
+    }
+    if ev_run.audit_failed.is_some() {
+        return exit::ERROR;
+    }
 
     if ev_run.count == 0 && ev_run.errors == 0 {
         ctx.error(format!("no events in {name}"));
@@ -88,7 +109,71 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     exit::OK
 }
 
+/// Opens the audit log of `--audit-log` for a point deciding with bundle `digest`,
+/// reporting errors and torn lines.
+pub fn open_audit(
+    ctx: &Ctx,
+    path: &std::path::Path,
+    a: &crate::cli::AuditArgs,
+    digest: &str,
+) -> Option<AuditLog> {
+    let key = match &a.audit_key {
+        Some(k) => {
+            let name = crate::source::display(k);
+            let text = match std::fs::read_to_string(k) {
+                Ok(t) => zeroize::Zeroizing::new(t),
+                Err(e) => {
+                    ctx.error(format!("cannot read the audit key {name}: {e}"));
+                    return None;
+                }
+            };
+            match crate::sign::PrivateKey::from_pem(&text) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    ctx.error(format!("{name}: {e}"));
+                    return None;
+                }
+            }
+        }
+        None => None,
+    };
+    let opts = crate::audit::Options {
+        sync: match a.audit_sync {
+            crate::cli::AuditSync::Always => crate::audit::SyncMode::Always,
+            crate::cli::AuditSync::Batch => crate::audit::SyncMode::Batch,
+            crate::cli::AuditSync::None => crate::audit::SyncMode::None,
+        },
+        key,
+        checkpoint_every: a.checkpoint_every,
+        rotate: a.audit_rotate,
+    };
+    match AuditLog::open(path, digest, opts) {
+        Ok((log, opened)) => {
+            for t in &opened.torn {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(
+                    err,
+                    "warning: {} holds a line cut short by a crash ({} bytes, {}); the chain continues after it at seq {}",
+                    t.file, t.bytes, t.digest, opened.seq
+                );
+            }
+            Some(log)
+        }
+        Err(e) => {
+            ctx.report(&[e.to_diag()], DiagFormat::Human);
+            None
+        }
+    }
+}
+
 struct Run<'a> {
+    /// The audit log, when one is written.
+    audit: Option<AuditLog>,
+    /// Why the audit log stopped: every later event is denied.
+    audit_failed: Option<String>,
+    /// The current event's record is written (by `event`, before it reports a bad event).
+    recorded: bool,
+    clock: Clock,
     program: &'a Program,
     state: State,
     event: Event,
@@ -133,12 +218,48 @@ impl Run<'_> {
         }
     }
 
+    /// Appends a decision to the audit log; on failure reports it once and makes every
+    /// later decision a deny.
+    fn record(&mut self, event: Option<&DecidedEvent>, outcome: Option<&Decision>) -> bool {
+        let Some(log) = self.audit.as_mut() else {
+            return true;
+        };
+        if self.audit_failed.is_some() {
+            return false;
+        }
+        let r = match outcome {
+            Some(d) => log.append_decision(event, d),
+            None => match event {
+                Some(ev) => log.append_outcome(ev, self.program, &self.outcome),
+                None => return false,
+            },
+        };
+        match r {
+            Ok(_) => true,
+            Err(e) => {
+                self.ctx.report(&[e.to_diag()], DiagFormat::Human);
+                self.audit_failed = Some(e.message);
+                false
+            }
+        }
+    }
+
     /// A line that could not be read as an event: reported, and decided deny.
     fn bad(&mut self, line: usize, message: &str) {
+        let message = match &self.audit_failed {
+            Some(m) if !self.recorded => {
+                format!("not decided: the audit log cannot be written ({m})")
+            }
+            _ => message.to_string(),
+        };
+        let message = message.as_str();
         self.errors += 1;
         self.count += 1;
         self.ctx.error(format!("{}:{line}: {message}", self.name));
         let d = Decision::error(&self.program.digest, format!("line {line}: {message}"));
+        if !std::mem::take(&mut self.recorded) && self.audit_failed.is_none() {
+            self.record(None, Some(&d));
+        }
         self.note(Verdict::Deny);
         if self.explain {
             self.out.line(&format!(
@@ -153,10 +274,33 @@ impl Run<'_> {
     }
 
     fn event(&mut self, line: usize, text: &str) -> Result<(), String> {
-        if let Err(e) = self.program.read_event(text, &mut self.event) {
-            return Err(e.describe(text));
+        if let Some(m) = &self.audit_failed {
+            return Err(format!(
+                "not decided: the audit log cannot be written ({m})"
+            ));
         }
-        self.count += 1;
+        // The event as decided: what the VM reads is what the audit log keeps.
+        let decided = if self.audit.is_some() || self.clock == Clock::Host {
+            let d = match self.clock {
+                Clock::Host => DecidedEvent::parse_stamped(text, crate::sign::now_ns()),
+                Clock::Event => DecidedEvent::parse(text),
+            };
+            Some(d?)
+        } else {
+            None
+        };
+        let text = decided.as_ref().map_or(text, DecidedEvent::as_str);
+        if let Err(e) = self.program.read_event(text, &mut self.event) {
+            let why = e.describe(text);
+            if let Some(ev) = &decided {
+                let d = crate::audit::replay::unreadable(self.program, text, &e);
+                self.recorded = true;
+                if !self.record(Some(ev), Some(&d)) {
+                    self.recorded = false;
+                }
+            }
+            return Err(why);
+        }
         if self.explain {
             self.trace.clear();
             self.program.eval_traced(
@@ -165,6 +309,21 @@ impl Run<'_> {
                 &mut self.outcome,
                 &mut self.trace,
             );
+        } else {
+            self.program
+                .eval(&self.event, &mut self.state, &mut self.outcome);
+        }
+        // Recorded before it is shown: no decision leaves without its record.
+        if let Some(ev) = &decided
+            && !self.record(Some(ev), None)
+        {
+            return Err(format!(
+                "not decided: the audit log cannot be written ({})",
+                self.audit_failed.clone().unwrap_or_default()
+            ));
+        }
+        self.count += 1;
+        if self.explain {
             let text = explain(
                 self.program,
                 &self.outcome,
@@ -175,8 +334,6 @@ impl Run<'_> {
             );
             self.out.write_str(&text);
         } else {
-            self.program
-                .eval(&self.event, &mut self.state, &mut self.outcome);
             let mut buf = String::with_capacity(256);
             self.program.write_json(&self.outcome, &mut buf);
             self.out.line(&buf);
