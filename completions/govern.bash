@@ -666,7 +666,7 @@ _govern() {
                     return 0
                     ;;
                 --input-format)
-                    COMPREPLY=($(compgen -W "auto jsonl otel mcp" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto jsonl otel mcp audit" -- "${cur}"))
                     return 0
                     ;;
                 --format)

@@ -138,7 +138,8 @@ complete -c govern -n "__fish_govern_using_subcommand simulate" -l baseline-bund
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l input-format -d 'The format of the traces' -r -f -a "auto\t'Detect per input from its first record'
 jsonl\t'One event object per line'
 otel\t'OpenTelemetry GenAI spans exported as OTLP/JSON'
-mcp\t'MCP JSON-RPC messages (tools/call requests and their results)'"
+mcp\t'MCP JSON-RPC messages (tools/call requests and their results)'
+audit\t'An audit log: the events as decided, compared with the decisions recorded'"
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l format -d 'What to print' -r -f -a "text\t'The report for people: tables on a terminal, aligned plain text otherwise'
 json\t'The report as one JSON document'
 jsonl\t'One decision per event (JSON lines) with its source file and line; no report'"

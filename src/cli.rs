@@ -591,6 +591,8 @@ pub enum TraceFormat {
     Otel,
     /// MCP JSON-RPC messages (tools/call requests and their results).
     Mcp,
+    /// An audit log: the events as decided, compared with the decisions recorded.
+    Audit,
 }
 
 /// What `simulate` prints on standard output.

@@ -257,8 +257,8 @@ struct Pending {
     line: u64,
     bytes: usize,
     digest: String,
-    /// It ends the input without a newline.
-    incomplete: bool,
+    /// It has no newline (the end of a file).
+    unterminated: bool,
 }
 
 struct Stream {
@@ -286,6 +286,9 @@ struct Verifier<'a> {
     before_bundle: u64,
     /// Where each bundle digest is first named: file, line, seq.
     first_use: FxHashMap<String, (String, u64, u64)>,
+    /// A line that is not a record came since the last record: links across it cannot be
+    /// checked (the malformed line is the failure).
+    gap: bool,
 }
 
 impl<'a> Verifier<'a> {
@@ -307,6 +310,7 @@ impl<'a> Verifier<'a> {
             against: opts.against.map(AgainstRun::new),
             before_bundle: 0,
             first_use: FxHashMap::default(),
+            gap: false,
         }
     }
 
@@ -498,10 +502,12 @@ impl<'a> Verifier<'a> {
                 line,
                 bytes: bytes.len(),
                 digest: record::digest_of(bytes),
-                incomplete: at_eof,
+                unterminated: at_eof,
             });
             return;
         }
+        // The record after it cannot be linked to what this line was.
+        self.gap = true;
         let seq = self.last.as_ref().map(|l| l.seq + 1);
         let what = if self.report.records == 0 && self.last.is_none() {
             "not an audit log: "
@@ -602,7 +608,9 @@ impl<'a> Verifier<'a> {
             .last
             .as_ref()
             .map(|l| (l.seq, l.hash.clone(), l.file.clone(), l.line));
+        let gap = std::mem::take(&mut self.gap);
         match last {
+            Some(_) if gap => {}
             None => {
                 self.report.first_seq = Some(r.seq);
                 if r.seq == 0 && r.prev != GENESIS {
@@ -661,6 +669,8 @@ impl<'a> Verifier<'a> {
         match r.kind {
             Kind::Bundle => self.bundle(r),
             Kind::Decision => self.decision(file, line, r),
+            // What it vouches for includes the line that is not a record: it cannot hold.
+            Kind::Checkpoint if gap => self.report.checkpoints += 1,
             Kind::Checkpoint => self.checkpoint(file, line, text, r),
         }
         self.last = Some(Last {
@@ -883,16 +893,22 @@ impl<'a> Verifier<'a> {
     }
 
     fn finish(&mut self) {
-        // Lines left at the very end: a torn tail if cut short, else failures.
+        // Lines left at the very end: a torn tail when the last is cut short without its
+        // newline, as a write interrupted by a crash leaves it; else failures.
         let pending = std::mem::take(&mut self.pending);
+        let tail = pending.last().is_some_and(|p| p.unterminated);
         for p in pending {
-            self.report.torn.push(TornLine {
-                file: p.file.clone(),
-                line: p.line,
-                bytes: p.bytes,
-                continued_at: None,
-            });
-            let _ = p.incomplete;
+            if tail {
+                self.report.torn.push(TornLine {
+                    file: p.file.clone(),
+                    line: p.line,
+                    bytes: p.bytes,
+                    continued_at: None,
+                });
+            } else {
+                self.finding("torn", Severity::Failed, &p.file, p.line, None,
+                    "a cut-short line at the end of the log that ends with a newline: not what a write interrupted by a crash leaves");
+            }
         }
         if let Some(t) = self.report.torn.iter().find(|t| t.continued_at.is_none()) {
             self.report.not_proved.push(format!(

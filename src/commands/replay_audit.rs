@@ -134,6 +134,11 @@ fn load_against(ctx: &Ctx, paths: &[std::path::PathBuf]) -> Option<Program> {
     }
 }
 
+/// `1 record`, `2,000 records`.
+fn count(n: u64, what: &str) -> String {
+    format!("{} {what}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
 /// The one-line verdict.
 fn result(r: &Report, replay: bool) -> &'static str {
     let tampered = r
@@ -160,14 +165,12 @@ fn human(r: &Report, replay: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{} record{} in {} file{}: {} decisions, {} bundle records, {} checkpoints",
-        thousands(r.records),
-        if r.records == 1 { "" } else { "s" },
-        r.files.len(),
-        if r.files.len() == 1 { "" } else { "s" },
-        thousands(r.decisions),
-        thousands(r.bundle_records),
-        thousands(r.checkpoints),
+        "{} in {}: {}, {}, {}",
+        count(r.records, "record"),
+        count(r.files.len() as u64, "file"),
+        count(r.decisions, "decision"),
+        count(r.bundle_records, "bundle record"),
+        count(r.checkpoints, "checkpoint"),
     );
     let width = r
         .files
