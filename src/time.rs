@@ -143,6 +143,48 @@ pub fn format_rfc3339(ns: i64) -> String {
     )
 }
 
+/// Appends `ns` (nanoseconds since the epoch) as RFC 3339 UTC: milliseconds always, and as
+/// many more digits as are not zero (`2026-11-23T10:00:00.120Z`, `…:00.0015Z`), without
+/// formatting machinery (it runs once per audit record).
+pub fn write_rfc3339_nanos(ns: i64, out: &mut String) {
+    let secs = ns.div_euclid(1_000_000_000);
+    let frac = ns.rem_euclid(1_000_000_000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    fn put(out: &mut String, n: i64, width: usize) {
+        let mut buf = [b'0'; 9];
+        let mut v = n.unsigned_abs();
+        let width = width.min(9);
+        for i in (0..width).rev() {
+            if let Some(b) = buf.get_mut(i) {
+                *b = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+        }
+        out.push_str(std::str::from_utf8(buf.get(..width).unwrap_or(&[])).unwrap_or(""));
+    }
+    put(out, y, 4);
+    out.push('-');
+    put(out, m, 2);
+    out.push('-');
+    put(out, d, 2);
+    out.push('T');
+    put(out, sod / 3600, 2);
+    out.push(':');
+    put(out, (sod % 3600) / 60, 2);
+    out.push(':');
+    put(out, sod % 60, 2);
+    out.push('.');
+    let mut digits = 9;
+    let mut f = frac;
+    while digits > 3 && f % 10 == 0 {
+        f /= 10;
+        digits -= 1;
+    }
+    put(out, f, digits);
+    out.push('Z');
+}
+
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -199,6 +241,24 @@ mod tests {
         let before_epoch = parse_rfc3339("1969-12-31T23:00:00Z").unwrap_or(0);
         assert_eq!(hour(before_epoch), 23.0);
         assert_eq!(weekday(before_epoch), 3.0);
+    }
+
+    #[test]
+    fn nanosecond_times_match_the_trace_format() {
+        for ns in [
+            0i64,
+            1_500_000,
+            1_795_428_000_120_000_000,
+            1_795_428_000_123_456_789,
+            1_795_428_000_000_000_001,
+            -1,
+            86_399_999_999_999,
+        ] {
+            let mut s = String::new();
+            write_rfc3339_nanos(ns, &mut s);
+            assert_eq!(s, crate::trace::format_ts(ns), "{ns}");
+            assert_eq!(parse_rfc3339(&s), Some(ns), "{s}");
+        }
     }
 
     #[test]

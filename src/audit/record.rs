@@ -64,55 +64,79 @@ pub fn digest_of(bytes: &[u8]) -> String {
 /// The event exactly as it was decided: the canonical (RFC 8785) text of a JSON object,
 /// with whatever the decision point filled in (the host time in `ts`). The VM reads this
 /// very text, and the audit record holds it, so that replay reads what the VM read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct DecidedEvent {
     text: String,
+    canon: jcs::Canonicalizer,
+    ts: String,
+}
+
+impl Clone for DecidedEvent {
+    fn clone(&self) -> Self {
+        DecidedEvent {
+            text: self.text.clone(),
+            ..DecidedEvent::default()
+        }
+    }
+}
+
+impl PartialEq for DecidedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
 }
 
 impl DecidedEvent {
     /// The event in `text` (one JSON object), as it is.
     pub fn parse(text: &str) -> Result<DecidedEvent, String> {
-        DecidedEvent::build(text, None)
+        let mut e = DecidedEvent::default();
+        e.set(text, None)?;
+        Ok(e)
     }
 
     /// The event in `text` with `ts` set to `host_ns` (nanoseconds since the epoch), as a
     /// decision point that keeps time itself records it: any `ts` the event carried is
     /// replaced.
     pub fn parse_stamped(text: &str, host_ns: i64) -> Result<DecidedEvent, String> {
-        DecidedEvent::build(text, Some(host_ns))
+        let mut e = DecidedEvent::default();
+        e.set(text, Some(host_ns))?;
+        Ok(e)
+    }
+
+    /// Makes this the event in `text`, stamped with `host_ns` when given, reusing its
+    /// buffers (no allocation once they have grown).
+    pub fn set(&mut self, text: &str, host_ns: Option<i64>) -> Result<(), String> {
+        let trimmed = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        if !trimmed.starts_with('{') {
+            return Err(match serde_json::from_str::<serde_json::Value>(text) {
+                Err(e) => format!("not a JSON object: {}", serde_error(&e)),
+                Ok(_) => "the event is not a JSON object".into(),
+            });
+        }
+        let ts = match host_ns {
+            Some(ns) => {
+                self.ts.clear();
+                self.ts.push_str("\"ts\":\"");
+                crate::time::write_rfc3339_nanos(ns, &mut self.ts);
+                self.ts.push('"');
+                Some(self.ts.as_str())
+            }
+            None => None,
+        };
+        self.text.clear();
+        if self.canon.write(text, ts, &mut self.text).is_none() {
+            self.text.clear();
+            return Err(match jcs::parse_strict(text) {
+                Err(e) => format!("not a JSON object: {}", serde_error(&e)),
+                Ok(_) => "the event cannot be written in canonical form (RFC 8785)".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The canonical text, for [`Program::read_event`].
     pub fn as_str(&self) -> &str {
         &self.text
-    }
-
-    fn build(text: &str, ts: Option<i64>) -> Result<DecidedEvent, String> {
-        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
-        let mut members = Vec::new();
-        // Canonical already (as machines that sort their keys write events): no tree.
-        if jcs::canonical_object(text, &mut members) {
-            let Some(ns) = ts else {
-                return Ok(DecidedEvent { text: text.into() });
-            };
-            if let Some(out) = stamp_canonical(text, &members, ns) {
-                return Ok(DecidedEvent { text: out });
-            }
-        }
-        let mut value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| format!("not a JSON object: {}", serde_error(&e)))?;
-        let Some(obj) = value.as_object_mut() else {
-            return Err("the event is not a JSON object".into());
-        };
-        if let Some(ns) = ts {
-            obj.insert(
-                "ts".into(),
-                serde_json::Value::String(crate::trace::format_ts(ns)),
-            );
-        }
-        Ok(DecidedEvent {
-            text: jcs::canonicalize(&value),
-        })
     }
 }
 
@@ -124,43 +148,6 @@ fn serde_error(e: &serde_json::Error) -> String {
         Some(i) => format!("{} at column {}", msg.get(..i).unwrap_or(&msg), e.column()),
         None => msg,
     }
-}
-
-/// Sets `ts` in canonical object text without parsing it again; `None` when a member name
-/// has escapes (the caller then goes the long way).
-fn stamp_canonical(text: &str, members: &[Member], ns: i64) -> Option<String> {
-    let mut out = String::with_capacity(text.len() + 40);
-    out.push('{');
-    let mut placed = false;
-    let mut first = true;
-    let ts = crate::trace::format_ts(ns);
-    let put = |out: &mut String, member: &str, first: &mut bool| {
-        if !*first {
-            out.push(',');
-        }
-        *first = false;
-        out.push_str(member);
-    };
-    for m in members {
-        let key = text.get(m.key.clone())?;
-        if key.contains('\\') {
-            return None;
-        }
-        let order = key.encode_utf16().cmp("ts".encode_utf16());
-        if !placed && order != std::cmp::Ordering::Less {
-            put(&mut out, &format!("\"ts\":\"{ts}\""), &mut first);
-            placed = true;
-        }
-        if order == std::cmp::Ordering::Equal {
-            continue;
-        }
-        put(&mut out, text.get(m.start..m.value.end)?, &mut first);
-    }
-    if !placed {
-        put(&mut out, &format!("\"ts\":\"{ts}\""), &mut first);
-    }
-    out.push('}');
-    Some(out)
 }
 
 /// Appends the canonical form of a decision (the object of FORMATS "Decisions", members
@@ -296,6 +283,79 @@ pub fn seal(members: &[(&str, &str)], out: &mut String) -> String {
     hash
 }
 
+/// Writes a decision record: its line (ending in `\n`) into `line` and its hash into `hash`,
+/// both cleared first; `tail` is scratch space. `bundle` and `prev` are digests, `decision`
+/// and `event` canonical JSON (`None`: input that was not an event). The fast path of
+/// [`seal`], for the record written with every decision: no allocation, one pass of SHA-256.
+#[allow(clippy::too_many_arguments)]
+pub fn seal_decision(
+    line: &mut String,
+    tail: &mut String,
+    hash: &mut String,
+    bundle: &str,
+    decision: &str,
+    event: Option<&str>,
+    prev: &str,
+    seq: u64,
+    ts_ns: i64,
+) {
+    line.clear();
+    line.push_str("{\"bundle\":\"");
+    line.push_str(bundle);
+    line.push_str("\",\"decision\":");
+    line.push_str(decision);
+    line.push_str(",\"event\":");
+    line.push_str(event.unwrap_or("null"));
+    tail.clear();
+    tail.push_str(",\"prev\":\"");
+    tail.push_str(prev);
+    tail.push_str("\",\"seq\":");
+    push_u64(tail, seq);
+    tail.push_str(",\"ts\":\"");
+    crate::time::write_rfc3339_nanos(ts_ns, tail);
+    tail.push_str("\"}");
+    let mut h = Sha256::new();
+    h.update(line.as_bytes());
+    h.update(tail.as_bytes());
+    hash.clear();
+    hash.push_str("sha256:");
+    push_hex(hash, &h.finalize());
+    line.push_str(",\"hash\":\"");
+    line.push_str(hash);
+    line.push('"');
+    line.push_str(tail);
+    line.push('\n');
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or(&[])).unwrap_or(""));
+}
+
+/// Appends `bytes` in lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        for nibble in [b >> 4, b & 15] {
+            out.push(char::from(
+                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+}
+
 /// A JSON string literal for `s` (names and digests need no escapes, but events might).
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -361,6 +421,88 @@ pub struct Record<'a> {
     pub canonical: bool,
 }
 
+/// A [`Record`] as byte ranges into its text, so that it can travel (to another thread)
+/// with the text and be looked at again with [`At::view`].
+#[derive(Clone, Debug, Default)]
+pub struct At {
+    kind: Option<Kind>,
+    seq: u64,
+    count: u64,
+    canonical: bool,
+    content_hash: String,
+    prev: std::ops::Range<usize>,
+    hash: std::ops::Range<usize>,
+    ts: std::ops::Range<usize>,
+    bundle: std::ops::Range<usize>,
+    event: Option<std::ops::Range<usize>>,
+    decision: std::ops::Range<usize>,
+    torn: Vec<std::ops::Range<usize>>,
+    head: std::ops::Range<usize>,
+    keyid: std::ops::Range<usize>,
+    sig: std::ops::Range<usize>,
+}
+
+impl Record<'_> {
+    /// Where this record's fields are in `text`, the text it was read from.
+    pub fn at(&self, text: &str) -> At {
+        let base = text.as_ptr() as usize;
+        let r = |s: &str| {
+            let from = (s.as_ptr() as usize).wrapping_sub(base);
+            if s.is_empty() || from > text.len() {
+                0..0
+            } else {
+                from..from + s.len()
+            }
+        };
+        At {
+            kind: Some(self.kind),
+            seq: self.seq,
+            count: self.count,
+            canonical: self.canonical,
+            content_hash: self.content_hash.clone(),
+            prev: r(self.prev),
+            hash: r(self.hash),
+            ts: r(self.ts),
+            bundle: r(self.bundle),
+            event: self.event.map(r),
+            decision: r(self.decision),
+            torn: self.torn.iter().map(|t| r(t)).collect(),
+            head: r(self.head),
+            keyid: r(self.keyid),
+            sig: r(self.sig),
+        }
+    }
+}
+
+impl At {
+    /// Whether the line was canonical (else its fields are in the canonical text).
+    pub fn canonical(&self) -> bool {
+        self.canonical
+    }
+
+    /// The record again, over the text it was read from.
+    pub fn view<'a>(&self, text: &'a str) -> Record<'a> {
+        let s = |r: &std::ops::Range<usize>| text.get(r.clone()).unwrap_or("");
+        Record {
+            kind: self.kind.unwrap_or(Kind::Decision),
+            seq: self.seq,
+            prev: s(&self.prev),
+            hash: s(&self.hash),
+            content_hash: self.content_hash.clone(),
+            ts: s(&self.ts),
+            bundle: s(&self.bundle),
+            event: self.event.as_ref().map(s),
+            decision: s(&self.decision),
+            torn: self.torn.iter().map(s).collect(),
+            head: s(&self.head),
+            count: self.count,
+            keyid: s(&self.keyid),
+            sig: s(&self.sig),
+            canonical: self.canonical,
+        }
+    }
+}
+
 /// Why a line is not a record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Malformed {
@@ -385,6 +527,18 @@ pub struct Parser {
     canon: String,
 }
 
+impl Parser {
+    /// The canonical text the last record came from when its line was not canonical.
+    pub fn canonical_text(&self) -> &str {
+        &self.canon
+    }
+}
+
+/// Every field a record may have.
+const FIELDS: [&str; 13] = [
+    "bundle", "count", "decision", "event", "hash", "head", "keyid", "kind", "prev", "seq", "sig",
+    "torn", "ts",
+];
 const DECISION_FIELDS: &[&str] = &["bundle", "decision", "event", "hash", "prev", "seq", "ts"];
 const BUNDLE_FIELDS: &[&str] = &["bundle", "hash", "kind", "prev", "seq", "torn", "ts"];
 const CHECKPOINT_FIELDS: &[&str] = &[
@@ -394,6 +548,16 @@ const CHECKPOINT_FIELDS: &[&str] = &[
 impl Parser {
     /// Reads one line (without its `\n`) as a record and computes its content hash.
     pub fn parse<'a>(&'a mut self, line: &'a str) -> Result<Record<'a>, Malformed> {
+        self.read(line).map(|(r, _)| r)
+    }
+
+    /// Like [`Parser::parse`], as positions: in `line` when it is canonical, else in
+    /// [`Parser::canonical_text`].
+    pub fn parse_at(&mut self, line: &str) -> Result<At, Malformed> {
+        self.read(line).map(|(r, text)| r.at(text))
+    }
+
+    fn read<'a>(&'a mut self, line: &'a str) -> Result<(Record<'a>, &'a str), Malformed> {
         let canonical = jcs::canonical_object(line, &mut self.members);
         let text: &'a str = if canonical {
             line
@@ -413,10 +577,29 @@ impl Parser {
             &self.canon
         };
         let members = &self.members;
+        // Each field's member, found in one pass.
+        let mut found: [Option<&Member>; FIELDS.len()] = [None; FIELDS.len()];
+        for m in members {
+            let name = text.get(m.key.clone()).unwrap_or("");
+            match FIELDS.iter().position(|f| *f == name) {
+                Some(i) => {
+                    if let Some(slot) = found.get_mut(i) {
+                        *slot = Some(m);
+                    }
+                }
+                None => {
+                    return Err(Malformed::new(format!(
+                        "unknown field `{}` in a record",
+                        crate::source::printable(name)
+                    )));
+                }
+            }
+        }
         let get = |name: &str| -> Option<&Member> {
-            members
+            FIELDS
                 .iter()
-                .find(|m| text.get(m.key.clone()) == Some(name))
+                .position(|f| *f == name)
+                .and_then(|i| found.get(i).copied().flatten())
         };
         let raw = |m: &Member| text.get(m.value.clone()).unwrap_or("");
         let kind = match get("kind").map(raw) {
@@ -546,7 +729,7 @@ impl Parser {
                 r.sig = string("sig")?;
             }
         }
-        Ok(r)
+        Ok((r, text))
     }
 }
 
@@ -638,6 +821,31 @@ mod tests {
         let r2 = p.parse(&pretty).unwrap();
         assert!(!r2.canonical);
         assert_eq!(r2.content_hash, hash);
+    }
+
+    #[test]
+    fn the_fast_decision_record_is_the_sealed_one() {
+        let (mut line, mut tail, mut hash) = (String::new(), String::new(), String::new());
+        let d = r#"{"bundle":"x","decision":"allow","messages":[],"rules":[],"unknown":[],"warnings":[]}"#;
+        for (event, seq) in [(Some(r#"{"a":1}"#), 0u64), (None, 9_007_199_254_740_991)] {
+            seal_decision(
+                &mut line, &mut tail, &mut hash, GENESIS, d, event, GENESIS, seq, 1_500_000,
+            );
+            let mut want = String::new();
+            let want_hash = seal(
+                &[
+                    ("bundle", &quote(GENESIS)),
+                    ("decision", d),
+                    ("event", event.unwrap_or("null")),
+                    ("prev", &quote(GENESIS)),
+                    ("seq", &seq.to_string()),
+                    ("ts", "\"1970-01-01T00:00:00.0015Z\""),
+                ],
+                &mut want,
+            );
+            assert_eq!(line, want);
+            assert_eq!(hash, want_hash);
+        }
     }
 
     #[test]

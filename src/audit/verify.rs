@@ -234,14 +234,199 @@ pub struct ReadError {
 }
 
 /// Checks the log made of `files` (one file or a rotated series, in any order).
+///
+/// Two threads: one reads the lines and parses and hashes each record (most of the work),
+/// the calling thread checks the chain and replays, in order. Memory is bounded by a few
+/// batches of lines in flight.
 pub fn verify(files: &[PathBuf], opts: &Options<'_>) -> Report {
     let mut v = Verifier::new(opts);
     let ordered = v.order(files);
-    for (name, path) in ordered {
-        v.file(&name, &path);
-    }
+    let names: Vec<String> = ordered.iter().map(|(n, _)| n.clone()).collect();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(4);
+        let (back, recycled) = std::sync::mpsc::channel::<Vec<Item>>();
+        let reader = std::thread::Builder::new()
+            .name("audit-read".into())
+            .spawn_scoped(scope, move || read_files(&ordered, &tx, &recycled));
+        if let Err(e) = reader {
+            v.finding(
+                "read",
+                Severity::BadInput,
+                "",
+                0,
+                None,
+                format!("cannot start a thread: {e}"),
+            );
+            return;
+        }
+        for mut batch in rx {
+            for item in batch.drain(..) {
+                v.item(&names, item);
+            }
+            let _ = back.send(batch);
+        }
+    });
     v.finish();
     v.report
+}
+
+/// What the reading thread hands over, in order (most items are lines: no boxing).
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    FileStart(usize),
+    FileEnd,
+    /// One line (without its `\n`) and what it is.
+    Line {
+        file: usize,
+        line: u64,
+        raw: Vec<u8>,
+        terminated: bool,
+        parsed: Parsed,
+    },
+    /// A file that could not be read from this line on.
+    Failed {
+        file: usize,
+        line: u64,
+        check: &'static str,
+        message: String,
+    },
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Parsed {
+    /// A record: its fields in its text (the canonical text, when the line is not).
+    Record {
+        canon: Option<String>,
+        at: record::At,
+    },
+    NotRecord {
+        incomplete: bool,
+        message: String,
+    },
+}
+
+/// Batches of about this many bytes of lines go from the reading thread to the checking one.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Reads the files in order into items (on its own thread), parsing and hashing records.
+fn read_files(
+    files: &[(String, PathBuf)],
+    tx: &std::sync::mpsc::SyncSender<Vec<Item>>,
+    recycled: &std::sync::mpsc::Receiver<Vec<Item>>,
+) {
+    let mut parser = Parser::default();
+    let mut batch: Vec<Item> = Vec::with_capacity(1024);
+    let mut bytes = 0usize;
+    let send = |batch: &mut Vec<Item>, bytes: &mut usize| -> bool {
+        let next = recycled.try_recv().unwrap_or_default();
+        *bytes = 0;
+        tx.send(std::mem::replace(batch, next)).is_ok()
+    };
+    for (i, (_, path)) in files.iter().enumerate() {
+        batch.push(Item::FileStart(i));
+        let f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                batch.push(Item::Failed {
+                    file: i,
+                    line: 0,
+                    check: "read",
+                    message: format!("cannot read: {e}"),
+                });
+                batch.push(Item::FileEnd);
+                continue;
+            }
+        };
+        let mut r = BufReader::with_capacity(1 << 18, f);
+        let mut line_no = 0u64;
+        loop {
+            let mut raw = Vec::new();
+            let n = match (&mut r)
+                .take(MAX_RECORD as u64 + 1)
+                .read_until(b'\n', &mut raw)
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    batch.push(Item::Failed {
+                        file: i,
+                        line: line_no + 1,
+                        check: "read",
+                        message: format!("cannot read: {e}"),
+                    });
+                    break;
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            let terminated = raw.last() == Some(&b'\n');
+            if terminated {
+                raw.pop();
+            } else if raw.len() > MAX_RECORD {
+                batch.push(Item::Failed {
+                    file: i,
+                    line: line_no,
+                    check: "malformed",
+                    message: format!(
+                        "a line longer than {} MiB: not an audit record",
+                        MAX_RECORD >> 20
+                    ),
+                });
+                break;
+            }
+            let parsed = parse_line(&mut parser, &raw, terminated);
+            bytes += raw.len();
+            batch.push(Item::Line {
+                file: i,
+                line: line_no,
+                raw,
+                terminated,
+                parsed,
+            });
+            if bytes >= BATCH_BYTES && !send(&mut batch, &mut bytes) {
+                return;
+            }
+        }
+        batch.push(Item::FileEnd);
+    }
+    if !batch.is_empty() {
+        send(&mut batch, &mut bytes);
+    }
+}
+
+/// What one line is.
+fn parse_line(parser: &mut Parser, bytes: &[u8], terminated: bool) -> Parsed {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            // A multi-byte character cut by the end of a torn line: what comes before decides.
+            let cut = e.error_len().is_none() && !terminated;
+            let valid =
+                std::str::from_utf8(bytes.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or("");
+            let incomplete = cut && matches!(parser.parse(valid), Err(m) if m.incomplete);
+            return Parsed::NotRecord {
+                incomplete,
+                message: "not valid UTF-8".into(),
+            };
+        }
+    };
+    if text.is_empty() {
+        return Parsed::NotRecord {
+            incomplete: false,
+            message: "an empty line".into(),
+        };
+    }
+    match parser.parse_at(text) {
+        Ok(at) => {
+            let canon = (!at.canonical()).then(|| parser.canonical_text().to_string());
+            Parsed::Record { canon, at }
+        }
+        Err(m) => Parsed::NotRecord {
+            incomplete: m.incomplete,
+            message: m.message,
+        },
+    }
 }
 
 struct Last {
@@ -263,6 +448,8 @@ struct Pending {
 
 struct Stream {
     digest: String,
+    /// The bundle in force, when replay has it.
+    program: Option<std::rc::Rc<Program>>,
     state: Option<State>,
     against: Option<State>,
 }
@@ -270,7 +457,6 @@ struct Stream {
 struct Verifier<'a> {
     opts: &'a Options<'a>,
     report: Report,
-    parser: Parser,
     last: Option<Last>,
     pending: Vec<Pending>,
     /// The bundle in force and the stream state (`None` until a bundle record).
@@ -296,7 +482,6 @@ impl<'a> Verifier<'a> {
         Verifier {
             opts,
             report: Report::default(),
-            parser: Parser::default(),
             last: None,
             pending: Vec::new(),
             stream: None,
@@ -377,114 +562,47 @@ impl<'a> Verifier<'a> {
         keyed.into_iter().map(|(_, n, p)| (n, p)).collect()
     }
 
-    fn file(&mut self, name: &str, path: &Path) {
-        self.file = FileSummary {
-            file: name.to_string(),
-            ..FileSummary::default()
-        };
-        let f = match File::open(path) {
-            Ok(f) => f,
-            Err(e) => {
-                self.finding(
-                    "read",
-                    Severity::BadInput,
-                    name,
-                    0,
-                    None,
-                    format!("cannot read: {e}"),
-                );
-                return;
+    /// One item from the reading thread, in order.
+    fn item(&mut self, names: &[String], item: Item) {
+        let name = |i: usize| names.get(i).map(String::as_str).unwrap_or("");
+        match item {
+            Item::FileStart(i) => {
+                self.file = FileSummary {
+                    file: name(i).to_string(),
+                    ..FileSummary::default()
+                };
             }
-        };
-        let mut r = BufReader::with_capacity(1 << 18, f);
-        let mut buf = Vec::with_capacity(4096);
-        let mut line_no = 0u64;
-        loop {
-            buf.clear();
-            let n = match (&mut r)
-                .take(MAX_RECORD as u64 + 1)
-                .read_until(b'\n', &mut buf)
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    self.finding(
-                        "read",
-                        Severity::BadInput,
-                        name,
-                        line_no + 1,
-                        None,
-                        format!("cannot read: {e}"),
-                    );
-                    break;
-                }
-            };
-            if n == 0 {
-                break;
+            Item::FileEnd => {
+                let summary = std::mem::take(&mut self.file);
+                self.report.files.push(summary);
             }
-            line_no += 1;
-            let terminated = buf.last() == Some(&b'\n');
-            if terminated {
-                buf.pop();
-            } else if buf.len() > MAX_RECORD {
-                self.finding(
-                    "malformed",
-                    Severity::BadInput,
-                    name,
-                    line_no,
-                    None,
-                    format!(
-                        "a line longer than {} MiB: not an audit record",
-                        MAX_RECORD >> 20
-                    ),
-                );
-                break;
-            }
-            self.line(name, line_no, &buf, terminated);
-        }
-        let summary = std::mem::take(&mut self.file);
-        self.report.files.push(summary);
-    }
-
-    fn line(&mut self, file: &str, line: u64, bytes: &[u8], terminated: bool) {
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                let cut = e.error_len().is_none() && !terminated;
-                let valid =
-                    std::str::from_utf8(bytes.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or("");
-                let incomplete = cut && matches!(self.parser.parse(valid), Err(m) if m.incomplete);
-                self.not_a_record(
-                    file,
-                    line,
-                    bytes,
-                    incomplete,
-                    !terminated,
-                    "not valid UTF-8".into(),
-                );
-                return;
-            }
-        };
-        if text.is_empty() {
-            self.not_a_record(
+            Item::Failed {
                 file,
                 line,
-                bytes,
-                false,
-                !terminated,
-                "an empty line".into(),
-            );
-            return;
+                check,
+                message,
+            } => self.finding(check, Severity::BadInput, name(file), line, None, message),
+            Item::Line {
+                file,
+                line,
+                raw,
+                terminated,
+                parsed,
+            } => match parsed {
+                Parsed::Record { canon, at } => {
+                    let text = match &canon {
+                        Some(c) => c.as_str(),
+                        None => std::str::from_utf8(&raw).unwrap_or(""),
+                    };
+                    let r = at.view(text);
+                    self.record(name(file), line, text, &r);
+                }
+                Parsed::NotRecord {
+                    incomplete,
+                    message,
+                } => self.not_a_record(name(file), line, &raw, incomplete, !terminated, message),
+            },
         }
-        // Parse into a record that does not borrow the parser, so that `self` stays free.
-        let mut parser = std::mem::take(&mut self.parser);
-        match parser.parse(text) {
-            Ok(r) => self.record(file, line, text, &r),
-            Err(m) => {
-                let msg = m.message.clone();
-                self.not_a_record(file, line, bytes, m.incomplete, !terminated, msg);
-            }
-        }
-        self.parser = parser;
     }
 
     fn not_a_record(
@@ -590,7 +708,13 @@ impl<'a> Verifier<'a> {
         if self.report.first_ts.is_none() {
             self.report.first_ts = Some(r.ts.to_string());
         }
-        self.report.last_ts = Some(r.ts.to_string());
+        match &mut self.report.last_ts {
+            Some(t) => {
+                t.clear();
+                t.push_str(r.ts);
+            }
+            None => self.report.last_ts = Some(r.ts.to_string()),
+        }
         if r.hash != r.content_hash {
             self.finding(
                 "hash",
@@ -604,12 +728,13 @@ impl<'a> Verifier<'a> {
                 ),
             );
         }
-        let last = self
+        let gap = std::mem::take(&mut self.gap);
+        // Compared in place; the messages are built only for a failure.
+        let broken = self
             .last
             .as_ref()
-            .map(|l| (l.seq, l.hash.clone(), l.file.clone(), l.line));
-        let gap = std::mem::take(&mut self.gap);
-        match last {
+            .map(|l| (r.seq != l.seq + 1, r.prev != l.hash));
+        match broken {
             Some(_) if gap => {}
             None => {
                 self.report.first_seq = Some(r.seq);
@@ -629,9 +754,15 @@ impl<'a> Verifier<'a> {
                     ));
                 }
             }
-            Some((lseq, lhash, lfile, lline)) => {
+            Some((false, false)) => {}
+            Some((bad_seq, bad_link)) => {
+                let (lseq, lfile, lline) = self
+                    .last
+                    .as_ref()
+                    .map(|l| (l.seq, l.file.clone(), l.line))
+                    .unwrap_or_default();
                 let expected = lseq + 1;
-                if r.seq != expected {
+                if bad_seq {
                     let msg = if r.seq > expected {
                         format!(
                             "seq {} follows seq {lseq} ({lfile}:{lline}): {} record{} missing",
@@ -651,7 +782,7 @@ impl<'a> Verifier<'a> {
                     };
                     self.finding("seq", Severity::Failed, file, line, Some(r.seq), msg);
                 }
-                if r.prev != lhash {
+                if bad_link {
                     let msg = format!(
                         "prev does not match the hash of the record before it (seq {lseq} at {lfile}:{lline})"
                     );
@@ -673,12 +804,25 @@ impl<'a> Verifier<'a> {
             Kind::Checkpoint if gap => self.report.checkpoints += 1,
             Kind::Checkpoint => self.checkpoint(file, line, text, r),
         }
-        self.last = Some(Last {
-            seq: r.seq,
-            hash: r.hash.to_string(),
-            file: file.to_string(),
-            line,
-        });
+        match &mut self.last {
+            Some(l) => {
+                l.seq = r.seq;
+                l.hash.clear();
+                l.hash.push_str(r.hash);
+                if l.file != file {
+                    l.file = file.to_string();
+                }
+                l.line = line;
+            }
+            None => {
+                self.last = Some(Last {
+                    seq: r.seq,
+                    hash: r.hash.to_string(),
+                    file: file.to_string(),
+                    line,
+                })
+            }
+        }
     }
 
     fn bundle(&mut self, r: &Record<'_>) {
@@ -689,10 +833,12 @@ impl<'a> Verifier<'a> {
                 digest: r.bundle.to_string(),
                 ..BundleSummary::default()
             });
-        let state = self.store.get(r.bundle).ok().map(|p| p.new_state());
+        let program = self.store.get(r.bundle);
+        let state = program.as_ref().map(|p| p.new_state());
         let against = self.against.as_ref().map(|a| a.program.new_state());
         self.stream = Some(Stream {
             digest: r.bundle.to_string(),
+            program,
             state,
             against,
         });
@@ -700,14 +846,19 @@ impl<'a> Verifier<'a> {
 
     fn decision(&mut self, file: &str, line: u64, r: &Record<'_>) {
         self.report.decisions += 1;
-        let entry = self
-            .bundles
-            .entry(r.bundle.to_string())
-            .or_insert_with(|| BundleSummary {
-                digest: r.bundle.to_string(),
-                ..BundleSummary::default()
-            });
-        entry.decisions += 1;
+        match self.bundles.get_mut(r.bundle) {
+            Some(b) => b.decisions += 1,
+            None => {
+                self.bundles.insert(
+                    r.bundle.to_string(),
+                    BundleSummary {
+                        digest: r.bundle.to_string(),
+                        decisions: 1,
+                        found: None,
+                    },
+                );
+            }
+        }
         let recorded = verdict_of(r.decision);
         match recorded {
             Some(v) => self.report.verdicts.add(v),
@@ -729,8 +880,8 @@ impl<'a> Verifier<'a> {
         ) {
             a.decide(ev, st, rec, file, line, r.seq);
         }
-        let outcome = match (stream.state.as_mut(), self.store.get(&stream.digest)) {
-            (Some(state), Ok(program)) => match r.event {
+        let outcome = match (stream.state.as_mut(), stream.program.as_deref()) {
+            (Some(state), Some(program)) => match r.event {
                 Some(ev) => {
                     replay::redecide(program, ev, state, &mut self.scratch, &mut self.decision);
                     if self.decision == r.decision {
@@ -1142,7 +1293,7 @@ enum Replayed {
 
 struct Store {
     source: Bundles,
-    loaded: FxHashMap<String, Result<(Program, String), String>>,
+    loaded: FxHashMap<String, Result<(std::rc::Rc<Program>, String), String>>,
     /// Digest → file, for the bundles in a folder (filled when a name lookup fails).
     index: Option<FxHashMap<String, PathBuf>>,
 }
@@ -1156,17 +1307,18 @@ impl Store {
         }
     }
 
-    fn get(&mut self, digest: &str) -> Result<&Program, ()> {
+    /// The bundle with `digest`, loaded once.
+    fn get(&mut self, digest: &str) -> Option<std::rc::Rc<Program>> {
         if matches!(self.source, Bundles::None) {
-            return Err(());
+            return None;
         }
         if !self.loaded.contains_key(digest) {
-            let r = self.load(digest);
+            let r = self.load(digest).map(|(p, at)| (std::rc::Rc::new(p), at));
             self.loaded.insert(digest.to_string(), r);
         }
         match self.loaded.get(digest) {
-            Some(Ok((p, _))) => Ok(p),
-            _ => Err(()),
+            Some(Ok((p, _))) => Some(std::rc::Rc::clone(p)),
+            _ => None,
         }
     }
 

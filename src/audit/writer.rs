@@ -11,10 +11,14 @@
 //! ```
 //!
 //! Synchronous and single-threaded by design: a decision point that decides concurrently
-//! serialises its appends (and its stateful decisions) in audit order. Every record is
-//! appended with one `write` to a file opened with `O_APPEND`, before the call returns: a
-//! crash of the process loses no record of a decision that was returned. What a power
-//! failure loses depends on [`SyncMode`].
+//! serialises its appends (and its stateful decisions) in audit order.
+//!
+//! Records go to a file opened with `O_APPEND`, each whole in one `write`: `append_*` writes
+//! its record before it returns; `queue_*` and [`AuditLog::flush`] write a group of records
+//! with one `write` (group commit), and the caller lets the group's decisions go only after
+//! the flush. Either way no decision is used before its record is in the file, so a crash of
+//! the process loses no record of a decision that was used. What a power failure loses
+//! depends on [`SyncMode`].
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -49,6 +53,9 @@ pub enum SyncMode {
 
 /// How long a record may wait for `fdatasync` with [`SyncMode::Batch`].
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Queued records are written once they reach this many bytes, flush or not.
+pub const GROUP_BYTES: usize = 64 * 1024;
 
 /// Records between checkpoints when a key is given and no interval is.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
@@ -161,6 +168,10 @@ pub struct AuditLog {
     syncer: Option<Syncer>,
     line: String,
     scratch: String,
+    tail: String,
+    next: String,
+    /// Record lines waiting for one `write` (see [`AuditLog::flush`]).
+    pending: Vec<u8>,
     failed: Option<String>,
 }
 
@@ -264,6 +275,9 @@ impl AuditLog {
             syncer: None,
             line: String::with_capacity(1024),
             scratch: String::with_capacity(512),
+            tail: String::with_capacity(128),
+            next: String::with_capacity(71),
+            pending: Vec::with_capacity(GROUP_BYTES + 4096),
             failed: None,
         };
         if log.sync == SyncMode::Batch {
@@ -289,6 +303,7 @@ impl AuditLog {
             ""
         };
         log.bundle_record(&digests, prefix)?;
+        log.flush()?;
         Ok((log, opened))
     }
 
@@ -310,13 +325,43 @@ impl AuditLog {
         &self.bundle
     }
 
-    /// Appends a decision. `event` is the event as decided (`None` for input that could not
-    /// be read as an event: the decision must then be the fail-closed deny with an error).
+    /// Appends a decision, written to the file before this returns; returns its seq.
+    /// `event` is the event as decided (`None` for input that could not be read as an
+    /// event: the decision must then be the fail-closed deny with an error). An error means
+    /// the record is not written: the decision must not be used (deny instead), and every
+    /// later append fails too.
     pub fn append_decision(
         &mut self,
         event: Option<&DecidedEvent>,
         decision: &Decision,
-    ) -> Result<Head, AuditError> {
+    ) -> Result<u64, AuditError> {
+        let seq = self.queue_decision(event, decision)?;
+        self.flush()?;
+        Ok(seq)
+    }
+
+    /// Appends the decision `program` took on `event` (the fast path of
+    /// [`AuditLog::append_decision`]).
+    pub fn append_outcome(
+        &mut self,
+        event: &DecidedEvent,
+        program: &Program,
+        outcome: &Outcome,
+    ) -> Result<u64, AuditError> {
+        let seq = self.queue_outcome(event, program, outcome)?;
+        self.flush()?;
+        Ok(seq)
+    }
+
+    /// Like [`AuditLog::append_decision`], but the record waits (in memory, at most
+    /// [`GROUP_BYTES`]) to be written with others by one `write`: group commit. The caller
+    /// must [`flush`](AuditLog::flush) before it lets the decision go. With
+    /// [`SyncMode::Always`] every record is written and synced at once.
+    pub fn queue_decision(
+        &mut self,
+        event: Option<&DecidedEvent>,
+        decision: &Decision,
+    ) -> Result<u64, AuditError> {
         if decision.error.is_none() && event.is_none() {
             return Err(AuditError::new(&self.path, "a decision without its event")
                 .help("only input that could not be read as an event is recorded without one"));
@@ -329,14 +374,13 @@ impl AuditLog {
         r
     }
 
-    /// Appends the decision `program` took on `event` (the fast path of
-    /// [`AuditLog::append_decision`]).
-    pub fn append_outcome(
+    /// Like [`AuditLog::append_outcome`], queued as [`AuditLog::queue_decision`] is.
+    pub fn queue_outcome(
         &mut self,
         event: &DecidedEvent,
         program: &Program,
         outcome: &Outcome,
-    ) -> Result<Head, AuditError> {
+    ) -> Result<u64, AuditError> {
         let mut d = std::mem::take(&mut self.scratch);
         d.clear();
         record::write_outcome(program, outcome, &mut d);
@@ -361,11 +405,13 @@ impl AuditLog {
         }
         self.bundle = bundle.to_string();
         self.bundle_record(&[], "")?;
+        self.flush()?;
         Ok(true)
     }
 
-    /// Appends a signed checkpoint now (nothing without a key, or right after another).
-    pub fn checkpoint(&mut self) -> Result<Option<Head>, AuditError> {
+    /// Appends a signed checkpoint now and returns its seq (nothing without a key, or right
+    /// after another).
+    pub fn checkpoint(&mut self) -> Result<Option<u64>, AuditError> {
         self.check()?;
         if self.key.is_none() || self.since_checkpoint == 0 {
             return Ok(None);
@@ -389,8 +435,8 @@ impl AuditLog {
             ("ts", &quote(&ts)),
         ];
         let mut line = std::mem::take(&mut self.line);
-        let hash = record::seal(&members, &mut line);
-        let r = self.write_line(&line, "", hash, true);
+        let mut hash = record::seal(&members, &mut line);
+        let r = self.emit(&line, "", &mut hash, true);
         self.line = line;
         r.map(Some)
     }
@@ -398,6 +444,7 @@ impl AuditLog {
     /// Ends the log cleanly: a final checkpoint (with a key), and everything on disk.
     pub fn close(mut self) -> Result<Head, AuditError> {
         self.checkpoint()?;
+        self.flush()?;
         self.stop_syncer()?;
         self.file
             .sync_data()
@@ -423,7 +470,7 @@ impl AuditLog {
         bundle: &str,
         event: Option<&str>,
         decision: &str,
-    ) -> Result<Head, AuditError> {
+    ) -> Result<u64, AuditError> {
         self.check()?;
         if bundle != self.bundle {
             return Err(AuditError::new(
@@ -432,26 +479,30 @@ impl AuditLog {
             )
             .help("call change_bundle when the bundle in force changes"));
         }
-        let ts = crate::trace::format_ts(crate::sign::now_ns());
-        let (b, prev, seq) = (quote(bundle), quote(&self.last), self.seq.to_string());
-        let members = [
-            ("bundle", b.as_str()),
-            ("decision", decision),
-            ("event", event.unwrap_or("null")),
-            ("prev", prev.as_str()),
-            ("seq", seq.as_str()),
-            ("ts", &quote(&ts)),
-        ];
-        let mut line = std::mem::take(&mut self.line);
-        let hash = record::seal(&members, &mut line);
-        let r = self.write_line(&line, "", hash, false);
-        self.line = line;
-        let head = r?;
+        let (mut line, mut tail, mut hash) = (
+            std::mem::take(&mut self.line),
+            std::mem::take(&mut self.tail),
+            std::mem::take(&mut self.next),
+        );
+        record::seal_decision(
+            &mut line,
+            &mut tail,
+            &mut hash,
+            bundle,
+            decision,
+            event,
+            &self.last,
+            self.seq,
+            crate::sign::now_ns(),
+        );
+        let r = self.emit(&line, "", &mut hash, false);
+        (self.line, self.tail, self.next) = (line, tail, hash);
+        let seq = r?;
         self.after_record()?;
-        Ok(head)
+        Ok(seq)
     }
 
-    fn bundle_record(&mut self, torn: &[String], prefix: &str) -> Result<Head, AuditError> {
+    fn bundle_record(&mut self, torn: &[String], prefix: &str) -> Result<u64, AuditError> {
         self.check()?;
         let ts = crate::trace::format_ts(crate::sign::now_ns());
         let (b, prev, seq) = (quote(&self.bundle), quote(&self.last), self.seq.to_string());
@@ -468,12 +519,12 @@ impl AuditLog {
         let ts = quote(&ts);
         members.push(("ts", &ts));
         let mut line = std::mem::take(&mut self.line);
-        let hash = record::seal(&members, &mut line);
-        let r = self.write_line(&line, prefix, hash, false);
+        let mut hash = record::seal(&members, &mut line);
+        let r = self.emit(&line, prefix, &mut hash, false);
         self.line = line;
-        let head = r?;
+        let seq = r?;
         self.after_record()?;
-        Ok(head)
+        Ok(seq)
     }
 
     /// Checkpoint and rotation after a record.
@@ -491,14 +542,16 @@ impl AuditLog {
         Ok(())
     }
 
-    /// One `write` of the whole line (with `prefix`, a newline ending a torn line).
-    fn write_line(
+    /// Adds a record line (after `prefix`, a newline ending a torn line) to the group
+    /// waiting to be written, and moves the chain on; writes the group when the mode says
+    /// so (`always`) or it is large. Returns the record's seq.
+    fn emit(
         &mut self,
         line: &str,
         prefix: &str,
-        hash: String,
+        hash: &mut String,
         checkpoint: bool,
-    ) -> Result<Head, AuditError> {
+    ) -> Result<u64, AuditError> {
         if line.len() > MAX_RECORD {
             return Err(AuditError::new(
                 &self.path,
@@ -509,13 +562,32 @@ impl AuditLog {
                 ),
             ));
         }
-        let owned;
-        let bytes = if prefix.is_empty() {
-            line.as_bytes()
+        self.pending.extend_from_slice(prefix.as_bytes());
+        self.pending.extend_from_slice(line.as_bytes());
+        self.size += (prefix.len() + line.len()) as u64;
+        let seq = self.seq;
+        self.seq += 1;
+        std::mem::swap(&mut self.last, hash);
+        self.since_checkpoint = if checkpoint {
+            0
         } else {
-            owned = format!("{prefix}{line}");
-            owned.as_bytes()
+            self.since_checkpoint + 1
         };
+        if self.sync == SyncMode::Always || self.pending.len() >= GROUP_BYTES {
+            self.flush()?;
+        }
+        Ok(seq)
+    }
+
+    /// Writes the records queued so far ([`AuditLog::queue_outcome`]) with one `write`,
+    /// each of them whole. A decision point calls it before it lets any of their decisions
+    /// go; on an error none of them may be used (the log may hold some of them: it then
+    /// shows decisions that were denied instead, never misses one that was acted upon).
+    pub fn flush(&mut self) -> Result<(), AuditError> {
+        self.check()?;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
         if let Some(s) = &self.syncer
             && let Some(e) = s.error()
         {
@@ -523,12 +595,12 @@ impl AuditLog {
             return Err(AuditError::new(&self.path, format!("cannot sync: {e}")));
         }
         loop {
-            match self.file.write(bytes) {
-                Ok(n) if n == bytes.len() => break,
+            match self.file.write(&self.pending) {
+                Ok(n) if n == self.pending.len() => break,
                 Ok(n) => {
                     let m = format!(
-                        "only {n} of {} bytes of a record were written (disk full?)",
-                        bytes.len()
+                        "only {n} of {} bytes of records were written (disk full?)",
+                        self.pending.len()
                     );
                     self.failed = Some(m.clone());
                     return Err(AuditError::new(&self.path, m));
@@ -540,18 +612,7 @@ impl AuditLog {
                 }
             }
         }
-        self.size += bytes.len() as u64;
-        let head = Head {
-            seq: self.seq,
-            hash: hash.clone(),
-        };
-        self.seq += 1;
-        self.last = hash;
-        self.since_checkpoint = if checkpoint {
-            0
-        } else {
-            self.since_checkpoint + 1
-        };
+        self.pending.clear();
         match self.sync {
             SyncMode::Always => {
                 if let Err(e) = self.file.sync_data() {
@@ -566,11 +627,12 @@ impl AuditLog {
             }
             SyncMode::None => {}
         }
-        Ok(head)
+        Ok(())
     }
 
     fn rotate_now(&mut self) -> Result<(), AuditError> {
         self.checkpoint()?;
+        self.flush()?;
         if let Err(e) = self.file.sync_data() {
             self.failed = Some(format!("cannot sync: {e}"));
             return Err(io_error(&self.path, "cannot sync", &e));
@@ -612,7 +674,11 @@ impl AuditLog {
 
 impl Drop for AuditLog {
     fn drop(&mut self) {
-        // Not a clean shutdown (no checkpoint), but what was written reaches the disk.
+        // Not a clean shutdown (no checkpoint), but what was queued is written and what was
+        // written reaches the disk.
+        if self.failed.is_none() {
+            let _ = self.flush();
+        }
         if let Some(s) = self.syncer.take() {
             let _ = s.stop();
         }
@@ -868,6 +934,8 @@ struct Syncer {
     tx: mpsc::Sender<Msg>,
     handle: Option<std::thread::JoinHandle<()>>,
     dirty: Arc<AtomicBool>,
+    /// Set with `err`, read without a lock on every record.
+    failed: Arc<AtomicBool>,
     err: Arc<Mutex<Option<String>>>,
 }
 
@@ -883,8 +951,9 @@ impl Syncer {
             .map_err(|e| io_error(path, "cannot open", &e))?;
         let (tx, rx) = mpsc::channel::<Msg>();
         let dirty = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicBool::new(false));
         let err = Arc::new(Mutex::new(None));
-        let (d, e) = (Arc::clone(&dirty), Arc::clone(&err));
+        let (d, e, fl) = (Arc::clone(&dirty), Arc::clone(&err), Arc::clone(&failed));
         let handle = std::thread::Builder::new()
             .name("audit-sync".into())
             .spawn(move || {
@@ -894,6 +963,7 @@ impl Syncer {
                         && let Ok(mut slot) = e.lock()
                     {
                         slot.get_or_insert(x.to_string());
+                        fl.store(true, Ordering::Release);
                     }
                 };
                 loop {
@@ -915,11 +985,15 @@ impl Syncer {
             tx,
             handle: Some(handle),
             dirty,
+            failed,
             err,
         })
     }
 
     fn error(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
         self.err.lock().ok().and_then(|e| e.clone())
     }
 

@@ -62,6 +62,9 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         audit,
         audit_failed: None,
         recorded: false,
+        decided: DecidedEvent::default(),
+        held: String::new(),
+        held_lines: Vec::new(),
         clock: args.clock,
         program: &program,
         state: program.new_state(),
@@ -81,6 +84,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         ctx.error(format!("cannot read {name}: {e}"));
         return exit::ERROR;
     }
+    ev_run.release();
     ev_run.out.flush();
     if let Some(log) = ev_run.audit.take()
         && let Err(e) = log.close()
@@ -173,6 +177,13 @@ struct Run<'a> {
     audit_failed: Option<String>,
     /// The current event's record is written (by `event`, before it reports a bad event).
     recorded: bool,
+    /// The event as decided, reused from event to event.
+    decided: DecidedEvent,
+    /// What is printed for the decisions whose records wait to be written (group commit):
+    /// released once they are, replaced by denials if they cannot be.
+    held: String,
+    /// The input line of each held decision.
+    held_lines: Vec<usize>,
     clock: Clock,
     program: &'a Program,
     state: State,
@@ -218,8 +229,8 @@ impl Run<'_> {
         }
     }
 
-    /// Appends a decision to the audit log; on failure reports it once and makes every
-    /// later decision a deny.
+    /// Queues a decision's record in the audit log; on failure reports it once and makes
+    /// every later decision a deny.
     fn record(&mut self, event: Option<&DecidedEvent>, outcome: Option<&Decision>) -> bool {
         let Some(log) = self.audit.as_mut() else {
             return true;
@@ -228,9 +239,9 @@ impl Run<'_> {
             return false;
         }
         let r = match outcome {
-            Some(d) => log.append_decision(event, d),
+            Some(d) => log.queue_decision(event, d),
             None => match event {
-                Some(ev) => log.append_outcome(ev, self.program, &self.outcome),
+                Some(ev) => log.queue_outcome(ev, self.program, &self.outcome),
                 None => return false,
             },
         };
@@ -242,6 +253,51 @@ impl Run<'_> {
                 false
             }
         }
+    }
+
+    /// Prints what one event decided: at once without an audit log, else held until its
+    /// record is written.
+    fn show(&mut self, line: usize, text: &str) {
+        if self.audit.is_none() || self.audit_failed.is_some() {
+            self.out.write_str(text);
+            return;
+        }
+        self.held.push_str(text);
+        self.held_lines.push(line);
+        if self.held_lines.len() >= 256 || self.held.len() >= 32 * 1024 {
+            self.release();
+        }
+    }
+
+    /// Writes the records of the held decisions, then prints them; if the records cannot
+    /// be written, each held event is denied instead.
+    fn release(&mut self) {
+        let Some(log) = self.audit.as_mut() else {
+            return;
+        };
+        let flushed = match &self.audit_failed {
+            Some(m) => Err(m.clone()),
+            None => log.flush().map_err(|e| {
+                self.ctx.report(&[e.to_diag()], DiagFormat::Human);
+                e.message
+            }),
+        };
+        match flushed {
+            Ok(()) => self.out.write_str(&self.held),
+            Err(m) => {
+                self.audit_failed = Some(m.clone());
+                for line in std::mem::take(&mut self.held_lines) {
+                    let why = format!("not decided: the audit log cannot be written ({m})");
+                    self.ctx.error(format!("{}:{line}: {why}", self.name));
+                    self.errors += 1;
+                    self.note(Verdict::Deny);
+                    let d = Decision::error(&self.program.digest, format!("line {line}: {why}"));
+                    self.out.line(&d.to_json_line());
+                }
+            }
+        }
+        self.held.clear();
+        self.held_lines.clear();
     }
 
     /// A line that could not be read as an event: reported, and decided deny.
@@ -261,16 +317,15 @@ impl Run<'_> {
             self.record(None, Some(&d));
         }
         self.note(Verdict::Deny);
-        if self.explain {
-            self.out.line(&format!(
-                "event {} ({}:{line}): deny",
+        let text = if self.explain {
+            format!(
+                "event {} ({}:{line}): deny\n  error      {message}\n\n",
                 self.count, self.name
-            ));
-            self.out.line(&format!("  error      {message}"));
-            self.out.line("");
+            )
         } else {
-            self.out.line(&d.to_json_line());
-        }
+            format!("{}\n", d.to_json_line())
+        };
+        self.show(line, &text);
     }
 
     fn event(&mut self, line: usize, text: &str) -> Result<(), String> {
@@ -281,18 +336,36 @@ impl Run<'_> {
         }
         // The event as decided: what the VM reads is what the audit log keeps.
         let decided = if self.audit.is_some() || self.clock == Clock::Host {
-            let d = match self.clock {
-                Clock::Host => DecidedEvent::parse_stamped(text, crate::sign::now_ns()),
-                Clock::Event => DecidedEvent::parse(text),
-            };
-            Some(d?)
+            let mut d = std::mem::take(&mut self.decided);
+            let ts = (self.clock == Clock::Host).then(crate::sign::now_ns);
+            if let Err(e) = d.set(text, ts) {
+                self.decided = d;
+                return Err(e);
+            }
+            Some(d)
         } else {
             None
         };
-        let text = decided.as_ref().map_or(text, DecidedEvent::as_str);
+        let r = self.decide(
+            line,
+            decided.as_ref().map_or(text, DecidedEvent::as_str),
+            decided.as_ref(),
+        );
+        if let Some(d) = decided {
+            self.decided = d;
+        }
+        r
+    }
+
+    fn decide(
+        &mut self,
+        line: usize,
+        text: &str,
+        decided: Option<&DecidedEvent>,
+    ) -> Result<(), String> {
         if let Err(e) = self.program.read_event(text, &mut self.event) {
             let why = e.describe(text);
-            if let Some(ev) = &decided {
+            if let Some(ev) = decided {
                 let d = crate::audit::replay::unreadable(self.program, text, &e);
                 self.recorded = true;
                 if !self.record(Some(ev), Some(&d)) {
@@ -314,7 +387,7 @@ impl Run<'_> {
                 .eval(&self.event, &mut self.state, &mut self.outcome);
         }
         // Recorded before it is shown: no decision leaves without its record.
-        if let Some(ev) = &decided
+        if let Some(ev) = decided
             && !self.record(Some(ev), None)
         {
             return Err(format!(
@@ -332,11 +405,12 @@ impl Run<'_> {
                 &self.name,
                 line,
             );
-            self.out.write_str(&text);
+            self.show(line, &text);
         } else {
             let mut buf = String::with_capacity(256);
             self.program.write_json(&self.outcome, &mut buf);
-            self.out.line(&buf);
+            buf.push('\n');
+            self.show(line, &buf);
         }
         let v = self.outcome.verdict.unwrap_or(self.program.model.default);
         self.note(v);
