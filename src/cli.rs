@@ -657,9 +657,9 @@ pub fn parse_gate(s: &str) -> Result<Gate, String> {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Each trace input is its own stream: stateful rules (count, sum, seen) start afresh per file, and
-events are decided in file order. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
-or MCP JSON-RPC logs (--input-format), plain or gzipped; directories are searched for *.jsonl,
-*.ndjson and *.json files (optionally .gz); `-` reads standard input.
+events are decided in file order. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON),
+MCP JSON-RPC logs or audit logs (--input-format), plain or gzipped; directories are searched for
+*.jsonl, *.ndjson and *.json files (optionally .gz); `-` reads standard input.
 
 The report counts decisions by verdict, tool, agent and determining rule, and compares them with
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
