@@ -60,6 +60,7 @@ fn write_log(
             key,
             checkpoint_every: None,
             rotate: None,
+            ..Options::default()
         },
     )
     .unwrap();

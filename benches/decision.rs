@@ -1,4 +1,5 @@
-//! Decision latency and compile time at N = 1, 10, 100, 1000 rules.
+//! Decision latency and compile time at N = 1, 10, 100, 1000 rules; stateful decisions
+//! against windows of 100 and 10,000 events.
 //!
 //! `cargo bench --bench decision`; figures in docs/performance.md.
 #![allow(
@@ -98,6 +99,75 @@ fn compile(c: &mut Criterion) {
     g.finish();
 }
 
+/// Stream state: one key whose window holds `n` earlier events (one a millisecond, a window of
+/// `n` ms), so each decision looks the tracker up, records the event and drops the one that
+/// left the window. `sum` is exact and incremental: its cost does not grow with the window.
+fn stateful(c: &mut Criterion) {
+    let mut g = c.benchmark_group("stateful");
+    for (name, rule) in [
+        ("count", "count(true, within WINDOW) > 1000000000"),
+        ("sum", "sum(cost, true, within WINDOW) > 1000000000"),
+        (
+            "sum_uncertain",
+            "sum(cost, annotations.billed == true, within WINDOW) > 1000000000",
+        ),
+    ] {
+        for n in [100usize, 10_000] {
+            let rule = rule.replace("WINDOW", &format!("{n}ms"));
+            let src = format!("default allow\npolicy p {{\n  rule r: deny when {rule}\n}}\n");
+            let built =
+                govern::pipeline::build_sources(vec![SourceFile::new("bench.gov", src)]).unwrap();
+            let p = &built.program;
+            let mut state = p.new_state();
+            let mut out = Outcome::default();
+            let mut ev = Event::default();
+            // Events 1 ms apart; every third one's flag is not a boolean (uncertain).
+            let text = |i: usize| {
+                let flag = if i.is_multiple_of(3) {
+                    "\"yes\""
+                } else {
+                    "true"
+                };
+                format!(
+                    "{{\"ts\":\"{}\",\"session\":\"s\",\"cost\":{}.25,\"annotations\":{{\"billed\":{flag}}}}}",
+                    govern::time::format_rfc3339(1_795_428_000_000_000_000 + i as i64 * 1_000_000),
+                    i % 7
+                )
+            };
+            let texts: Vec<String> = (0..4 * n + 1024).map(text).collect();
+            // Fill the window.
+            for t in texts.iter().take(2 * n) {
+                p.read_event(t, &mut ev).unwrap();
+                p.eval(&ev, &mut state, &mut out);
+            }
+            let parsed: Vec<Event> = texts
+                .iter()
+                .skip(2 * n)
+                .map(|t| {
+                    let mut e = Event::default();
+                    p.read_event(t, &mut e).unwrap();
+                    e
+                })
+                .collect();
+            let mut i = 0usize;
+            g.throughput(Throughput::Elements(1));
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+                b.iter(|| {
+                    // Times only move forward: wrap around by starting a new stream.
+                    if i == parsed.len() {
+                        i = 0;
+                        state = p.new_state();
+                    }
+                    p.eval(black_box(&parsed[i]), &mut state, &mut out);
+                    i += 1;
+                    black_box(out.verdict)
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 /// For scale: a hash map from tool name to verdict, the least a lookup can cost.
 fn baseline(c: &mut Criterion) {
     let mut g = c.benchmark_group("baseline");
@@ -123,6 +193,6 @@ fn baseline(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(std::time::Duration::from_secs(1)).measurement_time(std::time::Duration::from_secs(3));
-    targets = decide, compile, baseline
+    targets = decide, compile, stateful, baseline
 }
 criterion_main!(benches);

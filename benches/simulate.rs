@@ -81,6 +81,7 @@ fn bench(c: &mut Criterion) {
             jobs,
             max_errors: 0,
             counters: None,
+            limits: govern::vm::StreamLimits::default(),
         };
         g.bench_function(format!("engine/jobs={jobs}"), |b| {
             b.iter(|| {

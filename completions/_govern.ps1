@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
             [CompletionResult]::new('keyid', 'keyid', [CompletionResultType]::ParameterValue, 'Print the id of a public (or private) key')
+            [CompletionResult]::new('mcp-import', 'mcp-import', [CompletionResultType]::ParameterValue, 'Turn an MCP server''s tool list into `tool` declarations (and a deny-by-default policy)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -109,6 +110,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'Policy files or directories to compile and evaluate with (repeat for several)')
             [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read')
             [CompletionResult]::new('--signature', '--signature', [CompletionResultType]::ParameterName, 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)')
+            [CompletionResult]::new('--max-keys', '--max-keys', [CompletionResultType]::ParameterName, 'The most keys each count, sum or seen holds in the stream state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed')
             [CompletionResult]::new('--clock', '--clock', [CompletionResultType]::ParameterName, 'Where an event''s time comes from: its own `ts` (`event`), or this machine''s clock, written into `ts` before deciding (`host`, as a live decision point keeps time)')
             [CompletionResult]::new('--audit-log', '--audit-log', [CompletionResultType]::ParameterName, 'Append a hash-chained record of every decision to this audit log, before the decision is printed; an existing log is continued (see docs/audit.md)')
             [CompletionResult]::new('--audit-sync', '--audit-sync', [CompletionResultType]::ParameterName, 'When records reach the disk. A crash of govern loses no record in any mode')
@@ -146,6 +148,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--bundle', '--bundle', [CompletionResultType]::ParameterName, 'A compiled bundle to simulate')
             [CompletionResult]::new('--baseline', '--baseline', [CompletionResultType]::ParameterName, 'Baseline policy files or directories (the policy in production) to compare with')
             [CompletionResult]::new('--baseline-bundle', '--baseline-bundle', [CompletionResultType]::ParameterName, 'A compiled baseline bundle to compare with')
+            [CompletionResult]::new('--mcp-pair', '--mcp-pair', [CompletionResultType]::ParameterName, 'Two one-direction MCP logs of one connection, read as one trace: CLIENT holds the messages the client sent, SERVER those the server sent; merged by their timestamps, or in causal order without them (repeat for several connections)')
             [CompletionResult]::new('--input-format', '--input-format', [CompletionResultType]::ParameterName, 'The format of the traces')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1')
@@ -153,6 +156,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Threads that parse events (default: the number of cores). Output does not depend on it')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Threads that parse events (default: the number of cores). Output does not depend on it')
             [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted')
+            [CompletionResult]::new('--max-keys', '--max-keys', [CompletionResultType]::ParameterName, 'The most keys each count, sum or seen holds in a stream''s state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed, and the report says how many records were refused')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never show the progress bar (it shows only when standard error is a terminal)')
             [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print run statistics on standard error: time, events per second, peak memory, stream state size')
@@ -204,6 +208,21 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'govern;mcp-import' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The name of the skeleton''s policy (default: the server''s name, else the file''s)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the policy text to FILE (atomically) instead of standard output')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the policy text to FILE (atomically) instead of standard output')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print on standard output')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for each answer of the server (--from-server)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--from-server', '--from-server', [CompletionResultType]::ParameterName, 'Ask the MCP server started by the command after `--` (over stdio)')
+            [CompletionResult]::new('--skeleton', '--skeleton', [CompletionResultType]::ParameterName, 'Write a deny-by-default policy file listing every tool, not only the declarations')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'govern;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -225,6 +244,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
             [CompletionResult]::new('keyid', 'keyid', [CompletionResultType]::ParameterValue, 'Print the id of a public (or private) key')
+            [CompletionResult]::new('mcp-import', 'mcp-import', [CompletionResultType]::ParameterValue, 'Turn an MCP server''s tool list into `tool` declarations (and a deny-by-default policy)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -263,6 +283,9 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             break
         }
         'govern;help;keyid' {
+            break
+        }
+        'govern;help;mcp-import' {
             break
         }
         'govern;help;completions' {

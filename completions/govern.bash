@@ -43,6 +43,9 @@ _govern() {
             govern,lint)
                 cmd="govern__subcmd__lint"
                 ;;
+            govern,mcp-import)
+                cmd="govern__subcmd__mcp__subcmd__import"
+                ;;
             govern,replay-audit)
                 cmd="govern__subcmd__replay__subcmd__audit"
                 ;;
@@ -85,6 +88,9 @@ _govern() {
             govern__subcmd__help,lint)
                 cmd="govern__subcmd__help__subcmd__lint"
                 ;;
+            govern__subcmd__help,mcp-import)
+                cmd="govern__subcmd__help__subcmd__mcp__subcmd__import"
+                ;;
             govern__subcmd__help,replay-audit)
                 cmd="govern__subcmd__help__subcmd__replay__subcmd__audit"
                 ;;
@@ -107,7 +113,7 @@ _govern() {
 
     case "${cmd}" in
         govern)
-            opts="-h -V --color --help --version lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help"
+            opts="-h -V --color --help --version lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -177,7 +183,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__eval)
-            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --clock --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --color --help --version"
+            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --max-keys --clock --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -196,6 +202,10 @@ _govern() {
                     return 0
                     ;;
                 --signature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-keys)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -271,7 +281,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help)
-            opts="lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help"
+            opts="lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -397,6 +407,20 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help__subcmd__lint)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__help__subcmd__mcp__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -550,6 +574,44 @@ _govern() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        govern__subcmd__mcp__subcmd__import)
+            opts="-o -h -V --from-server --skeleton --name --output --format --timeout --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         govern__subcmd__replay__subcmd__audit)
             opts="-h -V --bundle --bundles --no-replay --key --trust --expect-head --expect-count --against --format --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -643,7 +705,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__simulate)
-            opts="-j -h -V --policy --bundle --baseline --baseline-bundle --input-format --format --fail-on --max-errors --jobs --no-progress --stats --trust --color --help --version"
+            opts="-j -h -V --policy --bundle --baseline --baseline-bundle --mcp-pair --input-format --format --fail-on --max-errors --jobs --no-progress --stats --trust --max-keys --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -662,6 +724,10 @@ _govern() {
                     return 0
                     ;;
                 --baseline-bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mcp-pair)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -690,6 +756,10 @@ _govern() {
                     return 0
                     ;;
                 --trust)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-keys)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

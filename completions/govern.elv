@@ -35,6 +35,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
             cand keyid 'Print the id of a public (or private) key'
+            cand mcp-import 'Turn an MCP server''s tool list into `tool` declarations (and a deny-by-default policy)'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -100,6 +101,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --policy 'Policy files or directories to compile and evaluate with (repeat for several)'
             cand --trust 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read'
             cand --signature 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)'
+            cand --max-keys 'The most keys each count, sum or seen holds in the stream state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed'
             cand --clock 'Where an event''s time comes from: its own `ts` (`event`), or this machine''s clock, written into `ts` before deciding (`host`, as a live decision point keeps time)'
             cand --audit-log 'Append a hash-chained record of every decision to this audit log, before the decision is printed; an existing log is continued (see docs/audit.md)'
             cand --audit-sync 'When records reach the disk. A crash of govern loses no record in any mode'
@@ -135,6 +137,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --bundle 'A compiled bundle to simulate'
             cand --baseline 'Baseline policy files or directories (the policy in production) to compare with'
             cand --baseline-bundle 'A compiled baseline bundle to compare with'
+            cand --mcp-pair 'Two one-direction MCP logs of one connection, read as one trace: CLIENT holds the messages the client sent, SERVER those the server sent; merged by their timestamps, or in causal order without them (repeat for several connections)'
             cand --input-format 'The format of the traces'
             cand --format 'What to print'
             cand --fail-on 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1'
@@ -142,6 +145,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -j 'Threads that parse events (default: the number of cores). Output does not depend on it'
             cand --jobs 'Threads that parse events (default: the number of cores). Output does not depend on it'
             cand --trust 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted'
+            cand --max-keys 'The most keys each count, sum or seen holds in a stream''s state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed, and the report says how many records were refused'
             cand --color 'When to use colours in messages'
             cand --no-progress 'Never show the progress bar (it shows only when standard error is a terminal)'
             cand --stats 'Print run statistics on standard error: time, events per second, peak memory, stream state size'
@@ -188,6 +192,20 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'govern;mcp-import'= {
+            cand --name 'The name of the skeleton''s policy (default: the server''s name, else the file''s)'
+            cand -o 'Write the policy text to FILE (atomically) instead of standard output'
+            cand --output 'Write the policy text to FILE (atomically) instead of standard output'
+            cand --format 'What to print on standard output'
+            cand --timeout 'Seconds to wait for each answer of the server (--from-server)'
+            cand --color 'When to use colours in messages'
+            cand --from-server 'Ask the MCP server started by the command after `--` (over stdio)'
+            cand --skeleton 'Write a deny-by-default policy file listing every tool, not only the declarations'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'govern;completions'= {
             cand --color 'When to use colours in messages'
             cand -h 'Print help (see more with ''--help'')'
@@ -208,6 +226,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
             cand keyid 'Print the id of a public (or private) key'
+            cand mcp-import 'Turn an MCP server''s tool list into `tool` declarations (and a deny-by-default policy)'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -234,6 +253,8 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;help;verify'= {
         }
         &'govern;help;keyid'= {
+        }
+        &'govern;help;mcp-import'= {
         }
         &'govern;help;completions'= {
         }

@@ -41,6 +41,7 @@ complete -c govern -n "__fish_govern_needs_command" -f -a "keygen" -d 'Create an
 complete -c govern -n "__fish_govern_needs_command" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
 complete -c govern -n "__fish_govern_needs_command" -f -a "keyid" -d 'Print the id of a public (or private) key'
+complete -c govern -n "__fish_govern_needs_command" -f -a "mcp-import" -d 'Turn an MCP server\'s tool list into `tool` declarations (and a deny-by-default policy)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c govern -n "__fish_govern_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c govern -n "__fish_govern_using_subcommand lint" -l format -d 'How to print the findings' -r -f -a "human\t'Source snippets with labels, help and example requests, for people'
@@ -100,6 +101,7 @@ complete -c govern -n "__fish_govern_using_subcommand eval" -l bundle -d 'A comp
 complete -c govern -n "__fish_govern_using_subcommand eval" -l policy -d 'Policy files or directories to compile and evaluate with (repeat for several)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l trust -d 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l signature -d 'The bundle\'s signature file, with --trust (default: BUNDLE.sig.json)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand eval" -l max-keys -d 'The most keys each count, sum or seen holds in the stream state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed' -r
 complete -c govern -n "__fish_govern_using_subcommand eval" -l clock -d 'Where an event\'s time comes from: its own `ts` (`event`), or this machine\'s clock, written into `ts` before deciding (`host`, as a live decision point keeps time)' -r -f -a "event\t'The event\'s own `ts`'
 host\t'The host\'s clock, written into the event\'s `ts` (replacing any it had)'"
 complete -c govern -n "__fish_govern_using_subcommand eval" -l audit-log -d 'Append a hash-chained record of every decision to this audit log, before the decision is printed; an existing log is continued (see docs/audit.md)' -r -F
@@ -135,6 +137,7 @@ complete -c govern -n "__fish_govern_using_subcommand simulate" -l policy -d 'Po
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l bundle -d 'A compiled bundle to simulate' -r -F
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l baseline -d 'Baseline policy files or directories (the policy in production) to compare with' -r -F
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l baseline-bundle -d 'A compiled baseline bundle to compare with' -r -F
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l mcp-pair -d 'Two one-direction MCP logs of one connection, read as one trace: CLIENT holds the messages the client sent, SERVER those the server sent; merged by their timestamps, or in causal order without them (repeat for several connections)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l input-format -d 'The format of the traces' -r -f -a "auto\t'Detect per input from its first record'
 jsonl\t'One event object per line'
 otel\t'OpenTelemetry GenAI spans exported as OTLP/JSON'
@@ -147,6 +150,7 @@ complete -c govern -n "__fish_govern_using_subcommand simulate" -l fail-on -d 'C
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l max-errors -d 'Skip up to N bad records (counted in the report) instead of stopping at the first' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -s j -l jobs -d 'Threads that parse events (default: the number of cores). Output does not depend on it' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l trust -d 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted' -r -F
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l max-keys -d 'The most keys each count, sum or seen holds in a stream\'s state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed, and the report says how many records were refused' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
@@ -185,22 +189,35 @@ always\t''
 never\t''"
 complete -c govern -n "__fish_govern_using_subcommand keyid" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand keyid" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand mcp-import" -l name -d 'The name of the skeleton\'s policy (default: the server\'s name, else the file\'s)' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-import" -s o -l output -d 'Write the policy text to FILE (atomically) instead of standard output' -r -F
+complete -c govern -n "__fish_govern_using_subcommand mcp-import" -l format -d 'What to print on standard output' -r -f -a "text\t'The policy text (declarations, or the skeleton with --skeleton)'
+json\t'One JSON document: the tools, their argument types, what was left out, and the text'"
+complete -c govern -n "__fish_govern_using_subcommand mcp-import" -l timeout -d 'Seconds to wait for each answer of the server (--from-server)' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-import" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand mcp-import" -l from-server -d 'Ask the MCP server started by the command after `--` (over stdio)'
+complete -c govern -n "__fish_govern_using_subcommand mcp-import" -l skeleton -d 'Write a deny-by-default policy file listing every tool, not only the declarations'
+complete -c govern -n "__fish_govern_using_subcommand mcp-import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand mcp-import" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand completions" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
 complete -c govern -n "__fish_govern_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "explain" -d 'Print the documentation of a lint'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "replay-audit" -d 'Verify an audit log (hashes, chain, signed checkpoints) and decide every event again'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "keyid" -d 'Print the id of a public (or private) key'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "explain" -d 'Print the documentation of a lint'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "replay-audit" -d 'Verify an audit log (hashes, chain, signed checkpoints) and decide every event again'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "keyid" -d 'Print the id of a public (or private) key'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "mcp-import" -d 'Turn an MCP server\'s tool list into `tool` declarations (and a deny-by-default policy)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate keygen sign verify keyid mcp-import completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

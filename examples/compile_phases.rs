@@ -1,5 +1,6 @@
 //! Where compile time goes, phase by phase, for the benchmark bundle of N rules, and what the
-//! resulting diagram looks like. `cargo run --release --example compile_phases -- 10000`
+//! resulting diagram looks like. `cargo run --release --example compile_phases -- 10000`, or
+//! with the path of a `.gov` file instead of a number, for that file.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,11 +16,12 @@ use std::time::Instant;
 use govern::bytecode::model::NodeDef;
 
 fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
-    let text = common::policy(n);
+    let arg = std::env::args().nth(1).unwrap_or_default();
+    let (n, text) = match arg.parse::<usize>() {
+        Ok(n) => (n, common::policy(n)),
+        Err(_) if !arg.is_empty() => (0, std::fs::read_to_string(&arg).unwrap()),
+        Err(_) => (1000, common::policy(1000)),
+    };
     let total = Instant::now();
     let t = Instant::now();
     let file = govern::diag::SourceFile::new("bench.gov", text);
@@ -50,7 +52,8 @@ fn main() {
     let items: usize = m.leaves.iter().map(Vec::len).sum();
     let (tests, leaves) = govern::bytecode::worst_case(&m.nodes, &m.roots);
     println!(
-        "{n} rules: {} bytes, {} nodes ({forks} forks), {} leaves ({items} items); worst case {tests} tests, {leaves} leaves per decision",
+        "{} rules: {} bytes, {} nodes ({forks} forks), {} leaves ({items} items); worst case {tests} tests, {leaves} leaves per decision",
+        if n > 0 { n } else { m.rules.len() },
         bytes.len(),
         m.nodes.len(),
         m.leaves.len()

@@ -63,6 +63,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the id of a public (or private) key.
     Keyid(KeyidArgs),
+    /// Turn an MCP server's tool list into `tool` declarations (and a deny-by-default policy).
+    McpImport(McpImportArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -78,7 +80,7 @@ pub enum DiagFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The same policy sources give the same bundle bytes (and digest) wherever they are built: each file\nis recorded by its path relative to the directory named on the command line (a file named\ndirectly, by its file name).\n\nExit status: 0 when the bundle was written, 2 when a policy has errors or the bundle cannot be\nwritten (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing\n  govern build policies/ -o policies.govb --store bundles/   # keep every version for replay-audit"
+    after_help = "The same policy sources give the same bundle bytes (and digest) wherever they are built: each file\nis recorded by its path relative to the directory named on the command line (a file named\ndirectly, by its file name).\n\nData files named by `set NAME = file(\"…\")` are read with the policies; each is listed before\nthe digest as `read NAME  sha256:…  (N items, B bytes; set `NAME`)`. Their bytes are part of the\nbundle's source digest, so a changed data file gives another bundle.\n\nExit status: 0 when the bundle was written, 2 when a policy or data file has errors or the bundle\ncannot be written (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing\n  govern build policies/ -o policies.govb --store bundles/   # keep every version for replay-audit"
 )]
 pub struct BuildArgs {
     /// Policy files or directories (searched recursively for *.gov).
@@ -106,7 +108,12 @@ pub struct BuildArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines.
-Stateful rules (count, sum, seen) carry their state from one event to the next.
+Stateful rules (count, sum, seen) carry their state from one event to the next. Windows run on
+stream time: an event whose `ts` lies more than 5 minutes from it (and is not confirmed by the
+next event) is decided with `ts` unknown, and a warning says how many were (under --clock host
+every event happens at the host's time, which is believed). Each count, sum and seen holds at
+most --max-keys keys; a record beyond that is refused, the keys it could not hold are unknown
+(rules fail closed), and a warning says so.
 
 With --audit-log, every decision is first appended to the log (docs/audit.md) with the event as
 it was decided (with the host time in `ts` under --clock host); `govern replay-audit` verifies
@@ -161,6 +168,11 @@ pub struct EvalArgs {
     /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
     #[arg(long, value_name = "FILE", requires = "trust")]
     pub signature: Option<PathBuf>,
+
+    /// The most keys each count, sum or seen holds in the stream state (keys with an event in
+    /// the window). Beyond it, new keys are unknown: rules on them fail closed.
+    #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
+    pub max_keys: usize,
 
     /// Where an event's time comes from: its own `ts` (`event`), or this machine's clock,
     /// written into `ts` before deciding (`host`, as a live decision point keeps time).
@@ -236,6 +248,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         Some(n) if n > 0 => Ok(n),
         _ => Err(format!(
             "`{s}` is not a size: write bytes, or a number with K, M or G (`64M`)"
+        )),
+    }
+}
+
+fn parse_max_keys(s: &str) -> Result<usize, String> {
+    match s.trim().replace('_', "").parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a number of keys: write a whole number of 1 or more"
         )),
     }
 }
@@ -374,6 +395,77 @@ pub struct KeyidArgs {
     /// Public keys (SPKI PEM) or private keys (PKCS#8 PEM).
     #[arg(required = true, value_name = "KEY")]
     pub keys: Vec<PathBuf>,
+}
+
+/// What `govern mcp-import` prints on standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// The policy text (declarations, or the skeleton with --skeleton).
+    Text,
+    /// One JSON document: the tools, their argument types, what was left out, and the text.
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Reads a `tools/list` result (the result object, its whole JSON-RPC response, or the array of
+tools) from a file or `-`, or asks a server itself with --from-server: the command after `--` is
+started with its standard input and output as an MCP stdio connection, initialized (protocol
+2025-11-25, or 2026-07-28 when the server refuses the handshake), asked for every page of
+`tools/list`, and stopped.
+
+Each tool's inputSchema types its arguments: string, number (and integer), boolean, lists of
+those, and objects with properties as records. What the language cannot express (values of
+several types, free-form objects, lists of objects, tools whose names are not identifiers) is
+left out and reported on standard error, naming the tool and the argument; a policy that tests a
+left-out argument is refused when it is compiled.
+
+--skeleton writes a whole policy file instead: the declarations, `default deny`, and one `deny`
+rule per tool, ready to turn into the `allow` rules each tool deserves. It passes `govern lint`.
+
+Exit status: 0 when the declarations were written (even with arguments left out), 2 when the
+input cannot be read or is not a tool list, or the server cannot be asked.
+
+Examples:
+  govern mcp-import tools.json > tools.gov
+  govern mcp-import --skeleton tools.json -o policies/github.gov
+  govern mcp-import --skeleton --from-server -- npx -y @modelcontextprotocol/server-everything")]
+pub struct McpImportArgs {
+    /// A `tools/list` result (JSON), or `-` for standard input.
+    #[arg(
+        value_name = "TOOLS_LIST",
+        required_unless_present = "from_server",
+        conflicts_with = "from_server"
+    )]
+    pub input: Option<PathBuf>,
+
+    /// Ask the MCP server started by the command after `--` (over stdio).
+    #[arg(long, requires = "command")]
+    pub from_server: bool,
+
+    /// The server command and its arguments (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+
+    /// Write a deny-by-default policy file listing every tool, not only the declarations.
+    #[arg(long)]
+    pub skeleton: bool,
+
+    /// The name of the skeleton's policy (default: the server's name, else the file's).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Write the policy text to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// What to print on standard output.
+    #[arg(long, value_enum, default_value_t = ImportFormat::Text)]
+    pub format: ImportFormat,
+
+    /// Seconds to wait for each answer of the server (--from-server).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
 }
 
 /// How `govern test` prints its results.
@@ -657,9 +749,14 @@ pub fn parse_gate(s: &str) -> Result<Gate, String> {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Each trace input is its own stream: stateful rules (count, sum, seen) start afresh per file, and
-events are decided in file order. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON),
-MCP JSON-RPC logs or audit logs (--input-format), plain or gzipped; directories are searched for
-*.jsonl, *.ndjson and *.json files (optionally .gz); `-` reads standard input.
+events are decided in file order. Windows run on stream time: an event whose `ts` lies more than
+5 minutes from it (and is not confirmed by the next event) is decided with `ts` unknown. Each
+count, sum and seen holds at most --max-keys keys; records beyond that are refused, keys it could
+not hold are unknown (rules fail closed), and the report counts both. Inputs are JSONL events,
+OpenTelemetry GenAI spans (OTLP/JSON), MCP JSON-RPC logs or audit logs (--input-format), plain
+or gzipped; directories are searched for *.jsonl, *.ndjson and *.json files (optionally .gz); `-`
+reads standard input. An MCP connection logged as two one-direction files is one input with
+--mcp-pair CLIENT SERVER.
 
 The report counts decisions by verdict, tool, agent and determining rule, and compares them with
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
@@ -675,7 +772,8 @@ Examples:
   govern simulate --policy policies/ testdata/traces/sample.jsonl
   govern simulate --policy policies/ --baseline old-policies/ traces/ --fail-on new-allow
   govern simulate --bundle p.govb --format json --fail-on 'deny-rate>5%' week.jsonl.gz
-  govern simulate --bundle p.govb --input-format otel --format jsonl spans.json > decisions.jsonl")]
+  govern simulate --bundle p.govb --input-format otel --format jsonl spans.json > decisions.jsonl
+  govern simulate --policy policies/ --mcp-pair client-sent.jsonl server-sent.jsonl")]
 pub struct SimulateArgs {
     /// Policy files or directories to compile and simulate (repeat for several).
     #[arg(
@@ -699,8 +797,14 @@ pub struct SimulateArgs {
     pub baseline_bundle: Option<PathBuf>,
 
     /// Trace files, directories, or `-` for standard input.
-    #[arg(required = true, value_name = "TRACE")]
+    #[arg(required_unless_present = "mcp_pair", value_name = "TRACE")]
     pub traces: Vec<PathBuf>,
+
+    /// Two one-direction MCP logs of one connection, read as one trace: CLIENT holds the
+    /// messages the client sent, SERVER those the server sent; merged by their timestamps, or
+    /// in causal order without them (repeat for several connections).
+    #[arg(long, num_args = 2, value_names = ["CLIENT", "SERVER"], action = clap::ArgAction::Append)]
+    pub mcp_pair: Vec<PathBuf>,
 
     /// The format of the traces.
     #[arg(long, value_enum, default_value_t = TraceFormat::Auto)]
@@ -736,6 +840,12 @@ pub struct SimulateArgs {
     /// (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted.
     #[arg(long, value_name = "FILE", requires = "bundle", conflicts_with_all = ["policy", "baseline"])]
     pub trust: Option<PathBuf>,
+
+    /// The most keys each count, sum or seen holds in a stream's state (keys with an event in
+    /// the window). Beyond it, new keys are unknown: rules on them fail closed, and the report
+    /// says how many records were refused.
+    #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
+    pub max_keys: usize,
 }
 
 /// How `govern replay-audit` reports.

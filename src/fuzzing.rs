@@ -128,3 +128,86 @@ const SAMPLE_EVENTS: &[&str] = &[
     r#"{}"#,
     r#"{"tool":7,"args":"x","agent":[],"labels":["pii"],"content":"x"}"#,
 ];
+
+/// Untrusted MCP log bytes → the trace reader, as one log and as two one-direction logs
+/// (split at the middle line). None may panic; every event is a `tool_call` or a
+/// `tool_result` with a string `tool`, and a log never has more results than calls (each
+/// result answers one call seen before it).
+pub fn mcp_log(data: &[u8]) -> Result<(), String> {
+    use crate::trace::{Block, Input, InputFormat, TraceReader};
+    use std::sync::Arc;
+    let bytes = |name: &str, d: &[u8]| Input::Bytes {
+        name: name.into(),
+        data: Arc::from(d),
+    };
+    let cut = memchr::memchr_iter(b'\n', data)
+        .nth(memchr::memchr_iter(b'\n', data).count() / 2)
+        .map_or(data.len(), |i| i + 1);
+    let inputs = [
+        bytes("log", data),
+        Input::McpPair {
+            client: Box::new(bytes("c", data.get(..cut).unwrap_or(&[]))),
+            server: Box::new(bytes("s", data.get(cut..).unwrap_or(&[]))),
+        },
+    ];
+    for input in &inputs {
+        let Ok(mut r) = TraceReader::open(input, InputFormat::Mcp, None) else {
+            continue;
+        };
+        let mut b = Block::default();
+        let (mut calls, mut results) = (0u64, 0u64);
+        while let Ok(more) = r.next_block(&mut b) {
+            for (text, origin) in b.lines() {
+                if origin.error.is_some() {
+                    continue;
+                }
+                let v: serde_json::Value = serde_json::from_slice(text)
+                    .map_err(|e| format!("the reader wrote an event that is not JSON: {e}"))?;
+                if !v.get("tool").is_some_and(serde_json::Value::is_string) {
+                    return Err(format!("an event without a string tool: {v}"));
+                }
+                match v.get("action").and_then(serde_json::Value::as_str) {
+                    Some("tool_call") => calls += 1,
+                    Some("tool_result") => results += 1,
+                    _ => return Err(format!("an event that is neither call nor result: {v}")),
+                }
+                if results > calls {
+                    return Err(format!("more results ({results}) than calls ({calls})"));
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Untrusted `tools/list` bytes → `mcp-import`: whatever it writes, declarations and
+/// skeleton, must parse, format, and check.
+pub fn mcp_import(data: &[u8]) -> Result<(), String> {
+    use crate::mcp::import;
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return Ok(());
+    };
+    let Ok(imported) = import::tools_of(&v).and_then(import::import) else {
+        return Ok(());
+    };
+    for text in [
+        import::declarations(&imported),
+        import::skeleton(&imported, "fuzz", "fuzz.json", "fuzz.json"),
+    ] {
+        let file = SourceFile::new("generated.gov", text.as_str());
+        if let Err(e) = crate::fmt::format(&file) {
+            return Err(format!(
+                "mcp-import wrote text that does not parse: {e:?}\n{text}"
+            ));
+        }
+        if let Err(e) = crate::check::check_sources(vec![file]) {
+            return Err(format!(
+                "mcp-import wrote a policy that does not check: {e:?}\n{text}"
+            ));
+        }
+    }
+    Ok(())
+}

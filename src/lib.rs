@@ -19,6 +19,7 @@ pub mod fmt;
 pub mod fsutil;
 pub mod fuzzing;
 pub mod lint;
+pub mod mcp;
 pub mod pipeline;
 pub mod reference;
 pub mod sign;

@@ -17,15 +17,24 @@ pub struct Built {
     pub program: Program,
 }
 
-/// Reads, checks, compiles, encodes and loads the policies under `paths`.
+/// Reads, checks, compiles, encodes and loads the policies under `paths`, with the data files
+/// they name.
 pub fn build_paths(paths: &[PathBuf]) -> Result<Built, Vec<Diag>> {
     let files = crate::source::load(paths)?;
-    build_sources(files)
+    build_sources_with(files, &crate::source::DiskData)
 }
 
-/// Checks, compiles, encodes and loads in-memory sources.
+/// Checks, compiles, encodes and loads in-memory sources (without data files).
 pub fn build_sources(files: Vec<SourceFile>) -> Result<Built, Vec<Diag>> {
-    let bundle = crate::check::check_sources(files)?;
+    build_sources_with(files, &crate::check::data::NoData)
+}
+
+/// Checks, compiles, encodes and loads in-memory sources, reading data files from `data`.
+pub fn build_sources_with(
+    files: Vec<SourceFile>,
+    data: &dyn crate::check::data::DataSource,
+) -> Result<Built, Vec<Diag>> {
+    let bundle = crate::check::check_sources_with(files, data)?;
     let model = crate::compile::compile(&bundle).map_err(|e| vec![e.diag(&bundle)])?;
     let bytes = bytecode::encode(&model);
     let mut program = Program::load(&bytes).map_err(|e| {

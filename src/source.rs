@@ -127,6 +127,46 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
     }
 }
 
+/// Data files (`set NAME = file("…")`) read from disk, relative to the working directory like
+/// the policy names they are resolved against. A file that resolves, through symbolic links,
+/// to a place outside the directory of the policy naming it is refused, as is one larger than
+/// the limit (read no further than the limit).
+pub struct DiskData;
+
+impl crate::check::data::DataSource for DiskData {
+    fn read(
+        &self,
+        name: &crate::check::data::DataName,
+        limit: u64,
+    ) -> Result<Vec<u8>, crate::check::data::DataError> {
+        use crate::check::data::DataError;
+        use std::io::Read;
+        let dir = if name.dir.is_empty() { "." } else { &name.dir };
+        let unreadable = |e: std::io::Error| DataError::Unreadable(e.to_string());
+        let dir = std::fs::canonicalize(dir).map_err(unreadable)?;
+        let path = std::fs::canonicalize(&name.name).map_err(unreadable)?;
+        if !path.starts_with(&dir) {
+            return Err(DataError::Outside);
+        }
+        let file = std::fs::File::open(&path).map_err(unreadable)?;
+        let meta = file.metadata().map_err(unreadable)?;
+        if !meta.is_file() {
+            return Err(DataError::Unreadable("not a regular file".into()));
+        }
+        if meta.len() > limit {
+            return Err(DataError::TooLarge);
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        if bytes.len() as u64 > limit {
+            return Err(DataError::TooLarge);
+        }
+        Ok(bytes)
+    }
+}
+
 /// The text without the byte order mark some editors write at the start of UTF-8 files: it is
 /// not part of the content.
 pub fn without_bom(text: String) -> String {

@@ -185,6 +185,24 @@ pub fn write_rfc3339_nanos(ns: i64, out: &mut String) {
     out.push('Z');
 }
 
+/// Formats nanoseconds since the epoch as RFC 3339 UTC with as many fraction digits as the
+/// time needs (3, 6 or 9): [`parse_rfc3339`] reads it back to the same nanosecond.
+pub fn format_rfc3339_exact(ns: i64) -> String {
+    let ms = format_rfc3339(ns);
+    let frac = ns.rem_euclid(1_000_000_000);
+    if frac % 1_000_000 == 0 {
+        return ms;
+    }
+    let digits = if frac % 1_000 == 0 {
+        format!("{:06}", frac / 1_000)
+    } else {
+        format!("{frac:09}")
+    };
+    // Replace the milliseconds and the `Z`: `…:SS.mmmZ`.
+    let head = ms.get(..ms.len().saturating_sub(4)).unwrap_or("");
+    format!("{head}{digits}Z")
+}
+
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -265,5 +283,14 @@ mod tests {
     fn formats_round_trip() {
         let t = parse_rfc3339("2026-11-23T10:00:00.120Z").unwrap_or(0);
         assert_eq!(format_rfc3339(t), "2026-11-23T10:00:00.120Z");
+        assert_eq!(format_rfc3339_exact(t), "2026-11-23T10:00:00.120Z");
+        for (ns, text) in [
+            (t + 456_000, "2026-11-23T10:00:00.120456Z"),
+            (t + 456_789, "2026-11-23T10:00:00.120456789Z"),
+            (t + 1, "2026-11-23T10:00:00.120000001Z"),
+        ] {
+            assert_eq!(format_rfc3339_exact(ns), text);
+            assert_eq!(parse_rfc3339(text), Some(ns));
+        }
     }
 }

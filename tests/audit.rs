@@ -96,6 +96,7 @@ impl Point {
                 key,
                 checkpoint_every: every,
                 rotate: None,
+                ..Options::default()
             },
         )
         .unwrap();
@@ -482,6 +483,7 @@ fn rotated_files_are_read_in_chain_order_whatever_order_they_are_given_in() {
             key: Some(PrivateKey::from_pem(&k.to_pem().unwrap()).unwrap()),
             checkpoint_every: Some(5),
             rotate: Some(2000),
+            ..Options::default()
         },
     )
     .unwrap();

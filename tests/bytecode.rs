@@ -314,6 +314,7 @@ fn hand_written_program_runs() {
             line: 1,
             column: 1,
             refs: vec![(0, Ty::String)],
+            trackers: vec![],
         }],
         leaves: vec![
             vec![],

@@ -13,7 +13,7 @@ use std::path::Path;
 use govern::decision::Decision;
 use govern::diag::SourceFile;
 use govern::reference::Reference;
-use govern::vm::{Event, Outcome};
+use govern::vm::{Event, Outcome, StreamLimits};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -21,7 +21,35 @@ use serde::Deserialize;
 struct Case {
     description: String,
     policy: String,
+    /// Stream limits other than the default.
+    #[serde(default)]
+    stream: Option<Limits>,
     events: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limits {
+    #[serde(default)]
+    max_keys: Option<usize>,
+    /// A duration in seconds, or `none` to believe every `ts`.
+    #[serde(default)]
+    max_skew: Option<String>,
+}
+
+impl Limits {
+    fn get(&self) -> StreamLimits {
+        let mut l = StreamLimits::default();
+        if let Some(k) = self.max_keys {
+            l.max_keys = k;
+        }
+        match self.max_skew.as_deref() {
+            None => {}
+            Some("none") => l.max_skew = None,
+            Some(secs) => l.max_skew = Some(secs.parse::<i64>().unwrap() * 1_000_000_000),
+        }
+        l
+    }
 }
 
 #[derive(Deserialize)]
@@ -33,6 +61,9 @@ struct Step {
     /// The event as raw JSON text, for inputs YAML cannot express (duplicate keys…).
     #[serde(default)]
     raw: Option<String>,
+    /// Decide it at this time from a trusted clock (`eval_at`) instead of its own `ts`.
+    #[serde(default)]
+    at: Option<String>,
     expect: Expect,
 }
 
@@ -107,8 +138,9 @@ fn run_case(path: &Path, limit: Option<usize>, failures: &mut Vec<String>) -> (u
         None => name,
         Some(l) => format!("{name} (copy factor {l})"),
     };
-    let mut reference = Reference::new(&bundle, program.digest.clone());
-    let mut state = program.new_state();
+    let limits = case.stream.as_ref().map(Limits::get).unwrap_or_default();
+    let mut reference = Reference::with_limits(&bundle, program.digest.clone(), limits);
+    let mut state = program.new_state_with(limits);
     let mut event = Event::default();
     let mut outcome = Outcome::default();
     for (i, step) in case.events.iter().enumerate() {
@@ -118,17 +150,25 @@ fn run_case(path: &Path, limit: Option<usize>, failures: &mut Vec<String>) -> (u
             (None, Some(raw)) => raw.clone(),
             _ => panic!("{what}: give exactly one of `event` and `raw`"),
         };
+        let at = step
+            .at
+            .as_ref()
+            .map(|t| govern::time::parse_rfc3339(t).unwrap_or_else(|| panic!("{what}: bad `at`")));
         let vm = match program.read_event(&text, &mut event) {
             Ok(()) => {
-                program.eval(&event, &mut state, &mut outcome);
+                match at {
+                    Some(now) => program.eval_at(&mut event, now, &mut state, &mut outcome),
+                    None => program.eval(&event, &mut state, &mut outcome),
+                }
                 program.decision(&outcome)
             }
             Err(e) => Decision::error(&program.digest, e.message),
         };
         let json: Result<serde_json::Value, _> = serde_json::from_str(&text);
-        let oracle = match json {
-            Ok(v) => reference.eval(&v),
-            Err(e) => Decision::error(&program.digest, e.to_string()),
+        let oracle = match (json, at) {
+            (Ok(v), Some(now)) => reference.eval_at(&v, now),
+            (Ok(v), None) => reference.eval(&v),
+            (Err(e), _) => Decision::error(&program.digest, e.to_string()),
         };
         check(&vm, &step.expect, &format!("{what} on the VM"), failures);
         check(
@@ -192,4 +232,67 @@ fn corpus_in_groups() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A live decision point decides each event at its clock's time and records the event as
+/// decided; deciding those records again, with every `ts` believed, gives the same decisions,
+/// on the VM and on the reference.
+#[test]
+fn decided_events_replay_to_the_same_decisions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let mut replayed = 0;
+    for path in &files {
+        let case: Case = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bundle = govern::check::check_sources(vec![SourceFile::new(
+            format!("{name}.gov"),
+            case.policy.clone(),
+        )])
+        .unwrap();
+        let program = govern::vm::Program::load(&govern::bytecode::encode(
+            &govern::compile::compile(&bundle).unwrap(),
+        ))
+        .unwrap();
+        let limits = case.stream.as_ref().map(Limits::get).unwrap_or_default();
+        let trusted = StreamLimits {
+            max_skew: None,
+            ..limits
+        };
+        let (mut live, mut again) = (
+            program.new_state_with(limits),
+            program.new_state_with(trusted),
+        );
+        let mut oracle = Reference::with_limits(&bundle, program.digest.clone(), trusted);
+        let (mut ev, mut out) = (Event::default(), Outcome::default());
+        // A host clock that mostly moves on, sometimes stands still or steps back.
+        let mut now = govern::time::parse_rfc3339("2026-11-23T21:59:50.5Z").unwrap();
+        for (i, step) in case.events.iter().enumerate() {
+            let text = match (&step.event, &step.raw) {
+                (Some(v), _) => serde_json::to_string(&serde_json::to_value(v).unwrap()).unwrap(),
+                (None, Some(raw)) => raw.clone(),
+                _ => continue,
+            };
+            now += [7_000_000_001i64, 0, -3_000_000_000, 61_000_000_000][i % 4];
+            if program.read_event(&text, &mut ev).is_err() {
+                continue;
+            }
+            program.eval_at(&mut ev, now, &mut live, &mut out);
+            let decided_live = program.decision(&out);
+            let decided = govern::vm::event_as_decided(&text, now).unwrap();
+            program.read_event(&decided, &mut ev).unwrap();
+            program.eval(&ev, &mut again, &mut out);
+            let what = format!("{name}, event {}: {decided}", i + 1);
+            assert_eq!(program.decision(&out), decided_live, "{what}");
+            let oracle_decision = oracle.eval(&serde_json::from_str(&decided).unwrap());
+            assert_eq!(oracle_decision, decided_live, "{what} (reference)");
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= 200, "only {replayed} events replayed");
 }

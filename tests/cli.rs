@@ -356,3 +356,63 @@ fn replay_audit_reports() {
     assert_eq!(code, 1, "{text}");
     snap!("cli_replay_audit_tampered", redact(text));
 }
+
+/// A rate limit per agent with room for two agents' keys: the third agent's events are decided
+/// with its count unknown (a deny rule matches), and standard error says why.
+#[test]
+fn eval_fails_closed_at_the_key_bound_and_says_so() {
+    let policy = tmp("rate.gov");
+    std::fs::write(
+        &policy,
+        "default allow\npolicy p {\n  rule rate: deny when count(action == \"tool_call\", within 1m, per agent.id) >= 2\n    because \"two calls a minute\"\n}\n",
+    )
+    .unwrap();
+    let mut events = String::new();
+    for (i, agent) in ["a", "b", "c", "a", "c"].iter().enumerate() {
+        events.push_str(&format!(
+            "{{\"ts\":\"2026-11-23T10:00:0{i}Z\",\"action\":\"tool_call\",\"agent\":{{\"id\":\"{agent}\"}}}}\n"
+        ));
+    }
+    // A call dated years ahead is not believed: it neither moves stream time nor `time.*`.
+    events.push_str(
+        "{\"ts\":\"2030-01-01T00:00:00Z\",\"action\":\"tool_call\",\"agent\":{\"id\":\"a\"}}\n",
+    );
+    let (text, code) = run(
+        &[
+            "eval",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--max-keys",
+            "2",
+        ],
+        &events,
+    );
+    assert_eq!(code, 0, "{text}");
+    let text = text.replace(policy.to_str().unwrap(), "<policy>");
+    let decisions: Vec<&str> = text.lines().filter(|l| l.starts_with('{')).collect();
+    // The third agent's key could not be held: its count is unknown, the rate limit denies
+    // and names the key attribute.
+    assert!(
+        decisions[4].contains("\"decision\":\"deny\"")
+            && decisions[4].contains("\"unknown\":[\"agent.id\"]"),
+        "{text}"
+    );
+    snap!("cli_eval_key_bound", regex_digest(&text));
+}
+
+/// Digests change with the compiler; the snapshots keep their place.
+fn regex_digest(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("sha256:") {
+        out.push_str(&rest[..i]);
+        out.push_str("sha256:…");
+        rest = &rest[i + 7..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}

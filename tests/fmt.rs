@@ -307,6 +307,10 @@ fn item(n: usize) -> impl Strategy<Value = Vec<String>> {
             "tool|t(|a|:|string|,|b|:|list|<|number|>|)",
             "tool|u(|)",
             "tool|v(|\"odd-key\"|:|{|x|:|bool|,|}|)",
+            "attribute|context.tenant|:|string",
+            "attribute|user|:|{|id|:|string|,|groups|:|list|<|string|>|}",
+            "attribute|agent[\"x-team\"]|:|list|<|number|>",
+            "set|fs|=|file|(|\"data/hosts.txt\"|)",
         ])
         .prop_map(move |s| s
             .split('|')

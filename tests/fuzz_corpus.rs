@@ -38,3 +38,13 @@ fn decode_corpus() {
 fn event_corpus() {
     replay("event", govern::fuzzing::event);
 }
+
+#[test]
+fn mcp_log_corpus() {
+    replay("mcp_log", govern::fuzzing::mcp_log);
+}
+
+#[test]
+fn mcp_import_corpus() {
+    replay("mcp_import", govern::fuzzing::mcp_import);
+}

@@ -289,3 +289,46 @@ fn every_error_of_a_file_is_reported() {
     );
     assert_eq!(n, 4);
 }
+
+#[test]
+fn attribute_declarations_and_data_file_sets() {
+    let f = parse(
+        r#"
+        /// The tenant.
+        attribute context.tenant: string
+        attribute user: {id: string, "x-groups": list<string>}
+        attribute agent["odd key"]: number
+        set hosts = file("data/hosts.txt")
+        set raw = file(r"data/raw.json")
+        policy p { rule r: allow when context.tenant in hosts }
+        "#,
+    );
+    assert_eq!(f.items.len(), 6);
+    let Item::Attribute(a) = &f.items[0] else {
+        panic!()
+    };
+    assert_eq!(a.path.display(), "context.tenant");
+    assert_eq!(a.meta.doc_text(), "The tenant.");
+    assert_eq!(a.ty.kind, TypeKind::Named("string".into()));
+    let Item::Attribute(u) = &f.items[1] else {
+        panic!()
+    };
+    let TypeKind::Record(fields) = &u.ty.kind else {
+        panic!()
+    };
+    assert!(fields[1].quoted);
+    let Item::Attribute(odd) = &f.items[2] else {
+        panic!()
+    };
+    assert_eq!(odd.path.display(), "agent[\"odd key\"]");
+    let Item::Set(s) = &f.items[3] else { panic!() };
+    assert_eq!(
+        s.body,
+        SetBody::File(Spanned::new("data/hosts.txt".into(), Span::default()))
+    );
+    // `attribute` and `file` are keywords only where they start a declaration or a set's body.
+    parse("policy p { rule r: allow when args.attribute == \"x\" and args.file == \"y\" }");
+    assert!(refused("attribute context.tenant") > 0);
+    assert!(refused("set s = file(\"a\", \"b\")") > 0);
+    assert!(refused("set s = file(data)") > 0);
+}

@@ -394,3 +394,41 @@ fn a_condition_with_an_exponential_diagram_is_refused_not_a_hang() {
     let (_, err, code) = run_in(&dir, &["build", "q.gov", "-o", "q.govb"], "");
     assert_eq!(code, 0, "{err}");
 }
+
+/// A flood of distinct keys: each `count` / `sum` / `seen` holds at most `max_keys` of them
+/// (`seen` without a window too), the rest are refused and decided unknown (a deny rule
+/// matches), and memory stays put.
+#[test]
+fn stream_state_stays_within_its_key_bound() {
+    let text = "default allow\npolicy p {\n  rule rate: deny when count(true, within 1h, per agent.id) >= 5 because \"rate\"\n  rule taint: deny when seen(has labels and labels contains \"secret\", per session) because \"taint\"\n}\n";
+    let bundle = govern::check::check_sources(vec![govern::diag::SourceFile::new(
+        "p.gov",
+        text.to_string(),
+    )])
+    .unwrap();
+    let program = govern::vm::Program::load(&govern::bytecode::encode(
+        &govern::compile::compile(&bundle).unwrap(),
+    ))
+    .unwrap();
+    let limits = govern::vm::StreamLimits {
+        max_keys: 1000,
+        ..govern::vm::StreamLimits::default()
+    };
+    let mut state = program.new_state_with(limits);
+    let mut event = govern::vm::Event::default();
+    let mut out = govern::vm::Outcome::default();
+    let mut denied = 0;
+    for i in 0..20_000 {
+        let line = format!(
+            "{{\"ts\":\"{}\",\"session\":\"s{i}\",\"agent\":{{\"id\":\"a{i}\"}},\"labels\":[\"secret\"]}}",
+            govern::time::format_rfc3339(1_795_428_000_000_000_000 + i * 1_000_000)
+        );
+        program.read_event(&line, &mut event).unwrap();
+        program.eval(&event, &mut state, &mut out);
+        denied += usize::from(out.verdict == Some(govern::check::Verdict::Deny));
+    }
+    assert!(state.keys() <= 2 * 1000, "{} keys held", state.keys());
+    // Every event after the first refusals finds its keys unknown.
+    assert_eq!(state.refused, 2 * (20_000 - 1000));
+    assert!(denied >= 20_000 - 1001, "{denied} denied");
+}

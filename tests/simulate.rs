@@ -526,3 +526,35 @@ fn names_from_a_trace_cannot_write_to_the_terminal() {
     assert!(r.stdout.contains(r"x\u{1b}[2K\rall clear"), "{}", r.stdout);
     assert!(r.stdout.contains(r"evil\u{202e}"), "{}", r.stdout);
 }
+
+/// With room for one key per count, the sample trace's six agents cannot all be held: the
+/// report counts the refused records and the JSON report carries them.
+#[test]
+fn the_key_bound_is_reported() {
+    let r = simulate(&[
+        "--policy",
+        POLICY,
+        "--max-keys",
+        "1",
+        "testdata/traces/sample.jsonl",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(
+        r.stdout.contains("refused at --max-keys 1: keys the state could not hold were decided unknown (fail closed)"),
+        "{}",
+        r.text()
+    );
+    let r = simulate(&[
+        "--policy",
+        POLICY,
+        "--max-keys",
+        "1",
+        "--format",
+        "json",
+        "testdata/traces/sample.jsonl",
+    ]);
+    let v = json(&r.stdout);
+    assert_eq!(v["max_keys"], 1);
+    assert!(v["refused"].as_u64().unwrap() > 0, "{}", r.text());
+    assert_eq!(v["untimed"], 0);
+}

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! {"bundle":B,"decision":D,"event":E,"hash":H,"prev":P,"seq":N,"ts":T}
-//! {"bundle":B,"hash":H,"kind":"bundle","prev":P,"seq":N,"torn":[…]?,"ts":T}
+//! {"bundle":B,"hash":H,"kind":"bundle","limits":L,"prev":P,"seq":N,"torn":[…]?,"ts":T}
 //! {"count":C,"hash":H,"head":X,"keyid":K,"kind":"checkpoint","prev":P,"seq":N,"sig":S,"ts":T}
 //! ```
 //!
@@ -19,7 +19,7 @@ use crate::bytecode::model::Verdict;
 use crate::decision::{Decision, write_json_str};
 use crate::sign::jcs::{self, Member};
 use crate::sign::keys::hex;
-use crate::vm::{Outcome, Program};
+use crate::vm::{Outcome, Program, StreamLimits};
 
 /// The `prev` of the first record of a chain.
 pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
@@ -356,6 +356,32 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// The canonical JSON of stream limits, as bundle records carry them:
+/// `{"max_keys":N,"max_skew_ns":S}`, with `null` for a skew when every `ts` is believed.
+pub fn limits_json(l: &StreamLimits) -> String {
+    match l.max_skew {
+        Some(s) => format!("{{\"max_keys\":{},\"max_skew_ns\":{s}}}", l.max_keys),
+        None => format!("{{\"max_keys\":{},\"max_skew_ns\":null}}", l.max_keys),
+    }
+}
+
+/// Reads [`limits_json`] back (any JSON spelling of it).
+fn parse_limits(text: &str) -> Option<StreamLimits> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let o = v.as_object()?;
+    if o.len() != 2 {
+        return None;
+    }
+    let max_keys = usize::try_from(o.get("max_keys")?.as_u64()?)
+        .ok()
+        .filter(|k| *k >= 1)?;
+    let max_skew = match o.get("max_skew_ns")? {
+        serde_json::Value::Null => None,
+        s => Some(i64::try_from(s.as_u64()?).ok()?),
+    };
+    Some(StreamLimits { max_keys, max_skew })
+}
+
 /// A JSON string literal for `s` (names and digests need no escapes, but events might).
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -411,6 +437,8 @@ pub struct Record<'a> {
     pub decision: &'a str,
     /// Bundle records: the digests of the torn lines this record continues after.
     pub torn: Vec<&'a str>,
+    /// Bundle records: the limits of the fresh stream state.
+    pub limits: StreamLimits,
     /// Checkpoints.
     pub head: &'a str,
     pub count: u64,
@@ -437,6 +465,7 @@ pub struct At {
     event: Option<std::ops::Range<usize>>,
     decision: std::ops::Range<usize>,
     torn: Vec<std::ops::Range<usize>>,
+    limits: StreamLimits,
     head: std::ops::Range<usize>,
     keyid: std::ops::Range<usize>,
     sig: std::ops::Range<usize>,
@@ -467,6 +496,7 @@ impl Record<'_> {
             event: self.event.map(r),
             decision: r(self.decision),
             torn: self.torn.iter().map(|t| r(t)).collect(),
+            limits: self.limits,
             head: r(self.head),
             keyid: r(self.keyid),
             sig: r(self.sig),
@@ -494,6 +524,7 @@ impl At {
             event: self.event.as_ref().map(s),
             decision: s(&self.decision),
             torn: self.torn.iter().map(s).collect(),
+            limits: self.limits,
             head: s(&self.head),
             count: self.count,
             keyid: s(&self.keyid),
@@ -535,12 +566,14 @@ impl Parser {
 }
 
 /// Every field a record may have.
-const FIELDS: [&str; 13] = [
-    "bundle", "count", "decision", "event", "hash", "head", "keyid", "kind", "prev", "seq", "sig",
-    "torn", "ts",
+const FIELDS: [&str; 14] = [
+    "bundle", "count", "decision", "event", "hash", "head", "keyid", "kind", "limits", "prev",
+    "seq", "sig", "torn", "ts",
 ];
 const DECISION_FIELDS: &[&str] = &["bundle", "decision", "event", "hash", "prev", "seq", "ts"];
-const BUNDLE_FIELDS: &[&str] = &["bundle", "hash", "kind", "prev", "seq", "torn", "ts"];
+const BUNDLE_FIELDS: &[&str] = &[
+    "bundle", "hash", "kind", "limits", "prev", "seq", "torn", "ts",
+];
 const CHECKPOINT_FIELDS: &[&str] = &[
     "count", "hash", "head", "keyid", "kind", "prev", "seq", "sig", "ts",
 ];
@@ -677,6 +710,7 @@ impl Parser {
             event: None,
             decision: "",
             torn: Vec::new(),
+            limits: StreamLimits::default(),
             head: "",
             count: 0,
             keyid: "",
@@ -700,6 +734,9 @@ impl Parser {
             }
             Kind::Bundle => {
                 r.bundle = digest("bundle")?;
+                r.limits = parse_limits(raw(need("limits")?)).ok_or_else(|| {
+                    Malformed::new("`limits` must be {\"max_keys\": N, \"max_skew_ns\": N or null}")
+                })?;
                 if let Some(m) = get("torn") {
                     let list: Vec<&'a str> =
                         match raw(m).strip_prefix('[').and_then(|l| l.strip_suffix(']')) {

@@ -834,8 +834,11 @@ impl<'a> Verifier<'a> {
                 ..BundleSummary::default()
             });
         let program = self.store.get(r.bundle);
-        let state = program.as_ref().map(|p| p.new_state());
-        let against = self.against.as_ref().map(|a| a.program.new_state());
+        let state = program.as_ref().map(|p| p.new_state_with(r.limits));
+        let against = self
+            .against
+            .as_ref()
+            .map(|a| a.program.new_state_with(r.limits));
         self.stream = Some(Stream {
             digest: r.bundle.to_string(),
             program,

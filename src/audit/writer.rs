@@ -6,7 +6,7 @@
 //! program.read_event(event.as_str(), &mut ev)?;             // the VM reads those bytes
 //! program.eval(&ev, &mut state, &mut outcome);
 //! log.append_outcome(&event, &program, &outcome)?;          // before the decision is used
-//! if log.change_bundle(&new.digest)? { state = new.new_state(); }   // on reload
+//! if log.change_bundle(&new.digest)? { state = new.new_state_with(limits); } // reload
 //! log.close()?;                                             // final checkpoint, sync
 //! ```
 //!
@@ -33,7 +33,7 @@ use base64ct::Encoding as _;
 use super::record::{self, DecidedEvent, GENESIS, MAX_RECORD, Parser, quote};
 use crate::decision::Decision;
 use crate::sign::PrivateKey;
-use crate::vm::{Outcome, Program};
+use crate::vm::{Outcome, Program, StreamLimits};
 
 /// When records reach the disk (`fdatasync`), and so what a power failure can lose. A crash
 /// of the process alone never loses a record: each is written before its decision returns.
@@ -73,6 +73,10 @@ pub struct Options {
     pub checkpoint_every: Option<u64>,
     /// Start a new file once the current one holds this many bytes.
     pub rotate: Option<u64>,
+    /// The limits of the stream state the decision point decides with (recorded in every
+    /// `bundle` record: replay starts its state with the same). A point that stamps the host
+    /// time into events decides with `max_skew: None`: it believes its own clock.
+    pub limits: StreamLimits,
 }
 
 /// Why the log could not be opened or written. After a write error the log refuses every
@@ -165,6 +169,7 @@ pub struct AuditLog {
     key: Option<PrivateKey>,
     sync: SyncMode,
     rotate: Option<u64>,
+    limits: StreamLimits,
     syncer: Option<Syncer>,
     line: String,
     scratch: String,
@@ -272,6 +277,7 @@ impl AuditLog {
             key,
             sync: opts.sync,
             rotate: opts.rotate,
+            limits: opts.limits,
             syncer: None,
             line: String::with_capacity(1024),
             scratch: String::with_capacity(512),
@@ -391,7 +397,7 @@ impl AuditLog {
 
     /// Puts `bundle` in force. Returns `true` when it differs from the bundle in force: a
     /// `bundle` record was appended, and the caller must decide what follows with fresh
-    /// stream state (`program.new_state()`), as replay will. The same digest again changes
+    /// stream state (`program.new_state_with(limits)`, the limits of the log), as replay will. The same digest again changes
     /// nothing.
     pub fn change_bundle(&mut self, bundle: &str) -> Result<bool, AuditError> {
         if !record::is_digest(bundle) {
@@ -507,9 +513,11 @@ impl AuditLog {
         let ts = crate::trace::format_ts(crate::sign::now_ns());
         let (b, prev, seq) = (quote(&self.bundle), quote(&self.last), self.seq.to_string());
         let torn_list = format!("[{}]", torn.join(","));
+        let limits = record::limits_json(&self.limits);
         let mut members = vec![
             ("bundle", b.as_str()),
             ("kind", "\"bundle\""),
+            ("limits", limits.as_str()),
             ("prev", prev.as_str()),
             ("seq", seq.as_str()),
         ];

@@ -176,7 +176,7 @@ pub fn decode_with(bytes: &[u8], check_sum: bool) -> Result<Model, DecodeError> 
         .vars(section(5), slots.len(), trackers.len())
         .map_err(|e| fix(e, 5))?;
     let rules = d
-        .rules(section(6), files.len(), slots.len())
+        .rules(section(6), files.len(), slots.len(), trackers.len())
         .map_err(|e| fix(e, 6))?;
     let leaves = d
         .leaves(section(7), rules.len(), trackers.len())
@@ -289,9 +289,6 @@ impl Decoder<'_> {
                 }
                 b => return Err(r.error(format!("invalid flag {b}"))),
             };
-            if within.is_none() && kind != StatefulKind::Seen {
-                return Err(r.error("count and sum need a window".into()));
-            }
             let np = r.count(4)?;
             let mut per = Vec::with_capacity(np);
             for _ in 0..np {
@@ -305,11 +302,25 @@ impl Decoder<'_> {
             if value.is_some() != (kind == StatefulKind::Sum) {
                 return Err(r.error("only sum trackers have a summed attribute".into()));
             }
+            let refs = slot_types(&mut r, nslots)?;
+            let k = r.count(4)?;
+            let mut inner = Vec::with_capacity(k);
+            for _ in 0..k {
+                let i = r.u32()?;
+                // Inner trackers come first: what they left behind is read when an event
+                // of this one is recorded, without recursion.
+                if i as usize >= out.len() {
+                    return Err(r.error(format!("tracker {} reads a later tracker", out.len())));
+                }
+                inner.push(i);
+            }
             out.push(Tracker {
                 kind,
                 within,
                 per,
                 value,
+                refs,
+                inner,
             });
         }
         r.end()?;
@@ -448,6 +459,7 @@ impl Decoder<'_> {
         mut r: Reader<'_>,
         nfiles: usize,
         nslots: usize,
+        ntrackers: usize,
     ) -> Result<Vec<RuleInfo>, DecodeError> {
         let n = r.count(24)?;
         if n as u64 >= u64::from(MAX_ITEMS) {
@@ -473,13 +485,11 @@ impl Decoder<'_> {
             let file = r.index(nfiles.max(1), "file")?;
             let line = r.u32()?;
             let column = r.u32()?;
-            let k = r.count(5)?;
-            let mut refs = Vec::with_capacity(k);
+            let refs = slot_types(&mut r, nslots)?;
+            let k = r.count(4)?;
+            let mut trackers = Vec::with_capacity(k);
             for _ in 0..k {
-                let slot = r.index(nslots, "slot")?;
-                let t = r.u8()?;
-                let ty = ty_of(t).ok_or_else(|| r.error(format!("invalid type code {t}")))?;
-                refs.push((slot, ty));
+                trackers.push(r.index(ntrackers, "tracker")?);
             }
             out.push(RuleInfo {
                 id,
@@ -491,6 +501,7 @@ impl Decoder<'_> {
                 line,
                 column,
                 refs,
+                trackers,
             });
         }
         r.end()?;
@@ -533,7 +544,14 @@ impl Decoder<'_> {
                             );
                         }
                     }
-                    Some(Item::Fire(t)) if (t as usize) < ntrackers => {}
+                    Some(Item::Fire(t)) | Some(Item::Maybe(t)) if (t as usize) < ntrackers => {
+                        // A tracker records an event surely or perhaps, never both.
+                        if code & 3 == 3 && items.last() == Some(&(code - 1)) {
+                            return Err(
+                                r.error("a tracker both records and may record one event".into())
+                            );
+                        }
+                    }
                     _ => return Err(r.error(format!("invalid leaf item {code:#x}"))),
                 }
                 items.push(code);
@@ -893,4 +911,17 @@ pub fn worst_case(nodes: &[NodeDef], roots: &[Target]) -> (u64, u64) {
         .map(|r| of(r, &leaves, 1))
         .fold(0u64, u64::saturating_add);
     (t, l)
+}
+
+/// A `vec<(u32 slot, u8 type)>`: attributes with the type they must have.
+fn slot_types(r: &mut Reader<'_>, nslots: usize) -> Result<Vec<(u32, Ty)>, DecodeError> {
+    let k = r.count(5)?;
+    let mut out = Vec::with_capacity(k);
+    for _ in 0..k {
+        let slot = r.index(nslots, "slot")?;
+        let t = r.u8()?;
+        let ty = ty_of(t).ok_or_else(|| r.error(format!("invalid type code {t}")))?;
+        out.push((slot, ty));
+    }
+    Ok(out)
 }

@@ -48,6 +48,15 @@ pub fn encode(m: &Model) -> Vec<u8> {
                 }
                 None => w.u8(0),
             }
+            w.len(t.refs.len());
+            for (slot, t) in &t.refs {
+                w.u32(*slot);
+                w.u8(ty(*t));
+            }
+            w.len(t.inner.len());
+            for i in &t.inner {
+                w.u32(*i);
+            }
         }
     });
     let vars = section(|w| {
@@ -74,6 +83,10 @@ pub fn encode(m: &Model) -> Vec<u8> {
             for (slot, t) in &r.refs {
                 w.u32(*slot);
                 w.u8(ty(*t));
+            }
+            w.len(r.trackers.len());
+            for t in &r.trackers {
+                w.u32(*t);
             }
         }
     });
@@ -189,7 +202,7 @@ fn section(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
     w.buf
 }
 
-fn opt_str(w: &mut Writer, strings: &mut Strings, s: Option<&str>) {
+fn opt_str<'m>(w: &mut Writer, strings: &mut Strings<'m>, s: Option<&'m str>) {
     match s {
         Some(s) => {
             w.u8(1);
@@ -206,7 +219,7 @@ fn target(w: &mut Writer, t: Target) {
     }
 }
 
-fn var(w: &mut Writer, strings: &mut Strings, v: &Var) {
+fn var<'m>(w: &mut Writer, strings: &mut Strings<'m>, v: &'m Var) {
     match v {
         Var::Switch { operand: o, consts } => {
             w.u8(VAR_SWITCH);
@@ -274,7 +287,7 @@ fn var(w: &mut Writer, strings: &mut Strings, v: &Var) {
     }
 }
 
-fn operand(w: &mut Writer, strings: &mut Strings, o: &Operand) {
+fn operand<'m>(w: &mut Writer, strings: &mut Strings<'m>, o: &'m Operand) {
     match o {
         Operand::Slot { slot, ty: t } => {
             w.u8(OP_SLOT);
@@ -305,21 +318,22 @@ fn operand(w: &mut Writer, strings: &mut Strings, o: &Operand) {
     }
 }
 
-/// The string table, in order of first use.
+/// The string table, in order of first use, borrowing from the model (no copies: a set of a
+/// million strings is written without a million allocations).
 #[derive(Default)]
-struct Strings {
-    list: Vec<String>,
-    ids: FxHashMap<String, u32>,
+struct Strings<'m> {
+    list: Vec<&'m str>,
+    ids: FxHashMap<&'m str, u32>,
 }
 
-impl Strings {
-    fn id(&mut self, s: &str) -> u32 {
+impl<'m> Strings<'m> {
+    fn id(&mut self, s: &'m str) -> u32 {
         if let Some(&i) = self.ids.get(s) {
             return i;
         }
         let i = u32::try_from(self.list.len()).unwrap_or(u32::MAX);
-        self.list.push(s.to_string());
-        self.ids.insert(s.to_string(), i);
+        self.list.push(s);
+        self.ids.insert(s, i);
         i
     }
 }

@@ -50,7 +50,12 @@ pub fn listing(m: &Model, digest: &str) -> String {
                 None => o.push_str(" over the whole stream"),
             }
             let keys: Vec<String> = t.per.iter().map(|&s| m.slot_name(s)).collect();
-            let _ = writeln!(o, " per {}", keys.join(", "));
+            let _ = write!(o, " per {}", keys.join(", "));
+            if !t.inner.is_empty() {
+                let inner: Vec<String> = t.inner.iter().map(|i| format!("t{i}")).collect();
+                let _ = write!(o, " (reads {})", inner.join(", "));
+            }
+            o.push('\n');
         }
     }
     o.push_str("\nvariables:\n");
@@ -314,6 +319,10 @@ fn leaf(m: &Model, items: &[u32]) -> String {
     if !s.fires.is_empty() {
         let f: Vec<String> = s.fires.iter().map(|t| format!("t{t}")).collect();
         let _ = write!(out, "; record {}", f.join(", "));
+    }
+    if !s.maybes.is_empty() {
+        let f: Vec<String> = s.maybes.iter().map(|t| format!("t{t}")).collect();
+        let _ = write!(out, "; record as uncertain {}", f.join(", "));
     }
     out
 }

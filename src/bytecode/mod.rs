@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 pub const MAGIC: &[u8; 4] = b"GOVB";
 
 /// The format version this build reads and writes. Bump it whenever the encoding changes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 
 /// Section tags, in the order they appear.
 pub mod tags {

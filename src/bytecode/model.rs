@@ -169,7 +169,8 @@ pub enum Operand {
     Tracker(u32),
 }
 
-/// The state behind one `count`, `sum` or `seen`; the diagram's leaves say when it fires.
+/// The state behind one `count`, `sum` or `seen`; the diagram's leaves say when it records an
+/// event, surely ([`Item::Fire`]) or perhaps ([`Item::Maybe`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tracker {
     pub kind: StatefulKind,
@@ -179,6 +180,12 @@ pub struct Tracker {
     pub per: Vec<u32>,
     /// Summed slot (`sum` only).
     pub value: Option<u32>,
+    /// Attributes (slot, type) the condition and the summed value read from an event: those
+    /// absent or mistyped in an uncertain event are what it leaves behind as unknown.
+    pub refs: Vec<(u32, Ty)>,
+    /// Trackers the condition reads (each with a lower index): what they had left behind
+    /// as unknown is passed on to an uncertain event of this one.
+    pub inner: Vec<u32>,
 }
 
 /// A rule as the VM reports it.
@@ -194,6 +201,9 @@ pub struct RuleInfo {
     pub column: u32,
     /// Attributes (slot, type) the rule reads: reported as unknown when it comes out unknown.
     pub refs: Vec<(u32, Ty)>,
+    /// Trackers the rule reads directly: what their uncertain events left behind is reported
+    /// as unknown too when the rule comes out unknown.
+    pub trackers: Vec<u32>,
 }
 
 /// The meaning of a leaf item code.
@@ -205,6 +215,8 @@ pub enum Item {
     RuleUnknown(u32),
     /// The tracker's condition holds: record this event.
     Fire(u32),
+    /// The tracker's condition is unknown: record this event as one that may count.
+    Maybe(u32),
 }
 
 impl Item {
@@ -213,6 +225,7 @@ impl Item {
             Item::RuleTrue(r) => r << 2,
             Item::RuleUnknown(r) => (r << 2) | 1,
             Item::Fire(t) => (t << 2) | 2,
+            Item::Maybe(t) => (t << 2) | 3,
         }
     }
 
@@ -221,7 +234,7 @@ impl Item {
             0 => Some(Item::RuleTrue(code >> 2)),
             1 => Some(Item::RuleUnknown(code >> 2)),
             2 => Some(Item::Fire(code >> 2)),
-            _ => None,
+            _ => Some(Item::Maybe(code >> 2)),
         }
     }
 }
@@ -244,6 +257,8 @@ pub struct LeafSummary {
     pub matched: Vec<u32>,
     /// Trackers that record this event.
     pub fires: Vec<u32>,
+    /// Trackers that record this event as one that may count (their condition is unknown).
+    pub maybes: Vec<u32>,
 }
 
 impl Model {
@@ -263,6 +278,10 @@ impl Model {
                 Some(Item::RuleUnknown(r)) => (r, true),
                 Some(Item::Fire(t)) => {
                     s.fires.push(t);
+                    continue;
+                }
+                Some(Item::Maybe(t)) => {
+                    s.maybes.push(t);
                     continue;
                 }
                 None => continue,

@@ -311,7 +311,10 @@ impl Checker<'_> {
                         Some(set.values.clone())
                     } else if self.bad_sets.contains(name) {
                         return None;
-                    } else if schema::builtin(name).is_none() && !schema::RECORDS.contains(&name) {
+                    } else if schema::builtin(name).is_none()
+                        && !schema::RECORDS.contains(&name)
+                        && !self.is_declared_root(name)
+                    {
                         let mut d =
                             Diag::error(codes::UNDEFINED_SET, format!("undefined set `{name}`"))
                                 .at(f.src, rhs.span, "no set or attribute has this name");
@@ -646,12 +649,10 @@ impl Checker<'_> {
                     }
                     _ => {}
                 }
-                if !values.contains(&v) {
-                    values.push(v);
-                }
+                values.push(v);
             }
         }
-        ok.then_some(values)
+        ok.then(|| dedup_consts(values))
     }
 
     /// Refuses comparisons of `action` with names that are not actions.
@@ -812,6 +813,9 @@ impl Checker<'_> {
             );
             return None;
         }
+        if let Some(found) = self.declared_path(f, p, &names, &attr) {
+            return found;
+        }
         if schema::OPEN_ROOTS.contains(&root.as_str()) {
             if rest.is_empty() {
                 return Some(Synth::Record(attr));
@@ -837,8 +841,14 @@ impl Checker<'_> {
         // `annotations`); the same path in lower case is the likeliest one, then the one
         // attribute the path begins (`agent.tr` → `agent.trust`, not the closer `agent.id`).
         let lower = dotted.to_lowercase();
+        let declared = self.declared_names();
+        let mut known: Vec<&str> = schema::attribute_names().collect();
+        known.extend(declared.iter().map(String::as_str));
         let names = || {
-            schema::attribute_names().filter(|n| rest.is_empty() || !schema::RECORDS.contains(n))
+            known
+                .iter()
+                .copied()
+                .filter(|n| rest.is_empty() || !schema::RECORDS.iter().any(|r| r == n))
         };
         let mut prefixed = names().filter(|n| lower.len() >= 3 && n.starts_with(&lower));
         let only_prefixed = match (prefixed.next(), prefixed.next()) {
@@ -864,12 +874,91 @@ impl Checker<'_> {
                     crate::syntax::ast::display_path(s.iter().map(String::as_str))
                 })
             });
+        let mut roots: Vec<&str> = self
+            .attrs
+            .keys()
+            .filter_map(|k| k.first().map(String::as_str))
+            .filter(|r| !schema::RECORDS.contains(r))
+            .collect();
+        roots.dedup();
         d = d.help(match suggestion {
             Some(s) => format!("did you mean `{s}`?"),
-            None => "attributes are ts, time.*, session, agent.*, action, tool, args.*, tokens, cost, target, content, labels and annotations.*".to_string(),
+            None if roots.is_empty() => "attributes are ts, time.*, session, agent.*, action, tool, args.*, tokens, cost, target, content, labels and annotations.*; declare others with `attribute PATH: TYPE`".to_string(),
+            None => format!(
+                "attributes are ts, time.*, session, agent.*, action, tool, args.*, tokens, cost, target, content, labels, annotations.* and the declared {}.*",
+                roots.join(".*, ")
+            ),
         });
         self.error(d);
         None
+    }
+
+    /// A path a declared attribute covers: `Some(Some(_))` with its type (or as a record),
+    /// `Some(None)` when the path goes where the declaration has nothing (reported), `None`
+    /// when no declaration concerns it.
+    fn declared_path(
+        &mut self,
+        f: FileRef<'_>,
+        p: &ast::Path,
+        names: &[String],
+        attr: &Attr,
+    ) -> Option<Option<Synth>> {
+        let found = self
+            .attrs
+            .values()
+            .find_map(|d| d.type_at(names).map(|r| (d, r)));
+        let Some((d, r)) = found else {
+            // A prefix of declared paths (`has context`) is a record.
+            let inside = self
+                .attrs
+                .keys()
+                .any(|k| k.len() > names.len() && k.starts_with(names));
+            return inside.then(|| Some(Synth::Record(attr.clone())));
+        };
+        match r {
+            Ok(ty) => Some(Some(match decl_ty(ty) {
+                Some(t) => Synth::Known(attr_operand(attr.clone(), t)),
+                None => Synth::Record(attr.clone()),
+            })),
+            Err(k) => {
+                let prefix: Vec<&str> = names.iter().take(k).map(String::as_str).collect();
+                let shown_prefix = crate::syntax::ast::display_path(prefix.iter().copied());
+                let seg = names.get(k).map(String::as_str).unwrap_or("");
+                let ty = match d.type_at(names.get(..k).unwrap_or(&[])) {
+                    Some(Ok(t)) => t.clone(),
+                    _ => d.ty.clone(),
+                };
+                let mut e = Diag::error(
+                    codes::UNKNOWN_ATTRIBUTE,
+                    format!("unknown attribute `{}`", p.display()),
+                );
+                e = match &ty {
+                    DeclTy::Record(fields) => {
+                        let e = e.at(
+                            f.src,
+                            p.span,
+                            format!("the declared record `{shown_prefix}` has no field `{seg}`"),
+                        );
+                        let fields: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+                        match did_you_mean(seg, fields.iter().copied()) {
+                            Some(s) => e.help(format!("did you mean `{shown_prefix}.{s}`?")),
+                            None => {
+                                e.help(format!("`{shown_prefix}` declares {}", fields.join(", ")))
+                            }
+                        }
+                    }
+                    other => e
+                        .at(
+                            f.src,
+                            p.span,
+                            format!("`{shown_prefix}` is declared {other}, not a record"),
+                        )
+                        .help(format!("test `{shown_prefix}` itself")),
+                };
+                self.error(e);
+                Some(None)
+            }
+        }
     }
 
     /// `args.…`: typed by the declarations of the tools the context allows.
@@ -1012,8 +1101,8 @@ impl Checker<'_> {
         args: &[CallArg],
     ) -> Option<Operand> {
         let usage = match kind {
-            StatefulKind::Count => "count(CONDITION, within DURATION [, per PATH, …])",
-            StatefulKind::Sum => "sum(PATH, CONDITION, within DURATION [, per PATH, …])",
+            StatefulKind::Count => "count(CONDITION [, within DURATION] [, per PATH, …])",
+            StatefulKind::Sum => "sum(PATH, CONDITION [, within DURATION] [, per PATH, …])",
             StatefulKind::Seen => "seen(CONDITION [, within DURATION] [, per PATH, …])",
         };
         let mut exprs = Vec::new();
@@ -1051,14 +1140,6 @@ impl Checker<'_> {
                 )
                 .at(f.src, bad.unwrap_or(e.span), "here")
                 .help(format!("write {usage}")),
-            );
-            return None;
-        }
-        if within.is_none() && kind != StatefulKind::Seen {
-            self.error(
-                Diag::error(codes::STATEFUL, format!("`{}` needs a window", kind.name()))
-                    .at(f.src, e.span, "no `within`")
-                    .help(format!("write {usage}")),
             );
             return None;
         }

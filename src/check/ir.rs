@@ -17,7 +17,11 @@ pub struct Bundle {
     /// The syntax trees, one per file, for tools that work on the text (lint, fmt).
     pub asts: Vec<ast::File>,
     pub tools: Vec<ToolSig>,
+    /// Declared attributes, sorted by path.
+    pub attributes: Vec<AttrSig>,
     pub sets: Vec<SetInfo>,
+    /// The data files sets were read from, sorted by name.
+    pub data: Vec<DataInfo>,
     /// The verdict when no rule decides.
     pub default: Verdict,
     /// Where `default` was written, if it was.
@@ -27,7 +31,8 @@ pub struct Bundle {
     pub rules: Vec<Rule>,
     /// Every stateful call, indexed by [`StatefulId`]; inner calls come before outer ones.
     pub statefuls: Vec<Stateful>,
-    /// SHA-256 over the file names and texts, in name order.
+    /// SHA-256 over the file names and texts, in name order, then the names and bytes of the
+    /// data files, in name order.
     pub source_digest: [u8; 32],
 }
 
@@ -114,6 +119,50 @@ impl ToolSig {
     }
 }
 
+/// A declared attribute of the request (`attribute context.tenant: string`).
+#[derive(Clone, Debug)]
+pub struct AttrSig {
+    pub path: Attr,
+    pub ty: DeclTy,
+    pub doc: String,
+    /// Where its path was written.
+    pub loc: Loc,
+}
+
+impl AttrSig {
+    /// The declared type at `path`, when the path is this attribute or lies inside it; `Err`
+    /// with the deepest declared prefix when the path goes where the declaration has nothing.
+    pub fn type_at(&self, path: &[String]) -> Option<Result<&DeclTy, usize>> {
+        let own = self.path.segments();
+        let rest = path.strip_prefix(own)?;
+        let mut ty = &self.ty;
+        for (i, seg) in rest.iter().enumerate() {
+            match ty {
+                DeclTy::Record(fields) => match fields.iter().find(|(n, _)| n == seg) {
+                    Some((_, t)) => ty = t,
+                    None => return Some(Err(own.len() + i)),
+                },
+                _ => return Some(Err(own.len() + i)),
+            }
+        }
+        Some(Ok(ty))
+    }
+}
+
+/// A data file read while the bundle was checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataInfo {
+    /// The path it was read from, relative to the working directory like the policy names.
+    pub name: String,
+    pub bytes: u64,
+    /// Distinct items.
+    pub items: usize,
+    /// `sha256:` of its bytes.
+    pub digest: String,
+    /// The sets read from it.
+    pub sets: Vec<String>,
+}
+
 /// A type as declared for a tool argument.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DeclTy {
@@ -151,6 +200,8 @@ pub struct SetInfo {
     pub name: String,
     pub values: Vec<Const>,
     pub loc: Loc,
+    /// The data file its items were read from, for `set NAME = file("…")`.
+    pub file: Option<String>,
 }
 
 /// A policy block.
@@ -219,6 +270,20 @@ impl Cond {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// Visits every `count` / `sum` / `seen` the condition reads directly (not those inside
+    /// their conditions).
+    pub fn for_each_stateful(&self, f: &mut dyn FnMut(StatefulId)) {
+        match self {
+            Cond::Const(_) | Cond::Has(..) => {}
+            Cond::And(cs) | Cond::Or(cs) => cs.iter().for_each(|c| c.for_each_stateful(f)),
+            Cond::Not(c) => c.for_each_stateful(f),
+            Cond::Test(t) => t
+                .operands()
+                .into_iter()
+                .for_each(|o| o.for_each_stateful(f)),
+        }
     }
 
     /// Visits every atomic test, including those inside stateful conditions when `deep`.
@@ -369,7 +434,7 @@ impl Operand {
         }
     }
 
-    fn for_each_stateful(&self, f: &mut dyn FnMut(StatefulId)) {
+    pub fn for_each_stateful(&self, f: &mut dyn FnMut(StatefulId)) {
         match &self.kind {
             OperandKind::Stateful(id) => f(*id),
             OperandKind::Func(_, inner) => inner.for_each_stateful(f),
@@ -435,6 +500,47 @@ impl fmt::Display for Const {
             Const::Bool(b) => write!(f, "{b}"),
         }
     }
+}
+
+/// A constant as a hash key: equal exactly when the constants are (`-0` is `0`).
+#[derive(Clone, Copy, Debug)]
+struct ConstKey<'a>(&'a Const);
+
+impl PartialEq for ConstKey<'_> {
+    fn eq(&self, other: &ConstKey<'_>) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for ConstKey<'_> {}
+
+impl std::hash::Hash for ConstKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self.0 {
+            Const::String(s) => (0u8, s).hash(state),
+            // Equal numbers hash alike: -0 is 0 (NaN never occurs).
+            Const::Number(n) => (1u8, if *n == 0.0 { 0 } else { n.to_bits() }).hash(state),
+            Const::Bool(b) => (2u8, b).hash(state),
+        }
+    }
+}
+
+/// `values` without repeats, each kept where it first occurs: linear time, so that a set of a
+/// million items is as quick to read as it is to write down.
+pub fn dedup_consts(values: Vec<Const>) -> Vec<Const> {
+    let keep: Vec<bool> = {
+        let mut seen: rustc_hash::FxHashSet<ConstKey<'_>> = rustc_hash::FxHashSet::default();
+        seen.reserve(values.len());
+        values.iter().map(|v| seen.insert(ConstKey(v))).collect()
+    };
+    if keep.iter().all(|k| *k) {
+        return values;
+    }
+    values
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(v, k)| k.then_some(v))
+        .collect()
 }
 
 /// A number the way govern prints it: integers without a fraction, others as Rust's shortest
@@ -562,13 +668,13 @@ impl StatefulKind {
     }
 }
 
-/// `count(COND, within D, per …)`, `sum(PATH, COND, within D, per …)` or
+/// `count(COND [, within D] [, per …])`, `sum(PATH, COND [, within D] [, per …])` or
 /// `seen(COND [, within D] [, per …])`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stateful {
     pub kind: StatefulKind,
     pub cond: Cond,
-    /// Window length in nanoseconds; `None` means the whole stream (only `seen`).
+    /// Window length in nanoseconds; `None` means the whole stream.
     pub within: Option<i64>,
     /// Key attributes; `[session]` unless written.
     pub per: Vec<Attr>,

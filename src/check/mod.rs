@@ -4,6 +4,8 @@
 //! bad regexes and globs, duplicate rules, undefined sets, more than one `default`, and
 //! `args.*` typed through `tool` declarations.
 
+pub mod data;
+mod declared;
 pub mod expr;
 pub mod ir;
 pub mod pattern;
@@ -32,10 +34,20 @@ pub mod codes {
     pub const ACTION: &str = "govern::unknown-action";
     pub const ANNOTATION: &str = "govern::annotation";
     pub const DECLARATION: &str = "govern::declaration";
+    pub const DATA: &str = "govern::data";
 }
 
-/// Parses and checks a set of source files as one bundle.
-pub fn check_sources(mut files: Vec<SourceFile>) -> Result<Bundle, Vec<Diag>> {
+/// Parses and checks a set of source files as one bundle, without data files (a
+/// `set … = file("…")` is an error): for policies held in memory.
+pub fn check_sources(files: Vec<SourceFile>) -> Result<Bundle, Vec<Diag>> {
+    check_sources_with(files, &data::NoData)
+}
+
+/// Parses and checks a set of source files as one bundle, reading data files from `data`.
+pub fn check_sources_with(
+    mut files: Vec<SourceFile>,
+    data: &dyn data::DataSource,
+) -> Result<Bundle, Vec<Diag>> {
     // The order files are given in never matters: they are read in name order.
     files.sort_by(|a, b| a.name.cmp(&b.name));
     let mut asts = Vec::with_capacity(files.len());
@@ -49,18 +61,31 @@ pub fn check_sources(mut files: Vec<SourceFile>) -> Result<Bundle, Vec<Diag>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    check(files, asts)
+    check_with(files, asts, data)
 }
 
-/// Checks parsed files as one bundle.
+/// Checks parsed files as one bundle, without data files.
 pub fn check(files: Vec<SourceFile>, asts: Vec<ast::File>) -> Result<Bundle, Vec<Diag>> {
+    check_with(files, asts, &data::NoData)
+}
+
+/// Checks parsed files as one bundle, reading data files from `data`.
+pub fn check_with(
+    files: Vec<SourceFile>,
+    asts: Vec<ast::File>,
+    data: &dyn data::DataSource,
+) -> Result<Bundle, Vec<Diag>> {
     let mut c = Checker {
         files: &files,
         diags: Vec::new(),
         tools: BTreeMap::new(),
+        attrs: BTreeMap::new(),
         sets: BTreeMap::new(),
         bad_sets: BTreeSet::new(),
         statefuls: Vec::new(),
+        data,
+        data_files: BTreeMap::new(),
+        data_total: 0,
     };
     c.declarations(&asts);
     let (policies, rules) = c.policies(&asts);
@@ -81,11 +106,25 @@ pub fn check(files: Vec<SourceFile>, asts: Vec<ast::File>) -> Result<Bundle, Vec
         hasher.update((f.text.len() as u64).to_le_bytes());
         hasher.update(f.text.as_bytes());
     }
+    // Data files after the sources, in name order: their names and the SHA-256 of their bytes.
+    let mut data_infos = Vec::with_capacity(c.data_files.len());
+    for (name, loaded) in c.data_files {
+        let Some((_, info, sha)) = loaded else {
+            continue;
+        };
+        hasher.update(b"data");
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(sha);
+        data_infos.push(info);
+    }
     let source_digest: [u8; 32] = hasher.finalize().into();
     let (default, default_loc) = default;
     Ok(Bundle {
         tools: c.tools.into_values().collect(),
+        attributes: c.attrs.into_values().collect(),
         sets: c.sets.into_values().collect(),
+        data: data_infos,
         default,
         default_loc,
         policies,
@@ -101,11 +140,20 @@ pub(crate) struct Checker<'a> {
     pub(crate) files: &'a [SourceFile],
     pub(crate) diags: Vec<Diag>,
     pub(crate) tools: BTreeMap<String, ToolSig>,
+    /// Declared attributes by path.
+    pub(crate) attrs: BTreeMap<Vec<String>, AttrSig>,
     pub(crate) sets: BTreeMap<String, SetInfo>,
     /// Sets whose definition is wrong: already reported, so uses stay quiet.
     pub(crate) bad_sets: BTreeSet<String>,
     pub(crate) statefuls: Vec<Stateful>,
+    data: &'a dyn data::DataSource,
+    /// Data files by name: their items, what is reported of them and the SHA-256 of their
+    /// bytes; `None` when reading failed (reported once).
+    data_files: BTreeMap<String, Option<LoadedData>>,
+    data_total: u64,
 }
+
+type LoadedData = (Vec<Const>, DataInfo, [u8; 32]);
 
 /// Which file of the bundle is being checked.
 #[derive(Clone, Copy)]
@@ -138,6 +186,16 @@ impl<'a> Checker<'a> {
 
     /// Tools and sets, from every file, before any rule is checked.
     fn declarations(&mut self, asts: &[ast::File]) {
+        // Declared attributes first: tools, sets and conditions are checked against them.
+        for (i, file) in asts.iter().enumerate() {
+            let Some(f) = self.file(i) else { continue };
+            for item in &file.items {
+                if let ast::Item::Attribute(a) = item {
+                    self.no_annotations(f, &a.meta, "attribute declarations");
+                    self.attribute(f, a);
+                }
+            }
+        }
         let mut set_decls: BTreeMap<String, (FileRef<'a>, &ast::SetDecl)> = BTreeMap::new();
         for (i, file) in asts.iter().enumerate() {
             let Some(f) = self.file(i) else { continue };
@@ -164,6 +222,7 @@ impl<'a> Checker<'a> {
                         }
                         if schema::builtin(&s.name.node).is_some()
                             || schema::RECORDS.contains(&s.name.node.as_str())
+                            || self.is_declared_root(&s.name.node)
                         {
                             let d = Diag::error(
                                 codes::DUPLICATE,
@@ -191,10 +250,17 @@ impl<'a> Checker<'a> {
             if let Some(values) = resolved
                 && let Some((f, decl)) = set_decls.get(&name)
             {
+                let file = match &decl.body {
+                    ast::SetBody::File(p) => {
+                        data::resolve(&f.src.name, &p.node).ok().map(|n| n.name)
+                    }
+                    ast::SetBody::List(_) => None,
+                };
                 let info = SetInfo {
                     name: name.clone(),
                     values,
                     loc: f.loc(decl.name.span),
+                    file,
                 };
                 self.sets.insert(name, info);
             }
@@ -221,11 +287,15 @@ impl<'a> Checker<'a> {
             self.error(d);
             return None;
         }
+        let items = match &decl.body {
+            ast::SetBody::List(items) => items,
+            ast::SetBody::File(path) => return self.data_set(f, name, path),
+        };
         stack.push(name.to_string());
         let mut values = Vec::new();
         let mut kind: Option<(Scalar, Span)> = None;
         let mut ok = true;
-        for item in &decl.items {
+        for item in items {
             let (vals, span) = match item {
                 ast::ListItem::Literal(l) => {
                     match literal_const(l) {
@@ -284,13 +354,11 @@ impl<'a> Checker<'a> {
                     }
                     _ => {}
                 }
-                if !values.contains(&v) {
-                    values.push(v);
-                }
+                values.push(v);
             }
         }
         stack.pop();
-        ok.then_some(values)
+        ok.then(|| dedup_consts(values))
     }
 
     fn no_annotations(&mut self, f: FileRef<'_>, meta: &ast::Meta, what: &str) {

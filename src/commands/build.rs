@@ -49,6 +49,17 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> u8 {
         ));
         out.line("");
     }
+    for d in &built.bundle.data {
+        let sets: Vec<String> = d.sets.iter().map(|s| format!("`{s}`")).collect();
+        out.line(&format!(
+            "read {}  {}  ({} items, {} bytes; set {})",
+            crate::source::printable(&d.name),
+            d.digest,
+            d.items,
+            d.bytes,
+            sets.join(", ")
+        ));
+    }
     let m = &built.program.model;
     out.line(&format!(
         "{}  {out_name}  ({} rules, {} bytes)",

@@ -12,7 +12,7 @@ use crate::bytecode::model::{NodeDef, Var, Verdict};
 use crate::cli::{Clock, DiagFormat, EvalArgs};
 use crate::commands::{Ctx, Out, exit};
 use crate::decision::Decision;
-use crate::vm::{Event, Outcome, Program, State, Step};
+use crate::vm::{Event, Outcome, Program, State, Step, StreamLimits};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     let program = match (&args.bundle, &args.trust) {
@@ -51,8 +51,16 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
             }
         },
     };
+    // A point that keeps time itself believes its clock: every `ts` it stamps.
+    let limits = StreamLimits {
+        max_keys: args.max_keys,
+        max_skew: match args.clock {
+            Clock::Host => None,
+            Clock::Event => StreamLimits::default().max_skew,
+        },
+    };
     let audit = match &args.audit.audit_log {
-        Some(path) => match open_audit(ctx, path, &args.audit, &program.digest) {
+        Some(path) => match open_audit(ctx, path, &args.audit, &program.digest, limits) {
             Some(log) => Some(log),
             None => return exit::ERROR,
         },
@@ -67,7 +75,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         held_lines: Vec::new(),
         clock: args.clock,
         program: &program,
-        state: program.new_state(),
+        state: program.new_state_with(limits),
         event: Event::default(),
         outcome: Outcome::default(),
         trace: Vec::new(),
@@ -78,6 +86,8 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         count: 0,
         ctx,
         name: name.clone(),
+        first_refused: None,
+        first_untimed: None,
     };
     let read_ok = read_events(BufReader::with_capacity(1 << 16, reader), &mut ev_run);
     if let Err(e) = read_ok {
@@ -86,6 +96,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     }
     ev_run.release();
     ev_run.out.flush();
+    ev_run.report_state(args.max_keys);
     if let Some(log) = ev_run.audit.take()
         && let Err(e) = log.close()
     {
@@ -120,6 +131,7 @@ pub fn open_audit(
     path: &std::path::Path,
     a: &crate::cli::AuditArgs,
     digest: &str,
+    limits: StreamLimits,
 ) -> Option<AuditLog> {
     let key = match &a.audit_key {
         Some(k) => {
@@ -150,6 +162,7 @@ pub fn open_audit(
         key,
         checkpoint_every: a.checkpoint_every,
         rotate: a.audit_rotate,
+        limits,
     };
     match AuditLog::open(path, digest, opts) {
         Ok((log, opened)) => {
@@ -197,6 +210,10 @@ struct Run<'a> {
     count: usize,
     ctx: &'a Ctx,
     name: String,
+    /// The lines of the first event with a record refused at the key bound, and of the first
+    /// whose `ts` was not believed.
+    first_refused: Option<usize>,
+    first_untimed: Option<usize>,
 }
 
 /// Receives the events of an input, or the lines that are not events.
@@ -414,7 +431,36 @@ impl Run<'_> {
         }
         let v = self.outcome.verdict.unwrap_or(self.program.model.default);
         self.note(v);
+        if self.first_refused.is_none() && self.state.refused > 0 {
+            self.first_refused = Some(line);
+        }
+        if self.first_untimed.is_none() && self.state.untimed > 0 {
+            self.first_untimed = Some(line);
+        }
         Ok(())
+    }
+
+    /// Warns about what the stream state could not take as it came.
+    fn report_state(&self, max_keys: usize) {
+        let st = &self.state;
+        if let Some(line) = self.first_untimed {
+            self.ctx.warn(format!(
+                "{} {} a `ts` more than {} from stream time and {} decided with `ts` unknown (first {}:{line})",
+                st.untimed,
+                if st.untimed == 1 { "event had" } else { "events had" },
+                crate::bytecode::listing::duration(StreamLimits::MAX_SKEW),
+                if st.untimed == 1 { "was" } else { "were" },
+                self.name,
+            ));
+        }
+        if let Some(line) = self.first_refused {
+            self.ctx.warn(format!(
+                "the stream state reached --max-keys {max_keys} (first {}:{line}): {} {} refused, and keys it could not hold were decided unknown (fail closed)",
+                self.name,
+                st.refused,
+                if st.refused == 1 { "record was" } else { "records were" },
+            ));
+        }
     }
 }
 

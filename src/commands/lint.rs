@@ -49,7 +49,7 @@ fn once(ctx: &Ctx, args: &LintArgs, paths: &[PathBuf]) -> u8 {
             return exit::ERROR;
         }
     };
-    let bundle = match crate::check::check_sources(files) {
+    let bundle = match crate::check::check_sources_with(files, &crate::source::DiskData) {
         Ok(b) => b,
         Err(diags) => {
             input_errors(ctx, args, &diags, diag_format);

@@ -8,6 +8,7 @@ pub mod fmt;
 pub mod keygen;
 pub mod keyid;
 pub mod lint;
+pub mod mcp_import;
 pub mod replay_audit;
 pub mod sign;
 pub mod simulate;
@@ -82,6 +83,16 @@ impl Ctx {
         }
     }
 
+    /// Prints one warning without a source snippet: `warning: message`.
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        let mut err = io::stderr().lock();
+        let _ = if self.color_err {
+            writeln!(err, "\x1b[1;33mwarning\x1b[0m: {message}")
+        } else {
+            writeln!(err, "warning: {message}")
+        };
+    }
+
     /// Prints one error without a source snippet: `error: message`.
     pub fn error(&self, message: impl std::fmt::Display) {
         let mut err = io::stderr().lock();
@@ -118,6 +129,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Sign(a) => sign::run(ctx, &a),
         Command::Verify(a) => verify::run(ctx, &a),
         Command::Keyid(a) => keyid::run(ctx, &a),
+        Command::McpImport(a) => mcp_import::run(ctx, &a),
         Command::Test(a) => test::run(ctx, &a),
         Command::Completions(a) => completions::run(ctx, &a),
         Command::Lint(a) => lint::run(ctx, &a),

@@ -35,13 +35,21 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
     } else {
         None
     };
-    let inputs = match crate::trace::expand(&args.traces) {
+    let mut inputs = match crate::trace::expand(&args.traces) {
         Ok(i) => i,
         Err(e) => {
             report_trace_error(ctx, &e);
             return exit::ERROR;
         }
     };
+    for pair in args.mcp_pair.chunks(2) {
+        if let [client, server] = pair {
+            inputs.push(Input::McpPair {
+                client: Box::new(Input::Path(client.clone())),
+                server: Box::new(Input::Path(server.clone())),
+            });
+        }
+    }
     let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(usize::from)
@@ -62,6 +70,10 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
         jobs,
         max_errors: args.max_errors,
         counters: counters.clone(),
+        limits: crate::vm::StreamLimits {
+            max_keys: args.max_keys,
+            ..crate::vm::StreamLimits::default()
+        },
     };
     let mut sink = CliSink {
         ctx,

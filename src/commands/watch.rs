@@ -1,5 +1,5 @@
-//! `--watch`: run a command, then again whenever a `.gov` file (or `govern.toml`) under the
-//! paths changes. Changes are debounced (editors write files in several steps) and the screen
+//! `--watch`: run a command, then again whenever a `.gov` file, a data file (`.txt`, `.json`)
+//! or `govern.toml` under the paths changes. Changes are debounced (editors write files in several steps) and the screen
 //! is cleared first when standard output is a terminal.
 
 use std::io::Write;
@@ -15,7 +15,8 @@ use crate::commands::{Ctx, exit};
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
 fn relevant(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "gov")
+    p.extension()
+        .is_some_and(|e| e == "gov" || e == "txt" || e == "json")
         || p.file_name()
             .is_some_and(|n| n == crate::lint::config::FILE_NAME)
 }

@@ -28,7 +28,7 @@ pub struct Analysis {
     pub trackers: Vec<Tracker>,
     /// The truth-valued diagram of each rule's whole condition, by rule index.
     pub rules: Vec<NodeRef>,
-    /// The first rule whose diagram reached [`super::dd::NODE_LIMIT`]. Once the manager is
+    /// The first rule whose diagram reached [`super::dd::MEMORY_LIMIT`]. Once the manager is
     /// [`Manager::exceeded`], no answer of the analysis is to be trusted.
     pub too_large: Option<usize>,
     lw: Lowerer,
@@ -172,11 +172,12 @@ impl Analysis {
         if let Some(&r) = live.get(&n) {
             return r;
         }
-        let r = self
-            .m
-            .children(n)
-            .into_iter()
-            .any(|c| self.reaches(c, leaf, live));
+        let r = super::dd::deep(|| {
+            self.m
+                .children(n)
+                .into_iter()
+                .any(|c| self.reaches(c, leaf, live))
+        });
         live.insert(n, r);
         r
     }
@@ -254,7 +255,7 @@ impl Analysis {
         };
         for (branch, child) in next {
             path.push(Step { var, branch });
-            self.walk(child, leaf, limit, live, path, out);
+            super::dd::deep(|| self.walk(child, leaf, limit, live, path, out));
             path.pop();
             if out.len() >= limit {
                 return;

@@ -122,12 +122,45 @@ const FORK_SCAN: usize = 4;
 /// A leaf is copied into the leaves of a diagram of at most this many nodes, no larger.
 pub const LEAF_COPY_MAX: u64 = 32;
 
-/// The most diagram nodes one compilation may make, intermediate results included (about
-/// 400 bytes each, with the memo tables and the encoding: some 800 MB at the limit). The
-/// 10,000-rule benchmark bundle makes 224,439; a condition whose diagram grows exponentially
-/// under the variable order (`(a0 or b0) and (a1 or b1) and …` over many attributes) reaches
-/// the limit within seconds and is refused instead of running on.
-pub const NODE_LIMIT: usize = 2_000_000;
+/// The most memory the diagrams of one compilation may take, intermediate results and the
+/// memo tables of the operation in progress included (estimated from what is stored: each
+/// node twice, in the node list and the table that shares equal nodes, with its branches). A
+/// condition whose diagram grows exponentially under the variable order (`(a0 or b0) and (a1
+/// or b1) and …` over many attributes) reaches it within seconds and is refused instead of
+/// running on into gigabytes. A set of a million strings needs some 60 MB of it; the
+/// 10,000-rule benchmark bundle about 40 MB.
+pub const MEMORY_LIMIT: usize = 256 << 20;
+
+/// The deepest an operation on diagrams may recurse: one level per variable along a path, so
+/// this many different tests one after another in a single condition. Deeper recursion runs
+/// on stack segments allocated as needed, and stops here with the same error as
+/// [`MEMORY_LIMIT`] rather than exhausting memory.
+pub const DEPTH_LIMIT: usize = 1 << 16;
+
+/// Stack kept free before an operation recurses, and the size of each segment added.
+const RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
+/// Runs `f` with at least [`RED_ZONE`] bytes of stack, adding a segment when less is left:
+/// for the functions that recurse once per variable of a path.
+pub fn deep<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, f)
+}
+
+/// The estimated bytes one stored node takes (see [`MEMORY_LIMIT`]).
+fn node_bytes(n: &Node) -> usize {
+    let payload = match n {
+        Node::Leaf(items) => items.len() * 4,
+        Node::Switch { branches, .. } => branches.len() * 8,
+        Node::Thresh { cuts, regions, .. } => cuts.len() * 8 + regions.len() * 4,
+        Node::Tri { .. } => 0,
+        Node::Fork(cs) => cs.len() * 4,
+    };
+    2 * (std::mem::size_of::<Node>() + payload) + 24
+}
+
+/// The estimated bytes of one slot of the memo table.
+const MEMO_SLOT: usize = std::mem::size_of::<((Op, NodeRef, NodeRef), NodeRef)>() + 1;
 
 /// A leaf with more items than this is not copied into the leaves of a diagram.
 pub const BIG_LEAF: usize = 16;
@@ -167,10 +200,14 @@ pub struct Manager {
     /// A union may copy one diagram under another when the result stays within
     /// `copy_factor` times the two inputs (or `SMALL_PRODUCT`); otherwise it forks.
     pub copy_factor: u64,
-    /// At most this many nodes are made ([`NODE_LIMIT`] by default). Past it the manager stops
-    /// building: every operation answers the unknown leaf at once and [`Manager::exceeded`]
-    /// tells the caller that the diagrams are not to be used.
-    pub node_limit: usize,
+    /// At most this many bytes are used ([`MEMORY_LIMIT`] by default, estimated). Past it the
+    /// manager stops building: every operation answers the unknown leaf at once and
+    /// [`Manager::exceeded`] tells the caller that the diagrams are not to be used.
+    pub memory_limit: usize,
+    /// The estimated bytes of the stored nodes.
+    bytes: usize,
+    /// How deep the operation in progress has recursed.
+    depth: usize,
     exceeded: bool,
     empty: Node,
     pub f: NodeRef,
@@ -196,7 +233,9 @@ impl Manager {
             sizes: Vec::new(),
             exact_items: FxHashMap::default(),
             copy_factor: DEFAULT_COPY_FACTOR,
-            node_limit: NODE_LIMIT,
+            memory_limit: MEMORY_LIMIT,
+            bytes: 0,
+            depth: 0,
             exceeded: false,
             empty: Node::Leaf(Box::new([])),
             f: 0,
@@ -223,8 +262,22 @@ impl Manager {
         self.nodes.is_empty()
     }
 
-    /// Whether building stopped at [`Manager::node_limit`]: the diagrams made since are wrong.
+    /// Whether building stopped at [`Manager::memory_limit`] or [`DEPTH_LIMIT`]: the diagrams
+    /// made since are wrong.
     pub fn exceeded(&self) -> bool {
+        self.exceeded
+    }
+
+    /// The estimated bytes in use: stored nodes and the memo table.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+            .saturating_add(self.memo.capacity().saturating_mul(MEMO_SLOT))
+    }
+
+    fn over_budget(&mut self) -> bool {
+        if self.bytes() > self.memory_limit {
+            self.exceeded = true;
+        }
         self.exceeded
     }
 
@@ -232,8 +285,8 @@ impl Manager {
         if let Some(&r) = self.unique.get(&n) {
             return r;
         }
-        if self.nodes.len() >= self.node_limit {
-            self.exceeded = true;
+        self.bytes = self.bytes.saturating_add(node_bytes(&n));
+        if self.over_budget() {
             return self.u;
         }
         let r = NodeRef::try_from(self.nodes.len()).unwrap_or(NodeRef::MAX);
@@ -513,7 +566,13 @@ impl Manager {
     }
 
     fn run(&mut self, op: Op, a: NodeRef, b: NodeRef) -> NodeRef {
-        self.memo.clear();
+        // A table grown large by one operation is not kept for the many small ones that follow
+        // (clearing costs its capacity).
+        if self.memo.capacity() > 4096 && self.memo.capacity() > 4 * self.memo.len() {
+            self.memo = FxHashMap::default();
+        } else {
+            self.memo.clear();
+        }
         self.apply(op, a, b)
     }
 
@@ -563,10 +622,23 @@ impl Manager {
         }
     }
 
+    /// [`Manager::apply_here`] with the recursion depth counted and bounded, on a stack that
+    /// grows as needed.
     fn apply(&mut self, op: Op, a: NodeRef, b: NodeRef) -> NodeRef {
         if self.exceeded {
             return self.u;
         }
+        if self.depth >= DEPTH_LIMIT {
+            self.exceeded = true;
+            return self.u;
+        }
+        self.depth += 1;
+        let r = deep(|| self.apply_here(op, a, b));
+        self.depth -= 1;
+        r
+    }
+
+    fn apply_here(&mut self, op: Op, a: NodeRef, b: NodeRef) -> NodeRef {
         // Shortcuts that do not need to look inside.
         match op {
             Op::And if a == self.f || b == self.f => return self.f,
@@ -614,6 +686,7 @@ impl Manager {
             self.expand(op, a, b, &na, &nb, unary)
         };
         self.memo.insert(key, r);
+        self.over_budget();
         r
     }
 
@@ -845,6 +918,24 @@ mod tests {
         assert_eq!(either, known);
         // Redundant tests disappear.
         assert_eq!(m.mk_tri(1, t, t, t), t);
+    }
+
+    #[test]
+    fn the_depth_limit_stops_deep_recursion() {
+        // A chain over more variables than the depth limit: building on it recurses once per
+        // variable, and stops at the limit instead of exhausting the stack.
+        let n = DEPTH_LIMIT as u32 + 10;
+        let mut m = Manager::new(vec![VarShape::Tri; n as usize + 1]);
+        let (t, f, u) = (m.t, m.f, m.u);
+        let mut d = t;
+        for v in (0..n).rev() {
+            d = m.mk_tri(v, d, f, u);
+        }
+        assert!(!m.exceeded());
+        let last = m.mk_tri(n, t, f, u);
+        let r = m.and(d, last);
+        assert!(m.exceeded());
+        assert_eq!(r, m.u);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!    (see `dd`). Common paths stay one walk; the verifier bounds the worst case.
 
 pub mod analysis;
+mod combine;
 pub mod dd;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,7 +99,8 @@ struct Lowerer {
     vars: Vec<VarKey>,
     var_ids: FxHashMap<VarKey, usize>,
     /// Constants compared with each switch variable.
-    var_consts: FxHashMap<usize, BTreeSet<String>>,
+    /// Sorted and deduplicated once all conditions are lowered (see [`lower`]).
+    var_consts: FxHashMap<usize, Vec<String>>,
     trackers: Vec<(TrackerKey, Tracker)>,
     tracker_ids: FxHashMap<TrackerKey, u32>,
     /// Stateful call → tracker.
@@ -107,7 +109,8 @@ struct Lowerer {
     forced: Option<(*const Test, bool)>,
 }
 
-/// A bundle whose decision diagram would need more than [`dd::NODE_LIMIT`] nodes.
+/// A bundle whose decision diagram would need more than [`dd::MEMORY_LIMIT`] bytes, or
+/// operations deeper than [`dd::DEPTH_LIMIT`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TooLarge {
     /// The index in `bundle.rules` of the rule being built when the limit was reached; `None`
@@ -120,8 +123,8 @@ impl TooLarge {
     pub fn diag(&self, bundle: &Bundle) -> crate::diag::Diag {
         use crate::diag::Diag;
         let message = format!(
-            "the decision diagram would need more than {} nodes",
-            dd::NODE_LIMIT
+            "the decision diagram would need more than {} MiB",
+            dd::MEMORY_LIMIT >> 20
         );
         let rule = self.rule.and_then(|i| bundle.rules.get(i));
         let d = Diag::error("govern::too_large", message);
@@ -155,7 +158,7 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
         rule_conds,
         order,
         rank,
-        consts,
+        mut consts,
         shapes,
     } = lower(bundle);
 
@@ -171,7 +174,7 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
     for (t, l) in tracker_conds.iter().enumerate() {
         let d = b.build(&mut m, l);
         let t = u32::try_from(t).unwrap_or(u32::MAX);
-        diagrams.push(m.map(d, Some(Item::Fire(t).code()), None));
+        diagrams.push(m.map(d, Some(Item::Fire(t).code()), Some(Item::Maybe(t).code())));
         if m.exceeded() {
             // A tracker condition is a rule's stateful call: blame no rule in particular.
             return Err(TooLarge { rule: None });
@@ -198,7 +201,11 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
     // Emit.
     let vars: Vec<Var> = order
         .iter()
-        .map(|&v| lw.var_def(v, consts.get(v).cloned().unwrap_or_default()))
+        .map(|&v| {
+            // The diagrams are built: each variable's constants move into its definition.
+            let c = consts.get_mut(v).map(std::mem::take).unwrap_or_default();
+            lw.var_def(v, c)
+        })
         .collect();
     let reachable = m.reachable(&roots);
     let mut node_ids: FxHashMap<NodeRef, u32> = FxHashMap::default();
@@ -288,6 +295,7 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
                 .collect();
             refs.sort();
             refs.dedup();
+            let trackers = lw.trackers_read(&r.cond);
             RuleInfo {
                 id: r.id.clone(),
                 effect: r.effect,
@@ -298,6 +306,7 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
                 line: u32::try_from(line).unwrap_or(0),
                 column: u32::try_from(column).unwrap_or(0),
                 refs,
+                trackers,
             }
         })
         .collect();
@@ -362,11 +371,23 @@ fn lower(bundle: &Bundle) -> Lowered {
             Some(&id) => id,
             None => {
                 let id = u32::try_from(lw.trackers.len()).unwrap_or(u32::MAX);
+                let mut refs: Vec<(u32, Ty)> = s
+                    .cond
+                    .attr_refs(bundle)
+                    .into_iter()
+                    .map(|(a, ty)| (lw.slot(&a), ty))
+                    .collect();
+                refs.extend(key.value.map(|v| (v, Ty::Number)));
+                refs.sort();
+                refs.dedup();
+                let inner = lw.trackers_read(&s.cond);
                 let tracker = Tracker {
                     kind: s.kind,
                     within: s.within,
                     per: key.per.clone(),
                     value: key.value,
+                    refs,
+                    inner,
                 };
                 lw.trackers.push((key.clone(), tracker));
                 lw.tracker_ids.insert(key, id);
@@ -392,17 +413,16 @@ fn lower(bundle: &Bundle) -> Lowered {
     }
     let mut order: Vec<usize> = (0..lw.vars.len()).collect();
     let keys: Vec<String> = lw.vars.iter().map(|v| format!("{v:?}")).collect();
+    let time_slots: Vec<u32> = lw
+        .slots
+        .iter()
+        .filter(|(p, _)| p.first().is_some_and(|s| s == "time"))
+        .map(|(_, &s)| s)
+        .collect();
+    let class = |v: usize| var_class(lw.vars.get(v), &time_slots);
     order.sort_by(|&a, &b| {
-        let ka = (
-            var_class(lw.vars.get(a)),
-            std::cmp::Reverse(uses.get(a)),
-            keys.get(a),
-        );
-        let kb = (
-            var_class(lw.vars.get(b)),
-            std::cmp::Reverse(uses.get(b)),
-            keys.get(b),
-        );
+        let ka = (class(a), std::cmp::Reverse(uses.get(a)), keys.get(a));
+        let kb = (class(b), std::cmp::Reverse(uses.get(b)), keys.get(b));
         ka.cmp(&kb)
     });
     let mut rank = vec![0u32; lw.vars.len()];
@@ -412,11 +432,15 @@ fn lower(bundle: &Bundle) -> Lowered {
         }
     }
     let consts: Vec<Vec<String>> = (0..lw.vars.len())
-        .map(|v| {
-            lw.var_consts
-                .get(&v)
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default()
+        .map(|v| match lw.var_consts.remove(&v) {
+            // Conditions lowered later (by the analysis) find no constants here: a string they
+            // add has no branch, as when it is not among a variable's sorted constants.
+            Some(mut s) => {
+                s.sort_unstable();
+                s.dedup();
+                s
+            }
+            None => Vec::new(),
         })
         .collect();
     let shapes: Vec<VarShape> = order
@@ -456,30 +480,46 @@ fn unite(m: &mut Manager, diagrams: Vec<NodeRef>) -> NodeRef {
 }
 
 /// Classes of variables in diagram order: cheap tests on attributes first, then tests that
-/// transform strings, then regexes, then anything that looks up stream state. Within a class
-/// the variables more rules use come first, so shared tests (`tool`, a policy's scope) sit at
-/// the top of the diagram.
-fn var_class(v: Option<&VarKey>) -> u8 {
+/// transform strings, then regexes, then anything that depends on the stream: a tracker's
+/// value, and `time.*` (whether an event's `ts` is believed depends on stream time). Within a
+/// class the variables more rules use come first, so shared tests (`tool`, a policy's scope)
+/// sit at the top of the diagram.
+fn var_class(v: Option<&VarKey>, time_slots: &[u32]) -> u8 {
+    let op = |k: &OpKey| op_class(k, time_slots);
     match v {
-        Some(VarKey::Switch(k) | VarKey::Thresh(k) | VarKey::Bool(k)) => op_class(k),
-        Some(VarKey::Has(_)) => 0,
+        Some(VarKey::Switch(k) | VarKey::Thresh(k) | VarKey::Bool(k)) => op(k),
+        Some(VarKey::Has(slot)) => {
+            if time_slots.contains(slot) {
+                3
+            } else {
+                0
+            }
+        }
         Some(VarKey::Pred(p)) => match p {
             PredKey::Cmp(_, a, b)
             | PredKey::Contains(a, b)
             | PredKey::StartsWith(a, b)
-            | PredKey::EndsWith(a, b) => op_class(a).max(op_class(b)),
-            PredKey::In(a, _) => op_class(a),
-            PredKey::Regex(a, ..) => op_class(a).max(2),
+            | PredKey::EndsWith(a, b) => op(a).max(op(b)),
+            PredKey::In(a, vs) => vs.iter().map(op).fold(op(a), u8::max),
+            PredKey::Regex(a, ..) => op(a).max(2),
         },
         None => 4,
     }
 }
 
-fn op_class(k: &OpKey) -> u8 {
+fn op_class(k: &OpKey, time_slots: &[u32]) -> u8 {
     match k {
         OpKey::Tracker(_) => 3,
-        OpKey::Func(_, inner) => op_class(inner).max(1),
+        OpKey::Slot(slot, _) if time_slots.contains(slot) => 3,
+        OpKey::Func(_, inner) => op_class(inner, time_slots).max(1),
         _ => 0,
+    }
+}
+
+impl OpKey {
+    /// Whether the value is a tracker's (a range when its events were uncertain).
+    fn is_tracker(&self) -> bool {
+        matches!(self, OpKey::Tracker(_))
     }
 }
 
@@ -551,6 +591,19 @@ impl Lowerer {
         self.slots.get(a.segments()).copied().unwrap_or(0)
     }
 
+    /// The trackers a condition reads directly (not those inside their conditions), sorted.
+    fn trackers_read(&self, c: &Cond) -> Vec<u32> {
+        let mut ids = Vec::new();
+        c.for_each_stateful(&mut |id| ids.push(id));
+        let mut out: Vec<u32> = ids
+            .into_iter()
+            .filter_map(|id| self.stateful_tracker.get(&id).copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     fn var(&mut self, key: VarKey) -> usize {
         if let Some(&v) = self.var_ids.get(&key) {
             return v;
@@ -564,9 +617,9 @@ impl Lowerer {
     fn cond(&mut self, c: &Cond) -> L {
         match c {
             Cond::Const(b) => L::Const(*b),
-            Cond::And(ps) => L::And(ps.iter().map(|p| self.cond(p)).collect()),
-            Cond::Or(ps) => L::Or(ps.iter().map(|p| self.cond(p)).collect()),
-            Cond::Not(p) => L::Not(Box::new(self.cond(p))),
+            Cond::And(ps) => combine::combine(ps.iter().map(|p| self.cond(p)).collect(), false),
+            Cond::Or(ps) => combine::combine(ps.iter().map(|p| self.cond(p)).collect(), true),
+            Cond::Not(p) => combine::negate(self.cond(p)),
             Cond::Has(a, _) => {
                 let slot = self.slots.get(&has_path(a)).copied().unwrap_or(0);
                 L::Atom(self.var(VarKey::Has(slot)), Atom::Holds)
@@ -602,10 +655,12 @@ impl Lowerer {
                 match (rhs.constant(), lhs.ty) {
                     (Some(Const::String(s)), Ty::String) => {
                         let v = self.var(VarKey::Switch(l));
-                        self.var_consts.entry(v).or_default().insert(s.clone());
+                        self.var_consts.entry(v).or_default().push(s.clone());
                         L::Atom(v, Atom::InStrings(vec![s.clone()], *op == CmpOp::Ne))
                     }
-                    (Some(Const::Number(n)), Ty::Number) => {
+                    // A count or a sum may be a range: each comparison on it is a test of its
+                    // own, true when it holds for every value of the range, false for none.
+                    (Some(Const::Number(n)), Ty::Number) if !l.is_tracker() => {
                         let v = self.var(VarKey::Thresh(l));
                         L::Atom(v, Atom::Cmp(*op, Num(*n)))
                     }
@@ -663,7 +718,7 @@ impl Lowerer {
                             .extend(strings.iter().cloned());
                         L::Atom(v, Atom::InStrings(strings, *negated))
                     }
-                    Ty::Number if nums.is_some() => {
+                    Ty::Number if nums.is_some() && !l.is_tracker() => {
                         let v = self.var(VarKey::Thresh(l));
                         L::Atom(v, Atom::InNums(nums.unwrap_or_default(), *negated))
                     }
@@ -816,21 +871,25 @@ impl Builder<'_> {
         match l {
             L::Const(true) => m.t,
             L::Const(false) => m.f,
-            L::And(ps) => {
-                let mut acc = m.t;
-                for p in ps {
-                    let d = self.build(m, p);
-                    acc = m.and(acc, d);
+            L::And(ps) | L::Or(ps) => {
+                // Balanced: each operation meets diagrams of similar size, so a long chain of
+                // tests on different variables costs n log n steps rather than n².
+                let is_and = matches!(l, L::And(_));
+                let mut level: Vec<NodeRef> = ps.iter().map(|p| self.build(m, p)).collect();
+                while level.len() > 1 && !m.exceeded() {
+                    let mut next = Vec::with_capacity(level.len() / 2 + 1);
+                    for pair in level.chunks(2) {
+                        match pair {
+                            [a, b] if is_and => next.push(m.and(*a, *b)),
+                            [a, b] => next.push(m.or(*a, *b)),
+                            [a] => next.push(*a),
+                            _ => {}
+                        }
+                    }
+                    level = next;
                 }
-                acc
-            }
-            L::Or(ps) => {
-                let mut acc = m.f;
-                for p in ps {
-                    let d = self.build(m, p);
-                    acc = m.or(acc, d);
-                }
-                acc
+                let empty = if is_and { m.t } else { m.f };
+                level.first().copied().unwrap_or(empty)
             }
             L::Not(p) => {
                 let d = self.build(m, p);
@@ -847,11 +906,25 @@ impl Builder<'_> {
         match atom {
             Atom::InStrings(values, negated) => {
                 let consts = self.consts.get(v).map(Vec::as_slice).unwrap_or(&[]);
-                let mut idx: Vec<u32> = values
-                    .iter()
-                    .filter_map(|s| consts.binary_search(s).ok())
-                    .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
-                    .collect();
+                let mut idx: Vec<u32> = if values.len() > 64 {
+                    // A large list (a set from a data file): one pass over the constants
+                    // instead of a search per value.
+                    let at: FxHashMap<&str, u32> = consts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
+                        .collect();
+                    values
+                        .iter()
+                        .filter_map(|s| at.get(s.as_str()).copied())
+                        .collect()
+                } else {
+                    values
+                        .iter()
+                        .filter_map(|s| consts.binary_search(s).ok())
+                        .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                        .collect()
+                };
                 idx.sort_unstable();
                 idx.dedup();
                 let branches = idx.into_iter().map(|i| (i, tv(!negated))).collect();
@@ -895,4 +968,88 @@ pub fn leaf_items(model: &Model, leaf: u32) -> Vec<Item> {
         .get(leaf as usize)
         .map(|codes| codes.iter().filter_map(|&c| Item::decode(c)).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::SourceFile;
+
+    /// Builds every rule's diagram under a memory limit; whether it stayed within it, and the
+    /// bytes used.
+    fn build_within(src: &str, limit: usize) -> (bool, usize) {
+        let bundle = crate::check::check_sources(vec![SourceFile::new("t.gov", src)]).unwrap();
+        let lowered = lower(&bundle);
+        let mut m = Manager::new(lowered.shapes);
+        m.memory_limit = limit;
+        let b = Builder {
+            rank: &lowered.rank,
+            consts: &lowered.consts,
+            vars: &lowered.lw.vars,
+        };
+        for l in &lowered.rule_conds {
+            b.build(&mut m, l);
+        }
+        (!m.exceeded(), m.bytes())
+    }
+
+    fn chain(n: usize, test: impl Fn(usize) -> String, join: &str) -> String {
+        let tests: Vec<String> = (0..n).map(test).collect();
+        format!(
+            "policy p {{\n  rule r: deny when {} because \"x\"\n}}\n",
+            tests.join(join)
+        )
+    }
+
+    #[test]
+    fn long_chains_on_one_attribute_build_in_linear_memory() {
+        // Built one test at a time, 40,000 tests on `tool` needed about 40,000² / 2 branches
+        // (6 GB); merged, they are one switch of 40,000 branches (under 1 MB).
+        for (src, what) in [
+            (
+                chain(40_000, |i| format!("tool == \"t{i}\""), " or "),
+                "or of ==",
+            ),
+            (
+                chain(40_000, |i| format!("tool != \"t{i}\""), " and "),
+                "and of !=",
+            ),
+            (
+                chain(20_000, |i| format!("args.n == {i}"), " or "),
+                "or of numbers",
+            ),
+            (
+                chain(20_000, |i| format!("not tool == \"t{i}\""), " and "),
+                "and of not",
+            ),
+        ] {
+            let (ok, bytes) = build_within(&src, 8 << 20);
+            assert!(ok, "{what}: more than 8 MiB ({bytes} bytes)");
+        }
+    }
+
+    #[test]
+    fn long_chains_on_many_attributes_build_in_n_log_n_memory() {
+        // 4,000 different attributes: a chain of 4,000 nodes. Built left to right, each step
+        // copied the chain so far (some 8 million nodes); balanced, about n log n.
+        let src = chain(4_000, |i| format!("args.a{i} == \"x\""), " or ");
+        let (ok, bytes) = build_within(&src, 64 << 20);
+        assert!(ok, "more than 64 MiB ({bytes} bytes)");
+    }
+
+    #[test]
+    fn the_memory_limit_stops_an_exponential_condition_early() {
+        let pairs: Vec<String> = (0..30)
+            .map(|i| format!("(args.a{i} == 1 or args.b{i} == 1)"))
+            .collect();
+        let src = format!(
+            "policy p {{\n  rule r: deny when {} because \"x\"\n}}\n",
+            pairs.join(" and ")
+        );
+        let limit = 4 << 20;
+        let (ok, bytes) = build_within(&src, limit);
+        assert!(!ok);
+        // Building stopped at the limit, give or take the node or memo growth that crossed it.
+        assert!(bytes <= 2 * limit + (1 << 20), "{bytes} bytes");
+    }
 }

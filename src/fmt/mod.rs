@@ -49,6 +49,7 @@ struct Printer<'t> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Tool,
+    Attribute,
     Set,
     Default,
     Policy,
@@ -57,6 +58,7 @@ enum Kind {
 fn kind(item: &Item) -> Kind {
     match item {
         Item::Tool(_) => Kind::Tool,
+        Item::Attribute(_) => Kind::Attribute,
         Item::Set(_) => Kind::Set,
         Item::Default(_) => Kind::Default,
         Item::Policy(_) => Kind::Policy,
@@ -255,8 +257,19 @@ impl Printer<'_> {
                     s
                 }
             }
-            Item::Set(set) => {
-                let items: Vec<String> = set.items.iter().map(list_item).collect();
+            Item::Attribute(a) => format!("attribute {}: {}", path(&a.path), type_expr(&a.ty)),
+            Item::Set(ast::SetDecl {
+                name,
+                body: ast::SetBody::File(file),
+                ..
+            }) => format!("set {} = file({})", name.node, quote_string(&file.node)),
+            Item::Set(
+                set @ ast::SetDecl {
+                    body: ast::SetBody::List(items),
+                    ..
+                },
+            ) => {
+                let items: Vec<String> = items.iter().map(list_item).collect();
                 let one = format!("set {} = [{}]", set.name.node, items.join(", "));
                 if one.chars().count() <= WIDTH || items.is_empty() {
                     one

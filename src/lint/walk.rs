@@ -125,10 +125,22 @@ pub fn strings(bundle: &Bundle, f: &mut dyn FnMut(Loc, &str, StrKind)) {
             meta(item.meta(), f);
             match item {
                 ast::Item::Tool(t) => params(&t.params, &loc, f),
+                ast::Item::Attribute(a) => {
+                    for seg in &a.path.segments {
+                        if seg.quoted {
+                            f(loc(seg.span), &seg.name, StrKind::Name);
+                        }
+                    }
+                    if let ast::TypeKind::Record(inner) = &a.ty.kind {
+                        params(inner, &loc, f);
+                    }
+                }
                 ast::Item::Set(s) => {
-                    for it in &s.items {
-                        if let ListItem::Literal(l) = it {
-                            lit(l, StrKind::Value, f);
+                    if let ast::SetBody::List(items) = &s.body {
+                        for it in items {
+                            if let ListItem::Literal(l) = it {
+                                lit(l, StrKind::Value, f);
+                            }
                         }
                     }
                 }

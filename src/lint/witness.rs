@@ -252,6 +252,8 @@ impl Synth<'_> {
 
     /// Values to try for a slot, the most likely first; `None` is "absent".
     fn candidates(&mut self, slot: u32, path: &[Step]) -> Vec<Option<Json>> {
+        /// The most constants of one test tried as values.
+        const CANDIDATES_PER_TEST: usize = 64;
         let mut out: Vec<Option<Json>> = Vec::new();
         let push = |out: &mut Vec<Option<Json>>, v: Option<Json>| {
             if !out.contains(&v) {
@@ -281,15 +283,16 @@ impl Synth<'_> {
             }
             match var {
                 Var::Switch { operand, consts } => {
+                    // The constant the path takes first, then a few others: a switch over a
+                    // set of a million names needs no million candidates.
                     let func = outer_func(operand);
-                    for (i, c) in consts.iter().enumerate() {
-                        let want = st.branch == Branch::Const(i as u32);
-                        let s = invert(func, c);
-                        if want {
-                            strings.insert(0, s);
-                        } else {
-                            strings.push(s);
-                        }
+                    if let Branch::Const(i) = st.branch
+                        && let Some(c) = consts.get(i as usize)
+                    {
+                        strings.insert(0, invert(func, c));
+                    }
+                    for c in consts.iter().take(CANDIDATES_PER_TEST) {
+                        strings.push(invert(func, c));
                     }
                     strings.push("other".into());
                 }
@@ -351,7 +354,7 @@ impl Synth<'_> {
                         }
                     }
                     Pred::In { values, .. } => {
-                        for v in values {
+                        for v in values.iter().take(CANDIDATES_PER_TEST) {
                             match v {
                                 Operand::Str(s) => strings.push(s.clone()),
                                 Operand::Num(n) => numbers.push(*n),
@@ -786,7 +789,9 @@ pub fn sub_bundle(bundle: &Bundle, rules: &[usize]) -> Bundle {
             .collect(),
         asts: Vec::new(),
         tools: Vec::new(),
+        attributes: Vec::new(),
         sets: Vec::new(),
+        data: Vec::new(),
         default: bundle.default,
         default_loc: bundle.default_loc,
         policies: Vec::new(),

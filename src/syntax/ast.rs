@@ -105,6 +105,7 @@ pub struct Annotation {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
     Tool(ToolDecl),
+    Attribute(AttributeDecl),
     Set(SetDecl),
     Default(DefaultDecl),
     Policy(Policy),
@@ -114,6 +115,7 @@ impl Item {
     pub fn span(&self) -> Span {
         match self {
             Item::Tool(t) => t.span,
+            Item::Attribute(a) => a.span,
             Item::Set(s) => s.span,
             Item::Default(d) => d.span,
             Item::Policy(p) => p.span,
@@ -123,6 +125,7 @@ impl Item {
     pub fn meta(&self) -> &Meta {
         match self {
             Item::Tool(t) => &t.meta,
+            Item::Attribute(a) => &a.meta,
             Item::Set(s) => &s.meta,
             Item::Default(d) => &d.meta,
             Item::Policy(p) => &p.meta,
@@ -163,13 +166,31 @@ pub struct TypeExpr {
     pub span: Span,
 }
 
-/// `set NAME = [..]`
+/// `attribute PATH: type`
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttributeDecl {
+    pub meta: Meta,
+    pub path: Path,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+/// `set NAME = [..]` or `set NAME = file("…")`
 #[derive(Clone, Debug, PartialEq)]
 pub struct SetDecl {
     pub meta: Meta,
     pub name: Ident,
-    pub items: Vec<ListItem>,
+    pub body: SetBody,
     pub span: Span,
+}
+
+/// Where a set's items come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SetBody {
+    /// `[a, b, …]`
+    List(Vec<ListItem>),
+    /// `file("path")`: the path as written (relative to the policy file), spanning the string.
+    File(Spanned<String>),
 }
 
 /// `default allow|deny`

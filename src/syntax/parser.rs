@@ -172,7 +172,7 @@ fn is_ident_char(c: char) -> bool {
 /// Strings and comments are skipped so that keywords inside them do not count.
 fn chunks(text: &str, depth: usize, from: usize, to: usize) -> Vec<std::ops::Range<usize>> {
     let starters: &[&str] = if depth == 0 {
-        &["tool", "set", "default", "policy"]
+        &["tool", "attribute", "set", "default", "policy"]
     } else {
         &["rule", "description", "applies"]
     };
@@ -501,12 +501,18 @@ fn join_or(names: &[&str]) -> String {
 fn expected_names(r: R) -> &'static [&'static str] {
     match r {
         R::EOI => &["end of file"],
-        R::item | R::tool_decl | R::set_decl | R::default_decl | R::policy => {
-            &["an item (`tool`, `set`, `default` or `policy`)"]
-        }
-        R::kw_tool | R::kw_set | R::kw_default | R::kw_policy => {
-            &["an item (`tool`, `set`, `default` or `policy`)"]
-        }
+        R::item
+        | R::tool_decl
+        | R::attribute_decl
+        | R::set_decl
+        | R::default_decl
+        | R::policy
+        | R::kw_tool
+        | R::kw_attribute
+        | R::kw_set
+        | R::kw_default
+        | R::kw_policy => &["an item (`tool`, `attribute`, `set`, `default` or `policy`)"],
+        R::file_source | R::kw_file => &["`file(\"…\")`"],
         R::doc => &["a doc comment"],
         R::annotation | R::at => &["an annotation"],
         R::policy_member | R::description | R::applies | R::rule => &["another rule"],
@@ -674,6 +680,11 @@ impl Builder<'_> {
                         .set_decl(p, std::mem::take(&mut meta), span)
                         .map(Item::Set)
                 }
+                R::attribute_decl => {
+                    result = self
+                        .attribute_decl(p, std::mem::take(&mut meta), span)
+                        .map(Item::Attribute)
+                }
                 R::default_decl => {
                     result = self
                         .default_decl(p, std::mem::take(&mut meta), span)
@@ -801,18 +812,49 @@ impl Builder<'_> {
 
     fn set_decl(&mut self, pair: Pair<'_, R>, meta: Meta, item_span: Span) -> Option<SetDecl> {
         let mut name = None;
-        let mut items = Vec::new();
+        let mut body = None;
         for p in children(pair) {
             match p.as_rule() {
                 R::ident => name = Some(self.ident(&p)),
-                R::list_lit => items = self.list_items(p),
+                R::list_lit => body = Some(SetBody::List(self.list_items(p))),
+                R::file_source => {
+                    let s = children(p)
+                        .into_iter()
+                        .find(|x| x.as_rule() == R::string_lit)?;
+                    let sp = self.span(&s);
+                    let (path, _) = self.string(s)?;
+                    body = Some(SetBody::File(Spanned::new(path, sp)));
+                }
                 _ => {}
             }
         }
         Some(SetDecl {
             meta,
             name: name?,
-            items,
+            body: body?,
+            span: item_span,
+        })
+    }
+
+    fn attribute_decl(
+        &mut self,
+        pair: Pair<'_, R>,
+        meta: Meta,
+        item_span: Span,
+    ) -> Option<AttributeDecl> {
+        let mut path = None;
+        let mut ty = None;
+        for p in children(pair) {
+            match p.as_rule() {
+                R::path => path = self.path(p),
+                R::type_expr => ty = self.type_expr(p),
+                _ => {}
+            }
+        }
+        Some(AttributeDecl {
+            meta,
+            path: path?,
+            ty: ty?,
             span: item_span,
         })
     }

@@ -23,6 +23,7 @@ pub mod generator;
 pub mod mcp;
 pub mod otel;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -80,6 +81,12 @@ pub enum Input {
         name: String,
         data: Arc<[u8]>,
     },
+    /// Two one-direction MCP logs of one connection: what the client sent and what the
+    /// server sent, merged into one stream ([`mcp::Pair`]).
+    McpPair {
+        client: Box<Input>,
+        server: Box<Input>,
+    },
 }
 
 impl Input {
@@ -89,6 +96,7 @@ impl Input {
             Input::Path(p) => crate::source::display(p),
             Input::Stdin => "<stdin>".into(),
             Input::Bytes { name, .. } => name.clone(),
+            Input::McpPair { client, server } => format!("{}+{}", client.name(), server.name()),
         }
     }
 
@@ -98,6 +106,7 @@ impl Input {
             Input::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Input::Stdin => None,
             Input::Bytes { data, .. } => Some(data.len() as u64),
+            Input::McpPair { client, server } => Some(client.size()? + server.size()?),
         }
     }
 }
@@ -206,6 +215,8 @@ pub struct Block {
     /// Records read that are not agent actions (spans of other operations, MCP messages
     /// other than `tools/call` and its result), skipped by design.
     pub not_events: u64,
+    /// [`Block::not_events`] by kind (`"mcp handshake"`, …).
+    pub not_event_kinds: BTreeMap<&'static str, u64>,
 }
 
 impl Block {
@@ -214,6 +225,13 @@ impl Block {
         self.first_line = 0;
         self.origins.clear();
         self.not_events = 0;
+        self.not_event_kinds.clear();
+    }
+
+    /// Counts a record that is not an agent action, of this kind.
+    pub fn not_event(&mut self, kind: &'static str) {
+        self.not_events += 1;
+        *self.not_event_kinds.entry(kind).or_default() += 1;
     }
 
     /// Appends a synthesized event.
@@ -297,6 +315,7 @@ enum Adapter {
     Jsonl,
     Otel(otel::Adapter),
     Mcp(mcp::Adapter),
+    McpPair(Box<mcp::Pair>),
     Audit(Box<audit::Adapter>),
 }
 
@@ -336,6 +355,13 @@ impl TraceReader {
             ),
             Input::Stdin => Box::new(io::stdin()),
             Input::Bytes { data, .. } => Box::new(io::Cursor::new(Arc::clone(data))),
+            Input::McpPair { client, server } => {
+                let pair = mcp::Pair::open(client, server)?;
+                let mut r =
+                    TraceReader::from_reader(name, Box::new(io::empty()), InputFormat::Mcp, None)?;
+                r.adapter = Adapter::McpPair(Box::new(pair));
+                return Ok(r);
+            }
         };
         TraceReader::from_reader(name, raw, format, counter)
     }
@@ -505,8 +531,15 @@ impl TraceReader {
         if self.done {
             return Ok(false);
         }
-        match self.adapter {
+        match &mut self.adapter {
             Adapter::Jsonl => self.jsonl_block(b),
+            Adapter::McpPair(p) => {
+                let more = p.next_block(b);
+                if !matches!(more, Ok(true)) {
+                    self.done = true;
+                }
+                more
+            }
             _ => self.adapter_block(b),
         }
     }

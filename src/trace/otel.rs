@@ -152,7 +152,7 @@ impl Adapter {
             match item {
                 Located::Event(ev) => out.push_event(&ev, line, column),
                 Located::Error(msg) => out.push_error(line, column, msg),
-                Located::NotEvent => out.not_events += 1,
+                Located::NotEvent => out.not_event("span of another operation"),
             }
         }
     }

@@ -58,6 +58,44 @@ impl Event {
         }
     }
 
+    /// Makes this event a copy of `other`, reusing its buffers.
+    pub(crate) fn copy_from(&mut self, other: &Event) {
+        self.vals.clone_from(&other.vals);
+        self.arena.clone_from(&other.arena);
+        self.items.clone_from(&other.items);
+        self.ts = other.ts;
+    }
+
+    /// Makes `time.*` (the slots given) absent: the event's `ts` is not believed.
+    pub(crate) fn hide_time(&mut self, time: [Option<u32>; 2]) {
+        for slot in time.into_iter().flatten() {
+            if let Some(v) = self.vals.get_mut(slot as usize) {
+                *v = Val::Absent;
+            }
+        }
+    }
+
+    /// Sets `ts` (in its slot, when the program reads it) and `time.*` to `now`.
+    pub(crate) fn stamp(&mut self, now: i64, ts_slot: Option<u32>, time: [Option<u32>; 2]) {
+        self.ts = Some(now);
+        if let Some(v) = ts_slot.and_then(|s| self.vals.get_mut(s as usize)) {
+            let text = crate::time::format_rfc3339_exact(now);
+            let start = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
+            self.arena.push_str(&text);
+            *v = Val::Str {
+                start,
+                len: u32::try_from(text.len()).unwrap_or(0),
+            };
+        }
+        let [hour, weekday] = time;
+        if let Some(v) = hour.and_then(|s| self.vals.get_mut(s as usize)) {
+            *v = Val::Num(crate::time::hour(now));
+        }
+        if let Some(v) = weekday.and_then(|s| self.vals.get_mut(s as usize)) {
+            *v = Val::Num(crate::time::weekday(now));
+        }
+    }
+
     /// Copies this event into `out`, renumbering slots: `out`'s slot `i` gets this event's
     /// slot `map[i]`. Lets one scan (with [`Paths::with_extra`]) feed programs whose slots
     /// differ.
@@ -68,6 +106,25 @@ impl Event {
         out.items.clone_from(&self.items);
         out.ts = self.ts;
     }
+}
+
+/// The JSON text of an event as decided at `now` (nanoseconds since the epoch, from a clock
+/// the decision point trusts): the event with its `ts` set to `now` in RFC 3339 UTC (to the
+/// nanosecond when needed), keys in sorted order, a repeated key keeping its last value. This
+/// is what an audit log records: deciding it again with trusted time gives the same decision
+/// ([`crate::vm::Program::eval_at`]).
+pub fn event_as_decided(text: &str, now: i64) -> Result<String, EventError> {
+    let mut obj: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| EventError {
+            offset: 0,
+            message: e.to_string(),
+            eof: e.is_eof(),
+        })?;
+    obj.insert(
+        "ts".to_string(),
+        serde_json::Value::String(crate::time::format_rfc3339_exact(now)),
+    );
+    Ok(serde_json::Value::Object(obj).to_string())
 }
 
 /// Why an event line could not be read.

@@ -7,6 +7,7 @@
 //! scratch buffers have grown. Depends on `bytecode` only.
 
 pub mod event;
+pub mod exact;
 pub mod state;
 
 use std::fmt;
@@ -19,9 +20,9 @@ use crate::bytecode::model::{
     Var, Verdict,
 };
 use crate::decision::{Decision, Warning, write_json_str};
-pub use event::{Event, EventError, Paths, Val};
-pub use state::State;
-use state::TrackerValue;
+pub use event::{Event, EventError, Paths, Val, event_as_decided};
+use state::{Rec, RecKind, TrackerValue};
+pub use state::{State, StreamLimits};
 
 /// Why a bundle could not be loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,8 +50,12 @@ pub struct Program {
     slot_names: Vec<String>,
     slot_rank: Vec<u32>,
     bufs: usize,
-    /// Whether each variable reads stream state (a tracker).
+    /// Whether each variable depends on the stream (a tracker, or `time.*`).
     var_state: Vec<bool>,
+    /// The slots of `ts`, `time.hour` and `time.weekday`, when the program reads them.
+    ts_slot: Option<u32>,
+    time_slots: [Option<u32>; 2],
+    reads_time: bool,
 }
 
 enum RVar {
@@ -142,27 +147,36 @@ impl RNode {
 }
 
 impl ROp {
-    fn reads_state(&self) -> bool {
+    /// Whether the value depends on the stream: a tracker, or `time.*` (whose `ts` may not
+    /// be believed).
+    fn reads_state(&self, time: &[Option<u32>; 2]) -> bool {
         match self {
             ROp::Tracker(_) => true,
-            ROp::Func(_, arg) => arg.reads_state(),
+            ROp::Slot(slot, _) => time.contains(&Some(*slot)),
+            ROp::Func(_, arg) => arg.reads_state(time),
             _ => false,
         }
+    }
+
+    fn is_tracker(&self) -> bool {
+        matches!(self, ROp::Tracker(_))
     }
 }
 
 impl RVar {
-    /// Whether testing this variable looks at stream state.
-    fn reads_state(&self) -> bool {
+    /// Whether testing this variable depends on the stream.
+    fn reads_state(&self, time: &[Option<u32>; 2]) -> bool {
         match self {
-            RVar::Switch { op, .. } | RVar::Thresh { op } | RVar::Bool { op } => op.reads_state(),
-            RVar::Has { .. } => false,
+            RVar::Switch { op, .. } | RVar::Thresh { op } | RVar::Bool { op } => {
+                op.reads_state(time)
+            }
+            RVar::Has { slot } => time.contains(&Some(*slot)),
             RVar::Pred(p) => match p {
                 RPred::Cmp(_, _, a, b)
                 | RPred::Contains(a, b)
                 | RPred::StartsWith(a, b)
-                | RPred::EndsWith(a, b) => a.reads_state() || b.reads_state(),
-                RPred::In(a, _) | RPred::Regex(a, _) => a.reads_state(),
+                | RPred::EndsWith(a, b) => a.reads_state(time) || b.reads_state(time),
+                RPred::In(a, _) | RPred::Regex(a, _) => a.reads_state(time),
             },
         }
     }
@@ -172,6 +186,10 @@ struct RLeaf {
     summary: LeafSummary,
     /// (slot, type) pairs to test when reporting unknown attributes, by name.
     checks: Vec<(u32, Ty)>,
+    /// Trackers the unknown rules read: what their uncertain events left is reported too.
+    blame: Vec<u32>,
+    /// Whether reaching this leaf touches stream state (records, or blame to report).
+    stateful: bool,
 }
 
 /// The result of one evaluation, reusable from event to event.
@@ -387,12 +405,40 @@ impl Program {
                     .collect();
                 checks.sort_by_key(|(s, t)| (slot_rank.get(*s as usize).copied(), *t));
                 checks.dedup();
-                RLeaf { summary, checks }
+                let mut blame: Vec<u32> = summary
+                    .unknown
+                    .iter()
+                    .filter_map(|r| model.rules.get(*r as usize))
+                    .flat_map(|r| r.trackers.iter().copied())
+                    .collect();
+                blame.sort_unstable();
+                blame.dedup();
+                let stateful =
+                    !(summary.fires.is_empty() && summary.maybes.is_empty() && blame.is_empty());
+                RLeaf {
+                    summary,
+                    checks,
+                    blame,
+                    stateful,
+                }
             })
             .collect();
-        let var_state = vars.iter().map(RVar::reads_state).collect();
+        let slot_of = |path: &[&str]| {
+            model
+                .slots
+                .iter()
+                .position(|p| p.iter().map(String::as_str).eq(path.iter().copied()))
+                .map(|i| i as u32)
+        };
+        let ts_slot = slot_of(&["ts"]);
+        let time_slots = [slot_of(&["time", "hour"]), slot_of(&["time", "weekday"])];
+        let reads_time = time_slots.iter().any(Option::is_some);
+        let var_state = vars.iter().map(|v| v.reads_state(&time_slots)).collect();
         Ok(Program {
             var_state,
+            ts_slot,
+            time_slots,
+            reads_time,
             paths: Paths::new(&model.slots),
             roots: model.roots.clone(),
             vars,
@@ -406,9 +452,14 @@ impl Program {
         })
     }
 
-    /// Fresh state for a new stream.
+    /// Fresh state for a new stream, with the default [`StreamLimits`].
     pub fn new_state(&self) -> State {
-        State::new(&self.model.trackers, self.bufs)
+        self.new_state_with(StreamLimits::default())
+    }
+
+    /// Fresh state for a new stream with these limits.
+    pub fn new_state_with(&self, limits: StreamLimits) -> State {
+        State::new(&self.model.trackers, self.bufs, limits)
     }
 
     /// Reads one event's JSON text into `ev`.
@@ -424,9 +475,20 @@ impl Program {
             .unwrap_or("?")
     }
 
-    /// Decides one event, then records it in the stream state.
+    /// Decides one event at the time its `ts` says (when the stream believes it, see
+    /// [`State`]), then records it in the stream state.
     pub fn eval(&self, ev: &Event, st: &mut State, out: &mut Outcome) {
-        self.run(&self.roots, ev, st, out, None);
+        self.run(&self.roots, ev, st, out, None, false);
+    }
+
+    /// Decides one event at time `now` (nanoseconds since the epoch) taken from a clock the
+    /// caller trusts, such as the host's at a live decision point: `ev`'s `ts` (and
+    /// `time.*`) become `now`, and the stream believes it. Record the event as decided with
+    /// [`event_as_decided`] (the same `now`): deciding that text again with trusted time
+    /// ([`StreamLimits::trusted_time`]) gives the same decision and state.
+    pub fn eval_at(&self, ev: &mut Event, now: i64, st: &mut State, out: &mut Outcome) {
+        ev.stamp(now, self.ts_slot, self.time_slots);
+        self.run(&self.roots, ev, st, out, None, true);
     }
 
     /// The part of a decision that does not depend on stream state, which may run on another
@@ -461,10 +523,10 @@ impl Program {
     /// decision.
     pub fn eval_from(&self, ev: &Event, starts: &[Target], st: &mut State, out: &mut Outcome) {
         if starts.is_empty() {
-            self.run(&[Target::Leaf(u32::MAX)], ev, st, out, None);
+            self.run(&[Target::Leaf(u32::MAX)], ev, st, out, None, false);
             return;
         }
-        self.run(starts, ev, st, out, None);
+        self.run(starts, ev, st, out, None, false);
     }
 
     /// Like [`Program::eval`], also returning the tests on the path that decided.
@@ -475,7 +537,7 @@ impl Program {
         out: &mut Outcome,
         trace: &mut Vec<Step>,
     ) {
-        self.run(&self.roots, ev, st, out, Some(trace));
+        self.run(&self.roots, ev, st, out, Some(trace), false);
     }
 
     fn run(
@@ -484,9 +546,31 @@ impl Program {
         ev: &Event,
         st: &mut State,
         out: &mut Outcome,
-        mut trace: Option<&mut Vec<Step>>,
+        trace: Option<&mut Vec<Step>>,
+        trusted: bool,
     ) {
-        let now = st.advance(ev.ts);
+        let (now, believed) = st.advance(ev.ts, trusted);
+        if !believed && self.reads_time && ev.ts.is_some() {
+            // A `ts` the stream does not believe: `time.*` is unknown for this event.
+            let mut hidden = std::mem::take(&mut st.hidden);
+            hidden.copy_from(ev);
+            hidden.hide_time(self.time_slots);
+            self.run_at(roots, &hidden, st, out, trace, now);
+            st.hidden = hidden;
+        } else {
+            self.run_at(roots, ev, st, out, trace, now);
+        }
+    }
+
+    fn run_at(
+        &self,
+        roots: &[Target],
+        ev: &Event,
+        st: &mut State,
+        out: &mut Outcome,
+        mut trace: Option<&mut Vec<Step>>,
+        now: i64,
+    ) {
         out.leaves.clear();
         let mut bufs = std::mem::take(&mut st.bufs);
         if bufs.len() < self.bufs {
@@ -513,33 +597,117 @@ impl Program {
         }
         st.pending = pending;
         st.bufs = bufs;
-        self.combine(ev, out);
-        // Record this event in the trackers whose conditions hold.
+        self.merge_leaves(ev, out);
+        let stateful = out
+            .leaves
+            .iter()
+            .any(|l| self.leaves.get(*l as usize).is_some_and(|l| l.stateful));
+        if stateful {
+            self.blame_unknown(ev, out, st, now);
+            self.record(ev, out, st, now);
+        }
+        st.tick();
+    }
+
+    /// Records the event in the trackers whose conditions hold or are unknown. What uncertain
+    /// records leave behind is worked out first, from the state the decision saw.
+    fn record(&self, ev: &Event, out: &Outcome, st: &mut State, now: i64) {
+        st.recs.clear();
+        st.blame.clear();
         for &leaf in &out.leaves {
             let Some(l) = self.leaves.get(leaf as usize) else {
                 continue;
             };
-            for &t in &l.summary.fires {
+            let sure = l.summary.fires.iter().map(|&t| (t, true));
+            let maybe = l.summary.maybes.iter().map(|&t| (t, false));
+            for (t, holds) in sure.chain(maybe) {
                 let Some(def) = self.model.trackers.get(t as usize) else {
                     continue;
                 };
-                if !make_key(&def.per, ev, &mut st.key) {
-                    continue;
-                }
-                let value = match def.value {
-                    Some(slot) => match ev.val(slot) {
-                        Val::Num(n) => Some(n),
-                        _ => continue,
-                    },
-                    None => None,
+                let value = def.value.map(|slot| match ev.val(slot) {
+                    Val::Num(n) => Some(n),
+                    _ => None,
+                });
+                let kind = match (holds, value) {
+                    (_, Some(None)) => RecKind::Unbounded,
+                    (true, _) => RecKind::Sure,
+                    (false, _) => RecKind::Maybe,
                 };
-                st.record(t, def, now, value);
+                let from = st.blame.len() as u32;
+                if kind != RecKind::Sure {
+                    for &(slot, ty) in &def.refs {
+                        if !typed(ev, slot, ty) {
+                            st.blame.push(slot);
+                        }
+                    }
+                    for &i in &def.inner {
+                        let Some(idef) = self.model.trackers.get(i as usize) else {
+                            continue;
+                        };
+                        if make_key(&idef.per, ev, &mut st.key) {
+                            st.blame_of(i, idef, now);
+                        }
+                    }
+                    let added = st.blame.get_mut(from as usize..).unwrap_or_default();
+                    added.sort_unstable();
+                    let n = dedup_sorted(added);
+                    st.blame.truncate(from as usize + n);
+                }
+                st.recs.push(Rec {
+                    tracker: t,
+                    kind,
+                    value: value.flatten().unwrap_or(0.0),
+                    from,
+                    to: st.blame.len() as u32,
+                });
             }
         }
-        st.tick(&self.model.trackers);
+        let recs = std::mem::take(&mut st.recs);
+        let blame = std::mem::take(&mut st.blame);
+        for rec in &recs {
+            let Some(def) = self.model.trackers.get(rec.tracker as usize) else {
+                continue;
+            };
+            if !make_key(&def.per, ev, &mut st.key) {
+                continue;
+            }
+            let slots = blame
+                .get(rec.from as usize..rec.to as usize)
+                .unwrap_or_default();
+            st.record(def, now, *rec, slots);
+        }
+        st.recs = recs;
+        st.blame = blame;
     }
 
-    fn combine(&self, ev: &Event, out: &mut Outcome) {
+    /// Adds to the unknown attributes what uncertain earlier events left behind in the
+    /// trackers the unknown rules read.
+    fn blame_unknown(&self, ev: &Event, out: &mut Outcome, st: &mut State, now: i64) {
+        let mut blamed = false;
+        for &leaf in &out.leaves {
+            let Some(l) = self.leaves.get(leaf as usize) else {
+                continue;
+            };
+            for &t in &l.blame {
+                let Some(def) = self.model.trackers.get(t as usize) else {
+                    continue;
+                };
+                if make_key(&def.per, ev, &mut st.key) {
+                    st.blame.clear();
+                    st.blame_of(t, def, now);
+                    out.unknown.extend_from_slice(&st.blame);
+                    blamed |= !st.blame.is_empty();
+                }
+            }
+        }
+        if blamed {
+            let rank_of = |s: &u32| self.slot_rank.get(*s as usize).copied().unwrap_or(u32::MAX);
+            out.unknown.sort_by_key(rank_of);
+            out.unknown.dedup();
+        }
+    }
+
+    fn merge_leaves(&self, ev: &Event, out: &mut Outcome) {
         out.unknown.clear();
         if out
             .leaves
@@ -711,10 +879,14 @@ impl Program {
                 RNode::Fork(children) => return Reached::Fork(children),
             };
             if let Some(tr) = trace.as_deref_mut() {
+                let mut text = self.describe(var, node, &outcome);
+                if let Outcome3::Truth(_) = outcome {
+                    self.describe_trackers(var, ev, st, now, &mut text);
+                }
                 tr.push(Step {
                     node: n,
                     var,
-                    outcome: self.describe(var, node, &outcome),
+                    outcome: text,
                 });
             }
             at = next;
@@ -750,6 +922,32 @@ impl Program {
         }
     }
 
+    /// Appends the value of the count or sum a test reads: ` (value 3)`,
+    /// ` (value from 2 to 5)`, ` (value unknown)`.
+    fn describe_trackers(&self, var: u32, ev: &Event, st: &mut State, now: i64, out: &mut String) {
+        let ops: [Option<&ROp>; 2] = match self.vars.get(var as usize) {
+            Some(RVar::Pred(RPred::Cmp(_, _, a, b))) => [Some(a), Some(b)],
+            Some(RVar::Pred(RPred::In(a, _))) => [Some(a), None],
+            _ => return,
+        };
+        for op in ops.into_iter().flatten() {
+            let ROp::Tracker(t) = op else { continue };
+            let fmt = crate::check::format_number;
+            match self.tracker(*t, ev, st, now) {
+                Some(TrackerValue::Num { lo, hi }) if lo == hi => {
+                    out.push_str(&format!(" (value {})", fmt(lo)));
+                }
+                Some(TrackerValue::Num { lo, hi }) if lo.is_infinite() && hi.is_infinite() => {
+                    out.push_str(" (value unbounded: an earlier value is not a number)");
+                }
+                Some(TrackerValue::Num { lo, hi }) => {
+                    out.push_str(&format!(" (value from {} to {})", fmt(lo), fmt(hi)));
+                }
+                _ => out.push_str(" (value unknown)"),
+            }
+        }
+    }
+
     /// A three-valued test variable.
     fn test(&self, var: u32, ev: &Event, st: &mut State, bufs: &mut [String], now: i64) -> K3 {
         match self.vars.get(var as usize) {
@@ -767,6 +965,28 @@ impl Program {
         let half = bufs.len() / 2;
         let (ba, bb) = bufs.split_at_mut(half);
         match p {
+            RPred::Cmp(Kind::Num, op, l, r) if l.is_tracker() || r.is_tracker() => {
+                let (Some(a), Some(b)) = (
+                    self.eval_range(l, ev, st, ba, now),
+                    self.eval_range(r, ev, st, bb, now),
+                ) else {
+                    return K3::U;
+                };
+                range_cmp(*op, a, b)
+            }
+            RPred::In(l, values) if l.is_tracker() => {
+                let Some((lo, hi)) = self.eval_range(l, ev, st, ba, now) else {
+                    return K3::U;
+                };
+                let inside = |c: &Scalar| matches!(c, Scalar::Num(n) if lo <= *n && *n <= hi);
+                if lo == hi && values.iter().any(inside) {
+                    K3::T
+                } else if values.iter().any(inside) {
+                    K3::U
+                } else {
+                    K3::F
+                }
+            }
             RPred::Cmp(kind, op, l, r) => match kind {
                 Kind::Num => {
                     let (Some(a), Some(b)) = (
@@ -899,11 +1119,30 @@ impl Program {
                     .eval_str(other, ev, bufs)
                     .map(|s| crate::builtins::str_len(s) as f64),
             },
+            // A range is no single number: a threshold on it is unknown.
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
-                TrackerValue::Num(n) => Some(n),
-                TrackerValue::Bool(_) => None,
+                TrackerValue::Num { lo, hi } if lo == hi => Some(lo),
+                _ => None,
             },
             _ => None,
+        }
+    }
+
+    /// A number, or the range of values a count or a sum may have.
+    fn eval_range(
+        &self,
+        op: &ROp,
+        ev: &Event,
+        st: &mut State,
+        bufs: &mut [String],
+        now: i64,
+    ) -> Option<(f64, f64)> {
+        match op {
+            ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
+                TrackerValue::Num { lo, hi } => Some((lo, hi)),
+                _ => None,
+            },
+            _ => self.eval_num(op, ev, st, bufs, now).map(|x| (x, x)),
         }
     }
 
@@ -915,8 +1154,8 @@ impl Program {
             },
             ROp::Bool(b) => Some(*b),
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
-                TrackerValue::Bool(b) => Some(b),
-                TrackerValue::Num(_) => None,
+                TrackerValue::Bool(b) => b,
+                _ => None,
             },
             _ => None,
         }
@@ -949,8 +1188,9 @@ impl Program {
             ROp::Func(Func::Len, _) => self.eval_num(op, ev, st, bufs, now).map(SRef::Num),
             ROp::Func(..) => self.eval_str(op, ev, bufs).map(SRef::Str),
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
-                TrackerValue::Num(n) => Some(SRef::Num(n)),
-                TrackerValue::Bool(b) => Some(SRef::Bool(b)),
+                TrackerValue::Num { lo, hi } if lo == hi => Some(SRef::Num(lo)),
+                TrackerValue::Bool(Some(b)) => Some(SRef::Bool(b)),
+                _ => None,
             },
         }
     }
@@ -1234,4 +1474,46 @@ fn make_key(per: &[u32], ev: &Event, key: &mut Vec<u8>) -> bool {
         }
     }
     true
+}
+
+/// `a OP b` where each side may be a range: true when it holds for every pair of values,
+/// false for none, unknown otherwise.
+fn range_cmp(op: CmpOp, (a1, a2): (f64, f64), (b1, b2): (f64, f64)) -> K3 {
+    let (t, f) = match op {
+        CmpOp::Lt => (a2 < b1, a1 >= b2),
+        CmpOp::Le => (a2 <= b1, a1 > b2),
+        CmpOp::Gt => (a1 > b2, a2 <= b1),
+        CmpOp::Ge => (a1 >= b2, a2 < b1),
+        CmpOp::Eq | CmpOp::Ne => {
+            let all = a1 == a2 && b1 == b2 && a1 == b1;
+            let none = a2 < b1 || b2 < a1;
+            if op == CmpOp::Eq {
+                (all, none)
+            } else {
+                (none, all)
+            }
+        }
+    };
+    if t {
+        K3::T
+    } else if f {
+        K3::F
+    } else {
+        K3::U
+    }
+}
+
+/// Removes repeats from a sorted slice in place; returns how many distinct items lead it.
+fn dedup_sorted(items: &mut [u32]) -> usize {
+    let mut n = 0;
+    for i in 0..items.len() {
+        let v = items.get(i).copied().unwrap_or(0);
+        if n == 0 || items.get(n - 1) != Some(&v) {
+            if let Some(x) = items.get_mut(n) {
+                *x = v;
+            }
+            n += 1;
+        }
+    }
+    n
 }

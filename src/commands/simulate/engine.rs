@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::bytecode::model::{Target, Verdict};
 use crate::decision::write_json_str;
 use crate::trace::{Block, Input, InputFormat, TraceError, TraceReader};
-use crate::vm::{Event, Outcome, Paths, Program, State, Val};
+use crate::vm::{Event, Outcome, Paths, Program, State, StreamLimits, Val};
 
 /// The most distinct tools or agents a report table keeps; later ones count as `(other)`.
 pub const MAX_KEYS: usize = 10_000;
@@ -39,6 +39,8 @@ pub struct Options<'a> {
     pub max_errors: u64,
     /// Advanced as input bytes are read and events decided (for progress).
     pub counters: Option<Arc<Counters>>,
+    /// Limits of each stream's state.
+    pub limits: StreamLimits,
 }
 
 /// Live counters for a progress display.
@@ -239,6 +241,8 @@ pub struct Report {
     /// Records that are not agent actions (OTLP spans of other operations, MCP messages
     /// other than tool calls and results).
     pub not_events: u64,
+    /// [`Report::not_events`] by kind (`"mcp handshake"`, `"span of another operation"`, …).
+    pub not_event_kinds: BTreeMap<String, u64>,
     pub by_tool: Vec<Row>,
     pub by_agent: Vec<Row>,
     /// Rules that determined at least one decision, most frequent first.
@@ -251,6 +255,12 @@ pub struct Report {
     pub recorded: Option<Comparison>,
     /// Against the baseline policy (when given).
     pub baseline: Option<Comparison>,
+    /// The key bound of stream state (`--max-keys`), and the records it refused (in the
+    /// policy's and the baseline's state): keys it could not hold were decided unknown.
+    pub max_keys: usize,
+    pub refused: u64,
+    /// Events whose `ts` stream time did not believe (decided with `ts` unknown).
+    pub untimed: u64,
 }
 
 fn ser_verdict<S: serde::Serializer>(v: &Verdict, s: S) -> Result<S::Ok, S::Error> {
@@ -615,6 +625,7 @@ struct Evaluator<'a> {
     errors: u64,
     error_list: Vec<BadRecord>,
     not_events: u64,
+    not_event_kinds: BTreeMap<&'static str, u64>,
     tools: Table,
     agents: Table,
     rules: Vec<u64>,
@@ -624,6 +635,9 @@ struct Evaluator<'a> {
     buf: String,
     lines: LineCache,
     run: RunStats,
+    /// From the states of finished streams.
+    refused: u64,
+    untimed: u64,
 }
 
 /// Decision lines by leaves: everything in a decision but its `unknown` attributes follows
@@ -694,8 +708,8 @@ impl<'a> Evaluator<'a> {
             reader,
             names,
             names_json,
-            state: opts.policy.new_state(),
-            base_state: opts.baseline.map(Program::new_state),
+            state: opts.policy.new_state_with(opts.limits),
+            base_state: opts.baseline.map(|b| b.new_state_with(opts.limits)),
             out: Outcome::default(),
             base_out: Outcome::default(),
             current: None,
@@ -704,6 +718,7 @@ impl<'a> Evaluator<'a> {
             errors: 0,
             error_list: Vec::new(),
             not_events: 0,
+            not_event_kinds: BTreeMap::new(),
             tools: Table::default(),
             agents: Table::default(),
             rules: vec![0; opts.policy.model.rules.len()],
@@ -713,7 +728,20 @@ impl<'a> Evaluator<'a> {
             buf: String::new(),
             lines: LineCache::default(),
             run: RunStats::default(),
+            refused: 0,
+            untimed: 0,
         }
+    }
+
+    /// Fresh states for a new stream, after counting what the old ones refused.
+    fn new_streams(&mut self) {
+        self.refused += self.state.refused + self.base_state.as_ref().map_or(0, |s| s.refused);
+        self.untimed += self.state.untimed;
+        self.state = self.opts.policy.new_state_with(self.opts.limits);
+        self.base_state = self
+            .opts
+            .baseline
+            .map(|b| b.new_state_with(self.opts.limits));
     }
 
     /// Takes one block, in order.
@@ -721,8 +749,7 @@ impl<'a> Evaluator<'a> {
         if self.current != Some(w.input) {
             // A new input is a new stream.
             self.current = Some(w.input);
-            self.state = self.opts.policy.new_state();
-            self.base_state = self.opts.baseline.map(Program::new_state);
+            self.new_streams();
             self.inputs.push(InputStats {
                 file: self.names.get(w.input).cloned().unwrap_or_default(),
                 format: w.format.unwrap_or(InputFormat::Jsonl).as_str().to_string(),
@@ -788,6 +815,9 @@ impl<'a> Evaluator<'a> {
             i.not_events += w.block.not_events;
         }
         self.not_events += w.block.not_events;
+        for (k, n) in &w.block.not_event_kinds {
+            *self.not_event_kinds.entry(k).or_default() += n;
+        }
         if write && !self.buf.is_empty() {
             sink.decisions(&self.buf);
         }
@@ -910,7 +940,8 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn finish(self) -> (Report, RunStats) {
+    fn finish(mut self) -> (Report, RunStats) {
+        self.new_streams();
         let policy = self.opts.policy;
         let rule_name = |r: u32| -> Option<String> {
             (r != DEFAULT_RULE)
@@ -996,6 +1027,11 @@ impl<'a> Evaluator<'a> {
             max_errors: self.opts.max_errors,
             error_list: self.error_list,
             not_events: self.not_events,
+            not_event_kinds: self
+                .not_event_kinds
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect(),
             by_tool: self.tools.rows(),
             by_agent: self.agents.rows(),
             by_rule,
@@ -1003,6 +1039,9 @@ impl<'a> Evaluator<'a> {
             default_verdict: policy.model.default,
             recorded,
             baseline,
+            max_keys: self.opts.limits.max_keys,
+            refused: self.refused,
+            untimed: self.untimed,
         };
         (report, self.run)
     }
@@ -1354,6 +1393,7 @@ policy p {
             jobs: 1,
             max_errors: 0,
             counters: None,
+            limits: StreamLimits::default(),
         };
         let inputs = [bytes("a.jsonl", a), bytes("b.jsonl", b)];
         let mut sink = Lines(String::new());
@@ -1406,6 +1446,7 @@ policy p {
             jobs: 1,
             max_errors: 0,
             counters: None,
+            limits: StreamLimits::default(),
         };
         let inputs = [bytes("t.jsonl", text)];
         match run(&opts, &inputs, &mut NoSink) {
@@ -1556,6 +1597,7 @@ policy p {
                 jobs,
                 max_errors: 0,
                 counters: None,
+                limits: StreamLimits::default(),
             };
             let mut sink = Lines(String::new());
             let (r, _) = run(&opts, &inputs, &mut sink).unwrap();

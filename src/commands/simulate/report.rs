@@ -284,13 +284,50 @@ pub fn text(
     if r.not_events > 0 {
         let _ = writeln!(
             out,
-            "  {} {} not agent actions (other spans or MCP messages) and not decided",
+            "  {} {} not agent actions (other spans or MCP messages) and not decided{}",
             thousands(r.not_events),
             if r.not_events == 1 {
                 "record was"
             } else {
                 "records were"
+            },
+            if r.not_event_kinds.is_empty() {
+                ""
+            } else {
+                ":"
             }
+        );
+        let mut kinds: Vec<(&String, &u64)> = r.not_event_kinds.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (kind, n) in kinds {
+            let _ = writeln!(out, "    {:>7}  {kind}", thousands(*n));
+        }
+    }
+    if r.untimed > 0 {
+        let _ = writeln!(
+            out,
+            "  {} {} a `ts` more than {} from stream time and {} decided with `ts` unknown",
+            thousands(r.untimed),
+            if r.untimed == 1 {
+                "event had"
+            } else {
+                "events had"
+            },
+            crate::bytecode::listing::duration(crate::vm::StreamLimits::MAX_SKEW),
+            if r.untimed == 1 { "was" } else { "were" },
+        );
+    }
+    if r.refused > 0 {
+        let _ = writeln!(
+            out,
+            "  {} {} refused at --max-keys {}: keys the state could not hold were decided unknown (fail closed)",
+            thousands(r.refused),
+            if r.refused == 1 {
+                "record was"
+            } else {
+                "records were"
+            },
+            r.max_keys,
         );
     }
     if inputs > 1 || r.inputs.iter().any(|i| i.format != "jsonl") {

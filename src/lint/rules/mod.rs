@@ -21,6 +21,7 @@ mod suppression_without_reason;
 mod unknown_args_path;
 mod unknown_suppression;
 mod unreachable_rule;
+mod unused_attribute;
 mod unused_set;
 mod unused_suppression;
 mod unused_tool;
@@ -58,6 +59,7 @@ pub static ALL: &[&Lint] = &[
     &unused_set::LINT,
     &zero_window::LINT,
     &per_key_absent::LINT,
+    &unused_attribute::LINT,
 ];
 
 /// Lints whose findings come from the suppression pass, not from a check of their own.

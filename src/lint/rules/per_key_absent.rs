@@ -7,8 +7,12 @@
 //! rule using it either never fires or (deny, escalate) fires fail-closed whenever the key is
 //! missing on the current event.
 //!
-//! Only reported when the bundle declares tools, since the catalogue is what says which
-//! arguments exist.
+//! The same holds for any key, built-in or declared (`attribute context.tenant: string`), when
+//! the counted condition requires its absence: `count(not has context.tenant, within 1m, per
+//! context.tenant)` counts events that never have the key.
+//!
+//! The `args` case is only reported when the bundle declares tools, since the catalogue is
+//! what says which arguments exist.
 //!
 //! **Example.**
 //! ```gov
@@ -20,7 +24,7 @@
 //! declare the argument.
 use std::collections::BTreeSet;
 
-use crate::check::{Cond, Const, OperandKind, TestKind};
+use crate::check::{Attr, Cond, Const, OperandKind, TestKind};
 use crate::lint::{Cx, Finding, Level, Lint};
 use crate::syntax::ast::CmpOp;
 
@@ -76,13 +80,40 @@ fn fixed_tools(c: &Cond) -> Option<BTreeSet<String>> {
     acc
 }
 
+/// A `has P` the condition denies outright (`not has P` among its top-level conjuncts) for a
+/// `P` that is `key` or holds it: the counted events never carry `key`.
+fn denied_presence<'c>(c: &'c Cond, key: &Attr) -> Option<&'c Attr> {
+    let parts: Vec<&Cond> = match c {
+        Cond::And(ps) => ps.iter().collect(),
+        other => vec![other],
+    };
+    parts.into_iter().find_map(|p| match p {
+        Cond::Not(inner) => match inner.as_ref() {
+            Cond::Has(a, _) if key.segments().starts_with(a.segments()) => Some(a),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
 fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
     let bundle = cx.bundle;
-    if bundle.tools.is_empty() {
-        return;
-    }
     for s in &bundle.statefuls {
         for key in &s.per {
+            if let Some(a) = denied_presence(&s.cond, key) {
+                out.push(
+                    Finding::new(format!(
+                        "`{}` keyed `per {key}` never counts anything: its condition requires `not has {a}`",
+                        s.kind.name()
+                    ))
+                    .at(s.loc, "the key is always absent")
+                    .help("key by an attribute the counted events carry, or drop `not has` from the condition"),
+                );
+                continue;
+            }
+            if bundle.tools.is_empty() {
+                continue;
+            }
             let segs = key.segments();
             let (Some(root), Some(rest)) = (segs.first(), segs.get(1..)) else {
                 continue;
@@ -145,6 +176,14 @@ mod tests {
         fail(
             "G0213",
             "tool s(q: string)\npolicy p {\n rule r: deny when count(tool == \"s\", within 1m, per args.user) > 3 because \"x\"\n}",
+        );
+        fail(
+            "G0213",
+            "attribute context.tenant: string\npolicy p {\n rule r: deny when count(not has context and true, within 1m, per context.tenant) > 3 because \"x\"\n}",
+        );
+        pass(
+            "G0213",
+            "attribute context.tenant: string\npolicy p {\n rule r: deny when count(has context.tenant, within 1m, per context.tenant) > 3 because \"x\"\n}",
         );
         fail(
             "G0213",

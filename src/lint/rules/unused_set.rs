@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use crate::lint::walk;
 use crate::lint::{Cx, Finding, Level, Lint};
-use crate::syntax::ast::{ExprKind, Item, ListItem};
+use crate::syntax::ast::{ExprKind, Item, ListItem, SetBody};
 
 pub const LINT: Lint = Lint {
     code: "G0211",
@@ -29,8 +29,10 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
     let mut used: BTreeSet<String> = BTreeSet::new();
     for file in &bundle.asts {
         for item in &file.items {
-            if let Item::Set(s) = item {
-                for it in &s.items {
+            if let Item::Set(s) = item
+                && let SetBody::List(items) = &s.body
+            {
+                for it in items {
                     if let ListItem::Set(name) = it {
                         used.insert(name.node.clone());
                     }

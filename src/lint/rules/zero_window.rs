@@ -1,9 +1,9 @@
 //! A `count`, `sum` or `seen` with a window of zero (`within 0s`).
 //!
-//! A window covers the earlier events with a time in `[now − D, now)`. With `D = 0` that
-//! interval is empty, so the stateful value never counts anything (apart from events stamped
-//! with exactly the same time): `count(…, within 0m) >= 3` is never true, and a rate limit
-//! written that way never limits.
+//! A window covers the earlier events with a stream time in `[now − D, now]`. With `D = 0`
+//! that is a single instant, so the stateful value counts only events stamped with exactly
+//! the same time: `count(…, within 0m) >= 3` is almost never true, and a rate limit written
+//! that way almost never limits.
 //!
 //! **Example.**
 //! ```gov
@@ -11,7 +11,7 @@
 //! ```
 //!
 //! **Fix.** Give the window its intended length (`within 1m`); for "ever before in this
-//! stream", `seen(…)` takes no window at all.
+//! stream", leave the window out (`count`, `sum` and `seen` all take none).
 use crate::lint::walk;
 use crate::lint::{Cx, Finding, Level, Lint};
 use crate::syntax::ast::{CallArg, ExprKind};
@@ -34,9 +34,9 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
                 && d.node.amount == 0
             {
                 out.push(
-                        Finding::new(format!("`{}` with a window of {} never sees an earlier event", name.node, d.node))
+                        Finding::new(format!("`{}` with a window of {} only sees events at the same instant", name.node, d.node))
                             .at(place.loc(d.span), "an empty window")
-                            .help("give the window its intended length, such as `within 1m`; `seen(…)` without `within` covers the whole stream"),
+                            .help("give the window its intended length, such as `within 1m`; without `within` it covers the whole stream"),
                     );
             }
         }

@@ -1,0 +1,266 @@
+//! One JSON-RPC 2.0 message of MCP, checked, and the direction it travels.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+/// Which way a message travels. Each side numbers the ids of its own requests, so a
+/// response is paired with a request of the other direction only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    /// From the client to the server: `tools/call`, `initialize`, and the client's answers to
+    /// the server's requests.
+    ClientToServer,
+    /// From the server to the client: results, and the server's own requests
+    /// (`elicitation/create`, `sampling/createMessage`, `roots/list`, `ping`).
+    ServerToClient,
+}
+
+impl Direction {
+    /// The spellings accepted in a log's `direction` field: `client->server`,
+    /// `client_to_server`, `c2s` and their reverses.
+    pub const SPELLINGS: &'static str = "`client->server`, `client_to_server`, `c2s`, `server->client`, `server_to_client` or `s2c`";
+
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s {
+            "client->server" | "client_to_server" | "c2s" => Some(Direction::ClientToServer),
+            "server->client" | "server_to_client" | "s2c" => Some(Direction::ServerToClient),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::ClientToServer => "client->server",
+            Direction::ServerToClient => "server->client",
+        }
+    }
+
+    /// The direction of the answer to a request travelling this way.
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::ClientToServer => Direction::ServerToClient,
+            Direction::ServerToClient => Direction::ClientToServer,
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request id: its JSON text, so that `1` and `"1"` stay distinct as JSON-RPC requires.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(String);
+
+impl Id {
+    /// The id of a JSON value, when it is a string or a number.
+    pub fn of(v: &Value) -> Option<Id> {
+        match v {
+            Value::String(_) | Value::Number(_) => Some(Id(v.to_string())),
+            _ => None,
+        }
+    }
+
+    /// The JSON text of the id.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A JSON-RPC 2.0 message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    /// A request: a method call that expects a response with the same id.
+    Request {
+        id: Id,
+        method: String,
+        params: Option<Value>,
+    },
+    /// A notification: a method call without an id, answered by nothing.
+    Notification {
+        method: String,
+        params: Option<Value>,
+    },
+    /// A response: exactly one of `result` and `error`. `id` is `None` for an error about a
+    /// request whose id could not be read.
+    Response {
+        id: Option<Id>,
+        result: Option<Value>,
+        error: Option<Value>,
+    },
+}
+
+/// Why a value is not a JSON-RPC 2.0 message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MessageError(pub String);
+
+fn err(s: impl Into<String>) -> MessageError {
+    MessageError(s.into())
+}
+
+impl Message {
+    /// Checks a JSON value as a JSON-RPC 2.0 message.
+    pub fn parse(v: Value) -> Result<Message, MessageError> {
+        let Value::Object(mut m) = v else {
+            return Err(err(
+                "not a JSON-RPC message: expected an object with `jsonrpc`",
+            ));
+        };
+        match m.get("jsonrpc") {
+            Some(Value::String(s)) if s == "2.0" => {}
+            Some(_) => return Err(err("`jsonrpc` must be \"2.0\"")),
+            None => {
+                return Err(err(
+                    "not a JSON-RPC message: expected an object with `jsonrpc`",
+                ));
+            }
+        }
+        let id = match m.get("id") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(Id::of(v).ok_or_else(|| err("`id` must be a string or a number"))?),
+        };
+        if let Some(method) = m.remove("method") {
+            let Value::String(method) = method else {
+                return Err(err("`method` must be a string"));
+            };
+            let params = match m.remove("params") {
+                None => None,
+                Some(p @ (Value::Object(_) | Value::Array(_))) => Some(p),
+                Some(Value::Null) => None,
+                Some(_) => return Err(err(format!("`{method}`: `params` must be an object"))),
+            };
+            return Ok(match id {
+                Some(id) => Message::Request { id, method, params },
+                None => Message::Notification { method, params },
+            });
+        }
+        let result = m.remove("result");
+        let error = m.remove("error");
+        match (&result, &error) {
+            (Some(_), Some(_)) => Err(err("a response has both `result` and `error`")),
+            (None, None) => Err(err("not a JSON-RPC request, notification or response")),
+            (_, Some(e)) if !e.is_object() => Err(err("`error` must be an object")),
+            _ => Ok(Message::Response { id, result, error }),
+        }
+    }
+
+    /// The method of a request or notification.
+    pub fn method(&self) -> Option<&str> {
+        match self {
+            Message::Request { method, .. } | Message::Notification { method, .. } => Some(method),
+            Message::Response { .. } => None,
+        }
+    }
+
+    /// The params of a request or notification, when they are an object.
+    pub fn params(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Message::Request { params, .. } | Message::Notification { params, .. } => {
+                params.as_ref().and_then(Value::as_object)
+            }
+            Message::Response { .. } => None,
+        }
+    }
+
+    /// The id of a request or response.
+    pub fn id(&self) -> Option<&Id> {
+        match self {
+            Message::Request { id, .. } => Some(id),
+            Message::Response { id, .. } => id.as_ref(),
+            Message::Notification { .. } => None,
+        }
+    }
+}
+
+/// Methods that only a server sends (to the client). `ping` goes both ways.
+pub const SERVER_METHODS: &[&str] = &["elicitation/create", "sampling/createMessage", "roots/list"];
+
+/// Which way a request of `method` travels when its log does not say: `None` for `ping` and
+/// for methods govern does not know.
+pub fn direction_of_method(method: &str) -> Option<Direction> {
+    if SERVER_METHODS.contains(&method) {
+        return Some(Direction::ServerToClient);
+    }
+    let client = matches!(
+        method,
+        "initialize"
+            | "server/discover"
+            | "tools/call"
+            | "tools/list"
+            | "prompts/get"
+            | "prompts/list"
+            | "resources/read"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
+            | "completion/complete"
+            | "logging/setLevel"
+    ) || method.starts_with("tasks/")
+        || method.starts_with("subscriptions/");
+    client.then_some(Direction::ClientToServer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn messages_are_checked() {
+        let m = Message::parse(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}))
+            .unwrap();
+        assert!(matches!(m, Message::Request { .. }));
+        assert_eq!(m.id().unwrap().as_json(), "1");
+        let m = Message::parse(json!({"jsonrpc":"2.0","id":"1","result":{}})).unwrap();
+        assert_eq!(m.id().unwrap().as_json(), "\"1\"");
+        let n =
+            Message::parse(json!({"jsonrpc":"2.0","method":"notifications/initialized"})).unwrap();
+        assert!(matches!(n, Message::Notification { .. }));
+        let errors = [
+            json!(3),
+            json!({"id":1,"method":"x"}),
+            json!({"jsonrpc":"1.0","id":1,"method":"x"}),
+            json!({"jsonrpc":"2.0","id":[1],"method":"x"}),
+            json!({"jsonrpc":"2.0","id":1,"method":7}),
+            json!({"jsonrpc":"2.0","id":1,"method":"x","params":3}),
+            json!({"jsonrpc":"2.0","id":1,"result":{},"error":{}}),
+            json!({"jsonrpc":"2.0","id":1}),
+            json!({"jsonrpc":"2.0","id":1,"error":"bad"}),
+        ];
+        for e in errors {
+            assert!(Message::parse(e.clone()).is_err(), "{e}");
+        }
+    }
+
+    #[test]
+    fn directions() {
+        for s in ["client->server", "client_to_server", "c2s"] {
+            assert_eq!(Direction::parse(s), Some(Direction::ClientToServer));
+        }
+        for s in ["server->client", "server_to_client", "s2c"] {
+            assert_eq!(Direction::parse(s), Some(Direction::ServerToClient));
+        }
+        assert_eq!(Direction::parse("up"), None);
+        assert_eq!(
+            direction_of_method("elicitation/create"),
+            Some(Direction::ServerToClient)
+        );
+        assert_eq!(
+            direction_of_method("tools/call"),
+            Some(Direction::ClientToServer)
+        );
+        assert_eq!(direction_of_method("ping"), None);
+        assert_eq!(direction_of_method("x/y"), None);
+    }
+}
