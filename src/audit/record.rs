@@ -117,7 +117,7 @@ impl DecidedEvent {
             Some(ns) => {
                 self.ts.clear();
                 self.ts.push_str("\"ts\":\"");
-                crate::time::write_rfc3339_nanos(ns, &mut self.ts);
+                crate::time::write_rfc3339_exact(ns, &mut self.ts);
                 self.ts.push('"');
                 Some(self.ts.as_str())
             }
@@ -895,7 +895,7 @@ mod tests {
         let e = DecidedEvent::parse_stamped(r#"{ "z" : 2, "a": 1 }"#, 1_500_000).unwrap();
         assert_eq!(
             e.as_str(),
-            r#"{"a":1,"ts":"1970-01-01T00:00:00.0015Z","z":2}"#
+            r#"{"a":1,"ts":"1970-01-01T00:00:00.001500Z","z":2}"#
         );
         let e = DecidedEvent::parse_stamped(r#"{}"#, 0).unwrap();
         assert_eq!(e.as_str(), r#"{"ts":"1970-01-01T00:00:00.000Z"}"#);
@@ -905,6 +905,40 @@ mod tests {
                 .unwrap_err()
                 .contains("column")
         );
+    }
+
+    /// The VM's `event_as_decided` (for points that decide with `Program::eval_at`) and the
+    /// writer's `DecidedEvent::parse_stamped` give the same bytes: one canonical form, one
+    /// time format, whichever a decision point uses.
+    #[test]
+    fn event_as_decided_and_parse_stamped_agree() {
+        let events = [
+            r#"{"tool":"x","ts":"old","a":1}"#,
+            r#"{ "z" : 2.50, "a": [1e21, -0.0, 1E-7], "a": {"b":"\u00e9\n"} }"#,
+            r#"{"\ud83d\ude00":1,"\ue000":2,"agent":{"id":"a","roles":[]},"args":{}}"#,
+            r#"{}"#,
+        ];
+        for text in events {
+            for now in [
+                0i64,
+                1_500_000,
+                1_795_428_000_120_000_000,
+                1_795_428_000_123_456_789,
+                1_795_428_000_123_456_000,
+            ] {
+                let vm = crate::vm::event_as_decided(text, now).unwrap_or_default();
+                let ours = DecidedEvent::parse_stamped(text, now).unwrap_or_default();
+                assert_eq!(vm, ours.as_str(), "{text} at {now}");
+                assert!(vm.contains(&format!(
+                    "\"ts\":\"{}\"",
+                    crate::time::format_rfc3339_exact(now)
+                )));
+            }
+        }
+        for bad in ["[1]", "{\"a\":", "1e999", "{\"a\":1e999}"] {
+            assert!(crate::vm::event_as_decided(bad, 0).is_err(), "{bad}");
+            assert!(DecidedEvent::parse_stamped(bad, 0).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -331,6 +331,13 @@ impl AuditLog {
         &self.bundle
     }
 
+    /// The stream limits the log records in its `bundle` records ([`Options::limits`]): a
+    /// decision point starts every stream state with them (`program.new_state_with(
+    /// log.limits())`), so that replay decides with the same.
+    pub fn limits(&self) -> StreamLimits {
+        self.limits
+    }
+
     /// Appends a decision, written to the file before this returns; returns its seq.
     /// `event` is the event as decided (`None` for input that could not be read as an
     /// event: the decision must then be the fail-closed deny with an error). An error means
