@@ -17,7 +17,7 @@ use govern::audit::verify::{self, Bundles, Keys, Report};
 use govern::audit::{AuditLog, DecidedEvent, Options, SyncMode};
 use govern::sign::PrivateKey;
 use govern::sign::jcs;
-use govern::vm::{Event, Outcome, Program, State};
+use govern::vm::{Event, Outcome, Program, State, StreamLimits};
 use sha2::{Digest, Sha256};
 
 const POLICY: &str = r#"
@@ -1044,4 +1044,278 @@ fn simulate_reads_audit_logs() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["inputs"][0]["format"], "audit");
+}
+
+/// Replay without keys, from a folder of bundles.
+fn replay(files: &[PathBuf], store: &Path) -> Report {
+    verify::verify(
+        files,
+        &verify::Options {
+            keys: Keys::default(),
+            bundles: Bundles::Dir(store.to_path_buf()),
+            expect_head: None,
+            expect_count: None,
+            against: None,
+        },
+    )
+}
+
+/// The log with the `limits` of its bundle records replaced (and the chain recomputed), as
+/// if the point had said it decided with other limits.
+fn with_limits(log: &Path, limits: serde_json::Value) -> PathBuf {
+    let edited = log.with_file_name("other-limits.jsonl");
+    let ls = rewrite(&lines(log), None, |_, v| {
+        if v["kind"] == "bundle" {
+            v["limits"] = limits.clone();
+        }
+    });
+    write_lines(&edited, &ls);
+    edited
+}
+
+/// A point deciding on its events' own time, with the default skew and room for one key
+/// per count: the second agent's count becomes unknown, and a payment dated years ahead is
+/// decided with its time unknown. The bundle record says so, and replay decides with those limits;
+/// a log claiming other limits does not replay.
+#[test]
+fn replay_decides_with_the_limits_the_point_decided_with() {
+    let d = dir("limits-event");
+    let (p, bytes) = program(&policy2());
+    store(&d.join("store"), &bytes);
+    let log_path = d.join("audit.jsonl");
+    let limits = StreamLimits {
+        max_keys: 1,
+        ..StreamLimits::default()
+    };
+    let (mut log, _) = AuditLog::open(
+        &log_path,
+        &p.digest,
+        Options {
+            sync: SyncMode::None,
+            limits,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(log.limits(), limits);
+    let mut state = p.new_state_with(log.limits());
+    let (mut ev, mut out) = (Event::default(), Outcome::default());
+    let search = |ts: &str, agent: &str| {
+        format!(
+            r#"{{"ts":"{ts}","agent":{{"id":"{agent}"}},"tool":"web_search","args":{{"query":"x"}}}}"#
+        )
+    };
+    let mut verdicts = Vec::new();
+    let events = [
+        search("2026-11-23T10:00:01Z", "a"),
+        search("2026-11-23T10:00:02Z", "a"),
+        search("2026-11-23T10:00:03Z", "b"),
+        search("2026-11-23T10:00:04Z", "b"),
+        r#"{"ts":"2030-01-01T00:00:00Z","agent":{"id":"a"},"tool":"transfer","args":{"amount":5}}"#
+            .to_string(),
+    ];
+    for text in &events {
+        let e = DecidedEvent::parse(text).unwrap();
+        p.read_event(e.as_str(), &mut ev).unwrap();
+        p.eval(&ev, &mut state, &mut out);
+        verdicts.push(p.decision(&out).verdict);
+        log.append_outcome(&e, &p, &out).unwrap();
+    }
+    log.close().unwrap();
+    // The limits changed what was decided: once agent b's first call could not be counted,
+    // its count is unknown; the time of a payment dated years ahead is unknown.
+    assert_eq!(
+        verdicts
+            .iter()
+            .map(|v| format!("{v:?}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        "Allow Allow Allow Deny Deny"
+    );
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        text.contains(r#""limits":{"max_keys":1,"max_skew_ns":300000000000}"#),
+        "{text}"
+    );
+    let r = replay(std::slice::from_ref(&log_path), &d.join("store"));
+    assert_eq!(r.exit_code(), 0, "{:#?}", r.findings);
+    // Claimed with the default number of keys: agent b's count is known, and replay differs.
+    let other = with_limits(
+        &log_path,
+        serde_json::json!({"max_keys": 100000, "max_skew_ns": 300000000000u64}),
+    );
+    let r = replay(std::slice::from_ref(&other), &d.join("store"));
+    assert_eq!(r.exit_code(), 1, "{:#?}", r.findings);
+    assert_eq!(
+        (r.findings[0].check, r.findings[0].seq),
+        ("replay", Some(4))
+    );
+    // Claimed with every `ts` believed: the payment dated 2030 is not at night, it is allowed.
+    let other = with_limits(
+        &log_path,
+        serde_json::json!({"max_keys": 1, "max_skew_ns": null}),
+    );
+    let r = replay(std::slice::from_ref(&other), &d.join("store"));
+    assert_eq!(r.exit_code(), 1, "{:#?}", r.findings);
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.check == "replay" && f.seq == Some(5)),
+        "{:#?}",
+        r.findings
+    );
+}
+
+/// A point keeping time with its own clock (`Program::eval_at`): each event is recorded with
+/// the host time in `ts`, the bundle record says every `ts` is believed, and replay decides
+/// with trusted time, even where the clock jumped hours (which stream time would not believe
+/// from an event) or stepped back.
+#[test]
+fn a_point_on_host_time_records_that_time_and_replays_with_trusted_time() {
+    let d = dir("limits-host");
+    let (p, bytes) = program(POLICY);
+    store(&d.join("store"), &bytes);
+    let log_path = d.join("audit.jsonl");
+    let (mut log, _) = AuditLog::open(
+        &log_path,
+        &p.digest,
+        Options {
+            sync: SyncMode::None,
+            limits: StreamLimits::trusted_time(),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut state = p.new_state_with(log.limits());
+    let (mut ev, mut out) = (Event::default(), Outcome::default());
+    let base = govern::time::parse_rfc3339("2026-11-23T20:30:00.000123Z").unwrap();
+    let hour = 3_600_000_000_000i64;
+    let mut nights = 0;
+    // On the hour, then jumps of hours, a step back of a second, a clock standing still.
+    let offsets = [
+        0,
+        hour,
+        2 * hour,
+        2 * hour - 1_000_000_000,
+        3 * hour,
+        5 * hour,
+        5 * hour,
+    ];
+    for (i, offset) in offsets.into_iter().enumerate() {
+        let now = base + offset;
+        // The event's own `ts` is a lie the host clock replaces.
+        let text = format!(
+            r#"{{"ts":"2001-01-01T12:00:00Z","agent":{{"id":"a"}},"tool":"transfer","args":{{"amount":{i}}}}}"#
+        );
+        let e = DecidedEvent::parse_stamped(&text, now).unwrap();
+        assert_eq!(
+            e.as_str(),
+            govern::vm::event_as_decided(&text, now).unwrap()
+        );
+        assert!(e.as_str().contains(&format!(
+            "\"ts\":\"{}\"",
+            govern::time::format_rfc3339_exact(now)
+        )));
+        p.read_event(&text, &mut ev).unwrap();
+        p.eval_at(&mut ev, now, &mut state, &mut out);
+        if p.decision(&out).verdict == govern::bytecode::model::Verdict::Deny {
+            nights += 1;
+        }
+        log.append_outcome(&e, &p, &out).unwrap();
+    }
+    log.close().unwrap();
+    // 22:30 and 23:30 (twice, the clock stepped back a second) are at night.
+    assert_eq!(nights, 3);
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(text.contains(r#""max_skew_ns":null"#), "{text}");
+    assert!(!text.contains("2001-01-01"), "{text}");
+    let r = replay(std::slice::from_ref(&log_path), &d.join("store"));
+    assert_eq!(r.exit_code(), 0, "{:#?}", r.findings);
+    // Claimed with the default skew, the hour jumps are not believed: replay differs.
+    let other = with_limits(
+        &log_path,
+        serde_json::json!({"max_keys": 100000, "max_skew_ns": 300000000000u64}),
+    );
+    let r = replay(std::slice::from_ref(&other), &d.join("store"));
+    assert_eq!(r.exit_code(), 1, "{:#?}", r.findings);
+    assert_eq!(r.findings[0].check, "replay");
+}
+
+/// The writer shared by several threads, the way a server shares it: one lock over the log
+/// and the stream state, so records are in the order the state saw the decisions; the
+/// canonical event is made outside the lock. A reload in the middle (a `bundle` record and
+/// fresh state). Replay reproduces every decision.
+#[test]
+fn several_threads_share_one_log_and_replay_reproduces_it() {
+    fn shareable<T: Send>() {}
+    shareable::<AuditLog>();
+    shareable::<std::sync::Arc<Program>>();
+    struct Shared {
+        program: std::sync::Arc<Program>,
+        state: State,
+        log: AuditLog,
+        ev: Event,
+        out: Outcome,
+    }
+    let d = dir("threads");
+    let (p1, b1) = program(POLICY);
+    let (p2, b2) = program(&policy2());
+    store(&d.join("store"), &b1);
+    store(&d.join("store"), &b2);
+    let p2 = std::sync::Arc::new(p2);
+    let k = key();
+    let log_path = d.join("audit.jsonl");
+    let (log, _) = AuditLog::open(
+        &log_path,
+        &p1.digest,
+        Options {
+            sync: SyncMode::Batch,
+            key: Some(PrivateKey::from_pem(&k.to_pem().unwrap()).unwrap()),
+            checkpoint_every: Some(16),
+            limits: StreamLimits::trusted_time(),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let shared = std::sync::Mutex::new(Shared {
+        state: p1.new_state_with(log.limits()),
+        program: std::sync::Arc::new(p1),
+        log,
+        ev: Event::default(),
+        out: Outcome::default(),
+    });
+    let base = govern::time::parse_rfc3339("2026-11-23T21:59:00Z").unwrap();
+    let (threads, each) = (4usize, 40usize);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (shared, p2) = (&shared, &p2);
+            s.spawn(move || {
+                for i in 0..each {
+                    let n = t * each + i;
+                    let now = base + (n as i64) * 500_000_000;
+                    let text = event(n);
+                    let e = DecidedEvent::parse_stamped(&text, now).unwrap();
+                    let mut g = shared.lock().unwrap();
+                    let sh = &mut *g;
+                    if t == 1 && i == each / 2 && sh.log.change_bundle(&p2.digest).unwrap() {
+                        sh.program = std::sync::Arc::clone(p2);
+                        sh.state = sh.program.new_state_with(sh.log.limits());
+                    }
+                    sh.program.read_event(e.as_str(), &mut sh.ev).unwrap();
+                    sh.program
+                        .eval_at(&mut sh.ev, now, &mut sh.state, &mut sh.out);
+                    sh.log.append_outcome(&e, &sh.program, &sh.out).unwrap();
+                }
+            });
+        }
+    });
+    let sh = shared.into_inner().unwrap();
+    sh.log.close().unwrap();
+    let r = check(std::slice::from_ref(&log_path), &d.join("store"), &k);
+    assert_eq!(r.exit_code(), 0, "{:#?}", r.findings);
+    assert_eq!(r.bundle_records, 2);
+    assert_eq!(
+        r.verdicts.allow + r.verdicts.deny + r.verdicts.escalate,
+        (threads * each) as u64
+    );
 }
