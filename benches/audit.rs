@@ -64,7 +64,7 @@ fn write_log(
         },
     )
     .unwrap();
-    let mut state = program.new_state();
+    let mut state = program.new_state_with(log.limits());
     let (mut ev, mut out) = (Event::default(), Outcome::default());
     let mut e = DecidedEvent::default();
     let start = Instant::now();

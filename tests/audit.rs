@@ -101,7 +101,7 @@ impl Point {
         )
         .unwrap();
         Point {
-            state: program.new_state(),
+            state: program.new_state_with(log.limits()),
             program,
             ev: Event::default(),
             out: Outcome::default(),
@@ -487,7 +487,7 @@ fn rotated_files_are_read_in_chain_order_whatever_order_they_are_given_in() {
         },
     )
     .unwrap();
-    let mut st = p.new_state();
+    let mut st = p.new_state_with(l.limits());
     let (mut ev, mut out) = (Event::default(), Outcome::default());
     for i in 0..30 {
         let e = DecidedEvent::parse(&event(i)).unwrap();
@@ -575,7 +575,7 @@ fn a_torn_last_line_is_reported_and_the_chain_continues_after_it() {
     assert_eq!(opened.torn.len(), 1);
     assert_eq!(opened.torn[0].bytes, torn.len());
     let mut point = Point {
-        state: p.new_state(),
+        state: p.new_state_with(l.limits()),
         program: p,
         ev: Event::default(),
         out: Outcome::default(),
@@ -656,7 +656,7 @@ fn state_resets_at_bundle_records_and_replay_follows() {
         "the same bundle is no change"
     );
     point.program = p2;
-    point.state = point.program.new_state();
+    point.state = point.program.new_state_with(point.log.limits());
     point.decide(&search(3));
     point.decide(&search(4));
     point.decide(&search(5));

@@ -1,17 +1,30 @@
-//! [`AuditLog`]: the writer every decision point uses.
+//! [`AuditLog`]: the writer every decision point uses (docs/audit.md, "The library API").
 //!
 //! ```text
-//! let (mut log, opened) = AuditLog::open(path, &program.digest, Options::default())?;
+//! // open (or continue) the log: a `bundle` record, fresh state with the recorded limits
+//! let (mut log, opened) = AuditLog::open(path, &program.digest, Options {
+//!     sync: SyncMode::Batch, key: Some(key), checkpoint_every: Some(1000), rotate: None,
+//!     limits: StreamLimits::trusted_time(),        // a point that stamps its own clock
+//! })?;
+//! let mut state = program.new_state_with(log.limits());
+//! // a decision record, before the decision is used (Err: deny, fail closed)
 //! let event = DecidedEvent::parse_stamped(text, now)?;      // the event as decided
-//! program.read_event(event.as_str(), &mut ev)?;             // the VM reads those bytes
-//! program.eval(&ev, &mut state, &mut outcome);
-//! log.append_outcome(&event, &program, &outcome)?;          // before the decision is used
-//! if log.change_bundle(&new.digest)? { state = new.new_state_with(limits); } // reload
-//! log.close()?;                                             // final checkpoint, sync
+//! program.read_event(event.as_str(), &mut ev)?;
+//! program.eval_at(&mut ev, now, &mut state, &mut outcome);  // host time, trusted
+//! log.append_outcome(&event, &program, &outcome)?;
+//! // input that is not an event: log.append_decision(None, &Decision::error(digest, why))?
+//! // a bundle record on reload, and fresh state as replay will have it
+//! if log.change_bundle(&new.digest)? { state = new.new_state_with(log.limits()); }
+//! log.checkpoint()?;                                        // also automatic
+//! let head = log.close()?;                                  // final checkpoint, sync
 //! ```
 //!
-//! Synchronous and single-threaded by design: a decision point that decides concurrently
-//! serialises its appends (and its stateful decisions) in audit order.
+//! **Threads.** `AuditLog` is `Send` and every call takes `&mut self`: a decision point that
+//! decides on several threads keeps the log and the stream state behind **one** lock and
+//! decides and appends in one critical section, so that the records are in the order the
+//! state saw their decisions (replay decides them in that order with one state). The event's
+//! canonical text can be made outside the lock. One log holds one stream: independent
+//! streams take a log each.
 //!
 //! Records go to a file opened with `O_APPEND`, each whole in one `write`: `append_*` writes
 //! its record before it returns; `queue_*` and [`AuditLog::flush`] write a group of records
@@ -63,8 +76,10 @@ pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 /// The most torn lines a log may end with for the writer to continue after them.
 const MAX_TORN: usize = 16;
 
-/// How a log is written.
-#[derive(Debug, Default)]
+/// How a log is written. The default: [`SyncMode::Batch`], no key (no checkpoints), one
+/// file, and [`StreamLimits::trusted_time`] (the default bound on keys, every `ts` believed:
+/// the limits of a live point that stamps its own clock into events).
+#[derive(Debug)]
 pub struct Options {
     pub sync: SyncMode,
     /// Signs checkpoints (every `checkpoint_every` records, at rotation and at close).
@@ -74,9 +89,23 @@ pub struct Options {
     /// Start a new file once the current one holds this many bytes.
     pub rotate: Option<u64>,
     /// The limits of the stream state the decision point decides with (recorded in every
-    /// `bundle` record: replay starts its state with the same). A point that stamps the host
-    /// time into events decides with `max_skew: None`: it believes its own clock.
+    /// `bundle` record: replay starts its state with the same). Make every stream state with
+    /// [`AuditLog::limits`]. A point that stamps the host time into events
+    /// ([`Program::eval_at`]) believes its own clock: `max_skew: None`, the default. A point
+    /// that decides on the events' own `ts` keeps a skew (`StreamLimits::default()`).
     pub limits: StreamLimits,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            sync: SyncMode::default(),
+            key: None,
+            checkpoint_every: None,
+            rotate: None,
+            limits: StreamLimits::trusted_time(),
+        }
+    }
 }
 
 /// Why the log could not be opened or written. After a write error the log refuses every
@@ -404,8 +433,8 @@ impl AuditLog {
 
     /// Puts `bundle` in force. Returns `true` when it differs from the bundle in force: a
     /// `bundle` record was appended, and the caller must decide what follows with fresh
-    /// stream state (`program.new_state_with(limits)`, the limits of the log), as replay will. The same digest again changes
-    /// nothing.
+    /// stream state (`program.new_state_with(log.limits())`), as replay will. The same
+    /// digest again changes nothing.
     pub fn change_bundle(&mut self, bundle: &str) -> Result<bool, AuditError> {
         if !record::is_digest(bundle) {
             return Err(AuditError::new(
