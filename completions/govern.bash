@@ -183,7 +183,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__eval)
-            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --max-keys --clock --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --color --help --version"
+            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --state --max-keys --clock --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -202,6 +202,10 @@ _govern() {
                     return 0
                     ;;
                 --signature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -705,7 +709,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__simulate)
-            opts="-j -h -V --policy --bundle --baseline --baseline-bundle --mcp-pair --input-format --format --fail-on --max-errors --jobs --no-progress --stats --trust --max-keys --color --help --version"
+            opts="-j -h -V --policy --bundle --baseline --baseline-bundle --mcp-pair --input-format --format --fail-on --max-errors --jobs --no-progress --stats --trust --state --max-keys --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -759,6 +763,10 @@ _govern() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-keys)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -775,7 +783,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__test)
-            opts="-o -h -V --filter --format --coverage --min-coverage --watch --record --output --policy --trust --color --help --version"
+            opts="-o -h -V --filter --format --coverage --min-coverage --watch --record --output --policy --trust --state --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -810,6 +818,10 @@ _govern() {
                     return 0
                     ;;
                 --trust)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -80,6 +80,7 @@ complete -c govern -n "__fish_govern_using_subcommand test" -l record -d 'Record
 complete -c govern -n "__fish_govern_using_subcommand test" -s o -l output -d 'Where --record writes the suite (atomically)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -l policy -d 'The policies --record decides with (files or directories; repeat for several)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -l trust -d 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -l state -d 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
@@ -101,6 +102,7 @@ complete -c govern -n "__fish_govern_using_subcommand eval" -l bundle -d 'A comp
 complete -c govern -n "__fish_govern_using_subcommand eval" -l policy -d 'Policy files or directories to compile and evaluate with (repeat for several)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l trust -d 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l signature -d 'The bundle\'s signature file, with --trust (default: BUNDLE.sig.json)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand eval" -l state -d 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l max-keys -d 'The most keys each count, sum or seen holds in the stream state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed' -r
 complete -c govern -n "__fish_govern_using_subcommand eval" -l clock -d 'Where an event\'s time comes from: its own `ts` (`event`), or this machine\'s clock, written into `ts` before deciding (`host`, as a live decision point keeps time)' -r -f -a "event\t'The event\'s own `ts`'
 host\t'The host\'s clock, written into the event\'s `ts` (replacing any it had)'"
@@ -150,6 +152,7 @@ complete -c govern -n "__fish_govern_using_subcommand simulate" -l fail-on -d 'C
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l max-errors -d 'Skip up to N bad records (counted in the report) instead of stopping at the first' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -s j -l jobs -d 'Threads that parse events (default: the number of cores). Output does not depend on it' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l trust -d 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted' -r -F
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l state -d 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded' -r -F
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l max-keys -d 'The most keys each count, sum or seen holds in a stream\'s state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed, and the report says how many records were refused' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''

@@ -107,22 +107,26 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines.
-Stateful rules (count, sum, seen) carry their state from one event to the next. Windows run on
-stream time: an event whose `ts` lies more than 5 minutes from it (and is not confirmed by the
-next event) is decided with `ts` unknown, and a warning says how many were (under --clock host
-every event happens at the host's time, which is believed). Each count, sum and seen holds at
-most --max-keys keys; a record beyond that is refused, the keys it could not hold are unknown
-(rules fail closed), and a warning says so.
+Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines; an
+event is at most 32 MiB (docs/limits.md). Stateful rules (count, sum, seen) carry their state
+from one event to the next. Windows run on stream time: an event whose `ts` lies more than 5
+minutes from it (and is not confirmed by the next event) is decided with `ts` unknown, and a
+warning says how many were (under --clock host every event happens at the host's time, which
+is believed). Each count, sum and seen holds at most --max-keys keys; a record beyond that is
+refused, the keys it could not hold are unknown (rules fail closed), and a warning says so.
+
+With --trust, the bundle must be signed by keys the trust file accepts, under its own name (its
+file name without .govb); with --state too, not older than the last version of that name
+loaded (newer versions are recorded).
 
 With --audit-log, every decision is first appended to the log (docs/audit.md) with the event as
 it was decided (with the host time in `ts` under --clock host); `govern replay-audit` verifies
 the log and decides every event again. If a record cannot be written, that event and every
 later one are decided `deny`.
 
-Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
-its line number and decided `deny`, and the others are still decided) or when --trust is given
-and the bundle is unsigned or its signature does not verify (then no event is read), when the
+Exit status: 0 when every event was decided, 2 on bad input (a bad event line, or one longer
+than the limit, is reported with its line number and decided `deny`, and the others are still
+decided) or when --trust is given and the bundle is refused (then no event is read), when the
 audit log cannot be opened or written, and when the decisions cannot be written (a full disk;
 a reader that goes away is not an error). With --exit-code: 0 when every decision is allow, 1
 when any is deny, 3 when any is escalate and none deny, 2 on errors.
@@ -130,7 +134,7 @@ when any is deny, 3 when any is escalate and none deny, 2 on errors.
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
   echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain
-  govern eval --bundle p.govb --trust trust.yaml testdata/events.jsonl
+  govern eval --bundle p.govb --trust trust.yaml --state seen.json testdata/events.jsonl
   govern eval --bundle p.govb --clock host --audit-log audit.jsonl --audit-key keys/point.key")]
 #[command(group(clap::ArgGroup::new("program").required(true).args(["bundle", "policy"])))]
 pub struct EvalArgs {
@@ -168,6 +172,11 @@ pub struct EvalArgs {
     /// The bundle's signature file, with --trust (default: BUNDLE.sig.json).
     #[arg(long, value_name = "FILE", requires = "trust")]
     pub signature: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
 
     /// The most keys each count, sum or seen holds in the stream state (keys with an event in
     /// the window). Beyond it, new keys are unknown: rules on them fail closed.
@@ -543,6 +552,11 @@ pub struct TestArgs {
     /// that verifies against this trust file (see `govern verify`).
     #[arg(long, value_name = "FILE", conflicts_with = "record")]
     pub trust: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -762,8 +776,9 @@ The report counts decisions by verdict, tool, agent and determining rule, and co
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
 every flip, by rule and tool, with example events and their file and line.
 
-A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message) stops
-the run with its file and line; --max-errors N skips up to N of them and counts them.
+A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message, a line
+longer than 32 MiB) stops the run with its file and line; --max-errors N skips up to N of them
+and counts them.
 
 Exit status: 0 when every gate passes (or none is given), 1 when a --fail-on gate fails, 2 on
 errors (bad policies, unreadable traces, a bad record beyond --max-errors, no events at all).
@@ -840,6 +855,11 @@ pub struct SimulateArgs {
     /// (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted.
     #[arg(long, value_name = "FILE", requires = "bundle", conflicts_with_all = ["policy", "baseline"])]
     pub trust: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
 
     /// The most keys each count, sum or seen holds in a stream's state (keys with an event in
     /// the window). Beyond it, new keys are unknown: rules on them fail closed, and the report

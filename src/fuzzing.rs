@@ -30,7 +30,13 @@ pub fn parse(data: &[u8]) -> Result<(), String> {
 
 /// Untrusted bundle bytes → decode and, when they verify, load and run. The checksum is
 /// recomputed first so that mutations reach the structural checks behind it.
+///
+/// What a verified bundle may cost is checked too: the decoder's figures must be those of the
+/// model it returns and within the bounds, and each decision of the sample events must stay
+/// within them, in steps (tests made, work, leaves and items merged) and in memory (the
+/// decision's lists and the scratch buffers, against the event's size).
 pub fn decode(data: &[u8]) -> Result<(), String> {
+    use crate::bytecode::cost::{self, Cost};
     let _ = crate::bytecode::decode(data);
     let mut fixed = data.to_vec();
     if fixed.len() >= 40 {
@@ -41,20 +47,86 @@ pub fn decode(data: &[u8]) -> Result<(), String> {
             t.copy_from_slice(&sum);
         }
     }
-    let Ok(model) = crate::bytecode::decode(&fixed) else {
+    let Ok((model, costed)) = crate::bytecode::decode::decode_costed(&fixed, true) else {
         return Ok(());
     };
+    // The decoder's figures are the model's; only the bytes built can be more, when the
+    // string table holds strings nothing refers to (the encoder never writes any), and they
+    // are exactly the model's once it is encoded again.
+    let of_model = Cost::of(&model);
+    if of_model.decision != costed.decision
+        || (of_model.regexes, of_model.regex_source) != (costed.regexes, costed.regex_source)
+        || of_model.materialised > costed.materialised
+    {
+        return Err(format!(
+            "the decoder counted {costed:?} but the model it returned costs {of_model:?}"
+        ));
+    }
+    let again = crate::bytecode::encode(&model);
+    match crate::bytecode::decode::decode_costed(&again, true) {
+        Ok((_, c)) if c == of_model => {}
+        Ok((_, c)) => {
+            return Err(format!(
+                "the model costs {of_model:?} but decoding it again counts {c:?}"
+            ));
+        }
+        // Strings nothing refers to made the original longer, and its allowance larger.
+        Err(e)
+            if again.len() < fixed.len() && e.message.contains("bytes of strings and checks") => {}
+        Err(e) => return Err(format!("a verified model does not verify again: {e}")),
+    }
+    if let Err(e) = costed.check(fixed.len()) {
+        return Err(format!("a bundle above a bound was accepted: {e}"));
+    }
+    let checks = cost::leaf_checks(&model);
+    let work: Vec<u64> = model.vars.iter().map(cost::var_work).collect();
     let Ok(program) = Program::from_model(model, "sha256:fuzz".into()) else {
         return Ok(());
     };
     let mut state = program.new_state();
     let mut event = Event::default();
     let mut out = Outcome::default();
+    let mut trace = Vec::new();
+    let longest = SAMPLE_EVENTS.iter().map(|e| e.len()).max().unwrap_or(0);
+    let d = costed.decision;
     for text in SAMPLE_EVENTS {
-        if program.read_event(text, &mut event).is_ok() {
-            program.eval(&event, &mut state, &mut out);
-            let mut line = String::new();
-            program.write_json(&out, &mut line);
+        if program.read_event(text, &mut event).is_err() {
+            continue;
+        }
+        trace.clear();
+        program.eval_traced(&event, &mut state, &mut out, &mut trace);
+        let mut line = String::new();
+        program.write_json(&out, &mut line);
+        let tests = trace.len() as u64;
+        let done: u64 = trace
+            .iter()
+            .map(|s| work.get(s.var as usize).copied().unwrap_or(u64::MAX))
+            .fold(0, u64::saturating_add);
+        let leaves = out.leaves.len() as u64;
+        let merged: u64 = out
+            .leaves
+            .iter()
+            .map(|&l| {
+                let items = program.model.leaves.get(l as usize).map_or(0, Vec::len) as u64;
+                1 + items + checks.get(l as usize).copied().unwrap_or(0)
+            })
+            .fold(0, u64::saturating_add);
+        if tests > d.tests || done > d.work || leaves > d.leaves || merged > d.merged {
+            return Err(format!(
+                "a decision went past the worst case the verifier computed: {tests} tests, {done} work, {leaves} leaves, {merged} merged against {d:?}"
+            ));
+        }
+        // Memory: the decision's lists grow with what it merges, the scratch buffers with
+        // the event (each holds a value at most 3 times longer after a change of case;
+        // capacities at most double what they hold).
+        let lists = out.heap_bytes() as u64;
+        let lists_budget = 64 * d.merged.saturating_add(program.model.slots.len() as u64) + 4096;
+        let scratch = Program::scratch_bytes(&state) as u64;
+        let scratch_budget = 4 * 6 * longest as u64 + 16 * d.leaves + 4096;
+        if lists > lists_budget || scratch > scratch_budget {
+            return Err(format!(
+                "a decision took more memory than its budget: lists {lists} bytes (budget {lists_budget}), scratch {scratch} bytes (budget {scratch_budget})"
+            ));
         }
     }
     Ok(())
@@ -127,6 +199,8 @@ const SAMPLE_EVENTS: &[&str] = &[
     r#"{"tool":"transfer","args":{"amount":5000,"to":"x","path":"/etc/shadow","url":"https://a.evil.com"},"agent":{"id":"a","trust":600,"roles":["admin"]},"session":"s","ts":"2026-11-23T23:00:00Z"}"#,
     r#"{}"#,
     r#"{"tool":7,"args":"x","agent":[],"labels":["pii"],"content":"x"}"#,
+    // Characters whose upper case is longer (ΐ → Ϊ́, ß → SS) and a path to resolve.
+    r#"{"tool":"ΐßİﬃ","a":"ΐΐΐΐ","b":"/a/./b/../../c","args":{"path":"ΐßİ/../x","url":"HTTPS://ΐ.example/"},"agent":{"id":"ßß"}}"#,
 ];
 
 /// Untrusted MCP log bytes → the trace reader, as one log and as two one-direction logs

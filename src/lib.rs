@@ -18,6 +18,7 @@ pub mod diag;
 pub mod fmt;
 pub mod fsutil;
 pub mod fuzzing;
+pub mod limits;
 pub mod lint;
 pub mod mcp;
 pub mod pipeline;

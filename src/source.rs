@@ -86,7 +86,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
     });
     let mut files = Vec::with_capacity(named.len());
     for (name, p, recorded) in named {
-        match std::fs::read(&p) {
+        match crate::limits::read_file(&p, crate::limits::POLICY_FILE) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => files
                     .push(SourceFile::new(name.clone(), without_bom(text)).with_recorded(recorded)),

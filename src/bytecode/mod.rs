@@ -10,9 +10,11 @@
 //! Decoding treats the bytes as untrusted: every length is checked against what remains, every
 //! index against its table, every branch must jump forward to a later node whose variable comes
 //! later in the order (so evaluation always ends, testing each variable at most once per walk),
-//! the worst-case number of tests one decision can make is computed and bounded, and the
-//! decoder never panics. `docs/bytecode.md` documents every field.
+//! what the program may cost is computed and bounded before it is built or run ([`cost`]:
+//! bytes built at load, regexes, the work and the merging of one decision), and the decoder
+//! never panics. `docs/bytecode.md` documents every field.
 
+pub mod cost;
 pub mod decode;
 pub mod encode;
 pub mod listing;

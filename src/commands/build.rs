@@ -46,6 +46,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> u8 {
         out.write_str(&crate::bytecode::listing::listing(
             &built.program.model,
             &built.program.digest,
+            built.bytes.len(),
         ));
         out.line("");
     }

@@ -17,7 +17,12 @@ use crate::vm::{Event, Outcome, Program, State, Step, StreamLimits};
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     let program = match (&args.bundle, &args.trust) {
         (Some(path), Some(trust)) => {
-            match crate::pipeline::load_signed_bundle(path, args.signature.as_deref(), trust) {
+            let t = crate::pipeline::Trusted {
+                trust,
+                signature: args.signature.as_deref(),
+                state: args.state.as_deref(),
+            };
+            match crate::pipeline::load_signed_bundle(path, t) {
                 Ok(p) => p,
                 Err(diags) => {
                     ctx.report(&diags, DiagFormat::Human);
@@ -467,23 +472,43 @@ impl Run<'_> {
 const NOT_CLOSED: &str = "unexpected end of input: the JSON object is not closed";
 
 /// Feeds each event's text to `sink` with its first line number. JSONL unless the first value
-/// spans lines, in which case values may span lines.
+/// spans lines, in which case values may span lines. An event larger than the limit
+/// ([`crate::limits::EVENT`]) is reported as such and skipped without being held: a line to its
+/// end, a value over several lines to where it closes.
 pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Result<()> {
+    use crate::limits::{self, Line};
+    let limit = limits::EVENT;
     let mut line_no = 0usize;
     let mut raw = Vec::new();
     // Multi-line mode: decided by the first non-blank line.
     let mut multi: Option<bool> = None;
     let mut pending = String::new();
     let mut pending_start = 0usize;
+    // A value over several lines that grew past the limit: its nesting, to skip to its end.
+    let mut skipping: Option<crate::trace::JsonDepth> = None;
     let probe = crate::vm::Paths::new(&[vec!["ts".to_string()]]);
     let mut scratch = Event::default();
     loop {
-        raw.clear();
-        let n = r.read_until(b'\n', &mut raw)?;
-        if n == 0 {
+        let read = limits::read_line(&mut r, &mut raw, limit)?;
+        if read == Line::End {
             break;
         }
         line_no += 1;
+        if let Line::TooLong { bytes } = read {
+            if !pending.is_empty() {
+                sink.bad(pending_start, NOT_CLOSED);
+                pending.clear();
+            }
+            skipping = None;
+            sink.bad(line_no, &limits::too_long(limit, bytes));
+            continue;
+        }
+        if let Some(depth) = skipping.as_mut() {
+            if depth.feed(&raw) {
+                skipping = None;
+            }
+            continue;
+        }
         let text = match std::str::from_utf8(&raw) {
             Ok(t) => t.trim_end_matches(['\n', '\r']),
             Err(e) => {
@@ -511,6 +536,23 @@ pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Re
             pending_start = line_no;
         }
         let continued = !pending.is_empty();
+        if pending.len() + text.len() + 1 > limit.usize() {
+            sink.bad(
+                pending_start,
+                &format!(
+                    "the event starting here is larger than {}, the limit for {}",
+                    limit.shown(),
+                    limit.what
+                ),
+            );
+            let mut depth = crate::trace::JsonDepth::default();
+            depth.feed(pending.as_bytes());
+            pending.clear();
+            if !depth.feed(&raw) {
+                skipping = Some(depth);
+            }
+            continue;
+        }
         pending.push_str(text);
         pending.push('\n');
         match probe.read(&pending, &mut scratch) {

@@ -22,7 +22,11 @@ use engine::{BadRecord, Counters, Options, Report, Sink, Stop};
 use report::GateResult;
 
 pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
-    let trust = args.trust.as_deref();
+    let trust = args.trust.as_deref().map(|trust| crate::pipeline::Trusted {
+        trust,
+        signature: None,
+        state: args.state.as_deref(),
+    });
     let Some(policy) = load(ctx, args.bundle.as_deref(), &args.policy, trust) else {
         return exit::ERROR;
     };
@@ -197,10 +201,10 @@ fn load(
     ctx: &Ctx,
     bundle: Option<&std::path::Path>,
     paths: &[std::path::PathBuf],
-    trust: Option<&std::path::Path>,
+    trust: Option<crate::pipeline::Trusted<'_>>,
 ) -> Option<Program> {
     match (bundle, trust) {
-        (Some(b), Some(trust)) => match crate::pipeline::load_signed_bundle(b, None, trust) {
+        (Some(b), Some(trust)) => match crate::pipeline::load_signed_bundle(b, trust) {
             Ok(p) => Some(p),
             Err(diags) => {
                 ctx.report(&diags, DiagFormat::Human);

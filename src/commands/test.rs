@@ -50,6 +50,7 @@ fn run_and_print(
     let opts = suite::Options {
         filter: args.filter.clone(),
         trust: args.trust.clone(),
+        state: args.state.clone(),
     };
     let mut r: RunReport = suite::run::run_suites(paths, &opts);
     r.errors.extend(errors);

@@ -14,6 +14,7 @@
 //!    (see `dd`). Common paths stay one walk; the verifier bounds the worst case.
 
 pub mod analysis;
+pub mod bounds;
 mod combine;
 pub mod dd;
 

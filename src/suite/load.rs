@@ -23,7 +23,7 @@ pub const MAX_STREAM_EVENTS: u64 = 1_000_000;
 /// Reads and expands the suite at `path`.
 pub fn load_file(path: &Path) -> Result<Suite, Vec<Diag>> {
     let name = crate::source::display(path);
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::limits::read_file(path, crate::limits::SUITE).map_err(|e| {
         vec![Diag::error(codes::IO, format!("cannot read suite: {e}")).in_file(&name, None)]
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -51,6 +51,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Suite, Vec<Diag>> {
                 .in_file(&name, None)
                 .help("a suite names a `bundle` and lists `tests`; docs/testing.md shows one"),
         ]);
+    }
+    if let Err(e) = crate::limits::check_yaml(text) {
+        let d = Diag::error(codes::YAML, format!("invalid suite: {}", e.message))
+            .help("a suite nests mappings and lists a few levels deep (docs/testing.md)");
+        return Err(vec![at_line_col(
+            d,
+            &source,
+            e.line,
+            Some(e.column),
+            "nested too deeply from here",
+        )]);
     }
     let lines = LineIndex::build(text);
     // Duplicate keys first: serde reports some of them less precisely, others not at all.

@@ -131,6 +131,8 @@ pub struct Options {
     /// When set, every suite's bundle must be a `.govb` whose signature verifies against this
     /// trust file; policy sources are refused.
     pub trust: Option<PathBuf>,
+    /// With `trust`: the state file of last-seen versions (rollbacks refused).
+    pub state: Option<PathBuf>,
 }
 
 /// The suite files under `paths`: files as given, directories searched recursively for

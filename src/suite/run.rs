@@ -28,8 +28,12 @@ pub struct Loaded {
 }
 
 /// Builds (or loads) the bundle a suite names. With a trust file, only a signed `.govb` whose
-/// signature verifies is accepted.
-pub fn load_bundle(spec: &BundleSpec, trust: Option<&Path>) -> Result<Loaded, Vec<Diag>> {
+/// signature verifies is accepted (and with a state file, not an older version).
+pub fn load_bundle(
+    spec: &BundleSpec,
+    trust: Option<&Path>,
+    state: Option<&Path>,
+) -> Result<Loaded, Vec<Diag>> {
     match (spec, trust) {
         (BundleSpec::Sources(_), Some(trust)) => Err(vec![
             Diag::error(
@@ -45,7 +49,14 @@ pub fn load_bundle(spec: &BundleSpec, trust: Option<&Path>) -> Result<Loaded, Ve
             )),
         ]),
         (BundleSpec::Compiled(path), Some(trust)) => Ok(Loaded {
-            program: crate::pipeline::load_signed_bundle(path, None, trust)?,
+            program: crate::pipeline::load_signed_bundle(
+                path,
+                crate::pipeline::Trusted {
+                    trust,
+                    signature: None,
+                    state,
+                },
+            )?,
             checked: None,
         }),
         (BundleSpec::Sources(paths), None) => {
@@ -256,7 +267,11 @@ pub fn run_suites(paths: &[PathBuf], opts: &Options) -> RunReport {
         let bi = match report.bundles.iter().position(|b| b.spec == suite.bundle) {
             Some(i) => i,
             None => {
-                let (loaded, errors) = match load_bundle(&suite.bundle, opts.trust.as_deref()) {
+                let (loaded, errors) = match load_bundle(
+                    &suite.bundle,
+                    opts.trust.as_deref(),
+                    opts.state.as_deref(),
+                ) {
                     Ok(l) => (Some(l), Vec::new()),
                     Err(e) => (None, e),
                 };

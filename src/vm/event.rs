@@ -272,7 +272,8 @@ struct PathNode {
     extra: Box<[u32]>,
 }
 
-const MAX_DEPTH: usize = 128;
+/// Objects and arrays nested deeper are refused ([`crate::limits::JSON_NESTING`]).
+const MAX_DEPTH: usize = crate::limits::JSON_NESTING.max as usize;
 
 impl Paths {
     /// Builds the tree for slots given as paths sorted in slot order. `time.*` slots are

@@ -8,11 +8,12 @@
 
 pub mod event;
 pub mod exact;
+mod regexes;
 pub mod state;
 
 use std::fmt;
 
-use regex::Regex;
+use regex_automata::meta::Regex;
 use rustc_hash::FxHashMap;
 
 use crate::bytecode::model::{
@@ -21,16 +22,31 @@ use crate::bytecode::model::{
 };
 use crate::decision::{Decision, Warning, write_json_str};
 pub use event::{Event, EventError, Paths, Val, event_as_decided};
+use regexes::RegexBudget;
 use state::{Rec, RecKind, TrackerValue};
 pub use state::{State, StreamLimits};
 
 /// Why a bundle could not be loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoadError(pub String);
+pub struct LoadError {
+    pub message: String,
+    /// The regex variable that could not be compiled within the bounds, and why, if that is
+    /// why.
+    pub regex: Option<(u32, String)>,
+}
+
+impl LoadError {
+    fn new(message: String) -> LoadError {
+        LoadError {
+            message,
+            regex: None,
+        }
+    }
+}
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -209,6 +225,20 @@ pub struct Outcome {
     merged: Merged,
 }
 
+impl Outcome {
+    /// Bytes the outcome's lists hold on the heap (their capacities), for the checks of the
+    /// `decode` fuzz target.
+    pub fn heap_bytes(&self) -> usize {
+        let m = &self.merged;
+        4 * (self.unknown.capacity()
+            + self.leaves.capacity()
+            + m.determining.capacity()
+            + m.warnings.capacity()
+            + m.matched.capacity()
+            + m.unknown_rules.capacity())
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct Merged {
     determining: Vec<u32>,
@@ -241,13 +271,13 @@ fn k3(b: bool) -> K3 {
 impl Program {
     /// Decodes, verifies and loads a bundle.
     pub fn load(bytes: &[u8]) -> Result<Program, LoadError> {
-        let model = crate::bytecode::decode(bytes).map_err(|e| LoadError(e.to_string()))?;
+        let model = crate::bytecode::decode(bytes).map_err(|e| LoadError::new(e.to_string()))?;
         Program::from_model(model, crate::bytecode::digest(bytes))
     }
 
     /// Loads an already verified model.
     pub fn from_model(model: Model, digest: String) -> Result<Program, LoadError> {
-        let mut bufs = 1usize;
+        let mut regexes = RegexBudget::new(&model);
         let mut vars = Vec::with_capacity(model.vars.len());
         for (i, v) in model.vars.iter().enumerate() {
             let rv = match v {
@@ -258,39 +288,39 @@ impl Program {
                         .map(|(i, c)| (c.as_str().into(), u32::try_from(i).unwrap_or(u32::MAX)))
                         .collect();
                     RVar::Switch {
-                        op: rop(&model, operand, &mut bufs)?,
+                        op: rop(&model, operand)?,
                         table,
                     }
                 }
                 Var::Thresh { operand } => RVar::Thresh {
-                    op: rop(&model, operand, &mut bufs)?,
+                    op: rop(&model, operand)?,
                 },
                 Var::Bool { operand } => RVar::Bool {
-                    op: rop(&model, operand, &mut bufs)?,
+                    op: rop(&model, operand)?,
                 },
                 Var::Has { slot } => RVar::Has { slot: *slot },
                 Var::Pred(p) => RVar::Pred(match p {
                     Pred::Cmp { op, lhs, rhs } => {
-                        let (l, r) = (rop(&model, lhs, &mut bufs)?, rop(&model, rhs, &mut bufs)?);
+                        let (l, r) = (rop(&model, lhs)?, rop(&model, rhs)?);
                         let kind = match (kind(&model, &l), kind(&model, &r)) {
                             (Kind::Num, Kind::Num) => Kind::Num,
                             (Kind::Str, Kind::Str) => Kind::Str,
                             (Kind::Bool, Kind::Bool) => Kind::Bool,
                             _ => {
-                                return Err(LoadError(format!(
+                                return Err(LoadError::new(format!(
                                     "variable {i} compares values of different kinds"
                                 )));
                             }
                         };
                         if kind != Kind::Num && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
-                            return Err(LoadError(format!(
+                            return Err(LoadError::new(format!(
                                 "variable {i} orders values that are not numbers"
                             )));
                         }
                         RPred::Cmp(kind, *op, l, r)
                     }
                     Pred::In { lhs, values } => {
-                        let l = rop(&model, lhs, &mut bufs)?;
+                        let l = rop(&model, lhs)?;
                         let mut vs = Vec::with_capacity(values.len());
                         for v in values {
                             vs.push(match v {
@@ -298,7 +328,7 @@ impl Program {
                                 Operand::Num(n) => Scalar::Num(*n),
                                 Operand::Bool(b) => Scalar::Bool(*b),
                                 _ => {
-                                    return Err(LoadError(format!(
+                                    return Err(LoadError::new(format!(
                                         "variable {i} tests membership in a non-constant"
                                     )));
                                 }
@@ -306,21 +336,21 @@ impl Program {
                         }
                         RPred::In(l, vs)
                     }
-                    Pred::Contains { hay, needle } => RPred::Contains(
-                        rop(&model, hay, &mut bufs)?,
-                        rop(&model, needle, &mut bufs)?,
-                    ),
-                    Pred::StartsWith { lhs, rhs } => RPred::StartsWith(
-                        rop(&model, lhs, &mut bufs)?,
-                        rop(&model, rhs, &mut bufs)?,
-                    ),
+                    Pred::Contains { hay, needle } => {
+                        RPred::Contains(rop(&model, hay)?, rop(&model, needle)?)
+                    }
+                    Pred::StartsWith { lhs, rhs } => {
+                        RPred::StartsWith(rop(&model, lhs)?, rop(&model, rhs)?)
+                    }
                     Pred::EndsWith { lhs, rhs } => {
-                        RPred::EndsWith(rop(&model, lhs, &mut bufs)?, rop(&model, rhs, &mut bufs)?)
+                        RPred::EndsWith(rop(&model, lhs)?, rop(&model, rhs)?)
                     }
                     Pred::Regex { lhs, regex, .. } => {
-                        let re = crate::check::pattern::build_regex(regex)
-                            .map_err(|e| LoadError(format!("variable {i}: regex refused: {e}")))?;
-                        RPred::Regex(rop(&model, lhs, &mut bufs)?, re)
+                        let re = regexes.compile(regex).map_err(|e| LoadError {
+                            message: format!("variable {i}: regex refused: {e}"),
+                            regex: u32::try_from(i).ok().map(|i| (i, e)),
+                        })?;
+                        RPred::Regex(rop(&model, lhs)?, re)
                     }
                 }),
             };
@@ -446,10 +476,18 @@ impl Program {
             leaves,
             slot_names,
             slot_rank,
-            bufs: bufs * 2,
+            // Two buffers for each side of a comparison (see `eval_str`).
+            bufs: 4,
             digest,
             model,
         })
+    }
+
+    /// Bytes of scratch space a stream's state holds for decisions (string buffers and the
+    /// stack of walks), for the checks of the `decode` fuzz target.
+    pub fn scratch_bytes(st: &State) -> usize {
+        st.bufs.iter().map(String::capacity).sum::<usize>()
+            + st.pending.capacity() * std::mem::size_of::<Target>()
     }
 
     /// Fresh state for a new stream, with the default [`StreamLimits`].
@@ -1065,29 +1103,58 @@ impl Program {
         }
     }
 
+    /// A string value. Functions apply from the innermost out, each reading the buffer the
+    /// one before wrote and writing the other: two buffers whatever the nesting, so a decision
+    /// holds at most two copies of a value per operand.
     fn eval_str<'a>(
         &'a self,
         op: &'a ROp,
         ev: &'a Event,
         bufs: &'a mut [String],
     ) -> Option<&'a str> {
-        match op {
-            ROp::Slot(slot, Ty::String) => ev.str_of(ev.val(*slot)),
-            ROp::Str(s) => Some(s),
-            ROp::Func(f, arg) if *f != Func::Len => {
-                let (out, rest) = bufs.split_first_mut()?;
-                let inner = self.eval_str(arg, ev, rest)?;
-                match f {
-                    Func::Lower => crate::builtins::lower_into(inner, out),
-                    Func::Upper => crate::builtins::upper_into(inner, out),
-                    Func::NormPath => crate::builtins::norm_path_into(inner, out),
-                    Func::UrlHost => crate::builtins::url_host_into(inner, out),
-                    Func::Len => return None,
-                }
-                Some(out.as_str())
+        let mut base = op;
+        let mut depth = 0usize;
+        while let ROp::Func(f, arg) = base {
+            if *f == Func::Len {
+                return None;
             }
-            _ => None,
+            depth += 1;
+            base = arg;
         }
+        let value: &'a str = match base {
+            ROp::Slot(slot, Ty::String) => ev.str_of(ev.val(*slot))?,
+            ROp::Str(s) => s,
+            _ => return None,
+        };
+        if depth == 0 {
+            return Some(value);
+        }
+        let [a, b, ..] = bufs else {
+            return None;
+        };
+        let (mut out, mut last) = (a, b);
+        for k in 0..depth {
+            // The k-th function from the inside is `depth - 1 - k` steps below the top.
+            let mut at = op;
+            for _ in 0..depth - 1 - k {
+                if let ROp::Func(_, arg) = at {
+                    at = arg;
+                }
+            }
+            let ROp::Func(f, _) = at else {
+                return None;
+            };
+            let input: &str = if k == 0 { value } else { last.as_str() };
+            match f {
+                Func::Lower => crate::builtins::lower_into(input, out),
+                Func::Upper => crate::builtins::upper_into(input, out),
+                Func::NormPath => crate::builtins::norm_path_into(input, out),
+                Func::UrlHost => crate::builtins::url_host_into(input, out),
+                Func::Len => return None,
+            }
+            std::mem::swap(&mut out, &mut last);
+        }
+        Some(last.as_str())
     }
 
     fn eval_num(
@@ -1355,26 +1422,20 @@ fn rank(v: Verdict) -> u8 {
     }
 }
 
-fn rop(model: &Model, o: &Operand, bufs: &mut usize) -> Result<ROp, LoadError> {
-    fn go(model: &Model, o: &Operand, depth: usize, bufs: &mut usize) -> Result<ROp, LoadError> {
-        *bufs = (*bufs).max(depth + 1);
-        Ok(match o {
-            Operand::Slot { slot, ty } => ROp::Slot(*slot, *ty),
-            Operand::Str(s) => ROp::Str(s.as_str().into()),
-            Operand::Num(n) => ROp::Num(*n),
-            Operand::Bool(b) => ROp::Bool(*b),
-            Operand::Func { func, arg } => {
-                ROp::Func(*func, Box::new(go(model, arg, depth + 1, bufs)?))
+fn rop(model: &Model, o: &Operand) -> Result<ROp, LoadError> {
+    Ok(match o {
+        Operand::Slot { slot, ty } => ROp::Slot(*slot, *ty),
+        Operand::Str(s) => ROp::Str(s.as_str().into()),
+        Operand::Num(n) => ROp::Num(*n),
+        Operand::Bool(b) => ROp::Bool(*b),
+        Operand::Func { func, arg } => ROp::Func(*func, Box::new(rop(model, arg)?)),
+        Operand::Tracker(t) => {
+            if model.trackers.get(*t as usize).is_none() {
+                return Err(LoadError::new(format!("tracker {t} does not exist")));
             }
-            Operand::Tracker(t) => {
-                if model.trackers.get(*t as usize).is_none() {
-                    return Err(LoadError(format!("tracker {t} does not exist")));
-                }
-                ROp::Tracker(*t)
-            }
-        })
-    }
-    go(model, o, 0, bufs)
+            ROp::Tracker(*t)
+        }
+    })
 }
 
 fn kind(model: &Model, op: &ROp) -> Kind {
