@@ -48,3 +48,8 @@ fn mcp_log_corpus() {
 fn mcp_import_corpus() {
     replay("mcp_import", govern::fuzzing::mcp_import);
 }
+
+#[test]
+fn audit_log_corpus() {
+    replay("audit_log", govern::fuzzing::audit_log);
+}
