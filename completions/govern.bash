@@ -709,7 +709,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__simulate)
-            opts="-j -h -V --policy --bundle --baseline --baseline-bundle --mcp-pair --input-format --format --fail-on --max-errors --jobs --no-progress --stats --trust --state --max-keys --color --help --version"
+            opts="-j -h -V --policy --bundle --baseline --baseline-bundle --mcp-pair --input-format --format --fail-on --max-errors --dump-events --jobs --no-progress --stats --trust --state --max-keys --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -751,6 +751,10 @@ _govern() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --dump-events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -783,7 +787,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__test)
-            opts="-o -h -V --filter --format --coverage --min-coverage --watch --record --output --policy --trust --state --color --help --version"
+            opts="-o -h -V --filter --format --coverage --min-coverage --min-blocked --watch --record --output --policy --trust --state --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -798,6 +802,10 @@ _govern() {
                     return 0
                     ;;
                 --min-coverage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-blocked)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -76,6 +76,7 @@ complete -c govern -n "__fish_govern_using_subcommand test" -l format -d 'How to
 json\t'One JSON document with every case, failure and error'
 junit\t'JUnit XML, for CI test reporters'"
 complete -c govern -n "__fish_govern_using_subcommand test" -l min-coverage -d 'Fail (exit 1) when rule coverage is below P percent (0-100)' -r
+complete -c govern -n "__fish_govern_using_subcommand test" -l min-blocked -d 'Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of failing on it, and fail (exit 1) when fewer than P percent of any variant\'s attacks are blocked. Benign cases that are not allowed still fail' -r
 complete -c govern -n "__fish_govern_using_subcommand test" -l record -d 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -s o -l output -d 'Where --record writes the suite (atomically)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -l policy -d 'The policies --record decides with (files or directories; repeat for several)' -r -F
@@ -150,6 +151,7 @@ json\t'The report as one JSON document'
 jsonl\t'One decision per event (JSON lines) with its source file and line; no report'"
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l fail-on -d 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l max-errors -d 'Skip up to N bad records (counted in the report) instead of stopping at the first' -r
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l dump-events -d 'Write every decided event, as read from the traces (OTLP spans and MCP messages turned into events), to FILE: one JSON object per line, in decision order (line N is the event of the N-th `--format jsonl` decision). Written atomically' -r -F
 complete -c govern -n "__fish_govern_using_subcommand simulate" -s j -l jobs -d 'Threads that parse events (default: the number of cores). Output does not depend on it' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l trust -d 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted' -r -F
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l state -d 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded' -r -F

@@ -497,13 +497,20 @@ interpreter; a disagreement between them is reported as an internal error.
 Rule coverage is the percentage of rules that decided at least one event of the run (for warn
 rules: warned); leaf coverage is the percentage of decision-diagram leaves reached.
 
-Exit status: 0 when every case passes (and coverage meets --min-coverage), 1 when a case fails
-or coverage is below the minimum, 2 when a suite or its policies have errors (bad YAML, unknown
-fields, impossible expectations, policies that do not compile) or on I/O errors.
+Red-team corpora mark cases `kind: attack` (must be denied or escalated) or `kind: benign` (must
+be allowed) and may run every case under several `variants`; the report then shows the attacks
+blocked and the benign cases allowed per variant.
+
+Exit status: 0 when every case passes (and coverage meets --min-coverage, and every variant
+blocks --min-blocked percent of its attacks), 1 when a case fails (with --min-blocked, an
+allowed attack is counted, not failed) or a minimum is not met, 2 when a suite or its policies
+have errors (bad YAML, unknown fields, impossible expectations, policies that do not compile)
+or on I/O errors.
 
 Examples:
   govern test policies/
   govern test policies/ --coverage --min-coverage 100
+  govern test testdata/redteam/ --min-blocked 95
   govern test . --filter payments --format junit > report.xml
   govern test --record traces/today.jsonl --policy policies/ -o regress/today.test.yaml
   govern test policies/ --watch")]
@@ -529,6 +536,12 @@ pub struct TestArgs {
     /// Fail (exit 1) when rule coverage is below P percent (0-100).
     #[arg(long, value_name = "P", value_parser = parse_percent)]
     pub min_coverage: Option<f64>,
+
+    /// Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of
+    /// failing on it, and fail (exit 1) when fewer than P percent of any variant's attacks are
+    /// blocked. Benign cases that are not allowed still fail.
+    #[arg(long, value_name = "P", value_parser = parse_percent)]
+    pub min_blocked: Option<f64>,
 
     /// Re-run the affected suites whenever a .gov or suite file under the paths (or their
     /// bundles) changes.
@@ -774,7 +787,13 @@ reads standard input. An MCP connection logged as two one-direction files is one
 
 The report counts decisions by verdict, tool, agent and determining rule, and compares them with
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
-every flip, by rule and tool, with example events and their file and line.
+every flip, by rule and tool, with example events and their file and line. It shows which
+attributes were unknown (absent or mistyped), to which rules, and how many decisions that decided.
+
+OTLP spans inherit `session` and `agent` from their ancestors in the trace (the conversation and
+the agent live on the `invoke_agent` span, not on the tool spans beneath it). Tool arguments cut
+short by an SDK's attribute length limit are decided with `args` unknown and counted.
+--dump-events FILE writes the events as they were derived, to see what the policy saw.
 
 A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message, a line
 longer than 32 MiB) stops the run with its file and line; --max-errors N skips up to N of them
@@ -788,6 +807,7 @@ Examples:
   govern simulate --policy policies/ --baseline old-policies/ traces/ --fail-on new-allow
   govern simulate --bundle p.govb --format json --fail-on 'deny-rate>5%' week.jsonl.gz
   govern simulate --bundle p.govb --input-format otel --format jsonl spans.json > decisions.jsonl
+  govern simulate --bundle p.govb spans.jsonl --dump-events events.jsonl
   govern simulate --policy policies/ --mcp-pair client-sent.jsonl server-sent.jsonl")]
 pub struct SimulateArgs {
     /// Policy files or directories to compile and simulate (repeat for several).
@@ -837,6 +857,12 @@ pub struct SimulateArgs {
     /// Skip up to N bad records (counted in the report) instead of stopping at the first.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_errors: u64,
+
+    /// Write every decided event, as read from the traces (OTLP spans and MCP messages
+    /// turned into events), to FILE: one JSON object per line, in decision order (line N
+    /// is the event of the N-th `--format jsonl` decision). Written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub dump_events: Option<PathBuf>,
 
     /// Threads that parse events (default: the number of cores). Output does not depend on it.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]

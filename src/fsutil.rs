@@ -69,6 +69,79 @@ pub fn write_atomic(dest: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<
     Ok(())
 }
 
+/// A file written in pieces and put in place whole by [`AtomicFile::commit`], as
+/// [`write_atomic`] does for bytes in memory (special files are written in place, symbolic
+/// links followed). Dropped without a commit, it leaves the destination as it was.
+pub struct AtomicFile {
+    out: io::BufWriter<fs::File>,
+    /// The temporary file and where it goes; `None` when writing in place.
+    rename: Option<(PathBuf, PathBuf)>,
+}
+
+impl AtomicFile {
+    pub fn create(dest: &Path, mode: Option<u32>) -> io::Result<AtomicFile> {
+        let resolved;
+        let dest = match fs::metadata(dest) {
+            Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+                let f = fs::OpenOptions::new().write(true).open(dest)?;
+                return Ok(AtomicFile {
+                    out: io::BufWriter::new(f),
+                    rename: None,
+                });
+            }
+            Ok(_) if fs::symlink_metadata(dest)?.file_type().is_symlink() => {
+                resolved = fs::canonicalize(dest)?;
+                resolved.as_path()
+            }
+            _ => dest,
+        };
+        let tmp = temp_beside(dest);
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(mode.unwrap_or(0o644));
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let f = opts.open(&tmp)?;
+        Ok(AtomicFile {
+            out: io::BufWriter::with_capacity(256 * 1024, f),
+            rename: Some((tmp, dest.to_path_buf())),
+        })
+    }
+
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.out.flush()?;
+        let Some((tmp, dest)) = self.rename.take() else {
+            return Ok(());
+        };
+        let done = self
+            .out
+            .get_ref()
+            .sync_all()
+            .and_then(|()| fs::rename(&tmp, &dest));
+        if done.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        done
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if let Some((tmp, _)) = self.rename.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
 /// Like [`write_atomic`], but fails with `AlreadyExists` instead of replacing a file.
 pub fn write_new_atomic(dest: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
     let tmp = temp_beside(dest);
@@ -140,6 +213,17 @@ mod tests {
                 0o600
             );
         }
+        // Written in pieces: nothing there until the commit; nothing left without one.
+        let c = dir.join("c.jsonl");
+        let mut f = AtomicFile::create(&c, None).unwrap();
+        f.write_all(b"{}\n").unwrap();
+        assert!(!c.exists());
+        f.commit().unwrap();
+        assert_eq!(fs::read(&c).unwrap(), b"{}\n");
+        let mut f = AtomicFile::create(&c, None).unwrap();
+        f.write_all(b"partial").unwrap();
+        drop(f);
+        assert_eq!(fs::read(&c).unwrap(), b"{}\n");
         let leftovers: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .filter_map(Result::ok)

@@ -4,6 +4,28 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::{Diag, SourceFile};
 
+/// Whether a file given as policy source is a compiled bundle: `.govb` bytes (they start with
+/// the bundle magic) or a `.govb` name.
+pub fn is_bundle(path: &Path, bytes: &[u8]) -> bool {
+    bytes.starts_with(crate::bytecode::MAGIC)
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("govb"))
+}
+
+/// The error for a bundle where policy sources were expected (`--policy p.govb`,
+/// `govern lint p.govb`, …).
+pub fn bundle_given_as_source(name: &str) -> Diag {
+    Diag::error(
+        "govern::io",
+        "a compiled bundle (`.govb`), not policy source",
+    )
+    .in_file(name, None)
+    .help(format!(
+        "give a bundle with `--bundle {name}` (eval, simulate); `--policy`, `build`, `lint`, `fmt` and `test --record` read `.gov` sources"
+    ))
+}
+
 /// The `.gov` files named by `paths` (files as given, directories searched recursively),
 /// sorted and deduplicated, each read whole. Names are the paths as given, with `/`
 /// separators and no leading `./`, for messages. Bundles record each file by its path
@@ -87,6 +109,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
     let mut files = Vec::with_capacity(named.len());
     for (name, p, recorded) in named {
         match crate::limits::read_file(&p, crate::limits::POLICY_FILE) {
+            Ok(bytes) if is_bundle(&p, &bytes) => errors.push(bundle_given_as_source(&name)),
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => files
                     .push(SourceFile::new(name.clone(), without_bom(text)).with_recorded(recorded)),

@@ -272,7 +272,7 @@ fn usage_errors() {
 
 #[test]
 fn help_texts() {
-    for cmd in ["build", "eval", "replay-audit"] {
+    for cmd in ["build", "eval", "replay-audit", "simulate"] {
         let (text, code) = run(&[cmd, "--help"], "");
         assert_eq!(code, 0);
         snap!(format!("cli_help_{cmd}"), text);
@@ -355,6 +355,105 @@ fn replay_audit_reports() {
     );
     assert_eq!(code, 1, "{text}");
     snap!("cli_replay_audit_tampered", redact(text));
+}
+
+#[test]
+fn a_bundle_given_as_policy_source_says_to_use_bundle() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-bundle-as-source");
+    std::fs::create_dir_all(&dir).unwrap();
+    let at = |p: &str| format!("{ROOT}/{p}");
+    let (policy, events, trace) = (
+        at("testdata/simulate/policy"),
+        at("testdata/events.jsonl"),
+        at("testdata/traces/sample.jsonl"),
+    );
+    let (text, code) = run_in(&dir, &["build", &policy, "-o", "p.govb"], "");
+    assert_eq!(code, 0, "{text}");
+    // Also under another name: the bytes say what it is.
+    std::fs::copy(dir.join("p.govb"), dir.join("p.gov")).unwrap();
+    for args in [
+        vec!["eval", "--policy", "p.govb", &events],
+        vec!["simulate", "--policy", "p.govb", &trace],
+        vec!["simulate", "--policy", "p.gov", &trace],
+        vec!["lint", "p.govb"],
+        vec!["build", "p.govb", "-o", "unused.govb"],
+        vec!["fmt", "--check", "p.govb"],
+        vec![
+            "test",
+            "--record",
+            &trace,
+            "--policy",
+            "p.govb",
+            "-o",
+            "unused.test.yaml",
+        ],
+    ] {
+        let (text, code) = run_in(&dir, &args, "");
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(
+            text.contains("a compiled bundle (`.govb`), not policy source")
+                && text.contains("`--bundle p.gov"),
+            "{args:?}: {text}"
+        );
+    }
+    let (text, code) = run_in(&dir, &["test", "p.govb"], "");
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("a compiled bundle (`.govb`), not a test suite"),
+        "{text}"
+    );
+    assert!(!dir.join("unused.govb").exists());
+}
+
+/// The `gov` block under a README heading.
+fn readme_block(heading: &str) -> String {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let at = readme.find(heading).unwrap();
+    let rest = &readme[at..];
+    let start = rest.find("```gov\n").unwrap() + "```gov\n".len();
+    let end = rest[start..].find("```").unwrap();
+    rest[start..start + end].to_string()
+}
+
+#[test]
+fn the_readme_policy_lints_and_formats_clean() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-readme");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("five.gov"),
+        readme_block("## The language in five minutes"),
+    )
+    .unwrap();
+    let (text, code) = run_in(&dir, &["lint", "--fail-level", "info", "five.gov"], "");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("no findings"), "{text}");
+    let (text, code) = run_in(&dir, &["fmt", "--check", "five.gov"], "");
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn the_readme_exit_code_table_has_every_code() {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let row = regex::Regex::new(r"(?m)^\| `(\d)` \| (.*) \|$").unwrap();
+    let rows: Vec<(String, String)> = row
+        .captures_iter(&readme)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    let codes: Vec<&str> = rows.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["0", "1", "2", "3"], "{rows:?}");
+    assert!(rows[3].1.contains("eval --exit-code"), "{rows:?}");
+    // And the code is what `eval --exit-code` gives for an escalated event.
+    let event = r#"{"action":"tool_call","tool":"transfer_funds","args":{"amount":5000,"to":"x","currency":"EUR"},"agent":{"id":"f","roles":["finance"],"trust":900}}"#;
+    let (text, code) = run(
+        &[
+            "eval",
+            "--policy",
+            "testdata/simulate/policy",
+            "--exit-code",
+        ],
+        event,
+    );
+    assert_eq!(code, 3, "{text}");
 }
 
 /// A rate limit per agent with room for two agents' keys: the third agent's events are decided

@@ -481,10 +481,10 @@ fn unite(m: &mut Manager, diagrams: Vec<NodeRef>) -> NodeRef {
 }
 
 /// Classes of variables in diagram order: cheap tests on attributes first, then tests that
-/// transform strings, then regexes, then anything that depends on the stream: a tracker's
-/// value, and `time.*` (whether an event's `ts` is believed depends on stream time). Within a
-/// class the variables more rules use come first, so shared tests (`tool`, a policy's scope)
-/// sit at the top of the diagram.
+/// transform strings, then regexes and functions that parse, decode or scan their input, then
+/// anything that depends on the stream: a tracker's value, and `time.*` (whether an event's `ts`
+/// is believed depends on stream time). Within a class the variables more rules use come first,
+/// so shared tests (`tool`, a policy's scope) sit at the top of the diagram.
 fn var_class(v: Option<&VarKey>, time_slots: &[u32]) -> u8 {
     let op = |k: &OpKey| op_class(k, time_slots);
     match v {
@@ -512,7 +512,7 @@ fn op_class(k: &OpKey, time_slots: &[u32]) -> u8 {
     match k {
         OpKey::Tracker(_) => 3,
         OpKey::Slot(slot, _) if time_slots.contains(slot) => 3,
-        OpKey::Func(_, inner) => op_class(inner, time_slots).max(1),
+        OpKey::Func(f, inner) => op_class(inner, time_slots).max(if f.is_costly() { 2 } else { 1 }),
         _ => 0,
     }
 }

@@ -233,6 +233,14 @@ impl Synth<'_> {
                     (Func::Upper, V::Str(s)) => V::Str(crate::builtins::upper(&s)),
                     (Func::NormPath, V::Str(s)) => V::Str(crate::builtins::norm_path(&s)),
                     (Func::UrlHost, V::Str(s)) => V::Str(crate::builtins::url_host(&s)),
+                    (f, V::Str(s)) => match crate::builtins::apply(*f, &s)? {
+                        crate::builtins::FnValue::Str(v) => V::Str(v),
+                        crate::builtins::FnValue::Num(n) => V::Num(n),
+                        crate::builtins::FnValue::Bool(b) => V::Bool(b),
+                        crate::builtins::FnValue::List(items) => {
+                            V::List(items.into_iter().map(Json::String).collect())
+                        }
+                    },
                     _ => return None,
                 })
             }

@@ -12,7 +12,8 @@
 //! lines: raw JSONL lines are handed over as they are (the caller parses them, possibly on
 //! other threads); adapters write one synthesized event per line and say where each came
 //! from ([`Origin`]). Memory is bounded by the block size, the longest line
-//! ([`MAX_LINE`]) and, for OTLP, the largest export document ([`MAX_DOCUMENT`]).
+//! ([`MAX_LINE`]) and, for OTLP, the largest export document ([`MAX_DOCUMENT`]) and the
+//! spans held until their trace's root is read ([`otel::MAX_HELD`]).
 //!
 //! Bad input is never skipped here: a record that cannot be read becomes an [`Origin`] with
 //! an error, in its place in the stream, and the caller decides what to do with it.
@@ -202,6 +203,9 @@ pub struct Origin {
     pub column: u32,
     /// Why the record could not be read; its line in [`Block::data`] is then empty.
     pub error: Option<String>,
+    /// The event's tool arguments were cut short by the exporter's attribute length limit:
+    /// it has no `args`, so it is decided with them unknown (OTLP, see [`otel`]).
+    pub truncated: bool,
 }
 
 /// A run of event lines from one input.
@@ -238,6 +242,17 @@ impl Block {
 
     /// Appends a synthesized event.
     pub fn push_event(&mut self, event: &serde_json::Value, line: u64, column: u32) {
+        self.push_derived(event, line, column, false);
+    }
+
+    /// Appends a synthesized event, saying whether its tool arguments were cut short.
+    pub fn push_derived(
+        &mut self,
+        event: &serde_json::Value,
+        line: u64,
+        column: u32,
+        truncated: bool,
+    ) {
         // Serializing a `Value` into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut self.data, event);
         self.data.push(b'\n');
@@ -245,6 +260,7 @@ impl Block {
             line,
             column,
             error: None,
+            truncated,
         });
     }
 
@@ -255,6 +271,7 @@ impl Block {
             line,
             column,
             error: Some(message.into()),
+            truncated: false,
         });
     }
 
@@ -419,7 +436,7 @@ impl TraceReader {
             r.format = r.detect()?;
         }
         r.adapter = match r.format {
-            InputFormat::Otel => Adapter::Otel(otel::Adapter),
+            InputFormat::Otel => Adapter::Otel(otel::Adapter::new()),
             InputFormat::Mcp => Adapter::Mcp(mcp::Adapter::new(&r.name)),
             InputFormat::Audit => Adapter::Audit(Box::default()),
             _ => Adapter::Jsonl,
@@ -675,6 +692,14 @@ impl TraceReader {
         Ok(!self.done)
     }
 
+    /// At the end of an input (or where it breaks off), hands over the events an adapter
+    /// still holds: the whole records before the end are decided.
+    fn finish_adapter(&mut self, b: &mut Block) {
+        if let Adapter::Otel(o) = &mut self.adapter {
+            o.finish(b);
+        }
+    }
+
     /// Ends the block before a line longer than [`MAX_LINE`] that starts at `start` in it
     /// (`seen` bytes of it seen so far; `next` is where the following line starts when its end
     /// was seen). The line becomes a bad record of its own in the next block, and is never
@@ -710,6 +735,7 @@ impl TraceReader {
                 Ok(n) => n,
                 Err(e) => {
                     self.done = true;
+                    self.finish_adapter(b);
                     break Err(self.io_err(&e));
                 }
             };
@@ -724,6 +750,7 @@ impl TraceReader {
                     );
                     self.doc.clear();
                 }
+                self.finish_adapter(b);
                 break Ok(false);
             }
             self.line += 1;
@@ -736,12 +763,16 @@ impl TraceReader {
                 } else {
                     match self.discard_line() {
                         Ok(rest) => line.len() as u64 + rest,
-                        Err(e) => break Err(e),
+                        Err(e) => {
+                            self.finish_adapter(b);
+                            break Err(e);
+                        }
                     }
                 };
                 if !self.doc.is_empty() {
                     // Inside a document over several lines: where it ends is lost with it.
                     self.done = true;
+                    self.finish_adapter(b);
                     break Err(TraceError::new(
                         &self.name,
                         Some(self.line),
@@ -810,6 +841,7 @@ impl TraceReader {
             self.doc.extend_from_slice(&line);
             if self.doc.len() > MAX_DOCUMENT {
                 self.done = true;
+                self.finish_adapter(b);
                 break Err(TraceError::new(
                     &self.name,
                     Some(self.doc_line),
