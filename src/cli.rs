@@ -298,7 +298,8 @@ file's directory). The manifest of every file's SHA-256 is serialized with RFC 8
 signed inside a DSSE envelope, written atomically to TARGET.sig.json or --out.
 
 When the envelope exists, the new signature is added beside the others; the contents, name and
-version must be exactly what was signed before (remove the envelope to sign new contents).
+version must be exactly what was signed before (remove the envelope to sign new contents), and
+--name and --version default to the envelope's. Missing folders of --out are created.
 
 Exit status: 0 when the envelope was written (or already held this key's signature), 2 on
 errors.

@@ -1,7 +1,7 @@
 //! Trace sources: the events `simulate` replays, read in bounded memory with their source
 //! file and line.
 //!
-//! Three formats (FORMATS.md, "Trace events"), all read as JSONL *events*:
+//! Three formats (docs/simulate.md), all read as JSONL *events*:
 //! - **JSONL events**: one request object per line, passed through untouched;
 //! - **OpenTelemetry GenAI spans** exported as OTLP/JSON ([`otel`]);
 //! - **MCP JSON-RPC logs** ([`mcp`]).
