@@ -515,3 +515,46 @@ fn regex_digest(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// The same policy folder named as `policies`, `./policies/`, by its absolute path, and a copy
+/// of it in another folder: one bundle, byte for byte (paths are recorded relative to the root
+/// named), so that a digest pinned in an audit log or a signature means the policy.
+#[test]
+fn the_same_sources_build_the_same_bundle_wherever_they_are_named_or_copied() {
+    let base = tmp("same-digest");
+    let _ = std::fs::remove_dir_all(&base);
+    for folder in ["a/policies/sub", "b/elsewhere/policies/sub"] {
+        std::fs::create_dir_all(base.join(folder)).unwrap();
+    }
+    let brief = std::fs::read_to_string(format!("{ROOT}/testdata/examples/brief.gov")).unwrap();
+    for root in ["a/policies", "b/elsewhere/policies"] {
+        std::fs::write(base.join(root).join("sub/brief.gov"), &brief).unwrap();
+        std::fs::write(
+            base.join(root).join("extra.gov"),
+            "policy extra {\n  rule no_shell: deny when tool == \"shell\" because \"no shells\"\n}\n",
+        )
+        .unwrap();
+    }
+    let a = base.join("a");
+    let absolute = a.join("policies");
+    let builds: [(&std::path::Path, &str); 4] = [
+        (&a, "policies"),
+        (&a, "./policies/"),
+        (&a, absolute.to_str().unwrap()),
+        (&base, "b/elsewhere/policies"),
+    ];
+    let mut bundles = Vec::new();
+    for (i, (dir, path)) in builds.iter().enumerate() {
+        let out = base.join(format!("{i}.govb"));
+        let (text, code) = run_in(dir, &["build", path, "-o", out.to_str().unwrap()], "");
+        assert_eq!(code, 0, "{path}: {text}");
+        bundles.push(std::fs::read(&out).unwrap());
+    }
+    for (i, b) in bundles.iter().enumerate() {
+        assert_eq!(
+            b, &bundles[0],
+            "{} differs from {}",
+            builds[i].1, builds[0].1
+        );
+    }
+}
