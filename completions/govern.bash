@@ -49,6 +49,9 @@ _govern() {
             govern,mcp-import)
                 cmd="govern__subcmd__mcp__subcmd__import"
                 ;;
+            govern,replay-audit)
+                cmd="govern__subcmd__replay__subcmd__audit"
+                ;;
             govern,sign)
                 cmd="govern__subcmd__sign"
                 ;;
@@ -94,6 +97,9 @@ _govern() {
             govern__subcmd__help,mcp-import)
                 cmd="govern__subcmd__help__subcmd__mcp__subcmd__import"
                 ;;
+            govern__subcmd__help,replay-audit)
+                cmd="govern__subcmd__help__subcmd__replay__subcmd__audit"
+                ;;
             govern__subcmd__help,sign)
                 cmd="govern__subcmd__help__subcmd__sign"
                 ;;
@@ -113,7 +119,7 @@ _govern() {
 
     case "${cmd}" in
         govern)
-            opts="-h -V --color --help --version lint fmt explain test build eval simulate diff keygen sign verify keyid mcp-import completions help"
+            opts="-h -V --color --help --version lint fmt explain test build eval replay-audit simulate diff keygen sign verify keyid mcp-import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -131,7 +137,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__build)
-            opts="-o -h -V --output --listing --format --color --help --version"
+            opts="-o -h -V --output --store --listing --format --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -142,6 +148,10 @@ _govern() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -217,7 +227,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__eval)
-            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --state --max-keys --color --help --version"
+            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --state --max-keys --clock --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -244,6 +254,30 @@ _govern() {
                     return 0
                     ;;
                 --max-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --clock)
+                    COMPREPLY=($(compgen -W "event host" -- "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-sync)
+                    COMPREPLY=($(compgen -W "always batch none" -- "${cur}"))
+                    return 0
+                    ;;
+                --audit-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --checkpoint-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-rotate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -295,7 +329,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help)
-            opts="lint fmt explain test build eval simulate diff keygen sign verify keyid mcp-import completions help"
+            opts="lint fmt explain test build eval replay-audit simulate diff keygen sign verify keyid mcp-import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -449,6 +483,20 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help__subcmd__mcp__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__help__subcmd__replay__subcmd__audit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -626,6 +674,56 @@ _govern() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        govern__subcmd__replay__subcmd__audit)
+            opts="-h -V --bundle --bundles --no-replay --key --trust --expect-head --expect-count --against --format --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bundles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-head)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --against)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         govern__subcmd__sign)
             opts="-h --key --out --expires --name --version --created --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -696,7 +794,7 @@ _govern() {
                     return 0
                     ;;
                 --input-format)
-                    COMPREPLY=($(compgen -W "auto jsonl otel mcp" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto jsonl otel mcp audit" -- "${cur}"))
                     return 0
                     ;;
                 --format)

@@ -51,6 +51,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Decide events with a bundle or with policies compiled on the fly.
     Eval(EvalArgs),
+    /// Verify an audit log (hashes, chain, signed checkpoints) and decide every event again.
+    ReplayAudit(ReplayAuditArgs),
     /// Replay recorded traffic through a policy: what it decides, and what changes.
     Simulate(SimulateArgs),
     /// Every request whose decision a policy change flips, proved on the decision diagrams.
@@ -80,7 +82,7 @@ pub enum DiagFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Data files named by `set NAME = file(\"…\")` are read with the policies; each is listed before\nthe digest as `read NAME  sha256:…  (N items, B bytes; set `NAME`)`. Their bytes are part of the\nbundle's source digest, so a changed data file gives another bundle.\n\nExit status: 0 when the bundle was written, 2 when a policy or data file has errors or the bundle\ncannot be written (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing"
+    after_help = "The same policy sources give the same bundle bytes (and digest) wherever they are built: each file\nis recorded by its path relative to the directory named on the command line (a file named\ndirectly, by its file name).\n\nData files named by `set NAME = file(\"…\")` are read with the policies; each is listed before\nthe digest as `read NAME  sha256:…  (N items, B bytes; set `NAME`)`. Their bytes are part of the\nbundle's source digest, so a changed data file gives another bundle.\n\nExit status: 0 when the bundle was written, 2 when a policy or data file has errors or the bundle\ncannot be written (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing\n  govern build policies/ -o policies.govb --store bundles/   # keep every version for replay-audit"
 )]
 pub struct BuildArgs {
     /// Policy files or directories (searched recursively for *.gov).
@@ -88,8 +90,13 @@ pub struct BuildArgs {
     pub paths: Vec<PathBuf>,
 
     /// Where to write the bundle (written atomically).
-    #[arg(short, long, value_name = "FILE")]
-    pub output: PathBuf,
+    #[arg(short, long, value_name = "FILE", required_unless_present = "store")]
+    pub output: Option<PathBuf>,
+
+    /// Also keep the bundle in this folder as `<digest hex>.govb`, where `govern
+    /// replay-audit --bundles DIR` finds it by the digest an audit log names.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
 
     /// Also print a readable disassembly of the bundle.
     #[arg(long)]
@@ -106,25 +113,31 @@ Events are JSON objects, one per line (JSONL), or a single JSON object that may 
 event is at most 32 MiB (docs/limits.md). Stateful rules (count, sum, seen) carry their state
 from one event to the next. Windows run on stream time: an event whose `ts` lies more than 5
 minutes from it (and is not confirmed by the next event) is decided with `ts` unknown, and a
-warning says how many were. Each count, sum and seen holds at most --max-keys keys; a record
-beyond that is refused, the keys it could not hold are unknown (rules fail closed), and a
-warning says so.
+warning says how many were (under --clock host every event happens at the host's time, which
+is believed). Each count, sum and seen holds at most --max-keys keys; a record beyond that is
+refused, the keys it could not hold are unknown (rules fail closed), and a warning says so.
 
 With --trust, the bundle must be signed by keys the trust file accepts, under its own name (its
 file name without .govb); with --state too, not older than the last version of that name
 loaded (newer versions are recorded).
 
+With --audit-log, every decision is first appended to the log (docs/audit.md) with the event as
+it was decided (with the host time in `ts` under --clock host); `govern replay-audit` verifies
+the log and decides every event again. If a record cannot be written, that event and every
+later one are decided `deny`.
+
 Exit status: 0 when every event was decided, 2 on bad input (a bad event line, or one longer
 than the limit, is reported with its line number and decided `deny`, and the others are still
-decided) or when --trust is given and the bundle is refused (then no event is read), and when
-the decisions cannot be written (a full disk; a reader that goes away is not an error). With
---exit-code: 0 when every decision is allow, 1 when any is deny, 3 when any is escalate and
-none deny, 2 on errors.
+decided) or when --trust is given and the bundle is refused (then no event is read), when the
+audit log cannot be opened or written, and when the decisions cannot be written (a full disk;
+a reader that goes away is not an error). With --exit-code: 0 when every decision is allow, 1
+when any is deny, 3 when any is escalate and none deny, 2 on errors.
 
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
   echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain
-  govern eval --bundle p.govb --trust trust.yaml --state seen.json testdata/events.jsonl")]
+  govern eval --bundle p.govb --trust trust.yaml --state seen.json testdata/events.jsonl
+  govern eval --bundle p.govb --clock host --audit-log audit.jsonl --audit-key keys/point.key")]
 #[command(group(clap::ArgGroup::new("program").required(true).args(["bundle", "policy"])))]
 pub struct EvalArgs {
     /// A compiled bundle to evaluate with.
@@ -171,6 +184,83 @@ pub struct EvalArgs {
     /// the window). Beyond it, new keys are unknown: rules on them fail closed.
     #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
     pub max_keys: usize,
+
+    /// Where an event's time comes from: its own `ts` (`event`), or this machine's clock,
+    /// written into `ts` before deciding (`host`, as a live decision point keeps time).
+    #[arg(long, value_enum, default_value_t = Clock::Event)]
+    pub clock: Clock,
+
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// Where the time of an event comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Clock {
+    /// The event's own `ts`.
+    Event,
+    /// The host's clock, written into the event's `ts` (replacing any it had).
+    Host,
+}
+
+/// When audit records reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditSync {
+    /// After every record: a power failure loses nothing that was decided.
+    Always,
+    /// Within 100 ms: a power failure loses at most the last 100 ms of records.
+    Batch,
+    /// When the system writes back: a power failure loses what it had not written.
+    None,
+}
+
+/// Writing an audit log (docs/audit.md), for every command that decides.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Append a hash-chained record of every decision to this audit log, before the
+    /// decision is printed; an existing log is continued (see docs/audit.md).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+
+    /// When records reach the disk. A crash of govern loses no record in any mode.
+    #[arg(long, value_enum, default_value_t = AuditSync::Batch, value_name = "WHEN")]
+    pub audit_sync: AuditSync,
+
+    /// Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every
+    /// --checkpoint-every records, at rotation and at the end.
+    #[arg(long, value_name = "KEY.key", requires = "audit_log")]
+    pub audit_key: Option<PathBuf>,
+
+    /// Records between signed checkpoints [default: 1000].
+    #[arg(long, value_name = "N", requires = "audit_key", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+
+    /// Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`);
+    /// `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, ….
+    #[arg(long, value_name = "SIZE", requires = "audit_log", value_parser = parse_size)]
+    pub audit_rotate: Option<u64>,
+}
+
+/// Parses a size in bytes: a number with an optional `K`, `M` or `G` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mul) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (t.get(..i).unwrap_or(""), 1u64 << 10),
+        Some((i, 'M' | 'm')) => (t.get(..i).unwrap_or(""), 1 << 20),
+        Some((i, 'G' | 'g')) => (t.get(..i).unwrap_or(""), 1 << 30),
+        _ => (t, 1),
+    };
+    match num
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+    {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a size: write bytes, or a number with K, M or G (`64M`)"
+        )),
+    }
 }
 
 fn parse_max_keys(s: &str) -> Result<usize, String> {
@@ -210,7 +300,8 @@ file's directory). The manifest of every file's SHA-256 is serialized with RFC 8
 signed inside a DSSE envelope, written atomically to TARGET.sig.json or --out.
 
 When the envelope exists, the new signature is added beside the others; the contents, name and
-version must be exactly what was signed before (remove the envelope to sign new contents).
+version must be exactly what was signed before (remove the envelope to sign new contents), and
+--name and --version default to the envelope's. Missing folders of --out are created.
 
 Exit status: 0 when the envelope was written (or already held this key's signature), 2 on
 errors.
@@ -713,6 +804,8 @@ pub enum TraceFormat {
     Otel,
     /// MCP JSON-RPC messages (tools/call requests and their results).
     Mcp,
+    /// An audit log: the events as decided, compared with the decisions recorded.
+    Audit,
 }
 
 /// What `simulate` prints on standard output.
@@ -780,10 +873,11 @@ Each trace input is its own stream: stateful rules (count, sum, seen) start afre
 events are decided in file order. Windows run on stream time: an event whose `ts` lies more than
 5 minutes from it (and is not confirmed by the next event) is decided with `ts` unknown. Each
 count, sum and seen holds at most --max-keys keys; records beyond that are refused, keys it could
-not hold are unknown (rules fail closed), and the report counts both. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
-or MCP JSON-RPC logs (--input-format), plain or gzipped; directories are searched for *.jsonl,
-*.ndjson and *.json files (optionally .gz); `-` reads standard input. An MCP connection logged
-as two one-direction files is one input with --mcp-pair CLIENT SERVER.
+not hold are unknown (rules fail closed), and the report counts both. Inputs are JSONL events,
+OpenTelemetry GenAI spans (OTLP/JSON), MCP JSON-RPC logs or audit logs (--input-format), plain
+or gzipped; directories are searched for *.jsonl, *.ndjson and *.json files (optionally .gz); `-`
+reads standard input. An MCP connection logged as two one-direction files is one input with
+--mcp-pair CLIENT SERVER.
 
 The report counts decisions by verdict, tool, agent and determining rule, and compares them with
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
@@ -892,4 +986,78 @@ pub struct SimulateArgs {
     /// says how many records were refused.
     #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
     pub max_keys: usize,
+}
+
+/// How `govern replay-audit` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A report for people.
+    Human,
+    /// One JSON document.
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Reads one audit log or a rotated series (in chain order, whatever order the files are given
+in) and checks, naming file, line and seq for each failure: every record's hash; `seq`
+contiguous and every `prev` linked, across files; lines that are not records (only the torn
+lines a crash leaves are accepted, where the log says so); every checkpoint's signature, head
+and count; then replay: every event decided again with the bundle its record names (and the
+stream state carried as the decision point carried it), compared field by field.
+
+The summary says what the inputs given cannot prove: records after the last checkpoint are
+vouched for by no signature unless --expect-head/--expect-count name a head kept elsewhere.
+
+Exit status: 0 intact and reproducible, 1 tampered or divergent (a failed check), 2 bad input
+(a malformed record, a bundle or key that is missing, a file that is not an audit log).
+
+Examples:
+  govern replay-audit audit.jsonl --bundles bundles/ --key keys/point.pub
+  govern replay-audit audit*.jsonl --bundles bundles/ --trust trust.yaml --format json
+  govern replay-audit audit.jsonl --bundle p.govb --expect-head sha256:… --expect-count 120000
+  govern replay-audit audit.jsonl --no-replay --key keys/point.pub
+  govern replay-audit audit.jsonl --against new.govb --no-replay")]
+pub struct ReplayAuditArgs {
+    /// The log: one file, or the files of a rotated series in any order.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+
+    /// The bundle the log's decisions were taken with.
+    #[arg(long, value_name = "FILE", conflicts_with = "bundles")]
+    pub bundle: Option<PathBuf>,
+
+    /// A folder of bundles, found by digest (`govern build --store DIR` fills one).
+    #[arg(long, value_name = "DIR")]
+    pub bundles: Option<PathBuf>,
+
+    /// Check the chain and the checkpoints only: decide nothing again.
+    #[arg(long, conflicts_with_all = ["bundle", "bundles"])]
+    pub no_replay: bool,
+
+    /// Public keys checkpoints may be signed with (SPKI PEM); repeat for several.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+
+    /// A trust file (see docs/signing.md) whose keys may sign checkpoints.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+
+    /// The hash of a record kept elsewhere (a head reported by the decision point): the log
+    /// must hold it, which vouches for every record up to it.
+    #[arg(long, value_name = "HASH")]
+    pub expect_head: Option<String>,
+
+    /// The number of records the log must hold at least (with --expect-head: the head is
+    /// record N-1).
+    #[arg(long, value_name = "N")]
+    pub expect_count: Option<u64>,
+
+    /// Also decide every event with this bundle (or policies) and report what flips.
+    #[arg(long, value_name = "BUNDLE")]
+    pub against: Vec<PathBuf>,
+
+    /// How to report.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
 }

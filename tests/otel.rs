@@ -457,12 +457,13 @@ fn dump_events_says_when_it_cannot_write_and_keeps_what_was_decided() {
         "--policy",
         POLICY,
         "--dump-events",
-        "no/such/dir/events.jsonl",
+        // A folder cannot be made under a file, so this cannot be written.
+        "Cargo.toml/events.jsonl",
         &fixture("js-sdk.jsonl"),
     ]);
     assert_eq!(r.code, 2, "{}", r.text());
     assert!(
-        r.stderr.contains("cannot write no/such/dir/events.jsonl"),
+        r.stderr.contains("cannot write Cargo.toml/events.jsonl"),
         "{}",
         r.text()
     );

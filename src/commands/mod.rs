@@ -10,6 +10,7 @@ pub mod keygen;
 pub mod keyid;
 pub mod lint;
 pub mod mcp_import;
+pub mod replay_audit;
 pub mod sign;
 pub mod simulate;
 pub mod test;
@@ -123,6 +124,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> u8 {
     match command {
         Command::Build(a) => build::run(ctx, &a),
         Command::Eval(a) => eval::run(ctx, &a),
+        Command::ReplayAudit(a) => replay_audit::run(ctx, &a),
         Command::Simulate(a) => simulate::run(ctx, &a),
         Command::Diff(a) => diff::run(ctx, &a),
         Command::Keygen(a) => keygen::run(ctx, &a),

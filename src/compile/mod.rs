@@ -275,7 +275,11 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
         .collect();
     let roots: Vec<Target> = roots.iter().map(|&r| target(r)).collect();
 
-    let files: Vec<String> = bundle.files.iter().map(|f| f.name.clone()).collect();
+    let files: Vec<String> = bundle
+        .files
+        .iter()
+        .map(|f| f.recorded_name().to_string())
+        .collect();
     let rules = bundle
         .rules
         .iter()
