@@ -272,11 +272,89 @@ fn usage_errors() {
 
 #[test]
 fn help_texts() {
-    for cmd in ["build", "eval", "serve", "simulate"] {
+    for cmd in ["build", "eval", "replay-audit", "serve", "simulate"] {
         let (text, code) = run(&[cmd, "--help"], "");
         assert_eq!(code, 0);
         snap!(format!("cli_help_{cmd}"), text);
     }
+}
+
+/// `govern replay-audit` on a log `eval` wrote, intact and then with one decision changed:
+/// the report, with the times and hashes of this run replaced by placeholders.
+#[test]
+fn replay_audit_reports() {
+    let dir = tmp("replay-audit");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = std::path::Path::new(ROOT).join("testdata/examples/brief.gov");
+    let events = std::path::Path::new(ROOT).join("testdata/examples/events.jsonl");
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
+    let (_, code) = run_in(&dir, &["keygen", "-o", "point"], "");
+    assert_eq!(code, 0);
+    let (text, code) = run_in(
+        &dir,
+        &[
+            "eval",
+            "--policy",
+            &p(&policy),
+            &p(&events),
+            "--audit-log",
+            "audit.jsonl",
+            "--audit-key",
+            "point.key",
+            "--checkpoint-every",
+            "4",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{text}");
+    let (_, code) = run_in(&dir, &["build", &p(&policy), "--store", "bundles"], "");
+    assert_eq!(code, 0);
+    let redact = |t: String| {
+        let t = regex::Regex::new(r"sha256:[0-9a-f]{64}")
+            .unwrap()
+            .replace_all(&t, "sha256:<hash>");
+        let t = regex::Regex::new(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z")
+            .unwrap()
+            .replace_all(&t, "<time>");
+        regex::Regex::new(r"bundles/[0-9a-f]{64}")
+            .unwrap()
+            .replace_all(&t, "bundles/<hex>")
+            .into_owned()
+    };
+    let (text, code) = run_in(
+        &dir,
+        &[
+            "replay-audit",
+            "audit.jsonl",
+            "--bundles",
+            "bundles",
+            "--key",
+            "point.pub",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{text}");
+    snap!("cli_replay_audit", redact(text));
+    // One decision changed in place: its hash no longer holds, and replay disagrees.
+    let log = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    let mut lines: Vec<String> = log.lines().map(str::to_string).collect();
+    lines[3] = lines[3].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
+    std::fs::write(dir.join("changed.jsonl"), lines.join("\n") + "\n").unwrap();
+    let (text, code) = run_in(
+        &dir,
+        &[
+            "replay-audit",
+            "changed.jsonl",
+            "--bundles",
+            "bundles",
+            "--key",
+            "point.pub",
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "{text}");
+    snap!("cli_replay_audit_tampered", redact(text));
 }
 
 #[test]
@@ -436,4 +514,47 @@ fn regex_digest(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The same policy folder named as `policies`, `./policies/`, by its absolute path, and a copy
+/// of it in another folder: one bundle, byte for byte (paths are recorded relative to the root
+/// named), so that a digest pinned in an audit log or a signature means the policy.
+#[test]
+fn the_same_sources_build_the_same_bundle_wherever_they_are_named_or_copied() {
+    let base = tmp("same-digest");
+    let _ = std::fs::remove_dir_all(&base);
+    for folder in ["a/policies/sub", "b/elsewhere/policies/sub"] {
+        std::fs::create_dir_all(base.join(folder)).unwrap();
+    }
+    let brief = std::fs::read_to_string(format!("{ROOT}/testdata/examples/brief.gov")).unwrap();
+    for root in ["a/policies", "b/elsewhere/policies"] {
+        std::fs::write(base.join(root).join("sub/brief.gov"), &brief).unwrap();
+        std::fs::write(
+            base.join(root).join("extra.gov"),
+            "policy extra {\n  rule no_shell: deny when tool == \"shell\" because \"no shells\"\n}\n",
+        )
+        .unwrap();
+    }
+    let a = base.join("a");
+    let absolute = a.join("policies");
+    let builds: [(&std::path::Path, &str); 4] = [
+        (&a, "policies"),
+        (&a, "./policies/"),
+        (&a, absolute.to_str().unwrap()),
+        (&base, "b/elsewhere/policies"),
+    ];
+    let mut bundles = Vec::new();
+    for (i, (dir, path)) in builds.iter().enumerate() {
+        let out = base.join(format!("{i}.govb"));
+        let (text, code) = run_in(dir, &["build", path, "-o", out.to_str().unwrap()], "");
+        assert_eq!(code, 0, "{path}: {text}");
+        bundles.push(std::fs::read(&out).unwrap());
+    }
+    for (i, b) in bundles.iter().enumerate() {
+        assert_eq!(
+            b, &bundles[0],
+            "{} differs from {}",
+            builds[i].1, builds[0].1
+        );
+    }
 }

@@ -58,3 +58,8 @@ fn mcp_import_corpus() {
 fn otel_trace_corpus() {
     replay("otel_trace", govern::fuzzing::otel_trace);
 }
+
+#[test]
+fn audit_log_corpus() {
+    replay("audit_log", govern::fuzzing::audit_log);
+}

@@ -20,6 +20,16 @@ use crate::trace::{Input, InputFormat};
 use crate::vm::{Event, Outcome, Program, Step, StreamLimits};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
+    if args.audit.audit_log.is_some() || args.clock == crate::cli::Clock::Host {
+        if !matches!(args.input_format, TraceFormat::Auto | TraceFormat::Jsonl) {
+            ctx.error(
+                "--audit-log and --clock host decide JSON events: give the events as JSONL \
+                 (without --input-format), or decide the trace without them",
+            );
+            return exit::ERROR;
+        }
+        return super::eval_audited::run(ctx, args);
+    }
     let program = match (&args.bundle, &args.trust) {
         (Some(path), Some(trust)) => {
             let t = crate::pipeline::Trusted {
@@ -68,6 +78,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
             TraceFormat::Jsonl => InputFormat::Jsonl,
             TraceFormat::Otel => InputFormat::Otel,
             TraceFormat::Mcp => InputFormat::Mcp,
+            TraceFormat::Audit => InputFormat::Audit,
         },
         jobs,
         limits: StreamLimits {
@@ -350,7 +361,14 @@ pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Re
 }
 
 /// The explanation of one decision, for people.
-fn explain(p: &Program, o: &Outcome, trace: &[Step], n: u64, file: &str, line: u64) -> String {
+pub(super) fn explain(
+    p: &Program,
+    o: &Outcome,
+    trace: &[Step],
+    n: u64,
+    file: &str,
+    line: u64,
+) -> String {
     let m = &p.model;
     let verdict = o.verdict.unwrap_or(m.default);
     let rule = |r: &u32| m.rules.get(*r as usize);

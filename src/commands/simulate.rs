@@ -68,6 +68,7 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
             TraceFormat::Jsonl => InputFormat::Jsonl,
             TraceFormat::Otel => InputFormat::Otel,
             TraceFormat::Mcp => InputFormat::Mcp,
+            TraceFormat::Audit => InputFormat::Audit,
         },
         jobs,
         max_errors: args.max_errors,

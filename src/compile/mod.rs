@@ -275,7 +275,11 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
         .collect();
     let roots: Vec<Target> = roots.iter().map(|&r| target(r)).collect();
 
-    let files: Vec<String> = bundle.files.iter().map(|f| f.name.clone()).collect();
+    let files: Vec<String> = bundle
+        .files
+        .iter()
+        .map(|f| f.recorded_name().to_string())
+        .collect();
     let rules = bundle
         .rules
         .iter()
@@ -321,6 +325,23 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
         nodes,
         roots,
     })
+}
+
+/// The tracker each stateful call of `bundle` uses, by [`StatefulId`], numbered as
+/// [`compile`] numbers them (equal calls share one tracker).
+pub fn stateful_trackers(bundle: &Bundle) -> Vec<u32> {
+    let lowered = lower(bundle);
+    (0..bundle.statefuls.len())
+        .map(|i| {
+            let id = StatefulId(u32::try_from(i).unwrap_or(u32::MAX));
+            lowered
+                .lw
+                .stateful_tracker
+                .get(&id)
+                .copied()
+                .unwrap_or(u32::MAX)
+        })
+        .collect()
 }
 
 /// A bundle's conditions lowered to Kleene logic over ordered variables.

@@ -18,6 +18,7 @@
 //! Bad input is never skipped here: a record that cannot be read becomes an [`Origin`] with
 //! an error, in its place in the stream, and the caller decides what to do with it.
 
+pub mod audit;
 #[path = "gen.rs"]
 pub mod generator;
 pub mod mcp;
@@ -50,6 +51,8 @@ pub enum InputFormat {
     Otel,
     /// MCP JSON-RPC messages, one per line.
     Mcp,
+    /// An audit log (docs/audit.md): the events as decided, with the recorded decisions.
+    Audit,
 }
 
 impl InputFormat {
@@ -59,6 +62,7 @@ impl InputFormat {
             InputFormat::Jsonl => "jsonl",
             InputFormat::Otel => "otel",
             InputFormat::Mcp => "mcp",
+            InputFormat::Audit => "audit",
         }
     }
 }
@@ -333,6 +337,7 @@ enum Adapter {
     Otel(otel::Adapter),
     Mcp(mcp::Adapter),
     McpPair(Box<mcp::Pair>),
+    Audit(Box<audit::Adapter>),
 }
 
 /// Reads one input as blocks of event lines.
@@ -445,6 +450,7 @@ impl TraceReader {
         r.adapter = match r.format {
             InputFormat::Otel => Adapter::Otel(otel::Adapter::new()),
             InputFormat::Mcp => Adapter::Mcp(mcp::Adapter::new(&r.name)),
+            InputFormat::Audit => Adapter::Audit(Box::default()),
             _ if r.multiline => Adapter::Documents,
             _ => Adapter::Jsonl,
         };
@@ -837,6 +843,20 @@ impl TraceReader {
                 self.document_line(&line, b);
                 continue;
             }
+            if let Adapter::Audit(a) = &mut self.adapter {
+                if text.is_empty() {
+                    continue;
+                }
+                match std::str::from_utf8(text) {
+                    Ok(t) => a.line(t, self.line, b),
+                    Err(e) => b.push_error(
+                        self.line,
+                        0,
+                        format!("not valid UTF-8 (byte {})", e.valid_up_to()),
+                    ),
+                }
+                continue;
+            }
             if let Adapter::Mcp(m) = &mut self.adapter {
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
@@ -1063,12 +1083,17 @@ fn detect_record(line: &str) -> Detected {
         vec!["resourceSpans".to_string()],
         vec!["jsonrpc".to_string()],
         vec!["message".to_string(), "jsonrpc".to_string()],
+        vec!["hash".to_string()],
+        vec!["prev".to_string()],
+        vec!["seq".to_string()],
     ];
     let paths = Paths::new(&keys);
     let mut ev = Event::default();
     match paths.read(line, &mut ev) {
         Ok(()) => Detected::Record(if ev.val(0) != Val::Absent {
             InputFormat::Otel
+        } else if (3..6).all(|i| ev.val(i) != Val::Absent) {
+            InputFormat::Audit
         } else if ev.val(1) != Val::Absent || ev.val(2) != Val::Absent {
             InputFormat::Mcp
         } else {
