@@ -6,6 +6,7 @@
 //! [`vm`] (bytes + event → decision). [`reference`] evaluates the checked bundle directly and is
 //! the oracle the VM is tested against.
 
+pub mod audit;
 pub mod builtins;
 pub mod bytecode;
 pub mod check;
@@ -14,6 +15,7 @@ pub mod commands;
 pub mod compile;
 pub mod decision;
 pub mod diag;
+pub mod diff;
 pub mod fmt;
 pub mod fsutil;
 pub mod fuzzing;

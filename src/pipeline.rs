@@ -38,7 +38,7 @@ pub fn build_sources_with(
     let bundle = crate::check::check_sources_with(files, data)?;
     let model = crate::compile::compile(&bundle).map_err(|e| vec![e.diag(&bundle)])?;
     let bytes = bytecode::encode(&model);
-    let program = Program::load(&bytes).map_err(|e| {
+    let mut program = Program::load(&bytes).map_err(|e| {
         // What the verifier refuses for its cost is refused at the rule responsible.
         if let Err(x) = bytecode::cost::Cost::of(&model).check(bytes.len()) {
             return vec![crate::compile::bounds::exceeded(&bundle, &x)];
@@ -58,6 +58,9 @@ pub fn build_sources_with(
             .help("this is a bug in govern; please report it with the policies that cause it"),
         ]
     })?;
+    // The bytes record each file relative to its root; messages (explanations, coverage,
+    // listings) name the files as the user did, so that they can be opened.
+    program.model.files = bundle.files.iter().map(|f| f.name.clone()).collect();
     Ok(Built {
         bundle,
         bytes,

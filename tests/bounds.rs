@@ -352,9 +352,9 @@ fn the_decoder_counts_what_the_model_costs() {
     let (m, c) = govern::bytecode::decode::decode_costed(&lib.bytes, true).unwrap();
     assert_eq!(c, Cost::of(&m));
     assert!(c.regexes > 0 && c.materialised > 0 && c.decision.work >= c.decision.tests);
-    // The whole library is far inside every bound.
-    assert!(c.decision.work < cost::MAX_WORK / 1000, "{c:?}");
-    assert!(c.decision.merged < cost::MAX_MERGED / 1000, "{c:?}");
+    // The whole library is far inside every bound: a hundred times at least.
+    assert!(c.decision.work < cost::MAX_WORK / 100, "{c:?}");
+    assert!(c.decision.merged < cost::MAX_MERGED / 100, "{c:?}");
 }
 
 fn build_err(src: &str) -> govern::diag::Diag {

@@ -335,7 +335,8 @@ fn an_event_line_past_the_limit_is_a_bad_event_and_the_others_are_decided() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.err().contains(&format!(
-            "e.jsonl:3: the line is longer than 32 MiB, the limit for an event ({} bytes)",
+            // eval reads its events as simulate reads traces: the line limit of a trace.
+            "e.jsonl:3: the line is longer than 32 MiB, the limit for a trace line ({} bytes)",
             max + 1
         )),
         "{}",

@@ -461,6 +461,49 @@ fn a_second_key_adds_a_signature_and_meets_a_threshold_of_two() {
 }
 
 #[test]
+fn a_second_signature_takes_name_and_version_from_the_envelope() {
+    // `govern sign --help`'s example: a bundle signed with `--version`, then a second key
+    // with `--key` alone.
+    let f = Fixture::new("second_bundle");
+    fs::write(f.path("policies.govb"), b"not read by sign").unwrap();
+    f.sign(&[
+        "policies.govb",
+        "--key",
+        "publisher.key",
+        "--version",
+        "1.4.0",
+    ]);
+    let second = f.sign(&["policies.govb", "--key", "alice.key"]);
+    assert!(
+        second
+            .stdout
+            .contains("(2 signatures) over bundle `policies` 1.4.0"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(
+        f.run(&["verify", "policies.govb", "--trust", "trust.yaml"])
+            .code,
+        0
+    );
+    // An option that differs from the envelope is still refused.
+    let other = f.run(&[
+        "sign",
+        "policies.govb",
+        "--key",
+        "bob.key",
+        "--version",
+        "1.5.0",
+    ]);
+    assert_eq!(other.code, 2, "{}", other.stdout);
+    assert!(
+        flat(&other.stderr).contains("version 1.4.0 → 1.5.0"),
+        "{}",
+        other.stderr
+    );
+}
+
+#[test]
 fn signing_changed_contents_into_an_old_envelope_is_refused() {
     let f = Fixture::new("resign");
     f.sign_plugin();

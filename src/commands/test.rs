@@ -37,6 +37,7 @@ fn options(ctx: &Ctx, args: &TestArgs) -> report::Options {
         color: ctx.color_out && args.format == TestFormat::Human,
         coverage: args.coverage,
         min_coverage: args.min_coverage,
+        min_blocked: args.min_blocked,
     }
 }
 

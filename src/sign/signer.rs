@@ -50,7 +50,9 @@ pub fn sign(paths: &[PathBuf], key: &PrivateKey, opts: &SignOptions) -> Result<S
         refuse_envelope_inside(&target)?;
     }
     let files = digest_all(&target)?;
-    let (name, version) = name_and_version(&target, opts)?;
+    let sig_name = crate::source::display(&target.signature);
+    let existing = read_existing(&target.signature, &sig_name)?;
+    let (name, version) = name_and_version(&target, opts, existing.as_ref().map(|(_, m)| m))?;
     let created_ns = match &opts.created {
         Some(t) => crate::time::parse_rfc3339(t).ok_or_else(|| {
             SignError::usage(
@@ -72,8 +74,6 @@ pub fn sign(paths: &[PathBuf], key: &PrivateKey, opts: &SignOptions) -> Result<S
         expires,
         files,
     };
-    let sig_name = crate::source::display(&target.signature);
-    let existing = read_existing(&target.signature, &sig_name)?;
     let (mut envelope, manifest, extended) = match existing {
         None => (Envelope::new(&fresh.to_payload()), fresh, false),
         Some((env, old)) => {
@@ -185,8 +185,13 @@ fn digest_all(target: &Target) -> Result<BTreeMap<String, String>, SignError> {
 }
 
 /// Name and version: from `agent-plugin.yaml` for a plugin that has one, else from the
-/// options (the name defaulting to the target's file name).
-fn name_and_version(target: &Target, opts: &SignOptions) -> Result<(String, String), SignError> {
+/// options, else from the envelope being added to (so that a second signature needs only
+/// `--key`), the name defaulting to the target's file name.
+fn name_and_version(
+    target: &Target,
+    opts: &SignOptions,
+    signed: Option<&Manifest>,
+) -> Result<(String, String), SignError> {
     let (mut name, mut version) = (None, None);
     let meta_path = target.path_of(PLUGIN_FILE);
     let shown = crate::source::display(&meta_path);
@@ -210,12 +215,18 @@ fn name_and_version(target: &Target, opts: &SignOptions) -> Result<(String, Stri
         name = n;
         version = v;
     }
-    let name = match name.or_else(|| opts.name.clone()) {
+    let name = match name
+        .or_else(|| opts.name.clone())
+        .or_else(|| signed.map(|m| m.name.clone()))
+    {
         Some(n) => n,
         None => default_name(target)
             .ok_or_else(|| SignError::usage("the target has no name: pass `--name NAME`", None))?,
     };
-    let version = version.or_else(|| opts.version.clone()).ok_or_else(|| {
+    let version = version
+        .or_else(|| opts.version.clone())
+        .or_else(|| signed.map(|m| m.version.clone()))
+        .ok_or_else(|| {
         let help = if target.kind == Kind::Plugin {
             "add `version:` to agent-plugin.yaml or pass `--version 1.0.0`; `govern verify --state` uses it to refuse rollbacks"
         } else {

@@ -137,6 +137,17 @@ pub struct CaseResult {
     pub failed_events: usize,
     pub errors: Vec<Diag>,
     pub time: Duration,
+    /// `attack` or `benign`, in a red-team corpus.
+    pub kind: Option<super::CaseKind>,
+    /// The suite variant the case ran as.
+    pub variant: Option<String>,
+}
+
+impl CaseResult {
+    /// An attack that was allowed (or could not run).
+    pub fn missed_attack(&self) -> bool {
+        self.kind == Some(super::CaseKind::Attack) && self.status != Status::Pass
+    }
 }
 
 /// The result of one suite file.
@@ -326,6 +337,8 @@ pub fn run_case(suite: &Suite, case: &Case, loaded: &Loaded, cov: &mut Coverage)
         failed_events: 0,
         errors: case.problems.clone(),
         time: Duration::ZERO,
+        kind: case.kind,
+        variant: case.variant.clone(),
     };
     if res.errors.is_empty() {
         let mut checked: Vec<&[Seg]> = Vec::new();
@@ -462,6 +475,9 @@ pub fn compare(e: &ExpectOne, d: &Decision) -> Diff {
     let mut diff = Diff::default();
     if let Some(v) = e.decision {
         diff.decision = v != d.verdict;
+    }
+    if let Some(vs) = &e.decision_in {
+        diff.decision |= !vs.contains(&d.verdict);
     }
     if let Some(r) = &e.rules {
         diff.rules = sorted_set(r) != sorted_set(&d.rules);
@@ -825,6 +841,7 @@ mod tests {
         let d = decision();
         let mut e = ExpectOne {
             decision: Some(Verdict::Deny),
+            decision_in: None,
             rules: Some(vec!["p.b".into(), "p.a".into()]),
             messages: Some(vec!["m2".into(), "m1".into()]),
             warnings: Some(vec![WarnExpect {
@@ -852,5 +869,13 @@ mod tests {
         };
         let diff = compare(&e, &d);
         assert!(diff.messages && diff.unknown && !diff.decision);
+        // An attack's expectation: deny or escalate.
+        let attack = crate::suite::CaseKind::Attack.expectation();
+        assert!(!compare(&attack, &d).any());
+        let mut allowed = decision();
+        allowed.verdict = Verdict::Allow;
+        assert!(compare(&attack, &allowed).decision);
+        allowed.verdict = Verdict::Escalate;
+        assert!(!compare(&attack, &allowed).any());
     }
 }

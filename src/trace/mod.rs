@@ -1,7 +1,7 @@
 //! Trace sources: the events `simulate` replays, read in bounded memory with their source
 //! file and line.
 //!
-//! Three formats (FORMATS.md, "Trace events"), all read as JSONL *events*:
+//! Three formats (docs/simulate.md), all read as JSONL *events*:
 //! - **JSONL events**: one request object per line, passed through untouched;
 //! - **OpenTelemetry GenAI spans** exported as OTLP/JSON ([`otel`]);
 //! - **MCP JSON-RPC logs** ([`mcp`]).
@@ -12,11 +12,13 @@
 //! lines: raw JSONL lines are handed over as they are (the caller parses them, possibly on
 //! other threads); adapters write one synthesized event per line and say where each came
 //! from ([`Origin`]). Memory is bounded by the block size, the longest line
-//! ([`MAX_LINE`]) and, for OTLP, the largest export document ([`MAX_DOCUMENT`]).
+//! ([`MAX_LINE`]) and, for OTLP, the largest export document ([`MAX_DOCUMENT`]) and the
+//! spans held until their trace's root is read ([`otel::MAX_HELD`]).
 //!
 //! Bad input is never skipped here: a record that cannot be read becomes an [`Origin`] with
 //! an error, in its place in the stream, and the caller decides what to do with it.
 
+pub mod audit;
 #[path = "gen.rs"]
 pub mod generator;
 pub mod mcp;
@@ -49,6 +51,8 @@ pub enum InputFormat {
     Otel,
     /// MCP JSON-RPC messages, one per line.
     Mcp,
+    /// An audit log (docs/audit.md): the events as decided, with the recorded decisions.
+    Audit,
 }
 
 impl InputFormat {
@@ -58,6 +62,7 @@ impl InputFormat {
             InputFormat::Jsonl => "jsonl",
             InputFormat::Otel => "otel",
             InputFormat::Mcp => "mcp",
+            InputFormat::Audit => "audit",
         }
     }
 }
@@ -198,6 +203,9 @@ pub struct Origin {
     pub column: u32,
     /// Why the record could not be read; its line in [`Block::data`] is then empty.
     pub error: Option<String>,
+    /// The event's tool arguments were cut short by the exporter's attribute length limit:
+    /// it has no `args`, so it is decided with them unknown (OTLP, see [`otel`]).
+    pub truncated: bool,
 }
 
 /// A run of event lines from one input.
@@ -234,6 +242,17 @@ impl Block {
 
     /// Appends a synthesized event.
     pub fn push_event(&mut self, event: &serde_json::Value, line: u64, column: u32) {
+        self.push_derived(event, line, column, false);
+    }
+
+    /// Appends a synthesized event, saying whether its tool arguments were cut short.
+    pub fn push_derived(
+        &mut self,
+        event: &serde_json::Value,
+        line: u64,
+        column: u32,
+        truncated: bool,
+    ) {
         // Serializing a `Value` into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut self.data, event);
         self.data.push(b'\n');
@@ -241,6 +260,7 @@ impl Block {
             line,
             column,
             error: None,
+            truncated,
         });
     }
 
@@ -251,6 +271,7 @@ impl Block {
             line,
             column,
             error: Some(message.into()),
+            truncated: false,
         });
     }
 
@@ -316,6 +337,7 @@ enum Adapter {
     Otel(otel::Adapter),
     Mcp(mcp::Adapter),
     McpPair(Box<mcp::Pair>),
+    Audit(Box<audit::Adapter>),
 }
 
 /// Reads one input as blocks of event lines.
@@ -340,6 +362,8 @@ pub struct TraceReader {
     interactive: bool,
     /// Detection found a first value written over several lines.
     multiline: bool,
+    /// An event over several lines grew past the limit: the rest of it is being dropped.
+    skip_doc: bool,
     /// A line longer than [`MAX_LINE`] found at the end of the last block, to report next as
     /// a bad record of its own: its number and the bytes of it seen so far.
     long_line: Option<(u64, u64)>,
@@ -416,6 +440,7 @@ impl TraceReader {
             scratch: Vec::new(),
             interactive: false,
             multiline: false,
+            skip_doc: false,
             long_line: None,
             skip_rest: false,
         };
@@ -423,8 +448,9 @@ impl TraceReader {
             r.format = r.detect()?;
         }
         r.adapter = match r.format {
-            InputFormat::Otel => Adapter::Otel(otel::Adapter),
+            InputFormat::Otel => Adapter::Otel(otel::Adapter::new()),
             InputFormat::Mcp => Adapter::Mcp(mcp::Adapter::new(&r.name)),
+            InputFormat::Audit => Adapter::Audit(Box::default()),
             _ if r.multiline => Adapter::Documents,
             _ => Adapter::Jsonl,
         };
@@ -672,15 +698,9 @@ impl TraceReader {
             if open > MAX_LINE + 1 {
                 return Ok(self.cut_long_line(b, line_start, None, open as u64));
             }
-            if self.interactive && line_start > 0 {
-                // Hand over the whole lines read (and measured) so far; keep the rest for the
-                // next block.
-                self.ahead
-                    .extend_from_slice(b.data.get(line_start..).unwrap_or(&[]));
-                b.data.truncate(line_start);
-                break;
-            }
-            if line_start >= BLOCK_SIZE {
+            // Interactive: hand the whole lines over as soon as there are any (the first
+            // line, read ahead to detect the format, included), before waiting for more.
+            if line_start >= BLOCK_SIZE || self.interactive && line_start > 0 {
                 self.ahead
                     .extend_from_slice(b.data.get(line_start..).unwrap_or(&[]));
                 b.data.truncate(line_start);
@@ -718,6 +738,14 @@ impl TraceReader {
         Ok(!self.done)
     }
 
+    /// At the end of an input (or where it breaks off), hands over the events an adapter
+    /// still holds: the whole records before the end are decided.
+    fn finish_adapter(&mut self, b: &mut Block) {
+        if let Adapter::Otel(o) = &mut self.adapter {
+            o.finish(b);
+        }
+    }
+
     /// Ends the block before a line longer than [`MAX_LINE`] that starts at `start` in it
     /// (`seen` bytes of it seen so far; `next` is where the following line starts when its end
     /// was seen). The line becomes a bad record of its own in the next block, and is never
@@ -753,6 +781,7 @@ impl TraceReader {
                 Ok(n) => n,
                 Err(e) => {
                     self.done = true;
+                    self.finish_adapter(b);
                     break Err(self.io_err(&e));
                 }
             };
@@ -772,6 +801,7 @@ impl TraceReader {
                     );
                     self.doc.clear();
                 }
+                self.finish_adapter(b);
                 break Ok(false);
             }
             self.line += 1;
@@ -784,12 +814,16 @@ impl TraceReader {
                 } else {
                     match self.discard_line() {
                         Ok(rest) => line.len() as u64 + rest,
-                        Err(e) => break Err(e),
+                        Err(e) => {
+                            self.finish_adapter(b);
+                            break Err(e);
+                        }
                     }
                 };
                 if !self.doc.is_empty() {
                     // Inside a document over several lines: where it ends is lost with it.
                     self.done = true;
+                    self.finish_adapter(b);
                     break Err(TraceError::new(
                         &self.name,
                         Some(self.line),
@@ -807,6 +841,20 @@ impl TraceReader {
             let text = text.strip_suffix(b"\r").unwrap_or(text);
             if matches!(self.adapter, Adapter::Documents) {
                 self.document_line(&line, b);
+                continue;
+            }
+            if let Adapter::Audit(a) = &mut self.adapter {
+                if text.is_empty() {
+                    continue;
+                }
+                match std::str::from_utf8(text) {
+                    Ok(t) => a.line(t, self.line, b),
+                    Err(e) => b.push_error(
+                        self.line,
+                        0,
+                        format!("not valid UTF-8 (byte {})", e.valid_up_to()),
+                    ),
+                }
                 continue;
             }
             if let Adapter::Mcp(m) = &mut self.adapter {
@@ -848,6 +896,7 @@ impl TraceReader {
             self.doc.extend_from_slice(&line);
             if self.doc.len() > MAX_DOCUMENT {
                 self.done = true;
+                self.finish_adapter(b);
                 break Err(TraceError::new(
                     &self.name,
                     Some(self.doc_line),
@@ -887,6 +936,13 @@ impl TraceReader {
     /// whole object on its own while another is open means that one was cut off (a
     /// truncated JSONL line): it is a bad record, and the line the next event.
     fn document_line(&mut self, line: &[u8], b: &mut Block) {
+        if self.skip_doc {
+            if self.depth.feed(line) {
+                self.skip_doc = false;
+                self.depth = JsonDepth::default();
+            }
+            return;
+        }
         let trimmed = line.trim_ascii_end();
         if !self.doc.is_empty()
             && trimmed.starts_with(b"{")
@@ -908,13 +964,22 @@ impl TraceReader {
             self.depth = JsonDepth::default();
         }
         if self.doc.len() + line.len() > MAX_LINE {
+            // Refused, and dropped (never held) to where it closes.
+            let limit = crate::limits::EVENT;
             b.push_error(
                 self.doc_line,
                 0,
-                format!("an event longer than {} MiB", MAX_LINE >> 20),
+                format!(
+                    "the event starting here is larger than {}, the limit for {}",
+                    limit.shown(),
+                    limit.what
+                ),
             );
             self.doc.clear();
-            self.depth = JsonDepth::default();
+            self.skip_doc = !self.depth.feed(line);
+            if !self.skip_doc {
+                self.depth = JsonDepth::default();
+            }
             return;
         }
         // Where the document gathered so far ends: inside a string or not.
@@ -947,6 +1012,7 @@ impl TraceReader {
                 line: self.doc_line,
                 column: 0,
                 error: None,
+                truncated: false,
             });
             self.doc.clear();
         }
@@ -1017,12 +1083,17 @@ fn detect_record(line: &str) -> Detected {
         vec!["resourceSpans".to_string()],
         vec!["jsonrpc".to_string()],
         vec!["message".to_string(), "jsonrpc".to_string()],
+        vec!["hash".to_string()],
+        vec!["prev".to_string()],
+        vec!["seq".to_string()],
     ];
     let paths = Paths::new(&keys);
     let mut ev = Event::default();
     match paths.read(line, &mut ev) {
         Ok(()) => Detected::Record(if ev.val(0) != Val::Absent {
             InputFormat::Otel
+        } else if (3..6).all(|i| ev.val(i) != Val::Absent) {
+            InputFormat::Audit
         } else if ev.val(1) != Val::Absent || ev.val(2) != Val::Absent {
             InputFormat::Mcp
         } else {

@@ -16,6 +16,7 @@ use std::fmt;
 use regex_automata::meta::Regex;
 use rustc_hash::FxHashMap;
 
+use crate::builtins::Written;
 use crate::bytecode::model::{
     CmpOp, Func, LeafSummary, Model, NodeDef, Operand, Pred, StatefulKind, Target, Tracker, Ty,
     Var, Verdict,
@@ -1010,7 +1011,7 @@ impl Program {
     fn test(&self, var: u32, ev: &Event, st: &mut State, bufs: &mut [String], now: i64) -> K3 {
         match self.vars.get(var as usize) {
             Some(RVar::Has { slot }) => k3(!matches!(ev.val(*slot), Val::Absent)),
-            Some(RVar::Bool { op }) => match self.eval_bool(op, ev, st, now) {
+            Some(RVar::Bool { op }) => match self.eval_bool(op, ev, st, bufs, now) {
                 Some(b) => k3(b),
                 None => K3::U,
             },
@@ -1057,8 +1058,8 @@ impl Program {
                 }
                 Kind::Bool => {
                     let (Some(a), Some(b)) = (
-                        self.eval_bool(l, ev, st, now),
-                        self.eval_bool(r, ev, st, now),
+                        self.eval_bool(l, ev, st, ba, now),
+                        self.eval_bool(r, ev, st, bb, now),
                     ) else {
                         return K3::U;
                     };
@@ -1099,6 +1100,12 @@ impl Program {
                             None => K3::U,
                         }
                     }
+                    ROp::Func(f, _) if is_list(*f) => match (self.eval_list(hay, ev, ba), n) {
+                        (Some(list), SRef::Str(t)) => {
+                            k3(crate::builtins::list_items(list).any(|i| i == t))
+                        }
+                        _ => K3::U,
+                    },
                     _ => match (self.eval_str(hay, ev, ba), n) {
                         (Some(s), SRef::Str(t)) => k3(s.contains(t)),
                         _ => K3::U,
@@ -1123,15 +1130,16 @@ impl Program {
         }
     }
 
-    /// A string value. Functions apply from the innermost out, each reading the buffer the
-    /// one before wrote and writing the other: two buffers whatever the nesting, so a decision
-    /// holds at most two copies of a value per operand.
-    fn eval_str<'a>(
+    /// A function chain's value. Functions apply from the innermost out, each reading the
+    /// buffer the one before wrote and writing the other: two buffers whatever the nesting, so
+    /// a decision holds at most two copies of a value per operand. Every function but the
+    /// outermost must give a string; the outermost may give any kind ([`Written`]).
+    fn eval_chain<'a>(
         &'a self,
         op: &'a ROp,
         ev: &'a Event,
         bufs: &'a mut [String],
-    ) -> Option<&'a str> {
+    ) -> Option<(Written, &'a str)> {
         let mut base = op;
         let mut depth = 0usize;
         while let ROp::Func(f, arg) = base {
@@ -1147,13 +1155,18 @@ impl Program {
             _ => return None,
         };
         if depth == 0 {
-            return Some(value);
+            return Some((Written::Str, value));
         }
         let [a, b, ..] = bufs else {
             return None;
         };
         let (mut out, mut last) = (a, b);
+        let mut written = Written::Str;
         for k in 0..depth {
+            if written != Written::Str {
+                // Only the outermost function may give something other than a string.
+                return None;
+            }
             // The k-th function from the inside is `depth - 1 - k` steps below the top.
             let mut at = op;
             for _ in 0..depth - 1 - k {
@@ -1165,16 +1178,63 @@ impl Program {
                 return None;
             };
             let input: &str = if k == 0 { value } else { last.as_str() };
-            match f {
-                Func::Lower => crate::builtins::lower_into(input, out),
-                Func::Upper => crate::builtins::upper_into(input, out),
-                Func::NormPath => crate::builtins::norm_path_into(input, out),
-                Func::UrlHost => crate::builtins::url_host_into(input, out),
+            written = match f {
+                Func::Lower => {
+                    crate::builtins::lower_into(input, out);
+                    Written::Str
+                }
+                Func::Upper => {
+                    crate::builtins::upper_into(input, out);
+                    Written::Str
+                }
+                Func::NormPath => {
+                    crate::builtins::norm_path_into(input, out);
+                    Written::Str
+                }
+                Func::UrlHost => {
+                    crate::builtins::url_host_into(input, out);
+                    Written::Str
+                }
                 Func::Len => return None,
-            }
+                _ => crate::builtins::apply_into(*f, input, out)?,
+            };
             std::mem::swap(&mut out, &mut last);
         }
-        Some(last.as_str())
+        Some((written, last.as_str()))
+    }
+
+    /// A string value (see [`Program::eval_chain`]).
+    fn eval_str<'a>(
+        &'a self,
+        op: &'a ROp,
+        ev: &'a Event,
+        bufs: &'a mut [String],
+    ) -> Option<&'a str> {
+        match self.eval_chain(op, ev, bufs)? {
+            (Written::Str, s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A list-valued function's items, as [`crate::builtins::apply_into`] writes them.
+    fn eval_list<'a>(
+        &'a self,
+        op: &'a ROp,
+        ev: &'a Event,
+        bufs: &'a mut [String],
+    ) -> Option<&'a str> {
+        match op {
+            ROp::Func(f, _) if is_list(*f) => match self.eval_chain(op, ev, bufs)? {
+                (Written::List, s) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The number or boolean a function of a string gives.
+    fn eval_func_scalar(&self, op: &ROp, ev: &Event, bufs: &mut [String]) -> Option<Written> {
+        self.eval_chain(op, ev, bufs).map(|(w, _)| w)
     }
 
     fn eval_num(
@@ -1192,6 +1252,9 @@ impl Program {
             },
             ROp::Num(n) => Some(*n),
             ROp::Func(Func::Len, arg) => match &**arg {
+                ROp::Func(f, _) if is_list(*f) => self
+                    .eval_list(arg, ev, bufs)
+                    .map(|l| crate::builtins::list_items(l).count() as f64),
                 ROp::Slot(slot, ty) => {
                     if !typed(ev, *slot, *ty) {
                         return None;
@@ -1206,6 +1269,12 @@ impl Program {
                     .eval_str(other, ev, bufs)
                     .map(|s| crate::builtins::str_len(s) as f64),
             },
+            ROp::Func(f, _) if f.result() == Ty::Number => {
+                match self.eval_func_scalar(op, ev, bufs)? {
+                    Written::Num(n) => Some(n),
+                    _ => None,
+                }
+            }
             // A range is no single number: a threshold on it is unknown.
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
                 TrackerValue::Num { lo, hi } if lo == hi => Some(lo),
@@ -1233,13 +1302,26 @@ impl Program {
         }
     }
 
-    fn eval_bool(&self, op: &ROp, ev: &Event, st: &mut State, now: i64) -> Option<bool> {
+    fn eval_bool(
+        &self,
+        op: &ROp,
+        ev: &Event,
+        st: &mut State,
+        bufs: &mut [String],
+        now: i64,
+    ) -> Option<bool> {
         match op {
             ROp::Slot(slot, Ty::Bool) => match ev.val(*slot) {
                 Val::Bool(b) => Some(b),
                 _ => None,
             },
             ROp::Bool(b) => Some(*b),
+            ROp::Func(f, _) if f.result() == Ty::Bool => {
+                match self.eval_func_scalar(op, ev, bufs)? {
+                    Written::Bool(b) => Some(b),
+                    _ => None,
+                }
+            }
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
                 TrackerValue::Bool(b) => b,
                 _ => None,
@@ -1272,8 +1354,12 @@ impl Program {
             ROp::Str(s) => Some(SRef::Str(s)),
             ROp::Num(n) => Some(SRef::Num(*n)),
             ROp::Bool(b) => Some(SRef::Bool(*b)),
-            ROp::Func(Func::Len, _) => self.eval_num(op, ev, st, bufs, now).map(SRef::Num),
-            ROp::Func(..) => self.eval_str(op, ev, bufs).map(SRef::Str),
+            ROp::Func(f, _) => match f.result() {
+                Ty::Number => self.eval_num(op, ev, st, bufs, now).map(SRef::Num),
+                Ty::Bool => self.eval_bool(op, ev, st, bufs, now).map(SRef::Bool),
+                Ty::String => self.eval_str(op, ev, bufs).map(SRef::Str),
+                _ => None,
+            },
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
                 TrackerValue::Num { lo, hi } if lo == hi => Some(SRef::Num(lo)),
                 TrackerValue::Bool(Some(b)) => Some(SRef::Bool(b)),
@@ -1313,6 +1399,20 @@ impl Program {
     /// Every matched rule of a decision: true, or unknown for deny / escalate / warn.
     pub fn matched<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
         self.single(out).map_or(&out.merged.matched, |s| &s.matched)
+    }
+
+    /// The attributes rule `rule` reads from `ev` that are absent or of another type than it
+    /// needs: what made its condition unknown (for a rule in [`Program::unknown_rules`]).
+    /// Written to `out`, in the rule's reference order, each once.
+    pub fn unknown_refs(&self, rule: u32, ev: &Event, out: &mut Vec<u32>) {
+        out.clear();
+        if let Some(r) = self.model.rules.get(rule as usize) {
+            for &(slot, ty) in &r.refs {
+                if !typed(ev, slot, ty) && !out.contains(&slot) {
+                    out.push(slot);
+                }
+            }
+        }
     }
 
     /// The rules whose condition was unknown.
@@ -1465,13 +1565,22 @@ fn kind(model: &Model, op: &ROp) -> Kind {
         ROp::Slot(_, Ty::Bool) | ROp::Bool(_) => Kind::Bool,
         ROp::Slot(_, Ty::Scalar) => Kind::Scalar,
         ROp::Slot(..) => Kind::Other,
-        ROp::Func(Func::Len, _) => Kind::Num,
-        ROp::Func(..) => Kind::Str,
+        ROp::Func(f, _) => match f.result() {
+            Ty::Number => Kind::Num,
+            Ty::Bool => Kind::Bool,
+            Ty::String => Kind::Str,
+            _ => Kind::Other,
+        },
         ROp::Tracker(t) => match model.trackers.get(*t as usize).map(|t| t.kind) {
             Some(StatefulKind::Seen) => Kind::Bool,
             _ => Kind::Num,
         },
     }
+}
+
+/// Whether a function gives a list.
+fn is_list(f: Func) -> bool {
+    matches!(f.result(), Ty::List(_))
 }
 
 /// Whether the slot's value has type `ty` (else it is unknown there).
