@@ -31,6 +31,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand serve 'Run a decision point over HTTP: agents ask it before they act'
+            cand chaos-run 'Mutate recorded events the way an attacker would respell them and hunt the bypasses'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
@@ -151,6 +152,20 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'govern;chaos-run'= {
+            cand --format 'format'
+            cand --jobs 'Threads deciding mutants [default: one per core]. The findings do not depend on it'
+            cand --seed 'Override the experiment''s seed'
+            cand --mutants 'Override the experiment''s mutant budget'
+            cand --time 'Override the experiment''s time budget (`30s`, `5m`)'
+            cand --diagnostics 'How errors (bad experiments, policies, traces) are printed'
+            cand --color 'When to use colours in messages'
+            cand --no-progress 'No progress bar on a terminal'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'govern;keygen'= {
             cand -o 'The path and name of the key files, without extension'
             cand --output 'The path and name of the key files, without extension'
@@ -219,6 +234,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand serve 'Run a decision point over HTTP: agents ask it before they act'
+            cand chaos-run 'Mutate recorded events the way an attacker would respell them and hunt the bypasses'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
@@ -242,6 +258,8 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;help;simulate'= {
         }
         &'govern;help;serve'= {
+        }
+        &'govern;help;chaos-run'= {
         }
         &'govern;help;keygen'= {
         }

@@ -8,6 +8,7 @@
 
 pub mod builtins;
 pub mod bytecode;
+pub mod chaos;
 pub mod check;
 pub mod cli;
 pub mod commands;

@@ -1,6 +1,7 @@
 //! One module per subcommand: `fn run(ctx, args) -> u8` returns the exit status.
 
 pub mod build;
+pub mod chaos_run;
 pub mod completions;
 pub mod eval;
 pub mod explain;
@@ -124,6 +125,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Build(a) => build::run(ctx, &a),
         Command::Eval(a) => eval::run(ctx, &a),
         Command::Simulate(a) => simulate::run(ctx, &a),
+        Command::ChaosRun(a) => chaos_run::run(ctx, &a),
         Command::Serve(a) => serve::run(ctx, &a),
         Command::Keygen(a) => keygen::run(ctx, &a),
         Command::Sign(a) => sign::run(ctx, &a),
