@@ -542,7 +542,8 @@ pub fn apply(layout: &Layout, leaf: &Leaf, steps: &[Step], ctx: &Ctx, out: &mut 
 /// Which steps of `family` could apply to `leaf` (for choosing among them).
 pub fn applicable(family: Family, leaf: &Leaf) -> bool {
     match (&leaf.value, family) {
-        (_, Family::Drop) => true,
+        // An argument left out (an element of a list is another value, not a default).
+        (_, Family::Drop) => leaf.key.is_some(),
         (Json::String(_), _) => true,
         (Json::Number(_) | Json::Bool(_), Family::Type) => true,
         (Json::Object(_) | Json::Array(_), Family::Type) => leaf.key.is_some(),
@@ -663,7 +664,7 @@ fn apply_value(v: &V, step: Step, ctx: &Ctx) -> Option<V> {
         ) => url_op(s, op, r, ctx).map(V::Str),
         // Case folds in names, hosts, e-mail addresses, methods and (on case-insensitive
         // file systems) paths: words, not commands or prose, whose case a shell keeps.
-        (V::Str(s), Upper | Lower | FlipCase) if s.contains(char::is_whitespace) => None,
+        (V::Str(s), Upper | Lower | FlipCase) if !word_like(s) => None,
         (V::Str(s), Upper) => {
             let u = s.to_uppercase();
             (u != *s).then_some(V::Str(u))
@@ -789,6 +790,17 @@ fn domain(s: &str) -> Option<(usize, usize)> {
     let at = s.rfind('@')?;
     let d = s.get(at + 1..)?;
     (!s.contains(char::is_whitespace) && d.contains('.') && at > 0).then_some((at + 1, s.len()))
+}
+
+/// Whether `s` is a name whose case a receiver may fold: a path, a URL, an e-mail address,
+/// or a word (letters, digits, `-`, `_`, `.`, `:`) such as a method, a role or a scope.
+fn word_like(s: &str) -> bool {
+    path_like(s)
+        || Url::parse(s).is_some()
+        || domain(s).is_some()
+        || (!s.is_empty()
+            && s.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
 }
 
 /// Whether `s` looks like a file path (and not a URL).

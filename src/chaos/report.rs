@@ -290,20 +290,22 @@ pub fn junit(exp: &Experiment, r: &RunReport, s: &SloResult) -> String {
             skipped += 1;
             cases.push_str("      <skipped message=\"not tried\"/>\n");
         }
-        for (i, fi) in r
-            .findings
-            .iter()
-            .filter(|x| x.fault == f.family)
-            .enumerate()
-        {
-            if i == 0 {
-                failures += 1;
-            }
-            let mut body = String::new();
-            finding_human(&mut body, i + 1, fi);
+        // One failure per case (JUnit readers take one), listing every finding.
+        let mut body = String::new();
+        let mut n = 0;
+        for fi in r.findings.iter().filter(|x| x.fault == f.family) {
+            n += 1;
+            finding_human(&mut body, n, fi);
+        }
+        if n > 0 {
+            failures += 1;
             cases.push_str(&format!(
                 "      <failure message=\"{}\">{}</failure>\n",
-                xml_escape(&format!("{} broken by {}", fi.invariant, fi.fault)),
+                xml_escape(&format!(
+                    "{n} finding{} under {}",
+                    if n == 1 { "" } else { "s" },
+                    f.family
+                )),
                 xml_escape(&body)
             ));
         }

@@ -290,6 +290,7 @@ use crate::vm::Event;
 /// position (a restart that lost the state). Returns the verdicts and decisions.
 fn decide_stream(
     program: &Program,
+    clock: Clock,
     texts: &[String],
     restart: Option<usize>,
     lat: Option<&mut Histogram>,
@@ -298,16 +299,16 @@ fn decide_stream(
     let mut preparer = Preparer::default();
     let mut p = Prepared::default();
     let mut out = Outcome::default();
-    let mut stream = Stream::new(program, Clock::Event, StreamLimits::default().max_keys);
+    let mut stream = Stream::new(program, clock, StreamLimits::default().max_keys);
     let mut verdicts = Vec::with_capacity(texts.len());
     let mut decisions = Vec::new();
     let mut lat = lat;
     for (i, t) in texts.iter().enumerate() {
         if restart == Some(i) {
-            stream = Stream::new(program, Clock::Event, StreamLimits::default().max_keys);
+            stream = Stream::new(program, clock, StreamLimits::default().max_keys);
         }
         let t0 = Instant::now();
-        let v = match preparer.prepare(program, t, Clock::Event, None, false, &mut p) {
+        let v = match preparer.prepare(program, t, clock, None, false, &mut p) {
             Err(e) => {
                 if keep {
                     decisions.push(Decision::error(&program.digest, e.describe(t)));
@@ -820,7 +821,7 @@ enum StreamOp {
     Copies { p: usize, k: usize },
     /// From event `p` on, the agent of `p` speaks under a second session.
     SecondSession { p: usize },
-    /// Events `p` and `q` delivered in each other's place, each with its own time.
+    /// Calls `p` and `q` in each other's place (each place keeps its time).
     Swap { p: usize, q: usize },
     /// Event `p`'s clock is `delta` ns off.
     Skew { p: usize, delta: i64 },
@@ -832,7 +833,7 @@ impl StreamOp {
             StreamOp::Copies { k: 1, .. } => "the call sent twice".into(),
             StreamOp::Copies { k, .. } => format!("the call sent {} times", k + 1),
             StreamOp::SecondSession { .. } => "the agent under a second session".into(),
-            StreamOp::Swap { .. } => "two calls delivered out of order".into(),
+            StreamOp::Swap { .. } => "two calls in each other's place".into(),
             StreamOp::Skew { delta, .. } => format!(
                 "clock {} by {}",
                 if delta > 0 { "ahead" } else { "behind" },
@@ -914,7 +915,7 @@ fn mutate_stream(
         StreamOp::Swap { p, q } => {
             let np = keep.iter().position(|&i| i == p)?;
             let nq = keep.iter().position(|&i| i == q)?;
-            for n in 0..keep.len() {
+            for (n, &i) in keep.iter().enumerate() {
                 let from = if n == np {
                     nq
                 } else if n == nq {
@@ -922,7 +923,15 @@ fn mutate_stream(
                 } else {
                     n
                 };
-                out.push((get(*keep.get(from)?)?, Some(from)));
+                // The calls change places; the times stay where they were (time order holds:
+                // out-of-order timestamps are the clock-skew family's).
+                let mut v = get(*keep.get(from)?)?;
+                if from != n
+                    && let (Some(ts), Some(o)) = (get(i)?.get("ts").cloned(), v.as_object_mut())
+                {
+                    o.insert("ts".into(), ts);
+                }
+                out.push((v, Some(from)));
             }
         }
         StreamOp::Skew { p, delta } => {
@@ -961,6 +970,12 @@ fn check_stream(
 ) -> Option<StreamBreak> {
     let events = &plan.exp.streams.get(s)?.events;
     let program = &plan.target.program;
+    if let StreamOp::Skew { p, .. } = op
+        && keep.first() == Some(&p)
+    {
+        // The first event of a stream sets its time: there is nothing to be skewed against.
+        return None;
+    }
     let orig_texts: Vec<String> = keep
         .iter()
         .filter_map(|&i| events.get(i).map(|e| e.value.to_string()))
@@ -980,8 +995,15 @@ fn check_stream(
             (texts, m.iter().map(|(_, o)| *o).collect::<Vec<_>>(), None)
         }
     };
-    let (ov, _) = decide_stream(program, &orig_texts, None, None, false);
-    let (mv, _) = decide_stream(program, &mut_texts, restart_at, lat, false);
+    let (ov, _) = decide_stream(program, clock_of(plan, s), &orig_texts, None, None, false);
+    let (mv, _) = decide_stream(
+        program,
+        clock_of(plan, s),
+        &mut_texts,
+        restart_at,
+        lat,
+        false,
+    );
     if let (StreamOp::Swap { .. }, None) = (op, restart) {
         // Out-of-order delivery moves which call trips a limit: the stream as a whole must
         // be no more permissive (as many denials, as many denials or escalations).
@@ -1059,6 +1081,10 @@ fn pick_stream_op(
                 StreamOp::Swap { p, q }
             }
             Family::ClockSkew => {
+                if plan.exp.streams.get(s).is_some_and(|st| st.trusted) {
+                    // A suite's times are vouched for: nothing to skew.
+                    continue;
+                }
                 let ts = events.get(p)?.value.get("ts").and_then(Json::as_str);
                 if ts.and_then(crate::time::parse_rfc3339).is_none() {
                     continue;
@@ -1098,11 +1124,11 @@ fn stream_mutant(plan: &Plan<'_>, family: Family, j: u64, r: &mut ChunkResult) {
     let mut lat = std::mem::take(&mut r.latency);
     let hit = check_stream(plan, s, &keep, op, None, Some(&mut lat));
     r.latency = lat;
-    if hit.is_some() {
+    if hit.is_some()
+        && let Some(f) = shrink_stream(plan, s, keep, op, None, "stateful", family.name(), j)
+    {
         stat(r, family).broken += 1;
-        if let Some(f) = shrink_stream(plan, s, keep, op, None, "stateful", family.name(), j) {
-            record(r, f);
-        }
+        record(r, f);
     }
 }
 
@@ -1136,6 +1162,15 @@ fn shrink_stream(
     }
     let mut anchors = op.anchors();
     anchors.extend(restart);
+    let events = &plan.exp.streams.get(s)?.events;
+    let full: BTreeMap<usize, Verdict> = {
+        let texts: Vec<String> = keep
+            .iter()
+            .filter_map(|&i| events.get(i).map(|e| e.value.to_string()))
+            .collect();
+        let (v, _) = decide_stream(program, clock_of(plan, s), &texts, None, None, false);
+        keep.iter().copied().zip(v).collect()
+    };
     let mut changed = true;
     while changed {
         changed = false;
@@ -1148,6 +1183,24 @@ fn shrink_stream(
             }
             let mut fewer = keep.clone();
             fewer.remove(i);
+            // A smaller stream must keep the original's decisions: removing events must not
+            // make the original itself decide differently (a gap in time it cannot confirm,
+            // a count it no longer reaches), or the finding would be the shrinking's own.
+            let same = {
+                let texts: Vec<String> = fewer
+                    .iter()
+                    .filter_map(|&i| events.get(i).map(|e| e.value.to_string()))
+                    .collect();
+                let (v, _) = decide_stream(program, clock_of(plan, s), &texts, None, None, false);
+                fewer
+                    .iter()
+                    .zip(&v)
+                    .all(|(pos, v)| full.get(pos) == Some(v))
+            };
+            if !same {
+                i += 1;
+                continue;
+            }
             match check_stream(plan, s, &fewer, op, restart, None) {
                 Some(h) => {
                     keep = fewer;
@@ -1158,12 +1211,36 @@ fn shrink_stream(
             }
         }
     }
-    let (_, od) = decide_stream(program, &hit.orig_texts, None, None, true);
+    let (_, od) = decide_stream(
+        program,
+        clock_of(plan, s),
+        &hit.orig_texts,
+        None,
+        None,
+        true,
+    );
     let restart_at = restart.and_then(|p| keep.iter().position(|&i| i == p));
-    let (_, md) = decide_stream(program, &hit.mut_texts, restart_at, None, true);
+    let (_, md) = decide_stream(
+        program,
+        clock_of(plan, s),
+        &hit.mut_texts,
+        restart_at,
+        None,
+        true,
+    );
     let o = od.get(hit.event)?;
     let m = md.get(hit.mut_event)?;
-    let events = &plan.exp.streams.get(s)?.events;
+    if let StreamOp::SecondSession { .. } = op
+        && keyed_by_session(program, o)
+    {
+        // The rule counts per session: a second session is a second count by design.
+        return None;
+    }
+    if let StreamOp::Swap { .. } = op
+        && order_dependent(program, o)
+    {
+        return None;
+    }
     let seed = events
         .get(*keep.get(hit.event)?)
         .map(|e| e.origin.clone())
@@ -1200,6 +1277,55 @@ fn shrink_stream(
             j,
         ),
     })
+}
+
+/// The clock a seed stream is decided with: a suite's times are vouched for (as `govern
+/// test` decides them), a trace's are believed within the skew of stream time.
+fn clock_of(plan: &Plan<'_>, s: usize) -> Clock {
+    match plan.exp.streams.get(s) {
+        Some(st) if st.trusted => Clock::Trusted,
+        _ => Clock::Event,
+    }
+}
+
+/// Whether a rule that decided `d` reads a `seen` or a `sum`: what was seen before depends
+/// on the order by design, and so does which call of several amounts crosses a budget (a
+/// budget that counts refused calls may refuse more of them in one order than in another,
+/// letting less through). Only `count`s must trip as often in any order.
+fn order_dependent(program: &Program, d: &Decision) -> bool {
+    let m = &program.model;
+    d.rules
+        .iter()
+        .filter_map(|id| m.rules.iter().find(|r| r.id == *id))
+        .flat_map(|r| {
+            r.trackers
+                .iter()
+                .filter_map(|t| m.trackers.get(*t as usize))
+        })
+        .any(|t| t.kind != crate::check::StatefulKind::Count)
+}
+
+/// Whether every stateful rule that decided `d` keys its state by `session`.
+fn keyed_by_session(program: &Program, d: &Decision) -> bool {
+    let m = &program.model;
+    let session = m
+        .slots
+        .iter()
+        .position(|p| p.len() == 1 && p.first().is_some_and(|s| s == "session"));
+    let Some(session) = session.and_then(|i| u32::try_from(i).ok()) else {
+        return false;
+    };
+    let trackers: Vec<&crate::bytecode::model::Tracker> = d
+        .rules
+        .iter()
+        .filter_map(|id| m.rules.iter().find(|r| r.id == *id))
+        .flat_map(|r| {
+            r.trackers
+                .iter()
+                .filter_map(|t| m.trackers.get(*t as usize))
+        })
+        .collect();
+    !trackers.is_empty() && trackers.iter().all(|t| t.per.contains(&session))
 }
 
 /// Engine faults, in turn: a corrupted bundle, a truncated one, a decision whose time budget
@@ -1304,13 +1430,13 @@ fn engine_mutant(plan: &Plan<'_>, w: &mut Worker, j: u64, r: &mut ChunkResult) {
             }
             stat(r, fam).tried += 1;
             let op = StreamOp::Copies { p, k: 0 };
-            if check && check_stream(plan, s, &keep, op, Some(p), None).is_some() {
-                stat(r, fam).broken += 1;
-                if let Some(f) =
+            if check
+                && check_stream(plan, s, &keep, op, Some(p), None).is_some()
+                && let Some(f) =
                     shrink_stream(plan, s, keep, op, Some(p), "fail-closed", fam.name(), j)
-                {
-                    record(r, f);
-                }
+            {
+                stat(r, fam).broken += 1;
+                record(r, f);
             }
         }
     }

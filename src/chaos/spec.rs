@@ -107,6 +107,8 @@ pub struct Experiment {
 #[derive(Clone, Debug)]
 pub struct SeedStream {
     pub name: String,
+    /// Whether its times are vouched for (a suite's): decided with every `ts` believed.
+    pub trusted: bool,
     pub events: Vec<SeedEvent>,
 }
 
@@ -639,6 +641,7 @@ fn read_seeds(
             *total += events.len();
             check_total(*total, &name)?;
             streams.push(SeedStream {
+                trusted: true,
                 name: format!("{name}: {}", crate::source::printable(&case.name)),
                 events,
             });
@@ -686,7 +689,11 @@ fn read_seeds(
     }
     *total += events.len();
     check_total(*total, &name)?;
-    streams.push(SeedStream { name, events });
+    streams.push(SeedStream {
+        name,
+        trusted: false,
+        events,
+    });
     Ok(())
 }
 
