@@ -11,68 +11,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use govern::diag::SourceFile;
 
-/// 100 tools with 10 rules each (allows with thresholds and path tests, denies with sets and
-/// regexes, escalations, warnings), plus a few global guards: 1,003 rules.
-pub fn bundle_source(tools: usize) -> String {
-    let mut s = String::new();
-    s.push_str("set secret_paths = [\"/etc/shadow\", \"/etc/passwd\", \"/root/.ssh\"]\n");
-    for t in 0..tools {
-        s.push_str(&format!(
-            "tool t{t}(amount: number, path: string, url: string, to: string)\n"
-        ));
-    }
-    s.push_str("policy guards {\n");
-    s.push_str("  rule low_trust: deny when action == \"tool_call\" and agent.trust < 100 because \"untrusted\"\n");
-    s.push_str(
-        "  rule injection: deny when annotations.prompt_injection > 0.9 because \"injection\"\n",
-    );
-    s.push_str("  rule night: warn when time.hour < 6 because \"night\"\n");
-    s.push_str("}\n");
-    for t in 0..tools {
-        let g = format!("action == \"tool_call\" and tool == \"t{t}\"");
-        s.push_str(&format!("policy p{t} {{\n"));
-        s.push_str(&format!(
-            "  applies when \"team{}\" in agent.roles\n",
-            t % 7
-        ));
-        s.push_str(&format!(
-            "  rule small: allow when {g} and args.amount <= {}\n",
-            100 * (t + 1)
-        ));
-        s.push_str(&format!(
-            "  rule big: escalate when {g} and args.amount > {} because \"big\"\n",
-            100 * (t + 1)
-        ));
-        s.push_str(&format!(
-            "  rule huge: deny when {g} and args.amount > {} because \"huge\"\n",
-            1000 * (t + 1)
-        ));
-        s.push_str(&format!(
-            "  rule read: allow when {g} and args.path starts_with \"/data/{t}/\"\n"
-        ));
-        s.push_str(&format!(
-            "  rule secrets: deny when {g} and norm_path(args.path) in secret_paths because \"secret\"\n"
-        ));
-        s.push_str(&format!(
-            "  rule env: deny when {g} and args.path matches r\"\\.env$\" because \"env\"\n"
-        ));
-        s.push_str(&format!(
-            "  rule host: allow when {g} and url_host(args.url) == \"api{t}.example.com\"\n"
-        ));
-        s.push_str(&format!(
-            "  rule to: deny when {g} and lower(args.to) in [\"evil{t}\", \"bad\"] because \"recipient\"\n"
-        ));
-        s.push_str(&format!(
-            "  rule rate: deny when {g} and count(tool == \"t{t}\", within 1m, per agent.id) >= 20 because \"rate\"\n"
-        ));
-        s.push_str(&format!(
-            "  rule audit: warn when {g} and args.amount >= {} because \"audit\"\n",
-            50 * (t + 1)
-        ));
-        s.push_str("}\n");
-    }
-    s
-}
+mod common;
+use common::bundle_source;
 
 fn bench(c: &mut Criterion) {
     let src = bundle_source(100);

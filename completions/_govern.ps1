@@ -32,8 +32,10 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites')
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Compile policies into a verified bytecode bundle (.govb)')
             [CompletionResult]::new('eval', 'eval', [CompletionResultType]::ParameterValue, 'Decide events with a bundle or with policies compiled on the fly')
+            [CompletionResult]::new('replay-audit', 'replay-audit', [CompletionResultType]::ParameterValue, 'Verify an audit log (hashes, chain, signed checkpoints) and decide every event again')
             [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a decision point over HTTP: agents ask it before they act')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Every request whose decision a policy change flips, proved on the decision diagrams')
             [CompletionResult]::new('chaos-run', 'chaos-run', [CompletionResultType]::ParameterValue, 'Mutate recorded events the way an attacker would respell them and hunt the bypasses')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
@@ -79,11 +81,13 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to print the results')
             [CompletionResult]::new('--min-coverage', '--min-coverage', [CompletionResultType]::ParameterName, 'Fail (exit 1) when rule coverage is below P percent (0-100)')
+            [CompletionResult]::new('--min-blocked', '--min-blocked', [CompletionResultType]::ParameterName, 'Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of failing on it, and fail (exit 1) when fewer than P percent of any variant''s attacks are blocked. Benign cases that are not allowed still fail')
             [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where --record writes the suite (atomically)')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where --record writes the suite (atomically)')
             [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'The policies --record decides with (files or directories; repeat for several)')
             [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('--coverage', '--coverage', [CompletionResultType]::ParameterName, 'Print rule and leaf coverage per bundle, with the rules that never decided')
             [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes')
@@ -96,6 +100,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
         'govern;build' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where to write the bundle (written atomically)')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where to write the bundle (written atomically)')
+            [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'Also keep the bundle in this folder as `<digest hex>.govb`, where `govern replay-audit --bundles DIR` finds it by the digest an audit log names')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to print errors in the policies')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('--listing', '--listing', [CompletionResultType]::ParameterName, 'Also print a readable disassembly of the bundle')
@@ -110,10 +115,35 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'Policy files or directories to compile and evaluate with (repeat for several)')
             [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read')
             [CompletionResult]::new('--signature', '--signature', [CompletionResultType]::ParameterName, 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded')
             [CompletionResult]::new('--max-keys', '--max-keys', [CompletionResultType]::ParameterName, 'The most keys each count, sum or seen holds in the stream state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed')
+            [CompletionResult]::new('--input-format', '--input-format', [CompletionResultType]::ParameterName, 'The format of the events, as `simulate` reads traces (gzip is recognised by its bytes)')
+            [CompletionResult]::new('--clock', '--clock', [CompletionResultType]::ParameterName, 'Where an event''s time comes from: its own `ts` (`event`), or this machine''s clock, written into `ts` before deciding (`host`, as a live decision point keeps time)')
+            [CompletionResult]::new('--audit-log', '--audit-log', [CompletionResultType]::ParameterName, 'Append a hash-chained record of every decision to this audit log, before the decision is printed; an existing log is continued (see docs/audit.md)')
+            [CompletionResult]::new('--audit-sync', '--audit-sync', [CompletionResultType]::ParameterName, 'When records reach the disk. A crash of govern loses no record in any mode')
+            [CompletionResult]::new('--audit-key', '--audit-key', [CompletionResultType]::ParameterName, 'Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every --checkpoint-every records, at rotation and at the end')
+            [CompletionResult]::new('--checkpoint-every', '--checkpoint-every', [CompletionResultType]::ParameterName, 'Records between signed checkpoints [default: 1000]')
+            [CompletionResult]::new('--audit-rotate', '--audit-rotate', [CompletionResultType]::ParameterName, 'Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`); `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, …')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('--explain', '--explain', [CompletionResultType]::ParameterName, 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes')
             [CompletionResult]::new('--exit-code', '--exit-code', [CompletionResultType]::ParameterName, 'Make the exit status tell allow (0), deny (1) and escalate (3) apart')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;replay-audit' {
+            [CompletionResult]::new('--bundle', '--bundle', [CompletionResultType]::ParameterName, 'The bundle the log''s decisions were taken with')
+            [CompletionResult]::new('--bundles', '--bundles', [CompletionResultType]::ParameterName, 'A folder of bundles, found by digest (`govern build --store DIR` fills one)')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Public keys checkpoints may be signed with (SPKI PEM); repeat for several')
+            [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'A trust file (see docs/signing.md) whose keys may sign checkpoints')
+            [CompletionResult]::new('--expect-head', '--expect-head', [CompletionResultType]::ParameterName, 'The hash of a record kept elsewhere (a head reported by the decision point): the log must hold it, which vouches for every record up to it')
+            [CompletionResult]::new('--expect-count', '--expect-count', [CompletionResultType]::ParameterName, 'The number of records the log must hold at least (with --expect-head: the head is record N-1)')
+            [CompletionResult]::new('--against', '--against', [CompletionResultType]::ParameterName, 'Also decide every event with this bundle (or policies) and report what flips')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to report')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--no-replay', '--no-replay', [CompletionResultType]::ParameterName, 'Check the chain and the checkpoints only: decide nothing again')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -130,9 +160,11 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1')
             [CompletionResult]::new('--max-errors', '--max-errors', [CompletionResultType]::ParameterName, 'Skip up to N bad records (counted in the report) instead of stopping at the first')
+            [CompletionResult]::new('--dump-events', '--dump-events', [CompletionResultType]::ParameterName, 'Write every decided event, as read from the traces (OTLP spans and MCP messages turned into events), to FILE: one JSON object per line, in decision order (line N is the event of the N-th `--format jsonl` decision). Written atomically')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Threads that parse events (default: the number of cores). Output does not depend on it')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Threads that parse events (default: the number of cores). Output does not depend on it')
             [CompletionResult]::new('--trust', '--trust', [CompletionResultType]::ParameterName, 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded')
             [CompletionResult]::new('--max-keys', '--max-keys', [CompletionResultType]::ParameterName, 'The most keys each count, sum or seen holds in a stream''s state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed, and the report says how many records were refused')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never show the progress bar (it shows only when standard error is a terminal)')
@@ -158,6 +190,21 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('--audit-required', '--audit-required', [CompletionResultType]::ParameterName, 'Deny every decision whose audit record cannot be written (default: keep deciding, count the errors and log them)')
             [CompletionResult]::new('--no-watch', '--no-watch', [CompletionResultType]::ParameterName, 'Reload on SIGHUP only, not when the bundle files change')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'govern;diff' {
+            [CompletionResult]::new('--git', '--git', [CompletionResultType]::ParameterName, 'Compare PATHS at this git revision (the old side) with the working tree, or two revisions with `A..B`')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to print the result')
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'CI gates: `new-allow` (a request may now be allowed that was not), `any-change`; repeat or separate with commas. A failed gate makes the exit status 1')
+            [CompletionResult]::new('--max-nodes', '--max-nodes', [CompletionResultType]::ParameterName, 'The most diagram nodes one stage of the comparison may make; past it, the report says what was not proved')
+            [CompletionResult]::new('--max-regions', '--max-regions', [CompletionResultType]::ParameterName, 'Regions listed, each with a witness, per group; the others are counted')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Also report, where the verdict stays the same, changes in the determining rules, their messages and warnings')
+            [CompletionResult]::new('--equivalent', '--equivalent', [CompletionResultType]::ParameterName, 'Prove that both versions decide every request identically (verdict, determining rules, messages, warnings): exit 0 only then')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -251,8 +298,10 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites')
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Compile policies into a verified bytecode bundle (.govb)')
             [CompletionResult]::new('eval', 'eval', [CompletionResultType]::ParameterValue, 'Decide events with a bundle or with policies compiled on the fly')
+            [CompletionResult]::new('replay-audit', 'replay-audit', [CompletionResultType]::ParameterValue, 'Verify an audit log (hashes, chain, signed checkpoints) and decide every event again')
             [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a decision point over HTTP: agents ask it before they act')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Every request whose decision a policy change flips, proved on the decision diagrams')
             [CompletionResult]::new('chaos-run', 'chaos-run', [CompletionResultType]::ParameterValue, 'Mutate recorded events the way an attacker would respell them and hunt the bypasses')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
@@ -281,10 +330,16 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
         'govern;help;eval' {
             break
         }
+        'govern;help;replay-audit' {
+            break
+        }
         'govern;help;simulate' {
             break
         }
         'govern;help;serve' {
+            break
+        }
+        'govern;help;diff' {
             break
         }
         'govern;help;chaos-run' {

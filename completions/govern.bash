@@ -25,6 +25,9 @@ _govern() {
             govern,completions)
                 cmd="govern__subcmd__completions"
                 ;;
+            govern,diff)
+                cmd="govern__subcmd__diff"
+                ;;
             govern,eval)
                 cmd="govern__subcmd__eval"
                 ;;
@@ -48,6 +51,9 @@ _govern() {
                 ;;
             govern,mcp-import)
                 cmd="govern__subcmd__mcp__subcmd__import"
+                ;;
+            govern,replay-audit)
+                cmd="govern__subcmd__replay__subcmd__audit"
                 ;;
             govern,serve)
                 cmd="govern__subcmd__serve"
@@ -73,6 +79,9 @@ _govern() {
             govern__subcmd__help,completions)
                 cmd="govern__subcmd__help__subcmd__completions"
                 ;;
+            govern__subcmd__help,diff)
+                cmd="govern__subcmd__help__subcmd__diff"
+                ;;
             govern__subcmd__help,eval)
                 cmd="govern__subcmd__help__subcmd__eval"
                 ;;
@@ -97,6 +106,9 @@ _govern() {
             govern__subcmd__help,mcp-import)
                 cmd="govern__subcmd__help__subcmd__mcp__subcmd__import"
                 ;;
+            govern__subcmd__help,replay-audit)
+                cmd="govern__subcmd__help__subcmd__replay__subcmd__audit"
+                ;;
             govern__subcmd__help,serve)
                 cmd="govern__subcmd__help__subcmd__serve"
                 ;;
@@ -119,7 +131,7 @@ _govern() {
 
     case "${cmd}" in
         govern)
-            opts="-h -V --color --help --version lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help"
+            opts="-h -V --color --help --version lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -137,7 +149,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__build)
-            opts="-o -h -V --output --listing --format --color --help --version"
+            opts="-o -h -V --output --store --listing --format --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -148,6 +160,10 @@ _govern() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -226,8 +242,46 @@ _govern() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        govern__subcmd__diff)
+            opts="-h -V --git --all --equivalent --format --fail-on --max-nodes --max-regions --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --git)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json github sarif markdown" -- "${cur}"))
+                    return 0
+                    ;;
+                --fail-on)
+                    COMPREPLY=($(compgen -W "new-allow any-change" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-nodes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-regions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         govern__subcmd__eval)
-            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --max-keys --color --help --version"
+            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --state --max-keys --input-format --clock --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,7 +303,39 @@ _govern() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --input-format)
+                    COMPREPLY=($(compgen -W "auto jsonl otel mcp audit" -- "${cur}"))
+                    return 0
+                    ;;
+                --clock)
+                    COMPREPLY=($(compgen -W "event host" -- "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-sync)
+                    COMPREPLY=($(compgen -W "always batch none" -- "${cur}"))
+                    return 0
+                    ;;
+                --audit-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --checkpoint-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-rotate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -301,7 +387,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help)
-            opts="lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help"
+            opts="lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -343,6 +429,20 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__help__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -455,6 +555,20 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help__subcmd__mcp__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__help__subcmd__replay__subcmd__audit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -646,6 +760,56 @@ _govern() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        govern__subcmd__replay__subcmd__audit)
+            opts="-h -V --bundle --bundles --no-replay --key --trust --expect-head --expect-count --against --format --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bundles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-head)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --against)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         govern__subcmd__serve)
             opts="-h -V --bundle --trust --signature --listen --max-keys --audit-required --log-format --threads --decision-timeout --request-timeout --idle-timeout --drain-timeout --no-watch --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -751,7 +915,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__simulate)
-            opts="-j -h -V --policy --bundle --baseline --baseline-bundle --mcp-pair --input-format --format --fail-on --max-errors --jobs --no-progress --stats --trust --max-keys --color --help --version"
+            opts="-j -h -V --policy --bundle --baseline --baseline-bundle --mcp-pair --input-format --format --fail-on --max-errors --dump-events --jobs --no-progress --stats --trust --state --max-keys --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -778,7 +942,7 @@ _govern() {
                     return 0
                     ;;
                 --input-format)
-                    COMPREPLY=($(compgen -W "auto jsonl otel mcp" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto jsonl otel mcp audit" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -793,6 +957,10 @@ _govern() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --dump-events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -802,6 +970,10 @@ _govern() {
                     return 0
                     ;;
                 --trust)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -821,7 +993,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__test)
-            opts="-o -h -V --filter --format --coverage --min-coverage --watch --record --output --policy --trust --color --help --version"
+            opts="-o -h -V --filter --format --coverage --min-coverage --min-blocked --watch --record --output --policy --trust --state --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -836,6 +1008,10 @@ _govern() {
                     return 0
                     ;;
                 --min-coverage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-blocked)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -856,6 +1032,10 @@ _govern() {
                     return 0
                     ;;
                 --trust)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

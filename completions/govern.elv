@@ -29,8 +29,10 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
+            cand replay-audit 'Verify an audit log (hashes, chain, signed checkpoints) and decide every event again'
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand serve 'Run a decision point over HTTP: agents ask it before they act'
+            cand diff 'Every request whose decision a policy change flips, proved on the decision diagrams'
             cand chaos-run 'Mutate recorded events the way an attacker would respell them and hunt the bypasses'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
@@ -72,11 +74,13 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --filter 'Only run cases whose name contains this text (matrix cases are named `name [path=value, …]`)'
             cand --format 'How to print the results'
             cand --min-coverage 'Fail (exit 1) when rule coverage is below P percent (0-100)'
+            cand --min-blocked 'Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of failing on it, and fail (exit 1) when fewer than P percent of any variant''s attacks are blocked. Benign cases that are not allowed still fail'
             cand --record 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o'
             cand -o 'Where --record writes the suite (atomically)'
             cand --output 'Where --record writes the suite (atomically)'
             cand --policy 'The policies --record decides with (files or directories; repeat for several)'
             cand --trust 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)'
+            cand --state 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded'
             cand --color 'When to use colours in messages'
             cand --coverage 'Print rule and leaf coverage per bundle, with the rules that never decided'
             cand --watch 'Re-run the affected suites whenever a .gov or suite file under the paths (or their bundles) changes'
@@ -88,6 +92,7 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;build'= {
             cand -o 'Where to write the bundle (written atomically)'
             cand --output 'Where to write the bundle (written atomically)'
+            cand --store 'Also keep the bundle in this folder as `<digest hex>.govb`, where `govern replay-audit --bundles DIR` finds it by the digest an audit log names'
             cand --format 'How to print errors in the policies'
             cand --color 'When to use colours in messages'
             cand --listing 'Also print a readable disassembly of the bundle'
@@ -101,10 +106,34 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --policy 'Policy files or directories to compile and evaluate with (repeat for several)'
             cand --trust 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read'
             cand --signature 'The bundle''s signature file, with --trust (default: BUNDLE.sig.json)'
+            cand --state 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded'
             cand --max-keys 'The most keys each count, sum or seen holds in the stream state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed'
+            cand --input-format 'The format of the events, as `simulate` reads traces (gzip is recognised by its bytes)'
+            cand --clock 'Where an event''s time comes from: its own `ts` (`event`), or this machine''s clock, written into `ts` before deciding (`host`, as a live decision point keeps time)'
+            cand --audit-log 'Append a hash-chained record of every decision to this audit log, before the decision is printed; an existing log is continued (see docs/audit.md)'
+            cand --audit-sync 'When records reach the disk. A crash of govern loses no record in any mode'
+            cand --audit-key 'Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every --checkpoint-every records, at rotation and at the end'
+            cand --checkpoint-every 'Records between signed checkpoints [default: 1000]'
+            cand --audit-rotate 'Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`); `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, …'
             cand --color 'When to use colours in messages'
             cand --explain 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes'
             cand --exit-code 'Make the exit status tell allow (0), deny (1) and escalate (3) apart'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;replay-audit'= {
+            cand --bundle 'The bundle the log''s decisions were taken with'
+            cand --bundles 'A folder of bundles, found by digest (`govern build --store DIR` fills one)'
+            cand --key 'Public keys checkpoints may be signed with (SPKI PEM); repeat for several'
+            cand --trust 'A trust file (see docs/signing.md) whose keys may sign checkpoints'
+            cand --expect-head 'The hash of a record kept elsewhere (a head reported by the decision point): the log must hold it, which vouches for every record up to it'
+            cand --expect-count 'The number of records the log must hold at least (with --expect-head: the head is record N-1)'
+            cand --against 'Also decide every event with this bundle (or policies) and report what flips'
+            cand --format 'How to report'
+            cand --color 'When to use colours in messages'
+            cand --no-replay 'Check the chain and the checkpoints only: decide nothing again'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -120,9 +149,11 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --format 'What to print'
             cand --fail-on 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1'
             cand --max-errors 'Skip up to N bad records (counted in the report) instead of stopping at the first'
+            cand --dump-events 'Write every decided event, as read from the traces (OTLP spans and MCP messages turned into events), to FILE: one JSON object per line, in decision order (line N is the event of the N-th `--format jsonl` decision). Written atomically'
             cand -j 'Threads that parse events (default: the number of cores). Output does not depend on it'
             cand --jobs 'Threads that parse events (default: the number of cores). Output does not depend on it'
             cand --trust 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted'
+            cand --state 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded'
             cand --max-keys 'The most keys each count, sum or seen holds in a stream''s state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed, and the report says how many records were refused'
             cand --color 'When to use colours in messages'
             cand --no-progress 'Never show the progress bar (it shows only when standard error is a terminal)'
@@ -147,6 +178,20 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --color 'When to use colours in messages'
             cand --audit-required 'Deny every decision whose audit record cannot be written (default: keep deciding, count the errors and log them)'
             cand --no-watch 'Reload on SIGHUP only, not when the bundle files change'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'govern;diff'= {
+            cand --git 'Compare PATHS at this git revision (the old side) with the working tree, or two revisions with `A..B`'
+            cand --format 'How to print the result'
+            cand --fail-on 'CI gates: `new-allow` (a request may now be allowed that was not), `any-change`; repeat or separate with commas. A failed gate makes the exit status 1'
+            cand --max-nodes 'The most diagram nodes one stage of the comparison may make; past it, the report says what was not proved'
+            cand --max-regions 'Regions listed, each with a witness, per group; the others are counted'
+            cand --color 'When to use colours in messages'
+            cand --all 'Also report, where the verdict stays the same, changes in the determining rules, their messages and warnings'
+            cand --equivalent 'Prove that both versions decide every request identically (verdict, determining rules, messages, warnings): exit 0 only then'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -232,8 +277,10 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand test 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
             cand build 'Compile policies into a verified bytecode bundle (.govb)'
             cand eval 'Decide events with a bundle or with policies compiled on the fly'
+            cand replay-audit 'Verify an audit log (hashes, chain, signed checkpoints) and decide every event again'
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand serve 'Run a decision point over HTTP: agents ask it before they act'
+            cand diff 'Every request whose decision a policy change flips, proved on the decision diagrams'
             cand chaos-run 'Mutate recorded events the way an attacker would respell them and hunt the bypasses'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
@@ -255,9 +302,13 @@ set edit:completion:arg-completer[govern] = {|@words|
         }
         &'govern;help;eval'= {
         }
+        &'govern;help;replay-audit'= {
+        }
         &'govern;help;simulate'= {
         }
         &'govern;help;serve'= {
+        }
+        &'govern;help;diff'= {
         }
         &'govern;help;chaos-run'= {
         }

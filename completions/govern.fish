@@ -35,8 +35,10 @@ complete -c govern -n "__fish_govern_needs_command" -f -a "explain" -d 'Print th
 complete -c govern -n "__fish_govern_needs_command" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
 complete -c govern -n "__fish_govern_needs_command" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
+complete -c govern -n "__fish_govern_needs_command" -f -a "replay-audit" -d 'Verify an audit log (hashes, chain, signed checkpoints) and decide every event again'
 complete -c govern -n "__fish_govern_needs_command" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
 complete -c govern -n "__fish_govern_needs_command" -f -a "serve" -d 'Run a decision point over HTTP: agents ask it before they act'
+complete -c govern -n "__fish_govern_needs_command" -f -a "diff" -d 'Every request whose decision a policy change flips, proved on the decision diagrams'
 complete -c govern -n "__fish_govern_needs_command" -f -a "chaos-run" -d 'Mutate recorded events the way an attacker would respell them and hunt the bypasses'
 complete -c govern -n "__fish_govern_needs_command" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
 complete -c govern -n "__fish_govern_needs_command" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
@@ -77,10 +79,12 @@ complete -c govern -n "__fish_govern_using_subcommand test" -l format -d 'How to
 json\t'One JSON document with every case, failure and error'
 junit\t'JUnit XML, for CI test reporters'"
 complete -c govern -n "__fish_govern_using_subcommand test" -l min-coverage -d 'Fail (exit 1) when rule coverage is below P percent (0-100)' -r
+complete -c govern -n "__fish_govern_using_subcommand test" -l min-blocked -d 'Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of failing on it, and fail (exit 1) when fewer than P percent of any variant\'s attacks are blocked. Benign cases that are not allowed still fail' -r
 complete -c govern -n "__fish_govern_using_subcommand test" -l record -d 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -s o -l output -d 'Where --record writes the suite (atomically)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -l policy -d 'The policies --record decides with (files or directories; repeat for several)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -l trust -d 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -l state -d 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
@@ -89,6 +93,7 @@ complete -c govern -n "__fish_govern_using_subcommand test" -l watch -d 'Re-run 
 complete -c govern -n "__fish_govern_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand test" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand build" -s o -l output -d 'Where to write the bundle (written atomically)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand build" -l store -d 'Also keep the bundle in this folder as `<digest hex>.govb`, where `govern replay-audit --bundles DIR` finds it by the digest an audit log names' -r -F
 complete -c govern -n "__fish_govern_using_subcommand build" -l format -d 'How to print errors in the policies' -r -f -a "human\t'Source snippets with labels and help, for people'
 json\t'One JSON object per diagnostic, one per line, for machines'"
 complete -c govern -n "__fish_govern_using_subcommand build" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
@@ -101,7 +106,22 @@ complete -c govern -n "__fish_govern_using_subcommand eval" -l bundle -d 'A comp
 complete -c govern -n "__fish_govern_using_subcommand eval" -l policy -d 'Policy files or directories to compile and evaluate with (repeat for several)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l trust -d 'Refuse the bundle unless its signature verifies against this trust file (see `govern verify`); checked before any event is read' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l signature -d 'The bundle\'s signature file, with --trust (default: BUNDLE.sig.json)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand eval" -l state -d 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l max-keys -d 'The most keys each count, sum or seen holds in the stream state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed' -r
+complete -c govern -n "__fish_govern_using_subcommand eval" -l input-format -d 'The format of the events, as `simulate` reads traces (gzip is recognised by its bytes)' -r -f -a "auto\t'Detect per input from its first record'
+jsonl\t'One event object per line'
+otel\t'OpenTelemetry GenAI spans exported as OTLP/JSON'
+mcp\t'MCP JSON-RPC messages (tools/call requests and their results)'
+audit\t'An audit log: the events as decided, compared with the decisions recorded'"
+complete -c govern -n "__fish_govern_using_subcommand eval" -l clock -d 'Where an event\'s time comes from: its own `ts` (`event`), or this machine\'s clock, written into `ts` before deciding (`host`, as a live decision point keeps time)' -r -f -a "event\t'The event\'s own `ts`'
+host\t'The host\'s clock, written into the event\'s `ts` (replacing any it had)'"
+complete -c govern -n "__fish_govern_using_subcommand eval" -l audit-log -d 'Append a hash-chained record of every decision to this audit log, before the decision is printed; an existing log is continued (see docs/audit.md)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand eval" -l audit-sync -d 'When records reach the disk. A crash of govern loses no record in any mode' -r -f -a "always\t'After every record: a power failure loses nothing that was decided'
+batch\t'Within 100 ms: a power failure loses at most the last 100 ms of records'
+none\t'When the system writes back: a power failure loses what it had not written'"
+complete -c govern -n "__fish_govern_using_subcommand eval" -l audit-key -d 'Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every --checkpoint-every records, at rotation and at the end' -r -F
+complete -c govern -n "__fish_govern_using_subcommand eval" -l checkpoint-every -d 'Records between signed checkpoints [default: 1000]' -r
+complete -c govern -n "__fish_govern_using_subcommand eval" -l audit-rotate -d 'Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`); `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, …' -r
 complete -c govern -n "__fish_govern_using_subcommand eval" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
@@ -109,6 +129,21 @@ complete -c govern -n "__fish_govern_using_subcommand eval" -l explain -d 'Expla
 complete -c govern -n "__fish_govern_using_subcommand eval" -l exit-code -d 'Make the exit status tell allow (0), deny (1) and escalate (3) apart'
 complete -c govern -n "__fish_govern_using_subcommand eval" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand eval" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l bundle -d 'The bundle the log\'s decisions were taken with' -r -F
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l bundles -d 'A folder of bundles, found by digest (`govern build --store DIR` fills one)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l key -d 'Public keys checkpoints may be signed with (SPKI PEM); repeat for several' -r -F
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l trust -d 'A trust file (see docs/signing.md) whose keys may sign checkpoints' -r -F
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l expect-head -d 'The hash of a record kept elsewhere (a head reported by the decision point): the log must hold it, which vouches for every record up to it' -r
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l expect-count -d 'The number of records the log must hold at least (with --expect-head: the head is record N-1)' -r
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l against -d 'Also decide every event with this bundle (or policies) and report what flips' -r -F
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l format -d 'How to report' -r -f -a "human\t'A report for people'
+json\t'One JSON document'"
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l no-replay -d 'Check the chain and the checkpoints only: decide nothing again'
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand replay-audit" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l policy -d 'Policy files or directories to compile and simulate (repeat for several)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l bundle -d 'A compiled bundle to simulate' -r -F
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l baseline -d 'Baseline policy files or directories (the policy in production) to compare with' -r -F
@@ -117,14 +152,17 @@ complete -c govern -n "__fish_govern_using_subcommand simulate" -l mcp-pair -d '
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l input-format -d 'The format of the traces' -r -f -a "auto\t'Detect per input from its first record'
 jsonl\t'One event object per line'
 otel\t'OpenTelemetry GenAI spans exported as OTLP/JSON'
-mcp\t'MCP JSON-RPC messages (tools/call requests and their results)'"
+mcp\t'MCP JSON-RPC messages (tools/call requests and their results)'
+audit\t'An audit log: the events as decided, compared with the decisions recorded'"
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l format -d 'What to print' -r -f -a "text\t'The report for people: tables on a terminal, aligned plain text otherwise'
 json\t'The report as one JSON document'
 jsonl\t'One decision per event (JSON lines) with its source file and line; no report'"
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l fail-on -d 'CI gates: `new-allow`, `any-flip`, `deny-rate>X` (X a fraction or a percentage); repeat or separate with commas. A failed gate makes the exit status 1' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l max-errors -d 'Skip up to N bad records (counted in the report) instead of stopping at the first' -r
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l dump-events -d 'Write every decided event, as read from the traces (OTLP spans and MCP messages turned into events), to FILE: one JSON object per line, in decision order (line N is the event of the N-th `--format jsonl` decision). Written atomically' -r -F
 complete -c govern -n "__fish_govern_using_subcommand simulate" -s j -l jobs -d 'Threads that parse events (default: the number of cores). Output does not depend on it' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l trust -d 'Refuse the bundles (--bundle and --baseline-bundle) unless their signatures (`BUNDLE.sig.json`) verify against this trust file; policy sources cannot be trusted' -r -F
+complete -c govern -n "__fish_govern_using_subcommand simulate" -l state -d 'With --trust: the state file of last-seen versions (as `govern verify --state`): a bundle older than the last version of its name loaded is refused, a newer one recorded' -r -F
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l max-keys -d 'The most keys each count, sum or seen holds in a stream\'s state (keys with an event in the window). Beyond it, new keys are unknown: rules on them fail closed, and the report says how many records were refused' -r
 complete -c govern -n "__fish_govern_using_subcommand simulate" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
@@ -152,6 +190,23 @@ complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-required -
 complete -c govern -n "__fish_govern_using_subcommand serve" -l no-watch -d 'Reload on SIGHUP only, not when the bundle files change'
 complete -c govern -n "__fish_govern_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c govern -n "__fish_govern_using_subcommand diff" -l git -d 'Compare PATHS at this git revision (the old side) with the working tree, or two revisions with `A..B`' -r
+complete -c govern -n "__fish_govern_using_subcommand diff" -l format -d 'How to print the result' -r -f -a "human\t'Grouped by change, with the rules\' source lines on both sides, for people'
+json\t'One JSON document'
+github\t'GitHub Actions workflow commands, shown as annotations on the rules'
+sarif\t'A SARIF 2.1.0 log, for code-scanning tools'
+markdown\t'Markdown, for a pull-request comment'"
+complete -c govern -n "__fish_govern_using_subcommand diff" -l fail-on -d 'CI gates: `new-allow` (a request may now be allowed that was not), `any-change`; repeat or separate with commas. A failed gate makes the exit status 1' -r -f -a "new-allow\t'Fail when a request may be allowed that the old version did not allow'
+any-change\t'Fail when any decision may change'"
+complete -c govern -n "__fish_govern_using_subcommand diff" -l max-nodes -d 'The most diagram nodes one stage of the comparison may make; past it, the report says what was not proved' -r
+complete -c govern -n "__fish_govern_using_subcommand diff" -l max-regions -d 'Regions listed, each with a witness, per group; the others are counted' -r
+complete -c govern -n "__fish_govern_using_subcommand diff" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
+always\t''
+never\t''"
+complete -c govern -n "__fish_govern_using_subcommand diff" -l all -d 'Also report, where the verdict stays the same, changes in the determining rules, their messages and warnings'
+complete -c govern -n "__fish_govern_using_subcommand diff" -l equivalent -d 'Prove that both versions decide every request identically (verdict, determining rules, messages, warnings): exit 0 only then'
+complete -c govern -n "__fish_govern_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c govern -n "__fish_govern_using_subcommand diff" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand chaos-run" -l format -r -f -a "human\t'Coverage, each finding with its smallest example, the SLOs, a closing line'
 json\t'One JSON document with a `findings` list (see docs/chaos.md)'
 junit\t'JUnit XML: a case per fault family, a failure per finding'"
@@ -215,19 +270,21 @@ always\t''
 never\t''"
 complete -c govern -n "__fish_govern_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "explain" -d 'Print the documentation of a lint'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "serve" -d 'Run a decision point over HTTP: agents ask it before they act'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "chaos-run" -d 'Mutate recorded events the way an attacker would respell them and hunt the bypasses'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "keyid" -d 'Print the id of a public (or private) key'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "mcp-import" -d 'Turn an MCP server\'s tool list into `tool` declarations (and a deny-by-default policy)'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval simulate serve chaos-run keygen sign verify keyid mcp-import completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "lint" -d 'Find mistakes in policies, with proof: unreachable, shadowed and conflicting rules, risky regexes and comparisons, and more'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "fmt" -d 'Rewrite policy files in the one canonical layout'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "explain" -d 'Print the documentation of a lint'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "test" -d 'Run policy test suites (*.test.yaml), with coverage; record traces as golden suites'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "build" -d 'Compile policies into a verified bytecode bundle (.govb)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "eval" -d 'Decide events with a bundle or with policies compiled on the fly'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "replay-audit" -d 'Verify an audit log (hashes, chain, signed checkpoints) and decide every event again'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "simulate" -d 'Replay recorded traffic through a policy: what it decides, and what changes'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "serve" -d 'Run a decision point over HTTP: agents ask it before they act'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "diff" -d 'Every request whose decision a policy change flips, proved on the decision diagrams'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "chaos-run" -d 'Mutate recorded events the way an attacker would respell them and hunt the bypasses'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "keygen" -d 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "sign" -d 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "verify" -d 'Verify a signed plugin, bundle or files against a trust file'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "keyid" -d 'Print the id of a public (or private) key'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "mcp-import" -d 'Turn an MCP server\'s tool list into `tool` declarations (and a deny-by-default policy)'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c govern -n "__fish_govern_using_subcommand help; and not __fish_seen_subcommand_from lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,6 +1,115 @@
 //! The language's pure functions, defined once: `lower`, `upper`, `norm_path`, `url_host`,
-//! `len`. They are part of the language definition, like the checker, so the VM and the
-//! reference interpreter both call these; the case corpus pins their results.
+//! `len`, and in submodules the decoders (`decode`), Unicode folding (`fold`), SQL structure
+//! (`sql`) and detectors of sensitive data (`detect`). They are part of the language
+//! definition, like the checker, so the VM, the reference interpreter and the linter all call
+//! these; the case corpus pins their results.
+//!
+//! Every function reads its input a bounded number of times and is linear in it; functions
+//! that parse, decode or scan are unknown on inputs longer than [`MAX_TEXT`] bytes (SQL:
+//! [`sql::MAX_SQL`]), so that one decision's cost stays bounded by the event's size.
+
+pub mod decode;
+pub mod detect;
+pub mod fold;
+pub mod sql;
+
+use crate::check::Func;
+
+/// The longest input, in bytes, of the decoding, folding and detecting functions; a longer
+/// one makes their value unknown.
+pub const MAX_TEXT: usize = 4 * 1024 * 1024;
+
+/// A function's value, for evaluators that hold values.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FnValue {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    List(Vec<String>),
+}
+
+/// `func(s)` for a string `s`, or `None` when the value is unknown (the input cannot be
+/// decoded or parsed, or is too long).
+pub fn apply(func: Func, s: &str) -> Option<FnValue> {
+    let mut out = String::new();
+    Some(match apply_into(func, s, &mut out)? {
+        Written::Str => FnValue::Str(out),
+        Written::Num(n) => FnValue::Num(n),
+        Written::Bool(b) => FnValue::Bool(b),
+        Written::List => FnValue::List(list_items(&out).map(str::to_string).collect()),
+    })
+}
+
+/// What [`apply_into`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Written {
+    /// A string, in the buffer.
+    Str,
+    /// A list of strings, in the buffer, each item followed by NUL (items never hold NUL).
+    List,
+    Num(f64),
+    Bool(bool),
+}
+
+/// The items of a list written by [`apply_into`].
+pub fn list_items(buf: &str) -> impl Iterator<Item = &str> {
+    buf.split_terminator('\0')
+}
+
+fn push_items<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) -> Option<Written> {
+    out.clear();
+    for i in items {
+        if i.contains('\0') {
+            out.clear();
+            return None;
+        }
+        out.push_str(i);
+        out.push('\0');
+    }
+    Some(Written::List)
+}
+
+/// `func(s)` with string and list values written into `out` (cleared first), reusing its
+/// allocation; `None` when the value is unknown.
+pub fn apply_into(func: Func, s: &str, out: &mut String) -> Option<Written> {
+    let ok = |b: bool| b.then_some(Written::Str);
+    match func {
+        Func::Len => Some(Written::Num(str_len(s) as f64)),
+        Func::Lower => {
+            lower_into(s, out);
+            Some(Written::Str)
+        }
+        Func::Upper => {
+            upper_into(s, out);
+            Some(Written::Str)
+        }
+        Func::NormPath => {
+            norm_path_into(s, out);
+            Some(Written::Str)
+        }
+        Func::UrlHost => {
+            url_host_into(s, out);
+            Some(Written::Str)
+        }
+        Func::Base64Decode => ok(decode::base64_decode_into(s, out)),
+        Func::HexDecode => ok(decode::hex_decode_into(s, out)),
+        Func::UrlDecode => ok(decode::url_decode_into(s, out)),
+        Func::Unescape => ok(decode::unescape_into(s, out)),
+        Func::Decoded => ok(decode::decoded_into(s, out)),
+        Func::Nfkc => ok(fold::nfkc_into(s, out)),
+        Func::Fold => ok(fold::fold_into(s, out)),
+        Func::Unleet => ok(fold::unleet_into(s, out)),
+        Func::SqlStatements => push_items(out, sql::analyze(s)?.statements),
+        Func::SqlTables => {
+            let a = sql::analyze(s)?;
+            push_items(out, a.tables.iter().map(String::as_str))
+        }
+        Func::SqlReadOnly => Some(Written::Bool(sql::analyze(s)?.read_only)),
+        Func::Secrets => push_items(out, detect::secrets(s)?),
+        Func::Pii => push_items(out, detect::pii(s)?),
+        Func::PiiCount => Some(Written::Num(detect::pii_count(s)? as f64)),
+    }
+}
 
 /// `lower(s)`: Unicode lower case.
 pub fn lower(s: &str) -> String {

@@ -51,10 +51,14 @@ pub enum Command {
     Build(BuildArgs),
     /// Decide events with a bundle or with policies compiled on the fly.
     Eval(EvalArgs),
+    /// Verify an audit log (hashes, chain, signed checkpoints) and decide every event again.
+    ReplayAudit(ReplayAuditArgs),
     /// Replay recorded traffic through a policy: what it decides, and what changes.
     Simulate(SimulateArgs),
     /// Run a decision point over HTTP: agents ask it before they act.
     Serve(ServeArgs),
+    /// Every request whose decision a policy change flips, proved on the decision diagrams.
+    Diff(DiffArgs),
     /// Mutate recorded events the way an attacker would respell them and hunt the bypasses.
     ChaosRun(ChaosRunArgs),
     /// Create an Ed25519 signing key pair (NAME.key, NAME.pub).
@@ -71,6 +75,75 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
+/// How `chaos-run` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChaosFormat {
+    /// Coverage, each finding with its smallest example, the SLOs, a closing line.
+    Human,
+    /// One JSON document with a `findings` list (see docs/chaos.md).
+    Json,
+    /// JUnit XML: a case per fault family, a failure per finding.
+    Junit,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+An experiment (*.chaos.yaml, docs/chaos.md, docs/schemas/chaos.schema.json) names the policy,
+the traces (or *.test.yaml suites) whose events the mutants start from, a seed, a budget, the
+fault families and the invariants. Argument families (path, url, case, whitespace, encoding,
+confusable, type, drop) respell one attribute under `targets` (default `args`) of one event
+and decide it alone; stream families (reorder, duplicate, burst, clock-skew) change a stretch
+of up to 33 events of a trace and decide it in order; engine faults corrupt and truncate the
+bundle, exhaust a decision's time budget and restart the stream state.
+
+Invariants: monotone (no mutant gets a more permissive verdict than its original: deny >
+escalate > allow), fail-closed (every engine fault ends in deny), stateful (rate, budget and
+seen rules still trip under reordering, duplicates, bursts, a second session and clock skew),
+and your own rules over the mutant (`violated_when`). Each broken invariant is reported once,
+with the smallest example found (mutation chain and stream shrunk), both decisions and the rule
+with its file and line. The same seed gives the same findings whatever --jobs, unless a time
+budget cuts the run short (the report then says how much was covered).
+
+Exit status: 0 when every invariant and SLO holds, 1 when one breaks (beyond the error
+budget) or a latency objective fails, 2 on bad input (experiment, policies, traces).
+
+Examples:
+  govern chaos-run testdata/chaos/library.chaos.yaml
+  govern chaos-run exp.chaos.yaml --format json --jobs 2 > chaos.json
+  govern chaos-run exp.chaos.yaml --mutants 1000000 --format junit > chaos.xml")]
+pub struct ChaosRunArgs {
+    /// The experiment files (*.chaos.yaml).
+    #[arg(required = true, value_name = "EXPERIMENT")]
+    pub experiments: Vec<PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = ChaosFormat::Human)]
+    pub format: ChaosFormat,
+
+    /// Threads deciding mutants [default: one per core]. The findings do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
+
+    /// Override the experiment's seed.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Override the experiment's mutant budget.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub mutants: Option<u64>,
+
+    /// Override the experiment's time budget (`30s`, `5m`).
+    #[arg(long, value_name = "DURATION")]
+    pub time: Option<String>,
+
+    /// No progress bar on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// How errors (bad experiments, policies, traces) are printed.
+    #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+    pub diagnostics: DiagFormat,
+}
+
 /// How diagnostics are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DiagFormat {
@@ -82,7 +155,7 @@ pub enum DiagFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Data files named by `set NAME = file(\"…\")` are read with the policies; each is listed before\nthe digest as `read NAME  sha256:…  (N items, B bytes; set `NAME`)`. Their bytes are part of the\nbundle's source digest, so a changed data file gives another bundle.\n\nExit status: 0 when the bundle was written, 2 when a policy or data file has errors or the bundle\ncannot be written (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing"
+    after_help = "The same policy sources give the same bundle bytes (and digest) wherever they are built: each file\nis recorded by its path relative to the directory named on the command line (a file named\ndirectly, by its file name).\n\nData files named by `set NAME = file(\"…\")` are read with the policies; each is listed before\nthe digest as `read NAME  sha256:…  (N items, B bytes; set `NAME`)`. Their bytes are part of the\nbundle's source digest, so a changed data file gives another bundle.\n\nExit status: 0 when the bundle was written, 2 when a policy or data file has errors or the bundle\ncannot be written (an output that is one of the policy files, or ends in `.gov`, is refused).\n\nExamples:\n  govern build policies/ -o policies.govb\n  govern build policies/ -o policies.govb --listing\n  govern build policies/ -o policies.govb --store bundles/   # keep every version for replay-audit"
 )]
 pub struct BuildArgs {
     /// Policy files or directories (searched recursively for *.gov).
@@ -90,8 +163,13 @@ pub struct BuildArgs {
     pub paths: Vec<PathBuf>,
 
     /// Where to write the bundle (written atomically).
-    #[arg(short, long, value_name = "FILE")]
-    pub output: PathBuf,
+    #[arg(short, long, value_name = "FILE", required_unless_present = "store")]
+    pub output: Option<PathBuf>,
+
+    /// Also keep the bundle in this folder as `<digest hex>.govb`, where `govern
+    /// replay-audit --bundles DIR` finds it by the digest an audit log names.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
 
     /// Also print a readable disassembly of the bundle.
     #[arg(long)]
@@ -104,24 +182,42 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Events are JSON objects, one per line (JSONL), or a single JSON object that may span lines.
-Stateful rules (count, sum, seen) carry their state from one event to the next. Windows run on
-stream time: an event whose `ts` lies more than 5 minutes from it (and is not confirmed by the
-next event) is decided with `ts` unknown, and a warning says how many were. Each count, sum and
-seen holds at most --max-keys keys; a record beyond that is refused, the keys it could not hold
-are unknown (rules fail closed), and a warning says so.
+Events are JSON objects, one per line (JSONL), or JSON objects that may span lines; an event is
+at most 32 MiB (docs/limits.md). With --input-format (detected from the first record by
+default) also OpenTelemetry GenAI spans (OTLP/JSON) and MCP JSON-RPC messages, each read as
+`simulate` reads them, gzipped or not. When standard input (or EVENTS) is a pipe or a terminal,
+each decision is written and flushed as soon as its event is read: a program can keep one
+`govern eval` running and write an event, read its decision, write the next (docs/serve.md,
+\"eval as a coprocess\"). Files are read in large blocks and decided with every core, in the
+same order and with the same results. Stateful rules (count, sum, seen) carry their state from
+one event to the next. Windows run on stream time: an event whose `ts` lies more than 5 minutes
+from it (and is not confirmed by the next event) is decided with `ts` unknown, and a warning
+says how many were (under --clock host every event happens at the host's time, which is
+believed; --audit-log and --clock host read JSON events, not --input-format's traces). Each
+count, sum and seen holds at most --max-keys keys; a record beyond that is refused, the keys it
+could not hold are unknown (rules fail closed), and a warning says so.
 
-Exit status: 0 when every event was decided, 2 on bad input (a bad event line is reported with
-its line number and decided `deny`, and the others are still decided) or when --trust is given
-and the bundle is unsigned or its signature does not verify (then no event is read), and when
-the decisions cannot be written (a full disk; a reader that goes away is not an error). With
---exit-code: 0 when every decision is allow, 1 when any is deny, 3 when any is escalate and
-none deny, 2 on errors.
+With --trust, the bundle must be signed by keys the trust file accepts, under its own name (its
+file name without .govb); with --state too, not older than the last version of that name
+loaded (newer versions are recorded).
+
+With --audit-log, every decision is first appended to the log (docs/audit.md) with the event as
+it was decided (with the host time in `ts` under --clock host); `govern replay-audit` verifies
+the log and decides every event again. If a record cannot be written, that event and every
+later one are decided `deny`.
+
+Exit status: 0 when every event was decided, 2 on bad input (a bad event line, or one longer
+than the limit, is reported with its line number and decided `deny`, and the others are still
+decided) or when --trust is given and the bundle is refused (then no event is read), when the
+audit log cannot be opened or written, and when the decisions cannot be written (a full disk;
+a reader that goes away is not an error). With --exit-code: 0 when every decision is allow, 1
+when any is deny, 3 when any is escalate and none deny, 2 on errors.
 
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
   echo '{\"action\":\"tool_call\",\"tool\":\"web_search\"}' | govern eval --bundle p.govb --explain
-  govern eval --bundle p.govb --trust trust.yaml testdata/events.jsonl")]
+  govern eval --bundle p.govb --trust trust.yaml --state seen.json testdata/events.jsonl
+  govern eval --bundle p.govb --clock host --audit-log audit.jsonl --audit-key keys/point.key")]
 #[command(group(clap::ArgGroup::new("program").required(true).args(["bundle", "policy"])))]
 pub struct EvalArgs {
     /// A compiled bundle to evaluate with.
@@ -159,16 +255,102 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE", requires = "trust")]
     pub signature: Option<PathBuf>,
 
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
+
     /// The most keys each count, sum or seen holds in the stream state (keys with an event in
     /// the window). Beyond it, new keys are unknown: rules on them fail closed.
     #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
     pub max_keys: usize,
+
+    /// The format of the events, as `simulate` reads traces (gzip is recognised by its bytes).
+    #[arg(long, value_enum, default_value_t = TraceFormat::Auto)]
+    pub input_format: TraceFormat,
+
+    /// Where an event's time comes from: its own `ts` (`event`), or this machine's clock,
+    /// written into `ts` before deciding (`host`, as a live decision point keeps time).
+    #[arg(long, value_enum, default_value_t = Clock::Event)]
+    pub clock: Clock,
+
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// Where the time of an event comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Clock {
+    /// The event's own `ts`.
+    Event,
+    /// The host's clock, written into the event's `ts` (replacing any it had).
+    Host,
+}
+
+/// When audit records reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditSync {
+    /// After every record: a power failure loses nothing that was decided.
+    Always,
+    /// Within 100 ms: a power failure loses at most the last 100 ms of records.
+    Batch,
+    /// When the system writes back: a power failure loses what it had not written.
+    None,
+}
+
+/// Writing an audit log (docs/audit.md), for every command that decides.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Append a hash-chained record of every decision to this audit log, before the
+    /// decision is printed; an existing log is continued (see docs/audit.md).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+
+    /// When records reach the disk. A crash of govern loses no record in any mode.
+    #[arg(long, value_enum, default_value_t = AuditSync::Batch, value_name = "WHEN")]
+    pub audit_sync: AuditSync,
+
+    /// Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every
+    /// --checkpoint-every records, at rotation and at the end.
+    #[arg(long, value_name = "KEY.key", requires = "audit_log")]
+    pub audit_key: Option<PathBuf>,
+
+    /// Records between signed checkpoints [default: 1000].
+    #[arg(long, value_name = "N", requires = "audit_key", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+
+    /// Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`);
+    /// `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, ….
+    #[arg(long, value_name = "SIZE", requires = "audit_log", value_parser = parse_size)]
+    pub audit_rotate: Option<u64>,
+}
+
+/// Parses a size in bytes: a number with an optional `K`, `M` or `G` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mul) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (t.get(..i).unwrap_or(""), 1u64 << 10),
+        Some((i, 'M' | 'm')) => (t.get(..i).unwrap_or(""), 1 << 20),
+        Some((i, 'G' | 'g')) => (t.get(..i).unwrap_or(""), 1 << 30),
+        _ => (t, 1),
+    };
+    match num
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+    {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a size: write bytes, or a number with K, M or G (`64M`)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Endpoints (docs/serve.md; OpenAPI in docs/schemas/serve-openapi.json):
-  POST /v1/decide        one JSON event → its decision (FORMATS.md \"Decisions\")
+  POST /v1/decide        one JSON event → its decision (docs/serve.md)
   POST /v1/decide/batch  a JSON array of events (or JSON lines) → their decisions, in order
   GET  /v1/bundle        the bundle in force: digest, rules, signature, loaded at, reloads
   GET  /healthz          200 while the process runs
@@ -305,7 +487,8 @@ file's directory). The manifest of every file's SHA-256 is serialized with RFC 8
 signed inside a DSSE envelope, written atomically to TARGET.sig.json or --out.
 
 When the envelope exists, the new signature is added beside the others; the contents, name and
-version must be exactly what was signed before (remove the envelope to sign new contents).
+version must be exactly what was signed before (remove the envelope to sign new contents), and
+--name and --version default to the envelope's. Missing folders of --out are created.
 
 Exit status: 0 when the envelope was written (or already held this key's signature), 2 on
 errors.
@@ -504,13 +687,20 @@ interpreter; a disagreement between them is reported as an internal error.
 Rule coverage is the percentage of rules that decided at least one event of the run (for warn
 rules: warned); leaf coverage is the percentage of decision-diagram leaves reached.
 
-Exit status: 0 when every case passes (and coverage meets --min-coverage), 1 when a case fails
-or coverage is below the minimum, 2 when a suite or its policies have errors (bad YAML, unknown
-fields, impossible expectations, policies that do not compile) or on I/O errors.
+Red-team corpora mark cases `kind: attack` (must be denied or escalated) or `kind: benign` (must
+be allowed) and may run every case under several `variants`; the report then shows the attacks
+blocked and the benign cases allowed per variant.
+
+Exit status: 0 when every case passes (and coverage meets --min-coverage, and every variant
+blocks --min-blocked percent of its attacks), 1 when a case fails (with --min-blocked, an
+allowed attack is counted, not failed) or a minimum is not met, 2 when a suite or its policies
+have errors (bad YAML, unknown fields, impossible expectations, policies that do not compile)
+or on I/O errors.
 
 Examples:
   govern test policies/
   govern test policies/ --coverage --min-coverage 100
+  govern test testdata/redteam/ --min-blocked 95
   govern test . --filter payments --format junit > report.xml
   govern test --record traces/today.jsonl --policy policies/ -o regress/today.test.yaml
   govern test policies/ --watch")]
@@ -537,6 +727,12 @@ pub struct TestArgs {
     #[arg(long, value_name = "P", value_parser = parse_percent)]
     pub min_coverage: Option<f64>,
 
+    /// Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of
+    /// failing on it, and fail (exit 1) when fewer than P percent of any variant's attacks are
+    /// blocked. Benign cases that are not allowed still fail.
+    #[arg(long, value_name = "P", value_parser = parse_percent)]
+    pub min_blocked: Option<f64>,
+
     /// Re-run the affected suites whenever a .gov or suite file under the paths (or their
     /// bundles) changes.
     #[arg(long, conflicts_with = "record")]
@@ -559,6 +755,11 @@ pub struct TestArgs {
     /// that verifies against this trust file (see `govern verify`).
     #[arg(long, value_name = "FILE", conflicts_with = "record")]
     pub trust: Option<PathBuf>,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -573,6 +774,97 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// How `govern diff` prints what it found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Grouped by change, with the rules' source lines on both sides, for people.
+    Human,
+    /// One JSON document.
+    Json,
+    /// GitHub Actions workflow commands, shown as annotations on the rules.
+    Github,
+    /// A SARIF 2.1.0 log, for code-scanning tools.
+    Sarif,
+    /// Markdown, for a pull-request comment.
+    Markdown,
+}
+
+/// A CI gate of `govern diff --fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffGate {
+    /// Fail when a request may be allowed that the old version did not allow.
+    NewAllow,
+    /// Fail when any decision may change.
+    AnyChange,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+OLD and NEW are each a policy file, a directory of policies or a compiled bundle (.govb).
+With --git REV, the old side is PATHS (default: the current directory) as they are in the git
+revision REV, read with `git cat-file` without touching the working tree, and the new side is
+PATHS in the working tree; --git A..B compares two revisions.
+
+Both versions are compiled and their decision diagrams compared exactly. Every region of the
+request space where the verdict changes is listed, grouped by transition (deny → allow, …)
+and by the rules that decide on each side, described in the language's terms and confirmed by
+a witness request that both versions decide (with the VM and the reference interpreter). On
+tests of plain attributes (equality, sets, numeric ranges, has, types, unknowns) the result is
+exact. A region that also needs regexes, globs, string functions or stream state and for which
+no witness is found is reported as \"may differ\", never as unchanged. count, sum and seen are
+treated as free values of their type. See docs/diff.md.
+
+Exit status: 0 when the comparison ran (and, with --fail-on, no gate failed; with
+--equivalent, equivalence was proved), 1 when a gate failed or equivalence was not proved
+(including when the node budget cut the comparison short), 2 when a side does not compile, a
+path or git revision does not exist, or on usage and I/O errors.
+
+Examples:
+  govern diff old-policies/ policies/
+  govern diff --git main policies/
+  govern diff --git main policies/ --fail-on new-allow --format github
+  govern diff --git v1.2.0..v1.3.0 policies/ --all --format json
+  govern diff policies/ formatted/ --equivalent
+  govern diff prod.govb policies/")]
+pub struct DiffArgs {
+    /// OLD and NEW (policy files, directories or bundles); with --git, the paths to compare.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Compare PATHS at this git revision (the old side) with the working tree, or two
+    /// revisions with `A..B`.
+    #[arg(long, value_name = "REV")]
+    pub git: Option<String>,
+
+    /// Also report, where the verdict stays the same, changes in the determining rules, their
+    /// messages and warnings.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Prove that both versions decide every request identically (verdict, determining rules,
+    /// messages, warnings): exit 0 only then.
+    #[arg(long)]
+    pub equivalent: bool,
+
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
+
+    /// CI gates: `new-allow` (a request may now be allowed that was not), `any-change`; repeat
+    /// or separate with commas. A failed gate makes the exit status 1.
+    #[arg(long, value_enum, value_name = "GATE", value_delimiter = ',')]
+    pub fail_on: Vec<DiffGate>,
+
+    /// The most diagram nodes one stage of the comparison may make; past it, the report says
+    /// what was not proved.
+    #[arg(long, value_name = "N", default_value_t = crate::diff::NODE_BUDGET)]
+    pub max_nodes: usize,
+
+    /// Regions listed, each with a witness, per group; the others are counted.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_regions: usize,
 }
 
 /// How `govern lint` prints its findings.
@@ -699,6 +991,8 @@ pub enum TraceFormat {
     Otel,
     /// MCP JSON-RPC messages (tools/call requests and their results).
     Mcp,
+    /// An audit log: the events as decided, compared with the decisions recorded.
+    Audit,
 }
 
 /// What `simulate` prints on standard output.
@@ -766,17 +1060,25 @@ Each trace input is its own stream: stateful rules (count, sum, seen) start afre
 events are decided in file order. Windows run on stream time: an event whose `ts` lies more than
 5 minutes from it (and is not confirmed by the next event) is decided with `ts` unknown. Each
 count, sum and seen holds at most --max-keys keys; records beyond that are refused, keys it could
-not hold are unknown (rules fail closed), and the report counts both. Inputs are JSONL events, OpenTelemetry GenAI spans (OTLP/JSON)
-or MCP JSON-RPC logs (--input-format), plain or gzipped; directories are searched for *.jsonl,
-*.ndjson and *.json files (optionally .gz); `-` reads standard input. An MCP connection logged
-as two one-direction files is one input with --mcp-pair CLIENT SERVER.
+not hold are unknown (rules fail closed), and the report counts both. Inputs are JSONL events,
+OpenTelemetry GenAI spans (OTLP/JSON), MCP JSON-RPC logs or audit logs (--input-format), plain
+or gzipped; directories are searched for *.jsonl, *.ndjson and *.json files (optionally .gz); `-`
+reads standard input. An MCP connection logged as two one-direction files is one input with
+--mcp-pair CLIENT SERVER.
 
 The report counts decisions by verdict, tool, agent and determining rule, and compares them with
 the `decision` recorded in the events (when present) and with a baseline policy (when given):
-every flip, by rule and tool, with example events and their file and line.
+every flip, by rule and tool, with example events and their file and line. It shows which
+attributes were unknown (absent or mistyped), to which rules, and how many decisions that decided.
 
-A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message) stops
-the run with its file and line; --max-errors N skips up to N of them and counts them.
+OTLP spans inherit `session` and `agent` from their ancestors in the trace (the conversation and
+the agent live on the `invoke_agent` span, not on the tool spans beneath it). Tool arguments cut
+short by an SDK's attribute length limit are decided with `args` unknown and counted.
+--dump-events FILE writes the events as they were derived, to see what the policy saw.
+
+A bad record (invalid JSON, an invalid recorded decision, a malformed span or MCP message, a line
+longer than 32 MiB) stops the run with its file and line; --max-errors N skips up to N of them
+and counts them.
 
 Exit status: 0 when every gate passes (or none is given), 1 when a --fail-on gate fails, 2 on
 errors (bad policies, unreadable traces, a bad record beyond --max-errors, no events at all).
@@ -786,6 +1088,7 @@ Examples:
   govern simulate --policy policies/ --baseline old-policies/ traces/ --fail-on new-allow
   govern simulate --bundle p.govb --format json --fail-on 'deny-rate>5%' week.jsonl.gz
   govern simulate --bundle p.govb --input-format otel --format jsonl spans.json > decisions.jsonl
+  govern simulate --bundle p.govb spans.jsonl --dump-events events.jsonl
   govern simulate --policy policies/ --mcp-pair client-sent.jsonl server-sent.jsonl")]
 pub struct SimulateArgs {
     /// Policy files or directories to compile and simulate (repeat for several).
@@ -836,6 +1139,12 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_errors: u64,
 
+    /// Write every decided event, as read from the traces (OTLP spans and MCP messages
+    /// turned into events), to FILE: one JSON object per line, in decision order (line N
+    /// is the event of the N-th `--format jsonl` decision). Written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub dump_events: Option<PathBuf>,
+
     /// Threads that parse events (default: the number of cores). Output does not depend on it.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
@@ -854,6 +1163,11 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE", requires = "bundle", conflicts_with_all = ["policy", "baseline"])]
     pub trust: Option<PathBuf>,
 
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`): a
+    /// bundle older than the last version of its name loaded is refused, a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
+
     /// The most keys each count, sum or seen holds in a stream's state (keys with an event in
     /// the window). Beyond it, new keys are unknown: rules on them fail closed, and the report
     /// says how many records were refused.
@@ -861,71 +1175,76 @@ pub struct SimulateArgs {
     pub max_keys: usize,
 }
 
-/// How `chaos-run` reports.
+/// How `govern replay-audit` reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ChaosFormat {
-    /// Coverage, each finding with its smallest example, the SLOs, a closing line.
+pub enum ReportFormat {
+    /// A report for people.
     Human,
-    /// One JSON document with a `findings` list (see docs/chaos.md).
+    /// One JSON document.
     Json,
-    /// JUnit XML: a case per fault family, a failure per finding.
-    Junit,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-An experiment (*.chaos.yaml, docs/chaos.md, docs/schemas/chaos.schema.json) names the policy,
-the traces (or *.test.yaml suites) whose events the mutants start from, a seed, a budget, the
-fault families and the invariants. Argument families (path, url, case, whitespace, encoding,
-confusable, type, drop) respell one attribute under `targets` (default `args`) of one event
-and decide it alone; stream families (reorder, duplicate, burst, clock-skew) change a stretch
-of up to 33 events of a trace and decide it in order; engine faults corrupt and truncate the
-bundle, exhaust a decision's time budget and restart the stream state.
+Reads one audit log or a rotated series (in chain order, whatever order the files are given
+in) and checks, naming file, line and seq for each failure: every record's hash; `seq`
+contiguous and every `prev` linked, across files; lines that are not records (only the torn
+lines a crash leaves are accepted, where the log says so); every checkpoint's signature, head
+and count; then replay: every event decided again with the bundle its record names (and the
+stream state carried as the decision point carried it), compared field by field.
 
-Invariants: monotone (no mutant gets a more permissive verdict than its original: deny >
-escalate > allow), fail-closed (every engine fault ends in deny), stateful (rate, budget and
-seen rules still trip under reordering, duplicates, bursts, a second session and clock skew),
-and your own rules over the mutant (`violated_when`). Each broken invariant is reported once,
-with the smallest example found (mutation chain and stream shrunk), both decisions and the rule
-with its file and line. The same seed gives the same findings whatever --jobs, unless a time
-budget cuts the run short (the report then says how much was covered).
+The summary says what the inputs given cannot prove: records after the last checkpoint are
+vouched for by no signature unless --expect-head/--expect-count name a head kept elsewhere.
 
-Exit status: 0 when every invariant and SLO holds, 1 when one breaks (beyond the error
-budget) or a latency objective fails, 2 on bad input (experiment, policies, traces).
+Exit status: 0 intact and reproducible, 1 tampered or divergent (a failed check), 2 bad input
+(a malformed record, a bundle or key that is missing, a file that is not an audit log).
 
 Examples:
-  govern chaos-run testdata/chaos/library.chaos.yaml
-  govern chaos-run exp.chaos.yaml --format json --jobs 2 > chaos.json
-  govern chaos-run exp.chaos.yaml --mutants 1000000 --format junit > chaos.xml")]
-pub struct ChaosRunArgs {
-    /// The experiment files (*.chaos.yaml).
-    #[arg(required = true, value_name = "EXPERIMENT")]
-    pub experiments: Vec<PathBuf>,
+  govern replay-audit audit.jsonl --bundles bundles/ --key keys/point.pub
+  govern replay-audit audit*.jsonl --bundles bundles/ --trust trust.yaml --format json
+  govern replay-audit audit.jsonl --bundle p.govb --expect-head sha256:… --expect-count 120000
+  govern replay-audit audit.jsonl --no-replay --key keys/point.pub
+  govern replay-audit audit.jsonl --against new.govb --no-replay")]
+pub struct ReplayAuditArgs {
+    /// The log: one file, or the files of a rotated series in any order.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
 
-    #[arg(long, value_enum, default_value_t = ChaosFormat::Human)]
-    pub format: ChaosFormat,
+    /// The bundle the log's decisions were taken with.
+    #[arg(long, value_name = "FILE", conflicts_with = "bundles")]
+    pub bundle: Option<PathBuf>,
 
-    /// Threads deciding mutants [default: one per core]. The findings do not depend on it.
+    /// A folder of bundles, found by digest (`govern build --store DIR` fills one).
+    #[arg(long, value_name = "DIR")]
+    pub bundles: Option<PathBuf>,
+
+    /// Check the chain and the checkpoints only: decide nothing again.
+    #[arg(long, conflicts_with_all = ["bundle", "bundles"])]
+    pub no_replay: bool,
+
+    /// Public keys checkpoints may be signed with (SPKI PEM); repeat for several.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+
+    /// A trust file (see docs/signing.md) whose keys may sign checkpoints.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+
+    /// The hash of a record kept elsewhere (a head reported by the decision point): the log
+    /// must hold it, which vouches for every record up to it.
+    #[arg(long, value_name = "HASH")]
+    pub expect_head: Option<String>,
+
+    /// The number of records the log must hold at least (with --expect-head: the head is
+    /// record N-1).
     #[arg(long, value_name = "N")]
-    pub jobs: Option<std::num::NonZeroUsize>,
+    pub expect_count: Option<u64>,
 
-    /// Override the experiment's seed.
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
+    /// Also decide every event with this bundle (or policies) and report what flips.
+    #[arg(long, value_name = "BUNDLE")]
+    pub against: Vec<PathBuf>,
 
-    /// Override the experiment's mutant budget.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub mutants: Option<u64>,
-
-    /// Override the experiment's time budget (`30s`, `5m`).
-    #[arg(long, value_name = "DURATION")]
-    pub time: Option<String>,
-
-    /// No progress bar on a terminal.
-    #[arg(long)]
-    pub no_progress: bool,
-
-    /// How errors (bad experiments, policies, traces) are printed.
-    #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
-    pub diagnostics: DiagFormat,
+    /// How to report.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
 }

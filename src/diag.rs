@@ -33,6 +33,8 @@ pub struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
     line_starts: Arc<[usize]>,
+    /// The name bundles record (see [`SourceFile::recorded_name`]), when not `name`.
+    recorded: Option<Arc<str>>,
 }
 
 impl SourceFile {
@@ -50,7 +52,22 @@ impl SourceFile {
             name: name.into(),
             text,
             line_starts,
+            recorded: None,
         }
+    }
+
+    /// The same file, recorded in bundles under `recorded` (a path relative to the root it
+    /// was found under) while messages keep showing `name`.
+    pub fn with_recorded(mut self, recorded: impl Into<Arc<str>>) -> SourceFile {
+        self.recorded = Some(recorded.into());
+        self
+    }
+
+    /// The name a bundle records for this file (and its source digest covers): relative to
+    /// the directory or file named on the command line, so that the same sources give the
+    /// same bundle wherever they are and however they are named.
+    pub fn recorded_name(&self) -> &str {
+        self.recorded.as_deref().unwrap_or(&self.name)
     }
 
     /// The text of the 1-based line `line`, without its line break; `""` past the end.

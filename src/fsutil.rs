@@ -7,6 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Creates the folders above `dest` that do not exist yet, so that `-o out/new/file` works
+/// like `-o file`.
+fn create_parent(dest: &Path) -> io::Result<()> {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => fs::create_dir_all(p),
+        _ => Ok(()),
+    }
+}
+
 /// A temporary path beside `dest`, on the same file system so that rename is atomic.
 fn temp_beside(dest: &Path) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -38,7 +47,8 @@ fn write_temp(tmp: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
 }
 
 /// Writes `bytes` to `dest` atomically: a reader sees the old file or the new one, never a
-/// part. `mode` sets the Unix permissions of the new file (default 0644).
+/// part. `mode` sets the Unix permissions of the new file (default 0644). Missing parent
+/// folders are created.
 ///
 /// Only regular files are replaced. A destination that is a device, a FIFO or a socket
 /// (`-o /dev/null`, `-o /dev/stdout`, a named pipe) is written in place, since renaming over
@@ -57,6 +67,7 @@ pub fn write_atomic(dest: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<
         }
         _ => dest,
     };
+    create_parent(dest)?;
     let tmp = temp_beside(dest);
     if let Err(e) = write_temp(&tmp, bytes, mode) {
         let _ = fs::remove_file(&tmp);
@@ -69,8 +80,83 @@ pub fn write_atomic(dest: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<
     Ok(())
 }
 
+/// A file written in pieces and put in place whole by [`AtomicFile::commit`], as
+/// [`write_atomic`] does for bytes in memory (special files are written in place, symbolic
+/// links followed). Dropped without a commit, it leaves the destination as it was.
+pub struct AtomicFile {
+    out: io::BufWriter<fs::File>,
+    /// The temporary file and where it goes; `None` when writing in place.
+    rename: Option<(PathBuf, PathBuf)>,
+}
+
+impl AtomicFile {
+    pub fn create(dest: &Path, mode: Option<u32>) -> io::Result<AtomicFile> {
+        let resolved;
+        let dest = match fs::metadata(dest) {
+            Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+                let f = fs::OpenOptions::new().write(true).open(dest)?;
+                return Ok(AtomicFile {
+                    out: io::BufWriter::new(f),
+                    rename: None,
+                });
+            }
+            Ok(_) if fs::symlink_metadata(dest)?.file_type().is_symlink() => {
+                resolved = fs::canonicalize(dest)?;
+                resolved.as_path()
+            }
+            _ => dest,
+        };
+        create_parent(dest)?;
+        let tmp = temp_beside(dest);
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(mode.unwrap_or(0o644));
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let f = opts.open(&tmp)?;
+        Ok(AtomicFile {
+            out: io::BufWriter::with_capacity(256 * 1024, f),
+            rename: Some((tmp, dest.to_path_buf())),
+        })
+    }
+
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.out.flush()?;
+        let Some((tmp, dest)) = self.rename.take() else {
+            return Ok(());
+        };
+        let done = self
+            .out
+            .get_ref()
+            .sync_all()
+            .and_then(|()| fs::rename(&tmp, &dest));
+        if done.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        done
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if let Some((tmp, _)) = self.rename.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
 /// Like [`write_atomic`], but fails with `AlreadyExists` instead of replacing a file.
 pub fn write_new_atomic(dest: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    create_parent(dest)?;
     let tmp = temp_beside(dest);
     if let Err(e) = write_temp(&tmp, bytes, mode) {
         let _ = fs::remove_file(&tmp);
@@ -140,6 +226,17 @@ mod tests {
                 0o600
             );
         }
+        // Written in pieces: nothing there until the commit; nothing left without one.
+        let c = dir.join("c.jsonl");
+        let mut f = AtomicFile::create(&c, None).unwrap();
+        f.write_all(b"{}\n").unwrap();
+        assert!(!c.exists());
+        f.commit().unwrap();
+        assert_eq!(fs::read(&c).unwrap(), b"{}\n");
+        let mut f = AtomicFile::create(&c, None).unwrap();
+        f.write_all(b"partial").unwrap();
+        drop(f);
+        assert_eq!(fs::read(&c).unwrap(), b"{}\n");
         let leftovers: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .filter_map(Result::ok)
@@ -150,6 +247,26 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn missing_parent_folders_are_created() {
+        let dir =
+            std::env::temp_dir().join(format!("govern-fsutil-parents-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let nested = dir.join("a/b/c.txt");
+        write_atomic(&nested, b"one", None).unwrap();
+        assert_eq!(fs::read(&nested).unwrap(), b"one");
+        let new = dir.join("d/e/f.txt");
+        write_new_atomic(&new, b"two", None).unwrap();
+        assert_eq!(fs::read(&new).unwrap(), b"two");
+        // Nothing but the files themselves: the temporary files were renamed away.
+        for d in ["a/b", "d/e"] {
+            assert_eq!(fs::read_dir(dir.join(d)).unwrap().count(), 1);
+        }
+        // A parent that is a file is an error, not a panic.
+        assert!(write_atomic(&nested.join("g.txt"), b"x", None).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn links_are_followed_and_special_files_written_in_place() {
         use std::os::unix::fs::FileTypeExt;

@@ -6,6 +6,7 @@
 //! [`vm`] (bytes + event → decision). [`reference`] evaluates the checked bundle directly and is
 //! the oracle the VM is tested against.
 
+pub mod audit;
 pub mod builtins;
 pub mod bytecode;
 pub mod chaos;
@@ -15,9 +16,11 @@ pub mod commands;
 pub mod compile;
 pub mod decision;
 pub mod diag;
+pub mod diff;
 pub mod fmt;
 pub mod fsutil;
 pub mod fuzzing;
+pub mod limits;
 pub mod lint;
 pub mod mcp;
 pub mod pipeline;

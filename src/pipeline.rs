@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::bytecode;
+use crate::bytecode::model::{Pred, Var};
 use crate::check::Bundle;
 use crate::diag::{Diag, SourceFile};
 use crate::vm::Program;
@@ -37,7 +38,18 @@ pub fn build_sources_with(
     let bundle = crate::check::check_sources_with(files, data)?;
     let model = crate::compile::compile(&bundle).map_err(|e| vec![e.diag(&bundle)])?;
     let bytes = bytecode::encode(&model);
-    let program = Program::load(&bytes).map_err(|e| {
+    let mut program = Program::load(&bytes).map_err(|e| {
+        // What the verifier refuses for its cost is refused at the rule responsible.
+        if let Err(x) = bytecode::cost::Cost::of(&model).check(bytes.len()) {
+            return vec![crate::compile::bounds::exceeded(&bundle, &x)];
+        }
+        if let Some((var, reason)) = &e.regex
+            && let Some(Var::Pred(Pred::Regex { regex, .. })) = model.vars.get(*var as usize)
+        {
+            return vec![crate::compile::bounds::regex_refused(
+                &bundle, regex, reason,
+            )];
+        }
         vec![
             Diag::error(
                 "govern::internal",
@@ -46,6 +58,9 @@ pub fn build_sources_with(
             .help("this is a bug in govern; please report it with the policies that cause it"),
         ]
     })?;
+    // The bytes record each file relative to its root; messages (explanations, coverage,
+    // listings) name the files as the user did, so that they can be opened.
+    program.model.files = bundle.files.iter().map(|f| f.name.clone()).collect();
     Ok(Built {
         bundle,
         bytes,
@@ -56,7 +71,7 @@ pub fn build_sources_with(
 /// Loads a `.govb` file, refusing anything that does not verify.
 pub fn load_bundle(path: &std::path::Path) -> Result<Program, Diag> {
     let name = crate::source::display(path);
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::limits::read_file(path, crate::limits::BUNDLE).map_err(|e| {
         Diag::error("govern::io", format!("cannot read bundle: {e}")).in_file(&name, None)
     })?;
     load_bundle_bytes(&name, &bytes)
@@ -72,17 +87,25 @@ pub fn load_bundle_bytes(name: &str, bytes: &[u8]) -> Result<Program, Diag> {
     })
 }
 
-/// Loads a `.govb` file only if its signature verifies against the trust file `trust`
-/// (envelope at `signature`, default `<bundle>.sig.json`). The program is loaded from the
+/// How a signed bundle is to be checked before it is loaded: the options `--trust`,
+/// `--signature` and `--state` of every command that loads bundles.
+#[derive(Clone, Copy, Debug)]
+pub struct Trusted<'a> {
+    /// The trust file.
+    pub trust: &'a std::path::Path,
+    /// The envelope; `<bundle>.sig.json` when `None`.
+    pub signature: Option<&'a std::path::Path>,
+    /// The state file of last-seen versions: rollbacks refused, newer versions recorded.
+    pub state: Option<&'a std::path::Path>,
+}
+
+/// Loads a `.govb` file only if its signature verifies ([`crate::sign::verify_bundle`]:
+/// trusted keys, its own name, with a state file no rollback). The program is loaded from the
 /// very bytes whose digest was verified. On refusal, one diagnostic per failed check, each
 /// saying `refused bundle`.
-pub fn load_signed_bundle(
-    bundle: &std::path::Path,
-    signature: Option<&std::path::Path>,
-    trust: &std::path::Path,
-) -> Result<Program, Vec<Diag>> {
+pub fn load_signed_bundle(bundle: &std::path::Path, t: Trusted<'_>) -> Result<Program, Vec<Diag>> {
     let name = crate::source::display(bundle);
-    match crate::sign::verify_bundle(bundle, signature, trust) {
+    match crate::sign::verify_bundle(bundle, t.signature, t.trust, t.state) {
         Ok(v) => load_bundle_bytes(&name, &v.bytes).map_err(|d| vec![d]),
         Err(e) => Err(e
             .to_diags()

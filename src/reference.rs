@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value as Json;
 
+use crate::builtins::FnValue;
 use crate::check::{
     Attr, Bundle, Cond, Const, Func, Operand, OperandKind, Scalar, StatefulId, StatefulKind, Test,
     TestKind, Ty,
@@ -464,6 +465,14 @@ impl<'b> Reference<'b> {
                     (Func::Upper, Val::Str(s)) => Val::Str(crate::builtins::upper(&s)),
                     (Func::NormPath, Val::Str(s)) => Val::Str(crate::builtins::norm_path(&s)),
                     (Func::UrlHost, Val::Str(s)) => Val::Str(crate::builtins::url_host(&s)),
+                    (f, Val::Str(s)) => match crate::builtins::apply(*f, &s)? {
+                        FnValue::Str(v) => Val::Str(v),
+                        FnValue::Num(n) => Val::Num(n),
+                        FnValue::Bool(b) => Val::Bool(b),
+                        FnValue::List(items) => {
+                            Val::List(items.into_iter().map(Val::Str).collect())
+                        }
+                    },
                     _ => return None,
                 })
             }

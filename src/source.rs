@@ -4,25 +4,63 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::{Diag, SourceFile};
 
+/// Whether a file given as policy source is a compiled bundle: `.govb` bytes (they start with
+/// the bundle magic) or a `.govb` name.
+pub fn is_bundle(path: &Path, bytes: &[u8]) -> bool {
+    bytes.starts_with(crate::bytecode::MAGIC)
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("govb"))
+}
+
+/// The error for a bundle where policy sources were expected (`--policy p.govb`,
+/// `govern lint p.govb`, …).
+pub fn bundle_given_as_source(name: &str) -> Diag {
+    Diag::error(
+        "govern::io",
+        "a compiled bundle (`.govb`), not policy source",
+    )
+    .in_file(name, None)
+    .help(format!(
+        "give a bundle with `--bundle {name}` (eval, simulate); `--policy`, `build`, `lint`, `fmt` and `test --record` read `.gov` sources"
+    ))
+}
+
 /// The `.gov` files named by `paths` (files as given, directories searched recursively),
 /// sorted and deduplicated, each read whole. Names are the paths as given, with `/`
-/// separators and no leading `./`, so that the same invocation gives the same bundle bytes.
+/// separators and no leading `./`, for messages. Bundles record each file by its path
+/// relative to the root it was found under (a directory named in `paths`; a file named
+/// directly is recorded by its file name), so that `policies`, `./policies`, its absolute
+/// path and a copy elsewhere build the same bundle bytes. Two files that would be recorded
+/// under one name (`a/p.gov` and `b/p.gov` named as files) are recorded as named instead.
 pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
-    let mut found: Vec<PathBuf> = Vec::new();
+    // (file, the name recorded in bundles)
+    let mut found: Vec<(PathBuf, String)> = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => {
+                let mut under = Vec::new();
                 if let Err(e) =
-                    crate::fsutil::walk_sorted(p, &|_| false, &|n| n.ends_with(".gov"), &mut found)
+                    crate::fsutil::walk_sorted(p, &|_| false, &|n| n.ends_with(".gov"), &mut under)
                 {
                     errors.push(
                         Diag::error("govern::io", format!("cannot read directory: {e}"))
                             .in_file(display(p), None),
                     );
                 }
+                for f in under {
+                    let rel = f.strip_prefix(p).map(name).unwrap_or_else(|_| name(&f));
+                    found.push((f, rel));
+                }
             }
-            Ok(_) => found.push(p.clone()),
+            Ok(_) => {
+                let base = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| name(p));
+                found.push((p.clone(), base));
+            }
             Err(e) => errors.push(
                 Diag::error("govern::io", format!("cannot read: {e}")).in_file(display(p), None),
             ),
@@ -30,19 +68,51 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
     }
     // One file named two ways (`d` and `./d/`, `d/./a.gov`, a symbolic link) is read once,
     // under the first of its names in sorted order.
-    let mut named: Vec<(String, PathBuf)> = found.into_iter().map(|p| (name(&p), p)).collect();
+    let mut named: Vec<(String, PathBuf, String)> = found
+        .into_iter()
+        .map(|(p, rel)| (name(&p), p, rel))
+        .collect();
     named.sort_by(|a, b| {
         Path::new(&a.0)
             .cmp(Path::new(&b.0))
             .then_with(|| a.1.cmp(&b.1))
     });
     let mut seen = std::collections::BTreeSet::new();
-    named.retain(|(n, p)| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| n.into())));
+    named.retain(|(n, p, _)| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| n.into())));
+    let mut count: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (_, _, rel) in &named {
+        *count.entry(rel.as_str()).or_default() += 1;
+    }
+    let unique: std::collections::BTreeSet<String> = count
+        .into_iter()
+        .filter(|(_, n)| *n == 1)
+        .map(|(r, _)| r.to_string())
+        .collect();
+    let mut named: Vec<(String, PathBuf, String)> = named
+        .into_iter()
+        .map(|(name, p, rel)| {
+            let recorded = if unique.contains(&rel) {
+                rel
+            } else {
+                name.clone()
+            };
+            (name, p, recorded)
+        })
+        .collect();
+    // In the order of the names recorded, so that the bundle does not depend on how the
+    // roots were spelled.
+    named.sort_by(|a, b| {
+        Path::new(&a.2)
+            .cmp(Path::new(&b.2))
+            .then_with(|| a.0.cmp(&b.0))
+    });
     let mut files = Vec::with_capacity(named.len());
-    for (name, p) in named {
-        match std::fs::read(&p) {
+    for (name, p, recorded) in named {
+        match crate::limits::read_file(&p, crate::limits::POLICY_FILE) {
+            Ok(bytes) if is_bundle(&p, &bytes) => errors.push(bundle_given_as_source(&name)),
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => files.push(SourceFile::new(name.clone(), without_bom(text))),
+                Ok(text) => files
+                    .push(SourceFile::new(name.clone(), without_bom(text)).with_recorded(recorded)),
                 Err(e) => {
                     let valid = e.utf8_error().valid_up_to();
                     let before = e.as_bytes().get(..valid).unwrap_or(&[]);

@@ -143,22 +143,67 @@ pub fn format_rfc3339(ns: i64) -> String {
     )
 }
 
+/// Appends `ns` (nanoseconds since the epoch) as RFC 3339 UTC: milliseconds always, and as
+/// many more digits as are not zero (`2026-11-23T10:00:00.120Z`, `…:00.0015Z`), without
+/// formatting machinery (it runs once per audit record). The form of trace times
+/// ([`crate::trace::format_ts`]).
+pub fn write_rfc3339_nanos(ns: i64, out: &mut String) {
+    write_rfc3339(ns, out, false);
+}
+
+/// Appends `ns` as [`format_rfc3339_exact`] writes it (3, 6 or 9 fraction digits): the time
+/// a decision point stamps into an event's `ts`, the same text the VM sees
+/// ([`crate::vm::Program::eval_at`]) and the audit log records.
+pub fn write_rfc3339_exact(ns: i64, out: &mut String) {
+    write_rfc3339(ns, out, true);
+}
+
+fn write_rfc3339(ns: i64, out: &mut String, groups_of_three: bool) {
+    let secs = ns.div_euclid(1_000_000_000);
+    let frac = ns.rem_euclid(1_000_000_000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    fn put(out: &mut String, n: i64, width: usize) {
+        let mut buf = [b'0'; 9];
+        let mut v = n.unsigned_abs();
+        let width = width.min(9);
+        for i in (0..width).rev() {
+            if let Some(b) = buf.get_mut(i) {
+                *b = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+        }
+        out.push_str(std::str::from_utf8(buf.get(..width).unwrap_or(&[])).unwrap_or(""));
+    }
+    put(out, y, 4);
+    out.push('-');
+    put(out, m, 2);
+    out.push('-');
+    put(out, d, 2);
+    out.push('T');
+    put(out, sod / 3600, 2);
+    out.push(':');
+    put(out, (sod % 3600) / 60, 2);
+    out.push(':');
+    put(out, sod % 60, 2);
+    out.push('.');
+    let (step, by) = if groups_of_three { (3, 1000) } else { (1, 10) };
+    let mut digits = 9;
+    let mut f = frac;
+    while digits > 3 && f % by == 0 {
+        f /= by;
+        digits -= step;
+    }
+    put(out, f, digits);
+    out.push('Z');
+}
+
 /// Formats nanoseconds since the epoch as RFC 3339 UTC with as many fraction digits as the
 /// time needs (3, 6 or 9): [`parse_rfc3339`] reads it back to the same nanosecond.
 pub fn format_rfc3339_exact(ns: i64) -> String {
-    let ms = format_rfc3339(ns);
-    let frac = ns.rem_euclid(1_000_000_000);
-    if frac % 1_000_000 == 0 {
-        return ms;
-    }
-    let digits = if frac % 1_000 == 0 {
-        format!("{:06}", frac / 1_000)
-    } else {
-        format!("{frac:09}")
-    };
-    // Replace the milliseconds and the `Z`: `…:SS.mmmZ`.
-    let head = ms.get(..ms.len().saturating_sub(4)).unwrap_or("");
-    format!("{head}{digits}Z")
+    let mut out = String::with_capacity(30);
+    write_rfc3339_exact(ns, &mut out);
+    out
 }
 
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
@@ -220,6 +265,24 @@ mod tests {
     }
 
     #[test]
+    fn nanosecond_times_match_the_trace_format() {
+        for ns in [
+            0i64,
+            1_500_000,
+            1_795_428_000_120_000_000,
+            1_795_428_000_123_456_789,
+            1_795_428_000_000_000_001,
+            -1,
+            86_399_999_999_999,
+        ] {
+            let mut s = String::new();
+            write_rfc3339_nanos(ns, &mut s);
+            assert_eq!(s, crate::trace::format_ts(ns), "{ns}");
+            assert_eq!(parse_rfc3339(&s), Some(ns), "{s}");
+        }
+    }
+
+    #[test]
     fn formats_round_trip() {
         let t = parse_rfc3339("2026-11-23T10:00:00.120Z").unwrap_or(0);
         assert_eq!(format_rfc3339(t), "2026-11-23T10:00:00.120Z");
@@ -228,6 +291,8 @@ mod tests {
             (t + 456_000, "2026-11-23T10:00:00.120456Z"),
             (t + 456_789, "2026-11-23T10:00:00.120456789Z"),
             (t + 1, "2026-11-23T10:00:00.120000001Z"),
+            (1_500_000, "1970-01-01T00:00:00.001500Z"),
+            (-1, "1969-12-31T23:59:59.999999999Z"),
         ] {
             assert_eq!(format_rfc3339_exact(ns), text);
             assert_eq!(parse_rfc3339(text), Some(ns));

@@ -264,7 +264,7 @@ fn usage_errors() {
         "",
     );
     assert_eq!(code, 2);
-    assert!(text.contains("cannot read no/such/file.jsonl"), "{text}");
+    assert!(text.contains("no/such/file.jsonl: cannot read"), "{text}");
     let (text, code) = run(&["build", "no/such/dir", "-o", "x.govb"], "");
     assert_eq!(code, 2);
     assert!(text.contains("no/such/dir"), "{text}");
@@ -272,11 +272,188 @@ fn usage_errors() {
 
 #[test]
 fn help_texts() {
-    for cmd in ["build", "eval", "serve"] {
+    for cmd in ["build", "eval", "replay-audit", "serve", "simulate"] {
         let (text, code) = run(&[cmd, "--help"], "");
         assert_eq!(code, 0);
         snap!(format!("cli_help_{cmd}"), text);
     }
+}
+
+/// `govern replay-audit` on a log `eval` wrote, intact and then with one decision changed:
+/// the report, with the times and hashes of this run replaced by placeholders.
+#[test]
+fn replay_audit_reports() {
+    let dir = tmp("replay-audit");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = std::path::Path::new(ROOT).join("testdata/examples/brief.gov");
+    let events = std::path::Path::new(ROOT).join("testdata/examples/events.jsonl");
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
+    let (_, code) = run_in(&dir, &["keygen", "-o", "point"], "");
+    assert_eq!(code, 0);
+    let (text, code) = run_in(
+        &dir,
+        &[
+            "eval",
+            "--policy",
+            &p(&policy),
+            &p(&events),
+            "--audit-log",
+            "audit.jsonl",
+            "--audit-key",
+            "point.key",
+            "--checkpoint-every",
+            "4",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{text}");
+    let (_, code) = run_in(&dir, &["build", &p(&policy), "--store", "bundles"], "");
+    assert_eq!(code, 0);
+    let redact = |t: String| {
+        let t = regex::Regex::new(r"sha256:[0-9a-f]{64}")
+            .unwrap()
+            .replace_all(&t, "sha256:<hash>");
+        let t = regex::Regex::new(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z")
+            .unwrap()
+            .replace_all(&t, "<time>");
+        regex::Regex::new(r"bundles/[0-9a-f]{64}")
+            .unwrap()
+            .replace_all(&t, "bundles/<hex>")
+            .into_owned()
+    };
+    let (text, code) = run_in(
+        &dir,
+        &[
+            "replay-audit",
+            "audit.jsonl",
+            "--bundles",
+            "bundles",
+            "--key",
+            "point.pub",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{text}");
+    snap!("cli_replay_audit", redact(text));
+    // One decision changed in place: its hash no longer holds, and replay disagrees.
+    let log = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    let mut lines: Vec<String> = log.lines().map(str::to_string).collect();
+    lines[3] = lines[3].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
+    std::fs::write(dir.join("changed.jsonl"), lines.join("\n") + "\n").unwrap();
+    let (text, code) = run_in(
+        &dir,
+        &[
+            "replay-audit",
+            "changed.jsonl",
+            "--bundles",
+            "bundles",
+            "--key",
+            "point.pub",
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "{text}");
+    snap!("cli_replay_audit_tampered", redact(text));
+}
+
+#[test]
+fn a_bundle_given_as_policy_source_says_to_use_bundle() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-bundle-as-source");
+    std::fs::create_dir_all(&dir).unwrap();
+    let at = |p: &str| format!("{ROOT}/{p}");
+    let (policy, events, trace) = (
+        at("testdata/simulate/policy"),
+        at("testdata/events.jsonl"),
+        at("testdata/traces/sample.jsonl"),
+    );
+    let (text, code) = run_in(&dir, &["build", &policy, "-o", "p.govb"], "");
+    assert_eq!(code, 0, "{text}");
+    // Also under another name: the bytes say what it is.
+    std::fs::copy(dir.join("p.govb"), dir.join("p.gov")).unwrap();
+    for args in [
+        vec!["eval", "--policy", "p.govb", &events],
+        vec!["simulate", "--policy", "p.govb", &trace],
+        vec!["simulate", "--policy", "p.gov", &trace],
+        vec!["lint", "p.govb"],
+        vec!["build", "p.govb", "-o", "unused.govb"],
+        vec!["fmt", "--check", "p.govb"],
+        vec![
+            "test",
+            "--record",
+            &trace,
+            "--policy",
+            "p.govb",
+            "-o",
+            "unused.test.yaml",
+        ],
+    ] {
+        let (text, code) = run_in(&dir, &args, "");
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(
+            text.contains("a compiled bundle (`.govb`), not policy source")
+                && text.contains("`--bundle p.gov"),
+            "{args:?}: {text}"
+        );
+    }
+    let (text, code) = run_in(&dir, &["test", "p.govb"], "");
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("a compiled bundle (`.govb`), not a test suite"),
+        "{text}"
+    );
+    assert!(!dir.join("unused.govb").exists());
+}
+
+/// The `gov` block under a README heading.
+fn readme_block(heading: &str) -> String {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let at = readme.find(heading).unwrap();
+    let rest = &readme[at..];
+    let start = rest.find("```gov\n").unwrap() + "```gov\n".len();
+    let end = rest[start..].find("```").unwrap();
+    rest[start..start + end].to_string()
+}
+
+#[test]
+fn the_readme_policy_lints_and_formats_clean() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-readme");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("five.gov"),
+        readme_block("## The language in five minutes"),
+    )
+    .unwrap();
+    let (text, code) = run_in(&dir, &["lint", "--fail-level", "info", "five.gov"], "");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("no findings"), "{text}");
+    let (text, code) = run_in(&dir, &["fmt", "--check", "five.gov"], "");
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn the_readme_exit_code_table_has_every_code() {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let row = regex::Regex::new(r"(?m)^\| `(\d)` \| (.*) \|$").unwrap();
+    let rows: Vec<(String, String)> = row
+        .captures_iter(&readme)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    let codes: Vec<&str> = rows.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["0", "1", "2", "3"], "{rows:?}");
+    assert!(rows[3].1.contains("eval --exit-code"), "{rows:?}");
+    // And the code is what `eval --exit-code` gives for an escalated event.
+    let event = r#"{"action":"tool_call","tool":"transfer_funds","args":{"amount":5000,"to":"x","currency":"EUR"},"agent":{"id":"f","roles":["finance"],"trust":900}}"#;
+    let (text, code) = run(
+        &[
+            "eval",
+            "--policy",
+            "testdata/simulate/policy",
+            "--exit-code",
+        ],
+        event,
+    );
+    assert_eq!(code, 3, "{text}");
 }
 
 /// A rate limit per agent with room for two agents' keys: the third agent's events are decided
@@ -337,4 +514,47 @@ fn regex_digest(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The same policy folder named as `policies`, `./policies/`, by its absolute path, and a copy
+/// of it in another folder: one bundle, byte for byte (paths are recorded relative to the root
+/// named), so that a digest pinned in an audit log or a signature means the policy.
+#[test]
+fn the_same_sources_build_the_same_bundle_wherever_they_are_named_or_copied() {
+    let base = tmp("same-digest");
+    let _ = std::fs::remove_dir_all(&base);
+    for folder in ["a/policies/sub", "b/elsewhere/policies/sub"] {
+        std::fs::create_dir_all(base.join(folder)).unwrap();
+    }
+    let brief = std::fs::read_to_string(format!("{ROOT}/testdata/examples/brief.gov")).unwrap();
+    for root in ["a/policies", "b/elsewhere/policies"] {
+        std::fs::write(base.join(root).join("sub/brief.gov"), &brief).unwrap();
+        std::fs::write(
+            base.join(root).join("extra.gov"),
+            "policy extra {\n  rule no_shell: deny when tool == \"shell\" because \"no shells\"\n}\n",
+        )
+        .unwrap();
+    }
+    let a = base.join("a");
+    let absolute = a.join("policies");
+    let builds: [(&std::path::Path, &str); 4] = [
+        (&a, "policies"),
+        (&a, "./policies/"),
+        (&a, absolute.to_str().unwrap()),
+        (&base, "b/elsewhere/policies"),
+    ];
+    let mut bundles = Vec::new();
+    for (i, (dir, path)) in builds.iter().enumerate() {
+        let out = base.join(format!("{i}.govb"));
+        let (text, code) = run_in(dir, &["build", path, "-o", out.to_str().unwrap()], "");
+        assert_eq!(code, 0, "{path}: {text}");
+        bundles.push(std::fs::read(&out).unwrap());
+    }
+    for (i, b) in bundles.iter().enumerate() {
+        assert_eq!(
+            b, &bundles[0],
+            "{} differs from {}",
+            builds[i].1, builds[0].1
+        );
+    }
 }

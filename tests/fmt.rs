@@ -425,3 +425,68 @@ fn fmt_random_generator_writes_valid_syntax() {
     // Almost everything generated parses, so the property above is not vacuous.
     assert!(ok >= 190, "only {ok} of 200 random files parse");
 }
+
+fn govern_fmt(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_govern"))
+        .arg("fmt")
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn fmt_keeps_crlf_files_crlf() {
+    let dir = scratch("fmt-crlf");
+    let src = "default deny\r\n\r\n// why\r\npolicy p {\r\n  rule r: allow when tool == \"x\"   // which\r\n}\r\n";
+    std::fs::write(dir.join("a.gov"), src).unwrap();
+    let (code, err) = govern_fmt(&dir, &["a.gov"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err, "formatted a.gov\n");
+    let out = std::fs::read_to_string(dir.join("a.gov")).unwrap();
+    assert_eq!(
+        out,
+        "default deny\r\n\r\n// why\r\npolicy p {\r\n  rule r: allow when tool == \"x\" // which\r\n}\r\n"
+    );
+    // Formatted, it is canonical: --check passes, and fmt leaves it alone.
+    let (code, err) = govern_fmt(&dir, &["--check", "a.gov"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = govern_fmt(&dir, &["a.gov"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(std::fs::read_to_string(dir.join("a.gov")).unwrap(), out);
+}
+
+#[test]
+fn fmt_says_formatted_only_for_files_it_wrote() {
+    let dir = scratch("fmt-unwritable");
+    // A name the file system takes, but not with the temporary suffix of an atomic write:
+    // the write fails even for root.
+    let long = format!("{}.gov", "p".repeat(250));
+    std::fs::write(dir.join(&long), "default   deny\n").unwrap();
+    std::fs::write(dir.join("ok.gov"), "default   deny\n").unwrap();
+    let (code, err) = govern_fmt(&dir, &[&long, "ok.gov"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("cannot write {long}")), "{err}");
+    assert!(!err.contains(&format!("formatted {long}")), "{err}");
+    assert!(err.contains("formatted ok.gov"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(&long)).unwrap(),
+        "default   deny\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("ok.gov")).unwrap(),
+        "default deny\n"
+    );
+}

@@ -40,6 +40,11 @@ fn event_corpus() {
 }
 
 #[test]
+fn functions_corpus() {
+    replay("functions", govern::fuzzing::functions);
+}
+
+#[test]
 fn mcp_log_corpus() {
     replay("mcp_log", govern::fuzzing::mcp_log);
 }
@@ -47,4 +52,14 @@ fn mcp_log_corpus() {
 #[test]
 fn mcp_import_corpus() {
     replay("mcp_import", govern::fuzzing::mcp_import);
+}
+
+#[test]
+fn otel_trace_corpus() {
+    replay("otel_trace", govern::fuzzing::otel_trace);
+}
+
+#[test]
+fn audit_log_corpus() {
+    replay("audit_log", govern::fuzzing::audit_log);
 }

@@ -16,7 +16,11 @@ fn listings() {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let text = std::fs::read_to_string(path).unwrap();
             let built = govern::pipeline::build_sources(vec![SourceFile::new(name, text)]).unwrap();
-            let listing = govern::bytecode::listing::listing(&built.program.model, &built.program.digest);
+            let listing = govern::bytecode::listing::listing(
+                &built.program.model,
+                &built.program.digest,
+                built.bytes.len(),
+            );
             // The compiler version is in the listing; keep the snapshot valid across releases.
             let listing = listing.replace(govern::compile::COMPILER_VERSION, "govern <version>");
             insta::assert_snapshot!("listing", listing);

@@ -98,6 +98,14 @@ fn set_mode(p: &Path, mode: u32) {
 #[cfg(not(unix))]
 fn set_mode(_: &Path, _: u32) {}
 
+/// Messages without their line breaks and frame, for searching.
+fn flat(s: &str) -> String {
+    s.replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A scratch directory with the sample plugin (`plugin/`), the test-only publisher key
 /// (`publisher.key`), two fresh keys `alice` and `bob`, and `trust.yaml` trusting the
 /// publisher and alice (threshold 1). Bob is not trusted.
@@ -432,7 +440,7 @@ fn a_second_key_adds_a_signature_and_meets_a_threshold_of_two() {
     // Signing again with the same key changes nothing.
     let same = f.sign(&["plugin", "--key", "alice.key"]);
     assert!(same.stdout.contains("nothing changed"), "{}", same.stdout);
-    // A duplicate signature by one key counts once.
+    // A second signature by one key is refused as the envelope is read.
     let mut env = f.envelope();
     let alice = env
         .signatures
@@ -445,7 +453,54 @@ fn a_second_key_adds_a_signature_and_meets_a_threshold_of_two() {
     f.write_envelope(&env);
     let r = f.verify(&[]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("1 of the 2 required"), "{}", r.stderr);
+    assert!(
+        flat(&r.stderr).contains("signs twice; each key signs an envelope once"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_second_signature_takes_name_and_version_from_the_envelope() {
+    // `govern sign --help`'s example: a bundle signed with `--version`, then a second key
+    // with `--key` alone.
+    let f = Fixture::new("second_bundle");
+    fs::write(f.path("policies.govb"), b"not read by sign").unwrap();
+    f.sign(&[
+        "policies.govb",
+        "--key",
+        "publisher.key",
+        "--version",
+        "1.4.0",
+    ]);
+    let second = f.sign(&["policies.govb", "--key", "alice.key"]);
+    assert!(
+        second
+            .stdout
+            .contains("(2 signatures) over bundle `policies` 1.4.0"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(
+        f.run(&["verify", "policies.govb", "--trust", "trust.yaml"])
+            .code,
+        0
+    );
+    // An option that differs from the envelope is still refused.
+    let other = f.run(&[
+        "sign",
+        "policies.govb",
+        "--key",
+        "bob.key",
+        "--version",
+        "1.5.0",
+    ]);
+    assert_eq!(other.code, 2, "{}", other.stdout);
+    assert!(
+        flat(&other.stderr).contains("version 1.4.0 → 1.5.0"),
+        "{}",
+        other.stderr
+    );
 }
 
 #[test]
@@ -1456,6 +1511,7 @@ fn a_verified_bundle_is_the_named_file_even_when_the_manifest_lists_more() {
         &f.path("a.govb"),
         Some(&f.path("plugin.sig.json")),
         &f.path("trust.yaml"),
+        None,
     )
     .unwrap();
     assert_eq!(v.bytes, b"the bundle that was asked for");
@@ -1482,4 +1538,173 @@ fn file_names_are_shown_as_they_are_and_cannot_write_to_the_terminal() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn rollback_and_name_pinning_wherever_a_bundle_is_loaded() {
+    let f = Fixture::new("bundle-state");
+    let brief = Path::new(ROOT).join("testdata/examples/brief.gov");
+    let events = Path::new(ROOT).join("testdata/examples/events.jsonl");
+    let events = events.to_str().unwrap();
+    assert_eq!(
+        f.run(&["build", brief.to_str().unwrap(), "-o", "p.govb"])
+            .code,
+        0
+    );
+    let suite = "bundle: p.govb\ntests:\n  - name: searching is allowed\n    request: {action: tool_call, tool: web_search, agent: {id: a, trust: 700, roles: [finance]}}\n    expect: allow\n";
+    fs::write(f.path("p.test.yaml"), suite).unwrap();
+    let resign = |version: &str, extra: &[&str]| {
+        let _ = fs::remove_file(f.path("p.govb.sig.json"));
+        let mut args = vec!["p.govb", "--key", "publisher.key", "--version", version];
+        args.extend_from_slice(extra);
+        f.sign(&args);
+    };
+    let eval = |state: bool| {
+        let mut args = vec![
+            "eval",
+            "--bundle",
+            "p.govb",
+            "--trust",
+            "trust.yaml",
+            events,
+        ];
+        if state {
+            args.extend_from_slice(&["--state", "seen.json"]);
+        }
+        f.run(&args)
+    };
+    let simulate = || {
+        f.run(&[
+            "simulate",
+            "--bundle",
+            "p.govb",
+            "--trust",
+            "trust.yaml",
+            "--state",
+            "seen.json",
+            events,
+        ])
+    };
+    let test = || {
+        f.run(&[
+            "test",
+            "p.test.yaml",
+            "--trust",
+            "trust.yaml",
+            "--state",
+            "seen.json",
+        ])
+    };
+
+    // Version 2 is loaded and recorded, by every command.
+    resign("2.0.0", &[]);
+    for r in [eval(true), simulate(), test()] {
+        assert_eq!(r.code, 0, "{}", r.show(&f));
+    }
+    let seen = fs::read_to_string(f.path("seen.json")).unwrap();
+    assert!(seen.contains("\"p\": \"2.0.0\""), "{seen}");
+
+    // Version 1, validly signed, is a rollback wherever it is loaded with the state file.
+    resign("1.0.0", &[]);
+    assert_eq!(eval(false).code, 0);
+    for r in [eval(true), simulate(), test()] {
+        assert_eq!(r.code, 2, "{}", r.show(&f));
+        assert!(
+            flat(&r.stderr).contains("rollback check failed")
+                && flat(&r.stderr).contains("version 1.0.0 is older than version 2.0.0"),
+            "{}",
+            r.show(&f)
+        );
+    }
+    snap!("sign_eval_rollback", eval(true).show(&f));
+
+    // A newer release signed under another name is not this bundle, with or without state.
+    resign("3.0.0", &["--name", "staging"]);
+    for r in [eval(false), eval(true), simulate(), test()] {
+        assert_eq!(r.code, 2, "{}", r.show(&f));
+        assert!(
+            flat(&r.stderr).contains("name check failed")
+                && flat(&r.stderr).contains("signed as `staging`, but it is loaded as `p`"),
+            "{}",
+            r.show(&f)
+        );
+    }
+    // Nothing was recorded for it.
+    assert_eq!(fs::read_to_string(f.path("seen.json")).unwrap(), seen);
+}
+
+#[test]
+fn duplicate_signatures_are_refused_as_the_envelope_is_read() {
+    let f = Fixture::new("duplicates");
+    f.sign_plugin();
+    let mut env = f.envelope();
+    let one = env.signatures[0].clone();
+    // 80,000 copies of one valid signature, within the size limit of an envelope: before,
+    // each was verified (100,000 took 8 s) and the plugin verified.
+    env.signatures = vec![one; 80_000];
+    let compact = serde_json::to_string(&env).unwrap();
+    assert!(compact.len() < 16 << 20);
+    fs::write(f.path("plugin.sig.json"), compact).unwrap();
+    let r = f.verify(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(flat(&r.stderr).contains("signs twice"), "{}", r.stderr);
+    // Distinct keys are bounded too.
+    let parsed = Envelope::parse(&format!(
+        "{{\"payloadType\":\"t\",\"payload\":\"\",\"signatures\":[{}]}}",
+        (0..300)
+            .map(|i| format!("{{\"keyid\":\"k{i}\",\"sig\":\"\"}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    ));
+    assert!(
+        parsed.unwrap_err().contains("more than 256 signatures"),
+        "refused"
+    );
+}
+
+#[test]
+fn versions_have_a_bounded_syntax() {
+    let f = Fixture::new("versions");
+    let huge = "9".repeat(41);
+    fs::write(f.path("x.txt"), "x\n").unwrap();
+    let r = f.run(&[
+        "sign",
+        "x.txt",
+        "--key",
+        "publisher.key",
+        "--version",
+        &huge,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is not a version"), "{}", r.stderr);
+    // A forger's manifest with such a version does not verify, so it cannot be recorded in a
+    // state file where it would outrank every release.
+    let digest = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(fs::read(f.path("x.txt")).unwrap());
+        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    };
+    let m = Manifest {
+        kind: govern::sign::Kind::Files,
+        name: "x".into(),
+        version: huge.clone(),
+        created: "2026-11-23T10:00:00Z".into(),
+        expires: None,
+        files: [("x.txt".to_string(), digest)].into_iter().collect(),
+    };
+    f.envelope_for(&m.to_payload());
+    let r = f.run(&[
+        "verify",
+        "x.txt",
+        "--trust",
+        "trust.yaml",
+        "--signature",
+        "plugin.sig.json",
+        "--state",
+        "seen.json",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("not a version"), "{}", r.stderr);
+    assert!(!f.path("seen.json").exists());
 }

@@ -588,3 +588,70 @@ fn watch_reruns_the_suites_a_change_affects() {
         "{second:?}"
     );
 }
+
+#[test]
+fn a_red_team_suite_reports_attacks_blocked_and_benign_allowed_per_variant() {
+    let suite = "testdata/suites/redteam.test.yaml";
+    // Without a gate, the attack that gets through is a failing case.
+    let (text, code) = run(&["test", suite]);
+    assert_eq!(code, 1, "{text}");
+    snap!("testcmd_redteam", text);
+    // With --min-blocked, it is counted: 4 of 5 attacks is 80%.
+    let (text, code) = run(&["test", suite, "--min-blocked", "80"]);
+    assert_eq!(code, 0, "{text}");
+    snap!("testcmd_redteam_gate", text);
+    let (text, code) = run(&["test", suite, "--min-blocked", "81"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("fewer than 81% of the attacks were blocked"),
+        "{text}"
+    );
+    let (text, code) = run(&["test", suite, "--min-blocked", "90", "--format", "json"]);
+    assert_eq!(code, 1);
+    let body = text.split("--- stdout\n").nth(1).unwrap();
+    let body = body.split("--- stderr").next().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(body).unwrap();
+    let rt = &doc["redteam"];
+    assert_eq!(rt["ok"], false);
+    assert_eq!(rt["variants"][1]["variant"], "privileged");
+    assert_eq!(rt["variants"][1]["attacks"], 5);
+    assert_eq!(rt["variants"][1]["blocked"], 4);
+    assert_eq!(rt["variants"][1]["benign"], 2);
+    assert_eq!(rt["variants"][1]["allowed"], 2);
+    assert_eq!(rt["attacks_allowed"].as_array().unwrap().len(), 2);
+    let case = &doc["suites"][0]["cases"][0];
+    assert_eq!(case["kind"], "attack");
+    assert_eq!(case["variant"], "as_written");
+    // JUnit: the counted attacks are skipped, not failed.
+    let (text, code) = run(&["test", suite, "--min-blocked", "80", "--format", "junit"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("skipped=\"2\""), "{text}");
+    assert!(text.contains("failures=\"0\""), "{text}");
+}
+
+#[test]
+fn a_benign_case_that_is_refused_fails_even_under_the_gate() {
+    let dir = scratch("redteam_fp");
+    let policy =
+        std::fs::read_to_string(Path::new(ROOT).join("testdata/examples/brief.gov")).unwrap();
+    std::fs::write(dir.join("brief.gov"), &policy).unwrap();
+    std::fs::write(
+        dir.join("fp.test.yaml"),
+        "bundle: brief.gov\nkind: benign\nvariants: {plain: {}, low_trust: {agent: {trust: 100}}}\ntests:\n  - name: reading a report\n    request: {agent: {id: a, roles: [finance], trust: 700}, action: tool_call, tool: file_read, args: {path: /r.csv}}\n",
+    )
+    .unwrap();
+    let (text, code) = run_in(&dir, &["test", "fp.test.yaml", "--min-blocked", "0"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("reading a report @low_trust"), "{text}");
+    assert!(text.contains("0/1"), "{text}");
+    // A variant that is not a mapping is refused with its line.
+    std::fs::write(
+        dir.join("bad.test.yaml"),
+        "bundle: brief.gov\nvariants:\n  plain: 3\ntests:\n  - {name: a, kind: benign, request: {tool: x}}\n",
+    )
+    .unwrap();
+    let (text, code) = run_in(&dir, &["test", "bad.test.yaml"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("variant `plain` is not a mapping"), "{text}");
+    assert!(text.contains("bad.test.yaml:3"), "{text}");
+}

@@ -6,6 +6,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use super::codes::*;
+use super::cost::{self, Cost, Exceeded};
 use super::model::*;
 use super::{FORMAT_VERSION, MAGIC, tags};
 
@@ -31,14 +32,8 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// The most tests one decision may make (and the most leaves it may reach), all walks of all
-/// forks together.
-pub const MAX_TESTS: u64 = 1 << 22;
-
 const HEADER: usize = 8;
 const TRAILER: usize = 32;
-/// Deepest operand nesting accepted (`lower(upper(…))`).
-const MAX_DEPTH: u32 = 256;
 
 /// Decodes and verifies a bundle.
 pub fn decode(bytes: &[u8]) -> Result<Model, DecodeError> {
@@ -48,6 +43,12 @@ pub fn decode(bytes: &[u8]) -> Result<Model, DecodeError> {
 /// Decodes with or without checking the trailing checksum. Only fuzzing and tests skip it,
 /// to reach the structural checks behind it.
 pub fn decode_with(bytes: &[u8], check_sum: bool) -> Result<Model, DecodeError> {
+    decode_costed(bytes, check_sum).map(|(m, _)| m)
+}
+
+/// Decodes and verifies a bundle, with what it may cost ([`cost`]): every bound is checked as
+/// the bytes are read, before what it bounds is built.
+pub fn decode_costed(bytes: &[u8], check_sum: bool) -> Result<(Model, Cost), DecodeError> {
     let err = |offset: usize, section: &'static str, message: String| DecodeError {
         offset,
         section,
@@ -141,9 +142,16 @@ pub fn decode_with(bytes: &[u8], check_sum: bool) -> Result<Model, DecodeError> 
         e
     };
 
+    let mut budget = Budget {
+        used: 0,
+        limit: cost::materialised_limit(bytes.len()),
+    };
+
     // meta
     let mut s = section(0);
-    let compiler = s.str().map_err(|e| fix(e, 0))?.to_string();
+    let compiler = s.str().map_err(|e| fix(e, 0))?;
+    budget.spend(&s, compiler.len()).map_err(|e| fix(e, 0))?;
+    let compiler = compiler.to_string();
     let mut source_digest = [0u8; 32];
     source_digest.copy_from_slice(s.take(32).map_err(|e| fix(e, 0))?);
     let default = s.u8().map_err(|e| fix(e, 0))?;
@@ -163,12 +171,20 @@ pub fn decode_with(bytes: &[u8], check_sum: bool) -> Result<Model, DecodeError> 
     let n = s.count(4).map_err(|e| fix(e, 1))?;
     let mut strings: Vec<String> = Vec::with_capacity(n);
     for _ in 0..n {
-        strings.push(s.str().map_err(|e| fix(e, 1))?.to_string());
+        let text = s.str().map_err(|e| fix(e, 1))?;
+        budget.spend(&s, text.len()).map_err(|e| fix(e, 1))?;
+        strings.push(text.to_string());
     }
     s.end().map_err(|e| fix(e, 1))?;
     let strs = Strs(&strings);
 
-    let mut d = Decoder { strs };
+    let mut d = Decoder {
+        strs,
+        budget,
+        regexes: 0,
+        regex_source: 0,
+        checks: Vec::new(),
+    };
     let files = d.files(section(2)).map_err(|e| fix(e, 2))?;
     let slots = d.slots(section(3)).map_err(|e| fix(e, 3))?;
     let trackers = d.trackers(section(4), slots.len()).map_err(|e| fix(e, 4))?;
@@ -179,7 +195,7 @@ pub fn decode_with(bytes: &[u8], check_sum: bool) -> Result<Model, DecodeError> 
         .rules(section(6), files.len(), slots.len(), trackers.len())
         .map_err(|e| fix(e, 6))?;
     let leaves = d
-        .leaves(section(7), rules.len(), trackers.len())
+        .leaves(section(7), &rules, &trackers)
         .map_err(|e| fix(e, 7))?;
     let nodes = d
         .nodes(section(8), &vars, leaves.len())
@@ -187,17 +203,35 @@ pub fn decode_with(bytes: &[u8], check_sum: bool) -> Result<Model, DecodeError> 
     let roots = d
         .roots(section(9), nodes.len(), leaves.len())
         .map_err(|e| fix(e, 9))?;
-    let (tests, reached) = worst_case(&nodes, &roots);
-    if tests > MAX_TESTS || reached > MAX_TESTS {
-        return Err(err(
-            base(8),
-            "nodes",
-            format!(
-                "one decision could make {tests} tests and reach {reached} leaves, more than the limit of {MAX_TESTS}"
-            ),
-        ));
+    // The worst case of one decision, from the structure alone.
+    let work: Vec<u64> = vars.iter().map(cost::var_work).collect();
+    let leaf = |l: u32| {
+        let i = l as usize;
+        cost::Decision {
+            tests: 0,
+            work: 0,
+            leaves: 1,
+            merged: 1u64
+                .saturating_add(leaves.get(i).map_or(0, |x| x.len() as u64))
+                .saturating_add(d.checks.get(i).copied().unwrap_or(0)),
+        }
+    };
+    let decision = cost::walk(
+        &nodes,
+        &roots,
+        &|v| work.get(v as usize).copied().unwrap_or(1),
+        &leaf,
+    );
+    if let Err(e) = decision.check() {
+        return Err(err(base(8), "nodes", e.to_string()));
     }
-    Ok(Model {
+    let cost = Cost {
+        decision,
+        materialised: d.budget.used,
+        regexes: d.regexes,
+        regex_source: d.regex_source,
+    };
+    let model = Model {
         compiler,
         source_digest,
         default,
@@ -209,7 +243,35 @@ pub fn decode_with(bytes: &[u8], check_sum: bool) -> Result<Model, DecodeError> 
         leaves,
         nodes,
         roots,
-    })
+    };
+    Ok((model, cost))
+}
+
+/// Bytes built so far at load, against the bundle's limit: checked before each is built.
+struct Budget {
+    used: u64,
+    limit: u64,
+}
+
+impl Budget {
+    fn spend(&mut self, r: &Reader<'_>, bytes: usize) -> Result<(), DecodeError> {
+        self.spend_exact(r, bytes as u64)
+    }
+
+    fn spend_exact(&mut self, r: &Reader<'_>, bytes: u64) -> Result<(), DecodeError> {
+        let used = self.used.saturating_add(bytes);
+        if used > self.limit {
+            return Err(r.error(
+                Exceeded::Materialised {
+                    bytes: used,
+                    limit: self.limit,
+                }
+                .to_string(),
+            ));
+        }
+        self.used = used;
+        Ok(())
+    }
 }
 
 struct Strs<'a>(&'a [String]);
@@ -227,15 +289,27 @@ impl Strs<'_> {
 
 struct Decoder<'a> {
     strs: Strs<'a>,
+    budget: Budget,
+    regexes: u64,
+    regex_source: u64,
+    /// For each leaf, the attribute checks the VM prepares for it ([`cost::leaf_checks`]).
+    checks: Vec<u64>,
 }
 
 impl Decoder<'_> {
+    /// A copy of string `id`, counted against the budget before it is made.
+    fn string(&mut self, r: &Reader<'_>, id: u32) -> Result<String, DecodeError> {
+        let len = self.strs.0.get(id as usize).map_or(0, String::len);
+        self.budget.spend(r, len)?;
+        self.strs.get(r, id)
+    }
+
     fn files(&mut self, mut r: Reader<'_>) -> Result<Vec<String>, DecodeError> {
         let n = r.count(4)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let id = r.u32()?;
-            out.push(self.strs.get(&r, id)?);
+            out.push(self.string(&r, id)?);
         }
         r.end()?;
         Ok(out)
@@ -252,7 +326,7 @@ impl Decoder<'_> {
             let mut path = Vec::with_capacity(k);
             for _ in 0..k {
                 let id = r.u32()?;
-                path.push(self.strs.get(&r, id)?);
+                path.push(self.string(&r, id)?);
             }
             if out.last().is_some_and(|prev| *prev >= path) {
                 return Err(r.error("attribute paths are not sorted and distinct".into()));
@@ -345,7 +419,7 @@ impl Decoder<'_> {
                     let mut consts: Vec<String> = Vec::with_capacity(k);
                     for _ in 0..k {
                         let id = r.u32()?;
-                        let s = self.strs.get(&r, id)?;
+                        let s = self.string(&r, id)?;
                         if consts.last().is_some_and(|p| *p >= s) {
                             return Err(
                                 r.error("switch constants are not sorted and distinct".into())
@@ -392,9 +466,17 @@ impl Decoder<'_> {
                 VAR_REGEX => {
                     let lhs = self.operand(&mut r, lim, 0)?;
                     let id = r.u32()?;
-                    let regex = self.strs.get(&r, id)?;
+                    let regex = self.string(&r, id)?;
+                    self.regexes += 1;
+                    self.regex_source = self.regex_source.saturating_add(regex.len() as u64);
+                    if self.regexes > cost::MAX_REGEXES {
+                        return Err(r.error(Exceeded::Regexes(self.regexes).to_string()));
+                    }
+                    if self.regex_source > cost::MAX_REGEX_SOURCE {
+                        return Err(r.error(Exceeded::RegexSource(self.regex_source).to_string()));
+                    }
                     let id = r.u32()?;
-                    let written = self.strs.get(&r, id)?;
+                    let written = self.string(&r, id)?;
                     let glob = r.flag()?;
                     Var::Pred(Pred::Regex {
                         lhs,
@@ -417,8 +499,11 @@ impl Decoder<'_> {
         lim: (usize, usize),
         depth: u32,
     ) -> Result<Operand, DecodeError> {
-        if depth > MAX_DEPTH {
-            return Err(r.error("operands nested too deeply".into()));
+        if depth > cost::MAX_OPERAND_DEPTH {
+            return Err(r.error(format!(
+                "operands nested more than {} deep",
+                cost::MAX_OPERAND_DEPTH
+            )));
         }
         let tag = r.u8()?;
         Ok(match tag {
@@ -430,7 +515,7 @@ impl Decoder<'_> {
             }
             OP_STR => {
                 let id = r.u32()?;
-                Operand::Str(self.strs.get(r, id)?)
+                Operand::Str(self.string(r, id)?)
             }
             OP_NUM => {
                 let v = r.f64()?;
@@ -468,7 +553,7 @@ impl Decoder<'_> {
         let mut out: Vec<RuleInfo> = Vec::with_capacity(n);
         for _ in 0..n {
             let id = r.u32()?;
-            let id = self.strs.get(&r, id)?;
+            let id = self.string(&r, id)?;
             if out.last().is_some_and(|p| p.id >= id) {
                 return Err(r.error("rules are not sorted by distinct ids".into()));
             }
@@ -479,7 +564,7 @@ impl Decoder<'_> {
             let mut tags = Vec::with_capacity(k);
             for _ in 0..k {
                 let t = r.u32()?;
-                tags.push(self.strs.get(&r, t)?);
+                tags.push(self.string(&r, t)?);
             }
             let severity = self.opt_str(&mut r)?;
             let file = r.index(nfiles.max(1), "file")?;
@@ -511,7 +596,7 @@ impl Decoder<'_> {
     fn opt_str(&mut self, r: &mut Reader<'_>) -> Result<Option<String>, DecodeError> {
         if r.flag()? {
             let id = r.u32()?;
-            Ok(Some(self.strs.get(r, id)?))
+            Ok(Some(self.string(r, id)?))
         } else {
             Ok(None)
         }
@@ -520,14 +605,20 @@ impl Decoder<'_> {
     fn leaves(
         &mut self,
         mut r: Reader<'_>,
-        nrules: usize,
-        ntrackers: usize,
+        rules: &[RuleInfo],
+        trackers: &[Tracker],
     ) -> Result<Vec<Vec<u32>>, DecodeError> {
+        let nrules = rules.len();
+        let ntrackers = trackers.len();
         let n = r.count(4)?;
         let mut out = Vec::with_capacity(n);
+        self.checks = Vec::with_capacity(n);
         for _ in 0..n {
             let k = r.count(4)?;
             let mut items: Vec<u32> = Vec::with_capacity(k);
+            // The attributes reported when this leaf's rules are unknown: the VM prepares
+            // them at load.
+            let mut checks = 0u64;
             for _ in 0..k {
                 let code = r.u32()?;
                 if items.last().is_some_and(|&p| p >= code) {
@@ -543,6 +634,11 @@ impl Decoder<'_> {
                                 r.error("a rule is both true and unknown in one leaf".into())
                             );
                         }
+                        if code & 3 == 1
+                            && let Some(rule) = rules.get(x as usize)
+                        {
+                            checks = checks.saturating_add(cost::rule_checks(rule, trackers));
+                        }
                     }
                     Some(Item::Fire(t)) | Some(Item::Maybe(t)) if (t as usize) < ntrackers => {
                         // A tracker records an event surely or perhaps, never both.
@@ -556,6 +652,10 @@ impl Decoder<'_> {
                 }
                 items.push(code);
             }
+            let mut bytes = 0u64;
+            cost::add_checks(&mut bytes, checks);
+            self.budget.spend_exact(&r, bytes)?;
+            self.checks.push(checks);
             out.push(items);
         }
         r.end()?;
@@ -869,48 +969,12 @@ impl<'a> Reader<'a> {
 /// The most tests one decision can make and the most leaves it can reach, over all paths of
 /// all forks: a walk takes the costliest branch of each test and every child of each fork.
 pub fn worst_case(nodes: &[NodeDef], roots: &[Target]) -> (u64, u64) {
-    // Children come after parents, so one pass from the end sees children first.
-    let mut tests = vec![0u64; nodes.len()];
-    let mut leaves = vec![0u64; nodes.len()];
-    let of = |t: &Target, table: &[u64], leaf: u64| match t {
-        Target::Leaf(_) => leaf,
-        Target::Node(j) => table.get(*j as usize).copied().unwrap_or(0),
-    };
-    for i in (0..nodes.len()).rev() {
-        let Some(node) = nodes.get(i) else { continue };
-        let targets = node.targets();
-        let (t, l) = match node {
-            NodeDef::Fork { .. } => (
-                targets
-                    .iter()
-                    .map(|c| of(c, &tests, 0))
-                    .fold(0u64, u64::saturating_add),
-                targets
-                    .iter()
-                    .map(|c| of(c, &leaves, 1))
-                    .fold(0u64, u64::saturating_add),
-            ),
-            _ => (
-                1 + targets.iter().map(|c| of(c, &tests, 0)).max().unwrap_or(0),
-                targets.iter().map(|c| of(c, &leaves, 1)).max().unwrap_or(1),
-            ),
-        };
-        if let Some(x) = tests.get_mut(i) {
-            *x = t;
-        }
-        if let Some(x) = leaves.get_mut(i) {
-            *x = l;
-        }
-    }
-    let t = roots
-        .iter()
-        .map(|r| of(r, &tests, 0))
-        .fold(0u64, u64::saturating_add);
-    let l = roots
-        .iter()
-        .map(|r| of(r, &leaves, 1))
-        .fold(0u64, u64::saturating_add);
-    (t, l)
+    let d = cost::walk(nodes, roots, &|_| 1, &|_| cost::Decision {
+        leaves: 1,
+        merged: 1,
+        ..cost::Decision::default()
+    });
+    (d.tests, d.leaves)
 }
 
 /// A `vec<(u32 slot, u8 type)>`: attributes with the type they must have.

@@ -6,8 +6,9 @@ use super::model::*;
 use crate::check::format_number;
 use crate::syntax::ast::quote_string;
 
-/// The whole program, one line per slot, tracker, variable, rule, node and leaf.
-pub fn listing(m: &Model, digest: &str) -> String {
+/// The whole program, one line per slot, tracker, variable, rule, node and leaf, after a
+/// header with what it may cost against the verifier's bounds (`len` is the bundle's size).
+pub fn listing(m: &Model, digest: &str, len: usize) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -27,10 +28,27 @@ pub fn listing(m: &Model, digest: &str) -> String {
         m.nodes.len(),
         m.leaves.len(),
     );
-    let (tests, leaves) = super::worst_case(&m.nodes, &m.roots);
+    let c = super::cost::Cost::of(m);
+    let d = c.decision;
     let _ = writeln!(
         o,
-        "; a decision makes at most {tests} tests and merges at most {leaves} leaves"
+        "; one decision: at most {} tests, {} units of work (limit {}), {} leaves and {} items merged (limit {})",
+        d.tests,
+        d.work,
+        super::cost::MAX_WORK,
+        d.leaves,
+        d.merged,
+        super::cost::MAX_MERGED,
+    );
+    let _ = writeln!(
+        o,
+        "; at load: {} bytes built (limit {}), {} regexes (limit {}) of {} bytes (limit {})",
+        c.materialised,
+        super::cost::materialised_limit(len),
+        c.regexes,
+        super::cost::MAX_REGEXES,
+        c.regex_source,
+        super::cost::MAX_REGEX_SOURCE,
     );
     o.push_str("\nslots:\n");
     for (i, _) in m.slots.iter().enumerate() {

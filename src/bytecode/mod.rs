@@ -10,9 +10,11 @@
 //! Decoding treats the bytes as untrusted: every length is checked against what remains, every
 //! index against its table, every branch must jump forward to a later node whose variable comes
 //! later in the order (so evaluation always ends, testing each variable at most once per walk),
-//! the worst-case number of tests one decision can make is computed and bounded, and the
-//! decoder never panics. `docs/bytecode.md` documents every field.
+//! what the program may cost is computed and bounded before it is built or run ([`cost`]:
+//! bytes built at load, regexes, the work and the merging of one decision), and the decoder
+//! never panics. `docs/bytecode.md` documents every field.
 
+pub mod cost;
 pub mod decode;
 pub mod encode;
 pub mod listing;
@@ -160,6 +162,20 @@ pub(crate) mod codes {
             Func::Len => 2,
             Func::NormPath => 3,
             Func::UrlHost => 4,
+            Func::Base64Decode => 5,
+            Func::HexDecode => 6,
+            Func::UrlDecode => 7,
+            Func::Unescape => 8,
+            Func::Decoded => 9,
+            Func::Nfkc => 10,
+            Func::Fold => 11,
+            Func::SqlStatements => 12,
+            Func::SqlTables => 13,
+            Func::SqlReadOnly => 14,
+            Func::Secrets => 15,
+            Func::Pii => 16,
+            Func::PiiCount => 17,
+            Func::Unleet => 18,
         }
     }
 
@@ -170,6 +186,20 @@ pub(crate) mod codes {
             2 => Func::Len,
             3 => Func::NormPath,
             4 => Func::UrlHost,
+            5 => Func::Base64Decode,
+            6 => Func::HexDecode,
+            7 => Func::UrlDecode,
+            8 => Func::Unescape,
+            9 => Func::Decoded,
+            10 => Func::Nfkc,
+            11 => Func::Fold,
+            12 => Func::SqlStatements,
+            13 => Func::SqlTables,
+            14 => Func::SqlReadOnly,
+            15 => Func::Secrets,
+            16 => Func::Pii,
+            17 => Func::PiiCount,
+            18 => Func::Unleet,
             _ => return None,
         })
     }

@@ -28,14 +28,21 @@ pub fn load_target(exp: &Experiment) -> Result<run::Target, Vec<Diag>> {
         }
         PolicySpec::Bundle { path, trust } => {
             let name = crate::source::display(path);
-            let bytes = std::fs::read(path).map_err(|e| {
+            let bytes = crate::limits::read_file(path, crate::limits::BUNDLE).map_err(|e| {
                 vec![
                     Diag::error("govern::io", format!("cannot read bundle: {e}"))
                         .in_file(&name, None),
                 ]
             })?;
             let program = match trust {
-                Some(t) => crate::pipeline::load_signed_bundle(path, None, t)?,
+                Some(t) => crate::pipeline::load_signed_bundle(
+                    path,
+                    crate::pipeline::Trusted {
+                        trust: t,
+                        signature: None,
+                        state: None,
+                    },
+                )?,
                 None => crate::pipeline::load_bundle_bytes(&name, &bytes).map_err(|d| vec![d])?,
             };
             (program, bytes)

@@ -17,11 +17,12 @@ use std::collections::BTreeMap;
 
 use super::ir::Const;
 
-/// The largest data file read, in bytes.
-pub const MAX_DATA_FILE: u64 = 64 << 20;
+/// The largest data file read, in bytes ([`crate::limits::DATA_FILE`]).
+pub const MAX_DATA_FILE: u64 = crate::limits::DATA_FILE.max;
 
-/// The most bytes of data files one bundle reads, all files together.
-pub const MAX_DATA_TOTAL: u64 = 256 << 20;
+/// The most bytes of data files one bundle reads, all files together
+/// ([`crate::limits::DATA_TOTAL`]).
+pub const MAX_DATA_TOTAL: u64 = crate::limits::DATA_TOTAL.max;
 
 /// A data file named by a policy: where it is and how it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]

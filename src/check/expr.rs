@@ -748,7 +748,7 @@ impl Checker<'_> {
                     d = d.help("compare it to get a condition, e.g. `agent.trust > 500`");
                 } else if want == Ty::String {
                     d = d.help(
-                        "`matches`, `like`, `starts_with`, `ends_with`, `lower`, `upper`, `norm_path` and `url_host` work on strings; values are never converted",
+                        "`matches`, `like`, `starts_with`, `ends_with` and the string functions (`lower`, `fold`, `decoded`, …) work on strings; values are never converted",
                     );
                 }
                 self.error(d);
@@ -1068,24 +1068,28 @@ impl Checker<'_> {
             return None;
         };
         let s = self.synth(f, arg, ctx)?;
-        let (want, result, what) = match func {
-            Func::Len => (Ty::Seq, Ty::Number, "a string or a list"),
-            _ => (Ty::String, Ty::String, "a string"),
+        let want = func.arg();
+        let what = if want == Ty::Seq {
+            "a string or a list"
+        } else {
+            "a string"
         };
+        let result = func.result();
         let inner = self.expect(f, s, want, arg.span, what)?;
-        // Fold functions of literals.
+        // Fold functions of literals (a value that is unknown or a list stays a call).
         if let Some(Const::String(s)) = inner.constant() {
-            let v = match func {
-                Func::Len => Const::Number(s.chars().count() as f64),
-                Func::Lower => Const::String(crate::builtins::lower(s)),
-                Func::Upper => Const::String(crate::builtins::upper(s)),
-                Func::NormPath => Const::String(crate::builtins::norm_path(s)),
-                Func::UrlHost => Const::String(crate::builtins::url_host(s)),
+            let folded = match crate::builtins::apply(func, s) {
+                Some(crate::builtins::FnValue::Str(v)) => Some(Const::String(v)),
+                Some(crate::builtins::FnValue::Num(n)) => Some(Const::Number(n)),
+                Some(crate::builtins::FnValue::Bool(b)) => Some(Const::Bool(b)),
+                Some(crate::builtins::FnValue::List(_)) | None => None,
             };
-            return Some(Operand {
-                kind: OperandKind::Const(v),
-                ty: result,
-            });
+            if let Some(v) = folded {
+                return Some(Operand {
+                    kind: OperandKind::Const(v),
+                    ty: result,
+                });
+            }
         }
         Some(Operand {
             kind: OperandKind::Func(func, Box::new(inner)),

@@ -452,6 +452,21 @@ pub enum Func {
     Len,
     NormPath,
     UrlHost,
+    Base64Decode,
+    HexDecode,
+    UrlDecode,
+    Unescape,
+    /// The text followed by every encoded piece of it, decoded.
+    Decoded,
+    Nfkc,
+    Fold,
+    Unleet,
+    SqlStatements,
+    SqlTables,
+    SqlReadOnly,
+    Secrets,
+    Pii,
+    PiiCount,
 }
 
 impl Func {
@@ -462,16 +477,73 @@ impl Func {
             Func::Len => "len",
             Func::NormPath => "norm_path",
             Func::UrlHost => "url_host",
+            Func::Base64Decode => "base64_decode",
+            Func::HexDecode => "hex_decode",
+            Func::UrlDecode => "url_decode",
+            Func::Unescape => "unescape",
+            Func::Decoded => "decoded",
+            Func::Nfkc => "nfkc",
+            Func::Fold => "fold",
+            Func::Unleet => "unleet",
+            Func::SqlStatements => "sql_statements",
+            Func::SqlTables => "sql_tables",
+            Func::SqlReadOnly => "sql_read_only",
+            Func::Secrets => "secrets",
+            Func::Pii => "pii",
+            Func::PiiCount => "pii_count",
         }
     }
 
-    pub const ALL: [Func; 5] = [
+    pub const ALL: [Func; 19] = [
         Func::Lower,
         Func::Upper,
         Func::Len,
         Func::NormPath,
         Func::UrlHost,
+        Func::Base64Decode,
+        Func::HexDecode,
+        Func::UrlDecode,
+        Func::Unescape,
+        Func::Decoded,
+        Func::Nfkc,
+        Func::Fold,
+        Func::Unleet,
+        Func::SqlStatements,
+        Func::SqlTables,
+        Func::SqlReadOnly,
+        Func::Secrets,
+        Func::Pii,
+        Func::PiiCount,
     ];
+
+    /// The type the argument must have: a string, or for `len` a string or a list.
+    pub fn arg(self) -> Ty {
+        match self {
+            Func::Len => Ty::Seq,
+            _ => Ty::String,
+        }
+    }
+
+    /// The type of the result.
+    pub fn result(self) -> Ty {
+        match self {
+            Func::Len | Func::PiiCount => Ty::Number,
+            Func::SqlReadOnly => Ty::Bool,
+            Func::SqlStatements | Func::SqlTables | Func::Secrets | Func::Pii => {
+                Ty::List(Scalar::String)
+            }
+            _ => Ty::String,
+        }
+    }
+
+    /// Whether the function parses or scans its whole input (as opposed to the cheap string
+    /// functions): the compiler tests such values after cheaper ones.
+    pub fn is_costly(self) -> bool {
+        !matches!(
+            self,
+            Func::Lower | Func::Upper | Func::Len | Func::NormPath | Func::UrlHost
+        )
+    }
 }
 
 /// A literal value.

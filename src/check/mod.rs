@@ -98,10 +98,11 @@ pub fn check_with(
     }
     let mut hasher = Sha256::new();
     let mut order: Vec<&SourceFile> = files.iter().collect();
-    order.sort_by(|a, b| a.name.cmp(&b.name));
+    order.sort_by(|a, b| a.recorded_name().cmp(b.recorded_name()));
     for f in order {
-        hasher.update((f.name.len() as u64).to_le_bytes());
-        hasher.update(f.name.as_bytes());
+        let name = f.recorded_name();
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
         hasher.update((f.text.len() as u64).to_le_bytes());
         hasher.update(f.text.as_bytes());
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::ir::Pattern;
 
 /// Size limits for compiled regexes, the same at build time and when a bundle is loaded.
-pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+pub use crate::bytecode::cost::REGEX_SIZE_LIMIT;
 
 /// Compiles a regex with the limits every bundle is held to.
 pub fn build_regex(source: &str) -> Result<regex::Regex, regex::Error> {

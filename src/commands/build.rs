@@ -19,16 +19,34 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let out_name = crate::source::display(&args.output);
-    if let Err(e) = crate::fsutil::write_atomic(&args.output, &built.bytes, None) {
-        ctx.error(format!("cannot write {out_name}: {e}"));
-        return exit::ERROR;
+    let mut written = Vec::new();
+    if let Some(output) = &args.output {
+        let out_name = crate::source::display(output);
+        if let Err(e) = crate::fsutil::write_atomic(output, &built.bytes, None) {
+            ctx.error(format!("cannot write {out_name}: {e}"));
+            return exit::ERROR;
+        }
+        written.push(out_name);
     }
+    if let Some(dir) = &args.store {
+        match store(dir, &built.program.digest, &built.bytes) {
+            Ok(path) => written.push(crate::source::display(&path)),
+            Err(e) => {
+                ctx.error(format!(
+                    "cannot store the bundle in {}: {e}",
+                    crate::source::display(dir)
+                ));
+                return exit::ERROR;
+            }
+        }
+    }
+    let out_name = written.join(", ");
     let mut out = Out::new();
     if args.listing {
         out.write_str(&crate::bytecode::listing::listing(
             &built.program.model,
             &built.program.digest,
+            built.bytes.len(),
         ));
         out.line("");
     }
@@ -53,10 +71,23 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> u8 {
     exit::OK
 }
 
+/// Keeps `bytes` in the folder `dir` as `<hex of digest>.govb` (created if need be; a file
+/// already there with the right bytes is left alone, one with other bytes is replaced).
+fn store(dir: &std::path::Path, digest: &str, bytes: &[u8]) -> std::io::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let path = dir.join(format!("{hex}.govb"));
+    if std::fs::read(&path).is_ok_and(|have| have == bytes) {
+        return Ok(path);
+    }
+    crate::fsutil::write_atomic(&path, bytes, None)?;
+    Ok(path)
+}
+
 /// Why the output must not be written: it is one of the policy files, or it would be read as
 /// one the next time (a `.gov` name).
 fn overwrites_a_policy(args: &BuildArgs) -> Option<String> {
-    let out = &args.output;
+    let out = args.output.as_ref()?;
     let name = crate::source::display(out);
     if out.extension().is_some_and(|e| e == "gov") {
         return Some(format!(

@@ -1,22 +1,43 @@
 //! `govern eval`: decide a stream of events, one JSON decision per event.
 //!
-//! Input is JSONL (one object per line) or, when the first value spans several lines, a
-//! document of one or more pretty-printed JSON objects. A line that is not a JSON object is
-//! reported on standard error with its line number and decided `deny` (with an `error` field),
-//! so the output keeps one decision per event; the exit status is then 2.
+//! The events are read and decided by the stream engine ([`crate::stream::engine`]), as
+//! `simulate` reads traces: JSONL, pretty-printed JSON objects, OTLP/JSON spans or MCP
+//! messages, gzipped or not. A record that is not an event is reported on standard error with
+//! its line and decided `deny` (with an `error` field) in its place, so the output keeps one
+//! decision per event; the exit status is then 2.
+//!
+//! When the input is a pipe or a terminal, each decision is flushed as soon as its event is
+//! read (a coprocess: write an event, read its decision); a file is read in large blocks and
+//! parsed on every core, decided in order all the same.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufRead;
 
-use crate::bytecode::model::{NodeDef, Var, Verdict};
-use crate::cli::{DiagFormat, EvalArgs};
+use crate::bytecode::model::{NodeDef, Var};
+use crate::cli::{DiagFormat, EvalArgs, TraceFormat};
 use crate::commands::{Ctx, Out, exit};
-use crate::decision::Decision;
-use crate::vm::{Event, Outcome, Program, State, Step, StreamLimits};
+use crate::stream::engine::{self, BadRecord, Decided, Options, Sink, Stop};
+use crate::trace::{Input, InputFormat};
+use crate::vm::{Event, Outcome, Program, Step, StreamLimits};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
+    if args.audit.audit_log.is_some() || args.clock == crate::cli::Clock::Host {
+        if !matches!(args.input_format, TraceFormat::Auto | TraceFormat::Jsonl) {
+            ctx.error(
+                "--audit-log and --clock host decide JSON events: give the events as JSONL \
+                 (without --input-format), or decide the trace without them",
+            );
+            return exit::ERROR;
+        }
+        return super::eval_audited::run(ctx, args);
+    }
     let program = match (&args.bundle, &args.trust) {
         (Some(path), Some(trust)) => {
-            match crate::pipeline::load_signed_bundle(path, args.signature.as_deref(), trust) {
+            let t = crate::pipeline::Trusted {
+                trust,
+                signature: args.signature.as_deref(),
+                state: args.state.as_deref(),
+            };
+            match crate::pipeline::load_signed_bundle(path, t) {
                 Ok(p) => p,
                 Err(diags) => {
                     ctx.report(&diags, DiagFormat::Human);
@@ -39,78 +60,185 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
             }
         },
     };
-    let (name, reader): (String, Box<dyn Read>) = match &args.events {
-        None => ("<stdin>".into(), Box::new(std::io::stdin().lock())),
-        Some(p) if p.as_os_str() == "-" => ("<stdin>".into(), Box::new(std::io::stdin().lock())),
-        Some(p) => match std::fs::File::open(p) {
-            Ok(f) => (crate::source::display(p), Box::new(f)),
-            Err(e) => {
-                ctx.error(format!("cannot read {}: {e}", crate::source::display(p)));
-                return exit::ERROR;
-            }
-        },
+    let input = match &args.events {
+        Some(p) if p.as_os_str() != "-" => Input::Path(p.clone()),
+        _ => Input::Stdin,
     };
-    let mut ev_run = Run {
-        program: &program,
-        state: program.new_state_with(StreamLimits {
+    let interactive = is_interactive(&input);
+    let jobs = if interactive {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    };
+    let opts = Options {
+        format: match args.input_format {
+            TraceFormat::Auto => InputFormat::Auto,
+            TraceFormat::Jsonl => InputFormat::Jsonl,
+            TraceFormat::Otel => InputFormat::Otel,
+            TraceFormat::Mcp => InputFormat::Mcp,
+            TraceFormat::Audit => InputFormat::Audit,
+        },
+        jobs,
+        limits: StreamLimits {
             max_keys: args.max_keys,
             ..StreamLimits::default()
-        }),
-        event: Event::default(),
-        outcome: Outcome::default(),
-        trace: Vec::new(),
+        },
+        deny_bad: true,
+        plain_lines: true,
+        interactive,
+        trace: args.explain,
+        ..Options::new(&program)
+    };
+    let mut sink = EvalSink {
+        ctx,
         out: Out::new(),
         explain: args.explain,
-        worst: None,
-        errors: 0,
+        interactive,
         count: 0,
-        ctx,
-        name: name.clone(),
         first_refused: None,
         first_untimed: None,
     };
-    let read_ok = read_events(BufReader::with_capacity(1 << 16, reader), &mut ev_run);
-    if let Err(e) = read_ok {
-        ctx.error(format!("cannot read {name}: {e}"));
+    let result = engine::run(&opts, std::slice::from_ref(&input), &mut sink);
+    sink.out.flush();
+    let report = match result {
+        Ok((report, _)) => report,
+        // Bad records are decided in place, so only an input that cannot be read stops.
+        Err(Stop::Input(e)) => {
+            ctx.error(e.to_string());
+            return exit::ERROR;
+        }
+        Err(Stop::BadRecord(b)) => {
+            ctx.error(b.to_string());
+            return exit::ERROR;
+        }
+    };
+    sink.report_state(&report, args.max_keys);
+    let name = input.name();
+    if report.events == 0 && report.errors == 0 {
+        if report.not_events > 0 {
+            ctx.error(format!(
+                "no events in {name}: {} records were read, but none is an agent action (check --input-format)",
+                report.not_events
+            ));
+        } else {
+            ctx.error(format!("no events in {name}"));
+        }
         return exit::ERROR;
     }
-    ev_run.out.flush();
-    ev_run.report_state(args.max_keys);
-
-    if ev_run.count == 0 && ev_run.errors == 0 {
-        ctx.error(format!("no events in {name}"));
-        return exit::ERROR;
-    }
-    if ev_run.errors > 0 {
+    if report.errors > 0 {
         return exit::ERROR;
     }
     if args.exit_code {
-        return match ev_run.worst {
-            Some(Verdict::Deny) => 1,
-            Some(Verdict::Escalate) => 3,
-            _ => exit::OK,
-        };
+        let v = &report.verdicts;
+        if v.deny > 0 {
+            return 1;
+        }
+        if v.escalate > 0 {
+            return 3;
+        }
     }
     exit::OK
 }
 
-struct Run<'a> {
-    program: &'a Program,
-    state: State,
-    event: Event,
-    outcome: Outcome,
-    trace: Vec<Step>,
+/// Whether `input` is a pipe, a terminal or a socket (a program may be waiting for each
+/// decision) rather than a file.
+fn is_interactive(input: &Input) -> bool {
+    use std::os::fd::AsFd;
+    let meta = match input {
+        Input::Path(p) => std::fs::metadata(p),
+        _ => std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata()),
+    };
+    meta.is_ok_and(|m| !m.file_type().is_file())
+}
+
+/// Writes what the engine decides: decision lines (or explanations), bad records on
+/// standard error, and a flush after each block when a program is waiting.
+struct EvalSink<'a> {
+    ctx: &'a Ctx,
     out: Out,
     explain: bool,
-    worst: Option<Verdict>,
-    errors: usize,
-    count: usize,
-    ctx: &'a Ctx,
-    name: String,
-    /// The lines of the first event with a record refused at the key bound, and of the first
-    /// whose `ts` was not believed.
-    first_refused: Option<usize>,
-    first_untimed: Option<usize>,
+    interactive: bool,
+    /// Decisions written (events and bad records), for explanations.
+    count: u64,
+    /// Where the first record refused at the key bound, and the first event whose `ts` was
+    /// not believed, were.
+    first_refused: Option<(String, u64)>,
+    first_untimed: Option<(String, u64)>,
+}
+
+impl Sink for EvalSink<'_> {
+    fn wants_decisions(&self) -> bool {
+        !self.explain
+    }
+
+    fn decisions(&mut self, lines: &str) {
+        self.out.write_str(lines);
+    }
+
+    fn wants_events(&self) -> bool {
+        true
+    }
+
+    fn event(&mut self, d: &Decided<'_>) {
+        self.count += 1;
+        if self.first_refused.is_none() && d.refused > 0 {
+            self.first_refused = Some((d.file.to_string(), d.line));
+        }
+        if self.first_untimed.is_none() && d.untimed > 0 {
+            self.first_untimed = Some((d.file.to_string(), d.line));
+        }
+        if self.explain {
+            let text = explain(d.program, d.outcome, d.trace, self.count, d.file, d.line);
+            self.out.write_str(&text);
+        }
+    }
+
+    fn bad(&mut self, bad: &BadRecord, _n: u64, _max: u64) {
+        self.count += 1;
+        self.ctx.error(bad.to_string());
+        if self.explain {
+            self.out.line(&format!(
+                "event {} ({}:{}): deny",
+                self.count, bad.file, bad.line
+            ));
+            self.out.line(&format!("  error      {}", bad.message));
+            self.out.line("");
+        }
+    }
+
+    fn block_end(&mut self) {
+        if self.interactive {
+            self.out.flush();
+        }
+    }
+}
+
+impl EvalSink<'_> {
+    /// Warns about what the stream state could not take as it came.
+    fn report_state(&self, report: &engine::Report, max_keys: usize) {
+        if let Some((file, line)) = &self.first_untimed {
+            let n = report.untimed;
+            self.ctx.warn(format!(
+                "{n} {} a `ts` more than {} from stream time and {} decided with `ts` unknown (first {file}:{line})",
+                if n == 1 { "event had" } else { "events had" },
+                crate::bytecode::listing::duration(StreamLimits::MAX_SKEW),
+                if n == 1 { "was" } else { "were" },
+            ));
+        }
+        if let Some((file, line)) = &self.first_refused {
+            let n = report.refused;
+            self.ctx.warn(format!(
+                "the stream state reached --max-keys {max_keys} (first {file}:{line}): {n} {} refused, and keys it could not hold were decided unknown (fail closed)",
+                if n == 1 { "record was" } else { "records were" },
+            ));
+        }
+    }
 }
 
 /// Receives the events of an input, or the lines that are not events.
@@ -121,131 +249,46 @@ pub trait EventSink {
     fn bad(&mut self, line: usize, message: &str);
 }
 
-impl EventSink for Run<'_> {
-    fn event(&mut self, line: usize, text: &str) -> Result<(), String> {
-        Run::event(self, line, text)
-    }
-
-    fn bad(&mut self, line: usize, message: &str) {
-        Run::bad(self, line, message)
-    }
-}
-
-impl Run<'_> {
-    fn note(&mut self, v: Verdict) {
-        let rank = |v: Verdict| match v {
-            Verdict::Allow => 0,
-            Verdict::Escalate => 1,
-            Verdict::Deny => 2,
-        };
-        if self.worst.is_none_or(|w| rank(v) > rank(w)) {
-            self.worst = Some(v);
-        }
-    }
-
-    /// A line that could not be read as an event: reported, and decided deny.
-    fn bad(&mut self, line: usize, message: &str) {
-        self.errors += 1;
-        self.count += 1;
-        self.ctx.error(format!("{}:{line}: {message}", self.name));
-        let d = Decision::error(&self.program.digest, format!("line {line}: {message}"));
-        self.note(Verdict::Deny);
-        if self.explain {
-            self.out.line(&format!(
-                "event {} ({}:{line}): deny",
-                self.count, self.name
-            ));
-            self.out.line(&format!("  error      {message}"));
-            self.out.line("");
-        } else {
-            self.out.line(&d.to_json_line());
-        }
-    }
-
-    fn event(&mut self, line: usize, text: &str) -> Result<(), String> {
-        if let Err(e) = self.program.read_event(text, &mut self.event) {
-            return Err(e.describe(text));
-        }
-        self.count += 1;
-        if self.explain {
-            self.trace.clear();
-            self.program.eval_traced(
-                &self.event,
-                &mut self.state,
-                &mut self.outcome,
-                &mut self.trace,
-            );
-            let text = explain(
-                self.program,
-                &self.outcome,
-                &self.trace,
-                self.count,
-                &self.name,
-                line,
-            );
-            self.out.write_str(&text);
-        } else {
-            self.program
-                .eval(&self.event, &mut self.state, &mut self.outcome);
-            let mut buf = String::with_capacity(256);
-            self.program.write_json(&self.outcome, &mut buf);
-            self.out.line(&buf);
-        }
-        let v = self.outcome.verdict.unwrap_or(self.program.model.default);
-        self.note(v);
-        if self.first_refused.is_none() && self.state.refused > 0 {
-            self.first_refused = Some(line);
-        }
-        if self.first_untimed.is_none() && self.state.untimed > 0 {
-            self.first_untimed = Some(line);
-        }
-        Ok(())
-    }
-
-    /// Warns about what the stream state could not take as it came.
-    fn report_state(&self, max_keys: usize) {
-        let st = &self.state;
-        if let Some(line) = self.first_untimed {
-            self.ctx.warn(format!(
-                "{} {} a `ts` more than {} from stream time and {} decided with `ts` unknown (first {}:{line})",
-                st.untimed,
-                if st.untimed == 1 { "event had" } else { "events had" },
-                crate::bytecode::listing::duration(StreamLimits::MAX_SKEW),
-                if st.untimed == 1 { "was" } else { "were" },
-                self.name,
-            ));
-        }
-        if let Some(line) = self.first_refused {
-            self.ctx.warn(format!(
-                "the stream state reached --max-keys {max_keys} (first {}:{line}): {} {} refused, and keys it could not hold were decided unknown (fail closed)",
-                self.name,
-                st.refused,
-                if st.refused == 1 { "record was" } else { "records were" },
-            ));
-        }
-    }
-}
-
 const NOT_CLOSED: &str = "unexpected end of input: the JSON object is not closed";
 
 /// Feeds each event's text to `sink` with its first line number. JSONL unless the first value
-/// spans lines, in which case values may span lines.
+/// spans lines, in which case values may span lines. An event larger than the limit
+/// ([`crate::limits::EVENT`]) is reported as such and skipped without being held: a line to its
+/// end, a value over several lines to where it closes.
 pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Result<()> {
+    use crate::limits::{self, Line};
+    let limit = limits::EVENT;
     let mut line_no = 0usize;
     let mut raw = Vec::new();
     // Multi-line mode: decided by the first non-blank line.
     let mut multi: Option<bool> = None;
     let mut pending = String::new();
     let mut pending_start = 0usize;
+    // A value over several lines that grew past the limit: its nesting, to skip to its end.
+    let mut skipping: Option<crate::trace::JsonDepth> = None;
     let probe = crate::vm::Paths::new(&[vec!["ts".to_string()]]);
     let mut scratch = Event::default();
     loop {
-        raw.clear();
-        let n = r.read_until(b'\n', &mut raw)?;
-        if n == 0 {
+        let read = limits::read_line(&mut r, &mut raw, limit)?;
+        if read == Line::End {
             break;
         }
         line_no += 1;
+        if let Line::TooLong { bytes } = read {
+            if !pending.is_empty() {
+                sink.bad(pending_start, NOT_CLOSED);
+                pending.clear();
+            }
+            skipping = None;
+            sink.bad(line_no, &limits::too_long(limit, bytes));
+            continue;
+        }
+        if let Some(depth) = skipping.as_mut() {
+            if depth.feed(&raw) {
+                skipping = None;
+            }
+            continue;
+        }
         let text = match std::str::from_utf8(&raw) {
             Ok(t) => t.trim_end_matches(['\n', '\r']),
             Err(e) => {
@@ -273,6 +316,23 @@ pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Re
             pending_start = line_no;
         }
         let continued = !pending.is_empty();
+        if pending.len() + text.len() + 1 > limit.usize() {
+            sink.bad(
+                pending_start,
+                &format!(
+                    "the event starting here is larger than {}, the limit for {}",
+                    limit.shown(),
+                    limit.what
+                ),
+            );
+            let mut depth = crate::trace::JsonDepth::default();
+            depth.feed(pending.as_bytes());
+            pending.clear();
+            if !depth.feed(&raw) {
+                skipping = Some(depth);
+            }
+            continue;
+        }
         pending.push_str(text);
         pending.push('\n');
         match probe.read(&pending, &mut scratch) {
@@ -301,7 +361,14 @@ pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Re
 }
 
 /// The explanation of one decision, for people.
-fn explain(p: &Program, o: &Outcome, trace: &[Step], n: usize, file: &str, line: usize) -> String {
+pub(super) fn explain(
+    p: &Program,
+    o: &Outcome,
+    trace: &[Step],
+    n: u64,
+    file: &str,
+    line: u64,
+) -> String {
     let m = &p.model;
     let verdict = o.verdict.unwrap_or(m.default);
     let rule = |r: &u32| m.rules.get(*r as usize);

@@ -49,9 +49,9 @@ fn once(ctx: &Ctx, args: &FmtArgs, paths: &[PathBuf]) -> u8 {
     };
     let mut errors = Vec::new();
     let mut changed = Vec::new();
-    let mut io_failed = false;
+    let mut unwritten = Vec::new();
     for f in &files {
-        let formatted = match crate::fmt::format(f) {
+        let formatted = match crate::fmt::format_file(f) {
             Ok(t) => t,
             Err(mut d) => {
                 errors.append(&mut d);
@@ -61,18 +61,23 @@ fn once(ctx: &Ctx, args: &FmtArgs, paths: &[PathBuf]) -> u8 {
         if formatted == *f.text {
             continue;
         }
-        changed.push(f.name.clone());
         if !args.check {
             let path = std::path::Path::new(&f.name);
             if let Err(e) = crate::fsutil::write_atomic(path, formatted.as_bytes(), mode_of(path)) {
-                ctx.error(format!("cannot write {}: {e}", f.name));
-                io_failed = true;
+                unwritten.push(format!("cannot write {}: {e}", f.name));
+                continue;
             }
         }
+        changed.push(f.name.clone());
     }
     if !errors.is_empty() {
         ctx.report(&errors, DiagFormat::Human);
     }
+    // Only what was written is "formatted"; a file that could not be is an error (exit 2).
+    for e in &unwritten {
+        ctx.error(e.clone());
+    }
+    let io_failed = !unwritten.is_empty();
     let mut err = std::io::stderr().lock();
     use std::io::Write;
     for name in &changed {

@@ -15,8 +15,9 @@ use crate::diag::{Diag, SourceFile};
 use crate::mcp::import::{self, Imported, is_ident};
 use crate::mcp::{Message, Peer, SERVER_INFO_META};
 
-/// The largest tool list read (a file, standard input, or one line from a server).
-pub const MAX_INPUT: usize = 64 * 1024 * 1024;
+/// The largest tool list read (a file, standard input, or one line from a server):
+/// [`crate::limits::TOOL_LIST`].
+pub const MAX_INPUT: usize = crate::limits::TOOL_LIST.max as usize;
 /// The most `tools/list` pages asked of a server.
 pub const MAX_PAGES: usize = 1000;
 

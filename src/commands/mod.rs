@@ -3,13 +3,16 @@
 pub mod build;
 pub mod chaos_run;
 pub mod completions;
+pub mod diff;
 pub mod eval;
+mod eval_audited;
 pub mod explain;
 pub mod fmt;
 pub mod keygen;
 pub mod keyid;
 pub mod lint;
 pub mod mcp_import;
+pub mod replay_audit;
 pub mod serve;
 pub mod sign;
 pub mod simulate;
@@ -124,9 +127,11 @@ fn dispatch(ctx: &Ctx, command: Command) -> u8 {
     match command {
         Command::Build(a) => build::run(ctx, &a),
         Command::Eval(a) => eval::run(ctx, &a),
+        Command::ReplayAudit(a) => replay_audit::run(ctx, &a),
         Command::Simulate(a) => simulate::run(ctx, &a),
         Command::ChaosRun(a) => chaos_run::run(ctx, &a),
         Command::Serve(a) => serve::run(ctx, &a),
+        Command::Diff(a) => diff::run(ctx, &a),
         Command::Keygen(a) => keygen::run(ctx, &a),
         Command::Sign(a) => sign::run(ctx, &a),
         Command::Verify(a) => verify::run(ctx, &a),

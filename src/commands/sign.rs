@@ -9,26 +9,24 @@ use crate::commands::{Ctx, Out, exit};
 use crate::diag::Diag;
 use crate::sign::{PrivateKey, SignError, SignOptions};
 
-/// Key files are small; anything larger is not a key.
-const MAX_KEY_FILE: u64 = 64 * 1024;
-
 /// Reads a key file's text (wiped when dropped).
 pub fn read_key_text(path: &Path) -> Result<Zeroizing<String>, SignError> {
     key_text(path).map_err(|e| e.coded("govern::key"))
 }
 
 fn key_text(path: &Path) -> Result<Zeroizing<String>, SignError> {
-    let meta = std::fs::metadata(path).map_err(|e| SignError::io(path, "read the key", &e))?;
-    if meta.len() > MAX_KEY_FILE {
-        return Err(SignError::malformed(
-            &crate::source::display(path),
-            None,
-            "not a key: the file is larger than 64 KiB",
-            None,
-        ));
-    }
-    let bytes =
-        Zeroizing::new(std::fs::read(path).map_err(|e| SignError::io(path, "read the key", &e))?);
+    // Key files are small; anything larger is not a key.
+    let bytes = Zeroizing::new(
+        crate::limits::read_file(path, crate::limits::KEY_FILE).map_err(|e| match e {
+            crate::limits::ReadError::Io(e) => SignError::io(path, "read the key", &e),
+            too_large => SignError::malformed(
+                &crate::source::display(path),
+                None,
+                format!("not a key: {too_large}"),
+                None,
+            ),
+        })?,
+    );
     match std::str::from_utf8(&bytes) {
         Ok(t) => Ok(Zeroizing::new(t.to_string())),
         Err(_) => Err(SignError::malformed(

@@ -21,7 +21,11 @@ use crate::vm::Program;
 use report::GateResult;
 
 pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
-    let trust = args.trust.as_deref();
+    let trust = args.trust.as_deref().map(|trust| crate::pipeline::Trusted {
+        trust,
+        signature: None,
+        state: args.state.as_deref(),
+    });
     let Some(policy) = load(ctx, args.bundle.as_deref(), &args.policy, trust) else {
         return exit::ERROR;
     };
@@ -64,6 +68,7 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
             TraceFormat::Jsonl => InputFormat::Jsonl,
             TraceFormat::Otel => InputFormat::Otel,
             TraceFormat::Mcp => InputFormat::Mcp,
+            TraceFormat::Audit => InputFormat::Audit,
         },
         jobs,
         max_errors: args.max_errors,
@@ -74,11 +79,26 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
         },
         ..Options::new(&policy)
     };
+    let dump = match &args.dump_events {
+        Some(path) => match crate::fsutil::AtomicFile::create(path, None) {
+            Ok(f) => Some((path.as_path(), f)),
+            Err(e) => {
+                ctx.error(format!(
+                    "cannot write {}: {e}",
+                    crate::source::display(path)
+                ));
+                return exit::ERROR;
+            }
+        },
+        None => None,
+    };
     let mut sink = CliSink {
         ctx,
         out: Out::new(),
         jsonl: args.format == SimulateFormat::Jsonl,
         progress_shown: show_progress,
+        dump,
+        dump_failed: None,
     };
     let started = Instant::now();
     let done = AtomicBool::new(false);
@@ -93,6 +113,21 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
         r
     });
     sink.out.flush();
+    // The events decided so far are written even when the run stopped: they show what the
+    // policy saw up to there.
+    if let Some((path, f)) = sink.dump.take() {
+        let done = match sink.dump_failed.take() {
+            Some(e) => Err(e),
+            None => f.commit(),
+        };
+        if let Err(e) = done {
+            ctx.error(format!(
+                "cannot write {}: {e}",
+                crate::source::display(path)
+            ));
+            return exit::ERROR;
+        }
+    }
     let elapsed = started.elapsed();
     let (report, run_stats) = match result {
         Ok(r) => r,
@@ -196,10 +231,10 @@ fn load(
     ctx: &Ctx,
     bundle: Option<&std::path::Path>,
     paths: &[std::path::PathBuf],
-    trust: Option<&std::path::Path>,
+    trust: Option<crate::pipeline::Trusted<'_>>,
 ) -> Option<Program> {
     match (bundle, trust) {
-        (Some(b), Some(trust)) => match crate::pipeline::load_signed_bundle(b, None, trust) {
+        (Some(b), Some(trust)) => match crate::pipeline::load_signed_bundle(b, trust) {
             Ok(p) => Some(p),
             Err(diags) => {
                 ctx.report(&diags, DiagFormat::Human);
@@ -340,9 +375,27 @@ struct CliSink<'a> {
     out: Out,
     jsonl: bool,
     progress_shown: bool,
+    /// `--dump-events`: where, and the file being written.
+    dump: Option<(&'a std::path::Path, crate::fsutil::AtomicFile)>,
+    dump_failed: Option<std::io::Error>,
 }
 
 impl Sink for CliSink<'_> {
+    fn event_lines(&mut self, lines: &str) {
+        if self.dump_failed.is_some() {
+            return;
+        }
+        if let Some((_, f)) = self.dump.as_mut()
+            && let Err(e) = f.write_all(lines.as_bytes())
+        {
+            self.dump_failed = Some(e);
+        }
+    }
+
+    fn wants_event_lines(&self) -> bool {
+        self.dump.is_some()
+    }
+
     fn decisions(&mut self, lines: &str) {
         self.out.write_str(lines);
     }

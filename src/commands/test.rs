@@ -37,6 +37,7 @@ fn options(ctx: &Ctx, args: &TestArgs) -> report::Options {
         color: ctx.color_out && args.format == TestFormat::Human,
         coverage: args.coverage,
         min_coverage: args.min_coverage,
+        min_blocked: args.min_blocked,
     }
 }
 
@@ -50,6 +51,7 @@ fn run_and_print(
     let opts = suite::Options {
         filter: args.filter.clone(),
         trust: args.trust.clone(),
+        state: args.state.clone(),
     };
     let mut r: RunReport = suite::run::run_suites(paths, &opts);
     r.errors.extend(errors);

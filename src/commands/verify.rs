@@ -20,6 +20,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> u8 {
         signature: args.signature.as_deref(),
         state: args.state.as_deref(),
         now: None,
+        name: None,
     };
     let report = match crate::sign::verify(&args.targets, &trust, &opts) {
         Ok(r) => r,

@@ -198,60 +198,9 @@ impl Analysis {
             out.push(path.clone());
             return;
         }
-        let mut next: Vec<(Branch, NodeRef)> = Vec::new();
-        let var = match self.m.node(n) {
-            // Forks only come from unions, which analysis never builds.
-            Node::Leaf(_) | Node::Fork(_) => return,
-            Node::Switch {
-                var,
-                branches,
-                default,
-                unknown,
-            } => {
-                for (c, child) in branches.iter() {
-                    next.push((Branch::Const(*c), *child));
-                }
-                next.push((
-                    Branch::Other(branches.iter().map(|(c, _)| *c).collect()),
-                    *default,
-                ));
-                next.push((Branch::Unknown, *unknown));
-                *var
-            }
-            Node::Thresh {
-                var,
-                cuts,
-                regions,
-                unknown,
-            } => {
-                for (i, child) in regions.iter().enumerate() {
-                    let k = i / 2;
-                    let range = if i % 2 == 1 {
-                        let c = cuts.get(k).map(|c| c.0).unwrap_or(0.0);
-                        Branch::Range {
-                            lo: Some((c, true)),
-                            hi: Some((c, true)),
-                        }
-                    } else {
-                        Branch::Range {
-                            lo: k
-                                .checked_sub(1)
-                                .and_then(|j| cuts.get(j))
-                                .map(|c| (c.0, false)),
-                            hi: cuts.get(k).map(|c| (c.0, false)),
-                        }
-                    };
-                    next.push((range, *child));
-                }
-                next.push((Branch::Unknown, *unknown));
-                *var
-            }
-            Node::Tri { var, t, f, u } => {
-                next.push((Branch::True, *t));
-                next.push((Branch::False, *f));
-                next.push((Branch::Unknown, *u));
-                *var
-            }
+        // Forks only come from unions, which analysis never builds.
+        let Some((var, next)) = outcomes(&self.m, n) else {
+            return;
         };
         for (branch, child) in next {
             path.push(Step { var, branch });
@@ -270,6 +219,67 @@ impl Analysis {
             _ => &[],
         }
     }
+}
+
+/// The outcomes of a node's variable and the child each leads to, in branch order (switch
+/// constants, another string, unknown; threshold regions from below, unknown; true, false,
+/// unknown); `None` for leaves and forks.
+pub fn outcomes(m: &Manager, n: NodeRef) -> Option<(u32, Vec<(Branch, NodeRef)>)> {
+    let mut next: Vec<(Branch, NodeRef)> = Vec::new();
+    let var = match m.node(n) {
+        Node::Leaf(_) | Node::Fork(_) => return None,
+        Node::Switch {
+            var,
+            branches,
+            default,
+            unknown,
+        } => {
+            for (c, child) in branches.iter() {
+                next.push((Branch::Const(*c), *child));
+            }
+            next.push((
+                Branch::Other(branches.iter().map(|(c, _)| *c).collect()),
+                *default,
+            ));
+            next.push((Branch::Unknown, *unknown));
+            *var
+        }
+        Node::Thresh {
+            var,
+            cuts,
+            regions,
+            unknown,
+        } => {
+            for (i, child) in regions.iter().enumerate() {
+                let k = i / 2;
+                let range = if i % 2 == 1 {
+                    let c = cuts.get(k).map(|c| c.0).unwrap_or(0.0);
+                    Branch::Range {
+                        lo: Some((c, true)),
+                        hi: Some((c, true)),
+                    }
+                } else {
+                    Branch::Range {
+                        lo: k
+                            .checked_sub(1)
+                            .and_then(|j| cuts.get(j))
+                            .map(|c| (c.0, false)),
+                        hi: cuts.get(k).map(|c| (c.0, false)),
+                    }
+                };
+                next.push((range, *child));
+            }
+            next.push((Branch::Unknown, *unknown));
+            *var
+        }
+        Node::Tri { var, t, f, u } => {
+            next.push((Branch::True, *t));
+            next.push((Branch::False, *f));
+            next.push((Branch::Unknown, *u));
+            *var
+        }
+    };
+    Some((var, next))
 }
 
 #[cfg(test)]

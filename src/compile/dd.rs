@@ -91,7 +91,8 @@ pub enum Node {
 }
 
 impl Node {
-    fn var(&self) -> u32 {
+    /// The variable tested; `u32::MAX` for leaves and forks.
+    pub fn var(&self) -> u32 {
         match self {
             Node::Leaf(_) | Node::Fork(_) => u32::MAX,
             Node::Switch { var, .. } | Node::Thresh { var, .. } | Node::Tri { var, .. } => *var,
@@ -831,7 +832,7 @@ impl Manager {
     }
 }
 
-fn lookup(branches: &[(u32, NodeRef)], c: u32) -> Option<NodeRef> {
+pub(crate) fn lookup(branches: &[(u32, NodeRef)], c: u32) -> Option<NodeRef> {
     branches
         .binary_search_by_key(&c, |(k, _)| *k)
         .ok()
@@ -839,7 +840,11 @@ fn lookup(branches: &[(u32, NodeRef)], c: u32) -> Option<NodeRef> {
         .map(|(_, n)| *n)
 }
 
-fn switch_parts(n: &Node, var: u32, me: NodeRef) -> (Vec<(u32, NodeRef)>, NodeRef, NodeRef) {
+pub(crate) fn switch_parts(
+    n: &Node,
+    var: u32,
+    me: NodeRef,
+) -> (Vec<(u32, NodeRef)>, NodeRef, NodeRef) {
     match n {
         Node::Switch {
             var: v,
@@ -851,7 +856,7 @@ fn switch_parts(n: &Node, var: u32, me: NodeRef) -> (Vec<(u32, NodeRef)>, NodeRe
     }
 }
 
-fn thresh_parts(n: &Node, var: u32, me: NodeRef) -> (Vec<Num>, Vec<NodeRef>, NodeRef) {
+pub(crate) fn thresh_parts(n: &Node, var: u32, me: NodeRef) -> (Vec<Num>, Vec<NodeRef>, NodeRef) {
     match n {
         Node::Thresh {
             var: v,
@@ -863,7 +868,7 @@ fn thresh_parts(n: &Node, var: u32, me: NodeRef) -> (Vec<Num>, Vec<NodeRef>, Nod
     }
 }
 
-fn tri_parts(n: &Node, var: u32, me: NodeRef) -> (NodeRef, NodeRef, NodeRef) {
+pub(crate) fn tri_parts(n: &Node, var: u32, me: NodeRef) -> (NodeRef, NodeRef, NodeRef) {
     match n {
         Node::Tri { var: v, t, f, u } if *v == var => (*t, *f, *u),
         _ => (me, me, me),
@@ -872,7 +877,7 @@ fn tri_parts(n: &Node, var: u32, me: NodeRef) -> (NodeRef, NodeRef, NodeRef) {
 
 /// For each region of the fine partition `fine`, the region of the coarse partition `coarse`
 /// (a subset of `fine`) that contains it.
-fn region_map(fine: &[Num], coarse: &[Num]) -> Vec<usize> {
+pub(crate) fn region_map(fine: &[Num], coarse: &[Num]) -> Vec<usize> {
     let mut out = Vec::with_capacity(2 * fine.len() + 1);
     // `k` = number of coarse cuts strictly below the current position.
     let mut k = 0usize;

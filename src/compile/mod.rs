@@ -14,6 +14,7 @@
 //!    (see `dd`). Common paths stay one walk; the verifier bounds the worst case.
 
 pub mod analysis;
+pub mod bounds;
 mod combine;
 pub mod dd;
 
@@ -274,7 +275,11 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
         .collect();
     let roots: Vec<Target> = roots.iter().map(|&r| target(r)).collect();
 
-    let files: Vec<String> = bundle.files.iter().map(|f| f.name.clone()).collect();
+    let files: Vec<String> = bundle
+        .files
+        .iter()
+        .map(|f| f.recorded_name().to_string())
+        .collect();
     let rules = bundle
         .rules
         .iter()
@@ -320,6 +325,23 @@ pub fn compile_with(bundle: &Bundle, copy_factor: u64) -> Result<Model, TooLarge
         nodes,
         roots,
     })
+}
+
+/// The tracker each stateful call of `bundle` uses, by [`StatefulId`], numbered as
+/// [`compile`] numbers them (equal calls share one tracker).
+pub fn stateful_trackers(bundle: &Bundle) -> Vec<u32> {
+    let lowered = lower(bundle);
+    (0..bundle.statefuls.len())
+        .map(|i| {
+            let id = StatefulId(u32::try_from(i).unwrap_or(u32::MAX));
+            lowered
+                .lw
+                .stateful_tracker
+                .get(&id)
+                .copied()
+                .unwrap_or(u32::MAX)
+        })
+        .collect()
 }
 
 /// A bundle's conditions lowered to Kleene logic over ordered variables.
@@ -476,10 +498,10 @@ fn unite(m: &mut Manager, diagrams: Vec<NodeRef>) -> NodeRef {
 }
 
 /// Classes of variables in diagram order: cheap tests on attributes first, then tests that
-/// transform strings, then regexes, then anything that depends on the stream: a tracker's
-/// value, and `time.*` (whether an event's `ts` is believed depends on stream time). Within a
-/// class the variables more rules use come first, so shared tests (`tool`, a policy's scope)
-/// sit at the top of the diagram.
+/// transform strings, then regexes and functions that parse, decode or scan their input, then
+/// anything that depends on the stream: a tracker's value, and `time.*` (whether an event's `ts`
+/// is believed depends on stream time). Within a class the variables more rules use come first,
+/// so shared tests (`tool`, a policy's scope) sit at the top of the diagram.
 fn var_class(v: Option<&VarKey>, time_slots: &[u32]) -> u8 {
     let op = |k: &OpKey| op_class(k, time_slots);
     match v {
@@ -507,7 +529,7 @@ fn op_class(k: &OpKey, time_slots: &[u32]) -> u8 {
     match k {
         OpKey::Tracker(_) => 3,
         OpKey::Slot(slot, _) if time_slots.contains(slot) => 3,
-        OpKey::Func(_, inner) => op_class(inner, time_slots).max(1),
+        OpKey::Func(f, inner) => op_class(inner, time_slots).max(if f.is_costly() { 2 } else { 1 }),
         _ => 0,
     }
 }

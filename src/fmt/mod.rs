@@ -19,6 +19,60 @@ pub const WIDTH: usize = 100;
 /// One level of indentation.
 const INDENT: &str = "  ";
 
+/// How a file ends its lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineEnding {
+    Lf,
+    CrLf,
+}
+
+impl LineEnding {
+    /// CRLF when every line break of `text` is `\r\n` (and there is one); LF otherwise. A
+    /// file with mixed breaks gets the canonical LF.
+    pub fn of(text: &str) -> LineEnding {
+        let bytes = text.as_bytes();
+        let mut any = false;
+        for i in memchr::memchr_iter(b'\n', bytes) {
+            if i == 0 || bytes.get(i - 1) != Some(&b'\r') {
+                return LineEnding::Lf;
+            }
+            any = true;
+        }
+        if any {
+            LineEnding::CrLf
+        } else {
+            LineEnding::Lf
+        }
+    }
+
+    /// `text` (with LF breaks, or CRLF ones where it already has them) with this ending.
+    pub fn apply(self, text: String) -> String {
+        match self {
+            LineEnding::Lf => text,
+            LineEnding::CrLf => {
+                let mut out = String::with_capacity(text.len() + text.len() / 16);
+                let mut prev = '\0';
+                for c in text.chars() {
+                    if c == '\n' && prev != '\r' {
+                        out.push('\r');
+                    }
+                    out.push(c);
+                    prev = c;
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Formats one file as `govern fmt` writes it: [`format`], keeping CRLF line breaks when every
+/// line of the file has them (a file saved by a Windows editor stays as it was saved).
+/// Breaks inside raw strings are then CRLF already and are kept as they are.
+pub fn format_file(file: &SourceFile) -> Result<String, Vec<Diag>> {
+    let out = format(file)?;
+    Ok(LineEnding::of(&file.text).apply(out))
+}
+
 /// Formats one file. Files with syntax errors are refused with their diagnostics.
 pub fn format(file: &SourceFile) -> Result<String, Vec<Diag>> {
     let ast = crate::syntax::parse_file(file)?;
@@ -692,5 +746,25 @@ mod tests {
             "policy p {\n  rule no_secrets: deny\n    when tool == \"file_read\"\n      and (norm_path(args.path) in secret_paths or args.path matches r\"\\.env$\")\n    because \"secret files are off limits\"\n}\n"
         );
         same_tree(src, &out);
+    }
+
+    #[test]
+    fn crlf_files_stay_crlf() {
+        let src = "default deny\r\n// note\r\npolicy p {\r\n  rule r: deny when args.x matches r\"a\r\nb\"   // why\r\n}\r\n";
+        let file = SourceFile::new("t.gov", src);
+        let out = format_file(&file).unwrap();
+        assert_eq!(LineEnding::of(&out), LineEnding::CrLf, "{out:?}");
+        assert!(!out.contains("\r\r"), "{out:?}");
+        // The same layout as LF, and the raw string's own break kept.
+        assert_eq!(out.replace("\r\n", "\n"), fmt(&src.replace("\r\n", "\n")));
+        assert!(out.contains("r\"a\r\nb\""), "{out:?}");
+        assert_eq!(
+            format_file(&SourceFile::new("t.gov", out.as_str())).unwrap(),
+            out
+        );
+        // Mixed breaks get LF.
+        let mixed = "default deny\r\npolicy p {\n}\n";
+        let out = format_file(&SourceFile::new("m.gov", mixed)).unwrap();
+        assert!(!out.contains('\r'), "{out:?}");
     }
 }

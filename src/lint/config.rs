@@ -78,7 +78,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, Box<Diag>> {
                 .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
                 .unwrap_or_else(|| p.clone());
             let name = crate::source::display(&shown);
-            let text = std::fs::read_to_string(&p).map_err(|e| {
+            let text = crate::limits::read_text(&p, crate::limits::CONFIG).map_err(|e| {
                 Diag::error("govern::config", format!("cannot read {FILE_NAME}: {e}"))
                     .in_file(&name, None)
             })?;

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use regex::Regex;
 use serde_json::{Map, Value as Json};
 
-use crate::bytecode::model::{CmpOp, Func, Operand, Pred, StatefulKind, Ty, Var};
+use crate::bytecode::model::{CmpOp, Func, Operand, Pred, StatefulKind, Tracker, Ty, Var};
 use crate::check::Bundle;
 use crate::compile::analysis::{Analysis, Branch, Step};
 use crate::reference::{K3, Reference};
@@ -35,8 +35,33 @@ enum V {
     List(Vec<Json>),
 }
 
+/// The variables a path's steps index, with the slots and trackers their operands name: the
+/// variables of one bundle ([`Analysis::space`]) or of two bundles compared (`govern diff`).
+#[derive(Clone, Copy)]
+pub struct Space<'a> {
+    pub vars: &'a [Var],
+    pub slots: &'a [Vec<String>],
+    pub trackers: &'a [Tracker],
+}
+
+impl Analysis {
+    /// The variables of the bundle, for [`synthesize_in`].
+    pub fn space(&self) -> Space<'_> {
+        Space {
+            vars: &self.vars,
+            slots: &self.slots,
+            trackers: &self.trackers,
+        }
+    }
+}
+
 /// Looks for an event that follows `path`. `None` when none was found within the budget.
 pub fn synthesize(a: &Analysis, path: &[Step]) -> Option<Json> {
+    synthesize_in(&a.space(), path)
+}
+
+/// [`synthesize`] over any variable space.
+pub fn synthesize_in(a: &Space<'_>, path: &[Step]) -> Option<Json> {
     let mut s = Synth {
         a,
         regexes: BTreeMap::new(),
@@ -45,8 +70,36 @@ pub fn synthesize(a: &Analysis, path: &[Step]) -> Option<Json> {
     s.run(path)
 }
 
+/// Whether `event` gives the step's variable the step's outcome (a fresh stream: counts are 0
+/// and nothing has been seen).
+pub fn step_holds(a: &Space<'_>, step: &Step, event: &Json) -> bool {
+    Checker::new(a).holds(step, event)
+}
+
+/// Tells whether events give steps their outcomes, compiling each regex once.
+pub struct Checker<'a> {
+    synth: Synth<'a>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(a: &'a Space<'a>) -> Checker<'a> {
+        Checker {
+            synth: Synth {
+                a,
+                regexes: BTreeMap::new(),
+                budget: 0,
+            },
+        }
+    }
+
+    /// [`step_holds`], with the regexes compiled so far.
+    pub fn holds(&mut self, step: &Step, event: &Json) -> bool {
+        self.synth.step_holds(step, event)
+    }
+}
+
 struct Synth<'a> {
-    a: &'a Analysis,
+    a: &'a Space<'a>,
     regexes: BTreeMap<String, Option<Regex>>,
     budget: usize,
 }
@@ -233,6 +286,14 @@ impl Synth<'_> {
                     (Func::Upper, V::Str(s)) => V::Str(crate::builtins::upper(&s)),
                     (Func::NormPath, V::Str(s)) => V::Str(crate::builtins::norm_path(&s)),
                     (Func::UrlHost, V::Str(s)) => V::Str(crate::builtins::url_host(&s)),
+                    (f, V::Str(s)) => match crate::builtins::apply(*f, &s)? {
+                        crate::builtins::FnValue::Str(v) => V::Str(v),
+                        crate::builtins::FnValue::Num(n) => V::Num(n),
+                        crate::builtins::FnValue::Bool(b) => V::Bool(b),
+                        crate::builtins::FnValue::List(items) => {
+                            V::List(items.into_iter().map(Json::String).collect())
+                        }
+                    },
                     _ => return None,
                 })
             }
@@ -481,8 +542,8 @@ fn invert(func: Option<Func>, c: &str) -> String {
 }
 
 /// The slots a variable reads, including the keys of trackers.
-fn var_slots(a: &Analysis, v: &Var, out: &mut BTreeSet<u32>) {
-    fn op(a: &Analysis, o: &Operand, out: &mut BTreeSet<u32>) {
+pub(crate) fn var_slots(a: &Space<'_>, v: &Var, out: &mut BTreeSet<u32>) {
+    fn op(a: &Space<'_>, o: &Operand, out: &mut BTreeSet<u32>) {
         match o {
             Operand::Slot { slot, .. } => {
                 out.insert(*slot);
@@ -527,7 +588,7 @@ fn var_slots(a: &Analysis, v: &Var, out: &mut BTreeSet<u32>) {
 
 /// The event holding the assigned values. `time.*` slots set `ts` to a time with that hour
 /// (or weekday). `None` when two assignments collide (a value where a record must be).
-fn build_event(a: &Analysis, assigned: &BTreeMap<u32, Option<Json>>) -> Option<Json> {
+pub(crate) fn build_event(a: &Space<'_>, assigned: &BTreeMap<u32, Option<Json>>) -> Option<Json> {
     let mut root = Map::new();
     let mut hour: Option<f64> = None;
     let mut weekday: Option<f64> = None;
@@ -613,7 +674,7 @@ fn event_ts(ev: &Json) -> Option<i64> {
         .and_then(crate::time::parse_rfc3339)
 }
 
-fn present(a: &Analysis, slot: u32, ev: &Json) -> bool {
+fn present(a: &Space<'_>, slot: u32, ev: &Json) -> bool {
     let Some(path) = a.slots.get(slot as usize) else {
         return false;
     };
@@ -623,7 +684,7 @@ fn present(a: &Analysis, slot: u32, ev: &Json) -> bool {
     raw(ev, path).is_some()
 }
 
-fn lookup(a: &Analysis, slot: u32, ty: Ty, ev: &Json) -> Option<V> {
+fn lookup(a: &Space<'_>, slot: u32, ty: Ty, ev: &Json) -> Option<V> {
     let path = a.slots.get(slot as usize)?;
     if path.first().is_some_and(|s| s == "time") {
         let ts = event_ts(ev)?;
@@ -693,8 +754,28 @@ fn json_is(item: &Json, v: &V) -> bool {
 /// A short string the regex matches (searching), or `None` when the pattern is not simple
 /// enough to generate from.
 pub fn regex_example(pattern: &str) -> Option<String> {
+    regex_example_with(pattern, false, false)
+}
+
+/// Several strings the regex matches, made different ways: repetitions as few as allowed or
+/// at least once, the first or the last alternative.
+pub fn regex_examples(pattern: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (once, last) in [(false, false), (true, false), (false, true), (true, true)] {
+        if let Some(e) = regex_example_with(pattern, once, last)
+            && !out.contains(&e)
+        {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// A string the regex matches; with `once`, every repetition is taken at least once, with
+/// `last`, the last alternative of every alternation.
+fn regex_example_with(pattern: &str, once: bool, last: bool) -> Option<String> {
     use regex_syntax::hir::{Class, Hir, HirKind};
-    fn generate(h: &Hir, out: &mut String, depth: usize) -> Option<()> {
+    fn generate(h: &Hir, out: &mut String, depth: usize, once: bool, last: bool) -> Option<()> {
         if depth > 64 || out.len() > 256 {
             return None;
         }
@@ -723,24 +804,32 @@ pub fn regex_example(pattern: &str) -> Option<String> {
                 Some(())
             }
             HirKind::Repetition(r) => {
-                for _ in 0..r.min.min(64) {
-                    generate(&r.sub, out, depth + 1)?;
+                let n = if once { r.min.max(1) } else { r.min };
+                let n = match r.max {
+                    Some(max) => n.min(max),
+                    None => n,
+                };
+                for _ in 0..n.min(64) {
+                    generate(&r.sub, out, depth + 1, once, last)?;
                 }
                 Some(())
             }
-            HirKind::Capture(c) => generate(&c.sub, out, depth + 1),
+            HirKind::Capture(c) => generate(&c.sub, out, depth + 1, once, last),
             HirKind::Concat(parts) => {
                 for p in parts {
-                    generate(p, out, depth + 1)?;
+                    generate(p, out, depth + 1, once, last)?;
                 }
                 Some(())
             }
-            HirKind::Alternation(alts) => generate(alts.first()?, out, depth + 1),
+            HirKind::Alternation(alts) => {
+                let alt = if last { alts.last() } else { alts.first() };
+                generate(alt?, out, depth + 1, once, last)
+            }
         }
     }
     let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
     let mut out = String::new();
-    generate(&hir, &mut out, 0)?;
+    generate(&hir, &mut out, 0, once, last)?;
     Some(out)
 }
 

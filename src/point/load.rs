@@ -86,7 +86,7 @@ fn verified(
     trust: &Path,
 ) -> Result<(Program, Signature), Vec<Diag>> {
     let name = crate::source::display(bundle);
-    match crate::sign::verify_bundle(bundle, signature, trust) {
+    match crate::sign::verify_bundle(bundle, signature, trust, None) {
         Ok(v) => {
             let program =
                 crate::pipeline::load_bundle_bytes(&name, &v.bytes).map_err(|d| vec![d])?;

@@ -174,6 +174,13 @@ async fn serve(
     let shutdown = Arc::new(Notify::new());
     let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    // Watch before saying where we listen: a bundle replaced as soon as the server is up
+    // is seen.
+    // Reload requests (a signal, a file change): at most one waits, the rest join it.
+    let (reloads, requests) = tokio::sync::mpsc::channel::<()>(1);
+    if config.watch {
+        watch(&point, reloads.clone(), &log);
+    }
     let mut accepting = Vec::new();
     for l in listeners {
         let addr = l.shown();
@@ -193,11 +200,7 @@ async fn serve(
             Arc::clone(&limit),
         )));
     }
-    let reloads = Arc::new(Notify::new());
-    if config.watch {
-        watch(&point, Arc::clone(&reloads), &log);
-    }
-    tokio::spawn(reloader(Arc::clone(&shared), Arc::clone(&reloads)));
+    tokio::spawn(reloader(Arc::clone(&shared), requests));
     let signal = wait_for_stop(&reloads, stop, &log).await;
     // Draining: refuse readiness, stop accepting, let requests in flight finish.
     shared.draining.store(true, Ordering::Relaxed);
@@ -246,7 +249,11 @@ async fn serve(
 
 /// Waits for SIGTERM, SIGINT or `stop`; SIGHUP asks for a reload meanwhile. Returns what
 /// stopped the server.
-async fn wait_for_stop(reloads: &Notify, stop: Option<Arc<Notify>>, log: &Log) -> &'static str {
+async fn wait_for_stop(
+    reloads: &tokio::sync::mpsc::Sender<()>,
+    stop: Option<Arc<Notify>>,
+    log: &Log,
+) -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).ok();
     let mut int = signal(SignalKind::interrupt()).ok();
@@ -259,7 +266,7 @@ async fn wait_for_stop(reloads: &Notify, stop: Option<Arc<Notify>>, log: &Log) -
             Some(()) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => return "SIGTERM",
             Some(()) = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => return "SIGINT",
             Some(()) = async { match hup.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
-                reloads.notify_one();
+                let _ = reloads.try_send(());
             }
             () = async { match &stop { Some(n) => n.notified().await, None => std::future::pending().await } } => return "stop",
         }
@@ -268,11 +275,11 @@ async fn wait_for_stop(reloads: &Notify, stop: Option<Arc<Notify>>, log: &Log) -
 
 /// Reloads each time it is asked (signals and file changes), one reload at a time; a burst
 /// of changes (a bundle and its signature written one after the other) is one reload.
-async fn reloader(shared: Arc<Shared>, reloads: Arc<Notify>) {
-    loop {
-        reloads.notified().await;
-        // Let the rest of a burst of writes land.
+async fn reloader(shared: Arc<Shared>, mut requests: tokio::sync::mpsc::Receiver<()>) {
+    while requests.recv().await.is_some() {
+        // Let the rest of a burst of writes land; the requests they made are this reload.
         tokio::time::sleep(Duration::from_millis(100)).await;
+        while requests.try_recv().is_ok() {}
         let point = Arc::clone(&shared.point);
         let result = tokio::task::spawn_blocking(move || point.reload()).await;
         let log = &shared.log;
@@ -307,7 +314,7 @@ async fn reloader(shared: Arc<Shared>, reloads: Arc<Notify>) {
 }
 
 /// Watches the bundle files (their folders, so that a file replaced by a rename is seen).
-fn watch(point: &Point, reloads: Arc<Notify>, log: &Log) {
+fn watch(point: &Point, reloads: tokio::sync::mpsc::Sender<()>, log: &Log) {
     use notify::{RecursiveMode, Watcher};
     let files: Vec<PathBuf> = point
         .source()
@@ -320,13 +327,16 @@ fn watch(point: &Point, reloads: Arc<Notify>, log: &Log) {
         .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
         .collect();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Only changes: reading the files (as a reload does) must not set off another one.
         if let Ok(ev) = res
+            && !matches!(ev.kind, notify::EventKind::Access(_))
             && ev
                 .paths
                 .iter()
                 .any(|p| p.file_name().is_some_and(|n| names.iter().any(|w| w == n)))
         {
-            reloads.notify_one();
+            // Full: a reload is pending already and will read the files after this change.
+            let _ = reloads.try_send(());
         }
     });
     let mut watcher = match watcher {

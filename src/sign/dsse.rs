@@ -24,14 +24,59 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 }
 
 /// An envelope as it is stored: payload and signatures in standard base64 (RFC 4648 §4,
-/// padded).
+/// padded). Each key signs at most once, and an envelope holds at most
+/// [`crate::limits::SIGNATURES`] signatures: both are refused as the envelope is read, before
+/// any signature is checked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     #[serde(rename = "payloadType")]
     pub payload_type: String,
     pub payload: String,
+    #[serde(deserialize_with = "distinct_signatures")]
     pub signatures: Vec<EnvelopeSignature>,
+}
+
+/// Reads the signatures, stopping at the first key that signs twice or at the limit.
+fn distinct_signatures<'de, D>(d: D) -> Result<Vec<EnvelopeSignature>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Visit;
+    impl<'de> serde::de::Visitor<'de> for Visit {
+        type Value = Vec<EnvelopeSignature>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of signatures")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            use serde::de::Error;
+            let limit = crate::limits::SIGNATURES;
+            let mut out: Vec<EnvelopeSignature> = Vec::new();
+            let mut keys = std::collections::BTreeSet::new();
+            while let Some(s) = seq.next_element::<EnvelopeSignature>()? {
+                if out.len() as u64 >= limit.max {
+                    return Err(A::Error::custom(format!(
+                        "more than {} signatures, the limit for an envelope",
+                        limit.max
+                    )));
+                }
+                if !keys.insert(s.keyid.clone()) {
+                    return Err(A::Error::custom(format!(
+                        "key `{}` signs twice; each key signs an envelope once",
+                        s.keyid
+                    )));
+                }
+                out.push(s);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Visit)
 }
 
 /// One signature: the signing key's id and the base64 Ed25519 signature.

@@ -53,8 +53,12 @@ fn write_value(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
+            // serde_json's map is in UTF-8 order, which is UTF-16 order unless a name holds
+            // a character from U+E000 up (lead bytes 0xEE and above): sort only then.
             let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            if map.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            }
             out.push('{');
             for (i, (k, v)) in members.into_iter().enumerate() {
                 if i > 0 {
@@ -147,7 +151,7 @@ pub fn format_number(x: f64) -> Option<String> {
 /// 1424953923781206.25 between …206.2 and …206.3), which is rare and cheap to rule out.
 fn tie_to_even(x: f64, digits: String, n: i32) -> String {
     let k = digits.len();
-    if k >= 18 {
+    if k >= 18 || !may_tie(x, k) {
         return digits;
     }
     let sig = |text: &str| -> Option<(String, i32)> {
@@ -184,6 +188,683 @@ fn tie_to_even(x: f64, digits: String, n: i32) -> String {
         Ok(back) if back == x => candidate,
         _ => digits,
     }
+}
+
+/// Writes the canonical form of the JSON text `text` to `out` (appended), reading it in one
+/// pass without building a tree; for an object at the top, `ts` (a whole member, `"ts":…`)
+/// replaces any `ts` member it has. A member given twice keeps its last value, as
+/// `serde_json` and the VM's reader do (JCS itself cannot represent duplicates). `None` when
+/// `text` is not JSON, nests deeper than 128 levels, or holds a number beyond the doubles or
+/// a lone surrogate: [`parse_strict`] then says why. The result is what [`canonicalize`] gives
+/// for the value `serde_json` reads.
+pub fn canonicalize_text(text: &str, ts: Option<&str>, out: &mut String) -> Option<()> {
+    Canonicalizer::default().write(text, ts, out)
+}
+
+/// [`canonicalize_text`] with its scratch space kept from one text to the next (no
+/// allocation once it has grown).
+#[derive(Debug, Default)]
+pub struct Canonicalizer {
+    /// Per nesting level, the members of the object being written: (name range, member
+    /// range) in the output, and whether the name compares as bytes (see [`Name`]).
+    levels: Vec<Vec<(Name, std::ops::Range<usize>)>>,
+    old: String,
+    order: Vec<usize>,
+    keep: Vec<usize>,
+}
+
+impl Canonicalizer {
+    /// See [`canonicalize_text`].
+    pub fn write(&mut self, text: &str, ts: Option<&str>, out: &mut String) -> Option<()> {
+        let mut w = Writer {
+            b: text.as_bytes(),
+            s: text,
+            pos: 0,
+            c: self,
+        };
+        w.ws();
+        w.value(out, 0, ts)?;
+        w.ws();
+        (w.pos == w.b.len()).then_some(())
+    }
+}
+
+struct Writer<'a> {
+    b: &'a [u8],
+    s: &'a str,
+    pos: usize,
+    c: &'a mut Canonicalizer,
+}
+
+impl Writer<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.pos += 1)
+    }
+
+    fn value(&mut self, out: &mut String, depth: usize, ts: Option<&str>) -> Option<()> {
+        if depth >= CANONICAL_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => self.object(out, depth, ts),
+            b'[' => {
+                self.pos += 1;
+                out.push('[');
+                self.ws();
+                if self.eat(b']').is_some() {
+                    out.push(']');
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.value(out, depth + 1, None)?;
+                    self.ws();
+                    if self.eat(b']').is_some() {
+                        out.push(']');
+                        return Some(());
+                    }
+                    self.eat(b',')?;
+                    out.push(',');
+                }
+            }
+            b'"' => self.string(out),
+            b't' => self.literal(b"true", out),
+            b'f' => self.literal(b"false", out),
+            b'n' => self.literal(b"null", out),
+            _ => self.number(out),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], out: &mut String) -> Option<()> {
+        let end = self.pos + word.len();
+        if self.b.get(self.pos..end)? != word {
+            return None;
+        }
+        self.pos = end;
+        out.push_str(std::str::from_utf8(word).ok()?);
+        Some(())
+    }
+
+    fn object(&mut self, out: &mut String, depth: usize, ts: Option<&str>) -> Option<()> {
+        self.eat(b'{')?;
+        let start = out.len();
+        out.push('{');
+        let mut members = self
+            .c
+            .levels
+            .get_mut(depth)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        members.clear();
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.ws();
+                if self.peek() != Some(b'"') {
+                    return None;
+                }
+                let m0 = out.len();
+                self.string(out)?;
+                let key = Name::new(out, m0 + 1..out.len() - 1);
+                self.ws();
+                self.eat(b':')?;
+                out.push(':');
+                self.ws();
+                self.value(out, depth + 1, None)?;
+                members.push((key, m0..out.len()));
+                self.ws();
+                if self.eat(b'}').is_some() {
+                    break;
+                }
+                self.eat(b',')?;
+                out.push(',');
+            }
+        }
+        if let Some(t) = ts {
+            // The member to put in place of any `ts`: written after the others, sorted below.
+            if !members.is_empty() {
+                out.push(',');
+            }
+            let m0 = out.len();
+            out.push_str(t);
+            members.push((Name::new(out, m0 + 1..m0 + 3), m0..out.len()));
+        }
+        out.push('}');
+        let name = |n: &Name| out.get(n.range.clone()).unwrap_or("");
+        let cmp = |a: &Name, b: &Name| {
+            if a.plain && b.plain {
+                let by_prefix = a.prefix.cmp(&b.prefix);
+                if by_prefix.is_ne() || a.range.len() <= 16 && b.range.len() <= 16 {
+                    return Some(by_prefix);
+                }
+                Some(name(a).as_bytes().cmp(name(b).as_bytes()))
+            } else {
+                key_order(name(a), name(b))
+            }
+        };
+        let sorted = members
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if cmp(&a.0, &b.0) == Some(std::cmp::Ordering::Less)));
+        if !sorted {
+            // Sort (stably, so that of equal names the last comes last), keep the last of
+            // each name, and write the members again in that order.
+            let order = &mut self.c.order;
+            order.clear();
+            order.extend(0..members.len());
+            let mut bad = false;
+            // Of equal names, the one given later sorts later.
+            order.sort_unstable_by(|&i, &j| match (members.get(i), members.get(j)) {
+                (Some(a), Some(b)) => cmp(&a.0, &b.0)
+                    .unwrap_or_else(|| {
+                        bad = true;
+                        std::cmp::Ordering::Equal
+                    })
+                    .then(i.cmp(&j)),
+                _ => std::cmp::Ordering::Equal,
+            });
+            if bad {
+                return None;
+            }
+            let keep = &mut self.c.keep;
+            keep.clear();
+            for &i in order.iter() {
+                if let (Some(&last), Some(m)) = (keep.last(), members.get(i))
+                    && let Some(l) = members.get(last)
+                    && cmp(&l.0, &m.0) == Some(std::cmp::Ordering::Equal)
+                {
+                    keep.pop();
+                }
+                keep.push(i);
+            }
+            // With an injected `ts`, the object's own `ts` is dropped whatever its order.
+            if ts.is_some() {
+                let injected = members.len() - 1;
+                keep.retain(|&i| {
+                    i == injected || members.get(i).is_none_or(|m| name(&m.0) != "ts")
+                });
+            }
+            let old = &mut self.c.old;
+            old.clear();
+            old.push_str(out.get(start..).unwrap_or(""));
+            out.truncate(start);
+            out.push('{');
+            for (n, &i) in keep.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                if let Some(m) = members.get(i) {
+                    out.push_str(old.get(m.1.start - start..m.1.end - start).unwrap_or(""));
+                }
+            }
+            out.push('}');
+        }
+        if self.c.levels.len() <= depth {
+            self.c.levels.resize_with(depth + 1, Vec::new);
+        }
+        if let Some(slot) = self.c.levels.get_mut(depth) {
+            *slot = members;
+        }
+        Some(())
+    }
+
+    /// A string, written with JCS's escapes.
+    fn string(&mut self, out: &mut String) -> Option<()> {
+        let open = self.pos;
+        self.eat(b'"')?;
+        let mut from = open;
+        loop {
+            let i = next_stop(self.b.get(self.pos..)?)?;
+            self.pos += i;
+            match self.peek()? {
+                b'"' => {
+                    self.pos += 1;
+                    // The run since the last escape, quotes included, as it is.
+                    out.push_str(self.s.get(from..self.pos)?);
+                    return Some(());
+                }
+                b'\\' => {
+                    out.push_str(self.s.get(from..self.pos)?);
+                    let esc = *self.b.get(self.pos + 1)?;
+                    self.pos += 2;
+                    let c = match esc {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            if (0xD800..0xDC00).contains(&hi) {
+                                if self.b.get(self.pos..self.pos + 2)? != b"\\u" {
+                                    return None;
+                                }
+                                self.pos += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return None;
+                                }
+                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?
+                            } else {
+                                char::from_u32(hi)?
+                            }
+                        }
+                        _ => return None,
+                    };
+                    match c {
+                        '"' => out.push_str("\\\""),
+                        '\\' => out.push_str("\\\\"),
+                        '\u{8}' => out.push_str("\\b"),
+                        '\t' => out.push_str("\\t"),
+                        '\n' => out.push_str("\\n"),
+                        '\u{c}' => out.push_str("\\f"),
+                        '\r' => out.push_str("\\r"),
+                        c if (c as u32) < 0x20 => {
+                            let _ = write!(out, "\\u{:04x}", c as u32);
+                        }
+                        c => out.push(c),
+                    }
+                    from = self.pos;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let h = self.s.get(self.pos..self.pos + 4)?;
+        if !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.pos += 4;
+        u32::from_str_radix(h, 16).ok()
+    }
+
+    /// A number, checked against JSON's grammar, written as JCS writes its double.
+    fn number(&mut self, out: &mut String) -> Option<()> {
+        let start = self.pos;
+        let b = self.b;
+        let digits = |p: &mut usize| {
+            let s = *p;
+            while b.get(*p).is_some_and(u8::is_ascii_digit) {
+                *p += 1;
+            }
+            *p > s
+        };
+        let mut p = start;
+        if b.get(p) == Some(&b'-') {
+            p += 1;
+        }
+        let int_start = p;
+        if !digits(&mut p) {
+            return None;
+        }
+        if b.get(int_start) == Some(&b'0') && p - int_start > 1 {
+            return None;
+        }
+        let plain_int = p;
+        if b.get(p) == Some(&b'.') {
+            p += 1;
+            if !digits(&mut p) {
+                return None;
+            }
+        }
+        if matches!(b.get(p), Some(b'e' | b'E')) {
+            p += 1;
+            if matches!(b.get(p), Some(b'+' | b'-')) {
+                p += 1;
+            }
+            if !digits(&mut p) {
+                return None;
+            }
+        }
+        self.pos = p;
+        let tok = self.s.get(start..p)?;
+        // Integers of up to 15 digits are exact doubles, written as themselves (but `-0`
+        // is `0`).
+        if plain_int == p && p - int_start <= 15 && tok != "-0" {
+            out.push_str(tok);
+            return Some(());
+        }
+        let x: f64 = tok.parse().ok()?;
+        out.push_str(&format_number(x)?);
+        Some(())
+    }
+}
+
+/// The position of the first `"`, `\\` or control character in `b`, if any: short runs
+/// (most names and values) byte by byte, longer ones many bytes at a time.
+fn next_stop(b: &[u8]) -> Option<usize> {
+    let stop = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
+    for (i, &c) in b.iter().take(16).enumerate() {
+        if stop(c) {
+            return Some(i);
+        }
+    }
+    let rest = b.get(16..)?;
+    let at = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+    // A control character before it stops first (checked without branching, so that the
+    // check vectorises).
+    let run = rest.get(..at)?;
+    if run.iter().fold(false, |c, &x| c | (x < 0x20)) {
+        return run.iter().position(|&x| x < 0x20).map(|i| 16 + i);
+    }
+    (at < rest.len()).then_some(16 + at)
+}
+
+/// A member name in the output: where it is, and whether its bytes compare as its UTF-16
+/// code units do (no escapes, no character from U+E000 up), as almost every name does.
+#[derive(Clone, Debug)]
+struct Name {
+    range: std::ops::Range<usize>,
+    plain: bool,
+    /// The first 16 bytes, big-endian and padded with zeros (which a plain name never holds),
+    /// so that most names compare in one step.
+    prefix: u128,
+}
+
+impl Name {
+    fn new(out: &str, range: std::ops::Range<usize>) -> Name {
+        let bytes = out.as_bytes().get(range.clone()).unwrap_or(&[]);
+        let plain = bytes.iter().all(|&c| c != b'\\' && c < 0xEE);
+        let mut p = [0u8; 16];
+        for (d, b) in p.iter_mut().zip(bytes) {
+            *d = *b;
+        }
+        Name {
+            range,
+            plain,
+            prefix: u128::from_be_bytes(p),
+        }
+    }
+}
+
+/// Member names (as written by [`write_string`], without quotes) in UTF-16 order; `None`
+/// when a name cannot be read back.
+fn key_order(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    if !a.contains('\\') && !b.contains('\\') {
+        return Some(utf16_order(a, b));
+    }
+    let read = |k: &str| serde_json::from_str::<String>(&format!("\"{k}\"")).ok();
+    Some(utf16_order(&read(a)?, &read(b)?))
+}
+
+/// One member of an object in canonical form, as byte offsets into its text: `start` is the
+/// opening quote of the name, `key` the name between its quotes (escapes as written), `value`
+/// the value's text. The member's text is `start..value.end`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Member {
+    pub start: usize,
+    pub key: std::ops::Range<usize>,
+    pub value: std::ops::Range<usize>,
+}
+
+/// How deep [`canonical_object`] follows nested values; deeper text is not taken as canonical
+/// (and [`parse_strict`], which refuses nesting beyond 128 as well, then decides).
+const CANONICAL_DEPTH: usize = 128;
+
+/// Whether `text` is exactly the canonical form ([`canonicalize`]) of a JSON object, found
+/// without building it: no whitespace, members in UTF-16 order of their names and no name
+/// twice, strings escaped as JCS escapes them and nothing else escaped, every number written
+/// as JCS writes its double. On success `members` holds the object's own members, in order.
+///
+/// This is the fast path of reading canonical text such as audit records; a `false` says
+/// only that the text is not canonical (it may still be valid JSON: canonicalize it then).
+pub fn canonical_object(text: &str, members: &mut Vec<Member>) -> bool {
+    members.clear();
+    let mut c = Canon {
+        b: text.as_bytes(),
+        s: text,
+        pos: 0,
+    };
+    if c.peek() != Some(b'{') {
+        return false;
+    }
+    c.object(0, Some(members)).is_some() && c.pos == c.b.len()
+}
+
+/// `a` and `b` compared by UTF-16 code units, as JCS sorts member names: byte order, unless
+/// a character from U+E000 up is involved.
+fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.bytes().chain(b.bytes()).all(|c| c < 0xEE) {
+        a.as_bytes().cmp(b.as_bytes())
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
+}
+
+struct Canon<'a> {
+    b: &'a [u8],
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Canon<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.pos += 1)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        if depth >= CANONICAL_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => self.object(depth, None),
+            b'[' => {
+                self.pos += 1;
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    if self.eat(b']').is_some() {
+                        return Some(());
+                    }
+                    self.eat(b',')?;
+                }
+            }
+            b'"' => self.string().map(|_| ()),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number(),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.pos + word.len();
+        (self.b.get(self.pos..end)? == word).then(|| self.pos = end)
+    }
+
+    fn object(&mut self, depth: usize, mut members: Option<&mut Vec<Member>>) -> Option<()> {
+        if depth >= CANONICAL_DEPTH {
+            return None;
+        }
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        let mut last: Option<(std::ops::Range<usize>, bool)> = None;
+        loop {
+            let start = self.pos;
+            let (key, plain) = self.string_plain()?;
+            if let Some((prev, prev_plain)) = &last {
+                let order = match (self.b.get(prev.clone()), self.b.get(key.clone())) {
+                    (Some(a), Some(b)) if *prev_plain && plain => a.cmp(b),
+                    _ => self.name_order(prev.clone(), key.clone())?,
+                };
+                if order != std::cmp::Ordering::Less {
+                    return None;
+                }
+            }
+            last = Some((key.clone(), plain));
+            self.eat(b':')?;
+            let v0 = self.pos;
+            self.value(depth + 1)?;
+            if let Some(m) = members.as_deref_mut() {
+                m.push(Member {
+                    start,
+                    key,
+                    value: v0..self.pos,
+                });
+            }
+            if self.eat(b'}').is_some() {
+                return Some(());
+            }
+            self.eat(b',')?;
+        }
+    }
+
+    /// Two member names (ranges between quotes) in UTF-16 order: as bytes when neither has
+    /// an escape or a character from U+E000 up, which is almost always.
+    fn name_order(
+        &self,
+        a: std::ops::Range<usize>,
+        b: std::ops::Range<usize>,
+    ) -> Option<std::cmp::Ordering> {
+        let (x, y) = (self.b.get(a.clone())?, self.b.get(b.clone())?);
+        if x.iter().chain(y).all(|&c| c != b'\\' && c < 0xEE) {
+            return Some(x.cmp(y));
+        }
+        Some(utf16_order(&self.decode(a)?, &self.decode(b)?))
+    }
+
+    /// A string whose escapes are exactly JCS's; returns the range between the quotes.
+    fn string(&mut self) -> Option<std::ops::Range<usize>> {
+        self.string_plain().map(|(r, _)| r)
+    }
+
+    /// [`Canon::string`], also saying whether the string compares as bytes in UTF-16 order
+    /// (no escape, no character from U+E000 up).
+    fn string_plain(&mut self) -> Option<(std::ops::Range<usize>, bool)> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let mut plain = true;
+        loop {
+            let rest = self.b.get(self.pos..)?;
+            let i = next_stop(rest)?;
+            plain &= rest.get(..i)?.iter().fold(0u8, |h, &x| h.max(x)) < 0xEE;
+            self.pos += i;
+            match self.peek()? {
+                b'"' => {
+                    self.pos += 1;
+                    return Some((start..self.pos - 1, plain));
+                }
+                b'\\' => {
+                    plain = false;
+                    let esc = self.b.get(self.pos + 1)?;
+                    match esc {
+                        b'"' | b'\\' | b'b' | b't' | b'n' | b'f' | b'r' => self.pos += 2,
+                        b'u' => {
+                            // Only control characters without a short escape.
+                            let hex = self.b.get(self.pos + 2..self.pos + 6)?;
+                            let ok = hex.starts_with(b"00")
+                                && matches!(hex.get(2), Some(b'0' | b'1'))
+                                && hex
+                                    .get(3)
+                                    .is_some_and(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+                            let code =
+                                u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                            if !ok || matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                                return None;
+                            }
+                            self.pos += 6;
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The text of a string (range between quotes) with its escapes undone.
+    fn decode(&self, r: std::ops::Range<usize>) -> Option<std::borrow::Cow<'a, str>> {
+        let raw = self.s.get(r)?;
+        if !raw.contains('\\') {
+            return Some(std::borrow::Cow::Borrowed(raw));
+        }
+        let quoted = format!("\"{raw}\"");
+        serde_json::from_str::<String>(&quoted)
+            .ok()
+            .map(std::borrow::Cow::Owned)
+    }
+
+    /// A number written exactly as JCS writes its double.
+    fn number(&mut self) -> Option<()> {
+        let start = self.pos;
+        let rest = self.b.get(start..)?;
+        let len = rest
+            .iter()
+            .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+            .unwrap_or(rest.len());
+        let tok = self.s.get(start..start + len)?;
+        self.pos += len;
+        let digits = tok.strip_prefix('-').unwrap_or(tok);
+        // Integers of up to 15 digits are exact doubles, written as themselves.
+        if !digits.is_empty()
+            && digits.len() <= 15
+            && digits.bytes().all(|c| c.is_ascii_digit())
+            && (!digits.starts_with('0') || tok == "0")
+        {
+            return Some(());
+        }
+        // Rust accepts forms JSON does not (`.5`, `1.`, `+1`, `inf`): the round trip through
+        // JCS's own writer refuses every one of them, since it never writes them.
+        let x: f64 = tok.parse().ok()?;
+        (format_number(x)? == tok).then_some(())
+    }
+}
+
+/// Whether the exact value of the positive double `x` could have `k + 1` significant digits
+/// (the one case where two shortest forms tie), decided from its binary form without
+/// formatting: `x = m · 2^e` with `m` odd has an exact decimal form of `m · 5^-e` (for
+/// `e < 0`), whose digits are counted directly; integers below 2^53 are written exactly.
+fn may_tie(x: f64, k: usize) -> bool {
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1u64 << 52) - 1);
+    let (mut m, mut e) = if biased == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), biased - 1075)
+    };
+    if m == 0 {
+        return false;
+    }
+    let tz = m.trailing_zeros();
+    m >>= tz;
+    e += tz as i32;
+    if e >= 0 {
+        // An integer: below 2^53 its digits are exact and unique.
+        return x >= 9_007_199_254_740_992.0;
+    }
+    let q = e.unsigned_abs();
+    // m · 5^q with m odd is odd, so it has no trailing zeros; more than 26 powers of 5 make
+    // at least 19 digits, more than any tie (k ≤ 17) has.
+    if q > 26 {
+        return false;
+    }
+    let exact = u128::from(m) * 5u128.pow(q);
+    exact.ilog10() as usize + 1 == k + 1
 }
 
 /// A JSON value read with duplicate member names refused.
@@ -405,6 +1086,406 @@ mod tests {
         assert!(parse_strict("1e400").is_err());
         assert!(parse_strict("[1] x").is_err());
         assert!(parse_strict("NaN").is_err());
+    }
+
+    /// The fast check agrees with the canonicalizer: canonical text passes with its members,
+    /// and any text that passes is its own canonical form.
+    #[test]
+    fn canonical_object_agrees_with_canonicalize() {
+        let mut members = Vec::new();
+        let samples = [
+            r#"{"b":[1,2.5,-0.001,1e+21,"x\n\u001f"],"a":{"z":null,"y":true},"€":"é","\r":0}"#,
+            r#"{}"#,
+            r#"{"a":{"b":{"c":[[],{}]}}}"#,
+            r#"{"n":[9007199254740992,123456789012345678,1e-7,0.000001,-5e-324]}"#,
+            r#"{"😀":1,"\ufb33":2,"\u0080":3}"#,
+        ];
+        for text in samples {
+            let canon = canonicalize_str(text).unwrap();
+            assert!(canonical_object(&canon, &mut members), "{canon}");
+            let v = parse_strict(&canon).unwrap();
+            assert_eq!(members.len(), v.as_object().unwrap().len());
+            for m in &members {
+                let key: String = serde_json::from_str(&canon[m.start..m.key.end + 1]).unwrap();
+                let value: Value = serde_json::from_str(&canon[m.value.clone()]).unwrap();
+                assert_eq!(v[&key], value);
+            }
+        }
+        // Not canonical: whitespace, order, duplicates, escapes and numbers JCS writes otherwise.
+        for text in [
+            r#"{"a":1 }"#,
+            r#"{ "a":1}"#,
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":"\u0041"}"#,
+            r#"{"a":"\/"}"#,
+            r#"{"a":"\u000a"}"#,
+            r#"{"a":"\u001F"}"#,
+            r#"{"a":1.0}"#,
+            r#"{"a":1e21}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":01}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":+1}"#,
+            r#"{"a":1E+21}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":1}x"#,
+            r#"[1]"#,
+            "{\"a\":\"\t\"}",
+        ] {
+            assert!(!canonical_object(text, &mut members), "{text}");
+        }
+        // Deep nesting is left to the full parser.
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(!canonical_object(&deep, &mut members));
+    }
+
+    /// Long strings (scanned many bytes at a time) with escapes and control characters
+    /// anywhere.
+    #[test]
+    fn long_strings() {
+        let mut members = Vec::new();
+        let mut out = String::new();
+        for n in [15, 16, 17, 31, 33, 100, 1000] {
+            for at in [0, 1, 15, 16, 17, n / 2, n - 1]
+                .into_iter()
+                .filter(|&a| a < n)
+            {
+                let mut chars: Vec<char> = "abcdéfgh€ijklmnop".chars().cycle().take(n).collect();
+                // An escaped quote: canonical.
+                chars[at] = '"';
+                let v = Value::String(chars.iter().collect());
+                let text = format!("{{\"k\":{}}}", serde_json::to_string(&v).unwrap());
+                assert!(canonical_object(&text, &mut members), "{text}");
+                out.clear();
+                assert!(canonicalize_text(&text, None, &mut out).is_some());
+                assert_eq!(out, text);
+                // A raw control character: not JSON.
+                let raw = text.replacen("\\\"", "\u{1}", 1);
+                assert!(!canonical_object(&raw, &mut members), "{raw:?}");
+                assert!(canonicalize_text(&raw, None, &mut out).is_none(), "{raw:?}");
+                // A string never closed.
+                let open = &text[..text.len() - 2];
+                assert!(!canonical_object(open, &mut members));
+                assert!(canonicalize_text(open, None, &mut out).is_none());
+            }
+        }
+    }
+
+    /// Random values: canonical text always passes; mutated text passes only when it is the
+    /// canonical form of what it says.
+    #[test]
+    fn canonical_object_on_random_values() {
+        let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        fn random(next: &mut dyn FnMut() -> u64, depth: u32) -> Value {
+            let pick = next() % if depth > 3 { 5 } else { 7 };
+            match pick {
+                0 => Value::Null,
+                1 => Value::Bool(next().is_multiple_of(2)),
+                2 => {
+                    let x = f64::from_bits(next());
+                    if x.is_finite() {
+                        serde_json::json!(x)
+                    } else {
+                        serde_json::json!(next() % 1000)
+                    }
+                }
+                3 => serde_json::json!((next() % 100_000) as i64 - 50_000),
+                4 => {
+                    let alphabet = [
+                        'a', 'Z', '"', '\\', '\n', '\u{1}', '\u{7f}', 'é', '€', '😀', '\u{fb33}',
+                        '/',
+                    ];
+                    let n = next() % 6;
+                    Value::String(
+                        (0..n)
+                            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                            .collect(),
+                    )
+                }
+                5 => Value::Array((0..next() % 4).map(|_| random(next, depth + 1)).collect()),
+                _ => {
+                    let mut m = Map::new();
+                    for _ in 0..next() % 5 {
+                        let k = ["a", "b", "ts", "€", "😀", "\u{fb33}", "A", "\r"]
+                            [(next() % 8) as usize];
+                        m.insert(k.to_string(), random(next, depth + 1));
+                    }
+                    Value::Object(m)
+                }
+            }
+        }
+        let mut members = Vec::new();
+        for _ in 0..3000 {
+            let mut m = Map::new();
+            m.insert("x".into(), random(&mut next, 0));
+            m.insert("y".into(), random(&mut next, 0));
+            let canon = canonicalize(&Value::Object(m));
+            assert!(canonical_object(&canon, &mut members), "{canon}");
+            // One byte changed: accepted only if it is still its own canonical form.
+            let mut bytes = canon.clone().into_bytes();
+            let i = (next() as usize) % bytes.len();
+            let pool = b" \"{}[],:0123456789.eE+-atrue\\u";
+            bytes[i] = pool[(next() as usize) % pool.len()];
+            if let Ok(t) = String::from_utf8(bytes)
+                && canonical_object(&t, &mut members)
+            {
+                assert_eq!(
+                    canonicalize_str(&t).ok().as_deref(),
+                    Some(t.as_str()),
+                    "{t}"
+                );
+            }
+        }
+    }
+
+    /// The quick tie filter never skips a value where a tie is possible: wherever it says
+    /// no, the full check (18 correctly rounded digits ending in 5 at the right exponent)
+    /// finds none either.
+    #[test]
+    fn tie_filter_is_conservative() {
+        let mut state: u64 = 0x1234_5678_9abc_def1;
+        let mut checked = 0;
+        let mut values: Vec<f64> = vec![
+            f64::from_bits(0x4314_3ff3_c1cb_0959),
+            12.5,
+            0.5,
+            0.125,
+            5e-324,
+            2.5,
+            9007199254740993.0,
+        ];
+        for _ in 0..15_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            values.push(f64::from_bits(state));
+            // Short dyadic fractions, where ties live.
+            values.push((state % 1_000_000) as f64 / f64::from(1u32 << (state % 20)));
+        }
+        for x in values {
+            if !x.is_finite() || x == 0.0 {
+                continue;
+            }
+            let x = x.abs();
+            let sci = format!("{x:e}");
+            let (m, _) = sci.split_once('e').unwrap();
+            let k = m.chars().filter(|c| c.is_ascii_digit()).count();
+            if may_tie(x, k) {
+                continue;
+            }
+            checked += 1;
+            let near = format!("{x:.17e}");
+            let (m18, _) = near.split_once('e').unwrap();
+            let mut d: String = m18.chars().filter(|c| c.is_ascii_digit()).collect();
+            while d.len() > 1 && d.ends_with('0') {
+                d.pop();
+            }
+            let exact = format!("{x:.800e}");
+            let (me, _) = exact.split_once('e').unwrap();
+            let mut de: String = me.chars().filter(|c| c.is_ascii_digit()).collect();
+            while de.len() > 1 && de.ends_with('0') {
+                de.pop();
+            }
+            assert!(
+                !(d.len() == k + 1 && d.ends_with('5') && de == d),
+                "{x}: a tie the filter skipped"
+            );
+        }
+        assert!(checked > 10_000);
+    }
+
+    /// The one-pass canonicalizer gives what canonicalizing serde_json's value gives, for
+    /// random values written compactly, pretty, with escapes and with members shuffled and
+    /// repeated; and refuses what serde_json refuses.
+    #[test]
+    fn canonicalize_text_agrees_with_canonicalize() {
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        fn text_of(v: &Value, next: &mut dyn FnMut() -> u64, out: &mut String) {
+            let ws = |next: &mut dyn FnMut() -> u64, out: &mut String| {
+                if next().is_multiple_of(4) {
+                    out.push_str([" ", "\n", "\t ", "\r\n"][(next() % 4) as usize]);
+                }
+            };
+            match v {
+                Value::Object(m) => {
+                    out.push('{');
+                    let mut items: Vec<(&String, &Value)> = m.iter().collect();
+                    // Shuffle, and sometimes give a name twice (the last counts).
+                    for i in (1..items.len()).rev() {
+                        items.swap(i, (next() % (i as u64 + 1)) as usize);
+                    }
+                    let mut first = true;
+                    for (k, v) in items {
+                        if next().is_multiple_of(5) {
+                            if !first {
+                                out.push(',');
+                            }
+                            first = false;
+                            out.push_str(&serde_json::to_string(k).unwrap());
+                            out.push_str(":\"overwritten\"");
+                        }
+                        if !first {
+                            out.push(',');
+                        }
+                        first = false;
+                        ws(next, out);
+                        // Escape some names and values the long way.
+                        if next().is_multiple_of(3) {
+                            out.push('"');
+                            for c in k.chars() {
+                                let mut b = [0u16; 2];
+                                for u in c.encode_utf16(&mut b) {
+                                    out.push_str(&format!("\\u{:04X}", u));
+                                }
+                            }
+                            out.push('"');
+                        } else {
+                            out.push_str(&serde_json::to_string(k).unwrap());
+                        }
+                        ws(next, out);
+                        out.push(':');
+                        ws(next, out);
+                        text_of(v, next, out);
+                    }
+                    out.push('}');
+                }
+                Value::Array(a) => {
+                    out.push('[');
+                    for (i, v) in a.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        ws(next, out);
+                        text_of(v, next, out);
+                    }
+                    out.push(']');
+                }
+                Value::String(s) if next().is_multiple_of(2) => {
+                    out.push('"');
+                    for c in s.chars() {
+                        match c {
+                            '/' => out.push_str("\\/"),
+                            c if c.is_ascii_alphanumeric() => out.push(c),
+                            c => {
+                                let mut b = [0u16; 2];
+                                for u in c.encode_utf16(&mut b) {
+                                    out.push_str(&format!("\\u{:04x}", u));
+                                }
+                            }
+                        }
+                    }
+                    out.push('"');
+                }
+                Value::Number(n) if next().is_multiple_of(3) => {
+                    // Another spelling of the same number.
+                    let x = n.as_f64().unwrap();
+                    out.push_str(&format!("{x:e}"));
+                }
+                v => out.push_str(&serde_json::to_string(v).unwrap()),
+            }
+        }
+        fn random(next: &mut dyn FnMut() -> u64, depth: u32) -> Value {
+            match next() % if depth > 3 { 5 } else { 7 } {
+                0 => Value::Null,
+                1 => Value::Bool(next().is_multiple_of(2)),
+                2 => {
+                    let x = f64::from_bits(next());
+                    if x.is_finite() {
+                        serde_json::json!(x)
+                    } else {
+                        serde_json::json!(0.5)
+                    }
+                }
+                3 => serde_json::json!((next() % 2_000_000) as i64 - 1_000_000),
+                4 => {
+                    let alphabet = [
+                        'a', 'Z', '"', '\\', '\n', '\u{1}', '\u{7f}', 'é', '€', '😀', '\u{fb33}',
+                        '/',
+                    ];
+                    let n = next() % 6;
+                    Value::String(
+                        (0..n)
+                            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                            .collect(),
+                    )
+                }
+                5 => Value::Array((0..next() % 4).map(|_| random(next, depth + 1)).collect()),
+                _ => {
+                    let mut m = Map::new();
+                    for _ in 0..next() % 6 {
+                        let k = ["a", "b", "ts", "€", "😀", "\u{fb33}", "A", "\r", "tool"]
+                            [(next() % 9) as usize];
+                        m.insert(k.to_string(), random(next, depth + 1));
+                    }
+                    Value::Object(m)
+                }
+            }
+        }
+        let mut c = Canonicalizer::default();
+        let mut out = String::new();
+        for _ in 0..3000 {
+            let mut m = Map::new();
+            for k in ["x", "ts", "€"] {
+                if next().is_multiple_of(2) {
+                    m.insert(k.into(), random(&mut next, 0));
+                }
+            }
+            let v = Value::Object(m);
+            let mut text = String::new();
+            text_of(&v, &mut next, &mut text);
+            let read: Value = serde_json::from_str(&text).unwrap();
+            out.clear();
+            assert!(c.write(&text, None, &mut out).is_some(), "{text}");
+            assert_eq!(out, canonicalize(&read), "{text}");
+            // With `ts` put in place of any the object has.
+            let mut stamped = read.clone();
+            stamped["ts"] = "2026-01-01T00:00:00Z".into();
+            out.clear();
+            assert!(
+                c.write(&text, Some("\"ts\":\"2026-01-01T00:00:00Z\""), &mut out)
+                    .is_some()
+            );
+            assert_eq!(out, canonicalize(&stamped), "{text}");
+        }
+        for bad in [
+            "{",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "[1,]",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":.5}",
+            "{\"a\":-}",
+            "{\"a\":1e}",
+            "{\"a\":\"\\ud800\"}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\t\"}",
+            "{\"a\":1e400}",
+            "{\"a\":tru}",
+            "{a:1}",
+            "{\"a\":1} x",
+            "{\"a\":NaN}",
+            "{\"a\":+1}",
+        ] {
+            out.clear();
+            assert!(c.write(bad, None, &mut out).is_none(), "{bad}");
+            assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(c.write(&deep, None, &mut out).is_none());
     }
 
     /// Every double's text reads back as the same double, and agrees with Rust's plain

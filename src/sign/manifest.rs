@@ -96,6 +96,9 @@ impl Manifest {
         if self.version.trim().is_empty() {
             return Err("the manifest's `version` is empty".into());
         }
+        if let Err(why) = check_version(&self.version) {
+            return Err(format!("the manifest's `version` is not a version: {why}"));
+        }
         if super::parse_time(&self.created).is_none() {
             return Err(format!(
                 "the manifest's `created` is not an RFC 3339 time: `{}`",
@@ -155,6 +158,68 @@ pub fn unsafe_path(path: &str) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// The most release numbers in a version.
+const MAX_RELEASE_PARTS: usize = 8;
+/// The most digits in one number of a version.
+const MAX_DIGITS: usize = 18;
+
+/// Why `v` is not a version, if it is not: `[v]RELEASE[-PRERELEASE][+BUILD]`, at most
+/// [`crate::limits::VERSION`] bytes; `RELEASE` is one to eight numbers separated by `.`, each
+/// of one to 18 digits; `PRERELEASE` and `BUILD` are `.`-separated identifiers of ASCII
+/// letters, digits and `-`, those of digits only at most 18 long. Within these bounds every
+/// number compares numerically, so no spelling outranks every release.
+pub fn check_version(v: &str) -> Result<(), String> {
+    let limit = crate::limits::VERSION;
+    if v.len() as u64 > limit.max {
+        return Err(format!(
+            "it is longer than {}, the limit for {}",
+            limit.shown(),
+            limit.what
+        ));
+    }
+    let rest = v.strip_prefix('v').unwrap_or(v);
+    let (rest, build) = match rest.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (rest, None),
+    };
+    let (release, pre) = match rest.split_once('-') {
+        Some((r, p)) => (r, Some(p)),
+        None => (rest, None),
+    };
+    let parts: Vec<&str> = release.split('.').collect();
+    if parts.len() > MAX_RELEASE_PARTS {
+        return Err(format!(
+            "a version has at most {MAX_RELEASE_PARTS} release numbers"
+        ));
+    }
+    for p in &parts {
+        if p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(format!(
+                "`{p}` is not a release number: a version starts with numbers separated by `.` (`1.2.0`)"
+            ));
+        }
+        if p.len() > MAX_DIGITS {
+            return Err(format!("a release number has at most {MAX_DIGITS} digits"));
+        }
+    }
+    for (what, ids) in [("pre-release", pre), ("build", build)] {
+        let Some(ids) = ids else { continue };
+        for id in ids.split('.') {
+            if id.is_empty() || !id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
+                return Err(format!(
+                    "`{id}` is not a {what} identifier: use ASCII letters, digits and `-`, separated by `.`"
+                ));
+            }
+            if id.bytes().all(|c| c.is_ascii_digit()) && id.len() > MAX_DIGITS {
+                return Err(format!(
+                    "a numeric {what} identifier has at most {MAX_DIGITS} digits"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Semantic-version-like precedence of two version strings, total over all strings:
@@ -333,5 +398,50 @@ mod tests {
         }
         assert_eq!(compare_versions("1.0", "1.0.0"), Ordering::Equal);
         assert_eq!(compare_versions("v1.2.0", "1.2.0+build.5"), Ordering::Equal);
+        for v in ordered {
+            assert_eq!(check_version(v), Ok(()), "{v}");
+        }
+    }
+
+    #[test]
+    fn version_syntax_is_bounded() {
+        for ok in [
+            "1",
+            "v1.2.3",
+            "2026.11.23",
+            "1.0.0-rc.1",
+            "1.0.0-x-y.7+build.2024-01",
+            "999999999999999999.0",
+        ] {
+            assert_eq!(check_version(ok), Ok(()), "{ok}");
+        }
+        let big = "1".repeat(41);
+        for bad in [
+            big.as_str(),
+            "1.2.x",
+            "latest",
+            "1..2",
+            "1.2.3-",
+            "1.2.3-rc..1",
+            "1.2.3-r c",
+            "1.2.3+",
+            "1.2.3.4.5.6.7.8.9",
+            "1.0.0-1234567890123456789",
+            "",
+        ] {
+            assert!(check_version(bad).is_err(), "{bad}");
+        }
+        assert!(check_version(&format!("1.0.0-{}", "a".repeat(60))).is_err());
+        // Before, a 41-digit number did not parse and ranked as a word, above every release.
+        let m = Manifest {
+            version: big.clone(),
+            ..sample()
+        };
+        let payload = m.to_payload();
+        assert!(
+            Manifest::from_payload(&payload)
+                .unwrap_err()
+                .contains("not a version")
+        );
     }
 }

@@ -196,18 +196,30 @@ pub fn default_signature_path(target: &Path) -> PathBuf {
     target::default_signature(target)
 }
 
-/// Verifies a `.govb` bundle against the trust file at `trust`, with its envelope at
-/// `signature` (default `<bundle>.sig.json`). Every check must hold: an unsigned bundle, a
-/// signature by keys the trust file does not accept, an expired manifest or a digest that
-/// does not match are all [`SignError::Failed`], naming the check and the file.
+/// Verifies a `.govb` bundle to be loaded: against the trust file at `trust`, with its
+/// envelope at `signature` (default `<bundle>.sig.json`), signed under the bundle's own name
+/// (its file name without `.govb`, as `govern sign` names it), and, with the state file
+/// `state`, not older than the last version of that name seen (a newer one is recorded).
+/// Every check must hold: an unsigned bundle, a signature by keys the trust file does not
+/// accept, an expired manifest, another name, a rollback or a digest that does not match are
+/// all [`SignError::Failed`], naming the check and the file. This is the one path by which
+/// every command loads a signed bundle (see `pipeline::load_signed_bundle`).
 pub fn verify_bundle(
     bundle: &Path,
     signature: Option<&Path>,
     trust: &Path,
+    state: Option<&Path>,
 ) -> Result<Verified, SignError> {
     let trust = Trust::load(trust)?;
     let target = Target::bundle(bundle, signature)?;
-    let mut report = verify::verify_target(&target, &trust, &VerifyOptions::default())?;
+    let name = signer::default_name(&target);
+    let opts = VerifyOptions {
+        signature,
+        state,
+        now: None,
+        name: name.as_deref(),
+    };
+    let mut report = verify::verify_target(&target, &trust, &opts)?;
     if !report.failures.is_empty() {
         return Err(SignError::Failed(Box::new(report)));
     }

@@ -50,7 +50,9 @@ pub fn sign(paths: &[PathBuf], key: &PrivateKey, opts: &SignOptions) -> Result<S
         refuse_envelope_inside(&target)?;
     }
     let files = digest_all(&target)?;
-    let (name, version) = name_and_version(&target, opts)?;
+    let sig_name = crate::source::display(&target.signature);
+    let existing = read_existing(&target.signature, &sig_name)?;
+    let (name, version) = name_and_version(&target, opts, existing.as_ref().map(|(_, m)| m))?;
     let created_ns = match &opts.created {
         Some(t) => crate::time::parse_rfc3339(t).ok_or_else(|| {
             SignError::usage(
@@ -72,8 +74,6 @@ pub fn sign(paths: &[PathBuf], key: &PrivateKey, opts: &SignOptions) -> Result<S
         expires,
         files,
     };
-    let sig_name = crate::source::display(&target.signature);
-    let existing = read_existing(&target.signature, &sig_name)?;
     let (mut envelope, manifest, extended) = match existing {
         None => (Envelope::new(&fresh.to_payload()), fresh, false),
         Some((env, old)) => {
@@ -185,8 +185,13 @@ fn digest_all(target: &Target) -> Result<BTreeMap<String, String>, SignError> {
 }
 
 /// Name and version: from `agent-plugin.yaml` for a plugin that has one, else from the
-/// options (the name defaulting to the target's file name).
-fn name_and_version(target: &Target, opts: &SignOptions) -> Result<(String, String), SignError> {
+/// options, else from the envelope being added to (so that a second signature needs only
+/// `--key`), the name defaulting to the target's file name.
+fn name_and_version(
+    target: &Target,
+    opts: &SignOptions,
+    signed: Option<&Manifest>,
+) -> Result<(String, String), SignError> {
     let (mut name, mut version) = (None, None);
     let meta_path = target.path_of(PLUGIN_FILE);
     let shown = crate::source::display(&meta_path);
@@ -210,12 +215,18 @@ fn name_and_version(target: &Target, opts: &SignOptions) -> Result<(String, Stri
         name = n;
         version = v;
     }
-    let name = match name.or_else(|| opts.name.clone()) {
+    let name = match name
+        .or_else(|| opts.name.clone())
+        .or_else(|| signed.map(|m| m.name.clone()))
+    {
         Some(n) => n,
         None => default_name(target)
             .ok_or_else(|| SignError::usage("the target has no name: pass `--name NAME`", None))?,
     };
-    let version = version.or_else(|| opts.version.clone()).ok_or_else(|| {
+    let version = version
+        .or_else(|| opts.version.clone())
+        .or_else(|| signed.map(|m| m.version.clone()))
+        .ok_or_else(|| {
         let help = if target.kind == Kind::Plugin {
             "add `version:` to agent-plugin.yaml or pass `--version 1.0.0`; `govern verify --state` uses it to refuse rollbacks"
         } else {
@@ -226,6 +237,16 @@ fn name_and_version(target: &Target, opts: &SignOptions) -> Result<(String, Stri
             Some(help),
         )
     })?;
+    if let Err(why) = super::manifest::check_version(&version)
+        && !version.trim().is_empty()
+    {
+        return Err(SignError::usage(
+            format!("`{version}` is not a version: {why}"),
+            Some(
+                "versions are numbers like `1.4.0`, with an optional pre-release (`1.4.0-rc.1`); see docs/signing.md",
+            ),
+        ));
+    }
     if name.trim().is_empty() || version.trim().is_empty() {
         return Err(SignError::usage(
             "the name and the version must not be empty",
@@ -235,7 +256,9 @@ fn name_and_version(target: &Target, opts: &SignOptions) -> Result<(String, Stri
     Ok((name, version))
 }
 
-fn default_name(target: &Target) -> Option<String> {
+/// The name a target is signed under unless `--name` says otherwise: a plugin's directory
+/// name, a bundle's file name without `.govb`, a signature file's name without `.sig.json`.
+pub(crate) fn default_name(target: &Target) -> Option<String> {
     let from = |p: &Path| -> Option<String> {
         let p = if p.file_name().is_some() {
             p.to_path_buf()
@@ -266,7 +289,14 @@ pub(crate) fn read_plugin_meta(path: &Path) -> Result<(Option<String>, Option<St
 
 fn plugin_meta(path: &Path) -> Result<(Option<String>, Option<String>), SignError> {
     let shown = crate::source::display(path);
-    let text = std::fs::read_to_string(path).map_err(|e| SignError::io(path, "read", &e))?;
+    let text = match crate::limits::read_text(path, crate::limits::PLUGIN_META) {
+        Ok(t) => t,
+        Err(crate::limits::ReadError::Io(e)) => return Err(SignError::io(path, "read", &e)),
+        Err(e) => return Err(SignError::malformed(&shown, None, e.to_string(), None)),
+    };
+    if let Err(e) = crate::limits::check_yaml(&text) {
+        return Err(SignError::malformed(&shown, Some(e.line), e.message, None));
+    }
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
         SignError::malformed(
             &shown,
@@ -314,10 +344,22 @@ fn strip_location(msg: &str) -> String {
 
 /// An existing envelope and its manifest, if the file exists.
 fn read_existing(path: &Path, shown: &str) -> Result<Option<(Envelope, Manifest)>, SignError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::limits::read_text(path, crate::limits::ENVELOPE) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(SignError::io(path, "read the signature file", &e)),
+        Err(crate::limits::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(crate::limits::ReadError::Io(e)) => {
+            return Err(SignError::io(path, "read the signature file", &e));
+        }
+        Err(e) => {
+            return Err(SignError::malformed(
+                shown,
+                None,
+                format!("cannot add a signature: {e}"),
+                None,
+            ));
+        }
     };
     let help = Some("remove it to sign from scratch, or write a new one with `--out`");
     let env = Envelope::parse(&text).map_err(|e| {

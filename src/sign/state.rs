@@ -26,15 +26,18 @@ impl SeenVersions {
 
     fn read(path: &Path) -> Result<SeenVersions, SignError> {
         let name = crate::source::display(path);
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::limits::read_text(path, crate::limits::STATE_FILE) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(crate::limits::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(SeenVersions {
                     version: 1,
                     ..SeenVersions::default()
                 });
             }
-            Err(e) => return Err(SignError::io(path, "read the state file", &e)),
+            Err(crate::limits::ReadError::Io(e)) => {
+                return Err(SignError::io(path, "read the state file", &e));
+            }
+            Err(e) => return Err(SignError::malformed(&name, None, e.to_string(), None)),
         };
         let s: SeenVersions = serde_json::from_str(&text).map_err(|e| {
             let line = (e.line() > 0).then_some(e.line());
@@ -47,6 +50,22 @@ impl SeenVersions {
                 Some("the state file is written by `govern verify --state`; restore it from a backup rather than deleting it, which would allow rollbacks"),
             )
         })?;
+        for (kind, names) in &s.last_seen {
+            for (n, v) in names {
+                if let Err(why) = super::manifest::check_version(v) {
+                    return Err(SignError::malformed(
+                        &name,
+                        None,
+                        format!(
+                            "the last version of {kind} `{n}` is `{v}`, which is not a version: {why}"
+                        ),
+                        Some(
+                            "correct the entry by hand to the last version really deployed; deleting it would allow rollbacks",
+                        ),
+                    ));
+                }
+            }
+        }
         if s.version != 1 {
             return Err(SignError::malformed(
                 &name,

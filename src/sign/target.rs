@@ -176,6 +176,18 @@ impl Target {
             let chunk = buf.get(..n).unwrap_or_default();
             hasher.update(chunk);
             if let Some(k) = kept.as_mut() {
+                // The bytes kept are a bundle's, to load: no more than a bundle may be.
+                if (k.len() + chunk.len()) as u64 > crate::limits::BUNDLE.max {
+                    return Err(SignError::usage(
+                        format!(
+                            "`{}` is larger than {}, the limit for {}",
+                            crate::source::display(&path),
+                            crate::limits::BUNDLE.shown(),
+                            crate::limits::BUNDLE.what
+                        ),
+                        None,
+                    ));
+                }
                 k.extend_from_slice(chunk);
             }
         }

@@ -75,12 +75,13 @@ impl Trust {
     /// to its directory.
     pub fn load(path: &Path) -> Result<Trust, TrustError> {
         let name = crate::source::display(path);
-        let text = std::fs::read_to_string(path).map_err(|e| TrustError {
-            path: name.clone(),
-            line: None,
-            message: format!("cannot read the trust file: {e}"),
-            help: None,
-        })?;
+        let text =
+            crate::limits::read_text(path, crate::limits::TRUST_FILE).map_err(|e| TrustError {
+                path: name.clone(),
+                line: None,
+                message: format!("cannot read the trust file: {e}"),
+                help: None,
+            })?;
         let base = path.parent().unwrap_or_else(|| Path::new(""));
         Trust::parse(&text, &name, base)
     }
@@ -109,6 +110,13 @@ impl Trust {
                 Some(
                     "list public keys only (`NAME.pub`, or `openssl pkey -in KEY.key -pubout`); remove the private key from this file and keep it secret",
                 ),
+            ));
+        }
+        if let Err(e) = crate::limits::check_yaml(text) {
+            return Err(err(
+                Some(e.line),
+                e.message,
+                Some("a trust file is a mapping of keys, a few levels deep (see docs/signing.md)"),
             ));
         }
         let raw: RawTrust = serde_yaml::from_str(text).map_err(|e| {
@@ -175,17 +183,18 @@ impl Trust {
                 (Some(p), None) => (p.clone(), "its `pem`".to_string()),
                 (None, Some(rel)) => {
                     let file = base.join(rel);
-                    let pem = std::fs::read_to_string(&file).map_err(|e| {
-                        err(
-                            field_line("path"),
-                            format!(
-                                "cannot read the public key of `{}` from `{}`: {e}",
-                                rk.name,
-                                crate::source::display(&file)
-                            ),
-                            Some("`path` is relative to the trust file's directory"),
-                        )
-                    })?;
+                    let pem =
+                        crate::limits::read_text(&file, crate::limits::KEY_FILE).map_err(|e| {
+                            err(
+                                field_line("path"),
+                                format!(
+                                    "cannot read the public key of `{}` from `{}`: {e}",
+                                    rk.name,
+                                    crate::source::display(&file)
+                                ),
+                                Some("`path` is relative to the trust file's directory"),
+                            )
+                        })?;
                     (pem, format!("`{}`", crate::source::display(&file)))
                 }
                 (Some(_), Some(_)) => {

@@ -42,6 +42,8 @@ pub enum Check {
     Manifest,
     /// The manifest is for another kind of target.
     Kind,
+    /// The manifest names another target than the one loaded.
+    Name,
     /// The manifest's `expires` has passed.
     Expired,
     /// The manifest's version is older than the last version seen.
@@ -71,6 +73,7 @@ impl Check {
             Check::KeyValidity => "key-validity",
             Check::Manifest => "manifest",
             Check::Kind => "kind",
+            Check::Name => "name",
             Check::Expired => "expired",
             Check::Rollback => "rollback",
             Check::Path => "path",
@@ -123,8 +126,6 @@ pub enum SigStatus {
     KeyExpired,
     /// The signature does not verify with the trusted key it names.
     Invalid,
-    /// A second signature by a key that already signed: counted once.
-    Duplicate,
 }
 
 impl SigStatus {
@@ -136,7 +137,6 @@ impl SigStatus {
             SigStatus::NotYetValid => "not-yet-valid",
             SigStatus::KeyExpired => "key-expired",
             SigStatus::Invalid => "invalid",
-            SigStatus::Duplicate => "duplicate",
         }
     }
 }
@@ -204,6 +204,9 @@ impl Report {
                 "the signing key is outside its `not_before`/`not_after` window in the trust file"
             }
             Check::Kind => "verify the target the envelope was made for",
+            Check::Name => {
+                "a bundle is loaded under the name it was signed as, its file name without `.govb` (what `govern sign` uses unless `--name` is given): sign it without `--name`, or name the file after the name it was signed as"
+            }
             Check::Expired => "ask the publisher for a newly signed release",
             Check::Rollback => {
                 "a newer version was already accepted; an older one is refused to prevent rollback attacks"
@@ -285,6 +288,8 @@ pub struct VerifyOptions<'a> {
     pub state: Option<&'a Path>,
     /// The time to verify at, in nanoseconds since the epoch; now when `None`.
     pub now: Option<i64>,
+    /// The name the manifest must carry, when the target is pinned to one.
+    pub name: Option<&'a str>,
 }
 
 /// Verifies the target named by `paths` against `trust`. `Ok` holds the report whether or
@@ -299,7 +304,7 @@ pub fn verify(
 }
 
 /// Limit on the size of an envelope read into memory.
-const MAX_ENVELOPE: u64 = 64 << 20;
+const MAX_ENVELOPE: crate::limits::Limit = crate::limits::ENVELOPE;
 
 pub(crate) fn verify_target(
     target: &Target,
@@ -347,6 +352,19 @@ pub(crate) fn verify_target(
             format!(
                 "the manifest is for a {} but `{}` is a {}",
                 m.kind, target.display, target.kind
+            ),
+        );
+    }
+    if let Some(want) = opts.name
+        && m.name != want
+    {
+        r.fail(
+            Check::Name,
+            &sig_name,
+            format!(
+                "the {} is signed as `{}`, but it is loaded as `{want}`: a release signed under another name is not this one",
+                m.kind,
+                crate::source::printable(&m.name)
             ),
         );
     }
@@ -432,19 +450,20 @@ fn read_envelope(
         );
         return Ok(None);
     }
-    if meta.len() > MAX_ENVELOPE {
-        r.fail(
-            Check::Envelope,
-            sig_name,
-            format!(
-                "the signature file is larger than {} MiB",
-                MAX_ENVELOPE >> 20
-            ),
-        );
-        return Ok(None);
-    }
-    let bytes = std::fs::read(&target.signature)
-        .map_err(|e| SignError::io(&target.signature, "read the signature file", &e))?;
+    let bytes = match crate::limits::read_file(&target.signature, MAX_ENVELOPE) {
+        Ok(b) => b,
+        Err(crate::limits::ReadError::Io(e)) => {
+            return Err(SignError::io(
+                &target.signature,
+                "read the signature file",
+                &e,
+            ));
+        }
+        Err(too_large) => {
+            r.fail(Check::Envelope, sig_name, too_large.to_string());
+            return Ok(None);
+        }
+    };
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -544,9 +563,10 @@ fn check_signatures(
                 SigStatus::NotYetValid
             } else if k.not_after.as_ref().is_some_and(|(_, t)| now > *t) {
                 SigStatus::KeyExpired
-            } else if !counted.insert(s.keyid.as_str()) {
-                SigStatus::Duplicate
             } else {
+                // Each key signs once (the envelope reader refuses a second signature), and
+                // counts once.
+                counted.insert(s.keyid.as_str());
                 SigStatus::Valid
             }
         } else {

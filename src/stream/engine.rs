@@ -34,6 +34,8 @@ pub const MAX_KEYS: usize = 10_000;
 pub const EXAMPLES: usize = 3;
 /// Bad records listed in the report (all are counted).
 pub const LISTED_ERRORS: usize = 100;
+/// Events with truncated tool arguments listed in the report (all are counted).
+pub const LISTED_TRUNCATED: usize = 10;
 
 /// How to run.
 pub struct Options<'a> {
@@ -160,6 +162,12 @@ pub trait Sink {
     fn bad(&mut self, _bad: &BadRecord, _n: u64, _max: u64) {}
     /// After each block: what the sink holds may go out now.
     fn block_end(&mut self) {}
+    /// The events as read (one JSON object per line, in decision order), when
+    /// `wants_event_lines`.
+    fn event_lines(&mut self, _lines: &str) {}
+    fn wants_event_lines(&self) -> bool {
+        false
+    }
 }
 
 /// A sink that keeps nothing.
@@ -197,6 +205,85 @@ impl Counts {
             Verdict::Escalate => self.escalate,
         }
     }
+}
+
+/// Where an event is in its input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Position {
+    pub file: String,
+    pub line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ":{c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Events whose tool arguments the exporter cut short (OTLP attribute length limits): decided
+/// with `args` unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Truncated {
+    pub events: u64,
+    /// The first [`LISTED_TRUNCATED`] of them.
+    pub examples: Vec<Position>,
+}
+
+/// One attribute that was unknown in some decisions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnknownAttr {
+    pub attribute: String,
+    /// Decisions in which it was unknown (to a rule whose condition came out unknown).
+    pub decisions: u64,
+    /// Of those, how often it was absent (or `null`), and how often of another type.
+    pub absent: u64,
+    pub mistyped: u64,
+    /// Events (of all) in which it was present, of whatever type: 0 when no event sets it.
+    pub present: u64,
+    /// Decisions it decided: the verdict came from rules it made unknown (see [`Unknowns`]).
+    pub decided: u64,
+}
+
+/// An attribute as one rule found it unknown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnknownUse {
+    pub attribute: String,
+    pub decisions: u64,
+}
+
+/// One rule whose condition came out unknown in some decisions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnknownRule {
+    pub rule: String,
+    pub effect: String,
+    /// Decisions in which its condition was unknown.
+    pub decisions: u64,
+    /// Of those, the ones its unknown condition decided.
+    pub decided: u64,
+    /// The attributes that made it unknown, most frequent first.
+    pub attributes: Vec<UnknownUse>,
+}
+
+/// What unknown attributes did to the decisions. A decision is *decided by unknown* when
+/// its verdict would not stand without them: every determining rule matched only because its
+/// condition was unknown (fail-closed `deny` or `escalate`), or the default decided while an
+/// `allow` rule came out unknown (and the default is not `allow`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Unknowns {
+    /// Decisions with at least one unknown attribute.
+    pub decisions: u64,
+    /// Decisions decided by unknown, by verdict.
+    pub decided: Counts,
+    /// Most decided first.
+    pub attributes: Vec<UnknownAttr>,
+    /// Most decided first.
+    pub rules: Vec<UnknownRule>,
 }
 
 /// One input and what was read from it.
@@ -327,6 +414,10 @@ pub struct Report {
     pub recorded: Option<Comparison>,
     /// Against the baseline policy (when given).
     pub baseline: Option<Comparison>,
+    /// Which attributes were unknown, and what that decided.
+    pub unknown: Unknowns,
+    /// Events decided with tool arguments cut short by the exporter.
+    pub truncated_args: Truncated,
     /// The key bound of stream state (`--max-keys`), and the records it refused (in the
     /// policy's and the baseline's state): keys it could not hold were decided unknown.
     pub max_keys: usize,
@@ -419,7 +510,15 @@ fn quoted(s: &str) -> String {
 
 #[derive(Clone, Debug)]
 enum RecKind {
-    Event { idx: u32, recorded: Option<Verdict> },
+    Event {
+        idx: u32,
+        recorded: Option<Verdict>,
+        /// The event's text in the block's data.
+        start: u32,
+        len: u32,
+        /// Its tool arguments were cut short (see [`crate::trace::Origin::truncated`]).
+        truncated: bool,
+    },
     Bad(Box<str>),
 }
 
@@ -454,6 +553,8 @@ struct Work {
     /// [`Options::keep_decided`]).
     texts: String,
     text_ends: Vec<u32>,
+    /// Per policy attribute (slot), the events of the block in which it is present.
+    present: Vec<u64>,
 }
 
 /// What a parsing thread keeps between blocks.
@@ -485,7 +586,11 @@ impl Work {
         self.texts.clear();
         self.text_ends.clear();
         let mut n = 0usize;
+        let slots = opts.policy.model.slots.len();
+        self.present.clear();
+        self.present.resize(slots, 0);
         let valid_utf8 = std::str::from_utf8(&self.block.data).is_ok();
+        let base = self.block.data.as_ptr() as usize;
         for (text, origin) in self.block.lines() {
             let at = |kind| Rec {
                 line: origin.line,
@@ -572,6 +677,11 @@ impl Work {
                 }
             };
             if let Some(ev) = self.events.get(n) {
+                for (slot, p) in self.present.iter_mut().enumerate() {
+                    if ev.val(slot as u32) != Val::Absent {
+                        *p += 1;
+                    }
+                }
                 opts.policy
                     .prewalk(ev, &mut scratch.state, &mut scratch.targets);
                 self.starts.extend_from_slice(&scratch.targets);
@@ -595,9 +705,13 @@ impl Work {
                         .push(u32::try_from(self.base_starts.len()).unwrap_or(u32::MAX));
                 }
             }
+            let start = (text.as_ptr() as usize).saturating_sub(base);
             self.recs.push(at(RecKind::Event {
                 idx: u32::try_from(n).unwrap_or(u32::MAX),
                 recorded,
+                start: u32::try_from(start).unwrap_or(u32::MAX),
+                len: u32::try_from(text.len()).unwrap_or(0),
+                truncated: origin.truncated,
             }));
             n += 1;
         }
@@ -682,6 +796,144 @@ impl Table {
 
 const DEFAULT_RULE: u32 = u32::MAX;
 
+/// Counts of unknown attributes as decisions go by (see [`Unknowns`]); bounded by the
+/// bundle's rules and attributes.
+#[derive(Default)]
+struct UnknownCounter {
+    /// Per policy attribute, the events in which it is present.
+    present: Vec<u64>,
+    decisions: u64,
+    decided: Counts,
+    /// Slot → (decisions, absent, mistyped, decided).
+    attrs: FxHashMap<u32, [u64; 4]>,
+    /// Rule → (decisions, decided, slot → decisions).
+    rules: FxHashMap<u32, (u64, u64, FxHashMap<u32, u64>)>,
+    refs: Vec<u32>,
+    deciding_slots: Vec<u32>,
+}
+
+impl UnknownCounter {
+    fn count(&mut self, p: &Program, ev: &Event, out: &Outcome, verdict: Verdict) {
+        let unknown_rules = p.unknown_rules(out);
+        if out.unknown.is_empty() && unknown_rules.is_empty() {
+            return;
+        }
+        if !out.unknown.is_empty() {
+            self.decisions += 1;
+        }
+        let effect = |r: u32| p.model.rules.get(r as usize).map(|x| x.effect);
+        let determining = p.determining(out);
+        // Which unknown rules decided: all the determining ones, when each came out unknown;
+        // the unknown `allow` rules, when the default (not `allow`) decided.
+        let decided = if determining.is_empty() {
+            p.model.default != Verdict::Allow
+                && unknown_rules
+                    .iter()
+                    .any(|r| effect(*r) == Some(crate::bytecode::model::Effect::Allow))
+        } else {
+            determining.iter().all(|d| unknown_rules.contains(d))
+        };
+        for &slot in &out.unknown {
+            let c = self.attrs.entry(slot).or_default();
+            c[0] += 1;
+            if ev.val(slot) == Val::Absent {
+                c[1] += 1;
+            } else {
+                c[2] += 1;
+            }
+        }
+        self.deciding_slots.clear();
+        for &r in unknown_rules {
+            p.unknown_refs(r, ev, &mut self.refs);
+            let deciding = decided
+                && if determining.is_empty() {
+                    effect(r) == Some(crate::bytecode::model::Effect::Allow)
+                } else {
+                    determining.contains(&r)
+                };
+            let row = self.rules.entry(r).or_default();
+            row.0 += 1;
+            if deciding {
+                row.1 += 1;
+                self.deciding_slots.extend_from_slice(&self.refs);
+            }
+            for &slot in &self.refs {
+                *row.2.entry(slot).or_default() += 1;
+            }
+        }
+        if decided {
+            self.decided.add(vidx(verdict), 1);
+            self.deciding_slots.sort_unstable();
+            self.deciding_slots.dedup();
+            for &slot in &self.deciding_slots {
+                self.attrs.entry(slot).or_default()[3] += 1;
+            }
+        }
+    }
+
+    fn finish(self, p: &Program) -> Unknowns {
+        let name = |slot: u32| p.slot_name(slot).to_string();
+        let mut attributes: Vec<UnknownAttr> = self
+            .attrs
+            .into_iter()
+            .map(
+                |(slot, [decisions, absent, mistyped, decided])| UnknownAttr {
+                    attribute: name(slot),
+                    decisions,
+                    absent,
+                    mistyped,
+                    present: self.present.get(slot as usize).copied().unwrap_or(0),
+                    decided,
+                },
+            )
+            .collect();
+        attributes.sort_by(|a, b| {
+            b.decided
+                .cmp(&a.decided)
+                .then(b.decisions.cmp(&a.decisions))
+                .then(a.attribute.cmp(&b.attribute))
+        });
+        let mut rules: Vec<UnknownRule> = self
+            .rules
+            .into_iter()
+            .filter_map(|(r, (decisions, decided, slots))| {
+                let rule = p.model.rules.get(r as usize)?;
+                let mut attributes: Vec<UnknownUse> = slots
+                    .into_iter()
+                    .map(|(slot, decisions)| UnknownUse {
+                        attribute: name(slot),
+                        decisions,
+                    })
+                    .collect();
+                attributes.sort_by(|a, b| {
+                    b.decisions
+                        .cmp(&a.decisions)
+                        .then(a.attribute.cmp(&b.attribute))
+                });
+                Some(UnknownRule {
+                    rule: rule.id.clone(),
+                    effect: rule.effect.as_str().to_string(),
+                    decisions,
+                    decided,
+                    attributes,
+                })
+            })
+            .collect();
+        rules.sort_by(|a, b| {
+            b.decided
+                .cmp(&a.decided)
+                .then(b.decisions.cmp(&a.decisions))
+                .then(a.rule.cmp(&b.rule))
+        });
+        Unknowns {
+            decisions: self.decisions,
+            decided: self.decided,
+            attributes,
+            rules,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Group {
     events: u64,
@@ -746,7 +998,11 @@ struct Evaluator<'a> {
     by_default: u64,
     recorded: Compare,
     baseline: Compare,
+    unknown: UnknownCounter,
+    truncated: Truncated,
     buf: String,
+    /// Event lines for [`Sink::events`].
+    events_buf: String,
     lines: LineCache,
     run: RunStats,
     /// From the states of finished streams.
@@ -847,7 +1103,10 @@ impl<'a> Evaluator<'a> {
             by_default: 0,
             recorded: Compare::default(),
             baseline: Compare::default(),
+            unknown: UnknownCounter::default(),
+            truncated: Truncated::default(),
             buf: String::new(),
+            events_buf: String::new(),
             lines: LineCache::default(),
             run: RunStats::default(),
             refused: 0,
@@ -878,7 +1137,9 @@ impl<'a> Evaluator<'a> {
             });
         }
         let write = sink.wants_decisions();
+        let dump = sink.wants_event_lines();
         self.buf.clear();
+        self.events_buf.clear();
         let file = self.names.get(w.input).cloned().unwrap_or_default();
         let file = file.as_str();
         let mut events = 0u64;
@@ -915,6 +1176,9 @@ impl<'a> Evaluator<'a> {
                         if !self.buf.is_empty() {
                             sink.decisions(&self.buf);
                         }
+                        if !self.events_buf.is_empty() {
+                            sink.event_lines(&self.events_buf);
+                        }
                         return Err(Stop::BadRecord(bad));
                     }
                     sink.bad(&bad, self.errors, self.opts.max_errors);
@@ -922,10 +1186,23 @@ impl<'a> Evaluator<'a> {
                         self.error_list.push(bad);
                     }
                 }
-                RecKind::Event { idx, recorded } => {
+                RecKind::Event {
+                    idx,
+                    recorded,
+                    start,
+                    len,
+                    truncated,
+                } => {
                     let Some(ev) = w.events.get(*idx as usize) else {
                         continue;
                     };
+                    if dump {
+                        let at = *start as usize;
+                        let text = w.block.data.get(at..at + *len as usize).unwrap_or(&[]);
+                        self.events_buf
+                            .push_str(std::str::from_utf8(text).unwrap_or(""));
+                        self.events_buf.push('\n');
+                    }
                     let i = *idx as usize;
                     let base_ev = w.base.get(i);
                     let starts = slice_of(&w.starts, &w.ends, i);
@@ -937,6 +1214,7 @@ impl<'a> Evaluator<'a> {
                         base_ev,
                         base_starts,
                         *recorded,
+                        *truncated,
                         file,
                         w.input,
                         rec,
@@ -952,12 +1230,21 @@ impl<'a> Evaluator<'a> {
             i.events += events;
             i.not_events += w.block.not_events;
         }
+        if self.unknown.present.len() < w.present.len() {
+            self.unknown.present.resize(w.present.len(), 0);
+        }
+        for (a, b) in self.unknown.present.iter_mut().zip(&w.present) {
+            *a += b;
+        }
         self.not_events += w.block.not_events;
         for (k, n) in &w.block.not_event_kinds {
             *self.not_event_kinds.entry(k).or_default() += n;
         }
         if write && !self.buf.is_empty() {
             sink.decisions(&self.buf);
+        }
+        if dump && !self.events_buf.is_empty() {
+            sink.event_lines(&self.events_buf);
         }
         sink.block_end();
         if let Some(c) = &self.opts.counters {
@@ -980,6 +1267,7 @@ impl<'a> Evaluator<'a> {
         base_ev: Option<&Event>,
         base_starts: &[Target],
         recorded: Option<Verdict>,
+        truncated: bool,
         file: &str,
         input: usize,
         rec: &Rec,
@@ -1010,6 +1298,17 @@ impl<'a> Evaluator<'a> {
         let v = self.out.verdict.unwrap_or(policy.model.default);
         let vi = vidx(v);
         self.verdicts.add(vi, 1);
+        self.unknown.count(policy, ev, &self.out, v);
+        if truncated {
+            self.truncated.events += 1;
+            if self.truncated.examples.len() < LISTED_TRUNCATED {
+                self.truncated.examples.push(Position {
+                    file: file.to_string(),
+                    line: rec.line,
+                    column: (rec.column > 0).then_some(rec.column),
+                });
+            }
+        }
         let r = self.reader;
         let tool = self.tools.id(ev.str_of(ev.val(r.s_tool)));
         if let Some(c) = self.tools.counts.get_mut(tool as usize) {
@@ -1098,6 +1397,9 @@ impl<'a> Evaluator<'a> {
                 b.push_str(bv.as_str());
                 b.push('"');
             }
+            if truncated {
+                b.push_str(",\"args_truncated\":true");
+            }
             b.push_str("}\n");
         }
     }
@@ -1172,6 +1474,7 @@ impl<'a> Evaluator<'a> {
             }
         };
         let events = self.verdicts.total();
+        let unknown = self.unknown.finish(policy);
         let recorded = (self.recorded.compared > 0).then(|| comparison(self.recorded));
         let baseline = self.opts.baseline.map(|_| comparison(self.baseline));
         let report = Report {
@@ -1201,6 +1504,8 @@ impl<'a> Evaluator<'a> {
             default_verdict: policy.model.default,
             recorded,
             baseline,
+            unknown,
+            truncated_args: self.truncated,
             max_keys: self.opts.limits.max_keys,
             refused: self.refused,
             untimed: self.untimed,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value as Json};
 
 use super::lines::{LineIndex, Seg};
-use super::spec::{ExpectOne, OneOrMany, Ordered, RawCase, RawExpect, RawStep, RawSuite};
+use super::spec::{CaseKind, ExpectOne, OneOrMany, Ordered, RawCase, RawExpect, RawStep, RawSuite};
 use super::{BundleSpec, Case, Ev, Expect, StepRef, Suite, codes};
 use crate::diag::{Diag, SourceFile};
 use crate::yaml_path;
@@ -19,13 +19,22 @@ use crate::yaml_path;
 pub const MAX_COMBINATIONS: usize = 10_000;
 /// The most events one stream may send.
 pub const MAX_STREAM_EVENTS: u64 = 1_000_000;
+/// The most variants a suite may run its cases as.
+pub const MAX_VARIANTS: usize = 64;
 
 /// Reads and expands the suite at `path`.
 pub fn load_file(path: &Path) -> Result<Suite, Vec<Diag>> {
     let name = crate::source::display(path);
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::limits::read_file(path, crate::limits::SUITE).map_err(|e| {
         vec![Diag::error(codes::IO, format!("cannot read suite: {e}")).in_file(&name, None)]
     })?;
+    if bytes.starts_with(crate::bytecode::MAGIC) {
+        return Err(vec![
+            Diag::error(codes::IO, "a compiled bundle (`.govb`), not a test suite")
+            .in_file(&name, None)
+            .help("`govern test` runs `*.test.yaml` suites; a suite names its bundle in `bundle:`"),
+        ]);
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         vec![
             Diag::error(
@@ -51,6 +60,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Suite, Vec<Diag>> {
                 .in_file(&name, None)
                 .help("a suite names a `bundle` and lists `tests`; docs/testing.md shows one"),
         ]);
+    }
+    if let Err(e) = crate::limits::check_yaml(text) {
+        let d = Diag::error(codes::YAML, format!("invalid suite: {}", e.message))
+            .help("a suite nests mappings and lists a few levels deep (docs/testing.md)");
+        return Err(vec![at_line_col(
+            d,
+            &source,
+            e.line,
+            Some(e.column),
+            "nested too deeply from here",
+        )]);
     }
     let lines = LineIndex::build(text);
     // Duplicate keys first: serde reports some of them less precisely, others not at all.
@@ -97,6 +117,35 @@ pub fn parse(path: &Path, text: &str) -> Result<Suite, Vec<Diag>> {
                 .help("`bundle:` names policy files or directories, or one `.govb` file, relative to the suite"),
         ),
     }
+    for (name, value) in &raw.variants.0 {
+        if !value.is_object() {
+            errors.push(
+                suite
+                    .diag(
+                        &yaml_path!["variants", name.as_str()],
+                        codes::SUITE,
+                        format!("variant `{name}` is not a mapping"),
+                        "a merge patch",
+                    )
+                    .help("a variant is a mapping merged over every request, e.g. `privileged: {agent: {roles: [admin]}}`; `{}` runs the requests as written"),
+            );
+        }
+    }
+    if raw.variants.0.len() > MAX_VARIANTS {
+        errors.push(
+            suite
+                .diag(
+                    &yaml_path!["variants"],
+                    codes::SUITE,
+                    format!(
+                        "{} variants, more than {MAX_VARIANTS}",
+                        raw.variants.0.len()
+                    ),
+                    "too many variants",
+                )
+                .help("split the suite"),
+        );
+    }
     for (name, value) in &raw.fixtures.0 {
         if !value.is_object() {
             errors.push(
@@ -128,7 +177,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Suite, Vec<Diag>> {
     }
     let mut seen: Vec<(String, usize)> = Vec::new();
     for (i, rc) in raw.tests.iter().enumerate() {
-        let cases = expand_case(&suite, &raw.fixtures, i, rc);
+        let mut cases = expand_case(&suite, &raw.fixtures, rc.kind.or(raw.kind), i, rc);
+        if !raw.variants.0.is_empty() {
+            cases = cases
+                .into_iter()
+                .flat_map(|c| with_variants(c, &raw.variants))
+                .collect();
+        }
         for mut c in cases {
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == c.name) {
                 let first = *first;
@@ -417,6 +472,31 @@ pub fn set_path(target: &mut Json, path: &[String], value: &Json) {
     }
 }
 
+/// The longest matrix value shown whole in a case name.
+const MAX_LABEL: usize = 48;
+
+/// `key=value` in a case name; a value that is long or spans lines is shortened to its first
+/// characters (line breaks and control characters escaped) and numbered by its position in the
+/// matrix, `key#3=first words…`, so that names stay one line and distinct.
+fn matrix_label(key: &str, pick: usize, v: &Json) -> String {
+    let shown = show_value(v);
+    if shown.chars().count() <= MAX_LABEL && !shown.chars().any(char::is_control) {
+        return format!("{key}={shown}");
+    }
+    let mut short = String::new();
+    for c in shown.chars() {
+        if short.chars().count() >= 40 {
+            break;
+        }
+        if c.is_control() {
+            short.extend(c.escape_default());
+        } else {
+            short.push(c);
+        }
+    }
+    format!("{key}#{}={short}…", pick + 1)
+}
+
 /// A matrix value as shown in a case name: strings bare, the rest as JSON.
 fn show_value(v: &Json) -> String {
     match v {
@@ -495,7 +575,48 @@ fn build_request(
     Ok(req)
 }
 
-fn expand_case(suite: &Suite, fixtures: &Ordered<Json>, i: usize, rc: &RawCase) -> Vec<Case> {
+/// The case once per variant: named `name @variant`, the variant's patch merged last into
+/// every request.
+fn with_variants(case: Case, variants: &Ordered<Json>) -> Vec<Case> {
+    variants
+        .0
+        .iter()
+        .map(|(name, patch)| {
+            let mut c = case.clone();
+            c.name = format!("{} @{name}", case.name);
+            c.variant = Some(name.clone());
+            for ev in &mut c.events {
+                merge(&mut ev.request, patch);
+            }
+            c
+        })
+        .collect()
+}
+
+fn expand_case(
+    suite: &Suite,
+    fixtures: &Ordered<Json>,
+    kind: Option<CaseKind>,
+    i: usize,
+    rc: &RawCase,
+) -> Vec<Case> {
+    let cases = expand_case_events(suite, fixtures, kind, i, rc);
+    cases
+        .into_iter()
+        .map(|mut c| {
+            c.kind = kind;
+            c
+        })
+        .collect()
+}
+
+fn expand_case_events(
+    suite: &Suite,
+    fixtures: &Ordered<Json>,
+    kind: Option<CaseKind>,
+    i: usize,
+    rc: &RawCase,
+) -> Vec<Case> {
     let path = yaml_path!["tests", i].to_vec();
     let line = suite.line(&path);
     let broken = |d: Diag| {
@@ -504,6 +625,8 @@ fn expand_case(suite: &Suite, fixtures: &Ordered<Json>, i: usize, rc: &RawCase) 
             line,
             events: Vec::new(),
             problems: vec![d],
+            kind: None,
+            variant: None,
         }]
     };
     let at = |field: &str| {
@@ -542,6 +665,8 @@ fn expand_case(suite: &Suite, fixtures: &Ordered<Json>, i: usize, rc: &RawCase) 
                 line,
                 events,
                 problems: Vec::new(),
+                kind: None,
+                variant: None,
             }],
             Err(d) => broken(*d),
         };
@@ -553,12 +678,19 @@ fn expand_case(suite: &Suite, fixtures: &Ordered<Json>, i: usize, rc: &RawCase) 
                 .help("give the event under `request:` (or `use:` a fixture), or a `stream:` of steps"),
         );
     }
-    let Some(expect) = &rc.expect else {
+    // A case of a kind needs no `expect`: the kind is the expectation.
+    let implied = kind.map(|k| RawExpect::One(k.expectation()));
+    let Some(expect) = rc.expect.as_ref().or(implied.as_ref()) else {
         return broken(
             suite
                 .diag(&path, codes::SUITE, format!("case `{}` has no `expect`", rc.name), "this case")
-                .help("say what must happen: `expect: deny`, or `expect: {decision: deny, rules: [policy.rule]}`"),
+                .help("say what must happen: `expect: deny`, or `expect: {decision: deny, rules: [policy.rule]}`; or mark it `kind: attack` (must not be allowed) or `kind: benign` (must be allowed)"),
         );
+    };
+    let expect_path = if rc.expect.is_some() {
+        at("expect")
+    } else {
+        path.clone()
     };
     let base = match build_request(suite, fixtures, None, &rc.uses, rc.request.as_ref(), &path) {
         Ok(b) => b,
@@ -573,11 +705,13 @@ fn expand_case(suite: &Suite, fixtures: &Ordered<Json>, i: usize, rc: &RawCase) 
                     request: base,
                     expect: Some(Expect {
                         one: e.clone(),
-                        path: at("expect"),
+                        path: expect_path,
                     }),
                     step: None,
                 }],
                 problems: Vec::new(),
+                kind: None,
+                variant: None,
             }],
             RawExpect::List(_) => broken(
                 suite
@@ -634,7 +768,7 @@ fn expand_case(suite: &Suite, fixtures: &Ordered<Json>, i: usize, rc: &RawCase) 
         );
     }
     let expects: Vec<(ExpectOne, Vec<Seg>)> = match expect {
-        RawExpect::One(e) => vec![(e.clone(), at("expect")); total],
+        RawExpect::One(e) => vec![(e.clone(), expect_path); total],
         RawExpect::List(list) => {
             if list.len() != total {
                 return broken(
@@ -677,7 +811,7 @@ fn expand_case(suite: &Suite, fixtures: &Ordered<Json>, i: usize, rc: &RawCase) 
         for ((segs, key, values), pick) in axes.iter().zip(&picks) {
             let v = values.get(*pick).unwrap_or(&Json::Null);
             set_path(&mut req, segs, v);
-            label.push(format!("{key}={}", show_value(v)));
+            label.push(matrix_label(key, *pick, v));
         }
         cases.push(Case {
             name: format!("{} [{}]", rc.name, label.join(", ")),
@@ -691,6 +825,8 @@ fn expand_case(suite: &Suite, fixtures: &Ordered<Json>, i: usize, rc: &RawCase) 
                 step: None,
             }],
             problems: Vec::new(),
+            kind: None,
+            variant: None,
         });
     }
     cases

@@ -24,6 +24,7 @@ use crate::diag::{Diag, SourceFile};
 pub use coverage::Coverage;
 use lines::{LineIndex, Seg};
 pub use run::{BundleResult, CaseResult, Failure, RunReport, Status, SuiteResult};
+pub use spec::CaseKind;
 use spec::ExpectOne;
 
 /// Diagnostic codes of this module.
@@ -95,6 +96,10 @@ pub struct Case {
     pub events: Vec<Ev>,
     /// Why the case cannot run; a case with problems is an error, never a pass.
     pub problems: Vec<Diag>,
+    /// `attack` or `benign`, in a red-team corpus.
+    pub kind: Option<spec::CaseKind>,
+    /// The suite variant this case runs as.
+    pub variant: Option<String>,
 }
 
 /// One event of a case.
@@ -131,6 +136,8 @@ pub struct Options {
     /// When set, every suite's bundle must be a `.govb` whose signature verifies against this
     /// trust file; policy sources are refused.
     pub trust: Option<PathBuf>,
+    /// With `trust`: the state file of last-seen versions (rollbacks refused).
+    pub state: Option<PathBuf>,
 }
 
 /// The suite files under `paths`: files as given, directories searched recursively for

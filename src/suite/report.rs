@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value as Json, json};
 
+use super::CaseKind;
 use super::coverage::{self, Coverage};
 use super::run::{CaseResult, Diff, Failure, RunReport, Status, SuiteResult};
 use super::spec::ExpectOne;
@@ -18,19 +19,95 @@ pub struct Options {
     pub coverage: bool,
     /// Fail when rule coverage is below this percentage.
     pub min_coverage: Option<f64>,
+    /// Red-team gate: attacks that are allowed are counted, not failed, and the run fails when
+    /// fewer than this percentage of a variant's attacks are blocked.
+    pub min_blocked: Option<f64>,
 }
 
-/// Exit status: 2 when anything could not run, else 1 when a case failed or coverage is short,
+/// Exit status: 2 when anything could not run, else 1 when a case failed (an attack allowed
+/// counts only without `min_blocked`), coverage is short or too few attacks were blocked,
 /// else 0.
 pub fn exit_status(r: &RunReport, opts: &Options) -> u8 {
     let t = r.totals();
     if t.errors > 0 || r.bundles.iter().any(|b| !b.errors.is_empty()) {
         2
-    } else if t.failed > 0 || coverage_short(r, opts) {
+    } else if t.failed > excused(r, opts) || coverage_short(r, opts) || blocked_short(r, opts) {
         1
     } else {
         0
     }
+}
+
+/// Failed cases that do not fail the run: attacks allowed, under `min_blocked`.
+fn excused(r: &RunReport, opts: &Options) -> usize {
+    if opts.min_blocked.is_none() {
+        return 0;
+    }
+    r.suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .filter(|c| c.status == Status::Fail && c.missed_attack())
+        .count()
+}
+
+/// Whether a case's failure is only counted (an attack allowed under `min_blocked`).
+fn is_excused(c: &CaseResult, opts: &Options) -> bool {
+    opts.min_blocked.is_some() && c.status == Status::Fail && c.missed_attack()
+}
+
+/// Attacks and benign cases of one variant, and how many of them were decided right.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KindRates {
+    /// The variant, or `None` for cases of suites without variants.
+    pub variant: Option<String>,
+    pub attacks: usize,
+    pub blocked: usize,
+    pub benign: usize,
+    pub allowed: usize,
+}
+
+impl KindRates {
+    /// Whether `blocked / attacks` is at least `min` percent (exactly, as for coverage).
+    pub fn meets(&self, min: f64) -> bool {
+        coverage::meets(self.blocked, self.attacks, min)
+    }
+}
+
+/// Red-team rates per variant, in the order variants first appear; empty when no case has a
+/// kind.
+pub fn kind_rates(r: &RunReport) -> Vec<KindRates> {
+    let mut out: Vec<KindRates> = Vec::new();
+    for c in r.suites.iter().flat_map(|s| &s.cases) {
+        let Some(kind) = c.kind else { continue };
+        let i = match out.iter().position(|k| k.variant == c.variant) {
+            Some(i) => i,
+            None => {
+                out.push(KindRates {
+                    variant: c.variant.clone(),
+                    ..KindRates::default()
+                });
+                out.len() - 1
+            }
+        };
+        let Some(k) = out.get_mut(i) else { continue };
+        let ok = c.status == Status::Pass;
+        match kind {
+            CaseKind::Attack => {
+                k.attacks += 1;
+                k.blocked += usize::from(ok);
+            }
+            CaseKind::Benign => {
+                k.benign += 1;
+                k.allowed += usize::from(ok);
+            }
+        }
+    }
+    out
+}
+
+fn blocked_short(r: &RunReport, opts: &Options) -> bool {
+    opts.min_blocked
+        .is_some_and(|m| kind_rates(r).iter().any(|k| k.attacks > 0 && !k.meets(m)))
 }
 
 fn coverage_short(r: &RunReport, opts: &Options) -> bool {
@@ -100,13 +177,21 @@ pub fn human(r: &RunReport, opts: &Options) -> String {
     let p = Paint { on: opts.color };
     let mut o = String::new();
     for s in &r.suites {
-        suite_human(&mut o, s, &p);
+        suite_human(&mut o, s, opts, &p);
     }
+    kinds_human(&mut o, r, opts, &p);
     if opts.coverage || opts.min_coverage.is_some() {
         coverage_human(&mut o, r, opts, &p);
     }
     let t = r.totals();
-    let mut line = format!("{} passed, {} failed", t.passed, t.failed);
+    let missed = excused(r, opts);
+    let mut line = format!("{} passed, {} failed", t.passed, t.failed - missed);
+    if missed > 0 {
+        line.push_str(&format!(
+            ", {}",
+            plural(missed, "attack allowed", "attacks allowed")
+        ));
+    }
     if t.errors > 0 {
         line.push_str(&format!(", {}", plural(t.errors, "error", "errors")));
     }
@@ -123,10 +208,11 @@ pub fn human(r: &RunReport, opts: &Options) -> String {
     o
 }
 
-fn suite_human(o: &mut String, s: &SuiteResult, p: &Paint) {
+fn suite_human(o: &mut String, s: &SuiteResult, opts: &Options, p: &Paint) {
+    let missed = s.cases.iter().filter(|c| is_excused(c, opts)).count();
     let (pass, fail, err) = (
         s.count(Status::Pass),
-        s.count(Status::Fail),
+        s.count(Status::Fail) - missed,
         s.count(Status::Error),
     );
     if !s.errors.is_empty() {
@@ -137,6 +223,9 @@ fn suite_human(o: &mut String, s: &SuiteResult, p: &Paint) {
     let mut counts = vec![format!("{pass} passed")];
     if fail > 0 {
         counts.push(format!("{fail} failed"));
+    }
+    if missed > 0 {
+        counts.push(plural(missed, "attack allowed", "attacks allowed"));
     }
     if err > 0 {
         counts.push(plural(err, "error", "errors"));
@@ -164,9 +253,86 @@ fn suite_human(o: &mut String, s: &SuiteResult, p: &Paint) {
                     let _ = writeln!(o, "      {}", d.message);
                 }
             }
+            Status::Fail if is_excused(c, opts) => {
+                let got = c
+                    .failures
+                    .first()
+                    .map(|f| decision_summary(&f.actual))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    o,
+                    "  {} {}  ({})  {got}",
+                    p.red("–"),
+                    c.name,
+                    loc(&s.file, c.line)
+                );
+            }
             Status::Fail => case_failure_human(o, s, c, p),
         }
     }
+}
+
+/// The red-team table: attacks blocked and benign cases allowed, per variant.
+fn kinds_human(o: &mut String, r: &RunReport, opts: &Options, p: &Paint) {
+    let rates = kind_rates(r);
+    if rates.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n{}", p.bold("red team:"));
+    let name = |k: &KindRates| k.variant.clone().unwrap_or_else(|| "(as written)".into());
+    let width = rates
+        .iter()
+        .map(|k| name(k).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let _ = writeln!(
+        o,
+        "  {:<width$}  {:>22}  {:>22}",
+        "variant", "attacks blocked", "benign allowed"
+    );
+    for k in &rates {
+        let cell = |n: usize, of: usize| {
+            if of == 0 {
+                "–".to_string()
+            } else {
+                format!("{n}/{of} {:>7}", coverage::show_percent(n, of))
+            }
+        };
+        let attacks = cell(k.blocked, k.attacks);
+        let benign = cell(k.allowed, k.benign);
+        let attacks = if opts
+            .min_blocked
+            .is_some_and(|m| k.attacks > 0 && !k.meets(m))
+        {
+            p.red(&format!("{attacks:>22}"))
+        } else {
+            format!("{attacks:>22}")
+        };
+        let benign = if k.allowed < k.benign {
+            p.red(&format!("{benign:>22}"))
+        } else {
+            format!("{benign:>22}")
+        };
+        let _ = writeln!(o, "  {:<width$}  {attacks}  {benign}", name(k));
+    }
+    if let Some(min) = opts.min_blocked {
+        if blocked_short(r, opts) {
+            let _ = writeln!(
+                o,
+                "  {} fewer than {}% of the attacks were blocked",
+                p.red("✗"),
+                show_min(min)
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "  every variant blocks at least {}% of the attacks",
+                show_min(min)
+            );
+        }
+    }
+    o.push('\n');
 }
 
 fn case_failure_human(o: &mut String, s: &SuiteResult, c: &CaseResult, p: &Paint) {
@@ -234,7 +400,7 @@ fn failure_table(f: &Failure, events: usize, p: &Paint) -> String {
     rows.push((
         "decision",
         f.diff.decision,
-        vec![e.decision.map_or("(any)".into(), |v| v.to_string())],
+        vec![expected_decision(e)],
         vec![a.verdict.to_string()],
     ));
     if let Some(r) = &e.rules {
@@ -459,6 +625,10 @@ fn expect_json(e: &ExpectOne) -> Json {
     if let Some(v) = e.decision {
         m.insert("decision".into(), v.as_str().into());
     }
+    if let Some(vs) = &e.decision_in {
+        let vs: Vec<&str> = vs.iter().map(|v| v.as_str()).collect();
+        m.insert("decision".into(), json!(vs));
+    }
     if let Some(r) = &e.rules {
         m.insert("rules".into(), json!(r));
     }
@@ -602,7 +772,7 @@ pub fn json(r: &RunReport, opts: &Options) -> String {
                 .cases
                 .iter()
                 .map(|c| {
-                    json!({
+                    let mut j = json!({
                         "name": c.name,
                         "line": c.line,
                         "status": c.status.as_str(),
@@ -610,12 +780,22 @@ pub fn json(r: &RunReport, opts: &Options) -> String {
                         "failed_events": c.failed_events,
                         "failures": c.failures.iter().map(failure_json).collect::<Vec<_>>(),
                         "errors": c.errors.iter().map(Diag::to_json).collect::<Vec<_>>(),
-                    })
+                    });
+                    if let Json::Object(m) = &mut j {
+                        if let Some(k) = c.kind {
+                            m.insert("kind".into(), k.as_str().into());
+                        }
+                        if let Some(v) = &c.variant {
+                            m.insert("variant".into(), v.as_str().into());
+                        }
+                    }
+                    j
                 })
                 .collect();
+            let excused = s.cases.iter().filter(|c| is_excused(c, opts)).count();
             let status = if !s.errors.is_empty() || s.count(Status::Error) > 0 {
                 "error"
-            } else if s.count(Status::Fail) > 0 {
+            } else if s.count(Status::Fail) > excused {
                 "fail"
             } else {
                 "pass"
@@ -646,9 +826,52 @@ pub fn json(r: &RunReport, opts: &Options) -> String {
     {
         m.insert("coverage".into(), coverage_json(r, opts));
     }
+    let rates = kind_rates(r);
+    if !rates.is_empty()
+        && let Json::Object(m) = &mut doc
+    {
+        m.insert("redteam".into(), kinds_json(r, &rates, opts));
+    }
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// The red-team summary: per variant, attacks blocked and benign cases allowed; the attacks
+/// allowed and the benign cases not allowed, by file, line and name.
+fn kinds_json(r: &RunReport, rates: &[KindRates], opts: &Options) -> Json {
+    let variants: Vec<Json> = rates
+        .iter()
+        .map(|k| {
+            json!({
+                "variant": k.variant,
+                "attacks": k.attacks,
+                "blocked": k.blocked,
+                "blocked_percent": coverage::percent(k.blocked, k.attacks),
+                "benign": k.benign,
+                "allowed": k.allowed,
+                "allowed_percent": coverage::percent(k.allowed, k.benign),
+            })
+        })
+        .collect();
+    let list = |want: CaseKind| -> Vec<Json> {
+        r.suites
+            .iter()
+            .flat_map(|s| s.cases.iter().map(move |c| (s, c)))
+            .filter(|(_, c)| c.kind == Some(want) && c.status != Status::Pass)
+            .map(|(s, c)| json!({"file": s.file, "line": c.line, "name": c.name, "variant": c.variant}))
+            .collect()
+    };
+    let mut o = json!({
+        "variants": variants,
+        "attacks_allowed": list(CaseKind::Attack),
+        "benign_refused": list(CaseKind::Benign),
+    });
+    if let (Some(min), Json::Object(m)) = (opts.min_blocked, &mut o) {
+        m.insert("min_blocked".into(), json!(min));
+        m.insert("ok".into(), json!(!blocked_short(r, opts)));
+    }
+    o
 }
 
 /// Escapes text for XML attributes and content; characters XML 1.0 cannot carry become
@@ -697,7 +920,7 @@ pub fn junit(r: &RunReport, opts: &Options) -> String {
         o,
         "<testsuites name=\"govern test\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{}\">",
         t.cases + suite_errors + usize::from(gate) + r.errors.len(),
-        t.failed + usize::from(short),
+        t.failed - excused(r, opts) + usize::from(short),
         t.errors,
         secs(total_time)
     );
@@ -736,11 +959,12 @@ pub fn junit(r: &RunReport, opts: &Options) -> String {
             );
             continue;
         }
+        let skipped = s.cases.iter().filter(|c| is_excused(c, opts)).count();
         let _ = writeln!(
             o,
-            "  <testsuite name=\"{file}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{}\">",
+            "  <testsuite name=\"{file}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{skipped}\" time=\"{}\">",
             s.cases.len(),
-            s.count(Status::Fail),
+            s.count(Status::Fail) - skipped,
             s.count(Status::Error),
             secs(s.time)
         );
@@ -754,6 +978,18 @@ pub fn junit(r: &RunReport, opts: &Options) -> String {
             match c.status {
                 Status::Pass => {
                     let _ = writeln!(o, "{head}/>");
+                }
+                Status::Fail if is_excused(c, opts) => {
+                    let got = c
+                        .failures
+                        .first()
+                        .map(|f| decision_summary(&f.actual))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        o,
+                        "{head}>\n      <skipped message=\"attack allowed ({}), counted against --min-blocked\"/>\n    </testcase>",
+                        xml_escape(&got)
+                    );
                 }
                 Status::Fail => {
                     let msg = c
@@ -827,8 +1063,24 @@ pub fn junit(r: &RunReport, opts: &Options) -> String {
     o
 }
 
+/// The expected decision as text: `deny`, `deny or escalate`, `(any)`.
+fn expected_decision(e: &ExpectOne) -> String {
+    match (&e.decision, &e.decision_in) {
+        (Some(v), _) => v.to_string(),
+        (None, Some(vs)) => vs
+            .iter()
+            .map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" or "),
+        (None, None) => "(any)".into(),
+    }
+}
+
 fn expect_summary(e: &ExpectOne) -> String {
-    let mut s = e.decision.map_or("any decision".into(), |v| v.to_string());
+    let mut s = match expected_decision(e).as_str() {
+        "(any)" => "any decision".to_string(),
+        d => d.to_string(),
+    };
     if let Some(r) = &e.rules {
         s.push_str(&format!(" by [{}]", r.join(", ")));
     }

@@ -28,8 +28,12 @@ pub struct Loaded {
 }
 
 /// Builds (or loads) the bundle a suite names. With a trust file, only a signed `.govb` whose
-/// signature verifies is accepted.
-pub fn load_bundle(spec: &BundleSpec, trust: Option<&Path>) -> Result<Loaded, Vec<Diag>> {
+/// signature verifies is accepted (and with a state file, not an older version).
+pub fn load_bundle(
+    spec: &BundleSpec,
+    trust: Option<&Path>,
+    state: Option<&Path>,
+) -> Result<Loaded, Vec<Diag>> {
     match (spec, trust) {
         (BundleSpec::Sources(_), Some(trust)) => Err(vec![
             Diag::error(
@@ -45,7 +49,14 @@ pub fn load_bundle(spec: &BundleSpec, trust: Option<&Path>) -> Result<Loaded, Ve
             )),
         ]),
         (BundleSpec::Compiled(path), Some(trust)) => Ok(Loaded {
-            program: crate::pipeline::load_signed_bundle(path, None, trust)?,
+            program: crate::pipeline::load_signed_bundle(
+                path,
+                crate::pipeline::Trusted {
+                    trust,
+                    signature: None,
+                    state,
+                },
+            )?,
             checked: None,
         }),
         (BundleSpec::Sources(paths), None) => {
@@ -126,6 +137,17 @@ pub struct CaseResult {
     pub failed_events: usize,
     pub errors: Vec<Diag>,
     pub time: Duration,
+    /// `attack` or `benign`, in a red-team corpus.
+    pub kind: Option<super::CaseKind>,
+    /// The suite variant the case ran as.
+    pub variant: Option<String>,
+}
+
+impl CaseResult {
+    /// An attack that was allowed (or could not run).
+    pub fn missed_attack(&self) -> bool {
+        self.kind == Some(super::CaseKind::Attack) && self.status != Status::Pass
+    }
 }
 
 /// The result of one suite file.
@@ -256,7 +278,11 @@ pub fn run_suites(paths: &[PathBuf], opts: &Options) -> RunReport {
         let bi = match report.bundles.iter().position(|b| b.spec == suite.bundle) {
             Some(i) => i,
             None => {
-                let (loaded, errors) = match load_bundle(&suite.bundle, opts.trust.as_deref()) {
+                let (loaded, errors) = match load_bundle(
+                    &suite.bundle,
+                    opts.trust.as_deref(),
+                    opts.state.as_deref(),
+                ) {
                     Ok(l) => (Some(l), Vec::new()),
                     Err(e) => (None, e),
                 };
@@ -311,6 +337,8 @@ pub fn run_case(suite: &Suite, case: &Case, loaded: &Loaded, cov: &mut Coverage)
         failed_events: 0,
         errors: case.problems.clone(),
         time: Duration::ZERO,
+        kind: case.kind,
+        variant: case.variant.clone(),
     };
     if res.errors.is_empty() {
         let mut checked: Vec<&[Seg]> = Vec::new();
@@ -447,6 +475,9 @@ pub fn compare(e: &ExpectOne, d: &Decision) -> Diff {
     let mut diff = Diff::default();
     if let Some(v) = e.decision {
         diff.decision = v != d.verdict;
+    }
+    if let Some(vs) = &e.decision_in {
+        diff.decision |= !vs.contains(&d.verdict);
     }
     if let Some(r) = &e.rules {
         diff.rules = sorted_set(r) != sorted_set(&d.rules);
@@ -810,6 +841,7 @@ mod tests {
         let d = decision();
         let mut e = ExpectOne {
             decision: Some(Verdict::Deny),
+            decision_in: None,
             rules: Some(vec!["p.b".into(), "p.a".into()]),
             messages: Some(vec!["m2".into(), "m1".into()]),
             warnings: Some(vec![WarnExpect {
@@ -837,5 +869,13 @@ mod tests {
         };
         let diff = compare(&e, &d);
         assert!(diff.messages && diff.unknown && !diff.decision);
+        // An attack's expectation: deny or escalate.
+        let attack = crate::suite::CaseKind::Attack.expectation();
+        assert!(!compare(&attack, &d).any());
+        let mut allowed = decision();
+        allowed.verdict = Verdict::Allow;
+        assert!(compare(&attack, &allowed).decision);
+        allowed.verdict = Verdict::Escalate;
+        assert!(!compare(&attack, &allowed).any());
     }
 }

@@ -21,7 +21,46 @@ pub struct RawSuite {
     /// Named request templates that cases `use`.
     #[serde(default)]
     pub fixtures: Ordered<Json>,
+    /// The kind of every case that does not say its own: `attack` or `benign`.
+    pub kind: Option<CaseKind>,
+    /// Variant name → a merge patch applied last to every request: each case runs once per
+    /// variant.
+    #[serde(default)]
+    pub variants: Ordered<Json>,
     pub tests: Vec<RawCase>,
+}
+
+/// What a case stands for in a red-team corpus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseKind {
+    /// Must not be allowed: the decision is `deny` or `escalate`.
+    Attack,
+    /// Must be allowed.
+    Benign,
+}
+
+impl CaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseKind::Attack => "attack",
+            CaseKind::Benign => "benign",
+        }
+    }
+
+    /// The expectation the kind stands for, when a case has no `expect` of its own.
+    pub fn expectation(self) -> ExpectOne {
+        match self {
+            CaseKind::Attack => ExpectOne {
+                decision_in: Some(vec![Verdict::Deny, Verdict::Escalate]),
+                ..ExpectOne::default()
+            },
+            CaseKind::Benign => ExpectOne {
+                decision: Some(Verdict::Allow),
+                ..ExpectOne::default()
+            },
+        }
+    }
 }
 
 /// One entry of `tests:`.
@@ -29,6 +68,8 @@ pub struct RawSuite {
 #[serde(deny_unknown_fields)]
 pub struct RawCase {
     pub name: String,
+    /// `attack` or `benign` (overrides the suite's `kind`).
+    pub kind: Option<CaseKind>,
     /// Fixtures merged, in order, under `request`.
     #[serde(default, rename = "use")]
     pub uses: OneOrMany,
@@ -125,6 +166,9 @@ pub enum RawExpect {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExpectOne {
     pub decision: Option<Verdict>,
+    /// The verdict is one of these (the expectation of an `attack` case: `deny` or
+    /// `escalate`); not written in suites.
+    pub decision_in: Option<Vec<Verdict>>,
     /// The determining rules, as a set.
     pub rules: Option<Vec<String>>,
     /// The `because` messages of the determining rules, in any order.
@@ -244,6 +288,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
         let f = ExpectFields::deserialize(de::value::MapAccessDeserializer::new(map))?;
         Ok(RawExpect::One(ExpectOne {
             decision: f.decision,
+            decision_in: None,
             rules: f.rules,
             messages: f.messages,
             warnings: f.warnings,

@@ -23,7 +23,7 @@ pub const SYNTAX: &str = "govern::syntax";
 
 /// How deep parentheses, `not`, calls and types may nest. Every stage after the parser walks
 /// conditions recursively; the limit keeps them all far from the end of the stack.
-pub const MAX_NESTING: usize = 32;
+pub const MAX_NESTING: usize = crate::limits::POLICY_NESTING.max as usize;
 
 /// Parses one file, reporting every syntax error it contains.
 pub fn parse_file(file: &SourceFile) -> Result<File, Vec<Diag>> {

@@ -1,7 +1,7 @@
 //! Trace sources: the events `simulate` replays, read in bounded memory with their source
 //! file and line.
 //!
-//! Three formats (FORMATS.md, "Trace events"), all read as JSONL *events*:
+//! Three formats (docs/simulate.md), all read as JSONL *events*:
 //! - **JSONL events**: one request object per line, passed through untouched;
 //! - **OpenTelemetry GenAI spans** exported as OTLP/JSON ([`otel`]);
 //! - **MCP JSON-RPC logs** ([`mcp`]).
@@ -12,11 +12,13 @@
 //! lines: raw JSONL lines are handed over as they are (the caller parses them, possibly on
 //! other threads); adapters write one synthesized event per line and say where each came
 //! from ([`Origin`]). Memory is bounded by the block size, the longest line
-//! ([`MAX_LINE`]) and, for OTLP, the largest export document ([`MAX_DOCUMENT`]).
+//! ([`MAX_LINE`]) and, for OTLP, the largest export document ([`MAX_DOCUMENT`]) and the
+//! spans held until their trace's root is read ([`otel::MAX_HELD`]).
 //!
 //! Bad input is never skipped here: a record that cannot be read becomes an [`Origin`] with
 //! an error, in its place in the stream, and the caller decides what to do with it.
 
+pub mod audit;
 #[path = "gen.rs"]
 pub mod generator;
 pub mod mcp;
@@ -31,10 +33,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How big a block of event lines grows before it is handed over.
 pub const BLOCK_SIZE: usize = 256 * 1024;
-/// The longest line accepted (longer lines end the input with an error).
-pub const MAX_LINE: usize = 32 * 1024 * 1024;
-/// The largest OTLP/JSON document (one export request) accepted.
-pub const MAX_DOCUMENT: usize = 64 * 1024 * 1024;
+/// The longest line accepted ([`crate::limits::TRACE_LINE`]): a longer line is a bad record,
+/// skipped to its end without being held.
+pub const MAX_LINE: usize = crate::limits::TRACE_LINE.max as usize;
+/// The largest OTLP/JSON document (one export request over several lines) accepted
+/// ([`crate::limits::TRACE_DOCUMENT`]); a larger one ends the input with an error.
+pub const MAX_DOCUMENT: usize = crate::limits::TRACE_DOCUMENT.max as usize;
 
 /// The format of a trace input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,6 +51,8 @@ pub enum InputFormat {
     Otel,
     /// MCP JSON-RPC messages, one per line.
     Mcp,
+    /// An audit log (docs/audit.md): the events as decided, with the recorded decisions.
+    Audit,
 }
 
 impl InputFormat {
@@ -56,6 +62,7 @@ impl InputFormat {
             InputFormat::Jsonl => "jsonl",
             InputFormat::Otel => "otel",
             InputFormat::Mcp => "mcp",
+            InputFormat::Audit => "audit",
         }
     }
 }
@@ -196,6 +203,9 @@ pub struct Origin {
     pub column: u32,
     /// Why the record could not be read; its line in [`Block::data`] is then empty.
     pub error: Option<String>,
+    /// The event's tool arguments were cut short by the exporter's attribute length limit:
+    /// it has no `args`, so it is decided with them unknown (OTLP, see [`otel`]).
+    pub truncated: bool,
 }
 
 /// A run of event lines from one input.
@@ -232,6 +242,17 @@ impl Block {
 
     /// Appends a synthesized event.
     pub fn push_event(&mut self, event: &serde_json::Value, line: u64, column: u32) {
+        self.push_derived(event, line, column, false);
+    }
+
+    /// Appends a synthesized event, saying whether its tool arguments were cut short.
+    pub fn push_derived(
+        &mut self,
+        event: &serde_json::Value,
+        line: u64,
+        column: u32,
+        truncated: bool,
+    ) {
         // Serializing a `Value` into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut self.data, event);
         self.data.push(b'\n');
@@ -239,6 +260,7 @@ impl Block {
             line,
             column,
             error: None,
+            truncated,
         });
     }
 
@@ -249,6 +271,7 @@ impl Block {
             line,
             column,
             error: Some(message.into()),
+            truncated: false,
         });
     }
 
@@ -314,6 +337,7 @@ enum Adapter {
     Otel(otel::Adapter),
     Mcp(mcp::Adapter),
     McpPair(Box<mcp::Pair>),
+    Audit(Box<audit::Adapter>),
 }
 
 /// Reads one input as blocks of event lines.
@@ -338,6 +362,13 @@ pub struct TraceReader {
     interactive: bool,
     /// Detection found a first value written over several lines.
     multiline: bool,
+    /// An event over several lines grew past the limit: the rest of it is being dropped.
+    skip_doc: bool,
+    /// A line longer than [`MAX_LINE`] found at the end of the last block, to report next as
+    /// a bad record of its own: its number and the bytes of it seen so far.
+    long_line: Option<(u64, u64)>,
+    /// Whether the rest of that line is still to be read (and dropped) from the source.
+    skip_rest: bool,
 }
 
 impl TraceReader {
@@ -409,13 +440,17 @@ impl TraceReader {
             scratch: Vec::new(),
             interactive: false,
             multiline: false,
+            skip_doc: false,
+            long_line: None,
+            skip_rest: false,
         };
         if r.format == InputFormat::Auto {
             r.format = r.detect()?;
         }
         r.adapter = match r.format {
-            InputFormat::Otel => Adapter::Otel(otel::Adapter),
+            InputFormat::Otel => Adapter::Otel(otel::Adapter::new()),
             InputFormat::Mcp => Adapter::Mcp(mcp::Adapter::new(&r.name)),
+            InputFormat::Audit => Adapter::Audit(Box::default()),
             _ if r.multiline => Adapter::Documents,
             _ => Adapter::Jsonl,
         };
@@ -563,7 +598,7 @@ impl TraceReader {
     /// (`b` may still hold a last block then).
     pub fn next_block(&mut self, b: &mut Block) -> Result<bool, TraceError> {
         b.clear();
-        if self.done {
+        if self.done && self.long_line.is_none() {
             return Ok(false);
         }
         match &mut self.adapter {
@@ -579,38 +614,100 @@ impl TraceReader {
         }
     }
 
+    /// Reads and drops the rest of the current line of the source, through its `\n`; the bytes
+    /// dropped before it.
+    fn discard_line(&mut self) -> Result<u64, TraceError> {
+        let mut n = 0u64;
+        loop {
+            let (take, end) = match self.src.fill_buf() {
+                Ok([]) => {
+                    self.done = true;
+                    return Ok(n);
+                }
+                Ok(buf) => match memchr::memchr(b'\n', buf) {
+                    Some(i) => (i + 1, true),
+                    None => (buf.len(), false),
+                },
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.done = true;
+                    return Err(self.io_err(&e));
+                }
+            };
+            self.src.consume(take);
+            n += take as u64 - u64::from(end);
+            if end {
+                return Ok(n);
+            }
+        }
+    }
+
     fn jsonl_block(&mut self, b: &mut Block) -> Result<bool, TraceError> {
+        if let Some((line, seen)) = self.long_line.take() {
+            // The line too long found last time: a bad record in its place.
+            let rest = if std::mem::take(&mut self.skip_rest) {
+                self.discard_line()?
+            } else {
+                0
+            };
+            b.push_error(
+                line,
+                0,
+                crate::limits::too_long(crate::limits::TRACE_LINE, seen + rest),
+            );
+            self.line = line;
+            if self.done && self.ahead.is_empty() {
+                return Ok(false);
+            }
+            return Ok(true);
+        }
         b.first_line = self.line + 1;
         b.data
             .extend_from_slice(self.ahead.get(self.ahead_pos..).unwrap_or(&[]));
         self.ahead.clear();
         self.ahead_pos = 0;
-        let mut searched = 0usize;
+        // Every line is measured as soon as its bytes arrive: `line_start` is where the line
+        // being read starts, `scanned` how far newlines have been looked for.
+        let mut line_start = 0usize;
+        let mut scanned = 0usize;
+        let content = |line: &[u8]| line.strip_suffix(b"\r").unwrap_or(line).len();
         loop {
-            if b.data.len() >= BLOCK_SIZE {
-                let tail = b.data.get(searched..).unwrap_or(&[]);
-                if let Some(i) = memchr::memrchr(b'\n', tail) {
-                    let cut = searched + i + 1;
-                    self.ahead
-                        .extend_from_slice(b.data.get(cut..).unwrap_or(&[]));
-                    b.data.truncate(cut);
+            // In new bytes shorter than the limit, only the line open before them can be too
+            // long: the lines that start and end inside them are shorter. Longer new bytes
+            // (read ahead while detecting the format) are measured line by line.
+            let fresh = b.data.len() - scanned;
+            while let Some(i) = memchr::memchr(b'\n', b.data.get(scanned..).unwrap_or_default()) {
+                let end = scanned + i;
+                let len = content(b.data.get(line_start..end).unwrap_or_default());
+                if len > MAX_LINE {
+                    return Ok(self.cut_long_line(b, line_start, Some(end + 1), len as u64));
+                }
+                line_start = end + 1;
+                scanned = end + 1;
+                if fresh <= MAX_LINE {
+                    let rest = b.data.get(scanned..).unwrap_or_default();
+                    if let Some(last) = memchr::memrchr(b'\n', rest) {
+                        line_start = scanned + last + 1;
+                    }
                     break;
                 }
-                if b.data.len() > MAX_LINE {
-                    let line = self.line + 1;
-                    self.done = true;
-                    return Err(TraceError::new(
-                        &self.name,
-                        Some(line),
-                        format!("line longer than {} MiB", MAX_LINE >> 20),
-                    )
-                    .help("trace files hold one JSON event per line"));
-                }
-                searched = b.data.len();
+            }
+            scanned = b.data.len();
+            // Unterminated so far: past the limit even if a `\r` ends it.
+            let open = b.data.len() - line_start;
+            if open > MAX_LINE + 1 {
+                return Ok(self.cut_long_line(b, line_start, None, open as u64));
+            }
+            // Interactive: hand the whole lines over as soon as there are any (the first
+            // line, read ahead to detect the format, included), before waiting for more.
+            if line_start >= BLOCK_SIZE || self.interactive && line_start > 0 {
+                self.ahead
+                    .extend_from_slice(b.data.get(line_start..).unwrap_or(&[]));
+                b.data.truncate(line_start);
+                break;
             }
             let old = b.data.len();
-            let want = BLOCK_SIZE.max(old / 2);
-            b.data.resize(old + want, 0);
+            b.data.resize(old + BLOCK_SIZE, 0);
             let n = loop {
                 match self.src.read(b.data.get_mut(old..).unwrap_or(&mut [])) {
                     Ok(n) => break n,
@@ -618,9 +715,7 @@ impl TraceReader {
                     Err(e) => {
                         // The whole lines read so far are handed over; the part of a line
                         // the stream broke in is not a record, and the error is at its line.
-                        b.data.truncate(old);
-                        let whole = memchr::memrchr(b'\n', &b.data).map_or(0, |i| i + 1);
-                        b.data.truncate(whole);
+                        b.data.truncate(line_start);
                         self.line += memchr::memchr_iter(b'\n', &b.data).count() as u64;
                         self.done = true;
                         return Err(self.io_err(&e));
@@ -630,24 +725,50 @@ impl TraceReader {
             b.data.truncate(old + n);
             if n == 0 {
                 self.done = true;
-                break;
-            }
-            if self.interactive {
-                // Hand over the whole lines read so far; keep the rest for the next block.
-                let fresh = b.data.get(old..).unwrap_or(&[]);
-                if let Some(i) = memchr::memrchr(b'\n', fresh) {
-                    let cut = old + i + 1;
-                    self.ahead
-                        .extend_from_slice(b.data.get(cut..).unwrap_or(&[]));
-                    b.data.truncate(cut);
-                    break;
+                let last = content(b.data.get(line_start..).unwrap_or_default());
+                if last > MAX_LINE {
+                    return Ok(self.cut_long_line(b, line_start, None, last as u64));
                 }
+                break;
             }
         }
         let newlines = memchr::memchr_iter(b'\n', &b.data).count() as u64;
         let unterminated = u64::from(b.data.last().is_some_and(|&c| c != b'\n'));
         self.line += newlines + unterminated;
         Ok(!self.done)
+    }
+
+    /// At the end of an input (or where it breaks off), hands over the events an adapter
+    /// still holds: the whole records before the end are decided.
+    fn finish_adapter(&mut self, b: &mut Block) {
+        if let Adapter::Otel(o) = &mut self.adapter {
+            o.finish(b);
+        }
+    }
+
+    /// Ends the block before a line longer than [`MAX_LINE`] that starts at `start` in it
+    /// (`seen` bytes of it seen so far; `next` is where the following line starts when its end
+    /// was seen). The line becomes a bad record of its own in the next block, and is never
+    /// held: what remains of it is dropped from the source.
+    fn cut_long_line(
+        &mut self,
+        b: &mut Block,
+        start: usize,
+        next: Option<usize>,
+        seen: u64,
+    ) -> bool {
+        let before = b.data.get(..start).unwrap_or_default();
+        let number = b.first_line + memchr::memchr_iter(b'\n', before).count() as u64;
+        match next {
+            Some(n) => self
+                .ahead
+                .extend_from_slice(b.data.get(n..).unwrap_or_default()),
+            None => self.skip_rest = !self.done,
+        }
+        b.data.truncate(start);
+        self.line = number.saturating_sub(1);
+        self.long_line = Some((number, seen));
+        true
     }
 
     fn adapter_block(&mut self, b: &mut Block) -> Result<bool, TraceError> {
@@ -660,6 +781,7 @@ impl TraceReader {
                 Ok(n) => n,
                 Err(e) => {
                     self.done = true;
+                    self.finish_adapter(b);
                     break Err(self.io_err(&e));
                 }
             };
@@ -679,21 +801,60 @@ impl TraceReader {
                     );
                     self.doc.clear();
                 }
+                self.finish_adapter(b);
                 break Ok(false);
             }
             self.line += 1;
-            if line.len() > MAX_LINE {
-                self.done = true;
-                break Err(TraceError::new(
-                    &self.name,
-                    Some(self.line),
-                    format!("line longer than {} MiB", MAX_LINE >> 20),
-                ));
+            let ended = line.last() == Some(&b'\n');
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let len = text.strip_suffix(b"\r").unwrap_or(text).len();
+            if len > MAX_LINE {
+                let seen = if ended {
+                    len as u64
+                } else {
+                    match self.discard_line() {
+                        Ok(rest) => line.len() as u64 + rest,
+                        Err(e) => {
+                            self.finish_adapter(b);
+                            break Err(e);
+                        }
+                    }
+                };
+                if !self.doc.is_empty() {
+                    // Inside a document over several lines: where it ends is lost with it.
+                    self.done = true;
+                    self.finish_adapter(b);
+                    break Err(TraceError::new(
+                        &self.name,
+                        Some(self.line),
+                        crate::limits::too_long(crate::limits::TRACE_LINE, seen),
+                    ));
+                }
+                b.push_error(
+                    self.line,
+                    0,
+                    crate::limits::too_long(crate::limits::TRACE_LINE, seen),
+                );
+                continue;
             }
             let text = line.strip_suffix(b"\n").unwrap_or(&line);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
             if matches!(self.adapter, Adapter::Documents) {
                 self.document_line(&line, b);
+                continue;
+            }
+            if let Adapter::Audit(a) = &mut self.adapter {
+                if text.is_empty() {
+                    continue;
+                }
+                match std::str::from_utf8(text) {
+                    Ok(t) => a.line(t, self.line, b),
+                    Err(e) => b.push_error(
+                        self.line,
+                        0,
+                        format!("not valid UTF-8 (byte {})", e.valid_up_to()),
+                    ),
+                }
                 continue;
             }
             if let Adapter::Mcp(m) = &mut self.adapter {
@@ -735,12 +896,14 @@ impl TraceReader {
             self.doc.extend_from_slice(&line);
             if self.doc.len() > MAX_DOCUMENT {
                 self.done = true;
+                self.finish_adapter(b);
                 break Err(TraceError::new(
                     &self.name,
                     Some(self.doc_line),
                     format!(
-                        "the OTLP/JSON document starting here is larger than {} MiB",
-                        MAX_DOCUMENT >> 20
+                        "the OTLP/JSON document starting here is larger than {}, the limit for {}",
+                        crate::limits::TRACE_DOCUMENT.shown(),
+                        crate::limits::TRACE_DOCUMENT.what
                     ),
                 )
                 .help("export spans as JSON lines (one export request per line), as the OpenTelemetry Collector's file exporter does"));
@@ -773,6 +936,13 @@ impl TraceReader {
     /// whole object on its own while another is open means that one was cut off (a
     /// truncated JSONL line): it is a bad record, and the line the next event.
     fn document_line(&mut self, line: &[u8], b: &mut Block) {
+        if self.skip_doc {
+            if self.depth.feed(line) {
+                self.skip_doc = false;
+                self.depth = JsonDepth::default();
+            }
+            return;
+        }
         let trimmed = line.trim_ascii_end();
         if !self.doc.is_empty()
             && trimmed.starts_with(b"{")
@@ -794,13 +964,22 @@ impl TraceReader {
             self.depth = JsonDepth::default();
         }
         if self.doc.len() + line.len() > MAX_LINE {
+            // Refused, and dropped (never held) to where it closes.
+            let limit = crate::limits::EVENT;
             b.push_error(
                 self.doc_line,
                 0,
-                format!("an event longer than {} MiB", MAX_LINE >> 20),
+                format!(
+                    "the event starting here is larger than {}, the limit for {}",
+                    limit.shown(),
+                    limit.what
+                ),
             );
             self.doc.clear();
-            self.depth = JsonDepth::default();
+            self.skip_doc = !self.depth.feed(line);
+            if !self.skip_doc {
+                self.depth = JsonDepth::default();
+            }
             return;
         }
         // Where the document gathered so far ends: inside a string or not.
@@ -833,6 +1012,7 @@ impl TraceReader {
                 line: self.doc_line,
                 column: 0,
                 error: None,
+                truncated: false,
             });
             self.doc.clear();
         }
@@ -847,7 +1027,7 @@ fn starts_a_request(line: &[u8]) -> bool {
 
 /// Tracks the nesting of JSON text fed in pieces, to find where a top-level value ends.
 #[derive(Clone, Copy, Debug, Default)]
-struct JsonDepth {
+pub(crate) struct JsonDepth {
     depth: u32,
     in_string: bool,
     escape: bool,
@@ -857,7 +1037,7 @@ struct JsonDepth {
 impl JsonDepth {
     /// Feeds bytes; true when a top-level value has closed (or the text is not an object or
     /// array at all, which the parser then reports).
-    fn feed(&mut self, bytes: &[u8]) -> bool {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> bool {
         for &c in bytes {
             if self.in_string {
                 if self.escape {
@@ -903,12 +1083,17 @@ fn detect_record(line: &str) -> Detected {
         vec!["resourceSpans".to_string()],
         vec!["jsonrpc".to_string()],
         vec!["message".to_string(), "jsonrpc".to_string()],
+        vec!["hash".to_string()],
+        vec!["prev".to_string()],
+        vec!["seq".to_string()],
     ];
     let paths = Paths::new(&keys);
     let mut ev = Event::default();
     match paths.read(line, &mut ev) {
         Ok(()) => Detected::Record(if ev.val(0) != Val::Absent {
             InputFormat::Otel
+        } else if (3..6).all(|i| ev.val(i) != Val::Absent) {
+            InputFormat::Audit
         } else if ev.val(1) != Val::Absent || ev.val(2) != Val::Absent {
             InputFormat::Mcp
         } else {
@@ -1143,6 +1328,75 @@ mod tests {
         let (_, recs, _) = read_all(pretty.as_bytes(), InputFormat::Otel);
         assert_eq!(recs.len(), 1, "{recs:?}");
         assert!(!recs[0].0.starts_with("ERROR"), "{recs:?}");
+    }
+
+    #[test]
+    fn a_line_past_the_limit_is_a_bad_record_in_its_place_in_every_format() {
+        let long = |open: &str| {
+            let mut v = open.as_bytes().to_vec();
+            v.resize(MAX_LINE + 1, b'x');
+            v.extend_from_slice(b"\"}\n");
+            v
+        };
+        let call = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"t\"}}\n";
+        let cases: [(InputFormat, Vec<u8>); 3] = [
+            // First (format detection reads it), then last without a line end.
+            (InputFormat::Auto, {
+                let mut d = long("{\"a\":\"");
+                d.extend_from_slice(b"{\"a\":1}\n");
+                d.extend_from_slice(&long("{\"a\":\""));
+                d.pop();
+                d
+            }),
+            (InputFormat::Mcp, {
+                let mut d = call.to_vec();
+                d.extend_from_slice(&long("{\"jsonrpc\":\""));
+                d.extend_from_slice(call);
+                d
+            }),
+            (InputFormat::Otel, {
+                let mut d = b"{\"resourceSpans\":[]}\n".to_vec();
+                d.extend_from_slice(&long("{\"resourceSpans\":\""));
+                d.extend_from_slice(b"{\"resourceSpans\":[]}\n");
+                d
+            }),
+        ];
+        for (format, data) in cases {
+            let (_, recs, _) = read_all(&data, format);
+            let errors: Vec<(u64, &str)> = recs
+                .iter()
+                .filter_map(|(t, o)| t.strip_prefix("ERROR ").map(|e| (o.line, e)))
+                .collect();
+            let want = crate::limits::too_long(crate::limits::TRACE_LINE, MAX_LINE as u64 + 3);
+            match format {
+                InputFormat::Auto => {
+                    assert_eq!(errors, vec![(1, want.as_str()), (3, want.as_str())]);
+                    assert_eq!(recs.len(), 3);
+                }
+                _ => assert_eq!(errors, vec![(2, want.as_str())], "{format}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_otlp_document_past_the_limit_ends_the_input() {
+        let mut doc = b"{\n\"resourceSpans\": [\n".to_vec();
+        let line = format!("\"{}\",\n", "x".repeat(1 << 20));
+        while doc.len() <= MAX_DOCUMENT {
+            doc.extend_from_slice(line.as_bytes());
+        }
+        let input = Input::Bytes {
+            name: "big.json".into(),
+            data: Arc::from(doc),
+        };
+        let mut r = TraceReader::open(&input, InputFormat::Otel, None).unwrap();
+        let e = for_each_record(&mut r, |_, _| std::ops::ControlFlow::Continue(())).unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(
+            e.message
+                .contains("larger than 64 MiB, the limit for an OTLP/JSON document"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -109,22 +109,34 @@ impl Event {
 }
 
 /// The JSON text of an event as decided at `now` (nanoseconds since the epoch, from a clock
-/// the decision point trusts): the event with its `ts` set to `now` in RFC 3339 UTC (to the
-/// nanosecond when needed), keys in sorted order, a repeated key keeping its last value. This
-/// is what an audit log records: deciding it again with trusted time gives the same decision
-/// ([`crate::vm::Program::eval_at`]).
+/// the decision point trusts): the event in its canonical form (RFC 8785: keys sorted, a
+/// repeated key keeping its last value) with its `ts` set to `now` in RFC 3339 UTC (to the
+/// nanosecond when needed, as [`crate::vm::Program::eval_at`] shows it to the policy). This
+/// is the text an audit log records ([`crate::audit::DecidedEvent::parse_stamped`] gives the
+/// same bytes): deciding it again with trusted time gives the same decision.
 pub fn event_as_decided(text: &str, now: i64) -> Result<String, EventError> {
-    let mut obj: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(text).map_err(|e| EventError {
-            offset: 0,
-            message: e.to_string(),
-            eof: e.is_eof(),
-        })?;
-    obj.insert(
-        "ts".to_string(),
-        serde_json::Value::String(crate::time::format_rfc3339_exact(now)),
-    );
-    Ok(serde_json::Value::Object(obj).to_string())
+    let error = |message: String, eof: bool| EventError {
+        offset: 0,
+        message,
+        eof,
+    };
+    let mut ts = String::with_capacity(40);
+    ts.push_str("\"ts\":\"");
+    crate::time::write_rfc3339_exact(now, &mut ts);
+    ts.push('"');
+    let mut out = String::with_capacity(text.len() + ts.len());
+    let is_object = text.trim_start().starts_with('{');
+    if is_object && crate::sign::jcs::canonicalize_text(text, Some(&ts), &mut out).is_some() {
+        return Ok(out);
+    }
+    Err(match serde_json::from_str::<serde_json::Value>(text) {
+        Err(e) => error(e.to_string(), e.is_eof()),
+        Ok(_) if !is_object => error("the event is not a JSON object".into(), false),
+        Ok(_) => error(
+            "the event cannot be written in canonical form (RFC 8785)".into(),
+            false,
+        ),
+    })
 }
 
 /// Why an event line could not be read.
@@ -260,7 +272,8 @@ struct PathNode {
     extra: Box<[u32]>,
 }
 
-const MAX_DEPTH: usize = 128;
+/// Objects and arrays nested deeper are refused ([`crate::limits::JSON_NESTING`]).
+const MAX_DEPTH: usize = crate::limits::JSON_NESTING.max as usize;
 
 impl Paths {
     /// Builds the tree for slots given as paths sorted in slot order. `time.*` slots are

@@ -8,29 +8,46 @@
 
 pub mod event;
 pub mod exact;
+mod regexes;
 pub mod state;
 
 use std::fmt;
 
-use regex::Regex;
+use regex_automata::meta::Regex;
 use rustc_hash::FxHashMap;
 
+use crate::builtins::Written;
 use crate::bytecode::model::{
     CmpOp, Func, LeafSummary, Model, NodeDef, Operand, Pred, StatefulKind, Target, Tracker, Ty,
     Var, Verdict,
 };
 use crate::decision::{Decision, Warning, write_json_str};
 pub use event::{Event, EventError, Paths, Val, event_as_decided};
+use regexes::RegexBudget;
 use state::{Rec, RecKind, TrackerValue};
 pub use state::{State, StreamLimits};
 
 /// Why a bundle could not be loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoadError(pub String);
+pub struct LoadError {
+    pub message: String,
+    /// The regex variable that could not be compiled within the bounds, and why, if that is
+    /// why.
+    pub regex: Option<(u32, String)>,
+}
+
+impl LoadError {
+    fn new(message: String) -> LoadError {
+        LoadError {
+            message,
+            regex: None,
+        }
+    }
+}
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -209,6 +226,20 @@ pub struct Outcome {
     merged: Merged,
 }
 
+impl Outcome {
+    /// Bytes the outcome's lists hold on the heap (their capacities), for the checks of the
+    /// `decode` fuzz target.
+    pub fn heap_bytes(&self) -> usize {
+        let m = &self.merged;
+        4 * (self.unknown.capacity()
+            + self.leaves.capacity()
+            + m.determining.capacity()
+            + m.warnings.capacity()
+            + m.matched.capacity()
+            + m.unknown_rules.capacity())
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct Merged {
     determining: Vec<u32>,
@@ -241,13 +272,13 @@ fn k3(b: bool) -> K3 {
 impl Program {
     /// Decodes, verifies and loads a bundle.
     pub fn load(bytes: &[u8]) -> Result<Program, LoadError> {
-        let model = crate::bytecode::decode(bytes).map_err(|e| LoadError(e.to_string()))?;
+        let model = crate::bytecode::decode(bytes).map_err(|e| LoadError::new(e.to_string()))?;
         Program::from_model(model, crate::bytecode::digest(bytes))
     }
 
     /// Loads an already verified model.
     pub fn from_model(model: Model, digest: String) -> Result<Program, LoadError> {
-        let mut bufs = 1usize;
+        let mut regexes = RegexBudget::new(&model);
         let mut vars = Vec::with_capacity(model.vars.len());
         for (i, v) in model.vars.iter().enumerate() {
             let rv = match v {
@@ -258,39 +289,39 @@ impl Program {
                         .map(|(i, c)| (c.as_str().into(), u32::try_from(i).unwrap_or(u32::MAX)))
                         .collect();
                     RVar::Switch {
-                        op: rop(&model, operand, &mut bufs)?,
+                        op: rop(&model, operand)?,
                         table,
                     }
                 }
                 Var::Thresh { operand } => RVar::Thresh {
-                    op: rop(&model, operand, &mut bufs)?,
+                    op: rop(&model, operand)?,
                 },
                 Var::Bool { operand } => RVar::Bool {
-                    op: rop(&model, operand, &mut bufs)?,
+                    op: rop(&model, operand)?,
                 },
                 Var::Has { slot } => RVar::Has { slot: *slot },
                 Var::Pred(p) => RVar::Pred(match p {
                     Pred::Cmp { op, lhs, rhs } => {
-                        let (l, r) = (rop(&model, lhs, &mut bufs)?, rop(&model, rhs, &mut bufs)?);
+                        let (l, r) = (rop(&model, lhs)?, rop(&model, rhs)?);
                         let kind = match (kind(&model, &l), kind(&model, &r)) {
                             (Kind::Num, Kind::Num) => Kind::Num,
                             (Kind::Str, Kind::Str) => Kind::Str,
                             (Kind::Bool, Kind::Bool) => Kind::Bool,
                             _ => {
-                                return Err(LoadError(format!(
+                                return Err(LoadError::new(format!(
                                     "variable {i} compares values of different kinds"
                                 )));
                             }
                         };
                         if kind != Kind::Num && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
-                            return Err(LoadError(format!(
+                            return Err(LoadError::new(format!(
                                 "variable {i} orders values that are not numbers"
                             )));
                         }
                         RPred::Cmp(kind, *op, l, r)
                     }
                     Pred::In { lhs, values } => {
-                        let l = rop(&model, lhs, &mut bufs)?;
+                        let l = rop(&model, lhs)?;
                         let mut vs = Vec::with_capacity(values.len());
                         for v in values {
                             vs.push(match v {
@@ -298,7 +329,7 @@ impl Program {
                                 Operand::Num(n) => Scalar::Num(*n),
                                 Operand::Bool(b) => Scalar::Bool(*b),
                                 _ => {
-                                    return Err(LoadError(format!(
+                                    return Err(LoadError::new(format!(
                                         "variable {i} tests membership in a non-constant"
                                     )));
                                 }
@@ -306,21 +337,21 @@ impl Program {
                         }
                         RPred::In(l, vs)
                     }
-                    Pred::Contains { hay, needle } => RPred::Contains(
-                        rop(&model, hay, &mut bufs)?,
-                        rop(&model, needle, &mut bufs)?,
-                    ),
-                    Pred::StartsWith { lhs, rhs } => RPred::StartsWith(
-                        rop(&model, lhs, &mut bufs)?,
-                        rop(&model, rhs, &mut bufs)?,
-                    ),
+                    Pred::Contains { hay, needle } => {
+                        RPred::Contains(rop(&model, hay)?, rop(&model, needle)?)
+                    }
+                    Pred::StartsWith { lhs, rhs } => {
+                        RPred::StartsWith(rop(&model, lhs)?, rop(&model, rhs)?)
+                    }
                     Pred::EndsWith { lhs, rhs } => {
-                        RPred::EndsWith(rop(&model, lhs, &mut bufs)?, rop(&model, rhs, &mut bufs)?)
+                        RPred::EndsWith(rop(&model, lhs)?, rop(&model, rhs)?)
                     }
                     Pred::Regex { lhs, regex, .. } => {
-                        let re = crate::check::pattern::build_regex(regex)
-                            .map_err(|e| LoadError(format!("variable {i}: regex refused: {e}")))?;
-                        RPred::Regex(rop(&model, lhs, &mut bufs)?, re)
+                        let re = regexes.compile(regex).map_err(|e| LoadError {
+                            message: format!("variable {i}: regex refused: {e}"),
+                            regex: u32::try_from(i).ok().map(|i| (i, e)),
+                        })?;
+                        RPred::Regex(rop(&model, lhs)?, re)
                     }
                 }),
             };
@@ -446,10 +477,18 @@ impl Program {
             leaves,
             slot_names,
             slot_rank,
-            bufs: bufs * 2,
+            // Two buffers for each side of a comparison (see `eval_str`).
+            bufs: 4,
             digest,
             model,
         })
+    }
+
+    /// Bytes of scratch space a stream's state holds for decisions (string buffers and the
+    /// stack of walks), for the checks of the `decode` fuzz target.
+    pub fn scratch_bytes(st: &State) -> usize {
+        st.bufs.iter().map(String::capacity).sum::<usize>()
+            + st.pending.capacity() * std::mem::size_of::<Target>()
     }
 
     /// Fresh state for a new stream, with the default [`StreamLimits`].
@@ -972,7 +1011,7 @@ impl Program {
     fn test(&self, var: u32, ev: &Event, st: &mut State, bufs: &mut [String], now: i64) -> K3 {
         match self.vars.get(var as usize) {
             Some(RVar::Has { slot }) => k3(!matches!(ev.val(*slot), Val::Absent)),
-            Some(RVar::Bool { op }) => match self.eval_bool(op, ev, st, now) {
+            Some(RVar::Bool { op }) => match self.eval_bool(op, ev, st, bufs, now) {
                 Some(b) => k3(b),
                 None => K3::U,
             },
@@ -1019,8 +1058,8 @@ impl Program {
                 }
                 Kind::Bool => {
                     let (Some(a), Some(b)) = (
-                        self.eval_bool(l, ev, st, now),
-                        self.eval_bool(r, ev, st, now),
+                        self.eval_bool(l, ev, st, ba, now),
+                        self.eval_bool(r, ev, st, bb, now),
                     ) else {
                         return K3::U;
                     };
@@ -1061,6 +1100,12 @@ impl Program {
                             None => K3::U,
                         }
                     }
+                    ROp::Func(f, _) if is_list(*f) => match (self.eval_list(hay, ev, ba), n) {
+                        (Some(list), SRef::Str(t)) => {
+                            k3(crate::builtins::list_items(list).any(|i| i == t))
+                        }
+                        _ => K3::U,
+                    },
                     _ => match (self.eval_str(hay, ev, ba), n) {
                         (Some(s), SRef::Str(t)) => k3(s.contains(t)),
                         _ => K3::U,
@@ -1085,29 +1130,111 @@ impl Program {
         }
     }
 
+    /// A function chain's value. Functions apply from the innermost out, each reading the
+    /// buffer the one before wrote and writing the other: two buffers whatever the nesting, so
+    /// a decision holds at most two copies of a value per operand. Every function but the
+    /// outermost must give a string; the outermost may give any kind ([`Written`]).
+    fn eval_chain<'a>(
+        &'a self,
+        op: &'a ROp,
+        ev: &'a Event,
+        bufs: &'a mut [String],
+    ) -> Option<(Written, &'a str)> {
+        let mut base = op;
+        let mut depth = 0usize;
+        while let ROp::Func(f, arg) = base {
+            if *f == Func::Len {
+                return None;
+            }
+            depth += 1;
+            base = arg;
+        }
+        let value: &'a str = match base {
+            ROp::Slot(slot, Ty::String) => ev.str_of(ev.val(*slot))?,
+            ROp::Str(s) => s,
+            _ => return None,
+        };
+        if depth == 0 {
+            return Some((Written::Str, value));
+        }
+        let [a, b, ..] = bufs else {
+            return None;
+        };
+        let (mut out, mut last) = (a, b);
+        let mut written = Written::Str;
+        for k in 0..depth {
+            if written != Written::Str {
+                // Only the outermost function may give something other than a string.
+                return None;
+            }
+            // The k-th function from the inside is `depth - 1 - k` steps below the top.
+            let mut at = op;
+            for _ in 0..depth - 1 - k {
+                if let ROp::Func(_, arg) = at {
+                    at = arg;
+                }
+            }
+            let ROp::Func(f, _) = at else {
+                return None;
+            };
+            let input: &str = if k == 0 { value } else { last.as_str() };
+            written = match f {
+                Func::Lower => {
+                    crate::builtins::lower_into(input, out);
+                    Written::Str
+                }
+                Func::Upper => {
+                    crate::builtins::upper_into(input, out);
+                    Written::Str
+                }
+                Func::NormPath => {
+                    crate::builtins::norm_path_into(input, out);
+                    Written::Str
+                }
+                Func::UrlHost => {
+                    crate::builtins::url_host_into(input, out);
+                    Written::Str
+                }
+                Func::Len => return None,
+                _ => crate::builtins::apply_into(*f, input, out)?,
+            };
+            std::mem::swap(&mut out, &mut last);
+        }
+        Some((written, last.as_str()))
+    }
+
+    /// A string value (see [`Program::eval_chain`]).
     fn eval_str<'a>(
         &'a self,
         op: &'a ROp,
         ev: &'a Event,
         bufs: &'a mut [String],
     ) -> Option<&'a str> {
-        match op {
-            ROp::Slot(slot, Ty::String) => ev.str_of(ev.val(*slot)),
-            ROp::Str(s) => Some(s),
-            ROp::Func(f, arg) if *f != Func::Len => {
-                let (out, rest) = bufs.split_first_mut()?;
-                let inner = self.eval_str(arg, ev, rest)?;
-                match f {
-                    Func::Lower => crate::builtins::lower_into(inner, out),
-                    Func::Upper => crate::builtins::upper_into(inner, out),
-                    Func::NormPath => crate::builtins::norm_path_into(inner, out),
-                    Func::UrlHost => crate::builtins::url_host_into(inner, out),
-                    Func::Len => return None,
-                }
-                Some(out.as_str())
-            }
+        match self.eval_chain(op, ev, bufs)? {
+            (Written::Str, s) => Some(s),
             _ => None,
         }
+    }
+
+    /// A list-valued function's items, as [`crate::builtins::apply_into`] writes them.
+    fn eval_list<'a>(
+        &'a self,
+        op: &'a ROp,
+        ev: &'a Event,
+        bufs: &'a mut [String],
+    ) -> Option<&'a str> {
+        match op {
+            ROp::Func(f, _) if is_list(*f) => match self.eval_chain(op, ev, bufs)? {
+                (Written::List, s) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The number or boolean a function of a string gives.
+    fn eval_func_scalar(&self, op: &ROp, ev: &Event, bufs: &mut [String]) -> Option<Written> {
+        self.eval_chain(op, ev, bufs).map(|(w, _)| w)
     }
 
     fn eval_num(
@@ -1125,6 +1252,9 @@ impl Program {
             },
             ROp::Num(n) => Some(*n),
             ROp::Func(Func::Len, arg) => match &**arg {
+                ROp::Func(f, _) if is_list(*f) => self
+                    .eval_list(arg, ev, bufs)
+                    .map(|l| crate::builtins::list_items(l).count() as f64),
                 ROp::Slot(slot, ty) => {
                     if !typed(ev, *slot, *ty) {
                         return None;
@@ -1139,6 +1269,12 @@ impl Program {
                     .eval_str(other, ev, bufs)
                     .map(|s| crate::builtins::str_len(s) as f64),
             },
+            ROp::Func(f, _) if f.result() == Ty::Number => {
+                match self.eval_func_scalar(op, ev, bufs)? {
+                    Written::Num(n) => Some(n),
+                    _ => None,
+                }
+            }
             // A range is no single number: a threshold on it is unknown.
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
                 TrackerValue::Num { lo, hi } if lo == hi => Some(lo),
@@ -1166,13 +1302,26 @@ impl Program {
         }
     }
 
-    fn eval_bool(&self, op: &ROp, ev: &Event, st: &mut State, now: i64) -> Option<bool> {
+    fn eval_bool(
+        &self,
+        op: &ROp,
+        ev: &Event,
+        st: &mut State,
+        bufs: &mut [String],
+        now: i64,
+    ) -> Option<bool> {
         match op {
             ROp::Slot(slot, Ty::Bool) => match ev.val(*slot) {
                 Val::Bool(b) => Some(b),
                 _ => None,
             },
             ROp::Bool(b) => Some(*b),
+            ROp::Func(f, _) if f.result() == Ty::Bool => {
+                match self.eval_func_scalar(op, ev, bufs)? {
+                    Written::Bool(b) => Some(b),
+                    _ => None,
+                }
+            }
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
                 TrackerValue::Bool(b) => b,
                 _ => None,
@@ -1205,8 +1354,12 @@ impl Program {
             ROp::Str(s) => Some(SRef::Str(s)),
             ROp::Num(n) => Some(SRef::Num(*n)),
             ROp::Bool(b) => Some(SRef::Bool(*b)),
-            ROp::Func(Func::Len, _) => self.eval_num(op, ev, st, bufs, now).map(SRef::Num),
-            ROp::Func(..) => self.eval_str(op, ev, bufs).map(SRef::Str),
+            ROp::Func(f, _) => match f.result() {
+                Ty::Number => self.eval_num(op, ev, st, bufs, now).map(SRef::Num),
+                Ty::Bool => self.eval_bool(op, ev, st, bufs, now).map(SRef::Bool),
+                Ty::String => self.eval_str(op, ev, bufs).map(SRef::Str),
+                _ => None,
+            },
             ROp::Tracker(t) => match self.tracker(*t, ev, st, now)? {
                 TrackerValue::Num { lo, hi } if lo == hi => Some(SRef::Num(lo)),
                 TrackerValue::Bool(Some(b)) => Some(SRef::Bool(b)),
@@ -1246,6 +1399,20 @@ impl Program {
     /// Every matched rule of a decision: true, or unknown for deny / escalate / warn.
     pub fn matched<'a>(&'a self, out: &'a Outcome) -> &'a [u32] {
         self.single(out).map_or(&out.merged.matched, |s| &s.matched)
+    }
+
+    /// The attributes rule `rule` reads from `ev` that are absent or of another type than it
+    /// needs: what made its condition unknown (for a rule in [`Program::unknown_rules`]).
+    /// Written to `out`, in the rule's reference order, each once.
+    pub fn unknown_refs(&self, rule: u32, ev: &Event, out: &mut Vec<u32>) {
+        out.clear();
+        if let Some(r) = self.model.rules.get(rule as usize) {
+            for &(slot, ty) in &r.refs {
+                if !typed(ev, slot, ty) && !out.contains(&slot) {
+                    out.push(slot);
+                }
+            }
+        }
     }
 
     /// The rules whose condition was unknown.
@@ -1375,26 +1542,20 @@ fn rank(v: Verdict) -> u8 {
     }
 }
 
-fn rop(model: &Model, o: &Operand, bufs: &mut usize) -> Result<ROp, LoadError> {
-    fn go(model: &Model, o: &Operand, depth: usize, bufs: &mut usize) -> Result<ROp, LoadError> {
-        *bufs = (*bufs).max(depth + 1);
-        Ok(match o {
-            Operand::Slot { slot, ty } => ROp::Slot(*slot, *ty),
-            Operand::Str(s) => ROp::Str(s.as_str().into()),
-            Operand::Num(n) => ROp::Num(*n),
-            Operand::Bool(b) => ROp::Bool(*b),
-            Operand::Func { func, arg } => {
-                ROp::Func(*func, Box::new(go(model, arg, depth + 1, bufs)?))
+fn rop(model: &Model, o: &Operand) -> Result<ROp, LoadError> {
+    Ok(match o {
+        Operand::Slot { slot, ty } => ROp::Slot(*slot, *ty),
+        Operand::Str(s) => ROp::Str(s.as_str().into()),
+        Operand::Num(n) => ROp::Num(*n),
+        Operand::Bool(b) => ROp::Bool(*b),
+        Operand::Func { func, arg } => ROp::Func(*func, Box::new(rop(model, arg)?)),
+        Operand::Tracker(t) => {
+            if model.trackers.get(*t as usize).is_none() {
+                return Err(LoadError::new(format!("tracker {t} does not exist")));
             }
-            Operand::Tracker(t) => {
-                if model.trackers.get(*t as usize).is_none() {
-                    return Err(LoadError(format!("tracker {t} does not exist")));
-                }
-                ROp::Tracker(*t)
-            }
-        })
-    }
-    go(model, o, 0, bufs)
+            ROp::Tracker(*t)
+        }
+    })
 }
 
 fn kind(model: &Model, op: &ROp) -> Kind {
@@ -1404,13 +1565,22 @@ fn kind(model: &Model, op: &ROp) -> Kind {
         ROp::Slot(_, Ty::Bool) | ROp::Bool(_) => Kind::Bool,
         ROp::Slot(_, Ty::Scalar) => Kind::Scalar,
         ROp::Slot(..) => Kind::Other,
-        ROp::Func(Func::Len, _) => Kind::Num,
-        ROp::Func(..) => Kind::Str,
+        ROp::Func(f, _) => match f.result() {
+            Ty::Number => Kind::Num,
+            Ty::Bool => Kind::Bool,
+            Ty::String => Kind::Str,
+            _ => Kind::Other,
+        },
         ROp::Tracker(t) => match model.trackers.get(*t as usize).map(|t| t.kind) {
             Some(StatefulKind::Seen) => Kind::Bool,
             _ => Kind::Num,
         },
     }
+}
+
+/// Whether a function gives a list.
+fn is_list(f: Func) -> bool {
+    matches!(f.result(), Ty::List(_))
 }
 
 /// Whether the slot's value has type `ty` (else it is unknown there).

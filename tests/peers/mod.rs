@@ -1,7 +1,9 @@
-//! Python test peers: other projects' own implementations (see `tests/peers/README.md`).
+//! Test peers: other projects' own implementations (see `tests/peers/README.md`).
 //!
 //! `python()` returns the interpreter of a virtual environment under `target/` holding the
-//! packages pinned in `tests/peers/requirements.txt`, creating it on first use. Include with
+//! packages pinned in `tests/peers/requirements.txt`, creating it on first use. `node_dir()`
+//! returns a directory under `target/` where the JavaScript packages locked in
+//! `tests/peers/js/` are installed (`npm ci`) on first use. Include with
 //! `#[path = "peers/mod.rs"] mod peers;` from a test file.
 #![allow(
     dead_code,
@@ -131,4 +133,71 @@ fn setup() -> Result<PathBuf, String> {
     }
     fs::write(&stamp_file, &stamp).map_err(|e| format!("writing the stamp: {e}"))?;
     Ok(py)
+}
+
+fn js_files() -> (PathBuf, PathBuf) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/js");
+    (dir.join("package.json"), dir.join("package-lock.json"))
+}
+
+/// A directory with the JavaScript peers (`tests/peers/js/package-lock.json`) installed in its
+/// `node_modules`: copy a script there and run it with `node` so that its imports resolve.
+/// Panics with the reason when Node or the packages cannot be had: a peer test fails rather
+/// than skip.
+pub fn node_dir() -> PathBuf {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match DIR.get_or_init(setup_node) {
+        Ok(p) => p.clone(),
+        Err(e) => panic!(
+            "the JavaScript test peers (tests/peers/js) could not be installed: {e}\n\
+             set GOVERN_PEERS=skip to skip peer tests explicitly"
+        ),
+    }
+}
+
+fn setup_node() -> Result<PathBuf, String> {
+    let (manifest, lock_file) = js_files();
+    let mut pins = fs::read(&manifest).map_err(|e| format!("reading package.json: {e}"))?;
+    pins.extend(fs::read(&lock_file).map_err(|e| format!("reading package-lock.json: {e}"))?);
+    let stamp = stamp_of(&pins);
+    let dir = self::dir().join("node");
+    fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let lock =
+        File::create(self::dir().join("node.lock")).map_err(|e| format!("lock file: {e}"))?;
+    lock.lock().map_err(|e| format!("locking: {e}"))?;
+    let stamp_file = dir.join("stamp");
+    if dir.join("node_modules").exists()
+        && fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str())
+    {
+        return Ok(dir);
+    }
+    let version = Command::new("node")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("running `node --version`: {e} (install Node.js 18 or later)"))?;
+    if !version.status.success() {
+        return Err(format!("`node --version` failed ({})", version.status));
+    }
+    let _ = fs::remove_dir_all(dir.join("node_modules"));
+    let _ = fs::remove_file(&stamp_file);
+    fs::copy(&manifest, dir.join("package.json")).map_err(|e| format!("copying: {e}"))?;
+    fs::copy(&lock_file, dir.join("package-lock.json")).map_err(|e| format!("copying: {e}"))?;
+    eprintln!(
+        "installing the JavaScript test peers into {} (once)",
+        dir.display()
+    );
+    let out = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+        .current_dir(&dir)
+        .output()
+        .map_err(|e| format!("running `npm ci`: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "npm ci failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    fs::write(&stamp_file, &stamp).map_err(|e| format!("writing the stamp: {e}"))?;
+    Ok(dir)
 }

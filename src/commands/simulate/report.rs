@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::bytecode::model::Verdict;
-use crate::stream::engine::{Comparison, Report, Row};
+use crate::stream::engine::{Comparison, Report, Row, Unknowns};
 
 /// Rows shown per table in the text report (the JSON report lists all).
 pub const SHOWN_ROWS: usize = 15;
@@ -235,6 +235,88 @@ fn comparison(out: &mut String, title: &str, c: &Comparison, fancy: bool) {
     more(out, SHOWN_FLIPS.min(c.flips.len()), c.flips.len());
 }
 
+fn unknowns(out: &mut String, u: &Unknowns, events: u64, fancy: bool) {
+    let _ = writeln!(out, "\nunknown attributes");
+    if u.decisions == 0 && u.rules.is_empty() {
+        let _ = writeln!(
+            out,
+            "  none: every rule found the attributes it reads, of the types it needs"
+        );
+        return;
+    }
+    let decided = u.decided.total();
+    let by_verdict: Vec<String> = [Verdict::Deny, Verdict::Escalate, Verdict::Allow]
+        .into_iter()
+        .filter(|v| u.decided.get(*v) > 0)
+        .map(|v| format!("{} {}", thousands(u.decided.get(v)), v.as_str()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  {} of {} decisions ({}) had unknown attributes; they decided {} ({}){}",
+        thousands(u.decisions),
+        thousands(events),
+        pct(u.decisions, events),
+        thousands(decided),
+        pct(decided, events),
+        if by_verdict.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", by_verdict.join(", "))
+        }
+    );
+    let mut t = Table::new(&[
+        ("attribute", false),
+        ("unknown in", true),
+        ("absent", true),
+        ("wrong type", true),
+        ("decided", true),
+    ]);
+    for a in u.attributes.iter().take(SHOWN_ROWS) {
+        t.row(vec![
+            a.attribute.clone(),
+            thousands(a.decisions),
+            thousands(a.absent),
+            thousands(a.mistyped),
+            thousands(a.decided),
+        ]);
+    }
+    t.render(fancy, out);
+    more(out, SHOWN_ROWS.min(u.attributes.len()), u.attributes.len());
+    for a in u.attributes.iter().take(SHOWN_ROWS) {
+        if a.present == 0 && a.decided > 0 {
+            let name = crate::source::printable(&a.attribute);
+            let _ = writeln!(
+                out,
+                "  `{name}` is never set: no event has it (check how the traces are made, or what the rules read)",
+            );
+        }
+    }
+    let _ = writeln!(out, "  by rule:");
+    let mut t = Table::new(&[
+        ("rule", false),
+        ("effect", false),
+        ("unknown in", true),
+        ("decided", true),
+        ("attributes", false),
+    ]);
+    for r in u.rules.iter().take(SHOWN_ROWS) {
+        let attrs: Vec<String> = r
+            .attributes
+            .iter()
+            .map(|a| format!("{} ({})", a.attribute, thousands(a.decisions)))
+            .collect();
+        t.row(vec![
+            r.rule.clone(),
+            r.effect.clone(),
+            thousands(r.decisions),
+            thousands(r.decided),
+            attrs.join(", "),
+        ]);
+    }
+    t.render(fancy, out);
+    more(out, SHOWN_ROWS.min(u.rules.len()), u.rules.len());
+}
+
 /// The text report.
 pub fn text(
     r: &Report,
@@ -302,6 +384,23 @@ pub fn text(
         for (kind, n) in kinds {
             let _ = writeln!(out, "    {:>7}  {kind}", thousands(*n));
         }
+    }
+    if r.truncated_args.events > 0 {
+        let t = &r.truncated_args;
+        let _ = writeln!(
+            out,
+            "  {} {} tool arguments cut short by the exporter's attribute length limit, decided with `args` unknown:",
+            thousands(t.events),
+            if t.events == 1 {
+                "event had"
+            } else {
+                "events had"
+            },
+        );
+        for p in &t.examples {
+            let _ = writeln!(out, "    {}", crate::source::printable(&p.to_string()));
+        }
+        more(&mut out, t.examples.len(), t.events as usize);
     }
     if r.untimed > 0 {
         let _ = writeln!(
@@ -375,6 +474,7 @@ pub fn text(
         out,
         "  (an event that several rules decide counts under each)"
     );
+    unknowns(&mut out, &r.unknown, r.events, fancy);
     match &r.recorded {
         Some(c) => comparison(&mut out, "against recorded decisions", c, fancy),
         None => {

@@ -6,7 +6,10 @@
 //!
 //! **Example.**
 //! ```gov
-//! rule no_secrets: deny when tool == "file_read" and args.path in secret_paths
+//! set secret_paths = ["/etc/shadow", "/etc/passwd"]
+//! policy files {
+//!   rule no_secrets: deny when tool == "file_read" and args.path in secret_paths
+//! }
 //! ```
 //!
 //! **Fix.** Add `because "…"` saying what is refused and why, in words the agent's user

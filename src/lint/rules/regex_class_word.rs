@@ -39,8 +39,17 @@ pub(crate) fn word_like(body: &str) -> bool {
     let mut i = 0;
     while let Some(&c) = chars.get(i) {
         if c == '\\' {
-            // An escape such as \d or \. stands for itself here.
-            i += 2;
+            // An escape such as \d or \. stands for itself here; so does a character written by
+            // its code, `\x22` or `\x{22}`.
+            i += match (chars.get(i + 1), chars.get(i + 2)) {
+                (Some('x'), Some('{')) => chars
+                    .iter()
+                    .skip(i)
+                    .position(|&c| c == '}')
+                    .map_or(2, |p| p + 1),
+                (Some('x'), _) => 4,
+                _ => 2,
+            };
             continue;
         }
         if chars.get(i + 1) == Some(&'-')

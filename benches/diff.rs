@@ -1,0 +1,124 @@
+//! `govern diff` on a generated 1,000-rule bundle and on the policy library, each against a
+//! version with one rule changed, and the 1,000-rule bundle against a version with many
+//! changes.
+//!
+//! Run: `cargo bench --bench diff -- --warm-up-time 1 --measurement-time 5`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use govern::diag::SourceFile;
+use govern::diff::{Options, Side, Status, diff};
+
+mod common;
+use common::bundle_source;
+
+fn side(label: &str, files: Vec<SourceFile>) -> Side {
+    Side::from_sources(label, files).unwrap_or_else(|_| panic!("{label} compiles"))
+}
+
+/// Replaces exactly one occurrence of `from`.
+fn once(src: &str, from: &str, to: &str) -> String {
+    assert_eq!(src.matches(from).count(), 1, "{from}");
+    src.replacen(from, to, 1)
+}
+
+fn bench(c: &mut Criterion) {
+    let opts = Options::default();
+    let mut g = c.benchmark_group("diff");
+    g.sample_size(10);
+
+    // 1,003 rules; one deny bound raised (requests in between are now escalated).
+    let src = bundle_source(100);
+    let widened = once(
+        &src,
+        "rule huge: deny when action == \"tool_call\" and tool == \"t41\" and args.amount > 42000 because",
+        "rule huge: deny when action == \"tool_call\" and tool == \"t41\" and args.amount > 50000 because",
+    );
+    let old = side("old", vec![SourceFile::new("bench.gov", src.clone())]);
+    let new = side("new", vec![SourceFile::new("bench.gov", widened)]);
+    let r = diff(&old, &new, &opts);
+    let shown = govern::diff::output::human(&r, false);
+    assert!(r.complete() && !r.groups.is_empty(), "{shown}");
+    assert!(r.count(Status::Differs) > 0, "{shown}");
+    g.bench_function("1000_rules_one_rule_changed", |b| {
+        b.iter(|| diff(&old, &new, &opts))
+    });
+    // Compiling both sides as well, as the command does.
+    g.bench_function("1000_rules_one_rule_changed_with_compile", |b| {
+        b.iter(|| {
+            let o = side("old", vec![SourceFile::new("bench.gov", src.clone())]);
+            let n = side(
+                "new",
+                vec![SourceFile::new(
+                    "bench.gov",
+                    src.replacen("> 42000 ", "> 50000 ", 1),
+                )],
+            );
+            diff(&o, &n, &opts)
+        })
+    });
+    // The same bundle, proved equivalent to itself with every rule-level change looked for.
+    let all = Options {
+        all: true,
+        ..Options::default()
+    };
+    let same = side("same", vec![SourceFile::new("bench.gov", src.clone())]);
+    assert!(diff(&old, &same, &all).equivalent());
+    g.bench_function("1000_rules_equivalent", |b| {
+        b.iter(|| diff(&old, &same, &all))
+    });
+
+    // Many changes: the `action` guards dropped from all 100 policies (requests of other
+    // actions are now decided by the tool rules) and every escalation turned into a deny.
+    let many = src
+        .replace("action == \"tool_call\" and tool ==", "tool ==")
+        .replace("rule big: escalate when", "rule big: deny when");
+    let many = side("many", vec![SourceFile::new("bench.gov", many)]);
+    let r = diff(&old, &many, &opts);
+    assert!(
+        !r.groups.is_empty(),
+        "{}",
+        govern::diff::output::human(&r, false)
+    );
+    g.bench_function("1000_rules_many_changes", |b| {
+        b.iter(|| diff(&old, &many, &opts))
+    });
+
+    // The policy library against itself with one rule narrowed.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let lib = govern::source::load(&[root]).unwrap();
+    let changed: Vec<SourceFile> = lib
+        .iter()
+        .map(|f| {
+            if f.name.ends_with("asi02_tool_misuse.gov") {
+                SourceFile::new(
+                    f.name.clone(),
+                    once(
+                        &f.text,
+                        "tool in [\"db_query\", \"delete_records\"] and \"analyst\" in agent.roles",
+                        "tool in [\"db_query\"] and \"analyst\" in agent.roles",
+                    ),
+                )
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    let a = side("library", lib);
+    let b = side("changed", changed);
+    let r = diff(&a, &b, &opts);
+    let shown = govern::diff::output::human(&r, false);
+    assert!(r.complete() && !r.groups.is_empty(), "{shown}");
+    g.bench_function("library_one_rule_changed", |bch| {
+        bch.iter(|| diff(&a, &b, &opts))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

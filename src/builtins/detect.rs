@@ -1,0 +1,754 @@
+//! Detectors for well-known sensitive data: `secrets` (credentials by their published formats,
+//! plus keyword assignments with random-looking values), `pii` and `pii_count` (card numbers
+//! with the Luhn check, US social security numbers, IBANs with their check digits, UK national
+//! insurance numbers, e-mail addresses and phone numbers).
+//!
+//! Every pattern runs in linear time (the `regex` crate), each over the whole input once; the
+//! checks on a candidate (Luhn, mod 97, entropy) are linear in the candidate. Inputs longer
+//! than [`super::MAX_TEXT`] bytes are unknown. Precision is documented per kind in
+//! docs/language.md and pinned by the tests below.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::MAX_TEXT;
+
+/// A secret format: its kind and a pattern whose match (group 1 when there is one) is the
+/// secret.
+struct SecretRule {
+    kind: &'static str,
+    pattern: &'static str,
+    /// Minimum Shannon entropy (bits per character) of the matched secret, for patterns that
+    /// would otherwise match ordinary words.
+    entropy: f64,
+    /// The secret must mix letters with digits or symbols, as passwords do (`stored` is not one).
+    mixed: bool,
+}
+
+const SECRET_RULES: &[SecretRule] = &[
+    SecretRule {
+        kind: "aws_access_key_id",
+        pattern: r"\b((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16})\b",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "aws_secret_access_key",
+        pattern: r#"(?i)aws.{0,24}(?:secret|private).{0,16}?['"]?\s*[:=]\s*['"]?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+]|$)"#,
+        entropy: 3.5,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "github_token",
+        pattern: r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{60,90})\b",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "gitlab_token",
+        pattern: r"\b(glpat-[A-Za-z0-9_-]{20,})",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "slack_token",
+        pattern: r"\b(xox[abposr]-[A-Za-z0-9-]{10,})",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "slack_webhook",
+        pattern: r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/_-]{20,})",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "stripe_key",
+        pattern: r"\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,})",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "anthropic_key",
+        pattern: r"\b(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,})",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "openai_key",
+        pattern: r"\b(sk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_-]{40,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|sk-[A-Za-z0-9]{48})\b",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "google_api_key",
+        pattern: r"\b(AIza[0-9A-Za-z_-]{35})",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "private_key",
+        pattern: r"(-----BEGIN (?:RSA |DSA |EC |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----)",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "jwt",
+        pattern: r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "sendgrid_key",
+        pattern: r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "twilio_key",
+        pattern: r"\b(SK[0-9a-f]{32})\b",
+        entropy: 3.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "npm_token",
+        pattern: r"\b(npm_[A-Za-z0-9]{36})\b",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "pypi_token",
+        pattern: r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "huggingface_token",
+        pattern: r"\b(hf_[A-Za-z]{34})\b",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "azure_storage_key",
+        pattern: r"(?i)AccountKey\s*=\s*([A-Za-z0-9+/]{86}==)",
+        entropy: 0.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "url_credentials",
+        pattern: r"(?i)\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|ftp|sftp|smtps?|https?)://[^\s:/@]{1,64}:([^\s:/@]{3,128})@[A-Za-z0-9.-]+",
+        entropy: 1.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "bearer_token",
+        pattern: r"(?i)\bauthorization\s*[:=]\s*['\x22]?(?:bearer|token|basic)\s+([A-Za-z0-9._~+/=-]{16,})",
+        entropy: 3.0,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "generic_secret",
+        pattern: r#"(?i)(?:^|[^A-Za-z0-9])(?:api[_-]?key|apikey|api[_-]?secret|access[_-]?key(?:[_-]?id)?|secret[_-]?key|secret|client[_-]?secret|access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key|token|password|passwd|pwd|credentials?)['"]?\s*(?::|=|=>|:=)\s*['"`]?([A-Za-z0-9_\-./+=!@#$%^&*~]{8,128})"#,
+        entropy: 3.3,
+        mixed: false,
+    },
+    SecretRule {
+        kind: "generic_secret",
+        pattern: r#"(?i)\b(?:password|passwd|passphrase|passcode)\s+(?:is|was|will be)\s*:?\s*['"`]?([^\s'"`]{6,64})"#,
+        entropy: 2.5,
+        mixed: true,
+    },
+];
+
+/// Values that are placeholders or references, not secrets: `<your-key>`, `${API_KEY}`,
+/// `xxxx…`, `****`, `os.environ…`, or one of the passwords documentation uses.
+fn placeholder(v: &str) -> bool {
+    let l = v.to_ascii_lowercase();
+    const WORDS: [&str; 17] = [
+        "your",
+        "example",
+        "sample",
+        "placeholder",
+        "changeme",
+        "redacted",
+        "dummy",
+        "xxxx",
+        "****",
+        "...",
+        "<",
+        "${",
+        "{{",
+        "process.env",
+        "environ",
+        "getenv",
+        "secretref",
+    ];
+    const DOC_PASSWORDS: [&str; 9] = [
+        "password", "passwd", "pass", "secret", "admin", "root", "user", "test", "postgres",
+    ];
+    WORDS.iter().any(|w| l.contains(w))
+        || DOC_PASSWORDS.contains(&l.as_str())
+        || l.chars().all(|c| c == l.chars().next().unwrap_or(c))
+}
+
+/// Shannon entropy in bits per character.
+fn entropy(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    let mut n = 0u32;
+    for b in s.bytes() {
+        if let Some(c) = counts.get_mut(usize::from(b)) {
+            *c += 1;
+        }
+        n += 1;
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let n = f64::from(n);
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+static SECRET_REGEXES: LazyLock<Vec<Option<Regex>>> = LazyLock::new(|| {
+    SECRET_RULES
+        .iter()
+        .map(|r| Regex::new(r.pattern).ok())
+        .collect()
+});
+
+/// Every kind `secrets` can return, in order.
+pub fn secret_kinds() -> impl Iterator<Item = &'static str> {
+    SECRET_RULES.iter().map(|r| r.kind)
+}
+
+/// `secrets(s)`: the kinds of credentials found in `s`, each once, sorted. Unknown when `s`
+/// is longer than [`MAX_TEXT`] bytes (or, which cannot happen, a pattern failed to build).
+pub fn secrets(s: &str) -> Option<Vec<&'static str>> {
+    if s.len() > MAX_TEXT {
+        return None;
+    }
+    let mut found = BTreeSet::new();
+    for (rule, re) in SECRET_RULES.iter().zip(SECRET_REGEXES.iter()) {
+        let re = re.as_ref()?;
+        for c in re.captures_iter(s) {
+            let Some(m) = c.get(1).or_else(|| c.get(0)) else {
+                continue;
+            };
+            let v = m.as_str();
+            // Documentation's sample keys (`AKIAIOSFODNN7EXAMPLE`) are not secrets.
+            if v.to_ascii_lowercase().contains("example") {
+                continue;
+            }
+            if rule.entropy > 0.0 && (entropy(v) < rule.entropy || placeholder(v)) {
+                continue;
+            }
+            if rule.mixed
+                && !(v.chars().any(char::is_alphabetic)
+                    && v.chars()
+                        .any(|c| c.is_ascii_digit() || c.is_ascii_punctuation()))
+            {
+                continue;
+            }
+            found.insert(rule.kind);
+            break;
+        }
+    }
+    Some(found.into_iter().collect())
+}
+
+/// Card networks by issuer prefix and the lengths their numbers have.
+fn card_network_ok(digits: &[u8]) -> bool {
+    let n = digits.len();
+    let prefix = |k: usize| -> u32 {
+        digits
+            .iter()
+            .take(k)
+            .fold(0u32, |acc, d| acc * 10 + u32::from(*d))
+    };
+    let (p1, p2, p3, p4) = (prefix(1), prefix(2), prefix(3), prefix(4));
+    match p1 {
+        // Visa
+        4 => matches!(n, 13 | 16 | 19),
+        // Mastercard 51-55 and 2221-2720
+        5 => (51..=55).contains(&p2) && n == 16,
+        2 => (2221..=2720).contains(&p4) && n == 16,
+        // Amex 34/37, Diners 300-305/36/38/39, JCB 3528-3589
+        3 => match p2 {
+            34 | 37 => n == 15,
+            36 | 38 | 39 => (14..=19).contains(&n),
+            30 => (300..=305).contains(&p3) && (14..=19).contains(&n),
+            35 => (3528..=3589).contains(&p4) && (16..=19).contains(&n),
+            _ => false,
+        },
+        // Discover 6011/644-649/65, UnionPay 62, Maestro 6304/6759/6761-6763
+        6 => {
+            (p4 == 6011
+                || (644..=649).contains(&p3)
+                || p2 == 65
+                || p2 == 62
+                || p4 == 6304
+                || p4 == 6759
+                || (6761..=6763).contains(&p4))
+                && (16..=19).contains(&n)
+        }
+        _ => false,
+    }
+}
+
+/// The Luhn check (ISO/IEC 7812-1).
+pub fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(*d);
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    !digits.is_empty() && sum.is_multiple_of(10)
+}
+
+/// IBAN lengths by country (the SWIFT registry).
+const IBAN_LENGTHS: &[(&str, usize)] = &[
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BR", 29),
+    ("BY", 28),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IQ", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LC", 32),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NL", 18),
+    ("NO", 15),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("SA", 24),
+    ("SC", 31),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("ST", 25),
+    ("SV", 28),
+    ("TL", 23),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VA", 22),
+    ("VG", 24),
+    ("XK", 20),
+];
+
+/// An IBAN (without spaces, upper case) of the right length for its country whose check
+/// digits are right (ISO 13616, mod 97).
+fn iban_ok(iban: &str) -> bool {
+    let Some(country) = iban.get(..2) else {
+        return false;
+    };
+    if !IBAN_LENGTHS
+        .iter()
+        .any(|(c, n)| *c == country && *n == iban.len())
+    {
+        return false;
+    }
+    let (head, tail) = iban.split_at(4);
+    let mut rem: u32 = 0;
+    for c in tail.chars().chain(head.chars()) {
+        let v = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'A'..='Z' => c as u32 - 'A' as u32 + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+/// A US social security number that can be issued: area not 000, 666 or 900-999, group not
+/// 00, serial not 0000, and not one of the numbers published in advertising.
+fn ssn_ok(area: &str, group: &str, serial: &str) -> bool {
+    let a: u32 = area.parse().unwrap_or(0);
+    a != 0
+        && a != 666
+        && a < 900
+        && group != "00"
+        && serial != "0000"
+        && !matches!(
+            (area, group, serial),
+            ("078", "05", "1120") | ("219", "09", "9999") | ("123", "45", "6789")
+        )
+}
+
+/// A UK national insurance number's prefix that can be issued.
+fn nino_ok(prefix: &str) -> bool {
+    !matches!(prefix, "BG" | "GB" | "NK" | "KN" | "TN" | "NT" | "ZZ")
+}
+
+/// PII patterns: each yields candidates that a check accepts or rejects.
+struct PiiRegexes {
+    card: Regex,
+    ssn: Regex,
+    ssn_labelled: Regex,
+    iban: Regex,
+    nino: Regex,
+    email: Regex,
+    phone: Regex,
+}
+
+static PII: LazyLock<Option<PiiRegexes>> = LazyLock::new(|| {
+    Some(PiiRegexes {
+        // 13-19 digits, in groups of 2-6 separated by one space or dash, not part of a longer
+        // number.
+        card: Regex::new(r"(?:^|[^0-9.,-])(\d{2,6}(?:[ .-]?\d{2,6}){1,5})(?:$|[^0-9.,-]|[.,](?:\s|$))").ok()?,
+        ssn: Regex::new(r"(?:^|[^0-9-])(\d{3})([- ])(\d{2})([- ])(\d{4})(?:$|[^0-9-])").ok()?,
+        ssn_labelled: Regex::new(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\b\D{0,20}(\d{3})(\d{2})(\d{4})(?:$|\D)").ok()?,
+        iban: Regex::new(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)\b").ok()?,
+        nino: Regex::new(r"\b([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b").ok()?,
+        email: Regex::new(r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b").ok()?,
+        phone: Regex::new(r"(?:^|[^0-9+])(\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}|\(\d{3}\)\s?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?:$|[^0-9])").ok()?,
+    })
+});
+
+/// Every kind `pii` can return.
+pub const PII_KINDS: [&str; 6] = ["card_number", "email", "iban", "phone", "uk_nino", "us_ssn"];
+
+/// Finds PII in `s`, calling `found(kind)` once per finding.
+fn scan_pii(s: &str, found: &mut dyn FnMut(&'static str)) -> Option<()> {
+    if s.len() > MAX_TEXT {
+        return None;
+    }
+    let re = PII.as_ref()?;
+    let mut digits = Vec::with_capacity(19);
+    for c in re.card.captures_iter(s) {
+        let Some(m) = c.get(1) else { continue };
+        digits.clear();
+        digits.extend(
+            m.as_str()
+                .bytes()
+                .filter(u8::is_ascii_digit)
+                .map(|b| b - b'0'),
+        );
+        // Separators, when present, are all of one kind.
+        let seps: BTreeSet<u8> = m.as_str().bytes().filter(|b| !b.is_ascii_digit()).collect();
+        if (13..=19).contains(&digits.len())
+            && seps.len() <= 1
+            && card_network_ok(&digits)
+            && luhn(&digits)
+        {
+            found("card_number");
+        }
+    }
+    for c in re.ssn.captures_iter(s) {
+        if let (Some(a), Some(s1), Some(g), Some(s2), Some(n)) =
+            (c.get(1), c.get(2), c.get(3), c.get(4), c.get(5))
+            && s1.as_str() == s2.as_str()
+            && ssn_ok(a.as_str(), g.as_str(), n.as_str())
+        {
+            found("us_ssn");
+        }
+    }
+    for c in re.ssn_labelled.captures_iter(s) {
+        if let (Some(a), Some(g), Some(n)) = (c.get(1), c.get(2), c.get(3))
+            && ssn_ok(a.as_str(), g.as_str(), n.as_str())
+        {
+            found("us_ssn");
+        }
+    }
+    for c in re.iban.captures_iter(s) {
+        if let Some(m) = c.get(1) {
+            let compact: String = m.as_str().chars().filter(|c| *c != ' ').collect();
+            if iban_ok(&compact) {
+                found("iban");
+            }
+        }
+    }
+    for c in re.nino.captures_iter(s) {
+        if c.get(1).is_some_and(|p| nino_ok(p.as_str())) {
+            found("uk_nino");
+        }
+    }
+    for _ in re.email.find_iter(s) {
+        found("email");
+    }
+    for c in re.phone.captures_iter(s) {
+        if c.get(1).is_some() {
+            found("phone");
+        }
+    }
+    Some(())
+}
+
+/// `pii(s)`: the kinds of personal data found in `s`, each once, sorted.
+pub fn pii(s: &str) -> Option<Vec<&'static str>> {
+    let mut kinds = BTreeSet::new();
+    scan_pii(s, &mut |k| {
+        kinds.insert(k);
+    })?;
+    Some(kinds.into_iter().collect())
+}
+
+/// `pii_count(s)`: how many pieces of personal data `s` holds, all kinds together (a bulk
+/// dump of customer rows counts every e-mail, phone number, card and id in it).
+pub fn pii_count(s: &str) -> Option<usize> {
+    let mut n = 0usize;
+    scan_pii(s, &mut |_| n += 1)?;
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pattern_builds() {
+        assert!(SECRET_REGEXES.iter().all(Option::is_some));
+        assert!(PII.is_some());
+    }
+
+    #[test]
+    fn secret_formats() {
+        let cases: &[(&str, &[&str])] = &[
+            ("key AKIAZ7QYXW3V2U4T6S5R in config", &["aws_access_key_id"]),
+            (
+                "aws_secret_access_key = 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",
+                &["aws_secret_access_key", "generic_secret"],
+            ),
+            (
+                "token ghp_16C7e42F292c6912E7710c838347Ae178B4a here",
+                &["github_token"],
+            ),
+            ("glpat-xxyyzz1234567890abcdEF", &["gitlab_token"]),
+            (
+                "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+                &["slack_token"],
+            ),
+            ("sk_live_4eC39HqLyjWDarjtT1zdp7dc0000", &["stripe_key"]),
+            (
+                "OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk",
+                &["generic_secret", "openai_key"],
+            ),
+            (
+                "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",
+                &["google_api_key"],
+            ),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=",
+                &["private_key"],
+            ),
+            (
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+                &["jwt"],
+            ),
+            (
+                "postgres://admin:S3cr3tPassw0rd@db.internal:5432/app",
+                &["url_credentials"],
+            ),
+            (
+                "Authorization: Bearer abcDEF123456ghiJKL789mno",
+                &["bearer_token"],
+            ),
+            (
+                "api_key: 9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                &["generic_secret"],
+            ),
+            ("\"password\": \"Tr0ub4dor&3xK9!\"", &["generic_secret"]),
+            ("the wifi password is Summer2024!", &["generic_secret"]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(secrets(text).as_deref(), Some(*want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_has_no_secrets() {
+        for text in [
+            "set api_key: <your-api-key> in the config",
+            "password: ${DB_PASSWORD}",
+            "token: xxxxxxxxxxxxxxxx",
+            "the max_tokens=4096 setting and token_count: 1200",
+            "Use the password field to log in; passwords must have 12 characters.",
+            "the password is stored in the vault and rotated monthly",
+            "secret: hello world",
+            "api_key = os.environ['API_KEY']",
+            "commit e3b0c44298fc1c149afbf4c8996fb92427ae41e4 fixed the key rotation",
+            "see https://example.com:8080/docs for details",
+            "the AKIA prefix marks AWS access keys",
+            "AWS documents AKIAIOSFODNN7EXAMPLE as a sample key id",
+            "DATABASE_URL=postgres://user:password@localhost:5432/app",
+            "token = os.environ.get('TOKEN')",
+            "",
+        ] {
+            assert_eq!(secrets(text).as_deref(), Some(&[][..]), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn generic_secret_precision_as_documented() {
+        // A low-entropy password is missed; a hash-like value under a key name is reported.
+        assert!(entropy("summer2024") < 3.0);
+        assert_eq!(secrets("password: summer2024").as_deref(), Some(&[][..]));
+        assert_eq!(
+            secrets("token: 7f3a9c2e1b4d5e6f8a0b").as_deref(),
+            Some(&["generic_secret"][..])
+        );
+    }
+
+    #[test]
+    fn card_numbers_pass_luhn_and_network() {
+        for n in [
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "5555555555554444",
+            "378282246310005",
+            "3782 822463 10005",
+            "6011111111111117",
+            "3530111333300000",
+            "2223003122003222",
+        ] {
+            assert_eq!(
+                pii(&format!("card: {n}.")).as_deref(),
+                Some(&["card_number"][..]),
+                "{n}"
+            );
+        }
+        for n in [
+            "4111 1111 1111 1112",                // Luhn fails
+            "1234567812345670",                   // passes Luhn, no network
+            "4111 1111-1111 1111",                // mixed separators
+            "order 41111111111111110000 shipped", // longer number
+            "2024-01-15",
+            "v4.111.111.111.1111",
+        ] {
+            assert!(!pii(n).unwrap_or_default().contains(&"card_number"), "{n}");
+        }
+    }
+
+    #[test]
+    fn national_ids() {
+        assert_eq!(pii("SSN 536-22-1987").as_deref(), Some(&["us_ssn"][..]));
+        assert_eq!(pii("ssn: 536221987").as_deref(), Some(&["us_ssn"][..]));
+        for bad in [
+            "000-12-3456",
+            "666-12-3456",
+            "900-12-3456",
+            "536-00-1987",
+            "536-22-0000",
+            "078-05-1120",
+            "536-22 1987",
+        ] {
+            assert!(!pii(bad).unwrap_or_default().contains(&"us_ssn"), "{bad}");
+        }
+        assert_eq!(
+            pii("NI number AB 12 34 56 C").as_deref(),
+            Some(&["uk_nino"][..])
+        );
+        assert!(
+            !pii("GB 12 34 56 C")
+                .unwrap_or_default()
+                .contains(&"uk_nino")
+        );
+        assert_eq!(
+            pii("IBAN DE89 3704 0044 0532 0130 00").as_deref(),
+            Some(&["iban"][..])
+        );
+        assert_eq!(
+            pii("GB82WEST12345698765432").as_deref(),
+            Some(&["iban"][..])
+        );
+        assert!(
+            !pii("DE89 3704 0044 0532 0130 01")
+                .unwrap_or_default()
+                .contains(&"iban")
+        );
+    }
+
+    #[test]
+    fn counts_add_up_over_a_dump() {
+        let mut rows = String::from("id,name,email,phone\n");
+        for i in 0..120 {
+            rows.push_str(&format!(
+                "{i},Customer {i},customer{i}@example.com,+1 415 555 {:04}\n",
+                1000 + i
+            ));
+        }
+        assert_eq!(pii_count(&rows), Some(240));
+        assert_eq!(pii(&rows).as_deref(), Some(&["email", "phone"][..]));
+        assert_eq!(
+            pii_count("no personal data here, version 1.2.3, 2024-05-01"),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn luhn_check() {
+        let d = |s: &str| s.bytes().map(|b| b - b'0').collect::<Vec<u8>>();
+        assert!(luhn(&d("79927398713")));
+        assert!(!luhn(&d("79927398710")));
+        assert!(!luhn(&[]));
+    }
+}

@@ -1,0 +1,372 @@
+//! Witnesses: an event for each region, decided by both bundles with the VM and, where the
+//! side has sources, the reference interpreter; a region is only shown as a change when the
+//! decisions confirm it.
+
+use serde_json::Value as Json;
+
+use crate::compile::analysis::{Branch, Step};
+use crate::decision::Decision;
+use crate::lint::witness::{build_event, synthesize_in};
+use crate::reference::Reference;
+use crate::vm::{Event, Outcome};
+
+use super::Side;
+use super::solve;
+use super::space::Space;
+
+/// How sure a region is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// A witness event confirms the change.
+    Differs,
+    /// The region depends on tests the diff cannot decide (regexes, globs, substrings,
+    /// functions, stream state) and no event was found that confirms it: it may or may not
+    /// contain requests that change.
+    MayDiffer,
+    /// The evaluators disagree with each other or with the diagram: a defect in govern, shown
+    /// so that it is not hidden.
+    Unconfirmed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Differs => "differs",
+            Status::MayDiffer => "may-differ",
+            Status::Unconfirmed => "unconfirmed",
+        }
+    }
+}
+
+/// What was found for one region.
+#[derive(Clone, Debug)]
+pub struct Proof {
+    pub status: Status,
+    /// The witness (or, for `MayDiffer`, the best event found: it satisfies the decidable
+    /// conditions of the region).
+    pub event: Option<Json>,
+    /// The decisions of the old and the new bundle on `event`.
+    pub decisions: Option<[Decision; 2]>,
+    pub note: Option<String>,
+}
+
+/// Decides events with both sides.
+pub struct Judge<'a> {
+    pub sides: [&'a Side; 2],
+}
+
+impl Judge<'_> {
+    /// One event on a fresh stream, decided by side `s`: by the VM, and checked against the
+    /// reference interpreter when the side has sources.
+    pub fn decide(&self, s: usize, event: &Json) -> Result<Decision, String> {
+        let side = self.sides.get(s).ok_or("no such side")?;
+        let p = &side.program;
+        let text = event.to_string();
+        let mut ev = Event::default();
+        p.read_event(&text, &mut ev).map_err(|e| e.to_string())?;
+        let mut state = p.new_state();
+        let mut out = Outcome::default();
+        p.eval(&ev, &mut state, &mut out);
+        let vm = p.decision(&out);
+        if let Some(bundle) = &side.bundle {
+            let mut r = Reference::new(bundle, p.digest.clone());
+            let oracle = r.eval(event);
+            if oracle != vm {
+                return Err(format!(
+                    "the VM and the reference interpreter disagree on {text}: {} vs {}",
+                    vm.to_json_line(),
+                    oracle.to_json_line()
+                ));
+            }
+        }
+        Ok(vm)
+    }
+
+    fn both(&self, event: &Json) -> Result<[Decision; 2], String> {
+        Ok([self.decide(0, event)?, self.decide(1, event)?])
+    }
+
+    /// A witness for the region `path`: an event on which `claim` holds of the two decisions.
+    pub fn prove(
+        &self,
+        space: &Space,
+        path: &[Step],
+        claim: &dyn Fn(&Decision, &Decision) -> bool,
+    ) -> Proof {
+        let ws = space.witness_space();
+        let all_exact = path.iter().all(|s| space.facts.is_exact(s.var));
+        let exact_event = solve::solve(&ws, &space.facts, path).and_then(|a| build_event(&ws, &a));
+        let mut tried: Vec<Json> = Vec::new();
+        if !all_exact && let Some(ev) = synthesize_in(&ws, path) {
+            tried.push(ev);
+        }
+        if let Some(ev) = &exact_event
+            && !tried.contains(ev)
+        {
+            tried.push(ev.clone());
+        }
+        if !all_exact
+            && tried.len() < 2
+            && let Some(start) = exact_event.clone()
+            && let Some(ev) = repair(&ws, &space.facts, path, start)
+            && !tried.contains(&ev)
+        {
+            tried.insert(0, ev);
+        }
+        let mut best: Option<(Json, [Decision; 2])> = None;
+        for ev in tried {
+            match self.both(&ev) {
+                Ok(ds) => {
+                    let [o, n] = &ds;
+                    if claim(o, n) {
+                        return Proof {
+                            status: Status::Differs,
+                            event: Some(ev),
+                            decisions: Some(ds),
+                            note: None,
+                        };
+                    }
+                    if best.is_none() {
+                        best = Some((ev, ds));
+                    }
+                }
+                Err(e) => {
+                    return Proof {
+                        status: Status::Unconfirmed,
+                        event: Some(ev),
+                        decisions: None,
+                        note: Some(e),
+                    };
+                }
+            }
+        }
+        let (event, decisions) = match best {
+            Some((e, d)) => (Some(e), Some(d)),
+            None => (exact_event, None),
+        };
+        if all_exact {
+            // The decidable fragment is decided exactly: an event that follows the path must
+            // show the change. If it does not, the diagram and the evaluators disagree.
+            return Proof {
+                status: Status::Unconfirmed,
+                event,
+                decisions,
+                note: Some(
+                    "the event that follows this region does not show the change: the decision \
+                     diagram and the evaluators disagree"
+                        .into(),
+                ),
+            };
+        }
+        Proof {
+            status: Status::MayDiffer,
+            event,
+            decisions,
+            note: None,
+        }
+    }
+}
+
+/// Strings worth trying for an attribute that tests of `path` read through regexes, globs,
+/// prefixes, suffixes, substrings, functions or constants: examples of each pattern made
+/// several ways, with something before or after, and pairs of them joined.
+fn string_candidates(
+    space: &crate::lint::witness::Space<'_>,
+    path: &[Step],
+    slot: u32,
+) -> Vec<String> {
+    use crate::bytecode::model::{Func, Operand, Pred, Var};
+    fn reads(o: &Operand, slot: u32) -> Option<Option<Func>> {
+        match o {
+            Operand::Slot { slot: s, .. } if *s == slot => Some(None),
+            Operand::Func { func, arg } => reads(arg, slot).map(|inner| inner.or(Some(*func))),
+            _ => None,
+        }
+    }
+    let wrap = |f: Option<Func>, s: String| match f {
+        Some(Func::UrlHost) => format!("https://{s}/"),
+        _ => s,
+    };
+    let mut base: Vec<String> = Vec::new();
+    let add = |v: &mut Vec<String>, s: String| {
+        if !v.contains(&s) {
+            v.push(s);
+        }
+    };
+    for st in path {
+        let Some(var) = space.vars.get(st.var as usize) else {
+            continue;
+        };
+        match var {
+            Var::Switch { operand, consts } => {
+                if let Some(f) = reads(operand, slot) {
+                    for c in consts {
+                        add(&mut base, wrap(f, c.clone()));
+                    }
+                }
+            }
+            Var::Thresh { operand } => {
+                if reads(operand, slot).is_some()
+                    && let Branch::Range { lo, hi } = &st.branch
+                    && let Some(n) = solve::pick_number(*lo, *hi)
+                    && (0.0..=4096.0).contains(&n)
+                    && n.fract() == 0.0
+                {
+                    add(&mut base, "a".repeat(n as usize));
+                }
+            }
+            Var::Pred(p) => match p {
+                Pred::Regex { lhs, regex, .. } => {
+                    if let Some(f) = reads(lhs, slot) {
+                        for ex in crate::lint::witness::regex_examples(regex) {
+                            for v in [
+                                ex.clone(),
+                                format!("a{ex}"),
+                                format!("{ex}a"),
+                                format!("/{ex}"),
+                                format!("a/{ex}"),
+                                format!("a.{ex}"),
+                                format!(" {ex} "),
+                            ] {
+                                add(&mut base, wrap(f, v));
+                            }
+                        }
+                    }
+                }
+                Pred::StartsWith {
+                    lhs,
+                    rhs: Operand::Str(c),
+                } => {
+                    if let Some(f) = reads(lhs, slot) {
+                        add(&mut base, wrap(f, c.clone()));
+                        add(&mut base, wrap(f, format!("{c}x")));
+                        add(&mut base, wrap(f, format!("x{c}")));
+                    }
+                }
+                Pred::EndsWith {
+                    lhs,
+                    rhs: Operand::Str(c),
+                } => {
+                    if let Some(f) = reads(lhs, slot) {
+                        add(&mut base, wrap(f, c.clone()));
+                        add(&mut base, wrap(f, format!("x{c}")));
+                        add(&mut base, wrap(f, format!("{c}x")));
+                    }
+                }
+                Pred::Contains {
+                    hay,
+                    needle: Operand::Str(c),
+                } => {
+                    if let Some(f) = reads(hay, slot) {
+                        add(&mut base, wrap(f, c.clone()));
+                        add(&mut base, wrap(f, format!("x{c}x")));
+                    }
+                }
+                Pred::Cmp { lhs, rhs, .. } => {
+                    for (a, b) in [(lhs, rhs), (rhs, lhs)] {
+                        if let (Some(f), Operand::Str(c)) = (reads(a, slot), b) {
+                            add(&mut base, wrap(f, c.clone()));
+                        }
+                    }
+                }
+                Pred::In { lhs, values } => {
+                    if let Some(f) = reads(lhs, slot) {
+                        for v in values {
+                            if let Operand::Str(c) = v {
+                                add(&mut base, wrap(f, c.clone()));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    let mut out = base.clone();
+    for a in base.iter().take(12) {
+        for b in base.iter().take(12) {
+            if a != b {
+                add(&mut out, format!("{a}{b}"));
+            }
+        }
+    }
+    for s in ["x", "", "zz"] {
+        add(&mut out, s.to_string());
+    }
+    out.truncate(120);
+    out
+}
+
+/// `event` with the attribute at `path` set to `value`.
+fn with_value(event: &Json, path: &[String], value: Json) -> Option<Json> {
+    let mut ev = event.clone();
+    let (last, parents) = path.split_last()?;
+    let mut cur = ev.as_object_mut()?;
+    for seg in parents {
+        let entry = cur
+            .entry(seg.clone())
+            .or_insert_with(|| Json::Object(serde_json::Map::new()));
+        if !entry.is_object() {
+            *entry = Json::Object(serde_json::Map::new());
+        }
+        cur = entry.as_object_mut()?;
+    }
+    cur.insert(last.clone(), value);
+    Some(ev)
+}
+
+/// Starting from `start`, changes one attribute at a time to the candidate that satisfies the
+/// most steps of `path`, until every step holds (the event is returned) or nothing helps.
+pub fn repair(
+    space: &crate::lint::witness::Space<'_>,
+    facts: &solve::Facts,
+    path: &[Step],
+    start: Json,
+) -> Option<Json> {
+    let mut checker = crate::lint::witness::Checker::new(space);
+    let mut score = |ev: &Json| -> usize { path.iter().filter(|s| checker.holds(s, ev)).count() };
+    let mut ev = start;
+    let mut best = score(&ev);
+    let mut check = crate::lint::witness::Checker::new(space);
+    for _ in 0..6 {
+        if best == path.len() {
+            return Some(ev);
+        }
+        let mut slots = std::collections::BTreeSet::new();
+        for st in path {
+            if check.holds(st, &ev) || facts.is_exact(st.var) {
+                continue;
+            }
+            if let Some(v) = space.vars.get(st.var as usize) {
+                crate::lint::witness::var_slots(space, v, &mut slots);
+            }
+        }
+        let mut improved: Option<(Json, usize)> = None;
+        for slot in slots {
+            let Some(p) = space.slots.get(slot as usize) else {
+                continue;
+            };
+            if p.first().is_some_and(|s| s == "time") {
+                continue;
+            }
+            for cand in string_candidates(space, path, slot) {
+                let Some(next) = with_value(&ev, p, Json::String(cand)) else {
+                    continue;
+                };
+                let s = score(&next);
+                if s > improved.as_ref().map_or(best, |(_, b)| *b) {
+                    improved = Some((next, s));
+                }
+            }
+        }
+        match improved {
+            Some((next, s)) => {
+                ev = next;
+                best = s;
+            }
+            None => return None,
+        }
+    }
+    (best == path.len()).then_some(ev)
+}

@@ -1,0 +1,1411 @@
+//! `govern diff`: every request whose decision a policy change flips, proved on the decision
+//! diagrams of the two versions.
+//!
+//! Both compiled bundles are imported into one joint variable space ([`space`]); each side's
+//! diagram, forks included, is folded into its *verdict function* (merging a fork's walks as
+//! the VM merges their leaves), and the product of the two verdict functions is the diagram
+//! `D` of every change of verdict. Its paths are regions ([`regions`]); a region is described
+//! in the language's terms ([`describe`]) and confirmed by a witness event that both bundles
+//! decide, with the VM and the reference interpreter ([`confirm`]). Within `D`, the folds are
+//! repeated with the determining rules in the leaves, which groups the regions by the rules
+//! that decide on each side. With `--all` (and for `--equivalent`), each rule whose condition,
+//! effect or message differs is compared where the verdict stays the same.
+//!
+//! Variables are independent in the diagram. On the decidable fragment (equality, sets,
+//! numeric ranges, `has`, types and unknowns of plain attributes) [`solve`] decides whether a
+//! region is satisfiable, so a region is either confirmed or proved empty. Regions that also
+//! test regexes, globs, substrings, functions or stream state are confirmed when example
+//! synthesis finds an event, and otherwise reported as *may differ*: nothing is called
+//! unchanged without proof. Stream state (`count`, `sum`, `seen`) is a free value of its type.
+//! Every stage runs within a node budget; past it the report says what was not proved.
+
+pub mod confirm;
+pub mod describe;
+pub mod output;
+pub mod regions;
+pub mod solve;
+pub mod space;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::bytecode::model::{Item, Model};
+use crate::check::{Bundle, Verdict};
+use crate::compile::analysis::Step;
+use crate::compile::dd::{ITEM_TRUE, NodeRef};
+use crate::decision::Decision;
+use crate::syntax::ast::Effect;
+use crate::vm::Program;
+use rustc_hash::FxHashMap;
+
+pub use confirm::{Proof, Status};
+use space::{Fold, NEW, OLD, Space};
+
+/// One version of the policies.
+pub struct Side {
+    /// How the side was named (a path, `REV:path`, a bundle file).
+    pub label: String,
+    pub program: Program,
+    /// The checked sources, when the side was compiled from them: witnesses are then also
+    /// decided by the reference interpreter, and rules are shown with their source lines.
+    pub bundle: Option<Bundle>,
+    /// The git revision the sources were read from; their file names start with `REV:`.
+    pub rev: Option<String>,
+}
+
+/// The most diagram nodes one stage of a comparison makes by default.
+pub const NODE_BUDGET: usize = 2_000_000;
+
+/// What to compute and how far.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Also report changes of determining rules, messages and warnings at the same verdict.
+    pub all: bool,
+    /// The most diagram nodes one stage may make.
+    pub budget: usize,
+    /// Regions listed (each with a witness) per group; the others are counted.
+    pub per_group: usize,
+    /// The most path steps one enumeration of regions may take.
+    pub walk_steps: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            all: false,
+            budget: NODE_BUDGET,
+            per_group: 20,
+            walk_steps: 200_000,
+        }
+    }
+}
+
+/// One region of a change.
+#[derive(Clone, Debug)]
+pub struct Region {
+    /// The conditions, in the language's terms, every constant listed.
+    pub conditions: Vec<String>,
+    /// The same, long lists of constants cut short.
+    pub short: Vec<String>,
+    pub proof: Proof,
+    /// The path of the region in the joint diagram (the first, when regions were merged).
+    pub steps: Vec<Step>,
+    /// Per condition, the outcomes of its variable any of which is in the region (one, unless
+    /// regions that differ only there were merged).
+    pub alternatives: Vec<Vec<Step>>,
+}
+
+impl Region {
+    /// Whether `event` (on a fresh stream) is in the region.
+    pub fn contains(
+        &self,
+        checker: &mut crate::lint::witness::Checker<'_>,
+        event: &serde_json::Value,
+    ) -> bool {
+        self.alternatives
+            .iter()
+            .all(|alts| alts.iter().any(|st| checker.holds(st, event)))
+    }
+}
+
+/// Regions where the verdict changes from one to the other, decided by these rules.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub from: Verdict,
+    pub to: Verdict,
+    /// The determining rules on each side (empty: the default decides); `None` when the
+    /// grouping by rules could not be computed within the budget.
+    pub rules: Option<[Vec<String>; 2]>,
+    pub regions: Vec<Region>,
+    /// Satisfiable regions found beyond those listed.
+    pub more: u64,
+}
+
+impl Group {
+    /// Whether the change gives access the old version did not give.
+    pub fn opens(&self) -> bool {
+        rank(self.to) < rank(self.from)
+    }
+}
+
+/// A change in how one rule takes part in decisions, where the verdict stays the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChangeKind {
+    /// The rule determined the decision and no longer does.
+    NoLongerDecides,
+    /// The rule determines the decision and did not.
+    NowDecides,
+    /// The rule determines the decision on both sides with another message.
+    MessageChanged,
+    WarningRemoved,
+    WarningAdded,
+    WarningMessageChanged,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::NoLongerDecides => "no-longer-decides",
+            ChangeKind::NowDecides => "now-decides",
+            ChangeKind::MessageChanged => "message-changed",
+            ChangeKind::WarningRemoved => "warning-removed",
+            ChangeKind::WarningAdded => "warning-added",
+            ChangeKind::WarningMessageChanged => "warning-message-changed",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            ChangeKind::NoLongerDecides => "no longer determines the decision",
+            ChangeKind::NowDecides => "now determines the decision",
+            ChangeKind::MessageChanged => "determines the decision with another message",
+            ChangeKind::WarningRemoved => "no longer warns",
+            ChangeKind::WarningAdded => "now warns",
+            ChangeKind::WarningMessageChanged => "warns with another message",
+        }
+    }
+}
+
+/// Regions where one rule's part changes at the same verdict.
+#[derive(Clone, Debug)]
+pub struct RuleChange {
+    pub rule: String,
+    pub kind: ChangeKind,
+    pub regions: Vec<Region>,
+    pub more: u64,
+}
+
+/// A rule as the report shows it.
+#[derive(Clone, Debug)]
+pub struct RuleRef {
+    pub id: String,
+    pub effect: Effect,
+    pub message: Option<String>,
+    /// The file as named in the report (`REV:path` for a git revision).
+    pub file: String,
+    /// The file's path in the working tree (without the revision), for annotations.
+    pub path: String,
+    pub line: u32,
+    pub column: u32,
+    /// The rule's source text, when the side has sources.
+    pub text: Option<String>,
+}
+
+/// A side as the report names it.
+#[derive(Clone, Debug)]
+pub struct SideInfo {
+    pub label: String,
+    pub digest: String,
+    pub rules: usize,
+    pub default: Verdict,
+}
+
+/// Everything `govern diff` found.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub sides: [SideInfo; 2],
+    /// Verdict changes, grouped by transition and determining rules.
+    pub groups: Vec<Group>,
+    /// Rule-level changes at the same verdict (with `--all`).
+    pub rule_changes: Vec<RuleChange>,
+    /// Whether rule-level changes were looked for.
+    pub all: bool,
+    /// What could not be proved: stages past the node budget, enumerations cut short.
+    pub unproved: Vec<String>,
+    /// The rules the report names, per side, by id.
+    pub rules: [BTreeMap<String, RuleRef>; 2],
+    /// Regions proved empty by the decidable fragment.
+    pub infeasible: u64,
+    /// Nodes in the joint diagram store at the end.
+    pub nodes: usize,
+    /// Joint variables.
+    pub vars: usize,
+    /// The joint variables, slots and trackers the regions' steps refer to.
+    pub space: (
+        Vec<crate::bytecode::model::Var>,
+        Vec<Vec<String>>,
+        Vec<crate::bytecode::model::Tracker>,
+    ),
+}
+
+impl Report {
+    /// Whether every part of the comparison finished: no budget exceeded, no enumeration cut.
+    pub fn complete(&self) -> bool {
+        self.unproved.is_empty()
+    }
+
+    /// Whether the two versions were proved to decide every request identically (verdict,
+    /// determining rules, messages and warnings).
+    pub fn equivalent(&self) -> bool {
+        self.all && self.complete() && self.groups.is_empty() && self.rule_changes.is_empty()
+    }
+
+    /// Whether the new version may allow a request the old one did not.
+    pub fn new_allow(&self) -> bool {
+        !self.complete()
+            || self
+                .groups
+                .iter()
+                .any(|g| g.to == Verdict::Allow && g.from != Verdict::Allow)
+    }
+
+    /// Whether anything may have changed.
+    pub fn any_change(&self) -> bool {
+        !self.complete() || !self.groups.is_empty() || !self.rule_changes.is_empty()
+    }
+
+    /// Whether a region lists `event` (a single event on a fresh stream): the groups of
+    /// verdict changes, by index, with a region that contains it.
+    pub fn groups_with(&self, event: &serde_json::Value) -> Vec<usize> {
+        let space = crate::lint::witness::Space {
+            vars: &self.space.0,
+            slots: &self.space.1,
+            trackers: &self.space.2,
+        };
+        let mut checker = crate::lint::witness::Checker::new(&space);
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.regions.iter().any(|r| r.contains(&mut checker, event)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Regions by status, over every group and rule change.
+    pub fn count(&self, status: Status) -> usize {
+        self.groups
+            .iter()
+            .flat_map(|g| g.regions.iter())
+            .chain(self.rule_changes.iter().flat_map(|c| c.regions.iter()))
+            .filter(|r| r.proof.status == status)
+            .count()
+    }
+}
+
+/// Side `s` (`OLD` or `NEW`) of a pair.
+pub(crate) fn at<T>(a: &[T; 2], s: usize) -> &T {
+    let [o, n] = a;
+    if s == NEW { n } else { o }
+}
+
+/// Side `s` of a pair, to change.
+fn at_mut<T>(a: &mut [T; 2], s: usize) -> &mut T {
+    let [o, n] = a;
+    if s == NEW { n } else { o }
+}
+
+/// Severity order of verdicts: allow < escalate < deny.
+pub fn rank(v: Verdict) -> u32 {
+    match v {
+        Verdict::Allow => 1,
+        Verdict::Escalate => 2,
+        Verdict::Deny => 3,
+    }
+}
+
+fn of_rank(c: u32) -> Option<Verdict> {
+    match c {
+        1 => Some(Verdict::Allow),
+        2 => Some(Verdict::Escalate),
+        3 => Some(Verdict::Deny),
+        _ => None,
+    }
+}
+
+/// The leaf item for "don't care" (outside the region a fold was asked about).
+const DC: u32 = u32::MAX - 2;
+/// The first item of a leaf that pairs two summaries: the two final verdicts.
+const PAIR: u32 = 0x8000_0000;
+
+/// Item codes of a summary leaf: `(x << 2) | kind`.
+const K_VERDICT: u32 = 0;
+const K_DET: u32 = 1;
+
+fn summary_verdict(items: &[u32]) -> u32 {
+    items
+        .iter()
+        .find(|x| **x != DC && *x & 3 == K_VERDICT)
+        .map(|x| x >> 2)
+        .unwrap_or(0)
+}
+
+/// Groups by final verdicts and determining rules.
+type GroupKey = (u32, u32, Option<[Vec<String>; 2]>);
+
+/// One part of the request space compared on its own (the whole space, unless the budget
+/// forced a split on the first variable).
+struct Part {
+    /// Where the part lies (`m.t` for everywhere).
+    care: NodeRef,
+    /// The condition, for messages.
+    label: String,
+    /// The diagram of verdict changes in the part.
+    d: NodeRef,
+    /// The verdict functions of each side (raw: `[]` where no rule decides).
+    v: [NodeRef; 2],
+}
+
+/// Compares two versions.
+pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
+    let sides = [old, new];
+    let models = [&old.program.model, &new.program.model];
+    let mut unproved = Vec::new();
+    let mut space = joint(models, opts.budget);
+    let describer_rules = [rule_refs(old), rule_refs(new)];
+    let mut report = Report {
+        sides: [side_info(old), side_info(new)],
+        groups: Vec::new(),
+        rule_changes: Vec::new(),
+        all: opts.all,
+        unproved: Vec::new(),
+        rules: [BTreeMap::new(), BTreeMap::new()],
+        infeasible: 0,
+        nodes: 0,
+        vars: space.vars.len(),
+        space: (
+            space.vars.clone(),
+            space.slots.clone(),
+            space.trackers.clone(),
+        ),
+    };
+    if space.over() {
+        unproved.push(format!(
+            "the two diagrams do not fit in the node budget ({}): nothing was proved; raise \
+             --max-nodes",
+            opts.budget
+        ));
+        report.unproved = unproved;
+        report.nodes = space.m.len();
+        return report;
+    }
+
+    let judge = confirm::Judge { sides };
+    let describer = describe::Describer::new(&space, sides);
+    // Stage 1: verdict changes, over the whole space or, past the budget, part by part.
+    let parts = verdict_parts(&mut space, models, &describer, opts, &mut unproved);
+
+    let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
+    for part in &parts {
+        // Stage 2: the determining rules on each side, only where the verdict changes.
+        space.allow(opts.budget);
+        let by_rules = if part.d == space.m.f {
+            Some(part.d)
+        } else {
+            let so = summaries(&mut space, OLD, models[OLD], part.d);
+            let sn = summaries(&mut space, NEW, models[NEW], part.d);
+            let r = pair_summaries(&mut space, so, sn, models);
+            (!space.over()).then_some(r)
+        };
+        let (diagram, grouped) = match by_rules {
+            Some(r) => (r, true),
+            None => {
+                unproved.push(format!(
+                    "{}grouping by determining rules went past the node budget; regions are \
+                     grouped by verdict only",
+                    part_prefix(&part.label)
+                ));
+                (part.d, false)
+            }
+        };
+        if diagram == space.m.f {
+            continue;
+        }
+        let f = space.m.f;
+        let walk = regions::walk(
+            &space,
+            diagram,
+            &|n| n != f,
+            opts.per_group,
+            opts.walk_steps,
+        );
+        report.infeasible += walk.infeasible;
+        if !walk.complete {
+            unproved.push(format!(
+                "{}the regions of verdict changes were not all enumerated (more than {} steps)",
+                part_prefix(&part.label),
+                opts.walk_steps
+            ));
+        }
+        for (leaf, paths) in &walk.paths {
+            let items = space.m.leaf_items(*leaf).unwrap_or(&[]).to_vec();
+            let (fo, fn_, rules) = if grouped && items.iter().any(|x| x & PAIR != 0) {
+                let (fo, fn_, det) = decode_pair(&items);
+                let ids = [
+                    det[OLD]
+                        .iter()
+                        .filter_map(|r| models[OLD].rules.get(*r as usize).map(|x| x.id.clone()))
+                        .collect::<Vec<_>>(),
+                    det[NEW]
+                        .iter()
+                        .filter_map(|r| models[NEW].rules.get(*r as usize).map(|x| x.id.clone()))
+                        .collect::<Vec<_>>(),
+                ];
+                (fo, fn_, Some(ids))
+            } else {
+                let code = items.first().copied().unwrap_or(0);
+                (code / 4, code % 4, None)
+            };
+            let (Some(from), Some(to)) = (of_rank(fo), of_rank(fn_)) else {
+                continue;
+            };
+            let claim_rules = rules.clone();
+            let claim = move |o: &Decision, n: &Decision| {
+                o.verdict == from
+                    && n.verdict == to
+                    && claim_rules
+                        .as_ref()
+                        .is_none_or(|[ro, rn]| &o.rules == ro && &n.rules == rn)
+            };
+            let group = groups
+                .entry((fo, fn_, rules.clone()))
+                .or_insert_with(|| Group {
+                    from,
+                    to,
+                    rules: rules.clone(),
+                    regions: Vec::new(),
+                    more: 0,
+                });
+            for p in paths {
+                if group.regions.len() >= opts.per_group {
+                    group.more += 1;
+                    continue;
+                }
+                let wide = regions::widen(&space, diagram, *leaf, p);
+                if group.regions.iter().any(|r| r.steps == wide) {
+                    continue;
+                }
+                group
+                    .regions
+                    .push(region(&space, &describer, &judge, wide, &claim));
+            }
+            group.more += walk.more.get(leaf).copied().unwrap_or(0);
+        }
+    }
+    let mut groups: Vec<Group> = groups
+        .into_values()
+        .map(|mut g| {
+            g.regions = merge_regions(&describer, std::mem::take(&mut g.regions));
+            g
+        })
+        .collect();
+    // Access opened first, then closed; within each, by verdicts and rules.
+    groups.sort_by(|a, b| {
+        (!a.opens(), rank(a.from), rank(a.to), &a.rules).cmp(&(
+            !b.opens(),
+            rank(b.from),
+            rank(b.to),
+            &b.rules,
+        ))
+    });
+    report.groups = groups;
+
+    // Stage 3: rule-level changes at the same verdict.
+    if opts.all {
+        report.rule_changes = rule_changes(
+            &mut space,
+            models,
+            &parts,
+            opts,
+            &judge,
+            &describer,
+            &mut unproved,
+            &mut report.infeasible,
+        );
+    }
+
+    // The rules the report names.
+    let mut named: [BTreeSet<String>; 2] = Default::default();
+    for g in &report.groups {
+        if let Some([o, n]) = &g.rules {
+            named[OLD].extend(o.iter().cloned());
+            named[NEW].extend(n.iter().cloned());
+        }
+    }
+    for c in &report.rule_changes {
+        named[OLD].insert(c.rule.clone());
+        named[NEW].insert(c.rule.clone());
+    }
+    for s in [OLD, NEW] {
+        for id in at(&named, s) {
+            if let Some(r) = at(&describer_rules, s).get(id) {
+                at_mut(&mut report.rules, s).insert(id.clone(), r.clone());
+            }
+        }
+    }
+    report.unproved = unproved;
+    report.nodes = space.m.len();
+    report
+}
+
+fn part_prefix(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!("where {label}: ")
+    }
+}
+
+fn region(
+    space: &Space,
+    describer: &describe::Describer,
+    judge: &confirm::Judge<'_>,
+    path: Vec<Step>,
+    claim: &dyn Fn(&Decision, &Decision) -> bool,
+) -> Region {
+    Region {
+        conditions: describer.path(&path, usize::MAX),
+        short: describer.path(&path, 6),
+        proof: judge.prove(space, &path, claim),
+        alternatives: path.iter().map(|s| vec![s.clone()]).collect(),
+        steps: path,
+    }
+}
+
+/// Regions with the same status that differ in the outcome of one variable only, merged into
+/// one (`target in ["a", "b"]`), until no two can be.
+fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> Vec<Region> {
+    let mut merged_any = false;
+    loop {
+        let mut changed = false;
+        let longest = regions
+            .iter()
+            .map(|r| r.alternatives.len())
+            .max()
+            .unwrap_or(0);
+        for k in 0..longest {
+            let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+            let mut out: Vec<Region> = Vec::with_capacity(regions.len());
+            for r in regions.drain(..) {
+                if r.alternatives.len() <= k {
+                    out.push(r);
+                    continue;
+                }
+                let vars: Vec<u32> = r
+                    .alternatives
+                    .iter()
+                    .map(|a| a.first().map_or(u32::MAX, |s| s.var))
+                    .collect();
+                let rest: Vec<&Vec<Step>> = r
+                    .alternatives
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != k)
+                    .map(|(_, a)| a)
+                    .collect();
+                let key = format!("{:?}|{vars:?}|{rest:?}", r.proof.status);
+                match seen.get(&key).and_then(|&i| out.get_mut(i)) {
+                    Some(first) => {
+                        if let (Some(into), Some(from)) =
+                            (first.alternatives.get_mut(k), r.alternatives.get(k))
+                        {
+                            for st in from {
+                                if !into.contains(st) {
+                                    into.push(st.clone());
+                                }
+                            }
+                        }
+                        changed = true;
+                    }
+                    None => {
+                        seen.insert(key, out.len());
+                        out.push(r);
+                    }
+                }
+            }
+            regions = out;
+        }
+        merged_any |= changed;
+        if !changed {
+            break;
+        }
+    }
+    if merged_any {
+        for r in regions.iter_mut() {
+            if r.alternatives.iter().any(|a| a.len() > 1) {
+                r.conditions = r
+                    .alternatives
+                    .iter()
+                    .map(|alts| describer.any_of(alts, usize::MAX))
+                    .collect();
+                r.short = r
+                    .alternatives
+                    .iter()
+                    .map(|alts| describer.any_of(alts, 6))
+                    .collect();
+            }
+        }
+    }
+    regions
+}
+
+fn side_info(s: &Side) -> SideInfo {
+    SideInfo {
+        label: s.label.clone(),
+        digest: s.program.digest.clone(),
+        rules: s.program.model.rules.len(),
+        default: s.program.model.default,
+    }
+}
+
+fn rule_refs(s: &Side) -> BTreeMap<String, RuleRef> {
+    let m = &s.program.model;
+    let mut out = BTreeMap::new();
+    for (i, r) in m.rules.iter().enumerate() {
+        let text = s.bundle.as_ref().and_then(|b| {
+            let rule = b
+                .rules
+                .get(i)
+                .filter(|x| x.id == r.id)
+                .or_else(|| b.rule(&r.id))?;
+            let file = b.file(rule.loc)?;
+            Some(rule_source(&file.text, rule.loc.span.start as usize))
+        });
+        let file = m.files.get(r.file as usize).cloned().unwrap_or_default();
+        let path = match &s.rev {
+            Some(rev) => file
+                .strip_prefix(rev.as_str())
+                .and_then(|p| p.strip_prefix(':'))
+                .unwrap_or(&file)
+                .to_string(),
+            None => file.clone(),
+        };
+        out.insert(
+            r.id.clone(),
+            RuleRef {
+                id: r.id.clone(),
+                effect: r.effect,
+                message: r.message.clone(),
+                path,
+                file,
+                line: r.line,
+                column: r.column,
+                text,
+            },
+        );
+    }
+    out
+}
+
+/// The source of the rule whose name starts at byte `at`: from its line to the line before
+/// the next rule, doc comment, annotation, blank line or closing brace.
+fn rule_source(text: &str, at: usize) -> String {
+    let start = text
+        .get(..at)
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let mut out = Vec::new();
+    for (i, line) in text.get(start..).unwrap_or("").lines().enumerate() {
+        let t = line.trim_start();
+        if i > 0
+            && (t.is_empty()
+                || t.starts_with("rule ")
+                || t.starts_with("///")
+                || t.starts_with('@')
+                || t.starts_with('}'))
+        {
+            break;
+        }
+        out.push(line.trim_end());
+    }
+    // Indentation relative to the rule's line.
+    let indent = out
+        .first()
+        .map(|l| l.len() - l.trim_start().len())
+        .unwrap_or(0);
+    out.iter()
+        .map(|l| {
+            l.get(indent.min(l.len() - l.trim_start().len())..)
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The joint space, trackers identified across the sides: two trackers are one when they
+/// count the same thing (kind, window, keys, summed attribute) over events their conditions
+/// accept alike. Conditions are compared as diagrams in the joint space, which needs the
+/// trackers they read identified first: repeated until nothing more is identified.
+fn joint(models: [&Model; 2], budget: usize) -> Space {
+    let (no, nn) = (models[OLD].trackers.len(), models[NEW].trackers.len());
+    let mut classes: [Vec<u32>; 2] = [
+        (0..no as u32).collect(),
+        (no as u32..(no + nn) as u32).collect(),
+    ];
+    let mut count = no + nn;
+    let mut space = Space::new(models, [&classes[OLD], &classes[NEW]], count, budget);
+    if no == 0 || nn == 0 {
+        return space;
+    }
+    for _ in 0..8 {
+        if space.over() {
+            return space;
+        }
+        let fires = |space: &mut Space, s: usize, t: usize| -> NodeRef {
+            let code = Item::Fire(t as u32).code();
+            let mut leaf = |_: NodeRef, items: &[u32]| {
+                if items.binary_search(&code).is_ok() {
+                    vec![ITEM_TRUE]
+                } else {
+                    Vec::new()
+                }
+            };
+            let mut merge = |a: &[u32], b: &[u32]| {
+                if a.is_empty() && b.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![ITEM_TRUE]
+                }
+            };
+            let (all, unit, u) = (space.m.t, space.m.f, space.m.u);
+            let mut h = Fold {
+                leaf: &mut leaf,
+                merge: &mut merge,
+                dc: u,
+                unit: Some(unit),
+            };
+            let root = *at(&space.roots, s);
+            space.fold(root, all, &mut h)
+        };
+        let old_fires: Vec<NodeRef> = (0..no).map(|t| fires(&mut space, OLD, t)).collect();
+        let new_fires: Vec<NodeRef> = (0..nn).map(|t| fires(&mut space, NEW, t)).collect();
+        if space.over() {
+            return space;
+        }
+        // Old trackers by their definition and condition.
+        let key = |space: &Space, s: usize, t: usize, fire: NodeRef| {
+            let tr = at(&models, s).trackers.get(t)?;
+            let map = space.sides.get(s)?;
+            let slot = |x: u32| map.slot.get(x as usize).copied().unwrap_or(u32::MAX);
+            Some((
+                crate::bytecode::codes::kind(tr.kind),
+                tr.within,
+                tr.per.iter().map(|p| slot(*p)).collect::<Vec<_>>(),
+                tr.value.map(slot),
+                fire,
+            ))
+        };
+        let mut by_key = BTreeMap::new();
+        for (t, f) in old_fires.iter().enumerate() {
+            if let Some(k) = key(&space, OLD, t, *f) {
+                by_key
+                    .entry(k)
+                    .or_insert(classes[OLD].get(t).copied().unwrap_or(u32::MAX));
+            }
+        }
+        let mut next = classes.clone();
+        let mut used = BTreeSet::new();
+        for (t, f) in new_fires.iter().enumerate() {
+            if let Some(k) = key(&space, NEW, t, *f)
+                && let Some(&c) = by_key.get(&k)
+                && used.insert(c)
+                && let Some(x) = next[NEW].get_mut(t)
+            {
+                *x = c;
+            }
+        }
+        if next == classes {
+            return space;
+        }
+        // Renumber densely: old classes stay, new ones follow.
+        let mut renumber = BTreeMap::new();
+        for c in next[OLD].iter().chain(next[NEW].iter()) {
+            let n = renumber.len() as u32;
+            renumber.entry(*c).or_insert(n);
+        }
+        for side in next.iter_mut() {
+            for c in side.iter_mut() {
+                *c = renumber.get(c).copied().unwrap_or(*c);
+            }
+        }
+        count = renumber.len();
+        classes = next;
+        space = Space::new(models, [&classes[OLD], &classes[NEW]], count, budget);
+    }
+    space
+}
+
+/// A leaf summary per model leaf, computed once.
+struct Summaries<'m> {
+    model: &'m Model,
+    cache: FxHashMap<NodeRef, (u32, Vec<u32>)>,
+}
+
+impl Summaries<'_> {
+    /// The raw verdict rank (0: no rule decides) and the determining rules of a leaf.
+    fn of(&mut self, n: NodeRef, items: &[u32]) -> (u32, Vec<u32>) {
+        self.cache
+            .entry(n)
+            .or_insert_with(|| {
+                let s = self.model.summarize(items);
+                (s.verdict.map(rank).unwrap_or(0), s.determining)
+            })
+            .clone()
+    }
+}
+
+/// Side `s`'s verdict function within `care` (`[]` where no rule decides, `[rank]` else).
+fn verdicts(space: &mut Space, s: usize, model: &Model, care: NodeRef) -> NodeRef {
+    let mut sums = Summaries {
+        model,
+        cache: FxHashMap::default(),
+    };
+    let mut leaf = |n: NodeRef, items: &[u32]| {
+        let (v, _) = sums.of(n, items);
+        if v == 0 { Vec::new() } else { vec![v] }
+    };
+    let mut merge = |a: &[u32], b: &[u32]| {
+        let v = a
+            .first()
+            .copied()
+            .unwrap_or(0)
+            .max(b.first().copied().unwrap_or(0));
+        if v == 0 { Vec::new() } else { vec![v] }
+    };
+    let dc = space.m.leaf(vec![DC]);
+    let unit = space.m.f;
+    let mut h = Fold {
+        leaf: &mut leaf,
+        merge: &mut merge,
+        dc,
+        unit: Some(unit),
+    };
+    let root = *at(&space.roots, s);
+    space.fold(root, care, &mut h)
+}
+
+/// Where the final verdicts differ: `[] ` where they agree, `[from * 4 + to]` else.
+fn pair_verdicts(space: &mut Space, vo: NodeRef, vn: NodeRef, models: [&Model; 2]) -> NodeRef {
+    let (d_old, d_new) = (rank(models[OLD].default), rank(models[NEW].default));
+    space.zip(vo, vn, &mut |a: &[u32], b: &[u32]| {
+        if a == [DC] || b == [DC] {
+            return Vec::new();
+        }
+        let fo = a.first().copied().unwrap_or(d_old);
+        let fnew = b.first().copied().unwrap_or(d_new);
+        if fo == fnew {
+            Vec::new()
+        } else {
+            vec![fo * 4 + fnew]
+        }
+    })
+}
+
+/// Stage 1 over the whole space; past the budget, again on each outcome of the first
+/// variable, keeping the parts that fit.
+fn verdict_parts(
+    space: &mut Space,
+    models: [&Model; 2],
+    describer: &describe::Describer,
+    opts: &Options,
+    unproved: &mut Vec<String>,
+) -> Vec<Part> {
+    let all = space.m.t;
+    space.allow(opts.budget);
+    if let Some(p) = verdict_part(space, models, all, String::new()) {
+        return vec![p];
+    }
+    // Split on the first variable either side tests.
+    let var = space.first_var();
+    let guards = space.guards(var);
+    let mut parts = Vec::new();
+    let mut spent = 0usize;
+    for (step, guard) in guards {
+        let label = describer.step(&step, 6);
+        if spent > opts.budget.saturating_mul(4) {
+            unproved.push(format!("where {label}: not examined (node budget spent)"));
+            continue;
+        }
+        let before = space.m.len();
+        space.allow(opts.budget);
+        match verdict_part(space, models, guard, label.clone()) {
+            Some(p) => parts.push(p),
+            None => unproved.push(format!(
+                "where {label}: the verdict functions went past the node budget ({}); nothing \
+                 was proved there",
+                opts.budget
+            )),
+        }
+        spent = spent.saturating_add(space.m.len().saturating_sub(before));
+    }
+    parts
+}
+
+fn verdict_part(
+    space: &mut Space,
+    models: [&Model; 2],
+    care: NodeRef,
+    label: String,
+) -> Option<Part> {
+    space.reset_over();
+    let vo = verdicts(space, OLD, models[OLD], care);
+    let vn = verdicts(space, NEW, models[NEW], care);
+    let d = pair_verdicts(space, vo, vn, models);
+    if space.over() {
+        space.reset_over();
+        return None;
+    }
+    Some(Part {
+        care,
+        label,
+        d,
+        v: [vo, vn],
+    })
+}
+
+/// Side `s`'s raw verdict and determining rules, only where `care` is not `m.f`.
+fn summaries(space: &mut Space, s: usize, model: &Model, care: NodeRef) -> NodeRef {
+    let mut sums = Summaries {
+        model,
+        cache: FxHashMap::default(),
+    };
+    let mut leaf = |n: NodeRef, items: &[u32]| {
+        let (v, det) = sums.of(n, items);
+        let mut out = Vec::with_capacity(det.len() + 1);
+        if v > 0 {
+            out.push(v << 2 | K_VERDICT);
+            out.extend(det.iter().map(|r| r << 2 | K_DET));
+        }
+        out
+    };
+    let mut merge = |a: &[u32], b: &[u32]| {
+        let (va, vb) = (summary_verdict(a), summary_verdict(b));
+        let v = va.max(vb);
+        let mut out = Vec::new();
+        if v > 0 {
+            out.push(v << 2 | K_VERDICT);
+            for (x, vx) in [(a, va), (b, vb)] {
+                if vx == v {
+                    out.extend(x.iter().filter(|i| *i & 3 == K_DET).copied());
+                }
+            }
+        }
+        out
+    };
+    let dc = space.m.leaf(vec![DC]);
+    let unit = space.m.f;
+    let mut h = Fold {
+        leaf: &mut leaf,
+        merge: &mut merge,
+        dc,
+        unit: Some(unit),
+    };
+    let root = *at(&space.roots, s);
+    space.fold(root, care, &mut h)
+}
+
+/// The two summaries side by side where the final verdicts differ; `[]` elsewhere.
+fn pair_summaries(space: &mut Space, so: NodeRef, sn: NodeRef, models: [&Model; 2]) -> NodeRef {
+    let (d_old, d_new) = (rank(models[OLD].default), rank(models[NEW].default));
+    space.zip(so, sn, &mut |a: &[u32], b: &[u32]| {
+        if a.contains(&DC) || b.contains(&DC) {
+            return Vec::new();
+        }
+        let fo = match summary_verdict(a) {
+            0 => d_old,
+            v => v,
+        };
+        let fnew = match summary_verdict(b) {
+            0 => d_new,
+            v => v,
+        };
+        if fo == fnew {
+            return Vec::new();
+        }
+        let mut out = vec![PAIR | fo << 2 | fnew];
+        out.extend(a.iter().map(|x| x << 1));
+        out.extend(b.iter().map(|x| x << 1 | 1));
+        out
+    })
+}
+
+/// A paired leaf: final verdicts and determining rules of each side.
+fn decode_pair(items: &[u32]) -> (u32, u32, [Vec<u32>; 2]) {
+    let mut det: [Vec<u32>; 2] = Default::default();
+    let mut fo = 0;
+    let mut fnew = 0;
+    for &x in items {
+        if x & PAIR != 0 {
+            fo = (x & !PAIR) >> 2;
+            fnew = x & 3;
+            continue;
+        }
+        let side = (x & 1) as usize;
+        let y = x >> 1;
+        if y & 3 == K_DET
+            && let Some(d) = det.get_mut(side)
+        {
+            d.push(y >> 2);
+        }
+    }
+    for d in det.iter_mut() {
+        d.sort_unstable();
+        d.dedup();
+    }
+    (fo, fnew, det)
+}
+
+/// Where side `s`'s rule `r` matches (true, or unknown for deny, escalate and warn), within
+/// `care`: a two-valued diagram.
+fn matches(space: &mut Space, s: usize, model: &Model, r: u32, care: NodeRef) -> NodeRef {
+    let t_code = Item::RuleTrue(r).code();
+    let u_code = Item::RuleUnknown(r).code();
+    let permits_unknown = model
+        .rules
+        .get(r as usize)
+        .is_some_and(|x| x.effect != Effect::Allow);
+    let mut leaf = |_: NodeRef, items: &[u32]| {
+        let hit = items.binary_search(&t_code).is_ok()
+            || (permits_unknown && items.binary_search(&u_code).is_ok());
+        if hit { vec![ITEM_TRUE] } else { Vec::new() }
+    };
+    let mut merge = |a: &[u32], b: &[u32]| {
+        if a.is_empty() && b.is_empty() {
+            Vec::new()
+        } else {
+            vec![ITEM_TRUE]
+        }
+    };
+    let (f, t) = (space.m.f, space.m.t);
+    let mut h = Fold {
+        leaf: &mut leaf,
+        merge: &mut merge,
+        dc: f,
+        unit: Some(f),
+    };
+    let _ = t;
+    let root = *at(&space.roots, s);
+    space.fold(root, care, &mut h)
+}
+
+/// Stage 3: for each rule whose condition, effect or message differs, where its part in the
+/// decision changes at the same verdict.
+#[allow(clippy::too_many_arguments)]
+fn rule_changes(
+    space: &mut Space,
+    models: [&Model; 2],
+    parts: &[Part],
+    opts: &Options,
+    judge: &confirm::Judge<'_>,
+    describer: &describe::Describer,
+    unproved: &mut Vec<String>,
+    infeasible: &mut u64,
+) -> Vec<RuleChange> {
+    let mut ids: BTreeMap<&str, [Option<u32>; 2]> = BTreeMap::new();
+    for s in [OLD, NEW] {
+        for (i, r) in at(&models, s).rules.iter().enumerate() {
+            *at_mut(ids.entry(r.id.as_str()).or_default(), s) = Some(i as u32);
+        }
+    }
+    let mut out: BTreeMap<(String, ChangeKind), RuleChange> = BTreeMap::new();
+    for part in parts {
+        space.allow(opts.budget);
+        let (f, t) = (space.m.f, space.m.t);
+        // Where the final verdicts agree (within the part).
+        let care = part.care;
+        let d = part.d;
+        let same_all = space.map(d, &mut |x: &[u32]| {
+            if x.is_empty() {
+                vec![ITEM_TRUE]
+            } else {
+                Vec::new()
+            }
+        });
+        let care_t = care_truth(space, care);
+        let same = space.and(same_all, care_t);
+        let mut eqv: FxHashMap<(usize, u32), NodeRef> = FxHashMap::default();
+        let mut failed = false;
+        for (id, idx) in &ids {
+            let info = |s: usize| at(idx, s).and_then(|i| at(&models, s).rules.get(i as usize));
+            let (ro, rn) = (info(OLD), info(NEW));
+            let mut m = [f, f];
+            for s in [OLD, NEW] {
+                if let Some(i) = *at(idx, s) {
+                    let model = at::<&Model>(&models, s);
+                    *at_mut(&mut m, s) = matches(space, s, model, i, care);
+                }
+            }
+            if let (Some(a), Some(b)) = (ro, rn)
+                && a.effect == b.effect
+                && a.message == b.message
+                && m[OLD] == m[NEW]
+            {
+                continue;
+            }
+            let mut det = [f, f];
+            let mut warn = [f, f];
+            for s in [OLD, NEW] {
+                let Some(r) = info(s) else { continue };
+                if r.effect == Effect::Warn {
+                    *at_mut(&mut warn, s) = *at(&m, s);
+                } else {
+                    let e = match r.effect {
+                        Effect::Deny => 3,
+                        Effect::Escalate => 2,
+                        _ => 1,
+                    };
+                    let v = *at(&part.v, s);
+                    let is_e = *eqv.entry((s, e)).or_insert_with(|| {
+                        space.map(v, &mut |x: &[u32]| {
+                            if x == [e] {
+                                vec![ITEM_TRUE]
+                            } else {
+                                Vec::new()
+                            }
+                        })
+                    });
+                    *at_mut(&mut det, s) = space.and(*at(&m, s), is_e);
+                }
+            }
+            let msgs_differ = match (ro, rn) {
+                (Some(a), Some(b)) => a.message != b.message,
+                _ => false,
+            };
+            let mut kinds: Vec<(ChangeKind, NodeRef)> = Vec::new();
+            let not_det_n = space.not(det[NEW]);
+            let not_det_o = space.not(det[OLD]);
+            let x = space.and(det[OLD], not_det_n);
+            kinds.push((ChangeKind::NoLongerDecides, x));
+            let x = space.and(not_det_o, det[NEW]);
+            kinds.push((ChangeKind::NowDecides, x));
+            if msgs_differ {
+                let x = space.and(det[OLD], det[NEW]);
+                kinds.push((ChangeKind::MessageChanged, x));
+            }
+            let not_w_n = space.not(warn[NEW]);
+            let not_w_o = space.not(warn[OLD]);
+            let x = space.and(warn[OLD], not_w_n);
+            kinds.push((ChangeKind::WarningRemoved, x));
+            let x = space.and(not_w_o, warn[NEW]);
+            kinds.push((ChangeKind::WarningAdded, x));
+            if msgs_differ {
+                let x = space.and(warn[OLD], warn[NEW]);
+                kinds.push((ChangeKind::WarningMessageChanged, x));
+            }
+            for (kind, x) in kinds {
+                let x = space.and(x, same);
+                if space.over() {
+                    failed = true;
+                    break;
+                }
+                if x == f {
+                    continue;
+                }
+                let walk = regions::walk(space, x, &|n| n == t, opts.per_group, opts.walk_steps);
+                *infeasible += walk.infeasible;
+                if !walk.complete {
+                    unproved.push(format!(
+                        "{}the regions where `{id}` {} were not all enumerated",
+                        part_prefix(&part.label),
+                        kind.describe()
+                    ));
+                }
+                let rid = id.to_string();
+                let claim = move |o: &Decision, n: &Decision| {
+                    o.verdict == n.verdict
+                        && match kind {
+                            ChangeKind::NoLongerDecides => {
+                                o.rules.contains(&rid) && !n.rules.contains(&rid)
+                            }
+                            ChangeKind::NowDecides => {
+                                !o.rules.contains(&rid) && n.rules.contains(&rid)
+                            }
+                            ChangeKind::MessageChanged => {
+                                o.rules.contains(&rid)
+                                    && n.rules.contains(&rid)
+                                    && o.messages != n.messages
+                            }
+                            ChangeKind::WarningRemoved => warns(o, &rid) && !warns(n, &rid),
+                            ChangeKind::WarningAdded => !warns(o, &rid) && warns(n, &rid),
+                            ChangeKind::WarningMessageChanged => {
+                                warns(o, &rid) && warns(n, &rid) && o.warnings != n.warnings
+                            }
+                        }
+                };
+                let change = out
+                    .entry((id.to_string(), kind))
+                    .or_insert_with(|| RuleChange {
+                        rule: id.to_string(),
+                        kind,
+                        regions: Vec::new(),
+                        more: 0,
+                    });
+                for p in walk.of(t) {
+                    if change.regions.len() >= opts.per_group {
+                        change.more += 1;
+                        continue;
+                    }
+                    let wide = regions::widen(space, x, t, p);
+                    if change.regions.iter().any(|r| r.steps == wide) {
+                        continue;
+                    }
+                    change
+                        .regions
+                        .push(region(space, describer, judge, wide, &claim));
+                }
+                change.more += walk.more.get(&t).copied().unwrap_or(0);
+                if change.regions.is_empty() && change.more == 0 {
+                    out.remove(&(id.to_string(), kind));
+                }
+            }
+            if failed {
+                break;
+            }
+        }
+        if failed || space.over() {
+            unproved.push(format!(
+                "{}rule-level changes went past the node budget ({}) and were not all \
+                 examined",
+                part_prefix(&part.label),
+                opts.budget
+            ));
+            space.reset_over();
+        }
+    }
+    out.into_values()
+        .map(|mut c| {
+            c.regions = merge_regions(describer, std::mem::take(&mut c.regions));
+            c
+        })
+        .collect()
+}
+
+fn warns(d: &Decision, rule: &str) -> bool {
+    d.warnings.iter().any(|w| w.rule == rule)
+}
+
+/// A care diagram as a two-valued one (`m.t` everywhere for the whole space).
+fn care_truth(space: &mut Space, care: NodeRef) -> NodeRef {
+    let t = space.m.t;
+    if care == t {
+        return t;
+    }
+    space.map(care, &mut |x: &[u32]| {
+        if x.is_empty() {
+            Vec::new()
+        } else {
+            vec![ITEM_TRUE]
+        }
+    })
+}
+
+impl Side {
+    /// A side compiled from in-memory sources.
+    pub fn from_sources(
+        label: impl Into<String>,
+        files: Vec<crate::diag::SourceFile>,
+    ) -> Result<Side, Vec<crate::diag::Diag>> {
+        let built = crate::pipeline::build_sources(files)?;
+        Ok(Side {
+            label: label.into(),
+            program: built.program,
+            bundle: Some(built.bundle),
+            rev: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::SourceFile;
+
+    fn side(label: &str, src: &str) -> Side {
+        Side::from_sources(label, vec![SourceFile::new("p.gov", src)]).unwrap()
+    }
+
+    fn show(r: &Report) -> String {
+        let mut s = String::new();
+        for g in &r.groups {
+            s.push_str(&format!("{} -> {} {:?}\n", g.from, g.to, g.rules));
+            for reg in &g.regions {
+                s.push_str(&format!(
+                    "  {:?} {} {}\n",
+                    reg.proof.status,
+                    reg.conditions.join(" and "),
+                    reg.proof
+                        .event
+                        .as_ref()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        for c in &r.rule_changes {
+            s.push_str(&format!("{} {}\n", c.rule, c.kind.as_str()));
+            for reg in &c.regions {
+                s.push_str(&format!(
+                    "  {:?} {} {}\n",
+                    reg.proof.status,
+                    reg.conditions.join(" and "),
+                    reg.proof
+                        .event
+                        .as_ref()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        for u in &r.unproved {
+            s.push_str(&format!("unproved: {u}\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn widened_bound() {
+        let old = side(
+            "old",
+            "policy p {\n rule a: allow when tool == \"pay\" and args.amount <= 100\n}",
+        );
+        let new = side(
+            "new",
+            "policy p {\n rule a: allow when tool == \"pay\" and args.amount <= 500\n}",
+        );
+        let r = diff(&old, &new, &Options::default());
+        let s = show(&r);
+        eprintln!("{s}");
+        assert_eq!(r.groups.len(), 1);
+        let g = &r.groups[0];
+        assert_eq!((g.from, g.to), (Verdict::Deny, Verdict::Allow));
+        assert_eq!(g.regions.len(), 1);
+        assert_eq!(g.regions[0].proof.status, Status::Differs);
+    }
+
+    #[test]
+    fn equal_is_equivalent() {
+        let src = "policy p {\n rule a: allow when tool == \"pay\" and args.amount <= 100\n rule d: deny when args.path matches r\"x\" because \"no\"\n}";
+        let r = diff(
+            &side("a", src),
+            &side("b", src),
+            &Options {
+                all: true,
+                ..Options::default()
+            },
+        );
+        assert!(r.equivalent(), "{}", show(&r));
+    }
+
+    #[test]
+    fn all_reports_rule_changes() {
+        let old = side(
+            "old",
+            "policy p {\n rule a: allow when tool == \"pay\"\n rule b: allow when tool == \"pay\" and args.n > 5\n}",
+        );
+        let new = side(
+            "new",
+            "policy p {\n rule a: allow when tool == \"pay\"\n rule b: allow when tool == \"pay\" and args.n > 7\n}",
+        );
+        let r = diff(
+            &old,
+            &new,
+            &Options {
+                all: true,
+                ..Options::default()
+            },
+        );
+        let s = show(&r);
+        eprintln!("{s}");
+        assert!(r.groups.is_empty());
+        assert_eq!(r.rule_changes.len(), 1);
+        assert_eq!(r.rule_changes[0].kind, ChangeKind::NoLongerDecides);
+    }
+}

@@ -1,0 +1,304 @@
+//! Regions: the paths of a fork-free diagram to the leaves that mark a change.
+//!
+//! A path fixes one outcome of each variable it tests, so it is a conjunction of conditions:
+//! a region of the request space. Paths are walked depth first; a prefix whose decidable
+//! steps no event can satisfy ([`super::solve`]) is cut off, so every path listed is
+//! satisfiable as far as the decidable fragment goes. The walk is bounded: at most
+//! `per_leaf` paths are kept for each leaf (the others are counted) and at most `steps` steps
+//! are taken in all; when it stops early, [`Walk::complete`] is false.
+
+use std::collections::BTreeMap;
+
+use crate::compile::analysis::{Branch, Step, outcomes};
+use crate::compile::dd::NodeRef;
+
+use super::solve;
+use super::space::Space;
+
+/// The paths found.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Per target leaf, in the order first reached: the paths kept.
+    pub paths: Vec<(NodeRef, Vec<Vec<Step>>)>,
+    /// Per target leaf: satisfiable paths found beyond those kept.
+    pub more: BTreeMap<NodeRef, u64>,
+    /// Whether every path was examined (none left because of the step bound).
+    pub complete: bool,
+    /// Paths cut off because their decidable steps contradict each other.
+    pub infeasible: u64,
+}
+
+impl Walk {
+    /// All kept paths of one leaf.
+    pub fn of(&self, leaf: NodeRef) -> &[Vec<Step>] {
+        self.paths
+            .iter()
+            .find(|(l, _)| *l == leaf)
+            .map(|(_, p)| p.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+struct Walker<'a> {
+    space: &'a Space,
+    target: &'a dyn Fn(NodeRef) -> bool,
+    per_leaf: usize,
+    steps_left: usize,
+    out: Walk,
+    index: BTreeMap<NodeRef, usize>,
+    /// Whether each sub-diagram reaches a target leaf.
+    live: rustc_hash::FxHashMap<NodeRef, bool>,
+}
+
+/// The paths from `root` to leaves for which `target` holds.
+pub fn walk(
+    space: &Space,
+    root: NodeRef,
+    target: &dyn Fn(NodeRef) -> bool,
+    per_leaf: usize,
+    steps: usize,
+) -> Walk {
+    let mut w = Walker {
+        space,
+        target,
+        per_leaf,
+        steps_left: steps,
+        out: Walk {
+            complete: true,
+            ..Walk::default()
+        },
+        index: BTreeMap::new(),
+        live: Default::default(),
+    };
+    let mut path = Vec::new();
+    w.go(root, &mut path);
+    w.out
+}
+
+impl Walker<'_> {
+    /// Whether `n` can reach a target leaf at all (ignoring feasibility).
+    fn live(&mut self, n: NodeRef) -> bool {
+        if let Some(&l) = self.live.get(&n) {
+            return l;
+        }
+        let m = &self.space.m;
+        let live = if m.leaf_items(n).is_some() {
+            (self.target)(n)
+        } else {
+            let kids = m.children(n);
+            kids.into_iter().any(|c| self.live(c))
+        };
+        self.live.insert(n, live);
+        live
+    }
+
+    /// Returns false once the step bound is reached.
+    fn go(&mut self, n: NodeRef, path: &mut Vec<Step>) -> bool {
+        if self.steps_left == 0 {
+            self.out.complete = false;
+            return false;
+        }
+        self.steps_left -= 1;
+        if !self.live(n) {
+            return true;
+        }
+        if self.space.m.leaf_items(n).is_some() {
+            let i = match self.index.get(&n) {
+                Some(&i) => i,
+                None => {
+                    self.out.paths.push((n, Vec::new()));
+                    let i = self.out.paths.len() - 1;
+                    self.index.insert(n, i);
+                    i
+                }
+            };
+            if let Some((_, list)) = self.out.paths.get_mut(i) {
+                if list.len() < self.per_leaf {
+                    list.push(path.clone());
+                } else {
+                    *self.out.more.entry(n).or_insert(0) += 1;
+                }
+            }
+            return true;
+        }
+        let Some((var, next)) = outcomes(&self.space.m, n) else {
+            return true;
+        };
+        let next = merge_ranges(next);
+        let facts = &self.space.facts;
+        let ws = self.space.witness_space();
+        for (branch, child) in next {
+            // `has` is never unknown.
+            if facts.is_has(var) && branch == Branch::Unknown {
+                continue;
+            }
+            if !self.live(child) {
+                continue;
+            }
+            let step = Step { var, branch };
+            let feasible = solve::consistent(&ws, facts, path, &step);
+            path.push(step);
+            let go_on = if feasible {
+                self.go(child, path)
+            } else {
+                self.out.infeasible += 1;
+                true
+            };
+            path.pop();
+            if !go_on {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Neighbouring regions of a threshold that lead to the same place, as one range: `(100, 500)`
+/// and `[500]` become `(100, 500]`.
+fn merge_ranges(next: Vec<(Branch, NodeRef)>) -> Vec<(Branch, NodeRef)> {
+    let mut out: Vec<(Branch, NodeRef)> = Vec::with_capacity(next.len());
+    for (b, child) in next {
+        if let (
+            Branch::Range { hi: new_hi, .. },
+            Some((Branch::Range { hi: last_hi, .. }, last_child)),
+        ) = (&b, out.last_mut())
+            && *last_child == child
+        {
+            *last_hi = *new_hi;
+            continue;
+        }
+        out.push((b, child));
+    }
+    out
+}
+
+/// A bound of a range: the value and whether it is included; `None` when unbounded.
+type Bound = Option<(f64, bool)>;
+
+/// Whether two ranges (lower and upper bounds) meet.
+fn ranges_meet(a: (Bound, Bound), b: (Bound, Bound)) -> bool {
+    // The larger lower bound (exclusive when equal and either is) …
+    let lo = match (a.0, b.0) {
+        (None, x) | (x, None) => x,
+        (Some(x), Some(y)) => Some(if x.0 > y.0 {
+            x
+        } else if y.0 > x.0 {
+            y
+        } else {
+            (x.0, x.1 && y.1)
+        }),
+    };
+    // … and the smaller upper bound.
+    let hi = match (a.1, b.1) {
+        (None, x) | (x, None) => x,
+        (Some(x), Some(y)) => Some(if x.0 < y.0 {
+            x
+        } else if y.0 < x.0 {
+            y
+        } else {
+            (x.0, x.1 && y.1)
+        }),
+    };
+    match (lo, hi) {
+        (Some(l), Some(h)) => l.0 < h.0 || (l.0 == h.0 && l.1 && h.1),
+        _ => true,
+    }
+}
+
+/// Whether the outcome `b` of a node may be taken by a request the step `s` (on the same
+/// variable, from another node) allows.
+fn compatible(s: &Branch, b: &Branch) -> bool {
+    match (s, b) {
+        (Branch::Const(x), Branch::Const(y)) => x == y,
+        (Branch::Const(x), Branch::Other(excl)) => !excl.contains(x),
+        (Branch::Other(excl), Branch::Const(y)) => !excl.contains(y),
+        (Branch::Other(_), Branch::Other(_)) => true,
+        (Branch::Range { lo, hi }, Branch::Range { lo: l2, hi: h2 }) => {
+            ranges_meet((*lo, *hi), (*l2, *h2))
+        }
+        (Branch::True, Branch::True)
+        | (Branch::False, Branch::False)
+        | (Branch::Unknown, Branch::Unknown) => true,
+        _ => false,
+    }
+}
+
+/// `path` without the steps that do not matter: a step is dropped when every request the
+/// other steps allow (as far as the decidable fragment tells which are possible) still ends
+/// in `leaf`. The region grows, and stays inside the change.
+pub fn widen(space: &Space, root: NodeRef, leaf: NodeRef, path: &[Step]) -> Vec<Step> {
+    let mut steps = path.to_vec();
+    for i in (0..steps.len()).rev() {
+        let mut candidate = steps.clone();
+        candidate.remove(i);
+        let mut u = Uniform {
+            space,
+            leaf,
+            fixed: &candidate,
+            memo: Default::default(),
+            possible: Default::default(),
+            budget: 20_000,
+        };
+        if u.holds(root) == Some(true) {
+            steps = candidate;
+        }
+    }
+    steps
+}
+
+struct Uniform<'a> {
+    space: &'a Space,
+    leaf: NodeRef,
+    fixed: &'a [Step],
+    memo: rustc_hash::FxHashMap<NodeRef, bool>,
+    /// Whether outcome `i` of node `n` is possible under the fixed steps.
+    possible: rustc_hash::FxHashMap<(NodeRef, usize), bool>,
+    budget: usize,
+}
+
+impl Uniform<'_> {
+    /// Whether every request the fixed steps allow ends in the leaf from `n`; `None` when the
+    /// check ran out of budget.
+    fn holds(&mut self, n: NodeRef) -> Option<bool> {
+        if let Some(&r) = self.memo.get(&n) {
+            return Some(r);
+        }
+        if self.budget == 0 {
+            return None;
+        }
+        self.budget -= 1;
+        if self.space.m.leaf_items(n).is_some() {
+            return Some(n == self.leaf);
+        }
+        let Some((var, next)) = outcomes(&self.space.m, n) else {
+            return Some(false);
+        };
+        let ws = self.space.witness_space();
+        let facts = &self.space.facts;
+        let step = self.fixed.iter().find(|s| s.var == var);
+        let mut ok = true;
+        for (i, (branch, child)) in next.into_iter().enumerate() {
+            let take = match step {
+                Some(s) => compatible(&s.branch, &branch),
+                None => {
+                    if facts.is_has(var) && branch == Branch::Unknown {
+                        false
+                    } else if facts.slot(var).is_some() {
+                        let fixed = self.fixed;
+                        *self.possible.entry((n, i)).or_insert_with(|| {
+                            solve::consistent(&ws, facts, fixed, &Step { var, branch })
+                        })
+                    } else {
+                        true
+                    }
+                }
+            };
+            if take && !self.holds(child)? {
+                ok = false;
+                break;
+            }
+        }
+        self.memo.insert(n, ok);
+        Some(ok)
+    }
+}

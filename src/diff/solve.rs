@@ -1,0 +1,642 @@
+//! A complete decision procedure for the decidable fragment of a region: tests of plain
+//! attributes for equality with strings, numeric ranges, booleans, `has` and types (a string
+//! compared, a number compared, unknown).
+//!
+//! Every such test constrains the value of one attribute, and attributes interact only through
+//! nesting (`agent.id` present makes `agent` a record, so not a string, a number or a bool).
+//! [`solve`] decides whether values exist that satisfy every such step of a path and gives
+//! them: for each attribute it keeps the JSON kinds still possible (absent, string, number,
+//! bool, record, list), narrows them through nesting to a fixpoint, then picks a value of a
+//! possible kind, parents before children. `None` is a proof that no event takes the path.
+//!
+//! Steps outside the fragment (functions, regexes, substrings, two attributes compared,
+//! stream state, `time.*`) are left to example synthesis; [`exact`] tells them apart.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value as Json};
+
+use crate::bytecode::model::{Operand, Pred, Ty, Var};
+use crate::check::Scalar;
+use crate::compile::analysis::{Branch, Step};
+use crate::lint::witness::Space;
+
+/// The JSON kinds an attribute can have (bit set).
+const ABSENT: u8 = 1;
+const STR: u8 = 2;
+const NUM: u8 = 4;
+const BOOL: u8 = 8;
+const OBJ: u8 = 16;
+const ARR: u8 = 32;
+const ALL: u8 = ABSENT | STR | NUM | BOOL | OBJ | ARR;
+
+/// What an exact variable tests of its attribute.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Test {
+    Has,
+    Str,
+    Num,
+    Bool,
+    /// The attribute is a list of these scalars and holds this item.
+    ListHas(Scalar, Json),
+}
+
+/// A constant operand as the JSON item a list would hold.
+fn item_of(o: &Operand) -> Option<(Scalar, Json)> {
+    match o {
+        Operand::Str(s) => Some((Scalar::String, Json::String(s.clone()))),
+        Operand::Num(n) if n.is_finite() => Some((Scalar::Number, num_json(*n))),
+        Operand::Bool(b) => Some((Scalar::Bool, Json::Bool(*b))),
+        _ => None,
+    }
+}
+
+/// The slot and the kind of test, when the variable is in the decidable fragment.
+fn exact_var(space: &Space<'_>, var: u32) -> Option<(u32, Test)> {
+    let (slot, test) = match space.vars.get(var as usize)? {
+        Var::Has { slot } => (*slot, Test::Has),
+        Var::Switch {
+            operand:
+                Operand::Slot {
+                    slot,
+                    ty: Ty::String,
+                },
+            ..
+        } => (*slot, Test::Str),
+        Var::Thresh {
+            operand:
+                Operand::Slot {
+                    slot,
+                    ty: Ty::Number,
+                },
+        } => (*slot, Test::Num),
+        Var::Bool {
+            operand: Operand::Slot { slot, ty: Ty::Bool },
+        } => (*slot, Test::Bool),
+        Var::Pred(Pred::Contains {
+            hay:
+                Operand::Slot {
+                    slot,
+                    ty: Ty::List(s),
+                },
+            needle,
+        }) => {
+            let (scalar, item) = item_of(needle)?;
+            if scalar != *s {
+                return None;
+            }
+            (*slot, Test::ListHas(scalar, item))
+        }
+        _ => return None,
+    };
+    // `time.*` comes from `ts`, which also moves stream time: left to synthesis.
+    let path = space.slots.get(slot as usize)?;
+    match path.first().map(String::as_str) {
+        Some("time") => None,
+        Some("ts") if path.len() == 1 => None,
+        _ => Some((slot, test)),
+    }
+}
+
+/// The attribute a test reads and the type it must have, for tests outside the fragment that
+/// still tell the type: a test of one attribute (possibly through a function defined on every
+/// value of its type) against constants is known exactly when the attribute has its type.
+/// The second value says whether the step needs the attribute typed (a true or false outcome)
+/// or not typed (unknown).
+fn type_fact(space: &Space<'_>, var: u32) -> Option<(u32, Ty)> {
+    use crate::bytecode::model::Func;
+    fn slot_of(o: &Operand) -> Option<(u32, Ty)> {
+        match o {
+            Operand::Slot { slot, ty } => Some((*slot, *ty)),
+            // Total on strings (and `len` on its type): unknown exactly when the argument is.
+            Operand::Func {
+                func: Func::Lower | Func::Upper | Func::NormPath | Func::UrlHost | Func::Len,
+                arg,
+            } => slot_of(arg),
+            _ => None,
+        }
+    }
+    fn constant(o: &Operand) -> bool {
+        matches!(o, Operand::Str(_) | Operand::Num(_) | Operand::Bool(_))
+    }
+    let operands: Vec<&Operand> = match space.vars.get(var as usize)? {
+        Var::Switch { operand, .. } | Var::Thresh { operand } | Var::Bool { operand } => {
+            vec![operand]
+        }
+        Var::Has { .. } => return None,
+        Var::Pred(p) => match p {
+            Pred::Cmp { lhs, rhs, .. }
+            | Pred::StartsWith { lhs, rhs }
+            | Pred::EndsWith { lhs, rhs } => vec![lhs, rhs],
+            Pred::Contains { hay, needle } => vec![hay, needle],
+            Pred::In { lhs, values } => std::iter::once(lhs).chain(values.iter()).collect(),
+            Pred::Regex { lhs, .. } => vec![lhs],
+        },
+    };
+    let mut read = None;
+    for o in operands {
+        if constant(o) {
+            continue;
+        }
+        if read.is_some() {
+            return None;
+        }
+        read = Some(slot_of(o)?);
+    }
+    let (slot, ty) = read?;
+    if !matches!(ty, Ty::String | Ty::Number | Ty::Bool | Ty::List(_)) {
+        return None;
+    }
+    let path = space.slots.get(slot as usize)?;
+    if matches!(path.first().map(String::as_str), Some("time")) || path == &["ts"] {
+        return None;
+    }
+    Some((slot, ty))
+}
+
+/// What the solver knows of each variable of a space, computed once.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    exact: Vec<Option<(u32, Test)>>,
+    typed: Vec<Option<(u32, Ty)>>,
+}
+
+impl Facts {
+    pub fn new(space: &Space<'_>) -> Facts {
+        let n = space.vars.len();
+        let exact: Vec<Option<(u32, Test)>> = (0..n as u32).map(|v| exact_var(space, v)).collect();
+        let typed = (0..n as u32)
+            .zip(exact.iter())
+            .map(|(v, e)| {
+                if e.is_some() {
+                    None
+                } else {
+                    type_fact(space, v)
+                }
+            })
+            .collect();
+        Facts { exact, typed }
+    }
+
+    /// The slot and test of a variable in the decidable fragment.
+    pub fn exact(&self, var: u32) -> Option<&(u32, Test)> {
+        self.exact.get(var as usize).and_then(Option::as_ref)
+    }
+
+    /// Whether the variable is in the decidable fragment.
+    pub fn is_exact(&self, var: u32) -> bool {
+        self.exact(var).is_some()
+    }
+
+    /// Whether the variable is a `has` test (never unknown).
+    pub fn is_has(&self, var: u32) -> bool {
+        matches!(self.exact(var), Some((_, Test::Has)))
+    }
+
+    /// The slot whose value the solver constrains through this variable, if any.
+    pub fn slot(&self, var: u32) -> Option<u32> {
+        self.exact(var)
+            .map(|(s, _)| *s)
+            .or_else(|| self.typed.get(var as usize).and_then(|t| t.map(|(s, _)| s)))
+    }
+}
+
+/// Whether `step` can follow `prefix` (itself satisfiable): only the steps on the same
+/// attribute, its parents and its children can contradict it.
+pub fn consistent(space: &Space<'_>, facts: &Facts, prefix: &[Step], step: &Step) -> bool {
+    let Some(slot) = facts.slot(step.var) else {
+        return true;
+    };
+    let path_of = |s: u32| {
+        space
+            .slots
+            .get(s as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    };
+    let me = path_of(slot);
+    let mut related: Vec<Step> = prefix
+        .iter()
+        .filter(|st| {
+            facts.slot(st.var).is_some_and(|o| {
+                let other = path_of(o);
+                other.starts_with(me) || me.starts_with(other)
+            })
+        })
+        .cloned()
+        .collect();
+    related.push(step.clone());
+    solve(space, facts, &related).is_some()
+}
+
+/// Everything the exact steps of a path require of one attribute.
+#[derive(Clone, Debug)]
+struct Need {
+    has: Option<bool>,
+    str_eq: Option<String>,
+    str_ne: BTreeSet<String>,
+    lo: Option<(f64, bool)>,
+    hi: Option<(f64, bool)>,
+    bool_is: Option<bool>,
+    /// The scalar types the attribute must be a list of (known for a membership test).
+    list_of: BTreeSet<Scalar>,
+    /// The scalar types it must not be a list of (unknown for a membership test).
+    not_list_of: BTreeSet<Scalar>,
+    /// Items the list holds, and items it does not.
+    list_has: Vec<Json>,
+    list_lacks: Vec<Json>,
+    /// Kinds still possible.
+    kinds: u8,
+    conflict: bool,
+}
+
+impl Default for Need {
+    fn default() -> Need {
+        Need {
+            has: None,
+            str_eq: None,
+            str_ne: BTreeSet::new(),
+            lo: None,
+            hi: None,
+            bool_is: None,
+            list_of: BTreeSet::new(),
+            not_list_of: BTreeSet::new(),
+            list_has: Vec::new(),
+            list_lacks: Vec::new(),
+            kinds: ALL,
+            conflict: false,
+        }
+    }
+}
+
+impl Need {
+    fn add(&mut self, test: &Test, branch: &Branch, consts: &[String]) {
+        match (test, branch) {
+            (Test::ListHas(s, item), Branch::True | Branch::False) => {
+                self.kinds &= ARR;
+                self.list_of.insert(*s);
+                if *branch == Branch::True {
+                    self.list_has.push(item.clone());
+                } else {
+                    self.list_lacks.push(item.clone());
+                }
+            }
+            (Test::ListHas(s, _), Branch::Unknown) => {
+                self.not_list_of.insert(*s);
+            }
+            (Test::Has, Branch::True) => self.has_is(true),
+            (Test::Has, Branch::False) => self.has_is(false),
+            // `has` is never unknown.
+            (Test::Has, _) => self.conflict = true,
+            (Test::Str, Branch::Const(c)) => {
+                self.kinds &= STR;
+                let Some(s) = consts.get(*c as usize) else {
+                    self.conflict = true;
+                    return;
+                };
+                match &self.str_eq {
+                    Some(e) if e != s => self.conflict = true,
+                    _ => self.str_eq = Some(s.clone()),
+                }
+            }
+            (Test::Str, Branch::Other(excl)) => {
+                self.kinds &= STR;
+                self.str_ne
+                    .extend(excl.iter().filter_map(|c| consts.get(*c as usize)).cloned());
+            }
+            (Test::Num, Branch::Range { lo, hi }) => {
+                self.kinds &= NUM;
+                if let Some(l) = lo {
+                    self.lo = Some(match self.lo {
+                        Some(o) if o.0 > l.0 || (o.0 == l.0 && !o.1) => o,
+                        _ => *l,
+                    });
+                }
+                if let Some(h) = hi {
+                    self.hi = Some(match self.hi {
+                        Some(o) if o.0 < h.0 || (o.0 == h.0 && !o.1) => o,
+                        _ => *h,
+                    });
+                }
+            }
+            (Test::Bool, Branch::True | Branch::False) => {
+                self.kinds &= BOOL;
+                let b = *branch == Branch::True;
+                match self.bool_is {
+                    Some(x) if x != b => self.conflict = true,
+                    _ => self.bool_is = Some(b),
+                }
+            }
+            (Test::Str, Branch::Unknown) => self.kinds &= !STR,
+            (Test::Num, Branch::Unknown) => self.kinds &= !NUM,
+            (Test::Bool, Branch::Unknown) => self.kinds &= !BOOL,
+            _ => self.conflict = true,
+        }
+    }
+
+    /// The attribute has (or, with `typed` false, has not) the type `ty`.
+    fn typed(&mut self, ty: Ty, typed: bool) {
+        let kind = match ty {
+            Ty::String => STR,
+            Ty::Number => NUM,
+            Ty::Bool => BOOL,
+            Ty::List(s) => {
+                if typed {
+                    self.list_of.insert(s);
+                } else {
+                    self.not_list_of.insert(s);
+                }
+                if typed {
+                    self.kinds &= ARR;
+                }
+                return;
+            }
+            _ => return,
+        };
+        if typed {
+            self.kinds &= kind;
+        } else {
+            self.kinds &= !kind;
+        }
+    }
+
+    fn has_is(&mut self, b: bool) {
+        match self.has {
+            Some(x) if x != b => self.conflict = true,
+            _ => self.has = Some(b),
+        }
+        self.kinds &= if b { !ABSENT } else { ABSENT };
+    }
+
+    /// The kinds left once the values each kind would need are checked.
+    fn possible(&self) -> u8 {
+        if self.conflict {
+            return 0;
+        }
+        let mut k = self.kinds;
+        if self
+            .str_eq
+            .as_ref()
+            .is_some_and(|e| self.str_ne.contains(e))
+        {
+            k &= !STR;
+        }
+        if pick_number(self.lo, self.hi).is_none() {
+            k &= !NUM;
+        }
+        if self.list_items().is_none() {
+            k &= !ARR;
+        }
+        k
+    }
+
+    /// The items of a list that passes the membership tests, if one exists.
+    fn list_items(&self) -> Option<Vec<Json>> {
+        if self.list_has.iter().any(|i| self.list_lacks.contains(i))
+            || self.list_of.iter().any(|s| self.not_list_of.contains(s))
+        {
+            return None;
+        }
+        let mut items = self.list_has.clone();
+        items.dedup();
+        // Every item has the one scalar type the list is known as.
+        let ty = match self.list_of.len() {
+            0 => None,
+            1 => self.list_of.iter().next().copied(),
+            // A list of two scalar types at once: only the empty list.
+            _ => {
+                return (items.is_empty() && self.not_list_of.is_empty()).then(Vec::new);
+            }
+        };
+        if !self.not_list_of.is_empty() && items.is_empty() {
+            // A list that is not a list of these types needs an item of another type.
+            let filler = match ty {
+                Some(Scalar::String) => {
+                    let taken: BTreeSet<String> = self
+                        .list_lacks
+                        .iter()
+                        .filter_map(|j| j.as_str().map(str::to_string))
+                        .collect();
+                    Json::String(fresh(&taken))
+                }
+                Some(Scalar::Number) => (0..)
+                    .map(|i| Json::from(i as i64))
+                    .find(|j| !self.list_lacks.contains(j))
+                    .unwrap_or(Json::Null),
+                Some(Scalar::Bool) => [Json::Bool(true), Json::Bool(false)]
+                    .into_iter()
+                    .find(|j| !self.list_lacks.contains(j))?,
+                None => Json::Object(Map::new()),
+            };
+            items.push(filler);
+        }
+        Some(items)
+    }
+
+    fn value(&self, kind: u8) -> Option<Json> {
+        match kind {
+            STR => Some(Json::String(match &self.str_eq {
+                Some(s) => s.clone(),
+                None => fresh(&self.str_ne),
+            })),
+            NUM => pick_number(self.lo, self.hi).map(num_json),
+            BOOL => Some(Json::Bool(self.bool_is.unwrap_or(true))),
+            OBJ => Some(Json::Object(Map::new())),
+            ARR => Some(Json::Array(self.list_items().unwrap_or_default())),
+            _ => None,
+        }
+    }
+}
+
+/// A string that is none of `taken`.
+fn fresh(taken: &BTreeSet<String>) -> String {
+    for s in ["x", "other", "y", "z"] {
+        if !taken.contains(s) {
+            return s.to_string();
+        }
+    }
+    (0u64..)
+        .map(|i| format!("x{i}"))
+        .find(|s| !taken.contains(s))
+        .unwrap_or_default()
+}
+
+fn in_range(n: f64, lo: Option<(f64, bool)>, hi: Option<(f64, bool)>) -> bool {
+    let above = match lo {
+        None => true,
+        Some((l, true)) => n >= l,
+        Some((l, false)) => n > l,
+    };
+    let below = match hi {
+        None => true,
+        Some((h, true)) => n <= h,
+        Some((h, false)) => n < h,
+    };
+    above && below && n.is_finite()
+}
+
+/// A finite number in the range, round when possible; `None` when the range holds none (it
+/// is empty, or an open interval between two neighbouring floating-point numbers).
+pub fn pick_number(lo: Option<(f64, bool)>, hi: Option<(f64, bool)>) -> Option<f64> {
+    let mut cands: Vec<f64> = Vec::new();
+    match (lo, hi) {
+        (None, None) => cands.push(0.0),
+        (Some((l, _)), None) => cands.extend([l, (l + 1.0).floor(), l + 1.0, l.next_up()]),
+        (None, Some((h, _))) => cands.extend([h, (h - 1.0).ceil(), h - 1.0, h.next_down()]),
+        (Some((l, _)), Some((h, _))) => cands.extend([
+            l,
+            h,
+            (l + 1.0).floor(),
+            (h - 1.0).ceil(),
+            l / 2.0 + h / 2.0,
+            l.next_up(),
+        ]),
+    }
+    cands.into_iter().find(|n| in_range(*n, lo, hi))
+}
+
+/// A number as JSON: an integer when it is one.
+pub fn num_json(n: f64) -> Json {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        Json::from(n as i64)
+    } else {
+        Json::from(n)
+    }
+}
+
+/// Whether `a` is a proper prefix of `b`.
+fn ancestor(a: &[String], b: &[String]) -> bool {
+    a.len() < b.len() && b.starts_with(a)
+}
+
+/// Values for the attributes the exact steps of `path` test, or `None` when no event gives
+/// every exact step its outcome. Attributes other steps read are not assigned.
+pub fn solve(
+    space: &Space<'_>,
+    facts: &Facts,
+    path: &[Step],
+) -> Option<BTreeMap<u32, Option<Json>>> {
+    let mut needs: BTreeMap<u32, Need> = BTreeMap::new();
+    for st in path {
+        let Some((slot, test)) = facts.exact(st.var).cloned() else {
+            if let Some((slot, ty)) = facts.typed.get(st.var as usize).copied().flatten() {
+                needs
+                    .entry(slot)
+                    .or_default()
+                    .typed(ty, st.branch != Branch::Unknown);
+            }
+            continue;
+        };
+        let consts: &[String] = match space.vars.get(st.var as usize) {
+            Some(Var::Switch { consts, .. }) => consts,
+            _ => &[],
+        };
+        needs
+            .entry(slot)
+            .or_default()
+            .add(&test, &st.branch, consts);
+    }
+    let slots: Vec<u32> = needs.keys().copied().collect();
+    let mut kinds: BTreeMap<u32, u8> = needs.iter().map(|(s, n)| (*s, n.possible())).collect();
+    let path_of = |s: u32| {
+        space
+            .slots
+            .get(s as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    };
+    // Nesting, to a fixpoint: a child that must be present makes its parent a record; a
+    // parent that cannot be a record leaves its children absent.
+    loop {
+        let mut changed = false;
+        for &a in &slots {
+            for &d in &slots {
+                if !ancestor(path_of(a), path_of(d)) {
+                    continue;
+                }
+                let (ka, kd) = (
+                    kinds.get(&a).copied().unwrap_or(0),
+                    kinds.get(&d).copied().unwrap_or(0),
+                );
+                let mut na = ka;
+                let mut nd = kd;
+                if kd & ABSENT == 0 {
+                    na &= OBJ;
+                }
+                if ka & OBJ == 0 {
+                    nd &= ABSENT;
+                }
+                if na != ka || nd != kd {
+                    kinds.insert(a, na);
+                    kinds.insert(d, nd);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if kinds.values().any(|k| *k == 0) {
+        return None;
+    }
+    // Parents first: a child of a parent that is not a record is absent.
+    let mut order = slots.clone();
+    order.sort_by_key(|s| path_of(*s).len());
+    let mut chosen: BTreeMap<u32, u8> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for s in order {
+        let k = kinds.get(&s).copied().unwrap_or(0);
+        let under_value = chosen
+            .iter()
+            .any(|(a, ka)| *ka != OBJ && ancestor(path_of(*a), path_of(s)));
+        let has_present_child = slots.iter().any(|d| {
+            ancestor(path_of(s), path_of(*d)) && kinds.get(d).is_some_and(|kd| kd & ABSENT == 0)
+        });
+        let prefer: &[u8] = if has_present_child {
+            &[OBJ]
+        } else {
+            &[ABSENT, STR, NUM, BOOL, OBJ, ARR]
+        };
+        let pick = if under_value {
+            (k & ABSENT != 0).then_some(ABSENT)
+        } else {
+            prefer.iter().copied().find(|p| k & p != 0)
+        }?;
+        chosen.insert(s, pick);
+        let need = needs.get(&s)?;
+        out.insert(s, need.value(pick));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_ranges() {
+        assert_eq!(pick_number(Some((5.0, false)), None), Some(6.0));
+        assert_eq!(pick_number(Some((5.0, true)), Some((5.0, true))), Some(5.0));
+        assert_eq!(pick_number(Some((5.0, false)), Some((5.0, true))), None);
+        assert_eq!(
+            pick_number(Some((1.0, false)), Some((2.0, false))),
+            Some(1.5)
+        );
+        let a = 1.0f64;
+        assert_eq!(
+            pick_number(Some((a, false)), Some((a.next_up(), false))),
+            None
+        );
+        assert_eq!(pick_number(None, Some((0.0, false))), Some(-1.0));
+    }
+
+    #[test]
+    fn fresh_strings_avoid_constants() {
+        let taken: BTreeSet<String> = ["x", "other", "y", "z", "x0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(fresh(&taken), "x1");
+    }
+}

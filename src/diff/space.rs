@@ -1,0 +1,1049 @@
+//! The joint variable space of two compiled bundles, their diagrams imported into it, and the
+//! operations the diff runs on them.
+//!
+//! Each side's variables are renamed into one space: slots by attribute path, trackers by
+//! identity class (see [`super::trackers`]), switch constants by value; two variables are the
+//! same when they test the same thing (the same operands, the same predicate). The joint order
+//! follows the old side's order, with the new side's variables merged in where the new side
+//! puts them, so the old diagram imports node for node and the new one nearly so; where the
+//! orders disagree, [`Space::make`] pushes a test below the variables that must come first.
+//!
+//! Imports keep the bundles' diagrams as they are, forks included, with the model's leaf items
+//! (rule `r` true / unknown, tracker `t` fires). [`Space::fold`] then maps a side's diagram to
+//! a coarser function (its verdict, its determining rules, whether one rule matches), merging
+//! the walks of a fork the way the VM merges their leaves, and only where a *care* diagram
+//! says the answer matters. [`Space::apply2`] combines two fork-free diagrams leaf by leaf.
+
+use rustc_hash::FxHashMap;
+
+use crate::bytecode::model::{Model, NodeDef, Operand, Pred, Target, Tracker, Var};
+use crate::compile::dd::{self, Manager, Node, NodeRef, Num, VarShape, switch_parts, thresh_parts};
+
+/// Index of the old side.
+pub const OLD: usize = 0;
+/// Index of the new side.
+pub const NEW: usize = 1;
+
+/// The deepest the operations recurse (one level per variable on a path, plus nested forks).
+const DEPTH_LIMIT: usize = 4096;
+
+/// How one side's model maps into the joint space.
+#[derive(Clone, Debug, Default)]
+pub struct SideMap {
+    /// Model variable → joint variable.
+    pub var: Vec<u32>,
+    /// Model variable → (model constant index → joint constant index), for switches.
+    pub consts: Vec<Vec<u32>>,
+    /// Model slot → joint slot.
+    pub slot: Vec<u32>,
+    /// Model tracker → joint tracker.
+    pub tracker: Vec<u32>,
+}
+
+/// One outcome of a variable, for cofactoring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Out {
+    Const(u32),
+    Other,
+    /// The number is exactly this cut.
+    Point(Num),
+    /// The open interval just above this cut (or below the first cut, for `None`), up to the
+    /// next cut of the refinement being expanded.
+    After(Option<Num>),
+    True,
+    False,
+    Unknown,
+}
+
+/// The outcomes a node on one variable is expanded into.
+#[derive(Clone, Debug)]
+enum Outs {
+    Switch(Vec<u32>),
+    Thresh(Vec<Num>),
+    Tri,
+}
+
+impl Outs {
+    fn list(&self) -> Vec<Out> {
+        match self {
+            Outs::Switch(cs) => cs
+                .iter()
+                .map(|c| Out::Const(*c))
+                .chain([Out::Other, Out::Unknown])
+                .collect(),
+            Outs::Thresh(cuts) => {
+                let mut v = Vec::with_capacity(2 * cuts.len() + 2);
+                v.push(Out::After(None));
+                for c in cuts {
+                    v.push(Out::Point(*c));
+                    v.push(Out::After(Some(*c)));
+                }
+                v.push(Out::Unknown);
+                v
+            }
+            Outs::Tri => vec![Out::True, Out::False, Out::Unknown],
+        }
+    }
+}
+
+/// A leaf-to-leaf function for [`Space::fold`] and [`Space::apply2`].
+pub type LeafFn<'a> = dyn FnMut(&[u32], &[u32]) -> Vec<u32> + 'a;
+
+/// How [`Space::fold`] reads one side's diagram.
+pub struct Fold<'a> {
+    /// A model leaf (its node and items) → the items of the coarser function.
+    pub leaf: &'a mut dyn FnMut(NodeRef, &[u32]) -> Vec<u32>,
+    /// Merges the values of two walks of a fork.
+    pub merge: &'a mut LeafFn<'a>,
+    /// What to answer where the care diagram is `m.f`.
+    pub dc: NodeRef,
+    /// A value that `merge` leaves the other value unchanged with, if any.
+    pub unit: Option<NodeRef>,
+}
+
+/// The joint space and the diagrams in it.
+pub struct Space {
+    pub m: Manager,
+    /// Joint variables in diagram order, their operands renamed into the joint slots and
+    /// trackers, switch constants united (sorted).
+    pub vars: Vec<Var>,
+    pub slots: Vec<Vec<String>>,
+    pub trackers: Vec<Tracker>,
+    pub shapes: Vec<VarShape>,
+    pub sides: [SideMap; 2],
+    /// Each side's whole diagram (its roots under one fork).
+    pub roots: [NodeRef; 2],
+    /// Which sides test each joint variable (bit 0 old, bit 1 new).
+    pub used_by: Vec<u8>,
+    /// What the solver knows of each joint variable.
+    pub facts: super::solve::Facts,
+    /// At most this many nodes exist; past it every operation stops ([`Space::over`]).
+    pub budget: usize,
+    over: bool,
+    depth: usize,
+    tops: FxHashMap<NodeRef, u32>,
+    cof_memo: FxHashMap<(NodeRef, u32, Out), NodeRef>,
+    make_memo: FxHashMap<(u32, Vec<NodeRef>, Vec<u64>), NodeRef>,
+}
+
+/// An operand renamed into the joint space.
+fn rename_operand(o: &Operand, map: &SideMap) -> Operand {
+    match o {
+        Operand::Slot { slot, ty } => Operand::Slot {
+            slot: map.slot.get(*slot as usize).copied().unwrap_or(u32::MAX),
+            ty: *ty,
+        },
+        Operand::Func { func, arg } => Operand::Func {
+            func: *func,
+            arg: Box::new(rename_operand(arg, map)),
+        },
+        Operand::Tracker(t) => {
+            Operand::Tracker(map.tracker.get(*t as usize).copied().unwrap_or(u32::MAX))
+        }
+        Operand::Str(_) | Operand::Num(_) | Operand::Bool(_) => o.clone(),
+    }
+}
+
+/// A variable renamed into the joint space, switch constants left out.
+fn rename_var(v: &Var, map: &SideMap) -> Var {
+    let r = |o: &Operand| rename_operand(o, map);
+    match v {
+        Var::Switch { operand, .. } => Var::Switch {
+            operand: r(operand),
+            consts: Vec::new(),
+        },
+        Var::Thresh { operand } => Var::Thresh {
+            operand: r(operand),
+        },
+        Var::Bool { operand } => Var::Bool {
+            operand: r(operand),
+        },
+        Var::Has { slot } => Var::Has {
+            slot: map.slot.get(*slot as usize).copied().unwrap_or(u32::MAX),
+        },
+        Var::Pred(p) => Var::Pred(match p {
+            Pred::Cmp { op, lhs, rhs } => Pred::Cmp {
+                op: *op,
+                lhs: r(lhs),
+                rhs: r(rhs),
+            },
+            Pred::In { lhs, values } => Pred::In {
+                lhs: r(lhs),
+                values: values.iter().map(r).collect(),
+            },
+            Pred::Contains { hay, needle } => Pred::Contains {
+                hay: r(hay),
+                needle: r(needle),
+            },
+            Pred::StartsWith { lhs, rhs } => Pred::StartsWith {
+                lhs: r(lhs),
+                rhs: r(rhs),
+            },
+            Pred::EndsWith { lhs, rhs } => Pred::EndsWith {
+                lhs: r(lhs),
+                rhs: r(rhs),
+            },
+            Pred::Regex {
+                lhs,
+                regex,
+                written,
+                glob,
+            } => Pred::Regex {
+                lhs: r(lhs),
+                regex: regex.clone(),
+                written: written.clone(),
+                glob: *glob,
+            },
+        }),
+    }
+}
+
+/// A key that two variables share exactly when they test the same thing. `-0` and `0` are one
+/// number, as they are to the VM.
+fn var_key(v: &Var) -> String {
+    format!("{v:?}")
+        .replace("-0.0,", "0.0,")
+        .replace("(-0.0)", "(0.0)")
+}
+
+/// The two sequences merged into one: each keeps its own order where it can; where they
+/// disagree about two shared elements, the first sequence's order wins.
+fn merge_orders(a: &[String], b: &[String]) -> Vec<String> {
+    let in_a: rustc_hash::FxHashSet<&String> = a.iter().collect();
+    let in_b: rustc_hash::FxHashSet<&String> = b.iter().collect();
+    let mut placed: rustc_hash::FxHashSet<&String> = rustc_hash::FxHashSet::default();
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        while a.get(i).is_some_and(|x| placed.contains(x)) {
+            i += 1;
+        }
+        while b.get(j).is_some_and(|x| placed.contains(x)) {
+            j += 1;
+        }
+        let pick = match (a.get(i), b.get(j)) {
+            (None, None) => break,
+            (Some(x), None) | (None, Some(x)) => x,
+            (Some(x), Some(y)) => {
+                if x == y || !in_b.contains(x) {
+                    x
+                } else if !in_a.contains(y) {
+                    y
+                } else {
+                    x
+                }
+            }
+        };
+        placed.insert(pick);
+        out.push(pick.clone());
+    }
+    out
+}
+
+impl Space {
+    /// The joint space of two models. `classes[s][t]` is the joint tracker of side `s`'s
+    /// tracker `t`; `ntrackers` joint trackers in all.
+    pub fn new(
+        models: [&Model; 2],
+        classes: [&[u32]; 2],
+        ntrackers: usize,
+        budget: usize,
+    ) -> Space {
+        // Slots: every path either side reads, sorted.
+        let mut paths: std::collections::BTreeSet<Vec<String>> = Default::default();
+        for m in models {
+            paths.extend(m.slots.iter().cloned());
+        }
+        let slots: Vec<Vec<String>> = paths.into_iter().collect();
+        let slot_of = |p: &Vec<String>| {
+            slots
+                .binary_search(p)
+                .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                .unwrap_or(u32::MAX)
+        };
+        let mut sides: [SideMap; 2] = Default::default();
+        for (s, m) in models.iter().enumerate() {
+            if let Some(map) = sides.get_mut(s) {
+                map.slot = m.slots.iter().map(slot_of).collect();
+                map.tracker = classes.get(s).map(|c| c.to_vec()).unwrap_or_default();
+            }
+        }
+        // Trackers: one per class, from the first side that has it.
+        let mut trackers: Vec<Option<Tracker>> = vec![None; ntrackers];
+        for (s, m) in models.iter().enumerate() {
+            let Some(map) = sides.get(s) else { continue };
+            for (t, tr) in m.trackers.iter().enumerate() {
+                let Some(&k) = map.tracker.get(t) else {
+                    continue;
+                };
+                if let Some(slot) = trackers.get_mut(k as usize)
+                    && slot.is_none()
+                {
+                    *slot = Some(Tracker {
+                        kind: tr.kind,
+                        within: tr.within,
+                        per: tr
+                            .per
+                            .iter()
+                            .map(|p| map.slot.get(*p as usize).copied().unwrap_or(u32::MAX))
+                            .collect(),
+                        value: tr
+                            .value
+                            .map(|v| map.slot.get(v as usize).copied().unwrap_or(u32::MAX)),
+                        refs: tr
+                            .refs
+                            .iter()
+                            .map(|(p, ty)| {
+                                (map.slot.get(*p as usize).copied().unwrap_or(u32::MAX), *ty)
+                            })
+                            .collect(),
+                        inner: tr
+                            .inner
+                            .iter()
+                            .map(|i| map.tracker.get(*i as usize).copied().unwrap_or(u32::MAX))
+                            .collect(),
+                    });
+                }
+            }
+        }
+        let trackers: Vec<Tracker> = trackers
+            .into_iter()
+            .map(|t| {
+                t.unwrap_or(Tracker {
+                    kind: crate::check::StatefulKind::Seen,
+                    within: None,
+                    per: Vec::new(),
+                    value: None,
+                    refs: Vec::new(),
+                    inner: Vec::new(),
+                })
+            })
+            .collect();
+        // Variables: renamed, keyed, merged in order.
+        let mut renamed: [Vec<(String, Var)>; 2] = Default::default();
+        for (s, m) in models.iter().enumerate() {
+            let (Some(map), Some(out)) = (sides.get(s), renamed.get_mut(s)) else {
+                continue;
+            };
+            *out = m
+                .vars
+                .iter()
+                .map(|v| {
+                    let r = rename_var(v, map);
+                    (var_key(&r), r)
+                })
+                .collect();
+        }
+        let keys = |s: usize| -> Vec<String> {
+            renamed
+                .get(s)
+                .map(|v| v.iter().map(|(k, _)| k.clone()).collect())
+                .unwrap_or_default()
+        };
+        let order = merge_orders(&keys(OLD), &keys(NEW));
+        let index: FxHashMap<&String, u32> = order
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k, u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        let mut vars: Vec<Option<Var>> = vec![None; order.len()];
+        let mut consts: Vec<std::collections::BTreeSet<String>> =
+            vec![Default::default(); order.len()];
+        let mut used_by = vec![0u8; order.len()];
+        for (s, m) in models.iter().enumerate() {
+            let Some(list) = renamed.get(s) else { continue };
+            let mut var_map = Vec::with_capacity(list.len());
+            for ((k, r), orig) in list.iter().zip(m.vars.iter()) {
+                let j = index.get(k).copied().unwrap_or(u32::MAX);
+                var_map.push(j);
+                if let Some(slot) = vars.get_mut(j as usize)
+                    && slot.is_none()
+                {
+                    *slot = Some(r.clone());
+                }
+                if let Some(u) = used_by.get_mut(j as usize) {
+                    *u |= 1 << s;
+                }
+                if let (Var::Switch { consts: cs, .. }, Some(set)) =
+                    (orig, consts.get_mut(j as usize))
+                {
+                    set.extend(cs.iter().cloned());
+                }
+            }
+            if let Some(map) = sides.get_mut(s) {
+                map.var = var_map;
+            }
+        }
+        let consts: Vec<Vec<String>> = consts
+            .into_iter()
+            .map(|s| s.into_iter().collect())
+            .collect();
+        let vars: Vec<Var> = vars
+            .into_iter()
+            .zip(consts.iter())
+            .map(|(v, cs)| match v {
+                Some(Var::Switch { operand, .. }) => Var::Switch {
+                    operand,
+                    consts: cs.clone(),
+                },
+                Some(v) => v,
+                None => Var::Has { slot: u32::MAX },
+            })
+            .collect();
+        for (s, m) in models.iter().enumerate() {
+            let Some(map) = sides.get_mut(s) else {
+                continue;
+            };
+            map.consts = m
+                .vars
+                .iter()
+                .zip(map.var.iter())
+                .map(|(v, &j)| match (v, consts.get(j as usize)) {
+                    (Var::Switch { consts: cs, .. }, Some(joint)) => cs
+                        .iter()
+                        .map(|c| {
+                            joint
+                                .binary_search(c)
+                                .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                                .unwrap_or(u32::MAX)
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                })
+                .collect();
+        }
+        let shapes: Vec<VarShape> = vars
+            .iter()
+            .map(|v| match v {
+                Var::Switch { .. } => VarShape::Switch,
+                Var::Thresh { .. } => VarShape::Thresh,
+                _ => VarShape::Tri,
+            })
+            .collect();
+        let m = Manager::new(shapes.clone());
+        // The node budget is the diff's own (see `check`), so that a stage past it can be left
+        // behind and the next one started; the compiler's memory limit stays as a last bound.
+        let f = m.f;
+        let mut space = Space {
+            m,
+            vars,
+            slots,
+            trackers,
+            shapes,
+            sides,
+            roots: [f, f],
+            used_by,
+            facts: Default::default(),
+            budget,
+            over: false,
+            depth: 0,
+            tops: FxHashMap::default(),
+            cof_memo: FxHashMap::default(),
+            make_memo: FxHashMap::default(),
+        };
+        space.facts = super::solve::Facts::new(&space.witness_space());
+        for (s, model) in models.iter().enumerate() {
+            let root = space.import(s, model);
+            if let Some(r) = space.roots.get_mut(s) {
+                *r = root;
+            }
+        }
+        space
+    }
+
+    /// Whether the node budget (or the depth limit) was reached: results since are not to be
+    /// used.
+    pub fn over(&self) -> bool {
+        self.over || self.m.exceeded()
+    }
+
+    /// Starts a new stage with a fresh allowance of `more` nodes.
+    pub fn allow(&mut self, more: usize) {
+        self.budget = self.m.len().saturating_add(more);
+        self.over = false;
+    }
+
+    /// Forgets that the last stage went past its budget (its results are dropped).
+    pub fn reset_over(&mut self) {
+        self.over = false;
+        self.depth = 0;
+    }
+
+    fn check(&mut self) -> bool {
+        if self.m.len() >= self.budget || self.m.exceeded() || self.depth >= DEPTH_LIMIT {
+            self.over = true;
+        }
+        self.over
+    }
+
+    /// The first variable either side tests.
+    pub fn first_var(&mut self) -> u32 {
+        let [a, b] = self.roots;
+        self.top(a).min(self.top(b))
+    }
+
+    /// The outcomes of `var` that split the space into parts, each with a two-valued diagram
+    /// true exactly on it. Thresholds are split at the cuts the top nodes of either side make.
+    pub fn guards(&mut self, var: u32) -> Vec<(crate::compile::analysis::Step, NodeRef)> {
+        use crate::compile::analysis::{Branch, Step};
+        let (t, f) = (self.m.t, self.m.f);
+        let mut out = Vec::new();
+        let step = |branch| Step { var, branch };
+        match self.vars.get(var as usize).cloned() {
+            Some(Var::Switch { consts, .. }) => {
+                let all: Vec<u32> = (0..consts.len() as u32).collect();
+                for &c in &all {
+                    let g = self.m.mk_switch(var, vec![(c, t)], f, f);
+                    out.push((step(Branch::Const(c)), g));
+                }
+                let g = self
+                    .m
+                    .mk_switch(var, all.iter().map(|c| (*c, f)).collect(), t, f);
+                out.push((step(Branch::Other(all.clone())), g));
+                let g = self.m.mk_switch(var, Vec::new(), f, t);
+                out.push((step(Branch::Unknown), g));
+            }
+            Some(Var::Thresh { .. }) => {
+                let mut outs = Outs::Thresh(Vec::new());
+                let [a, b] = self.roots;
+                self.gather(a, var, &mut outs);
+                self.gather(b, var, &mut outs);
+                Self::sort_outs(&mut outs);
+                let cuts = match outs {
+                    Outs::Thresh(c) => c,
+                    _ => Vec::new(),
+                };
+                let n = 2 * cuts.len() + 1;
+                for i in 0..n {
+                    let regions = (0..n).map(|j| if j == i { t } else { f }).collect();
+                    let g = self.m.mk_thresh(var, cuts.clone(), regions, f);
+                    let k = i / 2;
+                    let branch = if i % 2 == 1 {
+                        let c = cuts.get(k).map(|c| c.0).unwrap_or(0.0);
+                        Branch::Range {
+                            lo: Some((c, true)),
+                            hi: Some((c, true)),
+                        }
+                    } else {
+                        Branch::Range {
+                            lo: k
+                                .checked_sub(1)
+                                .and_then(|j| cuts.get(j))
+                                .map(|c| (c.0, false)),
+                            hi: cuts.get(k).map(|c| (c.0, false)),
+                        }
+                    };
+                    out.push((step(branch), g));
+                }
+                let g = self.m.mk_thresh(var, Vec::new(), vec![f], t);
+                out.push((step(Branch::Unknown), g));
+            }
+            Some(v) => {
+                out.push((step(Branch::True), self.m.mk_tri(var, t, f, f)));
+                out.push((step(Branch::False), self.m.mk_tri(var, f, t, f)));
+                if !matches!(v, Var::Has { .. }) {
+                    out.push((step(Branch::Unknown), self.m.mk_tri(var, f, f, t)));
+                }
+            }
+            None => out.push((step(Branch::True), t)),
+        }
+        out
+    }
+
+    /// `a ∧ b` of two-valued diagrams (`m.t` / `m.f` leaves).
+    pub fn and(&mut self, a: NodeRef, b: NodeRef) -> NodeRef {
+        let (t, f) = (self.m.t, self.m.f);
+        let mut memo = FxHashMap::default();
+        let short = move |_: &Manager, x: NodeRef, y: NodeRef| {
+            if x == f || y == f {
+                Some(f)
+            } else if x == t {
+                Some(y)
+            } else if y == t || x == y {
+                Some(x)
+            } else {
+                None
+            }
+        };
+        let mut leaf = |x: &[u32], y: &[u32]| {
+            if x.is_empty() || y.is_empty() {
+                Vec::new()
+            } else {
+                vec![dd::ITEM_TRUE]
+            }
+        };
+        self.apply2(a, b, &mut leaf, &short, &mut memo)
+    }
+
+    /// `¬a` of a two-valued diagram.
+    pub fn not(&mut self, a: NodeRef) -> NodeRef {
+        self.map(a, &mut |x: &[u32]| {
+            if x.is_empty() {
+                vec![dd::ITEM_TRUE]
+            } else {
+                Vec::new()
+            }
+        })
+    }
+
+    /// The joint view of the variables, for example synthesis.
+    pub fn witness_space(&self) -> crate::lint::witness::Space<'_> {
+        crate::lint::witness::Space {
+            vars: &self.vars,
+            slots: &self.slots,
+            trackers: &self.trackers,
+        }
+    }
+
+    /// Imports one side's diagram, node for node.
+    fn import(&mut self, side: usize, model: &Model) -> NodeRef {
+        let leaves: Vec<NodeRef> = model
+            .leaves
+            .iter()
+            .map(|items| self.m.leaf(items.clone()))
+            .collect();
+        let mut done: Vec<NodeRef> = vec![self.m.f; model.nodes.len()];
+        let map = self.sides.get(side).cloned().unwrap_or_default();
+        let fail = self.m.u;
+        for (i, n) in model.nodes.iter().enumerate().rev() {
+            let t = |t: &Target| match t {
+                Target::Leaf(l) => leaves.get(*l as usize).copied().unwrap_or(fail),
+                Target::Node(k) => done.get(*k as usize).copied().unwrap_or(fail),
+            };
+            let j = |v: &u32| map.var.get(*v as usize).copied().unwrap_or(u32::MAX);
+            let r = match n {
+                NodeDef::Switch {
+                    var,
+                    branches,
+                    default,
+                    unknown,
+                } => {
+                    let cmap = map.consts.get(*var as usize);
+                    let branches: Vec<(u32, NodeRef)> = branches
+                        .iter()
+                        .map(|(c, x)| {
+                            let jc = cmap
+                                .and_then(|m| m.get(*c as usize))
+                                .copied()
+                                .unwrap_or(u32::MAX);
+                            (jc, t(x))
+                        })
+                        .collect();
+                    let (consts, children): (Vec<u32>, Vec<NodeRef>) = branches.into_iter().unzip();
+                    let mut kids = children;
+                    kids.push(t(default));
+                    kids.push(t(unknown));
+                    self.make(j(var), Outs::Switch(consts), kids)
+                }
+                NodeDef::Thresh {
+                    var,
+                    cuts,
+                    regions,
+                    unknown,
+                } => {
+                    let cuts: Vec<Num> = cuts
+                        .iter()
+                        .map(|c| Num(if *c == 0.0 { 0.0 } else { *c }))
+                        .collect();
+                    let mut kids: Vec<NodeRef> = regions.iter().map(t).collect();
+                    kids.push(t(unknown));
+                    self.make(j(var), Outs::Thresh(cuts), kids)
+                }
+                NodeDef::Tri { var, t: a, f, u } => {
+                    let kids = vec![t(a), t(f), t(u)];
+                    self.make(j(var), Outs::Tri, kids)
+                }
+                NodeDef::Fork { children } => {
+                    let kids = children.iter().map(t).collect();
+                    self.m.mk_fork(kids)
+                }
+            };
+            if let Some(d) = done.get_mut(i) {
+                *d = r;
+            }
+        }
+        let roots: Vec<NodeRef> = model
+            .roots
+            .iter()
+            .map(|t| match t {
+                Target::Leaf(l) => leaves.get(*l as usize).copied().unwrap_or(fail),
+                Target::Node(k) => done.get(*k as usize).copied().unwrap_or(fail),
+            })
+            .collect();
+        match roots.as_slice() {
+            [one] => *one,
+            _ => self.m.mk_fork(roots),
+        }
+    }
+
+    /// The first variable a diagram tests on any walk (through forks); `u32::MAX` for a leaf.
+    fn top(&mut self, n: NodeRef) -> u32 {
+        match self.m.node(n) {
+            Node::Leaf(_) => u32::MAX,
+            Node::Fork(cs) => {
+                if let Some(&t) = self.tops.get(&n) {
+                    return t;
+                }
+                let cs = cs.clone();
+                let t = cs.iter().map(|c| self.top(*c)).min().unwrap_or(u32::MAX);
+                self.tops.insert(n, t);
+                t
+            }
+            other => other.var(),
+        }
+    }
+
+    /// The constants or cuts under which nodes on `var` at the top of `n` (through forks)
+    /// branch, added to `outs`.
+    fn gather(&self, n: NodeRef, var: u32, outs: &mut Outs) {
+        match (self.m.node(n), outs) {
+            (Node::Fork(cs), outs) => {
+                for c in cs.iter() {
+                    self.gather(*c, var, outs);
+                }
+            }
+            (
+                Node::Switch {
+                    var: v, branches, ..
+                },
+                Outs::Switch(acc),
+            ) if *v == var => {
+                acc.extend(branches.iter().map(|(c, _)| *c));
+            }
+            (Node::Thresh { var: v, cuts, .. }, Outs::Thresh(acc)) if *v == var => {
+                acc.extend(cuts.iter().copied());
+            }
+            _ => {}
+        }
+    }
+
+    fn empty_outs(&self, var: u32) -> Outs {
+        match self.shapes.get(var as usize) {
+            Some(VarShape::Switch) => Outs::Switch(Vec::new()),
+            Some(VarShape::Thresh) => Outs::Thresh(Vec::new()),
+            _ => Outs::Tri,
+        }
+    }
+
+    fn sort_outs(outs: &mut Outs) {
+        match outs {
+            Outs::Switch(cs) => {
+                cs.sort_unstable();
+                cs.dedup();
+            }
+            Outs::Thresh(cuts) => {
+                cuts.sort();
+                cuts.dedup();
+            }
+            Outs::Tri => {}
+        }
+    }
+
+    /// `n` restricted to the outcome `o` of `var`, which no variable before it is tested in
+    /// `n` above a node on `var`.
+    fn cofactor(&mut self, n: NodeRef, var: u32, o: Out) -> NodeRef {
+        if matches!(self.m.node(n), Node::Fork(_)) {
+            if self.top(n) > var {
+                return n;
+            }
+            let key = (n, var, o);
+            if let Some(&r) = self.cof_memo.get(&key) {
+                return r;
+            }
+            let cs: Vec<NodeRef> = self.m.children(n);
+            let kids: Vec<NodeRef> = cs.iter().map(|c| self.cofactor(*c, var, o)).collect();
+            let r = self.m.mk_fork(kids);
+            self.cof_memo.insert(key, r);
+            return r;
+        }
+        let node = self.m.node(n);
+        match node {
+            Node::Leaf(_) | Node::Fork(_) => n,
+            Node::Switch {
+                var: v,
+                branches,
+                default,
+                unknown,
+            } if *v == var => match o {
+                Out::Const(c) => dd::lookup(branches, c).unwrap_or(*default),
+                Out::Unknown => *unknown,
+                _ => *default,
+            },
+            Node::Thresh {
+                var: v,
+                cuts,
+                regions,
+                unknown,
+            } if *v == var => {
+                let region = match o {
+                    Out::Point(x) => {
+                        let p = cuts.partition_point(|c| c.0 < x.0);
+                        if cuts.get(p).is_some_and(|c| c.0 == x.0) {
+                            2 * p + 1
+                        } else {
+                            2 * p
+                        }
+                    }
+                    Out::After(None) => 0,
+                    Out::After(Some(lo)) => 2 * cuts.partition_point(|c| c.0 <= lo.0),
+                    _ => return *unknown,
+                };
+                regions.get(region).copied().unwrap_or(*unknown)
+            }
+            Node::Tri { var: v, t, f, u } if *v == var => match o {
+                Out::True => *t,
+                Out::False => *f,
+                _ => *u,
+            },
+            _ => n,
+        }
+    }
+
+    /// A node on `var` with these children (one per outcome of `outs`, in order), in the
+    /// joint order: when a child tests a variable that comes before `var`, that variable is
+    /// tested first and `var` below it.
+    fn make(&mut self, var: u32, outs: Outs, kids: Vec<NodeRef>) -> NodeRef {
+        if self.check() {
+            return self.m.u;
+        }
+        let w = kids.iter().map(|k| self.top(*k)).min().unwrap_or(u32::MAX);
+        if w > var {
+            return self.mk(var, &outs, kids);
+        }
+        let key_outs: Vec<u64> = match &outs {
+            Outs::Switch(cs) => cs.iter().map(|c| u64::from(*c)).collect(),
+            Outs::Thresh(cuts) => cuts.iter().map(|c| c.0.to_bits()).collect(),
+            Outs::Tri => Vec::new(),
+        };
+        let key = (var, kids.clone(), key_outs);
+        if let Some(&r) = self.make_memo.get(&key) {
+            return r;
+        }
+        // Expand on `w` first.
+        let mut wouts = self.empty_outs(w);
+        for k in &kids {
+            self.gather(*k, w, &mut wouts);
+        }
+        Self::sort_outs(&mut wouts);
+        let mut results = Vec::new();
+        self.depth += 1;
+        for o in wouts.list() {
+            let sub: Vec<NodeRef> = kids.iter().map(|k| self.cofactor(*k, w, o)).collect();
+            results.push(self.make(var, outs.clone(), sub));
+        }
+        self.depth -= 1;
+        let r = self.mk(w, &wouts, results);
+        self.make_memo.insert(key, r);
+        r
+    }
+
+    /// A canonical node from outcome results.
+    fn mk(&mut self, var: u32, outs: &Outs, kids: Vec<NodeRef>) -> NodeRef {
+        let u = self.m.u;
+        match outs {
+            Outs::Switch(cs) => {
+                let n = cs.len();
+                let default = kids.get(n).copied().unwrap_or(u);
+                let unknown = kids.get(n + 1).copied().unwrap_or(u);
+                let branches = cs.iter().copied().zip(kids.iter().copied()).collect();
+                self.m.mk_switch(var, branches, default, unknown)
+            }
+            Outs::Thresh(cuts) => {
+                let n = 2 * cuts.len() + 1;
+                let unknown = kids.get(n).copied().unwrap_or(u);
+                let regions = kids.into_iter().take(n).collect();
+                self.m.mk_thresh(var, cuts.clone(), regions, unknown)
+            }
+            Outs::Tri => {
+                let t = kids.first().copied().unwrap_or(u);
+                let f = kids.get(1).copied().unwrap_or(u);
+                let un = kids.get(2).copied().unwrap_or(u);
+                self.m.mk_tri(var, t, f, un)
+            }
+        }
+    }
+
+    /// The outcomes `var` is expanded into to combine fork-free nodes `a` and `b`.
+    fn outs_of(&self, var: u32, a: NodeRef, b: NodeRef) -> Outs {
+        let mut outs = self.empty_outs(var);
+        for n in [a, b] {
+            let node = self.m.node(n);
+            if node.var() != var {
+                continue;
+            }
+            match (&mut outs, node) {
+                (Outs::Switch(acc), Node::Switch { .. }) => {
+                    acc.extend(switch_parts(node, var, n).0.iter().map(|(c, _)| *c))
+                }
+                (Outs::Thresh(acc), Node::Thresh { .. }) => {
+                    acc.extend(thresh_parts(node, var, n).0)
+                }
+                _ => {}
+            }
+        }
+        Self::sort_outs(&mut outs);
+        outs
+    }
+
+    /// Combines two fork-free diagrams leaf by leaf; `f` gets the two leaves' items. `short`
+    /// may answer without looking inside (for units and absorbing values).
+    pub fn apply2(
+        &mut self,
+        a: NodeRef,
+        b: NodeRef,
+        f: &mut LeafFn<'_>,
+        short: &dyn Fn(&Manager, NodeRef, NodeRef) -> Option<NodeRef>,
+        memo: &mut FxHashMap<(NodeRef, NodeRef), NodeRef>,
+    ) -> NodeRef {
+        if self.check() {
+            return self.m.u;
+        }
+        if let Some(r) = short(&self.m, a, b) {
+            return r;
+        }
+        if let (Some(x), Some(y)) = (self.m.leaf_items(a), self.m.leaf_items(b)) {
+            let items = f(x, y);
+            return self.m.leaf(items);
+        }
+        if let Some(&r) = memo.get(&(a, b)) {
+            return r;
+        }
+        let var = self.m.node(a).var().min(self.m.node(b).var());
+        let outs = self.outs_of(var, a, b);
+        let mut kids = Vec::new();
+        self.depth += 1;
+        for o in outs.list() {
+            let x = self.cofactor(a, var, o);
+            let y = self.cofactor(b, var, o);
+            kids.push(self.apply2(x, y, f, short, memo));
+        }
+        self.depth -= 1;
+        let r = self.mk(var, &outs, kids);
+        memo.insert((a, b), r);
+        r
+    }
+
+    /// One side's diagram read through `h`, only where `care` (a fork-free diagram) is not
+    /// `m.f`; there the answer is `h.dc`.
+    pub fn fold(&mut self, n: NodeRef, care: NodeRef, h: &mut Fold<'_>) -> NodeRef {
+        let mut memo = FxHashMap::default();
+        let mut merge_memo = FxHashMap::default();
+        self.fold_in(n, care, h, &mut memo, &mut merge_memo)
+    }
+
+    fn fold_in(
+        &mut self,
+        n: NodeRef,
+        care: NodeRef,
+        h: &mut Fold<'_>,
+        memo: &mut FxHashMap<(NodeRef, NodeRef), NodeRef>,
+        merge_memo: &mut FxHashMap<(NodeRef, NodeRef), NodeRef>,
+    ) -> NodeRef {
+        if care == self.m.f {
+            return h.dc;
+        }
+        if self.check() {
+            return h.dc;
+        }
+        if let Some(&r) = memo.get(&(n, care)) {
+            return r;
+        }
+        let node = self.m.node(n).clone();
+        self.depth += 1;
+        let r = match node {
+            Node::Leaf(items) => {
+                let out = (h.leaf)(n, &items);
+                self.m.leaf(out)
+            }
+            Node::Fork(cs) => {
+                let mut level: Vec<NodeRef> = Vec::with_capacity(cs.len());
+                for c in cs.iter() {
+                    let x = self.fold_in(*c, care, h, memo, merge_memo);
+                    level.push(x);
+                }
+                // Balanced merging keeps intermediate results small.
+                while level.len() > 1 {
+                    let mut next = Vec::with_capacity(level.len() / 2 + 1);
+                    for pair in level.chunks(2) {
+                        match pair {
+                            [x, y] => {
+                                let (dc, unit) = (h.dc, h.unit);
+                                let short = move |_: &Manager, a: NodeRef, b: NodeRef| {
+                                    if a == dc || b == dc {
+                                        Some(dc)
+                                    } else if Some(a) == unit || a == b {
+                                        Some(b)
+                                    } else if Some(b) == unit {
+                                        Some(a)
+                                    } else {
+                                        None
+                                    }
+                                };
+                                let merged = self.apply2(*x, *y, &mut *h.merge, &short, merge_memo);
+                                next.push(merged);
+                            }
+                            [x] => next.push(*x),
+                            _ => {}
+                        }
+                    }
+                    level = next;
+                }
+                level.first().copied().unwrap_or(h.dc)
+            }
+            _ => {
+                let v = node.var();
+                let w = self.m.node(care).var();
+                let var = v.min(w);
+                let outs = if v == var && w == var {
+                    self.outs_of(var, n, care)
+                } else if v == var {
+                    self.outs_of(var, n, n)
+                } else {
+                    self.outs_of(var, care, care)
+                };
+                let mut kids = Vec::new();
+                for o in outs.list() {
+                    let x = self.cofactor(n, var, o);
+                    let c = self.cofactor(care, var, o);
+                    kids.push(self.fold_in(x, c, h, memo, merge_memo));
+                }
+                self.mk(var, &outs, kids)
+            }
+        };
+        self.depth -= 1;
+        memo.insert((n, care), r);
+        r
+    }
+
+    /// A unary map of a fork-free diagram's leaves.
+    pub fn map(&mut self, a: NodeRef, f: &mut dyn FnMut(&[u32]) -> Vec<u32>) -> NodeRef {
+        let mut memo = FxHashMap::default();
+        let mut g = |x: &[u32], _: &[u32]| f(x);
+        self.apply2(a, a, &mut g, &|_, _, _| None, &mut memo)
+    }
+
+    /// Combines two fork-free diagrams leaf by leaf.
+    pub fn zip(&mut self, a: NodeRef, b: NodeRef, f: &mut LeafFn<'_>) -> NodeRef {
+        let mut memo = FxHashMap::default();
+        self.apply2(a, b, f, &|_, _, _| None, &mut memo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_merge() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            merge_orders(&s(&["a", "b", "c"]), &s(&["a", "x", "c", "y"])),
+            s(&["a", "b", "x", "c", "y"])
+        );
+        // Disagreement: the first order wins.
+        assert_eq!(
+            merge_orders(&s(&["a", "b"]), &s(&["b", "a"])),
+            s(&["a", "b"])
+        );
+    }
+}
