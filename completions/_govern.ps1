@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a decision point over HTTP: agents ask it before they act')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Every request whose decision a policy change flips, proved on the decision diagrams')
+            [CompletionResult]::new('chaos-run', 'chaos-run', [CompletionResultType]::ParameterValue, 'Mutate recorded events the way an attacker would respell them and hunt the bypasses')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
@@ -211,6 +212,21 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'govern;chaos-run' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Threads deciding mutants [default: one per core]. The findings do not depend on it')
+            [CompletionResult]::new('--seed', '--seed', [CompletionResultType]::ParameterName, 'Override the experiment''s seed')
+            [CompletionResult]::new('--mutants', '--mutants', [CompletionResultType]::ParameterName, 'Override the experiment''s mutant budget')
+            [CompletionResult]::new('--time', '--time', [CompletionResultType]::ParameterName, 'Override the experiment''s time budget (`30s`, `5m`)')
+            [CompletionResult]::new('--diagnostics', '--diagnostics', [CompletionResultType]::ParameterName, 'How errors (bad experiments, policies, traces) are printed')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar on a terminal')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'govern;keygen' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'The path and name of the key files, without extension')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'The path and name of the key files, without extension')
@@ -305,6 +321,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Replay recorded traffic through a policy: what it decides, and what changes')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a decision point over HTTP: agents ask it before they act')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Every request whose decision a policy change flips, proved on the decision diagrams')
+            [CompletionResult]::new('chaos-run', 'chaos-run', [CompletionResultType]::ParameterValue, 'Mutate recorded events the way an attacker would respell them and hunt the bypasses')
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)')
             [CompletionResult]::new('sign', 'sign', [CompletionResultType]::ParameterValue, 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a signed plugin, bundle or files against a trust file')
@@ -343,6 +360,9 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             break
         }
         'govern;help;diff' {
+            break
+        }
+        'govern;help;chaos-run' {
             break
         }
         'govern;help;keygen' {

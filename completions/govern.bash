@@ -19,6 +19,9 @@ _govern() {
             govern,build)
                 cmd="govern__subcmd__build"
                 ;;
+            govern,chaos-run)
+                cmd="govern__subcmd__chaos__subcmd__run"
+                ;;
             govern,completions)
                 cmd="govern__subcmd__completions"
                 ;;
@@ -72,6 +75,9 @@ _govern() {
                 ;;
             govern__subcmd__help,build)
                 cmd="govern__subcmd__help__subcmd__build"
+                ;;
+            govern__subcmd__help,chaos-run)
+                cmd="govern__subcmd__help__subcmd__chaos__subcmd__run"
                 ;;
             govern__subcmd__help,completions)
                 cmd="govern__subcmd__help__subcmd__completions"
@@ -131,7 +137,7 @@ _govern() {
 
     case "${cmd}" in
         govern)
-            opts="-h -V --color --help --version lint fmt explain test build eval replay-audit simulate serve diff keygen sign verify keyid mcp-import mcp-proxy completions help"
+            opts="-h -V --color --help --version lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import mcp-proxy completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,6 +174,48 @@ _govern() {
                     return 0
                     ;;
                 --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__chaos__subcmd__run)
+            opts="-h -V --format --jobs --seed --mutants --time --no-progress --diagnostics --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "human json junit" -- "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mutants)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --time)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --diagnostics)
                     COMPREPLY=($(compgen -W "human json" -- "${cur}"))
                     return 0
                     ;;
@@ -345,7 +393,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help)
-            opts="lint fmt explain test build eval replay-audit simulate serve diff keygen sign verify keyid mcp-import mcp-proxy completions help"
+            opts="lint fmt explain test build eval replay-audit simulate serve diff chaos-run keygen sign verify keyid mcp-import mcp-proxy completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -359,6 +407,20 @@ _govern() {
             return 0
             ;;
         govern__subcmd__help__subcmd__build)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        govern__subcmd__help__subcmd__chaos__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

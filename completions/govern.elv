@@ -33,6 +33,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand serve 'Run a decision point over HTTP: agents ask it before they act'
             cand diff 'Every request whose decision a policy change flips, proved on the decision diagrams'
+            cand chaos-run 'Mutate recorded events the way an attacker would respell them and hunt the bypasses'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
@@ -197,6 +198,20 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'govern;chaos-run'= {
+            cand --format 'format'
+            cand --jobs 'Threads deciding mutants [default: one per core]. The findings do not depend on it'
+            cand --seed 'Override the experiment''s seed'
+            cand --mutants 'Override the experiment''s mutant budget'
+            cand --time 'Override the experiment''s time budget (`30s`, `5m`)'
+            cand --diagnostics 'How errors (bad experiments, policies, traces) are printed'
+            cand --color 'When to use colours in messages'
+            cand --no-progress 'No progress bar on a terminal'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'govern;keygen'= {
             cand -o 'The path and name of the key files, without extension'
             cand --output 'The path and name of the key files, without extension'
@@ -284,6 +299,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand simulate 'Replay recorded traffic through a policy: what it decides, and what changes'
             cand serve 'Run a decision point over HTTP: agents ask it before they act'
             cand diff 'Every request whose decision a policy change flips, proved on the decision diagrams'
+            cand chaos-run 'Mutate recorded events the way an attacker would respell them and hunt the bypasses'
             cand keygen 'Create an Ed25519 signing key pair (NAME.key, NAME.pub)'
             cand sign 'Sign a plugin directory, a bundle or files (writes a DSSE envelope)'
             cand verify 'Verify a signed plugin, bundle or files against a trust file'
@@ -312,6 +328,8 @@ set edit:completion:arg-completer[govern] = {|@words|
         &'govern;help;serve'= {
         }
         &'govern;help;diff'= {
+        }
+        &'govern;help;chaos-run'= {
         }
         &'govern;help;keygen'= {
         }

@@ -59,6 +59,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Every request whose decision a policy change flips, proved on the decision diagrams.
     Diff(DiffArgs),
+    /// Mutate recorded events the way an attacker would respell them and hunt the bypasses.
+    ChaosRun(ChaosRunArgs),
     /// Create an Ed25519 signing key pair (NAME.key, NAME.pub).
     Keygen(KeygenArgs),
     /// Sign a plugin directory, a bundle or files (writes a DSSE envelope).
@@ -73,6 +75,75 @@ pub enum Command {
     McpProxy(McpProxyArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+/// How `chaos-run` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChaosFormat {
+    /// Coverage, each finding with its smallest example, the SLOs, a closing line.
+    Human,
+    /// One JSON document with a `findings` list (see docs/chaos.md).
+    Json,
+    /// JUnit XML: a case per fault family, a failure per finding.
+    Junit,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+An experiment (*.chaos.yaml, docs/chaos.md, docs/schemas/chaos.schema.json) names the policy,
+the traces (or *.test.yaml suites) whose events the mutants start from, a seed, a budget, the
+fault families and the invariants. Argument families (path, url, case, whitespace, encoding,
+confusable, type, drop) respell one attribute under `targets` (default `args`) of one event
+and decide it alone; stream families (reorder, duplicate, burst, clock-skew) change a stretch
+of up to 33 events of a trace and decide it in order; engine faults corrupt and truncate the
+bundle, exhaust a decision's time budget and restart the stream state.
+
+Invariants: monotone (no mutant gets a more permissive verdict than its original: deny >
+escalate > allow), fail-closed (every engine fault ends in deny), stateful (rate, budget and
+seen rules still trip under reordering, duplicates, bursts, a second session and clock skew),
+and your own rules over the mutant (`violated_when`). Each broken invariant is reported once,
+with the smallest example found (mutation chain and stream shrunk), both decisions and the rule
+with its file and line. The same seed gives the same findings whatever --jobs, unless a time
+budget cuts the run short (the report then says how much was covered).
+
+Exit status: 0 when every invariant and SLO holds, 1 when one breaks (beyond the error
+budget) or a latency objective fails, 2 on bad input (experiment, policies, traces).
+
+Examples:
+  govern chaos-run testdata/chaos/library.chaos.yaml
+  govern chaos-run exp.chaos.yaml --format json --jobs 2 > chaos.json
+  govern chaos-run exp.chaos.yaml --mutants 1000000 --format junit > chaos.xml")]
+pub struct ChaosRunArgs {
+    /// The experiment files (*.chaos.yaml).
+    #[arg(required = true, value_name = "EXPERIMENT")]
+    pub experiments: Vec<PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = ChaosFormat::Human)]
+    pub format: ChaosFormat,
+
+    /// Threads deciding mutants [default: one per core]. The findings do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
+
+    /// Override the experiment's seed.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Override the experiment's mutant budget.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub mutants: Option<u64>,
+
+    /// Override the experiment's time budget (`30s`, `5m`).
+    #[arg(long, value_name = "DURATION")]
+    pub time: Option<String>,
+
+    /// No progress bar on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// How errors (bad experiments, policies, traces) are printed.
+    #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+    pub diagnostics: DiagFormat,
 }
 
 /// How diagnostics are printed.

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod builtins;
 pub mod bytecode;
+pub mod chaos;
 pub mod check;
 pub mod cli;
 pub mod commands;

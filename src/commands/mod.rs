@@ -1,6 +1,7 @@
 //! One module per subcommand: `fn run(ctx, args) -> u8` returns the exit status.
 
 pub mod build;
+pub mod chaos_run;
 pub mod completions;
 pub mod diff;
 pub mod eval;
@@ -129,6 +130,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Eval(a) => eval::run(ctx, &a),
         Command::ReplayAudit(a) => replay_audit::run(ctx, &a),
         Command::Simulate(a) => simulate::run(ctx, &a),
+        Command::ChaosRun(a) => chaos_run::run(ctx, &a),
         Command::Serve(a) => serve::run(ctx, &a),
         Command::Diff(a) => diff::run(ctx, &a),
         Command::Keygen(a) => keygen::run(ctx, &a),
