@@ -595,6 +595,36 @@ const LIBRARY_OPEN: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Findings of the red-team experiment that are known: see policies/README.md.
+const REDTEAM_OPEN: &[(&str, &str, &str, &str)] = &[
+    // Not bypasses: the dropped attribute carried the credential or the personal data.
+    (
+        "monotone",
+        "drop",
+        "args.body",
+        "output_handling.bulk_personal_data",
+    ),
+    (
+        "monotone",
+        "drop",
+        "args.body",
+        "output_handling.secrets_in_arguments",
+    ),
+    (
+        "monotone",
+        "drop",
+        "args.query",
+        "output_handling.secrets_in_arguments",
+    ),
+    // A backslash in a Python path: another file on Linux, a bypass where it separates.
+    (
+        "monotone",
+        "path",
+        "args.code",
+        "code_execution.system_files",
+    ),
+];
+
 fn run_shipped(path: &str, mutants: u64) -> RunReport {
     let exp = spec::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path))
         .unwrap_or_else(|d| panic!("{d:?}"));
@@ -635,4 +665,25 @@ fn the_policy_library_withstands_what_it_claims() {
     let r = run_shipped("testdata/chaos/library-engine.chaos.yaml", 400);
     assert!(r.families[0].tried > 300, "{:?}", r.families);
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
+}
+
+#[test]
+fn the_red_team_corpus_respelt_finds_only_what_is_known() {
+    let r = run_shipped("testdata/chaos/redteam.chaos.yaml", 6_000);
+    assert!(!r.stopped_by_time);
+    assert!(r.families.iter().all(|f| f.tried > 0), "{:?}", r.families);
+    for f in &r.findings {
+        let missed = f.missed.as_ref().map_or("", |m| m.id.as_str());
+        let key = (
+            f.invariant.as_str(),
+            f.fault.as_str(),
+            f.attribute.as_deref().unwrap_or(""),
+            missed,
+        );
+        assert!(
+            REDTEAM_OPEN.contains(&key) || LIBRARY_OPEN.contains(&key),
+            "a new bypass in the policy library on the red-team corpus: {key:?}\n{}",
+            serde_json::to_string_pretty(f).unwrap()
+        );
+    }
 }
