@@ -30,35 +30,8 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         }
         return super::eval_audited::run(ctx, args);
     }
-    let program = match (&args.bundle, &args.trust) {
-        (Some(path), Some(trust)) => {
-            let t = crate::pipeline::Trusted {
-                trust,
-                signature: args.signature.as_deref(),
-                state: args.state.as_deref(),
-            };
-            match crate::pipeline::load_signed_bundle(path, t) {
-                Ok(p) => p,
-                Err(diags) => {
-                    ctx.report(&diags, DiagFormat::Human);
-                    return exit::ERROR;
-                }
-            }
-        }
-        (Some(path), None) => match crate::pipeline::load_bundle(path) {
-            Ok(p) => p,
-            Err(d) => {
-                ctx.report(&[d], DiagFormat::Human);
-                return exit::ERROR;
-            }
-        },
-        (None, _) => match crate::pipeline::build_paths(&args.policy) {
-            Ok(b) => b.program,
-            Err(diags) => {
-                ctx.report(&diags, DiagFormat::Human);
-                return exit::ERROR;
-            }
-        },
+    let Some(program) = load_program(ctx, args) else {
+        return exit::ERROR;
     };
     let input = match &args.events {
         Some(p) if p.as_os_str() != "-" => Input::Path(p.clone()),
@@ -144,6 +117,42 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
 
 /// Whether `input` is a pipe, a terminal or a socket (a program may be waiting for each
 /// decision) rather than a file.
+
+/// The program `eval` decides with: a bundle (verified against `--trust`, with `--state`), or
+/// the policy sources compiled; `None` once the reason is reported.
+pub(super) fn load_program(ctx: &Ctx, args: &EvalArgs) -> Option<Program> {
+    match (&args.bundle, &args.trust) {
+        (Some(path), Some(trust)) => {
+            let t = crate::pipeline::Trusted {
+                trust,
+                signature: args.signature.as_deref(),
+                state: args.state.as_deref(),
+            };
+            match crate::pipeline::load_signed_bundle(path, t) {
+                Ok(p) => Some(p),
+                Err(diags) => {
+                    ctx.report(&diags, DiagFormat::Human);
+                    None
+                }
+            }
+        }
+        (Some(path), None) => match crate::pipeline::load_bundle(path) {
+            Ok(p) => Some(p),
+            Err(d) => {
+                ctx.report(&[d], DiagFormat::Human);
+                None
+            }
+        },
+        (None, _) => match crate::pipeline::build_paths(&args.policy) {
+            Ok(b) => Some(b.program),
+            Err(diags) => {
+                ctx.report(&diags, DiagFormat::Human);
+                None
+            }
+        },
+    }
+}
+
 fn is_interactive(input: &Input) -> bool {
     use std::os::fd::AsFd;
     let meta = match input {

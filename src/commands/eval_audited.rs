@@ -16,35 +16,8 @@ use crate::decision::Decision;
 use crate::vm::{Event, Outcome, Program, State, Step, StreamLimits};
 
 pub(super) fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
-    let program = match (&args.bundle, &args.trust) {
-        (Some(path), Some(trust)) => {
-            let t = crate::pipeline::Trusted {
-                trust,
-                signature: args.signature.as_deref(),
-                state: args.state.as_deref(),
-            };
-            match crate::pipeline::load_signed_bundle(path, t) {
-                Ok(p) => p,
-                Err(diags) => {
-                    ctx.report(&diags, DiagFormat::Human);
-                    return exit::ERROR;
-                }
-            }
-        }
-        (Some(path), None) => match crate::pipeline::load_bundle(path) {
-            Ok(p) => p,
-            Err(d) => {
-                ctx.report(&[d], DiagFormat::Human);
-                return exit::ERROR;
-            }
-        },
-        (None, _) => match crate::pipeline::build_paths(&args.policy) {
-            Ok(b) => b.program,
-            Err(diags) => {
-                ctx.report(&diags, DiagFormat::Human);
-                return exit::ERROR;
-            }
-        },
+    let Some(program) = super::eval::load_program(ctx, args) else {
+        return exit::ERROR;
     };
     let (name, reader): (String, Box<dyn Read>) = match &args.events {
         None => ("<stdin>".into(), Box::new(std::io::stdin().lock())),
