@@ -115,9 +115,6 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     exit::OK
 }
 
-/// Whether `input` is a pipe, a terminal or a socket (a program may be waiting for each
-/// decision) rather than a file.
-
 /// The program `eval` decides with: a bundle (verified against `--trust`, with `--state`), or
 /// the policy sources compiled; `None` once the reason is reported.
 pub(super) fn load_program(ctx: &Ctx, args: &EvalArgs) -> Option<Program> {
@@ -153,6 +150,8 @@ pub(super) fn load_program(ctx: &Ctx, args: &EvalArgs) -> Option<Program> {
     }
 }
 
+/// Whether `input` is a pipe, a terminal or a socket (a program may be waiting for each
+/// decision) rather than a file.
 fn is_interactive(input: &Input) -> bool {
     use std::os::fd::AsFd;
     let meta = match input {

@@ -3,10 +3,10 @@
 //! decision leaves the point; a bundle record when the bundle in force changes; a final
 //! checkpoint on a clean close.
 //!
-//! AUDIT SEAM: the writer itself (`crate::audit::AuditLog`, docs/audit.md) is not in this
-//! tree yet; until it is, a point runs without a log and `serve` refuses `--audit-log`.
-//! Every call site already goes through [`Recorder`], so wiring the writer in changes this
-//! file only.
+//! Not wired yet: the writer (`crate::audit::AuditLog`, docs/audit.md) is not behind this
+//! API, so a point runs without a log: `serve` and `mcp-proxy` take no `--audit-log` yet
+//! (`eval --audit-log` writes through the writer directly). Every call site already goes
+//! through [`Recorder`], and each of its calls has one counterpart in the writer's API.
 
 use crate::decision::Decision;
 use crate::vm::{Outcome, Program};
