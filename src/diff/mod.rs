@@ -38,7 +38,7 @@ use crate::vm::Program;
 use rustc_hash::FxHashMap;
 
 pub use confirm::{Proof, Status};
-use space::{Fold, NEW, OLD, Space};
+use space::{Fold, LeafFn, NEW, OLD, Space};
 
 /// One version of the policies.
 pub struct Side {
@@ -861,10 +861,23 @@ fn verdicts(space: &mut Space, s: usize, model: &Model, care: NodeRef) -> NodeRe
         if v == 0 { Vec::new() } else { vec![v] }
     };
     let dc = space.m.leaf(vec![DC]);
+    fold_side(space, s, care, dc, &mut leaf, &mut merge)
+}
+
+/// Folds side `s`'s diagram into a coarser function with `leaf` and `merge`: `dc` where
+/// `care` is false, the empty value as the unit of `merge`.
+fn fold_side(
+    space: &mut Space,
+    s: usize,
+    care: NodeRef,
+    dc: NodeRef,
+    leaf: &mut dyn FnMut(NodeRef, &[u32]) -> Vec<u32>,
+    merge: &mut LeafFn<'_>,
+) -> NodeRef {
     let unit = space.m.f;
     let mut h = Fold {
-        leaf: &mut leaf,
-        merge: &mut merge,
+        leaf,
+        merge,
         dc,
         unit: Some(unit),
     };
@@ -981,15 +994,7 @@ fn summaries(space: &mut Space, s: usize, model: &Model, care: NodeRef) -> NodeR
         out
     };
     let dc = space.m.leaf(vec![DC]);
-    let unit = space.m.f;
-    let mut h = Fold {
-        leaf: &mut leaf,
-        merge: &mut merge,
-        dc,
-        unit: Some(unit),
-    };
-    let root = *at(&space.roots, s);
-    space.fold(root, care, &mut h)
+    fold_side(space, s, care, dc, &mut leaf, &mut merge)
 }
 
 /// The two summaries side by side where the final verdicts differ; `[]` elsewhere.
@@ -1064,16 +1069,8 @@ fn matches(space: &mut Space, s: usize, model: &Model, r: u32, care: NodeRef) ->
             vec![ITEM_TRUE]
         }
     };
-    let (f, t) = (space.m.f, space.m.t);
-    let mut h = Fold {
-        leaf: &mut leaf,
-        merge: &mut merge,
-        dc: f,
-        unit: Some(f),
-    };
-    let _ = t;
-    let root = *at(&space.roots, s);
-    space.fold(root, care, &mut h)
+    let f = space.m.f;
+    fold_side(space, s, care, f, &mut leaf, &mut merge)
 }
 
 /// Stage 3: for each rule whose condition, effect or message differs, where its part in the
