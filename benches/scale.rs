@@ -2,6 +2,8 @@
 //! 1,000,000 hosts read from a data file, `tool in [200,000 names]`, and `or` chains of
 //! 40,000 equality tests (on one attribute, and on 40,000 different ones).
 //!
+//! Loading the million-host bundle (what `eval` and `serve` do at start) is measured too.
+//!
 //! `cargo bench --bench scale`; figures in docs/performance.md.
 #![allow(
     clippy::unwrap_used,
@@ -119,5 +121,18 @@ fn decide(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, compile, decide);
+fn load(c: &mut Criterion) {
+    // What `eval`, `serve` and `simulate` do at start with the million-host bundle: verify the
+    // bytes and build the tables (the switch's hash table over a million hosts).
+    let mut g = c.benchmark_group("load_large_set");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
+    let bytes = build_set(1_000_000).bytes;
+    g.bench_function("1m_hosts", |b| {
+        b.iter(|| black_box(govern::vm::Program::load(black_box(&bytes)).unwrap()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, compile, load, decide);
 criterion_main!(benches);

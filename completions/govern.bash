@@ -1067,7 +1067,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__test)
-            opts="-o -h -V --filter --format --coverage --min-coverage --min-blocked --watch --record --output --policy --trust --state --color --help --version"
+            opts="-o -h -V --filter --format --coverage --min-coverage --min-blocked --watch --record --input-format --output --policy --trust --state --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1091,6 +1091,10 @@ _govern() {
                     ;;
                 --record)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --input-format)
+                    COMPREPLY=($(compgen -W "auto jsonl otel mcp audit" -- "${cur}"))
                     return 0
                     ;;
                 --output)

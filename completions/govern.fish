@@ -81,7 +81,12 @@ json\t'One JSON document with every case, failure and error'
 junit\t'JUnit XML, for CI test reporters'"
 complete -c govern -n "__fish_govern_using_subcommand test" -l min-coverage -d 'Fail (exit 1) when rule coverage is below P percent (0-100)' -r
 complete -c govern -n "__fish_govern_using_subcommand test" -l min-blocked -d 'Red-team corpora (cases of `kind: attack`): count an attack that is allowed instead of failing on it, and fail (exit 1) when fewer than P percent of any variant\'s attacks are blocked. Benign cases that are not allowed still fail' -r
-complete -c govern -n "__fish_govern_using_subcommand test" -l record -d 'Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces. Needs --policy and -o' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -l record -d 'Record the decisions of a trace as a golden suite; repeat for several traces. Read as `simulate` and `eval` read traces: JSONL, JSON objects over several lines, OTLP/JSON spans, MCP messages or an audit log, gzipped or not. Needs --policy and -o' -r -F
+complete -c govern -n "__fish_govern_using_subcommand test" -l input-format -d 'The format of the --record traces (gzip is recognised by its bytes)' -r -f -a "auto\t'Detect per input from its first record'
+jsonl\t'One event object per line'
+otel\t'OpenTelemetry GenAI spans exported as OTLP/JSON'
+mcp\t'MCP JSON-RPC messages (tools/call requests and their results)'
+audit\t'An audit log: the events as decided, compared with the decisions recorded'"
 complete -c govern -n "__fish_govern_using_subcommand test" -s o -l output -d 'Where --record writes the suite (atomically)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -l policy -d 'The policies --record decides with (files or directories; repeat for several)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand test" -l trust -d 'Refuse any suite whose bundle is not a `.govb` with a signature (`BUNDLE.sig.json`) that verifies against this trust file (see `govern verify`)' -r -F

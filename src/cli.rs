@@ -195,9 +195,9 @@ same order and with the same results. Stateful rules (count, sum, seen) carry th
 one event to the next. Windows run on stream time: an event whose `ts` lies more than 5 minutes
 from it (and is not confirmed by the next event) is decided with `ts` unknown, and a warning
 says how many were (under --clock host every event happens at the host's time, which is
-believed; --audit-log and --clock host read JSON events, not --input-format's traces). Each
-count, sum and seen holds at most --max-keys keys; a record beyond that is refused, the keys it
-could not hold are unknown (rules fail closed), and a warning says so.
+believed; --audit-log and --clock host read JSON events, gzipped or not, not --input-format's
+traces). Each count, sum and seen holds at most --max-keys keys; a record beyond that is
+refused, the keys it could not hold are unknown (rules fail closed), and a warning says so.
 
 With --trust, the bundle must be signed by keys the trust file accepts, under its own name (its
 file name without .govb); with --state too, not older than the last version of that name
@@ -839,10 +839,15 @@ pub struct TestArgs {
     #[arg(long, conflicts_with = "record")]
     pub watch: bool,
 
-    /// Record the decisions of a trace (JSONL) as a golden suite; repeat for several traces.
-    /// Needs --policy and -o.
+    /// Record the decisions of a trace as a golden suite; repeat for several traces. Read as
+    /// `simulate` and `eval` read traces: JSONL, JSON objects over several lines, OTLP/JSON
+    /// spans, MCP messages or an audit log, gzipped or not. Needs --policy and -o.
     #[arg(long, value_name = "TRACE", requires_all = ["output", "policy"])]
     pub record: Vec<PathBuf>,
+
+    /// The format of the --record traces (gzip is recognised by its bytes).
+    #[arg(long, value_enum, default_value_t = TraceFormat::Auto, requires = "record")]
+    pub input_format: TraceFormat,
 
     /// Where --record writes the suite (atomically).
     #[arg(short, long, value_name = "FILE", requires = "record")]
@@ -1094,6 +1099,20 @@ pub enum TraceFormat {
     Mcp,
     /// An audit log: the events as decided, compared with the decisions recorded.
     Audit,
+}
+
+impl TraceFormat {
+    /// The trace reader's format for this option.
+    pub fn input(self) -> crate::trace::InputFormat {
+        use crate::trace::InputFormat;
+        match self {
+            TraceFormat::Auto => InputFormat::Auto,
+            TraceFormat::Jsonl => InputFormat::Jsonl,
+            TraceFormat::Otel => InputFormat::Otel,
+            TraceFormat::Mcp => InputFormat::Mcp,
+            TraceFormat::Audit => InputFormat::Audit,
+        }
+    }
 }
 
 /// What `simulate` prints on standard output.

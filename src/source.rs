@@ -13,6 +13,17 @@ pub fn is_bundle(path: &Path, bytes: &[u8]) -> bool {
             .is_some_and(|e| e.eq_ignore_ascii_case("govb"))
 }
 
+/// Whether the file starts with the bundle magic (read without reading the rest).
+fn starts_as_bundle(path: &Path) -> bool {
+    use std::io::Read;
+    let magic = crate::bytecode::MAGIC;
+    let mut head = vec![0u8; magic.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head.as_slice() == magic.as_slice()
+}
+
 /// The error for a bundle where policy sources were expected (`--policy p.govb`,
 /// `govern lint p.govb`, …).
 pub fn bundle_given_as_source(name: &str) -> Diag {
@@ -128,6 +139,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>> {
                     );
                 }
             },
+            // A bundle too large to be read as a policy (a million-entry set) is still named
+            // as the bundle it is, rather than as a policy file over the limit.
+            Err(_) if is_bundle(&p, &[]) || starts_as_bundle(&p) => {
+                errors.push(bundle_given_as_source(&name));
+            }
             Err(e) => errors.push(
                 Diag::error("govern::io", format!("cannot read: {e}")).in_file(name.clone(), None),
             ),

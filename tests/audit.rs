@@ -823,6 +823,45 @@ fn eval_writes_a_log_that_replay_audit_reproduces() {
     assert!(out.contains("allow    → deny      p.burst"), "{out}");
 }
 
+/// The audited path reads gzipped events as the others do (before, each gzip line was decided
+/// `deny` as "not valid UTF-8").
+#[test]
+fn eval_with_an_audit_log_reads_gzipped_events() {
+    use std::io::Write;
+    let d = dir("eval_gz");
+    std::fs::write(d.join("p.gov"), POLICY).unwrap();
+    let events: String = (0..10).map(|i| event(i) + "\n").collect();
+    std::fs::write(d.join("events.jsonl"), &events).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(events.as_bytes()).unwrap();
+    std::fs::write(d.join("events.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    let decide = |input: &str, log: &str, clock: &str| {
+        govern(
+            args![
+                "eval",
+                "--policy",
+                "p.gov",
+                input,
+                "--clock",
+                clock,
+                "--audit-log",
+                log
+            ],
+            &d,
+        )
+    };
+    let (code, plain, err) = decide("events.jsonl", "plain.jsonl", "event");
+    assert_eq!(code, 0, "{err}");
+    let (code, gz, err) = decide("events.jsonl.gz", "gz.jsonl", "event");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(gz, plain);
+    assert_eq!(gz.lines().count(), 10);
+    let (code, host, err) = decide("events.jsonl.gz", "host.jsonl", "host");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(host.lines().count(), 10);
+    assert!(!host.contains("\"error\""), "{host}");
+}
+
 #[test]
 fn bad_input_is_named_with_exit_2() {
     let (log, store, _key) = small_log("bad", 4);

@@ -135,6 +135,29 @@ fn decode_inverts_encode() {
     }
 }
 
+/// Loading takes the checksum and the digest from one pass: the same model and digest as
+/// decoding and hashing apart, and the same refusal, at the same offset, for damaged bytes.
+#[test]
+fn one_pass_decoding_gives_the_same_model_digest_and_errors() {
+    use govern::bytecode::decode::decode_digested;
+    for (name, text) in corpus_policies().into_iter().take(5) {
+        let bytes = encode(&model_of(&name, &text));
+        let (m, digest) = decode_digested(&bytes).unwrap();
+        assert_eq!(m, decode(&bytes).unwrap(), "{name}");
+        assert_eq!(digest, govern::bytecode::digest(&bytes), "{name}");
+        for i in (0..bytes.len()).step_by(7) {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            let e = decode_digested(&bad).unwrap_err();
+            assert_eq!(e, decode(&bad).unwrap_err(), "{name}: byte {i}");
+        }
+        for len in [0, 8, 39, 40, 41, bytes.len() - 1] {
+            let e = decode_digested(&bytes[..len]).unwrap_err();
+            assert_eq!(e, decode(&bytes[..len]).unwrap_err(), "{name}: {len} bytes");
+        }
+    }
+}
+
 #[test]
 fn every_flipped_byte_is_refused() {
     for (name, text) in corpus_policies() {

@@ -403,6 +403,26 @@ fn a_bundle_given_as_policy_source_says_to_use_bundle() {
         "{text}"
     );
     assert!(!dir.join("unused.govb").exists());
+    // A bundle larger than a policy file may be (one with a million-entry set) is named as the
+    // bundle it is, by its bytes or its name, not as a policy file over the size limit.
+    let mut big = b"GOVB".to_vec();
+    big.resize(17 << 20, 0);
+    std::fs::write(dir.join("big.bin"), &big).unwrap();
+    std::fs::write(dir.join("huge.govb"), vec![b'x'; 17 << 20]).unwrap();
+    for name in ["big.bin", "huge.govb"] {
+        for args in [
+            vec!["eval", "--policy", name, &events],
+            vec!["build", name, "-o", "unused.govb"],
+        ] {
+            let (text, code) = run_in(&dir, &args, "");
+            assert_eq!(code, 2, "{args:?}: {text}");
+            assert!(
+                text.contains("a compiled bundle (`.govb`), not policy source")
+                    && text.contains(&format!("`--bundle {name}")),
+                "{args:?}: {text}"
+            );
+        }
+    }
 }
 
 /// The `gov` block under a README heading.

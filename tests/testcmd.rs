@@ -436,6 +436,80 @@ fn record_refuses_bad_traces_and_writes_nothing() {
     assert!(!dir.join("out.test.yaml").exists());
 }
 
+/// `--record` reads traces as `simulate` and `eval` do: gzip by its bytes, the format detected
+/// (or given with `--input-format`), OTLP spans and MCP messages turned into events.
+#[test]
+fn record_reads_every_trace_format() {
+    use std::io::Write;
+    let dir = scratch("record_formats");
+    let policy = format!("{ROOT}/testdata/examples/brief.gov");
+    std::fs::write(dir.join("trace.jsonl"), TRACE).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(TRACE.as_bytes()).unwrap();
+    std::fs::write(dir.join("trace.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    let record = |trace: &str, out: &str, extra: &[&str]| {
+        let mut args = vec!["test", "--record", trace, "--policy", &policy, "-o", out];
+        args.extend_from_slice(extra);
+        run_in(&dir, &args)
+    };
+
+    // The gzipped trace records the same suite as the plain one.
+    let (text, code) = record("trace.jsonl", "plain.test.yaml", &[]);
+    assert_eq!(code, 0, "{text}");
+    let (text, code) = record("trace.jsonl.gz", "gz.test.yaml", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("4 decisions"), "{text}");
+    let plain = std::fs::read_to_string(dir.join("plain.test.yaml")).unwrap();
+    let gz = std::fs::read_to_string(dir.join("gz.test.yaml")).unwrap();
+    assert_eq!(gz.replace("trace.jsonl.gz", "trace.jsonl"), plain);
+
+    // OTLP spans and MCP messages: the events govern derives, as many as `eval` decides.
+    for (trace, format) in [
+        ("testdata/traces/otel-genai.jsonl", "otel"),
+        ("testdata/traces/otel-genai-pretty.json", "otel"),
+        ("testdata/traces/mcp-client.jsonl", "mcp"),
+    ] {
+        let trace = format!("{ROOT}/{trace}");
+        let (eval, code) = run_in(&dir, &["eval", "--policy", &policy, &trace]);
+        assert_eq!(code, 0, "{eval}");
+        let decided = eval.lines().filter(|l| l.starts_with('{')).count();
+        assert!(decided > 0, "{eval}");
+        for extra in [&[][..], &["--input-format", format][..]] {
+            let (text, code) = record(&trace, "derived.test.yaml", extra);
+            assert_eq!(code, 0, "{text}");
+            assert!(
+                text.contains(&format!("{decided} decisions")),
+                "{trace} {extra:?}: {text}"
+            );
+            let suite = std::fs::read_to_string(dir.join("derived.test.yaml")).unwrap();
+            assert!(
+                !suite.contains("resourceSpans") && !suite.contains("jsonrpc"),
+                "{suite}"
+            );
+            let (text, code) = run_in(&dir, &["test", "derived.test.yaml"]);
+            assert_eq!(code, 0, "{text}");
+        }
+    }
+
+    // Events read as MCP messages are not MCP messages: each line is reported, nothing is
+    // recorded.
+    let (text, code) = record("trace.jsonl", "none.test.yaml", &["--input-format", "mcp"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("trace.jsonl:4: not an MCP JSON-RPC message"),
+        "{text}"
+    );
+    assert!(!dir.join("none.test.yaml").exists());
+
+    // A gzip stream cut short is an error naming the file; nothing is written.
+    let whole = std::fs::read(dir.join("trace.jsonl.gz")).unwrap();
+    std::fs::write(dir.join("cut.jsonl.gz"), &whole[..whole.len() / 2]).unwrap();
+    let (text, code) = record("cut.jsonl.gz", "cut.test.yaml", &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("cut.jsonl.gz"), "{text}");
+    assert!(!dir.join("cut.test.yaml").exists());
+}
+
 #[test]
 fn the_policy_library_passes_with_full_rule_coverage() {
     let (text, code) = run(&["test", "policies", "--min-coverage", "100"]);

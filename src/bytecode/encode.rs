@@ -225,6 +225,7 @@ fn var<'m>(w: &mut Writer, strings: &mut Strings<'m>, v: &'m Var) {
             w.u8(VAR_SWITCH);
             operand(w, strings, o);
             w.len(consts.len());
+            strings.reserve(consts.len());
             for c in consts {
                 w.u32(strings.id(c));
             }
@@ -328,13 +329,22 @@ struct Strings<'m> {
 
 impl<'m> Strings<'m> {
     fn id(&mut self, s: &'m str) -> u32 {
-        if let Some(&i) = self.ids.get(s) {
-            return i;
+        let next = u32::try_from(self.list.len()).unwrap_or(u32::MAX);
+        match self.ids.entry(s) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(next);
+                self.list.push(s);
+                next
+            }
         }
-        let i = u32::try_from(self.list.len()).unwrap_or(u32::MAX);
-        self.list.push(s);
-        self.ids.insert(s, i);
-        i
+    }
+
+    /// Room for `n` more strings, so that a switch of a million constants grows the table
+    /// once instead of rehashing it twenty times.
+    fn reserve(&mut self, n: usize) {
+        self.list.reserve(n);
+        self.ids.reserve(n);
     }
 }
 

@@ -136,11 +136,15 @@ pub fn parse(name: &str, text: &str) -> Result<Vec<Const>, ItemError> {
 }
 
 fn parse_lines(text: &str) -> Vec<Const> {
-    text.split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| Const::String(l.to_string()))
-        .collect()
+    // Sized once: a million-line file does not grow the vector twenty times.
+    let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
+    out.extend(
+        text.split('\n')
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| Const::String(l.to_string())),
+    );
+    out
 }
 
 fn parse_json(text: &str) -> Result<Vec<Const>, ItemError> {

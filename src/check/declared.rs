@@ -2,6 +2,8 @@
 //! (`attribute context.tenant: string`) and sets read from data files
 //! (`set blocked_hosts = file("data/blocked_hosts.txt")`).
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
 use super::data::{self, DataError};
@@ -150,7 +152,7 @@ impl Checker<'_> {
         f: FileRef<'_>,
         set: &str,
         path: &ast::Spanned<String>,
-    ) -> Option<Vec<Const>> {
+    ) -> Option<Arc<[Const]>> {
         let dn = match data::resolve(&f.src.name, &path.node) {
             Ok(n) => n,
             Err(why) => {
@@ -173,10 +175,10 @@ impl Checker<'_> {
             if !info.sets.iter().any(|s| s == set) {
                 info.sets.push(set.to_string());
             }
-            return Some(values.clone());
+            return Some(Arc::clone(values));
         }
         let loaded = self.load_data(f, path.span, &dn, set);
-        let values = loaded.as_ref().map(|(v, _, _)| v.clone());
+        let values = loaded.as_ref().map(|(v, _, _)| Arc::clone(v));
         self.data_files.insert(dn.name, loaded);
         values
     }
@@ -255,7 +257,7 @@ impl Checker<'_> {
             }
         };
         let values = match data::parse(name, &text) {
-            Ok(v) => dedup_consts(v),
+            Ok(v) => Arc::<[Const]>::from(dedup_consts(v)),
             Err(e) => {
                 let src = SourceFile::new(name.clone(), text);
                 let (line, _) = src.line_col(e.start);

@@ -6,6 +6,7 @@
 //! number there. A value of another type at run time is unknown, never coerced.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::ir::*;
 use super::{Checker, FileRef, codes, literal_const, pattern, schema};
@@ -304,7 +305,7 @@ impl Checker<'_> {
         // `x in [..]` or `x in set`: constants.
         let values =
             match &rhs.kind {
-                ExprKind::List(items) => Some(self.list_values(f, items)?),
+                ExprKind::List(items) => Some(Arc::from(self.list_values(f, items)?)),
                 ExprKind::Path(p) if p.segments.len() == 1 => {
                     let name = p.segments.first().map(|s| s.name.as_str()).unwrap_or("");
                     if let Some(set) = self.sets.get(name) {
@@ -370,9 +371,12 @@ impl Checker<'_> {
                 let found = values.contains(c);
                 return Some(Cond::Const(found != negated));
             }
-            for v in &values {
-                if let Const::String(s) = v {
-                    self.check_action(f, &l, s, rhs.span);
+            // Only `action` has a closed set of values (and a data file may hold a million).
+            if matches!(&l.kind, OperandKind::Attr(a) if a.segments() == ["action"]) {
+                for v in values.iter() {
+                    if let Const::String(s) = v {
+                        self.check_action(f, &l, s, rhs.span);
+                    }
                 }
             }
             return Some(self.test(
@@ -611,7 +615,7 @@ impl Checker<'_> {
                     }
                 },
                 ast::ListItem::Set(name) => match self.sets.get(&name.node) {
-                    Some(s) => (s.values.clone(), name.span),
+                    Some(s) => (s.values.to_vec(), name.span),
                     None if self.bad_sets.contains(&name.node) => {
                         ok = false;
                         continue;

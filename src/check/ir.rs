@@ -198,7 +198,8 @@ impl fmt::Display for DeclTy {
 #[derive(Clone, Debug)]
 pub struct SetInfo {
     pub name: String,
-    pub values: Vec<Const>,
+    /// Shared with every test on the set: a million-item set is not copied per use.
+    pub values: Arc<[Const]>,
     pub loc: Loc,
     /// The data file its items were read from, for `set NAME = file("…")`.
     pub file: Option<String>,
@@ -335,7 +336,8 @@ pub enum TestKind {
     /// `lhs in [c, …]` / `lhs not in [c, …]` against constants of lhs's type.
     In {
         lhs: Operand,
-        values: Vec<Const>,
+        /// Distinct; a set's items are shared with the set ([`SetInfo::values`]).
+        values: Arc<[Const]>,
         negated: bool,
     },
     /// `hay contains needle`, `needle in hay`: substring when `hay` is a string,

@@ -12,6 +12,7 @@ pub mod pattern;
 pub mod schema;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -153,7 +154,7 @@ pub(crate) struct Checker<'a> {
     data_total: u64,
 }
 
-type LoadedData = (Vec<Const>, DataInfo, [u8; 32]);
+type LoadedData = (Arc<[Const]>, DataInfo, [u8; 32]);
 
 /// Which file of the bundle is being checked.
 #[derive(Clone, Copy)]
@@ -272,9 +273,9 @@ impl<'a> Checker<'a> {
         name: &str,
         decls: &BTreeMap<String, (FileRef<'a>, &ast::SetDecl)>,
         stack: &mut Vec<String>,
-    ) -> Option<Vec<Const>> {
+    ) -> Option<Arc<[Const]>> {
         if let Some(s) = self.sets.get(name) {
-            return Some(s.values.clone());
+            return Some(Arc::clone(&s.values));
         }
         let (f, decl) = *decls.get(name)?;
         if stack.iter().any(|s| s == name) {
@@ -299,7 +300,7 @@ impl<'a> Checker<'a> {
             let (vals, span) = match item {
                 ast::ListItem::Literal(l) => {
                     match literal_const(l) {
-                        Some(c) => (vec![c], l.span),
+                        Some(c) => (Arc::from([c]), l.span),
                         None => {
                             self.error(
                                 Diag::error(codes::TYPE, "sets hold strings, numbers or booleans")
@@ -334,7 +335,7 @@ impl<'a> Checker<'a> {
                     }
                 }
             };
-            for v in vals {
+            for v in vals.iter() {
                 match kind {
                     None => kind = Some((v.scalar(), span)),
                     Some((k, first)) if k != v.scalar() => {
@@ -354,11 +355,11 @@ impl<'a> Checker<'a> {
                     }
                     _ => {}
                 }
-                values.push(v);
+                values.push(v.clone());
             }
         }
         stack.pop();
-        ok.then(|| dedup_consts(values))
+        ok.then(|| dedup_consts(values).into())
     }
 
     fn no_annotations(&mut self, f: FileRef<'_>, meta: &ast::Meta, what: &str) {

@@ -16,7 +16,7 @@ use crate::bytecode::model::{NodeDef, Var};
 use crate::cli::{DiagFormat, EvalArgs, TraceFormat};
 use crate::commands::{Ctx, Out, exit};
 use crate::stream::engine::{self, BadRecord, Decided, Options, Sink, Stop};
-use crate::trace::{Input, InputFormat};
+use crate::trace::Input;
 use crate::vm::{Event, Outcome, Program, Step, StreamLimits};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
@@ -46,13 +46,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
             .unwrap_or(1)
     };
     let opts = Options {
-        format: match args.input_format {
-            TraceFormat::Auto => InputFormat::Auto,
-            TraceFormat::Jsonl => InputFormat::Jsonl,
-            TraceFormat::Otel => InputFormat::Otel,
-            TraceFormat::Mcp => InputFormat::Mcp,
-            TraceFormat::Audit => InputFormat::Audit,
-        },
+        format: args.input_format.input(),
         jobs,
         limits: StreamLimits {
             max_keys: args.max_keys,

@@ -2,9 +2,9 @@
 //! host's time when `--clock host`, decided and recorded in the audit log before its decision
 //! is printed (docs/audit.md). `eval` hands a run over to this path when `--audit-log` or
 //! `--clock host` is given; it reads JSON events (one per line, or one object over several
-//! lines), not the trace formats of `--input-format`.
+//! lines, gzipped or not), not the trace formats of `--input-format`.
 
-use std::io::{BufReader, Read, Write as _};
+use std::io::{Read, Write as _};
 
 use super::eval::{EventSink, read_events};
 use crate::audit::{AuditLog, DecidedEvent};
@@ -19,9 +19,9 @@ pub(super) fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     let Some(program) = super::eval::load_program(ctx, args) else {
         return exit::ERROR;
     };
-    let (name, reader): (String, Box<dyn Read>) = match &args.events {
-        None => ("<stdin>".into(), Box::new(std::io::stdin().lock())),
-        Some(p) if p.as_os_str() == "-" => ("<stdin>".into(), Box::new(std::io::stdin().lock())),
+    let (name, reader): (String, Box<dyn Read + Send>) = match &args.events {
+        None => ("<stdin>".into(), Box::new(std::io::stdin())),
+        Some(p) if p.as_os_str() == "-" => ("<stdin>".into(), Box::new(std::io::stdin())),
         Some(p) => match std::fs::File::open(p) {
             Ok(f) => (crate::source::display(p), Box::new(f)),
             Err(e) => {
@@ -29,6 +29,14 @@ pub(super) fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
                 return exit::ERROR;
             }
         },
+    };
+    // Gzipped events are read as `simulate` and the other paths of `eval` read them.
+    let reader = match crate::trace::decompressed(&name, reader) {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.error(e.to_string());
+            return exit::ERROR;
+        }
     };
     // A point that keeps time itself believes its clock: every `ts` it stamps.
     let limits = StreamLimits {
@@ -68,7 +76,7 @@ pub(super) fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         first_refused: None,
         first_untimed: None,
     };
-    let read_ok = read_events(BufReader::with_capacity(1 << 16, reader), &mut ev_run);
+    let read_ok = read_events(reader, &mut ev_run);
     if let Err(e) = read_ok {
         ctx.error(format!("cannot read {name}: {e}"));
         return exit::ERROR;

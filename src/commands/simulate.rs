@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::bytecode::model::Verdict;
-use crate::cli::{DiagFormat, Gate, SimulateArgs, SimulateFormat, TraceFormat};
+use crate::cli::{DiagFormat, Gate, SimulateArgs, SimulateFormat};
 use crate::commands::{Ctx, Out, exit};
 use crate::diag::{Diag, Location};
 use crate::stream::engine::{self, BadRecord, Counters, Options, Report, Sink, Stop};
-use crate::trace::{Input, InputFormat};
+use crate::trace::Input;
 use crate::vm::Program;
 use report::GateResult;
 
@@ -63,13 +63,7 @@ pub fn run(ctx: &Ctx, args: &SimulateArgs) -> u8 {
     let opts = Options {
         policy: &policy,
         baseline: baseline.as_ref(),
-        format: match args.input_format {
-            TraceFormat::Auto => InputFormat::Auto,
-            TraceFormat::Jsonl => InputFormat::Jsonl,
-            TraceFormat::Otel => InputFormat::Otel,
-            TraceFormat::Mcp => InputFormat::Mcp,
-            TraceFormat::Audit => InputFormat::Audit,
-        },
+        format: args.input_format.input(),
         jobs,
         max_errors: args.max_errors,
         counters: counters.clone(),
@@ -334,7 +328,7 @@ fn gates(wanted: &[Gate], r: &Report) -> Result<Vec<GateResult>, Diag> {
     Ok(out)
 }
 
-fn report_trace_error(ctx: &Ctx, e: &crate::trace::TraceError) {
+pub(super) fn report_trace_error(ctx: &Ctx, e: &crate::trace::TraceError) {
     let mut d = Diag::error("govern::trace", e.message.clone());
     d.location = Some(Location {
         path: e.file.clone(),

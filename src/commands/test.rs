@@ -4,8 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{DiagFormat, TestArgs, TestFormat};
-use crate::commands::eval::{EventSink, read_events};
+use crate::cli::{DiagFormat, TestArgs, TestFormat, TraceFormat};
 use crate::commands::{Ctx, Out, exit};
 use crate::suite::{self, RunReport, report};
 
@@ -76,26 +75,61 @@ fn run_and_print(
     report::exit_status(&r, &ropts)
 }
 
-/// Collects the events of a trace file.
-struct Collect {
-    events: Vec<suite::record::TraceEvent>,
-    bad: Vec<(usize, String)>,
-}
-
-impl EventSink for Collect {
-    fn event(&mut self, line: usize, text: &str) -> Result<(), String> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not a JSON event: {e}"))?;
-        if !value.is_object() {
-            return Err("an event is a JSON object".into());
+/// The events of one trace, read as `simulate` and `eval` read traces (any format,
+/// gzipped or not); every record that is not an event is reported as `name:line: message`.
+/// `None` once the input itself could not be read (reported).
+fn read_trace(ctx: &Ctx, path: &Path, format: TraceFormat) -> Option<suite::record::Trace> {
+    let input = crate::trace::Input::Path(path.to_path_buf());
+    let name = input.name();
+    let mut reader = match crate::trace::TraceReader::open(&input, format.input(), None) {
+        Ok(r) => r,
+        Err(e) => {
+            super::simulate::report_trace_error(ctx, &e);
+            return None;
         }
-        self.events.push(suite::record::TraceEvent { line, value });
-        Ok(())
+    };
+    let mut events = Vec::new();
+    let mut bad = 0usize;
+    let read = crate::trace::for_each_record(&mut reader, |record, origin| {
+        let line = usize::try_from(origin.line).unwrap_or(usize::MAX);
+        let parsed = record.map_err(str::to_string).and_then(|text| {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v) if v.is_object() => Ok(v),
+                Ok(_) => Err("an event is a JSON object".to_string()),
+                Err(e) => Err(format!("not a JSON event: {e}")),
+            }
+        });
+        match parsed {
+            Ok(value) => events.push(suite::record::TraceEvent { line, value }),
+            Err(m) => {
+                bad += 1;
+                ctx.error(format!("{name}:{}: {m}", origin.line));
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    let not_events = match read {
+        Ok(n) => n,
+        Err(e) => {
+            super::simulate::report_trace_error(ctx, &e);
+            return None;
+        }
+    };
+    if bad > 0 {
+        return None;
     }
-
-    fn bad(&mut self, line: usize, message: &str) {
-        self.bad.push((line, message.to_string()));
+    if events.is_empty() {
+        if not_events > 0 {
+            ctx.error(format!(
+                "no events in {name}: {not_events} records were read as {}, but none is an agent action (check --input-format)",
+                reader.format()
+            ));
+        } else {
+            ctx.error(format!("no events in {name}"));
+        }
+        return None;
     }
+    Some(suite::record::Trace { name, events })
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -145,36 +179,10 @@ fn record(ctx: &Ctx, args: &TestArgs) -> u8 {
     let mut traces = Vec::new();
     let mut failed = false;
     for path in &args.record {
-        let name = crate::source::display(path);
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) => {
-                ctx.error(format!("cannot read {name}: {e}"));
-                failed = true;
-                continue;
-            }
-        };
-        let mut sink = Collect {
-            events: Vec::new(),
-            bad: Vec::new(),
-        };
-        if let Err(e) = read_events(std::io::BufReader::new(file), &mut sink) {
-            ctx.error(format!("cannot read {name}: {e}"));
-            failed = true;
-            continue;
+        match read_trace(ctx, path, args.input_format) {
+            Some(t) => traces.push(t),
+            None => failed = true,
         }
-        for (line, msg) in &sink.bad {
-            ctx.error(format!("{name}:{line}: {msg}"));
-            failed = true;
-        }
-        if sink.events.is_empty() && sink.bad.is_empty() {
-            ctx.error(format!("no events in {name}"));
-            failed = true;
-        }
-        traces.push(suite::record::Trace {
-            name,
-            events: sink.events,
-        });
     }
     if failed {
         ctx.error("nothing was written: fix the traces and record again");

@@ -14,7 +14,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::dd::Num;
-use super::{Atom, L};
+use super::{Atom, L, Strs};
 use crate::syntax::ast::CmpOp;
 
 /// `not l`, with the negation taken into an atom where one can say it.
@@ -174,7 +174,9 @@ fn merge(atoms: Vec<Atom>, or: bool) -> Vec<Atom> {
     let mut rest: Vec<Atom> = Vec::new();
     for a in atoms {
         match a {
-            Atom::InStrings(s, neg) => strings = Some(Outcomes::add(strings, s, neg, or)),
+            Atom::InStrings(s, neg) => {
+                strings = Some(Outcomes::add(strings, s.into_vec(), neg, or));
+            }
             Atom::InNums(s, neg) => nums = Some(Outcomes::add(nums, s, neg, or)),
             Atom::Cmp(CmpOp::Eq, c) => nums = Some(Outcomes::add(nums, vec![c], false, or)),
             Atom::Cmp(CmpOp::Ne, c) => nums = Some(Outcomes::add(nums, vec![c], true, or)),
@@ -192,7 +194,7 @@ fn merge(atoms: Vec<Atom>, or: bool) -> Vec<Atom> {
     let mut out = Vec::new();
     if let Some(s) = strings {
         let (values, negated) = s.into_sorted();
-        out.push(Atom::InStrings(values, negated));
+        out.push(Atom::InStrings(Strs::Own(values), negated));
     }
     if let Some(n) = nums {
         let (values, negated) = n.into_sorted();
@@ -212,8 +214,8 @@ fn merge(atoms: Vec<Atom>, or: bool) -> Vec<Atom> {
 mod tests {
     use super::*;
 
-    fn strs(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
+    fn strs(v: &[&str]) -> Strs {
+        Strs::Own(v.iter().map(|s| s.to_string()).collect())
     }
 
     #[test]

@@ -719,21 +719,36 @@ impl Manager {
                 } else {
                     switch_parts(nb, var, b)
                 };
-                let mut consts: Vec<u32> = ba
-                    .iter()
-                    .map(|(c, _)| *c)
-                    .chain(bb.iter().map(|(c, _)| *c))
-                    .collect();
-                consts.sort_unstable();
-                consts.dedup();
-                let mut branches = Vec::with_capacity(consts.len());
-                for c in consts {
-                    let ca = lookup(&ba, c).unwrap_or(da);
-                    let cb = if unary {
-                        ca
-                    } else {
-                        lookup(&bb, c).unwrap_or(db)
+                // Both branch lists are sorted by constant: one merge, in constant order,
+                // rather than a search per constant (a switch may have a million branches).
+                let mut branches = Vec::with_capacity(ba.len().max(bb.len()));
+                let (mut ia, mut ib) = (ba.iter().peekable(), bb.iter().peekable());
+                loop {
+                    let (c, ca, cb) = match (ia.peek(), ib.peek()) {
+                        (None, None) => break,
+                        (Some(&&(c, n)), None) => {
+                            ia.next();
+                            (c, n, db)
+                        }
+                        (None, Some(&&(c, n))) => {
+                            ib.next();
+                            (c, da, n)
+                        }
+                        (Some(&&(c, n)), Some(&&(k, m))) => {
+                            if c < k {
+                                ia.next();
+                                (c, n, db)
+                            } else if k < c {
+                                ib.next();
+                                (k, da, m)
+                            } else {
+                                ia.next();
+                                ib.next();
+                                (c, n, m)
+                            }
+                        }
                     };
+                    let cb = if unary { ca } else { cb };
                     branches.push((c, self.apply(op, ca, cb)));
                 }
                 let default = self.apply(op, da, if unary { da } else { db });

@@ -19,6 +19,7 @@ mod combine;
 pub mod dd;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -43,8 +44,8 @@ enum L {
 /// Which outcomes of a variable make an atom true.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Atom {
-    /// The string is one of these (or, negated, none of them).
-    InStrings(Vec<String>, bool),
+    /// The string is one of these, distinct (or, negated, none of them).
+    InStrings(Strs, bool),
     /// `x OP c`
     Cmp(CmpOp, Num),
     /// The number is one of these (or, negated, none of them).
@@ -53,6 +54,63 @@ enum Atom {
     Bool { on_true: bool, on_false: bool },
     /// The test's own truth.
     Holds,
+}
+
+/// The strings of an atom: written in the condition (or merged from several tests), or the
+/// items of a set, shared with the checked bundle rather than copied (a set read from a data
+/// file may hold a million).
+#[derive(Clone, Debug)]
+enum Strs {
+    Own(Vec<String>),
+    /// Every item is a string (checked when the atom is made).
+    Set(Arc<[Const]>),
+}
+
+impl Strs {
+    fn len(&self) -> usize {
+        match self {
+            Strs::Own(v) => v.len(),
+            Strs::Set(s) => s.len(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let (own, set) = match self {
+            Strs::Own(v) => (Some(v.iter().map(String::as_str)), None),
+            Strs::Set(s) => (
+                None,
+                Some(s.iter().filter_map(|c| match c {
+                    Const::String(s) => Some(s.as_str()),
+                    _ => None,
+                })),
+            ),
+        };
+        own.into_iter().flatten().chain(set.into_iter().flatten())
+    }
+
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Strs::Own(v) => v,
+            Strs::Set(_) => self.iter().map(str::to_string).collect(),
+        }
+    }
+}
+
+impl PartialEq for Strs {
+    fn eq(&self, other: &Strs) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Strs {}
+
+impl std::hash::Hash for Strs {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.len());
+        for s in self.iter() {
+            s.hash(state);
+        }
+    }
 }
 
 /// A variable while lowering; `Eq + Hash` so that equal tests share one variable.
@@ -674,7 +732,10 @@ impl Lowerer {
                     (Some(Const::String(s)), Ty::String) => {
                         let v = self.var(VarKey::Switch(l));
                         self.var_consts.entry(v).or_default().push(s.clone());
-                        L::Atom(v, Atom::InStrings(vec![s.clone()], *op == CmpOp::Ne))
+                        L::Atom(
+                            v,
+                            Atom::InStrings(Strs::Own(vec![s.clone()]), *op == CmpOp::Ne),
+                        )
                     }
                     // A count or a sum may be a range: each comparison on it is a test of its
                     // own, true when it holds for every value of the range, false for none.
@@ -705,13 +766,7 @@ impl Lowerer {
                 negated,
             } => {
                 let l = self.op(lhs);
-                let strings: Option<Vec<String>> = values
-                    .iter()
-                    .map(|c| match c {
-                        Const::String(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect();
+                let strings = values.iter().all(|c| matches!(c, Const::String(_)));
                 let nums: Option<Vec<Num>> = values
                     .iter()
                     .map(|c| match c {
@@ -727,13 +782,13 @@ impl Lowerer {
                     })
                     .collect();
                 match lhs.ty {
-                    Ty::String if strings.is_some() => {
-                        let strings = strings.unwrap_or_default();
+                    Ty::String if strings => {
+                        let strings = Strs::Set(Arc::clone(values));
                         let v = self.var(VarKey::Switch(l));
                         self.var_consts
                             .entry(v)
                             .or_default()
-                            .extend(strings.iter().cloned());
+                            .extend(strings.iter().map(str::to_string));
                         L::Atom(v, Atom::InStrings(strings, *negated))
                     }
                     Ty::Number if nums.is_some() && !l.is_tracker() => {
@@ -924,7 +979,11 @@ impl Builder<'_> {
         match atom {
             Atom::InStrings(values, negated) => {
                 let consts = self.consts.get(v).map(Vec::as_slice).unwrap_or(&[]);
-                let mut idx: Vec<u32> = if values.len() > 64 {
+                let mut idx: Vec<u32> = if values.len() == consts.len() {
+                    // The values are distinct and among the constants: they are all of them
+                    // (a set from a data file tested alone), with no lookup at all.
+                    (0..u32::try_from(consts.len()).unwrap_or(u32::MAX)).collect()
+                } else if values.len() > 64 {
                     // A large list (a set from a data file): one pass over the constants
                     // instead of a search per value.
                     let at: FxHashMap<&str, u32> = consts
@@ -932,14 +991,11 @@ impl Builder<'_> {
                         .enumerate()
                         .map(|(i, c)| (c.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
                         .collect();
-                    values
-                        .iter()
-                        .filter_map(|s| at.get(s.as_str()).copied())
-                        .collect()
+                    values.iter().filter_map(|s| at.get(s).copied()).collect()
                 } else {
                     values
                         .iter()
-                        .filter_map(|s| consts.binary_search(s).ok())
+                        .filter_map(|s| consts.binary_search_by(|c| c.as_str().cmp(s)).ok())
                         .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
                         .collect()
                 };

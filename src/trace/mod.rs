@@ -314,6 +314,27 @@ pub fn split_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
     })
 }
 
+/// `raw` as every command reads a trace: buffered, and decompressed when its first bytes are
+/// gzip's magic number (`name` is for the error when even those cannot be read).
+pub fn decompressed<R: Read + Send + 'static>(
+    name: &str,
+    raw: R,
+) -> Result<Box<dyn BufRead + Send>, TraceError> {
+    let mut buffered = BufReader::with_capacity(BLOCK_SIZE, raw);
+    let gz = buffered
+        .fill_buf()
+        .map_err(|e| TraceError::new(name, None, format!("cannot read: {e}")))?
+        .starts_with(&[0x1f, 0x8b]);
+    Ok(if gz {
+        Box::new(BufReader::with_capacity(
+            BLOCK_SIZE,
+            flate2::bufread::MultiGzDecoder::new(buffered),
+        ))
+    } else {
+        Box::new(buffered)
+    })
+}
+
 /// Counts bytes read, for progress.
 struct Counting<R> {
     inner: R,
@@ -406,25 +427,13 @@ impl TraceReader {
         format: InputFormat,
         counter: Option<Arc<AtomicU64>>,
     ) -> Result<TraceReader, TraceError> {
-        let mut buffered = BufReader::with_capacity(
-            BLOCK_SIZE,
+        let src = decompressed(
+            &name,
             Counting {
                 inner: raw,
                 counter,
             },
-        );
-        let gz = buffered
-            .fill_buf()
-            .map_err(|e| TraceError::new(&name, None, format!("cannot read: {e}")))?
-            .starts_with(&[0x1f, 0x8b]);
-        let src: Box<dyn BufRead + Send> = if gz {
-            Box::new(BufReader::with_capacity(
-                BLOCK_SIZE,
-                flate2::bufread::MultiGzDecoder::new(buffered),
-            ))
-        } else {
-            Box::new(buffered)
-        };
+        )?;
         let mut r = TraceReader {
             name,
             format,

@@ -10,11 +10,11 @@ pub mod event;
 pub mod exact;
 mod regexes;
 pub mod state;
+mod strtable;
 
 use std::fmt;
 
 use regex_automata::meta::Regex;
-use rustc_hash::FxHashMap;
 
 use crate::builtins::Written;
 use crate::bytecode::model::{
@@ -76,19 +76,10 @@ pub struct Program {
 }
 
 enum RVar {
-    Switch {
-        op: ROp,
-        table: FxHashMap<Box<str>, u32>,
-    },
-    Thresh {
-        op: ROp,
-    },
-    Bool {
-        op: ROp,
-    },
-    Has {
-        slot: u32,
-    },
+    Switch { op: ROp, table: strtable::StrTable },
+    Thresh { op: ROp },
+    Bool { op: ROp },
+    Has { slot: u32 },
     Pred(RPred),
 }
 
@@ -272,8 +263,9 @@ fn k3(b: bool) -> K3 {
 impl Program {
     /// Decodes, verifies and loads a bundle.
     pub fn load(bytes: &[u8]) -> Result<Program, LoadError> {
-        let model = crate::bytecode::decode(bytes).map_err(|e| LoadError::new(e.to_string()))?;
-        Program::from_model(model, crate::bytecode::digest(bytes))
+        let (model, digest) = crate::bytecode::decode::decode_digested(bytes)
+            .map_err(|e| LoadError::new(e.to_string()))?;
+        Program::from_model(model, digest)
     }
 
     /// Loads an already verified model.
@@ -283,11 +275,11 @@ impl Program {
         for (i, v) in model.vars.iter().enumerate() {
             let rv = match v {
                 Var::Switch { operand, consts } => {
-                    let table = consts
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| (c.as_str().into(), u32::try_from(i).unwrap_or(u32::MAX)))
-                        .collect();
+                    let table = strtable::StrTable::new(consts).ok_or_else(|| {
+                        LoadError::new(format!(
+                            "variable {i}: the switch constants are repeated or too large"
+                        ))
+                    })?;
                     RVar::Switch {
                         op: rop(&model, operand)?,
                         table,
@@ -883,9 +875,9 @@ impl Program {
                     };
                     let (next, outcome) = match self.eval_str(op, ev, bufs) {
                         None => (*unknown, Outcome3::Unknown),
-                        Some(s) => match table.get(s) {
+                        Some(s) => match table.find(s) {
                             None => (*default, Outcome3::Other),
-                            Some(&c) => {
+                            Some(c) => {
                                 let t = match dense {
                                     Some(d) => d.get(c as usize).copied().unwrap_or(*default),
                                     None => branches

@@ -51,7 +51,7 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
                 }
             }
             TestKind::In { lhs, values, .. } if is_tool(lhs) => {
-                for v in values {
+                for v in values.iter() {
                     if let Const::String(s) = v {
                         named.insert(s.clone());
                     }
