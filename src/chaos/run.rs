@@ -1461,6 +1461,7 @@ fn budget_exhausted(plan: &Plan<'_>, out: &mut String) -> Option<Verdict> {
                 bundle: path.clone(),
                 signature: None,
                 trust: None,
+                state: None,
             },
             max_keys: StreamLimits::default().max_keys,
             audit: Recorder::none(),

@@ -127,8 +127,10 @@ pub struct Point {
     audit_required: bool,
     /// Whether an audit log is kept (every decision then goes through the serial section).
     audited: bool,
-    /// The audit log failed and decisions can only be denied.
+    /// The audit log failed (or is closed): no more records.
     audit_down: AtomicBool,
+    /// Why, the first time.
+    audit_why: std::sync::OnceLock<AuditFailure>,
     log: Arc<Log>,
 }
 
@@ -146,11 +148,33 @@ impl Point {
         let stream = Stream::new(&loaded.program, Clock::Host, opts.max_keys);
         let mut audit = opts.audit;
         let audited = audit.is_on();
-        if let Err(f) = audit.change_bundle(&loaded.program.digest) {
-            return Err(vec![Diag::error(
-                "govern::audit",
-                format!("cannot write the audit log: {f}"),
-            )]);
+        // The log's bundle record names the limits the stream state is made with.
+        let opened = audit
+            .open(&loaded.program.digest, Clock::Host.limits(opts.max_keys))
+            .map_err(|e| vec![e.to_diag()])?;
+        if let Some(o) = &opened {
+            for t in &o.torn {
+                opts.log.warn(
+                    "audit_torn",
+                    &format!(
+                        "{} ends with a line cut short by a crash ({} bytes); the chain continues after it",
+                        t.file, t.bytes
+                    ),
+                    &[("digest", json!(t.digest)), ("seq", json!(o.seq))],
+                );
+            }
+            opts.log.info(
+                "audit",
+                if o.continued {
+                    "continuing the audit log"
+                } else {
+                    "starting a new audit log"
+                },
+                &[
+                    ("file", json!(crate::source::display(&o.file))),
+                    ("seq", json!(o.seq)),
+                ],
+            );
         }
         Ok(Point {
             source: opts.source,
@@ -170,6 +194,7 @@ impl Point {
             audit_required: opts.audit_required,
             audited,
             audit_down: AtomicBool::new(false),
+            audit_why: std::sync::OnceLock::new(),
             log: opts.log,
         })
     }
@@ -211,13 +236,8 @@ impl Point {
         let t0 = Instant::now();
         let mut bundle = self.in_force.load_full();
         if self.audit_required && self.audit_down.load(Ordering::Relaxed) {
-            return self.failed(
-                &bundle,
-                Failure::Audit,
-                "the audit log cannot be written",
-                out,
-                t0,
-            );
+            let why = self.audit_down_why();
+            return self.failed(&bundle, Failure::Audit, &why, out, t0);
         }
         let prepared = s.preparer.prepare(
             &bundle.loaded.program,
@@ -287,7 +307,8 @@ impl Point {
             Err(f) => {
                 self.audit_failed(&f);
                 if self.audit_required {
-                    return self.failed(&bundle, Failure::Audit, &f.0, out, t0);
+                    let why = format!("the audit log cannot be written: {f}");
+                    return self.failed(&bundle, Failure::Audit, &why, out, t0);
                 }
                 self.answer(&bundle, s, None, out, t0)
             }
@@ -330,7 +351,31 @@ impl Point {
     pub fn refuse(&self, why: BadRequest, message: &str, out: &mut String) -> Answer {
         self.metrics.bad_request(why);
         let bundle = self.in_force.load_full();
-        Decision::error(&bundle.loaded.program.digest, message).write_json(out);
+        let d = Decision::error(&bundle.loaded.program.digest, message);
+        if self.audited {
+            // Recorded like any input that is not an event: `"event": null`, the deny.
+            let recorded = match lock(&self.serial) {
+                Some(mut serial) if serial.generation == bundle.generation => {
+                    serial.audit.refusal(&d).map(Some)
+                }
+                // A reload came in between: the refusal names the bundle in force now.
+                Some(mut serial) => {
+                    let now = self.in_force.load_full();
+                    let d = Decision::error(&now.loaded.program.digest, message);
+                    serial.audit.refusal(&d).map(Some)
+                }
+                None => Err(AuditFailure("the audit log is unusable".into())),
+            };
+            match recorded {
+                // A failure to write is counted and said by `finish`; the answer is a deny
+                // either way.
+                Ok(seq) => {
+                    let _ = self.finish(seq);
+                }
+                Err(f) => self.audit_failed(&f),
+            }
+        }
+        d.write_json(out);
         self.metrics
             .denied(&bundle.counters, std::time::Duration::ZERO);
         Answer {
@@ -422,8 +467,19 @@ impl Point {
         }
     }
 
+    /// Why records are no longer written, for a denial.
+    fn audit_down_why(&self) -> String {
+        match self.audit_why.get() {
+            Some(f) => format!("the audit log cannot be written: {f}"),
+            None => "the audit log is closed".into(),
+        }
+    }
+
+    /// Counts a record that could not be written; the first time, says loudly that the log
+    /// stopped and what follows.
     fn audit_failed(&self, f: &AuditFailure) {
         self.metrics.audit_error();
+        let _ = self.audit_why.set(f.clone());
         if !self.audit_down.swap(true, Ordering::Relaxed) {
             let then = if self.audit_required {
                 "every decision is denied from now on (--audit-required)"
@@ -442,7 +498,10 @@ impl Point {
     /// required (then every decision is a denial).
     pub fn ready(&self) -> Result<(), String> {
         if self.audit_required && self.audit_down.load(Ordering::Relaxed) {
-            return Err("the audit log cannot be written; every decision is denied".into());
+            return Err(format!(
+                "{}; every decision is denied",
+                self.audit_down_why()
+            ));
         }
         Ok(())
     }
@@ -486,7 +545,7 @@ impl Point {
             )]);
         };
         let generation = serial.generation + 1;
-        if let Err(f) = serial.audit.change_bundle(&digest) {
+        if let Err(f) = serial.audit.change_bundle(&digest).map(drop) {
             drop(serial);
             self.audit_failed(&f);
             if self.audit_required {
@@ -549,9 +608,10 @@ impl Point {
         v
     }
 
-    /// Closes the audit log cleanly (a final signed checkpoint). Decisions after this are
-    /// denied.
-    pub fn close(&self) -> Result<(), AuditFailure> {
+    /// Closes the audit log cleanly (a final signed checkpoint, everything on disk) and
+    /// returns its head (none without a log). Decisions after this are not recorded (and
+    /// denied with `audit_required`).
+    pub fn close(&self) -> Result<Option<crate::audit::Head>, AuditFailure> {
         let Some(mut serial) = lock(&self.serial) else {
             return Err(AuditFailure("the audit log is unusable".into()));
         };
