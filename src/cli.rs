@@ -195,7 +195,7 @@ same order and with the same results. Stateful rules (count, sum, seen) carry th
 one event to the next. Windows run on stream time: an event whose `ts` lies more than 5 minutes
 from it (and is not confirmed by the next event) is decided with `ts` unknown, and a warning
 says how many were (under --clock host every event happens at the host's time, which is
-believed; --audit-log and --clock host read JSON events, not --input-format's traces). Each
+believed). Each
 count, sum and seen holds at most --max-keys keys; a record beyond that is refused, the keys it
 could not hold are unknown (rules fail closed), and a warning says so.
 
@@ -204,9 +204,10 @@ file name without .govb); with --state too, not older than the last version of t
 loaded (newer versions are recorded).
 
 With --audit-log, every decision is first appended to the log (docs/audit.md) with the event as
-it was decided (with the host time in `ts` under --clock host); `govern replay-audit` verifies
-the log and decides every event again. If a record cannot be written, that event and every
-later one are decided `deny`.
+it was decided (with the host time in `ts` under --clock host), whatever --input-format, and a
+record that is not an event with `\"event\": null` and its deny; `govern replay-audit` verifies
+the log and decides every event again. If a record cannot be written, the decisions waiting
+for it and every later one are decided `deny`.
 
 Exit status: 0 when every event was decided, 2 on bad input (a bad event line, or one longer
 than the limit, is reported with its line number and decided `deny`, and the others are still

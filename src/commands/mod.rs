@@ -5,7 +5,6 @@ pub mod chaos_run;
 pub mod completions;
 pub mod diff;
 pub mod eval;
-mod eval_audited;
 pub mod explain;
 pub mod fmt;
 pub mod keygen;
