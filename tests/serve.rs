@@ -1702,3 +1702,107 @@ fn an_audit_log_that_cannot_be_written() {
         server.stop();
     }
 }
+
+/// `--state` pins what was loaded: a rollback to an older signed version, or a bundle signed
+/// under another name, is refused at start and on reload (the bundle in force stays).
+#[test]
+fn state_file_refuses_rollbacks_at_start_and_reload() {
+    let dir = scratch("state");
+    brief(&dir);
+    let (code, keyid, err) = govern(&dir, &["keygen", "-o", "publisher"], "");
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(
+        dir.join("trust.yaml"),
+        format!(
+            "version: 1\nkeys:\n  {}:\n    name: publisher\n    path: publisher.pub\n",
+            keyid.trim()
+        ),
+    )
+    .unwrap();
+    let sign = |version: &str, name: &str| {
+        let (code, _, err) = govern(
+            &dir,
+            &[
+                "sign",
+                "brief.govb",
+                "--key",
+                "publisher.key",
+                "--version",
+                version,
+                "--name",
+                name,
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{err}");
+        let sig = std::fs::read(dir.join("brief.govb.sig.json")).unwrap();
+        std::fs::remove_file(dir.join("brief.govb.sig.json")).unwrap();
+        sig
+    };
+    let old = sign("1.0.0", "brief");
+    let other = sign("3.0.0", "other");
+    let new = sign("2.0.0", "brief");
+    std::fs::write(dir.join("brief.govb.sig.json"), &new).unwrap();
+    let put = |sig: &[u8]| {
+        std::fs::write(dir.join("sig.tmp"), sig).unwrap();
+        std::fs::rename(dir.join("sig.tmp"), dir.join("brief.govb.sig.json")).unwrap();
+    };
+    let args = [
+        "--bundle",
+        "brief.govb",
+        "--trust",
+        "trust.yaml",
+        "--state",
+        "state.json",
+    ];
+    let server = Server::start(&dir, &args);
+    assert_eq!(
+        server.get("/v1/bundle").json()["signature"]["version"],
+        "2.0.0"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("state.json"))
+            .unwrap()
+            .contains("2.0.0")
+    );
+    // The older release put back: refused on reload, 2.0.0 stays in force.
+    put(&old);
+    let refused = server.wait_log("reload_refused", 1);
+    assert!(
+        refused[0]["errors"].to_string().contains("older"),
+        "{refused:?}"
+    );
+    let info = server.get("/v1/bundle").json();
+    assert_eq!(info["signature"]["version"], "2.0.0");
+    assert!(
+        info["last_refused"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("older")
+    );
+    // Signed under another name: refused too.
+    put(&other);
+    let refused = server.wait_log("reload_refused", 2);
+    assert!(
+        refused[1]["errors"].to_string().contains("another name"),
+        "{refused:?}"
+    );
+    assert_eq!(server.stop(), 0);
+    // And at start: neither is served.
+    for (sig, why) in [(&old, "older"), (&other, "another name")] {
+        put(sig);
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(&args);
+        let (code, _, err) = govern(&dir, &all, "");
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+    // Without the state file the rollback would have been served: the pin is what refused it.
+    put(&old);
+    let server = Server::start(&dir, &args[..4]);
+    assert_eq!(
+        server.get("/v1/bundle").json()["signature"]["version"],
+        "1.0.0"
+    );
+    server.stop();
+}
