@@ -437,8 +437,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<std::num::NonZeroUsize>,
 
-    /// How long a decision may take once its request is read (waiting for the state or the
-    /// audit log) before it is denied, in milliseconds.
+    /// How long a decision may take once its request is read, waiting for the disk with
+    /// --audit-sync always, before it is denied, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub decision_timeout: u64,
 

@@ -52,6 +52,8 @@ pub struct Recorder {
     queued: Option<u64>,
     written: Option<u64>,
     failed: Option<AuditFailure>,
+    /// Every record waits for the disk (`--audit-sync always`).
+    syncs_each: bool,
 }
 
 impl Default for Recorder {
@@ -68,6 +70,7 @@ impl Recorder {
             queued: None,
             written: None,
             failed: None,
+            syncs_each: false,
         }
     }
 
@@ -76,6 +79,7 @@ impl Recorder {
     /// the limits the point's stream state is made with.
     pub fn to(path: PathBuf, opts: crate::audit::Options) -> Recorder {
         Recorder {
+            syncs_each: opts.sync == crate::audit::SyncMode::Always,
             log: Log::Pending(Box::new((path, opts))),
             ..Recorder::none()
         }
@@ -106,6 +110,13 @@ impl Recorder {
     /// Whether decisions are recorded.
     pub fn is_on(&self) -> bool {
         !matches!(self.log, Log::None)
+    }
+
+    /// Whether writing a record waits for the disk (`fdatasync` per record): a door then
+    /// decides off its event loop, within a time budget. Otherwise a write goes to the page
+    /// cache and costs about what a decision does.
+    pub fn waits_for_disk(&self) -> bool {
+        self.is_on() && self.syncs_each
     }
 
     /// Why the log stopped, if it has.

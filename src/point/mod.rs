@@ -127,6 +127,8 @@ pub struct Point {
     audit_required: bool,
     /// Whether an audit log is kept (every decision then goes through the serial section).
     audited: bool,
+    /// Whether each record waits for the disk (`--audit-sync always`).
+    waits_for_disk: bool,
     /// The audit log failed (or is closed): no more records.
     audit_down: AtomicBool,
     /// Why, the first time.
@@ -148,6 +150,7 @@ impl Point {
         let stream = Stream::new(&loaded.program, Clock::Host, opts.max_keys);
         let mut audit = opts.audit;
         let audited = audit.is_on();
+        let waits_for_disk = audit.waits_for_disk();
         // The log's bundle record names the limits the stream state is made with.
         let opened = audit
             .open(&loaded.program.digest, Clock::Host.limits(opts.max_keys))
@@ -193,6 +196,7 @@ impl Point {
             metrics,
             audit_required: opts.audit_required,
             audited,
+            waits_for_disk,
             audit_down: AtomicBool::new(false),
             audit_why: std::sync::OnceLock::new(),
             log: opts.log,
@@ -204,9 +208,15 @@ impl Point {
         self.in_force.load_full()
     }
 
-    /// Whether an audit log is kept (decisions may then wait for the disk).
+    /// Whether an audit log is kept.
     pub fn audited(&self) -> bool {
         self.audited
+    }
+
+    /// Whether a decision may wait for the disk (an audit log synced after every record):
+    /// a door then decides it off its event loop, within a time budget.
+    pub fn waits_for_disk(&self) -> bool {
+        self.waits_for_disk
     }
 
     /// The files whose change may change the bundle (for a watcher).
