@@ -178,7 +178,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --state 'With --trust: the state file of last-seen versions (as `govern verify --state`), checked at start and at every reload: a bundle older than the last version of its name loaded is refused (and the one in force stays), a newer one recorded'
             cand --log-format 'How log lines are written on standard error'
             cand --threads 'Worker threads [default: one per core]'
-            cand --decision-timeout 'How long a decision may take once its request is read (waiting for the state or the audit log) before it is denied, in milliseconds'
+            cand --decision-timeout 'How long a decision may take once its request is read, waiting for the disk with --audit-sync always, before it is denied, in milliseconds'
             cand --request-timeout 'How long a client may take to send a request''s headers, and then its body, in seconds (a slower one gets `408` and a deny)'
             cand --idle-timeout 'Close a connection that has moved no byte for this long, in seconds'
             cand --drain-timeout 'How long SIGTERM waits for the requests in flight, in seconds'

@@ -188,7 +188,7 @@ complete -c govern -n "__fish_govern_using_subcommand serve" -l state -d 'With -
 complete -c govern -n "__fish_govern_using_subcommand serve" -l log-format -d 'How log lines are written on standard error' -r -f -a "human\t'One line per event for people: time, level, event, message, fields'
 json\t'One JSON object per line'"
 complete -c govern -n "__fish_govern_using_subcommand serve" -l threads -d 'Worker threads [default: one per core]' -r
-complete -c govern -n "__fish_govern_using_subcommand serve" -l decision-timeout -d 'How long a decision may take once its request is read (waiting for the state or the audit log) before it is denied, in milliseconds' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l decision-timeout -d 'How long a decision may take once its request is read, waiting for the disk with --audit-sync always, before it is denied, in milliseconds' -r
 complete -c govern -n "__fish_govern_using_subcommand serve" -l request-timeout -d 'How long a client may take to send a request\'s headers, and then its body, in seconds (a slower one gets `408` and a deny)' -r
 complete -c govern -n "__fish_govern_using_subcommand serve" -l idle-timeout -d 'Close a connection that has moved no byte for this long, in seconds' -r
 complete -c govern -n "__fish_govern_using_subcommand serve" -l drain-timeout -d 'How long SIGTERM waits for the requests in flight, in seconds' -r
