@@ -1990,6 +1990,64 @@ policy p {
         assert_eq!(p.decision(&out).verdict, Verdict::Deny);
     }
 
+    /// A reset state decides as a fresh one: after a stream that filled it (keys, records
+    /// refused at the key bound, times not believed), the next stream decides the same
+    /// with it as with a new state.
+    #[test]
+    fn a_reset_state_decides_as_a_fresh_one() {
+        let mut trace = Vec::new();
+        crate::trace::generator::write_trace(
+            &crate::trace::generator::GenOptions {
+                events: 3_000,
+                agents: 9,
+                ..Default::default()
+            },
+            &mut trace,
+        )
+        .unwrap();
+        let text = String::from_utf8(trace).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let (first, second) = lines.split_at(lines.len() / 2);
+        let p = program(&crate::trace::generator::policy_source(24));
+        let limits = StreamLimits {
+            max_keys: 3,
+            max_skew: Some(1_000_000_000),
+        };
+        let (mut reused, mut out, mut want) = (
+            p.new_state_with(limits),
+            Outcome::default(),
+            Outcome::default(),
+        );
+        let mut ev = Event::default();
+        // Out of order by more than the skew: some times are not believed.
+        for line in first.iter().rev() {
+            p.read_event(line, &mut ev).unwrap();
+            p.eval(&ev, &mut reused, &mut out);
+        }
+        assert!(reused.refused > 0 && reused.untimed > 0 && reused.keys() > 0);
+        reused.reset();
+        let mut fresh = p.new_state_with(limits);
+        for line in second {
+            p.read_event(line, &mut ev).unwrap();
+            p.eval(&ev, &mut reused, &mut out);
+            p.eval(&ev, &mut fresh, &mut want);
+            assert_eq!(format!("{out:?}"), format!("{want:?}"), "{line}");
+            assert_eq!(reused.keys(), fresh.keys());
+        }
+        let counters = |s: &crate::vm::State| {
+            (
+                s.clock,
+                s.events,
+                s.refused,
+                s.first_refused,
+                s.untimed,
+                s.first_untimed,
+            )
+        };
+        assert_eq!(counters(&reused), counters(&fresh));
+        assert_eq!(reused.limits(), fresh.limits());
+    }
+
     #[test]
     fn cached_decision_lines_equal_written_ones() {
         let p = program(POLICY);

@@ -172,6 +172,11 @@ impl Stream {
         }
     }
 
+    /// Makes this the fresh stream it was made as, keeping the memory it has grown.
+    pub fn reset(&mut self) {
+        self.state.reset();
+    }
+
     /// Decides a prepared event in its place.
     pub fn decide(&mut self, program: &Program, p: &Prepared, out: &mut Outcome) {
         program.eval_from(&p.event, &p.starts, &mut self.state, out);
