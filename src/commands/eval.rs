@@ -9,27 +9,24 @@
 //! When the input is a pipe or a terminal, each decision is flushed as soon as its event is
 //! read (a coprocess: write an event, read its decision); a file is read in large blocks and
 //! parsed on every core, decided in order all the same.
+//!
+//! With `--audit-log` the sink is also the decision point's audit log: each decision (and each
+//! record that is not an event, with `"event": null`) is queued in the log in decision order
+//! with the event as decided, and a block's output is let go only once the log has taken its
+//! records (group commit); when the log cannot, each decision of the block and every later one
+//! is a `deny` saying why. `--clock host` stamps each event with the host time.
 
-use std::io::BufRead;
-
+use crate::audit::AuditLog;
 use crate::bytecode::model::{NodeDef, Var};
-use crate::cli::{DiagFormat, EvalArgs, TraceFormat};
+use crate::cli::{DiagFormat, EvalArgs};
 use crate::commands::{Ctx, Out, exit};
+use crate::decision::Decision;
+use crate::stream::Clock;
 use crate::stream::engine::{self, BadRecord, Decided, Options, Sink, Stop};
 use crate::trace::Input;
-use crate::vm::{Event, Outcome, Program, Step, StreamLimits};
+use crate::vm::{Outcome, Program, Step, StreamLimits};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
-    if args.audit.audit_log.is_some() || args.clock == crate::cli::Clock::Host {
-        if !matches!(args.input_format, TraceFormat::Auto | TraceFormat::Jsonl) {
-            ctx.error(
-                "--audit-log and --clock host decide JSON events: give the events as JSONL \
-                 (without --input-format), or decide the trace without them",
-            );
-            return exit::ERROR;
-        }
-        return super::eval_audited::run(ctx, args);
-    }
     let Some(program) = load_program(ctx, args) else {
         return exit::ERROR;
     };
@@ -45,17 +42,36 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
             .map(usize::from)
             .unwrap_or(1)
     };
+    // A point that keeps time itself believes its clock: every `ts` it stamps.
+    let clock = match args.clock {
+        crate::cli::Clock::Host => Clock::Host,
+        crate::cli::Clock::Event => Clock::Event,
+    };
+    let limits = clock.limits(args.max_keys);
+    let audit = match &args.audit.audit_log {
+        Some(path) => match open_audit(ctx, path, &args.audit, &program.digest, limits) {
+            Some(log) => Some(Audited {
+                log,
+                failed: None,
+                held: String::new(),
+                held_at: Vec::new(),
+                denied: 0,
+            }),
+            None => return exit::ERROR,
+        },
+        None => None,
+    };
     let opts = Options {
         format: args.input_format.input(),
         jobs,
-        limits: StreamLimits {
-            max_keys: args.max_keys,
-            ..StreamLimits::default()
-        },
+        limits,
+        clock,
         deny_bad: true,
         plain_lines: true,
         interactive,
         trace: args.explain,
+        // What the VM reads is what the log keeps: the event as decided.
+        keep_decided: audit.is_some(),
         ..Options::new(&program)
     };
     let mut sink = EvalSink {
@@ -66,9 +82,23 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         count: 0,
         first_refused: None,
         first_untimed: None,
+        digest: &program.digest,
+        audit,
     };
     let result = engine::run(&opts, std::slice::from_ref(&input), &mut sink);
+    sink.release();
     sink.out.flush();
+    let audit_failed = match sink.audit.take() {
+        Some(a) => {
+            let failed = a.failed.is_some();
+            if !failed && let Err(e) = a.log.close() {
+                ctx.report(&[e.to_diag()], DiagFormat::Human);
+                return exit::ERROR;
+            }
+            failed
+        }
+        None => false,
+    };
     let report = match result {
         Ok((report, _)) => report,
         // Bad records are decided in place, so only an input that cannot be read stops.
@@ -82,6 +112,9 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         }
     };
     sink.report_state(&report, args.max_keys);
+    if audit_failed {
+        return exit::ERROR;
+    }
     let name = input.name();
     if report.events == 0 && report.errors == 0 {
         if report.not_events > 0 {
@@ -107,6 +140,36 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         }
     }
     exit::OK
+}
+
+/// Opens (or continues) the audit log of `--audit-log` for a point deciding with bundle
+/// `digest` and stream state made with `limits`, reporting errors and torn lines.
+fn open_audit(
+    ctx: &Ctx,
+    path: &std::path::Path,
+    a: &crate::cli::AuditArgs,
+    digest: &str,
+    limits: StreamLimits,
+) -> Option<AuditLog> {
+    let opts = crate::audit::Options {
+        limits,
+        ..super::audit_options(ctx, a)?
+    };
+    match AuditLog::open(path, digest, opts) {
+        Ok((log, opened)) => {
+            for t in &opened.torn {
+                ctx.warn(format!(
+                    "{} holds a line cut short by a crash ({} bytes, {}); the chain continues after it at seq {}",
+                    t.file, t.bytes, t.digest, opened.seq
+                ));
+            }
+            Some(log)
+        }
+        Err(e) => {
+            ctx.report(&[e.to_diag()], DiagFormat::Human);
+            None
+        }
+    }
 }
 
 /// The program `eval` decides with: a bundle (verified against `--trust`, with `--state`), or
@@ -160,7 +223,8 @@ fn is_interactive(input: &Input) -> bool {
 }
 
 /// Writes what the engine decides: decision lines (or explanations), bad records on
-/// standard error, and a flush after each block when a program is waiting.
+/// standard error, and a flush after each block when a program is waiting. With an audit
+/// log, what a block decided is held until the log has its records.
 struct EvalSink<'a> {
     ctx: &'a Ctx,
     out: Out,
@@ -172,6 +236,38 @@ struct EvalSink<'a> {
     /// not believed, were.
     first_refused: Option<(String, u64)>,
     first_untimed: Option<(String, u64)>,
+    digest: &'a str,
+    audit: Option<Audited>,
+}
+
+/// The audit log of an `eval` run, and what waits for it.
+struct Audited {
+    log: AuditLog,
+    /// Why the log stopped: every decision since is denied.
+    failed: Option<String>,
+    /// The output of the decisions whose records are queued, and where each decision's
+    /// input was (file, line, explanation number).
+    held: String,
+    held_at: Vec<(String, u64, u64)>,
+    /// Decisions denied because their records could not be written.
+    denied: u64,
+}
+
+impl Audited {
+    /// Queues a record (`Err` is reported once; the log then takes no more).
+    fn queue(
+        &mut self,
+        ctx: &Ctx,
+        r: impl FnOnce(&mut AuditLog) -> Result<u64, crate::audit::AuditError>,
+    ) {
+        if self.failed.is_some() {
+            return;
+        }
+        if let Err(e) = r(&mut self.log) {
+            ctx.report(&[e.to_diag()], DiagFormat::Human);
+            self.failed = Some(e.message);
+        }
+    }
 }
 
 impl Sink for EvalSink<'_> {
@@ -180,7 +276,10 @@ impl Sink for EvalSink<'_> {
     }
 
     fn decisions(&mut self, lines: &str) {
-        self.out.write_str(lines);
+        match self.audit.as_mut() {
+            Some(a) => a.held.push_str(lines),
+            None => self.out.write_str(lines),
+        }
     }
 
     fn wants_events(&self) -> bool {
@@ -195,26 +294,65 @@ impl Sink for EvalSink<'_> {
         if self.first_untimed.is_none() && d.untimed > 0 {
             self.first_untimed = Some((d.file.to_string(), d.line));
         }
-        if self.explain {
-            let text = explain(d.program, d.outcome, d.trace, self.count, d.file, d.line);
-            self.out.write_str(&text);
+        let text = self
+            .explain
+            .then(|| explain(d.program, d.outcome, d.trace, self.count, d.file, d.line));
+        match self.audit.as_mut() {
+            Some(a) => {
+                match d.text {
+                    Some(event) => a.queue(self.ctx, |log| {
+                        log.queue_outcome(event, d.program, d.outcome)
+                    }),
+                    None => a.queue(self.ctx, |_| {
+                        Err(crate::audit::AuditError {
+                            file: String::new(),
+                            message: "internal error: the event as decided was not kept".into(),
+                            help: None,
+                        })
+                    }),
+                }
+                a.held_at.push((d.file.to_string(), d.line, self.count));
+                if let Some(t) = text {
+                    a.held.push_str(&t);
+                }
+            }
+            None => {
+                if let Some(t) = text {
+                    self.out.write_str(&t);
+                }
+            }
         }
     }
 
     fn bad(&mut self, bad: &BadRecord, _n: u64, _max: u64) {
         self.count += 1;
         self.ctx.error(bad.to_string());
-        if self.explain {
-            self.out.line(&format!(
-                "event {} ({}:{}): deny",
-                self.count, bad.file, bad.line
-            ));
-            self.out.line(&format!("  error      {}", bad.message));
-            self.out.line("");
+        let text = self.explain.then(|| {
+            format!(
+                "event {} ({}:{}): deny\n  error      {}\n\n",
+                self.count, bad.file, bad.line, bad.message
+            )
+        });
+        match self.audit.as_mut() {
+            Some(a) => {
+                // The decision the engine writes in its place, recorded without an event.
+                let d = Decision::error(self.digest, format!("line {}: {}", bad.line, bad.message));
+                a.queue(self.ctx, |log| log.queue_decision(None, &d));
+                a.held_at.push((bad.file.clone(), bad.line, self.count));
+                if let Some(t) = text {
+                    a.held.push_str(&t);
+                }
+            }
+            None => {
+                if let Some(t) = text {
+                    self.out.write_str(&t);
+                }
+            }
         }
     }
 
     fn block_end(&mut self) {
+        self.release();
         if self.interactive {
             self.out.flush();
         }
@@ -222,6 +360,44 @@ impl Sink for EvalSink<'_> {
 }
 
 impl EvalSink<'_> {
+    /// Writes the records of the held decisions, then lets the decisions go; if the records
+    /// cannot be written, each held decision is a deny instead, reported with its line.
+    fn release(&mut self) {
+        let Some(a) = self.audit.as_mut() else {
+            return;
+        };
+        if a.held_at.is_empty() {
+            a.held.clear();
+            return;
+        }
+        if a.failed.is_none()
+            && let Err(e) = a.log.flush()
+        {
+            self.ctx.report(&[e.to_diag()], DiagFormat::Human);
+            a.failed = Some(e.message);
+        }
+        match &a.failed {
+            None => self.out.write_str(&a.held),
+            Some(m) => {
+                let why = format!("not decided: the audit log cannot be written ({m})");
+                for (file, line, n) in &a.held_at {
+                    self.ctx.error(format!("{file}:{line}: {why}"));
+                    a.denied += 1;
+                    if self.explain {
+                        self.out.write_str(&format!(
+                            "event {n} ({file}:{line}): deny\n  error      {why}\n\n"
+                        ));
+                    } else {
+                        let d = Decision::error(self.digest, format!("line {line}: {why}"));
+                        self.out.line(&d.to_json_line());
+                    }
+                }
+            }
+        }
+        a.held.clear();
+        a.held_at.clear();
+    }
+
     /// Warns about what the stream state could not take as it came.
     fn report_state(&self, report: &engine::Report, max_keys: usize) {
         if let Some((file, line)) = &self.first_untimed {
@@ -241,125 +417,6 @@ impl EvalSink<'_> {
             ));
         }
     }
-}
-
-/// Receives the events of an input, or the lines that are not events.
-pub trait EventSink {
-    /// One event's text and its first line; an `Err` is reported like a bad line.
-    fn event(&mut self, line: usize, text: &str) -> Result<(), String>;
-    /// A line that is not an event, and why.
-    fn bad(&mut self, line: usize, message: &str);
-}
-
-const NOT_CLOSED: &str = "unexpected end of input: the JSON object is not closed";
-
-/// Feeds each event's text to `sink` with its first line number. JSONL unless the first value
-/// spans lines, in which case values may span lines. An event larger than the limit
-/// ([`crate::limits::EVENT`]) is reported as such and skipped without being held: a line to its
-/// end, a value over several lines to where it closes.
-pub fn read_events(mut r: impl BufRead, sink: &mut dyn EventSink) -> std::io::Result<()> {
-    use crate::limits::{self, Line};
-    let limit = limits::EVENT;
-    let mut line_no = 0usize;
-    let mut raw = Vec::new();
-    // Multi-line mode: decided by the first non-blank line.
-    let mut multi: Option<bool> = None;
-    let mut pending = String::new();
-    let mut pending_start = 0usize;
-    // A value over several lines that grew past the limit: its nesting, to skip to its end.
-    let mut skipping: Option<crate::trace::JsonDepth> = None;
-    let probe = crate::vm::Paths::new(&[vec!["ts".to_string()]]);
-    let mut scratch = Event::default();
-    loop {
-        let read = limits::read_line(&mut r, &mut raw, limit)?;
-        if read == Line::End {
-            break;
-        }
-        line_no += 1;
-        if let Line::TooLong { bytes } = read {
-            if !pending.is_empty() {
-                sink.bad(pending_start, NOT_CLOSED);
-                pending.clear();
-            }
-            skipping = None;
-            sink.bad(line_no, &limits::too_long(limit, bytes));
-            continue;
-        }
-        if let Some(depth) = skipping.as_mut() {
-            if depth.feed(&raw) {
-                skipping = None;
-            }
-            continue;
-        }
-        let text = match std::str::from_utf8(&raw) {
-            Ok(t) => t.trim_end_matches(['\n', '\r']),
-            Err(e) => {
-                sink.bad(
-                    line_no,
-                    &format!("not valid UTF-8 (byte {})", e.valid_up_to()),
-                );
-                continue;
-            }
-        };
-        if pending.is_empty() && text.trim().is_empty() {
-            continue;
-        }
-        let is_multi = *multi.get_or_insert_with(|| match probe.read(text, &mut scratch) {
-            Err(e) => e.eof,
-            Ok(()) => false,
-        });
-        if !is_multi {
-            if let Err(m) = sink.event(line_no, text) {
-                sink.bad(line_no, &m);
-            }
-            continue;
-        }
-        if pending.is_empty() {
-            pending_start = line_no;
-        }
-        let continued = !pending.is_empty();
-        if pending.len() + text.len() + 1 > limit.usize() {
-            sink.bad(
-                pending_start,
-                &format!(
-                    "the event starting here is larger than {}, the limit for {}",
-                    limit.shown(),
-                    limit.what
-                ),
-            );
-            let mut depth = crate::trace::JsonDepth::default();
-            depth.feed(pending.as_bytes());
-            pending.clear();
-            if !depth.feed(&raw) {
-                skipping = Some(depth);
-            }
-            continue;
-        }
-        pending.push_str(text);
-        pending.push('\n');
-        match probe.read(&pending, &mut scratch) {
-            Err(e) if e.eof => continue,
-            // An unclosed object followed by a line that is a whole object on its own (a
-            // truncated JSONL line): the unclosed one is bad, the line is the next event.
-            Err(_) if continued && probe.read(text, &mut scratch).is_ok() => {
-                sink.bad(pending_start, NOT_CLOSED);
-                if let Err(m) = sink.event(line_no, text) {
-                    sink.bad(line_no, &m);
-                }
-                pending.clear();
-            }
-            _ => {
-                if let Err(m) = sink.event(pending_start, &pending) {
-                    sink.bad(pending_start, &m);
-                }
-                pending.clear();
-            }
-        }
-    }
-    if !pending.trim().is_empty() {
-        sink.bad(pending_start, NOT_CLOSED);
-    }
-    Ok(())
 }
 
 /// The explanation of one decision, for people.
