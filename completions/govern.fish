@@ -277,6 +277,10 @@ rpc-error\t'A JSON-RPC error (code -32001) with the decision in `data`'"
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l max-keys -d 'The most keys each count, sum or seen holds in the stream state' -r
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l log-format -d 'How log lines are written on standard error' -r -f -a "human\t'One line per event for people: time, level, event, message, fields'
 json\t'One JSON object per line'"
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l upstream -d 'Stand in front of this Streamable HTTP MCP server (`http://host:port/path`) instead of starting one: clients connect to --listen' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l listen -d 'Where the HTTP gateway listens, with --upstream (port 0: any free port, logged)' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l upstream-timeout -d 'Seconds the --upstream server has to accept a connection and to start answering' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l trace -d 'Append every message the client sends and receives to FILE, one envelope per line (`ts`, `session`, `direction`, `message`: the MCP trace form `simulate` reads)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"

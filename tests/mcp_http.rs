@@ -1,0 +1,461 @@
+//! `govern mcp-proxy --upstream URL --listen ADDR` end to end, against the official Python
+//! SDK: `tests/mcp/http_server.py` runs `tests/mcp/server.py` on the SDK's Streamable HTTP
+//! transport (on 127.0.0.1, a free port; every request it receives is recorded), the proxy
+//! stands in front of it, and the SDK's client (`tests/mcp/proxy_client.py --url`) drives it
+//! in the three protocol versions, against a server answering with SSE streams and one
+//! answering with JSON bodies. Denied calls never reach the server, allowed results are the
+//! server's, escalations are approved and declined by the user, results are withheld, and a
+//! stateful rule counts each call once. Bad requests and a server that is not there are
+//! driven by hand over a raw connection.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stderr
+)]
+
+#[path = "peers/mod.rs"]
+mod peers;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const POLICY: &str = "testdata/mcp/proxy/gateway.gov";
+const GOVERN: &str = env!("CARGO_BIN_EXE_govern");
+const MODES: [&str; 3] = ["2025-06-18", "2025-11-25", "2026-07-28"];
+
+fn tmp(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-http");
+    std::fs::create_dir_all(&d).unwrap();
+    let p = d.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(ROOT).join("tests/mcp").join(name)
+}
+
+/// A child process stopped when dropped.
+struct Proc {
+    child: Child,
+    /// Its standard error lines so far (the proxy's log).
+    err: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn log(&self) -> String {
+        self.err.lock().unwrap().join("\n")
+    }
+}
+
+/// Starts `cmd`, waits (60 s at most) for a line on stdout (`from_stdout`) or stderr that
+/// `found` accepts; returns the process and what `found` made of the line.
+fn spawn_until(
+    cmd: &mut Command,
+    from_stdout: bool,
+    found: impl Fn(&str) -> Option<String> + std::marker::Send + Sync + 'static,
+) -> (Proc, String) {
+    let mut child = cmd
+        .current_dir(ROOT)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err = Arc::new(Mutex::new(Vec::new()));
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let found = Arc::new(found);
+    {
+        let (tx, found) = (tx.clone(), Arc::clone(&found));
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines() {
+                let Ok(l) = l else { break };
+                if from_stdout && let Some(v) = found(&l) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+    }
+    {
+        let err = Arc::clone(&err);
+        std::thread::spawn(move || {
+            for l in BufReader::new(stderr).lines() {
+                let Ok(l) = l else { break };
+                if !from_stdout && let Some(v) = found(&l) {
+                    let _ = tx.send(v);
+                }
+                err.lock().unwrap().push(l);
+            }
+        });
+    }
+    let p = Proc { child, err };
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(v) => (p, v),
+        Err(_) => panic!("{:?} did not start:\n{}", cmd, p.log()),
+    }
+}
+
+/// The SDK's server on HTTP; returns it, its URL and the file of what it received.
+fn server(name: &str, flags: &[&str]) -> (Proc, String, PathBuf) {
+    let received = tmp(&format!("{name}-received.jsonl"));
+    let (p, port) = spawn_until(
+        Command::new(peers::python())
+            .arg(script("http_server.py"))
+            .arg(&received)
+            .args(flags),
+        true,
+        |l| l.strip_prefix("PORT ").map(str::to_string),
+    );
+    (p, format!("http://127.0.0.1:{port}/mcp"), received)
+}
+
+/// The proxy in front of `upstream`; returns it and its URL.
+fn proxy(upstream: &str, extra: &[&str]) -> (Proc, String) {
+    let (p, addr) = spawn_until(
+        Command::new(GOVERN)
+            .args(["mcp-proxy", "--log-format", "json", "--upstream", upstream])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra),
+        false,
+        |l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            (v["event"] == "listening").then(|| v["address"].as_str().unwrap().to_string())
+        },
+    );
+    (p, format!("http://{addr}/mcp"))
+}
+
+/// Runs the SDK client against `url`; its output lines.
+fn client(mode: &str, url: &str, calls: Option<Value>) -> Vec<Value> {
+    let mut cmd = Command::new(peers::python());
+    cmd.arg(script("proxy_client.py"))
+        .args([mode, "support-agent", "--url", url])
+        .current_dir(ROOT)
+        .stdin(Stdio::null());
+    if let Some(c) = calls {
+        cmd.env("MCP_CALLS", c.to_string());
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{mode}: the client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The `tools/call` requests the server received: (tool, arguments), and each whole body.
+fn received_calls(path: &Path) -> (Vec<(String, Value)>, Vec<String>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut calls = Vec::new();
+    let mut bodies = Vec::new();
+    for l in text.lines() {
+        let r: Value = serde_json::from_str(l).unwrap();
+        let body = r["body"].as_str().unwrap().to_string();
+        if let Ok(m) = serde_json::from_str::<Value>(&body)
+            && m["method"] == "tools/call"
+        {
+            calls.push((
+                m["params"]["name"].as_str().unwrap().to_string(),
+                m["params"]["arguments"].clone(),
+            ));
+        }
+        bodies.push(body);
+    }
+    (calls, bodies)
+}
+
+fn expected_lines() -> Vec<Value> {
+    vec![
+        // `summarize` is denied whatever its arguments: hidden.
+        json!({"tools": ["web_search", "transfer_funds", "list_workspace", "health"]}),
+        json!({"call": "web_search", "is_error": false, "text": "results for fx rates"}),
+        json!({"call": "summarize", "is_error": true, "text": "denied by policy: summaries are switched off"}),
+        // Escalated, approved by the user, then confirmed to the server.
+        json!({"call": "transfer_funds", "is_error": false, "text": "sent 2500 to ACME"}),
+        json!({"call": "transfer_funds", "is_error": true,
+               "text": "denied by policy: transfers over 1000 need a human approver (the user did not approve: decline)"}),
+        json!({"call": "web_search", "is_error": true,
+               "text": "result withheld by policy: results that mention secrets are withheld"}),
+        json!({"call": "health", "is_error": false, "text": "ok"}),
+        json!({"asked": [
+            "Policy: transfers over 1000 need a human approver. Allow the call of `transfer_funds` with {\"amount\":2500,\"to\":\"ACME\"}?",
+            "Transfer 2500 to ACME?",
+            "Policy: transfers over 1000 need a human approver. Allow the call of `transfer_funds` with {\"amount\":90000,\"to\":\"Mallory\"}?",
+        ]}),
+    ]
+}
+
+#[test]
+fn the_sdk_client_and_server_through_the_http_proxy() {
+    if peers::skipped("driving the official Python MCP SDK through mcp-proxy over HTTP") {
+        return;
+    }
+    for (answers, flags) in [("sse", &[][..]), ("json", &["--json-response"][..])] {
+        for mode in MODES {
+            let name = format!("{mode}-{answers}");
+            let (_server, upstream, received) = server(&name, flags);
+            // The same client straight to the server: what an allowed call returns there.
+            let direct = client(mode, &upstream, None);
+            let before = received_calls(&received).0.len();
+            let (proxy, url) = proxy(&upstream, &["--policy", POLICY, "--hide-denied"]);
+            let lines = client(mode, &url, None);
+            // The approved transfer is then the server's to confirm: a server answering with
+            // JSON bodies has no stream to ask the user on with the handshake protocols, and
+            // fails that call with or without the proxy.
+            let mut want = expected_lines();
+            if answers == "sse" || mode == "2026-07-28" {
+                assert_eq!(direct[3], want[3], "{name}");
+            } else {
+                assert!(direct[3]["error"].is_string(), "{name}: {}", direct[3]);
+                want[3] = direct[3].clone();
+                want[7]["asked"].as_array_mut().unwrap().remove(1);
+            }
+            assert_eq!(lines, want, "{name}\n{}", proxy.log());
+            // Allowed calls return what the server returns without the proxy.
+            for (i, call) in [(1, "web_search"), (6, "health")] {
+                assert_eq!(lines[i]["call"], call);
+                assert_eq!(lines[i], direct[i], "{name}");
+            }
+            // Denied calls never reach the server; the approved one does, without what was
+            // the gateway's.
+            let (calls, bodies) = received_calls(&received);
+            let mut calls = calls[before..].to_vec();
+            calls.dedup(); // 2026-07-28 retries a call with the server's own input
+            assert_eq!(
+                calls,
+                [
+                    ("web_search".into(), json!({"query": "fx rates"})),
+                    (
+                        "transfer_funds".into(),
+                        json!({"amount": 2500, "to": "ACME"})
+                    ),
+                    ("web_search".into(), json!({"query": "secret plans"})),
+                    ("health".into(), json!({})),
+                ],
+                "{name}\n{}",
+                proxy.log()
+            );
+            for b in &bodies {
+                assert!(!b.contains("govern"), "{name}: {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn denials_as_json_rpc_errors_over_http() {
+    if peers::skipped("driving the official Python MCP SDK through mcp-proxy over HTTP") {
+        return;
+    }
+    let (_server, upstream, received) = server("rpc-error", &[]);
+    let (proxy, url) = proxy(&upstream, &["--policy", POLICY, "--deny-with", "rpc-error"]);
+    let lines = client("2025-11-25", &url, None);
+    assert_eq!(
+        lines[0],
+        json!({"tools": ["web_search", "transfer_funds", "list_workspace", "summarize", "health"]}),
+        "{}",
+        proxy.log()
+    );
+    assert_eq!(
+        lines[2],
+        json!({"call": "summarize", "error": "denied by policy: summaries are switched off"})
+    );
+    assert!(
+        !received_calls(&received)
+            .0
+            .iter()
+            .any(|(t, _)| t == "summarize")
+    );
+}
+
+/// A stateful rule behind the proxy: at most two transfers per session. On 2026-07-28 the
+/// server asks the user to confirm each transfer (`input_required`) and the client sends the
+/// call again: that retry is the same call and is not counted again.
+#[test]
+fn a_stateful_rule_counts_each_call_once() {
+    if peers::skipped("driving the official Python MCP SDK through mcp-proxy over HTTP") {
+        return;
+    }
+    let policy = tmp("two-transfers.gov");
+    std::fs::write(
+        &policy,
+        r#"default deny
+
+policy limits {
+  applies when action == "tool_call"
+
+  rule transfers: allow when tool == "transfer_funds"
+
+  rule at_most_two: deny
+    when tool == "transfer_funds"
+      and count(action == "tool_call" and tool == "transfer_funds", per session) >= 2
+    because "at most 2 transfers per session"
+}
+
+policy results {
+  applies when action == "tool_result"
+  rule pass: allow
+}
+"#,
+    )
+    .unwrap();
+    let calls = json!([
+        ["transfer_funds", {"amount": 10, "to": "A"}],
+        ["transfer_funds", {"amount": 20, "to": "B"}],
+        ["transfer_funds", {"amount": 30, "to": "C"}],
+    ]);
+    for mode in MODES {
+        let (_server, upstream, received) = server(&format!("limit-{mode}"), &[]);
+        let (proxy, url) = proxy(&upstream, &["--policy", policy.to_str().unwrap()]);
+        let lines = client(mode, &url, Some(calls.clone()));
+        assert_eq!(
+            &lines[1..4],
+            [
+                json!({"call": "transfer_funds", "is_error": false, "text": "sent 10 to A"}),
+                json!({"call": "transfer_funds", "is_error": false, "text": "sent 20 to B"}),
+                json!({"call": "transfer_funds", "is_error": true, "text": "denied by policy: at most 2 transfers per session"}),
+            ],
+            "{mode}\n{}",
+            proxy.log()
+        );
+        let mut got = received_calls(&received).0;
+        got.dedup();
+        assert_eq!(got.len(), 2, "{mode}: {got:?}");
+    }
+}
+
+/// One raw HTTP/1.1 exchange (the connection closed after it): status, headers, body.
+fn raw(addr: &str, method: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!(
+        "{method} /mcp HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\naccept: application/json, text/event-stream\r\ncontent-type: application/json\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // A refused body may be answered before it is all sent.
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_lowercase(), body.to_string())
+}
+
+/// The JSON-RPC message of a body (JSON, or the last event of an SSE stream; a chunked
+/// body's framing is skipped).
+fn message_of(body: &str) -> Value {
+    body.lines()
+        .rev()
+        .filter_map(|l| {
+            let l = l.strip_prefix("data: ").unwrap_or(l);
+            serde_json::from_str::<Value>(l).ok()
+        })
+        .find(Value::is_object)
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn bad_requests_and_a_missing_server_over_http() {
+    // Nothing listens on the upstream port: every request is answered with an error.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/mcp", free.local_addr().unwrap());
+    drop(free);
+    let (proxy, url) = proxy(&dead, &["--policy", POLICY, "--upstream-timeout", "5"]);
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let call = |id: i64, tool: &str| {
+        json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":{"query":"x"},
+            "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"desk","version":"1"}}}})
+        .to_string()
+    };
+    let (status, _, body) = raw(&addr, "POST", &[], call(1, "web_search").as_bytes());
+    assert_eq!(status, 200, "{body}\n{}", proxy.log());
+    let m = message_of(&body);
+    assert_eq!(m["id"], 1, "{body}");
+    assert_eq!(m["error"]["code"], -32000, "{body}");
+    assert!(
+        m["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect to the MCP server"),
+        "{body}"
+    );
+    // A denied call is answered by the proxy alone.
+    let (status, _, body) = raw(&addr, "POST", &[], call(2, "summarize").as_bytes());
+    assert_eq!(status, 200);
+    assert_eq!(
+        message_of(&body)["result"]["content"][0]["text"],
+        "denied by policy: summaries are switched off"
+    );
+    // Headers that say another tool than the body: refused.
+    let (status, _, body) = raw(
+        &addr,
+        "POST",
+        &[("mcp-method", "tools/call"), ("mcp-name", "health")],
+        call(3, "web_search").as_bytes(),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(message_of(&body)["error"]["code"], -32020);
+    // An unknown session.
+    let (status, _, _) = raw(
+        &addr,
+        "POST",
+        &[("mcp-session-id", "nope")],
+        call(4, "web_search").as_bytes(),
+    );
+    assert_eq!(status, 404);
+    // Not JSON.
+    let (status, _, body) = raw(&addr, "POST", &[], b"{not json");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(message_of(&body)["error"]["code"], -32700);
+    // Over the 32 MiB limit.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"web_search","arguments":{{"query":"{}"}}}}}}"#,
+        "a".repeat(33 << 20)
+    );
+    let (status, _, _) = raw(&addr, "POST", &[], big.as_bytes());
+    assert_eq!(status, 413);
+    // The proxy is still there.
+    let (status, _, body) = raw(&addr, "POST", &[], call(6, "summarize").as_bytes());
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proxy.log().contains("cannot connect") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(proxy.log().contains("cannot connect"), "{}", proxy.log());
+}
