@@ -459,3 +459,202 @@ fn bad_requests_and_a_missing_server_over_http() {
     }
     assert!(proxy.log().contains("cannot connect"), "{}", proxy.log());
 }
+
+// ---------------------------------------------------------------------------------------
+// Traces the proxy captures (`--trace`), read by `simulate`
+
+/// Where the captured runs are kept.
+const TRACES: &str = "testdata/mcp/proxy/traces";
+
+/// The captured runs: (file stem, transport, protocol). Each is the client's view of one
+/// session of `proxy_client.py` through the proxy with `gateway.gov` and `--hide-denied`.
+const CAPTURES: [(&str, &str, &str); 6] = [
+    ("stdio-2025-06-18", "stdio", "2025-06-18"),
+    ("stdio-2025-11-25", "stdio", "2025-11-25"),
+    ("stdio-2026-07-28", "stdio", "2026-07-28"),
+    ("http-2025-06-18", "http", "2025-06-18"),
+    ("http-2025-11-25", "http", "2025-11-25"),
+    ("http-2026-07-28", "http", "2026-07-28"),
+];
+
+/// Runs every capture into `dir` (one trace file per run).
+fn capture_all(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (stem, transport, mode) in CAPTURES {
+        let trace = dir.join(format!("{stem}.jsonl"));
+        let _ = std::fs::remove_file(&trace);
+        let trace_arg = trace.to_str().unwrap().to_string();
+        let common = [
+            "--policy",
+            POLICY,
+            "--hide-denied",
+            "--session",
+            stem,
+            "--trace",
+            &trace_arg,
+        ];
+        let lines = if transport == "stdio" {
+            let (ct, st) = (
+                tmp(&format!("{stem}-c.jsonl")),
+                tmp(&format!("{stem}-s.jsonl")),
+            );
+            let out = Command::new(peers::python())
+                .arg(script("proxy_client.py"))
+                .args([mode, "support-agent"])
+                .arg(&ct)
+                .arg(&st)
+                .arg("--")
+                .args(common)
+                .env("GOVERN_BIN", GOVERN)
+                .current_dir(ROOT)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{stem}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        } else {
+            let (_server, upstream, _) = server(stem, &[]);
+            let (_proxy, url) = proxy(&upstream, &common);
+            client(mode, &url, None)
+        };
+        assert_eq!(lines, expected_lines(), "{stem}");
+    }
+}
+
+/// What `simulate` makes of a trace: its events (without their times, which differ from run
+/// to run), and its JSON report.
+fn read_trace(path: &Path) -> (Vec<Value>, Value) {
+    let report = Command::new(GOVERN)
+        .args(["simulate", "--policy", POLICY, "--format", "json"])
+        .arg(path)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    let input = govern::trace::Input::Path(path.to_path_buf());
+    let mut r =
+        govern::trace::TraceReader::open(&input, govern::trace::InputFormat::Auto, None).unwrap();
+    let mut evs = Vec::new();
+    govern::trace::for_each_record(&mut r, |rec, o| {
+        match rec {
+            Ok(t) => {
+                let mut e: Value = serde_json::from_str(t).unwrap();
+                e.as_object_mut().unwrap().remove("ts");
+                evs.push(e);
+            }
+            Err(e) => panic!("{}:{}: {e}", path.display(), o.line),
+        }
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    (evs, report)
+}
+
+/// A captured trace reads as the session it was: the client's agent, one session, six calls
+/// each with its one result (an approval round trip or an `input_required` retry is no call
+/// of its own), and the policy decides them as the proxy did.
+fn check_trace(stem: &str, mode: &str, evs: &[Value], report: &Value) {
+    let session = if stem.starts_with("http") && mode != "2026-07-28" {
+        format!("{stem}-1")
+    } else {
+        stem.to_string()
+    };
+    let seen: Vec<(String, String)> = evs
+        .iter()
+        .map(|e| {
+            assert_eq!(e["session"], session.as_str(), "{stem}: {e}");
+            assert_eq!(e["agent"]["id"], "support-agent", "{stem}: {e}");
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["tool"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        "web_search",
+        "summarize",
+        "transfer_funds",
+        "transfer_funds",
+        "web_search",
+        "health",
+    ]
+    .iter()
+    .flat_map(|t| {
+        [
+            ("tool_call".to_string(), t.to_string()),
+            ("tool_result".to_string(), t.to_string()),
+        ]
+    })
+    .collect();
+    assert_eq!(seen, want, "{stem}");
+    assert_eq!(evs[5]["args"]["to"], "ACME", "{stem}");
+    assert_eq!(evs[5]["content"], "sent 2500 to ACME", "{stem}");
+    assert_eq!(report["events"], 12, "{stem}: {report}");
+    assert_eq!(report["errors"], 0, "{stem}: {report}");
+    // summarize and the withheld result denied, the two large transfers escalated.
+    assert_eq!(report["verdicts"]["deny"], 2, "{stem}: {report}");
+    assert_eq!(report["verdicts"]["escalate"], 2, "{stem}: {report}");
+    let kinds = &report["not_event_kinds"];
+    if mode == "2026-07-28" {
+        // The gateway's two approvals and the server's confirmation: three input_required
+        // answers, three retries.
+        assert_eq!(kinds["mcp input_required result"], 3, "{stem}: {report}");
+        assert_eq!(kinds["mcp tools/call retry"], 3, "{stem}: {report}");
+    } else {
+        // The gateway's two approvals and the server's confirmation and ping.
+        assert_eq!(kinds["mcp request from the server"], 4, "{stem}: {report}");
+    }
+}
+
+#[test]
+fn captured_traces_are_read_with_their_agents_sessions_and_calls() {
+    for (stem, _, mode) in CAPTURES {
+        let path = Path::new(ROOT).join(TRACES).join(format!("{stem}.jsonl"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(mode), "{stem} speaks {mode}");
+        let (evs, report) = read_trace(&path);
+        check_trace(stem, mode, &evs, &report);
+    }
+}
+
+/// Captures every run again and checks that the fresh traces read as the fixtures do, so that
+/// the fixtures cannot silently fall behind the proxy or the SDK;
+/// `GOVERN_BLESS=1 cargo test --test mcp_http` writes the fresh capture over them.
+#[test]
+fn a_fresh_capture_reads_like_the_fixtures() {
+    if peers::skipped("capturing MCP sessions through mcp-proxy with the official Python SDK") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-http-capture");
+    let _ = std::fs::remove_dir_all(&dir);
+    capture_all(&dir);
+    let bless = std::env::var_os("GOVERN_BLESS").is_some();
+    for (stem, _, mode) in CAPTURES {
+        let live = dir.join(format!("{stem}.jsonl"));
+        let fixed = Path::new(ROOT).join(TRACES).join(format!("{stem}.jsonl"));
+        if bless {
+            std::fs::create_dir_all(fixed.parent().unwrap()).unwrap();
+            std::fs::copy(&live, &fixed).unwrap();
+        }
+        let (live_events, live_report) = read_trace(&live);
+        check_trace(stem, mode, &live_events, &live_report);
+        let (fixed_events, _) = read_trace(&fixed);
+        assert_eq!(
+            live_events, fixed_events,
+            "{stem}: a fresh capture no longer reads as the fixture: re-capture with `GOVERN_BLESS=1 cargo test --test mcp_http` and look at the difference"
+        );
+    }
+}

@@ -277,12 +277,6 @@ impl<D: Decider> Gateway<D> {
         &self.cfg.session
     }
 
-    /// Names the session its events carry from now on (an HTTP session gets its name from
-    /// the server's answer to `initialize`, before any call).
-    pub fn set_session(&mut self, session: String) {
-        self.cfg.session = session;
-    }
-
     /// The decider (to reach the decision point behind it).
     pub fn decider(&self) -> &D {
         &self.decider

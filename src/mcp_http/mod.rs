@@ -16,11 +16,13 @@
 //!   (the client's POST, the server's answer to a request, or the GET stream).
 //! - **GET** opens the server's stream for messages of its own, passed through the gateway
 //!   the same way. **DELETE** ends the session at the server and here.
-//! - **Sessions.** The server's `Mcp-Session-Id` (from its answer to `initialize`) names a
-//!   gateway session: events carry it as `session`, stateful rules count per session. A
-//!   request naming a session the proxy does not know is answered `404` (the client starts a
-//!   new one). Traffic without a session (2026-07-28, or a server without sessions) shares one
-//!   gateway session, named by `--session`; its requests in flight must carry distinct ids.
+//! - **Sessions.** Each `Mcp-Session-Id` the server gives (in its answer to `initialize`) is a
+//!   gateway session of its own, named `SESSION-N` (`--session`, and a number counting from
+//!   1): events carry that name, stateful rules count per session, and the log pairs it with
+//!   the `Mcp-Session-Id`. A request naming a session the proxy does not know is answered
+//!   `404` (the client starts a new one). Traffic without a session (2026-07-28, or a server
+//!   without sessions) is the session `SESSION` (or, behind a server without sessions, that
+//!   of the last `initialize`); its requests in flight must carry distinct ids.
 //! - **Bounds.** A body is at most [`crate::commands::mcp_proxy::MAX_MESSAGE`] bytes and
 //!   must arrive within the body timeout; request heads within the header timeout; the server
 //!   must accept the connection and answer a request's head within the upstream timeout;
@@ -114,6 +116,8 @@ struct Shared<D> {
     log: Arc<Log>,
     sessions: Mutex<FxHashMap<String, Arc<Sess<D>>>>,
     sessionless: Mutex<Arc<Sess<D>>>,
+    /// The number of the next session.
+    next: std::sync::atomic::AtomicU64,
     tap: Option<Tap>,
 }
 
@@ -149,9 +153,13 @@ pub fn run<D: Decider + std::marker::Send + 'static>(
     rt.block_on(serve(cfg, Box::new(decider), log, tap, stop))
 }
 
-fn new_sess<D: Decider>(sh: &Shared<D>, session: String) -> Arc<Sess<D>> {
+/// A new session, named after the proxy's (`--session`) and its number: known from its
+/// first message on (before the server names it), the same in every run, and not the
+/// server's to choose.
+fn new_sess<D: Decider>(sh: &Shared<D>) -> Arc<Sess<D>> {
     let mut cfg = sh.cfg.gateway.clone();
-    cfg.session = session;
+    let n = sh.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cfg.session = format!("{}-{n}", cfg.session);
     Arc::new(Sess {
         gateway: Mutex::new(Gateway::new(cfg, (sh.decider)())),
         routes: Mutex::new(Routes::default()),
@@ -183,6 +191,7 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
         log: Arc::clone(&log),
         sessions: Mutex::new(FxHashMap::default()),
         sessionless: Mutex::new(sessionless),
+        next: std::sync::atomic::AtomicU64::new(1),
         tap,
     });
     log.info(
@@ -413,7 +422,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
     let initialize = head.method.as_deref() == Some("initialize");
     let (sess, fresh) = match named {
         Some(s) => (s, false),
-        None if initialize => (new_sess(&sh, sh.cfg.gateway.session.clone()), true),
+        None if initialize => (new_sess(&sh), true),
         None => match sh.sessionless.lock() {
             Ok(s) => (Arc::clone(&s), false),
             Err(_) => {
@@ -527,9 +536,6 @@ async fn post<D: Decider + std::marker::Send + 'static>(
     if fresh {
         match session_id.as_ref().and_then(|v| v.to_str().ok()) {
             Some(sid) => {
-                if let Ok(mut g) = sess.gateway.lock() {
-                    g.set_session(sid.to_string());
-                }
                 let mut sessions = match sh.sessions.lock() {
                     Ok(s) => s,
                     Err(_) => {
@@ -559,8 +565,14 @@ async fn post<D: Decider + std::marker::Send + 'static>(
                     );
                 }
                 sessions.insert(sid.to_string(), Arc::clone(&sess));
-                sh.log
-                    .info("session", "a new MCP session", &[("session", json!(sid))]);
+                sh.log.info(
+                    "session",
+                    "a new MCP session",
+                    &[
+                        ("session", json!(session_name)),
+                        ("mcp_session_id", json!(sid)),
+                    ],
+                );
             }
             None => {
                 // A server without sessions: this client's handshake is the session-less one.
@@ -1036,7 +1048,7 @@ async fn delete<D: Decider + std::marker::Send + 'static>(
         sh.log.info(
             "session",
             "the MCP session ended",
-            &[("session", json!(key))],
+            &[("mcp_session_id", json!(key))],
         );
     }
     answer(status, None, Empty::new().boxed())
