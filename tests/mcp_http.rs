@@ -173,6 +173,9 @@ fn received_calls(path: &Path) -> (Vec<(String, Value)>, Vec<String>) {
     let mut bodies = Vec::new();
     for l in text.lines() {
         let r: Value = serde_json::from_str(l).unwrap();
+        if r.get("sent").is_some() {
+            continue;
+        }
         let body = r["body"].as_str().unwrap().to_string();
         if let Ok(m) = serde_json::from_str::<Value>(&body)
             && m["method"] == "tools/call"
@@ -220,7 +223,18 @@ fn the_sdk_client_and_server_through_the_http_proxy() {
             // The same client straight to the server: what an allowed call returns there.
             let direct = client(mode, &upstream, None);
             let before = received_calls(&received).0.len();
-            let (proxy, url) = proxy(&upstream, &["--policy", POLICY, "--hide-denied"]);
+            let direct_lines = std::fs::read_to_string(&received).unwrap().lines().count();
+            let trace = tmp(&format!("{name}-trace.jsonl"));
+            let (proxy, url) = proxy(
+                &upstream,
+                &[
+                    "--policy",
+                    POLICY,
+                    "--hide-denied",
+                    "--trace",
+                    trace.to_str().unwrap(),
+                ],
+            );
             let lines = client(mode, &url, None);
             // The approved transfer is then the server's to confirm: a server answering with
             // JSON bodies has no stream to ask the user on with the handshake protocols, and
@@ -261,6 +275,32 @@ fn the_sdk_client_and_server_through_the_http_proxy() {
             for b in &bodies {
                 assert!(!b.contains("govern"), "{name}: {b}");
             }
+            // What the server sent reaches the client byte for byte, but the filtered tool
+            // list and the withheld result.
+            let raw_trace = std::fs::read_to_string(&trace).unwrap();
+            let mut same = 0;
+            for l in std::fs::read_to_string(&received)
+                .unwrap()
+                .lines()
+                .skip(direct_lines)
+            {
+                let r: Value = serde_json::from_str(l).unwrap();
+                let Some(sent) = r["sent"].as_str() else {
+                    continue;
+                };
+                let m: Value = serde_json::from_str(sent).unwrap();
+                if m["result"]["tools"].is_array() || sent.contains("secret plans") {
+                    assert!(!raw_trace.contains(sent), "{name}: passed on: {sent}");
+                    continue;
+                }
+                // The trace holds each message as the client received it, byte for byte.
+                assert!(
+                    raw_trace.contains(&format!("\"message\":{sent}}}")),
+                    "{name}: not passed on as sent: {sent}"
+                );
+                same += 1;
+            }
+            assert!(same >= 4, "{name}: {same}");
         }
     }
 }
@@ -291,9 +331,9 @@ fn denials_as_json_rpc_errors_over_http() {
     );
 }
 
-/// A stateful rule behind the proxy: at most two transfers per session. On 2026-07-28 the
-/// server asks the user to confirm each transfer (`input_required`) and the client sends the
-/// call again: that retry is the same call and is not counted again.
+/// A stateful rule behind the proxy (HTTP and stdio): at most two transfers per session. On
+/// 2026-07-28 the server asks the user to confirm each transfer (`input_required`) and the
+/// client sends the call again: that retry is the same call and is not counted again.
 #[test]
 fn a_stateful_rule_counts_each_call_once() {
     if peers::skipped("driving the official Python MCP SDK through mcp-proxy over HTTP") {
@@ -344,6 +384,45 @@ policy results {
         let mut got = received_calls(&received).0;
         got.dedup();
         assert_eq!(got.len(), 2, "{mode}: {got:?}");
+
+        // The same on stdio.
+        let (ct, st) = (
+            tmp(&format!("limit-{mode}-c.jsonl")),
+            tmp(&format!("limit-{mode}-s.jsonl")),
+        );
+        let out = Command::new(peers::python())
+            .arg(script("proxy_client.py"))
+            .args([mode, "support-agent"])
+            .arg(&ct)
+            .arg(&st)
+            .args(["--", "--policy", policy.to_str().unwrap()])
+            .env("GOVERN_BIN", GOVERN)
+            .env("MCP_CALLS", calls.to_string())
+            .current_dir(ROOT)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdio: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(stdio[1..4], lines[1..4], "{mode} on stdio");
+        let mut got: Vec<Value> = std::fs::read_to_string(&st)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|t| t["direction"] == "client->server")
+            .map(|t| serde_json::from_str::<Value>(t["line"].as_str().unwrap()).unwrap())
+            .filter(|m| m["method"] == "tools/call")
+            .map(|m| m["params"]["arguments"].clone())
+            .collect();
+        got.dedup();
+        assert_eq!(got.len(), 2, "{mode} on stdio: {got:?}");
     }
 }
 

@@ -4,7 +4,8 @@ transport, for govern's tests: `http_server.py RECEIVED [--json-response] [--sta
 Listens on 127.0.0.1 on a free port and prints `PORT n` once it accepts connections. Every
 request it receives is appended to RECEIVED as `{"method": …, "session": …, "body": …}` (the
 body's exact text), before the SDK handles it: what reached the server, whatever the client
-was told. `--json-response` answers each POST with one JSON body instead of an SSE stream;
+was told; and each message it sends back (a JSON body, or an SSE stream's `data`) as
+`{"sent": …}`, its exact text. `--json-response` answers each POST with one JSON body instead of an SSE stream;
 `--stateless` runs without sessions.
 """
 
@@ -23,6 +24,21 @@ received_path = sys.argv[1]
 json_response = "--json-response" in sys.argv
 stateless = "--stateless" in sys.argv
 received = open(received_path, "a", encoding="utf-8")
+
+
+def record_sent(content_type, body):
+    """Each message the server sent in one answer, as its exact text."""
+    text = body.decode("utf-8", "surrogateescape")
+    if content_type.startswith("text/event-stream"):
+        messages = [l[len("data: ") :] for l in text.splitlines() if l.startswith("data: ")]
+    elif content_type.startswith("application/json") and text:
+        messages = [text]
+    else:
+        messages = []
+    for m in messages:
+        if m.strip():
+            received.write(json.dumps({"sent": m}) + "\n")
+    received.flush()
 
 
 def recorded(app):
@@ -57,7 +73,21 @@ def recorded(app):
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        return await app(scope, replay, send)
+        status = {"code": 0, "type": "", "body": []}
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                for k, v in message.get("headers", []):
+                    if k.decode("latin-1").lower() == "content-type":
+                        status["type"] = v.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                status["body"].append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    record_sent(status["type"], b"".join(status["body"]))
+            await send(message)
+
+        return await app(scope, replay, sending)
 
     return wrapped
 
