@@ -737,3 +737,68 @@ fn a_fresh_capture_reads_like_the_fixtures() {
         );
     }
 }
+
+#[test]
+fn sigterm_stops_the_http_proxy_cleanly() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = format!("http://{}/mcp", free.local_addr().unwrap());
+    drop(free);
+    let (mut proxy, _) = proxy(&upstream, &["--policy", POLICY]);
+    let status = Command::new("kill")
+        .args(["-TERM", &proxy.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = proxy.child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(Instant::now() < deadline, "still running:\n{}", proxy.log());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0), "{}", proxy.log());
+    // The log's reader thread may lag the exit a little.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy.log().contains("SIGTERM") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(proxy.log().contains("SIGTERM: stopping"), "{}", proxy.log());
+}
+
+#[test]
+fn mcp_proxy_refuses_a_bad_upstream() {
+    for (url, says) in [
+        ("https://example.com/mcp", "https upstreams are not spoken"),
+        ("ftp://example.com/", "is not an http:// URL"),
+    ] {
+        let out = Command::new(GOVERN)
+            .args(["mcp-proxy", "--policy", POLICY, "--upstream", url])
+            .current_dir(ROOT)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    // An address already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(GOVERN)
+        .args([
+            "mcp-proxy",
+            "--policy",
+            POLICY,
+            "--upstream",
+            "http://127.0.0.1:1/mcp",
+        ])
+        .args(["--listen", &addr])
+        .current_dir(ROOT)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot listen on"), "{err}");
+}

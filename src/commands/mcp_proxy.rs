@@ -458,7 +458,7 @@ fn run_http(
         return exit::ERROR;
     }
     match point.close() {
-        Ok(()) => exit::OK,
+        Ok(_) => exit::OK,
         Err(e) => {
             log.error(
                 "stopped",
