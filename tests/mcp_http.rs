@@ -431,9 +431,12 @@ fn raw(addr: &str, method: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16,
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut req = format!(
-        "{method} /mcp HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\naccept: application/json, text/event-stream\r\ncontent-type: application/json\r\n",
+        "{method} /mcp HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\naccept: application/json, text/event-stream\r\ncontent-type: application/json\r\n",
         body.len()
     );
+    if !headers.iter().any(|(k, _)| *k == "host") {
+        req.push_str(&format!("host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -529,6 +532,24 @@ fn bad_requests_and_a_missing_server_over_http() {
     );
     let (status, _, _) = raw(&addr, "POST", &[], big.as_bytes());
     assert_eq!(status, 413);
+    // What a page of another site could send (DNS rebinding, cross-origin): refused.
+    for h in [
+        ("host", "evil.example:8788"),
+        ("origin", "http://evil.example"),
+    ] {
+        let (status, _, body) = raw(&addr, "POST", &[h], call(7, "health").as_bytes());
+        assert_eq!(status, 403, "{h:?}: {body}");
+    }
+    let (status, _, _) = raw(
+        &addr,
+        "POST",
+        &[
+            ("host", "localhost:8788"),
+            ("origin", "http://localhost:3000"),
+        ],
+        call(8, "summarize").as_bytes(),
+    );
+    assert_eq!(status, 200);
     // The proxy is still there.
     let (status, _, body) = raw(&addr, "POST", &[], call(6, "summarize").as_bytes());
     assert_eq!(status, 200, "{body}");

@@ -28,6 +28,9 @@
 //!   must accept the connection and answer a request's head within the upstream timeout;
 //!   one SSE event from the server is at most a message's size; at most `max_sessions`
 //!   sessions and `max_connections` client connections at once.
+//! - **Origins.** A request a browser page of another site could send (DNS rebinding, a
+//!   cross-origin `Origin`) is refused with `403` ([`foreign`]): the server behind cannot
+//!   check this itself, since the proxy names the server's own host to it.
 //! - **Failures** of the server (no connection, no answer in time, an HTTP error, a stream
 //!   that ends before the response) answer the request with a JSON-RPC error (code
 //!   [`gateway::SERVER_GONE`]): never an allow.
@@ -118,6 +121,8 @@ struct Shared<D> {
     sessionless: Mutex<Arc<Sess<D>>>,
     /// The number of the next session.
     next: std::sync::atomic::AtomicU64,
+    /// Whether the proxy listens on a loopback address (then only loopback names may reach it).
+    loopback: bool,
     tap: Option<Tap>,
 }
 
@@ -192,6 +197,10 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
         sessions: Mutex::new(FxHashMap::default()),
         sessionless: Mutex::new(sessionless),
         next: std::sync::atomic::AtomicU64::new(1),
+        loopback: listener
+            .local_addr()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or(true),
         tap,
     });
     log.info(
@@ -280,6 +289,10 @@ async fn handle<D: Decider + std::marker::Send + 'static>(
     req: Request<Incoming>,
     sh: Arc<Shared<D>>,
 ) -> Response<Body> {
+    if let Some(why) = foreign(&sh, req.headers()) {
+        sh.log.warn("refused", &why, &[]);
+        return rpc_error(StatusCode::FORBIDDEN, None, -32600, &why);
+    }
     match *req.method() {
         Method::POST => post(req, sh).await,
         Method::GET => get(req, sh).await,
@@ -291,6 +304,57 @@ async fn handle<D: Decider + std::marker::Send + 'static>(
             r
         }
     }
+}
+
+/// The host of a `Host` header value or of an origin (`scheme://host[:port]`), lowercase,
+/// without its port.
+fn host_of(v: &str) -> String {
+    let v = v.split_once("://").map_or(v, |(_, rest)| rest);
+    let v = v.split('/').next().unwrap_or(v);
+    let host = if let Some(rest) = v.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        v.rsplit_once(':').map_or(v, |(h, _)| h)
+    };
+    host.to_ascii_lowercase()
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a request from a browser page of another site (DNS rebinding, cross-origin requests)
+/// is refused, as the MCP transport requires of servers: on a loopback address the `Host`
+/// must be a loopback name; an `Origin`, when sent, must be a loopback one there, and the
+/// request's own host elsewhere.
+fn foreign<D>(sh: &Shared<D>, headers: &HeaderMap) -> Option<String> {
+    let host = headers
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(host_of);
+    if sh.loopback && !host.as_deref().is_some_and(is_loopback_name) {
+        return Some(format!(
+            "the Host `{}` is not a loopback name: refused (DNS rebinding)",
+            crate::source::printable(host.as_deref().unwrap_or(""))
+        ));
+    }
+    let origin = headers.get(hyper::header::ORIGIN)?;
+    let o = host_of(origin.to_str().unwrap_or("?"));
+    let ok = if sh.loopback {
+        is_loopback_name(&o)
+    } else {
+        host.as_deref() == Some(o.as_str())
+    };
+    (!ok).then(|| {
+        format!(
+            "a request from the origin `{}` is not accepted here",
+            crate::source::printable(&o)
+        )
+    })
 }
 
 /// The session a request names: `Ok(None)` when it names none, `Err` (404) when the proxy
@@ -1052,4 +1116,55 @@ async fn delete<D: Decider + std::marker::Send + 'static>(
         );
     }
     answer(status, None, Empty::new().boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_origins() {
+        assert_eq!(host_of("127.0.0.1:8788"), "127.0.0.1");
+        assert_eq!(host_of("http://LocalHost:3000"), "localhost");
+        assert_eq!(host_of("[::1]:8788"), "::1");
+        assert_eq!(host_of("http://[::1]:80/x"), "::1");
+        assert_eq!(host_of("evil.example"), "evil.example");
+        for h in [
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "app.localhost",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback_name(h), "{h}");
+        }
+        for h in [
+            "evil.example",
+            "0.0.0.0",
+            "10.0.0.1",
+            "localhost.evil.example",
+        ] {
+            assert!(!is_loopback_name(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn heads_and_headers() {
+        let h = head_of(br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"a"}}"#);
+        assert_eq!(h.id, Some(json!(3)));
+        let mut headers = HeaderMap::new();
+        assert_eq!(headers_disagree(&headers, &h), None);
+        headers.insert("mcp-method", HeaderValue::from_static("tools/call"));
+        headers.insert("mcp-name", HeaderValue::from_static("a"));
+        assert_eq!(headers_disagree(&headers, &h), None);
+        headers.insert("mcp-name", HeaderValue::from_static("b"));
+        assert!(headers_disagree(&headers, &h).is_some());
+        headers.remove("mcp-name");
+        headers.insert("mcp-method", HeaderValue::from_static("tools/list"));
+        assert!(headers_disagree(&headers, &h).is_some());
+        // A response or a notification has no id to route by.
+        assert_eq!(head_of(br#"{"jsonrpc":"2.0","id":3,"result":{}}"#).id, None);
+        assert_eq!(head_of(br#"{"jsonrpc":"2.0","method":"x"}"#).id, None);
+        assert_eq!(head_of(b"junk").id, None);
+    }
 }
