@@ -203,6 +203,11 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
             .unwrap_or(true),
         tap,
     });
+    // Listening for the signals before saying where the proxy listens: a SIGTERM sent as soon
+    // as it is up stops it cleanly.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
     log.info(
         "listening",
         &format!(
@@ -214,10 +219,7 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
             ("upstream", json!(sh.cfg.upstream.shown())),
         ],
     );
-    let stopped = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).ok();
-        let mut int = signal(SignalKind::interrupt()).ok();
+    let stopped = async move {
         tokio::select! {
             Some(()) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => "SIGTERM",
             Some(()) = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => "SIGINT",
@@ -446,6 +448,9 @@ async fn read_body(body: Incoming, max: usize, within: Duration) -> Result<Bytes
 /// What the server's answer to the client's own request said in its head.
 struct UpstreamHead {
     session: Option<HeaderValue>,
+    /// The server answers with an SSE stream: so does the proxy, at once (a long call keeps
+    /// the client's connection alive as the server's does).
+    stream: bool,
 }
 
 async fn post<D: Decider + std::marker::Send + 'static>(
@@ -596,6 +601,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         Some(h) => h.await.ok(),
         None => None,
     };
+    let stream = upstream_head.as_ref().is_some_and(|h| h.stream);
     let session_id = upstream_head.and_then(|h| h.session);
     if fresh {
         match session_id.as_ref().and_then(|v| v.to_str().ok()) {
@@ -611,7 +617,18 @@ async fn post<D: Decider + std::marker::Send + 'static>(
                         );
                     }
                 };
-                if sessions.len() >= sh.cfg.max_sessions && !sessions.contains_key(sid) {
+                if sessions.contains_key(sid) {
+                    drop(sessions);
+                    let why = "the MCP server gave a session id already in use";
+                    sh.log.error("upstream", why, &[]);
+                    return rpc_error(
+                        StatusCode::BAD_GATEWAY,
+                        head.id.as_ref(),
+                        gateway::SERVER_GONE,
+                        why,
+                    );
+                }
+                if sessions.len() >= sh.cfg.max_sessions {
                     drop(sessions);
                     sh.log.error(
                         "sessions",
@@ -646,24 +663,35 @@ async fn post<D: Decider + std::marker::Send + 'static>(
             }
         }
     }
-    let first = rx.recv().await;
+    let first = if stream { None } else { Some(rx.recv().await) };
     let mut resp = match first {
-        None => rpc_error(
-            StatusCode::BAD_GATEWAY,
-            head.id.as_ref(),
-            gateway::SERVER_GONE,
-            "no answer to this request",
-        ),
-        Some(Out::Last(line)) => answer(StatusCode::OK, Some(JSON), full(line)),
-        Some(Out::Line(line)) => answer(
+        None => answer(
             StatusCode::OK,
             Some(EVENT_STREAM),
             BoxBody::new(Events {
-                first: Some(Bytes::from(sse::message(&line))),
+                first: None,
                 rx,
                 done: false,
             }),
         ),
+        Some(first) => match first {
+            None => rpc_error(
+                StatusCode::BAD_GATEWAY,
+                head.id.as_ref(),
+                gateway::SERVER_GONE,
+                "no answer to this request",
+            ),
+            Some(Out::Last(line)) => answer(StatusCode::OK, Some(JSON), full(line)),
+            Some(Out::Line(line)) => answer(
+                StatusCode::OK,
+                Some(EVENT_STREAM),
+                BoxBody::new(Events {
+                    first: Some(Bytes::from(sse::message(&line))),
+                    rx,
+                    done: false,
+                }),
+            ),
+        },
     };
     if let Some(sid) = session_id {
         resp.headers_mut()
@@ -884,6 +912,12 @@ async fn exchange<D: Decider + std::marker::Send + 'static>(
     if let Some(t) = tell {
         let _ = t.send(UpstreamHead {
             session: resp.headers().get(SESSION_HEADER).cloned(),
+            stream: status.is_success()
+                && resp
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.to_ascii_lowercase().starts_with(EVENT_STREAM)),
         });
     }
     let ctype = resp
