@@ -559,20 +559,8 @@ policy p { rule secrets: deny when tool == "file_read" and norm_path(args.path) 
 /// A finding outside this list is a new bypass and fails the test; when one is fixed, remove
 /// it here.
 const LIBRARY_OPEN: &[(&str, &str, &str, &str)] = &[
-    // An escalation rule that reads the mutated argument fires for an agent without a grant
-    // for the tool, where the default would have denied: escalate beats the default.
-    ("monotone", "confusable", "args.to", ""),
-    ("monotone", "drop", "args.code", ""),
-    ("monotone", "drop", "args.to", ""),
-    ("monotone", "whitespace", "args.to", ""),
-    // ` owner` and `* ` for receivers that trim: the language has no trim, the rules compare
-    // exactly.
-    (
-        "monotone",
-        "whitespace",
-        "args.role",
-        "privilege_abuse.admin_grants",
-    ),
+    // `* ` for receivers that trim: `fold` trims one string, and the language has no way to
+    // apply it to every item of a list.
     (
         "monotone",
         "whitespace",

@@ -644,7 +644,8 @@ fn apply_value(v: &V, step: Step, ctx: &Ctx) -> Option<V> {
         (V::Str(s), Tilde) => {
             if let Some(rest) = s.strip_prefix("/home/") {
                 let (user, tail) = rest.split_once('/').unwrap_or((rest, ""));
-                (!user.is_empty()).then(|| V::Str(format!("~{user}/{tail}")))
+                // `/home/./ana` is not `~./ana`: a `.` or `..` segment names no user.
+                (!matches!(user, "" | "." | "..")).then(|| V::Str(format!("~{user}/{tail}")))
             } else if s == "/root" || s.starts_with("/root/") {
                 Some(V::Str(format!("~root{}", s.get(5..).unwrap_or(""))))
             } else {
@@ -1041,6 +1042,8 @@ mod tests {
             "~root/.ssh/id_rsa"
         );
         assert_eq!(one("/home/bob/.env", Op::Tilde, 0).unwrap(), "~bob/.env");
+        assert_eq!(one("/home/./bob/.env", Op::Tilde, 0), None);
+        assert_eq!(one("/home/../etc/shadow", Op::Tilde, 0), None);
         assert_eq!(one("no path here", Op::DotSegment, 0), None);
     }
 
