@@ -28,6 +28,7 @@ fn gateway() -> Gateway<PointDecider> {
                 .join("testdata/mcp/proxy/gateway.gov"),
             signature: None,
             trust: None,
+            state: None,
         },
         max_keys: 1 << 20,
         audit: Recorder::none(),

@@ -781,7 +781,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__mcp__subcmd__proxy)
-            opts="-h -V --bundle --policy --trust --signature --agent --session --hide-denied --deny-with --max-keys --log-format --color --help --version"
+            opts="-h -V --bundle --policy --trust --signature --agent --session --hide-denied --deny-with --max-keys --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --audit-required --log-format --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -816,6 +816,26 @@ _govern() {
                     return 0
                     ;;
                 --max-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-sync)
+                    COMPREPLY=($(compgen -W "always batch none" -- "${cur}"))
+                    return 0
+                    ;;
+                --audit-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --checkpoint-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-rotate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -885,7 +905,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__serve)
-            opts="-h -V --bundle --trust --signature --listen --max-keys --audit-required --log-format --threads --decision-timeout --request-timeout --idle-timeout --drain-timeout --no-watch --color --help --version"
+            opts="-h -V --bundle --trust --signature --listen --max-keys --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --audit-required --state --log-format --threads --decision-timeout --request-timeout --idle-timeout --drain-timeout --no-watch --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -908,6 +928,30 @@ _govern() {
                     return 0
                     ;;
                 --max-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-sync)
+                    COMPREPLY=($(compgen -W "always batch none" -- "${cur}"))
+                    return 0
+                    ;;
+                --audit-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --checkpoint-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-rotate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

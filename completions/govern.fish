@@ -116,7 +116,7 @@ mcp\t'MCP JSON-RPC messages (tools/call requests and their results)'
 audit\t'An audit log: the events as decided, compared with the decisions recorded'"
 complete -c govern -n "__fish_govern_using_subcommand eval" -l clock -d 'Where an event\'s time comes from: its own `ts` (`event`), or this machine\'s clock, written into `ts` before deciding (`host`, as a live decision point keeps time)' -r -f -a "event\t'The event\'s own `ts`'
 host\t'The host\'s clock, written into the event\'s `ts` (replacing any it had)'"
-complete -c govern -n "__fish_govern_using_subcommand eval" -l audit-log -d 'Append a hash-chained record of every decision to this audit log, before the decision is printed; an existing log is continued (see docs/audit.md)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand eval" -l audit-log -d 'Append a hash-chained record of every decision to this audit log, before the decision is used (printed, answered or acted on); an existing log is continued (see docs/audit.md)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l audit-sync -d 'When records reach the disk. A crash of govern loses no record in any mode' -r -f -a "always\t'After every record: a power failure loses nothing that was decided'
 batch\t'Within 100 ms: a power failure loses at most the last 100 ms of records'
 none\t'When the system writes back: a power failure loses what it had not written'"
@@ -177,17 +177,25 @@ complete -c govern -n "__fish_govern_using_subcommand serve" -l trust -d 'Refuse
 complete -c govern -n "__fish_govern_using_subcommand serve" -l signature -d 'The bundle\'s signature file, with --trust (default: BUNDLE.sig.json)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand serve" -l listen -d 'Where to listen: `host:port` or `unix:/path/to.sock` (repeat for several)' -r
 complete -c govern -n "__fish_govern_using_subcommand serve" -l max-keys -d 'The most keys each count, sum or seen holds in the stream state. Beyond it, new keys are unknown: rules on them fail closed' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-log -d 'Append a hash-chained record of every decision to this audit log, before the decision is used (printed, answered or acted on); an existing log is continued (see docs/audit.md)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-sync -d 'When records reach the disk. A crash of govern loses no record in any mode' -r -f -a "always\t'After every record: a power failure loses nothing that was decided'
+batch\t'Within 100 ms: a power failure loses at most the last 100 ms of records'
+none\t'When the system writes back: a power failure loses what it had not written'"
+complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-key -d 'Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every --checkpoint-every records, at rotation and at the end' -r -F
+complete -c govern -n "__fish_govern_using_subcommand serve" -l checkpoint-every -d 'Records between signed checkpoints [default: 1000]' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-rotate -d 'Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`); `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, …' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l state -d 'With --trust: the state file of last-seen versions (as `govern verify --state`), checked at start and at every reload: a bundle older than the last version of its name loaded is refused (and the one in force stays), a newer one recorded' -r -F
 complete -c govern -n "__fish_govern_using_subcommand serve" -l log-format -d 'How log lines are written on standard error' -r -f -a "human\t'One line per event for people: time, level, event, message, fields'
 json\t'One JSON object per line'"
 complete -c govern -n "__fish_govern_using_subcommand serve" -l threads -d 'Worker threads [default: one per core]' -r
-complete -c govern -n "__fish_govern_using_subcommand serve" -l decision-timeout -d 'How long a decision may take once its request is read (waiting for the state or the audit log) before it is denied, in milliseconds' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l decision-timeout -d 'How long a decision may take once its request is read, waiting for the disk with --audit-sync always, before it is denied, in milliseconds' -r
 complete -c govern -n "__fish_govern_using_subcommand serve" -l request-timeout -d 'How long a client may take to send a request\'s headers, and then its body, in seconds (a slower one gets `408` and a deny)' -r
 complete -c govern -n "__fish_govern_using_subcommand serve" -l idle-timeout -d 'Close a connection that has moved no byte for this long, in seconds' -r
 complete -c govern -n "__fish_govern_using_subcommand serve" -l drain-timeout -d 'How long SIGTERM waits for the requests in flight, in seconds' -r
 complete -c govern -n "__fish_govern_using_subcommand serve" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
-complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-required -d 'Deny every decision whose audit record cannot be written (default: keep deciding, count the errors and log them)'
+complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-required -d 'Deny every decision whose audit record cannot be written, and every later one (default: keep deciding without records, count the errors and log them)'
 complete -c govern -n "__fish_govern_using_subcommand serve" -l no-watch -d 'Reload on SIGHUP only, not when the bundle files change'
 complete -c govern -n "__fish_govern_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand serve" -s V -l version -d 'Print version'
@@ -275,12 +283,20 @@ complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l session -d '
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l deny-with -d 'How a denied call is answered' -r -f -a "tool-error\t'A tool result with isError and the `because` text: the agent\'s model reads why'
 rpc-error\t'A JSON-RPC error (code -32001) with the decision in `data`'"
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l max-keys -d 'The most keys each count, sum or seen holds in the stream state' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l audit-log -d 'Append a hash-chained record of every decision to this audit log, before the decision is used (printed, answered or acted on); an existing log is continued (see docs/audit.md)' -r -F
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l audit-sync -d 'When records reach the disk. A crash of govern loses no record in any mode' -r -f -a "always\t'After every record: a power failure loses nothing that was decided'
+batch\t'Within 100 ms: a power failure loses at most the last 100 ms of records'
+none\t'When the system writes back: a power failure loses what it had not written'"
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l audit-key -d 'Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every --checkpoint-every records, at rotation and at the end' -r -F
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l checkpoint-every -d 'Records between signed checkpoints [default: 1000]' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l audit-rotate -d 'Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`); `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, …' -r
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l log-format -d 'How log lines are written on standard error' -r -f -a "human\t'One line per event for people: time, level, event, message, fields'
 json\t'One JSON object per line'"
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l hide-denied -d 'Remove from tools/list results the tools the policy denies whatever the arguments'
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l audit-required -d 'Deny every call whose audit record cannot be written, and every later one (default: keep deciding without records, and log the error)'
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand completions" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'

@@ -2,14 +2,15 @@
 //! coprocess (docs/performance.md).
 //!
 //! ```text
-//! serve_load http  ADDR EVENTS [--connections N] [--seconds S] [--batch N]
+//! serve_load http  ADDR EVENTS [--connections N] [--seconds S] [--batch N] [--rate R]
 //! serve_load eval  GOVERN BUNDLE EVENTS [--rounds N]
 //! ```
 //!
 //! `http`: N keep-alive connections (one thread each), each sending `POST /v1/decide` (or
 //! `/v1/decide/batch` with N events) with the events of EVENTS (JSONL) in turn and waiting for
 //! each answer before the next; after one second of warm-up, counts decisions for S seconds
-//! and prints decisions/s and the latency percentiles of the requests. `eval`: starts
+//! and prints decisions/s and the latency percentiles of the requests (`--rate`: at most R
+//! requests a second in all, evenly paced: a steady load for a soak). `eval`: starts
 //! `GOVERN eval --bundle BUNDLE`, writes one event line and reads its decision line, N times,
 //! and prints the percentiles of the round trip.
 #![allow(
@@ -43,6 +44,7 @@ fn main() {
             opt("--connections", 32) as usize,
             opt("--seconds", 10),
             opt("--batch", 1) as usize,
+            opt("--rate", 0),
         ),
         Some("eval") if args.len() >= 4 => eval(
             &args[1],
@@ -52,7 +54,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: serve_load http ADDR EVENTS [--connections N] [--seconds S] [--batch N]\n       serve_load eval GOVERN BUNDLE EVENTS [--rounds N]"
+                "usage: serve_load http ADDR EVENTS [--connections N] [--seconds S] [--batch N] [--rate R]\n       serve_load eval GOVERN BUNDLE EVENTS [--rounds N]"
             );
             std::process::exit(2);
         }
@@ -87,7 +89,9 @@ fn percentiles(mut ns: Vec<u64>) -> String {
     )
 }
 
-fn http(addr: &str, events: &[String], connections: usize, seconds: u64, batch: usize) {
+fn http(addr: &str, events: &[String], connections: usize, seconds: u64, batch: usize, rate: u64) {
+    // Each connection's interval between requests, when paced.
+    let every = (rate > 0).then(|| Duration::from_secs_f64(connections as f64 / rate as f64));
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(if batch <= 1 {
         events
             .iter()
@@ -117,7 +121,14 @@ fn http(addr: &str, events: &[String], connections: usize, seconds: u64, batch: 
                 let mut failed = 0u64;
                 let mut i = c;
                 let mut line = String::new();
+                let mut next = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
+                    if let Some(every) = every {
+                        next += every;
+                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
                     let body = &bodies[i % bodies.len()];
                     i += 1;
                     let t = Instant::now();

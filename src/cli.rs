@@ -195,7 +195,7 @@ same order and with the same results. Stateful rules (count, sum, seen) carry th
 one event to the next. Windows run on stream time: an event whose `ts` lies more than 5 minutes
 from it (and is not confirmed by the next event) is decided with `ts` unknown, and a warning
 says how many were (under --clock host every event happens at the host's time, which is
-believed; --audit-log and --clock host read JSON events, not --input-format's traces). Each
+believed). Each
 count, sum and seen holds at most --max-keys keys; a record beyond that is refused, the keys it
 could not hold are unknown (rules fail closed), and a warning says so.
 
@@ -204,9 +204,10 @@ file name without .govb); with --state too, not older than the last version of t
 loaded (newer versions are recorded).
 
 With --audit-log, every decision is first appended to the log (docs/audit.md) with the event as
-it was decided (with the host time in `ts` under --clock host); `govern replay-audit` verifies
-the log and decides every event again. If a record cannot be written, that event and every
-later one are decided `deny`.
+it was decided (with the host time in `ts` under --clock host), whatever --input-format, and a
+record that is not an event with `\"event\": null` and its deny; `govern replay-audit` verifies
+the log and decides every event again. If a record cannot be written, the decisions waiting
+for it and every later one are decided `deny`.
 
 Exit status: 0 when every event was decided, 2 on bad input (a bad event line, or one longer
 than the limit, is reported with its line number and decided `deny`, and the others are still
@@ -304,7 +305,8 @@ pub enum AuditSync {
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// Append a hash-chained record of every decision to this audit log, before the
-    /// decision is printed; an existing log is continued (see docs/audit.md).
+    /// decision is used (printed, answered or acted on); an existing log is continued (see
+    /// docs/audit.md).
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
 
@@ -368,9 +370,18 @@ are taken one at a time, in the order of their audit records, the others in para
 
 The bundle is read again on SIGHUP and when its files change; with --trust a bundle whose
 signature does not verify is refused and the one in force stays (logged, in /v1/bundle and in
-the metrics). A new bundle starts fresh stream state. SIGTERM (or SIGINT) stops accepting,
-finishes the requests in flight, closes the audit log with a final signed checkpoint and exits.
-Serve plain HTTP on loopback or a Unix socket; put TLS in a proxy in front.
+the metrics), and with --state a rollback is refused too. A new bundle starts fresh stream
+state. SIGTERM (or SIGINT) stops accepting, finishes the requests in flight, closes the audit
+log with a final signed checkpoint and exits. Serve plain HTTP on loopback or a Unix socket;
+put TLS in a proxy in front.
+
+With --audit-log (the flags and their meaning are those of `govern eval`, docs/audit.md), every
+decision is recorded before it is answered, in the order the stream state saw it, with the
+event as decided; a request that is not an event is recorded with `\"event\": null` and its deny;
+a reload writes a bundle record. `govern replay-audit` verifies the log and decides every event
+again. If a record cannot be written the log stops and `audit_write_errors` counts it: the
+server keeps deciding and logs the error, or with --audit-required answers `503` and a deny
+saying why to every later decision (and /readyz fails).
 
 Exit status: 0 after a clean stop, 2 when the bundle cannot be loaded or verified, an address
 cannot be listened on, or the audit log cannot be opened or closed cleanly.
@@ -378,6 +389,7 @@ cannot be listened on, or the audit log cannot be opened or closed cleanly.
 Examples:
   govern serve --bundle policies.govb
   govern serve --bundle policies.govb --trust trust.yaml --listen unix:/run/govern/govern.sock
+  govern serve --bundle p.govb --audit-log audit.jsonl --audit-key keys/point.key --audit-required
   curl -s localhost:8787/v1/decide -H 'content-type: application/json' \\
     -d '{\"tool\":\"web_search\",\"agent\":{\"id\":\"a\"}}'")]
 pub struct ServeArgs {
@@ -403,10 +415,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
     pub max_keys: usize,
 
-    /// Deny every decision whose audit record cannot be written (default: keep deciding,
-    /// count the errors and log them).
-    #[arg(long)]
+    #[command(flatten)]
+    pub audit: AuditArgs,
+
+    /// Deny every decision whose audit record cannot be written, and every later one
+    /// (default: keep deciding without records, count the errors and log them).
+    #[arg(long, requires = "audit_log")]
     pub audit_required: bool,
+
+    /// With --trust: the state file of last-seen versions (as `govern verify --state`),
+    /// checked at start and at every reload: a bundle older than the last version of its
+    /// name loaded is refused (and the one in force stays), a newer one recorded.
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub state: Option<PathBuf>,
 
     /// How log lines are written on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
@@ -416,8 +437,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<std::num::NonZeroUsize>,
 
-    /// How long a decision may take once its request is read (waiting for the state or the
-    /// audit log) before it is denied, in milliseconds.
+    /// How long a decision may take once its request is read, waiting for the disk with
+    /// --audit-sync always, before it is denied, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub decision_timeout: u64,
 
@@ -697,12 +718,20 @@ calls and results in the order the proxy decides them. Logs go to standard error
 the bundle again (or compiles the policies again); one that does not load is refused and the one
 in force stays.
 
+With --audit-log (the flags and their meaning are those of `govern eval`, docs/audit.md), every
+decided call and result is recorded, with the event as decided, before it is acted on; a reload
+writes a bundle record, and the end of the session a final signed checkpoint. `govern
+replay-audit` verifies the log and decides every event again. If a record cannot be written the
+log stops: the proxy keeps deciding and logs the error, or with --audit-required denies every
+later call.
+
 When the server exits, every request waiting for it is answered with an error (code -32000) and
 the proxy exits. When the client closes standard input, the server's input is closed and the
 proxy waits for it to exit (2 s, then it is stopped).
 
 Exit status: 0 when the client ended the session, 1 when the server exited first, 2 when the
-policy or bundle cannot be loaded or the server cannot be started.
+policy or bundle cannot be loaded, the server cannot be started, or the audit log cannot be
+opened or closed cleanly.
 
 Examples:
   govern mcp-proxy --policy policies/ -- npx -y @modelcontextprotocol/server-filesystem /srv
@@ -749,6 +778,14 @@ pub struct McpProxyArgs {
     /// The most keys each count, sum or seen holds in the stream state.
     #[arg(long, value_name = "N", default_value_t = crate::vm::StreamLimits::MAX_KEYS, value_parser = parse_max_keys)]
     pub max_keys: usize,
+
+    #[command(flatten)]
+    pub audit: AuditArgs,
+
+    /// Deny every call whose audit record cannot be written, and every later one (default:
+    /// keep deciding without records, and log the error).
+    #[arg(long, requires = "audit_log")]
+    pub audit_required: bool,
 
     /// How log lines are written on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]

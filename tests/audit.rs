@@ -246,6 +246,60 @@ fn every_flipped_byte_is_detected_at_its_record() {
     assert!(checked > 1500);
 }
 
+/// A log of many batches (the reading threads share them out and the checks put them
+/// back in order): intact, every record is counted and replayed; damaged in several places,
+/// the failures come in the order of the lines, each at its own line.
+#[test]
+fn a_log_of_many_batches_is_checked_in_order() {
+    let d = dir("many-batches");
+    let (p, bytes) = program(POLICY);
+    store(&d.join("store"), &bytes);
+    let k = key();
+    let log = d.join("audit.jsonl");
+    let k2 = PrivateKey::from_pem(&k.to_pem().unwrap()).unwrap();
+    let mut point = Point::open(&log, p, Some(k2), Some(500));
+    let pad = "x".repeat(400);
+    for i in 0..6_000 {
+        let e = event(i).replacen("\"args\":{", &format!("\"args\":{{\"pad\":\"{pad}\","), 1);
+        point.decide(&e);
+    }
+    point.log.close().unwrap();
+    let orig = lines(&log);
+    let size: usize = orig.iter().map(|l| l.len() + 1).sum();
+    assert!(size > 12 * 256 * 1024, "{size} bytes");
+    let r = check(std::slice::from_ref(&log), &d.join("store"), &k);
+    assert!(r.findings.is_empty(), "{:?}", r.findings.first());
+    assert_eq!(r.records, orig.len() as u64);
+    assert!(r.checkpoints_verified >= 12);
+    assert_eq!(r.replayed, 6_000);
+    assert_eq!(r.files[0].last_seq, Some(orig.len() as u64 - 1));
+    // Damaged far apart: a record dropped late, bytes changed early and in between.
+    let mut ls = orig.clone();
+    ls.remove(5_500);
+    for at in [4_000, 700] {
+        ls[at] = ls[at].replacen(":\"q", ":\"Q", 1);
+    }
+    let edited = log.with_file_name("edited.jsonl");
+    write_lines(&edited, &ls);
+    let r = check(std::slice::from_ref(&edited), &d.join("store"), &k);
+    assert_eq!(r.exit_code(), 1);
+    let hash_lines: Vec<u64> = r
+        .findings
+        .iter()
+        .filter(|f| f.check == "hash")
+        .map(|f| f.line)
+        .collect();
+    assert_eq!(hash_lines, [701, 4_001]);
+    let link_lines: Vec<u64> = r
+        .findings
+        .iter()
+        .filter(|f| f.check == "seq")
+        .map(|f| f.line)
+        .collect();
+    assert_eq!(link_lines, [5_501]);
+    assert!(r.findings.windows(2).all(|w| w[0].line <= w[1].line));
+}
+
 #[test]
 fn deleted_duplicated_swapped_and_inserted_records_are_caught() {
     let (log, store, key) = small_log("edits", 9);
@@ -1317,5 +1371,163 @@ fn several_threads_share_one_log_and_replay_reproduces_it() {
     assert_eq!(
         r.verdicts.allow + r.verdicts.deny + r.verdicts.escalate,
         (threads * each) as u64
+    );
+}
+
+/// `eval --audit-log` records whatever `eval` reads, through the one stream engine: OTLP
+/// spans, MCP messages, pretty-printed JSON, gzipped files, on the events' time and on the
+/// host's; the decisions printed are those `eval` prints without a log, and `replay-audit`
+/// decides every recorded event again exactly.
+#[test]
+fn eval_records_every_input_format() {
+    let d = dir("eval-formats");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let brief = root.join("testdata/examples/brief.gov");
+    let (code, _, err) = govern(
+        args![
+            "build",
+            brief.to_str().unwrap(),
+            "-o",
+            "brief.govb",
+            "--store",
+            "bundles"
+        ],
+        &d,
+    );
+    assert_eq!(code, 0, "{err}");
+    let traces = root.join("testdata/traces");
+    let mut printed = 0;
+    for name in [
+        "otel-genai.jsonl",
+        "otel-genai-pretty.json",
+        "mcp-gateway.jsonl",
+        "mcp-client.jsonl",
+        "sample.jsonl",
+    ] {
+        let path = traces.join(name);
+        let gz = d.join(format!("{name}.gz"));
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &std::fs::read(&path).unwrap()).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let (code, plain, err) = govern(
+            args!["eval", "--bundle", "brief.govb", path.to_str().unwrap()],
+            &d,
+        );
+        assert_eq!(code, 0, "{name}: {err}");
+        for input in [&path, &gz] {
+            for clock in ["event", "host"] {
+                let (code, out, err) = govern(
+                    args![
+                        "eval",
+                        "--bundle",
+                        "brief.govb",
+                        input.to_str().unwrap(),
+                        "--clock",
+                        clock,
+                        "--audit-log",
+                        "audit.jsonl"
+                    ],
+                    &d,
+                );
+                assert_eq!(code, 0, "{name} {clock}: {err}");
+                assert_eq!(out.lines().count(), plain.lines().count(), "{name}");
+                if clock == "event" {
+                    assert_eq!(out, plain, "{name}: the log changes no decision");
+                }
+                printed += out.lines().count();
+            }
+        }
+    }
+    let (code, out, err) = govern(
+        args![
+            "replay-audit",
+            "audit.jsonl",
+            "--bundles",
+            "bundles",
+            "--format",
+            "json"
+        ],
+        &d,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decisions"], printed as u64);
+    assert_eq!(v["replayed"], printed as u64);
+    assert_eq!(v["divergent"], 0);
+}
+
+/// When the log cannot take a record (a file size limit, as a full disk), the decisions
+/// waiting for it and every later one are printed as `deny` saying why, one per event, and
+/// `eval` exits 2; the records written before stay a log that verifies.
+#[test]
+fn eval_denies_what_the_log_cannot_record() {
+    let d = dir("eval-full");
+    std::fs::write(d.join("p.gov"), POLICY).unwrap();
+    let n = 600;
+    let events: String = (0..n).map(|i| event(i) + "\n").collect();
+    // Writes past 64 KiB fail (EFBIG) instead of killing the process. The events come
+    // through a pipe, a few at a time, as a coprocess's do: decisions go out block by block.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f 128; exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_govern"),
+            "eval",
+            "--policy",
+            "p.gov",
+            "--audit-log",
+            "audit.jsonl",
+        ])
+        .current_dir(&d)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = std::thread::spawn(move || {
+        for chunk in events.lines().collect::<Vec<_>>().chunks(10) {
+            let text: String = chunk.iter().map(|l| format!("{l}\n")).collect();
+            if std::io::Write::write_all(&mut stdin, text.as_bytes()).is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    feed.join().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), n, "one decision per event");
+    let denied = lines
+        .iter()
+        .filter(|l| l.contains("the audit log cannot be written"))
+        .count();
+    assert!(denied > 0 && denied < n, "{denied}");
+    // Denied from the first failure to the end.
+    assert!(
+        lines[n - denied..]
+            .iter()
+            .all(|l| l.contains("the audit log cannot be written") && l.contains("\"deny\""))
+    );
+    assert!(
+        stderr.contains("not decided: the audit log cannot be written"),
+        "{stderr}"
+    );
+    // Every decision printed as decided has its record.
+    let log = std::fs::read_to_string(d.join("audit.jsonl")).unwrap();
+    let recorded = log
+        .lines()
+        .filter(|l| l.ends_with('}') && l.contains("\"event\":{"))
+        .count();
+    assert!(
+        recorded >= n - denied,
+        "{recorded} records, {} decisions used",
+        n - denied
     );
 }

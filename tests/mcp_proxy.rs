@@ -114,12 +114,67 @@ fn the_sdk_client_and_server_through_the_proxy() {
     if peers::skipped("driving the official Python MCP SDK through mcp-proxy") {
         return;
     }
+    // Every decision of the session goes to an audit log, replayed at the end of each run.
+    let dir = tmp("audit");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(GOVERN)
+            .args(args)
+            .current_dir(ROOT)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (key, store) = (dir.join("point"), dir.join("bundles"));
+    let (key, store) = (key.to_str().unwrap(), store.to_str().unwrap());
+    assert_eq!(run(&["keygen", "-o", key]).0, Some(0));
+    assert_eq!(run(&["build", POLICY, "--store", store]).0, Some(0));
     for mode in ["2025-06-18", "2025-11-25", "2026-07-28"] {
+        let log = dir.join(format!("{mode}.jsonl"));
+        let (log, key_file) = (log.to_str().unwrap(), format!("{key}.key"));
         let (lines, client, server) = drive(
             mode,
             mode,
-            &["--policy", POLICY, "--hide-denied", "--log-format", "json"],
+            &[
+                "--policy",
+                POLICY,
+                "--hide-denied",
+                "--log-format",
+                "json",
+                "--audit-log",
+                log,
+                "--audit-key",
+                &key_file,
+            ],
         );
+        let (code, out, err) = run(&[
+            "replay-audit",
+            log,
+            "--bundles",
+            store,
+            "--key",
+            &format!("{key}.pub"),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, Some(0), "{mode}: {out}{err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        // The six calls, and the results of the four forwarded: each decided once.
+        let decisions = report["decisions"].as_u64().unwrap();
+        assert_eq!(decisions, 10, "{mode}: {report:#}");
+        assert_eq!(report["replayed"], decisions, "{mode}");
+        assert_eq!(
+            report["last_checkpoint"], report["head_seq"],
+            "{mode}: closed with a checkpoint"
+        );
+        let records = std::fs::read_to_string(log).unwrap();
+        assert!(records.contains("\"action\":\"tool_result\""), "{mode}");
+        assert!(records.contains("summaries are switched off"), "{mode}");
         assert_eq!(
             lines,
             [

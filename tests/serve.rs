@@ -88,9 +88,14 @@ struct Server {
 impl Server {
     /// Starts `govern serve` with `args` on an ephemeral loopback port, JSON logs.
     fn start(dir: &Path, args: &[&str]) -> Server {
+        Server::start_in(dir, Command::new(BIN), args)
+    }
+
+    /// Starts `govern serve` with `args` as `cmd` runs it (a shell setting limits first).
+    fn start_in(dir: &Path, mut cmd: Command, args: &[&str]) -> Server {
         let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--log-format", "json"];
         all.extend_from_slice(args);
-        let mut child = Command::new(BIN)
+        let mut child = cmd
             .args(&all)
             .current_dir(dir)
             .stdin(Stdio::null())
@@ -1434,4 +1439,370 @@ print("ok")
         ],
     );
     assert!(ok && out.trim() == "ok", "{out}{err}");
+}
+
+/// A stateful policy: the `n`th web search of an agent within an hour is denied.
+fn rate_policy(n: u32) -> String {
+    format!(
+        r#"
+tool web_search(query: string)
+tool file_read(path: string)
+default deny
+policy p {{
+  rule read: allow when tool in ["web_search", "file_read"]
+  rule secrets: deny when tool == "file_read" and args.path ends_with ".env" because "no secrets"
+  rule rate: deny when tool == "web_search" and count(tool == "web_search", within 1h, per agent.id) >= {n} because "slow down"
+}}
+"#
+    )
+}
+
+/// Runs `govern replay-audit args…` in `dir`: (status, JSON report, stderr).
+fn replay(dir: &Path, args: &[&str]) -> (i32, Value, String) {
+    let mut all = vec!["replay-audit", "--format", "json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = govern(dir, &all, "");
+    (code, serde_json::from_str(&out).unwrap_or(Value::Null), err)
+}
+
+/// The audit log of a server deciding for concurrent clients with a stateful policy, with a
+/// hot reload in the middle of the run and a few requests that are not events: every answer
+/// is in the log, in an order `replay-audit` decides again exactly (rate limits included,
+/// fresh state at the reload); the last record is the signed checkpoint SIGTERM wrote; one
+/// flipped byte and the log no longer verifies.
+#[test]
+fn audit_log_of_a_serve_run_replays() {
+    let dir = scratch("audit");
+    let store = dir.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let v1 = bundle(&store, "v1.govb", &rate_policy(5));
+    let v2 = bundle(&store, "v2.govb", &rate_policy(3));
+    let live = dir.join("live.govb");
+    std::fs::copy(&v1, &live).unwrap();
+    let (code, _, err) = govern(&dir, &["keygen", "-o", "point"], "");
+    assert_eq!(code, 0, "{err}");
+    let server = Server::start(
+        &dir,
+        &[
+            "--bundle",
+            "live.govb",
+            "--audit-log",
+            "audit.jsonl",
+            "--audit-key",
+            "point.key",
+            "--checkpoint-every",
+            "40",
+        ],
+    );
+    let v1_digest = server.get("/v1/bundle").json()["digest"].clone();
+    let answered = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let replies: Mutex<Vec<Value>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for c in 0..4 {
+            let (answered, stop, replies, server) = (&answered, &stop, &replies, &server);
+            s.spawn(move || {
+                let mut conn = server.connect();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = match i % 7 {
+                        6 if c == 0 => r#"{"tool": "web_search", "#.to_string(),
+                        5 => format!(r#"{{"tool":"file_read","agent":{{"id":"agent-{c}"}},"args":{{"path":"/x/{i}.env"}}}}"#),
+                        _ => format!(r#"{{"tool":"web_search","agent":{{"id":"agent-{c}"}},"args":{{"query":"q{i}"}}}}"#),
+                    };
+                    let r = conn.request(
+                        "POST",
+                        "/v1/decide",
+                        &[("content-type", "application/json")],
+                        body.as_bytes(),
+                    );
+                    assert!(r.status == 200 || r.status == 400, "{r:?}");
+                    replies.lock().unwrap().push(r.json());
+                    answered.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            });
+        }
+        let wait_for = |n: usize| {
+            let t = Instant::now();
+            while answered.load(Ordering::Relaxed) < n {
+                assert!(t.elapsed() < Duration::from_secs(120), "clients stalled");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        wait_for(150);
+        // A new bundle, swapped in by a rename while the clients decide.
+        std::fs::copy(&v2, dir.join("live.tmp")).unwrap();
+        std::fs::rename(dir.join("live.tmp"), &live).unwrap();
+        server.wait_log("reload", 1);
+        let after = answered.load(Ordering::Relaxed);
+        wait_for(after + 150);
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(server.stop(), 0, "{:?}", server.log());
+    let replies = replies.into_inner().unwrap();
+    // Both bundles decided, and the rate limits fired under each.
+    let by = |digest: &Value| replies.iter().filter(|r| r["bundle"] == *digest).count();
+    assert!(by(&v1_digest) > 0);
+    assert!(by(&v1_digest) < replies.len());
+    assert!(replies.iter().any(|r| r["messages"][0] == "slow down"));
+    assert!(replies.iter().any(|r| r["error"].is_string()));
+
+    let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Every answer is recorded, with the decision the client got.
+    let mut recorded: Vec<String> = records
+        .iter()
+        .filter(|r| r.get("kind").is_none())
+        .map(|r| r["decision"].to_string())
+        .collect();
+    let mut got: Vec<String> = replies
+        .iter()
+        .map(|r| {
+            // The record holds the decision with its members sorted.
+            let v: Value = serde_json::from_str(&r.to_string()).unwrap();
+            v.to_string()
+        })
+        .collect();
+    recorded.sort();
+    got.sort();
+    assert_eq!(recorded, got);
+    assert_eq!(
+        records.iter().filter(|r| r["kind"] == "bundle").count(),
+        2,
+        "one bundle record at start, one at the reload"
+    );
+    assert_eq!(records.last().unwrap()["kind"], "checkpoint");
+    assert!(
+        records
+            .iter()
+            .any(|r| r.get("kind").is_none() && r["event"].is_null())
+    );
+
+    let (code, report, err) = replay(
+        &dir,
+        &["audit.jsonl", "--bundles", "store", "--key", "point.pub"],
+    );
+    assert_eq!(code, 0, "{report:#}\n{err}");
+    assert_eq!(report["decisions"], replies.len() as u64);
+    assert_eq!(report["replayed"], replies.len() as u64);
+    assert_eq!(report["divergent"], 0);
+    assert_eq!(report["last_checkpoint"], report["head_seq"]);
+
+    // One byte changed in the middle of the log (a hex digit of a record's hash, so that the
+    // record still reads): caught as tampering.
+    let mid = text.len() / 2;
+    let at = mid + text[mid..].find("\"hash\":\"sha256:").unwrap() + 20;
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(dir.join("audit.jsonl"), &bytes).unwrap();
+    let (code, _, _) = replay(
+        &dir,
+        &["audit.jsonl", "--bundles", "store", "--key", "point.pub"],
+    );
+    assert_eq!(code, 1);
+}
+
+/// An audit log that stops taking records (the file size limit of a full disk): without
+/// --audit-required the server keeps deciding, counts the error and says so; with it, every
+/// later decision is a `503` deny saying why, and the server is not ready.
+#[test]
+fn an_audit_log_that_cannot_be_written() {
+    for required in [false, true] {
+        let dir = scratch(if required {
+            "audit-required"
+        } else {
+            "audit-optional"
+        });
+        let b = bundle(&dir, "rate.govb", &rate_policy(1000));
+        // Writes past 64 KiB fail (EFBIG) instead of killing the process.
+        let mut sh = Command::new("sh");
+        sh.args(["-c", "trap '' XFSZ; ulimit -f 128; exec \"$0\" \"$@\"", BIN]);
+        let mut args = vec![
+            "--bundle",
+            b.to_str().unwrap(),
+            "--audit-log",
+            "audit.jsonl",
+            "--audit-sync",
+            "always",
+        ];
+        if required {
+            args.push("--audit-required");
+        }
+        let server = Server::start_in(&dir, sh, &args);
+        let event = r#"{"tool":"web_search","agent":{"id":"a"},"args":{"query":"a query long enough to fill the log quickly with few requests"}}"#;
+        let stopped = |s: &Server| {
+            s.log()
+                .iter()
+                .any(|v| v["event"] == "audit" && v["level"] == "error")
+        };
+        let mut conn = server.connect();
+        let mut after = 0;
+        for _ in 0..5000 {
+            let down = stopped(&server);
+            let r = conn.request(
+                "POST",
+                "/v1/decide",
+                &[("content-type", "application/json")],
+                event.as_bytes(),
+            );
+            let d = r.json();
+            if !required {
+                assert_eq!(
+                    (r.status, d["decision"].clone()),
+                    (200, "allow".into()),
+                    "{r:?}"
+                );
+            } else if r.status != 200 || down {
+                // The decision whose record failed, and every one after it.
+                assert_eq!(r.status, 503, "{r:?}");
+                assert_eq!(d["decision"], "deny");
+                let why = d["error"].as_str().unwrap();
+                assert!(why.contains("the audit log cannot be written"), "{why}");
+            }
+            if down {
+                after += 1;
+                if after == 3 {
+                    break;
+                }
+            }
+        }
+        assert_eq!(after, 3, "the log never stopped: {:?}", server.log());
+        let audit_errors = server
+            .log()
+            .into_iter()
+            .filter(|v| v["event"] == "audit" && v["level"] == "error")
+            .collect::<Vec<_>>();
+        assert_eq!(audit_errors.len(), 1, "said once: {:?}", server.log());
+        let said = audit_errors[0]["message"].as_str().unwrap().to_string();
+        assert!(said.contains("cannot be written"), "{said}");
+        let metrics = server.get("/metrics").body;
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("govern_audit_write_errors_total"))
+            .unwrap()
+            .to_string();
+        assert_ne!(line, "govern_audit_write_errors_total 0", "{metrics}");
+        let ready = server.get("/readyz");
+        if required {
+            assert!(said.contains("every decision is denied"), "{said}");
+            assert_eq!(ready.status, 503);
+        } else {
+            assert!(said.contains("without a record"), "{said}");
+            assert_eq!(ready.status, 200);
+            let r = server.post("/v1/decide", event);
+            assert_eq!(
+                (r.status, r.json()["decision"].clone()),
+                (200, "allow".into())
+            );
+        }
+        server.stop();
+    }
+}
+
+/// `--state` pins what was loaded: a rollback to an older signed version, or a bundle signed
+/// under another name, is refused at start and on reload (the bundle in force stays).
+#[test]
+fn state_file_refuses_rollbacks_at_start_and_reload() {
+    let dir = scratch("state");
+    brief(&dir);
+    let (code, keyid, err) = govern(&dir, &["keygen", "-o", "publisher"], "");
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(
+        dir.join("trust.yaml"),
+        format!(
+            "version: 1\nkeys:\n  {}:\n    name: publisher\n    path: publisher.pub\n",
+            keyid.trim()
+        ),
+    )
+    .unwrap();
+    let sign = |version: &str, name: &str| {
+        let (code, _, err) = govern(
+            &dir,
+            &[
+                "sign",
+                "brief.govb",
+                "--key",
+                "publisher.key",
+                "--version",
+                version,
+                "--name",
+                name,
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{err}");
+        let sig = std::fs::read(dir.join("brief.govb.sig.json")).unwrap();
+        std::fs::remove_file(dir.join("brief.govb.sig.json")).unwrap();
+        sig
+    };
+    let old = sign("1.0.0", "brief");
+    let other = sign("3.0.0", "other");
+    let new = sign("2.0.0", "brief");
+    std::fs::write(dir.join("brief.govb.sig.json"), &new).unwrap();
+    let put = |sig: &[u8]| {
+        std::fs::write(dir.join("sig.tmp"), sig).unwrap();
+        std::fs::rename(dir.join("sig.tmp"), dir.join("brief.govb.sig.json")).unwrap();
+    };
+    let args = [
+        "--bundle",
+        "brief.govb",
+        "--trust",
+        "trust.yaml",
+        "--state",
+        "state.json",
+    ];
+    let server = Server::start(&dir, &args);
+    assert_eq!(
+        server.get("/v1/bundle").json()["signature"]["version"],
+        "2.0.0"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("state.json"))
+            .unwrap()
+            .contains("2.0.0")
+    );
+    // The older release put back: refused on reload, 2.0.0 stays in force.
+    put(&old);
+    let refused = server.wait_log("reload_refused", 1);
+    assert!(
+        refused[0]["errors"].to_string().contains("older"),
+        "{refused:?}"
+    );
+    let info = server.get("/v1/bundle").json();
+    assert_eq!(info["signature"]["version"], "2.0.0");
+    assert!(
+        info["last_refused"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("older")
+    );
+    // Signed under another name: refused too.
+    put(&other);
+    let refused = server.wait_log("reload_refused", 2);
+    assert!(
+        refused[1]["errors"].to_string().contains("another name"),
+        "{refused:?}"
+    );
+    assert_eq!(server.stop(), 0);
+    // And at start: neither is served.
+    for (sig, why) in [(&old, "older"), (&other, "another name")] {
+        put(sig);
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(&args);
+        let (code, _, err) = govern(&dir, &all, "");
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+    // Without the state file the rollback would have been served: the pin is what refused it.
+    put(&old);
+    let server = Server::start(&dir, &args[..4]);
+    assert_eq!(
+        server.get("/v1/bundle").json()["signature"]["version"],
+        "1.0.0"
+    );
+    server.stop();
 }

@@ -235,20 +235,44 @@ pub struct ReadError {
 
 /// Checks the log made of `files` (one file or a rotated series, in any order).
 ///
-/// Two threads: one reads the lines and parses and hashes each record (most of the work),
-/// the calling thread checks the chain and replays, in order. Memory is bounded by a few
-/// batches of lines in flight.
+/// Reading, parsing and hashing records (most of the work) is shared by a few worker
+/// threads, a batch of lines at a time; the calling thread checks the chain and replays, in
+/// order, putting the batches back in the order they were read. Memory is bounded by the
+/// batches in flight ([`IN_FLIGHT`]).
 pub fn verify(files: &[PathBuf], opts: &Options<'_>) -> Report {
     let mut v = Verifier::new(opts);
     let ordered = v.order(files);
     let names: Vec<String> = ordered.iter().map(|(n, _)| n.clone()).collect();
+    let workers = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .clamp(1, MAX_WORKERS);
+    let source = std::sync::Mutex::new(Source::new(&ordered));
+    // The free batches: a worker takes one before it reads, the checking thread gives it back
+    // once checked, so no more than IN_FLIGHT batches exist at once.
+    let (free, free_rx) = std::sync::mpsc::channel::<Batch>();
+    for _ in 0..IN_FLIGHT {
+        let _ = free.send(Batch::default());
+    }
+    let free_rx = std::sync::Mutex::new(free_rx);
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(4);
-        let (back, recycled) = std::sync::mpsc::channel::<Vec<Item>>();
-        let reader = std::thread::Builder::new()
-            .name("audit-read".into())
-            .spawn_scoped(scope, move || read_files(&ordered, &tx, &recycled));
-        if let Err(e) = reader {
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, Batch)>();
+        let mut started = 0;
+        let mut error = None;
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (source, free_rx) = (&source, &free_rx);
+            match std::thread::Builder::new()
+                .name("audit-read".into())
+                .spawn_scoped(scope, move || read_batches(source, free_rx, &tx))
+            {
+                Ok(_) => started += 1,
+                Err(e) => error = Some(e),
+            }
+        }
+        drop(tx);
+        if started == 0 {
+            let e = error.map(|e| e.to_string()).unwrap_or_default();
             v.finding(
                 "read",
                 Severity::BadInput,
@@ -259,27 +283,47 @@ pub fn verify(files: &[PathBuf], opts: &Options<'_>) -> Report {
             );
             return;
         }
-        for mut batch in rx {
-            for item in batch.drain(..) {
-                v.item(&names, item);
+        // Batches that came before their turn.
+        let mut early: BTreeMap<u64, Batch> = BTreeMap::new();
+        let mut next = 0u64;
+        for (n, batch) in rx {
+            early.insert(n, batch);
+            while let Some(mut batch) = early.remove(&next) {
+                for item in batch.items.drain(..) {
+                    v.item(&names, &batch.bytes, item);
+                }
+                batch.bytes.clear();
+                let _ = free.send(batch);
+                next += 1;
             }
-            let _ = back.send(batch);
         }
     });
     v.finish();
     v.report
 }
 
-/// What the reading thread hands over, in order (most items are lines: no boxing).
+/// Worker threads that read and parse (at most; one per core).
+const MAX_WORKERS: usize = 4;
+/// Batches of lines in memory at once (read, parsed, or waiting for their turn).
+const IN_FLIGHT: usize = 8;
+
+/// Lines read, end to end in `bytes`, and what each is; the items come in file order.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    items: Vec<Item>,
+}
+
+/// What a batch holds, in order (most items are lines: no boxing).
 #[allow(clippy::large_enum_variant)]
 enum Item {
     FileStart(usize),
     FileEnd,
-    /// One line (without its `\n`) and what it is.
+    /// One line (its bytes in the batch, without the `\n`) and what it is.
     Line {
         file: usize,
         line: u64,
-        raw: Vec<u8>,
+        bytes: std::ops::Range<usize>,
         terminated: bool,
         parsed: Parsed,
     },
@@ -294,6 +338,8 @@ enum Item {
 
 #[allow(clippy::large_enum_variant)]
 enum Parsed {
+    /// Not parsed yet.
+    Unread,
     /// A record: its fields in its text (the canonical text, when the line is not).
     Record {
         canon: Option<String>,
@@ -305,93 +351,145 @@ enum Parsed {
     },
 }
 
-/// Batches of about this many bytes of lines go from the reading thread to the checking one.
+/// A batch is handed on once it holds about this many bytes of lines.
 const BATCH_BYTES: usize = 256 * 1024;
 
-/// Reads the files in order into items (on its own thread), parsing and hashing records.
-fn read_files(
-    files: &[(String, PathBuf)],
-    tx: &std::sync::mpsc::SyncSender<Vec<Item>>,
-    recycled: &std::sync::mpsc::Receiver<Vec<Item>>,
-) {
-    let mut parser = Parser::default();
-    let mut batch: Vec<Item> = Vec::with_capacity(1024);
-    let mut bytes = 0usize;
-    let send = |batch: &mut Vec<Item>, bytes: &mut usize| -> bool {
-        let next = recycled.try_recv().unwrap_or_default();
-        *bytes = 0;
-        tx.send(std::mem::replace(batch, next)).is_ok()
-    };
-    for (i, (_, path)) in files.iter().enumerate() {
-        batch.push(Item::FileStart(i));
-        let f = match File::open(path) {
-            Ok(f) => f,
-            Err(e) => {
-                batch.push(Item::Failed {
-                    file: i,
-                    line: 0,
-                    check: "read",
-                    message: format!("cannot read: {e}"),
-                });
-                batch.push(Item::FileEnd);
-                continue;
-            }
-        };
-        let mut r = BufReader::with_capacity(1 << 18, f);
-        let mut line_no = 0u64;
-        loop {
-            let mut raw = Vec::new();
-            let n = match (&mut r)
-                .take(MAX_RECORD as u64 + 1)
-                .read_until(b'\n', &mut raw)
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    batch.push(Item::Failed {
-                        file: i,
-                        line: line_no + 1,
-                        check: "read",
-                        message: format!("cannot read: {e}"),
-                    });
+/// The files, read in order, a batch at a time, by whichever worker asks.
+struct Source<'f> {
+    files: &'f [(String, PathBuf)],
+    next_file: usize,
+    /// The file being read: its index, its reader and the number of its last line read.
+    current: Option<(usize, BufReader<File>, u64)>,
+    /// Batches handed out.
+    batches: u64,
+}
+
+impl<'f> Source<'f> {
+    fn new(files: &'f [(String, PathBuf)]) -> Source<'f> {
+        Source {
+            files,
+            next_file: 0,
+            current: None,
+            batches: 0,
+        }
+    }
+
+    /// Reads the next lines into `b` (emptied first), not parsed yet; returns the batch's
+    /// number (from 0, in reading order), or `None` when everything has been read.
+    fn fill(&mut self, b: &mut Batch) -> Option<u64> {
+        b.bytes.clear();
+        b.items.clear();
+        while b.bytes.len() < BATCH_BYTES {
+            let Some((i, r, line_no)) = self.current.as_mut() else {
+                let i = self.next_file;
+                let Some((_, path)) = self.files.get(i) else {
                     break;
+                };
+                self.next_file += 1;
+                b.items.push(Item::FileStart(i));
+                match File::open(path) {
+                    Ok(f) => self.current = Some((i, BufReader::with_capacity(1 << 18, f), 0)),
+                    Err(e) => {
+                        b.items.push(Item::Failed {
+                            file: i,
+                            line: 0,
+                            check: "read",
+                            message: format!("cannot read: {e}"),
+                        });
+                        b.items.push(Item::FileEnd);
+                    }
+                }
+                continue;
+            };
+            let (i, start) = (*i, b.bytes.len());
+            let read = r
+                .take(MAX_RECORD as u64 + 1)
+                .read_until(b'\n', &mut b.bytes);
+            let failed = match read {
+                Err(e) => {
+                    b.bytes.truncate(start);
+                    Some((*line_no + 1, "read", format!("cannot read: {e}")))
+                }
+                Ok(0) => None,
+                Ok(_) => {
+                    *line_no += 1;
+                    let terminated = b.bytes.last() == Some(&b'\n');
+                    if terminated {
+                        b.bytes.pop();
+                    }
+                    if !terminated && b.bytes.len() - start > MAX_RECORD {
+                        b.bytes.truncate(start);
+                        Some((
+                            *line_no,
+                            "malformed",
+                            format!(
+                                "a line longer than {} MiB: not an audit record",
+                                MAX_RECORD >> 20
+                            ),
+                        ))
+                    } else {
+                        b.items.push(Item::Line {
+                            file: i,
+                            line: *line_no,
+                            bytes: start..b.bytes.len(),
+                            terminated,
+                            parsed: Parsed::Unread,
+                        });
+                        continue;
+                    }
                 }
             };
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            let terminated = raw.last() == Some(&b'\n');
-            if terminated {
-                raw.pop();
-            } else if raw.len() > MAX_RECORD {
-                batch.push(Item::Failed {
+            // The end of this file (or what could be read of it).
+            if let Some((line, check, message)) = failed {
+                b.items.push(Item::Failed {
                     file: i,
-                    line: line_no,
-                    check: "malformed",
-                    message: format!(
-                        "a line longer than {} MiB: not an audit record",
-                        MAX_RECORD >> 20
-                    ),
+                    line,
+                    check,
+                    message,
                 });
-                break;
             }
-            let parsed = parse_line(&mut parser, &raw, terminated);
-            bytes += raw.len();
-            batch.push(Item::Line {
-                file: i,
-                line: line_no,
-                raw,
+            b.items.push(Item::FileEnd);
+            self.current = None;
+        }
+        if b.items.is_empty() {
+            return None;
+        }
+        self.batches += 1;
+        Some(self.batches - 1)
+    }
+}
+
+/// One worker: takes a free batch, fills it with the next lines, parses and hashes them,
+/// and hands it to the checking thread, until everything has been read.
+fn read_batches(
+    source: &std::sync::Mutex<Source<'_>>,
+    free: &std::sync::Mutex<std::sync::mpsc::Receiver<Batch>>,
+    tx: &std::sync::mpsc::Sender<(u64, Batch)>,
+) {
+    let mut parser = Parser::default();
+    loop {
+        let Some(mut batch) = free.lock().ok().and_then(|f| f.recv().ok()) else {
+            return;
+        };
+        let Some(n) = source.lock().ok().and_then(|mut s| s.fill(&mut batch)) else {
+            return;
+        };
+        let Batch { bytes, items } = &mut batch;
+        for item in items.iter_mut() {
+            if let Item::Line {
+                bytes: range,
                 terminated,
                 parsed,
-            });
-            if bytes >= BATCH_BYTES && !send(&mut batch, &mut bytes) {
-                return;
+                ..
+            } = item
+            {
+                let raw = bytes.get(range.clone()).unwrap_or(&[]);
+                *parsed = parse_line(&mut parser, raw, *terminated);
             }
         }
-        batch.push(Item::FileEnd);
-    }
-    if !batch.is_empty() {
-        send(&mut batch, &mut bytes);
+        if tx.send((n, batch)).is_err() {
+            return;
+        }
     }
 }
 
@@ -563,7 +661,7 @@ impl<'a> Verifier<'a> {
     }
 
     /// One item from the reading thread, in order.
-    fn item(&mut self, names: &[String], item: Item) {
+    fn item(&mut self, names: &[String], bytes: &[u8], item: Item) {
         let name = |i: usize| names.get(i).map(String::as_str).unwrap_or("");
         match item {
             Item::FileStart(i) => {
@@ -585,14 +683,15 @@ impl<'a> Verifier<'a> {
             Item::Line {
                 file,
                 line,
-                raw,
+                bytes: range,
                 terminated,
                 parsed,
             } => match parsed {
                 Parsed::Record { canon, at } => {
+                    let raw = bytes.get(range).unwrap_or(&[]);
                     let text = match &canon {
                         Some(c) => c.as_str(),
-                        None => std::str::from_utf8(&raw).unwrap_or(""),
+                        None => std::str::from_utf8(raw).unwrap_or(""),
                     };
                     let r = at.view(text);
                     self.record(name(file), line, text, &r);
@@ -600,7 +699,17 @@ impl<'a> Verifier<'a> {
                 Parsed::NotRecord {
                     incomplete,
                     message,
-                } => self.not_a_record(name(file), line, &raw, incomplete, !terminated, message),
+                } => {
+                    let raw = bytes.get(range).unwrap_or(&[]);
+                    self.not_a_record(name(file), line, raw, incomplete, !terminated, message)
+                }
+                // Every line is parsed before its batch is handed on; were one not, it
+                // would be a failure, never a line passed over.
+                Parsed::Unread => {
+                    let raw = bytes.get(range).unwrap_or(&[]);
+                    let message = "the line was not read".to_string();
+                    self.not_a_record(name(file), line, raw, false, !terminated, message)
+                }
             },
         }
     }

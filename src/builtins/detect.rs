@@ -224,6 +224,12 @@ static SECRET_REGEXES: LazyLock<Vec<Option<Regex>>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Every secret pattern in one set: one pass over a text says which patterns match at all,
+/// so that only those run their (much dearer) capturing search. Most texts match none.
+/// `None` when the set cannot be built: each pattern is then tried on its own.
+static SECRET_SET: LazyLock<Option<regex::RegexSet>> =
+    LazyLock::new(|| regex::RegexSet::new(SECRET_RULES.iter().map(|r| r.pattern)).ok());
+
 /// Every kind `secrets` can return, in order.
 pub fn secret_kinds() -> impl Iterator<Item = &'static str> {
     SECRET_RULES.iter().map(|r| r.kind)
@@ -235,8 +241,21 @@ pub fn secrets(s: &str) -> Option<Vec<&'static str>> {
     if s.len() > MAX_TEXT {
         return None;
     }
+    if SECRET_REGEXES.iter().any(Option::is_none) {
+        return None;
+    }
+    // A pattern the set does not match has no match to capture: skipping it finds the same.
+    let candidates = SECRET_SET.as_ref().map(|set| set.matches(s));
+    secrets_among(s, candidates.as_ref())
+}
+
+/// [`secrets`] trying only the patterns in `candidates` (every pattern when `None`).
+fn secrets_among(s: &str, candidates: Option<&regex::SetMatches>) -> Option<Vec<&'static str>> {
     let mut found = BTreeSet::new();
-    for (rule, re) in SECRET_RULES.iter().zip(SECRET_REGEXES.iter()) {
+    for (i, (rule, re)) in SECRET_RULES.iter().zip(SECRET_REGEXES.iter()).enumerate() {
+        if candidates.as_ref().is_some_and(|c| !c.matched(i)) {
+            continue;
+        }
         let re = re.as_ref()?;
         for c in re.captures_iter(s) {
             let Some(m) = c.get(1).or_else(|| c.get(0)) else {
@@ -567,6 +586,7 @@ mod tests {
     #[test]
     fn every_pattern_builds() {
         assert!(SECRET_REGEXES.iter().all(Option::is_some));
+        assert!(SECRET_SET.is_some());
         assert!(PII.is_some());
     }
 
@@ -622,6 +642,45 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(secrets(text).as_deref(), Some(*want), "{text:?}");
         }
+    }
+
+    /// The set only skips patterns that cannot match: on texts with and without secrets,
+    /// alone and mixed, the kinds found are those every pattern on its own finds.
+    #[test]
+    fn the_pattern_set_skips_only_what_cannot_match() {
+        let parts = [
+            "key AKIAZ7QYXW3V2U4T6S5R in config",
+            "aws_secret_access_key = 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",
+            "token ghp_16C7e42F292c6912E7710c838347Ae178B4a here",
+            "glpat-xxyyzz1234567890abcdEF",
+            "token: 7f3a9c2e1b4d5e6f8a0b",
+            "password: summer2024",
+            "AWS documents AKIAIOSFODNN7EXAMPLE as a sample key id",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+            "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "DATABASE_URL=postgres://app:S3cr3t-Pa55w0rd!@db:5432/app",
+            "see https://example.com:8080/docs for details",
+            "",
+        ];
+        let mut texts: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+        for (i, a) in parts.iter().enumerate() {
+            for b in parts.iter().skip(i) {
+                texts.push(format!("{a} and {b}"));
+            }
+        }
+        let mut with_some = 0;
+        for t in &texts {
+            let all = secrets_among(t, None);
+            assert_eq!(secrets(t), all, "{t:?}");
+            with_some += usize::from(all.is_some_and(|k| !k.is_empty()));
+        }
+        assert!(
+            with_some > texts.len() / 2,
+            "{with_some} of {}",
+            texts.len()
+        );
     }
 
     #[test]

@@ -240,6 +240,8 @@ struct Worker {
     prepared: Prepared,
     outcome: Outcome,
     text: String,
+    /// Fresh streams, by bundle digest, reset after each use (no allocation per mutant).
+    fresh: Vec<(String, Stream)>,
 }
 
 impl Worker {
@@ -249,7 +251,26 @@ impl Worker {
             prepared: Prepared::default(),
             outcome: Outcome::default(),
             text: String::new(),
+            fresh: Vec::new(),
         }
+    }
+
+    /// A fresh stream for `program`, first in `fresh`.
+    fn fresh<'a>(
+        fresh: &'a mut Vec<(String, Stream)>,
+        program: &Program,
+    ) -> Option<&'a mut Stream> {
+        match fresh.iter().position(|(d, _)| *d == program.digest) {
+            Some(i) => fresh.swap(0, i),
+            None => fresh.insert(
+                0,
+                (
+                    program.digest.clone(),
+                    Stream::new(program, Clock::Event, StreamLimits::default().max_keys),
+                ),
+            ),
+        }
+        fresh.first_mut().map(|(_, s)| s)
     }
 
     /// Decides one event alone (fresh stream state); a text that is not an event is denied.
@@ -266,8 +287,23 @@ impl Worker {
             self.preparer
                 .decide_stateless(program, &self.prepared, &mut self.outcome);
         } else {
-            let mut s = Stream::new(program, Clock::Event, StreamLimits::default().max_keys);
-            s.decide(program, &self.prepared, &mut self.outcome);
+            let Worker {
+                fresh,
+                prepared,
+                outcome,
+                ..
+            } = self;
+            match Worker::fresh(fresh, program) {
+                Some(s) => {
+                    s.decide(program, prepared, outcome);
+                    s.reset();
+                }
+                None => {
+                    let mut s =
+                        Stream::new(program, Clock::Event, StreamLimits::default().max_keys);
+                    s.decide(program, prepared, outcome);
+                }
+            }
         }
         self.outcome.verdict.unwrap_or(program.model.default)
     }
@@ -1461,6 +1497,7 @@ fn budget_exhausted(plan: &Plan<'_>, out: &mut String) -> Option<Verdict> {
                 bundle: path.clone(),
                 signature: None,
                 trust: None,
+                state: None,
             },
             max_keys: StreamLimits::default().max_keys,
             audit: Recorder::none(),

@@ -9,27 +9,26 @@
 //! When the input is a pipe or a terminal, each decision is flushed as soon as its event is
 //! read (a coprocess: write an event, read its decision); a file is read in large blocks and
 //! parsed on every core, decided in order all the same.
+//!
+//! With `--audit-log` the sink is also the decision point's audit log: each decision (and each
+//! record that is not an event, with `"event": null`) is queued in the log in decision order
+//! with the event as decided, and a block's output is let go only once the log has taken its
+//! records (group commit); when the log cannot, each decision of the block and every later one
+//! is a `deny` saying why. `--clock host` stamps each event with the host time.
 
 use std::io::BufRead;
 
+use crate::audit::AuditLog;
 use crate::bytecode::model::{NodeDef, Var};
 use crate::cli::{DiagFormat, EvalArgs, TraceFormat};
 use crate::commands::{Ctx, Out, exit};
+use crate::decision::Decision;
+use crate::stream::Clock;
 use crate::stream::engine::{self, BadRecord, Decided, Options, Sink, Stop};
 use crate::trace::{Input, InputFormat};
 use crate::vm::{Event, Outcome, Program, Step, StreamLimits};
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
-    if args.audit.audit_log.is_some() || args.clock == crate::cli::Clock::Host {
-        if !matches!(args.input_format, TraceFormat::Auto | TraceFormat::Jsonl) {
-            ctx.error(
-                "--audit-log and --clock host decide JSON events: give the events as JSONL \
-                 (without --input-format), or decide the trace without them",
-            );
-            return exit::ERROR;
-        }
-        return super::eval_audited::run(ctx, args);
-    }
     let Some(program) = load_program(ctx, args) else {
         return exit::ERROR;
     };
@@ -45,6 +44,25 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
             .map(usize::from)
             .unwrap_or(1)
     };
+    // A point that keeps time itself believes its clock: every `ts` it stamps.
+    let clock = match args.clock {
+        crate::cli::Clock::Host => Clock::Host,
+        crate::cli::Clock::Event => Clock::Event,
+    };
+    let limits = clock.limits(args.max_keys);
+    let audit = match &args.audit.audit_log {
+        Some(path) => match open_audit(ctx, path, &args.audit, &program.digest, limits) {
+            Some(log) => Some(Audited {
+                log,
+                failed: None,
+                held: String::new(),
+                held_at: Vec::new(),
+                denied: 0,
+            }),
+            None => return exit::ERROR,
+        },
+        None => None,
+    };
     let opts = Options {
         format: match args.input_format {
             TraceFormat::Auto => InputFormat::Auto,
@@ -54,14 +72,14 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
             TraceFormat::Audit => InputFormat::Audit,
         },
         jobs,
-        limits: StreamLimits {
-            max_keys: args.max_keys,
-            ..StreamLimits::default()
-        },
+        limits,
+        clock,
         deny_bad: true,
         plain_lines: true,
         interactive,
         trace: args.explain,
+        // What the VM reads is what the log keeps: the event as decided.
+        keep_decided: audit.is_some(),
         ..Options::new(&program)
     };
     let mut sink = EvalSink {
@@ -72,9 +90,23 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         count: 0,
         first_refused: None,
         first_untimed: None,
+        digest: &program.digest,
+        audit,
     };
     let result = engine::run(&opts, std::slice::from_ref(&input), &mut sink);
+    sink.release();
     sink.out.flush();
+    let audit_failed = match sink.audit.take() {
+        Some(a) => {
+            let failed = a.failed.is_some();
+            if !failed && let Err(e) = a.log.close() {
+                ctx.report(&[e.to_diag()], DiagFormat::Human);
+                return exit::ERROR;
+            }
+            failed
+        }
+        None => false,
+    };
     let report = match result {
         Ok((report, _)) => report,
         // Bad records are decided in place, so only an input that cannot be read stops.
@@ -88,6 +120,9 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         }
     };
     sink.report_state(&report, args.max_keys);
+    if audit_failed {
+        return exit::ERROR;
+    }
     let name = input.name();
     if report.events == 0 && report.errors == 0 {
         if report.not_events > 0 {
@@ -113,6 +148,36 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         }
     }
     exit::OK
+}
+
+/// Opens (or continues) the audit log of `--audit-log` for a point deciding with bundle
+/// `digest` and stream state made with `limits`, reporting errors and torn lines.
+fn open_audit(
+    ctx: &Ctx,
+    path: &std::path::Path,
+    a: &crate::cli::AuditArgs,
+    digest: &str,
+    limits: StreamLimits,
+) -> Option<AuditLog> {
+    let opts = crate::audit::Options {
+        limits,
+        ..super::audit_options(ctx, a)?
+    };
+    match AuditLog::open(path, digest, opts) {
+        Ok((log, opened)) => {
+            for t in &opened.torn {
+                ctx.warn(format!(
+                    "{} holds a line cut short by a crash ({} bytes, {}); the chain continues after it at seq {}",
+                    t.file, t.bytes, t.digest, opened.seq
+                ));
+            }
+            Some(log)
+        }
+        Err(e) => {
+            ctx.report(&[e.to_diag()], DiagFormat::Human);
+            None
+        }
+    }
 }
 
 /// The program `eval` decides with: a bundle (verified against `--trust`, with `--state`), or
@@ -166,7 +231,8 @@ fn is_interactive(input: &Input) -> bool {
 }
 
 /// Writes what the engine decides: decision lines (or explanations), bad records on
-/// standard error, and a flush after each block when a program is waiting.
+/// standard error, and a flush after each block when a program is waiting. With an audit
+/// log, what a block decided is held until the log has its records.
 struct EvalSink<'a> {
     ctx: &'a Ctx,
     out: Out,
@@ -178,6 +244,38 @@ struct EvalSink<'a> {
     /// not believed, were.
     first_refused: Option<(String, u64)>,
     first_untimed: Option<(String, u64)>,
+    digest: &'a str,
+    audit: Option<Audited>,
+}
+
+/// The audit log of an `eval` run, and what waits for it.
+struct Audited {
+    log: AuditLog,
+    /// Why the log stopped: every decision since is denied.
+    failed: Option<String>,
+    /// The output of the decisions whose records are queued, and where each decision's
+    /// input was (file, line, explanation number).
+    held: String,
+    held_at: Vec<(String, u64, u64)>,
+    /// Decisions denied because their records could not be written.
+    denied: u64,
+}
+
+impl Audited {
+    /// Queues a record (`Err` is reported once; the log then takes no more).
+    fn queue(
+        &mut self,
+        ctx: &Ctx,
+        r: impl FnOnce(&mut AuditLog) -> Result<u64, crate::audit::AuditError>,
+    ) {
+        if self.failed.is_some() {
+            return;
+        }
+        if let Err(e) = r(&mut self.log) {
+            ctx.report(&[e.to_diag()], DiagFormat::Human);
+            self.failed = Some(e.message);
+        }
+    }
 }
 
 impl Sink for EvalSink<'_> {
@@ -186,7 +284,10 @@ impl Sink for EvalSink<'_> {
     }
 
     fn decisions(&mut self, lines: &str) {
-        self.out.write_str(lines);
+        match self.audit.as_mut() {
+            Some(a) => a.held.push_str(lines),
+            None => self.out.write_str(lines),
+        }
     }
 
     fn wants_events(&self) -> bool {
@@ -201,26 +302,65 @@ impl Sink for EvalSink<'_> {
         if self.first_untimed.is_none() && d.untimed > 0 {
             self.first_untimed = Some((d.file.to_string(), d.line));
         }
-        if self.explain {
-            let text = explain(d.program, d.outcome, d.trace, self.count, d.file, d.line);
-            self.out.write_str(&text);
+        let text = self
+            .explain
+            .then(|| explain(d.program, d.outcome, d.trace, self.count, d.file, d.line));
+        match self.audit.as_mut() {
+            Some(a) => {
+                match d.text {
+                    Some(event) => a.queue(self.ctx, |log| {
+                        log.queue_outcome(event, d.program, d.outcome)
+                    }),
+                    None => a.queue(self.ctx, |_| {
+                        Err(crate::audit::AuditError {
+                            file: String::new(),
+                            message: "internal error: the event as decided was not kept".into(),
+                            help: None,
+                        })
+                    }),
+                }
+                a.held_at.push((d.file.to_string(), d.line, self.count));
+                if let Some(t) = text {
+                    a.held.push_str(&t);
+                }
+            }
+            None => {
+                if let Some(t) = text {
+                    self.out.write_str(&t);
+                }
+            }
         }
     }
 
     fn bad(&mut self, bad: &BadRecord, _n: u64, _max: u64) {
         self.count += 1;
         self.ctx.error(bad.to_string());
-        if self.explain {
-            self.out.line(&format!(
-                "event {} ({}:{}): deny",
-                self.count, bad.file, bad.line
-            ));
-            self.out.line(&format!("  error      {}", bad.message));
-            self.out.line("");
+        let text = self.explain.then(|| {
+            format!(
+                "event {} ({}:{}): deny\n  error      {}\n\n",
+                self.count, bad.file, bad.line, bad.message
+            )
+        });
+        match self.audit.as_mut() {
+            Some(a) => {
+                // The decision the engine writes in its place, recorded without an event.
+                let d = Decision::error(self.digest, format!("line {}: {}", bad.line, bad.message));
+                a.queue(self.ctx, |log| log.queue_decision(None, &d));
+                a.held_at.push((bad.file.clone(), bad.line, self.count));
+                if let Some(t) = text {
+                    a.held.push_str(&t);
+                }
+            }
+            None => {
+                if let Some(t) = text {
+                    self.out.write_str(&t);
+                }
+            }
         }
     }
 
     fn block_end(&mut self) {
+        self.release();
         if self.interactive {
             self.out.flush();
         }
@@ -228,6 +368,44 @@ impl Sink for EvalSink<'_> {
 }
 
 impl EvalSink<'_> {
+    /// Writes the records of the held decisions, then lets the decisions go; if the records
+    /// cannot be written, each held decision is a deny instead, reported with its line.
+    fn release(&mut self) {
+        let Some(a) = self.audit.as_mut() else {
+            return;
+        };
+        if a.held_at.is_empty() {
+            a.held.clear();
+            return;
+        }
+        if a.failed.is_none()
+            && let Err(e) = a.log.flush()
+        {
+            self.ctx.report(&[e.to_diag()], DiagFormat::Human);
+            a.failed = Some(e.message);
+        }
+        match &a.failed {
+            None => self.out.write_str(&a.held),
+            Some(m) => {
+                let why = format!("not decided: the audit log cannot be written ({m})");
+                for (file, line, n) in &a.held_at {
+                    self.ctx.error(format!("{file}:{line}: {why}"));
+                    a.denied += 1;
+                    if self.explain {
+                        self.out.write_str(&format!(
+                            "event {n} ({file}:{line}): deny\n  error      {why}\n\n"
+                        ));
+                    } else {
+                        let d = Decision::error(self.digest, format!("line {line}: {why}"));
+                        self.out.line(&d.to_json_line());
+                    }
+                }
+            }
+        }
+        a.held.clear();
+        a.held_at.clear();
+    }
+
     /// Warns about what the stream state could not take as it came.
     fn report_state(&self, report: &engine::Report, max_keys: usize) {
         if let Some((file, line)) = &self.first_untimed {

@@ -16,7 +16,7 @@ use crate::limits::Line;
 use crate::mcp::Direction;
 use crate::mcp::gateway::{Config, Decided, Decider, DenyWith, Gateway, Level, Output, Send};
 use crate::point::log::{self, Log};
-use crate::point::{Options, Point, Recorder, Scratch, Source};
+use crate::point::{Options, Point, Scratch, Source};
 
 /// The longest message read from either side: a trace line's limit (`docs/limits.md`).
 pub const MAX_MESSAGE: crate::limits::Limit = crate::limits::TRACE_LINE;
@@ -81,15 +81,19 @@ pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
             return exit::ERROR;
         }
     };
+    let Some(audit) = super::recorder(ctx, &args.audit) else {
+        return exit::ERROR;
+    };
     let point = Point::open(Options {
         source: Source {
             bundle: path,
             signature: args.signature.clone(),
             trust: args.trust.clone(),
+            state: None,
         },
         max_keys: args.max_keys,
-        audit: Recorder::none(),
-        audit_required: false,
+        audit,
+        audit_required: args.audit_required,
         log: Arc::clone(&log),
     });
     let point = match point {
@@ -143,7 +147,7 @@ pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
             hide_denied: args.hide_denied,
             max_message: MAX_MESSAGE.usize(),
         },
-        PointDecider::new(point),
+        PointDecider::new(Arc::clone(&point)),
     );
     let (server_in, server_out) = match (child.stdin.take(), child.stdout.take()) {
         (Some(i), Some(o)) => (i, o),
@@ -196,7 +200,7 @@ pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
                 "the client ended the session",
                 &[("server", json!(describe(status)))],
             );
-            exit::OK
+            close(&point, &log)
         }
         Ok(Ended::Server) | Err(_) => {
             let status = wait(&mut child, Duration::from_secs(2));
@@ -206,7 +210,33 @@ pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
                 g.server_gone(&why, &mut out);
             }
             io.dispatch(out);
-            exit::FINDINGS
+            match close(&point, &log) {
+                exit::OK => exit::FINDINGS,
+                failed => failed,
+            }
+        }
+    }
+}
+
+/// Closes the point's audit log (a final signed checkpoint): exit status 2 when it cannot.
+fn close(point: &Point, log: &Log) -> u8 {
+    match point.close() {
+        Ok(None) => exit::OK,
+        Ok(Some(head)) => {
+            log.info(
+                "audit",
+                "the audit log is closed",
+                &[("seq", json!(head.seq)), ("head", json!(head.hash))],
+            );
+            exit::OK
+        }
+        Err(e) => {
+            log.error(
+                "audit",
+                &format!("the audit log could not be closed cleanly: {e}"),
+                &[],
+            );
+            exit::ERROR
         }
     }
 }

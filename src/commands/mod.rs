@@ -5,7 +5,6 @@ pub mod chaos_run;
 pub mod completions;
 pub mod diff;
 pub mod eval;
-mod eval_audited;
 pub mod explain;
 pub mod fmt;
 pub mod keygen;
@@ -204,5 +203,55 @@ impl Default for Out {
 impl Drop for Out {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+/// The writer options of the audit flags (`--audit-sync`, `--audit-key`,
+/// `--checkpoint-every`, `--audit-rotate`) shared by every command that decides; the stream
+/// limits are the decision point's to set. `None` once the reason is reported (a key that
+/// cannot be read).
+pub(crate) fn audit_options(ctx: &Ctx, a: &crate::cli::AuditArgs) -> Option<crate::audit::Options> {
+    let key = match &a.audit_key {
+        Some(k) => {
+            let name = crate::source::display(k);
+            let text = match std::fs::read_to_string(k) {
+                Ok(t) => zeroize::Zeroizing::new(t),
+                Err(e) => {
+                    ctx.error(format!("cannot read the audit key {name}: {e}"));
+                    return None;
+                }
+            };
+            match crate::sign::PrivateKey::from_pem(&text) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    ctx.error(format!("{name}: {e}"));
+                    return None;
+                }
+            }
+        }
+        None => None,
+    };
+    Some(crate::audit::Options {
+        sync: match a.audit_sync {
+            crate::cli::AuditSync::Always => crate::audit::SyncMode::Always,
+            crate::cli::AuditSync::Batch => crate::audit::SyncMode::Batch,
+            crate::cli::AuditSync::None => crate::audit::SyncMode::None,
+        },
+        key,
+        checkpoint_every: a.checkpoint_every,
+        rotate: a.audit_rotate,
+        ..crate::audit::Options::default()
+    })
+}
+
+/// The audit log of a live decision point (`serve`, `mcp-proxy`) from the audit flags:
+/// none without `--audit-log`; `None` once the reason is reported.
+pub(crate) fn recorder(ctx: &Ctx, a: &crate::cli::AuditArgs) -> Option<crate::point::Recorder> {
+    match &a.audit_log {
+        None => Some(crate::point::Recorder::none()),
+        Some(path) => Some(crate::point::Recorder::to(
+            path.clone(),
+            audit_options(ctx, a)?,
+        )),
     }
 }

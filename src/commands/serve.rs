@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::cli::{DiagFormat, LogFormat, ServeArgs};
 use crate::commands::{Ctx, exit};
 use crate::point::log::{self, Log};
-use crate::point::{Options, Point, Recorder, Source};
+use crate::point::{Options, Point, Source};
 
 pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
     let log = Arc::new(Log::new(
@@ -16,14 +16,18 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
         },
         Box::new(std::io::stderr()),
     ));
+    let Some(audit) = super::recorder(ctx, &args.audit) else {
+        return exit::ERROR;
+    };
     let point = Point::open(Options {
         source: Source {
             bundle: args.bundle.clone(),
             signature: args.signature.clone(),
             trust: args.trust.clone(),
+            state: args.state.clone(),
         },
         max_keys: args.max_keys,
-        audit: Recorder::none(),
+        audit,
         audit_required: args.audit_required,
         log: Arc::clone(&log),
     });

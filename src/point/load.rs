@@ -16,6 +16,9 @@ pub struct Source {
     pub signature: Option<PathBuf>,
     /// Refuse any bundle whose signature does not verify against this trust file.
     pub trust: Option<PathBuf>,
+    /// With `trust`: the state file of last-seen versions (`--state`): a bundle older than
+    /// the last version of its name loaded is refused, a newer one recorded.
+    pub state: Option<PathBuf>,
 }
 
 impl Source {
@@ -75,7 +78,12 @@ pub fn load(source: &Source) -> Result<Loaded, Vec<Diag>> {
                 .help("build and sign a bundle (`govern build`, `govern sign`) and pass it with `--bundle`"),
             ]);
         }
-        Some(trust) => verified(&source.bundle, source.signature.as_deref(), trust)?,
+        Some(trust) => verified(
+            &source.bundle,
+            source.signature.as_deref(),
+            trust,
+            source.state.as_deref(),
+        )?,
         None if is_policy(&source.bundle) => (
             crate::pipeline::build_paths(std::slice::from_ref(&source.bundle))?.program,
             Signature::default(),
@@ -103,9 +111,10 @@ fn verified(
     bundle: &Path,
     signature: Option<&Path>,
     trust: &Path,
+    state: Option<&Path>,
 ) -> Result<(Program, Signature), Vec<Diag>> {
     let name = crate::source::display(bundle);
-    match crate::sign::verify_bundle(bundle, signature, trust, None) {
+    match crate::sign::verify_bundle(bundle, signature, trust, state) {
         Ok(v) => {
             let program =
                 crate::pipeline::load_bundle_bytes(&name, &v.bytes).map_err(|d| vec![d])?;

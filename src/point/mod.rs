@@ -127,8 +127,12 @@ pub struct Point {
     audit_required: bool,
     /// Whether an audit log is kept (every decision then goes through the serial section).
     audited: bool,
-    /// The audit log failed and decisions can only be denied.
+    /// Whether each record waits for the disk (`--audit-sync always`).
+    waits_for_disk: bool,
+    /// The audit log failed (or is closed): no more records.
     audit_down: AtomicBool,
+    /// Why, the first time.
+    audit_why: std::sync::OnceLock<AuditFailure>,
     log: Arc<Log>,
 }
 
@@ -146,11 +150,34 @@ impl Point {
         let stream = Stream::new(&loaded.program, Clock::Host, opts.max_keys);
         let mut audit = opts.audit;
         let audited = audit.is_on();
-        if let Err(f) = audit.change_bundle(&loaded.program.digest) {
-            return Err(vec![Diag::error(
-                "govern::audit",
-                format!("cannot write the audit log: {f}"),
-            )]);
+        let waits_for_disk = audit.waits_for_disk();
+        // The log's bundle record names the limits the stream state is made with.
+        let opened = audit
+            .open(&loaded.program.digest, Clock::Host.limits(opts.max_keys))
+            .map_err(|e| vec![e.to_diag()])?;
+        if let Some(o) = &opened {
+            for t in &o.torn {
+                opts.log.warn(
+                    "audit_torn",
+                    &format!(
+                        "{} ends with a line cut short by a crash ({} bytes); the chain continues after it",
+                        t.file, t.bytes
+                    ),
+                    &[("digest", json!(t.digest)), ("seq", json!(o.seq))],
+                );
+            }
+            opts.log.info(
+                "audit",
+                if o.continued {
+                    "continuing the audit log"
+                } else {
+                    "starting a new audit log"
+                },
+                &[
+                    ("file", json!(crate::source::display(&o.file))),
+                    ("seq", json!(o.seq)),
+                ],
+            );
         }
         Ok(Point {
             source: opts.source,
@@ -169,7 +196,9 @@ impl Point {
             metrics,
             audit_required: opts.audit_required,
             audited,
+            waits_for_disk,
             audit_down: AtomicBool::new(false),
+            audit_why: std::sync::OnceLock::new(),
             log: opts.log,
         })
     }
@@ -179,9 +208,15 @@ impl Point {
         self.in_force.load_full()
     }
 
-    /// Whether an audit log is kept (decisions may then wait for the disk).
+    /// Whether an audit log is kept.
     pub fn audited(&self) -> bool {
         self.audited
+    }
+
+    /// Whether a decision may wait for the disk (an audit log synced after every record):
+    /// a door then decides it off its event loop, within a time budget.
+    pub fn waits_for_disk(&self) -> bool {
+        self.waits_for_disk
     }
 
     /// The files whose change may change the bundle (for a watcher).
@@ -211,13 +246,8 @@ impl Point {
         let t0 = Instant::now();
         let mut bundle = self.in_force.load_full();
         if self.audit_required && self.audit_down.load(Ordering::Relaxed) {
-            return self.failed(
-                &bundle,
-                Failure::Audit,
-                "the audit log cannot be written",
-                out,
-                t0,
-            );
+            let why = self.audit_down_why();
+            return self.failed(&bundle, Failure::Audit, &why, out, t0);
         }
         let prepared = s.preparer.prepare(
             &bundle.loaded.program,
@@ -287,7 +317,8 @@ impl Point {
             Err(f) => {
                 self.audit_failed(&f);
                 if self.audit_required {
-                    return self.failed(&bundle, Failure::Audit, &f.0, out, t0);
+                    let why = format!("the audit log cannot be written: {f}");
+                    return self.failed(&bundle, Failure::Audit, &why, out, t0);
                 }
                 self.answer(&bundle, s, None, out, t0)
             }
@@ -330,7 +361,31 @@ impl Point {
     pub fn refuse(&self, why: BadRequest, message: &str, out: &mut String) -> Answer {
         self.metrics.bad_request(why);
         let bundle = self.in_force.load_full();
-        Decision::error(&bundle.loaded.program.digest, message).write_json(out);
+        let d = Decision::error(&bundle.loaded.program.digest, message);
+        if self.audited {
+            // Recorded like any input that is not an event: `"event": null`, the deny.
+            let recorded = match lock(&self.serial) {
+                Some(mut serial) if serial.generation == bundle.generation => {
+                    serial.audit.refusal(&d).map(Some)
+                }
+                // A reload came in between: the refusal names the bundle in force now.
+                Some(mut serial) => {
+                    let now = self.in_force.load_full();
+                    let d = Decision::error(&now.loaded.program.digest, message);
+                    serial.audit.refusal(&d).map(Some)
+                }
+                None => Err(AuditFailure("the audit log is unusable".into())),
+            };
+            match recorded {
+                // A failure to write is counted and said by `finish`; the answer is a deny
+                // either way.
+                Ok(seq) => {
+                    let _ = self.finish(seq);
+                }
+                Err(f) => self.audit_failed(&f),
+            }
+        }
+        d.write_json(out);
         self.metrics
             .denied(&bundle.counters, std::time::Duration::ZERO);
         Answer {
@@ -422,8 +477,19 @@ impl Point {
         }
     }
 
+    /// Why records are no longer written, for a denial.
+    fn audit_down_why(&self) -> String {
+        match self.audit_why.get() {
+            Some(f) => format!("the audit log cannot be written: {f}"),
+            None => "the audit log is closed".into(),
+        }
+    }
+
+    /// Counts a record that could not be written; the first time, says loudly that the log
+    /// stopped and what follows.
     fn audit_failed(&self, f: &AuditFailure) {
         self.metrics.audit_error();
+        let _ = self.audit_why.set(f.clone());
         if !self.audit_down.swap(true, Ordering::Relaxed) {
             let then = if self.audit_required {
                 "every decision is denied from now on (--audit-required)"
@@ -442,7 +508,10 @@ impl Point {
     /// required (then every decision is a denial).
     pub fn ready(&self) -> Result<(), String> {
         if self.audit_required && self.audit_down.load(Ordering::Relaxed) {
-            return Err("the audit log cannot be written; every decision is denied".into());
+            return Err(format!(
+                "{}; every decision is denied",
+                self.audit_down_why()
+            ));
         }
         Ok(())
     }
@@ -486,7 +555,7 @@ impl Point {
             )]);
         };
         let generation = serial.generation + 1;
-        if let Err(f) = serial.audit.change_bundle(&digest) {
+        if let Err(f) = serial.audit.change_bundle(&digest).map(drop) {
             drop(serial);
             self.audit_failed(&f);
             if self.audit_required {
@@ -549,9 +618,10 @@ impl Point {
         v
     }
 
-    /// Closes the audit log cleanly (a final signed checkpoint). Decisions after this are
-    /// denied.
-    pub fn close(&self) -> Result<(), AuditFailure> {
+    /// Closes the audit log cleanly (a final signed checkpoint, everything on disk) and
+    /// returns its head (none without a log). Decisions after this are not recorded (and
+    /// denied with `audit_required`).
+    pub fn close(&self) -> Result<Option<crate::audit::Head>, AuditFailure> {
         let Some(mut serial) = lock(&self.serial) else {
             return Err(AuditFailure("the audit log is unusable".into()));
         };

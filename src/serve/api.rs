@@ -26,48 +26,64 @@ const METRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-
 
 type Body = Full<Bytes>;
 
+/// Where a request goes, told from its method and path without copying them.
+enum Route {
+    Decide,
+    Batch,
+    Bundle,
+    Health,
+    Ready,
+    Metrics,
+    /// A known path with a method it does not take: the methods it takes.
+    Method(&'static str),
+    NotFound,
+}
+
+fn route(method: &Method, path: &str) -> Route {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    match path {
+        "/v1/decide" if *method == Method::POST => Route::Decide,
+        "/v1/decide/batch" if *method == Method::POST => Route::Batch,
+        "/v1/bundle" if read => Route::Bundle,
+        "/healthz" if read => Route::Health,
+        "/readyz" if read => Route::Ready,
+        "/metrics" if read => Route::Metrics,
+        "/v1/decide" | "/v1/decide/batch" => Route::Method("POST"),
+        "/v1/bundle" | "/healthz" | "/readyz" | "/metrics" => Route::Method("GET, HEAD"),
+        _ => Route::NotFound,
+    }
+}
+
 pub(crate) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
-    let path = req.uri().path().to_string();
-    let method = req.method().clone();
-    let mut resp = match (method.clone(), path.as_str()) {
-        (Method::POST, "/v1/decide") => decide(req, &shared, false).await,
-        (Method::POST, "/v1/decide/batch") => decide(req, &shared, true).await,
-        (Method::GET | Method::HEAD, "/v1/bundle") => {
-            respond(StatusCode::OK, JSON, shared.point.bundle_info().to_string())
-        }
-        (Method::GET | Method::HEAD, "/healthz") => {
-            respond(StatusCode::OK, JSON, json!({"status": "ok"}).to_string())
-        }
-        (Method::GET | Method::HEAD, "/readyz") => ready(&shared),
-        (Method::GET | Method::HEAD, "/metrics") => {
-            respond(StatusCode::OK, METRICS, shared.point.metrics.text())
-        }
-        (
-            _,
-            "/v1/decide" | "/v1/decide/batch" | "/v1/bundle" | "/healthz" | "/readyz" | "/metrics",
-        ) => {
+    let mut resp = match route(req.method(), req.uri().path()) {
+        Route::Decide => decide(req, &shared, false).await,
+        Route::Batch => decide(req, &shared, true).await,
+        Route::Bundle => respond(StatusCode::OK, JSON, shared.point.bundle_info().to_string()),
+        Route::Health => respond(StatusCode::OK, JSON, json!({"status": "ok"}).to_string()),
+        Route::Ready => ready(&shared),
+        Route::Metrics => respond(StatusCode::OK, METRICS, shared.point.metrics.text()),
+        Route::Method(allow) => {
             let mut r = refuse(
                 &shared,
                 StatusCode::METHOD_NOT_ALLOWED,
                 BadRequest::NotFound,
-                &format!("`{method}` is not allowed on `{path}`"),
+                &format!(
+                    "`{}` is not allowed on `{}`",
+                    req.method(),
+                    req.uri().path()
+                ),
             );
-            let allow = if path.starts_with("/v1/decide") {
-                "POST"
-            } else {
-                "GET, HEAD"
-            };
             r.headers_mut()
                 .insert("allow", HeaderValue::from_static(allow));
             r
         }
-        _ => refuse(
+        Route::NotFound => refuse(
             &shared,
             StatusCode::NOT_FOUND,
             BadRequest::NotFound,
             &format!(
                 "no such endpoint: `{}`; decide with `POST /v1/decide`",
-                crate::source::printable(&path)
+                crate::source::printable(req.uri().path())
             ),
         ),
     };
@@ -121,27 +137,31 @@ fn ready(shared: &Shared) -> Response<Body> {
 }
 
 /// Whether a content type is one the decision endpoints read (absent counts as JSON).
-fn json_type(req: &Request<Incoming>) -> Result<bool, String> {
-    let Some(v) = req.headers().get(CONTENT_TYPE) else {
+fn json_type(content_type: Option<&HeaderValue>) -> Result<bool, String> {
+    let Some(v) = content_type else {
         return Ok(false);
     };
     let t = v
         .to_str()
         .map_err(|_| "the content type is not text".to_string())?;
-    let base = t
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match base.as_str() {
-        "application/json" | "text/json" => Ok(false),
-        "application/x-ndjson"
-        | "application/jsonl"
-        | "application/x-jsonlines"
-        | "application/jsonlines" => Ok(true),
-        b if b.ends_with("+json") => Ok(false),
-        _ => Err(format!(
+    let base = t.split(';').next().unwrap_or("").trim();
+    let is = |name: &str| base.eq_ignore_ascii_case(name);
+    let suffix = base
+        .len()
+        .checked_sub("+json".len())
+        .and_then(|i| base.get(i..))
+        .is_some_and(|s| s.eq_ignore_ascii_case("+json"));
+    match () {
+        () if is("application/json") || is("text/json") => Ok(false),
+        () if is("application/x-ndjson")
+            || is("application/jsonl")
+            || is("application/x-jsonlines")
+            || is("application/jsonlines") =>
+        {
+            Ok(true)
+        }
+        () if suffix => Ok(false),
+        () => Err(format!(
             "content type `{}` is not JSON: send `application/json` (or JSON lines to the batch endpoint)",
             crate::source::printable(t)
         )),
@@ -154,7 +174,7 @@ async fn decide(req: Request<Incoming>, shared: &Arc<Shared>, batch: bool) -> Re
     } else {
         shared.config.max_body
     };
-    let jsonl = match json_type(&req) {
+    let jsonl = match json_type(req.headers().get(CONTENT_TYPE)) {
         Ok(j) => j,
         Err(m) => {
             return refuse(
@@ -262,12 +282,13 @@ async fn decide(req: Request<Incoming>, shared: &Arc<Shared>, batch: bool) -> Re
 }
 
 /// Runs a decision on this thread, or on the blocking pool within the time budget when an
-/// audit log may make it wait for the disk.
+/// audit log may make it wait for the disk (`--audit-sync always`; other modes write to the
+/// page cache, which costs about what deciding does).
 async fn run_decision<T: Send + 'static>(
     shared: &Arc<Shared>,
     f: impl FnOnce(&Shared) -> T + Send + 'static,
 ) -> Option<T> {
-    if !shared.point.audited() {
+    if !shared.point.waits_for_disk() {
         return Some(f(shared));
     }
     let s = Arc::clone(shared);
@@ -286,8 +307,9 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
 }
 
 async fn one(shared: &Arc<Shared>, text: &str) -> Response<Body> {
-    if !shared.point.audited() {
-        // The fast path: decided on this thread, bounded by the verifier's cost bounds.
+    if !shared.point.waits_for_disk() {
+        // The fast path: decided on this thread, bounded by the verifier's cost bounds (and
+        // with an audit log, by a write to the page cache).
         let mut out = String::with_capacity(256);
         let a = with_scratch(|scratch| shared.point.decide(text, scratch, &mut out));
         return answered(a, out, JSON);
@@ -365,7 +387,7 @@ fn decide_many(
 
 async fn many(shared: &Arc<Shared>, items: Vec<&str>, jsonl: bool) -> Response<Body> {
     let n = items.len();
-    let decided = if shared.point.audited() {
+    let decided = if shared.point.waits_for_disk() {
         let owned: Vec<String> = items.into_iter().map(str::to_string).collect();
         run_decision(shared, move |s| {
             let items: Vec<&str> = owned.iter().map(String::as_str).collect();
@@ -423,5 +445,64 @@ fn worse(a: Verdict, b: Verdict) -> Verdict {
         (Verdict::Deny, _) | (_, Verdict::Deny) => Verdict::Deny,
         (Verdict::Escalate, _) | (_, Verdict::Escalate) => Verdict::Escalate,
         _ => Verdict::Allow,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_method_and_path() {
+        let r = |m: Method, p: &str| match route(&m, p) {
+            Route::Decide => "decide".to_string(),
+            Route::Batch => "batch".into(),
+            Route::Bundle => "bundle".into(),
+            Route::Health => "health".into(),
+            Route::Ready => "ready".into(),
+            Route::Metrics => "metrics".into(),
+            Route::Method(allow) => format!("405 {allow}"),
+            Route::NotFound => "404".into(),
+        };
+        assert_eq!(r(Method::POST, "/v1/decide"), "decide");
+        assert_eq!(r(Method::POST, "/v1/decide/batch"), "batch");
+        assert_eq!(r(Method::HEAD, "/v1/bundle"), "bundle");
+        assert_eq!(r(Method::GET, "/healthz"), "health");
+        assert_eq!(r(Method::GET, "/readyz"), "ready");
+        assert_eq!(r(Method::GET, "/metrics"), "metrics");
+        assert_eq!(r(Method::GET, "/v1/decide"), "405 POST");
+        assert_eq!(r(Method::PUT, "/v1/decide/batch"), "405 POST");
+        assert_eq!(r(Method::POST, "/metrics"), "405 GET, HEAD");
+        assert_eq!(r(Method::DELETE, "/v1/bundle"), "405 GET, HEAD");
+        assert_eq!(r(Method::POST, "/v1/decide/"), "404");
+        assert_eq!(r(Method::GET, "/"), "404");
+    }
+
+    #[test]
+    fn content_types_are_told_apart_whatever_their_case() {
+        let t = |v: &str| json_type(Some(&HeaderValue::from_str(v).unwrap()));
+        assert_eq!(json_type(None), Ok(false));
+        for json in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            " text/json ",
+            "application/vnd.api+JSON",
+            "+json",
+        ] {
+            assert_eq!(t(json), Ok(false), "{json}");
+        }
+        for lines in [
+            "application/x-ndjson",
+            "APPLICATION/JSONL",
+            "application/x-jsonlines; charset=utf-8",
+            "application/jsonlines",
+        ] {
+            assert_eq!(t(lines), Ok(true), "{lines}");
+        }
+        for other in ["text/html", "application/jsonx", "json", ""] {
+            assert!(t(other).is_err(), "{other}");
+        }
+        let bytes = HeaderValue::from_bytes(b"application/\xffjson").unwrap();
+        assert!(json_type(Some(&bytes)).is_err());
     }
 }

@@ -237,7 +237,15 @@ async fn serve(
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));
     match &closed {
-        Ok(()) => log.info("stopped", "stopped cleanly", &[]),
+        Ok(None) => log.info("stopped", "stopped cleanly", &[]),
+        Ok(Some(head)) => log.info(
+            "stopped",
+            "stopped cleanly; the audit log is closed",
+            &[
+                ("audit_seq", json!(head.seq)),
+                ("audit_head", json!(head.hash)),
+            ],
+        ),
         Err(e) => log.error(
             "stopped",
             &format!("the audit log could not be closed cleanly: {e}"),

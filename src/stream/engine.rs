@@ -23,6 +23,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::Clock;
+use crate::audit::DecidedEvent;
 use crate::bytecode::model::{Target, Verdict};
 use crate::decision::{Decision, write_json_str};
 use crate::trace::{Block, Input, InputFormat, TraceError, TraceReader};
@@ -133,7 +134,7 @@ pub struct Decided<'e> {
     /// The tests on the deciding path (with [`Options::trace`]).
     pub trace: &'e [Step],
     /// The event as decided (with [`Options::keep_decided`]).
-    pub text: Option<&'e str>,
+    pub text: Option<&'e DecidedEvent>,
     pub file: &'e str,
     pub line: u64,
     pub column: u32,
@@ -549,10 +550,8 @@ struct Work {
     ends: Vec<u32>,
     base_starts: Vec<Target>,
     base_ends: Vec<u32>,
-    /// Event `i`'s text as decided is `texts[text_ends[i - 1]..text_ends[i]]` (with
-    /// [`Options::keep_decided`]).
-    texts: String,
-    text_ends: Vec<u32>,
+    /// Event `i` as decided (with [`Options::keep_decided`]); reused from block to block.
+    decided: Vec<DecidedEvent>,
     /// Per policy attribute (slot), the events of the block in which it is present.
     present: Vec<u64>,
 }
@@ -583,8 +582,6 @@ impl Work {
         self.ends.clear();
         self.base_starts.clear();
         self.base_ends.clear();
-        self.texts.clear();
-        self.text_ends.clear();
         let mut n = 0usize;
         let slots = opts.policy.model.slots.len();
         self.present.clear();
@@ -642,26 +639,23 @@ impl Work {
             };
             if opts.keep_decided {
                 // What the VM reads is what is kept: the event as decided.
-                let decided = match super::as_decided(text, now) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        self.recs.push(at(RecKind::Bad(e.message.into())));
-                        continue;
-                    }
-                };
-                let start = self.texts.len();
-                self.texts.push_str(&decided);
-                let read = match (self.texts.get(start..), self.events.get_mut(n)) {
-                    (Some(t), Some(ev)) => r.paths.read(t, ev).map_err(|e| e.describe(t)),
+                if self.decided.len() <= n {
+                    self.decided.push(DecidedEvent::default());
+                }
+                let read = match (self.decided.get_mut(n), self.events.get_mut(n)) {
+                    (Some(d), Some(ev)) => super::as_decided(text, now, d)
+                        .map_err(|e| e.message)
+                        .and_then(|()| {
+                            r.paths
+                                .read(d.as_str(), ev)
+                                .map_err(|e| e.describe(d.as_str()))
+                        }),
                     _ => Err("internal error: no room for the event".to_string()),
                 };
                 if let Err(m) = read {
-                    self.texts.truncate(start);
                     self.recs.push(at(RecKind::Bad(m.into())));
                     continue;
                 }
-                self.text_ends
-                    .push(u32::try_from(self.texts.len()).unwrap_or(u32::MAX));
             }
             if let (Some(now), Some(ev)) = (now, self.events.get_mut(n)) {
                 opts.policy.stamp(ev, now);
@@ -1207,7 +1201,11 @@ impl<'a> Evaluator<'a> {
                     let base_ev = w.base.get(i);
                     let starts = slice_of(&w.starts, &w.ends, i);
                     let base_starts = slice_of(&w.base_starts, &w.base_ends, i);
-                    let text = self.opts.keep_decided.then(|| text_of(w, i));
+                    let text = if self.opts.keep_decided {
+                        w.decided.get(i)
+                    } else {
+                        None
+                    };
                     self.event(
                         ev,
                         starts,
@@ -1272,7 +1270,7 @@ impl<'a> Evaluator<'a> {
         input: usize,
         rec: &Rec,
         write: bool,
-        text: Option<&str>,
+        text: Option<&DecidedEvent>,
         sink: &mut dyn Sink,
     ) {
         let policy = self.opts.policy;
@@ -1512,16 +1510,6 @@ impl<'a> Evaluator<'a> {
         };
         (report, self.run)
     }
-}
-
-/// Event `i`'s text as decided (empty when absent, which no caller asks for).
-fn text_of(w: &Work, i: usize) -> &str {
-    let start = match i.checked_sub(1) {
-        Some(j) => w.text_ends.get(j).copied().unwrap_or(u32::MAX) as usize,
-        None => 0,
-    };
-    let end = w.text_ends.get(i).copied().unwrap_or(0) as usize;
-    w.texts.get(start..end).unwrap_or("")
 }
 
 /// Event `i`'s targets in a flat list cut at `ends` (empty, so failing closed, when absent).
@@ -2000,6 +1988,64 @@ policy p {
         assert_eq!(p.decision(&out).verdict, Verdict::Deny);
         p.eval_from(&ev, &[Target::Node(u32::MAX)], &mut p.new_state(), &mut out);
         assert_eq!(p.decision(&out).verdict, Verdict::Deny);
+    }
+
+    /// A reset state decides as a fresh one: after a stream that filled it (keys, records
+    /// refused at the key bound, times not believed), the next stream decides the same
+    /// with it as with a new state.
+    #[test]
+    fn a_reset_state_decides_as_a_fresh_one() {
+        let mut trace = Vec::new();
+        crate::trace::generator::write_trace(
+            &crate::trace::generator::GenOptions {
+                events: 3_000,
+                agents: 9,
+                ..Default::default()
+            },
+            &mut trace,
+        )
+        .unwrap();
+        let text = String::from_utf8(trace).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let (first, second) = lines.split_at(lines.len() / 2);
+        let p = program(&crate::trace::generator::policy_source(24));
+        let limits = StreamLimits {
+            max_keys: 3,
+            max_skew: Some(1_000_000_000),
+        };
+        let (mut reused, mut out, mut want) = (
+            p.new_state_with(limits),
+            Outcome::default(),
+            Outcome::default(),
+        );
+        let mut ev = Event::default();
+        // Out of order by more than the skew: some times are not believed.
+        for line in first.iter().rev() {
+            p.read_event(line, &mut ev).unwrap();
+            p.eval(&ev, &mut reused, &mut out);
+        }
+        assert!(reused.refused > 0 && reused.untimed > 0 && reused.keys() > 0);
+        reused.reset();
+        let mut fresh = p.new_state_with(limits);
+        for line in second {
+            p.read_event(line, &mut ev).unwrap();
+            p.eval(&ev, &mut reused, &mut out);
+            p.eval(&ev, &mut fresh, &mut want);
+            assert_eq!(format!("{out:?}"), format!("{want:?}"), "{line}");
+            assert_eq!(reused.keys(), fresh.keys());
+        }
+        let counters = |s: &crate::vm::State| {
+            (
+                s.clock,
+                s.events,
+                s.refused,
+                s.first_refused,
+                s.untimed,
+                s.first_untimed,
+            )
+        };
+        assert_eq!(counters(&reused), counters(&fresh));
+        assert_eq!(reused.limits(), fresh.limits());
     }
 
     #[test]

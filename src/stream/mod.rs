@@ -22,6 +22,7 @@
 
 pub mod engine;
 
+use crate::audit::DecidedEvent;
 use crate::bytecode::model::Target;
 use crate::vm::{Event, EventError, Outcome, Program, State, StreamLimits};
 
@@ -61,22 +62,16 @@ pub fn now_ns() -> i64 {
     }
 }
 
-/// The text of an event as decided: the JSON object with its keys sorted (a repeated key
-/// keeping its last value) and, when `now` is given, its `ts` set to that time. What an
-/// audit log records, and what the VM reads when one is kept.
-pub fn as_decided(text: &str, now: Option<i64>) -> Result<String, EventError> {
-    match now {
-        Some(now) => crate::vm::event_as_decided(text, now),
-        None => {
-            let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
-                .map_err(|e| EventError {
-                    offset: 0,
-                    message: e.to_string(),
-                    eof: e.is_eof(),
-                })?;
-            Ok(serde_json::Value::Object(obj).to_string())
-        }
-    }
+/// The event in `text` as decided, into `out` (its buffers reused): the canonical (RFC 8785)
+/// text of the JSON object, with its `ts` set to `now` when given (the host time of a live
+/// point; any `ts` it carried is replaced). What an audit log records, and what the VM reads
+/// when one is kept: one canonicalizer for every door ([`DecidedEvent`]).
+pub fn as_decided(text: &str, now: Option<i64>, out: &mut DecidedEvent) -> Result<(), EventError> {
+    out.set(text, now).map_err(|message| EventError {
+        offset: 0,
+        message,
+        eof: false,
+    })
 }
 
 /// One event read, stamped and walked as far as it goes without stream state: ready to take
@@ -87,7 +82,7 @@ pub struct Prepared {
     /// Where the walks stopped ([`Program::prewalk`]).
     pub starts: Vec<Target>,
     /// The event as decided ([`as_decided`]), when asked for.
-    pub decided: String,
+    pub decided: DecidedEvent,
     /// The host time the event was stamped with ([`Clock::Host`]).
     pub now: Option<i64>,
     /// Whether the decision needs no stream state ([`Program::is_stateless`]).
@@ -120,14 +115,13 @@ impl Preparer {
             Clock::Host => Some(now.unwrap_or_else(now_ns)),
             Clock::Event | Clock::Trusted => None,
         };
-        p.decided.clear();
         p.stateless = false;
         p.starts.clear();
         // The VM's reading comes first: its messages name the column and the field.
         program.read_event(text, &mut p.event)?;
         if keep_decided {
-            p.decided = as_decided(text, p.now)?;
-            program.read_event(&p.decided, &mut p.event)?;
+            as_decided(text, p.now, &mut p.decided)?;
+            program.read_event(p.decided.as_str(), &mut p.event)?;
         }
         if let Some(now) = p.now {
             program.stamp(&mut p.event, now);
@@ -176,6 +170,11 @@ impl Stream {
         Stream {
             state: program.new_state_with(clock.limits(max_keys)),
         }
+    }
+
+    /// Makes this the fresh stream it was made as, keeping the memory it has grown.
+    pub fn reset(&mut self) {
+        self.state.reset();
     }
 
     /// Decides a prepared event in its place.

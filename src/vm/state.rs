@@ -243,6 +243,39 @@ impl State {
         }
     }
 
+    /// Makes this the fresh state it was made as (same trackers and limits), keeping the
+    /// memory it has grown: for deciding many events each from fresh state.
+    pub fn reset(&mut self) {
+        let State {
+            clock,
+            clock_set,
+            ahead,
+            trackers,
+            limits: _,
+            events,
+            refused,
+            first_refused,
+            untimed,
+            first_untimed,
+            key,
+            bufs: _,
+            pending,
+            recs,
+            blame,
+            hidden: _,
+        } = self;
+        (*clock, *clock_set, *ahead) = (0, false, None);
+        for t in trackers {
+            t.map.clear();
+            t.overflow_until = None;
+        }
+        (*events, *refused, *first_refused, *untimed, *first_untimed) = (0, 0, None, 0, None);
+        key.clear();
+        pending.clear();
+        recs.clear();
+        blame.clear();
+    }
+
     /// The limits this state was made with.
     pub fn limits(&self) -> StreamLimits {
         self.limits
