@@ -15,6 +15,16 @@
 //! A tracker's value is then a range ([`TrackerValue`]). Sums are exact ([`Exact`]), so a
 //! window adds values as they enter and subtracts them as they leave.
 //!
+//! **Entries.** A key's `count` / `sum` window keeps one entry per instant (per record, for a
+//! `sum`) while it holds fewer than [`StreamLimits::EXACT_ENTRIES`]; past that, a record less
+//! than a 1,024th of the window after the newest entry's first time is merged into it, making
+//! it a span. So a key's window holds at most `2 · EXACT_ENTRIES + 2` entries at any rate.
+//! When the window's low edge is inside a span, which of its records left is unknown: its sure
+//! records become uncertain (a count's move from sure to maybe, a sum's values from the sure
+//! part to the positive and negative uncertain parts) until the edge passes the span's last
+//! time. The range then holds the exact value, and is exact whenever no span straddles the
+//! edge (at most one does, for at most a 1,024th of the window).
+//!
 //! **Keys.** Each tracker holds at most [`StreamLimits::max_keys`] keys with an event in their
 //! window, ordered by their latest record, so the expired ones are dropped from the front in
 //! time order and the count of live keys is exact. A record that would need a key beyond the
