@@ -117,3 +117,35 @@ pub fn bundle_source(tools: usize) -> String {
     }
     s
 }
+
+/// The 1,000-rule pair of `benches/diff.rs`: [`bundle_source`] with 100 tools, and the same
+/// with one deny bound raised (`t41`'s `huge` rule from `> 42000` to `> 50000`).
+#[allow(dead_code)]
+pub fn diff_pair() -> (String, String) {
+    let old = bundle_source(100);
+    let from = "tool == \"t41\" and args.amount > 42000 because";
+    assert_eq!(old.matches(from).count(), 1, "{from}");
+    let new = old.replacen(from, "tool == \"t41\" and args.amount > 50000 because", 1);
+    (old, new)
+}
+
+/// The one-rule change to the policy library (`policies/`) that `benches/diff.rs` measures:
+/// in this file, this text becomes that one (data engineers no longer delete records).
+#[allow(dead_code)]
+pub const LIBRARY_CHANGE: (&str, &str, &str) = (
+    "asi02_tool_misuse.gov",
+    "tool in [\"db_query\", \"delete_records\"] and \"data_engineer\" in agent.roles",
+    "tool in [\"db_query\"] and \"data_engineer\" in agent.roles",
+);
+
+/// A library file's text with [`LIBRARY_CHANGE`] applied when it is the file it names.
+#[allow(dead_code)]
+pub fn library_changed(name: &str, text: &str) -> String {
+    let (file, from, to) = LIBRARY_CHANGE;
+    if name.ends_with(file) {
+        assert_eq!(text.matches(from).count(), 1, "{from}");
+        text.replacen(from, to, 1)
+    } else {
+        text.to_string()
+    }
+}

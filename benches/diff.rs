@@ -15,16 +15,9 @@ use govern::diag::SourceFile;
 use govern::diff::{Options, Side, Status, diff};
 
 mod common;
-use common::bundle_source;
 
 fn side(label: &str, files: Vec<SourceFile>) -> Side {
     Side::from_sources(label, files).unwrap_or_else(|_| panic!("{label} compiles"))
-}
-
-/// Replaces exactly one occurrence of `from`.
-fn once(src: &str, from: &str, to: &str) -> String {
-    assert_eq!(src.matches(from).count(), 1, "{from}");
-    src.replacen(from, to, 1)
 }
 
 fn bench(c: &mut Criterion) {
@@ -33,14 +26,9 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
 
     // 1,003 rules; one deny bound raised (requests in between are now escalated).
-    let src = bundle_source(100);
-    let widened = once(
-        &src,
-        "rule huge: deny when action == \"tool_call\" and tool == \"t41\" and args.amount > 42000 because",
-        "rule huge: deny when action == \"tool_call\" and tool == \"t41\" and args.amount > 50000 because",
-    );
+    let (src, widened) = common::diff_pair();
     let old = side("old", vec![SourceFile::new("bench.gov", src.clone())]);
-    let new = side("new", vec![SourceFile::new("bench.gov", widened)]);
+    let new = side("new", vec![SourceFile::new("bench.gov", widened.clone())]);
     let r = diff(&old, &new, &opts);
     let shown = govern::diff::output::human(&r, false);
     assert!(r.complete() && !r.groups.is_empty(), "{shown}");
@@ -52,13 +40,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("1000_rules_one_rule_changed_with_compile", |b| {
         b.iter(|| {
             let o = side("old", vec![SourceFile::new("bench.gov", src.clone())]);
-            let n = side(
-                "new",
-                vec![SourceFile::new(
-                    "bench.gov",
-                    src.replacen("> 42000 ", "> 50000 ", 1),
-                )],
-            );
+            let n = side("new", vec![SourceFile::new("bench.gov", widened.clone())]);
             diff(&o, &n, &opts)
         })
     });
@@ -94,20 +76,7 @@ fn bench(c: &mut Criterion) {
     let lib = govern::source::load(&[root]).unwrap();
     let changed: Vec<SourceFile> = lib
         .iter()
-        .map(|f| {
-            if f.name.ends_with("asi02_tool_misuse.gov") {
-                SourceFile::new(
-                    f.name.clone(),
-                    once(
-                        &f.text,
-                        "tool in [\"db_query\", \"delete_records\"] and \"analyst\" in agent.roles",
-                        "tool in [\"db_query\"] and \"analyst\" in agent.roles",
-                    ),
-                )
-            } else {
-                f.clone()
-            }
-        })
+        .map(|f| SourceFile::new(f.name.clone(), common::library_changed(&f.name, &f.text)))
         .collect();
     let a = side("library", lib);
     let b = side("changed", changed);

@@ -781,7 +781,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__mcp__subcmd__proxy)
-            opts="-h -V --bundle --policy --trust --signature --agent --session --hide-denied --deny-with --max-keys --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --audit-required --log-format --color --help --version"
+            opts="-h -V --bundle --policy --trust --signature --agent --session --hide-denied --deny-with --max-keys --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --audit-required --log-format --upstream --listen --upstream-timeout --trace --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -841,6 +841,22 @@ _govern() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --upstream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upstream-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -729,14 +729,27 @@ When the server exits, every request waiting for it is answered with an error (c
 the proxy exits. When the client closes standard input, the server's input is closed and the
 proxy waits for it to exit (2 s, then it is stopped).
 
-Exit status: 0 when the client ended the session, 1 when the server exited first, 2 when the
-policy or bundle cannot be loaded, the server cannot be started, or the audit log cannot be
-opened or closed cleanly.
+With --upstream URL the proxy stands in front of a Streamable HTTP server instead: clients
+connect to --listen (default 127.0.0.1:8788) and the same gateway decides. Requests are
+forwarded with their MCP headers; answers (JSON or SSE streams), the GET stream and DELETE pass
+through. Each Mcp-Session-Id is a session of its own (--session names traffic without one). A
+server that cannot be reached, does not answer within --upstream-timeout, answers an HTTP error
+or ends its stream early gets the request answered with an error (code -32000), never an allow.
+SIGTERM or SIGINT stops it. See docs/mcp.md.
+
+--trace FILE appends every message the client sends and receives (the gateway's own answers
+included) as envelopes that `govern simulate` reads.
+
+Exit status: 0 when the client ended the session (or, with --upstream, the proxy was stopped),
+1 when the server exited first, 2 when the policy or bundle cannot be loaded, the server cannot
+be started, the address cannot be listened on, or the audit log cannot be opened or closed
+cleanly.
 
 Examples:
   govern mcp-proxy --policy policies/ -- npx -y @modelcontextprotocol/server-filesystem /srv
   govern mcp-proxy --bundle gate.govb --trust trust.yaml --hide-denied -- python server.py
-  govern mcp-proxy --policy bank.gov --agent finance-agent --deny-with rpc-error -- ./bank-mcp")]
+  govern mcp-proxy --policy bank.gov --agent finance-agent --deny-with rpc-error -- ./bank-mcp
+  govern mcp-proxy --policy policies/ --upstream http://127.0.0.1:8000/mcp --listen 127.0.0.1:8788")]
 pub struct McpProxyArgs {
     /// A compiled bundle to decide with.
     #[arg(
@@ -791,8 +804,35 @@ pub struct McpProxyArgs {
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
 
+    /// Stand in front of this Streamable HTTP MCP server (`http://host:port/path`) instead of
+    /// starting one: clients connect to --listen.
+    #[arg(long, value_name = "URL", conflicts_with = "command")]
+    pub upstream: Option<String>,
+
+    /// Where the HTTP gateway listens, with --upstream (port 0: any free port, logged).
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        requires = "upstream",
+        default_value = "127.0.0.1:8788"
+    )]
+    pub listen: String,
+
+    /// Seconds the --upstream server has to accept a connection and to start answering.
+    #[arg(long, value_name = "SECONDS", requires = "upstream", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upstream_timeout: u64,
+
+    /// Append every message the client sends and receives to FILE, one envelope per line
+    /// (`ts`, `session`, `direction`, `message`: the MCP trace form `simulate` reads).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+
     /// The MCP server command and its arguments (after `--`).
-    #[arg(last = true, required = true, value_name = "SERVER_CMD")]
+    #[arg(
+        last = true,
+        required_unless_present = "upstream",
+        value_name = "SERVER_CMD"
+    )]
     pub command: Vec<std::ffi::OsString>,
 }
 

@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod limits;
 pub mod lint;
 pub mod mcp;
+pub mod mcp_http;
 pub mod pipeline;
 pub mod point;
 pub mod reference;

@@ -589,6 +589,115 @@ fn random_changes_are_found_exactly() {
     );
 }
 
+/// A side compiled with copy factor 0 (a fork wherever two sub-diagrams test different
+/// variables) when `forks`, as `govern build` compiles it otherwise.
+fn forked_side(label: &str, src: &str, forks: bool) -> Option<Side> {
+    let files = vec![SourceFile::new(format!("{label}.gov"), src)];
+    if !forks {
+        return Side::from_sources(label, files).ok();
+    }
+    let bundle = govern::check::check_sources(files).ok()?;
+    let model = govern::compile::compile_with(&bundle, 0).ok()?;
+    let program = govern::vm::Program::load(&govern::bytecode::encode(&model)).ok()?;
+    Some(Side {
+        label: label.to_string(),
+        program,
+        bundle: Some(bundle),
+        rev: None,
+    })
+}
+
+/// The report of a comparison, without the count of nodes it made.
+fn report_text(r: &Report) -> String {
+    let mut json: Json = serde_json::from_str(&govern::diff::output::json(r)).unwrap();
+    if let Some(o) = json.get_mut("stats").and_then(Json::as_object_mut) {
+        o.remove("nodes");
+    }
+    format!("{}\n{json:#}", describe(r))
+}
+
+/// Narrowing the verdict functions to where the verdicts can differ (forks the two sides
+/// share dropped, equal sub-diagrams skipped) gives exactly the report of the full product:
+/// the same groups, regions, conditions, witnesses and unproved parts, on random pairs
+/// changed as a pull request might change them, and on unrelated pairs.
+#[test]
+fn narrowing_gives_the_same_report_as_the_full_product() {
+    use proptest::test_runner::{Config, TestRunner};
+    let cases: u32 = std::env::var("GOVERN_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        max_shrink_iters: 200,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        policy_spec_sized(2, 4, 0.2),
+        prop::collection::vec(mutation(), 1..3),
+        policy_spec_sized(2, 3, 0.2),
+        prop::bool::weighted(0.1),
+        prop::bool::ANY,
+    );
+    type Pair = (PolicySpec, Vec<Mutation>, PolicySpec, bool, bool);
+    let result = runner.run(
+        &strategy,
+        |(old, changes, unrelated, fresh, forks): Pair| {
+            let new = if fresh {
+                unrelated
+            } else {
+                mutate(&old, &changes)
+            };
+            let (old_src, new_src) = (render(&old), render(&new));
+            // Half the pairs compiled with a fork wherever two rules test different variables,
+            // so that the forks the two sides share are many.
+            let (Some(a), Some(b)) = (
+                forked_side("old", &old_src, forks),
+                forked_side("new", &new_src, forks),
+            ) else {
+                return Err(TestCaseError::fail("generated policy refused"));
+            };
+            let opts = Options {
+                per_group: 12,
+                walk_steps: 20_000,
+                ..Options::default()
+            };
+            let narrowed = diff(&a, &b, &opts);
+            let full = diff(
+                &a,
+                &b,
+                &Options {
+                    narrow: false,
+                    ..opts
+                },
+            );
+            let (x, y) = (report_text(&narrowed), report_text(&full));
+            let first = x
+                .lines()
+                .zip(y.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(x.lines().count().min(y.lines().count()));
+            let around = |t: &str| -> String {
+                let lines: Vec<&str> = t.lines().collect();
+                lines[first.saturating_sub(12)..(first + 6).min(lines.len())].join("\n")
+            };
+            prop_assert!(
+                x == y,
+                "narrowed:\n{}\n\nfull:\n{}\n\nold:\n{}\nnew:\n{}",
+                around(&x),
+                around(&y),
+                old_src,
+                new_src
+            );
+            Ok(())
+        },
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The command end to end.
 
@@ -840,6 +949,28 @@ fn cli_git_revisions() {
         all.push_str(&format!("=== {}\n{text}", args.join(" ")));
     }
     snap!("diff_git", all);
+}
+
+/// A blob past the policy-file limit in the git revision is refused from its size, before it
+/// is read, as the same file in the working tree is.
+#[test]
+fn cli_git_blob_over_the_limit() {
+    let dir = workdir("git-big", &[("policies/pay.gov", OLD_PAY)]);
+    let max = govern::limits::POLICY_FILE.max as usize;
+    let mut big = String::with_capacity(max + 8);
+    big.push_str("// ");
+    big.push_str(&"x".repeat(max));
+    big.push('\n');
+    std::fs::write(dir.join("policies/big.gov"), &big).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "one"]);
+    // The working tree no longer has it: only the revision's copy is too large.
+    std::fs::remove_file(dir.join("policies/big.gov")).unwrap();
+    let (text, code) = govern(&dir, &["diff", "--git", "main", "policies"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("main:policies/big.gov"), "{text}");
+    assert!(text.contains("larger than 16 MiB"), "{text}");
 }
 
 #[test]

@@ -279,7 +279,31 @@ fn git_files(rev: &str, paths: &[PathBuf]) -> Result<Vec<SourceFile>, Vec<Diag>>
     for name in names {
         let name = name.strip_prefix("./").unwrap_or(&name).to_string();
         let shown = format!("{rev}:{name}");
-        match git(&["cat-file", "blob", &format!("{rev}:./{name}")]) {
+        let object = format!("{rev}:./{name}");
+        // The size first: a blob past the policy-file limit is refused before it is read, as
+        // a file in the working tree is.
+        let limit = crate::limits::POLICY_FILE;
+        match git(&["cat-file", "-s", &object]) {
+            Ok(size) => match String::from_utf8_lossy(&size).trim().parse::<u64>() {
+                Ok(size) if size > limit.max => {
+                    let e = crate::limits::ReadError::TooLarge { limit, size };
+                    errors.push(
+                        Diag::error("govern::io", format!("cannot read: {e}")).in_file(shown, None),
+                    );
+                    continue;
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    errors.push(git_error(format!("cannot read the size of `{shown}`")));
+                    continue;
+                }
+            },
+            Err(e) => {
+                errors.push(git_error(format!("cannot read `{shown}`: {e}")));
+                continue;
+            }
+        }
+        match git(&["cat-file", "blob", &object]) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => files.push(SourceFile::new(shown, crate::source::without_bom(text))),
                 Err(_) => errors.push(

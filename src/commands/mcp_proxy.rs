@@ -14,7 +14,8 @@ use crate::cli::{DiagFormat, LogFormat, McpProxyArgs};
 use crate::commands::{Ctx, exit};
 use crate::limits::Line;
 use crate::mcp::Direction;
-use crate::mcp::gateway::{Config, Decided, Decider, DenyWith, Gateway, Level, Output, Send};
+use crate::mcp::gateway::{Config, Decided, Decider, DenyWith, Gateway, Output, Send};
+use crate::mcp_http::capture::Capture;
 use crate::point::log::{self, Log};
 use crate::point::{Options, Point, Scratch, Source};
 
@@ -103,12 +104,18 @@ pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let mut child = match start(&args.command) {
-        Ok(c) => c,
-        Err(e) => {
-            ctx.error(e);
-            return exit::ERROR;
-        }
+    let capture = match &args.trace {
+        Some(p) => match Capture::open(p) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                ctx.error(format!(
+                    "cannot open the trace {}: {e}",
+                    crate::source::display(p)
+                ));
+                return exit::ERROR;
+            }
+        },
+        None => None,
     };
     let session = args.session.clone().unwrap_or_else(|| {
         format!(
@@ -117,6 +124,16 @@ pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
             crate::stream::now_ns() / 1_000_000_000
         )
     });
+    if let Some(url) = &args.upstream {
+        return run_http(ctx, args, url, point, &log, capture, session);
+    }
+    let mut child = match start(&args.command) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.error(e);
+            return exit::ERROR;
+        }
+    };
     log.info(
         "start",
         "deciding the tool calls of an MCP server",
@@ -137,16 +154,7 @@ pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
     );
     reload_on_hangup(Arc::clone(&point), Arc::clone(&log));
     let gateway = Gateway::new(
-        Config {
-            agent: args.agent.clone(),
-            session,
-            deny_with: match args.deny_with {
-                crate::cli::DenyWith::ToolError => DenyWith::ToolError,
-                crate::cli::DenyWith::RpcError => DenyWith::RpcError,
-            },
-            hide_denied: args.hide_denied,
-            max_message: MAX_MESSAGE.usize(),
-        },
+        gateway_config(args, session.clone()),
         PointDecider::new(Arc::clone(&point)),
     );
     let (server_in, server_out) = match (child.stdin.take(), child.stdout.take()) {
@@ -161,6 +169,8 @@ pub fn run(ctx: &Ctx, args: &McpProxyArgs) -> u8 {
         to_server: Mutex::new(Some(server_in)),
         to_client: Mutex::new(io::stdout()),
         log: Arc::clone(&log),
+        capture,
+        session,
     });
     let (tx, rx) = mpsc::channel();
     {
@@ -247,6 +257,8 @@ struct Io {
     to_server: Mutex<Option<ChildStdin>>,
     to_client: Mutex<io::Stdout>,
     log: Arc<Log>,
+    capture: Option<Arc<Capture>>,
+    session: String,
 }
 
 impl Io {
@@ -254,6 +266,7 @@ impl Io {
         for s in out.sends {
             match s {
                 Send::Client(line) => {
+                    self.trace(Direction::ServerToClient, &line);
                     if let Ok(mut w) = self.to_client.lock() {
                         let _ = write_line(&mut *w, &line);
                     }
@@ -268,13 +281,15 @@ impl Io {
                 }
             }
         }
-        for n in out.notes {
-            let fields: Vec<(&str, Value)> = n.fields.into_iter().collect();
-            match n.level {
-                Level::Info => self.log.info(n.event, &n.message, &fields),
-                Level::Warn => self.log.warn(n.event, &n.message, &fields),
-                Level::Error => self.log.error(n.event, &n.message, &fields),
-            }
+        crate::mcp_http::log_notes(&self.log, out.notes);
+    }
+
+    /// Appends a message the client sent or receives to the trace.
+    fn trace(&self, dir: Direction, line: &[u8]) {
+        if let Some(c) = &self.capture
+            && let Err(e) = c.record(&self.session, dir, line)
+        {
+            self.log.error("trace", &e, &[]);
         }
     }
 }
@@ -307,7 +322,10 @@ fn pump(io: &Io, r: &mut impl BufRead, dir: Direction) {
             match (line, dir) {
                 (Line::End, _) => return,
                 (Line::TooLong { bytes }, d) => g.oversized(d, bytes, &mut out),
-                (Line::Text, Direction::ClientToServer) => g.from_client(&buf, &mut out),
+                (Line::Text, Direction::ClientToServer) => {
+                    io.trace(Direction::ClientToServer, &buf);
+                    g.from_client(&buf, &mut out);
+                }
                 (Line::Text, Direction::ServerToClient) => g.from_server(&buf, &mut out),
             }
             // Sent in the order decided, before the other side can decide again.
@@ -406,3 +424,73 @@ fn describe(status: Option<ExitStatus>) -> String {
         None => "status unknown".into(),
     }
 }
+
+/// The gateway's set-up from the command line (both transports).
+fn gateway_config(args: &McpProxyArgs, session: String) -> Config {
+    Config {
+        agent: args.agent.clone(),
+        session,
+        deny_with: match args.deny_with {
+            crate::cli::DenyWith::ToolError => DenyWith::ToolError,
+            crate::cli::DenyWith::RpcError => DenyWith::RpcError,
+        },
+        hide_denied: args.hide_denied,
+        max_message: MAX_MESSAGE.usize(),
+    }
+}
+
+/// `--upstream URL`: the gateway over Streamable HTTP ([`crate::mcp_http`]).
+fn run_http(
+    ctx: &Ctx,
+    args: &McpProxyArgs,
+    url: &str,
+    point: Arc<Point>,
+    log: &Arc<Log>,
+    capture: Option<Arc<Capture>>,
+    session: String,
+) -> u8 {
+    let upstream =
+        match crate::mcp_http::Upstream::parse(url, Duration::from_secs(args.upstream_timeout)) {
+            Ok(u) => u,
+            Err(e) => {
+                ctx.error(e);
+                return exit::ERROR;
+            }
+        };
+    reload_on_hangup(Arc::clone(&point), Arc::clone(log));
+    let cfg = crate::mcp_http::Config {
+        listen: args.listen.clone(),
+        upstream,
+        gateway: gateway_config(args, session),
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(30),
+        max_sessions: MAX_HTTP_SESSIONS,
+        max_connections: MAX_HTTP_CONNECTIONS,
+    };
+    let tap = capture.map(|c| {
+        let log = Arc::clone(log);
+        Arc::new(move |session: &str, dir: Direction, line: &[u8]| {
+            if let Err(e) = c.record(session, dir, line) {
+                log.error("trace", &e, &[]);
+            }
+        }) as crate::mcp_http::Tap
+    });
+    let p = Arc::clone(&point);
+    let ran = crate::mcp_http::run(
+        cfg,
+        move || PointDecider::new(Arc::clone(&p)),
+        Arc::clone(log),
+        tap,
+        None,
+    );
+    if let Err(e) = ran {
+        ctx.error(e);
+        return exit::ERROR;
+    }
+    close(&point, log)
+}
+
+/// The most MCP sessions the HTTP gateway keeps at once.
+pub const MAX_HTTP_SESSIONS: usize = 4096;
+/// The most client connections the HTTP gateway serves at once.
+pub const MAX_HTTP_CONNECTIONS: usize = 1024;

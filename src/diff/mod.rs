@@ -66,6 +66,10 @@ pub struct Options {
     pub per_group: usize,
     /// The most path steps one enumeration of regions may take.
     pub walk_steps: usize,
+    /// Computes the verdict functions only where the verdicts can differ (see
+    /// [`Space::differ`]); off, everywhere. The results are the same; off is the reference
+    /// the tests hold the narrowed comparison to.
+    pub narrow: bool,
 }
 
 impl Default for Options {
@@ -75,6 +79,7 @@ impl Default for Options {
             budget: NODE_BUDGET,
             per_group: 20,
             walk_steps: 200_000,
+            narrow: true,
         }
     }
 }
@@ -340,8 +345,6 @@ struct Part {
     label: String,
     /// The diagram of verdict changes in the part.
     d: NodeRef,
-    /// The verdict functions of each side (raw: `[]` where no rule decides).
-    v: [NodeRef; 2],
 }
 
 /// Compares two versions.
@@ -739,6 +742,19 @@ fn joint(models: [&Model; 2], budget: usize) -> Space {
         if space.over() {
             return space;
         }
+        // Which trackers fire below each node: a tracker's fold skips the rest.
+        let reach = |space: &Space, s: usize, n: usize| {
+            space.reach(*at(&space.roots, s), n, &mut |items, bits| {
+                for &x in items {
+                    if let Some(Item::Fire(t)) = Item::decode(x)
+                        && let Some(w) = bits.get_mut((t / 64) as usize)
+                    {
+                        *w |= 1u64 << (t % 64);
+                    }
+                }
+            })
+        };
+        let reaches = [reach(&space, OLD, no), reach(&space, NEW, nn)];
         let fires = |space: &mut Space, s: usize, t: usize| -> NodeRef {
             let code = Item::Fire(t as u32).code();
             let mut leaf = |_: NodeRef, items: &[u32]| {
@@ -756,11 +772,14 @@ fn joint(models: [&Model; 2], budget: usize) -> Space {
                 }
             };
             let (all, unit, u) = (space.m.t, space.m.f, space.m.u);
+            let reach = at(&reaches, s);
+            let skip = |n: NodeRef| !reach.has(n, t as u32);
             let mut h = Fold {
                 leaf: &mut leaf,
                 merge: &mut merge,
                 dc: u,
                 unit: Some(unit),
+                skip: Some(&skip),
             };
             let root = *at(&space.roots, s);
             space.fold(root, all, &mut h)
@@ -861,7 +880,7 @@ fn verdicts(space: &mut Space, s: usize, model: &Model, care: NodeRef) -> NodeRe
         if v == 0 { Vec::new() } else { vec![v] }
     };
     let dc = space.m.leaf(vec![DC]);
-    fold_side(space, s, care, dc, &mut leaf, &mut merge)
+    fold_side(space, s, care, dc, &mut leaf, &mut merge, None)
 }
 
 /// Folds side `s`'s diagram into a coarser function with `leaf` and `merge`: `dc` where
@@ -873,6 +892,7 @@ fn fold_side(
     dc: NodeRef,
     leaf: &mut dyn FnMut(NodeRef, &[u32]) -> Vec<u32>,
     merge: &mut LeafFn<'_>,
+    skip: Option<&dyn Fn(NodeRef) -> bool>,
 ) -> NodeRef {
     let unit = space.m.f;
     let mut h = Fold {
@@ -880,6 +900,7 @@ fn fold_side(
         merge,
         dc,
         unit: Some(unit),
+        skip,
     };
     let root = *at(&space.roots, s);
     space.fold(root, care, &mut h)
@@ -912,8 +933,14 @@ fn verdict_parts(
     unproved: &mut Vec<String>,
 ) -> Vec<Part> {
     let all = space.m.t;
+    let narrow = if !opts.narrow {
+        None
+    } else {
+        space.allow(opts.budget);
+        verdict_care(space, models)
+    };
     space.allow(opts.budget);
-    if let Some(p) = verdict_part(space, models, all, String::new()) {
+    if let Some(p) = verdict_part(space, models, all, String::new(), narrow) {
         return vec![p];
     }
     // Split on the first variable either side tests.
@@ -929,7 +956,7 @@ fn verdict_parts(
         }
         let before = space.m.len();
         space.allow(opts.budget);
-        match verdict_part(space, models, guard, label.clone()) {
+        match verdict_part(space, models, guard, label.clone(), narrow) {
             Some(p) => parts.push(p),
             None => unproved.push(format!(
                 "where {label}: the verdict functions went past the node budget ({}); nothing \
@@ -942,26 +969,68 @@ fn verdict_parts(
     parts
 }
 
+/// A two-valued diagram true at least wherever the raw verdicts of the two sides can differ
+/// (see [`Space::differ`]); `None` when the defaults differ (then every request no rule
+/// decides may change) or when it does not fit in the budget.
+///
+/// Each side's diagram is relabelled with its leaves' verdicts, forks kept: rules that decide
+/// alike on both sides then make the same sub-diagrams, and only what is left is expanded.
+/// For a change to a few rules of a large bundle this is a small part of the space, and the
+/// exact verdict functions are then computed only there.
+fn verdict_care(space: &mut Space, models: [&Model; 2]) -> Option<NodeRef> {
+    if models[OLD].default != models[NEW].default {
+        return None;
+    }
+    space.reset_over();
+    let mut labelled = [space.m.f; 2];
+    for s in [OLD, NEW] {
+        let mut sums = Summaries {
+            model: at::<&Model>(&models, s),
+            cache: FxHashMap::default(),
+        };
+        let mut leaf = |n: NodeRef, items: &[u32]| {
+            let (v, _) = sums.of(n, items);
+            if v == 0 { Vec::new() } else { vec![v] }
+        };
+        let root = *at(&space.roots, s);
+        let mut memo = FxHashMap::default();
+        *at_mut(&mut labelled, s) = space.relabel(root, &mut leaf, &mut memo);
+    }
+    let mut memo = FxHashMap::default();
+    let [old, new] = labelled;
+    let care = space.differ(old, new, &mut memo);
+    if space.over() {
+        space.reset_over();
+        return None;
+    }
+    Some(care)
+}
+
+/// The verdict changes within `care`; with `narrow`, the verdict functions are computed only
+/// where it is true.
 fn verdict_part(
     space: &mut Space,
     models: [&Model; 2],
     care: NodeRef,
     label: String,
+    narrow: Option<NodeRef>,
 ) -> Option<Part> {
     space.reset_over();
-    let vo = verdicts(space, OLD, models[OLD], care);
-    let vn = verdicts(space, NEW, models[NEW], care);
+    let fold_care = match narrow {
+        Some(c) => {
+            let within = care_truth(space, care);
+            space.and(c, within)
+        }
+        None => care,
+    };
+    let vo = verdicts(space, OLD, models[OLD], fold_care);
+    let vn = verdicts(space, NEW, models[NEW], fold_care);
     let d = pair_verdicts(space, vo, vn, models);
     if space.over() {
         space.reset_over();
         return None;
     }
-    Some(Part {
-        care,
-        label,
-        d,
-        v: [vo, vn],
-    })
+    Some(Part { care, label, d })
 }
 
 /// Side `s`'s raw verdict and determining rules, only where `care` is not `m.f`.
@@ -994,7 +1063,7 @@ fn summaries(space: &mut Space, s: usize, model: &Model, care: NodeRef) -> NodeR
         out
     };
     let dc = space.m.leaf(vec![DC]);
-    fold_side(space, s, care, dc, &mut leaf, &mut merge)
+    fold_side(space, s, care, dc, &mut leaf, &mut merge, None)
 }
 
 /// The two summaries side by side where the final verdicts differ; `[]` elsewhere.
@@ -1050,7 +1119,14 @@ fn decode_pair(items: &[u32]) -> (u32, u32, [Vec<u32>; 2]) {
 
 /// Where side `s`'s rule `r` matches (true, or unknown for deny, escalate and warn), within
 /// `care`: a two-valued diagram.
-fn matches(space: &mut Space, s: usize, model: &Model, r: u32, care: NodeRef) -> NodeRef {
+fn matches(
+    space: &mut Space,
+    s: usize,
+    model: &Model,
+    r: u32,
+    care: NodeRef,
+    reach: &space::Reach,
+) -> NodeRef {
     let t_code = Item::RuleTrue(r).code();
     let u_code = Item::RuleUnknown(r).code();
     let permits_unknown = model
@@ -1070,7 +1146,26 @@ fn matches(space: &mut Space, s: usize, model: &Model, r: u32, care: NodeRef) ->
         }
     };
     let f = space.m.f;
-    fold_side(space, s, care, f, &mut leaf, &mut merge)
+    // Where no leaf names the rule, it matches nowhere.
+    let skip = |n: NodeRef| !reach.has(n, r);
+    fold_side(space, s, care, f, &mut leaf, &mut merge, Some(&skip))
+}
+
+/// Which rules each node of side `s`'s diagram names in a leaf below it.
+fn rule_reach(space: &Space, s: usize, model: &Model) -> space::Reach {
+    space.reach(
+        *at(&space.roots, s),
+        model.rules.len(),
+        &mut |items, bits| {
+            for &x in items {
+                if let Some(Item::RuleTrue(r) | Item::RuleUnknown(r)) = Item::decode(x)
+                    && let Some(w) = bits.get_mut((r / 64) as usize)
+                {
+                    *w |= 1u64 << (r % 64);
+                }
+            }
+        },
+    )
 }
 
 /// Stage 3: for each rule whose condition, effect or message differs, where its part in the
@@ -1093,6 +1188,10 @@ fn rule_changes(
         }
     }
     let mut out: BTreeMap<(String, ChangeKind), RuleChange> = BTreeMap::new();
+    let reaches = [
+        rule_reach(space, OLD, models[OLD]),
+        rule_reach(space, NEW, models[NEW]),
+    ];
     for part in parts {
         space.allow(opts.budget);
         let (f, t) = (space.m.f, space.m.t);
@@ -1108,7 +1207,6 @@ fn rule_changes(
         });
         let care_t = care_truth(space, care);
         let same = space.and(same_all, care_t);
-        let mut eqv: FxHashMap<(usize, u32), NodeRef> = FxHashMap::default();
         let mut failed = false;
         for (id, idx) in &ids {
             let info = |s: usize| at(idx, s).and_then(|i| at(&models, s).rules.get(i as usize));
@@ -1117,7 +1215,7 @@ fn rule_changes(
             for s in [OLD, NEW] {
                 if let Some(i) = *at(idx, s) {
                     let model = at::<&Model>(&models, s);
-                    *at_mut(&mut m, s) = matches(space, s, model, i, care);
+                    *at_mut(&mut m, s) = matches(space, s, model, i, care, at(&reaches, s));
                 }
             }
             if let (Some(a), Some(b)) = (ro, rn)
@@ -1139,17 +1237,20 @@ fn rule_changes(
                         Effect::Escalate => 2,
                         _ => 1,
                     };
-                    let v = *at(&part.v, s);
-                    let is_e = *eqv.entry((s, e)).or_insert_with(|| {
-                        space.map(v, &mut |x: &[u32]| {
+                    // The rule determines the decision where it matches and the verdict is
+                    // its effect: the verdict is needed only where it matches.
+                    let ms = *at(&m, s);
+                    if ms != f {
+                        let v = verdicts(space, s, at::<&Model>(&models, s), ms);
+                        let is_e = space.map(v, &mut |x: &[u32]| {
                             if x == [e] {
                                 vec![ITEM_TRUE]
                             } else {
                                 Vec::new()
                             }
-                        })
-                    });
-                    *at_mut(&mut det, s) = space.and(*at(&m, s), is_e);
+                        });
+                        *at_mut(&mut det, s) = space.and(ms, is_e);
+                    }
                 }
             }
             let msgs_differ = match (ro, rn) {

@@ -99,6 +99,30 @@ pub struct Fold<'a> {
     pub dc: NodeRef,
     /// A value that `merge` leaves the other value unchanged with, if any.
     pub unit: Option<NodeRef>,
+    /// Sub-diagrams all of whose leaves `leaf` maps to `unit`: they fold to `unit` without
+    /// being walked (where `care` is true everywhere, or `dc` is `unit`).
+    pub skip: Option<&'a dyn Fn(NodeRef) -> bool>,
+}
+
+/// For each node of a diagram, which of a few properties of leaves (bits) some leaf below it
+/// has: folds that only care about leaves with a property skip the sub-diagrams without it.
+pub struct Reach {
+    index: FxHashMap<NodeRef, usize>,
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl Reach {
+    /// Whether a leaf below `n` has property `bit` (true for a node the diagram lacks).
+    pub fn has(&self, n: NodeRef, bit: u32) -> bool {
+        let Some(&i) = self.index.get(&n) else {
+            return true;
+        };
+        let w = i * self.words + (bit / 64) as usize;
+        self.bits
+            .get(w)
+            .is_none_or(|x| x & (1u64 << (bit % 64)) != 0)
+    }
 }
 
 /// The joint space and the diagrams in it.
@@ -923,6 +947,55 @@ impl Space {
         r
     }
 
+    /// Which of `width` properties the leaves below each node of `root` have; `bits` sets a
+    /// leaf's properties.
+    pub fn reach(
+        &self,
+        root: NodeRef,
+        width: usize,
+        bits: &mut dyn FnMut(&[u32], &mut [u64]),
+    ) -> Reach {
+        let words = width.div_ceil(64).max(1);
+        let mut r = Reach {
+            index: FxHashMap::default(),
+            words,
+            bits: Vec::new(),
+        };
+        // Post-order without recursion: a node is done once its children are.
+        let mut stack: Vec<(NodeRef, bool)> = vec![(root, false)];
+        while let Some((n, expanded)) = stack.pop() {
+            if r.index.contains_key(&n) {
+                continue;
+            }
+            if !expanded {
+                stack.push((n, true));
+                for c in self.m.children(n) {
+                    if !r.index.contains_key(&c) {
+                        stack.push((c, false));
+                    }
+                }
+                continue;
+            }
+            let mut own = vec![0u64; words];
+            match self.m.node(n) {
+                Node::Leaf(items) => bits(items, &mut own),
+                _ => {
+                    for c in self.m.children(n) {
+                        if let Some(&i) = r.index.get(&c) {
+                            let from = r.bits.get(i * words..(i + 1) * words).unwrap_or(&[]);
+                            for (o, x) in own.iter_mut().zip(from) {
+                                *o |= x;
+                            }
+                        }
+                    }
+                }
+            }
+            r.index.insert(n, r.bits.len() / words);
+            r.bits.extend(own);
+        }
+        r
+    }
+
     /// One side's diagram read through `h`, only where `care` (a fork-free diagram) is not
     /// `m.f`; there the answer is `h.dc`.
     pub fn fold(&mut self, n: NodeRef, care: NodeRef, h: &mut Fold<'_>) -> NodeRef {
@@ -947,6 +1020,12 @@ impl Space {
         }
         if let Some(&r) = memo.get(&(n, care)) {
             return r;
+        }
+        if let (Some(skip), Some(unit)) = (h.skip, h.unit)
+            && (care == self.m.t || h.dc == unit)
+            && skip(n)
+        {
+            return unit;
         }
         let node = self.m.node(n).clone();
         self.depth += 1;
@@ -1012,6 +1091,159 @@ impl Space {
         };
         self.depth -= 1;
         memo.insert((n, care), r);
+        r
+    }
+
+    /// A side's diagram with its leaves mapped by `f`, forks and tests kept as they are: a
+    /// pass over the nodes, no product. Leaves mapped to the same items become one node, so
+    /// the parts of the two sides that `f` cannot tell apart become the same sub-diagrams.
+    pub fn relabel(
+        &mut self,
+        n: NodeRef,
+        f: &mut dyn FnMut(NodeRef, &[u32]) -> Vec<u32>,
+        memo: &mut FxHashMap<NodeRef, NodeRef>,
+    ) -> NodeRef {
+        if let Some(&r) = memo.get(&n) {
+            return r;
+        }
+        if self.check() {
+            return self.m.u;
+        }
+        let node = self.m.node(n).clone();
+        self.depth += 1;
+        let r = match node {
+            Node::Leaf(items) => {
+                let out = f(n, &items);
+                self.m.leaf(out)
+            }
+            Node::Fork(cs) => {
+                let kids = cs.iter().map(|c| self.relabel(*c, f, memo)).collect();
+                self.m.mk_fork(kids)
+            }
+            Node::Switch {
+                var,
+                branches,
+                default,
+                unknown,
+            } => {
+                let branches = branches
+                    .iter()
+                    .map(|(c, x)| (*c, self.relabel(*x, f, memo)))
+                    .collect();
+                let default = self.relabel(default, f, memo);
+                let unknown = self.relabel(unknown, f, memo);
+                self.m.mk_switch(var, branches, default, unknown)
+            }
+            Node::Thresh {
+                var,
+                cuts,
+                regions,
+                unknown,
+            } => {
+                let regions = regions.iter().map(|x| self.relabel(*x, f, memo)).collect();
+                let unknown = self.relabel(unknown, f, memo);
+                self.m.mk_thresh(var, cuts.to_vec(), regions, unknown)
+            }
+            Node::Tri { var, t, f: no, u } => {
+                let t = self.relabel(t, f, memo);
+                let no = self.relabel(no, f, memo);
+                let u = self.relabel(u, f, memo);
+                self.m.mk_tri(var, t, no, u)
+            }
+        };
+        self.depth -= 1;
+        memo.insert(n, r);
+        r
+    }
+
+    /// The largest value any walk of `n` (through forks) reaches, for diagrams whose leaves
+    /// hold at most one value; 0 for the empty leaf. Only called where no walk tests a
+    /// variable.
+    fn leaf_max(&self, n: NodeRef) -> u32 {
+        match self.m.node(n) {
+            Node::Leaf(items) => items.first().copied().unwrap_or(0),
+            Node::Fork(cs) => cs.iter().map(|c| self.leaf_max(*c)).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// A two-valued, fork-free diagram true at least wherever the values of `a` and `b`
+    /// differ, for diagrams with forks whose leaves hold at most one value and whose forks
+    /// take the largest value of their walks (a verdict rank).
+    ///
+    /// Only what can differ is expanded: equal sub-diagrams are false at once, and the
+    /// children two forks share are dropped from both, since `max(c, x) ≠ max(c, y)` needs
+    /// `x ≠ y`. What remains is expanded variable by variable, as [`Space::fold`] does, but
+    /// only on the differing part. The result may be true where the values agree after all
+    /// (where a shared child's value covers both); it is meant as the care set of an exact
+    /// fold.
+    pub fn differ(
+        &mut self,
+        a: NodeRef,
+        b: NodeRef,
+        memo: &mut FxHashMap<(NodeRef, NodeRef), NodeRef>,
+    ) -> NodeRef {
+        let (t, f) = (self.m.t, self.m.f);
+        if a == b {
+            return f;
+        }
+        if self.check() {
+            return t;
+        }
+        let key = if a < b { (a, b) } else { (b, a) };
+        if let Some(&r) = memo.get(&key) {
+            return r;
+        }
+        let fork_a = matches!(self.m.node(a), Node::Fork(_));
+        let fork_b = matches!(self.m.node(b), Node::Fork(_));
+        if fork_a || fork_b {
+            let ca = if fork_a { self.m.children(a) } else { vec![a] };
+            let cb = if fork_b { self.m.children(b) } else { vec![b] };
+            // Both lists are sorted (a fork's children are, and a single node is).
+            if ca.iter().any(|x| cb.binary_search(x).is_ok()) {
+                let ra: Vec<NodeRef> = ca
+                    .iter()
+                    .copied()
+                    .filter(|x| cb.binary_search(x).is_err())
+                    .collect();
+                let rb: Vec<NodeRef> = cb
+                    .iter()
+                    .copied()
+                    .filter(|x| ca.binary_search(x).is_err())
+                    .collect();
+                let (ra, rb) = (self.m.mk_fork(ra), self.m.mk_fork(rb));
+                self.depth += 1;
+                let r = self.differ(ra, rb, memo);
+                self.depth -= 1;
+                memo.insert(key, r);
+                return r;
+            }
+        }
+        let var = self.top(a).min(self.top(b));
+        if var == u32::MAX {
+            // No walk of either tests a variable.
+            let r = if self.leaf_max(a) == self.leaf_max(b) {
+                f
+            } else {
+                t
+            };
+            memo.insert(key, r);
+            return r;
+        }
+        let mut outs = self.empty_outs(var);
+        self.gather(a, var, &mut outs);
+        self.gather(b, var, &mut outs);
+        Self::sort_outs(&mut outs);
+        let mut kids = Vec::new();
+        self.depth += 1;
+        for o in outs.list() {
+            let x = self.cofactor(a, var, o);
+            let y = self.cofactor(b, var, o);
+            kids.push(self.differ(x, y, memo));
+        }
+        self.depth -= 1;
+        let r = self.mk(var, &outs, kids);
+        memo.insert(key, r);
         r
     }
 

@@ -272,6 +272,11 @@ impl<D: Decider> Gateway<D> {
         }
     }
 
+    /// The session its events carry.
+    pub fn session_name(&self) -> &str {
+        &self.cfg.session
+    }
+
     /// The decider (to reach the decision point behind it).
     pub fn decider(&self) -> &D {
         &self.decider

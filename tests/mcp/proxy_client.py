@@ -6,7 +6,8 @@
 (`govern` is `$GOVERN_BIN`), so the taps record what the client and the server really sent and
 received. It lists the tools, then makes the same calls in every mode, and prints one JSON line
 per step: the tool names listed, then each call's name and outcome (`error` for a JSON-RPC
-error, else `is_error` and `text`).
+error, else `is_error` and `text`). `proxy_client.py MODE AGENT --url URL` does the same over
+Streamable HTTP with a proxy (or the server) already listening at URL.
 
 The user approves the gateway's question about the transfer to ACME and declines the one about
 Mallory; the server's own confirmation is always accepted.
@@ -23,11 +24,16 @@ import mcp.client.session
 from mcp import Client, MCPError
 from mcp.client.stdio import StdioServerParameters
 
-sep = sys.argv.index("--")
-mode, agent, client_tap, server_tap = sys.argv[1:sep]
-proxy_args = sys.argv[sep + 1 :]
+url = None
+if sys.argv[3] == "--url":
+    # Over Streamable HTTP, to a proxy (or a server) already listening.
+    mode, agent, url = sys.argv[1], sys.argv[2], sys.argv[4]
+else:
+    sep = sys.argv.index("--")
+    mode, agent, client_tap, server_tap = sys.argv[1:sep]
+    proxy_args = sys.argv[sep + 1 :]
 here = os.path.dirname(os.path.abspath(__file__))
-govern = os.environ["GOVERN_BIN"]
+govern = os.environ.get("GOVERN_BIN", "govern")
 asked = []
 
 if mode == "2025-06-18":
@@ -60,10 +66,13 @@ def out(v):
 
 
 async def main():
-    server = [os.path.join(here, "tap.py"), server_tap, "--", sys.executable, os.path.join(here, "server.py")]
-    proxy = [govern, "mcp-proxy", *proxy_args, "--", sys.executable, *server]
-    tap = [os.path.join(here, "tap.py"), client_tap, "--", *proxy]
-    params = StdioServerParameters(command=sys.executable, args=tap)
+    if url is None:
+        server = [os.path.join(here, "tap.py"), server_tap, "--", sys.executable, os.path.join(here, "server.py")]
+        proxy = [govern, "mcp-proxy", *proxy_args, "--", sys.executable, *server]
+        tap = [os.path.join(here, "tap.py"), client_tap, "--", *proxy]
+        params = StdioServerParameters(command=sys.executable, args=tap)
+    else:
+        params = url
     async with Client(
         params,
         mode="2026-07-28" if mode == "2026-07-28" else "legacy",
@@ -83,6 +92,9 @@ async def main():
             ("web_search", {"query": "secret plans"}),
             ("health", {}),
         ]
+        if "MCP_CALLS" in os.environ:
+            # Another list of [name, arguments] pairs.
+            calls = [tuple(c) for c in json.loads(os.environ["MCP_CALLS"])]
         for name, args in calls:
             try:
                 result = await client.call_tool(name, args)

@@ -1,0 +1,1204 @@
+//! `govern mcp-proxy --upstream URL --listen ADDR`: the MCP gateway ([`crate::mcp::gateway`])
+//! in front of a Streamable HTTP server (MCP 2025-06-18, 2025-11-25 and 2026-07-28), on
+//! tokio and hyper. This module is only a transport: every message goes through the same
+//! [`Gateway`] as on stdio, which decides `tools/call` and results, answers denials, asks for
+//! approvals and filters tool lists; here the lines it emits are carried over HTTP.
+//!
+//! - **POST** carries one client message. A request is forwarded (when the gateway lets it
+//!   through) as a POST of the same body with the client's MCP headers; the server's answer,
+//!   JSON or an SSE stream, is read message by message through the gateway, and what the
+//!   gateway sends the client goes back on the client's POST: as one JSON body when the first
+//!   message for it is its response, else as an SSE stream that ends with the response.
+//!   A notification or a response is forwarded and acknowledged `202` once the server took it.
+//! - **Routing.** A response goes to the POST that carried its request (the gateway's own
+//!   answers too: a denial after the user declined goes on the stream of the call, not on
+//!   the POST that carried the user's answer); anything else goes to the stream it arose on
+//!   (the client's POST, the server's answer to a request, or the GET stream).
+//! - **GET** opens the server's stream for messages of its own, passed through the gateway
+//!   the same way. **DELETE** ends the session at the server and here.
+//! - **Sessions.** Each `Mcp-Session-Id` the server gives (in its answer to `initialize`) is a
+//!   gateway session of its own, named `SESSION-N` (`--session`, and a number counting from
+//!   1): events carry that name, stateful rules count per session, and the log pairs it with
+//!   the `Mcp-Session-Id`. A request naming a session the proxy does not know is answered
+//!   `404` (the client starts a new one). Traffic without a session (2026-07-28, or a server
+//!   without sessions) is the session `SESSION` (or, behind a server without sessions, that
+//!   of the last `initialize`); its requests in flight must carry distinct ids.
+//! - **Bounds.** A body is at most [`crate::commands::mcp_proxy::MAX_MESSAGE`] bytes and
+//!   must arrive within the body timeout; request heads within the header timeout; the server
+//!   must accept the connection and answer a request's head within the upstream timeout;
+//!   one SSE event from the server is at most a message's size; at most `max_sessions`
+//!   sessions and `max_connections` client connections at once.
+//! - **Origins.** A request a browser page of another site could send (DNS rebinding, a
+//!   cross-origin `Origin`) is refused with `403` ([`foreign`]): the server behind cannot
+//!   check this itself, since the proxy names the server's own host to it.
+//! - **Failures** of the server (no connection, no answer in time, an HTTP error, a stream
+//!   that ends before the response) answer the request with a JSON-RPC error (code
+//!   [`gateway::SERVER_GONE`]): never an allow.
+
+pub mod capture;
+pub mod sse;
+pub mod upstream;
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full, Limited};
+use hyper::body::{Bytes, Frame, Incoming};
+use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustc_hash::FxHashMap;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+
+use crate::mcp::Direction;
+use crate::mcp::gateway::{self, Decider, Gateway, Level, Note, Output, Send};
+use crate::mcp::message::Id;
+use crate::point::log::Log;
+pub use upstream::Upstream;
+
+/// The header that names a session.
+pub const SESSION_HEADER: &str = "mcp-session-id";
+const JSON: &str = "application/json";
+const EVENT_STREAM: &str = "text/event-stream";
+/// The JSON-RPC error code of a request whose `Mcp-Method` or `Mcp-Name` header says
+/// something else than its body (the protocol's `HEADER_MISMATCH`).
+pub const HEADER_MISMATCH: i64 = -32020;
+
+/// How the HTTP gateway runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `host:port` to listen on (port 0: any free port, logged).
+    pub listen: String,
+    pub upstream: Upstream,
+    /// The gateway of each session; its `session` names the traffic without a session.
+    pub gateway: gateway::Config,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_sessions: usize,
+    pub max_connections: usize,
+}
+
+/// Something for the client: a message, or the response that ends its POST.
+enum Out {
+    Line(Vec<u8>),
+    Last(Vec<u8>),
+}
+
+/// Where the messages for one client request go, and the headers it came with.
+struct Route {
+    to: mpsc::Sender<Out>,
+    headers: HeaderMap,
+}
+
+#[derive(Default)]
+struct Routes {
+    by_id: FxHashMap<Id, Route>,
+    get: Option<mpsc::Sender<Out>>,
+}
+
+/// One MCP session: its gateway and where its answers go.
+struct Sess<D> {
+    gateway: Mutex<Gateway<D>>,
+    routes: Mutex<Routes>,
+}
+
+/// A place for a trace of what the gateway sees (see [`Tap`]).
+pub type Tap = Arc<dyn Fn(&str, Direction, &[u8]) + std::marker::Send + Sync>;
+
+struct Shared<D> {
+    cfg: Config,
+    decider: Box<dyn Fn() -> D + std::marker::Send + Sync>,
+    log: Arc<Log>,
+    sessions: Mutex<FxHashMap<String, Arc<Sess<D>>>>,
+    sessionless: Mutex<Arc<Sess<D>>>,
+    /// The number of the next session.
+    next: std::sync::atomic::AtomicU64,
+    /// Whether the proxy listens on a loopback address (then only loopback names may reach it).
+    loopback: bool,
+    tap: Option<Tap>,
+}
+
+/// Writes the gateway's notes to the log (both transports).
+pub fn log_notes(log: &Log, notes: Vec<Note>) {
+    for n in notes {
+        let fields: Vec<(&str, Value)> = n.fields.into_iter().collect();
+        match n.level {
+            Level::Info => log.info(n.event, &n.message, &fields),
+            Level::Warn => log.warn(n.event, &n.message, &fields),
+            Level::Error => log.error(n.event, &n.message, &fields),
+        }
+    }
+}
+
+/// Runs the gateway until SIGTERM or SIGINT, or until `stop` is notified. Each session gets
+/// a decider from `decider`; `tap` sees every message the gateway takes in or sends, with its
+/// session, before it goes on.
+pub fn run<D: Decider + std::marker::Send + 'static>(
+    cfg: Config,
+    decider: impl Fn() -> D + std::marker::Send + Sync + 'static,
+    log: Arc<Log>,
+    tap: Option<Tap>,
+    stop: Option<Arc<Notify>>,
+) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("govern-mcp-http")
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(serve(cfg, Box::new(decider), log, tap, stop))
+}
+
+/// A new session, named after the proxy's (`--session`) and its number: known from its
+/// first message on (before the server names it), the same in every run, and not the
+/// server's to choose.
+fn new_sess<D: Decider>(sh: &Shared<D>) -> Arc<Sess<D>> {
+    let mut cfg = sh.cfg.gateway.clone();
+    let n = sh.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cfg.session = format!("{}-{n}", cfg.session);
+    Arc::new(Sess {
+        gateway: Mutex::new(Gateway::new(cfg, (sh.decider)())),
+        routes: Mutex::new(Routes::default()),
+    })
+}
+
+async fn serve<D: Decider + std::marker::Send + 'static>(
+    cfg: Config,
+    decider: Box<dyn Fn() -> D + std::marker::Send + Sync>,
+    log: Arc<Log>,
+    tap: Option<Tap>,
+    stop: Option<Arc<Notify>>,
+) -> Result<(), String> {
+    let listener = TcpListener::bind(cfg.listen.as_str())
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| cfg.listen.clone());
+    let sessionless = Arc::new(Sess {
+        gateway: Mutex::new(Gateway::new(cfg.gateway.clone(), decider())),
+        routes: Mutex::new(Routes::default()),
+    });
+    let limit = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let sh = Arc::new(Shared {
+        cfg,
+        decider,
+        log: Arc::clone(&log),
+        sessions: Mutex::new(FxHashMap::default()),
+        sessionless: Mutex::new(sessionless),
+        next: std::sync::atomic::AtomicU64::new(1),
+        loopback: listener
+            .local_addr()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or(true),
+        tap,
+    });
+    // Listening for the signals before saying where the proxy listens: a SIGTERM sent as soon
+    // as it is up stops it cleanly.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    log.info(
+        "listening",
+        &format!(
+            "deciding the tool calls of {} on http://{addr}",
+            sh.cfg.upstream.shown()
+        ),
+        &[
+            ("address", json!(addr)),
+            ("upstream", json!(sh.cfg.upstream.shown())),
+        ],
+    );
+    let stopped = async move {
+        tokio::select! {
+            Some(()) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => "SIGTERM",
+            Some(()) = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => "SIGINT",
+            () = async { match &stop { Some(n) => n.notified().await, None => std::future::pending().await } } => "stop",
+        }
+    };
+    tokio::pin!(stopped);
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&limit).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            why = &mut stopped => { log.info("stop", &format!("{why}: stopping"), &[]); break }
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            why = &mut stopped => { log.info("stop", &format!("{why}: stopping"), &[]); break }
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                log.warn("accept", &format!("cannot accept a connection: {e}"), &[]);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let s = Arc::clone(&sh);
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(sh.cfg.header_timeout)
+            .keep_alive(true)
+            .serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |req| {
+                    let s = Arc::clone(&s);
+                    async move { Ok::<_, Infallible>(handle(req, s).await) }
+                }),
+            );
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    Ok(())
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).boxed()
+}
+
+fn answer(status: StatusCode, content_type: Option<&'static str>, body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    if let Some(t) = content_type {
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(t));
+    }
+    r
+}
+
+/// A JSON-RPC error as an HTTP answer.
+fn rpc_error(status: StatusCode, id: Option<&Value>, code: i64, message: &str) -> Response<Body> {
+    let v = json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": {"code": code, "message": message}});
+    answer(status, Some(JSON), full(v.to_string()))
+}
+
+async fn handle<D: Decider + std::marker::Send + 'static>(
+    req: Request<Incoming>,
+    sh: Arc<Shared<D>>,
+) -> Response<Body> {
+    if let Some(why) = foreign(&sh, req.headers()) {
+        sh.log.warn("refused", &why, &[]);
+        return rpc_error(StatusCode::FORBIDDEN, None, -32600, &why);
+    }
+    match *req.method() {
+        Method::POST => post(req, sh).await,
+        Method::GET => get(req, sh).await,
+        Method::DELETE => delete(req, sh).await,
+        _ => {
+            let mut r = answer(StatusCode::METHOD_NOT_ALLOWED, None, full(""));
+            r.headers_mut()
+                .insert("allow", HeaderValue::from_static("GET, POST, DELETE"));
+            r
+        }
+    }
+}
+
+/// The host of a `Host` header value or of an origin (`scheme://host[:port]`), lowercase,
+/// without its port.
+fn host_of(v: &str) -> String {
+    let v = v.split_once("://").map_or(v, |(_, rest)| rest);
+    let v = v.split('/').next().unwrap_or(v);
+    let host = if let Some(rest) = v.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        v.rsplit_once(':').map_or(v, |(h, _)| h)
+    };
+    host.to_ascii_lowercase()
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a request from a browser page of another site (DNS rebinding, cross-origin requests)
+/// is refused, as the MCP transport requires of servers: on a loopback address the `Host`
+/// must be a loopback name; an `Origin`, when sent, must be a loopback one there, and the
+/// request's own host elsewhere.
+fn foreign<D>(sh: &Shared<D>, headers: &HeaderMap) -> Option<String> {
+    let host = headers
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(host_of);
+    if sh.loopback && !host.as_deref().is_some_and(is_loopback_name) {
+        return Some(format!(
+            "the Host `{}` is not a loopback name: refused (DNS rebinding)",
+            crate::source::printable(host.as_deref().unwrap_or(""))
+        ));
+    }
+    let origin = headers.get(hyper::header::ORIGIN)?;
+    let o = host_of(origin.to_str().unwrap_or("?"));
+    let ok = if sh.loopback {
+        is_loopback_name(&o)
+    } else {
+        host.as_deref() == Some(o.as_str())
+    };
+    (!ok).then(|| {
+        format!(
+            "a request from the origin `{}` is not accepted here",
+            crate::source::printable(&o)
+        )
+    })
+}
+
+/// The session a request names: `Ok(None)` when it names none, `Err` (404) when the proxy
+/// does not know it.
+fn session_of<D>(sh: &Shared<D>, headers: &HeaderMap) -> Result<Option<Arc<Sess<D>>>, ()> {
+    let Some(v) = headers.get(SESSION_HEADER) else {
+        return Ok(None);
+    };
+    let key = v.to_str().map_err(|_| ())?;
+    let sessions = sh.sessions.lock().map_err(|_| ())?;
+    sessions.get(key).cloned().map(Some).ok_or(())
+}
+
+fn unknown_session() -> Response<Body> {
+    rpc_error(
+        StatusCode::NOT_FOUND,
+        None,
+        gateway::SERVER_GONE,
+        "no such MCP session here (it ended, or the proxy restarted): start a new one",
+    )
+}
+
+/// What the proxy reads of a client message before the gateway does.
+struct Head {
+    id: Option<Value>,
+    method: Option<String>,
+    tool: Option<Value>,
+}
+
+fn head_of(body: &[u8]) -> Head {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let method = v.get("method").and_then(Value::as_str).map(str::to_string);
+    Head {
+        id: match (&method, v.get("id")) {
+            (Some(_), Some(id @ (Value::String(_) | Value::Number(_)))) => Some(id.clone()),
+            _ => None,
+        },
+        tool: v.get("params").and_then(|p| p.get("name")).cloned(),
+        method,
+    }
+}
+
+/// The client's `Mcp-Method` and `Mcp-Name` headers must say what the body says: a server
+/// that routes by them must not run another tool than the one decided.
+fn headers_disagree(headers: &HeaderMap, head: &Head) -> Option<String> {
+    if let Some(m) = headers.get("mcp-method")
+        && head.method.as_deref().map(str::as_bytes) != Some(m.as_bytes())
+    {
+        return Some("the Mcp-Method header does not match the request body's method".into());
+    }
+    if let Some(n) = headers.get("mcp-name") {
+        let body = head.tool.as_ref().and_then(Value::as_str);
+        if head.method.as_deref() == Some("tools/call")
+            && body.map(str::as_bytes) != Some(n.as_bytes())
+        {
+            return Some("the Mcp-Name header does not match the tool named in the body".into());
+        }
+    }
+    None
+}
+
+async fn read_body(body: Incoming, max: usize, within: Duration) -> Result<Bytes, Response<Body>> {
+    match tokio::time::timeout(within, Limited::new(body, max).collect()).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            -32600,
+            &format!("a message is over the limit of {max} bytes for an MCP message"),
+        )),
+        Ok(Err(e)) => Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            -32700,
+            &format!("cannot read the request body: {e}"),
+        )),
+        Err(_) => Err(rpc_error(
+            StatusCode::REQUEST_TIMEOUT,
+            None,
+            -32600,
+            &format!(
+                "the request body did not arrive within {} s",
+                within.as_secs_f64()
+            ),
+        )),
+    }
+}
+
+/// What the server's answer to the client's own request said in its head.
+struct UpstreamHead {
+    session: Option<HeaderValue>,
+    /// The server answers with an SSE stream: so does the proxy, at once (a long call keeps
+    /// the client's connection alive as the server's does).
+    stream: bool,
+}
+
+async fn post<D: Decider + std::marker::Send + 'static>(
+    req: Request<Incoming>,
+    sh: Arc<Shared<D>>,
+) -> Response<Body> {
+    let headers = req.headers().clone();
+    let named = match session_of(&sh, &headers) {
+        Ok(s) => s,
+        Err(()) => return unknown_session(),
+    };
+    let max = sh.cfg.gateway.max_message;
+    let body = match read_body(req.into_body(), max, sh.cfg.body_timeout).await {
+        Ok(b) => b,
+        Err(r) => {
+            sh.log.warn(
+                "bad-message",
+                "a request body over the limit or too slow was refused",
+                &[("direction", json!(Direction::ClientToServer.as_str()))],
+            );
+            return r;
+        }
+    };
+    let head = head_of(&body);
+    if let Some(why) = headers_disagree(&headers, &head) {
+        sh.log.warn(
+            "bad-message",
+            &format!("{why} (from the client, refused)"),
+            &[],
+        );
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            head.id.as_ref(),
+            HEADER_MISMATCH,
+            &why,
+        );
+    }
+    let initialize = head.method.as_deref() == Some("initialize");
+    let (sess, fresh) = match named {
+        Some(s) => (s, false),
+        None if initialize => (new_sess(&sh), true),
+        None => match sh.sessionless.lock() {
+            Ok(s) => (Arc::clone(&s), false),
+            Err(_) => {
+                return rpc_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                    -32603,
+                    "the proxy failed",
+                );
+            }
+        },
+    };
+    let session_name = match sess.gateway.lock() {
+        Ok(g) => g.session_name().to_string(),
+        Err(_) => String::new(),
+    };
+    let id = head.id.as_ref().and_then(Id::of);
+    let (tx, mut rx) = mpsc::channel::<Out>(64);
+    if let Some(id) = &id {
+        let Ok(mut r) = sess.routes.lock() else {
+            return rpc_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                -32603,
+                "the proxy failed",
+            );
+        };
+        if r.by_id.contains_key(id) {
+            return rpc_error(
+                StatusCode::CONFLICT,
+                head.id.as_ref(),
+                -32600,
+                "a request with this id is in flight in this session: use another id",
+            );
+        }
+        r.by_id.insert(
+            id.clone(),
+            Route {
+                to: tx.clone(),
+                headers: headers.clone(),
+            },
+        );
+    }
+    if let Some(tap) = &sh.tap {
+        tap(&session_name, Direction::ClientToServer, &body);
+    }
+    let sends = {
+        let mut out = Output::default();
+        match sess.gateway.lock() {
+            Ok(mut g) => g.from_client(&body, &mut out),
+            Err(_) => {
+                return rpc_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                    -32603,
+                    "the proxy failed",
+                );
+            }
+        }
+        log_notes(&sh.log, out.notes);
+        out.sends
+    };
+    let mut own: Option<oneshot::Receiver<UpstreamHead>> = None;
+    let waits = dispatch(
+        &sh,
+        &sess,
+        &session_name,
+        sends,
+        Some(&tx),
+        &headers,
+        id.as_ref(),
+        &mut own,
+    )
+    .await;
+    drop(tx);
+    if id.is_none() {
+        // A notification or a response: acknowledged once the server took it.
+        let mut failed = None;
+        for w in waits {
+            match w.await {
+                Ok(Ok(s)) if s.is_success() => {}
+                Ok(Ok(s)) => {
+                    failed = Some((s, format!("the MCP server answered HTTP {}", s.as_u16())))
+                }
+                Ok(Err(e)) => failed = Some((StatusCode::BAD_GATEWAY, e)),
+                Err(e) => failed = Some((StatusCode::BAD_GATEWAY, e.to_string())),
+            }
+        }
+        if let Ok(Out::Line(l) | Out::Last(l)) = rx.try_recv() {
+            // The gateway refused it (not JSON, not JSON-RPC): its error goes back.
+            return answer(StatusCode::BAD_REQUEST, Some(JSON), full(l));
+        }
+        return match failed {
+            None => answer(StatusCode::ACCEPTED, None, full("")),
+            Some((s, why)) => {
+                sh.log.error("upstream", &why, &[]);
+                let status = if s == StatusCode::NOT_FOUND {
+                    s
+                } else {
+                    StatusCode::BAD_GATEWAY
+                };
+                rpc_error(status, None, gateway::SERVER_GONE, &why)
+            }
+        };
+    }
+    let upstream_head = match own {
+        Some(h) => h.await.ok(),
+        None => None,
+    };
+    let stream = upstream_head.as_ref().is_some_and(|h| h.stream);
+    let session_id = upstream_head.and_then(|h| h.session);
+    if fresh {
+        match session_id.as_ref().and_then(|v| v.to_str().ok()) {
+            Some(sid) => {
+                let mut sessions = match sh.sessions.lock() {
+                    Ok(s) => s,
+                    Err(_) => {
+                        return rpc_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            None,
+                            -32603,
+                            "the proxy failed",
+                        );
+                    }
+                };
+                if sessions.contains_key(sid) {
+                    drop(sessions);
+                    let why = "the MCP server gave a session id already in use";
+                    sh.log.error("upstream", why, &[]);
+                    return rpc_error(
+                        StatusCode::BAD_GATEWAY,
+                        head.id.as_ref(),
+                        gateway::SERVER_GONE,
+                        why,
+                    );
+                }
+                if sessions.len() >= sh.cfg.max_sessions {
+                    drop(sessions);
+                    sh.log.error(
+                        "sessions",
+                        "too many sessions: refused a new one",
+                        &[("max", json!(sh.cfg.max_sessions))],
+                    );
+                    return rpc_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        head.id.as_ref(),
+                        gateway::SERVER_BUSY,
+                        &format!(
+                            "{} MCP sessions are open: end some first",
+                            sh.cfg.max_sessions
+                        ),
+                    );
+                }
+                sessions.insert(sid.to_string(), Arc::clone(&sess));
+                sh.log.info(
+                    "session",
+                    "a new MCP session",
+                    &[
+                        ("session", json!(session_name)),
+                        ("mcp_session_id", json!(sid)),
+                    ],
+                );
+            }
+            None => {
+                // A server without sessions: this client's handshake is the session-less one.
+                if let Ok(mut s) = sh.sessionless.lock() {
+                    *s = Arc::clone(&sess);
+                }
+            }
+        }
+    }
+    let first = if stream { None } else { Some(rx.recv().await) };
+    let mut resp = match first {
+        None => answer(
+            StatusCode::OK,
+            Some(EVENT_STREAM),
+            BoxBody::new(Events {
+                first: None,
+                rx,
+                done: false,
+            }),
+        ),
+        Some(first) => match first {
+            None => rpc_error(
+                StatusCode::BAD_GATEWAY,
+                head.id.as_ref(),
+                gateway::SERVER_GONE,
+                "no answer to this request",
+            ),
+            Some(Out::Last(line)) => answer(StatusCode::OK, Some(JSON), full(line)),
+            Some(Out::Line(line)) => answer(
+                StatusCode::OK,
+                Some(EVENT_STREAM),
+                BoxBody::new(Events {
+                    first: Some(Bytes::from(sse::message(&line))),
+                    rx,
+                    done: false,
+                }),
+            ),
+        },
+    };
+    if let Some(sid) = session_id {
+        resp.headers_mut()
+            .insert(HeaderName::from_static(SESSION_HEADER), sid);
+    }
+    if resp.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes) == Some(EVENT_STREAM.as_bytes())
+    {
+        resp.headers_mut()
+            .insert("cache-control", HeaderValue::from_static("no-cache"));
+    }
+    resp
+}
+
+/// An SSE body from the messages for one request (ends after its response) or the GET stream.
+struct Events {
+    first: Option<Bytes>,
+    rx: mpsc::Receiver<Out>,
+    done: bool,
+}
+
+impl hyper::body::Body for Events {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(b) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Out::Line(l))) => {
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(sse::message(&l))))))
+            }
+            Poll::Ready(Some(Out::Last(l))) => {
+                self.done = true;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(sse::message(&l))))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Carries out what the gateway asked: lines for the client go where they belong
+/// ([`deliver`]); a request for the server becomes an exchange of its own (its answers go
+/// to the client's request of that id), a notification or response a POST whose outcome is
+/// returned to wait for.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch<D: Decider + std::marker::Send + 'static>(
+    sh: &Arc<Shared<D>>,
+    sess: &Arc<Sess<D>>,
+    session_name: &str,
+    sends: Vec<Send>,
+    ctx: Option<&mpsc::Sender<Out>>,
+    headers: &HeaderMap,
+    own_id: Option<&Id>,
+    own: &mut Option<oneshot::Receiver<UpstreamHead>>,
+) -> Vec<tokio::task::JoinHandle<Result<StatusCode, String>>> {
+    let mut waits = Vec::new();
+    for s in sends {
+        match s {
+            Send::Client(line) => deliver(sh, sess, session_name, line, ctx).await,
+            Send::Server(line) => {
+                let h = head_of(&line);
+                match h.id.as_ref().and_then(Id::of) {
+                    Some(id) => {
+                        let route_headers = sess
+                            .routes
+                            .lock()
+                            .ok()
+                            .and_then(|r| r.by_id.get(&id).map(|r| r.headers.clone()))
+                            .unwrap_or_else(|| headers.clone());
+                        let tell = if own_id == Some(&id) {
+                            let (t, r) = oneshot::channel();
+                            *own = Some(r);
+                            Some(t)
+                        } else {
+                            None
+                        };
+                        tokio::spawn(exchange(
+                            Arc::clone(sh),
+                            Arc::clone(sess),
+                            session_name.to_string(),
+                            line,
+                            route_headers,
+                            id,
+                            tell,
+                        ));
+                    }
+                    None => {
+                        let sh = Arc::clone(sh);
+                        let headers = headers.clone();
+                        waits.push(tokio::spawn(async move {
+                            let r = sh
+                                .cfg
+                                .upstream
+                                .send(Method::POST, &headers, Bytes::from(line))
+                                .await?;
+                            let status = r.status();
+                            // The body of an acknowledgement: read (bounded) and dropped.
+                            let _ = Limited::new(r.into_body(), 1 << 20).collect().await;
+                            Ok(status)
+                        }));
+                    }
+                }
+            }
+        }
+    }
+    waits
+}
+
+/// Sends a line to the client: a response to the stream of its request (which it ends),
+/// anything else to the stream it arose on, else to the GET stream.
+async fn deliver<D>(
+    sh: &Shared<D>,
+    sess: &Sess<D>,
+    session_name: &str,
+    line: Vec<u8>,
+    ctx: Option<&mpsc::Sender<Out>>,
+) {
+    let v: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
+    let response =
+        v.get("method").is_none() && (v.get("result").is_some() || v.get("error").is_some());
+    let routed = if response {
+        v.get("id").and_then(Id::of).and_then(|id| {
+            sess.routes
+                .lock()
+                .ok()
+                .and_then(|mut r| r.by_id.remove(&id))
+        })
+    } else {
+        None
+    };
+    if let Some(tap) = &sh.tap {
+        tap(session_name, Direction::ServerToClient, &line);
+    }
+    let sent = match (routed, ctx) {
+        (Some(route), _) => route.to.send(Out::Last(line)).await.is_ok(),
+        (None, Some(c)) => c.send(Out::Line(line)).await.is_ok(),
+        (None, None) => {
+            let get = sess.routes.lock().ok().and_then(|r| r.get.clone());
+            match get {
+                Some(g) => g.send(Out::Line(line)).await.is_ok(),
+                None => false,
+            }
+        }
+    };
+    if !sent {
+        sh.log.warn(
+            "client",
+            "a message for the client was dropped: the stream it belonged to is closed",
+            &[],
+        );
+    }
+}
+
+/// Answers the client's request `id` with an error from the gateway's side, through the
+/// gateway (so that the call is closed there and the error decided as its result).
+async fn fail<D: Decider>(sh: &Shared<D>, sess: &Sess<D>, session_name: &str, id: &Id, why: &str) {
+    sh.log.error("upstream", why, &[]);
+    let id_value: Value = serde_json::from_str(id.as_json()).unwrap_or(Value::Null);
+    let v = json!({"jsonrpc": "2.0", "id": id_value, "error": {"code": gateway::SERVER_GONE, "message": format!("the MCP server failed: {why}")}});
+    let out = from_server(sh, sess, v.to_string().as_bytes());
+    for s in out {
+        if let Send::Client(line) = s {
+            deliver(sh, sess, session_name, line, None).await;
+        }
+    }
+}
+
+fn from_server<D: Decider>(sh: &Shared<D>, sess: &Sess<D>, line: &[u8]) -> Vec<Send> {
+    let mut out = Output::default();
+    if let Ok(mut g) = sess.gateway.lock() {
+        g.from_server(line, &mut out);
+    }
+    log_notes(&sh.log, out.notes);
+    out.sends
+}
+
+/// Whether the client's request `id` still waits for its response.
+fn waiting<D>(sess: &Sess<D>, id: &Id) -> bool {
+    sess.routes
+        .lock()
+        .map(|r| r.by_id.contains_key(id))
+        .unwrap_or(false)
+}
+
+/// One forwarded request: POSTed to the server, its answer (JSON or SSE) read through the
+/// gateway message by message. A request left without a response is answered with an error.
+async fn exchange<D: Decider + std::marker::Send + 'static>(
+    sh: Arc<Shared<D>>,
+    sess: Arc<Sess<D>>,
+    session_name: String,
+    line: Vec<u8>,
+    headers: HeaderMap,
+    id: Id,
+    tell: Option<oneshot::Sender<UpstreamHead>>,
+) {
+    let resp = sh
+        .cfg
+        .upstream
+        .send(Method::POST, &headers, Bytes::from(line))
+        .await;
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => {
+            drop(tell);
+            fail(&sh, &sess, &session_name, &id, &e).await;
+            return;
+        }
+    };
+    let status = resp.status();
+    if let Some(t) = tell {
+        let _ = t.send(UpstreamHead {
+            session: resp.headers().get(SESSION_HEADER).cloned(),
+            stream: status.is_success()
+                && resp
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.to_ascii_lowercase().starts_with(EVENT_STREAM)),
+        });
+    }
+    let ctype = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let ctx = sess
+        .routes
+        .lock()
+        .ok()
+        .and_then(|r| r.by_id.get(&id).map(|r| r.to.clone()));
+    let max = sh.cfg.gateway.max_message;
+    let mut body = resp.into_body();
+    if status.is_success() && ctype.starts_with(EVENT_STREAM) {
+        let mut reader = sse::Reader::new(max);
+        let mut events = Vec::new();
+        'read: loop {
+            let frame = match body.frame().await {
+                None => break,
+                Some(Ok(f)) => f,
+                Some(Err(e)) => {
+                    sh.log.warn(
+                        "upstream",
+                        &format!("the MCP server's stream broke: {e}"),
+                        &[],
+                    );
+                    break;
+                }
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if let Err(e) = reader.feed(&data, &mut events) {
+                sh.log.error(
+                    "bad-message",
+                    &format!("an event over the limit of {} bytes from the server: the stream is dropped", e.limit),
+                    &[("direction", json!(Direction::ServerToClient.as_str()))],
+                );
+                break;
+            }
+            for ev in events.drain(..) {
+                if !ev.is_message() {
+                    continue;
+                }
+                for s in from_server(&sh, &sess, &ev.data) {
+                    if let Send::Client(l) = s {
+                        deliver(&sh, &sess, &session_name, l, ctx.as_ref()).await;
+                    }
+                }
+                if ctx.as_ref().is_some_and(mpsc::Sender::is_closed) || !waiting(&sess, &id) {
+                    // The client went away (on 2026-07-28, its cancellation) or the answer is
+                    // in: closing the server's stream says so.
+                    break 'read;
+                }
+            }
+        }
+    } else if ctype.starts_with(JSON) && status != StatusCode::ACCEPTED {
+        match Limited::new(body, max).collect().await {
+            Ok(b) => {
+                let b = b.to_bytes();
+                for s in from_server(&sh, &sess, &b) {
+                    if let Send::Client(l) = s {
+                        deliver(&sh, &sess, &session_name, l, ctx.as_ref()).await;
+                    }
+                }
+            }
+            Err(e) => {
+                sh.log.error(
+                    "upstream",
+                    &format!("the MCP server's answer could not be read: {e}"),
+                    &[],
+                );
+            }
+        }
+    }
+    if waiting(&sess, &id) {
+        let why = if status.is_success() {
+            if status == StatusCode::ACCEPTED {
+                "it answered a request with 202 Accepted".to_string()
+            } else {
+                "its answer ended without the response".to_string()
+            }
+        } else {
+            format!("it answered HTTP {}", status.as_u16())
+        };
+        fail(&sh, &sess, &session_name, &id, &why).await;
+    }
+}
+
+async fn get<D: Decider + std::marker::Send + 'static>(
+    req: Request<Incoming>,
+    sh: Arc<Shared<D>>,
+) -> Response<Body> {
+    let headers = req.headers().clone();
+    let sess = match session_of(&sh, &headers) {
+        Ok(Some(s)) => s,
+        Ok(None) => match sh.sessionless.lock() {
+            Ok(s) => Arc::clone(&s),
+            Err(_) => return answer(StatusCode::INTERNAL_SERVER_ERROR, None, full("")),
+        },
+        Err(()) => return unknown_session(),
+    };
+    let resp = match sh
+        .cfg
+        .upstream
+        .send(Method::GET, &headers, Bytes::new())
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            sh.log.error("upstream", &e, &[]);
+            return rpc_error(StatusCode::BAD_GATEWAY, None, gateway::SERVER_GONE, &e);
+        }
+    };
+    let status = resp.status();
+    let is_stream = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with(EVENT_STREAM));
+    if !status.is_success() || !is_stream {
+        // 405 (no stream offered) and the like: passed on, without a body to read.
+        return answer(status, None, Empty::new().boxed());
+    }
+    let session_name = match sess.gateway.lock() {
+        Ok(g) => g.session_name().to_string(),
+        Err(_) => String::new(),
+    };
+    let (tx, rx) = mpsc::channel::<Out>(64);
+    if let Ok(mut r) = sess.routes.lock() {
+        r.get = Some(tx.clone());
+    }
+    let max = sh.cfg.gateway.max_message;
+    tokio::spawn(async move {
+        let mut body = resp.into_body();
+        let mut reader = sse::Reader::new(max);
+        let mut events = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if reader.feed(&data, &mut events).is_err() {
+                sh.log.error(
+                    "bad-message",
+                    "an event over the limit from the server: the stream is dropped",
+                    &[],
+                );
+                break;
+            }
+            for ev in events.drain(..) {
+                if !ev.is_message() {
+                    continue;
+                }
+                for s in from_server(&sh, &sess, &ev.data) {
+                    if let Send::Client(l) = s {
+                        deliver(&sh, &sess, &session_name, l, Some(&tx)).await;
+                    }
+                }
+            }
+            if tx.is_closed() {
+                break;
+            }
+        }
+        if let Ok(mut r) = sess.routes.lock()
+            && r.get.as_ref().is_some_and(|g| g.same_channel(&tx))
+        {
+            r.get = None;
+        }
+    });
+    let mut r = answer(
+        StatusCode::OK,
+        Some(EVENT_STREAM),
+        BoxBody::new(Events {
+            first: None,
+            rx,
+            done: false,
+        }),
+    );
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn delete<D: Decider + std::marker::Send + 'static>(
+    req: Request<Incoming>,
+    sh: Arc<Shared<D>>,
+) -> Response<Body> {
+    let headers = req.headers().clone();
+    let Some(key) = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            -32600,
+            "DELETE names no Mcp-Session-Id",
+        );
+    };
+    if session_of(&sh, &headers).is_err() {
+        return unknown_session();
+    }
+    let status = match sh
+        .cfg
+        .upstream
+        .send(Method::DELETE, &headers, Bytes::new())
+        .await
+    {
+        Ok(r) => {
+            let s = r.status();
+            let _ = Limited::new(r.into_body(), 1 << 20).collect().await;
+            s
+        }
+        Err(e) => {
+            sh.log.error("upstream", &e, &[]);
+            return rpc_error(StatusCode::BAD_GATEWAY, None, gateway::SERVER_GONE, &e);
+        }
+    };
+    if status.is_success()
+        && let Ok(mut s) = sh.sessions.lock()
+    {
+        s.remove(&key);
+        sh.log.info(
+            "session",
+            "the MCP session ended",
+            &[("mcp_session_id", json!(key))],
+        );
+    }
+    answer(status, None, Empty::new().boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_origins() {
+        assert_eq!(host_of("127.0.0.1:8788"), "127.0.0.1");
+        assert_eq!(host_of("http://LocalHost:3000"), "localhost");
+        assert_eq!(host_of("[::1]:8788"), "::1");
+        assert_eq!(host_of("http://[::1]:80/x"), "::1");
+        assert_eq!(host_of("evil.example"), "evil.example");
+        for h in [
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "app.localhost",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback_name(h), "{h}");
+        }
+        for h in [
+            "evil.example",
+            "0.0.0.0",
+            "10.0.0.1",
+            "localhost.evil.example",
+        ] {
+            assert!(!is_loopback_name(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn heads_and_headers() {
+        let h = head_of(br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"a"}}"#);
+        assert_eq!(h.id, Some(json!(3)));
+        let mut headers = HeaderMap::new();
+        assert_eq!(headers_disagree(&headers, &h), None);
+        headers.insert("mcp-method", HeaderValue::from_static("tools/call"));
+        headers.insert("mcp-name", HeaderValue::from_static("a"));
+        assert_eq!(headers_disagree(&headers, &h), None);
+        headers.insert("mcp-name", HeaderValue::from_static("b"));
+        assert!(headers_disagree(&headers, &h).is_some());
+        headers.remove("mcp-name");
+        headers.insert("mcp-method", HeaderValue::from_static("tools/list"));
+        assert!(headers_disagree(&headers, &h).is_some());
+        // A response or a notification has no id to route by.
+        assert_eq!(head_of(br#"{"jsonrpc":"2.0","id":3,"result":{}}"#).id, None);
+        assert_eq!(head_of(br#"{"jsonrpc":"2.0","method":"x"}"#).id, None);
+        assert_eq!(head_of(b"junk").id, None);
+    }
+}
