@@ -66,6 +66,23 @@ impl Exact {
         self.normalize();
     }
 
+    /// Subtracts another exact sum.
+    pub fn sub_exact(&mut self, other: &Exact) {
+        if other.limbs.is_empty() {
+            return;
+        }
+        // −b = !b + 1 over the infinite two's complement width: the limbs of `b` below its
+        // base are zero, so their complements are all ones and the + 1 carries through them
+        // into limb `base`.
+        for (i, &limb) in other.limbs.iter().enumerate() {
+            let at = other.base as usize + i;
+            let top = i + 1 == other.limbs.len();
+            self.add_limb(at, !limb, top && !limb >> 63 == 1);
+        }
+        self.add_limb(other.base as usize, 1, false);
+        self.normalize();
+    }
+
     fn add_signed(&mut self, v: f64, negate: bool) {
         if !v.is_finite() || v == 0.0 {
             return;
@@ -342,6 +359,57 @@ mod tests {
             e.sub(*v);
         }
         assert!(e.is_zero(), "{e:?}");
+    }
+
+    #[test]
+    fn subtracting_exact_sums_undoes_adding_them() {
+        let vs = [
+            1e-300,
+            3.5,
+            -7e200,
+            1e308,
+            0.1,
+            -0.0,
+            5e-324,
+            -1e-10,
+            -f64::MAX,
+            2.0,
+        ];
+        for split in 0..vs.len() {
+            for skip in 0..vs.len() {
+                let mut a = Exact::new();
+                let mut b = Exact::new();
+                let mut rest = Exact::new();
+                for (i, &v) in vs.iter().enumerate() {
+                    if i == skip {
+                        continue;
+                    }
+                    a.add(v);
+                    if i < split {
+                        b.add(v);
+                    } else {
+                        rest.add(v);
+                    }
+                }
+                let mut d = a.clone();
+                d.sub_exact(&b);
+                assert_eq!(d, rest, "split {split} skip {skip}");
+                d.sub_exact(&rest);
+                assert!(d.is_zero(), "{d:?}");
+                let mut n = Exact::new();
+                n.sub_exact(&a);
+                n.add_exact(&a);
+                assert!(n.is_zero(), "{n:?}");
+            }
+        }
+        let mut m = Exact::new();
+        m.add(f64::MAX);
+        m.add(f64::MAX);
+        let mut z = Exact::new();
+        z.sub_exact(&m);
+        assert_eq!(z.value(), f64::NEG_INFINITY);
+        z.add_exact(&m);
+        assert!(z.is_zero());
     }
 
     #[test]

@@ -15,6 +15,16 @@
 //! A tracker's value is then a range ([`TrackerValue`]). Sums are exact ([`Exact`]), so a
 //! window adds values as they enter and subtracts them as they leave.
 //!
+//! **Entries.** A key's `count` / `sum` window keeps one entry per instant (per record, for a
+//! `sum`) while it holds fewer than [`StreamLimits::EXACT_ENTRIES`]; past that, a record less
+//! than a 1,024th of the window after the newest entry's first time is merged into it, making
+//! it a span. So a key's window holds at most `2 · EXACT_ENTRIES + 2` entries at any rate.
+//! When the window's low edge is inside a span, which of its records left is unknown: its sure
+//! records become uncertain (a count's move from sure to maybe, a sum's values from the sure
+//! part to the positive and negative uncertain parts) until the edge passes the span's last
+//! time. The range then holds the exact value, and is exact whenever no span straddles the
+//! edge (at most one does, for at most a 1,024th of the window).
+//!
 //! **Keys.** Each tracker holds at most [`StreamLimits::max_keys`] keys with an event in their
 //! window, ordered by their latest record, so the expired ones are dropped from the front in
 //! time order and the count of live keys is exact. A record that would need a key beyond the
@@ -45,6 +55,11 @@ impl StreamLimits {
     pub const MAX_KEYS: usize = 100_000;
     /// The default skew: five minutes.
     pub const MAX_SKEW: i64 = 5 * 60 * 1_000_000_000;
+    /// Entries a key's `count` / `sum` window keeps exact. Beyond them, a record less than
+    /// `within / EXACT_ENTRIES` (rounded up, at least 1 ns) after the newest entry's first time
+    /// is merged into it, so a key's window holds at most `2 · EXACT_ENTRIES + 2` entries
+    /// whatever the rate.
+    pub const EXACT_ENTRIES: usize = 1024;
 
     /// Every `ts` believed, keys bounded by default.
     pub fn trusted_time() -> StreamLimits {
@@ -123,16 +138,18 @@ enum Agg {
 
 #[derive(Clone, Debug, Default)]
 struct CountWin {
-    /// (time, sure, maybe) records at that time, oldest first (empty without a window).
-    q: VecDeque<(i64, u32, u32)>,
+    /// (first, last, sure, maybe): the records from time `first` to `last`, oldest first
+    /// (empty without a window); `sure + maybe` fits a `u32`. `first < last` only for a span
+    /// merged past [`StreamLimits::EXACT_ENTRIES`].
+    q: VecDeque<(i64, i64, u32, u32)>,
     sure: u64,
     maybe: u64,
 }
 
 #[derive(Clone, Debug, Default)]
 struct SumWin {
-    /// (time, value, kind) oldest first (empty without a window).
-    q: VecDeque<(i64, f64, RecKind)>,
+    /// Records oldest first (empty without a window).
+    q: VecDeque<SumEntry>,
     sure: Exact,
     /// Values of uncertain records: the positive ones may raise the sum, the negative ones
     /// lower it.
@@ -142,6 +159,28 @@ struct SumWin {
     unbounded: u64,
     /// The bounds, rounded, while nothing changes.
     cache: Option<(f64, f64)>,
+}
+
+#[derive(Clone, Debug)]
+enum SumEntry {
+    /// One record: time, value, kind.
+    One(i64, f64, RecKind),
+    /// Records merged past [`StreamLimits::EXACT_ENTRIES`].
+    Span(Box<SumSpan>),
+}
+
+/// Records from `first` to `last`, their values summed as [`SumWin`] sums them.
+#[derive(Clone, Debug, Default)]
+struct SumSpan {
+    first: i64,
+    last: i64,
+    /// Values of sure records, the positive and the negative apart: once the window's edge
+    /// is inside the span, any of them may have left, so they become uncertain.
+    sure_pos: Exact,
+    sure_neg: Exact,
+    pos: Exact,
+    neg: Exact,
+    unbounded: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -401,7 +440,6 @@ impl State {
         if let Some(lo) = lo {
             k.blame.retain(|&(_, at)| at >= lo);
         }
-        let windowed = lo.is_some();
         match &mut k.agg {
             Agg::Count(w) => {
                 if let Some(lo) = lo {
@@ -413,13 +451,20 @@ impl State {
                 };
                 w.sure += u64::from(s);
                 w.maybe += u64::from(m);
-                if windowed {
+                if let (Some(lo), Some(d)) = (lo, def.within) {
+                    let full = w.q.len() >= StreamLimits::EXACT_ENTRIES;
                     match w.q.back_mut() {
-                        Some((last, ls, lm)) if *last == now => {
-                            *ls = ls.saturating_add(s);
-                            *lm = lm.saturating_add(m);
+                        Some((first, last, ls, lm))
+                            if *first >= lo
+                                && ls.checked_add(*lm).is_some_and(|n| n < u32::MAX)
+                                && (*last == now
+                                    || (full && now.saturating_sub(*first) < granularity(d))) =>
+                        {
+                            *last = now;
+                            *ls += s;
+                            *lm += m;
                         }
-                        _ => w.q.push_back((now, s, m)),
+                        _ => w.q.push_back((now, now, s, m)),
                     }
                 }
             }
@@ -428,8 +473,33 @@ impl State {
                     w.prune(lo);
                 }
                 w.apply(rec.kind, rec.value, true);
-                if windowed {
-                    w.q.push_back((now, rec.value, rec.kind));
+                if let (Some(lo), Some(d)) = (lo, def.within) {
+                    let full = w.q.len() >= StreamLimits::EXACT_ENTRIES;
+                    let first = match w.q.back() {
+                        Some(SumEntry::One(t, ..)) => Some(*t),
+                        Some(SumEntry::Span(sp)) => Some(sp.first),
+                        None => None,
+                    };
+                    let merge = full
+                        && first.is_some_and(|f| f >= lo && now.saturating_sub(f) < granularity(d));
+                    match w.q.back_mut() {
+                        Some(back) if merge => {
+                            if let SumEntry::One(t, v, kind) = *back {
+                                let mut sp = SumSpan {
+                                    first: t,
+                                    last: t,
+                                    ..SumSpan::default()
+                                };
+                                sp.add(kind, v);
+                                *back = SumEntry::Span(Box::new(sp));
+                            }
+                            if let SumEntry::Span(sp) = back {
+                                sp.last = now;
+                                sp.add(rec.kind, rec.value);
+                            }
+                        }
+                        _ => w.q.push_back(SumEntry::One(now, rec.value, rec.kind)),
+                    }
                 }
             }
             Agg::Seen(w) => match rec.kind {
@@ -459,15 +529,44 @@ impl State {
     }
 }
 
+/// How close (ns) a record must be to the first time of the newest entry of a full window of
+/// `d` ns to be merged into it.
+fn granularity(d: i64) -> i64 {
+    let n = StreamLimits::EXACT_ENTRIES as i64;
+    (d.saturating_add(n - 1) / n).max(1)
+}
+
 impl CountWin {
     fn prune(&mut self, lo: i64) {
-        while let Some(&(t, s, m)) = self.q.front() {
-            if t >= lo {
-                break;
+        while let Some((first, last, s, m)) = self.q.front_mut() {
+            if *last < lo {
+                self.sure -= u64::from(*s);
+                self.maybe -= u64::from(*m);
+                self.q.pop_front();
+                continue;
             }
-            self.sure -= u64::from(s);
-            self.maybe -= u64::from(m);
-            self.q.pop_front();
+            if *first < lo && *s > 0 {
+                // The edge is inside a merged span: which of its records have left is no
+                // longer known, so each may count.
+                self.sure -= u64::from(*s);
+                self.maybe += u64::from(*s);
+                *m += *s;
+                *s = 0;
+            }
+            break;
+        }
+    }
+}
+
+impl SumSpan {
+    /// Adds a record as [`SumWin::apply`] adds it.
+    fn add(&mut self, kind: RecKind, v: f64) {
+        match kind {
+            RecKind::Sure if v < 0.0 => self.sure_neg.add(v),
+            RecKind::Sure => self.sure_pos.add(v),
+            RecKind::Maybe if v < 0.0 => self.neg.add(v),
+            RecKind::Maybe => self.pos.add(v),
+            RecKind::Unbounded => self.unbounded += 1,
         }
     }
 }
@@ -493,12 +592,45 @@ impl SumWin {
     }
 
     fn prune(&mut self, lo: i64) {
-        while let Some(&(t, v, kind)) = self.q.front() {
-            if t >= lo {
-                break;
+        while let Some(front) = self.q.front_mut() {
+            match front {
+                SumEntry::One(t, v, kind) => {
+                    if *t >= lo {
+                        break;
+                    }
+                    let (v, kind) = (*v, *kind);
+                    self.q.pop_front();
+                    self.apply(kind, v, false);
+                }
+                SumEntry::Span(sp) => {
+                    if sp.last < lo {
+                        self.cache = None;
+                        self.sure.sub_exact(&sp.sure_pos);
+                        self.sure.sub_exact(&sp.sure_neg);
+                        self.pos.sub_exact(&sp.pos);
+                        self.neg.sub_exact(&sp.neg);
+                        self.unbounded -= sp.unbounded;
+                        self.q.pop_front();
+                        continue;
+                    }
+                    if sp.first < lo && !(sp.sure_pos.is_zero() && sp.sure_neg.is_zero()) {
+                        // The edge is inside a merged span: any of its sure records may have
+                        // left, so their values may be added or not.
+                        self.cache = None;
+                        self.sure.sub_exact(&sp.sure_pos);
+                        self.sure.sub_exact(&sp.sure_neg);
+                        self.pos.add_exact(&sp.sure_pos);
+                        self.neg.add_exact(&sp.sure_neg);
+                        let (p, n) = (
+                            std::mem::take(&mut sp.sure_pos),
+                            std::mem::take(&mut sp.sure_neg),
+                        );
+                        sp.pos.add_exact(&p);
+                        sp.neg.add_exact(&n);
+                    }
+                    break;
+                }
             }
-            self.apply(kind, v, false);
-            self.q.pop_front();
         }
     }
 
@@ -521,5 +653,221 @@ impl SumWin {
         };
         self.cache = Some(b);
         b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    /// The three-valued `x >= n` on a range.
+    fn at_least(lo: f64, hi: f64, n: f64) -> Option<bool> {
+        if lo >= n {
+            Some(true)
+        } else if hi < n {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// The key's window: its entry count, and whether a merged span straddles `lo`.
+    fn window(st: &State, lo: i64) -> (usize, bool) {
+        let Some(k) = st.trackers[0].map.get(b"k".as_slice()) else {
+            return (0, false);
+        };
+        match &k.agg {
+            Agg::Count(w) => (
+                w.q.len(),
+                w.q.front().is_some_and(|e| e.0 < lo && lo <= e.1),
+            ),
+            Agg::Sum(w) => (
+                w.q.len(),
+                matches!(w.q.front(), Some(SumEntry::Span(sp)) if sp.first < lo && lo <= sp.last),
+            ),
+            Agg::Seen(_) => (0, false),
+        }
+    }
+
+    /// Drives one key of a `count` or `sum` over `within` with `n` events at random close
+    /// times (bursts at one instant, gaps of a few ns, now and then a quiet spell), checking
+    /// every value against the records kept one by one.
+    fn drive(kind: StatefulKind, seed: u64, within: i64, n: usize, max_gap: u64) -> String {
+        let def = Tracker {
+            kind,
+            within: Some(within),
+            per: vec![],
+            value: None,
+            refs: vec![],
+            inner: vec![],
+        };
+        let mut st = State::new(std::slice::from_ref(&def), 0, StreamLimits::trusted_time());
+        st.key = b"k".to_vec();
+        let mut rng = Rng(seed | 1);
+        // Every record in the window, one by one, with the exact totals.
+        let mut all: VecDeque<(i64, RecKind, f64)> = VecDeque::new();
+        let (mut sure, mut maybe, mut unbounded) = (0u64, 0u64, 0u64);
+        let (mut ssum, mut pos, mut neg) = (Exact::new(), Exact::new(), Exact::new());
+        let mut now = 1_000_000_000i64;
+        let (mut merged, mut straddled, mut decided_while_straddled) = (0usize, 0usize, 0usize);
+        for i in 0..n {
+            now += match rng.below(5) {
+                _ if i == n / 2 => within + rng.below(within as u64) as i64,
+                0 => 0,
+                _ => rng.below(max_gap + 1) as i64,
+            };
+            let lo = now - within;
+            while all.front().is_some_and(|e| e.0 < lo) {
+                let (_, k, v) = all.pop_front().unwrap();
+                match k {
+                    RecKind::Sure => {
+                        sure -= 1;
+                        ssum.sub(v);
+                    }
+                    RecKind::Maybe => {
+                        maybe -= 1;
+                        if v < 0.0 { neg.sub(v) } else { pos.sub(v) }
+                    }
+                    RecKind::Unbounded => unbounded -= 1,
+                }
+            }
+            let (elo, ehi) = match kind {
+                StatefulKind::Count => (sure as f64, (sure + maybe) as f64),
+                _ if unbounded > 0 => (f64::NEG_INFINITY, f64::INFINITY),
+                _ => {
+                    let (mut l, mut h) = (ssum.clone(), ssum.clone());
+                    l.add_exact(&neg);
+                    h.add_exact(&pos);
+                    (l.value(), h.value())
+                }
+            };
+            let Some(TrackerValue::Num { lo: vlo, hi: vhi }) = st.lookup(0, &def, now) else {
+                panic!("no value");
+            };
+            let (len, straddles) = window(&st, lo);
+            assert!(
+                len <= 2 * StreamLimits::EXACT_ENTRIES + 2,
+                "event {i}: {len} entries"
+            );
+            merged = merged.max(len);
+            assert!(
+                vlo <= elo && ehi <= vhi,
+                "event {i}: [{vlo}, {vhi}] does not contain [{elo}, {ehi}]"
+            );
+            if straddles {
+                straddled += 1;
+            } else {
+                assert_eq!((vlo, vhi), (elo, ehi), "event {i}: not exact");
+            }
+            // A rule on the value: decided only where the exact value decides it the same way.
+            let near = [elo - 1000.0, elo - 1.0, ehi + 1.0, ehi + 1000.0];
+            for t in [1.0, 10.0, 100.0, 1000.0, 1e4, 1e5, -50.0, 0.5]
+                .into_iter()
+                .chain(near)
+            {
+                let (v, e) = (at_least(vlo, vhi, t), at_least(elo, ehi, t));
+                if v.is_some() {
+                    assert_eq!(v, e, "event {i}: >= {t}");
+                    decided_while_straddled += usize::from(straddles);
+                }
+                if !straddles {
+                    assert_eq!(v, e);
+                }
+            }
+            let (rk, value) = match rng.below(100) {
+                0..=59 => (RecKind::Sure, 0.0),
+                60..=84 => (RecKind::Maybe, 0.0),
+                85 if kind == StatefulKind::Sum && rng.below(50) == 0 => {
+                    (RecKind::Unbounded, f64::NAN)
+                }
+                _ => {
+                    st.tick();
+                    continue;
+                }
+            };
+            let value = match (kind, rk) {
+                (StatefulKind::Count, _) | (_, RecKind::Unbounded) => value,
+                // Huge values early on only, so that later ranges are narrow enough to decide.
+                _ => match rng.below(10) {
+                    0 if i < n / 16 => 1e300,
+                    1 if i < n / 16 => -1e300,
+                    2 => -(rng.below(1000) as f64) / 8.0,
+                    _ => rng.below(1000) as f64 / 10.0,
+                },
+            };
+            let rec = Rec {
+                tracker: 0,
+                kind: rk,
+                value,
+                from: 0,
+                to: 0,
+            };
+            assert!(st.record(&def, now, rec, &[]));
+            st.tick();
+            all.push_back((now, rk, value));
+            match rk {
+                RecKind::Sure => {
+                    sure += 1;
+                    ssum.add(value);
+                }
+                RecKind::Maybe => {
+                    maybe += 1;
+                    if value < 0.0 {
+                        neg.add(value)
+                    } else {
+                        pos.add(value)
+                    }
+                }
+                RecKind::Unbounded => unbounded += 1,
+            }
+        }
+        // The stream ran long enough to merge, and to decide rules with a span on the edge.
+        assert!(merged > StreamLimits::EXACT_ENTRIES, "{merged}");
+        assert!(
+            straddled > 0 && decided_while_straddled > 0,
+            "{straddled} {decided_while_straddled}"
+        );
+        format!(
+            "{:?}",
+            st.trackers[0].map.get(b"k".as_slice()).map(|k| &k.agg)
+        )
+    }
+
+    #[test]
+    fn a_busy_key_keeps_a_bounded_window_whose_range_holds_the_exact_count() {
+        for seed in [1, 2, 3] {
+            drive(StatefulKind::Count, seed, 500_000, 40_000, 120);
+        }
+        // A window shorter than the exact entries: spans of one instant.
+        drive(StatefulKind::Count, 4, 1_500, 20_000, 1);
+    }
+
+    #[test]
+    fn a_busy_key_keeps_a_bounded_window_whose_range_holds_the_exact_sum() {
+        for seed in [5, 6] {
+            drive(StatefulKind::Sum, seed, 500_000, 40_000, 120);
+        }
+    }
+
+    #[test]
+    fn the_same_events_make_the_same_spans() {
+        let a = drive(StatefulKind::Sum, 7, 500_000, 40_000, 120);
+        assert_eq!(a, drive(StatefulKind::Sum, 7, 500_000, 40_000, 120));
+        let a = drive(StatefulKind::Count, 8, 500_000, 40_000, 120);
+        assert_eq!(a, drive(StatefulKind::Count, 8, 500_000, 40_000, 120));
     }
 }
