@@ -1365,7 +1365,7 @@ fn keyed_by_session(program: &Program, d: &Decision) -> bool {
 }
 
 /// Engine faults, in turn: a corrupted bundle, a truncated one, a decision whose time budget
-/// ran out, a restart that lost the stream state.
+/// ran out or whose audit log cannot be written, a restart that lost the stream state.
 fn engine_mutant(plan: &Plan<'_>, w: &mut Worker, j: u64, r: &mut ChunkResult) {
     let fam = Family::Engine;
     let mut rng = Rng::for_mutant(plan.exp.seed, fam, j);
@@ -1424,22 +1424,48 @@ fn engine_mutant(plan: &Plan<'_>, w: &mut Worker, j: u64, r: &mut ChunkResult) {
             }
         }
         2 => {
-            // A decision whose time budget ran out at the decision point.
+            // In turn: a decision whose time budget ran out at the decision point, and a
+            // seed event decided by a point whose audit log (`--audit-required`) cannot be
+            // written.
+            let audit = (j / 4) % 2 == 1;
+            let layout = if audit {
+                let Some(l) = plan.layouts.get(rng.below(plan.layouts.len())) else {
+                    return;
+                };
+                Some(l)
+            } else {
+                None
+            };
             stat(r, fam).tried += 1;
             let mut out = String::new();
-            let d = budget_exhausted(plan, &mut out);
+            let d = match layout {
+                Some(l) => audit_unwritable(plan, &l.text, &mut out),
+                None => budget_exhausted(plan, &mut out),
+            };
             if check && d != Some(Verdict::Deny) {
                 stat(r, fam).broken += 1;
+                let (what, key) = if audit {
+                    (
+                        "the audit log could not be written",
+                        "fail-closed|engine|audit",
+                    )
+                } else {
+                    (
+                        "the decision's time budget ran out",
+                        "fail-closed|engine|budget",
+                    )
+                };
+                let event = layout.map_or(Json::Null, |l| parse_json(&l.text));
                 record(
                     r,
                     Finding {
                         invariant: "fail-closed".into(),
                         fault: fam.name().into(),
-                        mutation: vec!["the decision's time budget ran out".into()],
+                        mutation: vec![what.into()],
                         attribute: None,
                         seed: String::new(),
-                        original: Json::Null,
-                        mutated: Json::Null,
+                        original: event.clone(),
+                        mutated: event,
                         original_stream: Vec::new(),
                         mutated_stream: Vec::new(),
                         original_decision: Json::String("deny".into()),
@@ -1447,7 +1473,7 @@ fn engine_mutant(plan: &Plan<'_>, w: &mut Worker, j: u64, r: &mut ChunkResult) {
                         rule: None,
                         missed: None,
                         count: 1,
-                        key: "fail-closed|engine|budget".into(),
+                        key: key.into(),
                         size: (1, 0, j),
                     },
                 );
@@ -1476,6 +1502,50 @@ fn engine_mutant(plan: &Plan<'_>, w: &mut Worker, j: u64, r: &mut ChunkResult) {
             }
         }
     }
+}
+
+/// Decides `event` at a decision point, opened on the bundle with `--audit-required`, whose
+/// audit log cannot be written (its folder is gone when the log must start its next file);
+/// returns its verdict.
+fn audit_unwritable(plan: &Plan<'_>, event: &str, out: &mut String) -> Option<Verdict> {
+    use crate::point::{Options as PointOptions, Point, Recorder, Scratch, Source};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "govern-chaos-audit-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let logs = dir.join("log");
+    std::fs::create_dir_all(&logs).ok()?;
+    let path = dir.join("bundle.govb");
+    let result = (|| {
+        std::fs::write(&path, &plan.target.bytes).ok()?;
+        let opts = crate::audit::Options {
+            rotate: Some(1),
+            ..crate::audit::Options::default()
+        };
+        let point = Point::open(PointOptions {
+            source: Source {
+                bundle: path.clone(),
+                signature: None,
+                trust: None,
+                state: None,
+            },
+            max_keys: StreamLimits::default().max_keys,
+            audit: Recorder::to(logs.join("audit.jsonl"), opts),
+            audit_required: true,
+            log: Arc::new(crate::point::log::Log::discard()),
+        })
+        .ok()?;
+        std::fs::remove_dir_all(&logs).ok()?;
+        let a = point.decide(event, &mut Scratch::default(), out);
+        // A denial for any other reason would prove nothing about the log: only the point's
+        // own answer to the failure counts (anything else is reported).
+        out.contains("the audit log cannot be written")
+            .then_some(a.verdict)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 /// Asks a decision point, opened on the bundle, for the decision of a request whose time
