@@ -877,6 +877,63 @@ fn from_server<D: Decider>(sh: &Shared<D>, sess: &Sess<D>, line: &[u8]) -> Vec<S
 }
 
 /// Whether the client's request `id` still waits for its response.
+/// Reads the server's SSE stream `body`: each message goes through the gateway, and what it
+/// sends the client is delivered on `to`. Stops when the stream ends or breaks, when an event
+/// is over `max` bytes, or when `done` says nobody waits for more (asked after each message).
+async fn events<D: Decider>(
+    sh: &Shared<D>,
+    sess: &Sess<D>,
+    session_name: &str,
+    mut body: Incoming,
+    max: usize,
+    to: Option<&mpsc::Sender<Out>>,
+    done: impl Fn() -> bool,
+) {
+    let mut reader = sse::Reader::new(max);
+    let mut events = Vec::new();
+    loop {
+        let frame = match body.frame().await {
+            None => return,
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                sh.log.warn(
+                    "upstream",
+                    &format!("the MCP server's stream broke: {e}"),
+                    &[],
+                );
+                return;
+            }
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if let Err(e) = reader.feed(&data, &mut events) {
+            sh.log.error(
+                "bad-message",
+                &format!(
+                    "an event over the limit of {} bytes from the server: the stream is dropped",
+                    e.limit
+                ),
+                &[("direction", json!(Direction::ServerToClient.as_str()))],
+            );
+            return;
+        }
+        for ev in events.drain(..) {
+            if !ev.is_message() {
+                continue;
+            }
+            for s in from_server(sh, sess, &ev.data) {
+                if let Send::Client(l) = s {
+                    deliver(sh, sess, session_name, l, to).await;
+                }
+            }
+            if done() {
+                return;
+            }
+        }
+    }
+}
+
 fn waiting<D>(sess: &Sess<D>, id: &Id) -> bool {
     sess.routes
         .lock()
@@ -932,50 +989,14 @@ async fn exchange<D: Decider + std::marker::Send + 'static>(
         .ok()
         .and_then(|r| r.by_id.get(&id).map(|r| r.to.clone()));
     let max = sh.cfg.gateway.max_message;
-    let mut body = resp.into_body();
+    let body = resp.into_body();
     if status.is_success() && ctype.starts_with(EVENT_STREAM) {
-        let mut reader = sse::Reader::new(max);
-        let mut events = Vec::new();
-        'read: loop {
-            let frame = match body.frame().await {
-                None => break,
-                Some(Ok(f)) => f,
-                Some(Err(e)) => {
-                    sh.log.warn(
-                        "upstream",
-                        &format!("the MCP server's stream broke: {e}"),
-                        &[],
-                    );
-                    break;
-                }
-            };
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if let Err(e) = reader.feed(&data, &mut events) {
-                sh.log.error(
-                    "bad-message",
-                    &format!("an event over the limit of {} bytes from the server: the stream is dropped", e.limit),
-                    &[("direction", json!(Direction::ServerToClient.as_str()))],
-                );
-                break;
-            }
-            for ev in events.drain(..) {
-                if !ev.is_message() {
-                    continue;
-                }
-                for s in from_server(&sh, &sess, &ev.data) {
-                    if let Send::Client(l) = s {
-                        deliver(&sh, &sess, &session_name, l, ctx.as_ref()).await;
-                    }
-                }
-                if ctx.as_ref().is_some_and(mpsc::Sender::is_closed) || !waiting(&sess, &id) {
-                    // The client went away (on 2026-07-28, its cancellation) or the answer is
-                    // in: closing the server's stream says so.
-                    break 'read;
-                }
-            }
-        }
+        events(&sh, &sess, &session_name, body, max, ctx.as_ref(), || {
+            // The client went away (on 2026-07-28, its cancellation) or the answer is in:
+            // closing the server's stream says so.
+            ctx.as_ref().is_some_and(mpsc::Sender::is_closed) || !waiting(&sess, &id)
+        })
+        .await;
     } else if ctype.starts_with(JSON) && status != StatusCode::ACCEPTED {
         match Limited::new(body, max).collect().await {
             Ok(b) => {
@@ -1054,35 +1075,11 @@ async fn get<D: Decider + std::marker::Send + 'static>(
     }
     let max = sh.cfg.gateway.max_message;
     tokio::spawn(async move {
-        let mut body = resp.into_body();
-        let mut reader = sse::Reader::new(max);
-        let mut events = Vec::new();
-        while let Some(Ok(frame)) = body.frame().await {
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if reader.feed(&data, &mut events).is_err() {
-                sh.log.error(
-                    "bad-message",
-                    "an event over the limit from the server: the stream is dropped",
-                    &[],
-                );
-                break;
-            }
-            for ev in events.drain(..) {
-                if !ev.is_message() {
-                    continue;
-                }
-                for s in from_server(&sh, &sess, &ev.data) {
-                    if let Send::Client(l) = s {
-                        deliver(&sh, &sess, &session_name, l, Some(&tx)).await;
-                    }
-                }
-            }
-            if tx.is_closed() {
-                break;
-            }
-        }
+        let body = resp.into_body();
+        events(&sh, &sess, &session_name, body, max, Some(&tx), || {
+            tx.is_closed()
+        })
+        .await;
         if let Ok(mut r) = sess.routes.lock()
             && r.get.as_ref().is_some_and(|g| g.same_channel(&tx))
         {
