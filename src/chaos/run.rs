@@ -1504,54 +1504,15 @@ fn engine_mutant(plan: &Plan<'_>, w: &mut Worker, j: u64, r: &mut ChunkResult) {
     }
 }
 
-/// Decides `event` at a decision point, opened on the bundle with `--audit-required`, whose
-/// audit log cannot be written (its folder is gone when the log must start its next file);
-/// returns its verdict.
-fn audit_unwritable(plan: &Plan<'_>, event: &str, out: &mut String) -> Option<Verdict> {
-    use crate::point::{Options as PointOptions, Point, Recorder, Scratch, Source};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "govern-chaos-audit-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let logs = dir.join("log");
-    std::fs::create_dir_all(&logs).ok()?;
-    let path = dir.join("bundle.govb");
-    let result = (|| {
-        std::fs::write(&path, &plan.target.bytes).ok()?;
-        let opts = crate::audit::Options {
-            rotate: Some(1),
-            ..crate::audit::Options::default()
-        };
-        let point = Point::open(PointOptions {
-            source: Source {
-                bundle: path.clone(),
-                signature: None,
-                trust: None,
-                state: None,
-            },
-            max_keys: StreamLimits::default().max_keys,
-            audit: Recorder::to(logs.join("audit.jsonl"), opts),
-            audit_required: true,
-            log: Arc::new(crate::point::log::Log::discard()),
-        })
-        .ok()?;
-        std::fs::remove_dir_all(&logs).ok()?;
-        let a = point.decide(event, &mut Scratch::default(), out);
-        // A denial for any other reason would prove nothing about the log: only the point's
-        // own answer to the failure counts (anything else is reported).
-        out.contains("the audit log cannot be written")
-            .then_some(a.verdict)
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-/// Asks a decision point, opened on the bundle, for the decision of a request whose time
-/// budget ran out; returns its verdict.
-fn budget_exhausted(plan: &Plan<'_>, out: &mut String) -> Option<Verdict> {
-    use crate::point::{Failure, Options as PointOptions, Point, Recorder, Source};
+/// Opens a decision point on the bundle, written into a folder of its own (removed after),
+/// with the audit log `audit` makes in that folder (and whether it is required), and returns
+/// what `ask` makes of it.
+fn with_point(
+    plan: &Plan<'_>,
+    audit: impl FnOnce(&std::path::Path) -> Option<(crate::point::Recorder, bool)>,
+    ask: impl FnOnce(&std::path::Path, &crate::point::Point) -> Option<Verdict>,
+) -> Option<Verdict> {
+    use crate::point::{Options as PointOptions, Point, Source};
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
         "govern-chaos-{}-{}",
@@ -1562,6 +1523,7 @@ fn budget_exhausted(plan: &Plan<'_>, out: &mut String) -> Option<Verdict> {
     let path = dir.join("bundle.govb");
     let result = (|| {
         std::fs::write(&path, &plan.target.bytes).ok()?;
+        let (recorder, audit_required) = audit(&dir)?;
         let point = Point::open(PointOptions {
             source: Source {
                 bundle: path.clone(),
@@ -1570,18 +1532,56 @@ fn budget_exhausted(plan: &Plan<'_>, out: &mut String) -> Option<Verdict> {
                 state: None,
             },
             max_keys: StreamLimits::default().max_keys,
-            audit: Recorder::none(),
-            audit_required: false,
+            audit: recorder,
+            audit_required,
             log: Arc::new(crate::point::log::Log::discard()),
         })
         .ok()?;
-        let a = point.give_up(
-            Failure::Budget,
-            "the decision took longer than its budget",
-            out,
-        );
-        Some(a.verdict)
+        ask(&dir, &point)
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// Decides `event` at a decision point, opened on the bundle with `--audit-required`, whose
+/// audit log cannot be written (its folder is gone when the log must start its next file);
+/// returns its verdict.
+fn audit_unwritable(plan: &Plan<'_>, event: &str, out: &mut String) -> Option<Verdict> {
+    let opts = crate::audit::Options {
+        rotate: Some(1),
+        ..crate::audit::Options::default()
+    };
+    with_point(
+        plan,
+        |dir| {
+            std::fs::create_dir_all(dir.join("log")).ok()?;
+            let log = dir.join("log").join("audit.jsonl");
+            Some((crate::point::Recorder::to(log, opts), true))
+        },
+        |dir, point| {
+            std::fs::remove_dir_all(dir.join("log")).ok()?;
+            let a = point.decide(event, &mut crate::point::Scratch::default(), out);
+            // A denial for any other reason would prove nothing about the log: only the
+            // point's own answer to the failure counts (anything else is reported).
+            out.contains("the audit log cannot be written")
+                .then_some(a.verdict)
+        },
+    )
+}
+
+/// Asks a decision point, opened on the bundle, for the decision of a request whose time
+/// budget ran out; returns its verdict.
+fn budget_exhausted(plan: &Plan<'_>, out: &mut String) -> Option<Verdict> {
+    with_point(
+        plan,
+        |_| Some((crate::point::Recorder::none(), false)),
+        |_, point| {
+            let a = point.give_up(
+                crate::point::Failure::Budget,
+                "the decision took longer than its budget",
+                out,
+            );
+            Some(a.verdict)
+        },
+    )
 }
