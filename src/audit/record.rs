@@ -992,7 +992,10 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), events.len(), "{seen:#?}");
-        assert!(seen.iter().any(|d| d.contains(r#""unknown":["a"#)), "{seen:#?}");
+        assert!(
+            seen.iter().any(|d| d.contains(r#""unknown":["a"#)),
+            "{seen:#?}"
+        );
         assert!(seen.iter().any(|d| d.contains("\"unknown\":[]")));
         cache.clear();
         assert!(cache.parts.is_empty());
