@@ -1076,7 +1076,11 @@ fn records_match_the_json_schema() {
     // With the bundle records of restarts: one restored, one fresh all the same.
     let d = small.parent().unwrap();
     std::fs::write(d.join("p.gov"), STATEFUL).unwrap();
-    events_file(d, "e.jsonl", &(0..4).map(stateful_event).collect::<Vec<_>>());
+    events_file(
+        d,
+        "e.jsonl",
+        &(0..4).map(stateful_event).collect::<Vec<_>>(),
+    );
     for extra in [&[][..], &[][..], &["--fresh-state"][..]] {
         let mut a = vec!["e.jsonl", "--audit-log", "restarts.jsonl"];
         a.extend_from_slice(extra);
@@ -1086,7 +1090,11 @@ fn records_match_the_json_schema() {
     let mut all = lines(&small);
     let restarts = lines(&d.join("restarts.jsonl"));
     assert!(restarts.iter().any(|l| l.contains("\"restored\":{")));
-    assert!(restarts.iter().any(|l| l.contains("\"fresh\":\"opted-out\"")));
+    assert!(
+        restarts
+            .iter()
+            .any(|l| l.contains("\"fresh\":\"opted-out\""))
+    );
     all.extend(restarts);
     let log = d.join("all.jsonl");
     write_lines(&log, &all);
