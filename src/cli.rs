@@ -96,7 +96,8 @@ fault families and the invariants. Argument families (path, url, case, whitespac
 confusable, type, drop) respell one attribute under `targets` (default `args`) of one event
 and decide it alone; stream families (reorder, duplicate, burst, clock-skew) change a stretch
 of up to 33 events of a trace and decide it in order; engine faults corrupt and truncate the
-bundle, exhaust a decision's time budget and restart the stream state.
+bundle, exhaust a decision's time budget and restart the decision point (its stream state
+restored from its audit log, or lost when the experiment says `point: {audit_log: false}`).
 
 Invariants: monotone (no mutant gets a more permissive verdict than its original: deny >
 escalate > allow), fail-closed (every engine fault ends in deny), stateful (rate, budget and
