@@ -32,7 +32,8 @@ pub const MAX_RECORD: usize = crate::trace::MAX_LINE;
 pub enum Kind {
     /// One decision: the event as decided and what was decided.
     Decision,
-    /// The bundle in force from here on, with fresh stream state.
+    /// The bundle in force from here on, with fresh stream state (or, written by a restart,
+    /// the state restored from the log: [`Restored`]).
     Bundle,
     /// A signed statement of the chain's head and length.
     Checkpoint,
