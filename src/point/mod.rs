@@ -267,7 +267,8 @@ impl Point {
     /// decision leaves the point, and deny instead when that fails.
     pub fn decide_one(&self, text: &str, s: &mut Scratch, out: &mut String) -> Answer {
         let t0 = Instant::now();
-        let mut bundle = self.in_force.load_full();
+        // A guard, not a clone of the `Arc`: no shared counter is touched per decision.
+        let mut bundle = self.in_force.load();
         if self.audit_required && self.audit_down.load(Ordering::Relaxed) {
             let why = self.audit_down_why();
             return self.failed(&bundle, Failure::Audit, &why, out, t0);
@@ -304,7 +305,7 @@ impl Point {
         if serial.generation != bundle.generation {
             // A reload came in between: decide with the bundle in force now, which the stream
             // belongs to, at the same time.
-            bundle = self.in_force.load_full();
+            bundle = self.in_force.load();
             prepared = s.preparer.prepare(
                 &bundle.loaded.program,
                 text,
