@@ -275,6 +275,7 @@ async fn serve(
         log: Arc::clone(&log),
         draining: AtomicBool::new(false),
     });
+    let signals = Signals::take(&log);
     // Bind everything first: a server that cannot listen where asked does not start.
     let mut listeners = Vec::new();
     for l in &config.listen {
@@ -314,7 +315,7 @@ async fn serve(
         )));
     }
     tokio::spawn(reloader(Arc::clone(&shared), requests));
-    let signal = wait_for_stop(&reloads, stop, &log).await;
+    let signal = wait_for_stop(signals, &reloads, stop).await;
     // Draining: refuse readiness, stop accepting, let requests in flight finish.
     shared.draining.store(true, Ordering::Relaxed);
     log.info(
@@ -381,20 +382,42 @@ async fn serve(
     Ok(closed.is_ok())
 }
 
+/// The signals the server answers to, taken before it binds or says where it listens: a
+/// SIGTERM sent as soon as the server is up (by a supervisor that saw "listening") drains it
+/// instead of killing it, since a signal that arrives before it is awaited waits in the stream.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn take(log: &Log) -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let signals = Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
+        };
+        if signals.term.is_none() || signals.hup.is_none() {
+            log.warn("signals", "cannot listen for signals", &[]);
+        }
+        signals
+    }
+}
+
 /// Waits for SIGTERM, SIGINT or `stop`; SIGHUP asks for a reload meanwhile. Returns what
 /// stopped the server.
 async fn wait_for_stop(
+    signals: Signals,
     reloads: &tokio::sync::mpsc::Sender<()>,
     stop: Option<Arc<Notify>>,
-    log: &Log,
 ) -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut int = signal(SignalKind::interrupt()).ok();
-    let mut hup = signal(SignalKind::hangup()).ok();
-    if term.is_none() || hup.is_none() {
-        log.warn("signals", "cannot listen for signals", &[]);
-    }
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = signals;
     loop {
         tokio::select! {
             Some(()) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => return "SIGTERM",
