@@ -24,7 +24,9 @@
 //!   without sessions) is the session `SESSION` (or, behind a server without sessions, that
 //!   of the last `initialize`); its requests in flight must carry distinct ids.
 //! - **Bounds.** A body is at most [`crate::commands::mcp_proxy::MAX_MESSAGE`] bytes and
-//!   must arrive within the body timeout; request heads within the header timeout; the server
+//!   must arrive within the body timeout; request heads within the header timeout; a client
+//!   connection idle (no byte and no request in flight, or a write waiting) for the idle
+//!   timeout is closed ([`crate::serve::io`]); the server
 //!   must accept the connection and answer a request's head within the upstream timeout;
 //!   one SSE event from the server is at most a message's size; at most `max_sessions`
 //!   sessions and `max_connections` client connections at once.
@@ -52,7 +54,7 @@ use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -62,6 +64,7 @@ use crate::mcp::Direction;
 use crate::mcp::gateway::{self, Decider, Gateway, Level, Note, Output, Send};
 use crate::mcp::message::Id;
 use crate::point::log::Log;
+use crate::serve::io::{Held, Stream, Watched};
 pub use upstream::Upstream;
 
 /// The header that names a session.
@@ -82,6 +85,9 @@ pub struct Config {
     pub gateway: gateway::Config,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    /// A client connection that moves no byte for this long with no request in flight, or
+    /// whose reader takes no byte for this long, is closed (see [`crate::serve::io`]).
+    pub idle_timeout: Duration,
     pub max_sessions: usize,
     pub max_connections: usize,
 }
@@ -245,20 +251,40 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
             }
         };
         let _ = stream.set_nodelay(true);
+        let io = Watched::new(Stream::Tcp(stream));
+        let activity = io.activity();
         let s = Arc::clone(&sh);
+        let a = activity.clone();
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(sh.cfg.header_timeout)
             .keep_alive(true)
             .serve_connection(
-                TokioIo::new(stream),
+                io,
                 service_fn(move |req| {
                     let s = Arc::clone(&s);
-                    async move { Ok::<_, Infallible>(handle(req, s).await) }
+                    // In flight until its answer (an SSE stream too) is sent or dropped.
+                    let busy = a.busy();
+                    async move {
+                        let r = handle(req, s).await;
+                        Ok::<_, Infallible>(r.map(|b| BoxBody::new(Held::new(b, busy))))
+                    }
                 }),
             );
+        let idle = sh.cfg.idle_timeout;
+        let log = Arc::clone(&sh.log);
         tokio::spawn(async move {
-            let _ = conn.await;
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = activity.idle(idle) => {
+                    log.info(
+                        "idle",
+                        "a client connection idle or not reading was closed",
+                        &[("idle_timeout_s", json!(idle.as_secs_f64()))],
+                    );
+                }
+            }
             drop(permit);
         });
     }
