@@ -586,6 +586,28 @@ fn bad_requests_and_a_missing_server_over_http() {
     );
     assert_eq!(status, 400, "{body}");
     assert_eq!(message_of(&body)["error"]["code"], -32020);
+    // So is a protocol version other than the body's, a routing header sent twice, an
+    // argument header for a tool whose declarations the proxy has not seen listed.
+    for (headers, says) in [
+        (
+            &[("mcp-protocol-version", "2025-11-25")][..],
+            "MCP-Protocol-Version header does not match",
+        ),
+        (
+            &[("mcp-name", "web_search"), ("mcp-name", "health")][..],
+            "appears more than once",
+        ),
+        (&[("mcp-param-region", "eu-west")][..], "cannot be checked"),
+    ] {
+        let (status, _, body) = raw(&addr, "POST", headers, call(3, "web_search").as_bytes());
+        assert_eq!(status, 400, "{body}");
+        let m = message_of(&body);
+        assert_eq!(m["error"]["code"], -32020, "{body}");
+        assert!(
+            m["error"]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
+    }
     // An unknown session.
     let (status, _, _) = raw(
         &addr,
