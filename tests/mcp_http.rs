@@ -971,6 +971,11 @@ fn https_upstreams_are_verified_and_fail_closed() {
         "{why}\n{}",
         untrusted.log()
     );
+    // The log's reader thread may lag the answer a little.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !untrusted.log().contains("UnknownIssuer") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         untrusted.log().contains("UnknownIssuer"),
         "{}",
@@ -1064,6 +1069,10 @@ fn idle_and_slow_clients_cannot_hold_the_http_proxy() {
     )
     .unwrap();
     assert!(closed_within(&mut kept, Duration::from_secs(20)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gate.log().contains("\"event\":\"idle\"") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(gate.log().contains("\"event\":\"idle\""), "{}", gate.log());
     // A slow call: nothing moves on the client's connection for 3 s while the tool runs.
     for mode in ["2025-11-25", "2026-07-28"] {
