@@ -126,7 +126,7 @@ impl std::fmt::Display for AuditError {
 impl std::error::Error for AuditError {}
 
 impl AuditError {
-    fn new(file: &Path, message: impl Into<String>) -> AuditError {
+    pub(crate) fn new(file: &Path, message: impl Into<String>) -> AuditError {
         AuditError {
             file: crate::source::display(file),
             message: message.into(),
@@ -134,7 +134,7 @@ impl AuditError {
         }
     }
 
-    fn help(mut self, help: impl Into<String>) -> AuditError {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> AuditError {
         self.help = Some(help.into());
         self
     }
@@ -168,8 +168,35 @@ pub struct Opened {
     pub seq: u64,
     /// Whether an existing chain is continued.
     pub continued: bool,
+    /// How the stream state begins, as the `bundle` record written on opening says.
+    pub begins: Begins,
     /// Torn lines the chain continues after.
     pub torn: Vec<Torn>,
+}
+
+/// How the stream state begins at a `bundle` record written on opening a log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Begins {
+    /// Fresh (a new log, another bundle than the log's last, or a reload).
+    #[default]
+    Fresh,
+    /// Fresh although the log's last bundle record has the same bundle, and why.
+    FreshAnyway(record::Fresh),
+    /// Restored from the log ([`crate::audit::restore`]).
+    Restored(record::Restored),
+}
+
+/// An existing log as [`AuditLog::open_with`] found it, under its lock.
+#[derive(Debug)]
+pub struct Prior<'a> {
+    /// The log's name (its first file).
+    pub base: &'a Path,
+    /// Its files that exist, by number ([`segments`]).
+    pub segments: &'a [(u64, PathBuf)],
+    /// The seq of its last record (`None`: no record yet).
+    pub head: Option<u64>,
+    /// The limits the point's stream state is made with ([`Options::limits`]).
+    pub limits: StreamLimits,
 }
 
 /// The chain position after a record: the record's seq and hash.
@@ -200,12 +227,16 @@ pub struct AuditLog {
     rotate: Option<u64>,
     limits: StreamLimits,
     syncer: Option<Syncer>,
+    /// The start of the decision records of the bundle in force, hashed.
+    prefix: record::DecisionPrefix,
+    /// The decision objects of the bundle in force, by leaves.
+    outcomes: record::OutcomeCache,
     line: String,
-    scratch: String,
     tail: String,
     next: String,
-    /// Record lines waiting for one `write` (see [`AuditLog::flush`]).
-    pending: Vec<u8>,
+    /// Record lines waiting for one `write` (see [`AuditLog::flush`]): decision records
+    /// are written here directly.
+    pending: String,
     failed: Option<String>,
 }
 
@@ -229,6 +260,20 @@ impl AuditLog {
         bundle: &str,
         opts: Options,
     ) -> Result<(AuditLog, Opened), AuditError> {
+        Self::open_with(path, bundle, opts, |_| Ok((Begins::Fresh, ()))).map(|(l, o, ())| (l, o))
+    }
+
+    /// Like [`AuditLog::open`], but how the stream state begins is decided by `begin`, which
+    /// sees the log as it is ([`Prior`]) once this writer holds its lock and before the
+    /// `bundle` record is written; the record then says what `begin` returned
+    /// ([`Begins`]). An error from `begin` leaves the log as it was. See
+    /// [`crate::audit::restore`].
+    pub fn open_with<T>(
+        path: &Path,
+        bundle: &str,
+        opts: Options,
+        begin: impl FnOnce(&Prior<'_>) -> Result<(Begins, T), AuditError>,
+    ) -> Result<(AuditLog, Opened, T), AuditError> {
         if !record::is_digest(bundle) {
             return Err(AuditError::new(
                 path,
@@ -288,6 +333,12 @@ impl AuditLog {
             }
             None => (0, GENESIS.to_string()),
         };
+        let (begins, out) = begin(&Prior {
+            base: path,
+            segments: &segments,
+            head: continued.then(|| seq - 1),
+            limits: opts.limits,
+        })?;
         let key = opts.key;
         let mut log = AuditLog {
             base: path.to_path_buf(),
@@ -308,11 +359,12 @@ impl AuditLog {
             rotate: opts.rotate,
             limits: opts.limits,
             syncer: None,
+            prefix: record::DecisionPrefix::new(bundle),
+            outcomes: record::OutcomeCache::default(),
             line: String::with_capacity(1024),
-            scratch: String::with_capacity(512),
             tail: String::with_capacity(128),
             next: String::with_capacity(71),
-            pending: Vec::with_capacity(GROUP_BYTES + 4096),
+            pending: String::with_capacity(GROUP_BYTES + 4096),
             failed: None,
         };
         if log.sync == SyncMode::Batch {
@@ -322,6 +374,7 @@ impl AuditLog {
             file: active,
             seq,
             continued,
+            begins,
             torn: torn
                 .iter()
                 .map(|(file, bytes)| Torn {
@@ -337,9 +390,9 @@ impl AuditLog {
         } else {
             ""
         };
-        log.bundle_record(&digests, prefix)?;
+        log.bundle_record(&digests, prefix, begins)?;
         log.flush()?;
-        Ok((log, opened))
+        Ok((log, opened, out))
     }
 
     /// The seq and hash of the last record written.
@@ -408,12 +461,9 @@ impl AuditLog {
             return Err(AuditError::new(&self.path, "a decision without its event")
                 .help("only input that could not be read as an event is recorded without one"));
         }
-        let mut d = std::mem::take(&mut self.scratch);
-        d.clear();
-        record::write_decision(decision, &mut d);
-        let r = self.decision_record(&decision.bundle, event.map(DecidedEvent::as_str), &d);
-        self.scratch = d;
-        r
+        self.decision_record(&decision.bundle, event.map(DecidedEvent::as_str), |out| {
+            record::write_decision(decision, out)
+        })
     }
 
     /// Like [`AuditLog::append_outcome`], queued as [`AuditLog::queue_decision`] is.
@@ -423,11 +473,11 @@ impl AuditLog {
         program: &Program,
         outcome: &Outcome,
     ) -> Result<u64, AuditError> {
-        let mut d = std::mem::take(&mut self.scratch);
-        d.clear();
-        record::write_outcome(program, outcome, &mut d);
-        let r = self.decision_record(&program.digest, Some(event.as_str()), &d);
-        self.scratch = d;
+        let mut cache = std::mem::take(&mut self.outcomes);
+        let r = self.decision_record(&program.digest, Some(event.as_str()), |out| {
+            cache.write(program, outcome, out)
+        });
+        self.outcomes = cache;
         r
     }
 
@@ -446,7 +496,9 @@ impl AuditLog {
             return Ok(false);
         }
         self.bundle = bundle.to_string();
-        self.bundle_record(&[], "")?;
+        self.prefix = record::DecisionPrefix::new(bundle);
+        self.outcomes.clear();
+        self.bundle_record(&[], "", Begins::Fresh)?;
         self.flush()?;
         Ok(true)
     }
@@ -511,7 +563,7 @@ impl AuditLog {
         &mut self,
         bundle: &str,
         event: Option<&str>,
-        decision: &str,
+        decision: impl FnOnce(&mut String),
     ) -> Result<u64, AuditError> {
         self.check()?;
         if bundle != self.bundle {
@@ -521,42 +573,62 @@ impl AuditLog {
             )
             .help("call change_bundle when the bundle in force changes"));
         }
-        let (mut line, mut tail, mut hash) = (
-            std::mem::take(&mut self.line),
-            std::mem::take(&mut self.tail),
-            std::mem::take(&mut self.next),
-        );
-        record::seal_decision(
-            &mut line,
-            &mut tail,
+        // Written where it waits to be written, hashed on the way.
+        let start = self.pending.len();
+        let mut hash = std::mem::take(&mut self.next);
+        let len = record::seal_decision(
+            &mut self.pending,
+            &mut self.tail,
             &mut hash,
-            bundle,
+            &self.prefix,
             decision,
             event,
             &self.last,
             self.seq,
             crate::sign::now_ns(),
         );
-        let r = self.emit(&line, "", &mut hash, false);
-        (self.line, self.tail, self.next) = (line, tail, hash);
+        let r = match self.too_large(len) {
+            Some(e) => {
+                self.pending.truncate(start);
+                Err(e)
+            }
+            None => self.moved(len, &mut hash, false),
+        };
+        self.next = hash;
         let seq = r?;
         self.after_record()?;
         Ok(seq)
     }
 
-    fn bundle_record(&mut self, torn: &[String], prefix: &str) -> Result<u64, AuditError> {
+    fn bundle_record(
+        &mut self,
+        torn: &[String],
+        prefix: &str,
+        begins: Begins,
+    ) -> Result<u64, AuditError> {
         self.check()?;
         let ts = crate::trace::format_ts(crate::sign::now_ns());
         let (b, prev, seq) = (quote(&self.bundle), quote(&self.last), self.seq.to_string());
         let torn_list = format!("[{}]", torn.join(","));
         let limits = record::limits_json(&self.limits);
-        let mut members = vec![
-            ("bundle", b.as_str()),
+        let (fresh, restored) = match begins {
+            Begins::Fresh => (None, None),
+            Begins::FreshAnyway(f) => (Some(quote(f.as_str())), None),
+            Begins::Restored(r) => (None, Some(r.to_json())),
+        };
+        let mut members = vec![("bundle", b.as_str())];
+        if let Some(f) = &fresh {
+            members.push(("fresh", f.as_str()));
+        }
+        members.extend([
             ("kind", "\"bundle\""),
             ("limits", limits.as_str()),
             ("prev", prev.as_str()),
-            ("seq", seq.as_str()),
-        ];
+        ]);
+        if let Some(r) = &restored {
+            members.push(("restored", r.as_str()));
+        }
+        members.push(("seq", seq.as_str()));
         if !torn.is_empty() {
             members.push(("torn", &torn_list));
         }
@@ -596,19 +668,37 @@ impl AuditLog {
         hash: &mut String,
         checkpoint: bool,
     ) -> Result<u64, AuditError> {
-        if line.len() > MAX_RECORD {
-            return Err(AuditError::new(
+        if let Some(e) = self.too_large(line.len()) {
+            return Err(e);
+        }
+        self.pending.push_str(prefix);
+        self.pending.push_str(line);
+        self.moved(prefix.len() + line.len(), hash, checkpoint)
+    }
+
+    /// A record line of `len` bytes is too large to write.
+    fn too_large(&self, len: usize) -> Option<AuditError> {
+        (len > MAX_RECORD).then(|| {
+            AuditError::new(
                 &self.path,
                 format!(
-                    "a record of {} bytes is larger than the {} MiB a record may be",
-                    line.len(),
+                    "a record of {len} bytes is larger than the {} MiB a record may be",
                     MAX_RECORD >> 20
                 ),
-            ));
-        }
-        self.pending.extend_from_slice(prefix.as_bytes());
-        self.pending.extend_from_slice(line.as_bytes());
-        self.size += (prefix.len() + line.len()) as u64;
+            )
+        })
+    }
+
+    /// Moves the chain on past a record of `len` bytes just added to the group (its hash in
+    /// `hash`, swapped with the previous one); writes the group when the mode says so
+    /// (`always`) or it is large. Returns the record's seq.
+    fn moved(
+        &mut self,
+        len: usize,
+        hash: &mut String,
+        checkpoint: bool,
+    ) -> Result<u64, AuditError> {
+        self.size += len as u64;
         let seq = self.seq;
         self.seq += 1;
         std::mem::swap(&mut self.last, hash);
@@ -639,7 +729,7 @@ impl AuditLog {
             return Err(AuditError::new(&self.path, format!("cannot sync: {e}")));
         }
         loop {
-            match self.file.write(&self.pending) {
+            match self.file.write(self.pending.as_bytes()) {
                 Ok(n) if n == self.pending.len() => break,
                 Ok(n) => {
                     let m = format!(

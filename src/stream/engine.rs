@@ -67,6 +67,9 @@ pub struct Options<'a> {
     pub keep_decided: bool,
     /// Record the tests on each deciding path for [`Sink::event`] (`eval --explain`).
     pub trace: bool,
+    /// The state the first stream begins with instead of fresh state: a decision point
+    /// restarted on its audit log ([`crate::audit::restore`]).
+    pub initial: Option<&'a State>,
 }
 
 impl<'a> Options<'a> {
@@ -87,6 +90,7 @@ impl<'a> Options<'a> {
             interactive: false,
             keep_decided: false,
             trace: false,
+            initial: None,
         }
     }
 }
@@ -620,42 +624,41 @@ impl Work {
             let Some(ev) = self.events.get_mut(n) else {
                 continue;
             };
-            if let Err(e) = r.paths.read(text, ev) {
-                // The message names the column and the field (`… at column 28, in
-                // `agent.trust``).
+            // The message names the column and the field (`… at column 28, in
+            // `agent.trust``).
+            let described = |e: &crate::vm::EventError| {
                 let hint = if e.eof && text.trim_start().starts_with('{') {
                     " (an event must be one JSON object on one line)"
                 } else {
                     ""
                 };
-                self.recs.push(at(RecKind::Bad(
-                    format!("{}{hint}", e.describe(text)).into(),
-                )));
-                continue;
-            }
+                format!("{}{hint}", e.describe(text))
+            };
             let now = match opts.clock {
                 Clock::Host => Some(super::now_ns()),
                 Clock::Event | Clock::Trusted => None,
             };
-            if opts.keep_decided {
+            let read = if opts.keep_decided {
                 // What the VM reads is what is kept: the event as decided.
                 if self.decided.len() <= n {
                     self.decided.push(DecidedEvent::default());
                 }
-                let read = match (self.decided.get_mut(n), self.events.get_mut(n)) {
-                    (Some(d), Some(ev)) => super::as_decided(text, now, d)
-                        .map_err(|e| e.message)
-                        .and_then(|()| {
-                            r.paths
-                                .read(d.as_str(), ev)
-                                .map_err(|e| e.describe(d.as_str()))
-                        }),
-                    _ => Err("internal error: no room for the event".to_string()),
-                };
-                if let Err(m) = read {
-                    self.recs.push(at(RecKind::Bad(m.into())));
-                    continue;
+                match self.decided.get_mut(n) {
+                    Some(d) => {
+                        super::read_decided(&r.paths, text, now, d, ev).map_err(|e| match e {
+                            super::DecidedError::Event(e) => described(&e),
+                            super::DecidedError::NotCanonical(e) => e.message,
+                            super::DecidedError::Decided(e) => e.describe(d.as_str()),
+                        })
+                    }
+                    None => Err("internal error: no room for the event".to_string()),
                 }
+            } else {
+                r.paths.read(text, ev).map_err(|e| described(&e))
+            };
+            if let Err(m) = read {
+                self.recs.push(at(RecKind::Bad(m.into())));
+                continue;
             }
             if let (Some(now), Some(ev)) = (now, self.events.get_mut(n)) {
                 opts.policy.stamp(ev, now);
@@ -976,6 +979,8 @@ struct Evaluator<'a> {
     /// Each input name as a JSON string, for decision lines.
     names_json: Vec<String>,
     state: State,
+    /// The state the first stream begins with ([`Options::initial`]), until it does.
+    initial: Option<State>,
     base_state: Option<State>,
     out: Outcome,
     base_out: Outcome,
@@ -1079,6 +1084,7 @@ impl<'a> Evaluator<'a> {
             names,
             names_json,
             state: opts.policy.new_state_with(limits),
+            initial: opts.initial.cloned(),
             base_state: opts.baseline.map(|b| b.new_state_with(limits)),
             limits,
             trace: Vec::new(),
@@ -1112,7 +1118,10 @@ impl<'a> Evaluator<'a> {
     fn new_streams(&mut self) {
         self.refused += self.state.refused + self.base_state.as_ref().map_or(0, |s| s.refused);
         self.untimed += self.state.untimed;
-        self.state = self.opts.policy.new_state_with(self.limits);
+        self.state = match self.initial.take() {
+            Some(s) => s,
+            None => self.opts.policy.new_state_with(self.limits),
+        };
         self.base_state = self.opts.baseline.map(|b| b.new_state_with(self.limits));
     }
 
