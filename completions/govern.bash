@@ -785,7 +785,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__mcp__subcmd__proxy)
-            opts="-h -V --bundle --policy --trust --signature --agent --session --hide-denied --deny-with --max-keys --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --fresh-state --restore-max --audit-required --log-format --upstream --listen --upstream-timeout --trace --color --help --version"
+            opts="-h -V --bundle --policy --trust --signature --agent --session --hide-denied --deny-with --max-keys --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --fresh-state --restore-max --audit-required --log-format --upstream --listen --upstream-timeout --upstream-ca --request-timeout --idle-timeout --trace --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -860,6 +860,18 @@ _govern() {
                     return 0
                     ;;
                 --upstream-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upstream-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -302,9 +302,12 @@ complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l audit-rotate
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l restore-max -d 'The most records a restart re-decides to restore the stream state; a log with more since its last fresh bundle record refuses to start (exit 2) [default: 10000000]' -r
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l log-format -d 'How log lines are written on standard error' -r -f -a "human\t'One line per event for people: time, level, event, message, fields'
 json\t'One JSON object per line'"
-complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l upstream -d 'Stand in front of this Streamable HTTP MCP server (`http://host:port/path`) instead of starting one: clients connect to --listen' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l upstream -d 'Stand in front of this Streamable HTTP MCP server (`http://host:port/path` or `https://…`) instead of starting one: clients connect to --listen' -r
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l listen -d 'Where the HTTP gateway listens, with --upstream (port 0: any free port, logged)' -r
-complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l upstream-timeout -d 'Seconds the --upstream server has to accept a connection and to start answering' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l upstream-timeout -d 'Seconds the --upstream server has to accept a connection (with the TLS handshake) and to start answering' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l upstream-ca -d 'Trust only the certificates of this PEM file (a private CA) for an https:// --upstream [default: the system\'s roots]' -r -F
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l request-timeout -d 'How long a client may take to send a request\'s headers, and then its body, in seconds (a slower one is answered `408` or disconnected)' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l idle-timeout -d 'Close a client connection that has moved no byte for this long with no request in flight, or whose reader has taken no byte for this long, in seconds' -r
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l trace -d 'Append every message the client sends and receives to FILE, one envelope per line (`ts`, `session`, `direction`, `message`: the MCP trace form `simulate` reads)' -r -F
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''

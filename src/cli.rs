@@ -758,6 +758,11 @@ forwarded with their MCP headers; answers (JSON or SSE streams), the GET stream 
 through. Each Mcp-Session-Id is a session of its own (--session names traffic without one). A
 server that cannot be reached, does not answer within --upstream-timeout, answers an HTTP error
 or ends its stream early gets the request answered with an error (code -32000), never an allow.
+An https:// server's certificate must verify against the system's roots, or only those of
+--upstream-ca; one that does not is an error of the same kind, and nothing is sent to it.
+Connections to the server are pooled and kept alive. A client that takes longer than
+--request-timeout to send a request, or keeps a connection that moves no byte for
+--idle-timeout with no request in flight (or stops reading what it is sent), is disconnected.
 SIGTERM or SIGINT stops it. See docs/mcp.md.
 
 --trace FILE appends every message the client sends and receives (the gateway's own answers
@@ -772,7 +777,8 @@ Examples:
   govern mcp-proxy --policy policies/ -- npx -y @modelcontextprotocol/server-filesystem /srv
   govern mcp-proxy --bundle gate.govb --trust trust.yaml --hide-denied -- python server.py
   govern mcp-proxy --policy bank.gov --agent finance-agent --deny-with rpc-error -- ./bank-mcp
-  govern mcp-proxy --policy policies/ --upstream http://127.0.0.1:8000/mcp --listen 127.0.0.1:8788")]
+  govern mcp-proxy --policy policies/ --upstream http://127.0.0.1:8000/mcp --listen 127.0.0.1:8788
+  govern mcp-proxy --policy policies/ --upstream https://mcp.internal/mcp --upstream-ca ca.pem")]
 pub struct McpProxyArgs {
     /// A compiled bundle to decide with.
     #[arg(
@@ -827,8 +833,8 @@ pub struct McpProxyArgs {
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
 
-    /// Stand in front of this Streamable HTTP MCP server (`http://host:port/path`) instead of
-    /// starting one: clients connect to --listen.
+    /// Stand in front of this Streamable HTTP MCP server (`http://host:port/path` or
+    /// `https://…`) instead of starting one: clients connect to --listen.
     #[arg(long, value_name = "URL", conflicts_with = "command")]
     pub upstream: Option<String>,
 
@@ -841,9 +847,25 @@ pub struct McpProxyArgs {
     )]
     pub listen: String,
 
-    /// Seconds the --upstream server has to accept a connection and to start answering.
+    /// Seconds the --upstream server has to accept a connection (with the TLS handshake) and
+    /// to start answering.
     #[arg(long, value_name = "SECONDS", requires = "upstream", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub upstream_timeout: u64,
+
+    /// Trust only the certificates of this PEM file (a private CA) for an https:// --upstream
+    /// [default: the system's roots].
+    #[arg(long, value_name = "FILE", requires = "upstream")]
+    pub upstream_ca: Option<PathBuf>,
+
+    /// How long a client may take to send a request's headers, and then its body, in seconds
+    /// (a slower one is answered `408` or disconnected).
+    #[arg(long, value_name = "S", requires = "upstream", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+
+    /// Close a client connection that has moved no byte for this long with no request in
+    /// flight, or whose reader has taken no byte for this long, in seconds.
+    #[arg(long, value_name = "S", requires = "upstream", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
 
     /// Append every message the client sends and receives to FILE, one envelope per line
     /// (`ts`, `session`, `direction`, `message`: the MCP trace form `simulate` reads).

@@ -155,7 +155,12 @@ fn server(name: &str, flags: &[&str]) -> (Proc, String, PathBuf) {
         true,
         |l| l.strip_prefix("PORT ").map(str::to_string),
     );
-    (p, format!("http://127.0.0.1:{port}/mcp"), received)
+    let scheme = if flags.contains(&"--tls") {
+        "https"
+    } else {
+        "http"
+    };
+    (p, format!("{scheme}://127.0.0.1:{port}/mcp"), received)
 }
 
 /// The proxy in front of `upstream`; returns it and its URL.
@@ -581,6 +586,28 @@ fn bad_requests_and_a_missing_server_over_http() {
     );
     assert_eq!(status, 400, "{body}");
     assert_eq!(message_of(&body)["error"]["code"], -32020);
+    // So is a protocol version other than the body's, a routing header sent twice, an
+    // argument header for a tool whose declarations the proxy has not seen listed.
+    for (headers, says) in [
+        (
+            &[("mcp-protocol-version", "2025-11-25")][..],
+            "MCP-Protocol-Version header does not match",
+        ),
+        (
+            &[("mcp-name", "web_search"), ("mcp-name", "health")][..],
+            "appears more than once",
+        ),
+        (&[("mcp-param-region", "eu-west")][..], "cannot be checked"),
+    ] {
+        let (status, _, body) = raw(&addr, "POST", headers, call(3, "web_search").as_bytes());
+        assert_eq!(status, 400, "{body}");
+        let m = message_of(&body);
+        assert_eq!(m["error"]["code"], -32020, "{body}");
+        assert!(
+            m["error"]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
+    }
     // An unknown session.
     let (status, _, _) = raw(
         &addr,
@@ -845,11 +872,19 @@ fn sigterm_stops_the_http_proxy_cleanly() {
 #[test]
 fn mcp_proxy_refuses_a_bad_upstream() {
     for (url, says) in [
-        ("https://example.com/mcp", "https upstreams are not spoken"),
-        ("ftp://example.com/", "is not an http:// URL"),
+        ("ftp://example.com/", "is not an http:// or https:// URL"),
+        (
+            "http://example.com/mcp --upstream-ca ca.pem",
+            "only applies to an https",
+        ),
+        (
+            "https://example.com/mcp --upstream-ca /nonexistent/ca.pem",
+            "cannot read the CA file",
+        ),
     ] {
         let out = Command::new(GOVERN)
-            .args(["mcp-proxy", "--policy", POLICY, "--upstream", url])
+            .args(["mcp-proxy", "--policy", POLICY, "--upstream"])
+            .args(url.split(' '))
             .current_dir(ROOT)
             .stdin(Stdio::null())
             .output()
@@ -877,4 +912,193 @@ fn mcp_proxy_refuses_a_bad_upstream() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot listen on"), "{err}");
+}
+
+/// The SDK's server over https, with a certificate signed by a CA the server makes
+/// (tests/mcp/http_server.py `--tls`): the proxy trusts that CA with `--upstream-ca` and the
+/// SDK's client runs every protocol version through it as over http. Without the CA (the
+/// system's roots) or with a certificate for another host, nothing reaches the server and the
+/// client is told why.
+#[test]
+fn https_upstreams_are_verified_and_fail_closed() {
+    if peers::skipped("driving the official Python MCP SDK through mcp-proxy over https") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-http-tls");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (good, wrong) = (dir.join("good"), dir.join("wrong"));
+    let (_server, upstream, received) = server("tls", &["--tls", good.to_str().unwrap()]);
+    assert!(upstream.starts_with("https://127.0.0.1:"), "{upstream}");
+    let ca = good.join("ca.pem");
+    let (proxy_ok, url) = proxy(
+        &upstream,
+        &[
+            "--policy",
+            POLICY,
+            "--hide-denied",
+            "--upstream-ca",
+            ca.to_str().unwrap(),
+        ],
+    );
+    for mode in MODES {
+        let lines = client(mode, &url, None);
+        assert_eq!(lines, expected_lines(), "{mode}\n{}", proxy_ok.log());
+    }
+    let (calls, _) = received_calls(&received);
+    assert!(!calls.is_empty());
+    assert!(
+        calls.iter().all(|(tool, _)| tool != "summarize"),
+        "{calls:?}"
+    );
+    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"web_search","arguments":{"query":"x"},
+        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"desk","version":"1"}}}})
+    .to_string();
+    let addr_of = |url: &str| {
+        url.trim_start_matches("http://")
+            .trim_end_matches("/mcp")
+            .to_string()
+    };
+    // The system's roots do not know the test's CA.
+    let seen = std::fs::read_to_string(&received).unwrap().lines().count();
+    let (untrusted, url) = proxy(&upstream, &["--policy", POLICY]);
+    let (status, _, body) = raw(&addr_of(&url), "POST", &[], call.as_bytes());
+    let m = message_of(&body);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(m["error"]["code"], -32000, "{body}");
+    let why = m["error"]["message"].as_str().unwrap();
+    assert!(
+        why.contains("TLS certificate was refused: UnknownIssuer") && why.contains("--upstream-ca"),
+        "{why}\n{}",
+        untrusted.log()
+    );
+    // The log's reader thread may lag the answer a little.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !untrusted.log().contains("UnknownIssuer") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        untrusted.log().contains("UnknownIssuer"),
+        "{}",
+        untrusted.log()
+    );
+    // A certificate from the trusted CA, but for another host.
+    let (_other, other_upstream, other_received) = server(
+        "tls-wrong-name",
+        &[
+            "--tls",
+            wrong.to_str().unwrap(),
+            "--tls-name",
+            "other.example",
+        ],
+    );
+    let wrong_ca = wrong.join("ca.pem");
+    let (misnamed, url) = proxy(
+        &other_upstream,
+        &[
+            "--policy",
+            POLICY,
+            "--upstream-ca",
+            wrong_ca.to_str().unwrap(),
+        ],
+    );
+    let (_, _, body) = raw(&addr_of(&url), "POST", &[], call.as_bytes());
+    let m = message_of(&body);
+    assert_eq!(m["error"]["code"], -32000, "{body}");
+    let why = m["error"]["message"].as_str().unwrap();
+    assert!(why.contains("NotValidForName"), "{why}\n{}", misnamed.log());
+    // Nothing reached either server.
+    assert_eq!(
+        std::fs::read_to_string(&received).unwrap().lines().count(),
+        seen
+    );
+    assert_eq!(
+        std::fs::read_to_string(&other_received).unwrap_or_default(),
+        ""
+    );
+}
+
+/// Reads from `s` until the proxy closes it (true) or `within` passes (false).
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A client that sends nothing, stops half way through a request's head, or keeps a
+/// connection open after its answer is disconnected; a call that takes longer than the idle
+/// time (nothing moves on its connection while the tool runs) is not.
+#[test]
+fn idle_and_slow_clients_cannot_hold_the_http_proxy() {
+    if peers::skipped("driving the official Python MCP SDK through mcp-proxy over HTTP") {
+        return;
+    }
+    let (_server, upstream, _) = server("idle", &[]);
+    let (gate, url) = proxy(
+        &upstream,
+        &[
+            "--policy",
+            POLICY,
+            "--idle-timeout",
+            "1",
+            "--request-timeout",
+            "30",
+        ],
+    );
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    // Connected, nothing sent (the request timeout is far longer).
+    let mut silent = TcpStream::connect(&addr).unwrap();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(20)),
+        "a silent connection was kept\n{}",
+        gate.log()
+    );
+    // Kept alive after an answer, then silent.
+    let mut kept = TcpStream::connect(&addr).unwrap();
+    kept.write_all(
+        format!("DELETE /mcp HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 0\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(closed_within(&mut kept, Duration::from_secs(20)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gate.log().contains("\"event\":\"idle\"") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(gate.log().contains("\"event\":\"idle\""), "{}", gate.log());
+    // A slow call: nothing moves on the client's connection for 3 s while the tool runs.
+    for mode in ["2025-11-25", "2026-07-28"] {
+        let lines = client(
+            mode,
+            &url,
+            Some(json!([["web_search", {"query": "wait 3"}]])),
+        );
+        assert_eq!(
+            lines[1],
+            json!({"call": "web_search", "is_error": false, "text": "results for wait 3"}),
+            "{mode}\n{}",
+            gate.log()
+        );
+    }
+    // Half a head, with a short request timeout.
+    let (slow_proxy, url) = proxy(&upstream, &["--policy", POLICY, "--request-timeout", "1"]);
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let mut half = TcpStream::connect(&addr).unwrap();
+    half.write_all(b"POST /mcp HTTP/1.1\r\nhost: ").unwrap();
+    assert!(
+        closed_within(&mut half, Duration::from_secs(20)),
+        "{}",
+        slow_proxy.log()
+    );
 }

@@ -449,21 +449,25 @@ fn run_http(
     capture: Option<Arc<Capture>>,
     session: String,
 ) -> u8 {
-    let upstream =
-        match crate::mcp_http::Upstream::parse(url, Duration::from_secs(args.upstream_timeout)) {
-            Ok(u) => u,
-            Err(e) => {
-                ctx.error(e);
-                return exit::ERROR;
-            }
-        };
+    let upstream = match crate::mcp_http::Upstream::parse(
+        url,
+        Duration::from_secs(args.upstream_timeout),
+        args.upstream_ca.as_deref(),
+    ) {
+        Ok(u) => u,
+        Err(e) => {
+            ctx.error(e);
+            return exit::ERROR;
+        }
+    };
     reload_on_hangup(Arc::clone(&point), Arc::clone(log));
     let cfg = crate::mcp_http::Config {
         listen: args.listen.clone(),
         upstream,
         gateway: gateway_config(args, session),
-        header_timeout: Duration::from_secs(10),
-        body_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(args.request_timeout),
+        body_timeout: Duration::from_secs(args.request_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
         max_sessions: MAX_HTTP_SESSIONS,
         max_connections: MAX_HTTP_CONNECTIONS,
     };

@@ -24,7 +24,9 @@
 //!   without sessions) is the session `SESSION` (or, behind a server without sessions, that
 //!   of the last `initialize`); its requests in flight must carry distinct ids.
 //! - **Bounds.** A body is at most [`crate::commands::mcp_proxy::MAX_MESSAGE`] bytes and
-//!   must arrive within the body timeout; request heads within the header timeout; the server
+//!   must arrive within the body timeout; request heads within the header timeout; a client
+//!   connection idle (no byte and no request in flight, or a write waiting) for the idle
+//!   timeout is closed ([`crate::serve::io`]); the server
 //!   must accept the connection and answer a request's head within the upstream timeout;
 //!   one SSE event from the server is at most a message's size; at most `max_sessions`
 //!   sessions and `max_connections` client connections at once.
@@ -36,6 +38,7 @@
 //!   [`gateway::SERVER_GONE`]): never an allow.
 
 pub mod capture;
+pub mod headers;
 pub mod sse;
 pub mod upstream;
 
@@ -52,7 +55,7 @@ use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -62,6 +65,7 @@ use crate::mcp::Direction;
 use crate::mcp::gateway::{self, Decider, Gateway, Level, Note, Output, Send};
 use crate::mcp::message::Id;
 use crate::point::log::Log;
+use crate::serve::io::{Held, Stream, Watched};
 pub use upstream::Upstream;
 
 /// The header that names a session.
@@ -82,6 +86,9 @@ pub struct Config {
     pub gateway: gateway::Config,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    /// A client connection that moves no byte for this long with no request in flight, or
+    /// whose reader takes no byte for this long, is closed (see [`crate::serve::io`]).
+    pub idle_timeout: Duration,
     pub max_sessions: usize,
     pub max_connections: usize,
 }
@@ -96,18 +103,24 @@ enum Out {
 struct Route {
     to: mpsc::Sender<Out>,
     headers: HeaderMap,
+    /// Which request of that id this is: a client may use an id again once its request is
+    /// answered, and the exchange of the first must not take the second for its own.
+    serial: u64,
 }
 
 #[derive(Default)]
 struct Routes {
     by_id: FxHashMap<Id, Route>,
     get: Option<mpsc::Sender<Out>>,
+    next: u64,
 }
 
 /// One MCP session: its gateway and where its answers go.
 struct Sess<D> {
     gateway: Mutex<Gateway<D>>,
     routes: Mutex<Routes>,
+    /// The `x-mcp-header` declarations of the tools listed in this session.
+    declared: Mutex<headers::Declared>,
 }
 
 /// A place for a trace of what the gateway sees (see [`Tap`]).
@@ -168,6 +181,7 @@ fn new_sess<D: Decider>(sh: &Shared<D>) -> Arc<Sess<D>> {
     Arc::new(Sess {
         gateway: Mutex::new(Gateway::new(cfg, (sh.decider)())),
         routes: Mutex::new(Routes::default()),
+        declared: Mutex::new(headers::Declared::default()),
     })
 }
 
@@ -188,6 +202,7 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
     let sessionless = Arc::new(Sess {
         gateway: Mutex::new(Gateway::new(cfg.gateway.clone(), decider())),
         routes: Mutex::new(Routes::default()),
+        declared: Mutex::new(headers::Declared::default()),
     });
     let limit = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     let sh = Arc::new(Shared {
@@ -245,20 +260,40 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
             }
         };
         let _ = stream.set_nodelay(true);
+        let io = Watched::new(Stream::Tcp(stream));
+        let activity = io.activity();
         let s = Arc::clone(&sh);
+        let a = activity.clone();
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(sh.cfg.header_timeout)
             .keep_alive(true)
             .serve_connection(
-                TokioIo::new(stream),
+                io,
                 service_fn(move |req| {
                     let s = Arc::clone(&s);
-                    async move { Ok::<_, Infallible>(handle(req, s).await) }
+                    // In flight until its answer (an SSE stream too) is sent or dropped.
+                    let busy = a.busy();
+                    async move {
+                        let r = handle(req, s).await;
+                        Ok::<_, Infallible>(r.map(|b| BoxBody::new(Held::new(b, busy))))
+                    }
                 }),
             );
+        let idle = sh.cfg.idle_timeout;
+        let log = Arc::clone(&sh.log);
         tokio::spawn(async move {
-            let _ = conn.await;
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = activity.idle(idle) => {
+                    log.info(
+                        "idle",
+                        "a client connection idle or not reading was closed",
+                        &[("idle_timeout_s", json!(idle.as_secs_f64()))],
+                    );
+                }
+            }
             drop(permit);
         });
     }
@@ -383,39 +418,24 @@ fn unknown_session() -> Response<Body> {
 struct Head {
     id: Option<Value>,
     method: Option<String>,
-    tool: Option<Value>,
+    /// The whole message (`Null` when it is not JSON).
+    msg: Value,
 }
 
 fn head_of(body: &[u8]) -> Head {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let method = v.get("method").and_then(Value::as_str).map(str::to_string);
+    let msg: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let method = msg
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     Head {
-        id: match (&method, v.get("id")) {
+        id: match (&method, msg.get("id")) {
             (Some(_), Some(id @ (Value::String(_) | Value::Number(_)))) => Some(id.clone()),
             _ => None,
         },
-        tool: v.get("params").and_then(|p| p.get("name")).cloned(),
         method,
+        msg,
     }
-}
-
-/// The client's `Mcp-Method` and `Mcp-Name` headers must say what the body says: a server
-/// that routes by them must not run another tool than the one decided.
-fn headers_disagree(headers: &HeaderMap, head: &Head) -> Option<String> {
-    if let Some(m) = headers.get("mcp-method")
-        && head.method.as_deref().map(str::as_bytes) != Some(m.as_bytes())
-    {
-        return Some("the Mcp-Method header does not match the request body's method".into());
-    }
-    if let Some(n) = headers.get("mcp-name") {
-        let body = head.tool.as_ref().and_then(Value::as_str);
-        if head.method.as_deref() == Some("tools/call")
-            && body.map(str::as_bytes) != Some(n.as_bytes())
-        {
-            return Some("the Mcp-Name header does not match the tool named in the body".into());
-        }
-    }
-    None
 }
 
 async fn read_body(body: Incoming, max: usize, within: Duration) -> Result<Bytes, Response<Body>> {
@@ -475,19 +495,6 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         }
     };
     let head = head_of(&body);
-    if let Some(why) = headers_disagree(&headers, &head) {
-        sh.log.warn(
-            "bad-message",
-            &format!("{why} (from the client, refused)"),
-            &[],
-        );
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            head.id.as_ref(),
-            HEADER_MISMATCH,
-            &why,
-        );
-    }
     let initialize = head.method.as_deref() == Some("initialize");
     let (sess, fresh) = match named {
         Some(s) => (s, false),
@@ -504,6 +511,24 @@ async fn post<D: Decider + std::marker::Send + 'static>(
             }
         },
     };
+    // Routing headers that say something else than the body: refused before anything else.
+    let mismatch = match sess.declared.lock() {
+        Ok(d) => headers::disagree(&headers, &head.msg, &d),
+        Err(_) => Some("the proxy failed".to_string()),
+    };
+    if let Some(why) = mismatch {
+        sh.log.warn(
+            "bad-message",
+            &format!("{why} (from the client, refused)"),
+            &[],
+        );
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            head.id.as_ref(),
+            HEADER_MISMATCH,
+            &why,
+        );
+    }
     let session_name = match sess.gateway.lock() {
         Ok(g) => g.session_name().to_string(),
         Err(_) => String::new(),
@@ -527,11 +552,14 @@ async fn post<D: Decider + std::marker::Send + 'static>(
                 "a request with this id is in flight in this session: use another id",
             );
         }
+        r.next += 1;
+        let serial = r.next;
         r.by_id.insert(
             id.clone(),
             Route {
                 to: tx.clone(),
                 headers: headers.clone(),
+                serial,
             },
         );
     }
@@ -763,12 +791,12 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
                 let h = head_of(&line);
                 match h.id.as_ref().and_then(Id::of) {
                     Some(id) => {
-                        let route_headers = sess
-                            .routes
-                            .lock()
-                            .ok()
-                            .and_then(|r| r.by_id.get(&id).map(|r| r.headers.clone()))
-                            .unwrap_or_else(|| headers.clone());
+                        let route =
+                            sess.routes.lock().ok().and_then(|r| {
+                                r.by_id.get(&id).map(|r| (r.headers.clone(), r.serial))
+                            });
+                        let serial = route.as_ref().map(|r| r.1);
+                        let route_headers = route.map_or_else(|| headers.clone(), |r| r.0);
                         let tell = if own_id == Some(&id) {
                             let (t, r) = oneshot::channel();
                             *own = Some(r);
@@ -783,6 +811,7 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
                             line,
                             route_headers,
                             id,
+                            serial,
                             tell,
                         ));
                     }
@@ -820,6 +849,10 @@ async fn deliver<D>(
     let v: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
     let response =
         v.get("method").is_none() && (v.get("result").is_some() || v.get("error").is_some());
+    if response && let Ok(mut d) = sess.declared.lock() {
+        // A tools/list result: the arguments its tools mirror into headers, to check calls by.
+        d.note(&v);
+    }
     let routed = if response {
         v.get("id").and_then(Id::of).and_then(|id| {
             sess.routes
@@ -876,7 +909,6 @@ fn from_server<D: Decider>(sh: &Shared<D>, sess: &Sess<D>, line: &[u8]) -> Vec<S
     out.sends
 }
 
-/// Whether the client's request `id` still waits for its response.
 /// Reads the server's SSE stream `body`: each message goes through the gateway, and what it
 /// sends the client is delivered on `to`. Stops when the stream ends or breaks, when an event
 /// is over `max` bytes, or when `done` says nobody waits for more (asked after each message).
@@ -934,15 +966,18 @@ async fn events<D: Decider>(
     }
 }
 
-fn waiting<D>(sess: &Sess<D>, id: &Id) -> bool {
+/// Whether the client's request `id` (the one numbered `serial`, not a later one that uses
+/// the id again) still waits for its response.
+fn waiting<D>(sess: &Sess<D>, id: &Id, serial: Option<u64>) -> bool {
     sess.routes
         .lock()
-        .map(|r| r.by_id.contains_key(id))
+        .map(|r| r.by_id.get(id).is_some_and(|r| Some(r.serial) == serial))
         .unwrap_or(false)
 }
 
 /// One forwarded request: POSTed to the server, its answer (JSON or SSE) read through the
 /// gateway message by message. A request left without a response is answered with an error.
+#[allow(clippy::too_many_arguments)]
 async fn exchange<D: Decider + std::marker::Send + 'static>(
     sh: Arc<Shared<D>>,
     sess: Arc<Sess<D>>,
@@ -950,6 +985,7 @@ async fn exchange<D: Decider + std::marker::Send + 'static>(
     line: Vec<u8>,
     headers: HeaderMap,
     id: Id,
+    serial: Option<u64>,
     tell: Option<oneshot::Sender<UpstreamHead>>,
 ) {
     let resp = sh
@@ -983,18 +1019,19 @@ async fn exchange<D: Decider + std::marker::Send + 'static>(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let ctx = sess
-        .routes
-        .lock()
-        .ok()
-        .and_then(|r| r.by_id.get(&id).map(|r| r.to.clone()));
+    let ctx = sess.routes.lock().ok().and_then(|r| {
+        r.by_id
+            .get(&id)
+            .filter(|r| Some(r.serial) == serial)
+            .map(|r| r.to.clone())
+    });
     let max = sh.cfg.gateway.max_message;
     let body = resp.into_body();
     if status.is_success() && ctype.starts_with(EVENT_STREAM) {
         events(&sh, &sess, &session_name, body, max, ctx.as_ref(), || {
             // The client went away (on 2026-07-28, its cancellation) or the answer is in:
             // closing the server's stream says so.
-            ctx.as_ref().is_some_and(mpsc::Sender::is_closed) || !waiting(&sess, &id)
+            ctx.as_ref().is_some_and(mpsc::Sender::is_closed) || !waiting(&sess, &id, serial)
         })
         .await;
     } else if ctype.starts_with(JSON) && status != StatusCode::ACCEPTED {
@@ -1016,7 +1053,7 @@ async fn exchange<D: Decider + std::marker::Send + 'static>(
             }
         }
     }
-    if waiting(&sess, &id) {
+    if waiting(&sess, &id, serial) {
         let why = if status.is_success() {
             if status == StatusCode::ACCEPTED {
                 "it answered a request with 202 Accepted".to_string()
@@ -1180,19 +1217,10 @@ mod tests {
     }
 
     #[test]
-    fn heads_and_headers() {
+    fn heads() {
         let h = head_of(br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"a"}}"#);
         assert_eq!(h.id, Some(json!(3)));
-        let mut headers = HeaderMap::new();
-        assert_eq!(headers_disagree(&headers, &h), None);
-        headers.insert("mcp-method", HeaderValue::from_static("tools/call"));
-        headers.insert("mcp-name", HeaderValue::from_static("a"));
-        assert_eq!(headers_disagree(&headers, &h), None);
-        headers.insert("mcp-name", HeaderValue::from_static("b"));
-        assert!(headers_disagree(&headers, &h).is_some());
-        headers.remove("mcp-name");
-        headers.insert("mcp-method", HeaderValue::from_static("tools/list"));
-        assert!(headers_disagree(&headers, &h).is_some());
+        assert_eq!(h.method.as_deref(), Some("tools/call"));
         // A response or a notification has no id to route by.
         assert_eq!(head_of(br#"{"jsonrpc":"2.0","id":3,"result":{}}"#).id, None);
         assert_eq!(head_of(br#"{"jsonrpc":"2.0","method":"x"}"#).id, None);

@@ -1,9 +1,15 @@
 //! Connections: TCP or Unix sockets, with a note of when each last moved a byte so that
-//! idle ones (a client that stopped reading or writing) are closed.
+//! idle ones (a client that stopped reading or writing) are closed. Shared by `govern serve`
+//! and `govern mcp-proxy --upstream`.
+//!
+//! A connection is idle when it has moved no byte for the idle time with no request in
+//! flight ([`Activity::busy`]: a request being answered, an SSE stream open, may rightly be
+//! quiet for long, waiting for a slow tool or the server's next event), or when a write to
+//! it has waited that long (its reader stopped taking bytes, request in flight or not).
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -92,31 +98,128 @@ impl StdStream {
     }
 }
 
-/// When a connection last moved a byte, in milliseconds since it was accepted.
+/// When a connection last moved a byte, in milliseconds since it was accepted; how many of
+/// its requests are in flight; since when a write to it waits.
 #[derive(Clone)]
 pub struct Activity {
     start: Instant,
     last: Arc<AtomicU64>,
+    busy: Arc<AtomicUsize>,
+    /// When a write first found the connection full (milliseconds since `start`, plus one),
+    /// 0 when the last write went through.
+    blocked: Arc<AtomicU64>,
+}
+
+/// A request in flight on a connection (see [`Activity::busy`]); the connection may be
+/// quiet until it is dropped.
+pub struct Busy(Activity);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Activity {
-    fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(ms, Ordering::Relaxed);
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last: Arc::new(AtomicU64::new(0)),
+            busy: Arc::new(AtomicUsize::new(0)),
+            blocked: Arc::new(AtomicU64::new(0)),
+        }
     }
 
-    /// Resolves once no byte has moved for `idle`.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn touch(&self) {
+        self.last.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn written(&self) {
+        self.blocked.store(0, Ordering::Relaxed);
+        self.touch();
+    }
+
+    fn write_waits(&self) {
+        let now = self.now_ms().saturating_add(1);
+        let _ = self
+            .blocked
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Marks a request in flight until the guard is dropped (hold it in the response body
+    /// to cover a streamed answer).
+    pub fn busy(&self) -> Busy {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    /// Resolves once the connection is idle for `idle`: no byte moved and no request in
+    /// flight, or a write waiting, for that long.
     pub async fn idle(&self, idle: Duration) {
         let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1);
         loop {
-            let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let last = self.last.load(Ordering::Relaxed);
-            let quiet = now.saturating_sub(last);
-            if quiet >= idle_ms {
+            let now = self.now_ms();
+            let blocked = self.blocked.load(Ordering::Relaxed);
+            let stuck = if blocked == 0 {
+                0
+            } else {
+                now.saturating_sub(blocked - 1)
+            };
+            if stuck >= idle_ms {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(idle_ms - quiet)).await;
+            let mut wait = if blocked == 0 {
+                idle_ms
+            } else {
+                idle_ms - stuck
+            };
+            if self.busy.load(Ordering::Relaxed) == 0 {
+                let quiet = now.saturating_sub(self.last.load(Ordering::Relaxed));
+                if quiet >= idle_ms {
+                    return;
+                }
+                wait = wait.min(idle_ms - quiet);
+            }
+            tokio::time::sleep(Duration::from_millis(wait)).await;
         }
+    }
+}
+
+/// A response body that keeps its request marked in flight ([`Activity::busy`]) until it
+/// has been sent or dropped.
+pub struct Held<B> {
+    body: B,
+    _busy: Busy,
+}
+
+impl<B> Held<B> {
+    pub fn new(body: B, busy: Busy) -> Held<B> {
+        Held { body, _busy: busy }
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Held<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -130,10 +233,7 @@ impl Watched {
     pub fn new(s: Stream) -> Watched {
         Watched {
             inner: TokioIo::new(s),
-            activity: Activity {
-                start: Instant::now(),
-                last: Arc::new(AtomicU64::new(0)),
-            },
+            activity: Activity::new(),
         }
     }
 
@@ -165,8 +265,10 @@ impl hyper::rt::Write for Watched {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
+        match r {
+            Poll::Ready(Ok(n)) if n > 0 => this.activity.written(),
+            Poll::Pending => this.activity.write_waits(),
+            _ => {}
         }
         r
     }
@@ -186,8 +288,10 @@ impl hyper::rt::Write for Watched {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
+        match r {
+            Poll::Ready(Ok(n)) if n > 0 => this.activity.written(),
+            Poll::Pending => this.activity.write_waits(),
+            _ => {}
         }
         r
     }

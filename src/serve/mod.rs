@@ -11,7 +11,7 @@
 //! ([`Config::max_body`], [`Config::max_batch_body`]).
 
 mod api;
-mod io;
+pub mod io;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -9,6 +9,8 @@ answers `resultType: "input_required"` and the client retries the same call.
 
 from typing import Annotated
 
+import anyio
+
 import mcp_types as types
 from pydantic import BaseModel
 
@@ -46,8 +48,11 @@ def summary(text: str):
 
 
 @server.tool()
-def web_search(query: str) -> str:
+async def web_search(query: str) -> str:
     """Search the web."""
+    if query.startswith("wait "):
+        # A slow search: `wait N` answers after N seconds.
+        await anyio.sleep(float(query.split()[1]))
     return f"results for {query}"
 
 
