@@ -215,6 +215,63 @@ pub fn write_outcome(p: &Program, o: &Outcome, out: &mut String) {
     out.push('}');
 }
 
+/// [`write_outcome`] by leaves: everything in a decision but its `unknown` attributes follows
+/// from the leaves reached, so that the rest of the canonical object is written once per
+/// combination of leaves (for one bundle) and copied afterwards. [`OutcomeCache::clear`] it
+/// when the bundle changes.
+#[derive(Default)]
+pub struct OutcomeCache {
+    /// Leaves → the object up to the `unknown` list (its `[` included), and the rest.
+    parts: rustc_hash::FxHashMap<Box<[u32]>, Parts>,
+    known: Outcome,
+    scratch: String,
+}
+
+/// A decision object cut at its `unknown` list: what comes before, and after.
+type Parts = (Box<str>, Box<str>);
+
+/// Combinations of leaves whose decision objects are kept.
+const CACHED_OUTCOMES: usize = 16_384;
+
+impl OutcomeCache {
+    /// Forgets every object (for another bundle).
+    pub fn clear(&mut self) {
+        self.parts.clear();
+    }
+
+    /// Appends what [`write_outcome`] does.
+    pub fn write(&mut self, p: &Program, o: &Outcome, out: &mut String) {
+        let leaves = o.leaves.as_slice();
+        if !self.parts.contains_key(leaves) {
+            if self.parts.len() >= CACHED_OUTCOMES {
+                return write_outcome(p, o, out);
+            }
+            self.known.clone_from(o);
+            self.known.unknown.clear();
+            self.scratch.clear();
+            write_outcome(p, &self.known, &mut self.scratch);
+            // The first: a string value cannot hold `"` after `,` unescaped.
+            let Some(at) = self.scratch.find(",\"unknown\":[") else {
+                return write_outcome(p, o, out);
+            };
+            let (head, tail) = self.scratch.split_at(at + 12);
+            self.parts.insert(leaves.into(), (head.into(), tail.into()));
+        }
+        let Some((head, tail)) = self.parts.get(leaves) else {
+            return write_outcome(p, o, out);
+        };
+        out.push_str(head);
+        for (i, s) in o.unknown.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json_str(out, p.slot_name(*s));
+        }
+        // `tail` starts with the `]` that closed the empty list it was cut from.
+        out.push_str(tail);
+    }
+}
+
 fn str_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
     out.push('[');
     for (i, s) in items.enumerate() {
@@ -283,29 +340,58 @@ pub fn seal(members: &[(&str, &str)], out: &mut String) -> String {
     hash
 }
 
-/// Writes a decision record: its line (ending in `\n`) into `line` and its hash into `hash`,
-/// both cleared first; `tail` is scratch space. `bundle` and `prev` are digests, `decision`
-/// and `event` canonical JSON (`None`: input that was not an event). The fast path of
-/// [`seal`], for the record written with every decision: no allocation, one pass of SHA-256.
+/// The start every decision record of one bundle has, `{"bundle":"<digest>","decision":`,
+/// with the SHA-256 state after it (computed once per bundle, not once per record).
+#[derive(Clone)]
+pub struct DecisionPrefix {
+    text: String,
+    hasher: Sha256,
+}
+
+impl std::fmt::Debug for DecisionPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionPrefix")
+            .field("text", &self.text)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DecisionPrefix {
+    /// The prefix for bundle `bundle` (a digest: no character of it needs an escape).
+    pub fn new(bundle: &str) -> DecisionPrefix {
+        let mut text = String::with_capacity(bundle.len() + 24);
+        text.push_str("{\"bundle\":");
+        write_json_str(&mut text, bundle);
+        text.push_str(",\"decision\":");
+        let mut hasher = Sha256::new();
+        hasher.update(text.as_bytes());
+        DecisionPrefix { text, hasher }
+    }
+}
+
+/// Appends a decision record to `out`: its line, ending in `\n`, written once, where it is
+/// going (the group of records waiting to be written), and hashed as it is written. Its hash
+/// goes into `hash` (cleared first); `tail` is scratch space. `prefix` names the bundle,
+/// `decision` writes the decision's canonical JSON, `event` is canonical JSON (`None`: input
+/// that was not an event) and `prev` a digest. The record written with every decision: no
+/// allocation, one pass of SHA-256 over bytes already in place. Returns the line's length.
 #[allow(clippy::too_many_arguments)]
 pub fn seal_decision(
-    line: &mut String,
+    out: &mut String,
     tail: &mut String,
     hash: &mut String,
-    bundle: &str,
-    decision: &str,
+    prefix: &DecisionPrefix,
+    decision: impl FnOnce(&mut String),
     event: Option<&str>,
     prev: &str,
     seq: u64,
     ts_ns: i64,
-) {
-    line.clear();
-    line.push_str("{\"bundle\":\"");
-    line.push_str(bundle);
-    line.push_str("\",\"decision\":");
-    line.push_str(decision);
-    line.push_str(",\"event\":");
-    line.push_str(event.unwrap_or("null"));
+) -> usize {
+    let start = out.len();
+    out.push_str(&prefix.text);
+    decision(out);
+    out.push_str(",\"event\":");
+    out.push_str(event.unwrap_or("null"));
     tail.clear();
     tail.push_str(",\"prev\":\"");
     tail.push_str(prev);
@@ -314,17 +400,22 @@ pub fn seal_decision(
     tail.push_str(",\"ts\":\"");
     crate::time::write_rfc3339_nanos(ts_ns, tail);
     tail.push_str("\"}");
-    let mut h = Sha256::new();
-    h.update(line.as_bytes());
+    let mut h = prefix.hasher.clone();
+    h.update(
+        out.as_bytes()
+            .get(start + prefix.text.len()..)
+            .unwrap_or_default(),
+    );
     h.update(tail.as_bytes());
     hash.clear();
     hash.push_str("sha256:");
     push_hex(hash, &h.finalize());
-    line.push_str(",\"hash\":\"");
-    line.push_str(hash);
-    line.push('"');
-    line.push_str(tail);
-    line.push('\n');
+    out.push_str(",\"hash\":\"");
+    out.push_str(hash);
+    out.push('"');
+    out.push_str(tail);
+    out.push('\n');
+    out.len() - start
 }
 
 /// Appends `n` in decimal.
@@ -344,16 +435,18 @@ fn push_u64(out: &mut String, mut n: u64) {
     out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or(&[])).unwrap_or(""));
 }
 
-/// Appends `bytes` in lowercase hex.
+/// Appends the 32 bytes of a SHA-256 digest in lowercase hex.
 fn push_hex(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        for nibble in [b >> 4, b & 15] {
-            out.push(char::from(
-                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
+    let mut buf = [0u8; 64];
+    for (pair, b) in buf.chunks_exact_mut(2).zip(bytes) {
+        if let [hi, lo] = pair {
+            *hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
+            *lo = HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0');
         }
     }
+    let n = 2 * bytes.len().min(32);
+    out.push_str(std::str::from_utf8(buf.get(..n).unwrap_or_default()).unwrap_or_default());
 }
 
 /// The canonical JSON of stream limits, as bundle records carry them:
@@ -860,14 +953,76 @@ mod tests {
         assert_eq!(r2.content_hash, hash);
     }
 
+    /// The cached decision object is the one written afresh, for decisions with and without
+    /// unknown attributes, warnings, messages, several leaves and the default.
+    #[test]
+    fn cached_decision_objects_are_the_written_ones() {
+        let src = "tool t(path: string, n: number)\ndefault deny\npolicy p {\n  rule a: allow when tool == \"t\" and args.n > 1\n  rule b: deny when tool == \"t\" and args.path starts_with \"/etc\" because \"no \\\"etc\\\"\"\n  rule c: warn when agent.trust < 5 because \"low\"\n  rule d: escalate when tokens > 10 and agent.ring > 1\n  rule e: warn when tool == \"u\"\n}\n";
+        let p = crate::pipeline::build_sources(vec![crate::diag::SourceFile::new("t.gov", src)])
+            .map_err(|d| d.iter().map(|d| d.short()).collect::<Vec<_>>().join("\n"))
+            .unwrap()
+            .program;
+        let events = [
+            r#"{"tool":"t","args":{"n":2,"path":"/etc/x"},"agent":{"trust":1,"ring":2},"tokens":11}"#,
+            r#"{"tool":"t","args":{"n":2},"agent":{"trust":9}}"#,
+            r#"{"tool":"t","args":{"path":"/etc/x"}}"#,
+            r#"{"tool":"t","args":{"n":"x","path":3}}"#,
+            r#"{"tool":"u","tokens":"many"}"#,
+            r#"{"tool":"v","agent":{"trust":1}}"#,
+            r#"{}"#,
+        ];
+        let mut cache = OutcomeCache::default();
+        let mut st = p.new_state();
+        let mut ev = crate::vm::Event::default();
+        let mut o = Outcome::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for round in 0..2 {
+            for e in events {
+                p.read_event(e, &mut ev).unwrap();
+                p.eval(&ev, &mut st, &mut o);
+                let (mut want, mut got) = (String::new(), "x".to_string());
+                write_outcome(&p, &o, &mut want);
+                cache.write(&p, &o, &mut got);
+                assert_eq!(
+                    got.strip_prefix('x'),
+                    Some(want.as_str()),
+                    "round {round}: {e}"
+                );
+                seen.insert(want);
+            }
+        }
+        assert_eq!(seen.len(), events.len(), "{seen:#?}");
+        assert!(
+            seen.iter().any(|d| d.contains(r#""unknown":["a"#)),
+            "{seen:#?}"
+        );
+        assert!(seen.iter().any(|d| d.contains("\"unknown\":[]")));
+        cache.clear();
+        assert!(cache.parts.is_empty());
+    }
+
     #[test]
     fn the_fast_decision_record_is_the_sealed_one() {
         let (mut line, mut tail, mut hash) = (String::new(), String::new(), String::new());
         let d = r#"{"bundle":"x","decision":"allow","messages":[],"rules":[],"unknown":[],"warnings":[]}"#;
+        let prefix = DecisionPrefix::new(GENESIS);
         for (event, seq) in [(Some(r#"{"a":1}"#), 0u64), (None, 9_007_199_254_740_991)] {
-            seal_decision(
-                &mut line, &mut tail, &mut hash, GENESIS, d, event, GENESIS, seq, 1_500_000,
+            // Appended after what is there, and hashed without it.
+            line.clear();
+            line.push_str("before\n");
+            let n = seal_decision(
+                &mut line,
+                &mut tail,
+                &mut hash,
+                &prefix,
+                |out| out.push_str(d),
+                event,
+                GENESIS,
+                seq,
+                1_500_000,
             );
+            assert_eq!(line.len(), n + 7);
+            let line = line.strip_prefix("before\n").unwrap();
             let mut want = String::new();
             let want_hash = seal(
                 &[

@@ -200,12 +200,16 @@ pub struct AuditLog {
     rotate: Option<u64>,
     limits: StreamLimits,
     syncer: Option<Syncer>,
+    /// The start of the decision records of the bundle in force, hashed.
+    prefix: record::DecisionPrefix,
+    /// The decision objects of the bundle in force, by leaves.
+    outcomes: record::OutcomeCache,
     line: String,
-    scratch: String,
     tail: String,
     next: String,
-    /// Record lines waiting for one `write` (see [`AuditLog::flush`]).
-    pending: Vec<u8>,
+    /// Record lines waiting for one `write` (see [`AuditLog::flush`]): decision records
+    /// are written here directly.
+    pending: String,
     failed: Option<String>,
 }
 
@@ -308,11 +312,12 @@ impl AuditLog {
             rotate: opts.rotate,
             limits: opts.limits,
             syncer: None,
+            prefix: record::DecisionPrefix::new(bundle),
+            outcomes: record::OutcomeCache::default(),
             line: String::with_capacity(1024),
-            scratch: String::with_capacity(512),
             tail: String::with_capacity(128),
             next: String::with_capacity(71),
-            pending: Vec::with_capacity(GROUP_BYTES + 4096),
+            pending: String::with_capacity(GROUP_BYTES + 4096),
             failed: None,
         };
         if log.sync == SyncMode::Batch {
@@ -408,12 +413,9 @@ impl AuditLog {
             return Err(AuditError::new(&self.path, "a decision without its event")
                 .help("only input that could not be read as an event is recorded without one"));
         }
-        let mut d = std::mem::take(&mut self.scratch);
-        d.clear();
-        record::write_decision(decision, &mut d);
-        let r = self.decision_record(&decision.bundle, event.map(DecidedEvent::as_str), &d);
-        self.scratch = d;
-        r
+        self.decision_record(&decision.bundle, event.map(DecidedEvent::as_str), |out| {
+            record::write_decision(decision, out)
+        })
     }
 
     /// Like [`AuditLog::append_outcome`], queued as [`AuditLog::queue_decision`] is.
@@ -423,11 +425,11 @@ impl AuditLog {
         program: &Program,
         outcome: &Outcome,
     ) -> Result<u64, AuditError> {
-        let mut d = std::mem::take(&mut self.scratch);
-        d.clear();
-        record::write_outcome(program, outcome, &mut d);
-        let r = self.decision_record(&program.digest, Some(event.as_str()), &d);
-        self.scratch = d;
+        let mut cache = std::mem::take(&mut self.outcomes);
+        let r = self.decision_record(&program.digest, Some(event.as_str()), |out| {
+            cache.write(program, outcome, out)
+        });
+        self.outcomes = cache;
         r
     }
 
@@ -446,6 +448,8 @@ impl AuditLog {
             return Ok(false);
         }
         self.bundle = bundle.to_string();
+        self.prefix = record::DecisionPrefix::new(bundle);
+        self.outcomes.clear();
         self.bundle_record(&[], "")?;
         self.flush()?;
         Ok(true)
@@ -511,7 +515,7 @@ impl AuditLog {
         &mut self,
         bundle: &str,
         event: Option<&str>,
-        decision: &str,
+        decision: impl FnOnce(&mut String),
     ) -> Result<u64, AuditError> {
         self.check()?;
         if bundle != self.bundle {
@@ -521,24 +525,28 @@ impl AuditLog {
             )
             .help("call change_bundle when the bundle in force changes"));
         }
-        let (mut line, mut tail, mut hash) = (
-            std::mem::take(&mut self.line),
-            std::mem::take(&mut self.tail),
-            std::mem::take(&mut self.next),
-        );
-        record::seal_decision(
-            &mut line,
-            &mut tail,
+        // Written where it waits to be written, hashed on the way.
+        let start = self.pending.len();
+        let mut hash = std::mem::take(&mut self.next);
+        let len = record::seal_decision(
+            &mut self.pending,
+            &mut self.tail,
             &mut hash,
-            bundle,
+            &self.prefix,
             decision,
             event,
             &self.last,
             self.seq,
             crate::sign::now_ns(),
         );
-        let r = self.emit(&line, "", &mut hash, false);
-        (self.line, self.tail, self.next) = (line, tail, hash);
+        let r = match self.too_large(len) {
+            Some(e) => {
+                self.pending.truncate(start);
+                Err(e)
+            }
+            None => self.moved(len, &mut hash, false),
+        };
+        self.next = hash;
         let seq = r?;
         self.after_record()?;
         Ok(seq)
@@ -596,19 +604,37 @@ impl AuditLog {
         hash: &mut String,
         checkpoint: bool,
     ) -> Result<u64, AuditError> {
-        if line.len() > MAX_RECORD {
-            return Err(AuditError::new(
+        if let Some(e) = self.too_large(line.len()) {
+            return Err(e);
+        }
+        self.pending.push_str(prefix);
+        self.pending.push_str(line);
+        self.moved(prefix.len() + line.len(), hash, checkpoint)
+    }
+
+    /// A record line of `len` bytes is too large to write.
+    fn too_large(&self, len: usize) -> Option<AuditError> {
+        (len > MAX_RECORD).then(|| {
+            AuditError::new(
                 &self.path,
                 format!(
-                    "a record of {} bytes is larger than the {} MiB a record may be",
-                    line.len(),
+                    "a record of {len} bytes is larger than the {} MiB a record may be",
                     MAX_RECORD >> 20
                 ),
-            ));
-        }
-        self.pending.extend_from_slice(prefix.as_bytes());
-        self.pending.extend_from_slice(line.as_bytes());
-        self.size += (prefix.len() + line.len()) as u64;
+            )
+        })
+    }
+
+    /// Moves the chain on past a record of `len` bytes just added to the group (its hash in
+    /// `hash`, swapped with the previous one); writes the group when the mode says so
+    /// (`always`) or it is large. Returns the record's seq.
+    fn moved(
+        &mut self,
+        len: usize,
+        hash: &mut String,
+        checkpoint: bool,
+    ) -> Result<u64, AuditError> {
+        self.size += len as u64;
         let seq = self.seq;
         self.seq += 1;
         std::mem::swap(&mut self.last, hash);
@@ -639,7 +665,7 @@ impl AuditLog {
             return Err(AuditError::new(&self.path, format!("cannot sync: {e}")));
         }
         loop {
-            match self.file.write(&self.pending) {
+            match self.file.write(self.pending.as_bytes()) {
                 Ok(n) if n == self.pending.len() => break,
                 Ok(n) => {
                     let m = format!(

@@ -55,6 +55,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
                 failed: None,
                 held: String::new(),
                 held_at: Vec::new(),
+                files: Vec::new(),
                 denied: 0,
             }),
             None => return exit::ERROR,
@@ -248,12 +249,24 @@ struct Audited {
     /// The output of the decisions whose records are queued, and where each decision's
     /// input was (file, line, explanation number).
     held: String,
-    held_at: Vec<(String, u64, u64)>,
+    /// (the file is an index into `files`: no allocation per decision).
+    held_at: Vec<(usize, u64, u64)>,
+    /// The names of the files held decisions come from.
+    files: Vec<String>,
     /// Decisions denied because their records could not be written.
     denied: u64,
 }
 
 impl Audited {
+    /// Holds a decision of `file`, line `line`, explanation `n`.
+    fn hold(&mut self, file: &str, line: u64, n: u64) {
+        if self.files.last().is_none_or(|f| f != file) {
+            self.files.push(file.to_string());
+        }
+        self.held_at
+            .push((self.files.len().saturating_sub(1), line, n));
+    }
+
     /// Queues a record (`Err` is reported once; the log then takes no more).
     fn queue(
         &mut self,
@@ -311,7 +324,7 @@ impl Sink for EvalSink<'_> {
                         })
                     }),
                 }
-                a.held_at.push((d.file.to_string(), d.line, self.count));
+                a.hold(d.file, d.line, self.count);
                 if let Some(t) = text {
                     a.held.push_str(&t);
                 }
@@ -338,7 +351,7 @@ impl Sink for EvalSink<'_> {
                 // The decision the engine writes in its place, recorded without an event.
                 let d = Decision::error(self.digest, format!("line {}: {}", bad.line, bad.message));
                 a.queue(self.ctx, |log| log.queue_decision(None, &d));
-                a.held_at.push((bad.file.clone(), bad.line, self.count));
+                a.hold(&bad.file, bad.line, self.count);
                 if let Some(t) = text {
                     a.held.push_str(&t);
                 }
@@ -380,7 +393,8 @@ impl EvalSink<'_> {
             None => self.out.write_str(&a.held),
             Some(m) => {
                 let why = format!("not decided: the audit log cannot be written ({m})");
-                for (file, line, n) in &a.held_at {
+                for &(file, line, n) in &a.held_at {
+                    let file = a.files.get(file).map_or("", String::as_str);
                     self.ctx.error(format!("{file}:{line}: {why}"));
                     a.denied += 1;
                     if self.explain {
@@ -396,6 +410,7 @@ impl EvalSink<'_> {
         }
         a.held.clear();
         a.held_at.clear();
+        a.files.clear();
     }
 
     /// Warns about what the stream state could not take as it came.

@@ -620,42 +620,41 @@ impl Work {
             let Some(ev) = self.events.get_mut(n) else {
                 continue;
             };
-            if let Err(e) = r.paths.read(text, ev) {
-                // The message names the column and the field (`… at column 28, in
-                // `agent.trust``).
+            // The message names the column and the field (`… at column 28, in
+            // `agent.trust``).
+            let described = |e: &crate::vm::EventError| {
                 let hint = if e.eof && text.trim_start().starts_with('{') {
                     " (an event must be one JSON object on one line)"
                 } else {
                     ""
                 };
-                self.recs.push(at(RecKind::Bad(
-                    format!("{}{hint}", e.describe(text)).into(),
-                )));
-                continue;
-            }
+                format!("{}{hint}", e.describe(text))
+            };
             let now = match opts.clock {
                 Clock::Host => Some(super::now_ns()),
                 Clock::Event | Clock::Trusted => None,
             };
-            if opts.keep_decided {
+            let read = if opts.keep_decided {
                 // What the VM reads is what is kept: the event as decided.
                 if self.decided.len() <= n {
                     self.decided.push(DecidedEvent::default());
                 }
-                let read = match (self.decided.get_mut(n), self.events.get_mut(n)) {
-                    (Some(d), Some(ev)) => super::as_decided(text, now, d)
-                        .map_err(|e| e.message)
-                        .and_then(|()| {
-                            r.paths
-                                .read(d.as_str(), ev)
-                                .map_err(|e| e.describe(d.as_str()))
-                        }),
-                    _ => Err("internal error: no room for the event".to_string()),
-                };
-                if let Err(m) = read {
-                    self.recs.push(at(RecKind::Bad(m.into())));
-                    continue;
+                match self.decided.get_mut(n) {
+                    Some(d) => {
+                        super::read_decided(&r.paths, text, now, d, ev).map_err(|e| match e {
+                            super::DecidedError::Event(e) => described(&e),
+                            super::DecidedError::NotCanonical(e) => e.message,
+                            super::DecidedError::Decided(e) => e.describe(d.as_str()),
+                        })
+                    }
+                    None => Err("internal error: no room for the event".to_string()),
                 }
+            } else {
+                r.paths.read(text, ev).map_err(|e| described(&e))
+            };
+            if let Err(m) = read {
+                self.recs.push(at(RecKind::Bad(m.into())));
+                continue;
             }
             if let (Some(now), Some(ev)) = (now, self.events.get_mut(n)) {
                 opts.policy.stamp(ev, now);

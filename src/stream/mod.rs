@@ -24,7 +24,7 @@ pub mod engine;
 
 use crate::audit::DecidedEvent;
 use crate::bytecode::model::Target;
-use crate::vm::{Event, EventError, Outcome, Program, State, StreamLimits};
+use crate::vm::{Event, EventError, Outcome, Paths, Program, State, StreamLimits};
 
 /// Where the time of a stream's events comes from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -74,6 +74,51 @@ pub fn as_decided(text: &str, now: Option<i64>, out: &mut DecidedEvent) -> Resul
     })
 }
 
+/// Why [`read_decided`] could not read an event, by the step that refused it.
+#[derive(Debug)]
+pub enum DecidedError {
+    /// The VM's reading of the text as given: `describe` it with that text.
+    Event(EventError),
+    /// The text has no canonical form ([`as_decided`]): the message says why.
+    NotCanonical(EventError),
+    /// The VM's reading of the canonical text: `describe` it with that text.
+    Decided(EventError),
+}
+
+impl DecidedError {
+    /// The error, whichever step it came from.
+    pub fn into_inner(self) -> EventError {
+        match self {
+            DecidedError::Event(e) | DecidedError::NotCanonical(e) | DecidedError::Decided(e) => e,
+        }
+    }
+}
+
+/// Reads the event in `text` as decided: its canonical text (stamped with `now` when given)
+/// into `decided`, and the VM's reading of that very text into `ev`. One canonical pass and
+/// one reading when the text is an event; otherwise the reading of the text as given comes
+/// first, so that the error names the column and the field where the input went wrong. Both
+/// the VM's reader and the canonical writer refuse exactly the texts that are not JSON or nest
+/// deeper than 128 levels (the canonical writer also numbers beyond the doubles, which the
+/// reader refuses where it keeps them), so the fast path accepts exactly what reading the
+/// text first would have accepted (`tests` below check it at the limits).
+pub fn read_decided(
+    paths: &Paths,
+    text: &str,
+    now: Option<i64>,
+    decided: &mut DecidedEvent,
+    ev: &mut Event,
+) -> Result<(), DecidedError> {
+    if as_decided(text, now, decided).is_ok() && paths.read(decided.as_str(), ev).is_ok() {
+        return Ok(());
+    }
+    paths.read(text, ev).map_err(DecidedError::Event)?;
+    as_decided(text, now, decided).map_err(DecidedError::NotCanonical)?;
+    paths
+        .read(decided.as_str(), ev)
+        .map_err(DecidedError::Decided)
+}
+
 /// One event read, stamped and walked as far as it goes without stream state: ready to take
 /// its place in the stream. Reused from event to event (no allocation once grown).
 #[derive(Default)]
@@ -117,11 +162,12 @@ impl Preparer {
         };
         p.stateless = false;
         p.starts.clear();
-        // The VM's reading comes first: its messages name the column and the field.
-        program.read_event(text, &mut p.event)?;
         if keep_decided {
-            as_decided(text, p.now, &mut p.decided)?;
-            program.read_event(p.decided.as_str(), &mut p.event)?;
+            // The VM reads the canonical text, the one the audit log keeps.
+            read_decided(program.paths(), text, p.now, &mut p.decided, &mut p.event)
+                .map_err(DecidedError::into_inner)?;
+        } else {
+            program.read_event(text, &mut p.event)?;
         }
         if let Some(now) = p.now {
             program.stamp(&mut p.event, now);
@@ -199,5 +245,111 @@ impl Stream {
     /// The state, for figures (keys held, records refused).
     pub fn state(&self) -> &State {
         &self.state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading the text first, then its canonical form: what [`read_decided`] must agree
+    /// with, error for error.
+    fn slow(
+        p: &Program,
+        text: &str,
+        now: Option<i64>,
+        d: &mut DecidedEvent,
+        ev: &mut Event,
+    ) -> Result<(), String> {
+        p.read_event(text, ev).map_err(|e| e.describe(text))?;
+        as_decided(text, now, d).map_err(|e| e.message)?;
+        p.read_event(d.as_str(), ev)
+            .map_err(|e| e.describe(d.as_str()))
+    }
+
+    fn nested(open: &str, close: &str, inner: &str, n: usize) -> String {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    }
+
+    /// The fast path (canonical text first) accepts and refuses exactly what reading the
+    /// text as given first does, with the same reading: at the nesting limit (in attributes
+    /// the bundle reads and in ones it skips, in members a later duplicate or the host time
+    /// replaces), with numbers beyond the doubles, bad escapes and surrogates.
+    #[test]
+    fn the_canonical_text_first_refuses_what_the_text_first_does() {
+        let p = crate::pipeline::build_sources(vec![crate::diag::SourceFile::new(
+            "t.gov",
+            "tool t(path: string, n: number)\ndefault deny\npolicy p {\n  rule a: allow when tool == \"t\" and \"x\" in agent.roles and args.n > 1 and agent.trust == 2\n}\n",
+        )])
+        .map_err(|d| d.iter().map(|d| d.short()).collect::<Vec<_>>().join("\n"))
+        .unwrap()
+        .program;
+        let mut texts = vec![
+            r#"{"tool":"t","args":{"n":2,"path":"a"},"agent":{"roles":["x"],"trust":2}}"#
+                .to_string(),
+            r#"{"tool":"t","args":{"n":1e400}}"#.into(),
+            r#"{"tool":"t","other":1e400}"#.into(),
+            r#"{"tool":"t","args":{"n":2,"n":1e400}}"#.into(),
+            r#"{"tool":"t","other":1e400,"other":1}"#.into(),
+            r#"{"tool":"t","x":"\ud800"}"#.into(),
+            r#"{"tool":"t","x":"\q"}"#.into(),
+            r#"{"tool":"t","ts":"\ud800","ts":"2026-01-01T00:00:00Z"}"#.into(),
+            r#"{"tool":"t","ts":1e400}"#.into(),
+            r#"{"tool":"t","ts":"x"}"#.into(),
+            "{\"tool\":\"t\",\"x\":\"a\u{1}\"}".into(),
+            r#"{"b":1,"a":2,"b":3}"#.into(),
+            "[1]".into(),
+            "{".into(),
+            "{\"tool\":\"t\"} x".into(),
+        ];
+        for n in 124..=130 {
+            for (open, close, inner) in [("[", "]", "1"), ("[", "]", "{}"), ("[", "]", "{\"k\":1}")]
+            {
+                let deep = nested(open, close, inner, n);
+                for member in ["other", "ts", "args", "agent"] {
+                    texts.push(format!(r#"{{"tool":"t","{member}":{deep}}}"#));
+                    texts.push(format!(r#"{{"tool":"t","{member}":{deep},"{member}":1}}"#));
+                }
+                texts.push(format!(r#"{{"tool":"t","args":{{"n":{deep}}}}}"#));
+                texts.push(format!(r#"{{"tool":"t","args":{{"n":{deep},"n":2}}}}"#));
+                texts.push(format!(r#"{{"tool":"t","agent":{{"roles":{deep}}}}}"#));
+                texts.push(format!(
+                    r#"{{"tool":"t","agent":{{"roles":{deep},"roles":["x"]}}}}"#
+                ));
+            }
+            let objects = format!("{}1{}", "{\"k\":".repeat(n), "}".repeat(n));
+            texts.push(objects.clone());
+            texts.push(format!(r#"{{"tool":"t","agent":{objects}}}"#));
+            texts.push(format!(r#"{{"tool":"t","agent":{objects},"agent":{{}}}}"#));
+            texts.push(format!(r#"{{"tool":"t","other":{objects},"other":1}}"#));
+        }
+        let (mut d1, mut d2) = (DecidedEvent::default(), DecidedEvent::default());
+        let (mut e1, mut e2) = (Event::default(), Event::default());
+        let mut refused = 0;
+        for text in &texts {
+            for now in [None, Some(1_700_000_000_123_456_789)] {
+                let fast = read_decided(p.paths(), text, now, &mut d1, &mut e1);
+                let slow = slow(&p, text, now, &mut d2, &mut e2);
+                assert_eq!(fast.is_ok(), slow.is_ok(), "{text}: {fast:?} {slow:?}");
+                match (fast, slow) {
+                    (Ok(()), Ok(())) => {
+                        assert_eq!(d1.as_str(), d2.as_str());
+                        assert_eq!(e1.vals, e2.vals, "{text}");
+                    }
+                    (Err(f), Err(s)) => {
+                        refused += 1;
+                        let f = match f {
+                            DecidedError::Event(e) => e.describe(text),
+                            DecidedError::NotCanonical(e) => e.message,
+                            DecidedError::Decided(e) => e.describe(d1.as_str()),
+                        };
+                        assert_eq!(f, s, "{text}");
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        }
+        // Both sides of the limits were tried.
+        assert!(refused > 20 && refused < 2 * texts.len() - 20, "{refused}");
     }
 }

@@ -498,6 +498,11 @@ impl Program {
         self.paths.read(text, ev)
     }
 
+    /// The reader of [`Program::read_event`].
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
     /// The display name of a slot.
     pub fn slot_name(&self, slot: u32) -> &str {
         self.slot_names
