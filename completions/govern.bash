@@ -287,7 +287,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__eval)
-            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --state --max-keys --input-format --clock --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --color --help --version"
+            opts="-h -V --bundle --policy --explain --exit-code --trust --signature --state --max-keys --input-format --clock --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --fresh-state --restore-max --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,6 +342,10 @@ _govern() {
                     return 0
                     ;;
                 --audit-rotate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restore-max)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -781,7 +785,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__mcp__subcmd__proxy)
-            opts="-h -V --bundle --policy --trust --signature --agent --session --hide-denied --deny-with --max-keys --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --audit-required --log-format --upstream --listen --upstream-timeout --trace --color --help --version"
+            opts="-h -V --bundle --policy --trust --signature --agent --session --hide-denied --deny-with --max-keys --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --fresh-state --restore-max --audit-required --log-format --upstream --listen --upstream-timeout --trace --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -836,6 +840,10 @@ _govern() {
                     return 0
                     ;;
                 --audit-rotate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restore-max)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -921,7 +929,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__serve)
-            opts="-h -V --bundle --trust --signature --listen --max-keys --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --audit-required --state --log-format --threads --decision-timeout --request-timeout --idle-timeout --drain-timeout --no-watch --color --help --version"
+            opts="-h -V --bundle --trust --signature --listen --max-keys --audit-log --audit-sync --audit-key --checkpoint-every --audit-rotate --fresh-state --restore-max --audit-required --state --log-format --threads --decision-timeout --request-timeout --idle-timeout --drain-timeout --no-watch --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -964,6 +972,10 @@ _govern() {
                     return 0
                     ;;
                 --audit-rotate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restore-max)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

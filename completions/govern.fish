@@ -128,11 +128,13 @@ none\t'When the system writes back: a power failure loses what it had not writte
 complete -c govern -n "__fish_govern_using_subcommand eval" -l audit-key -d 'Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every --checkpoint-every records, at rotation and at the end' -r -F
 complete -c govern -n "__fish_govern_using_subcommand eval" -l checkpoint-every -d 'Records between signed checkpoints [default: 1000]' -r
 complete -c govern -n "__fish_govern_using_subcommand eval" -l audit-rotate -d 'Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`); `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, …' -r
+complete -c govern -n "__fish_govern_using_subcommand eval" -l restore-max -d 'The most records a restart re-decides to restore the stream state; a log with more since its last fresh bundle record refuses to start (exit 2) [default: 10000000]' -r
 complete -c govern -n "__fish_govern_using_subcommand eval" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
 complete -c govern -n "__fish_govern_using_subcommand eval" -l explain -d 'Explain each decision for people: matched rules, the tests on the deciding path, unknown attributes'
 complete -c govern -n "__fish_govern_using_subcommand eval" -l exit-code -d 'Make the exit status tell allow (0), deny (1) and escalate (3) apart'
+complete -c govern -n "__fish_govern_using_subcommand eval" -l fresh-state -d 'Start with fresh stream state even when the log\'s last bundle record has this bundle and limits. By default a restart restores the state (rate limits, budgets, `seen`) by deciding again the log\'s records since that record; the bundle record it writes says which (docs/audit.md)'
 complete -c govern -n "__fish_govern_using_subcommand eval" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand eval" -s V -l version -d 'Print version'
 complete -c govern -n "__fish_govern_using_subcommand replay-audit" -l bundle -d 'The bundle the log\'s decisions were taken with' -r -F
@@ -189,6 +191,7 @@ none\t'When the system writes back: a power failure loses what it had not writte
 complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-key -d 'Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every --checkpoint-every records, at rotation and at the end' -r -F
 complete -c govern -n "__fish_govern_using_subcommand serve" -l checkpoint-every -d 'Records between signed checkpoints [default: 1000]' -r
 complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-rotate -d 'Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`); `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, …' -r
+complete -c govern -n "__fish_govern_using_subcommand serve" -l restore-max -d 'The most records a restart re-decides to restore the stream state; a log with more since its last fresh bundle record refuses to start (exit 2) [default: 10000000]' -r
 complete -c govern -n "__fish_govern_using_subcommand serve" -l state -d 'With --trust: the state file of last-seen versions (as `govern verify --state`), checked at start and at every reload: a bundle older than the last version of its name loaded is refused (and the one in force stays), a newer one recorded' -r -F
 complete -c govern -n "__fish_govern_using_subcommand serve" -l log-format -d 'How log lines are written on standard error' -r -f -a "human\t'One line per event for people: time, level, event, message, fields'
 json\t'One JSON object per line'"
@@ -200,6 +203,7 @@ complete -c govern -n "__fish_govern_using_subcommand serve" -l drain-timeout -d
 complete -c govern -n "__fish_govern_using_subcommand serve" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"
+complete -c govern -n "__fish_govern_using_subcommand serve" -l fresh-state -d 'Start with fresh stream state even when the log\'s last bundle record has this bundle and limits. By default a restart restores the state (rate limits, budgets, `seen`) by deciding again the log\'s records since that record; the bundle record it writes says which (docs/audit.md)'
 complete -c govern -n "__fish_govern_using_subcommand serve" -l audit-required -d 'Deny every decision whose audit record cannot be written, and every later one (default: keep deciding without records, count the errors and log them)'
 complete -c govern -n "__fish_govern_using_subcommand serve" -l no-watch -d 'Reload on SIGHUP only, not when the bundle files change'
 complete -c govern -n "__fish_govern_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -295,6 +299,7 @@ none\t'When the system writes back: a power failure loses what it had not writte
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l audit-key -d 'Sign checkpoints with this private key (PKCS#8 PEM, `govern keygen`): every --checkpoint-every records, at rotation and at the end' -r -F
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l checkpoint-every -d 'Records between signed checkpoints [default: 1000]' -r
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l audit-rotate -d 'Start a new file of the log once the current one reaches SIZE bytes (`64M`, `1G`); `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, …' -r
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l restore-max -d 'The most records a restart re-decides to restore the stream state; a log with more since its last fresh bundle record refuses to start (exit 2) [default: 10000000]' -r
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l log-format -d 'How log lines are written on standard error' -r -f -a "human\t'One line per event for people: time, level, event, message, fields'
 json\t'One JSON object per line'"
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l upstream -d 'Stand in front of this Streamable HTTP MCP server (`http://host:port/path`) instead of starting one: clients connect to --listen' -r
@@ -305,6 +310,7 @@ complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l color -d 'Wh
 always\t''
 never\t''"
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l hide-denied -d 'Remove from tools/list results the tools the policy denies whatever the arguments'
+complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l fresh-state -d 'Start with fresh stream state even when the log\'s last bundle record has this bundle and limits. By default a restart restores the state (rate limits, budgets, `seen`) by deciding again the log\'s records since that record; the bundle record it writes says which (docs/audit.md)'
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -l audit-required -d 'Deny every call whose audit record cannot be written, and every later one (default: keep deciding without records, and log the error)'
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c govern -n "__fish_govern_using_subcommand mcp-proxy" -s V -l version -d 'Print version'

@@ -2,7 +2,7 @@
 //! coprocess (docs/performance.md).
 //!
 //! ```text
-//! serve_load http  ADDR EVENTS [--connections N] [--seconds S] [--batch N] [--rate R]
+//! serve_load http  ADDR EVENTS [--connections N] [--seconds S] [--batch N] [--rate R] [--rss PID]
 //! serve_load eval  GOVERN BUNDLE EVENTS [--rounds N]
 //! ```
 //!
@@ -10,7 +10,9 @@
 //! `/v1/decide/batch` with N events) with the events of EVENTS (JSONL) in turn and waiting for
 //! each answer before the next; after one second of warm-up, counts decisions for S seconds
 //! and prints decisions/s and the latency percentiles of the requests (`--rate`: at most R
-//! requests a second in all, evenly paced: a steady load for a soak). `eval`: starts
+//! requests a second in all, evenly paced: a steady load for a soak; `--rss PID`: prints the
+//! resident memory of process PID, the server, when the warm-up ends, every 10 s, and at the
+//! end, read from `/proc/PID/status`). `eval`: starts
 //! `GOVERN eval --bundle BUNDLE`, writes one event line and reads its decision line, N times,
 //! and prints the percentiles of the round trip.
 #![allow(
@@ -45,6 +47,7 @@ fn main() {
             opt("--seconds", 10),
             opt("--batch", 1) as usize,
             opt("--rate", 0),
+            opt("--rss", 0),
         ),
         Some("eval") if args.len() >= 4 => eval(
             &args[1],
@@ -54,7 +57,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: serve_load http ADDR EVENTS [--connections N] [--seconds S] [--batch N] [--rate R]\n       serve_load eval GOVERN BUNDLE EVENTS [--rounds N]"
+                "usage: serve_load http ADDR EVENTS [--connections N] [--seconds S] [--batch N] [--rate R] [--rss PID]\n       serve_load eval GOVERN BUNDLE EVENTS [--rounds N]"
             );
             std::process::exit(2);
         }
@@ -89,7 +92,26 @@ fn percentiles(mut ns: Vec<u64>) -> String {
     )
 }
 
-fn http(addr: &str, events: &[String], connections: usize, seconds: u64, batch: usize, rate: u64) {
+/// The resident memory of process `pid`, as `/proc/PID/status` gives it (`VmRSS`).
+fn rss(pid: u64) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_string()))
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn http(
+    addr: &str,
+    events: &[String],
+    connections: usize,
+    seconds: u64,
+    batch: usize,
+    rate: u64,
+    pid: u64,
+) {
     // Each connection's interval between requests, when paced.
     let every = (rate > 0).then(|| Duration::from_secs_f64(connections as f64 / rate as f64));
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(if batch <= 1 {
@@ -167,7 +189,22 @@ fn http(addr: &str, events: &[String], connections: usize, seconds: u64, batch: 
     std::thread::sleep(Duration::from_secs(1));
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(seconds));
+    if pid == 0 {
+        std::thread::sleep(Duration::from_secs(seconds));
+    } else {
+        // Resident memory now, every 10 s, and at the end.
+        let end = started + Duration::from_secs(seconds);
+        let mut at = 0;
+        loop {
+            println!("rss at {at:>4} s: {}", rss(pid));
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            std::thread::sleep((end - now).min(Duration::from_secs(10)));
+            at = started.elapsed().as_secs();
+        }
+    }
     measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);

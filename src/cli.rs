@@ -96,7 +96,8 @@ fault families and the invariants. Argument families (path, url, case, whitespac
 confusable, type, drop) respell one attribute under `targets` (default `args`) of one event
 and decide it alone; stream families (reorder, duplicate, burst, clock-skew) change a stretch
 of up to 33 events of a trace and decide it in order; engine faults corrupt and truncate the
-bundle, exhaust a decision's time budget and restart the stream state.
+bundle, exhaust a decision's time budget and restart the decision point (its stream state
+restored from its audit log, or lost when the experiment says `point: {audit_log: false}`).
 
 Invariants: monotone (no mutant gets a more permissive verdict than its original: deny >
 escalate > allow), fail-closed (every engine fault ends in deny), stateful (rate, budget and
@@ -207,14 +208,18 @@ With --audit-log, every decision is first appended to the log (docs/audit.md) wi
 it was decided (with the host time in `ts` under --clock host), whatever --input-format, and a
 record that is not an event with `\"event\": null` and its deny; `govern replay-audit` verifies
 the log and decides every event again. If a record cannot be written, the decisions waiting
-for it and every later one are decided `deny`.
+for it and every later one are decided `deny`. Run again on the same log with the same bundle
+and limits (--max-keys, --clock), eval goes on with the stream state the log's records left
+(rebuilt by deciding them again: a restart resets no rate limit, budget or `seen`) and its
+bundle record says so; --fresh-state starts fresh instead (recorded too). A log that does not
+verify, or needs more than --restore-max records to rebuild the state, is refused (exit 2).
 
 Exit status: 0 when every event was decided, 2 on bad input (a bad event line, or one longer
 than the limit, is reported with its line number and decided `deny`, and the others are still
 decided) or when --trust is given and the bundle is refused (then no event is read), when the
-audit log cannot be opened or written, and when the decisions cannot be written (a full disk;
-a reader that goes away is not an error). With --exit-code: 0 when every decision is allow, 1
-when any is deny, 3 when any is escalate and none deny, 2 on errors.
+audit log cannot be opened, restored from or written, and when the decisions cannot be written
+(a full disk; a reader that goes away is not an error). With --exit-code: 0 when every decision
+is allow, 1 when any is deny, 3 when any is escalate and none deny, 2 on errors.
 
 Examples:
   govern eval --policy policies/ testdata/events.jsonl
@@ -327,6 +332,18 @@ pub struct AuditArgs {
     /// `audit.jsonl` continues in `audit.1.jsonl`, `audit.2.jsonl`, ….
     #[arg(long, value_name = "SIZE", requires = "audit_log", value_parser = parse_size)]
     pub audit_rotate: Option<u64>,
+
+    /// Start with fresh stream state even when the log's last bundle record has this
+    /// bundle and limits. By default a restart restores the state (rate limits, budgets,
+    /// `seen`) by deciding again the log's records since that record; the bundle record it
+    /// writes says which (docs/audit.md).
+    #[arg(long, requires = "audit_log")]
+    pub fresh_state: bool,
+
+    /// The most records a restart re-decides to restore the stream state; a log with more
+    /// since its last fresh bundle record refuses to start (exit 2) [default: 10000000].
+    #[arg(long, value_name = "RECORDS", requires = "audit_log", value_parser = clap::value_parser!(u64).range(1..))]
+    pub restore_max: Option<u64>,
 }
 
 /// Parses a size in bytes: a number with an optional `K`, `M` or `G` (powers of 1024).
@@ -381,10 +398,15 @@ event as decided; a request that is not an event is recorded with `\"event\": nu
 a reload writes a bundle record. `govern replay-audit` verifies the log and decides every event
 again. If a record cannot be written the log stops and `audit_write_errors` counts it: the
 server keeps deciding and logs the error, or with --audit-required answers `503` and a deny
-saying why to every later decision (and /readyz fails).
+saying why to every later decision (and /readyz fails). A restart on an existing log whose
+last bundle record has the same bundle and limits goes on with the stream state its records
+left (rebuilt by deciding them again, docs/audit.md \"Restarts keep the stream state\"), and
+says so in its bundle record; --fresh-state starts fresh. A log that does not verify, or needs
+more than --restore-max records, is refused: the server does not start.
 
 Exit status: 0 after a clean stop, 2 when the bundle cannot be loaded or verified, an address
-cannot be listened on, or the audit log cannot be opened or closed cleanly.
+cannot be listened on, or the audit log cannot be opened (or its stream state restored) or
+closed cleanly.
 
 Examples:
   govern serve --bundle policies.govb
@@ -723,7 +745,8 @@ decided call and result is recorded, with the event as decided, before it is act
 writes a bundle record, and the end of the session a final signed checkpoint. `govern
 replay-audit` verifies the log and decides every event again. If a record cannot be written the
 log stops: the proxy keeps deciding and logs the error, or with --audit-required denies every
-later call.
+later call. A restart on the same log with the same bundle goes on with the stream state its
+records left (--fresh-state starts fresh); a log it cannot be rebuilt from is refused.
 
 When the server exits, every request waiting for it is answered with an error (code -32000) and
 the proxy exits. When the client closes standard input, the server's input is closed and the
@@ -742,8 +765,8 @@ included) as envelopes that `govern simulate` reads.
 
 Exit status: 0 when the client ended the session (or, with --upstream, the proxy was stopped),
 1 when the server exited first, 2 when the policy or bundle cannot be loaded, the server cannot
-be started, the address cannot be listened on, or the audit log cannot be opened or closed
-cleanly.
+be started, the address cannot be listened on, or the audit log cannot be opened (or its stream
+state restored) or closed cleanly.
 
 Examples:
   govern mcp-proxy --policy policies/ -- npx -y @modelcontextprotocol/server-filesystem /srv

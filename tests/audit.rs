@@ -1072,7 +1072,32 @@ fn records_match_the_json_schema() {
     if peers::skipped("audit records against docs/schemas/audit-record.schema.json") {
         return;
     }
-    let (log, _, _) = small_log("schema", 6);
+    let (small, _, _) = small_log("schema", 6);
+    // With the bundle records of restarts: one restored, one fresh all the same.
+    let d = small.parent().unwrap();
+    std::fs::write(d.join("p.gov"), STATEFUL).unwrap();
+    events_file(
+        d,
+        "e.jsonl",
+        &(0..4).map(stateful_event).collect::<Vec<_>>(),
+    );
+    for extra in [&[][..], &[][..], &["--fresh-state"][..]] {
+        let mut a = vec!["e.jsonl", "--audit-log", "restarts.jsonl"];
+        a.extend_from_slice(extra);
+        let (code, _, err) = eval_lines(d, &a);
+        assert_eq!(code, 0, "{err}");
+    }
+    let mut all = lines(&small);
+    let restarts = lines(&d.join("restarts.jsonl"));
+    assert!(restarts.iter().any(|l| l.contains("\"restored\":{")));
+    assert!(
+        restarts
+            .iter()
+            .any(|l| l.contains("\"fresh\":\"opted-out\""))
+    );
+    all.extend(restarts);
+    let log = d.join("all.jsonl");
+    write_lines(&log, &all);
     let schema =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schemas/audit-record.schema.json");
     let script = r#"
@@ -1091,6 +1116,10 @@ for line in open(sys.argv[2]):
 bad = {"seq": 1, "prev": "x", "hash": "y"}
 if not list(v.iter_errors(bad)):
     print("a bad record passed"); sys.exit(1)
+both = [json.loads(l) for l in open(sys.argv[2]) if '"restored":{' in l][0]
+both["fresh"] = "opted-out"
+if not list(v.iter_errors(both)):
+    print("a record both restored and fresh passed"); sys.exit(1)
 print(n)
 "#;
     let (ok, out, err) = peers::run_python(script, &[schema.as_os_str(), log.as_os_str()]);
@@ -1568,5 +1597,396 @@ fn eval_denies_what_the_log_cannot_record() {
         recorded >= n - denied,
         "{recorded} records, {} decisions used",
         n - denied
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Restarts keep the stream state.
+
+/// A stateful policy with a budget, a rate limit and a `seen` rule, all keyed by agent.
+const STATEFUL: &str = r#"
+tool web_search(query: string)
+tool transfer(amount: number)
+tool file_read(path: string)
+
+default deny
+
+policy p {
+  rule search: allow when tool == "web_search"
+  rule rate: deny when tool == "web_search" and count(tool == "web_search", within 1h, per agent.id) >= 3
+    because "three searches an hour"
+  rule pay: allow when tool == "transfer"
+  rule budget: deny when tool == "transfer" and sum(args.amount, tool == "transfer", within 1d, per agent.id) > 300
+    because "over budget"
+  rule read: allow when tool == "file_read" and not seen(tool == "file_read" and args.path == "/tmp/x", per agent.id)
+}
+"#;
+
+fn stateful_event(i: usize) -> String {
+    let agent = if i % 4 == 3 { "b" } else { "a" };
+    let (tool, args) = match i % 3 {
+        0 => ("web_search", format!(r#"{{"query":"q{i}"}}"#)),
+        1 => ("transfer", format!(r#"{{"amount":{}}}"#, 40 + i * 7)),
+        _ => ("file_read", r#"{"path":"/tmp/x"}"#.to_string()),
+    };
+    format!(
+        r#"{{"ts":"2026-11-23T10:{:02}:{:02}Z","agent":{{"id":"{agent}"}},"tool":"{tool}","args":{args}}}"#,
+        i / 60,
+        i % 60
+    )
+}
+
+/// Writes `events` to `name` in `d`.
+fn events_file(d: &Path, name: &str, events: &[String]) {
+    let text: String = events.iter().map(|e| format!("{e}\n")).collect();
+    std::fs::write(d.join(name), text).unwrap();
+}
+
+/// `govern eval` in `d` with `extra` flags; the decision lines, and stderr.
+fn eval_lines(d: &Path, extra: &[&str]) -> (i32, Vec<String>, String) {
+    let mut a: Vec<&std::ffi::OsStr> = vec!["eval".as_ref(), "--policy".as_ref(), "p.gov".as_ref()];
+    a.extend(extra.iter().map(std::ffi::OsStr::new));
+    let (code, out, err) = govern(&a, d);
+    (code, out.lines().map(str::to_string).collect(), err)
+}
+
+fn bundle_records(log: &Path) -> Vec<serde_json::Value> {
+    lines(log)
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "bundle")
+        .collect()
+}
+
+fn replay_cli(d: &Path, log: &str) -> (i32, serde_json::Value) {
+    let (code, _, _) = govern(args!["build", "p.gov", "--store", "bundles"], d);
+    assert_eq!(code, 0);
+    let (code, out, err) = govern(
+        args![
+            "replay-audit",
+            log,
+            "--bundles",
+            "bundles",
+            "--format",
+            "json"
+        ],
+        d,
+    );
+    (
+        code,
+        serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}")),
+    )
+}
+
+/// A restart in the middle of the windows keeps the counts: eval run on three parts of a
+/// stream with one audit log decides what one run on the whole stream decides (rate limit,
+/// budget and `seen` included), every restart writes a bundle record saying the state was
+/// restored, and replay-audit reproduces the three-run log exactly. Started fresh instead
+/// (`--fresh-state`), the same runs decide otherwise: the test can fail.
+#[test]
+fn eval_restarted_mid_window_decides_as_one_run() {
+    let d = dir("restart-eval");
+    std::fs::write(d.join("p.gov"), STATEFUL).unwrap();
+    let events: Vec<String> = (0..40).map(stateful_event).collect();
+    events_file(&d, "all.jsonl", &events);
+    events_file(&d, "part1.jsonl", &events[..7]);
+    events_file(&d, "part2.jsonl", &events[7..19]);
+    events_file(&d, "part3.jsonl", &events[19..]);
+    let (code, whole, err) = eval_lines(&d, &["all.jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    for clock in ["event", "host"] {
+        let log = format!("{clock}.jsonl");
+        let mut parts = Vec::new();
+        for part in ["part1.jsonl", "part2.jsonl", "part3.jsonl"] {
+            let (code, out, err) = eval_lines(&d, &[part, "--audit-log", &log, "--clock", clock]);
+            assert_eq!(code, 0, "{err}");
+            parts.extend(out);
+        }
+        let verdicts = |ls: &[String]| -> Vec<String> {
+            ls.iter()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["decision"].to_string()
+                })
+                .collect()
+        };
+        if clock == "event" {
+            assert_eq!(parts, whole, "three runs on one log decide as one run");
+        } else {
+            // Host time: every event happens now, so the windows hold them all either way.
+            assert_eq!(verdicts(&parts), verdicts(&whole));
+        }
+        let b = bundle_records(&d.join(&log));
+        assert_eq!(b.len(), 3);
+        assert!(b[0].get("restored").is_none() && b[0].get("fresh").is_none());
+        assert_eq!(
+            b[1]["restored"],
+            serde_json::json!({"from": 0, "decisions": 7})
+        );
+        // The second restart rebuilds from the same fresh bundle record, across the first.
+        assert_eq!(
+            b[2]["restored"],
+            serde_json::json!({"from": 0, "decisions": 19})
+        );
+        let (code, report) = replay_cli(&d, &log);
+        assert_eq!(code, 0, "{report:#}");
+        assert_eq!(report["replayed"], 40);
+        assert_eq!(report["divergent"], 0);
+    }
+    // Fresh state at every restart: the limits reset, and the log says so.
+    let mut fresh = Vec::new();
+    for part in ["part1.jsonl", "part2.jsonl", "part3.jsonl"] {
+        let (code, out, err) =
+            eval_lines(&d, &[part, "--audit-log", "fresh.jsonl", "--fresh-state"]);
+        assert_eq!(code, 0, "{err}");
+        fresh.extend(out);
+    }
+    assert_ne!(
+        fresh, whole,
+        "fresh state at each restart decides otherwise"
+    );
+    let b = bundle_records(&d.join("fresh.jsonl"));
+    assert_eq!(b[1]["fresh"], "opted-out");
+    assert!(b[1].get("restored").is_none());
+    let (code, report) = replay_cli(&d, "fresh.jsonl");
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["replayed"], 40);
+}
+
+/// Another bundle (or other limits) on restart starts fresh state, as replay expects.
+#[test]
+fn a_restart_with_another_bundle_or_other_limits_starts_fresh() {
+    let d = dir("restart-other");
+    std::fs::write(d.join("p.gov"), STATEFUL).unwrap();
+    let events: Vec<String> = (0..24).map(stateful_event).collect();
+    events_file(&d, "part1.jsonl", &events[..12]);
+    events_file(&d, "part2.jsonl", &events[12..]);
+    let (code, _, err) = eval_lines(&d, &["part1.jsonl", "--audit-log", "audit.jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    // Another bundle: the second part decides as it does alone.
+    std::fs::write(d.join("p.gov"), STATEFUL.replace(">= 3", ">= 4")).unwrap();
+    let (_, alone, _) = eval_lines(&d, &["part2.jsonl"]);
+    let (code, after, err) = eval_lines(&d, &["part2.jsonl", "--audit-log", "audit.jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(after, alone);
+    let b = bundle_records(&d.join("audit.jsonl"));
+    assert_ne!(b[0]["bundle"], b[1]["bundle"]);
+    assert!(b[1].get("restored").is_none() && b[1].get("fresh").is_none());
+    // The same bundle with other limits: fresh, and the record says why.
+    let (code, limited, err) = eval_lines(
+        &d,
+        &[
+            "part2.jsonl",
+            "--audit-log",
+            "audit.jsonl",
+            "--max-keys",
+            "7",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(limited, alone);
+    let b = bundle_records(&d.join("audit.jsonl"));
+    assert_eq!(b[2]["fresh"], "limits-changed");
+    assert_eq!(b[2]["limits"]["max_keys"], 7);
+    // The log holds two bundles: replay finds both in the store.
+    std::fs::write(d.join("p.gov"), STATEFUL).unwrap();
+    let (code, _, _) = govern(args!["build", "p.gov", "--store", "bundles"], &d);
+    assert_eq!(code, 0);
+    std::fs::write(d.join("p.gov"), STATEFUL.replace(">= 3", ">= 4")).unwrap();
+    let (code, report) = replay_cli(&d, "audit.jsonl");
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["replayed"], 36);
+}
+
+/// A log that does not verify where the state would be rebuilt from refuses the restart
+/// (exit 2, saying why and what to do) and is left as it was: a flipped byte, a deleted
+/// record, a decision changed with the chain recomputed (caught by the replay), too many
+/// records for --restore-max. --fresh-state starts all the same, and says so in the log.
+#[test]
+fn a_tampered_log_refuses_to_restore() {
+    let d = dir("restart-tampered");
+    std::fs::write(d.join("p.gov"), STATEFUL).unwrap();
+    let events: Vec<String> = (0..12).map(stateful_event).collect();
+    events_file(&d, "part1.jsonl", &events[..6]);
+    events_file(&d, "part2.jsonl", &events[6..]);
+    let (code, _, err) = eval_lines(&d, &["part1.jsonl", "--audit-log", "good.jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    let good = lines(&d.join("good.jsonl"));
+    let mut flipped = good.clone();
+    flipped[4] = flipped[4].replacen("\"q3\"", "\"q4\"", 1);
+    assert_ne!(flipped[4], good[4]);
+    let mut deleted = good.clone();
+    deleted.remove(2);
+    // The first decision turned into a deny, its chain recomputed: only replay sees it.
+    let changed = rewrite(&good, None, |i, v| {
+        if i == 1 {
+            v["decision"]["decision"] = "deny".into();
+        }
+    });
+    let cases: [(&str, Vec<String>, &[&str], &str); 4] = [
+        ("flipped", flipped, &[], "does not match its hash"),
+        ("deleted", deleted, &[], "missing"),
+        ("changed", changed, &[], "replay decides differently"),
+        (
+            "long",
+            good.clone(),
+            &["--restore-max", "5"],
+            "more than --restore-max 5",
+        ),
+    ];
+    for (name, log, extra, says) in cases {
+        let file = format!("{name}.jsonl");
+        write_lines(&d.join(&file), &log);
+        let before = std::fs::read(d.join(&file)).unwrap();
+        let mut a = vec!["part2.jsonl", "--audit-log", file.as_str()];
+        a.extend_from_slice(extra);
+        let (code, out, err) = eval_lines(&d, &a);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(out.is_empty(), "{name}: nothing is decided: {out:?}");
+        // The diagnostic as one line (it is wrapped to the terminal).
+        let flat = err
+            .split_whitespace()
+            .filter(|w| *w != "│")
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(flat.contains(says), "{name}: {err}");
+        assert!(flat.contains("--fresh-state"), "{name}: {err}");
+        assert_eq!(
+            std::fs::read(d.join(&file)).unwrap(),
+            before,
+            "{name}: log untouched"
+        );
+        // The operator's way out: fresh state, recorded.
+        let mut a = vec!["part2.jsonl", "--audit-log", file.as_str(), "--fresh-state"];
+        a.extend_from_slice(extra);
+        let (code, out, err) = eval_lines(&d, &a);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert_eq!(out.len(), 6);
+        let b = bundle_records(&d.join(&file));
+        assert_eq!(b.last().unwrap()["fresh"], "opted-out", "{name}");
+    }
+}
+
+/// A crash that tore the last record: the state is rebuilt from the whole records before it
+/// (the torn record's decision never left the point), the bundle record names the torn line
+/// and says the state was restored, and replay-audit reproduces the log. Across rotated files
+/// too.
+#[test]
+fn a_restart_after_a_torn_line_and_across_rotated_files_restores() {
+    let d = dir("restart-torn");
+    std::fs::write(d.join("p.gov"), STATEFUL).unwrap();
+    let events: Vec<String> = (0..30).map(stateful_event).collect();
+    events_file(&d, "all.jsonl", &events);
+    events_file(&d, "part1.jsonl", &events[..15]);
+    events_file(&d, "part2.jsonl", &events[15..]);
+    let (_, whole, _) = eval_lines(&d, &["all.jsonl"]);
+    let (code, first, err) = eval_lines(
+        &d,
+        &[
+            "part1.jsonl",
+            "--audit-log",
+            "audit.jsonl",
+            "--audit-rotate",
+            "2K",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let files = govern::audit::writer::segments(&d.join("audit.jsonl")).unwrap();
+    assert!(files.len() >= 3, "{files:?}");
+    // A crash in the middle of writing the record of a 16th event.
+    let last = &files.last().unwrap().1;
+    let mut f = std::fs::OpenOptions::new().append(true).open(last).unwrap();
+    use std::io::Write;
+    f.write_all(b"{\"bundle\":\"sha256:0123").unwrap();
+    drop(f);
+    let (code, second, err) = eval_lines(
+        &d,
+        &[
+            "part2.jsonl",
+            "--audit-log",
+            "audit.jsonl",
+            "--audit-rotate",
+            "2K",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("cut short by a crash"), "{err}");
+    let mut both = first;
+    both.extend(second);
+    assert_eq!(both, whole);
+    let files: Vec<PathBuf> = govern::audit::writer::segments(&d.join("audit.jsonl"))
+        .unwrap()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let restart = files
+        .iter()
+        .flat_map(|f| lines(f))
+        .map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap_or_default())
+        .find(|v| v.get("restored").is_some())
+        .unwrap();
+    assert_eq!(
+        restart["restored"],
+        serde_json::json!({"from": 0, "decisions": 15})
+    );
+    assert_eq!(restart["torn"].as_array().unwrap().len(), 1);
+    let (p, bytes) = program(STATEFUL);
+    store(&d.join("store"), &bytes);
+    drop(p);
+    let r = replay(&files, &d.join("store"));
+    assert_eq!(r.exit_code(), 0, "{:#?}", r.findings);
+    assert_eq!(r.replayed, 30);
+    assert_eq!(r.torn.len(), 1);
+}
+
+/// replay-audit checks what a `restored` record claims: one that says the state was rebuilt
+/// from other records than the state in force holds (an edited record, chain recomputed) is a
+/// failure, and a log given from a file after the state began says what it cannot re-decide.
+#[test]
+fn replay_checks_what_a_restored_record_claims() {
+    let d = dir("restart-claims");
+    std::fs::write(d.join("p.gov"), STATEFUL).unwrap();
+    let events: Vec<String> = (0..12).map(stateful_event).collect();
+    events_file(&d, "part1.jsonl", &events[..6]);
+    events_file(&d, "part2.jsonl", &events[6..]);
+    for part in ["part1.jsonl", "part2.jsonl"] {
+        let (code, _, err) = eval_lines(&d, &[part, "--audit-log", "audit.jsonl"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let good = lines(&d.join("audit.jsonl"));
+    let (_, bytes) = program(STATEFUL);
+    store(&d.join("store"), &bytes);
+    let r = replay(&[d.join("audit.jsonl")], &d.join("store"));
+    assert_eq!(r.exit_code(), 0, "{:#?}", r.findings);
+    for (name, edit) in [
+        ("decisions", serde_json::json!({"from": 0, "decisions": 5})),
+        ("from", serde_json::json!({"from": 3, "decisions": 6})),
+    ] {
+        let forged = rewrite(&good, None, |_, v| {
+            if v.get("restored").is_some() {
+                v["restored"] = edit.clone();
+            }
+        });
+        let file = d.join(format!("{name}.jsonl"));
+        write_lines(&file, &forged);
+        let r = replay(&[file], &d.join("store"));
+        assert_eq!(r.exit_code(), 1, "{name}");
+        assert_eq!(r.findings[0].check, "restore", "{:#?}", r.findings);
+        assert_eq!(r.findings[0].seq, Some(7));
+    }
+    // A restored record without the state before it: the decisions after it are not
+    // re-decided, and the report says why.
+    let tail: Vec<String> = good[7..].to_vec();
+    let file = d.join("tail.jsonl");
+    write_lines(&file, &tail);
+    let r = replay(&[file], &d.join("store"));
+    assert_eq!(r.exit_code(), 0, "{:#?}", r.findings);
+    assert_eq!(r.replayed, 0);
+    assert_eq!(r.not_replayed, 6);
+    assert!(
+        r.not_proved
+            .iter()
+            .any(|m| m.contains("restored stream state that begins before")),
+        "{:?}",
+        r.not_proved
     );
 }

@@ -342,15 +342,16 @@ policy p { rule secrets: deny when tool == "file_read" and norm_path(args.path) 
 
 #[test]
 fn a_restart_that_loses_state_is_reported() {
-    // Stream state lives in memory: after a restart a rate limit starts from zero. That is
-    // an engine fault the policy cannot withstand, and chaos-run says so.
+    // A point without an audit log keeps its stream state in memory only: after a restart a
+    // rate limit starts from zero. That is an engine fault the policy cannot withstand, and
+    // chaos-run says so.
     let args: Vec<Value> = (0..6).map(|i| json!({"query": format!("q{i}")})).collect();
     let path = setup(
         "engine-restart",
         r#"default allow
 policy p { rule rate: deny when tool == "web_search" and count(tool == "web_search", within 1h, per agent.id) >= 3 }"#,
         &calls("web_search", &args, 1, "s-1"),
-        "budget: {mutants: 200}\nfaults: [engine]\ninvariants: [fail-closed]\n",
+        "budget: {mutants: 200}\nfaults: [engine]\ninvariants: [fail-closed]\npoint: {audit_log: false}\n",
     );
     let r = run_with(&path, 2);
     let f = r
@@ -363,6 +364,37 @@ policy p { rule rate: deny when tool == "web_search" and count(tool == "web_sear
     assert_eq!(f.mutated_decision["decision"], "allow");
     // Shrunk: the three searches that trip the limit, then the restart before the fourth.
     assert_eq!(f.mutated_stream.len(), 4, "{f:#?}");
+}
+
+#[test]
+fn a_restart_of_a_point_with_an_audit_log_loses_nothing() {
+    // The same policy and stream, the point modelled as it runs by default (with an audit
+    // log): every restart goes through the real restore, and the rate limit keeps counting.
+    let args: Vec<Value> = (0..6).map(|i| json!({"query": format!("q{i}")})).collect();
+    for point in ["", "point: {audit_log: true}\n"] {
+        let path = setup(
+            "engine-restart-logged",
+            r#"default allow
+policy p { rule rate: deny when tool == "web_search" and count(tool == "web_search", within 1h, per agent.id) >= 3 }"#,
+            &calls("web_search", &args, 1, "s-1"),
+            &format!(
+                "budget: {{mutants: 200}}\nfaults: [engine]\ninvariants: [fail-closed]\n{point}"
+            ),
+        );
+        let r = run_with(&path, 2);
+        // A quarter of the engine mutants are restarts, all of them after the first event.
+        assert!(r.families[0].tried >= 150, "{:?}", r.families);
+        assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    }
+    // A malformed declaration is bad input, with its line.
+    let path = setup(
+        "engine-restart-bad",
+        "default allow\npolicy p { rule r: deny when tool == \"x\" }",
+        &calls("web_search", &args, 1, "s-1"),
+        "point: {audit_log: maybe}\n",
+    );
+    let e = spec::load(&path).unwrap_err();
+    assert!(format!("{e:?}").contains("audit_log"), "{e:?}");
 }
 
 #[test]
@@ -437,7 +469,8 @@ policy p {
   rule rate: deny when tool == "web_search" and count(tool == "web_search", within 1m, per session) >= 3
 }"#,
         &events,
-        "budget: {mutants: 6000}\n",
+        // A point without an audit log: its restarts lose the state, which finds more.
+        "budget: {mutants: 6000}\npoint: {audit_log: false}\n",
     );
     let one = run_with(&path, 1);
     let again = run_with(&path, 1);
@@ -503,7 +536,7 @@ fn bad_experiments_name_file_and_line() {
             "unknown-field",
             "policy: p.gov\ntraces: [t.jsonl]\nseeds: 4\n"
         ),
-        "e.chaos.yaml:3: invalid experiment: unknown field `seeds`, expected one of `policy`, `bundle`, `trust`, `traces`, `seed`, `budget`, `faults`, `invariants`, `targets`, `slo`"
+        "e.chaos.yaml:3: invalid experiment: unknown field `seeds`, expected one of `policy`, `bundle`, `trust`, `traces`, `seed`, `budget`, `faults`, `invariants`, `targets`, `slo`, `point`"
     );
 }
 

@@ -1806,3 +1806,78 @@ fn state_file_refuses_rollbacks_at_start_and_reload() {
     );
     server.stop();
 }
+
+/// Stops a server. Its exit status is not asserted: a SIGTERM that comes right after the
+/// server says it listens can arrive before it listens for signals (it then dies of it),
+/// and either way the log keeps every answered decision.
+fn stopped(s: &Server) {
+    let code = s.stop();
+    assert!(code == 0 || code == -1, "{code}: {:?}", s.log());
+}
+
+/// A server restarted on its audit log keeps its limits: the searches an agent made before a
+/// crash (SIGKILL) and before a clean stop still count after the restart, the restarts are
+/// bundle records saying the state was restored, and replay-audit reproduces the whole log.
+/// Started with --fresh-state, the count resets (and the log says so): the test can fail.
+#[test]
+fn a_restarted_server_keeps_its_limits() {
+    let dir = scratch("restart");
+    let store = dir.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let b = bundle(&store, "p.govb", &rate_policy(3));
+    std::fs::copy(&b, dir.join("p.govb")).unwrap();
+    let search = |i: u32| {
+        format!(r#"{{"tool":"web_search","agent":{{"id":"a"}},"args":{{"query":"q{i}"}}}}"#)
+    };
+    let args = ["--bundle", "p.govb", "--audit-log", "audit.jsonl"];
+    let verdict = |s: &Server, i: u32| s.post("/v1/decide", &search(i)).json()["decision"].clone();
+    let s = Server::start(&dir, &args);
+    assert_eq!(verdict(&s, 1), "allow");
+    assert_eq!(verdict(&s, 2), "allow");
+    // A crash: no clean close, no checkpoint.
+    drop(s);
+    let s = Server::start(&dir, &args);
+    let restored = s.wait_log("audit", 2);
+    assert!(
+        restored.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("restored"))
+            && l["decisions"] == 2),
+        "{restored:?}"
+    );
+    assert_eq!(verdict(&s, 3), "allow");
+    let r = s.post("/v1/decide", &search(4)).json();
+    assert_eq!(r["decision"], "deny", "the fourth search in the hour: {r}");
+    assert_eq!(r["messages"][0], "slow down");
+    stopped(&s);
+    // A clean restart: still denied.
+    let s = Server::start(&dir, &args);
+    assert_eq!(verdict(&s, 5), "deny");
+    stopped(&s);
+    // Fresh state on request: the count starts again.
+    let mut fresh = args.to_vec();
+    fresh.push("--fresh-state");
+    let s = Server::start(&dir, &fresh);
+    assert_eq!(verdict(&s, 6), "allow");
+    stopped(&s);
+    let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    let bundles: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["kind"] == "bundle")
+        .collect();
+    assert_eq!(bundles.len(), 4);
+    assert_eq!(
+        bundles[1]["restored"],
+        serde_json::json!({"from": 0, "decisions": 2})
+    );
+    assert_eq!(
+        bundles[2]["restored"],
+        serde_json::json!({"from": 0, "decisions": 4})
+    );
+    assert_eq!(bundles[3]["fresh"], "opted-out");
+    let (code, report, err) = replay(&dir, &["audit.jsonl", "--bundles", "store"]);
+    assert_eq!(code, 0, "{report:#}\n{err}");
+    assert_eq!(report["replayed"], 6);
+    assert_eq!(report["divergent"], 0);
+}

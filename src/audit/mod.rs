@@ -4,12 +4,15 @@
 //! - [`record`]: the record format, canonical lines, hashes, and reading lines back;
 //! - [`writer`]: [`AuditLog`], the writer every decision point uses;
 //! - [`replay`]: the decision loop that re-decides one recorded event;
-//! - [`verify`]: every check over a log or a rotated series, with the replay.
+//! - [`verify`]: every check over a log or a rotated series, with the replay;
+//! - [`restore`]: the stream state a restarted decision point continues with, rebuilt from
+//!   its log by the same replay.
 
 pub mod record;
 pub mod replay;
+pub mod restore;
 pub mod verify;
 pub mod writer;
 
-pub use record::{DecidedEvent, GENESIS, Kind};
-pub use writer::{AuditError, AuditLog, Head, Opened, Options, SyncMode, Torn};
+pub use record::{DecidedEvent, Fresh, GENESIS, Kind, Restored};
+pub use writer::{AuditError, AuditLog, Begins, Head, Opened, Options, Prior, SyncMode, Torn};

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! {"bundle":B,"decision":D,"event":E,"hash":H,"prev":P,"seq":N,"ts":T}
-//! {"bundle":B,"hash":H,"kind":"bundle","limits":L,"prev":P,"seq":N,"torn":[…]?,"ts":T}
+//! {"bundle":B,"fresh":F?,"hash":H,"kind":"bundle","limits":L,"prev":P,"restored":R?,"seq":N,"torn":[…]?,"ts":T}
 //! {"count":C,"hash":H,"head":X,"keyid":K,"kind":"checkpoint","prev":P,"seq":N,"sig":S,"ts":T}
 //! ```
 //!
@@ -32,7 +32,8 @@ pub const MAX_RECORD: usize = crate::trace::MAX_LINE;
 pub enum Kind {
     /// One decision: the event as decided and what was decided.
     Decision,
-    /// The bundle in force from here on, with fresh stream state.
+    /// The bundle in force from here on, with fresh stream state (or, written by a restart,
+    /// the state restored from the log: [`Restored`]).
     Bundle,
     /// A signed statement of the chain's head and length.
     Checkpoint,
@@ -449,6 +450,64 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     out.push_str(std::str::from_utf8(buf.get(..n).unwrap_or_default()).unwrap_or_default());
 }
 
+/// What a bundle record written by a restart says of the stream state it continues with:
+/// the state that deciding the log's decision records since the bundle record at seq `from`
+/// (the last one that started fresh state, with the same bundle and limits) left, rebuilt by
+/// re-deciding those `decisions` records. Replay carries its state across such a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    pub from: u64,
+    pub decisions: u64,
+}
+
+impl Restored {
+    /// `{"decisions":N,"from":S}`, canonical.
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"decisions\":{},\"from\":{}}}",
+            self.decisions, self.from
+        )
+    }
+
+    fn parse(text: &str) -> Option<Restored> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let o = v.as_object()?;
+        if o.len() != 2 {
+            return None;
+        }
+        let n = |k: &str| o.get(k)?.as_u64().filter(|n| *n < (1u64 << 53));
+        Some(Restored {
+            from: n("from")?,
+            decisions: n("decisions")?,
+        })
+    }
+}
+
+/// Why a restart that found the same bundle in force as the log's last bundle record
+/// started fresh stream state (a bundle record's `fresh`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fresh {
+    /// The point was told to (`--fresh-state`).
+    OptedOut,
+    /// The point's stream limits (`--max-keys`, the clock) differ from the log's.
+    LimitsChanged,
+}
+
+impl Fresh {
+    pub const ALL: [Fresh; 2] = [Fresh::OptedOut, Fresh::LimitsChanged];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fresh::OptedOut => "opted-out",
+            Fresh::LimitsChanged => "limits-changed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Fresh> {
+        Fresh::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
 /// The canonical JSON of stream limits, as bundle records carry them:
 /// `{"max_keys":N,"max_skew_ns":S}`, with `null` for a skew when every `ts` is believed.
 pub fn limits_json(l: &StreamLimits) -> String {
@@ -530,8 +589,13 @@ pub struct Record<'a> {
     pub decision: &'a str,
     /// Bundle records: the digests of the torn lines this record continues after.
     pub torn: Vec<&'a str>,
-    /// Bundle records: the limits of the fresh stream state.
+    /// Bundle records: the limits of the stream state.
     pub limits: StreamLimits,
+    /// Bundle records of a restart: the stream state was restored, not started fresh.
+    pub restored: Option<Restored>,
+    /// Bundle records of a restart that found the same bundle in force and started fresh
+    /// state all the same: why ([`Fresh`]).
+    pub fresh: Option<Fresh>,
     /// Checkpoints.
     pub head: &'a str,
     pub count: u64,
@@ -559,6 +623,8 @@ pub struct At {
     decision: std::ops::Range<usize>,
     torn: Vec<std::ops::Range<usize>>,
     limits: StreamLimits,
+    restored: Option<Restored>,
+    fresh: Option<Fresh>,
     head: std::ops::Range<usize>,
     keyid: std::ops::Range<usize>,
     sig: std::ops::Range<usize>,
@@ -590,6 +656,8 @@ impl Record<'_> {
             decision: r(self.decision),
             torn: self.torn.iter().map(|t| r(t)).collect(),
             limits: self.limits,
+            restored: self.restored,
+            fresh: self.fresh,
             head: r(self.head),
             keyid: r(self.keyid),
             sig: r(self.sig),
@@ -618,6 +686,8 @@ impl At {
             decision: s(&self.decision),
             torn: self.torn.iter().map(s).collect(),
             limits: self.limits,
+            restored: self.restored,
+            fresh: self.fresh,
             head: s(&self.head),
             count: self.count,
             keyid: s(&self.keyid),
@@ -659,13 +729,13 @@ impl Parser {
 }
 
 /// Every field a record may have.
-const FIELDS: [&str; 14] = [
-    "bundle", "count", "decision", "event", "hash", "head", "keyid", "kind", "limits", "prev",
-    "seq", "sig", "torn", "ts",
+const FIELDS: [&str; 16] = [
+    "bundle", "count", "decision", "event", "fresh", "hash", "head", "keyid", "kind", "limits",
+    "prev", "restored", "seq", "sig", "torn", "ts",
 ];
 const DECISION_FIELDS: &[&str] = &["bundle", "decision", "event", "hash", "prev", "seq", "ts"];
 const BUNDLE_FIELDS: &[&str] = &[
-    "bundle", "hash", "kind", "limits", "prev", "seq", "torn", "ts",
+    "bundle", "fresh", "hash", "kind", "limits", "prev", "restored", "seq", "torn", "ts",
 ];
 const CHECKPOINT_FIELDS: &[&str] = &[
     "count", "hash", "head", "keyid", "kind", "prev", "seq", "sig", "ts",
@@ -804,6 +874,8 @@ impl Parser {
             decision: "",
             torn: Vec::new(),
             limits: StreamLimits::default(),
+            restored: None,
+            fresh: None,
             head: "",
             count: 0,
             keyid: "",
@@ -850,6 +922,27 @@ impl Parser {
                         ));
                     }
                     r.torn = list;
+                }
+                if let Some(m) = get("restored") {
+                    r.restored = Some(Restored::parse(raw(m)).ok_or_else(|| {
+                        Malformed::new(
+                            "`restored` must be {\"decisions\": N, \"from\": SEQ} (whole numbers)",
+                        )
+                    })?);
+                }
+                if get("fresh").is_some() {
+                    let f = string("fresh")?;
+                    r.fresh = Some(Fresh::parse(f).ok_or_else(|| {
+                        Malformed::new(format!(
+                            "`fresh` must be one of {}",
+                            Fresh::ALL.map(|f| format!("\"{}\"", f.as_str())).join(", ")
+                        ))
+                    })?);
+                }
+                if r.restored.is_some() && r.fresh.is_some() {
+                    return Err(Malformed::new(
+                        "a bundle record is either `restored` or `fresh`, not both",
+                    ));
                 }
             }
             Kind::Checkpoint => {

@@ -241,6 +241,45 @@ pub struct ReadError {
 /// batches in flight ([`IN_FLIGHT`]).
 pub fn verify(files: &[PathBuf], opts: &Options<'_>) -> Report {
     let mut v = Verifier::new(opts);
+    check(files, &mut v);
+    v.report
+}
+
+/// The stream state a decision point restarted with `program` continues with: the checks
+/// of [`verify`] over `files` (the log from the file that holds record `from` on), replaying
+/// with `program` the decisions from the bundle record at seq `from` (the last one that
+/// started fresh state) to the end, carrying the state across the `restored` bundle records
+/// of earlier restarts, as replay-audit does. Decisions before `from` are checked (hash,
+/// chain) but not re-decided, and checkpoint signatures are not checked (no key is needed
+/// to restart). Returns the report and, when the state in force at the end of the log is the
+/// one begun at `from` with `program`, that state and the number of decision records it
+/// was built from. The caller must refuse the state when the report has any finding.
+pub fn restore(files: &[PathBuf], program: &Program, from: u64) -> (Report, Option<(State, u64)>) {
+    let opts = Options {
+        keys: Keys::default(),
+        bundles: Bundles::None,
+        expect_head: None,
+        expect_count: None,
+        against: None,
+    };
+    let mut v = Verifier::new(&opts);
+    v.restore = Some((program, from));
+    check(files, &mut v);
+    let state = match v.stream.take() {
+        Some(Stream {
+            from: f,
+            program: Some(_),
+            state: Some(state),
+            decisions,
+            ..
+        }) if f == from => Some((state, decisions)),
+        _ => None,
+    };
+    (v.report, state)
+}
+
+/// Runs every check over `files` with `v`.
+fn check<'a>(files: &[PathBuf], v: &mut Verifier<'a>) {
     let ordered = v.order(files);
     let names: Vec<String> = ordered.iter().map(|(n, _)| n.clone()).collect();
     let workers = std::thread::available_parallelism()
@@ -299,7 +338,6 @@ pub fn verify(files: &[PathBuf], opts: &Options<'_>) -> Report {
         }
     });
     v.finish();
-    v.report
 }
 
 /// Worker threads that read and parse (at most; one per core).
@@ -544,12 +582,34 @@ struct Pending {
     unterminated: bool,
 }
 
-struct Stream {
+struct Stream<'a> {
     digest: String,
+    limits: crate::vm::StreamLimits,
+    /// The seq of the bundle record that began this state fresh (the state carries across
+    /// the `restored` bundle records of restarts).
+    from: u64,
+    /// Decision records decided with this state.
+    decisions: u64,
     /// The bundle in force, when replay has it.
-    program: Option<std::rc::Rc<Program>>,
+    program: Option<Prog<'a>>,
     state: Option<State>,
     against: Option<State>,
+}
+
+/// A bundle replay decides with: loaded from the store, or given (a restore).
+enum Prog<'a> {
+    Loaded(std::rc::Rc<Program>),
+    Given(&'a Program),
+}
+
+impl std::ops::Deref for Prog<'_> {
+    type Target = Program;
+    fn deref(&self) -> &Program {
+        match self {
+            Prog::Loaded(p) => p,
+            Prog::Given(p) => p,
+        }
+    }
 }
 
 struct Verifier<'a> {
@@ -558,7 +618,10 @@ struct Verifier<'a> {
     last: Option<Last>,
     pending: Vec<Pending>,
     /// The bundle in force and the stream state (`None` until a bundle record).
-    stream: Option<Stream>,
+    stream: Option<Stream<'a>>,
+    /// Restoring a point's state ([`restore`]): the bundle and the seq of the bundle record
+    /// whose state is wanted.
+    restore: Option<(&'a Program, u64)>,
     store: Store,
     scratch: Scratch,
     decision: String,
@@ -568,6 +631,8 @@ struct Verifier<'a> {
     file: FileSummary,
     against: Option<AgainstRun<'a>>,
     before_bundle: u64,
+    /// `restored` bundle records met with no state in force (it began before the files).
+    restarts_unknown: u64,
     /// Where each bundle digest is first named: file, line, seq.
     first_use: FxHashMap<String, (String, u64, u64)>,
     /// A line that is not a record came since the last record: links across it cannot be
@@ -583,6 +648,7 @@ impl<'a> Verifier<'a> {
             last: None,
             pending: Vec::new(),
             stream: None,
+            restore: None,
             store: Store::new(opts.bundles.clone()),
             scratch: Scratch::default(),
             decision: String::with_capacity(512),
@@ -592,6 +658,7 @@ impl<'a> Verifier<'a> {
             file: FileSummary::default(),
             against: opts.against.map(AgainstRun::new),
             before_bundle: 0,
+            restarts_unknown: 0,
             first_use: FxHashMap::default(),
             gap: false,
         }
@@ -907,7 +974,7 @@ impl<'a> Verifier<'a> {
                 .insert(r.bundle.to_string(), (file.to_string(), line, r.seq));
         }
         match r.kind {
-            Kind::Bundle => self.bundle(r),
+            Kind::Bundle => self.bundle(file, line, r),
             Kind::Decision => self.decision(file, line, r),
             // What it vouches for includes the line that is not a record: it cannot hold.
             Kind::Checkpoint if gap => self.report.checkpoints += 1,
@@ -934,7 +1001,7 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    fn bundle(&mut self, r: &Record<'_>) {
+    fn bundle(&mut self, file: &str, line: u64, r: &Record<'_>) {
         self.report.bundle_records += 1;
         self.bundles
             .entry(r.bundle.to_string())
@@ -942,7 +1009,53 @@ impl<'a> Verifier<'a> {
                 digest: r.bundle.to_string(),
                 ..BundleSummary::default()
             });
-        let program = self.store.get(r.bundle);
+        if let Some(restored) = r.restored {
+            // A restart that restored the state: it carries on, when it is the state in force.
+            let why = match &self.stream {
+                // The state began before the files given: what follows cannot be re-decided.
+                None => {
+                    self.restarts_unknown += 1;
+                    return;
+                }
+                Some(s) if s.digest != r.bundle => Some(format!(
+                    "the record says the stream state of bundle {} was restored, but {} is in force",
+                    r.bundle, s.digest
+                )),
+                Some(s) if s.limits != r.limits => Some(format!(
+                    "the record says the stream state was restored with limits {}, but the state in force has {}",
+                    record::limits_json(&r.limits),
+                    record::limits_json(&s.limits)
+                )),
+                Some(s) if s.from != restored.from || s.decisions != restored.decisions => {
+                    Some(format!(
+                        "the record says the stream state was restored from {} decisions since seq {}, but the state in force holds {} decisions since seq {}",
+                        restored.decisions, restored.from, s.decisions, s.from
+                    ))
+                }
+                Some(_) => None,
+            };
+            match why {
+                None => return,
+                Some(m) => {
+                    self.finding("restore", Severity::Failed, file, line, Some(r.seq), m);
+                    // No state is known to be the one the point decided with.
+                    self.stream = Some(Stream {
+                        digest: r.bundle.to_string(),
+                        limits: r.limits,
+                        from: r.seq,
+                        decisions: 0,
+                        program: None,
+                        state: None,
+                        against: None,
+                    });
+                    return;
+                }
+            }
+        }
+        let program = match self.restore {
+            Some((p, from)) => (r.seq == from && r.bundle == p.digest).then_some(Prog::Given(p)),
+            None => self.store.get(r.bundle).map(Prog::Loaded),
+        };
         let state = program.as_ref().map(|p| p.new_state_with(r.limits));
         let against = self
             .against
@@ -950,6 +1063,9 @@ impl<'a> Verifier<'a> {
             .map(|a| a.program.new_state_with(r.limits));
         self.stream = Some(Stream {
             digest: r.bundle.to_string(),
+            limits: r.limits,
+            from: r.seq,
+            decisions: 0,
             program,
             state,
             against,
@@ -982,6 +1098,7 @@ impl<'a> Verifier<'a> {
             self.report.not_replayed += 1;
             return;
         };
+        stream.decisions += 1;
         let in_force = (stream.digest != r.bundle).then(|| stream.digest.clone());
         // The other bundle of --against, with its own state.
         if let (Some(a), Some(st), Some(rec), Some(ev)) = (
@@ -1086,7 +1203,7 @@ impl<'a> Verifier<'a> {
             return;
         }
         if self.opts.keys.is_empty() {
-            if !self.missing_key_reported {
+            if !self.missing_key_reported && self.restore.is_none() {
                 self.missing_key_reported = true;
                 self.finding("key", Severity::BadInput, file, line, Some(r.seq),
                     format!("the log has signed checkpoints (key {}) and no key was given to check them", r.keyid));
@@ -1213,6 +1330,14 @@ impl<'a> Verifier<'a> {
                 self.before_bundle
             ));
         }
+        if self.restarts_unknown > 0 {
+            self.report.not_proved.push(format!(
+                "{} restart{} restored stream state that begins before the files given: the decisions after {} were not re-decided",
+                self.restarts_unknown,
+                if self.restarts_unknown == 1 { "" } else { "s" },
+                if self.restarts_unknown == 1 { "it" } else { "them" }
+            ));
+        }
         self.expectations();
         self.vouching();
         if let Some(a) = self.against.take() {
@@ -1307,7 +1432,7 @@ impl<'a> Verifier<'a> {
 }
 
 /// The seq of the first record in a file, reading only as far as needed.
-fn first_seq(path: &Path) -> Result<Option<u64>, String> {
+pub(crate) fn first_seq(path: &Path) -> Result<Option<u64>, String> {
     let f = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     let mut r = BufReader::new(f);
     let mut buf = Vec::new();

@@ -126,7 +126,7 @@ impl std::fmt::Display for AuditError {
 impl std::error::Error for AuditError {}
 
 impl AuditError {
-    fn new(file: &Path, message: impl Into<String>) -> AuditError {
+    pub(crate) fn new(file: &Path, message: impl Into<String>) -> AuditError {
         AuditError {
             file: crate::source::display(file),
             message: message.into(),
@@ -134,7 +134,7 @@ impl AuditError {
         }
     }
 
-    fn help(mut self, help: impl Into<String>) -> AuditError {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> AuditError {
         self.help = Some(help.into());
         self
     }
@@ -168,8 +168,35 @@ pub struct Opened {
     pub seq: u64,
     /// Whether an existing chain is continued.
     pub continued: bool,
+    /// How the stream state begins, as the `bundle` record written on opening says.
+    pub begins: Begins,
     /// Torn lines the chain continues after.
     pub torn: Vec<Torn>,
+}
+
+/// How the stream state begins at a `bundle` record written on opening a log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Begins {
+    /// Fresh (a new log, another bundle than the log's last, or a reload).
+    #[default]
+    Fresh,
+    /// Fresh although the log's last bundle record has the same bundle, and why.
+    FreshAnyway(record::Fresh),
+    /// Restored from the log ([`crate::audit::restore`]).
+    Restored(record::Restored),
+}
+
+/// An existing log as [`AuditLog::open_with`] found it, under its lock.
+#[derive(Debug)]
+pub struct Prior<'a> {
+    /// The log's name (its first file).
+    pub base: &'a Path,
+    /// Its files that exist, by number ([`segments`]).
+    pub segments: &'a [(u64, PathBuf)],
+    /// The seq of its last record (`None`: no record yet).
+    pub head: Option<u64>,
+    /// The limits the point's stream state is made with ([`Options::limits`]).
+    pub limits: StreamLimits,
 }
 
 /// The chain position after a record: the record's seq and hash.
@@ -233,6 +260,20 @@ impl AuditLog {
         bundle: &str,
         opts: Options,
     ) -> Result<(AuditLog, Opened), AuditError> {
+        Self::open_with(path, bundle, opts, |_| Ok((Begins::Fresh, ()))).map(|(l, o, ())| (l, o))
+    }
+
+    /// Like [`AuditLog::open`], but how the stream state begins is decided by `begin`, which
+    /// sees the log as it is ([`Prior`]) once this writer holds its lock and before the
+    /// `bundle` record is written; the record then says what `begin` returned
+    /// ([`Begins`]). An error from `begin` leaves the log as it was. See
+    /// [`crate::audit::restore`].
+    pub fn open_with<T>(
+        path: &Path,
+        bundle: &str,
+        opts: Options,
+        begin: impl FnOnce(&Prior<'_>) -> Result<(Begins, T), AuditError>,
+    ) -> Result<(AuditLog, Opened, T), AuditError> {
         if !record::is_digest(bundle) {
             return Err(AuditError::new(
                 path,
@@ -292,6 +333,12 @@ impl AuditLog {
             }
             None => (0, GENESIS.to_string()),
         };
+        let (begins, out) = begin(&Prior {
+            base: path,
+            segments: &segments,
+            head: continued.then(|| seq - 1),
+            limits: opts.limits,
+        })?;
         let key = opts.key;
         let mut log = AuditLog {
             base: path.to_path_buf(),
@@ -327,6 +374,7 @@ impl AuditLog {
             file: active,
             seq,
             continued,
+            begins,
             torn: torn
                 .iter()
                 .map(|(file, bytes)| Torn {
@@ -342,9 +390,9 @@ impl AuditLog {
         } else {
             ""
         };
-        log.bundle_record(&digests, prefix)?;
+        log.bundle_record(&digests, prefix, begins)?;
         log.flush()?;
-        Ok((log, opened))
+        Ok((log, opened, out))
     }
 
     /// The seq and hash of the last record written.
@@ -450,7 +498,7 @@ impl AuditLog {
         self.bundle = bundle.to_string();
         self.prefix = record::DecisionPrefix::new(bundle);
         self.outcomes.clear();
-        self.bundle_record(&[], "")?;
+        self.bundle_record(&[], "", Begins::Fresh)?;
         self.flush()?;
         Ok(true)
     }
@@ -552,19 +600,35 @@ impl AuditLog {
         Ok(seq)
     }
 
-    fn bundle_record(&mut self, torn: &[String], prefix: &str) -> Result<u64, AuditError> {
+    fn bundle_record(
+        &mut self,
+        torn: &[String],
+        prefix: &str,
+        begins: Begins,
+    ) -> Result<u64, AuditError> {
         self.check()?;
         let ts = crate::trace::format_ts(crate::sign::now_ns());
         let (b, prev, seq) = (quote(&self.bundle), quote(&self.last), self.seq.to_string());
         let torn_list = format!("[{}]", torn.join(","));
         let limits = record::limits_json(&self.limits);
-        let mut members = vec![
-            ("bundle", b.as_str()),
+        let (fresh, restored) = match begins {
+            Begins::Fresh => (None, None),
+            Begins::FreshAnyway(f) => (Some(quote(f.as_str())), None),
+            Begins::Restored(r) => (None, Some(r.to_json())),
+        };
+        let mut members = vec![("bundle", b.as_str())];
+        if let Some(f) = &fresh {
+            members.push(("fresh", f.as_str()));
+        }
+        members.extend([
             ("kind", "\"bundle\""),
             ("limits", limits.as_str()),
             ("prev", prev.as_str()),
-            ("seq", seq.as_str()),
-        ];
+        ]);
+        if let Some(r) = &restored {
+            members.push(("restored", r.as_str()));
+        }
+        members.push(("seq", seq.as_str()));
         if !torn.is_empty() {
             members.push(("torn", &torn_list));
         }

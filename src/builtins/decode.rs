@@ -301,6 +301,8 @@ fn escape_at(b: &[u8], i: usize, out: &mut Vec<u8>, hiding_only: bool) -> Option
 /// Unescapes `b` into `out`. Strict: an invalid backslash escape fails. Lenient: it is kept.
 /// Lenient decoding also decodes `%XX`.
 fn unescape_bytes(b: &[u8], out: &mut Vec<u8>, strict: bool) -> bool {
+    // An escape is no shorter than what it stands for: one allocation, not one per doubling.
+    out.reserve(b.len());
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         match c {

@@ -5,6 +5,8 @@
 //! - [`spec`] reads experiments (`*.chaos.yaml`) and their seed events;
 //! - [`mutate`] holds the fault families and how each mutates an event;
 //! - [`run`] makes, decides, checks and shrinks mutants, in parallel and deterministically;
+//! - `restart` is the restart engine fault as a point with an audit log restarts (its state
+//!   restored from the log);
 //! - [`report`] writes the result as text, JSON or JUnit, with the SLOs checked.
 //!
 //! Streams are decided with [`crate::stream`] (the engine every stream-deciding command
@@ -13,6 +15,7 @@
 
 pub mod mutate;
 pub mod report;
+mod restart;
 pub mod run;
 pub mod spec;
 

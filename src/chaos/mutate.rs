@@ -167,7 +167,7 @@ impl Family {
                 "an event whose clock is ahead or behind (skewed or out-of-order timestamps)"
             }
             Family::Engine => {
-                "a corrupt or truncated bundle, an exhausted time budget, a restart that loses stream state"
+                "a corrupt or truncated bundle, an exhausted time budget, an unwritable audit log, a restart of the decision point"
             }
         }
     }

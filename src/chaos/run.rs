@@ -438,6 +438,25 @@ impl Worker {
 
 use crate::vm::Event;
 
+/// Decides stream `s`'s `texts` across a restart of the decision point before position `at`:
+/// with an audit log the point restores its state from the log
+/// ([`super::restart::decide_restored`]); without one it starts fresh (a restart that lost
+/// the state).
+fn decide_restart(
+    plan: &Plan<'_>,
+    s: usize,
+    texts: &[String],
+    at: usize,
+    keep: bool,
+) -> (Vec<Verdict>, Vec<Decision>) {
+    let program = &plan.target.program;
+    if plan.exp.audit_log {
+        super::restart::decide_restored(program, clock_of(plan, s), texts, at, keep)
+    } else {
+        decide_stream(program, clock_of(plan, s), texts, Some(at), None, keep)
+    }
+}
+
 /// Decides a stream from fresh state; `restart` starts fresh state again before that
 /// position (a restart that lost the state). Returns the verdicts and decisions.
 fn decide_stream(
@@ -1202,14 +1221,10 @@ fn check_stream(
         }
     };
     let (ov, _) = decide_stream(program, clock_of(plan, s), &orig_texts, None, None, false);
-    let (mv, _) = decide_stream(
-        program,
-        clock_of(plan, s),
-        &mut_texts,
-        restart_at,
-        lat,
-        false,
-    );
+    let (mv, _) = match restart_at {
+        Some(at) => decide_restart(plan, s, &mut_texts, at, false),
+        None => decide_stream(program, clock_of(plan, s), &mut_texts, None, lat, false),
+    };
     if let (StreamOp::Swap { .. }, None) = (op, restart) {
         // Out-of-order delivery moves which call trips a limit: the stream as a whole must
         // be no more permissive (as many denials, as many denials or escalations).
@@ -1426,14 +1441,10 @@ fn shrink_stream(
         true,
     );
     let restart_at = restart.and_then(|p| keep.iter().position(|&i| i == p));
-    let (_, md) = decide_stream(
-        program,
-        clock_of(plan, s),
-        &hit.mut_texts,
-        restart_at,
-        None,
-        true,
-    );
+    let (_, md) = match restart_at {
+        Some(at) => decide_restart(plan, s, &hit.mut_texts, at, true),
+        None => decide_stream(program, clock_of(plan, s), &hit.mut_texts, None, None, true),
+    };
     let o = od.get(hit.event)?;
     let m = md.get(hit.mut_event)?;
     if let StreamOp::SecondSession { .. } = op
@@ -1452,6 +1463,9 @@ fn shrink_stream(
         .map(|e| e.origin.clone())
         .unwrap_or_default();
     let mutation = match restart {
+        Some(_) if plan.exp.audit_log => {
+            vec!["a restart that restored the stream state from the audit log".to_string()]
+        }
         Some(_) => vec!["a restart that lost the stream state".to_string()],
         None => vec![op.name()],
     };
@@ -1535,7 +1549,8 @@ fn keyed_by_session(program: &Program, d: &Decision) -> bool {
 }
 
 /// Engine faults, in turn: a corrupted bundle, a truncated one, a decision whose time budget
-/// ran out or whose audit log cannot be written, a restart that lost the stream state.
+/// ran out or whose audit log cannot be written, a restart of the decision point (restoring
+/// its stream state from its audit log, or losing it without one).
 fn engine_mutant(plan: &Plan<'_>, w: &mut Worker, j: u64, r: &mut ChunkResult) {
     let fam = Family::Engine;
     let mut rng = Rng::for_mutant(plan.exp.seed, fam, j);
@@ -1650,7 +1665,8 @@ fn engine_mutant(plan: &Plan<'_>, w: &mut Worker, j: u64, r: &mut ChunkResult) {
             }
         }
         _ => {
-            // A restart that lost the stream state, in the middle of a stretch of a stream.
+            // A restart of the decision point in the middle of a stretch of a stream: its state
+            // restored from its audit log, or lost when the point has none.
             let Some(&(s, p)) = plan.places.get(rng.below(plan.places.len())) else {
                 return;
             };

@@ -99,6 +99,10 @@ pub struct Experiment {
     /// Attribute paths the argument families mutate (`args` when not given).
     pub targets: Vec<Vec<String>>,
     pub slo: Slo,
+    /// Whether the decision point the experiment models keeps an audit log (`point:
+    /// {audit_log: …}`, default true): a restart then restores its stream state from the
+    /// log; without one a restart loses it.
+    pub audit_log: bool,
     /// The streams the mutants start from, one per trace or suite case.
     pub streams: Vec<SeedStream>,
 }
@@ -144,6 +148,16 @@ struct Raw {
     targets: Option<Vec<String>>,
     #[serde(default)]
     slo: Option<RawSlo>,
+    #[serde(default)]
+    point: Option<RawPoint>,
+}
+
+/// The decision point an experiment models.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPoint {
+    #[serde(default)]
+    audit_log: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -609,6 +623,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Experiment, Vec<Diag>> {
         invariants,
         targets,
         slo,
+        audit_log: raw.point.and_then(|p| p.audit_log).unwrap_or(true),
         streams,
     })
 }

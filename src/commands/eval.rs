@@ -48,16 +48,18 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         crate::cli::Clock::Event => Clock::Event,
     };
     let limits = clock.limits(args.max_keys);
+    let mut restored = None;
     let audit = match &args.audit.audit_log {
-        Some(path) => match open_audit(ctx, path, &args.audit, &program.digest, limits) {
-            Some(log) => Some(Audited {
+        Some(path) => match open_audit(ctx, path, &args.audit, &program, limits) {
+            Some((log, state)) => Some(Audited {
                 log,
                 failed: None,
                 held: String::new(),
                 held_at: Vec::new(),
                 files: Vec::new(),
                 denied: 0,
-            }),
+            })
+            .inspect(|_| restored = state),
             None => return exit::ERROR,
         },
         None => None,
@@ -73,6 +75,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         trace: args.explain,
         // What the VM reads is what the log keeps: the event as decided.
         keep_decided: audit.is_some(),
+        initial: restored.as_ref(),
         ..Options::new(&program)
     };
     let mut sink = EvalSink {
@@ -143,28 +146,30 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
     exit::OK
 }
 
-/// Opens (or continues) the audit log of `--audit-log` for a point deciding with bundle
-/// `digest` and stream state made with `limits`, reporting errors and torn lines.
+/// Opens (or continues) the audit log of `--audit-log` for a point deciding with `program`
+/// and stream state made with `limits`, reporting errors and torn lines; with the stream
+/// state restored from the log when its last bundle record has the same bundle and limits
+/// (unless `--fresh-state`).
 fn open_audit(
     ctx: &Ctx,
     path: &std::path::Path,
     a: &crate::cli::AuditArgs,
-    digest: &str,
+    program: &Program,
     limits: StreamLimits,
-) -> Option<AuditLog> {
+) -> Option<(AuditLog, Option<crate::vm::State>)> {
     let opts = crate::audit::Options {
         limits,
         ..super::audit_options(ctx, a)?
     };
-    match AuditLog::open(path, digest, opts) {
-        Ok((log, opened)) => {
+    match crate::audit::restore::open(path, program, opts, super::restore(a)) {
+        Ok((log, opened, state)) => {
             for t in &opened.torn {
                 ctx.warn(format!(
                     "{} holds a line cut short by a crash ({} bytes, {}); the chain continues after it at seq {}",
                     t.file, t.bytes, t.digest, opened.seq
                 ));
             }
-            Some(log)
+            Some((log, state))
         }
         Err(e) => {
             ctx.report(&[e.to_diag()], DiagFormat::Human);

@@ -244,14 +244,26 @@ pub(crate) fn audit_options(ctx: &Ctx, a: &crate::cli::AuditArgs) -> Option<crat
     })
 }
 
+/// How a decision point restarts on an existing audit log (`--fresh-state`,
+/// `--restore-max`).
+pub(crate) fn restore(a: &crate::cli::AuditArgs) -> crate::audit::restore::Restore {
+    crate::audit::restore::Restore {
+        fresh: a.fresh_state,
+        max_records: a
+            .restore_max
+            .unwrap_or(crate::audit::restore::Restore::MAX_RECORDS),
+    }
+}
+
 /// The audit log of a live decision point (`serve`, `mcp-proxy`) from the audit flags:
 /// none without `--audit-log`; `None` once the reason is reported.
 pub(crate) fn recorder(ctx: &Ctx, a: &crate::cli::AuditArgs) -> Option<crate::point::Recorder> {
     match &a.audit_log {
         None => Some(crate::point::Recorder::none()),
-        Some(path) => Some(crate::point::Recorder::to(
+        Some(path) => Some(crate::point::Recorder::restoring(
             path.clone(),
             audit_options(ctx, a)?,
+            restore(a),
         )),
     }
 }

@@ -14,9 +14,10 @@
 
 use std::path::PathBuf;
 
+use crate::audit::restore::Restore;
 use crate::audit::{AuditError, AuditLog, DecidedEvent, Head, Opened};
 use crate::decision::Decision;
-use crate::vm::{Outcome, Program, StreamLimits};
+use crate::vm::{Outcome, Program, State, StreamLimits};
 
 /// Why the log could not take a record. After one, the log takes no more: with
 /// `--audit-required` every later decision is a denial.
@@ -39,7 +40,7 @@ enum Log {
     /// No audit log.
     None,
     /// To be opened when the point knows the bundle in force ([`Recorder::open`]).
-    Pending(Box<(PathBuf, crate::audit::Options)>),
+    Pending(Box<(PathBuf, crate::audit::Options, Restore)>),
     Open(Box<AuditLog>),
     /// Closed cleanly.
     Closed,
@@ -78,27 +79,36 @@ impl Recorder {
     /// [`Recorder::open`] once the bundle in force is known; `opts.limits` is set there to
     /// the limits the point's stream state is made with.
     pub fn to(path: PathBuf, opts: crate::audit::Options) -> Recorder {
+        Recorder::restoring(path, opts, Restore::default())
+    }
+
+    /// Like [`Recorder::to`], restarting as `restore` says: by default a log whose last
+    /// bundle record has the bundle and limits of the point gives back the stream state
+    /// ([`crate::audit::restore`]).
+    pub fn restoring(path: PathBuf, opts: crate::audit::Options, restore: Restore) -> Recorder {
         Recorder {
             syncs_each: opts.sync == crate::audit::SyncMode::Always,
-            log: Log::Pending(Box::new((path, opts))),
+            log: Log::Pending(Box::new((path, opts, restore))),
             ..Recorder::none()
         }
     }
 
-    /// Opens the log for a point deciding with bundle `digest` and stream state made with
-    /// `limits`: its first record is a `bundle` record (fresh state). Nothing without a log.
+    /// Opens the log for a point deciding with `program` and stream state made with
+    /// `limits`: its first record is a `bundle` record, and the stream state is restored
+    /// from the log when it can be (returned; `None`: fresh state). Nothing without a log.
     pub fn open(
         &mut self,
-        digest: &str,
+        program: &Program,
         limits: StreamLimits,
-    ) -> Result<Option<Opened>, AuditError> {
+    ) -> Result<Option<(Opened, Option<State>)>, AuditError> {
         match std::mem::replace(&mut self.log, Log::None) {
             Log::Pending(pending) => {
-                let (path, mut opts) = *pending;
+                let (path, mut opts, restore) = *pending;
                 opts.limits = limits;
-                let (log, opened) = AuditLog::open(&path, digest, opts)?;
+                let (log, opened, state) =
+                    crate::audit::restore::open(&path, program, opts, restore)?;
                 self.log = Log::Open(Box::new(log));
-                Ok(Some(opened))
+                Ok(Some((opened, state)))
             }
             other => {
                 self.log = other;

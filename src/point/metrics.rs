@@ -1,15 +1,20 @@
 //! What a decision point counts, in the Prometheus text format (`GET /metrics`).
 //!
 //! Counters a decision touches are looked up once per bundle (one per verdict and one per
-//! rule and verdict), so deciding costs a few atomic additions and one histogram sample.
+//! rule and verdict), so deciding costs a few atomic additions and one histogram sample,
+//! itself two atomic additions: no lock is taken per decision.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::bytecode::model::Verdict;
@@ -22,7 +27,7 @@ pub struct Metrics {
     registry: Registry,
     decisions: Family<Labels, Counter>,
     rule_decisions: Family<Labels, Counter>,
-    latency: Histogram,
+    latency: Latency,
     bundle: Family<Labels, Gauge>,
     reloads: Family<Labels, Counter>,
     audit_errors: Counter,
@@ -121,7 +126,7 @@ impl Metrics {
             "Decisions by determining rule and verdict (a decision several rules determine counts under each; `(default)` when the bundle default decided)",
             rule_decisions.clone(),
         );
-        let latency = Histogram::new([
+        let latency = Latency::new(&[
             1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 1e-1,
             1.0,
         ]);
@@ -225,7 +230,7 @@ impl Metrics {
                 n.inc();
             }
         }
-        self.latency.observe(took.as_secs_f64());
+        self.latency.observe(took);
     }
 
     /// Counts a denial without a decision of the bundle (bad input, failures).
@@ -233,7 +238,7 @@ impl Metrics {
         if let Some(n) = c.verdicts.get(1) {
             n.inc();
         }
-        self.latency.observe(took.as_secs_f64());
+        self.latency.observe(took);
     }
 
     pub fn bad_request(&self, why: BadRequest) {
@@ -281,5 +286,132 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut s, &self.registry);
         s
+    }
+}
+
+/// A latency histogram whose samples take no lock (prometheus-client's `Histogram` takes a
+/// write lock per sample, which the threads deciding would contend for): one atomic counter
+/// per bucket and the sum in nanoseconds. A scrape reads the counters one by one, so it may
+/// see a sample in its bucket and not yet in the sum; the next scrape agrees.
+#[derive(Clone, Debug)]
+struct Latency(Arc<LatencyInner>);
+
+#[derive(Debug)]
+struct LatencyInner {
+    /// Upper bounds in seconds, as given, and in nanoseconds, to place samples.
+    bounds: Vec<f64>,
+    bounds_ns: Vec<u64>,
+    /// One count per bound, then one for the samples above the last (`+Inf`).
+    counts: Vec<AtomicU64>,
+    sum_ns: AtomicU64,
+}
+
+impl Latency {
+    fn new(bounds: &[f64]) -> Latency {
+        Latency(Arc::new(LatencyInner {
+            bounds: bounds.to_vec(),
+            // Whole nanoseconds: every bound here is.
+            bounds_ns: bounds.iter().map(|b| (b * 1e9).round() as u64).collect(),
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+        }))
+    }
+
+    fn observe(&self, took: Duration) {
+        let l = &self.0;
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let i = l
+            .bounds_ns
+            .iter()
+            .position(|b| ns <= *b)
+            .unwrap_or(l.bounds_ns.len());
+        if let Some(c) = l.counts.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        l.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for Latency {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Latency {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let l = &self.0;
+        // Each bucket's own count: the encoder writes them cumulatively, the last as `+Inf`.
+        let buckets: Vec<(f64, u64)> = l
+            .bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::MAX))
+            .zip(l.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = l.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The histogram's text is what prometheus-client's own `Histogram` writes for the same
+    /// samples.
+    #[test]
+    fn latency_is_encoded_as_prometheus_histograms_are() {
+        use prometheus_client::metrics::histogram::Histogram;
+        let bounds = [1e-6, 2.5e-6, 1e-3, 1.0];
+        let ours = Latency::new(&bounds);
+        let theirs = Histogram::new(bounds);
+        for ns in [
+            0u64,
+            999,
+            1_000,
+            1_001,
+            2_500,
+            40_000,
+            1_000_000,
+            999_999_999,
+            5_000_000_000,
+        ] {
+            ours.observe(Duration::from_nanos(ns));
+            theirs.observe(ns as f64 / 1e9);
+        }
+        fn text(m: impl prometheus_client::registry::Metric) -> Result<String, std::fmt::Error> {
+            let mut r = Registry::default();
+            r.register("latency", "Latency", m);
+            let mut s = String::new();
+            encode(&mut s, &r).map(|()| s)
+        }
+        let (a, b) = (text(ours), text(theirs));
+        let (Ok(a), Ok(b)) = (a, b) else {
+            unreachable!("writing into a string")
+        };
+        // The same lines, the sum to within rounding (nanoseconds added, not seconds).
+        let lines = |s: &str| -> Vec<String> { s.lines().map(str::to_string).collect() };
+        let (a, b) = (lines(&a), lines(&b));
+        assert_eq!(a.len(), b.len(), "{a:?}\n{b:?}");
+        for (x, y) in a.iter().zip(&b) {
+            match (
+                x.strip_prefix("latency_sum "),
+                y.strip_prefix("latency_sum "),
+            ) {
+                (Some(x), Some(y)) => {
+                    let (x, y): (f64, f64) = (x.parse().unwrap_or(-1.0), y.parse().unwrap_or(1.0));
+                    assert!((x - y).abs() < 1e-9, "{x} {y}");
+                }
+                _ => assert_eq!(x, y),
+            }
+        }
+        assert!(
+            a.iter().any(|l| l == "latency_bucket{le=\"+Inf\"} 9"),
+            "{a:?}"
+        );
     }
 }

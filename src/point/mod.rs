@@ -147,14 +147,21 @@ impl Point {
         let metrics = Metrics::new();
         let counters = metrics.for_bundle(&loaded.program);
         metrics.in_force(&loaded.program.digest, None);
-        let stream = Stream::new(&loaded.program, Clock::Host, opts.max_keys);
+        let mut stream = Stream::new(&loaded.program, Clock::Host, opts.max_keys);
         let mut audit = opts.audit;
         let audited = audit.is_on();
         let waits_for_disk = audit.waits_for_disk();
-        // The log's bundle record names the limits the stream state is made with.
+        // The log's bundle record names the limits the stream state is made with; a restart
+        // with the same bundle and limits continues with the state the log rebuilds.
         let opened = audit
-            .open(&loaded.program.digest, Clock::Host.limits(opts.max_keys))
+            .open(&loaded.program, Clock::Host.limits(opts.max_keys))
             .map_err(|e| vec![e.to_diag()])?;
+        let opened = opened.map(|(o, state)| {
+            if let Some(state) = state {
+                stream = Stream::restored(state);
+            }
+            o
+        });
         if let Some(o) = &opened {
             for t in &o.torn {
                 opts.log.warn(
@@ -178,6 +185,22 @@ impl Point {
                     ("seq", json!(o.seq)),
                 ],
             );
+            match o.begins {
+                crate::audit::Begins::Restored(r) => opts.log.info(
+                    "audit",
+                    "the stream state is restored from the audit log",
+                    &[
+                        ("from_seq", json!(r.from)),
+                        ("decisions", json!(r.decisions)),
+                    ],
+                ),
+                crate::audit::Begins::FreshAnyway(f) => opts.log.info(
+                    "audit",
+                    "the stream state starts fresh",
+                    &[("why", json!(f.as_str()))],
+                ),
+                crate::audit::Begins::Fresh => {}
+            }
         }
         Ok(Point {
             source: opts.source,
@@ -244,7 +267,8 @@ impl Point {
     /// decision leaves the point, and deny instead when that fails.
     pub fn decide_one(&self, text: &str, s: &mut Scratch, out: &mut String) -> Answer {
         let t0 = Instant::now();
-        let mut bundle = self.in_force.load_full();
+        // A guard, not a clone of the `Arc`: no shared counter is touched per decision.
+        let mut bundle = self.in_force.load();
         if self.audit_required && self.audit_down.load(Ordering::Relaxed) {
             let why = self.audit_down_why();
             return self.failed(&bundle, Failure::Audit, &why, out, t0);
@@ -281,7 +305,7 @@ impl Point {
         if serial.generation != bundle.generation {
             // A reload came in between: decide with the bundle in force now, which the stream
             // belongs to, at the same time.
-            bundle = self.in_force.load_full();
+            bundle = self.in_force.load();
             prepared = s.preparer.prepare(
                 &bundle.loaded.program,
                 text,

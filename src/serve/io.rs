@@ -75,6 +75,23 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// An accepted connection between the thread that accepted it and the worker that serves
+/// it (a tokio stream belongs to the runtime it was registered with).
+pub enum StdStream {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl StdStream {
+    /// Registers the connection with the runtime running this.
+    pub fn into_tokio(self) -> std::io::Result<Stream> {
+        match self {
+            StdStream::Tcp(s) => TcpStream::from_std(s).map(Stream::Tcp),
+            StdStream::Unix(s) => UnixStream::from_std(s).map(Stream::Unix),
+        }
+    }
+}
+
 /// When a connection last moved a byte, in milliseconds since it was accepted.
 #[derive(Clone)]
 pub struct Activity {

@@ -16,7 +16,7 @@ mod io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -131,6 +131,11 @@ pub struct StartError(pub String);
 
 /// Runs the server until SIGTERM or SIGINT (then drains and closes the point's audit log
 /// cleanly), or until `stop` is notified (tests). Returns whether everything closed cleanly.
+///
+/// One thread accepts connections (and listens for signals and reloads); each connection is
+/// handed to the worker with the fewest open connections and lives there to its end: a
+/// worker is a single-threaded runtime, so a request's reads, its decision and its answer
+/// run on one thread with no wake-up of another (see docs/performance.md).
 pub fn run(
     point: Arc<Point>,
     config: Config,
@@ -144,14 +149,117 @@ pub fn run(
     } else {
         config.threads
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+    let control = tokio::runtime::Builder::new_current_thread()
         .thread_name("govern-serve")
         .enable_io()
         .enable_time()
         .build()
         .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(serve(point, config, log, stop))
+    control.block_on(serve(point, config, log, stop, threads))
+}
+
+/// A connection on its way to a worker.
+struct Handoff {
+    stream: io::StdStream,
+    /// Watches the connection for the drain.
+    graceful: hyper_util::server::graceful::Watcher,
+    /// Its place among `max_connections`.
+    permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A worker as the acceptor sees it.
+struct Worker {
+    conns: tokio::sync::mpsc::UnboundedSender<Handoff>,
+    /// Its open connections.
+    open: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts `n` workers; they serve the connections handed to them until `stop` turns true,
+/// then cut off whatever is still open.
+fn workers(
+    n: usize,
+    shared: &Arc<Shared>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<Worker>, StartError> {
+    let mut all = Vec::with_capacity(n);
+    for i in 0..n {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
+        let (conns, mut incoming) = tokio::sync::mpsc::unbounded_channel::<Handoff>();
+        let open = Arc::new(AtomicUsize::new(0));
+        let (shared, mut stop, count) = (Arc::clone(shared), stop.clone(), Arc::clone(&open));
+        let thread = std::thread::Builder::new()
+            .name(format!("govern-serve-{i}"))
+            .spawn(move || {
+                rt.block_on(async move {
+                    let mut open = true;
+                    loop {
+                        tokio::select! {
+                            biased;
+                            _ = stop.wait_for(|s| *s) => break,
+                            h = incoming.recv(), if open => match h {
+                                Some(h) => connection(h, &shared, &count),
+                                None => open = false,
+                            },
+                        }
+                    }
+                });
+                // Connections still open past the drain are cut off here.
+                rt.shutdown_timeout(Duration::from_millis(100));
+            })
+            .map_err(|e| StartError(format!("cannot start a worker thread: {e}")))?;
+        all.push(Worker {
+            conns,
+            open,
+            thread,
+        });
+    }
+    Ok(all)
+}
+
+/// Serves one connection on the worker running this.
+fn connection(h: Handoff, shared: &Arc<Shared>, open: &Arc<AtomicUsize>) {
+    let stream = match h.stream.into_tokio() {
+        Ok(s) => s,
+        Err(e) => {
+            shared
+                .log
+                .warn("accept", &format!("cannot serve a connection: {e}"), &[]);
+            open.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let io = io::Watched::new(stream);
+    let activity = io.activity();
+    let s = Arc::clone(shared);
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_timeout)
+        .keep_alive(true)
+        .serve_connection(
+            io,
+            service_fn(move |req| {
+                let s = Arc::clone(&s);
+                async move { Ok::<_, std::convert::Infallible>(api::handle(req, s).await) }
+            }),
+        );
+    let conn = h.graceful.watch(conn);
+    let idle = shared.config.idle_timeout;
+    let open = Arc::clone(open);
+    let permit = h.permit;
+    tokio::spawn(async move {
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            () = activity.idle(idle) => {}
+        }
+        open.fetch_sub(1, Ordering::Relaxed);
+        drop(permit);
+    });
 }
 
 async fn serve(
@@ -159,6 +267,7 @@ async fn serve(
     config: Config,
     log: Arc<Log>,
     stop: Option<Arc<Notify>>,
+    threads: usize,
 ) -> Result<bool, StartError> {
     let shared = Arc::new(Shared {
         point: Arc::clone(&point),
@@ -171,8 +280,11 @@ async fn serve(
     for l in &config.listen {
         listeners.push(bind(l).await?);
     }
-    let shutdown = Arc::new(Notify::new());
-    let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
+    let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
+    let workers = Arc::new(workers(threads.max(1), &shared, &workers_stop)?);
+    let (shutdown, _) = tokio::sync::watch::channel(false);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let graceful_watchers = Arc::new(std::sync::Mutex::new(Some(graceful)));
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
     // Watch before saying where we listen: a bundle replaced as soon as the server is up
     // is seen.
@@ -195,9 +307,10 @@ async fn serve(
         accepting.push(tokio::spawn(accept_loop(
             l,
             Arc::clone(&shared),
-            Arc::clone(&shutdown),
-            Arc::clone(&graceful),
+            shutdown.subscribe(),
+            Arc::clone(&graceful_watchers),
             Arc::clone(&limit),
+            Arc::clone(&workers),
         )));
     }
     tokio::spawn(reloader(Arc::clone(&shared), requests));
@@ -209,7 +322,7 @@ async fn serve(
         &format!("{signal}: finishing requests in flight"),
         &[("signal", json!(signal))],
     );
-    shutdown.notify_waiters();
+    let _ = shutdown.send(true);
     for a in accepting {
         let _ = a.await;
     }
@@ -218,11 +331,12 @@ async fn serve(
             let _ = std::fs::remove_file(p);
         }
     }
-    let drained = match Arc::try_unwrap(graceful) {
-        Ok(g) => tokio::time::timeout(config.drain_timeout, g.shutdown())
+    let graceful = graceful_watchers.lock().ok().and_then(|mut g| g.take());
+    let drained = match graceful {
+        Some(g) => tokio::time::timeout(config.drain_timeout, g.shutdown())
             .await
             .is_ok(),
-        Err(_) => false,
+        None => false,
     };
     if !drained {
         log.warn(
@@ -231,6 +345,18 @@ async fn serve(
             &[("timeout_s", json!(config.drain_timeout.as_secs_f64()))],
         );
     }
+    // The workers stop (cutting off what the drain left) before the audit log closes: no
+    // decision is taken after its last record.
+    let _ = stop_workers.send(true);
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Ok(ws) = Arc::try_unwrap(workers) {
+            for w in ws {
+                drop(w.conns);
+                let _ = w.thread.join();
+            }
+        }
+    })
+    .await;
     let p = Arc::clone(&point);
     let closed = tokio::task::spawn_blocking(move || p.close())
         .await
@@ -424,18 +550,19 @@ async fn bind(l: &Listen) -> Result<Listener, StartError> {
 async fn accept_loop(
     listener: Listener,
     shared: Arc<Shared>,
-    shutdown: Arc<Notify>,
-    graceful: Arc<hyper_util::server::graceful::GracefulShutdown>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    graceful: Arc<std::sync::Mutex<Option<hyper_util::server::graceful::GracefulShutdown>>>,
     limit: Arc<Semaphore>,
+    workers: Arc<Vec<Worker>>,
 ) {
     loop {
         let permit = tokio::select! {
             p = Arc::clone(&limit).acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            () = shutdown.notified() => return,
+            _ = shutdown.wait_for(|s| *s) => return,
         };
         let accepted = tokio::select! {
             a = accept(&listener) => a,
-            () = shutdown.notified() => return,
+            _ = shutdown.wait_for(|s| *s) => return,
         };
         let stream = match accepted {
             Ok(s) => s,
@@ -448,43 +575,43 @@ async fn accept_loop(
                 continue;
             }
         };
-        let io = io::Watched::new(stream);
-        let activity = io.activity();
-        let s = Arc::clone(&shared);
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(shared.config.header_timeout)
-            .keep_alive(true)
-            .serve_connection(
-                io,
-                service_fn(move |req| {
-                    let s = Arc::clone(&s);
-                    async move { Ok::<_, std::convert::Infallible>(api::handle(req, s).await) }
-                }),
-            );
-        let conn = graceful.watch(conn);
-        let idle = shared.config.idle_timeout;
-        tokio::spawn(async move {
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = activity.idle(idle) => {}
-            }
-            drop(permit);
-        });
+        // Watched from now on: a drain starting meanwhile waits for this connection.
+        let Some(watcher) = graceful
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|g| g.watcher()))
+        else {
+            return;
+        };
+        let Some(worker) = workers
+            .iter()
+            .min_by_key(|w| w.open.load(Ordering::Relaxed))
+        else {
+            return;
+        };
+        worker.open.fetch_add(1, Ordering::Relaxed);
+        let handoff = Handoff {
+            stream,
+            graceful: watcher,
+            permit,
+        };
+        if worker.conns.send(handoff).is_err() {
+            worker.open.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
-async fn accept(l: &Listener) -> std::io::Result<io::Stream> {
+/// Accepts a connection and takes it off this thread's runtime, for a worker's.
+async fn accept(l: &Listener) -> std::io::Result<io::StdStream> {
     match l {
         Listener::Tcp(t) => {
             let (s, _) = t.accept().await?;
             let _ = s.set_nodelay(true);
-            Ok(io::Stream::Tcp(s))
+            Ok(io::StdStream::Tcp(s.into_std()?))
         }
         Listener::Unix(u, _) => {
             let (s, _) = u.accept().await?;
-            Ok(io::Stream::Unix(s))
+            Ok(io::StdStream::Unix(s.into_std()?))
         }
     }
 }

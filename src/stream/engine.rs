@@ -67,6 +67,9 @@ pub struct Options<'a> {
     pub keep_decided: bool,
     /// Record the tests on each deciding path for [`Sink::event`] (`eval --explain`).
     pub trace: bool,
+    /// The state the first stream begins with instead of fresh state: a decision point
+    /// restarted on its audit log ([`crate::audit::restore`]).
+    pub initial: Option<&'a State>,
 }
 
 impl<'a> Options<'a> {
@@ -87,6 +90,7 @@ impl<'a> Options<'a> {
             interactive: false,
             keep_decided: false,
             trace: false,
+            initial: None,
         }
     }
 }
@@ -975,6 +979,8 @@ struct Evaluator<'a> {
     /// Each input name as a JSON string, for decision lines.
     names_json: Vec<String>,
     state: State,
+    /// The state the first stream begins with ([`Options::initial`]), until it does.
+    initial: Option<State>,
     base_state: Option<State>,
     out: Outcome,
     base_out: Outcome,
@@ -1078,6 +1084,7 @@ impl<'a> Evaluator<'a> {
             names,
             names_json,
             state: opts.policy.new_state_with(limits),
+            initial: opts.initial.cloned(),
             base_state: opts.baseline.map(|b| b.new_state_with(limits)),
             limits,
             trace: Vec::new(),
@@ -1111,7 +1118,10 @@ impl<'a> Evaluator<'a> {
     fn new_streams(&mut self) {
         self.refused += self.state.refused + self.base_state.as_ref().map_or(0, |s| s.refused);
         self.untimed += self.state.untimed;
-        self.state = self.opts.policy.new_state_with(self.limits);
+        self.state = match self.initial.take() {
+            Some(s) => s,
+            None => self.opts.policy.new_state_with(self.limits),
+        };
         self.base_state = self.opts.baseline.map(|b| b.new_state_with(self.limits));
     }
 

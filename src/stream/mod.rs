@@ -226,6 +226,11 @@ impl Stream {
         }
     }
 
+    /// A stream that continues with `state` (restored from an audit log).
+    pub fn restored(state: State) -> Stream {
+        Stream { state }
+    }
+
     /// Makes this the fresh stream it was made as, keeping the memory it has grown.
     pub fn reset(&mut self) {
         self.state.reset();

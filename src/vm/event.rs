@@ -197,12 +197,12 @@ impl Event {
     pub(crate) fn stamp(&mut self, now: i64, ts_slot: Option<u32>, time: [Option<u32>; 2]) {
         self.ts = Some(now);
         if let Some(v) = ts_slot.and_then(|s| self.vals.get_mut(s as usize)) {
-            let text = crate::time::format_rfc3339_exact(now);
-            let start = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
-            self.arena.push_str(&text);
+            // Written straight into the arena: no string of its own per decision.
+            let at = self.arena.len();
+            crate::time::write_rfc3339_exact(now, &mut self.arena);
             *v = Val::Str {
-                start,
-                len: u32::try_from(text.len()).unwrap_or(0),
+                start: u32::try_from(at).unwrap_or(u32::MAX),
+                len: u32::try_from(self.arena.len() - at).unwrap_or(0),
             };
         }
         let [hour, weekday] = time;
