@@ -614,6 +614,14 @@ const LIBRARY_OPEN: &[(&str, &str, &str, &str)] = &[
         "args.body",
         "output_handling.secrets_in_arguments",
     ),
+    // A backslash in a Python path: another file on Linux, a bypass where it separates
+    // (found on the library's own suites since path mutants go only where a path is).
+    (
+        "monotone",
+        "path",
+        "args.code",
+        "code_execution.system_files",
+    ),
 ];
 
 /// Findings of the red-team experiment that are known: see policies/README.md.
@@ -636,13 +644,6 @@ const REDTEAM_OPEN: &[(&str, &str, &str, &str)] = &[
         "drop",
         "args.query",
         "output_handling.secrets_in_arguments",
-    ),
-    // A backslash in a Python path: another file on Linux, a bypass where it separates.
-    (
-        "monotone",
-        "path",
-        "args.code",
-        "code_execution.system_files",
     ),
 ];
 
@@ -668,6 +669,18 @@ fn the_policy_library_withstands_what_it_claims() {
     assert!(!r.stopped_by_time);
     for f in &r.families {
         assert!(f.tried > 0, "family {} was not tried", f.family);
+    }
+    // Only mutations that change something are planned: every argument mutant is decided.
+    for f in &r.families {
+        let family = govern::chaos::mutate::Family::parse(&f.family).unwrap();
+        if family.kind() == govern::chaos::mutate::Kind::Argument {
+            assert_eq!(
+                (f.tried, f.not_applicable),
+                (f.planned, 0),
+                "family {} planned mutants that change nothing",
+                f.family
+            );
+        }
     }
     for f in &r.findings {
         let missed = f.missed.as_ref().map_or("", |m| m.id.as_str());

@@ -310,6 +310,8 @@ impl Rng {
 pub struct Leaf {
     /// Its path as written in policies: `args.path`, `args.cmd[1]`.
     pub path: String,
+    /// The same path as segments: keys, and `[i]` for the items of a list.
+    pub segs: Vec<String>,
     pub value: Json,
     /// The byte span of its value.
     pub span: (usize, usize),
@@ -391,6 +393,7 @@ fn write(v: &Json, path: &mut Vec<String>, targets: &[Vec<String>], l: &mut Layo
                     mine.push(l.leaves.len());
                     l.leaves.push(Leaf {
                         path: show_path(path),
+                        segs: path.clone(),
                         value: val.clone(),
                         span: (vstart, l.text.len()),
                         member: Some((mstart, l.text.len())),
@@ -423,6 +426,7 @@ fn write(v: &Json, path: &mut Vec<String>, targets: &[Vec<String>], l: &mut Layo
                     mine.push(l.leaves.len());
                     l.leaves.push(Leaf {
                         path: show_path(path),
+                        segs: path.clone(),
                         value: val.clone(),
                         span: (vstart, l.text.len()),
                         member: None,
@@ -468,7 +472,7 @@ pub fn write_str(out: &mut String, s: &str) {
 
 /// What a mutated value has become.
 #[derive(Clone, Debug, PartialEq)]
-enum V {
+pub enum V {
     Str(String),
     /// JSON text as it goes into the event.
     Raw(String),
@@ -509,10 +513,23 @@ pub fn apply(layout: &Layout, leaf: &Leaf, steps: &[Step], ctx: &Ctx, out: &mut 
     if let Some(step) = steps.first().filter(|s| s.op.is_layout()) {
         return usize::from(apply_layout(layout, leaf, *step, out));
     }
+    let Some((v, applied)) = mutate_value(leaf, steps, ctx) else {
+        return 0;
+    };
+    write_mutant(layout, leaf, &v, out);
+    applied
+}
+
+/// What the value steps of `steps` make of `leaf`'s value, and how many applied (`None`:
+/// the chain starts with a layout step, or nothing changed).
+pub fn mutate_value(leaf: &Leaf, steps: &[Step], ctx: &Ctx) -> Option<(V, usize)> {
+    if steps.first().is_some_and(|s| s.op.is_layout()) {
+        return None;
+    }
     let mut v = match &leaf.value {
         Json::String(s) => V::Str(s.clone()),
         Json::Number(_) | Json::Bool(_) => V::Raw(leaf.value.to_string()),
-        _ => return 0,
+        _ => return None,
     };
     let mut applied = 0;
     for s in steps {
@@ -526,17 +543,19 @@ pub fn apply(layout: &Layout, leaf: &Leaf, steps: &[Step], ctx: &Ctx, out: &mut 
             applied += 1;
         }
     }
-    if applied == 0 {
-        return 0;
-    }
+    (applied > 0).then_some((v, applied))
+}
+
+/// The event text of `layout` with `leaf`'s value replaced by `v`, into `out`.
+pub fn write_mutant(layout: &Layout, leaf: &Leaf, v: &V, out: &mut String) {
+    out.clear();
     let (a, b) = leaf.span;
     out.push_str(layout.text.get(..a).unwrap_or(""));
-    match &v {
+    match v {
         V::Str(s) => write_str(out, s),
         V::Raw(t) => out.push_str(t),
     }
     out.push_str(layout.text.get(b..).unwrap_or(""));
-    applied
 }
 
 /// Which steps of `family` could apply to `leaf` (for choosing among them).
@@ -549,6 +568,38 @@ pub fn applicable(family: Family, leaf: &Leaf) -> bool {
         (Json::Object(_) | Json::Array(_), Family::Type) => leaf.key.is_some(),
         _ => false,
     }
+}
+
+/// The steps of `family` that change `leaf` when they come first in a chain: what a mutant
+/// of the family may start with, so that every mutant planned mutates something. Whether a
+/// step applies never depends on its random parameter (it only picks among the places it
+/// applies to), so parameter 0 stands for all of them.
+pub fn applicable_ops(family: Family, layout: &Layout, leaf: &Leaf, ctx: &Ctx) -> Vec<Op> {
+    if !applicable(family, leaf) {
+        return Vec::new();
+    }
+    let value = match &leaf.value {
+        Json::String(s) => Some(V::Str(s.clone())),
+        Json::Number(_) | Json::Bool(_) => Some(V::Raw(leaf.value.to_string())),
+        _ => None,
+    };
+    let mut scratch = String::new();
+    family
+        .ops()
+        .iter()
+        .copied()
+        .filter(|&op| {
+            let step = Step { op, r: 0 };
+            if op.is_layout() {
+                scratch.clear();
+                apply_layout(layout, leaf, step, &mut scratch)
+            } else {
+                value
+                    .as_ref()
+                    .is_some_and(|v| apply_value(v, step, ctx).is_some_and(|n| n != *v))
+            }
+        })
+        .collect()
 }
 
 fn apply_layout(layout: &Layout, leaf: &Leaf, step: Step, out: &mut String) -> bool {
@@ -666,6 +717,42 @@ fn apply_value(v: &V, step: Step, ctx: &Ctx) -> Option<V> {
         // Case folds in names, hosts, e-mail addresses, methods and (on case-insensitive
         // file systems) paths: words, not commands or prose, whose case a shell keeps.
         (V::Str(s), Upper | Lower | FlipCase) if !word_like(s) => None,
+        // In a URL only the scheme and the host are case-insensitive (RFC 3986, 6.2.2.1):
+        // the path and the query (a token in it, say) are other resources in another case.
+        (V::Str(s), op @ (Upper | Lower | FlipCase)) if Url::parse(s).is_some() => {
+            let u = Url::parse(s)?;
+            let places = [u.scheme, u.host];
+            let mut t = s.clone();
+            match op {
+                FlipCase => {
+                    let letters: Vec<usize> = places
+                        .iter()
+                        .flat_map(|&(a, b)| a..b)
+                        .filter(|&i| s.as_bytes().get(i).is_some_and(u8::is_ascii_alphabetic))
+                        .collect();
+                    let i = *letters.get(pick(r, letters.len())?)?;
+                    let c = s.get(i..i + 1)?;
+                    let flipped = if c.chars().all(|c| c.is_ascii_lowercase()) {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    };
+                    t = replace_at(s, i, 1, &flipped);
+                }
+                _ => {
+                    for (a, b) in places {
+                        let part = s.get(a..b)?;
+                        let changed = if op == Upper {
+                            part.to_ascii_uppercase()
+                        } else {
+                            part.to_ascii_lowercase()
+                        };
+                        t.replace_range(a..b, &changed);
+                    }
+                }
+            }
+            (t != *s).then_some(V::Str(t))
+        }
         (V::Str(s), Upper) => {
             let u = s.to_uppercase();
             (u != *s).then_some(V::Str(u))
@@ -1071,6 +1158,25 @@ mod tests {
             one("http://127.0.0.1/", Op::IpForm, 3).unwrap(),
             "http://[::ffff:127.0.0.1]/"
         );
+    }
+
+    #[test]
+    fn case_in_a_url_is_the_scheme_and_host_only() {
+        let u = "https://Api.Example/Path?q=Token";
+        assert_eq!(
+            one(u, Op::Upper, 0).unwrap(),
+            "HTTPS://API.EXAMPLE/Path?q=Token"
+        );
+        assert_eq!(
+            one(u, Op::Lower, 0).unwrap(),
+            "https://api.example/Path?q=Token"
+        );
+        for r in 0..20 {
+            let f = one(u, Op::FlipCase, r).unwrap();
+            assert!(f.ends_with("/Path?q=Token"), "{f}");
+        }
+        assert_eq!(one("https://api.example/PATH", Op::Lower, 0), None);
+        assert_eq!(one("/ETC/shadow", Op::Lower, 0).unwrap(), "/etc/shadow");
     }
 
     #[test]

@@ -215,8 +215,10 @@ struct Plan<'a> {
     verdicts: Vec<Verdict>,
     /// Stream and position of each flattened seed event.
     places: Vec<(usize, usize)>,
-    /// Per argument family: the (event, leaf) pairs it applies to.
-    cands: BTreeMap<Family, Vec<(u32, u32)>>,
+    /// Per argument family: the attributes it applies to.
+    cands: BTreeMap<Family, Vec<Cand>>,
+    /// Per seed event: the event as the program reads it (`None`: it does not read).
+    bases: Vec<Option<Event>>,
     ctx: Ctx,
     /// (family, first local index, count) per chunk, in plan order.
     chunks: Vec<(Family, u64, u64)>,
@@ -224,6 +226,80 @@ struct Plan<'a> {
     monotone: bool,
     stateful: bool,
     fail_closed: bool,
+}
+
+/// An attribute an argument family applies to.
+struct Cand {
+    /// The seed event (flattened) and its leaf.
+    e: u32,
+    k: u32,
+    /// The steps of the family that change it (what a chain may start with).
+    first: Vec<Op>,
+    /// Where the program reads it.
+    reach: Reach,
+}
+
+/// How a mutant changes its attribute, when the event it makes can be made from the seed's
+/// event as read.
+#[derive(Clone, Copy, Debug)]
+enum Change<'a> {
+    /// Another string.
+    Str(&'a str),
+    /// Another JSON scalar, as text (another number form, a number as a string, a string
+    /// with `\u` escapes): read by the event reader's own scanner.
+    Raw(&'a str),
+    /// The attribute dropped.
+    Absent,
+}
+
+/// Where the program reads an attribute, so that a mutant that only changes its string can
+/// be decided from the seed's event with that one string changed, without reading the
+/// mutated text again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reach {
+    /// The attribute's slot.
+    Slot(u32),
+    /// Item `1` of the list in slot `0`.
+    Item(u32, u32),
+    /// Nowhere: changing its value changes no slot (a member of an object that only `has`
+    /// reads, an attribute no rule names).
+    Unread,
+    /// Somewhere a changed string cannot simply be put (`ts`, and `time.*` made from it, or
+    /// slots below it): the mutated text is read.
+    Text,
+}
+
+impl Reach {
+    /// Where the slots of `program` (paths of keys) read the attribute at `segs` (keys and
+    /// `[i]` for list items).
+    fn of(program: &Program, segs: &[String]) -> Reach {
+        if matches!(segs.first().map(String::as_str), Some("ts" | "time")) {
+            return Reach::Text;
+        }
+        let index = segs
+            .last()
+            .and_then(|s| s.strip_prefix('['))
+            .and_then(|s| s.strip_suffix(']'))
+            .and_then(|s| s.parse::<u32>().ok());
+        let mut reach = Reach::Unread;
+        for (i, path) in program.model.slots.iter().enumerate() {
+            let Ok(slot) = u32::try_from(i) else {
+                return Reach::Text;
+            };
+            if path.len() >= segs.len() && path.get(..segs.len()) == Some(segs) {
+                if path.len() > segs.len() {
+                    return Reach::Text;
+                }
+                reach = Reach::Slot(slot);
+            } else if path.len() + 1 == segs.len()
+                && segs.get(..path.len()) == Some(path.as_slice())
+                && let Some(n) = index
+            {
+                reach = Reach::Item(slot, n);
+            }
+        }
+        reach
+    }
 }
 
 /// What one chunk produced.
@@ -240,6 +316,7 @@ struct Worker {
     prepared: Prepared,
     outcome: Outcome,
     text: String,
+    chain: Vec<Step>,
     /// Fresh streams, by bundle digest, reset after each use (no allocation per mutant).
     fresh: Vec<(String, Stream)>,
 }
@@ -251,6 +328,7 @@ impl Worker {
             prepared: Prepared::default(),
             outcome: Outcome::default(),
             text: String::new(),
+            chain: Vec::new(),
             fresh: Vec::new(),
         }
     }
@@ -283,6 +361,44 @@ impl Worker {
             self.outcome = Outcome::default();
             return Verdict::Deny;
         }
+        self.decide_walked(program)
+    }
+
+    /// Makes the event of seed `e` with `change` at `reach`, ready to decide with
+    /// [`Worker::decide_made`]: the event reading the mutated text would give. False when it
+    /// cannot be made so (the text must be read).
+    fn make(&mut self, plan: &Plan<'_>, e: u32, reach: Reach, change: Change<'_>) -> bool {
+        if reach == Reach::Text {
+            return false;
+        }
+        let Some(Some(base)) = plan.bases.get(e as usize) else {
+            return false;
+        };
+        let ev = &mut self.prepared.event;
+        ev.copy_from(base);
+        self.prepared.now = None;
+        let (slot, item) = match reach {
+            Reach::Slot(slot) => (slot, None),
+            Reach::Item(slot, i) => (slot, Some(i)),
+            Reach::Unread => return true,
+            Reach::Text => return false,
+        };
+        match (change, item) {
+            (Change::Str(s), _) => ev.set_str(slot, item, s),
+            (Change::Raw(t), _) => ev.set_raw(slot, item, t),
+            (Change::Absent, None) => ev.set_absent(slot),
+            (Change::Absent, Some(_)) => false,
+        }
+    }
+
+    /// Decides the event [`Worker::make`] made, alone (fresh stream state).
+    fn decide_made(&mut self, program: &Program) -> Verdict {
+        self.preparer.walk(program, &mut self.prepared);
+        self.decide_walked(program)
+    }
+
+    /// Decides the walked event in `prepared` alone.
+    fn decide_walked(&mut self, program: &Program) -> Verdict {
         if self.prepared.stateless {
             self.preparer
                 .decide_stateless(program, &self.prepared, &mut self.outcome);
@@ -435,14 +551,27 @@ pub fn run(exp: &Experiment, target: &Target, opts: &Options) -> RunReport {
         .map(|l| w.decide_alone(program, &l.text))
         .collect();
     let ctx = Ctx::new(layouts.iter());
+    let bases: Vec<Option<Event>> = layouts
+        .iter()
+        .map(|l| {
+            let mut ev = Event::default();
+            program.read_event(&l.text, &mut ev).ok().map(|()| ev)
+        })
+        .collect();
     let mut cands = BTreeMap::new();
     for f in &exp.faults {
         if f.kind() == Kind::Argument {
             let mut v = Vec::new();
             for (e, l) in layouts.iter().enumerate() {
                 for (k, leaf) in l.leaves.iter().enumerate() {
-                    if mutate::applicable(*f, leaf) {
-                        v.push((e as u32, k as u32));
+                    let first = mutate::applicable_ops(*f, l, leaf, &ctx);
+                    if !first.is_empty() {
+                        v.push(Cand {
+                            e: e as u32,
+                            k: k as u32,
+                            first,
+                            reach: Reach::of(program, &leaf.segs),
+                        });
                     }
                 }
             }
@@ -505,6 +634,7 @@ pub fn run(exp: &Experiment, target: &Target, opts: &Options) -> RunReport {
         verdicts,
         places,
         cands,
+        bases,
         ctx,
         chunks,
         planned: planned.clone(),
@@ -662,21 +792,26 @@ fn record(r: &mut ChunkResult, f: Finding) {
     }
 }
 
-fn make_chain(family: Family, rng: &mut Rng) -> Vec<Step> {
+/// A chain of steps of `family` whose first step is one of `first` (the steps that change
+/// the attribute); later steps may be any of the family's (those that do not apply to what
+/// the earlier ones made are skipped).
+fn make_chain(family: Family, first: &[Op], rng: &mut Rng, chain: &mut Vec<Step>) {
+    chain.clear();
     let ops = family.ops();
     let len = match family {
         Family::Type | Family::Drop => 1,
         _ => 1 + rng.below(3),
     };
-    (0..len)
-        .map(|_| Step {
-            op: ops
-                .get(rng.below(ops.len()))
+    for i in 0..len {
+        let from = if i == 0 { first } else { ops };
+        chain.push(Step {
+            op: from
+                .get(rng.below(from.len()))
                 .copied()
                 .unwrap_or(Op::DropKey),
             r: rng.next_u64(),
-        })
-        .collect()
+        });
+    }
 }
 
 fn argument_mutant(plan: &Plan<'_>, w: &mut Worker, family: Family, j: u64, r: &mut ChunkResult) {
@@ -686,9 +821,10 @@ fn argument_mutant(plan: &Plan<'_>, w: &mut Worker, family: Family, j: u64, r: &
         stat(r, family).not_applicable += 1;
         return;
     };
-    let Some(&(e, k)) = cands.get(rng.below(cands.len())) else {
+    let Some(cand) = cands.get(rng.below(cands.len())) else {
         return;
     };
+    let (e, k) = (cand.e, cand.k);
     let (Some(layout), Some(&orig)) = (plan.layouts.get(e as usize), plan.verdicts.get(e as usize))
     else {
         return;
@@ -696,26 +832,59 @@ fn argument_mutant(plan: &Plan<'_>, w: &mut Worker, family: Family, j: u64, r: &
     let Some(leaf) = layout.leaves.get(k as usize) else {
         return;
     };
-    // A few tries at a chain that changes something.
-    let mut chain = Vec::new();
+    // The first step changes the attribute (only such steps are planned).
+    let mut chain = std::mem::take(&mut w.chain);
+    make_chain(family, &cand.first, &mut rng, &mut chain);
     let mut text = std::mem::take(&mut w.text);
-    for _ in 0..4 {
-        chain = make_chain(family, &mut rng);
-        if mutate::apply(layout, leaf, &chain, &plan.ctx, &mut text) > 0 {
-            break;
+    text.clear();
+    let value = mutate::mutate_value(leaf, &chain, &plan.ctx);
+    let t0 = Instant::now();
+    // A changed value or a dropped attribute is put into the seed's event as read; a step
+    // that rewrites the layout (a key moved or written twice, which is what the reader must
+    // get right) is written out and read again.
+    let change = match (&value, chain.first()) {
+        (Some((mutate::V::Str(s), _)), _) => Some(Change::Str(s)),
+        (Some((mutate::V::Raw(t), _)), _) => Some(Change::Raw(t)),
+        (
+            None,
+            Some(Step {
+                op: Op::DropKey, ..
+            }),
+        ) if leaf.key.is_some() => Some(Change::Absent),
+        _ => None,
+    };
+    let made = change.is_some_and(|c| w.make(plan, e, cand.reach, c));
+    if !made {
+        let applied = match &value {
+            Some((v, n)) => {
+                mutate::write_mutant(layout, leaf, v, &mut text);
+                *n
+            }
+            None => mutate::apply(layout, leaf, &chain, &plan.ctx, &mut text),
+        };
+        if applied == 0 {
+            stat(r, family).not_applicable += 1;
+            w.text = text;
+            w.chain = chain;
+            return;
         }
-        chain.clear();
-    }
-    if chain.is_empty() {
-        stat(r, family).not_applicable += 1;
-        w.text = text;
-        return;
     }
     stat(r, family).tried += 1;
-    let t0 = Instant::now();
-    let v = w.decide_alone(program, &text);
+    let v = if made {
+        w.decide_made(program)
+    } else {
+        w.decide_alone(program, &text)
+    };
     r.latency
         .record(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    if made && (plan.target.user.is_some() || (plan.monotone && v < orig)) {
+        match &value {
+            Some((value, _)) => mutate::write_mutant(layout, leaf, value, &mut text),
+            None => {
+                mutate::apply(layout, leaf, &chain, &plan.ctx, &mut text);
+            }
+        }
+    }
     let mut broke = false;
     if plan.monotone && v < orig {
         broke = true;
@@ -744,6 +913,7 @@ fn argument_mutant(plan: &Plan<'_>, w: &mut Worker, family: Family, j: u64, r: &
         stat(r, family).broken += 1;
     }
     w.text = text;
+    w.chain = chain;
 }
 
 /// The mutant text with the `chaos` attributes user invariants read.
@@ -1600,4 +1770,152 @@ fn budget_exhausted(plan: &Plan<'_>, out: &mut String) -> Option<Verdict> {
             Some(a.verdict)
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+
+    /// A plan over a shipped experiment, as [`run`] makes it (the parts mutants need).
+    fn plan_of<'a>(exp: &'a Experiment, target: &'a Target) -> Plan<'a> {
+        let program = &target.program;
+        let mut layouts = Vec::new();
+        for st in &exp.streams {
+            for e in &st.events {
+                layouts.push(Layout::new(&e.value, &exp.targets));
+            }
+        }
+        let ctx = Ctx::new(layouts.iter());
+        let bases = layouts
+            .iter()
+            .map(|l| {
+                let mut ev = Event::default();
+                program.read_event(&l.text, &mut ev).ok().map(|()| ev)
+            })
+            .collect();
+        let mut cands = BTreeMap::new();
+        for f in &exp.faults {
+            let mut v = Vec::new();
+            for (e, l) in layouts.iter().enumerate() {
+                for (k, leaf) in l.leaves.iter().enumerate() {
+                    let first = mutate::applicable_ops(*f, l, leaf, &ctx);
+                    if !first.is_empty() {
+                        v.push(Cand {
+                            e: e as u32,
+                            k: k as u32,
+                            first,
+                            reach: Reach::of(program, &leaf.segs),
+                        });
+                    }
+                }
+            }
+            cands.insert(*f, v);
+        }
+        Plan {
+            exp,
+            target,
+            layouts,
+            verdicts: Vec::new(),
+            places: Vec::new(),
+            cands,
+            bases,
+            ctx,
+            chunks: Vec::new(),
+            planned: BTreeMap::new(),
+            monotone: true,
+            stateful: false,
+            fail_closed: false,
+        }
+    }
+
+    /// Every mutant made by changing the seed's event as read decides exactly as reading
+    /// its text does (the decision as data: verdict, rules, reasons), and every step planned
+    /// first changes its attribute.
+    #[test]
+    fn a_mutant_made_in_the_event_decides_as_its_text() {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        for path in [
+            "testdata/chaos/library.chaos.yaml",
+            "examples/chaos/weak.chaos.yaml",
+        ] {
+            let exp = super::super::spec::load(&root.join(path)).unwrap();
+            let target = super::super::load_target(&exp).unwrap();
+            let plan = plan_of(&exp, &target);
+            let program = &target.program;
+            let mut w = Worker::new();
+            let (mut made, mut slots, mut items) = (0, 0, 0);
+            let mut text = String::new();
+            for (family, cands) in &plan.cands {
+                for (n, cand) in cands.iter().enumerate() {
+                    let layout = &plan.layouts[cand.e as usize];
+                    let leaf = &layout.leaves[cand.k as usize];
+                    for (i, op) in cand.first.iter().enumerate() {
+                        let mut rng = Rng::for_mutant(7, *family, (n * 16 + i) as u64);
+                        let mut chain = Vec::new();
+                        make_chain(*family, std::slice::from_ref(op), &mut rng, &mut chain);
+                        assert!(
+                            mutate::apply(layout, leaf, &chain, &plan.ctx, &mut text) > 0,
+                            "{op:?} was planned first on {} but changes nothing",
+                            leaf.path
+                        );
+                        let value = mutate::mutate_value(leaf, &chain, &plan.ctx);
+                        let change = match &value {
+                            Some((mutate::V::Str(s), _)) => Change::Str(s),
+                            Some((mutate::V::Raw(t), _)) => Change::Raw(t),
+                            None if *op == Op::DropKey => Change::Absent,
+                            None => continue,
+                        };
+                        if !w.make(&plan, cand.e, cand.reach, change) {
+                            continue;
+                        }
+                        made += 1;
+                        match cand.reach {
+                            Reach::Slot(_) => slots += 1,
+                            Reach::Item(..) => items += 1,
+                            _ => {}
+                        }
+                        let v = w.decide_made(program);
+                        let quick = program.decision(&w.outcome).to_json();
+                        let read = w.decide_alone(program, &text);
+                        let slow = program.decision(&w.outcome).to_json();
+                        assert_eq!(v, read, "{path}: {text}");
+                        assert_eq!(quick, slow, "{path}: {text}");
+                    }
+                }
+            }
+            assert!(made > 100 && slots > 20, "{path}: {made} {slots}");
+            if path.contains("library") {
+                assert!(items > 0, "no list item was changed in place");
+            }
+        }
+    }
+
+    #[test]
+    fn where_an_attribute_is_read() {
+        let built = crate::pipeline::build_sources(vec![crate::diag::SourceFile::new(
+            "p.gov",
+            "policy p {\n  rule a: deny when args.path == \"/x\"\n  rule b: deny when args.cmd contains \"rm\"\n  rule c: deny when has args.opts\n  rule d: deny when args.deep.x == \"y\"\n}\n"
+                .to_string(),
+        )])
+        .unwrap();
+        let p = &built.program;
+        let segs = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let slot = |s: &[&str]| {
+            let s = segs(s);
+            p.model.slots.iter().position(|x| *x == s).unwrap() as u32
+        };
+        assert_eq!(
+            Reach::of(p, &segs(&["args", "path"])),
+            Reach::Slot(slot(&["args", "path"]))
+        );
+        assert_eq!(
+            Reach::of(p, &segs(&["args", "cmd", "[2]"])),
+            Reach::Item(slot(&["args", "cmd"]), 2)
+        );
+        assert_eq!(Reach::of(p, &segs(&["args", "opts", "k"])), Reach::Unread);
+        assert_eq!(Reach::of(p, &segs(&["args", "other"])), Reach::Unread);
+        assert_eq!(Reach::of(p, &segs(&["args", "deep"])), Reach::Text);
+        assert_eq!(Reach::of(p, &segs(&["ts"])), Reach::Text);
+    }
 }

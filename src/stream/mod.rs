@@ -172,10 +172,18 @@ impl Preparer {
         if let Some(now) = p.now {
             program.stamp(&mut p.event, now);
         }
+        self.walk(program, p);
+        Ok(())
+    }
+
+    /// Pre-walks the event already in `p` (read, and stamped when its clock says so): what
+    /// [`Preparer::prepare`] does after reading. For callers that make an event by changing
+    /// one read before rather than by reading text.
+    pub fn walk(&mut self, program: &Program, p: &mut Prepared) {
+        p.starts.clear();
         let scratch = self.scratch(program);
         program.prewalk(&p.event, scratch, &mut p.starts);
         p.stateless = program.is_stateless(&p.starts);
-        Ok(())
     }
 
     /// Decides a stateless event on its own (any thread): the decision [`Stream::decide`]

@@ -66,6 +66,124 @@ impl Event {
         self.ts = other.ts;
     }
 
+    /// Puts the string `s` at `slot`, or at item `item` of the list there, in place of the
+    /// string that is there: the event as reading it with `s` in that place would have made
+    /// it. False (nothing changed) when no string is there to replace.
+    pub(crate) fn set_str(&mut self, slot: u32, item: Option<u32>, s: &str) -> bool {
+        let Ok(len) = u32::try_from(s.len()) else {
+            return false;
+        };
+        let Ok(start) = u32::try_from(self.arena.len()) else {
+            return false;
+        };
+        let place = match (item, self.vals.get(slot as usize).copied()) {
+            (None, Some(Val::Str { .. })) => self.vals.get_mut(slot as usize),
+            (
+                Some(i),
+                Some(Val::List {
+                    start: from,
+                    len: n,
+                }),
+            ) if i < n => self.items.get_mut((from + i) as usize),
+            _ => None,
+        };
+        match place {
+            Some(v @ Val::Str { .. }) => {
+                *v = Val::Str { start, len };
+                self.arena.push_str(s);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Puts the JSON scalar `raw` (a string, number, boolean or `null`, as JSON text) at
+    /// `slot`, or at item `item` of the list there, in place of the scalar that is there, read
+    /// as [`Paths::read`] reads it in that place. False (the event may then be half changed:
+    /// read the text instead) when `raw` is not one JSON scalar or no scalar is there.
+    pub(crate) fn set_raw(&mut self, slot: u32, item: Option<u32>, raw: &str) -> bool {
+        let scalar = |v: Val| matches!(v, Val::Str { .. } | Val::Num(_) | Val::Bool(_));
+        let at = match (item, self.vals.get(slot as usize).copied()) {
+            (None, Some(v)) if scalar(v) => None,
+            (Some(i), Some(Val::List { start, len })) if i < len => {
+                if !self
+                    .items
+                    .get((start + i) as usize)
+                    .is_some_and(|v| scalar(*v))
+                {
+                    return false;
+                }
+                Some(start + i)
+            }
+            _ => return false,
+        };
+        let Ok(base) = u32::try_from(self.arena.len()) else {
+            return false;
+        };
+        let mut s = Scanner {
+            b: raw.as_bytes(),
+            s: raw,
+            pos: 0,
+            key: String::new(),
+        };
+        let mut escaped = String::new();
+        let v = match s.peek() {
+            Some(b'"') => match s.string_into(&mut escaped) {
+                // Without escapes: a range of `raw`, which goes into the arena.
+                Ok(Val::Str { start, len }) if escaped.is_empty() => {
+                    self.arena.push_str(raw);
+                    Val::Str {
+                        start: base + start,
+                        len,
+                    }
+                }
+                Ok(Val::Str { start, len }) => {
+                    self.arena.push_str(&escaped);
+                    Val::Str {
+                        start: base + start,
+                        len,
+                    }
+                }
+                _ => return false,
+            },
+            Some(b'[' | b'{') | None => return false,
+            Some(_) => match s.scalar() {
+                Ok(v) => v,
+                Err(_) => return false,
+            },
+        };
+        if s.pos != raw.len() {
+            return false;
+        }
+        let v = match (at, v) {
+            // `null` in a list is an item that is not a scalar.
+            (Some(_), Val::Absent) => Val::Other,
+            (_, v) => v,
+        };
+        let place = match at {
+            None => self.vals.get_mut(slot as usize),
+            Some(i) => self.items.get_mut(i as usize),
+        };
+        match place {
+            Some(p) => {
+                *p = v;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes the value at `slot` absent, as reading the event without it would.
+    pub(crate) fn set_absent(&mut self, slot: u32) -> bool {
+        match self.vals.get_mut(slot as usize) {
+            Some(v) => {
+                *v = Val::Absent;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Makes `time.*` (the slots given) absent: the event's `ts` is not believed.
     pub(crate) fn hide_time(&mut self, time: [Option<u32>; 2]) {
         for slot in time.into_iter().flatten() {
