@@ -129,6 +129,15 @@ pub fn diff_pair() -> (String, String) {
     (old, new)
 }
 
+/// The many-changes side of `benches/diff.rs`: [`bundle_source`] with the `action` guard
+/// dropped from every tool policy (requests of other actions are now decided by the tool
+/// rules) and every escalation turned into a deny.
+#[allow(dead_code)]
+pub fn many_changes(src: &str) -> String {
+    src.replace("action == \"tool_call\" and tool ==", "tool ==")
+        .replace("rule big: escalate when", "rule big: deny when")
+}
+
 /// The one-rule change to the policy library (`policies/`) that `benches/diff.rs` measures:
 /// in this file, this text becomes that one (data engineers no longer delete records).
 #[allow(dead_code)]

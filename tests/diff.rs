@@ -21,6 +21,10 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 mod policygen;
+
+#[path = "../benches/common.rs"]
+#[allow(dead_code)]
+mod common;
 use policygen::{PolicySpec, RuleSpec, cond, policy_spec_sized, render, rule};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -454,7 +458,12 @@ fn single_event() -> impl Strategy<Value = Json> {
 }
 
 /// Diffs one pair and checks it; whether the comparison was complete.
-fn check_pair(old_src: &str, new_src: &str, events: &[Json]) -> Result<bool, TestCaseError> {
+fn check_pair(
+    old_src: &str,
+    new_src: &str,
+    events: &[Json],
+    by_region: bool,
+) -> Result<bool, TestCaseError> {
     let (Ok(old), Ok(new)) = (
         Side::from_sources("old", vec![SourceFile::new("old.gov", old_src)]),
         Side::from_sources("new", vec![SourceFile::new("new.gov", new_src)]),
@@ -469,6 +478,11 @@ fn check_pair(old_src: &str, new_src: &str, events: &[Json]) -> Result<bool, Tes
         &Options {
             per_group: 12,
             walk_steps: 20_000,
+            whole_grouping_max: if by_region {
+                0
+            } else {
+                govern::diff::WHOLE_GROUPING_MAX
+            },
             ..Options::default()
         },
     );
@@ -562,17 +576,19 @@ fn random_changes_are_found_exactly() {
         policy_spec_sized(2, 3, 0.2),
         prop::bool::weighted(0.1),
         prop::collection::vec(single_event(), 1..40),
+        prop::bool::ANY,
     );
-    type Pair = (PolicySpec, Vec<Mutation>, PolicySpec, bool, Vec<Json>);
+    type Pair = (PolicySpec, Vec<Mutation>, PolicySpec, bool, Vec<Json>, bool);
     let result = runner.run(
         &strategy,
-        |(old, changes, unrelated, fresh, events): Pair| {
+        |(old, changes, unrelated, fresh, events, by_region): Pair| {
             let new = if fresh {
                 unrelated
             } else {
                 mutate(&old, &changes)
             };
-            let done = check_pair(&render(&old), &render(&new), &events)?;
+            // Half the pairs grouped region by region, as large diagrams of changes are.
+            let done = check_pair(&render(&old), &render(&new), &events, by_region)?;
             total.set(total.get() + 1);
             complete.set(complete.get() + u32::from(done));
             Ok(())
@@ -1032,6 +1048,73 @@ fn past_the_budget_what_was_proved_is_reported() {
     assert!(shown.contains("not proved: where args.b"), "{shown}");
     assert!(!shown.contains("no change"), "{shown}");
 }
+
+/// The many-changes pair of the benchmark (`benches/common.rs`), with 3 tools instead of 100:
+/// every `action` guard dropped, every escalation made a deny. Grouped region by region (each
+/// path of the diagram of changes folded on its own, the mode meant for large diagrams of
+/// changes) the report is complete; every group names the rules on both sides and holds a
+/// witness that the reference interpreter decides as the group says; and the groups are those
+/// of the grouping of the whole diagram.
+#[test]
+fn many_changes_are_grouped_completely() {
+    let src = common::bundle_source(3);
+    let (old, new) = (side("old", &src), side("new", &common::many_changes(&src)));
+    // Region by region.
+    let tight = Options {
+        budget: MANY_BUDGET,
+        whole_grouping_max: 0,
+        per_group: 3,
+        ..Options::default()
+    };
+    let r = diff(&old, &new, &tight);
+    let shown = describe(&r);
+    assert!(r.complete(), "{shown}");
+    assert!(r.groups.len() > 3, "{shown}");
+    let (a, b) = (old.bundle.as_ref().unwrap(), new.bundle.as_ref().unwrap());
+    for g in &r.groups {
+        let [ro, rn] = g.rules.as_ref().expect("grouped by rules");
+        let mut witnessed = false;
+        for reg in &g.regions {
+            assert_ne!(reg.proof.status, Status::Unconfirmed, "{shown}");
+            if reg.proof.status != Status::Differs {
+                continue;
+            }
+            let ev = reg.proof.event.as_ref().unwrap();
+            let (x, y) = (
+                Reference::new(a, "").eval(ev),
+                Reference::new(b, "").eval(ev),
+            );
+            assert_eq!((x.verdict, y.verdict), (g.from, g.to), "{ev}");
+            assert_eq!((&x.rules, &y.rules), (ro, rn), "{ev}");
+            witnessed = true;
+        }
+        assert!(
+            witnessed,
+            "a group without a witness: {ro:?} → {rn:?}\n{shown}"
+        );
+    }
+    // The whole grouping, given room, finds the same groups.
+    let whole = diff(
+        &old,
+        &new,
+        &Options {
+            whole_grouping_max: usize::MAX,
+            budget: Options::default().budget,
+            ..tight
+        },
+    );
+    assert!(whole.complete());
+    let keys = |r: &Report| -> Vec<String> {
+        r.groups
+            .iter()
+            .map(|g| format!("{} {} {:?}", g.from, g.to, g.rules))
+            .collect()
+    };
+    assert_eq!(keys(&r), keys(&whole));
+}
+
+/// The node budget [`many_changes_are_grouped_completely`] compares within.
+const MANY_BUDGET: usize = 200_000;
 
 /// The CI example uses only options `govern diff` has, with values it accepts.
 #[test]

@@ -26,6 +26,8 @@ pub struct Walk {
     pub complete: bool,
     /// Paths cut off because their decidable steps contradict each other.
     pub infeasible: u64,
+    /// The steps taken.
+    pub steps: usize,
 }
 
 impl Walk {
@@ -72,6 +74,7 @@ pub fn walk(
     };
     let mut path = Vec::new();
     w.go(root, &mut path);
+    w.out.steps = steps - w.steps_left;
     w.out
 }
 

@@ -599,6 +599,50 @@ impl Space {
         self.apply2(a, b, &mut leaf, &short, &mut memo)
     }
 
+    /// The two-valued diagram true exactly on the requests that take every step of `path`.
+    pub fn cube(&mut self, path: &[crate::compile::analysis::Step]) -> NodeRef {
+        use crate::compile::analysis::Branch;
+        let (t, f) = (self.m.t, self.m.f);
+        let mut acc = t;
+        // From the last variable up, so that each conjunction adds a node above the rest.
+        let mut steps: Vec<&crate::compile::analysis::Step> = path.iter().collect();
+        steps.sort_by_key(|s| std::cmp::Reverse(s.var));
+        for st in steps {
+            let var = st.var;
+            let shape = self.shapes.get(var as usize).copied();
+            let g = match (&st.branch, shape) {
+                (Branch::Const(c), _) => self.m.mk_switch(var, vec![(*c, t)], f, f),
+                (Branch::Other(excl), _) => {
+                    self.m
+                        .mk_switch(var, excl.iter().map(|c| (*c, f)).collect(), t, f)
+                }
+                (Branch::Range { lo, hi }, _) => {
+                    let at = |b: &Option<(f64, bool)>| b.map(|(v, inc)| (Num(v), inc));
+                    let (cuts, regions) = match (at(lo), at(hi)) {
+                        (None, None) => (vec![], vec![t]),
+                        (None, Some((w, inc))) => (vec![w], vec![t, if inc { t } else { f }, f]),
+                        (Some((v, inc)), None) => (vec![v], vec![f, if inc { t } else { f }, t]),
+                        (Some((v, _)), Some((w, _))) if v == w => (vec![v], vec![f, t, f]),
+                        (Some((v, li)), Some((w, hi))) => (
+                            vec![v, w],
+                            vec![f, if li { t } else { f }, t, if hi { t } else { f }, f],
+                        ),
+                    };
+                    self.m.mk_thresh(var, cuts, regions, f)
+                }
+                (Branch::True, _) => self.m.mk_tri(var, t, f, f),
+                (Branch::False, _) => self.m.mk_tri(var, f, t, f),
+                (Branch::Unknown, Some(VarShape::Switch)) => self.m.mk_switch(var, vec![], f, t),
+                (Branch::Unknown, Some(VarShape::Thresh)) => {
+                    self.m.mk_thresh(var, vec![], vec![f], t)
+                }
+                (Branch::Unknown, _) => self.m.mk_tri(var, f, f, t),
+            };
+            acc = self.and(g, acc);
+        }
+        acc
+    }
+
     /// `¬a` of a two-valued diagram.
     pub fn not(&mut self, a: NodeRef) -> NodeRef {
         self.map(a, &mut |x: &[u32]| {
