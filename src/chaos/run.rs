@@ -533,6 +533,46 @@ fn parse_json(text: &str) -> Json {
     serde_json::from_str(text).unwrap_or_else(|_| Json::String(text.to_string()))
 }
 
+/// Per seed event, the event as the program reads it (`None`: it does not read).
+fn read_bases(program: &Program, layouts: &[Layout]) -> Vec<Option<Event>> {
+    layouts
+        .iter()
+        .map(|l| {
+            let mut ev = Event::default();
+            program.read_event(&l.text, &mut ev).ok().map(|()| ev)
+        })
+        .collect()
+}
+
+/// Per argument family of the experiment, the attributes of the seed events it applies to,
+/// with the first steps that change them.
+fn candidates(
+    exp: &Experiment,
+    program: &Program,
+    layouts: &[Layout],
+    ctx: &Ctx,
+) -> BTreeMap<Family, Vec<Cand>> {
+    let mut cands = BTreeMap::new();
+    for f in exp.faults.iter().filter(|f| f.kind() == Kind::Argument) {
+        let mut v = Vec::new();
+        for (e, l) in layouts.iter().enumerate() {
+            for (k, leaf) in l.leaves.iter().enumerate() {
+                let first = mutate::applicable_ops(*f, l, leaf, ctx);
+                if !first.is_empty() {
+                    v.push(Cand {
+                        e: e as u32,
+                        k: k as u32,
+                        first,
+                        reach: Reach::of(program, &leaf.segs),
+                    });
+                }
+            }
+        }
+        cands.insert(*f, v);
+    }
+    cands
+}
+
 /// Runs the experiment.
 pub fn run(exp: &Experiment, target: &Target, opts: &Options) -> RunReport {
     let started = Instant::now();
@@ -551,33 +591,8 @@ pub fn run(exp: &Experiment, target: &Target, opts: &Options) -> RunReport {
         .map(|l| w.decide_alone(program, &l.text))
         .collect();
     let ctx = Ctx::new(layouts.iter());
-    let bases: Vec<Option<Event>> = layouts
-        .iter()
-        .map(|l| {
-            let mut ev = Event::default();
-            program.read_event(&l.text, &mut ev).ok().map(|()| ev)
-        })
-        .collect();
-    let mut cands = BTreeMap::new();
-    for f in &exp.faults {
-        if f.kind() == Kind::Argument {
-            let mut v = Vec::new();
-            for (e, l) in layouts.iter().enumerate() {
-                for (k, leaf) in l.leaves.iter().enumerate() {
-                    let first = mutate::applicable_ops(*f, l, leaf, &ctx);
-                    if !first.is_empty() {
-                        v.push(Cand {
-                            e: e as u32,
-                            k: k as u32,
-                            first,
-                            reach: Reach::of(program, &leaf.segs),
-                        });
-                    }
-                }
-            }
-            cands.insert(*f, v);
-        }
-    }
+    let bases = read_bases(program, &layouts);
+    let cands = candidates(exp, program, &layouts, &ctx);
     // The plan: the budget shared between the families, engine faults capped.
     let budget = opts.mutants.unwrap_or(exp.mutants);
     let nf = exp.faults.len() as u64;
@@ -1787,31 +1802,8 @@ mod tests {
             }
         }
         let ctx = Ctx::new(layouts.iter());
-        let bases = layouts
-            .iter()
-            .map(|l| {
-                let mut ev = Event::default();
-                program.read_event(&l.text, &mut ev).ok().map(|()| ev)
-            })
-            .collect();
-        let mut cands = BTreeMap::new();
-        for f in &exp.faults {
-            let mut v = Vec::new();
-            for (e, l) in layouts.iter().enumerate() {
-                for (k, leaf) in l.leaves.iter().enumerate() {
-                    let first = mutate::applicable_ops(*f, l, leaf, &ctx);
-                    if !first.is_empty() {
-                        v.push(Cand {
-                            e: e as u32,
-                            k: k as u32,
-                            first,
-                            reach: Reach::of(program, &leaf.segs),
-                        });
-                    }
-                }
-            }
-            cands.insert(*f, v);
-        }
+        let bases = read_bases(program, &layouts);
+        let cands = candidates(exp, program, &layouts, &ctx);
         Plan {
             exp,
             target,
