@@ -179,6 +179,44 @@ fn proxy(upstream: &str, extra: &[&str]) -> (Proc, String) {
     (p, format!("http://{addr}/mcp"))
 }
 
+/// Runs the SDK client with `govern mcp-proxy PROXY_ARGS… -- server` on stdio (its taps in
+/// `STEM-c.jsonl` and `STEM-s.jsonl`); its output lines and the server side's tap.
+fn stdio_client(
+    mode: &str,
+    stem: &str,
+    proxy_args: &[&str],
+    calls: Option<Value>,
+) -> (Vec<Value>, PathBuf) {
+    let (ct, st) = (
+        tmp(&format!("{stem}-c.jsonl")),
+        tmp(&format!("{stem}-s.jsonl")),
+    );
+    let mut cmd = Command::new(peers::python());
+    cmd.arg(script("proxy_client.py"))
+        .args([mode, "support-agent"])
+        .arg(&ct)
+        .arg(&st)
+        .arg("--")
+        .args(proxy_args)
+        .env("GOVERN_BIN", GOVERN)
+        .current_dir(ROOT)
+        .stdin(Stdio::null());
+    if let Some(c) = calls {
+        cmd.env("MCP_CALLS", c.to_string());
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{stem}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, st)
+}
+
 /// Runs the SDK client against `url`; its output lines.
 fn client(mode: &str, url: &str, calls: Option<Value>) -> Vec<Value> {
     let mut cmd = Command::new(peers::python());
@@ -459,31 +497,12 @@ policy results {
         assert_eq!(got.len(), 2, "{mode}: {got:?}");
 
         // The same on stdio.
-        let (ct, st) = (
-            tmp(&format!("limit-{mode}-c.jsonl")),
-            tmp(&format!("limit-{mode}-s.jsonl")),
+        let (stdio, st) = stdio_client(
+            mode,
+            &format!("limit-{mode}"),
+            &["--policy", policy.to_str().unwrap()],
+            Some(calls.clone()),
         );
-        let out = Command::new(peers::python())
-            .arg(script("proxy_client.py"))
-            .args([mode, "support-agent"])
-            .arg(&ct)
-            .arg(&st)
-            .args(["--", "--policy", policy.to_str().unwrap()])
-            .env("GOVERN_BIN", GOVERN)
-            .env("MCP_CALLS", calls.to_string())
-            .current_dir(ROOT)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdio: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
         assert_eq!(stdio[1..4], lines[1..4], "{mode} on stdio");
         let mut got: Vec<Value> = std::fs::read_to_string(&st)
             .unwrap()
@@ -689,31 +708,7 @@ fn capture_all(dir: &Path) {
             &trace_arg,
         ];
         let lines = if transport == "stdio" {
-            let (ct, st) = (
-                tmp(&format!("{stem}-c.jsonl")),
-                tmp(&format!("{stem}-s.jsonl")),
-            );
-            let out = Command::new(peers::python())
-                .arg(script("proxy_client.py"))
-                .args([mode, "support-agent"])
-                .arg(&ct)
-                .arg(&st)
-                .arg("--")
-                .args(common)
-                .env("GOVERN_BIN", GOVERN)
-                .current_dir(ROOT)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{stem}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect()
+            stdio_client(mode, stem, &common, None).0
         } else {
             let (_server, upstream, _) = server(stem, &[]);
             let (_proxy, url) = proxy(&upstream, &common);
