@@ -550,6 +550,26 @@ fn check_pair(
     Ok(complete)
 }
 
+/// The runner of the random-pair properties: `GOVERN_DIFF_CASES` cases (40 by default), on a
+/// fixed seed, so that the share of pairs compared completely (which the bounds decide) is the
+/// same on every run and a failure can be run again.
+fn pair_runner() -> proptest::test_runner::TestRunner {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let cases: u32 = std::env::var("GOVERN_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    TestRunner::new_with_rng(
+        Config {
+            cases,
+            max_shrink_iters: 200,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    )
+}
+
 /// Random bundles, changed as a pull request might change them (and now and then replaced by
 /// an unrelated bundle), diffed and checked against the reference interpreter. The work per
 /// pair is bounded (regions listed per group, enumeration steps) so that the suite stays fast
@@ -557,17 +577,7 @@ fn check_pair(
 /// or the coverage check would prove nothing.
 #[test]
 fn random_changes_are_found_exactly() {
-    use proptest::test_runner::{Config, TestRunner};
-    let cases: u32 = std::env::var("GOVERN_DIFF_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        max_shrink_iters: 200,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = pair_runner();
     let complete = std::cell::Cell::new(0u32);
     let total = std::cell::Cell::new(0u32);
     let strategy = (
@@ -638,17 +648,7 @@ fn report_text(r: &Report) -> String {
 /// changed as a pull request might change them, and on unrelated pairs.
 #[test]
 fn narrowing_gives_the_same_report_as_the_full_product() {
-    use proptest::test_runner::{Config, TestRunner};
-    let cases: u32 = std::env::var("GOVERN_DIFF_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        max_shrink_iters: 200,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = pair_runner();
     let strategy = (
         policy_spec_sized(2, 4, 0.2),
         prop::collection::vec(mutation(), 1..3),
