@@ -158,3 +158,25 @@ pub fn library_changed(name: &str, text: &str) -> String {
         text.to_string()
     }
 }
+
+/// The decision point of the MCP gateway's benchmarks: `testdata/mcp/proxy/gateway.gov` (the
+/// policy of the SDK tests), no audit log, as `govern mcp-proxy --policy` opens it.
+#[allow(dead_code, clippy::unwrap_used)]
+pub fn gateway_point() -> govern::point::Point {
+    use govern::point::log::Log;
+    use govern::point::{Options, Point, Recorder, Source};
+    Point::open(Options {
+        source: Source {
+            bundle: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/mcp/proxy/gateway.gov"),
+            signature: None,
+            trust: None,
+            state: None,
+        },
+        max_keys: 1 << 20,
+        audit: Recorder::none(),
+        audit_required: false,
+        log: std::sync::Arc::new(Log::discard()),
+    })
+    .unwrap()
+}

@@ -14,9 +14,10 @@
     clippy::print_stderr
 )]
 
+mod common;
+
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +26,6 @@ use govern::commands::mcp_proxy::PointDecider;
 use govern::mcp::gateway::{Config as GatewayConfig, DenyWith};
 use govern::mcp_http::{Config, Upstream};
 use govern::point::log::Log;
-use govern::point::{Options, Point, Recorder, Source};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
@@ -118,20 +118,7 @@ fn http(c: &mut Criterion) {
     let server_port = listener.local_addr().unwrap().port();
     server_rt.spawn(server(listener));
     // The proxy, as `govern mcp-proxy --upstream` runs it.
-    let point = Point::open(Options {
-        source: Source {
-            bundle: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata/mcp/proxy/gateway.gov"),
-            signature: None,
-            trust: None,
-            state: None,
-        },
-        max_keys: 1 << 20,
-        audit: Recorder::none(),
-        audit_required: false,
-        log: Arc::new(Log::discard()),
-    })
-    .unwrap();
+    let point = common::gateway_point();
     let point = Arc::new(point);
     let proxy_port = free_port();
     let cfg = Config {

@@ -11,31 +11,17 @@
     clippy::print_stderr
 )]
 
+mod common;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use govern::commands::mcp_proxy::PointDecider;
 use govern::mcp::gateway::{Config, DenyWith, Gateway, Output};
-use govern::point::log::Log;
-use govern::point::{Options, Point, Recorder, Source};
 
 fn gateway() -> Gateway<PointDecider> {
-    let point = Point::open(Options {
-        source: Source {
-            bundle: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata/mcp/proxy/gateway.gov"),
-            signature: None,
-            trust: None,
-            state: None,
-        },
-        max_keys: 1 << 20,
-        audit: Recorder::none(),
-        audit_required: false,
-        log: Arc::new(Log::discard()),
-    })
-    .unwrap();
+    let point = common::gateway_point();
     let mut g = Gateway::new(
         Config {
             agent: None,
