@@ -614,14 +614,6 @@ const LIBRARY_OPEN: &[(&str, &str, &str, &str)] = &[
         "args.body",
         "output_handling.secrets_in_arguments",
     ),
-    // A backslash in a Python path: another file on Linux, a bypass where it separates
-    // (found on the library's own suites since path mutants go only where a path is).
-    (
-        "monotone",
-        "path",
-        "args.code",
-        "code_execution.system_files",
-    ),
 ];
 
 /// Findings of the red-team experiment that are known: see policies/README.md.
