@@ -1034,6 +1034,10 @@ fn an_independent_rfc8785_implementation_verifies_the_log() {
     );
     point.decide(r#"{"tool":"web_search","args":{"query":"é\"\\\n\u0001\u007f😀","n":[1e21,1.5e-7,0.1,-0,123456789012345678901]},"€":1,"\ufb33":2,"😀":3,"\r":4}"#);
     point.decide(r#"{"tool":"transfer","args":{"amount":1e2}}"#);
+    // Objects in objects and arrays, none in order, names escaped and given twice.
+    point.decide(
+        r#"{ "z" : {"b":[{"y":1,"x":{"d":[{"f":1,"e":2}],"c":"\u0041"}}],"a":2}, "tool":"web_search", "a\u00e9":{"\uE000":1,"\ud83d\ude00":2,"b":3}, "\u0061":0, "a":1, "m":{"k":[],"j":{}} }"#,
+    );
     point.log.close().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/verify-audit-log.py");
     std::fs::write(d.join("k.pub"), key.public().to_pem().unwrap()).unwrap();

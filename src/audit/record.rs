@@ -68,7 +68,6 @@ pub fn digest_of(bytes: &[u8]) -> String {
 #[derive(Debug, Default)]
 pub struct DecidedEvent {
     text: String,
-    canon: jcs::Canonicalizer,
     ts: String,
 }
 
@@ -125,7 +124,7 @@ impl DecidedEvent {
             None => None,
         };
         self.text.clear();
-        if self.canon.write(text, ts, &mut self.text).is_none() {
+        if jcs::canonicalize_text(text, ts, &mut self.text).is_none() {
             self.text.clear();
             return Err(match jcs::parse_strict(text) {
                 Err(e) => format!("not a JSON object: {}", serde_error(&e)),
@@ -218,18 +217,29 @@ pub fn write_outcome(p: &Program, o: &Outcome, out: &mut String) {
 
 /// [`write_outcome`] by leaves: everything in a decision but its `unknown` attributes follows
 /// from the leaves reached, so that the rest of the canonical object is written once per
-/// combination of leaves (for one bundle) and copied afterwards. [`OutcomeCache::clear`] it
-/// when the bundle changes.
+/// combination of leaves (for one bundle) and copied afterwards. With
+/// [`OutcomeCache::write_sealed`] it also keeps the SHA-256 state of a decision record after
+/// those parts, so that a record's hash starts after them. [`OutcomeCache::clear`] it when
+/// the bundle changes.
 #[derive(Default)]
 pub struct OutcomeCache {
     /// Leaves → the object up to the `unknown` list (its `[` included), and the rest.
     parts: rustc_hash::FxHashMap<Box<[u32]>, Parts>,
+    /// The record start the hash states of `parts` begin with ([`DecisionPrefix`]).
+    prefix: String,
     known: Outcome,
     scratch: String,
 }
 
-/// A decision object cut at its `unknown` list: what comes before, and after.
-type Parts = (Box<str>, Box<str>);
+/// A decision object cut at its `unknown` list: what comes before, and after; and the SHA-256
+/// state of a decision record after its [`DecisionPrefix`] and the part before (`head`), and
+/// after the whole object with no unknown attribute (`whole`).
+struct Parts {
+    before: Box<str>,
+    after: Box<str>,
+    head: Sha256,
+    whole: Sha256,
+}
 
 /// Combinations of leaves whose decision objects are kept.
 const CACHED_OUTCOMES: usize = 16_384;
@@ -242,10 +252,41 @@ impl OutcomeCache {
 
     /// Appends what [`write_outcome`] does.
     pub fn write(&mut self, p: &Program, o: &Outcome, out: &mut String) {
+        let _ = self.write_with(p, o, None, out);
+    }
+
+    /// Appends what [`write_outcome`] does, as the decision of a record that starts with
+    /// `prefix`: returns the SHA-256 state after `prefix` and the first `n` bytes appended
+    /// (`None`: hash it all), for [`seal_decision`].
+    pub fn write_sealed(
+        &mut self,
+        p: &Program,
+        o: &Outcome,
+        prefix: &DecisionPrefix,
+        out: &mut String,
+    ) -> Option<(Sha256, usize)> {
+        self.write_with(p, o, Some(prefix), out)
+    }
+
+    fn write_with(
+        &mut self,
+        p: &Program,
+        o: &Outcome,
+        prefix: Option<&DecisionPrefix>,
+        out: &mut String,
+    ) -> Option<(Sha256, usize)> {
+        if let Some(pre) = prefix
+            && pre.text != self.prefix
+        {
+            // Hash states made for another record start.
+            self.parts.clear();
+            self.prefix.clone_from(&pre.text);
+        }
         let leaves = o.leaves.as_slice();
         if !self.parts.contains_key(leaves) {
             if self.parts.len() >= CACHED_OUTCOMES {
-                return write_outcome(p, o, out);
+                write_outcome(p, o, out);
+                return None;
             }
             self.known.clone_from(o);
             self.known.unknown.clear();
@@ -253,23 +294,49 @@ impl OutcomeCache {
             write_outcome(p, &self.known, &mut self.scratch);
             // The first: a string value cannot hold `"` after `,` unescaped.
             let Some(at) = self.scratch.find(",\"unknown\":[") else {
-                return write_outcome(p, o, out);
+                write_outcome(p, o, out);
+                return None;
             };
-            let (head, tail) = self.scratch.split_at(at + 12);
-            self.parts.insert(leaves.into(), (head.into(), tail.into()));
+            let (before, after) = self.scratch.split_at(at + 12);
+            let mut head = match prefix {
+                Some(pre) => pre.hasher.clone(),
+                None => {
+                    let mut h = Sha256::new();
+                    h.update(self.prefix.as_bytes());
+                    h
+                }
+            };
+            head.update(before.as_bytes());
+            let mut whole = head.clone();
+            whole.update(after.as_bytes());
+            self.parts.insert(
+                leaves.into(),
+                Parts {
+                    before: before.into(),
+                    after: after.into(),
+                    head,
+                    whole,
+                },
+            );
         }
-        let Some((head, tail)) = self.parts.get(leaves) else {
-            return write_outcome(p, o, out);
+        let Some(parts) = self.parts.get(leaves) else {
+            write_outcome(p, o, out);
+            return None;
         };
-        out.push_str(head);
+        out.push_str(&parts.before);
+        if o.unknown.is_empty() {
+            out.push_str(&parts.after);
+            return prefix.map(|_| (parts.whole.clone(), parts.before.len() + parts.after.len()));
+        }
         for (i, s) in o.unknown.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             write_json_str(out, p.slot_name(*s));
         }
-        // `tail` starts with the `]` that closed the empty list it was cut from.
-        out.push_str(tail);
+        // `after` starts with the `]` that closed the empty list it was cut from.
+        out.push_str(&parts.after);
+        prefix.map(|_| (parts.head.clone(), parts.before.len()))
     }
 }
 
@@ -373,7 +440,8 @@ impl DecisionPrefix {
 /// Appends a decision record to `out`: its line, ending in `\n`, written once, where it is
 /// going (the group of records waiting to be written), and hashed as it is written. Its hash
 /// goes into `hash` (cleared first); `tail` is scratch space. `prefix` names the bundle,
-/// `decision` writes the decision's canonical JSON, `event` is canonical JSON (`None`: input
+/// `decision` writes the decision's canonical JSON (and may return the SHA-256 state after
+/// the prefix and the first `n` bytes it wrote, as [`OutcomeCache::write_sealed`] does), `event` is canonical JSON (`None`: input
 /// that was not an event) and `prev` a digest. The record written with every decision: no
 /// allocation, one pass of SHA-256 over bytes already in place. Returns the line's length.
 #[allow(clippy::too_many_arguments)]
@@ -382,7 +450,7 @@ pub fn seal_decision(
     tail: &mut String,
     hash: &mut String,
     prefix: &DecisionPrefix,
-    decision: impl FnOnce(&mut String),
+    decision: impl FnOnce(&mut String, &DecisionPrefix) -> Option<(Sha256, usize)>,
     event: Option<&str>,
     prev: &str,
     seq: u64,
@@ -390,7 +458,12 @@ pub fn seal_decision(
 ) -> usize {
     let start = out.len();
     out.push_str(&prefix.text);
-    decision(out);
+    let from = out.len();
+    // The hash state after the prefix, or after the part of the decision it covers.
+    let (mut h, from) = match decision(out, prefix) {
+        Some((h, n)) => (h, from + n),
+        None => (prefix.hasher.clone(), from),
+    };
     out.push_str(",\"event\":");
     out.push_str(event.unwrap_or("null"));
     tail.clear();
@@ -401,12 +474,7 @@ pub fn seal_decision(
     tail.push_str(",\"ts\":\"");
     crate::time::write_rfc3339_nanos(ts_ns, tail);
     tail.push_str("\"}");
-    let mut h = prefix.hasher.clone();
-    h.update(
-        out.as_bytes()
-            .get(start + prefix.text.len()..)
-            .unwrap_or_default(),
-    );
+    h.update(out.as_bytes().get(from..).unwrap_or_default());
     h.update(tail.as_bytes());
     hash.clear();
     hash.push_str("sha256:");
@@ -1065,6 +1133,7 @@ mod tests {
             r#"{}"#,
         ];
         let mut cache = OutcomeCache::default();
+        let mut sealed_cache = OutcomeCache::default();
         let mut st = p.new_state();
         let mut ev = crate::vm::Event::default();
         let mut o = Outcome::default();
@@ -1079,6 +1148,22 @@ mod tests {
                 assert_eq!(
                     got.strip_prefix('x'),
                     Some(want.as_str()),
+                    "round {round}: {e}"
+                );
+                // The hash state it gives covers the record's start and what it says.
+                // (Another record start, last: the states are made again for it.)
+                let other = round == 1 && e == events[events.len() - 1];
+                let prefix = DecisionPrefix::new(if other { GENESIS } else { &p.digest });
+                let mut sealed = String::new();
+                let (mut h, n) = sealed_cache
+                    .write_sealed(&p, &o, &prefix, &mut sealed)
+                    .unwrap();
+                assert_eq!(sealed, want, "round {round}: {e}");
+                assert!(n > 0 && n <= sealed.len());
+                h.update(&sealed.as_bytes()[n..]);
+                assert_eq!(
+                    hex(&h.finalize()),
+                    hex(&Sha256::digest(format!("{}{want}", prefix.text))),
                     "round {round}: {e}"
                 );
                 seen.insert(want);
@@ -1108,7 +1193,10 @@ mod tests {
                 &mut tail,
                 &mut hash,
                 &prefix,
-                |out| out.push_str(d),
+                |out, _| {
+                    out.push_str(d);
+                    None
+                },
                 event,
                 GENESIS,
                 seq,

@@ -461,9 +461,14 @@ impl AuditLog {
             return Err(AuditError::new(&self.path, "a decision without its event")
                 .help("only input that could not be read as an event is recorded without one"));
         }
-        self.decision_record(&decision.bundle, event.map(DecidedEvent::as_str), |out| {
-            record::write_decision(decision, out)
-        })
+        self.decision_record(
+            &decision.bundle,
+            event.map(DecidedEvent::as_str),
+            |out, _| {
+                record::write_decision(decision, out);
+                None
+            },
+        )
     }
 
     /// Like [`AuditLog::append_outcome`], queued as [`AuditLog::queue_decision`] is.
@@ -474,8 +479,8 @@ impl AuditLog {
         outcome: &Outcome,
     ) -> Result<u64, AuditError> {
         let mut cache = std::mem::take(&mut self.outcomes);
-        let r = self.decision_record(&program.digest, Some(event.as_str()), |out| {
-            cache.write(program, outcome, out)
+        let r = self.decision_record(&program.digest, Some(event.as_str()), |out, prefix| {
+            cache.write_sealed(program, outcome, prefix, out)
         });
         self.outcomes = cache;
         r
@@ -563,7 +568,7 @@ impl AuditLog {
         &mut self,
         bundle: &str,
         event: Option<&str>,
-        decision: impl FnOnce(&mut String),
+        decision: impl FnOnce(&mut String, &record::DecisionPrefix) -> Option<(sha2::Sha256, usize)>,
     ) -> Result<u64, AuditError> {
         self.check()?;
         if bundle != self.bundle {

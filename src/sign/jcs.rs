@@ -195,48 +195,170 @@ fn tie_to_even(x: f64, digits: String, n: i32) -> String {
 /// replaces any `ts` member it has. A member given twice keeps its last value, as
 /// `serde_json` and the VM's reader do (JCS itself cannot represent duplicates). `None` when
 /// `text` is not JSON, nests deeper than 128 levels, or holds a number beyond the doubles or
-/// a lone surrogate: [`parse_strict`] then says why. The result is what [`canonicalize`] gives
-/// for the value `serde_json` reads.
+/// a lone surrogate: [`parse_strict`] then says why (and `out` may hold part of the text). The
+/// result is what [`canonicalize`] gives for the value `serde_json` reads.
+///
+/// Its scratch space is kept per thread (as a [`Canonicalizer`] keeps it), so that a thread
+/// canonicalizing many texts allocates only while it grows.
 pub fn canonicalize_text(text: &str, ts: Option<&str>, out: &mut String) -> Option<()> {
-    Canonicalizer::default().write(text, ts, out)
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Canonicalizer> =
+            std::cell::RefCell::new(Canonicalizer::default());
+    }
+    SCRATCH
+        .try_with(|c| match c.try_borrow_mut() {
+            Ok(mut c) => {
+                let r = c.write(text, ts, out);
+                c.trim();
+                r
+            }
+            Err(_) => Canonicalizer::default().write(text, ts, out),
+        })
+        .unwrap_or_else(|_| Canonicalizer::default().write(text, ts, out))
 }
 
 /// [`canonicalize_text`] with its scratch space kept from one text to the next (no
 /// allocation once it has grown).
+///
+/// It reads the text once into a *tape*: each scalar and member name as a piece of canonical
+/// text (most of them the input's own bytes, the rest written anew: escapes, numbers, the
+/// `ts` put in), each array and object as a mark; at each object's end it sorts the object's
+/// members (by the UTF-16 code units of their names, keeping the last of a name given twice)
+/// into a list of tape ranges. Then it writes the tape out once, each object's members in
+/// that order: every byte is copied once, whatever the nesting, and nothing is written twice.
 #[derive(Debug, Default)]
 pub struct Canonicalizer {
-    /// Per nesting level, the members of the object being written: (name range, member
-    /// range) in the output, and whether the name compares as bytes (see [`Name`]).
-    levels: Vec<Vec<(Name, std::ops::Range<usize>)>>,
-    old: String,
-    order: Vec<usize>,
-    keep: Vec<usize>,
+    /// Per nesting level, the members of the object being read (reused).
+    levels: Vec<Vec<Mem>>,
+    /// The text's pieces and marks, in the order read.
+    tape: Vec<Tok>,
+    /// Canonical text that is not the input's own: rewritten strings and numbers, `ts`.
+    scratch: String,
+    /// Every object's members in canonical order, as tape ranges (name token, end).
+    order: Vec<(usize, usize)>,
+    /// Sorting space.
+    idx: Vec<usize>,
+}
+
+/// One entry of the tape.
+#[derive(Clone, Copy, Debug)]
+enum Tok {
+    /// Canonical text that is the input's bytes `.0..1`.
+    Input(usize, usize),
+    /// Canonical text written in the scratch space, `.0..1`.
+    Scratch(usize, usize),
+    /// An array; its items are the values on the tape up to `end` (exclusive).
+    Array { end: usize },
+    /// An object: its members in canonical order are `order[from..from + n]`; its tape
+    /// ends before `end`.
+    Object { from: usize, n: usize, end: usize },
+}
+
+/// A member of an object being read: its name, and its tape range (the name's token up to
+/// the end of its value).
+#[derive(Clone, Debug)]
+struct Mem {
+    name: Name,
+    start: usize,
+    end: usize,
 }
 
 impl Canonicalizer {
+    /// Gives back what a very large text made it grow to.
+    fn trim(&mut self) {
+        const KEEP: usize = 1 << 14;
+        if self.tape.capacity() > KEEP || self.scratch.capacity() > 16 * KEEP {
+            *self = Canonicalizer::default();
+        }
+    }
+
     /// See [`canonicalize_text`].
     pub fn write(&mut self, text: &str, ts: Option<&str>, out: &mut String) -> Option<()> {
-        let mut w = Writer {
+        self.tape.clear();
+        self.scratch.clear();
+        self.order.clear();
+        let mut w = Reader {
             b: text.as_bytes(),
             s: text,
             pos: 0,
             c: self,
         };
         w.ws();
-        w.value(out, 0, ts)?;
+        w.value(0, ts)?;
         w.ws();
-        (w.pos == w.b.len()).then_some(())
+        if w.pos != w.b.len() {
+            return None;
+        }
+        out.reserve(text.len() + ts.map_or(0, str::len));
+        let t = Tape {
+            s: text,
+            scratch: &self.scratch,
+            tape: &self.tape,
+            order: &self.order,
+        };
+        let end = t.emit(0, out)?;
+        (end == self.tape.len()).then_some(())
     }
 }
 
-struct Writer<'a> {
+/// The tape read back, to write the canonical text.
+struct Tape<'a> {
+    s: &'a str,
+    scratch: &'a str,
+    tape: &'a [Tok],
+    order: &'a [(usize, usize)],
+}
+
+impl Tape<'_> {
+    /// Writes the value at tape index `i`; returns the index after it.
+    fn emit(&self, i: usize, out: &mut String) -> Option<usize> {
+        match *self.tape.get(i)? {
+            Tok::Input(a, b) => {
+                out.push_str(self.s.get(a..b)?);
+                Some(i + 1)
+            }
+            Tok::Scratch(a, b) => {
+                out.push_str(self.scratch.get(a..b)?);
+                Some(i + 1)
+            }
+            Tok::Array { end } => {
+                out.push('[');
+                let mut j = i + 1;
+                while j < end {
+                    if j > i + 1 {
+                        out.push(',');
+                    }
+                    j = self.emit(j, out)?;
+                }
+                out.push(']');
+                Some(end)
+            }
+            Tok::Object { from, n, end } => {
+                out.push('{');
+                for (k, &(start, _)) in self.order.get(from..from + n)?.iter().enumerate() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    // The name (a piece), then its value.
+                    self.emit(start, out)?;
+                    out.push(':');
+                    self.emit(start + 1, out)?;
+                }
+                out.push('}');
+                Some(end)
+            }
+        }
+    }
+}
+
+struct Reader<'a> {
     b: &'a [u8],
     s: &'a str,
     pos: usize,
     c: &'a mut Canonicalizer,
 }
 
-impl Writer<'_> {
+impl Reader<'_> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -251,54 +373,75 @@ impl Writer<'_> {
         (self.peek()? == c).then(|| self.pos += 1)
     }
 
-    fn value(&mut self, out: &mut String, depth: usize, ts: Option<&str>) -> Option<()> {
+    fn value(&mut self, depth: usize, ts: Option<&str>) -> Option<()> {
         if depth >= CANONICAL_DEPTH {
             return None;
         }
         match self.peek()? {
-            b'{' => self.object(out, depth, ts),
+            b'{' => self.object(depth, ts),
             b'[' => {
                 self.pos += 1;
-                out.push('[');
+                let at = self.c.tape.len();
+                self.c.tape.push(Tok::Array { end: at + 1 });
                 self.ws();
-                if self.eat(b']').is_some() {
-                    out.push(']');
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.value(out, depth + 1, None)?;
-                    self.ws();
-                    if self.eat(b']').is_some() {
-                        out.push(']');
-                        return Some(());
+                if self.eat(b']').is_none() {
+                    loop {
+                        self.ws();
+                        self.value(depth + 1, None)?;
+                        self.ws();
+                        if self.eat(b']').is_some() {
+                            break;
+                        }
+                        self.eat(b',')?;
                     }
-                    self.eat(b',')?;
-                    out.push(',');
                 }
+                let end = self.c.tape.len();
+                if let Some(t) = self.c.tape.get_mut(at) {
+                    *t = Tok::Array { end };
+                }
+                Some(())
             }
-            b'"' => self.string(out),
-            b't' => self.literal(b"true", out),
-            b'f' => self.literal(b"false", out),
-            b'n' => self.literal(b"null", out),
-            _ => self.number(out),
+            b'"' => {
+                let t = self.string()?;
+                self.c.tape.push(t);
+                Some(())
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number(),
         }
     }
 
-    fn literal(&mut self, word: &[u8], out: &mut String) -> Option<()> {
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.pos + word.len();
         if self.b.get(self.pos..end)? != word {
             return None;
         }
+        self.c.tape.push(Tok::Input(self.pos, end));
         self.pos = end;
-        out.push_str(std::str::from_utf8(word).ok()?);
         Some(())
     }
 
-    fn object(&mut self, out: &mut String, depth: usize, ts: Option<&str>) -> Option<()> {
+    /// The name of a member: its piece goes on the tape.
+    fn name(&mut self) -> Option<Name> {
+        let t = self.string()?;
+        self.c.tape.push(t);
+        match t {
+            Tok::Input(a, b) => Some(Name::new(self.b, false, a + 1..b - 1)),
+            Tok::Scratch(a, b) => Some(Name::new(self.c.scratch.as_bytes(), true, a + 1..b - 1)),
+            _ => None,
+        }
+    }
+
+    fn object(&mut self, depth: usize, ts: Option<&str>) -> Option<()> {
         self.eat(b'{')?;
-        let start = out.len();
-        out.push('{');
+        let open = self.c.tape.len();
+        self.c.tape.push(Tok::Object {
+            from: 0,
+            n: 0,
+            end: open + 1,
+        });
         let mut members = self
             .c
             .levels
@@ -315,34 +458,47 @@ impl Writer<'_> {
                 if self.peek() != Some(b'"') {
                     return None;
                 }
-                let m0 = out.len();
-                self.string(out)?;
-                let key = Name::new(out, m0 + 1..out.len() - 1);
+                let start = self.c.tape.len();
+                let name = self.name()?;
                 self.ws();
                 self.eat(b':')?;
-                out.push(':');
                 self.ws();
-                self.value(out, depth + 1, None)?;
-                members.push((key, m0..out.len()));
+                self.value(depth + 1, None)?;
+                members.push(Mem {
+                    name,
+                    start,
+                    end: self.c.tape.len(),
+                });
                 self.ws();
                 if self.eat(b'}').is_some() {
                     break;
                 }
                 self.eat(b',')?;
-                out.push(',');
             }
         }
         if let Some(t) = ts {
-            // The member to put in place of any `ts`: written after the others, sorted below.
-            if !members.is_empty() {
-                out.push(',');
-            }
-            let m0 = out.len();
-            out.push_str(t);
-            members.push((Name::new(out, m0 + 1..m0 + 3), m0..out.len()));
+            // The member to put in place of any `ts`: read after the others, sorted below.
+            let value = t.strip_prefix("\"ts\":")?;
+            let a = self.c.scratch.len();
+            self.c.scratch.push_str("\"ts\"");
+            let b = self.c.scratch.len();
+            self.c.scratch.push_str(value);
+            let start = self.c.tape.len();
+            self.c.tape.push(Tok::Scratch(a, b));
+            self.c.tape.push(Tok::Scratch(b, self.c.scratch.len()));
+            members.push(Mem {
+                name: Name::new(self.c.scratch.as_bytes(), true, a + 1..b - 1),
+                start,
+                end: start + 2,
+            });
         }
-        out.push('}');
-        let name = |n: &Name| out.get(n.range.clone()).unwrap_or("");
+        let end = self.c.tape.len();
+        let from = self.c.order.len();
+        let (s, scratch) = (self.b, self.c.scratch.as_bytes());
+        let name = |n: &Name| {
+            let bytes = if n.scratch { scratch } else { s };
+            std::str::from_utf8(bytes.get(n.range.clone()).unwrap_or(&[])).unwrap_or("")
+        };
         let cmp = |a: &Name, b: &Name| {
             if a.plain && b.plain {
                 let by_prefix = a.prefix.cmp(&b.prefix);
@@ -354,19 +510,21 @@ impl Writer<'_> {
                 key_order(name(a), name(b))
             }
         };
-        let sorted = members
-            .windows(2)
-            .all(|w| matches!(w, [a, b] if cmp(&a.0, &b.0) == Some(std::cmp::Ordering::Less)));
-        if !sorted {
-            // Sort (stably, so that of equal names the last comes last), keep the last of
-            // each name, and write the members again in that order.
-            let order = &mut self.c.order;
-            order.clear();
-            order.extend(0..members.len());
+        let sorted = members.windows(2).all(
+            |w| matches!(w, [a, b] if cmp(&a.name, &b.name) == Some(std::cmp::Ordering::Less)),
+        );
+        let order = &mut self.c.order;
+        if sorted {
+            order.extend(members.iter().map(|m| (m.start, m.end)));
+        } else {
+            // Sort (of equal names, the one given later sorts later), keep the last of each
+            // name.
+            let idx = &mut self.c.idx;
+            idx.clear();
+            idx.extend(0..members.len());
             let mut bad = false;
-            // Of equal names, the one given later sorts later.
-            order.sort_unstable_by(|&i, &j| match (members.get(i), members.get(j)) {
-                (Some(a), Some(b)) => cmp(&a.0, &b.0)
+            idx.sort_unstable_by(|&i, &j| match (members.get(i), members.get(j)) {
+                (Some(a), Some(b)) => cmp(&a.name, &b.name)
                     .unwrap_or_else(|| {
                         bad = true;
                         std::cmp::Ordering::Equal
@@ -377,38 +535,23 @@ impl Writer<'_> {
             if bad {
                 return None;
             }
-            let keep = &mut self.c.keep;
-            keep.clear();
-            for &i in order.iter() {
-                if let (Some(&last), Some(m)) = (keep.last(), members.get(i))
-                    && let Some(l) = members.get(last)
-                    && cmp(&l.0, &m.0) == Some(std::cmp::Ordering::Equal)
+            let mut last: Option<&Mem> = None;
+            for &i in idx.iter() {
+                let Some(m) = members.get(i) else { continue };
+                if let Some(l) = last
+                    && cmp(&l.name, &m.name) == Some(std::cmp::Ordering::Equal)
                 {
-                    keep.pop();
+                    order.pop();
                 }
-                keep.push(i);
+                order.push((m.start, m.end));
+                last = Some(m);
             }
-            // With an injected `ts`, the object's own `ts` is dropped whatever its order.
-            if ts.is_some() {
-                let injected = members.len() - 1;
-                keep.retain(|&i| {
-                    i == injected || members.get(i).is_none_or(|m| name(&m.0) != "ts")
-                });
-            }
-            let old = &mut self.c.old;
-            old.clear();
-            old.push_str(out.get(start..).unwrap_or(""));
-            out.truncate(start);
-            out.push('{');
-            for (n, &i) in keep.iter().enumerate() {
-                if n > 0 {
-                    out.push(',');
-                }
-                if let Some(m) = members.get(i) {
-                    out.push_str(old.get(m.1.start - start..m.1.end - start).unwrap_or(""));
-                }
-            }
-            out.push('}');
+            // With an injected `ts`, the object's own `ts` is gone: a name equal to `ts`
+            // sorts next to it and the injected one, given last, is kept.
+        }
+        let n = order.len() - from;
+        if let Some(t) = self.c.tape.get_mut(open) {
+            *t = Tok::Object { from, n, end };
         }
         if self.c.levels.len() <= depth {
             self.c.levels.resize_with(depth + 1, Vec::new);
@@ -419,22 +562,35 @@ impl Writer<'_> {
         Some(())
     }
 
-    /// A string, written with JCS's escapes.
-    fn string(&mut self, out: &mut String) -> Option<()> {
+    /// A string, as a piece of canonical text: the input's own bytes when it has no escape
+    /// (JCS writes such a string as it is), else written with JCS's escapes into the scratch
+    /// space.
+    fn string(&mut self) -> Option<Tok> {
         let open = self.pos;
         self.eat(b'"')?;
         let mut from = open;
+        let mut written: Option<usize> = None;
         loop {
             let i = next_stop(self.b.get(self.pos..)?)?;
             self.pos += i;
             match self.peek()? {
                 b'"' => {
                     self.pos += 1;
-                    // The run since the last escape, quotes included, as it is.
-                    out.push_str(self.s.get(from..self.pos)?);
-                    return Some(());
+                    return Some(match written {
+                        None => Tok::Input(open, self.pos),
+                        Some(at) => {
+                            // The run since the last escape, quote included, as it is.
+                            let out = &mut self.c.scratch;
+                            out.push_str(self.s.get(from..self.pos)?);
+                            Tok::Scratch(at, out.len())
+                        }
+                    });
                 }
                 b'\\' => {
+                    let out = &mut self.c.scratch;
+                    if written.is_none() {
+                        written = Some(out.len());
+                    }
                     out.push_str(self.s.get(from..self.pos)?);
                     let esc = *self.b.get(self.pos + 1)?;
                     self.pos += 2;
@@ -465,6 +621,7 @@ impl Writer<'_> {
                         }
                         _ => return None,
                     };
+                    let out = &mut self.c.scratch;
                     match c {
                         '"' => out.push_str("\\\""),
                         '\\' => out.push_str("\\\\"),
@@ -494,8 +651,8 @@ impl Writer<'_> {
         u32::from_str_radix(h, 16).ok()
     }
 
-    /// A number, checked against JSON's grammar, written as JCS writes its double.
-    fn number(&mut self, out: &mut String) -> Option<()> {
+    /// A number, checked against JSON's grammar, as JCS writes its double.
+    fn number(&mut self) -> Option<()> {
         let start = self.pos;
         let b = self.b;
         let digits = |p: &mut usize| {
@@ -537,15 +694,16 @@ impl Writer<'_> {
         // Integers of up to 15 digits are exact doubles, written as themselves (but `-0`
         // is `0`).
         if plain_int == p && p - int_start <= 15 && tok != "-0" {
-            out.push_str(tok);
+            self.c.tape.push(Tok::Input(start, p));
             return Some(());
         }
         let x: f64 = tok.parse().ok()?;
-        out.push_str(&format_number(x)?);
+        let a = self.c.scratch.len();
+        self.c.scratch.push_str(&format_number(x)?);
+        self.c.tape.push(Tok::Scratch(a, self.c.scratch.len()));
         Some(())
     }
 }
-
 /// The position of the first `"`, `\\` or control character in `b`, if any: short runs
 /// (most names and values) byte by byte, longer ones many bytes at a time.
 fn next_stop(b: &[u8]) -> Option<usize> {
@@ -566,11 +724,13 @@ fn next_stop(b: &[u8]) -> Option<usize> {
     (at < rest.len()).then_some(16 + at)
 }
 
-/// A member name in the output: where it is, and whether its bytes compare as its UTF-16
-/// code units do (no escapes, no character from U+E000 up), as almost every name does.
+/// A member name: where its canonical text (between the quotes) is, in the input or in the
+/// scratch space, and whether its bytes compare as its UTF-16 code units do (no escapes, no
+/// character from U+E000 up), as almost every name does.
 #[derive(Clone, Debug)]
 struct Name {
     range: std::ops::Range<usize>,
+    scratch: bool,
     plain: bool,
     /// The first 16 bytes, big-endian and padded with zeros (which a plain name never holds),
     /// so that most names compare in one step.
@@ -578,8 +738,8 @@ struct Name {
 }
 
 impl Name {
-    fn new(out: &str, range: std::ops::Range<usize>) -> Name {
-        let bytes = out.as_bytes().get(range.clone()).unwrap_or(&[]);
+    fn new(text: &[u8], scratch: bool, range: std::ops::Range<usize>) -> Name {
+        let bytes = text.get(range.clone()).unwrap_or(&[]);
         let plain = bytes.iter().all(|&c| c != b'\\' && c < 0xEE);
         let mut p = [0u8; 16];
         for (d, b) in p.iter_mut().zip(bytes) {
@@ -587,6 +747,7 @@ impl Name {
         }
         Name {
             range,
+            scratch,
             plain,
             prefix: u128::from_be_bytes(p),
         }
