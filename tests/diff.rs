@@ -462,7 +462,7 @@ fn check_pair(
     old_src: &str,
     new_src: &str,
     events: &[Json],
-    by_region: bool,
+    by_piece: bool,
 ) -> Result<bool, TestCaseError> {
     let (Ok(old), Ok(new)) = (
         Side::from_sources("old", vec![SourceFile::new("old.gov", old_src)]),
@@ -478,7 +478,7 @@ fn check_pair(
         &Options {
             per_group: 12,
             walk_steps: 20_000,
-            whole_grouping_max: if by_region {
+            whole_grouping_max: if by_piece {
                 0
             } else {
                 govern::diff::WHOLE_GROUPING_MAX
@@ -591,14 +591,14 @@ fn random_changes_are_found_exactly() {
     type Pair = (PolicySpec, Vec<Mutation>, PolicySpec, bool, Vec<Json>, bool);
     let result = runner.run(
         &strategy,
-        |(old, changes, unrelated, fresh, events, by_region): Pair| {
+        |(old, changes, unrelated, fresh, events, by_piece): Pair| {
             let new = if fresh {
                 unrelated
             } else {
                 mutate(&old, &changes)
             };
-            // Half the pairs grouped region by region, as large diagrams of changes are.
-            let done = check_pair(&render(&old), &render(&new), &events, by_region)?;
+            // Half the pairs grouped piece by piece, as large diagrams of changes are.
+            let done = check_pair(&render(&old), &render(&new), &events, by_piece)?;
             total.set(total.get() + 1);
             complete.set(complete.get() + u32::from(done));
             Ok(())
@@ -1050,16 +1050,16 @@ fn past_the_budget_what_was_proved_is_reported() {
 }
 
 /// The many-changes pair of the benchmark (`benches/common.rs`), with 3 tools instead of 100:
-/// every `action` guard dropped, every escalation made a deny. Grouped region by region (each
-/// path of the diagram of changes folded on its own, the mode meant for large diagrams of
-/// changes) the report is complete; every group names the rules on both sides and holds a
-/// witness that the reference interpreter decides as the group says; and the groups are those
-/// of the grouping of the whole diagram.
+/// every `action` guard dropped, every escalation made a deny. Grouped piece by piece (the
+/// diagram of changes split at its top nodes into small pieces, both sides folded within each:
+/// the mode for large diagrams of changes) the report is complete; every group names the rules
+/// on both sides and holds a witness that the reference interpreter decides as the group says;
+/// and the groups are those of the grouping of the whole diagram.
 #[test]
 fn many_changes_are_grouped_completely() {
     let src = common::bundle_source(3);
     let (old, new) = (side("old", &src), side("new", &common::many_changes(&src)));
-    // Region by region.
+    // Piece by piece.
     let tight = Options {
         budget: MANY_BUDGET,
         whole_grouping_max: 0,
@@ -1111,6 +1111,41 @@ fn many_changes_are_grouped_completely() {
             .collect()
     };
     assert_eq!(keys(&r), keys(&whole));
+}
+
+/// The many-changes pair of the 1,000-rule benchmark itself (`benches/common.rs`: 100 tools,
+/// every `action` guard dropped, every escalation made a deny), with the default options: its
+/// diagram of changes is past the size grouped as a whole, so it is grouped piece by piece, and
+/// the report must be complete: every group named by its rules on both sides, every region
+/// enumerated, and each group holding a witness the reference interpreter decides as it says.
+#[test]
+fn the_benchmark_with_many_changes_is_complete() {
+    let src = common::bundle_source(100);
+    let (old, new) = (side("old", &src), side("new", &common::many_changes(&src)));
+    let r = diff(&old, &new, &Options::default());
+    assert!(r.complete(), "{:?}", r.unproved);
+    assert!(r.groups.len() > 1000, "{} groups", r.groups.len());
+    let (a, b) = (old.bundle.as_ref().unwrap(), new.bundle.as_ref().unwrap());
+    for g in &r.groups {
+        let [ro, rn] = g.rules.as_ref().expect("grouped by rules");
+        let mut witnessed = false;
+        for reg in &g.regions {
+            assert_ne!(reg.proof.status, Status::Unconfirmed, "{ro:?} → {rn:?}");
+            if reg.proof.status != Status::Differs {
+                continue;
+            }
+            let ev = reg.proof.event.as_ref().unwrap();
+            // A fresh stream per witness.
+            let (x, y) = (
+                Reference::new(a, "").eval(ev),
+                Reference::new(b, "").eval(ev),
+            );
+            assert_eq!((x.verdict, y.verdict), (g.from, g.to), "{ev}");
+            assert_eq!((&x.rules, &y.rules), (ro, rn), "{ev}");
+            witnessed = true;
+        }
+        assert!(witnessed, "a group without a witness: {ro:?} → {rn:?}");
+    }
 }
 
 /// The node budget [`many_changes_are_grouped_completely`] compares within.

@@ -55,11 +55,10 @@ pub struct Side {
 /// The most diagram nodes one stage of a comparison makes by default.
 pub const NODE_BUDGET: usize = 2_000_000;
 
-/// The largest diagram of verdict changes grouped by determining rules as a whole, by default:
-/// any. Grouping region by region is exact too, but on the many-changes pair of the 1,000-rule
-/// benchmark it takes longer (about 14 s of CPU) and its enumeration of regions reaches the
-/// step bound, so it is not yet the default (see `docs/performance.md`).
-pub const WHOLE_GROUPING_MAX: usize = usize::MAX;
+/// The largest diagram of verdict changes grouped by determining rules as a whole, by default;
+/// a larger one is grouped piece by piece (see `group_by_pieces`): the same groups, found in
+/// folds that follow the pieces instead of one fold of every rule within every change.
+pub const WHOLE_GROUPING_MAX: usize = 4096;
 
 /// What to compute and how far.
 #[derive(Clone, Debug)]
@@ -77,7 +76,7 @@ pub struct Options {
     /// the tests hold the narrowed comparison to.
     pub narrow: bool,
     /// A diagram of verdict changes larger than this many nodes is grouped by determining
-    /// rules region by region rather than as a whole (see `group_by_paths`); the groups are
+    /// rules piece by piece rather than as a whole (see `group_by_pieces`); the groups are
     /// the same, the regions may be cut differently.
     pub whole_grouping_max: usize,
 }
@@ -406,6 +405,40 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
         if part.d == f {
             continue;
         }
+        if reachable(&space, part.d) > opts.whole_grouping_max {
+            // A large diagram of changes: grouped piece by piece, within half the budget;
+            // past it, what the pieces found is dropped and the whole diagram is grouped.
+            space.allow(opts.budget / 2);
+            let mut by_piece: BTreeMap<GroupKey, Group> = BTreeMap::new();
+            let mut adder = Adder {
+                describer: &describer,
+                judge: &judge,
+                models,
+                opts,
+                groups: &mut by_piece,
+            };
+            let infeasible = report.infeasible;
+            let done = group_by_pieces(&mut space, part, &mut sums, &mut adder, &mut report);
+            if let Some(lost) = done {
+                for (key, g) in by_piece {
+                    match groups.get_mut(&key) {
+                        Some(into) => {
+                            into.regions.extend(g.regions);
+                            into.more += g.more;
+                        }
+                        None => {
+                            groups.insert(key, g);
+                        }
+                    }
+                }
+                if let Some(why) = lost {
+                    unproved.push(format!("{}{why}", part_prefix(&part.label)));
+                }
+                continue;
+            }
+            report.infeasible = infeasible;
+            space.allow(opts.budget);
+        }
         let mut adder = Adder {
             describer: &describer,
             judge: &judge,
@@ -413,14 +446,6 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
             opts,
             groups: &mut groups,
         };
-        if reachable(&space, part.d) > opts.whole_grouping_max {
-            // A large diagram of changes: each of its regions is grouped on its own.
-            let lost = group_by_paths(&mut space, part, &mut sums, &mut adder, &mut report);
-            if let Some(why) = lost {
-                unproved.push(format!("{}{why}", part_prefix(&part.label)));
-            }
-            continue;
-        }
         let so = summaries(&mut space, OLD, &mut sums[OLD], part.d);
         let sn = summaries(&mut space, NEW, &mut sums[NEW], part.d);
         let r = pair_summaries(&mut space, so, sn, models);
@@ -582,56 +607,87 @@ impl Adder<'_, '_> {
     }
 }
 
-/// Groups the changes of `part` region by region: each path of its diagram of changes is
-/// a conjunction of conditions, and the two sides' determining rules are computed only
-/// there, so the cost follows the regions rather than the product of the whole diagram
-/// with each side's rules. Returns what was not proved, if anything.
-fn group_by_paths(
+/// Groups the changes of `part` piece by piece: the diagram of changes is split at its top
+/// nodes, outcome by outcome, until each piece is small (at most [`PIECE_NODES`] nodes below
+/// it); each piece is the diagram of changes where the outcomes above it are taken, and false
+/// elsewhere. Both sides are folded with their determining rules only within the piece, so
+/// the cost follows the pieces rather than the product of the whole diagram with each side's
+/// rules: a change to every rule of a large bundle is a few small folds per tool, not one
+/// fold of every rule within every change. The pieces are disjoint and cover the diagram, so
+/// the groups are those of the whole grouping. Returns what was not proved, if anything, or
+/// `None` when the folds went past the node budget.
+fn group_by_pieces(
     space: &mut Space,
     part: &Part,
     sums: &mut [Summaries<'_>; 2],
     adder: &mut Adder<'_, '_>,
     report: &mut Report,
-) -> Option<String> {
+) -> Option<Option<String>> {
     let f = space.m.f;
     let opts = adder.opts;
     let models = adder.models;
-    let walk = regions::walk(space, part.d, &|n| n != f, usize::MAX, opts.walk_steps);
-    report.infeasible += walk.infeasible;
-    let mut steps_left = opts.walk_steps.saturating_sub(walk.steps);
-    let mut lost = (!walk.complete).then(|| {
-        format!(
-            "the regions of verdict changes were not all enumerated (more than {} steps)",
-            opts.walk_steps
-        )
-    });
-    for (_, paths) in &walk.paths {
-        for p in paths {
-            let cube = space.cube(p);
-            let [s_old, s_new] = sums;
-            let so = summaries(space, OLD, s_old, cube);
-            let sn = summaries(space, NEW, s_new, cube);
-            let r = pair_summaries(space, so, sn, models);
-            if space.over() {
-                return Some(format!(
-                    "grouping by determining rules went past the node budget ({}); regions \
-                     were not all grouped",
-                    opts.budget
-                ));
-            }
-            let sub = regions::walk(space, r, &|n| n != f, opts.per_group, steps_left.max(1));
-            steps_left = steps_left.saturating_sub(sub.steps);
-            report.infeasible += sub.infeasible;
-            if !sub.complete && lost.is_none() {
-                lost = Some(format!(
-                    "the regions of verdict changes were not all enumerated (more than {} steps)",
-                    opts.walk_steps
-                ));
-            }
-            adder.add(space, r, true, &sub);
+    let mut pieces = Vec::new();
+    let mut above = Vec::new();
+    split(space, part.d, &mut above, &mut pieces);
+    let mut lost = None;
+    for piece in pieces {
+        let [s_old, s_new] = sums;
+        let so = summaries(space, OLD, s_old, piece);
+        let sn = summaries(space, NEW, s_new, piece);
+        let r = pair_summaries(space, so, sn, models);
+        if space.over() {
+            return None;
         }
+        let sub = regions::walk(space, r, &|n| n != f, opts.per_group, opts.walk_steps);
+        report.infeasible += sub.infeasible;
+        if !sub.complete && lost.is_none() {
+            lost = Some(format!(
+                "the regions of verdict changes were not all enumerated (more than {} steps \
+                 in one piece)",
+                opts.walk_steps
+            ));
+        }
+        adder.add(space, r, true, &sub);
     }
-    lost
+    Some(lost)
+}
+
+/// The largest piece of a diagram of changes [`group_by_pieces`] folds within, in nodes (an
+/// upper bound that counts shared nodes again).
+const PIECE_NODES: u64 = 256;
+
+/// Splits the fork-free diagram `d` into pieces of at most [`PIECE_NODES`] nodes: each is `d`
+/// where the outcomes on the way to it (`above`: each node with the child taken) are taken,
+/// and false elsewhere.
+fn split(
+    space: &mut Space,
+    d: NodeRef,
+    above: &mut Vec<(NodeRef, NodeRef)>,
+    out: &mut Vec<NodeRef>,
+) {
+    let f = space.m.f;
+    if d == f {
+        return;
+    }
+    let mut kids = space.m.children(d);
+    if space.m.size(d) <= PIECE_NODES || kids.is_empty() || above.len() >= 64 {
+        let mut piece = d;
+        for &(node, child) in above.iter().rev() {
+            piece = space.only_child(node, child, piece);
+        }
+        out.push(piece);
+        return;
+    }
+    kids.sort_unstable();
+    kids.dedup();
+    for c in kids {
+        if c == f {
+            continue;
+        }
+        above.push((d, c));
+        split(space, c, above, out);
+        above.pop();
+    }
 }
 
 /// The nodes reachable from `root`.
@@ -682,7 +738,7 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
             .max()
             .unwrap_or(0);
         for k in 0..longest {
-            let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+            let mut seen: FxHashMap<Vec<u64>, usize> = FxHashMap::default();
             let mut out: Vec<Region> = Vec::with_capacity(regions.len());
             for r in regions.drain(..) {
                 if r.alternatives.len() <= k {
@@ -701,7 +757,7 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
                     .filter(|(i, _)| *i != k)
                     .map(|(_, a)| a)
                     .collect();
-                let key = format!("{:?}|{vars:?}|{rest:?}", r.proof.status);
+                let key = merge_key(r.proof.status, &vars, &rest);
                 match seen.get(&key).and_then(|&i| out.get_mut(i)) {
                     Some(first) => {
                         if let (Some(into), Some(from)) =
@@ -745,6 +801,46 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
         }
     }
     regions
+}
+
+/// What two regions must share to be merged on one condition: their status, the variables of
+/// their conditions, and every other condition's outcomes (numbers by their bits, as exact as
+/// comparing them written out).
+fn merge_key(status: Status, vars: &[u32], rest: &[&Vec<Step>]) -> Vec<u64> {
+    use crate::compile::analysis::Branch;
+    let mut k = Vec::with_capacity(2 + vars.len() + 4 * rest.len());
+    k.push(status as u64);
+    k.push(vars.len() as u64);
+    k.extend(vars.iter().map(|v| u64::from(*v)));
+    let bound = |k: &mut Vec<u64>, b: &Option<(f64, bool)>| match b {
+        None => k.push(0),
+        Some((v, inc)) => {
+            k.push(1 + u64::from(*inc));
+            k.push(v.to_bits());
+        }
+    };
+    for alts in rest {
+        k.push(alts.len() as u64);
+        for st in alts.iter() {
+            k.push(u64::from(st.var));
+            match &st.branch {
+                Branch::Const(c) => k.extend([0, u64::from(*c)]),
+                Branch::Other(cs) => {
+                    k.extend([1, cs.len() as u64]);
+                    k.extend(cs.iter().map(|c| u64::from(*c)));
+                }
+                Branch::Range { lo, hi } => {
+                    k.push(2);
+                    bound(&mut k, lo);
+                    bound(&mut k, hi);
+                }
+                Branch::True => k.push(3),
+                Branch::False => k.push(4),
+                Branch::Unknown => k.push(5),
+            }
+        }
+    }
+    k
 }
 
 fn side_info(s: &Side) -> SideInfo {

@@ -599,48 +599,34 @@ impl Space {
         self.apply2(a, b, &mut leaf, &short, &mut memo)
     }
 
-    /// The two-valued diagram true exactly on the requests that take every step of `path`.
-    pub fn cube(&mut self, path: &[crate::compile::analysis::Step]) -> NodeRef {
-        use crate::compile::analysis::Branch;
-        let (t, f) = (self.m.t, self.m.f);
-        let mut acc = t;
-        // From the last variable up, so that each conjunction adds a node above the rest.
-        let mut steps: Vec<&crate::compile::analysis::Step> = path.iter().collect();
-        steps.sort_by_key(|s| std::cmp::Reverse(s.var));
-        for st in steps {
-            let var = st.var;
-            let shape = self.shapes.get(var as usize).copied();
-            let g = match (&st.branch, shape) {
-                (Branch::Const(c), _) => self.m.mk_switch(var, vec![(*c, t)], f, f),
-                (Branch::Other(excl), _) => {
-                    self.m
-                        .mk_switch(var, excl.iter().map(|c| (*c, f)).collect(), t, f)
-                }
-                (Branch::Range { lo, hi }, _) => {
-                    let at = |b: &Option<(f64, bool)>| b.map(|(v, inc)| (Num(v), inc));
-                    let (cuts, regions) = match (at(lo), at(hi)) {
-                        (None, None) => (vec![], vec![t]),
-                        (None, Some((w, inc))) => (vec![w], vec![t, if inc { t } else { f }, f]),
-                        (Some((v, inc)), None) => (vec![v], vec![f, if inc { t } else { f }, t]),
-                        (Some((v, _)), Some((w, _))) if v == w => (vec![v], vec![f, t, f]),
-                        (Some((v, li)), Some((w, hi))) => (
-                            vec![v, w],
-                            vec![f, if li { t } else { f }, t, if hi { t } else { f }, f],
-                        ),
-                    };
-                    self.m.mk_thresh(var, cuts, regions, f)
-                }
-                (Branch::True, _) => self.m.mk_tri(var, t, f, f),
-                (Branch::False, _) => self.m.mk_tri(var, f, t, f),
-                (Branch::Unknown, Some(VarShape::Switch)) => self.m.mk_switch(var, vec![], f, t),
-                (Branch::Unknown, Some(VarShape::Thresh)) => {
-                    self.m.mk_thresh(var, vec![], vec![f], t)
-                }
-                (Branch::Unknown, _) => self.m.mk_tri(var, f, f, t),
-            };
-            acc = self.and(g, acc);
+    /// The fork-free node `n` with each child equal to `child` replaced by `by`, and every
+    /// other child by `m.f`: `by` where `n`'s outcomes lead to `child`, false elsewhere.
+    pub fn only_child(&mut self, n: NodeRef, child: NodeRef, by: NodeRef) -> NodeRef {
+        let f = self.m.f;
+        let pick = |c: NodeRef| if c == child { by } else { f };
+        match self.m.node(n).clone() {
+            Node::Switch {
+                var,
+                branches,
+                default,
+                unknown,
+            } => {
+                let branches = branches.iter().map(|(c, x)| (*c, pick(*x))).collect();
+                self.m
+                    .mk_switch(var, branches, pick(default), pick(unknown))
+            }
+            Node::Thresh {
+                var,
+                cuts,
+                regions,
+                unknown,
+            } => {
+                let regions = regions.iter().map(|x| pick(*x)).collect();
+                self.m.mk_thresh(var, cuts.to_vec(), regions, pick(unknown))
+            }
+            Node::Tri { var, t, f: no, u } => self.m.mk_tri(var, pick(t), pick(no), pick(u)),
+            Node::Leaf(_) | Node::Fork(_) => pick(n),
         }
-        acc
     }
 
     /// `¬a` of a two-valued diagram.
