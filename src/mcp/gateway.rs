@@ -296,6 +296,22 @@ impl<D: Decider> Gateway<D> {
         let Some(v) = self.read(line, Direction::ClientToServer, out) else {
             return;
         };
+        self.client_message(line, v, out);
+    }
+
+    /// Takes in one message the client sent that the transport has already read as JSON
+    /// (`v`, from `line`): the same as [`Gateway::from_client`] without a second parse. A
+    /// `line` over the limit, or a `v` that is not one message (a batch), is refused as there.
+    pub fn from_client_parsed(&mut self, line: &[u8], v: Value, out: &mut Output) {
+        let line = trim(line);
+        if line.len() > self.cfg.max_message || !v.is_object() {
+            self.from_client(line, out);
+            return;
+        }
+        self.client_message(line, v, out);
+    }
+
+    fn client_message(&mut self, line: &[u8], v: Value, out: &mut Output) {
         let raw_id = v.get("id").and_then(Id::of);
         let msg = match Message::parse(v) {
             Ok(m) => m,
