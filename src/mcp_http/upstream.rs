@@ -1,5 +1,5 @@
 //! The upstream Streamable HTTP server, as the proxy reaches it: over `http://` or `https://`
-//! (rustls on ring, no OpenSSL), through a pool of kept-alive HTTP/1.1 connections
+//! (rustls on ring, no OpenSSL), through a pool of kept-alive HTTP/1.1 connections per worker
 //! (hyper-util's client: an exchange takes an idle connection to the server when there is one,
 //! and a POST whose answer is a long SSE stream, or a GET stream, holds its own), the client's
 //! MCP headers passed on, and a time limit on connecting and on the answer's head.
