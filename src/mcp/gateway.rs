@@ -94,13 +94,67 @@ pub struct Decided {
     pub warnings: Vec<String>,
     /// Why the event could not be decided.
     pub error: Option<String>,
-    /// The decision JSON.
-    pub json: Value,
+    /// The decision JSON, as the decision point wrote it ([`Decided::json`] reads it).
+    pub text: String,
+}
+
+/// A decision JSON (`src/decision.rs`) as it is written: read into this, not a tree.
+#[derive(serde::Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow)]
+    decision: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    rules: Vec<String>,
+    #[serde(default)]
+    messages: Vec<String>,
+    #[serde(default)]
+    warnings: Vec<WireWarning>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireWarning {
+    #[serde(default)]
+    rule: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
 }
 
 impl Decided {
     /// Reads a decision JSON (`src/decision.rs`); anything unreadable is a denial.
     pub fn from_json(text: &str) -> Decided {
+        // As the decision point writes it: read straight into its parts. Anything else
+        // (a member of another type, a member twice) is read as a tree, leniently.
+        let Ok(w) = serde_json::from_str::<Wire>(text) else {
+            return Decided::from_tree(text);
+        };
+        let verdict = w.decision.as_deref().and_then(Verdict::parse);
+        let mut error = w.error;
+        if verdict.is_none() && error.is_none() {
+            error = Some("the decision could not be read".into());
+        }
+        Decided {
+            verdict: verdict.unwrap_or(Verdict::Deny),
+            rules: w.rules,
+            messages: w.messages,
+            warnings: w
+                .warnings
+                .into_iter()
+                .map(|x| {
+                    let rule = x.rule.as_deref().unwrap_or("?");
+                    match x.message {
+                        Some(m) => format!("{rule}: {m}"),
+                        None => rule.to_string(),
+                    }
+                })
+                .collect(),
+            error,
+            text: text.to_string(),
+        }
+    }
+
+    fn from_tree(text: &str) -> Decided {
         let json: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         let strings = |k: &str| -> Vec<String> {
             json.get(k)
@@ -145,8 +199,13 @@ impl Decided {
             messages: strings("messages"),
             warnings,
             error,
-            json,
+            text: text.to_string(),
         }
+    }
+
+    /// The decision JSON as a tree (`null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
     }
 
     /// Why a call was not allowed, for the agent and the user.
@@ -296,6 +355,22 @@ impl<D: Decider> Gateway<D> {
         let Some(v) = self.read(line, Direction::ClientToServer, out) else {
             return;
         };
+        self.client_message(line, v, out);
+    }
+
+    /// Takes in one message the client sent that the transport has already read as JSON
+    /// (`v`, from `line`): the same as [`Gateway::from_client`] without a second parse. A
+    /// `line` over the limit, or a `v` that is not one message (a batch), is refused as there.
+    pub fn from_client_parsed(&mut self, line: &[u8], v: Value, out: &mut Output) {
+        let line = trim(line);
+        if line.len() > self.cfg.max_message || !v.is_object() {
+            self.from_client(line, out);
+            return;
+        }
+        self.client_message(line, v, out);
+    }
+
+    fn client_message(&mut self, line: &[u8], v: Value, out: &mut Output) {
         let raw_id = v.get("id").and_then(Id::of);
         let msg = match Message::parse(v) {
             Ok(m) => m,
@@ -569,7 +644,7 @@ impl<D: Decider> Gateway<D> {
             // A call sent as a notification: nothing answers it, and it is not forwarded.
             return;
         };
-        let data = d.map(|d| d.json.clone());
+        let data = d.map(Decided::json);
         let v = match self.cfg.deny_with {
             DenyWith::RpcError => error(Some(id), DENIED, text, data),
             DenyWith::ToolError => {
@@ -988,6 +1063,35 @@ mod tests {
 
     fn call(id: i64, tool: &str) -> Value {
         json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":{"x":1}}})
+    }
+
+    #[test]
+    fn decisions_are_read_as_written_and_leniently_otherwise() {
+        let written = r#"{"decision":"deny","rules":["p.r1","p.r\u00e9"],"messages":["no \"x\""],"warnings":[{"rule":"p.w","message":"late"},{"rule":"p.v"}],"unknown":[],"bundle":"sha256:x"}"#;
+        let d = Decided::from_json(written);
+        assert_eq!(d, Decided::from_tree(written));
+        assert_eq!(d.verdict, Verdict::Deny);
+        assert_eq!(d.rules, ["p.r1", "p.r\u{e9}"]);
+        assert_eq!(d.messages, ["no \"x\""]);
+        assert_eq!(d.warnings, ["p.w: late", "p.v"]);
+        assert_eq!(d.json()["bundle"], "sha256:x");
+        // Not as written: read as a tree, what is not a string left out; never an allow
+        // without a verdict.
+        for odd in [
+            r#"{"decision":"allow","rules":["a",1],"messages":null,"warnings":[{"message":"m"}]}"#,
+            r#"{"decision":"allow","decision":"deny"}"#,
+            r#"{"decision":7,"error":"broken"}"#,
+            r#"{"rules":[]}"#,
+            "not json",
+        ] {
+            assert_eq!(Decided::from_json(odd), Decided::from_tree(odd), "{odd}");
+        }
+        assert_eq!(Decided::from_json(r#"{"rules":[]}"#).verdict, Verdict::Deny);
+        assert_eq!(Decided::from_json("not json").verdict, Verdict::Deny);
+        assert_eq!(
+            Decided::from_json(r#"{"decision":"allow","rules":["a",1]}"#).rules,
+            ["a"]
+        );
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub mod upstream;
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -59,13 +60,13 @@ use hyper_util::rt::TokioTimer;
 use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::mcp::Direction;
 use crate::mcp::gateway::{self, Decider, Gateway, Level, Note, Output, Send};
 use crate::mcp::message::Id;
 use crate::point::log::Log;
-use crate::serve::io::{Held, Stream, Watched};
+use crate::serve::io::{Held, StdStream, Watched};
 pub use upstream::Upstream;
 
 /// The header that names a session.
@@ -102,7 +103,7 @@ enum Out {
 /// Where the messages for one client request go, and the headers it came with.
 struct Route {
     to: mpsc::Sender<Out>,
-    headers: HeaderMap,
+    headers: Arc<HeaderMap>,
     /// Which request of that id this is: a client may use an id again once its request is
     /// answered, and the exchange of the first must not take the second for its own.
     serial: u64,
@@ -137,6 +138,22 @@ struct Shared<D> {
     /// Whether the proxy listens on a loopback address (then only loopback names may reach it).
     loopback: bool,
     tap: Option<Tap>,
+    /// The connections to the server of each worker ([`Shared::upstream`]).
+    pools: Vec<Upstream>,
+}
+
+thread_local! {
+    /// The number of the worker running on this thread.
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl<D> Shared<D> {
+    /// The server, over the connections of the worker running this: an exchange never
+    /// waits for a connection task on another thread.
+    fn upstream(&self) -> &Upstream {
+        let i = WORKER.with(std::cell::Cell::get);
+        self.pools.get(i).unwrap_or(&self.cfg.upstream)
+    }
 }
 
 /// Writes the gateway's notes to the log (both transports).
@@ -154,6 +171,12 @@ pub fn log_notes(log: &Log, notes: Vec<Note>) {
 /// Runs the gateway until SIGTERM or SIGINT, or until `stop` is notified. Each session gets
 /// a decider from `decider`; `tap` sees every message the gateway takes in or sends, with its
 /// session, before it goes on.
+///
+/// The thread calling this accepts connections; each is handed to the worker (one per core,
+/// a single-threaded runtime on a thread of its own) with the fewest open, and lives there to
+/// its end, with everything it starts: reading a request, deciding it, the exchange with the
+/// server over the worker's own pooled connections, and the answer run on one thread, with no
+/// wake-up of another (see docs/performance.md).
 pub fn run<D: Decider + std::marker::Send + 'static>(
     cfg: Config,
     decider: impl Fn() -> D + std::marker::Send + Sync + 'static,
@@ -161,14 +184,122 @@ pub fn run<D: Decider + std::marker::Send + 'static>(
     tap: Option<Tap>,
     stop: Option<Arc<Notify>>,
 ) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("govern-mcp-http")
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    rt.block_on(serve(cfg, Box::new(decider), log, tap, stop))
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1);
+    rt.block_on(serve(cfg, Box::new(decider), log, tap, stop, threads))
+}
+
+/// A connection on its way to a worker, with its place among `max_connections`.
+struct Handoff {
+    stream: StdStream,
+    permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A worker as the acceptor sees it.
+struct Worker {
+    conns: mpsc::UnboundedSender<Handoff>,
+    /// Its open connections.
+    open: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts `n` workers; each serves the connections handed to it until the acceptor drops its
+/// end of the channel, then cuts off whatever is still open.
+fn workers<D: Decider + std::marker::Send + 'static>(
+    n: usize,
+    sh: &Arc<Shared<D>>,
+) -> Result<Vec<Worker>, String> {
+    let mut all = Vec::with_capacity(n);
+    for i in 0..n {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        let (conns, mut incoming) = mpsc::unbounded_channel::<Handoff>();
+        let open = Arc::new(AtomicUsize::new(0));
+        let (sh, count) = (Arc::clone(sh), Arc::clone(&open));
+        let thread = std::thread::Builder::new()
+            .name(format!("govern-mcp-http-{i}"))
+            .spawn(move || {
+                WORKER.with(|w| w.set(i));
+                rt.block_on(async move {
+                    while let Some(h) = incoming.recv().await {
+                        connection(h, &sh, &count);
+                    }
+                });
+                rt.shutdown_timeout(Duration::from_millis(100));
+            })
+            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+        all.push(Worker {
+            conns,
+            open,
+            thread,
+        });
+    }
+    Ok(all)
+}
+
+/// Serves one connection on the worker running this.
+fn connection<D: Decider + std::marker::Send + 'static>(
+    h: Handoff,
+    sh: &Arc<Shared<D>>,
+    open: &Arc<AtomicUsize>,
+) {
+    let stream = match h.stream.into_tokio() {
+        Ok(s) => s,
+        Err(e) => {
+            sh.log
+                .warn("accept", &format!("cannot serve a connection: {e}"), &[]);
+            open.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let permit = h.permit;
+    let io = Watched::new(stream);
+    let activity = io.activity();
+    let s = Arc::clone(sh);
+    let a = activity.clone();
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(sh.cfg.header_timeout)
+        .keep_alive(true)
+        .serve_connection(
+            io,
+            service_fn(move |req| {
+                let s = Arc::clone(&s);
+                // In flight until its answer (an SSE stream too) is sent or dropped.
+                let busy = a.busy();
+                async move {
+                    let r = handle(req, s).await;
+                    Ok::<_, Infallible>(r.map(|b| BoxBody::new(Held::new(b, busy))))
+                }
+            }),
+        );
+    let idle = sh.cfg.idle_timeout;
+    let log = Arc::clone(&sh.log);
+    let open = Arc::clone(open);
+    tokio::spawn(async move {
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            () = activity.idle(idle) => {
+                log.info(
+                    "idle",
+                    "a client connection idle or not reading was closed",
+                    &[("idle_timeout_s", json!(idle.as_secs_f64()))],
+                );
+            }
+        }
+        open.fetch_sub(1, Ordering::Relaxed);
+        drop(permit);
+    });
 }
 
 /// A new session, named after the proxy's (`--session`) and its number: known from its
@@ -191,6 +322,7 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
     log: Arc<Log>,
     tap: Option<Tap>,
     stop: Option<Arc<Notify>>,
+    threads: usize,
 ) -> Result<(), String> {
     let listener = TcpListener::bind(cfg.listen.as_str())
         .await
@@ -205,6 +337,8 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
         declared: Mutex::new(headers::Declared::default()),
     });
     let limit = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let threads = threads.max(1);
+    let pools = (0..threads).map(|_| cfg.upstream.own_pool()).collect();
     let sh = Arc::new(Shared {
         cfg,
         decider,
@@ -217,7 +351,9 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
             .map(|a| a.ip().is_loopback())
             .unwrap_or(true),
         tap,
+        pools,
     });
+    let workers = workers(threads, &sh)?;
     // Listening for the signals before saying where the proxy listens: a SIGTERM sent as soon
     // as it is up stops it cleanly.
     use tokio::signal::unix::{SignalKind, signal};
@@ -251,51 +387,32 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
             a = listener.accept() => a,
             why = &mut stopped => { log.info("stop", &format!("{why}: stopping"), &[]); break }
         };
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let stream = match accepted.and_then(|(s, _)| {
+            let _ = s.set_nodelay(true);
+            s.into_std()
+        }) {
+            Ok(s) => StdStream::Tcp(s),
             Err(e) => {
                 log.warn("accept", &format!("cannot accept a connection: {e}"), &[]);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let io = Watched::new(Stream::Tcp(stream));
-        let activity = io.activity();
-        let s = Arc::clone(&sh);
-        let a = activity.clone();
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(sh.cfg.header_timeout)
-            .keep_alive(true)
-            .serve_connection(
-                io,
-                service_fn(move |req| {
-                    let s = Arc::clone(&s);
-                    // In flight until its answer (an SSE stream too) is sent or dropped.
-                    let busy = a.busy();
-                    async move {
-                        let r = handle(req, s).await;
-                        Ok::<_, Infallible>(r.map(|b| BoxBody::new(Held::new(b, busy))))
-                    }
-                }),
-            );
-        let idle = sh.cfg.idle_timeout;
-        let log = Arc::clone(&sh.log);
-        tokio::spawn(async move {
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = activity.idle(idle) => {
-                    log.info(
-                        "idle",
-                        "a client connection idle or not reading was closed",
-                        &[("idle_timeout_s", json!(idle.as_secs_f64()))],
-                    );
-                }
-            }
-            drop(permit);
-        });
+        let Some(worker) = workers
+            .iter()
+            .min_by_key(|w| w.open.load(Ordering::Relaxed))
+        else {
+            break;
+        };
+        worker.open.fetch_add(1, Ordering::Relaxed);
+        if worker.conns.send(Handoff { stream, permit }).is_err() {
+            worker.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    // The workers stop, cutting off the connections still open.
+    let threads: Vec<_> = workers.into_iter().map(|w| w.thread).collect();
+    for t in threads {
+        let _ = t.join();
     }
     Ok(())
 }
@@ -477,13 +594,14 @@ async fn post<D: Decider + std::marker::Send + 'static>(
     req: Request<Incoming>,
     sh: Arc<Shared<D>>,
 ) -> Response<Body> {
-    let headers = req.headers().clone();
+    let (parts, body) = req.into_parts();
+    let headers = Arc::new(parts.headers);
     let named = match session_of(&sh, &headers) {
         Ok(s) => s,
         Err(()) => return unknown_session(),
     };
     let max = sh.cfg.gateway.max_message;
-    let body = match read_body(req.into_body(), max, sh.cfg.body_timeout).await {
+    let body = match read_body(body, max, sh.cfg.body_timeout).await {
         Ok(b) => b,
         Err(r) => {
             sh.log.warn(
@@ -558,7 +676,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
             id.clone(),
             Route {
                 to: tx.clone(),
-                headers: headers.clone(),
+                headers: Arc::clone(&headers),
                 serial,
             },
         );
@@ -569,7 +687,9 @@ async fn post<D: Decider + std::marker::Send + 'static>(
     let sends = {
         let mut out = Output::default();
         match sess.gateway.lock() {
-            Ok(mut g) => g.from_client(&body, &mut out),
+            // The message read once, here: the gateway takes it as read.
+            Ok(mut g) if head.msg.is_null() => g.from_client(&body, &mut out),
+            Ok(mut g) => g.from_client_parsed(&body, head.msg, &mut out),
             Err(_) => {
                 return rpc_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -582,7 +702,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         log_notes(&sh.log, out.notes);
         out.sends
     };
-    let mut own: Option<oneshot::Receiver<UpstreamHead>> = None;
+    let mut own: Option<Own> = None;
     let waits = dispatch(
         &sh,
         &sess,
@@ -590,7 +710,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         sends,
         Some(&tx),
         &headers,
-        id.as_ref(),
+        id.as_ref().map(|i| (i, &body[..])),
         &mut own,
     )
     .await;
@@ -626,7 +746,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         };
     }
     let upstream_head = match own {
-        Some(h) => h.await.ok(),
+        Some(o) => own_exchange(&sh, &sess, &session_name, o).await,
         None => None,
     };
     let stream = upstream_head.as_ref().is_some_and(|h| h.stream);
@@ -768,10 +888,20 @@ impl hyper::body::Body for Events {
     }
 }
 
+/// The exchange of the client's own request with the server, left to the client's POST to
+/// carry out ([`own_exchange`]).
+struct Own {
+    line: Vec<u8>,
+    headers: Arc<HeaderMap>,
+    id: Id,
+    serial: Option<u64>,
+}
+
 /// Carries out what the gateway asked: lines for the client go where they belong
 /// ([`deliver`]); a request for the server becomes an exchange of its own (its answers go
 /// to the client's request of that id), a notification or response a POST whose outcome is
-/// returned to wait for.
+/// returned to wait for. The exchange of the POST's own request (`own_id`, whose body was
+/// `own_line`) is left in `own` for the POST to carry out on its own task.
 #[allow(clippy::too_many_arguments)]
 async fn dispatch<D: Decider + std::marker::Send + 'static>(
     sh: &Arc<Shared<D>>,
@@ -779,31 +909,36 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
     session_name: &str,
     sends: Vec<Send>,
     ctx: Option<&mpsc::Sender<Out>>,
-    headers: &HeaderMap,
-    own_id: Option<&Id>,
-    own: &mut Option<oneshot::Receiver<UpstreamHead>>,
+    headers: &Arc<HeaderMap>,
+    own_id: Option<(&Id, &[u8])>,
+    own: &mut Option<Own>,
 ) -> Vec<tokio::task::JoinHandle<Result<StatusCode, String>>> {
     let mut waits = Vec::new();
     for s in sends {
         match s {
             Send::Client(line) => deliver(sh, sess, session_name, line, ctx).await,
             Send::Server(line) => {
-                let h = head_of(&line);
-                match h.id.as_ref().and_then(Id::of) {
+                // The client's request passed on as it came: its id is known, not read again.
+                let id = match own_id {
+                    Some((id, body)) if trim(body) == line.as_slice() => Some(id.clone()),
+                    _ => head_of(&line).id.as_ref().and_then(Id::of),
+                };
+                match id {
                     Some(id) => {
-                        let route =
-                            sess.routes.lock().ok().and_then(|r| {
-                                r.by_id.get(&id).map(|r| (r.headers.clone(), r.serial))
-                            });
+                        let route = sess.routes.lock().ok().and_then(|r| {
+                            r.by_id.get(&id).map(|r| (Arc::clone(&r.headers), r.serial))
+                        });
                         let serial = route.as_ref().map(|r| r.1);
-                        let route_headers = route.map_or_else(|| headers.clone(), |r| r.0);
-                        let tell = if own_id == Some(&id) {
-                            let (t, r) = oneshot::channel();
-                            *own = Some(r);
-                            Some(t)
-                        } else {
-                            None
-                        };
+                        let route_headers = route.map_or_else(|| Arc::clone(headers), |r| r.0);
+                        if own.is_none() && own_id.is_some_and(|(o, _)| *o == id) {
+                            *own = Some(Own {
+                                line,
+                                headers: route_headers,
+                                id,
+                                serial,
+                            });
+                            continue;
+                        }
                         tokio::spawn(exchange(
                             Arc::clone(sh),
                             Arc::clone(sess),
@@ -812,16 +947,14 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
                             route_headers,
                             id,
                             serial,
-                            tell,
                         ));
                     }
                     None => {
                         let sh = Arc::clone(sh);
-                        let headers = headers.clone();
+                        let headers = Arc::clone(headers);
                         waits.push(tokio::spawn(async move {
                             let r = sh
-                                .cfg
-                                .upstream
+                                .upstream()
                                 .send(Method::POST, &headers, Bytes::from(line))
                                 .await?;
                             let status = r.status();
@@ -837,6 +970,15 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
     waits
 }
 
+/// The trailing line ends of a message, cut (as the gateway cuts them).
+fn trim(line: &[u8]) -> &[u8] {
+    let mut l = line;
+    while let [rest @ .., b'\n' | b'\r'] = l {
+        l = rest;
+    }
+    l
+}
+
 /// Sends a line to the client: a response to the stream of its request (which it ends),
 /// anything else to the stream it arose on, else to the GET stream.
 async fn deliver<D>(
@@ -846,22 +988,27 @@ async fn deliver<D>(
     line: Vec<u8>,
     ctx: Option<&mpsc::Sender<Out>>,
 ) {
-    let v: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
-    let response =
-        v.get("method").is_none() && (v.get("result").is_some() || v.get("error").is_some());
-    if response && let Ok(mut d) = sess.declared.lock() {
-        // A tools/list result: the arguments its tools mirror into headers, to check calls by.
-        d.note(&v);
-    }
-    let routed = if response {
-        v.get("id").and_then(Id::of).and_then(|id| {
-            sess.routes
-                .lock()
-                .ok()
-                .and_then(|mut r| r.by_id.remove(&id))
-        })
-    } else {
-        None
+    let (response, id) = match peek(&line) {
+        Some(p) => p,
+        None => {
+            let v: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
+            let response = v.get("method").is_none()
+                && (v.get("result").is_some() || v.get("error").is_some());
+            if response && let Ok(mut d) = sess.declared.lock() {
+                // A tools/list result: the arguments its tools mirror into headers, to check
+                // calls by.
+                d.note(&v);
+            }
+            (response, v.get("id").and_then(Id::of))
+        }
+    };
+    let routed = match id {
+        Some(id) if response => sess
+            .routes
+            .lock()
+            .ok()
+            .and_then(|mut r| r.by_id.remove(&id)),
+        _ => None,
     };
     if let Some(tap) = &sh.tap {
         tap(session_name, Direction::ServerToClient, &line);
@@ -884,6 +1031,40 @@ async fn deliver<D>(
             &[],
         );
     }
+}
+
+/// The top of a message for the client, as [`deliver`] routes it: which of its members are
+/// there (whatever their value) and its id. A tool result's content is skipped over, not
+/// built as a tree.
+#[derive(serde::Deserialize)]
+struct Peek<'a> {
+    #[serde(default, deserialize_with = "present")]
+    method: bool,
+    #[serde(default, deserialize_with = "present")]
+    result: bool,
+    #[serde(default, deserialize_with = "present")]
+    error: bool,
+    #[serde(default, borrow)]
+    id: Option<&'a serde_json::value::RawValue>,
+}
+
+fn present<'de, De: serde::Deserializer<'de>>(d: De) -> Result<bool, De::Error> {
+    <serde::de::IgnoredAny as serde::Deserialize>::deserialize(d).map(|_| true)
+}
+
+/// Whether a message for the client is a response, and its id, read without building the
+/// message; `None` when the whole message must be read: it may be a `tools/list` result
+/// (whose declarations are noted), or it is not plain (a member twice, escapes in keys).
+fn peek(line: &[u8]) -> Option<(bool, Option<Id>)> {
+    if line.windows(7).any(|w| w == b"\"tools\"") || line.windows(2).any(|w| w == b"\\u") {
+        return None;
+    }
+    let p: Peek = serde_json::from_slice(line).ok()?;
+    let id = match p.id {
+        Some(raw) => Id::of(&serde_json::from_str(raw.get()).ok()?),
+        None => None,
+    };
+    Some((!p.method && (p.result || p.error), id))
 }
 
 /// Answers the client's request `id` with an error from the gateway's side, through the
@@ -975,44 +1156,91 @@ fn waiting<D>(sess: &Sess<D>, id: &Id, serial: Option<u64>) -> bool {
         .unwrap_or(false)
 }
 
+/// POSTs a request to the server; when that fails, the client's request `id` is answered
+/// with an error and there is no answer to read.
+async fn request<D: Decider>(
+    sh: &Shared<D>,
+    sess: &Sess<D>,
+    session_name: &str,
+    line: Vec<u8>,
+    headers: &HeaderMap,
+    id: &Id,
+) -> Option<Response<Incoming>> {
+    match sh
+        .upstream()
+        .send(Method::POST, headers, Bytes::from(line))
+        .await
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            fail(sh, sess, session_name, id, &e).await;
+            None
+        }
+    }
+}
+
 /// One forwarded request: POSTed to the server, its answer (JSON or SSE) read through the
 /// gateway message by message. A request left without a response is answered with an error.
-#[allow(clippy::too_many_arguments)]
 async fn exchange<D: Decider + std::marker::Send + 'static>(
     sh: Arc<Shared<D>>,
     sess: Arc<Sess<D>>,
     session_name: String,
     line: Vec<u8>,
-    headers: HeaderMap,
+    headers: Arc<HeaderMap>,
     id: Id,
     serial: Option<u64>,
-    tell: Option<oneshot::Sender<UpstreamHead>>,
 ) {
-    let resp = sh
-        .cfg
-        .upstream
-        .send(Method::POST, &headers, Bytes::from(line))
-        .await;
-    let resp = match resp {
-        Ok(r) => r,
-        Err(e) => {
-            drop(tell);
-            fail(&sh, &sess, &session_name, &id, &e).await;
-            return;
-        }
-    };
-    let status = resp.status();
-    if let Some(t) = tell {
-        let _ = t.send(UpstreamHead {
-            session: resp.headers().get(SESSION_HEADER).cloned(),
-            stream: status.is_success()
-                && resp
-                    .headers()
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|t| t.to_ascii_lowercase().starts_with(EVENT_STREAM)),
-        });
+    if let Some(resp) = request(&sh, &sess, &session_name, line, &headers, &id).await {
+        answer_of(sh, sess, session_name, resp, id, serial).await;
     }
+}
+
+/// The exchange of the client's own request, on the task of its POST: the answer's head
+/// says how the proxy answers. A JSON answer is read here too, so a call and its result
+/// take no other task; an SSE stream is read by a task of its own while the POST streams.
+async fn own_exchange<D: Decider + std::marker::Send + 'static>(
+    sh: &Arc<Shared<D>>,
+    sess: &Arc<Sess<D>>,
+    session_name: &str,
+    o: Own,
+) -> Option<UpstreamHead> {
+    let resp = request(sh, sess, session_name, o.line, &o.headers, &o.id).await?;
+    let head = UpstreamHead {
+        session: resp.headers().get(SESSION_HEADER).cloned(),
+        stream: resp.status().is_success()
+            && resp
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.to_ascii_lowercase().starts_with(EVENT_STREAM)),
+    };
+    let rest = answer_of(
+        Arc::clone(sh),
+        Arc::clone(sess),
+        session_name.to_string(),
+        resp,
+        o.id,
+        o.serial,
+    );
+    if head.stream {
+        tokio::spawn(rest);
+    } else {
+        rest.await;
+    }
+    Some(head)
+}
+
+/// Reads the server's answer to the client's request `id` (the one numbered `serial`)
+/// through the gateway; a request left without a response is answered with an error.
+async fn answer_of<D: Decider + std::marker::Send + 'static>(
+    sh: Arc<Shared<D>>,
+    sess: Arc<Sess<D>>,
+    session_name: String,
+    resp: Response<Incoming>,
+    id: Id,
+    serial: Option<u64>,
+) {
+    let status = resp.status();
     let ctype = resp
         .headers()
         .get(CONTENT_TYPE)
@@ -1081,8 +1309,7 @@ async fn get<D: Decider + std::marker::Send + 'static>(
         Err(()) => return unknown_session(),
     };
     let resp = match sh
-        .cfg
-        .upstream
+        .upstream()
         .send(Method::GET, &headers, Bytes::new())
         .await
     {
@@ -1158,8 +1385,7 @@ async fn delete<D: Decider + std::marker::Send + 'static>(
         return unknown_session();
     }
     let status = match sh
-        .cfg
-        .upstream
+        .upstream()
         .send(Method::DELETE, &headers, Bytes::new())
         .await
     {

@@ -1,5 +1,5 @@
 //! The upstream Streamable HTTP server, as the proxy reaches it: over `http://` or `https://`
-//! (rustls on ring, no OpenSSL), through a pool of kept-alive HTTP/1.1 connections
+//! (rustls on ring, no OpenSSL), through a pool of kept-alive HTTP/1.1 connections per worker
 //! (hyper-util's client: an exchange takes an idle connection to the server when there is one,
 //! and a POST whose answer is a long SSE stream, or a GET stream, holds its own), the client's
 //! MCP headers passed on, and a time limit on connecting and on the answer's head.
@@ -37,6 +37,7 @@ pub struct Upstream {
     authority: HeaderValue,
     tls: bool,
     timeout: Duration,
+    connector: HttpsConnector<HttpConnector>,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
@@ -91,6 +92,16 @@ fn roots(ca: Option<&Path>) -> Result<rustls::RootCertStore, String> {
         }
     }
     Ok(store)
+}
+
+fn pool(
+    connector: HttpsConnector<HttpConnector>,
+) -> Client<HttpsConnector<HttpConnector>, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .pool_max_idle_per_host(POOL_MAX_IDLE)
+        .build(connector)
 }
 
 impl Upstream {
@@ -151,18 +162,24 @@ impl Upstream {
         }
         .enable_http1()
         .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_max_idle_per_host(POOL_MAX_IDLE)
-            .build(connector);
         Ok(Upstream {
             uri,
             authority,
             tls,
             timeout,
-            client,
+            client: pool(connector.clone()),
+            connector,
         })
+    }
+
+    /// The same server over a pool of connections of its own (a clone shares the pool). A
+    /// pooled connection is served by a task on the runtime that opened it: a worker with a
+    /// pool of its own never hands its exchanges to another thread.
+    pub fn own_pool(&self) -> Upstream {
+        Upstream {
+            client: pool(self.connector.clone()),
+            ..self.clone()
+        }
     }
 
     /// The URL, for logs.
