@@ -2,13 +2,13 @@
 //! coprocess (docs/performance.md).
 //!
 //! ```text
-//! serve_load http  ADDR EVENTS [--connections N] [--seconds S] [--batch N] [--rate R] [--rss PID]
+//! serve_load http  ADDR EVENTS [--connections N] [--threads T] [--seconds S] [--batch N] [--rate R] [--rss PID]
 //! serve_load eval  GOVERN BUNDLE EVENTS [--rounds N]
 //! ```
 //!
-//! `http`: N keep-alive connections (all on one thread, a single-threaded tokio runtime, so
-//! that the generator takes as little of the CPU it shares with the server as it can), each
-//! sending `POST /v1/decide` (or
+//! `http`: N keep-alive connections (all on one thread by default, a single-threaded tokio
+//! runtime, so that the generator takes as little of the CPU it shares with the server as it
+//! can; `--threads T` spreads them over T such threads), each sending `POST /v1/decide` (or
 //! `/v1/decide/batch` with N events) with the events of EVENTS (JSONL) in turn and waiting for
 //! each answer before the next; after one second of warm-up, counts decisions for S seconds
 //! and prints decisions/s and the latency percentiles of the requests (`--rate`: at most R
@@ -45,6 +45,7 @@ fn main() {
             &args[1],
             &read_events(&args[2]),
             opt("--connections", 32) as usize,
+            opt("--threads", 1) as usize,
             opt("--seconds", 10),
             opt("--batch", 1) as usize,
             opt("--rate", 0),
@@ -58,7 +59,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: serve_load http ADDR EVENTS [--connections N] [--seconds S] [--batch N] [--rate R] [--rss PID]\n       serve_load eval GOVERN BUNDLE EVENTS [--rounds N]"
+                "usage: serve_load http ADDR EVENTS [--connections N] [--threads T] [--seconds S] [--batch N] [--rate R] [--rss PID]\n       serve_load eval GOVERN BUNDLE EVENTS [--rounds N]"
             );
             std::process::exit(2);
         }
@@ -104,10 +105,13 @@ fn rss(pid: u64) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+// The command line's options, one for one.
+#[allow(clippy::too_many_arguments)]
 fn http(
     addr: &str,
     events: &[String],
     connections: usize,
+    threads: usize,
     seconds: u64,
     batch: usize,
     rate: u64,
@@ -129,38 +133,53 @@ fn http(
     let per_request = batch.max(1) as u64;
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    // One thread for every connection: a single-threaded runtime, each connection a task.
+    // Each thread a single-threaded runtime, each connection a task.
     let addr = addr.to_string();
     let (m, s) = (Arc::clone(&measuring), Arc::clone(&stop));
-    let driver = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let tasks: Vec<_> = (0..connections)
-                .map(|c| {
-                    tokio::spawn(connection(
-                        addr.clone(),
-                        Arc::clone(&bodies),
-                        c,
-                        every,
-                        Arc::clone(&m),
-                        Arc::clone(&s),
-                    ))
-                })
+    // Connection c runs on thread c % threads.
+    let drivers: Vec<_> = (0..threads.clamp(1, connections.max(1)))
+        .map(|t| {
+            let (addr, bodies, m, s) = (
+                addr.clone(),
+                Arc::clone(&bodies),
+                Arc::clone(&m),
+                Arc::clone(&s),
+            );
+            let mine: Vec<usize> = (0..connections)
+                .filter(|c| c % threads.max(1) == t)
                 .collect();
-            let mut all = Vec::new();
-            let mut failed = 0;
-            for t in tasks {
-                let (lat, f) = t.await.unwrap();
-                all.extend(lat);
-                failed += f;
-            }
-            (all, failed)
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let tasks: Vec<_> = mine
+                        .into_iter()
+                        .map(|c| {
+                            tokio::spawn(connection(
+                                addr.clone(),
+                                Arc::clone(&bodies),
+                                c,
+                                every,
+                                Arc::clone(&m),
+                                Arc::clone(&s),
+                            ))
+                        })
+                        .collect();
+                    let mut all = Vec::new();
+                    let mut failed = 0;
+                    for t in tasks {
+                        let (lat, f) = t.await.unwrap();
+                        all.extend(lat);
+                        failed += f;
+                    }
+                    (all, failed)
+                })
+            })
         })
-    });
+        .collect();
     std::thread::sleep(Duration::from_secs(1));
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
@@ -183,7 +202,13 @@ fn http(
     measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
-    let (all, failed) = driver.join().unwrap();
+    let mut all = Vec::new();
+    let mut failed = 0;
+    for d in drivers {
+        let (lat, f) = d.join().unwrap();
+        all.extend(lat);
+        failed += f;
+    }
     let requests = all.len() as u64;
     println!(
         "{connections} connections, {} event(s) per request, {:.1} s: {} requests, {} decisions, {:.0} decisions/s, {failed} not 200",
