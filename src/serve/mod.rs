@@ -689,3 +689,39 @@ async fn accept(l: &Listener) -> std::io::Result<io::StdStream> {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn worker(
+        open: usize,
+        alive: bool,
+    ) -> (
+        Worker,
+        Option<tokio::sync::mpsc::UnboundedReceiver<Handoff>>,
+    ) {
+        let (conns, incoming) = tokio::sync::mpsc::unbounded_channel::<Handoff>();
+        let w = Worker {
+            conns,
+            open: Arc::new(AtomicUsize::new(open)),
+            thread: std::thread::spawn(|| {}),
+        };
+        (w, alive.then_some(incoming))
+    }
+
+    /// Connections go to the worker with the fewest, but never to one whose thread ended
+    /// (its receiver gone), however few it holds.
+    #[test]
+    fn connections_go_to_the_least_loaded_live_worker() {
+        let (a, _ra) = worker(5, true);
+        let (b, _rb) = worker(2, true);
+        let (c, _rc) = worker(0, false);
+        let all = vec![a, b, c];
+        let chosen = least_loaded(&all).unwrap();
+        assert_eq!(chosen.open.load(Ordering::Relaxed), 2);
+        let (d, _rd) = worker(0, false);
+        assert!(least_loaded(&[d]).is_none());
+    }
+}
