@@ -32,7 +32,7 @@ pub enum FnValue {
 /// decoded or parsed, or is too long).
 pub fn apply(func: Func, s: &str) -> Option<FnValue> {
     let mut out = String::new();
-    Some(match apply_into(func, s, &mut out)? {
+    Some(match compute_into(func, s, &mut out)? {
         Written::Str => FnValue::Str(out),
         Written::Num(n) => FnValue::Num(n),
         Written::Bool(b) => FnValue::Bool(b),
@@ -71,7 +71,104 @@ fn push_items<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) ->
 
 /// `func(s)` with string and list values written into `out` (cleared first), reusing its
 /// allocation; `None` when the value is unknown.
+///
+/// The dear functions (decoding, SQL structure, the detectors) remember their last few values
+/// on each thread (see [`Memo`]): the rules of a policy often apply the same function to the
+/// same attribute (`fold(decoded(content))` in one rule, `lower(decoded(content))` in the
+/// next), and consecutive events often carry the same text. [`apply`] never remembers, so
+/// that the reference interpreter checks the memory against the functions themselves.
 pub fn apply_into(func: Func, s: &str, out: &mut String) -> Option<Written> {
+    if !Memo::worth(func, s) {
+        return compute_into(func, s, out);
+    }
+    MEMO.with(|m| match m.try_borrow_mut() {
+        Ok(mut m) => m.apply_into(func, s, out),
+        Err(_) => compute_into(func, s, out),
+    })
+}
+
+thread_local! {
+    static MEMO: std::cell::RefCell<Memo> = const { std::cell::RefCell::new(Memo::new()) };
+}
+
+/// The last values of the dear functions on one thread: at most [`Memo::ENTRIES`] of them,
+/// each of an input of at most [`Memo::MAX_INPUT`] bytes and a value of at most
+/// [`Memo::MAX_OUTPUT`] bytes, so that it holds a bounded amount of memory. A value is found
+/// again only for the same function and the same input, byte for byte: the functions are pure.
+pub(crate) struct Memo {
+    entries: Vec<MemoEntry>,
+    /// The entry the next new value replaces, round robin.
+    next: usize,
+}
+
+struct MemoEntry {
+    func: Func,
+    input: String,
+    written: Written,
+    output: String,
+}
+
+impl Memo {
+    const ENTRIES: usize = 8;
+    const MAX_INPUT: usize = 16 * 1024;
+    const MAX_OUTPUT: usize = 64 * 1024;
+
+    const fn new() -> Memo {
+        Memo {
+            entries: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// Whether `func(s)` costs enough to look it up first.
+    fn worth(func: Func, s: &str) -> bool {
+        s.len() <= Memo::MAX_INPUT
+            && matches!(
+                func,
+                Func::Decoded
+                    | Func::SqlStatements
+                    | Func::SqlTables
+                    | Func::SqlReadOnly
+                    | Func::Secrets
+                    | Func::Pii
+                    | Func::PiiCount
+            )
+    }
+
+    fn apply_into(&mut self, func: Func, s: &str, out: &mut String) -> Option<Written> {
+        if let Some(e) = self.entries.iter().find(|e| e.func == func && e.input == s) {
+            out.clear();
+            out.push_str(&e.output);
+            return Some(e.written);
+        }
+        let written = compute_into(func, s, out)?;
+        if out.len() <= Memo::MAX_OUTPUT {
+            let entry = MemoEntry {
+                func,
+                input: String::new(),
+                written,
+                output: String::new(),
+            };
+            if self.entries.len() < Memo::ENTRIES {
+                self.entries.push(entry);
+            }
+            let at = self.next % self.entries.len().max(1);
+            self.next = (at + 1) % Memo::ENTRIES;
+            if let Some(e) = self.entries.get_mut(at) {
+                e.func = func;
+                e.written = written;
+                e.input.clear();
+                e.input.push_str(s);
+                e.output.clear();
+                e.output.push_str(out);
+            }
+        }
+        Some(written)
+    }
+}
+
+/// [`apply_into`] without the memory of recent values.
+fn compute_into(func: Func, s: &str, out: &mut String) -> Option<Written> {
     let ok = |b: bool| b.then_some(Written::Str);
     match func {
         Func::Len => Some(Written::Num(str_len(s) as f64)),
@@ -255,6 +352,73 @@ pub fn url_host_into(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Remembered values are the functions' values: every dear function, on inputs repeated,
+    /// alternated and more numerous than the memory holds, unknown and too long to remember,
+    /// gives through [`apply_into`] what it gives computed anew, whatever was in `out`.
+    #[test]
+    fn remembered_values_are_the_values() {
+        let funcs = [
+            Func::Decoded,
+            Func::SqlStatements,
+            Func::SqlTables,
+            Func::SqlReadOnly,
+            Func::Secrets,
+            Func::Pii,
+            Func::PiiCount,
+            Func::Fold,
+        ];
+        let long = "x".repeat(Memo::MAX_INPUT + 1);
+        let mut inputs: Vec<String> = [
+            "DROP TABLE users; SELECT * FROM t",
+            "select a from b",
+            "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=",
+            "token ghp_16C7e42F292c6912E7710c838347Ae178B4a here",
+            "mail a@example.com, card 4111 1111 1111 1111",
+            "",
+            "((((",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        inputs.extend((0..12).map(|i| format!("SELECT {i} FROM t{i}; password: Zq8{i}xT3mP")));
+        inputs.push(long);
+        let mut out = String::from("left over");
+        let mut remembered = 0;
+        for round in 0..3 {
+            for (k, text) in inputs.iter().enumerate() {
+                for f in funcs {
+                    let mut fresh = String::new();
+                    let want = compute_into(f, text, &mut fresh);
+                    let hit = MEMO.with(|m| {
+                        m.borrow()
+                            .entries
+                            .iter()
+                            .any(|e| e.func == f && e.input == *text)
+                    });
+                    remembered += usize::from(hit);
+                    let got = apply_into(f, text, &mut out);
+                    assert_eq!(got, want, "{f:?} on {text:?}, round {round}, input {k}");
+                    if want.is_some() && matches!(got, Some(Written::Str | Written::List)) {
+                        assert_eq!(out, fresh, "{f:?} on {text:?}");
+                    }
+                    // The same again, now surely remembered when worth it.
+                    assert_eq!(apply_into(f, text, &mut out), want);
+                }
+            }
+            // Alternating two inputs keeps both.
+            for _ in 0..4 {
+                for text in inputs.iter().take(2) {
+                    let mut fresh = String::new();
+                    let want = compute_into(Func::SqlTables, text, &mut fresh);
+                    assert_eq!(apply_into(Func::SqlTables, text, &mut out), want);
+                    assert_eq!(out, fresh);
+                }
+            }
+        }
+        assert!(remembered > 0);
+        MEMO.with(|m| assert!(m.borrow().entries.len() <= Memo::ENTRIES));
+    }
 
     #[test]
     fn norm_path_resolves_lexically() {

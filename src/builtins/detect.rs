@@ -8,10 +8,14 @@
 //! than [`super::MAX_TEXT`] bytes are unknown. Precision is documented per kind in
 //! docs/language.md and pinned by the tests below.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
+use regex_automata::meta;
+use regex_automata::{Input, MatchKind, PatternID, PatternSet};
+use regex_syntax::hir::{Capture, Class, Hir, HirKind, Literal, Look, Repetition};
 
 use super::MAX_TEXT;
 
@@ -224,11 +228,170 @@ static SECRET_REGEXES: LazyLock<Vec<Option<Regex>>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Every secret pattern in one set: one pass over a text says which patterns match at all,
-/// so that only those run their (much dearer) capturing search. Most texts match none.
+/// Every secret pattern in one set, made to match a superset of what the patterns match (see
+/// [`superset`]): one pass over a text says which patterns may match at all, so that only
+/// those run their (much dearer) capturing search, which decides. Most texts match none.
 /// `None` when the set cannot be built: each pattern is then tried on its own.
-static SECRET_SET: LazyLock<Option<regex::RegexSet>> =
-    LazyLock::new(|| regex::RegexSet::new(SECRET_RULES.iter().map(|r| r.pattern)).ok());
+///
+/// The patterns' Unicode word boundaries (`\b`) would keep the set off the lazy DFA for any
+/// text with a non-ASCII character (it gives up there, and the set runs again on the much
+/// slower PikeVM), and a set that must say which of its patterns match cannot stop early:
+/// with ASCII boundaries it stays on the DFA.
+static SECRET_SET: LazyLock<Option<meta::Regex>> = LazyLock::new(|| {
+    let hirs = SECRET_RULES
+        .iter()
+        .map(|r| {
+            regex_syntax::Parser::new()
+                .parse(r.pattern)
+                .map(|h| superset(&h))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    meta::Builder::new()
+        .configure(meta::Config::new().match_kind(MatchKind::All))
+        .build_many_from_hir(&hirs)
+        .ok()
+});
+
+thread_local! {
+    /// This thread's search memory for [`SECRET_SET`] (the set's own pool is fast only on the
+    /// first thread that used it).
+    static SECRET_SET_CACHE: RefCell<Option<meta::Cache>> = const { RefCell::new(None) };
+}
+
+/// Which patterns of [`SECRET_SET`] match `s` (a superset of the secret patterns that do).
+fn secret_candidates(set: &meta::Regex, s: &str) -> PatternSet {
+    let mut found = PatternSet::new(set.pattern_len());
+    let input = Input::new(s);
+    let searched = SECRET_SET_CACHE.with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else {
+            return false;
+        };
+        let cache = c.get_or_insert_with(|| set.create_cache());
+        set.which_overlapping_matches_with(cache, &input, &mut found);
+        true
+    });
+    if !searched {
+        set.which_overlapping_matches(&input, &mut found);
+    }
+    found
+}
+
+/// `hir` with every Unicode word-boundary assertion made ASCII where that can only match
+/// more, and dropped elsewhere, so that the result matches wherever `hir` matches (and
+/// perhaps elsewhere too).
+///
+/// A Unicode `\b` holds where exactly one of the two characters around it is a Unicode word
+/// character. When the pattern puts an ASCII word character (`[0-9A-Za-z_]`) on one side,
+/// that side is the word side, and the other is no Unicode, hence no ASCII, word character:
+/// the ASCII `\b` holds too. With anything else on the pattern's side (`-`, `(?i)s`, which
+/// also matches `ſ`), the word side may be a non-ASCII letter on the text's side, where the
+/// ASCII `\b` would fail: the assertion is dropped, and a pattern without an assertion
+/// matches wherever it matched with it. Any other Unicode word assertion is dropped too.
+fn superset(hir: &Hir) -> Hir {
+    match hir.kind() {
+        HirKind::Look(l) if unicode_word(*l) => Hir::empty(),
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => hir.clone(),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(superset(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Capture(c) => Hir::capture(Capture {
+            sub: Box::new(superset(&c.sub)),
+            ..c.clone()
+        }),
+        HirKind::Alternation(alts) => Hir::alternation(alts.iter().map(superset).collect()),
+        HirKind::Concat(items) => Hir::concat(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, h)| match h.kind() {
+                    HirKind::Look(Look::WordUnicode)
+                        if items.get(i + 1..).is_some_and(starts_ascii_word)
+                            || items.get(..i).is_some_and(ends_ascii_word) =>
+                    {
+                        Hir::look(Look::WordAscii)
+                    }
+                    _ => superset(h),
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn unicode_word(l: Look) -> bool {
+    matches!(
+        l,
+        Look::WordUnicode
+            | Look::WordUnicodeNegate
+            | Look::WordStartUnicode
+            | Look::WordEndUnicode
+            | Look::WordStartHalfUnicode
+            | Look::WordEndHalfUnicode
+    )
+}
+
+fn ascii_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether every match of `hir` is non-empty and begins with an ASCII word character.
+fn first_ascii_word(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Literal(Literal(bytes)) => bytes.first().is_some_and(|&b| ascii_word(b)),
+        HirKind::Class(c) => class_ascii_word(c),
+        HirKind::Repetition(r) => r.min >= 1 && first_ascii_word(&r.sub),
+        HirKind::Capture(c) => first_ascii_word(&c.sub),
+        HirKind::Alternation(alts) => alts.iter().all(first_ascii_word),
+        HirKind::Concat(items) => starts_ascii_word(items),
+        HirKind::Empty | HirKind::Look(_) => false,
+    }
+}
+
+/// Whether every match of `hir` is non-empty and ends with an ASCII word character (a last
+/// byte below 0x80 is a whole character).
+fn last_ascii_word(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Literal(Literal(bytes)) => bytes.last().is_some_and(|&b| ascii_word(b)),
+        HirKind::Class(c) => class_ascii_word(c),
+        HirKind::Repetition(r) => r.min >= 1 && last_ascii_word(&r.sub),
+        HirKind::Capture(c) => last_ascii_word(&c.sub),
+        HirKind::Alternation(alts) => alts.iter().all(last_ascii_word),
+        HirKind::Concat(items) => ends_ascii_word(items),
+        HirKind::Empty | HirKind::Look(_) => false,
+    }
+}
+
+/// Whether the first character matched by the sequence `items` is always an ASCII word
+/// character: assertions match no character and are passed over.
+fn starts_ascii_word(items: &[Hir]) -> bool {
+    items
+        .iter()
+        .find(|h| !matches!(h.kind(), HirKind::Look(_)))
+        .is_some_and(first_ascii_word)
+}
+
+/// Whether the last character matched by the sequence `items` is always an ASCII word
+/// character.
+fn ends_ascii_word(items: &[Hir]) -> bool {
+    items
+        .iter()
+        .rev()
+        .find(|h| !matches!(h.kind(), HirKind::Look(_)))
+        .is_some_and(last_ascii_word)
+}
+
+fn class_ascii_word(c: &Class) -> bool {
+    match c {
+        Class::Unicode(u) => u.ranges().iter().all(|r| {
+            (r.start()..=r.end()).all(|ch| u8::try_from(u32::from(ch)).is_ok_and(ascii_word))
+        }),
+        Class::Bytes(b) => b
+            .ranges()
+            .iter()
+            .all(|r| (r.start()..=r.end()).all(|b| b.is_ascii() && ascii_word(b))),
+    }
+}
 
 /// Every kind `secrets` can return, in order.
 pub fn secret_kinds() -> impl Iterator<Item = &'static str> {
@@ -245,15 +408,18 @@ pub fn secrets(s: &str) -> Option<Vec<&'static str>> {
         return None;
     }
     // A pattern the set does not match has no match to capture: skipping it finds the same.
-    let candidates = SECRET_SET.as_ref().map(|set| set.matches(s));
+    let candidates = SECRET_SET.as_ref().map(|set| secret_candidates(set, s));
     secrets_among(s, candidates.as_ref())
 }
 
 /// [`secrets`] trying only the patterns in `candidates` (every pattern when `None`).
-fn secrets_among(s: &str, candidates: Option<&regex::SetMatches>) -> Option<Vec<&'static str>> {
+fn secrets_among(s: &str, candidates: Option<&PatternSet>) -> Option<Vec<&'static str>> {
+    if candidates.is_some_and(PatternSet::is_empty) {
+        return Some(Vec::new());
+    }
     let mut found = BTreeSet::new();
     for (i, (rule, re)) in SECRET_RULES.iter().zip(SECRET_REGEXES.iter()).enumerate() {
-        if candidates.as_ref().is_some_and(|c| !c.matched(i)) {
+        if candidates.is_some_and(|c| PatternID::new(i).is_ok_and(|p| !c.contains(p))) {
             continue;
         }
         let re = re.as_ref()?;
@@ -582,6 +748,7 @@ pub fn pii_count(s: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{Strategy, prop};
 
     #[test]
     fn every_pattern_builds() {
@@ -681,6 +848,144 @@ mod tests {
             "{with_some} of {}",
             texts.len()
         );
+    }
+
+    /// The set's ASCII boundaries are where the pattern puts an ASCII word character next to
+    /// them; elsewhere they are dropped. Counted per pattern, so that a change of the patterns
+    /// or of the rewriting shows here.
+    #[test]
+    fn the_set_keeps_ascii_boundaries_only_next_to_ascii_word_characters() {
+        fn looks(h: &Hir, out: &mut Vec<Look>) {
+            match h.kind() {
+                HirKind::Look(l) => out.push(*l),
+                HirKind::Repetition(r) => looks(&r.sub, out),
+                HirKind::Capture(c) => looks(&c.sub, out),
+                HirKind::Alternation(v) | HirKind::Concat(v) => {
+                    v.iter().for_each(|h| looks(h, out))
+                }
+                _ => {}
+            }
+        }
+        let mut kept = Vec::new();
+        for r in SECRET_RULES {
+            let h = regex_syntax::Parser::new().parse(r.pattern).unwrap();
+            let (mut before, mut after) = (Vec::new(), Vec::new());
+            looks(&h, &mut before);
+            looks(&superset(&h), &mut after);
+            assert!(!after.iter().any(|l| unicode_word(*l)), "{}", r.kind);
+            let word = before.iter().filter(|l| **l == Look::WordUnicode).count();
+            let ascii = after.iter().filter(|l| **l == Look::WordAscii).count();
+            kept.push((r.kind, word, ascii));
+        }
+        let dropped: Vec<_> = kept.iter().filter(|(_, w, a)| w != a).collect();
+        assert_eq!(
+            dropped,
+            [
+                // `[A-Za-z0-9_-]{40,}\b`: the key may end with `-`.
+                &("openai_key", 2, 1),
+                // `(?i)` makes `s` (of `sftp`, `smtp`) match `ſ`, which is not ASCII.
+                &("url_credentials", 1, 0),
+            ]
+        );
+        assert_eq!(kept.iter().map(|(_, _, a)| a).sum::<usize>(), 21);
+    }
+
+    /// An ASCII `\b` after a `-` would miss this key: its last character is `-` and a
+    /// non-ASCII letter follows, which is a Unicode boundary but no ASCII one.
+    #[test]
+    fn a_boundary_after_a_non_word_character_is_not_made_ascii() {
+        let key = format!("sk-proj-{}é", "-".repeat(40));
+        assert_eq!(
+            secrets_among(&key, None).as_deref(),
+            Some(&["openai_key"][..])
+        );
+        assert_eq!(secrets(&key).as_deref(), Some(&["openai_key"][..]));
+    }
+
+    /// Texts made of credential-shaped pieces: a start of a secret format, runs of characters
+    /// its pattern takes (of the lengths the patterns count), an ending, and around them
+    /// characters that are Unicode but not ASCII word characters (`é`, `ß`, `ſ`, the Kelvin
+    /// sign, an Arabic-Indic digit), spaces only Unicode knows, and ASCII: the places where a
+    /// Unicode and an ASCII `\b` differ.
+    fn unicode_text() -> impl Strategy<Value = String> {
+        let around = || {
+            prop::sample::select(vec![
+                "é", "ß", "ſ", "\u{212A}", "٣", "\u{a0}", "\u{2003}", " ", "\n", "-", "_", "a",
+                "Z", "9", "=", ":", "\"", "@", "/", ".", "",
+            ])
+        };
+        let start = prop::sample::select(vec![
+            "AKIA",
+            "ghp_",
+            "github_pat_",
+            "glpat-",
+            "xoxb-",
+            "sk_live_",
+            "sk-ant-api03-",
+            "sk-proj-",
+            "sk-",
+            "AIza",
+            "eyJ",
+            "SG.",
+            "SK",
+            "npm_",
+            "hf_",
+            "pypi-AgEIcHlwaS5vcmc",
+            "AccountKey=",
+            "postgres://u:",
+            "ſmtp://u:",
+            "https://u:",
+            "ſftp://",
+            "authorization: bearer ",
+            "aws_secret_access_key = ",
+            "password: ",
+            "token=",
+            "password is ",
+            "",
+        ]);
+        let run = (
+            prop::sample::select(vec!['A', 'Q', 'a', 'f', '7', '0', '-', '_', '.', 'é', 'ſ']),
+            prop::sample::select(vec![
+                1usize, 8, 16, 20, 22, 32, 34, 35, 36, 40, 43, 48, 60, 86,
+            ]),
+        )
+            .prop_map(|(c, n)| c.to_string().repeat(n));
+        let end = prop::sample::select(vec!["", "", "==", "@db", ".", "T3BlbkFJ", "-", "é"]);
+        let piece = (
+            around(),
+            start,
+            prop::collection::vec(run, 0..3),
+            end,
+            around(),
+        )
+            .prop_map(|(l, s, runs, e, r)| format!("{l}{s}{}{e}{r}", runs.concat()));
+        prop::collection::vec(piece, 1..4).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 2000,
+            failure_persistence: None,
+            .. proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Wherever a secret pattern matches, the set says it may: `secrets` finds what trying
+        /// every pattern finds.
+        #[test]
+        fn the_set_matches_wherever_a_pattern_does(text in unicode_text()) {
+            let set = SECRET_SET.as_ref().unwrap();
+            let candidates = secret_candidates(set, &text);
+            for (i, re) in SECRET_REGEXES.iter().enumerate() {
+                if re.as_ref().unwrap().is_match(&text) {
+                    proptest::prop_assert!(
+                        candidates.contains(PatternID::new(i).unwrap()),
+                        "{} on {text:?}",
+                        SECRET_RULES[i].kind
+                    );
+                }
+            }
+            proptest::prop_assert_eq!(secrets(&text), secrets_among(&text, None));
+        }
     }
 
     #[test]
