@@ -2,11 +2,13 @@
 //! coprocess (docs/performance.md).
 //!
 //! ```text
-//! serve_load http  ADDR EVENTS [--connections N] [--seconds S] [--batch N] [--rate R] [--rss PID]
+//! serve_load http  ADDR EVENTS [--connections N] [--threads T] [--seconds S] [--batch N] [--rate R] [--rss PID]
 //! serve_load eval  GOVERN BUNDLE EVENTS [--rounds N]
 //! ```
 //!
-//! `http`: N keep-alive connections (one thread each), each sending `POST /v1/decide` (or
+//! `http`: N keep-alive connections (all on one thread by default, a single-threaded tokio
+//! runtime, so that the generator takes as little of the CPU it shares with the server as it
+//! can; `--threads T` spreads them over T such threads), each sending `POST /v1/decide` (or
 //! `/v1/decide/batch` with N events) with the events of EVENTS (JSONL) in turn and waiting for
 //! each answer before the next; after one second of warm-up, counts decisions for S seconds
 //! and prints decisions/s and the latency percentiles of the requests (`--rate`: at most R
@@ -24,8 +26,7 @@
     clippy::print_stderr
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,7 @@ fn main() {
             &args[1],
             &read_events(&args[2]),
             opt("--connections", 32) as usize,
+            opt("--threads", 1) as usize,
             opt("--seconds", 10),
             opt("--batch", 1) as usize,
             opt("--rate", 0),
@@ -57,7 +59,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: serve_load http ADDR EVENTS [--connections N] [--seconds S] [--batch N] [--rate R] [--rss PID]\n       serve_load eval GOVERN BUNDLE EVENTS [--rounds N]"
+                "usage: serve_load http ADDR EVENTS [--connections N] [--threads T] [--seconds S] [--batch N] [--rate R] [--rss PID]\n       serve_load eval GOVERN BUNDLE EVENTS [--rounds N]"
             );
             std::process::exit(2);
         }
@@ -103,10 +105,13 @@ fn rss(pid: u64) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+// The command line's options, one for one.
+#[allow(clippy::too_many_arguments)]
 fn http(
     addr: &str,
     events: &[String],
     connections: usize,
+    threads: usize,
     seconds: u64,
     batch: usize,
     rate: u64,
@@ -128,61 +133,50 @@ fn http(
     let per_request = batch.max(1) as u64;
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let threads: Vec<_> = (0..connections)
-        .map(|c| {
-            let bodies = Arc::clone(&bodies);
-            let measuring = Arc::clone(&measuring);
-            let stop = Arc::clone(&stop);
-            let addr = addr.to_string();
+    // Each thread a single-threaded runtime, each connection a task.
+    let addr = addr.to_string();
+    let (m, s) = (Arc::clone(&measuring), Arc::clone(&stop));
+    // Connection c runs on thread c % threads.
+    let drivers: Vec<_> = (0..threads.clamp(1, connections.max(1)))
+        .map(|t| {
+            let (addr, bodies, m, s) = (
+                addr.clone(),
+                Arc::clone(&bodies),
+                Arc::clone(&m),
+                Arc::clone(&s),
+            );
+            let mine: Vec<usize> = (0..connections)
+                .filter(|c| c % threads.max(1) == t)
+                .collect();
             std::thread::spawn(move || {
-                let s = TcpStream::connect(&addr).expect("connect");
-                s.set_nodelay(true).unwrap();
-                let mut w = s.try_clone().unwrap();
-                let mut r = BufReader::with_capacity(1 << 16, s);
-                let mut lat = Vec::with_capacity(1 << 16);
-                let mut failed = 0u64;
-                let mut i = c;
-                let mut line = String::new();
-                let mut next = Instant::now();
-                while !stop.load(Ordering::Relaxed) {
-                    if let Some(every) = every {
-                        next += every;
-                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(wait);
-                        }
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let tasks: Vec<_> = mine
+                        .into_iter()
+                        .map(|c| {
+                            tokio::spawn(connection(
+                                addr.clone(),
+                                Arc::clone(&bodies),
+                                c,
+                                every,
+                                Arc::clone(&m),
+                                Arc::clone(&s),
+                            ))
+                        })
+                        .collect();
+                    let mut all = Vec::new();
+                    let mut failed = 0;
+                    for t in tasks {
+                        let (lat, f) = t.await.unwrap();
+                        all.extend(lat);
+                        failed += f;
                     }
-                    let body = &bodies[i % bodies.len()];
-                    i += 1;
-                    let t = Instant::now();
-                    w.write_all(body).unwrap();
-                    // Status line, headers, body.
-                    line.clear();
-                    r.read_line(&mut line).unwrap();
-                    let ok = line.split_whitespace().nth(1) == Some("200");
-                    let mut len = 0usize;
-                    loop {
-                        line.clear();
-                        r.read_line(&mut line).unwrap();
-                        let l = line.trim_end();
-                        if l.is_empty() {
-                            break;
-                        }
-                        if let Some((k, v)) = l.split_once(':')
-                            && k.eq_ignore_ascii_case("content-length")
-                        {
-                            len = v.trim().parse().unwrap();
-                        }
-                    }
-                    let mut skip = (&mut r).take(len as u64);
-                    std::io::copy(&mut skip, &mut std::io::sink()).unwrap();
-                    if measuring.load(Ordering::Relaxed) {
-                        lat.push(t.elapsed().as_nanos() as u64);
-                        if !ok {
-                            failed += 1;
-                        }
-                    }
-                }
-                (lat, failed)
+                    (all, failed)
+                })
             })
         })
         .collect();
@@ -210,8 +204,8 @@ fn http(
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     let mut failed = 0;
-    for t in threads {
-        let (lat, f) = t.join().unwrap();
+    for d in drivers {
+        let (lat, f) = d.join().unwrap();
         all.extend(lat);
         failed += f;
     }
@@ -225,6 +219,79 @@ fn http(
         (requests * per_request) as f64 / elapsed.as_secs_f64()
     );
     println!("request latency: {}", percentiles(all));
+}
+
+/// One keep-alive connection: a request, its whole answer, the next request.
+async fn connection(
+    addr: String,
+    bodies: Arc<Vec<Vec<u8>>>,
+    c: usize,
+    every: Option<Duration>,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> (Vec<u64>, u64) {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    s.set_nodelay(true).unwrap();
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut lat = Vec::with_capacity(1 << 16);
+    let mut failed = 0u64;
+    let mut i = c;
+    let mut next = tokio::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(every) = every {
+            next += every;
+            tokio::time::sleep_until(next).await;
+        }
+        let body = &bodies[i % bodies.len()];
+        i += 1;
+        let t = Instant::now();
+        s.write_all(body).await.unwrap();
+        // Status line and headers, then as many bytes of body as they announce.
+        buf.clear();
+        let (ok, end) = loop {
+            if let Some(head) = find(&buf, b"\r\n\r\n") {
+                let head_text = std::str::from_utf8(&buf[..head]).unwrap();
+                let ok = head_text.split_whitespace().nth(1) == Some("200");
+                let len: usize = head_text
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                break (ok, head + 4 + len);
+            }
+            read_more(&mut s, &mut buf).await;
+        };
+        while buf.len() < end {
+            read_more(&mut s, &mut buf).await;
+        }
+        assert_eq!(buf.len(), end, "bytes after the answer");
+        if measuring.load(Ordering::Relaxed) {
+            lat.push(t.elapsed().as_nanos() as u64);
+            if !ok {
+                failed += 1;
+            }
+        }
+    }
+    (lat, failed)
+}
+
+async fn read_more(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    if buf.capacity() - buf.len() < 4096 {
+        buf.reserve(1 << 16);
+    }
+    let n = s.read_buf(buf).await.unwrap();
+    assert!(n > 0, "the server closed the connection");
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn request(path: &str, ctype: &str, body: &str) -> Vec<u8> {

@@ -649,6 +649,31 @@ fn bad_requests_are_denied_with_the_reason() {
         // Closed: at most an error response, then the end of the stream.
         assert!(n.is_ok() || buf.is_empty(), "{n:?}");
     }
+    // A head sent a byte at a time moves bytes well within the idle timeout (2 s) but never
+    // ends: it is cut off after the request timeout (1 s), long before it is all sent.
+    let mut c = server.connect();
+    let drip = b"POST /v1/decide HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\nx-slow: ";
+    let mut cut = false;
+    for i in 0..60 {
+        let byte = drip.get(i).copied().unwrap_or(b'a');
+        if c.w.write_all(&[byte]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if !cut {
+        // The last writes may have gone through after the server closed: the end of the
+        // stream is there already then (not after the idle timeout, 2 s after the last byte).
+        c.w.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = Vec::new();
+        cut = c.r.read_to_end(&mut buf).is_ok();
+    }
+    assert!(
+        cut,
+        "a head sent a byte every 100 ms held its connection for 6 s"
+    );
     // Bad requests are counted.
     let metrics = server.get("/metrics").body;
     for reason in ["malformed", "too_large", "header", "not_found", "timeout"] {

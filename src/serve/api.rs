@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::Shared;
 use crate::bytecode::model::Verdict;
-use crate::point::{Answer, BadRequest, Failure, Scratch, Status};
+use crate::point::{Answer, AuditFailure, BadRequest, Failure, Scratch, Status};
 
 thread_local! {
     /// Scratch space of the thread deciding (no allocation per decision once grown).
@@ -308,10 +308,18 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
 
 async fn one(shared: &Arc<Shared>, text: &str) -> Response<Body> {
     if !shared.point.waits_for_disk() {
-        // The fast path: decided on this thread, bounded by the verifier's cost bounds (and
-        // with an audit log, by a write to the page cache).
+        // The fast path: decided on this thread, bounded by the verifier's cost bounds; with
+        // an audit log, the answer waits for its record's group commit while this thread
+        // serves other connections.
         let mut out = String::with_capacity(256);
-        let a = with_scratch(|scratch| shared.point.decide(text, scratch, &mut out));
+        let a = with_scratch(|scratch| shared.point.decide_one(text, scratch, &mut out));
+        let a = match committed(shared, a.seq).await {
+            Ok(()) => a,
+            Err(why) => {
+                out.clear();
+                why.deny(shared, &mut out)
+            }
+        };
         return answered(a, out, JSON);
     }
     let text = text.to_string();
@@ -339,6 +347,46 @@ async fn one(shared: &Arc<Shared>, text: &str) -> Response<Body> {
     answered(a, body, JSON)
 }
 
+/// Why decisions could not be used: their audit record was not written.
+enum NotCommitted {
+    Audit(AuditFailure),
+    /// Not within the decision's time budget.
+    Late,
+}
+
+impl NotCommitted {
+    /// Writes the denial the decisions waiting for the record get instead.
+    fn deny(self, shared: &Shared, out: &mut String) -> Answer {
+        match self {
+            NotCommitted::Audit(f) => shared.point.denial(&f, out),
+            NotCommitted::Late => shared.point.give_up(
+                Failure::Budget,
+                &format!(
+                    "its audit record was not written within {} ms",
+                    shared.config.decision_timeout.as_millis()
+                ),
+                out,
+            ),
+        }
+    }
+}
+
+/// Waits until the audit record `seq` is written (see [`super::commit`]) within the
+/// decision's time budget, this thread serving other connections meanwhile.
+async fn committed(shared: &Shared, seq: Option<u64>) -> Result<(), NotCommitted> {
+    let Some(seq) = seq else {
+        return Ok(());
+    };
+    let Some(commit) = &shared.commit else {
+        return shared.point.finish(Some(seq)).map_err(NotCommitted::Audit);
+    };
+    match tokio::time::timeout(shared.config.decision_timeout, commit.committed(seq)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(f)) => Err(NotCommitted::Audit(f)),
+        Err(_) => Err(NotCommitted::Late),
+    }
+}
+
 fn answered(a: Answer, body: String, ctype: &'static str) -> Response<Body> {
     let status = match a.status {
         Status::Decided => StatusCode::OK,
@@ -353,13 +401,13 @@ fn answered(a: Answer, body: String, ctype: &'static str) -> Response<Body> {
     r
 }
 
-/// Decides a batch in order: the decisions as a JSON array (or JSON lines), and the worst
-/// verdict; an error when their records could not be written (none may then be used).
-fn decide_many(
+/// Decides a batch in order: the decisions as a JSON array (or JSON lines), the worst
+/// verdict, and the seq of the last audit record, to be written before any of them is used.
+fn decide_batch(
     point: &crate::point::Point,
     items: &[&str],
     jsonl: bool,
-) -> Result<(Verdict, String), crate::point::AuditFailure> {
+) -> (Verdict, String, Option<u64>) {
     let mut out = String::with_capacity(256 * items.len() + 2);
     let mut last = None;
     let mut worst = Verdict::Allow;
@@ -382,11 +430,23 @@ fn decide_many(
     if !jsonl {
         out.push(']');
     }
+    (worst, out, last)
+}
+
+/// Decides a batch and writes its records; an error when they could not be written (none
+/// of its decisions may then be used).
+fn decide_many(
+    point: &crate::point::Point,
+    items: &[&str],
+    jsonl: bool,
+) -> Result<(Verdict, String), crate::point::AuditFailure> {
+    let (worst, out, last) = decide_batch(point, items, jsonl);
     point.finish(last).map(|()| (worst, out))
 }
 
 async fn many(shared: &Arc<Shared>, items: Vec<&str>, jsonl: bool) -> Response<Body> {
     let n = items.len();
+    let ctype = if jsonl { JSONL } else { JSON };
     let decided = if shared.point.waits_for_disk() {
         let owned: Vec<String> = items.into_iter().map(str::to_string).collect();
         run_decision(shared, move |s| {
@@ -395,9 +455,16 @@ async fn many(shared: &Arc<Shared>, items: Vec<&str>, jsonl: bool) -> Response<B
         })
         .await
     } else {
-        Some(decide_many(&shared.point, &items, jsonl))
+        let (worst, out, last) = decide_batch(&shared.point, &items, jsonl);
+        match committed(shared, last).await {
+            Ok(()) => Some(Ok((worst, out))),
+            Err(why) => {
+                let mut one = String::new();
+                let a = why.deny(shared, &mut one);
+                return denied_batch(a, &one, n, jsonl, ctype);
+            }
+        }
     };
-    let ctype = if jsonl { JSONL } else { JSON };
     match decided {
         Some(Ok((worst, out))) => {
             let mut r = respond(StatusCode::OK, ctype, out);
@@ -419,25 +486,37 @@ async fn many(shared: &Arc<Shared>, items: Vec<&str>, jsonl: bool) -> Response<B
                     &mut one,
                 ),
             };
-            let mut out = String::with_capacity((one.len() + 1) * n + 2);
-            if !jsonl {
-                out.push('[');
-            }
-            for i in 0..n {
-                if i > 0 && !jsonl {
-                    out.push(',');
-                }
-                out.push_str(&one);
-                if jsonl {
-                    out.push('\n');
-                }
-            }
-            if !jsonl {
-                out.push(']');
-            }
-            answered(a, out, ctype)
+            denied_batch(a, &one, n, jsonl, ctype)
         }
     }
+}
+
+/// The answer to a batch of `n` events none of whose decisions may be used: `one`, the
+/// denial, for each.
+fn denied_batch(
+    a: Answer,
+    one: &str,
+    n: usize,
+    jsonl: bool,
+    ctype: &'static str,
+) -> Response<Body> {
+    let mut out = String::with_capacity((one.len() + 1) * n + 2);
+    if !jsonl {
+        out.push('[');
+    }
+    for i in 0..n {
+        if i > 0 && !jsonl {
+            out.push(',');
+        }
+        out.push_str(one);
+        if jsonl {
+            out.push('\n');
+        }
+    }
+    if !jsonl {
+        out.push(']');
+    }
+    answered(a, out, ctype)
 }
 
 fn worse(a: Verdict, b: Verdict) -> Verdict {

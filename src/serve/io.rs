@@ -99,15 +99,22 @@ impl StdStream {
 }
 
 /// When a connection last moved a byte, in milliseconds since it was accepted; how many of
-/// its requests are in flight; since when a write to it waits.
+/// its requests are in flight; since when a write to it waits; since when the head of its
+/// next request is arriving.
 #[derive(Clone)]
-pub struct Activity {
+pub struct Activity(Arc<Times>);
+
+struct Times {
     start: Instant,
-    last: Arc<AtomicU64>,
-    busy: Arc<AtomicUsize>,
+    last: AtomicU64,
+    busy: AtomicUsize,
     /// When a write first found the connection full (milliseconds since `start`, plus one),
     /// 0 when the last write went through.
-    blocked: Arc<AtomicU64>,
+    blocked: AtomicU64,
+    /// When bytes of a request arrived with no request in flight (milliseconds since
+    /// `start`, plus one): its head is being read until [`Activity::busy`] marks it
+    /// answered. 0 otherwise.
+    head: AtomicU64,
 }
 
 /// A request in flight on a connection (see [`Activity::busy`]); the connection may be
@@ -117,54 +124,78 @@ pub struct Busy(Activity);
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.touch();
-        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+        self.0.0.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Activity {
     fn new() -> Activity {
-        Activity {
+        Activity(Arc::new(Times {
             start: Instant::now(),
-            last: Arc::new(AtomicU64::new(0)),
-            busy: Arc::new(AtomicUsize::new(0)),
-            blocked: Arc::new(AtomicU64::new(0)),
-        }
+            last: AtomicU64::new(0),
+            busy: AtomicUsize::new(0),
+            blocked: AtomicU64::new(0),
+            head: AtomicU64::new(0),
+        }))
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+        u64::try_from(self.0.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn touch(&self) {
-        self.last.store(self.now_ms(), Ordering::Relaxed);
+        self.0.last.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Bytes were read: noted, and when no request is in flight they begin the head of the
+    /// next one.
+    fn read(&self) {
+        let now = self.now_ms();
+        self.0.last.store(now, Ordering::Relaxed);
+        if self.0.busy.load(Ordering::Relaxed) == 0 && self.0.head.load(Ordering::Relaxed) == 0 {
+            self.0.head.store(now.saturating_add(1), Ordering::Relaxed);
+        }
     }
 
     fn written(&self) {
-        self.blocked.store(0, Ordering::Relaxed);
+        self.0.blocked.store(0, Ordering::Relaxed);
         self.touch();
     }
 
     fn write_waits(&self) {
         let now = self.now_ms().saturating_add(1);
         let _ = self
+            .0
             .blocked
             .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// Marks a request in flight until the guard is dropped (hold it in the response body
-    /// to cover a streamed answer).
+    /// to cover a streamed answer); its head has arrived whole.
     pub fn busy(&self) -> Busy {
-        self.busy.fetch_add(1, Ordering::Relaxed);
+        self.0.busy.fetch_add(1, Ordering::Relaxed);
+        self.0.head.store(0, Ordering::Relaxed);
         Busy(self.clone())
     }
 
     /// Resolves once the connection is idle for `idle`: no byte moved and no request in
     /// flight, or a write waiting, for that long.
     pub async fn idle(&self, idle: Duration) {
-        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.idle_or_slow(idle, None).await;
+    }
+
+    /// Like [`Activity::idle`], and also once the head of a request has been arriving for
+    /// `head` without being whole (a client sending its headers a byte at a time), when the
+    /// door marks each request it answers with [`Activity::busy`]. A slow head is found
+    /// between `head` and one and a half times `head` after its first byte.
+    pub async fn idle_or_slow(&self, idle: Duration, head: Option<Duration>) {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+        let idle_ms = ms(idle);
+        let head_ms = head.map(ms);
+        let t = &self.0;
         loop {
             let now = self.now_ms();
-            let blocked = self.blocked.load(Ordering::Relaxed);
+            let blocked = t.blocked.load(Ordering::Relaxed);
             let stuck = if blocked == 0 {
                 0
             } else {
@@ -178,12 +209,20 @@ impl Activity {
             } else {
                 idle_ms - stuck
             };
-            if self.busy.load(Ordering::Relaxed) == 0 {
-                let quiet = now.saturating_sub(self.last.load(Ordering::Relaxed));
+            if t.busy.load(Ordering::Relaxed) == 0 {
+                let quiet = now.saturating_sub(t.last.load(Ordering::Relaxed));
                 if quiet >= idle_ms {
                     return;
                 }
                 wait = wait.min(idle_ms - quiet);
+            }
+            if let Some(head_ms) = head_ms {
+                let since = t.head.load(Ordering::Relaxed);
+                if since != 0 && now.saturating_sub(since - 1) >= head_ms {
+                    return;
+                }
+                // Not woken when a head begins: looked at every half `head` instead.
+                wait = wait.min((head_ms / 2).max(1));
             }
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
@@ -251,7 +290,7 @@ impl hyper::rt::Read for Watched {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
         if r.is_ready() {
-            this.activity.touch();
+            this.activity.read();
         }
         r
     }

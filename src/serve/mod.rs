@@ -11,6 +11,7 @@
 //! ([`Config::max_body`], [`Config::max_batch_body`]).
 
 mod api;
+mod commit;
 pub mod io;
 
 use std::net::SocketAddr;
@@ -21,7 +22,6 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioTimer;
 use serde_json::json;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Notify, Semaphore};
@@ -123,6 +123,9 @@ pub(crate) struct Shared {
     pub log: Arc<Log>,
     /// Set when draining: `/readyz` says so, and connections close after their request.
     pub draining: AtomicBool,
+    /// Writes the audit records off the workers (with an audit log that does not sync each
+    /// record).
+    pub commit: Option<commit::Committer>,
 }
 
 /// Why the server could not start.
@@ -184,9 +187,17 @@ fn workers(
 ) -> Result<Vec<Worker>, StartError> {
     let mut all = Vec::with_capacity(n);
     for i in 0..n {
+        let s = Arc::clone(shared);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
+            // Out of work: the audit records of the requests decided meanwhile go to the
+            // log in one write.
+            .on_thread_park(move || {
+                if let Some(c) = &s.commit {
+                    c.kick();
+                }
+            })
             .build()
             .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
         let (conns, mut incoming) = tokio::sync::mpsc::unbounded_channel::<Handoff>();
@@ -196,6 +207,9 @@ fn workers(
             .name(format!("govern-serve-{i}"))
             .spawn(move || {
                 rt.block_on(async move {
+                    if let Some(c) = &shared.commit {
+                        c.relay();
+                    }
                     let mut open = true;
                     loop {
                         tokio::select! {
@@ -236,26 +250,32 @@ fn connection(h: Handoff, shared: &Arc<Shared>, open: &Arc<AtomicUsize>) {
     let io = io::Watched::new(stream);
     let activity = io.activity();
     let s = Arc::clone(shared);
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(shared.config.header_timeout)
-        .keep_alive(true)
-        .serve_connection(
-            io,
-            service_fn(move |req| {
-                let s = Arc::clone(&s);
-                async move { Ok::<_, std::convert::Infallible>(api::handle(req, s).await) }
-            }),
-        );
+    let a = activity.clone();
+    // No timer in hyper: the head of a request is bounded by the connection's watch below,
+    // which marks the end of each head (`busy`), instead of a timer set and cancelled by
+    // hyper for every request.
+    let conn = http1::Builder::new().keep_alive(true).serve_connection(
+        io,
+        service_fn(move |req| {
+            let s = Arc::clone(&s);
+            let busy = a.busy();
+            async move {
+                let r = api::handle(req, s).await;
+                drop(busy);
+                Ok::<_, std::convert::Infallible>(r)
+            }
+        }),
+    );
     let conn = h.graceful.watch(conn);
     let idle = shared.config.idle_timeout;
+    let head = shared.config.header_timeout;
     let open = Arc::clone(open);
     let permit = h.permit;
     tokio::spawn(async move {
         tokio::pin!(conn);
         tokio::select! {
             _ = conn.as_mut() => {}
-            () = activity.idle(idle) => {}
+            () = activity.idle_or_slow(idle, Some(head)) => {}
         }
         open.fetch_sub(1, Ordering::Relaxed);
         drop(permit);
@@ -269,11 +289,20 @@ async fn serve(
     stop: Option<Arc<Notify>>,
     threads: usize,
 ) -> Result<bool, StartError> {
+    let commit = if point.audited() && !point.waits_for_disk() {
+        Some(
+            commit::Committer::start(Arc::clone(&point))
+                .map_err(|e| StartError(format!("cannot start the audit writer: {e}")))?,
+        )
+    } else {
+        None
+    };
     let shared = Arc::new(Shared {
         point: Arc::clone(&point),
         config: config.clone(),
         log: Arc::clone(&log),
         draining: AtomicBool::new(false),
+        commit,
     });
     let signals = Signals::take(&log);
     // Bind everything first: a server that cannot listen where asked does not start.
@@ -359,10 +388,16 @@ async fn serve(
     })
     .await;
     let p = Arc::clone(&point);
-    let closed = tokio::task::spawn_blocking(move || p.close())
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+    let s = Arc::clone(&shared);
+    let closed = tokio::task::spawn_blocking(move || {
+        if let Some(c) = &s.commit {
+            c.stop();
+        }
+        p.close()
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| e.to_string()));
     match &closed {
         Ok(None) => log.info("stopped", "stopped cleanly", &[]),
         Ok(Some(head)) => log.info(
@@ -606,22 +641,38 @@ async fn accept_loop(
         else {
             return;
         };
-        let Some(worker) = workers
-            .iter()
-            .min_by_key(|w| w.open.load(Ordering::Relaxed))
-        else {
-            return;
-        };
-        worker.open.fetch_add(1, Ordering::Relaxed);
-        let handoff = Handoff {
+        let mut handoff = Handoff {
             stream,
             graceful: watcher,
             permit,
         };
-        if worker.conns.send(handoff).is_err() {
-            worker.open.fetch_sub(1, Ordering::Relaxed);
+        // To the live worker with the fewest open connections; a worker whose thread ended
+        // (its receiver is gone) gets none, and the next one is tried.
+        loop {
+            let Some(worker) = least_loaded(&workers) else {
+                shared
+                    .log
+                    .error("accept", "no worker is left to serve connections", &[]);
+                return;
+            };
+            worker.open.fetch_add(1, Ordering::Relaxed);
+            match worker.conns.send(handoff) {
+                Ok(()) => break,
+                Err(back) => {
+                    worker.open.fetch_sub(1, Ordering::Relaxed);
+                    handoff = back.0;
+                }
+            }
         }
     }
+}
+
+/// The live worker with the fewest open connections.
+fn least_loaded(workers: &[Worker]) -> Option<&Worker> {
+    workers
+        .iter()
+        .filter(|w| !w.conns.is_closed())
+        .min_by_key(|w| w.open.load(Ordering::Relaxed))
 }
 
 /// Accepts a connection and takes it off this thread's runtime, for a worker's.
@@ -636,5 +687,41 @@ async fn accept(l: &Listener) -> std::io::Result<io::StdStream> {
             let (s, _) = u.accept().await?;
             Ok(io::StdStream::Unix(s.into_std()?))
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn worker(
+        open: usize,
+        alive: bool,
+    ) -> (
+        Worker,
+        Option<tokio::sync::mpsc::UnboundedReceiver<Handoff>>,
+    ) {
+        let (conns, incoming) = tokio::sync::mpsc::unbounded_channel::<Handoff>();
+        let w = Worker {
+            conns,
+            open: Arc::new(AtomicUsize::new(open)),
+            thread: std::thread::spawn(|| {}),
+        };
+        (w, alive.then_some(incoming))
+    }
+
+    /// Connections go to the worker with the fewest, but never to one whose thread ended
+    /// (its receiver gone), however few it holds.
+    #[test]
+    fn connections_go_to_the_least_loaded_live_worker() {
+        let (a, _ra) = worker(5, true);
+        let (b, _rb) = worker(2, true);
+        let (c, _rc) = worker(0, false);
+        let all = vec![a, b, c];
+        let chosen = least_loaded(&all).unwrap();
+        assert_eq!(chosen.open.load(Ordering::Relaxed), 2);
+        let (d, _rd) = worker(0, false);
+        assert!(least_loaded(&[d]).is_none());
     }
 }
