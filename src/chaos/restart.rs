@@ -88,12 +88,7 @@ pub(super) fn decide_restored(
                 continue;
             }
             Ok(()) => {
-                if p.stateless {
-                    stream.pass(&p);
-                    preparer.decide_stateless(program, &p, &mut out);
-                } else {
-                    stream.decide(program, &p, &mut out);
-                }
+                stream.decide_in_place(&mut preparer, program, &p, &mut out);
                 rec.decision(program, &p.decided, &out)
                     .and_then(|seq| rec.flush_to(seq))
             }

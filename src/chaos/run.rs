@@ -488,12 +488,7 @@ fn decide_stream(
                 continue;
             }
             Ok(()) => {
-                if p.stateless {
-                    stream.pass(&p);
-                    preparer.decide_stateless(program, &p, &mut out);
-                } else {
-                    stream.decide(program, &p, &mut out);
-                }
+                stream.decide_in_place(&mut preparer, program, &p, &mut out);
                 out.verdict.unwrap_or(program.model.default)
             }
         };

@@ -319,12 +319,10 @@ impl Point {
             return self.bad_event(&bundle, text, e, Some(serial), out, t0);
         }
         let program = &bundle.loaded.program;
-        if s.prepared.stateless {
-            serial.stream.pass(&s.prepared);
-            s.preparer
-                .decide_stateless(program, &s.prepared, &mut s.outcome);
-        } else {
-            serial.stream.decide(program, &s.prepared, &mut s.outcome);
+        serial
+            .stream
+            .decide_in_place(&mut s.preparer, program, &s.prepared, &mut s.outcome);
+        if !s.prepared.stateless {
             self.metrics.state_keys(serial.stream.state().keys());
         }
         let recorded = if serial.audit.is_on() {

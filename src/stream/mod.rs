@@ -241,6 +241,24 @@ impl Stream {
         program.eval_from(&p.event, &p.starts, &mut self.state, out);
     }
 
+    /// Decides a prepared event in its place: a stateless one on `preparer`'s scratch state
+    /// ([`Preparer::decide_stateless`], no stream keys looked up) while stream time passes as
+    /// deciding it here would have moved it, any other on the stream's own state.
+    pub fn decide_in_place(
+        &mut self,
+        preparer: &mut Preparer,
+        program: &Program,
+        p: &Prepared,
+        out: &mut Outcome,
+    ) {
+        if p.stateless {
+            self.pass(p);
+            preparer.decide_stateless(program, p, out);
+        } else {
+            self.decide(program, p, out);
+        }
+    }
+
     /// Takes a stateless event decided elsewhere ([`Preparer::decide_stateless`]) in its
     /// place: stream time moves as deciding it here would have moved it.
     pub fn pass(&mut self, p: &Prepared) {
