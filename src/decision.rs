@@ -117,25 +117,32 @@ pub fn write_json_str(out: &mut String, s: &str) {
         out.push_str(s.get(run..e).unwrap_or(""));
         run = e + 1;
         i = e + 1;
-        match bytes.get(e).copied().unwrap_or(b'"') {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0x08 => out.push_str("\\b"),
-            b'\t' => out.push_str("\\t"),
-            b'\n' => out.push_str("\\n"),
-            0x0c => out.push_str("\\f"),
-            b'\r' => out.push_str("\\r"),
-            c => {
-                let _ = write!(out, "\\u{:04x}", c);
-            }
-        }
+        push_escape(out, bytes.get(e).copied().unwrap_or(b'"'));
     }
     out.push_str(s.get(run..).unwrap_or(""));
     out.push('"');
 }
 
+/// Appends the RFC 8785 escape of `b`, a byte that [`must_escape`]: `\"`, `\\`, one of
+/// `\b \t \n \f \r`, or `\u00xx` (lowercase hex). The one table of escapes, shared with
+/// the canonicaliser in [`crate::sign::jcs`].
+pub(crate) fn push_escape(out: &mut String, b: u8) {
+    match b {
+        b'"' => out.push_str("\\\""),
+        b'\\' => out.push_str("\\\\"),
+        0x08 => out.push_str("\\b"),
+        b'\t' => out.push_str("\\t"),
+        b'\n' => out.push_str("\\n"),
+        0x0c => out.push_str("\\f"),
+        b'\r' => out.push_str("\\r"),
+        c => {
+            let _ = write!(out, "\\u{:04x}", c);
+        }
+    }
+}
+
 /// Whether a byte must be escaped in a JSON string: `"`, `\\` or a control character.
-fn must_escape(b: u8) -> bool {
+pub(crate) fn must_escape(b: u8) -> bool {
     b == b'"' || b == b'\\' || b < 0x20
 }
 

@@ -622,18 +622,11 @@ impl Reader<'_> {
                         _ => return None,
                     };
                     let out = &mut self.c.scratch;
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '\u{8}' => out.push_str("\\b"),
-                        '\t' => out.push_str("\\t"),
-                        '\n' => out.push_str("\\n"),
-                        '\u{c}' => out.push_str("\\f"),
-                        '\r' => out.push_str("\\r"),
-                        c if (c as u32) < 0x20 => {
-                            let _ = write!(out, "\\u{:04x}", c as u32);
+                    match u8::try_from(c) {
+                        Ok(b) if crate::decision::must_escape(b) => {
+                            crate::decision::push_escape(out, b);
                         }
-                        c => out.push(c),
+                        _ => out.push(c),
                     }
                     from = self.pos;
                 }
