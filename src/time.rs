@@ -163,30 +163,26 @@ fn write_rfc3339(ns: i64, out: &mut String, groups_of_three: bool) {
     let frac = ns.rem_euclid(1_000_000_000);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    fn put(out: &mut String, n: i64, width: usize) {
-        let mut buf = [b'0'; 9];
+    // Written into one buffer and appended once: it runs once per decision of a point.
+    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+    fn put(buf: &mut [u8], n: i64) {
         let mut v = n.unsigned_abs();
-        let width = width.min(9);
-        for i in (0..width).rev() {
-            if let Some(b) = buf.get_mut(i) {
-                *b = b'0' + (v % 10) as u8;
-            }
+        for b in buf.iter_mut().rev() {
+            *b = b'0' + (v % 10) as u8;
             v /= 10;
         }
-        out.push_str(std::str::from_utf8(buf.get(..width).unwrap_or(&[])).unwrap_or(""));
     }
-    put(out, y, 4);
-    out.push('-');
-    put(out, m, 2);
-    out.push('-');
-    put(out, d, 2);
-    out.push('T');
-    put(out, sod / 3600, 2);
-    out.push(':');
-    put(out, (sod % 3600) / 60, 2);
-    out.push(':');
-    put(out, sod % 60, 2);
-    out.push('.');
+    let mut field = |at: usize, width: usize, n: i64| {
+        if let Some(b) = buf.get_mut(at..at + width) {
+            put(b, n);
+        }
+    };
+    field(0, 4, y);
+    field(5, 2, m);
+    field(8, 2, d);
+    field(11, 2, sod / 3600);
+    field(14, 2, (sod % 3600) / 60);
+    field(17, 2, sod % 60);
     let (step, by) = if groups_of_three { (3, 1000) } else { (1, 10) };
     let mut digits = 9;
     let mut f = frac;
@@ -194,8 +190,12 @@ fn write_rfc3339(ns: i64, out: &mut String, groups_of_three: bool) {
         f /= by;
         digits -= step;
     }
-    put(out, f, digits);
-    out.push('Z');
+    field(20, digits, f);
+    let end = 20 + digits;
+    if let Some(z) = buf.get_mut(end) {
+        *z = b'Z';
+    }
+    out.push_str(std::str::from_utf8(buf.get(..=end).unwrap_or(&[])).unwrap_or(""));
 }
 
 /// Formats nanoseconds since the epoch as RFC 3339 UTC with as many fraction digits as the

@@ -427,6 +427,23 @@ fn decides_as_eval_does() {
     ] {
         assert!(metrics.body.contains(want), "{want} in\n{}", metrics.body);
     }
+
+    // A body that arrives in pieces (chunked, with pauses, so that the server reads it in
+    // several reads) is decided as the whole event, and so is one that comes at once.
+    for pause in [Duration::from_millis(60), Duration::ZERO] {
+        let e = &events()[1];
+        let (a, b) = e.split_at(e.len() / 2);
+        let mut c = server.connect();
+        c.w.write_all(b"POST /v1/decide HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n").unwrap();
+        for piece in [a, b] {
+            c.w.write_all(format!("{:x}\r\n{piece}\r\n", piece.len()).as_bytes())
+                .unwrap();
+            std::thread::sleep(pause);
+        }
+        c.w.write_all(b"0\r\n\r\n").unwrap();
+        let r = c.read().unwrap();
+        assert_eq!((r.status, &r.body), (200, &want[1]), "{pause:?}");
+    }
     assert_eq!(server.stop(), 0);
 }
 

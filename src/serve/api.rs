@@ -5,9 +5,9 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Buf, Bytes, Incoming};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
@@ -18,13 +18,82 @@ use crate::point::{Answer, AuditFailure, BadRequest, Failure, Scratch, Status};
 thread_local! {
     /// Scratch space of the thread deciding (no allocation per decision once grown).
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// Answers' buffers, back from the answers sent on this thread (see [`Out`]).
+    static BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Buffers kept for reuse on a thread, and the largest kept: one per connection in flight
+/// is enough; a batch's large answer is freed, not kept.
+const BUFFERS_KEPT: usize = 256;
+const BUFFER_KEPT_BYTES: usize = 64 << 10;
+
+/// A buffer for an answer: one sent before on this thread, or a new one.
+fn buffer() -> String {
+    let v = BUFFERS
+        .with(|b| b.try_borrow_mut().ok().and_then(|mut b| b.pop()))
+        .unwrap_or_else(|| Vec::with_capacity(512));
+    // Kept buffers are emptied: an empty buffer is valid UTF-8.
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// The bytes of an answer's body, handed to hyper without a copy; its buffer goes back to
+/// the thread's [`BUFFERS`] once hyper has written it, so that an answer allocates nothing
+/// once a few have been sent.
+pub(crate) struct Out {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl From<String> for Out {
+    fn from(s: String) -> Out {
+        Out {
+            bytes: s.into_bytes(),
+            at: 0,
+        }
+    }
+}
+
+impl Buf for Out {
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.at)
+    }
+
+    fn chunk(&self) -> &[u8] {
+        self.bytes.get(self.at..).unwrap_or_default()
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.at = self.at.saturating_add(n).min(self.bytes.len());
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        if self.bytes.capacity() > BUFFER_KEPT_BYTES {
+            return;
+        }
+        let mut v = std::mem::take(&mut self.bytes);
+        v.clear();
+        BUFFERS.with(|b| {
+            if let Ok(mut b) = b.try_borrow_mut()
+                && b.len() < BUFFERS_KEPT
+            {
+                b.push(v);
+            }
+        });
+    }
+}
+
+/// The decision's header: the verdict, for proxies and clients that read no body.
+const GOVERN_DECISION: HeaderName = HeaderName::from_static("govern-decision");
+const ALLOW: HeaderName = HeaderName::from_static("allow");
+const CONNECTION: HeaderName = HeaderName::from_static("connection");
 
 const JSON: &str = "application/json";
 const JSONL: &str = "application/x-ndjson";
 const METRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-type Body = Full<Bytes>;
+pub(crate) type Body = Full<Out>;
 
 /// Where a request goes, told from its method and path without copying them.
 enum Route {
@@ -54,17 +123,23 @@ fn route(method: &Method, path: &str) -> Route {
     }
 }
 
-pub(crate) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
+/// Answers one request. `shared` is the connection's own handle on what requests share:
+/// cloned per request, it is a counter only this connection's worker touches.
+// The second allocation is the point: one counter per connection instead of one that every
+// worker's requests write.
+#[allow(clippy::redundant_allocation)]
+pub(crate) async fn handle(req: Request<Incoming>, shared: Arc<Arc<Shared>>) -> Response<Body> {
+    let shared: &Arc<Shared> = &shared;
     let mut resp = match route(req.method(), req.uri().path()) {
-        Route::Decide => decide(req, &shared, false).await,
-        Route::Batch => decide(req, &shared, true).await,
+        Route::Decide => decide(req, shared, false).await,
+        Route::Batch => decide(req, shared, true).await,
         Route::Bundle => respond(StatusCode::OK, JSON, shared.point.bundle_info().to_string()),
         Route::Health => respond(StatusCode::OK, JSON, json!({"status": "ok"}).to_string()),
-        Route::Ready => ready(&shared),
+        Route::Ready => ready(shared),
         Route::Metrics => respond(StatusCode::OK, METRICS, shared.point.metrics.text()),
         Route::Method(allow) => {
             let mut r = refuse(
-                &shared,
+                shared,
                 StatusCode::METHOD_NOT_ALLOWED,
                 BadRequest::NotFound,
                 &format!(
@@ -74,11 +149,11 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Respo
                 ),
             );
             r.headers_mut()
-                .insert("allow", HeaderValue::from_static(allow));
+                .insert(ALLOW, HeaderValue::from_static(allow));
             r
         }
         Route::NotFound => refuse(
-            &shared,
+            shared,
             StatusCode::NOT_FOUND,
             BadRequest::NotFound,
             &format!(
@@ -90,13 +165,13 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Respo
     if shared.draining.load(Ordering::Relaxed) {
         // Draining: this connection's last request.
         resp.headers_mut()
-            .insert("connection", HeaderValue::from_static("close"));
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     resp
 }
 
 fn respond(status: StatusCode, ctype: &'static str, body: String) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(Full::new(Out::from(body)));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
@@ -105,11 +180,11 @@ fn respond(status: StatusCode, ctype: &'static str, body: String) -> Response<Bo
 
 /// A refusal: `status`, with a deny decision saying why.
 fn refuse(shared: &Shared, status: StatusCode, why: BadRequest, message: &str) -> Response<Body> {
-    let mut body = String::with_capacity(256);
+    let mut body = buffer();
     shared.point.refuse(why, message, &mut body);
     let mut r = respond(status, JSON, body);
     r.headers_mut()
-        .insert("govern-decision", HeaderValue::from_static("deny"));
+        .insert(GOVERN_DECISION, HeaderValue::from_static("deny"));
     r
 }
 
@@ -141,6 +216,10 @@ fn json_type(content_type: Option<&HeaderValue>) -> Result<bool, String> {
     let Some(v) = content_type else {
         return Ok(false);
     };
+    // What nearly every client sends, told at once.
+    if v.as_bytes().eq_ignore_ascii_case(b"application/json") {
+        return Ok(false);
+    }
     let t = v
         .to_str()
         .map_err(|_| "the content type is not text".to_string())?;
@@ -206,17 +285,25 @@ async fn decide(req: Request<Incoming>, shared: &Arc<Shared>, batch: bool) -> Re
             }
         }
     }
-    let body = Limited::new(req.into_body(), limit);
-    let bytes = match tokio::time::timeout(shared.config.body_timeout, body.collect()).await {
-        Err(_) => {
-            return refuse(
-                shared,
-                StatusCode::REQUEST_TIMEOUT,
-                BadRequest::Timeout,
-                "the body did not arrive in time",
-            );
-        }
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+    // Bounded in time by a timer only when the body is not all there at once (a timer set
+    // and cancelled per request otherwise).
+    let mut reading = std::pin::pin!(read_body(req.into_body(), limit));
+    let read = match futures_now(reading.as_mut()) {
+        Some(r) => r,
+        None => match tokio::time::timeout(shared.config.body_timeout, reading).await {
+            Ok(r) => r,
+            Err(_) => {
+                return refuse(
+                    shared,
+                    StatusCode::REQUEST_TIMEOUT,
+                    BadRequest::Timeout,
+                    "the body did not arrive in time",
+                );
+            }
+        },
+    };
+    let bytes = match read {
+        Err(BodyError::TooLarge) => {
             return refuse(
                 shared,
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -224,7 +311,7 @@ async fn decide(req: Request<Incoming>, shared: &Arc<Shared>, batch: bool) -> Re
                 &format!("the body is over the limit of {limit} bytes"),
             );
         }
-        Ok(Err(e)) => {
+        Err(BodyError::Read(e)) => {
             return refuse(
                 shared,
                 StatusCode::BAD_REQUEST,
@@ -232,7 +319,7 @@ async fn decide(req: Request<Incoming>, shared: &Arc<Shared>, batch: bool) -> Re
                 &format!("the body could not be read: {e}"),
             );
         }
-        Ok(Ok(c)) => c.to_bytes(),
+        Ok(b) => b,
     };
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) => t,
@@ -281,6 +368,53 @@ async fn decide(req: Request<Incoming>, shared: &Arc<Shared>, batch: bool) -> Re
     many(shared, items, jsonl).await
 }
 
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    Read(hyper::Error),
+}
+
+/// Reads a whole body of at most `limit` bytes: a body that comes in one piece (as a small
+/// one does) is that piece, with no copy; a longer one is gathered into one buffer.
+async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    let mut len = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(BodyError::Read)?.into_data() else {
+            // Trailers: not part of the event.
+            continue;
+        };
+        len = len.saturating_add(data.len());
+        if len > limit {
+            return Err(BodyError::TooLarge);
+        }
+        match &mut first {
+            None if rest.is_empty() => first = Some(data),
+            Some(f) => {
+                rest.reserve(len);
+                rest.extend_from_slice(f);
+                rest.extend_from_slice(&data);
+                first = None;
+            }
+            None => rest.extend_from_slice(&data),
+        }
+        if hyper::body::Body::is_end_stream(&body) {
+            break;
+        }
+    }
+    Ok(first.unwrap_or_else(|| Bytes::from(rest)))
+}
+
+/// Polls a future once: its output when it is ready at once.
+fn futures_now<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
 /// Runs a decision on this thread, or on the blocking pool within the time budget when an
 /// audit log may make it wait for the disk (`--audit-sync always`; other modes write to the
 /// page cache, which costs about what deciding does).
@@ -311,7 +445,7 @@ async fn one(shared: &Arc<Shared>, text: &str) -> Response<Body> {
         // The fast path: decided on this thread, bounded by the verifier's cost bounds; with
         // an audit log, the answer waits for its record's group commit while this thread
         // serves other connections.
-        let mut out = String::with_capacity(256);
+        let mut out = buffer();
         let a = with_scratch(|scratch| shared.point.decide_one(text, scratch, &mut out));
         let a = match committed(shared, a.seq).await {
             Ok(()) => a,
@@ -395,7 +529,7 @@ fn answered(a: Answer, body: String, ctype: &'static str) -> Response<Body> {
     };
     let mut r = respond(status, ctype, body);
     r.headers_mut().insert(
-        "govern-decision",
+        GOVERN_DECISION,
         HeaderValue::from_static(a.verdict.as_str()),
     );
     r
@@ -469,7 +603,7 @@ async fn many(shared: &Arc<Shared>, items: Vec<&str>, jsonl: bool) -> Response<B
         Some(Ok((worst, out))) => {
             let mut r = respond(StatusCode::OK, ctype, out);
             r.headers_mut()
-                .insert("govern-decision", HeaderValue::from_static(worst.as_str()));
+                .insert(GOVERN_DECISION, HeaderValue::from_static(worst.as_str()));
             r
         }
         failed => {
@@ -530,6 +664,31 @@ fn worse(a: Verdict, b: Verdict) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An answer's buffer goes back to its thread once sent, emptied, and the next answer
+    /// is written into it; what hyper reads of it is the answer, from where it got to.
+    #[test]
+    fn answers_reuse_their_buffers() {
+        let mut s = buffer();
+        s.push_str(r#"{"decision":"allow"}"#);
+        let at = s.as_ptr();
+        let mut out = Out::from(s);
+        assert_eq!(out.remaining(), 20);
+        assert_eq!(out.chunk(), br#"{"decision":"allow"}"#);
+        out.advance(12);
+        assert_eq!((out.remaining(), out.chunk()), (8, &br#""allow"}"#[..]));
+        out.advance(100);
+        assert_eq!((out.remaining(), out.chunk()), (0, &b""[..]));
+        drop(out);
+        let again = buffer();
+        assert!(again.is_empty());
+        assert_eq!(again.as_ptr(), at);
+        // A large answer's buffer is not kept.
+        let mut big = again;
+        big.reserve(BUFFER_KEPT_BYTES + 1);
+        drop(Out::from(big));
+        assert!(BUFFERS.with(|b| b.borrow().is_empty()));
+    }
 
     #[test]
     fn routes_by_method_and_path() {

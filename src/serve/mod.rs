@@ -249,7 +249,9 @@ fn connection(h: Handoff, shared: &Arc<Shared>, open: &Arc<AtomicUsize>) {
     };
     let io = io::Watched::new(stream);
     let activity = io.activity();
-    let s = Arc::clone(shared);
+    // This connection's own handle: cloned per request, it is not a counter the other
+    // workers write too.
+    let s = Arc::new(Arc::clone(shared));
     let a = activity.clone();
     // No timer in hyper: the head of a request is bounded by the connection's watch below,
     // which marks the end of each head (`busy`), instead of a timer set and cancelled by
