@@ -22,10 +22,11 @@ thread_local! {
     static BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Buffers kept for reuse on a thread, and the largest kept: one per connection in flight
-/// is enough; a batch's large answer is freed, not kept.
-const BUFFERS_KEPT: usize = 256;
-const BUFFER_KEPT_BYTES: usize = 64 << 10;
+/// Buffers kept for reuse on a thread, and the largest kept (at most 1 MiB held per
+/// thread): one per connection in flight is enough; a batch's large answer is freed, not
+/// kept.
+const BUFFERS_KEPT: usize = 64;
+const BUFFER_KEPT_BYTES: usize = 16 << 10;
 
 /// A buffer for an answer: one sent before on this thread, or a new one.
 fn buffer() -> String {
