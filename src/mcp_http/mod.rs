@@ -24,7 +24,9 @@
 //!   without sessions) is the session `SESSION` (or, behind a server without sessions, that
 //!   of the last `initialize`); its requests in flight must carry distinct ids.
 //! - **Bounds.** A body is at most [`crate::commands::mcp_proxy::MAX_MESSAGE`] bytes and
-//!   must arrive within the body timeout; request heads within the header timeout; a client
+//!   must arrive within the body timeout; request heads within the header timeout (a late
+//!   one is found by the connection's watch within half as long again, with no timer set per
+//!   request: [`crate::serve::io::Activity::idle_or_slow`]); a client
 //!   connection idle (no byte and no request in flight, or a write waiting) for the idle
 //!   timeout is closed ([`crate::serve::io`]); the server
 //!   must accept the connection and answer a request's head within the upstream timeout;
