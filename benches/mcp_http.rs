@@ -111,23 +111,68 @@ async fn call(sender: &mut SendRequest<Full<Bytes>>, port: u16) -> usize {
     b.len()
 }
 
+/// What the scheduler accounted to one thread of this process so far.
+#[derive(Clone, Copy, Default)]
+struct Acct {
+    /// CPU time (ns), user and kernel (`schedstat`).
+    cpu: u64,
+    /// Of which in the kernel, in clock ticks (`stat`: coarse, read over many calls).
+    sys_ticks: u64,
+    user_ticks: u64,
+    /// Times it went to sleep waiting for something (each ends in a wake-up by another).
+    sleeps: u64,
+    /// Times it was put off a core for another thread.
+    preempted: u64,
+}
+
+/// Every thread of this process: its id, name (`comm`) and accounting.
+fn threads() -> Vec<(String, String, Acct)> {
+    let mut all = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
+        let comm = read("comm").trim().to_string();
+        let cpu = read("schedstat")
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let stat = read("stat");
+        let after = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+        let f: Vec<u64> = after
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        let status = read("status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        all.push((
+            t.file_name().to_string_lossy().into_owned(),
+            comm,
+            Acct {
+                cpu,
+                user_ticks: f.get(11).copied().unwrap_or(0),
+                sys_ticks: f.get(12).copied().unwrap_or(0),
+                sleeps: field("voluntary_ctxt_switches:"),
+                preempted: field("nonvoluntary_ctxt_switches:"),
+            },
+        ));
+    }
+    all
+}
+
 /// The CPU time (ns) the scheduler accounted to this process's threads whose name starts
 /// with `prefix` (`/proc/self/task/*/schedstat`: user and kernel time on a CPU).
 fn cpu_of(prefix: &str) -> u64 {
-    let mut total = 0;
-    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
-        total += stat
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    total
+    threads()
+        .iter()
+        .filter(|(_, comm, _)| comm.starts_with(prefix))
+        .map(|(_, _, a)| a.cpu)
+        .sum()
 }
 
 /// The CPU time (ns) of the thread running this.
@@ -138,6 +183,91 @@ fn cpu_here() -> u64 {
         .next()
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(0)
+}
+
+/// What each thread that ran spent per call between two snapshots, printed as a table: the
+/// accounting checked thread by thread (which threads are the proxy's, whether idle ones
+/// wake, whether a call hops between workers).
+fn per_thread(name: &str, before: &[(String, String, Acct)], n: u64) -> f64 {
+    let after = threads();
+    let mut proxy = 0.0;
+    for (tid, comm, a) in &after {
+        let b = before
+            .iter()
+            .find(|(t, _, _)| t == tid)
+            .map(|(_, _, b)| *b)
+            .unwrap_or_default();
+        let cpu = (a.cpu - b.cpu) as f64 / n as f64 / 1000.0;
+        let (user, sys) = (a.user_ticks - b.user_ticks, a.sys_ticks - b.sys_ticks);
+        let sleeps = (a.sleeps - b.sleeps) as f64 / n as f64;
+        let preempted = (a.preempted - b.preempted) as f64 / n as f64;
+        if cpu < 0.05 && sleeps < 0.001 {
+            continue;
+        }
+        if comm.starts_with("govern-mcp-http") {
+            proxy += cpu;
+        }
+        let kernel = if user + sys > 0 {
+            format!("{:.0}%", 100.0 * sys as f64 / (user + sys) as f64)
+        } else {
+            "-".into()
+        };
+        eprintln!(
+            "mcp_http/{name}:   thread {tid:>7} {comm:<16} {cpu:>6.1} us CPU per call ({kernel} in the kernel), {sleeps:.2} sleeps, {preempted:.2} preemptions per call"
+        );
+    }
+    proxy
+}
+
+/// The cost of a loopback round trip on this machine without HTTP: two threads, each on a
+/// single-threaded runtime as the proxy's workers are, echo a 300-byte message back and
+/// forth over a kept TCP connection. Each side's CPU time per round trip is what one hop of
+/// the proxy (a message received after a wait, one sent that wakes the peer) costs in the
+/// kernel and the runtime; the proxy makes two such hops per call.
+fn loopback(n: u64) -> (f64, f64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let echo = std::thread::Builder::new()
+        .name("bench-echo".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let (s, _) = l.accept().unwrap();
+                s.set_nonblocking(true).unwrap();
+                let mut s = TcpStream::from_std(s).unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut buf = [0u8; 300];
+                let c0 = cpu_here();
+                for _ in 0..n {
+                    s.read_exact(&mut buf).await.unwrap();
+                    s.write_all(&buf).await.unwrap();
+                }
+                cpu_here() - c0
+            })
+        })
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mine = rt.block_on(async move {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut buf = [7u8; 300];
+        let c0 = cpu_here();
+        for _ in 0..n {
+            s.write_all(&buf).await.unwrap();
+            s.read_exact(&mut buf).await.unwrap();
+        }
+        cpu_here() - c0
+    });
+    let theirs = echo.join().unwrap();
+    let us = |ns: u64| ns as f64 / n as f64 / 1000.0;
+    (us(mine), us(theirs))
 }
 
 fn http(c: &mut Criterion) {
@@ -228,10 +358,13 @@ fn http(c: &mut Criterion) {
         })
     });
     g.finish();
-    // Where a round trip goes: CPU per call of each party, and wall time.
+    // Where a round trip goes: CPU per call of each party, and wall time; then thread by
+    // thread.
     const N: u64 = 20_000;
+    let mut proxy_cpu = 0.0;
     for (name, port) in [("direct", server_port), ("through_proxy", proxy_port)] {
         let mut sender = rt.block_on(connect(port));
+        let before = threads();
         let (c0, p0, s0) = (
             cpu_here(),
             cpu_of("govern-mcp-http"),
@@ -255,7 +388,17 @@ fn http(c: &mut Criterion) {
             us(p1 - p0),
             us(s1 - s0),
         );
+        proxy_cpu = per_thread(name, &before, N);
     }
+    let (a, b) = loopback(N);
+    eprintln!(
+        "mcp_http/loopback: a 300-byte TCP round trip between two runtimes costs {a:.1} us CPU on one side, {b:.1} us on the other"
+    );
+    eprintln!(
+        "mcp_http/proxy_own: the proxy's threads {proxy_cpu:.1} us per call, of which two loopback hops {:.1} us: {:.1} us its own (HTTP both ways, the gateway, the runtime)",
+        a + b,
+        proxy_cpu - (a + b)
+    );
     stop.notify_one();
     let _ = proxy.join();
 }

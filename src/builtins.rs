@@ -88,35 +88,60 @@ pub fn apply_into(func: Func, s: &str, out: &mut String) -> Option<Written> {
 }
 
 thread_local! {
-    static MEMO: std::cell::RefCell<Memo> = const { std::cell::RefCell::new(Memo::new()) };
+    static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo::new());
 }
 
 /// The last values of the dear functions on one thread: at most [`Memo::ENTRIES`] of them,
 /// each of an input of at most [`Memo::MAX_INPUT`] bytes and a value of at most
-/// [`Memo::MAX_OUTPUT`] bytes, so that it holds a bounded amount of memory. A value is found
+/// [`Memo::MAX_OUTPUT`] bytes, and buffers of about [`Memo::MAX_BYTES`] in all (at most one
+/// value more), so that it holds a bounded amount of memory; the oldest value goes first. A value is found
 /// again only for the same function and the same input, byte for byte: the functions are pure.
 pub(crate) struct Memo {
-    entries: Vec<MemoEntry>,
-    /// The entry the next new value replaces, round robin.
-    next: usize,
+    /// Oldest first; entry `i` was remembered as number `first + i`.
+    entries: std::collections::VecDeque<MemoEntry>,
+    first: u64,
+    /// The number of the latest entry remembered for each (function, input) hash.
+    index: std::collections::HashMap<u64, u64, rustc_hash::FxBuildHasher>,
+    /// Bytes the entries' buffers hold.
+    bytes: usize,
+    /// The bounds: [`Memo::ENTRIES`] and [`Memo::MAX_BYTES`] (smaller in tests).
+    max_entries: usize,
+    max_bytes: usize,
 }
 
 struct MemoEntry {
     func: Func,
+    hash: u64,
     input: String,
     written: Written,
     output: String,
 }
 
+impl MemoEntry {
+    /// The memory its buffers hold.
+    fn held(&self) -> usize {
+        self.input.capacity() + self.output.capacity()
+    }
+}
+
 impl Memo {
-    const ENTRIES: usize = 8;
+    const ENTRIES: usize = 4096;
     const MAX_INPUT: usize = 16 * 1024;
     const MAX_OUTPUT: usize = 64 * 1024;
+    const MAX_BYTES: usize = 4 << 20;
 
-    const fn new() -> Memo {
+    fn new() -> Memo {
+        Memo::with_bounds(Memo::ENTRIES, Memo::MAX_BYTES)
+    }
+
+    fn with_bounds(max_entries: usize, max_bytes: usize) -> Memo {
         Memo {
-            entries: Vec::new(),
-            next: 0,
+            entries: std::collections::VecDeque::new(),
+            first: 0,
+            index: std::collections::HashMap::with_hasher(rustc_hash::FxBuildHasher),
+            bytes: 0,
+            max_entries,
+            max_bytes,
         }
     }
 
@@ -135,33 +160,64 @@ impl Memo {
             )
     }
 
+    fn hash(func: Func, s: &str) -> u64 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        func.hash(&mut h);
+        h.write(s.as_bytes());
+        h.finish()
+    }
+
     fn apply_into(&mut self, func: Func, s: &str, out: &mut String) -> Option<Written> {
-        if let Some(e) = self.entries.iter().find(|e| e.func == func && e.input == s) {
+        let hash = Memo::hash(func, s);
+        if let Some(&n) = self.index.get(&hash)
+            && let Some(e) = n
+                .checked_sub(self.first)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| self.entries.get(i))
+            && e.func == func
+            && e.input == s
+        {
             out.clear();
             out.push_str(&e.output);
             return Some(e.written);
         }
         let written = compute_into(func, s, out)?;
         if out.len() <= Memo::MAX_OUTPUT {
-            let entry = MemoEntry {
+            let size = s.len() + out.len();
+            // Room for it: the oldest go, and the first one's buffers are kept for it.
+            let mut spare = None;
+            while self.entries.len() >= self.max_entries
+                || (!self.entries.is_empty() && self.bytes + size > self.max_bytes)
+            {
+                let Some(old) = self.entries.pop_front() else {
+                    break;
+                };
+                if self.index.get(&old.hash) == Some(&self.first) {
+                    self.index.remove(&old.hash);
+                }
+                self.first += 1;
+                self.bytes = self.bytes.saturating_sub(old.held());
+                spare.get_or_insert(old);
+            }
+            let mut e = spare.unwrap_or(MemoEntry {
                 func,
+                hash,
                 input: String::new(),
                 written,
                 output: String::new(),
-            };
-            if self.entries.len() < Memo::ENTRIES {
-                self.entries.push(entry);
-            }
-            let at = self.next % self.entries.len().max(1);
-            self.next = (at + 1) % Memo::ENTRIES;
-            if let Some(e) = self.entries.get_mut(at) {
-                e.func = func;
-                e.written = written;
-                e.input.clear();
-                e.input.push_str(s);
-                e.output.clear();
-                e.output.push_str(out);
-            }
+            });
+            e.func = func;
+            e.hash = hash;
+            e.written = written;
+            e.input.clear();
+            e.input.push_str(s);
+            e.output.clear();
+            e.output.push_str(out);
+            self.index
+                .insert(hash, self.first + self.entries.len() as u64);
+            self.bytes += e.held();
+            self.entries.push_back(e);
         }
         Some(written)
     }
@@ -315,7 +371,7 @@ pub fn url_host(s: &str) -> String {
 pub fn url_host_into(s: &str, out: &mut String) {
     out.clear();
     let s = s.trim();
-    let rest = if let Some(i) = s.find("://") {
+    let rest = if let Some(i) = memchr::memmem::find(s.as_bytes(), b"://") {
         let scheme = s.get(..i).unwrap_or("");
         let valid_scheme = scheme
             .chars()
@@ -418,6 +474,59 @@ mod tests {
         }
         assert!(remembered > 0);
         MEMO.with(|m| assert!(m.borrow().entries.len() <= Memo::ENTRIES));
+    }
+
+    /// More inputs than the memory holds, by count and by size: the values stay the
+    /// functions' values, the oldest are forgotten first, and the memory stays bounded.
+    #[test]
+    fn the_memory_forgets_the_oldest_within_its_bounds() {
+        let (entries, bytes) = (64, 256 * 1024);
+        let mut m = Memo::with_bounds(entries, bytes);
+        let mut out = String::new();
+        let mut most = 0;
+        let small: Vec<String> = (0..entries + 30)
+            .map(|i| format!("SELECT {i} FROM t{i}; %41{i}"))
+            .collect();
+        let big: Vec<String> = (0..40)
+            .map(|i| format!("{i} {}", "aGVsbG8gd29ybGQ= %41\\n ".repeat(400)))
+            .collect();
+        for round in 0..2 {
+            for (k, text) in small.iter().chain(&big).enumerate() {
+                for f in [Func::Decoded, Func::SqlTables] {
+                    let mut fresh = String::new();
+                    let want = compute_into(f, text, &mut fresh);
+                    assert_eq!(
+                        m.apply_into(f, text, &mut out),
+                        want,
+                        "{f:?}, round {round}, {k}"
+                    );
+                    if want.is_some() {
+                        assert_eq!(out, fresh, "{f:?}, round {round}, {k}");
+                    }
+                    assert!(m.entries.len() <= entries);
+                    assert!(m.bytes <= bytes + Memo::MAX_INPUT + Memo::MAX_OUTPUT);
+                    most = most.max(m.bytes);
+                    if k % 97 == 0 {
+                        let held: usize = m.entries.iter().map(MemoEntry::held).sum();
+                        assert_eq!(held, m.bytes);
+                    }
+                }
+            }
+        }
+        // The latest is held, the first small ones are long gone, and the index finds
+        // nothing that is not held.
+        let last = big.last().unwrap();
+        let h = Memo::hash(Func::Decoded, last);
+        assert!(m.index.contains_key(&h));
+        assert!(!m.entries.iter().any(|e| e.input == small[0]));
+        // The large ones do not all fit: the first of them went for want of room.
+        assert!(most > bytes - Memo::MAX_INPUT - Memo::MAX_OUTPUT, "{most}");
+        assert!(m.entries.len() < entries);
+        assert!(!m.entries.iter().any(|e| e.input == big[0]));
+        for (h, n) in &m.index {
+            let e = &m.entries[usize::try_from(n - m.first).unwrap()];
+            assert_eq!(e.hash, *h);
+        }
     }
 
     #[test]

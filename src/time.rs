@@ -163,30 +163,24 @@ fn write_rfc3339(ns: i64, out: &mut String, groups_of_three: bool) {
     let frac = ns.rem_euclid(1_000_000_000);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    fn put(out: &mut String, n: i64, width: usize) {
-        let mut buf = [b'0'; 9];
+    // Written in place and appended once (it runs twice per audit record): each field is
+    // the last `width` digits of its magnitude, zero-padded.
+    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+    let mut put = |at: usize, width: usize, n: i64| {
         let mut v = n.unsigned_abs();
-        let width = width.min(9);
-        for i in (0..width).rev() {
-            if let Some(b) = buf.get_mut(i) {
+        if let Some(field) = buf.get_mut(at..at + width) {
+            for b in field.iter_mut().rev() {
                 *b = b'0' + (v % 10) as u8;
+                v /= 10;
             }
-            v /= 10;
         }
-        out.push_str(std::str::from_utf8(buf.get(..width).unwrap_or(&[])).unwrap_or(""));
-    }
-    put(out, y, 4);
-    out.push('-');
-    put(out, m, 2);
-    out.push('-');
-    put(out, d, 2);
-    out.push('T');
-    put(out, sod / 3600, 2);
-    out.push(':');
-    put(out, (sod % 3600) / 60, 2);
-    out.push(':');
-    put(out, sod % 60, 2);
-    out.push('.');
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, sod / 3600);
+    put(14, 2, (sod % 3600) / 60);
+    put(17, 2, sod % 60);
     let (step, by) = if groups_of_three { (3, 1000) } else { (1, 10) };
     let mut digits = 9;
     let mut f = frac;
@@ -194,8 +188,11 @@ fn write_rfc3339(ns: i64, out: &mut String, groups_of_three: bool) {
         f /= by;
         digits -= step;
     }
-    put(out, f, digits);
-    out.push('Z');
+    put(20, digits, f);
+    if let Some(z) = buf.get_mut(20 + digits) {
+        *z = b'Z';
+    }
+    out.push_str(std::str::from_utf8(buf.get(..21 + digits).unwrap_or(&[])).unwrap_or(""));
 }
 
 /// Formats nanoseconds since the epoch as RFC 3339 UTC with as many fraction digits as the
@@ -279,6 +276,80 @@ mod tests {
             write_rfc3339_nanos(ns, &mut s);
             assert_eq!(s, crate::trace::format_ts(ns), "{ns}");
             assert_eq!(parse_rfc3339(&s), Some(ns), "{s}");
+        }
+    }
+
+    /// The former writer, field by field: the one in place must write the same text.
+    fn write_rfc3339_by_fields(ns: i64, out: &mut String, groups_of_three: bool) {
+        let secs = ns.div_euclid(1_000_000_000);
+        let frac = ns.rem_euclid(1_000_000_000);
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let sod = secs.rem_euclid(86_400);
+        fn put(out: &mut String, n: i64, width: usize) {
+            let mut buf = [b'0'; 9];
+            let mut v = n.unsigned_abs();
+            for i in (0..width).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            out.push_str(std::str::from_utf8(&buf[..width]).unwrap());
+        }
+        put(out, y, 4);
+        out.push('-');
+        put(out, m, 2);
+        out.push('-');
+        put(out, d, 2);
+        out.push('T');
+        put(out, sod / 3600, 2);
+        out.push(':');
+        put(out, (sod % 3600) / 60, 2);
+        out.push(':');
+        put(out, sod % 60, 2);
+        out.push('.');
+        let (step, by) = if groups_of_three { (3, 1000) } else { (1, 10) };
+        let mut digits = 9;
+        let mut f = frac;
+        while digits > 3 && f % by == 0 {
+            f /= by;
+            digits -= step;
+        }
+        put(out, f, digits);
+        out.push('Z');
+    }
+
+    #[test]
+    fn written_in_place_as_field_by_field() {
+        let mut times = vec![
+            0i64,
+            1,
+            -1,
+            999_999_999,
+            1_000_000_000,
+            -1_000_000_001,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+            951_782_400_000_000_000,   // 2000-02-29
+            4_107_456_000_123_000_000, // 2100-02-28T…
+        ];
+        // Every fraction length, and dates over the whole range (1677 to 2262).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ns = x as i64;
+            let scale = [1, 10, 1000, 1_000_000, 1_000_000_000][(x % 5) as usize];
+            times.push(ns / scale * scale);
+            times.push((ns % 4_000_000_000_000_000_000) / scale * scale);
+        }
+        for ns in times {
+            for groups in [false, true] {
+                let (mut a, mut b) = (String::from("x"), String::from("x"));
+                write_rfc3339(ns, &mut a, groups);
+                write_rfc3339_by_fields(ns, &mut b, groups);
+                assert_eq!(a, b, "{ns} (groups of three: {groups})");
+            }
         }
     }
 

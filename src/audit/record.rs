@@ -225,8 +225,10 @@ pub fn write_outcome(p: &Program, o: &Outcome, out: &mut String) {
 pub struct OutcomeCache {
     /// Leaves → the object up to the `unknown` list (its `[` included), and the rest.
     parts: rustc_hash::FxHashMap<Box<[u32]>, Parts>,
-    /// The record start the hash states of `parts` begin with ([`DecisionPrefix`]).
+    /// The record start the hash states of `parts` begin with ([`DecisionPrefix`]), and
+    /// its [`DecisionPrefix::id`] (0: none yet).
     prefix: String,
+    prefix_id: u64,
     known: Outcome,
     scratch: String,
 }
@@ -276,57 +278,69 @@ impl OutcomeCache {
         out: &mut String,
     ) -> Option<(Sha256, usize)> {
         if let Some(pre) = prefix
-            && pre.text != self.prefix
+            && pre.id != self.prefix_id
         {
             // Hash states made for another record start.
             self.parts.clear();
             self.prefix.clone_from(&pre.text);
+            self.prefix_id = pre.id;
         }
         let leaves = o.leaves.as_slice();
-        if !self.parts.contains_key(leaves) {
-            if self.parts.len() >= CACHED_OUTCOMES {
-                write_outcome(p, o, out);
-                return None;
-            }
-            self.known.clone_from(o);
-            self.known.unknown.clear();
-            self.scratch.clear();
-            write_outcome(p, &self.known, &mut self.scratch);
-            // The first: a string value cannot hold `"` after `,` unescaped.
-            let Some(at) = self.scratch.find(",\"unknown\":[") else {
-                write_outcome(p, o, out);
-                return None;
-            };
-            let (before, after) = self.scratch.split_at(at + 12);
-            let mut head = match prefix {
-                Some(pre) => pre.hasher.clone(),
-                None => {
-                    let mut h = Sha256::new();
-                    h.update(self.prefix.as_bytes());
-                    h
-                }
-            };
-            head.update(before.as_bytes());
-            let mut whole = head.clone();
-            whole.update(after.as_bytes());
-            self.parts.insert(
-                leaves.into(),
-                Parts {
-                    before: before.into(),
-                    after: after.into(),
-                    head,
-                    whole,
-                },
-            );
+        // One lookup for a combination seen before (almost every record).
+        if let Some(parts) = self.parts.get(leaves) {
+            return parts.write(p, o, prefix.is_some(), out);
         }
-        let Some(parts) = self.parts.get(leaves) else {
+        if self.parts.len() >= CACHED_OUTCOMES {
+            write_outcome(p, o, out);
+            return None;
+        }
+        self.known.clone_from(o);
+        self.known.unknown.clear();
+        self.scratch.clear();
+        write_outcome(p, &self.known, &mut self.scratch);
+        // The first: a string value cannot hold `"` after `,` unescaped.
+        let Some(at) = self.scratch.find(",\"unknown\":[") else {
             write_outcome(p, o, out);
             return None;
         };
-        out.push_str(&parts.before);
+        let (before, after) = self.scratch.split_at(at + 12);
+        let mut head = match prefix {
+            Some(pre) => pre.hasher.clone(),
+            None => {
+                let mut h = Sha256::new();
+                h.update(self.prefix.as_bytes());
+                h
+            }
+        };
+        head.update(before.as_bytes());
+        let mut whole = head.clone();
+        whole.update(after.as_bytes());
+        let parts = Parts {
+            before: before.into(),
+            after: after.into(),
+            head,
+            whole,
+        };
+        let r = parts.write(p, o, prefix.is_some(), out);
+        self.parts.insert(leaves.into(), parts);
+        r
+    }
+}
+
+impl Parts {
+    /// Appends the decision object of `o` (whose leaves these parts are for); with `sealed`,
+    /// returns the hash state after the part of it the parts cover, and that part's length.
+    fn write(
+        &self,
+        p: &Program,
+        o: &Outcome,
+        sealed: bool,
+        out: &mut String,
+    ) -> Option<(Sha256, usize)> {
+        out.push_str(&self.before);
         if o.unknown.is_empty() {
-            out.push_str(&parts.after);
-            return prefix.map(|_| (parts.whole.clone(), parts.before.len() + parts.after.len()));
+            out.push_str(&self.after);
+            return sealed.then(|| (self.whole.clone(), self.before.len() + self.after.len()));
         }
         for (i, s) in o.unknown.iter().enumerate() {
             if i > 0 {
@@ -335,8 +349,8 @@ impl OutcomeCache {
             write_json_str(out, p.slot_name(*s));
         }
         // `after` starts with the `]` that closed the empty list it was cut from.
-        out.push_str(&parts.after);
-        prefix.map(|_| (parts.head.clone(), parts.before.len()))
+        out.push_str(&self.after);
+        sealed.then(|| (self.head.clone(), self.before.len()))
     }
 }
 
@@ -414,6 +428,9 @@ pub fn seal(members: &[(&str, &str)], out: &mut String) -> String {
 pub struct DecisionPrefix {
     text: String,
     hasher: Sha256,
+    /// Which prefix this is (its clones share it), so that a cache of hash states made for
+    /// it ([`OutcomeCache`]) knows it without comparing texts on every record.
+    id: u64,
 }
 
 impl std::fmt::Debug for DecisionPrefix {
@@ -433,7 +450,9 @@ impl DecisionPrefix {
         text.push_str(",\"decision\":");
         let mut hasher = Sha256::new();
         hasher.update(text.as_bytes());
-        DecisionPrefix { text, hasher }
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        DecisionPrefix { text, hasher, id }
     }
 }
 

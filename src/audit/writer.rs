@@ -464,7 +464,7 @@ impl AuditLog {
         self.decision_record(
             &decision.bundle,
             event.map(DecidedEvent::as_str),
-            |out, _| {
+            |out, _, _| {
                 record::write_decision(decision, out);
                 None
             },
@@ -478,12 +478,11 @@ impl AuditLog {
         program: &Program,
         outcome: &Outcome,
     ) -> Result<u64, AuditError> {
-        let mut cache = std::mem::take(&mut self.outcomes);
-        let r = self.decision_record(&program.digest, Some(event.as_str()), |out, prefix| {
-            cache.write_sealed(program, outcome, prefix, out)
-        });
-        self.outcomes = cache;
-        r
+        self.decision_record(
+            &program.digest,
+            Some(event.as_str()),
+            |out, prefix, cache| cache.write_sealed(program, outcome, prefix, out),
+        )
     }
 
     /// Puts `bundle` in force. Returns `true` when it differs from the bundle in force: a
@@ -568,7 +567,11 @@ impl AuditLog {
         &mut self,
         bundle: &str,
         event: Option<&str>,
-        decision: impl FnOnce(&mut String, &record::DecisionPrefix) -> Option<(sha2::Sha256, usize)>,
+        decision: impl FnOnce(
+            &mut String,
+            &record::DecisionPrefix,
+            &mut record::OutcomeCache,
+        ) -> Option<(sha2::Sha256, usize)>,
     ) -> Result<u64, AuditError> {
         self.check()?;
         if bundle != self.bundle {
@@ -586,7 +589,7 @@ impl AuditLog {
             &mut self.tail,
             &mut hash,
             &self.prefix,
-            decision,
+            |out, prefix| decision(out, prefix, &mut self.outcomes),
             event,
             &self.last,
             self.seq,

@@ -304,7 +304,20 @@ fn unescape_bytes(b: &[u8], out: &mut Vec<u8>, strict: bool) -> bool {
     // An escape is no shorter than what it stands for: one allocation, not one per doubling.
     out.reserve(b.len());
     let mut i = 0;
-    while let Some(&c) = b.get(i) {
+    loop {
+        // Up to the next byte that may begin an escape, the bytes stand for themselves.
+        let rest = b.get(i..).unwrap_or_default();
+        let plain = if strict {
+            memchr::memchr2(b'\\', b'&', rest)
+        } else {
+            memchr::memchr3(b'\\', b'&', b'%', rest)
+        }
+        .unwrap_or(rest.len());
+        out.extend_from_slice(rest.get(..plain).unwrap_or_default());
+        i += plain;
+        let Some(&c) = b.get(i) else {
+            break;
+        };
         match c {
             b'\\' | b'&' => {
                 let mark = out.len();
@@ -397,12 +410,15 @@ fn as_text(bytes: &[u8]) -> Option<String> {
 /// The decoded pieces of `text`: one for the whole text with its escapes and percent-encodings
 /// decoded (when that changes anything), one per base64 or hex run that decodes to text.
 fn pieces(text: &str, out: &mut Vec<String>) {
-    let mut bytes = Vec::new();
-    unescape_bytes(text.as_bytes(), &mut bytes, false);
-    if bytes != text.as_bytes()
-        && let Some(t) = as_text(&bytes)
-    {
-        out.push(t);
+    // Without a byte that begins an escape the text decodes to itself: nothing to add.
+    if memchr::memchr3(b'\\', b'&', b'%', text.as_bytes()).is_some() {
+        let mut bytes = Vec::new();
+        unescape_bytes(text.as_bytes(), &mut bytes, false);
+        if bytes != text.as_bytes()
+            && let Some(t) = as_text(&bytes)
+        {
+            out.push(t);
+        }
     }
     if let Some(re) = BASE64_RUN.as_ref() {
         for m in re.find_iter(text) {

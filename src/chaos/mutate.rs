@@ -762,12 +762,8 @@ fn apply_value(v: &V, step: Step, ctx: &Ctx) -> Option<V> {
             (u != *s).then_some(V::Str(u))
         }
         (V::Str(s), FlipCase) => {
-            let letters: Vec<usize> = s
-                .char_indices()
-                .filter(|(_, c)| c.is_ascii_alphabetic())
-                .map(|(i, _)| i)
-                .collect();
-            let i = *letters.get(pick(r, letters.len())?)?;
+            // An ASCII letter is one byte, and no byte of another character is one.
+            let i = nth_where(s, 0, u8::is_ascii_alphabetic, r)?;
             let c = s.get(i..i + 1)?;
             let flipped = if c.chars().all(|c| c.is_ascii_lowercase()) {
                 c.to_ascii_uppercase()
@@ -776,29 +772,23 @@ fn apply_value(v: &V, step: Step, ctx: &Ctx) -> Option<V> {
             };
             Some(V::Str(replace_at(s, i, 1, &flipped)))
         }
-        (V::Str(s), DoubleSpace) => nth_char(s, ' ', r).map(|i| V::Str(insert(s, i, " "))),
-        (V::Str(s), Tab) => nth_char(s, ' ', r).map(|i| V::Str(replace_at(s, i, 1, "\t"))),
+        (V::Str(s), DoubleSpace) => nth_byte(s, b' ', r).map(|i| V::Str(insert(s, i, " "))),
+        (V::Str(s), Tab) => nth_byte(s, b' ', r).map(|i| V::Str(replace_at(s, i, 1, "\t"))),
         // File systems keep spaces in names; other arguments are trimmed by their receivers.
         (V::Str(s), Leading) => (!path_like(s)).then(|| V::Str(format!(" {s}"))),
         (V::Str(s), Trailing) => (!path_like(s)).then(|| V::Str(format!("{s} "))),
-        (V::Str(s), Nbsp) => nth_char(s, ' ', r).map(|i| V::Str(replace_at(s, i, 1, "\u{a0}"))),
+        (V::Str(s), Nbsp) => nth_byte(s, b' ', r).map(|i| V::Str(replace_at(s, i, 1, "\u{a0}"))),
         (V::Str(s), Percent) => {
             Url::parse(s)?;
             // Percent-encode one letter or digit after the scheme: the HTTP server (or the
             // URL parser, for the host) decodes it. File systems do not, so paths are left be.
-            let from = s.find("://").map_or(0, |i| i + 3);
-            let cand: Vec<usize> = s
-                .char_indices()
-                .filter(|(i, c)| *i >= from && (c.is_ascii_alphanumeric() || *c == '.'))
-                .map(|(i, _)| i)
-                .collect();
-            let i = *cand.get(pick(r, cand.len())?)?;
+            let from = scheme_sep(s).map_or(0, |i| i + 3);
+            let i = nth_where(s, from, |b| b.is_ascii_alphanumeric() || *b == b'.', r)?;
             let b = *s.as_bytes().get(i)?;
             Some(V::Str(replace_at(s, i, 1, &format!("%{b:02X}"))))
         }
         (V::Str(s), JsonEscape) => {
-            let chars: Vec<(usize, char)> = s.char_indices().collect();
-            let (i, c) = *chars.get(pick(r, chars.len())?)?;
+            let (i, c) = s.char_indices().nth(pick(r, s.chars().count())?)?;
             let mut t = String::new();
             write_str(&mut t, s.get(..i)?);
             t.pop();
@@ -812,9 +802,16 @@ fn apply_value(v: &V, step: Step, ctx: &Ctx) -> Option<V> {
             Some(V::Raw(t))
         }
         (V::Str(s), Nfd) => {
-            let d: String = s.nfd().collect();
-            if d != *s {
-                return Some(V::Str(d));
+            // Most texts are both (all of ASCII is): said without making either form.
+            use unicode_normalization::{IsNormalized, is_nfc_quick, is_nfd_quick};
+            if is_nfd_quick(s.chars()) != IsNormalized::Yes {
+                let d: String = s.nfd().collect();
+                if d != *s {
+                    return Some(V::Str(d));
+                }
+            }
+            if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+                return None;
             }
             let c: String = s.nfc().collect();
             (c != *s).then_some(V::Str(c))
@@ -823,22 +820,22 @@ fn apply_value(v: &V, step: Step, ctx: &Ctx) -> Option<V> {
             // In a host name only: the attacker registers the look-alike domain, so it leads
             // to the same place as the original (elsewhere a look-alike names another thing).
             let (a, b) = domain(s)?;
-            let cand: Vec<(usize, char)> = s
-                .char_indices()
-                .filter(|(i, c)| *i >= a && *i < b && homoglyph(*c).is_some())
-                .collect();
-            let (i, c) = *cand.get(pick(r, cand.len())?)?;
+            let d = s.get(a..b)?;
+            let is = |c: &(usize, char)| homoglyph(c.1).is_some();
+            let k = pick(r, d.char_indices().filter(is).count())?;
+            let (i, c) = d.char_indices().filter(is).nth(k)?;
+            let i = a + i;
             let h = homoglyph(c)?;
             Some(V::Str(replace_at(s, i, 1, &h.to_string())))
         }
         (V::Str(s), Fullwidth) => {
             // In a host name: IDNA (UTS #46) maps full-width forms back to ASCII.
             let (a, b) = domain(s)?;
-            let cand: Vec<(usize, char)> = s
-                .char_indices()
-                .filter(|(i, c)| *i >= a && *i < b && c.is_ascii_alphanumeric())
-                .collect();
-            let (i, c) = *cand.get(pick(r, cand.len())?)?;
+            let d = s.get(a..b)?;
+            let is = |c: &(usize, char)| c.1.is_ascii_alphanumeric();
+            let k = pick(r, d.char_indices().filter(is).count())?;
+            let (i, c) = d.char_indices().filter(is).nth(k)?;
+            let i = a + i;
             let w = char::from_u32(c as u32 - 0x21 + 0xFF01)?;
             Some(V::Str(replace_at(s, i, 1, &w.to_string())))
         }
@@ -893,17 +890,34 @@ fn word_like(s: &str) -> bool {
 
 /// Whether `s` looks like a file path (and not a URL).
 fn path_like(s: &str) -> bool {
-    s.contains('/') && !s.contains("://") && !s.contains(char::is_whitespace)
+    s.contains('/') && scheme_sep(s).is_none() && !s.contains(char::is_whitespace)
 }
 
 /// The byte offset of one of the slashes of `s`.
 fn nth_slash(s: &str, r: u64) -> Option<usize> {
-    nth_char(s, '/', r)
+    nth_byte(s, b'/', r)
 }
 
-fn nth_char(s: &str, c: char, r: u64) -> Option<usize> {
-    let at: Vec<usize> = s.match_indices(c).map(|(i, _)| i).collect();
-    at.get(pick(r, at.len())?).copied()
+/// The byte offset of one of the ASCII characters `c` in `s`, picked by `r` among them.
+fn nth_byte(s: &str, c: u8, r: u64) -> Option<usize> {
+    let b = s.as_bytes();
+    let k = pick(r, memchr::memchr_iter(c, b).count())?;
+    memchr::memchr_iter(c, b).nth(k)
+}
+
+/// The byte offset, from `from` on, of one of the ASCII characters of `s` that `is` says
+/// (it must say no to every byte above 127), picked by `r` among them.
+fn nth_where(s: &str, from: usize, is: impl Fn(&u8) -> bool, r: u64) -> Option<usize> {
+    let b = s.as_bytes().get(from..)?;
+    let k = pick(r, b.iter().filter(|c| is(c)).count())?;
+    let i = b.iter().enumerate().filter(|(_, c)| is(c)).nth(k)?.0;
+    Some(from + i)
+}
+
+/// Where the first `://` of `s` is.
+fn scheme_sep(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    memchr::memchr_iter(b':', b).find(|&i| b.get(i + 1..i + 3) == Some(b"//"))
 }
 
 /// The segments of a path with their byte offsets.
@@ -974,7 +988,7 @@ struct Url {
 
 impl Url {
     fn parse(s: &str) -> Option<Url> {
-        let i = s.find("://")?;
+        let i = scheme_sep(s)?;
         let scheme = s.get(..i)?;
         if scheme.is_empty()
             || !scheme
@@ -1096,6 +1110,52 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use serde_json::json;
+
+    /// The places a step picks among are found without collecting them, at the same offsets
+    /// as collecting them did, in ASCII and other text.
+    #[test]
+    fn places_are_picked_as_by_collecting_them() {
+        let texts = [
+            "",
+            "a b  c",
+            "/etc/./sh adow/",
+            "https://Ex\u{e4}mple.com/a b?q=1 2",
+            "ß é/ſ\u{a0}x ",
+            "\u{212a}elvin / 3 \u{663}",
+        ];
+        for t in texts {
+            for r in 0..40u64 {
+                for c in [b' ', b'/'] {
+                    let at: Vec<usize> = t.match_indices(c as char).map(|(i, _)| i).collect();
+                    assert_eq!(
+                        nth_byte(t, c, r),
+                        at.get(pick(r, at.len()).unwrap_or(usize::MAX)).copied()
+                    );
+                }
+                let letters: Vec<usize> = t
+                    .char_indices()
+                    .filter(|(_, c)| c.is_ascii_alphabetic())
+                    .map(|(i, _)| i)
+                    .collect();
+                let want = pick(r, letters.len()).and_then(|k| letters.get(k).copied());
+                assert_eq!(
+                    nth_where(t, 0, u8::is_ascii_alphabetic, r),
+                    want,
+                    "{t:?} {r}"
+                );
+                let from = t.find("://").map_or(0, |i| i + 3);
+                assert_eq!(scheme_sep(t), t.find("://"));
+                let cand: Vec<usize> = t
+                    .char_indices()
+                    .filter(|(i, c)| *i >= from && (c.is_ascii_alphanumeric() || *c == '.'))
+                    .map(|(i, _)| i)
+                    .collect();
+                let want = pick(r, cand.len()).and_then(|k| cand.get(k).copied());
+                let is = |b: &u8| b.is_ascii_alphanumeric() || *b == b'.';
+                assert_eq!(nth_where(t, from, is, r), want, "{t:?} {r}");
+            }
+        }
+    }
 
     fn one(v: &str, op: Op, r: u64) -> Option<String> {
         let ctx = Ctx {

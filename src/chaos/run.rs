@@ -339,6 +339,7 @@ impl Worker {
         program: &Program,
     ) -> Option<&'a mut Stream> {
         match fresh.iter().position(|(d, _)| *d == program.digest) {
+            Some(0) => {}
             Some(i) => fresh.swap(0, i),
             None => fresh.insert(
                 0,
@@ -411,7 +412,8 @@ impl Worker {
             } = self;
             match Worker::fresh(fresh, program) {
                 Some(s) => {
-                    s.decide(program, prepared, outcome);
+                    // Alone: nothing it would record is read again.
+                    s.decide_unrecorded(program, prepared, outcome);
                     s.reset();
                 }
                 None => {

@@ -295,6 +295,10 @@ impl Sink for EvalSink<'_> {
 
     fn decisions(&mut self, lines: &str) {
         match self.audit.as_mut() {
+            // The block's decision lines come once, at its end, each after its record was
+            // queued: the records are written, then the lines go out as they are (not
+            // copied to be held first).
+            Some(a) if a.held.is_empty() => self.release_with(lines),
             Some(a) => a.held.push_str(lines),
             None => self.out.write_str(lines),
         }
@@ -381,6 +385,12 @@ impl EvalSink<'_> {
     /// Writes the records of the held decisions, then lets the decisions go; if the records
     /// cannot be written, each held decision is a deny instead, reported with its line.
     fn release(&mut self) {
+        self.release_with("");
+    }
+
+    /// [`EvalSink::release`], with `lines` the output of the held decisions after what is
+    /// held.
+    fn release_with(&mut self, lines: &str) {
         let Some(a) = self.audit.as_mut() else {
             return;
         };
@@ -395,7 +405,10 @@ impl EvalSink<'_> {
             a.failed = Some(e.message);
         }
         match &a.failed {
-            None => self.out.write_str(&a.held),
+            None => {
+                self.out.write_str(&a.held);
+                self.out.write_str(lines);
+            }
             Some(m) => {
                 let why = format!("not decided: the audit log cannot be written ({m})");
                 for &(file, line, n) in &a.held_at {

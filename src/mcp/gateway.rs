@@ -28,10 +28,8 @@
 //! (`clientInfo` of `initialize`, or the `_meta` clientInfo of 2026-07-28 requests); the
 //! session is the one the transport names (the stdio connection, or the `Mcp-Session-Id`).
 
-use std::fmt::Write as _;
-
 use rustc_hash::FxHashMap;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::message::{Direction, Id, Message};
 use super::session::{Call, Observation, Peer, Session};
@@ -221,6 +219,26 @@ impl Decided {
         }
         format!("rule {}", self.rules.join(", "))
     }
+}
+
+/// An event as the gateway writes it, its members in sorted order (as a `serde_json` tree
+/// writes its keys).
+#[derive(serde::Serialize)]
+struct Event<'a> {
+    action: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<EventAgent<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    session: &'a str,
+    tool: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct EventAgent<'a> {
+    id: &'a str,
 }
 
 /// What decides the gateway's events (a decision point, or a test's stand-in).
@@ -571,23 +589,25 @@ impl<D: Decider> Gateway<D> {
             .or_else(|| client.map(|p| p.name.clone()))
     }
 
-    /// The event of a call (`content` for a result).
+    /// The event of a call (`content` for a result), written straight from the call's parts
+    /// (its arguments not copied into a tree of their own first): the same text as the tree
+    /// `{session, agent: {id}, action, tool, args, content}` written with its keys sorted.
     fn event_of(&mut self, action: &str, call: &Call<()>, content: Option<String>) -> &str {
-        let mut ev = Map::new();
-        ev.insert("session".into(), Value::String(self.cfg.session.clone()));
-        if let Some(a) = self.agent(call.client.as_deref()) {
-            ev.insert("agent".into(), json!({ "id": a }));
-        }
-        ev.insert("action".into(), Value::String(action.into()));
-        ev.insert("tool".into(), Value::String(call.tool.clone()));
-        if let Some(a) = &call.arguments {
-            ev.insert("args".into(), a.clone());
-        }
-        if let Some(c) = content {
-            ev.insert("content".into(), Value::String(c));
-        }
-        self.event.clear();
-        let _ = write!(self.event, "{}", Value::Object(ev));
+        let agent = self.agent(call.client.as_deref());
+        let ev = Event {
+            action,
+            agent: agent.as_deref().map(|id| EventAgent { id }),
+            args: call.arguments.as_ref(),
+            content: content.as_deref(),
+            session: &self.cfg.session,
+            tool: &call.tool,
+        };
+        let mut buf = std::mem::take(&mut self.event).into_bytes();
+        buf.clear();
+        // Writing to memory does not fail, and serde_json writes UTF-8; an empty event (were
+        // either to happen) is not one the decision point allows.
+        let _ = serde_json::to_writer(&mut buf, &ev);
+        self.event = String::from_utf8(buf).unwrap_or_default();
         &self.event
     }
 
@@ -1348,5 +1368,81 @@ mod tests {
             json!({"jsonrpc":"2.0","id":5,"method":"tools/list"}),
         );
         assert_eq!(later[0].1["error"]["code"], SERVER_GONE);
+    }
+
+    /// Records each event's text as the decision point gets it; allows everything.
+    #[derive(Default)]
+    struct Texts(Vec<String>);
+
+    impl Decider for Texts {
+        fn decide(&mut self, event: &str) -> Decided {
+            self.0.push(event.to_string());
+            Decided::from_json(r#"{"decision":"allow","rules":["r"],"messages":[],"warnings":[]}"#)
+        }
+
+        fn always_denied(&self, _: &Value) -> bool {
+            false
+        }
+    }
+
+    /// The events written straight from a call's parts are the text of the event's tree
+    /// written with its keys sorted (as they were written before): the same text goes to the
+    /// decision point and the audit log.
+    #[test]
+    fn events_are_the_text_of_their_tree() {
+        for agent in [None, Some("ops \"bot\"")] {
+            let mut g = Gateway::new(
+                Config {
+                    agent: agent.map(str::to_string),
+                    session: "s\u{e9}1".into(),
+                    deny_with: DenyWith::ToolError,
+                    hide_denied: false,
+                    max_message: 4096,
+                },
+                Texts::default(),
+            );
+            let mut out = Output::default();
+            g.from_client(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "cli\n\u{1f600}", "version": "1"}}})
+                    .to_string()
+                    .as_bytes(),
+                &mut out,
+            );
+            g.from_server(br#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}"#, &mut out);
+            g.from_client(
+                br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t\u00e9","arguments":{"z":[1,2.5,{"b":null,"a":"\"x\"\u0001"}],"a":true}}}"#,
+                &mut out,
+            );
+            g.from_server(
+                br#"{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"r\u00e9sultat\n"}],"isError":false}}"#,
+                &mut out,
+            );
+            g.from_client(
+                br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"bare"}}"#,
+                &mut out,
+            );
+            let texts = &g.decider().0;
+            assert_eq!(texts.len(), 3, "{texts:?}");
+            for t in texts {
+                let tree: Value = serde_json::from_str(t).unwrap();
+                assert_eq!(*t, tree.to_string());
+            }
+            let first: Value = serde_json::from_str(&texts[0]).unwrap();
+            let who = agent.unwrap_or("cli\n\u{1f600}");
+            assert_eq!(
+                first,
+                json!({"session": "s\u{e9}1", "agent": {"id": who}, "action": "tool_call", "tool": "t\u{e9}", "args": {"z": [1, 2.5, {"b": null, "a": "\"x\"\u{1}"}], "a": true}})
+            );
+            let second: Value = serde_json::from_str(&texts[1]).unwrap();
+            assert_eq!(second["action"], "tool_result");
+            assert!(
+                second["content"]
+                    .as_str()
+                    .unwrap()
+                    .contains("r\u{e9}sultat")
+            );
+            let third: Value = serde_json::from_str(&texts[2]).unwrap();
+            assert!(third.get("args").is_none() && third.get("content").is_none());
+        }
     }
 }

@@ -24,7 +24,9 @@
 //!   without sessions) is the session `SESSION` (or, behind a server without sessions, that
 //!   of the last `initialize`); its requests in flight must carry distinct ids.
 //! - **Bounds.** A body is at most [`crate::commands::mcp_proxy::MAX_MESSAGE`] bytes and
-//!   must arrive within the body timeout; request heads within the header timeout; a client
+//!   must arrive within the body timeout; request heads within the header timeout (a late
+//!   one is found by the connection's watch within half as long again, with no timer set per
+//!   request: [`crate::serve::io::Activity::idle_or_slow`]); a client
 //!   connection idle (no byte and no request in flight, or a write waiting) for the idle
 //!   timeout is closed ([`crate::serve::io`]); the server
 //!   must accept the connection and answer a request's head within the upstream timeout;
@@ -56,7 +58,6 @@ use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioTimer;
 use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -266,34 +267,38 @@ fn connection<D: Decider + std::marker::Send + 'static>(
     let activity = io.activity();
     let s = Arc::clone(sh);
     let a = activity.clone();
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(sh.cfg.header_timeout)
-        .keep_alive(true)
-        .serve_connection(
-            io,
-            service_fn(move |req| {
-                let s = Arc::clone(&s);
-                // In flight until its answer (an SSE stream too) is sent or dropped.
-                let busy = a.busy();
-                async move {
-                    let r = handle(req, s).await;
-                    Ok::<_, Infallible>(r.map(|b| BoxBody::new(Held::new(b, busy))))
-                }
-            }),
-        );
+    // No timer in hyper: the head of a request is bounded by the connection's watch below
+    // (as in `govern serve`), which marks the end of each head (`busy`). hyper's header
+    // timeout set a timer for every request, earlier than any the worker waited for, and so
+    // woke the worker's driver through its eventfd once per call.
+    let conn = http1::Builder::new().keep_alive(true).serve_connection(
+        io,
+        service_fn(move |req| {
+            let s = Arc::clone(&s);
+            // In flight until its answer (an SSE stream too) is sent or dropped.
+            let busy = a.busy();
+            async move {
+                let r = handle(req, s).await;
+                Ok::<_, Infallible>(r.map(|b| BoxBody::new(Held::new(b, busy))))
+            }
+        }),
+    );
     let idle = sh.cfg.idle_timeout;
+    let head = sh.cfg.header_timeout;
     let log = Arc::clone(&sh.log);
     let open = Arc::clone(open);
     tokio::spawn(async move {
         tokio::pin!(conn);
         tokio::select! {
             _ = conn.as_mut() => {}
-            () = activity.idle(idle) => {
+            () = activity.idle_or_slow(idle, Some(head)) => {
                 log.info(
                     "idle",
-                    "a client connection idle or not reading was closed",
-                    &[("idle_timeout_s", json!(idle.as_secs_f64()))],
+                    "a client connection idle, not reading, or slow to send a request's head was closed",
+                    &[
+                        ("idle_timeout_s", json!(idle.as_secs_f64())),
+                        ("request_timeout_s", json!(head.as_secs_f64())),
+                    ],
                 );
             }
         }

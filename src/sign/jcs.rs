@@ -401,11 +401,7 @@ impl Reader<'_> {
                 }
                 Some(())
             }
-            b'"' => {
-                let t = self.string()?;
-                self.c.tape.push(t);
-                Some(())
-            }
+            b'"' => self.string(),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -425,9 +421,8 @@ impl Reader<'_> {
 
     /// The name of a member: its piece goes on the tape.
     fn name(&mut self) -> Option<Name> {
-        let t = self.string()?;
-        self.c.tape.push(t);
-        match t {
+        self.string()?;
+        match *self.c.tape.last()? {
             Tok::Input(a, b) => Some(Name::new(self.b, false, a + 1..b - 1)),
             Tok::Scratch(a, b) => Some(Name::new(self.c.scratch.as_bytes(), true, a + 1..b - 1)),
             _ => None,
@@ -562,10 +557,11 @@ impl Reader<'_> {
         Some(())
     }
 
-    /// A string, as a piece of canonical text: the input's own bytes when it has no escape
-    /// (JCS writes such a string as it is), else written with JCS's escapes into the scratch
-    /// space.
-    fn string(&mut self) -> Option<Tok> {
+    /// A string, as a piece of canonical text put on the tape: the input's own bytes when it
+    /// has no escape (JCS writes such a string as it is), else written with JCS's escapes
+    /// into the scratch space. (The piece goes straight onto the tape: returned, it went
+    /// through the stack, where reading it back stalled.)
+    fn string(&mut self) -> Option<()> {
         let open = self.pos;
         self.eat(b'"')?;
         let mut from = open;
@@ -576,7 +572,7 @@ impl Reader<'_> {
             match self.peek()? {
                 b'"' => {
                     self.pos += 1;
-                    return Some(match written {
+                    let t = match written {
                         None => Tok::Input(open, self.pos),
                         Some(at) => {
                             // The run since the last escape, quote included, as it is.
@@ -584,7 +580,9 @@ impl Reader<'_> {
                             out.push_str(self.s.get(from..self.pos)?);
                             Tok::Scratch(at, out.len())
                         }
-                    });
+                    };
+                    self.c.tape.push(t);
+                    return Some(());
                 }
                 b'\\' => {
                     let out = &mut self.c.scratch;
@@ -734,15 +732,20 @@ impl Name {
     fn new(text: &[u8], scratch: bool, range: std::ops::Range<usize>) -> Name {
         let bytes = text.get(range.clone()).unwrap_or(&[]);
         let plain = bytes.iter().all(|&c| c != b'\\' && c < 0xEE);
-        let mut p = [0u8; 16];
-        for (d, b) in p.iter_mut().zip(bytes) {
-            *d = *b;
-        }
+        // Built in a register: copied into an array on the stack and read back whole, it
+        // stalled on every name.
+        let prefix = match bytes.first_chunk::<16>() {
+            Some(first) => u128::from_be_bytes(*first),
+            None => bytes
+                .iter()
+                .zip((0..16u32).rev())
+                .fold(0, |v, (&b, k)| v | u128::from(b) << (8 * k)),
+        };
         Name {
             range,
             scratch,
             plain,
-            prefix: u128::from_be_bytes(p),
+            prefix,
         }
     }
 }

@@ -241,6 +241,13 @@ impl Stream {
         program.eval_from(&p.event, &p.starts, &mut self.state, out);
     }
 
+    /// Decides a prepared event as [`Stream::decide`] does, without recording it in the
+    /// trackers ([`Program::eval_unrecorded`]): for an event decided alone on a fresh stream
+    /// that is [`Stream::reset`] after it, whose reset then has no keys to clear.
+    pub fn decide_unrecorded(&mut self, program: &Program, p: &Prepared, out: &mut Outcome) {
+        program.eval_unrecorded(&p.event, &p.starts, &mut self.state, out);
+    }
+
     /// Decides a prepared event in its place: a stateless one on `preparer`'s scratch state
     /// ([`Preparer::decide_stateless`], no stream keys looked up) while stream time passes as
     /// deciding it here would have moved it, any other on the stream's own state.

@@ -514,7 +514,7 @@ impl Program {
     /// Decides one event at the time its `ts` says (when the stream believes it, see
     /// [`State`]), then records it in the stream state.
     pub fn eval(&self, ev: &Event, st: &mut State, out: &mut Outcome) {
-        self.run(&self.roots, ev, st, out, None, false);
+        self.run(&self.roots, ev, st, out, None, false, true);
     }
 
     /// Decides one event at time `now` (nanoseconds since the epoch) taken from a clock the
@@ -524,7 +524,7 @@ impl Program {
     /// ([`StreamLimits::trusted_time`]) gives the same decision and state.
     pub fn eval_at(&self, ev: &mut Event, now: i64, st: &mut State, out: &mut Outcome) {
         ev.stamp(now, self.ts_slot, self.time_slots);
-        self.run(&self.roots, ev, st, out, None, true);
+        self.run(&self.roots, ev, st, out, None, true, true);
     }
 
     /// Sets `ev`'s `ts` (and `time.*`) to `now`, as [`Program::eval_at`] does before it
@@ -579,10 +579,29 @@ impl Program {
     /// decision.
     pub fn eval_from(&self, ev: &Event, starts: &[Target], st: &mut State, out: &mut Outcome) {
         if starts.is_empty() {
-            self.run(&[Target::Leaf(u32::MAX)], ev, st, out, None, false);
+            self.run(&[Target::Leaf(u32::MAX)], ev, st, out, None, false, true);
             return;
         }
-        self.run(starts, ev, st, out, None, false);
+        self.run(starts, ev, st, out, None, false, true);
+    }
+
+    /// Finishes a decision begun by [`Program::prewalk`] as [`Program::eval_from`] does,
+    /// without recording the event in the trackers (stream time and the event count still
+    /// move): the same outcome, for an event whose mark on the state is not wanted, such as
+    /// one decided alone on a fresh stream that is reset after it (nothing recorded, nothing
+    /// to clear).
+    pub fn eval_unrecorded(
+        &self,
+        ev: &Event,
+        starts: &[Target],
+        st: &mut State,
+        out: &mut Outcome,
+    ) {
+        if starts.is_empty() {
+            self.run(&[Target::Leaf(u32::MAX)], ev, st, out, None, false, false);
+            return;
+        }
+        self.run(starts, ev, st, out, None, false, false);
     }
 
     /// Like [`Program::eval`], also returning the tests on the path that decided.
@@ -593,9 +612,10 @@ impl Program {
         out: &mut Outcome,
         trace: &mut Vec<Step>,
     ) {
-        self.run(&self.roots, ev, st, out, Some(trace), false);
+        self.run(&self.roots, ev, st, out, Some(trace), false, true);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         roots: &[Target],
@@ -604,6 +624,7 @@ impl Program {
         out: &mut Outcome,
         trace: Option<&mut Vec<Step>>,
         trusted: bool,
+        record: bool,
     ) {
         let (now, believed) = st.advance(ev.ts, trusted);
         if !believed && self.reads_time && ev.ts.is_some() {
@@ -611,13 +632,14 @@ impl Program {
             let mut hidden = std::mem::take(&mut st.hidden);
             hidden.copy_from(ev);
             hidden.hide_time(self.time_slots);
-            self.run_at(roots, &hidden, st, out, trace, now);
+            self.run_at(roots, &hidden, st, out, trace, now, record);
             st.hidden = hidden;
         } else {
-            self.run_at(roots, ev, st, out, trace, now);
+            self.run_at(roots, ev, st, out, trace, now, record);
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run_at(
         &self,
         roots: &[Target],
@@ -626,6 +648,7 @@ impl Program {
         out: &mut Outcome,
         mut trace: Option<&mut Vec<Step>>,
         now: i64,
+        record: bool,
     ) {
         out.leaves.clear();
         let mut bufs = std::mem::take(&mut st.bufs);
@@ -660,7 +683,9 @@ impl Program {
             .any(|l| self.leaves.get(*l as usize).is_some_and(|l| l.stateful));
         if stateful {
             self.blame_unknown(ev, out, st, now);
-            self.record(ev, out, st, now);
+            if record {
+                self.record(ev, out, st, now);
+            }
         }
         st.tick();
     }

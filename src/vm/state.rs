@@ -276,7 +276,9 @@ impl State {
         } = self;
         (*clock, *clock_set, *ahead) = (0, false, None);
         for t in trackers {
-            t.map.clear();
+            if !t.map.is_empty() {
+                t.map.clear();
+            }
             t.overflow_until = None;
         }
         (*events, *refused, *first_refused, *untimed, *first_untimed) = (0, 0, None, 0, None);
