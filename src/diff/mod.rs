@@ -626,28 +626,58 @@ fn group_by_pieces(
     let f = space.m.f;
     let opts = adder.opts;
     let models = adder.models;
-    let mut pieces = Vec::new();
-    let mut above = Vec::new();
-    split(space, part.d, &mut above, &mut pieces);
+    let d = part.d;
+    // The first split, at the top node: one unit per child (per tool, when `tool` is the
+    // first variable), each split further into pieces below.
+    let mut units: Vec<(NodeRef, Vec<NodeRef>)> = Vec::new();
+    let mut kids = space.m.children(d);
+    if space.m.size(d) <= PIECE_NODES || kids.is_empty() {
+        units.push((d, vec![d]));
+    } else {
+        kids.sort_unstable();
+        kids.dedup();
+        for c in kids {
+            if c == f {
+                continue;
+            }
+            let mut pieces = Vec::new();
+            let mut above = vec![(d, c)];
+            split(space, c, &mut above, &mut pieces);
+            let unit = space.only_child(d, c, c);
+            units.push((unit, pieces));
+        }
+    }
     let mut lost = None;
-    for piece in pieces {
-        let [s_old, s_new] = sums;
-        let so = summaries(space, OLD, s_old, piece);
-        let sn = summaries(space, NEW, s_new, piece);
-        let r = pair_summaries(space, so, sn, models);
+    for (unit, pieces) in units {
+        // Both sides folded once per unit; each piece of it is that result where the piece
+        // lies. Diagrams are canonical, so it is the node a fold within the piece would make.
+        let [s_old, s_new] = &mut *sums;
+        let so = summaries(space, OLD, s_old, unit);
+        let sn = summaries(space, NEW, s_new, unit);
+        let whole = pair_summaries(space, so, sn, models);
         if space.over() {
             return None;
         }
-        let sub = regions::walk(space, r, &|n| n != f, opts.per_group, opts.walk_steps);
-        report.infeasible += sub.infeasible;
-        if !sub.complete && lost.is_none() {
-            lost = Some(format!(
-                "the regions of verdict changes were not all enumerated (more than {} steps \
-                 in one piece)",
-                opts.walk_steps
-            ));
+        for piece in pieces {
+            let r = if piece == unit {
+                whole
+            } else {
+                space.within(whole, piece)
+            };
+            if space.over() {
+                return None;
+            }
+            let sub = regions::walk(space, r, &|n| n != f, opts.per_group, opts.walk_steps);
+            report.infeasible += sub.infeasible;
+            if !sub.complete && lost.is_none() {
+                lost = Some(format!(
+                    "the regions of verdict changes were not all enumerated (more than {} \
+                     steps in one piece)",
+                    opts.walk_steps
+                ));
+            }
+            adder.add(space, r, true, &sub);
         }
-        adder.add(space, r, true, &sub);
     }
     Some(lost)
 }

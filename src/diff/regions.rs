@@ -231,6 +231,8 @@ fn compatible(s: &Branch, b: &Branch) -> bool {
 /// in `leaf`. The region grows, and stays inside the change.
 pub fn widen(space: &Space, root: NodeRef, leaf: NodeRef, path: &[Step]) -> Vec<Step> {
     let mut steps = path.to_vec();
+    // The outcomes of each node, read once for all the checks.
+    let mut outs = Default::default();
     for i in (0..steps.len()).rev() {
         let mut candidate = steps.clone();
         candidate.remove(i);
@@ -240,6 +242,7 @@ pub fn widen(space: &Space, root: NodeRef, leaf: NodeRef, path: &[Step]) -> Vec<
             fixed: &candidate,
             memo: Default::default(),
             possible: Default::default(),
+            outs: &mut outs,
             budget: 20_000,
         };
         if u.holds(root) == Some(true) {
@@ -256,8 +259,12 @@ struct Uniform<'a> {
     memo: rustc_hash::FxHashMap<NodeRef, bool>,
     /// Whether outcome `i` of node `n` is possible under the fixed steps.
     possible: rustc_hash::FxHashMap<(NodeRef, usize), bool>,
+    outs: &'a mut Outcomes,
     budget: usize,
 }
+
+/// The outcomes of nodes (see [`outcomes`]), by node.
+type Outcomes = rustc_hash::FxHashMap<NodeRef, Option<(u32, std::rc::Rc<[(Branch, NodeRef)]>)>>;
 
 impl Uniform<'_> {
     /// Whether every request the fixed steps allow ends in the leaf from `n`; `None` when the
@@ -273,22 +280,29 @@ impl Uniform<'_> {
         if self.space.m.leaf_items(n).is_some() {
             return Some(n == self.leaf);
         }
-        let Some((var, next)) = outcomes(&self.space.m, n) else {
+        let m = &self.space.m;
+        let Some((var, next)) = self
+            .outs
+            .entry(n)
+            .or_insert_with(|| outcomes(m, n).map(|(v, next)| (v, next.into())))
+            .clone()
+        else {
             return Some(false);
         };
         let ws = self.space.witness_space();
         let facts = &self.space.facts;
         let step = self.fixed.iter().find(|s| s.var == var);
         let mut ok = true;
-        for (i, (branch, child)) in next.into_iter().enumerate() {
+        for (i, (branch, child)) in next.iter().enumerate() {
             let take = match step {
-                Some(s) => compatible(&s.branch, &branch),
+                Some(s) => compatible(&s.branch, branch),
                 None => {
-                    if facts.is_has(var) && branch == Branch::Unknown {
+                    if facts.is_has(var) && *branch == Branch::Unknown {
                         false
                     } else if facts.slot(var).is_some() {
                         let fixed = self.fixed;
                         *self.possible.entry((n, i)).or_insert_with(|| {
+                            let branch = branch.clone();
                             solve::consistent(&ws, facts, fixed, &Step { var, branch })
                         })
                     } else {
@@ -296,7 +310,7 @@ impl Uniform<'_> {
                     }
                 }
             };
-            if take && !self.holds(child)? {
+            if take && !self.holds(*child)? {
                 ok = false;
                 break;
             }

@@ -599,6 +599,19 @@ impl Space {
         self.apply2(a, b, &mut leaf, &short, &mut memo)
     }
 
+    /// The fork-free diagram `a` where `care` is not `m.f`, and `m.f` elsewhere.
+    pub fn within(&mut self, a: NodeRef, care: NodeRef) -> NodeRef {
+        let f = self.m.f;
+        let mut memo = FxHashMap::default();
+        let short = move |_: &Manager, x: NodeRef, y: NodeRef| {
+            if x == f || y == f { Some(f) } else { None }
+        };
+        let mut leaf = |x: &[u32], y: &[u32]| {
+            if y.is_empty() { Vec::new() } else { x.to_vec() }
+        };
+        self.apply2(a, care, &mut leaf, &short, &mut memo)
+    }
+
     /// The fork-free node `n` with each child equal to `child` replaced by `by`, and every
     /// other child by `m.f`: `by` where `n`'s outcomes lead to `child`, false elsewhere.
     pub fn only_child(&mut self, n: NodeRef, child: NodeRef, by: NodeRef) -> NodeRef {
