@@ -69,6 +69,28 @@ fn push_items<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) ->
     Some(Written::List)
 }
 
+/// `fold_each(list)`: `fold` of every item, in order, written as a list. Unknown when the
+/// items hold more than [`MAX_TEXT`] bytes in all, when one item's `fold` is unknown, or when
+/// a folded item holds NUL (a list's items are written NUL-terminated).
+pub fn fold_each_into<'a>(
+    items: impl IntoIterator<Item = &'a str>,
+    out: &mut String,
+) -> Option<Written> {
+    out.clear();
+    let mut scratch = String::new();
+    let mut total = 0usize;
+    for item in items {
+        total = total.saturating_add(item.len());
+        if total > MAX_TEXT || !fold::fold_into(item, &mut scratch) || scratch.contains('\0') {
+            out.clear();
+            return None;
+        }
+        out.push_str(&scratch);
+        out.push('\0');
+    }
+    Some(Written::List)
+}
+
 /// `func(s)` with string and list values written into `out` (cleared first), reusing its
 /// allocation; `None` when the value is unknown.
 ///
@@ -251,6 +273,8 @@ fn compute_into(func: Func, s: &str, out: &mut String) -> Option<Written> {
         Func::Decoded => ok(decode::decoded_into(s, out)),
         Func::Nfkc => ok(fold::nfkc_into(s, out)),
         Func::Fold => ok(fold::fold_into(s, out)),
+        // Takes a list, never a string.
+        Func::FoldEach => None,
         Func::Unleet => ok(fold::unleet_into(s, out)),
         Func::SqlStatements => push_items(out, sql::analyze(s)?.statements),
         Func::SqlTables => {

@@ -465,6 +465,7 @@ impl<'b> Reference<'b> {
                     (Func::Upper, Val::Str(s)) => Val::Str(crate::builtins::upper(&s)),
                     (Func::NormPath, Val::Str(s)) => Val::Str(crate::builtins::norm_path(&s)),
                     (Func::UrlHost, Val::Str(s)) => Val::Str(crate::builtins::url_host(&s)),
+                    (Func::FoldEach, Val::List(items)) => fold_each(items)?,
                     (f, Val::Str(s)) => match crate::builtins::apply(*f, &s)? {
                         FnValue::Str(v) => Val::Str(v),
                         FnValue::Num(n) => Val::Num(n),
@@ -882,6 +883,28 @@ mod big {
         }
         s
     }
+}
+
+/// `fold_each(list)`: `fold` of every item, in order; unknown when an item is not a string,
+/// when the items hold more than `MAX_TEXT` bytes in all, when one item's `fold` is unknown,
+/// or when a folded item holds NUL.
+fn fold_each(items: Vec<Val>) -> Option<Val> {
+    let mut total = 0usize;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Val::Str(s) = item else {
+            return None;
+        };
+        total = total.saturating_add(s.len());
+        if total > crate::builtins::MAX_TEXT {
+            return None;
+        }
+        match crate::builtins::apply(Func::Fold, &s)? {
+            FnValue::Str(v) if !v.contains('\0') => out.push(Val::Str(v)),
+            _ => return None,
+        }
+    }
+    Some(Val::List(out))
 }
 
 #[cfg(test)]

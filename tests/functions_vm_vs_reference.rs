@@ -1,7 +1,8 @@
 //! Random policies over the decoding, folding, SQL and detector functions × random events: the
 //! VM must decide exactly as the reference interpreter, including where a function's value is
 //! unknown (text that does not decode, SQL no dialect parses), where functions nest, and where
-//! list-valued functions meet `in`, `contains` and `len`.
+//! list-valued functions meet `in`, `contains` and `len`, and where `fold_each` folds the items
+//! of a list attribute or of a list-valued function.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -38,9 +39,21 @@ fn text() -> impl Strategy<Value = String> {
     })
 }
 
+/// A list of strings for `fold_each`: the list attribute, or a list-valued function.
+fn list() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => Just("args.list".to_string()),
+        1 => (
+            prop::sample::select(vec!["sql_statements", "sql_tables", "secrets", "pii"]),
+            text()
+        )
+            .prop_map(|(f, t)| format!("{f}({t})")),
+    ]
+}
+
 fn atom() -> impl Strategy<Value = String> {
     let word = prop::sample::select(vec![
-        "ignore", "drop", "select", "users", "rm -rf", "a", "", "secret", "é",
+        "ignore", "drop", "select", "users", "rm -rf", "a", "", "secret", "é", "*", "e",
     ]);
     let kinds = prop::sample::select(vec![
         "select",
@@ -85,6 +98,10 @@ fn atom() -> impl Strategy<Value = String> {
             n.clone()
         )
             .prop_map(|(f, t, c, n)| format!("len({f}({t})) {c} {n}")),
+        (list(), word.clone()).prop_map(|(l, w)| format!("fold_each({l}) contains \"{w}\"")),
+        (list(), word.clone()).prop_map(|(l, w)| format!("\"{w}\" in fold_each({l})")),
+        (list(), cmp.clone(), n.clone())
+            .prop_map(|(l, c, n)| format!("len(fold_each({l})) {c} {n}")),
         text().prop_map(|t| format!("sql_read_only({t})")),
         (text(), prop::bool::ANY).prop_map(|(t, b)| format!("sql_read_only({t}) == {b}")),
         (text(), cmp, n).prop_map(|(t, c, n)| format!("pii_count({t}) {c} {n}")),
@@ -166,6 +183,22 @@ const TEXTS: &[&str] = &[
     "U0VMRUNUIDE7IERST1AgVEFCTEUgdXNlcnM=",
 ];
 
+/// Items of the list attribute: wildcards however spelt, text `fold` changes, NUL.
+const LIST_ITEMS: &[&str] = &[
+    "*",
+    "* ",
+    " *",
+    "\t*",
+    "＊",
+    "repo:*",
+    "repo:read",
+    "ＩＧＮＯＲＥ",
+    "i\u{200B}gnore",
+    "é",
+    "",
+    "a\u{0}b",
+];
+
 fn event() -> impl Strategy<Value = serde_json::Value> {
     let s = || {
         prop_oneof![
@@ -174,8 +207,18 @@ fn event() -> impl Strategy<Value = serde_json::Value> {
             1 => prop::sample::select(vec![json!(7), json!(true), json!(["a"])]).prop_map(Some),
         ]
     };
-    (s(), s(), s(), prop::bool::ANY).prop_map(|(a, c, q, tool)| {
+    let list = prop_oneof![
+        6 => prop::collection::vec(prop::sample::select(LIST_ITEMS.to_vec()), 0..4)
+            .prop_map(|items| Some(json!(items))),
+        1 => Just(None),
+        1 => prop::sample::select(vec![json!("*"), json!(["*", 7]), json!([["*"]]), json!(null)])
+            .prop_map(Some),
+    ];
+    (s(), s(), s(), prop::bool::ANY, list).prop_map(|(a, c, q, tool, l)| {
         let mut args = serde_json::Map::new();
+        if let Some(v) = l {
+            args.insert("list".into(), v);
+        }
         if let Some(v) = a {
             args.insert("s".into(), v);
         }

@@ -176,6 +176,7 @@ pub(crate) mod codes {
             Func::Pii => 16,
             Func::PiiCount => 17,
             Func::Unleet => 18,
+            Func::FoldEach => 19,
         }
     }
 
@@ -200,6 +201,7 @@ pub(crate) mod codes {
             16 => Func::Pii,
             17 => Func::PiiCount,
             18 => Func::Unleet,
+            19 => Func::FoldEach,
             _ => return None,
         })
     }

@@ -1073,10 +1073,35 @@ impl Checker<'_> {
         };
         let s = self.synth(f, arg, ctx)?;
         let want = func.arg();
-        let what = if want == Ty::Seq {
-            "a string or a list"
-        } else {
-            "a string"
+        if let Synth::Known(o) = &s {
+            // The two folds mixed up: say which one fits.
+            let swap = match (func, o.ty) {
+                (Func::Fold, Ty::List(_) | Ty::StrOrList(_)) => Some(("a string", "fold_each")),
+                (Func::FoldEach, Ty::String) => Some(("a list of strings", "fold")),
+                _ => None,
+            };
+            if let Some((takes, other)) = swap {
+                self.error(
+                    Diag::error(
+                        codes::TYPE,
+                        format!(
+                            "`{}` takes {takes}, found {}",
+                            func.name(),
+                            ty_phrase(o)
+                        ),
+                    )
+                    .at(f.src, arg.span, format!("this is {}", ty_article(o.ty)))
+                    .help(format!(
+                        "use `{other}(…)`: `fold_each` folds every item of a list of strings, `fold` one string"
+                    )),
+                );
+                return None;
+            }
+        }
+        let what = match want {
+            Ty::Seq => "a string or a list",
+            Ty::List(_) => "a list of strings",
+            _ => "a string",
         };
         let result = func.result();
         let inner = self.expect(f, s, want, arg.span, what)?;

@@ -462,6 +462,8 @@ pub enum Func {
     Decoded,
     Nfkc,
     Fold,
+    /// `fold` of every item of a list of strings.
+    FoldEach,
     Unleet,
     SqlStatements,
     SqlTables,
@@ -486,6 +488,7 @@ impl Func {
             Func::Decoded => "decoded",
             Func::Nfkc => "nfkc",
             Func::Fold => "fold",
+            Func::FoldEach => "fold_each",
             Func::Unleet => "unleet",
             Func::SqlStatements => "sql_statements",
             Func::SqlTables => "sql_tables",
@@ -496,7 +499,7 @@ impl Func {
         }
     }
 
-    pub const ALL: [Func; 19] = [
+    pub const ALL: [Func; 20] = [
         Func::Lower,
         Func::Upper,
         Func::Len,
@@ -509,6 +512,7 @@ impl Func {
         Func::Decoded,
         Func::Nfkc,
         Func::Fold,
+        Func::FoldEach,
         Func::Unleet,
         Func::SqlStatements,
         Func::SqlTables,
@@ -518,10 +522,12 @@ impl Func {
         Func::PiiCount,
     ];
 
-    /// The type the argument must have: a string, or for `len` a string or a list.
+    /// The type the argument must have: a string, for `len` a string or a list, for
+    /// `fold_each` a list of strings.
     pub fn arg(self) -> Ty {
         match self {
             Func::Len => Ty::Seq,
+            Func::FoldEach => Ty::List(Scalar::String),
             _ => Ty::String,
         }
     }
@@ -531,7 +537,7 @@ impl Func {
         match self {
             Func::Len | Func::PiiCount => Ty::Number,
             Func::SqlReadOnly => Ty::Bool,
-            Func::SqlStatements | Func::SqlTables | Func::Secrets | Func::Pii => {
+            Func::SqlStatements | Func::SqlTables | Func::Secrets | Func::Pii | Func::FoldEach => {
                 Ty::List(Scalar::String)
             }
             _ => Ty::String,

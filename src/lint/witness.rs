@@ -286,6 +286,19 @@ impl Synth<'_> {
                     (Func::Upper, V::Str(s)) => V::Str(crate::builtins::upper(&s)),
                     (Func::NormPath, V::Str(s)) => V::Str(crate::builtins::norm_path(&s)),
                     (Func::UrlHost, V::Str(s)) => V::Str(crate::builtins::url_host(&s)),
+                    (Func::FoldEach, V::List(items)) => {
+                        let mut out = Vec::with_capacity(items.len());
+                        for i in items {
+                            let Json::String(s) = i else {
+                                return None;
+                            };
+                            match crate::builtins::apply(Func::Fold, &s)? {
+                                crate::builtins::FnValue::Str(v) => out.push(Json::String(v)),
+                                _ => return None,
+                            }
+                        }
+                        V::List(out)
+                    }
                     (f, V::Str(s)) => match crate::builtins::apply(*f, &s)? {
                         crate::builtins::FnValue::Str(v) => V::Str(v),
                         crate::builtins::FnValue::Num(n) => V::Num(n),

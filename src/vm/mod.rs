@@ -1171,24 +1171,49 @@ impl Program {
             depth += 1;
             base = arg;
         }
-        let value: &'a str = match base {
-            ROp::Slot(slot, Ty::String) => ev.str_of(ev.val(*slot))?,
-            ROp::Str(s) => s,
-            _ => return None,
-        };
         if depth == 0 {
-            return Some((Written::Str, value));
+            return match base {
+                ROp::Slot(slot, Ty::String) => Some((Written::Str, ev.str_of(ev.val(*slot))?)),
+                ROp::Str(s) => Some((Written::Str, s)),
+                _ => None,
+            };
         }
         let [a, b, ..] = bufs else {
             return None;
         };
         let (mut out, mut last) = (a, b);
         let mut written = Written::Str;
-        for k in 0..depth {
-            if written != Written::Str {
-                // Only the outermost function may give something other than a string.
-                return None;
+        let mut first = 0;
+        let value: &'a str = match base {
+            ROp::Slot(slot, Ty::String) => ev.str_of(ev.val(*slot))?,
+            ROp::Str(s) => s,
+            // A list attribute: only `fold_each` takes one, as the innermost function.
+            ROp::Slot(slot, ty @ Ty::List(_)) => {
+                let mut inner = op;
+                for _ in 1..depth {
+                    if let ROp::Func(_, arg) = inner {
+                        inner = arg;
+                    }
+                }
+                if !matches!(inner, ROp::Func(Func::FoldEach, _)) {
+                    return None;
+                }
+                if !typed(ev, *slot, *ty) {
+                    return None;
+                }
+                let items = ev.items_of(ev.val(*slot))?;
+                written = crate::builtins::fold_each_into(
+                    items.iter().filter_map(|i| ev.str_of(*i)),
+                    out,
+                )?;
+                std::mem::swap(&mut out, &mut last);
+                first = 1;
+                ""
             }
+            _ => return None,
+        };
+        for k in first..depth {
+            // Every function but the outermost gives a string, or a list to `fold_each`.
             // The k-th function from the inside is `depth - 1 - k` steps below the top.
             let mut at = op;
             for _ in 0..depth - 1 - k {
@@ -1199,8 +1224,19 @@ impl Program {
             let ROp::Func(f, _) = at else {
                 return None;
             };
+            let want = if *f == Func::FoldEach {
+                Written::List
+            } else {
+                Written::Str
+            };
+            if written != want {
+                return None;
+            }
             let input: &str = if k == 0 { value } else { last.as_str() };
             written = match f {
+                Func::FoldEach => {
+                    crate::builtins::fold_each_into(crate::builtins::list_items(input), out)?
+                }
                 Func::Lower => {
                     crate::builtins::lower_into(input, out);
                     Written::Str

@@ -81,6 +81,9 @@ pub fn base_atom() -> BoxedStrategy<String> {
             "(tool == \"t1\" and args.flag == false)",
             "(tool == \"t2\" and \"a\" in args.xs)",
             "(tool == \"t2\" and len(args.xs) >= 2)",
+            "(tool == \"t2\" and fold_each(args.xs) contains \"a\")",
+            "\"x\" in fold_each(agent.roles)",
+            "len(fold_each(agent.roles)) >= 2",
             "(tool == \"t3\" and args.o.k >= 1)",
             "(tool == \"t3\" and args.o[\"x-y\"] == \"a\")",
             "(tool in [\"t0\", \"t2\"] and args.s == \"ab\")",
@@ -427,7 +430,7 @@ pub fn event() -> impl Strategy<Value = Ev> {
             value(s(vec!["tool_call", "llm_call"])),
             value(numbers()),
             value(
-                prop::collection::vec(pick(&["x", "y", "z"]), 0..3)
+                prop::collection::vec(pick(&["x", "y", "z", " X", "ｘ"]), 0..3)
                     .prop_map(|v| json!(v))
                     .boxed(),
             ),
@@ -450,7 +453,7 @@ pub fn event() -> impl Strategy<Value = Ev> {
         (
             value(prop_oneof![numbers(), s(vec!["x", "a"])].boxed()),
             value(
-                prop::collection::vec(pick(&["a", "b"]), 0..3)
+                prop::collection::vec(pick(&["a", "b", "A "]), 0..3)
                     .prop_map(|v| json!(v))
                     .boxed(),
             ),

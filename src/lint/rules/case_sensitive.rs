@@ -113,11 +113,13 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
                     "url_host" => {
                         crate::builtins::lower(s) != *s || s.contains("://") || s.contains('/')
                     }
+                    "fold_each" => folded(s).is_none_or(|f| f != *s),
                     _ => false,
                 };
                 if impossible {
                     let what = match name.node.as_str() {
                         "url_host" => "a lower-cased host name without scheme or path",
+                        "fold_each" => "a list of folded strings (`fold`)",
                         "lower" => "lower case",
                         _ => "upper case",
                     };
@@ -140,6 +142,13 @@ fn check(cx: &mut Cx<'_>, out: &mut Vec<Finding>) {
                                 "compare with the bare host: {}",
                                 crate::syntax::ast::quote_string(&host_of(s))
                             ),
+                            "fold_each" => match folded(s) {
+                                Some(f) => format!(
+                                    "write the constant as `fold` gives it: {}",
+                                    crate::syntax::ast::quote_string(&f)
+                                ),
+                                None => "write the constant as `fold` gives it".to_string(),
+                            },
                             "lower" => format!(
                                 "write the constant in lower case: {}",
                                 crate::syntax::ast::quote_string(&crate::builtins::lower(s))
@@ -231,6 +240,14 @@ fn host_of(s: &str) -> String {
     crate::builtins::lower(host)
 }
 
+/// `fold(s)`, when known.
+fn folded(s: &str) -> Option<String> {
+    match crate::builtins::apply(crate::check::Func::Fold, s)? {
+        crate::builtins::FnValue::Str(f) => Some(f),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::lint::rules::testing::{fail, pass};
@@ -282,5 +299,14 @@ mod tests {
             "G0206",
             "policy p {\n rule a: allow when args.url starts_with \"https://example.com\"\n}",
         );
+        pass(
+            "G0206",
+            "policy p {\n rule a: deny when fold_each(args.scopes) contains \"*\" because \"x\"\n}",
+        );
+        let f = fail(
+            "G0206",
+            "policy p {\n rule a: deny when fold_each(args.scopes) contains \"Admin \" because \"x\"\n}",
+        );
+        assert!(f[0].label.contains("always false"));
     }
 }
