@@ -592,20 +592,6 @@ policy p { rule secrets: deny when tool == "file_read" and norm_path(args.path) 
 /// A finding outside this list is a new bypass and fails the test; when one is fixed, remove
 /// it here.
 const LIBRARY_OPEN: &[(&str, &str, &str, &str)] = &[
-    // `* ` for receivers that trim: `fold` trims one string, and the language has no way to
-    // apply it to every item of a list.
-    (
-        "monotone",
-        "whitespace",
-        "args.scopes[0]",
-        "privilege_abuse.wildcard_keys",
-    ),
-    (
-        "monotone",
-        "whitespace",
-        "args.scopes[1]",
-        "privilege_abuse.wildcard_keys",
-    ),
     // Not a bypass: the dropped body was what carried the credential, so the mutant e-mail
     // sends none (the drop family's equivalence does not hold for the payload itself).
     (
