@@ -177,6 +177,7 @@ fn check_stream(
     let mut ev = Event::default();
     let mut out = Outcome::default();
     let mut fresh_out = Outcome::default();
+    let mut alone_out = Outcome::default();
     let mut t = 1_795_428_000i64;
     for (i, e) in events.iter().enumerate() {
         t += e.dt;
@@ -228,6 +229,23 @@ fn check_stream(
         match e.when {
             When::Host => program.eval_at(&mut fresh_ev, now, &mut fresh, &mut fresh_out),
             _ => program.eval(&fresh_ev, &mut fresh, &mut fresh_out),
+        }
+        // Decided alone and not recorded (as chaos-run decides a mutant), it is decided as
+        // on a fresh stream.
+        if !matches!(e.when, When::Host) {
+            let mut scratch = program.new_state_with(limits);
+            let mut starts = Vec::new();
+            program.prewalk(&fresh_ev, &mut scratch, &mut starts);
+            let mut alone = program.new_state_with(limits);
+            program.eval_unrecorded(&fresh_ev, &starts, &mut alone, &mut alone_out);
+            prop_assert_eq!(
+                program.decision(&alone_out),
+                program.decision(&fresh_out),
+                "event {} decided unrecorded {}\npolicy:\n{}",
+                i + 1,
+                text,
+                policy
+            );
         }
         add(
             &STATS.changed_by_state,
