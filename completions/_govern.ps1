@@ -214,6 +214,7 @@ Register-ArgumentCompleter -Native -CommandName 'govern' -ScriptBlock {
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'CI gates: `new-allow` (a request may now be allowed that was not), `any-change`; repeat or separate with commas. A failed gate makes the exit status 1')
             [CompletionResult]::new('--max-nodes', '--max-nodes', [CompletionResultType]::ParameterName, 'The most diagram nodes one stage of the comparison may make; past it, the report says what was not proved')
             [CompletionResult]::new('--max-regions', '--max-regions', [CompletionResultType]::ParameterName, 'Regions listed, each with a witness, per group; the others are counted')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Threads comparing a large change, tool by tool, and finding its witnesses [default: one per core]. The report does not depend on it')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours in messages')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Also report, where the verdict stays the same, changes in the determining rules, their messages and warnings')
             [CompletionResult]::new('--equivalent', '--equivalent', [CompletionResultType]::ParameterName, 'Prove that both versions decide every request identically (verdict, determining rules, messages, warnings): exit 0 only then')

@@ -249,7 +249,7 @@ _govern() {
             return 0
             ;;
         govern__subcmd__diff)
-            opts="-h -V --git --all --equivalent --format --fail-on --max-nodes --max-regions --color --help --version"
+            opts="-h -V --git --all --equivalent --format --fail-on --max-nodes --max-regions --jobs --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -272,6 +272,10 @@ _govern() {
                     return 0
                     ;;
                 --max-regions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

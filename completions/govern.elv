@@ -201,6 +201,7 @@ set edit:completion:arg-completer[govern] = {|@words|
             cand --fail-on 'CI gates: `new-allow` (a request may now be allowed that was not), `any-change`; repeat or separate with commas. A failed gate makes the exit status 1'
             cand --max-nodes 'The most diagram nodes one stage of the comparison may make; past it, the report says what was not proved'
             cand --max-regions 'Regions listed, each with a witness, per group; the others are counted'
+            cand --jobs 'Threads comparing a large change, tool by tool, and finding its witnesses [default: one per core]. The report does not depend on it'
             cand --color 'When to use colours in messages'
             cand --all 'Also report, where the verdict stays the same, changes in the determining rules, their messages and warnings'
             cand --equivalent 'Prove that both versions decide every request identically (verdict, determining rules, messages, warnings): exit 0 only then'

@@ -218,6 +218,7 @@ complete -c govern -n "__fish_govern_using_subcommand diff" -l fail-on -d 'CI ga
 any-change\t'Fail when any decision may change'"
 complete -c govern -n "__fish_govern_using_subcommand diff" -l max-nodes -d 'The most diagram nodes one stage of the comparison may make; past it, the report says what was not proved' -r
 complete -c govern -n "__fish_govern_using_subcommand diff" -l max-regions -d 'Regions listed, each with a witness, per group; the others are counted' -r
+complete -c govern -n "__fish_govern_using_subcommand diff" -l jobs -d 'Threads comparing a large change, tool by tool, and finding its witnesses [default: one per core]. The report does not depend on it' -r
 complete -c govern -n "__fish_govern_using_subcommand diff" -l color -d 'When to use colours in messages' -r -f -a "auto\t'Colour when writing to a terminal and `NO_COLOR` is not set'
 always\t''
 never\t''"

@@ -1093,6 +1093,11 @@ pub struct DiffArgs {
     /// Regions listed, each with a witness, per group; the others are counted.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub max_regions: usize,
+
+    /// Threads comparing a large change, tool by tool, and finding its witnesses [default:
+    /// one per core]. The report does not depend on it.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
 }
 
 /// How `govern lint` prints its findings.

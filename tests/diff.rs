@@ -487,6 +487,26 @@ fn check_pair(
         },
     );
     let context = || format!("old:\n{old_src}\nnew:\n{new_src}\n{}", describe(&r));
+    // Piece by piece, the work is shared by threads: the report is the same, byte for byte.
+    if by_piece {
+        let threaded = diff(
+            &old,
+            &new,
+            &Options {
+                per_group: 12,
+                walk_steps: 20_000,
+                whole_grouping_max: 0,
+                jobs: 2,
+                ..Options::default()
+            },
+        );
+        prop_assert_eq!(
+            govern::diff::output::json(&r),
+            govern::diff::output::json(&threaded),
+            "--jobs 2\n{}",
+            context()
+        );
+    }
     // A comparison cut short never passes for "no change".
     let complete = r.complete();
     if !complete {
@@ -1102,6 +1122,19 @@ fn the_benchmark_with_many_changes_is_complete() {
     let r = diff(&old, &new, &Options::default());
     assert!(r.groups.len() > 1000, "{} groups", r.groups.len());
     assert_complete_and_witnessed(&r, &old, &new, &format!("{:?}", r.unproved));
+    // The tools shared by two threads: the same report, byte for byte.
+    let threaded = diff(
+        &old,
+        &new,
+        &Options {
+            jobs: 2,
+            ..Options::default()
+        },
+    );
+    assert!(
+        govern::diff::output::json(&r) == govern::diff::output::json(&threaded),
+        "--jobs 2 gives another report"
+    );
 }
 
 /// The report is complete, every group names the rules on both sides, no region is left

@@ -27,6 +27,11 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> u8 {
         all: args.all || args.equivalent,
         budget: args.max_nodes.max(1),
         per_group: args.max_regions,
+        jobs: args.jobs.map(usize::from).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1)
+        }),
         ..Options::default()
     };
     let report = diff::diff(old, new, &opts);

@@ -189,6 +189,7 @@ pub enum Op {
 }
 
 /// The diagram store.
+#[derive(Clone)]
 pub struct Manager {
     nodes: Vec<Node>,
     unique: FxHashMap<Node, NodeRef>,
@@ -291,15 +292,50 @@ impl Manager {
             return self.u;
         }
         let r = NodeRef::try_from(self.nodes.len()).unwrap_or(NodeRef::MAX);
-        let children = self.children_of(&n);
-        let size = 1 + children
-            .iter()
-            .map(|c| self.size(*c))
-            .fold(0u64, u64::saturating_add);
+        let sum = |cs: &mut dyn Iterator<Item = NodeRef>| {
+            cs.map(|c| self.size(c)).fold(0u64, u64::saturating_add)
+        };
+        let below = match &n {
+            Node::Leaf(_) => 0,
+            Node::Fork(cs) => sum(&mut cs.iter().copied()),
+            Node::Switch {
+                branches,
+                default,
+                unknown,
+                ..
+            } => sum(&mut branches.iter().map(|(_, c)| *c).chain([*default, *unknown])),
+            Node::Thresh {
+                regions, unknown, ..
+            } => sum(&mut regions.iter().copied().chain([*unknown])),
+            Node::Tri { t, f, u, .. } => sum(&mut [*t, *f, *u].into_iter()),
+        };
+        let size = 1u64.saturating_add(below);
         self.nodes.push(n.clone());
         self.sizes.push(size.min(u64::MAX / 4));
         self.unique.insert(n, r);
         r
+    }
+
+    /// Forgets every node made since the store held `mark` nodes, and what was remembered of
+    /// them: the store is as it was then (references to those nodes are no longer valid), and
+    /// keeps the memory it has grown. For work whose results are read before it is dropped.
+    pub fn truncate(&mut self, mark: usize) {
+        if mark >= self.nodes.len() {
+            return;
+        }
+        for n in self.nodes.drain(mark..) {
+            self.bytes = self.bytes.saturating_sub(node_bytes(&n));
+            self.unique.remove(&n);
+        }
+        self.sizes.truncate(mark);
+        let old = |r: NodeRef| (r as usize) < mark;
+        if !self.memo.is_empty() {
+            self.memo
+                .retain(|&(_, a, b), r| old(a) && old(b) && old(*r));
+        }
+        if !self.exact_items.is_empty() {
+            self.exact_items.retain(|r, _| old(*r));
+        }
     }
 
     /// An upper bound on the number of nodes reachable from `r`.

@@ -8,7 +8,7 @@ use crate::compile::analysis::{Branch, Step};
 use crate::decision::Decision;
 use crate::lint::witness::{build_event, synthesize_in};
 use crate::reference::Reference;
-use crate::vm::{Event, Outcome};
+use crate::vm::{Event, Outcome, State};
 
 use super::Side;
 use super::solve;
@@ -53,21 +53,46 @@ pub struct Proof {
 /// Decides events with both sides.
 pub struct Judge<'a> {
     pub sides: [&'a Side; 2],
+    /// Per side, what deciding one event needs (an event read, a stream state reset to fresh
+    /// before each decision, an outcome), kept from one decision to the next.
+    scratch: [std::cell::RefCell<Option<Scratch>>; 2],
+}
+
+/// What one side decides an event in, kept from one decision to the next.
+struct Scratch {
+    ev: Event,
+    state: State,
+    out: Outcome,
+}
+
+impl<'a> Judge<'a> {
+    pub fn new(sides: [&'a Side; 2]) -> Judge<'a> {
+        Judge {
+            sides,
+            scratch: Default::default(),
+        }
+    }
 }
 
 impl Judge<'_> {
     /// One event on a fresh stream, decided by side `s`: by the VM, and checked against the
-    /// reference interpreter when the side has sources.
+    /// reference interpreter when the side has sources. The stream state is made again for
+    /// each event ([`State::reset`]: the fresh state it was made as), not allocated again.
     pub fn decide(&self, s: usize, event: &Json) -> Result<Decision, String> {
         let side = self.sides.get(s).ok_or("no such side")?;
         let p = &side.program;
         let text = event.to_string();
-        let mut ev = Event::default();
-        p.read_event(&text, &mut ev).map_err(|e| e.to_string())?;
-        let mut state = p.new_state();
-        let mut out = Outcome::default();
-        p.eval(&ev, &mut state, &mut out);
-        let vm = p.decision(&out);
+        let mut slot = self.scratch.get(s).ok_or("no such side")?.borrow_mut();
+        let sc = slot.get_or_insert_with(|| Scratch {
+            ev: Event::default(),
+            state: p.new_state(),
+            out: Outcome::default(),
+        });
+        p.read_event(&text, &mut sc.ev).map_err(|e| e.to_string())?;
+        sc.state.reset();
+        p.eval(&sc.ev, &mut sc.state, &mut sc.out);
+        let vm = p.decision(&sc.out);
+        drop(slot);
         if let Some(bundle) = &side.bundle {
             let mut r = Reference::new(bundle, p.digest.clone());
             let oracle = r.eval(event);

@@ -79,6 +79,9 @@ pub struct Options {
     /// rules piece by piece rather than as a whole (see `group_by_pieces`); the groups are
     /// the same, the regions may be cut differently.
     pub whole_grouping_max: usize,
+    /// Threads that work on a diagram of changes grouped piece by piece; the report is the
+    /// same for any number.
+    pub jobs: usize,
 }
 
 impl Default for Options {
@@ -90,6 +93,7 @@ impl Default for Options {
             walk_steps: 200_000,
             narrow: true,
             whole_grouping_max: WHOLE_GROUPING_MAX,
+            jobs: 1,
         }
     }
 }
@@ -391,7 +395,7 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
         return report;
     }
 
-    let judge = confirm::Judge { sides };
+    let judge = confirm::Judge::new(sides);
     let describer = describe::Describer::new(&space, sides);
     // Stage 1: verdict changes, over the whole space or, past the budget, part by part.
     let parts = verdict_parts(&mut space, models, &describer, opts, &mut unproved);
@@ -615,7 +619,14 @@ impl Adder<'_, '_> {
 /// rules: a change to every rule of a large bundle is a few small folds per tool, not one
 /// fold of every rule within every change. The pieces are disjoint and cover the diagram, so
 /// the groups are those of the whole grouping. Returns what was not proved, if anything, or
-/// `None` when the folds went past the node budget.
+/// `None` when the folds of a unit went past the node budget.
+///
+/// The first split makes units (one per tool when `tool` is the first variable), each
+/// folded from the same store: what a unit's folds made is dropped once its regions are
+/// read, so the store stays small, and a unit's result does not depend on the units before
+/// it. Units are worked on by `opts.jobs` threads, each with its own copy of the store, and
+/// their results taken in unit order; the witnesses are then found by as many threads. The
+/// report is the same for any number of threads.
 fn group_by_pieces(
     space: &mut Space,
     part: &Part,
@@ -647,39 +658,262 @@ fn group_by_pieces(
             units.push((unit, pieces));
         }
     }
+    if space.over() {
+        return None;
+    }
+    let mark = space.m.len();
+    space.forget();
+    let jobs = opts.jobs.clamp(1, units.len().max(1));
+    // Each unit: its groups' widened regions, in the order found.
+    let outs: Vec<UnitOut> = if jobs == 1 {
+        units
+            .iter()
+            .map(|(unit, pieces)| unit_work(space, sums, mark, *unit, pieces, models, opts))
+            .collect()
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let units = &units;
+        let work = |space: &mut Space, sums: &mut [Summaries<'_>; 2]| {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((unit, pieces)) = units.get(i) else {
+                    break;
+                };
+                done.push((i, unit_work(space, sums, mark, *unit, pieces, models, opts)));
+            }
+            done
+        };
+        let copies: Vec<Space> = (1..jobs).map(|_| space.clone()).collect();
+        let mut all: Vec<(usize, UnitOut)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = copies
+                .into_iter()
+                .map(|mut copy| {
+                    let work = &work;
+                    scope.spawn(move || {
+                        let mut sums = [Summaries::new(models[OLD]), Summaries::new(models[NEW])];
+                        work(&mut copy, &mut sums)
+                    })
+                })
+                .collect();
+            let mut all = work(space, sums);
+            for h in handles {
+                match h.join() {
+                    Ok(done) => all.extend(done),
+                    Err(e) => std::panic::resume_unwind(e),
+                }
+            }
+            all
+        });
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, o)| o).collect()
+    };
+    // The units' regions into their groups, in unit order: the first `per_group` distinct
+    // regions of a group are listed, the others counted.
     let mut lost = None;
-    for (unit, pieces) in units {
-        // Both sides folded once per unit; each piece of it is that result where the piece
-        // lies. Diagrams are canonical, so it is the node a fold within the piece would make.
-        let [s_old, s_new] = &mut *sums;
-        let so = summaries(space, OLD, s_old, unit);
-        let sn = summaries(space, NEW, s_new, unit);
-        let whole = pair_summaries(space, so, sn, models);
-        if space.over() {
+    let mut todo: Vec<(GroupKey, usize, Vec<Step>)> = Vec::new();
+    for out in outs {
+        if out.over {
             return None;
         }
-        for piece in pieces {
-            let r = if piece == unit {
-                whole
-            } else {
-                space.within(whole, piece)
+        report.infeasible += out.infeasible;
+        if out.incomplete && lost.is_none() {
+            lost = Some(format!(
+                "the regions of verdict changes were not all enumerated (more than {} \
+                 steps in one piece)",
+                opts.walk_steps
+            ));
+        }
+        for l in out.leaves {
+            let (fo, fn_) = (l.key.0, l.key.1);
+            let (Some(from), Some(to)) = (of_rank(fo), of_rank(fn_)) else {
+                continue;
             };
-            if space.over() {
-                return None;
+            let group = adder.groups.entry(l.key.clone()).or_insert_with(|| Group {
+                from,
+                to,
+                rules: l.key.2.clone(),
+                regions: Vec::new(),
+                more: 0,
+            });
+            for wide in l.wide {
+                if group.regions.len() >= opts.per_group {
+                    group.more += 1;
+                    continue;
+                }
+                if group.regions.iter().any(|r| r.steps == wide) {
+                    continue;
+                }
+                // Listed in place once its witness is found (below).
+                group.regions.push(Region {
+                    conditions: Vec::new(),
+                    short: Vec::new(),
+                    proof: Proof {
+                        status: Status::Unconfirmed,
+                        event: None,
+                        decisions: None,
+                        note: None,
+                    },
+                    steps: wide.clone(),
+                    alternatives: Vec::new(),
+                });
+                todo.push((l.key.clone(), group.regions.len() - 1, wide));
             }
-            let sub = regions::walk(space, r, &|n| n != f, opts.per_group, opts.walk_steps);
-            report.infeasible += sub.infeasible;
-            if !sub.complete && lost.is_none() {
-                lost = Some(format!(
-                    "the regions of verdict changes were not all enumerated (more than {} \
-                     steps in one piece)",
-                    opts.walk_steps
-                ));
+            group.more += l.more;
+        }
+    }
+    // The witnesses, each region on its own.
+    let space: &Space = space;
+    let sides = adder.judge.sides;
+    let describer = adder.describer;
+    let prove = |judge: &confirm::Judge<'_>, (key, _, wide): &(GroupKey, usize, Vec<Step>)| {
+        let (from, to) = (of_rank(key.0), of_rank(key.1));
+        let rules = key.2.clone();
+        let claim = move |o: &Decision, n: &Decision| {
+            Some(o.verdict) == from
+                && Some(n.verdict) == to
+                && rules
+                    .as_ref()
+                    .is_none_or(|[ro, rn]| &o.rules == ro && &n.rules == rn)
+        };
+        region(space, describer, judge, wide.clone(), &claim)
+    };
+    let jobs = opts.jobs.clamp(1, todo.len().max(1));
+    let regions: Vec<Region> = if jobs == 1 {
+        todo.iter().map(|t| prove(adder.judge, t)).collect()
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let todo = &todo;
+        let work = || {
+            let judge = confirm::Judge::new(sides);
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(t) = todo.get(i) else { break };
+                done.push((i, prove(&judge, t)));
             }
-            adder.add(space, r, true, &sub);
+            done
+        };
+        let mut all: Vec<(usize, Region)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..jobs).map(|_| scope.spawn(work)).collect();
+            let mut all = work();
+            for h in handles {
+                match h.join() {
+                    Ok(done) => all.extend(done),
+                    Err(e) => std::panic::resume_unwind(e),
+                }
+            }
+            all
+        });
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, r)| r).collect()
+    };
+    for ((key, at, _), r) in todo.into_iter().zip(regions) {
+        if let Some(slot) = adder
+            .groups
+            .get_mut(&key)
+            .and_then(|g| g.regions.get_mut(at))
+        {
+            *slot = r;
         }
     }
     Some(lost)
+}
+
+/// What one unit of [`group_by_pieces`] found.
+struct UnitOut {
+    /// Per leaf of each piece's grouped diagram, in the order the walks reached them.
+    leaves: Vec<UnitLeaf>,
+    infeasible: u64,
+    /// A walk was cut at its step bound.
+    incomplete: bool,
+    /// The folds went past the node budget: nothing of the unit is to be used.
+    over: bool,
+}
+
+/// The regions of one group found in one piece.
+struct UnitLeaf {
+    key: GroupKey,
+    /// The paths kept by the walk, each widened within the piece.
+    wide: Vec<Vec<Step>>,
+    /// Paths found beyond those kept.
+    more: u64,
+}
+
+/// One unit of [`group_by_pieces`]: both sides folded with their determining rules within
+/// `unit`, paired, and each piece's regions enumerated and widened; then the store is taken
+/// back to `mark` nodes.
+fn unit_work(
+    space: &mut Space,
+    sums: &mut [Summaries<'_>; 2],
+    mark: usize,
+    unit: NodeRef,
+    pieces: &[NodeRef],
+    models: [&Model; 2],
+    opts: &Options,
+) -> UnitOut {
+    let f = space.m.f;
+    let mut out = UnitOut {
+        leaves: Vec::new(),
+        infeasible: 0,
+        incomplete: false,
+        over: false,
+    };
+    space.allow(opts.budget / 2);
+    // Both sides folded once per unit; each piece of it is that result where the piece
+    // lies. Diagrams are canonical, so it is the node a fold within the piece would make.
+    let [s_old, s_new] = sums;
+    let so = summaries(space, OLD, s_old, unit);
+    let sn = summaries(space, NEW, s_new, unit);
+    let whole = pair_summaries(space, so, sn, models);
+    for &piece in pieces {
+        if space.over() {
+            break;
+        }
+        let r = if piece == unit {
+            whole
+        } else {
+            space.within(whole, piece)
+        };
+        if space.over() {
+            break;
+        }
+        let walk = regions::walk(space, r, &|n| n != f, opts.per_group, opts.walk_steps);
+        out.infeasible += walk.infeasible;
+        out.incomplete |= !walk.complete;
+        for (leaf, paths) in &walk.paths {
+            let items = space.m.leaf_items(*leaf).unwrap_or(&[]);
+            let key = if items.iter().any(|x| x & PAIR != 0) {
+                let (fo, fn_, det) = decode_pair(items);
+                let ids = |s: usize| -> Vec<String> {
+                    at(&det, s)
+                        .iter()
+                        .filter_map(|r| at(&models, s).rules.get(*r as usize).map(|x| x.id.clone()))
+                        .collect()
+                };
+                (fo, fn_, Some([ids(OLD), ids(NEW)]))
+            } else {
+                let code = items.first().copied().unwrap_or(0);
+                (code / 4, code % 4, None)
+            };
+            if of_rank(key.0).is_none() || of_rank(key.1).is_none() {
+                continue;
+            }
+            let wide = paths
+                .iter()
+                .map(|p| regions::widen(space, r, *leaf, p))
+                .collect();
+            out.leaves.push(UnitLeaf {
+                key,
+                wide,
+                more: walk.more.get(leaf).copied().unwrap_or(0),
+            });
+        }
+    }
+    out.over = space.over();
+    space.truncate(mark);
+    space.reset_over();
+    out
 }
 
 /// The largest piece of a diagram of changes [`group_by_pieces`] folds within, in nodes (an

@@ -126,6 +126,7 @@ impl Reach {
 }
 
 /// The joint space and the diagrams in it.
+#[derive(Clone)]
 pub struct Space {
     pub m: Manager,
     /// Joint variables in diagram order, their operands renamed into the joint slots and
@@ -485,6 +486,21 @@ impl Space {
     pub fn allow(&mut self, more: usize) {
         self.budget = self.m.len().saturating_add(more);
         self.over = false;
+    }
+
+    /// Forgets every node made since the store held `mark` nodes (see [`Manager::truncate`])
+    /// and the operations' memo tables: the next piece of work starts from the same store
+    /// whatever ran before it.
+    pub fn truncate(&mut self, mark: usize) {
+        self.m.truncate(mark);
+        self.forget();
+    }
+
+    /// Empties the operations' memo tables (they only save time).
+    pub fn forget(&mut self) {
+        self.tops.clear();
+        self.cof_memo.clear();
+        self.make_memo.clear();
     }
 
     /// Forgets that the last stage went past its budget (its results are dropped).
@@ -1070,14 +1086,21 @@ impl Space {
         {
             return unit;
         }
-        let node = self.m.node(n).clone();
+        // The node is read in place: only a fork's children are copied.
+        enum Kind {
+            Leaf(Vec<u32>),
+            Fork(Vec<NodeRef>),
+            Test(u32),
+        }
+        let kind = match self.m.node(n) {
+            Node::Leaf(items) => Kind::Leaf((h.leaf)(n, items)),
+            Node::Fork(cs) => Kind::Fork(cs.to_vec()),
+            other => Kind::Test(other.var()),
+        };
         self.depth += 1;
-        let r = match node {
-            Node::Leaf(items) => {
-                let out = (h.leaf)(n, &items);
-                self.m.leaf(out)
-            }
-            Node::Fork(cs) => {
+        let r = match kind {
+            Kind::Leaf(out) => self.m.leaf(out),
+            Kind::Fork(cs) => {
                 let mut level: Vec<NodeRef> = Vec::with_capacity(cs.len());
                 for c in cs.iter() {
                     let x = self.fold_in(*c, care, h, memo, merge_memo);
@@ -1112,8 +1135,7 @@ impl Space {
                 }
                 level.first().copied().unwrap_or(h.dc)
             }
-            _ => {
-                let v = node.var();
+            Kind::Test(v) => {
                 let w = self.m.node(care).var();
                 let var = v.min(w);
                 let outs = if v == var && w == var {

@@ -98,6 +98,18 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// The steps of a path checked when one slot is assigned (its last slot), and the slots they
+/// read.
+#[derive(Clone, Default)]
+struct Due {
+    steps: Vec<usize>,
+    /// Those of them that read this slot only …
+    single: Vec<usize>,
+    /// … and the others, with the slots they read.
+    multi: Vec<usize>,
+    slots: Vec<u32>,
+}
+
 struct Synth<'a> {
     a: &'a Space<'a>,
     regexes: BTreeMap<String, Option<Regex>>,
@@ -122,8 +134,52 @@ impl Synth<'_> {
         for &slot in &slots {
             cands.push(self.candidates(slot, path));
         }
+        // When no attribute the path reads lies inside another and none is derived from `ts`,
+        // every attribute of the event is the value assigned to it: a step is then checked on
+        // an event that holds only its own attributes, and the whole event is built once.
+        let paths: Vec<&Vec<String>> = slots
+            .iter()
+            .filter_map(|s| self.a.slots.get(*s as usize))
+            .collect();
+        let separate = paths.len() == slots.len()
+            && paths.iter().all(|p| {
+                !p.is_empty()
+                    && p.first().is_none_or(|h| h != "time" && h != "ts")
+                    && paths
+                        .iter()
+                        .all(|q| std::ptr::eq(*p, *q) || !q.starts_with(p.as_slice()))
+            });
+        // Slots are assigned in order: a step is checked once the last of its slots is, and
+        // then on the attributes it reads.
+        let mut due: Vec<Due> = vec![Due::default(); slots.len()];
+        for (k, ss) in step_slots.iter().enumerate() {
+            let Some(last) = ss.last() else { continue };
+            if let Ok(i) = slots.binary_search(last)
+                && let Some(d) = due.get_mut(i)
+            {
+                d.steps.push(k);
+                if ss.len() == 1 {
+                    d.single.push(k);
+                } else {
+                    d.multi.push(k);
+                    d.slots.extend(ss.iter().copied());
+                }
+            }
+        }
+        for d in due.iter_mut() {
+            d.slots.sort_unstable();
+            d.slots.dedup();
+        }
+        // Whether a candidate satisfies the steps that read its slot alone: the same whatever
+        // the other slots hold, when they are separate.
+        let mut alone: Vec<Vec<Option<bool>>> = cands.iter().map(|c| vec![None; c.len()]).collect();
         let mut assigned: BTreeMap<u32, Option<Json>> = BTreeMap::new();
-        if self.search(0, &slots, &cands, path, &step_slots, &mut assigned) {
+        let found = if separate {
+            self.search_separate(0, &slots, &cands, path, &due, &mut alone, &mut assigned)
+        } else {
+            self.search(0, &slots, &cands, path, &due, &mut assigned)
+        };
+        if found {
             return build_event(self.a, &assigned);
         }
         None
@@ -135,13 +191,13 @@ impl Synth<'_> {
         slots: &[u32],
         cands: &[Vec<Option<Json>>],
         path: &[Step],
-        step_slots: &[BTreeSet<u32>],
+        due: &[Due],
         assigned: &mut BTreeMap<u32, Option<Json>>,
     ) -> bool {
         let Some(&slot) = slots.get(i) else {
             return true;
         };
-        let Some(options) = cands.get(i) else {
+        let (Some(options), Some(now)) = (cands.get(i), due.get(i)) else {
             return false;
         };
         for c in options {
@@ -153,14 +209,82 @@ impl Synth<'_> {
             let Some(event) = build_event(self.a, assigned) else {
                 continue;
             };
-            // Check the steps whose slots are all assigned now and involve this slot.
-            let ok = path.iter().zip(step_slots).all(|(st, ss)| {
-                if !ss.contains(&slot) || !ss.iter().all(|s| assigned.contains_key(s)) {
-                    return true;
+            // The steps whose slots are all assigned now, this one last.
+            let ok = now
+                .steps
+                .iter()
+                .all(|k| path.get(*k).is_some_and(|st| self.step_holds(st, &event)));
+            if ok && self.search(i + 1, slots, cands, path, due, assigned) {
+                return true;
+            }
+        }
+        assigned.remove(&slot);
+        false
+    }
+
+    /// [`Synth::search`] for separate slots (see `run`): the same candidates tried in the same
+    /// order with the same outcome, each step checked on an event that holds only the
+    /// attributes it reads, and a step of one slot checked once per candidate.
+    #[allow(clippy::too_many_arguments)]
+    fn search_separate(
+        &mut self,
+        i: usize,
+        slots: &[u32],
+        cands: &[Vec<Option<Json>>],
+        path: &[Step],
+        due: &[Due],
+        alone: &mut [Vec<Option<bool>>],
+        assigned: &mut BTreeMap<u32, Option<Json>>,
+    ) -> bool {
+        let Some(&slot) = slots.get(i) else {
+            return true;
+        };
+        let (Some(options), Some(now)) = (cands.get(i), due.get(i)) else {
+            return false;
+        };
+        for (ci, c) in options.iter().enumerate() {
+            if self.budget == 0 {
+                return false;
+            }
+            self.budget -= 1;
+            let known = alone.get(i).and_then(|a| a.get(ci)).copied().flatten();
+            let ok = match known {
+                Some(ok) => ok,
+                None => {
+                    let ok = now.single.is_empty() || {
+                        let own = BTreeMap::from([(slot, c.clone())]);
+                        build_event(self.a, &own).is_some_and(|event| {
+                            now.single
+                                .iter()
+                                .all(|k| path.get(*k).is_some_and(|st| self.step_holds(st, &event)))
+                        })
+                    };
+                    if let Some(x) = alone.get_mut(i).and_then(|a| a.get_mut(ci)) {
+                        *x = Some(ok);
+                    }
+                    ok
                 }
-                self.step_holds(st, &event)
-            });
-            if ok && self.search(i + 1, slots, cands, path, step_slots, assigned) {
+            };
+            if !ok {
+                continue;
+            }
+            assigned.insert(slot, c.clone());
+            if !now.multi.is_empty() {
+                let own: BTreeMap<u32, Option<Json>> = now
+                    .slots
+                    .iter()
+                    .filter_map(|s| Some((*s, assigned.get(s)?.clone())))
+                    .collect();
+                let ok = build_event(self.a, &own).is_some_and(|event| {
+                    now.multi
+                        .iter()
+                        .all(|k| path.get(*k).is_some_and(|st| self.step_holds(st, &event)))
+                });
+                if !ok {
+                    continue;
+                }
+            }
+            if self.search_separate(i + 1, slots, cands, path, due, alone, assigned) {
                 return true;
             }
         }
