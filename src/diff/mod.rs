@@ -625,8 +625,9 @@ impl Adder<'_, '_> {
 /// folded from the same store: what a unit's folds made is dropped once its regions are
 /// read, so the store stays small, and a unit's result does not depend on the units before
 /// it. Units are worked on by `opts.jobs` threads, each with its own copy of the store, and
-/// their results taken in unit order; the witnesses are then found by as many threads. The
-/// report is the same for any number of threads.
+/// their results taken in unit order (no more threads than copies of the store fit in the
+/// compiler's memory limit); the witnesses are then found by `opts.jobs` threads, which share
+/// the store. The report is the same for any number of threads.
 fn group_by_pieces(
     space: &mut Space,
     part: &Part,
@@ -663,7 +664,13 @@ fn group_by_pieces(
     }
     let mark = space.m.len();
     space.forget();
-    let jobs = opts.jobs.clamp(1, units.len().max(1));
+    // Each thread but this one copies the store: the copies together stay within the
+    // compiler's memory limit.
+    let copies = crate::compile::dd::MEMORY_LIMIT / space.m.bytes().max(1);
+    let jobs = opts
+        .jobs
+        .min(copies.saturating_add(1))
+        .clamp(1, units.len().max(1));
     // Each unit: its groups' widened regions, in the order found.
     let outs: Vec<UnitOut> = if jobs == 1 {
         units
