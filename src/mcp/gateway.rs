@@ -293,6 +293,10 @@ pub enum Send {
 pub struct Output {
     pub sends: Vec<Send>,
     pub notes: Vec<Note>,
+    /// The server's response passed on to the client as it came: its place in `sends` and
+    /// its id, as the gateway read them (a transport that routes responses by id need not
+    /// read it again).
+    pub passed_response: Option<(usize, Id)>,
 }
 
 impl Output {
@@ -494,7 +498,7 @@ impl<D: Decider> Gateway<D> {
             _ if asked == Some(Asked::ToolsList) && self.cfg.hide_denied => {
                 self.tools_list(msg, line, out);
             }
-            _ => out.sends.push(Send::Client(line.to_vec())),
+            _ => pass_on(&msg, line, out),
         }
     }
 
@@ -903,7 +907,7 @@ impl<D: Decider> Gateway<D> {
             );
         }
         if d.verdict == Verdict::Allow {
-            out.sends.push(Send::Client(line.to_vec()));
+            pass_on(msg, line, out);
             return;
         }
         out.note(
@@ -982,6 +986,15 @@ fn trim(line: &[u8]) -> &[u8] {
         }
     }
     l
+}
+
+/// Passes a message of the server on to the client as it came, noting it when it is a
+/// response ([`Output::passed_response`]).
+fn pass_on(msg: &Message, line: &[u8], out: &mut Output) {
+    if let Message::Response { id: Some(id), .. } = msg {
+        out.passed_response = Some((out.sends.len(), id.clone()));
+    }
+    out.sends.push(Send::Client(line.to_vec()));
 }
 
 fn id_value(id: &Id) -> Value {

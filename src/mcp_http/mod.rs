@@ -95,12 +95,10 @@ pub struct Config {
     pub max_connections: usize,
 }
 
-/// Something for the client: a message, or the response that ends its POST. Boxed slices,
-/// not vectors: a channel's block of 32 of them then stays under 1 KiB, below the requests
-/// for which glibc's allocator sorts its free lists first (one channel is made per POST).
+/// Something for the client: a message, or the response that ends its POST.
 enum Out {
-    Line(Box<[u8]>),
-    Last(Box<[u8]>),
+    Line(Vec<u8>),
+    Last(Vec<u8>),
 }
 
 /// Where the messages for one client request go, and the headers it came with.
@@ -931,7 +929,7 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
     let mut waits = Vec::new();
     for s in sends {
         match s {
-            Send::Client(line) => deliver(sh, sess, session_name, line, ctx).await,
+            Send::Client(line) => deliver(sh, sess, session_name, line, None, ctx).await,
             Send::Server(line) => {
                 // The client's request passed on as it came: its id is known, not read again.
                 let id = match own_id {
@@ -995,15 +993,19 @@ fn trim(line: &[u8]) -> &[u8] {
 }
 
 /// Sends a line to the client: a response to the stream of its request (which it ends),
-/// anything else to the stream it arose on, else to the GET stream.
+/// anything else to the stream it arose on, else to the GET stream. `known` is the id of a
+/// server's response the gateway passed on as it came (it is not read again, unless it may
+/// be a `tools/list` result, whose declarations are noted).
 async fn deliver<D>(
     sh: &Shared<D>,
     sess: &Sess<D>,
     session_name: &str,
     line: Vec<u8>,
+    known: Option<Id>,
     ctx: Option<&mpsc::Sender<Out>>,
 ) {
-    let (response, id) = match peek(&line) {
+    let known = known.filter(|_| !may_list_tools(&line));
+    let (response, id) = match known.map(|id| (true, Some(id))).or_else(|| peek(&line)) {
         Some(p) => p,
         None => {
             let v: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
@@ -1029,12 +1031,12 @@ async fn deliver<D>(
         tap(session_name, Direction::ServerToClient, &line);
     }
     let sent = match (routed, ctx) {
-        (Some(route), _) => route.to.send(Out::Last(line.into())).await.is_ok(),
-        (None, Some(c)) => c.send(Out::Line(line.into())).await.is_ok(),
+        (Some(route), _) => route.to.send(Out::Last(line)).await.is_ok(),
+        (None, Some(c)) => c.send(Out::Line(line)).await.is_ok(),
         (None, None) => {
             let get = sess.routes.lock().ok().and_then(|r| r.get.clone());
             match get {
-                Some(g) => g.send(Out::Line(line.into())).await.is_ok(),
+                Some(g) => g.send(Out::Line(line)).await.is_ok(),
                 None => false,
             }
         }
@@ -1067,13 +1069,16 @@ fn present<'de, De: serde::Deserializer<'de>>(d: De) -> Result<bool, De::Error> 
     <serde::de::IgnoredAny as serde::Deserialize>::deserialize(d).map(|_| true)
 }
 
+/// Whether a message for the client may be a `tools/list` result (it has a `"tools"` key).
+fn may_list_tools(line: &[u8]) -> bool {
+    memchr::memmem::find(line, b"\"tools\"").is_some()
+}
+
 /// Whether a message for the client is a response, and its id, read without building the
 /// message; `None` when the whole message must be read: it may be a `tools/list` result
 /// (whose declarations are noted), or it is not plain (a member twice, escapes in keys).
 fn peek(line: &[u8]) -> Option<(bool, Option<Id>)> {
-    if memchr::memmem::find(line, b"\"tools\"").is_some()
-        || memchr::memmem::find(line, b"\\u").is_some()
-    {
+    if may_list_tools(line) || memchr::memmem::find(line, b"\\u").is_some() {
         return None;
     }
     let p: Peek = serde_json::from_slice(line).ok()?;
@@ -1090,21 +1095,35 @@ async fn fail<D: Decider>(sh: &Shared<D>, sess: &Sess<D>, session_name: &str, id
     sh.log.error("upstream", why, &[]);
     let id_value: Value = serde_json::from_str(id.as_json()).unwrap_or(Value::Null);
     let v = json!({"jsonrpc": "2.0", "id": id_value, "error": {"code": gateway::SERVER_GONE, "message": format!("the MCP server failed: {why}")}});
-    let out = from_server(sh, sess, v.to_string().as_bytes());
-    for s in out {
+    let (out, passed) = from_server(sh, sess, v.to_string().as_bytes());
+    for (i, s) in out.into_iter().enumerate() {
         if let Send::Client(line) = s {
-            deliver(sh, sess, session_name, line, None).await;
+            deliver(sh, sess, session_name, line, passed.known(i), None).await;
         }
     }
 }
 
-fn from_server<D: Decider>(sh: &Shared<D>, sess: &Sess<D>, line: &[u8]) -> Vec<Send> {
+/// The server's response the gateway passed on as it came, among the sends of one message:
+/// its place and id ([`Output::passed_response`]).
+struct Passed(Option<(usize, Id)>);
+
+impl Passed {
+    /// The id of the `i`th send, when it is that response.
+    fn known(&self, i: usize) -> Option<Id> {
+        match &self.0 {
+            Some((at, id)) if *at == i => Some(id.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn from_server<D: Decider>(sh: &Shared<D>, sess: &Sess<D>, line: &[u8]) -> (Vec<Send>, Passed) {
     let mut out = Output::default();
     if let Ok(mut g) = sess.gateway.lock() {
         g.from_server(line, &mut out);
     }
     log_notes(&sh.log, out.notes);
-    out.sends
+    (out.sends, Passed(out.passed_response))
 }
 
 /// Reads the server's SSE stream `body`: each message goes through the gateway, and what it
@@ -1152,9 +1171,10 @@ async fn events<D: Decider>(
             if !ev.is_message() {
                 continue;
             }
-            for s in from_server(sh, sess, &ev.data) {
+            let (sends, passed) = from_server(sh, sess, &ev.data);
+            for (i, s) in sends.into_iter().enumerate() {
                 if let Send::Client(l) = s {
-                    deliver(sh, sess, session_name, l, to).await;
+                    deliver(sh, sess, session_name, l, passed.known(i), to).await;
                 }
             }
             if done() {
@@ -1276,9 +1296,11 @@ async fn answer_of<D: Decider + std::marker::Send + 'static>(
         match Limited::new(body, max).collect().await {
             Ok(b) => {
                 let b = b.to_bytes();
-                for s in from_server(&sh, &sess, &b) {
+                let (sends, passed) = from_server(&sh, &sess, &b);
+                for (i, s) in sends.into_iter().enumerate() {
                     if let Send::Client(l) = s {
-                        deliver(&sh, &sess, &session_name, l, ctx.as_ref()).await;
+                        let known = passed.known(i);
+                        deliver(&sh, &sess, &session_name, l, known, ctx.as_ref()).await;
                     }
                 }
             }

@@ -219,18 +219,18 @@ impl Upstream {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Response<Incoming>, String> {
-        let mut req = Request::builder().method(method).uri(self.target.clone());
-        if let Some(h) = req.headers_mut() {
-            for (name, value) in headers {
-                if passed_on(name) {
-                    h.append(name, value.clone());
-                }
+        // Room for every header at once: a map grown as they come is copied on the way.
+        let mut h = HeaderMap::with_capacity(headers.len() + 1);
+        for (name, value) in headers {
+            if passed_on(name) {
+                h.append(name, value.clone());
             }
-            h.insert(HOST, self.authority.clone());
         }
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| format!("cannot build the request to the MCP server: {e}"))?;
+        h.insert(HOST, self.authority.clone());
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = self.target.clone();
+        *req.headers_mut() = h;
         match tokio::time::timeout(self.timeout, self.exchange(req)).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(Failed::Connect(e))) => Err(self.failure(&*e, true)),
@@ -408,6 +408,88 @@ mod tests {
         let e = Upstream::parse("https://x/", Duration::from_secs(1), Some(&p)).unwrap_err();
         assert!(e.contains("holds no certificate"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A server on a thread that answers each request with `{}`, keeping its connections
+    /// open (`close`: closing each after one answer, without saying so); returns its URL and
+    /// the count of connections it accepted.
+    fn server(close: bool) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/mcp", l.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        // One whole request: its head, then its body by its length.
+                        let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+                        if let Some(end) = head_end {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                            let len: usize = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .map_or(0, |v| v.trim().parse().unwrap());
+                            if buf.len() >= end + 4 + len {
+                                buf.drain(..end + 4 + len);
+                                let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                                if s.write_all(answer.as_bytes()).is_err() || close {
+                                    return;
+                                }
+                                continue;
+                            }
+                        }
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    /// Sends `n` requests one after the other, each answer read to its end.
+    fn exchanges(url: &str, n: usize) {
+        use http_body_util::BodyExt;
+        let u = Upstream::parse(url, Duration::from_secs(10), None).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for _ in 0..n {
+                let r = u
+                    .send(Method::POST, &HeaderMap::new(), Bytes::from_static(b"{}"))
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success());
+                let body = r.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(&body[..], b"{}");
+                // The server's closing is seen (or not) before the next request, as it may.
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+
+    #[test]
+    fn a_kept_connection_is_used_again() {
+        let (url, accepted) = server(false);
+        exchanges(&url, 5);
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_replaced() {
+        let (url, accepted) = server(true);
+        exchanges(&url, 5);
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
     }
 
     #[test]
