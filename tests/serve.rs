@@ -691,6 +691,25 @@ fn bad_requests_are_denied_with_the_reason() {
         cut,
         "a head sent a byte every 100 ms held its connection for 6 s"
     );
+    // A client that shuts its writing side once its request is sent (a half-close) still
+    // gets the answer, and then the end of the stream.
+    let mut c = server.connect();
+    let ev = events()[0].clone();
+    let req = format!(
+        "POST /v1/decide HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{ev}",
+        ev.len()
+    );
+    c.w.write_all(req.as_bytes()).unwrap();
+    c.w.shutdown(std::net::Shutdown::Write).unwrap();
+    let r = c.read().unwrap();
+    assert_eq!(
+        (r.status, r.json()["decision"].clone()),
+        (200, Value::from("allow")),
+        "{r:?}"
+    );
+    let mut rest = Vec::new();
+    c.r.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
     // Bad requests are counted.
     let metrics = server.get("/metrics").body;
     for reason in ["malformed", "too_large", "header", "not_found", "timeout"] {
