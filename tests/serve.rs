@@ -691,6 +691,36 @@ fn bad_requests_are_denied_with_the_reason() {
         cut,
         "a head sent a byte every 100 ms held its connection for 6 s"
     );
+    // A request's headers never reach an answer (the server reuses requests' header maps
+    // for its answers), on one connection and across connections.
+    let mut c = server.connect();
+    for i in 0..3 {
+        let r = c.request(
+            "POST",
+            "/v1/decide",
+            &[
+                ("content-type", "application/json"),
+                ("x-leak", "1"),
+                ("x-other", "2"),
+            ],
+            events()[0].as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(
+            r.headers.get("content-type").map(String::as_str),
+            Some("application/json")
+        );
+        assert_eq!(
+            r.headers.get("govern-decision").map(String::as_str),
+            Some("allow")
+        );
+        assert!(
+            !r.headers.contains_key("x-leak") && !r.headers.contains_key("x-other"),
+            "{i}: {r:?}"
+        );
+        let r = server.get("/healthz");
+        assert!(!r.headers.contains_key("x-leak"), "{r:?}");
+    }
     // A client that shuts its writing side once its request is sent (a half-close) still
     // gets the answer, and then the end of the stream.
     let mut c = server.connect();
