@@ -722,24 +722,31 @@ fn bad_requests_are_denied_with_the_reason() {
         assert!(!r.headers.contains_key("x-leak"), "{r:?}");
     }
     // A client that shuts its writing side once its request is sent (a half-close) still
-    // gets the answer, and then the end of the stream.
-    let mut c = server.connect();
-    let ev = events()[0].clone();
-    let req = format!(
-        "POST /v1/decide HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{ev}",
-        ev.len()
-    );
-    c.w.write_all(req.as_bytes()).unwrap();
-    c.w.shutdown(std::net::Shutdown::Write).unwrap();
-    let r = c.read().unwrap();
-    assert_eq!(
-        (r.status, r.json()["decision"].clone()),
-        (200, Value::from("allow")),
-        "{r:?}"
-    );
-    let mut rest = Vec::new();
-    c.r.read_to_end(&mut rest).unwrap();
-    assert!(rest.is_empty(), "{rest:?}");
+    // gets the answer, and then the end of the stream. (Before half-closes were allowed,
+    // hyper often saw the end of the stream while the request was being decided and closed
+    // the connection without an answer: 21 times in 50.)
+    for i in 0..20 {
+        // Each from its own agent: the bundle's rate limit does not deny them.
+        let ev = events()[0].replace(r#""id":"a""#, &format!(r#""id":"half-{i}""#));
+        let req = format!(
+            "POST /v1/decide HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{ev}",
+            ev.len()
+        );
+        let mut c = server.connect();
+        c.w.write_all(req.as_bytes()).unwrap();
+        c.w.shutdown(std::net::Shutdown::Write).unwrap();
+        let r = c
+            .read()
+            .unwrap_or_else(|e| panic!("{i}: no answer to a half-closed request: {e}"));
+        assert_eq!(
+            (r.status, r.json()["decision"].clone()),
+            (200, Value::from("allow")),
+            "{r:?}"
+        );
+        let mut rest = Vec::new();
+        c.r.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+    }
     // Bad requests are counted.
     let metrics = server.get("/metrics").body;
     for reason in ["malformed", "too_large", "header", "not_found", "timeout"] {
