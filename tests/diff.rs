@@ -1173,3 +1173,68 @@ fn ci_example_matches_the_command() {
     }
     assert!(seen >= 2, "no govern diff command found");
 }
+
+/// A corpus case by file name.
+fn corpus_case(file: &str) -> Case {
+    corpus()
+        .into_iter()
+        .find(|(n, _)| n == file)
+        .map(|(_, c)| c)
+        .unwrap_or_else(|| panic!("{file} is in the corpus"))
+}
+
+#[test]
+fn comparisons_of_two_attributes_take_their_outcomes_together() {
+    // `<` loosened to `<=`: only equal values change. Without the combinations two values can
+    // give, the product also reports `<` true and `<=` false (deny → allow, may differ).
+    let c = corpus_case("compare_attributes.yaml");
+    let (old, new) = (side("old", &c.old), side("new", &c.new));
+    let r = diff(&old, &new, &Options::default());
+    let shown = describe(&r);
+    assert!(r.complete(), "{shown}");
+    assert_eq!(r.count(Status::MayDiffer), 0, "{shown}");
+    assert!(r.groups.iter().all(|g| g.to == Verdict::Deny), "{shown}");
+    for g in &r.groups {
+        for reg in &g.regions {
+            assert_eq!(reg.proof.status, Status::Differs, "{shown}");
+            let ev = reg.proof.event.as_ref().unwrap();
+            assert_eq!(
+                ev["annotations"]["child_ring"], ev["agent"]["ring"],
+                "{shown}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fold_each_changes_are_confirmed_by_witnesses() {
+    // The scopes that fold to `*` without being `*` are found: the group that closes access
+    // has a witness in every region, decided again by both bundles.
+    let c = corpus_case("fold_each.yaml");
+    let (old, new) = (side("old", &c.old), side("new", &c.new));
+    let r = diff(&old, &new, &Options::default());
+    let shown = describe(&r);
+    let g = r
+        .groups
+        .iter()
+        .find(|g| g.from == Verdict::Allow && g.to == Verdict::Deny)
+        .unwrap_or_else(|| panic!("allow → deny\n{shown}"));
+    assert!(!g.regions.is_empty(), "{shown}");
+    let mut scopes = 0;
+    for reg in &g.regions {
+        if reg.proof.status != Status::Differs {
+            continue;
+        }
+        let ev = reg.proof.event.as_ref().unwrap();
+        let (a, b) = (decide(&old, ev), decide(&new, ev));
+        assert_eq!(
+            (a.verdict, b.verdict),
+            (Verdict::Allow, Verdict::Deny),
+            "{ev}"
+        );
+        if ev["args"]["scopes"].is_array() {
+            scopes += 1;
+        }
+    }
+    assert!(scopes > 0, "no witness with a list of scopes\n{shown}");
+}
