@@ -1238,3 +1238,54 @@ fn fold_each_changes_are_confirmed_by_witnesses() {
     }
     assert!(scopes > 0, "no witness with a list of scopes\n{shown}");
 }
+
+#[test]
+fn regions_too_many_to_walk_are_counted_and_every_group_is_found() {
+    // Flipping `x` opens access wherever no other rule denies: one disjunction per rule, 2^7
+    // paths. Past the walk's bound, the full groups' paths are counted instead of walked: the
+    // same groups as an unbounded walk, each with its regions and witnesses, complete.
+    let mut old = String::from("policy p {\n  rule all: allow when true\n");
+    for i in 0..7 {
+        old.push_str(&format!(
+            "  rule d{i}: deny when args.a{i} == 1 and args.b{i} == 1 because \"d{i}\"\n"
+        ));
+    }
+    old.push_str("  rule w: escalate when args.c == 1 and tool == \"y\"\n");
+    let new = format!("{old}  rule x: allow when tool == \"x\"\n}}\n");
+    let old = format!("{old}  rule x: deny when tool == \"x\" because \"x\"\n}}\n");
+    let (a, b) = (side("old", &old), side("new", &new));
+    let bounded = Options {
+        per_group: 3,
+        walk_steps: 300,
+        ..Options::default()
+    };
+    let r = diff(&a, &b, &bounded);
+    let shown = describe(&r);
+    assert!(r.complete(), "{shown}");
+    let full = diff(
+        &a,
+        &b,
+        &Options {
+            per_group: 3,
+            ..Options::default()
+        },
+    );
+    let key = |r: &Report| -> Vec<String> {
+        r.groups
+            .iter()
+            .map(|g| format!("{} {} {:?}", g.from, g.to, g.rules))
+            .collect()
+    };
+    assert_eq!(key(&r), key(&full), "{shown}");
+    assert!(!r.groups.is_empty());
+    for g in &r.groups {
+        assert!((1..=3).contains(&g.regions.len()), "{shown}");
+        assert!(g.more > 0, "{shown}");
+        for reg in &g.regions {
+            assert_eq!(reg.proof.status, Status::Differs, "{shown}");
+            let ev = reg.proof.event.as_ref().unwrap();
+            let (x, y) = (decide(&a, ev), decide(&b, ev));
+            assert_eq!((x.verdict, y.verdict), (g.from, g.to), "{ev}");
+        }
+    }
+}
