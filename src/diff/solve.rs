@@ -706,6 +706,65 @@ pub fn consistency(space: &mut crate::diff::space::Space) -> NodeRef {
         }
         all = space.and(all, group);
     }
+    // `x contains c` and `fold_each(x) contains c`, where `c` folds to itself: a list of
+    // strings that holds `c` has a fold that holds `c` (or one that is unknown: items too
+    // long in all, or one that does not fold), and a value that is not a list of strings
+    // leaves both unknown.
+    let mut plain: Vec<(u32, u32, String)> = Vec::new();
+    let mut folded: Vec<(u32, u32, String)> = Vec::new();
+    for (i, v) in space.vars.iter().enumerate() {
+        let Var::Pred(Pred::Contains {
+            hay,
+            needle: Operand::Str(c),
+        }) = v
+        else {
+            continue;
+        };
+        match hay {
+            Operand::Slot {
+                slot,
+                ty: Ty::List(Scalar::String),
+            } => plain.push((i as u32, *slot, c.clone())),
+            Operand::Func {
+                func: crate::bytecode::model::Func::FoldEach,
+                arg,
+            } => {
+                if let Operand::Slot {
+                    slot,
+                    ty: Ty::List(Scalar::String),
+                } = arg.as_ref()
+                {
+                    folded.push((i as u32, *slot, c.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (a, slot, c) in &plain {
+        let fixed = matches!(
+            crate::builtins::apply(crate::bytecode::model::Func::Fold, c),
+            Some(crate::builtins::FnValue::Str(ref v)) if v == c
+        );
+        if !fixed {
+            continue;
+        }
+        for (b, _, _) in folded.iter().filter(|(_, s2, c2)| s2 == slot && c2 == c) {
+            // (plain, folded) outcomes that can happen together: T = 0, F = 1, U = 2.
+            let mut pair = f;
+            for (x, y) in [(0, 0), (0, 2), (1, 0), (1, 1), (1, 2), (2, 2)] {
+                let lit = |space: &mut crate::diff::space::Space, var: u32, o: u8| {
+                    let pick = |k: u8| if k == o { t } else { f };
+                    space.m.mk_tri(var, pick(0), pick(1), pick(2))
+                };
+                let (la, lb) = (lit(space, *a, x), lit(space, *b, y));
+                let conj = space.and(la, lb);
+                let (np, nc) = (space.not(pair), space.not(conj));
+                let both = space.and(np, nc);
+                pair = space.not(both);
+            }
+            all = space.and(all, pair);
+        }
+    }
     all
 }
 
