@@ -6,10 +6,20 @@
 //! cost per call is the difference of the medians: its own work plus one more HTTP round trip
 //! on loopback (the kernel's and the wake-ups').
 //!
+//! The floor no proxy escapes is measured beside it: two null relays on the same layout as
+//! one of the proxy's workers (a single-threaded runtime on a thread of its own, one upstream
+//! connection per client connection), `null_relay_bytes` passing bytes both ways unread and
+//! `null_relay_http` reading each request and answer whole with hyper (server and client
+//! sides, as the proxy does) and passing them on, deciding nothing. What the HTTP relay adds
+//! to `direct` is the network's and HTTP's; what `through_proxy` adds beyond the relay is
+//! govern's own.
+//!
 //! `proxy_cpu` is the proxy's own share: the CPU time (user and kernel, from the scheduler's
 //! accounting of the proxy's threads) it spends per call through it. After the criterion
 //! figures, a plain run of 20,000 calls each way prints the CPU time per call of the client,
 //! the proxy and the server, and the wall time, to see where a round trip goes.
+//!
+//! `MCP_HTTP_CALLS=N` sets the calls of that plain run (fewer, to run it under callgrind).
 //!
 //! `cargo bench --bench mcp_http`; figures in docs/performance.md.
 #![allow(
@@ -65,6 +75,90 @@ async fn server(listener: TcpListener) {
                 .await;
         });
     }
+}
+
+/// How a null relay forwards: the floor of what a proxy in front of an HTTP server adds.
+#[derive(Clone, Copy)]
+enum Relay {
+    /// Bytes both ways, unread (`copy_bidirectional` over one upstream connection per client
+    /// connection): what a relay costs that looks at nothing (it could not decide a call).
+    Bytes,
+    /// HTTP both ways with hyper, as the proxy speaks it: the request's head and whole body
+    /// read, sent on over one upstream connection per client connection (its headers as
+    /// they came), the answer's head and whole body read and sent back. No decision, no
+    /// JSON: what any HTTP proxy that reads a message before passing it on pays.
+    Http,
+}
+
+/// Starts a null relay in front of the server at `upstream` on a thread of its own (named
+/// `bench-relay`, a single-threaded runtime, as each of the proxy's workers is); returns
+/// its port.
+fn relay(kind: Relay, upstream: u16) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    l.set_nonblocking(true).unwrap();
+    std::thread::Builder::new()
+        .name("bench-relay".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = TcpListener::from_std(l).unwrap();
+                loop {
+                    let (mut c, _) = l.accept().await.unwrap();
+                    c.set_nodelay(true).unwrap();
+                    let mut up = TcpStream::connect(("127.0.0.1", upstream)).await.unwrap();
+                    up.set_nodelay(true).unwrap();
+                    match kind {
+                        Relay::Bytes => {
+                            tokio::spawn(async move {
+                                let _ = tokio::io::copy_bidirectional(&mut c, &mut up).await;
+                            });
+                        }
+                        Relay::Http => {
+                            let (sender, conn) =
+                                hyper::client::conn::http1::handshake(TokioIo::new(up))
+                                    .await
+                                    .unwrap();
+                            tokio::spawn(conn);
+                            let sender = Arc::new(tokio::sync::Mutex::new(sender));
+                            tokio::spawn(async move {
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(
+                                        TokioIo::new(c),
+                                        hyper::service::service_fn(
+                                            move |req: Request<hyper::body::Incoming>| {
+                                                let sender = Arc::clone(&sender);
+                                                async move { forward(&sender, req).await }
+                                            },
+                                        ),
+                                    )
+                                    .await;
+                            });
+                        }
+                    }
+                }
+            });
+        })
+        .unwrap();
+    port
+}
+
+/// The null HTTP relay's exchange: the request read whole and sent on as it came, the
+/// answer read whole and sent back.
+async fn forward(
+    sender: &tokio::sync::Mutex<SendRequest<Full<Bytes>>>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let up = Request::from_parts(parts, Full::new(body));
+    let answer = sender.lock().await.send_request(up).await?;
+    let (parts, body) = answer.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok(Response::from_parts(parts, Full::new(body)))
 }
 
 fn free_port() -> u16 {
@@ -188,7 +282,7 @@ fn cpu_here() -> u64 {
 /// What each thread that ran spent per call between two snapshots, printed as a table: the
 /// accounting checked thread by thread (which threads are the proxy's, whether idle ones
 /// wake, whether a call hops between workers).
-fn per_thread(name: &str, before: &[(String, String, Acct)], n: u64) -> f64 {
+fn per_thread(name: &str, middle: &str, before: &[(String, String, Acct)], n: u64) -> f64 {
     let after = threads();
     let mut proxy = 0.0;
     for (tid, comm, a) in &after {
@@ -204,7 +298,7 @@ fn per_thread(name: &str, before: &[(String, String, Acct)], n: u64) -> f64 {
         if cpu < 0.05 && sleeps < 0.001 {
             continue;
         }
-        if comm.starts_with("govern-mcp-http") {
+        if comm.starts_with(middle) {
             proxy += cpu;
         }
         let kernel = if user + sys > 0 {
@@ -283,6 +377,9 @@ fn http(c: &mut Criterion) {
         .unwrap();
     let server_port = listener.local_addr().unwrap().port();
     server_rt.spawn(server(listener));
+    // The null relays, the floor of any proxy.
+    let bytes_port = relay(Relay::Bytes, server_port);
+    let relay_port = relay(Relay::Http, server_port);
     // The proxy, as `govern mcp-proxy --upstream` runs it.
     let point = common::gateway_point();
     let point = Arc::new(point);
@@ -342,6 +439,14 @@ fn http(c: &mut Criterion) {
     g.bench_function("direct", |b| {
         b.iter(|| black_box(rt.block_on(call(&mut direct, server_port))))
     });
+    let mut bytes = rt.block_on(connect(bytes_port));
+    g.bench_function("null_relay_bytes", |b| {
+        b.iter(|| black_box(rt.block_on(call(&mut bytes, bytes_port))))
+    });
+    let mut relayed = rt.block_on(connect(relay_port));
+    g.bench_function("null_relay_http", |b| {
+        b.iter(|| black_box(rt.block_on(call(&mut relayed, relay_port))))
+    });
     let mut through = rt.block_on(connect(proxy_port));
     g.bench_function("through_proxy", |b| {
         b.iter(|| black_box(rt.block_on(call(&mut through, proxy_port))))
@@ -360,37 +465,44 @@ fn http(c: &mut Criterion) {
     g.finish();
     // Where a round trip goes: CPU per call of each party, and wall time; then thread by
     // thread.
-    const N: u64 = 20_000;
+    // `MCP_HTTP_CALLS` calls each way (20,000 unless set: fewer to run under callgrind).
+    let n: u64 = std::env::var("MCP_HTTP_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let mut proxy_cpu = 0.0;
-    for (name, port) in [("direct", server_port), ("through_proxy", proxy_port)] {
+    let mut relay_cpu = 0.0;
+    for (name, port, middle) in [
+        ("direct", server_port, "-"),
+        ("null_relay_bytes", bytes_port, "bench-relay"),
+        ("null_relay_http", relay_port, "bench-relay"),
+        ("through_proxy", proxy_port, "govern-mcp-http"),
+    ] {
         let mut sender = rt.block_on(connect(port));
         let before = threads();
-        let (c0, p0, s0) = (
-            cpu_here(),
-            cpu_of("govern-mcp-http"),
-            cpu_of("bench-server"),
-        );
+        let (c0, p0, s0) = (cpu_here(), cpu_of(middle), cpu_of("bench-server"));
         let t0 = std::time::Instant::now();
-        for _ in 0..N {
+        for _ in 0..n {
             black_box(rt.block_on(call(&mut sender, port)));
         }
         let wall = t0.elapsed().as_nanos() as u64;
-        let (c1, p1, s1) = (
-            cpu_here(),
-            cpu_of("govern-mcp-http"),
-            cpu_of("bench-server"),
-        );
-        let us = |ns: u64| ns as f64 / N as f64 / 1000.0;
+        let (c1, p1, s1) = (cpu_here(), cpu_of(middle), cpu_of("bench-server"));
+        let us = |ns: u64| ns as f64 / n as f64 / 1000.0;
         eprintln!(
-            "mcp_http/{name}: per call {:.1} us wall; CPU {:.1} us client, {:.1} us proxy, {:.1} us server",
+            "mcp_http/{name}: per call {:.1} us wall; CPU {:.1} us client, {:.1} us in the middle, {:.1} us server",
             us(wall),
             us(c1 - c0),
             us(p1 - p0),
             us(s1 - s0),
         );
-        proxy_cpu = per_thread(name, &before, N);
+        let cpu = per_thread(name, middle, &before, n);
+        match name {
+            "through_proxy" => proxy_cpu = cpu,
+            "null_relay_http" => relay_cpu = cpu,
+            _ => {}
+        }
     }
-    let (a, b) = loopback(N);
+    let (a, b) = loopback(n);
     eprintln!(
         "mcp_http/loopback: a 300-byte TCP round trip between two runtimes costs {a:.1} us CPU on one side, {b:.1} us on the other"
     );
@@ -398,6 +510,10 @@ fn http(c: &mut Criterion) {
         "mcp_http/proxy_own: the proxy's threads {proxy_cpu:.1} us per call, of which two loopback hops {:.1} us: {:.1} us its own (HTTP both ways, the gateway, the runtime)",
         a + b,
         proxy_cpu - (a + b)
+    );
+    eprintln!(
+        "mcp_http/beyond_relay: the proxy's threads {proxy_cpu:.1} us per call, the null HTTP relay's {relay_cpu:.1} us: {:.1} us govern's own beyond what any HTTP relay spends",
+        proxy_cpu - relay_cpu
     );
     stop.notify_one();
     let _ = proxy.join();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::bytecode::model::Verdict;
 use crate::cli::{DiagFormat, LogFormat, McpProxyArgs};
 use crate::commands::{Ctx, exit};
 use crate::limits::Line;
@@ -17,7 +18,7 @@ use crate::mcp::Direction;
 use crate::mcp::gateway::{Config, Decided, Decider, DenyWith, Gateway, Output, Send};
 use crate::mcp_http::capture::Capture;
 use crate::point::log::{self, Log};
-use crate::point::{Options, Point, Scratch, Source};
+use crate::point::{Options, Point, Scratch, Source, Status};
 
 /// The longest message read from either side: a trace line's limit (`docs/limits.md`).
 pub const MAX_MESSAGE: crate::limits::Limit = crate::limits::TRACE_LINE;
@@ -42,7 +43,16 @@ impl PointDecider {
 impl Decider for PointDecider {
     fn decide(&mut self, event: &str) -> Decided {
         self.out.clear();
-        self.point.decide(event, &mut self.scratch, &mut self.out);
+        let a = self.point.decide(event, &mut self.scratch, &mut self.out);
+        // An allow without warnings, as the point says it decided (its verdict, not read
+        // back from the text): nothing more of the decision is needed. Anything else is
+        // read from its JSON.
+        if a.status == Status::Decided
+            && a.verdict == Verdict::Allow
+            && memchr::memmem::find(self.out.as_bytes(), br#""warnings":[]"#).is_some()
+        {
+            return Decided::allowed(&self.out);
+        }
         Decided::from_json(&self.out)
     }
 

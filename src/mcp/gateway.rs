@@ -120,6 +120,20 @@ struct WireWarning {
 }
 
 impl Decided {
+    /// An allow without warnings, its decision JSON `text`: the rules that allowed are in
+    /// `text` and not read (the gateway needs the rules and messages of a decision only to
+    /// report a denial, an escalation or warnings).
+    pub fn allowed(text: &str) -> Decided {
+        Decided {
+            verdict: Verdict::Allow,
+            rules: Vec::new(),
+            messages: Vec::new(),
+            warnings: Vec::new(),
+            error: None,
+            text: text.to_string(),
+        }
+    }
+
     /// Reads a decision JSON (`src/decision.rs`); anything unreadable is a denial.
     pub fn from_json(text: &str) -> Decided {
         // As the decision point writes it: read straight into its parts. Anything else
@@ -279,6 +293,10 @@ pub enum Send {
 pub struct Output {
     pub sends: Vec<Send>,
     pub notes: Vec<Note>,
+    /// The server's response passed on to the client as it came: its place in `sends` and
+    /// its id, as the gateway read them (a transport that routes responses by id need not
+    /// read it again).
+    pub passed_response: Option<(usize, Id)>,
 }
 
 impl Output {
@@ -480,7 +498,7 @@ impl<D: Decider> Gateway<D> {
             _ if asked == Some(Asked::ToolsList) && self.cfg.hide_denied => {
                 self.tools_list(msg, line, out);
             }
-            _ => out.sends.push(Send::Client(line.to_vec())),
+            _ => pass_on(&msg, line, out),
         }
     }
 
@@ -889,7 +907,7 @@ impl<D: Decider> Gateway<D> {
             );
         }
         if d.verdict == Verdict::Allow {
-            out.sends.push(Send::Client(line.to_vec()));
+            pass_on(msg, line, out);
             return;
         }
         out.note(
@@ -968,6 +986,15 @@ fn trim(line: &[u8]) -> &[u8] {
         }
     }
     l
+}
+
+/// Passes a message of the server on to the client as it came, noting it when it is a
+/// response ([`Output::passed_response`]).
+fn pass_on(msg: &Message, line: &[u8], out: &mut Output) {
+    if let Message::Response { id: Some(id), .. } = msg {
+        out.passed_response = Some((out.sends.len(), id.clone()));
+    }
+    out.sends.push(Send::Client(line.to_vec()));
 }
 
 fn id_value(id: &Id) -> Value {

@@ -59,7 +59,8 @@ impl Id {
     /// The id of a JSON value, when it is a string or a number.
     pub fn of(v: &Value) -> Option<Id> {
         match v {
-            Value::String(_) | Value::Number(_) => Some(Id(v.to_string())),
+            // Written by the serializer straight, not through `Display`'s formatter.
+            Value::String(_) | Value::Number(_) => serde_json::to_string(v).ok().map(Id),
             _ => None,
         }
     }

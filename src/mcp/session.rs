@@ -353,13 +353,26 @@ impl<T> Session<T> {
     /// Reads the reserved `_meta` keys of a client request; the client it declares.
     fn note_request_meta(&mut self, params: Option<&Map<String, Value>>) -> Option<Arc<Peer>> {
         let meta = params?.get("_meta")?.as_object()?;
-        if let Some(v) = meta.get(PROTOCOL_VERSION_META).and_then(Value::as_str) {
+        // Each request of 2026-07-28 declares them again, mostly the same: kept, not copied
+        // again, when they are.
+        if let Some(v) = meta.get(PROTOCOL_VERSION_META).and_then(Value::as_str)
+            && self.protocol.as_deref() != Some(v)
+        {
             self.protocol = Some(v.to_string());
         }
-        if let Some(c) = meta.get(CLIENT_CAPABILITIES_META) {
+        if let Some(c) = meta.get(CLIENT_CAPABILITIES_META)
+            && self.capabilities.as_ref() != Some(c)
+        {
             self.capabilities = Some(c.clone());
         }
-        let peer = Arc::new(meta.get(CLIENT_INFO_META).and_then(Peer::of)?);
+        let info = meta.get(CLIENT_INFO_META)?;
+        if let Some(p) = &self.client
+            && info.get("name").and_then(Value::as_str) == Some(p.name.as_str())
+            && info.get("version").and_then(Value::as_str) == p.version.as_deref()
+        {
+            return Some(Arc::clone(p));
+        }
+        let peer = Arc::new(Peer::of(info)?);
         self.client = Some(Arc::clone(&peer));
         Some(peer)
     }

@@ -587,6 +587,14 @@ async fn read_body(body: Incoming, max: usize, within: Duration) -> Result<Bytes
     }
 }
 
+/// Whether the `Content-Type` of `headers` is `t` (in any case, with or without parameters).
+fn is_type(headers: &HeaderMap, t: &str) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.as_bytes().get(..t.len()))
+        .is_some_and(|p| p.eq_ignore_ascii_case(t.as_bytes()))
+}
+
 /// What the server's answer to the client's own request said in its head.
 struct UpstreamHead {
     session: Option<HeaderValue>,
@@ -921,7 +929,7 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
     let mut waits = Vec::new();
     for s in sends {
         match s {
-            Send::Client(line) => deliver(sh, sess, session_name, line, ctx).await,
+            Send::Client(line) => deliver(sh, sess, session_name, line, None, ctx).await,
             Send::Server(line) => {
                 // The client's request passed on as it came: its id is known, not read again.
                 let id = match own_id {
@@ -985,15 +993,19 @@ fn trim(line: &[u8]) -> &[u8] {
 }
 
 /// Sends a line to the client: a response to the stream of its request (which it ends),
-/// anything else to the stream it arose on, else to the GET stream.
+/// anything else to the stream it arose on, else to the GET stream. `known` is the id of a
+/// server's response the gateway passed on as it came (it is not read again, unless it may
+/// be a `tools/list` result, whose declarations are noted).
 async fn deliver<D>(
     sh: &Shared<D>,
     sess: &Sess<D>,
     session_name: &str,
     line: Vec<u8>,
+    known: Option<Id>,
     ctx: Option<&mpsc::Sender<Out>>,
 ) {
-    let (response, id) = match peek(&line) {
+    let known = known.filter(|_| !may_list_tools(&line));
+    let (response, id) = match known.map(|id| (true, Some(id))).or_else(|| peek(&line)) {
         Some(p) => p,
         None => {
             let v: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
@@ -1057,11 +1069,16 @@ fn present<'de, De: serde::Deserializer<'de>>(d: De) -> Result<bool, De::Error> 
     <serde::de::IgnoredAny as serde::Deserialize>::deserialize(d).map(|_| true)
 }
 
+/// Whether a message for the client may be a `tools/list` result (it has a `"tools"` key).
+fn may_list_tools(line: &[u8]) -> bool {
+    memchr::memmem::find(line, b"\"tools\"").is_some()
+}
+
 /// Whether a message for the client is a response, and its id, read without building the
 /// message; `None` when the whole message must be read: it may be a `tools/list` result
 /// (whose declarations are noted), or it is not plain (a member twice, escapes in keys).
 fn peek(line: &[u8]) -> Option<(bool, Option<Id>)> {
-    if line.windows(7).any(|w| w == b"\"tools\"") || line.windows(2).any(|w| w == b"\\u") {
+    if may_list_tools(line) || memchr::memmem::find(line, b"\\u").is_some() {
         return None;
     }
     let p: Peek = serde_json::from_slice(line).ok()?;
@@ -1078,21 +1095,35 @@ async fn fail<D: Decider>(sh: &Shared<D>, sess: &Sess<D>, session_name: &str, id
     sh.log.error("upstream", why, &[]);
     let id_value: Value = serde_json::from_str(id.as_json()).unwrap_or(Value::Null);
     let v = json!({"jsonrpc": "2.0", "id": id_value, "error": {"code": gateway::SERVER_GONE, "message": format!("the MCP server failed: {why}")}});
-    let out = from_server(sh, sess, v.to_string().as_bytes());
-    for s in out {
+    let (out, passed) = from_server(sh, sess, v.to_string().as_bytes());
+    for (i, s) in out.into_iter().enumerate() {
         if let Send::Client(line) = s {
-            deliver(sh, sess, session_name, line, None).await;
+            deliver(sh, sess, session_name, line, passed.known(i), None).await;
         }
     }
 }
 
-fn from_server<D: Decider>(sh: &Shared<D>, sess: &Sess<D>, line: &[u8]) -> Vec<Send> {
+/// The server's response the gateway passed on as it came, among the sends of one message:
+/// its place and id ([`Output::passed_response`]).
+struct Passed(Option<(usize, Id)>);
+
+impl Passed {
+    /// The id of the `i`th send, when it is that response.
+    fn known(&self, i: usize) -> Option<Id> {
+        match &self.0 {
+            Some((at, id)) if *at == i => Some(id.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn from_server<D: Decider>(sh: &Shared<D>, sess: &Sess<D>, line: &[u8]) -> (Vec<Send>, Passed) {
     let mut out = Output::default();
     if let Ok(mut g) = sess.gateway.lock() {
         g.from_server(line, &mut out);
     }
     log_notes(&sh.log, out.notes);
-    out.sends
+    (out.sends, Passed(out.passed_response))
 }
 
 /// Reads the server's SSE stream `body`: each message goes through the gateway, and what it
@@ -1140,9 +1171,10 @@ async fn events<D: Decider>(
             if !ev.is_message() {
                 continue;
             }
-            for s in from_server(sh, sess, &ev.data) {
+            let (sends, passed) = from_server(sh, sess, &ev.data);
+            for (i, s) in sends.into_iter().enumerate() {
                 if let Send::Client(l) = s {
-                    deliver(sh, sess, session_name, l, to).await;
+                    deliver(sh, sess, session_name, l, passed.known(i), to).await;
                 }
             }
             if done() {
@@ -1212,12 +1244,7 @@ async fn own_exchange<D: Decider + std::marker::Send + 'static>(
     let resp = request(sh, sess, session_name, o.line, &o.headers, &o.id).await?;
     let head = UpstreamHead {
         session: resp.headers().get(SESSION_HEADER).cloned(),
-        stream: resp.status().is_success()
-            && resp
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|t| t.to_ascii_lowercase().starts_with(EVENT_STREAM)),
+        stream: resp.status().is_success() && is_type(resp.headers(), EVENT_STREAM),
     };
     let rest = answer_of(
         Arc::clone(sh),
@@ -1246,12 +1273,10 @@ async fn answer_of<D: Decider + std::marker::Send + 'static>(
     serial: Option<u64>,
 ) {
     let status = resp.status();
-    let ctype = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let (sse, json) = (
+        is_type(resp.headers(), EVENT_STREAM),
+        is_type(resp.headers(), JSON),
+    );
     let ctx = sess.routes.lock().ok().and_then(|r| {
         r.by_id
             .get(&id)
@@ -1260,20 +1285,22 @@ async fn answer_of<D: Decider + std::marker::Send + 'static>(
     });
     let max = sh.cfg.gateway.max_message;
     let body = resp.into_body();
-    if status.is_success() && ctype.starts_with(EVENT_STREAM) {
+    if status.is_success() && sse {
         events(&sh, &sess, &session_name, body, max, ctx.as_ref(), || {
             // The client went away (on 2026-07-28, its cancellation) or the answer is in:
             // closing the server's stream says so.
             ctx.as_ref().is_some_and(mpsc::Sender::is_closed) || !waiting(&sess, &id, serial)
         })
         .await;
-    } else if ctype.starts_with(JSON) && status != StatusCode::ACCEPTED {
+    } else if json && status != StatusCode::ACCEPTED {
         match Limited::new(body, max).collect().await {
             Ok(b) => {
                 let b = b.to_bytes();
-                for s in from_server(&sh, &sess, &b) {
+                let (sends, passed) = from_server(&sh, &sess, &b);
+                for (i, s) in sends.into_iter().enumerate() {
                     if let Send::Client(l) = s {
-                        deliver(&sh, &sess, &session_name, l, ctx.as_ref()).await;
+                        let known = passed.known(i);
+                        deliver(&sh, &sess, &session_name, l, known, ctx.as_ref()).await;
                     }
                 }
             }
@@ -1325,11 +1352,7 @@ async fn get<D: Decider + std::marker::Send + 'static>(
         }
     };
     let status = resp.status();
-    let is_stream = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.to_ascii_lowercase().starts_with(EVENT_STREAM));
+    let is_stream = is_type(resp.headers(), EVENT_STREAM);
     if !status.is_success() || !is_stream {
         // 405 (no stream offered) and the like: passed on, without a body to read.
         return answer(status, None, Empty::new().boxed());

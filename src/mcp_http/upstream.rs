@@ -1,8 +1,18 @@
 //! The upstream Streamable HTTP server, as the proxy reaches it: over `http://` or `https://`
 //! (rustls on ring, no OpenSSL), through a pool of kept-alive HTTP/1.1 connections per worker
-//! (hyper-util's client: an exchange takes an idle connection to the server when there is one,
-//! and a POST whose answer is a long SSE stream, or a GET stream, holds its own), the client's
-//! MCP headers passed on, and a time limit on connecting and on the answer's head.
+//! (an exchange takes a connection of the pool that is ready for a request, else opens one;
+//! a POST whose answer is a long SSE stream, or a GET stream, holds its connection until the
+//! stream ends), the client's MCP headers passed on, and a time limit on connecting and on
+//! the answer's head.
+//!
+//! The pool is hyper's own connections in a list, not a general client: a request is written
+//! on a connection taken from the list with no checkout future, no connection race and no
+//! task spawned per request to watch the connection become ready again (a connection goes
+//! back to the list with its answer's head, and is taken again once hyper says it is ready,
+//! that is once that answer was read to its end). A request that a kept connection gives back
+//! unsent (the server closed it meanwhile) is sent again on a new one, once. Connections
+//! unused for [`POOL_IDLE`] are closed when the pool is next used; at most [`POOL_MAX_IDLE`]
+//! are kept.
 //!
 //! **TLS** fails closed: the server's certificate must chain to a trusted root and name the
 //! URL's host (a DNS name or an IP address); the roots are the system's (as `curl` finds them),
@@ -11,17 +21,16 @@
 //! request sent in clear or to an unverified server.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HOST, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -34,11 +43,29 @@ pub const POOL_MAX_IDLE: usize = 64;
 #[derive(Clone, Debug)]
 pub struct Upstream {
     uri: Uri,
+    /// The request target of every request: the URL's path and query (origin form).
+    target: Uri,
     authority: HeaderValue,
     tls: bool,
     timeout: Duration,
     connector: HttpsConnector<HttpConnector>,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// The pool (shared by clones; [`Upstream::own_pool`] starts another).
+    pool: Arc<Mutex<Vec<Kept>>>,
+}
+
+/// A connection to the server in the pool: in use (its answer still being read) or ready
+/// for a request.
+#[derive(Debug)]
+struct Kept {
+    sender: SendRequest<Full<Bytes>>,
+    /// When it was last given a request.
+    used: Instant,
+}
+
+/// Why an exchange with the server failed, before it is put in words.
+enum Failed {
+    Connect(Box<dyn std::error::Error + std::marker::Send + Sync>),
+    Exchange(hyper::Error),
 }
 
 /// The request headers passed on to the upstream server: content negotiation, the client's
@@ -92,16 +119,6 @@ fn roots(ca: Option<&Path>) -> Result<rustls::RootCertStore, String> {
         }
     }
     Ok(store)
-}
-
-fn pool(
-    connector: HttpsConnector<HttpConnector>,
-) -> Client<HttpsConnector<HttpConnector>, Full<Bytes>> {
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .pool_max_idle_per_host(POOL_MAX_IDLE)
-        .build(connector)
 }
 
 impl Upstream {
@@ -162,13 +179,19 @@ impl Upstream {
         }
         .enable_http1()
         .wrap_connector(http);
+        let target = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e| format!("`{url}`: the path is not usable: {e}"))?;
         Ok(Upstream {
             uri,
+            target,
             authority,
             tls,
             timeout,
-            client: pool(connector.clone()),
             connector,
+            pool: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -177,7 +200,7 @@ impl Upstream {
     /// pool of its own never hands its exchanges to another thread.
     pub fn own_pool(&self) -> Upstream {
         Upstream {
-            client: pool(self.connector.clone()),
+            pool: Arc::new(Mutex::new(Vec::new())),
             ..self.clone()
         }
     }
@@ -196,21 +219,22 @@ impl Upstream {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Response<Incoming>, String> {
-        let mut req = Request::builder().method(method).uri(self.uri.clone());
-        if let Some(h) = req.headers_mut() {
-            for (name, value) in headers {
-                if passed_on(name) {
-                    h.append(name, value.clone());
-                }
+        // Room for every header at once: a map grown as they come is copied on the way.
+        let mut h = HeaderMap::with_capacity(headers.len() + 1);
+        for (name, value) in headers {
+            if passed_on(name) {
+                h.append(name, value.clone());
             }
-            h.insert(HOST, self.authority.clone());
         }
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| format!("cannot build the request to the MCP server: {e}"))?;
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+        h.insert(HOST, self.authority.clone());
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = self.target.clone();
+        *req.headers_mut() = h;
+        match tokio::time::timeout(self.timeout, self.exchange(req)).await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(self.failure(&e)),
+            Ok(Err(Failed::Connect(e))) => Err(self.failure(&*e, true)),
+            Ok(Err(Failed::Exchange(e))) => Err(self.failure(&e, false)),
             Err(_) => Err(format!(
                 "the MCP server did not answer within {} s",
                 self.timeout.as_secs_f64()
@@ -218,9 +242,85 @@ impl Upstream {
         }
     }
 
-    /// Why an exchange failed, in words: the TLS errors (a certificate that does not verify)
-    /// named with what to do.
-    fn failure(&self, e: &hyper_util::client::legacy::Error) -> String {
+    /// Writes `req` on a connection of the pool that is ready, else on a new one; a kept
+    /// connection that gives the request back unsent (closed by the server meanwhile) is
+    /// left, and the request sent on a new connection.
+    async fn exchange(&self, mut req: Request<Full<Bytes>>) -> Result<Response<Incoming>, Failed> {
+        loop {
+            let (mut sender, kept) = match self.take() {
+                Some(s) => (s, true),
+                None => (self.connect().await?, false),
+            };
+            match sender.try_send_request(req).await {
+                Ok(r) => {
+                    self.keep(sender);
+                    return Ok(r);
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if kept => req = unsent,
+                    _ => return Err(Failed::Exchange(e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// A kept connection ready for a request; the closed ones, and the ready ones unused for
+    /// [`POOL_IDLE`], are closed on the way.
+    fn take(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut pool = self.pool.lock().ok()?;
+        if pool.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        pool.retain(|k| {
+            let unused = k.sender.is_ready() && now.saturating_duration_since(k.used) >= POOL_IDLE;
+            !(k.sender.is_closed() || unused)
+        });
+        let i = pool.iter().rposition(|k| k.sender.is_ready())?;
+        Some(pool.swap_remove(i).sender)
+    }
+
+    /// Puts a connection back in the pool, with the request it was given (it is ready for
+    /// another once that answer is read); beyond [`POOL_MAX_IDLE`] it is let go (closed
+    /// once its answer is read).
+    fn keep(&self, sender: SendRequest<Full<Bytes>>) {
+        if let Ok(mut pool) = self.pool.lock()
+            && pool.len() < POOL_MAX_IDLE
+        {
+            pool.push(Kept {
+                sender,
+                used: Instant::now(),
+            });
+        }
+    }
+
+    /// Opens a connection to the server (with the TLS handshake for https), served by a task
+    /// on the runtime running this.
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Failed> {
+        use tower_service::Service;
+        let mut c = self.connector.clone();
+        std::future::poll_fn(|cx| c.poll_ready(cx))
+            .await
+            .map_err(Failed::Connect)?;
+        let io = c.call(self.uri.clone()).await.map_err(Failed::Connect)?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| Failed::Connect(Box::new(e)))?;
+        tokio::spawn(async move {
+            // Its end (the server closed it, or the pool let it go) is seen by the pool.
+            let _ = conn.await;
+        });
+        // Ready once its task runs: a request written before is refused.
+        sender
+            .ready()
+            .await
+            .map_err(|e| Failed::Connect(Box::new(e)))?;
+        Ok(sender)
+    }
+
+    /// Why an exchange failed (`connect`: while connecting), in words: the TLS errors (a
+    /// certificate that does not verify) named with what to do.
+    fn failure(&self, e: &(dyn std::error::Error + 'static), connect: bool) -> String {
         let mut chain = Vec::new();
         let mut tls = None;
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -266,10 +366,10 @@ impl Upstream {
                 )
             }
             Some(other) => format!("the TLS handshake with the MCP server failed: {other}"),
-            None if e.is_connect() && self.tls => {
+            None if connect && self.tls => {
                 format!("cannot connect to the MCP server over TLS: {what}")
             }
-            None if e.is_connect() => format!("cannot connect to the MCP server: {what}"),
+            None if connect => format!("cannot connect to the MCP server: {what}"),
             None => format!("the MCP server did not answer: {what}"),
         }
     }
@@ -308,6 +408,88 @@ mod tests {
         let e = Upstream::parse("https://x/", Duration::from_secs(1), Some(&p)).unwrap_err();
         assert!(e.contains("holds no certificate"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A server on a thread that answers each request with `{}`, keeping its connections
+    /// open (`close`: closing each after one answer, without saying so); returns its URL and
+    /// the count of connections it accepted.
+    fn server(close: bool) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/mcp", l.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        // One whole request: its head, then its body by its length.
+                        let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+                        if let Some(end) = head_end {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                            let len: usize = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .map_or(0, |v| v.trim().parse().unwrap());
+                            if buf.len() >= end + 4 + len {
+                                buf.drain(..end + 4 + len);
+                                let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                                if s.write_all(answer.as_bytes()).is_err() || close {
+                                    return;
+                                }
+                                continue;
+                            }
+                        }
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    /// Sends `n` requests one after the other, each answer read to its end.
+    fn exchanges(url: &str, n: usize) {
+        use http_body_util::BodyExt;
+        let u = Upstream::parse(url, Duration::from_secs(10), None).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for _ in 0..n {
+                let r = u
+                    .send(Method::POST, &HeaderMap::new(), Bytes::from_static(b"{}"))
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success());
+                let body = r.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(&body[..], b"{}");
+                // The server's closing is seen (or not) before the next request, as it may.
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+
+    #[test]
+    fn a_kept_connection_is_used_again() {
+        let (url, accepted) = server(false);
+        exchanges(&url, 5);
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_replaced() {
+        let (url, accepted) = server(true);
+        exchanges(&url, 5);
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
     }
 
     #[test]
