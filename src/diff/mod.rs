@@ -1172,7 +1172,10 @@ fn verdict_parts(
     opts: &Options,
     unproved: &mut Vec<String>,
 ) -> Vec<Part> {
-    let all = space.m.t;
+    // Only requests that exist: comparisons of the same two values take their outcomes
+    // together (see `solve::consistency`).
+    space.allow(opts.budget);
+    let all = solve::consistency(space);
     let narrow = if !opts.narrow {
         None
     } else {
@@ -1196,6 +1199,7 @@ fn verdict_parts(
         }
         let before = space.m.len();
         space.allow(opts.budget);
+        let guard = space.and(guard, all);
         match verdict_part(space, models, guard, label.clone(), narrow) {
             Some(p) => parts.push(p),
             None => unproved.push(format!(
