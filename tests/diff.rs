@@ -1206,3 +1206,122 @@ fn ci_example_matches_the_command() {
     }
     assert!(seen >= 2, "no govern diff command found");
 }
+
+/// A corpus case by file name.
+fn corpus_case(file: &str) -> Case {
+    corpus()
+        .into_iter()
+        .find(|(n, _)| n == file)
+        .map(|(_, c)| c)
+        .unwrap_or_else(|| panic!("{file} is in the corpus"))
+}
+
+#[test]
+fn comparisons_of_two_attributes_take_their_outcomes_together() {
+    // `<` loosened to `<=`: only equal values change. Without the combinations two values can
+    // give, the product also reports `<` true and `<=` false (deny → allow, may differ).
+    let c = corpus_case("compare_attributes.yaml");
+    let (old, new) = (side("old", &c.old), side("new", &c.new));
+    let r = diff(&old, &new, &Options::default());
+    let shown = describe(&r);
+    assert!(r.complete(), "{shown}");
+    assert_eq!(r.count(Status::MayDiffer), 0, "{shown}");
+    assert!(r.groups.iter().all(|g| g.to == Verdict::Deny), "{shown}");
+    for g in &r.groups {
+        for reg in &g.regions {
+            assert_eq!(reg.proof.status, Status::Differs, "{shown}");
+            let ev = reg.proof.event.as_ref().unwrap();
+            assert_eq!(
+                ev["annotations"]["child_ring"], ev["agent"]["ring"],
+                "{shown}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fold_each_changes_are_confirmed_by_witnesses() {
+    // The scopes that fold to `*` without being `*` are found: the group that closes access
+    // has a witness, decided again by both bundles. A list that holds `*` has folds that
+    // hold it: nothing opens access (without relating the two tests, `deny → allow` "may
+    // differ").
+    let c = corpus_case("fold_each.yaml");
+    let (old, new) = (side("old", &c.old), side("new", &c.new));
+    let r = diff(&old, &new, &Options::default());
+    let shown = describe(&r);
+    assert!(r.groups.iter().all(|g| !g.opens()), "{shown}");
+    let g = r
+        .groups
+        .iter()
+        .find(|g| g.from == Verdict::Allow && g.to == Verdict::Deny)
+        .unwrap_or_else(|| panic!("allow → deny\n{shown}"));
+    assert!(!g.regions.is_empty(), "{shown}");
+    let mut scopes = 0;
+    for reg in &g.regions {
+        if reg.proof.status != Status::Differs {
+            continue;
+        }
+        let ev = reg.proof.event.as_ref().unwrap();
+        let (a, b) = (decide(&old, ev), decide(&new, ev));
+        assert_eq!(
+            (a.verdict, b.verdict),
+            (Verdict::Allow, Verdict::Deny),
+            "{ev}"
+        );
+        if ev["args"]["scopes"].is_array() {
+            scopes += 1;
+        }
+    }
+    assert!(scopes > 0, "no witness with a list of scopes\n{shown}");
+}
+
+#[test]
+fn regions_too_many_to_walk_are_counted_and_every_group_is_found() {
+    // Flipping `x` opens access wherever no other rule denies: one disjunction per rule, 2^7
+    // paths. Past the walk's bound, the full groups' paths are counted instead of walked: the
+    // same groups as an unbounded walk, each with its regions and witnesses, complete.
+    let mut old = String::from("policy p {\n  rule all: allow when true\n");
+    for i in 0..7 {
+        old.push_str(&format!(
+            "  rule d{i}: deny when args.a{i} == 1 and args.b{i} == 1 because \"d{i}\"\n"
+        ));
+    }
+    old.push_str("  rule w: escalate when args.c == 1 and tool == \"y\"\n");
+    let new = format!("{old}  rule x: allow when tool == \"x\"\n}}\n");
+    let old = format!("{old}  rule x: deny when tool == \"x\" because \"x\"\n}}\n");
+    let (a, b) = (side("old", &old), side("new", &new));
+    let bounded = Options {
+        per_group: 3,
+        walk_steps: 300,
+        ..Options::default()
+    };
+    let r = diff(&a, &b, &bounded);
+    let shown = describe(&r);
+    assert!(r.complete(), "{shown}");
+    let full = diff(
+        &a,
+        &b,
+        &Options {
+            per_group: 3,
+            ..Options::default()
+        },
+    );
+    let key = |r: &Report| -> Vec<String> {
+        r.groups
+            .iter()
+            .map(|g| format!("{} {} {:?}", g.from, g.to, g.rules))
+            .collect()
+    };
+    assert_eq!(key(&r), key(&full), "{shown}");
+    assert!(!r.groups.is_empty());
+    for g in &r.groups {
+        assert!((1..=3).contains(&g.regions.len()), "{shown}");
+        assert!(g.more > 0, "{shown}");
+        for reg in &g.regions {
+            assert_eq!(reg.proof.status, Status::Differs, "{shown}");
+            let ev = reg.proof.event.as_ref().unwrap();
+            let (x, y) = (decide(&a, ev), decide(&b, ev));
+            assert_eq!((x.verdict, y.verdict), (g.from, g.to), "{ev}");
+        }
+    }
+}

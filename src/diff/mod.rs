@@ -1413,7 +1413,10 @@ fn verdict_parts(
     opts: &Options,
     unproved: &mut Vec<String>,
 ) -> Vec<Part> {
-    let all = space.m.t;
+    // Only requests that exist: comparisons of the same two values take their outcomes
+    // together (see `solve::consistency`).
+    space.allow(opts.budget);
+    let all = solve::consistency(space);
     let narrow = if !opts.narrow {
         None
     } else {
@@ -1437,6 +1440,7 @@ fn verdict_parts(
         }
         let before = space.m.len();
         space.allow(opts.budget);
+        let guard = space.and(guard, all);
         match verdict_part(space, models, guard, label.clone(), narrow) {
             Some(p) => parts.push(p),
             None => unproved.push(format!(

@@ -28,6 +28,9 @@ pub struct Walk {
     pub infeasible: u64,
     /// The steps taken.
     pub steps: usize,
+    /// Whether some of `more` are paths counted without being walked (see [`walk`]): each
+    /// leads to a change of its group, but some may hold no request.
+    pub counted: bool,
 }
 
 impl Walk {
@@ -50,9 +53,23 @@ struct Walker<'a> {
     index: BTreeMap<NodeRef, usize>,
     /// Whether each sub-diagram reaches a target leaf.
     live: rustc_hash::FxHashMap<NodeRef, bool>,
+    /// Whether to skip sub-diagrams whose target leaves all have their paths already, counting
+    /// their paths instead.
+    skip_full: bool,
+    /// The target leaves below each sub-diagram, with the number of paths to each.
+    below: rustc_hash::FxHashMap<NodeRef, std::rc::Rc<[(NodeRef, u64)]>>,
 }
 
 /// The paths from `root` to leaves for which `target` holds.
+///
+/// Every path is walked (and its satisfiable ones kept or counted) while that fits in `steps`.
+/// When it does not, the walk is made again, skipping each sub-diagram whose target leaves
+/// all have their `per_leaf` paths already: their paths are counted in `more` without being
+/// walked (so some may be empty; [`Walk::counted`] says so). Every leaf a satisfiable path
+/// reaches is still found, with its paths, since a leaf short of its paths is never skipped:
+/// a change whose regions are too many to walk one by one (the complement of every other
+/// rule of a library, one disjunction per rule) is then reported completely, its count of
+/// further regions an upper bound.
 pub fn walk(
     space: &Space,
     root: NodeRef,
@@ -60,22 +77,32 @@ pub fn walk(
     per_leaf: usize,
     steps: usize,
 ) -> Walk {
-    let mut w = Walker {
-        space,
-        target,
-        per_leaf,
-        steps_left: steps,
-        out: Walk {
-            complete: true,
-            ..Walk::default()
-        },
-        index: BTreeMap::new(),
-        live: Default::default(),
+    let run = |skip_full: bool| {
+        let mut w = Walker {
+            space,
+            target,
+            per_leaf,
+            steps_left: steps,
+            out: Walk {
+                complete: true,
+                ..Walk::default()
+            },
+            index: BTreeMap::new(),
+            live: Default::default(),
+            skip_full,
+            below: Default::default(),
+        };
+        let mut path = Vec::new();
+        w.go(root, &mut path);
+        w.out.steps = steps - w.steps_left;
+        w.out
     };
-    let mut path = Vec::new();
-    w.go(root, &mut path);
-    w.out.steps = steps - w.steps_left;
-    w.out
+    let first = run(false);
+    if first.complete || per_leaf == 0 {
+        return first;
+    }
+    let second = run(true);
+    if second.complete { second } else { first }
 }
 
 impl Walker<'_> {
@@ -93,6 +120,65 @@ impl Walker<'_> {
         };
         self.live.insert(n, live);
         live
+    }
+
+    /// The target leaves below `n`, with the number of paths to each (saturating), branching
+    /// as [`Walker::go`] does.
+    fn below(&mut self, n: NodeRef) -> std::rc::Rc<[(NodeRef, u64)]> {
+        if let Some(b) = self.below.get(&n) {
+            return b.clone();
+        }
+        let m = &self.space.m;
+        let out: std::rc::Rc<[(NodeRef, u64)]> = if m.leaf_items(n).is_some() {
+            if (self.target)(n) {
+                vec![(n, 1)].into()
+            } else {
+                Vec::new().into()
+            }
+        } else {
+            let mut acc: BTreeMap<NodeRef, u64> = BTreeMap::new();
+            if let Some((var, next)) = outcomes(m, n) {
+                let has = self.space.facts.is_has(var);
+                for (branch, child) in merge_ranges(next) {
+                    if has && branch == Branch::Unknown {
+                        continue;
+                    }
+                    for (leaf, k) in self.below(child).iter() {
+                        let e = acc.entry(*leaf).or_insert(0);
+                        *e = e.saturating_add(*k);
+                    }
+                }
+            }
+            acc.into_iter().collect::<Vec<_>>().into()
+        };
+        self.below.insert(n, out.clone());
+        out
+    }
+
+    /// Whether `leaf` has its paths already.
+    fn full(&self, leaf: NodeRef) -> bool {
+        self.index
+            .get(&leaf)
+            .and_then(|i| self.out.paths.get(*i))
+            .is_some_and(|(_, list)| self.per_leaf > 0 && list.len() >= self.per_leaf)
+    }
+
+    /// With `skip_full`, counts the paths below `n` instead of walking them when every target
+    /// leaf below it has its paths; returns whether it did.
+    fn skipped(&mut self, n: NodeRef) -> bool {
+        if !self.skip_full {
+            return false;
+        }
+        let below = self.below(n);
+        if below.is_empty() || !below.iter().all(|(leaf, _)| self.full(*leaf)) {
+            return false;
+        }
+        for (leaf, k) in below.iter() {
+            let e = self.out.more.entry(*leaf).or_insert(0);
+            *e = e.saturating_add(*k);
+        }
+        self.out.counted = true;
+        true
     }
 
     /// Returns false once the step bound is reached.
@@ -135,7 +221,7 @@ impl Walker<'_> {
             if facts.is_has(var) && branch == Branch::Unknown {
                 continue;
             }
-            if !self.live(child) {
+            if !self.live(child) || self.skipped(child) {
                 continue;
             }
             let step = Step { var, branch };

@@ -16,9 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
 
-use crate::bytecode::model::{Operand, Pred, Ty, Var};
+use crate::bytecode::model::{CmpOp, Operand, Pred, Ty, Var};
 use crate::check::Scalar;
 use crate::compile::analysis::{Branch, Step};
+use crate::compile::dd::NodeRef;
 use crate::lint::witness::Space;
 
 /// The JSON kinds an attribute can have (bit set).
@@ -102,17 +103,31 @@ fn exact_var(space: &Space<'_>, var: u32) -> Option<(u32, Test)> {
 /// still tell the type: a test of one attribute (possibly through a function defined on every
 /// value of its type) against constants is known exactly when the attribute has its type.
 /// The second value says whether the step needs the attribute typed (a true or false outcome)
-/// or not typed (unknown).
-fn type_fact(space: &Space<'_>, var: u32) -> Option<(u32, Ty)> {
+/// or not typed (unknown). The third says whether the unknown outcome tells the type too:
+/// `fold_each(x)` is unknown when `x` is not a list of strings, but also when its items are
+/// too long in all or one of them does not fold, so a true or false outcome needs `x` to be
+/// a list of strings while an unknown one needs nothing the solver can state.
+fn type_fact(space: &Space<'_>, var: u32) -> Option<(u32, Ty, bool)> {
     use crate::bytecode::model::Func;
-    fn slot_of(o: &Operand) -> Option<(u32, Ty)> {
+    fn slot_of(o: &Operand) -> Option<(u32, Ty, bool)> {
         match o {
-            Operand::Slot { slot, ty } => Some((*slot, *ty)),
+            Operand::Slot { slot, ty } => Some((*slot, *ty, true)),
             // Total on strings (and `len` on its type): unknown exactly when the argument is.
             Operand::Func {
                 func: Func::Lower | Func::Upper | Func::NormPath | Func::UrlHost | Func::Len,
                 arg,
             } => slot_of(arg),
+            // Known only on a list of strings, not known on every one.
+            Operand::Func {
+                func: Func::FoldEach,
+                arg,
+            } => match arg.as_ref() {
+                Operand::Slot {
+                    slot,
+                    ty: ty @ Ty::List(crate::check::Scalar::String),
+                } => Some((*slot, *ty, false)),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -143,7 +158,7 @@ fn type_fact(space: &Space<'_>, var: u32) -> Option<(u32, Ty)> {
         }
         read = Some(slot_of(o)?);
     }
-    let (slot, ty) = read?;
+    let (slot, ty, both) = read?;
     if !matches!(ty, Ty::String | Ty::Number | Ty::Bool | Ty::List(_)) {
         return None;
     }
@@ -151,14 +166,14 @@ fn type_fact(space: &Space<'_>, var: u32) -> Option<(u32, Ty)> {
     if matches!(path.first().map(String::as_str), Some("time")) || path == &["ts"] {
         return None;
     }
-    Some((slot, ty))
+    Some((slot, ty, both))
 }
 
 /// What the solver knows of each variable of a space, computed once.
 #[derive(Clone, Debug, Default)]
 pub struct Facts {
     exact: Vec<Option<(u32, Test)>>,
-    typed: Vec<Option<(u32, Ty)>>,
+    typed: Vec<Option<(u32, Ty, bool)>>,
 }
 
 impl Facts {
@@ -195,9 +210,11 @@ impl Facts {
 
     /// The slot whose value the solver constrains through this variable, if any.
     pub fn slot(&self, var: u32) -> Option<u32> {
-        self.exact(var)
-            .map(|(s, _)| *s)
-            .or_else(|| self.typed.get(var as usize).and_then(|t| t.map(|(s, _)| s)))
+        self.exact(var).map(|(s, _)| *s).or_else(|| {
+            self.typed
+                .get(var as usize)
+                .and_then(|t| t.as_ref().map(|(s, _, _)| *s))
+        })
     }
 }
 
@@ -519,7 +536,9 @@ pub fn solve(
     let mut needs: BTreeMap<u32, Need> = BTreeMap::new();
     for st in path {
         let Some((slot, test)) = facts.exact(st.var).cloned() else {
-            if let Some((slot, ty)) = facts.typed.get(st.var as usize).copied().flatten() {
+            if let Some((slot, ty, both)) = facts.typed.get(st.var as usize).cloned().flatten()
+                && (both || st.branch != Branch::Unknown)
+            {
                 needs
                     .entry(slot)
                     .or_default()
@@ -608,6 +627,145 @@ pub fn solve(
         out.insert(s, need.value(pick));
     }
     Some(out)
+}
+
+/// The combinations of outcomes that comparisons of the same two values can take together.
+///
+/// A comparison of two attributes (`annotations.child_ring < agent.ring`) is a variable of its
+/// own in the diagram, and so is every other comparison of the same two values
+/// (`annotations.child_ring <= agent.ring`, `agent.ring > annotations.child_ring`): the
+/// diagram treats them as independent, so the product of two versions holds combinations no
+/// request reaches (`<` true and `<=` false), each carrying the whole rest of the policy with
+/// it. Two values compare in one of four ways: the first is less, equal or greater, or one of
+/// them is unknown (absent, `null` or mistyped: then every comparison of them is unknown, as
+/// the VM decides it). The result is true exactly on the combinations of the comparisons'
+/// outcomes one of those four ways gives (`m.t` when no two comparisons share their values):
+/// conjoined with the diagram of changes it removes only requests that do not exist.
+pub fn consistency(space: &mut crate::diff::space::Space) -> NodeRef {
+    /// A comparison of a group's two values: its variable, its operator, and whether it
+    /// names them in the other order.
+    type Compared = (u32, CmpOp, bool);
+    // Comparisons grouped by their two operands, in either order.
+    let mut groups: Vec<(Operand, Operand, Vec<Compared>)> = Vec::new();
+    for (i, v) in space.vars.iter().enumerate() {
+        let Var::Pred(Pred::Cmp { op, lhs, rhs }) = v else {
+            continue;
+        };
+        let var = i as u32;
+        match groups
+            .iter_mut()
+            .find(|(a, b, _)| (a == lhs && b == rhs) || (a == rhs && b == lhs))
+        {
+            Some((a, _, list)) => {
+                let swapped = a != lhs;
+                list.push((var, *op, swapped));
+            }
+            None => groups.push((lhs.clone(), rhs.clone(), vec![(var, *op, false)])),
+        }
+    }
+    let (t, f) = (space.m.t, space.m.f);
+    let mut all = t;
+    for (a, b, mut list) in groups {
+        let same = a == b;
+        if list.len() < 2 && !same {
+            continue;
+        }
+        // Deepest variable first, so that each conjunction is built in the diagram's order.
+        list.sort_by_key(|(v, _, _)| std::cmp::Reverse(*v));
+        // The ways the two values compare: less, equal, greater (as numbers standing for
+        // them), or unknown (`None`).
+        let ways: &[Option<(f64, f64)>] = if same {
+            &[Some((0.0, 0.0)), None]
+        } else {
+            &[Some((0.0, 1.0)), Some((0.0, 0.0)), Some((1.0, 0.0)), None]
+        };
+        let mut group = f;
+        for way in ways {
+            let mut conj = t;
+            for (var, op, swapped) in &list {
+                conj = match way {
+                    Some((x, y)) => {
+                        let holds = if *swapped {
+                            op.holds(*y, *x)
+                        } else {
+                            op.holds(*x, *y)
+                        };
+                        if holds {
+                            space.m.mk_tri(*var, conj, f, f)
+                        } else {
+                            space.m.mk_tri(*var, f, conj, f)
+                        }
+                    }
+                    None => space.m.mk_tri(*var, f, f, conj),
+                };
+            }
+            // group ∨ conj = ¬(¬group ∧ ¬conj)
+            let (ng, nc) = (space.not(group), space.not(conj));
+            let both = space.and(ng, nc);
+            group = space.not(both);
+        }
+        all = space.and(all, group);
+    }
+    // `x contains c` and `fold_each(x) contains c`, where `c` folds to itself: a list of
+    // strings that holds `c` has a fold that holds `c` (or one that is unknown: items too
+    // long in all, or one that does not fold), and a value that is not a list of strings
+    // leaves both unknown.
+    let mut plain: Vec<(u32, u32, String)> = Vec::new();
+    let mut folded: Vec<(u32, u32, String)> = Vec::new();
+    for (i, v) in space.vars.iter().enumerate() {
+        let Var::Pred(Pred::Contains {
+            hay,
+            needle: Operand::Str(c),
+        }) = v
+        else {
+            continue;
+        };
+        match hay {
+            Operand::Slot {
+                slot,
+                ty: Ty::List(Scalar::String),
+            } => plain.push((i as u32, *slot, c.clone())),
+            Operand::Func {
+                func: crate::bytecode::model::Func::FoldEach,
+                arg,
+            } => {
+                if let Operand::Slot {
+                    slot,
+                    ty: Ty::List(Scalar::String),
+                } = arg.as_ref()
+                {
+                    folded.push((i as u32, *slot, c.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (a, slot, c) in &plain {
+        let fixed = matches!(
+            crate::builtins::apply(crate::bytecode::model::Func::Fold, c),
+            Some(crate::builtins::FnValue::Str(ref v)) if v == c
+        );
+        if !fixed {
+            continue;
+        }
+        for (b, _, _) in folded.iter().filter(|(_, s2, c2)| s2 == slot && c2 == c) {
+            // (plain, folded) outcomes that can happen together: T = 0, F = 1, U = 2.
+            let mut pair = f;
+            for (x, y) in [(0, 0), (0, 2), (1, 0), (1, 1), (1, 2), (2, 2)] {
+                let lit = |space: &mut crate::diff::space::Space, var: u32, o: u8| {
+                    let pick = |k: u8| if k == o { t } else { f };
+                    space.m.mk_tri(var, pick(0), pick(1), pick(2))
+                };
+                let (la, lb) = (lit(space, *a, x), lit(space, *b, y));
+                let conj = space.and(la, lb);
+                let (np, nc) = (space.not(pair), space.not(conj));
+                let both = space.and(np, nc);
+                pair = space.not(both);
+            }
+            all = space.and(all, pair);
+        }
+    }
+    all
 }
 
 #[cfg(test)]

@@ -466,6 +466,7 @@ impl Synth<'_> {
         let mut strings: Vec<String> = Vec::new();
         let mut numbers: Vec<f64> = Vec::new();
         let mut lists = false;
+        let mut fold_lists: Vec<String> = Vec::new();
         let mut wants_absent = false;
         for st in path {
             let Some(var) = self.a.vars.get(st.var as usize) else {
@@ -537,9 +538,30 @@ impl Synth<'_> {
                         }
                     }
                     Pred::Contains { hay, needle } => {
+                        let folded = matches!(
+                            hay,
+                            Operand::Func {
+                                func: Func::FoldEach,
+                                ..
+                            }
+                        );
                         if let Operand::Str(c) = needle {
                             strings.push(c.clone());
                             strings.push(format!("zz{c}zz"));
+                            if folded {
+                                // Items `fold` takes to the needle without being it, tried
+                                // first as lists: a list holding one tells `fold_each(x)
+                                // contains c` from `x contains c`.
+                                fold_lists.push(format!(" {c}"));
+                                let up = c.to_uppercase();
+                                if up != *c {
+                                    fold_lists.push(up);
+                                }
+                                fold_lists.push(c.clone());
+                            }
+                        }
+                        if folded {
+                            lists = true;
                         }
                         if matches!(
                             hay,
@@ -588,6 +610,9 @@ impl Synth<'_> {
         }
         if wants_absent {
             push(&mut out, None);
+        }
+        for s in &fold_lists {
+            push(&mut out, Some(Json::Array(vec![Json::String(s.clone())])));
         }
         for s in &strings {
             push(&mut out, Some(Json::String(s.clone())));

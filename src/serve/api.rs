@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Buf, Bytes, Incoming};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
@@ -20,6 +20,37 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
     /// Answers' buffers, back from the answers sent on this thread (see [`Out`]).
     static BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// Header maps of requests read on this thread, emptied: the next answers' maps. hyper
+    /// reads a connection's next request into the map of the answer it just sent, so one
+    /// map goes round a connection instead of one being made for every answer.
+    static HEADERS: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The largest header map kept (entries it has room for): a request with many headers
+/// does not leave a large map behind.
+const HEADERS_KEPT_ROOM: usize = 32;
+
+/// Keeps a request's header map, emptied (its values, which point into hyper's read
+/// buffer, are dropped now), for an answer.
+fn keep_headers(mut h: HeaderMap) {
+    h.clear();
+    if h.capacity() > HEADERS_KEPT_ROOM {
+        return;
+    }
+    HEADERS.with(|k| {
+        if let Ok(mut k) = k.try_borrow_mut()
+            && k.len() < BUFFERS_KEPT
+        {
+            k.push(h);
+        }
+    });
+}
+
+/// An empty header map for an answer: one kept by [`keep_headers`], or a new one.
+fn answer_headers() -> HeaderMap {
+    HEADERS
+        .with(|k| k.try_borrow_mut().ok().and_then(|mut k| k.pop()))
+        .unwrap_or_default()
 }
 
 /// Buffers kept for reuse on a thread, and the largest kept (at most 1 MiB held per
@@ -173,6 +204,7 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: Arc<Arc<Shared>>) -> 
 
 fn respond(status: StatusCode, ctype: &'static str, body: String) -> Response<Body> {
     let mut r = Response::new(Full::new(Out::from(body)));
+    *r.headers_mut() = answer_headers();
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
@@ -288,7 +320,9 @@ async fn decide(req: Request<Incoming>, shared: &Arc<Shared>, batch: bool) -> Re
     }
     // Bounded in time by a timer only when the body is not all there at once (a timer set
     // and cancelled per request otherwise).
-    let mut reading = std::pin::pin!(read_body(req.into_body(), limit));
+    let (parts, body) = req.into_parts();
+    keep_headers(parts.headers);
+    let mut reading = std::pin::pin!(read_body(body, limit));
     let read = match futures_now(reading.as_mut()) {
         Some(r) => r,
         None => match tokio::time::timeout(shared.config.body_timeout, reading).await {

@@ -256,18 +256,27 @@ fn connection(h: Handoff, shared: &Arc<Shared>, open: &Arc<AtomicUsize>) {
     // No timer in hyper: the head of a request is bounded by the connection's watch below,
     // which marks the end of each head (`busy`), instead of a timer set and cancelled by
     // hyper for every request.
-    let conn = http1::Builder::new().keep_alive(true).serve_connection(
-        io,
-        service_fn(move |req| {
-            let s = Arc::clone(&s);
-            let busy = a.busy();
-            async move {
-                let r = api::handle(req, s).await;
-                drop(busy);
-                Ok::<_, std::convert::Infallible>(r)
-            }
-        }),
-    );
+    // Half-close allowed: hyper then does not try a read while a request is being decided
+    // (to notice a client that went away), a read for which it reserved a fresh 8 KiB
+    // buffer per request, the current one still being held by the request; the next read
+    // comes once the answer is written, into the same buffer. A client that shuts its
+    // writing side after a request still gets its answer, and the connection closes after
+    // it.
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .half_close(true)
+        .serve_connection(
+            io,
+            service_fn(move |req| {
+                let s = Arc::clone(&s);
+                let busy = a.busy();
+                async move {
+                    let r = api::handle(req, s).await;
+                    drop(busy);
+                    Ok::<_, std::convert::Infallible>(r)
+                }
+            }),
+        );
     let conn = h.graceful.watch(conn);
     let idle = shared.config.idle_timeout;
     let head = shared.config.header_timeout;

@@ -166,6 +166,9 @@ impl Preparer {
             // The VM reads the canonical text, the one the audit log keeps.
             read_decided(program.paths(), text, p.now, &mut p.decided, &mut p.event)
                 .map_err(DecidedError::into_inner)?;
+        } else if p.now.is_some() {
+            // Its `ts` is replaced by the stamp below: not parsed.
+            program.read_event_to_stamp(text, &mut p.event)?;
         } else {
             program.read_event(text, &mut p.event)?;
         }

@@ -514,6 +514,17 @@ impl Paths {
 
     /// Reads one JSON object into `ev` (which is cleared first).
     pub fn read(&self, text: &str, ev: &mut Event) -> Result<(), EventError> {
+        self.read_with(text, ev, true)
+    }
+
+    /// Reads one JSON object into `ev` as [`Paths::read`] does, but leaves its time to be
+    /// stamped ([`Event::stamp`]): the event's own `ts` is not parsed, since the stamp
+    /// replaces it and what it derives. Accepts and refuses exactly what `read` does.
+    pub fn read_to_stamp(&self, text: &str, ev: &mut Event) -> Result<(), EventError> {
+        self.read_with(text, ev, false)
+    }
+
+    fn read_with(&self, text: &str, ev: &mut Event, derive_time: bool) -> Result<(), EventError> {
         ev.vals.clear();
         ev.vals.resize(self.nslots, Val::Absent);
         // The arena starts with a copy of the text: a string without escapes is then just a
@@ -553,7 +564,7 @@ impl Paths {
             return Err(s.err("trailing characters after the JSON object"));
         }
         // Derived attributes.
-        if let Some(ts) = self.ts_slot {
+        if let Some(ts) = self.ts_slot.filter(|_| derive_time) {
             let parsed = ev.str_of(ev.val(ts)).and_then(crate::time::parse_rfc3339);
             ev.ts = parsed;
             if let Some(t) = parsed {
@@ -687,6 +698,20 @@ static STOP: [bool; 256] = {
     t
 };
 
+/// The high bit of each byte of `v` (little-endian: byte 0 lowest) that is `"`, `\\` or
+/// below 0x20, and perhaps of bytes above such a byte: the lowest marked byte is always the
+/// first stop byte. (A byte's borrow in `v - k` reaches the bytes above it only when that
+/// byte is itself below `k`, so nothing below the first stop byte is marked.)
+#[inline]
+fn stop_bytes(v: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, k: u64| x.wrapping_sub(ONES * k) & !x & HIGH;
+    below(v, 0x20)
+        | below(v ^ (ONES * u64::from(b'"')), 1)
+        | below(v ^ (ONES * u64::from(b'\\')), 1)
+}
+
 struct Scanner<'a> {
     b: &'a [u8],
     /// The same text as `str`: slices between ASCII delimiters need no UTF-8 check.
@@ -708,18 +733,28 @@ impl Scanner<'_> {
     }
 
     /// Skips string bytes that need no attention: anything but `"`, `\\` and control
-    /// characters.
+    /// characters. Eight bytes at a time while eight are left.
     #[inline]
     fn plain_run(&mut self) {
-        let rest = self.b.get(self.pos..).unwrap_or(&[]);
-        let mut n = 0;
-        for &c in rest {
+        let mut i = self.pos;
+        while let Some(w) = self.b.get(i..i + 8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            let stops = stop_bytes(u64::from_le_bytes(a));
+            if stops != 0 {
+                // The lowest marked byte is the first stop byte (see `stop_bytes`).
+                self.pos = i + (stops.trailing_zeros() / 8) as usize;
+                return;
+            }
+            i += 8;
+        }
+        for &c in self.b.get(i..).unwrap_or(&[]) {
             if STOP.get(usize::from(c)).copied().unwrap_or(true) {
                 break;
             }
-            n += 1;
+            i += 1;
         }
-        self.pos += n;
+        self.pos = i;
     }
 
     fn ws(&mut self) {
@@ -816,9 +851,12 @@ impl Scanner<'_> {
                     return Ok(children
                         .iter()
                         .find(|(k, _)| {
-                            // Length and first byte before a full compare (most keys differ).
+                            // Length and first byte before a full compare (most keys differ);
+                            // keys are short: compared in place, not by a call to `memcmp`.
                             let k = k.as_bytes();
-                            k.len() == raw.len() && k.first() == raw.first() && k == raw
+                            k.len() == raw.len()
+                                && k.first() == raw.first()
+                                && k.iter().zip(raw).all(|(a, b)| a == b)
                         })
                         .map(|(_, c)| *c));
                 }
@@ -1302,6 +1340,111 @@ mod tests {
             e.describe(text),
             "the event is not a JSON object at column 1"
         );
+    }
+
+    /// The word-at-a-time string scan stops exactly where the byte-at-a-time one does: at
+    /// the first `"`, `\\` or control character, whatever its place in a word, in keys, read
+    /// values and skipped values alike, and with multibyte characters around it.
+    #[test]
+    fn strings_scan_word_at_a_time_exactly() {
+        let p = paths(&[&["tool"], &["args", "a"]]);
+        let mut ev = Event::default();
+        for len in 0..20 {
+            for at in 0..=len {
+                for special in [
+                    "\\\"", "\\\\", "\\n", "\\u00e9", "é", "\u{7f}", "\u{80}x", "🦀",
+                ] {
+                    let mut inner = "abcdefghijklmnopqrstu"[..len].to_string();
+                    inner.insert_str(at, special);
+                    let text = format!(
+                        r#"{{"skip":"{inner}","tool":"{inner}","args":{{"k{inner}":1,"a":"{inner}"}},"{inner}":2}}"#
+                    );
+                    let want: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    p.read(&text, &mut ev).unwrap();
+                    assert_eq!(ev.str_of(ev.val(1)), want["tool"].as_str(), "{text}");
+                    assert_eq!(ev.str_of(ev.val(0)), want["args"]["a"].as_str(), "{text}");
+                }
+                // A raw control character is refused where it stands, in a read value and in
+                // a skipped one.
+                for (field, value) in [("tool", true), ("skip", false), ("key", false)] {
+                    let mut inner = "abcdefghijklmnopqrstu"[..len].to_string();
+                    inner.insert(at, '\u{1}');
+                    let text = match field {
+                        "key" => format!(r#"{{"{inner}":1}}"#),
+                        f => format!(r#"{{"{f}":"{inner}"}}"#),
+                    };
+                    let e = p.read(&text, &mut ev).unwrap_err();
+                    assert_eq!(e.offset, text.find('\u{1}').unwrap(), "{text} {value}");
+                    assert_eq!(e.message, "control character in a string");
+                }
+            }
+        }
+    }
+
+    /// A bundle's attribute nested under one it does not read is not read; one nested under
+    /// a skipped value of a read one (a list item, a later duplicate) is handled as before.
+    #[test]
+    fn skipping_does_not_confuse_nesting() {
+        let p = paths(&[&["agent", "id"], &["tool"]]);
+        let mut ev = Event::default();
+        p.read(
+            r#"{"other":{"agent":{"id":"x"},"tool":"y"},"x":["\"tool\":\"z\"",{"tool":"w"}],"tool":"t"}"#,
+            &mut ev,
+        )
+        .unwrap();
+        assert_eq!(ev.val(0), Val::Absent);
+        assert_eq!(ev.str_of(ev.val(1)), Some("t"));
+        p.read(
+            r#"{"agent":{"id":"a\"},\"id\":\"b"},"agent":{"x":{"id":"c"}}}"#,
+            &mut ev,
+        )
+        .unwrap();
+        assert_eq!(ev.val(0), Val::Absent);
+        p.read(r#"{"agent":{"id":"a\\","id":"b\u0022"}}"#, &mut ev)
+            .unwrap();
+        assert_eq!(ev.str_of(ev.val(0)), Some("b\""));
+        // At the nesting limit, a skipped member nests as deep as a read one, and serde_json
+        // (whose limit is the same, 128) agrees; both sides of the limit are tried.
+        let (mut ok, mut refused) = (0, 0);
+        for n in MAX_DEPTH - 4..MAX_DEPTH + 2 {
+            let deep = format!("{}\"s\\\"]\"{}", "[".repeat(n), "]".repeat(n));
+            let skipped = p.read(&format!(r#"{{"o":{deep},"tool":"t"}}"#), &mut ev);
+            let read = p.read(&format!(r#"{{"tool":{deep}}}"#), &mut ev);
+            let serde = serde_json::from_str::<serde_json::Value>(&format!(r#"{{"o":{deep}}}"#));
+            assert_eq!(skipped.is_ok(), read.is_ok(), "{n}");
+            assert_eq!(skipped.is_ok(), serde.is_ok(), "{n}");
+            if skipped.is_ok() {
+                ok += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(ok > 0 && refused > 0);
+    }
+
+    /// Reading to stamp, then stamping, is reading, then stamping: the `ts` not parsed is
+    /// replaced whatever it was.
+    #[test]
+    fn read_to_stamp_is_read_then_stamp() {
+        let p = paths(&[&["time", "hour"], &["time", "weekday"], &["tool"], &["ts"]]);
+        let (mut a, mut b) = (Event::default(), Event::default());
+        let now = 1_700_000_000_123_456_789;
+        for text in [
+            r#"{"tool":"t","ts":"2026-11-23T10:00:00Z"}"#,
+            r#"{"tool":"t","ts":"not a time"}"#,
+            r#"{"tool":"t","ts":7}"#,
+            r#"{"tool":"t"}"#,
+        ] {
+            p.read(text, &mut a).unwrap();
+            p.read_to_stamp(text, &mut b).unwrap();
+            let time = [p.hour_slot, p.weekday_slot];
+            a.stamp(now, p.ts_slot, time);
+            b.stamp(now, p.ts_slot, time);
+            assert_eq!(a.vals, b.vals, "{text}");
+            assert_eq!(a.ts, b.ts);
+            assert_eq!(a.str_of(a.val(3)), b.str_of(b.val(3)));
+        }
+        assert!(p.read_to_stamp(r#"{"ts":"x",}"#, &mut b).is_err());
     }
 
     #[test]

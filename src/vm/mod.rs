@@ -73,6 +73,35 @@ pub struct Program {
     ts_slot: Option<u32>,
     time_slots: [Option<u32>; 2],
     reads_time: bool,
+    /// The JSON string literals every decision repeats, escaped once at load.
+    json: JsonText,
+}
+
+/// Each rule's id and message and the bundle's digest as JSON string literals (quoted and
+/// escaped by [`write_json_str`]): a decision copies them instead of escaping them again.
+struct JsonText {
+    ids: Vec<Box<str>>,
+    messages: Vec<Option<Box<str>>>,
+    digest: Box<str>,
+}
+
+impl JsonText {
+    fn new(model: &Model, digest: &str) -> JsonText {
+        let literal = |s: &str| {
+            let mut out = String::with_capacity(s.len() + 2);
+            write_json_str(&mut out, s);
+            out.into_boxed_str()
+        };
+        JsonText {
+            ids: model.rules.iter().map(|r| literal(&r.id)).collect(),
+            messages: model
+                .rules
+                .iter()
+                .map(|r| r.message.as_deref().map(literal))
+                .collect(),
+            digest: literal(digest),
+        }
+    }
 }
 
 enum RVar {
@@ -457,7 +486,9 @@ impl Program {
         let time_slots = [slot_of(&["time", "hour"]), slot_of(&["time", "weekday"])];
         let reads_time = time_slots.iter().any(Option::is_some);
         let var_state = vars.iter().map(|v| v.reads_state(&time_slots)).collect();
+        let json = JsonText::new(&model, &digest);
         Ok(Program {
+            json,
             var_state,
             ts_slot,
             time_slots,
@@ -496,6 +527,12 @@ impl Program {
     /// Reads one event's JSON text into `ev`.
     pub fn read_event(&self, text: &str, ev: &mut Event) -> Result<(), EventError> {
         self.paths.read(text, ev)
+    }
+
+    /// Reads one event's JSON text into `ev` to [`Program::stamp`] it next: what
+    /// `read_event` then `stamp` make, without parsing the `ts` the stamp replaces.
+    pub fn read_event_to_stamp(&self, text: &str, ev: &mut Event) -> Result<(), EventError> {
+        self.paths.read_to_stamp(text, ev)
     }
 
     /// The reader of [`Program::read_event`].
@@ -1517,39 +1554,39 @@ impl Program {
 
     /// Appends the decision's JSON line (without a newline) to `buf`, without building it.
     pub fn write_json(&self, out: &Outcome, buf: &mut String) {
-        let rule = |r: &u32| self.model.rules.get(*r as usize);
+        // The rules' ids and messages and the digest were escaped at load.
+        let id = |r: &u32| self.json.ids.get(*r as usize).map(|s| &**s);
+        let message = |r: &u32| self.json.messages.get(*r as usize)?.as_deref();
         buf.push_str("{\"decision\":\"");
         buf.push_str(out.verdict.unwrap_or(self.model.default).as_str());
         buf.push_str("\",\"rules\":[");
-        for (i, r) in self.determining(out).iter().filter_map(rule).enumerate() {
+        for (i, r) in self.determining(out).iter().filter_map(id).enumerate() {
             if i > 0 {
                 buf.push(',');
             }
-            write_json_str(buf, &r.id);
+            buf.push_str(r);
         }
         buf.push_str("],\"messages\":[");
-        for (i, m) in self
-            .determining(out)
-            .iter()
-            .filter_map(rule)
-            .filter_map(|r| r.message.as_ref())
+        for (i, m) in self.determining(out).iter().filter_map(message).enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            buf.push_str(m);
+        }
+        buf.push_str("],\"warnings\":[");
+        let warnings = self.warnings(out).iter();
+        for (i, (r, m)) in warnings
+            .filter_map(|r| Some((id(r)?, message(r))))
             .enumerate()
         {
             if i > 0 {
                 buf.push(',');
             }
-            write_json_str(buf, m);
-        }
-        buf.push_str("],\"warnings\":[");
-        for (i, r) in self.warnings(out).iter().filter_map(rule).enumerate() {
-            if i > 0 {
-                buf.push(',');
-            }
             buf.push_str("{\"rule\":");
-            write_json_str(buf, &r.id);
-            if let Some(m) = &r.message {
+            buf.push_str(r);
+            if let Some(m) = m {
                 buf.push_str(",\"message\":");
-                write_json_str(buf, m);
+                buf.push_str(m);
             }
             buf.push('}');
         }
@@ -1561,7 +1598,7 @@ impl Program {
             write_json_str(buf, self.slot_name(*s));
         }
         buf.push_str("],\"bundle\":");
-        write_json_str(buf, &self.digest);
+        buf.push_str(&self.json.digest);
         buf.push('}');
     }
 
