@@ -672,49 +672,22 @@ fn group_by_pieces(
         .min(copies.saturating_add(1))
         .clamp(1, units.len().max(1));
     // Each unit: its groups' widened regions, in the order found.
-    let outs: Vec<UnitOut> = if jobs == 1 {
-        units
-            .iter()
-            .map(|(unit, pieces)| unit_work(space, sums, mark, *unit, pieces, models, opts))
-            .collect()
-    } else {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let units = &units;
-        let work = |space: &mut Space, sums: &mut [Summaries<'_>; 2]| {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((unit, pieces)) = units.get(i) else {
-                    break;
-                };
-                done.push((i, unit_work(space, sums, mark, *unit, pieces, models, opts)));
-            }
-            done
-        };
-        let copies: Vec<Space> = (1..jobs).map(|_| space.clone()).collect();
-        let mut all: Vec<(usize, UnitOut)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = copies
-                .into_iter()
-                .map(|mut copy| {
-                    let work = &work;
-                    scope.spawn(move || {
-                        let mut sums = [Summaries::new(models[OLD]), Summaries::new(models[NEW])];
-                        work(&mut copy, &mut sums)
-                    })
-                })
-                .collect();
-            let mut all = work(space, sums);
-            for h in handles {
-                match h.join() {
-                    Ok(done) => all.extend(done),
-                    Err(e) => std::panic::resume_unwind(e),
+    let copies: Vec<Space> = (1..jobs).map(|_| space.clone()).collect();
+    let outs: Vec<UnitOut> = in_index_order(
+        &units,
+        |(unit, pieces)| unit_work(space, sums, mark, *unit, pieces, models, opts),
+        copies
+            .into_iter()
+            .map(|mut copy| {
+                move || {
+                    let mut sums = [Summaries::new(models[OLD]), Summaries::new(models[NEW])];
+                    move |(unit, pieces): &(NodeRef, Vec<NodeRef>)| {
+                        unit_work(&mut copy, &mut sums, mark, *unit, pieces, models, opts)
+                    }
                 }
-            }
-            all
-        });
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, o)| o).collect()
-    };
+            })
+            .collect(),
+    );
     // The units' regions into their groups, in unit order: the first `per_group` distinct
     // regions of a group are listed, the others counted.
     let mut lost = None;
@@ -786,35 +759,19 @@ fn group_by_pieces(
         region(space, describer, judge, wide.clone(), &claim)
     };
     let jobs = opts.jobs.clamp(1, todo.len().max(1));
-    let regions: Vec<Region> = if jobs == 1 {
-        todo.iter().map(|t| prove(adder.judge, t)).collect()
-    } else {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let todo = &todo;
-        let work = || {
-            let judge = confirm::Judge::new(sides);
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(t) = todo.get(i) else { break };
-                done.push((i, prove(&judge, t)));
-            }
-            done
-        };
-        let mut all: Vec<(usize, Region)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (1..jobs).map(|_| scope.spawn(work)).collect();
-            let mut all = work();
-            for h in handles {
-                match h.join() {
-                    Ok(done) => all.extend(done),
-                    Err(e) => std::panic::resume_unwind(e),
+    let prove = &prove;
+    let regions: Vec<Region> = in_index_order(
+        &todo,
+        |t| prove(adder.judge, t),
+        (1..jobs)
+            .map(|_| {
+                move || {
+                    let judge = confirm::Judge::new(sides);
+                    move |t: &(GroupKey, usize, Vec<Step>)| prove(&judge, t)
                 }
-            }
-            all
-        });
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, r)| r).collect()
-    };
+            })
+            .collect(),
+    );
     for ((key, at, _), r) in todo.into_iter().zip(regions) {
         if let Some(slot) = adder
             .groups
@@ -825,6 +782,48 @@ fn group_by_pieces(
         }
     }
     Some(lost)
+}
+
+/// Works through `items` with `here` on this thread and with each worker of `there` on a
+/// thread of its own (made there, so its state need not move between threads), each taking
+/// the next item not yet taken until none is left, so that the work balances itself. The
+/// results come back in the items' order: the same for any number of workers.
+fn in_index_order<I, T, H, G, W>(items: &[I], here: H, there: Vec<G>) -> Vec<T>
+where
+    I: Sync,
+    T: Send,
+    H: FnMut(&I) -> T,
+    G: FnOnce() -> W + std::marker::Send,
+    W: FnMut(&I) -> T,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    fn take<I, T>(items: &[I], next: &AtomicUsize, mut f: impl FnMut(&I) -> T) -> Vec<(usize, T)> {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    }
+    let next = &AtomicUsize::new(0);
+    let mut all = std::thread::scope(|scope| {
+        let handles: Vec<_> = there
+            .into_iter()
+            .map(|make| scope.spawn(move || take(items, next, make())))
+            .collect();
+        let mut all = take(items, next, here);
+        for h in handles {
+            match h.join() {
+                Ok(done) => all.extend(done),
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+        all
+    });
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, t)| t).collect()
 }
 
 /// What one unit of [`group_by_pieces`] found.
