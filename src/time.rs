@@ -195,6 +195,72 @@ fn write_rfc3339(ns: i64, out: &mut String, groups_of_three: bool) {
     out.push_str(std::str::from_utf8(buf.get(..21 + digits).unwrap_or(&[])).unwrap_or(""));
 }
 
+/// Writes times as [`write_rfc3339_exact`] does, keeping the text of the last second it
+/// wrote (`YYYY-MM-DDTHH:MM:SS`): a time in that second costs only its fraction. A decision
+/// point stamps every event with the host time, and the events it decides one after the
+/// other nearly always share their second. Holds nothing but that text (no allocation once
+/// it has written one time).
+#[derive(Clone, Debug, Default)]
+pub struct ExactWriter {
+    /// The second (since the epoch) whose date and time of day `head` holds.
+    second: Option<i64>,
+    head: String,
+}
+
+impl ExactWriter {
+    /// Appends `ns` to `out`: the same text as [`write_rfc3339_exact`].
+    pub fn write(&mut self, ns: i64, out: &mut String) {
+        let secs = ns.div_euclid(1_000_000_000);
+        if self.second != Some(secs) {
+            self.head.clear();
+            write_rfc3339_exact(secs.saturating_mul(1_000_000_000), &mut self.head);
+            // `…:SS.000Z`: the date and the time of day are the first 19 bytes.
+            self.head.truncate(19);
+            self.second = Some(secs);
+        }
+        out.push_str(&self.head);
+        // The fraction in groups of three digits, as many as are not all zero, at least one.
+        let f = ns.rem_euclid(1_000_000_000);
+        let (a, b, c) = (f / 1_000_000, f / 1000 % 1000, f % 1000);
+        let group = |g: i64| {
+            let at = usize::try_from(g).unwrap_or(0) * 3;
+            GROUPS.get(at..at + 3).unwrap_or("000")
+        };
+        out.push('.');
+        out.push_str(group(a));
+        if b != 0 || c != 0 {
+            out.push_str(group(b));
+        }
+        if c != 0 {
+            out.push_str(group(c));
+        }
+        out.push('Z');
+    }
+}
+
+/// `000`, `001`, … `999`: three digits for each number below 1000, in order.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "indices below 3000 into a 3000-byte table, checked at compile time"
+)]
+const GROUP_BYTES: [u8; 3000] = {
+    let mut t = [0u8; 3000];
+    let mut i = 0;
+    while i < 1000 {
+        t[3 * i] = b'0' + (i / 100) as u8;
+        t[3 * i + 1] = b'0' + (i / 10 % 10) as u8;
+        t[3 * i + 2] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// [`GROUP_BYTES`] as text (ASCII digits: always valid).
+const GROUPS: &str = match std::str::from_utf8(&GROUP_BYTES) {
+    Ok(s) => s,
+    Err(_) => "",
+};
+
 /// Formats nanoseconds since the epoch as RFC 3339 UTC with as many fraction digits as the
 /// time needs (3, 6 or 9): [`parse_rfc3339`] reads it back to the same nanosecond.
 pub fn format_rfc3339_exact(ns: i64) -> String {
@@ -276,6 +342,53 @@ mod tests {
             write_rfc3339_nanos(ns, &mut s);
             assert_eq!(s, crate::trace::format_ts(ns), "{ns}");
             assert_eq!(parse_rfc3339(&s), Some(ns), "{s}");
+        }
+    }
+
+    /// The writer that keeps its last second writes what `write_rfc3339_exact` writes, for
+    /// times in the same second, in the next, a day and centuries apart, before the
+    /// epoch, and with 3, 6 and 9 fraction digits, whatever it wrote before.
+    #[test]
+    fn the_writer_that_keeps_its_second_writes_the_exact_text() {
+        let mut times = vec![0i64, -1, 1, 999_999_999, 1_000_000_000, i64::MIN, i64::MAX];
+        for base in [
+            0i64,
+            -86_400_000_000_000,
+            1_795_428_000_000_000_000,
+            1_795_428_059_000_000_000,
+            1_795_514_399_000_000_000,
+            9_223_372_030_000_000_000,
+        ] {
+            for frac in [
+                0i64,
+                1,
+                999,
+                1_000,
+                120_000_000,
+                123_000_000,
+                123_456_000,
+                123_456_789,
+                999_999_999,
+            ] {
+                times.push(base + frac);
+                times.push(base + 1_000_000_000 + frac);
+                times.push(base - 1_000_000_000 + frac);
+            }
+        }
+        let mut w = ExactWriter::default();
+        for (i, &ns) in times.iter().enumerate() {
+            // Each time after every other: the kept second is stale, the same or next.
+            for &before in times.iter().skip(i % 3).step_by(7) {
+                let mut out = String::from("x");
+                w.write(before, &mut out);
+                w.write(ns, &mut out);
+                w.write(ns, &mut out);
+                let mut want = String::from("x");
+                write_rfc3339_exact(before, &mut want);
+                write_rfc3339_exact(ns, &mut want);
+                write_rfc3339_exact(ns, &mut want);
+                assert_eq!(out, want, "{before} then {ns}");
+            }
         }
     }
 

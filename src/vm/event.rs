@@ -37,6 +37,8 @@ pub struct Event {
     pub(crate) items: Vec<Val>,
     /// `ts` as nanoseconds since the epoch, when it is a valid RFC 3339 timestamp.
     pub ts: Option<i64>,
+    /// Writes the time [`Event::stamp`] puts in `ts` (keeping the text of its last second).
+    stamp_text: crate::time::ExactWriter,
 }
 
 impl Event {
@@ -197,9 +199,10 @@ impl Event {
     pub(crate) fn stamp(&mut self, now: i64, ts_slot: Option<u32>, time: [Option<u32>; 2]) {
         self.ts = Some(now);
         if let Some(v) = ts_slot.and_then(|s| self.vals.get_mut(s as usize)) {
-            // Written straight into the arena: no string of its own per decision.
+            // Written straight into the arena: no string of its own per decision, and only
+            // the fraction written anew while the second is the last one's.
             let at = self.arena.len();
-            crate::time::write_rfc3339_exact(now, &mut self.arena);
+            self.stamp_text.write(now, &mut self.arena);
             *v = Val::Str {
                 start: u32::try_from(at).unwrap_or(u32::MAX),
                 len: u32::try_from(self.arena.len() - at).unwrap_or(0),
@@ -1445,6 +1448,38 @@ mod tests {
             assert_eq!(a.str_of(a.val(3)), b.str_of(b.val(3)));
         }
         assert!(p.read_to_stamp(r#"{"ts":"x",}"#, &mut b).is_err());
+    }
+
+    /// The `ts` a stamp writes is the exact text of its time, event after event in the same
+    /// second, the next, and far apart (the kept text of the last second is only reused
+    /// within it).
+    #[test]
+    fn stamps_write_the_exact_time_event_after_event() {
+        let p = paths(&[&["tool"], &["ts"]]);
+        let mut ev = Event::default();
+        let base = 1_795_428_059_000_000_000i64;
+        for now in [
+            base,
+            base + 1,
+            base + 120_000_000,
+            base + 999_999_999,
+            base + 1_000_000_000,
+            base + 1_000_456_000,
+            base - 1,
+            base + 86_400_000_000_000,
+            0,
+            -1,
+            base,
+        ] {
+            p.read_to_stamp(r#"{"tool":"t","ts":"x"}"#, &mut ev)
+                .unwrap();
+            ev.stamp(now, p.ts_slot, [None, None]);
+            assert_eq!(
+                ev.str_of(ev.val(1)),
+                Some(crate::time::format_rfc3339_exact(now).as_str())
+            );
+            assert_eq!(ev.ts, Some(now));
+        }
     }
 
     #[test]

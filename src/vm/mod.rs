@@ -705,6 +705,11 @@ impl Program {
             roots => pending.extend(roots.iter().rev().copied()),
         }
         while let Some(start) = pending.pop() {
+            // A walk the pre-walk took to its leaf: nothing to walk (what `walk` returns).
+            if let Target::Leaf(l) = start {
+                out.leaves.push(l);
+                continue;
+            }
             match self.walk(start, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
                 Reached::Leaf(l) => out.leaves.push(l),
                 Reached::Fork(children) => pending.extend(children.iter().rev().copied()),
@@ -869,16 +874,20 @@ impl Program {
             let Some(l) = self.leaves.get(leaf as usize) else {
                 continue;
             };
-            if l.summary.verdict == best && best.is_some() {
-                out.merged
-                    .determining
-                    .extend_from_slice(&l.summary.determining);
+            // Most leaves' lists are empty: appended only when not (the same lists).
+            let s = &l.summary;
+            if s.verdict == best && best.is_some() && !s.determining.is_empty() {
+                out.merged.determining.extend_from_slice(&s.determining);
             }
-            out.merged.warnings.extend_from_slice(&l.summary.warnings);
-            out.merged.matched.extend_from_slice(&l.summary.matched);
-            out.merged
-                .unknown_rules
-                .extend_from_slice(&l.summary.unknown);
+            if !s.warnings.is_empty() {
+                out.merged.warnings.extend_from_slice(&s.warnings);
+            }
+            if !s.matched.is_empty() {
+                out.merged.matched.extend_from_slice(&s.matched);
+            }
+            if !s.unknown.is_empty() {
+                out.merged.unknown_rules.extend_from_slice(&s.unknown);
+            }
             for &(slot, ty) in &l.checks {
                 if !typed(ev, slot, ty) {
                     out.unknown.push(slot);
