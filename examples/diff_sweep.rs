@@ -15,11 +15,18 @@
 //! Each edited library is compiled (an edit that does not compile is counted and skipped) and
 //! compared with the unedited one by `govern::diff::diff`. One line per edit: whether the report
 //! is complete, its groups, its regions by status, and the time of the comparison alone (the
-//! sides are compiled before the clock starts). Then the distribution of the times, the worst
-//! edits, and every incomplete report. Arguments filter the edits by a substring of their
-//! names (`asi03`, `spawn_more_privileged`, `op`). `GOVERN_SWEEP_REPEAT=N` runs each comparison
-//! N times and keeps the fastest (less noise on a busy machine); `GOVERN_SWEEP_EVERY=K` takes
-//! every K-th edit only (a sample spread over the whole library).
+//! sides are compiled before the clock starts; the time is the CPU time of the comparing
+//! thread, so that other work on the machine does not count). Then the distribution of the
+//! times, the worst edits, and every incomplete report. Arguments filter the edits by a
+//! substring of their names (`asi03`, `spawn_more_privileged`, `op`).
+//! `GOVERN_SWEEP_REPEAT=N` runs each comparison N times and keeps the fastest;
+//! `GOVERN_SWEEP_EVERY=K` takes every K-th edit only (a sample spread over the whole library);
+//! `GOVERN_SWEEP_LIMIT=S` stops an edit after S seconds of wall time (default 10; each edit
+//! then runs in a process of its own, stopped by its own handle; 0: no limit, all in this
+//! process). A stopped edit counts as incomplete, at its limit. `GOVERN_SWEEP_WRITE=DIR`
+//! also writes each edited library to `DIR/NNNN/` (its edit in `EDIT`) and, with a time
+//! limit, the report of `govern diff POLICIES DIR/NNNN --format json --jobs 1` to
+//! `DIR/NNNN.json` (compared once more, untimed), to hold it to another build's.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -317,6 +324,8 @@ fn edits(files: &[SourceFile]) -> Vec<Edit> {
 struct Row {
     name: String,
     complete: bool,
+    /// Stopped at the time limit: nothing else is known.
+    timed_out: bool,
     groups: usize,
     differs: usize,
     may: usize,
@@ -325,62 +334,215 @@ struct Row {
     unproved: Vec<String>,
 }
 
-fn main() {
-    let root = std::env::var("GOVERN_SWEEP_DIR").map_or_else(
+/// The CPU time this thread has run, from `/proc/thread-self/schedstat` (nanoseconds, not
+/// the 10 ms ticks of `stat`); `None` where it cannot be read.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Compares the library with edit `e`, keeping the fastest of `repeat` runs: the CPU time
+/// of the comparison (the thread's own, so other work on the machine does not count), or
+/// its wall time where the CPU time cannot be read. `None` when the edit does not compile.
+fn compare(old: &Side, lib: &[SourceFile], e: &Edit, opts: &Options, repeat: u32) -> Option<Row> {
+    let mut files = lib.to_vec();
+    files[e.file] = SourceFile::new(lib[e.file].name.clone(), e.text.clone());
+    let new = Side::from_sources("edited", files).ok()?;
+    let mut best = Duration::MAX;
+    let mut report = None;
+    for _ in 0..repeat {
+        let (t, c) = (Instant::now(), thread_cpu());
+        let r = diff(old, &new, opts);
+        let took = match (c, thread_cpu()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => t.elapsed(),
+        };
+        best = best.min(took);
+        report = Some(r);
+    }
+    let r = report.unwrap();
+    Some(Row {
+        name: e.name.clone(),
+        complete: r.complete(),
+        timed_out: false,
+        groups: r.groups.len(),
+        differs: r.count(Status::Differs),
+        may: r.count(Status::MayDiffer),
+        unconfirmed: r.count(Status::Unconfirmed),
+        time: best,
+        unproved: r.unproved.clone(),
+    })
+}
+
+/// Runs edit number `index` in a process of its own (this program, told so by
+/// `GOVERN_SWEEP_ONE`), stopped after `limit`: `None` when the edit does not compile.
+fn compare_apart(e: &Edit, index: usize, limit: Duration) -> Option<Row> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env("GOVERN_SWEEP_ONE", index.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut stdout = child.stdout.take().unwrap();
+    // Read on a thread of its own, so that a full pipe cannot stall the child.
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).ok();
+        s
+    });
+    let mut timed_out = false;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > limit {
+            // This child, by its own handle: nothing else is stopped.
+            child.kill().ok();
+            child.wait().ok();
+            timed_out = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = reader.join().unwrap();
+    if timed_out {
+        return Some(Row {
+            name: e.name.clone(),
+            complete: false,
+            timed_out: true,
+            groups: 0,
+            differs: 0,
+            may: 0,
+            unconfirmed: 0,
+            time: limit,
+            unproved: vec![format!("stopped after {} s", limit.as_secs_f64())],
+        });
+    }
+    let mut lines = out.lines();
+    let first = lines.next()?;
+    let f: Vec<&str> = first.split('\t').collect();
+    if f.first() != Some(&"ROW") {
+        return None;
+    }
+    Some(Row {
+        name: e.name.clone(),
+        complete: f[1] == "1",
+        timed_out: false,
+        groups: f[2].parse().unwrap(),
+        differs: f[3].parse().unwrap(),
+        may: f[4].parse().unwrap(),
+        unconfirmed: f[5].parse().unwrap(),
+        time: Duration::from_nanos(f[6].parse().unwrap()),
+        unproved: lines.map(str::to_string).collect(),
+    })
+}
+
+/// The library compared: `policies/`, or `GOVERN_SWEEP_DIR`.
+fn lib_root() -> PathBuf {
+    std::env::var("GOVERN_SWEEP_DIR").map_or_else(
         |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies"),
         PathBuf::from,
-    );
+    )
+}
+
+fn main() {
+    let root = lib_root();
     let filters: Vec<String> = std::env::args().skip(1).collect();
-    let repeat: u32 = std::env::var("GOVERN_SWEEP_REPEAT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let env_num = |name: &str, default: f64| -> f64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let repeat = env_num("GOVERN_SWEEP_REPEAT", 1.0).max(1.0) as u32;
+    let every = env_num("GOVERN_SWEEP_EVERY", 1.0).max(1.0) as usize;
+    let limit = env_num("GOVERN_SWEEP_LIMIT", 10.0).max(0.0);
     let lib = govern::source::load(&[root]).unwrap();
     let old = Side::from_sources("library", lib.clone()).unwrap();
     let opts = Options::default();
     let all = edits(&lib);
+    if let Ok(one) = std::env::var("GOVERN_SWEEP_ONE") {
+        // One edit, for the process that runs the sweep.
+        let e = &all[one.parse::<usize>().unwrap()];
+        if let Ok(dir) = std::env::var("GOVERN_SWEEP_WRITE") {
+            // The report as `govern diff ROOT DIR/NNNN --format json` gives it.
+            let at = PathBuf::from(dir).join(format!("{:04}", one.parse::<usize>().unwrap()));
+            let root = lib_root();
+            let a = Side::from_sources(
+                root.display().to_string(),
+                govern::source::load(std::slice::from_ref(&root)).unwrap(),
+            );
+            let b = Side::from_sources(
+                at.display().to_string(),
+                govern::source::load(std::slice::from_ref(&at)).unwrap(),
+            );
+            if let (Ok(a), Ok(b)) = (a, b) {
+                let r = diff(
+                    &a,
+                    &b,
+                    &Options {
+                        jobs: 1,
+                        ..opts.clone()
+                    },
+                );
+                let json = govern::diff::output::json(&r);
+                std::fs::write(at.with_extension("json"), json).unwrap();
+            }
+        }
+        if let Some(r) = compare(&old, &lib, e, &opts, repeat) {
+            println!(
+                "ROW\t{}\t{}\t{}\t{}\t{}\t{}",
+                u8::from(r.complete),
+                r.groups,
+                r.differs,
+                r.may,
+                r.unconfirmed,
+                r.time.as_nanos()
+            );
+            for u in &r.unproved {
+                println!("{u}");
+            }
+        }
+        return;
+    }
     let mut rows = Vec::new();
     let mut not_compiled = Vec::new();
-    let every: usize = std::env::var("GOVERN_SWEEP_EVERY")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1);
-    for e in all
+    for (index, e) in all
         .iter()
-        .filter(|e| filters.is_empty() || filters.iter().any(|f| e.name.contains(f.as_str())))
+        .enumerate()
+        .filter(|(_, e)| filters.is_empty() || filters.iter().any(|f| e.name.contains(f.as_str())))
         .step_by(every)
     {
-        let mut files = lib.clone();
-        files[e.file] = SourceFile::new(lib[e.file].name.clone(), e.text.clone());
-        let Ok(new) = Side::from_sources("edited", files) else {
+        if let Ok(dir) = std::env::var("GOVERN_SWEEP_WRITE") {
+            // The edited library, to compare with `govern diff` itself.
+            let to = PathBuf::from(dir).join(format!("{index:04}"));
+            std::fs::create_dir_all(&to).unwrap();
+            for (fi, f) in lib.iter().enumerate() {
+                let name = f.name.rsplit('/').next().unwrap_or(&f.name);
+                let text: &str = if fi == e.file { &e.text } else { &f.text };
+                std::fs::write(to.join(name), text.as_bytes()).unwrap();
+            }
+            std::fs::write(to.join("EDIT"), format!("{}\n", e.name)).unwrap();
+        }
+        let row = if limit > 0.0 {
+            compare_apart(e, index, Duration::from_secs_f64(limit))
+        } else {
+            compare(&old, &lib, e, &opts, repeat)
+        };
+        let Some(row) = row else {
             not_compiled.push(e.name.clone());
             continue;
-        };
-        let mut best = Duration::MAX;
-        let mut report = None;
-        for _ in 0..repeat {
-            let t = Instant::now();
-            let r = diff(&old, &new, &opts);
-            best = best.min(t.elapsed());
-            report = Some(r);
-        }
-        let r = report.unwrap();
-        let row = Row {
-            name: e.name.clone(),
-            complete: r.complete(),
-            groups: r.groups.len(),
-            differs: r.count(Status::Differs),
-            may: r.count(Status::MayDiffer),
-            unconfirmed: r.count(Status::Unconfirmed),
-            time: best,
-            unproved: r.unproved.clone(),
         };
         println!(
             "{:>9.2} ms  {}  {:>2} groups  {:>3} differ {:>2} may {:>1} unconf  {}",
             row.time.as_secs_f64() * 1e3,
-            if row.complete {
+            if row.timed_out {
+                "STOPPED   "
+            } else if row.complete {
                 "complete  "
             } else {
                 "INCOMPLETE"
@@ -407,7 +569,8 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let q = |p: f64| times[((n - 1) as f64 * p).round() as usize];
     println!(
-        "comparison time: median {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} over 50 ms",
+        "comparison time: median {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} over 50 ms \
+         (a stopped edit counts as its limit)",
         ms(q(0.5)),
         ms(q(0.9)),
         ms(q(0.99)),
@@ -416,8 +579,13 @@ fn main() {
     );
     let incomplete: Vec<&Row> = rows.iter().filter(|r| !r.complete).collect();
     println!(
-        "complete: {} of {n}; with may-differ regions: {}; with unconfirmed regions: {}",
+        "complete: {} of {n} ({} stopped at the limit); complete and ≤ 50 ms: {}; with may-differ \
+         regions: {}; with unconfirmed regions: {}",
         n - incomplete.len(),
+        rows.iter().filter(|r| r.timed_out).count(),
+        rows.iter()
+            .filter(|r| r.complete && ms(r.time) <= 50.0)
+            .count(),
         rows.iter().filter(|r| r.may > 0).count(),
         rows.iter().filter(|r| r.unconfirmed > 0).count()
     );

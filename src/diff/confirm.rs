@@ -350,17 +350,90 @@ pub fn repair(
     start: Json,
 ) -> Option<Json> {
     let mut checker = crate::lint::witness::Checker::new(space);
-    let mut score = |ev: &Json| -> usize { path.iter().filter(|s| checker.holds(s, ev)).count() };
+    // The attributes each step reads: a step that reads none inside, around or at the one a
+    // candidate changes, and nothing of the time, holds on the changed event as it held
+    // before, so only the others are checked again for each candidate.
+    let reads: Vec<Vec<&Vec<String>>> = path
+        .iter()
+        .map(|st| {
+            let mut set = std::collections::BTreeSet::new();
+            if let Some(v) = space.vars.get(st.var as usize) {
+                crate::lint::witness::var_slots(space, v, &mut set);
+            }
+            set.iter()
+                .filter_map(|s| space.slots.get(*s as usize))
+                .collect()
+        })
+        .collect();
+    let touched = |k: usize, p: &[String]| {
+        reads.get(k).is_none_or(|qs| {
+            qs.iter().any(|q| {
+                q.starts_with(p) || p.starts_with(q) || q.first().is_some_and(|h| h == "time")
+            })
+        })
+    };
     let mut ev = start;
-    let mut best = score(&ev);
-    let mut check = crate::lint::witness::Checker::new(space);
+    let mut holds: Vec<bool> = path.iter().map(|s| checker.holds(s, &ev)).collect();
+    let mut best = holds.iter().filter(|h| **h).count();
+    // The candidates of a slot depend on the path and the slot only: made once per slot.
+    let mut candidates: std::collections::BTreeMap<u32, Vec<String>> =
+        std::collections::BTreeMap::new();
+    // An attribute that no other the path reads lies inside or around keeps its value
+    // unless it is itself changed, to one of its candidates: when neither its value nor any
+    // candidate gives the steps that read it alone their outcomes, no event is reached, and
+    // the search ends before it starts. Each attribute is checked up to its first value that
+    // passes.
+    if best < path.len() {
+        let mut all = std::collections::BTreeSet::new();
+        for st in path {
+            if let Some(v) = space.vars.get(st.var as usize) {
+                crate::lint::witness::var_slots(space, v, &mut all);
+            }
+        }
+        for &slot in &all {
+            let Some(p) = space.slots.get(slot as usize) else {
+                continue;
+            };
+            let apart = p.first().is_some_and(|h| h != "time")
+                && all.iter().all(|q| {
+                    *q == slot
+                        || space
+                            .slots
+                            .get(*q as usize)
+                            .is_some_and(|q| !q.starts_with(p) && !p.starts_with(q))
+                });
+            let alone: Vec<usize> = (0..path.len())
+                .filter(|k| {
+                    reads
+                        .get(*k)
+                        .is_some_and(|qs| qs.len() == 1 && qs.first() == Some(&p))
+                })
+                .collect();
+            if !apart || alone.is_empty() || alone.iter().all(|k| holds.get(*k) == Some(&true)) {
+                continue;
+            }
+            let cands = candidates
+                .entry(slot)
+                .or_insert_with(|| string_candidates(space, path, slot));
+            let reachable = cands.iter().any(|cand| {
+                with_value(&ev, p, Json::String(cand.clone())).is_some_and(|next| {
+                    alone
+                        .iter()
+                        .all(|k| path.get(*k).is_some_and(|st| checker.holds(st, &next)))
+                })
+            });
+            if !reachable {
+                return None;
+            }
+        }
+    }
     for _ in 0..6 {
         if best == path.len() {
             return Some(ev);
         }
         let mut slots = std::collections::BTreeSet::new();
-        for st in path {
-            if check.holds(st, &ev) || facts.is_exact(st.var) {
+        for (st, h) in path.iter().zip(&holds) {
+            if *h || facts.is_exact(st.var) {
                 continue;
             }
             if let Some(v) = space.vars.get(st.var as usize) {
@@ -375,11 +448,24 @@ pub fn repair(
             if p.first().is_some_and(|s| s == "time") {
                 continue;
             }
-            for cand in string_candidates(space, path, slot) {
-                let Some(next) = with_value(&ev, p, Json::String(cand)) else {
+            let again: Vec<usize> = (0..path.len()).filter(|k| touched(*k, p)).collect();
+            let kept = holds
+                .iter()
+                .enumerate()
+                .filter(|(k, h)| **h && !again.contains(k))
+                .count();
+            let cands = candidates
+                .entry(slot)
+                .or_insert_with(|| string_candidates(space, path, slot));
+            for cand in cands.iter() {
+                let Some(next) = with_value(&ev, p, Json::String(cand.clone())) else {
                     continue;
                 };
-                let s = score(&next);
+                let s = kept
+                    + again
+                        .iter()
+                        .filter(|k| path.get(**k).is_some_and(|st| checker.holds(st, &next)))
+                        .count();
                 if s > improved.as_ref().map_or(best, |(_, b)| *b) {
                     improved = Some((next, s));
                 }
@@ -388,7 +474,9 @@ pub fn repair(
         match improved {
             Some((next, s)) => {
                 ev = next;
+                holds = path.iter().map(|st| checker.holds(st, &ev)).collect();
                 best = s;
+                debug_assert_eq!(best, holds.iter().filter(|h| **h).count());
             }
             None => return None,
         }

@@ -1555,14 +1555,59 @@ fn verdict_part(
     Some(Part { care, label, d })
 }
 
+/// The final verdicts side `s` takes somewhere in `d`, a diagram of verdict changes (leaves
+/// `[from * 4 + to]`): bit `1 << rank` for each.
+fn final_ranks(space: &Space, d: NodeRef, s: usize) -> u32 {
+    let mut seen: rustc_hash::FxHashSet<NodeRef> = rustc_hash::FxHashSet::default();
+    let mut stack = vec![d];
+    let mut ranks = 0u32;
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        match space.m.leaf_items(n) {
+            Some(items) => {
+                for &code in items.iter().take(1) {
+                    let v = if s == NEW { code % 4 } else { (code / 4) % 4 };
+                    ranks |= 1 << v;
+                }
+            }
+            None => stack.extend(space.m.children(n)),
+        }
+    }
+    ranks
+}
+
 /// Side `s`'s raw verdict and determining rules, only where `care` is not `m.f`.
+///
+/// `care` is a diagram of verdict changes (or a part of one): wherever it is not `m.f`, side
+/// `s`'s final verdict is one of those [`final_ranks`] finds in it. A rule whose effect is
+/// none of them determines nowhere there (the determining rules are those of the final
+/// verdict, and a walk of lower verdict is dropped when walks merge), so a leaf names only
+/// the rules that can decide within `care`; its verdict is kept. The result is the same
+/// where `care` is not `m.f`, and the folds no longer multiply the sets of rules that
+/// match at a verdict the side never takes there (the allow rules of a side that denies
+/// throughout the change, say).
 fn summaries(space: &mut Space, s: usize, sums: &mut Summaries<'_>, care: NodeRef) -> NodeRef {
+    let ranks = final_ranks(space, care, s);
+    let model = sums.model;
+    let decides = |r: u32| {
+        model.rules.get(r as usize).is_some_and(|x| {
+            let k = match x.effect {
+                Effect::Deny => 3,
+                Effect::Escalate => 2,
+                Effect::Allow => 1,
+                Effect::Warn => return false,
+            };
+            ranks & (1 << k) != 0
+        })
+    };
     let mut leaf = |n: NodeRef, items: &[u32]| {
         let (v, det) = sums.of(n, items);
         let mut out = Vec::with_capacity(det.len() + 1);
         if v > 0 {
             out.push(v << 2 | K_VERDICT);
-            out.extend(det.iter().map(|r| r << 2 | K_DET));
+            out.extend(det.iter().filter(|r| decides(**r)).map(|r| r << 2 | K_DET));
         }
         out
     };

@@ -174,6 +174,35 @@ impl Synth<'_> {
         // the other slots hold, when they are separate.
         let mut alone: Vec<Vec<Option<bool>>> = cands.iter().map(|c| vec![None; c.len()]).collect();
         let mut assigned: BTreeMap<u32, Option<Json>> = BTreeMap::new();
+        // A slot none of whose candidates gives the steps that read it alone their outcomes
+        // leaves no event to find, whatever the other slots hold: the search would end
+        // without one (at its end or its budget), and here ends before it starts. Each slot
+        // is checked up to its first candidate that passes, and what is checked is kept for
+        // the search.
+        if separate {
+            for (i, &slot) in slots.iter().enumerate() {
+                let (Some(options), Some(now)) = (cands.get(i), due.get(i)) else {
+                    continue;
+                };
+                if now.single.is_empty() {
+                    continue;
+                }
+                let mut any = false;
+                for (ci, c) in options.iter().enumerate() {
+                    let ok = self.alone_holds(slot, c, path, now);
+                    if let Some(x) = alone.get_mut(i).and_then(|a| a.get_mut(ci)) {
+                        *x = Some(ok);
+                    }
+                    if ok {
+                        any = true;
+                        break;
+                    }
+                }
+                if !any {
+                    return None;
+                }
+            }
+        }
         let found = if separate {
             self.search_separate(0, &slots, &cands, path, &due, &mut alone, &mut assigned)
         } else {
@@ -251,14 +280,7 @@ impl Synth<'_> {
             let ok = match known {
                 Some(ok) => ok,
                 None => {
-                    let ok = now.single.is_empty() || {
-                        let own = BTreeMap::from([(slot, c.clone())]);
-                        build_event(self.a, &own).is_some_and(|event| {
-                            now.single
-                                .iter()
-                                .all(|k| path.get(*k).is_some_and(|st| self.step_holds(st, &event)))
-                        })
-                    };
+                    let ok = self.alone_holds(slot, c, path, now);
                     if let Some(x) = alone.get_mut(i).and_then(|a| a.get_mut(ci)) {
                         *x = Some(ok);
                     }
@@ -292,10 +314,23 @@ impl Synth<'_> {
         false
     }
 
+    /// Whether candidate `c` for `slot` gives the steps that read it alone (`now.single`)
+    /// their outcomes, on an event holding only that attribute.
+    fn alone_holds(&mut self, slot: u32, c: &Option<Json>, path: &[Step], now: &Due) -> bool {
+        now.single.is_empty() || {
+            let own = BTreeMap::from([(slot, c.clone())]);
+            build_event(self.a, &own).is_some_and(|event| {
+                now.single
+                    .iter()
+                    .all(|k| path.get(*k).is_some_and(|st| self.step_holds(st, &event)))
+            })
+        }
+    }
+
     fn regex(&mut self, src: &str) -> Option<&Regex> {
         self.regexes
             .entry(src.to_string())
-            .or_insert_with(|| crate::check::pattern::build_regex(src).ok())
+            .or_insert_with(|| compiled_regex(src))
             .as_ref()
     }
 
@@ -916,12 +951,63 @@ fn json_is(item: &Json, v: &V) -> bool {
 /// A short string the regex matches (searching), or `None` when the pattern is not simple
 /// enough to generate from.
 pub fn regex_example(pattern: &str) -> Option<String> {
-    regex_example_with(pattern, false, false)
+    remembered(&EXAMPLE, pattern, || {
+        regex_example_with(pattern, false, false)
+    })
 }
 
 /// Several strings the regex matches, made different ways: repetitions as few as allowed or
 /// at least once, the first or the last alternative.
 pub fn regex_examples(pattern: &str) -> Vec<String> {
+    remembered(&EXAMPLES, pattern, || examples_of(pattern))
+}
+
+/// The most entries a cache of [`remembered`] holds before it is emptied.
+const REMEMBERED: usize = 4096;
+
+thread_local! {
+    /// [`regex_example`] of the patterns asked about on this thread.
+    static EXAMPLE: std::cell::RefCell<rustc_hash::FxHashMap<String, Option<String>>> =
+        Default::default();
+    /// [`regex_examples`] of the patterns asked about on this thread.
+    static EXAMPLES: std::cell::RefCell<rustc_hash::FxHashMap<String, Vec<String>>> =
+        Default::default();
+    /// The regexes [`Synth`]s of this thread compiled (`None`: the pattern does not compile).
+    static COMPILED: std::cell::RefCell<rustc_hash::FxHashMap<String, Option<Regex>>> =
+        Default::default();
+}
+
+/// `make()`, remembered by `key` in a cache of this thread: the witness searches of one
+/// comparison ask about the same few patterns for every region. The values are pure
+/// functions of the key, so a remembered one is the one `make` would give.
+fn remembered<T: Clone>(
+    cache: &'static std::thread::LocalKey<std::cell::RefCell<rustc_hash::FxHashMap<String, T>>>,
+    key: &str,
+    make: impl FnOnce() -> T,
+) -> T {
+    if let Some(v) = cache.with(|c| c.borrow().get(key).cloned()) {
+        return v;
+    }
+    let v = make();
+    cache.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= REMEMBERED {
+            c.clear();
+        }
+        c.insert(key.to_string(), v.clone());
+    });
+    v
+}
+
+/// The regex of a pattern as the VM compiles it, compiled once per thread (a compiled regex
+/// is shared by its clones).
+fn compiled_regex(src: &str) -> Option<Regex> {
+    remembered(&COMPILED, src, || {
+        crate::check::pattern::build_regex(src).ok()
+    })
+}
+
+fn examples_of(pattern: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (once, last) in [(false, false), (true, false), (false, true), (true, true)] {
         if let Some(e) = regex_example_with(pattern, once, last)
