@@ -104,7 +104,7 @@ fn plain_integer(d: &[u8]) -> bool {
     !d.is_empty()
         && d.len() <= 18
         && d.iter().all(u8::is_ascii_digit)
-        && (d[0] != b'0' || d.len() == 1)
+        && (d.first() != Some(&b'0') || d.len() == 1)
 }
 
 /// Whether a text that is JSON to a raw read is JSON to a tree read too. A raw read checks

@@ -172,8 +172,11 @@ pub struct RequestMeta<'a> {
     version: Option<std::borrow::Cow<'a, str>>,
     capabilities: Option<&'a RawValue>,
     /// `None`: no `clientInfo`; `Some(None)`: one without a string `name`.
-    info: Option<Option<(std::borrow::Cow<'a, str>, Option<std::borrow::Cow<'a, str>>)>>,
+    info: Option<Option<Declared<'a>>>,
 }
+
+/// A declared client's `name` and `version`.
+type Declared<'a> = (std::borrow::Cow<'a, str>, Option<std::borrow::Cow<'a, str>>);
 
 impl<'a> RequestMeta<'a> {
     /// What a `_meta` read with its request says.
