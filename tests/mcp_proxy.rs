@@ -269,8 +269,20 @@ fn denials_as_json_rpc_errors() {
 /// request `last` is out (or the proxy stops), its input is closed. Returns its output lines,
 /// its standard error and its exit status.
 fn proxy_raw(server: &[&str], input: &[Vec<u8>], last: i64) -> (Vec<Value>, String, i32) {
+    proxy_raw_with(&["--policy", POLICY], server, input, last)
+}
+
+/// [`proxy_raw`] with the proxy's options `args`.
+fn proxy_raw_with(
+    args: &[&str],
+    server: &[&str],
+    input: &[Vec<u8>],
+    last: i64,
+) -> (Vec<Value>, String, i32) {
     let mut child = Command::new(GOVERN)
-        .args(["mcp-proxy", "--policy", POLICY, "--"])
+        .arg("mcp-proxy")
+        .args(args)
+        .arg("--")
         .args(server)
         .current_dir(ROOT)
         .stdin(Stdio::piped())
@@ -547,4 +559,170 @@ fn sighup_puts_a_new_policy_in_force() {
     );
     drop(stdin);
     let _ = child.wait();
+}
+
+/// A member given twice in a call's arguments: the server acts on the last (Python's `json`,
+/// as most readers), and so must the decision. The proxy decides the arguments as the client
+/// wrote them: the event it decides and records carries them as they came, and the decision
+/// point's reader keeps the last of equal keys. A call whose last `query` is denied is never
+/// forwarded, whatever the first; one whose last is allowed is, and the server answers it;
+/// the audit log of the run replays.
+#[test]
+fn arguments_given_twice_are_decided_as_the_server_reads_them() {
+    if peers::skipped("the official Python MCP SDK's server behind mcp-proxy") {
+        return;
+    }
+    let dir = tmp("twice");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("twice.gov");
+    std::fs::write(
+        &policy,
+        r#"tool web_search(query: string)
+
+default deny
+
+policy calls {
+  applies when action == "tool_call"
+  rule fx_only: allow when tool == "web_search" and args.query == "fx rates"
+}
+
+policy results {
+  applies when action == "tool_result"
+  rule pass: allow
+}
+"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(GOVERN)
+            .args(args)
+            .current_dir(ROOT)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (key, store, log) = (
+        dir.join("point"),
+        dir.join("bundles"),
+        dir.join("audit.jsonl"),
+    );
+    let (key, store, log) = (
+        key.to_str().unwrap(),
+        store.to_str().unwrap(),
+        log.to_str().unwrap(),
+    );
+    let policy = policy.to_str().unwrap();
+    run(&["keygen", "-o", key]);
+    run(&["build", policy, "--store", store]);
+    let python = peers::python();
+    let server_tap = dir.join("server.jsonl");
+    let py = python.to_str().unwrap();
+    let input: Vec<Vec<u8>> = vec![
+        line(
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"desk","version":"1"}}}),
+        ),
+        line(json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
+        br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_search","arguments":{"query":"fx rates","query":"the secret plan"}}}"#.to_vec(),
+        br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"web_search","arguments":{"query":"the secret plan","query":"fx rates"}}}"#.to_vec(),
+        br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"web_search","arguments":{ "query" : "fx\u0020rates" }}}"#.to_vec(),
+    ];
+    let (tap_py, server_py) = (script("tap.py"), script("server.py"));
+    let server = [
+        py,
+        tap_py.to_str().unwrap(),
+        server_tap.to_str().unwrap(),
+        "--",
+        py,
+        server_py.to_str().unwrap(),
+    ];
+    let key_file = format!("{key}.key");
+    let (lines, stderr, code) = proxy_raw_with(
+        &[
+            "--policy",
+            policy,
+            "--audit-log",
+            log,
+            "--audit-key",
+            &key_file,
+        ],
+        &server,
+        &input,
+        4,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let answers: Vec<(Value, Value, Value)> = lines
+        .iter()
+        .filter(|m| m["id"] != 1)
+        .map(|m| {
+            (
+                m["id"].clone(),
+                m["result"]["isError"].clone(),
+                m["result"]["content"][0]["text"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(answers.len(), 3, "{lines:?}");
+    assert_eq!(answers[0].0, json!(2));
+    assert_eq!(answers[0].1, json!(true), "{lines:?}");
+    assert_eq!(
+        answers[1..],
+        [
+            (json!(3), json!(false), json!("results for fx rates")),
+            (json!(4), json!(false), json!("results for fx rates")),
+        ]
+    );
+    // The denied call never reached the server.
+    let sent: Vec<Value> = tap(&server_tap)
+        .into_iter()
+        .filter(|(d, _)| d == "client->server")
+        .map(|(_, l)| parse(&l)["id"].clone())
+        .collect();
+    assert_eq!(sent, [json!(1), Value::Null, json!(3), json!(4)]);
+    // The log records each event as decided (its tree: of equal keys, the last), and replays.
+    let records: Vec<Value> = std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(parse)
+        .filter(|r| r.get("event").is_some())
+        .collect();
+    let calls: Vec<(Value, Value)> = records
+        .iter()
+        .filter(|r| r["event"]["action"] == "tool_call")
+        .map(|r| {
+            (
+                r["event"]["args"].clone(),
+                r["decision"]["decision"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (json!({"query": "the secret plan"}), json!("deny")),
+            (json!({"query": "fx rates"}), json!("allow")),
+            (json!({"query": "fx rates"}), json!("allow")),
+        ]
+    );
+    let report: Value = serde_json::from_str(&run(&[
+        "replay-audit",
+        log,
+        "--bundles",
+        store,
+        "--key",
+        &format!("{key}.pub"),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    // Three calls, two results.
+    assert_eq!(report["decisions"], 5, "{report:#}");
+    assert_eq!(report["replayed"], 5, "{report:#}");
 }

@@ -24,15 +24,24 @@
 //! - once the server is gone ([`Gateway::server_gone`]), every request waiting for it and
 //!   every later one is answered with an error.
 //!
+//! A `tools/call` request with an id, and the server's final response to one, are read
+//! without a tree ([`RawMessage`]: the members the gateway needs, the rest skipped), and the
+//! call's event carries its arguments as the client wrote them (the decision point keeps the
+//! last of equal keys, as the tree did). Any other message, or one of another shape (a member
+//! given twice, a retry, what a tree read would refuse), is read as a tree, as before:
+//! `calls_read_without_a_tree_are_read_as_their_trees` checks both give the same output.
+//!
 //! The agent of an event is `--agent` when given, else the name the client declares
 //! (`clientInfo` of `initialize`, or the `_meta` clientInfo of 2026-07-28 requests); the
 //! session is the one the transport names (the stdio connection, or the `Mcp-Session-Id`).
 
 use rustc_hash::FxHashMap;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::message::{Direction, Id, Message};
-use super::session::{Call, Observation, Peer, Session};
+use super::message::{Direction, Id, Message, RawMessage, object, present, raw_str};
+use super::session::{Call, Observation, Peer, RequestMeta, Session};
 use crate::bytecode::model::Verdict;
 
 /// The JSON-RPC error code of a call the policy denied (with `--deny-with rpc-error`).
@@ -243,11 +252,47 @@ struct Event<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     agent: Option<EventAgent<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    args: Option<&'a Value>,
+    args: Option<EventArgs<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
     session: &'a str,
     tool: &'a str,
+}
+
+/// A call's arguments in its event: written from their tree, or copied as the client wrote
+/// them (read without a tree: their key order, spacing and escapes kept).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum EventArgs<'a> {
+    Tree(&'a Value),
+    Raw(&'a RawValue),
+}
+
+/// A result's members that the gateway reads, as they are written.
+#[derive(Deserialize)]
+struct RawResult<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    content: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present", rename = "resultType")]
+    result_type: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present", rename = "_meta")]
+    meta: Option<&'a RawValue>,
+}
+
+/// An item of a result's `content`, as it is written.
+#[derive(Deserialize)]
+struct RawItem<'a> {
+    #[serde(default, borrow, deserialize_with = "present", rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    text: Option<&'a RawValue>,
+}
+
+/// An error response's `error`, as it is written.
+#[derive(Deserialize)]
+struct RawError<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    message: Option<&'a RawValue>,
 }
 
 #[derive(serde::Serialize)]
@@ -350,6 +395,9 @@ pub struct Gateway<D> {
     next: u64,
     gone: Option<String>,
     event: String,
+    /// Every message read as a tree (to check the reads without one against it).
+    #[cfg(test)]
+    trees_only: bool,
 }
 
 impl<D: Decider> Gateway<D> {
@@ -364,6 +412,8 @@ impl<D: Decider> Gateway<D> {
             next: 0,
             gone: None,
             event: String::with_capacity(256),
+            #[cfg(test)]
+            trees_only: false,
         }
     }
 
@@ -385,13 +435,155 @@ impl<D: Decider> Gateway<D> {
     /// Takes in one line the client sent.
     pub fn from_client(&mut self, line: &[u8], out: &mut Output) {
         let line = trim(line);
+        let read = if line.len() <= self.cfg.max_message {
+            RawMessage::read(line)
+        } else {
+            None
+        };
+        self.from_client_read(line, read, out);
+    }
+
+    /// Takes in one message the client sent whose top members the transport has already
+    /// read ([`RawMessage::read`] of `line`; `None` when they could not be read so): the same
+    /// as [`Gateway::from_client`] without reading them again.
+    pub fn from_client_read(
+        &mut self,
+        line: &[u8],
+        read: Option<RawMessage<'_>>,
+        out: &mut Output,
+    ) {
+        let line = trim(line);
         if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        if line.len() <= self.cfg.max_message
+            && let Some(m) = read
+            && self.client_call(line, m, out)
+        {
             return;
         }
         let Some(v) = self.read(line, Direction::ClientToServer, out) else {
             return;
         };
         self.client_message(line, v, out);
+    }
+
+    /// A `tools/call` request with an id, read without a tree ([`RawMessage`],
+    /// [`super::session::RawCallParams`]): the same as [`Gateway::client_message`] of its tree, with the
+    /// arguments written into the event as the client wrote them. `false`, having done
+    /// nothing, for any other message or shape (a member twice, a retry, a `_meta` or a
+    /// `name` of another type, …): it is then read as a tree.
+    fn client_call(&mut self, line: &[u8], m: RawMessage<'_>, out: &mut Output) -> bool {
+        #[cfg(test)]
+        if self.trees_only {
+            return false;
+        }
+        if self.gone.is_some() {
+            return false;
+        }
+        if !m.is_v2() || m.method().as_deref() != Some("tools/call") {
+            return false;
+        }
+        let (Some(id), Some(p)) = (m.id(), m.params) else {
+            return false;
+        };
+        if p.request_state.is_some() || p.input_responses.is_some() {
+            return false;
+        }
+        let Some(tool) = p.name.and_then(raw_str) else {
+            return false;
+        };
+        let arguments = match p.arguments {
+            None => None,
+            Some(a) if a.get() == "null" => None,
+            Some(a) if a.get().starts_with('{') => Some(a),
+            Some(_) => return false,
+        };
+        let meta = p.meta.as_ref().map(RequestMeta::of);
+        let call = self
+            .session
+            .observe_call(&id, tool.into_owned(), arguments, meta, || ());
+        self.call(&call, Some((&id, "tools/call")), line, out);
+        true
+    }
+
+    /// The server's final response to a call, read without a tree: the same as
+    /// [`Gateway::from_server`] of its tree. `false`, having done nothing, for any other
+    /// message or shape (an `input_required` result, a member twice, …).
+    fn server_answer(&mut self, line: &[u8], out: &mut Output) -> bool {
+        #[cfg(test)]
+        if self.trees_only {
+            return false;
+        }
+        let Some(m) = RawMessage::read(line) else {
+            return false;
+        };
+        if !m.is_v2() || m.method.is_some() {
+            return false;
+        }
+        let Some(id) = m.id() else {
+            return false;
+        };
+        let (content, server) = match (m.result, m.error) {
+            (Some(r), None) => {
+                let Some(r) = object::<RawResult>(r) else {
+                    return false;
+                };
+                if r.result_type.and_then(raw_str).as_deref() == Some("input_required") {
+                    return false;
+                }
+                let server = match r.meta {
+                    None => None,
+                    Some(meta) => {
+                        let Ok(meta) = serde_json::from_str::<Value>(meta.get()) else {
+                            return false;
+                        };
+                        meta.get(super::SERVER_INFO_META).and_then(Peer::of)
+                    }
+                };
+                let content = match r.content {
+                    Some(c) if c.get().starts_with('[') => {
+                        let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(c.get()) else {
+                            return false;
+                        };
+                        let mut texts = Vec::with_capacity(items.len());
+                        for item in items {
+                            // Items that are no object have no `type`: left out, as a tree's.
+                            if !item.get().starts_with('{') {
+                                continue;
+                            }
+                            let Some(i) = object::<RawItem>(item) else {
+                                return false;
+                            };
+                            if i.kind.and_then(raw_str).as_deref() == Some("text")
+                                && let Some(t) = i.text.and_then(raw_str)
+                            {
+                                texts.push(t);
+                            }
+                        }
+                        Some(texts.join("\n"))
+                    }
+                    _ => None,
+                };
+                (content, server)
+            }
+            (None, Some(e)) => {
+                let Some(e) = object::<RawError>(e) else {
+                    return false;
+                };
+                (e.message.and_then(raw_str).map(|m| m.into_owned()), None)
+            }
+            _ => return false,
+        };
+        if !self.session.answers_call(&id) {
+            return false;
+        }
+        self.forwarded.remove(&id);
+        let Some(call) = self.session.take_call(&id, server) else {
+            return false;
+        };
+        self.result(&call, Some(&id), content, line, out);
+        true
     }
 
     /// Takes in one message the client sent that the transport has already read as JSON
@@ -450,7 +642,7 @@ impl<D: Decider> Gateway<D> {
                 {
                     self.states.remove(state);
                 }
-                self.call(&call, &msg, line, out);
+                self.call(&call, request_of(&msg), line, out);
             }
             Ok(Observation::Retry(call)) => {
                 let state = msg
@@ -459,10 +651,10 @@ impl<D: Decider> Gateway<D> {
                     .and_then(Value::as_str);
                 match state.and_then(|s| self.states.remove(s)) {
                     Some(held) => self.approval(held, &msg, Some(&call), out),
-                    None => self.forward(&msg, line, out),
+                    None => self.forward(request_of(&msg), line, out),
                 }
             }
-            Ok(_) => self.forward(&msg, line, out),
+            Ok(_) => self.forward(request_of(&msg), line, out),
         }
     }
 
@@ -470,6 +662,9 @@ impl<D: Decider> Gateway<D> {
     pub fn from_server(&mut self, line: &[u8], out: &mut Output) {
         let line = trim(line);
         if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        if line.len() <= self.cfg.max_message && self.server_answer(line, out) {
             return;
         }
         let Some(v) = self.read(line, Direction::ServerToClient, out) else {
@@ -494,11 +689,14 @@ impl<D: Decider> Gateway<D> {
             .session
             .observe(Some(Direction::ServerToClient), &msg, || ());
         match observed {
-            Ok(Observation::Result(call)) => self.result(&call, &msg, line, out),
+            Ok(Observation::Result(call)) => {
+                let content = super::result_text(&msg);
+                self.result(&call, msg.id(), content, line, out);
+            }
             _ if asked == Some(Asked::ToolsList) && self.cfg.hide_denied => {
                 self.tools_list(msg, line, out);
             }
-            _ => pass_on(&msg, line, out),
+            _ => pass_on(response_id(&msg), line, out),
         }
     }
 
@@ -579,8 +777,8 @@ impl<D: Decider> Gateway<D> {
     }
 
     /// Forwards a client message unchanged.
-    fn forward(&mut self, msg: &Message, line: &[u8], out: &mut Output) {
-        if let Message::Request { id, method, .. } = msg {
+    fn forward(&mut self, request: Option<(&Id, &str)>, line: &[u8], out: &mut Output) {
+        if let Some((id, method)) = request {
             if self.forwarded.len() >= MAX_FORWARDED && !self.forwarded.contains_key(id) {
                 let text = format!(
                     "{MAX_FORWARDED} requests are waiting for the server: answer some first"
@@ -612,10 +810,15 @@ impl<D: Decider> Gateway<D> {
     /// `{session, agent: {id}, action, tool, args, content}` written with its keys sorted.
     fn event_of(&mut self, action: &str, call: &Call<()>, content: Option<String>) -> &str {
         let agent = self.agent(call.client.as_deref());
+        let args = match (&call.arguments, &call.raw_arguments) {
+            (Some(v), _) => Some(EventArgs::Tree(v)),
+            (None, Some(r)) => Some(EventArgs::Raw(r)),
+            (None, None) => None,
+        };
         let ev = Event {
             action,
             agent: agent.as_deref().map(|id| EventAgent { id }),
-            args: call.arguments.as_ref(),
+            args,
             content: content.as_deref(),
             session: &self.cfg.session,
             tool: &call.tool,
@@ -629,7 +832,13 @@ impl<D: Decider> Gateway<D> {
         &self.event
     }
 
-    fn call(&mut self, call: &Call<()>, msg: &Message, line: &[u8], out: &mut Output) {
+    fn call(
+        &mut self,
+        call: &Call<()>,
+        request: Option<(&Id, &str)>,
+        line: &[u8],
+        out: &mut Output,
+    ) {
         self.event_of("tool_call", call, None);
         let d = self.decider.decide(&self.event);
         let agent = self.agent(call.client.as_deref());
@@ -653,7 +862,7 @@ impl<D: Decider> Gateway<D> {
             );
         }
         match d.verdict {
-            Verdict::Allow => self.forward(msg, line, out),
+            Verdict::Allow => self.forward(request, line, out),
             Verdict::Deny => {
                 out.note(
                     Level::Info,
@@ -741,9 +950,8 @@ impl<D: Decider> Gateway<D> {
         self.next += 1;
         let key = format!("govern-approval-{}", self.next);
         let mut args = call
-            .arguments
-            .as_ref()
-            .map_or_else(|| "{}".to_string(), Value::to_string);
+            .arguments_tree()
+            .map_or_else(|| "{}".to_string(), |v| v.to_string());
         if args.len() > 500 {
             let mut cut = 500;
             while !args.is_char_boundary(cut) {
@@ -890,8 +1098,14 @@ impl<D: Decider> Gateway<D> {
     }
 
     /// Decides a call's final response.
-    fn result(&mut self, call: &Call<()>, msg: &Message, line: &[u8], out: &mut Output) {
-        let content = super::result_text(msg);
+    fn result(
+        &mut self,
+        call: &Call<()>,
+        id: Option<&Id>,
+        content: Option<String>,
+        line: &[u8],
+        out: &mut Output,
+    ) {
         self.event_of("tool_result", call, content);
         let d = self.decider.decide(&self.event);
         if !d.warnings.is_empty() {
@@ -907,7 +1121,7 @@ impl<D: Decider> Gateway<D> {
             );
         }
         if d.verdict == Verdict::Allow {
-            pass_on(msg, line, out);
+            pass_on(id, line, out);
             return;
         }
         out.note(
@@ -921,9 +1135,8 @@ impl<D: Decider> Gateway<D> {
             vec![("tool", json!(call.tool)), ("rules", json!(d.rules))],
         );
         let text = format!("result withheld by policy: {}", d.because());
-        if let Some(id) = msg.id() {
-            let id = id.clone();
-            self.deny(Some(&id), &text, Some(&d), out);
+        if let Some(id) = id {
+            self.deny(Some(id), &text, Some(&d), out);
         }
     }
 
@@ -990,11 +1203,27 @@ fn trim(line: &[u8]) -> &[u8] {
 
 /// Passes a message of the server on to the client as it came, noting it when it is a
 /// response ([`Output::passed_response`]).
-fn pass_on(msg: &Message, line: &[u8], out: &mut Output) {
-    if let Message::Response { id: Some(id), .. } = msg {
+fn pass_on(response: Option<&Id>, line: &[u8], out: &mut Output) {
+    if let Some(id) = response {
         out.passed_response = Some((out.sends.len(), id.clone()));
     }
     out.sends.push(Send::Client(line.to_vec()));
+}
+
+/// The id of a response.
+fn response_id(msg: &Message) -> Option<&Id> {
+    match msg {
+        Message::Response { id, .. } => id.as_ref(),
+        _ => None,
+    }
+}
+
+/// The id and method of a request.
+fn request_of(msg: &Message) -> Option<(&Id, &str)> {
+    match msg {
+        Message::Request { id, method, .. } => Some((id, method)),
+        _ => None,
+    }
 }
 
 fn id_value(id: &Id) -> Value {
@@ -1413,8 +1642,9 @@ mod tests {
     }
 
     /// The events written straight from a call's parts are the text of the event's tree
-    /// written with its keys sorted (as they were written before): the same text goes to the
-    /// decision point and the audit log.
+    /// written with its keys sorted, except the arguments, which are the client's own text
+    /// (their key order, spacing and escapes as sent): the same text goes to the decision
+    /// point and the audit log.
     #[test]
     fn events_are_the_text_of_their_tree() {
         for agent in [None, Some("ops \"bot\"")] {
@@ -1450,9 +1680,16 @@ mod tests {
             );
             let texts = &g.decider().0;
             assert_eq!(texts.len(), 3, "{texts:?}");
-            for t in texts {
+            let sent = r#"{"z":[1,2.5,{"b":null,"a":"\"x\"\u0001"}],"a":true}"#;
+            for (i, t) in texts.iter().enumerate() {
                 let tree: Value = serde_json::from_str(t).unwrap();
-                assert_eq!(*t, tree.to_string());
+                if i < 2 {
+                    assert!(t.contains(&format!(r#""args":{sent},"#)), "{t}");
+                    let sorted = tree["args"].to_string();
+                    assert_eq!(t.replace(sent, &sorted), tree.to_string());
+                } else {
+                    assert_eq!(*t, tree.to_string());
+                }
             }
             let first: Value = serde_json::from_str(&texts[0]).unwrap();
             let who = agent.unwrap_or("cli\n\u{1f600}");
@@ -1471,5 +1708,88 @@ mod tests {
             let third: Value = serde_json::from_str(&texts[2]).unwrap();
             assert!(third.get("args").is_none() && third.get("content").is_none());
         }
+    }
+
+    /// Reading a call and its answer without a tree does what reading their trees did: the
+    /// same lines sent both ways, byte for byte, the same notes, the same session, and
+    /// events that are the same JSON (the arguments' text is the client's own). Messages of
+    /// other shapes (a member twice, arrays where objects belong, odd ids) are read as trees.
+    #[test]
+    fn calls_read_without_a_tree_are_read_as_their_trees() {
+        let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"agent-7","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}"#;
+        let caps = r#""_meta":{"io.modelcontextprotocol/clientCapabilities":{"elicitation":{}},"io.modelcontextprotocol/clientInfo":{"name":"agent-8"}}"#;
+        let client_lines: Vec<String> = vec![
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"desk","version":"1"}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ok","arguments":{"z":1, "a" : [true,{"y":null}],"q":"\u00e9\n"}}}"#.into(),
+            format!(r#"{{"jsonrpc":"2.0","id":"c-3","method":"tools/call","params":{{"name":"ok","arguments":{{"x":1}},{meta}}}}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"no","arguments":null,{meta}}}}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"ask","arguments":{{"amount":5,"amount":5000}},{caps}}}}}"#),
+            r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"o\u006b","arguments":{"x":1}},"params":{"name":"no"}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":["ok",{"x":1}]}"#.into(),
+            r#"["2.0",8,"tools/call",{"name":"ok"}]"#.into(),
+            r#"{"jsonrpc":"2.0","id":1.0,"method":"tools/call","params":{"name":"ok"}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":"a\"b","method":"tools/call","params":{"name":"ok"}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":-0,"method":"tools/call","params":{"name":"ok"}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":123456789012345678901,"method":"tools/call","params":{"name":"ok"}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"ok","arguments":[1]}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"ok","_meta":[1,2,3]}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"ok","_meta":{"io.modelcontextprotocol/clientInfo":{"name":5}}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"ok","_meta":{"io.modelcontextprotocol/clientCapabilities":null}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":13,"method":"tools/call","params":{"name":"ok","requestState":"s"}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"name":"ok"},"result":{}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":15,"id":16,"method":"tools/call","params":{"name":"ok"}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"ok","arguments":{"deep":[[[[1]]]]}}}"#.into(),
+        ];
+        let server_lines = [
+            r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"a"},{"type":"image","data":"x"},{"text":"b","type":"text"},7,["text","c"]]}}"#,
+            r#"{"jsonrpc":"2.0","id":"c-3","result":{"content":[{"type":"text","text":"the secret"}],"_meta":{"io.modelcontextprotocol/serverInfo":{"name":"s2"}}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{"content":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":"a\"b","error":{"code":1,"message":"br\u006bken"}}"#,
+            r#"{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","type":"image","text":"t"}]}}"#,
+            r#"{"jsonrpc":"2.0","id":17,"result":{"resultType":"input_required","requestState":"r"}}"#,
+            r#"{"jsonrpc":"2.0","id":10,"result":{"content":[]},"error":{"code":1}}"#,
+            r#"{"jsonrpc":"2.0","id":11,"error":"no"}"#,
+            r#"{"jsonrpc":"2.0","id":12,"result":5}"#,
+            r#"{"jsonrpc":"2.0","id":13,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":14,"result":{"content":[{"type":"text","text":"x"}],"content":[]}}"#,
+            r#"{"jsonrpc":"2.0","id":-0,"result":{"content":[]}}"#,
+            r#"{"jsonrpc":"2.0","id":123456789012345678901,"result":{"content":[]}}"#,
+            r#"{"jsonrpc":"2.0","id":16,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":99,"result":{"content":[]}}"#,
+        ];
+        let run = |trees_only: bool| {
+            let mut g = gateway(None, false, DenyWith::ToolError);
+            g.trees_only = trees_only;
+            let mut outs = Vec::new();
+            for l in &client_lines {
+                let mut out = Output::default();
+                g.from_client(l.as_bytes(), &mut out);
+                outs.push((out.sends, out.notes, out.passed_response));
+            }
+            for l in server_lines {
+                let mut out = Output::default();
+                g.from_server(l.as_bytes(), &mut out);
+                outs.push((out.sends, out.notes, out.passed_response));
+            }
+            let session = format!(
+                "{:?} {:?} {:?} {:?} {}",
+                g.session().client(),
+                g.session().server(),
+                g.session().protocol_version(),
+                g.session().client_capabilities(),
+                g.session().pending()
+            );
+            (outs, session, g.decider.seen.clone())
+        };
+        let (fast, fast_session, fast_events) = run(false);
+        let (trees, trees_session, tree_events) = run(true);
+        assert_eq!(fast.len(), trees.len());
+        for (i, (f, t)) in fast.iter().zip(&trees).enumerate() {
+            assert_eq!(f, t, "message {i}");
+        }
+        assert_eq!(fast_session, trees_session);
+        assert_eq!(fast_events, tree_events);
+        assert!(fast_events.len() >= 8, "{fast_events:?}");
     }
 }

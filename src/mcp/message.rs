@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Which way a message travels. Each side numbers the ids of its own requests, so a
@@ -65,6 +69,23 @@ impl Id {
         }
     }
 
+    /// The id of a JSON value given as its text (a member read raw): the same [`Id`] as
+    /// [`Id::of`] the value. A plain string (no escapes) or a short integer is its own text,
+    /// as the serializer writes it; anything else is read as a value first.
+    pub fn of_raw(raw: &RawValue) -> Option<Id> {
+        let t = raw.get();
+        let b = t.as_bytes();
+        let canonical = match b {
+            [b'"', inner @ .., b'"'] => !inner.contains(&b'\\'),
+            [b'-', digits @ ..] => plain_integer(digits) && digits != b"0",
+            digits => plain_integer(digits),
+        };
+        if canonical {
+            return Some(Id(t.to_string()));
+        }
+        Id::of(&serde_json::from_str::<Value>(t).ok()?)
+    }
+
     /// The JSON text of the id.
     pub fn as_json(&self) -> &str {
         &self.0
@@ -74,6 +95,187 @@ impl Id {
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Digits of an integer as the serializer writes it back: no leading zero, at most 18 digits
+/// (within `i64` and `u64` both).
+fn plain_integer(d: &[u8]) -> bool {
+    !d.is_empty()
+        && d.len() <= 18
+        && d.iter().all(u8::is_ascii_digit)
+        && (d.first() != Some(&b'0') || d.len() == 1)
+}
+
+/// Whether a text that is JSON to a raw read is JSON to a tree read too. A raw read checks
+/// the syntax of what it skips but not what a tree read refuses in values: a number beyond
+/// the range of `f64`, a `\u` escape of a surrogate (a tree read checks they pair), nesting
+/// deeper than 128. A text with any of these (surrogate escapes and exponents are only
+/// looked at closer when present) is read as a tree, which answers it as before.
+pub(crate) fn tree_readable(text: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = text.get(i) {
+        match b {
+            b'"' => {
+                i += 1;
+                loop {
+                    let Some(at) = text.get(i..).and_then(|t| memchr::memchr2(b'"', b'\\', t))
+                    else {
+                        return true;
+                    };
+                    i += at;
+                    if text.get(i) == Some(&b'"') {
+                        break;
+                    }
+                    // An escape: `\uD800`–`\uDFFF` is left to the tree read.
+                    if text.get(i + 1) == Some(&b'u') {
+                        let high = matches!(text.get(i + 2), Some(b'd' | b'D'))
+                            && matches!(
+                                text.get(i + 3),
+                                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+                            );
+                        if high {
+                            return false;
+                        }
+                        i += 6;
+                    } else {
+                        i += 2;
+                    }
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while matches!(
+                    text.get(i),
+                    Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                ) {
+                    i += 1;
+                }
+                let number = text.get(start..i).unwrap_or_default();
+                if number.len() > 15 || number.iter().any(|c| matches!(c, b'e' | b'E')) {
+                    let finite = std::str::from_utf8(number)
+                        .ok()
+                        .and_then(|t| t.parse::<f64>().ok())
+                        .is_some_and(f64::is_finite);
+                    if !finite {
+                        return false;
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > 120 {
+                    return false;
+                }
+                i += 1;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    true
+}
+
+/// A present member, whatever its value (`null` included): `Some` of its text.
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// The members of a JSON object given as its text (a member read raw), read into `T`;
+/// `None` for any other value (an array would fill `T`'s members in order) or when it cannot
+/// be read so (a member twice, one of another type).
+pub(crate) fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// A member that is an object, read into `T` (only from an object: an array would fill `T`'s
+/// members in order), or `null`, read as `None`. Any other value fails the read.
+pub(crate) fn object_member<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    struct Object<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object or null")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(Object(std::marker::PhantomData))
+}
+
+/// A JSON string given as its text: the string, or `None` for any other value (as
+/// [`Value::as_str`] of its value).
+pub(crate) fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    if !raw.get().starts_with('"') {
+        return None;
+    }
+    serde_json::from_str::<Cow<'_, str>>(raw.get()).ok()
+}
+
+/// A JSON-RPC 2.0 message's top members as they are written, not built into a tree: what a
+/// transport and the gateway read of the messages they pass on. A member given twice fails
+/// the read (a tree keeps the last): such a message is read as a tree instead.
+#[derive(Debug, Deserialize)]
+pub struct RawMessage<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub jsonrpc: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub method: Option<&'a RawValue>,
+    /// `params` read with the message, when an object (`None` for `null` or none; any other
+    /// value fails the read).
+    #[serde(default, borrow, deserialize_with = "object_member")]
+    pub params: Option<super::session::RawCallParams<'a>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub result: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub error: Option<&'a RawValue>,
+}
+
+impl<'a> RawMessage<'a> {
+    /// Reads a message's top members; `None` when it is not a JSON object read so (not
+    /// JSON, a batch, a member twice).
+    pub fn read(line: &'a [u8]) -> Option<RawMessage<'a>> {
+        // An array would fill a struct's members in order: only an object is read so.
+        if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') || !tree_readable(line) {
+            return None;
+        }
+        serde_json::from_slice(line).ok()
+    }
+
+    /// Whether `jsonrpc` is `"2.0"` as written plainly.
+    pub fn is_v2(&self) -> bool {
+        self.jsonrpc.is_some_and(|j| j.get() == "\"2.0\"")
+    }
+
+    /// The method, when it is a string.
+    pub fn method(&self) -> Option<Cow<'a, str>> {
+        self.method.and_then(raw_str)
+    }
+
+    /// The id, when it is a string or a number (`None` for `null` and other values).
+    pub fn id(&self) -> Option<Id> {
+        self.id.and_then(Id::of_raw)
     }
 }
 
@@ -241,6 +443,50 @@ mod tests {
         ];
         for e in errors {
             assert!(Message::parse(e.clone()).is_err(), "{e}");
+        }
+    }
+
+    /// What a tree read refuses, a raw read of the message refuses too (it is then read as
+    /// a tree, and answered as before); what both read, both read alike.
+    #[test]
+    fn raw_reads_refuse_what_tree_reads_refuse() {
+        let refused = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":1e400}}}"#.to_string(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":"\ud800"}}}"#.to_string(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","extra":-1E+999,"params":{"name":"a"}}"#.to_string(),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"a","arguments":{{"x":{}1{}}}}}}}"#, "[".repeat(130), "]".repeat(130)),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"x","n":1{}}}"#, "0".repeat(400)),
+        ];
+        for text in &refused {
+            assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
+            assert!(RawMessage::read(text.as_bytes()).is_none(), "{text}");
+        }
+        let read = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":1e300,"y":"\u00e9 \\ud800","z":-0.5E-3,"w":12345678901234567890}}}"#,
+            r#" {"jsonrpc":"2.0","id":"x","result":{"s":"e1\"]]]]"}} "#,
+        ];
+        for text in read {
+            assert!(serde_json::from_str::<Value>(text).is_ok(), "{text}");
+            assert!(RawMessage::read(text.as_bytes()).is_some(), "{text}");
+        }
+        assert!(RawMessage::read(br#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#).is_none());
+        assert!(RawMessage::read(br#"["2.0",1,"x"]"#).is_none());
+        assert!(RawMessage::read(br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"x"}"#).is_none());
+        // Ids are the ids of their values.
+        for id in [
+            "7",
+            "-3",
+            "0",
+            r#""a b""#,
+            r#""\u0041""#,
+            "1.0",
+            "-0",
+            "1e2",
+            "123456789012345678901",
+        ] {
+            let raw: Box<RawValue> = serde_json::from_str(id).unwrap();
+            let v: Value = serde_json::from_str(id).unwrap();
+            assert_eq!(Id::of_raw(&raw), Id::of(&v), "{id}");
         }
     }
 

@@ -40,9 +40,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::message::{Direction, Id, Message, MessageError, direction_of_method};
+use super::message::{
+    Direction, Id, Message, MessageError, direction_of_method, object_member, present, raw_str,
+};
 use super::{CLIENT_CAPABILITIES_META, CLIENT_INFO_META, PROTOCOL_VERSION_META, SERVER_INFO_META};
 
 /// The most requests awaiting a response that a session remembers by default.
@@ -72,14 +76,121 @@ impl Peer {
 pub struct Call<T = ()> {
     /// `params.name`.
     pub tool: String,
-    /// `params.arguments`, an object, when given.
+    /// `params.arguments`, an object, when given and read as a tree (by [`Session::observe`]).
     pub arguments: Option<Value>,
+    /// `params.arguments` as the client wrote it, when the call was read without a tree
+    /// ([`Session::observe_call`]); `arguments` is then `None`. [`Call::arguments_tree`]
+    /// gives either as a tree.
+    pub raw_arguments: Option<Box<RawValue>>,
     /// The client as declared with this request, else as the connection declared it.
     pub client: Option<Arc<Peer>>,
     /// The id of the request that started the call (`None` for a `tools/call` sent as a
     /// notification, which no response answers but a server may still run).
     pub id: Option<Id>,
     pub data: T,
+}
+
+impl<T> Call<T> {
+    /// The arguments as a tree, however they were read (`None` when not given, or when
+    /// their text is not JSON, which a raw read does not let through).
+    pub fn arguments_tree(&self) -> Option<std::borrow::Cow<'_, Value>> {
+        match (&self.arguments, &self.raw_arguments) {
+            (Some(v), _) => Some(std::borrow::Cow::Borrowed(v)),
+            (None, Some(r)) => serde_json::from_str(r.get())
+                .ok()
+                .map(std::borrow::Cow::Owned),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A request's `params` as they are written, not built into a tree: the members a
+/// `tools/call` and the routing headers are checked by. Read as a member of
+/// [`super::message::RawMessage`], in the same pass.
+#[derive(Debug, Deserialize)]
+pub struct RawCallParams<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub name: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub uri: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub arguments: Option<&'a RawValue>,
+    /// `_meta`: `None` when absent or `null` (an object that is not is not read so).
+    #[serde(default, borrow, deserialize_with = "object_member", rename = "_meta")]
+    pub meta: Option<RawRequestMeta<'a>>,
+    #[serde(default, borrow, deserialize_with = "present", rename = "requestState")]
+    pub request_state: Option<&'a RawValue>,
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "present",
+        rename = "inputResponses"
+    )]
+    pub input_responses: Option<&'a RawValue>,
+}
+
+/// The reserved `_meta` keys of a client request, as they are written.
+#[derive(Debug, Deserialize)]
+pub struct RawRequestMeta<'a> {
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "present",
+        rename = "io.modelcontextprotocol/protocolVersion"
+    )]
+    pub version: Option<&'a RawValue>,
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "present",
+        rename = "io.modelcontextprotocol/clientCapabilities"
+    )]
+    capabilities: Option<&'a RawValue>,
+    /// `None` when absent or `null`, which declare nothing alike.
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "object_member",
+        rename = "io.modelcontextprotocol/clientInfo"
+    )]
+    info: Option<RawPeer<'a>>,
+}
+
+/// An `Implementation` object as it is written.
+#[derive(Debug, Deserialize)]
+struct RawPeer<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    name: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    version: Option<&'a RawValue>,
+}
+
+/// A client request's `_meta`, read and checked without a tree: what
+/// [`Session::observe_call`] notes of it.
+#[derive(Debug)]
+pub struct RequestMeta<'a> {
+    version: Option<std::borrow::Cow<'a, str>>,
+    capabilities: Option<&'a RawValue>,
+    /// `None`: no `clientInfo`; `Some(None)`: one without a string `name`.
+    info: Option<Option<Declared<'a>>>,
+}
+
+/// A declared client's `name` and `version`.
+type Declared<'a> = (std::borrow::Cow<'a, str>, Option<std::borrow::Cow<'a, str>>);
+
+impl<'a> RequestMeta<'a> {
+    /// What a `_meta` read with its request says.
+    pub fn of(m: &RawRequestMeta<'a>) -> RequestMeta<'a> {
+        RequestMeta {
+            version: m.version.and_then(raw_str),
+            capabilities: m.capabilities,
+            info: m.info.as_ref().map(|p| {
+                p.name
+                    .and_then(raw_str)
+                    .map(|n| (n, p.version.and_then(raw_str)))
+            }),
+        }
+    }
 }
 
 /// What a message is, for policy.
@@ -207,6 +318,9 @@ pub struct Session<T = ()> {
     server: Option<Arc<Peer>>,
     protocol: Option<String>,
     capabilities: Option<Value>,
+    /// The text `capabilities` was last read from by [`Session::observe_call`], while no tree
+    /// reader has set them since: the same text again changes nothing.
+    capabilities_text: Option<String>,
     /// (lane, id) → (arrival number, what it asked).
     pending: FxHashMap<(u8, Id), (u64, Asked<T>)>,
     order: BTreeMap<u64, (u8, Id)>,
@@ -230,6 +344,7 @@ impl<T> Session<T> {
             server: None,
             protocol: None,
             capabilities: None,
+            capabilities_text: None,
             pending: FxHashMap::default(),
             order: BTreeMap::new(),
             seq: 0,
@@ -333,6 +448,7 @@ impl<T> Session<T> {
                     }
                     if let Some(c) = p.get("capabilities") {
                         self.capabilities = Some(c.clone());
+                        self.capabilities_text = None;
                     }
                 }
                 self.remember(0, id.clone(), Asked::Initialize);
@@ -364,6 +480,7 @@ impl<T> Session<T> {
             && self.capabilities.as_ref() != Some(c)
         {
             self.capabilities = Some(c.clone());
+            self.capabilities_text = None;
         }
         let info = meta.get(CLIENT_INFO_META)?;
         if let Some(p) = &self.client
@@ -415,7 +532,9 @@ impl<T> Session<T> {
         if retry {
             let state = params.get("requestState").and_then(Value::as_str);
             let found = self.awaiting.iter().rposition(|(s, c)| {
-                s.as_deref() == state && c.tool == tool && c.arguments == arguments
+                s.as_deref() == state
+                    && c.tool == tool
+                    && c.arguments_tree().as_deref() == arguments.as_ref()
             });
             if let Some((_, call)) = found.and_then(|i| self.awaiting.remove(i)) {
                 if let Some(id) = id {
@@ -427,6 +546,7 @@ impl<T> Session<T> {
         let call = Arc::new(Call {
             tool,
             arguments,
+            raw_arguments: None,
             client: declared.or_else(|| self.client.clone()),
             id: id.cloned(),
             data: data(),
@@ -435,6 +555,100 @@ impl<T> Session<T> {
             self.remember(0, id.clone(), Asked::Call(Arc::clone(&call)));
         }
         Ok(Observation::Call(call))
+    }
+
+    /// Takes in a `tools/call` request the client sent with an id, read without a tree: its
+    /// tool `name`, its `arguments` (an object, as written) and its `_meta` (read with
+    /// [`RequestMeta::of`]). A request that carries `requestState` or `inputResponses` (a
+    /// retry), or any other shape, goes to [`Session::observe`] as a tree instead. The same
+    /// as [`Session::observe`] of the request; the call keeps its arguments' text
+    /// ([`Call::raw_arguments`]).
+    pub fn observe_call(
+        &mut self,
+        id: &Id,
+        tool: String,
+        arguments: Option<&RawValue>,
+        meta: Option<RequestMeta<'_>>,
+        data: impl FnOnce() -> T,
+    ) -> Arc<Call<T>> {
+        let declared = meta.and_then(|m| self.note_raw_meta(m));
+        let call = Arc::new(Call {
+            tool,
+            arguments: None,
+            raw_arguments: arguments.map(RawValue::to_owned),
+            client: declared.or_else(|| self.client.clone()),
+            id: Some(id.clone()),
+            data: data(),
+        });
+        self.remember(0, id.clone(), Asked::Call(Arc::clone(&call)));
+        call
+    }
+
+    /// [`Session::note_request_meta`] of a `_meta` read without a tree.
+    fn note_raw_meta(&mut self, meta: RequestMeta<'_>) -> Option<Arc<Peer>> {
+        if let Some(v) = meta.version
+            && self.protocol.as_deref() != Some(&*v)
+        {
+            self.protocol = Some(v.into_owned());
+        }
+        if let Some(c) = meta.capabilities
+            && self.capabilities_text.as_deref() != Some(c.get())
+        {
+            // Read text is JSON: a failure here would be a bug; the capabilities are then
+            // `null`, which declares nothing.
+            let v: Value = serde_json::from_str(c.get()).unwrap_or(Value::Null);
+            if self.capabilities.as_ref() != Some(&v) {
+                self.capabilities = Some(v);
+            }
+            self.capabilities_text = Some(c.get().to_string());
+        }
+        let (name, version) = meta.info??;
+        if let Some(p) = &self.client
+            && *name == p.name
+            && version.as_deref() == p.version.as_deref()
+        {
+            return Some(Arc::clone(p));
+        }
+        let peer = Arc::new(Peer {
+            name: name.into_owned(),
+            version: version.map(std::borrow::Cow::into_owned),
+        });
+        self.client = Some(Arc::clone(&peer));
+        Some(peer)
+    }
+
+    /// The call a response from the server with this id answers, when it is one awaiting
+    /// its response and nothing else of the session could be (what [`Session::observe`]
+    /// pairs the response with then): for a transport that reads the response without a
+    /// tree. Nothing is taken: see [`Session::take_call`].
+    pub fn answers_call(&self, id: &Id) -> bool {
+        matches!(
+            self.pending
+                .get(&(lane(Some(Direction::ClientToServer)), id.clone())),
+            Some((_, Asked::Call(_)))
+        ) && !self.pending.contains_key(&(lane(None), id.clone()))
+    }
+
+    /// Takes the call that the server's final response with this id answers (see
+    /// [`Session::answers_call`]), after `server`, the `serverInfo` the response's `_meta`
+    /// declared, if any. The response must not be an `input_required` result: such a
+    /// response goes to [`Session::observe`].
+    pub fn take_call(&mut self, id: &Id, server: Option<Peer>) -> Option<Arc<Call<T>>> {
+        if let Some(peer) = server {
+            self.server = Some(Arc::new(peer));
+        }
+        let key = (lane(Some(Direction::ClientToServer)), id.clone());
+        match self.pending.remove(&key) {
+            Some((seq, Asked::Call(call))) => {
+                self.order.remove(&seq);
+                Some(call)
+            }
+            Some(other) => {
+                self.pending.insert(key, other);
+                None
+            }
+            None => None,
+        }
     }
 
     fn response(

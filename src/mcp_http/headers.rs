@@ -10,8 +10,13 @@
 
 use base64ct::Encoding as _;
 use hyper::header::{HeaderMap, HeaderValue};
+use std::borrow::Cow;
+
 use rustc_hash::FxHashMap;
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::mcp::message::RawMessage;
 
 /// The most tools whose `x-mcp-header` declarations one session remembers.
 pub const MAX_TOOLS: usize = 10_000;
@@ -167,51 +172,131 @@ fn agrees(kind: &str, v: &Value, text: &str) -> bool {
 /// Why the routing headers of a client request disagree with its body `msg`, if they do.
 /// `declared` holds the `x-mcp-header` declarations of the tools the session has listed.
 pub fn disagree(headers: &HeaderMap, msg: &Value, declared: &Declared) -> Option<String> {
-    let method = msg.get("method").and_then(Value::as_str);
-    let check = || -> Result<(), String> {
-        let version = one(headers, "mcp-protocol-version")?;
-        let m = one(headers, "mcp-method")?;
-        let name = one(headers, "mcp-name")?;
-        if let Some(m) = m
-            && method.map(str::as_bytes) != Some(m.as_bytes())
-        {
-            return Err("the Mcp-Method header does not match the request body's method".into());
+    let params = msg.get("params");
+    let member = |k: &str| {
+        params
+            .and_then(|p| p.get(k))
+            .map(|v| v.as_str().map(Cow::Borrowed))
+    };
+    let body = Said {
+        method: msg.get("method").and_then(Value::as_str).map(Cow::Borrowed),
+        version: params
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+            .map(|v| v.as_str().map(Cow::Borrowed)),
+        name: member("name"),
+        uri: member("uri"),
+    };
+    check(headers, &body, || params_agree(headers, params, declared)).err()
+}
+
+/// [`disagree`] of a body given as its text, whose top members have been read (`read`: its
+/// [`RawMessage::read`], `None` when they could not be read so): without a tree when the
+/// headers need only `method`, `params.name`, `params.uri` and the `_meta` protocol version
+/// (no `Mcp-Param-*` header); as a tree otherwise, or when the text could not be read so (a
+/// member twice: a tree keeps the last). A body that is not JSON is checked as `null`.
+pub fn disagree_read(
+    headers: &HeaderMap,
+    body: &[u8],
+    read: Option<&RawMessage<'_>>,
+    declared: &Declared,
+) -> Option<String> {
+    let relevant = |h: &str| {
+        h == "mcp-protocol-version"
+            || h == "mcp-method"
+            || h == "mcp-name"
+            || h.starts_with("mcp-param-")
+    };
+    if !headers.keys().any(|h| relevant(h.as_str())) {
+        // Nothing to compare: what `disagree` finds of any body.
+        return None;
+    }
+    let read = read.filter(|_| !headers.keys().any(|h| h.as_str().starts_with("mcp-param-")));
+    match read {
+        Some(m) => {
+            let params = m.params.as_ref();
+            let said = Said {
+                method: m.method(),
+                version: params
+                    .and_then(|p| p.meta.as_ref())
+                    .and_then(|m| m.version)
+                    .map(string),
+                name: params.and_then(|p| p.name).map(string),
+                uri: params.and_then(|p| p.uri).map(string),
+            };
+            check(headers, &said, || Ok(())).err()
         }
-        let params = msg.get("params");
-        if let Some(v) = version
-            && let Some(body) = params
-                .and_then(|p| p.get("_meta"))
-                .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
-            && body.as_str().map(str::as_bytes) != Some(v.as_bytes())
-        {
-            return Err(
-                "the MCP-Protocol-Version header does not match the request's protocol version"
-                    .into(),
-            );
+        None => {
+            let msg: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            disagree(headers, &msg, declared)
         }
-        if let Some(n) = name
-            && let Some(key) = method.and_then(name_key)
-        {
-            let body = params.and_then(|p| p.get(key)).and_then(Value::as_str);
-            if body.is_none() || text(n).as_deref() != body {
-                return Err(format!(
-                    "the Mcp-Name header does not match the request body's `{key}`"
-                ));
-            }
-        }
-        if method == Some("tools/call") {
-            params_agree(headers, params, declared)?;
-        } else if let Some((h, _)) = headers
-            .iter()
-            .find(|(h, _)| h.as_str().starts_with("mcp-param-"))
-        {
+    }
+}
+
+/// What a body says that the routing headers repeat: for `version`, `name` and `uri`,
+/// `None` when absent, `Some(None)` when present and not a string.
+struct Said<'a> {
+    method: Option<Cow<'a, str>>,
+    version: Option<Option<Cow<'a, str>>>,
+    name: Option<Option<Cow<'a, str>>>,
+    uri: Option<Option<Cow<'a, str>>>,
+}
+
+/// A string member as [`Value::as_str`] reads it.
+fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    if !raw.get().starts_with('"') {
+        return None;
+    }
+    serde_json::from_str(raw.get()).ok()
+}
+
+fn check(
+    headers: &HeaderMap,
+    body: &Said<'_>,
+    params_agree: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
+    let method = body.method.as_deref();
+    let version = one(headers, "mcp-protocol-version")?;
+    let m = one(headers, "mcp-method")?;
+    let name = one(headers, "mcp-name")?;
+    if let Some(m) = m
+        && method.map(str::as_bytes) != Some(m.as_bytes())
+    {
+        return Err("the Mcp-Method header does not match the request body's method".into());
+    }
+    if let Some(v) = version
+        && let Some(body) = &body.version
+        && body.as_deref().map(str::as_bytes) != Some(v.as_bytes())
+    {
+        return Err(
+            "the MCP-Protocol-Version header does not match the request's protocol version".into(),
+        );
+    }
+    if let Some(n) = name
+        && let Some(key) = method.and_then(name_key)
+    {
+        let said = match key {
+            "name" => &body.name,
+            _ => &body.uri,
+        };
+        let said = said.as_ref().and_then(|s| s.as_deref());
+        if said.is_none() || text(n).as_deref() != said {
             return Err(format!(
-                "the {h} header comes with a request that is no tools/call"
+                "the Mcp-Name header does not match the request body's `{key}`"
             ));
         }
-        Ok(())
-    };
-    check().err()
+    }
+    if method == Some("tools/call") {
+        params_agree()?;
+    } else if let Some((h, _)) = headers
+        .iter()
+        .find(|(h, _)| h.as_str().starts_with("mcp-param-"))
+    {
+        return Err(format!(
+            "the {h} header comes with a request that is no tools/call"
+        ));
+    }
+    Ok(())
 }
 
 fn params_agree(

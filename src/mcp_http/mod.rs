@@ -65,7 +65,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::mcp::Direction;
 use crate::mcp::gateway::{self, Decider, Gateway, Level, Note, Output, Send};
-use crate::mcp::message::Id;
+use crate::mcp::message::{Id, RawMessage};
 use crate::point::log::Log;
 use crate::serve::io::{Held, StdStream, Watched};
 pub use upstream::Upstream;
@@ -537,14 +537,32 @@ fn unknown_session() -> Response<Body> {
 }
 
 /// What the proxy reads of a client message before the gateway does.
-struct Head {
+struct Head<'a> {
+    /// The id of a request (a string or a number), as a value.
     id: Option<Value>,
     method: Option<String>,
-    /// The whole message (`Null` when it is not JSON).
-    msg: Value,
+    /// The message's members, read without a tree ([`RawMessage::read`]), for the routing
+    /// headers' check and the gateway; `None` when they could not be read so.
+    read: Option<RawMessage<'a>>,
 }
 
-fn head_of(body: &[u8]) -> Head {
+/// The method and id of a message, its top members read without a tree (as a tree when
+/// they cannot be read so: a member twice).
+fn head_of(body: &[u8]) -> Head<'_> {
+    if let Some(m) = RawMessage::read(body) {
+        let method = m.method().map(std::borrow::Cow::into_owned);
+        let id = match (&method, m.id) {
+            (Some(_), Some(raw)) => serde_json::from_str::<Value>(raw.get())
+                .ok()
+                .filter(|v| v.is_string() || v.is_number()),
+            _ => None,
+        };
+        return Head {
+            id,
+            method,
+            read: Some(m),
+        };
+    }
     let msg: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let method = msg
         .get("method")
@@ -556,7 +574,7 @@ fn head_of(body: &[u8]) -> Head {
             _ => None,
         },
         method,
-        msg,
+        read: None,
     }
 }
 
@@ -644,7 +662,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
     };
     // Routing headers that say something else than the body: refused before anything else.
     let mismatch = match sess.declared.lock() {
-        Ok(d) => headers::disagree(&headers, &head.msg, &d),
+        Ok(d) => headers::disagree_read(&headers, &body, head.read.as_ref(), &d),
         Err(_) => Some("the proxy failed".to_string()),
     };
     if let Some(why) = mismatch {
@@ -700,9 +718,8 @@ async fn post<D: Decider + std::marker::Send + 'static>(
     let sends = {
         let mut out = Output::default();
         match sess.gateway.lock() {
-            // The message read once, here: the gateway takes it as read.
-            Ok(mut g) if head.msg.is_null() => g.from_client(&body, &mut out),
-            Ok(mut g) => g.from_client_parsed(&body, head.msg, &mut out),
+            // A call is read without a tree; anything else as one, once, by the gateway.
+            Ok(mut g) => g.from_client_read(&body, head.read, &mut out),
             Err(_) => {
                 return rpc_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -1071,7 +1088,10 @@ fn present<'de, De: serde::Deserializer<'de>>(d: De) -> Result<bool, De::Error> 
 
 /// Whether a message for the client may be a `tools/list` result (it has a `"tools"` key).
 fn may_list_tools(line: &[u8]) -> bool {
-    memchr::memmem::find(line, b"\"tools\"").is_some()
+    // The searcher made once: making it is most of the work for a short message.
+    static TOOLS: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"tools\""));
+    TOOLS.find(line).is_some()
 }
 
 /// Whether a message for the client is a response, and its id, read without building the
