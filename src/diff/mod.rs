@@ -527,13 +527,25 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
         adder.add(&space, diagram, grouped, &walk);
     }
     clock.lap("stage 2: grouped");
-    let mut groups: Vec<Group> = groups
-        .into_values()
-        .map(|mut g| {
-            g.regions = merge_regions(&describer, std::mem::take(&mut g.regions));
-            g
-        })
+    // Each group's regions merged on its own, by `opts.jobs` threads.
+    let mut groups: Vec<Group> = groups.into_values().collect();
+    let taken: Vec<std::sync::Mutex<Vec<Region>>> = groups
+        .iter_mut()
+        .map(|g| std::sync::Mutex::new(std::mem::take(&mut g.regions)))
         .collect();
+    let merge = |r: &std::sync::Mutex<Vec<Region>>| {
+        let regions = r
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        merge_regions(&describer, regions)
+    };
+    let merge = &merge;
+    let jobs = opts.jobs.clamp(1, taken.len().max(1));
+    let merged = in_index_order(&taken, merge, (1..jobs).map(|_| move || merge).collect());
+    for (g, regions) in groups.iter_mut().zip(merged) {
+        g.regions = regions;
+    }
     clock.lap("regions merged");
     // Access opened first, then closed; within each, by verdicts and rules.
     groups.sort_by(|a, b| {

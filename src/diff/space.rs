@@ -984,11 +984,13 @@ impl Space {
         if let Some(r) = short(&self.m, a, b) {
             return r;
         }
+        if let Some(&r) = memo.get(&(a, b)) {
+            return r;
+        }
         if let (Some(x), Some(y)) = (self.m.leaf_items(a), self.m.leaf_items(b)) {
             let items = f(x, y);
-            return self.m.leaf(items);
-        }
-        if let Some(&r) = memo.get(&(a, b)) {
+            let r = self.m.leaf(items);
+            memo.insert((a, b), r);
             return r;
         }
         let var = self.m.node(a).var().min(self.m.node(b).var());
@@ -1077,7 +1079,10 @@ impl Space {
         if self.check() {
             return h.dc;
         }
-        if let Some(&r) = memo.get(&(n, care)) {
+        // A leaf folds to the same node under any care but `m.f`: remembered once.
+        let leaf = matches!(self.m.node(n), Node::Leaf(_));
+        let key = (n, if leaf { NodeRef::MAX } else { care });
+        if let Some(&r) = memo.get(&key) {
             return r;
         }
         if let (Some(skip), Some(unit)) = (h.skip, h.unit)
@@ -1155,7 +1160,7 @@ impl Space {
             }
         };
         self.depth -= 1;
-        memo.insert((n, care), r);
+        memo.insert(key, r);
         r
     }
 
