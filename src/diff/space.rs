@@ -64,24 +64,41 @@ enum Outs {
 }
 
 impl Outs {
-    fn list(&self) -> Vec<Out> {
+    /// The outcomes in order: a switch's constants, any other string, unknown; a threshold's
+    /// open interval below its first cut, then each cut and the interval above it, unknown;
+    /// true, false, unknown.
+    fn list(&self) -> impl Iterator<Item = Out> + '_ {
+        let n = match self {
+            Outs::Switch(cs) => cs.len() + 2,
+            Outs::Thresh(cuts) => 2 * cuts.len() + 2,
+            Outs::Tri => 3,
+        };
+        (0..n).map(move |i| self.nth(i))
+    }
+
+    /// Outcome `i` of [`Outs::list`].
+    fn nth(&self, i: usize) -> Out {
         match self {
-            Outs::Switch(cs) => cs
-                .iter()
-                .map(|c| Out::Const(*c))
-                .chain([Out::Other, Out::Unknown])
-                .collect(),
+            Outs::Switch(cs) => match cs.get(i) {
+                Some(c) => Out::Const(*c),
+                None if i == cs.len() => Out::Other,
+                None => Out::Unknown,
+            },
             Outs::Thresh(cuts) => {
-                let mut v = Vec::with_capacity(2 * cuts.len() + 2);
-                v.push(Out::After(None));
-                for c in cuts {
-                    v.push(Out::Point(*c));
-                    v.push(Out::After(Some(*c)));
+                if i == 0 {
+                    return Out::After(None);
                 }
-                v.push(Out::Unknown);
-                v
+                match cuts.get((i - 1) / 2) {
+                    Some(c) if (i - 1) % 2 == 0 => Out::Point(*c),
+                    Some(c) => Out::After(Some(*c)),
+                    None => Out::Unknown,
+                }
             }
-            Outs::Tri => vec![Out::True, Out::False, Out::Unknown],
+            Outs::Tri => match i {
+                0 => Out::True,
+                1 => Out::False,
+                _ => Out::Unknown,
+            },
         }
     }
 }
