@@ -380,6 +380,7 @@ impl Clock {
     }
 
     /// Notes that `stage` ended now.
+    #[allow(clippy::print_stderr)] // asked for by the environment variable, for profiling
     fn lap(&mut self, stage: &str) {
         if !self.on {
             return;

@@ -89,7 +89,7 @@ impl Outs {
                     return Out::After(None);
                 }
                 match cuts.get((i - 1) / 2) {
-                    Some(c) if (i - 1) % 2 == 0 => Out::Point(*c),
+                    Some(c) if (i - 1).is_multiple_of(2) => Out::Point(*c),
                     Some(c) => Out::After(Some(*c)),
                     None => Out::Unknown,
                 }
