@@ -125,7 +125,9 @@ pub const LEAF_COPY_MAX: u64 = 32;
 
 /// The most memory the diagrams of one compilation may take, intermediate results and the
 /// memo tables of the operation in progress included (estimated from what is stored: each
-/// node twice, in the node list and the table that shares equal nodes, with its branches). A
+/// node twice with its branches, as when the table that shares equal nodes held a copy of
+/// each; it now holds a hash and a number per node, so the estimate is high, and the limits
+/// stay where they were). A
 /// condition whose diagram grows exponentially under the variable order (`(a0 or b0) and (a1
 /// or b1) and …` over many attributes) reaches it within seconds and is refused instead of
 /// running on into gigabytes. A set of a million strings needs some 60 MB of it; the
@@ -147,6 +149,9 @@ const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 pub fn deep<R>(f: impl FnOnce() -> R) -> R {
     stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, f)
 }
+
+/// No node: the end of a chain of the table that shares equal nodes.
+const NO_NODE: NodeRef = NodeRef::MAX;
 
 /// The estimated bytes one stored node takes (see [`MEMORY_LIMIT`]).
 fn node_bytes(n: &Node) -> usize {
@@ -192,7 +197,15 @@ pub enum Op {
 #[derive(Clone)]
 pub struct Manager {
     nodes: Vec<Node>,
-    unique: FxHashMap<Node, NodeRef>,
+    /// The table that shares equal nodes: by a node's hash, the newest node with that hash;
+    /// `next` links each node to the one before it with the same hash. Nodes are stored once,
+    /// in `nodes`, and a lookup hashes the node it is given and compares it with the few
+    /// stored under its hash.
+    unique: FxHashMap<u64, NodeRef>,
+    /// Each node's hash.
+    hashes: Vec<u64>,
+    /// Each node's predecessor in its hash's chain ([`NO_NODE`]: none).
+    next: Vec<NodeRef>,
     shapes: Vec<VarShape>,
     memo: FxHashMap<(Op, NodeRef, NodeRef), NodeRef>,
     /// An upper bound on the nodes reachable from each node (shared nodes counted again).
@@ -230,6 +243,8 @@ impl Manager {
         let mut m = Manager {
             nodes: Vec::new(),
             unique: FxHashMap::default(),
+            hashes: Vec::new(),
+            next: Vec::new(),
             shapes,
             memo: FxHashMap::default(),
             sizes: Vec::new(),
@@ -284,8 +299,19 @@ impl Manager {
     }
 
     fn intern(&mut self, n: Node) -> NodeRef {
-        if let Some(&r) = self.unique.get(&n) {
-            return r;
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = rustc_hash::FxHasher::default();
+            n.hash(&mut h);
+            h.finish()
+        };
+        let head = self.unique.get(&hash).copied().unwrap_or(NO_NODE);
+        let mut at = head;
+        while let Some(stored) = self.nodes.get(at as usize) {
+            if *stored == n {
+                return at;
+            }
+            at = self.next.get(at as usize).copied().unwrap_or(NO_NODE);
         }
         self.bytes = self.bytes.saturating_add(node_bytes(&n));
         if self.over_budget() {
@@ -310,9 +336,11 @@ impl Manager {
             Node::Tri { t, f, u, .. } => sum(&mut [*t, *f, *u].into_iter()),
         };
         let size = 1u64.saturating_add(below);
-        self.nodes.push(n.clone());
+        self.nodes.push(n);
+        self.hashes.push(hash);
+        self.next.push(head);
         self.sizes.push(size.min(u64::MAX / 4));
-        self.unique.insert(n, r);
+        self.unique.insert(hash, r);
         r
     }
 
@@ -323,10 +351,23 @@ impl Manager {
         if mark >= self.nodes.len() {
             return;
         }
-        for n in self.nodes.drain(mark..) {
-            self.bytes = self.bytes.saturating_sub(node_bytes(&n));
-            self.unique.remove(&n);
+        // Newest first: each node is then the head of its hash's chain when it goes.
+        for r in (mark..self.nodes.len()).rev() {
+            if let Some(n) = self.nodes.get(r) {
+                self.bytes = self.bytes.saturating_sub(node_bytes(n));
+            }
+            let (Some(&hash), Some(&before)) = (self.hashes.get(r), self.next.get(r)) else {
+                continue;
+            };
+            if before == NO_NODE {
+                self.unique.remove(&hash);
+            } else {
+                self.unique.insert(hash, before);
+            }
         }
+        self.nodes.truncate(mark);
+        self.hashes.truncate(mark);
+        self.next.truncate(mark);
         self.sizes.truncate(mark);
         let old = |r: NodeRef| (r as usize) < mark;
         if !self.memo.is_empty() {

@@ -361,12 +361,48 @@ struct Part {
     d: NodeRef,
 }
 
+/// The time each stage of a comparison takes, on standard error when the environment
+/// variable `GOVERN_DIFF_TIMES` is set (for profiling; the report does not depend on it).
+struct Clock {
+    on: bool,
+    start: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let now = std::time::Instant::now();
+        Clock {
+            on: std::env::var_os("GOVERN_DIFF_TIMES").is_some(),
+            start: now,
+            last: now,
+        }
+    }
+
+    /// Notes that `stage` ended now.
+    #[allow(clippy::print_stderr)] // asked for by the environment variable, for profiling
+    fn lap(&mut self, stage: &str) {
+        if !self.on {
+            return;
+        }
+        let now = std::time::Instant::now();
+        eprintln!(
+            "diff: {stage}: {:.1} ms (at {:.1} ms)",
+            (now - self.last).as_secs_f64() * 1e3,
+            (now - self.start).as_secs_f64() * 1e3
+        );
+        self.last = now;
+    }
+}
+
 /// Compares two versions.
 pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
     let sides = [old, new];
     let models = [&old.program.model, &new.program.model];
     let mut unproved = Vec::new();
+    let mut clock = Clock::new();
     let mut space = joint(models, opts.budget);
+    clock.lap("joint space");
     let describer_rules = [rule_refs(old), rule_refs(new)];
     let mut report = Report {
         sides: [side_info(old), side_info(new)],
@@ -399,6 +435,7 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
     let describer = describe::Describer::new(&space, sides);
     // Stage 1: verdict changes, over the whole space or, past the budget, part by part.
     let parts = verdict_parts(&mut space, models, &describer, opts, &mut unproved);
+    clock.lap("stage 1: verdict changes");
 
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
     let mut sums = [Summaries::new(models[OLD]), Summaries::new(models[NEW])];
@@ -422,7 +459,14 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
                 groups: &mut by_piece,
             };
             let infeasible = report.infeasible;
-            let done = group_by_pieces(&mut space, part, &mut sums, &mut adder, &mut report);
+            let done = group_by_pieces(
+                &mut space,
+                part,
+                &mut sums,
+                &mut adder,
+                &mut report,
+                &mut clock,
+            );
             if let Some(lost) = done {
                 for (key, g) in by_piece {
                     match groups.get_mut(&key) {
@@ -483,13 +527,27 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
         }
         adder.add(&space, diagram, grouped, &walk);
     }
-    let mut groups: Vec<Group> = groups
-        .into_values()
-        .map(|mut g| {
-            g.regions = merge_regions(&describer, std::mem::take(&mut g.regions));
-            g
-        })
+    clock.lap("stage 2: grouped");
+    // Each group's regions merged on its own, by `opts.jobs` threads.
+    let mut groups: Vec<Group> = groups.into_values().collect();
+    let taken: Vec<std::sync::Mutex<Vec<Region>>> = groups
+        .iter_mut()
+        .map(|g| std::sync::Mutex::new(std::mem::take(&mut g.regions)))
         .collect();
+    let merge = |r: &std::sync::Mutex<Vec<Region>>| {
+        let regions = r
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        merge_regions(&describer, regions)
+    };
+    let merge = &merge;
+    let jobs = opts.jobs.clamp(1, taken.len().max(1));
+    let merged = in_index_order(&taken, merge, (1..jobs).map(|_| move || merge).collect());
+    for (g, regions) in groups.iter_mut().zip(merged) {
+        g.regions = regions;
+    }
+    clock.lap("regions merged");
     // Access opened first, then closed; within each, by verdicts and rules.
     groups.sort_by(|a, b| {
         (!a.opens(), rank(a.from), rank(a.to), &a.rules).cmp(&(
@@ -536,6 +594,7 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
     }
     report.unproved = unproved;
     report.nodes = space.m.len();
+    clock.lap("done");
     report
 }
 
@@ -634,6 +693,7 @@ fn group_by_pieces(
     sums: &mut [Summaries<'_>; 2],
     adder: &mut Adder<'_, '_>,
     report: &mut Report,
+    clock: &mut Clock,
 ) -> Option<Option<String>> {
     let f = space.m.f;
     let opts = adder.opts;
@@ -664,6 +724,7 @@ fn group_by_pieces(
     }
     let mark = space.m.len();
     space.forget();
+    clock.lap("units split");
     // Each thread but this one copies the store: the copies together stay within the
     // compiler's memory limit.
     let copies = crate::compile::dd::MEMORY_LIMIT / space.m.bytes().max(1);
@@ -688,6 +749,7 @@ fn group_by_pieces(
             })
             .collect(),
     );
+    clock.lap("units folded, walked and widened");
     // The units' regions into their groups, in unit order: the first `per_group` distinct
     // regions of a group are listed, the others counted.
     let mut lost = None;
@@ -772,6 +834,7 @@ fn group_by_pieces(
             })
             .collect(),
     );
+    clock.lap("witnesses");
     for ((key, at, _), r) in todo.into_iter().zip(regions) {
         if let Some(slot) = adder
             .groups
@@ -840,9 +903,10 @@ struct UnitOut {
 /// The regions of one group found in one piece.
 struct UnitLeaf {
     key: GroupKey,
-    /// The paths kept by the walk, each widened within the piece.
+    /// The paths kept by the walk, each widened within the piece, up to the one that gives
+    /// the unit its `per_group`-th distinct region of the group.
     wide: Vec<Vec<Step>>,
-    /// Paths found beyond those kept.
+    /// Paths found beyond those (all counted once listed, since the group is then full).
     more: u64,
 }
 
@@ -872,6 +936,8 @@ fn unit_work(
     let so = summaries(space, OLD, s_old, unit);
     let sn = summaries(space, NEW, s_new, unit);
     let whole = pair_summaries(space, so, sn, models);
+    // Per group, the distinct widened regions this unit found, in order.
+    let mut seen: BTreeMap<GroupKey, Vec<Vec<Step>>> = BTreeMap::new();
     for &piece in pieces {
         if space.over() {
             break;
@@ -905,15 +971,25 @@ fn unit_work(
             if of_rank(key.0).is_none() || of_rank(key.1).is_none() {
                 continue;
             }
-            let wide = paths
-                .iter()
-                .map(|p| regions::widen(space, r, *leaf, p))
-                .collect();
-            out.leaves.push(UnitLeaf {
-                key,
-                wide,
-                more: walk.more.get(leaf).copied().unwrap_or(0),
-            });
+            // Once this unit holds `per_group` distinct regions of a group, the group is full
+            // when its later paths are merged (each of those regions is then listed, or was
+            // before), whatever the units before it gave: the later paths are counted
+            // without being widened, as the merge would count them.
+            let distinct = seen.entry(key.clone()).or_default();
+            let mut wide = Vec::with_capacity(paths.len());
+            let mut more = walk.more.get(leaf).copied().unwrap_or(0);
+            for p in paths {
+                if distinct.len() >= opts.per_group {
+                    more += 1;
+                    continue;
+                }
+                let w = regions::widen(space, r, *leaf, p);
+                if !distinct.contains(&w) {
+                    distinct.push(w.clone());
+                }
+                wide.push(w);
+            }
+            out.leaves.push(UnitLeaf { key, wide, more });
         }
     }
     out.over = space.over();

@@ -319,6 +319,8 @@ pub fn widen(space: &Space, root: NodeRef, leaf: NodeRef, path: &[Step]) -> Vec<
     let mut steps = path.to_vec();
     // The outcomes of each node, read once for all the checks.
     let mut outs = Default::default();
+    // The checks' tables, emptied for each check (their memory kept).
+    let (mut memo, mut possible) = (Default::default(), Default::default());
     for i in (0..steps.len()).rev() {
         let mut candidate = steps.clone();
         candidate.remove(i);
@@ -326,11 +328,13 @@ pub fn widen(space: &Space, root: NodeRef, leaf: NodeRef, path: &[Step]) -> Vec<
             space,
             leaf,
             fixed: &candidate,
-            memo: Default::default(),
-            possible: Default::default(),
+            memo: &mut memo,
+            possible: &mut possible,
             outs: &mut outs,
             budget: 20_000,
         };
+        u.memo.clear();
+        u.possible.clear();
         if u.holds(root) == Some(true) {
             steps = candidate;
         }
@@ -342,9 +346,9 @@ struct Uniform<'a> {
     space: &'a Space,
     leaf: NodeRef,
     fixed: &'a [Step],
-    memo: rustc_hash::FxHashMap<NodeRef, bool>,
+    memo: &'a mut rustc_hash::FxHashMap<NodeRef, bool>,
     /// Whether outcome `i` of node `n` is possible under the fixed steps.
-    possible: rustc_hash::FxHashMap<(NodeRef, usize), bool>,
+    possible: &'a mut rustc_hash::FxHashMap<(NodeRef, usize), bool>,
     outs: &'a mut Outcomes,
     budget: usize,
 }

@@ -64,24 +64,41 @@ enum Outs {
 }
 
 impl Outs {
-    fn list(&self) -> Vec<Out> {
+    /// The outcomes in order: a switch's constants, any other string, unknown; a threshold's
+    /// open interval below its first cut, then each cut and the interval above it, unknown;
+    /// true, false, unknown.
+    fn list(&self) -> impl Iterator<Item = Out> + '_ {
+        let n = match self {
+            Outs::Switch(cs) => cs.len() + 2,
+            Outs::Thresh(cuts) => 2 * cuts.len() + 2,
+            Outs::Tri => 3,
+        };
+        (0..n).map(move |i| self.nth(i))
+    }
+
+    /// Outcome `i` of [`Outs::list`].
+    fn nth(&self, i: usize) -> Out {
         match self {
-            Outs::Switch(cs) => cs
-                .iter()
-                .map(|c| Out::Const(*c))
-                .chain([Out::Other, Out::Unknown])
-                .collect(),
+            Outs::Switch(cs) => match cs.get(i) {
+                Some(c) => Out::Const(*c),
+                None if i == cs.len() => Out::Other,
+                None => Out::Unknown,
+            },
             Outs::Thresh(cuts) => {
-                let mut v = Vec::with_capacity(2 * cuts.len() + 2);
-                v.push(Out::After(None));
-                for c in cuts {
-                    v.push(Out::Point(*c));
-                    v.push(Out::After(Some(*c)));
+                if i == 0 {
+                    return Out::After(None);
                 }
-                v.push(Out::Unknown);
-                v
+                match cuts.get((i - 1) / 2) {
+                    Some(c) if (i - 1).is_multiple_of(2) => Out::Point(*c),
+                    Some(c) => Out::After(Some(*c)),
+                    None => Out::Unknown,
+                }
             }
-            Outs::Tri => vec![Out::True, Out::False, Out::Unknown],
+            Outs::Tri => match i {
+                0 => Out::True,
+                1 => Out::False,
+                _ => Out::Unknown,
+            },
         }
     }
 }
@@ -984,11 +1001,13 @@ impl Space {
         if let Some(r) = short(&self.m, a, b) {
             return r;
         }
+        if let Some(&r) = memo.get(&(a, b)) {
+            return r;
+        }
         if let (Some(x), Some(y)) = (self.m.leaf_items(a), self.m.leaf_items(b)) {
             let items = f(x, y);
-            return self.m.leaf(items);
-        }
-        if let Some(&r) = memo.get(&(a, b)) {
+            let r = self.m.leaf(items);
+            memo.insert((a, b), r);
             return r;
         }
         let var = self.m.node(a).var().min(self.m.node(b).var());
@@ -1077,7 +1096,10 @@ impl Space {
         if self.check() {
             return h.dc;
         }
-        if let Some(&r) = memo.get(&(n, care)) {
+        // A leaf folds to the same node under any care but `m.f`: remembered once.
+        let leaf = matches!(self.m.node(n), Node::Leaf(_));
+        let key = (n, if leaf { NodeRef::MAX } else { care });
+        if let Some(&r) = memo.get(&key) {
             return r;
         }
         if let (Some(skip), Some(unit)) = (h.skip, h.unit)
@@ -1155,7 +1177,7 @@ impl Space {
             }
         };
         self.depth -= 1;
-        memo.insert((n, care), r);
+        memo.insert(key, r);
         r
     }
 
