@@ -411,18 +411,28 @@ mod tests {
     }
 
     /// A server on a thread that answers each request with `{}`, keeping its connections
-    /// open (`close`: closing each after one answer, without saying so); returns its URL and
-    /// the count of connections it accepted.
-    fn server(close: bool) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    /// open (`close`: closing each after one answer, without saying so); returns its URL, the
+    /// count of connections it accepted and the count it has closed.
+    #[allow(clippy::type_complexity)]
+    fn server(
+        close: bool,
+    ) -> (
+        String,
+        Arc<std::sync::atomic::AtomicUsize>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
         use std::io::{Read, Write};
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/mcp", l.local_addr().unwrap());
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = Arc::clone(&accepted);
+        let gone = Arc::clone(&closed);
         std::thread::spawn(move || {
             for s in l.incoming() {
                 let Ok(mut s) = s else { return };
                 count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let gone = Arc::clone(&gone);
                 std::thread::spawn(move || {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 1024];
@@ -439,6 +449,8 @@ mod tests {
                                 buf.drain(..end + 4 + len);
                                 let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
                                 if s.write_all(answer.as_bytes()).is_err() || close {
+                                    drop(s);
+                                    gone.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                                     return;
                                 }
                                 continue;
@@ -452,11 +464,12 @@ mod tests {
                 });
             }
         });
-        (url, accepted)
+        (url, accepted, closed)
     }
 
-    /// Sends `n` requests one after the other, each answer read to its end.
-    fn exchanges(url: &str, n: usize) {
+    /// Sends `n` requests one after the other, each answer read to its end; with `closed`,
+    /// each next request waits until the server has closed that many connections.
+    fn exchanges(url: &str, n: usize, closed: Option<&std::sync::atomic::AtomicUsize>) {
         use http_body_util::BodyExt;
         let u = Upstream::parse(url, Duration::from_secs(10), None).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -464,7 +477,16 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            for _ in 0..n {
+            for i in 0..n {
+                if let Some(closed) = closed {
+                    // The server's close is on the socket before the next request is sent
+                    // (on a slow machine the server's thread may not have run yet); the
+                    // sleeps let the connection's task see it, as a later request would.
+                    while closed.load(std::sync::atomic::Ordering::SeqCst) < i {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
                 let r = u
                     .send(Method::POST, &HeaderMap::new(), Bytes::from_static(b"{}"))
                     .await
@@ -472,23 +494,21 @@ mod tests {
                 assert!(r.status().is_success());
                 let body = r.into_body().collect().await.unwrap().to_bytes();
                 assert_eq!(&body[..], b"{}");
-                // The server's closing is seen (or not) before the next request, as it may.
-                tokio::task::yield_now().await;
             }
         });
     }
 
     #[test]
     fn a_kept_connection_is_used_again() {
-        let (url, accepted) = server(false);
-        exchanges(&url, 5);
+        let (url, accepted, _) = server(false);
+        exchanges(&url, 5, None);
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
     fn a_connection_the_server_closed_is_replaced() {
-        let (url, accepted) = server(true);
-        exchanges(&url, 5);
+        let (url, accepted, closed) = server(true);
+        exchanges(&url, 5, Some(&closed));
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
     }
 
