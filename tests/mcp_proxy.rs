@@ -34,6 +34,23 @@ macro_rules! snap {
     };
 }
 
+/// Runs `govern` with these arguments in the project's root, no input, plain output: its exit
+/// code, standard output and standard error.
+fn govern(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(GOVERN)
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-proxy");
     std::fs::create_dir_all(&d).unwrap();
@@ -118,18 +135,7 @@ fn the_sdk_client_and_server_through_the_proxy() {
     let dir = tmp("audit");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(GOVERN)
-            .args(args)
-            .current_dir(ROOT)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = govern;
     let (key, store) = (dir.join("point"), dir.join("bundles"));
     let (key, store) = (key.to_str().unwrap(), store.to_str().unwrap());
     assert_eq!(run(&["keygen", "-o", key]).0, Some(0));
@@ -440,17 +446,8 @@ fn a_dying_server_is_reported_to_the_client() {
 #[test]
 fn mcp_proxy_refuses_what_it_cannot_start() {
     let run = |args: &[&str]| {
-        let out = Command::new(GOVERN)
-            .args(args)
-            .current_dir(ROOT)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let (code, _, err) = govern(args);
+        (code.unwrap(), err)
     };
     let (code, err) = run(&["mcp-proxy", "--policy", "no/such.gov", "--", "true"]);
     assert_eq!(code, 2, "{err}");
@@ -595,19 +592,9 @@ policy results {
     )
     .unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(GOVERN)
-            .args(args)
-            .current_dir(ROOT)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let (code, out, err) = govern(args);
+        assert_eq!(code, Some(0), "{args:?}: {out}{err}");
+        out
     };
     let (key, store, log) = (
         dir.join("point"),
