@@ -770,7 +770,14 @@ macro_rules! args {
 fn eval_writes_a_log_that_replay_audit_reproduces() {
     let d = dir("eval");
     std::fs::write(d.join("p.gov"), POLICY).unwrap();
-    let events: String = (0..10).map(|i| event(i) + "\n").collect();
+    // Agent c searches three times in one second of event time: the run under --clock event
+    // holds a burst that the lower limit of `policy2` flips, whatever the host's hour (under
+    // --clock host, from 22:00 the night rule denies every event of that run).
+    let burst = r#"{"ts":"2026-11-23T20:00:00Z","agent":{"id":"c"},"tool":"web_search","args":{"query":"c"}}"#;
+    let events: String = std::iter::repeat_n(burst.to_string(), 3)
+        .chain((0..10).map(event))
+        .map(|e| e + "\n")
+        .collect();
     std::fs::write(d.join("events.jsonl"), &events).unwrap();
     std::fs::write(
         d.join("bad.jsonl"),
