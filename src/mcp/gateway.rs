@@ -36,11 +36,10 @@
 //! session is the one the transport names (the stdio connection, or the `Mcp-Session-Id`).
 
 use rustc_hash::FxHashMap;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::message::{Direction, Id, Message, RawMessage, object, present, raw_str};
+use super::message::{Direction, Id, Json, Message, RawMessage, other_key};
+use super::scan::{Tape, once};
 use super::session::{Call, Observation, Peer, RequestMeta, Session};
 use crate::bytecode::model::Verdict;
 
@@ -244,60 +243,79 @@ impl Decided {
     }
 }
 
-/// An event as the gateway writes it, its members in sorted order (as a `serde_json` tree
-/// writes its keys).
-#[derive(serde::Serialize)]
-struct Event<'a> {
-    action: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    agent: Option<EventAgent<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    args: Option<EventArgs<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
-    session: &'a str,
-    tool: &'a str,
-}
-
 /// A call's arguments in its event: written from their tree, or copied as the client wrote
 /// them (read without a tree: their key order, spacing and escapes kept).
-#[derive(serde::Serialize)]
-#[serde(untagged)]
 enum EventArgs<'a> {
     Tree(&'a Value),
-    Raw(&'a RawValue),
+    Raw(&'a str),
 }
 
 /// A result's members that the gateway reads, as they are written.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct RawResult<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    content: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present", rename = "resultType")]
-    result_type: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present", rename = "_meta")]
-    meta: Option<&'a RawValue>,
+    content: Option<Json<'a>>,
+    result_type: Option<Json<'a>>,
+    meta: Option<Json<'a>>,
+}
+
+impl<'a> RawResult<'a> {
+    /// The members of an object; `None` for another value, or a member given twice.
+    fn read(tape: &Tape<'a>, v: Json<'a>) -> Option<RawResult<'a>> {
+        let mut r = RawResult::default();
+        for (key, value) in tape.members(v)? {
+            let fresh = match key {
+                "content" => once(&mut r.content, value),
+                "resultType" => once(&mut r.result_type, value),
+                "_meta" => once(&mut r.meta, value),
+                _ => other_key(key),
+            };
+            if !fresh {
+                return None;
+            }
+        }
+        Some(r)
+    }
 }
 
 /// An item of a result's `content`, as it is written.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct RawItem<'a> {
-    #[serde(default, borrow, deserialize_with = "present", rename = "type")]
-    kind: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    text: Option<&'a RawValue>,
+    kind: Option<Json<'a>>,
+    text: Option<Json<'a>>,
 }
 
-/// An error response's `error`, as it is written.
-#[derive(Deserialize)]
-struct RawError<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    message: Option<&'a RawValue>,
+impl<'a> RawItem<'a> {
+    /// The members of an object; `None` for another value, or a member given twice.
+    fn read(tape: &Tape<'a>, v: Json<'a>) -> Option<RawItem<'a>> {
+        let mut i = RawItem::default();
+        for (key, value) in tape.members(v)? {
+            let fresh = match key {
+                "type" => once(&mut i.kind, value),
+                "text" => once(&mut i.text, value),
+                _ => other_key(key),
+            };
+            if !fresh {
+                return None;
+            }
+        }
+        Some(i)
+    }
 }
 
-#[derive(serde::Serialize)]
-struct EventAgent<'a> {
-    id: &'a str,
+/// An error response's `error`'s `message`, as it is written: `Some(None)` without one,
+/// `None` for another value than an object, or a `message` given twice.
+fn error_message<'a>(tape: &Tape<'a>, v: Json<'a>) -> Option<Option<Json<'a>>> {
+    let mut message = None;
+    for (key, value) in tape.members(v)? {
+        let fresh = match key {
+            "message" => once(&mut message, value),
+            _ => other_key(key),
+        };
+        if !fresh {
+            return None;
+        }
+    }
+    Some(message)
 }
 
 /// What decides the gateway's events (a decision point, or a test's stand-in).
@@ -490,7 +508,7 @@ impl<D: Decider> Gateway<D> {
         if p.request_state.is_some() || p.input_responses.is_some() {
             return false;
         }
-        let Some(tool) = p.name.and_then(raw_str) else {
+        let Some(tool) = p.name.and_then(Json::as_str) else {
             return false;
         };
         let arguments = match p.arguments {
@@ -526,10 +544,10 @@ impl<D: Decider> Gateway<D> {
         };
         let (content, server) = match (m.result, m.error) {
             (Some(r), None) => {
-                let Some(r) = object::<RawResult>(r) else {
+                let Some(r) = RawResult::read(m.tape(), r) else {
                     return false;
                 };
-                if r.result_type.and_then(raw_str).as_deref() == Some("input_required") {
+                if r.result_type.and_then(Json::as_str).as_deref() == Some("input_required") {
                     return false;
                 }
                 let server = match r.meta {
@@ -541,37 +559,34 @@ impl<D: Decider> Gateway<D> {
                         meta.get(super::SERVER_INFO_META).and_then(Peer::of)
                     }
                 };
-                let content = match r.content {
-                    Some(c) if c.get().starts_with('[') => {
-                        let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(c.get()) else {
-                            return false;
-                        };
-                        let mut texts = Vec::with_capacity(items.len());
+                let content = match r.content.and_then(|c| m.tape().items(c)) {
+                    Some(items) => {
+                        let mut texts = Vec::new();
                         for item in items {
                             // Items that are no object have no `type`: left out, as a tree's.
-                            if !item.get().starts_with('{') {
+                            if !item.is_object() {
                                 continue;
                             }
-                            let Some(i) = object::<RawItem>(item) else {
+                            let Some(i) = RawItem::read(m.tape(), item) else {
                                 return false;
                             };
-                            if i.kind.and_then(raw_str).as_deref() == Some("text")
-                                && let Some(t) = i.text.and_then(raw_str)
+                            if i.kind.and_then(Json::as_str).as_deref() == Some("text")
+                                && let Some(t) = i.text.and_then(Json::as_str)
                             {
                                 texts.push(t);
                             }
                         }
                         Some(texts.join("\n"))
                     }
-                    _ => None,
+                    None => None,
                 };
                 (content, server)
             }
             (None, Some(e)) => {
-                let Some(e) = object::<RawError>(e) else {
+                let Some(message) = error_message(m.tape(), e) else {
                     return false;
                 };
-                (e.message.and_then(raw_str).map(|m| m.into_owned()), None)
+                (message.and_then(Json::as_str).map(|m| m.into_owned()), None)
             }
             _ => return false,
         };
@@ -815,19 +830,42 @@ impl<D: Decider> Gateway<D> {
             (None, Some(r)) => Some(EventArgs::Raw(r)),
             (None, None) => None,
         };
-        let ev = Event {
-            action,
-            agent: agent.as_deref().map(|id| EventAgent { id }),
-            args,
-            content: content.as_deref(),
-            session: &self.cfg.session,
-            tool: &call.tool,
-        };
         let mut buf = std::mem::take(&mut self.event).into_bytes();
         buf.clear();
-        // Writing to memory does not fail, and serde_json writes UTF-8; an empty event (were
-        // either to happen) is not one the decision point allows.
-        let _ = serde_json::to_writer(&mut buf, &ev);
+        // The text a tree of these members writes: its keys sorted, strings written by the
+        // serializer. Writing to memory does not fail, and serde_json writes UTF-8; an empty
+        // event (were either to happen) is not one the decision point allows.
+        let string = |buf: &mut Vec<u8>, s: &str| serde_json::to_writer(buf, s).is_ok();
+        buf.extend_from_slice(br#"{"action":"#);
+        let mut written = string(&mut buf, action);
+        if let Some(id) = &agent {
+            buf.extend_from_slice(br#","agent":{"id":"#);
+            written &= string(&mut buf, id);
+            buf.push(b'}');
+        }
+        match args {
+            Some(EventArgs::Tree(v)) => {
+                buf.extend_from_slice(br#","args":"#);
+                written &= serde_json::to_writer(&mut buf, v).is_ok();
+            }
+            Some(EventArgs::Raw(text)) => {
+                buf.extend_from_slice(br#","args":"#);
+                buf.extend_from_slice(text.as_bytes());
+            }
+            None => {}
+        }
+        if let Some(content) = &content {
+            buf.extend_from_slice(br#","content":"#);
+            written &= string(&mut buf, content);
+        }
+        buf.extend_from_slice(br#","session":"#);
+        written &= string(&mut buf, &self.cfg.session);
+        buf.extend_from_slice(br#","tool":"#);
+        written &= string(&mut buf, &call.tool);
+        buf.push(b'}');
+        if !written {
+            buf.clear();
+        }
         self.event = String::from_utf8(buf).unwrap_or_default();
         &self.event
     }
@@ -1739,7 +1777,38 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"name":"ok"},"result":{}}"#.into(),
             r#"{"jsonrpc":"2.0","id":15,"id":16,"method":"tools/call","params":{"name":"ok"}}"#.into(),
             r#"{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"ok","arguments":{"deep":[[[[1]]]]}}}"#.into(),
+            // Spacing everywhere, and strings holding what delimits members.
+            " \r\n{ \"jsonrpc\" : \"2.0\" ,\t\"id\" : 20 , \"method\" : \"tools/call\" , \"params\" : { \"name\" : \"ok\" , \"arguments\" : { \"s\" : \"}{][,:\\\"\" , \"n\" : [ 1 , { } , [ ] ] } } }\n ".into(),
+            // Keys with escapes: possibly a member written otherwise (read as a tree).
+            r#"{"jsonrpc":"2.0","id":21,"\u006dethod":"tools/call","params":{"name":"ok","arguments":{"x":1}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"n\u0061me":"no","name":"ok"}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":23,"method":"tools/call","x\"":1,"params":{"name":"ok","_meta":{"io.modelcontextprotocol\/clientInfo":{"name":"agent-9"}}}}"#.into(),
+            // Escapes in the values the gateway reads.
+            r#"{"jsonrpc":"2.0","id":"\u0032\u0034","method":"tools\/call","params":{"name":"o\u006b","arguments":{"q":"\"\\\/\b\f\n\r\t\u00e9"},"_meta":{"io.modelcontextprotocol/clientInfo":{"name":"agent\u002d10","version":"\u0031"}}}}"#.into(),
+            // What a tree refuses, or the scanner leaves to one.
+            r#"{"jsonrpc":"2.0","id":25,"method":"tools/call","params":{"name":"ok","arguments":{"x":1e400}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":26,"method":"tools/call","params":{"name":"ok","arguments":{"x":"\ud800"}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":27,"method":"tools/call","params":{"name":"ok","arguments":{"x":"\ud83d\ude00","y":-1.5e-7,"z":1E+2}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":28,"method":"tools/call","params":{"name":"ok","arguments":{"x":01}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":29,"method":"tools/call","params":{"name":"ok","arguments":{"x":1.}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":30,"method":"tools/call","params":{"name":"ok","arguments":{"x":1,}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":31,"method":"tools/call","params":{"name":"ok"}} {"#.into(),
+            r#"{"jsonrpc":"2.0","id":32,"method":"tools/call","params":{"name":"ok","arguments":{"x":"\q"}}}"#.into(),
+            "{\"jsonrpc\":\"2.0\",\"id\":33,\"method\":\"tools/call\",\"params\":{\"name\":\"ok\",\"arguments\":{\"x\":\"a\tb\"}}}".into(),
+            format!(r#"{{"jsonrpc":"2.0","id":34,"method":"tools/call","params":{{"name":"ok","arguments":{{"x":{}1{}}}}}}}"#, "[".repeat(124), "]".repeat(124)),
+            format!(r#"{{"jsonrpc":"2.0","id":35,"method":"tools/call","params":{{"name":"ok","arguments":{{"x":{}}}}}}}"#, "9".repeat(320)),
+            r#"{"jsonrpc":"2.0","id":36,"method":"tools/call","params":{"name":"ok","arguments":{"x":12345678901234567890123,"y":-0.0,"z":[true,false,null]}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":37,"method":"tools/call","params":{"name":"ok","_meta":null,"arguments":{}},"id":37}"#.into(),
+            r#"{"jsonrpc":"2.0","id":38,"method":"tools/call","params":null}"#.into(),
+            r#"{"jsonrpc":"2.0","id":39,"method":"tools/call","params":{"name":"ok","_meta":{"io.modelcontextprotocol/clientInfo":null,"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#.into(),
+            r#"{"jsonrpc":"2.0","id":40,"method":"tools/call","params":{"name":"ok","_meta":{"io.modelcontextprotocol/clientInfo":{"name":"agent-11","name":"agent-12"}}}}"#.into(),
         ];
+        let mut client_lines: Vec<Vec<u8>> =
+            client_lines.into_iter().map(String::into_bytes).collect();
+        // Bytes that are not UTF-8, in a member the gateway reads and in one it skips.
+        client_lines.push(b"{\"jsonrpc\":\"2.0\",\"id\":41,\"method\":\"tools/call\",\"params\":{\"name\":\"o\xffk\"}}".to_vec());
+        client_lines.push(b"{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"tools/call\",\"x\":\"\xc3\",\"params\":{\"name\":\"ok\"}}".to_vec());
+        client_lines.push(b"{\"jsonrpc\":\"2.0\",\"id\":43,\"method\":\"tools/call\",\"params\":{\"name\":\"\xc3\xa9\",\"arguments\":{\"x\":\"\xe2\x82\xac\"}}}".to_vec());
         let server_lines = [
             r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}"#,
             r#"{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"a"},{"type":"image","data":"x"},{"text":"b","type":"text"},7,["text","c"]]}}"#,
@@ -1757,6 +1826,17 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":123456789012345678901,"result":{"content":[]}}"#,
             r#"{"jsonrpc":"2.0","id":16,"result":{}}"#,
             r#"{"jsonrpc":"2.0","id":99,"result":{"content":[]}}"#,
+            " { \"jsonrpc\" : \"2.0\" , \"id\" : 20 , \"result\" : { \"content\" : [ { \"type\" : \"text\" , \"text\" : \"a]}\\\"\" } , 3 , { \"text\" : \"b\" , \"type\" : \"text\" } ] } } ",
+            r#"{"jsonrpc":"2.0","id":"24","result":{"content":[{"type":"te\u0078t","text":"\u00e9\n"}]}}"#,
+            r#"{"jsonrpc":"2.0","id":21,"result":{"content":[{"type":"text","text":"\ud83d\ude00"}]}}"#,
+            r#"{"jsonrpc":"2.0","id":22,"result":{"content":[{"type":"text","t\u0065xt":"x"}]}}"#,
+            r#"{"jsonrpc":"2.0","id":23,"result":{"content":[{"type":"text","text":"x"}],"isError":false,"structuredContent":{"a":[1e5]}}}"#,
+            r#"{"jsonrpc":"2.0","id":27,"error":{"code":-32000,"message":"gone\ttoo","data":null}}"#,
+            r#"{"jsonrpc":"2.0","id":36,"error":{"code":1,"message":7}}"#,
+            r#"{"jsonrpc":"2.0","id":37,"error":{"code":1}}"#,
+            r#"{"jsonrpc":"2.0","id":39,"error":{"message":"a","message":"b"}}"#,
+            r#"{"jsonrpc":"2.0","id":43,"result":{"content":[{"type":"text","text":"x"}]},"x":1,}"#,
+            r#"{"jsonrpc":"2.0","id":43,"result":{"content":null,"resultType":"complete"}}"#,
         ];
         let run = |trees_only: bool| {
             let mut g = gateway(None, false, DenyWith::ToolError);
@@ -1764,7 +1844,7 @@ mod tests {
             let mut outs = Vec::new();
             for l in &client_lines {
                 let mut out = Output::default();
-                g.from_client(l.as_bytes(), &mut out);
+                g.from_client(l, &mut out);
                 outs.push((out.sends, out.notes, out.passed_response));
             }
             for l in server_lines {

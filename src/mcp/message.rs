@@ -4,9 +4,10 @@ use std::fmt;
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+pub use super::scan::Json;
+use super::scan::{Tape, once};
 
 /// Which way a message travels. Each side numbers the ids of its own requests, so a
 /// response is paired with a request of the other direction only.
@@ -72,7 +73,7 @@ impl Id {
     /// The id of a JSON value given as its text (a member read raw): the same [`Id`] as
     /// [`Id::of`] the value. A plain string (no escapes) or a short integer is its own text,
     /// as the serializer writes it; anything else is read as a value first.
-    pub fn of_raw(raw: &RawValue) -> Option<Id> {
+    pub fn of_raw(raw: Json<'_>) -> Option<Id> {
         let t = raw.get();
         let b = t.as_bytes();
         let canonical = match b {
@@ -107,160 +108,82 @@ fn plain_integer(d: &[u8]) -> bool {
         && (d.first() != Some(&b'0') || d.len() == 1)
 }
 
-/// Whether a text that is JSON to a raw read is JSON to a tree read too. A raw read checks
-/// the syntax of what it skips but not what a tree read refuses in values: a number beyond
-/// the range of `f64`, a `\u` escape of a surrogate (a tree read checks they pair), nesting
-/// deeper than 128. A text with any of these (surrogate escapes and exponents are only
-/// looked at closer when present) is read as a tree, which answers it as before.
-pub(crate) fn tree_readable(text: &[u8]) -> bool {
-    let mut depth = 0usize;
-    let mut i = 0;
-    while let Some(&b) = text.get(i) {
-        match b {
-            b'"' => {
-                i += 1;
-                loop {
-                    let Some(at) = text.get(i..).and_then(|t| memchr::memchr2(b'"', b'\\', t))
-                    else {
-                        return true;
-                    };
-                    i += at;
-                    if text.get(i) == Some(&b'"') {
-                        break;
-                    }
-                    // An escape: `\uD800`–`\uDFFF` is left to the tree read.
-                    if text.get(i + 1) == Some(&b'u') {
-                        let high = matches!(text.get(i + 2), Some(b'd' | b'D'))
-                            && matches!(
-                                text.get(i + 3),
-                                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-                            );
-                        if high {
-                            return false;
-                        }
-                        i += 6;
-                    } else {
-                        i += 2;
-                    }
-                }
-                i += 1;
-            }
-            b'-' | b'0'..=b'9' => {
-                let start = i;
-                while matches!(
-                    text.get(i),
-                    Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-                ) {
-                    i += 1;
-                }
-                let number = text.get(start..i).unwrap_or_default();
-                if number.len() > 15 || number.iter().any(|c| matches!(c, b'e' | b'E')) {
-                    let finite = std::str::from_utf8(number)
-                        .ok()
-                        .and_then(|t| t.parse::<f64>().ok())
-                        .is_some_and(f64::is_finite);
-                    if !finite {
-                        return false;
-                    }
-                }
-            }
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > 120 {
-                    return false;
-                }
-                i += 1;
-            }
-            b']' | b'}' => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            _ => i += 1,
-        }
+/// A member of a struct read from an object's members that is an object, read with `read`,
+/// or `null`, read as `None`; given once (`seen`). `false` for any other value, a member
+/// given twice, or an object `read` refuses: the struct is then not read so.
+pub(crate) fn object_member<'a, T>(
+    seen: &mut bool,
+    slot: &mut Option<T>,
+    value: Json<'a>,
+    read: impl FnOnce(Json<'a>) -> Option<T>,
+) -> bool {
+    if std::mem::replace(seen, true) {
+        return false;
     }
-    true
+    if value.is_null() {
+        return true;
+    }
+    if !value.is_object() {
+        return false;
+    }
+    *slot = read(value);
+    slot.is_some()
 }
 
-/// A present member, whatever its value (`null` included): `Some` of its text.
-pub(crate) fn present<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
-}
-
-/// The members of a JSON object given as its text (a member read raw), read into `T`;
-/// `None` for any other value (an array would fill `T`'s members in order) or when it cannot
-/// be read so (a member twice, one of another type).
-pub(crate) fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
-    if !raw.get().starts_with('{') {
-        return None;
-    }
-    serde_json::from_str(raw.get()).ok()
-}
-
-/// A member that is an object, read into `T` (only from an object: an array would fill `T`'s
-/// members in order), or `null`, read as `None`. Any other value fails the read.
-pub(crate) fn object_member<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    struct Object<T>(std::marker::PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
-        type Value = Option<T>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an object or null")
-        }
-
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<T>, E> {
-            Ok(None)
-        }
-
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
-            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
-        }
-    }
-    d.deserialize_any(Object(std::marker::PhantomData))
-}
-
-/// A JSON string given as its text: the string, or `None` for any other value (as
-/// [`Value::as_str`] of its value).
-pub(crate) fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    if !raw.get().starts_with('"') {
-        return None;
-    }
-    serde_json::from_str::<Cow<'_, str>>(raw.get()).ok()
+/// A key no member of a struct has: `true`, unless it has an escape (it may be one of the
+/// struct's keys written otherwise, which a tree would read as that member).
+pub(crate) fn other_key(key: &str) -> bool {
+    !key.as_bytes().contains(&b'\\')
 }
 
 /// A JSON-RPC 2.0 message's top members as they are written, not built into a tree: what a
 /// transport and the gateway read of the messages they pass on. A member given twice fails
 /// the read (a tree keeps the last): such a message is read as a tree instead.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct RawMessage<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub jsonrpc: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub id: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub method: Option<&'a RawValue>,
+    pub jsonrpc: Option<Json<'a>>,
+    pub id: Option<Json<'a>>,
+    pub method: Option<Json<'a>>,
     /// `params` read with the message, when an object (`None` for `null` or none; any other
     /// value fails the read).
-    #[serde(default, borrow, deserialize_with = "object_member")]
     pub params: Option<super::session::RawCallParams<'a>>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub result: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub error: Option<&'a RawValue>,
+    pub result: Option<Json<'a>>,
+    pub error: Option<Json<'a>>,
+    /// Where the message's values end: to read `result` and `error`.
+    tape: Tape<'a>,
 }
 
 impl<'a> RawMessage<'a> {
     /// Reads a message's top members; `None` when it is not a JSON object read so (not
-    /// JSON, a batch, a member twice).
+    /// JSON, a batch, a member twice, or what [`scan::valid`] leaves to a tree read).
     pub fn read(line: &'a [u8]) -> Option<RawMessage<'a>> {
         // An array would fill a struct's members in order: only an object is read so.
-        if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') || !tree_readable(line) {
-            return None;
+        let (tape, top) = Tape::read(line)?;
+        let mut m = RawMessage::default();
+        let mut params = false;
+        for (key, value) in tape.members(top)? {
+            let fresh = match key {
+                "jsonrpc" => once(&mut m.jsonrpc, value),
+                "id" => once(&mut m.id, value),
+                "method" => once(&mut m.method, value),
+                "params" => object_member(&mut params, &mut m.params, value, |v| {
+                    super::session::RawCallParams::read(&tape, v)
+                }),
+                "result" => once(&mut m.result, value),
+                "error" => once(&mut m.error, value),
+                _ => other_key(key),
+            };
+            if !fresh {
+                return None;
+            }
         }
-        serde_json::from_slice(line).ok()
+        m.tape = tape;
+        Some(m)
+    }
+
+    /// Where the message's values end: to read its members' members.
+    pub fn tape(&self) -> &Tape<'a> {
+        &self.tape
     }
 
     /// Whether `jsonrpc` is `"2.0"` as written plainly.
@@ -270,7 +193,7 @@ impl<'a> RawMessage<'a> {
 
     /// The method, when it is a string.
     pub fn method(&self) -> Option<Cow<'a, str>> {
-        self.method.and_then(raw_str)
+        self.method.and_then(Json::as_str)
     }
 
     /// The id, when it is a string or a number (`None` for `null` and other values).
@@ -484,9 +407,9 @@ mod tests {
             "1e2",
             "123456789012345678901",
         ] {
-            let raw: Box<RawValue> = serde_json::from_str(id).unwrap();
+            let (_, raw) = Tape::read(id.as_bytes()).unwrap();
             let v: Value = serde_json::from_str(id).unwrap();
-            assert_eq!(Id::of_raw(&raw), Id::of(&v), "{id}");
+            assert_eq!(Id::of_raw(raw), Id::of(&v), "{id}");
         }
     }
 

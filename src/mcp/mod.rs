@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod hide;
 pub mod import;
 pub mod message;
+pub mod scan;
 pub mod session;
 
 pub use message::{Direction, Id, Message, MessageError};

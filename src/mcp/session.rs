@@ -40,13 +40,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::message::{
-    Direction, Id, Message, MessageError, direction_of_method, object_member, present, raw_str,
+    Direction, Id, Json, Message, MessageError, direction_of_method, object_member, other_key,
 };
+use super::scan::{Tape, once};
 use super::{CLIENT_CAPABILITIES_META, CLIENT_INFO_META, PROTOCOL_VERSION_META, SERVER_INFO_META};
 
 /// The most requests awaiting a response that a session remembers by default.
@@ -81,7 +80,7 @@ pub struct Call<T = ()> {
     /// `params.arguments` as the client wrote it, when the call was read without a tree
     /// ([`Session::observe_call`]); `arguments` is then `None`. [`Call::arguments_tree`]
     /// gives either as a tree.
-    pub raw_arguments: Option<Box<RawValue>>,
+    pub raw_arguments: Option<Box<str>>,
     /// The client as declared with this request, else as the connection declared it.
     pub client: Option<Arc<Peer>>,
     /// The id of the request that started the call (`None` for a `tools/call` sent as a
@@ -96,9 +95,7 @@ impl<T> Call<T> {
     pub fn arguments_tree(&self) -> Option<std::borrow::Cow<'_, Value>> {
         match (&self.arguments, &self.raw_arguments) {
             (Some(v), _) => Some(std::borrow::Cow::Borrowed(v)),
-            (None, Some(r)) => serde_json::from_str(r.get())
-                .ok()
-                .map(std::borrow::Cow::Owned),
+            (None, Some(r)) => serde_json::from_str(r).ok().map(std::borrow::Cow::Owned),
             (None, None) => None,
         }
     }
@@ -107,62 +104,95 @@ impl<T> Call<T> {
 /// A request's `params` as they are written, not built into a tree: the members a
 /// `tools/call` and the routing headers are checked by. Read as a member of
 /// [`super::message::RawMessage`], in the same pass.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct RawCallParams<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub name: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub uri: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    pub arguments: Option<&'a RawValue>,
+    pub name: Option<Json<'a>>,
+    pub uri: Option<Json<'a>>,
+    pub arguments: Option<Json<'a>>,
     /// `_meta`: `None` when absent or `null` (an object that is not is not read so).
-    #[serde(default, borrow, deserialize_with = "object_member", rename = "_meta")]
     pub meta: Option<RawRequestMeta<'a>>,
-    #[serde(default, borrow, deserialize_with = "present", rename = "requestState")]
-    pub request_state: Option<&'a RawValue>,
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "present",
-        rename = "inputResponses"
-    )]
-    pub input_responses: Option<&'a RawValue>,
+    pub request_state: Option<Json<'a>>,
+    pub input_responses: Option<Json<'a>>,
+}
+
+impl<'a> RawCallParams<'a> {
+    /// The members of an object; `None` when one is given twice, or `_meta` is neither an
+    /// object read so nor `null`.
+    pub fn read(tape: &Tape<'a>, v: Json<'a>) -> Option<RawCallParams<'a>> {
+        let mut p = RawCallParams::default();
+        let mut meta = false;
+        for (key, value) in tape.members(v)? {
+            let fresh = match key {
+                "name" => once(&mut p.name, value),
+                "uri" => once(&mut p.uri, value),
+                "arguments" => once(&mut p.arguments, value),
+                "_meta" => object_member(&mut meta, &mut p.meta, value, |v| {
+                    RawRequestMeta::read(tape, v)
+                }),
+                "requestState" => once(&mut p.request_state, value),
+                "inputResponses" => once(&mut p.input_responses, value),
+                _ => other_key(key),
+            };
+            if !fresh {
+                return None;
+            }
+        }
+        Some(p)
+    }
 }
 
 /// The reserved `_meta` keys of a client request, as they are written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct RawRequestMeta<'a> {
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "present",
-        rename = "io.modelcontextprotocol/protocolVersion"
-    )]
-    pub version: Option<&'a RawValue>,
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "present",
-        rename = "io.modelcontextprotocol/clientCapabilities"
-    )]
-    capabilities: Option<&'a RawValue>,
+    pub version: Option<Json<'a>>,
+    capabilities: Option<Json<'a>>,
     /// `None` when absent or `null`, which declare nothing alike.
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "object_member",
-        rename = "io.modelcontextprotocol/clientInfo"
-    )]
     info: Option<RawPeer<'a>>,
 }
 
+impl<'a> RawRequestMeta<'a> {
+    fn read(tape: &Tape<'a>, v: Json<'a>) -> Option<RawRequestMeta<'a>> {
+        let mut m = RawRequestMeta::default();
+        let mut info = false;
+        for (key, value) in tape.members(v)? {
+            let fresh = match key {
+                "io.modelcontextprotocol/protocolVersion" => once(&mut m.version, value),
+                "io.modelcontextprotocol/clientCapabilities" => once(&mut m.capabilities, value),
+                "io.modelcontextprotocol/clientInfo" => {
+                    object_member(&mut info, &mut m.info, value, |v| RawPeer::read(tape, v))
+                }
+                _ => other_key(key),
+            };
+            if !fresh {
+                return None;
+            }
+        }
+        Some(m)
+    }
+}
+
 /// An `Implementation` object as it is written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 struct RawPeer<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    name: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    version: Option<&'a RawValue>,
+    name: Option<Json<'a>>,
+    version: Option<Json<'a>>,
+}
+
+impl<'a> RawPeer<'a> {
+    fn read(tape: &Tape<'a>, v: Json<'a>) -> Option<RawPeer<'a>> {
+        let mut p = RawPeer::default();
+        for (key, value) in tape.members(v)? {
+            let fresh = match key {
+                "name" => once(&mut p.name, value),
+                "version" => once(&mut p.version, value),
+                _ => other_key(key),
+            };
+            if !fresh {
+                return None;
+            }
+        }
+        Some(p)
+    }
 }
 
 /// A client request's `_meta`, read and checked without a tree: what
@@ -170,7 +200,7 @@ struct RawPeer<'a> {
 #[derive(Debug)]
 pub struct RequestMeta<'a> {
     version: Option<std::borrow::Cow<'a, str>>,
-    capabilities: Option<&'a RawValue>,
+    capabilities: Option<Json<'a>>,
     /// `None`: no `clientInfo`; `Some(None)`: one without a string `name`.
     info: Option<Option<Declared<'a>>>,
 }
@@ -182,12 +212,12 @@ impl<'a> RequestMeta<'a> {
     /// What a `_meta` read with its request says.
     pub fn of(m: &RawRequestMeta<'a>) -> RequestMeta<'a> {
         RequestMeta {
-            version: m.version.and_then(raw_str),
+            version: m.version.and_then(Json::as_str),
             capabilities: m.capabilities,
             info: m.info.as_ref().map(|p| {
                 p.name
-                    .and_then(raw_str)
-                    .map(|n| (n, p.version.and_then(raw_str)))
+                    .and_then(Json::as_str)
+                    .map(|n| (n, p.version.and_then(Json::as_str)))
             }),
         }
     }
@@ -567,7 +597,7 @@ impl<T> Session<T> {
         &mut self,
         id: &Id,
         tool: String,
-        arguments: Option<&RawValue>,
+        arguments: Option<Json<'_>>,
         meta: Option<RequestMeta<'_>>,
         data: impl FnOnce() -> T,
     ) -> Arc<Call<T>> {
@@ -575,7 +605,7 @@ impl<T> Session<T> {
         let call = Arc::new(Call {
             tool,
             arguments: None,
-            raw_arguments: arguments.map(RawValue::to_owned),
+            raw_arguments: arguments.map(|a| a.get().into()),
             client: declared.or_else(|| self.client.clone()),
             id: Some(id.clone()),
             data: data(),

@@ -14,9 +14,8 @@ use std::borrow::Cow;
 
 use rustc_hash::FxHashMap;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
-use crate::mcp::message::RawMessage;
+use crate::mcp::message::{Json, RawMessage};
 
 /// The most tools whose `x-mcp-header` declarations one session remembers.
 pub const MAX_TOOLS: usize = 10_000;
@@ -220,9 +219,9 @@ pub fn disagree_read(
                 version: params
                     .and_then(|p| p.meta.as_ref())
                     .and_then(|m| m.version)
-                    .map(string),
-                name: params.and_then(|p| p.name).map(string),
-                uri: params.and_then(|p| p.uri).map(string),
+                    .map(Json::as_str),
+                name: params.and_then(|p| p.name).map(Json::as_str),
+                uri: params.and_then(|p| p.uri).map(Json::as_str),
             };
             check(headers, &said, || Ok(())).err()
         }
@@ -240,14 +239,6 @@ struct Said<'a> {
     version: Option<Option<Cow<'a, str>>>,
     name: Option<Option<Cow<'a, str>>>,
     uri: Option<Option<Cow<'a, str>>>,
-}
-
-/// A string member as [`Value::as_str`] reads it.
-fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
-    if !raw.get().starts_with('"') {
-        return None;
-    }
-    serde_json::from_str(raw.get()).ok()
 }
 
 fn check(

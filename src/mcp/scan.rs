@@ -1,0 +1,749 @@
+//! The JSON of a message read without a tree: one checking pass over the whole text (eight
+//! bytes at a time inside strings) that notes where each value ends ([`Tape`]), then the
+//! members the gateway needs found by stepping from value to value, not reading them again.
+//!
+//! [`valid`] accepts a text only when a tree read (`serde_json::from_slice::<Value>`) accepts
+//! it too. It is stricter in a few rare cases, whose texts are then read as trees, which
+//! answer them as before: a `\u` escape of a surrogate (a tree read checks they pair), a
+//! number with an exponent or longer than 300 characters that is not finite as a double, or
+//! one whose exponent has more than three digits, and nesting deeper than 120.
+
+use std::borrow::Cow;
+
+/// The deepest nesting of arrays and objects read so (a tree read allows 128).
+const MAX_DEPTH: usize = 120;
+
+/// The text of one JSON value inside a text [`valid`] accepted: starts at the value's first
+/// byte and ends after its last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Json<'a>(&'a str);
+
+impl<'a> Json<'a> {
+    /// The value's text, as written.
+    pub fn get(self) -> &'a str {
+        self.0
+    }
+
+    /// The string, when the value is one (as [`serde_json::Value::as_str`] of its value): a
+    /// string without escapes is its own text.
+    pub fn as_str(self) -> Option<Cow<'a, str>> {
+        let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
+        if !inner.as_bytes().contains(&b'\\') {
+            return Some(Cow::Borrowed(inner));
+        }
+        serde_json::from_str::<String>(self.0).ok().map(Cow::Owned)
+    }
+
+    /// Whether the value is `null`.
+    pub fn is_null(self) -> bool {
+        self.0 == "null"
+    }
+
+    /// Whether the value is an object.
+    pub fn is_object(self) -> bool {
+        self.0.starts_with('{')
+    }
+}
+
+/// A text [`valid`] accepted, with where each of its values (and keys) ends: the members
+/// and items of its objects and arrays are found from it without reading them again.
+#[derive(Debug, Default)]
+pub struct Tape<'a> {
+    s: &'a str,
+    /// At the offset where a value or key starts, the offset after its end; anything at
+    /// other offsets.
+    ends: Vec<u32>,
+}
+
+impl<'a> Tape<'a> {
+    /// Checks `text` as one JSON value ([`valid`]): its tape and the value (whitespace
+    /// around it left out).
+    pub fn read(text: &'a [u8]) -> Option<(Tape<'a>, Json<'a>)> {
+        let s = std::str::from_utf8(text).ok()?;
+        u32::try_from(text.len()).ok()?;
+        let mut c = Checker {
+            b: text,
+            i: 0,
+            ends: vec![0; text.len()],
+        };
+        c.ws();
+        let start = c.i;
+        c.value(0)?;
+        let end = c.i;
+        c.ws();
+        if c.i != text.len() {
+            return None;
+        }
+        let value = Json(s.get(start..end)?);
+        Some((Tape { s, ends: c.ends }, value))
+    }
+
+    /// Where a value of this text starts, checked: `None` for a value of another text.
+    fn start(&self, v: Json<'a>) -> Option<usize> {
+        let at = (v.0.as_ptr() as usize).checked_sub(self.s.as_ptr() as usize)?;
+        let end = *self.ends.get(at)? as usize;
+        (end == at + v.0.len() && self.s.get(at..end) == Some(v.0)).then_some(at)
+    }
+
+    /// The members of an object of this text, in their order (`None` for any other value):
+    /// each key as written between its quotes (escapes not undone) and its value.
+    pub fn members<'t>(&'t self, v: Json<'a>) -> Option<Members<'t, 'a>> {
+        if !v.is_object() {
+            return None;
+        }
+        Some(Members {
+            tape: self,
+            i: self.start(v)? + 1,
+        })
+    }
+
+    /// The items of an array of this text, in their order (`None` for any other value).
+    pub fn items<'t>(&'t self, v: Json<'a>) -> Option<Items<'t, 'a>> {
+        if !v.0.starts_with('[') {
+            return None;
+        }
+        Some(Items {
+            tape: self,
+            i: self.start(v)? + 1,
+        })
+    }
+
+    /// The value that starts at `i` and where it ends.
+    fn value_at(&self, i: usize) -> Option<(Json<'a>, usize)> {
+        let end = *self.ends.get(i)? as usize;
+        Some((Json(self.s.get(i..end)?), end))
+    }
+}
+
+/// Whether `text` is one JSON value that a tree read accepts (see the module's
+/// documentation for the few it accepts that this does not).
+pub fn valid(text: &[u8]) -> bool {
+    Tape::read(text).is_some()
+}
+
+struct Checker<'a> {
+    b: &'a [u8],
+    i: usize,
+    /// See [`Tape`].
+    ends: Vec<u32>,
+}
+
+impl Checker<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// A value, its end noted at its start.
+    fn value(&mut self, depth: usize) -> Option<()> {
+        let start = self.i;
+        self.value_only(depth)?;
+        self.note(start);
+        Some(())
+    }
+
+    /// Notes that what starts at `start` ends here.
+    fn note(&mut self, start: usize) {
+        if let Some(end) = self.ends.get_mut(start) {
+            // The text's length fits (checked before).
+            *end = self.i as u32;
+        }
+    }
+
+    fn value_only(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.i += 1;
+                self.string()
+            }
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    if self.peek()? != b'"' {
+                        return None;
+                    }
+                    let key = self.i;
+                    self.i += 1;
+                    self.string()?;
+                    self.note(key);
+                    self.ws();
+                    if self.peek()? != b':' {
+                        return None;
+                    }
+                    self.i += 1;
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        b'}' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.word(b"true"),
+            b'f' => self.word(b"false"),
+            b'n' => self.word(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn word(&mut self, w: &[u8]) -> Option<()> {
+        if self.b.get(self.i..self.i + w.len())? != w {
+            return None;
+        }
+        self.i += w.len();
+        Some(())
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, finite as a double.
+    fn number(&mut self) -> Option<()> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        let mut exponent = false;
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            match self.digits() {
+                0 => return None,
+                1..=3 => exponent = true,
+                _ => return None,
+            }
+        }
+        if exponent || self.i - start > 300 {
+            let text = std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
+            if !text.parse::<f64>().ok()?.is_finite() {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    /// The rest of a string after its opening quote, up to and with its closing quote: no
+    /// control character, only the escapes JSON has, no escaped surrogate.
+    fn string(&mut self) -> Option<()> {
+        loop {
+            self.plain_run();
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b'\\' => match self.b.get(self.i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
+                    b'u' => {
+                        let hex = self.b.get(self.i + 2..self.i + 6)?;
+                        let mut code = 0u32;
+                        for &h in hex {
+                            code = code * 16 + char::from(h).to_digit(16)?;
+                        }
+                        if (0xD800..=0xDFFF).contains(&code) {
+                            return None;
+                        }
+                        self.i += 6;
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+    }
+
+    /// Skips string bytes that need no attention: anything but `"`, `\\` and control
+    /// characters. Eight bytes at a time while eight are left.
+    #[inline]
+    fn plain_run(&mut self) {
+        let mut i = self.i;
+        while let Some(w) = self.b.get(i..i + 8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            let stops = stop_bytes(u64::from_le_bytes(a));
+            if stops != 0 {
+                // The lowest marked byte is the first stop byte (see `stop_bytes`).
+                self.i = i + (stops.trailing_zeros() / 8) as usize;
+                return;
+            }
+            i += 8;
+        }
+        while let Some(&c) = self.b.get(i) {
+            if c < 0x20 || c == b'"' || c == b'\\' {
+                break;
+            }
+            i += 1;
+        }
+        self.i = i;
+    }
+}
+
+/// The high bit of each byte of `v` (little-endian: the first byte lowest) that is a control
+/// character, `"` or `\\`. A byte after a marked one may be marked wrongly (a borrow carries
+/// into it), never one before: the lowest mark is the first such byte.
+fn stop_bytes(v: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, k: u64| x.wrapping_sub(ONES * k) & !x & HIGH;
+    below(v, 0x20)
+        | below(v ^ (ONES * u64::from(b'"')), 1)
+        | below(v ^ (ONES * u64::from(b'\\')), 1)
+}
+
+fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = s.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// See [`Tape::members`].
+pub struct Members<'t, 'a> {
+    tape: &'t Tape<'a>,
+    i: usize,
+}
+
+impl<'a> Iterator for Members<'_, 'a> {
+    type Item = (&'a str, Json<'a>);
+
+    fn next(&mut self) -> Option<(&'a str, Json<'a>)> {
+        let t = self.tape;
+        let b = t.s.as_bytes();
+        let i = skip_ws(b, self.i);
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (key, key_end) = t.value_at(i)?;
+        // After the key, the `:`.
+        let (value, end) = t.value_at(skip_ws(b, skip_ws(b, key_end) + 1))?;
+        let mut i = skip_ws(b, end);
+        if b.get(i) == Some(&b',') {
+            i += 1;
+        }
+        self.i = i;
+        Some((key.0.get(1..key.0.len() - 1)?, value))
+    }
+}
+
+/// See [`Tape::items`].
+pub struct Items<'t, 'a> {
+    tape: &'t Tape<'a>,
+    i: usize,
+}
+
+impl<'a> Iterator for Items<'_, 'a> {
+    type Item = Json<'a>;
+
+    fn next(&mut self) -> Option<Json<'a>> {
+        let t = self.tape;
+        let b = t.s.as_bytes();
+        let i = skip_ws(b, self.i);
+        if matches!(b.get(i), None | Some(b']')) {
+            return None;
+        }
+        let (item, end) = t.value_at(i)?;
+        let mut i = skip_ws(b, end);
+        if b.get(i) == Some(&b',') {
+            i += 1;
+        }
+        self.i = i;
+        Some(item)
+    }
+}
+
+/// One member of a struct read from an object's members: `false` when it was there already
+/// (a tree keeps the last; such an object is read as a tree).
+pub fn once<'a>(slot: &mut Option<Json<'a>>, value: Json<'a>) -> bool {
+    if slot.is_some() {
+        return false;
+    }
+    *slot = Some(value);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::{Strategy, prop, prop_oneof};
+    use serde_json::Value;
+
+    /// Whether a value's text and its members, items and strings as found here are the
+    /// value a tree read gives (a key given twice: its last value, as a tree keeps).
+    fn same<'a>(t: &Tape<'a>, j: Json<'a>, v: &Value) -> bool {
+        match v {
+            Value::Object(m) => {
+                let Some(members) = t.members(j) else {
+                    return false;
+                };
+                let mut seen: Vec<(String, Json<'_>)> = Vec::new();
+                for (key, value) in members {
+                    let Ok(key) = serde_json::from_str::<String>(&format!("\"{key}\"")) else {
+                        return false;
+                    };
+                    seen.retain(|(k, _)| *k != key);
+                    seen.push((key, value));
+                }
+                seen.len() == m.len()
+                    && seen
+                        .iter()
+                        .all(|(k, value)| m.get(k).is_some_and(|w| same(t, *value, w)))
+            }
+            Value::Array(a) => {
+                let Some(items) = t.items(j) else {
+                    return false;
+                };
+                let items: Vec<_> = items.collect();
+                items.len() == a.len() && items.iter().zip(a).all(|(i, w)| same(t, *i, w))
+            }
+            Value::String(s) => j.as_str().as_deref() == Some(s.as_str()),
+            _ => {
+                t.members(j).is_none()
+                    && t.items(j).is_none()
+                    && j.as_str().is_none()
+                    && serde_json::from_str::<Value>(j.get()).ok().as_ref() == Some(v)
+            }
+        }
+    }
+
+    /// What the scanner leaves to a tree read though a tree read may accept it: an escaped
+    /// surrogate, an exponent (looked at closer only when given), a long number.
+    fn left_to_trees(text: &[u8]) -> bool {
+        let surrogate = text.windows(4).any(|w| {
+            w[0] == b'\\'
+                && w[1] == b'u'
+                && matches!(w[2], b'd' | b'D')
+                && matches!(w[3], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+        });
+        let exponent = text
+            .windows(2)
+            .any(|w| w[0].is_ascii_digit() && matches!(w[1], b'e' | b'E'));
+        let long = text.windows(300).any(|w| w.iter().all(u8::is_ascii_digit));
+        surrogate || exponent || long
+    }
+
+    fn check(text: &[u8]) {
+        let tree = serde_json::from_slice::<Value>(text);
+        match Tape::read(text) {
+            Some((t, j)) => {
+                let v = tree.unwrap_or_else(|e| {
+                    panic!(
+                        "accepted what a tree refuses ({e}): {:?}",
+                        String::from_utf8_lossy(text)
+                    )
+                });
+                assert!(
+                    same(&t, j, &v),
+                    "read otherwise than its tree: {:?}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+            None => assert!(
+                tree.is_err() || left_to_trees(text),
+                "refused what a tree reads: {:?}",
+                String::from_utf8_lossy(text)
+            ),
+        }
+    }
+
+    fn ws() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["", "", "", "", " ", "\n", " \t", "\r\n  "])
+    }
+
+    fn scalar() -> impl Strategy<Value = String> {
+        let fixed = prop::sample::select(vec![
+            "\"a\"",
+            "\"\"",
+            "\"tools/call\"",
+            "\"x\\\"y\"",
+            "\"\\\\\"",
+            "\"\\\\ud800\"",
+            "\"\\u00e9\\u00E9\"",
+            "\"\\ud83d\\ude00\"",
+            "\"\\ud800\"",
+            "\"\\uDC00x\"",
+            "\"é€😀\"",
+            "\"a\\nb\\r\\t\\b\\f\\/\"",
+            "\"}{][,:\"",
+            "\"\\x\"",
+            "\"\t\"",
+            "\"\u{1}\"",
+            "\"\u{7f}\"",
+            "\"\\u12G4\"",
+            "\"\\u12\"",
+            "\"abcdefghijklmnopqrstuvwxyz0123456789\"",
+            "0",
+            "-0",
+            "7",
+            "-12",
+            "1.5",
+            "-0.25",
+            "1e5",
+            "1E+2",
+            "2e-3",
+            "1e400",
+            "-1e400",
+            "1e0400",
+            "1e-400",
+            "0e9999",
+            "01",
+            "-01",
+            "1.",
+            ".5",
+            "-",
+            "+1",
+            "1e",
+            "1e+",
+            "1.5.2",
+            "123456789012345678901234",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "1.7976931348623157e308",
+            "1.7976931348623159e308",
+            "true",
+            "false",
+            "null",
+            "tru",
+            "nul",
+            "nulll",
+            "True",
+        ])
+        .prop_map(String::from);
+        let long = prop::sample::select(vec![299usize, 300, 308, 309, 310, 400])
+            .prop_map(|n| "9".repeat(n));
+        let any = ".{0,12}".prop_map(|s: String| serde_json::to_string(&s).unwrap());
+        prop_oneof![6 => fixed, 1 => long, 2 => any]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "\"a\"",
+                "\"a\"",
+                "\"\\u0061\"",
+                "\"b\"",
+                "\"jsonrpc\"",
+                "\"\"",
+                "\"k\\\"\"",
+                "\"\\ud800\""
+            ])
+            .prop_map(String::from),
+            "[a-c]{1,2}".prop_map(|s| format!("\"{s}\"")),
+        ]
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        scalar().prop_recursive(5, 48, 6, |inner| {
+            let item = (ws(), inner.clone(), ws()).prop_map(|(a, v, b)| format!("{a}{v}{b}"));
+            let array = prop::collection::vec(item, 0..5)
+                .prop_map(|items| format!("[{}]", items.join(",")));
+            let member = (ws(), key(), ws(), ws(), inner, ws())
+                .prop_map(|(a, k, b, c, v, d)| format!("{a}{k}{b}:{c}{v}{d}"));
+            let object = prop::collection::vec(member, 0..5)
+                .prop_map(|members| format!("{{{}}}", members.join(",")));
+            prop_oneof![array, object]
+        })
+    }
+
+    /// A text, then at most two edits: a byte deleted, or one of JSON's own or some
+    /// troublesome ones put in.
+    fn mutated() -> impl Strategy<Value = Vec<u8>> {
+        let edit = (
+            prop::num::usize::ANY,
+            prop::sample::select(vec![
+                &b""[..],
+                b",",
+                b"}",
+                b"]",
+                b"{",
+                b"[",
+                b"\"",
+                b"\\",
+                b":",
+                b"\0",
+                b"\xff",
+                b"\xc3",
+                b" ",
+                b"e",
+                b"0",
+                b"-",
+            ]),
+        );
+        (ws(), text(), ws(), prop::collection::vec(edit, 0..3)).prop_map(|(a, t, b, edits)| {
+            let mut t = format!("{a}{t}{b}").into_bytes();
+            for (at, put) in edits {
+                if t.is_empty() {
+                    break;
+                }
+                let at = at % t.len();
+                if put.is_empty() {
+                    t.remove(at);
+                } else {
+                    t.splice(at..at, put.iter().copied());
+                }
+            }
+            t
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 20_000,
+            failure_persistence: None,
+            .. proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// What the scanner accepts a tree read accepts, and the scanner finds the same
+        /// members, items and strings; what it refuses a tree read refuses, but for the few
+        /// kinds it leaves to trees.
+        #[test]
+        fn the_scanner_reads_as_a_tree_does(text in mutated()) {
+            check(&text);
+        }
+    }
+
+    #[test]
+    fn texts_read_and_refused() {
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        for (text, ok) in [
+            (r#"{"a":1}"#.to_string(), true),
+            (" \n{\"a\" : [ 1 , -2.5 , \"x\" ] }\r\n".into(), true),
+            (r#"{"a":1,}"#.into(), false),
+            (r#"[1,]"#.into(), false),
+            (r#"{"a":1}}"#.into(), false),
+            (r#"{"a":1} x"#.into(), false),
+            (r#"{"a":1}{"b":2}"#.into(), false),
+            (r#"{a:1}"#.into(), false),
+            (r#"{"a"1}"#.into(), false),
+            ("\"\u{1f}\"".into(), false),
+            ("\"\u{7f}\"".into(), true),
+            (r#""\ud83d\ude00""#.into(), false),
+            (r#""\ud800""#.into(), false),
+            (r#"1e308"#.into(), true),
+            (r#"1e309"#.into(), false),
+            (r#"-1e-999"#.into(), true),
+            (r#"1e1000"#.into(), false),
+            (deep(120), true),
+            (deep(121), false),
+            (String::new(), false),
+            ("  ".into(), false),
+        ] {
+            assert_eq!(valid(text.as_bytes()), ok, "{text}");
+            if ok {
+                check(text.as_bytes());
+            }
+        }
+        assert!(!valid(b"\"\xff\""));
+        assert!(!valid(b"{\"a\":\"\xc3\"}"));
+        let (t, j) =
+            Tape::read(br#" {"a" : {"b":"}{","c":[{"d":"]"}]}, "e":[1,[2,{"f":3}]],"g":"x\"y"} "#)
+                .unwrap();
+        let members: Vec<_> = t.members(j).unwrap().map(|(k, v)| (k, v.get())).collect();
+        // A value of another text (even the same text elsewhere) has no members here.
+        let (other, o) = Tape::read(br#"{"a":1}"#).unwrap();
+        assert!(t.members(o).is_none() && other.members(j).is_none());
+        assert_eq!(other.members(o).unwrap().count(), 1);
+        assert_eq!(
+            members,
+            [
+                ("a", r#"{"b":"}{","c":[{"d":"]"}]}"#),
+                ("e", r#"[1,[2,{"f":3}]]"#),
+                ("g", r#""x\"y""#)
+            ]
+        );
+    }
+
+    /// The word-at-a-time string scan stops at the first `"`, `\\` or control character,
+    /// wherever it falls in a word.
+    #[test]
+    fn strings_stop_where_they_should() {
+        for at in 0..20 {
+            for stop in [b'"', b'\\', b'\0', b'\n', 0x1f] {
+                let mut t = vec![b'a'; 20];
+                t[at] = stop;
+                let mut c = Checker {
+                    b: &t,
+                    i: 0,
+                    ends: Vec::new(),
+                };
+                c.plain_run();
+                assert_eq!(c.i, at, "{stop} at {at}");
+            }
+            let t = vec![0xc3u8; at];
+            let mut c = Checker {
+                b: &t,
+                i: 0,
+                ends: Vec::new(),
+            };
+            c.plain_run();
+            assert_eq!(c.i, at);
+        }
+    }
+}
