@@ -540,7 +540,7 @@ fn unknown_session() -> Response<Body> {
 struct Head<'a> {
     /// The id of a request (a string or a number), as a value.
     id: Option<Value>,
-    method: Option<String>,
+    method: Option<std::borrow::Cow<'a, str>>,
     /// The message's members, read without a tree ([`RawMessage::read`]), for the routing
     /// headers' check and the gateway; `None` when they could not be read so.
     read: Option<RawMessage<'a>>,
@@ -550,7 +550,7 @@ struct Head<'a> {
 /// they cannot be read so: a member twice).
 fn head_of(body: &[u8]) -> Head<'_> {
     if let Some(m) = RawMessage::read(body) {
-        let method = m.method().map(std::borrow::Cow::into_owned);
+        let method = m.method();
         let id = match (&method, m.id) {
             (Some(_), Some(raw)) => serde_json::from_str::<Value>(raw.get())
                 .ok()
@@ -567,7 +567,7 @@ fn head_of(body: &[u8]) -> Head<'_> {
     let method = msg
         .get("method")
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .map(|m| std::borrow::Cow::Owned(m.to_string()));
     Head {
         id: match (&method, msg.get("id")) {
             (Some(_), Some(id @ (Value::String(_) | Value::Number(_)))) => Some(id.clone()),
