@@ -416,6 +416,9 @@ pub struct Gateway<D> {
     /// Every message read as a tree (to check the reads without one against it).
     #[cfg(test)]
     trees_only: bool,
+    /// How many messages were read without a tree.
+    #[cfg(test)]
+    raw_reads: usize,
 }
 
 impl<D: Decider> Gateway<D> {
@@ -432,6 +435,8 @@ impl<D: Decider> Gateway<D> {
             event: String::with_capacity(256),
             #[cfg(test)]
             trees_only: false,
+            #[cfg(test)]
+            raw_reads: 0,
         }
     }
 
@@ -522,6 +527,10 @@ impl<D: Decider> Gateway<D> {
             .session
             .observe_call(&id, tool.into_owned(), arguments, meta, || ());
         self.call(&call, Some((&id, "tools/call")), line, out);
+        #[cfg(test)]
+        {
+            self.raw_reads += 1;
+        }
         true
     }
 
@@ -598,6 +607,10 @@ impl<D: Decider> Gateway<D> {
             return false;
         };
         self.result(&call, Some(&id), content, line, out);
+        #[cfg(test)]
+        {
+            self.raw_reads += 1;
+        }
         true
     }
 
@@ -1860,10 +1873,14 @@ mod tests {
                 g.session().client_capabilities(),
                 g.session().pending()
             );
-            (outs, session, g.decider.seen.clone())
+            (outs, session, g.decider.seen.clone(), g.raw_reads)
         };
-        let (fast, fast_session, fast_events) = run(false);
-        let (trees, trees_session, tree_events) = run(true);
+        let (fast, fast_session, fast_events, raw_reads) = run(false);
+        let (trees, trees_session, tree_events, none) = run(true);
+        // The plain calls and answers were read without a tree (the comparison is not of
+        // two tree reads).
+        assert_eq!(none, 0);
+        assert_eq!(raw_reads, 30);
         assert_eq!(fast.len(), trees.len());
         for (i, (f, t)) in fast.iter().zip(&trees).enumerate() {
             assert_eq!(f, t, "message {i}");
