@@ -497,3 +497,10 @@ pub fn audit_log(data: &[u8]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Untrusted bytes → the MCP proxy's scanner (`mcp::scan`), which reads a live `tools/call`
+/// and its answer without a tree: it must accept, refuse and find members exactly as
+/// serde_json's tree read does, but for the few kinds it leaves to a tree read.
+pub fn mcp_scan(data: &[u8]) -> Result<(), String> {
+    crate::mcp::scan::differential(data)
+}

@@ -63,3 +63,8 @@ fn otel_trace_corpus() {
 fn audit_log_corpus() {
     replay("audit_log", govern::fuzzing::audit_log);
 }
+
+#[test]
+fn mcp_scan_corpus() {
+    replay("mcp_scan", govern::fuzzing::mcp_scan);
+}
