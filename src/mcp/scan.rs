@@ -497,14 +497,19 @@ fn same<'a>(t: &Tape<'a>, j: Json<'a>, v: &Value) -> bool {
 /// than [`MAX_DEPTH`] (a tree read allows 128).
 fn left_to_trees(text: &[u8]) -> bool {
     let surrogate = text.windows(4).any(|w| {
-        w[0] == b'\\'
-            && w[1] == b'u'
-            && matches!(w[2], b'd' | b'D')
-            && matches!(w[3], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+        matches!(
+            w,
+            [
+                b'\\',
+                b'u',
+                b'd' | b'D',
+                b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F',
+            ]
+        )
     });
     let exponent = text
         .windows(2)
-        .any(|w| w[0].is_ascii_digit() && matches!(w[1], b'e' | b'E'));
+        .any(|w| matches!(w, [d, b'e' | b'E'] if d.is_ascii_digit()));
     let long = text.windows(300).any(|w| w.iter().all(u8::is_ascii_digit));
     let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for &b in text {
