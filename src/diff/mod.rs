@@ -677,7 +677,9 @@ impl Adder<'_, '_> {
 /// the cost follows the pieces rather than the product of the whole diagram with each side's
 /// rules: a change to every rule of a large bundle is a few small folds per tool, not one
 /// fold of every rule within every change. The pieces are disjoint and cover the diagram, so
-/// the groups are those of the whole grouping. Returns what was not proved, if anything, or
+/// the groups are those of the whole grouping. A unit that would give more pieces than it has
+/// nodes (at least [`MIN_PIECE_CAP`]), its paths sharing sub-diagrams, is one piece: walked
+/// whole, its regions widened within it. Returns what was not proved, if anything, or
 /// `None` when the folds of a unit went past the node budget.
 ///
 /// The first split makes units (one per tool when `tool` is the first variable), each
@@ -714,8 +716,17 @@ fn group_by_pieces(
             }
             let mut pieces = Vec::new();
             let mut above = vec![(d, c)];
-            split(space, c, &mut above, &mut pieces);
+            // Paths that share sub-diagrams give exponentially many pieces: past as many
+            // pieces as the unit has nodes, the unit is grouped whole (one walk over it,
+            // widening within it) instead.
+            let cap = piece_cap(reachable(space, c));
+            let whole = !split(space, c, &mut above, &mut pieces, cap);
             let unit = space.only_child(d, c, c);
+            if whole {
+                #[cfg(test)]
+                tests::WHOLE_UNITS.with(|n| n.set(n.get() + 1));
+                pieces = vec![unit];
+            }
             units.push((unit, pieces));
         }
     }
@@ -1002,27 +1013,46 @@ fn unit_work(
 /// upper bound that counts shared nodes again).
 const PIECE_NODES: u64 = 256;
 
+/// The fewest pieces [`split`] may make of a unit before the unit is grouped whole.
+const MIN_PIECE_CAP: usize = 1024;
+
+/// The most pieces [`split`] makes of a unit of `nodes` nodes before the unit is grouped
+/// whole (tests may lower it to make every split unit whole).
+fn piece_cap(nodes: usize) -> usize {
+    #[cfg(test)]
+    if let Some(cap) = tests::PIECE_CAP.with(std::cell::Cell::get) {
+        return cap;
+    }
+    nodes.max(MIN_PIECE_CAP)
+}
+
 /// Splits the fork-free diagram `d` into pieces of at most [`PIECE_NODES`] nodes: each is `d`
 /// where the outcomes on the way to it (`above`: each node with the child taken) are taken,
-/// and false elsewhere.
+/// and false elsewhere. Stops, returning false, as soon as `out` would hold more than `cap`
+/// pieces: the pieces follow paths, so a diagram whose paths share sub-diagrams has
+/// exponentially many, and the work is bounded by `cap` pieces of at most 64 steps each.
 fn split(
     space: &mut Space,
     d: NodeRef,
     above: &mut Vec<(NodeRef, NodeRef)>,
     out: &mut Vec<NodeRef>,
-) {
+    cap: usize,
+) -> bool {
     let f = space.m.f;
     if d == f {
-        return;
+        return true;
     }
     let mut kids = space.m.children(d);
     if space.m.size(d) <= PIECE_NODES || kids.is_empty() || above.len() >= 64 {
+        if out.len() >= cap {
+            return false;
+        }
         let mut piece = d;
         for &(node, child) in above.iter().rev() {
             piece = space.only_child(node, child, piece);
         }
         out.push(piece);
-        return;
+        return true;
     }
     kids.sort_unstable();
     kids.dedup();
@@ -1031,9 +1061,13 @@ fn split(
             continue;
         }
         above.push((d, c));
-        split(space, c, above, out);
+        let fits = split(space, c, above, out, cap);
         above.pop();
+        if !fits {
+            return false;
+        }
     }
+    true
 }
 
 /// The nodes reachable from `root`.
@@ -2044,6 +2078,70 @@ impl Side {
 mod tests {
     use super::*;
     use crate::diag::SourceFile;
+
+    thread_local! {
+        /// A cap on the pieces of a unit that replaces [`piece_cap`]'s.
+        pub(super) static PIECE_CAP: std::cell::Cell<Option<usize>> =
+            const { std::cell::Cell::new(None) };
+        /// Units [`group_by_pieces`] grouped whole for having too many pieces.
+        pub(super) static WHOLE_UNITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A unit whose pieces are too many is grouped whole: the same groups, complete, every
+    /// witness deciding as its group says; and the fallback is taken (it is what keeps a diagram of changes whose paths share
+    /// sub-diagrams from being split into exponentially many pieces).
+    #[test]
+    fn a_unit_with_too_many_pieces_is_grouped_whole() {
+        let mut old = String::from("policy p {\n rule base: allow when tool == \"t\"\n");
+        for i in 0..8 {
+            old.push_str(&format!(
+                " rule d{i}: deny when tool == \"t\" and args.a{i} == \"x\" and args.b{i} > {i} because \"d{i}\"\n"
+            ));
+        }
+        old.push_str("}\n");
+        let new = old.replace("and args.b3 > 3 ", "");
+        let new = new
+            .replace("rule d7: deny", "rule d7: allow")
+            .replace(" because \"d7\"", "");
+        let (a, b) = (side("old", &old), side("new", &new));
+        let opts = Options {
+            whole_grouping_max: 0,
+            per_group: 2,
+            ..Options::default()
+        };
+        let split = diff(&a, &b, &opts);
+        assert_eq!(WHOLE_UNITS.with(std::cell::Cell::get), 0);
+        PIECE_CAP.with(|c| c.set(Some(1)));
+        let whole = diff(&a, &b, &opts);
+        PIECE_CAP.with(|c| c.set(None));
+        assert!(
+            WHOLE_UNITS.with(std::cell::Cell::get) > 0,
+            "no unit grouped whole"
+        );
+        assert!(split.complete() && whole.complete(), "{}", show(&whole));
+        let keys = |r: &Report| -> Vec<String> {
+            r.groups
+                .iter()
+                .map(|g| format!("{} {} {:?}", g.from, g.to, g.rules))
+                .collect()
+        };
+        assert!(split.groups.len() > 2, "{}", show(&split));
+        assert_eq!(keys(&split), keys(&whole), "{}", show(&whole));
+        for g in &whole.groups {
+            for reg in &g.regions {
+                assert_ne!(reg.proof.status, Status::Unconfirmed, "{}", show(&whole));
+                if let (Status::Differs, Some(ev)) = (reg.proof.status, &reg.proof.event) {
+                    let [o, n] = [decide_with(&a, ev), decide_with(&b, ev)];
+                    assert_eq!((o.verdict, n.verdict), (g.from, g.to), "{ev}");
+                    assert_eq!(Some([o.rules, n.rules]), g.rules.clone(), "{ev}");
+                }
+            }
+        }
+    }
+
+    fn decide_with(s: &Side, ev: &serde_json::Value) -> Decision {
+        confirm::Judge::new([s, s]).decide(0, ev).unwrap()
+    }
 
     fn side(label: &str, src: &str) -> Side {
         Side::from_sources(label, vec![SourceFile::new("p.gov", src)]).unwrap()

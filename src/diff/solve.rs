@@ -128,6 +128,30 @@ fn type_fact(space: &Space<'_>, var: u32) -> Option<(u32, Ty, bool)> {
                 } => Some((*slot, *ty, false)),
                 _ => None,
             },
+            // Defined on strings only, and not on every one (a decoding that fails, SQL
+            // that does not parse, input past a size bound): a known outcome needs the
+            // argument to be a string, an unknown one needs nothing the solver can state.
+            Operand::Func {
+                func:
+                    Func::Base64Decode
+                    | Func::HexDecode
+                    | Func::UrlDecode
+                    | Func::Unescape
+                    | Func::Decoded
+                    | Func::Nfkc
+                    | Func::Fold
+                    | Func::Unleet
+                    | Func::SqlStatements
+                    | Func::SqlTables
+                    | Func::SqlReadOnly
+                    | Func::Secrets
+                    | Func::Pii
+                    | Func::PiiCount,
+                arg,
+            } => match slot_of(arg)? {
+                (slot, Ty::String, _) => Some((slot, Ty::String, false)),
+                _ => None,
+            },
             _ => None,
         }
     }
