@@ -391,6 +391,127 @@ struct PathNode {
     hi: u32,
     /// Extra slots (see [`Paths::with_extra`]) at or below this node.
     extra: Box<[u32]>,
+    /// The children by a hash of their key, when one without collisions was found.
+    table: KeyTable,
+}
+
+/// A perfect hash of a node's child keys: a key's [`key_hash`] times `mult`, its top
+/// `bits` bits, is the one place its child may be (`slots` holds the child's index in
+/// `children`, or `u32::MAX`); the key there is compared in full, so a key that is not a
+/// child is never taken for one. Empty when no multiplier tried separated the keys: the
+/// children are then scanned.
+#[derive(Clone, Debug, Default)]
+struct KeyTable {
+    mult: u64,
+    shift: u32,
+    slots: Box<[u32]>,
+}
+
+/// Fewer children than this are scanned: a hash costs more than comparing a few lengths.
+const TABLE_FROM: usize = 4;
+
+impl KeyTable {
+    fn new(children: &[(Box<str>, u32)]) -> KeyTable {
+        if children.len() < TABLE_FROM {
+            return KeyTable::default();
+        }
+        let hashes: Vec<u64> = children
+            .iter()
+            .map(|(k, _)| key_hash(k.as_bytes()))
+            .collect();
+        let need = children.len().next_power_of_two().trailing_zeros();
+        // Odd multipliers from a fixed sequence (splitmix64): the same table every load.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut mults = Vec::with_capacity(64);
+        for _ in 0..64 {
+            seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            mults.push((z ^ (z >> 31)) | 1);
+        }
+        for bits in need + 1..=need + 4 {
+            let shift = 64 - bits;
+            for &mult in &mults {
+                let mut slots = vec![u32::MAX; 1usize << bits];
+                let mut clash = false;
+                for (i, h) in hashes.iter().enumerate() {
+                    let at = (h.wrapping_mul(mult) >> shift) as usize;
+                    match slots.get_mut(at) {
+                        Some(x) if *x == u32::MAX => *x = u32::try_from(i).unwrap_or(u32::MAX),
+                        _ => {
+                            clash = true;
+                            break;
+                        }
+                    }
+                }
+                if !clash {
+                    return KeyTable {
+                        mult,
+                        shift,
+                        slots: slots.into_boxed_slice(),
+                    };
+                }
+            }
+        }
+        KeyTable::default()
+    }
+
+    /// The index in `children` of the only child `h` may be, if any.
+    #[inline]
+    fn get(&self, h: u64) -> Option<usize> {
+        let at = (h.wrapping_mul(self.mult) >> self.shift) as usize;
+        match self.slots.get(at) {
+            Some(&i) if i != u32::MAX => Some(i as usize),
+            _ => None,
+        }
+    }
+}
+
+/// A hash of a key's bytes: its first eight bytes, its last eight and its length.
+fn key_hash(k: &[u8]) -> u64 {
+    let n = k.len();
+    let word = |b: &[u8]| {
+        let mut a = [0u8; 8];
+        for (x, y) in a.iter_mut().zip(b) {
+            *x = *y;
+        }
+        u64::from_le_bytes(a)
+    };
+    let head = word(k);
+    let tail = if n > 8 {
+        word(k.get(n - 8..).unwrap_or(&[]))
+    } else {
+        0
+    };
+    mix(head, tail, n)
+}
+
+/// [`key_hash`] of `b[start..start + n]`, reading whole words of `b` where it can.
+#[inline]
+fn key_hash_at(b: &[u8], start: usize, n: usize) -> u64 {
+    let Some(w) = b.get(start..start + 8) else {
+        return key_hash(b.get(start..start + n).unwrap_or(&[]));
+    };
+    let mut a = [0u8; 8];
+    a.copy_from_slice(w);
+    let mut head = u64::from_le_bytes(a);
+    let tail = if n > 8 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b.get(start + n - 8..start + n).unwrap_or(&[0; 8]));
+        u64::from_le_bytes(a)
+    } else {
+        if n < 8 {
+            head &= (1u64 << (8 * n)) - 1;
+        }
+        0
+    };
+    mix(head, tail, n)
+}
+
+#[inline]
+fn mix(head: u64, tail: u64, n: usize) -> u64 {
+    head ^ tail.rotate_left(29) ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// Objects and arrays nested deeper are refused ([`crate::limits::JSON_NESTING`]).
@@ -512,6 +633,9 @@ impl Paths {
             (lo, hi, extra)
         }
         range(&mut p.nodes, 0, u32::try_from(base).unwrap_or(u32::MAX));
+        for n in &mut p.nodes {
+            n.table = KeyTable::new(&n.children);
+        }
         p
     }
 
@@ -599,22 +723,31 @@ impl Paths {
             s.pos += 1;
             return Ok(());
         }
-        let children: &[(Box<str>, u32)] = self
-            .nodes
-            .get(node)
-            .map(|n| n.children.as_slice())
-            .unwrap_or(&[]);
+        let (children, table) = match self.nodes.get(node) {
+            Some(n) => (n.children.as_slice(), Some(&n.table)),
+            None => (&[][..], None),
+        };
+        // The children met so far in this object (the first 64).
+        let mut seen = 0u64;
         loop {
             s.ws();
             if s.peek() != Some(b'"') {
                 return Err(s.expect_err("a string key"));
             }
-            let child = s.key_lookup(children)?;
+            let child = s.key_lookup(children, table)?;
             s.ws();
             s.expect(b':')?;
             s.ws();
-            match child {
-                Some(c) => self.value(s, c as usize, ev, depth + 1)?,
+            match child.and_then(|i| Some((i, children.get(i)?.1))) {
+                Some((i, c)) => {
+                    // Only a key met before in this object has values to forget (an earlier
+                    // occurrence of the object itself was forgotten by its own key).
+                    let again = i >= 64 || seen & (1u64 << i) != 0;
+                    if i < 64 {
+                        seen |= 1u64 << i;
+                    }
+                    self.value(s, c as usize, ev, depth + 1, again)?;
+                }
                 None => s.skip_value(depth + 1)?,
             }
             if !s.another(b'}')? {
@@ -623,18 +756,8 @@ impl Paths {
         }
     }
 
-    /// Reads the value of a known key.
-    fn value(
-        &self,
-        s: &mut Scanner<'_>,
-        node: usize,
-        ev: &mut Event,
-        depth: usize,
-    ) -> Result<(), EventError> {
-        let Some(n) = self.nodes.get(node) else {
-            return s.skip_value(depth);
-        };
-        // The last occurrence of a key wins: forget what an earlier one set.
+    /// Forgets the values at or below node `n`.
+    fn forget(&self, n: &PathNode, ev: &mut Event) {
         for v in ev
             .vals
             .get_mut(n.lo as usize..n.hi as usize)
@@ -647,6 +770,24 @@ impl Paths {
             if let Some(v) = ev.vals.get_mut(x as usize) {
                 *v = Val::Absent;
             }
+        }
+    }
+
+    /// Reads the value of a known key (`again` when the object had it before).
+    fn value(
+        &self,
+        s: &mut Scanner<'_>,
+        node: usize,
+        ev: &mut Event,
+        depth: usize,
+        again: bool,
+    ) -> Result<(), EventError> {
+        let Some(n) = self.nodes.get(node) else {
+            return s.skip_value(depth);
+        };
+        // The last occurrence of a key wins: forget what an earlier one set.
+        if again {
+            self.forget(n, ev);
         }
         let slot = n.slot;
         let has_children = !n.children.is_empty();
@@ -841,8 +982,13 @@ impl Scanner<'_> {
         Ok(())
     }
 
-    /// Reads a key and finds it among `children` without allocating when it has no escapes.
-    fn key_lookup(&mut self, children: &[(Box<str>, u32)]) -> Result<Option<u32>, EventError> {
+    /// Reads a key and finds it among `children` without allocating when it has no escapes:
+    /// its index there.
+    fn key_lookup(
+        &mut self,
+        children: &[(Box<str>, u32)],
+        table: Option<&KeyTable>,
+    ) -> Result<Option<usize>, EventError> {
         self.pos += 1; // the opening quote
         let start = self.pos;
         loop {
@@ -851,17 +997,24 @@ impl Scanner<'_> {
                 Some(b'"') => {
                     let raw = self.b.get(start..self.pos).unwrap_or(&[]);
                     self.pos += 1;
-                    return Ok(children
-                        .iter()
-                        .find(|(k, _)| {
-                            // Length and first byte before a full compare (most keys differ);
-                            // keys are short: compared in place, not by a call to `memcmp`.
-                            let k = k.as_bytes();
-                            k.len() == raw.len()
-                                && k.first() == raw.first()
-                                && k.iter().zip(raw).all(|(a, b)| a == b)
-                        })
-                        .map(|(_, c)| *c));
+                    if let Some(table) = table.filter(|t| !t.slots.is_empty()) {
+                        let h = key_hash_at(self.b, start, raw.len());
+                        return Ok(table.get(h).filter(|&i| {
+                            // Keys are short: compared in place, not by a call to `memcmp`.
+                            children.get(i).is_some_and(|(k, _)| {
+                                let k = k.as_bytes();
+                                k.len() == raw.len() && k.iter().zip(raw).all(|(a, b)| a == b)
+                            })
+                        }));
+                    }
+                    return Ok(children.iter().position(|(k, _)| {
+                        // Length and first byte before a full compare (most keys differ);
+                        // keys are short: compared in place, not by a call to `memcmp`.
+                        let k = k.as_bytes();
+                        k.len() == raw.len()
+                            && k.first() == raw.first()
+                            && k.iter().zip(raw).all(|(a, b)| a == b)
+                    }));
                 }
                 Some(b'\\') => break,
                 Some(c) if c < 0x20 => return Err(self.err("control character in a string")),
@@ -874,7 +1027,7 @@ impl Scanner<'_> {
         key.clear();
         key.push_str(self.s.get(start..self.pos).unwrap_or(""));
         let r = self.string_rest(&mut key);
-        let found = children.iter().find(|(k, _)| **k == *key).map(|(_, c)| *c);
+        let found = children.iter().position(|(k, _)| **k == *key);
         self.key = key;
         r.map(|()| found)
     }
@@ -1343,6 +1496,86 @@ mod tests {
             e.describe(text),
             "the event is not a JSON object at column 1"
         );
+    }
+
+    /// Keys found by a node's hash table are exactly the children: every child key, at any
+    /// place in the text (its last bytes included, where fewer than eight are left), and no
+    /// other key of the same length, head or tail; a key written with escapes as well.
+    #[test]
+    fn hashed_keys_find_exactly_the_children() {
+        let keys = [
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "tool",
+            "tools",
+            "agent",
+            "args",
+            "action",
+            "session",
+            "annotations_long_key_x",
+            "annotations_long_key_y",
+            "é",
+            "k\u{1F600}",
+        ];
+        let list: Vec<Vec<&str>> = keys.iter().map(|k| vec![*k]).collect();
+        let refs: Vec<&[&str]> = list.iter().map(Vec::as_slice).collect();
+        let p = paths(&refs);
+        assert!(p.nodes.first().is_some_and(|n| !n.table.slots.is_empty()));
+        // Keys that are not children: one byte changed at the head, the middle or the tail,
+        // one byte more or less.
+        let others = [
+            "",
+            "b",
+            "aa",
+            "abd",
+            "bbcd",
+            "abcdefG",
+            "abcdefgH",
+            "abcdXfghi",
+            "tooll",
+            "too",
+            "agenT",
+            "arg",
+            "annotations_long_key_z",
+            "annotations_lXng_key_x",
+            "\u{e8}",
+        ];
+        let mut ev = Event::default();
+        for (i, k) in keys.iter().enumerate() {
+            let slot = p
+                .nodes
+                .first()
+                .and_then(|n| n.children.iter().find(|(c, _)| &**c == *k))
+                .and_then(|(_, c)| p.nodes.get(*c as usize))
+                .and_then(|n| n.slot)
+                .unwrap();
+            for other in others {
+                // The child last, so that its key ends close to the end of the text; and
+                // first.
+                for text in [
+                    format!("{{\"{other}\":0,\"{k}\":{i}}}"),
+                    format!("{{\"{k}\":{i},\"{other}\":0}}"),
+                ] {
+                    p.read(&text, &mut ev).unwrap();
+                    for s in 0..keys.len() as u32 {
+                        let want = if s == slot {
+                            Val::Num(i as f64)
+                        } else {
+                            Val::Absent
+                        };
+                        assert_eq!(ev.val(s), want, "{text}: slot {s}");
+                    }
+                }
+            }
+        }
+        // A key written with an escape is the same key.
+        p.read(r#"{"t\u006fol":7}"#, &mut ev).unwrap();
+        assert!((0..keys.len() as u32).any(|s| ev.val(s) == Val::Num(7.0)));
     }
 
     /// The word-at-a-time string scan stops exactly where the byte-at-a-time one does: at

@@ -73,6 +73,9 @@ pub struct Program {
     ts_slot: Option<u32>,
     time_slots: [Option<u32>; 2],
     reads_time: bool,
+    /// Each tracker's key group: trackers with the same `per` attributes share one, and so
+    /// the key an event gives them (built once per event, see [`State::select_key`]).
+    key_groups: Vec<u32>,
     /// The JSON string literals every decision repeats, escaped once at load.
     json: JsonText,
 }
@@ -487,8 +490,24 @@ impl Program {
         let reads_time = time_slots.iter().any(Option::is_some);
         let var_state = vars.iter().map(|v| v.reads_state(&time_slots)).collect();
         let json = JsonText::new(&model, &digest);
+        let mut pers: Vec<&[u32]> = Vec::new();
+        let key_groups = model
+            .trackers
+            .iter()
+            .map(|t| {
+                let g = match pers.iter().position(|p| *p == t.per.as_slice()) {
+                    Some(g) => g,
+                    None => {
+                        pers.push(&t.per);
+                        pers.len() - 1
+                    }
+                };
+                u32::try_from(g).unwrap_or(u32::MAX)
+            })
+            .collect();
         Ok(Program {
             json,
+            key_groups,
             var_state,
             ts_slot,
             time_slots,
@@ -592,6 +611,7 @@ impl Program {
     /// used).
     pub fn prewalk(&self, ev: &Event, scratch: &mut State, starts: &mut Vec<Target>) {
         starts.clear();
+        scratch.new_event();
         let mut bufs = std::mem::take(&mut scratch.bufs);
         if bufs.len() < self.bufs {
             bufs.resize(self.bufs, String::new());
@@ -687,6 +707,7 @@ impl Program {
         now: i64,
         record: bool,
     ) {
+        st.new_event();
         out.leaves.clear();
         let mut bufs = std::mem::take(&mut st.bufs);
         if bufs.len() < self.bufs {
@@ -767,7 +788,7 @@ impl Program {
                         let Some(idef) = self.model.trackers.get(i as usize) else {
                             continue;
                         };
-                        if make_key(&idef.per, ev, &mut st.key) {
+                        if self.select_key(i, idef, ev, st) {
                             st.blame_of(i, idef, now);
                         }
                     }
@@ -791,7 +812,7 @@ impl Program {
             let Some(def) = self.model.trackers.get(rec.tracker as usize) else {
                 continue;
             };
-            if !make_key(&def.per, ev, &mut st.key) {
+            if !self.select_key(rec.tracker, def, ev, st) {
                 continue;
             }
             let slots = blame
@@ -815,7 +836,7 @@ impl Program {
                 let Some(def) = self.model.trackers.get(t as usize) else {
                     continue;
                 };
-                if make_key(&def.per, ev, &mut st.key) {
+                if self.select_key(t, def, ev, st) {
                     st.blame.clear();
                     st.blame_of(t, def, now);
                     out.unknown.extend_from_slice(&st.blame);
@@ -1474,10 +1495,18 @@ impl Program {
 
     fn tracker(&self, t: u32, ev: &Event, st: &mut State, now: i64) -> Option<TrackerValue> {
         let def: &Tracker = self.model.trackers.get(t as usize)?;
-        if !make_key(&def.per, ev, &mut st.key) {
+        if !self.select_key(t, def, ev, st) {
             return None;
         }
         st.lookup(t, def, now)
+    }
+
+    /// Makes the `per` key of tracker `t` (`def`) for `ev` the state's current key; false
+    /// when a part is absent or not a scalar. Built once per event and key group.
+    #[inline]
+    fn select_key(&self, t: u32, def: &Tracker, ev: &Event, st: &mut State) -> bool {
+        let group = self.key_groups.get(t as usize).copied().unwrap_or(u32::MAX);
+        st.select_key(group, |key| make_key(&def.per, ev, key))
     }
 
     /// The leaf summary when exactly one leaf decided.

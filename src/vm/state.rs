@@ -99,7 +99,17 @@ pub struct State {
     /// Events whose `ts` was not believed (outside the skew), and the first of them.
     pub untimed: u64,
     pub first_untimed: Option<u64>,
+    /// The key [`State::lookup`], [`State::blame_of`] and [`State::record`] use when no key
+    /// group is selected.
     pub(crate) key: Vec<u8>,
+    /// The keys of the event being decided, by key group, each built at most once per
+    /// event.
+    keys: Vec<KeyMemo>,
+    /// The key group selected ([`State::select_key`]): its key is the current one.
+    key_group: Option<u32>,
+    /// Counts events whose keys are built (see [`State::new_event`]): a memo of another
+    /// event is stale.
+    key_event: u64,
     pub(crate) bufs: Vec<String>,
     /// Walks still to make (fork children), reused from event to event.
     pub(crate) pending: Vec<crate::bytecode::model::Target>,
@@ -108,6 +118,16 @@ pub struct State {
     pub(crate) blame: Vec<u32>,
     /// The event with `time.*` hidden, when its `ts` is not believed.
     pub(crate) hidden: super::Event,
+}
+
+/// The key an event gives one key group.
+#[derive(Clone, Debug, Default)]
+struct KeyMemo {
+    /// The [`State::key_event`] it was built for (0: never).
+    event: u64,
+    /// Whether every part of the key is a scalar.
+    ok: bool,
+    bytes: Vec<u8>,
 }
 
 type Map = LinkedHashMap<Box<[u8]>, KeyState, FxBuildHasher>;
@@ -268,6 +288,9 @@ impl State {
             untimed,
             first_untimed,
             key,
+            keys: _,
+            key_group,
+            key_event,
             bufs: _,
             pending,
             recs,
@@ -283,9 +306,60 @@ impl State {
         }
         (*events, *refused, *first_refused, *untimed, *first_untimed) = (0, 0, None, 0, None);
         key.clear();
+        *key_group = None;
+        // Every memo is stale from the next event on.
+        *key_event = key_event.wrapping_add(1);
         pending.clear();
         recs.clear();
         blame.clear();
+    }
+
+    /// Starts the keys of a new event: the memo of the event before is stale.
+    #[inline]
+    pub(crate) fn new_event(&mut self) {
+        self.key_event = self.key_event.wrapping_add(1);
+    }
+
+    /// Makes the key of key group `group` for the event being decided the current key,
+    /// building it with `build` (which returns whether it is a key) only the first time the
+    /// event asks for it. Returns what `build` returned.
+    #[inline]
+    pub(crate) fn select_key(
+        &mut self,
+        group: u32,
+        build: impl FnOnce(&mut Vec<u8>) -> bool,
+    ) -> bool {
+        let event = self.key_event;
+        if let Some(m) = self.keys.get_mut(group as usize) {
+            self.key_group = Some(group);
+            if m.event != event || event == 0 {
+                m.ok = build(&mut m.bytes);
+                m.event = event;
+            }
+            return m.ok;
+        }
+        self.select_key_new(group, build)
+    }
+
+    /// [`State::select_key`] for a group not seen yet.
+    #[cold]
+    fn select_key_new(&mut self, group: u32, build: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
+        self.key_group = None;
+        if group == u32::MAX {
+            // No group: built each time, nothing remembered.
+            return build(&mut self.key);
+        }
+        self.keys.resize(group as usize + 1, KeyMemo::default());
+        self.select_key(group, build)
+    }
+
+    /// The current key: the selected group's, or `key`.
+    #[inline]
+    fn current_key<'a>(keys: &'a [KeyMemo], key_group: Option<u32>, key: &'a [u8]) -> &'a [u8] {
+        match key_group {
+            Some(g) => keys.get(g as usize).map_or(&[][..], |m| m.bytes.as_slice()),
+            None => key,
+        }
     }
 
     /// The limits this state was made with.
@@ -323,7 +397,7 @@ impl State {
     /// The value of tracker `t` for the key in `self.key`, at time `now`.
     pub(crate) fn lookup(&mut self, t: u32, def: &Tracker, now: i64) -> Option<TrackerValue> {
         let lo = def.within.map(|d| now.saturating_sub(d));
-        let key: &[u8] = &self.key;
+        let key = State::current_key(&self.keys, self.key_group, &self.key);
         let ts = self.trackers.get_mut(t as usize)?;
         let overflowed = ts.overflowed(now);
         let live = match ts.map.get_mut(key) {
@@ -378,7 +452,10 @@ impl State {
         let Some(ts) = self.trackers.get(t as usize) else {
             return;
         };
-        match ts.map.get(self.key.as_slice()) {
+        match ts
+            .map
+            .get(State::current_key(&self.keys, self.key_group, &self.key))
+        {
             Some(k) if lo.is_none_or(|lo| k.last >= lo) => {
                 for &(slot, at) in &k.blame {
                     if lo.is_none_or(|lo| at >= lo) {
@@ -403,7 +480,8 @@ impl State {
             return true;
         };
         ts.expire(lo);
-        let k = match ts.map.to_back(self.key.as_slice()) {
+        let key = State::current_key(&self.keys, self.key_group, &self.key);
+        let k = match ts.map.to_back(key) {
             Some(k) => k,
             None => {
                 if ts.overflowed(now) || ts.map.len() >= max_keys {
@@ -419,7 +497,7 @@ impl State {
                     StatefulKind::Seen => Agg::Seen(SeenWin::default()),
                 };
                 ts.map.insert(
-                    self.key.as_slice().into(),
+                    key.into(),
                     KeyState {
                         last: now,
                         blame: Vec::new(),
