@@ -612,6 +612,7 @@ impl Adder<'_, '_> {
     /// or hold the two verdicts), each widened within `diagram` and given a witness.
     fn add(&mut self, space: &Space, diagram: NodeRef, grouped: bool, walk: &regions::Walk) {
         let models = self.models;
+        let mut widener = regions::Widener::default();
         for (leaf, paths) in &walk.paths {
             let items = space.m.leaf_items(*leaf).unwrap_or(&[]).to_vec();
             let (fo, fn_, rules) = if grouped && items.iter().any(|x| x & PAIR != 0) {
@@ -657,7 +658,7 @@ impl Adder<'_, '_> {
                     group.more += 1;
                     continue;
                 }
-                let wide = regions::widen(space, diagram, *leaf, p);
+                let wide = widener.widen(space, diagram, *leaf, p);
                 if group.regions.iter().any(|r| r.steps == wide) {
                     continue;
                 }
@@ -938,6 +939,8 @@ fn unit_work(
     let whole = pair_summaries(space, so, sn, models);
     // Per group, the distinct widened regions this unit found, in order.
     let mut seen: BTreeMap<GroupKey, Vec<Vec<Step>>> = BTreeMap::new();
+    // Nodes stay until the unit's are dropped: their outcomes are read once for all paths.
+    let mut widener = regions::Widener::default();
     for &piece in pieces {
         if space.over() {
             break;
@@ -983,7 +986,7 @@ fn unit_work(
                     more += 1;
                     continue;
                 }
-                let w = regions::widen(space, r, *leaf, p);
+                let w = widener.widen(space, r, *leaf, p);
                 if !distinct.contains(&w) {
                     distinct.push(w.clone());
                 }
