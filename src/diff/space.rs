@@ -179,6 +179,51 @@ struct Pool {
     kids: Vec<Vec<NodeRef>>,
 }
 
+/// The keys of `x` and `y` together, sorted and without repeats, added to the empty `acc`:
+/// merged in one pass when the keys of each are strictly increasing already (as a node's
+/// constants and cuts are), sorted otherwise. The same list either way.
+fn union_sorted<E, T: Copy + Ord>(acc: &mut Vec<T>, x: &[E], y: &[E], key: impl Fn(&E) -> T) {
+    let increasing = |s: &[E]| s.is_sorted_by(|p, q| key(p) < key(q));
+    if !(increasing(x) && increasing(y)) {
+        acc.extend(x.iter().chain(y.iter()).map(&key));
+        acc.sort();
+        acc.dedup();
+        return;
+    }
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let v = match (x.get(i).map(&key), y.get(j).map(&key)) {
+            (Some(p), Some(q)) => match p.cmp(&q) {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    p
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    q
+                }
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
+                    p
+                }
+            },
+            (Some(p), None) => {
+                i += 1;
+                p
+            }
+            (None, Some(q)) => {
+                j += 1;
+                q
+            }
+            (None, None) => break,
+        };
+        if acc.last() != Some(&v) {
+            acc.push(v);
+        }
+    }
+}
+
 /// An operand renamed into the joint space.
 fn rename_operand(o: &Operand, map: &SideMap) -> Operand {
     match o {
@@ -982,20 +1027,36 @@ impl Space {
             Some(VarShape::Thresh) => Outs::Thresh(self.pool.cuts.pop().unwrap_or_default()),
             _ => Outs::Tri,
         };
-        for n in [a, b] {
-            let node = self.m.node(n);
-            if node.var() != var {
-                continue;
+        let on = |n: NodeRef| Some(self.m.node(n)).filter(|x| x.var() == var);
+        let (na, nb) = (on(a), on(b));
+        match &mut outs {
+            Outs::Switch(acc) => {
+                let none: &[(u32, NodeRef)] = &[];
+                let (x, y) = match (na, nb) {
+                    (
+                        Some(Node::Switch { branches: x, .. }),
+                        Some(Node::Switch { branches: y, .. }),
+                    ) => (&**x, &**y),
+                    (Some(Node::Switch { branches: x, .. }), _)
+                    | (_, Some(Node::Switch { branches: x, .. })) => (&**x, none),
+                    _ => (none, none),
+                };
+                union_sorted(acc, x, y, |(c, _)| *c);
             }
-            match (&mut outs, node) {
-                (Outs::Switch(acc), Node::Switch { branches, .. }) => {
-                    acc.extend(branches.iter().map(|(c, _)| *c))
-                }
-                (Outs::Thresh(acc), Node::Thresh { cuts, .. }) => acc.extend(cuts.iter().copied()),
-                _ => {}
+            Outs::Thresh(acc) => {
+                let none: &[Num] = &[];
+                let (x, y) = match (na, nb) {
+                    (Some(Node::Thresh { cuts: x, .. }), Some(Node::Thresh { cuts: y, .. })) => {
+                        (&**x, &**y)
+                    }
+                    (Some(Node::Thresh { cuts: x, .. }), _)
+                    | (_, Some(Node::Thresh { cuts: x, .. })) => (&**x, none),
+                    _ => (none, none),
+                };
+                union_sorted(acc, x, y, |c| *c);
             }
+            Outs::Tri => {}
         }
-        Self::sort_outs(&mut outs);
         outs
     }
 
