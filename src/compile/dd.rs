@@ -193,6 +193,174 @@ pub enum Op {
     },
 }
 
+/// A node as it is looked up in the store: its parts borrowed, so that finding a node that is
+/// stored already (most lookups, in the folds of `govern diff`) allocates nothing.
+#[derive(Clone, Copy)]
+enum View<'a> {
+    Leaf(&'a [u32]),
+    Switch {
+        var: u32,
+        branches: &'a [(u32, NodeRef)],
+        default: NodeRef,
+        unknown: NodeRef,
+    },
+    Thresh {
+        var: u32,
+        cuts: &'a [Num],
+        regions: &'a [NodeRef],
+        unknown: NodeRef,
+    },
+    Tri {
+        var: u32,
+        t: NodeRef,
+        f: NodeRef,
+        u: NodeRef,
+    },
+    Fork(&'a [NodeRef]),
+}
+
+impl View<'_> {
+    /// The key of the table that shares equal nodes: equal views hash alike.
+    fn hash(&self) -> u64 {
+        use std::hash::Hasher;
+        let mut h = rustc_hash::FxHasher::default();
+        match *self {
+            View::Leaf(items) => {
+                h.write_u8(0);
+                h.write_usize(items.len());
+                for x in items {
+                    h.write_u32(*x);
+                }
+            }
+            View::Switch {
+                var,
+                branches,
+                default,
+                unknown,
+            } => {
+                h.write_u8(1);
+                h.write_u32(var);
+                h.write_usize(branches.len());
+                for (c, x) in branches {
+                    h.write_u32(*c);
+                    h.write_u32(*x);
+                }
+                h.write_u32(default);
+                h.write_u32(unknown);
+            }
+            View::Thresh {
+                var,
+                cuts,
+                regions,
+                unknown,
+            } => {
+                h.write_u8(2);
+                h.write_u32(var);
+                h.write_usize(cuts.len());
+                for c in cuts {
+                    h.write_u64(c.bits());
+                }
+                for x in regions {
+                    h.write_u32(*x);
+                }
+                h.write_u32(unknown);
+            }
+            View::Tri { var, t, f, u } => {
+                h.write_u8(3);
+                h.write_u32(var);
+                h.write_u32(t);
+                h.write_u32(f);
+                h.write_u32(u);
+            }
+            View::Fork(cs) => {
+                h.write_u8(4);
+                h.write_usize(cs.len());
+                for x in cs {
+                    h.write_u32(*x);
+                }
+            }
+        }
+        h.finish()
+    }
+
+    /// Whether `n` is this node.
+    fn is(&self, n: &Node) -> bool {
+        match (*self, n) {
+            (View::Leaf(a), Node::Leaf(b)) => a == &b[..],
+            (
+                View::Switch {
+                    var,
+                    branches,
+                    default,
+                    unknown,
+                },
+                Node::Switch {
+                    var: v,
+                    branches: b,
+                    default: d,
+                    unknown: u,
+                },
+            ) => var == *v && default == *d && unknown == *u && branches == &b[..],
+            (
+                View::Thresh {
+                    var,
+                    cuts,
+                    regions,
+                    unknown,
+                },
+                Node::Thresh {
+                    var: v,
+                    cuts: c,
+                    regions: r,
+                    unknown: u,
+                },
+            ) => var == *v && unknown == *u && regions == &r[..] && cuts == &c[..],
+            (
+                View::Tri { var, t, f, u },
+                Node::Tri {
+                    var: v,
+                    t: a,
+                    f: b,
+                    u: c,
+                },
+            ) => var == *v && t == *a && f == *b && u == *c,
+            (View::Fork(a), Node::Fork(b)) => a == &b[..],
+            _ => false,
+        }
+    }
+
+    /// The node to store.
+    fn node(&self) -> Node {
+        match *self {
+            View::Leaf(items) => Node::Leaf(items.into()),
+            View::Switch {
+                var,
+                branches,
+                default,
+                unknown,
+            } => Node::Switch {
+                var,
+                branches: branches.into(),
+                default,
+                unknown,
+            },
+            View::Thresh {
+                var,
+                cuts,
+                regions,
+                unknown,
+            } => Node::Thresh {
+                var,
+                cuts: cuts.into(),
+                regions: regions.into(),
+                unknown,
+            },
+            View::Tri { var, t, f, u } => Node::Tri { var, t, f, u },
+            View::Fork(cs) => Node::Fork(cs.into()),
+        }
+    }
+}
+
 /// The diagram store.
 #[derive(Clone)]
 pub struct Manager {
@@ -206,6 +374,11 @@ pub struct Manager {
     hashes: Vec<u64>,
     /// Each node's predecessor in its hash's chain ([`NO_NODE`]: none).
     next: Vec<NodeRef>,
+    /// Buffers reused by [`Manager::mk_fork`], [`Manager::mk_switch_of`] and
+    /// [`Manager::mk_thresh_of`].
+    scratch: Vec<NodeRef>,
+    scratch_branches: Vec<(u32, NodeRef)>,
+    scratch_cuts: Vec<Num>,
     shapes: Vec<VarShape>,
     memo: FxHashMap<(Op, NodeRef, NodeRef), NodeRef>,
     /// An upper bound on the nodes reachable from each node (shared nodes counted again).
@@ -245,6 +418,9 @@ impl Manager {
             unique: FxHashMap::default(),
             hashes: Vec::new(),
             next: Vec::new(),
+            scratch: Vec::new(),
+            scratch_branches: Vec::new(),
+            scratch_cuts: Vec::new(),
             shapes,
             memo: FxHashMap::default(),
             sizes: Vec::new(),
@@ -298,21 +474,19 @@ impl Manager {
         self.exceeded
     }
 
-    fn intern(&mut self, n: Node) -> NodeRef {
-        let hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = rustc_hash::FxHasher::default();
-            n.hash(&mut h);
-            h.finish()
-        };
+    /// The stored node equal to `v`, stored now if there is none: only a new node is
+    /// allocated.
+    fn intern(&mut self, v: View<'_>) -> NodeRef {
+        let hash = v.hash();
         let head = self.unique.get(&hash).copied().unwrap_or(NO_NODE);
         let mut at = head;
         while let Some(stored) = self.nodes.get(at as usize) {
-            if *stored == n {
+            if v.is(stored) {
                 return at;
             }
             at = self.next.get(at as usize).copied().unwrap_or(NO_NODE);
         }
+        let n = v.node();
         self.bytes = self.bytes.saturating_add(node_bytes(&n));
         if self.over_budget() {
             return self.u;
@@ -409,7 +583,7 @@ impl Manager {
     pub fn leaf(&mut self, mut items: Vec<u32>) -> NodeRef {
         items.sort_unstable();
         items.dedup();
-        self.intern(Node::Leaf(items.into_boxed_slice()))
+        self.intern(View::Leaf(&items))
     }
 
     pub fn leaf_items(&self, r: NodeRef) -> Option<&[u32]> {
@@ -422,57 +596,133 @@ impl Manager {
     pub fn mk_switch(
         &mut self,
         var: u32,
-        branches: Vec<(u32, NodeRef)>,
+        mut branches: Vec<(u32, NodeRef)>,
         default: NodeRef,
         unknown: NodeRef,
     ) -> NodeRef {
-        let branches: Vec<(u32, NodeRef)> = branches
-            .into_iter()
-            .filter(|&(_, c)| c != default)
-            .collect();
+        branches.retain(|&(_, c)| c != default);
         if branches.is_empty() && default == unknown {
             return default;
         }
-        self.intern(Node::Switch {
+        self.intern(View::Switch {
             var,
-            branches: branches.into_boxed_slice(),
+            branches: &branches,
             default,
             unknown,
         })
     }
 
+    /// [`Manager::mk_switch`] of borrowed parts: the constants `consts`, each with the child
+    /// of `kids` at its place; nothing is allocated when the node is stored already.
+    pub fn mk_switch_of(
+        &mut self,
+        var: u32,
+        consts: &[u32],
+        kids: &[NodeRef],
+        default: NodeRef,
+        unknown: NodeRef,
+    ) -> NodeRef {
+        let mut branches = std::mem::take(&mut self.scratch_branches);
+        branches.clear();
+        branches.extend(
+            consts
+                .iter()
+                .copied()
+                .zip(kids.iter().copied())
+                .filter(|&(_, c)| c != default),
+        );
+        let r = if branches.is_empty() && default == unknown {
+            default
+        } else {
+            self.intern(View::Switch {
+                var,
+                branches: &branches,
+                default,
+                unknown,
+            })
+        };
+        self.scratch_branches = branches;
+        r
+    }
+
+    /// [`Manager::mk_thresh`] of borrowed parts; nothing is allocated when the node is stored
+    /// already.
+    pub fn mk_thresh_of(
+        &mut self,
+        var: u32,
+        cuts: &[Num],
+        regions: &[NodeRef],
+        unknown: NodeRef,
+    ) -> NodeRef {
+        let (mut c, mut r) = (
+            std::mem::take(&mut self.scratch_cuts),
+            std::mem::take(&mut self.scratch),
+        );
+        c.clear();
+        c.extend_from_slice(cuts);
+        r.clear();
+        r.extend_from_slice(regions);
+        let out = self.thresh(var, &mut c, &mut r, unknown);
+        (self.scratch_cuts, self.scratch) = (c, r);
+        out
+    }
+
     pub fn mk_thresh(
         &mut self,
         var: u32,
-        cuts: Vec<Num>,
-        regions: Vec<NodeRef>,
+        mut cuts: Vec<Num>,
+        mut regions: Vec<NodeRef>,
         unknown: NodeRef,
     ) -> NodeRef {
-        // Drop every cut whose point and both neighbouring intervals lead to the same place.
-        let mut out_cuts: Vec<Num> = Vec::with_capacity(cuts.len());
-        let mut out_regions: Vec<NodeRef> = Vec::with_capacity(regions.len());
+        self.thresh(var, &mut cuts, &mut regions, unknown)
+    }
+
+    /// [`Manager::mk_thresh`], the cuts and regions compacted where they are.
+    fn thresh(
+        &mut self,
+        var: u32,
+        cuts: &mut Vec<Num>,
+        regions: &mut Vec<NodeRef>,
+        unknown: NodeRef,
+    ) -> NodeRef {
+        // Drop every cut whose point and both neighbouring intervals lead to the same place,
+        // in place: the cuts and regions kept move to the front (a missing region reads as
+        // the first).
         let Some(&first) = regions.first() else {
             return unknown;
         };
-        out_regions.push(first);
-        for (i, cut) in cuts.iter().enumerate() {
+        regions.resize(2 * cuts.len() + 1, first);
+        let mut kept = 0;
+        let mut below = first;
+        for i in 0..cuts.len() {
             let at = regions.get(2 * i + 1).copied().unwrap_or(first);
             let above = regions.get(2 * i + 2).copied().unwrap_or(first);
-            let below = out_regions.last().copied().unwrap_or(first);
             if at == below && above == below {
                 continue;
             }
-            out_cuts.push(*cut);
-            out_regions.push(at);
-            out_regions.push(above);
+            if let Some(c) = cuts.get(i).copied()
+                && let Some(slot) = cuts.get_mut(kept)
+            {
+                *slot = c;
+            }
+            if let Some(slot) = regions.get_mut(2 * kept + 1) {
+                *slot = at;
+            }
+            if let Some(slot) = regions.get_mut(2 * kept + 2) {
+                *slot = above;
+            }
+            kept += 1;
+            below = above;
         }
-        if out_cuts.is_empty() && first == unknown {
+        cuts.truncate(kept);
+        regions.truncate(2 * kept + 1);
+        if cuts.is_empty() && first == unknown {
             return first;
         }
-        self.intern(Node::Thresh {
+        self.intern(View::Thresh {
             var,
-            cuts: out_cuts.into_boxed_slice(),
-            regions: out_regions.into_boxed_slice(),
+            cuts,
+            regions,
             unknown,
         })
     }
@@ -481,7 +731,7 @@ impl Manager {
         if t == f && f == u {
             return t;
         }
-        self.intern(Node::Tri { var, t, f, u })
+        self.intern(View::Tri { var, t, f, u })
     }
 
     fn tv(&self, r: NodeRef) -> Option<Tv> {
@@ -561,7 +811,8 @@ impl Manager {
     /// A fork of `children`: small forks flattened (large ones stay nested, and shared),
     /// empty diagrams dropped, sorted, deduplicated.
     pub fn mk_fork(&mut self, children: Vec<NodeRef>) -> NodeRef {
-        let mut flat = Vec::with_capacity(children.len());
+        let mut flat = std::mem::take(&mut self.scratch);
+        flat.clear();
         for c in children {
             match self.node(c) {
                 Node::Fork(inner) if inner.len() <= FLATTEN_MAX => {
@@ -573,11 +824,13 @@ impl Manager {
         }
         flat.sort_unstable();
         flat.dedup();
-        match flat.len() {
+        let r = match flat.len() {
             0 => self.f,
             1 => flat.first().copied().unwrap_or(self.f),
-            _ => self.intern(Node::Fork(flat.into_boxed_slice())),
-        }
+            _ => self.intern(View::Fork(&flat)),
+        };
+        self.scratch = flat;
+        r
     }
 
     /// Union where at least one side is a fork. An incoming diagram merges into the child

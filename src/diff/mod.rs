@@ -543,7 +543,12 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
     };
     let merge = &merge;
     let jobs = opts.jobs.clamp(1, taken.len().max(1));
-    let merged = in_index_order(&taken, merge, (1..jobs).map(|_| move || merge).collect());
+    let merged = in_index_order(
+        &taken,
+        &[],
+        merge,
+        (1..jobs).map(|_| move || merge).collect(),
+    );
     for (g, regions) in groups.iter_mut().zip(merged) {
         g.regions = regions;
     }
@@ -612,6 +617,7 @@ impl Adder<'_, '_> {
     /// or hold the two verdicts), each widened within `diagram` and given a witness.
     fn add(&mut self, space: &Space, diagram: NodeRef, grouped: bool, walk: &regions::Walk) {
         let models = self.models;
+        let mut widener = regions::Widener::default();
         for (leaf, paths) in &walk.paths {
             let items = space.m.leaf_items(*leaf).unwrap_or(&[]).to_vec();
             let (fo, fn_, rules) = if grouped && items.iter().any(|x| x & PAIR != 0) {
@@ -657,7 +663,7 @@ impl Adder<'_, '_> {
                     group.more += 1;
                     continue;
                 }
-                let wide = regions::widen(space, diagram, *leaf, p);
+                let wide = widener.widen(space, diagram, *leaf, p);
                 if group.regions.iter().any(|r| r.steps == wide) {
                     continue;
                 }
@@ -745,8 +751,20 @@ fn group_by_pieces(
         .clamp(1, units.len().max(1));
     // Each unit: its groups' widened regions, in the order found.
     let copies: Vec<Space> = (1..jobs).map(|_| space.clone()).collect();
+    // The units with the most pieces first (then the most nodes): a large unit left to the
+    // end would run alone while the other threads wait. The results are in unit order.
+    let mut order: Vec<usize> = (0..units.len()).collect();
+    order.sort_by_key(|&i| {
+        units.get(i).map(|(unit, pieces)| {
+            (
+                std::cmp::Reverse(pieces.len()),
+                std::cmp::Reverse(space.m.size(*unit)),
+            )
+        })
+    });
     let outs: Vec<UnitOut> = in_index_order(
         &units,
+        &order,
         |(unit, pieces)| unit_work(space, sums, mark, *unit, pieces, models, opts),
         copies
             .into_iter()
@@ -835,6 +853,7 @@ fn group_by_pieces(
     let prove = &prove;
     let regions: Vec<Region> = in_index_order(
         &todo,
+        &[],
         |t| prove(adder.judge, t),
         (1..jobs)
             .map(|_| {
@@ -860,9 +879,10 @@ fn group_by_pieces(
 
 /// Works through `items` with `here` on this thread and with each worker of `there` on a
 /// thread of its own (made there, so its state need not move between threads), each taking
-/// the next item not yet taken until none is left, so that the work balances itself. The
-/// results come back in the items' order: the same for any number of workers.
-fn in_index_order<I, T, H, G, W>(items: &[I], here: H, there: Vec<G>) -> Vec<T>
+/// the next item not yet taken until none is left, so that the work balances itself; items
+/// are taken in `order` (indices into `items`; empty: in their own order). The results come
+/// back in the items' order: the same for any number of workers and any order.
+fn in_index_order<I, T, H, G, W>(items: &[I], order: &[usize], here: H, there: Vec<G>) -> Vec<T>
 where
     I: Sync,
     T: Send,
@@ -871,10 +891,23 @@ where
     W: FnMut(&I) -> T,
 {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    fn take<I, T>(items: &[I], next: &AtomicUsize, mut f: impl FnMut(&I) -> T) -> Vec<(usize, T)> {
+    fn take<I, T>(
+        items: &[I],
+        order: &[usize],
+        next: &AtomicUsize,
+        mut f: impl FnMut(&I) -> T,
+    ) -> Vec<(usize, T)> {
         let mut done = Vec::new();
         loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let i = if order.is_empty() {
+                k
+            } else {
+                match order.get(k) {
+                    Some(&i) => i,
+                    None => return done,
+                }
+            };
             let Some(item) = items.get(i) else {
                 return done;
             };
@@ -885,9 +918,9 @@ where
     let mut all = std::thread::scope(|scope| {
         let handles: Vec<_> = there
             .into_iter()
-            .map(|make| scope.spawn(move || take(items, next, make())))
+            .map(|make| scope.spawn(move || take(items, order, next, make())))
             .collect();
-        let mut all = take(items, next, here);
+        let mut all = take(items, order, next, here);
         for h in handles {
             match h.join() {
                 Ok(done) => all.extend(done),
@@ -949,6 +982,8 @@ fn unit_work(
     let whole = pair_summaries(space, so, sn, models);
     // Per group, the distinct widened regions this unit found, in order.
     let mut seen: BTreeMap<GroupKey, Vec<Vec<Step>>> = BTreeMap::new();
+    // Nodes stay until the unit's are dropped: their outcomes are read once for all paths.
+    let mut widener = regions::Widener::default();
     for &piece in pieces {
         if space.over() {
             break;
@@ -994,7 +1029,7 @@ fn unit_work(
                     more += 1;
                     continue;
                 }
-                let w = regions::widen(space, r, *leaf, p);
+                let w = widener.widen(space, r, *leaf, p);
                 if !distinct.contains(&w) {
                     distinct.push(w.clone());
                 }

@@ -316,39 +316,71 @@ fn compatible(s: &Branch, b: &Branch) -> bool {
 /// other steps allow (as far as the decidable fragment tells which are possible) still ends
 /// in `leaf`. The region grows, and stays inside the change.
 pub fn widen(space: &Space, root: NodeRef, leaf: NodeRef, path: &[Step]) -> Vec<Step> {
-    let mut steps = path.to_vec();
-    // The outcomes of each node, read once for all the checks.
-    let mut outs = Default::default();
-    // The checks' tables, emptied for each check (their memory kept).
-    let (mut memo, mut possible) = (Default::default(), Default::default());
-    for i in (0..steps.len()).rev() {
-        let mut candidate = steps.clone();
-        candidate.remove(i);
-        let mut u = Uniform {
-            space,
-            leaf,
-            fixed: &candidate,
-            memo: &mut memo,
-            possible: &mut possible,
-            outs: &mut outs,
-            budget: 20_000,
-        };
-        u.memo.clear();
-        u.possible.clear();
-        if u.holds(root) == Some(true) {
-            steps = candidate;
+    Widener::default().widen(space, root, leaf, path)
+}
+
+/// The tables of [`widen`], kept from one path to the next: paths widened in the same store
+/// (until nodes are dropped from it) read each node's outcomes once, and the tables of each
+/// check are arrays by node, emptied by a new stamp rather than cleared.
+#[derive(Default)]
+pub struct Widener {
+    /// The outcomes of each node, read once for all the checks.
+    outs: Outcomes,
+    /// By node: `2 * stamp + answer` of [`Uniform::holds`] in the check with that stamp. A
+    /// node is read once per check, so whether each of its outcomes is possible under the
+    /// fixed steps is asked once too.
+    memo: Vec<u32>,
+    /// The stamp of the check in progress (from 1).
+    stamp: u32,
+}
+
+impl Widener {
+    /// [`widen`], with the outcomes of nodes read by earlier calls (the store must not have
+    /// dropped nodes since).
+    pub fn widen(
+        &mut self,
+        space: &Space,
+        root: NodeRef,
+        leaf: NodeRef,
+        path: &[Step],
+    ) -> Vec<Step> {
+        let mut steps = path.to_vec();
+        if self.memo.len() < space.m.len() {
+            self.memo.resize(space.m.len(), 0);
         }
+        for i in (0..steps.len()).rev() {
+            let mut candidate = steps.clone();
+            candidate.remove(i);
+            // A new stamp empties the memo; after 2^31 checks, the memo itself is.
+            if self.stamp >= u32::MAX / 2 - 1 {
+                self.memo.iter_mut().for_each(|x| *x = 0);
+                self.stamp = 0;
+            }
+            self.stamp += 1;
+            let mut u = Uniform {
+                space,
+                leaf,
+                fixed: &candidate,
+                memo: &mut self.memo,
+                stamp: self.stamp,
+                outs: &mut self.outs,
+                budget: 20_000,
+            };
+            if u.holds(root) == Some(true) {
+                steps = candidate;
+            }
+        }
+        steps
     }
-    steps
 }
 
 struct Uniform<'a> {
     space: &'a Space,
     leaf: NodeRef,
     fixed: &'a [Step],
-    memo: &'a mut rustc_hash::FxHashMap<NodeRef, bool>,
-    /// Whether outcome `i` of node `n` is possible under the fixed steps.
-    possible: &'a mut rustc_hash::FxHashMap<(NodeRef, usize), bool>,
+    /// See [`Widener::memo`]: an entry counts only with this check's stamp.
+    memo: &'a mut [u32],
+    stamp: u32,
     outs: &'a mut Outcomes,
     budget: usize,
 }
@@ -360,8 +392,10 @@ impl Uniform<'_> {
     /// Whether every request the fixed steps allow ends in the leaf from `n`; `None` when the
     /// check ran out of budget.
     fn holds(&mut self, n: NodeRef) -> Option<bool> {
-        if let Some(&r) = self.memo.get(&n) {
-            return Some(r);
+        if let Some(&x) = self.memo.get(n as usize)
+            && x >> 1 == self.stamp
+        {
+            return Some(x & 1 == 1);
         }
         if self.budget == 0 {
             return None;
@@ -383,18 +417,15 @@ impl Uniform<'_> {
         let facts = &self.space.facts;
         let step = self.fixed.iter().find(|s| s.var == var);
         let mut ok = true;
-        for (i, (branch, child)) in next.iter().enumerate() {
+        for (branch, child) in next.iter() {
             let take = match step {
                 Some(s) => compatible(&s.branch, branch),
                 None => {
                     if facts.is_has(var) && *branch == Branch::Unknown {
                         false
                     } else if facts.slot(var).is_some() {
-                        let fixed = self.fixed;
-                        *self.possible.entry((n, i)).or_insert_with(|| {
-                            let branch = branch.clone();
-                            solve::consistent(&ws, facts, fixed, &Step { var, branch })
-                        })
+                        let branch = branch.clone();
+                        solve::consistent(&ws, facts, self.fixed, &Step { var, branch })
                     } else {
                         true
                     }
@@ -405,7 +436,9 @@ impl Uniform<'_> {
                 break;
             }
         }
-        self.memo.insert(n, ok);
+        if let Some(slot) = self.memo.get_mut(n as usize) {
+            *slot = self.stamp << 1 | u32::from(ok);
+        }
         Some(ok)
     }
 }

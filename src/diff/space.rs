@@ -17,7 +17,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::bytecode::model::{Model, NodeDef, Operand, Pred, Target, Tracker, Var};
-use crate::compile::dd::{self, Manager, Node, NodeRef, Num, VarShape, switch_parts, thresh_parts};
+use crate::compile::dd::{self, Manager, Node, NodeRef, Num, VarShape};
 
 /// Index of the old side.
 pub const OLD: usize = 0;
@@ -166,6 +166,62 @@ pub struct Space {
     tops: FxHashMap<NodeRef, u32>,
     cof_memo: FxHashMap<(NodeRef, u32, Out), NodeRef>,
     make_memo: FxHashMap<(u32, Vec<NodeRef>, Vec<u64>), NodeRef>,
+    /// Buffers of the outcomes and children of the nodes [`Space::apply2`] and
+    /// [`Space::fold`] make, reused rather than allocated for each node.
+    pool: Pool,
+}
+
+/// Emptied buffers, kept for reuse.
+#[derive(Clone, Default)]
+struct Pool {
+    consts: Vec<Vec<u32>>,
+    cuts: Vec<Vec<Num>>,
+    kids: Vec<Vec<NodeRef>>,
+}
+
+/// The keys of `x` and `y` together, sorted and without repeats, added to the empty `acc`:
+/// merged in one pass when the keys of each are strictly increasing already (as a node's
+/// constants and cuts are), sorted otherwise. The same list either way.
+fn union_sorted<E, T: Copy + Ord>(acc: &mut Vec<T>, x: &[E], y: &[E], key: impl Fn(&E) -> T) {
+    let increasing = |s: &[E]| s.is_sorted_by(|p, q| key(p) < key(q));
+    if !(increasing(x) && increasing(y)) {
+        acc.extend(x.iter().chain(y.iter()).map(&key));
+        acc.sort();
+        acc.dedup();
+        return;
+    }
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let v = match (x.get(i).map(&key), y.get(j).map(&key)) {
+            (Some(p), Some(q)) => match p.cmp(&q) {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    p
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    q
+                }
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
+                    p
+                }
+            },
+            (Some(p), None) => {
+                i += 1;
+                p
+            }
+            (None, Some(q)) => {
+                j += 1;
+                q
+            }
+            (None, None) => break,
+        };
+        if acc.last() != Some(&v) {
+            acc.push(v);
+        }
+    }
 }
 
 /// An operand renamed into the joint space.
@@ -482,6 +538,7 @@ impl Space {
             tops: FxHashMap::default(),
             cof_memo: FxHashMap::default(),
             make_memo: FxHashMap::default(),
+            pool: Pool::default(),
         };
         space.facts = super::solve::Facts::new(&space.witness_space());
         for (s, model) in models.iter().enumerate() {
@@ -908,7 +965,7 @@ impl Space {
         }
         let w = kids.iter().map(|k| self.top(*k)).min().unwrap_or(u32::MAX);
         if w > var {
-            return self.mk(var, &outs, kids);
+            return self.mk(var, &outs, &kids);
         }
         let key_outs: Vec<u64> = match &outs {
             Outs::Switch(cs) => cs.iter().map(|c| u64::from(*c)).collect(),
@@ -932,27 +989,26 @@ impl Space {
             results.push(self.make(var, outs.clone(), sub));
         }
         self.depth -= 1;
-        let r = self.mk(w, &wouts, results);
+        let r = self.mk(w, &wouts, &results);
         self.make_memo.insert(key, r);
         r
     }
 
     /// A canonical node from outcome results.
-    fn mk(&mut self, var: u32, outs: &Outs, kids: Vec<NodeRef>) -> NodeRef {
+    fn mk(&mut self, var: u32, outs: &Outs, kids: &[NodeRef]) -> NodeRef {
         let u = self.m.u;
         match outs {
             Outs::Switch(cs) => {
                 let n = cs.len();
                 let default = kids.get(n).copied().unwrap_or(u);
                 let unknown = kids.get(n + 1).copied().unwrap_or(u);
-                let branches = cs.iter().copied().zip(kids.iter().copied()).collect();
-                self.m.mk_switch(var, branches, default, unknown)
+                self.m.mk_switch_of(var, cs, kids, default, unknown)
             }
             Outs::Thresh(cuts) => {
                 let n = 2 * cuts.len() + 1;
                 let unknown = kids.get(n).copied().unwrap_or(u);
-                let regions = kids.into_iter().take(n).collect();
-                self.m.mk_thresh(var, cuts.clone(), regions, unknown)
+                let regions = kids.get(..n).unwrap_or(kids);
+                self.m.mk_thresh_of(var, cuts, regions, unknown)
             }
             Outs::Tri => {
                 let t = kids.first().copied().unwrap_or(u);
@@ -963,26 +1019,67 @@ impl Space {
         }
     }
 
-    /// The outcomes `var` is expanded into to combine fork-free nodes `a` and `b`.
-    fn outs_of(&self, var: u32, a: NodeRef, b: NodeRef) -> Outs {
-        let mut outs = self.empty_outs(var);
-        for n in [a, b] {
-            let node = self.m.node(n);
-            if node.var() != var {
-                continue;
+    /// The outcomes `var` is expanded into to combine fork-free nodes `a` and `b`, in a
+    /// buffer of the pool (see [`Space::give`]).
+    fn outs_of(&mut self, var: u32, a: NodeRef, b: NodeRef) -> Outs {
+        let mut outs = match self.shapes.get(var as usize) {
+            Some(VarShape::Switch) => Outs::Switch(self.pool.consts.pop().unwrap_or_default()),
+            Some(VarShape::Thresh) => Outs::Thresh(self.pool.cuts.pop().unwrap_or_default()),
+            _ => Outs::Tri,
+        };
+        let on = |n: NodeRef| Some(self.m.node(n)).filter(|x| x.var() == var);
+        let (na, nb) = (on(a), on(b));
+        match &mut outs {
+            Outs::Switch(acc) => {
+                let none: &[(u32, NodeRef)] = &[];
+                let (x, y) = match (na, nb) {
+                    (
+                        Some(Node::Switch { branches: x, .. }),
+                        Some(Node::Switch { branches: y, .. }),
+                    ) => (&**x, &**y),
+                    (Some(Node::Switch { branches: x, .. }), _)
+                    | (_, Some(Node::Switch { branches: x, .. })) => (&**x, none),
+                    _ => (none, none),
+                };
+                union_sorted(acc, x, y, |(c, _)| *c);
             }
-            match (&mut outs, node) {
-                (Outs::Switch(acc), Node::Switch { .. }) => {
-                    acc.extend(switch_parts(node, var, n).0.iter().map(|(c, _)| *c))
-                }
-                (Outs::Thresh(acc), Node::Thresh { .. }) => {
-                    acc.extend(thresh_parts(node, var, n).0)
-                }
-                _ => {}
+            Outs::Thresh(acc) => {
+                let none: &[Num] = &[];
+                let (x, y) = match (na, nb) {
+                    (Some(Node::Thresh { cuts: x, .. }), Some(Node::Thresh { cuts: y, .. })) => {
+                        (&**x, &**y)
+                    }
+                    (Some(Node::Thresh { cuts: x, .. }), _)
+                    | (_, Some(Node::Thresh { cuts: x, .. })) => (&**x, none),
+                    _ => (none, none),
+                };
+                union_sorted(acc, x, y, |c| *c);
             }
+            Outs::Tri => {}
         }
-        Self::sort_outs(&mut outs);
         outs
+    }
+
+    /// An emptied buffer of children from the pool.
+    fn kids(&mut self) -> Vec<NodeRef> {
+        self.pool.kids.pop().unwrap_or_default()
+    }
+
+    /// Gives the buffers of a node made back to the pool, emptied.
+    fn give(&mut self, outs: Outs, mut kids: Vec<NodeRef>) {
+        match outs {
+            Outs::Switch(mut cs) => {
+                cs.clear();
+                self.pool.consts.push(cs);
+            }
+            Outs::Thresh(mut cuts) => {
+                cuts.clear();
+                self.pool.cuts.push(cuts);
+            }
+            Outs::Tri => {}
+        }
+        kids.clear();
+        self.pool.kids.push(kids);
     }
 
     /// Combines two fork-free diagrams leaf by leaf; `f` gets the two leaves' items. `short`
@@ -1012,7 +1109,7 @@ impl Space {
         }
         let var = self.m.node(a).var().min(self.m.node(b).var());
         let outs = self.outs_of(var, a, b);
-        let mut kids = Vec::new();
+        let mut kids = self.kids();
         self.depth += 1;
         for o in outs.list() {
             let x = self.cofactor(a, var, o);
@@ -1020,7 +1117,8 @@ impl Space {
             kids.push(self.apply2(x, y, f, short, memo));
         }
         self.depth -= 1;
-        let r = self.mk(var, &outs, kids);
+        let r = self.mk(var, &outs, &kids);
+        self.give(outs, kids);
         memo.insert((a, b), r);
         r
     }
@@ -1167,13 +1265,15 @@ impl Space {
                 } else {
                     self.outs_of(var, care, care)
                 };
-                let mut kids = Vec::new();
+                let mut kids = self.kids();
                 for o in outs.list() {
                     let x = self.cofactor(n, var, o);
                     let c = self.cofactor(care, var, o);
                     kids.push(self.fold_in(x, c, h, memo, merge_memo));
                 }
-                self.mk(var, &outs, kids)
+                let r = self.mk(var, &outs, &kids);
+                self.give(outs, kids);
+                r
             }
         };
         self.depth -= 1;
@@ -1329,7 +1429,7 @@ impl Space {
             kids.push(self.differ(x, y, memo));
         }
         self.depth -= 1;
-        let r = self.mk(var, &outs, kids);
+        let r = self.mk(var, &outs, &kids);
         memo.insert(key, r);
         r
     }
