@@ -345,42 +345,11 @@ impl Checker<'_> {
         }
     }
 
-    /// Skips string bytes that need no attention: anything but `"`, `\\` and control
-    /// characters. Eight bytes at a time while eight are left.
+    /// Skips string bytes that need no attention, as the event reader does.
     #[inline]
     fn plain_run(&mut self) {
-        let mut i = self.i;
-        while let Some(w) = self.b.get(i..i + 8) {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(w);
-            let stops = stop_bytes(u64::from_le_bytes(a));
-            if stops != 0 {
-                // The lowest marked byte is the first stop byte (see `stop_bytes`).
-                self.i = i + (stops.trailing_zeros() / 8) as usize;
-                return;
-            }
-            i += 8;
-        }
-        while let Some(&c) = self.b.get(i) {
-            if c < 0x20 || c == b'"' || c == b'\\' {
-                break;
-            }
-            i += 1;
-        }
-        self.i = i;
+        self.i = crate::vm::event::plain_run(self.b, self.i);
     }
-}
-
-/// The high bit of each byte of `v` (little-endian: the first byte lowest) that is a control
-/// character, `"` or `\\`. A byte after a marked one may be marked wrongly (a borrow carries
-/// into it), never one before: the lowest mark is the first such byte.
-fn stop_bytes(v: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |x: u64, k: u64| x.wrapping_sub(ONES * k) & !x & HIGH;
-    below(v, 0x20)
-        | below(v ^ (ONES * u64::from(b'"')), 1)
-        | below(v ^ (ONES * u64::from(b'\\')), 1)
 }
 
 fn skip_ws(s: &[u8], mut i: usize) -> usize {
