@@ -39,7 +39,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 
 use super::message::{Direction, Id, Json, Message, RawMessage, other_key};
-use super::scan::{Tape, once};
+use super::scan::{Tape, each_member, once};
 use super::session::{Call, Observation, Peer, RequestMeta, Session};
 use crate::bytecode::model::Verdict;
 
@@ -262,17 +262,12 @@ impl<'a> RawResult<'a> {
     /// The members of an object; `None` for another value, or a member given twice.
     fn read(tape: &Tape<'a>, v: Json<'a>) -> Option<RawResult<'a>> {
         let mut r = RawResult::default();
-        for (key, value) in tape.members(v)? {
-            let fresh = match key {
-                "content" => once(&mut r.content, value),
-                "resultType" => once(&mut r.result_type, value),
-                "_meta" => once(&mut r.meta, value),
-                _ => other_key(key),
-            };
-            if !fresh {
-                return None;
-            }
-        }
+        each_member(tape, v, |key, value| match key {
+            "content" => once(&mut r.content, value),
+            "resultType" => once(&mut r.result_type, value),
+            "_meta" => once(&mut r.meta, value),
+            _ => other_key(key),
+        })?;
         Some(r)
     }
 }
@@ -288,16 +283,11 @@ impl<'a> RawItem<'a> {
     /// The members of an object; `None` for another value, or a member given twice.
     fn read(tape: &Tape<'a>, v: Json<'a>) -> Option<RawItem<'a>> {
         let mut i = RawItem::default();
-        for (key, value) in tape.members(v)? {
-            let fresh = match key {
-                "type" => once(&mut i.kind, value),
-                "text" => once(&mut i.text, value),
-                _ => other_key(key),
-            };
-            if !fresh {
-                return None;
-            }
-        }
+        each_member(tape, v, |key, value| match key {
+            "type" => once(&mut i.kind, value),
+            "text" => once(&mut i.text, value),
+            _ => other_key(key),
+        })?;
         Some(i)
     }
 }
@@ -306,15 +296,10 @@ impl<'a> RawItem<'a> {
 /// `None` for another value than an object, or a `message` given twice.
 fn error_message<'a>(tape: &Tape<'a>, v: Json<'a>) -> Option<Option<Json<'a>>> {
     let mut message = None;
-    for (key, value) in tape.members(v)? {
-        let fresh = match key {
-            "message" => once(&mut message, value),
-            _ => other_key(key),
-        };
-        if !fresh {
-            return None;
-        }
-    }
+    each_member(tape, v, |key, value| match key {
+        "message" => once(&mut message, value),
+        _ => other_key(key),
+    })?;
     Some(message)
 }
 

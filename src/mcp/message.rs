@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 pub use super::scan::Json;
-use super::scan::{Tape, once};
+use super::scan::{Tape, each_member, once};
 
 /// Which way a message travels. Each side numbers the ids of its own requests, so a
 /// response is paired with a request of the other direction only.
@@ -161,22 +161,17 @@ impl<'a> RawMessage<'a> {
         let (tape, top) = Tape::read(line)?;
         let mut m = RawMessage::default();
         let mut params = false;
-        for (key, value) in tape.members(top)? {
-            let fresh = match key {
-                "jsonrpc" => once(&mut m.jsonrpc, value),
-                "id" => once(&mut m.id, value),
-                "method" => once(&mut m.method, value),
-                "params" => object_member(&mut params, &mut m.params, value, |v| {
-                    super::session::RawCallParams::read(&tape, v)
-                }),
-                "result" => once(&mut m.result, value),
-                "error" => once(&mut m.error, value),
-                _ => other_key(key),
-            };
-            if !fresh {
-                return None;
-            }
-        }
+        each_member(&tape, top, |key, value| match key {
+            "jsonrpc" => once(&mut m.jsonrpc, value),
+            "id" => once(&mut m.id, value),
+            "method" => once(&mut m.method, value),
+            "params" => object_member(&mut params, &mut m.params, value, |v| {
+                super::session::RawCallParams::read(&tape, v)
+            }),
+            "result" => once(&mut m.result, value),
+            "error" => once(&mut m.error, value),
+            _ => other_key(key),
+        })?;
         m.tape = tape;
         Some(m)
     }

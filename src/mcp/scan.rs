@@ -423,6 +423,22 @@ pub fn once<'a>(slot: &mut Option<Json<'a>>, value: Json<'a>) -> bool {
     true
 }
 
+/// Reads the members of the object `v` with `take`, which says whether it takes each member
+/// (a first occurrence with [`once`], or a key no member of the struct has): `None` for
+/// another value than an object of `tape`, or as soon as `take` refuses a member.
+pub fn each_member<'a>(
+    tape: &Tape<'a>,
+    v: Json<'a>,
+    mut take: impl FnMut(&'a str, Json<'a>) -> bool,
+) -> Option<()> {
+    for (key, value) in tape.members(v)? {
+        if !take(key, value) {
+            return None;
+        }
+    }
+    Some(())
+}
+
 /// Whether a value's text and its members, items and strings as found here are the
 /// value a tree read gives (a key given twice: its last value, as a tree keeps).
 fn same<'a>(t: &Tape<'a>, j: Json<'a>, v: &Value) -> bool {

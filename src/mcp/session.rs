@@ -45,7 +45,7 @@ use serde_json::{Map, Value};
 use super::message::{
     Direction, Id, Json, Message, MessageError, direction_of_method, object_member, other_key,
 };
-use super::scan::{Tape, once};
+use super::scan::{Tape, each_member, once};
 use super::{CLIENT_CAPABILITIES_META, CLIENT_INFO_META, PROTOCOL_VERSION_META, SERVER_INFO_META};
 
 /// The most requests awaiting a response that a session remembers by default.
@@ -121,22 +121,17 @@ impl<'a> RawCallParams<'a> {
     pub fn read(tape: &Tape<'a>, v: Json<'a>) -> Option<RawCallParams<'a>> {
         let mut p = RawCallParams::default();
         let mut meta = false;
-        for (key, value) in tape.members(v)? {
-            let fresh = match key {
-                "name" => once(&mut p.name, value),
-                "uri" => once(&mut p.uri, value),
-                "arguments" => once(&mut p.arguments, value),
-                "_meta" => object_member(&mut meta, &mut p.meta, value, |v| {
-                    RawRequestMeta::read(tape, v)
-                }),
-                "requestState" => once(&mut p.request_state, value),
-                "inputResponses" => once(&mut p.input_responses, value),
-                _ => other_key(key),
-            };
-            if !fresh {
-                return None;
-            }
-        }
+        each_member(tape, v, |key, value| match key {
+            "name" => once(&mut p.name, value),
+            "uri" => once(&mut p.uri, value),
+            "arguments" => once(&mut p.arguments, value),
+            "_meta" => object_member(&mut meta, &mut p.meta, value, |v| {
+                RawRequestMeta::read(tape, v)
+            }),
+            "requestState" => once(&mut p.request_state, value),
+            "inputResponses" => once(&mut p.input_responses, value),
+            _ => other_key(key),
+        })?;
         Some(p)
     }
 }
@@ -154,19 +149,14 @@ impl<'a> RawRequestMeta<'a> {
     fn read(tape: &Tape<'a>, v: Json<'a>) -> Option<RawRequestMeta<'a>> {
         let mut m = RawRequestMeta::default();
         let mut info = false;
-        for (key, value) in tape.members(v)? {
-            let fresh = match key {
-                "io.modelcontextprotocol/protocolVersion" => once(&mut m.version, value),
-                "io.modelcontextprotocol/clientCapabilities" => once(&mut m.capabilities, value),
-                "io.modelcontextprotocol/clientInfo" => {
-                    object_member(&mut info, &mut m.info, value, |v| RawPeer::read(tape, v))
-                }
-                _ => other_key(key),
-            };
-            if !fresh {
-                return None;
+        each_member(tape, v, |key, value| match key {
+            "io.modelcontextprotocol/protocolVersion" => once(&mut m.version, value),
+            "io.modelcontextprotocol/clientCapabilities" => once(&mut m.capabilities, value),
+            "io.modelcontextprotocol/clientInfo" => {
+                object_member(&mut info, &mut m.info, value, |v| RawPeer::read(tape, v))
             }
-        }
+            _ => other_key(key),
+        })?;
         Some(m)
     }
 }
@@ -181,16 +171,11 @@ struct RawPeer<'a> {
 impl<'a> RawPeer<'a> {
     fn read(tape: &Tape<'a>, v: Json<'a>) -> Option<RawPeer<'a>> {
         let mut p = RawPeer::default();
-        for (key, value) in tape.members(v)? {
-            let fresh = match key {
-                "name" => once(&mut p.name, value),
-                "version" => once(&mut p.version, value),
-                _ => other_key(key),
-            };
-            if !fresh {
-                return None;
-            }
-        }
+        each_member(tape, v, |key, value| match key {
+            "name" => once(&mut p.name, value),
+            "version" => once(&mut p.version, value),
+            _ => other_key(key),
+        })?;
         Some(p)
     }
 }
