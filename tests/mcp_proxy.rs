@@ -57,6 +57,14 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
+/// An empty directory `name` under [`tmp`]'s, whatever an earlier run left there.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = tmp(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn script(name: &str) -> PathBuf {
     Path::new(ROOT).join("tests/mcp").join(name)
 }
@@ -132,9 +140,7 @@ fn the_sdk_client_and_server_through_the_proxy() {
         return;
     }
     // Every decision of the session goes to an audit log, replayed at the end of each run.
-    let dir = tmp("audit");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("audit");
     let run = govern;
     let (key, store) = (dir.join("point"), dir.join("bundles"));
     let (key, store) = (key.to_str().unwrap(), store.to_str().unwrap());
@@ -569,9 +575,7 @@ fn arguments_given_twice_are_decided_as_the_server_reads_them() {
     if peers::skipped("the official Python MCP SDK's server behind mcp-proxy") {
         return;
     }
-    let dir = tmp("twice");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("twice");
     let policy = dir.join("twice.gov");
     std::fs::write(
         &policy,
