@@ -600,16 +600,7 @@ impl Manager {
         default: NodeRef,
         unknown: NodeRef,
     ) -> NodeRef {
-        branches.retain(|&(_, c)| c != default);
-        if branches.is_empty() && default == unknown {
-            return default;
-        }
-        self.intern(View::Switch {
-            var,
-            branches: &branches,
-            default,
-            unknown,
-        })
+        self.switch(var, &mut branches, default, unknown)
     }
 
     /// [`Manager::mk_switch`] of borrowed parts: the constants `consts`, each with the child
@@ -624,25 +615,30 @@ impl Manager {
     ) -> NodeRef {
         let mut branches = std::mem::take(&mut self.scratch_branches);
         branches.clear();
-        branches.extend(
-            consts
-                .iter()
-                .copied()
-                .zip(kids.iter().copied())
-                .filter(|&(_, c)| c != default),
-        );
-        let r = if branches.is_empty() && default == unknown {
-            default
-        } else {
-            self.intern(View::Switch {
-                var,
-                branches: &branches,
-                default,
-                unknown,
-            })
-        };
+        branches.extend(consts.iter().copied().zip(kids.iter().copied()));
+        let r = self.switch(var, &mut branches, default, unknown);
         self.scratch_branches = branches;
         r
+    }
+
+    /// [`Manager::mk_switch`], the branches to `default` dropped where they are.
+    fn switch(
+        &mut self,
+        var: u32,
+        branches: &mut Vec<(u32, NodeRef)>,
+        default: NodeRef,
+        unknown: NodeRef,
+    ) -> NodeRef {
+        branches.retain(|&(_, c)| c != default);
+        if branches.is_empty() && default == unknown {
+            return default;
+        }
+        self.intern(View::Switch {
+            var,
+            branches,
+            default,
+            unknown,
+        })
     }
 
     /// [`Manager::mk_thresh`] of borrowed parts; nothing is allocated when the node is stored
