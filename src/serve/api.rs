@@ -286,7 +286,17 @@ async fn decide(req: Request<Incoming>, shared: &Arc<Shared>, batch: bool) -> Re
     } else {
         shared.config.max_body
     };
-    let jsonl = match json_type(req.headers().get(CONTENT_TYPE)) {
+    // The two headers read, found in one pass over the few a request has (the first of
+    // each, as `HeaderMap::get` gives), instead of two lookups by hash.
+    let (mut ctype, mut clen) = (None, None);
+    for (name, value) in req.headers() {
+        if *name == CONTENT_TYPE {
+            ctype = ctype.or(Some(value));
+        } else if *name == CONTENT_LENGTH {
+            clen = clen.or(Some(value));
+        }
+    }
+    let jsonl = match json_type(ctype) {
         Ok(j) => j,
         Err(m) => {
             return refuse(
@@ -297,7 +307,7 @@ async fn decide(req: Request<Incoming>, shared: &Arc<Shared>, batch: bool) -> Re
             );
         }
     };
-    if let Some(len) = req.headers().get(CONTENT_LENGTH) {
+    if let Some(len) = clen {
         match len.to_str().ok().and_then(|l| l.parse::<u64>().ok()) {
             Some(n) if n > limit as u64 => {
                 return refuse(

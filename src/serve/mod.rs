@@ -265,6 +265,7 @@ fn connection(h: Handoff, shared: &Arc<Shared>, open: &Arc<AtomicUsize>) {
     let conn = http1::Builder::new()
         .keep_alive(true)
         .half_close(true)
+        .writev(false)
         .serve_connection(
             io,
             service_fn(move |req| {
@@ -282,12 +283,22 @@ fn connection(h: Handoff, shared: &Arc<Shared>, open: &Arc<AtomicUsize>) {
     let head = shared.config.header_timeout;
     let open = Arc::clone(open);
     let permit = h.permit;
+    // The watch runs as a task of its own that wakes the connection's task only to cut it:
+    // polled beside the connection, its timer was polled at every wake of the connection
+    // (each read and each write of each request).
+    let (cut, cut_off) = tokio::sync::oneshot::channel::<()>();
+    let watch = tokio::spawn(async move {
+        activity.idle_or_slow(idle, Some(head)).await;
+        let _ = cut.send(());
+    });
     tokio::spawn(async move {
         tokio::pin!(conn);
         tokio::select! {
+            biased;
             _ = conn.as_mut() => {}
-            () = activity.idle_or_slow(idle, Some(head)) => {}
+            _ = cut_off => {}
         }
+        watch.abort();
         open.fetch_sub(1, Ordering::Relaxed);
         drop(permit);
     });

@@ -393,9 +393,92 @@ struct PathNode {
     extra: Box<[u32]>,
     /// The children by a hash of their key, when one without collisions was found.
     table: KeyTable,
+    /// Each child key's [`KeyWords`], in the order of `children`: a key read from the text
+    /// is compared with a child by these words, not byte by byte.
+    words: Box<[KeyWords]>,
 }
 
-/// A perfect hash of a node's child keys: a key's [`key_hash`] times `mult`, its top
+/// A key's first eight bytes (zero-padded when shorter), its last eight (0 when it has no
+/// more than eight) and its length. Two keys of at most 16 bytes are equal exactly when
+/// their words are (the two words then cover every byte); longer keys also compare the
+/// bytes between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct KeyWords {
+    head: u64,
+    tail: u64,
+    len: usize,
+}
+
+impl KeyWords {
+    fn of(k: &[u8]) -> KeyWords {
+        let n = k.len();
+        let word = |b: &[u8]| {
+            let mut a = [0u8; 8];
+            for (x, y) in a.iter_mut().zip(b) {
+                *x = *y;
+            }
+            u64::from_le_bytes(a)
+        };
+        let tail = if n > 8 {
+            word(k.get(n - 8..).unwrap_or(&[]))
+        } else {
+            0
+        };
+        KeyWords {
+            head: word(k),
+            tail,
+            len: n,
+        }
+    }
+
+    /// The words of `b[start..start + n]`, reading whole words of `b` where it can.
+    #[inline]
+    fn at(b: &[u8], start: usize, n: usize) -> KeyWords {
+        let Some(w) = b.get(start..start + 8) else {
+            return KeyWords::of(b.get(start..start + n).unwrap_or(&[]));
+        };
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let mut head = u64::from_le_bytes(a);
+        let tail = if n > 8 {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b.get(start + n - 8..start + n).unwrap_or(&[0; 8]));
+            u64::from_le_bytes(a)
+        } else {
+            if n < 8 {
+                head &= (1u64 << (8 * n)) - 1;
+            }
+            0
+        };
+        KeyWords { head, tail, len: n }
+    }
+
+    /// The hash of [`KeyTable`].
+    #[inline]
+    fn hash(&self) -> u64 {
+        mix(self.head, self.tail, self.len)
+    }
+
+    /// Whether `key`, whose words these are, is `child` (whose words are `w`): the words
+    /// compared, and for a key longer than 16 bytes the bytes between them.
+    #[inline(always)]
+    fn is(&self, w: &KeyWords, key: &[u8], child: Option<&(Box<str>, u32)>) -> bool {
+        ((self.head ^ w.head) | (self.tail ^ w.tail) | (self.len ^ w.len) as u64) == 0
+            && (self.len <= 16 || child.is_some_and(|(c, _)| middle_eq(key, c.as_bytes())))
+    }
+}
+
+/// Whether two keys of the same length, longer than 16 bytes, have the same bytes between
+/// their first and last eight (compared in place, not by a call to `memcmp`).
+fn middle_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    match (a.get(8..n - 8), b.get(8..n - 8)) {
+        (Some(a), Some(b)) => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => false,
+    }
+}
+
+/// A perfect hash of a node's child keys: a key's [`KeyWords::hash`] times `mult`, its top
 /// `bits` bits, is the one place its child may be (`slots` holds the child's index in
 /// `children`, or `u32::MAX`); the key there is compared in full, so a key that is not a
 /// child is never taken for one. Empty when no multiplier tried separated the keys: the
@@ -417,7 +500,7 @@ impl KeyTable {
         }
         let hashes: Vec<u64> = children
             .iter()
-            .map(|(k, _)| key_hash(k.as_bytes()))
+            .map(|(k, _)| KeyWords::of(k.as_bytes()).hash())
             .collect();
         let need = children.len().next_power_of_two().trailing_zeros();
         // Odd multipliers from a fixed sequence (splitmix64): the same table every load.
@@ -466,47 +549,6 @@ impl KeyTable {
             _ => None,
         }
     }
-}
-
-/// A hash of a key's bytes: its first eight bytes, its last eight and its length.
-fn key_hash(k: &[u8]) -> u64 {
-    let n = k.len();
-    let word = |b: &[u8]| {
-        let mut a = [0u8; 8];
-        for (x, y) in a.iter_mut().zip(b) {
-            *x = *y;
-        }
-        u64::from_le_bytes(a)
-    };
-    let head = word(k);
-    let tail = if n > 8 {
-        word(k.get(n - 8..).unwrap_or(&[]))
-    } else {
-        0
-    };
-    mix(head, tail, n)
-}
-
-/// [`key_hash`] of `b[start..start + n]`, reading whole words of `b` where it can.
-#[inline]
-fn key_hash_at(b: &[u8], start: usize, n: usize) -> u64 {
-    let Some(w) = b.get(start..start + 8) else {
-        return key_hash(b.get(start..start + n).unwrap_or(&[]));
-    };
-    let mut a = [0u8; 8];
-    a.copy_from_slice(w);
-    let mut head = u64::from_le_bytes(a);
-    let tail = if n > 8 {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b.get(start + n - 8..start + n).unwrap_or(&[0; 8]));
-        u64::from_le_bytes(a)
-    } else {
-        if n < 8 {
-            head &= (1u64 << (8 * n)) - 1;
-        }
-        0
-    };
-    mix(head, tail, n)
 }
 
 #[inline]
@@ -635,6 +677,11 @@ impl Paths {
         range(&mut p.nodes, 0, u32::try_from(base).unwrap_or(u32::MAX));
         for n in &mut p.nodes {
             n.table = KeyTable::new(&n.children);
+            n.words = n
+                .children
+                .iter()
+                .map(|(k, _)| KeyWords::of(k.as_bytes()))
+                .collect();
         }
         p
     }
@@ -723,9 +770,9 @@ impl Paths {
             s.pos += 1;
             return Ok(());
         }
-        let (children, table) = match self.nodes.get(node) {
-            Some(n) => (n.children.as_slice(), Some(&n.table)),
-            None => (&[][..], None),
+        let (children, table, words) = match self.nodes.get(node) {
+            Some(n) => (n.children.as_slice(), Some(&n.table), &*n.words),
+            None => (&[][..], None, &[][..]),
         };
         // The children met so far in this object (the first 64).
         let mut seen = 0u64;
@@ -734,7 +781,7 @@ impl Paths {
             if s.peek() != Some(b'"') {
                 return Err(s.expect_err("a string key"));
             }
-            let child = s.key_lookup(children, table)?;
+            let child = s.key_lookup(children, table, words)?;
             s.ws();
             s.expect(b':')?;
             s.ws();
@@ -994,6 +1041,7 @@ impl Scanner<'_> {
         &mut self,
         children: &[(Box<str>, u32)],
         table: Option<&KeyTable>,
+        words: &[KeyWords],
     ) -> Result<Option<usize>, EventError> {
         self.pos += 1; // the opening quote
         let start = self.pos;
@@ -1003,24 +1051,18 @@ impl Scanner<'_> {
                 Some(b'"') => {
                     let raw = self.b.get(start..self.pos).unwrap_or(&[]);
                     self.pos += 1;
+                    let kw = KeyWords::at(self.b, start, raw.len());
                     if let Some(table) = table.filter(|t| !t.slots.is_empty()) {
-                        let h = key_hash_at(self.b, start, raw.len());
-                        return Ok(table.get(h).filter(|&i| {
-                            // Keys are short: compared in place, not by a call to `memcmp`.
-                            children.get(i).is_some_and(|(k, _)| {
-                                let k = k.as_bytes();
-                                k.len() == raw.len() && k.iter().zip(raw).all(|(a, b)| a == b)
-                            })
+                        return Ok(table.get(kw.hash()).filter(|&i| {
+                            words.get(i).is_some_and(|w| kw.is(w, raw, children.get(i)))
                         }));
                     }
-                    return Ok(children.iter().position(|(k, _)| {
-                        // Length and first byte before a full compare (most keys differ);
-                        // keys are short: compared in place, not by a call to `memcmp`.
-                        let k = k.as_bytes();
-                        k.len() == raw.len()
-                            && k.first() == raw.first()
-                            && k.iter().zip(raw).all(|(a, b)| a == b)
-                    }));
+                    for (i, w) in words.iter().enumerate() {
+                        if kw.is(w, raw, children.get(i)) {
+                            return Ok(Some(i));
+                        }
+                    }
+                    return Ok(None);
                 }
                 Some(b'\\') => break,
                 Some(c) if c < 0x20 => return Err(self.err("control character in a string")),
@@ -1166,18 +1208,30 @@ impl Scanner<'_> {
 
     fn number(&mut self) -> Result<f64, EventError> {
         let start = self.pos;
-        if self.peek() == Some(b'-') {
+        let neg = self.peek() == Some(b'-');
+        if neg {
             self.pos += 1;
         }
+        // The integer part's value, kept while its digits are read (wrapping: only used when
+        // there are at most 15 digits).
+        let mut int = 0i64;
         match self.peek() {
             Some(b'0') => self.pos += 1,
             Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = self.peek() {
+                while let Some(c @ b'0'..=b'9') = self.peek() {
+                    int = int.wrapping_mul(10).wrapping_add(i64::from(c - b'0'));
                     self.pos += 1;
                 }
             }
             None => return Err(self.err_eof("unexpected end of input in a number")),
             _ => return Err(self.expect_err("a value")),
+        }
+        // Integers of up to 15 digits are exact in an f64: no need for the general parser.
+        if !matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+            && self.pos - start - usize::from(neg) <= 15
+        {
+            let v = int as f64;
+            return Ok(if neg { -v } else { v });
         }
         if self.peek() == Some(b'.') {
             self.pos += 1;
@@ -1191,17 +1245,6 @@ impl Scanner<'_> {
             self.digits("invalid number: digits must follow the exponent")?;
         }
         let text = self.s.get(start..self.pos).unwrap_or("");
-        // Integers of up to 15 digits are exact in an f64: no need for the general parser.
-        let (neg, digits) = match text.strip_prefix('-') {
-            Some(d) => (true, d),
-            None => (false, text),
-        };
-        if digits.len() <= 15 && digits.bytes().all(|c| c.is_ascii_digit()) {
-            let v = digits
-                .bytes()
-                .fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0')) as f64;
-            return Ok(if neg { -v } else { v });
-        }
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
             _ => Err(EventError {
@@ -1507,6 +1550,51 @@ mod tests {
     /// Keys found by a node's hash table are exactly the children: every child key, at any
     /// place in the text (its last bytes included, where fewer than eight are left), and no
     /// other key of the same length, head or tail; a key written with escapes as well.
+    /// Keys of a node scanned without a table (fewer children) are found by their words
+    /// exactly: long keys that differ only between their first and last eight bytes, and
+    /// keys that differ in length or at either end.
+    #[test]
+    fn scanned_keys_find_exactly_the_children() {
+        let p = paths(&[
+            &["x", "annotations_long_key_x"],
+            &["x", "abcdefghi"],
+            &["x", "ab"],
+        ]);
+        assert!(p.nodes.get(1).is_some_and(|n| n.table.slots.is_empty()));
+        let mut ev = Event::default();
+        // Slots in sorted path order (see `paths`).
+        for (key, slot) in [("ab", 0), ("abcdefghi", 1), ("annotations_long_key_x", 2)] {
+            for other in [
+                "annotations_lXng_key_x",
+                "annotations_long_key_",
+                "Annotations_long_key_x",
+                "abcdefghI",
+                "abcdXfghi",
+                "abcdefgh",
+                "a",
+                "abc",
+                "aB",
+            ] {
+                // The near miss before the child and after it (where taking it for the
+                // child would overwrite the child's value).
+                for text in [
+                    format!("{{\"x\":{{\"{other}\":1,\"{key}\":2}}}}"),
+                    format!("{{\"x\":{{\"{key}\":2,\"{other}\":1}}}}"),
+                ] {
+                    p.read(&text, &mut ev).unwrap();
+                    for s in 0..3u32 {
+                        let want = if s == slot {
+                            Val::Num(2.0)
+                        } else {
+                            Val::Absent
+                        };
+                        assert_eq!(ev.val(s), want, "{text}: slot {s}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn hashed_keys_find_exactly_the_children() {
         let keys = [
