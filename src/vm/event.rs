@@ -1547,9 +1547,6 @@ mod tests {
         );
     }
 
-    /// Keys found by a node's hash table are exactly the children: every child key, at any
-    /// place in the text (its last bytes included, where fewer than eight are left), and no
-    /// other key of the same length, head or tail; a key written with escapes as well.
     /// Keys of a node scanned without a table (fewer children) are found by their words
     /// exactly: long keys that differ only between their first and last eight bytes, and
     /// keys that differ in length or at either end.
@@ -1595,6 +1592,9 @@ mod tests {
         }
     }
 
+    /// Keys found by a node's hash table are exactly the children: every child key, at any
+    /// place in the text (its last bytes included, where fewer than eight are left), and no
+    /// other key of the same length, head or tail; a key written with escapes as well.
     #[test]
     fn hashed_keys_find_exactly_the_children() {
         let keys = [
