@@ -56,7 +56,15 @@ pub struct Judge<'a> {
     /// Per side, what deciding one event needs (an event read, a stream state reset to fresh
     /// before each decision, an outcome), kept from one decision to the next.
     scratch: [std::cell::RefCell<Option<Scratch>>; 2],
+    /// Per side, the decisions already made, by the event's text: an event is decided on a
+    /// fresh stream, so its decision depends on its text alone, and the searches of many
+    /// regions try the same events (the solver's event of every region that differs from
+    /// another only in tests outside the decidable fragment). Emptied past [`DECIDED_MAX`].
+    decided: [std::cell::RefCell<rustc_hash::FxHashMap<String, Result<Decision, String>>>; 2],
 }
+
+/// The most decisions a [`Judge`] keeps per side.
+const DECIDED_MAX: usize = 4096;
 
 /// What one side decides an event in, kept from one decision to the next.
 struct Scratch {
@@ -70,6 +78,7 @@ impl<'a> Judge<'a> {
         Judge {
             sides,
             scratch: Default::default(),
+            decided: Default::default(),
         }
     }
 }
@@ -78,17 +87,33 @@ impl Judge<'_> {
     /// One event on a fresh stream, decided by side `s`: by the VM, and checked against the
     /// reference interpreter when the side has sources. The stream state is made again for
     /// each event ([`State::reset`]: the fresh state it was made as), not allocated again.
+    /// An event decided before is not decided again: its result is kept.
     pub fn decide(&self, s: usize, event: &Json) -> Result<Decision, String> {
+        let text = event.to_string();
+        let memo = self.decided.get(s).ok_or("no such side")?;
+        if let Some(d) = memo.borrow().get(&text) {
+            return d.clone();
+        }
+        let d = self.decide_text(s, event, &text);
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= DECIDED_MAX {
+            memo.clear();
+        }
+        memo.insert(text, d.clone());
+        d
+    }
+
+    /// [`Judge::decide`] without the kept results; `text` is `event` as JSON text.
+    fn decide_text(&self, s: usize, event: &Json, text: &str) -> Result<Decision, String> {
         let side = self.sides.get(s).ok_or("no such side")?;
         let p = &side.program;
-        let text = event.to_string();
         let mut slot = self.scratch.get(s).ok_or("no such side")?.borrow_mut();
         let sc = slot.get_or_insert_with(|| Scratch {
             ev: Event::default(),
             state: p.new_state(),
             out: Outcome::default(),
         });
-        p.read_event(&text, &mut sc.ev).map_err(|e| e.to_string())?;
+        p.read_event(text, &mut sc.ev).map_err(|e| e.to_string())?;
         sc.state.reset();
         p.eval(&sc.ev, &mut sc.state, &mut sc.out);
         let vm = p.decision(&sc.out);

@@ -256,7 +256,8 @@ pub fn consistent(space: &Space<'_>, facts: &Facts, prefix: &[Step], step: &Step
             .unwrap_or(&[])
     };
     let me = path_of(slot);
-    let mut related: Vec<Step> = prefix
+    // The steps taken by reference, and only whether values exist is asked: no event is built.
+    let related = prefix
         .iter()
         .filter(|st| {
             facts.slot(st.var).is_some_and(|o| {
@@ -264,10 +265,8 @@ pub fn consistent(space: &Space<'_>, facts: &Facts, prefix: &[Step], step: &Step
                 other.starts_with(me) || me.starts_with(other)
             })
         })
-        .cloned()
-        .collect();
-    related.push(step.clone());
-    solve(space, facts, &related).is_some()
+        .chain(std::iter::once(step));
+    assign(space, facts, related, false).is_some()
 }
 
 /// Everything the exact steps of a path require of one attribute.
@@ -557,9 +556,20 @@ pub fn solve(
     facts: &Facts,
     path: &[Step],
 ) -> Option<BTreeMap<u32, Option<Json>>> {
+    assign(space, facts, path.iter(), true)
+}
+
+/// [`solve`] over `steps`; with `values` false, each attribute's value is left `None` (only
+/// whether the steps can all be taken is found, the same way, without building values).
+fn assign<'s>(
+    space: &Space<'_>,
+    facts: &Facts,
+    steps: impl Iterator<Item = &'s Step>,
+    values: bool,
+) -> Option<BTreeMap<u32, Option<Json>>> {
     let mut needs: BTreeMap<u32, Need> = BTreeMap::new();
-    for st in path {
-        let Some((slot, test)) = facts.exact(st.var).cloned() else {
+    for st in steps {
+        let Some((slot, test)) = facts.exact(st.var) else {
             if let Some((slot, ty, both)) = facts.typed.get(st.var as usize).cloned().flatten()
                 && (both || st.branch != Branch::Unknown)
             {
@@ -575,9 +585,9 @@ pub fn solve(
             _ => &[],
         };
         needs
-            .entry(slot)
+            .entry(*slot)
             .or_default()
-            .add(&test, &st.branch, consts);
+            .add(test, &st.branch, consts);
     }
     let slots: Vec<u32> = needs.keys().copied().collect();
     let mut kinds: BTreeMap<u32, u8> = needs.iter().map(|(s, n)| (*s, n.possible())).collect();
@@ -648,7 +658,7 @@ pub fn solve(
         }?;
         chosen.insert(s, pick);
         let need = needs.get(&s)?;
-        out.insert(s, need.value(pick));
+        out.insert(s, if values { need.value(pick) } else { None });
     }
     Some(out)
 }
