@@ -558,7 +558,9 @@ impl<D: Decider> Gateway<D> {
                 };
                 let content = match r.content.and_then(|c| m.tape().items(c)) {
                     Some(items) => {
-                        let mut texts = Vec::new();
+                        // The texts joined with newlines; one text is its own (not copied).
+                        let mut first: Option<std::borrow::Cow<'_, str>> = None;
+                        let mut joined: Option<String> = None;
                         for item in items {
                             // Items that are no object have no `type`: left out, as a tree's.
                             if !item.is_object() {
@@ -570,10 +572,17 @@ impl<D: Decider> Gateway<D> {
                             if i.kind.and_then(Json::as_str).as_deref() == Some("text")
                                 && let Some(t) = i.text.and_then(Json::as_str)
                             {
-                                texts.push(t);
+                                match (&mut joined, first.take()) {
+                                    (Some(j), _) => {
+                                        j.push('\n');
+                                        j.push_str(&t);
+                                    }
+                                    (None, Some(f)) => joined = Some(format!("{f}\n{t}")),
+                                    (None, None) => first = Some(t),
+                                }
                             }
                         }
-                        Some(texts.join("\n"))
+                        Some(joined.map_or_else(|| first.unwrap_or_default(), Into::into))
                     }
                     None => None,
                 };
@@ -583,18 +592,15 @@ impl<D: Decider> Gateway<D> {
                 let Some(message) = error_message(m.tape(), e) else {
                     return false;
                 };
-                (message.and_then(Json::as_str).map(|m| m.into_owned()), None)
+                (message.and_then(Json::as_str), None)
             }
             _ => return false,
         };
-        if !self.session.answers_call(&id) {
-            return false;
-        }
-        self.forwarded.remove(&id);
         let Some(call) = self.session.take_call(&id, server) else {
             return false;
         };
-        self.result(&call, Some(&id), content, line, out);
+        self.forwarded.remove(&id);
+        self.result(&call, Some(&id), content.as_deref(), line, out);
         #[cfg(test)]
         {
             self.raw_reads += 1;
@@ -707,7 +713,7 @@ impl<D: Decider> Gateway<D> {
         match observed {
             Ok(Observation::Result(call)) => {
                 let content = super::result_text(&msg);
-                self.result(&call, msg.id(), content, line, out);
+                self.result(&call, msg.id(), content.as_deref(), line, out);
             }
             _ if asked == Some(Asked::ToolsList) && self.cfg.hide_denied => {
                 self.tools_list(msg, line, out);
@@ -1124,11 +1130,11 @@ impl<D: Decider> Gateway<D> {
         &mut self,
         call: &Call<()>,
         id: Option<&Id>,
-        content: Option<String>,
+        content: Option<&str>,
         line: &[u8],
         out: &mut Output,
     ) {
-        let d = self.decide_event("tool_result", call, content.as_deref());
+        let d = self.decide_event("tool_result", call, content);
         if !d.warnings.is_empty() {
             out.note(
                 Level::Warn,
