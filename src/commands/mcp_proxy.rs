@@ -18,7 +18,7 @@ use crate::mcp::Direction;
 use crate::mcp::gateway::{Config, Decided, Decider, DenyWith, Gateway, Output, Send};
 use crate::mcp_http::capture::Capture;
 use crate::point::log::{self, Log};
-use crate::point::{Options, Point, Scratch, Source, Status};
+use crate::point::{Answer, Options, Parts, PartsScratch, Point, Source, Status};
 
 /// The longest message read from either side: a trace line's limit (`docs/limits.md`).
 pub const MAX_MESSAGE: crate::limits::Limit = crate::limits::TRACE_LINE;
@@ -26,7 +26,7 @@ pub const MAX_MESSAGE: crate::limits::Limit = crate::limits::TRACE_LINE;
 /// Decides with a decision point.
 pub struct PointDecider {
     point: Arc<Point>,
-    scratch: Scratch,
+    scratch: PartsScratch,
     out: String,
 }
 
@@ -34,26 +34,44 @@ impl PointDecider {
     pub fn new(point: Arc<Point>) -> PointDecider {
         PointDecider {
             point,
-            scratch: Scratch::default(),
+            scratch: PartsScratch::default(),
             out: String::with_capacity(256),
         }
+    }
+
+    /// The gateway's reading of the decision in `out`.
+    fn decided(&self, a: Answer) -> Decided {
+        /// The text of a decision without warnings (found once, not per decision).
+        static NO_WARNINGS: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(br#""warnings":[]"#));
+        // An allow without warnings, as the point says it decided (its verdict, not read
+        // back from the text): nothing more of the decision is needed. Anything else is
+        // read from its JSON.
+        if a.status == Status::Decided
+            && a.verdict == Verdict::Allow
+            && NO_WARNINGS.find(self.out.as_bytes()).is_some()
+        {
+            return Decided::allowed(&self.out);
+        }
+        Decided::from_json(&self.out)
     }
 }
 
 impl Decider for PointDecider {
     fn decide(&mut self, event: &str) -> Decided {
         self.out.clear();
-        let a = self.point.decide(event, &mut self.scratch, &mut self.out);
-        // An allow without warnings, as the point says it decided (its verdict, not read
-        // back from the text): nothing more of the decision is needed. Anything else is
-        // read from its JSON.
-        if a.status == Status::Decided
-            && a.verdict == Verdict::Allow
-            && memchr::memmem::find(self.out.as_bytes(), br#""warnings":[]"#).is_some()
-        {
-            return Decided::allowed(&self.out);
-        }
-        Decided::from_json(&self.out)
+        let a = self
+            .point
+            .decide(event, &mut self.scratch.scratch, &mut self.out);
+        self.decided(a)
+    }
+
+    fn decide_parts(&mut self, parts: &Parts<'_>) -> Decided {
+        self.out.clear();
+        let a = self
+            .point
+            .decide_parts(parts, &mut self.scratch, &mut self.out);
+        self.decided(a)
     }
 
     fn always_denied(&self, event: &Value) -> bool {

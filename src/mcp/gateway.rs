@@ -42,6 +42,7 @@ use super::message::{Direction, Id, Json, Message, RawMessage, other_key};
 use super::scan::{Tape, each_member, once};
 use super::session::{Call, Observation, Peer, RequestMeta, Session};
 use crate::bytecode::model::Verdict;
+use crate::point::{Part, Parts};
 
 /// The JSON-RPC error code of a call the policy denied (with `--deny-with rpc-error`).
 pub const DENIED: i64 = -32001;
@@ -243,11 +244,9 @@ impl Decided {
     }
 }
 
-/// A call's arguments in its event: written from their tree, or copied as the client wrote
-/// them (read without a tree: their key order, spacing and escapes kept).
-enum EventArgs<'a> {
-    Tree(&'a Value),
-    Raw(&'a str),
+/// The agent of an event: `--agent` when given, else the name the client declares.
+fn agent_of<'a>(cfg: &'a Config, client: Option<&'a Peer>) -> Option<&'a str> {
+    cfg.agent.as_deref().or(client.map(|p| p.name.as_str()))
 }
 
 /// A result's members that the gateway reads, as they are written.
@@ -307,6 +306,12 @@ fn error_message<'a>(tape: &Tape<'a>, v: Json<'a>) -> Option<Option<Json<'a>>> {
 pub trait Decider {
     /// Decides one event (JSON text).
     fn decide(&mut self, event: &str) -> Decided;
+    /// Decides the event `parts` makes: the event whose text [`Parts::write`] writes.
+    fn decide_parts(&mut self, parts: &Parts<'_>) -> Decided {
+        let mut text = String::new();
+        parts.write(&mut text);
+        self.decide(&text)
+    }
     /// Whether every call shaped like `event` (no `args`) is denied whatever its arguments.
     fn always_denied(&self, event: &Value) -> bool;
 }
@@ -397,7 +402,6 @@ pub struct Gateway<D> {
     states: FxHashMap<String, Held>,
     next: u64,
     gone: Option<String>,
-    event: String,
     /// Every message read as a tree (to check the reads without one against it).
     #[cfg(test)]
     trees_only: bool,
@@ -417,7 +421,6 @@ impl<D: Decider> Gateway<D> {
             states: FxHashMap::default(),
             next: 0,
             gone: None,
-            event: String::with_capacity(256),
             #[cfg(test)]
             trees_only: false,
             #[cfg(test)]
@@ -555,7 +558,9 @@ impl<D: Decider> Gateway<D> {
                 };
                 let content = match r.content.and_then(|c| m.tape().items(c)) {
                     Some(items) => {
-                        let mut texts = Vec::new();
+                        // The texts joined with newlines; one text is its own (not copied).
+                        let mut first: Option<std::borrow::Cow<'_, str>> = None;
+                        let mut joined: Option<String> = None;
                         for item in items {
                             // Items that are no object have no `type`: left out, as a tree's.
                             if !item.is_object() {
@@ -567,10 +572,17 @@ impl<D: Decider> Gateway<D> {
                             if i.kind.and_then(Json::as_str).as_deref() == Some("text")
                                 && let Some(t) = i.text.and_then(Json::as_str)
                             {
-                                texts.push(t);
+                                match (&mut joined, first.take()) {
+                                    (Some(j), _) => {
+                                        j.push('\n');
+                                        j.push_str(&t);
+                                    }
+                                    (None, Some(f)) => joined = Some(format!("{f}\n{t}")),
+                                    (None, None) => first = Some(t),
+                                }
                             }
                         }
-                        Some(texts.join("\n"))
+                        Some(joined.map_or_else(|| first.unwrap_or_default(), Into::into))
                     }
                     None => None,
                 };
@@ -580,18 +592,15 @@ impl<D: Decider> Gateway<D> {
                 let Some(message) = error_message(m.tape(), e) else {
                     return false;
                 };
-                (message.and_then(Json::as_str).map(|m| m.into_owned()), None)
+                (message.and_then(Json::as_str), None)
             }
             _ => return false,
         };
-        if !self.session.answers_call(&id) {
-            return false;
-        }
-        self.forwarded.remove(&id);
         let Some(call) = self.session.take_call(&id, server) else {
             return false;
         };
-        self.result(&call, Some(&id), content, line, out);
+        self.forwarded.remove(&id);
+        self.result(&call, Some(&id), content.as_deref(), line, out);
         #[cfg(test)]
         {
             self.raw_reads += 1;
@@ -704,7 +713,7 @@ impl<D: Decider> Gateway<D> {
         match observed {
             Ok(Observation::Result(call)) => {
                 let content = super::result_text(&msg);
-                self.result(&call, msg.id(), content, line, out);
+                self.result(&call, msg.id(), content.as_deref(), line, out);
             }
             _ if asked == Some(Asked::ToolsList) && self.cfg.hide_denied => {
                 self.tools_list(msg, line, out);
@@ -812,60 +821,44 @@ impl<D: Decider> Gateway<D> {
     }
 
     fn agent(&self, client: Option<&Peer>) -> Option<String> {
-        self.cfg
-            .agent
-            .clone()
-            .or_else(|| client.map(|p| p.name.clone()))
+        agent_of(&self.cfg, client).map(str::to_string)
     }
 
-    /// The event of a call (`content` for a result), written straight from the call's parts
-    /// (its arguments not copied into a tree of their own first): the same text as the tree
-    /// `{session, agent: {id}, action, tool, args, content}` written with its keys sorted.
-    fn event_of(&mut self, action: &str, call: &Call<()>, content: Option<String>) -> &str {
-        let agent = self.agent(call.client.as_deref());
+    /// Decides the event of a call (`content` for a result), made from the call's parts
+    /// (its arguments as the client wrote them, or their tree written): the event whose text
+    /// is the tree `{session, agent: {id}, action, tool, args, content}` written with its
+    /// keys sorted ([`Parts::write`] writes it so).
+    fn decide_event(&mut self, action: &str, call: &Call<()>, content: Option<&str>) -> Decided {
+        let agent = agent_of(&self.cfg, call.client.as_deref());
+        let tree;
         let args = match (&call.arguments, &call.raw_arguments) {
-            (Some(v), _) => Some(EventArgs::Tree(v)),
-            (None, Some(r)) => Some(EventArgs::Raw(r)),
+            (Some(v), _) => {
+                tree = v.to_string();
+                Some(tree.as_str())
+            }
+            (None, Some(r)) => Some(&**r),
             (None, None) => None,
         };
-        let mut buf = std::mem::take(&mut self.event).into_bytes();
-        buf.clear();
-        // The text a tree of these members writes: its keys sorted, strings written by the
-        // serializer. Writing to memory does not fail, and serde_json writes UTF-8; an empty
-        // event (were either to happen) is not one the decision point allows.
-        let string = |buf: &mut Vec<u8>, s: &str| serde_json::to_writer(buf, s).is_ok();
-        buf.extend_from_slice(br#"{"action":"#);
-        let mut written = string(&mut buf, action);
-        if let Some(id) = &agent {
-            buf.extend_from_slice(br#","agent":{"id":"#);
-            written &= string(&mut buf, id);
-            buf.push(b'}');
+        let id = [("id", agent.unwrap_or_default())];
+        // In the order of their keys.
+        let members = [
+            Some(("action", Part::Str(action))),
+            agent.map(|_| ("agent", Part::Object(&id))),
+            args.map(|a| ("args", Part::Json(a))),
+            content.map(|c| ("content", Part::Str(c))),
+            Some(("session", Part::Str(&self.cfg.session))),
+            Some(("tool", Part::Str(&call.tool))),
+        ];
+        let mut given = [("", Part::Str("")); 6];
+        let mut n = 0;
+        for (slot, m) in given.iter_mut().zip(members.into_iter().flatten()) {
+            *slot = m;
+            n += 1;
         }
-        match args {
-            Some(EventArgs::Tree(v)) => {
-                buf.extend_from_slice(br#","args":"#);
-                written &= serde_json::to_writer(&mut buf, v).is_ok();
-            }
-            Some(EventArgs::Raw(text)) => {
-                buf.extend_from_slice(br#","args":"#);
-                buf.extend_from_slice(text.as_bytes());
-            }
-            None => {}
-        }
-        if let Some(content) = &content {
-            buf.extend_from_slice(br#","content":"#);
-            written &= string(&mut buf, content);
-        }
-        buf.extend_from_slice(br#","session":"#);
-        written &= string(&mut buf, &self.cfg.session);
-        buf.extend_from_slice(br#","tool":"#);
-        written &= string(&mut buf, &call.tool);
-        buf.push(b'}');
-        if !written {
-            buf.clear();
-        }
-        self.event = String::from_utf8(buf).unwrap_or_default();
-        &self.event
+        let parts = Parts {
+            members: given.get(..n).unwrap_or_default(),
+        };
+        self.decider.decide_parts(&parts)
     }
 
     fn call(
@@ -875,9 +868,8 @@ impl<D: Decider> Gateway<D> {
         line: &[u8],
         out: &mut Output,
     ) {
-        self.event_of("tool_call", call, None);
-        let d = self.decider.decide(&self.event);
-        let agent = self.agent(call.client.as_deref());
+        let d = self.decide_event("tool_call", call, None);
+        let agent = agent_of(&self.cfg, call.client.as_deref());
         let fields = || {
             vec![
                 ("tool", json!(call.tool)),
@@ -1138,12 +1130,11 @@ impl<D: Decider> Gateway<D> {
         &mut self,
         call: &Call<()>,
         id: Option<&Id>,
-        content: Option<String>,
+        content: Option<&str>,
         line: &[u8],
         out: &mut Output,
     ) {
-        self.event_of("tool_result", call, content);
-        let d = self.decider.decide(&self.event);
+        let d = self.decide_event("tool_result", call, content);
         if !d.warnings.is_empty() {
             out.note(
                 Level::Warn,

@@ -632,29 +632,23 @@ impl<T> Session<T> {
         Some(peer)
     }
 
-    /// The call a response from the server with this id answers, when it is one awaiting
-    /// its response and nothing else of the session could be (what [`Session::observe`]
-    /// pairs the response with then): for a transport that reads the response without a
-    /// tree. Nothing is taken: see [`Session::take_call`].
-    pub fn answers_call(&self, id: &Id) -> bool {
-        matches!(
-            self.pending
-                .get(&(lane(Some(Direction::ClientToServer)), id.clone())),
-            Some((_, Asked::Call(_)))
-        ) && !self.pending.contains_key(&(lane(None), id.clone()))
-    }
-
-    /// Takes the call that the server's final response with this id answers (see
-    /// [`Session::answers_call`]), after `server`, the `serverInfo` the response's `_meta`
-    /// declared, if any. The response must not be an `input_required` result: such a
-    /// response goes to [`Session::observe`].
+    /// Takes the call that the server's final response with this id answers, if it answers
+    /// one: a client's `tools/call` is pending with this id, and no request of unknown
+    /// direction is (a response must then be paired by the shape of its result, from a
+    /// tree). `server` is the `serverInfo` the response's `_meta` declared, if any, and is
+    /// taken only with the call. The response must not be an `input_required` result: such
+    /// a response goes to [`Session::observe`]. Nothing changes when it answers no call.
     pub fn take_call(&mut self, id: &Id, server: Option<Peer>) -> Option<Arc<Call<T>>> {
-        if let Some(peer) = server {
-            self.server = Some(Arc::new(peer));
+        let mut key = (lane(None), id.clone());
+        if self.pending.contains_key(&key) {
+            return None;
         }
-        let key = (lane(Some(Direction::ClientToServer)), id.clone());
+        key.0 = lane(Some(Direction::ClientToServer));
         match self.pending.remove(&key) {
             Some((seq, Asked::Call(call))) => {
+                if let Some(peer) = server {
+                    self.server = Some(Arc::new(peer));
+                }
                 self.order.remove(&seq);
                 Some(call)
             }

@@ -538,8 +538,8 @@ fn unknown_session() -> Response<Body> {
 
 /// What the proxy reads of a client message before the gateway does.
 struct Head<'a> {
-    /// The id of a request (a string or a number), as a value.
-    id: Option<Value>,
+    /// The id of a request (a string or a number).
+    id: Option<Id>,
     method: Option<std::borrow::Cow<'a, str>>,
     /// The message's members, read without a tree ([`RawMessage::read`]), for the routing
     /// headers' check and the gateway; `None` when they could not be read so.
@@ -551,10 +551,9 @@ struct Head<'a> {
 fn head_of(body: &[u8]) -> Head<'_> {
     if let Some(m) = RawMessage::read(body) {
         let method = m.method();
+        // Its own text when it is written as the serializer writes it (no value read).
         let id = match (&method, m.id) {
-            (Some(_), Some(raw)) => serde_json::from_str::<Value>(raw.get())
-                .ok()
-                .filter(|v| v.is_string() || v.is_number()),
+            (Some(_), Some(raw)) => Id::of_raw(raw),
             _ => None,
         };
         return Head {
@@ -570,12 +569,17 @@ fn head_of(body: &[u8]) -> Head<'_> {
         .map(|m| std::borrow::Cow::Owned(m.to_string()));
     Head {
         id: match (&method, msg.get("id")) {
-            (Some(_), Some(id @ (Value::String(_) | Value::Number(_)))) => Some(id.clone()),
+            (Some(_), Some(id)) => Id::of(id),
             _ => None,
         },
         method,
         read: None,
     }
+}
+
+/// An id as a value, for an error that answers its request.
+fn id_value(id: Option<&Id>) -> Option<Value> {
+    id.and_then(|id| serde_json::from_str(id.as_json()).ok())
 }
 
 async fn read_body(body: Incoming, max: usize, within: Duration) -> Result<Bytes, Response<Body>> {
@@ -643,7 +647,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
             return r;
         }
     };
-    let head = head_of(&body);
+    let mut head = head_of(&body);
     let initialize = head.method.as_deref() == Some("initialize");
     let (sess, fresh) = match named {
         Some(s) => (s, false),
@@ -673,7 +677,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         );
         return rpc_error(
             StatusCode::BAD_REQUEST,
-            head.id.as_ref(),
+            id_value(head.id.as_ref()).as_ref(),
             HEADER_MISMATCH,
             &why,
         );
@@ -682,7 +686,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         Ok(g) => g.session_name().to_string(),
         Err(_) => String::new(),
     };
-    let id = head.id.as_ref().and_then(Id::of);
+    let id = head.id.take();
     let (tx, mut rx) = mpsc::channel::<Out>(64);
     if let Some(id) = &id {
         let Ok(mut r) = sess.routes.lock() else {
@@ -696,7 +700,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         if r.by_id.contains_key(id) {
             return rpc_error(
                 StatusCode::CONFLICT,
-                head.id.as_ref(),
+                id_value(Some(id)).as_ref(),
                 -32600,
                 "a request with this id is in flight in this session: use another id",
             );
@@ -801,7 +805,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
                     sh.log.error("upstream", why, &[]);
                     return rpc_error(
                         StatusCode::BAD_GATEWAY,
-                        head.id.as_ref(),
+                        id_value(id.as_ref()).as_ref(),
                         gateway::SERVER_GONE,
                         why,
                     );
@@ -815,7 +819,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
                     );
                     return rpc_error(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        head.id.as_ref(),
+                        id_value(id.as_ref()).as_ref(),
                         gateway::SERVER_BUSY,
                         &format!(
                             "{} MCP sessions are open: end some first",
@@ -855,7 +859,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         Some(first) => match first {
             None => rpc_error(
                 StatusCode::BAD_GATEWAY,
-                head.id.as_ref(),
+                id_value(id.as_ref()).as_ref(),
                 gateway::SERVER_GONE,
                 "no answer to this request",
             ),
@@ -951,7 +955,7 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
                 // The client's request passed on as it came: its id is known, not read again.
                 let id = match own_id {
                     Some((id, body)) if trim(body) == line.as_slice() => Some(id.clone()),
-                    _ => head_of(&line).id.as_ref().and_then(Id::of),
+                    _ => head_of(&line).id,
                 };
                 match id {
                     Some(id) => {
@@ -1493,8 +1497,13 @@ mod tests {
     #[test]
     fn heads() {
         let h = head_of(br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"a"}}"#);
-        assert_eq!(h.id, Some(json!(3)));
+        assert_eq!(h.id, Id::of(&json!(3)));
+        assert_eq!(id_value(h.id.as_ref()), Some(json!(3)));
         assert_eq!(h.method.as_deref(), Some("tools/call"));
+        // An id written with an escape is the id of its value.
+        let h = head_of(br#"{"jsonrpc":"2.0","id":"a\u0062","method":"ping"}"#);
+        assert_eq!(h.id, Id::of(&json!("ab")));
+        assert_eq!(id_value(h.id.as_ref()), Some(json!("ab")));
         // A response or a notification has no id to route by.
         assert_eq!(head_of(br#"{"jsonrpc":"2.0","id":3,"result":{}}"#).id, None);
         assert_eq!(head_of(br#"{"jsonrpc":"2.0","method":"x"}"#).id, None);

@@ -24,6 +24,7 @@ pub mod audit;
 pub mod load;
 pub mod log;
 pub mod metrics;
+pub mod parts;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,6 +42,7 @@ pub use audit::{AuditFailure, Recorder};
 pub use load::{Loaded, Signature, Source};
 use log::Log;
 pub use metrics::{BadRequest, Failure, Metrics};
+pub use parts::{Part, Parts, PartsScratch};
 
 /// How a point is set up.
 pub struct Options {
