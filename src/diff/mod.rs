@@ -1152,28 +1152,29 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
             .map(|r| r.alternatives.len())
             .max()
             .unwrap_or(0);
+        // By the hash of a region's merge key, the last region of `out` with that hash;
+        // `before` links each region of `out` to the one before it with the same hash.
+        let mut seen: FxHashMap<u64, usize> = FxHashMap::default();
+        let mut before: Vec<usize> = Vec::with_capacity(regions.len());
         for k in 0..longest {
-            let mut seen: FxHashMap<Vec<u64>, usize> = FxHashMap::default();
+            seen.clear();
+            before.clear();
             let mut out: Vec<Region> = Vec::with_capacity(regions.len());
             for r in regions.drain(..) {
                 if r.alternatives.len() <= k {
                     out.push(r);
+                    before.push(usize::MAX);
                     continue;
                 }
-                let vars: Vec<u32> = r
-                    .alternatives
-                    .iter()
-                    .map(|a| a.first().map_or(u32::MAX, |s| s.var))
-                    .collect();
-                let rest: Vec<&Vec<Step>> = r
-                    .alternatives
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i != k)
-                    .map(|(_, a)| a)
-                    .collect();
-                let key = merge_key(r.proof.status, &vars, &rest);
-                match seen.get(&key).and_then(|&i| out.get_mut(i)) {
+                let hash = merge_hash(&r, k);
+                let mut at = seen.get(&hash).copied().unwrap_or(usize::MAX);
+                while let Some(first) = out.get(at) {
+                    if same_merge_key(first, &r, k) {
+                        break;
+                    }
+                    at = before.get(at).copied().unwrap_or(usize::MAX);
+                }
+                match out.get_mut(at) {
                     Some(first) => {
                         if let (Some(into), Some(from)) =
                             (first.alternatives.get_mut(k), r.alternatives.get(k))
@@ -1187,7 +1188,7 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
                         changed = true;
                     }
                     None => {
-                        seen.insert(key, out.len());
+                        before.push(seen.insert(hash, out.len()).unwrap_or(usize::MAX));
                         out.push(r);
                     }
                 }
@@ -1218,44 +1219,94 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
     regions
 }
 
-/// What two regions must share to be merged on one condition: their status, the variables of
-/// their conditions, and every other condition's outcomes (numbers by their bits, as exact as
-/// comparing them written out).
-fn merge_key(status: Status, vars: &[u32], rest: &[&Vec<Step>]) -> Vec<u64> {
+/// What two regions must share to be merged on their condition `k`: their status, the
+/// variables of their conditions, and every other condition's outcomes (numbers by their
+/// bits, as exact as comparing them written out). Regions with the same key hash alike
+/// ([`merge_hash`]).
+fn same_merge_key(a: &Region, b: &Region, k: usize) -> bool {
     use crate::compile::analysis::Branch;
-    let mut k = Vec::with_capacity(2 + vars.len() + 4 * rest.len());
-    k.push(status as u64);
-    k.push(vars.len() as u64);
-    k.extend(vars.iter().map(|v| u64::from(*v)));
-    let bound = |k: &mut Vec<u64>, b: &Option<(f64, bool)>| match b {
-        None => k.push(0),
+    let first_var = |alts: &Vec<Step>| alts.first().map_or(u32::MAX, |s| s.var);
+    let bound_eq = |x: &Option<(f64, bool)>, y: &Option<(f64, bool)>| match (x, y) {
+        (None, None) => true,
+        (Some((v, i)), Some((w, j))) => v.to_bits() == w.to_bits() && i == j,
+        _ => false,
+    };
+    let step_eq = |s: &Step, t: &Step| {
+        s.var == t.var
+            && match (&s.branch, &t.branch) {
+                (Branch::Const(c), Branch::Const(d)) => c == d,
+                (Branch::Other(cs), Branch::Other(ds)) => cs == ds,
+                (Branch::Range { lo, hi }, Branch::Range { lo: l2, hi: h2 }) => {
+                    bound_eq(lo, l2) && bound_eq(hi, h2)
+                }
+                (Branch::True, Branch::True)
+                | (Branch::False, Branch::False)
+                | (Branch::Unknown, Branch::Unknown) => true,
+                _ => false,
+            }
+    };
+    a.proof.status == b.proof.status
+        && a.alternatives.len() == b.alternatives.len()
+        && a.alternatives
+            .iter()
+            .zip(&b.alternatives)
+            .enumerate()
+            .all(|(i, (x, y))| {
+                first_var(x) == first_var(y)
+                    && (i == k
+                        || (x.len() == y.len() && x.iter().zip(y).all(|(s, t)| step_eq(s, t))))
+            })
+}
+
+/// The hash of region `r`'s merge key on its condition `k` (see [`same_merge_key`]), hashed in
+/// place.
+fn merge_hash(r: &Region, k: usize) -> u64 {
+    use crate::compile::analysis::Branch;
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write_u64(r.proof.status as u64);
+    h.write_usize(r.alternatives.len());
+    for alts in &r.alternatives {
+        h.write_u32(alts.first().map_or(u32::MAX, |s| s.var));
+    }
+    let bound = |h: &mut rustc_hash::FxHasher, b: &Option<(f64, bool)>| match b {
+        None => h.write_u8(0),
         Some((v, inc)) => {
-            k.push(1 + u64::from(*inc));
-            k.push(v.to_bits());
+            h.write_u8(1 + u8::from(*inc));
+            h.write_u64(v.to_bits());
         }
     };
-    for alts in rest {
-        k.push(alts.len() as u64);
-        for st in alts.iter() {
-            k.push(u64::from(st.var));
+    for (i, alts) in r.alternatives.iter().enumerate() {
+        if i == k {
+            continue;
+        }
+        h.write_usize(alts.len());
+        for st in alts {
+            h.write_u32(st.var);
             match &st.branch {
-                Branch::Const(c) => k.extend([0, u64::from(*c)]),
+                Branch::Const(c) => {
+                    h.write_u8(0);
+                    h.write_u32(*c);
+                }
                 Branch::Other(cs) => {
-                    k.extend([1, cs.len() as u64]);
-                    k.extend(cs.iter().map(|c| u64::from(*c)));
+                    h.write_u8(1);
+                    h.write_usize(cs.len());
+                    for c in cs {
+                        h.write_u32(*c);
+                    }
                 }
                 Branch::Range { lo, hi } => {
-                    k.push(2);
-                    bound(&mut k, lo);
-                    bound(&mut k, hi);
+                    h.write_u8(2);
+                    bound(&mut h, lo);
+                    bound(&mut h, hi);
                 }
-                Branch::True => k.push(3),
-                Branch::False => k.push(4),
-                Branch::Unknown => k.push(5),
+                Branch::True => h.write_u8(3),
+                Branch::False => h.write_u8(4),
+                Branch::Unknown => h.write_u8(5),
             }
         }
     }
-    k
+    h.finish()
 }
 
 fn side_info(s: &Side) -> SideInfo {

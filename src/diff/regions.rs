@@ -348,9 +348,17 @@ impl Widener {
         if self.memo.len() < space.m.len() {
             self.memo.resize(space.m.len(), 0);
         }
+        let chain = self.chain(space, root, path);
         for i in (0..steps.len()).rev() {
             let mut candidate = steps.clone();
             candidate.remove(i);
+            // The steps before `i` are all fixed in this check and lead from the root down a
+            // chain of single children to the node of step `i`, one visit each: the check
+            // starts there, its budget less those visits, with the same answer.
+            let (start, spent) = match chain.get(i) {
+                Some(&n) => (n, i),
+                None => (root, 0),
+            };
             // A new stamp empties the memo; after 2^31 checks, the memo itself is.
             if self.stamp >= u32::MAX / 2 - 1 {
                 self.memo.iter_mut().for_each(|x| *x = 0);
@@ -364,13 +372,60 @@ impl Widener {
                 memo: &mut self.memo,
                 stamp: self.stamp,
                 outs: &mut self.outs,
-                budget: 20_000,
+                budget: WIDEN_BUDGET - spent,
             };
-            if u.holds(root) == Some(true) {
+            if u.holds(start) == Some(true) {
                 steps = candidate;
             }
         }
         steps
+    }
+}
+
+/// The node visits each widening check may make.
+const WIDEN_BUDGET: usize = 20_000;
+
+impl Widener {
+    /// The nodes `path` passes through from `root`, as far as each of them is reached from the
+    /// one before by a chain of single children: node `j` tests the variable of step `j` (the
+    /// only step on it), and every outcome of it that step allows leads to node `j + 1`. A
+    /// check that fixes steps `0..j` (each allowing, at its node, only outcomes that lead to
+    /// the next) visits exactly these nodes on its way to node `j`, one each.
+    fn chain(&mut self, space: &Space, root: NodeRef, path: &[Step]) -> Vec<NodeRef> {
+        let m = &space.m;
+        let mut chain = Vec::with_capacity(path.len());
+        let mut n = root;
+        for (j, step) in path.iter().enumerate() {
+            if j >= WIDEN_BUDGET / 2 || m.leaf_items(n).is_some() {
+                break;
+            }
+            chain.push(n);
+            let Some((var, next)) = self
+                .outs
+                .entry(n)
+                .or_insert_with(|| outcomes(m, n).map(|(v, next)| (v, next.into())))
+                .clone()
+            else {
+                break;
+            };
+            if var != step.var || path.iter().position(|s| s.var == var) != Some(j) {
+                break;
+            }
+            let mut child = None;
+            let mut single = true;
+            for (branch, c) in next.iter() {
+                if compatible(&step.branch, branch) {
+                    single &= child.is_none_or(|x| x == *c);
+                    child = Some(*c);
+                }
+            }
+            match child {
+                Some(c) if single => n = c,
+                _ => break,
+            }
+        }
+        // Node `j` is kept only when reached: the last node pushed is where the chain ends.
+        chain
     }
 }
 
