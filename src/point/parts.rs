@@ -78,13 +78,14 @@ impl Parts<'_> {
     }
 
     /// Whether the members can be put in slots directly: keys given once (in the event and
-    /// in each object), and the keys of JSON members written without escapes.
+    /// in each object), the keys of JSON members written without escapes, and each JSON
+    /// member one value (nothing of it can reach another member's place).
     fn plain(&self) -> bool {
         let plain_key = |k: &str| !k.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
         self.members.iter().enumerate().all(|(i, (k, part))| {
             let once = self.members.iter().skip(i + 1).all(|(o, _)| o != k);
             once && match part {
-                Part::Json(_) => plain_key(k),
+                Part::Json(text) => plain_key(k) && one_value(text),
                 Part::Str(_) => true,
                 Part::Object(m) => m
                     .iter()
@@ -92,6 +93,13 @@ impl Parts<'_> {
                     .all(|(j, (a, _))| m.iter().skip(j + 1).all(|(b, _)| a != b)),
             }
         })
+    }
+
+    fn get(&self, key: &str) -> Option<Part<'_>> {
+        self.members
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, p)| *p)
     }
 }
 
@@ -140,122 +148,6 @@ pub struct PartsScratch {
     json: String,
     /// The event's text, when it is decided from its text.
     text: String,
-    /// Where the last program reads members of the last shape of parts.
-    plan: Plan,
-}
-
-/// What a member of the parts is, without its value: the shape of the parts a plan is for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Kind {
-    Str,
-    Json,
-    /// An object, with its keys.
-    Object(Vec<String>),
-}
-
-/// Where a slot's value comes from.
-#[derive(Clone, Copy, Debug)]
-enum Fill {
-    /// Member `i`, a string.
-    Str(usize),
-    /// An object member.
-    Object,
-    /// Member `i`'s string at key `j`.
-    Key(usize, usize),
-    /// Nothing: the slot is below a string (it must be left absent).
-    Absent,
-}
-
-/// The slots a program reads of parts of one shape (keys and kinds, in order), found once
-/// and reused while the program and the shape stay the same.
-#[derive(Default)]
-struct Plan {
-    /// The program's digest and the parts' shape, when made.
-    made_for: Option<(String, Vec<(String, Kind)>)>,
-    /// The parts are plain ([`Parts::plain`]): else they are decided from their text.
-    plain: bool,
-    /// The JSON members' indices.
-    json: Vec<usize>,
-    /// The slots of the other members, and where their values come from.
-    slots: Vec<(usize, Fill)>,
-}
-
-impl Plan {
-    /// Whether the plan is for `program` and the shape of `parts`.
-    fn fits(&self, program: &Program, parts: &Parts<'_>) -> bool {
-        let Some((digest, shape)) = &self.made_for else {
-            return false;
-        };
-        *digest == program.digest
-            && shape.len() == parts.members.len()
-            && shape
-                .iter()
-                .zip(parts.members)
-                .all(|((k, kind), (key, part))| {
-                    k == key
-                        && match (kind, part) {
-                            (Kind::Str, Part::Str(_)) | (Kind::Json, Part::Json(_)) => true,
-                            (Kind::Object(keys), Part::Object(m)) => {
-                                keys.len() == m.len()
-                                    && keys.iter().zip(m.iter()).all(|(a, (b, _))| a == b)
-                            }
-                            _ => false,
-                        }
-                })
-    }
-
-    /// The plan of `program` for parts of the shape of `parts`.
-    fn make(program: &Program, parts: &Parts<'_>) -> Plan {
-        let shape = parts
-            .members
-            .iter()
-            .map(|(k, part)| {
-                let kind = match part {
-                    Part::Str(_) => Kind::Str,
-                    Part::Json(_) => Kind::Json,
-                    Part::Object(m) => Kind::Object(m.iter().map(|(k, _)| k.to_string()).collect()),
-                };
-                (k.to_string(), kind)
-            })
-            .collect();
-        let mut plan = Plan {
-            made_for: Some((program.digest.clone(), shape)),
-            plain: parts.plain(),
-            json: Vec::new(),
-            slots: Vec::new(),
-        };
-        for (i, (_, part)) in parts.members.iter().enumerate() {
-            if let Part::Json(_) = part {
-                plan.json.push(i);
-            }
-        }
-        for (slot, path) in program.model.slots.iter().enumerate() {
-            let Some((first, rest)) = path.split_first() else {
-                continue;
-            };
-            // `time.*` is made from the stamp, never read.
-            if first == "time" {
-                continue;
-            }
-            let Some(i) = parts.members.iter().position(|(k, _)| k == first) else {
-                continue;
-            };
-            let from = match (parts.members.get(i).map(|(_, p)| p), rest) {
-                // Read with the JSON members.
-                (None | Some(Part::Json(_)), _) => continue,
-                (Some(Part::Str(_)), []) => Fill::Str(i),
-                (Some(Part::Object(_)), []) => Fill::Object,
-                (Some(Part::Object(m)), [key]) => match m.iter().position(|(k, _)| k == key) {
-                    Some(j) => Fill::Key(i, j),
-                    None => Fill::Absent,
-                },
-                // Below a string, or below an object's string: nothing.
-                _ => Fill::Absent,
-            };
-            plan.slots.push((slot, from));
-        }
-        plan
-    }
 }
 
 /// Puts `s` in the event's arena: the value a string read there has.
@@ -268,22 +160,14 @@ fn str_val(arena: &mut String, s: &str) -> Option<Val> {
 
 /// Makes in `s.prepared` the event `parts` is, read for `program` and stamped with `now`, and
 /// walks it, as [`crate::stream::Preparer::prepare`] makes and walks the event read from the
-/// parts' text with [`crate::stream::Clock::Host`]. False when it cannot be made so (the text
-/// is read then).
+/// parts' text with [`crate::stream::Clock::Host`]. False when it cannot be made so (the text is read then).
 fn prepare(
     program: &Program,
     parts: &Parts<'_>,
     now: i64,
     json: &mut String,
-    plan: &mut Plan,
     s: &mut Scratch,
 ) -> bool {
-    if !plan.fits(program, parts) {
-        *plan = Plan::make(program, parts);
-    }
-    if !plan.plain {
-        return false;
-    }
     let p = &mut s.prepared;
     p.now = Some(now);
     p.stateless = false;
@@ -292,27 +176,34 @@ fn prepare(
     // (and validates them) as it would in the whole text.
     json.clear();
     json.push('{');
-    for &i in &plan.json {
-        let Some((key, Part::Json(text))) = parts.members.get(i) else {
-            return false;
-        };
-        if !one_value(text) {
-            return false;
+    for (key, part) in parts.members {
+        if let Part::Json(text) = part {
+            if json.len() > 1 {
+                json.push(',');
+            }
+            json.push('"');
+            json.push_str(key);
+            json.push_str("\":");
+            json.push_str(text);
         }
-        if json.len() > 1 {
-            json.push(',');
-        }
-        json.push('"');
-        json.push_str(key);
-        json.push_str("\":");
-        json.push_str(text);
     }
     json.push('}');
     if program.read_event_to_stamp(json, &mut p.event).is_err() {
         return false;
     }
     let ev = &mut p.event;
-    for &(slot, from) in &plan.slots {
+    for (slot, path) in program.model.slots.iter().enumerate() {
+        let Some((first, rest)) = path.split_first() else {
+            continue;
+        };
+        // `time.*` is made from the stamp, never read.
+        if first == "time" {
+            continue;
+        }
+        let part = match parts.get(first) {
+            None | Some(Part::Json(_)) => continue,
+            Some(part) => part,
+        };
         let Some(place) = ev.vals.get_mut(slot) else {
             return false;
         };
@@ -321,17 +212,15 @@ fn prepare(
         if *place != Val::Absent {
             return false;
         }
-        let v = match from {
-            Fill::Str(i) => match parts.members.get(i) {
-                Some((_, Part::Str(s))) => str_val(&mut ev.arena, s),
-                _ => None,
+        let v = match (part, rest) {
+            (Part::Str(s), []) => str_val(&mut ev.arena, s),
+            (Part::Object(_), []) => Some(Val::Object),
+            (Part::Object(m), [key]) => match m.iter().find(|(k, _)| k == key) {
+                Some((_, s)) => str_val(&mut ev.arena, s),
+                None => continue,
             },
-            Fill::Object => Some(Val::Object),
-            Fill::Key(i, j) => match parts.members.get(i) {
-                Some((_, Part::Object(m))) => m.get(j).and_then(|(_, s)| str_val(&mut ev.arena, s)),
-                _ => None,
-            },
-            Fill::Absent => continue,
+            // Below a string, or below an object's string: nothing.
+            _ => continue,
         };
         let Some(v) = v else {
             return false;
@@ -355,7 +244,7 @@ impl Point {
         s: &mut PartsScratch,
         out: &mut String,
     ) -> Answer {
-        if self.audited {
+        if self.audited || !parts.plain() {
             return self.decide_text(parts, s, out);
         }
         let t0 = Instant::now();
@@ -370,7 +259,6 @@ impl Point {
             parts,
             now,
             &mut s.json,
-            &mut s.plan,
             &mut s.scratch,
         ) {
             return self.decide_text(parts, s, out);
@@ -395,14 +283,7 @@ impl Point {
             // A reload came in between: decide with the bundle in force now, which the stream
             // belongs to, at the same time.
             bundle = self.in_force.load();
-            if !prepare(
-                &bundle.loaded.program,
-                parts,
-                now,
-                &mut s.json,
-                &mut s.plan,
-                sc,
-            ) {
+            if !prepare(&bundle.loaded.program, parts, now, &mut s.json, sc) {
                 drop(serial);
                 return self.decide_text(parts, s, out);
             }
@@ -655,8 +536,7 @@ policy p {
                 );
                 let mut made = Scratch::default();
                 let mut json = String::new();
-                let mut plan = Plan::default();
-                let by_parts = prepare(program, parts, now, &mut json, &mut plan, &mut made);
+                let by_parts = parts.plain() && prepare(program, parts, now, &mut json, &mut made);
                 if by_parts {
                     assert!(by_text.is_ok(), "{text}");
                     assert_eq!(slots(&made.prepared.event, n), slots(&read.prepared.event, n), "{text}");
