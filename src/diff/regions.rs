@@ -400,12 +400,7 @@ impl Widener {
                 break;
             }
             chain.push(n);
-            let Some((var, next)) = self
-                .outs
-                .entry(n)
-                .or_insert_with(|| outcomes(m, n).map(|(v, next)| (v, next.into())))
-                .clone()
-            else {
+            let Some((var, next)) = outcomes_kept(&mut self.outs, m, n) else {
                 break;
             };
             if var != step.var || path.iter().position(|s| s.var == var) != Some(j) {
@@ -441,7 +436,16 @@ struct Uniform<'a> {
 }
 
 /// The outcomes of nodes (see [`outcomes`]), by node.
-type Outcomes = rustc_hash::FxHashMap<NodeRef, Option<(u32, std::rc::Rc<[(Branch, NodeRef)]>)>>;
+/// A node's variable and its outcomes, shared by the checks that read them.
+type Out = (u32, std::rc::Rc<[(Branch, NodeRef)]>);
+type Outcomes = rustc_hash::FxHashMap<NodeRef, Option<Out>>;
+
+/// Node `n`'s outcomes, read from the store the first time and kept in `outs` after.
+fn outcomes_kept(outs: &mut Outcomes, m: &crate::compile::dd::Manager, n: NodeRef) -> Option<Out> {
+    outs.entry(n)
+        .or_insert_with(|| outcomes(m, n).map(|(v, next)| (v, next.into())))
+        .clone()
+}
 
 impl Uniform<'_> {
     /// Whether every request the fixed steps allow ends in the leaf from `n`; `None` when the
@@ -460,12 +464,7 @@ impl Uniform<'_> {
             return Some(n == self.leaf);
         }
         let m = &self.space.m;
-        let Some((var, next)) = self
-            .outs
-            .entry(n)
-            .or_insert_with(|| outcomes(m, n).map(|(v, next)| (v, next.into())))
-            .clone()
-        else {
+        let Some((var, next)) = outcomes_kept(self.outs, m, n) else {
             return Some(false);
         };
         let ws = self.space.witness_space();
