@@ -6,6 +6,7 @@
 //! usually one in all), testing each variable at most once, with no allocation once the
 //! scratch buffers have grown. Depends on `bytecode` only.
 
+mod combine;
 pub mod event;
 pub mod exact;
 mod regexes;
@@ -78,6 +79,10 @@ pub struct Program {
     key_groups: Vec<u32>,
     /// The JSON string literals every decision repeats, escaped once at load.
     json: JsonText,
+    /// The walks of the roots and their forks combined into one (see [`combine`]), when the
+    /// diagram forks and the combination stays within its bounds. Its nodes are targets
+    /// `nodes.len() + i` in the starts of [`Program::prewalk`].
+    combined: Option<combine::Combined>,
 }
 
 /// Each rule's id and message and the bundle's digest as JSON string literals (quoted and
@@ -381,7 +386,7 @@ impl Program {
             };
             vars.push(rv);
         }
-        let nodes = model
+        let nodes: Vec<RNode> = model
             .nodes
             .iter()
             .map(|n| match n {
@@ -488,7 +493,7 @@ impl Program {
         let ts_slot = slot_of(&["ts"]);
         let time_slots = [slot_of(&["time", "hour"]), slot_of(&["time", "weekday"])];
         let reads_time = time_slots.iter().any(Option::is_some);
-        let var_state = vars.iter().map(|v| v.reads_state(&time_slots)).collect();
+        let var_state: Vec<bool> = vars.iter().map(|v| v.reads_state(&time_slots)).collect();
         let json = JsonText::new(&model, &digest);
         let mut pers: Vec<&[u32]> = Vec::new();
         let key_groups = model
@@ -505,7 +510,9 @@ impl Program {
                 u32::try_from(g).unwrap_or(u32::MAX)
             })
             .collect();
+        let combined = combine::combine(&nodes, &vars, &var_state, &model.vars, &model.roots);
         Ok(Program {
+            combined,
             json,
             key_groups,
             var_state,
@@ -616,6 +623,14 @@ impl Program {
         if bufs.len() < self.bufs {
             bufs.resize(self.bufs, String::new());
         }
+        if let Some(c) = &self.combined {
+            match self.walk_combined(c, 0, ev, scratch, &mut bufs, 0, true) {
+                CReached::Leaves(leaves) => starts.extend(leaves.iter().map(|l| Target::Leaf(*l))),
+                CReached::Stopped(i) => starts.push(Target::Node(self.combined_target(i))),
+            }
+            scratch.bufs = bufs;
+            return;
+        }
         let mut pending = std::mem::take(&mut scratch.pending);
         pending.clear();
         pending.extend(self.roots.iter().rev().copied());
@@ -716,19 +731,47 @@ impl Program {
         // Walk from each root; a fork pushes its children, walked in order.
         let mut pending = std::mem::take(&mut st.pending);
         pending.clear();
+        // The whole diagram from its roots, untraced: the combined walk when there is one
+        // (a trace names the separate walks' nodes).
+        let combined_root = [Target::Node(self.combined_target(0))];
+        let roots = if self.combined.is_some()
+            && trace.is_none()
+            && std::ptr::eq(roots, self.roots.as_slice())
+        {
+            &combined_root[..]
+        } else {
+            roots
+        };
         match roots {
             // The common case: one walk that ends in a leaf, no stack needed.
-            [root] => match self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
-                Reached::Leaf(l) => out.leaves.push(l),
-                Reached::Fork(children) => pending.extend(children.iter().rev().copied()),
-                Reached::Stopped(_) => out.leaves.push(u32::MAX),
-            },
+            [root] => {
+                if let Some((c, i)) = self.combined_node(*root) {
+                    match self.walk_combined(c, i, ev, st, &mut bufs, now, false) {
+                        CReached::Leaves(leaves) => out.leaves.extend_from_slice(leaves),
+                        CReached::Stopped(_) => out.leaves.push(u32::MAX),
+                    }
+                } else {
+                    match self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
+                        Reached::Leaf(l) => out.leaves.push(l),
+                        Reached::Fork(children) => pending.extend(children.iter().rev().copied()),
+                        Reached::Stopped(_) => out.leaves.push(u32::MAX),
+                    }
+                }
+            }
             roots => pending.extend(roots.iter().rev().copied()),
         }
         while let Some(start) = pending.pop() {
             // A walk the pre-walk took to its leaf: nothing to walk (what `walk` returns).
             if let Target::Leaf(l) = start {
                 out.leaves.push(l);
+                continue;
+            }
+            // Where the pre-walk's combined walk stopped: the rest of it.
+            if let Some((c, i)) = self.combined_node(start) {
+                match self.walk_combined(c, i, ev, st, &mut bufs, now, false) {
+                    CReached::Leaves(leaves) => out.leaves.extend_from_slice(leaves),
+                    CReached::Stopped(_) => out.leaves.push(u32::MAX),
+                }
                 continue;
             }
             match self.walk(start, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
@@ -1039,6 +1082,131 @@ impl Program {
             }
             at = next;
         }
+    }
+
+    /// The target that names node `i` of the combined walk: past the diagram's own nodes.
+    fn combined_target(&self, i: u32) -> u32 {
+        u32::try_from(self.nodes.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(i)
+    }
+
+    /// The combined walk's node a target names, if it names one.
+    fn combined_node(&self, t: Target) -> Option<(&combine::Combined, u32)> {
+        let (Target::Node(n), Some(c)) = (t, &self.combined) else {
+            return None;
+        };
+        let i = n.checked_sub(u32::try_from(self.nodes.len()).ok()?)?;
+        ((i as usize) < c.nodes.len()).then_some((c, i))
+    }
+
+    /// Walks the combined diagram from its node `at` to the leaves of every walk; with
+    /// `stop_at_state`, stops earlier at the first node whose variable reads stream state.
+    /// Each node tests its variable as [`Program::walk`] does.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_combined<'c>(
+        &self,
+        c: &'c combine::Combined,
+        mut at: u32,
+        ev: &Event,
+        st: &mut State,
+        bufs: &mut [String],
+        now: i64,
+        stop_at_state: bool,
+    ) -> CReached<'c> {
+        const FAIL_CLOSED: &[u32] = &[u32::MAX];
+        loop {
+            // Built at load: every index is valid; a missing one ends in the fail-closed leaf.
+            let Some(node) = c.nodes.get(at as usize) else {
+                return CReached::Leaves(FAIL_CLOSED);
+            };
+            at = match node {
+                combine::CNode::Leaves(leaves) => return CReached::Leaves(leaves),
+                combine::CNode::Switch {
+                    var,
+                    state,
+                    branches,
+                    dense,
+                    default,
+                    unknown,
+                } => {
+                    if stop_at_state && *state {
+                        return CReached::Stopped(at);
+                    }
+                    let Some(RVar::Switch { op, table }) = self.vars.get(*var as usize) else {
+                        return CReached::Leaves(FAIL_CLOSED);
+                    };
+                    match self.eval_str(op, ev, bufs) {
+                        None => *unknown,
+                        Some(s) => match table.find(s) {
+                            None => *default,
+                            Some(k) => match dense {
+                                Some(d) => d.get(k as usize).copied().unwrap_or(*default),
+                                None => branches
+                                    .binary_search_by_key(&k, |(k, _)| *k)
+                                    .ok()
+                                    .and_then(|i| branches.get(i))
+                                    .map_or(*default, |(_, t)| *t),
+                            },
+                        },
+                    }
+                }
+                combine::CNode::Thresh {
+                    var,
+                    state,
+                    cuts,
+                    regions,
+                    unknown,
+                } => {
+                    if stop_at_state && *state {
+                        return CReached::Stopped(at);
+                    }
+                    let Some(RVar::Thresh { op }) = self.vars.get(*var as usize) else {
+                        return CReached::Leaves(FAIL_CLOSED);
+                    };
+                    match self.eval_num(op, ev, st, bufs, now) {
+                        None => *unknown,
+                        Some(x) => {
+                            let p = cuts.partition_point(|c| *c < x);
+                            let region = if cuts.get(p) == Some(&x) {
+                                2 * p + 1
+                            } else {
+                                2 * p
+                            };
+                            regions.get(region).copied().unwrap_or(*unknown)
+                        }
+                    }
+                }
+                combine::CNode::Tri {
+                    var,
+                    state,
+                    t,
+                    f,
+                    u,
+                } => {
+                    if stop_at_state && *state {
+                        return CReached::Stopped(at);
+                    }
+                    match self.test(*var, ev, st, bufs, now) {
+                        K3::T => *t,
+                        K3::F => *f,
+                        K3::U => *u,
+                    }
+                }
+            };
+        }
+    }
+
+    /// Whether the walks are combined at load (see [`combine`]), and into how many nodes.
+    pub fn combined_nodes(&self) -> Option<usize> {
+        self.combined.as_ref().map(|c| c.nodes.len())
+    }
+
+    /// Drops the combined walk: the diagram is walked fork by fork. For tests that hold the
+    /// two to each other.
+    #[doc(hidden)]
+    pub fn walk_separately(&mut self) {
+        self.combined = None;
     }
 
     fn describe(&self, var: u32, node: &RNode, o: &Outcome3) -> String {
@@ -1656,6 +1824,15 @@ enum Reached<'p> {
     /// A fork: its children are walked next.
     Fork(&'p [Target]),
     /// A node whose variable reads stream state (only when asked to stop there).
+    Stopped(u32),
+}
+
+/// Where a combined walk ended.
+enum CReached<'c> {
+    /// Every walk's leaf, in walking order.
+    Leaves(&'c [u32]),
+    /// A node of the combined walk whose variable reads stream state (only when asked to
+    /// stop there).
     Stopped(u32),
 }
 
