@@ -191,6 +191,8 @@ fn check_stream(
     let mut out = Outcome::default();
     let mut fresh_out = Outcome::default();
     let mut alone_out = Outcome::default();
+    // Kept from event to event as `alone_out` is (a single leaf leaves the merged lists).
+    let mut sep_alone_out = Outcome::default();
     let mut t = 1_795_428_000i64;
     for (i, e) in events.iter().enumerate() {
         t += e.dt;
@@ -267,7 +269,6 @@ fn check_stream(
             let mut sep_starts = Vec::new();
             separate.prewalk(&fresh_ev, &mut scratch, &mut sep_starts);
             let mut sep_alone = separate.new_state_with(limits);
-            let mut sep_alone_out = Outcome::default();
             separate.eval_unrecorded(&fresh_ev, &sep_starts, &mut sep_alone, &mut sep_alone_out);
             prop_assert_eq!(
                 format!("{alone_out:?}"),

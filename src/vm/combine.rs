@@ -6,31 +6,44 @@
 //! `tool` first), so separate walks test them again, each walk paying its own way down.
 //!
 //! The combined diagram walks them at once: each of its nodes stands for the walks still
-//! under way (the sequence of targets they have reached, forks opened in place, leaves
-//! kept where they were reached) and tests one variable, moving every walk that tests it
-//! at that point by the same outcome; a node where every walk has reached a leaf holds those
-//! leaves in the order the separate walks reach them. An event therefore ends with the same
-//! leaves in the same order as the separate walks, so the decision (verdict, rules,
-//! unknown attributes, warnings, records in the stream state) is the same: the leaves are
-//! all the rest of a decision reads. Variables that do not read stream state are tested
-//! before those that do, so a pre-walk ([`super::Program::prewalk`]) stops where separate
-//! walks would have stopped one of theirs, and reaches leaves only when they all would.
+//! under way (the sequence of targets they have reached, forks opened in place) and tests
+//! the variable of the first of them, moving every walk whose node tests that variable by
+//! the same outcome. The walks at the front of the sequence that have reached their leaves
+//! give them out as the next node is entered (each node holds those it gives), so an event
+//! ends with the same leaves in the same order as the separate walks, and the decision
+//! (verdict, rules, unknown attributes, warnings, records in the stream state) is the same:
+//! the leaves are all the rest of a decision reads. A pre-walk
+//! ([`super::Program::prewalk`]) stops at the first node whose variable reads stream state:
+//! separate walks would have stopped the first walk there too, and reach leaves without a
+//! stop only when the combined walk does.
 //!
-//! The combination is bounded ([`MAX_NODES`], [`MAX_TARGETS`]): a bundle whose walks
-//! combine into more is walked separately, as before.
+//! The combination is bounded: it is built breadth first from the root, and once it has
+//! [`MAX_NODES`] nodes that test, the walks still under way at the nodes it would add next
+//! go on separately from there ([`Next::Rest`]: the targets they have reached, walked as a
+//! fork's children are). Past [`MAX_TARGETS`] targets held in all, or on a diagram the walks
+//! could not combine (a variable tested by nodes of another kind), nothing is combined and
+//! the bundle is walked separately, as before.
 
 use rustc_hash::FxHashMap;
 
 use super::{RNode, RVar, Target, Var};
 
-/// The most nodes a combined diagram may have (leaf sequences included).
-pub(super) const MAX_NODES: usize = 1 << 14;
+/// The most nodes that test a combined diagram may have.
+pub(super) const MAX_NODES: usize = 1 << 13;
 
 /// The most targets all the nodes' sequences may hold together while it is built.
-const MAX_TARGETS: usize = 1 << 20;
+const MAX_TARGETS: usize = 1 << 21;
 
-/// A node of the combined diagram. Targets are indices of other nodes.
-pub(super) enum CNode {
+/// A node of the combined diagram: the leaves it gives out when entered, and what it does
+/// next.
+pub(super) struct CNode {
+    /// The leaves of the walks at the front of the sequence, reached on the way in.
+    pub(super) give: Box<[u32]>,
+    pub(super) next: Next,
+}
+
+/// What a node of the combined diagram does once entered. Targets are indices of nodes.
+pub(super) enum Next {
     Switch {
         var: u32,
         state: bool,
@@ -53,8 +66,11 @@ pub(super) enum CNode {
         f: u32,
         u: u32,
     },
-    /// Every walk has reached its leaf: these, in walking order.
-    Leaves(Box<[u32]>),
+    /// Every walk has reached its leaf (and given it out).
+    Done,
+    /// Past the bound: the targets the walks have reached (the first a node), walked on
+    /// separately in this order.
+    Rest(Box<[Target]>),
 }
 
 /// A combined diagram: its nodes, the root first.
@@ -106,10 +122,13 @@ struct Builder<'p> {
     /// The model's variables, for the number of a switch's constants.
     defs: &'p [Var],
     ids: FxHashMap<Box<[Target]>, u32>,
-    /// Each combined node's sequence, until it is built.
-    todo: Vec<(u32, Box<[Target]>)>,
+    /// Each combined node's sequence (after the leaves it gives out), until it is built
+    /// (breadth first).
+    todo: std::collections::VecDeque<(u32, Box<[Target]>)>,
     out: Vec<Option<CNode>>,
     targets: usize,
+    /// Nodes made to test.
+    testing: usize,
 }
 
 impl Builder<'_> {
@@ -129,23 +148,50 @@ impl Builder<'_> {
         }
     }
 
-    /// The combined node of a sequence of targets (forks already opened).
+    /// The combined node of a sequence of targets (forks already opened): it gives out the
+    /// leaves at its front.
     fn id(&mut self, seq: Vec<Target>) -> Option<u32> {
         if let Some(id) = self.ids.get(seq.as_slice()) {
             return Some(*id);
-        }
-        if self.out.len() >= MAX_NODES {
-            return None;
         }
         self.targets += seq.len();
         if self.targets > MAX_TARGETS {
             return None;
         }
         let id = u32::try_from(self.out.len()).ok()?;
-        let seq: Box<[Target]> = seq.into();
-        self.ids.insert(seq.clone(), id);
-        self.todo.push((id, seq));
-        self.out.push(None);
+        let front = seq
+            .iter()
+            .position(|t| matches!(t, Target::Node(_)))
+            .unwrap_or(seq.len());
+        let give: Box<[u32]> = seq
+            .get(..front)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| match t {
+                Target::Leaf(l) => *l,
+                Target::Node(_) => u32::MAX,
+            })
+            .collect();
+        let rest: Box<[Target]> = seq.get(front..).unwrap_or_default().into();
+        self.ids.insert(seq.into(), id);
+        if rest.is_empty() {
+            self.out.push(Some(CNode {
+                give,
+                next: Next::Done,
+            }));
+        } else if self.testing >= MAX_NODES {
+            self.out.push(Some(CNode {
+                give,
+                next: Next::Rest(rest),
+            }));
+        } else {
+            self.testing += 1;
+            self.todo.push_back((id, rest));
+            self.out.push(Some(CNode {
+                give,
+                next: Next::Done,
+            }));
+        }
         Some(id)
     }
 
@@ -173,29 +219,14 @@ impl Builder<'_> {
         self.id(moved)
     }
 
-    fn build(&mut self, seq: &[Target]) -> Option<CNode> {
-        // The variable tested next: the first by (reads state, index) of those the walks
-        // still test.
-        let mut var: Option<(bool, u32)> = None;
-        for t in seq {
-            if let Target::Node(n) = t {
-                let v = self.nodes.get(*n as usize)?.var()?;
-                let key = (*self.var_state.get(v as usize)?, v);
-                if var.is_none_or(|k| key < k) {
-                    var = Some(key);
-                }
-            }
-        }
-        let Some((state, var)) = var else {
-            let leaves = seq
-                .iter()
-                .map(|t| match t {
-                    Target::Leaf(l) => *l,
-                    Target::Node(_) => u32::MAX,
-                })
-                .collect();
-            return Some(CNode::Leaves(leaves));
+    /// What a node does whose sequence (after the leaves it gives out) is `seq`, the first
+    /// a node: tests the first walk's variable.
+    fn build(&mut self, seq: &[Target]) -> Option<Next> {
+        let Some(Target::Node(first)) = seq.first() else {
+            return None;
         };
+        let var = self.nodes.get(*first as usize)?.var()?;
+        let state = *self.var_state.get(var as usize)?;
         let testing: Vec<&RNode> = seq
             .iter()
             .filter_map(|t| match t {
@@ -243,7 +274,7 @@ impl Builder<'_> {
                     }
                     d.into_boxed_slice()
                 });
-                Some(CNode::Switch {
+                Some(Next::Switch {
                     var,
                     state,
                     branches: branches.into(),
@@ -298,7 +329,7 @@ impl Builder<'_> {
                     })?;
                     regions.push(to);
                 }
-                Some(CNode::Thresh {
+                Some(Next::Thresh {
                     var,
                     state,
                     cuts: cuts.into(),
@@ -320,7 +351,7 @@ impl Builder<'_> {
                     RNode::Tri { u, .. } => Some(*u),
                     _ => None,
                 })?;
-                Some(CNode::Tri {
+                Some(Next::Tri {
                     var,
                     state,
                     t,
@@ -351,18 +382,19 @@ pub(super) fn combine(
         var_state,
         defs,
         ids: FxHashMap::default(),
-        todo: Vec::new(),
+        todo: std::collections::VecDeque::new(),
         out: Vec::new(),
         targets: 0,
+        testing: 0,
     };
     let mut seq = Vec::new();
     for &r in roots {
         b.push_open(r, &mut seq);
     }
     b.id(seq)?;
-    while let Some((id, seq)) = b.todo.pop() {
-        let node = b.build(&seq)?;
-        *b.out.get_mut(id as usize)? = Some(node);
+    while let Some((id, seq)) = b.todo.pop_front() {
+        let next = b.build(&seq)?;
+        b.out.get_mut(id as usize)?.as_mut()?.next = next;
     }
     let nodes = b.out.into_iter().collect::<Option<Vec<CNode>>>()?;
     Some(Combined { nodes })

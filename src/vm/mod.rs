@@ -623,17 +623,21 @@ impl Program {
         if bufs.len() < self.bufs {
             bufs.resize(self.bufs, String::new());
         }
-        if let Some(c) = &self.combined {
-            match self.walk_combined(c, 0, ev, scratch, &mut bufs, 0, true) {
-                CReached::Leaves(leaves) => starts.extend(leaves.iter().map(|l| Target::Leaf(*l))),
-                CReached::Stopped(i) => starts.push(Target::Node(self.combined_target(i))),
-            }
-            scratch.bufs = bufs;
-            return;
-        }
         let mut pending = std::mem::take(&mut scratch.pending);
         pending.clear();
-        pending.extend(self.roots.iter().rev().copied());
+        match &self.combined {
+            Some(c) => {
+                let give = &mut |leaves: &[u32]| {
+                    starts.extend(leaves.iter().map(|l| Target::Leaf(*l)));
+                };
+                match self.walk_combined(c, 0, false, ev, scratch, &mut bufs, 0, true, give) {
+                    CReached::Done => {}
+                    CReached::Stopped(i) => starts.push(Target::Node(self.combined_target(i))),
+                    CReached::Rest(rest) => pending.extend(rest.iter().rev().copied()),
+                }
+            }
+            None => pending.extend(self.roots.iter().rev().copied()),
+        }
         while let Some(start) = pending.pop() {
             match self.walk(start, ev, scratch, &mut bufs, 0, None, true) {
                 Reached::Leaf(l) => starts.push(Target::Leaf(l)),
@@ -746,8 +750,12 @@ impl Program {
             // The common case: one walk that ends in a leaf, no stack needed.
             [root] => {
                 if let Some((c, i)) = self.combined_node(*root) {
-                    match self.walk_combined(c, i, ev, st, &mut bufs, now, false) {
-                        CReached::Leaves(leaves) => out.leaves.extend_from_slice(leaves),
+                    // From the root, or from where a pre-walk stopped (its leaves given).
+                    let resumed = roots.as_ptr() != combined_root.as_ptr();
+                    let give = &mut |leaves: &[u32]| out.leaves.extend_from_slice(leaves);
+                    match self.walk_combined(c, i, resumed, ev, st, &mut bufs, now, false, give) {
+                        CReached::Done => {}
+                        CReached::Rest(rest) => pending.extend(rest.iter().rev().copied()),
                         CReached::Stopped(_) => out.leaves.push(u32::MAX),
                     }
                 } else {
@@ -768,8 +776,10 @@ impl Program {
             }
             // Where the pre-walk's combined walk stopped: the rest of it.
             if let Some((c, i)) = self.combined_node(start) {
-                match self.walk_combined(c, i, ev, st, &mut bufs, now, false) {
-                    CReached::Leaves(leaves) => out.leaves.extend_from_slice(leaves),
+                let give = &mut |leaves: &[u32]| out.leaves.extend_from_slice(leaves);
+                match self.walk_combined(c, i, true, ev, st, &mut bufs, now, false, give) {
+                    CReached::Done => {}
+                    CReached::Rest(rest) => pending.extend(rest.iter().rev().copied()),
                     CReached::Stopped(_) => out.leaves.push(u32::MAX),
                 }
                 continue;
@@ -1100,29 +1110,40 @@ impl Program {
         ((i as usize) < c.nodes.len()).then_some((c, i))
     }
 
-    /// Walks the combined diagram from its node `at` to the leaves of every walk; with
-    /// `stop_at_state`, stops earlier at the first node whose variable reads stream state.
-    /// Each node tests its variable as [`Program::walk`] does.
+    /// Walks the combined diagram from its node `at` until every walk has reached its leaf,
+    /// giving out the leaves in walking order to `give` (those of `at` too, unless the walk
+    /// `resumed` there after a pre-walk that gave them); with `stop_at_state`, stops
+    /// earlier at the first node whose variable reads stream state. Each node tests its
+    /// variable as [`Program::walk`] does.
     #[allow(clippy::too_many_arguments)]
     fn walk_combined<'c>(
         &self,
         c: &'c combine::Combined,
         mut at: u32,
+        resumed: bool,
         ev: &Event,
         st: &mut State,
         bufs: &mut [String],
         now: i64,
         stop_at_state: bool,
+        give: &mut dyn FnMut(&[u32]),
     ) -> CReached<'c> {
-        const FAIL_CLOSED: &[u32] = &[u32::MAX];
+        use combine::Next;
+        let mut entered = !resumed;
         loop {
             // Built at load: every index is valid; a missing one ends in the fail-closed leaf.
             let Some(node) = c.nodes.get(at as usize) else {
-                return CReached::Leaves(FAIL_CLOSED);
+                give(&[u32::MAX]);
+                return CReached::Done;
             };
-            at = match node {
-                combine::CNode::Leaves(leaves) => return CReached::Leaves(leaves),
-                combine::CNode::Switch {
+            if entered && !node.give.is_empty() {
+                give(&node.give);
+            }
+            entered = true;
+            at = match &node.next {
+                Next::Done => return CReached::Done,
+                Next::Rest(rest) => return CReached::Rest(rest),
+                Next::Switch {
                     var,
                     state,
                     branches,
@@ -1134,7 +1155,8 @@ impl Program {
                         return CReached::Stopped(at);
                     }
                     let Some(RVar::Switch { op, table }) = self.vars.get(*var as usize) else {
-                        return CReached::Leaves(FAIL_CLOSED);
+                        give(&[u32::MAX]);
+                        return CReached::Done;
                     };
                     match self.eval_str(op, ev, bufs) {
                         None => *unknown,
@@ -1151,7 +1173,7 @@ impl Program {
                         },
                     }
                 }
-                combine::CNode::Thresh {
+                Next::Thresh {
                     var,
                     state,
                     cuts,
@@ -1162,7 +1184,8 @@ impl Program {
                         return CReached::Stopped(at);
                     }
                     let Some(RVar::Thresh { op }) = self.vars.get(*var as usize) else {
-                        return CReached::Leaves(FAIL_CLOSED);
+                        give(&[u32::MAX]);
+                        return CReached::Done;
                     };
                     match self.eval_num(op, ev, st, bufs, now) {
                         None => *unknown,
@@ -1177,7 +1200,7 @@ impl Program {
                         }
                     }
                 }
-                combine::CNode::Tri {
+                Next::Tri {
                     var,
                     state,
                     t,
@@ -1829,11 +1852,13 @@ enum Reached<'p> {
 
 /// Where a combined walk ended.
 enum CReached<'c> {
-    /// Every walk's leaf, in walking order.
-    Leaves(&'c [u32]),
+    /// Every walk reached its leaf, all given out.
+    Done,
     /// A node of the combined walk whose variable reads stream state (only when asked to
-    /// stop there).
+    /// stop there); the leaves before it given out.
     Stopped(u32),
+    /// Past the combination's bound: the targets to walk on separately, in order.
+    Rest(&'c [Target]),
 }
 
 enum Outcome3 {
