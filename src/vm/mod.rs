@@ -4,7 +4,9 @@
 //! runtime tables: a hash table per string switch, compiled regexes, and each leaf's decision
 //! computed once. Evaluating an event is then a walk from each root to a leaf (one per group,
 //! usually one in all), testing each variable at most once, with no allocation once the
-//! scratch buffers have grown. Depends on `bytecode` only.
+//! scratch buffers have grown. A diagram that forks is walked as one combined walk built at
+//! load (see [`combine`]), which reaches the same leaves in the same order. Depends on
+//! `bytecode` only.
 
 mod combine;
 pub mod event;
