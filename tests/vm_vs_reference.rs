@@ -64,6 +64,7 @@ struct Stats {
     ranges: AtomicU64,
     typed_args: AtomicU64,
     groups: AtomicU64,
+    combined: AtomicU64,
 }
 
 static STATS: Stats = Stats {
@@ -82,6 +83,7 @@ static STATS: Stats = Stats {
     ranges: AtomicU64::new(0),
     typed_args: AtomicU64::new(0),
     groups: AtomicU64::new(0),
+    combined: AtomicU64::new(0),
 };
 
 thread_local! {
@@ -121,8 +123,16 @@ fn check_stream(
     };
     let bytes = govern::bytecode::encode(&model);
     let program = Program::load(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    // The same program walked fork by fork, without the combined walk built at load: it
+    // must reach the same leaves in the same order, event after event.
+    let mut separate = Program::load(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    separate.walk_separately();
     // Coverage of the program.
     add(&STATS.cases, 1);
+    add(
+        &STATS.combined,
+        u64::from(program.combined_nodes().is_some()),
+    );
     add(&STATS.groups, u64::from(copy_factor == Some(0)));
     let jump = model.nodes.iter().any(|n| match n {
         NodeDef::Switch { var, branches, .. } => match model.vars.get(*var as usize) {
@@ -174,10 +184,15 @@ fn check_stream(
 
     let mut reference = Reference::with_limits(&bundle, program.digest.clone(), limits);
     let mut state = program.new_state_with(limits);
+    let mut sep_state = separate.new_state_with(limits);
+    let mut sep_out = Outcome::default();
+    let mut sep_ev = Event::default();
     let mut ev = Event::default();
     let mut out = Outcome::default();
     let mut fresh_out = Outcome::default();
     let mut alone_out = Outcome::default();
+    // Kept from event to event as `alone_out` is (a single leaf leaves the merged lists).
+    let mut sep_alone_out = Outcome::default();
     let mut t = 1_795_428_000i64;
     for (i, e) in events.iter().enumerate() {
         t += e.dt;
@@ -202,17 +217,30 @@ fn check_stream(
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let now = t * 1_000_000_000 + 123_456;
         let fresh_ev = ev.clone();
+        separate
+            .read_event(&text, &mut sep_ev)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let oracle = match e.when {
             When::Host => {
                 add(&STATS.host_time, 1);
                 program.eval_at(&mut ev, now, &mut state, &mut out);
+                separate.eval_at(&mut sep_ev, now, &mut sep_state, &mut sep_out);
                 reference.eval_at(&json, now)
             }
             _ => {
                 program.eval(&ev, &mut state, &mut out);
+                separate.eval(&sep_ev, &mut sep_state, &mut sep_out);
                 reference.eval(&json)
             }
         };
+        prop_assert_eq!(
+            format!("{out:?}"),
+            format!("{sep_out:?}"),
+            "event {} combined and separate walks {}\npolicy:\n{}",
+            i + 1,
+            text,
+            policy
+        );
         let vm: Decision = program.decision(&out);
         prop_assert_eq!(
             &vm,
@@ -238,6 +266,26 @@ fn check_stream(
             program.prewalk(&fresh_ev, &mut scratch, &mut starts);
             let mut alone = program.new_state_with(limits);
             program.eval_unrecorded(&fresh_ev, &starts, &mut alone, &mut alone_out);
+            let mut sep_starts = Vec::new();
+            separate.prewalk(&fresh_ev, &mut scratch, &mut sep_starts);
+            let mut sep_alone = separate.new_state_with(limits);
+            separate.eval_unrecorded(&fresh_ev, &sep_starts, &mut sep_alone, &mut sep_alone_out);
+            prop_assert_eq!(
+                format!("{alone_out:?}"),
+                format!("{sep_alone_out:?}"),
+                "event {} pre-walked, combined and separate {}\npolicy:\n{}",
+                i + 1,
+                text,
+                policy
+            );
+            prop_assert_eq!(
+                program.is_stateless(&starts),
+                separate.is_stateless(&sep_starts),
+                "event {} stateless, combined and separate {}\npolicy:\n{}",
+                i + 1,
+                text,
+                policy
+            );
             prop_assert_eq!(
                 program.decision(&alone_out),
                 program.decision(&fresh_out),
@@ -295,7 +343,7 @@ fn vm_decides_as_the_reference() {
     eprintln!(
         "vm_vs_reference coverage: {cases} cases, {events} events\n  \
          decisions changed by stream state {:.1}%, with unknown attributes from earlier events {:.1}%\n  \
-         programs with a switch of 8+ branches (jump table) {:.1}%, compiled in groups {:.1}%\n  \
+         programs with a switch of 8+ branches (jump table) {:.1}%, compiled in groups {:.1}%, walks combined {:.1}%\n  \
          regexes per program {:.2}, programs with several {:.1}%, nested functions {:.1}%\n  \
          -0 / exponents / huge numbers {:.1}%, declared tool arguments {:.1}%\n  \
          time steps of a minute or more {:.1}%, host-time events {:.1}%, ts not believed {:.1}%, records refused at the key bound {}",
@@ -303,6 +351,7 @@ fn vm_decides_as_the_reference() {
         pct(get(&s.ranges), events),
         pct(get(&s.jump_tables), cases),
         pct(get(&s.groups), cases),
+        pct(get(&s.combined), cases),
         get(&s.regexes) as f64 / cases as f64,
         pct(get(&s.several_regexes), cases),
         pct(get(&s.nested_functions), cases),
@@ -329,6 +378,7 @@ fn vm_decides_as_the_reference() {
             5,
         ),
         ("jump tables", get(&s.jump_tables), 50),
+        ("combined walks", get(&s.combined), 50),
         ("programs with several regexes", get(&s.several_regexes), 50),
         ("nested functions", get(&s.nested_functions), 50),
         ("odd numbers", get(&s.odd_numbers), 50),

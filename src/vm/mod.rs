@@ -4,8 +4,11 @@
 //! runtime tables: a hash table per string switch, compiled regexes, and each leaf's decision
 //! computed once. Evaluating an event is then a walk from each root to a leaf (one per group,
 //! usually one in all), testing each variable at most once, with no allocation once the
-//! scratch buffers have grown. Depends on `bytecode` only.
+//! scratch buffers have grown. A diagram that forks is walked as one combined walk built at
+//! load (see [`combine`]), which reaches the same leaves in the same order. Depends on
+//! `bytecode` only.
 
+mod combine;
 pub mod event;
 pub mod exact;
 mod regexes;
@@ -78,6 +81,10 @@ pub struct Program {
     key_groups: Vec<u32>,
     /// The JSON string literals every decision repeats, escaped once at load.
     json: JsonText,
+    /// The walks of the roots and their forks combined into one (see [`combine`]), when the
+    /// diagram forks and the combination stays within its bounds. Its nodes are targets
+    /// `nodes.len() + i` in the starts of [`Program::prewalk`].
+    combined: Option<combine::Combined>,
 }
 
 /// Each rule's id and message and the bundle's digest as JSON string literals (quoted and
@@ -381,7 +388,7 @@ impl Program {
             };
             vars.push(rv);
         }
-        let nodes = model
+        let nodes: Vec<RNode> = model
             .nodes
             .iter()
             .map(|n| match n {
@@ -488,7 +495,7 @@ impl Program {
         let ts_slot = slot_of(&["ts"]);
         let time_slots = [slot_of(&["time", "hour"]), slot_of(&["time", "weekday"])];
         let reads_time = time_slots.iter().any(Option::is_some);
-        let var_state = vars.iter().map(|v| v.reads_state(&time_slots)).collect();
+        let var_state: Vec<bool> = vars.iter().map(|v| v.reads_state(&time_slots)).collect();
         let json = JsonText::new(&model, &digest);
         let mut pers: Vec<&[u32]> = Vec::new();
         let key_groups = model
@@ -505,7 +512,9 @@ impl Program {
                 u32::try_from(g).unwrap_or(u32::MAX)
             })
             .collect();
+        let combined = combine::combine(&nodes, &vars, &var_state, &model.vars, &model.roots);
         Ok(Program {
+            combined,
             json,
             key_groups,
             var_state,
@@ -618,7 +627,19 @@ impl Program {
         }
         let mut pending = std::mem::take(&mut scratch.pending);
         pending.clear();
-        pending.extend(self.roots.iter().rev().copied());
+        match &self.combined {
+            Some(c) => {
+                let give = &mut |leaves: &[u32]| {
+                    starts.extend(leaves.iter().map(|l| Target::Leaf(*l)));
+                };
+                match self.walk_combined(c, 0, false, ev, scratch, &mut bufs, 0, true, give) {
+                    CReached::Done => {}
+                    CReached::Stopped(i) => starts.push(Target::Node(self.combined_target(i))),
+                    CReached::Rest(rest) => pending.extend(rest.iter().rev().copied()),
+                }
+            }
+            None => pending.extend(self.roots.iter().rev().copied()),
+        }
         while let Some(start) = pending.pop() {
             match self.walk(start, ev, scratch, &mut bufs, 0, None, true) {
                 Reached::Leaf(l) => starts.push(Target::Leaf(l)),
@@ -716,19 +737,53 @@ impl Program {
         // Walk from each root; a fork pushes its children, walked in order.
         let mut pending = std::mem::take(&mut st.pending);
         pending.clear();
+        // The whole diagram from its roots, untraced: the combined walk when there is one
+        // (a trace names the separate walks' nodes).
+        let combined_root = [Target::Node(self.combined_target(0))];
+        let roots = if self.combined.is_some()
+            && trace.is_none()
+            && std::ptr::eq(roots, self.roots.as_slice())
+        {
+            &combined_root[..]
+        } else {
+            roots
+        };
         match roots {
             // The common case: one walk that ends in a leaf, no stack needed.
-            [root] => match self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
-                Reached::Leaf(l) => out.leaves.push(l),
-                Reached::Fork(children) => pending.extend(children.iter().rev().copied()),
-                Reached::Stopped(_) => out.leaves.push(u32::MAX),
-            },
+            [root] => {
+                if let Some((c, i)) = self.combined_node(*root) {
+                    // From the root, or from where a pre-walk stopped (its leaves given).
+                    let resumed = roots.as_ptr() != combined_root.as_ptr();
+                    let give = &mut |leaves: &[u32]| out.leaves.extend_from_slice(leaves);
+                    match self.walk_combined(c, i, resumed, ev, st, &mut bufs, now, false, give) {
+                        CReached::Done => {}
+                        CReached::Rest(rest) => pending.extend(rest.iter().rev().copied()),
+                        CReached::Stopped(_) => out.leaves.push(u32::MAX),
+                    }
+                } else {
+                    match self.walk(*root, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
+                        Reached::Leaf(l) => out.leaves.push(l),
+                        Reached::Fork(children) => pending.extend(children.iter().rev().copied()),
+                        Reached::Stopped(_) => out.leaves.push(u32::MAX),
+                    }
+                }
+            }
             roots => pending.extend(roots.iter().rev().copied()),
         }
         while let Some(start) = pending.pop() {
             // A walk the pre-walk took to its leaf: nothing to walk (what `walk` returns).
             if let Target::Leaf(l) = start {
                 out.leaves.push(l);
+                continue;
+            }
+            // Where the pre-walk's combined walk stopped: the rest of it.
+            if let Some((c, i)) = self.combined_node(start) {
+                let give = &mut |leaves: &[u32]| out.leaves.extend_from_slice(leaves);
+                match self.walk_combined(c, i, true, ev, st, &mut bufs, now, false, give) {
+                    CReached::Done => {}
+                    CReached::Rest(rest) => pending.extend(rest.iter().rev().copied()),
+                    CReached::Stopped(_) => out.leaves.push(u32::MAX),
+                }
                 continue;
             }
             match self.walk(start, ev, st, &mut bufs, now, trace.as_deref_mut(), false) {
@@ -1039,6 +1094,144 @@ impl Program {
             }
             at = next;
         }
+    }
+
+    /// The target that names node `i` of the combined walk: past the diagram's own nodes.
+    fn combined_target(&self, i: u32) -> u32 {
+        u32::try_from(self.nodes.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(i)
+    }
+
+    /// The combined walk's node a target names, if it names one.
+    fn combined_node(&self, t: Target) -> Option<(&combine::Combined, u32)> {
+        let (Target::Node(n), Some(c)) = (t, &self.combined) else {
+            return None;
+        };
+        let i = n.checked_sub(u32::try_from(self.nodes.len()).ok()?)?;
+        ((i as usize) < c.nodes.len()).then_some((c, i))
+    }
+
+    /// Walks the combined diagram from its node `at` until every walk has reached its leaf,
+    /// giving out the leaves in walking order to `give` (those of `at` too, unless the walk
+    /// `resumed` there after a pre-walk that gave them); with `stop_at_state`, stops
+    /// earlier at the first node whose variable reads stream state. Each node tests its
+    /// variable as [`Program::walk`] does.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_combined<'c>(
+        &self,
+        c: &'c combine::Combined,
+        mut at: u32,
+        resumed: bool,
+        ev: &Event,
+        st: &mut State,
+        bufs: &mut [String],
+        now: i64,
+        stop_at_state: bool,
+        give: &mut dyn FnMut(&[u32]),
+    ) -> CReached<'c> {
+        use combine::Next;
+        let mut entered = !resumed;
+        loop {
+            // Built at load: every index is valid; a missing one ends in the fail-closed leaf.
+            let Some(node) = c.nodes.get(at as usize) else {
+                give(&[u32::MAX]);
+                return CReached::Done;
+            };
+            if entered && !node.give.is_empty() {
+                give(&node.give);
+            }
+            entered = true;
+            at = match &node.next {
+                Next::Done => return CReached::Done,
+                Next::Rest(rest) => return CReached::Rest(rest),
+                Next::Switch {
+                    var,
+                    state,
+                    branches,
+                    dense,
+                    default,
+                    unknown,
+                } => {
+                    if stop_at_state && *state {
+                        return CReached::Stopped(at);
+                    }
+                    let Some(RVar::Switch { op, table }) = self.vars.get(*var as usize) else {
+                        give(&[u32::MAX]);
+                        return CReached::Done;
+                    };
+                    match self.eval_str(op, ev, bufs) {
+                        None => *unknown,
+                        Some(s) => match table.find(s) {
+                            None => *default,
+                            Some(k) => match dense {
+                                Some(d) => d.get(k as usize).copied().unwrap_or(*default),
+                                None => branches
+                                    .binary_search_by_key(&k, |(k, _)| *k)
+                                    .ok()
+                                    .and_then(|i| branches.get(i))
+                                    .map_or(*default, |(_, t)| *t),
+                            },
+                        },
+                    }
+                }
+                Next::Thresh {
+                    var,
+                    state,
+                    cuts,
+                    regions,
+                    unknown,
+                } => {
+                    if stop_at_state && *state {
+                        return CReached::Stopped(at);
+                    }
+                    let Some(RVar::Thresh { op }) = self.vars.get(*var as usize) else {
+                        give(&[u32::MAX]);
+                        return CReached::Done;
+                    };
+                    match self.eval_num(op, ev, st, bufs, now) {
+                        None => *unknown,
+                        Some(x) => {
+                            let p = cuts.partition_point(|c| *c < x);
+                            let region = if cuts.get(p) == Some(&x) {
+                                2 * p + 1
+                            } else {
+                                2 * p
+                            };
+                            regions.get(region).copied().unwrap_or(*unknown)
+                        }
+                    }
+                }
+                Next::Tri {
+                    var,
+                    state,
+                    t,
+                    f,
+                    u,
+                } => {
+                    if stop_at_state && *state {
+                        return CReached::Stopped(at);
+                    }
+                    match self.test(*var, ev, st, bufs, now) {
+                        K3::T => *t,
+                        K3::F => *f,
+                        K3::U => *u,
+                    }
+                }
+            };
+        }
+    }
+
+    /// Whether the walks are combined at load (see [`combine`]), and into how many nodes.
+    pub fn combined_nodes(&self) -> Option<usize> {
+        self.combined.as_ref().map(|c| c.nodes.len())
+    }
+
+    /// Drops the combined walk: the diagram is walked fork by fork. For tests that hold the
+    /// two to each other.
+    #[doc(hidden)]
+    pub fn walk_separately(&mut self) {
+        self.combined = None;
     }
 
     fn describe(&self, var: u32, node: &RNode, o: &Outcome3) -> String {
@@ -1657,6 +1850,17 @@ enum Reached<'p> {
     Fork(&'p [Target]),
     /// A node whose variable reads stream state (only when asked to stop there).
     Stopped(u32),
+}
+
+/// Where a combined walk ended.
+enum CReached<'c> {
+    /// Every walk reached its leaf, all given out.
+    Done,
+    /// A node of the combined walk whose variable reads stream state (only when asked to
+    /// stop there); the leaves before it given out.
+    Stopped(u32),
+    /// Past the combination's bound: the targets to walk on separately, in order.
+    Rest(&'c [Target]),
 }
 
 enum Outcome3 {

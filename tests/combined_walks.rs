@@ -1,0 +1,99 @@
+//! The policy library's forked diagram walked as one combined walk (built at load) and fork
+//! by fork: the same leaves in the same order, so the same decisions and stream state, event
+//! after event, decided whole and after a pre-walk. `vm_vs_reference` does the same on
+//! random policies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use govern::trace::generator::{GenOptions, write_trace};
+use govern::vm::{Event, Outcome, Program};
+
+const BIN: &str = env!("CARGO_BIN_EXE_govern");
+
+fn library() -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("govern-combined-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("lib.govb");
+    let status = std::process::Command::new(BIN)
+        .args(["build", "policies", "-o"])
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&out).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    bytes
+}
+
+#[test]
+fn the_library_decides_the_same_combined_and_fork_by_fork() {
+    let bytes = library();
+    let combined = Program::load(&bytes).unwrap();
+    let mut separate = Program::load(&bytes).unwrap();
+    separate.walk_separately();
+    assert!(
+        combined.combined_nodes().is_some(),
+        "the library's walks combine"
+    );
+    assert!(separate.combined_nodes().is_none());
+
+    let sample = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/traces/sample.jsonl"),
+    )
+    .unwrap();
+    let mut generated = Vec::new();
+    write_trace(
+        &GenOptions {
+            events: 20_000,
+            seed: 7,
+            agents: 40,
+            session_len: 30,
+            recorded: 0.3,
+        },
+        &mut generated,
+    )
+    .unwrap();
+    let generated = String::from_utf8(generated).unwrap();
+    let lines: Vec<&str> = sample
+        .lines()
+        .chain(generated.lines())
+        .chain(["{}", "{\"tool\":7}", "{\"action\":\"tool_call\"}"])
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+
+    let (mut a, mut b) = (combined.new_state(), separate.new_state());
+    let (mut pa, mut pb) = (combined.new_state(), separate.new_state());
+    let (mut sa, mut sb) = (combined.new_state(), separate.new_state());
+    let (mut oa, mut ob) = (Outcome::default(), Outcome::default());
+    let (mut ea, mut eb) = (Event::default(), Event::default());
+    let (mut starts_a, mut starts_b) = (Vec::new(), Vec::new());
+    let (mut ja, mut jb) = (String::new(), String::new());
+    for (i, line) in lines.iter().enumerate() {
+        combined.read_event(line, &mut ea).unwrap();
+        separate.read_event(line, &mut eb).unwrap();
+        let now = 1_795_428_000_000_000_000 + i as i64 * 250_000_000;
+        // Decided whole at the host's time.
+        combined.eval_at(&mut ea, now, &mut a, &mut oa);
+        separate.eval_at(&mut eb, now, &mut b, &mut ob);
+        assert_eq!(format!("{oa:?}"), format!("{ob:?}"), "{line}");
+        ja.clear();
+        jb.clear();
+        combined.write_json(&oa, &mut ja);
+        separate.write_json(&ob, &mut jb);
+        assert_eq!(ja, jb, "{line}");
+        assert_eq!(a.keys(), b.keys());
+        // Pre-walked, then finished on the stream (as `serve` decides).
+        combined.prewalk(&ea, &mut sa, &mut starts_a);
+        separate.prewalk(&eb, &mut sb, &mut starts_b);
+        assert_eq!(
+            combined.is_stateless(&starts_a),
+            separate.is_stateless(&starts_b),
+            "{line}"
+        );
+        combined.eval_from(&ea, &starts_a, &mut pa, &mut oa);
+        separate.eval_from(&eb, &starts_b, &mut pb, &mut ob);
+        assert_eq!(format!("{oa:?}"), format!("{ob:?}"), "{line}");
+        assert_eq!(pa.keys(), pb.keys());
+    }
+}
