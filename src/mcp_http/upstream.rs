@@ -210,15 +210,9 @@ impl Upstream {
         self.uri.to_string()
     }
 
-    /// Sends one request; returns the answer's head (its body streams from the connection,
-    /// which goes back to the pool once the body is read to its end). Connecting (with the
-    /// TLS handshake) and the head have the time limit.
-    pub async fn send(
-        &self,
-        method: Method,
-        headers: &HeaderMap,
-        body: Bytes,
-    ) -> Result<Response<Incoming>, String> {
+    /// The headers of a request to the server from a client's `headers`: those
+    /// [`passed_on`], and `Host`. The client's map is left as it is.
+    pub fn passed(&self, headers: &HeaderMap) -> HeaderMap {
         // Room for every header at once: a map grown as they come is copied on the way.
         let mut h = HeaderMap::with_capacity(headers.len() + 1);
         for (name, value) in headers {
@@ -227,6 +221,39 @@ impl Upstream {
             }
         }
         h.insert(HOST, self.authority.clone());
+        h
+    }
+
+    /// The client's `headers` made those of a request to the server in place: the headers
+    /// not [`passed_on`] removed, `Host` set. Nothing is copied (a copy of a header name or
+    /// value hyper has just read allocates) and no map is made.
+    pub fn passed_in(&self, headers: &mut HeaderMap) {
+        while let Some(name) = headers.keys().find(|n| !passed_on(n)).cloned() {
+            headers.remove(&name);
+        }
+        headers.insert(HOST, self.authority.clone());
+    }
+
+    /// Sends one request with the client's `headers` ([`Upstream::passed`] of them).
+    pub async fn send(
+        &self,
+        method: Method,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, String> {
+        self.send_passed(method, self.passed(headers), body).await
+    }
+
+    /// Sends one request with the headers `h` ([`Upstream::passed`] or
+    /// [`Upstream::passed_in`]); returns the answer's head (its body streams from the
+    /// connection, which goes back to the pool once the body is read to its end).
+    /// Connecting (with the TLS handshake) and the head have the time limit.
+    pub async fn send_passed(
+        &self,
+        method: Method,
+        h: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, String> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
         *req.uri_mut() = self.target.clone();
@@ -303,7 +330,10 @@ impl Upstream {
             .await
             .map_err(Failed::Connect)?;
         let io = c.call(self.uri.clone()).await.map_err(Failed::Connect)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        // Each request written with one write: its body copied after its head.
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .writev(false)
+            .handshake(io)
             .await
             .map_err(|e| Failed::Connect(Box::new(e)))?;
         tokio::spawn(async move {
