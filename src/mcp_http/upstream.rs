@@ -543,6 +543,61 @@ mod tests {
     }
 
     #[test]
+    fn headers_made_in_place_are_those_passed_on() {
+        let u = Upstream::parse("http://127.0.0.1:8000/mcp", Duration::from_secs(1), None).unwrap();
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("host", "127.0.0.1:9000"),
+            ("content-length", "12"),
+            ("accept", "application/json"),
+            ("mcp-param-region", "eu"),
+            ("cookie", "a=1"),
+            ("mcp-param-region", "us"),
+            ("connection", "keep-alive"),
+            ("mcp-method", "tools/call"),
+            ("cookie", "b=2"),
+            ("authorization", "Bearer x"),
+        ] {
+            h.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let copied = u.passed(&h);
+        u.passed_in(&mut h);
+        // The same headers as a copy has, each name's values in their order.
+        let all = |m: &HeaderMap| {
+            let mut v: Vec<(String, Vec<String>)> = m
+                .keys()
+                .map(|k| {
+                    let values = m.get_all(k).iter();
+                    (
+                        k.to_string(),
+                        values.map(|x| x.to_str().unwrap().to_string()).collect(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(all(&h), all(&copied));
+        let names: Vec<String> = all(&h).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            names,
+            [
+                "accept",
+                "authorization",
+                "host",
+                "mcp-method",
+                "mcp-param-region"
+            ]
+        );
+        assert_eq!(h.get(HOST).unwrap(), "127.0.0.1:8000");
+        let regions: Vec<_> = h.get_all("mcp-param-region").iter().collect();
+        assert_eq!(regions, ["eu", "us"]);
+    }
+
+    #[test]
     fn headers_passed_on() {
         for h in [
             "mcp-session-id",
