@@ -102,8 +102,8 @@ pub struct Decided {
     /// Why the event could not be decided.
     pub error: Option<String>,
     /// The decision JSON, as the decision point wrote it ([`Decided::json`] reads it, for a
-    /// denial's or an escalation's data); empty for an allow without warnings
-    /// ([`Decided::allowed`]), whose text nothing reads.
+    /// denial's data); empty for an allow without warnings ([`Decided::allowed`]), whose text
+    /// nothing reads.
     pub text: String,
 }
 

@@ -116,10 +116,10 @@ fn name_key(method: &str) -> Option<&'static str> {
     }
 }
 
-fn one<'a, K: hyper::header::AsHeaderName + std::fmt::Display + Copy>(
-    headers: &'a HeaderMap,
+fn one<K: hyper::header::AsHeaderName + std::fmt::Display + Copy>(
+    headers: &HeaderMap,
     name: K,
-) -> Result<Option<&'a HeaderValue>, String> {
+) -> Result<Option<&HeaderValue>, String> {
     let mut all = headers.get_all(name).iter();
     let first = all.next();
     if all.next().is_some() {
