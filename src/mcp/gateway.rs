@@ -101,7 +101,9 @@ pub struct Decided {
     pub warnings: Vec<String>,
     /// Why the event could not be decided.
     pub error: Option<String>,
-    /// The decision JSON, as the decision point wrote it ([`Decided::json`] reads it).
+    /// The decision JSON, as the decision point wrote it ([`Decided::json`] reads it, for a
+    /// denial's data); empty for an allow without warnings ([`Decided::allowed`]), whose text
+    /// nothing reads.
     pub text: String,
 }
 
@@ -129,17 +131,17 @@ struct WireWarning {
 }
 
 impl Decided {
-    /// An allow without warnings, its decision JSON `text`: the rules that allowed are in
-    /// `text` and not read (the gateway needs the rules and messages of a decision only to
-    /// report a denial, an escalation or warnings).
-    pub fn allowed(text: &str) -> Decided {
+    /// An allow without warnings: nothing of its decision JSON is read or kept (the gateway
+    /// needs the rules, messages and text of a decision only to report a denial, an
+    /// escalation or warnings; an allowed message is passed on as it came).
+    pub fn allowed() -> Decided {
         Decided {
             verdict: Verdict::Allow,
             rules: Vec::new(),
             messages: Vec::new(),
             warnings: Vec::new(),
             error: None,
-            text: text.to_string(),
+            text: String::new(),
         }
     }
 

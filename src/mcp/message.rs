@@ -57,15 +57,19 @@ impl fmt::Display for Direction {
 }
 
 /// A request id: its JSON text, so that `1` and `"1"` stay distinct as JSON-RPC requires.
+/// Shared, not copied: a call's id is kept by the session, the gateway's requests in flight
+/// and the transport's routes, and a clone is a count, not an allocation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Id(String);
+pub struct Id(std::sync::Arc<str>);
 
 impl Id {
     /// The id of a JSON value, when it is a string or a number.
     pub fn of(v: &Value) -> Option<Id> {
         match v {
             // Written by the serializer straight, not through `Display`'s formatter.
-            Value::String(_) | Value::Number(_) => serde_json::to_string(v).ok().map(Id),
+            Value::String(_) | Value::Number(_) => {
+                serde_json::to_string(v).ok().map(|t| Id(t.into()))
+            }
             _ => None,
         }
     }
@@ -82,7 +86,7 @@ impl Id {
             digits => plain_integer(digits),
         };
         if canonical {
-            return Some(Id(t.to_string()));
+            return Some(Id(t.into()));
         }
         Id::of(&serde_json::from_str::<Value>(t).ok()?)
     }

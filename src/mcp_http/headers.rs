@@ -9,7 +9,7 @@
 //! `=?base64?…?=` and are compared decoded.
 
 use base64ct::Encoding as _;
-use hyper::header::{HeaderMap, HeaderValue};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use std::borrow::Cow;
 
 use rustc_hash::FxHashMap;
@@ -116,7 +116,10 @@ fn name_key(method: &str) -> Option<&'static str> {
     }
 }
 
-fn one<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a HeaderValue>, String> {
+fn one<K: hyper::header::AsHeaderName + std::fmt::Display + Copy>(
+    headers: &HeaderMap,
+    name: K,
+) -> Result<Option<&HeaderValue>, String> {
     let mut all = headers.get_all(name).iter();
     let first = all.next();
     if all.next().is_some() {
@@ -247,9 +250,13 @@ fn check(
     params_agree: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), String> {
     let method = body.method.as_deref();
-    let version = one(headers, "mcp-protocol-version")?;
-    let m = one(headers, "mcp-method")?;
-    let name = one(headers, "mcp-name")?;
+    // Names made once: a name given as text is checked and lowercased at every lookup.
+    static VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+    static METHOD: HeaderName = HeaderName::from_static("mcp-method");
+    static NAME: HeaderName = HeaderName::from_static("mcp-name");
+    let version = one(headers, &VERSION)?;
+    let m = one(headers, &METHOD)?;
+    let name = one(headers, &NAME)?;
     if let Some(m) = m
         && method.map(str::as_bytes) != Some(m.as_bytes())
     {

@@ -104,7 +104,9 @@ enum Out {
 /// Where the messages for one client request go, and the headers it came with.
 struct Route {
     to: mpsc::Sender<Out>,
-    headers: Arc<HeaderMap>,
+    /// The headers to send its request to the server with ([`Upstream::passed_in`]), when
+    /// it is held (an escalation): a request sent at once takes its POST's own.
+    headers: Option<Arc<HeaderMap>>,
     /// Which request of that id this is: a client may use an id again once its request is
     /// answered, and the exchange of the first must not take the second for its own.
     serial: u64,
@@ -119,6 +121,8 @@ struct Routes {
 
 /// One MCP session: its gateway and where its answers go.
 struct Sess<D> {
+    /// The gateway's session name (fixed when it is made), shared by the session's tasks.
+    name: Arc<str>,
     gateway: Mutex<Gateway<D>>,
     routes: Mutex<Routes>,
     /// The `x-mcp-header` declarations of the tools listed in this session.
@@ -271,18 +275,23 @@ fn connection<D: Decider + std::marker::Send + 'static>(
     // (as in `govern serve`), which marks the end of each head (`busy`). hyper's header
     // timeout set a timer for every request, earlier than any the worker waited for, and so
     // woke the worker's driver through its eventfd once per call.
-    let conn = http1::Builder::new().keep_alive(true).serve_connection(
-        io,
-        service_fn(move |req| {
-            let s = Arc::clone(&s);
-            // In flight until its answer (an SSE stream too) is sent or dropped.
-            let busy = a.busy();
-            async move {
-                let r = handle(req, s).await;
-                Ok::<_, Infallible>(r.map(|b| BoxBody::new(Held::new(b, busy))))
-            }
-        }),
-    );
+    // Each answer written with one write (its body copied after its head, no queue of
+    // buffers), as `govern serve` writes them.
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .writev(false)
+        .serve_connection(
+            io,
+            service_fn(move |req| {
+                let s = Arc::clone(&s);
+                // In flight until its answer (an SSE stream too) is sent or dropped.
+                let busy = a.busy();
+                async move {
+                    let r = handle(req, s).await;
+                    Ok::<_, Infallible>(r.map(|b| BoxBody::new(Held::new(b, busy))))
+                }
+            }),
+        );
     let idle = sh.cfg.idle_timeout;
     let head = sh.cfg.header_timeout;
     let log = Arc::clone(&sh.log);
@@ -315,6 +324,7 @@ fn new_sess<D: Decider>(sh: &Shared<D>) -> Arc<Sess<D>> {
     let n = sh.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     cfg.session = format!("{}-{n}", cfg.session);
     Arc::new(Sess {
+        name: cfg.session.as_str().into(),
         gateway: Mutex::new(Gateway::new(cfg, (sh.decider)())),
         routes: Mutex::new(Routes::default()),
         declared: Mutex::new(headers::Declared::default()),
@@ -337,6 +347,7 @@ async fn serve<D: Decider + std::marker::Send + 'static>(
         .map(|a| a.to_string())
         .unwrap_or_else(|_| cfg.listen.clone());
     let sessionless = Arc::new(Sess {
+        name: cfg.gateway.session.as_str().into(),
         gateway: Mutex::new(Gateway::new(cfg.gateway.clone(), decider())),
         routes: Mutex::new(Routes::default()),
         declared: Mutex::new(headers::Declared::default()),
@@ -429,7 +440,20 @@ fn full(b: impl Into<Bytes>) -> Body {
 }
 
 fn answer(status: StatusCode, content_type: Option<&'static str>, body: Body) -> Response<Body> {
+    answer_in(HeaderMap::new(), status, content_type, body)
+}
+
+/// [`answer`] with the header map `headers` (emptied): the client's request's own, whose room
+/// hyper then reads the connection's next request into.
+fn answer_in(
+    mut headers: HeaderMap,
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    body: Body,
+) -> Response<Body> {
+    headers.clear();
     let mut r = Response::new(body);
+    *r.headers_mut() = headers;
     *r.status_mut() = status;
     if let Some(t) = content_type {
         r.headers_mut()
@@ -519,7 +543,8 @@ fn foreign<D>(sh: &Shared<D>, headers: &HeaderMap) -> Option<String> {
 /// The session a request names: `Ok(None)` when it names none, `Err` (404) when the proxy
 /// does not know it.
 fn session_of<D>(sh: &Shared<D>, headers: &HeaderMap) -> Result<Option<Arc<Sess<D>>>, ()> {
-    let Some(v) = headers.get(SESSION_HEADER) else {
+    static SESSION: HeaderName = HeaderName::from_static(SESSION_HEADER);
+    let Some(v) = headers.get(&SESSION) else {
         return Ok(None);
     };
     let key = v.to_str().map_err(|_| ())?;
@@ -623,6 +648,9 @@ struct UpstreamHead {
     /// The server answers with an SSE stream: so does the proxy, at once (a long call keeps
     /// the client's connection alive as the server's does).
     stream: bool,
+    /// The map the answer's headers were read into, for the answer to the client (hyper
+    /// reads the client's next request into it): one map goes round a call, none is made.
+    headers: HeaderMap,
 }
 
 async fn post<D: Decider + std::marker::Send + 'static>(
@@ -630,7 +658,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
     sh: Arc<Shared<D>>,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let headers = Arc::new(parts.headers);
+    let mut headers = parts.headers;
     let named = match session_of(&sh, &headers) {
         Ok(s) => s,
         Err(()) => return unknown_session(),
@@ -682,12 +710,10 @@ async fn post<D: Decider + std::marker::Send + 'static>(
             &why,
         );
     }
-    let session_name = match sess.gateway.lock() {
-        Ok(g) => g.session_name().to_string(),
-        Err(_) => String::new(),
-    };
+    let session_name = Arc::clone(&sess.name);
     let id = head.id.take();
     let (tx, mut rx) = mpsc::channel::<Out>(64);
+    let mut serial = 0;
     if let Some(id) = &id {
         let Ok(mut r) = sess.routes.lock() else {
             return rpc_error(
@@ -706,16 +732,18 @@ async fn post<D: Decider + std::marker::Send + 'static>(
             );
         }
         r.next += 1;
-        let serial = r.next;
+        serial = r.next;
         r.by_id.insert(
             id.clone(),
             Route {
                 to: tx.clone(),
-                headers: Arc::clone(&headers),
+                headers: None,
                 serial,
             },
         );
     }
+    // The client's map, made the request's to the server in place.
+    sh.upstream().passed_in(&mut headers);
     if let Some(tap) = &sh.tap {
         tap(&session_name, Direction::ClientToServer, &body);
     }
@@ -737,18 +765,26 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         out.sends
     };
     let mut own: Option<Own> = None;
-    let waits = dispatch(
+    let (waits, left) = dispatch(
         &sh,
         &sess,
         &session_name,
         sends,
         Some(&tx),
-        &headers,
+        headers,
         id.as_ref().map(|i| (i, &body[..])),
         &mut own,
     )
     .await;
     drop(tx);
+    if own.is_none()
+        && let (Some(id), Some(left)) = (&id, left)
+        && let Ok(mut r) = sess.routes.lock()
+        && let Some(route) = r.by_id.get_mut(id).filter(|r| r.serial == serial)
+    {
+        // Held (an escalation): sent later, with these headers.
+        route.headers = Some(Arc::new(left));
+    }
     if id.is_none() {
         // A notification or a response: acknowledged once the server took it.
         let mut failed = None;
@@ -784,7 +820,10 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         None => None,
     };
     let stream = upstream_head.as_ref().is_some_and(|h| h.stream);
-    let session_id = upstream_head.and_then(|h| h.session);
+    let (session_id, headers) = match upstream_head {
+        Some(h) => (h.session, h.headers),
+        None => (None, HeaderMap::new()),
+    };
     if fresh {
         match session_id.as_ref().and_then(|v| v.to_str().ok()) {
             Some(sid) => {
@@ -832,7 +871,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
                     "session",
                     "a new MCP session",
                     &[
-                        ("session", json!(session_name)),
+                        ("session", json!(&*session_name)),
                         ("mcp_session_id", json!(sid)),
                     ],
                 );
@@ -863,7 +902,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
                 gateway::SERVER_GONE,
                 "no answer to this request",
             ),
-            Some(Out::Last(line)) => answer(StatusCode::OK, Some(JSON), full(line)),
+            Some(Out::Last(line)) => answer_in(headers, StatusCode::OK, Some(JSON), full(line)),
             Some(Out::Line(line)) => answer(
                 StatusCode::OK,
                 Some(EVENT_STREAM),
@@ -926,7 +965,7 @@ impl hyper::body::Body for Events {
 /// carry out ([`own_exchange`]).
 struct Own {
     line: Vec<u8>,
-    headers: Arc<HeaderMap>,
+    headers: HeaderMap,
     id: Id,
     serial: Option<u64>,
 }
@@ -943,11 +982,29 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
     session_name: &str,
     sends: Vec<Send>,
     ctx: Option<&mpsc::Sender<Out>>,
-    headers: &Arc<HeaderMap>,
+    headers: HeaderMap,
     own_id: Option<(&Id, &[u8])>,
     own: &mut Option<Own>,
-) -> Vec<tokio::task::JoinHandle<Result<StatusCode, String>>> {
+) -> (
+    Vec<tokio::task::JoinHandle<Result<StatusCode, String>>>,
+    Option<HeaderMap>,
+) {
     let mut waits = Vec::new();
+    // The POST's headers ([`Upstream::passed_in`]) go with the last request that takes
+    // them, moved; any before it get a copy. Whatever no request took is returned.
+    let mut headers = Some(headers);
+    let mut servers = sends
+        .iter()
+        .filter(|s| matches!(s, Send::Server(_)))
+        .count();
+    let mut post_headers = |headers: &mut Option<HeaderMap>| {
+        servers = servers.saturating_sub(1);
+        if servers == 0 {
+            headers.take().unwrap_or_default()
+        } else {
+            headers.clone().unwrap_or_default()
+        }
+    };
     for s in sends {
         match s {
             Send::Client(line) => deliver(sh, sess, session_name, line, None, ctx).await,
@@ -959,11 +1016,16 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
                 };
                 match id {
                     Some(id) => {
-                        let route = sess.routes.lock().ok().and_then(|r| {
-                            r.by_id.get(&id).map(|r| (Arc::clone(&r.headers), r.serial))
-                        });
+                        let route =
+                            sess.routes.lock().ok().and_then(|r| {
+                                r.by_id.get(&id).map(|r| (r.headers.clone(), r.serial))
+                            });
                         let serial = route.as_ref().map(|r| r.1);
-                        let route_headers = route.map_or_else(|| Arc::clone(headers), |r| r.0);
+                        // A held request's own headers; else the POST's.
+                        let route_headers = match route.and_then(|r| r.0) {
+                            Some(h) => Arc::unwrap_or_clone(h),
+                            None => post_headers(&mut headers),
+                        };
                         if own.is_none() && own_id.is_some_and(|(o, _)| *o == id) {
                             *own = Some(Own {
                                 line,
@@ -976,7 +1038,7 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
                         tokio::spawn(exchange(
                             Arc::clone(sh),
                             Arc::clone(sess),
-                            session_name.to_string(),
+                            Arc::clone(&sess.name),
                             line,
                             route_headers,
                             id,
@@ -985,11 +1047,11 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
                     }
                     None => {
                         let sh = Arc::clone(sh);
-                        let headers = Arc::clone(headers);
+                        let headers = post_headers(&mut headers);
                         waits.push(tokio::spawn(async move {
                             let r = sh
                                 .upstream()
-                                .send(Method::POST, &headers, Bytes::from(line))
+                                .send_passed(Method::POST, headers, Bytes::from(line))
                                 .await?;
                             let status = r.status();
                             // The body of an acknowledgement: read (bounded) and dropped.
@@ -1001,7 +1063,7 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
             }
         }
     }
-    waits
+    (waits, headers)
 }
 
 /// The trailing line ends of a message, cut (as the gateway cuts them).
@@ -1224,12 +1286,12 @@ async fn request<D: Decider>(
     sess: &Sess<D>,
     session_name: &str,
     line: Vec<u8>,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     id: &Id,
 ) -> Option<Response<Incoming>> {
     match sh
         .upstream()
-        .send(Method::POST, headers, Bytes::from(line))
+        .send_passed(Method::POST, headers, Bytes::from(line))
         .await
     {
         Ok(r) => Some(r),
@@ -1245,14 +1307,15 @@ async fn request<D: Decider>(
 async fn exchange<D: Decider + std::marker::Send + 'static>(
     sh: Arc<Shared<D>>,
     sess: Arc<Sess<D>>,
-    session_name: String,
+    session_name: Arc<str>,
     line: Vec<u8>,
-    headers: Arc<HeaderMap>,
+    headers: HeaderMap,
     id: Id,
     serial: Option<u64>,
 ) {
-    if let Some(resp) = request(&sh, &sess, &session_name, line, &headers, &id).await {
-        answer_of(sh, sess, session_name, resp, id, serial).await;
+    if let Some(resp) = request(&sh, &sess, &session_name, line, headers, &id).await {
+        let kind = Kind::of(resp.status(), resp.headers());
+        answer_of(sh, sess, session_name, kind, resp.into_body(), id, serial).await;
     }
 }
 
@@ -1265,25 +1328,49 @@ async fn own_exchange<D: Decider + std::marker::Send + 'static>(
     session_name: &str,
     o: Own,
 ) -> Option<UpstreamHead> {
-    let resp = request(sh, sess, session_name, o.line, &o.headers, &o.id).await?;
-    let head = UpstreamHead {
-        session: resp.headers().get(SESSION_HEADER).cloned(),
-        stream: resp.status().is_success() && is_type(resp.headers(), EVENT_STREAM),
-    };
+    let resp = request(sh, sess, session_name, o.line, o.headers, &o.id).await?;
+    let (mut parts, body) = resp.into_parts();
+    let kind = Kind::of(parts.status, &parts.headers);
+    let session = parts.headers.remove(SESSION_HEADER);
+    let stream = parts.status.is_success() && kind.sse;
     let rest = answer_of(
         Arc::clone(sh),
         Arc::clone(sess),
-        session_name.to_string(),
-        resp,
+        Arc::clone(&sess.name),
+        kind,
+        body,
         o.id,
         o.serial,
     );
-    if head.stream {
+    if stream {
         tokio::spawn(rest);
     } else {
         rest.await;
     }
-    Some(head)
+    // The map hyper read the answer's head into goes on to answer the client.
+    Some(UpstreamHead {
+        session,
+        stream,
+        headers: parts.headers,
+    })
+}
+
+/// What the head of the server's answer says of its body.
+#[derive(Clone, Copy)]
+struct Kind {
+    status: StatusCode,
+    sse: bool,
+    json: bool,
+}
+
+impl Kind {
+    fn of(status: StatusCode, headers: &HeaderMap) -> Kind {
+        Kind {
+            status,
+            sse: is_type(headers, EVENT_STREAM),
+            json: is_type(headers, JSON),
+        }
+    }
 }
 
 /// Reads the server's answer to the client's request `id` (the one numbered `serial`)
@@ -1291,16 +1378,13 @@ async fn own_exchange<D: Decider + std::marker::Send + 'static>(
 async fn answer_of<D: Decider + std::marker::Send + 'static>(
     sh: Arc<Shared<D>>,
     sess: Arc<Sess<D>>,
-    session_name: String,
-    resp: Response<Incoming>,
+    session_name: Arc<str>,
+    kind: Kind,
+    body: Incoming,
     id: Id,
     serial: Option<u64>,
 ) {
-    let status = resp.status();
-    let (sse, json) = (
-        is_type(resp.headers(), EVENT_STREAM),
-        is_type(resp.headers(), JSON),
-    );
+    let Kind { status, sse, json } = kind;
     let ctx = sess.routes.lock().ok().and_then(|r| {
         r.by_id
             .get(&id)
@@ -1308,7 +1392,6 @@ async fn answer_of<D: Decider + std::marker::Send + 'static>(
             .map(|r| r.to.clone())
     });
     let max = sh.cfg.gateway.max_message;
-    let body = resp.into_body();
     if status.is_success() && sse {
         events(&sh, &sess, &session_name, body, max, ctx.as_ref(), || {
             // The client went away (on 2026-07-28, its cancellation) or the answer is in:
@@ -1381,10 +1464,7 @@ async fn get<D: Decider + std::marker::Send + 'static>(
         // 405 (no stream offered) and the like: passed on, without a body to read.
         return answer(status, None, Empty::new().boxed());
     }
-    let session_name = match sess.gateway.lock() {
-        Ok(g) => g.session_name().to_string(),
-        Err(_) => String::new(),
-    };
+    let session_name = Arc::clone(&sess.name);
     let (tx, rx) = mpsc::channel::<Out>(64);
     if let Ok(mut r) = sess.routes.lock() {
         r.get = Some(tx.clone());

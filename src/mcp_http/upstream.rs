@@ -210,15 +210,9 @@ impl Upstream {
         self.uri.to_string()
     }
 
-    /// Sends one request; returns the answer's head (its body streams from the connection,
-    /// which goes back to the pool once the body is read to its end). Connecting (with the
-    /// TLS handshake) and the head have the time limit.
-    pub async fn send(
-        &self,
-        method: Method,
-        headers: &HeaderMap,
-        body: Bytes,
-    ) -> Result<Response<Incoming>, String> {
+    /// The headers of a request to the server from a client's `headers`: those
+    /// [`passed_on`], and `Host`. The client's map is left as it is.
+    pub fn passed(&self, headers: &HeaderMap) -> HeaderMap {
         // Room for every header at once: a map grown as they come is copied on the way.
         let mut h = HeaderMap::with_capacity(headers.len() + 1);
         for (name, value) in headers {
@@ -227,6 +221,39 @@ impl Upstream {
             }
         }
         h.insert(HOST, self.authority.clone());
+        h
+    }
+
+    /// The client's `headers` made those of a request to the server in place: the headers
+    /// not [`passed_on`] removed, `Host` set. Nothing is copied (a copy of a header name or
+    /// value hyper has just read allocates) and no map is made.
+    pub fn passed_in(&self, headers: &mut HeaderMap) {
+        while let Some(name) = headers.keys().find(|n| !passed_on(n)).cloned() {
+            headers.remove(&name);
+        }
+        headers.insert(HOST, self.authority.clone());
+    }
+
+    /// Sends one request with the client's `headers` ([`Upstream::passed`] of them).
+    pub async fn send(
+        &self,
+        method: Method,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, String> {
+        self.send_passed(method, self.passed(headers), body).await
+    }
+
+    /// Sends one request with the headers `h` ([`Upstream::passed`] or
+    /// [`Upstream::passed_in`]); returns the answer's head (its body streams from the
+    /// connection, which goes back to the pool once the body is read to its end).
+    /// Connecting (with the TLS handshake) and the head have the time limit.
+    pub async fn send_passed(
+        &self,
+        method: Method,
+        h: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, String> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
         *req.uri_mut() = self.target.clone();
@@ -303,7 +330,10 @@ impl Upstream {
             .await
             .map_err(Failed::Connect)?;
         let io = c.call(self.uri.clone()).await.map_err(Failed::Connect)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        // Each request written with one write: its body copied after its head.
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .writev(false)
+            .handshake(io)
             .await
             .map_err(|e| Failed::Connect(Box::new(e)))?;
         tokio::spawn(async move {
@@ -510,6 +540,61 @@ mod tests {
         let (url, accepted, closed) = server(true);
         exchanges(&url, 5, Some(&closed));
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn headers_made_in_place_are_those_passed_on() {
+        let u = Upstream::parse("http://127.0.0.1:8000/mcp", Duration::from_secs(1), None).unwrap();
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("host", "127.0.0.1:9000"),
+            ("content-length", "12"),
+            ("accept", "application/json"),
+            ("mcp-param-region", "eu"),
+            ("cookie", "a=1"),
+            ("mcp-param-region", "us"),
+            ("connection", "keep-alive"),
+            ("mcp-method", "tools/call"),
+            ("cookie", "b=2"),
+            ("authorization", "Bearer x"),
+        ] {
+            h.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let copied = u.passed(&h);
+        u.passed_in(&mut h);
+        // The same headers as a copy has, each name's values in their order.
+        let all = |m: &HeaderMap| {
+            let mut v: Vec<(String, Vec<String>)> = m
+                .keys()
+                .map(|k| {
+                    let values = m.get_all(k).iter();
+                    (
+                        k.to_string(),
+                        values.map(|x| x.to_str().unwrap().to_string()).collect(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(all(&h), all(&copied));
+        let names: Vec<String> = all(&h).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            names,
+            [
+                "accept",
+                "authorization",
+                "host",
+                "mcp-method",
+                "mcp-param-region"
+            ]
+        );
+        assert_eq!(h.get(HOST).unwrap(), "127.0.0.1:8000");
+        let regions: Vec<_> = h.get_all("mcp-param-region").iter().collect();
+        assert_eq!(regions, ["eu", "us"]);
     }
 
     #[test]

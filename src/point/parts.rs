@@ -82,17 +82,12 @@ impl Parts<'_> {
     /// member one value (nothing of it can reach another member's place).
     fn plain(&self) -> bool {
         let plain_key = |k: &str| !k.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
-        self.members.iter().enumerate().all(|(i, (k, part))| {
-            let once = self.members.iter().skip(i + 1).all(|(o, _)| o != k);
-            once && match part {
+        once_each(self.members)
+            && self.members.iter().all(|(k, part)| match part {
                 Part::Json(text) => plain_key(k) && one_value(text),
                 Part::Str(_) => true,
-                Part::Object(m) => m
-                    .iter()
-                    .enumerate()
-                    .all(|(j, (a, _))| m.iter().skip(j + 1).all(|(b, _)| a != b)),
-            }
-        })
+                Part::Object(m) => once_each(m),
+            })
     }
 
     fn get(&self, key: &str) -> Option<Part<'_>> {
@@ -101,6 +96,21 @@ impl Parts<'_> {
             .find(|(k, _)| *k == key)
             .map(|(_, p)| *p)
     }
+}
+
+/// Whether no key is given twice among `members`: keys in strictly ascending order (as the
+/// gateway gives them) are, by one comparison of each with the next; others are compared
+/// pair by pair.
+fn once_each<T>(members: &[(&str, T)]) -> bool {
+    let ascending = members
+        .iter()
+        .zip(members.iter().skip(1))
+        .all(|((a, _), (b, _))| a < b);
+    ascending
+        || members
+            .iter()
+            .enumerate()
+            .all(|(i, (k, _))| members.iter().skip(i + 1).all(|(o, _)| o != k))
 }
 
 /// Whether `text` can only be read as one JSON value in a member's place: no comma outside
@@ -356,6 +366,21 @@ policy p {
             log: Arc::new(crate::point::log::Log::discard()),
         })
         .unwrap_or_else(|_| panic!("the bundle opens"))
+    }
+
+    #[test]
+    fn keys_given_twice_are_found_in_any_order() {
+        let m = |keys: &[&'static str]| -> Vec<(&'static str, ())> {
+            keys.iter().map(|k| (*k, ())).collect()
+        };
+        assert!(once_each(&m(&[])));
+        assert!(once_each(&m(&["a"])));
+        assert!(once_each(&m(&["action", "agent", "args", "tool"])));
+        assert!(once_each(&m(&["tool", "args", "agent"])));
+        assert!(!once_each(&m(&["args", "args"])));
+        assert!(!once_each(&m(&["args", "tool", "args"])));
+        assert!(!once_each(&m(&["a", "b", "c", "b"])));
+        assert!(!once_each(&m(&["b", "a", "b"])));
     }
 
     /// An event's slots as their values (strings and lists resolved), and its time.
