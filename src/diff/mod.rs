@@ -2408,9 +2408,8 @@ mod tests {
         std::sync::atomic::AtomicUsize::new(0);
 
     /// Units whose pieces, and folds, are shared by two threads give the report of one
-    /// thread, byte for byte: with every unit shared, on pairs whose units have one piece
-    /// and many, under budgets that stop the folds, that let them through only in one
-    /// store, and that let them through.
+    /// thread, byte for byte: with every unit shared, under node budgets from 200 to the
+    /// default (the small ones stop the comparison, at the joint space or in the units).
     #[test]
     fn shared_units_give_the_report_of_one_thread() {
         SHARED_PIECES.store(1, std::sync::atomic::Ordering::Relaxed);
