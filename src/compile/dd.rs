@@ -723,6 +723,48 @@ impl Manager {
         })
     }
 
+    /// The node `r` of the store `from` made in this one, each child `c` of it taken as
+    /// `here(c)`: the node equal to `r` when `here` gives the node equal to each child (the two
+    /// stores may number their nodes otherwise).
+    pub fn remake(
+        &mut self,
+        from: &Manager,
+        r: NodeRef,
+        here: &mut dyn FnMut(NodeRef) -> NodeRef,
+    ) -> NodeRef {
+        match from.node(r) {
+            Node::Leaf(items) => self.leaf(items.to_vec()),
+            Node::Switch {
+                var,
+                branches,
+                default,
+                unknown,
+            } => {
+                let branches = branches.iter().map(|&(k, c)| (k, here(c))).collect();
+                let (default, unknown) = (here(*default), here(*unknown));
+                self.mk_switch(*var, branches, default, unknown)
+            }
+            Node::Thresh {
+                var,
+                cuts,
+                regions,
+                unknown,
+            } => {
+                let regions = regions.iter().map(|&c| here(c)).collect();
+                let unknown = here(*unknown);
+                self.mk_thresh(*var, cuts.to_vec(), regions, unknown)
+            }
+            Node::Tri { var, t, f, u } => {
+                let (t, f, u) = (here(*t), here(*f), here(*u));
+                self.mk_tri(*var, t, f, u)
+            }
+            Node::Fork(cs) => {
+                let cs = cs.iter().map(|&c| here(c)).collect();
+                self.mk_fork(cs)
+            }
+        }
+    }
+
     pub fn mk_tri(&mut self, var: u32, t: NodeRef, f: NodeRef, u: NodeRef) -> NodeRef {
         if t == f && f == u {
             return t;

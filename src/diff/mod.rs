@@ -765,14 +765,20 @@ fn group_by_pieces(
     let outs: Vec<UnitOut> = in_index_order(
         &units,
         &order,
-        |(unit, pieces)| unit_work(space, sums, mark, *unit, pieces, models, opts),
+        |(unit, pieces)| {
+            let jobs = pieces_jobs(pieces.len(), opts.jobs);
+            unit_work(space, sums, mark, *unit, pieces, models, opts, jobs)
+        },
         copies
             .into_iter()
             .map(|mut copy| {
                 move || {
                     let mut sums = [Summaries::new(models[OLD]), Summaries::new(models[NEW])];
                     move |(unit, pieces): &(NodeRef, Vec<NodeRef>)| {
-                        unit_work(&mut copy, &mut sums, mark, *unit, pieces, models, opts)
+                        let jobs = pieces_jobs(pieces.len(), opts.jobs);
+                        unit_work(
+                            &mut copy, &mut sums, mark, *unit, pieces, models, opts, jobs,
+                        )
                     }
                 }
             })
@@ -896,8 +902,10 @@ where
         order: &[usize],
         next: &AtomicUsize,
         mut f: impl FnMut(&I) -> T,
+        shared: bool,
     ) -> Vec<(usize, T)> {
         let mut done = Vec::new();
+        let cpu = if shared { thread_cpu() } else { None };
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             let i = if order.is_empty() {
@@ -905,22 +913,26 @@ where
             } else {
                 match order.get(k) {
                     Some(&i) => i,
-                    None => return done,
+                    None => break,
                 }
             };
             let Some(item) = items.get(i) else {
-                return done;
+                break;
             };
             done.push((i, f(item)));
         }
+        if let (Some(start), Some(end)) = (cpu, thread_cpu()) {
+            note_thread(items.len(), done.len(), end.saturating_sub(start));
+        }
+        done
     }
     let next = &AtomicUsize::new(0);
     let mut all = std::thread::scope(|scope| {
         let handles: Vec<_> = there
             .into_iter()
-            .map(|make| scope.spawn(move || take(items, order, next, make())))
+            .map(|make| scope.spawn(move || take(items, order, next, make(), true)))
             .collect();
-        let mut all = take(items, order, next, here);
+        let mut all = take(items, order, next, here, !handles.is_empty());
         for h in handles {
             match h.join() {
                 Ok(done) => all.extend(done),
@@ -931,6 +943,57 @@ where
     });
     all.sort_by_key(|(i, _)| *i);
     all.into_iter().map(|(_, t)| t).collect()
+}
+
+/// This thread's time on the CPU so far, in nanoseconds (Linux's `schedstat`), when
+/// `GOVERN_DIFF_TIMES` is set: for profiling how the threads share the work.
+fn thread_cpu() -> Option<u64> {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*ON.get_or_init(|| std::env::var_os("GOVERN_DIFF_TIMES").is_some()) {
+        return None;
+    }
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Notes on standard error (under `GOVERN_DIFF_TIMES`) that a thread took `taken` of `items`
+/// items shared by several threads in `ns` nanoseconds on the CPU.
+#[allow(clippy::print_stderr)] // asked for by the environment variable, for profiling
+fn note_thread(items: usize, taken: usize, ns: u64) {
+    eprintln!(
+        "diff: a thread took {taken} of {items} items, {:.1} ms on the CPU",
+        ns as f64 / 1e6
+    );
+}
+
+/// Notes on standard error (under `GOVERN_DIFF_TIMES`) the time on the CPU this thread took
+/// for `what` since [`thread_cpu`] gave `since`.
+#[allow(clippy::print_stderr)] // asked for by the environment variable, for profiling
+fn note_cpu(what: &str, since: Option<u64>) {
+    if let (Some(start), Some(end)) = (since, thread_cpu()) {
+        eprintln!(
+            "diff: {what}: {:.1} ms on the CPU of its thread",
+            end.saturating_sub(start) as f64 / 1e6
+        );
+    }
+}
+
+/// The fewest pieces a unit has for its walks and widening to be shared by the threads
+/// (smaller units are worked on by one thread each, alongside the others).
+const SHARED_PIECES: usize = 64;
+
+/// The threads that share the walks and widening of a unit of `pieces` pieces: `jobs` for a
+/// unit of at least [`SHARED_PIECES`] pieces (nearly all the work, when there is one), one
+/// otherwise.
+fn pieces_jobs(pieces: usize, jobs: usize) -> usize {
+    #[cfg(test)]
+    let shared = match tests::SHARED_PIECES.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => SHARED_PIECES,
+        n => n,
+    };
+    #[cfg(not(test))]
+    let shared = SHARED_PIECES;
+    if pieces >= shared { jobs } else { 1 }
 }
 
 /// What one unit of [`group_by_pieces`] found.
@@ -956,7 +1019,11 @@ struct UnitLeaf {
 
 /// One unit of [`group_by_pieces`]: both sides folded with their determining rules within
 /// `unit`, paired, and each piece's regions enumerated and widened; then the store is taken
-/// back to `mark` nodes.
+/// back to `mark` nodes. Once the grouped diagram of each piece is made, the store is only
+/// read: the pieces' walks and widening are shared by `jobs` threads (the unit's own and
+/// `jobs - 1` more), and their results are taken in piece order, so the unit's result is
+/// the same for any number of threads.
+#[allow(clippy::too_many_arguments)]
 fn unit_work(
     space: &mut Space,
     sums: &mut [Summaries<'_>; 2],
@@ -965,6 +1032,7 @@ fn unit_work(
     pieces: &[NodeRef],
     models: [&Model; 2],
     opts: &Options,
+    jobs: usize,
 ) -> UnitOut {
     let f = space.m.f;
     let mut out = UnitOut {
@@ -974,33 +1042,98 @@ fn unit_work(
         over: false,
     };
     space.allow(opts.budget / 2);
+    // The stages of a unit whose pieces are shared, timed for profiling.
+    let mut clock = (jobs > 1).then(Clock::new);
+    let mut lap = |stage: &str| {
+        if let Some(c) = clock.as_mut() {
+            c.lap(stage);
+        }
+    };
     // Both sides folded once per unit; each piece of it is that result where the piece
     // lies. Diagrams are canonical, so it is the node a fold within the piece would make.
     let [s_old, s_new] = sums;
-    let so = summaries(space, OLD, s_old, unit);
-    let sn = summaries(space, NEW, s_new, unit);
-    let whole = pair_summaries(space, so, sn, models);
-    // Per group, the distinct widened regions this unit found, in order.
-    let mut seen: BTreeMap<GroupKey, Vec<Vec<Step>>> = BTreeMap::new();
-    // Nodes stay until the unit's are dropped: their outcomes are read once for all paths.
-    let mut widener = regions::Widener::default();
-    for &piece in pieces {
-        if space.over() {
-            break;
+    // With more threads, the new side is folded on a copy of the store while this thread
+    // folds the old side, and its result made here; the nodes are the same, numbered
+    // otherwise. The copy's own nodes are counted with this store's against the budget
+    // (the nodes one store would have made are among them): when that count, or the
+    // memory of both, could have stopped the folds in one store, the unit is worked on
+    // again in one store, so that it ends as it would there.
+    let fits = crate::compile::dd::MEMORY_LIMIT / space.m.bytes().max(1) >= opts.jobs;
+    let mut grouped = Vec::with_capacity(pieces.len());
+    let mut folded = false;
+    if jobs > 1 && fits {
+        let shared = space.m.len();
+        let shared_bytes = space.m.bytes();
+        let mut copy = space.clone();
+        let (so, sn) = std::thread::scope(|scope| {
+            let there = scope.spawn(|| {
+                let cpu = thread_cpu();
+                let sn = summaries(&mut copy, NEW, s_new, unit);
+                note_cpu("large unit: new side folded", cpu);
+                sn
+            });
+            let cpu = thread_cpu();
+            let so = summaries(space, OLD, s_old, unit);
+            note_cpu("large unit: old side folded", cpu);
+            match there.join() {
+                Ok(sn) => (so, sn),
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        });
+        lap("large unit: both sides folded");
+        if !copy.over() && !space.over() {
+            let sn = space.adopt(&copy, sn, shared);
+            let whole = pair_summaries(space, so, sn, models);
+            lap("large unit: new side made here, paired");
+            within_pieces(space, whole, unit, pieces, &mut grouped);
+            folded = true;
         }
-        let r = if piece == unit {
-            whole
-        } else {
-            space.within(whole, piece)
-        };
-        if space.over() {
-            break;
+        let copied = copy.m.len().saturating_sub(shared);
+        let copied_bytes = copy.m.bytes().saturating_sub(shared_bytes);
+        if space.over()
+            || copy.over()
+            || space.m.len().saturating_add(copied) >= space.budget
+            || space.m.bytes().saturating_add(copied_bytes) > space.m.memory_limit
+        {
+            space.truncate(mark);
+            space.reset_over();
+            space.allow(opts.budget / 2);
+            grouped.clear();
+            folded = false;
         }
-        let walk = regions::walk(space, r, &|n| n != f, opts.per_group, opts.walk_steps);
-        out.infeasible += walk.infeasible;
-        out.incomplete |= !walk.complete;
-        for (leaf, paths) in &walk.paths {
-            let items = space.m.leaf_items(*leaf).unwrap_or(&[]);
+    }
+    if !folded {
+        let so = summaries(space, OLD, s_old, unit);
+        let sn = summaries(space, NEW, s_new, unit);
+        let whole = pair_summaries(space, so, sn, models);
+        lap("large unit: both sides folded and paired");
+        within_pieces(space, whole, unit, pieces, &mut grouped);
+    }
+    if space.over() {
+        out.over = true;
+        space.truncate(mark);
+        space.reset_over();
+        return out;
+    }
+    lap("large unit: pieces made");
+    let read: &Space = space;
+    let jobs = jobs.clamp(1, grouped.len().max(1));
+    // The walks, each piece on its own.
+    let walk = |r: &NodeRef| regions::walk(read, *r, &|n| n != f, opts.per_group, opts.walk_steps);
+    let walk = &walk;
+    let walks: Vec<regions::Walk> = in_index_order(
+        &grouped,
+        &[],
+        walk,
+        (1..jobs).map(|_| move || walk).collect(),
+    );
+    lap("large unit: pieces walked");
+    // Each leaf reached, in piece order and the order each walk reached them, with its group
+    // (leaves of no change are left out).
+    let mut reached: Vec<(usize, NodeRef, GroupKey)> = Vec::new();
+    for (k, w) in walks.iter().enumerate() {
+        for (leaf, _) in &w.paths {
+            let items = read.m.leaf_items(*leaf).unwrap_or(&[]);
             let key = if items.iter().any(|x| x & PAIR != 0) {
                 let (fo, fn_, det) = decode_pair(items);
                 let ids = |s: usize| -> Vec<String> {
@@ -1017,31 +1150,126 @@ fn unit_work(
             if of_rank(key.0).is_none() || of_rank(key.1).is_none() {
                 continue;
             }
-            // Once this unit holds `per_group` distinct regions of a group, the group is full
-            // when its later paths are merged (each of those regions is then listed, or was
-            // before), whatever the units before it gave: the later paths are counted
-            // without being widened, as the merge would count them.
-            let distinct = seen.entry(key.clone()).or_default();
-            let mut wide = Vec::with_capacity(paths.len());
-            let mut more = walk.more.get(leaf).copied().unwrap_or(0);
-            for p in paths {
-                if distinct.len() >= opts.per_group {
-                    more += 1;
-                    continue;
-                }
-                let w = widener.widen(space, r, *leaf, p);
-                if !distinct.contains(&w) {
-                    distinct.push(w.clone());
-                }
-                wide.push(w);
-            }
-            out.leaves.push(UnitLeaf { key, wide, more });
+            reached.push((k, *leaf, key));
         }
     }
+    // Once this unit holds `per_group` distinct regions of a group, the group is full when
+    // its later paths are merged (each of those regions is then listed, or was before),
+    // whatever the units before it gave: the later paths are counted without being widened,
+    // as the merge would count them. A group's first `per_group` paths are widened whatever
+    // the others give, so those are widened first, on the threads; a later path is widened
+    // (here) only if the group is not full when it is reached.
+    let mut first: Vec<(NodeRef, NodeRef, &[Step])> = Vec::new();
+    let mut taken: FxHashMap<&GroupKey, usize> = FxHashMap::default();
+    for (k, leaf, key) in &reached {
+        let n = taken.entry(key).or_default();
+        for p in walks.get(*k).map(|w| w.of(*leaf)).unwrap_or(&[]) {
+            if *n < opts.per_group {
+                *n += 1;
+                first.push((grouped.get(*k).copied().unwrap_or(f), *leaf, p));
+            }
+        }
+    }
+    drop(taken);
+    // Nodes stay until the unit's are dropped: their outcomes are read once for all paths.
+    let mut widener = regions::Widener::default();
+    let widen = |w: &mut regions::Widener, (r, leaf, p): &(NodeRef, NodeRef, &[Step])| {
+        w.widen(read, *r, *leaf, p)
+    };
+    let widen = &widen;
+    let mut early = in_index_order(
+        &first,
+        &[],
+        |t| widen(&mut widener, t),
+        (1..jobs)
+            .map(|_| {
+                move || {
+                    let mut w = regions::Widener::default();
+                    move |t: &(NodeRef, NodeRef, &[Step])| widen(&mut w, t)
+                }
+            })
+            .collect(),
+    )
+    .into_iter();
+    // Per group, the distinct widened regions this unit found, in order.
+    let mut seen: BTreeMap<GroupKey, Vec<Vec<Step>>> = BTreeMap::new();
+    let mut counted: FxHashMap<&GroupKey, usize> = FxHashMap::default();
+    // Paths widened here, after those on the threads.
+    let mut late = 0usize;
+    for (k, leaf, key) in &reached {
+        let Some(w) = walks.get(*k) else {
+            continue;
+        };
+        let r = grouped.get(*k).copied().unwrap_or(f);
+        let n = counted.entry(key).or_default();
+        let distinct = seen.entry(key.clone()).or_default();
+        let paths = w.of(*leaf);
+        let mut wide = Vec::with_capacity(paths.len());
+        let mut more = w.more.get(leaf).copied().unwrap_or(0);
+        for p in paths {
+            // Taken in the same order as `first` was made.
+            let ahead = if *n < opts.per_group {
+                *n += 1;
+                early.next()
+            } else {
+                None
+            };
+            if distinct.len() >= opts.per_group {
+                more += 1;
+                continue;
+            }
+            let w = match ahead {
+                Some(w) => w,
+                None => {
+                    late += 1;
+                    widener.widen(read, r, *leaf, p)
+                }
+            };
+            if !distinct.contains(&w) {
+                distinct.push(w.clone());
+            }
+            wide.push(w);
+        }
+        out.leaves.push(UnitLeaf {
+            key: key.clone(),
+            wide,
+            more,
+        });
+    }
+    for w in &walks {
+        out.infeasible += w.infeasible;
+        out.incomplete |= !w.complete;
+    }
+    drop(counted);
+    lap(&format!(
+        "large unit: paths widened ({} on the threads, {late} after)",
+        first.len()
+    ));
     out.over = space.over();
     space.truncate(mark);
     space.reset_over();
     out
+}
+
+/// Each piece's grouped diagram, into `grouped`: `whole` (the grouped diagram of `unit`)
+/// where the piece lies. Stops when the store goes past its budget.
+fn within_pieces(
+    space: &mut Space,
+    whole: NodeRef,
+    unit: NodeRef,
+    pieces: &[NodeRef],
+    grouped: &mut Vec<NodeRef>,
+) {
+    for &piece in pieces {
+        if space.over() {
+            break;
+        }
+        grouped.push(if piece == unit {
+            whole
+        } else {
+            space.within(whole, piece)
+        });
+    }
 }
 
 /// The largest piece of a diagram of changes [`group_by_pieces`] folds within, in nodes (an
@@ -2171,6 +2399,62 @@ mod tests {
             const { std::cell::Cell::new(None) };
         /// Units [`group_by_pieces`] grouped whole for having too many pieces.
         pub(super) static WHOLE_UNITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The fewest pieces of a unit shared by the threads, replacing [`SHARED_PIECES`] when
+    /// not 0: shared by every thread of the process (units run on threads of their own), and
+    /// harmless to the other tests, whose reports do not depend on it.
+    pub(super) static SHARED_PIECES: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    /// Units whose pieces, and folds, are shared by two threads give the report of one
+    /// thread, byte for byte: with every unit shared, under node budgets from 200 to the
+    /// default (the small ones stop the comparison, at the joint space or in the units).
+    #[test]
+    fn shared_units_give_the_report_of_one_thread() {
+        SHARED_PIECES.store(1, std::sync::atomic::Ordering::Relaxed);
+        let mut old = String::from("policy p {\n rule base: allow when tool == \"t\"\n");
+        for i in 0..8 {
+            old.push_str(&format!(
+                " rule d{i}: deny when tool == \"t{}\" and args.a{i} == \"x\" and args.b{i} > {i} because \"d{i}\"\n",
+                i % 3
+            ));
+            old.push_str(&format!(
+                " rule e{i}: escalate when tool == \"t{}\" and args.c{i} < {i} because \"e{i}\"\n",
+                i % 2
+            ));
+        }
+        old.push_str("}\n");
+        let new = old
+            .replace("and args.b3 > 3 ", "")
+            .replace("rule e5: escalate", "rule e5: deny")
+            .replace("args.a6 == \"x\"", "args.a6 == \"y\"")
+            .replace("rule d7: deny", "rule d7: allow")
+            .replace(" because \"d7\"", "");
+        let (a, b) = (side("old", &old), side("new", &new));
+        let mut shared = 0;
+        for budget in [200, 400, 800, 1_600, 3_200, 6_400, NODE_BUDGET] {
+            let opts = |jobs: usize| Options {
+                whole_grouping_max: 0,
+                per_group: 2,
+                budget,
+                jobs,
+                ..Options::default()
+            };
+            let one = diff(&a, &b, &opts(1));
+            let two = diff(&a, &b, &opts(2));
+            assert_eq!(
+                output::json(&one),
+                output::json(&two),
+                "budget {budget}: {}",
+                show(&two)
+            );
+            if one.complete() && one.groups.len() > 2 {
+                shared += 1;
+            }
+        }
+        SHARED_PIECES.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert!(shared > 0, "no budget let the pair be compared");
     }
 
     /// A unit whose pieces are too many is grouped whole: the same groups, complete, every

@@ -689,6 +689,39 @@ impl Space {
         self.apply2(a, b, &mut leaf, &short, &mut memo)
     }
 
+    /// The diagram `root` of `other` made in this store. `other` is a copy of this store
+    /// made when it held `shared` nodes: below that the two number the same nodes, and
+    /// each may have made nodes of its own since. Nodes are made after their children, so
+    /// `other`'s own nodes below `root` are made here in the order of their numbers.
+    pub fn adopt(&mut self, other: &Space, root: NodeRef, shared: usize) -> NodeRef {
+        let below = |n: NodeRef| (n as usize) < shared;
+        if below(root) {
+            return root;
+        }
+        let mut own: Vec<NodeRef> = Vec::new();
+        let mut seen: FxHashMap<NodeRef, NodeRef> = FxHashMap::default();
+        let mut stack = vec![root];
+        while let Some(n) = stack.pop() {
+            if below(n) || seen.insert(n, n).is_some() {
+                continue;
+            }
+            own.push(n);
+            stack.extend(other.m.children(n));
+        }
+        own.sort_unstable();
+        for n in own {
+            let made = self.m.remake(&other.m, n, &mut |c| {
+                if below(c) {
+                    c
+                } else {
+                    seen.get(&c).copied().unwrap_or(c)
+                }
+            });
+            seen.insert(n, made);
+        }
+        seen.get(&root).copied().unwrap_or(root)
+    }
+
     /// The fork-free diagram `a` where `care` is not `m.f`, and `m.f` elsewhere.
     pub fn within(&mut self, a: NodeRef, care: NodeRef) -> NodeRef {
         let f = self.m.f;
