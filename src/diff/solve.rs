@@ -198,13 +198,18 @@ fn type_fact(space: &Space<'_>, var: u32) -> Option<(u32, Ty, bool)> {
 pub struct Facts {
     exact: Vec<Option<(u32, Test)>>,
     typed: Vec<Option<(u32, Ty, bool)>>,
+    /// Per variable, the slot the solver constrains through it ([`Facts::slot`]).
+    slot_of: Vec<Option<u32>>,
+    /// Per slot of the space, the slots whose paths are its own, a prefix of it or one it is
+    /// a prefix of (itself included), sorted: the attributes a step on it can contradict.
+    related: Vec<Vec<u32>>,
 }
 
 impl Facts {
     pub fn new(space: &Space<'_>) -> Facts {
         let n = space.vars.len();
         let exact: Vec<Option<(u32, Test)>> = (0..n as u32).map(|v| exact_var(space, v)).collect();
-        let typed = (0..n as u32)
+        let typed: Vec<Option<(u32, Ty, bool)>> = (0..n as u32)
             .zip(exact.iter())
             .map(|(v, e)| {
                 if e.is_some() {
@@ -214,7 +219,48 @@ impl Facts {
                 }
             })
             .collect();
-        Facts { exact, typed }
+        let slot_of = exact
+            .iter()
+            .zip(typed.iter())
+            .map(|(e, t)| {
+                e.as_ref()
+                    .map(|(s, _)| *s)
+                    .or_else(|| t.as_ref().map(|(s, _, _)| *s))
+            })
+            .collect();
+        // Each slot's path and its prefixes (the empty one too) looked up among the paths of
+        // the space: the slots found and the slot are related both ways.
+        let mut by_path: std::collections::HashMap<&[String], Vec<u32>> =
+            std::collections::HashMap::new();
+        for (s, p) in space.slots.iter().enumerate() {
+            by_path.entry(p.as_slice()).or_default().push(s as u32);
+        }
+        let mut related: Vec<Vec<u32>> = vec![Vec::new(); space.slots.len()];
+        for (s, p) in space.slots.iter().enumerate() {
+            for k in 0..=p.len() {
+                let Some(found) = p.get(..k).and_then(|pre| by_path.get(pre)) else {
+                    continue;
+                };
+                for &a in found {
+                    if let Some(r) = related.get_mut(s) {
+                        r.push(a);
+                    }
+                    if let Some(r) = related.get_mut(a as usize) {
+                        r.push(s as u32);
+                    }
+                }
+            }
+        }
+        for r in &mut related {
+            r.sort_unstable();
+            r.dedup();
+        }
+        Facts {
+            exact,
+            typed,
+            slot_of,
+            related,
+        }
     }
 
     /// The slot and test of a variable in the decidable fragment.
@@ -234,11 +280,7 @@ impl Facts {
 
     /// The slot whose value the solver constrains through this variable, if any.
     pub fn slot(&self, var: u32) -> Option<u32> {
-        self.exact(var).map(|(s, _)| *s).or_else(|| {
-            self.typed
-                .get(var as usize)
-                .and_then(|t| t.as_ref().map(|(s, _, _)| *s))
-        })
+        self.slot_of.get(var as usize).copied().flatten()
     }
 }
 
@@ -248,6 +290,9 @@ pub fn consistent(space: &Space<'_>, facts: &Facts, prefix: &[Step], step: &Step
     let Some(slot) = facts.slot(step.var) else {
         return true;
     };
+    // The steps taken by reference, and only whether values exist is asked: no event is built.
+    // The slots related to this one are listed once per space; a slot outside the space's
+    // list (none is) would be compared by its path.
     let path_of = |s: u32| {
         space
             .slots
@@ -255,14 +300,23 @@ pub fn consistent(space: &Space<'_>, facts: &Facts, prefix: &[Step], step: &Step
             .map(Vec::as_slice)
             .unwrap_or(&[])
     };
-    let me = path_of(slot);
-    // The steps taken by reference, and only whether values exist is asked: no event is built.
+    let listed = facts.related.get(slot as usize);
     let related = prefix
         .iter()
         .filter(|st| {
             facts.slot(st.var).is_some_and(|o| {
-                let other = path_of(o);
-                other.starts_with(me) || me.starts_with(other)
+                let by_path = || {
+                    let (me, other) = (path_of(slot), path_of(o));
+                    other.starts_with(me) || me.starts_with(other)
+                };
+                match listed {
+                    Some(r) if (o as usize) < facts.related.len() => {
+                        let found = r.binary_search(&o).is_ok();
+                        debug_assert_eq!(found, by_path());
+                        found
+                    }
+                    _ => by_path(),
+                }
             })
         })
         .chain(std::iter::once(step));

@@ -328,10 +328,10 @@ impl Synth<'_> {
     }
 
     fn regex(&mut self, src: &str) -> Option<&Regex> {
-        self.regexes
-            .entry(src.to_string())
-            .or_insert_with(|| compiled_regex(src))
-            .as_ref()
+        if !self.regexes.contains_key(src) {
+            self.regexes.insert(src.to_string(), compiled_regex(src));
+        }
+        self.regexes.get(src).and_then(Option::as_ref)
     }
 
     /// Whether the event gives the step's variable the step's outcome.
