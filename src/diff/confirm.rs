@@ -366,6 +366,25 @@ fn with_value(event: &Json, path: &[String], value: Json) -> Option<Json> {
     Some(ev)
 }
 
+/// Sets the attribute at `path` of `event`, which holds it (as [`with_value`] leaves it), to
+/// the string `value`, reusing the string already there.
+fn set_string(event: &mut Json, path: &[String], value: &str) {
+    let mut cur = Some(event);
+    for seg in path {
+        cur = cur
+            .and_then(|c| c.as_object_mut())
+            .and_then(|m| m.get_mut(seg));
+    }
+    match cur {
+        Some(Json::String(s)) => {
+            s.clear();
+            s.push_str(value);
+        }
+        Some(other) => *other = Json::String(value.to_string()),
+        None => {}
+    }
+}
+
 /// Starting from `start`, changes one attribute at a time to the candidate that satisfies the
 /// most steps of `path`, until every step holds (the event is returned) or nothing helps.
 pub fn repair(
@@ -440,11 +459,13 @@ pub fn repair(
             let cands = candidates
                 .entry(slot)
                 .or_insert_with(|| string_candidates(space, path, slot));
+            let mut next = with_value(&ev, p, Json::String(String::new()));
             let reachable = cands.iter().any(|cand| {
-                with_value(&ev, p, Json::String(cand.clone())).is_some_and(|next| {
+                next.as_mut().is_some_and(|next| {
+                    set_string(next, p, cand);
                     alone
                         .iter()
-                        .all(|k| path.get(*k).is_some_and(|st| checker.holds(st, &next)))
+                        .all(|k| path.get(*k).is_some_and(|st| checker.holds(st, next)))
                 })
             });
             if !reachable {
@@ -482,17 +503,20 @@ pub fn repair(
             let cands = candidates
                 .entry(slot)
                 .or_insert_with(|| string_candidates(space, path, slot));
+            // One copy of the event per slot, its attribute set to each candidate in turn:
+            // the event `with_value` would give for that candidate.
+            let Some(mut next) = with_value(&ev, p, Json::String(String::new())) else {
+                continue;
+            };
             for cand in cands.iter() {
-                let Some(next) = with_value(&ev, p, Json::String(cand.clone())) else {
-                    continue;
-                };
+                set_string(&mut next, p, cand);
                 let s = kept
                     + again
                         .iter()
                         .filter(|k| path.get(**k).is_some_and(|st| checker.holds(st, &next)))
                         .count();
                 if s > improved.as_ref().map_or(best, |(_, b)| *b) {
-                    improved = Some((next, s));
+                    improved = Some((next.clone(), s));
                 }
             }
         }

@@ -12,7 +12,7 @@
 //! Steps outside the fragment (functions, regexes, substrings, two attributes compared,
 //! stream state, `time.*`) are left to example synthesis; [`exact`] tells them apart.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
 
@@ -198,13 +198,18 @@ fn type_fact(space: &Space<'_>, var: u32) -> Option<(u32, Ty, bool)> {
 pub struct Facts {
     exact: Vec<Option<(u32, Test)>>,
     typed: Vec<Option<(u32, Ty, bool)>>,
+    /// Per variable, the slot the solver constrains through it ([`Facts::slot`]).
+    slot_of: Vec<Option<u32>>,
+    /// Per slot of the space, the slots whose paths are its own, a prefix of it or one it is
+    /// a prefix of (itself included), sorted: the attributes a step on it can contradict.
+    related: Vec<Vec<u32>>,
 }
 
 impl Facts {
     pub fn new(space: &Space<'_>) -> Facts {
         let n = space.vars.len();
         let exact: Vec<Option<(u32, Test)>> = (0..n as u32).map(|v| exact_var(space, v)).collect();
-        let typed = (0..n as u32)
+        let typed: Vec<Option<(u32, Ty, bool)>> = (0..n as u32)
             .zip(exact.iter())
             .map(|(v, e)| {
                 if e.is_some() {
@@ -214,7 +219,48 @@ impl Facts {
                 }
             })
             .collect();
-        Facts { exact, typed }
+        let slot_of = exact
+            .iter()
+            .zip(typed.iter())
+            .map(|(e, t)| {
+                e.as_ref()
+                    .map(|(s, _)| *s)
+                    .or_else(|| t.as_ref().map(|(s, _, _)| *s))
+            })
+            .collect();
+        // Each slot's path and its prefixes (the empty one too) looked up among the paths of
+        // the space: the slots found and the slot are related both ways.
+        let mut by_path: std::collections::HashMap<&[String], Vec<u32>> =
+            std::collections::HashMap::new();
+        for (s, p) in space.slots.iter().enumerate() {
+            by_path.entry(p.as_slice()).or_default().push(s as u32);
+        }
+        let mut related: Vec<Vec<u32>> = vec![Vec::new(); space.slots.len()];
+        for (s, p) in space.slots.iter().enumerate() {
+            for k in 0..=p.len() {
+                let Some(found) = p.get(..k).and_then(|pre| by_path.get(pre)) else {
+                    continue;
+                };
+                for &a in found {
+                    if let Some(r) = related.get_mut(s) {
+                        r.push(a);
+                    }
+                    if let Some(r) = related.get_mut(a as usize) {
+                        r.push(s as u32);
+                    }
+                }
+            }
+        }
+        for r in &mut related {
+            r.sort_unstable();
+            r.dedup();
+        }
+        Facts {
+            exact,
+            typed,
+            slot_of,
+            related,
+        }
     }
 
     /// The slot and test of a variable in the decidable fragment.
@@ -234,11 +280,7 @@ impl Facts {
 
     /// The slot whose value the solver constrains through this variable, if any.
     pub fn slot(&self, var: u32) -> Option<u32> {
-        self.exact(var).map(|(s, _)| *s).or_else(|| {
-            self.typed
-                .get(var as usize)
-                .and_then(|t| t.as_ref().map(|(s, _, _)| *s))
-        })
+        self.slot_of.get(var as usize).copied().flatten()
     }
 }
 
@@ -248,6 +290,9 @@ pub fn consistent(space: &Space<'_>, facts: &Facts, prefix: &[Step], step: &Step
     let Some(slot) = facts.slot(step.var) else {
         return true;
     };
+    // The steps taken by reference, and only whether values exist is asked: no event is built.
+    // The slots related to this one are listed once per space; a slot outside the space's
+    // list (none is) would be compared by its path.
     let path_of = |s: u32| {
         space
             .slots
@@ -255,52 +300,63 @@ pub fn consistent(space: &Space<'_>, facts: &Facts, prefix: &[Step], step: &Step
             .map(Vec::as_slice)
             .unwrap_or(&[])
     };
-    let me = path_of(slot);
-    // The steps taken by reference, and only whether values exist is asked: no event is built.
+    let listed = facts.related.get(slot as usize);
     let related = prefix
         .iter()
         .filter(|st| {
             facts.slot(st.var).is_some_and(|o| {
-                let other = path_of(o);
-                other.starts_with(me) || me.starts_with(other)
+                let by_path = || {
+                    let (me, other) = (path_of(slot), path_of(o));
+                    other.starts_with(me) || me.starts_with(other)
+                };
+                match listed {
+                    Some(r) if (o as usize) < facts.related.len() => {
+                        let found = r.binary_search(&o).is_ok();
+                        debug_assert_eq!(found, by_path());
+                        found
+                    }
+                    _ => by_path(),
+                }
             })
         })
         .chain(std::iter::once(step));
     assign(space, facts, related, false).is_some()
 }
 
-/// Everything the exact steps of a path require of one attribute.
+/// Everything the exact steps of a path require of one attribute. The constants and items
+/// are borrowed from the tests: nothing is copied until a value is built.
 #[derive(Clone, Debug)]
-struct Need {
+struct Need<'a> {
     has: Option<bool>,
-    str_eq: Option<String>,
-    str_ne: BTreeSet<String>,
+    str_eq: Option<&'a str>,
+    str_ne: Vec<&'a str>,
     lo: Option<(f64, bool)>,
     hi: Option<(f64, bool)>,
     bool_is: Option<bool>,
-    /// The scalar types the attribute must be a list of (known for a membership test).
-    list_of: BTreeSet<Scalar>,
-    /// The scalar types it must not be a list of (unknown for a membership test).
-    not_list_of: BTreeSet<Scalar>,
+    /// The scalar types the attribute must be a list of (known for a membership test), each
+    /// once.
+    list_of: Vec<Scalar>,
+    /// The scalar types it must not be a list of (unknown for a membership test), each once.
+    not_list_of: Vec<Scalar>,
     /// Items the list holds, and items it does not.
-    list_has: Vec<Json>,
-    list_lacks: Vec<Json>,
+    list_has: Vec<&'a Json>,
+    list_lacks: Vec<&'a Json>,
     /// Kinds still possible.
     kinds: u8,
     conflict: bool,
 }
 
-impl Default for Need {
-    fn default() -> Need {
+impl Default for Need<'_> {
+    fn default() -> Self {
         Need {
             has: None,
             str_eq: None,
-            str_ne: BTreeSet::new(),
+            str_ne: Vec::new(),
             lo: None,
             hi: None,
             bool_is: None,
-            list_of: BTreeSet::new(),
-            not_list_of: BTreeSet::new(),
+            list_of: Vec::new(),
+            not_list_of: Vec::new(),
             list_has: Vec::new(),
             list_lacks: Vec::new(),
             kinds: ALL,
@@ -309,20 +365,27 @@ impl Default for Need {
     }
 }
 
-impl Need {
-    fn add(&mut self, test: &Test, branch: &Branch, consts: &[String]) {
+/// Adds `s` to the set `v` (a vector holding each scalar once).
+fn add_scalar(v: &mut Vec<Scalar>, s: Scalar) {
+    if !v.contains(&s) {
+        v.push(s);
+    }
+}
+
+impl<'a> Need<'a> {
+    fn add(&mut self, test: &'a Test, branch: &Branch, consts: &'a [String]) {
         match (test, branch) {
             (Test::ListHas(s, item), Branch::True | Branch::False) => {
                 self.kinds &= ARR;
-                self.list_of.insert(*s);
+                add_scalar(&mut self.list_of, *s);
                 if *branch == Branch::True {
-                    self.list_has.push(item.clone());
+                    self.list_has.push(item);
                 } else {
-                    self.list_lacks.push(item.clone());
+                    self.list_lacks.push(item);
                 }
             }
             (Test::ListHas(s, _), Branch::Unknown) => {
-                self.not_list_of.insert(*s);
+                add_scalar(&mut self.not_list_of, *s);
             }
             (Test::Has, Branch::True) => self.has_is(true),
             (Test::Has, Branch::False) => self.has_is(false),
@@ -334,15 +397,18 @@ impl Need {
                     self.conflict = true;
                     return;
                 };
-                match &self.str_eq {
+                match self.str_eq {
                     Some(e) if e != s => self.conflict = true,
-                    _ => self.str_eq = Some(s.clone()),
+                    _ => self.str_eq = Some(s),
                 }
             }
             (Test::Str, Branch::Other(excl)) => {
                 self.kinds &= STR;
-                self.str_ne
-                    .extend(excl.iter().filter_map(|c| consts.get(*c as usize)).cloned());
+                self.str_ne.extend(
+                    excl.iter()
+                        .filter_map(|c| consts.get(*c as usize))
+                        .map(String::as_str),
+                );
             }
             (Test::Num, Branch::Range { lo, hi }) => {
                 self.kinds &= NUM;
@@ -382,9 +448,9 @@ impl Need {
             Ty::Bool => BOOL,
             Ty::List(s) => {
                 if typed {
-                    self.list_of.insert(s);
+                    add_scalar(&mut self.list_of, s);
                 } else {
-                    self.not_list_of.insert(s);
+                    add_scalar(&mut self.not_list_of, s);
                 }
                 if typed {
                     self.kinds &= ARR;
@@ -414,20 +480,40 @@ impl Need {
             return 0;
         }
         let mut k = self.kinds;
-        if self
-            .str_eq
-            .as_ref()
-            .is_some_and(|e| self.str_ne.contains(e))
-        {
+        if self.str_eq.is_some_and(|e| self.str_ne.contains(&e)) {
             k &= !STR;
         }
         if pick_number(self.lo, self.hi).is_none() {
             k &= !NUM;
         }
-        if self.list_items().is_none() {
+        let list = self.list_possible();
+        debug_assert_eq!(list, self.list_items().is_some());
+        if !list {
             k &= !ARR;
         }
         k
+    }
+
+    /// Whether the membership tests allow a list: [`Need::list_items`] is `Some`, found
+    /// without building the items.
+    fn list_possible(&self) -> bool {
+        if self.list_has.iter().any(|i| self.list_lacks.contains(i))
+            || self.list_of.iter().any(|s| self.not_list_of.contains(s))
+        {
+            return false;
+        }
+        if self.list_of.len() > 1 {
+            return self.list_has.is_empty() && self.not_list_of.is_empty();
+        }
+        if !self.not_list_of.is_empty()
+            && self.list_has.is_empty()
+            && self.list_of.first() == Some(&Scalar::Bool)
+        {
+            return [true, false]
+                .into_iter()
+                .any(|b| !self.list_lacks.contains(&&Json::Bool(b)));
+        }
+        true
     }
 
     /// The items of a list that passes the membership tests, if one exists.
@@ -437,12 +523,12 @@ impl Need {
         {
             return None;
         }
-        let mut items = self.list_has.clone();
+        let mut items: Vec<Json> = self.list_has.iter().map(|j| (*j).clone()).collect();
         items.dedup();
         // Every item has the one scalar type the list is known as.
         let ty = match self.list_of.len() {
             0 => None,
-            1 => self.list_of.iter().next().copied(),
+            1 => self.list_of.first().copied(),
             // A list of two scalar types at once: only the empty list.
             _ => {
                 return (items.is_empty() && self.not_list_of.is_empty()).then(Vec::new);
@@ -451,21 +537,16 @@ impl Need {
         if !self.not_list_of.is_empty() && items.is_empty() {
             // A list that is not a list of these types needs an item of another type.
             let filler = match ty {
-                Some(Scalar::String) => {
-                    let taken: BTreeSet<String> = self
-                        .list_lacks
-                        .iter()
-                        .filter_map(|j| j.as_str().map(str::to_string))
-                        .collect();
-                    Json::String(fresh(&taken))
-                }
+                Some(Scalar::String) => Json::String(fresh(|s| {
+                    self.list_lacks.iter().any(|j| j.as_str() == Some(s))
+                })),
                 Some(Scalar::Number) => (0..)
                     .map(|i| Json::from(i as i64))
-                    .find(|j| !self.list_lacks.contains(j))
+                    .find(|j| !self.list_lacks.contains(&j))
                     .unwrap_or(Json::Null),
                 Some(Scalar::Bool) => [Json::Bool(true), Json::Bool(false)]
                     .into_iter()
-                    .find(|j| !self.list_lacks.contains(j))?,
+                    .find(|j| !self.list_lacks.contains(&j))?,
                 None => Json::Object(Map::new()),
             };
             items.push(filler);
@@ -475,9 +556,9 @@ impl Need {
 
     fn value(&self, kind: u8) -> Option<Json> {
         match kind {
-            STR => Some(Json::String(match &self.str_eq {
-                Some(s) => s.clone(),
-                None => fresh(&self.str_ne),
+            STR => Some(Json::String(match self.str_eq {
+                Some(s) => s.to_string(),
+                None => fresh(|s| self.str_ne.contains(&s)),
             })),
             NUM => pick_number(self.lo, self.hi).map(num_json),
             BOOL => Some(Json::Bool(self.bool_is.unwrap_or(true))),
@@ -488,16 +569,16 @@ impl Need {
     }
 }
 
-/// A string that is none of `taken`.
-fn fresh(taken: &BTreeSet<String>) -> String {
+/// A string that is none of those `taken` holds.
+fn fresh(taken: impl Fn(&str) -> bool) -> String {
     for s in ["x", "other", "y", "z"] {
-        if !taken.contains(s) {
+        if !taken(s) {
             return s.to_string();
         }
     }
     (0u64..)
         .map(|i| format!("x{i}"))
-        .find(|s| !taken.contains(s))
+        .find(|s| !taken(s))
         .unwrap_or_default()
 }
 
@@ -518,21 +599,34 @@ fn in_range(n: f64, lo: Option<(f64, bool)>, hi: Option<(f64, bool)>) -> bool {
 /// A finite number in the range, round when possible; `None` when the range holds none (it
 /// is empty, or an open interval between two neighbouring floating-point numbers).
 pub fn pick_number(lo: Option<(f64, bool)>, hi: Option<(f64, bool)>) -> Option<f64> {
-    let mut cands: Vec<f64> = Vec::new();
-    match (lo, hi) {
-        (None, None) => cands.push(0.0),
-        (Some((l, _)), None) => cands.extend([l, (l + 1.0).floor(), l + 1.0, l.next_up()]),
-        (None, Some((h, _))) => cands.extend([h, (h - 1.0).ceil(), h - 1.0, h.next_down()]),
-        (Some((l, _)), Some((h, _))) => cands.extend([
-            l,
-            h,
-            (l + 1.0).floor(),
-            (h - 1.0).ceil(),
-            l / 2.0 + h / 2.0,
-            l.next_up(),
-        ]),
-    }
-    cands.into_iter().find(|n| in_range(*n, lo, hi))
+    let cands: [Option<f64>; 6] = match (lo, hi) {
+        (None, None) => [Some(0.0), None, None, None, None, None],
+        (Some((l, _)), None) => [
+            Some(l),
+            Some((l + 1.0).floor()),
+            Some(l + 1.0),
+            Some(l.next_up()),
+            None,
+            None,
+        ],
+        (None, Some((h, _))) => [
+            Some(h),
+            Some((h - 1.0).ceil()),
+            Some(h - 1.0),
+            Some(h.next_down()),
+            None,
+            None,
+        ],
+        (Some((l, _)), Some((h, _))) => [
+            Some(l),
+            Some(h),
+            Some((l + 1.0).floor()),
+            Some((h - 1.0).ceil()),
+            Some(l / 2.0 + h / 2.0),
+            Some(l.next_up()),
+        ],
+    };
+    cands.into_iter().flatten().find(|n| in_range(*n, lo, hi))
 }
 
 /// A number as JSON: an integer when it is one.
@@ -559,58 +653,83 @@ pub fn solve(
     assign(space, facts, path.iter(), true)
 }
 
-/// [`solve`] over `steps`; with `values` false, each attribute's value is left `None` (only
-/// whether the steps can all be taken is found, the same way, without building values).
-fn assign<'s>(
-    space: &Space<'_>,
-    facts: &Facts,
+/// One attribute the steps constrain, in [`assign`].
+struct Attr<'a> {
+    slot: u32,
+    path: &'a [String],
+    need: Need<'a>,
+    /// The kinds still possible.
+    kinds: u8,
+    /// The kind picked for its value (0 before it is picked).
+    pick: u8,
+}
+
+/// [`solve`] over `steps`; with `values` false, no value is built and the map is empty when
+/// values exist (only whether the steps can all be taken is found, the same way). The
+/// attributes are kept in a vector, not a map: the steps of one check are few.
+fn assign<'a, 's>(
+    space: &Space<'a>,
+    facts: &'a Facts,
     steps: impl Iterator<Item = &'s Step>,
     values: bool,
 ) -> Option<BTreeMap<u32, Option<Json>>> {
-    let mut needs: BTreeMap<u32, Need> = BTreeMap::new();
+    let slots: &'a [Vec<String>] = space.slots;
+    let vars: &'a [Var] = space.vars;
+    let mut attrs: Vec<Attr<'a>> = Vec::new();
+    let need_of = |attrs: &mut Vec<Attr<'a>>, slot: u32| -> Option<usize> {
+        if let Some(i) = attrs.iter().position(|a| a.slot == slot) {
+            return Some(i);
+        }
+        attrs.push(Attr {
+            slot,
+            path: slots.get(slot as usize).map(Vec::as_slice).unwrap_or(&[]),
+            need: Need::default(),
+            kinds: 0,
+            pick: 0,
+        });
+        Some(attrs.len() - 1)
+    };
     for st in steps {
         let Some((slot, test)) = facts.exact(st.var) else {
-            if let Some((slot, ty, both)) = facts.typed.get(st.var as usize).cloned().flatten()
-                && (both || st.branch != Branch::Unknown)
+            if let Some(Some((slot, ty, both))) = facts.typed.get(st.var as usize)
+                && (*both || st.branch != Branch::Unknown)
+                && let Some(i) = need_of(&mut attrs, *slot)
+                && let Some(a) = attrs.get_mut(i)
             {
-                needs
-                    .entry(slot)
-                    .or_default()
-                    .typed(ty, st.branch != Branch::Unknown);
+                a.need.typed(*ty, st.branch != Branch::Unknown);
             }
             continue;
         };
-        let consts: &[String] = match space.vars.get(st.var as usize) {
+        let consts: &'a [String] = match vars.get(st.var as usize) {
             Some(Var::Switch { consts, .. }) => consts,
             _ => &[],
         };
-        needs
-            .entry(*slot)
-            .or_default()
-            .add(test, &st.branch, consts);
+        if let Some(i) = need_of(&mut attrs, *slot)
+            && let Some(a) = attrs.get_mut(i)
+        {
+            a.need.add(test, &st.branch, consts);
+        }
     }
-    let slots: Vec<u32> = needs.keys().copied().collect();
-    let mut kinds: BTreeMap<u32, u8> = needs.iter().map(|(s, n)| (*s, n.possible())).collect();
-    let path_of = |s: u32| {
-        space
-            .slots
-            .get(s as usize)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-    };
+    // Parents first (shorter paths), then by slot: the order values are picked in.
+    attrs.sort_by_key(|a| (a.path.len(), a.slot));
+    for a in attrs.iter_mut() {
+        a.kinds = a.need.possible();
+    }
+    let n = attrs.len();
     // Nesting, to a fixpoint: a child that must be present makes its parent a record; a
-    // parent that cannot be a record leaves its children absent.
+    // parent that cannot be a record leaves its children absent. Each rule only narrows, so
+    // the fixpoint does not depend on the order the pairs are visited in.
     loop {
         let mut changed = false;
-        for &a in &slots {
-            for &d in &slots {
-                if !ancestor(path_of(a), path_of(d)) {
+        for a in 0..n {
+            for d in 0..n {
+                let (Some(pa), Some(pd)) = (attrs.get(a), attrs.get(d)) else {
+                    continue;
+                };
+                if !ancestor(pa.path, pd.path) {
                     continue;
                 }
-                let (ka, kd) = (
-                    kinds.get(&a).copied().unwrap_or(0),
-                    kinds.get(&d).copied().unwrap_or(0),
-                );
+                let (ka, kd) = (pa.kinds, pd.kinds);
                 let mut na = ka;
                 let mut nd = kd;
                 if kd & ABSENT == 0 {
@@ -620,8 +739,12 @@ fn assign<'s>(
                     nd &= ABSENT;
                 }
                 if na != ka || nd != kd {
-                    kinds.insert(a, na);
-                    kinds.insert(d, nd);
+                    if let Some(x) = attrs.get_mut(a) {
+                        x.kinds = na;
+                    }
+                    if let Some(x) = attrs.get_mut(d) {
+                        x.kinds = nd;
+                    }
                     changed = true;
                 }
             }
@@ -630,22 +753,23 @@ fn assign<'s>(
             break;
         }
     }
-    if kinds.values().any(|k| *k == 0) {
+    if attrs.iter().any(|a| a.kinds == 0) {
         return None;
     }
-    // Parents first: a child of a parent that is not a record is absent.
-    let mut order = slots.clone();
-    order.sort_by_key(|s| path_of(*s).len());
-    let mut chosen: BTreeMap<u32, u8> = BTreeMap::new();
     let mut out = BTreeMap::new();
-    for s in order {
-        let k = kinds.get(&s).copied().unwrap_or(0);
-        let under_value = chosen
+    for i in 0..n {
+        let Some(me) = attrs.get(i) else {
+            continue;
+        };
+        let (k, path) = (me.kinds, me.path);
+        // Those before it are picked: a child of a parent that is not a record is absent.
+        let under_value = attrs
             .iter()
-            .any(|(a, ka)| *ka != OBJ && ancestor(path_of(*a), path_of(s)));
-        let has_present_child = slots.iter().any(|d| {
-            ancestor(path_of(s), path_of(*d)) && kinds.get(d).is_some_and(|kd| kd & ABSENT == 0)
-        });
+            .take(i)
+            .any(|a| a.pick != OBJ && ancestor(a.path, path));
+        let has_present_child = attrs
+            .iter()
+            .any(|d| ancestor(path, d.path) && d.kinds & ABSENT == 0);
         let prefer: &[u8] = if has_present_child {
             &[OBJ]
         } else {
@@ -656,9 +780,11 @@ fn assign<'s>(
         } else {
             prefer.iter().copied().find(|p| k & p != 0)
         }?;
-        chosen.insert(s, pick);
-        let need = needs.get(&s)?;
-        out.insert(s, if values { need.value(pick) } else { None });
+        let me = attrs.get_mut(i)?;
+        me.pick = pick;
+        if values {
+            out.insert(me.slot, me.need.value(pick));
+        }
     }
     Some(out)
 }
@@ -805,6 +931,7 @@ pub fn consistency(space: &mut crate::diff::space::Space) -> NodeRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn numbers_in_ranges() {
@@ -829,6 +956,6 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(fresh(&taken), "x1");
+        assert_eq!(fresh(|s| taken.contains(s)), "x1");
     }
 }

@@ -328,10 +328,10 @@ impl Synth<'_> {
     }
 
     fn regex(&mut self, src: &str) -> Option<&Regex> {
-        self.regexes
-            .entry(src.to_string())
-            .or_insert_with(|| compiled_regex(src))
-            .as_ref()
+        if !self.regexes.contains_key(src) {
+            self.regexes.insert(src.to_string(), compiled_regex(src));
+        }
+        self.regexes.get(src).and_then(Option::as_ref)
     }
 
     /// Whether the event gives the step's variable the step's outcome.
@@ -451,21 +451,14 @@ impl Synth<'_> {
                             let Json::String(s) = i else {
                                 return None;
                             };
-                            match crate::builtins::apply(Func::Fold, &s)? {
-                                crate::builtins::FnValue::Str(v) => out.push(Json::String(v)),
+                            match applied(Func::Fold, &s)? {
+                                V::Str(v) => out.push(Json::String(v)),
                                 _ => return None,
                             }
                         }
                         V::List(out)
                     }
-                    (f, V::Str(s)) => match crate::builtins::apply(*f, &s)? {
-                        crate::builtins::FnValue::Str(v) => V::Str(v),
-                        crate::builtins::FnValue::Num(n) => V::Num(n),
-                        crate::builtins::FnValue::Bool(b) => V::Bool(b),
-                        crate::builtins::FnValue::List(items) => {
-                            V::List(items.into_iter().map(Json::String).collect())
-                        }
-                    },
+                    (f, V::Str(s)) => applied(*f, &s)?,
                     _ => return None,
                 })
             }
@@ -995,6 +988,42 @@ fn remembered<T: Clone>(
             c.clear();
         }
         c.insert(key.to_string(), v.clone());
+    });
+    v
+}
+
+/// `func(s)` as a value, for a function of a string ([`crate::builtins::apply`]),
+/// remembered per thread: the searches of a comparison check the same candidate strings
+/// against the same functions (`secrets(decoded(x))`, `pii_count(x)`) for every step that
+/// reads them and every region. The functions are pure, so a remembered value is the one
+/// `apply` would give; the cache is emptied past [`REMEMBERED`] strings.
+fn applied(func: Func, s: &str) -> Option<V> {
+    type Values = rustc_hash::FxHashMap<Func, rustc_hash::FxHashMap<String, Option<V>>>;
+    thread_local! {
+        static APPLIED: std::cell::RefCell<(Values, usize)> = Default::default();
+    }
+    let found = APPLIED.with(|c| c.borrow().0.get(&func).and_then(|m| m.get(s).cloned()));
+    if let Some(v) = found {
+        return v;
+    }
+    let v = crate::builtins::apply(func, s).map(|v| match v {
+        crate::builtins::FnValue::Str(v) => V::Str(v),
+        crate::builtins::FnValue::Num(n) => V::Num(n),
+        crate::builtins::FnValue::Bool(b) => V::Bool(b),
+        crate::builtins::FnValue::List(items) => {
+            V::List(items.into_iter().map(Json::String).collect())
+        }
+    });
+    APPLIED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.1 >= REMEMBERED {
+            c.0.clear();
+            c.1 = 0;
+        }
+        c.1 += 1;
+        c.0.entry(func)
+            .or_default()
+            .insert(s.to_string(), v.clone());
     });
     v
 }
