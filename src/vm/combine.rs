@@ -26,7 +26,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{RNode, RVar, Target, Var};
+use super::{RNode, RVar, Target, Var, switch_child, threshold_region};
 
 /// The most nodes that test a combined diagram may have.
 pub(super) const MAX_NODES: usize = 1 << 13;
@@ -79,7 +79,7 @@ pub(super) struct Combined {
 }
 
 /// Where the separate walks from `start` go next on a switch's constant `c` (the walk's own
-/// lookup).
+/// lookup, [`switch_child`]).
 fn switch_next(node: &RNode, c: u32) -> Option<Target> {
     let RNode::Switch {
         branches,
@@ -90,24 +90,7 @@ fn switch_next(node: &RNode, c: u32) -> Option<Target> {
     else {
         return None;
     };
-    Some(match dense {
-        Some(d) => d.get(c as usize).copied().unwrap_or(*default),
-        None => branches
-            .binary_search_by_key(&c, |(k, _)| *k)
-            .ok()
-            .and_then(|i| branches.get(i))
-            .map_or(*default, |(_, t)| *t),
-    })
-}
-
-/// The region of a threshold node for the value `x` (the walk's own formula).
-fn region_of(cuts: &[f64], x: f64) -> usize {
-    let p = cuts.partition_point(|c| *c < x);
-    if cuts.get(p) == Some(&x) {
-        2 * p + 1
-    } else {
-        2 * p
-    }
+    Some(switch_child(branches, dense.as_deref(), *default, c))
 }
 
 /// Whether cuts are strictly increasing numbers (what the combination of regions assumes).
@@ -321,7 +304,7 @@ impl Builder<'_> {
                             return None;
                         };
                         let region = if r % 2 == 1 {
-                            region_of(c, at?)
+                            threshold_region(c, at?)
                         } else {
                             2 * below.map_or(0, |b| c.partition_point(|x| x <= b))
                         };

@@ -157,6 +157,34 @@ enum Scalar {
     Bool(bool),
 }
 
+/// The child a switch goes to on its constant `c`: from the jump table when there is one,
+/// else the branch of `c` (branches are sorted by constant); `default` when `c` has none.
+/// One lookup for the separate walks, the combined walk and its building.
+#[inline]
+fn switch_child<T: Copy>(branches: &[(u32, T)], dense: Option<&[T]>, default: T, c: u32) -> T {
+    match dense {
+        Some(d) => d.get(c as usize).copied().unwrap_or(default),
+        None => branches
+            .binary_search_by_key(&c, |(k, _)| *k)
+            .ok()
+            .and_then(|i| branches.get(i))
+            .map_or(default, |(_, t)| *t),
+    }
+}
+
+/// The region of a threshold node for the value `x`: `2p` when `x` lies below cut `p` (and
+/// above the one before it), `2p + 1` when it equals cut `p`. One formula for the separate
+/// walks, the combined walk and its building.
+#[inline]
+fn threshold_region(cuts: &[f64], x: f64) -> usize {
+    let p = cuts.partition_point(|c| *c < x);
+    if cuts.get(p) == Some(&x) {
+        2 * p + 1
+    } else {
+        2 * p
+    }
+}
+
 enum RNode {
     Switch {
         var: u32,
@@ -1029,17 +1057,10 @@ impl Program {
                         None => (*unknown, Outcome3::Unknown),
                         Some(s) => match table.find(s) {
                             None => (*default, Outcome3::Other),
-                            Some(c) => {
-                                let t = match dense {
-                                    Some(d) => d.get(c as usize).copied().unwrap_or(*default),
-                                    None => branches
-                                        .binary_search_by_key(&c, |(k, _)| *k)
-                                        .ok()
-                                        .and_then(|i| branches.get(i))
-                                        .map_or(*default, |(_, t)| *t),
-                                };
-                                (t, Outcome3::Const(c))
-                            }
+                            Some(c) => (
+                                switch_child(branches, dense.as_deref(), *default, c),
+                                Outcome3::Const(c),
+                            ),
                         },
                     };
                     (next, *var, outcome)
@@ -1056,12 +1077,7 @@ impl Program {
                     match self.eval_num(op, ev, st, bufs, now) {
                         None => (*unknown, *var, Outcome3::Unknown),
                         Some(x) => {
-                            let p = cuts.partition_point(|c| *c < x);
-                            let region = if cuts.get(p) == Some(&x) {
-                                2 * p + 1
-                            } else {
-                                2 * p
-                            };
+                            let region = threshold_region(cuts, x);
                             (
                                 regions.get(region).copied().unwrap_or(*unknown),
                                 *var,
@@ -1164,14 +1180,7 @@ impl Program {
                         None => *unknown,
                         Some(s) => match table.find(s) {
                             None => *default,
-                            Some(k) => match dense {
-                                Some(d) => d.get(k as usize).copied().unwrap_or(*default),
-                                None => branches
-                                    .binary_search_by_key(&k, |(k, _)| *k)
-                                    .ok()
-                                    .and_then(|i| branches.get(i))
-                                    .map_or(*default, |(_, t)| *t),
-                            },
+                            Some(k) => switch_child(branches, dense.as_deref(), *default, k),
                         },
                     }
                 }
@@ -1191,15 +1200,10 @@ impl Program {
                     };
                     match self.eval_num(op, ev, st, bufs, now) {
                         None => *unknown,
-                        Some(x) => {
-                            let p = cuts.partition_point(|c| *c < x);
-                            let region = if cuts.get(p) == Some(&x) {
-                                2 * p + 1
-                            } else {
-                                2 * p
-                            };
-                            regions.get(region).copied().unwrap_or(*unknown)
-                        }
+                        Some(x) => regions
+                            .get(threshold_region(cuts, x))
+                            .copied()
+                            .unwrap_or(*unknown),
                     }
                 }
                 Next::Tri {
