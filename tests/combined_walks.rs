@@ -1,20 +1,35 @@
 //! The policy library's forked diagram walked as one combined walk (built at load) and fork
 //! by fork: the same leaves in the same order, so the same decisions and stream state, event
 //! after event, decided whole and after a pre-walk. `vm_vs_reference` does the same on
-//! random policies.
+//! random policies. A bundle too large to combine whole (the 1,000-rule benchmark) is held
+//! to the same, where the combined walk hands the walks past its bound on to separate walks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+#[path = "../benches/common.rs"]
+mod common;
 
 use govern::trace::generator::{GenOptions, write_trace};
 use govern::vm::{Event, Outcome, Program};
 
 const BIN: &str = env!("CARGO_BIN_EXE_govern");
 
-fn library() -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("govern-combined-{}", std::process::id()));
+/// The bundle `govern build` makes of `source` (a path under the project, or a file's text).
+fn build(name: &str, source: Result<&str, &str>) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("govern-combined-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("lib.govb");
+    let out = dir.join("out.govb");
+    let input = match source {
+        Ok(path) => std::path::PathBuf::from(path),
+        Err(text) => {
+            let p = dir.join("policy.gov");
+            std::fs::write(&p, text).unwrap();
+            p
+        }
+    };
     let status = std::process::Command::new(BIN)
-        .args(["build", "policies", "-o"])
+        .arg("build")
+        .arg(&input)
+        .arg("-o")
         .arg(&out)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(std::process::Stdio::null())
@@ -28,16 +43,12 @@ fn library() -> Vec<u8> {
 
 #[test]
 fn the_library_decides_the_same_combined_and_fork_by_fork() {
-    let bytes = library();
+    let bytes = build("lib", Ok("policies"));
     let combined = Program::load(&bytes).unwrap();
-    let mut separate = Program::load(&bytes).unwrap();
-    separate.walk_separately();
     assert!(
         combined.combined_nodes().is_some(),
         "the library's walks combine"
     );
-    assert!(separate.combined_nodes().is_none());
-
     let sample = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/traces/sample.jsonl"),
     )
@@ -61,7 +72,39 @@ fn the_library_decides_the_same_combined_and_fork_by_fork() {
         .chain(["{}", "{\"tool\":7}", "{\"action\":\"tool_call\"}"])
         .filter(|l| !l.trim().is_empty())
         .collect();
+    decide_alike(&bytes, &lines);
+}
 
+#[test]
+fn a_bundle_past_the_bound_decides_the_same_combined_and_fork_by_fork() {
+    let bytes = build("bench", Err(&common::policy(1000)));
+    let combined = Program::load(&bytes).unwrap();
+    // Past the bound of 8,192 testing nodes, the walks go on separately from where the
+    // combined walk leaves them: this bundle's combination reaches it.
+    let nodes = combined
+        .combined_nodes()
+        .expect("the benchmark's walks combine");
+    assert!(nodes > 1 << 13, "{nodes} nodes: the bound is not reached");
+    let events = common::events(1000);
+    let lines: Vec<&str> = events
+        .iter()
+        .map(String::as_str)
+        .chain([
+            "{}",
+            "{\"tool\":\"tool_3\"}",
+            "{\"tool\":\"tool_3\",\"args\":{\"amount\":31}}",
+        ])
+        .collect();
+    decide_alike(&bytes, &lines);
+}
+
+/// Decides each line with the bundle's combined walk and with its separate walks, whole and
+/// after a pre-walk, and holds the outcomes, decision JSON and stream state to each other.
+fn decide_alike(bytes: &[u8], lines: &[&str]) {
+    let combined = Program::load(bytes).unwrap();
+    let mut separate = Program::load(bytes).unwrap();
+    separate.walk_separately();
+    assert!(separate.combined_nodes().is_none());
     let (mut a, mut b) = (combined.new_state(), separate.new_state());
     let (mut pa, mut pb) = (combined.new_state(), separate.new_state());
     let (mut sa, mut sb) = (combined.new_state(), separate.new_state());
