@@ -68,12 +68,16 @@ impl Outs {
     /// open interval below its first cut, then each cut and the interval above it, unknown;
     /// true, false, unknown.
     fn list(&self) -> impl Iterator<Item = Out> + '_ {
-        let n = match self {
+        (0..self.len()).map(move |i| self.nth(i))
+    }
+
+    /// The number of outcomes [`Outs::list`] gives.
+    fn len(&self) -> usize {
+        match self {
             Outs::Switch(cs) => cs.len() + 2,
             Outs::Thresh(cuts) => 2 * cuts.len() + 2,
             Outs::Tri => 3,
-        };
-        (0..n).map(move |i| self.nth(i))
+        }
     }
 
     /// Outcome `i` of [`Outs::list`].
@@ -989,6 +993,92 @@ impl Space {
         }
     }
 
+    /// The cofactors of node `n` on each outcome of `outs` (see [`Outs::list`]), in order,
+    /// added to `into`: what [`Space::cofactor`] gives for each, found in one pass over the
+    /// node's constants or cuts beside those of `outs` (both increasing) rather than by a
+    /// search per outcome. False, with nothing added, for a fork (whose cofactors are made)
+    /// or outcomes of another kind than the node's: [`Space::cofactor`] is then asked.
+    fn cofactors(&self, n: NodeRef, var: u32, outs: &Outs, into: &mut Vec<NodeRef>) -> bool {
+        match (self.m.node(n), outs) {
+            (
+                Node::Switch {
+                    var: v,
+                    branches,
+                    default,
+                    unknown,
+                },
+                Outs::Switch(cs),
+            ) if *v == var && cs.is_sorted_by(|a, b| a < b) => {
+                let mut rest = branches.iter().peekable();
+                for c in cs {
+                    while rest.next_if(|(k, _)| k < c).is_some() {}
+                    into.push(match rest.peek() {
+                        Some((k, child)) if k == c => *child,
+                        _ => *default,
+                    });
+                }
+                into.push(*default);
+                into.push(*unknown);
+                true
+            }
+            (
+                Node::Thresh {
+                    var: v,
+                    cuts,
+                    regions,
+                    unknown,
+                },
+                Outs::Thresh(xs),
+            ) if *v == var
+                && xs.is_sorted_by(|a, b| a.0 < b.0)
+                && !cuts.iter().chain(xs.iter()).any(|c| c.0.is_nan()) =>
+            {
+                // `below`: the cuts under the outcome's number; `upto`: those at or under it
+                // (the partition points `cofactor` searches for), each only growing.
+                let region = |r: usize| regions.get(r).copied().unwrap_or(*unknown);
+                into.push(region(0));
+                let (mut below, mut upto) = (0usize, 0usize);
+                for x in xs {
+                    while cuts.get(below).is_some_and(|c| c.0 < x.0) {
+                        below += 1;
+                    }
+                    while cuts.get(upto).is_some_and(|c| c.0 <= x.0) {
+                        upto += 1;
+                    }
+                    let at = cuts.get(below).is_some_and(|c| c.0 == x.0);
+                    into.push(region(2 * below + usize::from(at)));
+                    into.push(region(2 * upto));
+                }
+                into.push(*unknown);
+                true
+            }
+            (Node::Tri { var: v, t, f, u }, Outs::Tri) if *v == var => {
+                into.extend([*t, *f, *u]);
+                true
+            }
+            // A leaf, or a node on another variable: the same node on every outcome.
+            (Node::Leaf(_), _) => {
+                into.extend(std::iter::repeat_n(n, outs.len()));
+                true
+            }
+            (node @ (Node::Switch { .. } | Node::Thresh { .. } | Node::Tri { .. }), _)
+                if node.var() != var =>
+            {
+                into.extend(std::iter::repeat_n(n, outs.len()));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Checks (in a debug build) that [`Space::cofactors`] gave what [`Space::cofactor`]
+    /// gives outcome by outcome.
+    #[cfg(debug_assertions)]
+    fn check_cofactors(&mut self, n: NodeRef, var: u32, outs: &Outs, got: &[NodeRef]) {
+        let want: Vec<NodeRef> = outs.list().map(|o| self.cofactor(n, var, o)).collect();
+        debug_assert_eq!(want, got, "the cofactors of node {n} on variable {var}");
+    }
+
     /// A node on `var` with these children (one per outcome of `outs`, in order), in the
     /// joint order: when a child tests a variable that comes before `var`, that variable is
     /// tested first and `var` below it.
@@ -1098,6 +1188,12 @@ impl Space {
         self.pool.kids.pop().unwrap_or_default()
     }
 
+    /// Gives a buffer of children back to the pool, emptied.
+    fn give_kids(&mut self, mut kids: Vec<NodeRef>) {
+        kids.clear();
+        self.pool.kids.push(kids);
+    }
+
     /// Gives the buffers of a node made back to the pool, emptied.
     fn give(&mut self, outs: Outs, mut kids: Vec<NodeRef>) {
         match outs {
@@ -1143,13 +1239,27 @@ impl Space {
         let var = self.m.node(a).var().min(self.m.node(b).var());
         let outs = self.outs_of(var, a, b);
         let mut kids = self.kids();
+        let (mut xs, mut ys) = (self.kids(), self.kids());
         self.depth += 1;
-        for o in outs.list() {
-            let x = self.cofactor(a, var, o);
-            let y = self.cofactor(b, var, o);
-            kids.push(self.apply2(x, y, f, short, memo));
+        if self.cofactors(a, var, &outs, &mut xs) && self.cofactors(b, var, &outs, &mut ys) {
+            #[cfg(debug_assertions)]
+            {
+                self.check_cofactors(a, var, &outs, &xs);
+                self.check_cofactors(b, var, &outs, &ys);
+            }
+            for (x, y) in xs.iter().zip(&ys) {
+                kids.push(self.apply2(*x, *y, f, short, memo));
+            }
+        } else {
+            for o in outs.list() {
+                let x = self.cofactor(a, var, o);
+                let y = self.cofactor(b, var, o);
+                kids.push(self.apply2(x, y, f, short, memo));
+            }
         }
         self.depth -= 1;
+        self.give_kids(xs);
+        self.give_kids(ys);
         let r = self.mk(var, &outs, &kids);
         self.give(outs, kids);
         memo.insert((a, b), r);
@@ -1299,11 +1409,27 @@ impl Space {
                     self.outs_of(var, care, care)
                 };
                 let mut kids = self.kids();
-                for o in outs.list() {
-                    let x = self.cofactor(n, var, o);
-                    let c = self.cofactor(care, var, o);
-                    kids.push(self.fold_in(x, c, h, memo, merge_memo));
+                let (mut xs, mut cs) = (self.kids(), self.kids());
+                if self.cofactors(n, var, &outs, &mut xs)
+                    && self.cofactors(care, var, &outs, &mut cs)
+                {
+                    #[cfg(debug_assertions)]
+                    {
+                        self.check_cofactors(n, var, &outs, &xs);
+                        self.check_cofactors(care, var, &outs, &cs);
+                    }
+                    for (x, c) in xs.iter().zip(&cs) {
+                        kids.push(self.fold_in(*x, *c, h, memo, merge_memo));
+                    }
+                } else {
+                    for o in outs.list() {
+                        let x = self.cofactor(n, var, o);
+                        let c = self.cofactor(care, var, o);
+                        kids.push(self.fold_in(x, c, h, memo, merge_memo));
+                    }
                 }
+                self.give_kids(xs);
+                self.give_kids(cs);
                 let r = self.mk(var, &outs, &kids);
                 self.give(outs, kids);
                 r
