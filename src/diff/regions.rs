@@ -350,8 +350,11 @@ impl Widener {
         }
         let chain = self.chain(space, root, path);
         for i in (0..steps.len()).rev() {
-            let mut candidate = steps.clone();
-            candidate.remove(i);
+            // The check fixes every step but `i`: it is taken out of `steps` (moved, not
+            // copied) and put back unless the check holds without it.
+            let Some(dropped) = (i < steps.len()).then(|| steps.remove(i)) else {
+                continue;
+            };
             // The steps before `i` are all fixed in this check and lead from the root down a
             // chain of single children to the node of step `i`, one visit each: the check
             // starts there, its budget less those visits, with the same answer.
@@ -368,14 +371,14 @@ impl Widener {
             let mut u = Uniform {
                 space,
                 leaf,
-                fixed: &candidate,
+                fixed: &steps,
                 memo: &mut self.memo,
                 stamp: self.stamp,
                 outs: &mut self.outs,
                 budget: WIDEN_BUDGET - spent,
             };
-            if u.holds(start) == Some(true) {
-                steps = candidate;
+            if u.holds(start) != Some(true) {
+                steps.insert(i, dropped);
             }
         }
         steps
