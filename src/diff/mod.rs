@@ -1431,16 +1431,36 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
     if merged_any {
         for r in regions.iter_mut() {
             if r.alternatives.iter().any(|a| a.len() > 1) {
-                r.conditions = r
-                    .alternatives
-                    .iter()
-                    .map(|alts| describer.any_of(alts, usize::MAX))
-                    .collect();
-                r.short = r
-                    .alternatives
-                    .iter()
-                    .map(|alts| describer.any_of(alts, 6))
-                    .collect();
+                // A condition with one alternative is still its step as `region` described
+                // it (`any_of` of one step is that step's description): only the merged
+                // ones are described again.
+                let same = r.conditions.len() == r.alternatives.len()
+                    && r.short.len() == r.alternatives.len()
+                    && r.steps.len() == r.alternatives.len();
+                if !same {
+                    r.conditions = r
+                        .alternatives
+                        .iter()
+                        .map(|alts| describer.any_of(alts, usize::MAX))
+                        .collect();
+                    r.short = r
+                        .alternatives
+                        .iter()
+                        .map(|alts| describer.any_of(alts, 6))
+                        .collect();
+                    continue;
+                }
+                for (i, alts) in r.alternatives.iter().enumerate() {
+                    if alts.len() == 1 && alts.first() == r.steps.get(i) {
+                        continue;
+                    }
+                    if let Some(c) = r.conditions.get_mut(i) {
+                        *c = describer.any_of(alts, usize::MAX);
+                    }
+                    if let Some(s) = r.short.get_mut(i) {
+                        *s = describer.any_of(alts, 6);
+                    }
+                }
             }
         }
     }
