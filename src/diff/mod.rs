@@ -1360,14 +1360,30 @@ fn region(
     path: Vec<Step>,
     claim: &dyn Fn(&Decision, &Decision) -> bool,
 ) -> Region {
+    let conditions = describer.path(&path, usize::MAX);
+    // The short text differs only where a list of constants is cut short: a step that
+    // excludes more than 6 constants (`Describer::step` reads `max_list` nowhere else).
+    let short = path
+        .iter()
+        .zip(&conditions)
+        .map(|(st, long)| match &st.branch {
+            crate::compile::analysis::Branch::Other(cs) if cs.len() > SHORT_LIST => {
+                describer.step(st, SHORT_LIST)
+            }
+            _ => long.clone(),
+        })
+        .collect();
     Region {
-        conditions: describer.path(&path, usize::MAX),
-        short: describer.path(&path, 6),
+        conditions,
+        short,
         proof: judge.prove(space, &path, claim),
         alternatives: path.iter().map(|s| vec![s.clone()]).collect(),
         steps: path,
     }
 }
+
+/// The most constants a region's short description lists in one condition.
+const SHORT_LIST: usize = 6;
 
 /// Regions with the same status that differ in the outcome of one variable only, merged into
 /// one (`target in ["a", "b"]`), until no two can be.
@@ -1446,7 +1462,7 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
                     r.short = r
                         .alternatives
                         .iter()
-                        .map(|alts| describer.any_of(alts, 6))
+                        .map(|alts| describer.any_of(alts, SHORT_LIST))
                         .collect();
                     continue;
                 }
@@ -1458,7 +1474,7 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
                         *c = describer.any_of(alts, usize::MAX);
                     }
                     if let Some(s) = r.short.get_mut(i) {
-                        *s = describer.any_of(alts, 6);
+                        *s = describer.any_of(alts, SHORT_LIST);
                     }
                 }
             }
