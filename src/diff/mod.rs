@@ -1360,9 +1360,10 @@ fn region(
     path: Vec<Step>,
     claim: &dyn Fn(&Decision, &Decision) -> bool,
 ) -> Region {
+    let (conditions, short) = describer.path_both(&path, 6);
     Region {
-        conditions: describer.path(&path, usize::MAX),
-        short: describer.path(&path, 6),
+        conditions,
+        short,
         proof: judge.prove(space, &path, claim),
         alternatives: path.iter().map(|s| vec![s.clone()]).collect(),
         steps: path,
