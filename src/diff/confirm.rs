@@ -2,6 +2,8 @@
 //! side has sources, the reference interpreter; a region is only shown as a change when the
 //! decisions confirm it.
 
+use std::rc::Rc;
+
 use serde_json::Value as Json;
 
 use crate::compile::analysis::{Branch, Step};
@@ -61,6 +63,9 @@ pub struct Judge<'a> {
     /// regions try the same events (the solver's event of every region that differs from
     /// another only in tests outside the decidable fragment). Emptied past [`DECIDED_MAX`].
     decided: [std::cell::RefCell<rustc_hash::FxHashMap<String, Result<Decision, String>>>; 2],
+    /// The repair's string candidates of slots, made once for all the regions whose steps
+    /// say the same of a slot.
+    candidates: std::cell::RefCell<Candidates>,
 }
 
 /// The most decisions a [`Judge`] keeps per side.
@@ -74,11 +79,19 @@ struct Scratch {
 }
 
 impl<'a> Judge<'a> {
+    /// A judge of the two sides. The regexes their checked bundles compiled are made known
+    /// to the witness searches, which then do not compile them again.
     pub fn new(sides: [&'a Side; 2]) -> Judge<'a> {
+        for side in sides {
+            if let Some(bundle) = &side.bundle {
+                crate::lint::witness::share_regexes(bundle);
+            }
+        }
         Judge {
             sides,
             scratch: Default::default(),
             decided: Default::default(),
+            candidates: Default::default(),
         }
     }
 }
@@ -158,7 +171,7 @@ impl Judge<'_> {
         if !all_exact
             && tried.len() < 2
             && let Some(start) = exact_event.clone()
-            && let Some(ev) = repair(&ws, &space.facts, path, start)
+            && let Some(ev) = repair(&ws, &space.facts, path, start, &self.candidates)
             && !tried.contains(&ev)
         {
             tried.insert(0, ev);
@@ -238,6 +251,9 @@ fn string_candidates(
         _ => s,
     };
     let mut base: Vec<String> = Vec::new();
+    // Strings rich in what a detector counts, tried after all the others (see
+    // `detected_items`).
+    let mut rich: Vec<String> = Vec::new();
     let add = |v: &mut Vec<String>, s: String| {
         if !v.contains(&s) {
             v.push(s);
@@ -263,6 +279,11 @@ fn string_candidates(
                     && n.fract() == 0.0
                 {
                     add(&mut base, "a".repeat(n as usize));
+                    if lo.is_some()
+                        && let Some(s) = crate::lint::witness::detected_items(operand, n)
+                    {
+                        rich.push(s);
+                    }
                 }
             }
             Var::Pred(p) => match p {
@@ -345,7 +366,47 @@ fn string_candidates(
         add(&mut out, s.to_string());
     }
     out.truncate(120);
+    for s in rich {
+        add(&mut out, s);
+    }
     out
+}
+
+/// The string candidates of slots made so far in one comparison, by [`CandidateKey`].
+pub type Candidates = rustc_hash::FxHashMap<CandidateKey, Rc<Vec<String>>>;
+
+/// What [`string_candidates`] of a slot depends on: the slot, and in path order, each step
+/// that reads it (among others perhaps): its variable and, for a number's range, the range
+/// (bounds as bits, and whether each is included). The candidates are a function of these
+/// alone (the variables of one joint space), so paths that say the same of a slot share
+/// them.
+pub type CandidateKey = (u32, Vec<(u32, Option<RangeBits>)>);
+
+/// A range's bounds as bits, each with whether it is included.
+type RangeBits = (Option<(u64, bool)>, Option<(u64, bool)>);
+
+/// The most slots' candidates kept per comparison before the store is emptied.
+const CANDIDATES_MAX: usize = 4096;
+
+fn candidate_key(
+    path: &[Step],
+    step_slots: &[std::collections::BTreeSet<u32>],
+    slot: u32,
+) -> CandidateKey {
+    let bits = |b: &Option<(f64, bool)>| b.map(|(x, inc)| (x.to_bits(), inc));
+    let steps = path
+        .iter()
+        .zip(step_slots)
+        .filter(|(_, slots)| slots.contains(&slot))
+        .map(|(st, _)| {
+            let range = match &st.branch {
+                Branch::Range { lo, hi } => Some((bits(lo), bits(hi))),
+                _ => None,
+            };
+            (st.var, range)
+        })
+        .collect();
+    (slot, steps)
 }
 
 /// `event` with the attribute at `path` set to `value`.
@@ -392,23 +453,47 @@ pub fn repair(
     facts: &solve::Facts,
     path: &[Step],
     start: Json,
+    made: &std::cell::RefCell<Candidates>,
 ) -> Option<Json> {
     let mut checker = crate::lint::witness::Checker::new(space);
-    // The attributes each step reads: a step that reads none inside, around or at the one a
-    // candidate changes, and nothing of the time, holds on the changed event as it held
-    // before, so only the others are checked again for each candidate.
-    let reads: Vec<Vec<&Vec<String>>> = path
+    // The slots each step reads.
+    let step_slots: Vec<std::collections::BTreeSet<u32>> = path
         .iter()
         .map(|st| {
             let mut set = std::collections::BTreeSet::new();
             if let Some(v) = space.vars.get(st.var as usize) {
                 crate::lint::witness::var_slots(space, v, &mut set);
             }
+            set
+        })
+        .collect();
+    // The attributes each step reads: a step that reads none inside, around or at the one a
+    // candidate changes, and nothing of the time, holds on the changed event as it held
+    // before, so only the others are checked again for each candidate.
+    let reads: Vec<Vec<&Vec<String>>> = step_slots
+        .iter()
+        .map(|set| {
             set.iter()
                 .filter_map(|s| space.slots.get(*s as usize))
                 .collect()
         })
         .collect();
+    // A slot's candidates, made once per comparison for the steps that read it.
+    let candidates_of = |slot: u32| -> Rc<Vec<String>> {
+        let key = candidate_key(path, &step_slots, slot);
+        if let Some(c) = made.borrow().get(&key) {
+            // A debug build makes them again: the key holds all they depend on.
+            debug_assert!(**c == string_candidates(space, path, slot));
+            return c.clone();
+        }
+        let c = Rc::new(string_candidates(space, path, slot));
+        let mut made = made.borrow_mut();
+        if made.len() >= CANDIDATES_MAX {
+            made.clear();
+        }
+        made.insert(key, c.clone());
+        c
+    };
     let touched = |k: usize, p: &[String]| {
         reads.get(k).is_none_or(|qs| {
             qs.iter().any(|q| {
@@ -420,7 +505,7 @@ pub fn repair(
     let mut holds: Vec<bool> = path.iter().map(|s| checker.holds(s, &ev)).collect();
     let mut best = holds.iter().filter(|h| **h).count();
     // The candidates of a slot depend on the path and the slot only: made once per slot.
-    let mut candidates: std::collections::BTreeMap<u32, Vec<String>> =
+    let mut candidates: std::collections::BTreeMap<u32, Rc<Vec<String>>> =
         std::collections::BTreeMap::new();
     // An attribute that no other the path reads lies inside or around keeps its value
     // unless it is itself changed, to one of its candidates: when neither its value nor any
@@ -458,7 +543,7 @@ pub fn repair(
             }
             let cands = candidates
                 .entry(slot)
-                .or_insert_with(|| string_candidates(space, path, slot));
+                .or_insert_with(|| candidates_of(slot));
             let mut next = with_value(&ev, p, Json::String(String::new()));
             let reachable = cands.iter().any(|cand| {
                 next.as_mut().is_some_and(|next| {
@@ -502,7 +587,7 @@ pub fn repair(
                 .count();
             let cands = candidates
                 .entry(slot)
-                .or_insert_with(|| string_candidates(space, path, slot));
+                .or_insert_with(|| candidates_of(slot));
             // One copy of the event per slot, its attribute set to each candidate in turn:
             // the event `with_value` would give for that candidate.
             let Some(mut next) = with_value(&ev, p, Json::String(String::new())) else {

@@ -206,6 +206,27 @@ impl Describer {
         steps.iter().map(|s| self.step(s, max_list)).collect()
     }
 
+    /// [`Describer::path`] with no limit and with lists cut at `max_list`, together: a step
+    /// is written once, and again only when `max_list` cuts its list (a string outside
+    /// more than `max_list` constants, the one case [`Describer::step`] cuts).
+    pub fn path_both(&self, steps: &[Step], max_list: usize) -> (Vec<String>, Vec<String>) {
+        let mut full = Vec::with_capacity(steps.len());
+        let mut short = Vec::with_capacity(steps.len());
+        for st in steps {
+            let text = self.step(st, usize::MAX);
+            let cut = matches!(self.vars.get(st.var as usize), Some(Var::Switch { .. }))
+                && matches!(&st.branch, Branch::Other(excl) if excl.len() > max_list);
+            short.push(if cut {
+                self.step(st, max_list)
+            } else {
+                text.clone()
+            });
+            debug_assert_eq!(short.last(), Some(&self.step(st, max_list)));
+            full.push(text);
+        }
+        (full, short)
+    }
+
     /// Several outcomes of one variable, any of which: `tool in ["a", "b"]` for constants of
     /// a switch, else the conditions joined with `or`.
     pub fn any_of(&self, steps: &[Step], max_list: usize) -> String {

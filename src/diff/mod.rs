@@ -1360,19 +1360,7 @@ fn region(
     path: Vec<Step>,
     claim: &dyn Fn(&Decision, &Decision) -> bool,
 ) -> Region {
-    let conditions = describer.path(&path, usize::MAX);
-    // The short text differs only where a list of constants is cut short: a step that
-    // excludes more than 6 constants (`Describer::step` reads `max_list` nowhere else).
-    let short = path
-        .iter()
-        .zip(&conditions)
-        .map(|(st, long)| match &st.branch {
-            crate::compile::analysis::Branch::Other(cs) if cs.len() > SHORT_LIST => {
-                describer.step(st, SHORT_LIST)
-            }
-            _ => long.clone(),
-        })
-        .collect();
+    let (conditions, short) = describer.path_both(&path, SHORT_LIST);
     Region {
         conditions,
         short,

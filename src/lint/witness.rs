@@ -11,6 +11,7 @@
 //! A candidate is only *shown* after [`Oracle`] has run it through the compiled program (the
 //! VM) and through the reference interpreter, and both agree on what the lint claims.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use regex::Regex;
@@ -26,13 +27,14 @@ use crate::vm::{Event, Outcome, Program};
 /// How many partial assignments one synthesis may try.
 const BUDGET: usize = 4_000;
 
-/// A value an operand has on an example event.
+/// A value an operand has on an example event: a string or a list read from the event or
+/// the policy borrowed, not copied, for each check; a function's value owned.
 #[derive(Clone, Debug, PartialEq)]
-enum V {
-    Str(String),
+enum V<'v> {
+    Str(Cow<'v, str>),
     Num(f64),
     Bool(bool),
-    List(Vec<Json>),
+    List(Cow<'v, [Json]>),
 }
 
 /// The variables a path's steps index, with the slots and trackers their operands name: the
@@ -404,7 +406,7 @@ impl Synth<'_> {
                 let h = self.operand(hay, ev)?;
                 let n = self.operand(needle, ev)?;
                 match (&h, &n) {
-                    (V::Str(s), V::Str(t)) => Some(s.contains(t.as_str())),
+                    (V::Str(s), V::Str(t)) => Some(s.contains(t.as_ref())),
                     (V::List(items), n) => Some(items.iter().any(|i| json_is(i, n))),
                     _ => None,
                 }
@@ -416,9 +418,9 @@ impl Synth<'_> {
                     return None;
                 };
                 Some(if matches!(p, Pred::StartsWith { .. }) {
-                    a.starts_with(b.as_str())
+                    a.starts_with(b.as_ref())
                 } else {
-                    a.ends_with(b.as_str())
+                    a.ends_with(b.as_ref())
                 })
             }
             Pred::Regex { lhs, regex, .. } => {
@@ -430,10 +432,10 @@ impl Synth<'_> {
         }
     }
 
-    fn operand(&self, o: &Operand, ev: &Json) -> Option<V> {
+    fn operand<'v>(&self, o: &'v Operand, ev: &'v Json) -> Option<V<'v>> {
         match o {
             Operand::Slot { slot, ty } => lookup(self.a, *slot, *ty, ev),
-            Operand::Str(s) => Some(V::Str(s.clone())),
+            Operand::Str(s) => Some(V::Str(Cow::Borrowed(s))),
             Operand::Num(n) => Some(V::Num(*n)),
             Operand::Bool(b) => Some(V::Bool(*b)),
             Operand::Func { func, arg } => {
@@ -441,22 +443,24 @@ impl Synth<'_> {
                 Some(match (func, v) {
                     (Func::Len, V::Str(s)) => V::Num(s.chars().count() as f64),
                     (Func::Len, V::List(items)) => V::Num(items.len() as f64),
-                    (Func::Lower, V::Str(s)) => V::Str(crate::builtins::lower(&s)),
-                    (Func::Upper, V::Str(s)) => V::Str(crate::builtins::upper(&s)),
-                    (Func::NormPath, V::Str(s)) => V::Str(crate::builtins::norm_path(&s)),
-                    (Func::UrlHost, V::Str(s)) => V::Str(crate::builtins::url_host(&s)),
+                    (Func::Lower, V::Str(s)) => V::Str(Cow::Owned(crate::builtins::lower(&s))),
+                    (Func::Upper, V::Str(s)) => V::Str(Cow::Owned(crate::builtins::upper(&s))),
+                    (Func::NormPath, V::Str(s)) => {
+                        V::Str(Cow::Owned(crate::builtins::norm_path(&s)))
+                    }
+                    (Func::UrlHost, V::Str(s)) => V::Str(Cow::Owned(crate::builtins::url_host(&s))),
                     (Func::FoldEach, V::List(items)) => {
                         let mut out = Vec::with_capacity(items.len());
-                        for i in items {
+                        for i in items.iter() {
                             let Json::String(s) = i else {
                                 return None;
                             };
-                            match applied(Func::Fold, &s)? {
-                                V::Str(v) => out.push(Json::String(v)),
+                            match applied(Func::Fold, s)? {
+                                V::Str(v) => out.push(Json::String(v.into_owned())),
                                 _ => return None,
                             }
                         }
-                        V::List(out)
+                        V::List(Cow::Owned(out))
                     }
                     (f, V::Str(s)) => applied(*f, &s)?,
                     _ => return None,
@@ -534,6 +538,11 @@ impl Synth<'_> {
                     if let Branch::Range { lo, hi } = &st.branch
                         && let Some(n) = pick(*lo, *hi)
                     {
+                        if lo.is_some()
+                            && let Some(rich) = detected_items(operand, n)
+                        {
+                            strings.insert(0, rich);
+                        }
                         if len {
                             let k = n.clamp(0.0, 4096.0) as usize;
                             strings.insert(0, "a".repeat(k));
@@ -668,6 +677,48 @@ impl Synth<'_> {
         }
         out.truncate(48);
         out
+    }
+}
+
+/// A string in which the detector that `operand` counts finds `n` items, for a step that
+/// needs at least one: `pii_count(x)` (`n` e-mail addresses) or `len(secrets(x))`, also of a
+/// decoding of `x` (credentials of `n` kinds, in which `secrets` may find more kinds); `None`
+/// for any other operand, or
+/// when `n` is not a whole number from 1 up to the items at hand. No string made of the
+/// policies' constants holds twenty e-mail addresses, so a region that needs
+/// `pii_count(x) >= 20` was never reached without it. The checker still decides every step
+/// on the string, like any other candidate.
+pub(crate) fn detected_items(operand: &Operand, n: f64) -> Option<String> {
+    /// Credentials of different kinds, each found by `secrets` (its tests hold the formats).
+    const SECRETS: [&str; 4] = [
+        "AKIAZ7QYXW3V2U4T6S5R",
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dc0000",
+        "glpat-xxyyzz1234567890abcdEF",
+    ];
+    if n.fract() != 0.0 || !(1.0..=1000.0).contains(&n) {
+        return None;
+    }
+    let n = n as usize;
+    match operand {
+        Operand::Func {
+            func: Func::PiiCount,
+            ..
+        } => Some(vec!["person@example.com"; n].join(" ")),
+        Operand::Func {
+            func: Func::Len,
+            arg,
+        } if matches!(
+            **arg,
+            Operand::Func {
+                func: Func::Secrets,
+                ..
+            }
+        ) =>
+        {
+            Some(SECRETS.get(..n)?.join(" "))
+        }
+        _ => None,
     }
 }
 
@@ -874,7 +925,7 @@ fn present(a: &Space<'_>, slot: u32, ev: &Json) -> bool {
     raw(ev, path).is_some()
 }
 
-fn lookup(a: &Space<'_>, slot: u32, ty: Ty, ev: &Json) -> Option<V> {
+fn lookup<'v>(a: &Space<'_>, slot: u32, ty: Ty, ev: &'v Json) -> Option<V<'v>> {
     let path = a.slots.get(slot as usize)?;
     if path.first().is_some_and(|s| s == "time") {
         let ts = event_ts(ev)?;
@@ -888,16 +939,16 @@ fn lookup(a: &Space<'_>, slot: u32, ty: Ty, ev: &Json) -> Option<V> {
     typed(raw(ev, path)?, ty)
 }
 
-fn typed(v: &Json, ty: Ty) -> Option<V> {
+fn typed(v: &Json, ty: Ty) -> Option<V<'_>> {
     use crate::check::Scalar;
-    let scalar = |v: &Json, s: Scalar| -> Option<V> {
+    fn scalar(v: &Json, s: Scalar) -> Option<V<'_>> {
         match (v, s) {
-            (Json::String(x), Scalar::String) => Some(V::Str(x.clone())),
+            (Json::String(x), Scalar::String) => Some(V::Str(Cow::Borrowed(x))),
             (Json::Number(n), Scalar::Number) => n.as_f64().map(V::Num),
             (Json::Bool(b), Scalar::Bool) => Some(V::Bool(*b)),
             _ => None,
         }
-    };
+    }
     match ty {
         Ty::String => scalar(v, Scalar::String),
         Ty::Number => scalar(v, Scalar::Number),
@@ -905,36 +956,36 @@ fn typed(v: &Json, ty: Ty) -> Option<V> {
         Ty::List(s) => {
             let items = v.as_array()?;
             if items.iter().all(|i| scalar(i, s).is_some()) {
-                Some(V::List(items.clone()))
+                Some(V::List(Cow::Borrowed(items)))
             } else {
                 None
             }
         }
         Ty::Seq => match v {
-            Json::String(s) => Some(V::Str(s.clone())),
-            Json::Array(items) => Some(V::List(items.clone())),
+            Json::String(s) => Some(V::Str(Cow::Borrowed(s))),
+            Json::Array(items) => Some(V::List(Cow::Borrowed(items))),
             _ => None,
         },
         Ty::StrOrList(s) => match v {
-            Json::String(x) => Some(V::Str(x.clone())),
+            Json::String(x) => Some(V::Str(Cow::Borrowed(x))),
             _ => typed(v, Ty::List(s)),
         },
         Ty::Scalar => match v {
-            Json::String(x) => Some(V::Str(x.clone())),
+            Json::String(x) => Some(V::Str(Cow::Borrowed(x))),
             Json::Number(n) => n.as_f64().map(V::Num),
             Json::Bool(b) => Some(V::Bool(*b)),
             _ => None,
         },
         Ty::Timestamp => {
             let s = v.as_str()?;
-            crate::time::parse_rfc3339(s).map(|_| V::Str(s.to_string()))
+            crate::time::parse_rfc3339(s).map(|_| V::Str(Cow::Borrowed(s)))
         }
     }
 }
 
 fn json_is(item: &Json, v: &V) -> bool {
     match (item, v) {
-        (Json::String(a), V::Str(b)) => a == b,
+        (Json::String(a), V::Str(b)) => a.as_str() == b.as_ref(),
         (Json::Number(a), V::Num(b)) => a.as_f64() == Some(*b),
         (Json::Bool(a), V::Bool(b)) => a == b,
         _ => false,
@@ -997,8 +1048,8 @@ fn remembered<T: Clone>(
 /// against the same functions (`secrets(decoded(x))`, `pii_count(x)`) for every step that
 /// reads them and every region. The functions are pure, so a remembered value is the one
 /// `apply` would give; the cache is emptied past [`REMEMBERED`] strings.
-fn applied(func: Func, s: &str) -> Option<V> {
-    type Values = rustc_hash::FxHashMap<Func, rustc_hash::FxHashMap<String, Option<V>>>;
+fn applied(func: Func, s: &str) -> Option<V<'static>> {
+    type Values = rustc_hash::FxHashMap<Func, rustc_hash::FxHashMap<String, Option<V<'static>>>>;
     thread_local! {
         static APPLIED: std::cell::RefCell<(Values, usize)> = Default::default();
     }
@@ -1007,11 +1058,11 @@ fn applied(func: Func, s: &str) -> Option<V> {
         return v;
     }
     let v = crate::builtins::apply(func, s).map(|v| match v {
-        crate::builtins::FnValue::Str(v) => V::Str(v),
+        crate::builtins::FnValue::Str(v) => V::Str(Cow::Owned(v)),
         crate::builtins::FnValue::Num(n) => V::Num(n),
         crate::builtins::FnValue::Bool(b) => V::Bool(b),
         crate::builtins::FnValue::List(items) => {
-            V::List(items.into_iter().map(Json::String).collect())
+            V::List(Cow::Owned(items.into_iter().map(Json::String).collect()))
         }
     });
     APPLIED.with(|c| {
@@ -1029,11 +1080,46 @@ fn applied(func: Func, s: &str) -> Option<V> {
 }
 
 /// The regex of a pattern as the VM compiles it, compiled once per thread (a compiled regex
-/// is shared by its clones).
+/// is shared by its clones), or taken from the regexes a checked bundle of this process
+/// already compiled ([`share_regexes`]).
 fn compiled_regex(src: &str) -> Option<Regex> {
     remembered(&COMPILED, src, || {
-        crate::check::pattern::build_regex(src).ok()
+        let shared = SHARED.read().ok().and_then(|m| m.get(src).cloned());
+        shared.or_else(|| crate::check::pattern::build_regex(src).ok())
     })
+}
+
+/// The regexes checked bundles of this process compiled, by the regex source they were
+/// compiled from ([`share_regexes`]); emptied past [`REMEMBERED`] patterns.
+static SHARED: std::sync::LazyLock<std::sync::RwLock<rustc_hash::FxHashMap<String, Regex>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Makes the regexes of `bundle`'s `matches` and `like` tests (those of its rules and of the
+/// conditions of its `count`, `sum` and `seen` calls) known to the witness searches of every
+/// thread, so that a pattern the bundle compiled when it was checked is not compiled again
+/// for a search. Each is the regex [`crate::check::pattern::build_regex`] made of the same
+/// source, the one a search would compile.
+pub fn share_regexes(bundle: &Bundle) {
+    let Ok(mut shared) = SHARED.write() else {
+        return;
+    };
+    let mut add = |t: &crate::check::ir::Test| {
+        if let crate::check::ir::TestKind::Matches { pattern, .. }
+        | crate::check::ir::TestKind::Like { pattern, .. } = &t.kind
+            && !shared.contains_key(&pattern.regex_source)
+        {
+            if shared.len() >= REMEMBERED {
+                shared.clear();
+            }
+            shared.insert(pattern.regex_source.clone(), (*pattern.regex).clone());
+        }
+    };
+    for r in &bundle.rules {
+        r.cond.for_each_test(bundle, true, &mut add);
+    }
+    for st in &bundle.statefuls {
+        st.cond.for_each_test(bundle, true, &mut add);
+    }
 }
 
 fn examples_of(pattern: &str) -> Vec<String> {
@@ -1265,6 +1351,54 @@ mod tests {
 
     fn bundle(src: &str) -> Bundle {
         crate::check::check_sources(vec![SourceFile::new("t.gov", src)]).unwrap()
+    }
+
+    #[test]
+    fn detected_items_are_found_by_their_detectors() {
+        let slot = || {
+            Box::new(Operand::Slot {
+                slot: 0,
+                ty: Ty::String,
+            })
+        };
+        let pii = Operand::Func {
+            func: Func::PiiCount,
+            arg: slot(),
+        };
+        for n in [1.0, 20.0, 21.0, 50.0] {
+            let s = detected_items(&pii, n).unwrap();
+            assert_eq!(crate::builtins::detect::pii_count(&s), Some(n as usize));
+        }
+        let decoded = Box::new(Operand::Func {
+            func: Func::Decoded,
+            arg: slot(),
+        });
+        for arg in [slot(), decoded] {
+            let secrets = Operand::Func {
+                func: Func::Len,
+                arg: Box::new(Operand::Func {
+                    func: Func::Secrets,
+                    arg,
+                }),
+            };
+            let n_of = |s: &str| match applied(Func::Secrets, s) {
+                Some(V::List(items)) => items.len(),
+                _ => 0,
+            };
+            for n in 1..=4 {
+                let s = detected_items(&secrets, f64::from(n)).unwrap();
+                assert!(n_of(&s) >= n as usize, "{s}");
+                let d = match applied(Func::Decoded, &s) {
+                    Some(V::Str(d)) => d.into_owned(),
+                    _ => panic!("decoded({s})"),
+                };
+                assert!(n_of(&d) >= n as usize, "{d}");
+            }
+            assert_eq!(detected_items(&secrets, 5.0), None);
+        }
+        assert_eq!(detected_items(&pii, 0.0), None);
+        assert_eq!(detected_items(&pii, 1.5), None);
+        assert_eq!(detected_items(&Operand::Num(1.0), 1.0), None);
     }
 
     #[test]
