@@ -45,11 +45,11 @@ impl PointDecider {
         static NO_WARNINGS: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
             std::sync::LazyLock::new(|| memchr::memmem::Finder::new(br#""warnings":[]"#));
         // An allow without warnings, as the point says it decided (its verdict, not read
-        // back from the text): nothing more of the decision is needed. Anything else is
-        // read from its JSON.
+        // back from the text; no text at all when decided from parts, briefly): nothing more
+        // of the decision is needed. Anything else is read from its JSON.
         if a.status == Status::Decided
             && a.verdict == Verdict::Allow
-            && NO_WARNINGS.find(self.out.as_bytes()).is_some()
+            && (self.out.is_empty() || NO_WARNINGS.find(self.out.as_bytes()).is_some())
         {
             return Decided::allowed();
         }
@@ -70,7 +70,7 @@ impl Decider for PointDecider {
         self.out.clear();
         let a = self
             .point
-            .decide_parts(parts, &mut self.scratch, &mut self.out);
+            .decide_parts_brief(parts, &mut self.scratch, &mut self.out);
         self.decided(a)
     }
 

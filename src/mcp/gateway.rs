@@ -453,16 +453,18 @@ impl<D: Decider> Gateway<D> {
         } else {
             None
         };
-        self.from_client_read(line, read, out);
+        self.from_client_read(line, read, None, out);
     }
 
     /// Takes in one message the client sent whose top members the transport has already
     /// read ([`RawMessage::read`] of `line`; `None` when they could not be read so): the same
-    /// as [`Gateway::from_client`] without reading them again.
+    /// as [`Gateway::from_client`] without reading them again. `id` is the request's id as
+    /// the transport made it of `read` ([`RawMessage::id`]), when it did: not made again.
     pub fn from_client_read(
         &mut self,
         line: &[u8],
         read: Option<RawMessage<'_>>,
+        id: Option<&Id>,
         out: &mut Output,
     ) {
         let line = trim(line);
@@ -471,7 +473,7 @@ impl<D: Decider> Gateway<D> {
         }
         if line.len() <= self.cfg.max_message
             && let Some(m) = read
-            && self.client_call(line, m, out)
+            && self.client_call(line, m, id, out)
         {
             return;
         }
@@ -486,7 +488,13 @@ impl<D: Decider> Gateway<D> {
     /// arguments written into the event as the client wrote them. `false`, having done
     /// nothing, for any other message or shape (a member twice, a retry, a `_meta` or a
     /// `name` of another type, …): it is then read as a tree.
-    fn client_call(&mut self, line: &[u8], m: RawMessage<'_>, out: &mut Output) -> bool {
+    fn client_call(
+        &mut self,
+        line: &[u8],
+        m: RawMessage<'_>,
+        id: Option<&Id>,
+        out: &mut Output,
+    ) -> bool {
         #[cfg(test)]
         if self.trees_only {
             return false;
@@ -497,7 +505,11 @@ impl<D: Decider> Gateway<D> {
         if !m.is_v2() || m.method().as_deref() != Some("tools/call") {
             return false;
         }
-        let (Some(id), Some(p)) = (m.id(), m.params) else {
+        let id = match id {
+            Some(id) => Some(id.clone()),
+            None => m.id(),
+        };
+        let (Some(id), Some(p)) = (id, m.params) else {
             return false;
         };
         if p.request_state.is_some() || p.input_responses.is_some() {

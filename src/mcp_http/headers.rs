@@ -9,7 +9,7 @@
 //! `=?base64?…?=` and are compared decoded.
 
 use base64ct::Encoding as _;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{HeaderMap, HeaderValue};
 use std::borrow::Cow;
 
 use rustc_hash::FxHashMap;
@@ -93,7 +93,7 @@ fn walk(schema: &Value, path: &mut Vec<String>, found: &mut Vec<Mirrored>) {
 
 /// A header's text as the client meant it: verbatim, or decoded from `=?base64?…?=`
 /// (`None` when that is malformed or not UTF-8, or the value is not text).
-pub fn text(v: &HeaderValue) -> Option<String> {
+pub fn text(v: &HeaderValue) -> Option<Cow<'_, str>> {
     let s = v.to_str().ok()?;
     match s
         .strip_prefix("=?base64?")
@@ -101,9 +101,10 @@ pub fn text(v: &HeaderValue) -> Option<String> {
     {
         Some(payload) => {
             let bytes = base64ct::Base64::decode_vec(payload).ok()?;
-            String::from_utf8(bytes).ok()
+            String::from_utf8(bytes).ok().map(Cow::Owned)
         }
-        None => Some(s.to_string()),
+        // Verbatim: its own text, not copied.
+        None => Some(Cow::Borrowed(s)),
     }
 }
 
@@ -189,7 +190,11 @@ pub fn disagree(headers: &HeaderMap, msg: &Value, declared: &Declared) -> Option
         name: member("name"),
         uri: member("uri"),
     };
-    check(headers, &body, || params_agree(headers, params, declared)).err()
+    let routing = Routing::of(headers);
+    check(headers, &routing, &body, || {
+        params_agree(headers, params, declared)
+    })
+    .err()
 }
 
 /// [`disagree`] of a body given as its text, whose top members have been read (`read`: its
@@ -203,17 +208,12 @@ pub fn disagree_read(
     read: Option<&RawMessage<'_>>,
     declared: &Declared,
 ) -> Option<String> {
-    let relevant = |h: &str| {
-        h == "mcp-protocol-version"
-            || h == "mcp-method"
-            || h == "mcp-name"
-            || h.starts_with("mcp-param-")
-    };
-    if !headers.keys().any(|h| relevant(h.as_str())) {
+    let routing = Routing::of(headers);
+    if !routing.any() {
         // Nothing to compare: what `disagree` finds of any body.
         return None;
     }
-    let read = read.filter(|_| !headers.keys().any(|h| h.as_str().starts_with("mcp-param-")));
+    let read = read.filter(|_| !routing.param);
     match read {
         Some(m) => {
             let params = m.params.as_ref();
@@ -226,7 +226,7 @@ pub fn disagree_read(
                 name: params.and_then(|p| p.name).map(Json::as_str),
                 uri: params.and_then(|p| p.uri).map(Json::as_str),
             };
-            check(headers, &said, || Ok(())).err()
+            check(headers, &routing, &said, || Ok(())).err()
         }
         None => {
             let msg: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
@@ -244,19 +244,81 @@ struct Said<'a> {
     uri: Option<Option<Cow<'a, str>>>,
 }
 
+/// The routing headers of a request, found in one pass over its headers: the value of
+/// each of `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` (and whether it came more
+/// than once), and whether any `Mcp-Param-*` came.
+#[derive(Default)]
+struct Routing<'h> {
+    version: Seen<'h>,
+    method: Seen<'h>,
+    name: Seen<'h>,
+    param: bool,
+}
+
+/// A header's first value, and whether another followed it.
+#[derive(Default)]
+struct Seen<'h> {
+    first: Option<&'h HeaderValue>,
+    twice: bool,
+}
+
+impl<'h> Seen<'h> {
+    fn note(&mut self, v: &'h HeaderValue) {
+        if self.first.is_some() {
+            self.twice = true;
+        } else {
+            self.first = Some(v);
+        }
+    }
+
+    /// The value, as [`one`] finds it: an error when the header came more than once.
+    fn one(&self, name: &str) -> Result<Option<&'h HeaderValue>, String> {
+        if self.twice {
+            return Err(format!(
+                "the {name} header appears more than once (readers of the first and of the last would disagree)"
+            ));
+        }
+        Ok(self.first)
+    }
+}
+
+impl<'h> Routing<'h> {
+    fn of(headers: &'h HeaderMap) -> Routing<'h> {
+        let mut r = Routing::default();
+        for (h, v) in headers {
+            let Some(rest) = h.as_str().strip_prefix("mcp-") else {
+                continue;
+            };
+            match rest {
+                "protocol-version" => r.version.note(v),
+                "method" => r.method.note(v),
+                "name" => r.name.note(v),
+                _ if rest.starts_with("param-") => r.param = true,
+                _ => {}
+            }
+        }
+        r
+    }
+
+    /// Whether any routing header came.
+    fn any(&self) -> bool {
+        self.param
+            || self.version.first.is_some()
+            || self.method.first.is_some()
+            || self.name.first.is_some()
+    }
+}
+
 fn check(
     headers: &HeaderMap,
+    routing: &Routing<'_>,
     body: &Said<'_>,
     params_agree: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), String> {
     let method = body.method.as_deref();
-    // Names made once: a name given as text is checked and lowercased at every lookup.
-    static VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-    static METHOD: HeaderName = HeaderName::from_static("mcp-method");
-    static NAME: HeaderName = HeaderName::from_static("mcp-name");
-    let version = one(headers, &VERSION)?;
-    let m = one(headers, &METHOD)?;
-    let name = one(headers, &NAME)?;
+    let version = routing.version.one("mcp-protocol-version")?;
+    let m = routing.method.one("mcp-method")?;
+    let name = routing.name.one("mcp-name")?;
     if let Some(m) = m
         && method.map(str::as_bytes) != Some(m.as_bytes())
     {
@@ -286,9 +348,10 @@ fn check(
     }
     if method == Some("tools/call") {
         params_agree()?;
-    } else if let Some((h, _)) = headers
-        .iter()
-        .find(|(h, _)| h.as_str().starts_with("mcp-param-"))
+    } else if routing.param
+        && let Some((h, _)) = headers
+            .iter()
+            .find(|(h, _)| h.as_str().starts_with("mcp-param-"))
     {
         return Err(format!(
             "the {h} header comes with a request that is no tools/call"

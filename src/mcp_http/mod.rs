@@ -751,7 +751,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         let mut out = Output::default();
         match sess.gateway.lock() {
             // A call is read without a tree; anything else as one, once, by the gateway.
-            Ok(mut g) => g.from_client_read(&body, head.read, &mut out),
+            Ok(mut g) => g.from_client_read(&body, head.read, id.as_ref(), &mut out),
             Err(_) => {
                 return rpc_error(
                     StatusCode::INTERNAL_SERVER_ERROR,

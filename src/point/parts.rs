@@ -13,9 +13,11 @@
 //! so) goes to [`Point::decide`] with that text, so the audit record is its own.
 
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use super::{Answer, Failure, Point, Scratch, lock};
+use super::{Answer, Failure, InForce, Point, Scratch, lock};
+use crate::bytecode::model::Verdict;
 use crate::stream::now_ns;
 use crate::vm::{Program, Val};
 
@@ -78,23 +80,195 @@ impl Parts<'_> {
     }
 
     /// Whether the members can be put in slots directly: keys given once (in the event and
-    /// in each object), the keys of JSON members written without escapes, and each JSON
-    /// member one value (nothing of it can reach another member's place).
+    /// in each object), the keys of JSON members written without escapes ([`plain_shape`]),
+    /// and each JSON member one value (nothing of it can reach another member's place).
+    #[cfg(test)]
     fn plain(&self) -> bool {
-        let plain_key = |k: &str| !k.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
-        once_each(self.members)
-            && self.members.iter().all(|(k, part)| match part {
-                Part::Json(text) => plain_key(k) && one_value(text),
-                Part::Str(_) => true,
-                Part::Object(m) => once_each(m),
-            })
+        plain_shape(self.members) && self.one_values()
     }
 
-    fn get(&self, key: &str) -> Option<Part<'_>> {
-        self.members
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, p)| *p)
+    /// Whether each JSON member is one value ([`one_value`]).
+    fn one_values(&self) -> bool {
+        self.members.iter().all(|(_, part)| match part {
+            Part::Json(text) => one_value(text),
+            _ => true,
+        })
+    }
+}
+
+/// Whether parts of this shape can be put in slots directly, as far as their keys say: keys
+/// given once (in the event and in each object), and the keys of JSON members written
+/// without escapes (their text is joined with them).
+fn plain_shape(members: &[(&str, Part<'_>)]) -> bool {
+    let plain_key = |k: &str| !k.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+    once_each(members)
+        && members.iter().all(|(k, part)| match part {
+            Part::Json(_) => plain_key(k),
+            Part::Str(_) => true,
+            Part::Object(m) => once_each(m),
+        })
+}
+
+/// Where a slot the program reads takes its value from, in parts of one shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fill {
+    /// The string member at this place.
+    Str(usize),
+    /// The object member (its own slot: present).
+    Object,
+    /// The string at place `.1` of the object member at place `.0`.
+    ObjectStr(usize, usize),
+    /// Nothing (below a string, or a key the object lacks), but the slot must still be
+    /// empty after the JSON members are read.
+    Empty,
+}
+
+/// A member of a shape: its key, and what it is (an object's keys follow it).
+#[derive(Debug, PartialEq, Eq)]
+enum Shaped {
+    Str(Box<str>),
+    Json(Box<str>),
+    /// An object member, and how many keys follow it.
+    Object(Box<str>, usize),
+    /// A key of the object before it.
+    Key(Box<str>),
+}
+
+/// What deciding parts of one shape with one program needs of the shape, found once: whether
+/// its keys let it be put in slots ([`plain_shape`]), and where each slot the program reads
+/// takes its value from.
+#[derive(Debug)]
+struct Plan {
+    /// How many members the shape has (to tell shapes apart at once).
+    members: usize,
+    shape: Vec<Shaped>,
+    plain: bool,
+    /// In the order of the slots.
+    fills: Vec<(usize, Fill)>,
+}
+
+impl Plan {
+    /// The plan of `parts`' shape for `program`: each slot as [`prepare`] found it from the
+    /// members by comparing paths (see there).
+    fn of(program: &Program, parts: &Parts<'_>) -> Plan {
+        let members = parts.members;
+        let mut shape = Vec::with_capacity(members.len() + 1);
+        for (k, part) in members {
+            match part {
+                Part::Str(_) => shape.push(Shaped::Str((*k).into())),
+                Part::Json(_) => shape.push(Shaped::Json((*k).into())),
+                Part::Object(m) => {
+                    shape.push(Shaped::Object((*k).into(), m.len()));
+                    shape.extend(m.iter().map(|(k, _)| Shaped::Key((*k).into())));
+                }
+            }
+        }
+        let plain = plain_shape(members);
+        let mut fills = Vec::new();
+        if plain {
+            for (slot, path) in program.model.slots.iter().enumerate() {
+                let Some((first, rest)) = path.split_first() else {
+                    continue;
+                };
+                // `time.*` is made from the stamp, never read.
+                if first == "time" {
+                    continue;
+                }
+                // Keys are given once (plain): the first is the one.
+                let Some((i, (_, part))) =
+                    members.iter().enumerate().find(|(_, (k, _))| k == first)
+                else {
+                    continue;
+                };
+                let fill = match (part, rest) {
+                    (Part::Json(_), _) => continue,
+                    (Part::Str(_), []) => Fill::Str(i),
+                    (Part::Object(_), []) => Fill::Object,
+                    (Part::Object(m), [key]) => match m.iter().position(|(k, _)| k == key) {
+                        Some(j) => Fill::ObjectStr(i, j),
+                        None => Fill::Empty,
+                    },
+                    // Below a string, or below an object's string: nothing.
+                    _ => Fill::Empty,
+                };
+                fills.push((slot, fill));
+            }
+        }
+        Plan {
+            members: members.len(),
+            shape,
+            plain,
+            fills,
+        }
+    }
+
+    /// Whether `parts` have this plan's shape: the same keys, in the same order, of the same
+    /// kinds (an object's keys too).
+    fn fits(&self, parts: &Parts<'_>) -> bool {
+        if self.members != parts.members.len() {
+            return false;
+        }
+        let mut shape = self.shape.iter();
+        for (k, part) in parts.members {
+            let same =
+                match (part, shape.next()) {
+                    (Part::Str(_), Some(Shaped::Str(s)))
+                    | (Part::Json(_), Some(Shaped::Json(s))) => same_key(s, k),
+                    (Part::Object(m), Some(Shaped::Object(s, n))) => same_key(s, k)
+                        && *n == m.len()
+                        && m.iter().all(
+                            |(k, _)| matches!(shape.next(), Some(Shaped::Key(s)) if same_key(s, k)),
+                        ),
+                    _ => false,
+                };
+            if !same {
+                return false;
+            }
+        }
+        shape.next().is_none()
+    }
+}
+
+/// Whether two keys are the same: compared byte by byte in place (keys are short: a call
+/// of `memcmp` costs more than the comparison).
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// The plans of the last two shapes decided, each with the bundle it was made for (a
+/// gateway's call and its result have two shapes, and alternate).
+#[derive(Default)]
+struct Plans {
+    kept: [Option<(Weak<InForce>, Plan)>; 2],
+    /// The one made last.
+    last: usize,
+}
+
+impl Plans {
+    /// The plan of `parts`' shape for `bundle`: one kept, else one made (in place of the
+    /// older of the two).
+    fn of(&mut self, bundle: &Arc<InForce>, parts: &Parts<'_>) -> Option<&Plan> {
+        // A `Weak` keeps its allocation: no other bundle can be at the same address while a
+        // plan for this one is kept.
+        let found = self.kept.iter().position(|k| {
+            k.as_ref().is_some_and(|(b, plan)| {
+                std::ptr::eq(b.as_ptr(), Arc::as_ptr(bundle)) && plan.fits(parts)
+            })
+        });
+        let at = match found {
+            Some(at) => at,
+            None => {
+                let at = 1 - self.last;
+                let plan = Plan::of(&bundle.loaded.program, parts);
+                if let Some(k) = self.kept.get_mut(at) {
+                    *k = Some((Arc::downgrade(bundle), plan));
+                }
+                self.last = at;
+                at
+            }
+        };
+        self.kept.get(at)?.as_ref().map(|(_, plan)| plan)
     }
 }
 
@@ -158,6 +332,8 @@ pub struct PartsScratch {
     json: String,
     /// The event's text, when it is decided from its text.
     text: String,
+    /// The plans of the shapes decided last.
+    plans: Plans,
 }
 
 /// Puts `s` in the event's arena: the value a string read there has.
@@ -170,9 +346,11 @@ fn str_val(arena: &mut String, s: &str) -> Option<Val> {
 
 /// Makes in `s.prepared` the event `parts` is, read for `program` and stamped with `now`, and
 /// walks it, as [`crate::stream::Preparer::prepare`] makes and walks the event read from the
-/// parts' text with [`crate::stream::Clock::Host`]. False when it cannot be made so (the text is read then).
+/// parts' text with [`crate::stream::Clock::Host`]. `plan` is the plan of the parts' shape for
+/// `program`, plain ([`Plan::of`]). False when it cannot be made so (the text is read then).
 fn prepare(
     program: &Program,
+    plan: &Plan,
     parts: &Parts<'_>,
     now: i64,
     json: &mut String,
@@ -202,18 +380,8 @@ fn prepare(
         return false;
     }
     let ev = &mut p.event;
-    for (slot, path) in program.model.slots.iter().enumerate() {
-        let Some((first, rest)) = path.split_first() else {
-            continue;
-        };
-        // `time.*` is made from the stamp, never read.
-        if first == "time" {
-            continue;
-        }
-        let part = match parts.get(first) {
-            None | Some(Part::Json(_)) => continue,
-            Some(part) => part,
-        };
+    let members = parts.members;
+    for &(slot, fill) in &plan.fills {
         let Some(place) = ev.vals.get_mut(slot) else {
             return false;
         };
@@ -222,15 +390,17 @@ fn prepare(
         if *place != Val::Absent {
             return false;
         }
-        let v = match (part, rest) {
-            (Part::Str(s), []) => str_val(&mut ev.arena, s),
-            (Part::Object(_), []) => Some(Val::Object),
-            (Part::Object(m), [key]) => match m.iter().find(|(k, _)| k == key) {
-                Some((_, s)) => str_val(&mut ev.arena, s),
-                None => continue,
+        let v = match fill {
+            Fill::Str(i) => match members.get(i) {
+                Some((_, Part::Str(s))) => str_val(&mut ev.arena, s),
+                _ => None,
             },
-            // Below a string, or below an object's string: nothing.
-            _ => continue,
+            Fill::Object => Some(Val::Object),
+            Fill::ObjectStr(i, j) => match members.get(i) {
+                Some((_, Part::Object(m))) => m.get(j).and_then(|(_, s)| str_val(&mut ev.arena, s)),
+                _ => None,
+            },
+            Fill::Empty => continue,
         };
         let Some(v) = v else {
             return false;
@@ -254,31 +424,69 @@ impl Point {
         s: &mut PartsScratch,
         out: &mut String,
     ) -> Answer {
-        if self.audited || !parts.plain() {
+        self.decide_parts_as(parts, s, out, false)
+    }
+
+    /// [`Point::decide_parts`], but a decision made from the parts that allows without
+    /// warnings writes no decision JSON (`out` is left as it was): for a door that needs
+    /// only the verdict of such a decision. Any other decision's JSON is written, as is
+    /// every decision of the parts' text (an audit log kept, parts that cannot be put in
+    /// slots).
+    pub fn decide_parts_brief(
+        &self,
+        parts: &Parts<'_>,
+        s: &mut PartsScratch,
+        out: &mut String,
+    ) -> Answer {
+        self.decide_parts_as(parts, s, out, true)
+    }
+
+    fn decide_parts_as(
+        &self,
+        parts: &Parts<'_>,
+        s: &mut PartsScratch,
+        out: &mut String,
+        brief: bool,
+    ) -> Answer {
+        if self.audited {
             return self.decide_text(parts, s, out);
         }
         let t0 = Instant::now();
         let mut bundle = self.in_force.load();
-        if self.audit_required && self.audit_down.load(Ordering::Relaxed) {
-            let why = self.audit_down_why();
-            return self.failed(&bundle, Failure::Audit, &why, out, t0);
-        }
+        let audit_down = self.audit_required && self.audit_down.load(Ordering::Relaxed);
         let now = now_ns();
-        if !prepare(
-            &bundle.loaded.program,
-            parts,
-            now,
-            &mut s.json,
-            &mut s.scratch,
-        ) {
-            return self.decide_text(parts, s, out);
+        // What the shape says (whether its keys let the parts be put in slots, and where)
+        // found once per shape; the JSON members checked each time.
+        let made = match s.plans.of(&bundle, parts) {
+            Some(plan) if plan.plain && parts.one_values() => (!audit_down).then(|| {
+                prepare(
+                    &bundle.loaded.program,
+                    plan,
+                    parts,
+                    now,
+                    &mut s.json,
+                    &mut s.scratch,
+                )
+            }),
+            _ => Some(false),
+        };
+        match made {
+            Some(true) => {}
+            Some(false) => {
+                drop(bundle);
+                return self.decide_text(parts, s, out);
+            }
+            None => {
+                let why = self.audit_down_why();
+                return self.failed(&bundle, Failure::Audit, &why, out, t0);
+            }
         }
         let sc = &mut s.scratch;
         if sc.prepared.stateless {
             // No state, no log: decided here, in parallel with anything else.
             sc.preparer
                 .decide_stateless(&bundle.loaded.program, &sc.prepared, &mut sc.outcome);
-            return self.answer(&bundle, sc, None, out, t0);
+            return self.answer_parts(&bundle, sc, out, t0, brief);
         }
         let Some(mut serial) = lock(&self.serial) else {
             return self.failed(
@@ -293,7 +501,13 @@ impl Point {
             // A reload came in between: decide with the bundle in force now, which the stream
             // belongs to, at the same time.
             bundle = self.in_force.load();
-            if !prepare(&bundle.loaded.program, parts, now, &mut s.json, sc) {
+            let made = match s.plans.of(&bundle, parts) {
+                Some(plan) if plan.plain => {
+                    prepare(&bundle.loaded.program, plan, parts, now, &mut s.json, sc)
+                }
+                _ => false,
+            };
+            if !made {
                 drop(serial);
                 return self.decide_text(parts, s, out);
             }
@@ -307,7 +521,31 @@ impl Point {
         }
         // No audit log is kept (above): nothing to record.
         drop(serial);
-        self.answer(&bundle, sc, None, out, t0)
+        self.answer_parts(&bundle, sc, out, t0, brief)
+    }
+
+    /// [`Point::answer`] of a decision made from parts (no audit record): its JSON not
+    /// written when `brief` and it allows without warnings.
+    fn answer_parts(
+        &self,
+        bundle: &InForce,
+        s: &Scratch,
+        out: &mut String,
+        t0: Instant,
+        brief: bool,
+    ) -> Answer {
+        let program = &bundle.loaded.program;
+        let verdict = s.outcome.verdict.unwrap_or(program.model.default);
+        if brief && verdict == Verdict::Allow && program.warnings(&s.outcome).is_empty() {
+            self.metrics
+                .decided(&bundle.counters, program, &s.outcome, verdict, t0.elapsed());
+            return Answer {
+                status: super::Status::Decided,
+                verdict,
+                seq: None,
+            };
+        }
+        self.answer(bundle, s, None, out, t0)
     }
 
     /// Decides the parts' text.
@@ -366,6 +604,105 @@ policy p {
             log: Arc::new(crate::point::log::Log::discard()),
         })
         .unwrap_or_else(|_| panic!("the bundle opens"))
+    }
+
+    /// The parts of a call by the agent `agent` (`[("id", …)]`): `tool`, `args` as given,
+    /// `session` "s".
+    fn call_parts<'a>(
+        agent: &'a [(&'a str, &'a str)],
+        tool: &'a str,
+        args: &'a str,
+    ) -> [(&'a str, Part<'a>); 5] {
+        [
+            ("action", Part::Str("tool_call")),
+            ("agent", Part::Object(agent)),
+            ("args", Part::Json(args)),
+            ("session", Part::Str("s")),
+            ("tool", Part::Str(tool)),
+        ]
+    }
+
+    /// Arguments with every member the policy reads (none unknown).
+    const ARGS: &str = r#"{"n":1,"s":"","list":[],"o":{"x":""},"flag":false}"#;
+    const ARGS_X: &str = r#"{"n":1,"s":"x","list":[],"o":{"x":""},"flag":false}"#;
+
+    #[test]
+    fn a_brief_allow_writes_no_text() {
+        let dir = std::env::temp_dir().join(format!("govern-parts-brief-{}", std::process::id()));
+        let p = point(&dir);
+        let mut s = PartsScratch::default();
+        let a1 = [("id", "a1")];
+        let allowed = call_parts(&a1, "t", ARGS);
+        let mut out = String::new();
+        let a = p.decide_parts_brief(&Parts { members: &allowed }, &mut s, &mut out);
+        assert_eq!(
+            (a.status, a.verdict),
+            (crate::point::Status::Decided, Verdict::Allow)
+        );
+        assert_eq!(out, "");
+        // A denial, and an allow with a warning, are written in full.
+        out.clear();
+        let denied = call_parts(&a1, "t", ARGS_X);
+        let d = p.decide_parts_brief(&Parts { members: &denied }, &mut s, &mut out);
+        assert_eq!(d.verdict, Verdict::Deny);
+        assert!(out.contains("no x"), "{out}");
+        let ops = [("id", "ops")];
+        let warned = call_parts(&ops, "t", ARGS);
+        out.clear();
+        let w = p.decide_parts_brief(&Parts { members: &warned }, &mut s, &mut out);
+        assert_eq!(w.verdict, Verdict::Allow);
+        assert!(out.contains("ops is watched"), "{out}");
+    }
+
+    /// A plan is kept per shape and per bundle: after a reload to a bundle whose program
+    /// reads other slots, the same shape is decided by a plan made for the new one.
+    #[test]
+    fn plans_are_made_again_for_a_new_bundle() {
+        let dir = std::env::temp_dir().join(format!("govern-parts-reload-{}", std::process::id()));
+        let p = point(&dir);
+        let mut s = PartsScratch::default();
+        let mut out = String::new();
+        let a1 = [("id", "a1")];
+        let call = call_parts(&a1, "t", ARGS);
+        // Not counted by the policy's `count` (of `tool == "t"`).
+        let result = [
+            ("action", Part::Str("tool_result")),
+            ("agent", Part::Object(&a1)),
+            ("args", Part::Json(ARGS)),
+            ("content", Part::Str("ok")),
+            ("session", Part::Str("s")),
+            ("tool", Part::Str("u")),
+        ];
+        for _ in 0..2 {
+            for parts in [&call[..], &result[..]] {
+                out.clear();
+                let a = p.decide_parts(&Parts { members: parts }, &mut s, &mut out);
+                assert_eq!(a.verdict, Verdict::Allow, "{out}");
+            }
+        }
+        // Another policy: the tool read first, `session` decides.
+        let other = r#"default deny
+
+policy q {
+  rule by_session: deny when session == "s" because "session s"
+  rule named: allow when tool == "t"
+}
+"#;
+        let bytes =
+            crate::pipeline::build_sources(vec![crate::diag::SourceFile::new("q.gov", other)])
+                .unwrap()
+                .bytes;
+        std::fs::write(dir.join("p.govb"), bytes).unwrap();
+        assert!(matches!(
+            p.reload(),
+            Ok(crate::point::Reloaded::Changed { .. })
+        ));
+        for parts in [&call[..], &result[..]] {
+            out.clear();
+            let a = p.decide_parts(&Parts { members: parts }, &mut s, &mut out);
+            assert_eq!(a.verdict, Verdict::Deny, "{out}");
+            assert!(out.contains("session s"), "{out}");
+        }
     }
 
     #[test]
@@ -561,7 +898,10 @@ policy p {
                 );
                 let mut made = Scratch::default();
                 let mut json = String::new();
-                let by_parts = parts.plain() && prepare(program, parts, now, &mut json, &mut made);
+                let plan = Plan::of(program, parts);
+                assert_eq!(plan.plain, plain_shape(parts.members));
+                assert!(plan.fits(parts));
+                let by_parts = parts.plain() && prepare(program, &plan, parts, now, &mut json, &mut made);
                 if by_parts {
                     assert!(by_text.is_ok(), "{text}");
                     assert_eq!(slots(&made.prepared.event, n), slots(&read.prepared.event, n), "{text}");
@@ -593,20 +933,33 @@ policy p {
         fn parts_decide_as_their_text(evs in prop::collection::vec(event(), 1..8)) {
             let dir = std::env::temp_dir().join(format!("govern-parts-{}", std::process::id()));
             let (a, b) = (point(&dir.join("a")), point(&dir.join("b")));
+            let c = point(&dir.join("c"));
             let (mut sa, mut sb) = (Scratch::default(), PartsScratch::default());
+            let mut sc = PartsScratch::default();
             for ev in &evs {
                 with_parts(ev, |parts| {
                     let mut text = String::new();
                     parts.write(&mut text);
-                    let (mut oa, mut ob) = (String::new(), String::new());
+                    let (mut oa, mut ob, mut oc) = (String::new(), String::new(), String::new());
                     let x = a.decide(&text, &mut sa, &mut oa);
                     let y = b.decide_parts(parts, &mut sb, &mut ob);
                     assert_eq!(oa, ob, "{text}");
                     assert_eq!(x, y, "{text}");
+                    // Briefly: no text only for an allow without warnings, else the same.
+                    let z = c.decide_parts_brief(parts, &mut sc, &mut oc);
+                    assert_eq!(x, z, "{text}");
+                    if oc.is_empty() {
+                        assert_eq!(x.status, crate::point::Status::Decided);
+                        assert_eq!(x.verdict, Verdict::Allow);
+                        assert!(oa.contains(r#""warnings":[]"#), "{oa}");
+                    } else {
+                        assert_eq!(oa, oc, "{text}");
+                    }
                 });
             }
             let state = |p: &Point| lock(&p.serial).unwrap().stream.state().keys();
             assert_eq!(state(&a), state(&b));
+            assert_eq!(state(&a), state(&c));
             let figures = |p: &Point| {
                 p.metrics
                     .text()
@@ -616,6 +969,7 @@ policy p {
                     .collect::<std::collections::BTreeSet<_>>()
             };
             assert_eq!(figures(&a), figures(&b));
+            assert_eq!(figures(&a), figures(&c));
         }
     }
 
