@@ -1,5 +1,5 @@
-//! The policy library's forked diagram walked as one combined walk (built at load) and fork
-//! by fork: the same leaves in the same order, so the same decisions and stream state, event
+//! The policy library's forked diagram walked as one combined walk (built at load by a
+//! decision point, after its first decisions otherwise) and fork by fork: the same leaves in the same order, so the same decisions and stream state, event
 //! after event, decided whole and after a pre-walk. `vm_vs_reference` does the same on
 //! random policies. A bundle too large to combine whole (the 1,000-rule benchmark) is held
 //! to the same, where the combined walk hands the walks past its bound on to separate walks.
@@ -98,10 +98,53 @@ fn a_bundle_past_the_bound_decides_the_same_combined_and_fork_by_fork() {
     decide_alike(&bytes, &lines);
 }
 
+#[test]
+fn a_program_combines_its_walks_after_its_first_decisions_and_decides_the_same() {
+    // Loaded without a decision point, the library walks separately at first and combines
+    // its walks after its first 2,048 whole walks: the decisions are the same throughout.
+    let bytes = build("later", Ok("policies"));
+    let later = Program::load(&bytes).unwrap();
+    let mut separate = Program::load(&bytes).unwrap();
+    separate.walk_separately();
+    assert!(!later.combined_built(), "built at load");
+    let sample = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/traces/sample.jsonl"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = sample.lines().filter(|l| !l.trim().is_empty()).collect();
+    let (mut a, mut b) = (later.new_state(), separate.new_state());
+    let (mut oa, mut ob) = (Outcome::default(), Outcome::default());
+    let (mut ea, mut eb) = (Event::default(), Event::default());
+    let (mut ja, mut jb) = (String::new(), String::new());
+    for i in 0..2_200 {
+        let line = lines[i % lines.len()];
+        later.read_event(line, &mut ea).unwrap();
+        separate.read_event(line, &mut eb).unwrap();
+        let now = 1_795_428_000_000_000_000 + i as i64 * 250_000_000;
+        later.eval_at(&mut ea, now, &mut a, &mut oa);
+        separate.eval_at(&mut eb, now, &mut b, &mut ob);
+        assert_eq!(format!("{oa:?}"), format!("{ob:?}"), "{i}: {line}");
+        ja.clear();
+        jb.clear();
+        later.write_json(&oa, &mut ja);
+        separate.write_json(&ob, &mut jb);
+        assert_eq!(ja, jb, "{i}: {line}");
+        assert_eq!(a.keys(), b.keys());
+        if i == 1_000 {
+            assert!(!later.combined_built(), "built after {i} decisions");
+        }
+    }
+    assert!(later.combined_built(), "not built after 2,200 decisions");
+    assert!(!separate.combined_built());
+}
+
 /// Decides each line with the bundle's combined walk and with its separate walks, whole and
 /// after a pre-walk, and holds the outcomes, decision JSON and stream state to each other.
 fn decide_alike(bytes: &[u8], lines: &[&str]) {
     let combined = Program::load(bytes).unwrap();
+    // Built now, as a decision point builds it at load (otherwise the first decisions
+    // would walk separately).
+    assert!(combined.combine_walks());
     let mut separate = Program::load(bytes).unwrap();
     separate.walk_separately();
     assert!(separate.combined_nodes().is_none());

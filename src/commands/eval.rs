@@ -35,6 +35,11 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> u8 {
         _ => Input::Stdin,
     };
     let interactive = is_interactive(&input);
+    if interactive {
+        // A program may be waiting for each decision (a coprocess): the walks are combined
+        // now, not in the middle of its stream after its first decisions.
+        program.combine_walks();
+    }
     let jobs = if interactive {
         1
     } else {

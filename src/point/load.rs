@@ -93,6 +93,9 @@ pub fn load(source: &Source) -> Result<Loaded, Vec<Diag>> {
             Signature::default(),
         ),
     };
+    // A decision point decides many events: its walks are combined now, not after its
+    // first decisions.
+    program.combine_walks();
     Ok(Loaded {
         program,
         signature,

@@ -138,8 +138,8 @@ pub struct Prepared {
 /// decisions (one per thread; it holds nothing between events).
 #[derive(Default)]
 pub struct Preparer {
-    /// Scratch state, and the digest of the bundle it is for.
-    scratch: Option<(String, State)>,
+    /// Scratch state, and the [`Program::id`] of the program it is for.
+    scratch: Option<(u64, State)>,
 }
 
 impl Preparer {
@@ -202,13 +202,13 @@ impl Preparer {
         if self
             .scratch
             .as_ref()
-            .is_some_and(|(digest, _)| *digest != program.digest)
+            .is_some_and(|(id, _)| *id != program.id())
         {
             self.scratch = None;
         }
         let (_, st) = self.scratch.get_or_insert_with(|| {
             (
-                program.digest.clone(),
+                program.id(),
                 program.new_state_with(StreamLimits::trusted_time()),
             )
         });

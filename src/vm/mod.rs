@@ -4,9 +4,11 @@
 //! runtime tables: a hash table per string switch, compiled regexes, and each leaf's decision
 //! computed once. Evaluating an event is then a walk from each root to a leaf (one per group,
 //! usually one in all), testing each variable at most once, with no allocation once the
-//! scratch buffers have grown. A diagram that forks is walked as one combined walk built at
-//! load (see [`combine`]), which reaches the same leaves in the same order. Depends on
-//! `bytecode` only.
+//! scratch buffers have grown. A diagram that forks is walked as one combined walk (see
+//! [`combine`]), which reaches the same leaves in the same order; it is built when a
+//! decision point loads the bundle ([`Program::combine_walks`]), or else after the first
+//! few thousand decisions, so that a command deciding a few events loads as fast as before.
+//! Depends on `bytecode` only.
 
 mod combine;
 pub mod event;
@@ -83,9 +85,27 @@ pub struct Program {
     json: JsonText,
     /// The walks of the roots and their forks combined into one (see [`combine`]), when the
     /// diagram forks and the combination stays within its bounds. Its nodes are targets
-    /// `nodes.len() + i` in the starts of [`Program::prewalk`].
-    combined: Option<combine::Combined>,
+    /// `nodes.len() + i` in the starts of [`Program::prewalk`]. Built on demand
+    /// ([`Program::combine_walks`]): by a decision point when it loads a bundle, otherwise
+    /// once [`COMBINE_AFTER`] walks have gone separately, so that a command deciding a few
+    /// events does not pay for building it. Either walk reaches the same leaves in the same
+    /// order: when it is built changes no decision.
+    combined: std::sync::OnceLock<Option<combine::Combined>>,
+    /// Walks taken separately while the combined walk was not built (counted up to
+    /// [`COMBINE_AFTER`]).
+    uncombined: std::sync::atomic::AtomicU32,
+    /// A number no other program loaded in this process has: scratch state made for this
+    /// program is told from another's by it, without comparing digests.
+    id: u64,
 }
+
+/// The next [`Program`]'s `id`.
+static PROGRAMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Decisions (and pre-walks) walked separately before the walks are combined, where nothing
+/// asked for the combination at load: building it costs about as much as a few thousand
+/// decisions save with it.
+const COMBINE_AFTER: u32 = 2048;
 
 /// Each rule's id and message and the bundle's digest as JSON string literals (quoted and
 /// escaped by [`write_json_str`]): a decision copies them instead of escaping them again.
@@ -540,9 +560,10 @@ impl Program {
                 u32::try_from(g).unwrap_or(u32::MAX)
             })
             .collect();
-        let combined = combine::combine(&nodes, &vars, &var_state, &model.vars, &model.roots);
         Ok(Program {
-            combined,
+            combined: std::sync::OnceLock::new(),
+            uncombined: std::sync::atomic::AtomicU32::new(0),
+            id: PROGRAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             json,
             key_groups,
             var_state,
@@ -655,7 +676,7 @@ impl Program {
         }
         let mut pending = std::mem::take(&mut scratch.pending);
         pending.clear();
-        match &self.combined {
+        match self.combined_now() {
             Some(c) => {
                 let give = &mut |leaves: &[u32]| {
                     starts.extend(leaves.iter().map(|l| Target::Leaf(*l)));
@@ -768,9 +789,9 @@ impl Program {
         // The whole diagram from its roots, untraced: the combined walk when there is one
         // (a trace names the separate walks' nodes).
         let combined_root = [Target::Node(self.combined_target(0))];
-        let roots = if self.combined.is_some()
-            && trace.is_none()
+        let roots = if trace.is_none()
             && std::ptr::eq(roots, self.roots.as_slice())
+            && self.combined_now().is_some()
         {
             &combined_root[..]
         } else {
@@ -1119,9 +1140,51 @@ impl Program {
             .saturating_add(i)
     }
 
+    /// Builds the combined walk now if it is not built yet (see [`combine`]): a decision
+    /// point does so when it loads a bundle, so that its decisions take the combined walk
+    /// from the first. Whether the diagram's walks combine.
+    pub fn combine_walks(&self) -> bool {
+        self.combination().is_some()
+    }
+
+    fn combination(&self) -> Option<&combine::Combined> {
+        self.combined
+            .get_or_init(|| {
+                combine::combine(
+                    &self.nodes,
+                    &self.vars,
+                    &self.var_state,
+                    &self.model.vars,
+                    &self.model.roots,
+                )
+            })
+            .as_ref()
+    }
+
+    /// The combined walk to take a whole decision with: built once [`COMBINE_AFTER`] walks
+    /// have gone without it, if nothing built it before.
+    #[inline]
+    fn combined_now(&self) -> Option<&combine::Combined> {
+        if let Some(c) = self.combined.get() {
+            return c.as_ref();
+        }
+        self.combine_later()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn combine_later(&self) -> Option<&combine::Combined> {
+        use std::sync::atomic::Ordering;
+        if self.uncombined.load(Ordering::Relaxed) < COMBINE_AFTER {
+            self.uncombined.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        self.combination()
+    }
+
     /// The combined walk's node a target names, if it names one.
     fn combined_node(&self, t: Target) -> Option<(&combine::Combined, u32)> {
-        let (Target::Node(n), Some(c)) = (t, &self.combined) else {
+        let (Target::Node(n), Some(Some(c))) = (t, self.combined.get()) else {
             return None;
         };
         let i = n.checked_sub(u32::try_from(self.nodes.len()).ok()?)?;
@@ -1226,16 +1289,30 @@ impl Program {
         }
     }
 
-    /// Whether the walks are combined at load (see [`combine`]), and into how many nodes.
+    /// A number that tells this program from any other loaded in this process (even one of
+    /// the same bundle).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether the walks are combined (see [`combine`]; built now if they were not), and
+    /// into how many nodes.
     pub fn combined_nodes(&self) -> Option<usize> {
-        self.combined.as_ref().map(|c| c.nodes.len())
+        self.combination().map(|c| c.nodes.len())
+    }
+
+    /// Whether the combined walk has been built (and the walks combine), without building
+    /// it. For tests of when it is built.
+    #[doc(hidden)]
+    pub fn combined_built(&self) -> bool {
+        matches!(self.combined.get(), Some(Some(_)))
     }
 
     /// Drops the combined walk: the diagram is walked fork by fork. For tests that hold the
     /// two to each other.
     #[doc(hidden)]
     pub fn walk_separately(&mut self) {
-        self.combined = None;
+        self.combined = std::sync::OnceLock::from(None);
     }
 
     fn describe(&self, var: u32, node: &RNode, o: &Outcome3) -> String {
