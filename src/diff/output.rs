@@ -2,8 +2,10 @@
 //! JSON document, as GitHub Actions annotations, as a SARIF 2.1.0 log, and as Markdown for a
 //! pull-request comment.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 
 use super::{Group, Region, Report, RuleChange, RuleRef, Status, at};
@@ -278,114 +280,205 @@ fn short_digest(d: &str) -> String {
 }
 
 fn region_json(reg: &Region) -> Json {
-    let mut o = Map::new();
-    o.insert("status".into(), reg.proof.status.as_str().into());
-    o.insert("conditions".into(), json!(reg.conditions));
-    if let Some(ev) = &reg.proof.event {
-        let key = if reg.proof.status == Status::Differs {
-            "witness"
-        } else {
-            "closest"
-        };
-        o.insert(key.into(), ev.clone());
-    }
-    if let Some([a, b]) = &reg.proof.decisions {
-        o.insert("old".into(), a.to_json());
-        o.insert("new".into(), b.to_json());
-    }
-    if let Some(n) = &reg.proof.note {
-        o.insert("note".into(), n.clone().into());
-    }
-    Json::Object(o)
+    serde_json::to_value(RegionOut::of(reg)).unwrap_or(Json::Null)
 }
 
-fn rule_json(r: &RuleRef) -> Json {
-    let mut o = Map::new();
-    o.insert("effect".into(), r.effect.as_str().into());
-    if let Some(m) = &r.message {
-        o.insert("message".into(), m.clone().into());
+// The JSON report is written straight from the report, not built as a tree of values first
+// (building, writing and freeing that tree took most of the time after a large comparison).
+// Each struct's fields are in the order of their keys, as a tree's sorted map wrote them, so
+// the text is the same.
+
+/// A region in the JSON report.
+#[derive(Serialize)]
+struct RegionOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closest: Option<&'a Json>,
+    conditions: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new: Option<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old: Option<Json>,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    witness: Option<&'a Json>,
+}
+
+impl RegionOut<'_> {
+    fn of(reg: &Region) -> RegionOut<'_> {
+        let differs = reg.proof.status == Status::Differs;
+        let event = reg.proof.event.as_ref();
+        let [old, new] = match &reg.proof.decisions {
+            // A decision as a tree of values: its members sorted, as the report lists them.
+            Some([a, b]) => [Some(a.to_json()), Some(b.to_json())],
+            None => [None, None],
+        };
+        RegionOut {
+            closest: event.filter(|_| !differs),
+            conditions: &reg.conditions,
+            new,
+            note: reg.proof.note.as_deref(),
+            old,
+            status: reg.proof.status.as_str(),
+            witness: event.filter(|_| differs),
+        }
     }
-    o.insert("file".into(), r.file.clone().into());
-    o.insert("line".into(), r.line.into());
-    o.insert("column".into(), r.column.into());
-    Json::Object(o)
+}
+
+/// A list of regions in the JSON report, each written as it comes.
+struct RegionsOut<'a>(&'a [Region]);
+
+impl Serialize for RegionsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(RegionOut::of))
+    }
+}
+
+/// A rule in the JSON report.
+#[derive(Serialize)]
+struct RuleOut<'a> {
+    column: u32,
+    effect: &'static str,
+    file: &'a str,
+    line: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+}
+
+/// The rules of one side, by id.
+struct RulesOut<'a>(&'a BTreeMap<String, RuleRef>);
+
+impl Serialize for RulesOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(id, r)| {
+            (
+                id,
+                RuleOut {
+                    column: r.column,
+                    effect: r.effect.as_str(),
+                    file: &r.file,
+                    line: r.line,
+                    message: r.message.as_deref(),
+                },
+            )
+        }))
+    }
+}
+
+/// A group of changes in the JSON report.
+#[derive(Serialize)]
+struct GroupOut<'a> {
+    from: &'static str,
+    more: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_rules: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_rules: Option<&'a [String]>,
+    opens_access: bool,
+    regions: RegionsOut<'a>,
+    to: &'static str,
+}
+
+/// A rule-level change in the JSON report.
+#[derive(Serialize)]
+struct RuleChangeOut<'a> {
+    change: &'static str,
+    more: u64,
+    regions: RegionsOut<'a>,
+    rule: &'a str,
+}
+
+/// A side in the JSON report.
+#[derive(Serialize)]
+struct SideOut<'a> {
+    bundle: &'a str,
+    default: &'static str,
+    label: &'a str,
+    rules: usize,
+}
+
+#[derive(Serialize)]
+struct BothRulesOut<'a> {
+    new: RulesOut<'a>,
+    old: RulesOut<'a>,
+}
+
+#[derive(Serialize)]
+struct StatsOut {
+    nodes: usize,
+    regions_proved_empty: u64,
+    variables: usize,
+}
+
+/// The JSON report.
+#[derive(Serialize)]
+struct ReportOut<'a> {
+    changes: Vec<GroupOut<'a>>,
+    complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    equivalent: Option<bool>,
+    new: SideOut<'a>,
+    old: SideOut<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_changes: Option<Vec<RuleChangeOut<'a>>>,
+    rules: BothRulesOut<'a>,
+    stats: StatsOut,
+    unproved: &'a [String],
 }
 
 /// The whole report as one JSON document.
 pub fn json(r: &Report) -> String {
     let side = |s: usize| {
         let x = at(&r.sides, s);
-        json!({
-            "label": x.label,
-            "bundle": x.digest,
-            "rules": x.rules,
-            "default": x.default.as_str(),
-        })
+        SideOut {
+            bundle: &x.digest,
+            default: x.default.as_str(),
+            label: &x.label,
+            rules: x.rules,
+        }
     };
-    let changes: Vec<Json> = r
-        .groups
-        .iter()
-        .map(|g| {
-            let mut o = Map::new();
-            o.insert("from".into(), g.from.as_str().into());
-            o.insert("to".into(), g.to.as_str().into());
-            o.insert("opens_access".into(), g.opens().into());
-            if let Some(rules) = &g.rules {
-                o.insert("old_rules".into(), json!(rules[OLD]));
-                o.insert("new_rules".into(), json!(rules[NEW]));
-            }
-            o.insert(
-                "regions".into(),
-                Json::Array(g.regions.iter().map(region_json).collect()),
-            );
-            o.insert("more".into(), g.more.into());
-            Json::Object(o)
-        })
-        .collect();
-    let rule_changes: Vec<Json> = r
-        .rule_changes
-        .iter()
-        .map(|c: &RuleChange| {
-            json!({
-                "rule": c.rule,
-                "change": c.kind.as_str(),
-                "regions": c.regions.iter().map(region_json).collect::<Vec<_>>(),
-                "more": c.more,
-            })
-        })
-        .collect();
-    let rules = |s: usize| {
-        let m: Map<String, Json> = at(&r.rules, s)
+    let doc = ReportOut {
+        changes: r
+            .groups
             .iter()
-            .map(|(id, rr)| (id.clone(), rule_json(rr)))
-            .collect();
-        Json::Object(m)
-    };
-    let mut doc = Map::new();
-    doc.insert("old".into(), side(OLD));
-    doc.insert("new".into(), side(NEW));
-    doc.insert("complete".into(), r.complete().into());
-    if r.all {
-        doc.insert("equivalent".into(), r.equivalent().into());
-    }
-    doc.insert("changes".into(), Json::Array(changes));
-    if r.all {
-        doc.insert("rule_changes".into(), Json::Array(rule_changes));
-    }
-    doc.insert(
-        "rules".into(),
-        json!({"old": rules(OLD), "new": rules(NEW)}),
-    );
-    doc.insert("unproved".into(), json!(r.unproved));
-    doc.insert(
-        "stats".into(),
-        json!({
-            "variables": r.vars,
-            "nodes": r.nodes,
-            "regions_proved_empty": r.infeasible,
+            .map(|g| GroupOut {
+                from: g.from.as_str(),
+                more: g.more,
+                new_rules: g.rules.as_ref().map(|rs| rs[NEW].as_slice()),
+                old_rules: g.rules.as_ref().map(|rs| rs[OLD].as_slice()),
+                opens_access: g.opens(),
+                regions: RegionsOut(&g.regions),
+                to: g.to.as_str(),
+            })
+            .collect(),
+        complete: r.complete(),
+        equivalent: r.all.then(|| r.equivalent()),
+        new: side(NEW),
+        old: side(OLD),
+        rule_changes: r.all.then(|| {
+            r.rule_changes
+                .iter()
+                .map(|c: &RuleChange| RuleChangeOut {
+                    change: c.kind.as_str(),
+                    more: c.more,
+                    regions: RegionsOut(&c.regions),
+                    rule: &c.rule,
+                })
+                .collect()
         }),
-    );
-    let mut s = serde_json::to_string_pretty(&Json::Object(doc)).unwrap_or_default();
+        rules: BothRulesOut {
+            new: RulesOut(at(&r.rules, NEW)),
+            old: RulesOut(at(&r.rules, OLD)),
+        },
+        stats: StatsOut {
+            nodes: r.nodes,
+            regions_proved_empty: r.infeasible,
+            variables: r.vars,
+        },
+        unproved: &r.unproved,
+    };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
 }
