@@ -732,7 +732,17 @@ impl Manager {
         r: NodeRef,
         here: &mut dyn FnMut(NodeRef) -> NodeRef,
     ) -> NodeRef {
-        match from.node(r) {
+        self.with_children(from.node(r), here)
+    }
+
+    /// A node like `node` (of this store or another) with each child `c` taken as `here(c)`:
+    /// its variable, constants and cuts kept, made in this store; a leaf made with its items.
+    pub fn with_children(
+        &mut self,
+        node: &Node,
+        here: &mut dyn FnMut(NodeRef) -> NodeRef,
+    ) -> NodeRef {
+        match node {
             Node::Leaf(items) => self.leaf(items.to_vec()),
             Node::Switch {
                 var,

@@ -743,29 +743,13 @@ impl Space {
     /// other child by `m.f`: `by` where `n`'s outcomes lead to `child`, false elsewhere.
     pub fn only_child(&mut self, n: NodeRef, child: NodeRef, by: NodeRef) -> NodeRef {
         let f = self.m.f;
-        let pick = |c: NodeRef| if c == child { by } else { f };
-        match self.m.node(n).clone() {
-            Node::Switch {
-                var,
-                branches,
-                default,
-                unknown,
-            } => {
-                let branches = branches.iter().map(|(c, x)| (*c, pick(*x))).collect();
-                self.m
-                    .mk_switch(var, branches, pick(default), pick(unknown))
-            }
-            Node::Thresh {
-                var,
-                cuts,
-                regions,
-                unknown,
-            } => {
-                let regions = regions.iter().map(|x| pick(*x)).collect();
-                self.m.mk_thresh(var, cuts.to_vec(), regions, pick(unknown))
-            }
-            Node::Tri { var, t, f: no, u } => self.m.mk_tri(var, pick(t), pick(no), pick(u)),
+        let mut pick = |c: NodeRef| if c == child { by } else { f };
+        match self.m.node(n) {
             Node::Leaf(_) | Node::Fork(_) => pick(n),
+            node => {
+                let node = node.clone();
+                self.m.with_children(&node, &mut pick)
+            }
         }
     }
 
