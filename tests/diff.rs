@@ -109,6 +109,15 @@ fn check_case(name: &str, c: &Case) {
     let r = diff(&old, &new, &opts);
     let shown = describe(&r);
     assert!(r.complete(), "{name}: not complete\n{shown}");
+    // The JSON report, written straight from the report, is the text of its tree of values
+    // (keys sorted, pretty-printed), as it has always been.
+    let text = govern::diff::output::json(&r);
+    let tree: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        text,
+        format!("{}\n", serde_json::to_string_pretty(&tree).unwrap()),
+        "{name}: the JSON report is not the text of its tree"
+    );
     // Exactly the expected groups.
     let mut got: Vec<(String, String, Vec<String>, Vec<String>)> = r
         .groups
