@@ -40,6 +40,7 @@
 //!   [`gateway::SERVER_GONE`]): never an allow.
 
 pub mod capture;
+pub mod h1;
 pub mod headers;
 pub mod sse;
 pub mod upstream;
@@ -68,7 +69,7 @@ use crate::mcp::gateway::{self, Decider, Gateway, Level, Note, Output, Send};
 use crate::mcp::message::{Id, RawMessage};
 use crate::point::log::Log;
 use crate::serve::io::{Held, StdStream, Watched};
-pub use upstream::Upstream;
+pub use upstream::{UpBody, Upstream};
 
 /// The header that names a session.
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -1219,7 +1220,7 @@ async fn events<D: Decider>(
     sh: &Shared<D>,
     sess: &Sess<D>,
     session_name: &str,
-    mut body: Incoming,
+    mut body: UpBody,
     max: usize,
     to: Option<&mpsc::Sender<Out>>,
     done: impl Fn() -> bool,
@@ -1288,7 +1289,7 @@ async fn request<D: Decider>(
     line: Vec<u8>,
     headers: HeaderMap,
     id: &Id,
-) -> Option<Response<Incoming>> {
+) -> Option<Response<UpBody>> {
     match sh
         .upstream()
         .send_passed(Method::POST, headers, Bytes::from(line))
@@ -1380,7 +1381,7 @@ async fn answer_of<D: Decider + std::marker::Send + 'static>(
     sess: Arc<Sess<D>>,
     session_name: Arc<str>,
     kind: Kind,
-    body: Incoming,
+    body: UpBody,
     id: Id,
     serial: Option<u64>,
 ) {

@@ -5,7 +5,12 @@
 //! stream ends), the client's MCP headers passed on, and a time limit on connecting and on
 //! the answer's head.
 //!
-//! The pool is hyper's own connections in a list, not a general client: a request is written
+//! A plain `http://` server is reached with the proxy's own HTTP/1.1 client ([`super::h1`]):
+//! the request written and the answer's head read on the task that sends it, its body read
+//! from the connection as it is polled, the connection back in the pool once the body was
+//! read to its end. An `https://` server is reached with hyper's HTTP/1.1 client over rustls.
+//!
+//! The https pool is hyper's own connections in a list, not a general client: a request is written
 //! on a connection taken from the list with no checkout future, no connection race and no
 //! task spawned per request to watch the connection become ready again (a connection goes
 //! back to the list with its answer's head, and is taken again once hyper says it is ready,
@@ -21,11 +26,13 @@
 //! request sent in clear or to an unverified server.
 
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HOST, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
@@ -33,6 +40,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+
+use super::h1;
 
 /// How long an unused pooled connection to the server stays open.
 pub const POOL_IDLE: Duration = Duration::from_secs(60);
@@ -49,8 +58,53 @@ pub struct Upstream {
     tls: bool,
     timeout: Duration,
     connector: HttpsConnector<HttpConnector>,
-    /// The pool (shared by clones; [`Upstream::own_pool`] starts another).
+    /// The pool of https connections (shared by clones; [`Upstream::own_pool`] starts another).
     pool: Arc<Mutex<Vec<Kept>>>,
+    /// Where a plain http server is connected to (`host:port`).
+    addr: String,
+    /// The pool of plain http connections (shared as `pool` is).
+    lean: h1::Pool,
+}
+
+/// The body of the server's answer, read from its connection as it is polled.
+#[derive(Debug)]
+pub struct UpBody(Inner);
+
+#[derive(Debug)]
+enum Inner {
+    /// From an https server, by hyper.
+    Hyper(Incoming),
+    /// From a plain http server, by the proxy's own client.
+    Lean(h1::Body),
+}
+
+impl hyper::body::Body for UpBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + std::marker::Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match &mut self.get_mut().0 {
+            Inner::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            Inner::Lean(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Inner::Hyper(b) => b.is_end_stream(),
+            Inner::Lean(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Inner::Hyper(b) => b.size_hint(),
+            Inner::Lean(b) => b.size_hint(),
+        }
+    }
 }
 
 /// A connection to the server in the pool: in use (its answer still being read) or ready
@@ -179,6 +233,13 @@ impl Upstream {
         }
         .enable_http1()
         .wrap_connector(http);
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let host = uri.host().unwrap_or_default();
+        let addr = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
         let target = uri
             .path_and_query()
             .map_or("/", |p| p.as_str())
@@ -192,6 +253,8 @@ impl Upstream {
             timeout,
             connector,
             pool: Arc::new(Mutex::new(Vec::new())),
+            addr,
+            lean: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -201,6 +264,7 @@ impl Upstream {
     pub fn own_pool(&self) -> Upstream {
         Upstream {
             pool: Arc::new(Mutex::new(Vec::new())),
+            lean: Arc::new(Mutex::new(Vec::new())),
             ..self.clone()
         }
     }
@@ -240,7 +304,7 @@ impl Upstream {
         method: Method,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> Result<Response<Incoming>, String> {
+    ) -> Result<Response<UpBody>, String> {
         self.send_passed(method, self.passed(headers), body).await
     }
 
@@ -253,15 +317,55 @@ impl Upstream {
         method: Method,
         h: HeaderMap,
         body: Bytes,
-    ) -> Result<Response<Incoming>, String> {
+    ) -> Result<Response<UpBody>, String> {
+        if !self.tls {
+            return self.send_lean(method, h, body).await;
+        }
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
         *req.uri_mut() = self.target.clone();
         *req.headers_mut() = h;
         match tokio::time::timeout(self.timeout, self.exchange(req)).await {
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok(r)) => Ok(r.map(|b| UpBody(Inner::Hyper(b)))),
             Ok(Err(Failed::Connect(e))) => Err(self.failure(&*e, true)),
             Ok(Err(Failed::Exchange(e))) => Err(self.failure(&e, false)),
+            Err(_) => Err(format!(
+                "the MCP server did not answer within {} s",
+                self.timeout.as_secs_f64()
+            )),
+        }
+    }
+
+    /// [`Upstream::send_passed`] to a plain http server: the request written on a kept
+    /// connection the server has not closed (one seen closed is left, and the next tried),
+    /// else on a new one; the time limit on connecting and on the answer's head.
+    async fn send_lean(
+        &self,
+        method: Method,
+        h: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<UpBody>, String> {
+        let target = self.target.path_and_query().map_or("/", |p| p.as_str());
+        let req = h1::request(&method, target, &h, &body);
+        let go = async {
+            let idle_before = Instant::now()
+                .checked_sub(POOL_IDLE)
+                .unwrap_or_else(Instant::now);
+            let conn = match h1::take(&self.lean, idle_before) {
+                Some(c) => c,
+                None => h1::Conn::open(&self.addr).await?,
+            };
+            h1::exchange(conn, &self.lean, &req, &method, h).await
+        };
+        match tokio::time::timeout(self.timeout, go).await {
+            Ok(Ok((head, body))) => {
+                let mut r = Response::new(UpBody(Inner::Lean(body)));
+                *r.status_mut() = head.status;
+                *r.version_mut() = head.version;
+                *r.headers_mut() = head.headers;
+                Ok(r)
+            }
+            Ok(Err(e)) => Err(self.failure(&e, matches!(e, h1::Error::Connect(_)))),
             Err(_) => Err(format!(
                 "the MCP server did not answer within {} s",
                 self.timeout.as_secs_f64()
@@ -406,7 +510,7 @@ impl Upstream {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -451,6 +555,22 @@ mod tests {
         Arc<std::sync::atomic::AtomicUsize>,
         Arc<std::sync::atomic::AtomicUsize>,
     ) {
+        const ANSWER: &[u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        server_of(vec![(ANSWER, 0)], close)
+    }
+
+    /// A server that answers each request with the pieces of `answer`, each written after
+    /// its pause in milliseconds (`close`: closing the connection after each answer).
+    #[allow(clippy::type_complexity)]
+    fn server_of(
+        answer: Vec<(&'static [u8], u64)>,
+        close: bool,
+    ) -> (
+        String,
+        Arc<std::sync::atomic::AtomicUsize>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
         use std::io::{Read, Write};
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/mcp", l.local_addr().unwrap());
@@ -463,6 +583,7 @@ mod tests {
                 let Ok(mut s) = s else { return };
                 count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let gone = Arc::clone(&gone);
+                let answer = answer.clone();
                 std::thread::spawn(move || {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 1024];
@@ -477,8 +598,12 @@ mod tests {
                                 .map_or(0, |v| v.trim().parse().unwrap());
                             if buf.len() >= end + 4 + len {
                                 buf.drain(..end + 4 + len);
-                                let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
-                                if s.write_all(answer.as_bytes()).is_err() || close {
+                                let mut failed = false;
+                                for (piece, pause) in &answer {
+                                    std::thread::sleep(Duration::from_millis(*pause));
+                                    failed |= s.write_all(piece).is_err();
+                                }
+                                if failed || close {
                                     drop(s);
                                     gone.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                                     return;
@@ -540,6 +665,215 @@ mod tests {
         let (url, accepted, closed) = server(true);
         exchanges(&url, 5, Some(&closed));
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
+    }
+
+    /// Sends one POST to `url` with the time limit `within`; the answer's status, its
+    /// `Content-Type`, and its body read whole (at most `max` bytes), or why either failed.
+    fn one(url: &str, within: Duration, max: usize) -> Result<(u16, String, Vec<u8>), String> {
+        let u = Upstream::parse(url, within, None).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut out = Vec::new();
+            for _ in 0..2 {
+                out.push(exchange_once(&u, max).await?);
+            }
+            // The same answer on a kept connection (or a new one) as on the first.
+            assert_eq!(out[0], out[1]);
+            Ok(out.swap_remove(0))
+        })
+    }
+
+    async fn exchange_once(u: &Upstream, max: usize) -> Result<(u16, String, Vec<u8>), String> {
+        use http_body_util::{BodyExt, Limited};
+        let r = u
+            .send(Method::POST, &HeaderMap::new(), Bytes::from_static(b"{}"))
+            .await?;
+        let status = r.status().as_u16();
+        let t = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = Limited::new(r.into_body(), max)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, t, body.to_vec()))
+    }
+
+    const SECOND: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn a_chunked_answer_is_read_and_its_connection_kept() {
+        let (url, accepted, _) = server_of(
+            vec![
+                (b"HTTP/1.1 100 Continue\r\n\r\n", 0),
+                (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", 0),
+                (b"4\r\n{\"a", 20),
+                (b"\"\r\n6;ext=1\r\n:[1,2]\r\nA\r\n, \"b\":true", 20),
+                (b"\r\n1\r\n}\r\n0\r\nx-trailer: 1\r\n\r\n", 20),
+            ],
+            false,
+        );
+        let (status, t, body) = one(&url, SECOND, 1 << 20).unwrap();
+        assert_eq!((status, t.as_str()), (200, "application/json"));
+        assert_eq!(body, br#"{"a":[1,2], "b":true}"#);
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_sse_stream_is_read_as_it_comes() {
+        use http_body_util::BodyExt;
+        let (url, _, _) = server_of(
+            vec![
+                (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n", 0),
+                (b"f\r\ndata: {\"a\":1}\n\n\r\n", 0),
+                // The second event comes only after the first was read.
+                (b"f\r\ndata: {\"b\":2}\n\n\r\n0\r\n\r\n", 300),
+            ],
+            false,
+        );
+        let u = Upstream::parse(&url, SECOND, None).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let r = u
+                .send(Method::POST, &HeaderMap::new(), Bytes::new())
+                .await
+                .unwrap();
+            assert_eq!(r.headers()["content-type"], "text/event-stream");
+            let mut body = r.into_body();
+            let started = Instant::now();
+            let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(&first[..], b"data: {\"a\":1}\n\n");
+            assert!(started.elapsed() < Duration::from_millis(250));
+            let second = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(&second[..], b"data: {\"b\":2}\n\n");
+            assert!(body.frame().await.is_none());
+        });
+    }
+
+    #[test]
+    fn an_answer_without_a_length_ends_with_its_connection() {
+        let (url, accepted, _) = server_of(
+            vec![
+                (
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"a\"",
+                    0,
+                ),
+                (b":1}", 20),
+            ],
+            true,
+        );
+        let (status, _, body) = one(&url, SECOND, 1 << 20).unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body, br#"{"a":1}"#);
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_slow_answer_is_read_and_a_late_one_fails() {
+        let slow: Vec<(&'static [u8], u64)> = vec![
+            (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n", 50),
+            (b"content-length: 7\r\n\r\n{\"a\"", 50),
+            (b":1}", 50),
+        ];
+        let (url, _, _) = server_of(slow.clone(), false);
+        assert_eq!(one(&url, SECOND, 1 << 20).unwrap().2, br#"{"a":1}"#);
+        // The head's time limit.
+        let (url, _, _) = server_of(slow, false);
+        let e = one(&url, Duration::from_millis(60), 1 << 20).unwrap_err();
+        assert!(e.contains("did not answer within 0.06 s"), "{e}");
+    }
+
+    #[test]
+    fn oversized_and_malformed_answers_fail() {
+        // A body over the limit of the reader.
+        let (url, _, _) = server_of(
+            vec![(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n01234567890123456789",
+                0,
+            )],
+            false,
+        );
+        let e = one(&url, SECOND, 10).unwrap_err();
+        assert!(e.contains("length limit exceeded"), "{e}");
+        // A head over the limit.
+        let huge: &'static [u8] = Box::leak(
+            format!(
+                "HTTP/1.1 200 OK\r\nx-big: {}\r\ncontent-length: 0\r\n\r\n",
+                "a".repeat(h1::MAX_HEAD)
+            )
+            .into_bytes()
+            .into_boxed_slice(),
+        );
+        let (url, _, _) = server_of(vec![(huge, 0)], false);
+        let e = one(&url, SECOND, 1 << 20).unwrap_err();
+        assert!(e.contains("its head is over"), "{e}");
+        for (answer, says) in [
+            (
+                &b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}"[..],
+                "Content-Lengths differ",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ncontent-length: -2\r\n\r\n{}",
+                "Content-Length",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+                "a chunk's size",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}xx",
+                "a chunk's end",
+            ),
+            (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "101"),
+            (b"SSH-2.0-OpenSSH\r\n\r\n", "invalid HTTP answer"),
+        ] {
+            let (url, _, _) = server_of(vec![(answer, 0)], false);
+            let e = one(&url, SECOND, 1 << 20).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_answer_cut_short_fails() {
+        for answer in [
+            &b""[..],
+            b"HTTP/1.1 200 OK\r\ncontent-le",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{}",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n",
+        ] {
+            let (url, _, _) = server_of(vec![(answer, 0)], true);
+            let e = one(&url, SECOND, 1 << 20).unwrap_err();
+            assert!(
+                e.contains("connection closed before message completed"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn request_bytes() {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_static("x:1"));
+        h.append("mcp-param-a", HeaderValue::from_static("1"));
+        h.append("mcp-param-a", HeaderValue::from_static("2"));
+        let r = h1::request(&Method::POST, "/mcp?a=1", &h, b"{}");
+        assert_eq!(
+            r,
+            b"POST /mcp?a=1 HTTP/1.1\r\nhost: x:1\r\nmcp-param-a: 1\r\nmcp-param-a: 2\r\ncontent-length: 2\r\n\r\n{}"
+        );
+        let r = h1::request(&Method::GET, "/", &HeaderMap::new(), b"");
+        assert_eq!(r, b"GET / HTTP/1.1\r\n\r\n");
+        let r = h1::request(&Method::DELETE, "/", &HeaderMap::new(), b"");
+        assert_eq!(r, b"DELETE / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
     }
 
     #[test]
