@@ -129,8 +129,13 @@ impl Conn {
 /// since `idle_before`, are closed on the way.
 pub fn take(pool: &Pool, idle_before: Instant) -> Option<Conn> {
     let mut p = pool.lock().ok()?;
+    if p.is_empty() {
+        return None;
+    }
+    p.retain(|c| c.used > idle_before);
+    // The one used last first: the likeliest to be open still.
     while let Some(c) = p.pop() {
-        if c.used > idle_before && c.usable() {
+        if c.usable() {
             return Some(c);
         }
     }
