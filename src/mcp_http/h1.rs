@@ -142,8 +142,9 @@ pub fn take(pool: &Pool, idle_before: Instant) -> Option<Conn> {
     None
 }
 
-/// The request's bytes: its line, `headers` (each value as it is), `Content-Length` (but for
-/// a `GET` without a body), and `body`.
+/// The request's bytes: its line, `headers` (each value as it is, in the map's order),
+/// `Content-Length` unless the body is empty, and `body`: what hyper's client writes for the
+/// same request.
 pub fn request(method: &Method, target: &str, headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
     let mut size = method.as_str().len() + target.len() + 40 + body.len();
     for (n, v) in headers {
@@ -160,7 +161,7 @@ pub fn request(method: &Method, target: &str, headers: &HeaderMap, body: &[u8]) 
         out.extend_from_slice(v.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !(body.is_empty() && (method == Method::GET || method == Method::HEAD)) {
+    if !body.is_empty() {
         // Writing to a vector cannot fail.
         let _ = write!(out, "content-length: {}\r\n", body.len());
     }

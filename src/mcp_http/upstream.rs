@@ -859,6 +859,85 @@ mod tests {
         }
     }
 
+    /// What hyper's client writes for a request of `method` with `headers` and `body` to
+    /// `target`, as a server reads it.
+    fn hyper_writes(
+        method: Method,
+        target: &str,
+        headers: &HeaderMap,
+        body: &'static [u8],
+    ) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let io = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut s, _) = l.accept().await.unwrap();
+            let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+                .writev(false)
+                .handshake(hyper_util::rt::TokioIo::new(io))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut req = Request::new(Full::new(Bytes::from_static(body)));
+            *req.method_mut() = method;
+            *req.uri_mut() = target.parse().unwrap();
+            *req.headers_mut() = headers.clone();
+            tokio::spawn(async move {
+                let _ = sender.send_request(req).await;
+            });
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // The head, and then the body by its length.
+            loop {
+                let n = s.read(&mut chunk).await.unwrap();
+                got.extend_from_slice(&chunk[..n]);
+                if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n")
+                    && got.len() >= end + 4 + body.len()
+                {
+                    return got;
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn requests_are_written_as_hyper_writes_them() {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("accept", "application/json, text/event-stream"),
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-param-region", "eu"),
+            ("mcp-param-region", "us"),
+            ("authorization", "Bearer x"),
+            ("host", "127.0.0.1:8000"),
+        ] {
+            h.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let body: &'static [u8] = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#;
+        for (method, body) in [
+            (Method::POST, body),
+            (Method::POST, &b""[..]),
+            (Method::GET, &b""[..]),
+            (Method::DELETE, &b""[..]),
+        ] {
+            let ours = h1::request(&method, "/mcp?x=1", &h, body);
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&hyper_writes(method.clone(), "/mcp?x=1", &h, body)),
+                "{method}"
+            );
+        }
+    }
+
     #[test]
     fn request_bytes() {
         let mut h = HeaderMap::new();
@@ -873,7 +952,7 @@ mod tests {
         let r = h1::request(&Method::GET, "/", &HeaderMap::new(), b"");
         assert_eq!(r, b"GET / HTTP/1.1\r\n\r\n");
         let r = h1::request(&Method::DELETE, "/", &HeaderMap::new(), b"");
-        assert_eq!(r, b"DELETE / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
+        assert_eq!(r, b"DELETE / HTTP/1.1\r\n\r\n");
     }
 
     #[test]
