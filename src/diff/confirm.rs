@@ -385,8 +385,12 @@ pub type Candidates = rustc_hash::FxHashMap<CandidateKey, Rc<SlotCandidates>>;
 /// every region of the comparison.
 pub struct SlotCandidates {
     list: Vec<String>,
-    alone: std::cell::RefCell<rustc_hash::FxHashMap<(u32, BranchKey), Vec<Option<bool>>>>,
+    alone: std::cell::RefCell<AloneChecks>,
 }
+
+/// Per step that reads one slot only (its variable and outcome), whether each candidate of
+/// the slot gives it its outcome (`None` until checked).
+type AloneChecks = rustc_hash::FxHashMap<(u32, BranchKey), Vec<Option<bool>>>;
 
 impl SlotCandidates {
     fn new(list: Vec<String>) -> SlotCandidates {
