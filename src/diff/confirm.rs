@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 
 use crate::compile::analysis::{Branch, Step};
 use crate::decision::Decision;
-use crate::lint::witness::{build_event, synthesize_in};
+use crate::lint::witness::{BranchKey, SynthMemo, build_event, synthesize_kept};
 use crate::reference::Reference;
 use crate::vm::{Event, Outcome, State};
 
@@ -66,6 +66,8 @@ pub struct Judge<'a> {
     /// The repair's string candidates of slots, made once for all the regions whose steps
     /// say the same of a slot.
     candidates: std::cell::RefCell<Candidates>,
+    /// The syntheses' candidates of slots and their checks, kept for all the regions.
+    synth: std::cell::RefCell<SynthMemo>,
 }
 
 /// The most decisions a [`Judge`] keeps per side.
@@ -92,6 +94,7 @@ impl<'a> Judge<'a> {
             scratch: Default::default(),
             decided: Default::default(),
             candidates: Default::default(),
+            synth: Default::default(),
         }
     }
 }
@@ -160,7 +163,7 @@ impl Judge<'_> {
         let all_exact = path.iter().all(|s| space.facts.is_exact(s.var));
         let exact_event = solve::solve(&ws, &space.facts, path).and_then(|a| build_event(&ws, &a));
         let mut tried: Vec<Json> = Vec::new();
-        if !all_exact && let Some(ev) = synthesize_in(&ws, path) {
+        if !all_exact && let Some(ev) = synthesize_kept(&ws, path, &mut self.synth.borrow_mut()) {
             tried.push(ev);
         }
         if let Some(ev) = &exact_event
@@ -373,7 +376,61 @@ fn string_candidates(
 }
 
 /// The string candidates of slots made so far in one comparison, by [`CandidateKey`].
-pub type Candidates = rustc_hash::FxHashMap<CandidateKey, Rc<Vec<String>>>;
+pub type Candidates = rustc_hash::FxHashMap<CandidateKey, Rc<SlotCandidates>>;
+
+/// A slot's string candidates, and what is known of each on its own: for a step that reads
+/// that slot only (its variable and outcome), whether the candidate gives it its outcome
+/// (`None` until checked). An event whose attribute is set to the candidate gives such a
+/// step the same outcome whatever else it holds, so a check made for one region holds for
+/// every region of the comparison.
+pub struct SlotCandidates {
+    list: Vec<String>,
+    alone: std::cell::RefCell<AloneChecks>,
+}
+
+/// Per step that reads one slot only (its variable and outcome), whether each candidate of
+/// the slot gives it its outcome (`None` until checked).
+type AloneChecks = rustc_hash::FxHashMap<(u32, BranchKey), Vec<Option<bool>>>;
+
+impl SlotCandidates {
+    fn new(list: Vec<String>) -> SlotCandidates {
+        SlotCandidates {
+            list,
+            alone: Default::default(),
+        }
+    }
+
+    /// Whether candidate `ci` gives `st`, a step that reads this slot only, its outcome on
+    /// `event` (whose attribute holds the candidate): kept from the first check.
+    fn holds(
+        &self,
+        checker: &mut crate::lint::witness::Checker<'_>,
+        st: &Step,
+        ci: usize,
+        event: &Json,
+    ) -> bool {
+        let key = (st.var, BranchKey::of(&st.branch));
+        let known = self
+            .alone
+            .borrow()
+            .get(&key)
+            .and_then(|v| v.get(ci).copied().flatten());
+        if let Some(ok) = known {
+            // A debug build checks it again: the step reads nothing else.
+            debug_assert_eq!(ok, checker.holds(st, event));
+            return ok;
+        }
+        let ok = checker.holds(st, event);
+        let mut alone = self.alone.borrow_mut();
+        let v = alone
+            .entry(key)
+            .or_insert_with(|| vec![None; self.list.len()]);
+        if let Some(x) = v.get_mut(ci) {
+            *x = Some(ok);
+        }
+        ok
+    }
+}
 
 /// What [`string_candidates`] of a slot depends on: the slot, and in path order, each step
 /// that reads it (among others perhaps): its variable and, for a number's range, the range
@@ -479,14 +536,14 @@ pub fn repair(
         })
         .collect();
     // A slot's candidates, made once per comparison for the steps that read it.
-    let candidates_of = |slot: u32| -> Rc<Vec<String>> {
+    let candidates_of = |slot: u32| -> Rc<SlotCandidates> {
         let key = candidate_key(path, &step_slots, slot);
         if let Some(c) = made.borrow().get(&key) {
             // A debug build makes them again: the key holds all they depend on.
-            debug_assert!(**c == string_candidates(space, path, slot));
+            debug_assert!(c.list == string_candidates(space, path, slot));
             return c.clone();
         }
-        let c = Rc::new(string_candidates(space, path, slot));
+        let c = Rc::new(SlotCandidates::new(string_candidates(space, path, slot)));
         let mut made = made.borrow_mut();
         if made.len() >= CANDIDATES_MAX {
             made.clear();
@@ -505,7 +562,7 @@ pub fn repair(
     let mut holds: Vec<bool> = path.iter().map(|s| checker.holds(s, &ev)).collect();
     let mut best = holds.iter().filter(|h| **h).count();
     // The candidates of a slot depend on the path and the slot only: made once per slot.
-    let mut candidates: std::collections::BTreeMap<u32, Rc<Vec<String>>> =
+    let mut candidates: std::collections::BTreeMap<u32, Rc<SlotCandidates>> =
         std::collections::BTreeMap::new();
     // An attribute that no other the path reads lies inside or around keeps its value
     // unless it is itself changed, to one of its candidates: when neither its value nor any
@@ -545,12 +602,13 @@ pub fn repair(
                 .entry(slot)
                 .or_insert_with(|| candidates_of(slot));
             let mut next = with_value(&ev, p, Json::String(String::new()));
-            let reachable = cands.iter().any(|cand| {
+            let reachable = cands.list.iter().enumerate().any(|(ci, cand)| {
                 next.as_mut().is_some_and(|next| {
                     set_string(next, p, cand);
-                    alone
-                        .iter()
-                        .all(|k| path.get(*k).is_some_and(|st| checker.holds(st, next)))
+                    alone.iter().all(|k| {
+                        path.get(*k)
+                            .is_some_and(|st| cands.holds(&mut checker, st, ci, next))
+                    })
                 })
             });
             if !reachable {
@@ -593,12 +651,29 @@ pub fn repair(
             let Some(mut next) = with_value(&ev, p, Json::String(String::new())) else {
                 continue;
             };
-            for cand in cands.iter() {
+            // The steps to check again, each with whether it reads this attribute only (its
+            // outcome for each candidate is then kept with the candidates).
+            let again: Vec<(&Step, bool)> = again
+                .iter()
+                .filter_map(|k| {
+                    let only = reads
+                        .get(*k)
+                        .is_some_and(|qs| qs.len() == 1 && qs.first() == Some(&p));
+                    path.get(*k).map(|st| (st, only))
+                })
+                .collect();
+            for (ci, cand) in cands.list.iter().enumerate() {
                 set_string(&mut next, p, cand);
                 let s = kept
                     + again
                         .iter()
-                        .filter(|k| path.get(**k).is_some_and(|st| checker.holds(st, &next)))
+                        .filter(|(st, only)| {
+                            if *only {
+                                cands.holds(&mut checker, st, ci, &next)
+                            } else {
+                                checker.holds(st, &next)
+                            }
+                        })
                         .count();
                 if s > improved.as_ref().map_or(best, |(_, b)| *b) {
                     improved = Some((next.clone(), s));

@@ -12,51 +12,72 @@ use super::Side;
 use super::space::Space;
 
 /// Writes conditions for one joint space.
-pub struct Describer {
+pub struct Describer<'s> {
     vars: Vec<Var>,
     slots: Vec<Vec<String>>,
-    /// The source text of each joint tracker's call, when a side has sources.
-    trackers: Vec<String>,
+    /// The two sides, whose sources give the trackers' texts …
+    sides: [&'s Side; 2],
+    /// … through each side's map of its trackers to the joint ones.
+    tracker_maps: [Vec<u32>; 2],
+    /// Each joint tracker's call as the space describes it, for a tracker no side's sources
+    /// give.
+    fallback: Vec<String>,
+    /// The source text of each joint tracker's call, when a side has sources: found on the
+    /// first description of a tracker (finding it lowers each side's sources again, which
+    /// most comparisons, describing no tracker, need not).
+    trackers: std::sync::OnceLock<Vec<String>>,
 }
 
-impl Describer {
-    pub fn new(space: &Space, sides: [&Side; 2]) -> Describer {
-        let mut texts: Vec<Option<String>> = vec![None; space.trackers.len()];
-        for (s, side) in sides.iter().enumerate() {
-            let (Some(bundle), Some(map)) = (&side.bundle, space.sides.get(s)) else {
-                continue;
-            };
-            let of_stateful = crate::compile::stateful_trackers(bundle);
-            for (i, t) in of_stateful.iter().enumerate() {
-                let Some(&k) = map.tracker.get(*t as usize) else {
-                    continue;
-                };
-                let Some(slot) = texts.get_mut(k as usize) else {
-                    continue;
-                };
-                if slot.is_some() {
-                    continue;
-                }
-                let Some(st) = bundle.statefuls.get(i) else {
-                    continue;
-                };
-                let text = bundle
-                    .file(st.loc)
-                    .and_then(|f| f.text.get(st.loc.span.range()))
-                    .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "));
-                *slot = text;
-            }
-        }
-        let trackers = texts
-            .into_iter()
-            .enumerate()
-            .map(|(k, t)| t.unwrap_or_else(|| fallback_tracker(space, k)))
-            .collect();
+impl<'s> Describer<'s> {
+    pub fn new(space: &Space, sides: [&'s Side; 2]) -> Describer<'s> {
         Describer {
             vars: space.vars.clone(),
             slots: space.slots.clone(),
-            trackers,
+            sides,
+            tracker_maps: space.sides.each_ref().map(|m| m.tracker.clone()),
+            fallback: (0..space.trackers.len())
+                .map(|k| fallback_tracker(space, k))
+                .collect(),
+            trackers: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The text of each joint tracker's call: its source text on a side that has sources,
+    /// else [`fallback_tracker`]'s.
+    fn trackers(&self) -> &[String] {
+        self.trackers.get_or_init(|| {
+            let mut texts: Vec<Option<String>> = vec![None; self.fallback.len()];
+            for (side, map) in self.sides.iter().zip(&self.tracker_maps) {
+                let Some(bundle) = &side.bundle else {
+                    continue;
+                };
+                let of_stateful = crate::compile::stateful_trackers(bundle);
+                for (i, t) in of_stateful.iter().enumerate() {
+                    let Some(&k) = map.get(*t as usize) else {
+                        continue;
+                    };
+                    let Some(slot) = texts.get_mut(k as usize) else {
+                        continue;
+                    };
+                    if slot.is_some() {
+                        continue;
+                    }
+                    let Some(st) = bundle.statefuls.get(i) else {
+                        continue;
+                    };
+                    let text = bundle
+                        .file(st.loc)
+                        .and_then(|f| f.text.get(st.loc.span.range()))
+                        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "));
+                    *slot = text;
+                }
+            }
+            texts
+                .into_iter()
+                .zip(&self.fallback)
+                .map(|(t, f)| t.unwrap_or_else(|| f.clone()))
+                .collect()
+        })
     }
 
     fn slot(&self, slot: u32) -> String {
@@ -75,7 +96,7 @@ impl Describer {
             Operand::Bool(b) => b.to_string(),
             Operand::Func { func, arg } => format!("{}({})", func.name(), self.operand(arg)),
             Operand::Tracker(t) => self
-                .trackers
+                .trackers()
                 .get(*t as usize)
                 .cloned()
                 .unwrap_or_else(|| format!("t{t}")),

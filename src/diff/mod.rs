@@ -605,7 +605,7 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
 
 /// Adds the regions of a walk to their groups.
 struct Adder<'a, 'g> {
-    describer: &'a describe::Describer,
+    describer: &'a describe::Describer<'a>,
     judge: &'a confirm::Judge<'a>,
     models: [&'a Model; 2],
     opts: &'a Options,

@@ -203,7 +203,14 @@ pub struct Facts {
     /// Per slot of the space, the slots whose paths are its own, a prefix of it or one it is
     /// a prefix of (itself included), sorted: the attributes a step on it can contradict.
     related: Vec<Vec<u32>>,
+    /// The same relation as a bitset, [`Facts::words`] words per slot (empty past
+    /// [`RELATED_BITS_MAX`] slots): `consistent` tests each step of a prefix against it.
+    related_bits: Vec<u64>,
+    words: usize,
 }
+
+/// The most slots whose relation [`Facts`] also keeps as a bitset (512 KiB at most).
+const RELATED_BITS_MAX: usize = 2048;
 
 impl Facts {
     pub fn new(space: &Space<'_>) -> Facts {
@@ -255,11 +262,28 @@ impl Facts {
             r.sort_unstable();
             r.dedup();
         }
+        let n_slots = space.slots.len();
+        let (words, related_bits) = if n_slots <= RELATED_BITS_MAX {
+            let words = n_slots.div_ceil(64);
+            let mut bits = vec![0u64; words * n_slots];
+            for (s, r) in related.iter().enumerate() {
+                for &a in r {
+                    if let Some(w) = bits.get_mut(s * words + a as usize / 64) {
+                        *w |= 1 << (a % 64);
+                    }
+                }
+            }
+            (words, bits)
+        } else {
+            (0, Vec::new())
+        };
         Facts {
             exact,
             typed,
             slot_of,
             related,
+            related_bits,
+            words,
         }
     }
 
@@ -301,24 +325,33 @@ pub fn consistent(space: &Space<'_>, facts: &Facts, prefix: &[Step], step: &Step
             .unwrap_or(&[])
     };
     let listed = facts.related.get(slot as usize);
+    let by_path = |o: u32| {
+        let (me, other) = (path_of(slot), path_of(o));
+        other.starts_with(me) || me.starts_with(other)
+    };
+    // The slot's row of the bitset, when the space keeps one.
+    let row = facts
+        .related_bits
+        .get(slot as usize * facts.words..(slot as usize + 1) * facts.words)
+        .filter(|r| !r.is_empty());
+    let slot_of = facts.slot_of.as_slice();
+    let is_related = |st: &&Step| {
+        let Some(o) = slot_of.get(st.var as usize).copied().flatten() else {
+            return false;
+        };
+        let found = match (row, listed) {
+            (Some(row), _) => row
+                .get(o as usize / 64)
+                .is_some_and(|w| w & (1 << (o % 64)) != 0),
+            (None, Some(r)) if (o as usize) < facts.related.len() => r.binary_search(&o).is_ok(),
+            _ => return by_path(o),
+        };
+        debug_assert_eq!(found, by_path(o));
+        found
+    };
     let related = prefix
         .iter()
-        .filter(|st| {
-            facts.slot(st.var).is_some_and(|o| {
-                let by_path = || {
-                    let (me, other) = (path_of(slot), path_of(o));
-                    other.starts_with(me) || me.starts_with(other)
-                };
-                match listed {
-                    Some(r) if (o as usize) < facts.related.len() => {
-                        let found = r.binary_search(&o).is_ok();
-                        debug_assert_eq!(found, by_path());
-                        found
-                    }
-                    _ => by_path(),
-                }
-            })
-        })
+        .filter(is_related)
         .chain(std::iter::once(step));
     assign(space, facts, related, false).is_some()
 }

@@ -68,8 +68,72 @@ pub fn synthesize_in(a: &Space<'_>, path: &[Step]) -> Option<Json> {
         a,
         regexes: BTreeMap::new(),
         budget: BUDGET,
+        memo: None,
     };
     s.run(path)
+}
+
+/// [`synthesize_in`] for many paths over one variable space: each slot's candidates, and
+/// whether each candidate gives the steps that read that slot alone their outcomes, are kept
+/// in `memo` for the next paths that say the same of the slot. The same candidates are tried
+/// in the same order, with the same outcome.
+pub fn synthesize_kept(a: &Space<'_>, path: &[Step], memo: &mut SynthMemo) -> Option<Json> {
+    if memo.slots.len() >= SYNTH_MEMO_MAX {
+        memo.slots.clear();
+    }
+    let mut s = Synth {
+        a,
+        regexes: BTreeMap::new(),
+        budget: BUDGET,
+        memo: Some(memo),
+    };
+    s.run(path)
+}
+
+/// What the syntheses of one variable space found of its slots, by [`SlotKey`].
+#[derive(Default)]
+pub struct SynthMemo {
+    slots: rustc_hash::FxHashMap<SlotKey, std::rc::Rc<SlotMemo>>,
+}
+
+/// The most slots a [`SynthMemo`] keeps before it is emptied.
+const SYNTH_MEMO_MAX: usize = 4096;
+
+/// What a slot's candidates depend on: the slot, and in path order each step that reads it
+/// (among others perhaps), its variable and outcome. Whether a candidate gives the steps that
+/// read the slot alone their outcomes depends on the same (those steps are among them).
+type SlotKey = (u32, Vec<(u32, BranchKey)>);
+
+/// A [`Branch`] that can be hashed: a range's bounds as bits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum BranchKey {
+    Const(u32),
+    Other(Vec<u32>),
+    Range(Option<(u64, bool)>, Option<(u64, bool)>),
+    True,
+    False,
+    Unknown,
+}
+
+impl BranchKey {
+    pub(crate) fn of(b: &Branch) -> BranchKey {
+        let bits = |b: &Option<(f64, bool)>| b.map(|(x, inc)| (x.to_bits(), inc));
+        match b {
+            Branch::Const(c) => BranchKey::Const(*c),
+            Branch::Other(v) => BranchKey::Other(v.clone()),
+            Branch::Range { lo, hi } => BranchKey::Range(bits(lo), bits(hi)),
+            Branch::True => BranchKey::True,
+            Branch::False => BranchKey::False,
+            Branch::Unknown => BranchKey::Unknown,
+        }
+    }
+}
+
+/// A slot's candidates, and for each whether it gives the steps that read the slot alone
+/// their outcomes (`None` until checked).
+struct SlotMemo {
+    cands: Vec<Option<Json>>,
+    alone: std::cell::RefCell<Vec<Option<bool>>>,
 }
 
 /// Whether `event` gives the step's variable the step's outcome (a fresh stream: counts are 0
@@ -90,6 +154,7 @@ impl<'a> Checker<'a> {
                 a,
                 regexes: BTreeMap::new(),
                 budget: 0,
+                memo: None,
             },
         }
     }
@@ -114,8 +179,10 @@ struct Due {
 
 struct Synth<'a> {
     a: &'a Space<'a>,
-    regexes: BTreeMap<String, Option<Regex>>,
+    regexes: BTreeMap<String, Option<std::sync::Arc<Regex>>>,
     budget: usize,
+    /// Slots' candidates and their checks kept from path to path, if asked for.
+    memo: Option<&'a mut SynthMemo>,
 }
 
 impl Synth<'_> {
@@ -132,10 +199,40 @@ impl Synth<'_> {
             step_slots.push(set);
         }
         let slots: Vec<u32> = all.into_iter().collect();
-        let mut cands: Vec<Vec<Option<Json>>> = Vec::new();
+        // Each slot's candidates, with what is known of them alone: kept from earlier paths
+        // when the memo holds the slot's key, made (and kept) otherwise.
+        let mut memos: Vec<std::rc::Rc<SlotMemo>> = Vec::with_capacity(slots.len());
         for &slot in &slots {
-            cands.push(self.candidates(slot, path));
+            let key = self.memo.is_some().then(|| {
+                let steps = path
+                    .iter()
+                    .zip(&step_slots)
+                    .filter(|(_, ss)| ss.contains(&slot))
+                    .map(|(st, _)| (st.var, BranchKey::of(&st.branch)))
+                    .collect::<Vec<_>>();
+                (slot, steps)
+            });
+            let kept = match (&key, self.memo.as_ref()) {
+                (Some(key), Some(memo)) => memo.slots.get(key).cloned(),
+                _ => None,
+            };
+            if let Some(m) = kept {
+                // A debug build makes them again: the key holds all they depend on.
+                debug_assert!(m.cands == self.candidates(slot, path));
+                memos.push(m);
+                continue;
+            }
+            let cands = self.candidates(slot, path);
+            let m = std::rc::Rc::new(SlotMemo {
+                alone: std::cell::RefCell::new(vec![None; cands.len()]),
+                cands,
+            });
+            if let (Some(key), Some(memo)) = (key, self.memo.as_mut()) {
+                memo.slots.insert(key, m.clone());
+            }
+            memos.push(m);
         }
+        let cands: Vec<&Vec<Option<Json>>> = memos.iter().map(|m| &m.cands).collect();
         // When no attribute the path reads lies inside another and none is derived from `ts`,
         // every attribute of the event is the value assigned to it: a step is then checked on
         // an event that holds only its own attributes, and the whole event is built once.
@@ -172,9 +269,8 @@ impl Synth<'_> {
             d.slots.sort_unstable();
             d.slots.dedup();
         }
-        // Whether a candidate satisfies the steps that read its slot alone: the same whatever
-        // the other slots hold, when they are separate.
-        let mut alone: Vec<Vec<Option<bool>>> = cands.iter().map(|c| vec![None; c.len()]).collect();
+        // Whether a candidate satisfies the steps that read its slot alone (the same whatever
+        // the other slots hold, when they are separate) is kept in the slot's memo.
         let mut assigned: BTreeMap<u32, Option<Json>> = BTreeMap::new();
         // A slot none of whose candidates gives the steps that read it alone their outcomes
         // leaves no event to find, whatever the other slots hold: the search would end
@@ -189,13 +285,12 @@ impl Synth<'_> {
                 if now.single.is_empty() {
                     continue;
                 }
+                let Some(m) = memos.get(i) else {
+                    continue;
+                };
                 let mut any = false;
                 for (ci, c) in options.iter().enumerate() {
-                    let ok = self.alone_holds(slot, c, path, now);
-                    if let Some(x) = alone.get_mut(i).and_then(|a| a.get_mut(ci)) {
-                        *x = Some(ok);
-                    }
-                    if ok {
+                    if self.alone_kept(m, ci, slot, c, path, now) {
                         any = true;
                         break;
                     }
@@ -206,7 +301,7 @@ impl Synth<'_> {
             }
         }
         let found = if separate {
-            self.search_separate(0, &slots, &cands, path, &due, &mut alone, &mut assigned)
+            self.search_separate(0, &slots, &cands, path, &due, &memos, &mut assigned)
         } else {
             self.search(0, &slots, &cands, path, &due, &mut assigned)
         };
@@ -220,7 +315,7 @@ impl Synth<'_> {
         &mut self,
         i: usize,
         slots: &[u32],
-        cands: &[Vec<Option<Json>>],
+        cands: &[&Vec<Option<Json>>],
         path: &[Step],
         due: &[Due],
         assigned: &mut BTreeMap<u32, Option<Json>>,
@@ -231,7 +326,7 @@ impl Synth<'_> {
         let (Some(options), Some(now)) = (cands.get(i), due.get(i)) else {
             return false;
         };
-        for c in options {
+        for c in options.iter() {
             if self.budget == 0 {
                 return false;
             }
@@ -261,16 +356,16 @@ impl Synth<'_> {
         &mut self,
         i: usize,
         slots: &[u32],
-        cands: &[Vec<Option<Json>>],
+        cands: &[&Vec<Option<Json>>],
         path: &[Step],
         due: &[Due],
-        alone: &mut [Vec<Option<bool>>],
+        memos: &[std::rc::Rc<SlotMemo>],
         assigned: &mut BTreeMap<u32, Option<Json>>,
     ) -> bool {
         let Some(&slot) = slots.get(i) else {
             return true;
         };
-        let (Some(options), Some(now)) = (cands.get(i), due.get(i)) else {
+        let (Some(options), Some(now), Some(m)) = (cands.get(i), due.get(i), memos.get(i)) else {
             return false;
         };
         for (ci, c) in options.iter().enumerate() {
@@ -278,18 +373,7 @@ impl Synth<'_> {
                 return false;
             }
             self.budget -= 1;
-            let known = alone.get(i).and_then(|a| a.get(ci)).copied().flatten();
-            let ok = match known {
-                Some(ok) => ok,
-                None => {
-                    let ok = self.alone_holds(slot, c, path, now);
-                    if let Some(x) = alone.get_mut(i).and_then(|a| a.get_mut(ci)) {
-                        *x = Some(ok);
-                    }
-                    ok
-                }
-            };
-            if !ok {
+            if !self.alone_kept(m, ci, slot, c, path, now) {
                 continue;
             }
             assigned.insert(slot, c.clone());
@@ -308,12 +392,34 @@ impl Synth<'_> {
                     continue;
                 }
             }
-            if self.search_separate(i + 1, slots, cands, path, due, alone, assigned) {
+            if self.search_separate(i + 1, slots, cands, path, due, memos, assigned) {
                 return true;
             }
         }
         assigned.remove(&slot);
         false
+    }
+
+    /// [`Synth::alone_holds`] of candidate `ci` of a slot, `c`, kept in the slot's memo.
+    fn alone_kept(
+        &mut self,
+        m: &SlotMemo,
+        ci: usize,
+        slot: u32,
+        c: &Option<Json>,
+        path: &[Step],
+        now: &Due,
+    ) -> bool {
+        if let Some(ok) = m.alone.borrow().get(ci).copied().flatten() {
+            // A debug build checks it again: the slot's key holds all it depends on.
+            debug_assert_eq!(ok, self.alone_holds(slot, c, path, now));
+            return ok;
+        }
+        let ok = self.alone_holds(slot, c, path, now);
+        if let Some(x) = m.alone.borrow_mut().get_mut(ci) {
+            *x = Some(ok);
+        }
+        ok
     }
 
     /// Whether candidate `c` for `slot` gives the steps that read it alone (`now.single`)
@@ -333,7 +439,7 @@ impl Synth<'_> {
         if !self.regexes.contains_key(src) {
             self.regexes.insert(src.to_string(), compiled_regex(src));
         }
-        self.regexes.get(src).and_then(Option::as_ref)
+        self.regexes.get(src).and_then(|r| r.as_deref())
     }
 
     /// Whether the event gives the step's variable the step's outcome.
@@ -996,7 +1102,7 @@ fn json_is(item: &Json, v: &V) -> bool {
 /// enough to generate from.
 pub fn regex_example(pattern: &str) -> Option<String> {
     remembered(&EXAMPLE, pattern, || {
-        regex_example_with(pattern, false, false)
+        four_examples(pattern).first().cloned().flatten()
     })
 }
 
@@ -1013,11 +1119,14 @@ thread_local! {
     /// [`regex_example`] of the patterns asked about on this thread.
     static EXAMPLE: std::cell::RefCell<rustc_hash::FxHashMap<String, Option<String>>> =
         Default::default();
+    /// [`four_examples`] of the patterns asked about on this thread.
+    static FOUR: std::cell::RefCell<rustc_hash::FxHashMap<String, std::rc::Rc<[Option<String>; 4]>>> =
+        Default::default();
     /// [`regex_examples`] of the patterns asked about on this thread.
     static EXAMPLES: std::cell::RefCell<rustc_hash::FxHashMap<String, Vec<String>>> =
         Default::default();
     /// The regexes [`Synth`]s of this thread compiled (`None`: the pattern does not compile).
-    static COMPILED: std::cell::RefCell<rustc_hash::FxHashMap<String, Option<Regex>>> =
+    static COMPILED: std::cell::RefCell<rustc_hash::FxHashMap<String, Option<std::sync::Arc<Regex>>>> =
         Default::default();
 }
 
@@ -1079,19 +1188,25 @@ fn applied(func: Func, s: &str) -> Option<V<'static>> {
     v
 }
 
-/// The regex of a pattern as the VM compiles it, compiled once per thread (a compiled regex
-/// is shared by its clones), or taken from the regexes a checked bundle of this process
-/// already compiled ([`share_regexes`]).
-fn compiled_regex(src: &str) -> Option<Regex> {
+/// The regex of a pattern as the VM compiles it, compiled once per thread, or taken from
+/// the regexes a checked bundle of this process already compiled ([`share_regexes`]). The
+/// regex itself is shared, not cloned: a clone of a `Regex` has a pool of scratch caches of
+/// its own, and every search on a fresh cache builds its lazy DFA's states again.
+fn compiled_regex(src: &str) -> Option<std::sync::Arc<Regex>> {
     remembered(&COMPILED, src, || {
         let shared = SHARED.read().ok().and_then(|m| m.get(src).cloned());
-        shared.or_else(|| crate::check::pattern::build_regex(src).ok())
+        shared.or_else(|| {
+            crate::check::pattern::build_regex(src)
+                .ok()
+                .map(std::sync::Arc::new)
+        })
     })
 }
 
 /// The regexes checked bundles of this process compiled, by the regex source they were
 /// compiled from ([`share_regexes`]); emptied past [`REMEMBERED`] patterns.
-static SHARED: std::sync::LazyLock<std::sync::RwLock<rustc_hash::FxHashMap<String, Regex>>> =
+type SharedRegexes = rustc_hash::FxHashMap<String, std::sync::Arc<Regex>>;
+static SHARED: std::sync::LazyLock<std::sync::RwLock<SharedRegexes>> =
     std::sync::LazyLock::new(Default::default);
 
 /// Makes the regexes of `bundle`'s `matches` and `like` tests (those of its rules and of the
@@ -1111,7 +1226,7 @@ pub fn share_regexes(bundle: &Bundle) {
             if shared.len() >= REMEMBERED {
                 shared.clear();
             }
-            shared.insert(pattern.regex_source.clone(), (*pattern.regex).clone());
+            shared.insert(pattern.regex_source.clone(), pattern.regex.clone());
         }
     };
     for r in &bundle.rules {
@@ -1122,13 +1237,29 @@ pub fn share_regexes(bundle: &Bundle) {
     }
 }
 
+/// The ways [`regex_examples`] makes examples, `(once, last)` of [`regex_example_with`]; the
+/// first is [`regex_example`]'s.
+const WAYS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+
+/// [`regex_example_with`] of `pattern` each of the [`WAYS`], the pattern parsed once for
+/// all four, remembered per thread.
+fn four_examples(pattern: &str) -> std::rc::Rc<[Option<String>; 4]> {
+    remembered(&FOUR, pattern, || {
+        let hir = regex_syntax::Parser::new().parse(pattern).ok();
+        let four = WAYS.map(|(once, last)| {
+            let e = hir.as_ref().and_then(|h| example_of(h, once, last));
+            debug_assert_eq!(e, regex_example_with(pattern, once, last));
+            e
+        });
+        std::rc::Rc::new(four)
+    })
+}
+
 fn examples_of(pattern: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for (once, last) in [(false, false), (true, false), (false, true), (true, true)] {
-        if let Some(e) = regex_example_with(pattern, once, last)
-            && !out.contains(&e)
-        {
-            out.push(e);
+    for e in four_examples(pattern).iter().flatten() {
+        if !out.contains(e) {
+            out.push(e.clone());
         }
     }
     out
@@ -1137,6 +1268,12 @@ fn examples_of(pattern: &str) -> Vec<String> {
 /// A string the regex matches; with `once`, every repetition is taken at least once, with
 /// `last`, the last alternative of every alternation.
 fn regex_example_with(pattern: &str, once: bool, last: bool) -> Option<String> {
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    example_of(&hir, once, last)
+}
+
+/// [`regex_example_with`] of a parsed pattern.
+fn example_of(hir: &regex_syntax::hir::Hir, once: bool, last: bool) -> Option<String> {
     use regex_syntax::hir::{Class, Hir, HirKind};
     fn generate(h: &Hir, out: &mut String, depth: usize, once: bool, last: bool) -> Option<()> {
         if depth > 64 || out.len() > 256 {
@@ -1190,9 +1327,8 @@ fn regex_example_with(pattern: &str, once: bool, last: bool) -> Option<String> {
             }
         }
     }
-    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
     let mut out = String::new();
-    generate(&hir, &mut out, 0, once, last)?;
+    generate(hir, &mut out, 0, once, last)?;
     Some(out)
 }
 
