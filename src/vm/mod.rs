@@ -1370,10 +1370,21 @@ impl Program {
         }
     }
 
-    /// A three-valued test variable.
+    /// A three-valued test variable. Inlined where a walk tests: the tests of an
+    /// attribute's presence and of a boolean attribute take a few instructions, and a call
+    /// to the larger functions (predicates, functions of attributes) only when they are
+    /// needed.
+    #[inline(always)]
     fn test(&self, var: u32, ev: &Event, st: &mut State, bufs: &mut [String], now: i64) -> K3 {
         match self.vars.get(var as usize) {
             Some(RVar::Has { slot }) => k3(!matches!(ev.val(*slot), Val::Absent)),
+            // What `eval_bool` gives for an attribute, without the call.
+            Some(RVar::Bool {
+                op: ROp::Slot(slot, Ty::Bool),
+            }) => match ev.val(*slot) {
+                Val::Bool(b) => k3(b),
+                _ => K3::U,
+            },
             Some(RVar::Bool { op }) => match self.eval_bool(op, ev, st, bufs, now) {
                 Some(b) => k3(b),
                 None => K3::U,
@@ -1383,6 +1394,7 @@ impl Program {
         }
     }
 
+    #[inline(never)]
     fn pred(&self, p: &RPred, ev: &Event, st: &mut State, bufs: &mut [String], now: i64) -> K3 {
         let half = bufs.len() / 2;
         let (ba, bb) = bufs.split_at_mut(half);
