@@ -961,7 +961,10 @@ impl Paths {
                 }
             }
             Some(b'"') if slot.is_some() => {
-                let v = s.string_into(&mut ev.arena)?;
+                let v = match s.plain_string() {
+                    Some(v) => v,
+                    None => s.string_into(&mut ev.arena)?,
+                };
                 set(ev, v);
             }
             Some(b'[') if slot.is_some() => {
@@ -969,7 +972,10 @@ impl Paths {
                 set(ev, v);
             }
             Some(b't' | b'f' | b'n' | b'-' | b'0'..=b'9') if slot.is_some() => {
-                let v = s.scalar()?;
+                let v = match s.plain_int() {
+                    Some(v) => v,
+                    None => s.scalar()?,
+                };
                 set(ev, v);
             }
             _ => s.skip_value(depth)?,
@@ -1187,6 +1193,21 @@ impl Scanner<'_> {
         r.map(|()| (found, false))
     }
 
+    /// Reads a string without escapes (opening quote next), which is the range of the text
+    /// between its quotes: what [`Scanner::string_into`] gives for it, without a call. `None`,
+    /// and nothing read, for any other string (escapes, control characters, no end), which
+    /// `string_into` then reads or refuses.
+    #[inline(always)]
+    fn plain_string(&mut self) -> Option<Val> {
+        let start = self.pos + 1;
+        let end = plain_run(self.b, start);
+        if self.b.get(end) == Some(&b'"') {
+            self.pos = end + 1;
+            return Some(str_val(start, end));
+        }
+        None
+    }
+
     /// Reads a string (opening quote next): a range of the text copied at the start of the
     /// arena, or, with escapes, the unescaped string appended to the arena.
     fn string_into(&mut self, arena: &mut String) -> Result<Val, EventError> {
@@ -1284,6 +1305,27 @@ impl Scanner<'_> {
         Ok(v)
     }
 
+    /// A number that is an integer of one to 15 digits, the first not `0`, with no sign,
+    /// fraction or exponent: the value [`Scanner::number`] gives for it (exact in an `f64`),
+    /// without a call. `None`, and nothing read, for any other value.
+    #[inline(always)]
+    fn plain_int(&mut self) -> Option<Val> {
+        let mut i = self.pos;
+        if !matches!(self.b.get(i), Some(b'1'..=b'9')) {
+            return None;
+        }
+        let mut int = 0i64;
+        while let Some(c @ b'0'..=b'9') = self.b.get(i).copied() {
+            int = int.wrapping_mul(10).wrapping_add(i64::from(c - b'0'));
+            i += 1;
+        }
+        if i - self.pos > 15 || matches!(self.b.get(i), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        self.pos = i;
+        Some(Val::Num(int as f64))
+    }
+
     /// `true`, `false`, `null` or a number.
     fn scalar(&mut self) -> Result<Val, EventError> {
         match self.peek() {
@@ -1377,7 +1419,10 @@ impl Scanner<'_> {
         loop {
             self.ws();
             let item = match self.peek() {
-                Some(b'"') => self.string_into(&mut ev.arena)?,
+                Some(b'"') => match self.plain_string() {
+                    Some(v) => v,
+                    None => self.string_into(&mut ev.arena)?,
+                },
                 Some(b'[' | b'{') => {
                     self.skip_value(depth + 1)?;
                     Val::Other
