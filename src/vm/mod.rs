@@ -803,7 +803,7 @@ impl Program {
                 if let Some((c, i)) = self.combined_node(*root) {
                     // From the root, or from where a pre-walk stopped (its leaves given).
                     let resumed = roots.as_ptr() != combined_root.as_ptr();
-                    let give = &mut |leaves: &[u32]| out.leaves.extend_from_slice(leaves);
+                    let give = &mut |leaves: &[u32]| push_leaves(&mut out.leaves, leaves);
                     match self.walk_combined(c, i, resumed, ev, st, &mut bufs, now, false, give) {
                         CReached::Done => {}
                         CReached::Rest(rest) => pending.extend(rest.iter().rev().copied()),
@@ -827,7 +827,7 @@ impl Program {
             }
             // Where the pre-walk's combined walk stopped: the rest of it.
             if let Some((c, i)) = self.combined_node(start) {
-                let give = &mut |leaves: &[u32]| out.leaves.extend_from_slice(leaves);
+                let give = &mut |leaves: &[u32]| push_leaves(&mut out.leaves, leaves);
                 match self.walk_combined(c, i, true, ev, st, &mut bufs, now, false, give) {
                     CReached::Done => {}
                     CReached::Rest(rest) => pending.extend(rest.iter().rev().copied()),
@@ -1207,7 +1207,7 @@ impl Program {
         bufs: &mut [String],
         now: i64,
         stop_at_state: bool,
-        give: &mut dyn FnMut(&[u32]),
+        give: &mut impl FnMut(&[u32]),
     ) -> CReached<'c> {
         use combine::Next;
         let mut entered = !resumed;
@@ -2067,6 +2067,15 @@ impl SRef<'_> {
             (SRef::Bool(a), Scalar::Bool(b)) => a == b,
             _ => false,
         }
+    }
+}
+
+/// Appends the leaves a combined walk gives out (one or two as a rule) one by one: cheaper
+/// than copying a slice of a few items (the same items in the same order).
+#[inline(always)]
+fn push_leaves(to: &mut Vec<u32>, leaves: &[u32]) {
+    for &l in leaves {
+        to.push(l);
     }
 }
 
