@@ -1969,12 +1969,11 @@ mod tests {
         assert_eq!(ev.val(0), Val::Absent);
     }
 
-    /// What reading `text` with a fresh event gives: values, strings, items, time, or the
-    /// error.
-    fn fresh(
-        p: &Paths,
-        text: &str,
-    ) -> Result<(Vec<Val>, String, Vec<Val>, Option<i64>), EventError> {
+    /// An event's values, strings, items and time.
+    type Read = (Vec<Val>, String, Vec<Val>, Option<i64>);
+
+    /// What reading `text` with a fresh event gives, or the error.
+    fn fresh(p: &Paths, text: &str) -> Result<Read, EventError> {
         let mut ev = Event::default();
         p.read(text, &mut ev)
             .map(|()| (ev.vals.clone(), ev.arena.clone(), ev.items.clone(), ev.ts))
