@@ -39,6 +39,76 @@ pub struct Event {
     pub ts: Option<i64>,
     /// Writes the time [`Event::stamp`] puts in `ts` (keeping the text of its last second).
     stamp_text: crate::time::ExactWriter,
+    /// The key text each member was met with, by where it stood (see [`Paths::object`]):
+    /// events from one source repeat their members in one order, so the next key is first
+    /// compared with the one met there before.
+    plan: Vec<Expected>,
+    /// The [`Paths::id`] `plan` was made with (0: none).
+    plan_for: u64,
+}
+
+/// The text of a member's key with its quotes and the `:` after it (`"tool":`), as met in an
+/// event at one place of an object, and what the key was there: a child of the object's
+/// path node (its index) or no path (`u32::MAX`). Only keys that need no unescaping and are
+/// followed at once by their `:`, 16 bytes in all at most, are kept; `len == 0` is none.
+#[derive(Clone, Copy, Debug, Default)]
+struct Expected {
+    /// The text's bytes, eight to a word (zero past `len`), and the masks of the bytes
+    /// `len` covers.
+    head: u64,
+    tail: u64,
+    head_mask: u64,
+    tail_mask: u64,
+    len: u32,
+    child: u32,
+}
+
+impl Expected {
+    /// The expectation of the key text `t` (opening quote to `:`), which was child `child`.
+    fn of(t: &[u8], child: Option<usize>) -> Expected {
+        let n = t.len();
+        if n > 16 || n == 0 {
+            return Expected::default();
+        }
+        let word = |b: &[u8]| {
+            let mut a = [0u8; 8];
+            for (x, y) in a.iter_mut().zip(b) {
+                *x = *y;
+            }
+            u64::from_le_bytes(a)
+        };
+        let mask = |k: usize| match k {
+            0 => 0,
+            8.. => u64::MAX,
+            k => (1u64 << (8 * k)) - 1,
+        };
+        Expected {
+            head: word(t),
+            tail: word(t.get(8..).unwrap_or(&[])),
+            head_mask: mask(n.min(8)),
+            tail_mask: mask(n.saturating_sub(8)),
+            len: n as u32,
+            child: child
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Whether the text at `pos` of `b` begins with this key text (16 bytes must be left).
+    #[inline(always)]
+    fn at(&self, b: &[u8], pos: usize) -> bool {
+        let Some(w) = b.get(pos..pos + 16) else {
+            return false;
+        };
+        let (h, t) = w.split_at(8);
+        let (Ok(h), Ok(t)) = (<[u8; 8]>::try_from(h), <[u8; 8]>::try_from(t)) else {
+            return false;
+        };
+        self.len != 0
+            && ((u64::from_le_bytes(h) & self.head_mask) ^ self.head)
+                | ((u64::from_le_bytes(t) & self.tail_mask) ^ self.tail)
+                == 0
+    }
 }
 
 impl Event {
@@ -377,6 +447,9 @@ impl std::error::Error for EventError {}
 pub struct Paths {
     nodes: Vec<PathNode>,
     nslots: usize,
+    /// A number no other tree built in this process has (clones share it): an event's
+    /// [`Event::plan`] belongs to one tree.
+    id: u64,
     pub(crate) ts_slot: Option<u32>,
     pub(crate) hour_slot: Option<u32>,
     pub(crate) weekday_slot: Option<u32>,
@@ -590,9 +663,11 @@ impl Paths {
     /// Slots below `base` come sorted (their ranges are contiguous); the rest are extra.
     fn build<'a>(slots: impl Iterator<Item = &'a Vec<String>>, base: usize) -> Paths {
         let slots: Vec<&Vec<String>> = slots.collect();
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let mut p = Paths {
             nodes: vec![PathNode::default()],
             nslots: slots.len(),
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ..Paths::default()
         };
         for (i, path) in slots.iter().enumerate() {
@@ -708,6 +783,13 @@ impl Paths {
         ev.arena.push_str(text);
         ev.items.clear();
         ev.ts = None;
+        if ev.plan_for != self.id {
+            // Made with another tree: its places and children mean nothing here.
+            ev.plan.clear();
+            ev.plan
+                .resize(3 * self.nodes.len().max(1), Expected::default());
+            ev.plan_for = self.id;
+        }
         let mut s = Scanner {
             b: text.as_bytes(),
             s: text,
@@ -776,17 +858,38 @@ impl Paths {
         };
         // The children met so far in this object (the first 64).
         let mut seen = 0u64;
+        // Where the member stands, for `ev.plan`: `3 * node` the first of the object,
+        // `3 * node + 1` after a key with no path, `3 * c + 2` after child node `c`'s key.
+        let mut place = 3 * node;
         loop {
             s.ws();
-            if s.peek() != Some(b'"') {
-                return Err(s.expect_err("a string key"));
-            }
-            let child = s.key_lookup(children, table, words)?;
-            s.ws();
-            s.expect(b':')?;
+            let expected = ev.plan.get(place).copied().unwrap_or_default();
+            let child = if expected.at(s.b, s.pos) {
+                // The same bytes as the key met here before: the same key, the same child
+                // (the plan is this tree's), and its `:`.
+                s.pos += expected.len as usize;
+                (expected.child != u32::MAX).then_some(expected.child as usize)
+            } else {
+                if s.peek() != Some(b'"') {
+                    return Err(s.expect_err("a string key"));
+                }
+                let from = s.pos;
+                let (child, plain) = s.key_lookup(children, table, words)?;
+                let colon = s.pos;
+                s.ws();
+                s.expect(b':')?;
+                if plain
+                    && colon == s.pos - 1
+                    && let Some(e) = ev.plan.get_mut(place)
+                {
+                    *e = Expected::of(s.b.get(from..s.pos).unwrap_or(&[]), child);
+                }
+                child
+            };
             s.ws();
             match child.and_then(|i| Some((i, children.get(i)?.1))) {
                 Some((i, c)) => {
+                    place = 3 * c as usize + 2;
                     // Only a key met before in this object has values to forget (an earlier
                     // occurrence of the object itself was forgotten by its own key).
                     let again = i >= 64 || seen & (1u64 << i) != 0;
@@ -795,7 +898,10 @@ impl Paths {
                     }
                     self.value(s, c as usize, ev, depth + 1, again)?;
                 }
-                None => s.skip_value(depth + 1)?,
+                None => {
+                    place = 3 * node + 1;
+                    s.skip_value(depth + 1)?;
+                }
             }
             if !s.another(b'}')? {
                 return Ok(());
@@ -855,7 +961,10 @@ impl Paths {
                 }
             }
             Some(b'"') if slot.is_some() => {
-                let v = s.string_into(&mut ev.arena)?;
+                let v = match s.plain_string() {
+                    Some(v) => v,
+                    None => s.string_into(&mut ev.arena)?,
+                };
                 set(ev, v);
             }
             Some(b'[') if slot.is_some() => {
@@ -863,7 +972,10 @@ impl Paths {
                 set(ev, v);
             }
             Some(b't' | b'f' | b'n' | b'-' | b'0'..=b'9') if slot.is_some() => {
-                let v = s.scalar()?;
+                let v = match s.plain_int() {
+                    Some(v) => v,
+                    None => s.scalar()?,
+                };
                 set(ev, v);
             }
             _ => s.skip_value(depth)?,
@@ -1042,7 +1154,7 @@ impl Scanner<'_> {
         children: &[(Box<str>, u32)],
         table: Option<&KeyTable>,
         words: &[KeyWords],
-    ) -> Result<Option<usize>, EventError> {
+    ) -> Result<(Option<usize>, bool), EventError> {
         self.pos += 1; // the opening quote
         let start = self.pos;
         loop {
@@ -1053,16 +1165,17 @@ impl Scanner<'_> {
                     self.pos += 1;
                     let kw = KeyWords::at(self.b, start, raw.len());
                     if let Some(table) = table.filter(|t| !t.slots.is_empty()) {
-                        return Ok(table.get(kw.hash()).filter(|&i| {
+                        let found = table.get(kw.hash()).filter(|&i| {
                             words.get(i).is_some_and(|w| kw.is(w, raw, children.get(i)))
-                        }));
+                        });
+                        return Ok((found, true));
                     }
                     for (i, w) in words.iter().enumerate() {
                         if kw.is(w, raw, children.get(i)) {
-                            return Ok(Some(i));
+                            return Ok((Some(i), true));
                         }
                     }
-                    return Ok(None);
+                    return Ok((None, true));
                 }
                 Some(b'\\') => break,
                 Some(c) if c < 0x20 => return Err(self.err("control character in a string")),
@@ -1077,7 +1190,22 @@ impl Scanner<'_> {
         let r = self.string_rest(&mut key);
         let found = children.iter().position(|(k, _)| **k == *key);
         self.key = key;
-        r.map(|()| found)
+        r.map(|()| (found, false))
+    }
+
+    /// Reads a string without escapes (opening quote next), which is the range of the text
+    /// between its quotes: what [`Scanner::string_into`] gives for it, without a call. `None`,
+    /// and nothing read, for any other string (escapes, control characters, no end), which
+    /// `string_into` then reads or refuses.
+    #[inline(always)]
+    fn plain_string(&mut self) -> Option<Val> {
+        let start = self.pos + 1;
+        let end = plain_run(self.b, start);
+        if self.b.get(end) == Some(&b'"') {
+            self.pos = end + 1;
+            return Some(str_val(start, end));
+        }
+        None
     }
 
     /// Reads a string (opening quote next): a range of the text copied at the start of the
@@ -1177,6 +1305,27 @@ impl Scanner<'_> {
         Ok(v)
     }
 
+    /// A number that is an integer of one to 15 digits, the first not `0`, with no sign,
+    /// fraction or exponent: the value [`Scanner::number`] gives for it (exact in an `f64`),
+    /// without a call. `None`, and nothing read, for any other value.
+    #[inline(always)]
+    fn plain_int(&mut self) -> Option<Val> {
+        let mut i = self.pos;
+        if !matches!(self.b.get(i), Some(b'1'..=b'9')) {
+            return None;
+        }
+        let mut int = 0i64;
+        while let Some(c @ b'0'..=b'9') = self.b.get(i).copied() {
+            int = int.wrapping_mul(10).wrapping_add(i64::from(c - b'0'));
+            i += 1;
+        }
+        if i - self.pos > 15 || matches!(self.b.get(i), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        self.pos = i;
+        Some(Val::Num(int as f64))
+    }
+
     /// `true`, `false`, `null` or a number.
     fn scalar(&mut self) -> Result<Val, EventError> {
         match self.peek() {
@@ -1270,7 +1419,10 @@ impl Scanner<'_> {
         loop {
             self.ws();
             let item = match self.peek() {
-                Some(b'"') => self.string_into(&mut ev.arena)?,
+                Some(b'"') => match self.plain_string() {
+                    Some(v) => v,
+                    None => self.string_into(&mut ev.arena)?,
+                },
                 Some(b'[' | b'{') => {
                     self.skip_value(depth + 1)?;
                     Val::Other
@@ -1815,5 +1967,65 @@ mod tests {
         let mut ev = Event::default();
         p.read(r#"{"tool":null}"#, &mut ev).unwrap();
         assert_eq!(ev.val(0), Val::Absent);
+    }
+
+    /// An event's values, strings, items and time.
+    type Read = (Vec<Val>, String, Vec<Val>, Option<i64>);
+
+    /// What reading `text` with a fresh event gives, or the error.
+    fn fresh(p: &Paths, text: &str) -> Result<Read, EventError> {
+        let mut ev = Event::default();
+        p.read(text, &mut ev)
+            .map(|()| (ev.vals.clone(), ev.arena.clone(), ev.items.clone(), ev.ts))
+    }
+
+    #[test]
+    fn keys_expected_where_met_before_read_as_a_fresh_event_would() {
+        let p = paths(&[
+            &["tool"],
+            &["to"],
+            &["ts"],
+            &["agent", "id"],
+            &["agent", "trust"],
+            &["agent", "roles"],
+            &["args", "amount"],
+            &["args", "key_of_twelve"],
+            &["args", "a_key_longer_than_sixteen"],
+        ]);
+        let q = paths(&[&["to"], &["agent", "id"], &["tool"]]);
+        let texts = [
+            r#"{"ts":"2026-11-23T09:00:02.165Z","tool":"a","agent":{"id":"x","trust":3,"roles":["r",1]},"args":{"amount":5,"key_of_twelve":"f","a_key_longer_than_sixteen":"l"},"decision":"allow"}"#,
+            // The same order, other values.
+            r#"{"ts":"2026-11-23T09:00:03Z","tool":"bb","agent":{"id":"yy","trust":4,"roles":[]},"args":{"amount":6,"key_of_twelve":"g","a_key_longer_than_sixteen":"m"},"decision":"deny"}"#,
+            // Keys that begin like the ones met there before, or that they begin like.
+            r#"{"ts":"x","to":"a","agent":{"i":"x","trust":3},"args":{"amoun":5,"key_of_twelveX":"f"},"decisio":1}"#,
+            r#"{"ts":"x","tool":"c","agent":{"id":"z","trusty":3},"args":{"amount":7,"key_of_twelve":"h"},"decision":1}"#,
+            // Escaped keys, whitespace before the colon, repeated keys, another order.
+            r#"{"t\u0073":"y","tool" :"d","agent":{"\u0069d":"w","id":"v"},"tool":"e","args":{},"to":"f"}"#,
+            r#"{ "tool" : "g" , "agent" : { "trust" : 1 , "id" : "u" } , "ts" : "z" }"#,
+            r#"{"agent":{"id":"a"},"agent":{"trust":2},"tool":"h","tool":"i"}"#,
+            // Errors where a known key was met before.
+            r#"{"ts":"x","tool":"#,
+            r#"{"ts":"x","tool" "a"}"#,
+            r#"{"ts":"x","tool":"a","agent":{"id":"x","trust":3,"roles":["r",1]},"args":{"amount":5,"key_of_twelve":"f"},"decision":"allow"} x"#,
+            r#"{"ts":"x","tool":"a","agent":{"id":"x","trust":3,"roles":["r",1]},"args":{"amount":5,"key_of_twelve":"f"},"decision":"allow"}"#,
+            r#"{"ts":"x","tool":"a","agent":{"id":"x","trust":3,"roles":["r",1]},"args":{"amount":5,"key_of_twelve":"f"},"decision":"allow"}"#,
+            r#"{"ts":"x","tool":"a","agent":{"id":"x","trust":3,"roles":["r",1]},"args":{"amount":5,"key_of_twelve":"f"},"decision":"allow"#,
+            r#"{"ts":"x","tool":"a","agent":{"id":"x","trust":3,"roles":["r",1]},"args":{"amount":5,"key_of_twelve":"f"},"decision"}"#,
+            r#"{"ts":"x","tool":"a","agent":{"id":"x","trust":3,"roles":["r",1]},"args":{"amount":5,"key_of_twelve":"f"},"decision":"allow"}"#,
+        ];
+        // Each text after each other (and itself), with one event kept throughout, and
+        // alternating between two trees.
+        let mut ev = Event::default();
+        for a in texts {
+            for b in texts {
+                for (tree, text) in [(&p, a), (&p, b), (&q, a), (&p, b), (&p, b)] {
+                    let got = tree
+                        .read(text, &mut ev)
+                        .map(|()| (ev.vals.clone(), ev.arena.clone(), ev.items.clone(), ev.ts));
+                    assert_eq!(got, fresh(tree, text), "{text} after {a}");
+                }
+            }
+        }
     }
 }

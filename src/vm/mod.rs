@@ -803,7 +803,7 @@ impl Program {
                 if let Some((c, i)) = self.combined_node(*root) {
                     // From the root, or from where a pre-walk stopped (its leaves given).
                     let resumed = roots.as_ptr() != combined_root.as_ptr();
-                    let give = &mut |leaves: &[u32]| out.leaves.extend_from_slice(leaves);
+                    let give = &mut |leaves: &[u32]| push_leaves(&mut out.leaves, leaves);
                     match self.walk_combined(c, i, resumed, ev, st, &mut bufs, now, false, give) {
                         CReached::Done => {}
                         CReached::Rest(rest) => pending.extend(rest.iter().rev().copied()),
@@ -827,7 +827,7 @@ impl Program {
             }
             // Where the pre-walk's combined walk stopped: the rest of it.
             if let Some((c, i)) = self.combined_node(start) {
-                let give = &mut |leaves: &[u32]| out.leaves.extend_from_slice(leaves);
+                let give = &mut |leaves: &[u32]| push_leaves(&mut out.leaves, leaves);
                 match self.walk_combined(c, i, true, ev, st, &mut bufs, now, false, give) {
                     CReached::Done => {}
                     CReached::Rest(rest) => pending.extend(rest.iter().rev().copied()),
@@ -1207,7 +1207,7 @@ impl Program {
         bufs: &mut [String],
         now: i64,
         stop_at_state: bool,
-        give: &mut dyn FnMut(&[u32]),
+        give: &mut impl FnMut(&[u32]),
     ) -> CReached<'c> {
         use combine::Next;
         let mut entered = !resumed;
@@ -1370,10 +1370,21 @@ impl Program {
         }
     }
 
-    /// A three-valued test variable.
+    /// A three-valued test variable. Inlined where a walk tests: the tests of an
+    /// attribute's presence and of a boolean attribute take a few instructions, and a call
+    /// to the larger functions (predicates, functions of attributes) only when they are
+    /// needed.
+    #[inline(always)]
     fn test(&self, var: u32, ev: &Event, st: &mut State, bufs: &mut [String], now: i64) -> K3 {
         match self.vars.get(var as usize) {
             Some(RVar::Has { slot }) => k3(!matches!(ev.val(*slot), Val::Absent)),
+            // What `eval_bool` gives for an attribute, without the call.
+            Some(RVar::Bool {
+                op: ROp::Slot(slot, Ty::Bool),
+            }) => match ev.val(*slot) {
+                Val::Bool(b) => k3(b),
+                _ => K3::U,
+            },
             Some(RVar::Bool { op }) => match self.eval_bool(op, ev, st, bufs, now) {
                 Some(b) => k3(b),
                 None => K3::U,
@@ -1383,6 +1394,7 @@ impl Program {
         }
     }
 
+    #[inline(never)]
     fn pred(&self, p: &RPred, ev: &Event, st: &mut State, bufs: &mut [String], now: i64) -> K3 {
         let half = bufs.len() / 2;
         let (ba, bb) = bufs.split_at_mut(half);
@@ -2055,6 +2067,15 @@ impl SRef<'_> {
             (SRef::Bool(a), Scalar::Bool(b)) => a == b,
             _ => false,
         }
+    }
+}
+
+/// Appends the leaves a combined walk gives out (one or two as a rule) one by one: cheaper
+/// than copying a slice of a few items (the same items in the same order).
+#[inline(always)]
+fn push_leaves(to: &mut Vec<u32>, leaves: &[u32]) {
+    for &l in leaves {
+        to.push(l);
     }
 }
 
