@@ -15,7 +15,12 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> u8 {
     } else {
         DiagFormat::Human
     };
-    let sides = match load_sides(args) {
+    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    });
+    let sides = match load_sides(args, jobs) {
         Ok(s) => s,
         Err(diags) => {
             input_errors(ctx, args.format, &diags, diag_format);
@@ -27,11 +32,7 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> u8 {
         all: args.all || args.equivalent,
         budget: args.max_nodes.max(1),
         per_group: args.max_regions,
-        jobs: args.jobs.map(usize::from).unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(1)
-        }),
+        jobs,
         ..Options::default()
     };
     let report = diff::diff(old, new, &opts);
@@ -76,7 +77,9 @@ fn input_errors(ctx: &Ctx, format: DiffFormat, diags: &[Diag], diag_format: Diag
     out.flush();
 }
 
-fn load_sides(args: &DiffArgs) -> Result<[Side; 2], Vec<Diag>> {
+/// The two sides; two paths are loaded on two threads when `jobs` allows (each side is loaded
+/// on its own, whatever the other is).
+fn load_sides(args: &DiffArgs, jobs: usize) -> Result<[Side; 2], Vec<Diag>> {
     match &args.git {
         Some(spec) => {
             let paths = super::fmt::paths_or_cwd(&args.paths);
@@ -94,10 +97,21 @@ fn load_sides(args: &DiffArgs) -> Result<[Side; 2], Vec<Diag>> {
         None => match args.paths.as_slice() {
             [old, new] => {
                 // Both sides are reported together when both fail.
-                let (o, n) = (
-                    path_side(std::slice::from_ref(old)),
-                    path_side(std::slice::from_ref(new)),
-                );
+                let (o, n) = if jobs > 1 {
+                    std::thread::scope(|scope| {
+                        let n = scope.spawn(|| path_side(std::slice::from_ref(new)));
+                        let o = path_side(std::slice::from_ref(old));
+                        match n.join() {
+                            Ok(n) => (o, n),
+                            Err(e) => std::panic::resume_unwind(e),
+                        }
+                    })
+                } else {
+                    (
+                        path_side(std::slice::from_ref(old)),
+                        path_side(std::slice::from_ref(new)),
+                    )
+                };
                 match (o, n) {
                     (Ok(o), Ok(n)) => Ok([o, n]),
                     (Err(mut a), Err(b)) => {

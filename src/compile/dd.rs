@@ -150,8 +150,11 @@ pub fn deep<R>(f: impl FnOnce() -> R) -> R {
     stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, f)
 }
 
-/// No node: the end of a chain of the table that shares equal nodes.
-const NO_NODE: NodeRef = NodeRef::MAX;
+/// An empty slot of the table that shares equal nodes.
+const EMPTY_SLOT: u64 = u64::MAX;
+
+/// The fewest slots of the table that shares equal nodes (a power of two).
+const MIN_SLOTS: usize = 64;
 
 /// The estimated bytes one stored node takes (see [`MEMORY_LIMIT`]).
 fn node_bytes(n: &Node) -> usize {
@@ -365,15 +368,19 @@ impl View<'_> {
 #[derive(Clone)]
 pub struct Manager {
     nodes: Vec<Node>,
-    /// The table that shares equal nodes: by a node's hash, the newest node with that hash;
-    /// `next` links each node to the one before it with the same hash. Nodes are stored once,
-    /// in `nodes`, and a lookup hashes the node it is given and compares it with the few
-    /// stored under its hash.
-    unique: FxHashMap<u64, NodeRef>,
+    /// The table that shares equal nodes: open addressing with linear probing, a power of two
+    /// of slots, at most half of them used. A slot is one word: the low 32 bits of the node's
+    /// hash above its number ([`EMPTY_SLOT`]: none), so that a lookup reads one cache line
+    /// of the table (where a map keyed by the hash read its control bytes and its entries,
+    /// two), and compares a stored node only when the 32 bits match. A node's first slot is
+    /// given by the high bits of its hash. Nodes are stored once, in `nodes`, and each node
+    /// has a slot, taken in the order of the nodes' numbers: [`Manager::truncate`] then
+    /// empties the slots of the newest nodes first, which leaves the table as it was.
+    table: Vec<u64>,
+    /// `64 - log2(table.len())`: a hash shifted right by it is a slot's index.
+    table_shift: u32,
     /// Each node's hash.
     hashes: Vec<u64>,
-    /// Each node's predecessor in its hash's chain ([`NO_NODE`]: none).
-    next: Vec<NodeRef>,
     /// Buffers reused by [`Manager::mk_fork`], [`Manager::mk_switch_of`] and
     /// [`Manager::mk_thresh_of`].
     scratch: Vec<NodeRef>,
@@ -415,9 +422,9 @@ impl Manager {
     pub fn new(shapes: Vec<VarShape>) -> Manager {
         let mut m = Manager {
             nodes: Vec::new(),
-            unique: FxHashMap::default(),
+            table: vec![EMPTY_SLOT; MIN_SLOTS],
+            table_shift: 64 - MIN_SLOTS.trailing_zeros(),
             hashes: Vec::new(),
-            next: Vec::new(),
             scratch: Vec::new(),
             scratch_branches: Vec::new(),
             scratch_cuts: Vec::new(),
@@ -478,13 +485,25 @@ impl Manager {
     /// allocated.
     fn intern(&mut self, v: View<'_>) -> NodeRef {
         let hash = v.hash();
-        let head = self.unique.get(&hash).copied().unwrap_or(NO_NODE);
-        let mut at = head;
-        while let Some(stored) = self.nodes.get(at as usize) {
-            if v.is(stored) {
-                return at;
+        let tag = hash & 0xffff_ffff;
+        let mask = self.table.len().wrapping_sub(1);
+        let mut i = (hash >> self.table_shift) as usize & mask;
+        loop {
+            let slot = self.table.get(i).copied().unwrap_or(EMPTY_SLOT);
+            if slot == EMPTY_SLOT {
+                break;
             }
-            at = self.next.get(at as usize).copied().unwrap_or(NO_NODE);
+            if slot >> 32 == tag {
+                let at = slot as NodeRef;
+                if self
+                    .nodes
+                    .get(at as usize)
+                    .is_some_and(|stored| v.is(stored))
+                {
+                    return at;
+                }
+            }
+            i = (i + 1) & mask;
         }
         let n = v.node();
         self.bytes = self.bytes.saturating_add(node_bytes(&n));
@@ -512,10 +531,41 @@ impl Manager {
         let size = 1u64.saturating_add(below);
         self.nodes.push(n);
         self.hashes.push(hash);
-        self.next.push(head);
         self.sizes.push(size.min(u64::MAX / 4));
-        self.unique.insert(hash, r);
+        if self.nodes.len() * 2 > self.table.len() {
+            self.grow_table();
+        } else if let Some(slot) = self.table.get_mut(i) {
+            *slot = (tag << 32) | u64::from(r);
+        }
         r
+    }
+
+    /// The first empty slot for a node of hash `hash`.
+    fn empty_slot(&self, hash: u64) -> usize {
+        let mask = self.table.len().wrapping_sub(1);
+        let mut i = (hash >> self.table_shift) as usize & mask;
+        while self.table.get(i).is_some_and(|&s| s != EMPTY_SLOT) {
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
+    /// The table that shares equal nodes made again with twice as many slots, every node put
+    /// in it in the order of their numbers.
+    fn grow_table(&mut self) {
+        let slots = (self.table.len() * 2).max(MIN_SLOTS);
+        self.table.clear();
+        self.table.resize(slots, EMPTY_SLOT);
+        self.table_shift = 64 - slots.trailing_zeros();
+        for r in 0..self.hashes.len() {
+            let Some(&hash) = self.hashes.get(r) else {
+                break;
+            };
+            let i = self.empty_slot(hash);
+            if let Some(slot) = self.table.get_mut(i) {
+                *slot = ((hash & 0xffff_ffff) << 32) | r as u64;
+            }
+        }
     }
 
     /// Forgets every node made since the store held `mark` nodes, and what was remembered of
@@ -525,23 +575,31 @@ impl Manager {
         if mark >= self.nodes.len() {
             return;
         }
-        // Newest first: each node is then the head of its hash's chain when it goes.
+        // Newest first: no node older than the one whose slot is emptied passed that slot
+        // when it was put in the table (the slot was empty then), and every newer one is gone
+        // already, so each lookup probes as it did before the node was stored.
+        let mask = self.table.len().wrapping_sub(1);
         for r in (mark..self.nodes.len()).rev() {
             if let Some(n) = self.nodes.get(r) {
                 self.bytes = self.bytes.saturating_sub(node_bytes(n));
             }
-            let (Some(&hash), Some(&before)) = (self.hashes.get(r), self.next.get(r)) else {
+            let Some(&hash) = self.hashes.get(r) else {
                 continue;
             };
-            if before == NO_NODE {
-                self.unique.remove(&hash);
-            } else {
-                self.unique.insert(hash, before);
+            let mut i = (hash >> self.table_shift) as usize & mask;
+            while let Some(slot) = self.table.get_mut(i) {
+                if *slot == EMPTY_SLOT {
+                    break;
+                }
+                if *slot as u32 as usize == r {
+                    *slot = EMPTY_SLOT;
+                    break;
+                }
+                i = (i + 1) & mask;
             }
         }
         self.nodes.truncate(mark);
         self.hashes.truncate(mark);
-        self.next.truncate(mark);
         self.sizes.truncate(mark);
         let old = |r: NodeRef| (r as usize) < mark;
         if !self.memo.is_empty() {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 
 use super::{Group, Region, Report, RuleChange, RuleRef, Status, at};
+use crate::decision::Decision;
 use crate::source::printable;
 
 const OLD: usize = 0;
@@ -295,11 +296,11 @@ struct RegionOut<'a> {
     closest: Option<&'a Json>,
     conditions: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
-    new: Option<Json>,
+    new: Option<DecisionOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    old: Option<Json>,
+    old: Option<DecisionOut<'a>>,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     witness: Option<&'a Json>,
@@ -310,8 +311,7 @@ impl RegionOut<'_> {
         let differs = reg.proof.status == Status::Differs;
         let event = reg.proof.event.as_ref();
         let [old, new] = match &reg.proof.decisions {
-            // A decision as a tree of values: its members sorted, as the report lists them.
-            Some([a, b]) => [Some(a.to_json()), Some(b.to_json())],
+            Some([a, b]) => [Some(DecisionOut::of(a)), Some(DecisionOut::of(b))],
             None => [None, None],
         };
         RegionOut {
@@ -322,6 +322,50 @@ impl RegionOut<'_> {
             old,
             status: reg.proof.status.as_str(),
             witness: event.filter(|_| differs),
+        }
+    }
+}
+
+/// A decision in the JSON report: the members of [`Decision::to_json`]'s tree, in the sorted
+/// order that tree writes them in, borrowed from the decision rather than written as text
+/// and read back.
+#[derive(Serialize)]
+struct DecisionOut<'a> {
+    bundle: &'a str,
+    decision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    messages: &'a [String],
+    rules: &'a [String],
+    unknown: &'a [String],
+    warnings: Vec<WarningOut<'a>>,
+}
+
+/// A warning of a [`DecisionOut`], its members sorted.
+#[derive(Serialize)]
+struct WarningOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    rule: &'a str,
+}
+
+impl DecisionOut<'_> {
+    fn of(d: &Decision) -> DecisionOut<'_> {
+        DecisionOut {
+            bundle: &d.bundle,
+            decision: d.verdict.as_str(),
+            error: d.error.as_deref(),
+            messages: &d.messages,
+            rules: &d.rules,
+            unknown: &d.unknown,
+            warnings: d
+                .warnings
+                .iter()
+                .map(|w| WarningOut {
+                    message: w.message.as_deref(),
+                    rule: &w.rule,
+                })
+                .collect(),
         }
     }
 }
