@@ -39,12 +39,24 @@ pub struct Event {
     pub ts: Option<i64>,
     /// Writes the time [`Event::stamp`] puts in `ts` (keeping the text of its last second).
     stamp_text: crate::time::ExactWriter,
-    /// The key text each member was met with, by where it stood (see [`Paths::object`]):
-    /// events from one source repeat their members in one order, so the next key is first
-    /// compared with the one met there before.
-    plan: Vec<Expected>,
-    /// The [`Paths::id`] `plan` was made with (0: none).
-    plan_for: u64,
+}
+
+/// The key text each member was met with, by where it stood (see [`Paths::object`]), in the
+/// events this thread read last: events from one source repeat their members in one order,
+/// so the next key is first compared with the one met there before. One per thread, not one
+/// per [`Event`]: a reader that keeps many events (the stream engine's batches) would
+/// otherwise keep a plan each, and learn each from another event.
+#[derive(Default)]
+struct Plan {
+    /// The [`Paths::id`] `places` were made with (0: none).
+    paths: u64,
+    places: Vec<Expected>,
+}
+
+thread_local! {
+    static PLAN: std::cell::Cell<Plan> = const {
+        std::cell::Cell::new(Plan { paths: 0, places: Vec::new() })
+    };
 }
 
 /// The text of a member's key with its quotes and the `:` after it (`"tool":`), as met in an
@@ -197,6 +209,7 @@ impl Event {
             s: raw,
             pos: 0,
             key: String::new(),
+            plan: Vec::new(),
         };
         let mut escaped = String::new();
         let v = match s.peek() {
@@ -448,7 +461,7 @@ pub struct Paths {
     nodes: Vec<PathNode>,
     nslots: usize,
     /// A number no other tree built in this process has (clones share it): an event's
-    /// [`Event::plan`] belongs to one tree.
+    /// [`Plan`] belongs to one tree.
     id: u64,
     pub(crate) ts_slot: Option<u32>,
     pub(crate) hour_slot: Option<u32>,
@@ -783,19 +796,35 @@ impl Paths {
         ev.arena.push_str(text);
         ev.items.clear();
         ev.ts = None;
-        if ev.plan_for != self.id {
+        // This thread's plan, taken for the read and given back after it (an error included).
+        let mut plan = PLAN.take();
+        if plan.paths != self.id {
             // Made with another tree: its places and children mean nothing here.
-            ev.plan.clear();
-            ev.plan
+            plan.places.clear();
+            plan.places
                 .resize(3 * self.nodes.len().max(1), Expected::default());
-            ev.plan_for = self.id;
+            plan.paths = self.id;
         }
         let mut s = Scanner {
             b: text.as_bytes(),
             s: text,
             pos: 0,
             key: String::new(),
+            plan: std::mem::take(&mut plan.places),
         };
+        let read = self.read_object(&mut s, ev, derive_time);
+        plan.places = std::mem::take(&mut s.plan);
+        PLAN.set(plan);
+        read
+    }
+
+    /// [`Paths::read_with`] with its scanner made.
+    fn read_object(
+        &self,
+        s: &mut Scanner<'_>,
+        ev: &mut Event,
+        derive_time: bool,
+    ) -> Result<(), EventError> {
         s.ws();
         match s.peek() {
             Some(b'{') => {}
@@ -814,7 +843,7 @@ impl Paths {
                 });
             }
         }
-        self.object(&mut s, 0, ev, 0)?;
+        self.object(s, 0, ev, 0)?;
         s.ws();
         if s.pos < s.b.len() {
             return Err(s.err("trailing characters after the JSON object"));
@@ -858,12 +887,12 @@ impl Paths {
         };
         // The children met so far in this object (the first 64).
         let mut seen = 0u64;
-        // Where the member stands, for `ev.plan`: `3 * node` the first of the object,
+        // Where the member stands, for the scanner's plan: `3 * node` the first of the object,
         // `3 * node + 1` after a key with no path, `3 * c + 2` after child node `c`'s key.
         let mut place = 3 * node;
         loop {
             s.ws();
-            let expected = ev.plan.get(place).copied().unwrap_or_default();
+            let expected = s.plan.get(place).copied().unwrap_or_default();
             let child = if expected.at(s.b, s.pos) {
                 // The same bytes as the key met here before: the same key, the same child
                 // (the plan is this tree's), and its `:`.
@@ -878,11 +907,11 @@ impl Paths {
                 let colon = s.pos;
                 s.ws();
                 s.expect(b':')?;
-                if plain
-                    && colon == s.pos - 1
-                    && let Some(e) = ev.plan.get_mut(place)
-                {
-                    *e = Expected::of(s.b.get(from..s.pos).unwrap_or(&[]), child);
+                if plain && colon == s.pos - 1 {
+                    let e = Expected::of(s.b.get(from..s.pos).unwrap_or(&[]), child);
+                    if let Some(at) = s.plan.get_mut(place) {
+                        *at = e;
+                    }
                 }
                 child
             };
@@ -1047,6 +1076,8 @@ struct Scanner<'a> {
     pos: usize,
     /// Scratch space for keys with escapes.
     key: String,
+    /// The keys met where they stood ([`Plan`]); empty for a scanner that reads no event.
+    plan: Vec<Expected>,
 }
 
 impl Scanner<'_> {
@@ -1972,11 +2003,16 @@ mod tests {
     /// An event's values, strings, items and time.
     type Read = (Vec<Val>, String, Vec<Val>, Option<i64>);
 
-    /// What reading `text` with a fresh event gives, or the error.
+    /// What reading `text` with a fresh event and no keys met before gives, or the error.
     fn fresh(p: &Paths, text: &str) -> Result<Read, EventError> {
+        // The thread's plan is set aside for this read, then given back for the next.
+        let planned = PLAN.take();
         let mut ev = Event::default();
-        p.read(text, &mut ev)
-            .map(|()| (ev.vals.clone(), ev.arena.clone(), ev.items.clone(), ev.ts))
+        let read = p
+            .read(text, &mut ev)
+            .map(|()| (ev.vals.clone(), ev.arena.clone(), ev.items.clone(), ev.ts));
+        PLAN.set(planned);
+        read
     }
 
     #[test]
@@ -2014,8 +2050,8 @@ mod tests {
             r#"{"ts":"x","tool":"a","agent":{"id":"x","trust":3,"roles":["r",1]},"args":{"amount":5,"key_of_twelve":"f"},"decision"}"#,
             r#"{"ts":"x","tool":"a","agent":{"id":"x","trust":3,"roles":["r",1]},"args":{"amount":5,"key_of_twelve":"f"},"decision":"allow"}"#,
         ];
-        // Each text after each other (and itself), with one event kept throughout, and
-        // alternating between two trees.
+        // Each text after each other (and itself), with one event kept throughout (and this
+        // thread's plan), alternating between two trees.
         let mut ev = Event::default();
         for a in texts {
             for b in texts {
