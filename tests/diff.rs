@@ -900,6 +900,17 @@ fn cli_bad_input() {
         all.push_str(&format!("=== {}\n{text}", args.join(" ")));
     }
     snap!("diff_bad_input", all);
+    // Both sides broken: each side's diagnostics, the old side's first, whether the two sides
+    // load one after the other or on two threads.
+    let (one, code) = govern(&dir, &["diff", "broken", "typo", "--jobs", "1"]);
+    assert_eq!(code, 2, "{one}");
+    let (two, _) = govern(&dir, &["diff", "broken", "typo", "--jobs", "2"]);
+    assert_eq!(one, two, "--jobs 2 loads the sides differently");
+    let (old, new) = (one.find("broken/pay.gov"), one.find("typo/pay.gov"));
+    assert!(
+        old.zip(new).is_some_and(|(o, n)| o < n),
+        "both sides' errors, the old side's first:\n{one}"
+    );
 }
 
 #[test]
