@@ -1055,6 +1055,25 @@ impl Space {
         }
     }
 
+    /// [`Space::cofactors`] of two nodes, into a buffer each: true when both were found in
+    /// one pass (checked against [`Space::cofactor`] in a debug build); false when either
+    /// needs [`Space::cofactor`] outcome by outcome.
+    fn cofactors_of_both(
+        &mut self,
+        [a, b]: [NodeRef; 2],
+        var: u32,
+        outs: &Outs,
+        [xs, ys]: [&mut Vec<NodeRef>; 2],
+    ) -> bool {
+        let found = self.cofactors(a, var, outs, xs) && self.cofactors(b, var, outs, ys);
+        #[cfg(debug_assertions)]
+        if found {
+            self.check_cofactors(a, var, outs, xs);
+            self.check_cofactors(b, var, outs, ys);
+        }
+        found
+    }
+
     /// Checks (in a debug build) that [`Space::cofactors`] gave what [`Space::cofactor`]
     /// gives outcome by outcome.
     #[cfg(debug_assertions)]
@@ -1225,12 +1244,7 @@ impl Space {
         let mut kids = self.kids();
         let (mut xs, mut ys) = (self.kids(), self.kids());
         self.depth += 1;
-        if self.cofactors(a, var, &outs, &mut xs) && self.cofactors(b, var, &outs, &mut ys) {
-            #[cfg(debug_assertions)]
-            {
-                self.check_cofactors(a, var, &outs, &xs);
-                self.check_cofactors(b, var, &outs, &ys);
-            }
+        if self.cofactors_of_both([a, b], var, &outs, [&mut xs, &mut ys]) {
             for (x, y) in xs.iter().zip(&ys) {
                 kids.push(self.apply2(*x, *y, f, short, memo));
             }
@@ -1394,14 +1408,7 @@ impl Space {
                 };
                 let mut kids = self.kids();
                 let (mut xs, mut cs) = (self.kids(), self.kids());
-                if self.cofactors(n, var, &outs, &mut xs)
-                    && self.cofactors(care, var, &outs, &mut cs)
-                {
-                    #[cfg(debug_assertions)]
-                    {
-                        self.check_cofactors(n, var, &outs, &xs);
-                        self.check_cofactors(care, var, &outs, &cs);
-                    }
+                if self.cofactors_of_both([n, care], var, &outs, [&mut xs, &mut cs]) {
                     for (x, c) in xs.iter().zip(&cs) {
                         kids.push(self.fold_in(*x, *c, h, memo, merge_memo));
                     }
