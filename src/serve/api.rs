@@ -121,9 +121,25 @@ const GOVERN_DECISION: HeaderName = HeaderName::from_static("govern-decision");
 const ALLOW: HeaderName = HeaderName::from_static("allow");
 const CONNECTION: HeaderName = HeaderName::from_static("connection");
 
-const JSON: &str = "application/json";
-const JSONL: &str = "application/x-ndjson";
-const METRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+// Header values made at compile time: `HeaderValue::from_static` called at run time checks
+// each byte of its text, for every answer.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const JSONL: HeaderValue = HeaderValue::from_static("application/x-ndjson");
+const METRICS: HeaderValue =
+    HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8");
+const CLOSE: HeaderValue = HeaderValue::from_static("close");
+const DENY: HeaderValue = HeaderValue::from_static("deny");
+
+/// The `govern-decision` header's value for a verdict.
+fn verdict_value(v: Verdict) -> HeaderValue {
+    const ALLOWED: HeaderValue = HeaderValue::from_static("allow");
+    const ESCALATE: HeaderValue = HeaderValue::from_static("escalate");
+    match v {
+        Verdict::Allow => ALLOWED,
+        Verdict::Escalate => ESCALATE,
+        Verdict::Deny => DENY,
+    }
+}
 
 pub(crate) type Body = Full<Out>;
 
@@ -196,18 +212,16 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: Arc<Arc<Shared>>) -> 
     };
     if shared.draining.load(Ordering::Relaxed) {
         // Draining: this connection's last request.
-        resp.headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+        resp.headers_mut().insert(CONNECTION, CLOSE);
     }
     resp
 }
 
-fn respond(status: StatusCode, ctype: &'static str, body: String) -> Response<Body> {
+fn respond(status: StatusCode, ctype: HeaderValue, body: String) -> Response<Body> {
     let mut r = Response::new(Full::new(Out::from(body)));
     *r.headers_mut() = answer_headers();
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r.headers_mut().insert(CONTENT_TYPE, ctype);
     r
 }
 
@@ -216,8 +230,7 @@ fn refuse(shared: &Shared, status: StatusCode, why: BadRequest, message: &str) -
     let mut body = buffer();
     shared.point.refuse(why, message, &mut body);
     let mut r = respond(status, JSON, body);
-    r.headers_mut()
-        .insert(GOVERN_DECISION, HeaderValue::from_static("deny"));
+    r.headers_mut().insert(GOVERN_DECISION, DENY);
     r
 }
 
@@ -566,17 +579,15 @@ async fn committed(shared: &Shared, seq: Option<u64>) -> Result<(), NotCommitted
     }
 }
 
-fn answered(a: Answer, body: String, ctype: &'static str) -> Response<Body> {
+fn answered(a: Answer, body: String, ctype: HeaderValue) -> Response<Body> {
     let status = match a.status {
         Status::Decided => StatusCode::OK,
         Status::BadEvent => StatusCode::BAD_REQUEST,
         Status::Failed(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     let mut r = respond(status, ctype, body);
-    r.headers_mut().insert(
-        GOVERN_DECISION,
-        HeaderValue::from_static(a.verdict.as_str()),
-    );
+    r.headers_mut()
+        .insert(GOVERN_DECISION, verdict_value(a.verdict));
     r
 }
 
@@ -648,7 +659,7 @@ async fn many(shared: &Arc<Shared>, items: Vec<&str>, jsonl: bool) -> Response<B
         Some(Ok((worst, out))) => {
             let mut r = respond(StatusCode::OK, ctype, out);
             r.headers_mut()
-                .insert(GOVERN_DECISION, HeaderValue::from_static(worst.as_str()));
+                .insert(GOVERN_DECISION, verdict_value(worst));
             r
         }
         failed => {
@@ -672,13 +683,7 @@ async fn many(shared: &Arc<Shared>, items: Vec<&str>, jsonl: bool) -> Response<B
 
 /// The answer to a batch of `n` events none of whose decisions may be used: `one`, the
 /// denial, for each.
-fn denied_batch(
-    a: Answer,
-    one: &str,
-    n: usize,
-    jsonl: bool,
-    ctype: &'static str,
-) -> Response<Body> {
+fn denied_batch(a: Answer, one: &str, n: usize, jsonl: bool, ctype: HeaderValue) -> Response<Body> {
     let mut out = String::with_capacity((one.len() + 1) * n + 2);
     if !jsonl {
         out.push('[');
