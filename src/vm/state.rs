@@ -33,7 +33,10 @@
 
 use std::collections::VecDeque;
 
+use std::hash::BuildHasher;
+
 use hashlink::LinkedHashMap;
+use hashlink::linked_hash_map::RawEntryMut;
 use rustc_hash::FxBuildHasher;
 
 use super::exact::Exact;
@@ -128,6 +131,15 @@ struct KeyMemo {
     /// Whether every part of the key is a scalar.
     ok: bool,
     bytes: Vec<u8>,
+    /// The hash of `bytes` the trackers' maps use ([`key_hash`]), made with the key: each
+    /// tracker of the group looks it up and records it without hashing it again.
+    hash: u64,
+}
+
+/// The hash a tracker's map gives `key` (its hasher's, over the key as a `Box<[u8]>` hashes).
+#[inline]
+fn key_hash(key: &[u8]) -> u64 {
+    FxBuildHasher.hash_one(key)
 }
 
 type Map = LinkedHashMap<Box<[u8]>, KeyState, FxBuildHasher>;
@@ -335,6 +347,7 @@ impl State {
             if m.event != event || event == 0 {
                 m.ok = build(&mut m.bytes);
                 m.event = event;
+                m.hash = key_hash(&m.bytes);
             }
             return m.ok;
         }
@@ -353,12 +366,18 @@ impl State {
         self.select_key(group, build)
     }
 
-    /// The current key: the selected group's, or `key`.
+    /// The current key and its hash ([`key_hash`]): the selected group's, made with it, or
+    /// `key`, hashed now.
     #[inline]
-    fn current_key<'a>(keys: &'a [KeyMemo], key_group: Option<u32>, key: &'a [u8]) -> &'a [u8] {
-        match key_group {
-            Some(g) => keys.get(g as usize).map_or(&[][..], |m| m.bytes.as_slice()),
-            None => key,
+    fn current_key<'a>(
+        keys: &'a [KeyMemo],
+        key_group: Option<u32>,
+        key: &'a [u8],
+    ) -> (&'a [u8], u64) {
+        match key_group.and_then(|g| keys.get(g as usize)) {
+            Some(m) => (m.bytes.as_slice(), m.hash),
+            None if key_group.is_some() => (&[][..], key_hash(&[])),
+            None => (key, key_hash(key)),
         }
     }
 
@@ -397,13 +416,14 @@ impl State {
     /// The value of tracker `t` for the key in `self.key`, at time `now`.
     pub(crate) fn lookup(&mut self, t: u32, def: &Tracker, now: i64) -> Option<TrackerValue> {
         let lo = def.within.map(|d| now.saturating_sub(d));
-        let key = State::current_key(&self.keys, self.key_group, &self.key);
+        let (key, hash) = State::current_key(&self.keys, self.key_group, &self.key);
         let ts = self.trackers.get_mut(t as usize)?;
         let overflowed = ts.overflowed(now);
-        let live = match ts.map.get_mut(key) {
-            Some(k) if lo.is_none_or(|lo| k.last >= lo) => Some(k),
-            _ => None,
+        let live = match ts.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+            RawEntryMut::Occupied(o) => Some(o.into_mut()),
+            RawEntryMut::Vacant(_) => None,
         };
+        let live = live.filter(|k| lo.is_none_or(|lo| k.last >= lo));
         let Some(k) = live else {
             if overflowed {
                 return Some(TrackerValue::Unknown);
@@ -452,9 +472,12 @@ impl State {
         let Some(ts) = self.trackers.get(t as usize) else {
             return;
         };
+        let (key, hash) = State::current_key(&self.keys, self.key_group, &self.key);
         match ts
             .map
-            .get(State::current_key(&self.keys, self.key_group, &self.key))
+            .raw_entry()
+            .from_key_hashed_nocheck(hash, key)
+            .map(|(_, k)| k)
         {
             Some(k) if lo.is_none_or(|lo| k.last >= lo) => {
                 for &(slot, at) in &k.blame {
@@ -480,11 +503,15 @@ impl State {
             return true;
         };
         ts.expire(lo);
-        let key = State::current_key(&self.keys, self.key_group, &self.key);
-        let k = match ts.map.to_back(key) {
-            Some(k) => k,
-            None => {
-                if ts.overflowed(now) || ts.map.len() >= max_keys {
+        let (key, hash) = State::current_key(&self.keys, self.key_group, &self.key);
+        let refuse = ts.overflowed(now) || ts.map.len() >= max_keys;
+        let k = match ts.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+            RawEntryMut::Occupied(mut o) => {
+                o.to_back();
+                o.into_mut()
+            }
+            RawEntryMut::Vacant(v) => {
+                if refuse {
                     let until = def.within.map_or(i64::MAX, |d| now.saturating_add(d));
                     ts.overflow_until = Some(ts.overflow_until.map_or(until, |u| u.max(until)));
                     self.refused += 1;
@@ -496,18 +523,16 @@ impl State {
                     StatefulKind::Sum => Agg::Sum(Box::default()),
                     StatefulKind::Seen => Agg::Seen(SeenWin::default()),
                 };
-                ts.map.insert(
+                v.insert_hashed_nocheck(
+                    hash,
                     key.into(),
                     KeyState {
                         last: now,
                         blame: Vec::new(),
                         agg,
                     },
-                );
-                match ts.map.back_entry() {
-                    Some(e) => e.into_mut(),
-                    None => return true,
-                }
+                )
+                .1
             }
         };
         k.last = now;
