@@ -42,7 +42,7 @@ use super::message::{Direction, Id, Json, Message, RawMessage, other_key};
 use super::scan::{Tape, each_member, once};
 use super::session::{Call, Observation, Peer, RequestMeta, Session};
 use crate::bytecode::model::Verdict;
-use crate::point::{Part, Parts};
+use crate::point::{OneValue, Part, Parts};
 
 /// The JSON-RPC error code of a call the policy denied (with `--deny-with rpc-error`).
 pub const DENIED: i64 = -32001;
@@ -848,9 +848,10 @@ impl<D: Decider> Gateway<D> {
         let args = match (&call.arguments, &call.raw_arguments) {
             (Some(v), _) => {
                 tree = v.to_string();
-                Some(tree.as_str())
+                Some(Part::Json(tree.as_str()))
             }
-            (None, Some(r)) => Some(&**r),
+            // Read whole by the scanner: one value, not checked again.
+            (None, Some(r)) => Some(Part::Value(OneValue::scanned(r.as_json()))),
             (None, None) => None,
         };
         let id = [("id", agent.unwrap_or_default())];
@@ -858,7 +859,7 @@ impl<D: Decider> Gateway<D> {
         let members = [
             Some(("action", Part::Str(action))),
             agent.map(|_| ("agent", Part::Object(&id))),
-            args.map(|a| ("args", Part::Json(a))),
+            args.map(|a| ("args", a)),
             content.map(|c| ("content", Part::Str(c))),
             Some(("session", Part::Str(&self.cfg.session))),
             Some(("tool", Part::Str(&call.tool))),

@@ -19,6 +19,28 @@ const MAX_DEPTH: usize = 120;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Json<'a>(&'a str);
 
+/// The text of one value the scanner read ([`Json`]), kept beyond the text it was read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedJson(Box<str>);
+
+impl OwnedJson {
+    /// The value's text, as written.
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+
+    /// The value, as the scanner found it.
+    pub fn as_json(&self) -> Json<'_> {
+        Json(&self.0)
+    }
+}
+
+impl From<Json<'_>> for OwnedJson {
+    fn from(j: Json<'_>) -> OwnedJson {
+        OwnedJson(j.get().into())
+    }
+}
+
 impl<'a> Json<'a> {
     /// The value's text, as written.
     pub fn get(self) -> &'a str {
@@ -442,6 +464,11 @@ pub fn each_member<'a>(
 /// Whether a value's text and its members, items and strings as found here are the
 /// value a tree read gives (a key given twice: its last value, as a tree keeps).
 fn same<'a>(t: &Tape<'a>, j: Json<'a>, v: &Value) -> bool {
+    // Each value found is one value in a member's place, as the decision point takes the
+    // scanned arguments without checking them again.
+    if crate::point::OneValue::check(j.get()).is_none() {
+        return false;
+    }
     match v {
         Value::Object(m) => {
             let Some(members) = t.members(j) else {

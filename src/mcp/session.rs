@@ -80,7 +80,7 @@ pub struct Call<T = ()> {
     /// `params.arguments` as the client wrote it, when the call was read without a tree
     /// ([`Session::observe_call`]); `arguments` is then `None`. [`Call::arguments_tree`]
     /// gives either as a tree.
-    pub raw_arguments: Option<Box<str>>,
+    pub raw_arguments: Option<super::scan::OwnedJson>,
     /// The client as declared with this request, else as the connection declared it.
     pub client: Option<Arc<Peer>>,
     /// The id of the request that started the call (`None` for a `tools/call` sent as a
@@ -95,7 +95,9 @@ impl<T> Call<T> {
     pub fn arguments_tree(&self) -> Option<std::borrow::Cow<'_, Value>> {
         match (&self.arguments, &self.raw_arguments) {
             (Some(v), _) => Some(std::borrow::Cow::Borrowed(v)),
-            (None, Some(r)) => serde_json::from_str(r).ok().map(std::borrow::Cow::Owned),
+            (None, Some(r)) => serde_json::from_str(r.get())
+                .ok()
+                .map(std::borrow::Cow::Owned),
             (None, None) => None,
         }
     }
@@ -590,7 +592,7 @@ impl<T> Session<T> {
         let call = Arc::new(Call {
             tool,
             arguments: None,
-            raw_arguments: arguments.map(|a| a.get().into()),
+            raw_arguments: arguments.map(super::scan::OwnedJson::from),
             client: declared.or_else(|| self.client.clone()),
             id: Some(id.clone()),
             data: data(),

@@ -14,14 +14,14 @@
 //! - keep-alive: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with
 //!   `Connection: keep-alive`; a connection goes back to its pool once its answer's body was
 //!   read to its end, and only with no byte left over. A kept connection the server has
-//!   closed meanwhile (seen before the request is written) is left, and the request sent on a
-//!   new connection, once.
+//!   closed meanwhile (its end seen by the runtime before the request is written) is left,
+//!   and the request sent on another connection, or a new one.
 //! - limits as hyper's: a head of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers, a
 //!   chunk-size line or a trailer of at most [`MAX_LINE`] bytes.
 //!
 //! A body dropped before its end closes its connection (what is left of it is never read).
 
-use std::io::{self, Write};
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
@@ -31,7 +31,7 @@ use bytes::{Buf, BytesMut};
 use hyper::body::{Bytes, Frame, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, StatusCode, Version};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The largest head of an answer (hyper's default read buffer).
@@ -95,7 +95,10 @@ impl Conn {
     }
 
     /// Whether a kept connection can take a request: the server has not closed it, and it
-    /// has sent nothing unasked.
+    /// has sent nothing unasked. The runtime's readiness answers it without a system call
+    /// when nothing came since the last answer was read (a read that filled less than its
+    /// room left the socket empty and cleared it, [`Conn::poll_fill`]); an end or bytes the
+    /// runtime has seen are read, and the connection is left.
     fn usable(&self) -> bool {
         if !self.buf.is_empty() {
             return false;
@@ -104,20 +107,17 @@ impl Conn {
         matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Reads what the connection has into the buffer; `Ok(0)` at its end.
+    /// Reads what the connection has into the buffer; `Ok(0)` at its end. Read through the
+    /// runtime's `AsyncRead`, which clears the socket's readiness when a read leaves room
+    /// unfilled: the next read then waits for the socket to be readable again rather than
+    /// asking the kernel first (a read that would only say `EAGAIN`).
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.buf.capacity() - self.buf.len() < READ_ROOM / 2 {
             self.buf.reserve(READ_ROOM);
         }
-        loop {
-            match self.io.try_read_buf(&mut self.buf) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.io.poll_read_ready(cx))?;
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        // One read, or none: the future is made again at each poll and holds nothing.
+        let read = std::pin::pin!(self.io.read_buf(&mut self.buf));
+        read.poll(cx)
     }
 
     async fn fill(&mut self) -> io::Result<usize> {
@@ -142,32 +142,52 @@ pub fn take(pool: &Pool, idle_before: Instant) -> Option<Conn> {
     None
 }
 
+/// The room a request's line and headers usually take: the request's bytes are written into
+/// one buffer made with this room beside the target and the body, grown only for a longer
+/// head.
+const HEAD_ROOM: usize = 512;
+
 /// The request's bytes: its line, `headers` (each value as it is, in the map's order),
 /// `Content-Length` unless the body is empty, and `body`: what hyper's client writes for the
-/// same request.
+/// same request. One pass over the headers, each written where the last ended.
 pub fn request(method: &Method, target: &str, headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
-    let mut size = method.as_str().len() + target.len() + 40 + body.len();
-    for (n, v) in headers {
-        size += n.as_str().len() + v.len() + 4;
-    }
-    let mut out = Vec::with_capacity(size);
+    let mut out = Vec::with_capacity(HEAD_ROOM + target.len() + body.len());
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (n, v) in headers {
-        out.extend_from_slice(n.as_str().as_bytes());
+        let (n, v) = (n.as_str().as_bytes(), v.as_bytes());
+        out.reserve(n.len() + v.len() + 4);
+        out.extend_from_slice(n);
         out.extend_from_slice(b": ");
-        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(v);
         out.extend_from_slice(b"\r\n");
     }
     if !body.is_empty() {
-        // Writing to a vector cannot fail.
-        let _ = write!(out, "content-length: {}\r\n", body.len());
+        out.extend_from_slice(b"content-length: ");
+        push_decimal(&mut out, body.len());
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
+}
+
+/// Writes `n` in decimal digits, as `{}` formats it.
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let start = out.len();
+    loop {
+        // A digit: below 10.
+        out.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if let Some(digits) = out.get_mut(start..) {
+        digits.reverse();
+    }
 }
 
 /// The head of an answer.
@@ -504,6 +524,20 @@ impl hyper::body::Body for Body {
             Framing::Length(l) => SizeHint::with_exact(l),
             Framing::Done => SizeHint::with_exact(0),
             _ => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal;
+
+    #[test]
+    fn lengths_are_written_as_format_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 408 * 1024, 1 << 32, usize::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
         }
     }
 }

@@ -296,12 +296,26 @@ fn connection<D: Decider + std::marker::Send + 'static>(
     let idle = sh.cfg.idle_timeout;
     let head = sh.cfg.header_timeout;
     let log = Arc::clone(&sh.log);
-    let open = Arc::clone(open);
+    let open = Open {
+        count: Arc::clone(open),
+        _permit: permit,
+    };
+    // The connection is served by a task of its own, woken only by its own I/O; its watch runs
+    // in another and cuts it off when it fires. Polled together in one task, the watch's timer
+    // was polled again at every wake of the connection (three a call).
+    let served = tokio::spawn(async move {
+        // Counted open, and its permit held, until the connection is dropped: ended, or cut
+        // off by its watch.
+        let open = open;
+        let _ = conn.await;
+        drop(open);
+    });
+    let cut = served.abort_handle();
     tokio::spawn(async move {
-        tokio::pin!(conn);
         tokio::select! {
-            _ = conn.as_mut() => {}
+            _ = served => {}
             () = activity.idle_or_slow(idle, Some(head)) => {
+                cut.abort();
                 log.info(
                     "idle",
                     "a client connection idle, not reading, or slow to send a request's head was closed",
@@ -312,9 +326,20 @@ fn connection<D: Decider + std::marker::Send + 'static>(
                 );
             }
         }
-        open.fetch_sub(1, Ordering::Relaxed);
-        drop(permit);
     });
+}
+
+/// A client connection counted open on its worker, with its permit: counted out, and the
+/// permit given back, when the connection is dropped.
+struct Open {
+    count: Arc<AtomicUsize>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A new session, named after the proxy's (`--session`) and its number: known from its

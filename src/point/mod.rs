@@ -42,7 +42,7 @@ pub use audit::{AuditFailure, Recorder};
 pub use load::{Loaded, Signature, Source};
 use log::Log;
 pub use metrics::{BadRequest, Failure, Metrics};
-pub use parts::{Part, Parts, PartsScratch};
+pub use parts::{OneValue, Part, Parts, PartsScratch};
 
 /// How a point is set up.
 pub struct Options {

@@ -26,10 +26,36 @@ use crate::vm::{Program, Val};
 pub enum Part<'a> {
     /// A string, as its value (not JSON text).
     Str(&'a str),
-    /// One JSON value, as written.
+    /// One JSON value, as written: checked to be one ([`OneValue::check`]) each time it is
+    /// put in slots.
     Json(&'a str),
+    /// One JSON value, as written, that its reader has read as one: not checked again.
+    Value(OneValue<'a>),
     /// An object of string members (`agent: {id}`).
     Object(&'a [(&'a str, &'a str)]),
+}
+
+/// The text of one JSON value, known to be one: made by [`OneValue::check`], or from a value
+/// the MCP scanner read whole ([`crate::mcp::scan::Json`], [`crate::mcp::scan::OwnedJson`]),
+/// whose text is one value by how it was found.
+#[derive(Clone, Copy, Debug)]
+pub struct OneValue<'a>(&'a str);
+
+impl<'a> OneValue<'a> {
+    /// `text`, when it can only be read as one value in a member's place.
+    pub fn check(text: &'a str) -> Option<OneValue<'a>> {
+        one_value(text).then_some(OneValue(text))
+    }
+
+    /// The text of a value the MCP scanner read.
+    pub fn scanned(v: crate::mcp::scan::Json<'a>) -> OneValue<'a> {
+        OneValue(v.get())
+    }
+
+    /// The value's text, as written.
+    pub fn get(self) -> &'a str {
+        self.0
+    }
 }
 
 /// An event (a JSON object) as its members, in the order its text has them.
@@ -59,7 +85,9 @@ impl Parts<'_> {
             buf.push(b':');
             match part {
                 Part::Str(s) => string(&mut buf, s),
-                Part::Json(text) => buf.extend_from_slice(text.as_bytes()),
+                Part::Json(text) | Part::Value(OneValue(text)) => {
+                    buf.extend_from_slice(text.as_bytes());
+                }
                 Part::Object(members) => {
                     buf.push(b'{');
                     for (j, (k, v)) in members.iter().enumerate() {
@@ -87,11 +115,11 @@ impl Parts<'_> {
         plain_shape(self.members) && self.one_values()
     }
 
-    /// Whether each JSON member is one value ([`one_value`]).
+    /// Whether each JSON member is one value ([`one_value`]; a [`Part::Value`] is one).
     fn one_values(&self) -> bool {
         self.members.iter().all(|(_, part)| match part {
             Part::Json(text) => one_value(text),
-            _ => true,
+            Part::Value(_) | Part::Str(_) | Part::Object(_) => true,
         })
     }
 }
@@ -103,7 +131,7 @@ fn plain_shape(members: &[(&str, Part<'_>)]) -> bool {
     let plain_key = |k: &str| !k.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
     once_each(members)
         && members.iter().all(|(k, part)| match part {
-            Part::Json(_) => plain_key(k),
+            Part::Json(_) | Part::Value(_) => plain_key(k),
             Part::Str(_) => true,
             Part::Object(m) => once_each(m),
         })
@@ -156,7 +184,7 @@ impl Plan {
         for (k, part) in members {
             match part {
                 Part::Str(_) => shape.push(Shaped::Str((*k).into())),
-                Part::Json(_) => shape.push(Shaped::Json((*k).into())),
+                Part::Json(_) | Part::Value(_) => shape.push(Shaped::Json((*k).into())),
                 Part::Object(m) => {
                     shape.push(Shaped::Object((*k).into(), m.len()));
                     shape.extend(m.iter().map(|(k, _)| Shaped::Key((*k).into())));
@@ -181,7 +209,7 @@ impl Plan {
                     continue;
                 };
                 let fill = match (part, rest) {
-                    (Part::Json(_), _) => continue,
+                    (Part::Json(_) | Part::Value(_), _) => continue,
                     (Part::Str(_), []) => Fill::Str(i),
                     (Part::Object(_), []) => Fill::Object,
                     (Part::Object(m), [key]) => match m.iter().position(|(k, _)| k == key) {
@@ -213,7 +241,7 @@ impl Plan {
             let same =
                 match (part, shape.next()) {
                     (Part::Str(_), Some(Shaped::Str(s)))
-                    | (Part::Json(_), Some(Shaped::Json(s))) => same_key(s, k),
+                    | (Part::Json(_) | Part::Value(_), Some(Shaped::Json(s))) => same_key(s, k),
                     (Part::Object(m), Some(Shaped::Object(s, n))) => same_key(s, k)
                         && *n == m.len()
                         && m.iter().all(
@@ -365,7 +393,7 @@ fn prepare(
     json.clear();
     json.push('{');
     for (key, part) in parts.members {
-        if let Part::Json(text) = part {
+        if let Part::Json(text) | Part::Value(OneValue(text)) = part {
             if json.len() > 1 {
                 json.push(',');
             }
@@ -857,7 +885,13 @@ policy q {
             members.push(("agent", Part::Object(id)));
         }
         if let Some(a) = &ev.args {
-            members.push(("args", Part::Json(a)));
+            // As a value its reader read as one (the gateway's scanned arguments), or as text
+            // checked when it is put in slots.
+            let part = match OneValue::check(a) {
+                Some(v) if ev.twice >= 5 => Part::Value(v),
+                _ => Part::Json(a),
+            };
+            members.push(("args", part));
         }
         if let Some(c) = &ev.content {
             members.push(("content", Part::Str(c)));
