@@ -526,8 +526,12 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
         adder.add(&space, diagram, grouped, &walk);
     }
     clock.lap("stage 2: grouped");
-    // Each group's regions merged on its own, by `opts.jobs` threads.
+    // Each group's regions merged on its own, by `opts.jobs` threads, the groups with the
+    // most regions first: a large group left to the end would be merged alone while the
+    // other threads wait. The results are in the groups' order.
     let mut groups: Vec<Group> = groups.into_values().collect();
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(groups.get(i).map_or(0, |g| g.regions.len())));
     let taken: Vec<std::sync::Mutex<Vec<Region>>> = groups
         .iter_mut()
         .map(|g| std::sync::Mutex::new(std::mem::take(&mut g.regions)))
@@ -543,7 +547,7 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
     let jobs = opts.jobs.clamp(1, taken.len().max(1));
     let merged = in_index_order(
         &taken,
-        &[],
+        &order,
         merge,
         (1..jobs).map(|_| move || merge).collect(),
     );
@@ -2491,6 +2495,14 @@ mod tests {
                 "budget {budget}: {}",
                 show(&two)
             );
+            // The groups written on several threads: the same text.
+            for jobs in [2, 3, 64] {
+                assert_eq!(
+                    output::json_on(&two, jobs),
+                    output::json(&two),
+                    "budget {budget}"
+                );
+            }
             if one.complete() && one.groups.len() > 2 {
                 shared += 1;
             }
