@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> u8 {
     let report = diff::diff(old, new, &opts);
     let text = match args.format {
         DiffFormat::Human => output::human(&report, ctx.color_out),
-        DiffFormat::Json => output::json(&report),
+        DiffFormat::Json => output::json_on(&report, jobs),
         DiffFormat::Github => output::github(&report),
         DiffFormat::Sarif => output::sarif(&report),
         DiffFormat::Markdown => output::markdown(&report),

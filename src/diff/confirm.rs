@@ -131,7 +131,8 @@ impl Judge<'_> {
         });
         p.read_event(text, &mut sc.ev).map_err(|e| e.to_string())?;
         sc.state.reset();
-        p.eval(&sc.ev, &mut sc.state, &mut sc.out);
+        // Decided alone on a fresh stream: nothing need be recorded for the next event.
+        p.eval_alone(&sc.ev, &mut sc.state, &mut sc.out);
         let vm = p.decision(&sc.out);
         drop(slot);
         if let Some(bundle) = &side.bundle {

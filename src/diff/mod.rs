@@ -452,7 +452,6 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
             space.allow(opts.budget / 2);
             let mut by_piece: BTreeMap<GroupKey, Group> = BTreeMap::new();
             let mut adder = Adder {
-                describer: &describer,
                 judge: &judge,
                 models,
                 opts,
@@ -488,7 +487,6 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
             space.allow(opts.budget);
         }
         let mut adder = Adder {
-            describer: &describer,
             judge: &judge,
             models,
             opts,
@@ -528,8 +526,12 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
         adder.add(&space, diagram, grouped, &walk);
     }
     clock.lap("stage 2: grouped");
-    // Each group's regions merged on its own, by `opts.jobs` threads.
+    // Each group's regions merged on its own, by `opts.jobs` threads, the groups with the
+    // most regions first: a large group left to the end would be merged alone while the
+    // other threads wait. The results are in the groups' order.
     let mut groups: Vec<Group> = groups.into_values().collect();
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(groups.get(i).map_or(0, |g| g.regions.len())));
     let taken: Vec<std::sync::Mutex<Vec<Region>>> = groups
         .iter_mut()
         .map(|g| std::sync::Mutex::new(std::mem::take(&mut g.regions)))
@@ -545,7 +547,7 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
     let jobs = opts.jobs.clamp(1, taken.len().max(1));
     let merged = in_index_order(
         &taken,
-        &[],
+        &order,
         merge,
         (1..jobs).map(|_| move || merge).collect(),
     );
@@ -605,7 +607,6 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
 
 /// Adds the regions of a walk to their groups.
 struct Adder<'a, 'g> {
-    describer: &'a describe::Describer<'a>,
     judge: &'a confirm::Judge<'a>,
     models: [&'a Model; 2],
     opts: &'a Options,
@@ -667,9 +668,7 @@ impl Adder<'_, '_> {
                 if group.regions.iter().any(|r| r.steps == wide) {
                     continue;
                 }
-                group
-                    .regions
-                    .push(region(space, self.describer, self.judge, wide, &claim));
+                group.regions.push(region(space, self.judge, wide, &claim));
             }
             group.more += walk.more.get(leaf).copied().unwrap_or(0);
         }
@@ -842,7 +841,6 @@ fn group_by_pieces(
     // The witnesses, each region on its own.
     let space: &Space = space;
     let sides = adder.judge.sides;
-    let describer = adder.describer;
     let prove = |judge: &confirm::Judge<'_>, (key, _, wide): &(GroupKey, usize, Vec<Step>)| {
         let (from, to) = (of_rank(key.0), of_rank(key.1));
         let rules = key.2.clone();
@@ -853,7 +851,7 @@ fn group_by_pieces(
                     .as_ref()
                     .is_none_or(|[ro, rn]| &o.rules == ro && &n.rules == rn)
         };
-        region(space, describer, judge, wide.clone(), &claim)
+        region(space, judge, wide.clone(), &claim)
     };
     let jobs = opts.jobs.clamp(1, todo.len().max(1));
     let prove = &prove;
@@ -1353,17 +1351,17 @@ fn part_prefix(label: &str) -> String {
     }
 }
 
+/// The region of `path` with its witness; described in words by [`merge_regions`], once the
+/// regions merged into others (whose words would be dropped) are known.
 fn region(
     space: &Space,
-    describer: &describe::Describer,
     judge: &confirm::Judge<'_>,
     path: Vec<Step>,
     claim: &dyn Fn(&Decision, &Decision) -> bool,
 ) -> Region {
-    let (conditions, short) = describer.path_both(&path, SHORT_LIST);
     Region {
-        conditions,
-        short,
+        conditions: Vec::new(),
+        short: Vec::new(),
         proof: judge.prove(space, &path, claim),
         alternatives: path.iter().map(|s| vec![s.clone()]).collect(),
         steps: path,
@@ -1374,9 +1372,17 @@ fn region(
 const SHORT_LIST: usize = 6;
 
 /// Regions with the same status that differ in the outcome of one variable only, merged into
-/// one (`target in ["a", "b"]`), until no two can be.
+/// one (`target in ["a", "b"]`), until no two can be; then each region left is described in
+/// words ([`region`] leaves that to here: a region merged into another would lose them).
 fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> Vec<Region> {
     let mut merged_any = false;
+    // Beside each region, the hash of each of its conditions' outcomes ([`condition_hash`]),
+    // kept up to date as merging adds outcomes to a condition: a merge key's hash is then
+    // made of these rather than of every step again for each condition left out.
+    let mut hashes: Vec<Vec<u64>> = regions
+        .iter()
+        .map(|r| r.alternatives.iter().map(|a| condition_hash(a)).collect())
+        .collect();
     loop {
         let mut changed = false;
         let longest = regions
@@ -1392,13 +1398,15 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
             seen.clear();
             before.clear();
             let mut out: Vec<Region> = Vec::with_capacity(regions.len());
-            for r in regions.drain(..) {
+            let mut out_hashes: Vec<Vec<u64>> = Vec::with_capacity(regions.len());
+            for (r, h) in regions.drain(..).zip(hashes.drain(..)) {
                 if r.alternatives.len() <= k {
                     out.push(r);
+                    out_hashes.push(h);
                     before.push(usize::MAX);
                     continue;
                 }
-                let hash = merge_hash(&r, k);
+                let hash = merge_hash(&r, &h, k);
                 let mut at = seen.get(&hash).copied().unwrap_or(usize::MAX);
                 while let Some(first) = out.get(at) {
                     if same_merge_key(first, &r, k) {
@@ -1416,28 +1424,36 @@ fn merge_regions(describer: &describe::Describer, mut regions: Vec<Region>) -> V
                                     into.push(st.clone());
                                 }
                             }
+                            if let Some(slot) = out_hashes.get_mut(at).and_then(|h| h.get_mut(k)) {
+                                *slot = condition_hash(into);
+                            }
                         }
                         changed = true;
                     }
                     None => {
                         before.push(seen.insert(hash, out.len()).unwrap_or(usize::MAX));
                         out.push(r);
+                        out_hashes.push(h);
                     }
                 }
             }
             regions = out;
+            hashes = out_hashes;
         }
         merged_any |= changed;
         if !changed {
             break;
         }
     }
+    for r in regions.iter_mut() {
+        (r.conditions, r.short) = describer.path_both(&r.steps, SHORT_LIST);
+    }
     if merged_any {
         for r in regions.iter_mut() {
             if r.alternatives.iter().any(|a| a.len() > 1) {
-                // A condition with one alternative is still its step as `region` described
-                // it (`any_of` of one step is that step's description): only the merged
-                // ones are described again.
+                // A condition with one alternative is still its step as `path_both`
+                // described it (`any_of` of one step is that step's description): only the
+                // merged ones are described again.
                 let same = r.conditions.len() == r.alternatives.len()
                     && r.short.len() == r.alternatives.len()
                     && r.steps.len() == r.alternatives.len();
@@ -1510,10 +1526,9 @@ fn same_merge_key(a: &Region, b: &Region, k: usize) -> bool {
             })
 }
 
-/// The hash of region `r`'s merge key on its condition `k` (see [`same_merge_key`]), hashed in
-/// place.
-fn merge_hash(r: &Region, k: usize) -> u64 {
-    use crate::compile::analysis::Branch;
+/// The hash of region `r`'s merge key on its condition `k` (see [`same_merge_key`]), from
+/// the hashes of its conditions' outcomes (`conditions`, by [`condition_hash`]).
+fn merge_hash(r: &Region, conditions: &[u64], k: usize) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
     h.write_u64(r.proof.status as u64);
@@ -1521,6 +1536,20 @@ fn merge_hash(r: &Region, k: usize) -> u64 {
     for alts in &r.alternatives {
         h.write_u32(alts.first().map_or(u32::MAX, |s| s.var));
     }
+    for (i, c) in conditions.iter().enumerate() {
+        if i != k {
+            h.write_u64(*c);
+        }
+    }
+    h.finish()
+}
+
+/// The hash of one condition's outcomes, `alts` (numbers by their bits): conditions that
+/// [`same_merge_key`] finds equal hash alike.
+fn condition_hash(alts: &[Step]) -> u64 {
+    use crate::compile::analysis::Branch;
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
     let bound = |h: &mut rustc_hash::FxHasher, b: &Option<(f64, bool)>| match b {
         None => h.write_u8(0),
         Some((v, inc)) => {
@@ -1528,34 +1557,29 @@ fn merge_hash(r: &Region, k: usize) -> u64 {
             h.write_u64(v.to_bits());
         }
     };
-    for (i, alts) in r.alternatives.iter().enumerate() {
-        if i == k {
-            continue;
-        }
-        h.write_usize(alts.len());
-        for st in alts {
-            h.write_u32(st.var);
-            match &st.branch {
-                Branch::Const(c) => {
-                    h.write_u8(0);
+    h.write_usize(alts.len());
+    for st in alts {
+        h.write_u32(st.var);
+        match &st.branch {
+            Branch::Const(c) => {
+                h.write_u8(0);
+                h.write_u32(*c);
+            }
+            Branch::Other(cs) => {
+                h.write_u8(1);
+                h.write_usize(cs.len());
+                for c in cs {
                     h.write_u32(*c);
                 }
-                Branch::Other(cs) => {
-                    h.write_u8(1);
-                    h.write_usize(cs.len());
-                    for c in cs {
-                        h.write_u32(*c);
-                    }
-                }
-                Branch::Range { lo, hi } => {
-                    h.write_u8(2);
-                    bound(&mut h, lo);
-                    bound(&mut h, hi);
-                }
-                Branch::True => h.write_u8(3),
-                Branch::False => h.write_u8(4),
-                Branch::Unknown => h.write_u8(5),
             }
+            Branch::Range { lo, hi } => {
+                h.write_u8(2);
+                bound(&mut h, lo);
+                bound(&mut h, hi);
+            }
+            Branch::True => h.write_u8(3),
+            Branch::False => h.write_u8(4),
+            Branch::Unknown => h.write_u8(5),
         }
     }
     h.finish()
@@ -2346,9 +2370,7 @@ fn rule_changes(
                     if change.regions.iter().any(|r| r.steps == wide) {
                         continue;
                     }
-                    change
-                        .regions
-                        .push(region(space, describer, judge, wide, &claim));
+                    change.regions.push(region(space, judge, wide, &claim));
                 }
                 change.more += walk.more.get(&t).copied().unwrap_or(0);
                 if change.regions.is_empty() && change.more == 0 {
@@ -2473,6 +2495,14 @@ mod tests {
                 "budget {budget}: {}",
                 show(&two)
             );
+            // The groups written on several threads: the same text.
+            for jobs in [2, 3, 64] {
+                assert_eq!(
+                    output::json_on(&two, jobs),
+                    output::json(&two),
+                    "budget {budget}"
+                );
+            }
             if one.complete() && one.groups.len() > 2 {
                 shared += 1;
             }

@@ -473,6 +473,32 @@ struct ReportOut<'a> {
 
 /// The whole report as one JSON document.
 pub fn json(r: &Report) -> String {
+    json_on(r, 1)
+}
+
+/// A group of changes as the JSON report writes it.
+fn group_out(g: &Group) -> GroupOut<'_> {
+    GroupOut {
+        from: g.from.as_str(),
+        more: g.more,
+        new_rules: g.rules.as_ref().map(|rs| rs[NEW].as_slice()),
+        old_rules: g.rules.as_ref().map(|rs| rs[OLD].as_slice()),
+        opens_access: g.opens(),
+        regions: RegionsOut(&g.regions),
+        to: g.to.as_str(),
+    }
+}
+
+/// How the pretty-printed document starts when it has no changes: the key `changes` is
+/// its first.
+const NO_CHANGES: &str = "{\n  \"changes\": []";
+
+/// [`json`], the groups of changes written on up to `jobs` threads: each group is
+/// pretty-printed on its own and indented to its place in the `changes` array (the
+/// printer's lines, two spaces a level, the group two levels deep; a string's line breaks
+/// are escaped, so every line break in the text is the printer's), and the rest of the
+/// document is written around them. The same text as one pass over the whole document.
+pub fn json_on(r: &Report, jobs: usize) -> String {
     let side = |s: usize| {
         let x = at(&r.sides, s);
         SideOut {
@@ -482,20 +508,14 @@ pub fn json(r: &Report) -> String {
             rules: x.rules,
         }
     };
+    let jobs = jobs.clamp(1, r.groups.len().max(1));
+    let apart = jobs > 1;
     let doc = ReportOut {
-        changes: r
-            .groups
-            .iter()
-            .map(|g| GroupOut {
-                from: g.from.as_str(),
-                more: g.more,
-                new_rules: g.rules.as_ref().map(|rs| rs[NEW].as_slice()),
-                old_rules: g.rules.as_ref().map(|rs| rs[OLD].as_slice()),
-                opens_access: g.opens(),
-                regions: RegionsOut(&g.regions),
-                to: g.to.as_str(),
-            })
-            .collect(),
+        changes: if apart {
+            Vec::new()
+        } else {
+            r.groups.iter().map(group_out).collect()
+        },
         complete: r.complete(),
         equivalent: r.all.then(|| r.equivalent()),
         new: side(NEW),
@@ -523,8 +543,56 @@ pub fn json(r: &Report) -> String {
         unproved: &r.unproved,
     };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    if apart {
+        match s.strip_prefix(NO_CHANGES) {
+            Some(rest) => {
+                let changes = changes_json(&r.groups, jobs);
+                let mut whole = String::with_capacity(changes.len() + s.len() + 16);
+                whole.push_str("{\n  \"changes\": [");
+                // Each group's text starts with ",\n    ": the first one's comma is dropped.
+                whole.push_str(changes.get(1..).unwrap_or_default());
+                whole.push_str("\n  ]");
+                whole.push_str(rest);
+                s = whole;
+            }
+            None => return json_on(r, 1),
+        }
+    }
     s.push('\n');
     s
+}
+
+/// The groups of changes as the elements of the JSON report's `changes` array, each after
+/// `,\n` and its indentation, written by up to `jobs` threads (each a run of consecutive
+/// groups, joined in order).
+fn changes_json(groups: &[Group], jobs: usize) -> String {
+    let write = |part: &[Group]| {
+        let mut out = String::new();
+        for g in part {
+            let text = serde_json::to_string_pretty(&group_out(g)).unwrap_or_default();
+            out.reserve(text.len() + text.len() / 8 + 8);
+            for (i, line) in text.split('\n').enumerate() {
+                out.push_str(if i == 0 { ",\n    " } else { "\n    " });
+                out.push_str(line);
+            }
+        }
+        out
+    };
+    let per = groups.len().div_ceil(jobs.max(1)).max(1);
+    let mut parts = groups.chunks(per);
+    let first = parts.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let write = &write;
+        let handles: Vec<_> = parts.map(|p| scope.spawn(move || write(p))).collect();
+        let mut all = write(first);
+        for h in handles {
+            match h.join() {
+                Ok(text) => all.push_str(&text),
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+        all
+    })
 }
 
 /// Where a change is best shown: the new side's determining rules, else the old side's.

@@ -731,6 +731,14 @@ impl Program {
         self.run(starts, ev, st, out, None, false, false);
     }
 
+    /// Decides one event as [`Program::eval`] does, without recording it in the trackers
+    /// (stream time and the event count still move, as in [`Program::eval_unrecorded`]): the
+    /// same outcome, for an event decided alone on a fresh stream that is reset after it,
+    /// whose reset then has no keys to clear.
+    pub fn eval_alone(&self, ev: &Event, st: &mut State, out: &mut Outcome) {
+        self.run(&self.roots, ev, st, out, None, false, false);
+    }
+
     /// Like [`Program::eval`], also returning the tests on the path that decided.
     pub fn eval_traced(
         &self,
