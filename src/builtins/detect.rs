@@ -979,12 +979,12 @@ mod tests {
         fn the_set_matches_wherever_a_pattern_does(text in unicode_text()) {
             let set = SECRET_SET.as_ref().unwrap();
             let candidates = secret_candidates(set, &text);
-            for i in 0..SECRET_RULES.len() {
+            for (i, rule) in SECRET_RULES.iter().enumerate() {
                 if secret_regex(i).unwrap().is_match(&text) {
                     proptest::prop_assert!(
                         candidates.contains(PatternID::new(i).unwrap()),
                         "{} on {text:?}",
-                        SECRET_RULES[i].kind
+                        rule.kind
                     );
                 }
             }
