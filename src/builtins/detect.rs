@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use regex::Regex;
 use regex_automata::meta;
@@ -221,12 +221,18 @@ fn entropy(s: &str) -> f64 {
         .sum()
 }
 
-static SECRET_REGEXES: LazyLock<Vec<Option<Regex>>> = LazyLock::new(|| {
-    SECRET_RULES
-        .iter()
-        .map(|r| Regex::new(r.pattern).ok())
-        .collect()
-});
+/// Each secret pattern's capturing regex, compiled on its first use: most texts are candidates
+/// for few patterns ([`SECRET_SET`] says which), so a process that sees few credentials
+/// compiles few (the 22 together cost some 50 M instructions).
+static SECRET_REGEXES: LazyLock<Vec<OnceLock<Option<Regex>>>> =
+    LazyLock::new(|| SECRET_RULES.iter().map(|_| OnceLock::new()).collect());
+
+/// The capturing regex of the `i`th secret pattern (`None` if it cannot be built, which
+/// `every_pattern_builds` shows none does).
+fn secret_regex(i: usize) -> Option<&'static Regex> {
+    let (rule, re) = (SECRET_RULES.get(i)?, SECRET_REGEXES.get(i)?);
+    re.get_or_init(|| Regex::new(rule.pattern).ok()).as_ref()
+}
 
 /// Every secret pattern in one set, made to match a superset of what the patterns match (see
 /// [`superset`]): one pass over a text says which patterns may match at all, so that only
@@ -404,10 +410,8 @@ pub fn secrets(s: &str) -> Option<Vec<&'static str>> {
     if s.len() > MAX_TEXT {
         return None;
     }
-    if SECRET_REGEXES.iter().any(Option::is_none) {
-        return None;
-    }
     // A pattern the set does not match has no match to capture: skipping it finds the same.
+    // A pattern tried that cannot be built makes the answer unknown.
     let candidates = SECRET_SET.as_ref().map(|set| secret_candidates(set, s));
     secrets_among(s, candidates.as_ref())
 }
@@ -418,11 +422,11 @@ fn secrets_among(s: &str, candidates: Option<&PatternSet>) -> Option<Vec<&'stati
         return Some(Vec::new());
     }
     let mut found = BTreeSet::new();
-    for (i, (rule, re)) in SECRET_RULES.iter().zip(SECRET_REGEXES.iter()).enumerate() {
+    for (i, rule) in SECRET_RULES.iter().enumerate() {
         if candidates.is_some_and(|c| PatternID::new(i).is_ok_and(|p| !c.contains(p))) {
             continue;
         }
-        let re = re.as_ref()?;
+        let re = secret_regex(i)?;
         for c in re.captures_iter(s) {
             let Some(m) = c.get(1).or_else(|| c.get(0)) else {
                 continue;
@@ -752,7 +756,7 @@ mod tests {
 
     #[test]
     fn every_pattern_builds() {
-        assert!(SECRET_REGEXES.iter().all(Option::is_some));
+        assert!((0..SECRET_RULES.len()).all(|i| secret_regex(i).is_some()));
         assert!(SECRET_SET.is_some());
         assert!(PII.is_some());
     }
@@ -975,12 +979,12 @@ mod tests {
         fn the_set_matches_wherever_a_pattern_does(text in unicode_text()) {
             let set = SECRET_SET.as_ref().unwrap();
             let candidates = secret_candidates(set, &text);
-            for (i, re) in SECRET_REGEXES.iter().enumerate() {
-                if re.as_ref().unwrap().is_match(&text) {
+            for (i, rule) in SECRET_RULES.iter().enumerate() {
+                if secret_regex(i).unwrap().is_match(&text) {
                     proptest::prop_assert!(
                         candidates.contains(PatternID::new(i).unwrap()),
                         "{} on {text:?}",
-                        SECRET_RULES[i].kind
+                        rule.kind
                     );
                 }
             }

@@ -46,6 +46,8 @@ impl Walk {
 
 struct Walker<'a> {
     space: &'a Space,
+    /// What the steps of the path require of each attribute, carried down it.
+    known: solve::Known<'a>,
     target: &'a dyn Fn(NodeRef) -> bool,
     per_leaf: usize,
     steps_left: usize,
@@ -80,6 +82,7 @@ pub fn walk(
     let run = |skip_full: bool| {
         let mut w = Walker {
             space,
+            known: solve::Known::default(),
             target,
             per_leaf,
             steps_left: steps,
@@ -105,7 +108,7 @@ pub fn walk(
     if second.complete { second } else { first }
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
     /// Whether `n` can reach a target leaf at all (ignoring feasibility).
     fn live(&mut self, n: NodeRef) -> bool {
         if let Some(&l) = self.live.get(&n) {
@@ -214,8 +217,9 @@ impl Walker<'_> {
             return true;
         };
         let next = merge_ranges(next);
-        let facts = &self.space.facts;
-        let ws = self.space.witness_space();
+        let space: &'a Space = self.space;
+        let facts = &space.facts;
+        let ws = space.witness_space();
         for (branch, child) in next {
             // `has` is never unknown.
             if facts.is_has(var) && branch == Branch::Unknown {
@@ -225,15 +229,21 @@ impl Walker<'_> {
                 continue;
             }
             let step = Step { var, branch };
-            let feasible = solve::consistent(&ws, facts, path, &step);
-            path.push(step);
+            // The new step against what the path requires so far, as `consistent` asks it of
+            // the whole path.
+            let feasible = self.known.consistent(&ws, facts, &step);
+            debug_assert_eq!(feasible, solve::consistent(&ws, facts, path, &step));
             let go_on = if feasible {
-                self.go(child, path)
+                self.known.push_checked(&ws, facts, &step);
+                path.push(step);
+                let go_on = self.go(child, path);
+                path.pop();
+                self.known.pop();
+                go_on
             } else {
                 self.out.infeasible += 1;
                 true
             };
-            path.pop();
             if !go_on {
                 return false;
             }
@@ -349,6 +359,11 @@ impl Widener {
             self.memo.resize(space.m.len(), 0);
         }
         let chain = self.chain(space, root, path);
+        // What the fixed steps of a check require of each attribute, taken in on the check's
+        // first consistency question. The steps before `i` are the path's own in every check,
+        // and the checks go from the last step to the first: those pushed for one check stay
+        // for the next as far as they are its steps too.
+        let mut known = solve::Known::default();
         for i in (0..steps.len()).rev() {
             // The check fixes every step but `i`: it is taken out of `steps` (moved, not
             // copied) and put back unless the check holds without it.
@@ -368,6 +383,9 @@ impl Widener {
                 self.stamp = 0;
             }
             self.stamp += 1;
+            while known.depth() > i {
+                known.pop();
+            }
             let mut u = Uniform {
                 space,
                 leaf,
@@ -376,6 +394,9 @@ impl Widener {
                 stamp: self.stamp,
                 outs: &mut self.outs,
                 budget: WIDEN_BUDGET - spent,
+                known: &mut known,
+                known_fixed: false,
+                prefix: i,
             };
             if u.holds(start) != Some(true) {
                 steps.insert(i, dropped);
@@ -427,8 +448,8 @@ impl Widener {
     }
 }
 
-struct Uniform<'a> {
-    space: &'a Space,
+struct Uniform<'a, 's> {
+    space: &'s Space,
     leaf: NodeRef,
     fixed: &'a [Step],
     /// See [`Widener::memo`]: an entry counts only with this check's stamp.
@@ -436,6 +457,11 @@ struct Uniform<'a> {
     stamp: u32,
     outs: &'a mut Outcomes,
     budget: usize,
+    /// What the fixed steps require of each attribute, once `known_fixed` says they are in;
+    /// before, it holds the first steps of `fixed`, no more than `prefix` of them.
+    known: &'a mut solve::Known<'s>,
+    known_fixed: bool,
+    prefix: usize,
 }
 
 /// The outcomes of nodes (see [`outcomes`]), by node.
@@ -450,7 +476,7 @@ fn outcomes_kept(outs: &mut Outcomes, m: &crate::compile::dd::Manager, n: NodeRe
         .clone()
 }
 
-impl Uniform<'_> {
+impl<'s> Uniform<'_, 's> {
     /// Whether every request the fixed steps allow ends in the leaf from `n`; `None` when the
     /// check ran out of budget.
     fn holds(&mut self, n: NodeRef) -> Option<bool> {
@@ -470,8 +496,9 @@ impl Uniform<'_> {
         let Some((var, next)) = outcomes_kept(self.outs, m, n) else {
             return Some(false);
         };
-        let ws = self.space.witness_space();
-        let facts = &self.space.facts;
+        let space: &'s Space = self.space;
+        let ws = space.witness_space();
+        let facts = &space.facts;
         let step = self.fixed.iter().find(|s| s.var == var);
         let mut ok = true;
         for (branch, child) in next.iter() {
@@ -481,8 +508,25 @@ impl Uniform<'_> {
                     if facts.is_has(var) && *branch == Branch::Unknown {
                         false
                     } else if facts.slot(var).is_some() {
-                        let branch = branch.clone();
-                        solve::consistent(&ws, facts, self.fixed, &Step { var, branch })
+                        if !self.known_fixed {
+                            while self.known.depth() > self.prefix {
+                                self.known.pop();
+                            }
+                            for st in self.fixed.iter().skip(self.known.depth()) {
+                                self.known.push(&ws, facts, st);
+                            }
+                            self.known_fixed = true;
+                        }
+                        let step = Step {
+                            var,
+                            branch: branch.clone(),
+                        };
+                        let feasible = self.known.consistent(&ws, facts, &step);
+                        debug_assert_eq!(
+                            feasible,
+                            solve::consistent(&ws, facts, self.fixed, &step)
+                        );
+                        feasible
                     } else {
                         true
                     }

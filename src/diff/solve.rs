@@ -315,43 +315,13 @@ pub fn consistent(space: &Space<'_>, facts: &Facts, prefix: &[Step], step: &Step
         return true;
     };
     // The steps taken by reference, and only whether values exist is asked: no event is built.
-    // The slots related to this one are listed once per space; a slot outside the space's
-    // list (none is) would be compared by its path.
-    let path_of = |s: u32| {
-        space
-            .slots
-            .get(s as usize)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-    };
-    let listed = facts.related.get(slot as usize);
-    let by_path = |o: u32| {
-        let (me, other) = (path_of(slot), path_of(o));
-        other.starts_with(me) || me.starts_with(other)
-    };
-    // The slot's row of the bitset, when the space keeps one.
-    let row = facts
-        .related_bits
-        .get(slot as usize * facts.words..(slot as usize + 1) * facts.words)
-        .filter(|r| !r.is_empty());
-    let slot_of = facts.slot_of.as_slice();
-    let is_related = |st: &&Step| {
-        let Some(o) = slot_of.get(st.var as usize).copied().flatten() else {
-            return false;
-        };
-        let found = match (row, listed) {
-            (Some(row), _) => row
-                .get(o as usize / 64)
-                .is_some_and(|w| w & (1 << (o % 64)) != 0),
-            (None, Some(r)) if (o as usize) < facts.related.len() => r.binary_search(&o).is_ok(),
-            _ => return by_path(o),
-        };
-        debug_assert_eq!(found, by_path(o));
-        found
-    };
     let related = prefix
         .iter()
-        .filter(is_related)
+        .filter(|st| {
+            facts
+                .slot(st.var)
+                .is_some_and(|o| related_slot(space, facts, slot, o))
+        })
         .chain(std::iter::once(step));
     assign(space, facts, related, false).is_some()
 }
@@ -691,10 +661,6 @@ struct Attr<'a> {
     slot: u32,
     path: &'a [String],
     need: Need<'a>,
-    /// The kinds still possible.
-    kinds: u8,
-    /// The kind picked for its value (0 before it is picked).
-    pick: u8,
 }
 
 /// [`solve`] over `steps`; with `values` false, no value is built and the map is empty when
@@ -709,45 +675,361 @@ fn assign<'a, 's>(
     let slots: &'a [Vec<String>] = space.slots;
     let vars: &'a [Var] = space.vars;
     let mut attrs: Vec<Attr<'a>> = Vec::new();
-    let need_of = |attrs: &mut Vec<Attr<'a>>, slot: u32| -> Option<usize> {
-        if let Some(i) = attrs.iter().position(|a| a.slot == slot) {
-            return Some(i);
-        }
-        attrs.push(Attr {
-            slot,
-            path: slots.get(slot as usize).map(Vec::as_slice).unwrap_or(&[]),
-            need: Need::default(),
-            kinds: 0,
-            pick: 0,
-        });
-        Some(attrs.len() - 1)
-    };
     for st in steps {
-        let Some((slot, test)) = facts.exact(st.var) else {
-            if let Some(Some((slot, ty, both))) = facts.typed.get(st.var as usize)
-                && (*both || st.branch != Branch::Unknown)
-                && let Some(i) = need_of(&mut attrs, *slot)
-                && let Some(a) = attrs.get_mut(i)
-            {
-                a.need.typed(*ty, st.branch != Branch::Unknown);
-            }
+        let Some(slot) = constrained_slot(facts, st) else {
             continue;
         };
-        let consts: &'a [String] = match vars.get(st.var as usize) {
-            Some(Var::Switch { consts, .. }) => consts,
-            _ => &[],
+        let i = match attrs.iter().position(|a| a.slot == slot) {
+            Some(i) => i,
+            None => {
+                attrs.push(Attr {
+                    slot,
+                    path: slots.get(slot as usize).map(Vec::as_slice).unwrap_or(&[]),
+                    need: Need::default(),
+                });
+                attrs.len() - 1
+            }
         };
-        if let Some(i) = need_of(&mut attrs, *slot)
-            && let Some(a) = attrs.get_mut(i)
-        {
-            a.need.add(test, &st.branch, consts);
+        if let Some(a) = attrs.get_mut(i) {
+            add_step(&mut a.need, facts, vars, st);
         }
     }
     // Parents first (shorter paths), then by slot: the order values are picked in.
     attrs.sort_by_key(|a| (a.path.len(), a.slot));
-    for a in attrs.iter_mut() {
-        a.kinds = a.need.possible();
+    let mut kinds: Vec<Kinds<'a>> = attrs
+        .iter()
+        .map(|a| Kinds {
+            slot: a.slot,
+            path: a.path,
+            kinds: a.need.possible(),
+            pick: 0,
+        })
+        .collect();
+    if !settle(&mut kinds) {
+        return None;
     }
+    let mut out = BTreeMap::new();
+    if values {
+        for (a, k) in attrs.iter().zip(kinds.iter()) {
+            debug_assert_eq!(a.slot, k.slot);
+            out.insert(a.slot, a.need.value(k.pick));
+        }
+    }
+    Some(out)
+}
+
+/// Whether the slot `o` is related to `slot` (its path is the same, a prefix of it, or one it
+/// is a prefix of), as [`consistent`] tells it: by the space's bitset, its sorted lists, or
+/// the paths themselves for a slot outside them.
+fn related_slot(space: &Space<'_>, facts: &Facts, slot: u32, o: u32) -> bool {
+    let path_of = |s: u32| {
+        space
+            .slots
+            .get(s as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    };
+    let by_path = || {
+        let (me, other) = (path_of(slot), path_of(o));
+        other.starts_with(me) || me.starts_with(other)
+    };
+    let row = facts
+        .related_bits
+        .get(slot as usize * facts.words..(slot as usize + 1) * facts.words)
+        .filter(|r| !r.is_empty());
+    let found = match (row, facts.related.get(slot as usize)) {
+        (Some(row), _) => row
+            .get(o as usize / 64)
+            .is_some_and(|w| w & (1 << (o % 64)) != 0),
+        (None, Some(r)) if (o as usize) < facts.related.len() => r.binary_search(&o).is_ok(),
+        _ => return by_path(),
+    };
+    debug_assert_eq!(found, by_path());
+    found
+}
+
+/// The slot whose [`Need`] a step adds to in [`assign`], if it adds to one: an exact step's,
+/// or a typed step's when its outcome tells the type.
+fn constrained_slot(facts: &Facts, st: &Step) -> Option<u32> {
+    if let Some((slot, _)) = facts.exact(st.var) {
+        return Some(*slot);
+    }
+    match facts.typed.get(st.var as usize) {
+        Some(Some((slot, _, both))) if *both || st.branch != Branch::Unknown => Some(*slot),
+        _ => None,
+    }
+}
+
+/// Adds what `st` requires of the slot [`constrained_slot`] names to `need`.
+fn add_step<'a>(need: &mut Need<'a>, facts: &'a Facts, vars: &'a [Var], st: &Step) {
+    if let Some((_, test)) = facts.exact(st.var) {
+        let consts: &'a [String] = match vars.get(st.var as usize) {
+            Some(Var::Switch { consts, .. }) => consts,
+            _ => &[],
+        };
+        need.add(test, &st.branch, consts);
+    } else if let Some(Some((_, ty, _))) = facts.typed.get(st.var as usize) {
+        need.typed(*ty, st.branch != Branch::Unknown);
+    }
+}
+
+/// What the steps of a path require of each attribute they constrain, carried down the path:
+/// [`Known::consistent`] gives the answer [`consistent`] gives over the path's steps, by
+/// adding the new step to what is known of its attribute rather than going over the path
+/// again and building every related attribute's needs anew. Steps are pushed and popped as
+/// a depth-first walk takes and leaves them; a step's needs are added in place and taken back
+/// by the lengths and fields kept before ([`Need`] only ever appends).
+#[derive(Default)]
+pub struct Known<'a> {
+    /// The attributes the pushed steps constrain, in the order first constrained.
+    entries: Vec<Entry<'a>>,
+    /// Per pushed step, how to take it back.
+    undo: Vec<Undo<'a>>,
+    /// The attributes of one check, reused from check to check.
+    scratch: Vec<Kinds<'a>>,
+    /// The step the last [`Known::consistent`] asked of, by variable, and the kinds its
+    /// attribute's needs leave with it, for [`Known::push_checked`].
+    checked: Option<(u32, u8)>,
+}
+
+/// One attribute a pushed step constrains, in [`Known`].
+struct Entry<'a> {
+    slot: u32,
+    path: &'a [String],
+    need: Need<'a>,
+    /// The kinds `need` leaves possible ([`Need::possible`]), or [`UNSET`] until a check asks.
+    kinds: u8,
+}
+
+/// The kinds of an [`Entry`] not yet found (no kind set has this bit).
+const UNSET: u8 = 0x80;
+
+/// How to take back one pushed step of [`Known`].
+enum Undo<'a> {
+    /// The step constrains no attribute.
+    Nothing,
+    /// The step made the last entry.
+    Made,
+    /// The step added to the entry at this index, whose fields and kinds were these.
+    Added(usize, Mark<'a>, u8),
+}
+
+impl<'a> Known<'a> {
+    /// Forgets every step.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.undo.clear();
+        self.checked = None;
+    }
+
+    /// The steps pushed and not popped.
+    pub fn depth(&self) -> usize {
+        self.undo.len()
+    }
+
+    /// Takes the step in: the path goes on with it.
+    pub fn push(&mut self, space: &Space<'a>, facts: &'a Facts, step: &Step) {
+        self.push_kinds(space, facts, step, UNSET);
+    }
+
+    /// [`Known::push`] of the step the last [`Known::consistent`] asked of (and found
+    /// consistent), keeping the kinds that check found for its attribute.
+    pub fn push_checked(&mut self, space: &Space<'a>, facts: &'a Facts, step: &Step) {
+        let kinds = match self.checked.take() {
+            Some((var, kinds)) if var == step.var => kinds,
+            _ => UNSET,
+        };
+        self.push_kinds(space, facts, step, kinds);
+    }
+
+    fn push_kinds(&mut self, space: &Space<'a>, facts: &'a Facts, step: &Step, kinds: u8) {
+        self.checked = None;
+        let Some(slot) = constrained_slot(facts, step) else {
+            self.undo.push(Undo::Nothing);
+            return;
+        };
+        match self
+            .entries
+            .iter_mut()
+            .enumerate()
+            .find(|(_, e)| e.slot == slot)
+        {
+            Some((i, e)) => {
+                let mark = e.need.mark();
+                add_step(&mut e.need, facts, space.vars, step);
+                self.undo.push(Undo::Added(i, mark, e.kinds));
+                e.kinds = kinds;
+                debug_assert!(kinds == UNSET || kinds == e.need.possible());
+            }
+            None => {
+                let mut need = Need::default();
+                add_step(&mut need, facts, space.vars, step);
+                debug_assert!(kinds == UNSET || kinds == need.possible());
+                let path = space
+                    .slots
+                    .get(slot as usize)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                self.entries.push(Entry {
+                    slot,
+                    path,
+                    need,
+                    kinds,
+                });
+                self.undo.push(Undo::Made);
+            }
+        }
+    }
+
+    /// Takes back the last step pushed.
+    pub fn pop(&mut self) {
+        self.checked = None;
+        match self.undo.pop() {
+            Some(Undo::Made) => {
+                self.entries.pop();
+            }
+            Some(Undo::Added(i, mark, kinds)) => {
+                if let Some(e) = self.entries.get_mut(i) {
+                    e.need.reset(&mark);
+                    e.kinds = kinds;
+                }
+            }
+            Some(Undo::Nothing) | None => {}
+        }
+    }
+
+    /// Whether `step` can follow the pushed steps (themselves satisfiable): the answer of
+    /// [`consistent`] with those steps as its prefix.
+    pub fn consistent(&mut self, space: &Space<'a>, facts: &'a Facts, step: &Step) -> bool {
+        self.checked = None;
+        let Some(slot) = facts.slot(step.var) else {
+            return true;
+        };
+        self.scratch.clear();
+        let mut own = None;
+        for (i, e) in self.entries.iter_mut().enumerate() {
+            if e.slot == slot {
+                own = Some(i);
+            } else if related_slot(space, facts, slot, e.slot) {
+                if e.kinds == UNSET {
+                    e.kinds = e.need.possible();
+                }
+                self.scratch.push(Kinds {
+                    slot: e.slot,
+                    path: e.path,
+                    kinds: e.kinds,
+                    pick: 0,
+                });
+            }
+        }
+        let path = space
+            .slots
+            .get(slot as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let adds = constrained_slot(facts, step).is_some();
+        let kinds = match own.and_then(|i| self.entries.get_mut(i)) {
+            Some(e) if adds => {
+                let mark = e.need.mark();
+                add_step(&mut e.need, facts, space.vars, step);
+                let k = e.need.possible();
+                e.need.reset(&mark);
+                Some(k)
+            }
+            Some(e) => {
+                if e.kinds == UNSET {
+                    e.kinds = e.need.possible();
+                }
+                Some(e.kinds)
+            }
+            None if adds => {
+                let mut need = Need::default();
+                add_step(&mut need, facts, space.vars, step);
+                Some(need.possible())
+            }
+            None => None,
+        };
+        if let Some(kinds) = kinds {
+            self.scratch.push(Kinds {
+                slot,
+                path,
+                kinds,
+                pick: 0,
+            });
+        }
+        self.scratch.sort_by_key(|a| (a.path.len(), a.slot));
+        let ok = settle(&mut self.scratch);
+        if let (true, true, Some(k)) = (ok, adds, kinds) {
+            self.checked = Some((step.var, k));
+        }
+        ok
+    }
+}
+
+/// An attribute's kinds in [`settle`]: those its needs leave possible, and the kind picked.
+struct Kinds<'a> {
+    slot: u32,
+    path: &'a [String],
+    kinds: u8,
+    /// The kind picked for its value (0 before it is picked).
+    pick: u8,
+}
+
+/// The fields of a [`Need`] and the lengths of its lists, to take back what was added after.
+struct Mark<'a> {
+    has: Option<bool>,
+    str_eq: Option<&'a str>,
+    lo: Option<(f64, bool)>,
+    hi: Option<(f64, bool)>,
+    bool_is: Option<bool>,
+    lens: [usize; 5],
+    kinds: u8,
+    conflict: bool,
+}
+
+impl<'a> Need<'a> {
+    /// Its fields and the lengths of its lists, for [`Need::reset`].
+    fn mark(&self) -> Mark<'a> {
+        Mark {
+            has: self.has,
+            str_eq: self.str_eq,
+            lo: self.lo,
+            hi: self.hi,
+            bool_is: self.bool_is,
+            lens: [
+                self.str_ne.len(),
+                self.list_of.len(),
+                self.not_list_of.len(),
+                self.list_has.len(),
+                self.list_lacks.len(),
+            ],
+            kinds: self.kinds,
+            conflict: self.conflict,
+        }
+    }
+
+    /// Takes back what was added since `m` was made: [`Need::add`] and [`Need::typed`] only
+    /// set fields and append to lists.
+    fn reset(&mut self, m: &Mark<'a>) {
+        self.has = m.has;
+        self.str_eq = m.str_eq;
+        self.lo = m.lo;
+        self.hi = m.hi;
+        self.bool_is = m.bool_is;
+        let [a, b, c, d, e] = m.lens;
+        self.str_ne.truncate(a);
+        self.list_of.truncate(b);
+        self.not_list_of.truncate(c);
+        self.list_has.truncate(d);
+        self.list_lacks.truncate(e);
+        self.kinds = m.kinds;
+        self.conflict = m.conflict;
+    }
+}
+
+/// The nesting of `attrs` (sorted parents first, then by slot) narrowed to a fixpoint, and a
+/// kind picked for each in that order; false when some attribute has no kind left.
+fn settle(attrs: &mut [Kinds<'_>]) -> bool {
     let n = attrs.len();
     // Nesting, to a fixpoint: a child that must be present makes its parent a record; a
     // parent that cannot be a record leaves its children absent. Each rule only narrows, so
@@ -787,9 +1069,8 @@ fn assign<'a, 's>(
         }
     }
     if attrs.iter().any(|a| a.kinds == 0) {
-        return None;
+        return false;
     }
-    let mut out = BTreeMap::new();
     for i in 0..n {
         let Some(me) = attrs.get(i) else {
             continue;
@@ -812,14 +1093,13 @@ fn assign<'a, 's>(
             (k & ABSENT != 0).then_some(ABSENT)
         } else {
             prefer.iter().copied().find(|p| k & p != 0)
-        }?;
-        let me = attrs.get_mut(i)?;
+        };
+        let (Some(pick), Some(me)) = (pick, attrs.get_mut(i)) else {
+            return false;
+        };
         me.pick = pick;
-        if values {
-            out.insert(me.slot, me.need.value(pick));
-        }
     }
-    Some(out)
+    true
 }
 
 /// The combinations of outcomes that comparisons of the same two values can take together.
