@@ -258,16 +258,19 @@ fn connection<D: Decider + std::marker::Send + 'static>(
     sh: &Arc<Shared<D>>,
     open: &Arc<AtomicUsize>,
 ) {
+    // Counted open on this worker, and its permit held, until the connection is dropped.
+    let open = Open {
+        count: Arc::clone(open),
+        _permit: h.permit,
+    };
     let stream = match h.stream.into_tokio() {
         Ok(s) => s,
         Err(e) => {
             sh.log
                 .warn("accept", &format!("cannot serve a connection: {e}"), &[]);
-            open.fetch_sub(1, Ordering::Relaxed);
             return;
         }
     };
-    let permit = h.permit;
     let io = Watched::new(stream);
     let activity = io.activity();
     let s = Arc::clone(sh);
@@ -296,16 +299,34 @@ fn connection<D: Decider + std::marker::Send + 'static>(
     let idle = sh.cfg.idle_timeout;
     let head = sh.cfg.header_timeout;
     let log = Arc::clone(&sh.log);
-    let open = Open {
-        count: Arc::clone(open),
-        _permit: permit,
-    };
-    // The connection is served by a task of its own, woken only by its own I/O; its watch runs
-    // in another and cuts it off when it fires. Polled together in one task, the watch's timer
-    // was polled again at every wake of the connection (three a call).
+    let watch = async move { activity.idle_or_slow(idle, Some(head)).await };
+    watched(conn, open, watch, move || {
+        log.info(
+            "idle",
+            "a client connection idle, not reading, or slow to send a request's head was closed",
+            &[
+                ("idle_timeout_s", json!(idle.as_secs_f64())),
+                ("request_timeout_s", json!(head.as_secs_f64())),
+            ],
+        );
+    });
+}
+
+/// Serves a connection (`conn`) in a task of its own, woken only by its own I/O, and its
+/// `watch` in another, which cuts the connection off (and then calls `cut_off`) when it
+/// fires first. Polled together in one task, the watch's timer was polled again at every
+/// wake of the connection (three a call). `open` is dropped with the connection, ended or
+/// cut off: it is counted out and its permit given back either way.
+fn watched<C, W>(
+    conn: C,
+    open: Open,
+    watch: W,
+    cut_off: impl FnOnce() + std::marker::Send + 'static,
+) where
+    C: std::future::Future + std::marker::Send + 'static,
+    W: std::future::Future<Output = ()> + std::marker::Send + 'static,
+{
     let served = tokio::spawn(async move {
-        // Counted open, and its permit held, until the connection is dropped: ended, or cut
-        // off by its watch.
         let open = open;
         let _ = conn.await;
         drop(open);
@@ -314,16 +335,9 @@ fn connection<D: Decider + std::marker::Send + 'static>(
     tokio::spawn(async move {
         tokio::select! {
             _ = served => {}
-            () = activity.idle_or_slow(idle, Some(head)) => {
+            () = watch => {
                 cut.abort();
-                log.info(
-                    "idle",
-                    "a client connection idle, not reading, or slow to send a request's head was closed",
-                    &[
-                        ("idle_timeout_s", json!(idle.as_secs_f64())),
-                        ("request_timeout_s", json!(head.as_secs_f64())),
-                    ],
-                );
+                cut_off();
             }
         }
     });
@@ -1598,6 +1612,69 @@ mod tests {
         ] {
             assert!(!is_loopback_name(h), "{h}");
         }
+    }
+
+    /// A connection cut off by its watch, or ended, is counted out of its worker and gives
+    /// its permit back; one its watch has not cut off is still counted.
+    #[test]
+    fn connections_cut_off_or_ended_are_counted_out() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let limit = Arc::new(Semaphore::new(2));
+            let count = Arc::new(AtomicUsize::new(0));
+            let open = || {
+                count.fetch_add(1, Ordering::Relaxed);
+                Open {
+                    count: Arc::clone(&count),
+                    _permit: Arc::clone(&limit).try_acquire_owned().unwrap(),
+                }
+            };
+            // Waits until `n` connections are counted open and hold permits.
+            let settled = |n: usize| {
+                let (count, limit) = (Arc::clone(&count), Arc::clone(&limit));
+                async move {
+                    for _ in 0..200 {
+                        if count.load(Ordering::Relaxed) == n && limit.available_permits() == 2 - n
+                        {
+                            return true;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    false
+                }
+            };
+            let (cut_tx, cut_rx) = tokio::sync::oneshot::channel();
+            // Never ends; its watch fires at once.
+            watched(std::future::pending::<()>(), open(), async {}, move || {
+                let _ = cut_tx.send(());
+            });
+            cut_rx.await.unwrap();
+            assert!(settled(0).await, "a connection cut off was not counted out");
+            // Ends; its watch never fires.
+            let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
+            watched(end_rx, open(), std::future::pending(), || {
+                panic!("cut off though it ended")
+            });
+            assert!(settled(1).await);
+            drop(end_tx);
+            assert!(
+                settled(0).await,
+                "a connection that ended was not counted out"
+            );
+            // Neither ended nor cut off: still counted, its permit held.
+            watched(
+                std::future::pending::<()>(),
+                open(),
+                std::future::pending(),
+                || {},
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(count.load(Ordering::Relaxed), 1);
+            assert_eq!(limit.available_permits(), 1);
+        });
     }
 
     #[test]
