@@ -348,6 +348,10 @@ pub fn norm_path_into(s: &str, out: &mut String) {
     if s.is_empty() {
         return;
     }
+    if normal_path(s.as_bytes()) {
+        out.push_str(s);
+        return;
+    }
     let absolute = s.starts_with('/');
     let mut segs: Vec<&str> = Vec::new();
     for seg in s.split('/') {
@@ -380,6 +384,22 @@ pub fn norm_path_into(s: &str, out: &mut String) {
     }
 }
 
+/// Whether a path is its own `norm_path`: not empty, and its segments (the first one
+/// empty when it is absolute) neither empty nor `.` nor `..`.
+fn normal_path(b: &[u8]) -> bool {
+    let mut segs = b.split(|&c| c == b'/');
+    if b.first() == Some(&b'/') {
+        segs.next();
+    }
+    !b.is_empty() && segs.all(|seg| !matches!(seg, b"" | b"." | b".."))
+}
+
+/// The first `://` in `s`, found without building a searcher for it.
+fn scheme_end(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    memchr::memchr_iter(b':', b).find(|&i| b.get(i + 1..i + 3) == Some(b"//".as_slice()))
+}
+
 /// `url_host(s)`: the lower-cased host of a URL, or `""` when `s` has none.
 ///
 /// The host is what follows `scheme://` (or a leading `//`) up to the first `/`, `?` or `#`,
@@ -395,7 +415,7 @@ pub fn url_host(s: &str) -> String {
 pub fn url_host_into(s: &str, out: &mut String) {
     out.clear();
     let s = s.trim();
-    let rest = if let Some(i) = memchr::memmem::find(s.as_bytes(), b"://") {
+    let rest = if let Some(i) = scheme_end(s) {
         let scheme = s.get(..i).unwrap_or("");
         let valid_scheme = scheme
             .chars()
@@ -601,5 +621,61 @@ mod tests {
         assert_eq!(lower("ÀbC"), "àbc");
         assert_eq!(upper("straße"), "STRASSE");
         assert_eq!(str_len("héllo"), 5);
+    }
+
+    /// A path taken whole as its own `norm_path`, and a host found after the first `://`,
+    /// give what the segments and the search give on every mix of these parts.
+    #[test]
+    fn paths_and_hosts_taken_whole_are_their_values() {
+        fn norm_path_by_segments(s: &str) -> String {
+            if s.is_empty() {
+                return String::new();
+            }
+            let absolute = s.starts_with('/');
+            let mut segs: Vec<&str> = Vec::new();
+            for seg in s.split('/') {
+                match seg {
+                    "" | "." => {}
+                    ".." => match segs.last() {
+                        Some(&last) if last != ".." => {
+                            segs.pop();
+                        }
+                        _ if !absolute => segs.push(".."),
+                        _ => {}
+                    },
+                    other => segs.push(other),
+                }
+            }
+            let joined = segs.join("/");
+            match (absolute, joined.is_empty()) {
+                (true, _) => format!("/{joined}"),
+                (false, true) => ".".to_string(),
+                (false, false) => joined,
+            }
+        }
+        let parts = [
+            "", "/", "//", ".", "..", "a", "é", "b.c", "..d", ":", "://", "x:/",
+        ];
+        let mut out = String::new();
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    for d in parts {
+                        let s = format!("{a}{b}{c}{d}");
+                        norm_path_into(&s, &mut out);
+                        assert_eq!(out, norm_path_by_segments(&s), "{s:?}");
+                        assert_eq!(
+                            scheme_end(&s),
+                            memchr::memmem::find(s.as_bytes(), b"://"),
+                            "{s:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(url_host("https://User@Example.COM.:8443/x"), "example.com");
+        assert_eq!(url_host("a:b://h/x"), "");
+        assert_eq!(url_host("git+ssh:/x://Host:1/y"), "");
+        assert_eq!(url_host("ftp://h:/x"), "h");
     }
 }

@@ -69,6 +69,28 @@ fn invisible(c: char) -> bool {
             | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
+/// Whether ASCII text is spaced as `fold` leaves it: no ASCII whitespace but single spaces
+/// between other bytes (none first, none last, no two together).
+fn spaced(b: &[u8]) -> bool {
+    let mut space = true;
+    for &c in b {
+        if c <= b' ' {
+            if c == b' ' {
+                if space {
+                    return false;
+                }
+                space = true;
+                continue;
+            }
+            if matches!(c, b'\t' | b'\n' | b'\x0c' | b'\r') {
+                return false;
+            }
+        }
+        space = false;
+    }
+    !space || b.is_empty()
+}
+
 /// `fold(s)`: the text as a reader sees it, for matching. Compatibility-decomposed (NFKD), then
 /// invisible characters and combining marks dropped (`ı̈ģn̈ore` → `ignore`, zero-width spaces
 /// and bidi controls gone), lower-cased, every non-ASCII letter that is confusable with ASCII
@@ -82,7 +104,13 @@ pub fn fold_into(s: &str, out: &mut String) -> bool {
         return false;
     }
     if s.is_ascii() {
-        // Only case and spacing change.
+        // Only case and spacing change; most texts are spaced already (single spaces between
+        // words, none at the ends), and are copied and lower-cased whole.
+        if spaced(s.as_bytes()) {
+            out.push_str(s);
+            out.make_ascii_lowercase();
+            return true;
+        }
         for w in s.split_ascii_whitespace() {
             if !out.is_empty() {
                 out.push(' ');
@@ -342,5 +370,29 @@ mod tests {
         );
         let long = "a".repeat(MAX_TEXT + 1);
         assert!(!fold_into(&long, &mut out));
+    }
+
+    /// ASCII text copied whole when it is spaced already folds as the words joined by single
+    /// spaces, for every mix of the whitespace bytes, other control bytes and letters.
+    #[test]
+    fn spaced_ascii_folds_as_its_words() {
+        let parts = [
+            "", " ", "  ", "\t", "\n", "\r", "\x0c", "\x0b", "\x01", "A", "b", "Cd",
+        ];
+        let mut out = String::new();
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    for d in parts {
+                        let s = format!("{a}{b}{c}{d}");
+                        let words: Vec<&str> = s.split_ascii_whitespace().collect();
+                        let want = words.join(" ").to_ascii_lowercase();
+                        assert!(fold_into(&s, &mut out));
+                        assert_eq!(out, want, "{s:?}");
+                        assert_eq!(spaced(s.as_bytes()), s == words.join(" "), "{s:?}");
+                    }
+                }
+            }
+        }
     }
 }
