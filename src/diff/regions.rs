@@ -60,6 +60,10 @@ struct Walker<'a> {
     skip_full: bool,
     /// The target leaves below each sub-diagram, with the number of paths to each.
     below: rustc_hash::FxHashMap<NodeRef, std::rc::Rc<[(NodeRef, u64)]>>,
+    /// Each node's variable and outcomes, neighbouring ranges to one child merged
+    /// ([`merge_ranges`]): read from the store the first time the walk reaches the node (of
+    /// either run), not on every path through it.
+    merged: Outcomes,
 }
 
 /// The paths from `root` to leaves for which `target` holds.
@@ -79,7 +83,7 @@ pub fn walk(
     per_leaf: usize,
     steps: usize,
 ) -> Walk {
-    let run = |skip_full: bool| {
+    let run = |skip_full: bool, merged: Outcomes| {
         let mut w = Walker {
             space,
             known: solve::Known::default(),
@@ -94,17 +98,18 @@ pub fn walk(
             live: Default::default(),
             skip_full,
             below: Default::default(),
+            merged,
         };
         let mut path = Vec::new();
         w.go(root, &mut path);
         w.out.steps = steps - w.steps_left;
-        w.out
+        (w.out, w.merged)
     };
-    let first = run(false);
+    let (first, merged) = run(false, Outcomes::default());
     if first.complete || per_leaf == 0 {
         return first;
     }
-    let second = run(true);
+    let (second, _) = run(true, merged);
     if second.complete { second } else { first }
 }
 
@@ -213,22 +218,32 @@ impl<'a> Walker<'a> {
             }
             return true;
         }
-        let Some((var, next)) = outcomes(&self.space.m, n) else {
+        let space: &'a Space = self.space;
+        let Some((var, next)) = self
+            .merged
+            .entry(n)
+            .or_insert_with(|| {
+                outcomes(&space.m, n).map(|(v, next)| (v, merge_ranges(next).into()))
+            })
+            .clone()
+        else {
             return true;
         };
-        let next = merge_ranges(next);
-        let space: &'a Space = self.space;
         let facts = &space.facts;
         let ws = space.witness_space();
-        for (branch, child) in next {
+        for (branch, child) in next.iter() {
+            let child = *child;
             // `has` is never unknown.
-            if facts.is_has(var) && branch == Branch::Unknown {
+            if facts.is_has(var) && *branch == Branch::Unknown {
                 continue;
             }
             if !self.live(child) || self.skipped(child) {
                 continue;
             }
-            let step = Step { var, branch };
+            let step = Step {
+                var,
+                branch: branch.clone(),
+            };
             // The new step against what the path requires so far, as `consistent` asks it of
             // the whole path.
             let feasible = self.known.consistent(&ws, facts, &step);
@@ -342,6 +357,11 @@ pub struct Widener {
     memo: Vec<u32>,
     /// The stamp of the check in progress (from 1).
     stamp: u32,
+    /// By variable: 1 + the index in the path being widened of the step on it, 0 for none;
+    /// emptied again at the end of each path.
+    at: Vec<u32>,
+    /// By index in the path being widened: whether the step is among the check's fixed steps.
+    kept: Vec<bool>,
 }
 
 impl Widener {
@@ -359,6 +379,11 @@ impl Widener {
             self.memo.resize(space.m.len(), 0);
         }
         let chain = self.chain(space, root, path);
+        // Which fixed step is on a node's variable, found by index, not by going over the
+        // fixed steps: the checks only ever take steps out of the path and put them back, so
+        // the fixed step on a variable is the path's own, when it is fixed. A path with two
+        // steps on one variable is searched as before.
+        let indexed = self.index(path);
         // What the fixed steps of a check require of each attribute, taken in on the check's
         // first consistency question. The steps before `i` are the path's own in every check,
         // and the checks go from the last step to the first: those pushed for one check stay
@@ -370,6 +395,11 @@ impl Widener {
             let Some(dropped) = (i < steps.len()).then(|| steps.remove(i)) else {
                 continue;
             };
+            // The steps before `i` are the path's own, so `i` is the dropped step's index in
+            // the path too.
+            if let Some(k) = self.kept.get_mut(i) {
+                *k = false;
+            }
             // The steps before `i` are all fixed in this check and lead from the root down a
             // chain of single children to the node of step `i`, one visit each: the check
             // starts there, its budget less those visits, with the same answer.
@@ -390,6 +420,11 @@ impl Widener {
                 space,
                 leaf,
                 fixed: &steps,
+                index: indexed.then_some(FixedIndex {
+                    path,
+                    at: &self.at,
+                    kept: &self.kept,
+                }),
                 memo: &mut self.memo,
                 stamp: self.stamp,
                 outs: &mut self.outs,
@@ -400,9 +435,61 @@ impl Widener {
             };
             if u.holds(start) != Some(true) {
                 steps.insert(i, dropped);
+                if let Some(k) = self.kept.get_mut(i) {
+                    *k = true;
+                }
+            }
+        }
+        for s in path {
+            if let Some(a) = self.at.get_mut(s.var as usize) {
+                *a = 0;
             }
         }
         steps
+    }
+
+    /// Fills `at` and `kept` for `path`; false (and `at` left empty) when two of its steps are
+    /// on one variable.
+    fn index(&mut self, path: &[Step]) -> bool {
+        self.kept.clear();
+        self.kept.resize(path.len(), true);
+        for (j, s) in path.iter().enumerate() {
+            let v = s.var as usize;
+            if self.at.len() <= v {
+                self.at.resize(v + 1, 0);
+            }
+            let fresh = self.at.get(v).is_some_and(|a| *a == 0);
+            if !fresh || u32::try_from(j + 1).is_err() {
+                for s in path.iter().take(j) {
+                    if let Some(a) = self.at.get_mut(s.var as usize) {
+                        *a = 0;
+                    }
+                }
+                return false;
+            }
+            if let Some(a) = self.at.get_mut(v) {
+                *a = j as u32 + 1;
+            }
+        }
+        true
+    }
+}
+
+/// The fixed step on a variable, by index (see [`Widener::index`]).
+struct FixedIndex<'a> {
+    path: &'a [Step],
+    at: &'a [u32],
+    kept: &'a [bool],
+}
+
+impl<'a> FixedIndex<'a> {
+    fn find(&self, var: u32) -> Option<&'a Step> {
+        let j = (*self.at.get(var as usize)?).checked_sub(1)? as usize;
+        if *self.kept.get(j)? {
+            self.path.get(j)
+        } else {
+            None
+        }
     }
 }
 
@@ -452,6 +539,8 @@ struct Uniform<'a, 's> {
     space: &'s Space,
     leaf: NodeRef,
     fixed: &'a [Step],
+    /// The fixed step on each variable, when the path has at most one per variable.
+    index: Option<FixedIndex<'a>>,
     /// See [`Widener::memo`]: an entry counts only with this check's stamp.
     memo: &'a mut [u32],
     stamp: u32,
@@ -499,7 +588,11 @@ impl<'s> Uniform<'_, 's> {
         let space: &'s Space = self.space;
         let ws = space.witness_space();
         let facts = &space.facts;
-        let step = self.fixed.iter().find(|s| s.var == var);
+        let step = match &self.index {
+            Some(ix) => ix.find(var),
+            None => self.fixed.iter().find(|s| s.var == var),
+        };
+        debug_assert_eq!(step, self.fixed.iter().find(|s| s.var == var));
         let mut ok = true;
         for (branch, child) in next.iter() {
             let take = match step {
