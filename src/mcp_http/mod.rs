@@ -40,6 +40,7 @@
 //!   [`gateway::SERVER_GONE`]): never an allow.
 
 pub mod capture;
+mod chan;
 pub mod h1;
 pub mod headers;
 pub mod sse;
@@ -104,7 +105,7 @@ enum Out {
 
 /// Where the messages for one client request go, and the headers it came with.
 struct Route {
-    to: mpsc::Sender<Out>,
+    to: chan::Sender<Out>,
     /// The headers to send its request to the server with ([`Upstream::passed_in`]), when
     /// it is held (an escalation): a request sent at once takes its POST's own.
     headers: Option<Arc<HeaderMap>>,
@@ -116,7 +117,7 @@ struct Route {
 #[derive(Default)]
 struct Routes {
     by_id: FxHashMap<Id, Route>,
-    get: Option<mpsc::Sender<Out>>,
+    get: Option<chan::Sender<Out>>,
     next: u64,
 }
 
@@ -752,7 +753,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
     }
     let session_name = Arc::clone(&sess.name);
     let id = head.id.take();
-    let (tx, mut rx) = mpsc::channel::<Out>(64);
+    let (tx, mut rx) = chan::channel::<Out>();
     let mut serial = 0;
     if let Some(id) = &id {
         let Ok(mut r) = sess.routes.lock() else {
@@ -838,7 +839,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
                 Err(e) => failed = Some((StatusCode::BAD_GATEWAY, e.to_string())),
             }
         }
-        if let Ok(Out::Line(l) | Out::Last(l)) = rx.try_recv() {
+        if let Some(Out::Line(l) | Out::Last(l)) = rx.try_recv() {
             // The gateway refused it (not JSON, not JSON-RPC): its error goes back.
             return answer(StatusCode::BAD_REQUEST, Some(JSON), full(l));
         }
@@ -969,7 +970,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
 /// An SSE body from the messages for one request (ends after its response) or the GET stream.
 struct Events {
     first: Option<Bytes>,
-    rx: mpsc::Receiver<Out>,
+    rx: chan::Receiver<Out>,
     done: bool,
 }
 
@@ -1021,7 +1022,7 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
     sess: &Arc<Sess<D>>,
     session_name: &str,
     sends: Vec<Send>,
-    ctx: Option<&mpsc::Sender<Out>>,
+    ctx: Option<&chan::Sender<Out>>,
     headers: HeaderMap,
     own_id: Option<(&Id, &[u8])>,
     own: &mut Option<Own>,
@@ -1125,7 +1126,7 @@ async fn deliver<D>(
     session_name: &str,
     line: Vec<u8>,
     known: Option<Id>,
-    ctx: Option<&mpsc::Sender<Out>>,
+    ctx: Option<&chan::Sender<Out>>,
 ) {
     let known = known.filter(|_| !may_list_tools(&line));
     let (response, id) = match known.map(|id| (true, Some(id))).or_else(|| peek(&line)) {
@@ -1261,7 +1262,7 @@ async fn events<D: Decider>(
     session_name: &str,
     mut body: UpBody,
     max: usize,
-    to: Option<&mpsc::Sender<Out>>,
+    to: Option<&chan::Sender<Out>>,
     done: impl Fn() -> bool,
 ) {
     let mut reader = sse::Reader::new(max);
@@ -1436,7 +1437,7 @@ async fn answer_of<D: Decider + std::marker::Send + 'static>(
         events(&sh, &sess, &session_name, body, max, ctx.as_ref(), || {
             // The client went away (on 2026-07-28, its cancellation) or the answer is in:
             // closing the server's stream says so.
-            ctx.as_ref().is_some_and(mpsc::Sender::is_closed) || !waiting(&sess, &id, serial)
+            ctx.as_ref().is_some_and(chan::Sender::is_closed) || !waiting(&sess, &id, serial)
         })
         .await;
     } else if json && status != StatusCode::ACCEPTED {
@@ -1505,7 +1506,7 @@ async fn get<D: Decider + std::marker::Send + 'static>(
         return answer(status, None, Empty::new().boxed());
     }
     let session_name = Arc::clone(&sess.name);
-    let (tx, rx) = mpsc::channel::<Out>(64);
+    let (tx, rx) = chan::channel::<Out>();
     if let Ok(mut r) = sess.routes.lock() {
         r.get = Some(tx.clone());
     }
