@@ -40,6 +40,7 @@
 //!   [`gateway::SERVER_GONE`]): never an allow.
 
 pub mod capture;
+mod chan;
 pub mod h1;
 pub mod headers;
 pub mod sse;
@@ -104,7 +105,7 @@ enum Out {
 
 /// Where the messages for one client request go, and the headers it came with.
 struct Route {
-    to: mpsc::Sender<Out>,
+    to: chan::Sender<Out>,
     /// The headers to send its request to the server with ([`Upstream::passed_in`]), when
     /// it is held (an escalation): a request sent at once takes its POST's own.
     headers: Option<Arc<HeaderMap>>,
@@ -116,7 +117,7 @@ struct Route {
 #[derive(Default)]
 struct Routes {
     by_id: FxHashMap<Id, Route>,
-    get: Option<mpsc::Sender<Out>>,
+    get: Option<chan::Sender<Out>>,
     next: u64,
 }
 
@@ -531,7 +532,7 @@ async fn handle<D: Decider + std::marker::Send + 'static>(
 
 /// The host of a `Host` header value or of an origin (`scheme://host[:port]`), lowercase,
 /// without its port.
-fn host_of(v: &str) -> String {
+fn host_of(v: &str) -> std::borrow::Cow<'_, str> {
     let v = v.split_once("://").map_or(v, |(_, rest)| rest);
     let v = v.split('/').next().unwrap_or(v);
     let host = if let Some(rest) = v.strip_prefix('[') {
@@ -539,7 +540,11 @@ fn host_of(v: &str) -> String {
     } else {
         v.rsplit_once(':').map_or(v, |(h, _)| h)
     };
-    host.to_ascii_lowercase()
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(host)
+    }
 }
 
 fn is_loopback_name(host: &str) -> bool {
@@ -570,7 +575,7 @@ fn foreign<D>(sh: &Shared<D>, headers: &HeaderMap) -> Option<String> {
     let ok = if sh.loopback {
         is_loopback_name(&o)
     } else {
-        host.as_deref() == Some(o.as_str())
+        host.as_deref() == Some(&*o)
     };
     (!ok).then(|| {
         format!(
@@ -647,9 +652,36 @@ fn id_value(id: Option<&Id>) -> Option<Value> {
     id.and_then(|id| serde_json::from_str(id.as_json()).ok())
 }
 
+/// A body read whole, as `collect` and `to_bytes` read it (its data in order, trailers left
+/// out): one that comes in one piece, as a message does, is that piece, with no list of
+/// pieces made and dropped.
+async fn whole<B: hyper::body::Body<Data = Bytes>>(body: B) -> Result<Bytes, B::Error> {
+    let mut body = std::pin::pin!(body);
+    let mut first = Bytes::new();
+    let mut more = Vec::new();
+    while let Some(f) = body.frame().await {
+        let Ok(data) = f?.into_data() else {
+            continue;
+        };
+        if first.is_empty() {
+            first = data;
+        } else {
+            if more.is_empty() {
+                more.extend_from_slice(&first);
+            }
+            more.extend_from_slice(&data);
+        }
+    }
+    Ok(if more.is_empty() {
+        first
+    } else {
+        Bytes::from(more)
+    })
+}
+
 async fn read_body(body: Incoming, max: usize, within: Duration) -> Result<Bytes, Response<Body>> {
-    match tokio::time::timeout(within, Limited::new(body, max).collect()).await {
-        Ok(Ok(b)) => Ok(b.to_bytes()),
+    match tokio::time::timeout(within, whole(Limited::new(body, max))).await {
+        Ok(Ok(b)) => Ok(b),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(rpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             None,
@@ -676,9 +708,12 @@ async fn read_body(body: Incoming, max: usize, within: Duration) -> Result<Bytes
 
 /// Whether the `Content-Type` of `headers` is `t` (in any case, with or without parameters).
 fn is_type(headers: &HeaderMap, t: &str) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.as_bytes().get(..t.len()))
+    type_is(headers.get(CONTENT_TYPE), t)
+}
+
+/// Whether the content type `v` is `t` (in any case, with or without parameters).
+fn type_is(v: Option<&HeaderValue>, t: &str) -> bool {
+    v.and_then(|v| v.as_bytes().get(..t.len()))
         .is_some_and(|p| p.eq_ignore_ascii_case(t.as_bytes()))
 }
 
@@ -752,7 +787,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
     }
     let session_name = Arc::clone(&sess.name);
     let id = head.id.take();
-    let (tx, mut rx) = mpsc::channel::<Out>(64);
+    let (tx, mut rx) = chan::channel::<Out>();
     let mut serial = 0;
     if let Some(id) = &id {
         let Ok(mut r) = sess.routes.lock() else {
@@ -838,7 +873,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
                 Err(e) => failed = Some((StatusCode::BAD_GATEWAY, e.to_string())),
             }
         }
-        if let Ok(Out::Line(l) | Out::Last(l)) = rx.try_recv() {
+        if let Some(Out::Line(l) | Out::Last(l)) = rx.try_recv() {
             // The gateway refused it (not JSON, not JSON-RPC): its error goes back.
             return answer(StatusCode::BAD_REQUEST, Some(JSON), full(l));
         }
@@ -925,6 +960,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         }
     }
     let first = if stream { None } else { Some(rx.recv().await) };
+    let sse = matches!(first, None | Some(Some(Out::Line(_))));
     let mut resp = match first {
         None => answer(
             StatusCode::OK,
@@ -958,8 +994,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
         resp.headers_mut()
             .insert(HeaderName::from_static(SESSION_HEADER), sid);
     }
-    if resp.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes) == Some(EVENT_STREAM.as_bytes())
-    {
+    if sse {
         resp.headers_mut()
             .insert("cache-control", HeaderValue::from_static("no-cache"));
     }
@@ -969,7 +1004,7 @@ async fn post<D: Decider + std::marker::Send + 'static>(
 /// An SSE body from the messages for one request (ends after its response) or the GET stream.
 struct Events {
     first: Option<Bytes>,
-    rx: mpsc::Receiver<Out>,
+    rx: chan::Receiver<Out>,
     done: bool,
 }
 
@@ -1021,7 +1056,7 @@ async fn dispatch<D: Decider + std::marker::Send + 'static>(
     sess: &Arc<Sess<D>>,
     session_name: &str,
     sends: Vec<Send>,
-    ctx: Option<&mpsc::Sender<Out>>,
+    ctx: Option<&chan::Sender<Out>>,
     headers: HeaderMap,
     own_id: Option<(&Id, &[u8])>,
     own: &mut Option<Own>,
@@ -1125,7 +1160,7 @@ async fn deliver<D>(
     session_name: &str,
     line: Vec<u8>,
     known: Option<Id>,
-    ctx: Option<&mpsc::Sender<Out>>,
+    ctx: Option<&chan::Sender<Out>>,
 ) {
     let known = known.filter(|_| !may_list_tools(&line));
     let (response, id) = match known.map(|id| (true, Some(id))).or_else(|| peek(&line)) {
@@ -1261,7 +1296,7 @@ async fn events<D: Decider>(
     session_name: &str,
     mut body: UpBody,
     max: usize,
-    to: Option<&mpsc::Sender<Out>>,
+    to: Option<&chan::Sender<Out>>,
     done: impl Fn() -> bool,
 ) {
     let mut reader = sse::Reader::new(max);
@@ -1405,10 +1440,12 @@ struct Kind {
 
 impl Kind {
     fn of(status: StatusCode, headers: &HeaderMap) -> Kind {
+        // One lookup for both.
+        let t = headers.get(CONTENT_TYPE);
         Kind {
             status,
-            sse: is_type(headers, EVENT_STREAM),
-            json: is_type(headers, JSON),
+            sse: type_is(t, EVENT_STREAM),
+            json: type_is(t, JSON),
         }
     }
 }
@@ -1436,13 +1473,12 @@ async fn answer_of<D: Decider + std::marker::Send + 'static>(
         events(&sh, &sess, &session_name, body, max, ctx.as_ref(), || {
             // The client went away (on 2026-07-28, its cancellation) or the answer is in:
             // closing the server's stream says so.
-            ctx.as_ref().is_some_and(mpsc::Sender::is_closed) || !waiting(&sess, &id, serial)
+            ctx.as_ref().is_some_and(chan::Sender::is_closed) || !waiting(&sess, &id, serial)
         })
         .await;
     } else if json && status != StatusCode::ACCEPTED {
-        match Limited::new(body, max).collect().await {
+        match whole(Limited::new(body, max)).await {
             Ok(b) => {
-                let b = b.to_bytes();
                 let (sends, passed) = from_server(&sh, &sess, &b);
                 for (i, s) in sends.into_iter().enumerate() {
                     if let Send::Client(l) = s {
@@ -1505,7 +1541,7 @@ async fn get<D: Decider + std::marker::Send + 'static>(
         return answer(status, None, Empty::new().boxed());
     }
     let session_name = Arc::clone(&sess.name);
-    let (tx, rx) = mpsc::channel::<Out>(64);
+    let (tx, rx) = chan::channel::<Out>();
     if let Ok(mut r) = sess.routes.lock() {
         r.get = Some(tx.clone());
     }
@@ -1587,6 +1623,67 @@ async fn delete<D: Decider + std::marker::Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body of the frames given, each frame polled once.
+    struct Pieces(std::collections::VecDeque<Frame<Bytes>>);
+
+    impl hyper::body::Body for Pieces {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.0.pop_front().map(Ok))
+        }
+    }
+
+    #[test]
+    fn bodies_are_read_whole_as_collect_reads_them() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let data = |s: &'static str| Frame::data(Bytes::from_static(s.as_bytes()));
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-t", HeaderValue::from_static("1"));
+        let cases: Vec<Vec<Frame<Bytes>>> = vec![
+            vec![],
+            vec![data("")],
+            vec![data("{\"a\":1}")],
+            vec![data(""), data("ab"), data(""), data("cd")],
+            vec![data("ab"), Frame::trailers(trailers.clone()), data("cd")],
+            vec![data("a"), data("b"), data("c"), Frame::trailers(trailers)],
+        ];
+        for frames in cases {
+            let copy = || {
+                Pieces(
+                    frames
+                        .iter()
+                        .map(|f| match f.data_ref() {
+                            Some(d) => Frame::data(d.clone()),
+                            None => Frame::trailers(f.trailers_ref().cloned().unwrap_or_default()),
+                        })
+                        .collect(),
+                )
+            };
+            let collected = rt.block_on(copy().collect()).unwrap().to_bytes();
+            assert_eq!(rt.block_on(whole(copy())).unwrap(), collected);
+            // Over the limit: refused as before.
+            if collected.len() > 1 {
+                let e = rt
+                    .block_on(whole(Limited::new(copy(), collected.len() - 1)))
+                    .unwrap_err();
+                assert!(e.is::<http_body_util::LengthLimitError>());
+            }
+        }
+        // A body in one piece is that piece, not a copy.
+        let one = Bytes::from_static(b"{}");
+        let got = rt
+            .block_on(whole(Pieces([Frame::data(one.clone())].into())))
+            .unwrap();
+        assert_eq!(got.as_ptr(), one.as_ptr());
+    }
 
     #[test]
     fn hosts_and_origins() {
