@@ -401,7 +401,7 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
     let models = [&old.program.model, &new.program.model];
     let mut unproved = Vec::new();
     let mut clock = Clock::new();
-    let mut space = joint(models, opts.budget);
+    let mut space = joint(models, opts.budget, opts.jobs);
     clock.lap("joint space");
     let describer_rules = [rule_refs(old), rule_refs(new)];
     let mut report = Report {
@@ -761,23 +761,44 @@ fn group_by_pieces(
             )
         })
     });
+    // Witnesses are searched ahead when a unit is shared by the threads while the others
+    // are worked on alone: the shared unit leaves a core idle at times.
+    let shared_units = units
+        .iter()
+        .filter(|(_, pieces)| pieces_jobs(pieces.len(), opts.jobs) > 1)
+        .count();
+    let ahead = Ahead::new(
+        jobs > 1 && shared_units > 0 && shared_units < units.len(),
+        units.len(),
+        units.len() - shared_units,
+        jobs,
+    );
+    let ahead = &ahead;
+    let sides = adder.judge.sides;
+    let judge_here = adder.judge;
     let outs: Vec<UnitOut> = in_index_order(
         &units,
         &order,
         |(unit, pieces)| {
             let jobs = pieces_jobs(pieces.len(), opts.jobs);
-            unit_work(space, sums, mark, *unit, pieces, models, opts, jobs)
+            let ended = ahead.take();
+            let out = unit_work(space, sums, mark, *unit, pieces, models, opts, jobs, ahead);
+            ahead.unit(space, jobs > 1, out, ended, &mut || judge_here)
         },
         copies
             .into_iter()
             .map(|mut copy| {
                 move || {
                     let mut sums = [Summaries::new(models[OLD]), Summaries::new(models[NEW])];
+                    let judge = std::cell::OnceCell::new();
                     move |(unit, pieces): &(NodeRef, Vec<NodeRef>)| {
                         let jobs = pieces_jobs(pieces.len(), opts.jobs);
-                        unit_work(
-                            &mut copy, &mut sums, mark, *unit, pieces, models, opts, jobs,
-                        )
+                        let ended = ahead.take();
+                        let out = unit_work(
+                            &mut copy, &mut sums, mark, *unit, pieces, models, opts, jobs, ahead,
+                        );
+                        let mut judge = || judge.get_or_init(|| confirm::Judge::new(sides));
+                        ahead.unit(&copy, jobs > 1, out, ended, &mut judge)
                     }
                 }
             })
@@ -838,38 +859,64 @@ fn group_by_pieces(
             group.more += l.more;
         }
     }
-    // The witnesses, each region on its own.
+    // The witnesses, each region on its own: those found ahead taken, the others searched.
     let space: &Space = space;
-    let sides = adder.judge.sides;
-    let prove = |judge: &confirm::Judge<'_>, (key, _, wide): &(GroupKey, usize, Vec<Step>)| {
-        let (from, to) = (of_rank(key.0), of_rank(key.1));
-        let rules = key.2.clone();
-        let claim = move |o: &Decision, n: &Decision| {
-            Some(o.verdict) == from
-                && Some(n.verdict) == to
-                && rules
-                    .as_ref()
-                    .is_none_or(|[ro, rn]| &o.rules == ro && &n.rules == rn)
-        };
-        region(space, judge, wide.clone(), &claim)
+    let mut found = match ahead.found.lock() {
+        Ok(mut f) => std::mem::take(&mut *f),
+        Err(_) => FxHashMap::default(),
     };
-    let jobs = opts.jobs.clamp(1, todo.len().max(1));
+    let mut regions: Vec<Option<Region>> = todo
+        .iter()
+        .map(|(key, _, wide)| {
+            let kept = found.get_mut(key)?;
+            let i = kept.iter().position(|(steps, _)| steps == wide)?;
+            let (steps, proof) = kept.swap_remove(i);
+            Some(region_proved(steps, proof))
+        })
+        .collect();
+    drop(found);
+    let rest: Vec<usize> = (0..todo.len())
+        .filter(|&i| regions.get(i).is_some_and(Option::is_none))
+        .collect();
+    let prove = |judge: &confirm::Judge<'_>, &i: &usize| {
+        let (key, _, wide) = todo.get(i)?;
+        Some((i, region(space, judge, wide.clone(), &group_claim(key))))
+    };
+    let jobs = opts.jobs.clamp(1, rest.len().max(1));
     let prove = &prove;
-    let regions: Vec<Region> = in_index_order(
-        &todo,
+    let proved: Vec<Option<(usize, Region)>> = in_index_order(
+        &rest,
         &[],
         |t| prove(adder.judge, t),
         (1..jobs)
             .map(|_| {
                 move || {
                     let judge = confirm::Judge::new(sides);
-                    move |t: &(GroupKey, usize, Vec<Step>)| prove(&judge, t)
+                    move |t: &usize| prove(&judge, t)
                 }
             })
             .collect(),
     );
-    clock.lap("witnesses");
+    for (i, r) in proved.into_iter().flatten() {
+        if let Some(slot) = regions.get_mut(i) {
+            *slot = Some(r);
+        }
+    }
+    if ahead.on {
+        clock.lap(&format!(
+            "witnesses ({} of {} found ahead)",
+            todo.len() - rest.len(),
+            todo.len()
+        ));
+    } else {
+        clock.lap("witnesses");
+    }
+    #[cfg(test)]
+    tests::FOUND_AHEAD.fetch_add(todo.len() - rest.len(), std::sync::atomic::Ordering::SeqCst);
     for ((key, at, _), r) in todo.into_iter().zip(regions) {
+        let Some(r) = r else {
+            continue;
+        };
         if let Some(slot) = adder
             .groups
             .get_mut(&key)
@@ -1015,6 +1062,213 @@ struct UnitLeaf {
     more: u64,
 }
 
+/// Witnesses found ahead, while a shared unit leaves a core idle: a thread that has no unit
+/// left to take (all are taken) searches the witnesses of the regions the units worked on
+/// alone have found, whenever fewer threads than `--jobs` are at work on units (the large
+/// unit's pairing and pieces run on one thread, and one side's fold may end before the
+/// other's). A witness depends on the region and its group alone, not on the judge or the
+/// thread that searches it, so a region the witness stage lists takes the proof found ahead
+/// if there is one, and is searched then otherwise: the report is the same. Regions proved
+/// ahead that the stage does not list (their group filled by the units before) are dropped.
+struct Ahead {
+    /// Whether witnesses are searched ahead at all (more than one thread, and a unit shared
+    /// by the threads that leaves a core idle at times).
+    on: bool,
+    /// Regions to search, in the order their units ended, and the first not yet taken.
+    queue: std::sync::Mutex<(Vec<AheadRegion>, usize)>,
+    /// The proofs found, by group.
+    found: std::sync::Mutex<FoundAhead>,
+    /// Threads at work on units (a unit's own, and those that share a shared unit).
+    busy: std::sync::atomic::AtomicUsize,
+    /// Units taken, and units ended.
+    taken: std::sync::atomic::AtomicUsize,
+    ended: std::sync::atomic::AtomicUsize,
+    /// Units worked on alone that have ended, and regions searched ahead.
+    alone_ended: std::sync::atomic::AtomicUsize,
+    searched: std::sync::atomic::AtomicUsize,
+    units: usize,
+    /// Units worked on alone.
+    alone: usize,
+    jobs: usize,
+}
+
+/// A region to search ahead: its group and its widened steps.
+type AheadRegion = (GroupKey, Vec<Step>);
+
+/// The proofs found ahead, by group: each with the steps of its region.
+type FoundAhead = FxHashMap<GroupKey, Vec<(Vec<Step>, Proof)>>;
+
+/// A unit taken, ended when dropped ([`Ahead::take`]).
+struct Ended<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A count of threads at work on units, held while alive ([`Ahead::busy`]).
+struct Busy<'a> {
+    count: &'a std::sync::atomic::AtomicUsize,
+    n: usize,
+}
+
+impl<'a> Busy<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize, n: usize) -> Busy<'a> {
+        count.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        Busy { count, n }
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.count
+            .fetch_sub(self.n, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Ahead {
+    fn new(on: bool, units: usize, alone: usize, jobs: usize) -> Ahead {
+        Ahead {
+            on,
+            queue: std::sync::Mutex::new((Vec::new(), 0)),
+            found: std::sync::Mutex::new(FxHashMap::default()),
+            busy: std::sync::atomic::AtomicUsize::new(0),
+            taken: std::sync::atomic::AtomicUsize::new(0),
+            ended: std::sync::atomic::AtomicUsize::new(0),
+            alone_ended: std::sync::atomic::AtomicUsize::new(0),
+            searched: std::sync::atomic::AtomicUsize::new(0),
+            units,
+            alone,
+            jobs,
+        }
+    }
+
+    /// Notes that a unit is taken; the unit ends when what this gives is dropped (on a
+    /// panic too, so that no thread waits for it).
+    fn take(&self) -> Ended<'_> {
+        self.taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ended(&self.ended)
+    }
+
+    /// Once a unit taken by [`Ahead::take`] is worked on: a unit worked on alone offers its
+    /// distinct regions to search; then, when no unit is left to take, witnesses are
+    /// searched ahead on `space` with the judge `judge` gives until every unit has ended.
+    fn unit<'j>(
+        &self,
+        space: &Space,
+        shared: bool,
+        out: UnitOut,
+        ended: Ended<'_>,
+        judge: &mut dyn FnMut() -> &'j confirm::Judge<'j>,
+    ) -> UnitOut {
+        use std::sync::atomic::Ordering;
+        if self.on && !shared && !out.over {
+            let mut offered: Vec<AheadRegion> = Vec::new();
+            for l in &out.leaves {
+                for w in &l.wide {
+                    if !offered.iter().any(|(k, s)| k == &l.key && s == w) {
+                        offered.push((l.key.clone(), w.clone()));
+                    }
+                }
+            }
+            if let Ok(mut q) = self.queue.lock() {
+                q.0.extend(offered);
+            }
+        }
+        #[cfg(test)]
+        if shared && self.on && tests::AHEAD_WAIT.load(Ordering::SeqCst) {
+            // Tests: the shared unit ends only once every region of the others is searched
+            // ahead, so that the witness stage takes them all (for at most 10 s: a thread
+            // waiting here takes no unit).
+            let start = std::time::Instant::now();
+            while (self.alone_ended.load(Ordering::SeqCst) < self.alone
+                || self.searched.load(Ordering::SeqCst)
+                    < self.queue.lock().map(|q| q.0.len()).unwrap_or(0))
+                && start.elapsed() < std::time::Duration::from_secs(10)
+            {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+        }
+        if !shared {
+            self.alone_ended.fetch_add(1, Ordering::SeqCst);
+        }
+        drop(ended);
+        if self.on && self.taken.load(Ordering::SeqCst) >= self.units {
+            self.search(space, judge());
+        }
+        out
+    }
+
+    /// Searches the queued regions' witnesses while a unit is at work, whenever fewer
+    /// than `jobs` threads are (looking again every millisecond while as many are), until
+    /// every unit has ended or no region is left to search.
+    fn search(&self, space: &Space, judge: &confirm::Judge<'_>) {
+        use std::sync::atomic::Ordering;
+        let cpu = thread_cpu();
+        let mut n = 0usize;
+        while self.ended.load(Ordering::SeqCst) < self.units {
+            if self.busy.load(Ordering::SeqCst) >= self.jobs {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
+            let next = match self.queue.lock() {
+                Ok(mut q) => {
+                    let at = q.1;
+                    let item = q.0.get(at).cloned();
+                    if item.is_some() {
+                        q.1 += 1;
+                    }
+                    item
+                }
+                Err(_) => None,
+            };
+            let Some((key, steps)) = next else {
+                if self.alone_ended.load(Ordering::SeqCst) >= self.alone {
+                    // Every unit worked on alone has offered its regions: none are left.
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            };
+            let proof = judge.prove(space, &steps, &group_claim(&key));
+            n += 1;
+            if let Ok(mut found) = self.found.lock() {
+                found.entry(key).or_default().push((steps, proof));
+            }
+            self.searched.fetch_add(1, Ordering::SeqCst);
+        }
+        if let (Some(start), Some(end)) = (cpu, thread_cpu())
+            && n > 0
+        {
+            note_ahead(n, end.saturating_sub(start));
+        }
+    }
+}
+
+/// Notes on standard error (under `GOVERN_DIFF_TIMES`) the witnesses a thread searched ahead.
+#[allow(clippy::print_stderr)] // asked for by the environment variable, for profiling
+fn note_ahead(regions: usize, ns: u64) {
+    eprintln!(
+        "diff: witnesses searched ahead: {regions} regions, {:.1} ms on the CPU",
+        ns as f64 / 1e6
+    );
+}
+
+/// What a region of the group `key` claims of its two decisions: the group's verdicts and,
+/// when grouped by them, its determining rules.
+fn group_claim(key: &GroupKey) -> impl Fn(&Decision, &Decision) -> bool + use<> {
+    let (from, to) = (of_rank(key.0), of_rank(key.1));
+    let rules = key.2.clone();
+    move |o: &Decision, n: &Decision| {
+        Some(o.verdict) == from
+            && Some(n.verdict) == to
+            && rules
+                .as_ref()
+                .is_none_or(|[ro, rn]| &o.rules == ro && &n.rules == rn)
+    }
+}
+
 /// One unit of [`group_by_pieces`]: both sides folded with their determining rules within
 /// `unit`, paired, and each piece's regions enumerated and widened; then the store is taken
 /// back to `mark` nodes. Once the grouped diagram of each piece is made, the store is only
@@ -1031,7 +1285,10 @@ fn unit_work(
     models: [&Model; 2],
     opts: &Options,
     jobs: usize,
+    ahead: &Ahead,
 ) -> UnitOut {
+    // This thread at work on the unit (not while it waits for the other side's fold).
+    let mut me = Some(Busy::new(&ahead.busy, 1));
     let f = space.m.f;
     let mut out = UnitOut {
         leaves: Vec::new(),
@@ -1065,6 +1322,7 @@ fn unit_work(
         let mut copy = space.clone();
         let (so, sn) = std::thread::scope(|scope| {
             let there = scope.spawn(|| {
+                let _busy = Busy::new(&ahead.busy, 1);
                 let cpu = thread_cpu();
                 let sn = summaries(&mut copy, NEW, s_new, unit);
                 note_cpu("large unit: new side folded", cpu);
@@ -1073,7 +1331,10 @@ fn unit_work(
             let cpu = thread_cpu();
             let so = summaries(space, OLD, s_old, unit);
             note_cpu("large unit: old side folded", cpu);
-            match there.join() {
+            drop(me.take());
+            let joined = there.join();
+            me = Some(Busy::new(&ahead.busy, 1));
+            match joined {
                 Ok(sn) => (so, sn),
                 Err(e) => std::panic::resume_unwind(e),
             }
@@ -1119,12 +1380,14 @@ fn unit_work(
     // The walks, each piece on its own.
     let walk = |r: &NodeRef| regions::walk(read, *r, &|n| n != f, opts.per_group, opts.walk_steps);
     let walk = &walk;
+    let helpers = Busy::new(&ahead.busy, jobs - 1);
     let walks: Vec<regions::Walk> = in_index_order(
         &grouped,
         &[],
         walk,
         (1..jobs).map(|_| move || walk).collect(),
     );
+    drop(helpers);
     lap("large unit: pieces walked");
     // Each leaf reached, in piece order and the order each walk reached them, with its group
     // (leaves of no change are left out).
@@ -1175,6 +1438,7 @@ fn unit_work(
         w.widen(read, *r, *leaf, p)
     };
     let widen = &widen;
+    let helpers = Busy::new(&ahead.busy, jobs - 1);
     let mut early = in_index_order(
         &first,
         &[],
@@ -1189,6 +1453,7 @@ fn unit_work(
             .collect(),
     )
     .into_iter();
+    drop(helpers);
     // Per group, the distinct widened regions this unit found, in order.
     let mut seen: BTreeMap<GroupKey, Vec<Vec<Step>>> = BTreeMap::new();
     let mut counted: FxHashMap<&GroupKey, usize> = FxHashMap::default();
@@ -1246,6 +1511,7 @@ fn unit_work(
     out.over = space.over();
     space.truncate(mark);
     space.reset_over();
+    drop(me);
     out
 }
 
@@ -1359,10 +1625,16 @@ fn region(
     path: Vec<Step>,
     claim: &dyn Fn(&Decision, &Decision) -> bool,
 ) -> Region {
+    let proof = judge.prove(space, &path, claim);
+    region_proved(path, proof)
+}
+
+/// The region of `path` with the proof found for it.
+fn region_proved(path: Vec<Step>, proof: Proof) -> Region {
     Region {
         conditions: Vec::new(),
         short: Vec::new(),
-        proof: judge.prove(space, &path, claim),
+        proof,
         alternatives: path.iter().map(|s| vec![s.clone()]).collect(),
         steps: path,
     }
@@ -1672,7 +1944,7 @@ fn rule_source(text: &str, at: usize) -> String {
 /// count the same thing (kind, window, keys, summed attribute) over events their conditions
 /// accept alike. Conditions are compared as diagrams in the joint space, which needs the
 /// trackers they read identified first: repeated until nothing more is identified.
-fn joint(models: [&Model; 2], budget: usize) -> Space {
+fn joint(models: [&Model; 2], budget: usize, jobs: usize) -> Space {
     let (no, nn) = (models[OLD].trackers.len(), models[NEW].trackers.len());
     let mut classes: [Vec<u32>; 2] = [
         (0..no as u32).collect(),
@@ -1699,7 +1971,20 @@ fn joint(models: [&Model; 2], budget: usize) -> Space {
                 }
             })
         };
-        let reaches = [reach(&space, OLD, no), reach(&space, NEW, nn)];
+        // The two sides' marks read the store only: on two threads when there are two.
+        let reaches = if jobs > 1 {
+            let read: &Space = &space;
+            std::thread::scope(|scope| {
+                let there = scope.spawn(|| reach(read, NEW, nn));
+                let old = reach(read, OLD, no);
+                match there.join() {
+                    Ok(new) => [old, new],
+                    Err(e) => std::panic::resume_unwind(e),
+                }
+            })
+        } else {
+            [reach(&space, OLD, no), reach(&space, NEW, nn)]
+        };
         let fires = |space: &mut Space, s: usize, t: usize| -> NodeRef {
             let code = Item::Fire(t as u32).code();
             let mut leaf = |_: NodeRef, items: &[u32]| {
@@ -2458,6 +2743,7 @@ mod tests {
     /// default (the small ones stop the comparison, at the joint space or in the units).
     #[test]
     fn shared_units_give_the_report_of_one_thread() {
+        let _one = ONE_AT_A_TIME.lock();
         SHARED_PIECES.store(1, std::sync::atomic::Ordering::Relaxed);
         let mut old = String::from("policy p {\n rule base: allow when tool == \"t\"\n");
         for i in 0..8 {
@@ -2509,6 +2795,68 @@ mod tests {
         }
         SHARED_PIECES.store(0, std::sync::atomic::Ordering::Relaxed);
         assert!(shared > 0, "no budget let the pair be compared");
+    }
+
+    /// Held by the tests that set [`SHARED_PIECES`], one at a time.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Makes shared units wait, before they end, until the regions of the units worked on
+    /// alone are all searched ahead (see [`Ahead`]).
+    pub(super) static AHEAD_WAIT: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+
+    /// Regions whose witnesses the witness stage took from those searched ahead.
+    pub(super) static FOUND_AHEAD: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    /// Witnesses searched ahead, while a shared unit is worked on, give the report of one
+    /// thread, byte for byte: one tool's many changes make a unit of many pieces, shared by
+    /// the threads, and each other tool's change a unit worked on alone, whose regions are
+    /// all searched ahead before the shared unit ends.
+    #[test]
+    fn witnesses_searched_ahead_give_the_report_of_one_thread() {
+        use std::sync::atomic::Ordering;
+        let mut old = String::from("policy p {\n rule base: allow when tool != \"\"\n");
+        for i in 0..10 {
+            old.push_str(&format!(
+                " rule b{i}: deny when tool == \"big\" and args.k{i} > {i} because \"b{i}\"\n"
+            ));
+        }
+        for i in 0..6 {
+            old.push_str(&format!(
+                " rule s{i}: escalate when tool == \"s{i}\" and args.v > {i} because \"s{i}\"\n"
+            ));
+        }
+        old.push_str("}\n");
+        let mut new = old.clone();
+        for i in 0..10 {
+            new = new.replace(
+                &format!("args.k{i} > {i} "),
+                &format!("args.k{i} > {} ", i + 1),
+            );
+        }
+        for i in 0..6 {
+            new = new.replace(&format!("rule s{i}: escalate"), &format!("rule s{i}: deny"));
+        }
+        let (a, b) = (side("old", &old), side("new", &new));
+        let opts = |jobs: usize| Options {
+            whole_grouping_max: 0,
+            per_group: 2,
+            jobs,
+            ..Options::default()
+        };
+        let one = diff(&a, &b, &opts(1));
+        assert!(one.complete(), "{}", show(&one));
+        let _one = ONE_AT_A_TIME.lock();
+        SHARED_PIECES.store(2, Ordering::SeqCst);
+        AHEAD_WAIT.store(true, Ordering::SeqCst);
+        let before = FOUND_AHEAD.load(Ordering::SeqCst);
+        let two = diff(&a, &b, &opts(2));
+        let found = FOUND_AHEAD.load(Ordering::SeqCst) - before;
+        AHEAD_WAIT.store(false, Ordering::SeqCst);
+        SHARED_PIECES.store(0, Ordering::SeqCst);
+        assert_eq!(output::json(&one), output::json(&two), "{}", show(&two));
+        assert!(found >= 6, "{found} regions found ahead: {}", show(&two));
     }
 
     /// A unit whose pieces are too many is grouped whole: the same groups, complete, every
