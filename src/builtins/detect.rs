@@ -399,6 +399,10 @@ fn class_ascii_word(c: &Class) -> bool {
     }
 }
 
+/// The fewest bytes any secret pattern matches (`pwd:` and eight characters, the generic
+/// pattern's shortest; `secret_texts_are_never_shorter` holds every pattern to it).
+const MIN_SECRET_LEN: usize = 12;
+
 /// Every kind `secrets` can return, in order.
 pub fn secret_kinds() -> impl Iterator<Item = &'static str> {
     SECRET_RULES.iter().map(|r| r.kind)
@@ -409,6 +413,11 @@ pub fn secret_kinds() -> impl Iterator<Item = &'static str> {
 pub fn secrets(s: &str) -> Option<Vec<&'static str>> {
     if s.len() > MAX_TEXT {
         return None;
+    }
+    // No pattern matches fewer bytes: a shorter text holds no credential, and the set is not
+    // compiled for it.
+    if s.len() < MIN_SECRET_LEN {
+        return Some(Vec::new());
     }
     // A pattern the set does not match has no match to capture: skipping it finds the same.
     // A pattern tried that cannot be built makes the answer unknown.
@@ -671,7 +680,37 @@ fn scan_pii(s: &str, found: &mut dyn FnMut(&'static str)) -> Option<()> {
     if s.len() > MAX_TEXT {
         return None;
     }
+    // Every pattern but the e-mail one matches a decimal digit (`\d`, Unicode's `Nd`, which
+    // `char::is_numeric` includes), and the e-mail one an `@`: a pattern whose character the
+    // text lacks finds nothing and is not run, and a text with neither compiles none.
+    let numeric =
+        s.bytes().any(|b| b.is_ascii_digit()) || (!s.is_ascii() && s.chars().any(char::is_numeric));
+    let at = s.contains('@');
+    if !numeric && !at {
+        return Some(());
+    }
     let re = PII.as_ref()?;
+    if numeric {
+        scan_pii_numeric(re, s, found);
+    }
+    if at {
+        for _ in re.email.find_iter(s) {
+            found("email");
+        }
+    }
+    if numeric {
+        for c in re.phone.captures_iter(s) {
+            if c.get(1).is_some() {
+                found("phone");
+            }
+        }
+    }
+    Some(())
+}
+
+/// The findings of the patterns of [`scan_pii`] before the e-mail one, all of which need a
+/// digit.
+fn scan_pii_numeric(re: &PiiRegexes, s: &str, found: &mut dyn FnMut(&'static str)) {
     let mut digits = Vec::with_capacity(19);
     for c in re.card.captures_iter(s) {
         let Some(m) = c.get(1) else { continue };
@@ -721,15 +760,6 @@ fn scan_pii(s: &str, found: &mut dyn FnMut(&'static str)) -> Option<()> {
             found("uk_nino");
         }
     }
-    for _ in re.email.find_iter(s) {
-        found("email");
-    }
-    for c in re.phone.captures_iter(s) {
-        if c.get(1).is_some() {
-            found("phone");
-        }
-    }
-    Some(())
 }
 
 /// `pii(s)`: the kinds of personal data found in `s`, each once, sorted.
@@ -759,6 +789,43 @@ mod tests {
         assert!((0..SECRET_RULES.len()).all(|i| secret_regex(i).is_some()));
         assert!(SECRET_SET.is_some());
         assert!(PII.is_some());
+    }
+
+    /// The shortcuts of `secrets` and `pii` for texts no pattern can match: every secret
+    /// pattern matches at least `MIN_SECRET_LEN` bytes, every PII pattern but the e-mail one
+    /// needs a decimal digit, and the e-mail one an `@`.
+    #[test]
+    fn secret_texts_are_never_shorter() {
+        for rule in SECRET_RULES {
+            let hir = regex_syntax::Parser::new().parse(rule.pattern).unwrap();
+            let min = hir.properties().minimum_len().unwrap();
+            assert!(min >= MIN_SECRET_LEN, "{}: {min}", rule.kind);
+        }
+        let re = PII.as_ref().unwrap();
+        for r in [
+            &re.card,
+            &re.ssn,
+            &re.ssn_labelled,
+            &re.iban,
+            &re.nino,
+            &re.phone,
+        ] {
+            // No alternative without a digit: each is run on texts that come close.
+            assert!(r.as_str().contains(r"\d"), "{r}");
+            for t in [
+                "ssn: abc-de-fghi",
+                "GB AB CD EF",
+                "+ (ABC) DEF-GHIJ",
+                "AB CD EF GH A",
+            ] {
+                assert!(!r.is_match(t), "{r}: {t}");
+            }
+        }
+        assert!(re.email.as_str().contains('@') && !re.email.as_str().contains('|'));
+        assert_eq!(pii("no digits here, mail at example.com"), Some(vec![]));
+        assert_eq!(pii("call +1 415 555 0100"), Some(vec!["phone"]));
+        assert_eq!(pii("write to a@b.io"), Some(vec!["email"]));
+        assert_eq!(pii("a@b.io, +1 415 555 0100"), Some(vec!["email", "phone"]));
     }
 
     #[test]

@@ -53,8 +53,8 @@ struct Walker<'a> {
     steps_left: usize,
     out: Walk,
     index: BTreeMap<NodeRef, usize>,
-    /// Whether each sub-diagram reaches a target leaf.
-    live: rustc_hash::FxHashMap<NodeRef, bool>,
+    /// Whether each sub-diagram reaches a target leaf, by node (see [`Live`]).
+    live: Live,
     /// Whether to skip sub-diagrams whose target leaves all have their paths already, counting
     /// their paths instead.
     skip_full: bool,
@@ -83,7 +83,12 @@ pub fn walk(
     per_leaf: usize,
     steps: usize,
 ) -> Walk {
-    let run = |skip_full: bool, merged: Outcomes| {
+    // Whether a node reaches a target leaf depends on neither run's bounds: both runs share
+    // the answers, kept in this thread's array by node, which is taken for the walk and
+    // put back after it.
+    let mut live = LIVE.with(|l| std::mem::take(&mut *l.borrow_mut()));
+    live.start(space.m.len());
+    let run = |skip_full: bool, merged: Outcomes, live: Live| {
         let mut w = Walker {
             space,
             known: solve::Known::default(),
@@ -95,7 +100,7 @@ pub fn walk(
                 ..Walk::default()
             },
             index: BTreeMap::new(),
-            live: Default::default(),
+            live,
             skip_full,
             below: Default::default(),
             merged,
@@ -103,20 +108,63 @@ pub fn walk(
         let mut path = Vec::new();
         w.go(root, &mut path);
         w.out.steps = steps - w.steps_left;
-        (w.out, w.merged)
+        (w.out, w.merged, w.live)
     };
-    let (first, merged) = run(false, Outcomes::default());
-    if first.complete || per_leaf == 0 {
-        return first;
+    let (first, merged, live) = run(false, Outcomes::default(), live);
+    let (out, live) = if first.complete || per_leaf == 0 {
+        (first, live)
+    } else {
+        let (second, _, live) = run(true, merged, live);
+        (if second.complete { second } else { first }, live)
+    };
+    LIVE.with(|l| *l.borrow_mut() = live);
+    out
+}
+
+thread_local! {
+    /// The array of [`Walker::live`], kept from walk to walk on each thread.
+    static LIVE: std::cell::RefCell<Live> = std::cell::RefCell::default();
+}
+
+/// Whether each node reaches a target leaf: by node, `2 * stamp + answer` for the walk with
+/// that stamp (an entry of another stamp is no answer), so that a new walk empties it by
+/// taking a new stamp rather than by clearing it.
+#[derive(Default)]
+struct Live {
+    marks: Vec<u32>,
+    stamp: u32,
+}
+
+impl Live {
+    /// Empties the array for a walk in a store of `len` nodes.
+    fn start(&mut self, len: usize) {
+        if self.marks.len() < len {
+            // Zeroed memory, no stamp's: what was there before is forgotten with it.
+            self.marks = vec![0; len];
+        }
+        if self.stamp >= u32::MAX / 2 - 1 {
+            self.marks.iter_mut().for_each(|x| *x = 0);
+            self.stamp = 0;
+        }
+        self.stamp += 1;
     }
-    let (second, _) = run(true, merged);
-    if second.complete { second } else { first }
+
+    fn get(&self, n: NodeRef) -> Option<bool> {
+        let x = *self.marks.get(n as usize)?;
+        (x >> 1 == self.stamp).then_some(x & 1 == 1)
+    }
+
+    fn set(&mut self, n: NodeRef, live: bool) {
+        if let Some(x) = self.marks.get_mut(n as usize) {
+            *x = self.stamp << 1 | u32::from(live);
+        }
+    }
 }
 
 impl<'a> Walker<'a> {
     /// Whether `n` can reach a target leaf at all (ignoring feasibility).
     fn live(&mut self, n: NodeRef) -> bool {
-        if let Some(&l) = self.live.get(&n) {
+        if let Some(l) = self.live.get(n) {
             return l;
         }
         let m = &self.space.m;
@@ -126,7 +174,7 @@ impl<'a> Walker<'a> {
             let kids = m.children(n);
             kids.into_iter().any(|c| self.live(c))
         };
-        self.live.insert(n, live);
+        self.live.set(n, live);
         live
     }
 
