@@ -115,6 +115,21 @@ struct Times {
     /// `start`, plus one): its head is being read until [`Activity::busy`] marks it
     /// answered. 0 otherwise.
     head: AtomicU64,
+    /// The clock of the current wake of the connection's task ([`Activity::woken`]): 0 when
+    /// no wake is marked (the clock is read at each note), 1 when one is and the clock has
+    /// not been read in it yet, `t + 2` once it was read at `t` (milliseconds since
+    /// `start`). The reads, writes and request ends of one wake are noted at the time the
+    /// first of them was: one clock read per wake instead of one per note.
+    wake: AtomicU64,
+}
+
+/// A wake of a connection's task ([`Activity::woken`]) until it is dropped.
+pub struct Woken<'a>(&'a Activity);
+
+impl Drop for Woken<'_> {
+    fn drop(&mut self) {
+        self.0.0.wake.store(0, Ordering::Relaxed);
+    }
 }
 
 /// A request in flight on a connection (see [`Activity::busy`]); the connection may be
@@ -136,6 +151,7 @@ impl Activity {
             busy: AtomicUsize::new(0),
             blocked: AtomicU64::new(0),
             head: AtomicU64::new(0),
+            wake: AtomicU64::new(0),
         }))
     }
 
@@ -143,14 +159,38 @@ impl Activity {
         u64::try_from(self.0.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// The time to note a read, a write or a request's end at: the time of the wake's first
+    /// note within a wake marked by [`Activity::woken`], the clock's otherwise.
+    fn note_ms(&self) -> u64 {
+        match self.0.wake.load(Ordering::Relaxed) {
+            0 => self.now_ms(),
+            1 => {
+                let now = self.now_ms();
+                self.0.wake.store(now.saturating_add(2), Ordering::Relaxed);
+                now
+            }
+            t => t - 2,
+        }
+    }
+
+    /// Marks a wake of the connection's task until the guard is dropped: the reads, writes
+    /// and request ends noted meanwhile are noted at one time, read from the clock at the
+    /// first of them (a wake is one poll of the connection: its reads, the requests it
+    /// decides and the answers it writes). A connection is then found idle or its head slow
+    /// at most one wake's length early, never late.
+    pub fn woken(&self) -> Woken<'_> {
+        self.0.wake.store(1, Ordering::Relaxed);
+        Woken(self)
+    }
+
     fn touch(&self) {
-        self.0.last.store(self.now_ms(), Ordering::Relaxed);
+        self.0.last.store(self.note_ms(), Ordering::Relaxed);
     }
 
     /// Bytes were read: noted, and when no request is in flight they begin the head of the
     /// next one.
     fn read(&self) {
-        let now = self.now_ms();
+        let now = self.note_ms();
         self.0.last.store(now, Ordering::Relaxed);
         if self.0.busy.load(Ordering::Relaxed) == 0 && self.0.head.load(Ordering::Relaxed) == 0 {
             self.0.head.store(now.saturating_add(1), Ordering::Relaxed);
@@ -163,7 +203,7 @@ impl Activity {
     }
 
     fn write_waits(&self) {
-        let now = self.now_ms().saturating_add(1);
+        let now = self.note_ms().saturating_add(1);
         let _ = self
             .0
             .blocked
@@ -337,5 +377,41 @@ impl hyper::rt::Write for Watched {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Within a wake, reads, writes and request ends are noted at the wake's first reading
+    /// of the clock; outside one, each at its own.
+    #[test]
+    fn notes_of_one_wake_share_one_clock_reading() {
+        let a = Activity::new();
+        let last = |a: &Activity| a.0.last.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(3));
+        let first = {
+            let _wake = a.woken();
+            a.read();
+            let first = last(&a);
+            assert!(first >= 3);
+            assert_eq!(a.0.head.load(Ordering::Relaxed), first + 1);
+            std::thread::sleep(Duration::from_millis(5));
+            a.written();
+            assert_eq!(last(&a), first);
+            drop(a.busy());
+            assert_eq!(last(&a), first);
+            first
+        };
+        assert_eq!(a.0.wake.load(Ordering::Relaxed), 0);
+        std::thread::sleep(Duration::from_millis(5));
+        a.written();
+        assert!(last(&a) >= first + 5);
+        // A new wake reads the clock again.
+        std::thread::sleep(Duration::from_millis(5));
+        let _wake = a.woken();
+        a.written();
+        assert!(last(&a) >= first + 10);
     }
 }

@@ -287,15 +287,22 @@ fn connection(h: Handoff, shared: &Arc<Shared>, open: &Arc<AtomicUsize>) {
     // polled beside the connection, its timer was polled at every wake of the connection
     // (each read and each write of each request).
     let (cut, cut_off) = tokio::sync::oneshot::channel::<()>();
+    let clock = activity.clone();
     let watch = tokio::spawn(async move {
         activity.idle_or_slow(idle, Some(head)).await;
         let _ = cut.send(());
     });
     tokio::spawn(async move {
         tokio::pin!(conn);
+        // Each poll of the connection a wake of its own: its reads, writes and request ends
+        // noted at one reading of the clock.
+        let running = std::future::poll_fn(|cx| {
+            let _wake = clock.woken();
+            std::future::Future::poll(conn.as_mut(), cx)
+        });
         tokio::select! {
             biased;
-            _ = conn.as_mut() => {}
+            _ = running => {}
             _ = cut_off => {}
         }
         watch.abort();
