@@ -73,8 +73,13 @@ impl<'a> Json<'a> {
 #[derive(Debug, Default)]
 pub struct Tape<'a> {
     s: &'a str,
-    /// At the offset where a value or key starts, the offset after its end; anything at
-    /// other offsets.
+    /// At the offset where a value or key starts, the offset after its end. At the offset
+    /// after a key, where its value starts; at the offset after a member's value or an
+    /// item, where the next key or item of that object or array starts, or 0 after the
+    /// last (no key or item starts at 0). Anything at other offsets. (No offset is two of
+    /// these: each is the first byte of a value or key, or the byte after one, and no two
+    /// values or keys start or end at the same offset but a container and its first value,
+    /// whose starts differ by the bracket.)
     ends: Vec<u32>,
 }
 
@@ -105,11 +110,24 @@ impl<'a> Tape<'a> {
         Some((Tape { s, ends: c.ends }, value))
     }
 
-    /// Where a value of this text starts, checked: `None` for a value of another text.
+    /// Where a value of this text starts, checked: `None` for a value of another text (the
+    /// same place in this text: the same bytes, compared as such).
     fn start(&self, v: Json<'a>) -> Option<usize> {
         let at = (v.0.as_ptr() as usize).checked_sub(self.s.as_ptr() as usize)?;
         let end = *self.ends.get(at)? as usize;
-        (end == at + v.0.len() && self.s.get(at..end) == Some(v.0)).then_some(at)
+        (end == at + v.0.len() && self.s.get(at..end).is_some_and(|w| std::ptr::eq(w, v.0)))
+            .then_some(at)
+    }
+
+    /// Where the first key or item of the container starting at `at` starts, or 0 when it
+    /// has none (see [`Tape::ends`](Tape)).
+    fn first(&self, at: usize) -> usize {
+        let b = self.s.as_bytes();
+        let i = skip_ws(b, at + 1);
+        match b.get(i) {
+            Some(b'}' | b']') | None => 0,
+            Some(_) => i,
+        }
     }
 
     /// The members of an object of this text, in their order (`None` for any other value):
@@ -120,7 +138,7 @@ impl<'a> Tape<'a> {
         }
         Some(Members {
             tape: self,
-            i: self.start(v)? + 1,
+            i: self.first(self.start(v)?),
         })
     }
 
@@ -131,14 +149,14 @@ impl<'a> Tape<'a> {
         }
         Some(Items {
             tape: self,
-            i: self.start(v)? + 1,
+            i: self.first(self.start(v)?),
         })
     }
 
-    /// The value that starts at `i` and where it ends.
-    fn value_at(&self, i: usize) -> Option<(Json<'a>, usize)> {
-        let end = *self.ends.get(i)? as usize;
-        Some((Json(self.s.get(i..end)?), end))
+    /// What the tape holds at offset `i`, as an offset (see [`Tape::ends`](Tape)).
+    #[inline]
+    fn at(&self, i: usize) -> Option<usize> {
+        self.ends.get(i).map(|&e| e as usize)
     }
 }
 
@@ -192,7 +210,22 @@ impl Checker<'_> {
         Some(())
     }
 
-    /// Notes that what starts at `start` ends here.
+    /// A value inside an object or array, its end noted at its start: a string read here,
+    /// anything else by [`Checker::value`] (most values are strings: no call for them).
+    #[inline(always)]
+    fn inner(&mut self, depth: usize) -> Option<()> {
+        if self.peek() != Some(b'"') {
+            return self.value(depth);
+        }
+        let start = self.i;
+        self.i += 1;
+        self.string()?;
+        self.note(start);
+        Some(())
+    }
+
+    /// Notes at `start` the offset here: where what starts at `start` ends, or where what
+    /// follows what ends at `start` starts (see [`Tape::ends`](Tape)).
     #[inline]
     fn note(&mut self, start: usize) {
         if let Some(end) = self.ends.get_mut(start) {
@@ -225,18 +258,24 @@ impl Checker<'_> {
                     self.i += 1;
                     self.string()?;
                     self.note(key);
+                    let key_end = self.i;
                     self.ws();
                     if self.peek()? != b':' {
                         return None;
                     }
                     self.i += 1;
                     self.ws();
-                    self.value(depth + 1)?;
+                    // After the key, where its value starts.
+                    self.note(key_end);
+                    self.inner(depth + 1)?;
+                    let end = self.i;
                     self.ws();
                     match self.peek()? {
                         b',' => {
                             self.i += 1;
                             self.ws();
+                            // After the value, where the next key starts.
+                            self.note(end);
                         }
                         b'}' => {
                             self.i += 1;
@@ -257,12 +296,15 @@ impl Checker<'_> {
                     return Some(());
                 }
                 loop {
-                    self.value(depth + 1)?;
+                    self.inner(depth + 1)?;
+                    let end = self.i;
                     self.ws();
                     match self.peek()? {
                         b',' => {
                             self.i += 1;
                             self.ws();
+                            // After the item, where the next starts.
+                            self.note(end);
                         }
                         b']' => {
                             self.i += 1;
@@ -384,34 +426,34 @@ fn skip_ws(s: &[u8], mut i: usize) -> usize {
 /// See [`Tape::members`].
 pub struct Members<'t, 'a> {
     tape: &'t Tape<'a>,
+    /// Where the next key starts, or 0 when there is none.
     i: usize,
 }
 
 impl<'a> Iterator for Members<'_, 'a> {
     type Item = (&'a str, Json<'a>);
 
+    /// The next member, from the tape alone: the key's end, its value's start and end, and
+    /// the next key's start are noted there.
     fn next(&mut self) -> Option<(&'a str, Json<'a>)> {
         let t = self.tape;
-        let b = t.s.as_bytes();
-        let i = skip_ws(b, self.i);
-        if b.get(i) != Some(&b'"') {
+        let i = self.i;
+        if i == 0 {
             return None;
         }
-        let (key, key_end) = t.value_at(i)?;
-        // After the key, the `:`.
-        let (value, end) = t.value_at(skip_ws(b, skip_ws(b, key_end) + 1))?;
-        let mut i = skip_ws(b, end);
-        if b.get(i) == Some(&b',') {
-            i += 1;
-        }
-        self.i = i;
-        Some((key.0.get(1..key.0.len() - 1)?, value))
+        let key_end = t.at(i)?;
+        let start = t.at(key_end)?;
+        let end = t.at(start)?;
+        self.i = t.at(end)?;
+        let key = t.s.get(i + 1..key_end.checked_sub(1)?)?;
+        Some((key, Json(t.s.get(start..end)?)))
     }
 }
 
 /// See [`Tape::items`].
 pub struct Items<'t, 'a> {
     tape: &'t Tape<'a>,
+    /// Where the next item starts, or 0 when there is none.
     i: usize,
 }
 
@@ -420,18 +462,13 @@ impl<'a> Iterator for Items<'_, 'a> {
 
     fn next(&mut self) -> Option<Json<'a>> {
         let t = self.tape;
-        let b = t.s.as_bytes();
-        let i = skip_ws(b, self.i);
-        if matches!(b.get(i), None | Some(b']')) {
+        let i = self.i;
+        if i == 0 {
             return None;
         }
-        let (item, end) = t.value_at(i)?;
-        let mut i = skip_ws(b, end);
-        if b.get(i) == Some(&b',') {
-            i += 1;
-        }
-        self.i = i;
-        Some(item)
+        let end = t.at(i)?;
+        self.i = t.at(end)?;
+        Some(Json(t.s.get(i..end)?))
     }
 }
 
