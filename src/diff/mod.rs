@@ -403,6 +403,9 @@ impl Clock {
 /// then decide their events by the combined walk from the first, instead of walking the
 /// first events of each side separately and building it on the way. Either walk gives the
 /// same decisions, so the report does not depend on when it is built.
+// Never inlined: `docs/performance.md` counts the comparison's instructions with callgrind's
+// `--toggle-collect='govern::diff::diff'`, which needs the function to exist as such.
+#[inline(never)]
 pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
     if opts.jobs <= 1 {
         return diff_sides(old, new, opts);
