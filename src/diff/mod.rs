@@ -413,21 +413,16 @@ pub fn diff(old: &Side, new: &Side, opts: &Options) -> Report {
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let cpu = thread_cpu();
-            let built = [old, new].map(|s| s.program.combine_walks());
+            let said = [old, new].map(|s| {
+                if s.program.combine_walks() {
+                    "combined"
+                } else {
+                    "not combined"
+                }
+            });
+            let [o, n] = said;
             note_cpu(
-                &format!(
-                    "combined walks built ahead (old {}, new {})",
-                    if *at(&built, OLD) {
-                        "combined"
-                    } else {
-                        "not combined"
-                    },
-                    if *at(&built, NEW) {
-                        "combined"
-                    } else {
-                        "not combined"
-                    }
-                ),
+                &format!("combined walks built ahead (old {o}, new {n})"),
                 cpu,
             );
         });

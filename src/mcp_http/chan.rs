@@ -288,6 +288,21 @@ mod tests {
         }
     }
 
+    /// A channel with its room filled by the numbers `0..CAP`.
+    async fn full() -> (Sender<usize>, Receiver<usize>) {
+        let (tx, rx) = channel::<usize>();
+        for i in 0..CAP {
+            tx.send(i).await.unwrap();
+        }
+        (tx, rx)
+    }
+
+    /// `v` sent on a task of its own by a clone of `tx`.
+    fn send_later(tx: &Sender<usize>, v: usize) -> tokio::task::JoinHandle<Result<(), usize>> {
+        let tx = tx.clone();
+        tokio::spawn(async move { tx.send(v).await })
+    }
+
     #[test]
     fn messages_come_in_order_and_the_end_after_the_last_sender() {
         let (tx, mut rx) = channel::<u32>();
@@ -312,15 +327,11 @@ mod tests {
     #[test]
     fn a_full_channel_makes_senders_wait_in_turn() {
         rt().block_on(async {
-            let (tx, mut rx) = channel::<usize>();
-            for i in 0..CAP {
-                tx.send(i).await.unwrap();
-            }
+            let (tx, mut rx) = full().await;
             // Full: three senders wait, on tasks of their own, in the order they came.
             let mut waits = Vec::new();
             for i in 0..3 {
-                let tx = tx.clone();
-                waits.push(tokio::spawn(async move { tx.send(CAP + i).await }));
+                waits.push(send_later(&tx, CAP + i));
                 tokio::task::yield_now().await;
             }
             assert!(
@@ -346,19 +357,10 @@ mod tests {
     #[test]
     fn a_send_given_up_leaves_its_turn_to_the_next() {
         rt().block_on(async {
-            let (tx, mut rx) = channel::<usize>();
-            for i in 0..CAP {
-                tx.send(i).await.unwrap();
-            }
-            let first = {
-                let tx = tx.clone();
-                tokio::spawn(async move { tx.send(1000).await })
-            };
+            let (tx, mut rx) = full().await;
+            let first = send_later(&tx, 1000);
             tokio::task::yield_now().await;
-            let second = {
-                let tx = tx.clone();
-                tokio::spawn(async move { tx.send(2000).await })
-            };
+            let second = send_later(&tx, 2000);
             tokio::task::yield_now().await;
             first.abort();
             assert!(first.await.unwrap_err().is_cancelled());
@@ -374,14 +376,8 @@ mod tests {
     #[test]
     fn sends_fail_once_the_receiver_is_gone() {
         rt().block_on(async {
-            let (tx, rx) = channel::<usize>();
-            for i in 0..CAP {
-                tx.send(i).await.unwrap();
-            }
-            let waiting = {
-                let tx = tx.clone();
-                tokio::spawn(async move { tx.send(7).await })
-            };
+            let (tx, rx) = full().await;
+            let waiting = send_later(&tx, 7);
             tokio::task::yield_now().await;
             assert!(!tx.is_closed());
             drop(rx);
