@@ -532,13 +532,28 @@ async fn handle<D: Decider + std::marker::Send + 'static>(
 
 /// The host of a `Host` header value or of an origin (`scheme://host[:port]`), lowercase,
 /// without its port.
+///
+/// Found byte by byte (the parts are ASCII: each cut is at a character's boundary): a string
+/// searcher for `://` costs more to make than these short values take to walk.
 fn host_of(v: &str) -> std::borrow::Cow<'_, str> {
-    let v = v.split_once("://").map_or(v, |(_, rest)| rest);
-    let v = v.split('/').next().unwrap_or(v);
+    let b = v.as_bytes();
+    // After the first `://`.
+    let from = b.windows(3).position(|w| w == b"://").map_or(0, |i| i + 3);
+    let v = v.get(from..).unwrap_or(v);
+    // Up to the first `/`.
+    let v = v
+        .get(..v.bytes().position(|c| c == b'/').unwrap_or(v.len()))
+        .unwrap_or(v);
     let host = if let Some(rest) = v.strip_prefix('[') {
-        rest.split(']').next().unwrap_or(rest)
+        // Up to the first `]`.
+        rest.get(..rest.bytes().position(|c| c == b']').unwrap_or(rest.len()))
+            .unwrap_or(rest)
     } else {
-        v.rsplit_once(':').map_or(v, |(h, _)| h)
+        // Up to the last `:`.
+        v.bytes()
+            .rposition(|c| c == b':')
+            .and_then(|i| v.get(..i))
+            .unwrap_or(v)
     };
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
         std::borrow::Cow::Owned(host.to_ascii_lowercase())
@@ -548,7 +563,9 @@ fn host_of(v: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn is_loopback_name(host: &str) -> bool {
-    host == "localhost"
+    // The usual loopback address said so before parsing (it parses as loopback).
+    host == "127.0.0.1"
+        || host == "localhost"
         || host.ends_with(".localhost")
         || host
             .parse::<std::net::IpAddr>()
@@ -1683,6 +1700,34 @@ mod tests {
             .block_on(whole(Pieces([Frame::data(one.clone())].into())))
             .unwrap();
         assert_eq!(got.as_ptr(), one.as_ptr());
+    }
+
+    /// `host_of` finds the host as the string splits it found it before.
+    #[test]
+    fn hosts_are_found_as_splits_found_them() {
+        fn by_splits(v: &str) -> String {
+            let v = v.split_once("://").map_or(v, |(_, rest)| rest);
+            let v = v.split('/').next().unwrap_or(v);
+            let host = if let Some(rest) = v.strip_prefix('[') {
+                rest.split(']').next().unwrap_or(rest)
+            } else {
+                v.rsplit_once(':').map_or(v, |(h, _)| h)
+            };
+            host.to_ascii_lowercase()
+        }
+        let pieces = [
+            "", "a", "É", "é", ":", "://", ":/", "/", "[", "]", "::1", "80", "X",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    for d in ["", ":", "/", "]", "://"] {
+                        let v = format!("{a}{b}{c}{d}");
+                        assert_eq!(host_of(&v), by_splits(&v), "{v:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub enum Part<'a> {
     Json(&'a str),
     /// One JSON value, as written, that its reader has read as one: not checked again.
     Value(OneValue<'a>),
-    /// An object of string members (`agent: {id}`).
-    Object(&'a [(&'a str, &'a str)]),
+    /// An object of string members (`agent: {id}`), its keys the door's own names.
+    Object(&'a [(&'static str, &'a str)]),
 }
 
 /// The text of one JSON value, known to be one: made by [`OneValue::check`], or from a value
@@ -58,10 +58,12 @@ impl<'a> OneValue<'a> {
     }
 }
 
-/// An event (a JSON object) as its members, in the order its text has them.
+/// An event (a JSON object) as its members, in the order its text has them. The keys are the
+/// door's own names (`&'static str`, never freed): a plan kept for a shape tells the same key
+/// given again by its address and length, before comparing bytes ([`Plan::fits`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Parts<'a> {
-    pub members: &'a [(&'a str, Part<'a>)],
+    pub members: &'a [(&'static str, Part<'a>)],
 }
 
 /// Writes `s` as a JSON string, as `serde_json` writes it.
@@ -154,12 +156,12 @@ enum Fill {
 /// A member of a shape: its key, and what it is (an object's keys follow it).
 #[derive(Debug, PartialEq, Eq)]
 enum Shaped {
-    Str(Box<str>),
-    Json(Box<str>),
+    Str(&'static str),
+    Json(&'static str),
     /// An object member, and how many keys follow it.
-    Object(Box<str>, usize),
+    Object(&'static str, usize),
     /// A key of the object before it.
-    Key(Box<str>),
+    Key(&'static str),
 }
 
 /// What deciding parts of one shape with one program needs of the shape, found once: whether
@@ -183,11 +185,11 @@ impl Plan {
         let mut shape = Vec::with_capacity(members.len() + 1);
         for (k, part) in members {
             match part {
-                Part::Str(_) => shape.push(Shaped::Str((*k).into())),
-                Part::Json(_) | Part::Value(_) => shape.push(Shaped::Json((*k).into())),
+                Part::Str(_) => shape.push(Shaped::Str(k)),
+                Part::Json(_) | Part::Value(_) => shape.push(Shaped::Json(k)),
                 Part::Object(m) => {
-                    shape.push(Shaped::Object((*k).into(), m.len()));
-                    shape.extend(m.iter().map(|(k, _)| Shaped::Key((*k).into())));
+                    shape.push(Shaped::Object(k, m.len()));
+                    shape.extend(m.iter().map(|(k, _)| Shaped::Key(k)));
                 }
             }
         }
@@ -257,11 +259,13 @@ impl Plan {
     }
 }
 
-/// Whether two keys are the same: compared byte by byte in place (keys are short: a call
-/// of `memcmp` costs more than the comparison).
+/// Whether two keys are the same: the same text in the same place (a `'static` text is
+/// never freed, so no other text can take its place: the same address and length are the
+/// same bytes), else compared byte by byte in place (keys are short: a call of `memcmp`
+/// costs more than the comparison).
 #[inline]
-fn same_key(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+fn same_key(a: &'static str, b: &'static str) -> bool {
+    std::ptr::eq(a, b) || (a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y))
 }
 
 /// The plans of the last two shapes decided, each with the bundle it was made for (a
@@ -389,22 +393,33 @@ fn prepare(
     p.stateless = false;
     p.starts.clear();
     // The JSON members alone, in their order: the reader puts their values in their slots
-    // (and validates them) as it would in the whole text.
-    json.clear();
-    json.push('{');
-    for (key, part) in parts.members {
-        if let Part::Json(text) | Part::Value(OneValue(text)) = part {
-            if json.len() > 1 {
-                json.push(',');
+    // (and validates them) as it would in the whole text. One member (a call's `args`) is
+    // read as that object without its text written.
+    let mut jsons = parts.members.iter().filter_map(|(key, part)| match part {
+        Part::Json(text) | Part::Value(OneValue(text)) => Some((*key, *text)),
+        Part::Str(_) | Part::Object(_) => None,
+    });
+    let read = match (jsons.next(), jsons.next()) {
+        (Some((key, text)), None) => program.read_member_to_stamp(key, text, &mut p.event),
+        _ => {
+            json.clear();
+            json.push('{');
+            for (key, part) in parts.members {
+                if let Part::Json(text) | Part::Value(OneValue(text)) = part {
+                    if json.len() > 1 {
+                        json.push(',');
+                    }
+                    json.push('"');
+                    json.push_str(key);
+                    json.push_str("\":");
+                    json.push_str(text);
+                }
             }
-            json.push('"');
-            json.push_str(key);
-            json.push_str("\":");
-            json.push_str(text);
+            json.push('}');
+            program.read_event_to_stamp(json, &mut p.event)
         }
-    }
-    json.push('}');
-    if program.read_event_to_stamp(json, &mut p.event).is_err() {
+    };
+    if read.is_err() {
         return false;
     }
     let ev = &mut p.event;
@@ -637,10 +652,10 @@ policy p {
     /// The parts of a call by the agent `agent` (`[("id", …)]`): `tool`, `args` as given,
     /// `session` "s".
     fn call_parts<'a>(
-        agent: &'a [(&'a str, &'a str)],
+        agent: &'a [(&'static str, &'a str)],
         tool: &'a str,
         args: &'a str,
-    ) -> [(&'a str, Part<'a>); 5] {
+    ) -> [(&'static str, Part<'a>); 5] {
         [
             ("action", Part::Str("tool_call")),
             ("agent", Part::Object(agent)),

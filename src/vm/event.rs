@@ -786,7 +786,35 @@ impl Paths {
         self.read_with(text, ev, false)
     }
 
+    /// Reads into `ev` the object whose one member is `key` with the JSON value `value` (its
+    /// text as written), as [`Paths::read_to_stamp`] reads the text `{"key":value}`: the same
+    /// slots, strings and lists, without that text written first. Refuses what that read
+    /// refuses, and anything after the value (a text that would read as more members is
+    /// read whole by the caller). `key` is the member's key itself (no JSON escapes).
+    pub fn read_member_to_stamp(
+        &self,
+        key: &str,
+        value: &str,
+        ev: &mut Event,
+    ) -> Result<(), EventError> {
+        self.reading(value, ev, |paths, s, ev| paths.member(s, key, ev))
+    }
+
     fn read_with(&self, text: &str, ev: &mut Event, derive_time: bool) -> Result<(), EventError> {
+        self.reading(text, ev, |paths, s, ev| {
+            paths.read_object(s, ev, derive_time)
+        })
+    }
+
+    /// Clears `ev`, its arena starting with `text`, and reads `text` into it with `read`
+    /// and this thread's plan.
+    #[inline(always)]
+    fn reading(
+        &self,
+        text: &str,
+        ev: &mut Event,
+        read: impl FnOnce(&Self, &mut Scanner<'_>, &mut Event) -> Result<(), EventError>,
+    ) -> Result<(), EventError> {
         ev.vals.clear();
         ev.vals.resize(self.nslots, Val::Absent);
         // The arena starts with a copy of the text: a string without escapes is then just a
@@ -812,10 +840,31 @@ impl Paths {
             key: String::new(),
             plan: std::mem::take(&mut plan.places),
         };
-        let read = self.read_object(&mut s, ev, derive_time);
+        let read = read(self, &mut s, ev);
         plan.places = std::mem::take(&mut s.plan);
         PLAN.set(plan);
         read
+    }
+
+    /// [`Paths::read_member_to_stamp`] with its scanner made: the value read at the root's
+    /// child `key` as [`Paths::object`] reads a member's value (skipped, and so checked, when
+    /// no path goes through `key`), then nothing but spaces.
+    fn member(&self, s: &mut Scanner<'_>, key: &str, ev: &mut Event) -> Result<(), EventError> {
+        let child = self
+            .nodes
+            .first()
+            .and_then(|root| root.children.iter().find(|(k, _)| **k == *key))
+            .map(|&(_, c)| c as usize);
+        s.ws();
+        match child {
+            Some(c) => self.value(s, c, ev, 1, false)?,
+            None => s.skip_value(1)?,
+        }
+        s.ws();
+        if s.pos < s.b.len() {
+            return Err(s.err("trailing characters after the member's value"));
+        }
+        Ok(())
     }
 
     /// [`Paths::read_with`] with its scanner made.
@@ -1933,6 +1982,71 @@ mod tests {
             }
         }
         assert!(ok > 0 && refused > 0);
+    }
+
+    /// A member read alone is the object of that member read: the same slots, strings and
+    /// lists, the same values refused; and anything after the value is refused.
+    #[test]
+    fn a_member_read_alone_is_its_object_read() {
+        let p = paths(&[
+            &["args"],
+            &["args", "n"],
+            &["args", "s"],
+            &["args", "list"],
+            &["args", "o", "x"],
+            &["tool"],
+        ]);
+        fn show(ev: &Event, v: Val) -> String {
+            match v {
+                Val::Str { .. } => format!("{:?}", ev.str_of(v)),
+                Val::List { .. } => {
+                    let items: Vec<String> = ev
+                        .items_of(v)
+                        .unwrap()
+                        .iter()
+                        .map(|i| show(ev, *i))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }
+                v => format!("{v:?}"),
+            }
+        }
+        let slots = |ev: &Event| -> Vec<String> {
+            (0..p.nslots).map(|i| show(ev, ev.val(i as u32))).collect()
+        };
+        let (mut a, mut b) = (Event::default(), Event::default());
+        for key in ["args", "tool", "other"] {
+            for value in [
+                r#"{"n":1,"s":"a","list":["x","y\u0041"],"o":{"x":"z"}}"#,
+                r#" { "n" : 7.5 , "s" : "\"q\"" , "n" : -0 } "#,
+                r#"{"o":{"x":1,"x":"w"},"list":[],"other":[1,{"a":2}]}"#,
+                r#"{"\u006e":3,"s":null,"list":[true,false,null]}"#,
+                r#""text""#,
+                "1e400",
+                "[1,2]",
+                "{}",
+                r#"{"n":1"#,
+                r#"{"n":}"#,
+                r#""a\x""#,
+                "tru",
+                "",
+            ] {
+                let whole = p.read_to_stamp(&format!(r#"{{"{key}":{value}}}"#), &mut a);
+                let alone = p.read_member_to_stamp(key, value, &mut b);
+                assert_eq!(whole.is_ok(), alone.is_ok(), "{key}: {value}");
+                if whole.is_ok() {
+                    assert_eq!(slots(&a), slots(&b), "{key}: {value}");
+                    assert_eq!(a.ts, b.ts);
+                }
+            }
+        }
+        // What would read as more members is refused alone.
+        for value in [r#"{"n":1},"tool":"t""#, "1 2", "{}}", r#""a","b":1"#] {
+            assert!(
+                p.read_member_to_stamp("args", value, &mut b).is_err(),
+                "{value}"
+            );
+        }
     }
 
     /// Reading to stamp, then stamping, is reading, then stamping: the `ts` not parsed is

@@ -612,6 +612,17 @@ impl Program {
         self.paths.read_to_stamp(text, ev)
     }
 
+    /// [`Program::read_event_to_stamp`] of the event whose one member is `key` with the JSON
+    /// value `value`, without its text written ([`Paths::read_member_to_stamp`]).
+    pub fn read_member_to_stamp(
+        &self,
+        key: &str,
+        value: &str,
+        ev: &mut Event,
+    ) -> Result<(), EventError> {
+        self.paths.read_member_to_stamp(key, value, ev)
+    }
+
     /// The reader of [`Program::read_event`].
     pub fn paths(&self) -> &Paths {
         &self.paths
