@@ -72,7 +72,11 @@ fn the_library_decides_the_same_combined_and_fork_by_fork() {
         .chain(["{}", "{\"tool\":7}", "{\"action\":\"tool_call\"}"])
         .filter(|l| !l.trim().is_empty())
         .collect();
-    decide_alike(&bytes, &lines);
+    let kinds = decide_alike(&bytes, &lines);
+    // The decision JSON is checked against the decision's own writer with one determining
+    // rule, with several, and with warnings or unknowns (the library always has a
+    // determining rule; the benchmark's bundle below decides without one).
+    assert!(kinds[1..].iter().all(|&n| n > 0), "{kinds:?}");
 }
 
 #[test]
@@ -95,7 +99,8 @@ fn a_bundle_past_the_bound_decides_the_same_combined_and_fork_by_fork() {
             "{\"tool\":\"tool_3\",\"args\":{\"amount\":31}}",
         ])
         .collect();
-    decide_alike(&bytes, &lines);
+    let kinds = decide_alike(&bytes, &lines);
+    assert!(kinds[0] > 0, "{kinds:?}");
 }
 
 #[test]
@@ -139,8 +144,12 @@ fn a_program_combines_its_walks_after_its_first_decisions_and_decides_the_same()
 }
 
 /// Decides each line with the bundle's combined walk and with its separate walks, whole and
-/// after a pre-walk, and holds the outcomes, decision JSON and stream state to each other.
-fn decide_alike(bytes: &[u8], lines: &[&str]) {
+/// after a pre-walk, and holds the outcomes, decision JSON and stream state to each other,
+/// and the decision JSON to the one [`govern::decision::Decision`] writes. Counts the
+/// decisions with no determining rule, with one, with several, and with warnings or
+/// unknowns.
+fn decide_alike(bytes: &[u8], lines: &[&str]) -> [usize; 4] {
+    let mut kinds = [0; 4];
     let combined = Program::load(bytes).unwrap();
     // Built now, as a decision point builds it at load (otherwise the first decisions
     // would walk separately).
@@ -168,6 +177,10 @@ fn decide_alike(bytes: &[u8], lines: &[&str]) {
         combined.write_json(&oa, &mut ja);
         separate.write_json(&ob, &mut jb);
         assert_eq!(ja, jb, "{line}");
+        let d = combined.decision(&oa);
+        assert_eq!(ja, d.to_json_line(), "{line}");
+        kinds[d.rules.len().min(2)] += 1;
+        kinds[3] += usize::from(!d.warnings.is_empty() || !d.unknown.is_empty());
         assert_eq!(a.keys(), b.keys());
         // Pre-walked, then finished on the stream (as `serve` decides).
         combined.prewalk(&ea, &mut sa, &mut starts_a);
@@ -182,4 +195,5 @@ fn decide_alike(bytes: &[u8], lines: &[&str]) {
         assert_eq!(format!("{oa:?}"), format!("{ob:?}"), "{line}");
         assert_eq!(pa.keys(), pb.keys());
     }
+    kinds
 }

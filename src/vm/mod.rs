@@ -109,11 +109,34 @@ const COMBINE_AFTER: u32 = 2048;
 
 /// Each rule's id and message and the bundle's digest as JSON string literals (quoted and
 /// escaped by [`write_json_str`]): a decision copies them instead of escaping them again.
+/// The text between them that is the same for every decision of a rule, or of the bundle,
+/// is joined at load too, so that a decision with one determining rule and no warnings or
+/// unknowns is written in three copies.
 struct JsonText {
     ids: Vec<Box<str>>,
     messages: Vec<Option<Box<str>>>,
-    digest: Box<str>,
+    /// Per rule, the text from its id to the opening of the messages' list when it is the
+    /// only determining rule: `ID],"messages":[MESSAGE` (or `ID],"messages":[`).
+    alone: Vec<Box<str>>,
+    /// The end of a decision without warnings or unknowns, from the close of the messages'
+    /// list: `],"warnings":[],"unknown":[],"bundle":DIGEST}`.
+    plain_end: Box<str>,
+    /// The end of any decision, from the close of the unknowns' list:
+    /// `],"bundle":DIGEST}`.
+    end: Box<str>,
 }
+
+/// The start of a decision's JSON up to its list of rules, for each verdict.
+fn json_head(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Allow => "{\"decision\":\"allow\",\"rules\":[",
+        Verdict::Escalate => "{\"decision\":\"escalate\",\"rules\":[",
+        Verdict::Deny => "{\"decision\":\"deny\",\"rules\":[",
+    }
+}
+
+/// Between a decision's rules and its messages.
+const JSON_RULES_TO_MESSAGES: &str = "],\"messages\":[";
 
 impl JsonText {
     fn new(model: &Model, digest: &str) -> JsonText {
@@ -122,14 +145,30 @@ impl JsonText {
             write_json_str(&mut out, s);
             out.into_boxed_str()
         };
+        let ids: Vec<Box<str>> = model.rules.iter().map(|r| literal(&r.id)).collect();
+        let messages: Vec<Option<Box<str>>> = model
+            .rules
+            .iter()
+            .map(|r| r.message.as_deref().map(literal))
+            .collect();
+        let alone = ids
+            .iter()
+            .zip(&messages)
+            .map(|(id, m)| {
+                let mut s = String::new();
+                s.push_str(id);
+                s.push_str(JSON_RULES_TO_MESSAGES);
+                s.push_str(m.as_deref().unwrap_or(""));
+                s.into_boxed_str()
+            })
+            .collect();
+        let digest = literal(digest);
         JsonText {
-            ids: model.rules.iter().map(|r| literal(&r.id)).collect(),
-            messages: model
-                .rules
-                .iter()
-                .map(|r| r.message.as_deref().map(literal))
-                .collect(),
-            digest: literal(digest),
+            ids,
+            messages,
+            alone,
+            plain_end: format!("],\"warnings\":[],\"unknown\":[],\"bundle\":{digest}}}").into(),
+            end: format!("],\"bundle\":{digest}}}").into(),
         }
     }
 }
@@ -1897,28 +1936,47 @@ impl Program {
 
     /// Appends the decision's JSON line (without a newline) to `buf`, without building it.
     pub fn write_json(&self, out: &Outcome, buf: &mut String) {
-        // The rules' ids and messages and the digest were escaped at load.
+        // The rules' ids and messages and the digest were escaped at load, and the pieces
+        // every decision of a rule or of the bundle shares joined (see `JsonText`).
         let id = |r: &u32| self.json.ids.get(*r as usize).map(|s| &**s);
         let message = |r: &u32| self.json.messages.get(*r as usize)?.as_deref();
-        buf.push_str("{\"decision\":\"");
-        buf.push_str(out.verdict.unwrap_or(self.model.default).as_str());
-        buf.push_str("\",\"rules\":[");
-        for (i, r) in self.determining(out).iter().filter_map(id).enumerate() {
-            if i > 0 {
-                buf.push(',');
+        let (determining, warnings) = match self.single(out) {
+            Some(s) => (&s.determining, &s.warnings),
+            None => (&out.merged.determining, &out.merged.warnings),
+        };
+        buf.push_str(json_head(out.verdict.unwrap_or(self.model.default)));
+        match determining.as_slice() {
+            [] => buf.push_str(JSON_RULES_TO_MESSAGES),
+            // A rule without an id (none: the lists are the model's rules) writes nothing.
+            [r] => buf.push_str(
+                self.json
+                    .alone
+                    .get(*r as usize)
+                    .map_or(JSON_RULES_TO_MESSAGES, |a| &**a),
+            ),
+            determining => {
+                for (i, r) in determining.iter().filter_map(id).enumerate() {
+                    if i > 0 {
+                        buf.push(',');
+                    }
+                    buf.push_str(r);
+                }
+                buf.push_str(JSON_RULES_TO_MESSAGES);
+                for (i, m) in determining.iter().filter_map(message).enumerate() {
+                    if i > 0 {
+                        buf.push(',');
+                    }
+                    buf.push_str(m);
+                }
             }
-            buf.push_str(r);
         }
-        buf.push_str("],\"messages\":[");
-        for (i, m) in self.determining(out).iter().filter_map(message).enumerate() {
-            if i > 0 {
-                buf.push(',');
-            }
-            buf.push_str(m);
+        if warnings.is_empty() && out.unknown.is_empty() {
+            buf.push_str(&self.json.plain_end);
+            return;
         }
         buf.push_str("],\"warnings\":[");
-        let warnings = self.warnings(out).iter();
         for (i, (r, m)) in warnings
+            .iter()
             .filter_map(|r| Some((id(r)?, message(r))))
             .enumerate()
         {
@@ -1940,9 +1998,7 @@ impl Program {
             }
             write_json_str(buf, self.slot_name(*s));
         }
-        buf.push_str("],\"bundle\":");
-        buf.push_str(&self.json.digest);
-        buf.push('}');
+        buf.push_str(&self.json.end);
     }
 
     /// A human description of a diagram variable.
