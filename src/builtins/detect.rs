@@ -29,6 +29,10 @@ struct SecretRule {
     entropy: f64,
     /// The secret must mix letters with digits or symbols, as passwords do (`stored` is not one).
     mixed: bool,
+    /// What every match in an ASCII text holds, ASCII case aside: for each list, one of its
+    /// (lowercase) texts at least. `secret_needs_are_the_patterns` derives them from the
+    /// pattern.
+    needs: &'static [&'static [&'static str]],
 }
 
 const SECRET_RULES: &[SecretRule] = &[
@@ -37,132 +41,198 @@ const SECRET_RULES: &[SecretRule] = &[
         pattern: r"\b((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16})\b",
         entropy: 0.0,
         mixed: false,
+        needs: &[&[
+            "abia", "acca", "agpa", "aida", "aipa", "akia", "anpa", "anva", "apka", "aroa", "asia",
+        ]],
     },
     SecretRule {
         kind: "aws_secret_access_key",
         pattern: r#"(?i)aws.{0,24}(?:secret|private).{0,16}?['"]?\s*[:=]\s*['"]?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+]|$)"#,
         entropy: 3.5,
         mixed: false,
+        needs: &[&["aws"], &["private", "secret"]],
     },
     SecretRule {
         kind: "github_token",
         pattern: r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{60,90})\b",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["gho", "ghp", "ghr", "ghs", "ghu", "github_pat_"]],
     },
     SecretRule {
         kind: "gitlab_token",
         pattern: r"\b(glpat-[A-Za-z0-9_-]{20,})",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["glpat-"]],
     },
     SecretRule {
         kind: "slack_token",
         pattern: r"\b(xox[abposr]-[A-Za-z0-9-]{10,})",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["xox"], &["-"]],
     },
     SecretRule {
         kind: "slack_webhook",
         pattern: r"(https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/_-]{20,})",
         entropy: 0.0,
         mixed: false,
+        needs: &[
+            &["https://hooks.slack.com/"],
+            &["services", "workflows"],
+            &["/"],
+        ],
     },
     SecretRule {
         kind: "stripe_key",
         pattern: r"\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,})",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["rk", "sk"], &["_"], &["live", "test"], &["_"]],
     },
     SecretRule {
         kind: "anthropic_key",
         pattern: r"\b(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,})",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["sk-ant-"], &["admin", "api"], &["-"]],
     },
     SecretRule {
         kind: "openai_key",
         pattern: r"\b(sk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_-]{40,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|sk-[A-Za-z0-9]{48})\b",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["sk-"]],
     },
     SecretRule {
         kind: "google_api_key",
         pattern: r"\b(AIza[0-9A-Za-z_-]{35})",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["aiza"]],
     },
     SecretRule {
         kind: "private_key",
         pattern: r"(-----BEGIN (?:RSA |DSA |EC |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----)",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["-----begin "], &["private key"], &["-----"]],
     },
     SecretRule {
         kind: "jwt",
         pattern: r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["eyj"], &[".eyj"], &["."]],
     },
     SecretRule {
         kind: "sendgrid_key",
         pattern: r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["sg."], &["."]],
     },
     SecretRule {
         kind: "twilio_key",
         pattern: r"\b(SK[0-9a-f]{32})\b",
         entropy: 3.0,
         mixed: false,
+        needs: &[&["sk"]],
     },
     SecretRule {
         kind: "npm_token",
         pattern: r"\b(npm_[A-Za-z0-9]{36})\b",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["npm_"]],
     },
     SecretRule {
         kind: "pypi_token",
         pattern: r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["pypi-ageichlwas5vcmc"]],
     },
     SecretRule {
         kind: "huggingface_token",
         pattern: r"\b(hf_[A-Za-z]{34})\b",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["hf_"]],
     },
     SecretRule {
         kind: "azure_storage_key",
         pattern: r"(?i)AccountKey\s*=\s*([A-Za-z0-9+/]{86}==)",
         entropy: 0.0,
         mixed: false,
+        needs: &[&["accountkey"], &["="], &["=="]],
     },
     SecretRule {
         kind: "url_credentials",
         pattern: r"(?i)\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|ftp|sftp|smtps?|https?)://[^\s:/@]{1,64}:([^\s:/@]{3,128})@[A-Za-z0-9.-]+",
         entropy: 1.0,
         mixed: false,
+        needs: &[
+            &[
+                "amqp",
+                "ftp",
+                "http",
+                "mariadb",
+                "mongodb",
+                "mssql",
+                "mysql",
+                "postgres",
+                "redis",
+                "rediss",
+                "sftp",
+                "smtp",
+                "sqlserver",
+            ],
+            &["://"],
+            &[":"],
+            &["@"],
+        ],
     },
     SecretRule {
         kind: "bearer_token",
         pattern: r"(?i)\bauthorization\s*[:=]\s*['\x22]?(?:bearer|token|basic)\s+([A-Za-z0-9._~+/=-]{16,})",
         entropy: 3.0,
         mixed: false,
+        needs: &[&["authorization"], &["basic", "bearer", "token"]],
     },
     SecretRule {
         kind: "generic_secret",
         pattern: r#"(?i)(?:^|[^A-Za-z0-9])(?:api[_-]?key|apikey|api[_-]?secret|access[_-]?key(?:[_-]?id)?|secret[_-]?key|secret|client[_-]?secret|access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key|token|password|passwd|pwd|credentials?)['"]?\s*(?::|=|=>|:=)\s*['"`]?([A-Za-z0-9_\-./+=!@#$%^&*~]{8,128})"#,
         entropy: 3.3,
         mixed: false,
+        needs: &[
+            &[
+                "access",
+                "apikey",
+                "credential",
+                "key",
+                "passwd",
+                "password",
+                "private",
+                "pwd",
+                "refresh",
+                "secret",
+                "token",
+            ],
+            &[":", ":=", "=", "=>"],
+        ],
     },
     SecretRule {
         kind: "generic_secret",
         pattern: r#"(?i)\b(?:password|passwd|passphrase|passcode)\s+(?:is|was|will be)\s*:?\s*['"`]?([^\s'"`]{6,64})"#,
         entropy: 2.5,
         mixed: true,
+        needs: &[
+            &["pass"],
+            &["code", "phrase", "wd", "word"],
+            &["is", "was", "will be"],
+        ],
     },
 ];
 
@@ -419,10 +489,27 @@ pub fn secrets(s: &str) -> Option<Vec<&'static str>> {
     if s.len() < MIN_SECRET_LEN {
         return Some(Vec::new());
     }
+    // An ASCII text holding none of what each pattern needs holds no credential either: the
+    // set is not compiled for it.
+    if s.is_ascii() && !any_secret_needs_met(s) {
+        return Some(Vec::new());
+    }
     // A pattern the set does not match has no match to capture: skipping it finds the same.
     // A pattern tried that cannot be built makes the answer unknown.
     let candidates = SECRET_SET.as_ref().map(|set| secret_candidates(set, s));
     secrets_among(s, candidates.as_ref())
+}
+
+/// Whether the ASCII text `s` holds what some secret pattern needs ([`SecretRule::needs`]).
+fn any_secret_needs_met(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    SECRET_RULES.iter().any(|r| needs_met(r, &lower))
+}
+
+/// Whether `lower` (an ASCII text in lowercase) holds what `rule` needs.
+fn needs_met(rule: &SecretRule, lower: &str) -> bool {
+    let holds = |t: &&str| memchr::memmem::find(lower.as_bytes(), t.as_bytes()).is_some();
+    rule.needs.iter().all(|any| any.iter().any(holds))
 }
 
 /// [`secrets`] trying only the patterns in `candidates` (every pattern when `None`).
@@ -791,6 +878,142 @@ mod tests {
         assert!(PII.is_some());
     }
 
+    /// The lowercase byte every ASCII character class `c` matches is, ASCII case aside (`None`
+    /// when its ASCII members are not one letter's two cases or one character).
+    fn class_byte(c: &Class) -> Option<u8> {
+        let ascii: Vec<(u32, u32)> = match c {
+            Class::Unicode(u) => u
+                .ranges()
+                .iter()
+                .map(|r| (u32::from(r.start()), u32::from(r.end())))
+                .collect(),
+            Class::Bytes(b) => b
+                .ranges()
+                .iter()
+                .map(|r| (u32::from(r.start()), u32::from(r.end())))
+                .collect(),
+        };
+        let mut one: Option<u8> = None;
+        for (lo, hi) in ascii {
+            for c in lo..=hi.min(0x7f) {
+                let b = u8::try_from(c).ok()?.to_ascii_lowercase();
+                if one.is_some_and(|x| x != b) {
+                    return None;
+                }
+                one = Some(b);
+            }
+        }
+        one
+    }
+
+    /// The one text (lowercase) every match of `hir` in an ASCII text is, ASCII case aside.
+    fn exact(hir: &Hir) -> Option<Vec<u8>> {
+        match hir.kind() {
+            HirKind::Empty | HirKind::Look(_) => Some(Vec::new()),
+            HirKind::Literal(Literal(bytes)) => {
+                bytes.is_ascii().then(|| bytes.to_ascii_lowercase())
+            }
+            HirKind::Class(c) => class_byte(c).map(|b| vec![b]),
+            HirKind::Capture(Capture { sub, .. }) => exact(sub),
+            HirKind::Repetition(Repetition { min, max, sub, .. }) if Some(*min) == *max => {
+                exact(sub).map(|e| e.repeat(*min as usize))
+            }
+            HirKind::Concat(items) => items.iter().try_fold(Vec::new(), |mut acc, h| {
+                acc.extend(exact(h)?);
+                Some(acc)
+            }),
+            _ => None,
+        }
+    }
+
+    /// What every match of `hir` in an ASCII text holds: for each list, one of its texts at least
+    /// (lowercase, ASCII case aside).
+    fn needs(hir: &Hir) -> Vec<Vec<Vec<u8>>> {
+        if let Some(e) = exact(hir).filter(|e| !e.is_empty()) {
+            return vec![vec![e]];
+        }
+        match hir.kind() {
+            HirKind::Capture(Capture { sub, .. }) => needs(sub),
+            HirKind::Repetition(Repetition { min, sub, .. }) if *min >= 1 => needs(sub),
+            HirKind::Alternation(alts) => {
+                let mut any = Vec::new();
+                for alt in alts {
+                    // The alternative's list with the longest shortest text.
+                    let Some(best) = needs(alt)
+                        .into_iter()
+                        .max_by_key(|l| l.iter().map(Vec::len).min().unwrap_or(0))
+                    else {
+                        return Vec::new();
+                    };
+                    any.extend(best);
+                }
+                any.sort();
+                any.dedup();
+                vec![any]
+            }
+            HirKind::Concat(items) => {
+                let mut all = Vec::new();
+                let mut run = Vec::new();
+                for h in items {
+                    if let Some(e) = exact(h) {
+                        run.extend(e);
+                        continue;
+                    }
+                    if !run.is_empty() {
+                        all.push(vec![std::mem::take(&mut run)]);
+                    }
+                    all.extend(needs(h));
+                }
+                if !run.is_empty() {
+                    all.push(vec![run]);
+                }
+                all
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every secret pattern's needs are what [`needs`] derives from it, and a text holding
+    /// none of them finds nothing.
+    #[test]
+    fn secret_needs_are_the_patterns() {
+        for rule in SECRET_RULES {
+            let hir = regex_syntax::Parser::new().parse(rule.pattern).unwrap();
+            let derived: Vec<Vec<String>> = needs(&hir)
+                .into_iter()
+                .map(|l| {
+                    l.into_iter()
+                        .map(|t| String::from_utf8(t).unwrap())
+                        .collect()
+                })
+                .collect();
+            let written: Vec<Vec<String>> = rule
+                .needs
+                .iter()
+                .map(|l| l.iter().map(|t| (*t).to_string()).collect())
+                .collect();
+            assert_eq!(derived, written, "{}", rule.kind);
+            assert!(!written.is_empty(), "{}", rule.kind);
+        }
+        for text in [
+            "https://api.github.com/",
+            "https://api.exchangerate.host/",
+            "prompt injection",
+            "the quick brown fox jumps",
+        ] {
+            assert!(!any_secret_needs_met(text), "{text}");
+            assert_eq!(secrets_among(text, None), Some(Vec::new()), "{text}");
+        }
+        // Case and the patterns' own texts.
+        for text in [
+            "Authorization: BEARER abcDEF123456ghiJKL789mno",
+            "PASSWORD=hunter2hunter2",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        ] {
+            assert!(any_secret_needs_met(text), "{text}");
+        }
+    }
+
     /// The shortcuts of `secrets` and `pii` for texts no pattern can match: every secret
     /// pattern matches at least `MIN_SECRET_LEN` bytes, every PII pattern but the e-mail one
     /// needs a decimal digit, and the e-mail one an `@`.
@@ -1051,6 +1274,11 @@ mod tests {
                     proptest::prop_assert!(
                         candidates.contains(PatternID::new(i).unwrap()),
                         "{} on {text:?}",
+                        rule.kind
+                    );
+                    proptest::prop_assert!(
+                        !text.is_ascii() || needs_met(rule, &text.to_ascii_lowercase()),
+                        "{} needs on {text:?}",
                         rule.kind
                     );
                 }

@@ -24,7 +24,8 @@ pub struct Describer<'s> {
     fallback: Vec<String>,
     /// The source text of each joint tracker's call, when a side has sources: found on the
     /// first description of a tracker (finding it lowers each side's sources again, which
-    /// most comparisons, describing no tracker, need not).
+    /// most comparisons, describing no tracker, need not; the new side's only when the old
+    /// side lacks a tracker).
     trackers: std::sync::OnceLock<Vec<String>>,
 }
 
@@ -48,6 +49,10 @@ impl<'s> Describer<'s> {
         self.trackers.get_or_init(|| {
             let mut texts: Vec<Option<String>> = vec![None; self.fallback.len()];
             for (side, map) in self.sides.iter().zip(&self.tracker_maps) {
+                // The new side's sources are lowered only for trackers the old side lacks.
+                if texts.iter().all(Option::is_some) {
+                    break;
+                }
                 let Some(bundle) = &side.bundle else {
                     continue;
                 };

@@ -300,44 +300,230 @@ fn rename_var(v: &Var, map: &SideMap) -> Var {
     }
 }
 
-/// A key that two variables share exactly when they test the same thing. `-0` and `0` are one
-/// number, as they are to the VM.
-fn var_key(v: &Var) -> String {
-    format!("{v:?}")
-        .replace("-0.0,", "0.0,")
-        .replace("(-0.0)", "(0.0)")
+/// A variable as a hash key: two keys are equal exactly when the variables test the same
+/// thing, field by field. `-0` and `0` are one number, as they are to the VM, and every NaN is
+/// one value.
+struct VarKey<'a>(&'a Var);
+
+impl PartialEq for VarKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        same_var(self.0, other.0)
+    }
 }
 
-/// The two sequences merged into one: each keeps its own order where it can; where they
-/// disagree about two shared elements, the first sequence's order wins.
-fn merge_orders(a: &[String], b: &[String]) -> Vec<String> {
-    let in_a: rustc_hash::FxHashSet<&String> = a.iter().collect();
-    let in_b: rustc_hash::FxHashSet<&String> = b.iter().collect();
-    let mut placed: rustc_hash::FxHashSet<&String> = rustc_hash::FxHashSet::default();
-    let mut out = Vec::with_capacity(a.len() + b.len());
+impl Eq for VarKey<'_> {}
+
+impl std::hash::Hash for VarKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        hash_var(self.0, h);
+    }
+}
+
+/// The bits a number is keyed by: one for both zeros, one for every NaN.
+fn num_bits(x: f64) -> u64 {
+    if x == 0.0 {
+        0
+    } else if x.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        x.to_bits()
+    }
+}
+
+fn same_operand(a: &Operand, b: &Operand) -> bool {
+    match (a, b) {
+        (Operand::Slot { slot: s, ty: t }, Operand::Slot { slot: u, ty: v }) => s == u && t == v,
+        (Operand::Str(x), Operand::Str(y)) => x == y,
+        (Operand::Num(x), Operand::Num(y)) => num_bits(*x) == num_bits(*y),
+        (Operand::Bool(x), Operand::Bool(y)) => x == y,
+        (Operand::Func { func: f, arg: x }, Operand::Func { func: g, arg: y }) => {
+            f == g && same_operand(x, y)
+        }
+        (Operand::Tracker(x), Operand::Tracker(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn hash_operand<H: std::hash::Hasher>(o: &Operand, h: &mut H) {
+    use std::hash::Hash;
+    std::mem::discriminant(o).hash(h);
+    match o {
+        Operand::Slot { slot, ty } => {
+            slot.hash(h);
+            ty.hash(h);
+        }
+        Operand::Str(s) => s.hash(h),
+        Operand::Num(x) => num_bits(*x).hash(h),
+        Operand::Bool(b) => b.hash(h),
+        Operand::Func { func, arg } => {
+            func.hash(h);
+            hash_operand(arg, h);
+        }
+        Operand::Tracker(t) => t.hash(h),
+    }
+}
+
+fn same_operands(a: &[Operand], b: &[Operand]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_operand(x, y))
+}
+
+fn same_var(a: &Var, b: &Var) -> bool {
+    match (a, b) {
+        (
+            Var::Switch {
+                operand: x,
+                consts: c,
+            },
+            Var::Switch {
+                operand: y,
+                consts: d,
+            },
+        ) => same_operand(x, y) && c == d,
+        (Var::Thresh { operand: x }, Var::Thresh { operand: y })
+        | (Var::Bool { operand: x }, Var::Bool { operand: y }) => same_operand(x, y),
+        (Var::Has { slot: x }, Var::Has { slot: y }) => x == y,
+        (Var::Pred(p), Var::Pred(q)) => match (p, q) {
+            (
+                Pred::Cmp {
+                    op: o,
+                    lhs: a1,
+                    rhs: a2,
+                },
+                Pred::Cmp {
+                    op: p,
+                    lhs: b1,
+                    rhs: b2,
+                },
+            ) => o == p && same_operand(a1, b1) && same_operand(a2, b2),
+            (Pred::In { lhs: x, values: v }, Pred::In { lhs: y, values: w }) => {
+                same_operand(x, y) && same_operands(v, w)
+            }
+            (
+                Pred::Contains {
+                    hay: a1,
+                    needle: a2,
+                },
+                Pred::Contains {
+                    hay: b1,
+                    needle: b2,
+                },
+            )
+            | (Pred::StartsWith { lhs: a1, rhs: a2 }, Pred::StartsWith { lhs: b1, rhs: b2 })
+            | (Pred::EndsWith { lhs: a1, rhs: a2 }, Pred::EndsWith { lhs: b1, rhs: b2 }) => {
+                same_operand(a1, b1) && same_operand(a2, b2)
+            }
+            (
+                Pred::Regex {
+                    lhs: x,
+                    regex: r,
+                    written: w,
+                    glob: g,
+                },
+                Pred::Regex {
+                    lhs: y,
+                    regex: s,
+                    written: v,
+                    glob: k,
+                },
+            ) => same_operand(x, y) && r == s && w == v && g == k,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn hash_var<H: std::hash::Hasher>(v: &Var, h: &mut H) {
+    use std::hash::Hash;
+    std::mem::discriminant(v).hash(h);
+    match v {
+        Var::Switch { operand, consts } => {
+            hash_operand(operand, h);
+            consts.hash(h);
+        }
+        Var::Thresh { operand } | Var::Bool { operand } => hash_operand(operand, h),
+        Var::Has { slot } => slot.hash(h),
+        Var::Pred(p) => {
+            std::mem::discriminant(p).hash(h);
+            match p {
+                Pred::Cmp { op, lhs, rhs } => {
+                    op.hash(h);
+                    hash_operand(lhs, h);
+                    hash_operand(rhs, h);
+                }
+                Pred::In { lhs, values } => {
+                    hash_operand(lhs, h);
+                    values.len().hash(h);
+                    for x in values {
+                        hash_operand(x, h);
+                    }
+                }
+                Pred::Contains {
+                    hay: lhs,
+                    needle: rhs,
+                }
+                | Pred::StartsWith { lhs, rhs }
+                | Pred::EndsWith { lhs, rhs } => {
+                    hash_operand(lhs, h);
+                    hash_operand(rhs, h);
+                }
+                Pred::Regex {
+                    lhs,
+                    regex,
+                    written,
+                    glob,
+                } => {
+                    hash_operand(lhs, h);
+                    regex.hash(h);
+                    written.hash(h);
+                    glob.hash(h);
+                }
+            }
+        }
+    }
+}
+
+/// The two sequences of distinct keys `0..n` merged into one: each keeps its own order where
+/// it can; where they disagree about two shared keys, the first sequence's order wins.
+fn merge_orders(a: &[u32], b: &[u32], n: usize) -> Vec<u32> {
+    let mut in_a = vec![false; n];
+    let mut in_b = vec![false; n];
+    let mut placed = vec![false; n];
+    let mark = |set: &mut Vec<bool>, xs: &[u32]| {
+        for &x in xs {
+            if let Some(m) = set.get_mut(x as usize) {
+                *m = true;
+            }
+        }
+    };
+    mark(&mut in_a, a);
+    mark(&mut in_b, b);
+    let has = |set: &[bool], x: u32| set.get(x as usize).copied().unwrap_or(false);
+    let mut out = Vec::with_capacity(n);
     let (mut i, mut j) = (0, 0);
     loop {
-        while a.get(i).is_some_and(|x| placed.contains(x)) {
+        while a.get(i).is_some_and(|&x| has(&placed, x)) {
             i += 1;
         }
-        while b.get(j).is_some_and(|x| placed.contains(x)) {
+        while b.get(j).is_some_and(|&x| has(&placed, x)) {
             j += 1;
         }
         let pick = match (a.get(i), b.get(j)) {
             (None, None) => break,
-            (Some(x), None) | (None, Some(x)) => x,
-            (Some(x), Some(y)) => {
-                if x == y || !in_b.contains(x) {
+            (Some(&x), None) | (None, Some(&x)) => x,
+            (Some(&x), Some(&y)) => {
+                if x == y || !has(&in_b, x) {
                     x
-                } else if !in_a.contains(y) {
+                } else if !has(&in_a, y) {
                     y
                 } else {
                     x
                 }
             }
         };
-        placed.insert(pick);
-        out.push(pick.clone());
+        if let Some(m) = placed.get_mut(pick as usize) {
+            *m = true;
+        }
+        out.push(pick);
     }
     out
 }
@@ -421,42 +607,45 @@ impl Space {
                 })
             })
             .collect();
-        // Variables: renamed, keyed, merged in order.
-        let mut renamed: [Vec<(String, Var)>; 2] = Default::default();
+        // Variables: renamed, numbered by what they test (the same number for the same test,
+        // on either side), merged in order.
+        let mut renamed: [Vec<Var>; 2] = Default::default();
         for (s, m) in models.iter().enumerate() {
             let (Some(map), Some(out)) = (sides.get(s), renamed.get_mut(s)) else {
                 continue;
             };
-            *out = m
-                .vars
-                .iter()
-                .map(|v| {
-                    let r = rename_var(v, map);
-                    (var_key(&r), r)
-                })
-                .collect();
+            *out = m.vars.iter().map(|v| rename_var(v, map)).collect();
         }
-        let keys = |s: usize| -> Vec<String> {
-            renamed
-                .get(s)
-                .map(|v| v.iter().map(|(k, _)| k.clone()).collect())
-                .unwrap_or_default()
-        };
-        let order = merge_orders(&keys(OLD), &keys(NEW));
-        let index: FxHashMap<&String, u32> = order
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k, u32::try_from(i).unwrap_or(u32::MAX)))
-            .collect();
+        let mut numbers: FxHashMap<VarKey<'_>, u32> = FxHashMap::default();
+        let ids: [Vec<u32>; 2] = [OLD, NEW].map(|s| {
+            renamed.get(s).map_or_else(Vec::new, |list| {
+                list.iter()
+                    .map(|r| {
+                        let next = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
+                        *numbers.entry(VarKey(r)).or_insert(next)
+                    })
+                    .collect()
+            })
+        });
+        let order = merge_orders(&ids[OLD], &ids[NEW], numbers.len());
+        // Number → joint variable.
+        let mut index = vec![u32::MAX; numbers.len()];
+        for (i, &k) in order.iter().enumerate() {
+            if let Some(x) = index.get_mut(k as usize) {
+                *x = u32::try_from(i).unwrap_or(u32::MAX);
+            }
+        }
         let mut vars: Vec<Option<Var>> = vec![None; order.len()];
         let mut consts: Vec<std::collections::BTreeSet<String>> =
             vec![Default::default(); order.len()];
         let mut used_by = vec![0u8; order.len()];
         for (s, m) in models.iter().enumerate() {
-            let Some(list) = renamed.get(s) else { continue };
+            let (Some(list), Some(keys)) = (renamed.get(s), ids.get(s)) else {
+                continue;
+            };
             let mut var_map = Vec::with_capacity(list.len());
-            for ((k, r), orig) in list.iter().zip(m.vars.iter()) {
-                let j = index.get(k).copied().unwrap_or(u32::MAX);
+            for ((r, &k), orig) in list.iter().zip(keys).zip(m.vars.iter()) {
+                let j = index.get(k as usize).copied().unwrap_or(u32::MAX);
                 var_map.push(j);
                 if let Some(slot) = vars.get_mut(j as usize)
                     && slot.is_none()
@@ -1604,15 +1793,36 @@ mod tests {
 
     #[test]
     fn orders_merge() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            merge_orders(&s(&["a", "b", "c"]), &s(&["a", "x", "c", "y"])),
-            s(&["a", "b", "x", "c", "y"])
-        );
+        // a b c x y
+        assert_eq!(merge_orders(&[0, 1, 2], &[0, 3, 2, 4], 5), [0, 1, 3, 2, 4]);
         // Disagreement: the first order wins.
-        assert_eq!(
-            merge_orders(&s(&["a", "b"]), &s(&["b", "a"])),
-            s(&["a", "b"])
-        );
+        assert_eq!(merge_orders(&[0, 1], &[1, 0], 2), [0, 1]);
+    }
+
+    #[test]
+    fn variables_keyed_by_what_they_test() {
+        let num = |x: f64| {
+            Var::Pred(Pred::In {
+                lhs: Operand::Slot {
+                    slot: 0,
+                    ty: crate::check::ir::Ty::Number,
+                },
+                values: vec![Operand::Num(x), Operand::Str("-0.0,".into())],
+            })
+        };
+        let key = |v: &Var| {
+            use std::hash::BuildHasher;
+            rustc_hash::FxBuildHasher.hash_one(VarKey(v))
+        };
+        let (zero, minus, nan, one) = (num(0.0), num(-0.0), num(f64::NAN), num(1.0));
+        assert!(VarKey(&zero) == VarKey(&minus) && key(&zero) == key(&minus));
+        assert!(VarKey(&nan) == VarKey(&num(-f64::NAN)) && key(&nan) == key(&num(-f64::NAN)));
+        assert!(VarKey(&zero) != VarKey(&one) && VarKey(&zero) != VarKey(&nan));
+        let s = |x: &str| Var::Switch {
+            operand: Operand::Str(x.into()),
+            consts: Vec::new(),
+        };
+        assert!(VarKey(&s("a-0.0,")) != VarKey(&s("a0.0,")));
+        assert!(VarKey(&s("a")) == VarKey(&s("a")) && VarKey(&s("a")) != VarKey(&one));
     }
 }
