@@ -197,3 +197,34 @@ fn decide_alike(bytes: &[u8], lines: &[&str]) -> [usize; 4] {
     }
     kinds
 }
+
+#[test]
+fn separate_walks_keep_what_a_variable_gave_one_event_only() {
+    // The separate walks keep each variable's outcome for the event being decided: one
+    // state deciding event after event, reset between them as `govern diff`'s judge does,
+    // decides each as a fresh state does, and as the combined walk does.
+    let bytes = build("kept", Err(&common::policy(1000)));
+    let mut separate = Program::load(&bytes).unwrap();
+    separate.walk_separately();
+    let combined = Program::load(&bytes).unwrap();
+    assert!(combined.combine_walks());
+    let events = common::events(300);
+    let lines: Vec<&str> = events
+        .iter()
+        .map(String::as_str)
+        .chain(["{}", "{\"tool\":\"tool_3\",\"args\":{\"amount\":31}}"])
+        .collect();
+    let mut reused = separate.new_state();
+    let (mut oa, mut ob, mut oc) = (Outcome::default(), Outcome::default(), Outcome::default());
+    let mut ev = Event::default();
+    for line in lines.iter().chain(lines.iter().rev()) {
+        separate.read_event(line, &mut ev).unwrap();
+        reused.reset();
+        separate.eval_alone(&ev, &mut reused, &mut oa);
+        separate.eval_alone(&ev, &mut separate.new_state(), &mut ob);
+        combined.read_event(line, &mut ev).unwrap();
+        combined.eval_alone(&ev, &mut combined.new_state(), &mut oc);
+        assert_eq!(format!("{oa:?}"), format!("{ob:?}"), "{line}");
+        assert_eq!(format!("{oa:?}"), format!("{oc:?}"), "{line}");
+    }
+}

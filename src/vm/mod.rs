@@ -8,6 +8,9 @@
 //! [`combine`]), which reaches the same leaves in the same order; it is built when a
 //! decision point loads the bundle ([`Program::combine_walks`]), or else after the first
 //! few thousand decisions, so that a command deciding a few events loads as fast as before.
+//! The walks that go on separately (a fork's children before the combined walk is built,
+//! those past its bound after) keep what each variable that reads no stream state gave the
+//! event ([`State::recall`]), and the walks after test it without evaluating it again.
 //! Depends on `bytecode` only.
 
 mod combine;
@@ -1105,6 +1108,7 @@ impl Program {
         stop_at_state: bool,
     ) -> Reached<'_> {
         let mut at = root;
+        st.room_to_remember(self.vars.len());
         loop {
             let n = match at {
                 Target::Leaf(l) => return Reached::Leaf(l),
@@ -1132,15 +1136,27 @@ impl Program {
                     let Some(RVar::Switch { op, table }) = self.vars.get(*var as usize) else {
                         return Reached::Leaf(u32::MAX);
                     };
-                    let (next, outcome) = match self.eval_str(op, ev, bufs) {
-                        None => (*unknown, Outcome3::Unknown),
-                        Some(s) => match table.find(s) {
-                            None => (*default, Outcome3::Other),
-                            Some(c) => (
-                                switch_child(branches, dense.as_deref(), *default, c),
-                                Outcome3::Const(c),
-                            ),
-                        },
+                    let tested = match st.recall(*var) {
+                        Some(t) => t,
+                        None => {
+                            let t = match self.eval_str(op, ev, bufs) {
+                                None => Tested::Unknown,
+                                Some(s) => match table.find(s) {
+                                    None => Tested::Other,
+                                    Some(c) => Tested::Const(c),
+                                },
+                            };
+                            self.remember(st, *var, t);
+                            t
+                        }
+                    };
+                    let (next, outcome) = match tested {
+                        Tested::Const(c) => (
+                            switch_child(branches, dense.as_deref(), *default, c),
+                            Outcome3::Const(c),
+                        ),
+                        Tested::Other => (*default, Outcome3::Other),
+                        _ => (*unknown, Outcome3::Unknown),
                     };
                     (next, *var, outcome)
                 }
@@ -1153,7 +1169,16 @@ impl Program {
                     let Some(RVar::Thresh { op }) = self.vars.get(*var as usize) else {
                         return Reached::Leaf(u32::MAX);
                     };
-                    match self.eval_num(op, ev, st, bufs, now) {
+                    let x = match st.recall(*var) {
+                        Some(Tested::Num(x)) => Some(x),
+                        Some(_) => None,
+                        None => {
+                            let x = self.eval_num(op, ev, st, bufs, now);
+                            self.remember(st, *var, x.map_or(Tested::Unknown, Tested::Num));
+                            x
+                        }
+                    };
+                    match x {
                         None => (*unknown, *var, Outcome3::Unknown),
                         Some(x) => {
                             let region = threshold_region(cuts, x);
@@ -1166,7 +1191,14 @@ impl Program {
                     }
                 }
                 RNode::Tri { var, t, f, u } => {
-                    let v = self.test(*var, ev, st, bufs, now);
+                    let v = match st.recall(*var) {
+                        Some(Tested::Truth(v)) => v,
+                        _ => {
+                            let v = self.test(*var, ev, st, bufs, now);
+                            self.remember(st, *var, Tested::Truth(v));
+                            v
+                        }
+                    };
                     let next = match v {
                         K3::T => *t,
                         K3::F => *f,
@@ -1188,6 +1220,15 @@ impl Program {
                 });
             }
             at = next;
+        }
+    }
+
+    /// Keeps what variable `var` gave the event being decided, for the walks after this one
+    /// ([`Program::walk`]), unless it reads stream state.
+    #[inline]
+    fn remember(&self, st: &mut State, var: u32, t: Tested) {
+        if self.var_state.get(var as usize) == Some(&false) {
+            st.remember(var, t);
         }
     }
 
@@ -2036,6 +2077,19 @@ enum Outcome3 {
     Other,
     Const(u32),
     Region(u32, f64),
+    Truth(K3),
+}
+
+/// What a variable that reads no stream state gave the event being decided, kept in the
+/// state ([`State::remember`]) for the separate walks of a fork, which test the same
+/// variables again and again: the switch's constant (or none among them, or unknown), the
+/// threshold's number (or unknown), the test's truth.
+#[derive(Clone, Copy, Debug)]
+enum Tested {
+    Unknown,
+    Other,
+    Const(u32),
+    Num(f64),
     Truth(K3),
 }
 

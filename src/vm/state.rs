@@ -121,6 +121,9 @@ pub struct State {
     pub(crate) blame: Vec<u32>,
     /// The event with `time.*` hidden, when its `ts` is not believed.
     pub(crate) hidden: super::Event,
+    /// By variable: what it gave the event being decided (see [`State::recall`]), and the
+    /// [`State::key_event`] it was for (`u64::MAX`: none yet).
+    tested: Vec<(u64, super::Tested)>,
 }
 
 /// The key an event gives one key group.
@@ -308,6 +311,7 @@ impl State {
             recs,
             blame,
             hidden: _,
+            tested: _,
         } = self;
         (*clock, *clock_set, *ahead) = (0, false, None);
         for t in trackers {
@@ -330,6 +334,33 @@ impl State {
     #[inline]
     pub(crate) fn new_event(&mut self) {
         self.key_event = self.key_event.wrapping_add(1);
+    }
+
+    /// Makes room to remember what `vars` variables gave the event being decided.
+    #[inline]
+    pub(super) fn room_to_remember(&mut self, vars: usize) {
+        if self.tested.len() < vars {
+            self.tested.resize(vars, (u64::MAX, super::Tested::Unknown));
+        }
+    }
+
+    /// What variable `var` gave the event being decided, if [`State::remember`] kept it
+    /// since [`State::new_event`].
+    #[inline]
+    pub(super) fn recall(&self, var: u32) -> Option<super::Tested> {
+        match self.tested.get(var as usize) {
+            Some(&(event, t)) if event == self.key_event => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Keeps what variable `var` gave the event being decided.
+    #[inline]
+    pub(super) fn remember(&mut self, var: u32, t: super::Tested) {
+        let event = self.key_event;
+        if let Some(slot) = self.tested.get_mut(var as usize) {
+            *slot = (event, t);
+        }
     }
 
     /// Makes the key of key group `group` for the event being decided the current key,
