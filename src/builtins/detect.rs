@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{LazyLock, OnceLock};
 
 use regex::Regex;
@@ -313,7 +314,14 @@ fn secret_regex(i: usize) -> Option<&'static Regex> {
 /// text with a non-ASCII character (it gives up there, and the set runs again on the much
 /// slower PikeVM), and a set that must say which of its patterns match cannot stop early:
 /// with ASCII boundaries it stays on the DFA.
-static SECRET_SET: LazyLock<Option<meta::Regex>> = LazyLock::new(|| {
+static SECRET_SET: OnceLock<Option<meta::Regex>> = OnceLock::new();
+
+/// [`SECRET_SET`], built on its first use.
+fn secret_set() -> Option<&'static meta::Regex> {
+    SECRET_SET.get_or_init(build_secret_set).as_ref()
+}
+
+fn build_secret_set() -> Option<meta::Regex> {
     let hirs = SECRET_RULES
         .iter()
         .map(|r| {
@@ -327,7 +335,18 @@ static SECRET_SET: LazyLock<Option<meta::Regex>> = LazyLock::new(|| {
         .configure(meta::Config::new().match_kind(MatchKind::All))
         .build_many_from_hir(&hirs)
         .ok()
-});
+}
+
+/// How many texts [`secrets`] may screen by what each pattern needs while [`SECRET_SET`] is
+/// not built. Screening a text costs several times what the built set's pass over it does
+/// (the literals are searched one by one in a lowercase copy), and building the set costs
+/// about as much as screening 1,800 texts: a process that sees few texts with credentials
+/// in them (a `diff`, a `test` suite) never builds it, and one that decides many (a
+/// decision point) builds it after this many and then pays the set's pass alone.
+const SCREENED_BEFORE_THE_SET: u32 = 1024;
+
+/// The texts screened so far while [`SECRET_SET`] was not built.
+static SCREENED: AtomicU32 = AtomicU32::new(0);
 
 thread_local! {
     /// This thread's search memory for [`SECRET_SET`] (the set's own pool is fast only on the
@@ -489,14 +508,25 @@ pub fn secrets(s: &str) -> Option<Vec<&'static str>> {
     if s.len() < MIN_SECRET_LEN {
         return Some(Vec::new());
     }
-    // An ASCII text holding none of what each pattern needs holds no credential either: the
-    // set is not compiled for it.
-    if s.is_ascii() && !any_secret_needs_met(s) {
-        return Some(Vec::new());
-    }
+    // An ASCII text holding none of what each pattern needs holds no credential either: while
+    // the set is not built, and for the process's first few texts (see
+    // `SCREENED_BEFORE_THE_SET`), it is not built for such a text. The answer is the same
+    // either way.
+    let set = match SECRET_SET.get() {
+        Some(set) => set.as_ref(),
+        None => {
+            if s.is_ascii()
+                && SCREENED.fetch_add(1, Ordering::Relaxed) < SCREENED_BEFORE_THE_SET
+                && !any_secret_needs_met(s)
+            {
+                return Some(Vec::new());
+            }
+            secret_set()
+        }
+    };
     // A pattern the set does not match has no match to capture: skipping it finds the same.
     // A pattern tried that cannot be built makes the answer unknown.
-    let candidates = SECRET_SET.as_ref().map(|set| secret_candidates(set, s));
+    let candidates = set.map(|set| secret_candidates(set, s));
     secrets_among(s, candidates.as_ref())
 }
 
@@ -874,7 +904,7 @@ mod tests {
     #[test]
     fn every_pattern_builds() {
         assert!((0..SECRET_RULES.len()).all(|i| secret_regex(i).is_some()));
-        assert!(SECRET_SET.is_some());
+        assert!(secret_set().is_some());
         assert!(PII.is_some());
     }
 
@@ -1267,7 +1297,7 @@ mod tests {
         /// every pattern finds.
         #[test]
         fn the_set_matches_wherever_a_pattern_does(text in unicode_text()) {
-            let set = SECRET_SET.as_ref().unwrap();
+            let set = secret_set().unwrap();
             let candidates = secret_candidates(set, &text);
             for (i, rule) in SECRET_RULES.iter().enumerate() {
                 if secret_regex(i).unwrap().is_match(&text) {
