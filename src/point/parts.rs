@@ -765,22 +765,7 @@ policy q {
 
     /// An event's slots as their values (strings and lists resolved), and its time.
     fn slots(ev: &Event, n: usize) -> Vec<String> {
-        fn show(ev: &Event, v: Val) -> String {
-            match v {
-                Val::Str { .. } => format!("{:?}", ev.str_of(v)),
-                Val::List { .. } => {
-                    let items: Vec<String> = ev
-                        .items_of(v)
-                        .unwrap()
-                        .iter()
-                        .map(|i| show(ev, *i))
-                        .collect();
-                    format!("[{}]", items.join(","))
-                }
-                v => format!("{v:?}"),
-            }
-        }
-        let mut out: Vec<String> = (0..n).map(|s| show(ev, ev.val(s as u32))).collect();
+        let mut out = crate::vm::event::shown_slots(ev, n);
         out.push(format!("{:?}", ev.ts));
         out
     }

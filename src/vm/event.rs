@@ -1612,6 +1612,28 @@ fn describe(c: u8) -> String {
     }
 }
 
+/// An event's first `n` slots as their values, strings and lists resolved: what tests that
+/// read one event two ways compare.
+#[cfg(test)]
+pub(crate) fn shown_slots(ev: &Event, n: usize) -> Vec<String> {
+    fn show(ev: &Event, v: Val) -> String {
+        match v {
+            Val::Str { .. } => format!("{:?}", ev.str_of(v)),
+            Val::List { .. } => {
+                let items: Vec<String> = ev
+                    .items_of(v)
+                    .unwrap()
+                    .iter()
+                    .map(|i| show(ev, *i))
+                    .collect();
+                format!("[{}]", items.join(","))
+            }
+            v => format!("{v:?}"),
+        }
+    }
+    (0..n).map(|s| show(ev, ev.val(s as u32))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1996,24 +2018,7 @@ mod tests {
             &["args", "o", "x"],
             &["tool"],
         ]);
-        fn show(ev: &Event, v: Val) -> String {
-            match v {
-                Val::Str { .. } => format!("{:?}", ev.str_of(v)),
-                Val::List { .. } => {
-                    let items: Vec<String> = ev
-                        .items_of(v)
-                        .unwrap()
-                        .iter()
-                        .map(|i| show(ev, *i))
-                        .collect();
-                    format!("[{}]", items.join(","))
-                }
-                v => format!("{v:?}"),
-            }
-        }
-        let slots = |ev: &Event| -> Vec<String> {
-            (0..p.nslots).map(|i| show(ev, ev.val(i as u32))).collect()
-        };
+        let slots = |ev: &Event| shown_slots(ev, p.nslots);
         let (mut a, mut b) = (Event::default(), Event::default());
         for key in ["args", "tool", "other"] {
             for value in [
