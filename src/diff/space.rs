@@ -331,16 +331,18 @@ fn num_bits(x: f64) -> u64 {
 }
 
 fn same_operand(a: &Operand, b: &Operand) -> bool {
-    match (a, b) {
-        (Operand::Slot { slot: s, ty: t }, Operand::Slot { slot: u, ty: v }) => s == u && t == v,
-        (Operand::Str(x), Operand::Str(y)) => x == y,
-        (Operand::Num(x), Operand::Num(y)) => num_bits(*x) == num_bits(*y),
-        (Operand::Bool(x), Operand::Bool(y)) => x == y,
-        (Operand::Func { func: f, arg: x }, Operand::Func { func: g, arg: y }) => {
-            f == g && same_operand(x, y)
+    // By the first operand's variant, every variant named: a new one must say how it compares.
+    match a {
+        Operand::Slot { slot: s, ty: t } => {
+            matches!(b, Operand::Slot { slot: u, ty: v } if s == u && t == v)
         }
-        (Operand::Tracker(x), Operand::Tracker(y)) => x == y,
-        _ => false,
+        Operand::Str(x) => matches!(b, Operand::Str(y) if x == y),
+        Operand::Num(x) => matches!(b, Operand::Num(y) if num_bits(*x) == num_bits(*y)),
+        Operand::Bool(x) => matches!(b, Operand::Bool(y) if x == y),
+        Operand::Func { func: f, arg: x } => {
+            matches!(b, Operand::Func { func: g, arg: y } if f == g && same_operand(x, y))
+        }
+        Operand::Tracker(x) => matches!(b, Operand::Tracker(y) if x == y),
     }
 }
 
@@ -368,67 +370,48 @@ fn same_operands(a: &[Operand], b: &[Operand]) -> bool {
 }
 
 fn same_var(a: &Var, b: &Var) -> bool {
-    match (a, b) {
-        (
-            Var::Switch {
-                operand: x,
-                consts: c,
-            },
-            Var::Switch {
-                operand: y,
-                consts: d,
-            },
-        ) => same_operand(x, y) && c == d,
-        (Var::Thresh { operand: x }, Var::Thresh { operand: y })
-        | (Var::Bool { operand: x }, Var::Bool { operand: y }) => same_operand(x, y),
-        (Var::Has { slot: x }, Var::Has { slot: y }) => x == y,
-        (Var::Pred(p), Var::Pred(q)) => match (p, q) {
-            (
-                Pred::Cmp {
-                    op: o,
-                    lhs: a1,
-                    rhs: a2,
-                },
-                Pred::Cmp {
-                    op: p,
-                    lhs: b1,
-                    rhs: b2,
-                },
-            ) => o == p && same_operand(a1, b1) && same_operand(a2, b2),
-            (Pred::In { lhs: x, values: v }, Pred::In { lhs: y, values: w }) => {
-                same_operand(x, y) && same_operands(v, w)
-            }
-            (
-                Pred::Contains {
-                    hay: a1,
-                    needle: a2,
-                },
-                Pred::Contains {
-                    hay: b1,
-                    needle: b2,
-                },
-            )
-            | (Pred::StartsWith { lhs: a1, rhs: a2 }, Pred::StartsWith { lhs: b1, rhs: b2 })
-            | (Pred::EndsWith { lhs: a1, rhs: a2 }, Pred::EndsWith { lhs: b1, rhs: b2 }) => {
-                same_operand(a1, b1) && same_operand(a2, b2)
-            }
-            (
-                Pred::Regex {
-                    lhs: x,
-                    regex: r,
-                    written: w,
-                    glob: g,
-                },
-                Pred::Regex {
-                    lhs: y,
-                    regex: s,
-                    written: v,
-                    glob: k,
-                },
-            ) => same_operand(x, y) && r == s && w == v && g == k,
-            _ => false,
-        },
-        _ => false,
+    // By the first variable's variant, every variant named (as in `same_operand`).
+    match a {
+        Var::Switch {
+            operand: x,
+            consts: c,
+        } => matches!(b, Var::Switch { operand: y, consts: d } if same_operand(x, y) && c == d),
+        Var::Thresh { operand: x } => {
+            matches!(b, Var::Thresh { operand: y } if same_operand(x, y))
+        }
+        Var::Bool { operand: x } => matches!(b, Var::Bool { operand: y } if same_operand(x, y)),
+        Var::Has { slot: x } => matches!(b, Var::Has { slot: y } if x == y),
+        Var::Pred(p) => matches!(b, Var::Pred(q) if same_pred(p, q)),
+    }
+}
+
+fn same_pred(p: &Pred, q: &Pred) -> bool {
+    match p {
+        Pred::Cmp {
+            op: o,
+            lhs: a1,
+            rhs: a2,
+        } => matches!(q, Pred::Cmp { op: r, lhs: b1, rhs: b2 }
+            if o == r && same_operand(a1, b1) && same_operand(a2, b2)),
+        Pred::In { lhs: x, values: v } => {
+            matches!(q, Pred::In { lhs: y, values: w } if same_operand(x, y) && same_operands(v, w))
+        }
+        Pred::Contains {
+            hay: a1,
+            needle: a2,
+        } => matches!(q, Pred::Contains { hay: b1, needle: b2 }
+            if same_operand(a1, b1) && same_operand(a2, b2)),
+        Pred::StartsWith { lhs: a1, rhs: a2 } => matches!(q, Pred::StartsWith { lhs: b1, rhs: b2 }
+            if same_operand(a1, b1) && same_operand(a2, b2)),
+        Pred::EndsWith { lhs: a1, rhs: a2 } => matches!(q, Pred::EndsWith { lhs: b1, rhs: b2 }
+            if same_operand(a1, b1) && same_operand(a2, b2)),
+        Pred::Regex {
+            lhs: x,
+            regex: r,
+            written: w,
+            glob: g,
+        } => matches!(q, Pred::Regex { lhs: y, regex: s, written: v, glob: k }
+            if same_operand(x, y) && r == s && w == v && g == k),
     }
 }
 
