@@ -202,7 +202,8 @@ fn decide_alike(bytes: &[u8], lines: &[&str]) -> [usize; 4] {
 fn separate_walks_keep_what_a_variable_gave_one_event_only() {
     // The separate walks keep each variable's outcome for the event being decided: one
     // state deciding event after event, reset between them as `govern diff`'s judge does,
-    // decides each as a fresh state does, and as the combined walk does.
+    // decides each as a fresh state does, and as the combined walk does; and one state
+    // deciding the whole stream, never reset, decides as the combined walk's own stream.
     let bytes = build("kept", Err(&common::policy(1000)));
     let mut separate = Program::load(&bytes).unwrap();
     separate.walk_separately();
@@ -215,15 +216,20 @@ fn separate_walks_keep_what_a_variable_gave_one_event_only() {
         .chain(["{}", "{\"tool\":\"tool_3\",\"args\":{\"amount\":31}}"])
         .collect();
     let mut reused = separate.new_state();
+    let (mut stream_s, mut stream_c) = (separate.new_state(), combined.new_state());
     let (mut oa, mut ob, mut oc) = (Outcome::default(), Outcome::default(), Outcome::default());
+    let (mut os, mut ot) = (Outcome::default(), Outcome::default());
     let mut ev = Event::default();
     for line in lines.iter().chain(lines.iter().rev()) {
         separate.read_event(line, &mut ev).unwrap();
         reused.reset();
         separate.eval_alone(&ev, &mut reused, &mut oa);
         separate.eval_alone(&ev, &mut separate.new_state(), &mut ob);
+        separate.eval(&ev, &mut stream_s, &mut os);
         combined.read_event(line, &mut ev).unwrap();
         combined.eval_alone(&ev, &mut combined.new_state(), &mut oc);
+        combined.eval(&ev, &mut stream_c, &mut ot);
+        assert_eq!(format!("{os:?}"), format!("{ot:?}"), "stream: {line}");
         assert_eq!(format!("{oa:?}"), format!("{ob:?}"), "{line}");
         assert_eq!(format!("{oa:?}"), format!("{oc:?}"), "{line}");
     }
