@@ -81,7 +81,7 @@ impl Id {
         let t = raw.get();
         let b = t.as_bytes();
         let canonical = match b {
-            [b'"', inner @ .., b'"'] => !inner.contains(&b'\\'),
+            [b'"', inner @ .., b'"'] => !super::scan::has_backslash(inner),
             [b'-', digits @ ..] => plain_integer(digits) && digits != b"0",
             digits => plain_integer(digits),
         };
@@ -137,7 +137,7 @@ pub(crate) fn object_member<'a, T>(
 /// A key no member of a struct has: `true`, unless it has an escape (it may be one of the
 /// struct's keys written otherwise, which a tree would read as that member).
 pub(crate) fn other_key(key: &str) -> bool {
-    !key.as_bytes().contains(&b'\\')
+    !super::scan::has_backslash(key.as_bytes())
 }
 
 /// A JSON-RPC 2.0 message's top members as they are written, not built into a tree: what a

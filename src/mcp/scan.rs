@@ -51,7 +51,7 @@ impl<'a> Json<'a> {
     /// string without escapes is its own text.
     pub fn as_str(self) -> Option<Cow<'a, str>> {
         let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
-        if !inner.as_bytes().contains(&b'\\') {
+        if !has_backslash(inner.as_bytes()) {
             return Some(Cow::Borrowed(inner));
         }
         serde_json::from_str::<String>(self.0).ok().map(Cow::Owned)
@@ -379,9 +379,22 @@ impl Checker<'_> {
     }
 
     /// The rest of a string after its opening quote, up to and with its closing quote: no
-    /// control character, only the escapes JSON has, no escaped surrogate.
-    #[inline]
+    /// control character, only the escapes JSON has, no escaped surrogate. A string without
+    /// escapes (most of them) is read here, in the caller; one with escapes by
+    /// [`Checker::escaped`], out of line.
+    #[inline(always)]
     fn string(&mut self) -> Option<()> {
+        self.plain_run();
+        if self.peek() == Some(b'"') {
+            self.i += 1;
+            return Some(());
+        }
+        self.escaped()
+    }
+
+    /// The rest of a string from a byte that is no plain string byte ([`Checker::string`]).
+    #[inline(never)]
+    fn escaped(&mut self) -> Option<()> {
         loop {
             self.plain_run();
             match self.peek()? {
@@ -413,6 +426,34 @@ impl Checker<'_> {
     #[inline]
     fn plain_run(&mut self) {
         self.i = crate::vm::event::plain_run(self.b, self.i);
+    }
+}
+
+/// Whether `b` holds a `\\`: eight bytes at a time, the last eight (or fewer, one at a time,
+/// when there are fewer) read with the words before them. The strings the gateway reads are
+/// short and their escapes rare: a call to `memchr` for each cost more than the bytes take.
+#[inline]
+pub(crate) fn has_backslash(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    // A byte of `x` is 0 where `w` has a `\\`; a word with a 0 byte has a high bit set
+    // here (and only such a word: a borrow starts only at a 0 byte).
+    let any = |w: [u8; 8]| {
+        let x = u64::from_le_bytes(w) ^ BACKSLASHES;
+        x.wrapping_sub(ONES) & !x & HIGH != 0
+    };
+    let (words, rest) = b.as_chunks::<8>();
+    if words.iter().any(|w| any(*w)) {
+        return true;
+    }
+    if rest.is_empty() {
+        return false;
+    }
+    match b.last_chunk::<8>() {
+        // The last eight bytes: the rest and bytes already read.
+        Some(w) => any(*w),
+        None => rest.contains(&b'\\'),
     }
 }
 
@@ -603,6 +644,29 @@ pub fn differential(text: &[u8]) -> Result<(), String> {
 mod tests {
     use super::*;
     use proptest::prelude::{Strategy, prop, prop_oneof};
+
+    #[test]
+    fn backslashes_are_found_as_contains_finds_them() {
+        // Every length to three words and a bit, a `\\` (or a byte one bit away from it)
+        // at each place or none, among plain and non-ASCII bytes.
+        for len in 0..28 {
+            for fill in [b'a', 0x5d, 0xdc, 0x80, 0xff, 0x00] {
+                for at in 0..=len {
+                    for odd in [b'\\', 0x5d, 0xdc, 0x1c, b'"'] {
+                        let mut b = vec![fill; len];
+                        if let Some(x) = b.get_mut(at) {
+                            *x = odd;
+                        }
+                        assert_eq!(has_backslash(&b), b.contains(&b'\\'), "{b:?}");
+                        if let Some(x) = b.first_mut() {
+                            *x = b'\\';
+                        }
+                        assert_eq!(has_backslash(&b), b.contains(&b'\\'), "{b:?}");
+                    }
+                }
+            }
+        }
+    }
 
     fn check(text: &[u8]) {
         if let Err(e) = differential(text) {
