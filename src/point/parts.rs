@@ -450,7 +450,7 @@ fn prepare(
         };
         *place = v;
     }
-    program.stamp(ev, now);
+    program.stamp_to_decide(ev, now);
     s.preparer.walk(program, p);
     true
 }
@@ -631,6 +631,11 @@ policy p {
                 .unwrap()
                 .bytes
         });
+        open(dir, bytes)
+    }
+
+    /// A point deciding with the bundle `bytes`, written in `dir`.
+    fn open(dir: &std::path::Path, bytes: &[u8]) -> Point {
         std::fs::create_dir_all(dir).unwrap();
         let bundle = dir.join("p.govb");
         std::fs::write(&bundle, bytes).unwrap();
@@ -745,6 +750,67 @@ policy q {
             let a = p.decide_parts(&Parts { members: parts }, &mut s, &mut out);
             assert_eq!(a.verdict, Verdict::Deny, "{out}");
             assert!(out.contains("session s"), "{out}");
+        }
+    }
+
+    /// A program that reads `ts` (the language reads it only by `has ts`, in a rule or in a
+    /// tracker's condition: it is neither compared nor a key) is told so at load, and a
+    /// decision point's event has the host time in `ts` when it decides, from the text and
+    /// from the parts alike, whatever the event's own `ts` was (absent included); one that
+    /// does not read it is told so.
+    #[test]
+    fn a_program_reading_ts_is_given_the_host_time() {
+        let build = |rules: &str| {
+            let src = format!("default allow\n\npolicy p {{\n  {rules}\n}}\n");
+            crate::pipeline::build_sources(vec![crate::diag::SourceFile::new(
+                "p.gov",
+                src.as_str(),
+            )])
+            .unwrap_or_else(|d| {
+                panic!(
+                    "{src}: {}",
+                    d.iter().map(|d| d.short()).collect::<Vec<_>>().join("\n")
+                )
+            })
+        };
+        let decided = [
+            r#"rule a: deny when tool == "t" and has ts because "stamped""#,
+            r#"rule a: deny when count(tool == "t" and has ts, within 1h) >= 1 because "stamped""#,
+        ];
+        let texts = [
+            r#"{"tool":"t","ts":"1999-01-01T00:00:00Z"}"#,
+            r#"{"tool":"t"}"#,
+            r#"{"tool":"t","ts":5}"#,
+            r#"{"ts":"1999-01-01T00:00:00Z","tool":"t"}"#,
+        ];
+        for (i, rules) in decided.iter().enumerate() {
+            let built = build(rules);
+            assert!(built.program.reads_ts(), "{rules}");
+            let dir =
+                std::env::temp_dir().join(format!("govern-parts-ts-{}-{i}", std::process::id()));
+            let p = open(&dir, &built.bytes);
+            let (mut s, mut ps) = (Scratch::default(), PartsScratch::default());
+            for text in texts {
+                let mut out = String::new();
+                let a = p.decide(text, &mut s, &mut out);
+                assert_eq!(a.verdict, Verdict::Deny, "{rules} {text}: {out}");
+                assert!(out.contains("stamped"), "{rules} {text}: {out}");
+            }
+            for own in [None, Some("1999-01-01T00:00:00Z")] {
+                let mut members = vec![("tool", Part::Str("t"))];
+                members.extend(own.map(|t| ("ts", Part::Str(t))));
+                let mut out = String::new();
+                let a = p.decide_parts(&Parts { members: &members }, &mut ps, &mut out);
+                assert_eq!(a.verdict, Verdict::Deny, "{rules} {own:?}: {out}");
+                assert!(out.contains("stamped"), "{rules} {own:?}: {out}");
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        for rules in [
+            r#"rule a: deny when tool == "t" and time.hour >= 0"#,
+            r#"rule a: deny when count(tool == "t", within 1h, per agent.id) >= 2"#,
+        ] {
+            assert!(!build(rules).program.reads_ts(), "{rules}");
         }
     }
 

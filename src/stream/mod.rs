@@ -123,6 +123,8 @@ pub fn read_decided(
 /// its place in the stream. Reused from event to event (no allocation once grown).
 #[derive(Default)]
 pub struct Prepared {
+    /// The event read; stamped with [`Clock::Host`], its `ts` slot holds the host time's
+    /// text only when the program reads that slot ([`Program::stamp_to_decide`]).
     pub event: Event,
     /// Where the walks stopped ([`Program::prewalk`]).
     pub starts: Vec<Target>,
@@ -173,7 +175,8 @@ impl Preparer {
             program.read_event(text, &mut p.event)?;
         }
         if let Some(now) = p.now {
-            program.stamp(&mut p.event, now);
+            // Only decided: the `ts` slot gets the stamp's text when the program reads it.
+            program.stamp_to_decide(&mut p.event, now);
         }
         self.walk(program, p);
         Ok(())

@@ -79,6 +79,11 @@ pub struct Program {
     var_state: Vec<bool>,
     /// The slots of `ts`, `time.hour` and `time.weekday`, when the program reads them.
     ts_slot: Option<u32>,
+    /// The slot of `ts` when a variable, tracker or rule reads it ([`reads_slot`]): the
+    /// compiler gives every bundle a `ts` slot, read or not, and an event only decided has
+    /// its stamp's text written there only when something reads it
+    /// ([`Program::stamp_to_decide`]).
+    ts_read: Option<u32>,
     time_slots: [Option<u32>; 2],
     reads_time: bool,
     /// Each tracker's key group: trackers with the same `per` attributes share one, and so
@@ -140,6 +145,43 @@ fn json_head(v: Verdict) -> &'static str {
 
 /// Between a decision's rules and its messages.
 const JSON_RULES_TO_MESSAGES: &str = "],\"messages\":[";
+
+/// Whether anything a program tests or keeps reads `slot`: a variable's operand (functions'
+/// arguments included) or presence test, a tracker's key, summed value or the attributes of
+/// its condition, or a rule's attributes.
+fn reads_slot(model: &Model, slot: u32) -> bool {
+    fn operand(o: &Operand, slot: u32) -> bool {
+        match o {
+            Operand::Slot { slot: s, .. } => *s == slot,
+            Operand::Func { arg, .. } => operand(arg, slot),
+            Operand::Str(_) | Operand::Num(_) | Operand::Bool(_) | Operand::Tracker(_) => false,
+        }
+    }
+    let var = |v: &Var| match v {
+        Var::Switch { operand: o, .. } | Var::Thresh { operand: o } | Var::Bool { operand: o } => {
+            operand(o, slot)
+        }
+        Var::Has { slot: s } => *s == slot,
+        Var::Pred(p) => match p {
+            Pred::Cmp { lhs, rhs, .. }
+            | Pred::StartsWith { lhs, rhs }
+            | Pred::EndsWith { lhs, rhs } => operand(lhs, slot) || operand(rhs, slot),
+            Pred::Contains { hay, needle } => operand(hay, slot) || operand(needle, slot),
+            Pred::In { lhs, values } => {
+                operand(lhs, slot) || values.iter().any(|v| operand(v, slot))
+            }
+            Pred::Regex { lhs, .. } => operand(lhs, slot),
+        },
+    };
+    model.vars.iter().any(var)
+        || model.trackers.iter().any(|t| {
+            t.per.contains(&slot) || t.value == Some(slot) || t.refs.iter().any(|(s, _)| *s == slot)
+        })
+        || model
+            .rules
+            .iter()
+            .any(|r| r.refs.iter().any(|(s, _)| *s == slot))
+}
 
 impl JsonText {
     fn new(model: &Model, digest: &str) -> JsonText {
@@ -583,6 +625,7 @@ impl Program {
                 .map(|i| i as u32)
         };
         let ts_slot = slot_of(&["ts"]);
+        let ts_read = ts_slot.filter(|s| reads_slot(&model, *s));
         let time_slots = [slot_of(&["time", "hour"]), slot_of(&["time", "weekday"])];
         let reads_time = time_slots.iter().any(Option::is_some);
         let var_state: Vec<bool> = vars.iter().map(|v| v.reads_state(&time_slots)).collect();
@@ -610,6 +653,7 @@ impl Program {
             key_groups,
             var_state,
             ts_slot,
+            ts_read,
             time_slots,
             reads_time,
             paths: Paths::new(&model.slots),
@@ -700,6 +744,22 @@ impl Program {
     /// believed ([`StreamLimits::trusted_time`]) to decide as `eval_at` does.
     pub fn stamp(&self, ev: &mut Event, now: i64) {
         ev.stamp(now, self.ts_slot, self.time_slots);
+    }
+
+    /// [`Program::stamp`] for an event that is only decided next (a decision point's): its
+    /// time and `time.*` are `now`, but the text of `now` is written into the `ts` slot only
+    /// when the program reads that slot (a variable, a tracker's key, value or condition, or
+    /// a rule). Otherwise the slot keeps what reading the event put there, which nothing
+    /// reads: the same decision and state as [`Program::stamp`], without writing a text
+    /// nobody reads. Callers that show an event's slots (`simulate`'s attributes) stamp
+    /// with [`Program::stamp`].
+    pub fn stamp_to_decide(&self, ev: &mut Event, now: i64) {
+        ev.stamp(now, self.ts_read, self.time_slots);
+    }
+
+    /// Whether [`Program::stamp_to_decide`] writes the `ts` slot: the program reads it.
+    pub fn reads_ts(&self) -> bool {
+        self.ts_read.is_some()
     }
 
     /// Whether the walks [`Program::prewalk`] stopped at (`starts`) all reached leaves that
