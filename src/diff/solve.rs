@@ -292,6 +292,14 @@ impl Facts {
         self.exact.get(var as usize).and_then(Option::as_ref)
     }
 
+    /// The row of [`Facts::related_bits`] of `slot`: `None` when the relation is not kept
+    /// as a bitset.
+    fn related_row(&self, slot: u32) -> Option<&[u64]> {
+        self.related_bits
+            .get(slot as usize * self.words..(slot as usize + 1) * self.words)
+            .filter(|r| !r.is_empty())
+    }
+
     /// Whether the variable is in the decidable fragment.
     pub fn is_exact(&self, var: u32) -> bool {
         self.exact(var).is_some()
@@ -733,19 +741,19 @@ fn related_slot(space: &Space<'_>, facts: &Facts, slot: u32, o: u32) -> bool {
         let (me, other) = (path_of(slot), path_of(o));
         other.starts_with(me) || me.starts_with(other)
     };
-    let row = facts
-        .related_bits
-        .get(slot as usize * facts.words..(slot as usize + 1) * facts.words)
-        .filter(|r| !r.is_empty());
-    let found = match (row, facts.related.get(slot as usize)) {
-        (Some(row), _) => row
-            .get(o as usize / 64)
-            .is_some_and(|w| w & (1 << (o % 64)) != 0),
+    let found = match (facts.related_row(slot), facts.related.get(slot as usize)) {
+        (Some(row), _) => in_row(row, o),
         (None, Some(r)) if (o as usize) < facts.related.len() => r.binary_search(&o).is_ok(),
         _ => return by_path(),
     };
     debug_assert_eq!(found, by_path());
     found
+}
+
+/// Whether slot `o` is in a row of [`Facts::related_bits`].
+fn in_row(row: &[u64], o: u32) -> bool {
+    row.get(o as usize / 64)
+        .is_some_and(|w| w & (1 << (o % 64)) != 0)
 }
 
 /// The slot whose [`Need`] a step adds to in [`assign`], if it adds to one: an exact step's,
@@ -907,10 +915,19 @@ impl<'a> Known<'a> {
         };
         self.scratch.clear();
         let mut own = None;
+        // The step's row of the relation, looked up once for all the entries.
+        let row = facts.related_row(slot);
         for (i, e) in self.entries.iter_mut().enumerate() {
             if e.slot == slot {
                 own = Some(i);
-            } else if related_slot(space, facts, slot, e.slot) {
+                continue;
+            }
+            let related = match row {
+                Some(row) => in_row(row, e.slot),
+                None => related_slot(space, facts, slot, e.slot),
+            };
+            debug_assert_eq!(related, related_slot(space, facts, slot, e.slot));
+            if related {
                 if e.kinds == UNSET {
                     e.kinds = e.need.possible();
                 }
@@ -957,8 +974,20 @@ impl<'a> Known<'a> {
                 pick: 0,
             });
         }
-        self.scratch.sort_by_key(|a| (a.path.len(), a.slot));
-        let ok = settle(&mut self.scratch);
+        // One attribute alone has no nesting to settle: a kind is picked for it when it has
+        // any left (every kind is among those `settle` prefers), and none is always settled.
+        let ok = match self.scratch.as_slice() {
+            [] => true,
+            [one] => {
+                let ok = one.kinds != 0;
+                debug_assert_eq!(ok, settle(&mut self.scratch));
+                ok
+            }
+            _ => {
+                self.scratch.sort_by_key(|a| (a.path.len(), a.slot));
+                settle(&mut self.scratch)
+            }
+        };
         if let (true, true, Some(k)) = (ok, adds, kinds) {
             self.checked = Some((step.var, k));
         }
