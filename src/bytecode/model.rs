@@ -115,6 +115,27 @@ pub enum Var {
     Pred(Pred),
 }
 
+impl Var {
+    /// The operands the variable tests, left to right (none for `Has`, which tests a slot's
+    /// presence).
+    pub fn operands(&self) -> Vec<&Operand> {
+        match self {
+            Var::Switch { operand, .. } | Var::Thresh { operand } | Var::Bool { operand } => {
+                vec![operand]
+            }
+            Var::Has { .. } => Vec::new(),
+            Var::Pred(p) => match p {
+                Pred::Cmp { lhs, rhs, .. }
+                | Pred::StartsWith { lhs, rhs }
+                | Pred::EndsWith { lhs, rhs } => vec![lhs, rhs],
+                Pred::Contains { hay, needle } => vec![hay, needle],
+                Pred::In { lhs, values } => std::iter::once(lhs).chain(values.iter()).collect(),
+                Pred::Regex { lhs, .. } => vec![lhs],
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Pred {
     /// Two non-constant values of one scalar type.

@@ -158,19 +158,9 @@ fn type_fact(space: &Space<'_>, var: u32) -> Option<(u32, Ty, bool)> {
     fn constant(o: &Operand) -> bool {
         matches!(o, Operand::Str(_) | Operand::Num(_) | Operand::Bool(_))
     }
-    let operands: Vec<&Operand> = match space.vars.get(var as usize)? {
-        Var::Switch { operand, .. } | Var::Thresh { operand } | Var::Bool { operand } => {
-            vec![operand]
-        }
+    let operands = match space.vars.get(var as usize)? {
         Var::Has { .. } => return None,
-        Var::Pred(p) => match p {
-            Pred::Cmp { lhs, rhs, .. }
-            | Pred::StartsWith { lhs, rhs }
-            | Pred::EndsWith { lhs, rhs } => vec![lhs, rhs],
-            Pred::Contains { hay, needle } => vec![hay, needle],
-            Pred::In { lhs, values } => std::iter::once(lhs).chain(values.iter()).collect(),
-            Pred::Regex { lhs, .. } => vec![lhs],
-        },
+        v => v.operands(),
     };
     let mut read = None;
     for o in operands {

@@ -158,20 +158,8 @@ fn reads_slot(model: &Model, slot: u32) -> bool {
         }
     }
     let var = |v: &Var| match v {
-        Var::Switch { operand: o, .. } | Var::Thresh { operand: o } | Var::Bool { operand: o } => {
-            operand(o, slot)
-        }
         Var::Has { slot: s } => *s == slot,
-        Var::Pred(p) => match p {
-            Pred::Cmp { lhs, rhs, .. }
-            | Pred::StartsWith { lhs, rhs }
-            | Pred::EndsWith { lhs, rhs } => operand(lhs, slot) || operand(rhs, slot),
-            Pred::Contains { hay, needle } => operand(hay, slot) || operand(needle, slot),
-            Pred::In { lhs, values } => {
-                operand(lhs, slot) || values.iter().any(|v| operand(v, slot))
-            }
-            Pred::Regex { lhs, .. } => operand(lhs, slot),
-        },
+        v => v.operands().into_iter().any(|o| operand(o, slot)),
     };
     model.vars.iter().any(var)
         || model.trackers.iter().any(|t| {
